@@ -1,0 +1,178 @@
+//! The seed analysis's numbers (METHOD.md, "From tokens to numbers"), as pure functions
+//! on plain data so every metric is testable without libtorch.
+
+use crate::activations::{top_k, ActivationSet};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Params {
+    pub top_k: usize,
+    /// A text "uses" a feature when its mean activation reaches this.
+    pub threshold: f32,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self { top_k: 5, threshold: 5.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopFeature {
+    pub feature: u32,
+    pub activation: f32,
+    pub specialist: i64,
+    /// Texts of this category whose mean activation reaches the threshold.
+    pub n_above: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CategoryLayer {
+    pub peak: f32,
+    pub gini: f32,
+    pub top_sum: f32,
+    pub top_share: f32,
+    pub spec: i64,
+    pub top: Vec<TopFeature>,
+}
+
+/// Per feature, how many texts of each category reach the threshold. Features no text
+/// reaches are absent, which is what keeps the specialist matrix cheap.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AboveCounts {
+    counts: HashMap<u32, Vec<u32>>,
+    n_categories: usize,
+}
+
+impl AboveCounts {
+    pub fn new(set: &ActivationSet, layer_idx: usize, threshold: f32) -> Self {
+        let n_categories = set.categories.len();
+        let mut counts: HashMap<u32, Vec<u32>> = HashMap::new();
+        for t in &set.texts {
+            for (f, v) in t.layers[layer_idx].iter() {
+                if v >= threshold {
+                    counts.entry(f).or_insert_with(|| vec![0; n_categories])[t.category] += 1;
+                }
+            }
+        }
+        Self { counts, n_categories }
+    }
+
+    pub fn inside(&self, feature: u32, category: usize) -> u32 {
+        self.counts.get(&feature).map_or(0, |c| c[category])
+    }
+
+    /// `#{texts in C reaching theta} - #{texts outside C reaching theta}`.
+    pub fn specialist(&self, feature: u32, category: usize) -> i64 {
+        self.counts.get(&feature).map_or(0, |c| {
+            let inside = c[category] as i64;
+            inside - (c.iter().map(|&x| x as i64).sum::<i64>() - inside)
+        })
+    }
+
+    /// Rows: `features`; columns: every category.
+    pub fn matrix(&self, features: &[u32]) -> Vec<Vec<i64>> {
+        features.iter().map(|&f| (0..self.n_categories).map(|c| self.specialist(f, c)).collect()).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerAnalysis {
+    pub layer: usize,
+    /// Indexed like `ActivationSet::categories`.
+    pub categories: Vec<CategoryLayer>,
+    pub above: AboveCounts,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub params: Params,
+    pub layers: Vec<LayerAnalysis>,
+}
+
+impl Analysis {
+    pub fn layer(&self, layer: usize) -> Option<&LayerAnalysis> {
+        self.layers.iter().find(|l| l.layer == layer)
+    }
+}
+
+/// Gini coefficient of non-negative values: with x sorted ascending,
+/// `2 * sum(i * x_i) / (n * sum(x)) - (n + 1) / n`; 0 for no values or an all-zero sum.
+pub fn gini(values: &[f32]) -> f32 {
+    let n = values.len();
+    let total: f64 = values.iter().map(|&v| v as f64).sum();
+    if n == 0 || total <= 0.0 {
+        return 0.0;
+    }
+    let mut x: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+    x.sort_by(f64::total_cmp);
+    let weighted: f64 = x.iter().enumerate().map(|(i, v)| (i + 1) as f64 * v).sum();
+    let n = n as f64;
+    (2.0 * weighted / (n * total) - (n + 1.0) / n) as f32
+}
+
+/// Category vector: the mean over the category's texts of their (already token-averaged)
+/// vectors, dense over d_sae.
+pub fn category_mean(set: &ActivationSet, layer_idx: usize, category: usize) -> Vec<f32> {
+    let mut acc = vec![0f64; set.d_sae];
+    let mut n = 0usize;
+    for t in set.texts_of(category) {
+        n += 1;
+        for (f, v) in t.layers[layer_idx].iter() {
+            acc[f as usize] += v as f64;
+        }
+    }
+    let n = n.max(1) as f64;
+    acc.into_iter().map(|v| (v / n) as f32).collect()
+}
+
+/// Metrics of one category at one layer from its mean vector `c`.
+pub fn category_metrics(c: &[f32], category: usize, above: &AboveCounts, params: &Params) -> CategoryLayer {
+    let top = top_k(c.iter().enumerate().map(|(f, &v)| (f as u32, v)), params.top_k);
+    let values: Vec<f32> = top.iter().map(|&(_, v)| v).collect();
+    let top_sum: f32 = values.iter().sum();
+    let total: f64 = c.iter().map(|&v| v as f64).sum();
+    let top: Vec<TopFeature> = top
+        .iter()
+        .map(|&(feature, activation)| TopFeature {
+            feature,
+            activation,
+            specialist: above.specialist(feature, category),
+            n_above: above.inside(feature, category),
+        })
+        .collect();
+    CategoryLayer {
+        peak: values.first().copied().unwrap_or(0.0),
+        gini: gini(&values),
+        top_sum,
+        top_share: if total > 0.0 { (top_sum as f64 / total) as f32 } else { 0.0 },
+        spec: top.iter().map(|t| t.specialist).max().unwrap_or(0),
+        top,
+    }
+}
+
+pub fn analyze(set: &ActivationSet, params: Params) -> Analysis {
+    let layers = set
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(li, &layer)| {
+            let above = AboveCounts::new(set, li, params.threshold);
+            let categories = (0..set.categories.len())
+                .map(|c| category_metrics(&category_mean(set, li, c), c, &above, &params))
+                .collect();
+            LayerAnalysis { layer, categories, above }
+        })
+        .collect();
+    Analysis { params, layers }
+}
+
+/// Neuronpedia's id of a gpt2-small res-jb feature, e.g. `8-res-jb/1234`.
+pub fn neuronpedia_id(layer: usize, feature: u32) -> String {
+    format!("{layer}-res-jb/{feature}")
+}
+
+pub fn neuronpedia_url(layer: usize, feature: u32) -> String {
+    format!("https://www.neuronpedia.org/gpt2-small/{}", neuronpedia_id(layer, feature))
+}

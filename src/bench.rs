@@ -1,0 +1,89 @@
+//! `saescope bench`: the figures the README and closing notes quote, measured on the
+//! same code paths the report uses.
+
+use crate::analysis::{analyze, Params};
+use crate::pipeline::{pack, plan, Engine, RunOptions};
+use crate::progress::ProgressSink;
+use crate::samples::Samples;
+use crate::source::Source;
+use color_eyre::eyre::Result;
+use std::time::Instant;
+use tch::Device;
+
+/// Peak resident set size of this process so far, in MiB (Linux; None elsewhere).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
+    let t = Instant::now();
+    let out = f()?;
+    Ok((t.elapsed().as_secs_f64(), out))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], device: Device, opts: &RunOptions, params: Params, repeat: usize) -> Result<()> {
+    let repeat = repeat.max(1);
+    let quiet = ProgressSink::none();
+    let mut loads = Vec::new();
+    let mut engine = None;
+    for _ in 0..repeat {
+        let (s, e) = time(|| Engine::load(model, saes, layers, device, false, &quiet))?;
+        loads.push(s);
+        engine = Some(e);
+    }
+    let Some(engine) = engine else { return Ok(()) };
+    let _guard = tch::no_grad_guard();
+    let tokens = engine.tokenize(samples, opts, &quiet)?;
+    let batches: Vec<_> = plan(&tokens, opts.batch_tokens)
+        .iter()
+        .map(|b| pack(b.iter().map(|&i| tokens[i].as_slice()), opts.include_bos, engine.tokenizer.bos))
+        .collect();
+    let n_tok: usize = batches.iter().map(|p| p.n_real).sum();
+
+    let mut fwd = Vec::new();
+    let mut enc = Vec::new();
+    for _ in 0..repeat {
+        let (s, resid) = time(|| batches.iter().map(|p| engine.residuals(p)).collect::<Result<Vec<_>>>())?;
+        fwd.push(s);
+        let (s, _) = time(|| {
+            for r in &resid {
+                for (x, (_, sae)) in r.iter().zip(&engine.saes) {
+                    let _ = sae.encode(x).sum(tch::Kind::Float).double_value(&[]);
+                }
+            }
+            Ok(())
+        })?;
+        enc.push(s);
+    }
+    let mut e2e = Vec::new();
+    for _ in 0..repeat {
+        let (s, _) = time(|| {
+            let e = Engine::load(model, saes, layers, device, false, &quiet)?;
+            let set = e.run(samples, opts, &quiet)?;
+            Ok(analyze(&set, params))
+        })?;
+        e2e.push(s);
+    }
+    let (fwd, enc) = (median(fwd), median(enc));
+    let n_layers = engine.saes.len();
+    println!("device                 {device:?}, {} libtorch threads", tch::get_num_threads());
+    println!("texts / tokens         {} / {n_tok} (with BOS; padded batches: {})", tokens.len(), batches.len());
+    println!("layers                 {:?}, d_sae {}", engine.layers(), engine.d_sae());
+    println!("weight load            {:.3} s (median of {repeat})", median(loads));
+    println!("model forward          {:.0} tokens/s ({fwd:.3} s to block {})", n_tok as f64 / fwd, engine.layers().last().copied().unwrap_or(0));
+    println!("SAE encode             {:.0} tokens/s per layer ({enc:.3} s for {n_layers} layers)", (n_tok * n_layers) as f64 / enc);
+    println!("end to end             {:.3} s (load + run + analysis, median of {repeat})", median(e2e));
+    if let Some(rss) = peak_rss_mib() {
+        println!("peak RSS               {rss:.0} MiB");
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Command-line interface. Weight, sample and analysis options are global so they read
+//! the same before or after the subcommand.
+
+use crate::source::synth::Size;
+use crate::source::{Source, DEFAULT_MODEL, DEFAULT_SAE_RELEASE};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "saescope", version, about = "Explore GPT-2 sparse-autoencoder features by category of text, layer by layer")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the explorer (the default when no subcommand is given).
+    Explore,
+    /// Print the per-category, per-layer figures (the seed's Figure 2b) for scripts.
+    Report {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Write a synthetic GPT-2 (DIR/model) and SAEs (DIR/saes) in the real layouts.
+    Synth {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = Size::Tiny)]
+        size: Size,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Time weight loading, the model, the SAE encode and a whole run; print peak RSS.
+    Bench {
+        /// Timed repetitions of each measurement (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Hugging Face model repo (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, global = true, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Local folder with the model's files, instead of the hub.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Hugging Face repo of SAEs, one folder per hook (blocks.L.hook_resid_pre/).
+    #[arg(long, global = true, default_value = DEFAULT_SAE_RELEASE)]
+    pub sae_release: String,
+    /// Local folder of SAEs in the same layout, instead of the hub.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sae_dir: Option<PathBuf>,
+    /// Samples file (TOML); default: the bundled samples/default.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub samples: Option<PathBuf>,
+    /// Layers to analyse (12 = after the last block).
+    #[arg(long, global = true, value_delimiter = ',', default_value = "6,8,10,11")]
+    pub layers: Vec<usize>,
+    #[arg(long, global = true, default_value_t = 5)]
+    pub top_k: usize,
+    /// Mean activation at which a text counts as using a feature (specialist scores).
+    #[arg(long, global = true, default_value_t = 5.0)]
+    pub threshold: f32,
+    /// Count the BOS token in each text's mean (excluded by default: its norm is huge).
+    #[arg(long, global = true)]
+    pub include_bos: bool,
+    /// auto picks CUDA when present.
+    #[arg(long, global = true, default_value = "auto")]
+    pub device: String,
+    /// CPU threads for libtorch (default: libtorch's choice, the core count).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Cut texts longer than the model's context instead of failing.
+    #[arg(long, global = true)]
+    pub truncate: bool,
+    /// Padded tokens per batch; bounds memory.
+    #[arg(long, global = true, default_value_t = 2048)]
+    pub batch_tokens: usize,
+}
+
+impl Common {
+    pub fn model_source(&self) -> Source {
+        self.model_dir.clone().map_or_else(|| Source::Hub(self.model.clone()), Source::Dir)
+    }
+    pub fn sae_source(&self) -> Source {
+        self.sae_dir.clone().map_or_else(|| Source::Hub(self.sae_release.clone()), Source::Dir)
+    }
+}

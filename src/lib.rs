@@ -1,0 +1,18 @@
+//! saescope: which GPT-2 SAE features fire for categories of text, layer by layer.
+//! Data flows one way: sources -> model + SAE (pipeline) -> activations -> analysis -> views.
+
+pub mod activations;
+pub mod analysis;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod fsio;
+pub mod model;
+pub mod pipeline;
+pub mod progress;
+pub mod report;
+pub mod sae;
+pub mod samples;
+pub mod source;
+pub mod tensors;
+pub mod tokenizer;

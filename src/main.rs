@@ -1,0 +1,70 @@
+use clap::Parser;
+use color_eyre::eyre::{Result, WrapErr};
+use saescope::analysis::{analyze, Params};
+use saescope::cli::{Cli, Command, Common, Format};
+use saescope::pipeline::{parse_device, Engine, RunOptions};
+use saescope::progress::ProgressSink;
+use saescope::report::Report;
+use saescope::samples::Samples;
+use std::io::Write;
+
+fn main() {
+    if let Err(e) = color_eyre::install().and_then(|_| run(Cli::parse())) {
+        // One line per cause, no backtrace noise: these are user-facing errors.
+        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        eprintln!("error: {}", chain.join(": "));
+        std::process::exit(1);
+    }
+}
+
+fn samples(c: &Common) -> Result<Samples> {
+    match &c.samples {
+        Some(p) => Samples::load(p),
+        None => Samples::bundled(),
+    }
+}
+
+fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
+    if let Some(n) = c.threads {
+        tch::set_num_threads(n.max(1) as i32);
+    }
+    if c.top_k == 0 {
+        color_eyre::eyre::bail!("--top-k must be at least 1");
+    }
+    Ok((
+        parse_device(&c.device)?,
+        RunOptions { include_bos: c.include_bos, truncate: c.truncate, batch_tokens: c.batch_tokens.max(1) },
+        Params { top_k: c.top_k, threshold: c.threshold },
+    ))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let c = &cli.common;
+    match cli.command {
+        Some(Command::Synth { out, size, seed }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
+        Some(Command::Bench { repeat }) => {
+            let (device, opts, params) = setup(c)?;
+            saescope::bench::run(&c.model_source(), &c.sae_source(), &samples(c)?, &c.layers, device, &opts, params, repeat)
+        }
+        Some(Command::Report { format, output }) => report(c, format, output),
+        None | Some(Command::Explore) => report(c, Format::Table, None),
+    }
+}
+
+fn report(c: &Common, format: Format, output: Option<std::path::PathBuf>) -> Result<()> {
+    let samples = samples(c)?;
+    let (device, opts, params) = setup(c)?;
+    let progress = ProgressSink::stderr();
+    let engine = Engine::load(&c.model_source(), &c.sae_source(), &c.layers, device, false, &progress)?;
+    let set = engine.run(&samples, &opts, &progress)?;
+    let report = Report::new(engine.model_label.clone(), engine.sae_label.clone(), &set, &analyze(&set, params));
+    let text = match format {
+        Format::Table => report.table(),
+        Format::Csv => report.csv()?,
+        Format::Json => report.json()?,
+    };
+    match output {
+        Some(path) => saescope::fsio::write_atomic(&path, text.as_bytes()),
+        None => std::io::stdout().write_all(text.as_bytes()).wrap_err("cannot write to standard output"),
+    }
+}

@@ -1,0 +1,165 @@
+//! GPT-2 forward pass that returns the residual stream the SAEs read, and nothing more:
+//! it stops after the last block a requested hook needs and never computes logits.
+//!
+//! The SAEs were trained on TransformerLens's `hook_resid_pre` under its default weight
+//! processing. `center_writing_weights` makes every write to the residual zero-mean over
+//! d_model, so that stream equals HF's hidden state minus its per-token mean; `fold_ln`
+//! and `center_unembed` do not change it. We therefore run the plain HF weights and centre
+//! the residual at each hook, which is exact up to float rounding (see METHOD.md).
+
+use crate::config::Gpt2Config;
+use crate::tensors::SafeFile;
+use color_eyre::eyre::{bail, Result};
+use std::sync::Arc;
+use tch::{Device, Kind, Tensor};
+
+struct Linear {
+    /// HF's Conv1D layout: [in, out], applied as x @ w + b.
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let shape = x.size();
+        let (n_in, n_out) = (shape[shape.len() - 1], self.w.size()[1]);
+        let flat = x.reshape([-1, n_in]);
+        let mut out_shape = shape.clone();
+        *out_shape.last_mut().unwrap_or(&mut 0) = n_out;
+        self.b.addmm(&flat, &self.w).reshape(&out_shape[..])
+    }
+}
+
+struct LayerNorm {
+    w: Tensor,
+    b: Tensor,
+}
+
+struct Block {
+    ln_1: LayerNorm,
+    c_attn: Linear,
+    c_proj: Linear,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+}
+
+pub struct Gpt2 {
+    pub cfg: Gpt2Config,
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    device: Device,
+    /// Tensors may borrow the mapped file; it lives as long as the model.
+    _file: Arc<SafeFile>,
+}
+
+/// Reads one tensor, accepting HF's optional `transformer.` prefix.
+struct Loader<'a> {
+    file: &'a Arc<SafeFile>,
+    device: Device,
+}
+
+impl Loader<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let candidates = [name.to_string(), format!("transformer.{name}")];
+        let Some(found) = self.file.find(&candidates) else {
+            bail!(
+                "{} has no tensor {name} (nor transformer.{name}); is it a GPT-2 model.safetensors?",
+                self.file.path().display()
+            );
+        };
+        Ok(self.file.tensor(&found, shape)?.to_device(self.device))
+    }
+    fn linear(&self, prefix: &str, n_in: usize, n_out: usize) -> Result<Linear> {
+        Ok(Linear { w: self.get(&format!("{prefix}.weight"), &[n_in, n_out])?, b: self.get(&format!("{prefix}.bias"), &[n_out])? })
+    }
+    fn ln(&self, prefix: &str, d: usize) -> Result<LayerNorm> {
+        Ok(LayerNorm { w: self.get(&format!("{prefix}.weight"), &[d])?, b: self.get(&format!("{prefix}.bias"), &[d])? })
+    }
+}
+
+impl Gpt2 {
+    /// Loads the embeddings and the first `n_blocks` blocks: a hook at layer L needs
+    /// blocks 0..L, so later blocks are never read from disk.
+    pub fn load(cfg: Gpt2Config, file: Arc<SafeFile>, n_blocks: usize, device: Device) -> Result<Self> {
+        if n_blocks > cfg.n_layer {
+            bail!("asked for {n_blocks} blocks but the model has {}", cfg.n_layer);
+        }
+        let d = cfg.n_embd;
+        let l = Loader { file: &file, device };
+        let wte = l.get("wte.weight", &[cfg.vocab_size, d])?;
+        let wpe = l.get("wpe.weight", &[cfg.n_positions, d])?;
+        let blocks = (0..n_blocks)
+            .map(|i| {
+                let p = format!("h.{i}");
+                Ok(Block {
+                    ln_1: l.ln(&format!("{p}.ln_1"), d)?,
+                    c_attn: l.linear(&format!("{p}.attn.c_attn"), d, 3 * d)?,
+                    c_proj: l.linear(&format!("{p}.attn.c_proj"), d, d)?,
+                    ln_2: l.ln(&format!("{p}.ln_2"), d)?,
+                    c_fc: l.linear(&format!("{p}.mlp.c_fc"), d, 4 * d)?,
+                    mlp_proj: l.linear(&format!("{p}.mlp.c_proj"), 4 * d, d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { cfg, wte, wpe, blocks, device, _file: file })
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Centred residual streams at `layers` (each in 0..=loaded blocks; layer n_layer is the
+    /// final resid_post), in the order given, each [batch, seq, d_model].
+    /// `tokens` [batch, seq] i64, right-padded; `mask` [batch, seq] bool, true on real tokens.
+    pub fn residuals(&self, tokens: &Tensor, mask: &Tensor, layers: &[usize]) -> Result<Vec<Tensor>> {
+        let last = layers.iter().copied().max().unwrap_or(0);
+        if last > self.blocks.len() {
+            bail!("layer {last} needs {last} blocks but only {} are loaded", self.blocks.len());
+        }
+        let (b, t) = tokens.size2()?;
+        if t as usize > self.cfg.n_positions {
+            bail!("sequence of {t} tokens exceeds n_ctx {}", self.cfg.n_positions);
+        }
+        let tokens = tokens.to_device(self.device);
+        // Causal and key-padding masks in one boolean [b, 1, t, t]; query rows of padding
+        // still see position 0 (BOS), so no row is fully masked and no NaN appears.
+        let causal = Tensor::ones([t, t], (Kind::Bool, self.device)).tril(0);
+        let keys = mask.to_device(self.device).view([b, 1, 1, t]);
+        let attn_mask = causal.view([1, 1, t, t]).logical_and(&keys);
+
+        let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
+        let mut out: Vec<Option<Tensor>> = (0..layers.len()).map(|_| None).collect();
+        for i in 0..=last {
+            for (slot, _) in layers.iter().enumerate().filter(|(_, &l)| l == i) {
+                out[slot] = Some(centre(&h));
+            }
+            if i == last {
+                break;
+            }
+            h = self.block(&self.blocks[i], &h, &attn_mask);
+        }
+        out.into_iter().map(|o| o.ok_or_else(|| color_eyre::eyre::eyre!("internal: hook not filled"))).collect()
+    }
+
+    fn block(&self, blk: &Block, h: &Tensor, attn_mask: &Tensor) -> Tensor {
+        let (b, t, d) = (h.size()[0], h.size()[1], self.cfg.n_embd as i64);
+        let (nh, dh) = (self.cfg.n_head as i64, self.cfg.d_head() as i64);
+        let eps = self.cfg.layer_norm_epsilon;
+        let x = h.layer_norm([d], Some(&blk.ln_1.w), Some(&blk.ln_1.b), eps, false);
+        let qkv = blk.c_attn.forward(&x);
+        let heads = |i: i64| qkv.narrow(2, i * d, d).view([b, t, nh, dh]).transpose(1, 2);
+        let a = Tensor::scaled_dot_product_attention(&heads(0), &heads(1), &heads(2), Some(attn_mask), 0.0, false, None, false);
+        let a = a.transpose(1, 2).contiguous().view([b, t, d]);
+        let h = h + blk.c_proj.forward(&a);
+        let x = h.layer_norm([d], Some(&blk.ln_2.w), Some(&blk.ln_2.b), eps, false);
+        let m = blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh"));
+        h + m
+    }
+}
+
+/// TransformerLens's residual under center_writing_weights: the HF stream minus its mean over d_model.
+pub fn centre(h: &Tensor) -> Tensor {
+    h - h.mean_dim(-1, true, Kind::Float)
+}

@@ -1,0 +1,180 @@
+//! SAELens sparse autoencoders: reading `cfg.json` (old jb-format and SAELens 6 keys
+//! alike), loading `sae_weights.safetensors`, and encoding residual vectors.
+
+use crate::source::SaeFiles;
+use crate::tensors::SafeFile;
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use serde_json::Value;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Architecture {
+    Standard,
+    JumpRelu,
+    TopK(usize),
+}
+
+/// Input normalisation applied before `- b_dec`, as SAELens does at run time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Normalize {
+    None,
+    /// `x * s`: SAELens folds a known "expected_average_only_in" factor this way.
+    Scale(f64),
+    /// `x * sqrt(d_in) / |x|`.
+    ConstantNormRescale,
+    /// `(x - mean) / (std + 1e-5)`.
+    LayerNorm,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaeConfig {
+    pub d_in: usize,
+    pub d_sae: Option<usize>,
+    pub architecture: Architecture,
+    pub apply_b_dec_to_input: bool,
+    pub normalize: Normalize,
+    pub hook_name: Option<String>,
+}
+
+impl SaeConfig {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read SAE config {}", path.display()))?;
+        let v: Value = serde_json::from_str(&text).wrap_err_with(|| format!("{} is not valid JSON", path.display()))?;
+        Self::from_json(&v).wrap_err_with(|| format!("in SAE config {}", path.display()))
+    }
+
+    pub fn from_json(v: &Value) -> Result<Self> {
+        let get = |k: &str| v.get(k).or_else(|| v.get("metadata").and_then(|m| m.get(k))).filter(|x| !x.is_null());
+        let uint = |k: &str| get(k).and_then(Value::as_u64).map(|n| n as usize);
+        let d_in = uint("d_in").ok_or_else(|| eyre!("missing d_in"))?;
+        let d_sae = uint("d_sae").or_else(|| uint("expansion_factor").map(|e| e * d_in));
+        let arch = get("architecture").and_then(Value::as_str).unwrap_or("standard");
+        let architecture = match arch {
+            "standard" => Architecture::Standard,
+            "jumprelu" => Architecture::JumpRelu,
+            "topk" => {
+                let k = uint("k")
+                    .or_else(|| get("activation_fn_kwargs").and_then(|a| a.get("k")).and_then(Value::as_u64).map(|n| n as usize))
+                    .ok_or_else(|| eyre!("topk SAE without k"))?;
+                Architecture::TopK(k)
+            }
+            other => bail!("architecture {other:?} is not supported (standard, jumprelu, topk are)"),
+        };
+        let normalize = match get("normalize_activations").and_then(Value::as_str).unwrap_or("none") {
+            "none" => Normalize::None,
+            "expected_average_only_in" => match get("norm_scaling_factor").and_then(Value::as_f64) {
+                Some(s) => Normalize::Scale(s),
+                // SAELens skips folding when it knows no factor; so do we.
+                None => Normalize::None,
+            },
+            "constant_norm_rescale" => Normalize::ConstantNormRescale,
+            "layer_norm" => Normalize::LayerNorm,
+            other => bail!("normalize_activations {other:?} is not supported"),
+        };
+        if let Some(dt) = get("dtype").and_then(Value::as_str) {
+            let dt = dt.trim_start_matches("torch.");
+            if !matches!(dt, "float32" | "float16" | "bfloat16" | "float64" | "float" | "half") {
+                bail!("dtype {dt:?} is not a float type");
+            }
+        }
+        Ok(Self {
+            d_in,
+            d_sae,
+            architecture,
+            apply_b_dec_to_input: get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(true),
+            normalize,
+            hook_name: get("hook_name").or_else(|| get("hook_point")).and_then(Value::as_str).map(String::from),
+        })
+    }
+}
+
+pub struct Sae {
+    pub cfg: SaeConfig,
+    pub d_sae: usize,
+    w_enc: Tensor,
+    b_enc: Tensor,
+    b_dec: Tensor,
+    threshold: Option<Tensor>,
+    /// Only read when a view needs decoder directions (logit lens, neighbours).
+    w_dec: Option<Tensor>,
+    _file: std::sync::Arc<SafeFile>,
+}
+
+impl Sae {
+    /// Loads the SAE and checks it against the model: `d_in` must equal `d_model`, and
+    /// `expected_hook` (what the layer asks for) must match the cfg's hook when it names one.
+    pub fn load(files: &SaeFiles, d_model: usize, expected_hook: &str, with_decoder: bool, device: Device) -> Result<Self> {
+        let cfg = SaeConfig::from_file(&files.cfg)?;
+        if cfg.d_in != d_model {
+            bail!("{}: d_in {} does not match the model's d_model {d_model}; is this SAE for another model?", files.cfg.display(), cfg.d_in);
+        }
+        if let Some(h) = &cfg.hook_name {
+            if h != expected_hook {
+                bail!("{}: this SAE reads {h}, but it was loaded for {expected_hook}", files.cfg.display());
+            }
+        }
+        let file = SafeFile::open(&files.weights)?;
+        // d_sae from the cfg when given, else from W_enc itself (old cfgs omit it).
+        let d_sae = match cfg.d_sae {
+            Some(d) => d,
+            None => match file.shape("W_enc").as_deref() {
+                Some([_, w]) => *w,
+                _ => bail!("{}: no 2-D tensor W_enc", files.weights.display()),
+            },
+        };
+        let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device)) };
+        let threshold = match cfg.architecture {
+            Architecture::JumpRelu => Some(get("threshold", &[d_sae])?),
+            _ => None,
+        };
+        if let Architecture::TopK(k) = cfg.architecture {
+            if k == 0 || k > d_sae {
+                bail!("{}: topk k={k} must be within 1..={d_sae}", files.cfg.display());
+            }
+        }
+        Ok(Self {
+            w_enc: get("W_enc", &[d_model, d_sae])?,
+            b_enc: get("b_enc", &[d_sae])?,
+            b_dec: get("b_dec", &[d_model])?,
+            w_dec: if with_decoder { Some(get("W_dec", &[d_sae, d_model])?) } else { None },
+            threshold,
+            d_sae,
+            cfg,
+            _file: file,
+        })
+    }
+
+    /// Feature activations for residual vectors `x` [.., d_in] -> [.., d_sae].
+    pub fn encode(&self, x: &Tensor) -> Tensor {
+        let x = match self.cfg.normalize {
+            Normalize::None => x.shallow_clone(),
+            Normalize::Scale(s) => x * s,
+            Normalize::ConstantNormRescale => {
+                x * ((self.cfg.d_in as f64).sqrt() / x.norm_scalaropt_dim(2, [-1i64].as_slice(), true))
+            }
+            Normalize::LayerNorm => {
+                let c = x - x.mean_dim(-1, true, Kind::Float);
+                let std = c.std_dim(-1, true, true);
+                c / (std + 1e-5)
+            }
+        };
+        let x = if self.cfg.apply_b_dec_to_input { x - &self.b_dec } else { x };
+        let z = x.matmul(&self.w_enc) + &self.b_enc;
+        match self.cfg.architecture {
+            Architecture::Standard => z.relu(),
+            Architecture::JumpRelu => {
+                let keep = z.gt_tensor(self.threshold.as_ref().unwrap_or(&Tensor::from(0.0f32)));
+                z.relu() * keep.to_kind(Kind::Float)
+            }
+            Architecture::TopK(k) => {
+                let (vals, idx) = z.topk(k as i64, -1, true, false);
+                z.zeros_like().scatter(-1, &idx, &vals.relu())
+            }
+        }
+    }
+
+    pub fn decoder(&self) -> Option<&Tensor> {
+        self.w_dec.as_ref()
+    }
+}

@@ -1,0 +1,143 @@
+//! Weights from the Hugging Face hub, kept in the standard cache so Python's
+//! huggingface_hub and saescope share downloads.
+//!
+//! hf-hub 0.4 has no network timeout and ignores HF_HUB_OFFLINE, so both are handled here:
+//! files already cached are used without touching the network, HF_HUB_OFFLINE forbids it,
+//! and otherwise a bounded reachability check runs before any download so an offline
+//! machine gets an answer in seconds instead of a hang.
+
+use super::{ModelFiles, SaeFiles, MODEL_FILES, SAE_FILES};
+use crate::progress::{DownloadProgress, ProgressSink};
+use color_eyre::eyre::{bail, eyre, Result};
+use hf_hub::api::sync::ApiBuilder;
+use hf_hub::{Cache, Repo, RepoType};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+/// Name resolution and connect each get this long; together they stay under the
+/// 10-second promise for an unreachable hub.
+const REACH_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The cache folder Python's huggingface_hub uses: HF_HUB_CACHE, else HF_HOME/hub,
+/// else ~/.cache/huggingface/hub.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("HF_HUB_CACHE").filter(|v| !v.is_empty()) {
+        return dir.into();
+    }
+    if let Some(home) = std::env::var_os("HF_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join("hub");
+    }
+    directories::BaseDirs::new()
+        .map(|b| b.home_dir().join(".cache"))
+        .unwrap_or_else(|| PathBuf::from(".cache"))
+        .join("huggingface")
+        .join("hub")
+}
+
+fn offline() -> bool {
+    std::env::var("HF_HUB_OFFLINE")
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+        .unwrap_or(false)
+}
+
+fn endpoint() -> String {
+    std::env::var("HF_ENDPOINT").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
+}
+
+const LOCAL_HINT: &str = "point saescope at local folders with --model-dir DIR and --sae-dir DIR \
+    (`saescope synth --out DIR` writes synthetic ones), or run once with network to fill the cache";
+
+/// Paths of `files` inside `repo`, downloading what the cache lacks.
+fn fetch(repo: &str, files: &[String], progress: &ProgressSink) -> Result<Vec<PathBuf>> {
+    let dir = cache_dir();
+    let cached = Cache::new(dir.clone()).repo(Repo::new(repo.to_string(), RepoType::Model));
+    let missing: Vec<&String> = files.iter().filter(|f| cached.get(f).is_none()).collect();
+    if !missing.is_empty() {
+        if offline() {
+            bail!(
+                "HF_HUB_OFFLINE is set and {repo}/{} is not in the cache {}; unset it, or {LOCAL_HINT}",
+                missing[0],
+                dir.display()
+            );
+        }
+        let endpoint = endpoint();
+        check_reachable(&endpoint).map_err(|why| {
+            eyre!("cannot download {repo}/{} from {endpoint} ({why}); looked in the cache {} first; {LOCAL_HINT}", missing[0], dir.display())
+        })?;
+        let api = ApiBuilder::from_cache(Cache::new(dir.clone()))
+            .with_endpoint(endpoint.clone())
+            .with_progress(false)
+            .build()
+            .map_err(|e| eyre!("cannot set up the hub client: {e}"))?;
+        let api_repo = api.model(repo.to_string());
+        for f in &missing {
+            let reporter = DownloadProgress { sink: progress.clone(), label: String::new(), done: 0, total: 0 };
+            api_repo
+                .download_with_progress(f, reporter)
+                .map_err(|e| eyre!("downloading {repo}/{f} from {endpoint} failed: {e}; {LOCAL_HINT}"))?;
+        }
+    }
+    files
+        .iter()
+        .map(|f| cached.get(f).ok_or_else(|| eyre!("{repo}/{f} is still missing from the cache {} after download", dir.display())))
+        .collect()
+}
+
+/// Resolve and connect to the endpoint's host (or the proxy's) within a bounded time.
+fn check_reachable(endpoint: &str) -> std::result::Result<(), String> {
+    let proxy = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    let target = proxy.as_deref().unwrap_or(endpoint);
+    let without_scheme = target.split("://").last().unwrap_or(target);
+    let authority = without_scheme.split('/').next().unwrap_or(without_scheme);
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let default_port = if target.starts_with("http://") { 80 } else { 443 };
+    let host_port = if authority.contains(':') { authority.to_string() } else { format!("{authority}:{default_port}") };
+
+    // Name resolution cannot be given a timeout directly, so it runs on a thread we stop waiting for.
+    let (tx, rx) = mpsc::channel();
+    let hp = host_port.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(hp.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+    });
+    let addrs = match rx.recv_timeout(REACH_TIMEOUT) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => addrs,
+        Ok(Ok(_)) => return Err(format!("{host_port} resolves to no address")),
+        Ok(Err(e)) => return Err(format!("cannot resolve {host_port}: {e}")),
+        Err(_) => return Err(format!("resolving {host_port} timed out")),
+    };
+    let mut last = String::new();
+    for addr in addrs.iter().take(2) {
+        match TcpStream::connect_timeout(addr, REACH_TIMEOUT / 2) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = format!("cannot connect to {host_port}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+pub fn model_files(repo: &str, progress: &ProgressSink) -> Result<ModelFiles> {
+    let names: Vec<String> = MODEL_FILES.iter().map(|s| s.to_string()).collect();
+    let mut paths = fetch(repo, &names, progress)?.into_iter();
+    let (config, weights) = (paths.next(), paths.next());
+    // tokenizer.json is optional: the bundled GPT-2 tokenizer covers its absence, so a
+    // failed attempt to fetch it must not fail the run.
+    let tokenizer = fetch(repo, &["tokenizer.json".to_string()], progress).ok().and_then(|v| v.into_iter().next());
+    match (config, weights) {
+        (Some(config), Some(weights)) => Ok(ModelFiles { config, weights, tokenizer }),
+        _ => bail!("internal: hub returned too few files for {repo}"),
+    }
+}
+
+pub fn sae_files(repo: &str, folder: &str, progress: &ProgressSink) -> Result<SaeFiles> {
+    let names: Vec<String> = SAE_FILES.iter().map(|f| format!("{folder}/{f}")).collect();
+    let mut paths = fetch(repo, &names, progress)?.into_iter();
+    match (paths.next(), paths.next()) {
+        (Some(cfg), Some(weights)) => Ok(SaeFiles { cfg, weights }),
+        _ => bail!("internal: hub returned too few files for {repo}/{folder}"),
+    }
+}

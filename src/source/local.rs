@@ -1,0 +1,25 @@
+//! Weights from local folders laid out like the hub repos.
+
+use super::{ModelFiles, SaeFiles, MODEL_FILES, SAE_FILES};
+use color_eyre::eyre::{bail, Result};
+use std::path::{Path, PathBuf};
+
+fn require(dir: &Path, name: &str, what: &str) -> Result<PathBuf> {
+    let p = dir.join(name);
+    if !p.is_file() {
+        bail!("{what}: {} not found (expected the Hugging Face layout; `saescope synth --out DIR` writes one)", p.display());
+    }
+    Ok(p)
+}
+
+pub fn model_files(dir: &Path) -> Result<ModelFiles> {
+    let [config, weights] = MODEL_FILES.map(|f| require(dir, f, "--model-dir"));
+    let tok = dir.join("tokenizer.json");
+    Ok(ModelFiles { config: config?, weights: weights?, tokenizer: tok.is_file().then_some(tok) })
+}
+
+pub fn sae_files(dir: &Path, folder: &str) -> Result<SaeFiles> {
+    let sub = dir.join(folder);
+    let [cfg, weights] = SAE_FILES.map(|f| require(&sub, f, "--sae-dir"));
+    Ok(SaeFiles { cfg: cfg?, weights: weights? })
+}

@@ -1,0 +1,201 @@
+//! Synthetic GPT-2 and SAEs in the real layouts, for tests (tiny) and benchmarks (small,
+//! full GPT-2-small shape), because real weights cannot be downloaded everywhere.
+//!
+//! The SAEs are built to behave like trained ones so that thresholds mean something:
+//! unit-norm decoder rows, encoder = scaled decoder transpose, and a negative encoder
+//! bias calibrated on the synthetic model's own residual stream so that tens of features
+//! fire per token with values from about 0.5 to 30.
+
+use crate::config::{hook_name, Gpt2Config};
+use crate::model::Gpt2;
+use crate::progress::ProgressSink;
+use crate::samples::Samples;
+use crate::tensors::SafeFile;
+use crate::tokenizer::Gpt2Tokenizer;
+use color_eyre::eyre::{Result, WrapErr};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, StandardNormal};
+use safetensors::tensor::{Dtype, TensorView};
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Size {
+    /// 12 layers of width 64, 512-feature SAEs: seconds to build, for tests.
+    Tiny,
+    /// GPT-2 small's shape with 24576-feature SAEs: for benchmarks.
+    Small,
+}
+
+struct Shape {
+    cfg: Gpt2Config,
+    d_sae: usize,
+    /// Mean number of features firing per token.
+    l0: f64,
+}
+
+fn shape(size: Size) -> Shape {
+    match size {
+        Size::Tiny => Shape { cfg: Gpt2Config { n_embd: 64, n_head: 4, ..Gpt2Config::gpt2_small() }, d_sae: 512, l0: 24.0 },
+        Size::Small => Shape { cfg: Gpt2Config::gpt2_small(), d_sae: 24576, l0: 40.0 },
+    }
+}
+
+fn normal(rng: &mut ChaCha8Rng, n: usize, mean: f32, std: f32) -> Vec<f32> {
+    let dist = Normal::new(mean, std).unwrap_or_else(|_| Normal::new(0.0, 1.0).expect("unit normal"));
+    (0..n).map(|_| dist.sample(rng)).collect()
+}
+
+struct Owned {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+fn owned(shape: &[usize], data: &[f32]) -> Owned {
+    Owned { shape: shape.to_vec(), bytes: data.iter().flat_map(|v| v.to_le_bytes()).collect() }
+}
+
+fn write_safetensors(path: &Path, tensors: &BTreeMap<String, Owned>) -> Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(k, o)| Ok((k.clone(), TensorView::new(Dtype::F32, o.shape.clone(), &o.bytes)?)))
+        .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()
+        .map_err(|e| color_eyre::eyre::eyre!("building {}: {e:?}", path.display()))?;
+    safetensors::serialize_to_file(views, &None, path).map_err(|e| color_eyre::eyre::eyre!("writing {}: {e:?}", path.display()))
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(v)?).wrap_err_with(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes DIR/model (HF layout) and DIR/saes (SAELens layout, every hook 0..=n_layer).
+pub fn write(out: &Path, size: Size, seed: u64, progress: &ProgressSink) -> Result<()> {
+    let Shape { cfg, d_sae, l0 } = shape(size);
+    let model_dir = out.join("model");
+    std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    progress.stage(format!("writing synthetic model to {}", model_dir.display()));
+    write_model(&model_dir, &cfg, &mut rng)?;
+
+    // Calibrate the SAEs on the model's own residual stream over realistic text.
+    let _guard = tch::no_grad_guard();
+    let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu)?;
+    let tok = Gpt2Tokenizer::load(None)?;
+    let samples = Samples::bundled()?;
+    let mut seqs: Vec<Vec<u32>> =
+        samples.categories.iter().flat_map(|c| c.texts.iter()).map(|t| tok.encode_with_bos(t)).collect::<Result<_>>()?;
+    for _ in 0..8 {
+        let mut s = vec![tok.bos];
+        s.extend((0..64).map(|_| rng.gen_range(0..cfg.vocab_size as u32)));
+        seqs.push(s);
+    }
+    let layers: Vec<usize> = (0..=cfg.n_layer).collect();
+    let resid = calibration_residuals(&model, &seqs, &layers)?;
+    for (layer, x) in layers.iter().zip(resid) {
+        let hook = hook_name(*layer, cfg.n_layer);
+        progress.stage(format!("writing synthetic SAE {hook}"));
+        let dir = out.join("saes").join(&hook);
+        std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+        write_sae(&dir, &hook, &x, d_sae, l0, &mut rng)?;
+    }
+    Ok(())
+}
+
+fn write_model(dir: &Path, cfg: &Gpt2Config, rng: &mut ChaCha8Rng) -> Result<()> {
+    let d = cfg.n_embd;
+    let (sd, s4) = ((1.0 / (d as f64).sqrt()) as f32, (1.0 / (4.0 * d as f64).sqrt()) as f32);
+    let mut t = BTreeMap::new();
+    let mut put = |name: String, shape: &[usize], mean: f32, std: f32, rng: &mut ChaCha8Rng| {
+        let n = shape.iter().product();
+        t.insert(name, owned(shape, &normal(rng, n, mean, std)));
+    };
+    put("wte.weight".into(), &[cfg.vocab_size, d], 0.0, 0.1, rng);
+    put("wpe.weight".into(), &[cfg.n_positions, d], 0.0, 0.05, rng);
+    for i in 0..cfg.n_layer {
+        let p = format!("h.{i}");
+        for ln in ["ln_1", "ln_2"] {
+            put(format!("{p}.{ln}.weight"), &[d], 1.0, 0.1, rng);
+            put(format!("{p}.{ln}.bias"), &[d], 0.0, 0.05, rng);
+        }
+        put(format!("{p}.attn.c_attn.weight"), &[d, 3 * d], 0.0, sd, rng);
+        put(format!("{p}.attn.c_attn.bias"), &[3 * d], 0.0, 0.02, rng);
+        put(format!("{p}.attn.c_proj.weight"), &[d, d], 0.0, 0.5 * sd, rng);
+        put(format!("{p}.attn.c_proj.bias"), &[d], 0.0, 0.02, rng);
+        put(format!("{p}.mlp.c_fc.weight"), &[d, 4 * d], 0.0, sd, rng);
+        put(format!("{p}.mlp.c_fc.bias"), &[4 * d], 0.0, 0.02, rng);
+        put(format!("{p}.mlp.c_proj.weight"), &[4 * d, d], 0.0, s4, rng);
+        put(format!("{p}.mlp.c_proj.bias"), &[d], 0.0, 0.02, rng);
+    }
+    put("ln_f.weight".into(), &[d], 1.0, 0.1, rng);
+    put("ln_f.bias".into(), &[d], 0.0, 0.05, rng);
+    write_safetensors(&dir.join("model.safetensors"), &t)?;
+    write_json(
+        &dir.join("config.json"),
+        &serde_json::json!({
+            "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+            "n_embd": d, "n_layer": cfg.n_layer, "n_head": cfg.n_head,
+            "n_positions": cfg.n_positions, "n_ctx": cfg.n_positions, "vocab_size": cfg.vocab_size,
+            "layer_norm_epsilon": cfg.layer_norm_epsilon, "activation_function": "gelu_new",
+            "bos_token_id": 50256, "eos_token_id": 50256, "tie_word_embeddings": true,
+            "attn_pdrop": 0.0, "embd_pdrop": 0.0, "resid_pdrop": 0.0,
+        }),
+    )?;
+    std::fs::write(dir.join("tokenizer.json"), crate::tokenizer::bundled_json()).wrap_err("cannot write tokenizer.json")
+}
+
+/// Residuals of every real token (BOS included) at each layer, stacked [tokens, d].
+fn calibration_residuals(model: &Gpt2, seqs: &[Vec<u32>], layers: &[usize]) -> Result<Vec<Tensor>> {
+    let mut per_layer: Vec<Vec<Tensor>> = layers.iter().map(|_| Vec::new()).collect();
+    for s in seqs {
+        let ids: Vec<i64> = s.iter().map(|&x| x as i64).collect();
+        let t = ids.len() as i64;
+        let r = model.residuals(&Tensor::from_slice(&ids).view([1, t]), &Tensor::ones([1, t], (Kind::Bool, Device::Cpu)), layers)?;
+        for (acc, x) in per_layer.iter_mut().zip(r) {
+            acc.push(x.squeeze_dim(0));
+        }
+    }
+    Ok(per_layer.iter().map(|v| Tensor::cat(v, 0)).collect())
+}
+
+fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<()> {
+    let (n, d) = x.size2()?;
+    let w_dec: Vec<f32> = (0..d_sae * d as usize).map(|_| StandardNormal.sample(rng)).collect();
+    let w_dec = Tensor::from_slice(&w_dec).view([d_sae as i64, d]);
+    let w_dec = &w_dec / w_dec.norm_scalaropt_dim(2, [1i64].as_slice(), true);
+    let b_dec = x.mean_dim(0, false, Kind::Float) + Tensor::from_slice(&normal(rng, d as usize, 0.0, 0.01));
+    let proj = (x - &b_dec).matmul(&w_dec.tr()); // [n, d_sae]
+    let sorted = proj.sort(0, false).0;
+    // Per-feature firing rates spread log-uniformly around l0/d_sae; per-feature scales so
+    // the largest calibration activation lands between 2 and 40.
+    let base = l0 / d_sae as f64;
+    let rates: Vec<f64> = (0..d_sae).map(|_| (base * 10f64.powf(rng.gen_range(-0.7..0.7))).min(0.5)).collect();
+    let peaks: Vec<f64> = (0..d_sae).map(|_| 2.0 * 20f64.powf(rng.gen::<f64>())).collect();
+    let row = |r: f64| (((1.0 - r) * n as f64).floor() as i64).clamp(0, n - 1);
+    let q_idx = Tensor::from_slice(&rates.iter().map(|&r| row(r)).collect::<Vec<i64>>()).view([1, -1]);
+    let q = sorted.gather(0, &q_idx, false).squeeze_dim(0);
+    let top = sorted.get(n - 1);
+    let span = (&top - &q).clamp_min(1e-3);
+    let scale = Tensor::from_slice(&peaks.iter().map(|&p| p as f32).collect::<Vec<_>>()) / span;
+    let w_enc = (w_dec.tr() * scale.view([1, -1])).contiguous();
+    let b_enc = -(&q * &scale);
+    let to_vec = |t: &Tensor| -> Result<Vec<f32>> { Ok(Vec::<f32>::try_from(t.contiguous().view([-1]))?) };
+    let mut t = BTreeMap::new();
+    t.insert("W_enc".to_string(), owned(&[d as usize, d_sae], &to_vec(&w_enc)?));
+    t.insert("b_enc".to_string(), owned(&[d_sae], &to_vec(&b_enc)?));
+    t.insert("W_dec".to_string(), owned(&[d_sae, d as usize], &to_vec(&w_dec)?));
+    t.insert("b_dec".to_string(), owned(&[d as usize], &to_vec(&b_dec)?));
+    write_safetensors(&dir.join("sae_weights.safetensors"), &t)?;
+    let layer: usize = hook.split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    write_json(
+        &dir.join("cfg.json"),
+        &serde_json::json!({
+            "architecture": "standard", "d_in": d, "d_sae": d_sae, "dtype": "float32", "device": "cpu",
+            "apply_b_dec_to_input": true, "normalize_activations": "none",
+            "hook_name": hook, "hook_layer": layer, "model_name": "gpt2-small",
+            "metadata": {"model_name": "gpt2-small", "hook_name": hook, "hook_head_index": null, "prepend_bos": true,
+                          "context_size": 128, "dataset_path": "synthetic", "neuronpedia_id": null},
+        }),
+    )
+}

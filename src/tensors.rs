@@ -1,0 +1,104 @@
+//! Memory-mapped safetensors files, turned into libtorch tensors with every name, shape
+//! and dtype checked, so a bad file is one clear error instead of a crash mid-forward.
+
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use memmap2::Mmap;
+use safetensors::tensor::{Dtype, Metadata, TensorInfo};
+use safetensors::SafeTensors;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tch::{Kind, Tensor};
+
+/// One opened safetensors file. Tensors handed out may borrow the map without a copy, so
+/// whoever holds those tensors also holds an `Arc` of this.
+pub struct SafeFile {
+    path: PathBuf,
+    mmap: Mmap,
+    header_len: usize,
+    metadata: Metadata,
+}
+
+impl SafeFile {
+    pub fn open(path: &Path) -> Result<Arc<Self>> {
+        if path.extension().is_some_and(|e| e == "pt" || e == "bin" || e == "pth") {
+            bail!("{} is a pickle file; saescope only loads .safetensors (pickles can run code)", path.display());
+        }
+        let file = std::fs::File::open(path).wrap_err_with(|| format!("cannot open {}", path.display()))?;
+        // SAFETY: the file is opened read-only; a concurrent writer truncating it is the only
+        // hazard, the same one every mmap-based loader (including Python's) accepts.
+        let mmap = unsafe { Mmap::map(&file) }.wrap_err_with(|| format!("cannot map {}", path.display()))?;
+        let (header_len, metadata) = SafeTensors::read_metadata(&mmap).map_err(|e| {
+            eyre!(
+                "{} is not a valid safetensors file ({e:?}); it may be truncated: delete it and download or generate it again",
+                path.display()
+            )
+        })?;
+        Ok(Arc::new(Self { path: path.to_owned(), mmap, header_len, metadata }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.metadata.tensors().into_keys().collect()
+    }
+
+    /// First of `candidates` present in the file; lets callers accept naming variants
+    /// such as HF's optional `transformer.` prefix.
+    pub fn find(&self, candidates: &[String]) -> Option<String> {
+        let tensors = self.metadata.tensors();
+        candidates.iter().find(|c| tensors.contains_key(c.as_str())).cloned()
+    }
+
+    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.metadata.tensors().get(name).map(|i| i.shape.clone())
+    }
+
+    fn info(&self, name: &str) -> Result<TensorInfo> {
+        self.metadata
+            .tensors()
+            .get(name)
+            .map(|i| (*i).clone())
+            .ok_or_else(|| eyre!("{} has no tensor named {name}", self.path.display()))
+    }
+
+    /// The named tensor as f32 on CPU, checked against `shape` and for NaN/Inf.
+    /// Zero-copy when the data is f32 and 4-byte aligned (the usual case).
+    pub fn tensor(self: &Arc<Self>, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let info = self.info(name)?;
+        if info.shape != shape {
+            bail!(
+                "{}: tensor {name} has shape {:?}, expected {:?} (the config and weights disagree)",
+                self.path.display(),
+                info.shape,
+                shape
+            );
+        }
+        let (start, end) = info.data_offsets;
+        let bytes = &self.mmap[self.header_len + 8 + start..self.header_len + 8 + end];
+        let size: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        let kind = match info.dtype {
+            Dtype::F32 => Kind::Float,
+            Dtype::F16 => Kind::Half,
+            Dtype::BF16 => Kind::BFloat16,
+            Dtype::F64 => Kind::Double,
+            other => bail!("{}: tensor {name} has dtype {other:?}; expected a float type", self.path.display()),
+        };
+        let t = if kind == Kind::Float && (bytes.as_ptr() as usize) % 4 == 0 {
+            // SAFETY: the bytes lie inside the map, which every holder of this tensor keeps
+            // alive through the Arc; the tensor is never resized or written in place.
+            unsafe { Tensor::f_from_blob(bytes.as_ptr(), &size, &[], Kind::Float, tch::Device::Cpu)? }
+        } else {
+            Tensor::f_from_data_size(bytes, &size, kind)?.f_to_kind(Kind::Float)?
+        };
+        let finite = t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1;
+        if !finite {
+            bail!(
+                "{}: tensor {name} contains NaN or Inf; the file is corrupt or from a diverged run",
+                self.path.display()
+            );
+        }
+        Ok(t)
+    }
+}

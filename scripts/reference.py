@@ -1,0 +1,133 @@
+"""The Python reference: TransformerLens + SAELens on saescope's weight folders.
+
+Computes exactly what the seed notebook did (METHOD.md): HookedTransformer.from_pretrained
+("gpt2") with default weight processing, SAE.load_from_disk, encode every token at
+blocks.L.hook_resid_pre, mean over the text's real tokens (BOS excluded unless asked),
+then category means, top-k, Peak, Sum, Top5 share, Gini and specialist scores.
+It writes JSON in the schema of `saescope report --format json`, plus each text's token ids.
+
+    python scripts/reference.py --model-dir DIR/model --sae-dir DIR/saes --samples F \
+        --layers 6,8,10,11 [--include-bos] [--threads N] -o out.json
+
+Used by scripts/gen-fixtures (committed test fixtures) and scripts/compare-python.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+
+T0 = time.time()
+
+
+def offline_gpt2_cache(model_dir: str) -> str:
+    """An HF cache whose openai-community/gpt2 is the given folder's config and tokenizer:
+    TL's from_pretrained("gpt2") reads the hub config even when handed hf_model, and
+    reloads the tokenizer by name."""
+    home = tempfile.mkdtemp(prefix="saescope-hf-")
+    for repo in ("models--openai-community--gpt2", "models--gpt2"):
+        snap = os.path.join(home, "hub", repo, "snapshots", "0" * 40)
+        os.makedirs(snap)
+        for name in ("config.json", "tokenizer.json"):
+            shutil.copy(os.path.join(model_dir, name), snap)
+        os.makedirs(os.path.join(home, "hub", repo, "refs"))
+        with open(os.path.join(home, "hub", repo, "refs", "main"), "w") as f:
+            f.write("0" * 40)
+    return home
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--sae-dir", required=True)
+    ap.add_argument("--samples", required=True)
+    ap.add_argument("--layers", default="6,8,10,11")
+    ap.add_argument("--include-bos", action="store_true")
+    ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--threshold", type=float, default=5.0)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("-o", "--output", required=True)
+    a = ap.parse_args()
+
+    os.environ["HF_HOME"] = offline_gpt2_cache(a.model_dir)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import torch
+    from sae_lens import SAE
+    from transformer_lens import HookedTransformer
+    from transformers import GPT2LMHeadModel, GPT2TokenizerFast
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.set_grad_enabled(False)
+    layers = [int(x) for x in a.layers.split(",")]
+    with open(a.samples, "rb") as f:
+        cats = tomllib.load(f)["category"]
+
+    t_load = time.time()
+    hf = GPT2LMHeadModel.from_pretrained(a.model_dir, local_files_only=True)
+    tok = GPT2TokenizerFast.from_pretrained("gpt2")
+    model = HookedTransformer.from_pretrained("gpt2", hf_model=hf, tokenizer=tok, device="cpu")
+    n_layers = model.cfg.n_layers
+    hook = lambda l: f"blocks.{l}.hook_resid_pre" if l < n_layers else f"blocks.{n_layers - 1}.hook_resid_post"
+    saes = {l: SAE.load_from_disk(os.path.join(a.sae_dir, hook(l)), device="cpu") for l in layers}
+    t_compute = time.time()
+
+    texts = []  # (category index, text, tokens, {layer: vector})
+    for ci, c in enumerate(cats):
+        for text in c["texts"]:
+            toks = model.to_tokens(text)  # BOS prepended, as the notebook did
+            _, cache = model.run_with_cache(toks, names_filter=[hook(l) for l in layers])
+            first = 0 if a.include_bos else 1
+            vecs = {l: saes[l].encode(cache[hook(l)][0])[first:].mean(0) for l in layers}
+            texts.append((ci, text, toks[0].tolist(), vecs))
+    t_done = time.time()
+
+    def topk(v, k):
+        vals, idx = v.topk(min(k, int((v > 0).sum())))
+        return [(int(i), float(x)) for i, x in zip(idx, vals)]
+
+    out_cats = []
+    for ci, c in enumerate(cats):
+        out_layers = []
+        for l in layers:
+            above = {}  # feature -> per-category count of texts with v_f >= threshold
+            for tci, _, _, vecs in texts:
+                for f in (vecs[l] >= a.threshold).nonzero().flatten().tolist():
+                    above.setdefault(f, [0] * len(cats))[tci] += 1
+            spec = lambda f: above.get(f, [0] * len(cats))[ci] - (sum(above.get(f, [0] * len(cats))) - above.get(f, [0] * len(cats))[ci])
+            cvec = torch.stack([vecs[l] for tci, _, _, vecs in texts if tci == ci]).mean(0)
+            top = topk(cvec, a.top_k)
+            vals = sorted(x for _, x in top)
+            n, s = len(vals), sum(vals)
+            gini = (2 * sum((i + 1) * x for i, x in enumerate(vals)) / (n * s) - (n + 1) / n) if n and s > 0 else 0.0
+            out_layers.append({
+                "layer": l, "peak": top[0][1] if top else 0.0, "gini": gini, "top_sum": s,
+                "top_share": s / float(cvec.sum()) if float(cvec.sum()) > 0 else 0.0,
+                "spec": max((spec(f) for f, _ in top), default=0),
+                "top": [{"feature": f, "activation": x, "specialist": spec(f)} for f, x in top],
+            })
+        out_cats.append({"name": c["name"], "n_texts": len(c["texts"]), "layers": out_layers})
+
+    out = {
+        "model": a.model_dir, "sae_release": a.sae_dir, "layers": layers, "include_bos": a.include_bos,
+        "top_k": a.top_k, "threshold": a.threshold, "categories": out_cats,
+        "texts": [{
+            "category": cats[ci]["name"], "text": text, "tokens": toks, "n_tokens": len(toks) - (0 if a.include_bos else 1),
+            "layers": [{"layer": l, "total": float(vecs[l].sum()),
+                        "top": [{"feature": f, "activation": x} for f, x in topk(vecs[l], 32)]} for l in layers],
+        } for ci, text, toks, vecs in texts],
+        "timing": {"import_and_load_s": t_compute - T0, "load_s": t_compute - t_load, "compute_s": t_done - t_compute},
+        "versions": {"torch": torch.__version__, "transformer_lens": __import__("transformer_lens").__version__ if hasattr(__import__("transformer_lens"), "__version__") else "?",
+                     "sae_lens": __import__("sae_lens").__version__},
+    }
+    with open(a.output, "w") as f:
+        json.dump(out, f, indent=1)
+    print(f"wrote {a.output}: {len(texts)} texts, compute {t_done - t_compute:.2f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

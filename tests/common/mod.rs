@@ -1,0 +1,38 @@
+//! Shared by the integration tests: the tiny synthetic weights, written once per test binary.
+#![allow(dead_code)]
+
+use saescope::pipeline::{Engine, RunOptions};
+use saescope::progress::ProgressSink;
+use saescope::source::synth::{self, Size};
+use saescope::source::Source;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// `saescope synth --size tiny --seed 0`, the weights the reference fixtures were made on.
+pub fn tiny() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        synth::write(&dir, Size::Tiny, 0, &ProgressSink::none()).expect("synth tiny");
+        dir
+    })
+}
+
+pub fn engine(layers: &[usize]) -> Engine {
+    let d = tiny();
+    Engine::load(&Source::Dir(d.join("model")), &Source::Dir(d.join("saes")), layers, tch::Device::Cpu, false, &ProgressSink::none())
+        .expect("load tiny engine")
+}
+
+pub fn opts(include_bos: bool, batch_tokens: usize) -> RunOptions {
+    RunOptions { include_bos, truncate: false, batch_tokens }
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// |a - b| within `rel` of the larger magnitude (absolute floor for values near zero).
+pub fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-3)
+}

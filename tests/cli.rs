@@ -1,0 +1,109 @@
+//! The binary as scripts use it.
+
+mod common;
+
+use common::tiny;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn saescope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_saescope"))
+}
+
+fn tiny_args(c: &mut Command) -> &mut Command {
+    c.arg("--model-dir").arg(tiny().join("model")).arg("--sae-dir").arg(tiny().join("saes"))
+}
+
+#[test]
+fn unreachable_hub_fails_fast_with_advice() {
+    let home = tempfile::tempdir().expect("tmp");
+    let t = Instant::now();
+    // Loopback port 9 (discard) is closed here: a refused connection, never outside traffic.
+    let out = saescope().args(["report"]).env("HF_HOME", home.path()).env("HF_ENDPOINT", "http://127.0.0.1:9").env_remove("HF_HUB_OFFLINE").output().expect("run");
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("openai-community/gpt2") && err.contains("--model-dir") && err.contains("127.0.0.1:9"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+}
+
+#[test]
+fn hf_hub_offline_is_honoured_without_network() {
+    let home = tempfile::tempdir().expect("tmp");
+    let t = Instant::now();
+    let out = saescope().args(["report"]).env("HF_HOME", home.path()).env("HF_HUB_OFFLINE", "1").output().expect("run");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("HF_HUB_OFFLINE is set") && err.contains("not in the cache"), "{err}");
+}
+
+#[test]
+fn cached_hub_files_are_used_offline() {
+    // The standard HF cache layout: models--org--name/{refs/main, snapshots/<rev>/...}.
+    let home = tempfile::tempdir().expect("tmp");
+    let rev = "a".repeat(40);
+    let model = home.path().join("hub/models--org--tiny");
+    let saes = home.path().join("hub/models--org--tiny-saes");
+    for (repo, src) in [(&model, tiny().join("model")), (&saes, tiny().join("saes"))] {
+        std::fs::create_dir_all(repo.join("refs")).expect("mkdir");
+        std::fs::write(repo.join("refs/main"), &rev).expect("ref");
+        std::fs::create_dir_all(repo.join("snapshots")).expect("mkdir");
+        let ok = Command::new("cp").arg("-r").arg(&src).arg(repo.join("snapshots").join(&rev)).status().expect("cp");
+        assert!(ok.success());
+    }
+    let out = saescope()
+        .args(["report", "--model", "org/tiny", "--sae-release", "org/tiny-saes", "--format", "csv"])
+        .env("HF_HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("category,layer,rank,feature,activation,specialist"));
+}
+
+#[test]
+fn json_report_follows_the_schema() {
+    let out = tiny_args(saescope().args(["report", "--format", "json", "--layers", "6,12"])).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
+    let mut top = keys(&v);
+    top.sort();
+    assert_eq!(top, ["categories", "include_bos", "layers", "model", "sae_release", "texts", "threshold", "top_k"]);
+    assert_eq!(v["layers"], serde_json::json!([6, 12]));
+    let c = &v["categories"][0];
+    assert_eq!(c["n_texts"], 10);
+    let mut l = keys(&c["layers"][0]);
+    l.sort();
+    assert_eq!(l, ["gini", "layer", "peak", "spec", "top", "top_share", "top_sum"]);
+    let mut t = keys(&c["layers"][0]["top"][0]);
+    t.sort();
+    assert_eq!(t, ["activation", "feature", "specialist"]);
+    let text = &v["texts"][0];
+    let mut tk = keys(text);
+    tk.sort();
+    assert_eq!(tk, ["category", "layers", "n_tokens", "text"]);
+    assert!(text["layers"][0]["top"].as_array().expect("top").len() <= 32);
+    assert!(text["layers"][0]["total"].is_f64());
+}
+
+#[test]
+fn table_and_unwritable_output() {
+    let out = tiny_args(saescope().args(["report"])).output().expect("run");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("Conversational (10)") && table.contains("peak") && table.contains("spec"), "{table}");
+    let out = tiny_args(saescope().args(["report", "-o", "/proc/no-such-dir/report.csv"])).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cannot write /proc/no-such-dir/report.csv"), "{err}");
+}
+
+#[test]
+fn synth_is_deterministic_for_a_seed() {
+    let (a, b) = (tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp"));
+    for d in [&a, &b] {
+        assert!(saescope().args(["synth", "--size", "tiny", "--seed", "7", "--out"]).arg(d.path()).output().expect("run").status.success());
+    }
+    for f in ["model/model.safetensors", "saes/blocks.6.hook_resid_pre/sae_weights.safetensors"] {
+        assert_eq!(std::fs::read(a.path().join(f)).expect("a"), std::fs::read(b.path().join(f)).expect("b"), "{f}");
+    }
+}

@@ -25,7 +25,12 @@ pub struct TopFeature {
     pub specialist: i64,
     /// Texts of this category whose mean activation reaches the threshold.
     pub n_above: u32,
+    /// activation / sum of the category vector.
+    pub share: f32,
 }
+
+/// Rows the explorer's feature table lists per category (the metrics use only top_k).
+pub const TABLE_ROWS: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CategoryLayer {
@@ -35,6 +40,8 @@ pub struct CategoryLayer {
     pub top_share: f32,
     pub spec: i64,
     pub top: Vec<TopFeature>,
+    /// The `max(top_k, TABLE_ROWS)` largest features, for tables.
+    pub ranked: Vec<TopFeature>,
 }
 
 /// Per feature, how many texts of each category reach the threshold. Features no text
@@ -129,19 +136,20 @@ pub fn category_mean(set: &ActivationSet, layer_idx: usize, category: usize) -> 
 
 /// Metrics of one category at one layer from its mean vector `c`.
 pub fn category_metrics(c: &[f32], category: usize, above: &AboveCounts, params: &Params) -> CategoryLayer {
-    let top = top_k(c.iter().enumerate().map(|(f, &v)| (f as u32, v)), params.top_k);
-    let values: Vec<f32> = top.iter().map(|&(_, v)| v).collect();
-    let top_sum: f32 = values.iter().sum();
     let total: f64 = c.iter().map(|&v| v as f64).sum();
-    let top: Vec<TopFeature> = top
-        .iter()
-        .map(|&(feature, activation)| TopFeature {
+    let ranked: Vec<TopFeature> = top_k(c.iter().enumerate().map(|(f, &v)| (f as u32, v)), params.top_k.max(TABLE_ROWS))
+        .into_iter()
+        .map(|(feature, activation)| TopFeature {
             feature,
             activation,
             specialist: above.specialist(feature, category),
             n_above: above.inside(feature, category),
+            share: if total > 0.0 { (activation as f64 / total) as f32 } else { 0.0 },
         })
         .collect();
+    let top: Vec<TopFeature> = ranked.iter().take(params.top_k).cloned().collect();
+    let values: Vec<f32> = top.iter().map(|t| t.activation).collect();
+    let top_sum: f32 = values.iter().sum();
     CategoryLayer {
         peak: values.first().copied().unwrap_or(0.0),
         gini: gini(&values),
@@ -149,6 +157,7 @@ pub fn category_metrics(c: &[f32], category: usize, above: &AboveCounts, params:
         top_share: if total > 0.0 { (top_sum as f64 / total) as f32 } else { 0.0 },
         spec: top.iter().map(|t| t.specialist).max().unwrap_or(0),
         top,
+        ranked,
     }
 }
 

@@ -91,6 +91,9 @@ pub struct Common {
     /// Padded tokens per batch; bounds memory.
     #[arg(long, global = true, default_value_t = 2048)]
     pub batch_tokens: usize,
+    /// Where the explorer's `e` writes CSV exports.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".")]
+    pub export_dir: PathBuf,
 }
 
 impl Common {

@@ -16,3 +16,4 @@ pub mod samples;
 pub mod source;
 pub mod tensors;
 pub mod tokenizer;
+pub mod ui;

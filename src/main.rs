@@ -47,8 +47,24 @@ fn run(cli: Cli) -> Result<()> {
             saescope::bench::run(&c.model_source(), &c.sae_source(), &samples(c)?, &c.layers, device, &opts, params, repeat)
         }
         Some(Command::Report { format, output }) => report(c, format, output),
-        None | Some(Command::Explore) => report(c, Format::Table, None),
+        None | Some(Command::Explore) => explore(c),
     }
+}
+
+fn explore(c: &Common) -> Result<()> {
+    use saescope::ui::{app::{App, Labels}, worker::Job};
+    let samples = samples(c)?;
+    let (device, opts, params) = setup(c)?;
+    if !c.export_dir.is_dir() {
+        color_eyre::eyre::bail!("--export-dir {}: not a folder", c.export_dir.display());
+    }
+    let labels = Labels { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase() };
+    let categories = samples.categories.iter().map(|k| (k.name.clone(), k.texts.len())).collect();
+    let mut layers = c.layers.clone();
+    layers.sort_unstable();
+    layers.dedup();
+    let app = App::new(categories, layers.clone(), labels, c.export_dir.clone());
+    saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params })
 }
 
 fn report(c: &Common, format: Format, output: Option<std::path::PathBuf>) -> Result<()> {

@@ -1,0 +1,119 @@
+//! The explorer. Events become actions (`keymap`), actions change `App` (`app`), and the
+//! panes draw `App` (`view`); inference runs on the worker thread and reports over channels.
+
+pub mod app;
+pub mod export;
+pub mod layout;
+pub mod panes;
+pub mod view;
+pub mod worker;
+
+use app::{Action, App};
+use color_eyre::eyre::{bail, Result};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind};
+use ratatui::crossterm::execute;
+use ratatui::layout::Rect;
+use std::io::IsTerminal;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Duration;
+
+/// The key map, in one place (the help overlay lists the same keys).
+pub fn keymap(k: KeyEvent) -> Option<Action> {
+    if k.kind != KeyEventKind::Press {
+        return None;
+    }
+    if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    Some(match k.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Esc => Action::Back,
+        KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(']') => Action::NextLayer,
+        KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('[') => Action::PrevLayer,
+        KeyCode::Char(c @ '1'..='9') => Action::Layer(c as usize - '1' as usize),
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::Home,
+        KeyCode::End | KeyCode::Char('G') => Action::End,
+        KeyCode::Char(' ') => Action::ToggleMark,
+        KeyCode::Enter => Action::FocusCategory,
+        KeyCode::Tab => Action::NextPane,
+        KeyCode::BackTab => Action::PrevPane,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('e') => Action::Export,
+        _ => return None,
+    })
+}
+
+fn restore() {
+    let _ = execute!(std::io::stdout(), event::DisableMouseCapture);
+    ratatui::restore();
+}
+
+/// Runs the explorer until the user quits. The terminal is restored on every path out:
+/// return, error, and panic (the hook below runs before color-eyre's report).
+pub fn run(mut app: App, job: worker::Job) -> Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!("the explorer needs a terminal; for scripts use `saescope report`");
+    }
+    let (ptx, prx) = std::sync::mpsc::channel();
+    let results = worker::spawn(job, crate::progress::ProgressSink::channel(ptx));
+    let mut terminal = ratatui::init();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        hook(info);
+    }));
+    let _ = execute!(std::io::stdout(), event::EnableMouseCapture);
+    let outcome = event_loop(&mut terminal, &mut app, &prx, &results);
+    restore();
+    outcome
+}
+
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    progress: &Receiver<crate::progress::Progress>,
+    results: &Receiver<worker::Msg>,
+) -> Result<()> {
+    let mut worker_gone = false;
+    while !app.quit {
+        while let Ok(p) = progress.try_recv() {
+            app.progress = Some(p);
+        }
+        if !worker_gone {
+            match results.try_recv() {
+                Ok(worker::Msg::Done(r)) => app.results = Some(r),
+                Ok(worker::Msg::Failed(e)) => app.error = Some(e),
+                Err(TryRecvError::Disconnected) => {
+                    worker_gone = true;
+                    if app.results.is_none() && app.error.is_none() {
+                        app.error = Some("the model thread stopped unexpectedly".into());
+                    }
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        let size = terminal.size()?;
+        app.size = Rect::new(0, 0, size.width, size.height);
+        terminal.draw(|f| view::draw(f, app))?;
+        if event::poll(Duration::from_millis(100))? {
+            match event::read()? {
+                Event::Key(k) => {
+                    if let Some(a) = keymap(k) {
+                        app.update(a);
+                    }
+                }
+                Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => {
+                    app.update(Action::Click { column: m.column, row: m.row })
+                }
+                Event::Mouse(m) if m.kind == MouseEventKind::ScrollDown => app.update(Action::Down),
+                Event::Mouse(m) if m.kind == MouseEventKind::ScrollUp => app.update(Action::Up),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}

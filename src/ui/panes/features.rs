@@ -1,0 +1,84 @@
+//! Feature tables: the focused category, or the marked ones side by side with the
+//! features they share highlighted.
+
+use super::{frame, num, selected};
+use crate::analysis::neuronpedia_id;
+use crate::ui::app::{App, Pane};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let cats = app.table_categories();
+    let title = if cats.len() > 1 {
+        format!(" Features · layer {} · {} categories side by side (shared in bold) ", app.layer(), cats.len())
+    } else {
+        format!(" Features · layer {} · {} ", app.layer(), app.categories.get(cats[0]).map_or("", |c| c.0.as_str()))
+    };
+    let outer = frame(app, Pane::Features, title);
+    let inner = outer.inner(area);
+    f.render_widget(outer, area);
+    if app.results.is_none() {
+        let msg = app.error.as_deref().map_or_else(|| "computing… (the gauge below says what is happening)".to_string(), |e| format!("failed: {e}"));
+        f.render_widget(Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }), inner);
+        return;
+    }
+    let columns = Layout::horizontal(cats.iter().map(|_| Constraint::Ratio(1, cats.len() as u32))).split(inner);
+    let shared = app.shared_features();
+    for (col, &c) in columns.iter().zip(&cats) {
+        draw_one(f, app, c, *col, &shared, cats.len() > 1);
+    }
+}
+
+fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std::collections::BTreeSet<u32>, multi: bool) {
+    let Some(m) = app.metrics(category) else { return };
+    // Columns after the first are separated by a rule; the first sits on the outer border.
+    let first = app.table_categories().first() == Some(&category);
+    let borders = if multi && !first { Borders::LEFT } else { Borders::NONE };
+    let block = Block::default().borders(borders).title(if multi { app.categories[category].0.clone() } else { String::new() });
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [head, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let header = if inner.width >= 46 {
+        format!("Peak {} Gini {:.2} Sum {} Top5 {:.1}% Spec {}", num(m.peak), m.gini, num(m.top_sum), m.top_share * 100.0, m.spec)
+    } else {
+        format!("Pk{} G{:.2} Σ{} {:.0}% Sp{}", num(m.peak), m.gini, num(m.top_sum), m.top_share * 100.0, m.spec)
+    };
+    f.render_widget(Line::styled(header, Style::new().add_modifier(Modifier::BOLD)), head);
+    // Columns give way from the right as space shrinks.
+    let w = table.width;
+    let wide = w >= 52;
+    let mid = w >= 40;
+    let mut cols = vec!["#", "feature", "act", "spec"];
+    let mut widths = vec![Constraint::Length(3), Constraint::Length(7), Constraint::Length(6), Constraint::Length(5)];
+    if mid {
+        cols.extend(["share", "n≥θ"]);
+        widths.extend([Constraint::Length(6), Constraint::Length(4)]);
+    }
+    if wide {
+        cols.push("neuronpedia");
+        widths.push(Constraint::Min(15));
+    }
+    let rows = m.ranked.iter().enumerate().map(|(i, t)| {
+        let mut cells = vec![format!("{}", i + 1), format!("#{}", t.feature), num(t.activation), format!("{:+}", t.specialist)];
+        if mid {
+            cells.extend([format!("{:.1}%", t.share * 100.0), format!("{}", t.n_above)]);
+        }
+        if wide {
+            cells.push(neuronpedia_id(app.layer(), t.feature));
+        }
+        let mut style = Style::new();
+        if shared.contains(&t.feature) {
+            style = style.add_modifier(Modifier::BOLD).fg(Color::Yellow);
+        }
+        if i == app.row && app.pane == Pane::Features {
+            style = style.patch(selected());
+        }
+        Row::new(cells).style(style)
+    });
+    let mut state = ratatui::widgets::TableState::default().with_selected(Some(app.row));
+    let t = Table::new(rows, widths).header(Row::new(cols).style(Style::new().add_modifier(Modifier::UNDERLINED))).column_spacing(1);
+    f.render_stateful_widget(t, table, &mut state);
+}

@@ -1,0 +1,70 @@
+//! Specialist-score matrix: rows are the charted categories' top features at this layer,
+//! columns every category; cells coloured from negative (red) to positive (green), and the
+//! number always printed so NO_COLOR loses nothing.
+
+use super::frame;
+use crate::ui::app::{App, Pane};
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+const CELL: usize = 4;
+const ROW_LABEL: usize = 6;
+
+/// Heat colour of a score, scaled by the largest |score| possible (the number of texts).
+pub fn heat(score: i64, scale: i64) -> Color {
+    let t = (score as f64 / scale.max(1) as f64).clamp(-1.0, 1.0);
+    let k = (t.abs() * 200.0) as u8 + 40;
+    if t > 0.0 {
+        Color::Rgb(0, k, 0)
+    } else if t < 0.0 {
+        Color::Rgb(k, 0, 0)
+    } else {
+        Color::Rgb(40, 40, 40)
+    }
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let block = frame(app, Pane::Matrix, format!(" Specialist scores · layer {} ", app.layer()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let Some(la) = app.layer_analysis() else {
+        f.render_widget(Paragraph::new("waiting for results"), inner);
+        return;
+    };
+    let features = app.matrix_features();
+    let matrix = la.above.matrix(&features);
+    let n_cols = ((inner.width as usize).saturating_sub(ROW_LABEL) / CELL).min(app.categories.len());
+    let scale = app.categories.iter().map(|c| c.1 as i64).sum::<i64>();
+    let mut lines = Vec::new();
+    let mut header = format!("{:<ROW_LABEL$}", "feat");
+    for (name, _) in app.categories.iter().take(n_cols) {
+        header.push_str(&format!("{:>CELL$.3}", name));
+    }
+    if n_cols < app.categories.len() {
+        header.push('…');
+    }
+    lines.push(Line::raw(header));
+    let visible = (inner.height as usize).saturating_sub(2);
+    for (f_id, row) in features.iter().zip(&matrix).skip(app.matrix_row).take(visible) {
+        let mut spans = vec![Span::raw(format!("{:<ROW_LABEL$}", format!("#{f_id}")))];
+        for &s in row.iter().take(n_cols) {
+            spans.push(Span::styled(format!("{:>CELL$}", format!("{s:+}")), Style::new().bg(heat(s, scale)).fg(Color::White)));
+        }
+        lines.push(Line::from(spans));
+    }
+    let legend = vec![
+        Span::raw("legend "),
+        Span::styled(" -max ", Style::new().bg(heat(-scale, scale)).fg(Color::White)),
+        Span::styled("  0  ", Style::new().bg(heat(0, scale)).fg(Color::White)),
+        Span::styled(" +max ", Style::new().bg(heat(scale, scale)).fg(Color::White)),
+        Span::raw(format!(" rows {}-{} of {}", app.matrix_row + 1, (app.matrix_row + visible).min(features.len()), features.len())),
+    ];
+    while lines.len() < inner.height as usize - 1 {
+        lines.push(Line::raw(""));
+    }
+    lines.push(Line::from(legend));
+    f.render_widget(Paragraph::new(lines), inner);
+}

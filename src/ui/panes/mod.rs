@@ -1,0 +1,40 @@
+//! One file per pane; each draws from `App` alone.
+
+pub mod categories;
+pub mod charts;
+pub mod features;
+pub mod help;
+pub mod matrix;
+pub mod status;
+pub mod tabs;
+
+use crate::ui::app::{App, Pane};
+use ratatui::style::{Modifier, Style};
+use ratatui::widgets::{Block, BorderType, Borders};
+
+/// A pane's frame; the focused pane gets a thick border and a bold title, which read
+/// without colour (NO_COLOR).
+pub fn frame<'a>(app: &App, pane: Pane, title: String) -> Block<'a> {
+    let focused = app.pane == pane;
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
+        .title(title)
+        .title_style(if focused { Style::new().add_modifier(Modifier::BOLD) } else { Style::new() })
+}
+
+/// Selection is shown by reversing, never by colour alone.
+pub fn selected() -> Style {
+    Style::new().add_modifier(Modifier::REVERSED)
+}
+
+/// Compact number for narrow cells: 12.3, 0.08, 145.
+pub fn num(x: f32) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}

@@ -1,0 +1,40 @@
+//! The bottom line: a progress gauge while computing, then model, SAEs, device, time taken
+//! and the latest message.
+
+use crate::progress::Progress;
+use crate::ui::app::App;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::Gauge;
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    // The latest message comes first so a narrow screen never cuts it off.
+    let info = format!(
+        " {}model {} · SAEs {} · {}{}",
+        app.message.as_deref().map(|m| format!("{m} · ")).unwrap_or_default(),
+        app.labels.model,
+        app.labels.sae,
+        app.labels.device,
+        app.elapsed().map(|d| format!(" · {:.1} s", d.as_secs_f64())).unwrap_or_default(),
+    );
+    if let Some(e) = &app.error {
+        f.render_widget(Line::styled(format!(" error: {e} (q quits)"), Style::new().add_modifier(Modifier::BOLD)), area);
+        return;
+    }
+    if app.results.is_some() {
+        f.render_widget(Line::raw(info), area);
+        return;
+    }
+    let [gauge, rest] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let (label, ratio) = match &app.progress {
+        Some(Progress::Fraction { label, done, total }) => {
+            (format!("{label} {done} of {total}"), if *total == 0 { 0.0 } else { *done as f64 / *total as f64 })
+        }
+        Some(Progress::Stage(s)) => (s.clone(), 0.0),
+        None => ("starting".to_string(), 0.0),
+    };
+    f.render_widget(Gauge::default().ratio(ratio.clamp(0.0, 1.0)).label(label).gauge_style(Style::new().add_modifier(Modifier::REVERSED)), gauge);
+    f.render_widget(Line::raw(info), rest);
+}

@@ -1,0 +1,37 @@
+//! Layer tabs along the top.
+
+use crate::ui::app::App;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+const PREFIX: &str = " saescope  layer ";
+
+fn label(layer: usize) -> String {
+    format!(" {layer} ")
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let mut spans = vec![Span::styled(PREFIX, Style::new().add_modifier(Modifier::BOLD))];
+    for (i, &l) in app.layers.iter().enumerate() {
+        let style = if i == app.layer_idx { super::selected().add_modifier(Modifier::BOLD) } else { Style::new() };
+        spans.push(Span::styled(label(l), style));
+        spans.push(Span::raw("│"));
+    }
+    spans.push(Span::raw("  ←/→ layer  Space mark  Enter focus  e export  ? help  q quit"));
+    f.render_widget(Line::from(spans), area);
+}
+
+/// The tab under `column`, if any.
+pub fn hit(app: &App, area: Rect, column: u16) -> Option<usize> {
+    let mut x = area.x + PREFIX.chars().count() as u16;
+    for (i, &l) in app.layers.iter().enumerate() {
+        let w = label(l).chars().count() as u16;
+        if column >= x && column < x + w {
+            return Some(i);
+        }
+        x += w + 1;
+    }
+    None
+}

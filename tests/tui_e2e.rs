@@ -1,0 +1,91 @@
+//! The real binary in a real terminal (tmux), driven as a person would: wait for results,
+//! step a layer, mark two categories, export, quit; then check the screen, the CSV and
+//! that the terminal was restored.
+
+mod common;
+
+use common::tiny;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux is installed (scripts/test installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "e2e"])
+    }
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+    fn wait_for(&self, what: &str, secs: u64) -> String {
+        let t = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(t.elapsed() < Duration::from_secs(secs), "waited {secs} s for {what:?}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+fn quote(p: &Path) -> String {
+    format!("'{}'", p.display())
+}
+
+#[test]
+fn explore_step_mark_export_quit_in_tmux() {
+    let export = tempfile::tempdir().expect("tmp");
+    let cmd = format!(
+        "{} --model-dir {} --sae-dir {} --export-dir {}; echo SAESCOPE-EXIT $?; sleep 30",
+        env!("CARGO_BIN_EXE_saescope"),
+        quote(&tiny().join("model")),
+        quote(&tiny().join("saes")),
+        quote(export.path())
+    );
+    let t = Tmux { socket: format!("saescope-e2e-{}", std::process::id()) };
+    t.cmd(&["new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", &cmd]);
+
+    let s = t.wait_for("Peak", 60);
+    assert!(s.contains("Features · layer 6 · Python") && s.contains("Specialist scores · layer 6"), "{s}");
+    t.keys(&["Right"]);
+    let s = t.wait_for("Features · layer 8", 5);
+    assert!(s.contains("Specialist scores · layer 8"), "{s}");
+    t.keys(&["Space", "j", "Space"]);
+    let s = t.wait_for("2 categories side by side", 5);
+    assert!(s.contains("[x] Python") && s.contains("[x] Math"), "{s}");
+    t.keys(&["e"]);
+    let s = t.wait_for("exported", 5);
+    assert!(s.contains("saescope-L8-"), "{s}");
+    let files: Vec<_> = std::fs::read_dir(export.path()).expect("dir").map(|e| e.expect("entry").path()).collect();
+    assert_eq!(files.len(), 1, "one export, no temporary files left: {files:?}");
+    let csv = std::fs::read_to_string(&files[0]).expect("csv");
+    assert!(csv.starts_with("section,category,layer,rank,feature,activation,specialist,share,n_above,neuronpedia\n"));
+    assert!(csv.contains("\ntable,Python,8,1,") && csv.contains("\ntable,Math,8,1,") && csv.contains("\nmatrix,Social,8,"), "{csv}");
+
+    t.keys(&["?"]);
+    t.wait_for("Keys (? or Esc to close)", 5);
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    let s = t.wait_for("SAESCOPE-EXIT", 10);
+    assert!(s.contains("SAESCOPE-EXIT 0"), "{s}");
+    assert!(!s.contains("Specialist scores"), "the alternate screen was left:\n{s}");
+    let modes = t.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"]);
+    assert_eq!(modes.trim(), "0 0 1", "alternate screen off, mouse capture off, cursor visible");
+}

@@ -1,0 +1,291 @@
+//! The explorer without a terminal: panes rendered into ratatui's TestBackend, and key
+//! sequences applied to the state, on data from the tiny synthetic weights.
+
+mod common;
+
+use common::{engine, opts};
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::Terminal;
+use saescope::analysis::{analyze, Params};
+use saescope::progress::{Progress, ProgressSink};
+use saescope::samples::Samples;
+use saescope::ui::app::{Action, App, Labels, Pane, Results};
+use saescope::ui::{keymap, layout, panes, view};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const LAYERS: [usize; 4] = [6, 8, 10, 11];
+
+fn results() -> &'static (saescope::activations::ActivationSet, saescope::analysis::Analysis) {
+    static R: OnceLock<(saescope::activations::ActivationSet, saescope::analysis::Analysis)> = OnceLock::new();
+    R.get_or_init(|| {
+        let set = engine(&LAYERS).run(&Samples::bundled().expect("samples"), &opts(false, 2048), &ProgressSink::none()).expect("run");
+        let a = analyze(&set, Params::default());
+        (set, a)
+    })
+}
+
+fn app(loaded: bool) -> App {
+    let s = Samples::bundled().expect("samples");
+    let cats = s.categories.iter().map(|c| (c.name.clone(), c.texts.len())).collect();
+    let labels = Labels { model: "tiny-model".into(), sae: "tiny-saes".into(), device: "cpu".into() };
+    let mut app = App::new(cats, LAYERS.to_vec(), labels, std::env::temp_dir());
+    if loaded {
+        let (set, analysis) = results().clone();
+        app.results = Some(Results { set, analysis, elapsed: Duration::from_millis(1234) });
+    }
+    app
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
+    app.size = Rect::new(0, 0, w, h);
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| view::draw(f, app)).expect("draw");
+    let buf = t.backend().buffer().clone();
+    let text = (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>()).collect::<Vec<_>>().join("\n");
+    (text, buf)
+}
+
+fn render_pane(app: &App, w: u16, h: u16, draw: impl Fn(&mut ratatui::Frame, &App, Rect)) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| draw(f, app, f.area())).expect("draw");
+    let buf = t.backend().buffer().clone();
+    (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>()).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn whole_screen_at_80x24_and_160x48() {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut a = app(true);
+        let top = a.metrics(0).expect("metrics").top[0].feature;
+        let (s, _) = render(&mut a, w, h);
+        for needle in [" 6 ", " 8 ", " 10 ", " 11 ", "Categories", "Python", "Social", "Features · layer 6 · Python", "Specialist scores", "legend", "model tiny-model", "1.2 s"] {
+            assert!(s.contains(needle), "{w}x{h}: {needle:?} missing in\n{s}");
+        }
+        assert!(s.contains(&format!("#{top}")), "top feature #{top} missing at {w}x{h}\n{s}");
+        assert!(s.contains(&format!("6-res-jb/{top}")), "Neuronpedia id missing at {w}x{h}\n{s}");
+    }
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    let (s, _) = render(&mut app(true), 79, 24);
+    assert!(s.contains("Terminal too small: 79x24") && s.contains("80x24"), "{s}");
+    let (s, _) = render(&mut app(true), 80, 23);
+    assert!(s.contains("Terminal too small"), "{s}");
+}
+
+#[test]
+fn categories_pane_shows_counts_marks_and_focus() {
+    let mut a = app(true);
+    a.update(Action::Down);
+    a.update(Action::ToggleMark);
+    let s = render_pane(&a, 22, 10, panes::categories::draw);
+    assert!(s.contains("▶[ ] Python       10"), "{s}");
+    assert!(s.contains(" [x] Math         10"), "{s}");
+}
+
+#[test]
+fn features_pane_lists_metrics_and_ranked_rows() {
+    let a = app(true);
+    let m = a.metrics(0).expect("m");
+    let s = render_pane(&a, 100, 26, panes::features::draw);
+    assert!(s.contains(&format!("Spec {}", m.spec)) && s.contains("Gini") && s.contains("neuronpedia") && s.contains("n≥θ"), "{s}");
+    for (i, t) in m.ranked.iter().take(10).enumerate() {
+        assert!(s.contains(&format!("{:<3} #{:<6}", i + 1, t.feature)), "row {i} #{} missing\n{s}", t.feature);
+    }
+}
+
+#[test]
+fn features_pane_side_by_side_highlights_shared() {
+    let mut a = app(true);
+    // Mark two categories that share a listed feature at some layer.
+    let (mut pair, mut layer) = (None, 0);
+    'find: for li in 0..LAYERS.len() {
+        a.layer_idx = li;
+        for x in 0..7 {
+            for y in x + 1..7 {
+                a.marked = [x, y].into_iter().collect();
+                if !a.shared_features().is_empty() {
+                    pair = Some((x, y));
+                    layer = li;
+                    break 'find;
+                }
+            }
+        }
+    }
+    let (x, y) = pair.expect("two categories share a feature somewhere");
+    a.layer_idx = layer;
+    let shared = *a.shared_features().iter().next().expect("shared");
+    let mut t = Terminal::new(TestBackend::new(120, 26)).expect("t");
+    t.draw(|f| panes::features::draw(f, &a, f.area())).expect("draw");
+    let buf = t.backend().buffer();
+    let text: Vec<String> = (0..26).map(|r| (0..120).map(|c| buf[(c, r)].symbol()).collect()).collect();
+    assert!(text.iter().any(|l| l.contains(&a.categories[x].0)) && text.iter().any(|l| l.contains(&a.categories[y].0)));
+    let needle = format!("#{shared}");
+    let (row, line) = text.iter().enumerate().find(|(_, l)| l.contains(&needle)).expect("shared row drawn");
+    let col = line.find(&needle).map(|b| line[..b].chars().count()).expect("col") as u16;
+    assert!(buf[(col, row as u16)].modifier.contains(Modifier::BOLD), "shared feature is bold");
+}
+
+#[test]
+fn charts_pane_draws_topk_and_trend() {
+    let mut a = app(true);
+    a.marked = [0, 6].into_iter().collect();
+    let s = render_pane(&a, 60, 12, panes::charts::draw);
+    assert!(s.contains("Python") && s.contains("Social") && s.contains("Peak") && s.contains("Sum"), "{s}");
+    assert!(s.chars().any(|c| "▁▂▃▄▅▆▇█".contains(c)), "sparkline bars\n{s}");
+}
+
+#[test]
+fn matrix_pane_shows_scores_of_marked_top_features() {
+    let mut a = app(true);
+    a.marked = [0, 1].into_iter().collect();
+    let features = a.matrix_features();
+    let la = a.layer_analysis().expect("la");
+    let m = la.above.matrix(&features);
+    let s = render_pane(&a, 60, 30, panes::matrix::draw);
+    assert!(s.contains("Pyt Mat URL Non For Con Soc") && s.contains("legend"), "{s}");
+    let line = s.lines().find(|l| l.contains(&format!("#{} ", features[0]))).expect("first feature row");
+    let cells: Vec<String> = m[0].iter().map(|v| format!("{v:+}")).collect();
+    assert!(line.contains(&cells.iter().map(|c| format!("{c:>4}")).collect::<String>()), "{line} vs {cells:?}");
+}
+
+#[test]
+fn status_shows_gauge_while_computing_and_errors_after() {
+    let mut a = app(false);
+    a.progress = Some(Progress::Fraction { label: "encoding texts".into(), done: 23, total: 70 });
+    let s = render_pane(&a, 100, 1, panes::status::draw);
+    assert!(s.contains("encoding texts 23 of 70") && s.contains("model tiny-model"), "{s}");
+    a.error = Some("cannot download".into());
+    assert!(render_pane(&a, 100, 1, panes::status::draw).contains("error: cannot download"));
+    let (s, _) = render(&mut app(false), 80, 24);
+    assert!(s.contains("computing"), "{s}");
+}
+
+#[test]
+fn selection_is_reversed_not_colour() {
+    let mut a = app(true);
+    a.update(Action::NextPane); // Features
+    a.update(Action::Down);
+    let (s, buf) = render(&mut a, 120, 30);
+    let want = format!("2   #{}", a.metrics(0).expect("m").ranked[1].feature);
+    let (row, line) = s.lines().enumerate().find(|(_, l)| l.contains(&want)).expect("row 2");
+    let col = line.find(&want).map(|b| line[..b].chars().count()).expect("col") as u16;
+    assert!(buf[(col, row as u16)].modifier.contains(Modifier::REVERSED));
+}
+
+#[test]
+fn key_sequences_step_layers_mark_and_focus() {
+    let mut a = app(true);
+    a.update(Action::NextLayer);
+    assert_eq!(a.layer(), 8);
+    a.update(Action::PrevLayer);
+    a.update(Action::PrevLayer);
+    assert_eq!(a.layer(), 11, "wraps around");
+    a.update(Action::Layer(1));
+    assert_eq!(a.layer(), 8);
+    a.update(Action::Layer(9));
+    assert_eq!(a.layer(), 8, "no such tab: ignored");
+    // Row and cursor stay put across layers.
+    a.update(Action::NextPane);
+    assert_eq!(a.pane, Pane::Features);
+    a.update(Action::Down);
+    a.update(Action::Down);
+    a.update(Action::NextLayer);
+    assert_eq!(a.row, 2);
+    a.update(Action::PrevPane);
+    a.update(Action::Down);
+    a.update(Action::ToggleMark);
+    a.update(Action::Down);
+    a.update(Action::ToggleMark);
+    assert_eq!(a.table_categories(), vec![1, 2]);
+    a.update(Action::ToggleMark);
+    assert_eq!(a.table_categories(), vec![a.focused], "one mark: back to the focused table");
+    a.update(Action::FocusCategory);
+    assert_eq!((a.focused, a.marked.len()), (2, 0));
+    a.update(Action::End);
+    assert_eq!(a.cursor, 6);
+    a.update(Action::ToggleHelp);
+    a.update(Action::Up);
+    assert_eq!(a.cursor, 6, "help swallows keys");
+    a.update(Action::Back);
+    assert!(!a.help && !a.quit);
+    a.update(Action::Back);
+    assert!(a.quit);
+}
+
+#[test]
+fn mouse_clicks_focus_panes_select_rows_and_tabs() {
+    let mut a = app(true);
+    let ar = layout::areas(a.size);
+    a.update(Action::Click { column: ar.categories.x + 3, row: ar.categories.y + 4 });
+    assert_eq!((a.pane, a.cursor), (Pane::Categories, 3));
+    a.update(Action::Click { column: ar.features.x + 5, row: ar.features.y + 3 + 2 });
+    assert_eq!((a.pane, a.row), (Pane::Features, 2));
+    a.update(Action::Click { column: ar.matrix.x + 2, row: ar.matrix.y + 2 });
+    assert_eq!(a.pane, Pane::Matrix);
+    let tab_x = (0..80).find(|&x| panes::tabs::hit(&a, ar.tabs, x) == Some(2)).expect("tab 10 on screen");
+    a.update(Action::Click { column: tab_x, row: 0 });
+    assert_eq!(a.layer(), 10);
+}
+
+#[test]
+fn keymap_covers_the_documented_keys() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let k = |c| keymap(KeyEvent::new(c, KeyModifiers::NONE));
+    assert_eq!(k(KeyCode::Char('l')), Some(Action::NextLayer));
+    assert_eq!(k(KeyCode::Char('[')), Some(Action::PrevLayer));
+    assert_eq!(k(KeyCode::Char('3')), Some(Action::Layer(2)));
+    assert_eq!(k(KeyCode::Char(' ')), Some(Action::ToggleMark));
+    assert_eq!(k(KeyCode::BackTab), Some(Action::PrevPane));
+    assert_eq!(k(KeyCode::Char('e')), Some(Action::Export));
+    assert_eq!(keymap(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
+    assert_eq!(panes::help::KEYS.len(), 11);
+}
+
+#[test]
+fn export_writes_the_visible_tables_and_matrix() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = app(true);
+    a.export_dir = dir.path().to_owned();
+    a.marked = [0, 3].into_iter().collect();
+    a.update(Action::NextLayer);
+    a.update(Action::Export);
+    let msg = a.message.clone().expect("message");
+    assert!(msg.starts_with("exported "), "{msg}");
+    let path = std::fs::read_dir(dir.path()).expect("dir").next().expect("one file").expect("entry").path();
+    assert!(path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("saescope-L8-") && n.ends_with(".csv")));
+    let mut r = csv::Reader::from_path(&path).expect("csv");
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
+    let la = a.layer_analysis().expect("la");
+    let table: Vec<_> = rows.iter().filter(|r| &r[0] == "table").collect();
+    let expect_rows = la.categories[0].ranked.len() + la.categories[3].ranked.len();
+    assert_eq!(table.len(), expect_rows);
+    for (row, t) in table.iter().zip(la.categories[0].ranked.iter()) {
+        assert_eq!((&row[1], &row[2], &row[4]), ("Python", "8", t.feature.to_string().as_str()));
+        assert_eq!(row[5].parse::<f32>().expect("f"), t.activation);
+        assert_eq!(row[6].parse::<i64>().expect("i"), t.specialist);
+    }
+    let features = a.matrix_features();
+    let matrix: Vec<_> = rows.iter().filter(|r| &r[0] == "matrix").collect();
+    assert_eq!(matrix.len(), features.len() * 7);
+    let m = la.above.matrix(&features);
+    for (i, row) in matrix.iter().enumerate() {
+        assert_eq!(row[6].parse::<i64>().expect("i"), m[i / 7][i % 7]);
+    }
+}
+
+#[test]
+fn export_to_an_unwritable_folder_is_a_message() {
+    let mut a = app(true);
+    a.export_dir = "/proc/no-such-folder".into();
+    a.update(Action::Export);
+    assert!(a.message.as_deref().is_some_and(|m| m.starts_with("export failed: cannot write")), "{:?}", a.message);
+    assert!(!a.quit);
+    let mut b = app(false);
+    b.update(Action::Export);
+    assert!(b.message.as_deref().is_some_and(|m| m.contains("still computing")));
+}

@@ -161,11 +161,17 @@ fn calibration_residuals(model: &Gpt2, seqs: &[Vec<u32>], layers: &[usize]) -> R
 
 fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<()> {
     let (n, d) = x.size2()?;
-    let w_dec: Vec<f32> = (0..d_sae * d as usize).map(|_| StandardNormal.sample(rng)).collect();
-    let w_dec = Tensor::from_slice(&w_dec).view([d_sae as i64, d]);
-    let w_dec = &w_dec / w_dec.norm_scalaropt_dim(2, [1i64].as_slice(), true);
     let b_dec = x.mean_dim(0, false, Kind::Float) + Tensor::from_slice(&normal(rng, d as usize, 0.0, 0.01));
-    let proj = (x - &b_dec).matmul(&w_dec.tr()); // [n, d_sae]
+    let xc = x - &b_dec;
+    // Decoder directions lean towards residuals of real calibration tokens (as trained
+    // "token features" do), so firing tokens clear the threshold by a wide margin instead
+    // of grazing a Gaussian tail, which would need huge, rounding-amplifying encoder scales.
+    let anchors: Vec<i64> = (0..d_sae).map(|_| rng.gen_range(0..n)).collect();
+    let noise: Vec<f32> = (0..d_sae * d as usize).map(|_| StandardNormal.sample(rng)).collect();
+    let unit = |t: &Tensor| t / t.norm_scalaropt_dim(2, [1i64].as_slice(), true).clamp_min(1e-6);
+    let toward = unit(&xc.index_select(0, &Tensor::from_slice(&anchors)));
+    let w_dec = unit(&(toward * 0.8 + unit(&Tensor::from_slice(&noise).view([d_sae as i64, d])) * 0.6));
+    let proj = xc.matmul(&w_dec.tr()); // [n, d_sae]
     let sorted = proj.sort(0, false).0;
     // Per-feature firing rates spread log-uniformly around l0/d_sae; per-feature scales so
     // the largest calibration activation lands between 2 and 40.
@@ -176,7 +182,9 @@ fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mu
     let q_idx = Tensor::from_slice(&rates.iter().map(|&r| row(r)).collect::<Vec<i64>>()).view([1, -1]);
     let q = sorted.gather(0, &q_idx, false).squeeze_dim(0);
     let top = sorted.get(n - 1);
-    let span = (&top - &q).clamp_min(1e-3);
+    // Never scale by more than peak / (half a standard deviation of the projection).
+    let sigma = proj.std_dim(0, true, false);
+    let span = (&top - &q).maximum(&(sigma * 0.5)).clamp_min(1e-6);
     let scale = Tensor::from_slice(&peaks.iter().map(|&p| p as f32).collect::<Vec<_>>()) / span;
     let w_enc = (w_dec.tr() * scale.view([1, -1])).contiguous();
     let b_enc = -(&q * &scale);

@@ -84,3 +84,11 @@ pub fn hook_name(layer: usize, n_layer: usize) -> String {
         format!("blocks.{layer}.hook_resid_pre")
     }
 }
+
+/// Requested layers in the order every view shows them: ascending, each once.
+pub fn normalize_layers(layers: &[usize]) -> Vec<usize> {
+    let mut v = layers.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}

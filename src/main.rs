@@ -60,9 +60,7 @@ fn explore(c: &Common) -> Result<()> {
     }
     let labels = Labels { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase() };
     let categories = samples.categories.iter().map(|k| (k.name.clone(), k.texts.len())).collect();
-    let mut layers = c.layers.clone();
-    layers.sort_unstable();
-    layers.dedup();
+    let layers = saescope::config::normalize_layers(&c.layers);
     let app = App::new(categories, layers.clone(), labels, c.export_dir.clone());
     saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params })
 }

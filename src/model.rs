@@ -24,8 +24,10 @@ impl Linear {
         let shape = x.size();
         let (n_in, n_out) = (shape[shape.len() - 1], self.w.size()[1]);
         let flat = x.reshape([-1, n_in]);
-        let mut out_shape = shape.clone();
-        *out_shape.last_mut().unwrap_or(&mut 0) = n_out;
+        let mut out_shape = shape;
+        if let Some(last) = out_shape.last_mut() {
+            *last = n_out;
+        }
         self.b.addmm(&flat, &self.w).reshape(&out_shape[..])
     }
 }

@@ -2,7 +2,7 @@
 //! hooks, SAE-encode every token, and average each text's real tokens (encode-then-mean).
 
 use crate::activations::{ActivationSet, SparseVec, TextActivations};
-use crate::config::{hook_name, Gpt2Config};
+use crate::config::{hook_name, normalize_layers, Gpt2Config};
 use crate::model::Gpt2;
 use crate::progress::{Progress, ProgressSink};
 use crate::sae::Sae;
@@ -69,9 +69,7 @@ impl Engine {
         let n_blocks = layers.iter().copied().max().unwrap_or(0);
         progress.stage(format!("loading model ({n_blocks} of {n_layer} blocks)"));
         let gpt = Gpt2::load(cfg, SafeFile::open(&files.weights)?, n_blocks, device)?;
-        let mut sorted = layers.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
+        let sorted = normalize_layers(layers);
         let mut loaded = Vec::with_capacity(sorted.len());
         for &layer in &sorted {
             progress.stage(format!("loading layer {layer} SAE"));

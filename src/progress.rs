@@ -20,18 +20,33 @@ impl ProgressSink {
         Self(Some(tx))
     }
 
-    /// Progress lines on stderr, for headless commands.
+    /// Progress on stderr, for headless commands: a bar redrawn in place on a terminal,
+    /// a line every 10% when stderr is a file or pipe.
     pub fn stderr() -> Self {
+        use std::io::{IsTerminal, Write};
         let (tx, rx) = std::sync::mpsc::channel::<Progress>();
+        let tty = std::io::stderr().is_terminal();
         std::thread::spawn(move || {
             let mut last_pct = u64::MAX;
+            let mut open_bar = false;
+            let mut err = std::io::stderr();
             for p in rx {
                 match p {
-                    Progress::Stage(s) => eprintln!("{s}"),
+                    Progress::Stage(s) => {
+                        let _ = writeln!(err, "{}{s}", if open_bar { "\n" } else { "" });
+                        open_bar = false;
+                    }
                     Progress::Fraction { label, done, total } => {
                         let pct = if total == 0 { 100 } else { done * 100 / total };
-                        if pct != last_pct && (pct % 10 == 0 || done == total) {
-                            eprintln!("{label}: {done}/{total} ({pct}%)");
+                        if tty {
+                            let filled = (pct / 5) as usize;
+                            let _ = write!(err, "\r{label} [{}{}] {pct:>3}% ({done}/{total})", "#".repeat(filled), " ".repeat(20 - filled.min(20)));
+                            open_bar = done < total;
+                            if !open_bar {
+                                let _ = writeln!(err);
+                            }
+                        } else if pct != last_pct && (pct % 10 == 0 || done == total) {
+                            let _ = writeln!(err, "{label}: {done}/{total} ({pct}%)");
                         }
                         last_pct = pct;
                     }

@@ -1,0 +1,111 @@
+//! SAE encode for every supported architecture and normalisation, against the formulas of
+//! METHOD.md computed independently in plain Rust.
+
+use saescope::sae::Sae;
+use saescope::source::SaeFiles;
+use safetensors::tensor::{Dtype, TensorView};
+
+const D: usize = 6;
+const F: usize = 10;
+
+fn rnd(seed: &mut u64, n: usize, scale: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((*seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 2.0 * scale
+        })
+        .collect()
+}
+
+struct Weights {
+    w_enc: Vec<f32>,
+    b_enc: Vec<f32>,
+    b_dec: Vec<f32>,
+    threshold: Vec<f32>,
+}
+
+fn write(dir: &std::path::Path, cfg: serde_json::Value, w: &Weights) -> SaeFiles {
+    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let (e, be, bd, th, dec) = (bytes(&w.w_enc), bytes(&w.b_enc), bytes(&w.b_dec), bytes(&w.threshold), bytes(&vec![0.0; F * D]));
+    let views = vec![
+        ("W_enc", TensorView::new(Dtype::F32, vec![D, F], &e).expect("v")),
+        ("b_enc", TensorView::new(Dtype::F32, vec![F], &be).expect("v")),
+        ("b_dec", TensorView::new(Dtype::F32, vec![D], &bd).expect("v")),
+        ("threshold", TensorView::new(Dtype::F32, vec![F], &th).expect("v")),
+        ("W_dec", TensorView::new(Dtype::F32, vec![F, D], &dec).expect("v")),
+    ];
+    let weights = dir.join("sae_weights.safetensors");
+    safetensors::serialize_to_file(views, &None, &weights).expect("write");
+    let cfg_path = dir.join("cfg.json");
+    std::fs::write(&cfg_path, cfg.to_string()).expect("cfg");
+    SaeFiles { cfg: cfg_path, weights }
+}
+
+/// z = (norm(x) - b_dec) @ W_enc + b_enc, computed by hand.
+fn pre(x: &[f32], w: &Weights, norm: &str) -> Vec<f32> {
+    let x: Vec<f32> = match norm {
+        "constant_norm_rescale" => {
+            let n = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+            x.iter().map(|v| v * (D as f32).sqrt() / n).collect()
+        }
+        "layer_norm" => {
+            let m = x.iter().sum::<f32>() / D as f32;
+            let c: Vec<f32> = x.iter().map(|v| v - m).collect();
+            let sd = (c.iter().map(|v| v * v).sum::<f32>() / (D as f32 - 1.0)).sqrt();
+            c.iter().map(|v| v / (sd + 1e-5)).collect()
+        }
+        _ => x.to_vec(),
+    };
+    (0..F).map(|f| (0..D).map(|i| (x[i] - w.b_dec[i]) * w.w_enc[i * F + f]).sum::<f32>() + w.b_enc[f]).collect()
+}
+
+fn encode(files: &SaeFiles, x: &[f32]) -> Vec<f32> {
+    let sae = Sae::load(files, D, "blocks.3.hook_resid_pre", false, tch::Device::Cpu).expect("load");
+    let t = sae.encode(&tch::Tensor::from_slice(x).view([1, D as i64]));
+    Vec::<f32>::try_from(t.view([-1])).expect("vec")
+}
+
+#[test]
+fn every_architecture_matches_its_formula() {
+    let mut seed = 42;
+    let w = Weights { w_enc: rnd(&mut seed, D * F, 1.0), b_enc: rnd(&mut seed, F, 0.5), b_dec: rnd(&mut seed, D, 0.3), threshold: rnd(&mut seed, F, 3.0).iter().map(|t| t.abs()).collect() };
+    let x = rnd(&mut seed, D, 2.0);
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = serde_json::json!({"d_in": D, "d_sae": F, "hook_name": "blocks.3.hook_resid_pre", "dtype": "float32"});
+    let with = |extra: serde_json::Value| {
+        let mut c = base.clone();
+        c.as_object_mut().expect("obj").extend(extra.as_object().expect("obj").clone());
+        c
+    };
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+
+    for norm in ["none", "constant_norm_rescale", "layer_norm"] {
+        let z = pre(&x, &w, norm);
+        let relu: Vec<f32> = z.iter().map(|v| v.max(0.0)).collect();
+        let got = encode(&write(dir.path(), with(serde_json::json!({"architecture": "standard", "normalize_activations": norm})), &w), &x);
+        assert!(close(&got, &relu), "standard/{norm}: {got:?} vs {relu:?}");
+
+        let jump: Vec<f32> = z.iter().zip(&w.threshold).map(|(&v, &t)| if v > t { v } else { 0.0 }).collect();
+        let got = encode(&write(dir.path(), with(serde_json::json!({"architecture": "jumprelu", "normalize_activations": norm})), &w), &x);
+        assert!(close(&got, &jump), "jumprelu/{norm}: {got:?} vs {jump:?}");
+        assert!(jump.iter().zip(&relu).any(|(a, b)| a != b), "the threshold must matter in this case");
+
+        let mut order: Vec<usize> = (0..F).collect();
+        order.sort_by(|&a, &b| z[b].total_cmp(&z[a]));
+        let topk: Vec<f32> = (0..F).map(|f| if order[..3].contains(&f) { z[f].max(0.0) } else { 0.0 }).collect();
+        let got = encode(&write(dir.path(), with(serde_json::json!({"architecture": "topk", "k": 3, "normalize_activations": norm})), &w), &x);
+        assert!(close(&got, &topk), "topk/{norm}: {got:?} vs {topk:?}");
+    }
+    // apply_b_dec_to_input false: b_dec is not subtracted.
+    let no_dec = Weights { b_dec: vec![0.0; D], ..Weights { w_enc: w.w_enc.clone(), b_enc: w.b_enc.clone(), b_dec: vec![], threshold: w.threshold.clone() } };
+    let want: Vec<f32> = pre(&x, &no_dec, "none").iter().map(|v| v.max(0.0)).collect();
+    let got = encode(&write(dir.path(), with(serde_json::json!({"apply_b_dec_to_input": false})), &w), &x);
+    assert!(close(&got, &want), "apply_b_dec_to_input=false");
+    // Old jb-format cfg: hook_point and expansion_factor instead of hook_name and d_sae.
+    let old = serde_json::json!({"d_in": D, "expansion_factor": F / D + 1, "hook_point": "blocks.3.hook_resid_pre"});
+    let err = Sae::load(&write(dir.path(), old, &w), D, "blocks.3.hook_resid_pre", false, tch::Device::Cpu).err().expect("12 != 10 features");
+    assert!(err.to_string().contains("W_enc"), "{err}");
+    let old = serde_json::json!({"d_in": D, "hook_point": "blocks.3.hook_resid_pre"});
+    let got = encode(&write(dir.path(), old, &w), &x);
+    assert!(close(&got, &pre(&x, &w, "none").iter().map(|v| v.max(0.0)).collect::<Vec<_>>()), "d_sae from W_enc's shape");
+}

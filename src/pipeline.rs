@@ -119,7 +119,6 @@ impl Engine {
 
     /// Mean SAE activations per text and layer for every sample text.
     pub fn run(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<ActivationSet> {
-        let _guard = tch::no_grad_guard();
         let tokens = self.tokenize(samples, opts, progress)?;
         let categories: Vec<usize> =
             samples.categories.iter().enumerate().flat_map(|(ci, c)| std::iter::repeat_n(ci, c.texts.len())).collect();

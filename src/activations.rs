@@ -1,6 +1,10 @@
-//! What inference hands to analysis: per text and layer, the text's mean SAE activation
-//! vector. Plain Rust data (no libtorch), stored sparse because a 24576-wide vector of
-//! ReLU features is mostly zeros.
+//! What inference hands to analysis, as plain Rust data (no libtorch).
+//!
+//! Memory stays bounded by the categories, not the corpus: each text's mean vector is
+//! folded into dense per-category sums as it arrives (exact category means whatever is
+//! pruned), and the text itself keeps only what views and reports read: its `keep.top`
+//! largest features and every feature at or above `keep.above` (the specialist threshold,
+//! so threshold counts stay exact).
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +29,14 @@ impl SparseVec {
         self.idx.iter().copied().zip(self.val.iter().copied())
     }
 
+    pub fn len(&self) -> usize {
+        self.idx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.idx.is_empty()
+    }
+
     pub fn sum(&self) -> f32 {
         self.val.iter().sum()
     }
@@ -32,6 +44,18 @@ impl SparseVec {
     /// The `k` largest entries, descending (ties: lower feature id first).
     pub fn top(&self, k: usize) -> Vec<(u32, f32)> {
         top_k(self.iter(), k)
+    }
+
+    /// The entries `keep` retains, still ascending by id, and the floor below which
+    /// entries were dropped (0 when nothing was).
+    pub fn pruned(&self, keep: Keep) -> (Self, f32) {
+        if self.len() <= keep.top {
+            return (self.clone(), 0.0);
+        }
+        let floor = self.top(keep.top).last().map_or(f32::INFINITY, |&(_, v)| v).min(keep.above);
+        let (idx, val): (Vec<u32>, Vec<f32>) = self.iter().filter(|&(_, v)| v >= floor).unzip();
+        let dropped = idx.len() < self.len();
+        (Self { idx, val }, if dropped { floor } else { 0.0 })
     }
 }
 
@@ -48,31 +72,126 @@ pub fn top_k(items: impl Iterator<Item = (u32, f32)>, k: usize) -> Vec<(u32, f32
     v
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What each text keeps of its mean vector (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Keep {
+    pub top: usize,
+    pub above: f32,
+}
+
+impl Keep {
+    /// Everything: for tests and small hand-built sets.
+    pub const ALL: Keep = Keep { top: usize::MAX, above: f32::NEG_INFINITY };
+
+    /// What the report and the explorer need at specialist threshold `threshold`.
+    pub fn for_threshold(threshold: f32) -> Self {
+        Keep { top: KEEP_TOP, above: threshold }
+    }
+}
+
+/// Per text and layer, this many largest features survive pruning: more than the report's
+/// 32 and the explorer's lists, small enough that 5,000 texts cost a few MB.
+pub const KEEP_TOP: usize = 128;
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct TextActivations {
     pub category: usize,
     pub text: String,
     /// Tokens averaged over (BOS only when it was asked for).
     pub n_tokens: usize,
-    /// One vector per entry of `ActivationSet::layers`.
+    /// One (pruned) vector per entry of `ActivationSet::layers`.
     pub layers: Vec<SparseVec>,
+    /// Per layer, the sum of the full vector (before pruning).
+    pub totals: Vec<f32>,
+    /// Per layer, the value below which pruning dropped entries (0: nothing dropped).
+    pub floors: Vec<f32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl TextActivations {
+    /// Mean activation of `feature` at layer index `li`; `Err(floor)` when pruning
+    /// dropped it, so all that is known is that it lies in [0, floor).
+    pub fn value(&self, li: usize, feature: u32) -> Result<f32, f32> {
+        let v = &self.layers[li];
+        match v.idx.binary_search(&feature) {
+            Ok(i) => Ok(v.val[i]),
+            Err(_) if self.floors[li] > 0.0 => Err(self.floors[li]),
+            Err(_) => Ok(0.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct ActivationSet {
     pub layers: Vec<usize>,
     pub d_sae: usize,
     pub include_bos: bool,
     pub categories: Vec<String>,
+    pub keep: Keep,
     pub texts: Vec<TextActivations>,
+    /// [layer index][category] sum of the category's full text vectors, dense over d_sae.
+    sums: Vec<Vec<Vec<f64>>>,
+    counts: Vec<usize>,
 }
 
 impl ActivationSet {
+    pub fn new(layers: Vec<usize>, d_sae: usize, include_bos: bool, categories: Vec<String>, keep: Keep) -> Self {
+        let sums = vec![vec![Vec::new(); categories.len()]; layers.len()];
+        let counts = vec![0; categories.len()];
+        Self { layers, d_sae, include_bos, categories, keep, texts: Vec::new(), sums, counts }
+    }
+
+    /// A set holding `texts` whole (nothing pruned).
+    pub fn from_texts(layers: Vec<usize>, d_sae: usize, categories: Vec<String>, texts: Vec<(usize, String, usize, Vec<SparseVec>)>) -> Self {
+        let mut set = Self::new(layers, d_sae, false, categories, Keep::ALL);
+        for (category, text, n_tokens, vectors) in texts {
+            set.push(category, text, n_tokens, vectors);
+        }
+        set
+    }
+
+    /// Folds one text's full per-layer vectors into the category sums and appends its pruned form.
+    pub fn push(&mut self, category: usize, text: String, n_tokens: usize, full: Vec<SparseVec>) {
+        let t = self.fold(category, text, n_tokens, &full);
+        self.texts.push(t);
+    }
+
+    /// Folds one text into the category sums and returns its pruned form, for callers that
+    /// receive texts out of order and place them into `texts` themselves.
+    pub fn fold(&mut self, category: usize, text: String, n_tokens: usize, full: &[SparseVec]) -> TextActivations {
+        for (li, v) in full.iter().enumerate() {
+            let sum = &mut self.sums[li][category];
+            if sum.is_empty() {
+                sum.resize(self.d_sae, 0.0);
+            }
+            for (f, x) in v.iter() {
+                sum[f as usize] += x as f64;
+            }
+        }
+        self.counts[category] += 1;
+        let totals = full.iter().map(SparseVec::sum).collect();
+        let (layers, floors) = full.iter().map(|v| v.pruned(self.keep)).unzip();
+        TextActivations { category, text, n_tokens, layers, totals, floors }
+    }
+
     pub fn layer_index(&self, layer: usize) -> Option<usize> {
         self.layers.iter().position(|&l| l == layer)
     }
 
     pub fn texts_of(&self, category: usize) -> impl Iterator<Item = &TextActivations> {
         self.texts.iter().filter(move |t| t.category == category)
+    }
+
+    pub fn n_texts_of(&self, category: usize) -> usize {
+        self.counts.get(category).copied().unwrap_or(0)
+    }
+
+    /// Category vector: the mean over the category's texts of their token-averaged
+    /// vectors, dense over d_sae.
+    pub fn category_mean(&self, layer_idx: usize, category: usize) -> Vec<f32> {
+        let n = self.n_texts_of(category).max(1) as f64;
+        match self.sums.get(layer_idx).and_then(|l| l.get(category)) {
+            Some(s) if !s.is_empty() => s.iter().map(|&v| (v / n) as f32).collect(),
+            _ => vec![0.0; self.d_sae],
+        }
     }
 }

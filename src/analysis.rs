@@ -53,7 +53,9 @@ pub struct AboveCounts {
 }
 
 impl AboveCounts {
+    /// Exact as long as `threshold >= set.keep.above`: texts keep every entry from there up.
     pub fn new(set: &ActivationSet, layer_idx: usize, threshold: f32) -> Self {
+        debug_assert!(threshold >= set.keep.above, "texts were pruned below the threshold");
         let n_categories = set.categories.len();
         let mut counts: HashMap<u32, Vec<u32>> = HashMap::new();
         for t in &set.texts {
@@ -122,16 +124,7 @@ pub fn gini(values: &[f32]) -> f32 {
 /// Category vector: the mean over the category's texts of their (already token-averaged)
 /// vectors, dense over d_sae.
 pub fn category_mean(set: &ActivationSet, layer_idx: usize, category: usize) -> Vec<f32> {
-    let mut acc = vec![0f64; set.d_sae];
-    let mut n = 0usize;
-    for t in set.texts_of(category) {
-        n += 1;
-        for (f, v) in t.layers[layer_idx].iter() {
-            acc[f as usize] += v as f64;
-        }
-    }
-    let n = n.max(1) as f64;
-    acc.into_iter().map(|v| (v / n) as f32).collect()
+    set.category_mean(layer_idx, category)
 }
 
 /// Metrics of one category at one layer from its mean vector `c`.

@@ -36,6 +36,17 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Write a samples file of N generated texts (for scale tests and benchmarks).
+    SynthSamples {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 5000)]
+        texts: usize,
+        #[arg(long, default_value_t = 7)]
+        categories: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Time weight loading, the model, the SAE encode and a whole run; print peak RSS.
     Bench {
         /// Timed repetitions of each measurement (the median is printed).
@@ -91,6 +102,15 @@ pub struct Common {
     /// Padded tokens per batch; bounds memory.
     #[arg(long, global = true, default_value_t = 2048)]
     pub batch_tokens: usize,
+    /// Refuse to load more than this many GiB (default: the memory available at start).
+    #[arg(long, global = true, value_name = "GIB")]
+    pub max_memory: Option<f64>,
+    /// Folder of the result cache (default: the user cache folder, e.g. ~/.cache/saescope).
+    #[arg(long, global = true, value_name = "DIR", env = "SAESCOPE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the result cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     /// Where the explorer's `e` writes CSV exports.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub export_dir: PathBuf,
@@ -102,5 +122,12 @@ impl Common {
     }
     pub fn sae_source(&self) -> Source {
         self.sae_dir.clone().map_or_else(|| Source::Hub(self.sae_release.clone()), Source::Dir)
+    }
+    /// None under --no-cache, or when the platform has no cache folder and none was given.
+    pub fn cache(&self) -> Option<crate::cache::Cache> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir.clone().or_else(crate::cache::Cache::default_dir).map(crate::cache::Cache::at)
     }
 }

@@ -4,8 +4,12 @@
 pub mod activations;
 pub mod analysis;
 pub mod bench;
+pub mod cache;
+pub mod compute;
+pub mod interrupt;
 pub mod cli;
 pub mod config;
+pub mod corpus;
 pub mod fsio;
 pub mod model;
 pub mod pipeline;

@@ -2,18 +2,20 @@ use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr};
 use saescope::analysis::{analyze, Params};
 use saescope::cli::{Cli, Command, Common, Format};
-use saescope::pipeline::{parse_device, Engine, RunOptions};
+use saescope::compute::{activations, Request};
+use saescope::pipeline::{parse_device, RunOptions};
 use saescope::progress::ProgressSink;
 use saescope::report::Report;
 use saescope::samples::Samples;
 use std::io::Write;
 
 fn main() {
-    if let Err(e) = color_eyre::install().and_then(|_| run(Cli::parse())) {
+    let outcome = color_eyre::install().and_then(|_| saescope::interrupt::install()).and_then(|_| run(Cli::parse()));
+    if let Err(e) = outcome {
         // One line per cause, no backtrace noise: these are user-facing errors.
         let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
         eprintln!("error: {}", chain.join(": "));
-        std::process::exit(1);
+        std::process::exit(if saescope::interrupt::requested() { saescope::interrupt::EXIT_CODE } else { 1 });
     }
 }
 
@@ -33,7 +35,13 @@ fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
     }
     Ok((
         parse_device(&c.device)?,
-        RunOptions { include_bos: c.include_bos, truncate: c.truncate, batch_tokens: c.batch_tokens.max(1) },
+        RunOptions {
+            include_bos: c.include_bos,
+            truncate: c.truncate,
+            batch_tokens: c.batch_tokens.max(1),
+            keep: saescope::activations::Keep::for_threshold(c.threshold),
+            max_memory: c.max_memory.map(|g| (g.max(0.0) * (1u64 << 30) as f64) as u64),
+        },
         Params { top_k: c.top_k, threshold: c.threshold },
     ))
 }
@@ -42,6 +50,9 @@ fn run(cli: Cli) -> Result<()> {
     let c = &cli.common;
     match cli.command {
         Some(Command::Synth { out, size, seed }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
+        Some(Command::SynthSamples { out, texts, categories, seed }) => {
+            saescope::fsio::write_atomic(&out, saescope::corpus::generate(texts, categories, seed).as_bytes())
+        }
         Some(Command::Bench { repeat }) => {
             let (device, opts, params) = setup(c)?;
             saescope::bench::run(&c.model_source(), &c.sae_source(), &samples(c)?, &c.layers, device, &opts, params, repeat)
@@ -62,16 +73,18 @@ fn explore(c: &Common) -> Result<()> {
     let categories = samples.categories.iter().map(|k| (k.name.clone(), k.texts.len())).collect();
     let layers = saescope::config::normalize_layers(&c.layers);
     let app = App::new(categories, layers.clone(), labels, c.export_dir.clone());
-    saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params })
+    saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params, cache: c.cache() })
 }
 
 fn report(c: &Common, format: Format, output: Option<std::path::PathBuf>) -> Result<()> {
     let samples = samples(c)?;
     let (device, opts, params) = setup(c)?;
     let progress = ProgressSink::stderr();
-    let engine = Engine::load(&c.model_source(), &c.sae_source(), &c.layers, device, false, &progress)?;
-    let set = engine.run(&samples, &opts, &progress)?;
-    let report = Report::new(engine.model_label.clone(), engine.sae_label.clone(), &set, &analyze(&set, params));
+    let cache = c.cache();
+    let (model, saes) = (c.model_source(), c.sae_source());
+    let req = Request { model: &model, saes: &saes, samples: &samples, layers: &c.layers, device, opts: &opts, cache: cache.as_ref() };
+    let done = activations(&req, &progress)?;
+    let report = Report::new(done.model_label, done.sae_label, &done.set, &analyze(&done.set, params));
     let text = match format {
         Format::Table => report.table(),
         Format::Csv => report.csv()?,

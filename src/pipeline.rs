@@ -1,13 +1,13 @@
 //! Inputs -> activations: tokenise the samples, run the model once per batch for all
 //! hooks, SAE-encode every token, and average each text's real tokens (encode-then-mean).
 
-use crate::activations::{ActivationSet, SparseVec, TextActivations};
+use crate::activations::{ActivationSet, Keep, SparseVec};
 use crate::config::{hook_name, normalize_layers, Gpt2Config};
 use crate::model::Gpt2;
 use crate::progress::{Progress, ProgressSink};
 use crate::sae::Sae;
 use crate::samples::Samples;
-use crate::source::Source;
+use crate::source::{ModelFiles, SaeFiles, Source};
 use crate::tensors::SafeFile;
 use crate::tokenizer::Gpt2Tokenizer;
 use color_eyre::eyre::{bail, Result};
@@ -20,12 +20,148 @@ pub struct RunOptions {
     pub truncate: bool,
     /// Padded tokens per batch; bounds the [tokens, d_sae] activation buffer.
     pub batch_tokens: usize,
+    /// What each text keeps of its vectors once folded into the category sums.
+    pub keep: Keep,
+    /// Refuse to load more than this many bytes (default: the memory available now).
+    pub max_memory: Option<u64>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { include_bos: false, truncate: false, batch_tokens: 2048 }
+        Self { include_bos: false, truncate: false, batch_tokens: 2048, keep: Keep::ALL, max_memory: None }
     }
+}
+
+/// The files a run needs, found (downloaded if need be) but not yet loaded: enough to
+/// name the run for the result cache and to check memory before committing to it.
+pub struct Resolved {
+    pub cfg: Gpt2Config,
+    pub model: ModelFiles,
+    /// (layer, files), ascending by layer.
+    pub saes: Vec<(usize, SaeFiles)>,
+    pub d_sae: usize,
+    pub model_label: String,
+    pub sae_label: String,
+}
+
+impl Resolved {
+    pub fn new(model: &Source, saes: &Source, layers: &[usize], progress: &ProgressSink) -> Result<Self> {
+        if layers.is_empty() {
+            bail!("no layers requested; pass --layers, e.g. --layers 6,8,10,11");
+        }
+        progress.stage(format!("resolving model {}", model.label()));
+        let files = model.model_files(progress)?;
+        let cfg = Gpt2Config::from_file(&files.config)?;
+        if let Some(&bad) = layers.iter().find(|&&l| l > cfg.n_layer) {
+            bail!("layer {bad} does not exist: the model has {} blocks, so layers are 0..={}", cfg.n_layer, cfg.n_layer);
+        }
+        let mut found = Vec::new();
+        for layer in normalize_layers(layers) {
+            crate::interrupt::check()?;
+            found.push((layer, saes.sae_files(layer, cfg.n_layer, progress)?));
+        }
+        let widths = found.iter().map(|(_, f)| Sae::width(f)).collect::<Result<Vec<_>>>()?;
+        if let Some(i) = widths.iter().position(|&w| w != widths[0]) {
+            bail!("SAE widths differ: layer {} has {} features, layer {} has {}; use one release", found[0].0, widths[0], found[i].0, widths[i]);
+        }
+        Ok(Self { cfg, model: files, saes: found, d_sae: widths[0], model_label: model.label(), sae_label: saes.label() })
+    }
+
+    pub fn layers(&self) -> Vec<usize> {
+        self.saes.iter().map(|(l, _)| *l).collect()
+    }
+
+    /// Names these weights and the options that change the numbers, for the result cache.
+    pub fn identity(&self, opts: &RunOptions) -> Result<crate::cache::Key> {
+        let mut id = crate::cache::IdentityBuilder::default()
+            .part("saescope activations")
+            .part(env!("CARGO_PKG_VERSION"))
+            .file(&self.model.config)?
+            .file(&self.model.weights)?;
+        id = match &self.model.tokenizer {
+            Some(t) => id.file(t)?,
+            None => id.part("bundled tokenizer"),
+        };
+        for (layer, f) in &self.saes {
+            id = id.part(layer.to_le_bytes()).file(&f.cfg)?.file(&f.weights)?;
+        }
+        Ok(id.part([u8::from(opts.include_bos), u8::from(opts.truncate)]).finish())
+    }
+
+    /// Bytes the engine will hold: the tensors it loads (f32) plus its largest batch's
+    /// working buffers and libtorch's own footprint.
+    pub fn memory_needed(&self, opts: &RunOptions, with_decoder: bool) -> Result<MemoryNeed> {
+        let model = SafeFile::open(&self.model.weights)?;
+        let n_blocks = self.layers().last().copied().unwrap_or(0);
+        let mut weights = model.bytes_matching(|n| {
+            let n = n.strip_prefix("transformer.").unwrap_or(n);
+            n.starts_with("wte.") || n.starts_with("wpe.") || n.strip_prefix("h.").and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < n_blocks)
+        });
+        for (_, f) in &self.saes {
+            let file = SafeFile::open(&f.weights)?;
+            weights += file.bytes_matching(|n| n != "W_dec" || with_decoder);
+        }
+        let (t, d, s) = (opts.batch_tokens as u64, self.cfg.n_embd as u64, self.d_sae as u64);
+        // Per batch: residuals kept for every hook, one block's activations (the MLP's 4d
+        // is the widest), and the SAE's pre-activation plus output.
+        let working = 4 * t * (d * (self.saes.len() as u64 + 8) + 4 * d + 2 * s) + LIBTORCH_BASE;
+        Ok(MemoryNeed { weights, working })
+    }
+
+    pub fn load(self, device: Device, with_decoder: bool, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
+        let need = self.memory_needed(opts, with_decoder)?;
+        if let Some(available) = opts.max_memory.or_else(available_memory) {
+            if need.total() > available {
+                bail!(
+                    "layers {:?} need about {} (weights {} + working memory {}) but only {} is available; \
+                     pass fewer --layers or a smaller --batch-tokens (or --max-memory to override)",
+                    self.layers(),
+                    gib(need.total()),
+                    gib(need.weights),
+                    gib(need.working),
+                    gib(available)
+                );
+            }
+        }
+        let n_blocks = self.layers().last().copied().unwrap_or(0);
+        let (n_layer, d_model) = (self.cfg.n_layer, self.cfg.n_embd);
+        let tokenizer = Gpt2Tokenizer::load(self.model.tokenizer.as_deref())?;
+        progress.stage(format!("loading model ({n_blocks} of {n_layer} blocks)"));
+        let gpt = Gpt2::load(self.cfg, SafeFile::open(&self.model.weights)?, n_blocks, device)?;
+        let mut loaded = Vec::with_capacity(self.saes.len());
+        for (layer, files) in &self.saes {
+            crate::interrupt::check()?;
+            progress.stage(format!("loading layer {layer} SAE"));
+            loaded.push((*layer, Sae::load(files, d_model, &hook_name(*layer, n_layer), with_decoder, device)?));
+        }
+        Ok(Engine { model: gpt, tokenizer, saes: loaded, model_label: self.model_label, sae_label: self.sae_label })
+    }
+}
+
+/// libtorch's resident footprint once loaded (measured: ~250 MB on CPU).
+const LIBTORCH_BASE: u64 = 300 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryNeed {
+    pub weights: u64,
+    pub working: u64,
+}
+
+impl MemoryNeed {
+    pub fn total(&self) -> u64 {
+        self.weights + self.working
+    }
+}
+
+/// MemAvailable from /proc/meminfo (Linux); elsewhere no check is made.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+pub fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
 pub struct Engine {
@@ -54,33 +190,7 @@ pub fn parse_device(s: &str) -> Result<Device> {
 impl Engine {
     /// Resolves (downloading if needed) and loads the model blocks and SAEs `layers` need.
     pub fn load(model: &Source, saes: &Source, layers: &[usize], device: Device, with_decoder: bool, progress: &ProgressSink) -> Result<Self> {
-        if layers.is_empty() {
-            bail!("no layers requested; pass --layers, e.g. --layers 6,8,10,11");
-        }
-        progress.stage(format!("resolving model {}", model.label()));
-        let files = model.model_files(progress)?;
-        let cfg = Gpt2Config::from_file(&files.config)?;
-        if let Some(&bad) = layers.iter().find(|&&l| l > cfg.n_layer) {
-            bail!("layer {bad} does not exist: the model has {} blocks, so layers are 0..={}", cfg.n_layer, cfg.n_layer);
-        }
-        let tokenizer = Gpt2Tokenizer::load(files.tokenizer.as_deref())?;
-        let n_layer = cfg.n_layer;
-        let d_model = cfg.n_embd;
-        let n_blocks = layers.iter().copied().max().unwrap_or(0);
-        progress.stage(format!("loading model ({n_blocks} of {n_layer} blocks)"));
-        let gpt = Gpt2::load(cfg, SafeFile::open(&files.weights)?, n_blocks, device)?;
-        let sorted = normalize_layers(layers);
-        let mut loaded = Vec::with_capacity(sorted.len());
-        for &layer in &sorted {
-            progress.stage(format!("loading layer {layer} SAE"));
-            let sf = saes.sae_files(layer, n_layer, progress)?;
-            loaded.push((layer, Sae::load(&sf, d_model, &hook_name(layer, n_layer), with_decoder, device)?));
-        }
-        let d_sae = loaded[0].1.d_sae;
-        if let Some((l, s)) = loaded.iter().find(|(_, s)| s.d_sae != d_sae) {
-            bail!("SAE widths differ: layer {} has {d_sae} features, layer {l} has {}; use one release", loaded[0].0, s.d_sae);
-        }
-        Ok(Self { model: gpt, tokenizer, saes: loaded, model_label: model.label(), sae_label: saes.label() })
+        Resolved::new(model, saes, layers, progress)?.load(device, with_decoder, &RunOptions::default(), progress)
     }
 
     pub fn layers(&self) -> Vec<usize> {
@@ -93,64 +203,88 @@ impl Engine {
 
     /// Token ids with BOS of every text, checked against n_ctx.
     pub fn tokenize(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<Vec<u32>>> {
+        let all: Vec<(usize, usize)> =
+            samples.categories.iter().enumerate().flat_map(|(ci, c)| (0..c.texts.len()).map(move |i| (ci, i))).collect();
+        self.tokenize_some(samples, &all, opts, progress)
+    }
+
+    /// Token ids of the texts at `(category, index)` positions.
+    pub fn tokenize_some(&self, samples: &Samples, which: &[(usize, usize)], opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<Vec<u32>>> {
         let n_ctx = self.model.cfg.n_positions;
-        let mut out = Vec::with_capacity(samples.n_texts());
-        for c in &samples.categories {
-            for (i, text) in c.texts.iter().enumerate() {
-                let mut ids = self.tokenizer.encode_with_bos(text)?;
-                if ids.len() > n_ctx {
-                    let snippet: String = text.chars().take(40).collect();
-                    if !opts.truncate {
-                        bail!(
-                            "text {} of category {:?} ({snippet:?}...) has {} tokens with BOS, over the model's n_ctx {n_ctx}; shorten it or pass --truncate",
-                            i + 1,
-                            c.name,
-                            ids.len()
-                        );
-                    }
-                    progress.stage(format!("warning: truncated text {} of {:?} from {} to {n_ctx} tokens", i + 1, c.name, ids.len()));
-                    ids.truncate(n_ctx);
+        let mut out = Vec::with_capacity(which.len());
+        for &(ci, i) in which {
+            let c = &samples.categories[ci];
+            let text = &c.texts[i];
+            let mut ids = self.tokenizer.encode_with_bos(text)?;
+            if ids.len() > n_ctx {
+                let snippet: String = text.chars().take(40).collect();
+                if !opts.truncate {
+                    bail!(
+                        "text {} of category {:?} ({snippet:?}...) has {} tokens with BOS, over the model's n_ctx {n_ctx}; shorten it or pass --truncate",
+                        i + 1,
+                        c.name,
+                        ids.len()
+                    );
                 }
-                out.push(ids);
+                progress.stage(format!("warning: truncated text {} of {:?} from {} to {n_ctx} tokens", i + 1, c.name, ids.len()));
+                ids.truncate(n_ctx);
             }
+            out.push(ids);
         }
         Ok(out)
+    }
+
+    /// An empty set shaped for this engine and `samples`.
+    pub fn empty_set(&self, samples: &Samples, opts: &RunOptions) -> ActivationSet {
+        ActivationSet::new(self.layers(), self.d_sae(), opts.include_bos, samples.categories.iter().map(|c| c.name.clone()).collect(), opts.keep)
     }
 
     /// Mean SAE activations per text and layer for every sample text.
     pub fn run(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<ActivationSet> {
         let tokens = self.tokenize(samples, opts, progress)?;
-        let categories: Vec<usize> =
-            samples.categories.iter().enumerate().flat_map(|(ci, c)| std::iter::repeat_n(ci, c.texts.len())).collect();
-        let texts: Vec<&String> = samples.categories.iter().flat_map(|c| c.texts.iter()).collect();
-        let vectors = self.text_vectors(&tokens, opts, progress)?;
-        Ok(ActivationSet {
-            layers: self.layers(),
-            d_sae: self.d_sae(),
-            include_bos: opts.include_bos,
-            categories: samples.categories.iter().map(|c| c.name.clone()).collect(),
-            texts: vectors
-                .into_iter()
-                .enumerate()
-                .map(|(i, (n_tokens, layers))| TextActivations { category: categories[i], text: texts[i].clone(), n_tokens, layers })
-                .collect(),
-        })
+        let texts: Vec<(usize, &String)> =
+            samples.categories.iter().enumerate().flat_map(|(ci, c)| c.texts.iter().map(move |t| (ci, t))).collect();
+        let mut set = self.empty_set(samples, opts);
+        let mut slots = vec![None; texts.len()];
+        self.each_text_vector(&tokens, opts, progress, |i, n, v| {
+            slots[i] = Some(set.fold(texts[i].0, texts[i].1.clone(), n, &v));
+            Ok(())
+        })?;
+        set.texts = slots.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| color_eyre::eyre::eyre!("internal: a text was never encoded"))?;
+        Ok(set)
     }
 
-    /// Per text: (tokens averaged over, one mean vector per layer).
+    /// Per text: (tokens averaged over, one mean vector per layer), in input order.
     pub fn text_vectors(&self, tokens: &[Vec<u32>], opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<(usize, Vec<SparseVec>)>> {
-        let _guard = tch::no_grad_guard();
         let mut results: Vec<Option<(usize, Vec<SparseVec>)>> = vec![None; tokens.len()];
+        self.each_text_vector(tokens, opts, progress, |i, n, v| {
+            results[i] = Some((n, v));
+            Ok(())
+        })?;
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// Streams each text's (index, tokens averaged over, per-layer vectors) as its batch
+    /// finishes, so callers hold one batch of full vectors at a time, not the corpus.
+    pub fn each_text_vector(
+        &self,
+        tokens: &[Vec<u32>],
+        opts: &RunOptions,
+        progress: &ProgressSink,
+        mut each: impl FnMut(usize, usize, Vec<SparseVec>) -> Result<()>,
+    ) -> Result<()> {
+        let _guard = tch::no_grad_guard();
         let (mut done, total) = (0u64, tokens.len() as u64);
         for batch in plan(tokens, opts.batch_tokens) {
+            crate::interrupt::check()?;
             let packed = pack(batch.iter().map(|&i| tokens[i].as_slice()), opts.include_bos, self.tokenizer.bos);
-            for (&i, v) in batch.iter().zip(self.encode_packed(&packed)?) {
-                results[i] = Some(v);
+            for (&i, (n, v)) in batch.iter().zip(self.encode_packed(&packed)?) {
+                each(i, n, v)?;
             }
             done += batch.len() as u64;
             progress.send(Progress::Fraction { label: "encoding texts".into(), done, total });
         }
-        Ok(results.into_iter().flatten().collect())
+        Ok(())
     }
 
     /// Centred residuals of a packed batch at every loaded layer.

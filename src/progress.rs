@@ -11,6 +11,41 @@ pub enum Progress {
     Fraction { label: String, done: u64, total: u64 },
 }
 
+/// Estimates the time left of a `Fraction` from how fast it has gone since its label first
+/// appeared (a new label restarts the clock).
+#[derive(Debug, Default, Clone)]
+pub struct Eta {
+    label: String,
+    start: Option<(std::time::Instant, u64)>,
+    left: Option<std::time::Duration>,
+}
+
+impl Eta {
+    pub fn observe(&mut self, p: &Progress) {
+        let Progress::Fraction { label, done, total } = p else { return };
+        if *label != self.label || self.start.is_none() {
+            self.label = label.clone();
+            self.start = Some((std::time::Instant::now(), *done));
+            self.left = None;
+            return;
+        }
+        if let Some((t0, d0)) = self.start {
+            let (rate_done, elapsed) = (done.saturating_sub(d0), t0.elapsed().as_secs_f64());
+            self.left = (rate_done > 0 && elapsed > 0.0)
+                .then(|| std::time::Duration::from_secs_f64(elapsed * total.saturating_sub(*done) as f64 / rate_done as f64));
+        }
+    }
+
+    /// " · ETA 1m05s", or nothing before there is a rate to go by.
+    pub fn suffix(&self) -> String {
+        match self.left {
+            Some(d) if d.as_secs() >= 60 => format!(" · ETA {}m{:02}s", d.as_secs() / 60, d.as_secs() % 60),
+            Some(d) => format!(" · ETA {}s", d.as_secs()),
+            None => String::new(),
+        }
+    }
+}
+
 /// Where progress goes. Cloneable so a download callback and the pipeline can share one.
 #[derive(Clone, Default)]
 pub struct ProgressSink(Option<Sender<Progress>>);
@@ -30,7 +65,9 @@ impl ProgressSink {
             let mut last_pct = u64::MAX;
             let mut open_bar = false;
             let mut err = std::io::stderr();
+            let mut eta = Eta::default();
             for p in rx {
+                eta.observe(&p);
                 match p {
                     Progress::Stage(s) => {
                         let _ = writeln!(err, "{}{s}", if open_bar { "\n" } else { "" });
@@ -40,13 +77,14 @@ impl ProgressSink {
                         let pct = if total == 0 { 100 } else { done * 100 / total };
                         if tty {
                             let filled = (pct / 5) as usize;
-                            let _ = write!(err, "\r{label} [{}{}] {pct:>3}% ({done}/{total})", "#".repeat(filled), " ".repeat(20 - filled.min(20)));
+                            let bar = format!("{}{}", "#".repeat(filled), " ".repeat(20 - filled.min(20)));
+                            let _ = write!(err, "\r{label} [{bar}] {pct:>3}% ({done}/{total}){}\x1b[K", eta.suffix());
                             open_bar = done < total;
                             if !open_bar {
                                 let _ = writeln!(err);
                             }
                         } else if pct != last_pct && (pct % 10 == 0 || done == total) {
-                            let _ = writeln!(err, "{label}: {done}/{total} ({pct}%)");
+                            let _ = writeln!(err, "{label}: {done}/{total} ({pct}%){}", eta.suffix());
                         }
                         last_pct = pct;
                     }

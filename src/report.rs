@@ -81,7 +81,7 @@ impl Report {
             .enumerate()
             .map(|(ci, name)| CategoryOut {
                 name: name.clone(),
-                n_texts: set.texts_of(ci).count(),
+                n_texts: set.n_texts_of(ci),
                 layers: analysis
                     .layers
                     .iter()
@@ -110,10 +110,10 @@ impl Report {
                 layers: set
                     .layers
                     .iter()
-                    .zip(&t.layers)
-                    .map(|(&layer, v)| TextLayerOut {
+                    .zip(t.layers.iter().zip(&t.totals))
+                    .map(|(&layer, (v, &total))| TextLayerOut {
                         layer,
-                        total: num(v.sum()),
+                        total: num(total),
                         top: v.top(TEXT_TOP).into_iter().map(|(feature, a)| FeatureOut { feature, activation: num(a) }).collect(),
                     })
                     .collect(),

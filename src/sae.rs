@@ -89,6 +89,15 @@ impl SaeConfig {
     }
 }
 
+/// d_sae from the cfg when given, else from W_enc itself (old cfgs omit it).
+fn width_of(cfg: &SaeConfig, file: &SafeFile) -> Result<usize> {
+    match (cfg.d_sae, file.shape("W_enc").as_deref()) {
+        (Some(d), _) => Ok(d),
+        (None, Some([_, w])) => Ok(*w),
+        _ => bail!("{}: no 2-D tensor W_enc", file.path().display()),
+    }
+}
+
 pub struct Sae {
     pub cfg: SaeConfig,
     pub d_sae: usize,
@@ -115,14 +124,7 @@ impl Sae {
             }
         }
         let file = SafeFile::open(&files.weights)?;
-        // d_sae from the cfg when given, else from W_enc itself (old cfgs omit it).
-        let d_sae = match cfg.d_sae {
-            Some(d) => d,
-            None => match file.shape("W_enc").as_deref() {
-                Some([_, w]) => *w,
-                _ => bail!("{}: no 2-D tensor W_enc", files.weights.display()),
-            },
-        };
+        let d_sae = width_of(&cfg, &file)?;
         let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device)) };
         let threshold = match cfg.architecture {
             Architecture::JumpRelu => Some(get("threshold", &[d_sae])?),
@@ -143,6 +145,11 @@ impl Sae {
             cfg,
             _file: file,
         })
+    }
+
+    /// The SAE's feature count without loading it (reads cfg.json and the file header).
+    pub fn width(files: &SaeFiles) -> Result<usize> {
+        width_of(&SaeConfig::from_file(&files.cfg)?, &*SafeFile::open(&files.weights)?)
     }
 
     /// Feature activations for residual vectors `x` [.., d_in] -> [.., d_sae].

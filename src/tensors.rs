@@ -51,6 +51,11 @@ impl SafeFile {
         candidates.iter().find(|c| tensors.contains_key(c.as_str())).cloned()
     }
 
+    /// Bytes the tensors whose names pass `keep` take once loaded as f32.
+    pub fn bytes_matching(&self, keep: impl Fn(&str) -> bool) -> u64 {
+        self.metadata.tensors().iter().filter(|(n, _)| keep(n)).map(|(_, i)| 4 * i.shape.iter().product::<usize>() as u64).sum()
+    }
+
     pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
         self.metadata.tensors().get(name).map(|i| i.shape.clone())
     }

@@ -1,32 +1,31 @@
 //! Each metric of METHOD.md on hand-computed cases (pure Rust, no model).
 
-use saescope::activations::{top_k, ActivationSet, SparseVec, TextActivations};
+use saescope::activations::{top_k, ActivationSet, Keep, SparseVec};
 use saescope::analysis::{analyze, category_mean, gini, AboveCounts, Params};
 
 fn approx(a: f32, b: f32) {
     assert!((a - b).abs() < 1e-5, "{a} vs {b}");
 }
 
-fn text(category: usize, dense: &[f32]) -> TextActivations {
-    TextActivations { category, text: String::new(), n_tokens: 3, layers: vec![SparseVec::from_dense(dense)] }
+fn text(category: usize, dense: &[f32]) -> (usize, String, usize, Vec<SparseVec>) {
+    (category, String::new(), 3, vec![SparseVec::from_dense(dense)])
 }
 
 /// Two categories over 4 features. Category 0: texts [6,1,0,0] and [8,0,2,0];
 /// category 1: texts [0,0,7,1], [5,0,6,0] and [0,0,0,0].
 fn set() -> ActivationSet {
-    ActivationSet {
-        layers: vec![8],
-        d_sae: 4,
-        include_bos: false,
-        categories: vec!["A".into(), "B".into()],
-        texts: vec![
+    ActivationSet::from_texts(
+        vec![8],
+        4,
+        vec!["A".into(), "B".into()],
+        vec![
             text(0, &[6.0, 1.0, 0.0, 0.0]),
             text(0, &[8.0, 0.0, 2.0, 0.0]),
             text(1, &[0.0, 0.0, 7.0, 1.0]),
             text(1, &[5.0, 0.0, 6.0, 0.0]),
             text(1, &[0.0, 0.0, 0.0, 0.0]),
         ],
-    }
+    )
 }
 
 #[test]
@@ -95,11 +94,40 @@ fn metrics_per_category_and_layer() {
 
 #[test]
 fn an_all_zero_category_has_zero_metrics_not_nan() {
-    let mut s = set();
-    s.categories.push("Empty".into());
-    s.texts.push(text(2, &[0.0; 4]));
+    let s = ActivationSet::from_texts(
+        vec![8],
+        4,
+        vec!["A".into(), "B".into(), "Empty".into()],
+        vec![text(0, &[6.0, 1.0, 0.0, 0.0]), text(2, &[0.0; 4])],
+    );
     let a = analyze(&s, Params::default());
     let m = &a.layers[0].categories[2];
     assert!(m.top.is_empty());
     assert_eq!((m.peak, m.gini, m.top_sum, m.top_share, m.spec), (0.0, 0.0, 0.0, 0.0, 0));
+}
+
+/// Texts keep only their largest features and those at the threshold, yet every metric
+/// equals the unpruned one: category sums are folded before pruning.
+#[test]
+fn pruning_texts_changes_no_metric() {
+    let full = set();
+    let mut pruned = ActivationSet::new(vec![8], 4, false, vec!["A".into(), "B".into()], Keep { top: 1, above: 5.0 });
+    for (c, t, n, v) in [
+        text(0, &[6.0, 1.0, 0.0, 0.0]),
+        text(0, &[8.0, 0.0, 2.0, 0.0]),
+        text(1, &[0.0, 0.0, 7.0, 1.0]),
+        text(1, &[5.0, 0.0, 6.0, 0.0]),
+        text(1, &[0.0, 0.0, 0.0, 0.0]),
+    ] {
+        pruned.push(c, t, n, v);
+    }
+    let p = Params { top_k: 2, threshold: 5.0 };
+    assert_eq!(analyze(&full, p), analyze(&pruned, p));
+    // Text 3 kept 6 (its top) and 5 (at the threshold); text 1 dropped 1.0 below its top 6.0.
+    assert_eq!(pruned.texts[3].layers[0].iter().collect::<Vec<_>>(), vec![(0, 5.0), (2, 6.0)]);
+    assert_eq!(pruned.texts[0].value(0, 0), Ok(6.0));
+    assert_eq!(pruned.texts[0].value(0, 1), Err(5.0), "dropped: known only to be below the floor");
+    assert_eq!(full.texts[0].value(0, 1), Ok(1.0));
+    assert_eq!(pruned.texts[0].totals, vec![7.0]);
+    assert_eq!(pruned.texts[4].value(0, 2), Ok(0.0), "nothing to drop: exact zero");
 }

@@ -2,17 +2,9 @@
 
 mod common;
 
-use common::tiny;
+use common::{saescope, tiny, tiny_args};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn saescope() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_saescope"))
-}
-
-fn tiny_args(c: &mut Command) -> &mut Command {
-    c.arg("--model-dir").arg(tiny().join("model")).arg("--sae-dir").arg(tiny().join("saes"))
-}
 
 #[test]
 fn unreachable_hub_fails_fast_with_advice() {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::tiny;
+use common::{cache_dir, tiny};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -49,18 +49,32 @@ fn quote(p: &Path) -> String {
     format!("'{}'", p.display())
 }
 
-#[test]
-fn explore_step_mark_export_quit_in_tmux() {
-    let export = tempfile::tempdir().expect("tmp");
+/// The explorer on the tiny weights in a 100x30 tmux session; `extra` goes on its command line.
+fn launch(name: &str, cache: &Path, extra: &str) -> Tmux {
     let cmd = format!(
-        "{} --model-dir {} --sae-dir {} --export-dir {}; echo SAESCOPE-EXIT $?; sleep 30",
+        "{} --model-dir {} --sae-dir {} --cache-dir {} {extra}; echo SAESCOPE-EXIT $?; sleep 30",
         env!("CARGO_BIN_EXE_saescope"),
         quote(&tiny().join("model")),
         quote(&tiny().join("saes")),
-        quote(export.path())
+        quote(cache),
     );
-    let t = Tmux { socket: format!("saescope-e2e-{}", std::process::id()) };
+    let t = Tmux { socket: format!("saescope-{name}-{}", std::process::id()) };
     t.cmd(&["new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", &cmd]);
+    t
+}
+
+fn assert_restored(t: &Tmux, code: i32) {
+    let s = t.wait_for("SAESCOPE-EXIT", 10);
+    assert!(s.contains(&format!("SAESCOPE-EXIT {code}")), "{s}");
+    assert!(!s.contains("Specialist scores"), "the alternate screen was left:\n{s}");
+    let modes = t.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"]);
+    assert_eq!(modes.trim(), "0 0 1", "alternate screen off, mouse capture off, cursor visible");
+}
+
+#[test]
+fn explore_step_mark_export_quit_in_tmux() {
+    let export = tempfile::tempdir().expect("tmp");
+    let t = launch("e2e", cache_dir(), &format!("--export-dir {}", quote(export.path())));
 
     let s = t.wait_for("Peak", 60);
     assert!(s.contains("Features · layer 6 · Python") && s.contains("Specialist scores · layer 6"), "{s}");
@@ -83,9 +97,38 @@ fn explore_step_mark_export_quit_in_tmux() {
     t.wait_for("Keys (? or Esc to close)", 5);
     t.keys(&["Escape"]);
     t.keys(&["q"]);
-    let s = t.wait_for("SAESCOPE-EXIT", 10);
-    assert!(s.contains("SAESCOPE-EXIT 0"), "{s}");
-    assert!(!s.contains("Specialist scores"), "the alternate screen was left:\n{s}");
-    let modes = t.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"]);
-    assert_eq!(modes.trim(), "0 0 1", "alternate screen off, mouse capture off, cursor visible");
+    assert_restored(&t, 0);
+}
+
+/// A second launch on the same inputs is served from the result cache: the full view
+/// appears without the model being loaded (`scripts/bench-launch` times it).
+#[test]
+fn second_launch_is_served_from_the_cache() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let t = launch("first", cache.path(), "");
+    t.wait_for("Peak", 60);
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+    drop(t);
+    let t = launch("second", cache.path(), "");
+    let s = t.wait_for("Peak", 10);
+    assert!(s.contains("70 texts from cache"), "{s}");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}
+
+/// SIGINT from outside (not the terminal's Ctrl-C, which is a key in raw mode) while the
+/// model is computing: the explorer leaves through its normal path and restores the terminal.
+#[test]
+fn sigint_while_computing_restores_the_terminal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let samples = tmp.path().join("big.toml");
+    let ok = Command::new(env!("CARGO_BIN_EXE_saescope")).args(["synth-samples", "--texts", "4000", "--out"]).arg(&samples).status().expect("gen");
+    assert!(ok.success());
+    let t = launch("sigint", &tmp.path().join("cache"), &format!("--no-cache --batch-tokens 32 --samples {}", quote(&samples)));
+    t.wait_for("encoding texts", 30);
+    let shell = t.cmd(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
+    let ok = Command::new("pkill").args(["-INT", "-P", shell.trim(), "saescope"]).status().expect("pkill");
+    assert!(ok.success(), "signal sent");
+    assert_restored(&t, 130);
 }

@@ -34,7 +34,7 @@ fn app(loaded: bool) -> App {
     let mut app = App::new(cats, LAYERS.to_vec(), labels, std::env::temp_dir());
     if loaded {
         let (set, analysis) = results().clone();
-        app.results = Some(Results { set, analysis, elapsed: Duration::from_millis(1234) });
+        app.results = Some(Results { set, analysis, elapsed: Duration::from_millis(1234), from_cache: 0 });
     }
     app
 }

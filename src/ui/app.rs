@@ -55,6 +55,8 @@ pub struct Results {
     pub set: ActivationSet,
     pub analysis: Analysis,
     pub elapsed: Duration,
+    /// Texts read back from the result cache instead of computed.
+    pub from_cache: usize,
 }
 
 pub struct Labels {
@@ -80,6 +82,7 @@ pub struct App {
     pub matrix_row: usize,
     pub results: Option<Results>,
     pub progress: Option<Progress>,
+    pub eta: crate::progress::Eta,
     pub error: Option<String>,
     /// One-line status message (export path, export error).
     pub message: Option<String>,
@@ -105,6 +108,7 @@ impl App {
             matrix_row: 0,
             results: None,
             progress: None,
+            eta: Default::default(),
             error: None,
             message: None,
             help: false,

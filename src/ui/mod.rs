@@ -69,7 +69,8 @@ pub fn run(mut app: App, job: worker::Job) -> Result<()> {
     let _ = execute!(std::io::stdout(), event::EnableMouseCapture);
     let outcome = event_loop(&mut terminal, &mut app, &prx, &results);
     restore();
-    outcome
+    outcome?;
+    crate::interrupt::check()
 }
 
 fn event_loop(
@@ -80,7 +81,13 @@ fn event_loop(
 ) -> Result<()> {
     let mut worker_gone = false;
     while !app.quit {
+        // SIGINT/SIGTERM from outside (the terminal's own Ctrl-C arrives as a key): leave
+        // through the normal path so the terminal is restored.
+        if crate::interrupt::requested() {
+            break;
+        }
         while let Ok(p) = progress.try_recv() {
+            app.eta.observe(&p);
             app.progress = Some(p);
         }
         if !worker_gone {

@@ -2,7 +2,9 @@
 //! one thread owns the weights from load to the end and reports over channels.
 
 use crate::analysis::{analyze, Params};
-use crate::pipeline::{Engine, RunOptions};
+use crate::cache::Cache;
+use crate::compute::{activations, Request};
+use crate::pipeline::RunOptions;
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
 use crate::source::Source;
@@ -24,6 +26,7 @@ pub struct Job {
     pub device: Device,
     pub opts: RunOptions,
     pub params: Params,
+    pub cache: Option<Cache>,
 }
 
 pub fn spawn(job: Job, progress: ProgressSink) -> Receiver<Msg> {
@@ -31,11 +34,19 @@ pub fn spawn(job: Job, progress: ProgressSink) -> Receiver<Msg> {
     std::thread::spawn(move || {
         let start = Instant::now();
         let run = || -> color_eyre::Result<Results> {
-            let engine = Engine::load(&job.model, &job.saes, &job.layers, job.device, false, &progress)?;
-            let set = engine.run(&job.samples, &job.opts, &progress)?;
+            let req = Request {
+                model: &job.model,
+                saes: &job.saes,
+                samples: &job.samples,
+                layers: &job.layers,
+                device: job.device,
+                opts: &job.opts,
+                cache: job.cache.as_ref(),
+            };
+            let done = activations(&req, &progress)?;
             progress.stage("analysing");
-            let analysis = analyze(&set, job.params);
-            Ok(Results { set, analysis, elapsed: start.elapsed() })
+            let analysis = analyze(&done.set, job.params);
+            Ok(Results { set: done.set, analysis, elapsed: start.elapsed(), from_cache: done.from_cache })
         };
         let msg = match run() {
             Ok(r) => Msg::Done(r),

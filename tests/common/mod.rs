@@ -25,7 +25,25 @@ pub fn engine(layers: &[usize]) -> Engine {
 }
 
 pub fn opts(include_bos: bool, batch_tokens: usize) -> RunOptions {
-    RunOptions { include_bos, truncate: false, batch_tokens }
+    RunOptions { include_bos, batch_tokens, ..Default::default() }
+}
+
+/// A result-cache folder private to this test binary, so tests never touch the user's.
+pub fn cache_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir").keep())
+}
+
+/// The binary, with its result cache pointed at `cache_dir()`.
+pub fn saescope() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_saescope"));
+    c.env("SAESCOPE_CACHE_DIR", cache_dir());
+    c
+}
+
+/// `--model-dir`/`--sae-dir` of the tiny weights.
+pub fn tiny_args(c: &mut std::process::Command) -> &mut std::process::Command {
+    c.arg("--model-dir").arg(tiny().join("model")).arg("--sae-dir").arg(tiny().join("saes"))
 }
 
 pub fn fixture(name: &str) -> PathBuf {

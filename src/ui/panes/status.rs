@@ -12,12 +12,13 @@ use ratatui::Frame;
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     // The latest message comes first so a narrow screen never cuts it off.
     let info = format!(
-        " {}model {} · SAEs {} · {}{}",
+        " {}model {} · SAEs {} · {}{}{}",
         app.message.as_deref().map(|m| format!("{m} · ")).unwrap_or_default(),
         app.labels.model,
         app.labels.sae,
         app.labels.device,
         app.elapsed().map(|d| format!(" · {:.1} s", d.as_secs_f64())).unwrap_or_default(),
+        app.results.as_ref().filter(|r| r.from_cache > 0).map(|r| format!(" · {} texts from cache", r.from_cache)).unwrap_or_default(),
     );
     if let Some(e) = &app.error {
         f.render_widget(Line::styled(format!(" error: {e} (q quits)"), Style::new().add_modifier(Modifier::BOLD)), area);
@@ -30,7 +31,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let [gauge, rest] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let (label, ratio) = match &app.progress {
         Some(Progress::Fraction { label, done, total }) => {
-            (format!("{label} {done} of {total}"), if *total == 0 { 0.0 } else { *done as f64 / *total as f64 })
+            (format!("{label} {done} of {total}{}", app.eta.suffix()), if *total == 0 { 0.0 } else { *done as f64 / *total as f64 })
         }
         Some(Progress::Stage(s)) => (s.clone(), 0.0),
         None => ("starting".to_string(), 0.0),

@@ -1,0 +1,194 @@
+//! The result cache: each text's full mean vectors (sparse), saved under the user's cache
+//! folder so a second launch on the same inputs needs no model at all.
+//!
+//! One file per *identity*: the weight files (path, size, mtime), the layers and the
+//! options that change the numbers. Inside, one framed entry per text, keyed by the
+//! SHA-256 of its text, so a changed sample recomputes only itself. Each entry carries a
+//! CRC; a corrupt or truncated file is read up to the damage and the rest recomputed,
+//! never trusted. Files are replaced atomically, so an interrupted run leaves the old one.
+
+use crate::activations::SparseVec;
+use color_eyre::eyre::{eyre, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"SAESCACH";
+const VERSION: u32 = 1;
+/// A single entry larger than this is damage, not data (13 dense 24576-wide layers are ~2.6 MB).
+const MAX_ENTRY: usize = 64 << 20;
+
+pub type Key = [u8; 32];
+
+pub fn text_key(text: &str) -> Key {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Builds an identity from the parts that decide the numbers.
+#[derive(Default)]
+pub struct IdentityBuilder(Sha256);
+
+impl IdentityBuilder {
+    pub fn part(mut self, s: impl AsRef<[u8]>) -> Self {
+        let b = s.as_ref();
+        self.0.update((b.len() as u64).to_le_bytes());
+        self.0.update(b);
+        self
+    }
+
+    /// A file by where it is, how long it is and when it last changed: hashing gigabytes of
+    /// weights would cost more than the launch the cache saves.
+    pub fn file(self, path: &Path) -> Result<Self> {
+        let canon = path.canonicalize().map_err(|e| eyre!("cannot read {}: {e}", path.display()))?;
+        let meta = std::fs::metadata(&canon).map_err(|e| eyre!("cannot read {}: {e}", path.display()))?;
+        let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
+        Ok(self.part(canon.as_os_str().as_encoded_bytes()).part(meta.len().to_le_bytes()).part(mtime.as_nanos().to_le_bytes()))
+    }
+
+    pub fn finish(self) -> Key {
+        self.0.finalize().into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub key: Key,
+    pub n_tokens: u32,
+    pub layers: Vec<SparseVec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// How reading a cache file went.
+#[derive(Debug, PartialEq)]
+pub enum ReadOutcome {
+    /// No file (or one for another identity/version): nothing read.
+    Missing,
+    Complete { entries: usize },
+    /// Read `entries` good ones, then hit damage; the rest is recomputed.
+    Corrupt { entries: usize, why: String },
+}
+
+impl Cache {
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// `~/.cache/saescope/activations` on Linux (per the platform's conventions elsewhere).
+    pub fn default_dir() -> Option<PathBuf> {
+        directories::ProjectDirs::from("", "", "saescope").map(|d| d.cache_dir().join("activations"))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, id: &Key) -> PathBuf {
+        self.dir.join(format!("{}.bin", hex(id)))
+    }
+
+    /// Calls `each` with every intact entry, in file order, and its raw frame (for copying
+    /// into the next file).
+    pub fn read(&self, id: &Key, mut each: impl FnMut(Entry, &[u8])) -> ReadOutcome {
+        let Ok(file) = std::fs::File::open(self.path(id)) else { return ReadOutcome::Missing };
+        let mut r = BufReader::new(file);
+        let mut head = [0u8; 44];
+        if r.read_exact(&mut head).is_err() || &head[..8] != MAGIC || head[8..12] != VERSION.to_le_bytes() || head[12..] != id[..] {
+            return ReadOutcome::Corrupt { entries: 0, why: "bad header".into() };
+        }
+        let mut entries = 0;
+        let mut frame = Vec::new();
+        loop {
+            let mut len = [0u8; 8];
+            match r.read(&mut len[..1]) {
+                Ok(0) => return ReadOutcome::Complete { entries },
+                Ok(_) => {}
+                Err(e) => return ReadOutcome::Corrupt { entries, why: e.to_string() },
+            }
+            if r.read_exact(&mut len[1..]).is_err() {
+                return ReadOutcome::Corrupt { entries, why: "truncated frame".into() };
+            }
+            let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let crc = u32::from_le_bytes([len[4], len[5], len[6], len[7]]);
+            if n > MAX_ENTRY {
+                return ReadOutcome::Corrupt { entries, why: format!("entry of {n} bytes") };
+            }
+            frame.clear();
+            frame.extend_from_slice(&len);
+            frame.resize(8 + n, 0);
+            if r.read_exact(&mut frame[8..]).is_err() {
+                return ReadOutcome::Corrupt { entries, why: "truncated entry".into() };
+            }
+            if crc32fast::hash(&frame[8..]) != crc {
+                return ReadOutcome::Corrupt { entries, why: "checksum mismatch".into() };
+            }
+            match decode(&frame[8..]) {
+                Some(e) => each(e, &frame),
+                None => return ReadOutcome::Corrupt { entries, why: "undecodable entry".into() },
+            }
+            entries += 1;
+        }
+    }
+
+    /// A new file for `id`, invisible until `commit`.
+    pub fn writer(&self, id: &Key) -> Result<Writer> {
+        let fail = |e: std::io::Error| eyre!("cannot write the result cache in {}: {e}", self.dir.display());
+        std::fs::create_dir_all(&self.dir).map_err(fail)?;
+        let tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(&self.dir).map_err(fail)?;
+        let mut w = Writer { out: BufWriter::new(tmp), path: self.path(id), written: 0 };
+        w.raw(MAGIC).and_then(|_| w.raw(&VERSION.to_le_bytes())).and_then(|_| w.raw(id)).map_err(fail)?;
+        Ok(w)
+    }
+}
+
+/// Entry payloads; `None` on anything malformed, never a panic.
+pub fn decode(bytes: &[u8]) -> Option<Entry> {
+    let e: Entry = postcard::from_bytes(bytes).ok()?;
+    let ok = e.layers.iter().all(|v| v.idx.len() == v.val.len() && v.idx.windows(2).all(|w| w[0] < w[1]) && v.val.iter().all(|x| x.is_finite()));
+    ok.then_some(e)
+}
+
+pub struct Writer {
+    out: BufWriter<tempfile::NamedTempFile>,
+    path: PathBuf,
+    written: usize,
+}
+
+impl Writer {
+    /// A frame read from an older file, copied as is.
+    pub fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(bytes)
+    }
+
+    pub fn entry(&mut self, e: &Entry) -> Result<()> {
+        let payload = postcard::to_allocvec(e).map_err(|err| eyre!("cannot encode a cache entry: {err}"))?;
+        let mut head = (payload.len() as u32).to_le_bytes().to_vec();
+        head.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        self.raw(&head).and_then(|_| self.raw(&payload)).map_err(|err| eyre!("cannot write the result cache: {err}"))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Entries added with `entry` (not copied ones).
+    pub fn new_entries(&self) -> usize {
+        self.written
+    }
+
+    /// Moves the finished file into place atomically.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path.clone();
+        let fail = |e: String| eyre!("cannot write the result cache {}: {e}", path.display());
+        let tmp = self.out.into_inner().map_err(|e| fail(e.to_string()))?;
+        tmp.as_file().sync_all().map_err(|e| fail(e.to_string()))?;
+        tmp.persist(&path).map_err(|e| fail(e.error.to_string()))?;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -2,7 +2,7 @@
 //! same code paths the report uses.
 
 use crate::analysis::{analyze, Params};
-use crate::pipeline::{pack, plan, Engine, RunOptions};
+use crate::pipeline::{gib, pack, plan, Engine, Resolved, RunOptions};
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
 use crate::source::Source;
@@ -33,6 +33,7 @@ fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
 pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], device: Device, opts: &RunOptions, params: Params, repeat: usize) -> Result<()> {
     let repeat = repeat.max(1);
     let quiet = ProgressSink::none();
+    let need = Resolved::new(model, saes, layers, &quiet)?.memory_needed(opts, false)?;
     let mut loads = Vec::new();
     let mut engine = None;
     for _ in 0..repeat {
@@ -75,6 +76,18 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     }
     let (fwd, enc) = (median(fwd), median(enc));
     let n_layers = engine.saes.len();
+    // FLOPs the compute phase does on its padded batches: per token and block 24 d^2 for the
+    // projections and MLP plus 4 t d for attention; per token and SAE 2 d d_sae.
+    let (d, d_sae) = (engine.model.cfg.n_embd as f64, engine.d_sae() as f64);
+    let n_blocks = engine.layers().last().copied().unwrap_or(0) as f64;
+    let (mut fwd_flops, mut enc_flops) = (0f64, 0f64);
+    for p in &batches {
+        let (b, t) = (p.ids.size()[0] as f64, p.ids.size()[1] as f64);
+        fwd_flops += b * t * n_blocks * (24.0 * d * d + 4.0 * t * d);
+        enc_flops += b * t * n_layers as f64 * 2.0 * d * d_sae;
+    }
+    let achieved = (fwd_flops + enc_flops) / (fwd + enc) / 1e9;
+    let plain = plain_matmul_gflops(engine.model.cfg.n_embd as i64, engine.d_sae() as i64, device);
     println!("device                 {device:?}, {} libtorch threads", tch::get_num_threads());
     println!("texts / tokens         {} / {n_tok} (with BOS; padded batches: {})", tokens.len(), batches.len());
     println!("layers                 {:?}, d_sae {}", engine.layers(), engine.d_sae());
@@ -82,8 +95,34 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     println!("model forward          {:.0} tokens/s ({fwd:.3} s to block {})", n_tok as f64 / fwd, engine.layers().last().copied().unwrap_or(0));
     println!("SAE encode             {:.0} tokens/s per layer ({enc:.3} s for {n_layers} layers)", (n_tok * n_layers) as f64 / enc);
     println!("end to end             {:.3} s (load + run + analysis, median of {repeat})", median(e2e));
+    println!(
+        "compute GFLOP/s        {achieved:.1} ({:.1} GFLOP forward + {:.1} GFLOP encode in {:.3} s) = {:.0}% of a plain matmul's {plain:.1}",
+        fwd_flops / 1e9,
+        enc_flops / 1e9,
+        fwd + enc,
+        100.0 * achieved / plain
+    );
+    println!("weights needed         {} (RSS target: that + 400 MB = {})", gib(need.weights), gib(need.weights + (400 << 20)));
     if let Some(rss) = peak_rss_mib() {
-        println!("peak RSS               {rss:.0} MiB");
+        println!("peak RSS               {rss:.0} MiB (this process loads the weights {} times over)", 2 * repeat + 1);
     }
     Ok(())
+}
+
+/// GFLOP/s of one large f32 matmul, [2048, d] x [d, d_sae], the practical ceiling of the
+/// SAE encode on this machine (median of 5 after a warm-up).
+fn plain_matmul_gflops(d: i64, d_sae: i64, device: Device) -> f64 {
+    let _guard = tch::no_grad_guard();
+    let a = tch::Tensor::randn([2048, d], (tch::Kind::Float, device));
+    let w = tch::Tensor::randn([d, d_sae], (tch::Kind::Float, device));
+    let _ = a.mm(&w);
+    let times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let out = a.mm(&w);
+            let _ = out.sum(tch::Kind::Float).double_value(&[]);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    2.0 * 2048.0 * d as f64 * d_sae as f64 / median(times) / 1e9
 }

@@ -99,8 +99,8 @@ pub struct Common {
     /// Cut texts longer than the model's context instead of failing.
     #[arg(long, global = true)]
     pub truncate: bool,
-    /// Padded tokens per batch; bounds memory.
-    #[arg(long, global = true, default_value_t = 2048)]
+    /// Padded tokens per batch; bounds memory (256 measured fastest on CPU, BENCHMARKS.md).
+    #[arg(long, global = true, default_value_t = 256)]
     pub batch_tokens: usize,
     /// Refuse to load more than this many GiB (default: the memory available at start).
     #[arg(long, global = true, value_name = "GIB")]

@@ -9,7 +9,20 @@ use saescope::report::Report;
 use saescope::samples::Samples;
 use std::io::Write;
 
+/// Large tensors (the [tokens, d_sae] SAE buffers) get their own mappings, handed back to
+/// the OS when freed. glibc's adaptive threshold otherwise moves them onto the heap after
+/// the first free, and peak RSS then wandered by up to 250 MB between identical runs
+/// (BENCHMARKS.md).
+fn steady_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
 fn main() {
+    steady_memory();
     let outcome = color_eyre::install().and_then(|_| saescope::interrupt::install()).and_then(|_| run(Cli::parse()));
     if let Err(e) = outcome {
         // One line per cause, no backtrace noise: these are user-facing errors.

@@ -28,7 +28,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { include_bos: false, truncate: false, batch_tokens: 2048, keep: Keep::ALL, max_memory: None }
+        Self { include_bos: false, truncate: false, batch_tokens: 256, keep: Keep::ALL, max_memory: None }
     }
 }
 

@@ -167,16 +167,25 @@ impl Sae {
             }
         };
         let x = if self.cfg.apply_b_dec_to_input { x - &self.b_dec } else { x };
-        let z = x.matmul(&self.w_enc) + &self.b_enc;
+        // In place after the matmul: the [tokens, d_sae] buffer is the run's largest, and
+        // `z + b` then `relu` would hold three of them at once.
+        let mut z = x.matmul(&self.w_enc);
+        let _ = z.g_add_(&self.b_enc);
         match self.cfg.architecture {
-            Architecture::Standard => z.relu(),
+            Architecture::Standard => {
+                let _ = z.relu_();
+                z
+            }
             Architecture::JumpRelu => {
                 let keep = z.gt_tensor(self.threshold.as_ref().unwrap_or(&Tensor::from(0.0f32)));
-                z.relu() * keep.to_kind(Kind::Float)
+                let _ = z.relu_();
+                let _ = z.g_mul_(&keep);
+                z
             }
             Architecture::TopK(k) => {
                 let (vals, idx) = z.topk(k as i64, -1, true, false);
-                z.zeros_like().scatter(-1, &idx, &vals.relu())
+                let _ = z.zero_();
+                z.scatter(-1, &idx, &vals.relu())
             }
         }
     }

@@ -11,6 +11,10 @@ use serde::Deserialize;
 use std::path::Path;
 use toml::Spanned;
 
+/// Larger files are refused before reading: at GPT-2's speed on a CPU such a corpus takes
+/// days, and a mistaken path (a disk image, a dataset dump) should fail at once.
+const MAX_FILE: u64 = 256 << 20;
+
 pub static DEFAULT_SAMPLES: &str = include_str!("../samples/default.toml");
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +81,15 @@ impl Samples {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
+        let len = std::fs::metadata(path).map_err(|e| eyre!("cannot read samples file {}: {e}", path.display()))?.len();
+        if len > MAX_FILE {
+            bail!(
+                "samples file {} is {} MiB; saescope reads at most {} MiB of samples at once: split it into several files",
+                path.display(),
+                len >> 20,
+                MAX_FILE >> 20
+            );
+        }
         let bytes = std::fs::read(path).map_err(|e| eyre!("cannot read samples file {}: {e}", path.display()))?;
         let src = String::from_utf8(bytes).map_err(|e| {
             eyre!("{}: not UTF-8 (first bad byte at offset {}); save it as UTF-8", path.display(), e.utf8_error().valid_up_to())

@@ -45,6 +45,11 @@ fn samples_errors_name_the_line() {
     std::fs::write(&p, b"[[category]]\nname = \"caf\xe9\"\ntexts = [\"x\"]\n").expect("write");
     assert!(err(Samples::load(&p)).contains("not UTF-8"));
     assert!(err(Samples::load(&dir.path().join("missing.toml"))).contains("cannot read samples file"));
+    // A huge file (sparse, so the test writes nothing) is refused before it is read.
+    let huge = dir.path().join("huge.toml");
+    std::fs::File::create(&huge).and_then(|f| f.set_len(1 << 30)).expect("sparse file");
+    let e = err(Samples::load(&huge));
+    assert!(e.contains("is 1024 MiB") && e.contains("split it"), "{e}");
 }
 
 #[test]

@@ -107,6 +107,15 @@ fn nan_in_weights_is_detected_and_named() {
     // Load every block so the poisoned tensor is read.
     let e = err(load(&d.path().join("model"), &d.path().join("saes"), &[12]));
     assert!(e.contains("NaN or Inf") && e.contains("model.safetensors"), "{e}");
+    // +Inf in an SAE: refused before it could reach a table.
+    let d = copy();
+    let w = d.path().join("saes/blocks.6.hook_resid_pre/sae_weights.safetensors");
+    let mut bytes = std::fs::read(&w).expect("read");
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    std::fs::write(&w, bytes).expect("write");
+    let e = err(load(&d.path().join("model"), &d.path().join("saes"), &[6]));
+    assert!(e.contains("NaN or Inf") && e.contains("blocks.6.hook_resid_pre/sae_weights.safetensors"), "{e}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cache;
 pub mod compute;
 pub mod interrupt;
+pub mod lens;
 pub mod cli;
 pub mod config;
 pub mod corpus;

@@ -112,6 +112,20 @@ impl Gpt2 {
         self.device
     }
 
+    /// Logits that residual directions `dirs` [n, d_model] write directly, the way
+    /// Neuronpedia's "top logits" and TransformerLens's `W_dec[f] @ model.W_U` compute them.
+    /// TL's default processing builds W_U as `ln_f.w[:, None] * wte^T` (`fold_ln`), minus its
+    /// mean over d_model (fold_ln's centring, LayerNorm output being zero-mean), minus its
+    /// mean over the vocabulary (`center_unembed`). The d_model centring is the same as
+    /// centring `dir`, so: `((dir - mean(dir)) * ln_f.w) @ wte^T`, minus its mean over the
+    /// vocabulary. [n, vocab]. ln_f is read on first use only.
+    pub fn logit_lens(&self, dirs: &Tensor) -> Result<Tensor> {
+        let l = Loader { file: &self._file, device: self.device };
+        let ln_f = l.get("ln_f.weight", &[self.cfg.n_embd])?;
+        let logits = (centre(&dirs.to_device(self.device)) * ln_f).matmul(&self.wte.tr());
+        Ok(&logits - logits.mean_dim(-1, true, Kind::Float))
+    }
+
     /// Centred residual streams at `layers` (each in 0..=loaded blocks; layer n_layer is the
     /// final resid_post), in the order given, each [batch, seq, d_model].
     /// `tokens` [batch, seq] i64, right-padded; `mask` [batch, seq] bool, true on real tokens.

@@ -105,9 +105,12 @@ pub struct Sae {
     b_enc: Tensor,
     b_dec: Tensor,
     threshold: Option<Tensor>,
-    /// Only read when a view needs decoder directions (logit lens, neighbours).
-    w_dec: Option<Tensor>,
-    _file: std::sync::Arc<SafeFile>,
+    /// Read on first use only: the encode never needs it, the feature card does.
+    w_dec: std::cell::OnceCell<Tensor>,
+    /// Row norms of W_dec, for cosine similarities.
+    w_dec_norms: std::cell::OnceCell<Tensor>,
+    device: Device,
+    file: std::sync::Arc<SafeFile>,
 }
 
 impl Sae {
@@ -139,11 +142,19 @@ impl Sae {
             w_enc: get("W_enc", &[d_model, d_sae])?,
             b_enc: get("b_enc", &[d_sae])?,
             b_dec: get("b_dec", &[d_model])?,
-            w_dec: if with_decoder { Some(get("W_dec", &[d_sae, d_model])?) } else { None },
+            w_dec: Default::default(),
+            w_dec_norms: Default::default(),
+            device,
             threshold,
             d_sae,
             cfg,
-            _file: file,
+            file,
+        })
+        .and_then(|sae| {
+            if with_decoder {
+                sae.decoder()?;
+            }
+            Ok(sae)
         })
     }
 
@@ -190,7 +201,37 @@ impl Sae {
         }
     }
 
-    pub fn decoder(&self) -> Option<&Tensor> {
-        self.w_dec.as_ref()
+    /// W_dec [d_sae, d_in], loaded (and checked) on first call.
+    pub fn decoder(&self) -> Result<&Tensor> {
+        if let Some(w) = self.w_dec.get() {
+            return Ok(w);
+        }
+        let w = self.file.tensor("W_dec", &[self.d_sae, self.cfg.d_in])?.to_device(self.device);
+        Ok(self.w_dec.get_or_init(|| w))
+    }
+
+    /// Decoder direction of `feature`, [d_in].
+    pub fn direction(&self, feature: u32) -> Result<Tensor> {
+        if feature as usize >= self.d_sae {
+            bail!("feature {feature} does not exist: this SAE has features 0..{}", self.d_sae);
+        }
+        Ok(self.decoder()?.get(feature as i64))
+    }
+
+    /// The `k` features whose decoder directions are closest to `dir` by cosine similarity,
+    /// descending: how a feature of one layer is followed into this one.
+    pub fn nearest(&self, dir: &Tensor, k: usize) -> Result<Vec<(u32, f32)>> {
+        let w = self.decoder()?;
+        if self.w_dec_norms.get().is_none() {
+            let n = w.norm_scalaropt_dim(2, [1i64].as_slice(), false).clamp_min(1e-12);
+            let _ = self.w_dec_norms.set(n);
+        }
+        let norms = self.w_dec_norms.get().ok_or_else(|| eyre!("internal: decoder norms missing"))?;
+        let dir = dir.to_device(self.device);
+        let cos = w.mv(&dir) / norms / dir.norm().clamp_min(1e-12);
+        let (vals, idx) = cos.topk(k.min(self.d_sae) as i64, 0, true, true);
+        let vals = Vec::<f32>::try_from(vals.to_device(Device::Cpu))?;
+        let idx = Vec::<i64>::try_from(idx.to_device(Device::Cpu))?;
+        Ok(idx.into_iter().zip(vals).map(|(i, v)| (i as u32, v)).collect())
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Memory stays bounded by the categories, not the corpus: each text's mean vector is
 //! folded into dense per-category sums as it arrives (exact category means whatever is
-//! pruned), and the text itself keeps only what views and reports read: its `keep.top`
-//! largest features and every feature at or above `keep.above` (the specialist threshold,
-//! so threshold counts stay exact).
+//! pruned). Texts keep their whole vectors (exact feature cards) until `KEEP_WHOLE`
+//! entries are held in all; after that a text keeps only what views and reports read: its
+//! `keep.top` largest features and every feature at or above `keep.above` (the specialist
+//! threshold, so threshold counts stay exact).
 
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +94,10 @@ impl Keep {
 /// 32 and the explorer's lists, small enough that 5,000 texts cost a few MB.
 pub const KEEP_TOP: usize = 128;
 
+/// Entries (8 bytes each) texts may hold whole before pruning starts: 64 MB, about 5,000
+/// texts at four layers of GPT-2-small SAEs.
+pub const KEEP_WHOLE: usize = 8 << 20;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextActivations {
     pub category: usize,
@@ -131,13 +136,16 @@ pub struct ActivationSet {
     /// [layer index][category] sum of the category's full text vectors, dense over d_sae.
     sums: Vec<Vec<Vec<f64>>>,
     counts: Vec<usize>,
+    /// Entries held by texts so far, and how many may be held whole.
+    held: usize,
+    whole_budget: usize,
 }
 
 impl ActivationSet {
     pub fn new(layers: Vec<usize>, d_sae: usize, include_bos: bool, categories: Vec<String>, keep: Keep) -> Self {
         let sums = vec![vec![Vec::new(); categories.len()]; layers.len()];
         let counts = vec![0; categories.len()];
-        Self { layers, d_sae, include_bos, categories, keep, texts: Vec::new(), sums, counts }
+        Self { layers, d_sae, include_bos, categories, keep, texts: Vec::new(), sums, counts, held: 0, whole_budget: KEEP_WHOLE }
     }
 
     /// A set holding `texts` whole (nothing pruned).
@@ -155,6 +163,22 @@ impl ActivationSet {
         self.texts.push(t);
     }
 
+    /// Entries texts may hold whole before `keep` applies (default `KEEP_WHOLE`).
+    pub fn with_whole_budget(mut self, entries: usize) -> Self {
+        self.whole_budget = entries;
+        self
+    }
+
+    /// A new, empty category (an ad-hoc text typed into the explorer); returns its index.
+    pub fn add_category(&mut self, name: String) -> usize {
+        self.categories.push(name);
+        self.counts.push(0);
+        for l in &mut self.sums {
+            l.push(Vec::new());
+        }
+        self.categories.len() - 1
+    }
+
     /// Folds one text into the category sums and returns its pruned form, for callers that
     /// receive texts out of order and place them into `texts` themselves.
     pub fn fold(&mut self, category: usize, text: String, n_tokens: usize, full: &[SparseVec]) -> TextActivations {
@@ -169,7 +193,10 @@ impl ActivationSet {
         }
         self.counts[category] += 1;
         let totals = full.iter().map(SparseVec::sum).collect();
-        let (layers, floors) = full.iter().map(|v| v.pruned(self.keep)).unzip();
+        let nnz: usize = full.iter().map(SparseVec::len).sum();
+        let keep = if self.held + nnz <= self.whole_budget { Keep::ALL } else { self.keep };
+        let (layers, floors): (Vec<SparseVec>, Vec<f32>) = full.iter().map(|v| v.pruned(keep)).unzip();
+        self.held += layers.iter().map(SparseVec::len).sum::<usize>();
         TextActivations { category, text, n_tokens, layers, totals, floors }
     }
 

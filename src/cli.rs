@@ -27,6 +27,19 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Print one feature's card: Neuronpedia URL, label, its activation in every text, top
+    /// texts and tokens, logit lens, nearest features in the adjacent loaded layers.
+    Feature {
+        #[arg(long)]
+        layer: usize,
+        #[arg(long)]
+        id: u32,
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Write a synthetic GPT-2 (DIR/model) and SAEs (DIR/saes) in the real layouts.
     Synth {
         #[arg(long, value_name = "DIR")]
@@ -59,6 +72,12 @@ pub enum Command {
 pub enum Format {
     Table,
     Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CardFormat {
+    Text,
     Json,
 }
 
@@ -111,6 +130,9 @@ pub struct Common {
     /// Neither read nor write the result cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Feature explanations exported from Neuronpedia (JSON or JSONL; README, "Labels").
+    #[arg(long, global = true, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
     /// Where the explorer's `e` writes CSV exports.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub export_dir: PathBuf,

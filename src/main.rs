@@ -1,7 +1,7 @@
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr};
 use saescope::analysis::{analyze, Params};
-use saescope::cli::{Cli, Command, Common, Format};
+use saescope::cli::{CardFormat, Cli, Command, Common, Format};
 use saescope::compute::{activations, Request};
 use saescope::pipeline::{parse_device, RunOptions};
 use saescope::progress::ProgressSink;
@@ -71,22 +71,65 @@ fn run(cli: Cli) -> Result<()> {
             saescope::bench::run(&c.model_source(), &c.sae_source(), &samples(c)?, &c.layers, device, &opts, params, repeat)
         }
         Some(Command::Report { format, output }) => report(c, format, output),
+        Some(Command::Feature { layer, id, format, output }) => feature(c, layer, id, format, output),
         None | Some(Command::Explore) => explore(c),
     }
 }
 
 fn explore(c: &Common) -> Result<()> {
-    use saescope::ui::{app::{App, Labels}, worker::Job};
+    use saescope::ui::{app::{App, RunInfo}, worker::Job};
     let samples = samples(c)?;
     let (device, opts, params) = setup(c)?;
     if !c.export_dir.is_dir() {
         color_eyre::eyre::bail!("--export-dir {}: not a folder", c.export_dir.display());
     }
-    let labels = Labels { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase() };
+    let info = RunInfo { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase() };
     let categories = samples.categories.iter().map(|k| (k.name.clone(), k.texts.len())).collect();
     let layers = saescope::config::normalize_layers(&c.layers);
-    let app = App::new(categories, layers.clone(), labels, c.export_dir.clone());
+    let app = App::new(categories, layers.clone(), info, c.export_dir.clone());
     saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params, cache: c.cache() })
+}
+
+/// `--labels`, checked against the loaded layers; what was set aside goes to stderr.
+fn labels(c: &Common, layers: &[usize], d_sae: usize) -> Result<saescope::labels::Labels> {
+    let Some(path) = &c.labels else { return Ok(Default::default()) };
+    let (labels, summary) = saescope::labels::Labels::load(path, layers, d_sae)?;
+    eprintln!("labels: {}", summary.line());
+    Ok(labels)
+}
+
+fn write_output(text: &str, output: Option<std::path::PathBuf>) -> Result<()> {
+    match output {
+        Some(path) => saescope::fsio::write_atomic(&path, text.as_bytes()),
+        None => std::io::stdout().write_all(text.as_bytes()).wrap_err("cannot write to standard output"),
+    }
+}
+
+fn feature(c: &Common, layer: usize, id: u32, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
+    let samples = samples(c)?;
+    let (device, opts, _) = setup(c)?;
+    let progress = ProgressSink::stderr();
+    // The card's layer is loaded even when --layers leaves it out; its neighbours come
+    // from the loaded layers on either side.
+    let mut layers = c.layers.clone();
+    layers.push(layer);
+    let layers = saescope::config::normalize_layers(&layers);
+    let cache = c.cache();
+    let (model, saes) = (c.model_source(), c.sae_source());
+    let req = Request { model: &model, saes: &saes, samples: &samples, layers: &layers, device, opts: &opts, cache: cache.as_ref() };
+    let done = activations(&req, &progress)?;
+    let labels = labels(c, &layers, done.set.d_sae)?;
+    let mut card = saescope::card::Card::from_set(&done.set, &labels, layer, id)?;
+    let engine = match done.engine {
+        Some(e) => e,
+        None => saescope::pipeline::Resolved::new(&model, &saes, &layers, &progress)?.load(device, false, &opts, &progress)?,
+    };
+    card.complete(&engine, &labels, opts.include_bos)?;
+    let text = match format {
+        CardFormat::Text => card.text(),
+        CardFormat::Json => serde_json::to_string_pretty(&card)? + "\n",
+    };
+    write_output(&text, output)
 }
 
 fn report(c: &Common, format: Format, output: Option<std::path::PathBuf>) -> Result<()> {
@@ -103,8 +146,5 @@ fn report(c: &Common, format: Format, output: Option<std::path::PathBuf>) -> Res
         Format::Csv => report.csv()?,
         Format::Json => report.json()?,
     };
-    match output {
-        Some(path) => saescope::fsio::write_atomic(&path, text.as_bytes()),
-        None => std::io::stdout().write_all(text.as_bytes()).wrap_err("cannot write to standard output"),
-    }
+    write_output(&text, output)
 }

@@ -106,12 +106,12 @@ fn an_all_zero_category_has_zero_metrics_not_nan() {
     assert_eq!((m.peak, m.gini, m.top_sum, m.top_share, m.spec), (0.0, 0.0, 0.0, 0.0, 0));
 }
 
-/// Texts keep only their largest features and those at the threshold, yet every metric
+/// Past the whole-vector budget, texts keep only their largest features and those at the threshold, yet every metric
 /// equals the unpruned one: category sums are folded before pruning.
 #[test]
 fn pruning_texts_changes_no_metric() {
     let full = set();
-    let mut pruned = ActivationSet::new(vec![8], 4, false, vec!["A".into(), "B".into()], Keep { top: 1, above: 5.0 });
+    let mut pruned = ActivationSet::new(vec![8], 4, false, vec!["A".into(), "B".into()], Keep { top: 1, above: 5.0 }).with_whole_budget(0);
     for (c, t, n, v) in [
         text(0, &[6.0, 1.0, 0.0, 0.0]),
         text(0, &[8.0, 0.0, 2.0, 0.0]),

@@ -11,7 +11,7 @@ use ratatui::Terminal;
 use saescope::analysis::{analyze, Params};
 use saescope::progress::{Progress, ProgressSink};
 use saescope::samples::Samples;
-use saescope::ui::app::{Action, App, Labels, Pane, Results};
+use saescope::ui::app::{Action, App, RunInfo, Pane, Results};
 use saescope::ui::{keymap, layout, panes, view};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -30,7 +30,7 @@ fn results() -> &'static (saescope::activations::ActivationSet, saescope::analys
 fn app(loaded: bool) -> App {
     let s = Samples::bundled().expect("samples");
     let cats = s.categories.iter().map(|c| (c.name.clone(), c.texts.len())).collect();
-    let labels = Labels { model: "tiny-model".into(), sae: "tiny-saes".into(), device: "cpu".into() };
+    let labels = RunInfo { model: "tiny-model".into(), sae: "tiny-saes".into(), device: "cpu".into() };
     let mut app = App::new(cats, LAYERS.to_vec(), labels, std::env::temp_dir());
     if loaded {
         let (set, analysis) = results().clone();

@@ -59,7 +59,7 @@ pub struct Results {
     pub from_cache: usize,
 }
 
-pub struct Labels {
+pub struct RunInfo {
     pub model: String,
     pub sae: String,
     pub device: String,
@@ -88,14 +88,14 @@ pub struct App {
     pub message: Option<String>,
     pub help: bool,
     pub quit: bool,
-    pub labels: Labels,
+    pub info: RunInfo,
     pub export_dir: PathBuf,
     /// The terminal's size at the last draw: mouse clicks are resolved against it.
     pub size: Rect,
 }
 
 impl App {
-    pub fn new(categories: Vec<(String, usize)>, layers: Vec<usize>, labels: Labels, export_dir: PathBuf) -> Self {
+    pub fn new(categories: Vec<(String, usize)>, layers: Vec<usize>, info: RunInfo, export_dir: PathBuf) -> Self {
         Self {
             layers,
             layer_idx: 0,
@@ -113,7 +113,7 @@ impl App {
             message: None,
             help: false,
             quit: false,
-            labels,
+            info,
             export_dir,
             size: Rect::new(0, 0, 80, 24),
         }

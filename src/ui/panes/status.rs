@@ -14,9 +14,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let info = format!(
         " {}model {} · SAEs {} · {}{}{}",
         app.message.as_deref().map(|m| format!("{m} · ")).unwrap_or_default(),
-        app.labels.model,
-        app.labels.sae,
-        app.labels.device,
+        app.info.model,
+        app.info.sae,
+        app.info.device,
         app.elapsed().map(|d| format!(" · {:.1} s", d.as_secs_f64())).unwrap_or_default(),
         app.results.as_ref().filter(|r| r.from_cache > 0).map(|r| format!(" · {} texts from cache", r.from_cache)).unwrap_or_default(),
     );

@@ -1,0 +1,205 @@
+//! A feature card: what one feature is, in one place. The parts read from the activation
+//! set (every text's activation, a histogram, the top texts) are pure; the parts that
+//! need the weights (logit lens, neighbours, each top text's strongest token) come from
+//! the engine and are filled in by `Card::complete`.
+
+use crate::activations::ActivationSet;
+use crate::analysis::neuronpedia_url;
+use crate::labels::Labels;
+use crate::lens::{Logits, Neighbours};
+use crate::pipeline::Engine;
+use color_eyre::eyre::{eyre, Result};
+use serde::Serialize;
+
+/// Top texts listed (and token-scanned) per card.
+pub const TOP_TEXTS: usize = 8;
+/// Tokens in each direction of the logit lens.
+pub const LOGITS: usize = 10;
+/// Neighbours per adjacent layer.
+pub const NEIGHBOURS: usize = 5;
+pub const BINS: usize = 12;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TextValue {
+    /// Index into the set's texts.
+    pub text: usize,
+    pub category: String,
+    pub activation: f32,
+    /// False when the text's vector was pruned and this feature was not kept: the value is
+    /// then only known to be below `activation`.
+    pub exact: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Histogram {
+    /// Upper edge of each bin; bin i holds values in (edge[i-1], edge[i]], bin 0 is [0, edge[0]].
+    pub edges: Vec<f32>,
+    pub counts: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopToken {
+    pub position: usize,
+    pub token: String,
+    pub activation: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopText {
+    pub text: usize,
+    pub category: String,
+    pub content: String,
+    pub activation: f32,
+    /// Filled in by the engine.
+    pub top_token: Option<TopToken>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelledNeighbour {
+    pub feature: u32,
+    pub cosine: f32,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NeighbourLayer {
+    pub layer: usize,
+    pub features: Vec<LabelledNeighbour>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Card {
+    pub layer: usize,
+    pub feature: u32,
+    pub neuronpedia_url: String,
+    pub label: Option<String>,
+    pub texts: Vec<TextValue>,
+    pub histogram: Histogram,
+    pub top_texts: Vec<TopText>,
+    pub logits: Option<Logits>,
+    pub neighbours: Vec<NeighbourLayer>,
+}
+
+pub fn histogram(values: &[f32], bins: usize) -> Histogram {
+    let max = values.iter().copied().fold(0f32, f32::max);
+    let bins = bins.max(1);
+    if max <= 0.0 {
+        return Histogram { edges: vec![0.0], counts: vec![values.len() as u32] };
+    }
+    let edges: Vec<f32> = (1..=bins).map(|i| max * i as f32 / bins as f32).collect();
+    let mut counts = vec![0u32; bins];
+    for &v in values {
+        let i = ((v.max(0.0) / max * bins as f32).ceil() as usize).clamp(1, bins) - 1;
+        counts[i] += 1;
+    }
+    Histogram { edges, counts }
+}
+
+impl Card {
+    /// The card's data-only parts, from the activation set and labels.
+    pub fn from_set(set: &ActivationSet, labels: &Labels, layer: usize, feature: u32) -> Result<Self> {
+        let li = set.layer_index(layer).ok_or_else(|| eyre!("layer {layer} is not loaded (loaded: {:?})", set.layers))?;
+        if feature as usize >= set.d_sae {
+            return Err(eyre!("feature {feature} does not exist: the SAEs have features 0..{}", set.d_sae));
+        }
+        let texts: Vec<TextValue> = set
+            .texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let (activation, exact) = match t.value(li, feature) {
+                    Ok(v) => (v, true),
+                    Err(bound) => (bound, false),
+                };
+                TextValue { text: i, category: set.categories[t.category].clone(), activation, exact }
+            })
+            .collect();
+        // Inexact values are upper bounds; the histogram counts them at 0 rather than guess.
+        let values: Vec<f32> = texts.iter().map(|t| if t.exact { t.activation } else { 0.0 }).collect();
+        let mut order: Vec<&TextValue> = texts.iter().filter(|t| t.exact && t.activation > 0.0).collect();
+        order.sort_by(|a, b| b.activation.total_cmp(&a.activation).then(a.text.cmp(&b.text)));
+        let top_texts = order
+            .into_iter()
+            .take(TOP_TEXTS)
+            .map(|t| TopText { text: t.text, category: t.category.clone(), content: set.texts[t.text].text.clone(), activation: t.activation, top_token: None })
+            .collect();
+        Ok(Self {
+            layer,
+            feature,
+            neuronpedia_url: neuronpedia_url(layer, feature),
+            label: labels.get(layer, feature).map(String::from),
+            histogram: histogram(&values, BINS),
+            texts,
+            top_texts,
+            logits: None,
+            neighbours: Vec::new(),
+        })
+    }
+
+    /// The weight-derived parts: logit lens, neighbours and the top texts' strongest tokens.
+    pub fn complete(&mut self, engine: &Engine, labels: &Labels, include_bos: bool) -> Result<()> {
+        self.logits = Some(engine.logit_lens(self.layer, self.feature, LOGITS)?);
+        self.neighbours = engine
+            .neighbours(self.layer, self.feature, NEIGHBOURS)?
+            .into_iter()
+            .map(|Neighbours { layer, features }| NeighbourLayer {
+                layer,
+                features: features.into_iter().map(|(feature, cosine)| LabelledNeighbour { feature, cosine, label: labels.get(layer, feature).map(String::from) }).collect(),
+            })
+            .collect();
+        let li = engine.layers().iter().position(|&l| l == self.layer).ok_or_else(|| eyre!("layer {} is not loaded", self.layer))?;
+        for t in &mut self.top_texts {
+            crate::interrupt::check()?;
+            let acts = engine.token_activations(&t.content, include_bos)?;
+            let values = acts.feature(li, self.feature);
+            t.top_token = values
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(position, &activation)| TopToken { position, token: acts.tokens[position].clone(), activation });
+        }
+        Ok(())
+    }
+
+    /// The card as text, for `saescope feature`.
+    pub fn text(&self) -> String {
+        let mut s = format!("layer {} feature {}  {}\n", self.layer, self.feature, self.neuronpedia_url);
+        if let Some(l) = &self.label {
+            s.push_str(&format!("label: {l}\n"));
+        }
+        let fired = self.texts.iter().filter(|t| t.exact && t.activation > 0.0).count();
+        s.push_str(&format!("\nactivation in {} texts ({fired} non-zero):\n", self.texts.len()));
+        let peak = self.histogram.counts.iter().copied().max().unwrap_or(0).max(1);
+        let mut lo = 0.0;
+        for (edge, count) in self.histogram.edges.iter().zip(&self.histogram.counts) {
+            s.push_str(&format!("  {lo:>7.2} - {edge:>7.2} {:>5} {}\n", count, "#".repeat((*count as usize * 40).div_ceil(peak as usize))));
+            lo = *edge;
+        }
+        s.push_str("\ntop texts:\n");
+        for t in &self.top_texts {
+            let token = t.top_token.as_ref().map(|k| format!("  max at {:?} ({:.2})", k.token, k.activation)).unwrap_or_default();
+            s.push_str(&format!("  {:>7.2}  [{}] {:?}{token}\n", t.activation, t.category, excerpt(&t.content, 60)));
+        }
+        if let Some(l) = &self.logits {
+            let list = |v: &[crate::lens::TokenLogit]| v.iter().map(|t| format!("{:?} {:+.2}", t.token, t.logit)).collect::<Vec<_>>().join(", ");
+            s.push_str(&format!("\nlogit lens, promoted:   {}\nlogit lens, suppressed: {}\n", list(&l.promoted), list(&l.suppressed)));
+        }
+        for n in &self.neighbours {
+            s.push_str(&format!("\nnearest in layer {} (decoder cosine):\n", n.layer));
+            for f in &n.features {
+                s.push_str(&format!("  #{:<6} {:.3}  {}\n", f.feature, f.cosine, f.label.as_deref().unwrap_or("")));
+            }
+        }
+        s
+    }
+}
+
+/// The first `n` characters of `s` on one line, with an ellipsis when cut.
+pub fn excerpt(s: &str, n: usize) -> String {
+    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if one_line.chars().count() <= n {
+        one_line
+    } else {
+        one_line.chars().take(n.saturating_sub(1)).collect::<String>() + "…"
+    }
+}

@@ -1,0 +1,65 @@
+//! The seed's four findings on hand-built analyses where each holds and where it fails.
+
+use saescope::analysis::{AboveCounts, Analysis, CategoryLayer, LayerAnalysis, Params, TopFeature};
+use saescope::findings::findings;
+
+fn m(top: u32, peak: f32, gini: f32, sum: f32, share: f32, spec: i64) -> CategoryLayer {
+    let t = TopFeature { feature: top, activation: peak, specialist: spec, n_above: 0, share: 0.0 };
+    CategoryLayer { peak, gini, top_sum: sum, top_share: share, spec, top: vec![t.clone()], ranked: vec![t] }
+}
+
+fn analysis(layers: Vec<(usize, Vec<CategoryLayer>)>) -> Analysis {
+    Analysis { params: Params::default(), layers: layers.into_iter().map(|(layer, categories)| LayerAnalysis { layer, categories, above: AboveCounts::default() }).collect() }
+}
+
+fn names() -> Vec<String> {
+    vec!["Python".into(), "Formal".into()]
+}
+
+/// Like the seed's Figure 2b: new top features each layer, Peak and Sum ~2x, flat Gini,
+/// Top5 share 4-9%, Python specialised from layer 8.
+fn seed_like() -> Analysis {
+    analysis(vec![
+        (6, vec![m(6501, 9.5, 0.08, 39.8, 0.053, 4), m(22570, 6.6, 0.07, 27.1, 0.042, 1)]),
+        (8, vec![m(9303, 11.5, 0.05, 50.1, 0.052, 5), m(18191, 12.3, 0.13, 41.0, 0.045, 1)]),
+        (11, vec![m(8433, 21.7, 0.13, 81.3, 0.069, 6), m(19068, 25.9, 0.14, 87.5, 0.049, 2)]),
+    ])
+}
+
+#[test]
+fn every_finding_holds_on_seed_like_numbers() {
+    let f = findings(&seed_like(), &names());
+    assert_eq!(f.len(), 4);
+    assert!(f.iter().all(|x| x.holds), "{f:#?}");
+    assert_eq!(f[0].rows[0].1, "#6501 -> #9303 -> #8433 (2 of 2 steps change)");
+    assert!(f[1].summary.starts_with("layer 6 -> 11: Peak and Sum change x2.04 to x3.92"), "{}", f[1].summary);
+    assert_eq!(f[1].rows[0].1, "Peak 9.5 -> 21.7 (x2.28), Sum 39.8 -> 81.3 (x2.04)");
+    assert_eq!(f[2].summary, "Gini 0.05-0.14 (largest move within a category 0.08); Top5 share 4.2%-6.9%");
+    assert_eq!(f[3].summary, "1 of 2 categories: Python");
+    assert_eq!(f[3].rows[0].1, "L8 (5), L11 (6)");
+    assert_eq!(f[3].rows[1].1, "never (best 2 at L11)");
+}
+
+#[test]
+fn each_finding_fails_where_the_numbers_say_so() {
+    let a = analysis(vec![
+        (6, vec![m(1, 9.5, 0.05, 40.0, 0.05, 1), m(7, 6.0, 0.10, 30.0, 0.02, 0)]),
+        (8, vec![m(1, 8.0, 0.30, 30.0, 0.05, 2), m(8, 7.0, 0.10, 35.0, 0.15, 4)]),
+    ]);
+    let f = findings(&a, &names());
+    assert!(f.iter().all(|x| !x.holds), "{f:#?}");
+    assert_eq!(f[0].rows[0].1, "#1 -> #1 (0 of 1 steps change)");
+    assert_eq!(f[0].summary, "1 of 2 categories change their top feature at every step");
+    assert_eq!(f[1].rows[0].1, "Peak 9.5 -> 8.0 (x0.84), Sum 40.0 -> 30.0 (x0.75)");
+    assert!(f[2].summary.contains("largest move within a category 0.25") && f[2].summary.contains("Top5 share 2.0%-15.0%"), "{}", f[2].summary);
+    assert_eq!(f[3].summary, "no category reaches it");
+}
+
+#[test]
+fn one_layer_or_zero_values_are_stated_not_divided_by() {
+    let a = analysis(vec![(6, vec![m(1, 0.0, 0.0, 0.0, 0.0, 0), m(2, 1.0, 0.0, 1.0, 0.05, 0)])]);
+    let f = findings(&a, &names());
+    assert!(!f[0].holds && f[0].summary == "needs two or more loaded layers");
+    assert!(!f[1].holds);
+    assert!(f[1].rows[0].1.contains("x -"), "{}", f[1].rows[0].1);
+}

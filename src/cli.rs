@@ -40,6 +40,29 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Check the seed's four findings on this data: each holds or not, with its numbers.
+    Findings {
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// One text's activation of a feature, token by token (the explorer's token view).
+    Tokens {
+        #[arg(long)]
+        layer: usize,
+        #[arg(long)]
+        id: u32,
+        /// The text; `-` reads it from standard input.
+        #[arg(long)]
+        text: String,
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Write a synthetic GPT-2 (DIR/model) and SAEs (DIR/saes) in the real layouts.
     Synth {
         #[arg(long, value_name = "DIR")]

@@ -22,6 +22,26 @@ pub struct Finding {
     pub rows: Vec<(String, String)>,
 }
 
+impl Finding {
+    /// The verdict in words, so it reads without colour.
+    pub fn verdict(&self) -> &'static str {
+        if self.holds { "HOLDS" } else { "DOES NOT HOLD" }
+    }
+}
+
+/// The findings as plain text, for `saescope findings`.
+pub fn text(list: &[Finding]) -> String {
+    let mut s = String::new();
+    for (i, x) in list.iter().enumerate() {
+        s.push_str(&format!("{}. {} [{}]\n   {}\n", i + 1, x.claim, x.verdict(), x.summary));
+        for (name, detail) in &x.rows {
+            s.push_str(&format!("     {name:<16} {detail}\n"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
 pub fn findings(a: &Analysis, categories: &[String]) -> Vec<Finding> {
     vec![top_feature_changes(a, categories), growth(a, categories), flat_gini_small_share(a, categories), specialists(a, categories)]
 }

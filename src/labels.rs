@@ -151,6 +151,12 @@ impl Labels {
         self.map.get(&(layer, feature)).map(String::as_str)
     }
 
+    /// Labels naming a feature at or past `d_sae`: the explorer reads labels before it
+    /// knows the SAEs' width, and reports these once it does.
+    pub fn past(&self, d_sae: usize) -> usize {
+        self.map.keys().filter(|(_, f)| *f as usize >= d_sae).count()
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

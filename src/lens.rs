@@ -40,6 +40,25 @@ pub struct TokenActivations {
 }
 
 impl TokenActivations {
+    /// Mean over the tokens of each layer's vectors: the text's vector, encode-then-mean
+    /// as for every sample.
+    pub fn means(&self) -> Vec<SparseVec> {
+        self.layers
+            .iter()
+            .map(|tokens| {
+                let mut acc: std::collections::BTreeMap<u32, f64> = Default::default();
+                for v in tokens {
+                    for (f, x) in v.iter() {
+                        *acc.entry(f).or_default() += x as f64;
+                    }
+                }
+                let n = tokens.len().max(1) as f64;
+                let (idx, val) = acc.into_iter().map(|(f, x)| (f, (x / n) as f32)).filter(|&(_, x)| x != 0.0).unzip();
+                SparseVec { idx, val }
+            })
+            .collect()
+    }
+
     /// Activation of `feature` at each token of layer index `li`.
     pub fn feature(&self, li: usize, feature: u32) -> Vec<f32> {
         self.layers.get(li).map(|l| l.iter().map(|v| v.get(feature)).collect()).unwrap_or_default()

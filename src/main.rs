@@ -72,6 +72,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Report { format, output }) => report(c, format, output),
         Some(Command::Feature { layer, id, format, output }) => feature(c, layer, id, format, output),
+        Some(Command::Findings { format, output }) => findings(c, format, output),
+        Some(Command::Tokens { layer, id, text, format, output }) => tokens(c, layer, id, &text, format, output),
         None | Some(Command::Explore) => explore(c),
     }
 }
@@ -86,8 +88,16 @@ fn explore(c: &Common) -> Result<()> {
     let info = RunInfo { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase() };
     let categories = samples.categories.iter().map(|k| (k.name.clone(), k.texts.len())).collect();
     let layers = saescope::config::normalize_layers(&c.layers);
-    let app = App::new(categories, layers.clone(), info, c.export_dir.clone());
-    saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params, cache: c.cache() })
+    // The SAE width is not known before the weights are read; feature ids past it simply
+    // never match a row.
+    let (labels, summary) = match &c.labels {
+        Some(path) => saescope::labels::Labels::load(path, &layers, usize::MAX).map(|(l, s)| (l, Some(s.line())))?,
+        None => Default::default(),
+    };
+    let mut app = App::new(categories, layers.clone(), info, c.export_dir.clone());
+    app.labels = labels.clone();
+    app.message = summary.map(|s| format!("labels: {s}"));
+    saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params, cache: c.cache(), labels })
 }
 
 /// `--labels`, checked against the loaded layers; what was set aside goes to stderr.
@@ -132,15 +142,71 @@ fn feature(c: &Common, layer: usize, id: u32, format: CardFormat, output: Option
     write_output(&text, output)
 }
 
-fn report(c: &Common, format: Format, output: Option<std::path::PathBuf>) -> Result<()> {
+/// The samples through the result cache, analysed: what `report` and `findings` print.
+fn analysed(c: &Common) -> Result<(saescope::compute::Computed, saescope::analysis::Analysis)> {
     let samples = samples(c)?;
     let (device, opts, params) = setup(c)?;
-    let progress = ProgressSink::stderr();
     let cache = c.cache();
     let (model, saes) = (c.model_source(), c.sae_source());
     let req = Request { model: &model, saes: &saes, samples: &samples, layers: &c.layers, device, opts: &opts, cache: cache.as_ref() };
-    let done = activations(&req, &progress)?;
-    let report = Report::new(done.model_label, done.sae_label, &done.set, &analyze(&done.set, params));
+    let done = activations(&req, &ProgressSink::stderr())?;
+    let analysis = analyze(&done.set, params);
+    Ok((done, analysis))
+}
+
+fn findings(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
+    let (done, analysis) = analysed(c)?;
+    let list = saescope::findings::findings(&analysis, &done.set.categories);
+    let text = match format {
+        CardFormat::Text => saescope::findings::text(&list),
+        CardFormat::Json => serde_json::to_string_pretty(&list)? + "\n",
+    };
+    write_output(&text, output)
+}
+
+/// `saescope tokens`: the one layer asked for is all that loads; no samples run.
+fn tokens(c: &Common, layer: usize, id: u32, text: &str, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
+    let text = if text == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).wrap_err("cannot read the text from standard input (is it UTF-8?)")?;
+        s
+    } else {
+        text.to_string()
+    };
+    if text.trim().is_empty() {
+        color_eyre::eyre::bail!("--text is empty: give the text to run, or - to read it from standard input");
+    }
+    let (device, opts, _) = setup(c)?;
+    let progress = ProgressSink::stderr();
+    let layers = saescope::config::normalize_layers(&[layer]);
+    let engine = saescope::pipeline::Resolved::new(&c.model_source(), &c.sae_source(), &layers, &progress)?.load(device, false, &opts, &progress)?;
+    if id as usize >= engine.d_sae() {
+        color_eyre::eyre::bail!("feature {id} does not exist: the SAE has features 0..{}", engine.d_sae());
+    }
+    let acts = engine.token_activations(&text, opts.include_bos)?;
+    if acts.truncated > 0 {
+        eprintln!("warning: {} tokens past n_ctx were left out", acts.truncated);
+    }
+    let values = acts.feature(0, id);
+    let out = match format {
+        CardFormat::Text => {
+            let mut s = format!("position\ttoken\tactivation (layer {layer}, feature {id})\n");
+            for (i, (t, v)) in acts.tokens.iter().zip(&values).enumerate() {
+                s.push_str(&format!("{i}\t{t:?}\t{v}\n"));
+            }
+            s
+        }
+        CardFormat::Json => {
+            let tokens: Vec<_> = acts.tokens.iter().zip(&values).enumerate().map(|(i, (t, v))| serde_json::json!({"position": i, "token": t, "activation": v})).collect();
+            serde_json::to_string_pretty(&serde_json::json!({"layer": layer, "feature": id, "truncated": acts.truncated, "tokens": tokens}))? + "\n"
+        }
+    };
+    write_output(&out, output)
+}
+
+fn report(c: &Common, format: Format, output: Option<std::path::PathBuf>) -> Result<()> {
+    let (done, analysis) = analysed(c)?;
+    let report = Report::new(done.model_label, done.sae_label, &done.set, &analysis);
     let text = match format {
         Format::Table => report.table(),
         Format::Csv => report.csv()?,

@@ -1,6 +1,8 @@
 //! The seed's four findings on hand-built analyses where each holds and where it fails.
 
 use saescope::analysis::{AboveCounts, Analysis, CategoryLayer, LayerAnalysis, Params, TopFeature};
+mod common;
+
 use saescope::findings::findings;
 
 fn m(top: u32, peak: f32, gini: f32, sum: f32, share: f32, spec: i64) -> CategoryLayer {
@@ -62,4 +64,25 @@ fn one_layer_or_zero_values_are_stated_not_divided_by() {
     assert!(!f[0].holds && f[0].summary == "needs two or more loaded layers");
     assert!(!f[1].holds);
     assert!(f[1].rows[0].1.contains("x -"), "{}", f[1].rows[0].1);
+}
+
+/// `saescope findings` states the same verdicts as the checks on the engine's analysis.
+#[test]
+fn findings_command_matches_the_analysis() {
+    use saescope::analysis::analyze;
+    let set = common::engine(&[6, 8, 10, 11]).run(&saescope::samples::Samples::bundled().expect("samples"), &common::opts(false, 256), &saescope::progress::ProgressSink::none()).expect("run");
+    let want = findings(&analyze(&set, Params::default()), &set.categories);
+    let out = common::tiny_args(&mut common::saescope()).args(["findings", "--format", "json"]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let got = got.as_array().expect("array");
+    assert_eq!(got.len(), 4);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((g["claim"].as_str(), g["holds"].as_bool()), (Some(w.claim.as_str()), Some(w.holds)));
+        assert_eq!(g["rows"].as_array().map(Vec::len), Some(w.rows.len()));
+    }
+    let text = common::tiny_args(&mut common::saescope()).args(["findings"]).output().expect("run");
+    let s = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(s.matches("[HOLDS]").count() + s.matches("[DOES NOT HOLD]").count(), 4, "{s}");
+    assert!(s.starts_with("1. The top feature changes at every layer ["), "{s}");
 }

@@ -84,3 +84,41 @@ fn a_text_longer_than_n_ctx_is_cut_and_says_so() {
     assert!(t.truncated > 0);
     assert_eq!(t.layers[0].len(), t.tokens.len());
 }
+
+/// `saescope tokens` prints the same per-token values as the engine, from an argument or
+/// standard input, and refuses an empty text or a feature the SAE does not have.
+#[test]
+fn tokens_command_matches_the_engine() {
+    use std::io::Write;
+    let text = "def f(x):\n    return x + 1";
+    let want = engine(&[8]).token_activations(text, false).expect("tokens");
+    let f = (0..512).max_by(|&a, &b| want.feature(0, a).iter().sum::<f32>().total_cmp(&want.feature(0, b).iter().sum::<f32>())).expect("f");
+    let out = common::tiny_args(&mut common::saescope()).args(["tokens", "--layer", "8", "--id", &f.to_string(), "--format", "json", "--text", text]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let got = v["tokens"].as_array().expect("tokens");
+    assert_eq!(got.len(), want.tokens.len());
+    for (g, (t, x)) in got.iter().zip(want.tokens.iter().zip(want.feature(0, f))) {
+        assert_eq!(g["token"].as_str(), Some(t.as_str()));
+        assert!(close(g["activation"].as_f64().expect("a"), x as f64, REL), "{g} vs {x}");
+    }
+    assert!(want.feature(0, f).iter().any(|&x| x > 0.0), "a feature that fires was picked");
+
+    let mut child = common::tiny_args(&mut common::saescope())
+        .args(["tokens", "--layer", "8", "--id", &f.to_string(), "--text", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.starts_with(&format!("position\ttoken\tactivation (layer 8, feature {f})\n0\t\"def\"\t")), "{s}");
+    assert_eq!(s.lines().count(), want.tokens.len() + 1);
+
+    for (args, why) in [(vec!["--id", "1", "--text", "  "], "--text is empty"), (vec!["--id", "4096", "--text", "x"], "feature 4096 does not exist")] {
+        let out = common::tiny_args(&mut common::saescope()).args(["tokens", "--layer", "8"]).args(args).output().expect("run");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && e.contains(why), "{e}");
+    }
+}

@@ -132,3 +132,46 @@ fn sigint_while_computing_restores_the_terminal() {
     assert!(ok.success(), "signal sent");
     assert_restored(&t, 130);
 }
+
+/// Beyond the seed, as a new user would try it: a feature's card (logit lens, neighbours),
+/// its token view, the findings, label search, and a text of one's own.
+#[test]
+fn card_tokens_findings_search_and_own_text_in_tmux() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let labels = tmp.path().join("labels.jsonl");
+    let rows: String = (0..512).map(|i| format!("{{\"layer\":\"8-res-jb\",\"index\":\"{i}\",\"description\":\"label number {i}\"}}\n")).collect();
+    std::fs::write(&labels, rows).expect("labels");
+    let t = launch("views", cache_dir(), &format!("--labels {} --export-dir {}", quote(&labels), quote(tmp.path())));
+    let s = t.wait_for("Peak", 60);
+    assert!(s.contains("labels: 512"), "import summary on the status line\n{s}");
+    t.keys(&["Right", "Tab", "Enter"]);
+    let s = t.wait_for("Logit lens: promotes", 30);
+    assert!(s.contains("neuronpedia.org/gpt2-small/8-res-jb/") && s.contains("label: label number") && s.contains("Nearest in layer 6") && s.contains("Nearest in layer 10"), "{s}");
+    t.keys(&["t"]);
+    let s = t.wait_for("max ", 30);
+    assert!(s.contains("Tokens · feature #") && s.contains("Python"), "{s}");
+    t.keys(&["j", "v", "e"]);
+    let s = t.wait_for("exported", 10);
+    assert!(s.contains("saescope-tokens-L8-"), "{s}");
+    t.keys(&["Escape", "f"]);
+    let s = t.wait_for("Findings of the seed analysis", 5);
+    assert!(s.contains("HOLD"), "{s}");
+    t.keys(&["Escape", "/"]);
+    t.keys(&["-l", "number 42"]);
+    let s = t.wait_for("label number 420", 5);
+    assert!(s.contains("search labels: number 42"), "{s}");
+    t.keys(&["Enter", "Enter"]);
+    let s = t.wait_for("Logit lens", 30);
+    assert!(s.contains("Feature #42 · layer 8"), "first hit, #42\n{s}");
+    t.keys(&["Escape", "Escape", "i"]);
+    t.wait_for("your text:", 5);
+    t.keys(&["-l", "def quick(x): return x + 1  # my own text"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Your text", 30);
+    assert!(s.contains("tokens"), "{s}");
+    t.keys(&["Escape"]);
+    let s = t.wait_for("Categories", 5);
+    assert!(s.contains("Your text"), "{s}");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

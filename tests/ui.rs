@@ -235,15 +235,30 @@ fn mouse_clicks_focus_panes_select_rows_and_tabs() {
 #[test]
 fn keymap_covers_the_documented_keys() {
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    let k = |c| keymap(KeyEvent::new(c, KeyModifiers::NONE));
+    let k = |c| keymap(KeyEvent::new(c, KeyModifiers::NONE), false);
     assert_eq!(k(KeyCode::Char('l')), Some(Action::NextLayer));
     assert_eq!(k(KeyCode::Char('[')), Some(Action::PrevLayer));
     assert_eq!(k(KeyCode::Char('3')), Some(Action::Layer(2)));
     assert_eq!(k(KeyCode::Char(' ')), Some(Action::ToggleMark));
     assert_eq!(k(KeyCode::BackTab), Some(Action::PrevPane));
     assert_eq!(k(KeyCode::Char('e')), Some(Action::Export));
-    assert_eq!(keymap(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
-    assert_eq!(panes::help::KEYS.len(), 11);
+    assert_eq!(k(KeyCode::Char('t')), Some(Action::Tokens));
+    assert_eq!(k(KeyCode::Char('/')), Some(Action::Search));
+    assert_eq!(k(KeyCode::Char('i')), Some(Action::InputText));
+    assert_eq!(k(KeyCode::Char('f')), Some(Action::Findings));
+    assert_eq!(k(KeyCode::Enter), Some(Action::FocusCategory));
+    assert_eq!(keymap(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), false), Some(Action::Quit));
+    // On the input line letters are text, and Ctrl-C still quits.
+    let typing = |c| keymap(KeyEvent::new(c, KeyModifiers::NONE), true);
+    assert_eq!(typing(KeyCode::Char('q')), Some(Action::Type('q')));
+    assert_eq!(typing(KeyCode::Enter), Some(Action::Submit));
+    assert_eq!(typing(KeyCode::Backspace), Some(Action::Erase));
+    assert_eq!(keymap(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), true), Some(Action::Quit));
+    // Every key the help lists is in the overlay's table.
+    let help: String = panes::help::KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(" ");
+    for key in ["t", "/", "i", "f", "o", "Enter", "e", "?"] {
+        assert!(help.split_whitespace().any(|w| w == key), "{key} missing from help: {help}");
+    }
 }
 
 #[test]
@@ -288,4 +303,252 @@ fn export_to_an_unwritable_folder_is_a_message() {
     let mut b = app(false);
     b.update(Action::Export);
     assert!(b.message.as_deref().is_some_and(|m| m.contains("still computing")));
+}
+
+// ---- Views beyond the main panes: card, tokens, findings, search, your own text ----
+
+use saescope::labels::Labels;
+use saescope::ui::app::{Mode, Reply, Request};
+use saescope::ui::worker;
+use std::collections::BTreeSet;
+
+fn tiny_engine() -> &'static std::sync::Mutex<saescope::pipeline::Engine> {
+    static E: OnceLock<std::sync::Mutex<saescope::pipeline::Engine>> = OnceLock::new();
+    E.get_or_init(|| std::sync::Mutex::new(engine(&LAYERS)))
+}
+
+/// Answers the app's queued requests with the tiny engine, as the model thread does.
+fn serve(a: &mut App) -> usize {
+    let requests: Vec<Request> = a.requests.drain(..).collect();
+    let n = requests.len();
+    for r in requests {
+        let reply = worker::handle(&tiny_engine().lock().expect("engine"), &a.labels, false, r);
+        a.receive(reply);
+    }
+    n
+}
+
+fn sample_labels(a: &App) -> Labels {
+    let top = a.metrics(0).expect("m").ranked[0].feature;
+    let src = format!(
+        r#"[{{"layer":"6-res-jb","index":"{top}","description":"Python keywords"}},{{"layer":"8-res-jb","index":"3","description":"python imports"}},{{"layer":"10-res-jb","index":"4","description":"dates"}}]"#
+    );
+    Labels::parse(&src, "test", &LAYERS, 512).expect("labels").0
+}
+
+#[test]
+fn enter_on_a_feature_opens_its_card_with_lens_and_neighbours() {
+    let mut a = app(true);
+    a.update(Action::NextPane); // Features
+    a.update(Action::Down);
+    let f = a.selected_feature().expect("feature");
+    a.update(Action::FocusCategory);
+    assert_eq!(a.mode, Mode::Card);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains(&format!("https://www.neuronpedia.org/gpt2-small/6-res-jb/{f}")), "{s}");
+    assert!(s.contains("computing the logit lens"), "weight parts come from the model thread\n{s}");
+    assert_eq!(serve(&mut a), 1);
+    let card = a.card.clone().expect("card");
+    let lens = card.logits.as_ref().expect("lens filled in");
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("Logit lens: promotes") && s.contains("suppresses") && s.contains("Nearest in layer 8"), "{s}");
+    assert!(s.contains(&format!("{:?}", lens.promoted[0].token)), "top promoted token drawn\n{s}");
+    assert!(s.contains("Where it fires most") && s.contains(&format!("Activation in {} texts", a.results.as_ref().expect("r").set.texts.len())), "{s}");
+    // Neighbours exist only on the sides that have a loaded layer: layer 6 has none below.
+    assert_eq!(card.neighbours.iter().map(|n| n.layer).collect::<Vec<_>>(), vec![8]);
+    a.update(Action::Back);
+    assert_eq!(a.mode, Mode::Main);
+    assert!(!a.quit);
+}
+
+#[test]
+fn card_shows_the_url_to_copy_when_no_browser_opens() {
+    let mut a = app(true);
+    a.update(Action::NextPane);
+    a.update(Action::OpenCard);
+    a.update(Action::OpenUrl);
+    let url = a.card.as_ref().expect("card").neuronpedia_url.clone();
+    let msg = a.message.clone().expect("message");
+    assert!(msg == format!("opened {url}") || msg.ends_with("copy the URL from the card"), "{msg}");
+    let (s, _) = render(&mut a, 80, 24);
+    assert!(s.contains(&url), "the URL is on the card at 80x24\n{s}");
+}
+
+#[test]
+fn token_view_shades_tokens_by_activation_and_steps_texts_and_features() {
+    let mut a = app(true);
+    a.update(Action::NextPane);
+    let f = a.selected_feature().expect("f");
+    a.update(Action::Tokens);
+    assert_eq!((a.mode, a.tokens.feature, a.tokens.row), (Mode::Tokens, f, 0));
+    let (s, _) = render(&mut a, 120, 30);
+    assert!(s.contains("computing tokens"), "{s}");
+    assert_eq!(serve(&mut a), 1);
+    let text = a.token_text().expect("text").to_string();
+    let acts = a.token_cache.get(&text).expect("tokens").clone();
+    let values = acts.feature(0, f);
+    let (s, buf) = render(&mut a, 120, 30);
+    assert!(s.contains(&format!("Tokens · feature #{f} · layer 6 · Python")), "{s}");
+    // The strongest token is named, and drawn bold and underlined (readable without
+    // colour) on a background; tokens that do not fire are plain.
+    let (best, _) = values.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).expect("tokens");
+    let max = values[best];
+    assert!(max > 0.0, "the table's first feature fires in some token of a text that lists it");
+    assert!(s.contains(&format!("max {} at token {:?}", panes::num(max), acts.tokens[best])), "{s}");
+    let styled = |m: Modifier| (0..buf.area.height).flat_map(|y| (0..buf.area.width).map(move |x| (x, y))).filter(|&(x, y)| buf[(x, y)].modifier.contains(m) && buf[(x, y)].bg != ratatui::style::Color::Reset).count();
+    assert!(styled(Modifier::BOLD | Modifier::UNDERLINED) > 0, "the strongest token is bold and underlined");
+    // Shading is per token: with values off, the cells drawn are the tokens, some firing, some not.
+    let firing = values.iter().filter(|&&v| v > 0.0).count();
+    if firing < values.len() {
+        let plain_text = (0..buf.area.height).flat_map(|y| (0..buf.area.width).map(move |x| (x, y))).filter(|&(x, y)| y > 3 && x > 50 && buf[(x, y)].bg == ratatui::style::Color::Reset && !buf[(x, y)].symbol().trim().is_empty()).count();
+        assert!(plain_text > 0, "tokens that do not fire keep the plain background\n{s}");
+    }
+    // The list holds the focused category's texts with their mean activation.
+    assert_eq!(a.focused_texts().len(), 10);
+    a.update(Action::ToggleValues);
+    let (s, _) = render(&mut a, 120, 30);
+    assert!(s.contains(&format!("[{}]", panes::num(max))), "values on demand\n{s}");
+    a.update(Action::Down);
+    assert_eq!(a.tokens.row, 1);
+    assert!(matches!(a.requests.as_slice(), [Request::Tokens(t)] if t != &text), "next text asked for");
+    a.update(Action::NextFeature);
+    assert_eq!(a.tokens.feature, a.metrics(0).expect("m").ranked[1].feature);
+    a.update(Action::PrevFeature);
+    a.update(Action::PrevFeature);
+    assert_eq!(a.tokens.feature, f, "stops at the first feature");
+    a.update(Action::FocusCategory);
+    assert_eq!(a.mode, Mode::Card, "Enter opens the feature's card");
+    a.update(Action::Back);
+    assert_eq!(a.mode, Mode::Tokens, "Esc returns to where the card was opened from");
+}
+
+#[test]
+fn findings_view_states_each_finding_with_numbers() {
+    let mut a = app(true);
+    a.update(Action::Findings);
+    let (s, _) = render(&mut a, 140, 48);
+    let verdicts = s.matches("[HOLDS]").count() + s.matches("[DOES NOT HOLD]").count();
+    assert_eq!(verdicts, 4, "{s}");
+    assert!(s.contains("Python") && s.contains("Gini"), "{s}");
+}
+
+#[test]
+fn search_finds_features_by_label_and_opens_their_card() {
+    let mut a = app(true);
+    a.update(Action::Search);
+    assert_eq!(a.mode, Mode::Search);
+    assert!(a.message.as_deref().is_some_and(|m| m.contains("--labels")), "no labels: says how to load them");
+    a.update(Action::Back);
+    a.labels = sample_labels(&a);
+    a.update(Action::Search);
+    for c in "PYTHON".chars() {
+        a.update(Action::Type(c));
+    }
+    let (s, _) = render(&mut a, 120, 30);
+    assert!(s.contains("search labels: PYTHON") && s.contains("Python keywords") && s.contains("python imports") && !s.contains("dates"), "{s}");
+    a.update(Action::Submit);
+    assert!(a.input.is_none());
+    a.update(Action::Down);
+    a.update(Action::FocusCategory);
+    let card = a.card.clone().expect("card");
+    assert_eq!((a.mode, card.layer, card.feature, card.label.as_deref()), (Mode::Card, 8, 3, Some("python imports")));
+    // The label shows in the feature table too.
+    a.update(Action::Back);
+    a.update(Action::Back);
+    let s = render_pane(&a, 110, 20, panes::features::draw);
+    assert!(s.contains("label") && s.contains("Python keywords"), "{s}");
+}
+
+#[test]
+fn input_line_refuses_empty_text_and_takes_a_long_paste_whole() {
+    let mut a = app(true);
+    a.update(Action::InputText);
+    a.update(Action::Type(' '));
+    a.update(Action::Submit);
+    assert!(a.input.is_none() && a.requests.is_empty());
+    assert!(a.message.as_deref().is_some_and(|m| m.contains("nothing to run")), "{:?}", a.message);
+
+    // A 2,000-token paste: the whole text goes to the model, which runs its first n_ctx tokens.
+    let pasted: String = (0..2000).map(|i| format!(" w{}", i % 10)).collect();
+    a.update(Action::InputText);
+    a.update(Action::Paste(pasted.replace(" w5", "\r w5")));
+    assert_eq!(a.input.as_ref().map(|i| i.text.matches('\n').count()), Some(200), "pasted CR line breaks become newlines");
+    a.input.as_mut().expect("input").text = pasted.clone();
+    let (s, _) = render(&mut a, 100, 30);
+    assert!(s.contains("your text: …") && s.contains("w9"), "the end of a long text shows\n{s}");
+    a.update(Action::Submit);
+    assert_eq!(a.requests, vec![Request::AdHoc(pasted.clone())]);
+    let before = a.categories.len();
+    serve(&mut a);
+    assert_eq!(a.categories.len(), before + 1);
+    assert_eq!(a.categories.last().map(|c| c.0.as_str()), Some("Your text"));
+    let msg = a.message.clone().expect("message");
+    assert!(msg.contains("past n_ctx") && msg.contains("the first 1023 ran"), "{msg}");
+    assert_eq!((a.mode, a.focused), (Mode::Tokens, before), "its token view opens");
+    // It is a category like any other: analysed at every layer, the rest untouched.
+    let m = a.metrics(before).expect("your text analysed");
+    assert!(!m.ranked.is_empty());
+    let r = a.results.as_ref().expect("r");
+    assert_eq!(r.set.texts.len(), 71);
+    assert_eq!(r.analysis.layers.len(), LAYERS.len());
+}
+
+#[test]
+fn worker_reports_a_failure_as_a_message() {
+    let mut a = app(true);
+    a.receive(Reply::Failed("cannot load the model: no network".into()));
+    assert_eq!(a.message.as_deref(), Some("cannot load the model: no network"));
+    let bad = worker::handle(&tiny_engine().lock().expect("engine"), &Labels::default(), false, Request::Card(Box::new({
+        let mut c = saescope::card::Card::from_set(&results().0, &Labels::default(), 6, 1).expect("card");
+        c.layer = 7;
+        c
+    })));
+    assert!(matches!(bad, Reply::Failed(ref m) if m.contains('7')), "a layer that is not loaded is named");
+}
+
+#[test]
+fn each_view_exports_its_own_table() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = app(true);
+    a.export_dir = dir.path().to_owned();
+    a.labels = sample_labels(&a);
+    let read = |a: &mut App| -> Vec<csv::StringRecord> {
+        a.update(Action::Export);
+        let msg = a.message.clone().expect("message");
+        let path = msg.strip_prefix("exported ").unwrap_or_else(|| panic!("{msg}"));
+        csv::Reader::from_path(path).expect("csv").records().map(|r| r.expect("row")).collect()
+    };
+    a.update(Action::NextPane);
+    a.update(Action::OpenCard);
+    serve(&mut a);
+    let rows = read(&mut a);
+    let card = a.card.clone().expect("card");
+    let sections: BTreeSet<&str> = rows.iter().map(|r| r.get(0).expect("section")).collect();
+    for s in ["url", "label", "histogram", "top_text", "promotes", "suppresses", "neighbour", "text"] {
+        assert!(sections.contains(s), "{s} missing: {sections:?}");
+    }
+    assert_eq!(rows.iter().filter(|r| &r[0] == "text").count(), 70);
+    let first = rows.iter().find(|r| &r[0] == "promotes").expect("promotes");
+    assert_eq!((&first[4], first[5].parse::<f32>().expect("f")), (card.logits.as_ref().expect("l").promoted[0].token.as_str(), card.logits.as_ref().expect("l").promoted[0].logit));
+
+    a.update(Action::Tokens);
+    serve(&mut a);
+    let rows = read(&mut a);
+    assert_eq!(rows.iter().filter(|r| &r[0] == "text").count(), 10);
+    let n_tokens = a.token_cache.get(a.token_text().expect("t")).expect("acts").tokens.len();
+    assert_eq!(rows.iter().filter(|r| &r[0] == "token").count(), n_tokens);
+
+    a.mode = Mode::Findings;
+    let rows = read(&mut a);
+    assert_eq!(rows.iter().map(|r| r[0].to_string()).collect::<BTreeSet<_>>().len(), 4);
+
+    a.mode = Mode::Search;
+    a.search_query = "python".into();
+    let rows = read(&mut a);
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r[3].starts_with("https://www.neuronpedia.org/gpt2-small/")));
+    let names: Vec<String> = std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("e").file_name().to_string_lossy().into_owned()).collect();
+    for prefix in ["saescope-card-L6-", "saescope-tokens-L6-", "saescope-findings-L6-", "saescope-search-L6-"] {
+        assert!(names.iter().any(|n| n.starts_with(prefix)), "{prefix} in {names:?}");
+    }
 }

@@ -1,8 +1,11 @@
 //! The explorer's state and how actions change it. No drawing and no terminal here, so
 //! every key sequence is testable on plain data.
 
-use crate::activations::ActivationSet;
-use crate::analysis::{Analysis, CategoryLayer, LayerAnalysis};
+use crate::activations::{ActivationSet, SparseVec};
+use crate::analysis::{analyze, Analysis, CategoryLayer, LayerAnalysis};
+use crate::card::Card;
+use crate::labels::Labels;
+use crate::lens::TokenActivations;
 use crate::progress::Progress;
 use crate::ui::layout::{areas, Areas};
 use ratatui::layout::{Position, Rect};
@@ -26,7 +29,65 @@ impl Pane {
     }
 }
 
+/// What fills the body of the screen. `Main` is the four panes; the others are views of
+/// one thing, opened from the main panes and closed with Esc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Main,
+    /// One feature's card (Enter on a feature).
+    Card,
+    /// The focused category's texts token by token for one feature (`t`).
+    Tokens,
+    /// The seed's findings on the current data (`f`).
+    Findings,
+    /// Features found by label (`/`).
+    Search,
+}
+
+/// The input line: what the typed text is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Search,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub kind: InputKind,
+    pub text: String,
+}
+
+/// Work for the model thread, queued by `update` and sent by the event loop, so actions
+/// stay testable without a model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Fill in a card's weight-derived parts.
+    Card(Box<Card>),
+    /// Per-token activations of a text.
+    Tokens(String),
+    /// Run a text typed by the user as a new category.
+    AdHoc(String),
+}
+
+/// What the model thread answers.
+pub enum Reply {
+    Card(Box<Card>),
+    Tokens(String, TokenActivations),
+    AdHoc(String, TokenActivations),
+    Failed(String),
+}
+
+/// State of the token view: which of the focused category's texts, which feature.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenView {
+    /// Row in the focused category's texts.
+    pub row: usize,
+    pub feature: u32,
+    /// Show each token's value next to it.
+    pub values: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Quit,
     NextLayer,
@@ -48,6 +109,28 @@ pub enum Action {
     Back,
     Export,
     Click { column: u16, row: u16 },
+    /// Enter on a feature: its card.
+    OpenCard,
+    /// `t`: the token view of the selected feature.
+    Tokens,
+    /// `f`: the findings.
+    Findings,
+    /// `/`: search features by label.
+    Search,
+    /// `i`: type a text of your own.
+    InputText,
+    /// `o`: open the card's Neuronpedia page.
+    OpenUrl,
+    /// `v`: token values on or off.
+    ToggleValues,
+    /// `n` / `p`: next / previous feature of the focused category (token view).
+    NextFeature,
+    PrevFeature,
+    /// Typing on the input line.
+    Type(char),
+    Paste(String),
+    Erase,
+    Submit,
 }
 
 /// What the background worker hands over when it is done.
@@ -92,6 +175,22 @@ pub struct App {
     pub export_dir: PathBuf,
     /// The terminal's size at the last draw: mouse clicks are resolved against it.
     pub size: Rect,
+    /// Neuronpedia explanations (`--labels`).
+    pub labels: Labels,
+    pub mode: Mode,
+    /// Where Esc returns to from the card.
+    pub card_from: Mode,
+    pub card: Option<Card>,
+    /// Scroll offset of the card and findings views.
+    pub scroll: usize,
+    pub tokens: TokenView,
+    /// Per-token activations by text, as the model thread returns them.
+    pub token_cache: std::collections::HashMap<String, TokenActivations>,
+    pub input: Option<Input>,
+    pub search_query: String,
+    pub search_row: usize,
+    /// Queued for the model thread.
+    pub requests: Vec<Request>,
 }
 
 impl App {
@@ -116,6 +215,219 @@ impl App {
             info,
             export_dir,
             size: Rect::new(0, 0, 80, 24),
+            labels: Labels::default(),
+            mode: Mode::Main,
+            card_from: Mode::Main,
+            card: None,
+            scroll: 0,
+            tokens: TokenView::default(),
+            token_cache: Default::default(),
+            input: None,
+            search_query: String::new(),
+            search_row: 0,
+            requests: Vec::new(),
+        }
+    }
+
+    /// The worker's results arrive; labels are checked against the SAEs' width now known.
+    pub fn set_results(&mut self, r: Results) {
+        let past = self.labels.past(r.set.d_sae);
+        if past > 0 {
+            self.message = Some(format!("labels: {past} name features past the SAEs' {} features (is the file for these SAEs?)", r.set.d_sae));
+        }
+        self.results = Some(r);
+    }
+
+    /// The feature selected in the focused table (the focused category's row).
+    pub fn selected_feature(&self) -> Option<u32> {
+        let c = self.table_categories().first().copied()?;
+        self.metrics(c)?.ranked.get(self.row).map(|t| t.feature)
+    }
+
+    /// Indices (into the set's texts) of the focused category's texts.
+    pub fn focused_texts(&self) -> Vec<usize> {
+        self.results.as_ref().map_or_else(Vec::new, |r| (0..r.set.texts.len()).filter(|&i| r.set.texts[i].category == self.focused).collect())
+    }
+
+    /// The text the token view shows, if any.
+    pub fn token_text(&self) -> Option<&str> {
+        let i = *self.focused_texts().get(self.tokens.row)?;
+        self.results.as_ref().map(|r| r.set.texts[i].text.as_str())
+    }
+
+    /// Features whose label matches the search, by layer then id.
+    pub fn search_hits(&self) -> Vec<(usize, u32, &str)> {
+        self.labels.search(&self.search_query)
+    }
+
+    fn open_card(&mut self, layer: usize, feature: u32) {
+        let Some(r) = &self.results else {
+            self.message = Some("results are still computing".into());
+            return;
+        };
+        match Card::from_set(&r.set, &self.labels, layer, feature) {
+            Ok(card) => {
+                self.requests.push(Request::Card(Box::new(card.clone())));
+                self.card = Some(card);
+                if self.mode != Mode::Card {
+                    self.card_from = self.mode;
+                }
+                self.mode = Mode::Card;
+                self.scroll = 0;
+            }
+            Err(e) => self.message = Some(e.to_string()),
+        }
+    }
+
+    /// Asks for the token view's current text unless it is known already.
+    fn want_tokens(&mut self) {
+        if let Some(t) = self.token_text().map(String::from) {
+            if !self.token_cache.contains_key(&t) && !self.requests.contains(&Request::Tokens(t.clone())) {
+                self.requests.push(Request::Tokens(t));
+            }
+        }
+    }
+
+    fn step_feature(&mut self, by: isize) {
+        let Some(m) = self.metrics(self.focused) else { return };
+        let ranked: Vec<u32> = m.ranked.iter().map(|t| t.feature).collect();
+        let i = ranked.iter().position(|&f| f == self.tokens.feature).map_or(0, |i| (i as isize + by).clamp(0, ranked.len() as isize - 1) as usize);
+        if let Some(&f) = ranked.get(i) {
+            self.tokens.feature = f;
+        }
+    }
+
+    /// Applies what the model thread sent back.
+    pub fn receive(&mut self, reply: Reply) {
+        match reply {
+            Reply::Card(card) => {
+                if self.card.as_ref().is_some_and(|c| (c.layer, c.feature) == (card.layer, card.feature)) {
+                    self.card = Some(*card);
+                }
+            }
+            Reply::Tokens(text, acts) => {
+                self.token_cache.insert(text, acts);
+            }
+            Reply::AdHoc(text, acts) => self.add_own_text(text, acts),
+            Reply::Failed(e) => self.message = Some(e),
+        }
+    }
+
+    /// Your text becomes a category of its own: its mean vector per layer (encode-then-
+    /// mean over its tokens, as for every sample) joins the set and the analysis is redone;
+    /// nothing else is recomputed.
+    fn add_own_text(&mut self, text: String, acts: TokenActivations) {
+        let Some(r) = self.results.as_mut() else { return };
+        let n = self.categories.iter().filter(|c| c.0.starts_with("Your text")).count();
+        let name = if n == 0 { "Your text".to_string() } else { format!("Your text {}", n + 1) };
+        let means: Vec<SparseVec> = acts.means();
+        let c = r.set.add_category(name.clone());
+        let n_tokens = acts.tokens.len();
+        r.set.push(c, text.clone(), n_tokens, means);
+        r.analysis = analyze(&r.set, r.analysis.params);
+        self.categories.push((name.clone(), 1));
+        self.message = Some(if acts.truncated > 0 {
+            format!("{name}: {} tokens were past n_ctx and left out; the first {n_tokens} ran", acts.truncated)
+        } else {
+            format!("{name}: {n_tokens} tokens")
+        });
+        self.token_cache.insert(text, acts);
+        self.focused = c;
+        self.cursor = c;
+        self.marked.clear();
+        self.tokens = TokenView { row: 0, feature: self.metrics(c).and_then(|m| m.top.first()).map_or(0, |t| t.feature), values: self.tokens.values };
+        self.mode = Mode::Tokens;
+    }
+
+    /// Keys that mean something else outside the main panes; true when handled here.
+    fn update_mode(&mut self, action: &Action) -> bool {
+        match (self.mode, action) {
+            // The main panes are not on screen, so clicks have nothing to hit.
+            (_, Action::Click { .. }) => {}
+            (Mode::Card | Mode::Findings, Action::Up) => self.scroll = self.scroll.saturating_sub(1),
+            (Mode::Card | Mode::Findings, Action::Down) => self.scroll += 1,
+            (Mode::Card | Mode::Findings, Action::PageUp) => self.scroll = self.scroll.saturating_sub(10),
+            (Mode::Card | Mode::Findings, Action::PageDown) => self.scroll += 10,
+            (Mode::Card | Mode::Findings, Action::Home) => self.scroll = 0,
+            (Mode::Card, Action::OpenUrl) => {
+                if let Some(c) = &self.card {
+                    self.message = Some(crate::ui::open::open_url(&c.neuronpedia_url));
+                }
+            }
+            (Mode::Card, Action::Tokens) => {
+                if let Some(c) = &self.card {
+                    if let Some(i) = self.layers.iter().position(|&l| l == c.layer) {
+                        self.layer_idx = i;
+                    }
+                    self.tokens = TokenView { row: 0, feature: c.feature, values: self.tokens.values };
+                    self.mode = Mode::Tokens;
+                    self.want_tokens();
+                }
+            }
+            (Mode::Card, Action::NextLayer | Action::PrevLayer | Action::Layer(_)) => {}
+            (Mode::Tokens, Action::Up | Action::Down | Action::Home | Action::End | Action::PageUp | Action::PageDown) => {
+                let n = self.focused_texts().len();
+                let by: isize = match action {
+                    Action::Up => -1,
+                    Action::Down => 1,
+                    Action::PageUp => -10,
+                    Action::PageDown => 10,
+                    Action::Home => -(1 << 20),
+                    _ => 1 << 20,
+                };
+                self.tokens.row = (self.tokens.row as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize;
+                self.want_tokens();
+            }
+            (Mode::Tokens, Action::NextFeature) => self.step_feature(1),
+            (Mode::Tokens, Action::PrevFeature) => self.step_feature(-1),
+            (Mode::Tokens, Action::ToggleValues) => self.tokens.values = !self.tokens.values,
+            (Mode::Tokens, Action::OpenCard | Action::FocusCategory) => self.open_card(self.layer(), self.tokens.feature),
+            (Mode::Search, Action::Up) => self.search_row = self.search_row.saturating_sub(1),
+            (Mode::Search, Action::Down) => self.search_row = (self.search_row + 1).min(self.search_hits().len().saturating_sub(1)),
+            (Mode::Search, Action::OpenCard | Action::FocusCategory) => {
+                if let Some(&(layer, f, _)) = self.search_hits().get(self.search_row) {
+                    self.open_card(layer, f);
+                }
+            }
+            (Mode::Search, Action::Search) => self.input = Some(Input { kind: InputKind::Search, text: self.search_query.clone() }),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Keys while the input line is open.
+    fn update_input(&mut self, action: Action) {
+        let Some(input) = self.input.as_mut() else { return };
+        match action {
+            Action::Type(c) => input.text.push(c),
+            // Terminals paste line breaks as CR; the model should see the text's newlines.
+            Action::Paste(s) => input.text.push_str(&s.replace("\r\n", "\n").replace('\r', "\n")),
+            Action::Erase => {
+                input.text.pop();
+            }
+            Action::Back => {
+                self.input = None;
+                return;
+            }
+            Action::Submit => {
+                let Some(input) = self.input.take() else { return };
+                match input.kind {
+                    InputKind::Search => self.search_row = 0,
+                    InputKind::Text if input.text.trim().is_empty() => self.message = Some("nothing to run: type a text, then Enter".into()),
+                    InputKind::Text if self.results.is_none() => self.message = Some("results are still computing; try again when they show".into()),
+                    InputKind::Text => {
+                        self.message = Some(format!("running your text ({} characters)…", input.text.chars().count()));
+                        self.requests.push(Request::AdHoc(input.text));
+                    }
+                }
+                return;
+            }
+            Action::Quit => self.quit = true,
+            _ => {}
+        }
+        if let Some(Input { kind: InputKind::Search, text }) = &self.input {
+            self.search_query = text.clone();
+            self.search_row = 0;
         }
     }
 
@@ -199,14 +511,53 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) {
+        if self.input.is_some() {
+            self.update_input(action);
+            return;
+        }
         if self.help && !matches!(action, Action::ToggleHelp | Action::Back | Action::Quit) {
+            return;
+        }
+        if self.mode != Mode::Main && self.update_mode(&action) {
             return;
         }
         let n_layers = self.layers.len().max(1);
         match action {
             Action::Quit => self.quit = true,
             Action::Back if self.help => self.help = false,
+            Action::Back if self.mode == Mode::Card => {
+                self.mode = self.card_from;
+                self.scroll = 0;
+            }
+            Action::Back if self.mode != Mode::Main => self.mode = Mode::Main,
             Action::Back => self.quit = true,
+            Action::OpenCard => match self.selected_feature() {
+                Some(f) => self.open_card(self.layer(), f),
+                None => self.message = Some("no feature selected".into()),
+            },
+            Action::FocusCategory if self.pane == Pane::Features => self.update(Action::OpenCard),
+            Action::Tokens => match self.selected_feature() {
+                Some(f) if self.results.is_some() => {
+                    self.tokens = TokenView { row: 0, feature: f, values: self.tokens.values };
+                    self.mode = Mode::Tokens;
+                    self.want_tokens();
+                }
+                _ => self.message = Some("no feature selected yet".into()),
+            },
+            Action::Findings => {
+                self.mode = Mode::Findings;
+                self.scroll = 0;
+            }
+            Action::Search => {
+                self.mode = Mode::Search;
+                if self.labels.is_empty() {
+                    self.message = Some("no labels loaded: start saescope with --labels FILE (a Neuronpedia export)".into());
+                }
+                self.input = Some(Input { kind: InputKind::Search, text: self.search_query.clone() });
+            }
+            Action::InputText => self.input = Some(Input { kind: InputKind::Text, text: String::new() }),
+            Action::OpenUrl | Action::ToggleValues | Action::NextFeature | Action::PrevFeature => {}
+            Action::Type(_) | Action::Paste(_) | Action::Erase | Action::Submit => {}
             Action::ToggleHelp => self.help = !self.help,
             Action::NextLayer => self.layer_idx = (self.layer_idx + 1) % n_layers,
             Action::PrevLayer => self.layer_idx = (self.layer_idx + n_layers - 1) % n_layers,

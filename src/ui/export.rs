@@ -1,23 +1,34 @@
-//! `e`: the current view as CSV. Every visible feature table's rows, then the specialist
-//! matrix in long form; written atomically with a timestamped name.
+//! `e`: the current view as CSV, written atomically with a timestamped name. Each view
+//! has its own columns: the main panes' feature tables and matrix, a card's sections, the
+//! token view's texts and tokens, the findings, the search hits.
 
-use crate::analysis::neuronpedia_id;
-use crate::ui::app::App;
+use crate::analysis::{neuronpedia_id, neuronpedia_url};
+use crate::findings::findings;
+use crate::ui::app::{App, Mode};
 use color_eyre::eyre::{eyre, Result};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const HEADER: [&str; 10] = ["section", "category", "layer", "rank", "feature", "activation", "specialist", "share", "n_above", "neuronpedia"];
+/// Card and token view: one row per item of a section.
+pub const ITEM_HEADER: [&str; 8] = ["section", "layer", "feature", "rank", "item", "value", "category", "text"];
+pub const FINDINGS_HEADER: [&str; 6] = ["finding", "claim", "holds", "summary", "subject", "detail"];
+pub const SEARCH_HEADER: [&str; 4] = ["layer", "feature", "label", "neuronpedia"];
 
-pub fn view_csv(app: &App) -> Result<String> {
-    let la = app.layer_analysis().ok_or_else(|| eyre!("nothing to export yet: results are still computing"))?;
+type Rows = Vec<Vec<String>>;
+
+fn not_yet() -> color_eyre::Report {
+    eyre!("nothing to export yet: results are still computing")
+}
+
+fn main_rows(app: &App) -> Result<Rows> {
+    let la = app.layer_analysis().ok_or_else(not_yet)?;
     let layer = app.layer();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(HEADER)?;
+    let mut rows = Rows::new();
     for c in app.table_categories() {
         let name = &app.categories[c].0;
         for (rank, t) in la.categories[c].ranked.iter().enumerate() {
-            w.write_record([
+            rows.push(vec![
                 "table".into(),
                 name.clone(),
                 layer.to_string(),
@@ -28,23 +39,129 @@ pub fn view_csv(app: &App) -> Result<String> {
                 t.share.to_string(),
                 t.n_above.to_string(),
                 neuronpedia_id(layer, t.feature),
-            ])?;
+            ]);
         }
     }
     let features = app.matrix_features();
     for (rank, (f, row)) in features.iter().zip(la.above.matrix(&features)).enumerate() {
         for (c, score) in row.iter().enumerate() {
             let (name, rank, feature) = (app.categories[c].0.clone(), (rank + 1).to_string(), f.to_string());
-            w.write_record(["matrix".into(), name, layer.to_string(), rank, feature, String::new(), score.to_string(), String::new(), String::new(), neuronpedia_id(layer, *f)])?;
+            rows.push(vec!["matrix".into(), name, layer.to_string(), rank, feature, String::new(), score.to_string(), String::new(), String::new(), neuronpedia_id(layer, *f)]);
         }
     }
-    String::from_utf8(w.into_inner().map_err(|e| eyre!("csv: {e}"))?).map_err(|e| eyre!("csv: {e}"))
+    Ok(rows)
 }
 
-/// Writes the view to `export_dir/saescope-L{layer}-{UTC timestamp}.csv`.
+/// A value that is only an upper bound (pruned from a big corpus) says so in `item`.
+fn bound_item(exact: bool) -> String {
+    if exact { String::new() } else { "upper bound".into() }
+}
+
+fn card_rows(app: &App) -> Result<Rows> {
+    let c = app.card.as_ref().ok_or_else(|| eyre!("no card open"))?;
+    let (layer, feature) = (c.layer.to_string(), c.feature.to_string());
+    let row = |section: &str, rank: usize, item: String, value: String, category: String, text: String| {
+        vec![section.to_string(), layer.clone(), feature.clone(), rank.to_string(), item, value, category, text]
+    };
+    let mut rows = vec![row("url", 0, String::new(), String::new(), String::new(), c.neuronpedia_url.clone())];
+    if let Some(l) = &c.label {
+        rows.push(row("label", 0, String::new(), String::new(), String::new(), l.clone()));
+    }
+    let mut lo = 0.0;
+    for (i, (edge, count)) in c.histogram.edges.iter().zip(&c.histogram.counts).enumerate() {
+        rows.push(row("histogram", i + 1, format!("{lo}-{edge}"), count.to_string(), String::new(), String::new()));
+        lo = *edge;
+    }
+    for (i, t) in c.top_texts.iter().enumerate() {
+        let token = t.top_token.as_ref().map_or(String::new(), |k| k.token.clone());
+        rows.push(row("top_text", i + 1, token, t.activation.to_string(), t.category.clone(), t.content.clone()));
+    }
+    if let Some(lg) = &c.logits {
+        for (section, list) in [("promotes", &lg.promoted), ("suppresses", &lg.suppressed)] {
+            for (i, t) in list.iter().enumerate() {
+                rows.push(row(section, i + 1, t.token.clone(), t.logit.to_string(), String::new(), String::new()));
+            }
+        }
+    }
+    for n in &c.neighbours {
+        for (i, x) in n.features.iter().enumerate() {
+            rows.push(row("neighbour", i + 1, format!("L{} #{}", n.layer, x.feature), x.cosine.to_string(), String::new(), x.label.clone().unwrap_or_default()));
+        }
+    }
+    let results = app.results.as_ref().ok_or_else(not_yet)?;
+    for t in &c.texts {
+        rows.push(row("text", t.text + 1, bound_item(t.exact), t.activation.to_string(), t.category.clone(), results.set.texts[t.text].text.clone()));
+    }
+    Ok(rows)
+}
+
+fn token_rows(app: &App) -> Result<Rows> {
+    let r = app.results.as_ref().ok_or_else(not_yet)?;
+    let li = r.set.layer_index(app.layer()).ok_or_else(not_yet)?;
+    let (layer, feature) = (app.layer().to_string(), app.tokens.feature);
+    let category = app.categories.get(app.focused).map_or(String::new(), |c| c.0.clone());
+    let mut rows = Rows::new();
+    for (row, &i) in app.focused_texts().iter().enumerate() {
+        let t = &r.set.texts[i];
+        let (value, exact) = t.value(li, feature).map_or_else(|b| (b, false), |v| (v, true));
+        rows.push(vec!["text".into(), layer.clone(), feature.to_string(), (row + 1).to_string(), bound_item(exact), value.to_string(), category.clone(), t.text.clone()]);
+    }
+    if let Some(acts) = app.token_text().and_then(|t| app.token_cache.get(t)) {
+        for (pos, (tok, v)) in acts.tokens.iter().zip(acts.feature(li, feature)).enumerate() {
+            rows.push(vec!["token".into(), layer.clone(), feature.to_string(), pos.to_string(), tok.clone(), v.to_string(), category.clone(), String::new()]);
+        }
+    }
+    Ok(rows)
+}
+
+fn findings_rows(app: &App) -> Result<Rows> {
+    let r = app.results.as_ref().ok_or_else(not_yet)?;
+    let names: Vec<String> = app.categories.iter().map(|c| c.0.clone()).collect();
+    let mut rows = Rows::new();
+    for (i, x) in findings(&r.analysis, &names).into_iter().enumerate() {
+        let head = vec![(i + 1).to_string(), x.claim.clone(), x.holds.to_string(), x.summary.clone()];
+        if x.rows.is_empty() {
+            rows.push([head.clone(), vec![String::new(), String::new()]].concat());
+        }
+        for (subject, detail) in x.rows {
+            rows.push([head.clone(), vec![subject, detail]].concat());
+        }
+    }
+    Ok(rows)
+}
+
+fn search_rows(app: &App) -> Rows {
+    app.search_hits().into_iter().map(|(l, f, label)| vec![l.to_string(), f.to_string(), label.to_string(), neuronpedia_url(l, f)]).collect()
+}
+
+/// The view's CSV and the word its file is named with.
+pub fn view_csv(app: &App) -> Result<(String, &'static str)> {
+    let (name, header, rows): (&str, &[&str], Rows) = match app.mode {
+        Mode::Main => ("view", &HEADER, main_rows(app)?),
+        Mode::Card => ("card", &ITEM_HEADER, card_rows(app)?),
+        Mode::Tokens => ("tokens", &ITEM_HEADER, token_rows(app)?),
+        Mode::Findings => ("findings", &FINDINGS_HEADER, findings_rows(app)?),
+        Mode::Search => ("search", &SEARCH_HEADER, search_rows(app)),
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)?;
+    for r in rows {
+        w.write_record(r)?;
+    }
+    let text = String::from_utf8(w.into_inner().map_err(|e| eyre!("csv: {e}"))?).map_err(|e| eyre!("csv: {e}"))?;
+    Ok((text, name))
+}
+
+/// Writes the view to `export_dir/saescope-L{layer}-{UTC timestamp}.csv` (the main panes)
+/// or `saescope-{card|tokens|findings|search}-L{layer}-{stamp}.csv`.
 pub fn export(app: &App) -> Result<PathBuf> {
-    let csv = view_csv(app)?;
-    let path = app.export_dir.join(format!("saescope-L{}-{}.csv", app.layer(), utc_stamp(SystemTime::now())));
+    let (csv, name) = view_csv(app)?;
+    let layer = match (&app.mode, &app.card) {
+        (Mode::Card, Some(c)) => format!("L{}-{}", c.layer, c.feature),
+        _ => format!("L{}", app.layer()),
+    };
+    let prefix = if name == "view" { String::new() } else { format!("{name}-") };
+    let path = app.export_dir.join(format!("saescope-{prefix}{layer}-{}.csv", utc_stamp(SystemTime::now())));
     crate::fsio::write_atomic(&path, csv.as_bytes())?;
     Ok(path)
 }

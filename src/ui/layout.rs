@@ -14,6 +14,9 @@ pub struct Areas {
     pub charts: Rect,
     pub matrix: Rect,
     pub status: Rect,
+    /// Everything between the tabs and the status line: where card, token, findings and
+    /// search views go.
+    pub body: Rect,
 }
 
 pub fn too_small(size: Rect) -> bool {
@@ -25,7 +28,7 @@ pub fn areas(size: Rect) -> Areas {
     let [categories, right] = Layout::horizontal([Constraint::Length(22), Constraint::Min(0)]).areas(body);
     let [features, bottom] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
     let [charts, matrix] = Layout::horizontal([Constraint::Min(20), Constraint::Length(matrix_width(right.width))]).areas(bottom);
-    Areas { tabs, categories, features, charts, matrix, status }
+    Areas { tabs, categories, features, charts, matrix, status, body }
 }
 
 /// The matrix gets what 7 category columns need (feature label 6 + 4 per category + borders)

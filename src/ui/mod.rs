@@ -4,6 +4,7 @@
 pub mod app;
 pub mod export;
 pub mod layout;
+pub mod open;
 pub mod panes;
 pub mod view;
 pub mod worker;
@@ -17,13 +18,24 @@ use std::io::IsTerminal;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 
-/// The key map, in one place (the help overlay lists the same keys).
-pub fn keymap(k: KeyEvent) -> Option<Action> {
+/// The key map, in one place (the help overlay lists the same keys). While the input line
+/// is open (`typing`), keys are text.
+pub fn keymap(k: KeyEvent, typing: bool) -> Option<Action> {
     if k.kind != KeyEventKind::Press {
         return None;
     }
     if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
         return Some(Action::Quit);
+    }
+    if typing {
+        return match k.code {
+            KeyCode::Char(c) => Some(Action::Type(c)),
+            KeyCode::Tab => Some(Action::Type('\t')),
+            KeyCode::Backspace => Some(Action::Erase),
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Esc => Some(Action::Back),
+            _ => None,
+        };
     }
     Some(match k.code {
         KeyCode::Char('q') => Action::Quit,
@@ -43,12 +55,20 @@ pub fn keymap(k: KeyEvent) -> Option<Action> {
         KeyCode::BackTab => Action::PrevPane,
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('e') => Action::Export,
+        KeyCode::Char('t') => Action::Tokens,
+        KeyCode::Char('f') => Action::Findings,
+        KeyCode::Char('/') => Action::Search,
+        KeyCode::Char('i') => Action::InputText,
+        KeyCode::Char('o') => Action::OpenUrl,
+        KeyCode::Char('v') => Action::ToggleValues,
+        KeyCode::Char('n') => Action::NextFeature,
+        KeyCode::Char('p') => Action::PrevFeature,
         _ => return None,
     })
 }
 
 fn restore() {
-    let _ = execute!(std::io::stdout(), event::DisableMouseCapture);
+    let _ = execute!(std::io::stdout(), event::DisableMouseCapture, event::DisableBracketedPaste);
     ratatui::restore();
 }
 
@@ -59,7 +79,7 @@ pub fn run(mut app: App, job: worker::Job) -> Result<()> {
         bail!("the explorer needs a terminal; for scripts use `saescope report`");
     }
     let (ptx, prx) = std::sync::mpsc::channel();
-    let results = worker::spawn(job, crate::progress::ProgressSink::channel(ptx));
+    let (requests, results) = worker::spawn(job, crate::progress::ProgressSink::channel(ptx));
     let mut terminal = ratatui::init();
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -67,7 +87,8 @@ pub fn run(mut app: App, job: worker::Job) -> Result<()> {
         hook(info);
     }));
     let _ = execute!(std::io::stdout(), event::EnableMouseCapture);
-    let outcome = event_loop(&mut terminal, &mut app, &prx, &results);
+    let _ = execute!(std::io::stdout(), event::EnableBracketedPaste);
+    let outcome = event_loop(&mut terminal, &mut app, &prx, &results, &requests);
     restore();
     outcome?;
     crate::interrupt::check()
@@ -78,6 +99,7 @@ fn event_loop(
     app: &mut App,
     progress: &Receiver<crate::progress::Progress>,
     results: &Receiver<worker::Msg>,
+    requests: &std::sync::mpsc::Sender<app::Request>,
 ) -> Result<()> {
     let mut worker_gone = false;
     while !app.quit {
@@ -92,8 +114,9 @@ fn event_loop(
         }
         if !worker_gone {
             match results.try_recv() {
-                Ok(worker::Msg::Done(r)) => app.results = Some(r),
+                Ok(worker::Msg::Done(r)) => app.set_results(r),
                 Ok(worker::Msg::Failed(e)) => app.error = Some(e),
+                Ok(worker::Msg::Reply(r)) => app.receive(r),
                 Err(TryRecvError::Disconnected) => {
                     worker_gone = true;
                     if app.results.is_none() && app.error.is_none() {
@@ -103,16 +126,21 @@ fn event_loop(
                 Err(TryRecvError::Empty) => {}
             }
         }
+        for r in app.requests.drain(..) {
+            // A model thread that has stopped already reported why.
+            let _ = requests.send(r);
+        }
         let size = terminal.size()?;
         app.size = Rect::new(0, 0, size.width, size.height);
         terminal.draw(|f| view::draw(f, app))?;
         if event::poll(Duration::from_millis(100))? {
             match event::read()? {
                 Event::Key(k) => {
-                    if let Some(a) = keymap(k) {
+                    if let Some(a) = keymap(k, app.input.is_some()) {
                         app.update(a);
                     }
                 }
+                Event::Paste(s) if app.input.is_some() => app.update(Action::Paste(s)),
                 Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => {
                     app.update(Action::Click { column: m.column, row: m.row })
                 }

@@ -1,6 +1,6 @@
 //! Draws the whole screen from `App`.
 
-use crate::ui::app::App;
+use crate::ui::app::{App, Mode};
 use crate::ui::layout::{areas, too_small, MIN_HEIGHT, MIN_WIDTH};
 use crate::ui::panes;
 use ratatui::widgets::{Paragraph, Wrap};
@@ -15,11 +15,22 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
     let a = areas(size);
     panes::tabs::draw(f, app, a.tabs);
-    panes::categories::draw(f, app, a.categories);
-    panes::features::draw(f, app, a.features);
-    panes::charts::draw(f, app, a.charts);
-    panes::matrix::draw(f, app, a.matrix);
-    panes::status::draw(f, app, a.status);
+    match app.mode {
+        Mode::Main => {
+            panes::categories::draw(f, app, a.categories);
+            panes::features::draw(f, app, a.features);
+            panes::charts::draw(f, app, a.charts);
+            panes::matrix::draw(f, app, a.matrix);
+        }
+        Mode::Card => panes::card::draw(f, app, a.body),
+        Mode::Tokens => panes::tokens::draw(f, app, a.body),
+        Mode::Findings => panes::findings::draw(f, app, a.body),
+        Mode::Search => panes::search::draw(f, app, a.body),
+    }
+    match &app.input {
+        Some(input) => panes::input::draw(f, input, a.status),
+        None => panes::status::draw(f, app, a.status),
+    }
     if app.help {
         panes::help::draw(f, size);
     }

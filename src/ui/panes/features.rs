@@ -49,8 +49,10 @@ fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std:
     f.render_widget(Line::styled(header, Style::new().add_modifier(Modifier::BOLD)), head);
     // Columns give way from the right as space shrinks.
     let w = table.width;
-    let wide = w >= 52;
     let mid = w >= 40;
+    // Labels, when loaded, take the spare width; the Neuronpedia id then needs more room.
+    let labelled = mid && !app.labels.is_empty();
+    let wide = if labelled { w >= 72 } else { w >= 52 };
     let mut cols = vec!["#", "feature", "act", "spec"];
     let mut widths = vec![Constraint::Length(3), Constraint::Length(7), Constraint::Length(6), Constraint::Length(5)];
     if mid {
@@ -59,7 +61,11 @@ fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std:
     }
     if wide {
         cols.push("neuronpedia");
-        widths.push(Constraint::Min(15));
+        widths.push(if labelled { Constraint::Length(15) } else { Constraint::Min(15) });
+    }
+    if labelled {
+        cols.push("label");
+        widths.push(Constraint::Min(10));
     }
     let rows = m.ranked.iter().enumerate().map(|(i, t)| {
         let mut cells = vec![format!("{}", i + 1), format!("#{}", t.feature), num(t.activation), format!("{:+}", t.specialist)];
@@ -68,6 +74,9 @@ fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std:
         }
         if wide {
             cells.push(neuronpedia_id(app.layer(), t.feature));
+        }
+        if labelled {
+            cells.push(app.labels.get(app.layer(), t.feature).unwrap_or("").to_string());
         }
         let mut style = Style::new();
         if shared.contains(&t.feature) {

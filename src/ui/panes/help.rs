@@ -11,11 +11,18 @@ pub const KEYS: &[(&str, &str)] = &[
     ("PgUp/PgDn  g/G", "page / first / last row"),
     ("Tab / Shift-Tab", "focus the next / previous pane"),
     ("Space", "mark a category for side-by-side comparison"),
-    ("Enter", "focus the highlighted category (clears marks)"),
+    ("Enter", "focus the category (clears marks) / open the feature's card"),
+    ("t", "token view: the feature in each text, token by token"),
+    ("n / p  v", "token view: next / previous feature, show values"),
+    ("o", "card: open the Neuronpedia page (the URL is shown too)"),
+    ("i", "run a text of your own as a new category"),
+    ("/", "search features by label (needs --labels FILE)"),
+    ("f", "the seed's findings checked on this data"),
     ("e", "export the current view to CSV"),
     ("mouse click", "focus a pane, select a row or a layer tab"),
     ("?", "this help"),
-    ("q  Esc  Ctrl-C", "quit (Esc closes help first)"),
+    ("Esc", "close help, input or view; quit from the main panes"),
+    ("q  Ctrl-C", "quit"),
 ];
 
 pub fn draw(f: &mut Frame, area: Rect) {

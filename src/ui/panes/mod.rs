@@ -1,12 +1,17 @@
 //! One file per pane; each draws from `App` alone.
 
+pub mod card;
 pub mod categories;
 pub mod charts;
 pub mod features;
+pub mod findings;
 pub mod help;
+pub mod input;
 pub mod matrix;
+pub mod search;
 pub mod status;
 pub mod tabs;
+pub mod tokens;
 
 use crate::ui::app::{App, Pane};
 use ratatui::style::{Modifier, Style};
@@ -37,4 +42,9 @@ pub fn num(x: f32) -> String {
     } else {
         format!("{x:.2}")
     }
+}
+
+/// A view's frame (card, tokens, findings, search): always the focused thing on screen.
+pub fn view_frame<'a>(title: String) -> Block<'a> {
+    Block::default().borders(Borders::ALL).border_type(BorderType::Thick).title(title).title_style(Style::new().add_modifier(Modifier::BOLD))
 }

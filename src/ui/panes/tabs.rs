@@ -19,7 +19,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::styled(label(l), style));
         spans.push(Span::raw("│"));
     }
-    spans.push(Span::raw("  ←/→ layer  Space mark  Enter focus  e export  ? help  q quit"));
+    spans.push(Span::raw("  ? help  ←/→ layer  Enter card  t tokens  i text  f findings  q quit"));
     f.render_widget(Line::from(spans), area);
 }
 

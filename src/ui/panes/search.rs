@@ -1,0 +1,29 @@
+//! Search: features whose Neuronpedia label matches the query, in every loaded layer.
+
+use super::{selected, view_frame};
+use crate::ui::app::App;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let hits = app.search_hits();
+    let block = view_frame(format!(" Search labels · {:?} · {} features · Enter card · / edit · e export · Esc back ", app.search_query, hits.len()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if app.labels.is_empty() {
+        f.render_widget(Paragraph::new("No labels loaded. Start saescope with --labels FILE, a Neuronpedia explanations export (README, \"Labels\")."), inner);
+        return;
+    }
+    let [head, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    f.render_widget(Line::styled(format!("{} labelled features; every word of the query must appear (any case), or #id", app.labels.len()), Style::new().add_modifier(Modifier::DIM)), head);
+    let rows = hits.iter().enumerate().map(|(i, (layer, feature, label))| {
+        let style = if i == app.search_row { selected() } else { Style::new() };
+        Row::new([format!("L{layer}"), format!("#{feature}"), label.to_string()]).style(style)
+    });
+    let table = Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Min(0)])
+        .header(Row::new(["layer", "feature", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
+    f.render_stateful_widget(table, list, &mut TableState::default().with_selected(Some(app.search_row)));
+}

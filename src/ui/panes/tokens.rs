@@ -1,0 +1,88 @@
+//! The token view: the focused category's texts with their mean activation of one
+//! feature (left), and the selected text token by token (right), each token's background
+//! as bright as its activation. Without colour (NO_COLOR) firing tokens are underlined and
+//! the strongest bold; `v` prints every value.
+
+use super::{num, selected, view_frame};
+use crate::card::excerpt;
+use crate::ui::app::App;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
+use ratatui::Frame;
+
+/// Background for an activation `a` of a row whose largest is `max`: dark to bright.
+pub fn shade(a: f32, max: f32) -> Style {
+    if a <= 0.0 || max <= 0.0 {
+        return Style::new();
+    }
+    let t = (a / max).clamp(0.0, 1.0);
+    let g = (60.0 + 160.0 * t) as u8;
+    let mut s = Style::new().bg(Color::Rgb(20, g, 40)).fg(if t > 0.6 { Color::Black } else { Color::White }).add_modifier(Modifier::UNDERLINED);
+    if t >= 0.5 {
+        s = s.add_modifier(Modifier::BOLD);
+    }
+    s
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let feature = app.tokens.feature;
+    let label = app.labels.get(app.layer(), feature).map(|l| format!(" · {l}")).unwrap_or_default();
+    let category = app.categories.get(app.focused).map_or("", |c| c.0.as_str());
+    let block = view_frame(format!(" Tokens · feature #{feature} · layer {} · {category}{label} ", app.layer()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [help, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    f.render_widget(Line::styled("↑/↓ text · n/p feature · ←/→ layer · v values · Enter card · e export · Esc back", Style::new().add_modifier(Modifier::DIM)), help);
+    let [list, text] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).spacing(1).areas(body);
+    let Some(r) = &app.results else { return };
+    let li = r.set.layer_index(app.layer()).unwrap_or(0);
+    let texts = app.focused_texts();
+    let rows = texts.iter().enumerate().map(|(row, &i)| {
+        let t = &r.set.texts[i];
+        let value = match t.value(li, feature) {
+            Ok(v) => num(v),
+            Err(bound) => format!("<{}", num(bound)),
+        };
+        let style = if row == app.tokens.row { selected() } else { Style::new() };
+        Row::new([value, excerpt(&t.text, list.width.saturating_sub(8) as usize)]).style(style)
+    });
+    let table = Table::new(rows, [Constraint::Length(6), Constraint::Min(0)]).header(Row::new(["mean", "text"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
+    f.render_stateful_widget(table, list, &mut TableState::default().with_selected(Some(app.tokens.row)));
+
+    let Some(content) = app.token_text() else { return };
+    let Some(acts) = app.token_cache.get(content) else {
+        f.render_widget(Paragraph::new("computing tokens…"), text);
+        return;
+    };
+    let values = acts.feature(li, feature);
+    let max = values.iter().copied().fold(0f32, f32::max);
+    let mut lines = vec![Line::styled(format!("max {} at token {}", num(max), values.iter().position(|&v| v == max && max > 0.0).map_or("-".into(), |p| format!("{:?}", acts.tokens[p]))), Style::new().add_modifier(Modifier::BOLD))];
+    let mut spans: Vec<Span> = Vec::new();
+    for (tok, &v) in acts.tokens.iter().zip(&values) {
+        let style = shade(v, max);
+        let mut value = (app.tokens.values && v > 0.0).then(|| format!("[{}]", num(v)));
+        // A newline inside a token shows as ↵ and breaks the line; a token that ends in one
+        // carries its value before the break, where it belongs.
+        let parts: Vec<&str> = tok.split('\n').collect();
+        for (i, part) in parts.iter().enumerate() {
+            if !part.is_empty() {
+                spans.push(Span::styled(part.to_string(), style));
+            }
+            if i + 1 < parts.len() {
+                spans.push(Span::styled("↵", style));
+                if i + 2 == parts.len() && parts[i + 1].is_empty() {
+                    spans.extend(value.take().map(|x| Span::styled(x, style)));
+                }
+                lines.push(Line::from(std::mem::take(&mut spans)));
+            }
+        }
+        spans.extend(value.map(|x| Span::styled(x, style)));
+    }
+    lines.push(Line::from(spans));
+    if acts.truncated > 0 {
+        lines.push(Line::raw(format!("({} tokens past n_ctx not shown)", acts.truncated)));
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
+}

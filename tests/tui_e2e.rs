@@ -26,6 +26,12 @@ impl Tmux {
         args.extend_from_slice(keys);
         self.cmd(&args);
     }
+    /// Esc on its own: a key that follows within the same read would make it Alt+key,
+    /// as in any terminal program.
+    fn escape(&self) {
+        self.keys(&["Escape"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
     fn wait_for(&self, what: &str, secs: u64) -> String {
         let t = Instant::now();
         loop {
@@ -95,7 +101,7 @@ fn explore_step_mark_export_quit_in_tmux() {
 
     t.keys(&["?"]);
     t.wait_for("Keys (? or Esc to close)", 5);
-    t.keys(&["Escape"]);
+    t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
@@ -153,23 +159,27 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     t.keys(&["j", "v", "e"]);
     let s = t.wait_for("exported", 10);
     assert!(s.contains("saescope-tokens-L8-"), "{s}");
-    t.keys(&["Escape", "f"]);
+    t.escape();
+    t.keys(&["f"]);
     let s = t.wait_for("Findings of the seed analysis", 5);
     assert!(s.contains("HOLD"), "{s}");
-    t.keys(&["Escape", "/"]);
+    t.escape();
+    t.keys(&["/"]);
     t.keys(&["-l", "number 42"]);
     let s = t.wait_for("label number 420", 5);
     assert!(s.contains("search labels: number 42"), "{s}");
     t.keys(&["Enter", "Enter"]);
     let s = t.wait_for("Logit lens", 30);
     assert!(s.contains("Feature #42 · layer 8"), "first hit, #42\n{s}");
-    t.keys(&["Escape", "Escape", "i"]);
+    t.escape();
+    t.escape();
+    t.keys(&["i"]);
     t.wait_for("your text:", 5);
     t.keys(&["-l", "def quick(x): return x + 1  # my own text"]);
     t.keys(&["Enter"]);
     let s = t.wait_for("Your text", 30);
     assert!(s.contains("tokens"), "{s}");
-    t.keys(&["Escape"]);
+    t.escape();
     let s = t.wait_for("Categories", 5);
     assert!(s.contains("Your text"), "{s}");
     t.keys(&["q"]);

@@ -552,3 +552,14 @@ fn each_view_exports_its_own_table() {
         assert!(names.iter().any(|n| n.starts_with(prefix)), "{prefix} in {names:?}");
     }
 }
+
+#[test]
+fn token_view_keeps_recent_texts_only() {
+    let mut a = app(true);
+    let none = || saescope::lens::TokenActivations { tokens: vec![], layers: vec![], truncated: 0 };
+    for i in 0..200 {
+        a.receive(Reply::Tokens(format!("text {i}"), none()));
+    }
+    assert!(a.token_cache.len() <= 64, "{}", a.token_cache.len());
+    assert!(a.token_cache.contains_key("text 199"));
+}

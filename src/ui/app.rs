@@ -29,6 +29,9 @@ impl Pane {
     }
 }
 
+/// How many texts' per-token activations the token view keeps.
+const TOKEN_CACHE: usize = 64;
+
 /// What fills the body of the screen. `Main` is the four panes; the others are views of
 /// one thing, opened from the main panes and closed with Esc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,6 +300,16 @@ impl App {
         }
     }
 
+    /// Per-token activations are held for the texts looked at recently, not for every text
+    /// ever stepped through: a long text at 13 layers is megabytes.
+    fn keep_tokens(&mut self, text: String, acts: TokenActivations) {
+        if self.token_cache.len() >= TOKEN_CACHE {
+            let current = self.token_text().map(String::from);
+            self.token_cache.retain(|t, _| Some(t) == current.as_ref());
+        }
+        self.token_cache.insert(text, acts);
+    }
+
     /// Applies what the model thread sent back.
     pub fn receive(&mut self, reply: Reply) {
         match reply {
@@ -305,9 +318,7 @@ impl App {
                     self.card = Some(*card);
                 }
             }
-            Reply::Tokens(text, acts) => {
-                self.token_cache.insert(text, acts);
-            }
+            Reply::Tokens(text, acts) => self.keep_tokens(text, acts),
             Reply::AdHoc(text, acts) => self.add_own_text(text, acts),
             Reply::Failed(e) => self.message = Some(e),
         }
@@ -331,7 +342,7 @@ impl App {
         } else {
             format!("{name}: {n_tokens} tokens")
         });
-        self.token_cache.insert(text, acts);
+        self.keep_tokens(text, acts);
         self.focused = c;
         self.cursor = c;
         self.marked.clear();

@@ -11,7 +11,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("PgUp/PgDn  g/G", "page / first / last row"),
     ("Tab / Shift-Tab", "focus the next / previous pane"),
     ("Space", "mark a category for side-by-side comparison"),
-    ("Enter", "focus the category (clears marks) / open the feature's card"),
+    ("Enter", "focus a category (clears marks) / open a feature's card"),
     ("t", "token view: the feature in each text, token by token"),
     ("n / p  v", "token view: next / previous feature, show values"),
     ("o", "card: open the Neuronpedia page (the URL is shown too)"),

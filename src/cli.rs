@@ -48,6 +48,12 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Features of the loaded layers whose --labels text has every word of QUERY (or #id).
+    Search {
+        query: String,
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
+    },
     /// One text's activation of a feature, token by token (the explorer's token view).
     Tokens {
         #[arg(long)]

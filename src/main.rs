@@ -73,6 +73,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Report { format, output }) => report(c, format, output),
         Some(Command::Feature { layer, id, format, output }) => feature(c, layer, id, format, output),
         Some(Command::Findings { format, output }) => findings(c, format, output),
+        Some(Command::Search { query, format }) => search(c, &query, format),
         Some(Command::Tokens { layer, id, text, format, output }) => tokens(c, layer, id, &text, format, output),
         None | Some(Command::Explore) => explore(c),
     }
@@ -162,6 +163,23 @@ fn findings(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) 
         CardFormat::Json => serde_json::to_string_pretty(&list)? + "\n",
     };
     write_output(&text, output)
+}
+
+/// `saescope search`: labels only, no weights.
+fn search(c: &Common, query: &str, format: CardFormat) -> Result<()> {
+    if c.labels.is_none() {
+        color_eyre::eyre::bail!("search needs --labels FILE, a Neuronpedia explanations export (README, \"Labels\")");
+    }
+    let labels = labels(c, &saescope::config::normalize_layers(&c.layers), usize::MAX)?;
+    let hits = labels.search(query);
+    let text = match format {
+        CardFormat::Text => hits.iter().map(|(l, f, t)| format!("{l}\t{f}\t{t}\t{}\n", saescope::analysis::neuronpedia_url(*l, *f))).collect(),
+        CardFormat::Json => {
+            let rows: Vec<_> = hits.iter().map(|(l, f, t)| serde_json::json!({"layer": l, "feature": f, "label": t, "neuronpedia": saescope::analysis::neuronpedia_url(*l, *f)})).collect();
+            serde_json::to_string_pretty(&rows)? + "\n"
+        }
+    };
+    write_output(&text, None)
 }
 
 /// `saescope tokens`: the one layer asked for is all that loads; no samples run.

@@ -1,6 +1,8 @@
 //! The Neuronpedia label importer on a sample export: accepted shapes, malformed rows named
 //! (nothing dropped silently), rows of other layers reported, search.
 
+mod common;
+
 use saescope::labels::Labels;
 
 const LAYERS: [usize; 3] = [6, 8, 10];
@@ -54,4 +56,15 @@ fn search_matches_all_words_any_case_or_the_id() {
     assert_eq!(l.search("#400").len(), 1);
     assert!(l.search("   ").is_empty());
     assert!(l.search("nothing like this").is_empty());
+}
+
+/// `saescope search` finds by label without loading any weights.
+#[test]
+fn search_command_lists_matching_features() {
+    let out = common::saescope().args(["search", "python", "--layers", "6,8"]).arg("--labels").arg(common::fixture("labels_sample.jsonl")).output().expect("run");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s, "6\t5\tPython function definitions\thttps://www.neuronpedia.org/gpt2-small/6-res-jb/5\n8\t17\tclosing brackets in code | end of a Python call\thttps://www.neuronpedia.org/gpt2-small/8-res-jb/17\n");
+    let none = common::saescope().args(["search", "python"]).output().expect("run");
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("needs --labels FILE"));
 }

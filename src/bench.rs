@@ -37,7 +37,7 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     let mut loads = Vec::new();
     let mut engine = None;
     for _ in 0..repeat {
-        let (s, e) = time(|| Engine::load(model, saes, layers, device, false, &quiet))?;
+        let (s, e) = time(|| load(model, saes, layers, device, opts, &quiet))?;
         loads.push(s);
         engine = Some(e);
     }
@@ -68,7 +68,7 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     let mut e2e = Vec::new();
     for _ in 0..repeat {
         let (s, _) = time(|| {
-            let e = Engine::load(model, saes, layers, device, false, &quiet)?;
+            let e = load(model, saes, layers, device, opts, &quiet)?;
             let set = e.run(samples, opts, &quiet)?;
             Ok(analyze(&set, params))
         })?;
@@ -87,8 +87,8 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
         enc_flops += b * t * n_layers as f64 * 2.0 * d * d_sae;
     }
     let achieved = (fwd_flops + enc_flops) / (fwd + enc) / 1e9;
-    let plain = plain_matmul_gflops(engine.model.cfg.n_embd as i64, engine.d_sae() as i64, device);
-    println!("device                 {device:?}, {} libtorch threads", tch::get_num_threads());
+    let plain = plain_matmul_gflops(engine.model.cfg.n_embd as i64, engine.d_sae() as i64, device, opts.dtype.kind());
+    println!("device                 {device:?}, {} libtorch threads, {:?}", tch::get_num_threads(), opts.dtype);
     println!("texts / tokens         {} / {n_tok} (with BOS; padded batches: {})", tokens.len(), batches.len());
     println!("layers                 {:?}, d_sae {}", engine.layers(), engine.d_sae());
     println!("weight load            {:.3} s (median of {repeat})", median(loads));
@@ -109,12 +109,17 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     Ok(())
 }
 
-/// GFLOP/s of one large f32 matmul, [2048, d] x [d, d_sae], the practical ceiling of the
-/// SAE encode on this machine (median of 5 after a warm-up).
-fn plain_matmul_gflops(d: i64, d_sae: i64, device: Device) -> f64 {
+/// The engine as a run loads it, in the run's dtype.
+fn load(model: &Source, saes: &Source, layers: &[usize], device: Device, opts: &RunOptions, quiet: &ProgressSink) -> Result<Engine> {
+    Resolved::new(model, saes, layers, quiet)?.load(device, false, opts, quiet)
+}
+
+/// GFLOP/s of one large matmul in the run's dtype, [2048, d] x [d, d_sae], the practical
+/// ceiling of the SAE encode on this machine (median of 5 after a warm-up).
+fn plain_matmul_gflops(d: i64, d_sae: i64, device: Device, kind: tch::Kind) -> f64 {
     let _guard = tch::no_grad_guard();
-    let a = tch::Tensor::randn([2048, d], (tch::Kind::Float, device));
-    let w = tch::Tensor::randn([d, d_sae], (tch::Kind::Float, device));
+    let a = tch::Tensor::randn([2048, d], (kind, device));
+    let w = tch::Tensor::randn([d, d_sae], (kind, device));
     let _ = a.mm(&w);
     let times: Vec<f64> = (0..5)
         .map(|_| {

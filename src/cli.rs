@@ -150,6 +150,10 @@ pub struct Common {
     /// Padded tokens per batch; bounds memory (256 measured fastest on CPU, BENCHMARKS.md).
     #[arg(long, global = true, default_value_t = 256)]
     pub batch_tokens: usize,
+    /// Weights and compute dtype: f32 is exact against the Python reference; bf16 is faster
+    /// where the hardware has bf16 matmul (CUDA, recent CPUs); f16 is for CUDA.
+    #[arg(long, global = true, value_enum, default_value_t = crate::pipeline::Precision::F32)]
+    pub dtype: crate::pipeline::Precision,
     /// Refuse to load more than this many GiB (default: the memory available at start).
     #[arg(long, global = true, value_name = "GIB")]
     pub max_memory: Option<f64>,

@@ -54,6 +54,7 @@ fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
             batch_tokens: c.batch_tokens.max(1),
             keep: saescope::activations::Keep::for_threshold(c.threshold),
             max_memory: c.max_memory.map(|g| (g.max(0.0) * (1u64 << 30) as f64) as u64),
+            dtype: c.dtype,
         },
         Params { top_k: c.top_k, threshold: c.threshold },
     ))

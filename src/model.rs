@@ -52,6 +52,8 @@ pub struct Gpt2 {
     wpe: Tensor,
     blocks: Vec<Block>,
     device: Device,
+    /// The compute dtype (`--dtype`): every weight is held in it.
+    kind: Kind,
     /// Tensors may borrow the mapped file; it lives as long as the model.
     _file: Arc<SafeFile>,
 }
@@ -60,6 +62,7 @@ pub struct Gpt2 {
 struct Loader<'a> {
     file: &'a Arc<SafeFile>,
     device: Device,
+    kind: Kind,
 }
 
 impl Loader<'_> {
@@ -71,7 +74,8 @@ impl Loader<'_> {
                 self.file.path().display()
             );
         };
-        Ok(self.file.tensor(&found, shape)?.to_device(self.device))
+        // f32 on CPU stays the zero-copy view of the mapped file (to_kind of the same kind is a no-op).
+        Ok(self.file.tensor(&found, shape)?.to_device(self.device).to_kind(self.kind))
     }
     fn linear(&self, prefix: &str, n_in: usize, n_out: usize) -> Result<Linear> {
         Ok(Linear { w: self.get(&format!("{prefix}.weight"), &[n_in, n_out])?, b: self.get(&format!("{prefix}.bias"), &[n_out])? })
@@ -84,12 +88,12 @@ impl Loader<'_> {
 impl Gpt2 {
     /// Loads the embeddings and the first `n_blocks` blocks: a hook at layer L needs
     /// blocks 0..L, so later blocks are never read from disk.
-    pub fn load(cfg: Gpt2Config, file: Arc<SafeFile>, n_blocks: usize, device: Device) -> Result<Self> {
+    pub fn load(cfg: Gpt2Config, file: Arc<SafeFile>, n_blocks: usize, device: Device, kind: Kind) -> Result<Self> {
         if n_blocks > cfg.n_layer {
             bail!("asked for {n_blocks} blocks but the model has {}", cfg.n_layer);
         }
         let d = cfg.n_embd;
-        let l = Loader { file: &file, device };
+        let l = Loader { file: &file, device, kind };
         let wte = l.get("wte.weight", &[cfg.vocab_size, d])?;
         let wpe = l.get("wpe.weight", &[cfg.n_positions, d])?;
         let blocks = (0..n_blocks)
@@ -105,11 +109,16 @@ impl Gpt2 {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { cfg, wte, wpe, blocks, device, _file: file })
+        file.release_if_copied(device, kind);
+        Ok(Self { cfg, wte, wpe, blocks, device, kind, _file: file })
     }
 
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// Logits that residual directions `dirs` [n, d_model] write directly, the way
@@ -120,7 +129,7 @@ impl Gpt2 {
     /// centring `dir`, so: `((dir - mean(dir)) * ln_f.w) @ wte^T`, minus its mean over the
     /// vocabulary. [n, vocab]. ln_f is read on first use only.
     pub fn logit_lens(&self, dirs: &Tensor) -> Result<Tensor> {
-        let l = Loader { file: &self._file, device: self.device };
+        let l = Loader { file: &self._file, device: self.device, kind: self.kind };
         let ln_f = l.get("ln_f.weight", &[self.cfg.n_embd])?;
         let logits = (centre(&dirs.to_device(self.device)) * ln_f).matmul(&self.wte.tr());
         Ok(&logits - logits.mean_dim(-1, true, Kind::Float))
@@ -177,5 +186,5 @@ impl Gpt2 {
 
 /// TransformerLens's residual under center_writing_weights: the HF stream minus its mean over d_model.
 pub fn centre(h: &Tensor) -> Tensor {
-    h - h.mean_dim(-1, true, Kind::Float)
+    h - h.mean_dim(-1, true, h.kind())
 }

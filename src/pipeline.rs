@@ -24,11 +24,34 @@ pub struct RunOptions {
     pub keep: Keep,
     /// Refuse to load more than this many bytes (default: the memory available now).
     pub max_memory: Option<u64>,
+    /// Weights and compute in this dtype.
+    pub dtype: Precision,
+}
+
+/// `--dtype`: f32 matches the Python reference to the number; bf16 halves the weights'
+/// memory and runs faster where the hardware has bf16 matmul (CUDA, and CPUs with
+/// AVX512-BF16 or AMX), at about three significant digits; f16 is for CUDA.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Precision {
+    pub fn kind(self) -> Kind {
+        match self {
+            Precision::F32 => Kind::Float,
+            Precision::Bf16 => Kind::BFloat16,
+            Precision::F16 => Kind::Half,
+        }
+    }
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { include_bos: false, truncate: false, batch_tokens: 256, keep: Keep::ALL, max_memory: None }
+        Self { include_bos: false, truncate: false, batch_tokens: 256, keep: Keep::ALL, max_memory: None, dtype: Precision::F32 }
     }
 }
 
@@ -85,7 +108,7 @@ impl Resolved {
         for (layer, f) in &self.saes {
             id = id.part(layer.to_le_bytes()).file(&f.cfg)?.file(&f.weights)?;
         }
-        Ok(id.part([u8::from(opts.include_bos), u8::from(opts.truncate)]).finish())
+        Ok(id.part([u8::from(opts.include_bos), u8::from(opts.truncate), opts.dtype as u8]).finish())
     }
 
     /// Bytes the engine will hold: the tensors it loads (f32) plus its largest batch's
@@ -127,12 +150,16 @@ impl Resolved {
         let (n_layer, d_model) = (self.cfg.n_layer, self.cfg.n_embd);
         let tokenizer = Gpt2Tokenizer::load(self.model.tokenizer.as_deref())?;
         progress.stage(format!("loading model ({n_blocks} of {n_layer} blocks)"));
-        let gpt = Gpt2::load(self.cfg, SafeFile::open(&self.model.weights)?, n_blocks, device)?;
+        if opts.dtype == Precision::F16 && device == Device::Cpu {
+            bail!("--dtype f16 is for CUDA: libtorch's f16 matmul on CPU is far slower than f32; use --dtype bf16 (or f32) on CPU");
+        }
+        let kind = opts.dtype.kind();
+        let gpt = Gpt2::load(self.cfg, SafeFile::open(&self.model.weights)?, n_blocks, device, kind)?;
         let mut loaded = Vec::with_capacity(self.saes.len());
         for (layer, files) in &self.saes {
             crate::interrupt::check()?;
             progress.stage(format!("loading layer {layer} SAE"));
-            loaded.push((*layer, Sae::load(files, d_model, &hook_name(*layer, n_layer), with_decoder, device)?));
+            loaded.push((*layer, Sae::load(files, d_model, &hook_name(*layer, n_layer), with_decoder, device, kind)?));
         }
         Ok(Engine { model: gpt, tokenizer, saes: loaded, model_label: self.model_label, sae_label: self.sae_label })
     }
@@ -294,7 +321,7 @@ impl Engine {
 
     /// Per-text mean feature vectors of one packed batch.
     pub fn encode_packed(&self, p: &Packed) -> Result<Vec<(usize, Vec<SparseVec>)>> {
-        let weights = p.weights.to_device(self.model.device());
+        let weights = p.weights.to_device(self.model.device()).to_kind(self.model.kind());
         let mut per_layer: Vec<Vec<SparseVec>> = Vec::with_capacity(self.saes.len());
         for (r, (_, sae)) in self.residuals(p)?.iter().zip(&self.saes) {
             // Weights are 1/n on counted tokens and 0 on padding (and BOS unless asked

@@ -110,13 +110,15 @@ pub struct Sae {
     /// Row norms of W_dec, for cosine similarities.
     w_dec_norms: std::cell::OnceCell<Tensor>,
     device: Device,
+    /// The compute dtype (`--dtype`).
+    kind: Kind,
     file: std::sync::Arc<SafeFile>,
 }
 
 impl Sae {
     /// Loads the SAE and checks it against the model: `d_in` must equal `d_model`, and
     /// `expected_hook` (what the layer asks for) must match the cfg's hook when it names one.
-    pub fn load(files: &SaeFiles, d_model: usize, expected_hook: &str, with_decoder: bool, device: Device) -> Result<Self> {
+    pub fn load(files: &SaeFiles, d_model: usize, expected_hook: &str, with_decoder: bool, device: Device, kind: Kind) -> Result<Self> {
         let cfg = SaeConfig::from_file(&files.cfg)?;
         if cfg.d_in != d_model {
             bail!("{}: d_in {} does not match the model's d_model {d_model}; is this SAE for another model?", files.cfg.display(), cfg.d_in);
@@ -128,7 +130,7 @@ impl Sae {
         }
         let file = SafeFile::open(&files.weights)?;
         let d_sae = width_of(&cfg, &file)?;
-        let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device)) };
+        let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device).to_kind(kind)) };
         let threshold = match cfg.architecture {
             Architecture::JumpRelu => Some(get("threshold", &[d_sae])?),
             _ => None,
@@ -145,6 +147,7 @@ impl Sae {
             w_dec: Default::default(),
             w_dec_norms: Default::default(),
             device,
+            kind,
             threshold,
             d_sae,
             cfg,
@@ -154,6 +157,7 @@ impl Sae {
             if with_decoder {
                 sae.decoder()?;
             }
+            sae.file.release_if_copied(device, kind);
             Ok(sae)
         })
     }
@@ -172,7 +176,7 @@ impl Sae {
                 x * ((self.cfg.d_in as f64).sqrt() / x.norm_scalaropt_dim(2, [-1i64].as_slice(), true))
             }
             Normalize::LayerNorm => {
-                let c = x - x.mean_dim(-1, true, Kind::Float);
+                let c = x - x.mean_dim(-1, true, x.kind());
                 let std = c.std_dim(-1, true, true);
                 c / (std + 1e-5)
             }
@@ -206,7 +210,8 @@ impl Sae {
         if let Some(w) = self.w_dec.get() {
             return Ok(w);
         }
-        let w = self.file.tensor("W_dec", &[self.d_sae, self.cfg.d_in])?.to_device(self.device);
+        let w = self.file.tensor("W_dec", &[self.d_sae, self.cfg.d_in])?.to_device(self.device).to_kind(self.kind);
+        self.file.release_if_copied(self.device, self.kind);
         Ok(self.w_dec.get_or_init(|| w))
     }
 
@@ -230,7 +235,7 @@ impl Sae {
         let dir = dir.to_device(self.device);
         let cos = w.mv(&dir) / norms / dir.norm().clamp_min(1e-12);
         let (vals, idx) = cos.topk(k.min(self.d_sae) as i64, 0, true, true);
-        let vals = Vec::<f32>::try_from(vals.to_device(Device::Cpu))?;
+        let vals = Vec::<f32>::try_from(vals.to_device(Device::Cpu).to_kind(Kind::Float))?;
         let idx = Vec::<i64>::try_from(idx.to_device(Device::Cpu))?;
         Ok(idx.into_iter().zip(vals).map(|(i, v)| (i as u32, v)).collect())
     }

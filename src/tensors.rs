@@ -36,6 +36,28 @@ impl SafeFile {
         Ok(Arc::new(Self { path: path.to_owned(), mmap, header_len, metadata }))
     }
 
+    /// Drops the file's pages from this process's memory once the weights have been
+    /// copied (to a GPU, or to `--dtype bf16`): they were read for the conversion and the finiteness
+    /// check, and would otherwise count in RSS beside the converted copies. The kernel
+    /// reads them again from the file if a lazily loaded tensor (W_dec, ln_f) needs them.
+    pub fn release_pages(&self) {
+        #[cfg(unix)]
+        // SAFETY: a read-only shared file mapping; MADV_DONTNEED only drops resident pages,
+        // and later reads see the file's (unchanged) bytes again. No Rust reference into
+        // the map is invalidated.
+        unsafe {
+            let _ = self.mmap.unchecked_advise(memmap2::UncheckedAdvice::DontNeed);
+        }
+    }
+
+    /// Releases the pages when tensors placed on `device` as `kind` are copies, not views
+    /// of the map.
+    pub fn release_if_copied(&self, device: tch::Device, kind: Kind) {
+        if device != tch::Device::Cpu || kind != Kind::Float {
+            self.release_pages();
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -104,3 +104,47 @@ fn text_longer_than_n_ctx_is_an_error_or_truncated_on_request() {
     let set = e.run(&samples, &o, &ProgressSink::none()).expect("truncated run");
     assert_eq!(set.texts[0].n_tokens, 1023);
 }
+
+/// `--dtype bf16` runs the same method at about three significant digits: metrics within a
+/// few percent of f32, the same top feature where it is not a near tie; its results never
+/// share a cache file with f32's; f16 is refused on CPU with advice.
+#[test]
+fn bf16_stays_close_to_f32_and_f16_is_refused_on_cpu() {
+    use saescope::analysis::{analyze, Params};
+    use saescope::pipeline::{Precision, Resolved, RunOptions};
+    use saescope::source::Source;
+    let layers = [6, 8, 10, 11];
+    let d = common::tiny();
+    let (model, saes) = (Source::Dir(d.join("model")), Source::Dir(d.join("saes")));
+    let none = ProgressSink::none();
+    let samples = saescope::samples::Samples::bundled().expect("samples");
+    let run = |dtype| {
+        let o = RunOptions { dtype, ..Default::default() };
+        let r = Resolved::new(&model, &saes, &layers, &none).expect("resolve");
+        let id = r.identity(&o).expect("identity");
+        let e = r.load(tch::Device::Cpu, true, &o, &none).expect("load");
+        assert_eq!(e.model.kind(), dtype.kind());
+        let lens = e.logit_lens(8, 3, 10).expect("lens in this dtype");
+        let set = e.run(&samples, &o, &none).expect("run");
+        (id, analyze(&set, Params::default()), lens)
+    };
+    let (id32, a32, lens32) = run(Precision::F32);
+    let (id16, a16, lens16) = run(Precision::Bf16);
+    assert_ne!(id32, id16, "separate cache identities");
+    let (mut same_top, mut n) = (0, 0);
+    for (l32, l16) in a32.layers.iter().zip(&a16.layers) {
+        for (c32, c16) in l32.categories.iter().zip(&l16.categories) {
+            assert!(common::close(c32.peak as f64, c16.peak as f64, 0.05), "peak {} vs {}", c32.peak, c16.peak);
+            assert!(common::close(c32.top_sum as f64, c16.top_sum as f64, 0.03), "sum {} vs {}", c32.top_sum, c16.top_sum);
+            same_top += usize::from(c32.top[0].feature == c16.top[0].feature);
+            n += 1;
+        }
+    }
+    assert!(same_top * 10 >= n * 8, "top feature agrees in {same_top} of {n}");
+    let common_promoted = lens32.promoted.iter().filter(|t| lens16.promoted.iter().any(|u| u.token_id == t.token_id)).count();
+    assert!(common_promoted >= 7, "logit lens top 10 mostly shared: {common_promoted}");
+
+    let o = RunOptions { dtype: Precision::F16, ..Default::default() };
+    let err = Resolved::new(&model, &saes, &layers, &none).expect("resolve").load(tch::Device::Cpu, false, &o, &none).err().expect("f16 on CPU refused");
+    assert!(err.to_string().contains("use --dtype bf16"), "{err}");
+}

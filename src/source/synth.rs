@@ -81,7 +81,7 @@ pub fn write(out: &Path, size: Size, seed: u64, progress: &ProgressSink) -> Resu
 
     // Calibrate the SAEs on the model's own residual stream over realistic text.
     let _guard = tch::no_grad_guard();
-    let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu)?;
+    let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu, tch::Kind::Float)?;
     let tok = Gpt2Tokenizer::load(None)?;
     let samples = Samples::bundled()?;
     let mut seqs: Vec<Vec<u32>> =

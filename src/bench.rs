@@ -37,7 +37,7 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     let mut loads = Vec::new();
     let mut engine = None;
     for _ in 0..repeat {
-        let (s, e) = time(|| load(model, saes, layers, device, opts, &quiet))?;
+        let (s, e) = time(|| Engine::load(model, saes, layers, device, false, opts, &quiet))?;
         loads.push(s);
         engine = Some(e);
     }
@@ -68,7 +68,7 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     let mut e2e = Vec::new();
     for _ in 0..repeat {
         let (s, _) = time(|| {
-            let e = load(model, saes, layers, device, opts, &quiet)?;
+            let e = Engine::load(model, saes, layers, device, false, opts, &quiet)?;
             let set = e.run(samples, opts, &quiet)?;
             Ok(analyze(&set, params))
         })?;
@@ -107,11 +107,6 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
         println!("peak RSS               {rss:.0} MiB (this process loads the weights {} times over)", 2 * repeat + 1);
     }
     Ok(())
-}
-
-/// The engine as a run loads it, in the run's dtype.
-fn load(model: &Source, saes: &Source, layers: &[usize], device: Device, opts: &RunOptions, quiet: &ProgressSink) -> Result<Engine> {
-    Resolved::new(model, saes, layers, quiet)?.load(device, false, opts, quiet)
 }
 
 /// GFLOP/s of one large matmul in the run's dtype, [2048, d] x [d, d_sae], the practical

@@ -3,7 +3,7 @@ use color_eyre::eyre::{Result, WrapErr};
 use saescope::analysis::{analyze, Params};
 use saescope::cli::{CardFormat, Cli, Command, Common, Format};
 use saescope::compute::{activations, Request};
-use saescope::pipeline::{parse_device, RunOptions};
+use saescope::pipeline::{parse_device, Engine, RunOptions};
 use saescope::progress::ProgressSink;
 use saescope::report::Report;
 use saescope::samples::Samples;
@@ -134,7 +134,7 @@ fn feature(c: &Common, layer: usize, id: u32, format: CardFormat, output: Option
     let mut card = saescope::card::Card::from_set(&done.set, &labels, layer, id)?;
     let engine = match done.engine {
         Some(e) => e,
-        None => saescope::pipeline::Resolved::new(&model, &saes, &layers, &progress)?.load(device, false, &opts, &progress)?,
+        None => Engine::load(&model, &saes, &layers, device, false, &opts, &progress)?,
     };
     card.complete(&engine, &labels, opts.include_bos)?;
     let text = match format {
@@ -198,7 +198,7 @@ fn tokens(c: &Common, layer: usize, id: u32, text: &str, format: CardFormat, out
     let (device, opts, _) = setup(c)?;
     let progress = ProgressSink::stderr();
     let layers = saescope::config::normalize_layers(&[layer]);
-    let engine = saescope::pipeline::Resolved::new(&c.model_source(), &c.sae_source(), &layers, &progress)?.load(device, false, &opts, &progress)?;
+    let engine = Engine::load(&c.model_source(), &c.sae_source(), &layers, device, false, &opts, &progress)?;
     if id as usize >= engine.d_sae() {
         color_eyre::eyre::bail!("feature {id} does not exist: the SAE has features 0..{}", engine.d_sae());
     }

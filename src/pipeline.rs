@@ -132,6 +132,9 @@ impl Resolved {
     }
 
     pub fn load(self, device: Device, with_decoder: bool, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
+        if opts.dtype == Precision::F16 && device == Device::Cpu {
+            bail!("--dtype f16 is for CUDA: libtorch's f16 matmul on CPU is far slower than f32; use --dtype bf16 (or f32) on CPU");
+        }
         let need = self.memory_needed(opts, with_decoder)?;
         if let Some(available) = opts.max_memory.or_else(available_memory) {
             if need.total() > available {
@@ -150,9 +153,6 @@ impl Resolved {
         let (n_layer, d_model) = (self.cfg.n_layer, self.cfg.n_embd);
         let tokenizer = Gpt2Tokenizer::load(self.model.tokenizer.as_deref())?;
         progress.stage(format!("loading model ({n_blocks} of {n_layer} blocks)"));
-        if opts.dtype == Precision::F16 && device == Device::Cpu {
-            bail!("--dtype f16 is for CUDA: libtorch's f16 matmul on CPU is far slower than f32; use --dtype bf16 (or f32) on CPU");
-        }
         let kind = opts.dtype.kind();
         let gpt = Gpt2::load(self.cfg, SafeFile::open(&self.model.weights)?, n_blocks, device, kind)?;
         let mut loaded = Vec::with_capacity(self.saes.len());
@@ -215,9 +215,10 @@ pub fn parse_device(s: &str) -> Result<Device> {
 }
 
 impl Engine {
-    /// Resolves (downloading if needed) and loads the model blocks and SAEs `layers` need.
-    pub fn load(model: &Source, saes: &Source, layers: &[usize], device: Device, with_decoder: bool, progress: &ProgressSink) -> Result<Self> {
-        Resolved::new(model, saes, layers, progress)?.load(device, with_decoder, &RunOptions::default(), progress)
+    /// Resolves (downloading if needed) and loads the model blocks and SAEs `layers` need,
+    /// in `opts.dtype` and within `opts.max_memory`.
+    pub fn load(model: &Source, saes: &Source, layers: &[usize], device: Device, with_decoder: bool, opts: &RunOptions, progress: &ProgressSink) -> Result<Self> {
+        Resolved::new(model, saes, layers, progress)?.load(device, with_decoder, opts, progress)
     }
 
     pub fn layers(&self) -> Vec<usize> {

@@ -10,7 +10,7 @@ use saescope::source::Source;
 use std::path::Path;
 
 fn load(model: &Path, saes: &Path, layers: &[usize]) -> color_eyre::Result<Engine> {
-    Engine::load(&Source::Dir(model.to_owned()), &Source::Dir(saes.to_owned()), layers, tch::Device::Cpu, false, &ProgressSink::none())
+    Engine::load(&Source::Dir(model.to_owned()), &Source::Dir(saes.to_owned()), layers, tch::Device::Cpu, false, &Default::default(), &ProgressSink::none())
 }
 
 fn err(r: color_eyre::Result<impl Sized>) -> String {

@@ -6,7 +6,7 @@ use crate::analysis::{analyze, Params};
 use crate::cache::Cache;
 use crate::compute::{activations, Request as Compute};
 use crate::labels::Labels;
-use crate::pipeline::{Engine, Resolved, RunOptions};
+use crate::pipeline::{Engine, RunOptions};
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
 use crate::source::Source;
@@ -81,7 +81,7 @@ pub fn spawn(job: Job, progress: ProgressSink) -> (Sender<Request>, Receiver<Msg
             // Everything came from the result cache: the model loads on the first request.
             if engine.is_none() {
                 progress.stage("loading the model for this view");
-                match Resolved::new(&job.model, &job.saes, &job.layers, &progress).and_then(|r| r.load(job.device, false, &job.opts, &progress)) {
+                match Engine::load(&job.model, &job.saes, &job.layers, job.device, false, &job.opts, &progress) {
                     Ok(e) => engine = Some(e),
                     Err(e) => {
                         let _ = tx.send(Msg::Reply(Reply::Failed(one_line(&e))));

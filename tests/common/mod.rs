@@ -20,7 +20,7 @@ pub fn tiny() -> &'static Path {
 
 pub fn engine(layers: &[usize]) -> Engine {
     let d = tiny();
-    Engine::load(&Source::Dir(d.join("model")), &Source::Dir(d.join("saes")), layers, tch::Device::Cpu, false, &ProgressSink::none())
+    Engine::load(&Source::Dir(d.join("model")), &Source::Dir(d.join("saes")), layers, tch::Device::Cpu, false, &RunOptions::default(), &ProgressSink::none())
         .expect("load tiny engine")
 }
 

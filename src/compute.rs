@@ -37,15 +37,8 @@ pub struct Computed {
 pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
     let resolved = Resolved::new(req.model, req.saes, req.layers, progress)?;
     let (model_label, sae_label) = (resolved.model_label.clone(), resolved.sae_label.clone());
-    let texts: Vec<(usize, usize, &String)> = req
-        .samples
-        .categories
-        .iter()
-        .enumerate()
-        .flat_map(|(ci, c)| c.texts.iter().enumerate().map(move |(i, t)| (ci, i, t)))
-        .collect();
-    let names = req.samples.categories.iter().map(|c| c.name.clone()).collect();
-    let mut set = ActivationSet::new(resolved.layers(), resolved.d_sae, req.opts.include_bos, names, req.opts.keep);
+    let texts: Vec<(usize, usize, &String)> = req.samples.texts().collect();
+    let mut set = ActivationSet::new(resolved.layers(), resolved.d_sae, req.opts.include_bos, req.samples.names(), req.opts.keep);
     let mut slots = vec![None; texts.len()];
 
     // Texts by key; a text repeated in two categories is computed once.

@@ -231,8 +231,7 @@ impl Engine {
 
     /// Token ids with BOS of every text, checked against n_ctx.
     pub fn tokenize(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<Vec<u32>>> {
-        let all: Vec<(usize, usize)> =
-            samples.categories.iter().enumerate().flat_map(|(ci, c)| (0..c.texts.len()).map(move |i| (ci, i))).collect();
+        let all: Vec<(usize, usize)> = samples.texts().map(|(ci, i, _)| (ci, i)).collect();
         self.tokenize_some(samples, &all, opts, progress)
     }
 
@@ -262,20 +261,14 @@ impl Engine {
         Ok(out)
     }
 
-    /// An empty set shaped for this engine and `samples`.
-    pub fn empty_set(&self, samples: &Samples, opts: &RunOptions) -> ActivationSet {
-        ActivationSet::new(self.layers(), self.d_sae(), opts.include_bos, samples.categories.iter().map(|c| c.name.clone()).collect(), opts.keep)
-    }
-
     /// Mean SAE activations per text and layer for every sample text.
     pub fn run(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<ActivationSet> {
         let tokens = self.tokenize(samples, opts, progress)?;
-        let texts: Vec<(usize, &String)> =
-            samples.categories.iter().enumerate().flat_map(|(ci, c)| c.texts.iter().map(move |t| (ci, t))).collect();
-        let mut set = self.empty_set(samples, opts);
+        let texts: Vec<(usize, usize, &String)> = samples.texts().collect();
+        let mut set = ActivationSet::new(self.layers(), self.d_sae(), opts.include_bos, samples.names(), opts.keep);
         let mut slots = vec![None; texts.len()];
         self.each_text_vector(&tokens, opts, progress, |i, n, v| {
-            slots[i] = Some(set.fold(texts[i].0, texts[i].1.clone(), n, &v));
+            slots[i] = Some(set.fold(texts[i].0, texts[i].2.clone(), n, &v));
             Ok(())
         })?;
         set.texts = slots.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| color_eyre::eyre::eyre!("internal: a text was never encoded"))?;

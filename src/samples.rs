@@ -104,4 +104,14 @@ impl Samples {
     pub fn n_texts(&self) -> usize {
         self.categories.iter().map(|c| c.texts.len()).sum()
     }
+
+    /// Every text as (category index, index within the category, text), in file order:
+    /// the order of `ActivationSet::texts`.
+    pub fn texts(&self) -> impl Iterator<Item = (usize, usize, &String)> {
+        self.categories.iter().enumerate().flat_map(|(ci, c)| c.texts.iter().enumerate().map(move |(i, t)| (ci, i, t)))
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.categories.iter().map(|c| c.name.clone()).collect()
+    }
 }

@@ -85,7 +85,7 @@ pub fn write(out: &Path, size: Size, seed: u64, progress: &ProgressSink) -> Resu
     let tok = Gpt2Tokenizer::load(None)?;
     let samples = Samples::bundled()?;
     let mut seqs: Vec<Vec<u32>> =
-        samples.categories.iter().flat_map(|c| c.texts.iter()).map(|t| tok.encode_with_bos(t)).collect::<Result<_>>()?;
+        samples.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for _ in 0..8 {
         let mut s = vec![tok.bos];
         s.extend((0..64).map(|_| rng.gen_range(0..cfg.vocab_size as u32)));

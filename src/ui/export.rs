@@ -116,9 +116,8 @@ fn token_rows(app: &App) -> Result<Rows> {
 
 fn findings_rows(app: &App) -> Result<Rows> {
     let r = app.results.as_ref().ok_or_else(not_yet)?;
-    let names: Vec<String> = app.categories.iter().map(|c| c.0.clone()).collect();
     let mut rows = Rows::new();
-    for (i, x) in findings(&r.analysis, &names).into_iter().enumerate() {
+    for (i, x) in findings(&r.analysis, &r.set.categories).into_iter().enumerate() {
         let head = vec![(i + 1).to_string(), x.claim.clone(), x.holds.to_string(), x.summary.clone()];
         if x.rows.is_empty() {
             rows.push([head.clone(), vec![String::new(), String::new()]].concat());

@@ -18,9 +18,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         f.render_widget(Paragraph::new("computing…"), inner);
         return;
     };
-    let names: Vec<String> = app.categories.iter().map(|c| c.0.clone()).collect();
     let mut lines = Vec::new();
-    for (i, x) in findings(&r.analysis, &names).iter().enumerate() {
+    for (i, x) in findings(&r.analysis, &r.set.categories).iter().enumerate() {
         let color = if x.holds { Color::Green } else { Color::Red };
         lines.push(Line::from(vec![
             Span::styled(format!("{}. {} ", i + 1, x.claim), Style::new().add_modifier(Modifier::BOLD)),

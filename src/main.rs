@@ -90,23 +90,27 @@ fn explore(c: &Common) -> Result<()> {
     let info = RunInfo { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase() };
     let categories = samples.categories.iter().map(|k| (k.name.clone(), k.texts.len())).collect();
     let layers = saescope::config::normalize_layers(&c.layers);
-    // The SAE width is not known before the weights are read; feature ids past it simply
-    // never match a row.
-    let (labels, summary) = match &c.labels {
-        Some(path) => saescope::labels::Labels::load(path, &layers, usize::MAX).map(|(l, s)| (l, Some(s.line())))?,
-        None => Default::default(),
-    };
+    // The SAE width is not known before the weights are read; labels past it are counted
+    // once results arrive (App::set_results).
+    let (labels, summary) = labels(c, &layers, usize::MAX)?;
     let mut app = App::new(categories, layers.clone(), info, c.export_dir.clone());
     app.labels = labels.clone();
-    app.message = summary.map(|s| format!("labels: {s}"));
+    app.message = summary;
     saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params, cache: c.cache(), labels })
 }
 
-/// `--labels`, checked against the loaded layers; what was set aside goes to stderr.
-fn labels(c: &Common, layers: &[usize], d_sae: usize) -> Result<saescope::labels::Labels> {
+/// `--labels`, checked against the loaded layers, with the line that says what was
+/// imported and set aside (stderr for commands, the status line in the explorer).
+fn labels(c: &Common, layers: &[usize], d_sae: usize) -> Result<(saescope::labels::Labels, Option<String>)> {
     let Some(path) = &c.labels else { return Ok(Default::default()) };
     let (labels, summary) = saescope::labels::Labels::load(path, layers, d_sae)?;
-    eprintln!("labels: {}", summary.line());
+    Ok((labels, Some(format!("labels: {}", summary.line()))))
+}
+
+/// `labels` for the headless commands.
+fn labels_noted(c: &Common, layers: &[usize], d_sae: usize) -> Result<saescope::labels::Labels> {
+    let (labels, summary) = labels(c, layers, d_sae)?;
+    summary.into_iter().for_each(|s| eprintln!("{s}"));
     Ok(labels)
 }
 
@@ -130,7 +134,7 @@ fn feature(c: &Common, layer: usize, id: u32, format: CardFormat, output: Option
     let (model, saes) = (c.model_source(), c.sae_source());
     let req = Request { model: &model, saes: &saes, samples: &samples, layers: &layers, device, opts: &opts, cache: cache.as_ref() };
     let done = activations(&req, &progress)?;
-    let labels = labels(c, &layers, done.set.d_sae)?;
+    let labels = labels_noted(c, &layers, done.set.d_sae)?;
     let mut card = saescope::card::Card::from_set(&done.set, &labels, layer, id)?;
     let engine = match done.engine {
         Some(e) => e,
@@ -171,7 +175,7 @@ fn search(c: &Common, query: &str, format: CardFormat) -> Result<()> {
     if c.labels.is_none() {
         color_eyre::eyre::bail!("search needs --labels FILE, a Neuronpedia explanations export (README, \"Labels\")");
     }
-    let labels = labels(c, &saescope::config::normalize_layers(&c.layers), usize::MAX)?;
+    let labels = labels_noted(c, &saescope::config::normalize_layers(&c.layers), usize::MAX)?;
     let hits = labels.search(query);
     let text = match format {
         CardFormat::Text => hits.iter().map(|(l, f, t)| format!("{l}\t{f}\t{t}\t{}\n", saescope::analysis::neuronpedia_url(*l, *f))).collect(),

@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from reference import offline_gpt2_cache  # noqa: E402
+from reference import go_offline, load_stack  # noqa: E402
 
 
 def main() -> None:
@@ -26,22 +26,12 @@ def main() -> None:
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
 
-    os.environ["HF_HOME"] = offline_gpt2_cache(a.model_dir)
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    go_offline(a.model_dir)
     import torch
-    from sae_lens import SAE
-    from transformer_lens import HookedTransformer
-    from transformers import GPT2LMHeadModel, GPT2TokenizerFast
 
     torch.set_grad_enabled(False)
-    hf = GPT2LMHeadModel.from_pretrained(a.model_dir, local_files_only=True)
-    tok = GPT2TokenizerFast.from_pretrained("gpt2")
-    model = HookedTransformer.from_pretrained("gpt2", hf_model=hf, tokenizer=tok, device="cpu")
     layers = [int(x) for x in a.layers.split(",")]
-    n_layers = model.cfg.n_layers
-    hook = lambda l: f"blocks.{l}.hook_resid_pre" if l < n_layers else f"blocks.{n_layers - 1}.hook_resid_post"
-    saes = {l: SAE.load_from_disk(os.path.join(a.sae_dir, hook(l)), device="cpu") for l in layers}
+    model, saes, hook = load_stack(a.model_dir, a.sae_dir, layers)
 
     toks = model.to_tokens(a.text)
     _, cache = model.run_with_cache(toks, names_filter=[hook(l) for l in layers])

@@ -563,3 +563,14 @@ fn token_view_keeps_recent_texts_only() {
     assert!(a.token_cache.len() <= 64, "{}", a.token_cache.len());
     assert!(a.token_cache.contains_key("text 199"));
 }
+
+#[test]
+fn findings_view_says_why_when_the_run_failed() {
+    let mut a = app(false);
+    a.update(Action::Findings);
+    let (s, _) = render(&mut a, 100, 30);
+    assert!(s.contains("computing…"), "{s}");
+    a.error = Some("cannot download openai-community/gpt2/config.json".into());
+    let (s, _) = render(&mut a, 100, 30);
+    assert!(s.contains("failed: cannot download openai-community/gpt2/config.json") && !s.contains("computing…"), "{s}");
+}

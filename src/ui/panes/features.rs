@@ -21,8 +21,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner = outer.inner(area);
     f.render_widget(outer, area);
     if app.results.is_none() {
-        let msg = app.error.as_deref().map_or_else(|| "computing… (the gauge below says what is happening)".to_string(), |e| format!("failed: {e}"));
-        f.render_widget(Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }), inner);
+        f.render_widget(Paragraph::new(super::not_ready(app)).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;
     }
     let columns = Layout::horizontal(cats.iter().map(|_| Constraint::Ratio(1, cats.len() as u32))).split(inner);

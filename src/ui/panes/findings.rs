@@ -15,7 +15,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(r) = &app.results else {
-        f.render_widget(Paragraph::new("computing…"), inner);
+        f.render_widget(Paragraph::new(super::not_ready(app)).wrap(Wrap { trim: true }), inner);
         return;
     };
     let mut lines = Vec::new();

@@ -44,6 +44,11 @@ pub fn num(x: f32) -> String {
     }
 }
 
+/// What a pane that needs results says before they exist: why, if the run failed.
+pub fn not_ready(app: &App) -> String {
+    app.error.as_deref().map_or_else(|| "computing… (the gauge below says what is happening)".to_string(), |e| format!("failed: {e}"))
+}
+
 /// A view's frame (card, tokens, findings, search): always the focused thing on screen.
 pub fn view_frame<'a>(title: String) -> Block<'a> {
     Block::default().borders(Borders::ALL).border_type(BorderType::Thick).title(title).title_style(Style::new().add_modifier(Modifier::BOLD))

@@ -1,31 +1,57 @@
 //! SIGINT and SIGTERM as a flag. The default action would kill the process mid-write and
 //! leave the terminal raw; instead compute loops check the flag between batches and
 //! unwind normally (temp files are removed on drop, the explorer restores the terminal).
-//! A second SIGINT while the first is pending exits at once, for a stuck download.
+//! Blocking work that cannot check the flag (a network read) runs on a helper thread
+//! that the caller stops waiting for (`wait`). A second signal while the first is pending
+//! exits at once.
 
 use color_eyre::eyre::{bail, Result};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+/// The first signal that arrived (0: none). `signal_hook::flag` wants a bool, so the
+/// per-signal flags are folded into this by `requested`.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+static FLAGS: OnceLock<[(i32, Arc<std::sync::atomic::AtomicBool>); 2]> = OnceLock::new();
 
-/// Exit status of a run stopped by a signal (128 + SIGINT, as shells report it).
+/// Exit status of a run stopped by SIGINT (128 + 2, as shells report it).
 pub const EXIT_CODE: i32 = 130;
 
 pub const MESSAGE: &str = "interrupted; nothing was written";
 
 pub fn install() -> Result<()> {
-    let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // Order matters: the conditional exit sees the flag before this signal sets it.
-        signal_hook::flag::register_conditional_shutdown(sig, EXIT_CODE, flag.clone())?;
-        signal_hook::flag::register(sig, flag.clone())?;
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flags = FLAGS.get_or_init(|| [(SIGINT, Default::default()), (SIGTERM, Default::default())]);
+    let any = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for (sig, flag) in flags {
+        // Order matters: the conditional exit sees the shared flag before this signal sets it,
+        // so only a second signal (of either kind) exits at once.
+        signal_hook::flag::register_conditional_shutdown(*sig, 128 + sig, any.clone())?;
+        signal_hook::flag::register(*sig, any.clone())?;
+        signal_hook::flag::register(*sig, flag.clone())?;
     }
     Ok(())
 }
 
 pub fn requested() -> bool {
-    FLAG.get().is_some_and(|f| f.load(Ordering::Relaxed))
+    signal().is_some()
+}
+
+/// The signal that asked us to stop, if any.
+pub fn signal() -> Option<i32> {
+    if let Some(s) = Some(SIGNAL.load(Ordering::Relaxed)).filter(|&s| s != 0) {
+        return Some(s);
+    }
+    let flags = FLAGS.get()?;
+    let (sig, _) = flags.iter().find(|(_, f)| f.load(Ordering::Relaxed))?;
+    let _ = SIGNAL.compare_exchange(0, *sig, Ordering::Relaxed, Ordering::Relaxed);
+    Some(SIGNAL.load(Ordering::Relaxed))
+}
+
+/// 130 after SIGINT, 143 after SIGTERM: what a shell reports for a process the signal killed.
+pub fn exit_code() -> i32 {
+    signal().map_or(EXIT_CODE, |s| 128 + s)
 }
 
 /// Fails with `MESSAGE` once a signal has arrived.
@@ -34,4 +60,24 @@ pub fn check() -> Result<()> {
         bail!(MESSAGE);
     }
     Ok(())
+}
+
+/// Runs `job` on its own thread and waits for it, checking for a signal and calling `tick`
+/// every 100 ms: a job blocked in a read gives control back within that time. On a signal
+/// the thread is left behind (the process is about to exit) and the error is `MESSAGE`.
+pub fn wait_ticking<T: Send + 'static>(job: impl FnOnce() -> Result<T> + Send + 'static, mut tick: impl FnMut()) -> Result<T> {
+    static JOBS: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("saescope-io-{}", JOBS.fetch_add(1, Ordering::Relaxed));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name(name).spawn(move || {
+        let _ = tx.send(job());
+    })?;
+    loop {
+        check()?;
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(out) => return out,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => tick(),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => bail!("internal: a download thread stopped without an answer"),
+        }
+    }
 }

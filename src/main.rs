@@ -28,7 +28,7 @@ fn main() {
         // One line per cause, no backtrace noise: these are user-facing errors.
         let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
         eprintln!("error: {}", chain.join(": "));
-        std::process::exit(if saescope::interrupt::requested() { saescope::interrupt::EXIT_CODE } else { 1 });
+        std::process::exit(if saescope::interrupt::requested() { saescope::interrupt::exit_code() } else { 1 });
     }
 }
 
@@ -41,19 +41,16 @@ fn samples(c: &Common) -> Result<Samples> {
 
 fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
     if let Some(n) = c.threads {
-        tch::set_num_threads(n.max(1) as i32);
-    }
-    if c.top_k == 0 {
-        color_eyre::eyre::bail!("--top-k must be at least 1");
+        tch::set_num_threads(n as i32);
     }
     Ok((
         parse_device(&c.device)?,
         RunOptions {
             include_bos: c.include_bos,
             truncate: c.truncate,
-            batch_tokens: c.batch_tokens.max(1),
+            batch_tokens: c.batch_tokens,
             keep: saescope::activations::Keep::for_threshold(c.threshold),
-            max_memory: c.max_memory.map(|g| (g.max(0.0) * (1u64 << 30) as f64) as u64),
+            max_memory: c.max_memory.map(|g| (g * (1u64 << 30) as f64) as u64),
             dtype: c.dtype,
         },
         Params { top_k: c.top_k, threshold: c.threshold },
@@ -62,6 +59,10 @@ fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
 
 fn run(cli: Cli) -> Result<()> {
     let c = &cli.common;
+    saescope::source::download::set_policy(saescope::source::download::Policy {
+        stall: std::time::Duration::from_secs_f64(c.download_timeout),
+        retries: c.download_retries,
+    });
     match cli.command {
         Some(Command::Synth { out, size, seed }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
         Some(Command::SynthSamples { out, texts, categories, seed }) => {

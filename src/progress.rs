@@ -7,8 +7,61 @@ use std::sync::mpsc::Sender;
 pub enum Progress {
     /// A step with no measurable size: "loading layer 8 SAE".
     Stage(String),
-    /// A step with a size: bytes downloaded, texts encoded.
+    /// A step with a size: texts encoded, texts read.
     Fraction { label: String, done: u64, total: u64 },
+    /// Bytes of a download, sent at least once a second even when none arrive, with the
+    /// rate over the last seconds and what is going on (stalled, retrying).
+    Download { file: String, done: u64, total: u64, rate: f64, note: String },
+}
+
+impl Progress {
+    /// The one-line text that stderr and the explorer's gauge both show.
+    pub fn text(&self, eta: &Eta) -> String {
+        match self {
+            Progress::Stage(s) => s.clone(),
+            Progress::Fraction { label, done, total } => format!("{label} {done} of {total}{}", eta.suffix()),
+            Progress::Download { file, done, total, rate, note } => {
+                let pct = if *total == 0 { 0 } else { done * 100 / total };
+                let mut s = format!("downloading {file}: {} of {} ({pct}%) · {}/s", bytes(*done), bytes(*total), bytes(*rate as u64));
+                if *rate > 0.0 && total > done {
+                    s.push_str(&duration_suffix(std::time::Duration::from_secs_f64((total - done) as f64 / rate)));
+                }
+                if !note.is_empty() {
+                    s.push_str(" · ");
+                    s.push_str(note);
+                }
+                s
+            }
+        }
+    }
+
+    /// Done over total, for a gauge.
+    pub fn ratio(&self) -> f64 {
+        match self {
+            Progress::Stage(_) => 0.0,
+            Progress::Fraction { done, total, .. } | Progress::Download { done, total, .. } => {
+                if *total == 0 { 0.0 } else { (*done as f64 / *total as f64).clamp(0.0, 1.0) }
+            }
+        }
+    }
+}
+
+/// "52.4 MB": decimal units, as download sizes are usually quoted.
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2} GB", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} kB", n as f64 / 1e3),
+        n => format!("{n} B"),
+    }
+}
+
+fn duration_suffix(d: std::time::Duration) -> String {
+    if d.as_secs() >= 60 {
+        format!(" · ETA {}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    } else {
+        format!(" · ETA {}s", d.as_secs())
+    }
 }
 
 /// Estimates the time left of a `Fraction` from how fast it has gone since its label first
@@ -38,11 +91,7 @@ impl Eta {
 
     /// " · ETA 1m05s", or nothing before there is a rate to go by.
     pub fn suffix(&self) -> String {
-        match self.left {
-            Some(d) if d.as_secs() >= 60 => format!(" · ETA {}m{:02}s", d.as_secs() / 60, d.as_secs() % 60),
-            Some(d) => format!(" · ETA {}s", d.as_secs()),
-            None => String::new(),
-        }
+        self.left.map(duration_suffix).unwrap_or_default()
     }
 }
 
@@ -68,13 +117,24 @@ impl ProgressSink {
             let mut eta = Eta::default();
             for p in rx {
                 eta.observe(&p);
-                match p {
+                match &p {
                     Progress::Stage(s) => {
                         let _ = writeln!(err, "{}{s}", if open_bar { "\n" } else { "" });
                         open_bar = false;
                     }
+                    Progress::Download { .. } => {
+                        // Once a second: a line each on a file or pipe too, so a log shows a stall.
+                        let text = p.text(&eta);
+                        if tty {
+                            let _ = write!(err, "\r{text}\x1b[K");
+                            open_bar = true;
+                        } else {
+                            let _ = writeln!(err, "{text}");
+                        }
+                    }
                     Progress::Fraction { label, done, total } => {
-                        let pct = if total == 0 { 100 } else { done * 100 / total };
+                        let (done, total) = (*done, *total);
+                        let pct = (done * 100).checked_div(total).unwrap_or(100);
                         if tty {
                             let filled = (pct / 5) as usize;
                             let bar = format!("{}{}", "#".repeat(filled), " ".repeat(20 - filled.min(20)));
@@ -110,30 +170,3 @@ impl ProgressSink {
     }
 }
 
-/// Bridges hf-hub's download callbacks to a sink.
-pub(crate) struct DownloadProgress {
-    pub sink: ProgressSink,
-    pub label: String,
-    pub done: u64,
-    pub total: u64,
-}
-
-impl hf_hub::api::Progress for DownloadProgress {
-    fn init(&mut self, size: usize, filename: &str) {
-        self.total = size as u64;
-        self.done = 0;
-        self.label = format!("downloading {filename}");
-        self.sink.send(Progress::Fraction { label: self.label.clone(), done: 0, total: self.total });
-    }
-    fn update(&mut self, size: usize) {
-        let before = self.done * 50 / self.total.max(1);
-        self.done += size as u64;
-        // Throttle to ~50 messages a file: updates arrive per network chunk.
-        if self.done * 50 / self.total.max(1) != before {
-            self.sink.send(Progress::Fraction { label: self.label.clone(), done: self.done, total: self.total });
-        }
-    }
-    fn finish(&mut self) {
-        self.sink.send(Progress::Fraction { label: self.label.clone(), done: self.total, total: self.total });
-    }
-}

@@ -1,18 +1,17 @@
 //! Weights from the Hugging Face hub, kept in the standard cache so Python's
 //! huggingface_hub and saescope share downloads.
 //!
-//! hf-hub 0.4 has no network timeout and ignores HF_HUB_OFFLINE, so both are handled here:
-//! files already cached are used without touching the network, HF_HUB_OFFLINE forbids it,
-//! and otherwise a bounded reachability check runs before any download so an offline
-//! machine gets an answer in seconds instead of a hang.
+//! Files already cached are used without touching the network, HF_HUB_OFFLINE forbids
+//! it, and otherwise a bounded reachability check runs before any download so an offline
+//! machine gets an answer in seconds instead of a hang. The transfer itself is
+//! `download.rs`'s: timeouts, retries, resume and verification.
 
+use super::download::{download, Task};
 use super::{ModelFiles, SaeFiles, MODEL_FILES, SAE_FILES};
-use crate::progress::{DownloadProgress, ProgressSink};
+use crate::progress::ProgressSink;
 use color_eyre::eyre::{bail, eyre, Result};
-use hf_hub::api::sync::ApiBuilder;
-use hf_hub::{Cache, Repo, RepoType};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -44,16 +43,35 @@ fn offline() -> bool {
 }
 
 fn endpoint() -> String {
-    std::env::var("HF_ENDPOINT").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
+    let e = std::env::var("HF_ENDPOINT").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    e.trim_end_matches('/').to_string()
 }
 
 const LOCAL_HINT: &str = "point saescope at local folders with --model-dir DIR and --sae-dir DIR \
     (`saescope synth --out DIR` writes synthetic ones), or run once with network to fill the cache";
 
+/// One repo in the cache: `models--org--name` with `refs/main` naming the snapshot.
+pub struct RepoCache {
+    pub dir: PathBuf,
+}
+
+impl RepoCache {
+    pub fn new(cache: &Path, repo: &str) -> Self {
+        Self { dir: cache.join(format!("models--{}", repo.replace('/', "--"))) }
+    }
+
+    /// The snapshot file of `main`, if complete (a link to a missing blob is not).
+    pub fn get(&self, file: &str) -> Option<PathBuf> {
+        let commit = std::fs::read_to_string(self.dir.join("refs").join("main")).ok()?;
+        let path = self.dir.join("snapshots").join(commit.trim()).join(file);
+        path.is_file().then_some(path)
+    }
+}
+
 /// Paths of `files` inside `repo`, downloading what the cache lacks.
 fn fetch(repo: &str, files: &[String], progress: &ProgressSink) -> Result<Vec<PathBuf>> {
     let dir = cache_dir();
-    let cached = Cache::new(dir.clone()).repo(Repo::new(repo.to_string(), RepoType::Model));
+    let cached = RepoCache::new(&dir, repo);
     let missing: Vec<&String> = files.iter().filter(|f| cached.get(f).is_none()).collect();
     if !missing.is_empty() {
         if offline() {
@@ -67,17 +85,9 @@ fn fetch(repo: &str, files: &[String], progress: &ProgressSink) -> Result<Vec<Pa
         check_reachable(&endpoint).map_err(|why| {
             eyre!("cannot download {repo}/{} from {endpoint} ({why}); looked in the cache {} first; {LOCAL_HINT}", missing[0], dir.display())
         })?;
-        let api = ApiBuilder::from_cache(Cache::new(dir.clone()))
-            .with_endpoint(endpoint.clone())
-            .with_progress(false)
-            .build()
-            .map_err(|e| eyre!("cannot set up the hub client: {e}"))?;
-        let api_repo = api.model(repo.to_string());
         for f in &missing {
-            let reporter = DownloadProgress { sink: progress.clone(), label: String::new(), done: 0, total: 0 };
-            api_repo
-                .download_with_progress(f, reporter)
-                .map_err(|e| eyre!("downloading {repo}/{f} from {endpoint} failed: {e}; {LOCAL_HINT}"))?;
+            let task = Task { endpoint: endpoint.clone(), repo: repo.to_string(), file: f.to_string(), cache: dir.clone(), repo_dir: cached.dir.clone() };
+            download(task, progress)?;
         }
     }
     files

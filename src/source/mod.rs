@@ -2,6 +2,7 @@
 //! folder in the same layout, or the synthetic generator. Each resolves to plain paths;
 //! loading is the model's and SAE's job.
 
+pub mod download;
 pub mod hub;
 pub mod local;
 pub mod synth;

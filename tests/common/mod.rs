@@ -1,6 +1,8 @@
 //! Shared by the integration tests: the tiny synthetic weights, written once per test binary.
 #![allow(dead_code)]
 
+pub mod hub;
+
 use saescope::pipeline::{Engine, RunOptions};
 use saescope::progress::ProgressSink;
 use saescope::source::synth::{self, Size};

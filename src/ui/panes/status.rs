@@ -1,7 +1,6 @@
 //! The bottom line: a progress gauge while computing, then model, SAEs, device, time taken
 //! and the latest message.
 
-use crate::progress::Progress;
 use crate::ui::app::App;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -30,12 +29,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     let [gauge, rest] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let (label, ratio) = match &app.progress {
-        Some(Progress::Fraction { label, done, total }) => {
-            (format!("{label} {done} of {total}{}", app.eta.suffix()), if *total == 0 { 0.0 } else { *done as f64 / *total as f64 })
-        }
-        Some(Progress::Stage(s)) => (s.clone(), 0.0),
+        Some(p) => (p.text(&app.eta), p.ratio()),
         None => ("starting".to_string(), 0.0),
     };
-    f.render_widget(Gauge::default().ratio(ratio.clamp(0.0, 1.0)).label(label).gauge_style(Style::new().add_modifier(Modifier::REVERSED)), gauge);
+    f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(Style::new().add_modifier(Modifier::REVERSED)), gauge);
     f.render_widget(Line::raw(info), rest);
 }

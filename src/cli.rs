@@ -3,6 +3,7 @@
 
 use crate::source::synth::Size;
 use crate::source::{Source, DEFAULT_MODEL, DEFAULT_SAE_RELEASE};
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -82,9 +83,9 @@ pub enum Command {
     SynthSamples {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        #[arg(long, default_value_t = 5000)]
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=10_000_000).map(|n| n as usize))]
         texts: usize,
-        #[arg(long, default_value_t = 7)]
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=10_000).map(|n| n as usize))]
         categories: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -92,7 +93,7 @@ pub enum Command {
     /// Time weight loading, the model, the SAE encode and a whole run; print peak RSS.
     Bench {
         /// Timed repetitions of each measurement (the median is printed).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000).map(|n| n as usize))]
         repeat: usize,
     },
 }
@@ -130,10 +131,10 @@ pub struct Common {
     /// Layers to analyse (12 = after the last block).
     #[arg(long, global = true, value_delimiter = ',', default_value = "6,8,10,11")]
     pub layers: Vec<usize>,
-    #[arg(long, global = true, default_value_t = 5)]
+    #[arg(long, global = true, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000).map(|n| n as usize))]
     pub top_k: usize,
     /// Mean activation at which a text counts as using a feature (specialist scores).
-    #[arg(long, global = true, default_value_t = 5.0)]
+    #[arg(long, global = true, default_value_t = 5.0, value_parser = non_negative_f32)]
     pub threshold: f32,
     /// Count the BOS token in each text's mean (excluded by default: its norm is huge).
     #[arg(long, global = true)]
@@ -142,21 +143,27 @@ pub struct Common {
     #[arg(long, global = true, default_value = "auto")]
     pub device: String,
     /// CPU threads for libtorch (default: libtorch's choice, the core count).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..=1024).map(|n| n as usize))]
     pub threads: Option<usize>,
     /// Cut texts longer than the model's context instead of failing.
     #[arg(long, global = true)]
     pub truncate: bool,
     /// Padded tokens per batch; bounds memory (256 measured fastest on CPU, BENCHMARKS.md).
-    #[arg(long, global = true, default_value_t = 256)]
+    #[arg(long, global = true, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576).map(|n| n as usize))]
     pub batch_tokens: usize,
     /// Weights and compute dtype: f32 is exact against the Python reference; bf16 is faster
     /// where the hardware has bf16 matmul (CUDA, recent CPUs); f16 is for CUDA.
     #[arg(long, global = true, value_enum, default_value_t = crate::pipeline::Precision::F32)]
     pub dtype: crate::pipeline::Precision,
     /// Refuse to load more than this many GiB (default: the memory available at start).
-    #[arg(long, global = true, value_name = "GIB")]
+    #[arg(long, global = true, value_name = "GIB", value_parser = positive_f64)]
     pub max_memory: Option<f64>,
+    /// Seconds without a byte before a download counts as stalled and is resumed.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30.0, env = "SAESCOPE_DOWNLOAD_TIMEOUT", value_parser = positive_f64)]
+    pub download_timeout: f64,
+    /// Tries after a stall, reset or server error before a download gives up.
+    #[arg(long, global = true, value_name = "N", default_value_t = 5, env = "SAESCOPE_DOWNLOAD_RETRIES", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub download_retries: u32,
     /// Folder of the result cache (default: the user cache folder, e.g. ~/.cache/saescope).
     #[arg(long, global = true, value_name = "DIR", env = "SAESCOPE_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -169,6 +176,24 @@ pub struct Common {
     /// Where the explorer's `e` writes CSV exports.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub export_dir: PathBuf,
+}
+
+/// A finite number at least 0 (NaN and inf would silently zero every score).
+fn non_negative_f32(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be a finite number, 0 or more".into()),
+        Err(e) => Err(format!("{e}: give a number, 0 or more")),
+    }
+}
+
+/// A finite number above 0.
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        Ok(_) => Err("must be a finite number above 0".into()),
+        Err(e) => Err(format!("{e}: give a number above 0")),
+    }
 }
 
 impl Common {

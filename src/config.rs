@@ -58,7 +58,7 @@ impl Gpt2Config {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.n_embd == 0 || self.n_layer == 0 || self.n_head == 0 || self.n_embd % self.n_head != 0 {
+        if self.n_embd == 0 || self.n_layer == 0 || self.n_head == 0 || !self.n_embd.is_multiple_of(self.n_head) {
             bail!("n_embd {} must be a positive multiple of n_head {}", self.n_embd, self.n_head);
         }
         if self.n_positions == 0 || self.vocab_size == 0 {

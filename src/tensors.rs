@@ -112,7 +112,7 @@ impl SafeFile {
             Dtype::F64 => Kind::Double,
             other => bail!("{}: tensor {name} has dtype {other:?}; expected a float type", self.path.display()),
         };
-        let t = if kind == Kind::Float && (bytes.as_ptr() as usize) % 4 == 0 {
+        let t = if kind == Kind::Float && (bytes.as_ptr() as usize).is_multiple_of(4) {
             // SAFETY: the bytes lie inside the map, which every holder of this tensor keeps
             // alive through the Arc; the tensor is never resized or written in place.
             unsafe { Tensor::f_from_blob(bytes.as_ptr(), &size, &[], Kind::Float, tch::Device::Cpu)? }

@@ -133,6 +133,8 @@ pub struct ActivationSet {
     pub categories: Vec<String>,
     pub keep: Keep,
     pub texts: Vec<TextActivations>,
+    /// Which Neuronpedia SAE each layer is (links and label matching), when known.
+    pub neuronpedia: crate::neuronpedia::Ids,
     /// [layer index][category] sum of the category's full text vectors, dense over d_sae.
     sums: Vec<Vec<Vec<f64>>>,
     counts: Vec<usize>,
@@ -145,7 +147,7 @@ impl ActivationSet {
     pub fn new(layers: Vec<usize>, d_sae: usize, include_bos: bool, categories: Vec<String>, keep: Keep) -> Self {
         let sums = vec![vec![Vec::new(); categories.len()]; layers.len()];
         let counts = vec![0; categories.len()];
-        Self { layers, d_sae, include_bos, categories, keep, texts: Vec::new(), sums, counts, held: 0, whole_budget: KEEP_WHOLE }
+        Self { layers, d_sae, include_bos, categories, keep, texts: Vec::new(), neuronpedia: Default::default(), sums, counts, held: 0, whole_budget: KEEP_WHOLE }
     }
 
     /// A set holding `texts` whole (nothing pruned).

@@ -169,12 +169,3 @@ pub fn analyze(set: &ActivationSet, params: Params) -> Analysis {
         .collect();
     Analysis { params, layers }
 }
-
-/// Neuronpedia's id of a gpt2-small res-jb feature, e.g. `8-res-jb/1234`.
-pub fn neuronpedia_id(layer: usize, feature: u32) -> String {
-    format!("{layer}-res-jb/{feature}")
-}
-
-pub fn neuronpedia_url(layer: usize, feature: u32) -> String {
-    format!("https://www.neuronpedia.org/gpt2-small/{}", neuronpedia_id(layer, feature))
-}

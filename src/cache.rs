@@ -6,6 +6,11 @@
 //! SHA-256 of its text, so a changed sample recomputes only itself. Each entry carries a
 //! CRC; a corrupt or truncated file is read up to the damage and the rest recomputed,
 //! never trusted. Files are replaced atomically, so an interrupted run leaves the old one.
+//!
+//! A new file is written as `.partial-*` beside the others, and its writer holds an
+//! exclusive lock on it. Partials nobody holds (left by SIGKILL, a second Ctrl-C, a crash)
+//! are swept at the next start; `remove_partials` deletes this process's own on the exit
+//! paths that run code but skip destructors (the explorer quitting while a worker writes).
 
 use crate::activations::SparseVec;
 use color_eyre::eyre::{eyre, Result};
@@ -13,6 +18,32 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// This process's partial files, for `remove_partials`.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Deletes the partial cache files this process is writing; called on the way out.
+pub fn remove_partials() {
+    if let Ok(mut live) = LIVE.lock() {
+        for p in live.drain(..) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn forget(path: &Path) {
+    if let Ok(mut live) = LIVE.lock() {
+        live.retain(|p| p != path);
+    }
+}
+
+/// Tries to take `f`'s exclusive lock without waiting.
+fn try_lock(f: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor owned by `f`; the lock goes with the descriptor.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
 
 const MAGIC: &[u8; 8] = b"SAESCACH";
 const VERSION: u32 = 1;
@@ -83,10 +114,6 @@ impl Cache {
         directories::ProjectDirs::from("", "", "saescope").map(|d| d.cache_dir().join("activations"))
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn path(&self, id: &Key) -> PathBuf {
         self.dir.join(format!("{}.bin", hex(id)))
     }
@@ -134,12 +161,32 @@ impl Cache {
         }
     }
 
+    /// Removes partial files no running saescope holds; returns how many.
+    pub fn sweep(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
+        let mut removed = 0;
+        for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let partial = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(".partial-"));
+            // Opening for read is enough to lock; the lock ends when `f` is dropped.
+            if partial && std::fs::File::open(&p).is_ok_and(|f| try_lock(&f)) && std::fs::remove_file(&p).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// A new file for `id`, invisible until `commit`.
     pub fn writer(&self, id: &Key) -> Result<Writer> {
         let fail = |e: std::io::Error| eyre!("cannot write the result cache in {}: {e}", self.dir.display());
         std::fs::create_dir_all(&self.dir).map_err(fail)?;
         let tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(&self.dir).map_err(fail)?;
-        let mut w = Writer { out: BufWriter::new(tmp), path: self.path(id), written: 0 };
+        if !try_lock(tmp.as_file()) {
+            return Err(eyre!("cannot lock {} in the result cache", tmp.path().display()));
+        }
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(tmp.path().to_path_buf());
+        }
+        let mut w = Writer { out: BufWriter::new(tmp), path: self.path(id) };
         w.raw(MAGIC).and_then(|_| w.raw(&VERSION.to_le_bytes())).and_then(|_| w.raw(id)).map_err(fail)?;
         Ok(w)
     }
@@ -155,7 +202,6 @@ pub fn decode(bytes: &[u8]) -> Option<Entry> {
 pub struct Writer {
     out: BufWriter<tempfile::NamedTempFile>,
     path: PathBuf,
-    written: usize,
 }
 
 impl Writer {
@@ -169,13 +215,7 @@ impl Writer {
         let mut head = (payload.len() as u32).to_le_bytes().to_vec();
         head.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         self.raw(&head).and_then(|_| self.raw(&payload)).map_err(|err| eyre!("cannot write the result cache: {err}"))?;
-        self.written += 1;
         Ok(())
-    }
-
-    /// Entries added with `entry` (not copied ones).
-    pub fn new_entries(&self) -> usize {
-        self.written
     }
 
     /// Moves the finished file into place atomically.
@@ -183,6 +223,7 @@ impl Writer {
         let path = self.path.clone();
         let fail = |e: String| eyre!("cannot write the result cache {}: {e}", path.display());
         let tmp = self.out.into_inner().map_err(|e| fail(e.to_string()))?;
+        forget(tmp.path());
         tmp.as_file().sync_all().map_err(|e| fail(e.to_string()))?;
         tmp.persist(&path).map_err(|e| fail(e.error.to_string()))?;
         Ok(())

@@ -4,7 +4,6 @@
 //! the engine and are filled in by `Card::complete`.
 
 use crate::activations::ActivationSet;
-use crate::analysis::neuronpedia_url;
 use crate::labels::Labels;
 use crate::lens::{Logits, Neighbours};
 use crate::pipeline::Engine;
@@ -67,11 +66,15 @@ pub struct NeighbourLayer {
     pub features: Vec<LabelledNeighbour>,
 }
 
+/// What the card says instead of a link when the SAE's Neuronpedia id is unknown.
+pub const NO_PAGE: &str = "(no Neuronpedia page known for this SAE)";
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Card {
     pub layer: usize,
     pub feature: u32,
-    pub neuronpedia_url: String,
+    /// None when the SAE's Neuronpedia id is unknown (README, "Neuronpedia ids").
+    pub neuronpedia_url: Option<String>,
     pub label: Option<String>,
     pub texts: Vec<TextValue>,
     pub histogram: Histogram,
@@ -126,7 +129,7 @@ impl Card {
         Ok(Self {
             layer,
             feature,
-            neuronpedia_url: neuronpedia_url(layer, feature),
+            neuronpedia_url: set.neuronpedia.url(layer, feature),
             label: labels.get(layer, feature).map(String::from),
             histogram: histogram(&values, BINS),
             texts,
@@ -163,9 +166,9 @@ impl Card {
 
     /// The card as text, for `saescope feature`.
     pub fn text(&self) -> String {
-        let mut s = format!("layer {} feature {}  {}\n", self.layer, self.feature, self.neuronpedia_url);
+        let mut s = format!("layer {} feature {}  {}\n", self.layer, self.feature, self.neuronpedia_url.as_deref().unwrap_or(NO_PAGE));
         if let Some(l) = &self.label {
-            s.push_str(&format!("label: {l}\n"));
+            s.push_str(&format!("label: {}\n", crate::printable::printable(l)));
         }
         let fired = self.texts.iter().filter(|t| t.exact && t.activation > 0.0).count();
         s.push_str(&format!("\nactivation in {} texts ({fired} non-zero):\n", self.texts.len()));
@@ -178,7 +181,7 @@ impl Card {
         s.push_str("\ntop texts:\n");
         for t in &self.top_texts {
             let token = t.top_token.as_ref().map(|k| format!("  max at {:?} ({:.2})", k.token, k.activation)).unwrap_or_default();
-            s.push_str(&format!("  {:>7.2}  [{}] {:?}{token}\n", t.activation, t.category, excerpt(&t.content, 60)));
+            s.push_str(&format!("  {:>7.2}  [{}] {:?}{token}\n", t.activation, crate::printable::printable(&t.category), excerpt(&t.content, 60)));
         }
         if let Some(l) = &self.logits {
             let list = |v: &[crate::lens::TokenLogit]| v.iter().map(|t| format!("{:?} {:+.2}", t.token, t.logit)).collect::<Vec<_>>().join(", ");
@@ -187,7 +190,7 @@ impl Card {
         for n in &self.neighbours {
             s.push_str(&format!("\nnearest in layer {} (decoder cosine):\n", n.layer));
             for f in &n.features {
-                s.push_str(&format!("  #{:<6} {:.3}  {}\n", f.feature, f.cosine, f.label.as_deref().unwrap_or("")));
+                s.push_str(&format!("  #{:<6} {:.3}  {}\n", f.feature, f.cosine, crate::printable::printable(f.label.as_deref().unwrap_or(""))));
             }
         }
         s

@@ -39,6 +39,7 @@ pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
     let (model_label, sae_label) = (resolved.model_label.clone(), resolved.sae_label.clone());
     let texts: Vec<(usize, usize, &String)> = req.samples.texts().collect();
     let mut set = ActivationSet::new(resolved.layers(), resolved.d_sae, req.opts.include_bos, req.samples.names(), req.opts.keep);
+    set.neuronpedia = crate::neuronpedia::Ids::resolve(req.saes, req.layers);
     let mut slots = vec![None; texts.len()];
 
     // Texts by key; a text repeated in two categories is computed once.
@@ -51,6 +52,10 @@ pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
     let mut dirty = false;
     if let Some(cache) = req.cache {
         progress.stage("reading the result cache");
+        let swept = cache.sweep();
+        if swept > 0 {
+            progress.stage(format!("removed {swept} partial cache files left by interrupted runs"));
+        }
         writer = match cache.writer(&id) {
             Ok(w) => Some(w),
             Err(e) => {

@@ -33,9 +33,9 @@ impl Finding {
 pub fn text(list: &[Finding]) -> String {
     let mut s = String::new();
     for (i, x) in list.iter().enumerate() {
-        s.push_str(&format!("{}. {} [{}]\n   {}\n", i + 1, x.claim, x.verdict(), x.summary));
+        s.push_str(&format!("{}. {} [{}]\n   {}\n", i + 1, x.claim, x.verdict(), crate::printable::printable(&x.summary)));
         for (name, detail) in &x.rows {
-            s.push_str(&format!("     {name:<16} {detail}\n"));
+            s.push_str(&format!("     {:<16} {}\n", crate::printable::printable(name), crate::printable::printable(detail)));
         }
         s.push('\n');
     }

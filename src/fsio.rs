@@ -1,19 +1,88 @@
-//! Writing user-visible files without ever leaving a half-written one behind.
+//! Writing user-visible files without ever leaving a half-written one behind, and without
+//! replacing what the path really is.
+//!
+//! A regular file (or a new one) is written to a temporary file beside it and renamed into
+//! place, so readers see the old or the new file, never a mix. A symlink is written through,
+//! atomically at its target. A device, FIFO or socket (`/dev/null`, `/dev/stdout`, a named
+//! pipe) is written directly, as the shell's `>` would, and `-` is standard output. A file
+//! without write permission is refused, and new files get the mode the umask gives.
 
-use color_eyre::eyre::{eyre, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+/// An error about `path` in words: "a symlink loop" instead of the OS's bare "not found".
+pub fn describe(path: &Path, e: &std::io::Error) -> String {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return "it is a symlink loop".into();
+    }
+    if e.kind() == std::io::ErrorKind::NotFound && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return "it is a symlink to nothing".into();
+    }
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "not found".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The process's umask, read without changing it (Linux reports it in /proc since 4.7).
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok())))
+        .unwrap_or(0o022)
+}
+
+/// Follows a chain of symlinks to the path it ends at (which may not exist yet).
+fn final_target(path: &Path) -> Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p).map_err(|e| eyre!("cannot read the link {}: {e}", p.display()))?;
+                p = match p.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    bail!("cannot write {}: it is a symlink loop; point -o at a file", path.display())
+}
+
+/// Writes `bytes` to `path` by the rules above.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        return out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| eyre!("cannot write to standard output: {e}"));
+    }
+    let target = final_target(path)?;
+    let fail = |e: std::io::Error| eyre!("cannot write {}: {}; choose a writable path", path.display(), describe(&target, &e));
+    let mode = match std::fs::metadata(&target) {
+        Ok(m) if m.is_dir() => bail!("cannot write {}: it is a folder; give a file name", path.display()),
+        Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() || m.file_type().is_socket() || m.file_type().is_block_device() => {
+            let mut f = std::fs::OpenOptions::new().write(true).open(&target).map_err(fail)?;
+            return f.write_all(bytes).and_then(|_| f.flush()).map_err(fail);
+        }
+        Ok(m) if m.permissions().mode() & 0o200 == 0 => {
+            bail!("{} is read-only: nothing was written; make it writable (chmod u+w) or choose another path", path.display())
+        }
+        // Replacing a file keeps its permissions, as `>` would.
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0o666 & !umask(),
+        Err(e) => return Err(fail(e)),
+    };
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let fail = |e: std::io::Error| eyre!("cannot write {}: {e}; choose a writable folder", path.display());
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    let mut tmp = tempfile::Builder::new().prefix(".saescope-").tempfile_in(dir).map_err(fail)?;
     tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
+    tmp.persist(&target).map_err(|e| fail(e.error))?;
     Ok(())
 }

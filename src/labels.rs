@@ -1,54 +1,113 @@
 //! Feature explanations exported from Neuronpedia, imported with `--labels PATH`.
 //!
-//! Accepted: a JSON array of objects, an object holding such an array under
-//! `explanations`, or JSON Lines (one object per line). Per object:
+//! PATH is a file or a folder. Files: JSON Lines (one object per line, Neuronpedia's
+//! `explanations/batch-N.jsonl.gz` exports), a JSON array of objects, or an object holding
+//! such an array under `explanations`; any of them gzipped (`.gz`, found by its magic bytes).
+//! A folder: every `.jsonl`, `.json` and `.gz` file in it (or in its `explanations/`), in
+//! natural name order. Rows are streamed, and only the fields below are kept (the
+//! `embedding` arrays are skipped as they are read). Per object:
 //! - `layer`: `"8-res-jb"` (Neuronpedia's source id), `"8"` or `8`;
 //! - `index` (or `feature`): the feature id, string or number;
-//! - `description` (or `explanation`, `label`): the text.
+//! - `description` (or `explanation`, `label`): the text;
+//! - `modelId` (optional): Neuronpedia's model id, e.g. `gpt2-small`.
 //!
-//! Other fields (`modelId`, `typeName`, scores...) are ignored. A malformed row fails the
-//! import naming its row and line; rows of layers that are not loaded are counted and
-//! reported, never dropped silently. Several explanations of one feature are joined.
+//! A row belongs to a loaded layer when its layer number matches and, where the layer's
+//! Neuronpedia id is known (neuronpedia.rs), its model and source match that id too. Rows
+//! of layers not loaded and rows of other models or sources are counted and reported,
+//! never dropped silently. A malformed row fails the import naming its file and line.
+//! Several explanations of one feature are joined.
 
+use crate::neuronpedia::Ids;
 use color_eyre::eyre::{bail, eyre, Result};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Labels {
     map: BTreeMap<(usize, u32), String>,
 }
 
+/// What an import is checked against: the loaded layers, their width, their Neuronpedia ids.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub layers: &'a [usize],
+    pub d_sae: usize,
+    pub ids: &'a Ids,
+}
+
 /// What an import did, for the status line and stderr.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImportSummary {
+    pub files: usize,
     pub rows: usize,
     pub labelled: usize,
     /// Rows whose layer is not loaded, and those layers.
     pub other_layers: usize,
     pub layers_skipped: Vec<usize>,
+    /// Rows of a loaded layer number but another model or source, and (a few of) those ids.
+    pub other_sources: usize,
+    pub sources_skipped: Vec<String>,
 }
 
 impl ImportSummary {
     pub fn line(&self) -> String {
-        let mut s = format!("{} labels for {} features", self.rows - self.other_layers, self.labelled);
+        let mut s = format!("{} labels for {} features", self.rows - self.other_layers - self.other_sources, self.labelled);
+        if self.files > 1 {
+            s.push_str(&format!(" from {} files", self.files));
+        }
         if self.other_layers > 0 {
             let layers: Vec<String> = self.layers_skipped.iter().map(|l| l.to_string()).collect();
             s.push_str(&format!("; {} rows for layers not loaded ({}) set aside", self.other_layers, layers.join(", ")));
+        }
+        if self.other_sources > 0 {
+            s.push_str(&format!("; {} rows of other models or sources ({}) set aside", self.other_sources, self.sources_skipped.join(", ")));
         }
         s
     }
 }
 
-fn field<'a>(row: &'a Value, names: &[&str]) -> Option<&'a Value> {
-    names.iter().find_map(|n| row.get(*n)).filter(|v| !v.is_null())
+/// One row as exported; unknown fields (the embedding arrays) are skipped unread.
+#[derive(Deserialize)]
+struct RawRow {
+    #[serde(rename = "modelId")]
+    model_id: Option<Value>,
+    layer: Option<Value>,
+    #[serde(alias = "feature")]
+    index: Option<Value>,
+    #[serde(alias = "explanation", alias = "label")]
+    description: Option<Value>,
+    /// `{"explanations": [...]}` on one line is a whole export, not a row.
+    explanations: Option<Vec<RawRow>>,
 }
 
-fn parse_layer(v: &Value) -> Option<usize> {
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Document {
+    Rows(Vec<RawRow>),
+    Wrapped { explanations: Vec<RawRow> },
+    One(RawRow),
+}
+
+/// A parsed row: layer number, the source in its layer string ("8-res-jb"), model, feature, text.
+struct Row {
+    layer: usize,
+    source: Option<String>,
+    model: Option<String>,
+    feature: u32,
+    text: String,
+}
+
+fn parse_layer(v: &Value) -> Option<(usize, Option<String>)> {
     match v {
-        Value::Number(n) => n.as_u64().map(|n| n as usize),
-        Value::String(s) => s.split('-').next()?.trim().parse().ok(),
+        Value::Number(n) => n.as_u64().map(|n| (n as usize, None)),
+        Value::String(s) => {
+            let s = s.trim();
+            let n = s.split('-').next()?.trim().parse().ok()?;
+            Some((n, s.contains('-').then(|| s.to_string())))
+        }
         _ => None,
     }
 }
@@ -61,90 +120,262 @@ fn parse_index(v: &Value) -> Option<u32> {
     }
 }
 
-/// One row -> (layer, feature, text), or why not.
-fn row(v: &Value) -> std::result::Result<(usize, u32, String), String> {
-    if !v.is_object() {
-        return Err("not a JSON object".into());
+fn present(v: &Option<Value>) -> Option<&Value> {
+    v.as_ref().filter(|v| !v.is_null())
+}
+
+impl RawRow {
+    fn check(self) -> std::result::Result<Row, String> {
+        let layer = present(&self.layer).ok_or("missing \"layer\"")?;
+        let (layer, source) = parse_layer(layer).ok_or_else(|| format!("\"layer\" {layer} is not like \"8-res-jb\" or 8"))?;
+        let index = present(&self.index).ok_or("missing \"index\"")?;
+        let feature = parse_index(index).ok_or_else(|| format!("\"index\" {index} is not a feature number"))?;
+        let text = present(&self.description).ok_or("missing \"description\"")?;
+        let text = text.as_str().map(str::trim).filter(|t| !t.is_empty()).ok_or("\"description\" is empty or not a string")?;
+        let model = present(&self.model_id).and_then(Value::as_str).map(str::to_string);
+        Ok(Row { layer, source, model, feature, text: text.to_string() })
     }
-    let layer = field(v, &["layer"]).ok_or("missing \"layer\"")?;
-    let layer = parse_layer(layer).ok_or_else(|| format!("\"layer\" {layer} is not like \"8-res-jb\" or 8"))?;
-    let index = field(v, &["index", "feature"]).ok_or("missing \"index\"")?;
-    let index = parse_index(index).ok_or_else(|| format!("\"index\" {index} is not a feature number"))?;
-    let text = field(v, &["description", "explanation", "label"]).ok_or("missing \"description\"")?;
-    let text = text.as_str().map(str::trim).filter(|t| !t.is_empty()).ok_or("\"description\" is empty or not a string")?;
-    Ok((layer, index, text.to_string()))
+}
+
+/// Adds rows to labels and summary, and collects what is wrong with them.
+struct Importer<'a> {
+    scope: Scope<'a>,
+    labels: Labels,
+    summary: ImportSummary,
+    bad: Vec<String>,
+}
+
+impl Importer<'_> {
+    fn new<'a>(scope: &Scope<'a>) -> Importer<'a> {
+        Importer { scope: *scope, labels: Labels::default(), summary: ImportSummary::default(), bad: Vec::new() }
+    }
+
+    fn add(&mut self, at: String, row: RawRow) {
+        self.summary.rows += 1;
+        let row = match row.check() {
+            Ok(r) => r,
+            Err(why) => return self.bad.push(format!("{at}: {why}")),
+        };
+        if !self.scope.layers.contains(&row.layer) {
+            self.summary.other_layers += 1;
+            if !self.summary.layers_skipped.contains(&row.layer) {
+                self.summary.layers_skipped.push(row.layer);
+            }
+            return;
+        }
+        if let Some(id) = self.scope.ids.sae(row.layer) {
+            let model_differs = row.model.as_deref().is_some_and(|m| m != id.model);
+            let source_differs = row.source.as_deref().is_some_and(|s| s != id.source);
+            if model_differs || source_differs {
+                self.summary.other_sources += 1;
+                let name = format!("{}/{}", row.model.as_deref().unwrap_or("?"), row.source.as_deref().unwrap_or("?"));
+                if self.summary.sources_skipped.len() < 3 && !self.summary.sources_skipped.contains(&name) {
+                    self.summary.sources_skipped.push(name);
+                }
+                return;
+            }
+        }
+        if row.feature as usize >= self.scope.d_sae {
+            return self.bad.push(format!("{at}: feature {} is past the SAE's {} features", row.feature, self.scope.d_sae));
+        }
+        self.labels
+            .map
+            .entry((row.layer, row.feature))
+            .and_modify(|t| {
+                if !t.split(" | ").any(|x| x == row.text) {
+                    t.push_str(" | ");
+                    t.push_str(&row.text);
+                }
+            })
+            .or_insert(row.text);
+    }
+
+}
+
+/// A row and where it was (for messages).
+type Located = (String, RawRow);
+
+/// One file's rows: a JSON document, or JSON Lines read a line at a time.
+fn read_rows(mut r: impl BufRead, origin: &str, name_files: bool) -> Result<Vec<Located>> {
+    let at = |what: &str, n: usize| if name_files { format!("{origin}: {what} {n}") } else { format!("{what} {n}") };
+    let mut out = Vec::new();
+    {
+        // Bytes, not lines of text: serde checks UTF-8 only inside strings, which keeps the
+        // long embedding arrays cheap to read past.
+        let blank = |b: &[u8]| b.iter().all(u8::is_ascii_whitespace);
+        let mut first = Vec::new();
+        // Skip leading blank lines to see which shape this is.
+        let mut line_no = 0;
+        loop {
+            first.clear();
+            if r.read_until(b'\n', &mut first).map_err(|e| read_error(origin, e))? == 0 {
+                return Ok(out);
+            }
+            line_no += 1;
+            if !blank(&first) {
+                break;
+            }
+        }
+        let start = first.iter().find(|b| !b.is_ascii_whitespace()).copied();
+        let whole_doc = start == Some(b'[') || (start == Some(b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(&first).is_err());
+        if whole_doc {
+            let mut rest = first;
+            r.read_to_end(&mut rest).map_err(|e| read_error(origin, e))?;
+            let doc: Document = serde_json::from_slice(&rest).map_err(|e| eyre!("{origin}: line {}: not valid JSON ({e})", e.line() + line_no - 1))?;
+            let rows = match doc {
+                Document::Rows(rows) | Document::Wrapped { explanations: rows } => rows,
+                Document::One(mut row) => row.explanations.take().unwrap_or_else(|| vec![row]),
+            };
+            // A pretty-printed array has no useful line per row: number rows instead.
+            out.extend(rows.into_iter().enumerate().map(|(i, row)| (at("row", i + 1), row)));
+            return Ok(out);
+        }
+        let mut line = first;
+        loop {
+            if !blank(&line) {
+                let mut row: RawRow = serde_json::from_slice(&line).map_err(|e| eyre!("{origin}: line {line_no}: not valid JSON ({e}); expected one object per line"))?;
+                match row.explanations.take() {
+                    Some(rows) => out.extend(rows.into_iter().enumerate().map(|(i, r)| (at("row", i + 1), r))),
+                    None => out.push((at("line", line_no), row)),
+                }
+            }
+            line.clear();
+            if r.read_until(b'\n', &mut line).map_err(|e| read_error(origin, e))? == 0 {
+                return Ok(out);
+            }
+            line_no += 1;
+        }
+    }
+}
+
+impl Importer<'_> {
+    fn add_all(&mut self, rows: Vec<Located>) {
+        self.summary.files += 1;
+        for (at, row) in rows {
+            self.add(at, row);
+        }
+    }
+
+    fn finish(mut self) -> Result<(Labels, ImportSummary)> {
+        if let Some(first) = self.bad.first() {
+            let n = self.bad.len();
+            bail!(
+                "{n} malformed row{} ({first}{}); each needs \"layer\" (e.g. \"8-res-jb\"), \"index\" and \"description\"",
+                if n == 1 { "" } else { "s" },
+                if n > 1 { format!("; also {}", self.bad[1..n.min(3)].join("; ")) } else { String::new() }
+            );
+        }
+        self.summary.layers_skipped.sort_unstable();
+        self.summary.labelled = self.labels.map.len();
+        Ok((self.labels, self.summary))
+    }
+}
+
+fn read_error(origin: &str, e: std::io::Error) -> color_eyre::Report {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        eyre!("{origin}: not UTF-8 text or a damaged gzip file ({e}); Neuronpedia exports are UTF-8 JSON, optionally gzipped")
+    } else {
+        eyre!("cannot read labels file {origin}: {e}")
+    }
+}
+
+/// One file's rows, gunzipped when it starts with gzip's magic bytes.
+fn read_file(file: &Path, name_files: bool) -> Result<Vec<Located>> {
+    let origin = file.display().to_string();
+    let f = std::fs::File::open(file).map_err(|e| eyre!("cannot read labels file {origin}: {e}"))?;
+    let mut r = BufReader::with_capacity(1 << 16, f);
+    let gz = r.fill_buf().map_err(|e| read_error(&origin, e))?.starts_with(&[0x1f, 0x8b]);
+    if gz {
+        read_rows(BufReader::with_capacity(1 << 16, Damaged(flate2::bufread::MultiGzDecoder::new(r))), &origin, name_files)
+    } else {
+        read_rows(r, &origin, name_files)
+    }
+}
+
+/// A gzip stream whose read errors say the file is damaged.
+struct Damaged<R>(R);
+
+impl<R: std::io::Read> std::io::Read for Damaged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("damaged gzip data: {e}")))
+    }
+}
+
+/// `batch-2` before `batch-10`: digits compare as numbers.
+fn natural_key(name: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut digits = String::new();
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            if !digits.is_empty() {
+                out.push((std::mem::take(&mut text), digits.parse().unwrap_or(u64::MAX)));
+                digits.clear();
+            }
+            text.push(c);
+        }
+    }
+    out.push((text, digits.parse().unwrap_or(0)));
+    out
+}
+
+/// The files a `--labels` folder stands for.
+fn folder_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let dir = if dir.join("explanations").is_dir() { dir.join("explanations") } else { dir.to_path_buf() };
+    let entries = std::fs::read_dir(&dir).map_err(|e| eyre!("cannot read labels folder {}: {e}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with('.') && [".jsonl", ".json", ".gz"].iter().any(|x| n.ends_with(x))))
+        .collect();
+    files.sort_by_cached_key(|p| natural_key(&p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
+    if files.is_empty() {
+        bail!("labels folder {} has no .jsonl, .json or .gz files; download Neuronpedia's explanations/batch-N.jsonl.gz exports into it", dir.display());
+    }
+    Ok(files)
 }
 
 impl Labels {
-    /// Parses an export; `origin` names it in errors. `(row number, line)` of each row.
-    pub fn parse(src: &str, origin: &str, layers: &[usize], d_sae: usize) -> Result<(Self, ImportSummary)> {
-        let trimmed = src.trim_start();
-        let rows: Vec<(usize, Value)> = if trimmed.starts_with('[') || trimmed.starts_with('{') && serde_json::from_str::<Value>(src).is_ok() {
-            let v: Value = serde_json::from_str(src).map_err(|e| eyre!("{origin}: line {}: not valid JSON ({e})", e.line()))?;
-            let arr = match v {
-                Value::Array(a) => a,
-                Value::Object(mut o) => match o.remove("explanations") {
-                    Some(Value::Array(a)) => a,
-                    _ => vec![Value::Object(o)],
-                },
-                _ => bail!("{origin}: expected a JSON array of explanations"),
-            };
-            // A pretty-printed array has no useful line per row: number rows instead.
-            arr.into_iter().enumerate().map(|(i, v)| (i + 1, v)).collect()
-        } else {
-            let mut rows = Vec::new();
-            for (i, line) in src.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let v = serde_json::from_str(line).map_err(|e| eyre!("{origin}: line {}: not valid JSON ({e}); expected one object per line", i + 1))?;
-                rows.push((i + 1, v));
-            }
-            rows
-        };
-        let mut bad = Vec::new();
-        let mut labels = Self::default();
-        let mut summary = ImportSummary { rows: rows.len(), labelled: 0, other_layers: 0, layers_skipped: Vec::new() };
-        for (at, v) in &rows {
-            match row(v) {
-                Ok((layer, f, _)) if layers.contains(&layer) && f as usize >= d_sae => {
-                    bad.push(format!("row {at}: feature {f} is past the SAE's {d_sae} features"))
-                }
-                Ok((layer, _, _)) if !layers.contains(&layer) => {
-                    summary.other_layers += 1;
-                    if !summary.layers_skipped.contains(&layer) {
-                        summary.layers_skipped.push(layer);
-                    }
-                }
-                Ok((layer, f, text)) => {
-                    labels
-                        .map
-                        .entry((layer, f))
-                        .and_modify(|t| {
-                            if !t.split(" | ").any(|x| x == text) {
-                                t.push_str(" | ");
-                                t.push_str(&text);
-                            }
-                        })
-                        .or_insert(text);
-                }
-                Err(why) => bad.push(format!("row {at}: {why}")),
-            }
-        }
-        if let Some(first) = bad.first() {
-            bail!(
-                "{origin}: {} malformed row{} ({first}{}); each needs \"layer\" (e.g. \"8-res-jb\"), \"index\" and \"description\"",
-                bad.len(),
-                if bad.len() == 1 { "" } else { "s" },
-                if bad.len() > 1 { format!("; also {}", bad[1..bad.len().min(3)].join("; ")) } else { String::new() }
-            );
-        }
-        summary.layers_skipped.sort_unstable();
-        summary.labelled = labels.map.len();
-        Ok((labels, summary))
+    /// Parses one export held in memory; `origin` names it in errors.
+    pub fn parse(src: &str, origin: &str, scope: &Scope) -> Result<(Self, ImportSummary)> {
+        let mut imp = Importer::new(scope);
+        imp.add_all(read_rows(src.as_bytes(), origin, false)?);
+        imp.finish().map_err(|e| eyre!("{origin}: {e}"))
     }
 
-    pub fn load(path: &Path, layers: &[usize], d_sae: usize) -> Result<(Self, ImportSummary)> {
-        let bytes = std::fs::read(path).map_err(|e| eyre!("cannot read labels file {}: {e}", path.display()))?;
-        let src = String::from_utf8(bytes).map_err(|_| eyre!("{}: not UTF-8; Neuronpedia exports are UTF-8 JSON", path.display()))?;
-        Self::parse(&src, &path.display().to_string(), layers, d_sae)
+    /// A file or a folder of them, gzipped or not. A folder's files are read on every
+    /// core (decompressing dominates) and imported in name order.
+    pub fn load(path: &Path, scope: &Scope) -> Result<(Self, ImportSummary)> {
+        let meta = std::fs::metadata(path).map_err(|e| eyre!("cannot read labels {}: {}", path.display(), crate::fsio::describe(path, &e)))?;
+        let files = if meta.is_dir() { folder_files(path)? } else { vec![path.to_path_buf()] };
+        let name_files = files.len() > 1;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<std::sync::Mutex<Option<Result<Vec<Located>>>>> = files.iter().map(|_| Default::default()).collect();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let rows = read_file(file, name_files);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(rows);
+                    }
+                });
+            }
+        });
+        let mut imp = Importer::new(scope);
+        for slot in slots {
+            let rows = slot.into_inner().ok().flatten().ok_or_else(|| eyre!("internal: a labels file was not read"))?;
+            imp.add_all(rows?);
+        }
+        if !name_files {
+            let origin = path.display().to_string();
+            return imp.finish().map_err(|e| eyre!("{origin}: {e}"));
+        }
+        imp.finish()
     }
 
     pub fn get(&self, layer: usize, feature: u32) -> Option<&str> {

@@ -24,6 +24,8 @@ fn steady_memory() {
 fn main() {
     steady_memory();
     let outcome = color_eyre::install().and_then(|_| saescope::interrupt::install()).and_then(|_| run(Cli::parse()));
+    // A worker thread may still be writing a cache file; the process ends without its destructors.
+    saescope::cache::remove_partials();
     if let Err(e) = outcome {
         // One line per cause, no backtrace noise: these are user-facing errors.
         let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
@@ -88,12 +90,14 @@ fn explore(c: &Common) -> Result<()> {
     if !c.export_dir.is_dir() {
         color_eyre::eyre::bail!("--export-dir {}: not a folder", c.export_dir.display());
     }
-    let info = RunInfo { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase() };
     let categories = samples.categories.iter().map(|k| (k.name.clone(), k.texts.len())).collect();
     let layers = saescope::config::normalize_layers(&c.layers);
-    // The SAE width is not known before the weights are read; labels past it are counted
-    // once results arrive (App::set_results).
-    let (labels, summary) = labels(c, &layers, usize::MAX)?;
+    let ids = saescope::neuronpedia::Ids::resolve(&c.sae_source(), &layers);
+    // The SAE width may not be known before the weights are read; labels past it are
+    // then counted once results arrive (App::set_results).
+    let d_sae = local_width(c, &layers).unwrap_or(usize::MAX);
+    let (labels, summary) = labels(c, &saescope::labels::Scope { layers: &layers, d_sae, ids: &ids })?;
+    let info = RunInfo { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase(), ids };
     let mut app = App::new(categories, layers.clone(), info, c.export_dir.clone());
     app.labels = labels.clone();
     app.message = summary;
@@ -102,15 +106,15 @@ fn explore(c: &Common) -> Result<()> {
 
 /// `--labels`, checked against the loaded layers, with the line that says what was
 /// imported and set aside (stderr for commands, the status line in the explorer).
-fn labels(c: &Common, layers: &[usize], d_sae: usize) -> Result<(saescope::labels::Labels, Option<String>)> {
+fn labels(c: &Common, scope: &saescope::labels::Scope) -> Result<(saescope::labels::Labels, Option<String>)> {
     let Some(path) = &c.labels else { return Ok(Default::default()) };
-    let (labels, summary) = saescope::labels::Labels::load(path, layers, d_sae)?;
+    let (labels, summary) = saescope::labels::Labels::load(path, scope)?;
     Ok((labels, Some(format!("labels: {}", summary.line()))))
 }
 
 /// `labels` for the headless commands.
-fn labels_noted(c: &Common, layers: &[usize], d_sae: usize) -> Result<saescope::labels::Labels> {
-    let (labels, summary) = labels(c, layers, d_sae)?;
+fn labels_noted(c: &Common, scope: &saescope::labels::Scope) -> Result<saescope::labels::Labels> {
+    let (labels, summary) = labels(c, scope)?;
     summary.into_iter().for_each(|s| eprintln!("{s}"));
     Ok(labels)
 }
@@ -135,7 +139,7 @@ fn feature(c: &Common, layer: usize, id: u32, format: CardFormat, output: Option
     let (model, saes) = (c.model_source(), c.sae_source());
     let req = Request { model: &model, saes: &saes, samples: &samples, layers: &layers, device, opts: &opts, cache: cache.as_ref() };
     let done = activations(&req, &progress)?;
-    let labels = labels_noted(c, &layers, done.set.d_sae)?;
+    let labels = labels_noted(c, &saescope::labels::Scope { layers: &layers, d_sae: done.set.d_sae, ids: &done.set.neuronpedia })?;
     let mut card = saescope::card::Card::from_set(&done.set, &labels, layer, id)?;
     let engine = match done.engine {
         Some(e) => e,
@@ -171,17 +175,32 @@ fn findings(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) 
     write_output(&text, output)
 }
 
+/// The SAEs' width from a cfg.json already on disk (no download), for commands that
+/// load no weights.
+fn local_width(c: &Common, layers: &[usize]) -> Option<usize> {
+    let saes = c.sae_source();
+    let first = *layers.first()?;
+    let files = match &saes {
+        saescope::source::Source::Dir(_) => saes.sae_files(first, 12, &ProgressSink::none()).ok()?,
+        saescope::source::Source::Hub(_) => return None,
+    };
+    saescope::sae::SaeConfig::from_file(&files.cfg).ok()?.d_sae
+}
+
 /// `saescope search`: labels only, no weights.
 fn search(c: &Common, query: &str, format: CardFormat) -> Result<()> {
     if c.labels.is_none() {
         color_eyre::eyre::bail!("search needs --labels FILE, a Neuronpedia explanations export (README, \"Labels\")");
     }
-    let labels = labels_noted(c, &saescope::config::normalize_layers(&c.layers), usize::MAX)?;
+    let layers = saescope::config::normalize_layers(&c.layers);
+    let ids = saescope::neuronpedia::Ids::resolve(&c.sae_source(), &layers);
+    let d_sae = local_width(c, &layers).unwrap_or(usize::MAX);
+    let labels = labels_noted(c, &saescope::labels::Scope { layers: &layers, d_sae, ids: &ids })?;
     let hits = labels.search(query);
     let text = match format {
-        CardFormat::Text => hits.iter().map(|(l, f, t)| format!("{l}\t{f}\t{t}\t{}\n", saescope::analysis::neuronpedia_url(*l, *f))).collect(),
+        CardFormat::Text => hits.iter().map(|(l, f, t)| format!("{l}\t{f}\t{}\t{}\n", saescope::printable::printable(t), ids.url_or_empty(*l, *f))).collect(),
         CardFormat::Json => {
-            let rows: Vec<_> = hits.iter().map(|(l, f, t)| serde_json::json!({"layer": l, "feature": f, "label": t, "neuronpedia": saescope::analysis::neuronpedia_url(*l, *f)})).collect();
+            let rows: Vec<_> = hits.iter().map(|(l, f, t)| serde_json::json!({"layer": l, "feature": f, "label": t, "neuronpedia": ids.url(*l, *f)})).collect();
             serde_json::to_string_pretty(&rows)? + "\n"
         }
     };

@@ -13,6 +13,7 @@ fn set(keep: Keep, budget: usize) -> ActivationSet {
     for (c, text, v) in [(0, "a one", [6.0, 1.0, 0.0, 0.0]), (0, "a two", [8.0, 0.0, 2.0, 0.0]), (1, "b one", [0.0, 3.0, 7.0, 1.0])] {
         s.push(c, text.into(), 3, vec![SparseVec::from_dense(&v)]);
     }
+    s.neuronpedia = saescope::neuronpedia::Ids::from_pairs([(8, "gpt2-small/8-res-jb")]);
     s
 }
 
@@ -28,7 +29,7 @@ fn histogram_bins_cover_zero_to_max() {
 #[test]
 fn card_lists_every_text_and_the_top_texts() {
     let c = Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), 8, 1).expect("card");
-    assert_eq!(c.neuronpedia_url, "https://www.neuronpedia.org/gpt2-small/8-res-jb/1");
+    assert_eq!(c.neuronpedia_url.as_deref(), Some("https://www.neuronpedia.org/gpt2-small/8-res-jb/1"));
     assert_eq!(c.texts.iter().map(|t| t.activation).collect::<Vec<_>>(), vec![1.0, 0.0, 3.0]);
     assert!(c.texts.iter().all(|t| t.exact));
     assert_eq!(c.top_texts.iter().map(|t| (t.content.as_str(), t.activation)).collect::<Vec<_>>(), vec![("b one", 3.0), ("a one", 1.0)]);
@@ -60,7 +61,8 @@ fn feature_command_prints_the_whole_card_as_json() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("labels: 4 labels for 3 features; 1 rows for layers not loaded (3) set aside") || err.contains("labels: 5 labels"), "{err}");
     let c: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(c["neuronpedia_url"], "https://www.neuronpedia.org/gpt2-small/8-res-jb/17");
+    // Synthetic SAEs have no Neuronpedia page: no link rather than a wrong one.
+    assert!(c["neuronpedia_url"].is_null(), "{}", c["neuronpedia_url"]);
     assert_eq!(c["label"], "closing brackets in code | end of a Python call");
     assert_eq!(c["texts"].as_array().map(Vec::len), Some(70));
     let counts: u64 = c["histogram"]["counts"].as_array().expect("counts").iter().map(|v| v.as_u64().unwrap_or(0)).sum();
@@ -76,10 +78,33 @@ fn feature_command_prints_the_whole_card_as_json() {
 
     let text = tiny_args(&mut saescope()).args(["feature", "--layer", "8", "--id", "17", "--layers", "6,10"]).output().expect("run");
     let s = String::from_utf8_lossy(&text.stdout);
-    assert!(s.starts_with("layer 8 feature 17  https://www.neuronpedia.org/gpt2-small/8-res-jb/17\n"), "{s}");
+    assert!(s.starts_with("layer 8 feature 17  (no Neuronpedia page known for this SAE)\n"), "{s}");
     assert!(s.contains("logit lens, promoted:") && s.contains("nearest in layer 10 (decoder cosine):"), "{s}");
 
     let bad = tiny_args(&mut saescope()).args(["feature", "--layer", "8", "--id", "99999"]).output().expect("run");
     let e = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && e.contains("feature 99999 does not exist"), "{e}");
+}
+
+/// The id SAELens writes into cfg.json wins, whatever the folder or release is called.
+#[test]
+fn neuronpedia_id_comes_from_the_sae_cfg() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = common::tiny().join("saes/blocks.8.hook_resid_pre");
+    let dst = dir.path().join("blocks.8.hook_resid_pre");
+    std::fs::create_dir(&dst).expect("mkdir");
+    std::os::unix::fs::symlink(src.join("sae_weights.safetensors"), dst.join("sae_weights.safetensors")).expect("link");
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("cfg.json")).expect("cfg")).expect("json");
+    cfg["neuronpedia_id"] = "gpt2-small/8-res_fs768-jb".into();
+    std::fs::write(dst.join("cfg.json"), cfg.to_string()).expect("write");
+    let out = saescope()
+        .args(["feature", "--layer", "8", "--id", "17", "--layers", "8", "--format", "json", "--model-dir"])
+        .arg(common::tiny().join("model"))
+        .arg("--sae-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(c["neuronpedia_url"], "https://www.neuronpedia.org/gpt2-small/8-res_fs768-jb/17");
 }

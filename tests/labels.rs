@@ -3,13 +3,21 @@
 
 mod common;
 
-use saescope::labels::Labels;
+use saescope::labels::{Labels, Scope};
+use saescope::neuronpedia::Ids;
+use std::io::Write;
 
 const LAYERS: [usize; 3] = [6, 8, 10];
 
+/// Loaded layers whose Neuronpedia ids are not known: rows match by layer number.
+fn scope() -> Scope<'static> {
+    static IDS: std::sync::OnceLock<Ids> = std::sync::OnceLock::new();
+    Scope { layers: &LAYERS, d_sae: 512, ids: IDS.get_or_init(Ids::default) }
+}
+
 fn sample() -> (Labels, saescope::labels::ImportSummary) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/labels_sample.jsonl");
-    Labels::load(&path, &LAYERS, 512).expect("sample export imports")
+    Labels::load(&path, &scope()).expect("sample export imports")
 }
 
 #[test]
@@ -26,23 +34,23 @@ fn sample_export_imports_with_every_row_accounted_for() {
 #[test]
 fn json_array_and_explanations_object_are_accepted() {
     let arr = r#"[{"layer":"8-res-jb","index":"1","description":"a"},{"layer":"8","index":2,"label":"b"}]"#;
-    let (l, _) = Labels::parse(arr, "a.json", &LAYERS, 512).expect("array");
+    let (l, _) = Labels::parse(arr, "a.json", &scope()).expect("array");
     assert_eq!((l.get(8, 1), l.get(8, 2)), (Some("a"), Some("b")));
     let obj = r#"{"explanations": [{"layer":"6-res-jb","index":"3","description":"c"}]}"#;
-    let (l, _) = Labels::parse(obj, "o.json", &LAYERS, 512).expect("object");
+    let (l, _) = Labels::parse(obj, "o.json", &scope()).expect("object");
     assert_eq!(l.get(6, 3), Some("c"));
 }
 
 #[test]
 fn malformed_rows_fail_the_import_and_are_named() {
     let src = "{\"layer\":\"8-res-jb\",\"index\":\"1\",\"description\":\"ok\"}\n{\"layer\":\"8-res-jb\",\"description\":\"no index\"}\n{\"layer\":\"eight\",\"index\":\"2\",\"description\":\"x\"}\n";
-    let e = Labels::parse(src, "bad.jsonl", &LAYERS, 512).expect_err("malformed").to_string();
-    assert!(e.starts_with("bad.jsonl: 2 malformed rows (row 2: missing \"index\"; also row 3: \"layer\" \"eight\""), "{e}");
-    let e = Labels::parse("{\"layer\":8,\"index\":1,\"description\":\"x\"}\nnot json\n", "b.jsonl", &LAYERS, 512).expect_err("bad json").to_string();
+    let e = Labels::parse(src, "bad.jsonl", &scope()).expect_err("malformed").to_string();
+    assert!(e.starts_with("bad.jsonl: 2 malformed rows (line 2: missing \"index\"; also line 3: \"layer\" \"eight\""), "{e}");
+    let e = Labels::parse("{\"layer\":8,\"index\":1,\"description\":\"x\"}\nnot json\n", "b.jsonl", &scope()).expect_err("bad json").to_string();
     assert!(e.contains("b.jsonl: line 2: not valid JSON"), "{e}");
-    let e = Labels::parse("{\"layer\":8,\"index\":9999,\"description\":\"x\"}", "w.jsonl", &LAYERS, 512).expect_err("past d_sae").to_string();
+    let e = Labels::parse("{\"layer\":8,\"index\":9999,\"description\":\"x\"}", "w.jsonl", &scope()).expect_err("past d_sae").to_string();
     assert!(e.contains("feature 9999 is past the SAE's 512 features"), "{e}");
-    let e = Labels::parse("[{\"layer\":8,\"index\":1,\"description\":\"  \"}]", "e.json", &LAYERS, 512).expect_err("empty").to_string();
+    let e = Labels::parse("[{\"layer\":8,\"index\":1,\"description\":\"  \"}]", "e.json", &scope()).expect_err("empty").to_string();
     assert!(e.contains("row 1: \"description\" is empty"), "{e}");
 }
 
@@ -64,7 +72,81 @@ fn search_command_lists_matching_features() {
     let out = common::saescope().args(["search", "python", "--layers", "6,8"]).arg("--labels").arg(common::fixture("labels_sample.jsonl")).output().expect("run");
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Labels alone name no SAE: the default release's ids are known.
     assert_eq!(s, "6\t5\tPython function definitions\thttps://www.neuronpedia.org/gpt2-small/6-res-jb/5\n8\t17\tclosing brackets in code | end of a Python call\thttps://www.neuronpedia.org/gpt2-small/8-res-jb/17\n");
     let none = common::saescope().args(["search", "python"]).output().expect("run");
     assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("needs --labels FILE"));
+}
+
+/// A Neuronpedia row as exported: its embedding is read past, not kept.
+fn np_row(model: &str, source: &str, index: u32, text: &str) -> String {
+    let embedding: Vec<String> = (0..256).map(|i| format!("{:.6}", i as f32 * 0.001)).collect();
+    format!(
+        r#"{{"modelId":"{model}","layer":"{source}","index":"{index}","description":"{text}","explanationModelName":"gpt-4o-mini","typeName":"oai_token-act-pair","embedding":[{}],"scores":[]}}"#,
+        embedding.join(",")
+    )
+}
+
+fn gz(path: &std::path::Path, lines: &[String]) {
+    let mut e = flate2::write::GzEncoder::new(std::fs::File::create(path).expect("create"), flate2::Compression::fast());
+    for l in lines {
+        writeln!(e, "{l}").expect("write");
+    }
+    e.finish().expect("finish");
+}
+
+#[test]
+fn a_folder_of_gzipped_batches_loads_with_other_sources_counted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let exp = dir.path().join("explanations");
+    std::fs::create_dir(&exp).expect("mkdir");
+    gz(&exp.join("batch-0.jsonl.gz"), &[np_row("gpt2-small", "8-res-jb", 1, "one"), np_row("gpt2-small", "8-res_post_32k-oai", 1, "another source"), np_row("gpt2-small", "3-res-jb", 2, "not loaded")]);
+    gz(&exp.join("batch-10.jsonl.gz"), &[np_row("gpt2-small", "8-res-jb", 2, "two"), np_row("gemma-2b", "8-res-jb", 3, "another model")]);
+    gz(&exp.join("batch-2.jsonl.gz"), &[np_row("gpt2-small", "6-res-jb", 4, "four")]);
+    let ids = Ids::from_pairs([(6, "gpt2-small/6-res-jb"), (8, "gpt2-small/8-res-jb"), (10, "gpt2-small/10-res-jb")]);
+    let sc = Scope { layers: &LAYERS, d_sae: 512, ids: &ids };
+    let (l, s) = Labels::load(dir.path(), &sc).expect("folder imports");
+    assert_eq!((l.get(8, 1), l.get(8, 2), l.get(6, 4), l.get(8, 3)), (Some("one"), Some("two"), Some("four"), None));
+    assert_eq!((s.files, s.rows, s.other_layers, s.other_sources), (3, 6, 1, 2));
+    assert_eq!(
+        s.line(),
+        "3 labels for 3 features from 3 files; 1 rows for layers not loaded (3) set aside; 2 rows of other models or sources (gpt2-small/8-res_post_32k-oai, gemma-2b/8-res-jb) set aside"
+    );
+    // One file of the folder, gzipped, on its own; and unknown ids match by layer number.
+    let (l, s) = Labels::load(&exp.join("batch-10.jsonl.gz"), &scope()).expect("one gz file");
+    assert_eq!((l.get(8, 2), l.get(8, 3), s.other_sources), (Some("two"), Some("another model"), 0));
+
+    // A malformed row is named with its file and line.
+    gz(&exp.join("batch-3.jsonl.gz"), &[np_row("gpt2-small", "8-res-jb", 5, "ok"), r#"{"modelId":"gpt2-small","layer":"8-res-jb","description":"no index"}"#.into()]);
+    let e = Labels::load(dir.path(), &sc).expect_err("malformed").to_string();
+    assert!(e.contains("batch-3.jsonl.gz: line 2: missing \"index\""), "{e}");
+    let bad = dir.path().join("bad.jsonl.gz");
+    std::fs::write(&bad, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]).expect("write");
+    let e = Labels::load(&bad, &sc).expect_err("damaged").to_string();
+    assert!(e.contains("bad.jsonl.gz") && e.contains("gzip"), "{e}");
+}
+
+/// A whole release's worth of rows (24,576 x 13, embeddings included) loads in well under
+/// a second in release builds; printed, not asserted (timings belong in benchmarks).
+#[test]
+fn a_whole_release_of_rows_streams() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let layers: Vec<usize> = (0..=12).collect();
+    let mut batch = Vec::new();
+    let mut n = 0;
+    for layer in &layers {
+        for f in 0..24_576u32 {
+            batch.push(np_row("gpt2-small", &format!("{layer}-res-jb"), f, "a label of a few words"));
+            if batch.len() == 1024 {
+                gz(&dir.path().join(format!("batch-{n}.jsonl.gz")), &batch);
+                batch.clear();
+                n += 1;
+            }
+        }
+    }
+    let ids = Ids::resolve(&saescope::source::Source::Hub("jbloom/GPT2-Small-SAEs-Reformatted".into()), &layers);
+    let t = std::time::Instant::now();
+    let (l, s) = Labels::load(dir.path(), &Scope { layers: &layers, d_sae: 24_576, ids: &ids }).expect("release imports");
+    println!("{} rows in {} files: {:.2} s", s.rows, s.files, t.elapsed().as_secs_f64());
+    assert_eq!((l.len(), s.files), (24_576 * 13, 312));
 }

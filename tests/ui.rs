@@ -18,10 +18,16 @@ use std::time::Duration;
 
 const LAYERS: [usize; 4] = [6, 8, 10, 11];
 
+/// The tiny weights stand in for gpt2-small-res-jb, whose Neuronpedia ids are known.
+fn ids() -> saescope::neuronpedia::Ids {
+    saescope::neuronpedia::Ids::from_pairs([(6, "gpt2-small/6-res-jb"), (8, "gpt2-small/8-res-jb"), (10, "gpt2-small/10-res-jb"), (11, "gpt2-small/11-res-jb")])
+}
+
 fn results() -> &'static (saescope::activations::ActivationSet, saescope::analysis::Analysis) {
     static R: OnceLock<(saescope::activations::ActivationSet, saescope::analysis::Analysis)> = OnceLock::new();
     R.get_or_init(|| {
-        let set = engine(&LAYERS).run(&Samples::bundled().expect("samples"), &opts(false, 2048), &ProgressSink::none()).expect("run");
+        let mut set = engine(&LAYERS).run(&Samples::bundled().expect("samples"), &opts(false, 2048), &ProgressSink::none()).expect("run");
+        set.neuronpedia = ids();
         let a = analyze(&set, Params::default());
         (set, a)
     })
@@ -30,7 +36,7 @@ fn results() -> &'static (saescope::activations::ActivationSet, saescope::analys
 fn app(loaded: bool) -> App {
     let s = Samples::bundled().expect("samples");
     let cats = s.categories.iter().map(|c| (c.name.clone(), c.texts.len())).collect();
-    let labels = RunInfo { model: "tiny-model".into(), sae: "tiny-saes".into(), device: "cpu".into() };
+    let labels = RunInfo { model: "tiny-model".into(), sae: "tiny-saes".into(), device: "cpu".into(), ids: ids() };
     let mut app = App::new(cats, LAYERS.to_vec(), labels, std::env::temp_dir());
     if loaded {
         let (set, analysis) = results().clone();
@@ -333,7 +339,7 @@ fn sample_labels(a: &App) -> Labels {
     let src = format!(
         r#"[{{"layer":"6-res-jb","index":"{top}","description":"Python keywords"}},{{"layer":"8-res-jb","index":"3","description":"python imports"}},{{"layer":"10-res-jb","index":"4","description":"dates"}}]"#
     );
-    Labels::parse(&src, "test", &LAYERS, 512).expect("labels").0
+    Labels::parse(&src, "test", &saescope::labels::Scope { layers: &LAYERS, d_sae: 512, ids: &ids() }).expect("labels").0
 }
 
 #[test]
@@ -367,7 +373,7 @@ fn card_shows_the_url_to_copy_when_no_browser_opens() {
     a.update(Action::NextPane);
     a.update(Action::OpenCard);
     a.update(Action::OpenUrl);
-    let url = a.card.as_ref().expect("card").neuronpedia_url.clone();
+    let url = a.card.as_ref().expect("card").neuronpedia_url.clone().expect("a known release has a URL");
     let msg = a.message.clone().expect("message");
     assert!(msg == format!("opened {url}") || msg.ends_with("copy the URL from the card"), "{msg}");
     let (s, _) = render(&mut a, 80, 24);

@@ -149,6 +149,8 @@ pub struct RunInfo {
     pub model: String,
     pub sae: String,
     pub device: String,
+    /// The loaded SAEs' Neuronpedia ids, for links and the tables' column.
+    pub ids: crate::neuronpedia::Ids,
 }
 
 pub struct App {
@@ -362,7 +364,10 @@ impl App {
             (Mode::Card | Mode::Findings, Action::Home) => self.scroll = 0,
             (Mode::Card, Action::OpenUrl) => {
                 if let Some(c) = &self.card {
-                    self.message = Some(crate::ui::open::open_url(&c.neuronpedia_url));
+                    self.message = Some(match &c.neuronpedia_url {
+                        Some(url) => crate::ui::open::open_url(url),
+                        None => "no Neuronpedia page is known for this SAE (its cfg.json names no neuronpedia_id)".into(),
+                    });
                 }
             }
             (Mode::Card, Action::Tokens) => {

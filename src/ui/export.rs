@@ -2,7 +2,6 @@
 //! has its own columns: the main panes' feature tables and matrix, a card's sections, the
 //! token view's texts and tokens, the findings, the search hits.
 
-use crate::analysis::{neuronpedia_id, neuronpedia_url};
 use crate::findings::findings;
 use crate::ui::app::{App, Mode};
 use color_eyre::eyre::{eyre, Result};
@@ -38,7 +37,7 @@ fn main_rows(app: &App) -> Result<Rows> {
                 t.specialist.to_string(),
                 t.share.to_string(),
                 t.n_above.to_string(),
-                neuronpedia_id(layer, t.feature),
+                app.info.ids.short(layer, t.feature),
             ]);
         }
     }
@@ -46,7 +45,7 @@ fn main_rows(app: &App) -> Result<Rows> {
     for (rank, (f, row)) in features.iter().zip(la.above.matrix(&features)).enumerate() {
         for (c, score) in row.iter().enumerate() {
             let (name, rank, feature) = (app.categories[c].0.clone(), (rank + 1).to_string(), f.to_string());
-            rows.push(vec!["matrix".into(), name, layer.to_string(), rank, feature, String::new(), score.to_string(), String::new(), String::new(), neuronpedia_id(layer, *f)]);
+            rows.push(vec!["matrix".into(), name, layer.to_string(), rank, feature, String::new(), score.to_string(), String::new(), String::new(), app.info.ids.short(layer, *f)]);
         }
     }
     Ok(rows)
@@ -63,7 +62,7 @@ fn card_rows(app: &App) -> Result<Rows> {
     let row = |section: &str, rank: usize, item: String, value: String, category: String, text: String| {
         vec![section.to_string(), layer.clone(), feature.clone(), rank.to_string(), item, value, category, text]
     };
-    let mut rows = vec![row("url", 0, String::new(), String::new(), String::new(), c.neuronpedia_url.clone())];
+    let mut rows = vec![row("url", 0, String::new(), String::new(), String::new(), c.neuronpedia_url.clone().unwrap_or_default())];
     if let Some(l) = &c.label {
         rows.push(row("label", 0, String::new(), String::new(), String::new(), l.clone()));
     }
@@ -130,7 +129,7 @@ fn findings_rows(app: &App) -> Result<Rows> {
 }
 
 fn search_rows(app: &App) -> Rows {
-    app.search_hits().into_iter().map(|(l, f, label)| vec![l.to_string(), f.to_string(), label.to_string(), neuronpedia_url(l, f)]).collect()
+    app.search_hits().into_iter().map(|(l, f, label)| vec![l.to_string(), f.to_string(), label.to_string(), app.info.ids.url_or_empty(l, f)]).collect()
 }
 
 /// The view's CSV and the word its file is named with.

@@ -136,11 +136,13 @@ fn event_loop(
         if event::poll(Duration::from_millis(100))? {
             match event::read()? {
                 Event::Key(k) => {
-                    if let Some(a) = keymap(k, app.input.is_some()) {
+                    // The too-small screen hides the input line: its keys are commands (q quits).
+                    let typing = app.input.is_some() && !layout::too_small(app.size);
+                    if let Some(a) = keymap(k, typing) {
                         app.update(a);
                     }
                 }
-                Event::Paste(s) if app.input.is_some() => app.update(Action::Paste(s)),
+                Event::Paste(s) if app.input.is_some() && !layout::too_small(app.size) => app.update(Action::Paste(s)),
                 Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => {
                     app.update(Action::Click { column: m.column, row: m.row })
                 }

@@ -27,7 +27,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Some(label) => Line::from(vec![Span::styled("label: ", Style::new().add_modifier(Modifier::BOLD)), Span::raw(label.clone())]),
         None => Line::raw("label: none (load Neuronpedia explanations with --labels FILE)"),
     };
-    f.render_widget(Paragraph::new(vec![Line::raw(c.neuronpedia_url.clone()), label]), head);
+    f.render_widget(Paragraph::new(vec![Line::raw(c.neuronpedia_url.clone().unwrap_or_else(|| crate::card::NO_PAGE.into())), label]), head);
     let [left, right] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).spacing(1).areas(body);
     let w = left.width.saturating_sub(2) as usize;
 

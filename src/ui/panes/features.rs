@@ -2,7 +2,6 @@
 //! features they share highlighted.
 
 use super::{frame, num, selected};
-use crate::analysis::neuronpedia_id;
 use crate::ui::app::{App, Pane};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -72,7 +71,7 @@ fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std:
             cells.extend([format!("{:.1}%", t.share * 100.0), format!("{}", t.n_above)]);
         }
         if wide {
-            cells.push(neuronpedia_id(app.layer(), t.feature));
+            cells.push(app.info.ids.short(app.layer(), t.feature));
         }
         if labelled {
             cells.push(app.labels.get(app.layer(), t.feature).unwrap_or("").to_string());

@@ -13,6 +13,7 @@ pub mod lens;
 pub mod cli;
 pub mod config;
 pub mod corpus;
+pub mod cpu;
 pub mod findings;
 pub mod fsio;
 pub mod model;

@@ -21,8 +21,14 @@ fn steady_memory() {
     }
 }
 
+/// Started first thing, read by `setup`: see src/cpu.rs.
+static CPU_PROBE: std::sync::Mutex<Option<saescope::cpu::Probe>> = std::sync::Mutex::new(None);
+
 fn main() {
     steady_memory();
+    if let Ok(mut p) = CPU_PROBE.lock() {
+        *p = Some(saescope::cpu::Probe::start());
+    }
     let outcome = color_eyre::install().and_then(|_| saescope::interrupt::install()).and_then(|_| run(Cli::parse()));
     // A worker thread may still be writing a cache file; the process ends without its destructors.
     saescope::cache::remove_partials();
@@ -42,8 +48,15 @@ fn samples(c: &Common) -> Result<Samples> {
 }
 
 fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
+    let probe = CPU_PROBE.lock().ok().and_then(|mut p| p.take());
     if let Some(n) = c.threads {
         tch::set_num_threads(n as i32);
+    } else if std::env::var_os("OMP_NUM_THREADS").is_none() {
+        // As many threads as cores other processes leave free (src/cpu.rs).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if let Some(free) = probe.and_then(saescope::cpu::Probe::free).filter(|&f| f < cores) {
+            tch::set_num_threads(free as i32);
+        }
     }
     Ok((
         parse_device(&c.device)?,

@@ -1,0 +1,64 @@
+//! How many cores are free right now, so a laptop that is busy with something else gets
+//! as many libtorch threads as it has idle cores instead of a thread per core.
+//!
+//! libtorch's OpenMP threads spin while they wait, and a barrier waits for its slowest
+//! thread: with one of two cores taken by another process, two threads ran a job in 4.1 s
+//! that one thread runs in 3.1 s (scripts/bench-contention, BENCHMARKS.md). libgomp reads
+//! OMP_WAIT_POLICY before `main` runs, so the binary cannot make its threads sleep instead
+//! of spin; `scripts/run` sets OMP_WAIT_POLICY=PASSIVE for it, and this picks the count.
+
+use std::time::Duration;
+
+/// How long the other processes' CPU use is watched: /proc/stat counts in 10 ms ticks.
+const WINDOW: Duration = Duration::from_millis(50);
+
+/// Busy and total ticks of all CPUs (the `cpu` line of /proc/stat).
+fn system_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// This process's own user + system ticks, all threads.
+fn own_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Cores not used by other processes, measured over `WINDOW`, from a thread started early
+/// so the wait overlaps the start-up.
+pub struct Probe(Option<std::thread::JoinHandle<Option<usize>>>);
+
+impl Probe {
+    pub fn start() -> Self {
+        Self(std::thread::Builder::new().name("saescope-cpu".into()).spawn(free_cores).ok())
+    }
+
+    /// The free cores (at least 1), or None where /proc says nothing.
+    pub fn free(self) -> Option<usize> {
+        self.0.and_then(|h| h.join().ok().flatten())
+    }
+}
+
+fn free_cores() -> Option<usize> {
+    let cores = std::thread::available_parallelism().ok()?.get();
+    let (b0, t0) = system_ticks()?;
+    let o0 = own_ticks()?;
+    std::thread::sleep(WINDOW);
+    let (b1, t1) = system_ticks()?;
+    let o1 = own_ticks()?;
+    let total = t1.saturating_sub(t0);
+    if total == 0 {
+        return None;
+    }
+    let others = b1.saturating_sub(b0).saturating_sub(o1.saturating_sub(o0));
+    let busy = others as f64 / total as f64 * cores as f64;
+    // A core counts as taken when another process used most of it.
+    Some(cores.saturating_sub((busy + 0.3).floor() as usize).max(1))
+}

@@ -134,7 +134,7 @@ pub struct Common {
     #[arg(long, global = true, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000).map(|n| n as usize))]
     pub top_k: usize,
     /// Mean activation at which a text counts as using a feature (specialist scores).
-    #[arg(long, global = true, default_value_t = 5.0, value_parser = non_negative_f32)]
+    #[arg(long, global = true, default_value_t = 5.0, allow_negative_numbers = true, value_parser = non_negative_f32)]
     pub threshold: f32,
     /// Count the BOS token in each text's mean (excluded by default: its norm is huge).
     #[arg(long, global = true)]
@@ -156,10 +156,10 @@ pub struct Common {
     #[arg(long, global = true, value_enum, default_value_t = crate::pipeline::Precision::F32)]
     pub dtype: crate::pipeline::Precision,
     /// Refuse to load more than this many GiB (default: the memory available at start).
-    #[arg(long, global = true, value_name = "GIB", value_parser = positive_f64)]
+    #[arg(long, global = true, value_name = "GIB", allow_negative_numbers = true, value_parser = positive_f64)]
     pub max_memory: Option<f64>,
     /// Seconds without a byte before a download counts as stalled and is resumed.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 30.0, env = "SAESCOPE_DOWNLOAD_TIMEOUT", value_parser = positive_f64)]
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30.0, env = "SAESCOPE_DOWNLOAD_TIMEOUT", allow_negative_numbers = true, value_parser = positive_f64)]
     pub download_timeout: f64,
     /// Tries after a stall, reset or server error before a download gives up.
     #[arg(long, global = true, value_name = "N", default_value_t = 5, env = "SAESCOPE_DOWNLOAD_RETRIES", value_parser = clap::value_parser!(u32).range(0..=100))]

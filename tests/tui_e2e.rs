@@ -139,6 +139,24 @@ fn sigint_while_computing_restores_the_terminal() {
     assert_restored(&t, 130);
 }
 
+/// `q` while the model is still computing: the explorer exits 0 at once and leaves no
+/// partial file in the result cache (the worker thread writing it never unwinds).
+#[test]
+fn quit_while_computing_leaves_no_partial_cache_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let samples = tmp.path().join("big.toml");
+    let ok = Command::new(env!("CARGO_BIN_EXE_saescope")).args(["synth-samples", "--texts", "4000", "--out"]).arg(&samples).status().expect("gen");
+    assert!(ok.success());
+    let cache = tmp.path().join("cache");
+    let t = launch("quit", &cache, &format!("--batch-tokens 32 --samples {}", quote(&samples)));
+    t.wait_for("encoding texts", 30);
+    let partials = || std::fs::read_dir(&cache).map(|r| r.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".partial-")).count()).unwrap_or(0);
+    assert_eq!(partials(), 1, "the worker is writing its cache file");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+    assert_eq!(partials(), 0, "no partial cache file is left behind");
+}
+
 /// Beyond the seed, as a new user would try it: a feature's card (logit lens, neighbours),
 /// its token view, the findings, label search, and a text of one's own.
 #[test]
@@ -152,7 +170,8 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     assert!(s.contains("labels: 512"), "import summary on the status line\n{s}");
     t.keys(&["Right", "Tab", "Enter"]);
     let s = t.wait_for("Logit lens: promotes", 30);
-    assert!(s.contains("neuronpedia.org/gpt2-small/8-res-jb/") && s.contains("label: label number") && s.contains("Nearest in layer 6") && s.contains("Nearest in layer 10"), "{s}");
+    // Synthetic SAEs have no Neuronpedia page: the card says so rather than link another SAE's.
+    assert!(s.contains("no Neuronpedia page known for this SAE") && s.contains("label: label number") && s.contains("Nearest in layer 6") && s.contains("Nearest in layer 10"), "{s}");
     t.keys(&["t"]);
     let s = t.wait_for("max ", 30);
     assert!(s.contains("Tokens · feature #") && s.contains("Python"), "{s}");

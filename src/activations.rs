@@ -147,7 +147,19 @@ impl ActivationSet {
     pub fn new(layers: Vec<usize>, d_sae: usize, include_bos: bool, categories: Vec<String>, keep: Keep) -> Self {
         let sums = vec![vec![Vec::new(); categories.len()]; layers.len()];
         let counts = vec![0; categories.len()];
-        Self { layers, d_sae, include_bos, categories, keep, texts: Vec::new(), neuronpedia: Default::default(), sums, counts, held: 0, whole_budget: KEEP_WHOLE }
+        Self {
+            layers,
+            d_sae,
+            include_bos,
+            categories,
+            keep,
+            texts: Vec::new(),
+            neuronpedia: Default::default(),
+            sums,
+            counts,
+            held: 0,
+            whole_budget: KEEP_WHOLE,
+        }
     }
 
     /// A set holding `texts` whole (nothing pruned).

@@ -161,9 +161,7 @@ pub fn analyze(set: &ActivationSet, params: Params) -> Analysis {
         .enumerate()
         .map(|(li, &layer)| {
             let above = AboveCounts::new(set, li, params.threshold);
-            let categories = (0..set.categories.len())
-                .map(|c| category_metrics(&category_mean(set, li, c), c, &above, &params))
-                .collect();
+            let categories = (0..set.categories.len()).map(|c| category_metrics(&category_mean(set, li, c), c, &above, &params)).collect();
             LayerAnalysis { layer, categories, above }
         })
         .collect();

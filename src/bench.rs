@@ -44,10 +44,8 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     let Some(engine) = engine else { return Ok(()) };
     let _guard = tch::no_grad_guard();
     let tokens = engine.tokenize(samples, opts, &quiet)?;
-    let batches: Vec<_> = plan(&tokens, opts.batch_tokens)
-        .iter()
-        .map(|b| pack(b.iter().map(|&i| tokens[i].as_slice()), opts.include_bos, engine.tokenizer.bos))
-        .collect();
+    let batches: Vec<_> =
+        plan(&tokens, opts.batch_tokens).iter().map(|b| pack(b.iter().map(|&i| tokens[i].as_slice()), opts.include_bos, engine.tokenizer.bos)).collect();
     let n_tok: usize = batches.iter().map(|p| p.n_real).sum();
 
     let mut fwd = Vec::new();

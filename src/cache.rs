@@ -99,9 +99,14 @@ pub struct Cache {
 pub enum ReadOutcome {
     /// No file (or one for another identity/version): nothing read.
     Missing,
-    Complete { entries: usize },
+    Complete {
+        entries: usize,
+    },
     /// Read `entries` good ones, then hit damage; the rest is recomputed.
-    Corrupt { entries: usize, why: String },
+    Corrupt {
+        entries: usize,
+        why: String,
+    },
 }
 
 impl Cache {

@@ -147,7 +147,10 @@ impl Card {
             .into_iter()
             .map(|Neighbours { layer, features }| NeighbourLayer {
                 layer,
-                features: features.into_iter().map(|(feature, cosine)| LabelledNeighbour { feature, cosine, label: labels.get(layer, feature).map(String::from) }).collect(),
+                features: features
+                    .into_iter()
+                    .map(|(feature, cosine)| LabelledNeighbour { feature, cosine, label: labels.get(layer, feature).map(String::from) })
+                    .collect(),
             })
             .collect();
         let li = engine.layers().iter().position(|&l| l == self.layer).ok_or_else(|| eyre!("layer {} is not loaded", self.layer))?;
@@ -155,11 +158,11 @@ impl Card {
             crate::interrupt::check()?;
             let acts = engine.token_activations(&t.content, include_bos)?;
             let values = acts.feature(li, self.feature);
-            t.top_token = values
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(position, &activation)| TopToken { position, token: acts.tokens[position].clone(), activation });
+            t.top_token = values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(position, &activation)| TopToken {
+                position,
+                token: acts.tokens[position].clone(),
+                activation,
+            });
         }
         Ok(())
     }

@@ -82,10 +82,7 @@ pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
         });
         if let ReadOutcome::Corrupt { entries, why } = outcome {
             dirty = true;
-            progress.stage(format!(
-                "warning: the result cache {} is damaged after {entries} entries ({why}); recomputing the rest",
-                cache.path(&id).display()
-            ));
+            progress.stage(format!("warning: the result cache {} is damaged after {entries} entries ({why}); recomputing the rest", cache.path(&id).display()));
         }
     }
     let from_cache = slots.iter().filter(|s| s.is_some()).count();

@@ -46,10 +46,8 @@ impl Gpt2Config {
     }
 
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .wrap_err_with(|| format!("cannot read model config {}", path.display()))?;
-        let mut cfg: Self = serde_json::from_str(&text)
-            .wrap_err_with(|| format!("{} is not a GPT-2 config.json", path.display()))?;
+        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read model config {}", path.display()))?;
+        let mut cfg: Self = serde_json::from_str(&text).wrap_err_with(|| format!("{} is not a GPT-2 config.json", path.display()))?;
         if cfg.n_positions == 0 {
             cfg.n_positions = cfg.n_ctx.unwrap_or(0);
         }

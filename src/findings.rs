@@ -25,7 +25,11 @@ pub struct Finding {
 impl Finding {
     /// The verdict in words, so it reads without colour.
     pub fn verdict(&self) -> &'static str {
-        if self.holds { "HOLDS" } else { "DOES NOT HOLD" }
+        if self.holds {
+            "HOLDS"
+        } else {
+            "DOES NOT HOLD"
+        }
     }
 }
 
@@ -98,7 +102,9 @@ fn growth(a: &Analysis, categories: &[String]) -> Finding {
         .collect();
     ratios.sort_by(f32::total_cmp);
     let summary = match (ratios.first(), ratios.last()) {
-        (Some(lo), Some(hi)) => format!("layer {} -> {}: Peak and Sum change x{lo:.2} to x{hi:.2} (median x{:.2})", first.layer, last.layer, ratios[ratios.len() / 2]),
+        (Some(lo), Some(hi)) => {
+            format!("layer {} -> {}: Peak and Sum change x{lo:.2} to x{hi:.2} (median x{:.2})", first.layer, last.layer, ratios[ratios.len() / 2])
+        }
         _ => "no category has a non-zero first layer".into(),
     };
     Finding { claim: "Peak and Sum grow from the first to the last layer".into(), holds: all, summary, rows }
@@ -124,11 +130,7 @@ fn flat_gini_small_share(a: &Analysis, categories: &[String]) -> Finding {
     Finding {
         claim: format!("Gini stays flat (moves <= {GINI_FLAT}) and Top5 share stays within {:.0}-{:.0}%", 100.0 * SHARE_RANGE.0, 100.0 * SHARE_RANGE.1),
         holds,
-        summary: format!(
-            "Gini {glo:.2}-{ghi:.2} (largest move within a category {worst_spread:.2}); Top5 share {:.1}%-{:.1}%",
-            100.0 * slo,
-            100.0 * shi
-        ),
+        summary: format!("Gini {glo:.2}-{ghi:.2} (largest move within a category {worst_spread:.2}); Top5 share {:.1}%-{:.1}%", 100.0 * slo, 100.0 * shi),
         rows,
     }
 }

@@ -189,7 +189,6 @@ impl Importer<'_> {
             })
             .or_insert(row.text);
     }
-
 }
 
 /// A row and where it was (for messages).
@@ -233,7 +232,8 @@ fn read_rows(mut r: impl BufRead, origin: &str, name_files: bool) -> Result<Vec<
         let mut line = first;
         loop {
             if !blank(&line) {
-                let mut row: RawRow = serde_json::from_slice(&line).map_err(|e| eyre!("{origin}: line {line_no}: not valid JSON ({e}); expected one object per line"))?;
+                let mut row: RawRow =
+                    serde_json::from_slice(&line).map_err(|e| eyre!("{origin}: line {line_no}: not valid JSON ({e}); expected one object per line"))?;
                 match row.explanations.take() {
                     Some(rows) => out.extend(rows.into_iter().enumerate().map(|(i, r)| (at("row", i + 1), r))),
                     None => out.push((at("line", line_no), row)),

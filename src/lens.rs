@@ -67,11 +67,7 @@ impl TokenActivations {
 
 impl Engine {
     fn sae_at(&self, layer: usize) -> Result<&crate::sae::Sae> {
-        self.saes
-            .iter()
-            .find(|(l, _)| *l == layer)
-            .map(|(_, s)| s)
-            .ok_or_else(|| eyre!("layer {layer} is not loaded (loaded: {:?})", self.layers()))
+        self.saes.iter().find(|(l, _)| *l == layer).map(|(_, s)| s).ok_or_else(|| eyre!("layer {layer} is not loaded (loaded: {:?})", self.layers()))
     }
 
     pub fn logit_lens(&self, layer: usize, feature: u32, k: usize) -> Result<Logits> {
@@ -96,11 +92,7 @@ impl Engine {
         let layers = self.layers();
         let pos = layers.iter().position(|&l| l == layer).ok_or_else(|| eyre!("layer {layer} is not loaded"))?;
         let around = [pos.checked_sub(1), Some(pos + 1).filter(|&p| p < layers.len())];
-        around
-            .into_iter()
-            .flatten()
-            .map(|p| Ok(Neighbours { layer: layers[p], features: self.saes[p].1.nearest(&dir, k)? }))
-            .collect()
+        around.into_iter().flatten().map(|p| Ok(Neighbours { layer: layers[p], features: self.saes[p].1.nearest(&dir, k)? })).collect()
     }
 
     /// Per-token activations of `text` at every loaded layer (cut to n_ctx if longer).

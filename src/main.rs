@@ -97,7 +97,10 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn explore(c: &Common) -> Result<()> {
-    use saescope::ui::{app::{App, RunInfo}, worker::Job};
+    use saescope::ui::{
+        app::{App, RunInfo},
+        worker::Job,
+    };
     let samples = samples(c)?;
     let (device, opts, params) = setup(c)?;
     if !c.export_dir.is_dir() {
@@ -253,7 +256,8 @@ fn tokens(c: &Common, layer: usize, id: u32, text: &str, format: CardFormat, out
             s
         }
         CardFormat::Json => {
-            let tokens: Vec<_> = acts.tokens.iter().zip(&values).enumerate().map(|(i, (t, v))| serde_json::json!({"position": i, "token": t, "activation": v})).collect();
+            let tokens: Vec<_> =
+                acts.tokens.iter().zip(&values).enumerate().map(|(i, (t, v))| serde_json::json!({"position": i, "token": t, "activation": v})).collect();
             serde_json::to_string_pretty(&serde_json::json!({"layer": layer, "feature": id, "truncated": acts.truncated, "tokens": tokens}))? + "\n"
         }
     };

@@ -69,10 +69,7 @@ impl Loader<'_> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let candidates = [name.to_string(), format!("transformer.{name}")];
         let Some(found) = self.file.find(&candidates) else {
-            bail!(
-                "{} has no tensor {name} (nor transformer.{name}); is it a GPT-2 model.safetensors?",
-                self.file.path().display()
-            );
+            bail!("{} has no tensor {name} (nor transformer.{name}); is it a GPT-2 model.safetensors?", self.file.path().display());
         };
         // f32 on CPU stays the zero-copy view of the mapped file (to_kind of the same kind is a no-op).
         Ok(self.file.tensor(&found, shape)?.to_device(self.device).to_kind(self.kind))

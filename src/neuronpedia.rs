@@ -11,10 +11,17 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Releases whose Neuronpedia ids are known: (hub repo, Neuronpedia model, source of layer L).
+/// A release whose Neuronpedia ids are known.
+struct Known {
+    repo: &'static str,
+    model: &'static str,
+    /// The Neuronpedia source of layer L, if the release has that layer.
+    source: fn(usize) -> Option<String>,
+}
+
 /// gpt2-small-res-jb: `blocks.L.hook_resid_pre` is `L-res-jb`, and the final
 /// `blocks.11.hook_resid_post` is `12-res-jb`, which is what saescope calls layer 12.
-const KNOWN: &[(&str, &str, fn(usize) -> Option<String>)] = &[("jbloom/GPT2-Small-SAEs-Reformatted", "gpt2-small", |l| (l <= 12).then(|| format!("{l}-res-jb")))];
+const KNOWN: &[Known] = &[Known { repo: "jbloom/GPT2-Small-SAEs-Reformatted", model: "gpt2-small", source: |l| (l <= 12).then(|| format!("{l}-res-jb")) }];
 
 /// One SAE's Neuronpedia identity: model id and source id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,7 +55,7 @@ impl Ids {
                 SaeId::parse(id.as_str()?)
             });
             let known = || match saes {
-                Source::Hub(repo) => KNOWN.iter().find(|(r, _, _)| r == repo).and_then(|(_, model, source)| Some(SaeId { model: model.to_string(), source: source(layer)? })),
+                Source::Hub(repo) => KNOWN.iter().find(|k| k.repo == repo).and_then(|k| Some(SaeId { model: k.model.to_string(), source: (k.source)(layer)? })),
                 Source::Dir(_) => None,
             };
             if let Some(id) = from_cfg.or_else(known) {

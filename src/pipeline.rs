@@ -118,7 +118,9 @@ impl Resolved {
         let n_blocks = self.layers().last().copied().unwrap_or(0);
         let mut weights = model.bytes_matching(|n| {
             let n = n.strip_prefix("transformer.").unwrap_or(n);
-            n.starts_with("wte.") || n.starts_with("wpe.") || n.strip_prefix("h.").and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < n_blocks)
+            n.starts_with("wte.")
+                || n.starts_with("wpe.")
+                || n.strip_prefix("h.").and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < n_blocks)
         });
         for (_, f) in &self.saes {
             let file = SafeFile::open(&f.weights)?;
@@ -217,7 +219,15 @@ pub fn parse_device(s: &str) -> Result<Device> {
 impl Engine {
     /// Resolves (downloading if needed) and loads the model blocks and SAEs `layers` need,
     /// in `opts.dtype` and within `opts.max_memory`.
-    pub fn load(model: &Source, saes: &Source, layers: &[usize], device: Device, with_decoder: bool, opts: &RunOptions, progress: &ProgressSink) -> Result<Self> {
+    pub fn load(
+        model: &Source,
+        saes: &Source,
+        layers: &[usize],
+        device: Device,
+        with_decoder: bool,
+        opts: &RunOptions,
+        progress: &ProgressSink,
+    ) -> Result<Self> {
         Resolved::new(model, saes, layers, progress)?.load(device, with_decoder, opts, progress)
     }
 

@@ -40,7 +40,11 @@ impl Progress {
         match self {
             Progress::Stage(_) => 0.0,
             Progress::Fraction { done, total, .. } | Progress::Download { done, total, .. } => {
-                if *total == 0 { 0.0 } else { (*done as f64 / *total as f64).clamp(0.0, 1.0) }
+                if *total == 0 {
+                    0.0
+                } else {
+                    (*done as f64 / *total as f64).clamp(0.0, 1.0)
+                }
             }
         }
     }
@@ -84,8 +88,8 @@ impl Eta {
         }
         if let Some((t0, d0)) = self.start {
             let (rate_done, elapsed) = (done.saturating_sub(d0), t0.elapsed().as_secs_f64());
-            self.left = (rate_done > 0 && elapsed > 0.0)
-                .then(|| std::time::Duration::from_secs_f64(elapsed * total.saturating_sub(*done) as f64 / rate_done as f64));
+            self.left =
+                (rate_done > 0 && elapsed > 0.0).then(|| std::time::Duration::from_secs_f64(elapsed * total.saturating_sub(*done) as f64 / rate_done as f64));
         }
     }
 
@@ -169,4 +173,3 @@ impl ProgressSink {
         self.send(Progress::Stage(s.into()));
     }
 }
-

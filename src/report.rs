@@ -142,14 +142,32 @@ impl Report {
     /// The seed's Figure 2b: per category and layer, top feature, Peak, Gini, Sum, Top5, Spec.
     pub fn table(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "model {}  SAEs {}  top-k {}  threshold {}{}", crate::printable::printable(&self.model), crate::printable::printable(&self.sae_release), self.top_k, self.threshold,
-            if self.include_bos { "  (BOS included)" } else { "" });
+        let _ = writeln!(
+            s,
+            "model {}  SAEs {}  top-k {}  threshold {}{}",
+            crate::printable::printable(&self.model),
+            crate::printable::printable(&self.sae_release),
+            self.top_k,
+            self.threshold,
+            if self.include_bos { "  (BOS included)" } else { "" }
+        );
         let _ = writeln!(s, "{:<20} {:>5} {:>8} {:>8} {:>6} {:>8} {:>6} {:>5}", "category", "layer", "top", "peak", "gini", "sum", "top5", "spec");
         for c in &self.categories {
             for (i, l) in c.layers.iter().enumerate() {
                 let name = if i == 0 { format!("{} ({})", crate::printable::printable(&c.name), c.n_texts) } else { String::new() };
                 let top = l.top.first().map(|t| format!("#{}", t.feature)).unwrap_or_else(|| "-".into());
-                let _ = writeln!(s, "{:<20} {:>5} {:>8} {:>8.1} {:>6.2} {:>8.1} {:>5.1}% {:>5}", name, l.layer, top, l.peak, l.gini, l.top_sum, l.top_share * 100.0, l.spec);
+                let _ = writeln!(
+                    s,
+                    "{:<20} {:>5} {:>8} {:>8.1} {:>6.2} {:>8.1} {:>5.1}% {:>5}",
+                    name,
+                    l.layer,
+                    top,
+                    l.peak,
+                    l.gini,
+                    l.top_sum,
+                    l.top_share * 100.0,
+                    l.spec
+                );
             }
         }
         s

@@ -172,9 +172,7 @@ impl Sae {
         let x = match self.cfg.normalize {
             Normalize::None => x.shallow_clone(),
             Normalize::Scale(s) => x * s,
-            Normalize::ConstantNormRescale => {
-                x * ((self.cfg.d_in as f64).sqrt() / x.norm_scalaropt_dim(2, [-1i64].as_slice(), true))
-            }
+            Normalize::ConstantNormRescale => x * ((self.cfg.d_in as f64).sqrt() / x.norm_scalaropt_dim(2, [-1i64].as_slice(), true)),
             Normalize::LayerNorm => {
                 let c = x - x.mean_dim(-1, true, x.kind());
                 let std = c.std_dim(-1, true, true);

@@ -91,9 +91,8 @@ impl Samples {
             );
         }
         let bytes = std::fs::read(path).map_err(|e| eyre!("cannot read samples file {}: {e}", path.display()))?;
-        let src = String::from_utf8(bytes).map_err(|e| {
-            eyre!("{}: not UTF-8 (first bad byte at offset {}); save it as UTF-8", path.display(), e.utf8_error().valid_up_to())
-        })?;
+        let src = String::from_utf8(bytes)
+            .map_err(|e| eyre!("{}: not UTF-8 (first bad byte at offset {}); save it as UTF-8", path.display(), e.utf8_error().valid_up_to()))?;
         Self::parse(&src, &path.display().to_string())
     }
 

@@ -28,10 +28,7 @@ impl SafeFile {
         // hazard, the same one every mmap-based loader (including Python's) accepts.
         let mmap = unsafe { Mmap::map(&file) }.wrap_err_with(|| format!("cannot map {}", path.display()))?;
         let (header_len, metadata) = SafeTensors::read_metadata(&mmap).map_err(|e| {
-            eyre!(
-                "{} is not a valid safetensors file ({e:?}); it may be truncated: delete it and download or generate it again",
-                path.display()
-            )
+            eyre!("{} is not a valid safetensors file ({e:?}); it may be truncated: delete it and download or generate it again", path.display())
         })?;
         Ok(Arc::new(Self { path: path.to_owned(), mmap, header_len, metadata }))
     }
@@ -83,11 +80,7 @@ impl SafeFile {
     }
 
     fn info(&self, name: &str) -> Result<TensorInfo> {
-        self.metadata
-            .tensors()
-            .get(name)
-            .map(|i| (*i).clone())
-            .ok_or_else(|| eyre!("{} has no tensor named {name}", self.path.display()))
+        self.metadata.tensors().get(name).map(|i| (*i).clone()).ok_or_else(|| eyre!("{} has no tensor named {name}", self.path.display()))
     }
 
     /// The named tensor as f32 on CPU, checked against `shape` and for NaN/Inf.
@@ -95,12 +88,7 @@ impl SafeFile {
     pub fn tensor(self: &Arc<Self>, name: &str, shape: &[usize]) -> Result<Tensor> {
         let info = self.info(name)?;
         if info.shape != shape {
-            bail!(
-                "{}: tensor {name} has shape {:?}, expected {:?} (the config and weights disagree)",
-                self.path.display(),
-                info.shape,
-                shape
-            );
+            bail!("{}: tensor {name} has shape {:?}, expected {:?} (the config and weights disagree)", self.path.display(), info.shape, shape);
         }
         let (start, end) = info.data_offsets;
         let bytes = &self.mmap[self.header_len + 8 + start..self.header_len + 8 + end];
@@ -121,10 +109,7 @@ impl SafeFile {
         };
         let finite = t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1;
         if !finite {
-            bail!(
-                "{}: tensor {name} contains NaN or Inf; the file is corrupt or from a diverged run",
-                self.path.display()
-            );
+            bail!("{}: tensor {name} contains NaN or Inf; the file is corrupt or from a diverged run", self.path.display());
         }
         Ok(t)
     }

@@ -94,12 +94,7 @@ fn metrics_per_category_and_layer() {
 
 #[test]
 fn an_all_zero_category_has_zero_metrics_not_nan() {
-    let s = ActivationSet::from_texts(
-        vec![8],
-        4,
-        vec!["A".into(), "B".into(), "Empty".into()],
-        vec![text(0, &[6.0, 1.0, 0.0, 0.0]), text(2, &[0.0; 4])],
-    );
+    let s = ActivationSet::from_texts(vec![8], 4, vec!["A".into(), "B".into(), "Empty".into()], vec![text(0, &[6.0, 1.0, 0.0, 0.0]), text(2, &[0.0; 4])]);
     let a = analyze(&s, Params::default());
     let m = &a.layers[0].categories[2];
     assert!(m.top.is_empty());

@@ -10,7 +10,9 @@ use std::process::Output;
 
 fn samples(dir: &Path, last: &str) -> std::path::PathBuf {
     let p = dir.join("s.toml");
-    let body = format!("[[category]]\nname = \"A\"\ntexts = [\"def f(x): return x\", \"import os\"]\n[[category]]\nname = \"B\"\ntexts = [\"hello there\", {last:?}]\n");
+    let body = format!(
+        "[[category]]\nname = \"A\"\ntexts = [\"def f(x): return x\", \"import os\"]\n[[category]]\nname = \"B\"\ntexts = [\"hello there\", {last:?}]\n"
+    );
     std::fs::write(&p, body).expect("write samples");
     p
 }

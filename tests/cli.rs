@@ -11,7 +11,8 @@ fn unreachable_hub_fails_fast_with_advice() {
     let home = tempfile::tempdir().expect("tmp");
     let t = Instant::now();
     // Loopback port 9 (discard) is closed here: a refused connection, never outside traffic.
-    let out = saescope().args(["report"]).env("HF_HOME", home.path()).env("HF_ENDPOINT", "http://127.0.0.1:9").env_remove("HF_HUB_OFFLINE").output().expect("run");
+    let out =
+        saescope().args(["report"]).env("HF_HOME", home.path()).env("HF_ENDPOINT", "http://127.0.0.1:9").env_remove("HF_HUB_OFFLINE").output().expect("run");
     assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

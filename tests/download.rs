@@ -59,7 +59,8 @@ fn repo_dir(hf: &Path, repo: &str) -> PathBuf {
 
 fn blobs(hf: &Path, repo: &str) -> Vec<String> {
     let dir = repo_dir(hf, repo).join("blobs");
-    let mut v: Vec<String> = std::fs::read_dir(dir).map(|r| r.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).map(|r| r.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
     v.sort();
     v
 }

@@ -11,7 +11,10 @@ fn m(top: u32, peak: f32, gini: f32, sum: f32, share: f32, spec: i64) -> Categor
 }
 
 fn analysis(layers: Vec<(usize, Vec<CategoryLayer>)>) -> Analysis {
-    Analysis { params: Params::default(), layers: layers.into_iter().map(|(layer, categories)| LayerAnalysis { layer, categories, above: AboveCounts::default() }).collect() }
+    Analysis {
+        params: Params::default(),
+        layers: layers.into_iter().map(|(layer, categories)| LayerAnalysis { layer, categories, above: AboveCounts::default() }).collect(),
+    }
 }
 
 fn names() -> Vec<String> {
@@ -70,7 +73,9 @@ fn one_layer_or_zero_values_are_stated_not_divided_by() {
 #[test]
 fn findings_command_matches_the_analysis() {
     use saescope::analysis::analyze;
-    let set = common::engine(&[6, 8, 10, 11]).run(&saescope::samples::Samples::bundled().expect("samples"), &common::opts(false, 256), &saescope::progress::ProgressSink::none()).expect("run");
+    let set = common::engine(&[6, 8, 10, 11])
+        .run(&saescope::samples::Samples::bundled().expect("samples"), &common::opts(false, 256), &saescope::progress::ProgressSink::none())
+        .expect("run");
     let want = findings(&analyze(&set, Params::default()), &set.categories);
     let out = common::tiny_args(&mut common::saescope()).args(["findings", "--format", "json"]).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

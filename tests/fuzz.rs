@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use saescope::cache::{decode, text_key, Cache, Entry, ReadOutcome};
-use saescope::samples::Samples;
 use saescope::sae::SaeConfig;
+use saescope::samples::Samples;
 use saescope::tensors::SafeFile;
 
 proptest! {

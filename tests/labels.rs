@@ -69,7 +69,8 @@ fn search_matches_all_words_any_case_or_the_id() {
 /// `saescope search` finds by label without loading any weights.
 #[test]
 fn search_command_lists_matching_features() {
-    let out = common::saescope().args(["search", "python", "--layers", "6,8"]).arg("--labels").arg(common::fixture("labels_sample.jsonl")).output().expect("run");
+    let out =
+        common::saescope().args(["search", "python", "--layers", "6,8"]).arg("--labels").arg(common::fixture("labels_sample.jsonl")).output().expect("run");
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Labels alone name no SAE: the default release's ids are known.
@@ -100,7 +101,14 @@ fn a_folder_of_gzipped_batches_loads_with_other_sources_counted() {
     let dir = tempfile::tempdir().expect("tmp");
     let exp = dir.path().join("explanations");
     std::fs::create_dir(&exp).expect("mkdir");
-    gz(&exp.join("batch-0.jsonl.gz"), &[np_row("gpt2-small", "8-res-jb", 1, "one"), np_row("gpt2-small", "8-res_post_32k-oai", 1, "another source"), np_row("gpt2-small", "3-res-jb", 2, "not loaded")]);
+    gz(
+        &exp.join("batch-0.jsonl.gz"),
+        &[
+            np_row("gpt2-small", "8-res-jb", 1, "one"),
+            np_row("gpt2-small", "8-res_post_32k-oai", 1, "another source"),
+            np_row("gpt2-small", "3-res-jb", 2, "not loaded"),
+        ],
+    );
     gz(&exp.join("batch-10.jsonl.gz"), &[np_row("gpt2-small", "8-res-jb", 2, "two"), np_row("gemma-2b", "8-res-jb", 3, "another model")]);
     gz(&exp.join("batch-2.jsonl.gz"), &[np_row("gpt2-small", "6-res-jb", 4, "four")]);
     let ids = Ids::from_pairs([(6, "gpt2-small/6-res-jb"), (8, "gpt2-small/8-res-jb"), (10, "gpt2-small/10-res-jb")]);
@@ -117,7 +125,10 @@ fn a_folder_of_gzipped_batches_loads_with_other_sources_counted() {
     assert_eq!((l.get(8, 2), l.get(8, 3), s.other_sources), (Some("two"), Some("another model"), 0));
 
     // A malformed row is named with its file and line.
-    gz(&exp.join("batch-3.jsonl.gz"), &[np_row("gpt2-small", "8-res-jb", 5, "ok"), r#"{"modelId":"gpt2-small","layer":"8-res-jb","description":"no index"}"#.into()]);
+    gz(
+        &exp.join("batch-3.jsonl.gz"),
+        &[np_row("gpt2-small", "8-res-jb", 5, "ok"), r#"{"modelId":"gpt2-small","layer":"8-res-jb","description":"no index"}"#.into()],
+    );
     let e = Labels::load(dir.path(), &sc).expect_err("malformed").to_string();
     assert!(e.contains("batch-3.jsonl.gz: line 2: missing \"index\""), "{e}");
     let bad = dir.path().join("bad.jsonl.gz");

@@ -93,7 +93,10 @@ fn tokens_command_matches_the_engine() {
     let text = "def f(x):\n    return x + 1";
     let want = engine(&[8]).token_activations(text, false).expect("tokens");
     let f = (0..512).max_by(|&a, &b| want.feature(0, a).iter().sum::<f32>().total_cmp(&want.feature(0, b).iter().sum::<f32>())).expect("f");
-    let out = common::tiny_args(&mut common::saescope()).args(["tokens", "--layer", "8", "--id", &f.to_string(), "--format", "json", "--text", text]).output().expect("run");
+    let out = common::tiny_args(&mut common::saescope())
+        .args(["tokens", "--layer", "8", "--id", &f.to_string(), "--format", "json", "--text", text])
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let got = v["tokens"].as_array().expect("tokens");

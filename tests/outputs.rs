@@ -93,7 +93,14 @@ fn a_read_only_file_is_refused_and_new_files_follow_the_umask() {
     assert_eq!(std::fs::metadata(&ro).expect("meta").permissions().mode() & 0o777, 0o444);
 
     let new = dir.path().join("new.csv");
-    let out = Command::new("sh").arg("-c").arg(format!("umask 027 && exec \"$0\" report --format csv --layers 6 --model-dir {} --sae-dir {} -o {}", tiny().join("model").display(), tiny().join("saes").display(), new.display()))
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 027 && exec \"$0\" report --format csv --layers 6 --model-dir {} --sae-dir {} -o {}",
+            tiny().join("model").display(),
+            tiny().join("saes").display(),
+            new.display()
+        ))
         .arg(env!("CARGO_BIN_EXE_saescope"))
         .env("SAESCOPE_CACHE_DIR", common::cache_dir())
         .output()
@@ -104,7 +111,8 @@ fn a_read_only_file_is_refused_and_new_files_follow_the_umask() {
     std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o604)).expect("chmod");
     assert!(report_to(&new).status.success());
     assert_eq!(std::fs::metadata(&new).expect("meta").permissions().mode() & 0o777, 0o604);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(dir.path()).expect("dir").filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
     assert!(leftovers.is_empty(), "no temp files: {leftovers:?}");
 }
 
@@ -160,7 +168,10 @@ fn impossible_option_values_are_refused_with_the_range() {
 fn json_reports_are_byte_identical_across_runs() {
     let runs: Vec<Vec<u8>> = (0..3)
         .map(|_| {
-            let out = tiny_args(&mut saescope()).args(["report", "--format", "json", "--layers", "6,8,10,11", "--no-cache", "--batch-tokens", "64"]).output().expect("run");
+            let out = tiny_args(&mut saescope())
+                .args(["report", "--format", "json", "--layers", "6,8,10,11", "--no-cache", "--batch-tokens", "64"])
+                .output()
+                .expect("run");
             assert!(out.status.success(), "{}", text(&out.stderr));
             out.stdout
         })
@@ -172,7 +183,11 @@ fn json_reports_are_byte_identical_across_runs() {
 fn control_characters_in_user_text_are_escaped_in_text_outputs() {
     let dir = tempfile::tempdir().expect("tmp");
     let samples = dir.path().join("s.toml");
-    std::fs::write(&samples, "[[category]]\nname = \"Evil\\u001b[2J\"\ntexts = [\"one text\", \"two\\u0007 text\"]\n[[category]]\nname = \"Plain\"\ntexts = [\"three\"]\n").expect("write");
+    std::fs::write(
+        &samples,
+        "[[category]]\nname = \"Evil\\u001b[2J\"\ntexts = [\"one text\", \"two\\u0007 text\"]\n[[category]]\nname = \"Plain\"\ntexts = [\"three\"]\n",
+    )
+    .expect("write");
     let out = tiny_args(&mut saescope()).args(["report", "--layers", "6", "--samples"]).arg(&samples).output().expect("run");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);

@@ -68,7 +68,12 @@ fn encode(files: &SaeFiles, x: &[f32]) -> Vec<f32> {
 #[test]
 fn every_architecture_matches_its_formula() {
     let mut seed = 42;
-    let w = Weights { w_enc: rnd(&mut seed, D * F, 1.0), b_enc: rnd(&mut seed, F, 0.5), b_dec: rnd(&mut seed, D, 0.3), threshold: rnd(&mut seed, F, 3.0).iter().map(|t| t.abs()).collect() };
+    let w = Weights {
+        w_enc: rnd(&mut seed, D * F, 1.0),
+        b_enc: rnd(&mut seed, F, 0.5),
+        b_dec: rnd(&mut seed, D, 0.3),
+        threshold: rnd(&mut seed, F, 3.0).iter().map(|t| t.abs()).collect(),
+    };
     let x = rnd(&mut seed, D, 2.0);
     let dir = tempfile::tempdir().expect("tmp");
     let base = serde_json::json!({"d_in": D, "d_sae": F, "hook_name": "blocks.3.hook_resid_pre", "dtype": "float32"});

@@ -18,12 +18,8 @@ fn five_thousand_generated_texts_run_with_progress() {
     saescope().args(["synth-samples", "--texts", "5000", "--out"]).arg(&again).status().expect("gen");
     assert_eq!(std::fs::read(&samples).ok(), std::fs::read(&again).ok(), "same seed, same file");
 
-    let out = tiny_args(&mut saescope())
-        .args(["report", "--format", "json", "--no-cache", "--layers", "3,6"])
-        .arg("--samples")
-        .arg(&samples)
-        .output()
-        .expect("run");
+    let out =
+        tiny_args(&mut saescope()).args(["report", "--format", "json", "--no-cache", "--layers", "3,6"]).arg("--samples").arg(&samples).output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("encoding texts: 5000/5000 (100%)") && err.contains("ETA"), "{err}");
@@ -35,10 +31,7 @@ fn five_thousand_generated_texts_run_with_progress() {
 
 #[test]
 fn all_thirteen_hooks_load_at_once() {
-    let out = tiny_args(&mut saescope())
-        .args(["report", "--format", "json", "--no-cache", "--layers", "0,1,2,3,4,5,6,7,8,9,10,11,12"])
-        .output()
-        .expect("run");
+    let out = tiny_args(&mut saescope()).args(["report", "--format", "json", "--no-cache", "--layers", "0,1,2,3,4,5,6,7,8,9,10,11,12"]).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(r["layers"].as_array().map(Vec::len), Some(13));
@@ -46,10 +39,8 @@ fn all_thirteen_hooks_load_at_once() {
 
 #[test]
 fn too_little_memory_is_refused_with_the_amount_needed() {
-    let out = tiny_args(&mut saescope())
-        .args(["report", "--no-cache", "--layers", "0,1,2,3,4,5,6,7,8,9,10,11,12", "--max-memory", "0.01"])
-        .output()
-        .expect("run");
+    let out =
+        tiny_args(&mut saescope()).args(["report", "--no-cache", "--layers", "0,1,2,3,4,5,6,7,8,9,10,11,12", "--max-memory", "0.01"]).output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

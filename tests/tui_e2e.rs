@@ -150,7 +150,9 @@ fn quit_while_computing_leaves_no_partial_cache_file() {
     let cache = tmp.path().join("cache");
     let t = launch("quit", &cache, &format!("--batch-tokens 32 --samples {}", quote(&samples)));
     t.wait_for("encoding texts", 30);
-    let partials = || std::fs::read_dir(&cache).map(|r| r.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".partial-")).count()).unwrap_or(0);
+    let partials = || {
+        std::fs::read_dir(&cache).map(|r| r.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".partial-")).count()).unwrap_or(0)
+    };
     assert_eq!(partials(), 1, "the worker is writing its cache file");
     t.keys(&["q"]);
     assert_restored(&t, 0);
@@ -171,7 +173,13 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     t.keys(&["Right", "Tab", "Enter"]);
     let s = t.wait_for("Logit lens: promotes", 30);
     // Synthetic SAEs have no Neuronpedia page: the card says so rather than link another SAE's.
-    assert!(s.contains("no Neuronpedia page known for this SAE") && s.contains("label: label number") && s.contains("Nearest in layer 6") && s.contains("Nearest in layer 10"), "{s}");
+    assert!(
+        s.contains("no Neuronpedia page known for this SAE")
+            && s.contains("label: label number")
+            && s.contains("Nearest in layer 6")
+            && s.contains("Nearest in layer 10"),
+        "{s}"
+    );
     t.keys(&["t"]);
     let s = t.wait_for("max ", 30);
     assert!(s.contains("Tokens · feature #") && s.contains("Python"), "{s}");

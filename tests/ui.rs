@@ -11,7 +11,7 @@ use ratatui::Terminal;
 use saescope::analysis::{analyze, Params};
 use saescope::progress::{Progress, ProgressSink};
 use saescope::samples::Samples;
-use saescope::ui::app::{Action, App, RunInfo, Pane, Results};
+use saescope::ui::app::{Action, App, Pane, Results, RunInfo};
 use saescope::ui::{keymap, layout, panes, view};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -67,7 +67,20 @@ fn whole_screen_at_80x24_and_160x48() {
         let mut a = app(true);
         let top = a.metrics(0).expect("metrics").top[0].feature;
         let (s, _) = render(&mut a, w, h);
-        for needle in [" 6 ", " 8 ", " 10 ", " 11 ", "Categories", "Python", "Social", "Features · layer 6 · Python", "Specialist scores", "legend", "model tiny-model", "1.2 s"] {
+        for needle in [
+            " 6 ",
+            " 8 ",
+            " 10 ",
+            " 11 ",
+            "Categories",
+            "Python",
+            "Social",
+            "Features · layer 6 · Python",
+            "Specialist scores",
+            "legend",
+            "model tiny-model",
+            "1.2 s",
+        ] {
             assert!(s.contains(needle), "{w}x{h}: {needle:?} missing in\n{s}");
         }
         assert!(s.contains(&format!("#{top}")), "top feature #{top} missing at {w}x{h}\n{s}");
@@ -401,12 +414,20 @@ fn token_view_shades_tokens_by_activation_and_steps_texts_and_features() {
     let max = values[best];
     assert!(max > 0.0, "the table's first feature fires in some token of a text that lists it");
     assert!(s.contains(&format!("max {} at token {:?}", panes::num(max), acts.tokens[best])), "{s}");
-    let styled = |m: Modifier| (0..buf.area.height).flat_map(|y| (0..buf.area.width).map(move |x| (x, y))).filter(|&(x, y)| buf[(x, y)].modifier.contains(m) && buf[(x, y)].bg != ratatui::style::Color::Reset).count();
+    let styled = |m: Modifier| {
+        (0..buf.area.height)
+            .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+            .filter(|&(x, y)| buf[(x, y)].modifier.contains(m) && buf[(x, y)].bg != ratatui::style::Color::Reset)
+            .count()
+    };
     assert!(styled(Modifier::BOLD | Modifier::UNDERLINED) > 0, "the strongest token is bold and underlined");
     // Shading is per token: with values off, the cells drawn are the tokens, some firing, some not.
     let firing = values.iter().filter(|&&v| v > 0.0).count();
     if firing < values.len() {
-        let plain_text = (0..buf.area.height).flat_map(|y| (0..buf.area.width).map(move |x| (x, y))).filter(|&(x, y)| y > 3 && x > 50 && buf[(x, y)].bg == ratatui::style::Color::Reset && !buf[(x, y)].symbol().trim().is_empty()).count();
+        let plain_text = (0..buf.area.height)
+            .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+            .filter(|&(x, y)| y > 3 && x > 50 && buf[(x, y)].bg == ratatui::style::Color::Reset && !buf[(x, y)].symbol().trim().is_empty())
+            .count();
         assert!(plain_text > 0, "tokens that do not fire keep the plain background\n{s}");
     }
     // The list holds the focused category's texts with their mean activation.
@@ -504,11 +525,16 @@ fn worker_reports_a_failure_as_a_message() {
     let mut a = app(true);
     a.receive(Reply::Failed("cannot load the model: no network".into()));
     assert_eq!(a.message.as_deref(), Some("cannot load the model: no network"));
-    let bad = worker::handle(&tiny_engine().lock().expect("engine"), &Labels::default(), false, Request::Card(Box::new({
-        let mut c = saescope::card::Card::from_set(&results().0, &Labels::default(), 6, 1).expect("card");
-        c.layer = 7;
-        c
-    })));
+    let bad = worker::handle(
+        &tiny_engine().lock().expect("engine"),
+        &Labels::default(),
+        false,
+        Request::Card(Box::new({
+            let mut c = saescope::card::Card::from_set(&results().0, &Labels::default(), 6, 1).expect("card");
+            c.layer = 7;
+            c
+        })),
+    );
     assert!(matches!(bad, Reply::Failed(ref m) if m.contains('7')), "a layer that is not loaded is named");
 }
 
@@ -535,7 +561,10 @@ fn each_view_exports_its_own_table() {
     }
     assert_eq!(rows.iter().filter(|r| &r[0] == "text").count(), 70);
     let first = rows.iter().find(|r| &r[0] == "promotes").expect("promotes");
-    assert_eq!((&first[4], first[5].parse::<f32>().expect("f")), (card.logits.as_ref().expect("l").promoted[0].token.as_str(), card.logits.as_ref().expect("l").promoted[0].logit));
+    assert_eq!(
+        (&first[4], first[5].parse::<f32>().expect("f")),
+        (card.logits.as_ref().expect("l").promoted[0].token.as_str(), card.logits.as_ref().expect("l").promoted[0].logit)
+    );
 
     a.update(Action::Tokens);
     serve(&mut a);

@@ -171,9 +171,9 @@ fn authorized(req: ureq::Request, endpoint: &str, url: &str) -> ureq::Request {
 fn status_fail(code: u16, task: &Task) -> Fail {
     let what = format!("{}/{}", task.repo, task.file);
     match code {
-        401 | 403 => Fail::Stop(format!(
-            "{what}: the hub answered {code} (gated or private): accept the repo's terms on the hub and set HF_TOKEN, or use local files"
-        )),
+        401 | 403 => {
+            Fail::Stop(format!("{what}: the hub answered {code} (gated or private): accept the repo's terms on the hub and set HF_TOKEN, or use local files"))
+        }
         404 => Fail::Stop(format!("{what}: not found at {} (404): check the repo and file name", task.endpoint)),
         408 | 429 | 500..=599 => Fail::Retry(format!("the server answered {code}")),
         _ => Fail::Stop(format!("{what}: the hub answered {code}")),
@@ -199,9 +199,8 @@ fn metadata(task: &Task, p: &Policy) -> std::result::Result<Meta, Fail> {
         Err(ureq::Error::Transport(t)) => return Err(transport_fail(&t)),
     };
     let header = |name: &str| resp.header(name).map(str::to_string);
-    let commit = header("x-repo-commit").ok_or_else(|| {
-        Fail::Stop(format!("{} answered without x-repo-commit: is HF_ENDPOINT a Hugging Face hub?", task.endpoint))
-    })?;
+    let commit =
+        header("x-repo-commit").ok_or_else(|| Fail::Stop(format!("{} answered without x-repo-commit: is HF_ENDPOINT a Hugging Face hub?", task.endpoint)))?;
     let linked = header("x-linked-etag");
     let etag = linked.clone().or_else(|| header("etag")).map(|e| clean_etag(&e)).filter(|e| !e.is_empty());
     let etag = etag.ok_or_else(|| Fail::Stop(format!("{} sent no etag for {}/{}", task.endpoint, task.repo, task.file)))?;

@@ -29,17 +29,11 @@ pub fn cache_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("HF_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(home).join("hub");
     }
-    directories::BaseDirs::new()
-        .map(|b| b.home_dir().join(".cache"))
-        .unwrap_or_else(|| PathBuf::from(".cache"))
-        .join("huggingface")
-        .join("hub")
+    directories::BaseDirs::new().map(|b| b.home_dir().join(".cache")).unwrap_or_else(|| PathBuf::from(".cache")).join("huggingface").join("hub")
 }
 
 fn offline() -> bool {
-    std::env::var("HF_HUB_OFFLINE")
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
-        .unwrap_or(false)
+    std::env::var("HF_HUB_OFFLINE").map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")).unwrap_or(false)
 }
 
 fn endpoint() -> String {
@@ -75,32 +69,22 @@ fn fetch(repo: &str, files: &[String], progress: &ProgressSink) -> Result<Vec<Pa
     let missing: Vec<&String> = files.iter().filter(|f| cached.get(f).is_none()).collect();
     if !missing.is_empty() {
         if offline() {
-            bail!(
-                "HF_HUB_OFFLINE is set and {repo}/{} is not in the cache {}; unset it, or {LOCAL_HINT}",
-                missing[0],
-                dir.display()
-            );
+            bail!("HF_HUB_OFFLINE is set and {repo}/{} is not in the cache {}; unset it, or {LOCAL_HINT}", missing[0], dir.display());
         }
         let endpoint = endpoint();
-        check_reachable(&endpoint).map_err(|why| {
-            eyre!("cannot download {repo}/{} from {endpoint} ({why}); looked in the cache {} first; {LOCAL_HINT}", missing[0], dir.display())
-        })?;
+        check_reachable(&endpoint)
+            .map_err(|why| eyre!("cannot download {repo}/{} from {endpoint} ({why}); looked in the cache {} first; {LOCAL_HINT}", missing[0], dir.display()))?;
         for f in &missing {
             let task = Task { endpoint: endpoint.clone(), repo: repo.to_string(), file: f.to_string(), cache: dir.clone(), repo_dir: cached.dir.clone() };
             download(task, progress)?;
         }
     }
-    files
-        .iter()
-        .map(|f| cached.get(f).ok_or_else(|| eyre!("{repo}/{f} is still missing from the cache {} after download", dir.display())))
-        .collect()
+    files.iter().map(|f| cached.get(f).ok_or_else(|| eyre!("{repo}/{f} is still missing from the cache {} after download", dir.display()))).collect()
 }
 
 /// Resolve and connect to the endpoint's host (or the proxy's) within a bounded time.
 fn check_reachable(endpoint: &str) -> std::result::Result<(), String> {
-    let proxy = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    let proxy = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
     let target = proxy.as_deref().unwrap_or(endpoint);
     let without_scheme = target.split("://").last().unwrap_or(target);
     let authority = without_scheme.split('/').next().unwrap_or(without_scheme);

@@ -84,8 +84,7 @@ pub fn write(out: &Path, size: Size, seed: u64, progress: &ProgressSink) -> Resu
     let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu, tch::Kind::Float)?;
     let tok = Gpt2Tokenizer::load(None)?;
     let samples = Samples::bundled()?;
-    let mut seqs: Vec<Vec<u32>> =
-        samples.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
+    let mut seqs: Vec<Vec<u32>> = samples.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for _ in 0..8 {
         let mut s = vec![tok.bos];
         s.extend((0..64).map(|_| rng.gen_range(0..cfg.vocab_size as u32)));

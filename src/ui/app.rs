@@ -111,7 +111,10 @@ pub enum Action {
     /// Esc: closes the help overlay if open, else quits.
     Back,
     Export,
-    Click { column: u16, row: u16 },
+    Click {
+        column: u16,
+        row: u16,
+    },
     /// Enter on a feature: its card.
     OpenCard,
     /// `t`: the token view of the selected feature.
@@ -481,12 +484,7 @@ impl App {
     /// Rows of the specialist matrix: the union of the chart categories' top-k features.
     pub fn matrix_features(&self) -> Vec<u32> {
         let mut seen = BTreeSet::new();
-        self.chart_categories()
-            .iter()
-            .filter_map(|&c| self.metrics(c))
-            .flat_map(|m| m.top.iter().map(|t| t.feature))
-            .filter(|f| seen.insert(*f))
-            .collect()
+        self.chart_categories().iter().filter_map(|&c| self.metrics(c)).flat_map(|m| m.top.iter().map(|t| t.feature)).filter(|f| seen.insert(*f)).collect()
     }
 
     /// Features listed in the tables of at least two compared categories.
@@ -596,10 +594,12 @@ impl App {
             }
             Action::NextPane => self.pane = self.pane.step(1),
             Action::PrevPane => self.pane = self.pane.step(-1),
-            Action::Export => self.message = Some(match crate::ui::export::export(self) {
-                Ok(path) => format!("exported {}", path.display()),
-                Err(e) => format!("export failed: {e}"),
-            }),
+            Action::Export => {
+                self.message = Some(match crate::ui::export::export(self) {
+                    Ok(path) => format!("exported {}", path.display()),
+                    Err(e) => format!("export failed: {e}"),
+                })
+            }
             Action::Click { column, row } => self.click(column, row),
         }
         // Rows stay put across layers, but never point past the end.

@@ -45,7 +45,18 @@ fn main_rows(app: &App) -> Result<Rows> {
     for (rank, (f, row)) in features.iter().zip(la.above.matrix(&features)).enumerate() {
         for (c, score) in row.iter().enumerate() {
             let (name, rank, feature) = (app.categories[c].0.clone(), (rank + 1).to_string(), f.to_string());
-            rows.push(vec!["matrix".into(), name, layer.to_string(), rank, feature, String::new(), score.to_string(), String::new(), String::new(), app.info.ids.short(layer, *f)]);
+            rows.push(vec![
+                "matrix".into(),
+                name,
+                layer.to_string(),
+                rank,
+                feature,
+                String::new(),
+                score.to_string(),
+                String::new(),
+                String::new(),
+                app.info.ids.short(layer, *f),
+            ]);
         }
     }
     Ok(rows)
@@ -53,7 +64,11 @@ fn main_rows(app: &App) -> Result<Rows> {
 
 /// A value that is only an upper bound (pruned from a big corpus) says so in `item`.
 fn bound_item(exact: bool) -> String {
-    if exact { String::new() } else { "upper bound".into() }
+    if exact {
+        String::new()
+    } else {
+        "upper bound".into()
+    }
 }
 
 fn card_rows(app: &App) -> Result<Rows> {
@@ -84,7 +99,14 @@ fn card_rows(app: &App) -> Result<Rows> {
     }
     for n in &c.neighbours {
         for (i, x) in n.features.iter().enumerate() {
-            rows.push(row("neighbour", i + 1, format!("L{} #{}", n.layer, x.feature), x.cosine.to_string(), String::new(), x.label.clone().unwrap_or_default()));
+            rows.push(row(
+                "neighbour",
+                i + 1,
+                format!("L{} #{}", n.layer, x.feature),
+                x.cosine.to_string(),
+                String::new(),
+                x.label.clone().unwrap_or_default(),
+            ));
         }
     }
     let results = app.results.as_ref().ok_or_else(not_yet)?;
@@ -103,7 +125,16 @@ fn token_rows(app: &App) -> Result<Rows> {
     for (row, &i) in app.focused_texts().iter().enumerate() {
         let t = &r.set.texts[i];
         let (value, exact) = t.value(li, feature).map_or_else(|b| (b, false), |v| (v, true));
-        rows.push(vec!["text".into(), layer.clone(), feature.to_string(), (row + 1).to_string(), bound_item(exact), value.to_string(), category.clone(), t.text.clone()]);
+        rows.push(vec![
+            "text".into(),
+            layer.clone(),
+            feature.to_string(),
+            (row + 1).to_string(),
+            bound_item(exact),
+            value.to_string(),
+            category.clone(),
+            t.text.clone(),
+        ]);
     }
     if let Some(acts) = app.token_text().and_then(|t| app.token_cache.get(t)) {
         for (pos, (tok, v)) in acts.tokens.iter().zip(acts.feature(li, feature)).enumerate() {

@@ -143,9 +143,7 @@ fn event_loop(
                     }
                 }
                 Event::Paste(s) if app.input.is_some() && !layout::too_small(app.size) => app.update(Action::Paste(s)),
-                Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => {
-                    app.update(Action::Click { column: m.column, row: m.row })
-                }
+                Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => app.update(Action::Click { column: m.column, row: m.row }),
                 Event::Mouse(m) if m.kind == MouseEventKind::ScrollDown => app.update(Action::Down),
                 Event::Mouse(m) if m.kind == MouseEventKind::ScrollUp => app.update(Action::Up),
                 _ => {}

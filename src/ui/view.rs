@@ -9,7 +9,8 @@ use ratatui::Frame;
 pub fn draw(f: &mut Frame, app: &App) {
     let size = f.area();
     if too_small(size) {
-        let msg = format!("Terminal too small: {}x{}. saescope needs at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge the window (q quits).", size.width, size.height);
+        let msg =
+            format!("Terminal too small: {}x{}. saescope needs at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge the window (q quits).", size.width, size.height);
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), size);
         return;
     }

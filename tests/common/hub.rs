@@ -167,7 +167,12 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         match st.files.get(&key) {
             Some(f) => (f.clone(), key, false),
             None => {
-                return respond(&mut conn, "404 Not Found", &[("x-repo-commit".into(), COMMIT.into()), ("x-error-code".into(), "EntryNotFound".into())], b"Entry not found")
+                return respond(
+                    &mut conn,
+                    "404 Not Found",
+                    &[("x-repo-commit".into(), COMMIT.into()), ("x-error-code".into(), "EntryNotFound".into())],
+                    b"Entry not found",
+                )
             }
         }
     };

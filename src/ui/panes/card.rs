@@ -34,7 +34,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let mut l: Vec<Line> = Vec::new();
     let fired = c.texts.iter().filter(|t| t.exact && t.activation > 0.0).count();
     let bounds = c.texts.iter().filter(|t| !t.exact).count();
-    l.push(bold(format!("Activation in {} texts ({fired} fire{})", c.texts.len(), if bounds > 0 { format!(", {bounds} pruned below a bound") } else { String::new() })));
+    l.push(bold(format!(
+        "Activation in {} texts ({fired} fire{})",
+        c.texts.len(),
+        if bounds > 0 { format!(", {bounds} pruned below a bound") } else { String::new() }
+    )));
     let peak = c.histogram.counts.iter().copied().max().unwrap_or(0).max(1) as usize;
     let bar_w = w.saturating_sub(22).max(4);
     let mut lo = 0.0;

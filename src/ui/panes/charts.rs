@@ -8,7 +8,6 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Sparkline};
 use ratatui::Frame;
 
-
 fn row(f: &mut Frame, area: Rect, y: u16, label: &str, values: &[f32], caption: String) {
     if y >= area.y + area.height {
         return;
@@ -45,9 +44,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     y += 1;
     let focused = &app.categories[app.focused].0;
-    let per_layer = |pick: fn(&crate::analysis::CategoryLayer) -> f32| -> Vec<f32> {
-        res.analysis.layers.iter().map(|l| pick(&l.categories[app.focused])).collect()
-    };
+    let per_layer =
+        |pick: fn(&crate::analysis::CategoryLayer) -> f32| -> Vec<f32> { res.analysis.layers.iter().map(|l| pick(&l.categories[app.focused])).collect() };
     let layers = app.layers.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",");
     if y < inner.y + inner.height {
         f.render_widget(Line::raw(format!("{focused} · layers {layers}")), Rect { x: inner.x, y, width: inner.width, height: 1 });

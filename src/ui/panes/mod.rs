@@ -21,11 +21,11 @@ use ratatui::widgets::{Block, BorderType, Borders};
 /// without colour (NO_COLOR).
 pub fn frame<'a>(app: &App, pane: Pane, title: String) -> Block<'a> {
     let focused = app.pane == pane;
-    Block::default()
-        .borders(Borders::ALL)
-        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
-        .title(title)
-        .title_style(if focused { Style::new().add_modifier(Modifier::BOLD) } else { Style::new() })
+    Block::default().borders(Borders::ALL).border_type(if focused { BorderType::Thick } else { BorderType::Plain }).title(title).title_style(if focused {
+        Style::new().add_modifier(Modifier::BOLD)
+    } else {
+        Style::new()
+    })
 }
 
 /// Selection is shown by reversing, never by colour alone.

@@ -18,7 +18,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let [head, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-    f.render_widget(Line::styled(format!("{} labelled features; every word of the query must appear (any case), or #id", app.labels.len()), Style::new().add_modifier(Modifier::DIM)), head);
+    f.render_widget(
+        Line::styled(
+            format!("{} labelled features; every word of the query must appear (any case), or #id", app.labels.len()),
+            Style::new().add_modifier(Modifier::DIM),
+        ),
+        head,
+    );
     let rows = hits.iter().enumerate().map(|(i, (layer, feature, label))| {
         let style = if i == app.search_row { selected() } else { Style::new() };
         Row::new([format!("L{layer}"), format!("#{feature}"), label.to_string()]).style(style)

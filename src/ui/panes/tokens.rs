@@ -34,7 +34,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [help, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-    f.render_widget(Line::styled("↑/↓ text · n/p feature · ←/→ layer · v values · Enter card · e export · Esc back", Style::new().add_modifier(Modifier::DIM)), help);
+    f.render_widget(
+        Line::styled("↑/↓ text · n/p feature · ←/→ layer · v values · Enter card · e export · Esc back", Style::new().add_modifier(Modifier::DIM)),
+        help,
+    );
     let [list, text] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).spacing(1).areas(body);
     let Some(r) = &app.results else { return };
     let li = r.set.layer_index(app.layer()).unwrap_or(0);
@@ -48,7 +51,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         let style = if row == app.tokens.row { selected() } else { Style::new() };
         Row::new([value, excerpt(&t.text, list.width.saturating_sub(8) as usize)]).style(style)
     });
-    let table = Table::new(rows, [Constraint::Length(6), Constraint::Min(0)]).header(Row::new(["mean", "text"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
+    let table =
+        Table::new(rows, [Constraint::Length(6), Constraint::Min(0)]).header(Row::new(["mean", "text"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
     f.render_stateful_widget(table, list, &mut TableState::default().with_selected(Some(app.tokens.row)));
 
     let Some(content) = app.token_text() else { return };
@@ -58,7 +62,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let values = acts.feature(li, feature);
     let max = values.iter().copied().fold(0f32, f32::max);
-    let mut lines = vec![Line::styled(format!("max {} at token {}", num(max), values.iter().position(|&v| v == max && max > 0.0).map_or("-".into(), |p| format!("{:?}", acts.tokens[p]))), Style::new().add_modifier(Modifier::BOLD))];
+    let mut lines = vec![Line::styled(
+        format!("max {} at token {}", num(max), values.iter().position(|&v| v == max && max > 0.0).map_or("-".into(), |p| format!("{:?}", acts.tokens[p]))),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
     let mut spans: Vec<Span> = Vec::new();
     for (tok, &v) in acts.tokens.iter().zip(&values) {
         let style = shade(v, max);

@@ -123,14 +123,20 @@ fn second_launch_is_served_from_the_cache() {
     assert_restored(&t, 0);
 }
 
-/// SIGINT from outside (not the terminal's Ctrl-C, which is a key in raw mode) while the
-/// model is computing: the explorer leaves through its normal path and restores the terminal.
-#[test]
-fn sigint_while_computing_restores_the_terminal() {
+/// 4,000 generated texts: long enough to act while the model is still computing.
+fn big_samples() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().expect("tmp");
     let samples = tmp.path().join("big.toml");
     let ok = Command::new(env!("CARGO_BIN_EXE_saescope")).args(["synth-samples", "--texts", "4000", "--out"]).arg(&samples).status().expect("gen");
     assert!(ok.success());
+    (tmp, samples)
+}
+
+/// SIGINT from outside (not the terminal's Ctrl-C, which is a key in raw mode) while the
+/// model is computing: the explorer leaves through its normal path and restores the terminal.
+#[test]
+fn sigint_while_computing_restores_the_terminal() {
+    let (tmp, samples) = big_samples();
     let t = launch("sigint", &tmp.path().join("cache"), &format!("--no-cache --batch-tokens 32 --samples {}", quote(&samples)));
     t.wait_for("encoding texts", 30);
     let shell = t.cmd(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
@@ -143,10 +149,7 @@ fn sigint_while_computing_restores_the_terminal() {
 /// partial file in the result cache (the worker thread writing it never unwinds).
 #[test]
 fn quit_while_computing_leaves_no_partial_cache_file() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let samples = tmp.path().join("big.toml");
-    let ok = Command::new(env!("CARGO_BIN_EXE_saescope")).args(["synth-samples", "--texts", "4000", "--out"]).arg(&samples).status().expect("gen");
-    assert!(ok.success());
+    let (tmp, samples) = big_samples();
     let cache = tmp.path().join("cache");
     let t = launch("quit", &cache, &format!("--batch-tokens 32 --samples {}", quote(&samples)));
     t.wait_for("encoding texts", 30);

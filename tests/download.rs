@@ -112,6 +112,7 @@ fn a_stall_ends_with_advice_and_a_later_run_resumes() {
     assert!(took < Duration::from_secs(15), "took {took:?}");
     let err = text(&out.stderr);
     let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_default().to_string();
+    println!("what a user sees:\n{err}");
     assert!(line.contains("model.safetensors") && line.contains(&hub.endpoint) && line.contains("no data for 1 s"), "{err}");
     assert!(line.contains(&format!("{at} of 15540040 bytes received")) && line.contains("rerun to resume"), "{line}");
     let sha = sha_of(&tiny().join("model/model.safetensors"));

@@ -123,6 +123,33 @@ fn second_launch_is_served_from_the_cache() {
     assert_restored(&t, 0);
 }
 
+/// As a user would: scroll the feature table with `j`, click (SGR mouse) the row that
+/// shows rank 11, open its card: the card is that row's feature.
+#[test]
+fn scroll_then_click_opens_the_card_of_the_row_clicked() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = launch("click", cache_dir(), &format!("--export-dir {}", quote(tmp.path())));
+    t.wait_for("Peak", 60);
+    t.keys(&["Tab"]);
+    for _ in 0..20 {
+        t.keys(&["j"]);
+    }
+    let s = t.wait_for("20  #", 5);
+    let (y, line) = s.lines().enumerate().find(|(_, l)| l.contains("┃11  #")).expect("rank 11 on screen after scrolling");
+    let x = line[..line.find("11  #").expect("rank")].chars().count();
+    let feature: String = line[line.find("11  #").expect("rank") + 5..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    // SGR mouse coordinates are 1-based: press and release of the left button.
+    let (col, row) = (x + 2, y + 1);
+    t.keys(&["-l", &format!("\x1b[<0;{col};{row}M\x1b[<0;{col};{row}m")]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Feature #", 10);
+    assert!(s.contains(&format!("Feature #{feature} · layer 6")), "clicked rank 11, #{feature}:\n{s}");
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}
+
 /// 4,000 generated texts: long enough to act while the model is still computing.
 fn big_samples() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().expect("tmp");

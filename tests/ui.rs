@@ -12,7 +12,7 @@ use saescope::analysis::{analyze, Params};
 use saescope::progress::{Progress, ProgressSink};
 use saescope::samples::Samples;
 use saescope::ui::app::{Action, App, Pane, Results, RunInfo};
-use saescope::ui::{keymap, layout, panes, view};
+use saescope::ui::{keymap, panes, view};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -236,19 +236,67 @@ fn key_sequences_step_layers_mark_and_focus() {
     assert!(a.quit);
 }
 
+/// Where `needle` is on a rendered screen: (column, row) of its first character.
+fn spot(screen: &str, needle: &str) -> (u16, u16) {
+    screen
+        .lines()
+        .enumerate()
+        .find_map(|(y, l)| l.find(needle).map(|b| (l[..b].chars().count() as u16, y as u16)))
+        .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{screen}"))
+}
+
 #[test]
 fn mouse_clicks_focus_panes_select_rows_and_tabs() {
     let mut a = app(true);
-    let ar = layout::areas(a.size);
-    a.update(Action::Click { column: ar.categories.x + 3, row: ar.categories.y + 4 });
+    let (s, _) = render(&mut a, 80, 24);
+    let (x, y) = spot(&s, "Non-English");
+    a.update(Action::Click { column: x, row: y });
     assert_eq!((a.pane, a.cursor), (Pane::Categories, 3));
-    a.update(Action::Click { column: ar.features.x + 5, row: ar.features.y + 3 + 2 });
+    // The row that shows rank 3 selects rank 3 (index 2), not the one below it.
+    let rank3 = format!("3   #{}", a.metrics(0).expect("m").ranked[2].feature);
+    let (x, y) = spot(&s, &rank3);
+    a.update(Action::Click { column: x + 2, row: y });
     assert_eq!((a.pane, a.row), (Pane::Features, 2));
-    a.update(Action::Click { column: ar.matrix.x + 2, row: ar.matrix.y + 2 });
+    let (x, y) = spot(&s, "Specialist scores");
+    a.update(Action::Click { column: x, row: y + 2 });
     assert_eq!(a.pane, Pane::Matrix);
-    let tab_x = (0..80).find(|&x| panes::tabs::hit(&a, ar.tabs, x) == Some(2)).expect("tab 10 on screen");
-    a.update(Action::Click { column: tab_x, row: 0 });
+    let (x, y) = spot(&s, " 10 ");
+    a.update(Action::Click { column: x + 1, row: y });
     assert_eq!(a.layer(), 10);
+    // A click on the column header selects nothing.
+    render(&mut a, 80, 24);
+    let before = a.row;
+    let (s, _) = render(&mut a, 80, 24);
+    let (x, y) = spot(&s, "#   feature");
+    a.update(Action::Click { column: x, row: y });
+    assert_eq!(a.row, before);
+}
+
+/// After scrolling the feature table, a click selects the row under the pointer: the
+/// hit-test reads what was drawn, offset included.
+#[test]
+fn scroll_then_click_selects_the_row_under_the_pointer() {
+    let mut a = app(true);
+    a.update(Action::NextPane);
+    for _ in 0..20 {
+        a.update(Action::Down);
+    }
+    let (s, _) = render(&mut a, 120, 36);
+    let ranked: Vec<u32> = a.metrics(0).expect("m").ranked.iter().map(|t| t.feature).collect();
+    for rank in [11usize, 10, 20] {
+        let (x, y) = spot(&s, &format!("{rank:<3} #{}", ranked[rank - 1]));
+        a.update(Action::Click { column: x + 1, row: y });
+        assert_eq!(a.row, rank - 1, "clicked rank {rank}");
+        a.update(Action::OpenCard);
+        assert_eq!(a.card.as_ref().map(|c| c.feature), Some(ranked[rank - 1]));
+        a.update(Action::Back);
+    }
+    // The wheel scrolls the pane under the pointer, whichever has focus.
+    a.update(Action::PrevPane);
+    assert_eq!(a.pane, Pane::Categories);
+    let (x, y) = spot(&s, "Specialist scores");
+    a.update(Action::Wheel { column: x, row: y + 3, down: true });
+    assert_eq!(a.pane, Pane::Matrix);
 }
 
 #[test]

@@ -7,8 +7,7 @@ use crate::card::Card;
 use crate::labels::Labels;
 use crate::lens::TokenActivations;
 use crate::progress::Progress;
-use crate::ui::layout::{areas, Areas};
-use ratatui::layout::{Position, Rect};
+use ratatui::layout::Rect;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -115,6 +114,12 @@ pub enum Action {
         column: u16,
         row: u16,
     },
+    /// The mouse wheel over a point: scrolls what is there.
+    Wheel {
+        column: u16,
+        row: u16,
+        down: bool,
+    },
     /// Enter on a feature: its card.
     OpenCard,
     /// `t`: the token view of the selected feature.
@@ -199,6 +204,8 @@ pub struct App {
     pub search_row: usize,
     /// Queued for the model thread.
     pub requests: Vec<Request>,
+    /// Where the last frame drew what, for clicks (hits.rs).
+    pub hits: crate::ui::hits::HitMap,
 }
 
 impl App {
@@ -234,6 +241,7 @@ impl App {
             search_query: String::new(),
             search_row: 0,
             requests: Vec::new(),
+            hits: Default::default(),
         }
     }
 
@@ -358,8 +366,8 @@ impl App {
     /// Keys that mean something else outside the main panes; true when handled here.
     fn update_mode(&mut self, action: &Action) -> bool {
         match (self.mode, action) {
-            // The main panes are not on screen, so clicks have nothing to hit.
-            (_, Action::Click { .. }) => {}
+            (_, Action::Click { column, row }) => self.click(*column, *row),
+            (_, Action::Wheel { column, row, down }) => self.wheel(*column, *row, *down),
             (Mode::Card | Mode::Findings, Action::Up) => self.scroll = self.scroll.saturating_sub(1),
             (Mode::Card | Mode::Findings, Action::Down) => self.scroll += 1,
             (Mode::Card | Mode::Findings, Action::PageUp) => self.scroll = self.scroll.saturating_sub(10),
@@ -510,10 +518,6 @@ impl App {
         self.results.as_ref().map(|r| r.elapsed)
     }
 
-    fn areas(&self) -> Areas {
-        areas(self.size)
-    }
-
     fn move_by(&mut self, by: isize) {
         let clamp = |v: usize, len: usize| -> usize { (v as isize + by).clamp(0, len.saturating_sub(1) as isize) as usize };
         match self.pane {
@@ -601,37 +605,41 @@ impl App {
                 })
             }
             Action::Click { column, row } => self.click(column, row),
+            Action::Wheel { column, row, down } => self.wheel(column, row, down),
         }
         // Rows stay put across layers, but never point past the end.
         self.row = self.row.min(self.table_len().saturating_sub(1));
         self.matrix_row = self.matrix_row.min(self.matrix_features().len().saturating_sub(1));
     }
 
+    /// A click selects what the last frame drew under the pointer.
     fn click(&mut self, column: u16, row: u16) {
-        let a = self.areas();
-        let p = Position { x: column, y: row };
-        if a.tabs.contains(p) {
-            if let Some(i) = crate::ui::panes::tabs::hit(self, a.tabs, column) {
-                self.layer_idx = i;
-            }
-        } else if a.categories.contains(p) {
-            self.pane = Pane::Categories;
-            // Inside the border, one row per category.
-            let i = row.saturating_sub(a.categories.y + 1) as usize;
-            if row > a.categories.y && i < self.categories.len() {
-                self.cursor = i;
-            }
-        } else if a.features.contains(p) {
-            self.pane = Pane::Features;
-            // Border, metrics line, column header, then rows.
-            let first = a.features.y + 3;
-            if row >= first && ((row - first) as usize) < self.table_len() {
-                self.row = (row - first) as usize;
-            }
-        } else if a.charts.contains(p) {
-            self.pane = Pane::Charts;
-        } else if a.matrix.contains(p) {
-            self.pane = Pane::Matrix;
+        use crate::ui::hits::Target;
+        let Some(target) = self.hits.at(column, row) else { return };
+        if let Some(p) = target.pane() {
+            self.pane = p;
         }
+        match target {
+            Target::Tab(i) => self.layer_idx = i,
+            Target::Category(i) => self.cursor = i,
+            Target::FeatureRow(i) => self.row = i,
+            Target::SearchHit(i) => self.search_row = i,
+            Target::TokenText(i) => {
+                self.tokens.row = i;
+                self.want_tokens();
+            }
+            Target::Pane(_) => {}
+        }
+    }
+
+    /// The wheel scrolls the pane under the pointer (the focused view outside the main panes).
+    fn wheel(&mut self, column: u16, row: u16, down: bool) {
+        if self.mode == Mode::Main {
+            match self.hits.at(column, row).and_then(|t| t.pane()) {
+                Some(p) => self.pane = p,
+                None => return,
+            }
+        }
+        self.update(if down { Action::Down } else { Action::Up });
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod export;
+pub mod hits;
 pub mod layout;
 pub mod open;
 pub mod panes;
@@ -144,8 +145,8 @@ fn event_loop(
                 }
                 Event::Paste(s) if app.input.is_some() && !layout::too_small(app.size) => app.update(Action::Paste(s)),
                 Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => app.update(Action::Click { column: m.column, row: m.row }),
-                Event::Mouse(m) if m.kind == MouseEventKind::ScrollDown => app.update(Action::Down),
-                Event::Mouse(m) if m.kind == MouseEventKind::ScrollUp => app.update(Action::Up),
+                Event::Mouse(m) if m.kind == MouseEventKind::ScrollDown => app.update(Action::Wheel { column: m.column, row: m.row, down: true }),
+                Event::Mouse(m) if m.kind == MouseEventKind::ScrollUp => app.update(Action::Wheel { column: m.column, row: m.row, down: false }),
                 _ => {}
             }
         }

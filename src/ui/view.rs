@@ -1,12 +1,14 @@
 //! Draws the whole screen from `App`.
 
-use crate::ui::app::{App, Mode};
+use crate::ui::app::{App, Mode, Pane};
+use crate::ui::hits::Target;
 use crate::ui::layout::{areas, too_small, MIN_HEIGHT, MIN_WIDTH};
 use crate::ui::panes;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, app: &App) {
+    app.hits.clear();
     let size = f.area();
     if too_small(size) {
         let msg =
@@ -18,6 +20,9 @@ pub fn draw(f: &mut Frame, app: &App) {
     panes::tabs::draw(f, app, a.tabs);
     match app.mode {
         Mode::Main => {
+            for (area, pane) in [(a.categories, Pane::Categories), (a.features, Pane::Features), (a.charts, Pane::Charts), (a.matrix, Pane::Matrix)] {
+                app.hits.add(area, Target::Pane(pane));
+            }
             panes::categories::draw(f, app, a.categories);
             panes::features::draw(f, app, a.features);
             panes::charts::draw(f, app, a.charts);

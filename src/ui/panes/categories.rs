@@ -28,5 +28,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Line::styled(format!("{focus}{mark} {name:<12.12}{n:>3}"), style)
         })
         .collect();
-    f.render_widget(Paragraph::new(lines).block(frame(app, Pane::Categories, " Categories ".into())), area);
+    let block = frame(app, Pane::Categories, " Categories ".into());
+    app.hits.rows(block.inner(area), 0, lines.len(), crate::ui::hits::Target::Category);
+    f.render_widget(Paragraph::new(lines).block(block), area);
 }

@@ -35,7 +35,10 @@ fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std:
     // Columns after the first are separated by a rule; the first sits on the outer border.
     let first = app.table_categories().first() == Some(&category);
     let borders = if multi && !first { Borders::LEFT } else { Borders::NONE };
-    let block = Block::default().borders(borders).title(if multi { app.categories[category].0.clone() } else { String::new() });
+    let mut block = Block::default().borders(borders);
+    if multi {
+        block = block.title(app.categories[category].0.clone());
+    }
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [head, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
@@ -50,7 +53,7 @@ fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std:
     let mid = w >= 40;
     // Labels, when loaded, take the spare width; the Neuronpedia id then needs more room.
     let labelled = mid && !app.labels.is_empty();
-    let wide = if labelled { w >= 72 } else { w >= 52 };
+    let wide = app.info.ids.sae(app.layer()).is_some() && if labelled { w >= 72 } else { w >= 52 };
     let mut cols = vec!["#", "feature", "act", "spec"];
     let mut widths = vec![Constraint::Length(3), Constraint::Length(7), Constraint::Length(6), Constraint::Length(5)];
     if mid {
@@ -88,4 +91,6 @@ fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std:
     let mut state = ratatui::widgets::TableState::default().with_selected(Some(app.row));
     let t = Table::new(rows, widths).header(Row::new(cols).style(Style::new().add_modifier(Modifier::UNDERLINED))).column_spacing(1);
     f.render_stateful_widget(t, table, &mut state);
+    let body = Rect { y: table.y + 1, height: table.height.saturating_sub(1), ..table };
+    app.hits.rows(body, state.offset(), m.ranked.len(), crate::ui::hits::Target::FeatureRow);
 }

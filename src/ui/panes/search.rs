@@ -31,5 +31,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     });
     let table = Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Min(0)])
         .header(Row::new(["layer", "feature", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
-    f.render_stateful_widget(table, list, &mut TableState::default().with_selected(Some(app.search_row)));
+    let mut state = TableState::default().with_selected(Some(app.search_row));
+    f.render_stateful_widget(table, list, &mut state);
+    let body = Rect { y: list.y + 1, height: list.height.saturating_sub(1), ..list };
+    app.hits.rows(body, state.offset(), hits.len(), crate::ui::hits::Target::SearchHit);
 }

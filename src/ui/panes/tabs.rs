@@ -14,24 +14,15 @@ fn label(layer: usize) -> String {
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let mut spans = vec![Span::styled(PREFIX, Style::new().add_modifier(Modifier::BOLD))];
+    let mut x = area.x + PREFIX.chars().count() as u16;
     for (i, &l) in app.layers.iter().enumerate() {
         let style = if i == app.layer_idx { super::selected().add_modifier(Modifier::BOLD) } else { Style::new() };
+        let w = label(l).chars().count() as u16;
+        app.hits.add(Rect::new(x, area.y, w, 1).intersection(area), crate::ui::hits::Target::Tab(i));
+        x += w + 1;
         spans.push(Span::styled(label(l), style));
         spans.push(Span::raw("│"));
     }
     spans.push(Span::raw("  ? help  ←/→ layer  Enter card  t tokens  i text  f findings  q quit"));
     f.render_widget(Line::from(spans), area);
-}
-
-/// The tab under `column`, if any.
-pub fn hit(app: &App, area: Rect, column: u16) -> Option<usize> {
-    let mut x = area.x + PREFIX.chars().count() as u16;
-    for (i, &l) in app.layers.iter().enumerate() {
-        let w = label(l).chars().count() as u16;
-        if column >= x && column < x + w {
-            return Some(i);
-        }
-        x += w + 1;
-    }
-    None
 }

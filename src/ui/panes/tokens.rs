@@ -53,7 +53,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     });
     let table =
         Table::new(rows, [Constraint::Length(6), Constraint::Min(0)]).header(Row::new(["mean", "text"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
-    f.render_stateful_widget(table, list, &mut TableState::default().with_selected(Some(app.tokens.row)));
+    let mut state = TableState::default().with_selected(Some(app.tokens.row));
+    f.render_stateful_widget(table, list, &mut state);
+    let body = Rect { y: list.y + 1, height: list.height.saturating_sub(1), ..list };
+    app.hits.rows(body, state.offset(), texts.len(), crate::ui::hits::Target::TokenText);
 
     let Some(content) = app.token_text() else { return };
     let Some(acts) = app.token_cache.get(content) else {

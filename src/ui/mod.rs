@@ -1,9 +1,10 @@
-//! The explorer. Events become actions (`keymap`), actions change `App` (`app`), and the
+//! The explorer. Events become actions (`keys.rs`), actions change `App` (`app`), and the
 //! panes draw `App` (`view`); inference runs on the worker thread and reports over channels.
 
 pub mod app;
 pub mod export;
 pub mod hits;
+pub mod keys;
 pub mod layout;
 pub mod open;
 pub mod panes;
@@ -12,61 +13,13 @@ pub mod worker;
 
 use app::{Action, App};
 use color_eyre::eyre::{bail, Result};
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind};
+pub use keys::keymap;
+use ratatui::crossterm::event::{self, Event, MouseButton, MouseEventKind};
 use ratatui::crossterm::execute;
 use ratatui::layout::Rect;
 use std::io::IsTerminal;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
-
-/// The key map, in one place (the help overlay lists the same keys). While the input line
-/// is open (`typing`), keys are text.
-pub fn keymap(k: KeyEvent, typing: bool) -> Option<Action> {
-    if k.kind != KeyEventKind::Press {
-        return None;
-    }
-    if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
-        return Some(Action::Quit);
-    }
-    if typing {
-        return match k.code {
-            KeyCode::Char(c) => Some(Action::Type(c)),
-            KeyCode::Tab => Some(Action::Type('\t')),
-            KeyCode::Backspace => Some(Action::Erase),
-            KeyCode::Enter => Some(Action::Submit),
-            KeyCode::Esc => Some(Action::Back),
-            _ => None,
-        };
-    }
-    Some(match k.code {
-        KeyCode::Char('q') => Action::Quit,
-        KeyCode::Esc => Action::Back,
-        KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(']') => Action::NextLayer,
-        KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('[') => Action::PrevLayer,
-        KeyCode::Char(c @ '1'..='9') => Action::Layer(c as usize - '1' as usize),
-        KeyCode::Up | KeyCode::Char('k') => Action::Up,
-        KeyCode::Down | KeyCode::Char('j') => Action::Down,
-        KeyCode::PageUp => Action::PageUp,
-        KeyCode::PageDown => Action::PageDown,
-        KeyCode::Home | KeyCode::Char('g') => Action::Home,
-        KeyCode::End | KeyCode::Char('G') => Action::End,
-        KeyCode::Char(' ') => Action::ToggleMark,
-        KeyCode::Enter => Action::FocusCategory,
-        KeyCode::Tab => Action::NextPane,
-        KeyCode::BackTab => Action::PrevPane,
-        KeyCode::Char('?') => Action::ToggleHelp,
-        KeyCode::Char('e') => Action::Export,
-        KeyCode::Char('t') => Action::Tokens,
-        KeyCode::Char('f') => Action::Findings,
-        KeyCode::Char('/') => Action::Search,
-        KeyCode::Char('i') => Action::InputText,
-        KeyCode::Char('o') => Action::OpenUrl,
-        KeyCode::Char('v') => Action::ToggleValues,
-        KeyCode::Char('n') => Action::NextFeature,
-        KeyCode::Char('p') => Action::PrevFeature,
-        _ => return None,
-    })
-}
 
 fn restore() {
     let _ = execute!(std::io::stdout(), event::DisableMouseCapture, event::DisableBracketedPaste);

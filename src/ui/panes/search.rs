@@ -10,7 +10,12 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let hits = app.search_hits();
-    let block = view_frame(format!(" Search labels · {:?} · {} features · Enter card · / edit · e export · Esc back ", app.search_query, hits.len()));
+    let block = view_frame(format!(
+        " Search labels · {:?} · {} features · {} ",
+        app.search_query,
+        hits.len(),
+        crate::ui::keys::hints(crate::ui::app::Mode::Search, " · ")
+    ));
     let inner = block.inner(area);
     f.render_widget(block, area);
     if app.labels.is_empty() {

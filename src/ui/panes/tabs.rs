@@ -23,6 +23,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::styled(label(l), style));
         spans.push(Span::raw("│"));
     }
-    spans.push(Span::raw("  ? help  ←/→ layer  Enter card  t tokens  i text  f findings  q quit"));
+    spans.push(Span::raw(format!("  {}", crate::ui::keys::hints(crate::ui::app::Mode::Main, "  "))));
     f.render_widget(Line::from(spans), area);
 }

@@ -1,0 +1,169 @@
+//! The one key table. Every binding is one line: its keys, how they are written, the
+//! action, what it does (the help overlay), and the word each view's hint line shows.
+//! `keymap`, the help overlay and the hint lines are all read from it, so adding a key is
+//! one line here and the README's key list is checked against it (tests/ui.rs).
+
+use crate::ui::app::{Action, Mode};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// Which keys a binding answers to.
+pub enum Keys {
+    Codes(&'static [KeyCode]),
+    /// Ctrl + this letter.
+    Ctrl(char),
+    /// `1`-`9`: `Action::Layer(n - 1)`.
+    Digits,
+    /// Not a key: listed in the help only (the mouse).
+    Help,
+}
+
+pub struct Binding {
+    pub keys: Keys,
+    /// The keys as the help overlay writes them.
+    pub label: &'static str,
+    pub action: Action,
+    pub help: &'static str,
+    /// The hint line's word in each view that shows this binding there.
+    pub hints: &'static [(Mode, &'static str)],
+}
+
+use KeyCode::*;
+use Mode::{Card, Findings, Main, Search, Tokens};
+
+pub static KEYS: &[Binding] = &[
+    Binding { keys: Keys::Codes(&[Char('?')]), label: "?", action: Action::ToggleHelp, help: "this help", hints: &[(Main, "? help")] },
+    Binding {
+        keys: Keys::Codes(&[Right, Char('l'), Char(']')]),
+        label: "→  l  ]",
+        action: Action::NextLayer,
+        help: "next layer",
+        hints: &[(Main, "←/→ layer"), (Tokens, "←/→ layer")],
+    },
+    Binding { keys: Keys::Codes(&[Left, Char('h'), Char('[')]), label: "←  h  [", action: Action::PrevLayer, help: "previous layer", hints: &[] },
+    Binding { keys: Keys::Digits, label: "1-9", action: Action::Layer(0), help: "jump to the n-th layer tab", hints: &[] },
+    Binding {
+        keys: Keys::Codes(&[Up, Char('k')]),
+        label: "↑  k",
+        action: Action::Up,
+        help: "move up in the focused pane; scroll a view",
+        hints: &[(Card, "↑/↓ scroll"), (Tokens, "↑/↓ text"), (Findings, "↑/↓ scroll")],
+    },
+    Binding { keys: Keys::Codes(&[Down, Char('j')]), label: "↓  j", action: Action::Down, help: "move down; scroll a view", hints: &[] },
+    Binding { keys: Keys::Codes(&[PageUp]), label: "PgUp", action: Action::PageUp, help: "a page up", hints: &[] },
+    Binding { keys: Keys::Codes(&[PageDown]), label: "PgDn", action: Action::PageDown, help: "a page down", hints: &[] },
+    Binding { keys: Keys::Codes(&[Home, Char('g')]), label: "Home  g", action: Action::Home, help: "first row", hints: &[] },
+    Binding { keys: Keys::Codes(&[End, Char('G')]), label: "End  G", action: Action::End, help: "last row", hints: &[] },
+    Binding { keys: Keys::Codes(&[Tab]), label: "Tab", action: Action::NextPane, help: "focus the next pane", hints: &[] },
+    Binding { keys: Keys::Codes(&[BackTab]), label: "Shift-Tab", action: Action::PrevPane, help: "focus the previous pane", hints: &[] },
+    Binding { keys: Keys::Codes(&[Char(' ')]), label: "Space", action: Action::ToggleMark, help: "mark a category for side-by-side comparison", hints: &[] },
+    Binding {
+        keys: Keys::Codes(&[Enter]),
+        label: "Enter",
+        action: Action::FocusCategory,
+        help: "focus a category (clears marks) / open a feature's card",
+        hints: &[(Main, "Enter card"), (Tokens, "Enter card"), (Search, "Enter card")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('t')]),
+        label: "t",
+        action: Action::Tokens,
+        help: "token view: the feature in each text, token by token",
+        hints: &[(Main, "t tokens"), (Card, "t tokens")],
+    },
+    Binding { keys: Keys::Codes(&[Char('n')]), label: "n", action: Action::NextFeature, help: "token view: next feature", hints: &[(Tokens, "n/p feature")] },
+    Binding { keys: Keys::Codes(&[Char('p')]), label: "p", action: Action::PrevFeature, help: "token view: previous feature", hints: &[] },
+    Binding {
+        keys: Keys::Codes(&[Char('v')]),
+        label: "v",
+        action: Action::ToggleValues,
+        help: "token view: show every token's value",
+        hints: &[(Tokens, "v values")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('o')]),
+        label: "o",
+        action: Action::OpenUrl,
+        help: "card: open the Neuronpedia page (the URL is shown too)",
+        hints: &[(Card, "o open")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('i')]),
+        label: "i",
+        action: Action::InputText,
+        help: "run a text of your own as a new category",
+        hints: &[(Main, "i text")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('/')]),
+        label: "/",
+        action: Action::Search,
+        help: "search features by label (needs --labels PATH)",
+        hints: &[(Search, "/ edit")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('f')]),
+        label: "f",
+        action: Action::Findings,
+        help: "the seed's findings checked on this data",
+        hints: &[(Main, "f findings")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('e')]),
+        label: "e",
+        action: Action::Export,
+        help: "export the current view to CSV",
+        hints: &[(Card, "e export"), (Tokens, "e export"), (Findings, "e export"), (Search, "e export")],
+    },
+    Binding {
+        keys: Keys::Help,
+        label: "click  wheel",
+        action: Action::ToggleHelp,
+        help: "select what is under the pointer / scroll the pane under it",
+        hints: &[],
+    },
+    Binding {
+        keys: Keys::Codes(&[Esc]),
+        label: "Esc",
+        action: Action::Back,
+        help: "close help, input or view; quit from the main panes",
+        hints: &[(Card, "Esc back"), (Tokens, "Esc back"), (Findings, "Esc back"), (Search, "Esc back")],
+    },
+    Binding { keys: Keys::Codes(&[Char('q')]), label: "q", action: Action::Quit, help: "quit", hints: &[(Main, "q quit")] },
+    Binding { keys: Keys::Ctrl('c'), label: "Ctrl-C", action: Action::Quit, help: "quit, also while typing", hints: &[] },
+];
+
+/// The action of a key press. While the input line is open (`typing`), keys are text,
+/// and only Enter, Esc, Backspace and Ctrl-C act.
+pub fn keymap(k: KeyEvent, typing: bool) -> Option<Action> {
+    if k.kind != KeyEventKind::Press {
+        return None;
+    }
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    let bound = |b: &Binding| match (&b.keys, k.code) {
+        (Keys::Ctrl(c), Char(x)) => ctrl && x.eq_ignore_ascii_case(c),
+        (Keys::Codes(codes), code) => !ctrl && codes.contains(&code),
+        (Keys::Digits, Char('1'..='9')) => !ctrl,
+        _ => false,
+    };
+    if typing {
+        return match k.code {
+            _ if KEYS.iter().any(|b| matches!(b.keys, Keys::Ctrl(_)) && bound(b)) => Some(Action::Quit),
+            Char(c) => Some(Action::Type(c)),
+            Tab => Some(Action::Type('\t')),
+            Backspace => Some(Action::Erase),
+            Enter => Some(Action::Submit),
+            Esc => Some(Action::Back),
+            _ => None,
+        };
+    }
+    let b = KEYS.iter().find(|b| bound(b))?;
+    Some(match (&b.keys, k.code) {
+        (Keys::Digits, Char(c)) => Action::Layer(c as usize - '1' as usize),
+        _ => b.action.clone(),
+    })
+}
+
+/// The hint line of a view, in table order.
+pub fn hints(mode: Mode, sep: &str) -> String {
+    KEYS.iter().flat_map(|b| b.hints.iter()).filter(|(m, _)| *m == mode).map(|(_, h)| *h).collect::<Vec<_>>().join(sep)
+}

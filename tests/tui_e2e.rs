@@ -57,8 +57,13 @@ fn quote(p: &Path) -> String {
 
 /// The explorer on the tiny weights in a 100x30 tmux session; `extra` goes on its command line.
 fn launch(name: &str, cache: &Path, extra: &str) -> Tmux {
+    launch_with(name, cache, "", extra)
+}
+
+/// `launch` with `env` (`NAME=value ...`) set for saescope.
+fn launch_with(name: &str, cache: &Path, env: &str, extra: &str) -> Tmux {
     let cmd = format!(
-        "{} --model-dir {} --sae-dir {} --cache-dir {} {extra}; echo SAESCOPE-EXIT $?; sleep 30",
+        "env {env} {} --model-dir {} --sae-dir {} --cache-dir {} {extra}; echo SAESCOPE-EXIT $?; sleep 30",
         env!("CARGO_BIN_EXE_saescope"),
         quote(&tiny().join("model")),
         quote(&tiny().join("saes")),
@@ -145,6 +150,23 @@ fn scroll_then_click_opens_the_card_of_the_row_clicked() {
     t.keys(&["Enter"]);
     let s = t.wait_for("Feature #", 10);
     assert!(s.contains(&format!("Feature #{feature} · layer 6")), "clicked rank 11, #{feature}:\n{s}");
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}
+
+/// A panic on the model thread (as libtorch's errors arrive through tch) shows its message
+/// in the status bar and the panes; the UI stays usable and `q` exits 0, terminal restored.
+#[test]
+fn a_worker_panic_is_shown_and_q_still_quits() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = launch_with("panic", &tmp.path().join("cache"), "SAESCOPE_FAULT=panic-computing", "");
+    let s = t.wait_for("injected fault", 30);
+    assert!(s.contains("error: the model thread failed while computing: injected fault (panic-computing)"), "{s}");
+    assert!(!s.contains("panicked at"), "the panic is not printed over the UI:\n{s}");
+    t.keys(&["f"]);
+    let s = t.wait_for("Findings", 5);
+    assert!(s.contains("failed"), "the panes say why\n{s}");
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);

@@ -45,6 +45,32 @@ fn app(loaded: bool) -> App {
     app
 }
 
+thread_local! {
+    /// What the key sequence asked of the model thread, until `serve` answers it.
+    static PENDING: std::cell::RefCell<Vec<saescope::ui::app::Request>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// URLs a real run would have opened in a browser.
+    static OPENED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A key's action, with its effects carried out as the event loop does, except that
+/// requests wait in PENDING and no browser is started: no model, no terminal, no browser.
+fn press(app: &mut App, action: Action) {
+    use saescope::ui::app::Effect;
+    let mut rest = Vec::new();
+    for e in app.update(action) {
+        match e {
+            Effect::Worker(r) => PENDING.with(|p| p.borrow_mut().push(r)),
+            Effect::OpenUrl(u) => OPENED.with(|o| o.borrow_mut().push(u)),
+            other => rest.push(other),
+        }
+    }
+    saescope::ui::perform(app, rest, |_| unreachable!("requests were taken above"));
+}
+
+fn pending() -> Vec<saescope::ui::app::Request> {
+    PENDING.with(|p| p.borrow().clone())
+}
+
 fn render(app: &mut App, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
     app.size = Rect::new(0, 0, w, h);
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
@@ -99,8 +125,8 @@ fn too_small_terminal_says_so() {
 #[test]
 fn categories_pane_shows_counts_marks_and_focus() {
     let mut a = app(true);
-    a.update(Action::Down);
-    a.update(Action::ToggleMark);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::ToggleMark);
     let s = render_pane(&a, 22, 10, panes::categories::draw);
     assert!(s.contains("▶[ ] Python       10"), "{s}");
     assert!(s.contains(" [x] Math         10"), "{s}");
@@ -187,8 +213,8 @@ fn status_shows_gauge_while_computing_and_errors_after() {
 #[test]
 fn selection_is_reversed_not_colour() {
     let mut a = app(true);
-    a.update(Action::NextPane); // Features
-    a.update(Action::Down);
+    press(&mut a, Action::NextPane); // Features
+    press(&mut a, Action::Down);
     let (s, buf) = render(&mut a, 120, 30);
     let want = format!("2   #{}", a.metrics(0).expect("m").ranked[1].feature);
     let (row, line) = s.lines().enumerate().find(|(_, l)| l.contains(&want)).expect("row 2");
@@ -199,40 +225,40 @@ fn selection_is_reversed_not_colour() {
 #[test]
 fn key_sequences_step_layers_mark_and_focus() {
     let mut a = app(true);
-    a.update(Action::NextLayer);
+    press(&mut a, Action::NextLayer);
     assert_eq!(a.layer(), 8);
-    a.update(Action::PrevLayer);
-    a.update(Action::PrevLayer);
+    press(&mut a, Action::PrevLayer);
+    press(&mut a, Action::PrevLayer);
     assert_eq!(a.layer(), 11, "wraps around");
-    a.update(Action::Layer(1));
+    press(&mut a, Action::Layer(1));
     assert_eq!(a.layer(), 8);
-    a.update(Action::Layer(9));
+    press(&mut a, Action::Layer(9));
     assert_eq!(a.layer(), 8, "no such tab: ignored");
     // Row and cursor stay put across layers.
-    a.update(Action::NextPane);
+    press(&mut a, Action::NextPane);
     assert_eq!(a.pane, Pane::Features);
-    a.update(Action::Down);
-    a.update(Action::Down);
-    a.update(Action::NextLayer);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::NextLayer);
     assert_eq!(a.row, 2);
-    a.update(Action::PrevPane);
-    a.update(Action::Down);
-    a.update(Action::ToggleMark);
-    a.update(Action::Down);
-    a.update(Action::ToggleMark);
+    press(&mut a, Action::PrevPane);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::ToggleMark);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::ToggleMark);
     assert_eq!(a.table_categories(), vec![1, 2]);
-    a.update(Action::ToggleMark);
+    press(&mut a, Action::ToggleMark);
     assert_eq!(a.table_categories(), vec![a.focused], "one mark: back to the focused table");
-    a.update(Action::FocusCategory);
+    press(&mut a, Action::FocusCategory);
     assert_eq!((a.focused, a.marked.len()), (2, 0));
-    a.update(Action::End);
+    press(&mut a, Action::End);
     assert_eq!(a.cursor, 6);
-    a.update(Action::ToggleHelp);
-    a.update(Action::Up);
+    press(&mut a, Action::ToggleHelp);
+    press(&mut a, Action::Up);
     assert_eq!(a.cursor, 6, "help swallows keys");
-    a.update(Action::Back);
+    press(&mut a, Action::Back);
     assert!(!a.help && !a.quit);
-    a.update(Action::Back);
+    press(&mut a, Action::Back);
     assert!(a.quit);
 }
 
@@ -250,25 +276,25 @@ fn mouse_clicks_focus_panes_select_rows_and_tabs() {
     let mut a = app(true);
     let (s, _) = render(&mut a, 80, 24);
     let (x, y) = spot(&s, "Non-English");
-    a.update(Action::Click { column: x, row: y });
+    press(&mut a, Action::Click { column: x, row: y });
     assert_eq!((a.pane, a.cursor), (Pane::Categories, 3));
     // The row that shows rank 3 selects rank 3 (index 2), not the one below it.
     let rank3 = format!("3   #{}", a.metrics(0).expect("m").ranked[2].feature);
     let (x, y) = spot(&s, &rank3);
-    a.update(Action::Click { column: x + 2, row: y });
+    press(&mut a, Action::Click { column: x + 2, row: y });
     assert_eq!((a.pane, a.row), (Pane::Features, 2));
     let (x, y) = spot(&s, "Specialist scores");
-    a.update(Action::Click { column: x, row: y + 2 });
+    press(&mut a, Action::Click { column: x, row: y + 2 });
     assert_eq!(a.pane, Pane::Matrix);
     let (x, y) = spot(&s, " 10 ");
-    a.update(Action::Click { column: x + 1, row: y });
+    press(&mut a, Action::Click { column: x + 1, row: y });
     assert_eq!(a.layer(), 10);
     // A click on the column header selects nothing.
     render(&mut a, 80, 24);
     let before = a.row;
     let (s, _) = render(&mut a, 80, 24);
     let (x, y) = spot(&s, "#   feature");
-    a.update(Action::Click { column: x, row: y });
+    press(&mut a, Action::Click { column: x, row: y });
     assert_eq!(a.row, before);
 }
 
@@ -277,25 +303,25 @@ fn mouse_clicks_focus_panes_select_rows_and_tabs() {
 #[test]
 fn scroll_then_click_selects_the_row_under_the_pointer() {
     let mut a = app(true);
-    a.update(Action::NextPane);
+    press(&mut a, Action::NextPane);
     for _ in 0..20 {
-        a.update(Action::Down);
+        press(&mut a, Action::Down);
     }
     let (s, _) = render(&mut a, 120, 36);
     let ranked: Vec<u32> = a.metrics(0).expect("m").ranked.iter().map(|t| t.feature).collect();
     for rank in [11usize, 10, 20] {
         let (x, y) = spot(&s, &format!("{rank:<3} #{}", ranked[rank - 1]));
-        a.update(Action::Click { column: x + 1, row: y });
+        press(&mut a, Action::Click { column: x + 1, row: y });
         assert_eq!(a.row, rank - 1, "clicked rank {rank}");
-        a.update(Action::OpenCard);
+        press(&mut a, Action::OpenCard);
         assert_eq!(a.card.as_ref().map(|c| c.feature), Some(ranked[rank - 1]));
-        a.update(Action::Back);
+        press(&mut a, Action::Back);
     }
     // The wheel scrolls the pane under the pointer, whichever has focus.
-    a.update(Action::PrevPane);
+    press(&mut a, Action::PrevPane);
     assert_eq!(a.pane, Pane::Categories);
     let (x, y) = spot(&s, "Specialist scores");
-    a.update(Action::Wheel { column: x, row: y + 3, down: true });
+    press(&mut a, Action::Wheel { column: x, row: y + 3, down: true });
     assert_eq!(a.pane, Pane::Matrix);
 }
 
@@ -351,8 +377,8 @@ fn export_writes_the_visible_tables_and_matrix() {
     let mut a = app(true);
     a.export_dir = dir.path().to_owned();
     a.marked = [0, 3].into_iter().collect();
-    a.update(Action::NextLayer);
-    a.update(Action::Export);
+    press(&mut a, Action::NextLayer);
+    press(&mut a, Action::Export);
     let msg = a.message.clone().expect("message");
     assert!(msg.starts_with("exported "), "{msg}");
     let path = std::fs::read_dir(dir.path()).expect("dir").next().expect("one file").expect("entry").path();
@@ -381,11 +407,11 @@ fn export_writes_the_visible_tables_and_matrix() {
 fn export_to_an_unwritable_folder_is_a_message() {
     let mut a = app(true);
     a.export_dir = "/proc/no-such-folder".into();
-    a.update(Action::Export);
+    press(&mut a, Action::Export);
     assert!(a.message.as_deref().is_some_and(|m| m.starts_with("export failed: cannot write")), "{:?}", a.message);
     assert!(!a.quit);
     let mut b = app(false);
-    b.update(Action::Export);
+    press(&mut b, Action::Export);
     assert!(b.message.as_deref().is_some_and(|m| m.contains("still computing")));
 }
 
@@ -403,7 +429,7 @@ fn tiny_engine() -> &'static std::sync::Mutex<saescope::pipeline::Engine> {
 
 /// Answers the app's queued requests with the tiny engine, as the model thread does.
 fn serve(a: &mut App) -> usize {
-    let requests: Vec<Request> = a.requests.drain(..).collect();
+    let requests: Vec<Request> = PENDING.with(|p| p.borrow_mut().drain(..).collect());
     let n = requests.len();
     for r in requests {
         let reply = worker::handle(&tiny_engine().lock().expect("engine"), &a.labels, false, r);
@@ -423,10 +449,10 @@ fn sample_labels(a: &App) -> Labels {
 #[test]
 fn enter_on_a_feature_opens_its_card_with_lens_and_neighbours() {
     let mut a = app(true);
-    a.update(Action::NextPane); // Features
-    a.update(Action::Down);
+    press(&mut a, Action::NextPane); // Features
+    press(&mut a, Action::Down);
     let f = a.selected_feature().expect("feature");
-    a.update(Action::FocusCategory);
+    press(&mut a, Action::FocusCategory);
     assert_eq!(a.mode, Mode::Card);
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains(&format!("https://www.neuronpedia.org/gpt2-small/6-res-jb/{f}")), "{s}");
@@ -440,7 +466,7 @@ fn enter_on_a_feature_opens_its_card_with_lens_and_neighbours() {
     assert!(s.contains("Where it fires most") && s.contains(&format!("Activation in {} texts", a.results.as_ref().expect("r").set.texts.len())), "{s}");
     // Neighbours exist only on the sides that have a loaded layer: layer 6 has none below.
     assert_eq!(card.neighbours.iter().map(|n| n.layer).collect::<Vec<_>>(), vec![8]);
-    a.update(Action::Back);
+    press(&mut a, Action::Back);
     assert_eq!(a.mode, Mode::Main);
     assert!(!a.quit);
 }
@@ -448,12 +474,11 @@ fn enter_on_a_feature_opens_its_card_with_lens_and_neighbours() {
 #[test]
 fn card_shows_the_url_to_copy_when_no_browser_opens() {
     let mut a = app(true);
-    a.update(Action::NextPane);
-    a.update(Action::OpenCard);
-    a.update(Action::OpenUrl);
+    press(&mut a, Action::NextPane);
+    press(&mut a, Action::OpenCard);
+    press(&mut a, Action::OpenUrl);
     let url = a.card.as_ref().expect("card").neuronpedia_url.clone().expect("a known release has a URL");
-    let msg = a.message.clone().expect("message");
-    assert!(msg == format!("opened {url}") || msg.ends_with("copy the URL from the card"), "{msg}");
+    assert_eq!(OPENED.with(|o| o.borrow().clone()), vec![url.clone()], "o asks for the URL to be opened, and nothing else");
     let (s, _) = render(&mut a, 80, 24);
     assert!(s.contains(&url), "the URL is on the card at 80x24\n{s}");
 }
@@ -461,9 +486,9 @@ fn card_shows_the_url_to_copy_when_no_browser_opens() {
 #[test]
 fn token_view_shades_tokens_by_activation_and_steps_texts_and_features() {
     let mut a = app(true);
-    a.update(Action::NextPane);
+    press(&mut a, Action::NextPane);
     let f = a.selected_feature().expect("f");
-    a.update(Action::Tokens);
+    press(&mut a, Action::Tokens);
     assert_eq!((a.mode, a.tokens.feature, a.tokens.row), (Mode::Tokens, f, 0));
     let (s, _) = render(&mut a, 120, 30);
     assert!(s.contains("computing tokens"), "{s}");
@@ -497,27 +522,27 @@ fn token_view_shades_tokens_by_activation_and_steps_texts_and_features() {
     }
     // The list holds the focused category's texts with their mean activation.
     assert_eq!(a.focused_texts().len(), 10);
-    a.update(Action::ToggleValues);
+    press(&mut a, Action::ToggleValues);
     let (s, _) = render(&mut a, 120, 30);
     assert!(s.contains(&format!("[{}]", panes::num(max))), "values on demand\n{s}");
-    a.update(Action::Down);
+    press(&mut a, Action::Down);
     assert_eq!(a.tokens.row, 1);
-    assert!(matches!(a.requests.as_slice(), [Request::Tokens(t)] if t != &text), "next text asked for");
-    a.update(Action::NextFeature);
+    assert!(matches!(pending().as_slice(), [Request::Tokens(t)] if t != &text), "next text asked for");
+    press(&mut a, Action::NextFeature);
     assert_eq!(a.tokens.feature, a.metrics(0).expect("m").ranked[1].feature);
-    a.update(Action::PrevFeature);
-    a.update(Action::PrevFeature);
+    press(&mut a, Action::PrevFeature);
+    press(&mut a, Action::PrevFeature);
     assert_eq!(a.tokens.feature, f, "stops at the first feature");
-    a.update(Action::FocusCategory);
+    press(&mut a, Action::FocusCategory);
     assert_eq!(a.mode, Mode::Card, "Enter opens the feature's card");
-    a.update(Action::Back);
+    press(&mut a, Action::Back);
     assert_eq!(a.mode, Mode::Tokens, "Esc returns to where the card was opened from");
 }
 
 #[test]
 fn findings_view_states_each_finding_with_numbers() {
     let mut a = app(true);
-    a.update(Action::Findings);
+    press(&mut a, Action::Findings);
     let (s, _) = render(&mut a, 140, 48);
     let verdicts = s.matches("[HOLDS]").count() + s.matches("[DOES NOT HOLD]").count();
     assert_eq!(verdicts, 4, "{s}");
@@ -527,26 +552,26 @@ fn findings_view_states_each_finding_with_numbers() {
 #[test]
 fn search_finds_features_by_label_and_opens_their_card() {
     let mut a = app(true);
-    a.update(Action::Search);
+    press(&mut a, Action::Search);
     assert_eq!(a.mode, Mode::Search);
     assert!(a.message.as_deref().is_some_and(|m| m.contains("--labels")), "no labels: says how to load them");
-    a.update(Action::Back);
+    press(&mut a, Action::Back);
     a.labels = sample_labels(&a);
-    a.update(Action::Search);
+    press(&mut a, Action::Search);
     for c in "PYTHON".chars() {
-        a.update(Action::Type(c));
+        press(&mut a, Action::Type(c));
     }
     let (s, _) = render(&mut a, 120, 30);
     assert!(s.contains("search labels: PYTHON") && s.contains("Python keywords") && s.contains("python imports") && !s.contains("dates"), "{s}");
-    a.update(Action::Submit);
+    press(&mut a, Action::Submit);
     assert!(a.input.is_none());
-    a.update(Action::Down);
-    a.update(Action::FocusCategory);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::FocusCategory);
     let card = a.card.clone().expect("card");
     assert_eq!((a.mode, card.layer, card.feature, card.label.as_deref()), (Mode::Card, 8, 3, Some("python imports")));
     // The label shows in the feature table too.
-    a.update(Action::Back);
-    a.update(Action::Back);
+    press(&mut a, Action::Back);
+    press(&mut a, Action::Back);
     let s = render_pane(&a, 110, 20, panes::features::draw);
     assert!(s.contains("label") && s.contains("Python keywords"), "{s}");
 }
@@ -554,22 +579,22 @@ fn search_finds_features_by_label_and_opens_their_card() {
 #[test]
 fn input_line_refuses_empty_text_and_takes_a_long_paste_whole() {
     let mut a = app(true);
-    a.update(Action::InputText);
-    a.update(Action::Type(' '));
-    a.update(Action::Submit);
-    assert!(a.input.is_none() && a.requests.is_empty());
+    press(&mut a, Action::InputText);
+    press(&mut a, Action::Type(' '));
+    press(&mut a, Action::Submit);
+    assert!(a.input.is_none() && pending().is_empty());
     assert!(a.message.as_deref().is_some_and(|m| m.contains("nothing to run")), "{:?}", a.message);
 
     // A 2,000-token paste: the whole text goes to the model, which runs its first n_ctx tokens.
     let pasted: String = (0..2000).map(|i| format!(" w{}", i % 10)).collect();
-    a.update(Action::InputText);
-    a.update(Action::Paste(pasted.replace(" w5", "\r w5")));
+    press(&mut a, Action::InputText);
+    press(&mut a, Action::Paste(pasted.replace(" w5", "\r w5")));
     assert_eq!(a.input.as_ref().map(|i| i.text.matches('\n').count()), Some(200), "pasted CR line breaks become newlines");
     a.input.as_mut().expect("input").text = pasted.clone();
     let (s, _) = render(&mut a, 100, 30);
     assert!(s.contains("your text: …") && s.contains("w9"), "the end of a long text shows\n{s}");
-    a.update(Action::Submit);
-    assert_eq!(a.requests, vec![Request::AdHoc(pasted.clone())]);
+    press(&mut a, Action::Submit);
+    assert_eq!(pending(), vec![Request::AdHoc(pasted.clone())]);
     let before = a.categories.len();
     serve(&mut a);
     assert_eq!(a.categories.len(), before + 1);
@@ -610,13 +635,13 @@ fn each_view_exports_its_own_table() {
     a.export_dir = dir.path().to_owned();
     a.labels = sample_labels(&a);
     let read = |a: &mut App| -> Vec<csv::StringRecord> {
-        a.update(Action::Export);
+        press(a, Action::Export);
         let msg = a.message.clone().expect("message");
         let path = msg.strip_prefix("exported ").unwrap_or_else(|| panic!("{msg}"));
         csv::Reader::from_path(path).expect("csv").records().map(|r| r.expect("row")).collect()
     };
-    a.update(Action::NextPane);
-    a.update(Action::OpenCard);
+    press(&mut a, Action::NextPane);
+    press(&mut a, Action::OpenCard);
     serve(&mut a);
     let rows = read(&mut a);
     let card = a.card.clone().expect("card");
@@ -631,7 +656,7 @@ fn each_view_exports_its_own_table() {
         (card.logits.as_ref().expect("l").promoted[0].token.as_str(), card.logits.as_ref().expect("l").promoted[0].logit)
     );
 
-    a.update(Action::Tokens);
+    press(&mut a, Action::Tokens);
     serve(&mut a);
     let rows = read(&mut a);
     assert_eq!(rows.iter().filter(|r| &r[0] == "text").count(), 10);
@@ -667,7 +692,7 @@ fn token_view_keeps_recent_texts_only() {
 #[test]
 fn findings_view_says_why_when_the_run_failed() {
     let mut a = app(false);
-    a.update(Action::Findings);
+    press(&mut a, Action::Findings);
     let (s, _) = render(&mut a, 100, 30);
     assert!(s.contains("computing…"), "{s}");
     a.error = Some("cannot download openai-community/gpt2/config.json".into());

@@ -1,4 +1,6 @@
-//! The explorer's state and how actions change it. No drawing and no terminal here, so
+//! The explorer's state and how actions change it. No drawing, no terminal, no files and
+//! no processes here: `update` returns the effects an action asks for (work for the model
+//! thread, an export, a browser), and the event loop carries them out (`ui::perform`), so
 //! every key sequence is testable on plain data.
 
 use crate::activations::{ActivationSet, SparseVec};
@@ -69,6 +71,18 @@ pub enum Request {
     Tokens(String),
     /// Run a text typed by the user as a new category.
     AdHoc(String),
+}
+
+/// What an action asks of the world outside the state; the event loop carries it out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Work for the model thread.
+    Worker(Request),
+    /// Write the current view's CSV to the export folder.
+    Export,
+    /// Open this URL in the system's browser.
+    OpenUrl(String),
+    Quit,
 }
 
 /// What the model thread answers.
@@ -202,8 +216,10 @@ pub struct App {
     pub input: Option<Input>,
     pub search_query: String,
     pub search_row: usize,
-    /// Queued for the model thread.
-    pub requests: Vec<Request>,
+    /// Effects of the action being applied, handed back by `update`.
+    out: Vec<Effect>,
+    /// Texts whose per-token activations were asked for and have not arrived.
+    pending_tokens: BTreeSet<String>,
     /// Where the last frame drew what, for clicks (hits.rs).
     pub hits: crate::ui::hits::HitMap,
 }
@@ -240,7 +256,8 @@ impl App {
             input: None,
             search_query: String::new(),
             search_row: 0,
-            requests: Vec::new(),
+            out: Vec::new(),
+            pending_tokens: BTreeSet::new(),
             hits: Default::default(),
         }
     }
@@ -283,7 +300,7 @@ impl App {
         };
         match Card::from_set(&r.set, &self.labels, layer, feature) {
             Ok(card) => {
-                self.requests.push(Request::Card(Box::new(card.clone())));
+                self.out.push(Effect::Worker(Request::Card(Box::new(card.clone()))));
                 self.card = Some(card);
                 if self.mode != Mode::Card {
                     self.card_from = self.mode;
@@ -298,8 +315,8 @@ impl App {
     /// Asks for the token view's current text unless it is known already.
     fn want_tokens(&mut self) {
         if let Some(t) = self.token_text().map(String::from) {
-            if !self.token_cache.contains_key(&t) && !self.requests.contains(&Request::Tokens(t.clone())) {
-                self.requests.push(Request::Tokens(t));
+            if !self.token_cache.contains_key(&t) && self.pending_tokens.insert(t.clone()) {
+                self.out.push(Effect::Worker(Request::Tokens(t)));
             }
         }
     }
@@ -331,7 +348,10 @@ impl App {
                     self.card = Some(*card);
                 }
             }
-            Reply::Tokens(text, acts) => self.keep_tokens(text, acts),
+            Reply::Tokens(text, acts) => {
+                self.pending_tokens.remove(&text);
+                self.keep_tokens(text, acts)
+            }
             Reply::AdHoc(text, acts) => self.add_own_text(text, acts),
             Reply::Failed(e) => self.message = Some(e),
         }
@@ -373,14 +393,11 @@ impl App {
             (Mode::Card | Mode::Findings, Action::PageUp) => self.scroll = self.scroll.saturating_sub(10),
             (Mode::Card | Mode::Findings, Action::PageDown) => self.scroll += 10,
             (Mode::Card | Mode::Findings, Action::Home) => self.scroll = 0,
-            (Mode::Card, Action::OpenUrl) => {
-                if let Some(c) = &self.card {
-                    self.message = Some(match &c.neuronpedia_url {
-                        Some(url) => crate::ui::open::open_url(url),
-                        None => "no Neuronpedia page is known for this SAE (its cfg.json names no neuronpedia_id)".into(),
-                    });
-                }
-            }
+            (Mode::Card, Action::OpenUrl) => match self.card.as_ref().map(|c| c.neuronpedia_url.clone()) {
+                Some(Some(url)) => self.out.push(Effect::OpenUrl(url)),
+                Some(None) => self.message = Some("no Neuronpedia page is known for this SAE (its cfg.json names no neuronpedia_id)".into()),
+                None => {}
+            },
             (Mode::Card, Action::Tokens) => {
                 if let Some(c) = &self.card {
                     if let Some(i) = self.layers.iter().position(|&l| l == c.layer) {
@@ -444,12 +461,12 @@ impl App {
                     InputKind::Text if self.results.is_none() => self.message = Some("results are still computing; try again when they show".into()),
                     InputKind::Text => {
                         self.message = Some(format!("running your text ({} characters)…", input.text.chars().count()));
-                        self.requests.push(Request::AdHoc(input.text));
+                        self.out.push(Effect::Worker(Request::AdHoc(input.text)));
                     }
                 }
                 return;
             }
-            Action::Quit => self.quit = true,
+            Action::Quit => self.quit(),
             _ => {}
         }
         if let Some(Input { kind: InputKind::Search, text }) = &self.input {
@@ -528,7 +545,18 @@ impl App {
         }
     }
 
-    pub fn update(&mut self, action: Action) {
+    /// Applies an action; returns what it asks the event loop to do.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        self.apply(action);
+        std::mem::take(&mut self.out)
+    }
+
+    fn quit(&mut self) {
+        self.quit = true;
+        self.out.push(Effect::Quit);
+    }
+
+    fn apply(&mut self, action: Action) {
         if self.input.is_some() {
             self.update_input(action);
             return;
@@ -541,19 +569,19 @@ impl App {
         }
         let n_layers = self.layers.len().max(1);
         match action {
-            Action::Quit => self.quit = true,
+            Action::Quit => self.quit(),
             Action::Back if self.help => self.help = false,
             Action::Back if self.mode == Mode::Card => {
                 self.mode = self.card_from;
                 self.scroll = 0;
             }
             Action::Back if self.mode != Mode::Main => self.mode = Mode::Main,
-            Action::Back => self.quit = true,
+            Action::Back => self.quit(),
             Action::OpenCard => match self.selected_feature() {
                 Some(f) => self.open_card(self.layer(), f),
                 None => self.message = Some("no feature selected".into()),
             },
-            Action::FocusCategory if self.pane == Pane::Features => self.update(Action::OpenCard),
+            Action::FocusCategory if self.pane == Pane::Features => self.apply(Action::OpenCard),
             Action::Tokens => match self.selected_feature() {
                 Some(f) if self.results.is_some() => {
                     self.tokens = TokenView { row: 0, feature: f, values: self.tokens.values };
@@ -598,12 +626,7 @@ impl App {
             }
             Action::NextPane => self.pane = self.pane.step(1),
             Action::PrevPane => self.pane = self.pane.step(-1),
-            Action::Export => {
-                self.message = Some(match crate::ui::export::export(self) {
-                    Ok(path) => format!("exported {}", path.display()),
-                    Err(e) => format!("export failed: {e}"),
-                })
-            }
+            Action::Export => self.out.push(Effect::Export),
             Action::Click { column, row } => self.click(column, row),
             Action::Wheel { column, row, down } => self.wheel(column, row, down),
         }
@@ -640,6 +663,6 @@ impl App {
                 None => return,
             }
         }
-        self.update(if down { Action::Down } else { Action::Up });
+        self.apply(if down { Action::Down } else { Action::Up });
     }
 }

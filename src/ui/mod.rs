@@ -11,98 +11,179 @@ pub mod panes;
 pub mod view;
 pub mod worker;
 
-use app::{Action, App};
+use app::{Action, App, Effect, Request};
 use color_eyre::eyre::{bail, Result};
 pub use keys::keymap;
-use ratatui::crossterm::event::{self, Event, MouseButton, MouseEventKind};
+use ratatui::crossterm::event::{self, MouseButton, MouseEventKind};
 use ratatui::crossterm::execute;
 use ratatui::layout::Rect;
 use std::io::IsTerminal;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::Duration;
+
+/// Everything the event loop waits for, on one channel: the terminal (a reader thread),
+/// the model thread, and progress.
+pub enum Event {
+    /// A key, mouse, paste or resize event.
+    Term(event::Event),
+    /// Nothing happened for a while: redraw the clock and the ETA.
+    Tick,
+    Worker(worker::Msg),
+    Progress(crate::progress::Progress),
+    /// The model thread ended (after its work, or by a failure it already reported).
+    WorkerGone,
+}
+
+/// How often the screen is redrawn when nothing happens (elapsed time, ETA, signals).
+const TICK: Duration = Duration::from_millis(250);
 
 fn restore() {
     let _ = execute!(std::io::stdout(), event::DisableMouseCapture, event::DisableBracketedPaste);
     ratatui::restore();
 }
 
+/// Carries out what `App::update` asked for: the only place the explorer writes files,
+/// starts programs or talks to the model thread.
+pub fn perform(app: &mut App, effects: Vec<Effect>, mut send: impl FnMut(Request)) {
+    for e in effects {
+        match e {
+            Effect::Worker(r) => send(r),
+            Effect::Export => {
+                app.message = Some(match export::export(app) {
+                    Ok(path) => format!("exported {}", path.display()),
+                    Err(e) => format!("export failed: {e}"),
+                })
+            }
+            Effect::OpenUrl(url) => app.message = Some(open::open_url(&url)),
+            Effect::Quit => app.quit = true,
+        }
+    }
+}
+
+/// Applies one event to the app; the model thread's requests go to `requests`.
+pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<Request>>) {
+    let action = match ev {
+        Event::Term(event::Event::Key(k)) => {
+            // The too-small screen hides the input line: its keys are commands (q quits).
+            keymap(k, app.input.is_some() && !layout::too_small(app.size))
+        }
+        Event::Term(event::Event::Paste(s)) if app.input.is_some() && !layout::too_small(app.size) => Some(Action::Paste(s)),
+        Event::Term(event::Event::Mouse(m)) => match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click { column: m.column, row: m.row }),
+            MouseEventKind::ScrollDown => Some(Action::Wheel { column: m.column, row: m.row, down: true }),
+            MouseEventKind::ScrollUp => Some(Action::Wheel { column: m.column, row: m.row, down: false }),
+            _ => None,
+        },
+        Event::Term(_) | Event::Tick => None,
+        Event::Worker(worker::Msg::Done(r)) => {
+            app.set_results(r);
+            None
+        }
+        Event::Worker(worker::Msg::Failed(e)) => {
+            app.error = Some(e);
+            None
+        }
+        Event::Worker(worker::Msg::Reply(r)) => {
+            app.receive(r);
+            None
+        }
+        Event::Progress(p) => {
+            app.eta.observe(&p);
+            app.progress = Some(p);
+            None
+        }
+        Event::WorkerGone => {
+            *requests = None;
+            if app.results.is_none() && app.error.is_none() {
+                app.error = Some("the model thread stopped unexpectedly".into());
+            }
+            None
+        }
+    };
+    if let Some(a) = action {
+        let effects = app.update(a);
+        // After the model thread ended, requests go nowhere: its failure is on screen.
+        perform(app, effects, |r| {
+            if let Some(tx) = requests {
+                let _ = tx.send(r);
+            }
+        });
+    }
+}
+
 /// Runs the explorer until the user quits. The terminal is restored on every path out:
-/// return, error, and panic (the hook below runs before color-eyre's report).
+/// return, error, and a panic of the UI thread (the hook below). A panic on the model
+/// thread is caught there and shown as its message; the UI goes on.
 pub fn run(mut app: App, job: worker::Job) -> Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!("the explorer needs a terminal; for scripts use `saescope report`");
     }
-    let (ptx, prx) = std::sync::mpsc::channel();
-    let (requests, results) = worker::spawn(job, crate::progress::ProgressSink::channel(ptx));
+    let (tx, rx) = channel::<Event>();
+    let (ptx, prx) = channel();
+    let forward = tx.clone();
+    std::thread::spawn(move || {
+        for p in prx {
+            if forward.send(Event::Progress(p)).is_err() {
+                break;
+            }
+        }
+    });
     let mut terminal = ratatui::init();
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // The model thread catches its own panics and reports them on screen; printing
+        // them here would write over the UI, and restoring the terminal would leave a
+        // UI drawing into a cooked terminal.
+        if std::thread::current().name() == Some(worker::THREAD) {
+            return;
+        }
         restore();
         hook(info);
     }));
     let _ = execute!(std::io::stdout(), event::EnableMouseCapture);
     let _ = execute!(std::io::stdout(), event::EnableBracketedPaste);
-    let outcome = event_loop(&mut terminal, &mut app, &prx, &results, &requests);
+    // After the hook: a panic at the model thread's very start is caught and shown too.
+    let requests = worker::spawn(job, crate::progress::ProgressSink::channel(ptx), tx.clone());
+    spawn_reader(tx);
+    let outcome = event_loop(&mut terminal, &mut app, &rx, Some(requests));
     restore();
     outcome?;
     crate::interrupt::check()
 }
 
-fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    app: &mut App,
-    progress: &Receiver<crate::progress::Progress>,
-    results: &Receiver<worker::Msg>,
-    requests: &std::sync::mpsc::Sender<app::Request>,
-) -> Result<()> {
-    let mut worker_gone = false;
-    while !app.quit {
-        // SIGINT/SIGTERM from outside (the terminal's own Ctrl-C arrives as a key): leave
-        // through the normal path so the terminal is restored.
-        if crate::interrupt::requested() {
+/// The terminal's events, and a tick when there are none, into the one channel.
+fn spawn_reader(tx: Sender<Event>) {
+    std::thread::spawn(move || loop {
+        let ev = match event::poll(TICK) {
+            Ok(true) => match event::read() {
+                Ok(e) => Event::Term(e),
+                Err(_) => break,
+            },
+            Ok(false) => Event::Tick,
+            Err(_) => break,
+        };
+        if tx.send(ev).is_err() {
             break;
         }
-        while let Ok(p) = progress.try_recv() {
-            app.eta.observe(&p);
-            app.progress = Some(p);
-        }
-        if !worker_gone {
-            match results.try_recv() {
-                Ok(worker::Msg::Done(r)) => app.set_results(r),
-                Ok(worker::Msg::Failed(e)) => app.error = Some(e),
-                Ok(worker::Msg::Reply(r)) => app.receive(r),
-                Err(TryRecvError::Disconnected) => {
-                    worker_gone = true;
-                    if app.results.is_none() && app.error.is_none() {
-                        app.error = Some("the model thread stopped unexpectedly".into());
-                    }
-                }
-                Err(TryRecvError::Empty) => {}
-            }
-        }
-        for r in app.requests.drain(..) {
-            // A model thread that has stopped already reported why.
-            let _ = requests.send(r);
-        }
+    });
+}
+
+fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, rx: &Receiver<Event>, mut requests: Option<Sender<Request>>) -> Result<()> {
+    loop {
         let size = terminal.size()?;
         app.size = Rect::new(0, 0, size.width, size.height);
         terminal.draw(|f| view::draw(f, app))?;
-        if event::poll(Duration::from_millis(100))? {
-            match event::read()? {
-                Event::Key(k) => {
-                    // The too-small screen hides the input line: its keys are commands (q quits).
-                    let typing = app.input.is_some() && !layout::too_small(app.size);
-                    if let Some(a) = keymap(k, typing) {
-                        app.update(a);
-                    }
-                }
-                Event::Paste(s) if app.input.is_some() && !layout::too_small(app.size) => app.update(Action::Paste(s)),
-                Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => app.update(Action::Click { column: m.column, row: m.row }),
-                Event::Mouse(m) if m.kind == MouseEventKind::ScrollDown => app.update(Action::Wheel { column: m.column, row: m.row, down: true }),
-                Event::Mouse(m) if m.kind == MouseEventKind::ScrollUp => app.update(Action::Wheel { column: m.column, row: m.row, down: false }),
-                _ => {}
-            }
+        // Block until something happens, then take everything that is waiting before the
+        // next frame: every worker message is handled as it arrives.
+        let Ok(first) = rx.recv() else { return Ok(()) };
+        handle(app, first, &mut requests);
+        while let Ok(ev) = rx.try_recv() {
+            handle(app, ev, &mut requests);
+        }
+        // SIGINT/SIGTERM from outside (the terminal's own Ctrl-C arrives as a key): leave
+        // through the normal path so the terminal is restored.
+        if app.quit || crate::interrupt::requested() {
+            return Ok(());
         }
     }
-    Ok(())
 }

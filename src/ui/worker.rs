@@ -11,7 +11,8 @@ use crate::progress::ProgressSink;
 use crate::samples::Samples;
 use crate::source::Source;
 use crate::ui::app::{Reply, Request, Results};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use crate::ui::Event;
+use std::sync::mpsc::{channel, Sender};
 use std::time::Instant;
 use tch::Device;
 
@@ -47,10 +48,43 @@ pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Requ
     outcome.unwrap_or_else(|e| Reply::Failed(one_line(&e)))
 }
 
-pub fn spawn(job: Job, progress: ProgressSink) -> (Sender<Request>, Receiver<Msg>) {
-    let (tx, rx) = channel();
+/// The model thread's name: the panic hook (ui::run) leaves its panics to `guarded`.
+pub const THREAD: &str = "saescope-model";
+
+/// The text of a panic's payload.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Runs `f`, turning a panic (libtorch raises C++ errors such as out-of-memory as panics
+/// through tch) into an error with its message, so the explorer can show it and go on.
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| format!("the model thread failed while {what}: {}", panic_text(&*p)))
+}
+
+/// `SAESCOPE_FAULT=panic-computing` or `panic-serving`: a panic at that point of the model
+/// thread, for the test that the explorer survives one (tests/tui_e2e.rs).
+fn fault(at: &str) {
+    if std::env::var("SAESCOPE_FAULT").is_ok_and(|v| v == at) {
+        panic!("injected fault ({at})");
+    }
+}
+
+/// Tells the event loop the thread ended, however it ends.
+struct Gone(Sender<Event>);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        let _ = self.0.send(Event::WorkerGone);
+    }
+}
+
+pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<Request> {
     let (req_tx, req_rx) = channel::<Request>();
-    std::thread::spawn(move || {
+    let mine = events.clone();
+    let spawned = std::thread::Builder::new().name(THREAD.into()).spawn(move || {
+        let gone = Gone(mine);
+        let tx = |m: Msg| gone.0.send(Event::Worker(m)).is_ok();
         let start = Instant::now();
         let req = Compute {
             model: &job.model,
@@ -61,19 +95,27 @@ pub fn spawn(job: Job, progress: ProgressSink) -> (Sender<Request>, Receiver<Msg
             opts: &job.opts,
             cache: job.cache.as_ref(),
         };
-        let mut engine = match activations(&req, &progress) {
-            Ok(done) => {
+        let computed = guarded("computing", || {
+            fault("panic-computing");
+            activations(&req, &progress)
+        });
+        let mut engine = match computed {
+            Ok(Ok(done)) => {
                 progress.stage("analysing");
                 let analysis = analyze(&done.set, job.params);
                 let results = Results { set: done.set, analysis, elapsed: start.elapsed(), from_cache: done.from_cache };
                 // The UI may have quit already; nothing to do then.
-                if tx.send(Msg::Done(results)).is_err() {
+                if !tx(Msg::Done(results)) {
                     return;
                 }
                 done.engine
             }
-            Err(e) => {
-                let _ = tx.send(Msg::Failed(one_line(&e)));
+            Ok(Err(e)) => {
+                tx(Msg::Failed(one_line(&e)));
+                return;
+            }
+            Err(panicked) => {
+                tx(Msg::Failed(panicked));
                 return;
             }
         };
@@ -84,17 +126,24 @@ pub fn spawn(job: Job, progress: ProgressSink) -> (Sender<Request>, Receiver<Msg
                 match Engine::load(&job.model, &job.saes, &job.layers, job.device, false, &job.opts, &progress) {
                     Ok(e) => engine = Some(e),
                     Err(e) => {
-                        let _ = tx.send(Msg::Reply(Reply::Failed(one_line(&e))));
+                        tx(Msg::Reply(Reply::Failed(one_line(&e))));
                         continue;
                     }
                 }
             }
             if let Some(e) = &engine {
-                if tx.send(Msg::Reply(handle(e, &job.labels, job.opts.include_bos, request))).is_err() {
+                let reply = guarded("answering a view", || {
+                    fault("panic-serving");
+                    handle(e, &job.labels, job.opts.include_bos, request)
+                });
+                if !tx(Msg::Reply(reply.unwrap_or_else(Reply::Failed))) {
                     return;
                 }
             }
         }
     });
-    (req_tx, rx)
+    if let Err(e) = spawned {
+        let _ = events.send(Event::Worker(Msg::Failed(format!("cannot start the model thread: {e}"))));
+    }
+    req_tx
 }

@@ -23,16 +23,21 @@ pub fn too_small(size: Rect) -> bool {
     size.width < MIN_WIDTH || size.height < MIN_HEIGHT
 }
 
-pub fn areas(size: Rect) -> Areas {
+/// Space goes where the content is: the category list is as tall as its list (the feature
+/// table beside it takes at least 45% of the height), and the charts and the matrix share
+/// the whole width below.
+pub fn areas(size: Rect, n_categories: usize) -> Areas {
     let [tabs, body, status] = Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(size);
-    let [categories, right] = Layout::horizontal([Constraint::Length(22), Constraint::Min(0)]).areas(body);
-    let [features, bottom] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
-    let [charts, matrix] = Layout::horizontal([Constraint::Min(20), Constraint::Length(matrix_width(right.width))]).areas(bottom);
+    let list = (n_categories as u16 + 2).min(body.height.saturating_sub(8));
+    let top_h = list.max(body.height * 45 / 100);
+    let [top, bottom] = Layout::vertical([Constraint::Length(top_h), Constraint::Min(0)]).areas(body);
+    let [categories, features] = Layout::horizontal([Constraint::Length(22), Constraint::Min(0)]).areas(top);
+    let [charts, matrix] = Layout::horizontal([Constraint::Min(30), Constraint::Length(matrix_width(bottom.width, n_categories))]).areas(bottom);
     Areas { tabs, categories, features, charts, matrix, status, body }
 }
 
-/// The matrix gets what 7 category columns need (feature label 6 + 4 per category + borders)
-/// and grows with the screen; the charts take the rest.
-fn matrix_width(total: u16) -> u16 {
-    (total * 58 / 100).max(36).min(total.saturating_sub(20))
+/// The matrix gets what its category columns need (feature label 6 + 4 per category +
+/// borders), and never more than half the width: the charts take the rest.
+fn matrix_width(total: u16, n_categories: usize) -> u16 {
+    (8 + 4 * n_categories as u16).clamp(20, total / 2)
 }

@@ -16,7 +16,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), size);
         return;
     }
-    let a = areas(size);
+    let a = areas(size, app.categories.len());
     panes::tabs::draw(f, app, a.tabs);
     match app.mode {
         Mode::Main => {

@@ -1,59 +1,93 @@
-//! Sparkline histograms: each charted category's top-k activations at this layer, and the
-//! focused category's Peak and Sum across layers (the seed's Figure 2a).
+//! The seed's Figure 2a as charts: Peak and Sum of each charted category across the loaded
+//! layers (a line chart: x the layers, y the value, one line per category and metric), and
+//! the current layer's top-k activations as bars labelled with their feature ids.
+//! Lines differ by marker as well as colour (Peak dots, Sum braille), so NO_COLOR loses
+//! nothing.
 
 use super::{frame, num};
 use crate::ui::app::{App, Pane};
-use ratatui::layout::Rect;
-use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Sparkline};
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType, Paragraph};
 use ratatui::Frame;
 
-fn row(f: &mut Frame, area: Rect, y: u16, label: &str, values: &[f32], caption: String) {
-    if y >= area.y + area.height {
-        return;
-    }
-    // Labels shrink on narrow screens so the bars and numbers keep their room.
-    let label_w: u16 = (area.width / 3).clamp(5, 15);
-    let line = Rect { x: area.x, y, width: area.width, height: 1 };
-    f.render_widget(Line::raw(format!("{label:<w$.w$}", w = label_w as usize - 1)), line);
-    let width = (values.len() as u16).min(area.width.saturating_sub(label_w));
-    let data: Vec<u64> = values.iter().map(|&v| (v.max(0.0) * 100.0) as u64).collect();
-    f.render_widget(Sparkline::default().data(&data), Rect { x: area.x + label_w, y, width, height: 1 });
-    let cap_x = area.x + label_w + width + 1;
-    if cap_x < area.x + area.width {
-        f.render_widget(Line::raw(caption), Rect { x: cap_x, y, width: area.x + area.width - cap_x, height: 1 });
-    }
-}
+/// A colour per charted category, in mark order.
+const PALETTE: [Color; 6] = [Color::Cyan, Color::Yellow, Color::Magenta, Color::Green, Color::LightRed, Color::LightBlue];
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let block = frame(app, Pane::Charts, format!(" Top-k · layer {} / trend ", app.layer()));
+    let block = frame(app, Pane::Charts, format!(" Trend across layers · top-k at layer {} ", app.layer()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(res) = &app.results else {
-        f.render_widget(Paragraph::new("waiting for results"), inner);
+        f.render_widget(Paragraph::new(super::not_ready(app)).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;
     };
-    let mut y = inner.y;
-    for c in app.chart_categories() {
-        if let Some(m) = app.metrics(c) {
-            let v: Vec<f32> = m.top.iter().map(|t| t.activation).collect();
-            let cap = format!("{}…{}", num(v.first().copied().unwrap_or(0.0)), num(v.last().copied().unwrap_or(0.0)));
-            row(f, inner, y, &app.categories[c].0, &v, cap);
-            y += 1;
-        }
+    let [trend, bars] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).spacing(1).areas(inner);
+    let [legend, trend] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(trend);
+    let cats = app.chart_categories();
+
+    // Peak and Sum per layer, per charted category.
+    let series: Vec<(usize, Vec<(f64, f64)>, Vec<(f64, f64)>)> = cats
+        .iter()
+        .map(|&c| {
+            let at = |pick: fn(&crate::analysis::CategoryLayer) -> f32| -> Vec<(f64, f64)> {
+                res.analysis.layers.iter().filter_map(|l| l.categories.get(c).map(|m| (l.layer as f64, pick(m) as f64))).collect()
+            };
+            (c, at(|m| m.peak), at(|m| m.top_sum))
+        })
+        .collect();
+    let y_max = series.iter().flat_map(|(_, p, s)| p.iter().chain(s)).map(|&(_, y)| y).fold(0.0f64, f64::max).max(1e-6) * 1.1;
+    let (x0, x1) = (*app.layers.first().unwrap_or(&0) as f64, *app.layers.last().unwrap_or(&0) as f64);
+    let mut datasets = Vec::new();
+    // The legend sits above the chart, where it hides no line.
+    let mut key = vec![Span::raw("Sum ⣀⣀ Peak •• ")];
+    for (i, (c, peak, sum)) in series.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        key.push(Span::styled(format!("■ {} ", short(&app.categories[*c].0, 12)), Style::new().fg(colour)));
+        datasets.push(Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Style::new().fg(colour)).data(sum));
+        datasets.push(Dataset::default().marker(Marker::Dot).graph_type(GraphType::Line).style(Style::new().fg(colour)).data(peak));
     }
-    y += 1;
-    let focused = &app.categories[app.focused].0;
-    let per_layer =
-        |pick: fn(&crate::analysis::CategoryLayer) -> f32| -> Vec<f32> { res.analysis.layers.iter().map(|l| pick(&l.categories[app.focused])).collect() };
-    let layers = app.layers.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",");
-    if y < inner.y + inner.height {
-        f.render_widget(Line::raw(format!("{focused} · layers {layers}")), Rect { x: inner.x, y, width: inner.width, height: 1 });
-        y += 1;
+    f.render_widget(Line::from(key), legend);
+    let x_labels: Vec<Line> = app.layers.iter().map(|l| Line::raw(l.to_string())).collect();
+    let chart = Chart::new(datasets)
+        .x_axis(Axis::default().title("layer").bounds([x0, x1.max(x0 + 1.0)]).labels(x_labels))
+        .y_axis(Axis::default().bounds([0.0, y_max]).labels([Line::raw("0"), Line::raw(num((y_max / 2.0) as f32)), Line::raw(num(y_max as f32))]))
+        .legend_position(None);
+    f.render_widget(chart, trend);
+
+    // The current layer's top-k as horizontal bars, a row each: the feature ids stay whole
+    // at any width. One group per charted category.
+    let groups: Vec<BarGroup> = cats
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &c)| {
+            let m = app.metrics(c)?;
+            let colour = PALETTE[i % PALETTE.len()];
+            let bars: Vec<Bar> = m
+                .top
+                .iter()
+                .map(|t| {
+                    Bar::default()
+                        .value((t.activation.max(0.0) * 100.0) as u64)
+                        .text_value(num(t.activation))
+                        .label(Line::raw(format!("#{}", t.feature)))
+                        .style(Style::new().fg(colour))
+                })
+                .collect();
+            let group = BarGroup::default().bars(&bars);
+            Some(if cats.len() > 1 { group.label(Line::raw(short(&app.categories[c].0, 12))) } else { group })
+        })
+        .collect();
+    let mut chart = BarChart::default().direction(Direction::Horizontal).bar_width(1).bar_gap(0).group_gap(1);
+    for g in groups {
+        chart = chart.data(g);
     }
-    for (name, v) in [("Peak", per_layer(|m| m.peak)), ("Sum", per_layer(|m| m.top_sum))] {
-        let cap = format!("{}→{}", num(v.first().copied().unwrap_or(0.0)), num(v.last().copied().unwrap_or(0.0)));
-        row(f, inner, y, name, &v, cap);
-        y += 1;
-    }
+    f.render_widget(chart, bars);
+}
+
+/// `name` cut to `n` characters for legends and labels.
+fn short(name: &str, n: usize) -> String {
+    name.chars().take(n).collect()
 }

@@ -699,3 +699,105 @@ fn findings_view_says_why_when_the_run_failed() {
     let (s, _) = render(&mut a, 100, 30);
     assert!(s.contains("failed: cannot download openai-community/gpt2/config.json") && !s.contains("computing…"), "{s}");
 }
+
+// ---- Snapshots: every screen at 80x24 and 120x40, reviewed by eye when they change ----
+
+/// Each screen of the explorer, set up as a user gets there, at both sizes.
+#[test]
+fn every_screen_at_80x24_and_120x40() {
+    let screens: Vec<(&str, Box<dyn Fn() -> App>)> = vec![
+        (
+            "computing",
+            Box::new(|| {
+                let mut a = app(false);
+                a.progress = Some(Progress::Fraction { label: "encoding texts".into(), done: 23, total: 70 });
+                a
+            }),
+        ),
+        ("main", Box::new(|| app(true))),
+        (
+            "main_marked",
+            Box::new(|| {
+                let mut a = app(true);
+                press(&mut a, Action::ToggleMark);
+                press(&mut a, Action::Down);
+                press(&mut a, Action::Down);
+                press(&mut a, Action::ToggleMark);
+                press(&mut a, Action::NextPane);
+                a
+            }),
+        ),
+        (
+            "card",
+            Box::new(|| {
+                let mut a = app(true);
+                a.labels = sample_labels(&a);
+                press(&mut a, Action::NextPane);
+                press(&mut a, Action::OpenCard);
+                serve(&mut a);
+                a
+            }),
+        ),
+        (
+            "tokens",
+            Box::new(|| {
+                let mut a = app(true);
+                press(&mut a, Action::NextPane);
+                press(&mut a, Action::Tokens);
+                serve(&mut a);
+                a
+            }),
+        ),
+        (
+            "findings",
+            Box::new(|| {
+                let mut a = app(true);
+                press(&mut a, Action::Findings);
+                a
+            }),
+        ),
+        (
+            "search",
+            Box::new(|| {
+                let mut a = app(true);
+                a.labels = sample_labels(&a);
+                press(&mut a, Action::Search);
+                for c in "python".chars() {
+                    press(&mut a, Action::Type(c));
+                }
+                press(&mut a, Action::Submit);
+                a
+            }),
+        ),
+        (
+            "help",
+            Box::new(|| {
+                let mut a = app(true);
+                press(&mut a, Action::ToggleHelp);
+                a
+            }),
+        ),
+        (
+            "your_text",
+            Box::new(|| {
+                let mut a = app(true);
+                press(&mut a, Action::InputText);
+                for c in "def f(x): return x".chars() {
+                    press(&mut a, Action::Type(c));
+                }
+                a
+            }),
+        ),
+    ];
+    for (name, make) in &screens {
+        for (w, h) in [(80, 24), (120, 40)] {
+            let mut a = make();
+            // Draw twice: the first frame records where things are, as the event loop does.
+            render(&mut a, w, h);
+            let (s, _) = render(&mut a, w, h);
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), s);
+        }
+    }
+    let (s, _) = render(&mut app(true), 70, 20);
+    insta::assert_snapshot!("too_small_70x20", s);
+}

@@ -42,10 +42,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let (x0, x1) = (*app.layers.first().unwrap_or(&0) as f64, *app.layers.last().unwrap_or(&0) as f64);
     let mut datasets = Vec::new();
     // The legend sits above the chart, where it hides no line.
-    let mut key = vec![Span::raw("Sum ⣀⣀ Peak •• ")];
+    let mut key = vec![Span::raw("⣀Sum •Peak ")];
     for (i, (c, peak, sum)) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        key.push(Span::styled(format!("■ {} ", short(&app.categories[*c].0, 12)), Style::new().fg(colour)));
+        key.push(Span::styled(format!("■{} ", short(&app.categories[*c].0, if series.len() > 1 { 5 } else { 12 })), Style::new().fg(colour)));
         datasets.push(Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Style::new().fg(colour)).data(sum));
         datasets.push(Dataset::default().marker(Marker::Dot).graph_type(GraphType::Line).style(Style::new().fg(colour)).data(peak));
     }
@@ -58,7 +58,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(chart, trend);
 
     // The current layer's top-k as horizontal bars, a row each: the feature ids stay whole
-    // at any width. One group per charted category.
+    // at any width. One group per charted category, each bar named with its category's
+    // first letters when there are several.
     let groups: Vec<BarGroup> = cats
         .iter()
         .enumerate()
@@ -69,15 +70,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 .top
                 .iter()
                 .map(|t| {
+                    let label = if cats.len() > 1 { format!("{} #{}", short(&app.categories[c].0, 3), t.feature) } else { format!("#{}", t.feature) };
                     Bar::default()
                         .value((t.activation.max(0.0) * 100.0) as u64)
                         .text_value(num(t.activation))
-                        .label(Line::raw(format!("#{}", t.feature)))
+                        .label(Line::raw(label))
                         .style(Style::new().fg(colour))
                 })
                 .collect();
-            let group = BarGroup::default().bars(&bars);
-            Some(if cats.len() > 1 { group.label(Line::raw(short(&app.categories[c].0, 12))) } else { group })
+            Some(BarGroup::default().bars(&bars))
         })
         .collect();
     let mut chart = BarChart::default().direction(Direction::Horizontal).bar_width(1).bar_gap(0).group_gap(1);

@@ -128,8 +128,8 @@ fn second_launch_is_served_from_the_cache() {
     assert_restored(&t, 0);
 }
 
-/// As a user would: scroll the feature table with `j`, click (SGR mouse) the row that
-/// shows rank 11, open its card: the card is that row's feature.
+/// As a user would: scroll the feature table with `j`, click (SGR mouse) a row in the
+/// middle of what it shows, open its card: the card is that row's feature.
 #[test]
 fn scroll_then_click_opens_the_card_of_the_row_clicked() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -140,16 +140,27 @@ fn scroll_then_click_opens_the_card_of_the_row_clicked() {
         t.keys(&["j"]);
     }
     let s = t.wait_for("20  #", 5);
-    let (y, line) = s.lines().enumerate().find(|(_, l)| l.contains("┃11  #")).expect("rank 11 on screen after scrolling");
-    let x = line[..line.find("11  #").expect("rank")].chars().count();
-    let feature: String = line[line.find("11  #").expect("rank") + 5..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    // The table has scrolled: click a row in the middle of what it shows now.
+    let rows: Vec<(usize, &str)> = s
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.split('┃').nth(1).is_some_and(|c| c.get(..4).is_some_and(|r| r.trim().parse::<u32>().is_ok()) && c.get(4..).is_some_and(|r| r.starts_with('#')))
+        })
+        .collect();
+    assert!(rows.len() >= 3 && !s.contains("┃1   #"), "scrolled past rank 1:\n{s}");
+    let (y, line) = rows[rows.len() / 2];
+    let cell = line.split('┃').nth(1).expect("table cell");
+    let rank = cell[..4].trim().to_string();
+    let feature: String = cell[5..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let x = line[..line.find(cell).expect("cell")].chars().count();
     // SGR mouse coordinates are 1-based: press and release of the left button.
     let (col, row) = (x + 2, y + 1);
     t.keys(&["-l", &format!("\x1b[<0;{col};{row}M\x1b[<0;{col};{row}m")]);
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["Enter"]);
     let s = t.wait_for("Feature #", 10);
-    assert!(s.contains(&format!("Feature #{feature} · layer 6")), "clicked rank 11, #{feature}:\n{s}");
+    assert!(s.contains(&format!("Feature #{feature} · layer 6")), "clicked rank {rank}, #{feature}:\n{s}");
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);

@@ -705,7 +705,8 @@ fn findings_view_says_why_when_the_run_failed() {
 /// Each screen of the explorer, set up as a user gets there, at both sizes.
 #[test]
 fn every_screen_at_80x24_and_120x40() {
-    let screens: Vec<(&str, Box<dyn Fn() -> App>)> = vec![
+    type Screen = (&'static str, Box<dyn Fn() -> App>);
+    let screens: Vec<Screen> = vec![
         (
             "computing",
             Box::new(|| {

@@ -13,6 +13,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType, Paragraph};
 use ratatui::Frame;
 
+/// (layer, value) along the x axis.
+type Points = Vec<(f64, f64)>;
+
 /// A colour per charted category, in mark order.
 const PALETTE: [Color; 6] = [Color::Cyan, Color::Yellow, Color::Magenta, Color::Green, Color::LightRed, Color::LightBlue];
 
@@ -29,7 +32,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let cats = app.chart_categories();
 
     // Peak and Sum per layer, per charted category.
-    let series: Vec<(usize, Vec<(f64, f64)>, Vec<(f64, f64)>)> = cats
+    let series: Vec<(usize, Points, Points)> = cats
         .iter()
         .map(|&c| {
             let at = |pick: fn(&crate::analysis::CategoryLayer) -> f32| -> Vec<(f64, f64)> {

@@ -180,8 +180,19 @@ fn charts_pane_draws_topk_and_trend() {
     let mut a = app(true);
     a.marked = [0, 6].into_iter().collect();
     let s = render_pane(&a, 60, 12, panes::charts::draw);
-    assert!(s.contains("Python") && s.contains("Social") && s.contains("Peak") && s.contains("Sum"), "{s}");
-    assert!(s.chars().any(|c| "▁▂▃▄▅▆▇█".contains(c)), "sparkline bars\n{s}");
+    assert!(s.contains("■Pytho") && s.contains("■Socia") && s.contains("•Peak") && s.contains("⣀Sum"), "legend above the trend\n{s}");
+    assert!(s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)), "braille lines\n{s}");
+    // Bars: every charted category's top-k at this layer, named by category and feature.
+    for c in [0usize, 6] {
+        let m = a.metrics(c).expect("m");
+        let name: String = a.categories[c].0.chars().take(3).collect();
+        let top = format!("{name} #{}", m.top[0].feature);
+        assert!(s.contains(&top), "{top} missing\n{s}");
+    }
+    assert!(s.contains('█'), "bars drawn\n{s}");
+    // The layers are the x ticks.
+    let last = s.lines().rev().nth(1).unwrap_or_default();
+    assert!(["6", "8", "10", "11"].iter().all(|l| last.contains(l)), "{last}");
 }
 
 #[test]

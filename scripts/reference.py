@@ -1,6 +1,6 @@
 """The Python reference: TransformerLens + SAELens on saescope's weight folders.
 
-Computes exactly what the seed notebook did (METHOD.md): HookedTransformer.from_pretrained
+Computes exactly what the seed notebook did (README, "Method"): HookedTransformer.from_pretrained
 ("gpt2") with default weight processing, SAE.load_from_disk, encode every token at
 blocks.L.hook_resid_pre, mean over the text's real tokens (BOS excluded unless asked),
 then category means, top-k, Peak, Sum, Top5 share, Gini and specialist scores.

@@ -98,6 +98,25 @@ pub const KEEP_TOP: usize = 128;
 /// texts at four layers of GPT-2-small SAEs.
 pub const KEEP_WHOLE: usize = 8 << 20;
 
+/// A text's mean activation of one feature: known, or only bounded because the text kept
+/// its largest features and this one was not among them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    Exact(f32),
+    /// In [0, bound).
+    Below(f32),
+}
+
+impl Value {
+    /// The value, or the bound; and whether it is exact.
+    pub fn or_bound(self) -> (f32, bool) {
+        match self {
+            Value::Exact(v) => (v, true),
+            Value::Below(b) => (b, false),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextActivations {
     pub category: usize,
@@ -113,14 +132,14 @@ pub struct TextActivations {
 }
 
 impl TextActivations {
-    /// Mean activation of `feature` at layer index `li`; `Err(floor)` when pruning
-    /// dropped it, so all that is known is that it lies in [0, floor).
-    pub fn value(&self, li: usize, feature: u32) -> Result<f32, f32> {
+    /// Mean activation of `feature` at layer index `li`, or the bound it lies under when
+    /// pruning dropped it.
+    pub fn value(&self, li: usize, feature: u32) -> Value {
         let v = &self.layers[li];
         match v.idx.binary_search(&feature) {
-            Ok(i) => Ok(v.val[i]),
-            Err(_) if self.floors[li] > 0.0 => Err(self.floors[li]),
-            Err(_) => Ok(0.0),
+            Ok(i) => Value::Exact(v.val[i]),
+            Err(_) if self.floors[li] > 0.0 => Value::Below(self.floors[li]),
+            Err(_) => Value::Exact(0.0),
         }
     }
 }
@@ -216,10 +235,6 @@ impl ActivationSet {
 
     pub fn layer_index(&self, layer: usize) -> Option<usize> {
         self.layers.iter().position(|&l| l == layer)
-    }
-
-    pub fn texts_of(&self, category: usize) -> impl Iterator<Item = &TextActivations> {
-        self.texts.iter().filter(move |t| t.category == category)
     }
 
     pub fn n_texts_of(&self, category: usize) -> usize {

@@ -1,4 +1,4 @@
-//! The seed analysis's numbers (METHOD.md, "From tokens to numbers"), as pure functions
+//! The seed analysis's numbers (README, "Method"), as pure functions
 //! on plain data so every metric is testable without libtorch.
 
 use crate::activations::{top_k, ActivationSet};
@@ -121,12 +121,6 @@ pub fn gini(values: &[f32]) -> f32 {
     (2.0 * weighted / (n * total) - (n + 1.0) / n) as f32
 }
 
-/// Category vector: the mean over the category's texts of their (already token-averaged)
-/// vectors, dense over d_sae.
-pub fn category_mean(set: &ActivationSet, layer_idx: usize, category: usize) -> Vec<f32> {
-    set.category_mean(layer_idx, category)
-}
-
 /// Metrics of one category at one layer from its mean vector `c`.
 pub fn category_metrics(c: &[f32], category: usize, above: &AboveCounts, params: &Params) -> CategoryLayer {
     let total: f64 = c.iter().map(|&v| v as f64).sum();
@@ -161,7 +155,7 @@ pub fn analyze(set: &ActivationSet, params: Params) -> Analysis {
         .enumerate()
         .map(|(li, &layer)| {
             let above = AboveCounts::new(set, li, params.threshold);
-            let categories = (0..set.categories.len()).map(|c| category_metrics(&category_mean(set, li, c), c, &above, &params)).collect();
+            let categories = (0..set.categories.len()).map(|c| category_metrics(&set.category_mean(li, c), c, &above, &params)).collect();
             LayerAnalysis { layer, categories, above }
         })
         .collect();

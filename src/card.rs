@@ -110,10 +110,7 @@ impl Card {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let (activation, exact) = match t.value(li, feature) {
-                    Ok(v) => (v, true),
-                    Err(bound) => (bound, false),
-                };
+                let (activation, exact) = t.value(li, feature).or_bound();
                 TextValue { text: i, category: set.categories[t.category].clone(), activation, exact }
             })
             .collect();

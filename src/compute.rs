@@ -29,7 +29,6 @@ pub struct Computed {
     pub sae_label: String,
     /// Texts read from the cache and texts run through the model.
     pub from_cache: usize,
-    pub computed: usize,
     /// The engine, when the model had to be loaded.
     pub engine: Option<Engine>,
 }
@@ -118,7 +117,6 @@ pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
             progress.stage(format!("warning: {e}; results will not be cached"));
         }
     }
-    let computed = slots.len() - from_cache;
     set.texts = slots.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| eyre!("internal: a text was neither cached nor computed"))?;
-    Ok(Computed { set, model_label, sae_label, from_cache, computed, engine })
+    Ok(Computed { set, model_label, sae_label, from_cache, engine })
 }

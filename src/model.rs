@@ -5,7 +5,7 @@
 //! processing. `center_writing_weights` makes every write to the residual zero-mean over
 //! d_model, so that stream equals HF's hidden state minus its per-token mean; `fold_ln`
 //! and `center_unembed` do not change it. We therefore run the plain HF weights and centre
-//! the residual at each hook, which is exact up to float rounding (see METHOD.md).
+//! the residual at each hook, which is exact up to float rounding (README, "Method").
 
 use crate::config::Gpt2Config;
 use crate::tensors::SafeFile;

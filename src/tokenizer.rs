@@ -36,10 +36,6 @@ impl Gpt2Tokenizer {
     pub fn token_strings(&self, ids: &[u32]) -> Vec<String> {
         ids.iter().map(|&id| self.inner.decode(&[id], false).unwrap_or_else(|_| format!("<{id}>"))).collect()
     }
-
-    pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
-    }
 }
 
 /// The bundled tokenizer.json, for writers of model folders (synth).

@@ -1,7 +1,7 @@
-//! Each metric of METHOD.md on hand-computed cases (pure Rust, no model).
+//! Each metric of the README's "Method" on hand-computed cases (pure Rust, no model).
 
-use saescope::activations::{top_k, ActivationSet, Keep, SparseVec};
-use saescope::analysis::{analyze, category_mean, gini, AboveCounts, Params};
+use saescope::activations::{top_k, ActivationSet, Keep, SparseVec, Value};
+use saescope::analysis::{analyze, gini, AboveCounts, Params};
 
 fn approx(a: f32, b: f32) {
     assert!((a - b).abs() < 1e-5, "{a} vs {b}");
@@ -50,8 +50,8 @@ fn top_k_is_descending_positive_and_breaks_ties_by_id() {
 #[test]
 fn category_mean_is_mean_of_text_vectors() {
     let s = set();
-    assert_eq!(category_mean(&s, 0, 0), vec![7.0, 0.5, 1.0, 0.0]);
-    let b = category_mean(&s, 0, 1);
+    assert_eq!(s.category_mean(0, 0), vec![7.0, 0.5, 1.0, 0.0]);
+    let b = s.category_mean(0, 1);
     approx(b[0], 5.0 / 3.0);
     approx(b[2], 13.0 / 3.0);
     approx(b[3], 1.0 / 3.0);
@@ -120,9 +120,9 @@ fn pruning_texts_changes_no_metric() {
     assert_eq!(analyze(&full, p), analyze(&pruned, p));
     // Text 3 kept 6 (its top) and 5 (at the threshold); text 1 dropped 1.0 below its top 6.0.
     assert_eq!(pruned.texts[3].layers[0].iter().collect::<Vec<_>>(), vec![(0, 5.0), (2, 6.0)]);
-    assert_eq!(pruned.texts[0].value(0, 0), Ok(6.0));
-    assert_eq!(pruned.texts[0].value(0, 1), Err(5.0), "dropped: known only to be below the floor");
-    assert_eq!(full.texts[0].value(0, 1), Ok(1.0));
+    assert_eq!(pruned.texts[0].value(0, 0), Value::Exact(6.0));
+    assert_eq!(pruned.texts[0].value(0, 1), Value::Below(5.0), "dropped: known only to be below the floor");
+    assert_eq!(full.texts[0].value(0, 1), Value::Exact(1.0));
     assert_eq!(pruned.texts[0].totals, vec![7.0]);
-    assert_eq!(pruned.texts[4].value(0, 2), Ok(0.0), "nothing to drop: exact zero");
+    assert_eq!(pruned.texts[4].value(0, 2), Value::Exact(0.0), "nothing to drop: exact zero");
 }

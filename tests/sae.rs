@@ -1,5 +1,5 @@
 //! SAE encode for every supported architecture and normalisation, against the formulas of
-//! METHOD.md computed independently in plain Rust.
+//! the README's "Method" computed independently in plain Rust.
 
 use saescope::sae::Sae;
 use saescope::source::SaeFiles;

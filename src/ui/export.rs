@@ -124,7 +124,7 @@ fn token_rows(app: &App) -> Result<Rows> {
     let mut rows = Rows::new();
     for (row, &i) in app.focused_texts().iter().enumerate() {
         let t = &r.set.texts[i];
-        let (value, exact) = t.value(li, feature).map_or_else(|b| (b, false), |v| (v, true));
+        let (value, exact) = t.value(li, feature).or_bound();
         rows.push(vec![
             "text".into(),
             layer.clone(),

@@ -42,8 +42,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let rows = texts.iter().enumerate().map(|(row, &i)| {
         let t = &r.set.texts[i];
         let value = match t.value(li, feature) {
-            Ok(v) => num(v),
-            Err(bound) => format!("<{}", num(bound)),
+            crate::activations::Value::Exact(v) => num(v),
+            crate::activations::Value::Below(bound) => format!("<{}", num(bound)),
         };
         let style = if row == app.tokens.row { selected() } else { Style::new() };
         Row::new([value, excerpt(&t.text, list.width.saturating_sub(8) as usize)]).style(style)

@@ -66,9 +66,10 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     let mut e2e = Vec::new();
     for _ in 0..repeat {
         let (s, _) = time(|| {
-            let e = Engine::load(model, saes, layers, device, false, opts, &quiet)?;
-            let set = e.run(samples, opts, &quiet)?;
-            Ok(analyze(&set, params))
+            // What `report --no-cache` runs: resolve, load, fold, analyse.
+            let req = crate::compute::Request { model, saes, samples, layers, device, opts, cache: None };
+            let done = crate::compute::activations(&req, &quiet)?;
+            Ok(analyze(&done.set, params))
         })?;
         e2e.push(s);
     }

@@ -1,9 +1,10 @@
-//! Inputs -> activation set, through the result cache: what `report`, the explorer and the
-//! benchmark all call. Texts found in the cache are read back; only the rest go through
-//! the model, which is not even loaded when nothing is missing.
+//! Inputs -> activation set, through the result cache: what `report`, the explorer, the
+//! benchmark and the tests all run. Texts found in the cache are read back; only the rest
+//! go through the model, which is not even loaded when nothing is missing. `Engine::run`
+//! (an engine already loaded, no cache) is the same fold over the same batches.
 
-use crate::activations::ActivationSet;
-use crate::cache::{text_key, Cache, Entry, Key, ReadOutcome};
+use crate::activations::{ActivationSet, TextActivations};
+use crate::cache::{text_key, Cache, Entry, Key, ReadOutcome, Writer};
 use crate::pipeline::{Engine, Resolved, RunOptions};
 use crate::progress::{Progress, ProgressSink};
 use crate::samples::Samples;
@@ -27,25 +28,93 @@ pub struct Computed {
     pub set: ActivationSet,
     pub model_label: String,
     pub sae_label: String,
-    /// Texts read from the cache and texts run through the model.
+    /// Texts read from the cache.
     pub from_cache: usize,
     /// The engine, when the model had to be loaded.
     pub engine: Option<Engine>,
 }
 
+/// The samples' texts on their way into a set: each text's slot, filled from the cache or
+/// the model, and the texts by key (a text repeated in two categories is computed once).
+struct Fold<'a> {
+    texts: Vec<(usize, usize, &'a String)>,
+    wanted: HashMap<Key, Vec<usize>>,
+    slots: Vec<Option<TextActivations>>,
+    set: ActivationSet,
+}
+
+impl<'a> Fold<'a> {
+    fn new(samples: &'a Samples, set: ActivationSet) -> Self {
+        let texts: Vec<(usize, usize, &String)> = samples.texts().collect();
+        let mut wanted: HashMap<Key, Vec<usize>> = HashMap::new();
+        for (i, (_, _, t)) in texts.iter().enumerate() {
+            wanted.entry(text_key(t)).or_default().push(i);
+        }
+        let slots = vec![None; texts.len()];
+        Self { texts, wanted, slots, set }
+    }
+
+    /// Every empty slot of this text gets its vectors (a key seen twice is folded once).
+    fn put(&mut self, key: &Key, n_tokens: usize, layers: &[crate::activations::SparseVec]) {
+        for &i in self.wanted.get(key).map(Vec::as_slice).unwrap_or_default() {
+            if self.slots[i].is_none() {
+                let (ci, _, t) = self.texts[i];
+                self.slots[i] = Some(self.set.fold(ci, t.clone(), n_tokens, layers));
+            }
+        }
+    }
+
+    fn filled(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    /// One text per key still missing, in sample order: batches (and so the last bits of
+    /// every sum) are the same on every run.
+    fn missing(&self) -> Vec<usize> {
+        let mut m: Vec<usize> = self.wanted.values().filter(|v| self.slots[v[0]].is_none()).map(|v| v[0]).collect();
+        m.sort_unstable();
+        m
+    }
+
+    /// Runs the missing texts through the engine, batch by batch, writing each to the
+    /// cache as it comes.
+    fn compute(&mut self, engine: &Engine, samples: &Samples, mut writer: Option<&mut Writer>, opts: &RunOptions, progress: &ProgressSink) -> Result<()> {
+        let missing = self.missing();
+        let which: Vec<(usize, usize)> = missing.iter().map(|&i| (self.texts[i].0, self.texts[i].1)).collect();
+        let tokens = engine.tokenize_some(samples, &which, opts, progress)?;
+        engine.each_text_vector(&tokens, opts, progress, |m, n, v| {
+            let key = text_key(self.texts[missing[m]].2);
+            if let Some(w) = writer.as_deref_mut() {
+                w.entry(&Entry { key, n_tokens: n as u32, layers: v.clone() })?;
+            }
+            self.put(&key, n, &v);
+            Ok(())
+        })
+    }
+
+    fn finish(mut self) -> Result<ActivationSet> {
+        self.set.texts = self.slots.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| eyre!("internal: a text was neither cached nor computed"))?;
+        Ok(self.set)
+    }
+}
+
+impl Engine {
+    /// Mean SAE activations per text and layer for every sample text, with this engine
+    /// and no cache: the same fold `activations` does.
+    pub fn run(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<ActivationSet> {
+        let set = ActivationSet::new(self.layers(), self.d_sae(), opts.include_bos, samples.names(), opts.keep);
+        let mut fold = Fold::new(samples, set);
+        fold.compute(self, samples, None, opts, progress)?;
+        fold.finish()
+    }
+}
+
 pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
     let resolved = Resolved::new(req.model, req.saes, req.layers, progress)?;
     let (model_label, sae_label) = (resolved.model_label.clone(), resolved.sae_label.clone());
-    let texts: Vec<(usize, usize, &String)> = req.samples.texts().collect();
     let mut set = ActivationSet::new(resolved.layers(), resolved.d_sae, req.opts.include_bos, req.samples.names(), req.opts.keep);
     set.neuronpedia = crate::neuronpedia::Ids::resolve(req.saes, req.layers);
-    let mut slots = vec![None; texts.len()];
-
-    // Texts by key; a text repeated in two categories is computed once.
-    let mut wanted: HashMap<Key, Vec<usize>> = HashMap::new();
-    for (i, (_, _, t)) in texts.iter().enumerate() {
-        wanted.entry(text_key(t)).or_default().push(i);
-    }
+    let mut fold = Fold::new(req.samples, set);
     let id = resolved.identity(req.opts)?;
     let mut writer = None;
     let mut dirty = false;
@@ -62,61 +131,41 @@ pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
                 None
             }
         };
-        let n_layers = set.layers.len();
+        let (n_layers, d_sae) = (fold.set.layers.len(), fold.set.d_sae);
         let outcome = cache.read(&id, |e, raw| {
             if let Some(w) = writer.as_mut() {
                 if w.raw(raw).is_err() {
                     writer = None;
                 }
             }
-            if e.layers.len() != n_layers || e.layers.iter().any(|v| v.idx.last().is_some_and(|&f| f as usize >= set.d_sae)) {
+            if e.layers.len() != n_layers || e.layers.iter().any(|v| v.idx.last().is_some_and(|&f| f as usize >= d_sae)) {
                 return;
             }
-            if let Some(indices) = wanted.remove(&e.key) {
-                for i in indices {
-                    let (ci, _, t) = texts[i];
-                    slots[i] = Some(set.fold(ci, t.clone(), e.n_tokens as usize, &e.layers));
-                }
-            }
+            fold.put(&e.key, e.n_tokens as usize, &e.layers);
         });
         if let ReadOutcome::Corrupt { entries, why } = outcome {
             dirty = true;
             progress.stage(format!("warning: the result cache {} is damaged after {entries} entries ({why}); recomputing the rest", cache.path(&id).display()));
         }
     }
-    let from_cache = slots.iter().filter(|s| s.is_some()).count();
-    // In sample order: batches (and so the last bits of every sum) are the same on every run.
-    let mut missing: Vec<usize> = wanted.values().map(|v| v[0]).collect();
-    missing.sort_unstable();
+    let from_cache = fold.filled();
+    let total = fold.slots.len();
     let mut engine = None;
-    if !missing.is_empty() {
+    if from_cache < total {
         if from_cache > 0 {
-            progress.stage(format!("{from_cache} texts from the cache; computing {}", slots.len() - from_cache));
+            progress.stage(format!("{from_cache} texts from the cache; computing {}", total - from_cache));
         }
         let e = resolved.load(req.device, false, req.opts, progress)?;
-        let which: Vec<(usize, usize)> = missing.iter().map(|&i| (texts[i].0, texts[i].1)).collect();
-        let tokens = e.tokenize_some(req.samples, &which, req.opts, progress)?;
-        e.each_text_vector(&tokens, req.opts, progress, |m, n, v| {
-            let key = text_key(texts[missing[m]].2);
-            if let Some(w) = writer.as_mut() {
-                w.entry(&Entry { key, n_tokens: n as u32, layers: v.clone() })?;
-            }
-            for &i in wanted.get(&key).map(Vec::as_slice).unwrap_or_default() {
-                let (ci, _, t) = texts[i];
-                slots[i] = Some(set.fold(ci, t.clone(), n, &v));
-            }
-            Ok(())
-        })?;
+        fold.compute(&e, req.samples, writer.as_mut(), req.opts, progress)?;
         engine = Some(e);
         dirty = true;
     } else {
-        progress.send(Progress::Fraction { label: "texts from the cache".into(), done: from_cache as u64, total: slots.len() as u64 });
+        progress.send(Progress::Fraction { label: "texts from the cache".into(), done: from_cache as u64, total: total as u64 });
     }
     if let (Some(w), true) = (writer, dirty) {
         if let Err(e) = w.commit() {
             progress.stage(format!("warning: {e}; results will not be cached"));
         }
     }
-    set.texts = slots.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| eyre!("internal: a text was neither cached nor computed"))?;
-    Ok(Computed { set, model_label, sae_label, from_cache, engine })
+    Ok(Computed { set: fold.finish()?, model_label, sae_label, from_cache, engine })
 }

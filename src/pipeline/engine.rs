@@ -1,0 +1,129 @@
+//! The loaded model and SAEs, and the loop that streams texts through them batch by batch.
+
+use super::{pack, plan, Packed, Resolved, RunOptions};
+use crate::activations::SparseVec;
+use crate::model::Gpt2;
+use crate::progress::{Progress, ProgressSink};
+use crate::sae::Sae;
+use crate::samples::Samples;
+use crate::source::Source;
+use crate::tokenizer::Gpt2Tokenizer;
+use color_eyre::eyre::{bail, Result};
+use tch::{Device, Kind, Tensor};
+
+pub struct Engine {
+    pub model: Gpt2,
+    pub tokenizer: Gpt2Tokenizer,
+    /// (layer, SAE), ascending by layer.
+    pub saes: Vec<(usize, Sae)>,
+    pub model_label: String,
+    pub sae_label: String,
+}
+
+impl Engine {
+    /// Resolves (downloading if needed) and loads the model blocks and SAEs `layers` need,
+    /// in `opts.dtype` and within `opts.max_memory`.
+    pub fn load(
+        model: &Source,
+        saes: &Source,
+        layers: &[usize],
+        device: Device,
+        with_decoder: bool,
+        opts: &RunOptions,
+        progress: &ProgressSink,
+    ) -> Result<Self> {
+        Resolved::new(model, saes, layers, progress)?.load(device, with_decoder, opts, progress)
+    }
+
+    pub fn layers(&self) -> Vec<usize> {
+        self.saes.iter().map(|(l, _)| *l).collect()
+    }
+
+    pub fn d_sae(&self) -> usize {
+        self.saes.first().map_or(0, |(_, s)| s.d_sae)
+    }
+
+    /// Token ids with BOS of every text, checked against n_ctx.
+    pub fn tokenize(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<Vec<u32>>> {
+        let all: Vec<(usize, usize)> = samples.texts().map(|(ci, i, _)| (ci, i)).collect();
+        self.tokenize_some(samples, &all, opts, progress)
+    }
+
+    /// Token ids of the texts at `(category, index)` positions.
+    pub fn tokenize_some(&self, samples: &Samples, which: &[(usize, usize)], opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<Vec<u32>>> {
+        let n_ctx = self.model.cfg.n_positions;
+        let mut out = Vec::with_capacity(which.len());
+        for &(ci, i) in which {
+            let c = &samples.categories[ci];
+            let text = &c.texts[i];
+            let mut ids = self.tokenizer.encode_with_bos(text)?;
+            if ids.len() > n_ctx {
+                let snippet: String = text.chars().take(40).collect();
+                if !opts.truncate {
+                    bail!(
+                        "text {} of category {:?} ({snippet:?}...) has {} tokens with BOS, over the model's n_ctx {n_ctx}; shorten it or pass --truncate",
+                        i + 1,
+                        c.name,
+                        ids.len()
+                    );
+                }
+                progress.stage(format!("warning: truncated text {} of {:?} from {} to {n_ctx} tokens", i + 1, c.name, ids.len()));
+                ids.truncate(n_ctx);
+            }
+            out.push(ids);
+        }
+        Ok(out)
+    }
+
+    /// Per text: (tokens averaged over, one mean vector per layer), in input order.
+    pub fn text_vectors(&self, tokens: &[Vec<u32>], opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<(usize, Vec<SparseVec>)>> {
+        let mut results: Vec<Option<(usize, Vec<SparseVec>)>> = vec![None; tokens.len()];
+        self.each_text_vector(tokens, opts, progress, |i, n, v| {
+            results[i] = Some((n, v));
+            Ok(())
+        })?;
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// Streams each text's (index, tokens averaged over, per-layer vectors) as its batch
+    /// finishes, so callers hold one batch of full vectors at a time, not the corpus.
+    pub fn each_text_vector(
+        &self,
+        tokens: &[Vec<u32>],
+        opts: &RunOptions,
+        progress: &ProgressSink,
+        mut each: impl FnMut(usize, usize, Vec<SparseVec>) -> Result<()>,
+    ) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        let (mut done, total) = (0u64, tokens.len() as u64);
+        for batch in plan(tokens, opts.batch_tokens) {
+            crate::interrupt::check()?;
+            let packed = pack(batch.iter().map(|&i| tokens[i].as_slice()), opts.include_bos, self.tokenizer.bos);
+            for (&i, (n, v)) in batch.iter().zip(self.encode_packed(&packed)?) {
+                each(i, n, v)?;
+            }
+            done += batch.len() as u64;
+            progress.send(Progress::Fraction { label: "encoding texts".into(), done, total });
+        }
+        Ok(())
+    }
+
+    /// Centred residuals of a packed batch at every loaded layer.
+    pub fn residuals(&self, p: &Packed) -> Result<Vec<Tensor>> {
+        self.model.residuals(&p.ids, &p.mask, &self.layers())
+    }
+
+    /// Per-text mean feature vectors of one packed batch.
+    pub fn encode_packed(&self, p: &Packed) -> Result<Vec<(usize, Vec<SparseVec>)>> {
+        let weights = p.weights.to_device(self.model.device()).to_kind(self.model.kind());
+        let mut per_layer: Vec<Vec<SparseVec>> = Vec::with_capacity(self.saes.len());
+        for (r, (_, sae)) in self.residuals(p)?.iter().zip(&self.saes) {
+            // Weights are 1/n on counted tokens and 0 on padding (and BOS unless asked
+            // for): one bmm turns [b, t, d_sae] activations into per-text means.
+            let means = weights.bmm(&sae.encode(r)).squeeze_dim(1).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+            let flat: Vec<f32> = Vec::<f32>::try_from(means.view([-1]))?;
+            per_layer.push(flat.chunks(sae.d_sae).map(SparseVec::from_dense).collect());
+        }
+        Ok((0..p.n_tokens.len()).map(|r| (p.n_tokens[r], per_layer.iter().map(|l| l[r].clone()).collect())).collect())
+    }
+}

@@ -67,7 +67,7 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     for _ in 0..repeat {
         let (s, _) = time(|| {
             // What `report --no-cache` runs: resolve, load, fold, analyse.
-            let req = crate::compute::Request { model, saes, samples, layers, device, opts, cache: None };
+            let req = crate::compute::Request { model, saes, samples, layers, device, opts, cache: None, partial: None };
             let done = crate::compute::activations(&req, &quiet)?;
             Ok(analyze(&done.set, params))
         })?;

@@ -22,7 +22,13 @@ pub struct Request<'a> {
     pub opts: &'a RunOptions,
     /// None: `--no-cache`.
     pub cache: Option<&'a Cache>,
+    /// Called with the texts folded so far, at most every `PARTIAL_EVERY` while the
+    /// model computes: the explorer fills its panes in as results arrive.
+    pub partial: Option<&'a dyn Fn(ActivationSet)>,
 }
+
+/// How often `Request::partial` hears of progress.
+const PARTIAL_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub struct Computed {
     pub set: ActivationSet,
@@ -78,18 +84,38 @@ impl<'a> Fold<'a> {
 
     /// Runs the missing texts through the engine, batch by batch, writing each to the
     /// cache as it comes.
-    fn compute(&mut self, engine: &Engine, samples: &Samples, mut writer: Option<&mut Writer>, opts: &RunOptions, progress: &ProgressSink) -> Result<()> {
+    fn compute(
+        &mut self,
+        engine: &Engine,
+        samples: &Samples,
+        mut writer: Option<&mut Writer>,
+        opts: &RunOptions,
+        progress: &ProgressSink,
+        partial: Option<&dyn Fn(ActivationSet)>,
+    ) -> Result<()> {
         let missing = self.missing();
         let which: Vec<(usize, usize)> = missing.iter().map(|&i| (self.texts[i].0, self.texts[i].1)).collect();
         let tokens = engine.tokenize_some(samples, &which, opts, progress)?;
+        let mut told = std::time::Instant::now();
         engine.each_text_vector(&tokens, opts, progress, |m, n, v| {
             let key = text_key(self.texts[missing[m]].2);
             if let Some(w) = writer.as_deref_mut() {
                 w.entry(&Entry { key, n_tokens: n as u32, layers: v.clone() })?;
             }
             self.put(&key, n, &v);
+            if let Some(tell) = partial.filter(|_| told.elapsed() >= PARTIAL_EVERY) {
+                tell(self.snapshot());
+                told = std::time::Instant::now();
+            }
             Ok(())
         })
+    }
+
+    /// The set with the texts folded so far (sums and counts cover exactly those).
+    fn snapshot(&self) -> ActivationSet {
+        let mut s = self.set.clone();
+        s.texts = self.slots.iter().flatten().cloned().collect();
+        s
     }
 
     fn finish(mut self) -> Result<ActivationSet> {
@@ -104,7 +130,7 @@ impl Engine {
     pub fn run(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<ActivationSet> {
         let set = ActivationSet::new(self.layers(), self.d_sae(), opts.include_bos, samples.names(), opts.keep);
         let mut fold = Fold::new(samples, set);
-        fold.compute(self, samples, None, opts, progress)?;
+        fold.compute(self, samples, None, opts, progress, None)?;
         fold.finish()
     }
 }
@@ -156,7 +182,10 @@ pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
             progress.stage(format!("{from_cache} texts from the cache; computing {}", total - from_cache));
         }
         let e = resolved.load(req.device, false, req.opts, progress)?;
-        fold.compute(&e, req.samples, writer.as_mut(), req.opts, progress)?;
+        if let Some(tell) = req.partial.filter(|_| from_cache > 0) {
+            tell(fold.snapshot());
+        }
+        fold.compute(&e, req.samples, writer.as_mut(), req.opts, progress, req.partial)?;
         engine = Some(e);
         dirty = true;
     } else {

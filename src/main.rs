@@ -153,7 +153,7 @@ fn feature(c: &Common, layer: usize, id: u32, format: CardFormat, output: Option
     let layers = saescope::config::normalize_layers(&layers);
     let cache = c.cache();
     let (model, saes) = (c.model_source(), c.sae_source());
-    let req = Request { model: &model, saes: &saes, samples: &samples, layers: &layers, device, opts: &opts, cache: cache.as_ref() };
+    let req = Request { model: &model, saes: &saes, samples: &samples, layers: &layers, device, opts: &opts, cache: cache.as_ref(), partial: None };
     let done = activations(&req, &progress)?;
     let labels = labels_noted(c, &saescope::labels::Scope { layers: &layers, d_sae: done.set.d_sae, ids: &done.set.neuronpedia })?;
     let mut card = saescope::card::Card::from_set(&done.set, &labels, layer, id)?;
@@ -175,7 +175,7 @@ fn analysed(c: &Common) -> Result<(saescope::compute::Computed, saescope::analys
     let (device, opts, params) = setup(c)?;
     let cache = c.cache();
     let (model, saes) = (c.model_source(), c.sae_source());
-    let req = Request { model: &model, saes: &saes, samples: &samples, layers: &c.layers, device, opts: &opts, cache: cache.as_ref() };
+    let req = Request { model: &model, saes: &saes, samples: &samples, layers: &c.layers, device, opts: &opts, cache: cache.as_ref(), partial: None };
     let done = activations(&req, &ProgressSink::stderr())?;
     let analysis = analyze(&done.set, params);
     Ok((done, analysis))

@@ -205,14 +205,17 @@ fn sigint_while_computing_restores_the_terminal() {
     assert_restored(&t, 130);
 }
 
-/// `q` while the model is still computing: the explorer exits 0 at once and leaves no
-/// partial file in the result cache (the worker thread writing it never unwinds).
+/// While the model computes, the panes show the texts done so far; `q` then exits 0 at
+/// once and leaves no partial file in the result cache (the worker writing it never unwinds).
 #[test]
 fn quit_while_computing_leaves_no_partial_cache_file() {
     let (tmp, samples) = big_samples();
     let cache = tmp.path().join("cache");
     let t = launch("quit", &cache, &format!("--batch-tokens 32 --samples {}", quote(&samples)));
     t.wait_for("encoding texts", 30);
+    // The panes fill in while the rest computes.
+    let s = t.wait_for("texts so far", 30);
+    assert!(s.contains("#   feature"), "{s}");
     let partials = || {
         std::fs::read_dir(&cache).map(|r| r.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".partial-")).count()).unwrap_or(0)
     };

@@ -40,7 +40,7 @@ fn app(loaded: bool) -> App {
     let mut app = App::new(cats, LAYERS.to_vec(), labels, std::env::temp_dir());
     if loaded {
         let (set, analysis) = results().clone();
-        app.results = Some(Results { set, analysis, elapsed: Duration::from_millis(1234), from_cache: 0 });
+        app.results = Some(Results { set, analysis, elapsed: Duration::from_millis(1234), from_cache: 0, partial: false });
     }
     app
 }
@@ -173,6 +173,25 @@ fn features_pane_side_by_side_highlights_shared() {
     let (row, line) = text.iter().enumerate().find(|(_, l)| l.contains(&needle)).expect("shared row drawn");
     let col = line.find(&needle).map(|b| line[..b].chars().count()).expect("col") as u16;
     assert!(buf[(col, row as u16)].modifier.contains(Modifier::BOLD), "shared feature is bold");
+}
+
+/// Partial results fill the panes while the model computes, the gauge stays; the final
+/// results replace them, and a late partial never overwrites the final ones.
+#[test]
+fn partial_results_fill_the_panes_until_the_final_ones() {
+    use saescope::ui::app::Results;
+    let (set, analysis) = results().clone();
+    let mut first = set.clone();
+    first.texts.truncate(23);
+    let mut a = app(false);
+    a.progress = Some(Progress::Fraction { label: "encoding texts".into(), done: 23, total: 70 });
+    a.set_results(Results { set: first.clone(), analysis: analysis.clone(), elapsed: Duration::from_millis(500), from_cache: 0, partial: true });
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("23 texts so far") && s.contains("encoding texts 23 of 70") && s.contains("#   feature"), "{s}");
+    a.set_results(Results { set: set.clone(), analysis: analysis.clone(), elapsed: Duration::from_millis(900), from_cache: 0, partial: false });
+    a.set_results(Results { set: first, analysis, elapsed: Duration::from_millis(950), from_cache: 0, partial: true });
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(!s.contains("so far") && s.contains("model tiny-model"), "final results stay\n{s}");
 }
 
 #[test]

@@ -165,6 +165,8 @@ pub struct Results {
     pub elapsed: Duration,
     /// Texts read back from the result cache instead of computed.
     pub from_cache: usize,
+    /// Only the texts computed so far: the panes fill in while the rest computes.
+    pub partial: bool,
 }
 
 pub struct RunInfo {
@@ -262,8 +264,15 @@ impl App {
         }
     }
 
-    /// The worker's results arrive; labels are checked against the SAEs' width now known.
+    /// The worker's results arrive (partial ones while it computes); labels are checked
+    /// against the SAEs' width now known.
     pub fn set_results(&mut self, r: Results) {
+        if r.partial {
+            if self.results.as_ref().is_none_or(|old| old.partial) {
+                self.results = Some(r);
+            }
+            return;
+        }
         let past = self.labels.past(r.set.d_sae);
         if past > 0 {
             self.message = Some(format!("labels: {past} name features past the SAEs' {} features (is the file for these SAEs?)", r.set.d_sae));
@@ -458,7 +467,9 @@ impl App {
                 match input.kind {
                     InputKind::Search => self.search_row = 0,
                     InputKind::Text if input.text.trim().is_empty() => self.message = Some("nothing to run: type a text, then Enter".into()),
-                    InputKind::Text if self.results.is_none() => self.message = Some("results are still computing; try again when they show".into()),
+                    InputKind::Text if self.results.as_ref().is_none_or(|r| r.partial) => {
+                        self.message = Some("results are still computing; try again when they are complete".into())
+                    }
                     InputKind::Text => {
                         self.message = Some(format!("running your text ({} characters)…", input.text.chars().count()));
                         self.out.push(Effect::Worker(Request::AdHoc(input.text)));

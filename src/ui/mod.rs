@@ -75,7 +75,7 @@ pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<Request>>) 
             _ => None,
         },
         Event::Term(_) | Event::Tick => None,
-        Event::Worker(worker::Msg::Done(r)) => {
+        Event::Worker(worker::Msg::Done(r) | worker::Msg::Partial(r)) => {
             app.set_results(r);
             None
         }

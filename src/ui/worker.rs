@@ -17,6 +17,8 @@ use std::time::Instant;
 use tch::Device;
 
 pub enum Msg {
+    /// Results of the texts computed so far (`Results::partial`); more follow.
+    Partial(Results),
     Done(Results),
     Failed(String),
     Reply(Reply),
@@ -86,6 +88,11 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
         let gone = Gone(mine);
         let tx = |m: Msg| gone.0.send(Event::Worker(m)).is_ok();
         let start = Instant::now();
+        let params = job.params;
+        let partial = |set: crate::activations::ActivationSet| {
+            let analysis = analyze(&set, params);
+            let _ = gone.0.send(Event::Worker(Msg::Partial(Results { set, analysis, elapsed: start.elapsed(), from_cache: 0, partial: true })));
+        };
         let req = Compute {
             model: &job.model,
             saes: &job.saes,
@@ -94,6 +101,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             device: job.device,
             opts: &job.opts,
             cache: job.cache.as_ref(),
+            partial: Some(&partial),
         };
         let computed = guarded("computing", || {
             fault("panic-computing");
@@ -103,7 +111,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             Ok(Ok(done)) => {
                 progress.stage("analysing");
                 let analysis = analyze(&done.set, job.params);
-                let results = Results { set: done.set, analysis, elapsed: start.elapsed(), from_cache: done.from_cache };
+                let results = Results { set: done.set, analysis, elapsed: start.elapsed(), from_cache: done.from_cache, partial: false };
                 // The UI may have quit already; nothing to do then.
                 if !tx(Msg::Done(results)) {
                     return;

@@ -11,10 +11,11 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let cats = app.table_categories();
+    let so_far = app.results.as_ref().filter(|r| r.partial).map(|r| format!("· {} texts so far ", r.set.texts.len())).unwrap_or_default();
     let title = if cats.len() > 1 {
-        format!(" Features · layer {} · {} categories side by side (shared in bold) ", app.layer(), cats.len())
+        format!(" Features · layer {} · {} categories side by side (shared in bold) {so_far}", app.layer(), cats.len())
     } else {
-        format!(" Features · layer {} · {} ", app.layer(), app.categories.get(cats[0]).map_or("", |c| c.0.as_str()))
+        format!(" Features · layer {} · {} {so_far}", app.layer(), app.categories.get(cats[0]).map_or("", |c| c.0.as_str()))
     };
     let outer = frame(app, Pane::Features, title);
     let inner = outer.inner(area);

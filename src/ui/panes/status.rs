@@ -23,7 +23,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         f.render_widget(Line::styled(format!(" error: {e} (q quits)"), Style::new().add_modifier(Modifier::BOLD)), area);
         return;
     }
-    if app.results.is_some() {
+    if app.results.as_ref().is_some_and(|r| !r.partial) {
         f.render_widget(Line::raw(info), area);
         return;
     }

@@ -127,7 +127,7 @@ fn categories_pane_shows_counts_marks_and_focus() {
     let mut a = app(true);
     press(&mut a, Action::Down);
     press(&mut a, Action::ToggleMark);
-    let s = render_pane(&a, 22, 10, panes::categories::draw);
+    let s = render_pane(&a, 22, 10, |f, a, r| panes::categories::draw(f, a, a.main(), &a.hits, r));
     assert!(s.contains("▶[ ] Python       10"), "{s}");
     assert!(s.contains(" [x] Math         10"), "{s}");
 }
@@ -136,7 +136,7 @@ fn categories_pane_shows_counts_marks_and_focus() {
 fn features_pane_lists_metrics_and_ranked_rows() {
     let a = app(true);
     let m = a.metrics(0).expect("m");
-    let s = render_pane(&a, 100, 26, panes::features::draw);
+    let s = render_pane(&a, 100, 26, |f, a, r| panes::features::draw(f, a, a.main(), &a.hits, r));
     assert!(s.contains(&format!("Spec {}", m.spec)) && s.contains("Gini") && s.contains("neuronpedia") && s.contains("n≥θ"), "{s}");
     for (i, t) in m.ranked.iter().take(10).enumerate() {
         assert!(s.contains(&format!("{:<3} #{:<6}", i + 1, t.feature)), "row {i} #{} missing\n{s}", t.feature);
@@ -165,7 +165,7 @@ fn features_pane_side_by_side_highlights_shared() {
     a.layer_idx = layer;
     let shared = *a.shared_features().iter().next().expect("shared");
     let mut t = Terminal::new(TestBackend::new(120, 26)).expect("t");
-    t.draw(|f| panes::features::draw(f, &a, f.area())).expect("draw");
+    t.draw(|f| panes::features::draw(f, &a, a.main(), &a.hits, f.area())).expect("draw");
     let buf = t.backend().buffer();
     let text: Vec<String> = (0..26).map(|r| (0..120).map(|c| buf[(c, r)].symbol()).collect()).collect();
     assert!(text.iter().any(|l| l.contains(&a.categories[x].0)) && text.iter().any(|l| l.contains(&a.categories[y].0)));
@@ -198,7 +198,7 @@ fn partial_results_fill_the_panes_until_the_final_ones() {
 fn charts_pane_draws_topk_and_trend() {
     let mut a = app(true);
     a.marked = [0, 6].into_iter().collect();
-    let s = render_pane(&a, 60, 12, panes::charts::draw);
+    let s = render_pane(&a, 60, 12, |f, a, r| panes::charts::draw(f, a, a.main(), r));
     assert!(s.contains("■Pytho") && s.contains("■Socia") && s.contains("•Peak") && s.contains("⣀Sum"), "legend above the trend\n{s}");
     assert!(s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)), "braille lines\n{s}");
     // Bars: every charted category's top-k at this layer, named by category and feature.
@@ -221,7 +221,7 @@ fn matrix_pane_shows_scores_of_marked_top_features() {
     let features = a.matrix_features();
     let la = a.layer_analysis().expect("la");
     let m = la.above.matrix(&features);
-    let s = render_pane(&a, 60, 30, panes::matrix::draw);
+    let s = render_pane(&a, 60, 30, |f, a, r| panes::matrix::draw(f, a, a.main(), r));
     assert!(s.contains("Pyt Mat URL Non For Con Soc") && s.contains("legend"), "{s}");
     let line = s.lines().find(|l| l.contains(&format!("#{} ", features[0]))).expect("first feature row");
     let cells: Vec<String> = m[0].iter().map(|v| format!("{v:+}")).collect();
@@ -266,11 +266,11 @@ fn key_sequences_step_layers_mark_and_focus() {
     assert_eq!(a.layer(), 8, "no such tab: ignored");
     // Row and cursor stay put across layers.
     press(&mut a, Action::NextPane);
-    assert_eq!(a.pane, Pane::Features);
+    assert_eq!(a.main().pane, Pane::Features);
     press(&mut a, Action::Down);
     press(&mut a, Action::Down);
     press(&mut a, Action::NextLayer);
-    assert_eq!(a.row, 2);
+    assert_eq!(a.main().row, 2);
     press(&mut a, Action::PrevPane);
     press(&mut a, Action::Down);
     press(&mut a, Action::ToggleMark);
@@ -282,10 +282,10 @@ fn key_sequences_step_layers_mark_and_focus() {
     press(&mut a, Action::FocusCategory);
     assert_eq!((a.focused, a.marked.len()), (2, 0));
     press(&mut a, Action::End);
-    assert_eq!(a.cursor, 6);
+    assert_eq!(a.main().cursor, 6);
     press(&mut a, Action::ToggleHelp);
     press(&mut a, Action::Up);
-    assert_eq!(a.cursor, 6, "help swallows keys");
+    assert_eq!(a.main().cursor, 6, "help swallows keys");
     press(&mut a, Action::Back);
     assert!(!a.help && !a.quit);
     press(&mut a, Action::Back);
@@ -307,25 +307,25 @@ fn mouse_clicks_focus_panes_select_rows_and_tabs() {
     let (s, _) = render(&mut a, 80, 24);
     let (x, y) = spot(&s, "Non-English");
     press(&mut a, Action::Click { column: x, row: y });
-    assert_eq!((a.pane, a.cursor), (Pane::Categories, 3));
+    assert_eq!((a.main().pane, a.main().cursor), (Pane::Categories, 3));
     // The row that shows rank 3 selects rank 3 (index 2), not the one below it.
     let rank3 = format!("3   #{}", a.metrics(0).expect("m").ranked[2].feature);
     let (x, y) = spot(&s, &rank3);
     press(&mut a, Action::Click { column: x + 2, row: y });
-    assert_eq!((a.pane, a.row), (Pane::Features, 2));
+    assert_eq!((a.main().pane, a.main().row), (Pane::Features, 2));
     let (x, y) = spot(&s, "Specialist scores");
     press(&mut a, Action::Click { column: x, row: y + 2 });
-    assert_eq!(a.pane, Pane::Matrix);
+    assert_eq!(a.main().pane, Pane::Matrix);
     let (x, y) = spot(&s, " 10 ");
     press(&mut a, Action::Click { column: x + 1, row: y });
     assert_eq!(a.layer(), 10);
     // A click on the column header selects nothing.
     render(&mut a, 80, 24);
-    let before = a.row;
+    let before = a.main().row;
     let (s, _) = render(&mut a, 80, 24);
     let (x, y) = spot(&s, "#   feature");
     press(&mut a, Action::Click { column: x, row: y });
-    assert_eq!(a.row, before);
+    assert_eq!(a.main().row, before);
 }
 
 /// After scrolling the feature table, a click selects the row under the pointer: the
@@ -342,17 +342,17 @@ fn scroll_then_click_selects_the_row_under_the_pointer() {
     for rank in [11usize, 10, 20] {
         let (x, y) = spot(&s, &format!("{rank:<3} #{}", ranked[rank - 1]));
         press(&mut a, Action::Click { column: x + 1, row: y });
-        assert_eq!(a.row, rank - 1, "clicked rank {rank}");
+        assert_eq!(a.main().row, rank - 1, "clicked rank {rank}");
         press(&mut a, Action::OpenCard);
-        assert_eq!(a.card.as_ref().map(|c| c.feature), Some(ranked[rank - 1]));
+        assert_eq!(a.card().map(|c| c.feature), Some(ranked[rank - 1]));
         press(&mut a, Action::Back);
     }
     // The wheel scrolls the pane under the pointer, whichever has focus.
     press(&mut a, Action::PrevPane);
-    assert_eq!(a.pane, Pane::Categories);
+    assert_eq!(a.main().pane, Pane::Categories);
     let (x, y) = spot(&s, "Specialist scores");
     press(&mut a, Action::Wheel { column: x, row: y + 3, down: true });
-    assert_eq!(a.pane, Pane::Matrix);
+    assert_eq!(a.main().pane, Pane::Matrix);
 }
 
 #[test]
@@ -483,12 +483,12 @@ fn enter_on_a_feature_opens_its_card_with_lens_and_neighbours() {
     press(&mut a, Action::Down);
     let f = a.selected_feature().expect("feature");
     press(&mut a, Action::FocusCategory);
-    assert_eq!(a.mode, Mode::Card);
+    assert_eq!(a.mode(), Mode::Card);
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains(&format!("https://www.neuronpedia.org/gpt2-small/6-res-jb/{f}")), "{s}");
     assert!(s.contains("computing the logit lens"), "weight parts come from the model thread\n{s}");
     assert_eq!(serve(&mut a), 1);
-    let card = a.card.clone().expect("card");
+    let card = a.card().cloned().expect("card");
     let lens = card.logits.as_ref().expect("lens filled in");
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("Logit lens: promotes") && s.contains("suppresses") && s.contains("Nearest in layer 8"), "{s}");
@@ -497,7 +497,7 @@ fn enter_on_a_feature_opens_its_card_with_lens_and_neighbours() {
     // Neighbours exist only on the sides that have a loaded layer: layer 6 has none below.
     assert_eq!(card.neighbours.iter().map(|n| n.layer).collect::<Vec<_>>(), vec![8]);
     press(&mut a, Action::Back);
-    assert_eq!(a.mode, Mode::Main);
+    assert_eq!(a.mode(), Mode::Main);
     assert!(!a.quit);
 }
 
@@ -507,7 +507,7 @@ fn card_shows_the_url_to_copy_when_no_browser_opens() {
     press(&mut a, Action::NextPane);
     press(&mut a, Action::OpenCard);
     press(&mut a, Action::OpenUrl);
-    let url = a.card.as_ref().expect("card").neuronpedia_url.clone().expect("a known release has a URL");
+    let url = a.card().expect("card").neuronpedia_url.clone().expect("a known release has a URL");
     assert_eq!(OPENED.with(|o| o.borrow().clone()), vec![url.clone()], "o asks for the URL to be opened, and nothing else");
     let (s, _) = render(&mut a, 80, 24);
     assert!(s.contains(&url), "the URL is on the card at 80x24\n{s}");
@@ -519,7 +519,7 @@ fn token_view_shades_tokens_by_activation_and_steps_texts_and_features() {
     press(&mut a, Action::NextPane);
     let f = a.selected_feature().expect("f");
     press(&mut a, Action::Tokens);
-    assert_eq!((a.mode, a.tokens.feature, a.tokens.row), (Mode::Tokens, f, 0));
+    assert_eq!((a.mode(), a.tokens_view().expect("token view").feature, a.tokens_view().expect("token view").row), (Mode::Tokens, f, 0));
     let (s, _) = render(&mut a, 120, 30);
     assert!(s.contains("computing tokens"), "{s}");
     assert_eq!(serve(&mut a), 1);
@@ -556,17 +556,17 @@ fn token_view_shades_tokens_by_activation_and_steps_texts_and_features() {
     let (s, _) = render(&mut a, 120, 30);
     assert!(s.contains(&format!("[{}]", panes::num(max))), "values on demand\n{s}");
     press(&mut a, Action::Down);
-    assert_eq!(a.tokens.row, 1);
+    assert_eq!(a.tokens_view().expect("token view").row, 1);
     assert!(matches!(pending().as_slice(), [Request::Tokens(t)] if t != &text), "next text asked for");
     press(&mut a, Action::NextFeature);
-    assert_eq!(a.tokens.feature, a.metrics(0).expect("m").ranked[1].feature);
+    assert_eq!(a.tokens_view().expect("token view").feature, a.metrics(0).expect("m").ranked[1].feature);
     press(&mut a, Action::PrevFeature);
     press(&mut a, Action::PrevFeature);
-    assert_eq!(a.tokens.feature, f, "stops at the first feature");
+    assert_eq!(a.tokens_view().expect("token view").feature, f, "stops at the first feature");
     press(&mut a, Action::FocusCategory);
-    assert_eq!(a.mode, Mode::Card, "Enter opens the feature's card");
+    assert_eq!(a.mode(), Mode::Card, "Enter opens the feature's card");
     press(&mut a, Action::Back);
-    assert_eq!(a.mode, Mode::Tokens, "Esc returns to where the card was opened from");
+    assert_eq!(a.mode(), Mode::Tokens, "Esc returns to where the card was opened from");
 }
 
 #[test]
@@ -583,7 +583,7 @@ fn findings_view_states_each_finding_with_numbers() {
 fn search_finds_features_by_label_and_opens_their_card() {
     let mut a = app(true);
     press(&mut a, Action::Search);
-    assert_eq!(a.mode, Mode::Search);
+    assert_eq!(a.mode(), Mode::Search);
     assert!(a.message.as_deref().is_some_and(|m| m.contains("--labels")), "no labels: says how to load them");
     press(&mut a, Action::Back);
     a.labels = sample_labels(&a);
@@ -597,12 +597,12 @@ fn search_finds_features_by_label_and_opens_their_card() {
     assert!(a.input.is_none());
     press(&mut a, Action::Down);
     press(&mut a, Action::FocusCategory);
-    let card = a.card.clone().expect("card");
-    assert_eq!((a.mode, card.layer, card.feature, card.label.as_deref()), (Mode::Card, 8, 3, Some("python imports")));
+    let card = a.card().cloned().expect("card");
+    assert_eq!((a.mode(), card.layer, card.feature, card.label.as_deref()), (Mode::Card, 8, 3, Some("python imports")));
     // The label shows in the feature table too.
     press(&mut a, Action::Back);
     press(&mut a, Action::Back);
-    let s = render_pane(&a, 110, 20, panes::features::draw);
+    let s = render_pane(&a, 110, 20, |f, a, r| panes::features::draw(f, a, a.main(), &a.hits, r));
     assert!(s.contains("label") && s.contains("Python keywords"), "{s}");
 }
 
@@ -631,7 +631,7 @@ fn input_line_refuses_empty_text_and_takes_a_long_paste_whole() {
     assert_eq!(a.categories.last().map(|c| c.0.as_str()), Some("Your text"));
     let msg = a.message.clone().expect("message");
     assert!(msg.contains("past n_ctx") && msg.contains("the first 1023 ran"), "{msg}");
-    assert_eq!((a.mode, a.focused), (Mode::Tokens, before), "its token view opens");
+    assert_eq!((a.mode(), a.focused), (Mode::Tokens, before), "its token view opens");
     // It is a category like any other: analysed at every layer, the rest untouched.
     let m = a.metrics(before).expect("your text analysed");
     assert!(!m.ranked.is_empty());
@@ -674,7 +674,7 @@ fn each_view_exports_its_own_table() {
     press(&mut a, Action::OpenCard);
     serve(&mut a);
     let rows = read(&mut a);
-    let card = a.card.clone().expect("card");
+    let card = a.card().cloned().expect("card");
     let sections: BTreeSet<&str> = rows.iter().map(|r| r.get(0).expect("section")).collect();
     for s in ["url", "label", "histogram", "top_text", "promotes", "suppresses", "neighbour", "text"] {
         assert!(sections.contains(s), "{s} missing: {sections:?}");
@@ -693,12 +693,15 @@ fn each_view_exports_its_own_table() {
     let n_tokens = a.token_cache.get(a.token_text().expect("t")).expect("acts").tokens.len();
     assert_eq!(rows.iter().filter(|r| &r[0] == "token").count(), n_tokens);
 
-    a.mode = Mode::Findings;
+    press(&mut a, Action::Findings);
     let rows = read(&mut a);
     assert_eq!(rows.iter().map(|r| r[0].to_string()).collect::<BTreeSet<_>>().len(), 4);
 
-    a.mode = Mode::Search;
-    a.search_query = "python".into();
+    press(&mut a, Action::Search);
+    for c in "python".chars() {
+        press(&mut a, Action::Type(c));
+    }
+    press(&mut a, Action::Submit);
     let rows = read(&mut a);
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r[3].starts_with("https://www.neuronpedia.org/gpt2-small/")));
@@ -831,4 +834,50 @@ fn every_screen_at_80x24_and_120x40() {
     }
     let (s, _) = render(&mut app(true), 70, 20);
     insta::assert_snapshot!("too_small_70x20", s);
+}
+
+/// Screens own their state: a view opens on top of the one it came from, and Esc goes back
+/// to exactly that one, its selection intact; marking, focusing and stepping layers keep
+/// the main screen's selections.
+#[test]
+fn esc_returns_where_the_card_came_from_and_selections_stay() {
+    let mut a = app(true);
+    a.labels = sample_labels(&a);
+    press(&mut a, Action::NextPane);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::NextLayer);
+    press(&mut a, Action::PrevLayer);
+    assert_eq!((a.main().pane, a.main().row, a.layer()), (Pane::Features, 2, 6), "layer steps keep the row");
+    // Main -> tokens -> card -> Esc: back in the token view on the same text.
+    press(&mut a, Action::Tokens);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::FocusCategory);
+    assert_eq!(a.mode(), Mode::Card);
+    press(&mut a, Action::Back);
+    assert_eq!((a.mode(), a.tokens_view().map(|t| t.row)), (Mode::Tokens, Some(2)));
+    press(&mut a, Action::Back);
+    assert_eq!((a.mode(), a.main().row), (Mode::Main, 2), "the main screen as it was left");
+    // Main -> search -> card -> Esc: back in the search, query and hit kept.
+    press(&mut a, Action::Search);
+    for c in "python".chars() {
+        press(&mut a, Action::Type(c));
+    }
+    press(&mut a, Action::Submit);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::FocusCategory);
+    assert_eq!(a.card().map(|c| c.feature), Some(3), "second hit: python imports, #3 at layer 8");
+    press(&mut a, Action::Back);
+    let s = a.search_view().expect("search again");
+    assert_eq!((s.query.as_str(), s.row), ("python", 1));
+    press(&mut a, Action::Back);
+    // Marking two categories and focusing keep the cursor where it was.
+    press(&mut a, Action::PrevPane);
+    press(&mut a, Action::ToggleMark);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::ToggleMark);
+    assert_eq!((a.main().cursor, a.marked.len()), (1, 2));
+    press(&mut a, Action::FocusCategory);
+    assert_eq!((a.main().cursor, a.focused, a.marked.len()), (1, 1, 0));
 }

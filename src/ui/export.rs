@@ -72,7 +72,7 @@ fn bound_item(exact: bool) -> String {
 }
 
 fn card_rows(app: &App) -> Result<Rows> {
-    let c = app.card.as_ref().ok_or_else(|| eyre!("no card open"))?;
+    let c = app.card().ok_or_else(|| eyre!("no card open"))?;
     let (layer, feature) = (c.layer.to_string(), c.feature.to_string());
     let row = |section: &str, rank: usize, item: String, value: String, category: String, text: String| {
         vec![section.to_string(), layer.clone(), feature.clone(), rank.to_string(), item, value, category, text]
@@ -119,7 +119,8 @@ fn card_rows(app: &App) -> Result<Rows> {
 fn token_rows(app: &App) -> Result<Rows> {
     let r = app.results.as_ref().ok_or_else(not_yet)?;
     let li = r.set.layer_index(app.layer()).ok_or_else(not_yet)?;
-    let (layer, feature) = (app.layer().to_string(), app.tokens.feature);
+    let feature = app.tokens_view().ok_or_else(|| eyre!("no token view open"))?.feature;
+    let layer = app.layer().to_string();
     let category = app.categories.get(app.focused).map_or(String::new(), |c| c.0.clone());
     let mut rows = Rows::new();
     for (row, &i) in app.focused_texts().iter().enumerate() {
@@ -165,7 +166,7 @@ fn search_rows(app: &App) -> Rows {
 
 /// The view's CSV and the word its file is named with.
 pub fn view_csv(app: &App) -> Result<(String, &'static str)> {
-    let (name, header, rows): (&str, &[&str], Rows) = match app.mode {
+    let (name, header, rows): (&str, &[&str], Rows) = match app.mode() {
         Mode::Main => ("view", &HEADER, main_rows(app)?),
         Mode::Card => ("card", &ITEM_HEADER, card_rows(app)?),
         Mode::Tokens => ("tokens", &ITEM_HEADER, token_rows(app)?),
@@ -185,7 +186,7 @@ pub fn view_csv(app: &App) -> Result<(String, &'static str)> {
 /// or `saescope-{card|tokens|findings|search}-L{layer}-{stamp}.csv`.
 pub fn export(app: &App) -> Result<PathBuf> {
     let (csv, name) = view_csv(app)?;
-    let layer = match (&app.mode, &app.card) {
+    let layer = match (app.mode(), app.card()) {
         (Mode::Card, Some(c)) => format!("L{}-{}", c.layer, c.feature),
         _ => format!("L{}", app.layer()),
     };

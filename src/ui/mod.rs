@@ -2,12 +2,14 @@
 //! panes draw `App` (`view`); inference runs on the worker thread and reports over channels.
 
 pub mod app;
+pub mod context;
 pub mod export;
 pub mod hits;
 pub mod keys;
 pub mod layout;
 pub mod open;
 pub mod panes;
+pub mod screens;
 pub mod view;
 pub mod worker;
 

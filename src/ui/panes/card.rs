@@ -5,7 +5,7 @@
 
 use super::{num, view_frame};
 use crate::card::excerpt;
-use crate::ui::app::App;
+use crate::ui::screens::CardScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -16,8 +16,8 @@ fn bold(s: impl Into<String>) -> Line<'static> {
     Line::styled(s.into(), Style::new().add_modifier(Modifier::BOLD))
 }
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let Some(c) = &app.card else { return };
+pub fn draw(f: &mut Frame, view: &CardScreen, area: Rect) {
+    let c = &view.card;
     let block = view_frame(format!(" Feature #{} · layer {} · {} ", c.feature, c.layer, crate::ui::keys::hints(crate::ui::app::Mode::Card, " · ")));
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -61,7 +61,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         l.push(Line::raw(head));
         l.push(Line::styled(format!("       {}", excerpt(&t.content, w.saturating_sub(7))), Style::new().add_modifier(Modifier::DIM)));
     }
-    f.render_widget(Paragraph::new(l).scroll((app.scroll as u16, 0)), left);
+    f.render_widget(Paragraph::new(l).scroll((view.scroll as u16, 0)), left);
 
     let mut r: Vec<Line> = Vec::new();
     match &c.logits {
@@ -83,5 +83,5 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             r.push(Line::raw(format!("  #{:<6} {:.3} {label}", x.feature, x.cosine)));
         }
     }
-    f.render_widget(Paragraph::new(r).scroll((app.scroll as u16, 0)), right);
+    f.render_widget(Paragraph::new(r).scroll((view.scroll as u16, 0)), right);
 }

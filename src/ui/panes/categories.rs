@@ -1,14 +1,17 @@
 //! The category list: texts per category, which are marked, which is focused.
 
 use super::{frame, selected};
-use crate::ui::app::{App, Pane};
+use crate::ui::app::Pane;
+use crate::ui::context::Context;
+use crate::ui::hits::HitMap;
+use crate::ui::screens::MainScreen;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, hits: &HitMap, area: Rect) {
     let lines: Vec<Line> = app
         .categories
         .iter()
@@ -17,9 +20,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             let mark = if app.marked.contains(&i) { "[x]" } else { "[ ]" };
             let focus = if i == app.focused { "▶" } else { " " };
             let mut style = Style::new();
-            if i == app.cursor && app.pane == Pane::Categories {
+            if i == main.cursor && main.pane == Pane::Categories {
                 style = selected();
-            } else if i == app.cursor {
+            } else if i == main.cursor {
                 style = style.add_modifier(Modifier::UNDERLINED);
             }
             if i == app.focused {
@@ -28,7 +31,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Line::styled(format!("{focus}{mark} {name:<12.12}{n:>3}"), style)
         })
         .collect();
-    let block = frame(app, Pane::Categories, " Categories ".into());
-    app.hits.rows(block.inner(area), 0, lines.len(), crate::ui::hits::Target::Category);
+    let block = frame(main.pane == Pane::Categories, " Categories ".into());
+    hits.rows(block.inner(area), 0, lines.len(), crate::ui::hits::Target::Category);
     f.render_widget(Paragraph::new(lines).block(block), area);
 }

@@ -5,7 +5,9 @@
 //! nothing.
 
 use super::{frame, num};
-use crate::ui::app::{App, Pane};
+use crate::ui::app::Pane;
+use crate::ui::context::Context;
+use crate::ui::screens::MainScreen;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
@@ -19,8 +21,8 @@ type Points = Vec<(f64, f64)>;
 /// A colour per charted category, in mark order.
 const PALETTE: [Color; 6] = [Color::Cyan, Color::Yellow, Color::Magenta, Color::Green, Color::LightRed, Color::LightBlue];
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let block = frame(app, Pane::Charts, format!(" Trend across layers · top-k at layer {} ", app.layer()));
+pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
+    let block = frame(main.pane == Pane::Charts, format!(" Trend across layers · top-k at layer {} ", app.layer()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(res) = &app.results else {

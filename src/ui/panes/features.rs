@@ -2,14 +2,17 @@
 //! features they share highlighted.
 
 use super::{frame, num, selected};
-use crate::ui::app::{App, Pane};
+use crate::ui::app::Pane;
+use crate::ui::context::Context;
+use crate::ui::hits::HitMap;
+use crate::ui::screens::MainScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 use ratatui::Frame;
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, hits: &HitMap, area: Rect) {
     let cats = app.table_categories();
     let so_far = app.results.as_ref().filter(|r| r.partial).map(|r| format!("· {} texts so far ", r.set.texts.len())).unwrap_or_default();
     let title = if cats.len() > 1 {
@@ -17,7 +20,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     } else {
         format!(" Features · layer {} · {} {so_far}", app.layer(), app.categories.get(cats[0]).map_or("", |c| c.0.as_str()))
     };
-    let outer = frame(app, Pane::Features, title);
+    let outer = frame(main.pane == Pane::Features, title);
     let inner = outer.inner(area);
     f.render_widget(outer, area);
     if app.results.is_none() {
@@ -27,11 +30,21 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let columns = Layout::horizontal(cats.iter().map(|_| Constraint::Ratio(1, cats.len() as u32))).split(inner);
     let shared = app.shared_features();
     for (col, &c) in columns.iter().zip(&cats) {
-        draw_one(f, app, c, *col, &shared, cats.len() > 1);
+        draw_one(f, app, main, hits, c, *col, &shared, cats.len() > 1);
     }
 }
 
-fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std::collections::BTreeSet<u32>, multi: bool) {
+#[allow(clippy::too_many_arguments)]
+fn draw_one(
+    f: &mut Frame,
+    app: &Context,
+    main: &MainScreen,
+    hits: &HitMap,
+    category: usize,
+    area: Rect,
+    shared: &std::collections::BTreeSet<u32>,
+    multi: bool,
+) {
     let Some(m) = app.metrics(category) else { return };
     // Columns after the first are separated by a rule; the first sits on the outer border.
     let first = app.table_categories().first() == Some(&category);
@@ -84,14 +97,14 @@ fn draw_one(f: &mut Frame, app: &App, category: usize, area: Rect, shared: &std:
         if shared.contains(&t.feature) {
             style = style.add_modifier(Modifier::BOLD).fg(Color::Yellow);
         }
-        if i == app.row && app.pane == Pane::Features {
+        if i == main.row && main.pane == Pane::Features {
             style = style.patch(selected());
         }
         Row::new(cells).style(style)
     });
-    let mut state = ratatui::widgets::TableState::default().with_selected(Some(app.row));
+    let mut state = ratatui::widgets::TableState::default().with_selected(Some(main.row));
     let t = Table::new(rows, widths).header(Row::new(cols).style(Style::new().add_modifier(Modifier::UNDERLINED))).column_spacing(1);
     f.render_stateful_widget(t, table, &mut state);
     let body = Rect { y: table.y + 1, height: table.height.saturating_sub(1), ..table };
-    app.hits.rows(body, state.offset(), m.ranked.len(), crate::ui::hits::Target::FeatureRow);
+    hits.rows(body, state.offset(), m.ranked.len(), crate::ui::hits::Target::FeatureRow);
 }

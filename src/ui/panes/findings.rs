@@ -3,14 +3,15 @@
 
 use super::view_frame;
 use crate::findings::findings;
-use crate::ui::app::App;
+use crate::ui::context::Context;
+use crate::ui::screens::FindingsScreen;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+pub fn draw(f: &mut Frame, view: &FindingsScreen, app: &Context, area: Rect) {
     let block = view_frame(format!(" Findings of the seed analysis, on this data · {} ", crate::ui::keys::hints(crate::ui::app::Mode::Findings, " · ")));
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -31,5 +32,5 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         }
         lines.push(Line::raw(""));
     }
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((app.scroll as u16, 0)), inner);
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((view.scroll as u16, 0)), inner);
 }

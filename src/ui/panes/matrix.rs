@@ -3,7 +3,9 @@
 //! number always printed so NO_COLOR loses nothing.
 
 use super::frame;
-use crate::ui::app::{App, Pane};
+use crate::ui::app::Pane;
+use crate::ui::context::Context;
+use crate::ui::screens::MainScreen;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
@@ -26,8 +28,8 @@ pub fn heat(score: i64, scale: i64) -> Color {
     }
 }
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let block = frame(app, Pane::Matrix, format!(" Specialist scores · layer {} ", app.layer()));
+pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
+    let block = frame(main.pane == Pane::Matrix, format!(" Specialist scores · layer {} ", app.layer()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(la) = app.layer_analysis() else {
@@ -48,7 +50,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     lines.push(Line::raw(header));
     let visible = (inner.height as usize).saturating_sub(2);
-    for (f_id, row) in features.iter().zip(&matrix).skip(app.matrix_row).take(visible) {
+    for (f_id, row) in features.iter().zip(&matrix).skip(main.matrix_row).take(visible) {
         let mut spans = vec![Span::raw(format!("{:<ROW_LABEL$}", format!("#{f_id}")))];
         for &s in row.iter().take(n_cols) {
             spans.push(Span::styled(format!("{:>CELL$}", format!("{s:+}")), Style::new().bg(heat(s, scale)).fg(Color::White)));
@@ -60,7 +62,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Span::styled(" -max ", Style::new().bg(heat(-scale, scale)).fg(Color::White)),
         Span::styled("  0  ", Style::new().bg(heat(0, scale)).fg(Color::White)),
         Span::styled(" +max ", Style::new().bg(heat(scale, scale)).fg(Color::White)),
-        Span::raw(format!(" rows {}-{} of {}", app.matrix_row + 1, (app.matrix_row + visible).min(features.len()), features.len())),
+        Span::raw(format!(" rows {}-{} of {}", main.matrix_row + 1, (main.matrix_row + visible).min(features.len()), features.len())),
     ];
     while lines.len() < inner.height as usize - 1 {
         lines.push(Line::raw(""));

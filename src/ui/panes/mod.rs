@@ -1,4 +1,4 @@
-//! One file per pane; each draws from `App` alone.
+//! One file per pane or view: each draws from the shared context and its screen's state.
 
 pub mod card;
 pub mod categories;
@@ -13,14 +13,13 @@ pub mod status;
 pub mod tabs;
 pub mod tokens;
 
-use crate::ui::app::{App, Pane};
+use crate::ui::context::Context;
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, BorderType, Borders};
 
 /// A pane's frame; the focused pane gets a thick border and a bold title, which read
 /// without colour (NO_COLOR).
-pub fn frame<'a>(app: &App, pane: Pane, title: String) -> Block<'a> {
-    let focused = app.pane == pane;
+pub fn frame<'a>(focused: bool, title: String) -> Block<'a> {
     Block::default().borders(Borders::ALL).border_type(if focused { BorderType::Thick } else { BorderType::Plain }).title(title).title_style(if focused {
         Style::new().add_modifier(Modifier::BOLD)
     } else {
@@ -45,7 +44,7 @@ pub fn num(x: f32) -> String {
 }
 
 /// What a pane that needs results says before they exist: why, if the run failed.
-pub fn not_ready(app: &App) -> String {
+pub fn not_ready(app: &Context) -> String {
     app.error.as_deref().map_or_else(|| "computing… (the gauge below says what is happening)".to_string(), |e| format!("failed: {e}"))
 }
 

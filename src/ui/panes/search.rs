@@ -1,21 +1,19 @@
 //! Search: features whose Neuronpedia label matches the query, in every loaded layer.
 
 use super::{selected, view_frame};
-use crate::ui::app::App;
+use crate::ui::context::Context;
+use crate::ui::hits::HitMap;
+use crate::ui::screens::SearchScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let hits = app.search_hits();
-    let block = view_frame(format!(
-        " Search labels · {:?} · {} features · {} ",
-        app.search_query,
-        hits.len(),
-        crate::ui::keys::hints(crate::ui::app::Mode::Search, " · ")
-    ));
+pub fn draw(f: &mut Frame, view: &SearchScreen, app: &Context, drawn: &HitMap, area: Rect) {
+    let hits = view.hits(app);
+    let block =
+        view_frame(format!(" Search labels · {:?} · {} features · {} ", view.query, hits.len(), crate::ui::keys::hints(crate::ui::app::Mode::Search, " · ")));
     let inner = block.inner(area);
     f.render_widget(block, area);
     if app.labels.is_empty() {
@@ -31,13 +29,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         head,
     );
     let rows = hits.iter().enumerate().map(|(i, (layer, feature, label))| {
-        let style = if i == app.search_row { selected() } else { Style::new() };
+        let style = if i == view.row { selected() } else { Style::new() };
         Row::new([format!("L{layer}"), format!("#{feature}"), label.to_string()]).style(style)
     });
     let table = Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Min(0)])
         .header(Row::new(["layer", "feature", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
-    let mut state = TableState::default().with_selected(Some(app.search_row));
+    let mut state = TableState::default().with_selected(Some(view.row));
     f.render_stateful_widget(table, list, &mut state);
     let body = Rect { y: list.y + 1, height: list.height.saturating_sub(1), ..list };
-    app.hits.rows(body, state.offset(), hits.len(), crate::ui::hits::Target::SearchHit);
+    drawn.rows(body, state.offset(), hits.len(), crate::ui::hits::Target::SearchHit);
 }

@@ -5,7 +5,9 @@
 
 use super::{num, selected, view_frame};
 use crate::card::excerpt;
-use crate::ui::app::App;
+use crate::ui::context::Context;
+use crate::ui::hits::HitMap;
+use crate::ui::screens::TokensScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -26,8 +28,8 @@ pub fn shade(a: f32, max: f32) -> Style {
     s
 }
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let feature = app.tokens.feature;
+pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, area: Rect) {
+    let feature = view.feature;
     let label = app.labels.get(app.layer(), feature).map(|l| format!(" · {l}")).unwrap_or_default();
     let category = app.categories.get(app.focused).map_or("", |c| c.0.as_str());
     let block = view_frame(format!(" Tokens · feature #{feature} · layer {} · {category}{label} ", app.layer()));
@@ -45,17 +47,17 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             crate::activations::Value::Exact(v) => num(v),
             crate::activations::Value::Below(bound) => format!("<{}", num(bound)),
         };
-        let style = if row == app.tokens.row { selected() } else { Style::new() };
+        let style = if row == view.row { selected() } else { Style::new() };
         Row::new([value, excerpt(&t.text, list.width.saturating_sub(8) as usize)]).style(style)
     });
     let table =
         Table::new(rows, [Constraint::Length(6), Constraint::Min(0)]).header(Row::new(["mean", "text"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
-    let mut state = TableState::default().with_selected(Some(app.tokens.row));
+    let mut state = TableState::default().with_selected(Some(view.row));
     f.render_stateful_widget(table, list, &mut state);
     let body = Rect { y: list.y + 1, height: list.height.saturating_sub(1), ..list };
-    app.hits.rows(body, state.offset(), texts.len(), crate::ui::hits::Target::TokenText);
+    hits.rows(body, state.offset(), texts.len(), crate::ui::hits::Target::TokenText);
 
-    let Some(content) = app.token_text() else { return };
+    let Some(content) = view.text(app) else { return };
     let Some(acts) = app.token_cache.get(content) else {
         f.render_widget(Paragraph::new("computing tokens…"), text);
         return;
@@ -69,7 +71,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let mut spans: Vec<Span> = Vec::new();
     for (tok, &v) in acts.tokens.iter().zip(&values) {
         let style = shade(v, max);
-        let mut value = (app.tokens.values && v > 0.0).then(|| format!("[{}]", num(v)));
+        let mut value = (view.values && v > 0.0).then(|| format!("[{}]", num(v)));
         // A newline inside a token shows as ↵ and breaks the line; a token that ends in one
         // carries its value before the break, where it belongs.
         let parts: Vec<&str> = tok.split('\n').collect();

@@ -1,0 +1,154 @@
+//! What every screen shares and reads: the run, its results and labels, the layer on view,
+//! the focused and marked categories, per-token activations already computed, and the
+//! status line. Screens draw from `&Context` and change only their own state, except for
+//! the few shared selections an action is about (the layer, focus, marks).
+
+use crate::analysis::{CategoryLayer, LayerAnalysis};
+use crate::labels::Labels;
+use crate::lens::TokenActivations;
+use crate::progress::Progress;
+use crate::ui::app::{Results, RunInfo};
+use ratatui::layout::Rect;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How many texts' per-token activations are kept.
+const TOKEN_CACHE: usize = 64;
+
+pub struct Context {
+    pub layers: Vec<usize>,
+    pub layer_idx: usize,
+    /// (name, number of texts), known from the samples before any result.
+    pub categories: Vec<(String, usize)>,
+    /// The category whose feature table is shown (Enter).
+    pub focused: usize,
+    pub marked: BTreeSet<usize>,
+    pub results: Option<Results>,
+    pub progress: Option<Progress>,
+    pub eta: crate::progress::Eta,
+    pub error: Option<String>,
+    /// One-line status message (export path, export error).
+    pub message: Option<String>,
+    pub info: RunInfo,
+    pub export_dir: PathBuf,
+    /// The terminal's size at the last draw.
+    pub size: Rect,
+    /// Neuronpedia explanations (`--labels`).
+    pub labels: Labels,
+    /// Per-token activations by text, as the model thread returns them.
+    pub token_cache: HashMap<String, TokenActivations>,
+    /// Texts whose per-token activations were asked for and have not arrived.
+    pub pending_tokens: BTreeSet<String>,
+}
+
+impl Context {
+    pub fn new(categories: Vec<(String, usize)>, layers: Vec<usize>, info: RunInfo, export_dir: PathBuf) -> Self {
+        Self {
+            layers,
+            layer_idx: 0,
+            categories,
+            focused: 0,
+            marked: BTreeSet::new(),
+            results: None,
+            progress: None,
+            eta: Default::default(),
+            error: None,
+            message: None,
+            info,
+            export_dir,
+            size: Rect::new(0, 0, 80, 24),
+            labels: Labels::default(),
+            token_cache: HashMap::new(),
+            pending_tokens: BTreeSet::new(),
+        }
+    }
+
+    pub fn layer(&self) -> usize {
+        self.layers.get(self.layer_idx).copied().unwrap_or(0)
+    }
+
+    pub fn layer_analysis(&self) -> Option<&LayerAnalysis> {
+        self.results.as_ref()?.analysis.layer(self.layer())
+    }
+
+    pub fn metrics(&self, category: usize) -> Option<&CategoryLayer> {
+        self.layer_analysis()?.categories.get(category)
+    }
+
+    pub fn elapsed(&self) -> Option<Duration> {
+        self.results.as_ref().map(|r| r.elapsed)
+    }
+
+    /// Categories whose feature tables are shown: the marked ones side by side when two or
+    /// more are marked, else the focused one.
+    pub fn table_categories(&self) -> Vec<usize> {
+        if self.marked.len() >= 2 {
+            self.marked.iter().copied().collect()
+        } else {
+            vec![self.focused]
+        }
+    }
+
+    /// Categories drawn in the charts and matrix: the marked ones, else the focused one.
+    pub fn chart_categories(&self) -> Vec<usize> {
+        if self.marked.is_empty() {
+            vec![self.focused]
+        } else {
+            self.marked.iter().copied().collect()
+        }
+    }
+
+    /// Rows of the specialist matrix: the union of the chart categories' top-k features.
+    pub fn matrix_features(&self) -> Vec<u32> {
+        let mut seen = BTreeSet::new();
+        self.chart_categories().iter().filter_map(|&c| self.metrics(c)).flat_map(|m| m.top.iter().map(|t| t.feature)).filter(|f| seen.insert(*f)).collect()
+    }
+
+    /// Features listed in the tables of at least two compared categories.
+    pub fn shared_features(&self) -> BTreeSet<u32> {
+        let cats = self.table_categories();
+        if cats.len() < 2 {
+            return BTreeSet::new();
+        }
+        let mut count = HashMap::new();
+        for m in cats.iter().filter_map(|&c| self.metrics(c)) {
+            for t in &m.ranked {
+                *count.entry(t.feature).or_insert(0) += 1;
+            }
+        }
+        count.into_iter().filter(|&(_, n)| n >= 2).map(|(f, _)| f).collect()
+    }
+
+    /// Rows of the longest feature table on view.
+    pub fn table_len(&self) -> usize {
+        self.table_categories().iter().filter_map(|&c| self.metrics(c)).map(|m| m.ranked.len()).max().unwrap_or(0)
+    }
+
+    /// Indices (into the set's texts) of the focused category's texts.
+    pub fn focused_texts(&self) -> Vec<usize> {
+        self.results.as_ref().map_or_else(Vec::new, |r| (0..r.set.texts.len()).filter(|&i| r.set.texts[i].category == self.focused).collect())
+    }
+
+    /// The focused category's text at `row`, if any.
+    pub fn focused_text(&self, row: usize) -> Option<&str> {
+        let i = *self.focused_texts().get(row)?;
+        self.results.as_ref().map(|r| r.set.texts[i].text.as_str())
+    }
+
+    /// Per-token activations are held for the texts looked at recently, not for every text
+    /// ever stepped through: a long text at 13 layers is megabytes. `current` is kept.
+    pub fn keep_tokens(&mut self, text: String, acts: TokenActivations, current: Option<&str>) {
+        self.pending_tokens.remove(&text);
+        if self.token_cache.len() >= TOKEN_CACHE {
+            self.token_cache.retain(|t, _| Some(t.as_str()) == current);
+        }
+        self.token_cache.insert(text, acts);
+    }
+
+    /// Whether the per-token activations of `text` must still be asked for (and notes
+    /// that they now are).
+    pub fn ask_tokens(&mut self, text: &str) -> bool {
+        !self.token_cache.contains_key(text) && self.pending_tokens.insert(text.to_string())
+    }
+}

@@ -1,0 +1,81 @@
+//! The token view: the focused category's texts with one feature's mean activation, and
+//! the selected text token by token; it steps texts and features and asks the model thread
+//! for the per-token activations it does not have yet.
+
+use super::{distance, step, Step};
+use crate::ui::app::{Action, Effect, Request};
+use crate::ui::context::Context;
+use crate::ui::hits::{HitMap, Target};
+use crate::ui::panes;
+use ratatui::layout::Rect;
+use ratatui::Frame;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokensScreen {
+    /// Row in the focused category's texts.
+    pub row: usize,
+    pub feature: u32,
+    /// Show each token's value next to it.
+    pub values: bool,
+}
+
+impl TokensScreen {
+    /// The view of `feature`, on the focused category's first text, asking for its tokens.
+    pub fn open(feature: u32, ctx: &mut Context, out: &mut Vec<Effect>) -> Self {
+        let s = Self { row: 0, feature, values: false };
+        s.want(ctx, out);
+        s
+    }
+
+    /// The text on view.
+    pub fn text<'a>(&self, ctx: &'a Context) -> Option<&'a str> {
+        ctx.focused_text(self.row)
+    }
+
+    /// Asks for the current text's per-token activations unless they are known or asked.
+    fn want(&self, ctx: &mut Context, out: &mut Vec<Effect>) {
+        if let Some(t) = self.text(ctx).map(String::from) {
+            if ctx.ask_tokens(&t) {
+                out.push(Effect::Worker(Request::Tokens(t)));
+            }
+        }
+    }
+
+    fn step_feature(&mut self, by: isize, ctx: &Context) {
+        let Some(m) = ctx.metrics(ctx.focused) else { return };
+        let ranked: Vec<u32> = m.ranked.iter().map(|t| t.feature).collect();
+        let i = ranked.iter().position(|&f| f == self.feature).map_or(0, |i| step(i, by, ranked.len()));
+        if let Some(&f) = ranked.get(i) {
+            self.feature = f;
+        }
+    }
+
+    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
+        if let Some(by) = distance(action) {
+            self.row = step(self.row, by, ctx.focused_texts().len());
+            self.want(ctx, out);
+            return Step::Done;
+        }
+        match action {
+            Action::NextFeature => self.step_feature(1, ctx),
+            Action::PrevFeature => self.step_feature(-1, ctx),
+            Action::ToggleValues => self.values = !self.values,
+            Action::OpenCard | Action::FocusCategory => {
+                return super::card::open(ctx, ctx.layer(), self.feature, out).map_or(Step::Done, Step::Open);
+            }
+            _ => return Step::Pass,
+        }
+        Step::Done
+    }
+
+    pub fn click(&mut self, target: Target, ctx: &mut Context, out: &mut Vec<Effect>) {
+        if let Target::TokenText(i) = target {
+            self.row = i;
+            self.want(ctx, out);
+        }
+    }
+
+    pub fn draw(&self, f: &mut Frame, area: Rect, ctx: &Context, hits: &HitMap) {
+        panes::tokens::draw(f, self, ctx, hits, area);
+    }
+}

@@ -183,6 +183,21 @@ fn a_worker_panic_is_shown_and_q_still_quits() {
     assert_restored(&t, 0);
 }
 
+/// A panic while answering a view (here a card) shows in that view and the status bar;
+/// the explorer goes on.
+#[test]
+fn a_worker_panic_while_serving_shows_in_the_view() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = launch_with("panic2", &tmp.path().join("cache"), "SAESCOPE_FAULT=panic-serving", "");
+    t.wait_for("Peak", 60);
+    t.keys(&["Tab", "Enter"]);
+    let s = t.wait_for("failed: the model thread failed while", 30);
+    assert!(s.contains("(panic-serving)") && !s.contains("panicked at"), "{s}");
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}
+
 /// 4,000 generated texts: long enough to act while the model is still computing.
 fn big_samples() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().expect("tmp");

@@ -643,8 +643,13 @@ fn input_line_refuses_empty_text_and_takes_a_long_paste_whole() {
 #[test]
 fn worker_reports_a_failure_as_a_message() {
     let mut a = app(true);
-    a.receive(Reply::Failed("cannot load the model: no network".into()));
+    press(&mut a, Action::NextPane);
+    press(&mut a, Action::OpenCard);
+    let asked = PENDING.with(|p| p.borrow_mut().pop()).expect("card request");
+    a.receive(Reply::Failed { request: asked, why: "cannot load the model: no network".into() });
     assert_eq!(a.message.as_deref(), Some("cannot load the model: no network"));
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("failed: cannot load the model: no network"), "the card says why, not 'computing' forever\n{s}");
     let bad = worker::handle(
         &tiny_engine().lock().expect("engine"),
         &Labels::default(),
@@ -655,7 +660,7 @@ fn worker_reports_a_failure_as_a_message() {
             c
         })),
     );
-    assert!(matches!(bad, Reply::Failed(ref m) if m.contains('7')), "a layer that is not loaded is named");
+    assert!(matches!(bad, Reply::Failed { ref why, .. } if why.contains('7')), "a layer that is not loaded is named");
 }
 
 #[test]

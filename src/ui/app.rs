@@ -86,7 +86,11 @@ pub enum Reply {
     Card(Box<Card>),
     Tokens(String, TokenActivations),
     AdHoc(String, TokenActivations),
-    Failed(String),
+    /// The request could not be answered, and why: the views waiting on it say so.
+    Failed {
+        request: Request,
+        why: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -312,7 +316,25 @@ impl App {
                 self.ctx.keep_tokens(text, acts, current.as_deref());
             }
             Reply::AdHoc(text, acts) => self.add_own_text(text, acts),
-            Reply::Failed(e) => self.ctx.message = Some(e),
+            Reply::Failed { request, why } => {
+                match &request {
+                    Request::Card(card) => {
+                        for s in &mut self.screens {
+                            if let Screen::Card(c) = s {
+                                if (c.card.layer, c.card.feature) == (card.layer, card.feature) {
+                                    c.failed = Some(why.clone());
+                                }
+                            }
+                        }
+                    }
+                    Request::Tokens(text) => {
+                        self.ctx.pending_tokens.remove(text);
+                        self.ctx.failed_tokens.insert(text.clone(), why.clone());
+                    }
+                    Request::AdHoc(_) => {}
+                }
+                self.ctx.message = Some(why);
+            }
         }
     }
 

@@ -40,6 +40,8 @@ pub struct Context {
     pub token_cache: HashMap<String, TokenActivations>,
     /// Texts whose per-token activations were asked for and have not arrived.
     pub pending_tokens: BTreeSet<String>,
+    /// Texts whose per-token activations the model thread could not compute, and why.
+    pub failed_tokens: HashMap<String, String>,
 }
 
 impl Context {
@@ -61,6 +63,7 @@ impl Context {
             labels: Labels::default(),
             token_cache: HashMap::new(),
             pending_tokens: BTreeSet::new(),
+            failed_tokens: HashMap::new(),
         }
     }
 

@@ -42,12 +42,13 @@ fn one_line(e: &color_eyre::Report) -> String {
 
 /// Answers one request with the engine.
 pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Request) -> Reply {
+    let asked = request.clone();
     let outcome = match request {
         Request::Card(mut card) => card.complete(engine, labels, include_bos).map(|_| Reply::Card(card)),
         Request::Tokens(text) => engine.token_activations(&text, include_bos).map(|t| Reply::Tokens(text, t)),
         Request::AdHoc(text) => engine.token_activations(&text, include_bos).map(|t| Reply::AdHoc(text, t)),
     };
-    outcome.unwrap_or_else(|e| Reply::Failed(one_line(&e)))
+    outcome.unwrap_or_else(|e| Reply::Failed { request: asked, why: one_line(&e) })
 }
 
 /// The model thread's name: the panic hook (ui::run) leaves its panics to `guarded`.
@@ -134,17 +135,18 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
                 match Engine::load(&job.model, &job.saes, &job.layers, job.device, false, &job.opts, &progress) {
                     Ok(e) => engine = Some(e),
                     Err(e) => {
-                        tx(Msg::Reply(Reply::Failed(one_line(&e))));
+                        tx(Msg::Reply(Reply::Failed { request, why: one_line(&e) }));
                         continue;
                     }
                 }
             }
             if let Some(e) = &engine {
+                let asked = request.clone();
                 let reply = guarded("answering a view", || {
                     fault("panic-serving");
                     handle(e, &job.labels, job.opts.include_bos, request)
                 });
-                if !tx(Msg::Reply(reply.unwrap_or_else(Reply::Failed))) {
+                if !tx(Msg::Reply(reply.unwrap_or_else(|why| Reply::Failed { request: asked, why }))) {
                     return;
                 }
             }

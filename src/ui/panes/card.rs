@@ -63,6 +63,10 @@ pub fn draw(f: &mut Frame, view: &CardScreen, area: Rect) {
     }
     f.render_widget(Paragraph::new(l).scroll((view.scroll as u16, 0)), left);
 
+    if let (None, Some(why)) = (&c.logits, &view.failed) {
+        f.render_widget(Paragraph::new(format!("failed: {why}")).wrap(ratatui::widgets::Wrap { trim: true }), right);
+        return;
+    }
     let mut r: Vec<Line> = Vec::new();
     match &c.logits {
         None => r.push(Line::raw("computing the logit lens and neighbours…")),

@@ -59,7 +59,8 @@ pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, ar
 
     let Some(content) = view.text(app) else { return };
     let Some(acts) = app.token_cache.get(content) else {
-        f.render_widget(Paragraph::new("computing tokens…"), text);
+        let why = app.failed_tokens.get(content).map_or_else(|| "computing tokens…".to_string(), |w| format!("failed: {w}"));
+        f.render_widget(Paragraph::new(why).wrap(Wrap { trim: true }), text);
         return;
     };
     let values = acts.feature(li, feature);

@@ -13,6 +13,8 @@ use ratatui::Frame;
 pub struct CardScreen {
     pub card: Card,
     pub scroll: usize,
+    /// Why the model thread could not fill in the weight-derived parts.
+    pub failed: Option<String>,
 }
 
 /// The card of `feature` at `layer` from the results, and the request that fills in its
@@ -25,7 +27,7 @@ pub fn open(ctx: &mut Context, layer: usize, feature: u32, out: &mut Vec<Effect>
     match Card::from_set(&r.set, &ctx.labels, layer, feature) {
         Ok(card) => {
             out.push(Effect::Worker(Request::Card(Box::new(card.clone()))));
-            Some(Screen::Card(Box::new(CardScreen { card, scroll: 0 })))
+            Some(Screen::Card(Box::new(CardScreen { card, scroll: 0, failed: None })))
         }
         Err(e) => {
             ctx.message = Some(e.to_string());

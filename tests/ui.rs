@@ -221,7 +221,7 @@ fn matrix_pane_shows_scores_of_marked_top_features() {
     let features = a.matrix_features();
     let la = a.layer_analysis().expect("la");
     let m = la.above.matrix(&features);
-    let s = render_pane(&a, 60, 30, |f, a, r| panes::matrix::draw(f, a, a.main(), r));
+    let s = render_pane(&a, 60, 30, |f, a, r| panes::matrix::draw(f, a, a.main(), &a.hits, r));
     assert!(s.contains("Pyt Mat URL Non For Con Soc") && s.contains("legend"), "{s}");
     let line = s.lines().find(|l| l.contains(&format!("#{} ", features[0]))).expect("first feature row");
     let cells: Vec<String> = m[0].iter().map(|v| format!("{v:+}")).collect();
@@ -316,6 +316,14 @@ fn mouse_clicks_focus_panes_select_rows_and_tabs() {
     let (x, y) = spot(&s, "Specialist scores");
     press(&mut a, Action::Click { column: x, row: y + 2 });
     assert_eq!(a.main().pane, Pane::Matrix);
+    // A matrix row: the second feature's row selects it, and Enter opens its card.
+    let second = a.matrix_features()[1];
+    let (x, y) = spot(&s, &format!("│#{second} "));
+    press(&mut a, Action::Click { column: x + 1, row: y });
+    assert_eq!(a.main().matrix_row, 1);
+    press(&mut a, Action::FocusCategory);
+    assert_eq!(a.card().map(|c| c.feature), Some(second));
+    press(&mut a, Action::Back);
     let (x, y) = spot(&s, " 10 ");
     press(&mut a, Action::Click { column: x + 1, row: y });
     assert_eq!(a.layer(), 10);
@@ -885,4 +893,19 @@ fn esc_returns_where_the_card_came_from_and_selections_stay() {
     assert_eq!((a.main().cursor, a.marked.len()), (1, 2));
     press(&mut a, Action::FocusCategory);
     assert_eq!((a.main().cursor, a.focused, a.marked.len()), (1, 1, 0));
+}
+
+/// On the too-small screen the input line is hidden, so `q` quits instead of typing.
+#[test]
+fn q_quits_the_too_small_screen_even_with_the_input_line_open() {
+    use ratatui::crossterm::event::{Event as Term, KeyCode, KeyEvent, KeyModifiers};
+    let q = || saescope::ui::Event::Term(Term::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)));
+    let mut a = app(true);
+    press(&mut a, Action::InputText);
+    render(&mut a, 100, 30);
+    saescope::ui::handle(&mut a, q(), &mut None);
+    assert_eq!((a.quit, a.input.as_ref().map(|i| i.text.as_str())), (false, Some("q")), "a normal screen types it");
+    render(&mut a, 70, 20);
+    saescope::ui::handle(&mut a, q(), &mut None);
+    assert!(a.quit);
 }

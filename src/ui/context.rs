@@ -7,7 +7,7 @@ use crate::analysis::{CategoryLayer, LayerAnalysis};
 use crate::labels::Labels;
 use crate::lens::TokenActivations;
 use crate::progress::Progress;
-use crate::ui::app::{Results, RunInfo};
+use crate::ui::action::{Results, RunInfo};
 use ratatui::layout::Rect;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;

@@ -3,7 +3,8 @@
 //! token view's texts and tokens, the findings, the search hits.
 
 use crate::findings::findings;
-use crate::ui::app::{App, Mode};
+use crate::ui::action::Mode;
+use crate::ui::app::App;
 use color_eyre::eyre::{eyre, Result};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};

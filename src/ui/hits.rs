@@ -2,7 +2,7 @@
 //! after the widgets have scrolled, and a click or wheel event is looked up here, so it
 //! lands on what is on screen at that spot: never a row re-derived from a layout guess.
 
-use crate::ui::app::Pane;
+use crate::ui::action::Pane;
 use ratatui::layout::{Position, Rect};
 use std::cell::RefCell;
 
@@ -15,6 +15,8 @@ pub enum Target {
     Category(usize),
     /// This rank of the feature table (every table side by side shares the row).
     FeatureRow(usize),
+    /// This row of the specialist matrix.
+    MatrixRow(usize),
     /// This hit of the search list.
     SearchHit(usize),
     /// This text of the token view's list.
@@ -28,6 +30,7 @@ impl Target {
             Target::Pane(p) => Some(p),
             Target::Category(_) => Some(Pane::Categories),
             Target::FeatureRow(_) => Some(Pane::Features),
+            Target::MatrixRow(_) => Some(Pane::Matrix),
             _ => None,
         }
     }

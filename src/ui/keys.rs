@@ -3,7 +3,7 @@
 //! `keymap`, the help overlay and the hint lines are all read from it, so adding a key is
 //! one line here and the README's key list is checked against it (tests/ui.rs).
 
-use crate::ui::app::{Action, Mode};
+use crate::ui::action::{Action, Mode};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// Which keys a binding answers to.

@@ -1,6 +1,7 @@
 //! The explorer. Events become actions (`keys.rs`), actions change `App` (`app`), and the
 //! panes draw `App` (`view`); inference runs on the worker thread and reports over channels.
 
+pub mod action;
 pub mod app;
 pub mod context;
 pub mod export;

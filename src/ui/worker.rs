@@ -10,7 +10,7 @@ use crate::pipeline::{Engine, RunOptions};
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
 use crate::source::Source;
-use crate::ui::app::{Reply, Request, Results};
+use crate::ui::action::{Reply, Request, Results};
 use crate::ui::Event;
 use std::sync::mpsc::{channel, Sender};
 use std::time::Instant;

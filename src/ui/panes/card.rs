@@ -18,7 +18,7 @@ fn bold(s: impl Into<String>) -> Line<'static> {
 
 pub fn draw(f: &mut Frame, view: &CardScreen, area: Rect) {
     let c = &view.card;
-    let block = view_frame(format!(" Feature #{} · layer {} · {} ", c.feature, c.layer, crate::ui::keys::hints(crate::ui::app::Mode::Card, " · ")));
+    let block = view_frame(format!(" Feature #{} · layer {} · {} ", c.feature, c.layer, crate::ui::keys::hints(crate::ui::action::Mode::Card, " · ")));
     let inner = block.inner(area);
     f.render_widget(block, area);
     // URL and label across the whole width: the URL is there to be copied whole.

@@ -1,7 +1,7 @@
 //! The category list: texts per category, which are marked, which is focused.
 
 use super::{frame, selected};
-use crate::ui::app::Pane;
+use crate::ui::action::Pane;
 use crate::ui::context::Context;
 use crate::ui::hits::HitMap;
 use crate::ui::screens::MainScreen;

@@ -5,7 +5,7 @@
 //! nothing.
 
 use super::{frame, num};
-use crate::ui::app::Pane;
+use crate::ui::action::Pane;
 use crate::ui::context::Context;
 use crate::ui::screens::MainScreen;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};

@@ -2,7 +2,7 @@
 //! features they share highlighted.
 
 use super::{frame, num, selected};
-use crate::ui::app::Pane;
+use crate::ui::action::Pane;
 use crate::ui::context::Context;
 use crate::ui::hits::HitMap;
 use crate::ui::screens::MainScreen;

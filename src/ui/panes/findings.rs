@@ -12,7 +12,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &FindingsScreen, app: &Context, area: Rect) {
-    let block = view_frame(format!(" Findings of the seed analysis, on this data · {} ", crate::ui::keys::hints(crate::ui::app::Mode::Findings, " · ")));
+    let block = view_frame(format!(" Findings of the seed analysis, on this data · {} ", crate::ui::keys::hints(crate::ui::action::Mode::Findings, " · ")));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(r) = &app.results else {

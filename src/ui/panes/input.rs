@@ -1,6 +1,6 @@
 //! The input line, over the status line while open: `/` search queries and `i` texts.
 
-use crate::ui::app::{Input, InputKind};
+use crate::ui::action::{Input, InputKind};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};

@@ -3,8 +3,9 @@
 //! number always printed so NO_COLOR loses nothing.
 
 use super::frame;
-use crate::ui::app::Pane;
+use crate::ui::action::Pane;
 use crate::ui::context::Context;
+use crate::ui::hits::{HitMap, Target};
 use crate::ui::screens::MainScreen;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -28,7 +29,7 @@ pub fn heat(score: i64, scale: i64) -> Color {
     }
 }
 
-pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
+pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, hits: &HitMap, area: Rect) {
     let block = frame(main.pane == Pane::Matrix, format!(" Specialist scores · layer {} ", app.layer()));
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -49,9 +50,13 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
         header.push('…');
     }
     lines.push(Line::raw(header));
-    let visible = (inner.height as usize).saturating_sub(2);
-    for (f_id, row) in features.iter().zip(&matrix).skip(main.matrix_row).take(visible) {
-        let mut spans = vec![Span::raw(format!("{:<ROW_LABEL$}", format!("#{f_id}")))];
+    let visible = (inner.height as usize).saturating_sub(2).max(1);
+    // The selected row stays in view.
+    let first = main.matrix_row.saturating_sub(visible - 1);
+    for (k, (f_id, row)) in features.iter().zip(&matrix).enumerate().skip(first).take(visible) {
+        hits.add(Rect::new(inner.x, inner.y + 1 + (k - first) as u16, inner.width, 1), Target::MatrixRow(k));
+        let label = Span::raw(format!("{:<ROW_LABEL$}", format!("#{f_id}")));
+        let mut spans = vec![if k == main.matrix_row && main.pane == Pane::Matrix { label.style(super::selected()) } else { label }];
         for &s in row.iter().take(n_cols) {
             spans.push(Span::styled(format!("{:>CELL$}", format!("{s:+}")), Style::new().bg(heat(s, scale)).fg(Color::White)));
         }
@@ -62,7 +67,7 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
         Span::styled(" -max ", Style::new().bg(heat(-scale, scale)).fg(Color::White)),
         Span::styled("  0  ", Style::new().bg(heat(0, scale)).fg(Color::White)),
         Span::styled(" +max ", Style::new().bg(heat(scale, scale)).fg(Color::White)),
-        Span::raw(format!(" rows {}-{} of {}", main.matrix_row + 1, (main.matrix_row + visible).min(features.len()), features.len())),
+        Span::raw(format!(" rows {}-{} of {}", first + 1, (first + visible).min(features.len()), features.len())),
     ];
     while lines.len() < inner.height as usize - 1 {
         lines.push(Line::raw(""));

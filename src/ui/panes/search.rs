@@ -12,8 +12,12 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &SearchScreen, app: &Context, drawn: &HitMap, area: Rect) {
     let hits = view.hits(app);
-    let block =
-        view_frame(format!(" Search labels · {:?} · {} features · {} ", view.query, hits.len(), crate::ui::keys::hints(crate::ui::app::Mode::Search, " · ")));
+    let block = view_frame(format!(
+        " Search labels · {:?} · {} features · {} ",
+        view.query,
+        hits.len(),
+        crate::ui::keys::hints(crate::ui::action::Mode::Search, " · ")
+    ));
     let inner = block.inner(area);
     f.render_widget(block, area);
     if app.labels.is_empty() {

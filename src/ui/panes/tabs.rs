@@ -23,6 +23,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::styled(label(l), style));
         spans.push(Span::raw("│"));
     }
-    spans.push(Span::raw(format!("  {}", crate::ui::keys::hints(crate::ui::app::Mode::Main, "  "))));
+    spans.push(Span::raw(format!("  {}", crate::ui::keys::hints(crate::ui::action::Mode::Main, "  "))));
     f.render_widget(Line::from(spans), area);
 }

@@ -36,7 +36,7 @@ pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, ar
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [help, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-    f.render_widget(Line::styled(crate::ui::keys::hints(crate::ui::app::Mode::Tokens, "  "), Style::new().add_modifier(Modifier::DIM)), help);
+    f.render_widget(Line::styled(crate::ui::keys::hints(crate::ui::action::Mode::Tokens, "  "), Style::new().add_modifier(Modifier::DIM)), help);
     let [list, text] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).spacing(1).areas(body);
     let Some(r) = &app.results else { return };
     let li = r.set.layer_index(app.layer()).unwrap_or(0);

@@ -3,7 +3,7 @@
 
 use super::{Screen, Step};
 use crate::card::Card;
-use crate::ui::app::{Action, Effect, Request};
+use crate::ui::action::{Action, Effect, Request};
 use crate::ui::context::Context;
 use crate::ui::panes;
 use ratatui::layout::Rect;

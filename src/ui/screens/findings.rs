@@ -1,7 +1,7 @@
 //! The seed's findings checked on the current data; it scrolls.
 
 use super::Step;
-use crate::ui::app::Action;
+use crate::ui::action::Action;
 use crate::ui::context::Context;
 use crate::ui::panes;
 use ratatui::layout::Rect;

@@ -2,7 +2,7 @@
 //! pane that has focus and each pane's selection.
 
 use super::{distance, step, Screen, Step};
-use crate::ui::app::{Action, Effect, Pane};
+use crate::ui::action::{Action, Effect, Pane};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::layout::areas;
@@ -17,7 +17,7 @@ pub struct MainScreen {
     pub cursor: usize,
     /// Selected row of the feature table; kept across layers.
     pub row: usize,
-    /// First visible row of the matrix.
+    /// Selected row of the specialist matrix (Enter opens its feature's card).
     pub matrix_row: usize,
 }
 
@@ -28,8 +28,12 @@ impl Default for MainScreen {
 }
 
 impl MainScreen {
-    /// The feature selected in the focused table (the first table's row).
+    /// The feature selected in the focused table (the first table's row), or in the
+    /// matrix when it has focus.
     pub fn selected_feature(&self, ctx: &Context) -> Option<u32> {
+        if self.pane == Pane::Matrix {
+            return ctx.matrix_features().get(self.matrix_row).copied();
+        }
         let c = ctx.table_categories().first().copied()?;
         ctx.metrics(c)?.ranked.get(self.row).map(|t| t.feature)
     }
@@ -45,10 +49,12 @@ impl MainScreen {
             return Step::Done;
         }
         match action {
-            Action::OpenCard | Action::FocusCategory if *action == Action::OpenCard || self.pane == Pane::Features => match self.selected_feature(ctx) {
-                Some(f) => return super::card::open(ctx, ctx.layer(), f, out).map_or(Step::Done, Step::Open),
-                None => ctx.message = Some("no feature selected".into()),
-            },
+            Action::OpenCard | Action::FocusCategory if *action == Action::OpenCard || matches!(self.pane, Pane::Features | Pane::Matrix) => {
+                match self.selected_feature(ctx) {
+                    Some(f) => return super::card::open(ctx, ctx.layer(), f, out).map_or(Step::Done, Step::Open),
+                    None => ctx.message = Some("no feature selected".into()),
+                }
+            }
             Action::FocusCategory => {
                 ctx.focused = self.cursor;
                 ctx.marked.clear();
@@ -83,6 +89,7 @@ impl MainScreen {
         match target {
             Target::Category(i) => self.cursor = i,
             Target::FeatureRow(i) => self.row = i,
+            Target::MatrixRow(i) => self.matrix_row = i,
             _ => {}
         }
     }
@@ -95,6 +102,6 @@ impl MainScreen {
         panes::categories::draw(f, ctx, self, hits, a.categories);
         panes::features::draw(f, ctx, self, hits, a.features);
         panes::charts::draw(f, ctx, self, a.charts);
-        panes::matrix::draw(f, ctx, self, a.matrix);
+        panes::matrix::draw(f, ctx, self, hits, a.matrix);
     }
 }

@@ -10,7 +10,7 @@ pub mod main;
 pub mod search;
 pub mod tokens;
 
-use crate::ui::app::{Action, Effect, Mode};
+use crate::ui::action::{Action, Effect, Mode};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
 use ratatui::layout::Rect;

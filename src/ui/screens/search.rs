@@ -1,7 +1,7 @@
 //! Features found by label: the query (edited on the input line), the hits, the selected one.
 
 use super::{distance, step, Step};
-use crate::ui::app::{Action, Effect};
+use crate::ui::action::{Action, Effect};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::panes;

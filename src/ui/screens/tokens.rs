@@ -3,7 +3,7 @@
 //! for the per-token activations it does not have yet.
 
 use super::{distance, step, Step};
-use crate::ui::app::{Action, Effect, Request};
+use crate::ui::action::{Action, Effect, Request};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::panes;

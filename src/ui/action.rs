@@ -1,0 +1,164 @@
+//! The explorer's vocabulary: what a user can do (`Action`), what an action asks of the
+//! world (`Effect`), what the model thread is asked and answers (`Request`, `Reply`), and
+//! the data it hands over (`Results`, `RunInfo`). Shared by the app, the screens and the
+//! event loop, and depending on none of them.
+
+use crate::activations::ActivationSet;
+use crate::analysis::Analysis;
+use crate::card::Card;
+use crate::lens::TokenActivations;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Categories,
+    Features,
+    Charts,
+    Matrix,
+}
+
+impl Pane {
+    const ORDER: [Pane; 4] = [Pane::Categories, Pane::Features, Pane::Charts, Pane::Matrix];
+    pub fn step(self, by: isize) -> Pane {
+        let i = Self::ORDER.iter().position(|&p| p == self).unwrap_or(0) as isize;
+        Self::ORDER[(i + by).rem_euclid(Self::ORDER.len() as isize) as usize]
+    }
+}
+
+/// Which screen is on top (screens.rs): `Main` is the four panes; the others are views of
+/// one thing, opened on top and closed with Esc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Main,
+    /// One feature's card (Enter on a feature).
+    Card,
+    /// The focused category's texts token by token for one feature (`t`).
+    Tokens,
+    /// The seed's findings on the current data (`f`).
+    Findings,
+    /// Features found by label (`/`).
+    Search,
+}
+
+/// The input line: what the typed text is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Search,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub kind: InputKind,
+    pub text: String,
+}
+
+/// Work for the model thread, queued by `update` and sent by the event loop, so actions
+/// stay testable without a model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Fill in a card's weight-derived parts.
+    Card(Box<Card>),
+    /// Per-token activations of a text.
+    Tokens(String),
+    /// Run a text typed by the user as a new category.
+    AdHoc(String),
+}
+
+/// What an action asks of the world outside the state; the event loop carries it out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Work for the model thread.
+    Worker(Request),
+    /// Write the current view's CSV to the export folder.
+    Export,
+    /// Open this URL in the system's browser.
+    OpenUrl(String),
+    Quit,
+}
+
+/// What the model thread answers.
+pub enum Reply {
+    Card(Box<Card>),
+    Tokens(String, TokenActivations),
+    AdHoc(String, TokenActivations),
+    /// The request could not be answered, and why: the views waiting on it say so.
+    Failed {
+        request: Request,
+        why: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Quit,
+    NextLayer,
+    PrevLayer,
+    /// Index into the layer tabs.
+    Layer(usize),
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    ToggleMark,
+    FocusCategory,
+    NextPane,
+    PrevPane,
+    ToggleHelp,
+    /// Esc: closes the help overlay if open, else quits.
+    Back,
+    Export,
+    Click {
+        column: u16,
+        row: u16,
+    },
+    /// The mouse wheel over a point: scrolls what is there.
+    Wheel {
+        column: u16,
+        row: u16,
+        down: bool,
+    },
+    /// Enter on a feature: its card.
+    OpenCard,
+    /// `t`: the token view of the selected feature.
+    Tokens,
+    /// `f`: the findings.
+    Findings,
+    /// `/`: search features by label.
+    Search,
+    /// `i`: type a text of your own.
+    InputText,
+    /// `o`: open the card's Neuronpedia page.
+    OpenUrl,
+    /// `v`: token values on or off.
+    ToggleValues,
+    /// `n` / `p`: next / previous feature of the focused category (token view).
+    NextFeature,
+    PrevFeature,
+    /// Typing on the input line.
+    Type(char),
+    Paste(String),
+    Erase,
+    Submit,
+}
+
+/// What the background worker hands over when it is done.
+pub struct Results {
+    pub set: ActivationSet,
+    pub analysis: Analysis,
+    pub elapsed: Duration,
+    /// Texts read back from the result cache instead of computed.
+    pub from_cache: usize,
+    /// Only the texts computed so far: the panes fill in while the rest computes.
+    pub partial: bool,
+}
+
+pub struct RunInfo {
+    pub model: String,
+    pub sae: String,
+    pub device: String,
+    /// The loaded SAEs' Neuronpedia ids, for links and the tables' column.
+    pub ids: crate::neuronpedia::Ids,
+}

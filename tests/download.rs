@@ -91,6 +91,9 @@ fn clean_download_then_offline_rerun_gives_the_same_numbers() {
     assert_eq!(std::fs::read_link(&cfg).expect("link").components().filter(|c| c.as_os_str() == "..").count(), 3);
     assert!(!blobs(hf.path(), MODEL).iter().any(|b| b.ends_with(".incomplete")));
     assert!(text(&out.stdout).contains(",https://www.neuronpedia.org/gpt2-small/6-res-jb/"), "the release's ids are known");
+    // tokenizer.json is not on this hub: its 404 is not an error, the bundled one is used.
+    assert!(hub.log().iter().any(|l| l.starts_with(&format!("GET /{MODEL}/resolve/main/tokenizer.json"))), "{:?}", hub.log());
+    assert!(!model.join("snapshots").join(COMMIT).join("tokenizer.json").exists());
     // Progress names the file in bytes.
     assert!(text(&out.stderr).contains("downloading model.safetensors"), "{}", text(&out.stderr));
 

@@ -130,7 +130,7 @@ fn pickles_are_never_loaded() {
 fn missing_files_and_layers_out_of_range_say_what_to_do() {
     let d = tempfile::tempdir().expect("tmp");
     let e = err(load(d.path(), d.path(), &[6]));
-    assert!(e.contains("config.json not found") && e.contains("saescope synth"), "{e}");
+    assert!(e.contains("config.json: not found") && e.contains("saescope synth"), "{e}");
     let e = err(load(&tiny().join("model"), &tiny().join("saes"), &[13]));
     assert!(e.contains("layer 13 does not exist"), "{e}");
 }

@@ -205,3 +205,15 @@ fn search_leaves_out_labels_past_the_sae_width() {
     let err = text(&out.stderr);
     assert!(!out.status.success() && err.contains("feature 99999 is past the SAE's 512 features"), "{err}");
 }
+
+#[test]
+fn a_symlink_loop_is_named_as_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::os::unix::fs::symlink(&b, &a).expect("link");
+    std::os::unix::fs::symlink(&a, &b).expect("link");
+    let out = saescope().arg("report").arg("--model-dir").arg(&a).arg("--sae-dir").arg(tiny().join("saes")).output().expect("run");
+    assert!(!out.status.success() && text(&out.stderr).contains("it is a symlink loop"), "{}", text(&out.stderr));
+    let out = saescope().args(["search", "x", "--labels"]).arg(&a).output().expect("run");
+    assert!(!out.status.success() && text(&out.stderr).contains("it is a symlink loop"), "{}", text(&out.stderr));
+}

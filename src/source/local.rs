@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 fn require(dir: &Path, name: &str, what: &str) -> Result<PathBuf> {
     let p = dir.join(name);
-    if !p.is_file() {
-        bail!("{what}: {} not found (expected the Hugging Face layout; `saescope synth --out DIR` writes one)", p.display());
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_file() => Ok(p),
+        Ok(_) => bail!("{what}: {} is not a file", p.display()),
+        Err(e) => bail!("{what}: {}: {} (expected the Hugging Face layout; `saescope synth --out DIR` writes one)", p.display(), crate::fsio::describe(&p, &e)),
     }
-    Ok(p)
 }
 
 pub fn model_files(dir: &Path) -> Result<ModelFiles> {

@@ -69,8 +69,13 @@ fn launch_with(name: &str, cache: &Path, env: &str, extra: &str) -> Tmux {
         quote(&tiny().join("saes")),
         quote(cache),
     );
+    run_in_tmux(name, &cmd)
+}
+
+/// `cmd` (a shell command line) in a 100x30 tmux session.
+fn run_in_tmux(name: &str, cmd: &str) -> Tmux {
     let t = Tmux { socket: format!("saescope-{name}-{}", std::process::id()) };
-    t.cmd(&["new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", &cmd]);
+    t.cmd(&["new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", cmd]);
     t
 }
 
@@ -196,6 +201,35 @@ fn a_worker_panic_while_serving_shows_in_the_view() {
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);
+}
+
+/// Downloading in the explorer: the gauge shows the transfer (bytes, rate), and a
+/// SIGTERM while the hub stalls ends it within two seconds with status 143, the terminal
+/// restored and the partial download kept.
+#[test]
+fn sigterm_during_a_stalled_download_in_the_explorer_restores_the_terminal() {
+    let hub = common::hub::Hub::start();
+    hub.repo("openai-community/gpt2", &tiny().join("model"), &["tokenizer.json"]).repo("jbloom/GPT2-Small-SAEs-Reformatted", &tiny().join("saes"), &[]);
+    hub.fault("model.safetensors", common::hub::Fault { stall_at: Some(2_000_000), ..Default::default() });
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cmd = format!(
+        "env HF_ENDPOINT={} HF_HUB_CACHE={} {} --no-cache --download-timeout 60; echo SAESCOPE-EXIT $?; sleep 30",
+        hub.endpoint,
+        quote(&tmp.path().join("hf")),
+        env!("CARGO_BIN_EXE_saescope"),
+    );
+    let t = run_in_tmux("download", &cmd);
+    let s = t.wait_for("downloading model.safetensors: 2.0 MB of 15.5 MB", 30);
+    assert!(s.contains("B/s"), "the gauge shows the rate\n{s}");
+    let shell = t.cmd(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
+    let started = Instant::now();
+    let ok = Command::new("pkill").args(["-TERM", "-P", shell.trim(), "saescope"]).status().expect("pkill");
+    assert!(ok.success(), "signal sent");
+    assert_restored(&t, 143);
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    let blobs = tmp.path().join("hf/models--openai-community--gpt2/blobs");
+    let kept = std::fs::read_dir(blobs).expect("blobs").filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().ends_with(".incomplete"));
+    assert!(kept, "the partial download is kept for the next run");
 }
 
 /// 4,000 generated texts: long enough to act while the model is still computing.

@@ -27,11 +27,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         f.render_widget(Line::raw(info), area);
         return;
     }
-    let [gauge, rest] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let (label, ratio) = match &app.progress {
         Some(p) => (p.text(&app.eta), p.ratio()),
         None => ("starting".to_string(), 0.0),
     };
+    // The gauge is as wide as its line needs (a download's bytes, rate and ETA), up to
+    // four fifths of the width, and at least half; the run's details take the rest.
+    let want = (label.chars().count() as u16 + 2).clamp(area.width / 2, area.width * 4 / 5);
+    let [gauge, rest] = Layout::horizontal([Constraint::Length(want), Constraint::Min(0)]).areas(area);
     f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(Style::new().add_modifier(Modifier::REVERSED)), gauge);
     f.render_widget(Line::raw(info), rest);
 }

@@ -70,6 +70,32 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Generate from a prompt with features steered (added to, or clamped in, the residual at
+    /// their layer), beside the same prompt unsteered: both continuations and per step the
+    /// top-5 next tokens of each and the KL divergence between them.
+    Steer {
+        /// The prompt; `-` reads it from standard input.
+        #[arg(long)]
+        prompt: String,
+        /// LAYER:FEATURE:STRENGTH, e.g. 8:1234:40; repeat for several features.
+        #[arg(long = "feature", value_name = "L:F:STRENGTH", required = true)]
+        features: Vec<crate::steer::Steer>,
+        /// Tokens to generate.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024).map(|n| n as usize))]
+        tokens: usize,
+        /// 0 is greedy; above 0 samples, deterministically per --seed.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = non_negative_f64)]
+        temperature: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = crate::steer::Mode::Add)]
+        mode: crate::steer::Mode,
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Write a synthetic GPT-2 (DIR/model) and SAEs (DIR/saes) in the real layouts.
     Synth {
         #[arg(long, value_name = "DIR")]
@@ -181,6 +207,15 @@ pub struct Common {
 /// A finite number at least 0 (NaN and inf would silently zero every score).
 fn non_negative_f32(s: &str) -> Result<f32, String> {
     match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be a finite number, 0 or more".into()),
+        Err(e) => Err(format!("{e}: give a number, 0 or more")),
+    }
+}
+
+/// A finite number at least 0.
+fn non_negative_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         Ok(_) => Err("must be a finite number, 0 or more".into()),
         Err(e) => Err(format!("{e}: give a number, 0 or more")),

@@ -25,6 +25,7 @@ pub mod report;
 pub mod sae;
 pub mod samples;
 pub mod source;
+pub mod steer;
 pub mod tensors;
 pub mod tokenizer;
 pub mod ui;

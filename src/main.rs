@@ -92,6 +92,9 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Findings { format, output }) => findings(c, format, output),
         Some(Command::Search { query, format }) => search(c, &query, format),
         Some(Command::Tokens { layer, id, text, format, output }) => tokens(c, layer, id, &text, format, output),
+        Some(Command::Steer { prompt, features, tokens, temperature, seed, mode, format, output }) => {
+            steer(c, &prompt, &features, saescope::steer::Sampling { tokens, temperature, seed }, mode, format, output)
+        }
         None | Some(Command::Explore) => explore(c),
     }
 }
@@ -223,15 +226,43 @@ fn search(c: &Common, query: &str, format: CardFormat) -> Result<()> {
     write_output(&text, None)
 }
 
+/// Text from `--prompt`/`--text`, or standard input for `-`.
+fn text_arg(text: &str, what: &str) -> Result<String> {
+    if text != "-" {
+        return Ok(text.to_string());
+    }
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).wrap_err_with(|| format!("cannot read {what} from standard input (is it UTF-8?)"))?;
+    Ok(s)
+}
+
+/// `saescope steer`: the whole model and the SAEs of the steered layers.
+fn steer(
+    c: &Common,
+    prompt: &str,
+    features: &[saescope::steer::Steer],
+    sampling: saescope::steer::Sampling,
+    mode: saescope::steer::Mode,
+    format: CardFormat,
+    output: Option<std::path::PathBuf>,
+) -> Result<()> {
+    let prompt = text_arg(prompt, "the prompt")?;
+    let (device, opts, _) = setup(c)?;
+    let progress = ProgressSink::stderr();
+    let layers = saescope::config::normalize_layers(&features.iter().map(|f| f.layer).collect::<Vec<_>>());
+    let engine = saescope::pipeline::Resolved::new(&c.model_source(), &c.sae_source(), &layers, &progress)?.load_full(device, &opts, &progress)?;
+    progress.stage("generating");
+    let out = saescope::steer::steer(&engine, &prompt, features, mode, sampling)?;
+    let text = match format {
+        CardFormat::Text => out.text(),
+        CardFormat::Json => serde_json::to_string_pretty(&out)? + "\n",
+    };
+    write_output(&text, output)
+}
+
 /// `saescope tokens`: the one layer asked for is all that loads; no samples run.
 fn tokens(c: &Common, layer: usize, id: u32, text: &str, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
-    let text = if text == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).wrap_err("cannot read the text from standard input (is it UTF-8?)")?;
-        s
-    } else {
-        text.to_string()
-    };
+    let text = text_arg(text, "the text")?;
     if text.trim().is_empty() {
         color_eyre::eyre::bail!("--text is empty: give the text to run, or - to read it from standard input");
     }

@@ -181,6 +181,90 @@ impl Gpt2 {
     }
 }
 
+/// Keys and values of every position seen so far, per block, so generation feeds one new
+/// token at a time instead of the whole sequence.
+#[derive(Default)]
+pub struct KvCache {
+    /// Per block: [1, n_head, positions, d_head].
+    kv: Vec<(Tensor, Tensor)>,
+    len: i64,
+}
+
+impl KvCache {
+    /// Positions already in the cache.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A change to the residual entering block `layer` (`layer == n_layer`: after the last
+/// block, before ln_f), given the HF residual [positions, d_model] of the new positions.
+pub type ResidHook<'a> = dyn FnMut(usize, Tensor) -> Result<Tensor> + 'a;
+
+impl Gpt2 {
+    /// Next-token logits [new positions, vocab] for `tokens`, which continue the positions
+    /// in `cache` (a fresh cache: a whole prompt). `hook` sees, and may replace, the
+    /// residual at every layer on the way (steering). Needs every block: `Gpt2::load` with
+    /// `n_layer` blocks. The unembedding is GPT-2's tied one: ln_f, then `wte^T`.
+    pub fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, hook: &mut ResidHook) -> Result<Tensor> {
+        let n_layer = self.cfg.n_layer;
+        if self.blocks.len() < n_layer {
+            bail!("generation needs all {n_layer} blocks but {} are loaded", self.blocks.len());
+        }
+        let (p0, n) = (cache.len, tokens.len() as i64);
+        if (p0 + n) as usize > self.cfg.n_positions {
+            bail!("{} positions exceed n_ctx {}: ask for fewer tokens or shorten the prompt", p0 + n, self.cfg.n_positions);
+        }
+        let ids = Tensor::from_slice(&tokens.iter().map(|&t| t as i64).collect::<Vec<_>>()).to_device(self.device);
+        let mut h = self.wte.index_select(0, &ids) + self.wpe.narrow(0, p0, n);
+        // Query i (at position p0 + i) sees keys 0..=p0 + i.
+        let mask = Tensor::ones([n, p0 + n], (Kind::Bool, self.device)).tril(p0).view([1, 1, n, p0 + n]);
+        let fresh = cache.kv.is_empty();
+        for (i, blk) in self.blocks.iter().enumerate() {
+            h = hook(i, h)?;
+            let (k_past, v_past) = if fresh { (None, None) } else { (Some(&cache.kv[i].0), Some(&cache.kv[i].1)) };
+            let (out, k, v) = self.block_cached(blk, &h, k_past, v_past, &mask);
+            if fresh {
+                cache.kv.push((k, v));
+            } else {
+                cache.kv[i] = (k, v);
+            }
+            h = out;
+        }
+        h = hook(n_layer, h)?;
+        cache.len = p0 + n;
+        let l = Loader { file: &self._file, device: self.device, kind: self.kind };
+        let (w, b) = (l.get("ln_f.weight", &[self.cfg.n_embd])?, l.get("ln_f.bias", &[self.cfg.n_embd])?);
+        let x = h.layer_norm([self.cfg.n_embd as i64], Some(&w), Some(&b), self.cfg.layer_norm_epsilon, false);
+        Ok(x.matmul(&self.wte.tr()).to_kind(Kind::Float))
+    }
+
+    /// One block over the new positions `h` [n, d], attending to the cached keys and values
+    /// too; returns its output and the keys and values of all positions so far.
+    fn block_cached(&self, blk: &Block, h: &Tensor, k_past: Option<&Tensor>, v_past: Option<&Tensor>, mask: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let (n, d) = (h.size()[0], self.cfg.n_embd as i64);
+        let (nh, dh) = (self.cfg.n_head as i64, self.cfg.d_head() as i64);
+        let eps = self.cfg.layer_norm_epsilon;
+        let x = h.layer_norm([d], Some(&blk.ln_1.w), Some(&blk.ln_1.b), eps, false);
+        let qkv = blk.c_attn.forward(&x);
+        let heads = |i: i64| qkv.narrow(1, i * d, d).view([1, n, nh, dh]).transpose(1, 2);
+        let (q, mut k, mut v) = (heads(0), heads(1), heads(2));
+        if let (Some(kp), Some(vp)) = (k_past, v_past) {
+            k = Tensor::cat(&[kp, &k], 2);
+            v = Tensor::cat(&[vp, &v], 2);
+        }
+        let a = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), 0.0, false, None, false);
+        let a = a.transpose(1, 2).contiguous().view([n, d]);
+        let h = h + blk.c_proj.forward(&a);
+        let x = h.layer_norm([d], Some(&blk.ln_2.w), Some(&blk.ln_2.b), eps, false);
+        (&h + blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh")), k, v)
+    }
+}
+
 /// TransformerLens's residual under center_writing_weights: the HF stream minus its mean over d_model.
 pub fn centre(h: &Tensor) -> Tensor {
     h - h.mean_dim(-1, true, h.kind())

@@ -91,6 +91,17 @@ impl Resolved {
     }
 
     pub fn load(self, device: Device, with_decoder: bool, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
+        let n_blocks = self.layers().last().copied().unwrap_or(0);
+        self.load_blocks(n_blocks, device, with_decoder, opts, progress)
+    }
+
+    /// The whole model (every block, for generation) and the SAEs with their decoders.
+    pub fn load_full(self, device: Device, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
+        let n_blocks = self.cfg.n_layer;
+        self.load_blocks(n_blocks, device, true, opts, progress)
+    }
+
+    fn load_blocks(self, n_blocks: usize, device: Device, with_decoder: bool, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
         if opts.dtype == Precision::F16 && device == Device::Cpu {
             bail!("--dtype f16 is for CUDA: libtorch's f16 matmul on CPU is far slower than f32; use --dtype bf16 (or f32) on CPU");
         }
@@ -108,7 +119,6 @@ impl Resolved {
                 );
             }
         }
-        let n_blocks = self.layers().last().copied().unwrap_or(0);
         let (n_layer, d_model) = (self.cfg.n_layer, self.cfg.n_embd);
         let tokenizer = Gpt2Tokenizer::load(self.model.tokenizer.as_deref())?;
         progress.stage(format!("loading model ({n_blocks} of {n_layer} blocks)"));

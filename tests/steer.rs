@@ -1,0 +1,89 @@
+//! Steering on the tiny weights: strength 0 and clamping a feature to its own activation
+//! change nothing; a strong feature does; the KV cache gives what recomputing every step
+//! gives; the command checks what it is given.
+
+mod common;
+
+use common::{saescope, tiny, tiny_args};
+use saescope::pipeline::{Resolved, RunOptions};
+use saescope::progress::ProgressSink;
+use saescope::source::Source;
+use saescope::steer::{check_cache, steer, Mode, Sampling, Steer};
+
+const PROMPT: &str = "def factorial(n):\n    return 1 if n == 0 else";
+
+fn engine() -> saescope::pipeline::Engine {
+    let t = tiny();
+    Resolved::new(&Source::Dir(t.join("model")), &Source::Dir(t.join("saes")), &[6, 8], &ProgressSink::none())
+        .expect("resolve")
+        .load_full(tch::Device::Cpu, &RunOptions::default(), &ProgressSink::none())
+        .expect("load")
+}
+
+const GREEDY: Sampling = Sampling { tokens: 12, temperature: 0.0, seed: 0 };
+
+#[test]
+fn strength_zero_and_clamping_a_silent_feature_change_nothing() {
+    let e = engine();
+    let zero = steer(&e, PROMPT, &[Steer { layer: 6, feature: 481, strength: 0.0 }], Mode::Add, GREEDY).expect("steer");
+    assert_eq!(zero.default.ids, zero.steered.ids);
+    assert!(zero.steps.iter().all(|s| s.kl < 1e-9), "{:?}", zero.steps.iter().map(|s| s.kl).collect::<Vec<_>>());
+    // A feature silent at every position of prompt and continuation: clamping it to 0 is
+    // clamping it to its own activation.
+    let all = format!("{PROMPT}{}", zero.default.text);
+    let acts = e.token_activations(&all, true).expect("acts");
+    let silent = (0..e.d_sae() as u32).find(|&f| acts.feature(0, f).iter().all(|&v| v == 0.0)).expect("a silent feature");
+    let clamp = steer(&e, PROMPT, &[Steer { layer: 6, feature: silent, strength: 0.0 }], Mode::Clamp, GREEDY).expect("clamp");
+    assert_eq!(clamp.default.ids, clamp.steered.ids);
+    assert!(clamp.steps.iter().all(|s| s.kl < 1e-6));
+}
+
+#[test]
+fn a_strong_feature_steers_toward_what_its_decoder_promotes() {
+    let e = engine();
+    let out = steer(&e, PROMPT, &[Steer { layer: 6, feature: 481, strength: 40.0 }], Mode::Add, GREEDY).expect("steer");
+    assert_ne!(out.default.ids, out.steered.ids);
+    assert!(out.steps.iter().all(|s| s.kl > 0.01));
+    // Its logit lens: the feature's decoder direction promotes these tokens most.
+    let dir = e.saes[0].1.direction(481).expect("dir").unsqueeze(0);
+    let lens = e.model.logit_lens(&dir).expect("lens");
+    let promoted: Vec<i64> = Vec::try_from(lens.get(0).topk(5, -1, true, true).1).expect("ids");
+    let first = out.steered.ids[0] as i64;
+    assert!(promoted.contains(&first), "steered token {first} among the lens's top {promoted:?}");
+    // Clamping instead of adding also changes the continuation.
+    let clamp = steer(&e, PROMPT, &[Steer { layer: 6, feature: 481, strength: 40.0 }], Mode::Clamp, GREEDY).expect("clamp");
+    assert_ne!(clamp.default.ids, clamp.steered.ids);
+}
+
+#[test]
+fn the_kv_cache_gives_what_recomputing_gives_and_sampling_follows_the_seed() {
+    let e = engine();
+    let (cached, full, diff) = check_cache(&e, PROMPT, 16).expect("check");
+    assert_eq!(cached, full);
+    assert!(diff < 1e-4, "log-probabilities differ by {diff}");
+    let s =
+        |seed| steer(&e, PROMPT, &[Steer { layer: 8, feature: 3, strength: 5.0 }], Mode::Add, Sampling { tokens: 10, temperature: 1.0, seed }).expect("sample");
+    assert_eq!(s(7).steered.ids, s(7).steered.ids, "deterministic per seed");
+    assert_ne!(s(7).default.ids, s(8).default.ids, "another seed, another sample");
+}
+
+#[test]
+fn the_command_prints_both_continuations_and_checks_its_arguments() {
+    let out =
+        tiny_args(&mut saescope()).args(["steer", "--prompt", PROMPT, "--feature", "6:481:40", "--tokens", "4", "--format", "json"]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["steps"].as_array().map(Vec::len), Some(4));
+    assert_eq!(v["steps"][0]["steered_top"].as_array().map(Vec::len), Some(5));
+    assert!(v["default"]["text"].is_string() && v["steered"]["ids"].as_array().is_some_and(|a| a.len() == 4));
+    for (args, says) in [
+        (vec!["--feature", "6:481"], "LAYER:FEATURE:STRENGTH"),
+        (vec!["--feature", "6:99999:1"], "feature 99999 does not exist"),
+        (vec!["--feature", "6:1:nan"], "finite"),
+        (vec!["--feature", "6:1:1", "--temperature", "-1"], "0 or more"),
+    ] {
+        let out = tiny_args(&mut saescope()).args(["steer", "--prompt", "hi"]).args(&args).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+    }
+}

@@ -206,6 +206,14 @@ pub fn steer(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mode, s: Sam
     })
 }
 
+/// Greedy continuation of the token ids `prompt` (BOS included) with `steers`: the ids and
+/// each step's log-probabilities over the vocabulary, for comparing with a reference.
+pub fn greedy(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, tokens: usize) -> Result<(Vec<u32>, Vec<Vec<f64>>)> {
+    let run = generate(engine, prompt, steers, mode, Sampling { tokens, temperature: 0.0, seed: 0 }, true)?;
+    let lps = run.logprobs.iter().map(|t| Vec::<f64>::try_from(t).map_err(|e| eyre!("{e}"))).collect::<Result<Vec<_>>>()?;
+    Ok((run.ids, lps))
+}
+
 /// The continuation token ids with the KV cache and without it (every step recomputed),
 /// and their last-step logits: for checking the cache.
 pub fn check_cache(engine: &Engine, prompt: &str, tokens: usize) -> Result<(Vec<u32>, Vec<u32>, f64)> {

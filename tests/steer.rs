@@ -87,3 +87,40 @@ fn the_command_prints_both_continuations_and_checks_its_arguments() {
         assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// Against TransformerLens + SAELens on the same weights (fixture from
+/// scripts/reference_steer.py): the unsteered continuation equals TL's `generate` with and
+/// without its KV cache, and steering by `add` and `clamp` through a hook on
+/// `blocks.L.hook_resid_pre` gives the same tokens and log-probabilities (1e-4 relative).
+#[test]
+fn greedy_steering_equals_transformer_lens() {
+    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("steer_tiny.json")).expect("fixture")).expect("json");
+    let ids = |v: &serde_json::Value| -> Vec<u32> { v.as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect() };
+    let e = engine();
+    let prompt = ids(&fx["prompt_ids"]);
+    assert_eq!(e.tokenizer.encode_with_bos(fx["prompt"].as_str().expect("prompt")).expect("tok"), prompt, "same prompt tokens");
+    let n = fx["tokens"].as_u64().expect("n") as usize;
+    let check = |got: &(Vec<u32>, Vec<Vec<f64>>), want: &serde_json::Value, what: &str| {
+        assert_eq!(got.0, ids(&want["ids"]), "{what}: token ids");
+        for (step, (lp, top)) in got.1.iter().zip(want["steps"].as_array().expect("steps")).enumerate() {
+            for pair in top.as_array().expect("top") {
+                let (id, v) = (pair[0].as_u64().expect("id") as usize, pair[1].as_f64().expect("lp"));
+                assert!(common::close(lp[id], v, 1e-4), "{what}: step {step}, token {id}: {} vs TL {v}", lp[id]);
+            }
+        }
+    };
+    let plain = saescope::steer::greedy(&e, &prompt, &[], Mode::Add, n).expect("greedy");
+    check(&plain, &fx["default"], "unsteered");
+    assert_eq!(plain.0, ids(&fx["default"]["generate_cached"]), "TL generate, KV cache on");
+    assert_eq!(plain.0, ids(&fx["default"]["generate_uncached"]), "TL generate, KV cache off");
+    for case in fx["steered"].as_array().expect("cases") {
+        let mode = if case["mode"] == "add" { Mode::Add } else { Mode::Clamp };
+        let st = Steer {
+            layer: case["layer"].as_u64().expect("l") as usize,
+            feature: case["feature"].as_u64().expect("f") as u32,
+            strength: case["strength"].as_f64().expect("s"),
+        };
+        let got = saescope::steer::greedy(&e, &prompt, &[st], mode, n).expect("steered");
+        check(&got, case, &format!("{mode:?} {st:?}"));
+    }
+}

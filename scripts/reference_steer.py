@@ -1,0 +1,76 @@
+"""TransformerLens + SAELens reference for `saescope steer` (tests/steer.rs, fixture
+tests/fixtures/steer_tiny.json), on the tiny synthetic weights.
+
+Greedy generation of N tokens after a prompt:
+- unsteered: TransformerLens's own `generate`, with the KV cache and without it, and a
+  step-by-step loop that records each step's log-probabilities;
+- steered through a hook on blocks.L.hook_resid_pre: `add` (resid + s * W_dec[F]) and
+  `clamp` (resid + (s - a_F(resid)) * W_dec[F], a_F from SAELens's encode).
+Each step keeps the chosen ids and the log-probabilities of the top 5 tokens.
+
+    python scripts/reference_steer.py --model-dir DIR/model --sae-dir DIR/saes -o out.json
+"""
+import argparse
+import json
+
+from reference import go_offline, load_stack
+
+PROMPT = "def factorial(n):\n    return 1 if n == 0 else"
+CASES = [("add", 6, 481, 40.0), ("clamp", 6, 481, 40.0), ("add", 8, 3, -25.0)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--sae-dir", required=True)
+    ap.add_argument("--tokens", type=int, default=20)
+    ap.add_argument("-o", "--output", required=True)
+    a = ap.parse_args()
+    go_offline(a.model_dir)
+    import torch
+
+    torch.set_grad_enabled(False)
+    model, saes, hook = load_stack(a.model_dir, a.sae_dir, sorted({c[1] for c in CASES}))
+    prompt = model.to_tokens(PROMPT, prepend_bos=True)
+
+    def greedy(fwd_hooks):
+        """Step by step, the whole sequence each step: ids and each step's top-5 log-probs."""
+        toks, steps = prompt.clone(), []
+        for _ in range(a.tokens):
+            logits = model.run_with_hooks(toks, fwd_hooks=fwd_hooks)
+            lp = logits[0, -1].double().log_softmax(-1)
+            top = lp.topk(5)
+            steps.append([[int(i), float(v)] for v, i in zip(top.values, top.indices)])
+            nxt = int(lp.argmax())
+            toks = torch.cat([toks, torch.tensor([[nxt]])], dim=1)
+        return [int(t) for t in toks[0, prompt.shape[1]:]], steps
+
+    def hook_fn(mode, layer, feature, s):
+        sae = saes[layer]
+        d = sae.W_dec[feature]
+
+        def f(resid, hook):
+            if mode == "add":
+                return resid + s * d
+            act = sae.encode(resid)[..., feature]
+            return resid + (s - act)[..., None] * d
+
+        return [(hook(layer), f)]
+
+    out = {"prompt": PROMPT, "prompt_ids": [int(t) for t in prompt[0]], "tokens": a.tokens}
+    ids, steps = greedy([])
+    gen = {}
+    for cached in (True, False):
+        g = model.generate(prompt, max_new_tokens=a.tokens, do_sample=False, use_past_kv_cache=cached, stop_at_eos=False, verbose=False)
+        gen[cached] = [int(t) for t in g[0, prompt.shape[1]:]]
+    out["default"] = {"ids": ids, "steps": steps, "generate_cached": gen[True], "generate_uncached": gen[False]}
+    out["steered"] = []
+    for mode, layer, feature, s in CASES:
+        ids, steps = greedy(hook_fn(mode, layer, feature, s))
+        out["steered"].append({"mode": mode, "layer": layer, "feature": feature, "strength": s, "ids": ids, "steps": steps})
+    with open(a.output, "w") as f:
+        json.dump(out, f)
+
+
+if __name__ == "__main__":
+    main()

@@ -89,6 +89,9 @@ pub struct Steered {
     pub default: Continuation,
     pub steered: Continuation,
     pub steps: Vec<Step>,
+    /// Generated tokens per second, without and with steering (KV cache, this device).
+    pub default_tokens_per_s: f64,
+    pub steered_tokens_per_s: f64,
 }
 
 const TOP: usize = 5;
@@ -186,8 +189,13 @@ pub fn steer(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mode, s: Sam
     if ids.len() + s.tokens > n_ctx {
         bail!("the prompt's {} tokens with BOS plus {} to generate exceed n_ctx {n_ctx}: shorten the prompt or ask for fewer --tokens", ids.len(), s.tokens);
     }
+    let rate = |t: std::time::Instant| s.tokens as f64 / t.elapsed().as_secs_f64().max(1e-9);
+    let t0 = std::time::Instant::now();
     let plain = generate(engine, &ids, &[], mode, s, true)?;
+    let default_tokens_per_s = rate(t0);
+    let t1 = std::time::Instant::now();
     let steered = generate(engine, &ids, steers, mode, s, true)?;
+    let steered_tokens_per_s = rate(t1);
     let mut steps = Vec::with_capacity(s.tokens);
     for (d, st) in plain.logprobs.iter().zip(&steered.logprobs) {
         let kl = (st.exp() * (st - d)).sum(Kind::Double).double_value(&[]);
@@ -203,6 +211,8 @@ pub fn steer(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mode, s: Sam
         default: text(&plain),
         steered: text(&steered),
         steps,
+        default_tokens_per_s,
+        steered_tokens_per_s,
     })
 }
 

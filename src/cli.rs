@@ -96,6 +96,25 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Which features of the loaded layers move the next-token prediction after a prompt:
+    /// attribution (activation x gradient, summed over positions) and, for the top ones, the
+    /// exact change when the feature is ablated everywhere.
+    Attribute {
+        /// The prompt; `-` reads it from standard input.
+        #[arg(long)]
+        prompt: String,
+        /// The predicted token to explain (one token, e.g. " the"); default: the model's top one.
+        #[arg(long)]
+        target: Option<String>,
+        /// Features per layer.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000).map(|n| n as usize))]
+        top: usize,
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Write a synthetic GPT-2 (DIR/model) and SAEs (DIR/saes) in the real layouts.
     Synth {
         #[arg(long, value_name = "DIR")]

@@ -3,6 +3,7 @@
 
 pub mod activations;
 pub mod analysis;
+pub mod attribute;
 pub mod bench;
 pub mod cache;
 pub mod card;

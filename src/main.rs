@@ -92,6 +92,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Findings { format, output }) => findings(c, format, output),
         Some(Command::Search { query, format }) => search(c, &query, format),
         Some(Command::Tokens { layer, id, text, format, output }) => tokens(c, layer, id, &text, format, output),
+        Some(Command::Attribute { prompt, target, top, format, output }) => attribute(c, &prompt, target.as_deref(), top, format, output),
         Some(Command::Steer { prompt, features, tokens, temperature, seed, mode, format, output }) => {
             steer(c, &prompt, &features, saescope::steer::Sampling { tokens, temperature, seed }, mode, format, output)
         }
@@ -234,6 +235,22 @@ fn text_arg(text: &str, what: &str) -> Result<String> {
     let mut s = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).wrap_err_with(|| format!("cannot read {what} from standard input (is it UTF-8?)"))?;
     Ok(s)
+}
+
+/// `saescope attribute`: the whole model and the SAEs of `--layers`, with gradients.
+fn attribute(c: &Common, prompt: &str, target: Option<&str>, top: usize, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
+    let prompt = text_arg(prompt, "the prompt")?;
+    let (device, opts, _) = setup(c)?;
+    let progress = ProgressSink::stderr();
+    let layers = saescope::config::normalize_layers(&c.layers);
+    let engine = saescope::pipeline::Resolved::new(&c.model_source(), &c.sae_source(), &layers, &progress)?.load_full(device, &opts, &progress)?;
+    progress.stage("attributing");
+    let out = saescope::attribute::attribute(&engine, &prompt, target, top)?;
+    let text = match format {
+        CardFormat::Text => out.text(),
+        CardFormat::Json => serde_json::to_string_pretty(&out)? + "\n",
+    };
+    write_output(&text, output)
 }
 
 /// `saescope steer`: the whole model and the SAEs of the steered layers.

@@ -4,20 +4,13 @@
 
 mod common;
 
-use common::{saescope, tiny, tiny_args};
-use saescope::pipeline::{Resolved, RunOptions};
-use saescope::progress::ProgressSink;
-use saescope::source::Source;
+use common::{saescope, tiny_args};
 use saescope::steer::{check_cache, steer, Mode, Sampling, Steer};
 
 const PROMPT: &str = "def factorial(n):\n    return 1 if n == 0 else";
 
 fn engine() -> saescope::pipeline::Engine {
-    let t = tiny();
-    Resolved::new(&Source::Dir(t.join("model")), &Source::Dir(t.join("saes")), &[6, 8], &ProgressSink::none())
-        .expect("resolve")
-        .load_full(tch::Device::Cpu, &RunOptions::default(), &ProgressSink::none())
-        .expect("load")
+    common::full_engine(&[6, 8])
 }
 
 const GREEDY: Sampling = Sampling { tokens: 12, temperature: 0.0, seed: 0 };

@@ -26,6 +26,15 @@ pub fn engine(layers: &[usize]) -> Engine {
         .expect("load tiny engine")
 }
 
+/// Every block of the tiny model (for generation and gradients) and the SAEs of `layers`.
+pub fn full_engine(layers: &[usize]) -> Engine {
+    let d = tiny();
+    saescope::pipeline::Resolved::new(&Source::Dir(d.join("model")), &Source::Dir(d.join("saes")), layers, &ProgressSink::none())
+        .expect("resolve tiny")
+        .load_full(tch::Device::Cpu, &RunOptions::default(), &ProgressSink::none())
+        .expect("load tiny whole")
+}
+
 pub fn opts(include_bos: bool, batch_tokens: usize) -> RunOptions {
     RunOptions { include_bos, batch_tokens, ..Default::default() }
 }

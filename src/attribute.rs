@@ -1,0 +1,155 @@
+//! Which features move a prediction: attribution patching at every loaded SAE, checked by
+//! ablation.
+//!
+//! The target is the next-token prediction at the prompt's last position, measured as
+//! TransformerLens measures a logit under its default processing (`center_unembed`): the
+//! target's logit minus the mean logit over the vocabulary. One backward pass gives, at each
+//! SAE's hook, the gradient `g_p` of that metric with respect to the residual at every
+//! position p; a feature's attribution is `sum_p a_F(x_p) * (W_dec[F] . g_p)`, the linear
+//! estimate of what removing the feature everywhere would change. For the top features the
+//! exact effect is computed too: the feature is ablated at every position
+//! (`x - a_F(x) * W_dec[F]`) and the model run again.
+
+use crate::model::{centre, KvCache};
+use crate::pipeline::Engine;
+use color_eyre::eyre::{bail, eyre, Result};
+use serde::Serialize;
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attributed {
+    pub feature: u32,
+    /// The feature's contribution by the linear estimate: positive features raise the
+    /// target, and removing one changes the metric by about minus this.
+    pub attribution: f64,
+    /// Removing the feature at every position, run again: the change in the target's
+    /// (centred) logit and in its probability.
+    pub ablation_logit: f64,
+    pub ablation_prob: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerAttribution {
+    pub layer: usize,
+    /// The top features by |attribution|.
+    pub features: Vec<Attributed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attribution {
+    pub prompt: String,
+    pub target: String,
+    pub target_id: u32,
+    /// The target's logit (minus the mean logit) and probability at the last position.
+    pub logit: f64,
+    pub prob: f64,
+    pub layers: Vec<LayerAttribution>,
+}
+
+/// The metric and probability of `target` from last-position logits [vocab].
+fn metric(last: &Tensor, target: i64) -> (Tensor, Tensor) {
+    let m = last.get(target) - last.mean(Kind::Float);
+    let p = last.softmax(-1, Kind::Float).get(target);
+    (m, p)
+}
+
+/// The token id of `target`, which must be one token.
+fn target_id(engine: &Engine, target: &str) -> Result<u32> {
+    let ids = engine.tokenizer.encode_with_bos(target)?;
+    match ids.as_slice() {
+        [_, one] => Ok(*one),
+        _ => bail!("--target {target:?} is {} tokens; give one token (e.g. \" the\", with its leading space)", ids.len() - 1),
+    }
+}
+
+/// Attribution of every loaded layer's features to the prediction after `prompt`.
+pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize) -> Result<Attribution> {
+    if prompt.trim().is_empty() {
+        bail!("--prompt is empty: give the text whose next token to explain, or - to read it from standard input");
+    }
+    let ids = engine.tokenizer.encode_with_bos(prompt)?;
+    if ids.len() > engine.model.cfg.n_positions {
+        bail!("the prompt has {} tokens with BOS, over n_ctx {}; shorten it", ids.len(), engine.model.cfg.n_positions);
+    }
+    let (n, d) = (ids.len() as i64, engine.model.cfg.n_embd as i64);
+    let opts = (engine.model.kind(), engine.model.device());
+    // A zero "delta" added at each SAE's hook: its gradient is the gradient with respect to
+    // the residual there, through everything downstream, for every layer in one pass.
+    let mut seen: Vec<(usize, Tensor, Tensor)> = Vec::new();
+    let layers: Vec<usize> = engine.layers();
+    let mut hook = |layer: usize, h: Tensor| -> Result<Tensor> {
+        if layers.contains(&layer) {
+            let delta = Tensor::zeros([n, d], opts).set_requires_grad(true);
+            seen.push((layer, h.detach(), delta.shallow_clone()));
+            return Ok(h + delta);
+        }
+        Ok(h)
+    };
+    let logits = engine.model.forward_cached(&ids, &mut KvCache::default(), &mut hook)?;
+    let last = logits.get(n - 1);
+    let t = match target {
+        Some(s) => target_id(engine, s)? as i64,
+        None => last.argmax(-1, false).int64_value(&[]),
+    };
+    let (m, p) = metric(&last, t);
+    m.backward();
+    let (base_logit, base_prob) = (m.double_value(&[]), p.double_value(&[]));
+
+    let _guard = tch::no_grad_guard();
+    let mut out = Vec::new();
+    for (layer, h, delta) in &seen {
+        let sae = engine.saes.iter().find(|(l, _)| l == layer).map(|(_, s)| s).ok_or_else(|| eyre!("internal: layer {layer} has no SAE"))?;
+        let g = delta.grad();
+        let a = sae.encode(&centre(h));
+        let w = sae.decoder()?;
+        // [n, d_sae]: a_F(x_p) * (W_dec[F] . g_p), summed over positions.
+        let attr: Vec<f64> = Vec::try_from((&a * g.matmul(&w.tr())).sum_dim_intlist(0, false, Kind::Double))?;
+        let mut order: Vec<usize> = (0..attr.len()).collect();
+        order.sort_by(|&i, &j| attr[j].abs().total_cmp(&attr[i].abs()).then(i.cmp(&j)));
+        let mut features = Vec::new();
+        for &f in order.iter().take(top) {
+            crate::interrupt::check()?;
+            let dir = w.get(f as i64);
+            let mut ablate = |l: usize, h: Tensor| -> Result<Tensor> {
+                if l != *layer {
+                    return Ok(h);
+                }
+                let af = sae.encode(&centre(&h)).select(-1, f as i64).unsqueeze(-1);
+                Ok(h - af * &dir)
+            };
+            let logits = engine.model.forward_cached(&ids, &mut KvCache::default(), &mut ablate)?;
+            let (m2, p2) = metric(&logits.get(n - 1), t);
+            features.push(Attributed {
+                feature: f as u32,
+                attribution: attr[f],
+                ablation_logit: m2.double_value(&[]) - base_logit,
+                ablation_prob: p2.double_value(&[]) - base_prob,
+            });
+        }
+        out.push(LayerAttribution { layer: *layer, features });
+    }
+    let target = engine.tokenizer.token_strings(&[t as u32]).concat();
+    Ok(Attribution { prompt: prompt.to_string(), target, target_id: t as u32, logit: base_logit, prob: base_prob, layers: out })
+}
+
+impl Attribution {
+    /// A table per layer: feature, attribution (the estimate), and the ablation's change.
+    pub fn text(&self) -> String {
+        let p = crate::printable::printable;
+        let mut s = format!(
+            "prompt: {}\ntarget: {:?} (id {}), logit {:.4} (minus the mean logit), probability {:.4}\n",
+            p(&self.prompt),
+            self.target,
+            self.target_id,
+            self.logit,
+            self.prob
+        );
+        for l in &self.layers {
+            s.push_str(&format!("\nlayer {}\nfeature\tattribution\tablated Δlogit\tablated Δprob\n", l.layer));
+            for f in &l.features {
+                s.push_str(&format!("#{}\t{:+.4}\t{:+.4}\t{:+.5}\n", f.feature, f.attribution, f.ablation_logit, f.ablation_prob));
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,56 @@
+//! Attribution against TransformerLens + SAELens on the tiny weights (fixture from
+//! scripts/reference_attribute.py): the target, its centred logit and probability, each
+//! layer's top features by |activation x gradient| with their scores (TL autograd through
+//! `run_with_hooks`), and the change when each is ablated everywhere.
+
+mod common;
+
+use common::{close, fixture, full_engine, saescope, tiny_args};
+
+#[test]
+fn attribution_and_ablation_equal_transformer_lens() {
+    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("attribute_tiny.json")).expect("fixture")).expect("json");
+    let e = full_engine(&[6, 8]);
+    let got = saescope::attribute::attribute(&e, fx["prompt"].as_str().expect("prompt"), None, 20).expect("attribute");
+    assert_eq!(got.target_id as u64, fx["target_id"].as_u64().expect("t"));
+    assert!(close(got.logit, fx["logit"].as_f64().expect("l"), 1e-4) && close(got.prob, fx["prob"].as_f64().expect("p"), 1e-4), "{} {}", got.logit, got.prob);
+    for (ours, theirs) in got.layers.iter().zip(fx["layers"].as_array().expect("layers")) {
+        assert_eq!(ours.layer as u64, theirs["layer"].as_u64().expect("layer"));
+        let theirs = theirs["features"].as_array().expect("features");
+        assert_eq!(ours.features.len(), theirs.len());
+        for (o, t) in ours.features.iter().zip(theirs) {
+            let what = format!("layer {} feature {}", ours.layer, o.feature);
+            assert_eq!(o.feature as u64, t["feature"].as_u64().expect("f"), "{what}: same ranking");
+            assert!(close(o.attribution, t["attribution"].as_f64().expect("a"), 1e-4), "{what}: {} vs {}", o.attribution, t["attribution"]);
+            // Ablation deltas are differences of logits: 1e-4 of the logit's scale.
+            let scale = got.logit.abs().max(1.0);
+            assert!(
+                (o.ablation_logit - t["ablation_logit"].as_f64().expect("dl")).abs() <= 1e-4 * scale,
+                "{what}: Δlogit {} vs {}",
+                o.ablation_logit,
+                t["ablation_logit"]
+            );
+            assert!(
+                (o.ablation_prob - t["ablation_prob"].as_f64().expect("dp")).abs() <= 1e-4 * got.prob.max(1e-3),
+                "{what}: Δprob {} vs {}",
+                o.ablation_prob,
+                t["ablation_prob"]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_command_explains_a_given_target_and_refuses_a_multi_token_one() {
+    let out = tiny_args(&mut saescope())
+        .args(["attribute", "--prompt", "The cat sat on the", "--target", " mat", "--layers", "8", "--top", "3", "--format", "json"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["target"], " mat");
+    assert_eq!(v["layers"][0]["features"].as_array().map(Vec::len), Some(3));
+    let bad = tiny_args(&mut saescope()).args(["attribute", "--prompt", "The cat", "--target", " a whole phrase"]).output().expect("run");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("give one token"), "{err}");
+}

@@ -110,6 +110,11 @@ impl Gpt2 {
         Ok(Self { cfg, wte, wpe, blocks, device, kind, _file: file })
     }
 
+    /// Blocks loaded: all of them (`cfg.n_layer`) for generation.
+    pub fn n_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
     pub fn device(&self) -> Device {
         self.device
     }

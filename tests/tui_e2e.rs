@@ -327,3 +327,41 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// What a feature does, as a user finds out: open a card, `s` to steer with it, type a
+/// prompt, see both continuations; then `a`, a prompt, the attribution table, and a card
+/// opened from it.
+#[test]
+fn steer_from_a_card_and_attribute_a_prompt_in_tmux() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = launch("steer", &tmp.path().join("cache"), "");
+    t.wait_for("Peak", 60);
+    t.keys(&["Tab", "Enter"]);
+    t.wait_for("Logit lens: promotes", 30);
+    t.keys(&["s"]);
+    t.wait_for("Steer", 5);
+    t.keys(&["Enter"]);
+    t.wait_for("prompt to steer:", 5);
+    t.keys(&["-l", "The weather today is"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("steered: top token", 60);
+    assert!(s.contains("default") && s.contains("The weather today is"), "{s}");
+    t.escape();
+    t.wait_for("Logit lens: promotes", 5);
+    t.escape();
+    t.wait_for("Categories", 5);
+    t.keys(&["a"]);
+    t.wait_for("explain the next token after:", 5);
+    t.keys(&["-l", "The cat sat on the"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("ablated Δlogit", 60);
+    let row = s.lines().find(|l| l.contains("L6") && l.contains('#')).expect("a layer 6 row");
+    let feature: String = row[row.find('#').expect("#") + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Feature #", 30);
+    assert!(s.contains(&format!("Feature #{feature} · layer 6")), "the first row's card, #{feature}\n{s}");
+    t.escape();
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

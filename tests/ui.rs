@@ -462,7 +462,7 @@ use std::collections::BTreeSet;
 
 fn tiny_engine() -> &'static std::sync::Mutex<saescope::pipeline::Engine> {
     static E: OnceLock<std::sync::Mutex<saescope::pipeline::Engine>> = OnceLock::new();
-    E.get_or_init(|| std::sync::Mutex::new(engine(&LAYERS)))
+    E.get_or_init(|| std::sync::Mutex::new(common::full_engine(&LAYERS)))
 }
 
 /// Answers the app's queued requests with the tiny engine, as the model thread does.
@@ -908,4 +908,80 @@ fn q_quits_the_too_small_screen_even_with_the_input_line_open() {
     render(&mut a, 70, 20);
     saescope::ui::handle(&mut a, q(), &mut None);
     assert!(a.quit);
+}
+
+/// Steering from a card: `s` adds the feature to the steering set and opens the steer
+/// view; strength and mode change by key; Enter asks for a prompt, then the model thread
+/// runs both continuations, shown side by side and exported as CSV.
+#[test]
+fn steer_view_from_a_card_runs_both_continuations() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = app(true);
+    a.export_dir = dir.path().to_owned();
+    press(&mut a, Action::NextPane);
+    press(&mut a, Action::OpenCard);
+    let f = a.card().expect("card").feature;
+    PENDING.with(|p| p.borrow_mut().clear());
+    press(&mut a, Action::Steer);
+    assert_eq!(a.mode(), Mode::Steer);
+    assert_eq!((a.steering.len(), a.steering[0].feature, a.steering[0].strength), (1, f, 20.0));
+    press(&mut a, Action::StrengthUp);
+    press(&mut a, Action::StrengthUp);
+    press(&mut a, Action::StrengthDown);
+    assert_eq!(a.steering[0].strength, 25.0);
+    press(&mut a, Action::ToggleMode);
+    press(&mut a, Action::ToggleMode);
+    assert_eq!(a.steer_mode, saescope::steer::Mode::Add);
+    press(&mut a, Action::FocusCategory);
+    assert!(a.input.as_ref().is_some_and(|i| i.kind == saescope::ui::action::InputKind::SteerPrompt), "Enter without a prompt asks for one");
+    for c in "def f(x):".chars() {
+        press(&mut a, Action::Type(c));
+    }
+    press(&mut a, Action::Submit);
+    assert!(matches!(pending().as_slice(), [Request::Steer { prompt, features, .. }] if prompt == "def f(x):" && features[0].feature == f));
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("generating…"), "{s}");
+    assert_eq!(serve(&mut a), 1);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("default") && s.contains("steered") && s.contains("KL") && s.contains("def f(x):"), "{s}");
+    press(&mut a, Action::Export);
+    let msg = a.message.clone().expect("message");
+    let path = msg.strip_prefix("exported ").unwrap_or_else(|| panic!("{msg}"));
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_path(path).expect("csv").records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.iter().filter(|r| &r[0] == "step").count(), saescope::ui::screens::steer::TOKENS);
+    press(&mut a, Action::Back);
+    assert_eq!(a.mode(), Mode::Card, "Esc returns to the card");
+}
+
+/// `a` asks for a prompt and attributes its next token; the token view's `a` does it for
+/// the text on view; Enter opens a feature's card and Esc comes back.
+#[test]
+fn attribute_view_lists_features_and_opens_their_cards() {
+    let mut a = app(true);
+    PENDING.with(|p| p.borrow_mut().clear());
+    press(&mut a, Action::Attribute);
+    for c in "The cat sat on the".chars() {
+        press(&mut a, Action::Type(c));
+    }
+    press(&mut a, Action::Submit);
+    assert_eq!(a.mode(), Mode::Attribute);
+    assert_eq!(serve(&mut a), 1);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("next token") && s.contains("attribution") && s.contains("ablated Δlogit"), "{s}");
+    let Some(saescope::ui::screens::Screen::Attribute(view)) = Some(a.screen()) else { panic!("attribute view") };
+    let (layer, f) = view.rows()[1];
+    press(&mut a, Action::Down);
+    press(&mut a, Action::FocusCategory);
+    assert_eq!(a.card().map(|c| (c.layer, c.feature)), Some((layer, f)));
+    press(&mut a, Action::Back);
+    assert_eq!(a.mode(), Mode::Attribute);
+    press(&mut a, Action::Back);
+    // From the token view: why the next token after the text on view?
+    press(&mut a, Action::NextPane);
+    press(&mut a, Action::Tokens);
+    let text = a.token_text().expect("text").to_string();
+    PENDING.with(|p| p.borrow_mut().clear());
+    press(&mut a, Action::Attribute);
+    assert_eq!(a.mode(), Mode::Attribute);
+    assert!(matches!(pending().as_slice(), [Request::Attribute { prompt }] if *prompt == text));
 }

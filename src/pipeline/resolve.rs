@@ -101,6 +101,13 @@ impl Resolved {
         self.load_blocks(n_blocks, device, true, opts, progress)
     }
 
+    /// Every block, SAE decoders loaded when first used: the explorer's engine once it
+    /// generates.
+    pub fn load_all_blocks(self, device: Device, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
+        let n_blocks = self.cfg.n_layer;
+        self.load_blocks(n_blocks, device, false, opts, progress)
+    }
+
     fn load_blocks(self, n_blocks: usize, device: Device, with_decoder: bool, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
         if opts.dtype == Precision::F16 && device == Device::Cpu {
             bail!("--dtype f16 is for CUDA: libtorch's f16 matmul on CPU is far slower than f32; use --dtype bf16 (or f32) on CPU");

@@ -38,6 +38,10 @@ pub enum Mode {
     Findings,
     /// Features found by label (`/`).
     Search,
+    /// Generation with the steering set (`s` on a card).
+    Steer,
+    /// A prompt's next token attributed to features (`a`).
+    Attribute,
 }
 
 /// The input line: what the typed text is for.
@@ -45,6 +49,10 @@ pub enum Mode {
 pub enum InputKind {
     Search,
     Text,
+    /// The steer screen's prompt.
+    SteerPrompt,
+    /// A prompt whose next token to attribute.
+    AttributePrompt,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +71,10 @@ pub enum Request {
     Tokens(String),
     /// Run a text typed by the user as a new category.
     AdHoc(String),
+    /// Generate with and without the steering set.
+    Steer { prompt: String, features: Vec<crate::steer::Steer>, mode: crate::steer::Mode, tokens: usize },
+    /// Attribute the next token after a prompt to features.
+    Attribute { prompt: String },
 }
 
 /// What an action asks of the world outside the state; the event loop carries it out.
@@ -82,6 +94,8 @@ pub enum Reply {
     Card(Box<Card>),
     Tokens(String, TokenActivations),
     AdHoc(String, TokenActivations),
+    Steered(Box<crate::steer::Steered>),
+    Attributed(Box<crate::attribute::Attribution>),
     /// The request could not be answered, and why: the views waiting on it say so.
     Failed {
         request: Request,
@@ -142,6 +156,17 @@ pub enum Action {
     Paste(String),
     Erase,
     Submit,
+    /// `s` on a card: steer generation with this feature.
+    Steer,
+    /// `a`: attribute a prompt's next token (the token view: its text's).
+    Attribute,
+    /// `+` / `-`: the selected steering feature's strength.
+    StrengthUp,
+    StrengthDown,
+    /// `x`: drop the selected steering feature.
+    Remove,
+    /// `m`: steer by adding or by clamping.
+    ToggleMode,
 }
 
 /// What the background worker hands over when it is done.

@@ -10,7 +10,7 @@ use crate::lens::TokenActivations;
 pub use crate::ui::action::{Action, Effect, Input, InputKind, Mode, Pane, Reply, Request, Results, RunInfo};
 use crate::ui::context::Context;
 use crate::ui::hits::HitMap;
-use crate::ui::screens::{CardScreen, FindingsScreen, MainScreen, Screen, SearchScreen, Step, TokensScreen};
+use crate::ui::screens::{AttributeScreen, CardScreen, FindingsScreen, MainScreen, Screen, SearchScreen, Step, TokensScreen};
 use std::path::PathBuf;
 
 pub struct App {
@@ -162,6 +162,21 @@ impl App {
                 self.ctx.keep_tokens(text, acts, current.as_deref());
             }
             Reply::AdHoc(text, acts) => self.add_own_text(text, acts),
+            Reply::Steered(r) => {
+                if let Some(s) = self.screens.iter_mut().rev().find_map(|s| if let Screen::Steer(v) = s { Some(v) } else { None }) {
+                    s.result = Some(r);
+                    s.running = false;
+                }
+            }
+            Reply::Attributed(r) => {
+                for s in &mut self.screens {
+                    if let Screen::Attribute(v) = s {
+                        if v.prompt == r.prompt {
+                            v.result = Some(r.clone());
+                        }
+                    }
+                }
+            }
             Reply::Failed { request, why } => {
                 match &request {
                     Request::Card(card) => {
@@ -178,6 +193,23 @@ impl App {
                         self.ctx.failed_tokens.insert(text.clone(), why.clone());
                     }
                     Request::AdHoc(_) => {}
+                    Request::Steer { .. } => {
+                        for s in &mut self.screens {
+                            if let Screen::Steer(v) = s {
+                                v.running = false;
+                                v.failed = Some(why.clone());
+                            }
+                        }
+                    }
+                    Request::Attribute { prompt } => {
+                        for s in &mut self.screens {
+                            if let Screen::Attribute(v) = s {
+                                if &v.prompt == prompt {
+                                    v.failed = Some(why.clone());
+                                }
+                            }
+                        }
+                    }
                 }
                 self.ctx.message = Some(why);
             }
@@ -265,6 +297,10 @@ impl App {
                 self.screens.push(s);
                 return;
             }
+            Step::Input(kind, text) => {
+                self.input = Some(Input { kind, text });
+                return;
+            }
             Step::Pass => {}
         }
         let n_layers = self.ctx.layers.len().max(1);
@@ -296,6 +332,7 @@ impl App {
                 self.input = Some(Input { kind: InputKind::Search, text: query });
             }
             Action::InputText => self.input = Some(Input { kind: InputKind::Text, text: String::new() }),
+            Action::Attribute => self.input = Some(Input { kind: InputKind::AttributePrompt, text: String::new() }),
             Action::ToggleHelp => self.help = !self.help,
             Action::NextLayer => self.ctx.layer_idx = (self.ctx.layer_idx + 1) % n_layers,
             Action::PrevLayer => self.ctx.layer_idx = (self.ctx.layer_idx + n_layers - 1) % n_layers,
@@ -330,6 +367,20 @@ impl App {
                     InputKind::Text => {
                         self.ctx.message = Some(format!("running your text ({} characters)…", input.text.chars().count()));
                         self.out.push(Effect::Worker(Request::AdHoc(input.text)));
+                    }
+                    _ if input.text.trim().is_empty() => self.ctx.message = Some("nothing to run: type a prompt, then Enter".into()),
+                    InputKind::SteerPrompt => {
+                        if let Some(Screen::Steer(s)) = self.screens.last_mut() {
+                            s.prompt = input.text;
+                            s.run(&mut self.ctx, &mut self.out);
+                        }
+                    }
+                    InputKind::AttributePrompt => {
+                        let view = AttributeScreen::open(input.text, &mut self.out);
+                        if let Some(Screen::Attribute(_)) = self.screens.last() {
+                            self.screens.pop();
+                        }
+                        self.screens.push(Screen::Attribute(view));
                     }
                 }
                 return;

@@ -42,6 +42,9 @@ pub struct Context {
     pub pending_tokens: BTreeSet<String>,
     /// Texts whose per-token activations the model thread could not compute, and why.
     pub failed_tokens: HashMap<String, String>,
+    /// Features to steer generation with (`s` on a card), and how.
+    pub steering: Vec<crate::steer::Steer>,
+    pub steer_mode: crate::steer::Mode,
 }
 
 impl Context {
@@ -64,6 +67,8 @@ impl Context {
             token_cache: HashMap::new(),
             pending_tokens: BTreeSet::new(),
             failed_tokens: HashMap::new(),
+            steering: Vec::new(),
+            steer_mode: crate::steer::Mode::Add,
         }
     }
 

@@ -161,6 +161,58 @@ fn findings_rows(app: &App) -> Result<Rows> {
     Ok(rows)
 }
 
+pub const STEER_HEADER: [&str; 7] = ["section", "step", "default", "default_prob", "steered", "steered_prob", "kl"];
+pub const ATTRIBUTE_HEADER: [&str; 7] = ["layer", "feature", "attribution", "ablation_logit", "ablation_prob", "label", "target"];
+
+/// The steering set, both continuations, and a row per step (its top tokens and the KL).
+fn steer_rows(app: &App) -> Result<Rows> {
+    let Some(crate::ui::screens::Screen::Steer(view)) = Some(app.screen()) else { return Err(eyre!("no steer view open")) };
+    let r = view.result.as_ref().ok_or_else(|| eyre!("nothing to export yet: run the steering first (Enter)"))?;
+    let mut rows: Rows = r
+        .features
+        .iter()
+        .map(|f| {
+            vec![
+                "feature".into(),
+                String::new(),
+                format!("L{} #{}", f.layer, f.feature),
+                f.strength.to_string(),
+                format!("{:?}", r.mode),
+                String::new(),
+                String::new(),
+            ]
+        })
+        .collect();
+    rows.push(vec!["text".into(), String::new(), r.default.text.clone(), String::new(), r.steered.text.clone(), String::new(), String::new()]);
+    for (i, s) in r.steps.iter().enumerate() {
+        let (d, st) = (&s.default_top[0], &s.steered_top[0]);
+        rows.push(vec!["step".into(), (i + 1).to_string(), d.token.clone(), d.prob.to_string(), st.token.clone(), st.prob.to_string(), s.kl.to_string()]);
+    }
+    Ok(rows)
+}
+
+fn attribute_rows(app: &App) -> Result<Rows> {
+    let Some(crate::ui::screens::Screen::Attribute(view)) = Some(app.screen()) else { return Err(eyre!("no attribute view open")) };
+    let r = view.result.as_ref().ok_or_else(|| eyre!("nothing to export yet: the attribution is still running"))?;
+    Ok(r.layers
+        .iter()
+        .flat_map(|l| {
+            l.features.iter().map(move |f| {
+                let label = app.labels.get(l.layer, f.feature).unwrap_or("").to_string();
+                vec![
+                    l.layer.to_string(),
+                    f.feature.to_string(),
+                    f.attribution.to_string(),
+                    f.ablation_logit.to_string(),
+                    f.ablation_prob.to_string(),
+                    label,
+                    r.target.clone(),
+                ]
+            })
+        })
+        .collect())
+}
+
 fn search_rows(app: &App) -> Rows {
     app.search_hits().into_iter().map(|(l, f, label)| vec![l.to_string(), f.to_string(), label.to_string(), app.info.ids.url_or_empty(l, f)]).collect()
 }
@@ -173,6 +225,8 @@ pub fn view_csv(app: &App) -> Result<(String, &'static str)> {
         Mode::Tokens => ("tokens", &ITEM_HEADER, token_rows(app)?),
         Mode::Findings => ("findings", &FINDINGS_HEADER, findings_rows(app)?),
         Mode::Search => ("search", &SEARCH_HEADER, search_rows(app)),
+        Mode::Steer => ("steer", &STEER_HEADER, steer_rows(app)?),
+        Mode::Attribute => ("attribute", &ATTRIBUTE_HEADER, attribute_rows(app)?),
     };
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header)?;

@@ -21,6 +21,8 @@ pub enum Target {
     SearchHit(usize),
     /// This text of the token view's list.
     TokenText(usize),
+    /// This row of the attribute screen's list.
+    AttributeRow(usize),
 }
 
 impl Target {

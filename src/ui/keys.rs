@@ -28,7 +28,7 @@ pub struct Binding {
 }
 
 use KeyCode::*;
-use Mode::{Card, Findings, Main, Search, Tokens};
+use Mode::{Attribute, Card, Findings, Main, Search, Steer, Tokens};
 
 pub static KEYS: &[Binding] = &[
     Binding { keys: Keys::Codes(&[Char('?')]), label: "?", action: Action::ToggleHelp, help: "this help", hints: &[(Main, "? help")] },
@@ -61,7 +61,7 @@ pub static KEYS: &[Binding] = &[
         label: "Enter",
         action: Action::FocusCategory,
         help: "focus a category (clears marks) / open a feature's card",
-        hints: &[(Main, "Enter card"), (Tokens, "Enter card"), (Search, "Enter card")],
+        hints: &[(Main, "Enter card"), (Tokens, "Enter card"), (Search, "Enter card"), (Steer, "Enter run"), (Attribute, "Enter card")],
     },
     Binding {
         keys: Keys::Codes(&[Char('t')]),
@@ -90,8 +90,8 @@ pub static KEYS: &[Binding] = &[
         keys: Keys::Codes(&[Char('i')]),
         label: "i",
         action: Action::InputText,
-        help: "run a text of your own as a new category",
-        hints: &[(Main, "i text")],
+        help: "your text as a category; steer/attribute: the prompt",
+        hints: &[(Main, "i text"), (Steer, "i prompt"), (Attribute, "i prompt")],
     },
     Binding {
         keys: Keys::Codes(&[Char('/')]),
@@ -108,11 +108,41 @@ pub static KEYS: &[Binding] = &[
         hints: &[(Main, "f findings")],
     },
     Binding {
+        keys: Keys::Codes(&[Char('s')]),
+        label: "s",
+        action: Action::Steer,
+        help: "card: steer generation with this feature",
+        hints: &[(Card, "s steer")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('a')]),
+        label: "a",
+        action: Action::Attribute,
+        help: "why the next token? (token view: after its text)",
+        hints: &[(Main, "a attribute"), (Tokens, "a why next")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('+'), Char('=')]),
+        label: "+",
+        action: Action::StrengthUp,
+        help: "steer: raise the selected feature's strength by 5",
+        hints: &[(Steer, "+/- strength")],
+    },
+    Binding { keys: Keys::Codes(&[Char('-')]), label: "-", action: Action::StrengthDown, help: "steer: lower it by 5", hints: &[] },
+    Binding { keys: Keys::Codes(&[Char('x')]), label: "x", action: Action::Remove, help: "steer: drop the selected feature", hints: &[(Steer, "x drop")] },
+    Binding {
+        keys: Keys::Codes(&[Char('m')]),
+        label: "m",
+        action: Action::ToggleMode,
+        help: "steer: add the direction or clamp the activation",
+        hints: &[(Steer, "m add/clamp")],
+    },
+    Binding {
         keys: Keys::Codes(&[Char('e')]),
         label: "e",
         action: Action::Export,
         help: "export the current view to CSV",
-        hints: &[(Card, "e export"), (Tokens, "e export"), (Findings, "e export"), (Search, "e export")],
+        hints: &[(Card, "e export"), (Tokens, "e export"), (Findings, "e export"), (Search, "e export"), (Steer, "e export"), (Attribute, "e export")],
     },
     Binding {
         keys: Keys::Help,
@@ -126,7 +156,7 @@ pub static KEYS: &[Binding] = &[
         label: "Esc",
         action: Action::Back,
         help: "close help, input or view; quit from the main panes",
-        hints: &[(Card, "Esc back"), (Tokens, "Esc back"), (Findings, "Esc back"), (Search, "Esc back")],
+        hints: &[(Card, "Esc back"), (Tokens, "Esc back"), (Findings, "Esc back"), (Search, "Esc back"), (Steer, "Esc back"), (Attribute, "Esc back")],
     },
     Binding { keys: Keys::Codes(&[Char('q')]), label: "q", action: Action::Quit, help: "quit", hints: &[(Main, "q quit")] },
     Binding { keys: Keys::Ctrl('c'), label: "Ctrl-C", action: Action::Quit, help: "quit, also while typing", hints: &[] },

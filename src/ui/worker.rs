@@ -47,9 +47,17 @@ pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Requ
         Request::Card(mut card) => card.complete(engine, labels, include_bos).map(|_| Reply::Card(card)),
         Request::Tokens(text) => engine.token_activations(&text, include_bos).map(|t| Reply::Tokens(text, t)),
         Request::AdHoc(text) => engine.token_activations(&text, include_bos).map(|t| Reply::AdHoc(text, t)),
+        Request::Steer { prompt, features, mode, tokens } => {
+            let s = crate::steer::Sampling { tokens, temperature: 0.0, seed: 0 };
+            crate::steer::steer(engine, &prompt, &features, mode, s).map(|r| Reply::Steered(Box::new(r)))
+        }
+        Request::Attribute { prompt } => crate::attribute::attribute(engine, &prompt, None, ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r))),
     };
     outcome.unwrap_or_else(|e| Reply::Failed { request: asked, why: one_line(&e) })
 }
+
+/// Features per layer the attribute screen lists.
+const ATTRIBUTE_TOP: usize = 10;
 
 /// The model thread's name: the panic hook (ui::run) leaves its panics to `guarded`.
 pub const THREAD: &str = "saescope-model";
@@ -133,6 +141,22 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             if engine.is_none() {
                 progress.stage("loading the model for this view");
                 match Engine::load(&job.model, &job.saes, &job.layers, job.device, false, &job.opts, &progress) {
+                    Ok(e) => engine = Some(e),
+                    Err(e) => {
+                        tx(Msg::Reply(Reply::Failed { request, why: one_line(&e) }));
+                        continue;
+                    }
+                }
+            }
+            // Generation and gradients need the whole model; the explorer loaded only the
+            // blocks its layers read. Reload once, with every block.
+            let whole = matches!(request, Request::Steer { .. } | Request::Attribute { .. });
+            if whole && engine.as_ref().is_some_and(|e| e.model.n_blocks() < e.model.cfg.n_layer) {
+                progress.stage("loading the whole model for generation");
+                engine = None;
+                let loaded = crate::pipeline::Resolved::new(&job.model, &job.saes, &job.layers, &progress)
+                    .and_then(|r| r.load_all_blocks(job.device, &job.opts, &progress));
+                match loaded {
                     Ok(e) => engine = Some(e),
                     Err(e) => {
                         tx(Msg::Reply(Reply::Failed { request, why: one_line(&e) }));

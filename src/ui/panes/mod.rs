@@ -1,5 +1,6 @@
 //! One file per pane or view: each draws from the shared context and its screen's state.
 
+pub mod attribute;
 pub mod card;
 pub mod categories;
 pub mod charts;
@@ -10,6 +11,7 @@ pub mod input;
 pub mod matrix;
 pub mod search;
 pub mod status;
+pub mod steer;
 pub mod tabs;
 pub mod tokens;
 

@@ -52,6 +52,14 @@ impl CardScreen {
                 }
                 return Step::Open(Screen::Tokens(super::TokensScreen::open(self.card.feature, ctx, out)));
             }
+            Action::Steer => {
+                let (layer, feature) = (self.card.layer, self.card.feature);
+                if !ctx.steering.iter().any(|s| (s.layer, s.feature) == (layer, feature)) {
+                    ctx.steering.push(crate::steer::Steer { layer, feature, strength: super::steer::DEFAULT_STRENGTH });
+                }
+                let row = ctx.steering.iter().position(|s| (s.layer, s.feature) == (layer, feature)).unwrap_or(0);
+                return Step::Open(Screen::Steer(super::SteerScreen { row, ..Default::default() }));
+            }
             // A card is of one layer: the layer keys do nothing here.
             Action::NextLayer | Action::PrevLayer | Action::Layer(_) => {}
             _ => return Step::Pass,

@@ -4,22 +4,26 @@
 //! a stack: a view opens on top of the one it was opened from, and Esc closes it, back to
 //! exactly where it came from. A new view is a new file here and one arm of `Screen`.
 
+pub mod attribute;
 pub mod card;
 pub mod findings;
 pub mod main;
 pub mod search;
+pub mod steer;
 pub mod tokens;
 
-use crate::ui::action::{Action, Effect, Mode};
+use crate::ui::action::{Action, Effect, InputKind, Mode};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
 use ratatui::layout::Rect;
 use ratatui::Frame;
 
+pub use attribute::AttributeScreen;
 pub use card::CardScreen;
 pub use findings::FindingsScreen;
 pub use main::MainScreen;
 pub use search::SearchScreen;
+pub use steer::SteerScreen;
 pub use tokens::TokensScreen;
 
 /// What a screen made of an action.
@@ -30,6 +34,8 @@ pub enum Step {
     Pass,
     /// Open this screen on top.
     Open(Screen),
+    /// Open the input line for this, with this text.
+    Input(InputKind, String),
 }
 
 pub enum Screen {
@@ -39,6 +45,8 @@ pub enum Screen {
     Tokens(TokensScreen),
     Search(SearchScreen),
     Findings(FindingsScreen),
+    Steer(SteerScreen),
+    Attribute(AttributeScreen),
 }
 
 impl Screen {
@@ -49,6 +57,8 @@ impl Screen {
             Screen::Tokens(_) => Mode::Tokens,
             Screen::Search(_) => Mode::Search,
             Screen::Findings(_) => Mode::Findings,
+            Screen::Steer(_) => Mode::Steer,
+            Screen::Attribute(_) => Mode::Attribute,
         }
     }
 
@@ -59,6 +69,8 @@ impl Screen {
             Screen::Tokens(s) => s.update(action, ctx, out),
             Screen::Search(s) => s.update(action, ctx, out),
             Screen::Findings(s) => s.update(action),
+            Screen::Steer(s) => s.update(action, ctx, out),
+            Screen::Attribute(s) => s.update(action, ctx, out),
         }
     }
 
@@ -69,6 +81,8 @@ impl Screen {
             Screen::Tokens(s) => s.draw(f, area, ctx, hits),
             Screen::Search(s) => s.draw(f, area, ctx, hits),
             Screen::Findings(s) => s.draw(f, area, ctx),
+            Screen::Steer(s) => s.draw(f, area, ctx),
+            Screen::Attribute(s) => s.draw(f, area, ctx, hits),
         }
     }
 
@@ -77,7 +91,8 @@ impl Screen {
             Screen::Main(s) => s.click(target),
             Screen::Tokens(s) => s.click(target, ctx, out),
             Screen::Search(s) => s.click(target),
-            Screen::Card(_) | Screen::Findings(_) => {}
+            Screen::Attribute(s) => s.click(target),
+            Screen::Card(_) | Screen::Findings(_) | Screen::Steer(_) => {}
         }
     }
 

@@ -63,6 +63,12 @@ impl TokensScreen {
             Action::OpenCard | Action::FocusCategory => {
                 return super::card::open(ctx, ctx.layer(), self.feature, out).map_or(Step::Done, Step::Open);
             }
+            // Why this next token? The text on view, attributed.
+            Action::Attribute => {
+                if let Some(t) = self.text(ctx).map(String::from) {
+                    return Step::Open(super::Screen::Attribute(super::AttributeScreen::open(t, out)));
+                }
+            }
             _ => return Step::Pass,
         }
         Step::Done

@@ -1,0 +1,60 @@
+//! The steer view: the steering set with strengths (selected reversed), the prompt, the
+//! default and steered continuations side by side, and per step each one's top token and
+//! the KL divergence between them.
+
+use super::{selected, view_frame};
+use crate::ui::action::Mode;
+use crate::ui::context::Context;
+use crate::ui::screens::SteerScreen;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
+    let mode = if ctx.steer_mode == crate::steer::Mode::Add { "adding" } else { "clamping" };
+    let block = view_frame(format!(" Steer · {mode} · {} ", crate::ui::keys::hints(Mode::Steer, " · ")));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let set_h = (ctx.steering.len() as u16 + 1).clamp(2, 6);
+    let [set, prompt, texts, steps] =
+        Layout::vertical([Constraint::Length(set_h), Constraint::Length(1), Constraint::Percentage(40), Constraint::Min(3)]).areas(inner);
+    let rows = ctx.steering.iter().enumerate().map(|(i, s)| {
+        let label = ctx.labels.get(s.layer, s.feature).unwrap_or("").to_string();
+        let row = Row::new([format!("L{}", s.layer), format!("#{}", s.feature), format!("{:+}", s.strength), label]);
+        if i == view.row {
+            row.style(selected())
+        } else {
+            row
+        }
+    });
+    let bold = Style::new().add_modifier(Modifier::UNDERLINED);
+    f.render_widget(
+        Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Length(8), Constraint::Min(0)])
+            .header(Row::new(["layer", "feature", "strength", "label"]).style(bold)),
+        set,
+    );
+    let p =
+        if view.prompt.is_empty() { "prompt: (none yet: i or Enter to type one)".to_string() } else { format!("prompt: {}", view.prompt.replace('\n', "↵")) };
+    f.render_widget(Line::raw(p), prompt);
+    let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).spacing(1).areas(texts);
+    let status = if view.running { Some("generating…".to_string()) } else { view.failed.as_ref().map(|w| format!("failed: {w}")) };
+    let (default, steered) = match (&view.result, &status) {
+        (_, Some(s)) => (s.clone(), s.clone()),
+        (Some(r), None) => (format!("{}{}", r.prompt, r.default.text), format!("{}{}", r.prompt, r.steered.text)),
+        (None, None) => (String::new(), String::new()),
+    };
+    for (area, title, text) in [(left, " default ", default), (right, " steered ", steered)] {
+        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::TOP).title(title)), area);
+    }
+    let Some(r) = view.result.as_ref().filter(|_| !view.running) else { return };
+    let top = |t: &[crate::steer::TokenProb]| t.first().map_or(String::new(), |x| format!("{:?} {:.3}", x.token, x.prob));
+    let rows = r.steps.iter().enumerate().map(|(i, s)| Row::new([format!("{}", i + 1), top(&s.default_top), top(&s.steered_top), format!("{:.4}", s.kl)]));
+    f.render_widget(
+        Table::new(rows, [Constraint::Length(5), Constraint::Percentage(40), Constraint::Percentage(40), Constraint::Min(8)])
+            .header(Row::new(["step", "default: top token, p", "steered: top token, p", "KL"]).style(bold))
+            .block(Block::default().borders(Borders::TOP)),
+        steps,
+    );
+}

@@ -1,0 +1,57 @@
+//! A prompt's next token attributed to features: every loaded layer's top features by
+//! activation x gradient with their ablation effects, in one list; Enter opens a card.
+
+use super::{distance, step, Step};
+use crate::attribute::Attribution;
+use crate::ui::action::{Action, Effect, InputKind, Request};
+use crate::ui::context::Context;
+use crate::ui::hits::{HitMap, Target};
+use crate::ui::panes;
+use ratatui::layout::Rect;
+use ratatui::Frame;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttributeScreen {
+    pub prompt: String,
+    pub result: Option<Box<Attribution>>,
+    pub row: usize,
+    pub failed: Option<String>,
+}
+
+impl AttributeScreen {
+    /// The screen for `prompt`, asking the model thread for its attribution.
+    pub fn open(prompt: String, out: &mut Vec<Effect>) -> Self {
+        out.push(Effect::Worker(Request::Attribute { prompt: prompt.clone() }));
+        Self { prompt, ..Default::default() }
+    }
+
+    /// (layer, feature) of each row, in the order drawn.
+    pub fn rows(&self) -> Vec<(usize, u32)> {
+        self.result.as_ref().map_or_else(Vec::new, |r| r.layers.iter().flat_map(|l| l.features.iter().map(move |f| (l.layer, f.feature))).collect())
+    }
+
+    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
+        if let Some(by) = distance(action) {
+            self.row = step(self.row, by, self.rows().len());
+            return Step::Done;
+        }
+        match action {
+            Action::OpenCard | Action::FocusCategory => match self.rows().get(self.row) {
+                Some(&(layer, f)) => super::card::open(ctx, layer, f, out).map_or(Step::Done, Step::Open),
+                None => Step::Done,
+            },
+            Action::InputText | Action::Attribute => Step::Input(InputKind::AttributePrompt, self.prompt.clone()),
+            _ => Step::Pass,
+        }
+    }
+
+    pub fn click(&mut self, target: Target) {
+        if let Target::AttributeRow(i) = target {
+            self.row = i;
+        }
+    }
+
+    pub fn draw(&self, f: &mut Frame, area: Rect, ctx: &Context, hits: &HitMap) {
+        panes::attribute::draw(f, self, ctx, hits, area);
+    }
+}

@@ -102,31 +102,55 @@ struct Run {
     logprobs: Vec<Tensor>,
 }
 
-/// Generates `s.tokens` tokens after `prompt`, with `steers` applied in `mode` (none: the
-/// plain model). `cached`: one new position per step (false recomputes the whole sequence
-/// each step, to check the cache).
-fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, s: Sampling, cached: bool) -> Result<Run> {
-    let _guard = tch::no_grad_guard();
-    let mut hook = hook(engine, steers, mode)?;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
-    let mut cache = KvCache::default();
-    let mut ids = prompt.to_vec();
-    let mut logprobs = Vec::with_capacity(s.tokens);
-    let mut next_input: Vec<u32> = prompt.to_vec();
-    for _ in 0..s.tokens {
-        crate::interrupt::check()?;
-        let logits = if cached {
-            engine.model.forward_cached(&next_input, &mut cache, &mut hook)?
+/// One generation, a step at a time: the default and the steered run advance in lockstep so
+/// the explorer can show both as they grow.
+struct Generator<'a, H> {
+    engine: &'a Engine,
+    hook: H,
+    rng: rand_chacha::ChaCha8Rng,
+    cache: KvCache,
+    ids: Vec<u32>,
+    next_input: Vec<u32>,
+    prompt_len: usize,
+    logprobs: Vec<Tensor>,
+    s: Sampling,
+    /// One new position per step (false recomputes the whole sequence, to check the cache).
+    cached: bool,
+    /// Time spent in steps.
+    busy: std::time::Duration,
+}
+
+impl<'a, H: FnMut(usize, Tensor) -> Result<Tensor>> Generator<'a, H> {
+    fn new(engine: &'a Engine, prompt: &[u32], hook: H, s: Sampling, cached: bool) -> Self {
+        Self {
+            engine,
+            hook,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(s.seed),
+            cache: KvCache::default(),
+            ids: prompt.to_vec(),
+            next_input: prompt.to_vec(),
+            prompt_len: prompt.len(),
+            logprobs: Vec::with_capacity(s.tokens),
+            s,
+            cached,
+            busy: std::time::Duration::ZERO,
+        }
+    }
+
+    fn step(&mut self) -> Result<()> {
+        let t0 = std::time::Instant::now();
+        let logits = if self.cached {
+            self.engine.model.forward_cached(&self.next_input, &mut self.cache, &mut self.hook)?
         } else {
-            engine.model.forward_cached(&ids, &mut KvCache::default(), &mut hook)?
+            self.engine.model.forward_cached(&self.ids, &mut KvCache::default(), &mut self.hook)?
         };
         let last = logits.get(logits.size()[0] - 1);
         let lp = last.log_softmax(-1, Kind::Double);
-        let next = if s.temperature <= 0.0 {
+        let next = if self.s.temperature <= 0.0 {
             lp.argmax(-1, false).int64_value(&[]) as u32
         } else {
-            let probs: Vec<f64> = Vec::<f64>::try_from((&last.to_kind(Kind::Double) / s.temperature).softmax(-1, Kind::Double))?;
-            let u: f64 = rng.gen();
+            let probs: Vec<f64> = Vec::<f64>::try_from((&last.to_kind(Kind::Double) / self.s.temperature).softmax(-1, Kind::Double))?;
+            let u: f64 = self.rng.gen();
             let mut acc = 0.0;
             probs
                 .iter()
@@ -136,11 +160,28 @@ fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, s: Sa
                 })
                 .unwrap_or(probs.len() - 1) as u32
         };
-        logprobs.push(lp);
-        ids.push(next);
-        next_input = vec![next];
+        self.logprobs.push(lp);
+        self.ids.push(next);
+        self.next_input = vec![next];
+        self.busy += t0.elapsed();
+        Ok(())
     }
-    Ok(Run { ids: ids[prompt.len()..].to_vec(), logprobs })
+
+    fn generated(&self) -> &[u32] {
+        &self.ids[self.prompt_len..]
+    }
+}
+
+/// Generates `s.tokens` tokens after `prompt`, with `steers` applied in `mode` (none: the
+/// plain model).
+fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, s: Sampling, cached: bool) -> Result<Run> {
+    let _guard = tch::no_grad_guard();
+    let mut g = Generator::new(engine, prompt, hook(engine, steers, mode)?, s, cached);
+    for _ in 0..s.tokens {
+        crate::interrupt::check()?;
+        g.step()?;
+    }
+    Ok(Run { ids: g.generated().to_vec(), logprobs: g.logprobs })
 }
 
 /// The residual hook that applies `steers`; None of them: the identity.
@@ -176,6 +217,11 @@ fn top(engine: &Engine, lp: &Tensor) -> Result<Vec<TokenProb>> {
 
 /// Generation with and without steering, step by step.
 pub fn steer(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mode, s: Sampling) -> Result<Steered> {
+    steer_streaming(engine, prompt, steers, mode, s, &mut |_| {})
+}
+
+/// `steer`, telling `on_step` the continuations so far after every step but the last.
+pub fn steer_streaming(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mode, s: Sampling, on_step: &mut dyn FnMut(&Steered)) -> Result<Steered> {
     if prompt.trim().is_empty() {
         bail!("--prompt is empty: give the text to continue, or - to read it from standard input");
     }
@@ -189,31 +235,39 @@ pub fn steer(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mode, s: Sam
     if ids.len() + s.tokens > n_ctx {
         bail!("the prompt's {} tokens with BOS plus {} to generate exceed n_ctx {n_ctx}: shorten the prompt or ask for fewer --tokens", ids.len(), s.tokens);
     }
-    let rate = |t: std::time::Instant| s.tokens as f64 / t.elapsed().as_secs_f64().max(1e-9);
-    let t0 = std::time::Instant::now();
-    let plain = generate(engine, &ids, &[], mode, s, true)?;
-    let default_tokens_per_s = rate(t0);
-    let t1 = std::time::Instant::now();
-    let steered = generate(engine, &ids, steers, mode, s, true)?;
-    let steered_tokens_per_s = rate(t1);
-    let mut steps = Vec::with_capacity(s.tokens);
-    for (d, st) in plain.logprobs.iter().zip(&steered.logprobs) {
-        let kl = (st.exp() * (st - d)).sum(Kind::Double).double_value(&[]);
-        steps.push(Step { default_top: top(engine, d)?, steered_top: top(engine, st)?, kl: kl.max(0.0) });
-    }
-    let text = |r: &Run| Continuation { ids: r.ids.clone(), text: engine.tokenizer.token_strings(&r.ids).concat() };
-    Ok(Steered {
+    let _guard = tch::no_grad_guard();
+    let mut plain = Generator::new(engine, &ids, hook(engine, &[], mode)?, s, true);
+    let mut steered = Generator::new(engine, &ids, hook(engine, steers, mode)?, s, true);
+    let mut out = Steered {
         prompt: prompt.to_string(),
         mode,
         features: steers.to_vec(),
         temperature: s.temperature,
         seed: s.seed,
-        default: text(&plain),
-        steered: text(&steered),
-        steps,
-        default_tokens_per_s,
-        steered_tokens_per_s,
-    })
+        default: Continuation { ids: Vec::new(), text: String::new() },
+        steered: Continuation { ids: Vec::new(), text: String::new() },
+        steps: Vec::with_capacity(s.tokens),
+        default_tokens_per_s: 0.0,
+        steered_tokens_per_s: 0.0,
+    };
+    let text = |ids: &[u32]| Continuation { ids: ids.to_vec(), text: engine.tokenizer.token_strings(ids).concat() };
+    for i in 0..s.tokens {
+        crate::interrupt::check()?;
+        plain.step()?;
+        steered.step()?;
+        let (d, st) = (&plain.logprobs[i], &steered.logprobs[i]);
+        let kl = (st.exp() * (st - d)).sum(Kind::Double).double_value(&[]);
+        out.steps.push(Step { default_top: top(engine, d)?, steered_top: top(engine, st)?, kl: kl.max(0.0) });
+        out.default = text(plain.generated());
+        out.steered = text(steered.generated());
+        if i + 1 < s.tokens {
+            on_step(&out);
+        }
+    }
+    let rate = |g: std::time::Duration| s.tokens as f64 / g.as_secs_f64().max(1e-9);
+    out.default_tokens_per_s = rate(plain.busy);
+    out.steered_tokens_per_s = rate(steered.busy);
+    Ok(out)
 }
 
 /// Greedy continuation of the token ids `prompt` (BOS included) with `steers`: the ids and

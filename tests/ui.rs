@@ -48,6 +48,8 @@ fn app(loaded: bool) -> App {
 thread_local! {
     /// What the key sequence asked of the model thread, until `serve` answers it.
     static PENDING: std::cell::RefCell<Vec<saescope::ui::app::Request>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Progress replies `serve` passed on (steering streams its steps).
+    static STEPS: std::cell::RefCell<usize> = const { std::cell::RefCell::new(0) };
     /// URLs a real run would have opened in a browser.
     static OPENED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -470,7 +472,12 @@ fn serve(a: &mut App) -> usize {
     let requests: Vec<Request> = PENDING.with(|p| p.borrow_mut().drain(..).collect());
     let n = requests.len();
     for r in requests {
-        let reply = worker::handle(&tiny_engine().lock().expect("engine"), &a.labels, false, r);
+        let mut progress = Vec::new();
+        let reply = worker::handle(&tiny_engine().lock().expect("engine"), &a.labels, false, r, &mut |p| progress.push(p));
+        STEPS.with(|n| *n.borrow_mut() += progress.len());
+        for p in progress {
+            a.receive(p);
+        }
         a.receive(reply);
     }
     n
@@ -667,6 +674,7 @@ fn worker_reports_a_failure_as_a_message() {
             c.layer = 7;
             c
         })),
+        &mut |_| {},
     );
     assert!(matches!(bad, Reply::Failed { ref why, .. } if why.contains('7')), "a layer that is not loaded is named");
 }
@@ -942,6 +950,7 @@ fn steer_view_from_a_card_runs_both_continuations() {
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("generating…"), "{s}");
     assert_eq!(serve(&mut a), 1);
+    assert_eq!(STEPS.with(|n| *n.borrow()), saescope::ui::screens::steer::TOKENS - 1, "every step but the last streams");
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("default") && s.contains("steered") && s.contains("KL") && s.contains("def f(x):"), "{s}");
     press(&mut a, Action::Export);

@@ -95,6 +95,8 @@ pub enum Reply {
     Tokens(String, TokenActivations),
     AdHoc(String, TokenActivations),
     Steered(Box<crate::steer::Steered>),
+    /// The continuations so far, while the model thread generates.
+    SteerProgress(Box<crate::steer::Steered>),
     Attributed(Box<crate::attribute::Attribution>),
     /// The request could not be answered, and why: the views waiting on it say so.
     Failed {

@@ -40,8 +40,8 @@ fn one_line(e: &color_eyre::Report) -> String {
     e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
 }
 
-/// Answers one request with the engine.
-pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Request) -> Reply {
+/// Answers one request with the engine; `partial` hears of steering as it generates.
+pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Request, partial: &mut dyn FnMut(Reply)) -> Reply {
     let asked = request.clone();
     let outcome = match request {
         Request::Card(mut card) => card.complete(engine, labels, include_bos).map(|_| Reply::Card(card)),
@@ -49,7 +49,8 @@ pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Requ
         Request::AdHoc(text) => engine.token_activations(&text, include_bos).map(|t| Reply::AdHoc(text, t)),
         Request::Steer { prompt, features, mode, tokens } => {
             let s = crate::steer::Sampling { tokens, temperature: 0.0, seed: 0 };
-            crate::steer::steer(engine, &prompt, &features, mode, s).map(|r| Reply::Steered(Box::new(r)))
+            let mut tell = |so_far: &crate::steer::Steered| partial(Reply::SteerProgress(Box::new(so_far.clone())));
+            crate::steer::steer_streaming(engine, &prompt, &features, mode, s, &mut tell).map(|r| Reply::Steered(Box::new(r)))
         }
         Request::Attribute { prompt } => crate::attribute::attribute(engine, &prompt, None, ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r))),
     };
@@ -168,7 +169,9 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
                 let asked = request.clone();
                 let reply = guarded("answering a view", || {
                     fault("panic-serving");
-                    handle(e, &job.labels, job.opts.include_bos, request)
+                    handle(e, &job.labels, job.opts.include_bos, request, &mut |r| {
+                        tx(Msg::Reply(r));
+                    })
                 });
                 if !tx(Msg::Reply(reply.unwrap_or_else(|why| Reply::Failed { request: asked, why }))) {
                     return;

@@ -39,16 +39,20 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
         if view.prompt.is_empty() { "prompt: (none yet: i or Enter to type one)".to_string() } else { format!("prompt: {}", view.prompt.replace('\n', "↵")) };
     f.render_widget(Line::raw(p), prompt);
     let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).spacing(1).areas(texts);
-    let status = if view.running { Some("generating…".to_string()) } else { view.failed.as_ref().map(|w| format!("failed: {w}")) };
-    let (default, steered) = match (&view.result, &status) {
-        (_, Some(s)) => (s.clone(), s.clone()),
-        (Some(r), None) => (format!("{}{}", r.prompt, r.default.text), format!("{}{}", r.prompt, r.steered.text)),
+    // The continuations grow as the model thread streams its steps.
+    let (default, steered) = match (&view.result, &view.failed) {
+        (_, Some(why)) => (format!("failed: {why}"), format!("failed: {why}")),
+        (Some(r), None) => {
+            let more = if view.running { " …" } else { "" };
+            (format!("{}{}{more}", r.prompt, r.default.text), format!("{}{}{more}", r.prompt, r.steered.text))
+        }
+        (None, None) if view.running => ("generating…".to_string(), "generating…".to_string()),
         (None, None) => (String::new(), String::new()),
     };
     for (area, title, text) in [(left, " default ", default), (right, " steered ", steered)] {
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::TOP).title(title)), area);
     }
-    let Some(r) = view.result.as_ref().filter(|_| !view.running) else { return };
+    let Some(r) = &view.result else { return };
     let top = |t: &[crate::steer::TokenProb]| t.first().map_or(String::new(), |x| format!("{:?} {:.3}", x.token, x.prob));
     let rows = r.steps.iter().enumerate().map(|(i, s)| Row::new([format!("{}", i + 1), top(&s.default_top), top(&s.steered_top), format!("{:.4}", s.kl)]));
     f.render_widget(

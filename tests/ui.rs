@@ -984,6 +984,17 @@ fn attribute_view_lists_features_and_opens_their_cards() {
     assert_eq!(a.card().map(|c| (c.layer, c.feature)), Some((layer, f)));
     press(&mut a, Action::Back);
     assert_eq!(a.mode(), Mode::Attribute);
+    // Another target token: the same prompt, explained for " mat".
+    PENDING.with(|p| p.borrow_mut().clear());
+    press(&mut a, Action::Target);
+    for c in " mat".chars() {
+        press(&mut a, Action::Type(c));
+    }
+    press(&mut a, Action::Submit);
+    assert!(matches!(pending().as_slice(), [Request::Attribute { target: Some(t), .. }] if t == " mat"));
+    serve(&mut a);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("next token \" mat\""), "{s}");
     press(&mut a, Action::Back);
     // From the token view: why the next token after the text on view?
     press(&mut a, Action::NextPane);
@@ -992,5 +1003,5 @@ fn attribute_view_lists_features_and_opens_their_cards() {
     PENDING.with(|p| p.borrow_mut().clear());
     press(&mut a, Action::Attribute);
     assert_eq!(a.mode(), Mode::Attribute);
-    assert!(matches!(pending().as_slice(), [Request::Attribute { prompt }] if *prompt == text));
+    assert!(matches!(pending().as_slice(), [Request::Attribute { prompt, .. }] if *prompt == text));
 }

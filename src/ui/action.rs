@@ -53,6 +53,8 @@ pub enum InputKind {
     SteerPrompt,
     /// A prompt whose next token to attribute.
     AttributePrompt,
+    /// The token to attribute instead of the model's top one.
+    AttributeTarget,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +75,8 @@ pub enum Request {
     AdHoc(String),
     /// Generate with and without the steering set.
     Steer { prompt: String, features: Vec<crate::steer::Steer>, mode: crate::steer::Mode, tokens: usize },
-    /// Attribute the next token after a prompt to features.
-    Attribute { prompt: String },
+    /// Attribute the next token after a prompt (the model's top one, or `target`) to features.
+    Attribute { prompt: String, target: Option<String> },
 }
 
 /// What an action asks of the world outside the state; the event loop carries it out.
@@ -169,6 +171,8 @@ pub enum Action {
     Remove,
     /// `m`: steer by adding or by clamping.
     ToggleMode,
+    /// `T`: the attribute view's target token.
+    Target,
 }
 
 /// What the background worker hands over when it is done.

@@ -179,7 +179,8 @@ impl App {
             Reply::Attributed(r) => {
                 for s in &mut self.screens {
                     if let Screen::Attribute(v) = s {
-                        if v.prompt == r.prompt {
+                        // A late answer for a target since changed is not this view's.
+                        if v.prompt == r.prompt && v.target.as_ref().is_none_or(|t| *t == r.target) {
                             v.result = Some(r.clone());
                         }
                     }
@@ -209,7 +210,7 @@ impl App {
                             }
                         }
                     }
-                    Request::Attribute { prompt } => {
+                    Request::Attribute { prompt, .. } => {
                         for s in &mut self.screens {
                             if let Screen::Attribute(v) = s {
                                 if &v.prompt == prompt {
@@ -375,6 +376,11 @@ impl App {
                     InputKind::Text => {
                         self.ctx.message = Some(format!("running your text ({} characters)…", input.text.chars().count()));
                         self.out.push(Effect::Worker(Request::AdHoc(input.text)));
+                    }
+                    InputKind::AttributeTarget => {
+                        if let Some(Screen::Attribute(v)) = self.screens.last_mut() {
+                            v.retarget(input.text, &mut self.out);
+                        }
                     }
                     _ if input.text.trim().is_empty() => self.ctx.message = Some("nothing to run: type a prompt, then Enter".into()),
                     InputKind::SteerPrompt => {

@@ -122,6 +122,13 @@ pub static KEYS: &[Binding] = &[
         hints: &[(Main, "a attribute"), (Tokens, "a why next")],
     },
     Binding {
+        keys: Keys::Codes(&[Char('T')]),
+        label: "T",
+        action: Action::Target,
+        help: "attribute: explain another next token",
+        hints: &[(Attribute, "T target")],
+    },
+    Binding {
         keys: Keys::Codes(&[Char('+'), Char('=')]),
         label: "+",
         action: Action::StrengthUp,

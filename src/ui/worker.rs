@@ -52,7 +52,9 @@ pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Requ
             let mut tell = |so_far: &crate::steer::Steered| partial(Reply::SteerProgress(Box::new(so_far.clone())));
             crate::steer::steer_streaming(engine, &prompt, &features, mode, s, &mut tell).map(|r| Reply::Steered(Box::new(r)))
         }
-        Request::Attribute { prompt } => crate::attribute::attribute(engine, &prompt, None, ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r))),
+        Request::Attribute { prompt, target } => {
+            crate::attribute::attribute(engine, &prompt, target.as_deref(), ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r)))
+        }
     };
     outcome.unwrap_or_else(|e| Reply::Failed { request: asked, why: one_line(&e) })
 }

@@ -13,6 +13,8 @@ use ratatui::Frame;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AttributeScreen {
     pub prompt: String,
+    /// The token to explain; None: the model's top one.
+    pub target: Option<String>,
     pub result: Option<Box<Attribution>>,
     pub row: usize,
     pub failed: Option<String>,
@@ -21,8 +23,22 @@ pub struct AttributeScreen {
 impl AttributeScreen {
     /// The screen for `prompt`, asking the model thread for its attribution.
     pub fn open(prompt: String, out: &mut Vec<Effect>) -> Self {
-        out.push(Effect::Worker(Request::Attribute { prompt: prompt.clone() }));
-        Self { prompt, ..Default::default() }
+        let s = Self { prompt, ..Default::default() };
+        s.ask(out);
+        s
+    }
+
+    fn ask(&self, out: &mut Vec<Effect>) {
+        out.push(Effect::Worker(Request::Attribute { prompt: self.prompt.clone(), target: self.target.clone() }));
+    }
+
+    /// Explains `target` (a token) instead; empty: the model's top token again.
+    pub fn retarget(&mut self, target: String, out: &mut Vec<Effect>) {
+        self.target = Some(target).filter(|t| !t.is_empty());
+        self.result = None;
+        self.failed = None;
+        self.row = 0;
+        self.ask(out);
     }
 
     /// (layer, feature) of each row, in the order drawn.
@@ -41,6 +57,7 @@ impl AttributeScreen {
                 None => Step::Done,
             },
             Action::InputText | Action::Attribute => Step::Input(InputKind::AttributePrompt, self.prompt.clone()),
+            Action::Target => Step::Input(InputKind::AttributeTarget, self.target.clone().unwrap_or_default()),
             _ => Step::Pass,
         }
     }

@@ -289,6 +289,15 @@ pub fn check_cache(engine: &Engine, prompt: &str, tokens: usize) -> Result<(Vec<
     Ok((a.ids, b.ids, diff))
 }
 
+/// A probability in a few characters: 0.123, or 4.2e-5 when small.
+pub fn prob_text(p: f32) -> String {
+    if p >= 0.001 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
 impl Steered {
     /// Both continuations, then a row per step: default top-5, steered top-5, KL.
     pub fn text(&self) -> String {
@@ -297,8 +306,7 @@ impl Steered {
         let mut s = format!("prompt:  {}\nsteering ({:?}): {}\n\n", p(&self.prompt), self.mode, feats.join(", "));
         s.push_str(&format!("default: {}\nsteered: {}\n\n", p(&self.default.text), p(&self.steered.text)));
         s.push_str("step\tdefault top-5\tsteered top-5\tKL\n");
-        let prob = |p: f32| if p >= 0.001 { format!("{p:.3}") } else { format!("{p:.1e}") };
-        let row = |t: &[TokenProb]| t.iter().map(|x| format!("{:?} {}", x.token, prob(x.prob))).collect::<Vec<_>>().join(", ");
+        let row = |t: &[TokenProb]| t.iter().map(|x| format!("{:?} {}", x.token, prob_text(x.prob))).collect::<Vec<_>>().join(", ");
         for (i, st) in self.steps.iter().enumerate() {
             s.push_str(&format!("{}\t{}\t{}\t{:.4}\n", i + 1, p(&row(&st.default_top)), p(&row(&st.steered_top)), st.kl));
         }

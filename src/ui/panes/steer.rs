@@ -53,7 +53,7 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::TOP).title(title)), area);
     }
     let Some(r) = &view.result else { return };
-    let top = |t: &[crate::steer::TokenProb]| t.first().map_or(String::new(), |x| format!("{:?} {:.3}", x.token, x.prob));
+    let top = |t: &[crate::steer::TokenProb]| t.first().map_or(String::new(), |x| format!("{:?} {}", x.token, crate::steer::prob_text(x.prob)));
     let rows = r.steps.iter().enumerate().map(|(i, s)| Row::new([format!("{}", i + 1), top(&s.default_top), top(&s.steered_top), format!("{:.4}", s.kl)]));
     f.render_widget(
         Table::new(rows, [Constraint::Length(5), Constraint::Percentage(40), Constraint::Percentage(40), Constraint::Min(8)])

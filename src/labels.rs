@@ -198,53 +198,51 @@ type Located = (String, RawRow);
 fn read_rows(mut r: impl BufRead, origin: &str, name_files: bool) -> Result<Vec<Located>> {
     let at = |what: &str, n: usize| if name_files { format!("{origin}: {what} {n}") } else { format!("{what} {n}") };
     let mut out = Vec::new();
-    {
-        // Bytes, not lines of text: serde checks UTF-8 only inside strings, which keeps the
-        // long embedding arrays cheap to read past.
-        let blank = |b: &[u8]| b.iter().all(u8::is_ascii_whitespace);
-        let mut first = Vec::new();
-        // Skip leading blank lines to see which shape this is.
-        let mut line_no = 0;
-        loop {
-            first.clear();
-            if r.read_until(b'\n', &mut first).map_err(|e| read_error(origin, e))? == 0 {
-                return Ok(out);
-            }
-            line_no += 1;
-            if !blank(&first) {
-                break;
-            }
-        }
-        let start = first.iter().find(|b| !b.is_ascii_whitespace()).copied();
-        let whole_doc = start == Some(b'[') || (start == Some(b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(&first).is_err());
-        if whole_doc {
-            let mut rest = first;
-            r.read_to_end(&mut rest).map_err(|e| read_error(origin, e))?;
-            let doc: Document = serde_json::from_slice(&rest).map_err(|e| eyre!("{origin}: line {}: not valid JSON ({e})", e.line() + line_no - 1))?;
-            let rows = match doc {
-                Document::Rows(rows) | Document::Wrapped { explanations: rows } => rows,
-                Document::One(mut row) => row.explanations.take().unwrap_or_else(|| vec![row]),
-            };
-            // A pretty-printed array has no useful line per row: number rows instead.
-            out.extend(rows.into_iter().enumerate().map(|(i, row)| (at("row", i + 1), row)));
+    // Bytes, not lines of text: serde checks UTF-8 only inside strings, which keeps the
+    // long embedding arrays cheap to read past.
+    let blank = |b: &[u8]| b.iter().all(u8::is_ascii_whitespace);
+    let mut first = Vec::new();
+    // Skip leading blank lines to see which shape this is.
+    let mut line_no = 0;
+    loop {
+        first.clear();
+        if r.read_until(b'\n', &mut first).map_err(|e| read_error(origin, e))? == 0 {
             return Ok(out);
         }
-        let mut line = first;
-        loop {
-            if !blank(&line) {
-                let mut row: RawRow =
-                    serde_json::from_slice(&line).map_err(|e| eyre!("{origin}: line {line_no}: not valid JSON ({e}); expected one object per line"))?;
-                match row.explanations.take() {
-                    Some(rows) => out.extend(rows.into_iter().enumerate().map(|(i, r)| (at("row", i + 1), r))),
-                    None => out.push((at("line", line_no), row)),
-                }
-            }
-            line.clear();
-            if r.read_until(b'\n', &mut line).map_err(|e| read_error(origin, e))? == 0 {
-                return Ok(out);
-            }
-            line_no += 1;
+        line_no += 1;
+        if !blank(&first) {
+            break;
         }
+    }
+    let start = first.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let whole_doc = start == Some(b'[') || (start == Some(b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(&first).is_err());
+    if whole_doc {
+        let mut rest = first;
+        r.read_to_end(&mut rest).map_err(|e| read_error(origin, e))?;
+        let doc: Document = serde_json::from_slice(&rest).map_err(|e| eyre!("{origin}: line {}: not valid JSON ({e})", e.line() + line_no - 1))?;
+        let rows = match doc {
+            Document::Rows(rows) | Document::Wrapped { explanations: rows } => rows,
+            Document::One(mut row) => row.explanations.take().unwrap_or_else(|| vec![row]),
+        };
+        // A pretty-printed array has no useful line per row: number rows instead.
+        out.extend(rows.into_iter().enumerate().map(|(i, row)| (at("row", i + 1), row)));
+        return Ok(out);
+    }
+    let mut line = first;
+    loop {
+        if !blank(&line) {
+            let mut row: RawRow =
+                serde_json::from_slice(&line).map_err(|e| eyre!("{origin}: line {line_no}: not valid JSON ({e}); expected one object per line"))?;
+            match row.explanations.take() {
+                Some(rows) => out.extend(rows.into_iter().enumerate().map(|(i, r)| (at("row", i + 1), r))),
+                None => out.push((at("line", line_no), row)),
+            }
+        }
+        line.clear();
+        if r.read_until(b'\n', &mut line).map_err(|e| read_error(origin, e))? == 0 {
+            return Ok(out);
+        }
+        line_no += 1;
     }
 }
 

@@ -199,12 +199,11 @@ fn findings(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) 
 /// load no weights.
 fn local_width(c: &Common, layers: &[usize]) -> Option<usize> {
     let saes = c.sae_source();
-    let first = *layers.first()?;
-    let files = match &saes {
-        saescope::source::Source::Dir(_) => saes.sae_files(first, 12, &ProgressSink::none()).ok()?,
+    let cfg = match &saes {
+        saescope::source::Source::Dir(_) => saes.cfg_on_disk(*layers.first()?)?,
         saescope::source::Source::Hub(_) => return None,
     };
-    saescope::sae::SaeConfig::from_file(&files.cfg).ok()?.d_sae
+    saescope::sae::SaeConfig::from_file(&cfg).ok()?.d_sae
 }
 
 /// `saescope search`: labels only, no weights.

@@ -9,7 +9,6 @@
 use crate::source::Source;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// A release whose Neuronpedia ids are known.
 struct Known {
@@ -49,7 +48,7 @@ impl Ids {
     pub fn resolve(saes: &Source, layers: &[usize]) -> Self {
         let mut by_layer = BTreeMap::new();
         for &layer in layers {
-            let from_cfg = cfg_paths(saes, layer).into_iter().find(|p| p.is_file()).and_then(|p| {
+            let from_cfg = saes.cfg_on_disk(layer).and_then(|p| {
                 let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
                 let id = v.get("neuronpedia_id").or_else(|| v.get("metadata").and_then(|m| m.get("neuronpedia_id")))?;
                 SaeId::parse(id.as_str()?)
@@ -88,25 +87,6 @@ impl Ids {
     pub fn url_or_empty(&self, layer: usize, feature: u32) -> String {
         self.url(layer, feature).unwrap_or_default()
     }
-}
-
-/// Where layer `layer`'s cfg.json would be: `blocks.L.hook_resid_pre`, or for the layer
-/// after the last block, `blocks.(L-1).hook_resid_post` (config::hook_name's two cases).
-fn cfg_paths(saes: &Source, layer: usize) -> Vec<PathBuf> {
-    let mut folders = vec![format!("blocks.{layer}.hook_resid_pre")];
-    if layer > 0 {
-        folders.push(format!("blocks.{}.hook_resid_post", layer - 1));
-    }
-    folders
-        .into_iter()
-        .filter_map(|f| {
-            let file = format!("{f}/cfg.json");
-            match saes {
-                Source::Dir(d) => Some(d.join(file)),
-                Source::Hub(repo) => crate::source::hub::RepoCache::new(&crate::source::hub::cache_dir(), repo).get(&file),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -51,6 +51,23 @@ impl Source {
         }
     }
 
+    /// Layer `layer`'s cfg.json if it is on disk already (a local folder, or the hub
+    /// cache), without the model's config or the network: `blocks.L.hook_resid_pre`, or for
+    /// the layer after the last block `blocks.(L-1).hook_resid_post` (config::hook_name).
+    pub fn cfg_on_disk(&self, layer: usize) -> Option<PathBuf> {
+        let mut folders = vec![format!("blocks.{layer}.hook_resid_pre")];
+        if layer > 0 {
+            folders.push(format!("blocks.{}.hook_resid_post", layer - 1));
+        }
+        folders.into_iter().find_map(|f| {
+            let file = format!("{f}/cfg.json");
+            match self {
+                Source::Dir(d) => Some(d.join(file)).filter(|p| p.is_file()),
+                Source::Hub(repo) => hub::RepoCache::new(&hub::cache_dir(), repo).get(&file),
+            }
+        })
+    }
+
     /// The SAE of `layer`; `n_layer` decides whether that is a resid_pre or the final resid_post.
     pub fn sae_files(&self, layer: usize, n_layer: usize, progress: &ProgressSink) -> Result<SaeFiles> {
         let folder = hook_name(layer, n_layer);

@@ -13,12 +13,6 @@ use crate::ui::hits::HitMap;
 use crate::ui::screens::{AttributeScreen, CardScreen, FindingsScreen, MainScreen, Screen, SearchScreen, Step, TokensScreen};
 use std::path::PathBuf;
 
-/// Whether a reply is the last for its request.
-enum ReplyKind {
-    Partial,
-    Final,
-}
-
 pub struct App {
     /// What every screen shares (results, labels, layer, focus...); `App` derefs to it.
     pub ctx: Context,
@@ -152,7 +146,8 @@ impl App {
 
     /// Applies what the model thread sent back.
     pub fn receive(&mut self, reply: Reply) {
-        let reply_kind = if matches!(reply, Reply::SteerProgress(_)) { ReplyKind::Partial } else { ReplyKind::Final };
+        // Steering streams its steps; only the last reply ends the run.
+        let last = !matches!(reply, Reply::SteerProgress(_));
         match reply {
             Reply::Card(card) => {
                 // The card may be under another view by now: fill it in wherever it is.
@@ -170,10 +165,9 @@ impl App {
             }
             Reply::AdHoc(text, acts) => self.add_own_text(text, acts),
             Reply::Steered(r) | Reply::SteerProgress(r) => {
-                let done = matches!(reply_kind, ReplyKind::Final);
                 if let Some(s) = self.screens.iter_mut().rev().find_map(|s| if let Screen::Steer(v) = s { Some(v) } else { None }) {
                     s.result = Some(r);
-                    s.running = !done;
+                    s.running = !last;
                 }
             }
             Reply::Attributed(r) => {

@@ -53,7 +53,7 @@ impl AttributeScreen {
         }
         match action {
             Action::OpenCard | Action::FocusCategory => match self.rows().get(self.row) {
-                Some(&(layer, f)) => super::card::open(ctx, layer, f, out).map_or(Step::Done, Step::Open),
+                Some(&(layer, f)) => super::card::open(ctx, layer, f, out),
                 None => Step::Done,
             },
             Action::InputText | Action::Attribute => Step::Input(InputKind::AttributePrompt, self.prompt.clone()),

@@ -17,21 +17,21 @@ pub struct CardScreen {
     pub failed: Option<String>,
 }
 
-/// The card of `feature` at `layer` from the results, and the request that fills in its
-/// weight-derived parts; None (with a message) when it cannot be made yet.
-pub fn open(ctx: &mut Context, layer: usize, feature: u32, out: &mut Vec<Effect>) -> Option<Screen> {
+/// Opens the card of `feature` at `layer` from the results, asking for its weight-derived
+/// parts; stays put (with a message) when it cannot be made yet.
+pub fn open(ctx: &mut Context, layer: usize, feature: u32, out: &mut Vec<Effect>) -> Step {
     let Some(r) = &ctx.results else {
         ctx.message = Some("results are still computing".into());
-        return None;
+        return Step::Done;
     };
     match Card::from_set(&r.set, &ctx.labels, layer, feature) {
         Ok(card) => {
             out.push(Effect::Worker(Request::Card(Box::new(card.clone()))));
-            Some(Screen::Card(Box::new(CardScreen { card, scroll: 0, failed: None })))
+            Step::Open(Screen::Card(Box::new(CardScreen { card, scroll: 0, failed: None })))
         }
         Err(e) => {
             ctx.message = Some(e.to_string());
-            None
+            Step::Done
         }
     }
 }

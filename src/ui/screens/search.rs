@@ -28,7 +28,7 @@ impl SearchScreen {
         match action {
             Action::OpenCard | Action::FocusCategory => {
                 if let Some(&(layer, f, _)) = self.hits(ctx).get(self.row) {
-                    return super::card::open(ctx, layer, f, out).map_or(Step::Done, Step::Open);
+                    return super::card::open(ctx, layer, f, out);
                 }
                 Step::Done
             }

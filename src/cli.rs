@@ -135,6 +135,14 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Index --corpus for feature dashboards: every feature's firing rate, max, mean,
+    /// histogram, top contexts and interval samples over every window of the corpus, stored
+    /// in the cache folder for `feature` and the explorer. Ctrl-C keeps what is done; the
+    /// same command resumes.
+    Index {
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
+    },
     /// Time weight loading, the model, the SAE encode and a whole run; print peak RSS.
     Bench {
         /// Timed repetitions of each measurement (the median is printed).
@@ -218,6 +226,19 @@ pub struct Common {
     /// Feature explanations exported from Neuronpedia (JSON or JSONL; README, "Labels").
     #[arg(long, global = true, value_name = "FILE")]
     pub labels: Option<PathBuf>,
+    /// Your corpus for feature dashboards (`index`): a text file, a folder of text files
+    /// (recursively), or JSON Lines (.jsonl, optionally .gz) with the text in --text-field.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub corpus: Option<PathBuf>,
+    /// The JSON Lines field holding each document's text.
+    #[arg(long, global = true, value_name = "NAME", default_value = "text")]
+    pub text_field: String,
+    /// Index at most this many tokens of the corpus (BOS not counted).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_tokens: Option<u64>,
+    /// Tokens per window with BOS (default: the SAE's context_size, 128 for gpt2-small-res-jb).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=1_048_576).map(|n| n as usize))]
+    pub context: Option<usize>,
     /// Where the explorer's `e` writes CSV exports.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub export_dir: PathBuf,
@@ -257,6 +278,19 @@ impl Common {
     pub fn sae_source(&self) -> Source {
         self.sae_dir.clone().map_or_else(|| Source::Hub(self.sae_release.clone()), Source::Dir)
     }
+    /// Where indexes live: beside the result cache (they are not skipped by --no-cache,
+    /// which is about the samples' results).
+    pub fn index_store(&self) -> color_eyre::Result<crate::dashboard::store::Store> {
+        let dir = self.cache_dir.clone().or_else(crate::cache::Cache::default_dir).ok_or_else(|| {
+            color_eyre::eyre::eyre!("this system has no user cache folder to keep the index in; pass --cache-dir DIR")
+        })?;
+        Ok(crate::dashboard::store::Store::beside(&dir))
+    }
+
+    pub fn corpus(&self) -> color_eyre::Result<Option<crate::corpus::Corpus>> {
+        self.corpus.as_deref().map(|p| crate::corpus::Corpus::open(p, &self.text_field)).transpose()
+    }
+
     /// None under --no-cache, or when the platform has no cache folder and none was given.
     pub fn cache(&self) -> Option<crate::cache::Cache> {
         if self.no_cache {

@@ -81,13 +81,14 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Synth { out, size, seed }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
         Some(Command::SynthSamples { out, texts, categories, seed }) => {
-            saescope::fsio::write_atomic(&out, saescope::corpus::generate(texts, categories, seed).as_bytes())
+            saescope::fsio::write_atomic(&out, saescope::synth_samples::generate(texts, categories, seed).as_bytes())
         }
         Some(Command::Bench { repeat }) => {
             let (device, opts, params) = setup(c)?;
             saescope::bench::run(&c.model_source(), &c.sae_source(), &samples(c)?, &c.layers, device, &opts, params, repeat)
         }
         Some(Command::Report { format, output }) => report(c, format, output),
+        Some(Command::Index { format }) => index(c, format),
         Some(Command::Feature { layer, id, format, output }) => feature(c, layer, id, format, output),
         Some(Command::Findings { format, output }) => findings(c, format, output),
         Some(Command::Search { query, format }) => search(c, &query, format),
@@ -320,4 +321,45 @@ fn report(c: &Common, format: Format, output: Option<std::path::PathBuf>) -> Res
         Format::Json => report.json()?,
     };
     write_output(&text, output)
+}
+
+/// What `index` and `feature` ask of the dashboard store.
+fn index_request<'a>(
+    c: &'a Common,
+    corpus: &'a saescope::corpus::Corpus,
+    sources: &'a (saescope::source::Source, saescope::source::Source),
+    layers: &'a [usize],
+    device: tch::Device,
+    opts: &'a RunOptions,
+    store: &'a saescope::dashboard::store::Store,
+) -> saescope::dashboard::build::Request<'a> {
+    saescope::dashboard::build::Request {
+        model: &sources.0,
+        saes: &sources.1,
+        layers,
+        device,
+        opts,
+        corpus,
+        context: c.context,
+        max_tokens: c.max_tokens,
+        store,
+    }
+}
+
+/// `saescope index`: builds (or finds) the corpus index and prints what it holds.
+fn index(c: &Common, format: CardFormat) -> Result<()> {
+    let corpus = c.corpus()?.ok_or_else(|| color_eyre::eyre::eyre!("index needs --corpus PATH: a text file, a folder of text files, or JSON Lines"))?;
+    let (device, opts, _) = setup(c)?;
+    let store = c.index_store()?;
+    let sources = (c.model_source(), c.sae_source());
+    let layers = saescope::config::normalize_layers(&c.layers);
+    let req = index_request(c, &corpus, &sources, &layers, device, &opts, &store);
+    let progress = ProgressSink::stderr();
+    let out = saescope::dashboard::build::open_or_build(&req, None, &progress)?;
+    let summary = saescope::dashboard::Summary::new(&out.index, &out.path, out.timings.as_ref(), out.resumed_tokens);
+    let text = match format {
+        CardFormat::Text => summary.text(),
+        CardFormat::Json => serde_json::to_string_pretty(&summary)? + "\n",
+    };
+    write_output(&text, None)
 }

@@ -75,6 +75,8 @@ pub struct Eta {
     label: String,
     start: Option<(std::time::Instant, u64)>,
     left: Option<std::time::Duration>,
+    /// Units per second since the label appeared.
+    rate: Option<f64>,
 }
 
 impl Eta {
@@ -84,18 +86,21 @@ impl Eta {
             self.label = label.clone();
             self.start = Some((std::time::Instant::now(), *done));
             self.left = None;
+            self.rate = None;
             return;
         }
         if let Some((t0, d0)) = self.start {
             let (rate_done, elapsed) = (done.saturating_sub(d0), t0.elapsed().as_secs_f64());
             self.left =
                 (rate_done > 0 && elapsed > 0.0).then(|| std::time::Duration::from_secs_f64(elapsed * total.saturating_sub(*done) as f64 / rate_done as f64));
+            self.rate = (rate_done > 0 && elapsed > 0.0).then(|| rate_done as f64 / elapsed);
         }
     }
 
-    /// " · ETA 1m05s", or nothing before there is a rate to go by.
+    /// " · 1234/s · ETA 1m05s", or nothing before there is a rate to go by.
     pub fn suffix(&self) -> String {
-        self.left.map(duration_suffix).unwrap_or_default()
+        let rate = self.rate.map(|r| if r >= 10.0 { format!(" · {r:.0}/s") } else { format!(" · {r:.1}/s") }).unwrap_or_default();
+        rate + &self.left.map(duration_suffix).unwrap_or_default()
     }
 }
 

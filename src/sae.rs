@@ -169,17 +169,7 @@ impl Sae {
 
     /// Feature activations for residual vectors `x` [.., d_in] -> [.., d_sae].
     pub fn encode(&self, x: &Tensor) -> Tensor {
-        let x = match self.cfg.normalize {
-            Normalize::None => x.shallow_clone(),
-            Normalize::Scale(s) => x * s,
-            Normalize::ConstantNormRescale => x * ((self.cfg.d_in as f64).sqrt() / x.norm_scalaropt_dim(2, [-1i64].as_slice(), true)),
-            Normalize::LayerNorm => {
-                let c = x - x.mean_dim(-1, true, x.kind());
-                let std = c.std_dim(-1, true, true);
-                c / (std + 1e-5)
-            }
-        };
-        let x = if self.cfg.apply_b_dec_to_input { x - &self.b_dec } else { x };
+        let x = self.normalized(x);
         // In place after the matmul: the [tokens, d_sae] buffer is the run's largest, and
         // `z + b` then `relu` would hold three of them at once.
         let mut z = x.matmul(&self.w_enc);
@@ -199,6 +189,42 @@ impl Sae {
                 let (vals, idx) = z.topk(k as i64, -1, true, false);
                 let _ = z.zero_();
                 z.scatter(-1, &idx, &vals.relu())
+            }
+        }
+    }
+
+    /// The input after the cfg's normalisation and, where asked, `- b_dec`.
+    fn normalized(&self, x: &Tensor) -> Tensor {
+        let x = match self.cfg.normalize {
+            Normalize::None => x.shallow_clone(),
+            Normalize::Scale(s) => x * s,
+            Normalize::ConstantNormRescale => x * ((self.cfg.d_in as f64).sqrt() / x.norm_scalaropt_dim(2, [-1i64].as_slice(), true)),
+            Normalize::LayerNorm => {
+                let c = x - x.mean_dim(-1, true, x.kind());
+                let std = c.std_dim(-1, true, true);
+                c / (std + 1e-5)
+            }
+        };
+        if self.cfg.apply_b_dec_to_input {
+            x - &self.b_dec
+        } else {
+            x
+        }
+    }
+
+    /// One feature's activations for `x` [.., d_in] -> [..]: the encoder's one column where
+    /// the architecture allows (TopK needs every feature to know which survive).
+    pub fn encode_feature(&self, x: &Tensor, feature: u32) -> Tensor {
+        let f = i64::from(feature);
+        match self.cfg.architecture {
+            Architecture::TopK(_) => self.encode(x).select(-1, f),
+            _ => {
+                let x = self.normalized(x);
+                let mut z = x.matmul(&self.w_enc.select(1, f)) + self.b_enc.get(f);
+                if let Some(th) = &self.threshold {
+                    z = &z * z.gt_tensor(&th.get(f));
+                }
+                z.relu()
             }
         }
     }

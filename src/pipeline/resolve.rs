@@ -53,11 +53,14 @@ impl Resolved {
 
     /// Names these weights and the options that change the numbers, for the result cache.
     pub fn identity(&self, opts: &RunOptions) -> Result<crate::cache::Key> {
-        let mut id = crate::cache::IdentityBuilder::default()
-            .part("saescope activations")
-            .part(env!("CARGO_PKG_VERSION"))
-            .file(&self.model.config)?
-            .file(&self.model.weights)?;
+        let id = self.weights(crate::cache::IdentityBuilder::default().part("saescope activations"))?;
+        Ok(id.part([u8::from(opts.include_bos), u8::from(opts.truncate), opts.dtype as u8]).finish())
+    }
+
+    /// Adds the files that decide the numbers (model, tokenizer, each layer's SAE) and
+    /// this version of saescope to an identity.
+    pub fn weights(&self, id: crate::cache::IdentityBuilder) -> Result<crate::cache::IdentityBuilder> {
+        let mut id = id.part(env!("CARGO_PKG_VERSION")).file(&self.model.config)?.file(&self.model.weights)?;
         id = match &self.model.tokenizer {
             Some(t) => id.file(t)?,
             None => id.part("bundled tokenizer"),
@@ -65,7 +68,7 @@ impl Resolved {
         for (layer, f) in &self.saes {
             id = id.part(layer.to_le_bytes()).file(&f.cfg)?.file(&f.weights)?;
         }
-        Ok(id.part([u8::from(opts.include_bos), u8::from(opts.truncate), opts.dtype as u8]).finish())
+        Ok(id)
     }
 
     /// Bytes the engine will hold: the tensors it loads (f32) plus its largest batch's

@@ -1,0 +1,299 @@
+//! The model and SAEs over a corpus, window by window in corpus order, folding each
+//! batch's nonzero activations into `LayerStats`. Memory is one batch plus the statistics,
+//! whatever the corpus's size. Every `SAVE_EVERY`, and when a signal arrives, the
+//! statistics so far are saved, so the next run of the same command resumes there.
+
+use super::stats::{LayerStats, Scratch};
+use super::store::{Found, Resume, Store};
+use super::Index;
+use crate::cache::{IdentityBuilder, Key};
+use crate::corpus::{Corpus, Window, Windows};
+use crate::pipeline::{pack, Engine, Resolved, RunOptions};
+use crate::progress::{Progress, ProgressSink};
+use crate::source::Source;
+use color_eyre::eyre::{bail, eyre, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tch::{Device, Kind};
+
+/// How often an unfinished index is saved for resuming.
+const SAVE_EVERY: Duration = Duration::from_secs(30);
+/// Bumped when what an index holds changes, so old files are rebuilt, not misread.
+const FORMAT: &str = "saescope index 1";
+/// Window size when the SAE's cfg.json names none (gpt2-small-res-jb's).
+pub const DEFAULT_CONTEXT: usize = 128;
+
+/// What to index and how.
+pub struct Request<'a> {
+    pub model: &'a Source,
+    pub saes: &'a Source,
+    pub layers: &'a [usize],
+    pub device: Device,
+    pub opts: &'a RunOptions,
+    pub corpus: &'a Corpus,
+    /// Tokens per window with BOS; None: the SAE's `context_size`.
+    pub context: Option<usize>,
+    pub max_tokens: Option<u64>,
+    pub store: &'a Store,
+}
+
+/// Where the seconds went, for `saescope index` and the benchmark.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
+    pub load: f64,
+    /// Model forward to the last hook.
+    pub forward: f64,
+    /// SAE encodes, and reading back their nonzero entries.
+    pub encode: f64,
+    /// Folding entries into the statistics (plain Rust).
+    pub stats: f64,
+    pub batches: usize,
+    /// Tokens run through the model, BOS and padding included.
+    pub padded_tokens: u64,
+}
+
+pub struct Outcome {
+    pub index: Index,
+    pub path: PathBuf,
+    /// None when the index was already stored.
+    pub timings: Option<Timings>,
+    /// Tokens computed by an earlier, interrupted run.
+    pub resumed_tokens: u64,
+}
+
+/// `context_size` from an SAE's cfg.json (top level or SAELens 6's metadata).
+pub fn context_size(cfg: &std::path::Path) -> Option<usize> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cfg).ok()?).ok()?;
+    let get = |v: &serde_json::Value| v.get("context_size").and_then(serde_json::Value::as_u64);
+    get(&v).or_else(|| v.get("metadata").and_then(get)).map(|n| n as usize)
+}
+
+/// Names an index: weights, corpus files, window size, token cap, dtype.
+pub fn identity(resolved: &Resolved, corpus: &Corpus, context: usize, max_tokens: Option<u64>, opts: &RunOptions) -> Result<Key> {
+    let id = resolved.weights(IdentityBuilder::default().part(FORMAT))?;
+    let id = corpus.identity(id)?;
+    Ok(id.part(context.to_le_bytes()).part(max_tokens.unwrap_or(0).to_le_bytes()).part([opts.dtype as u8]).finish())
+}
+
+/// The files a request needs, its window size and its key: enough to find a stored index.
+pub struct Located {
+    pub resolved: Resolved,
+    pub context: usize,
+    pub id: Key,
+}
+
+pub fn locate(req: &Request, progress: &ProgressSink) -> Result<Located> {
+    let resolved = Resolved::new(req.model, req.saes, req.layers, progress)?;
+    let cfg_context = resolved.saes.first().and_then(|(_, f)| context_size(&f.cfg));
+    let context = req.context.or(cfg_context).unwrap_or(DEFAULT_CONTEXT);
+    if context < 2 || context > resolved.cfg.n_positions {
+        bail!("--context {context}: windows must hold 2 to {} tokens (the model's n_ctx)", resolved.cfg.n_positions);
+    }
+    let id = identity(&resolved, req.corpus, context, req.max_tokens, req.opts)?;
+    Ok(Located { resolved, context, id })
+}
+
+/// The stored index, if there is a usable one (a damaged one is reported, not trusted).
+pub fn stored(req: &Request, at: &Located, progress: &ProgressSink) -> Option<Index> {
+    match req.store.read(&at.id) {
+        Found::Ok(index) => Some(index),
+        Found::Damaged(why) => {
+            progress.stage(format!("warning: the stored index {} is unusable ({why}); it will be rebuilt", req.store.path(&at.id).display()));
+            None
+        }
+        Found::Missing => None,
+    }
+}
+
+/// The stored index for this request, or a new one built (resuming an interrupted
+/// build), stored and returned. `engine`: one already loaded with these layers, to use
+/// instead of loading another.
+pub fn open_or_build(req: &Request, engine: Option<&Engine>, progress: &ProgressSink) -> Result<Outcome> {
+    let at = locate(req, progress)?;
+    if let Some(index) = stored(req, &at, progress) {
+        return Ok(Outcome { index, path: req.store.path(&at.id), timings: None, resumed_tokens: 0 });
+    }
+    let Located { resolved, context, id } = at;
+    let resume = match req.store.read_resume(&id) {
+        Found::Ok(r) => Some(r),
+        Found::Damaged(why) => {
+            progress.stage(format!("warning: the resume file {} is unusable ({why}); starting over", req.store.resume_path(&id).display()));
+            None
+        }
+        Found::Missing => None,
+    };
+    let resumed_tokens = resume.as_ref().map_or(0, |r| r.tokens_done);
+    let (model_label, sae_label) = (resolved.model_label.clone(), resolved.sae_label.clone());
+    let t0 = Instant::now();
+    let owned;
+    let engine = match engine.filter(|e| e.layers() == resolved.layers() && e.model.kind() == req.opts.dtype.kind()) {
+        Some(e) => e,
+        None => {
+            owned = resolved.load(req.device, false, req.opts, progress)?;
+            &owned
+        }
+    };
+    let load = t0.elapsed().as_secs_f64();
+    let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.opts.batch_tokens };
+    let mut save = |r: &Resume| req.store.write_resume(&id, r).map(|_| ());
+    let (mut index, mut timings) = job.run(resume, &mut save, progress).map_err(|e| match crate::interrupt::requested() {
+        true if req.store.resume_path(&id).exists() => eyre!(
+            "interrupted; the tokens indexed so far are kept in {}: run the same command again to resume",
+            req.store.resume_path(&id).display()
+        ),
+        true => eyre!(crate::interrupt::MESSAGE),
+        false => e,
+    })?;
+    timings.load = load;
+    index.model = model_label;
+    index.sae = sae_label;
+    let path = req.store.write(&id, &index)?;
+    Ok(Outcome { index, path, timings: Some(timings), resumed_tokens })
+}
+
+pub struct Job<'a> {
+    pub engine: &'a Engine,
+    pub corpus: &'a Corpus,
+    pub context: usize,
+    pub max_tokens: Option<u64>,
+    pub batch_tokens: usize,
+}
+
+impl Job<'_> {
+    fn windows(&self) -> Windows<'_> {
+        Windows { corpus: self.corpus, tokenizer: &self.engine.tokenizer, context: self.context, max_tokens: self.max_tokens }
+    }
+
+    /// Builds the index from `resume` (or from nothing), calling `save` with the state
+    /// every `SAVE_EVERY` and, on a signal, before failing.
+    pub fn run(&self, resume: Option<Resume>, save: &mut dyn FnMut(&Resume) -> Result<()>, progress: &ProgressSink) -> Result<(Index, Timings)> {
+        let _guard = tch::no_grad_guard();
+        progress.stage(format!("counting the tokens of {}", self.corpus.label()));
+        let windows = self.windows();
+        let totals = windows.count()?;
+        let d_sae = self.engine.d_sae();
+        let fresh = || Resume { windows_done: 0, tokens_done: 0, seconds: 0.0, layers: self.engine.layers().iter().map(|&l| LayerStats::new(l, d_sae)).collect() };
+        let mut state = resume.filter(|r| r.layers.iter().map(|l| (l.layer, l.d_sae)).eq(self.engine.layers().into_iter().map(|l| (l, d_sae)))).unwrap_or_else(fresh);
+        if state.windows_done > 0 {
+            progress.stage(format!("resuming: {} of {} tokens were indexed by an earlier run", state.tokens_done, totals.tokens));
+        }
+        let per_batch = (self.batch_tokens / self.context).max(1);
+        let mut scratch: Vec<Scratch> = state.layers.iter().map(|_| Scratch::default()).collect();
+        let mut timings = Timings::default();
+        let mut batch: Vec<(u32, Window)> = Vec::with_capacity(per_batch);
+        let (mut saved_at, mut started) = (Instant::now(), Instant::now());
+        let label = "indexing tokens".to_string();
+        progress.send(Progress::Fraction { label: label.clone(), done: state.tokens_done, total: totals.tokens });
+        let mut flush = |batch: &mut Vec<(u32, Window)>, state: &mut Resume, timings: &mut Timings| -> Result<()> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.batch(batch, &mut state.layers, &mut scratch, timings)?;
+            state.windows_done += batch.len() as u64;
+            state.tokens_done += batch.iter().map(|(_, w)| w.n_counted() as u64).sum::<u64>();
+            batch.clear();
+            progress.send(Progress::Fraction { label: label.clone(), done: state.tokens_done, total: totals.tokens });
+            Ok(())
+        };
+        let walked = windows.each(|n, w| {
+            if u64::from(n) < state.windows_done {
+                return Ok(true);
+            }
+            crate::interrupt::check()?;
+            batch.push((n, w));
+            if batch.len() == per_batch {
+                flush(&mut batch, &mut state, &mut timings)?;
+                if saved_at.elapsed() >= SAVE_EVERY {
+                    state.seconds += started.elapsed().as_secs_f64();
+                    started = Instant::now();
+                    save(&state)?;
+                    saved_at = Instant::now();
+                }
+            }
+            Ok(true)
+        });
+        let walked = walked.and_then(|t| flush(&mut batch, &mut state, &mut timings).map(|_| t));
+        state.seconds += started.elapsed().as_secs_f64();
+        let totals = match walked {
+            Ok(t) => t,
+            Err(e) => {
+                if crate::interrupt::requested() && state.windows_done > 0 {
+                    save(&state)?;
+                }
+                return Err(e);
+            }
+        };
+        progress.stage("collecting the top contexts' tokens");
+        let mut wanted = BTreeSet::new();
+        for l in &state.layers {
+            l.windows_referenced(&mut wanted);
+        }
+        let last = wanted.last().copied().unwrap_or(0);
+        let mut contexts = BTreeMap::new();
+        windows.each(|n, w| {
+            if wanted.contains(&n) {
+                contexts.insert(n, w);
+            }
+            Ok(n < last)
+        })?;
+        let ids: BTreeSet<u32> = contexts.values().flat_map(|w: &Window| w.tokens.iter().copied()).collect();
+        let vocab = ids.into_iter().map(|id| (id, self.engine.tokenizer.token_strings(&[id]).concat())).collect();
+        let index = Index {
+            corpus: self.corpus.label(),
+            model: self.engine.model_label.clone(),
+            sae: self.engine.sae_label.clone(),
+            context: self.context,
+            documents: totals.documents,
+            windows: totals.windows,
+            tokens: totals.tokens,
+            skipped_binary: totals.skipped.binary,
+            rows_without_text: totals.skipped.rows_without_text,
+            seconds: state.seconds,
+            layers: state.layers,
+            contexts,
+            vocab,
+        };
+        Ok((index, timings))
+    }
+
+    /// One batch of windows through the model and every SAE, into the statistics.
+    fn batch(&self, rows: &[(u32, Window)], layers: &mut [LayerStats], scratch: &mut [Scratch], t: &mut Timings) -> Result<()> {
+        let packed = pack(rows.iter().map(|(_, w)| w.tokens.as_slice()), true, self.engine.tokenizer.bos);
+        let (b, len) = packed.ids.size2()?;
+        t.batches += 1;
+        t.padded_tokens += (b * len) as u64;
+        let clock = Instant::now();
+        let resid = self.engine.residuals(&packed)?;
+        t.forward += clock.elapsed().as_secs_f64();
+        let d = self.engine.d_sae();
+        let per_row = len as usize * d;
+        for (((r, (_, sae)), stats), scratch) in resid.iter().zip(&self.engine.saes).zip(layers.iter_mut()).zip(scratch.iter_mut()) {
+            let clock = Instant::now();
+            let z = sae.encode(r);
+            let flat = z.view([-1]);
+            let idx = flat.nonzero().view([-1]);
+            let vals = flat.index_select(0, &idx).to_device(Device::Cpu).to_kind(Kind::Float);
+            let idx = Vec::<i64>::try_from(idx.to_device(Device::Cpu))?;
+            let vals = Vec::<f32>::try_from(vals)?;
+            drop(z);
+            t.encode += clock.elapsed().as_secs_f64();
+            let clock = Instant::now();
+            let mut start = 0;
+            for (row, (number, w)) in rows.iter().enumerate() {
+                let base = row * per_row;
+                let end = start + idx[start..].partition_point(|&i| (i as usize) < base + per_row);
+                let n = w.tokens.len();
+                let entries = idx[start..end].iter().zip(&vals[start..end]).filter_map(|(&i, &v)| {
+                    let i = i as usize - base;
+                    let pos = i / d;
+                    (pos >= 1 && pos < n && v > 0.0).then_some((pos as u16, (i % d) as u32, v))
+                });
+                stats.add_window(*number, w.n_counted(), entries, scratch);
+                start = end;
+            }
+            t.stats += clock.elapsed().as_secs_f64();
+        }
+        Ok(())
+    }
+}

@@ -81,6 +81,9 @@ pub struct Card {
     pub top_texts: Vec<TopText>,
     pub logits: Option<Logits>,
     pub neighbours: Vec<NeighbourLayer>,
+    /// From the `--corpus` index, when there is one (README, "Feature dashboards").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<crate::dashboard::FeatureCorpus>,
 }
 
 pub fn histogram(values: &[f32], bins: usize) -> Histogram {
@@ -133,6 +136,7 @@ impl Card {
             top_texts,
             logits: None,
             neighbours: Vec::new(),
+            corpus: None,
         })
     }
 
@@ -192,6 +196,9 @@ impl Card {
             for f in &n.features {
                 s.push_str(&format!("  #{:<6} {:.3}  {}\n", f.feature, f.cosine, crate::printable::printable(f.label.as_deref().unwrap_or(""))));
             }
+        }
+        if let Some(c) = &self.corpus {
+            s.push_str(&c.text());
         }
         s
     }

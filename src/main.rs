@@ -167,6 +167,23 @@ fn feature(c: &Common, layer: usize, id: u32, format: CardFormat, output: Option
         None => Engine::load(&model, &saes, &layers, device, false, &opts, &progress)?,
     };
     card.complete(&engine, &labels, opts.include_bos)?;
+    if let Some(corpus) = c.corpus()? {
+        let store = c.index_store()?;
+        let sources = (model.clone(), saes.clone());
+        let req = index_request(c, &corpus, &sources, &layers, device, &opts, &store);
+        let at = saescope::dashboard::build::locate(&req, &progress)?;
+        match saescope::dashboard::build::stored(&req, &at, &progress).and_then(|index| index.feature(layer, id)) {
+            Some(mut fc) => {
+                progress.stage("computing every token's activation in the contexts");
+                saescope::dashboard::shade::shade(&engine, layer, id, &mut fc.contexts_mut())?;
+                card.corpus = Some(fc);
+            }
+            None => eprintln!(
+                "note: {} is not indexed for layers {layers:?} with these options yet; run `saescope index` with the same options for its corpus sections",
+                corpus.label()
+            ),
+        }
+    }
     let text = match format {
         CardFormat::Text => card.text(),
         CardFormat::Json => serde_json::to_string_pretty(&card)? + "\n",

@@ -169,15 +169,21 @@ impl Index {
             (Some(lo), Some(hi)) => (lo, hi + 1),
             _ => (0, 0),
         };
-        let mut intervals: Vec<Interval> = Vec::new();
+        let mut intervals: Vec<(u8, Interval)> = Vec::new();
         for sample in s.samples_of(f) {
-            let i = sample.interval as usize;
             let Some(c) = self.context(&sample.hit) else { continue };
             match intervals.last_mut() {
-                Some(last) if last.from == stats::interval_edge(i) => last.contexts.push(c),
-                _ => intervals.push(Interval { from: stats::interval_edge(i), to: stats::interval_edge(i + 1), contexts: vec![c] }),
+                Some((i, last)) if *i == sample.interval => last.contexts.push(c),
+                _ => {
+                    let i = sample.interval as usize;
+                    // The first and last intervals also hold everything below and above them.
+                    let from = if i == 0 { 0.0 } else { stats::interval_edge(i) };
+                    let to = if i + 1 == stats::INTERVALS { f64::from(s.max[f]) } else { stats::interval_edge(i + 1) };
+                    intervals.push((sample.interval, Interval { from, to, contexts: vec![c] }));
+                }
             }
         }
+        let intervals = intervals.into_iter().map(|(_, iv)| iv).collect();
         Some(FeatureCorpus {
             corpus: self.corpus.clone(),
             tokens: s.tokens,
@@ -193,6 +199,16 @@ impl Index {
         })
     }
 
+}
+
+impl FeatureCorpus {
+    /// The top contexts and the interval samples, for shading.
+    pub fn contexts_mut(&mut self) -> Vec<&mut Context> {
+        self.top.iter_mut().chain(self.intervals.iter_mut().flat_map(|i| i.contexts.iter_mut())).collect()
+    }
+}
+
+impl Index {
     /// Features of `layer` whose top contexts peak on a token matching `query` (trimmed,
     /// case-insensitive, ` def` matches "def"), most such contexts first, then by max:
     /// "features that fire on this token".

@@ -92,14 +92,44 @@ pub fn write(out: &Path, size: Size, seed: u64, progress: &ProgressSink) -> Resu
     }
     let layers: Vec<usize> = (0..=cfg.n_layer).collect();
     let resid = calibration_residuals(&model, &seqs, &layers)?;
+    // Each calibration row's (sequence, position, token), for anchors.json.
+    let rows: Vec<Anchor> = seqs
+        .iter()
+        .enumerate()
+        .flat_map(|(s, ids)| ids.iter().enumerate().map(move |(p, &id)| (s, p, id)))
+        .map(|(sequence, position, token_id)| Anchor { sequence, position, token_id, token: tok.token_strings(&[token_id]).concat() })
+        .collect();
+    let n_texts = samples.texts().count();
     for (layer, x) in layers.iter().zip(resid) {
         let hook = hook_name(*layer, cfg.n_layer);
         progress.stage(format!("writing synthetic SAE {hook}"));
         let dir = out.join("saes").join(&hook);
         std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-        write_sae(&dir, &hook, &x, d_sae, l0, &mut rng)?;
+        let anchors = write_sae(&dir, &hook, &x, d_sae, l0, &mut rng)?;
+        let features: Vec<&Anchor> = anchors.iter().map(|&r| &rows[r as usize]).collect();
+        write_json(
+            &dir.join(ANCHORS),
+            &serde_json::json!({
+                "about": "per feature, the calibration token its decoder row leans toward: sequences 0..sample_texts are the \
+                          bundled samples' texts in order (BOS at position 0), the rest random tokens",
+                "sample_texts": n_texts,
+                "features": features,
+            }),
+        )?;
     }
     Ok(())
+}
+
+/// Beside each synthetic SAE: which calibration token each feature was built to fire on
+/// (tests/dashboard.rs checks the index finds them).
+pub const ANCHORS: &str = "anchors.json";
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Anchor {
+    pub sequence: usize,
+    pub position: usize,
+    pub token_id: u32,
+    pub token: String,
 }
 
 fn write_model(dir: &Path, cfg: &Gpt2Config, rng: &mut ChaCha8Rng) -> Result<()> {
@@ -158,7 +188,8 @@ fn calibration_residuals(model: &Gpt2, seqs: &[Vec<u32>], layers: &[usize]) -> R
     Ok(per_layer.iter().map(|v| Tensor::cat(v, 0)).collect())
 }
 
-fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<()> {
+/// Writes one SAE; returns each feature's anchor (a row of `x`).
+fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<Vec<i64>> {
     let (n, d) = x.size2()?;
     let b_dec = x.mean_dim(0, false, Kind::Float) + Tensor::from_slice(&normal(rng, d as usize, 0.0, 0.01));
     let xc = x - &b_dec;
@@ -204,5 +235,6 @@ fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mu
             "metadata": {"model_name": "gpt2-small", "hook_name": hook, "hook_head_index": null, "prepend_bos": true,
                           "context_size": 128, "dataset_path": "synthetic", "neuronpedia_id": null},
         }),
-    )
+    )?;
+    Ok(anchors)
 }

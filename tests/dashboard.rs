@@ -67,3 +67,68 @@ fn top_contexts_peak_on_the_token_each_feature_was_built_for() {
         assert!(place >= 0.9, "layer {layer}: top context at the anchor for only {:.1}% of features", place * 100.0);
     }
 }
+
+#[derive(serde::Deserialize)]
+struct RefLayer {
+    count: Vec<u64>,
+    max: Vec<f32>,
+    hist: Vec<Vec<(usize, u32)>>,
+    top: Vec<Vec<(u32, u16, f32)>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    windows: u64,
+    tokens: u64,
+    layers: std::collections::BTreeMap<String, RefLayer>,
+}
+
+/// Within 1e-4 relative for activations of 1 and more, 1e-4 absolute below: a small
+/// activation is a pre-activation just past zero, the difference of encoder terms that the
+/// synthetic SAEs scale by up to ~100, so its float error is absolute (measured up to
+/// 3e-5), not relative.
+fn same(a: f32, b: f32) -> bool {
+    (a - b).abs() as f64 <= 1e-4 * a.abs().max(b.abs()).max(1.0) as f64
+}
+
+/// The index equals TransformerLens + SAELens doing the same job
+/// (scripts/reference_index.py, fixture from scripts/gen-fixtures): every feature's
+/// firing count, max, histogram and top contexts (windows and positions exactly).
+#[test]
+fn the_index_equals_the_python_reference() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let corpus = Corpus::open(&common::fixture("corpus"), "text").expect("corpus");
+    let out = index(&corpus, &Store::beside(cache.path()), &RunOptions::default(), None);
+    let reference: Reference = serde_json::from_slice(&std::fs::read(common::fixture("index_tiny.json")).expect("fixture")).expect("fixture json");
+    assert_eq!((out.index.windows, out.index.tokens), (reference.windows, reference.tokens));
+    for layer in LAYERS {
+        let r = &reference.layers[&layer.to_string()];
+        let s = out.index.layer(layer).expect("layer");
+        let (mut counts_off, mut hist_off, mut tops) = (0u64, 0u64, 0usize);
+        for f in 0..s.d_sae {
+            let mut want = vec![0u32; saescope::dashboard::stats::HIST_BINS];
+            for &(b, n) in &r.hist[f] {
+                want[b] = n;
+            }
+            // Whether a pre-activation within float noise of zero fires is a coin toss, and
+            // identical windows toss together; such values are all in bin 0 (below 2^-8).
+            let near_zero = u64::from(want[0].max(s.histogram(f)[0]));
+            counts_off += s.count[f].abs_diff(r.count[f]);
+            assert!(s.count[f].abs_diff(r.count[f]) <= near_zero, "layer {layer} feature {f}: fires {} times, the reference {}", s.count[f], r.count[f]);
+            assert!(same(s.max[f], r.max[f]), "layer {layer} feature {f}: max {} vs {}", s.max[f], r.max[f]);
+            hist_off += s.histogram(f)[1..].iter().zip(&want[1..]).map(|(a, b)| u64::from(a.abs_diff(*b))).sum::<u64>();
+            let got: Vec<(u32, u16)> = s.top[f].iter().map(|h| (h.window, h.position)).collect();
+            let expected: Vec<(u32, u16)> = r.top[f].iter().map(|&(w, p, _)| (w, p)).collect();
+            assert_eq!(got, expected, "layer {layer} feature {f}: top contexts");
+            for (h, &(_, _, v)) in s.top[f].iter().zip(&r.top[f]) {
+                assert!(same(h.value, v), "layer {layer} feature {f}: {} vs {v}", h.value);
+            }
+            tops += got.len();
+        }
+        println!("layer {layer}: {tops} top contexts equal; firing counts off by {counts_off} (all below 2^-8); histogram above 2^-8: {hist_off} of {} entries in other bins", s.firings);
+        // A value within float noise of a bin edge may land on its other side; near zero,
+        // where bins are narrow and the noise absolute, that happens to a few in 10^5.
+        let allowed = 2 * (s.firings / 10_000).max(1);
+        assert!(hist_off <= allowed, "layer {layer}: {hist_off} histogram entries (of {}) in other bins", s.firings);
+    }
+}

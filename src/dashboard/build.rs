@@ -8,7 +8,7 @@ use super::store::{Found, Resume, Store};
 use super::Index;
 use crate::cache::{IdentityBuilder, Key};
 use crate::corpus::{Corpus, Window, Windows};
-use crate::pipeline::{pack, Engine, Resolved, RunOptions};
+use crate::pipeline::{pack_to, Engine, Resolved, RunOptions};
 use crate::progress::{Progress, ProgressSink};
 use crate::source::Source;
 use color_eyre::eyre::{bail, eyre, Result};
@@ -161,6 +161,11 @@ pub struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// Windows per batch.
+    fn per_batch(&self) -> usize {
+        (self.batch_tokens / self.context).max(1)
+    }
+
     fn windows(&self) -> Windows<'_> {
         Windows { corpus: self.corpus, tokenizer: &self.engine.tokenizer, context: self.context, max_tokens: self.max_tokens }
     }
@@ -178,7 +183,7 @@ impl Job<'_> {
         if state.windows_done > 0 {
             progress.stage(format!("resuming: {} of {} tokens were indexed by an earlier run", state.tokens_done, totals.tokens));
         }
-        let per_batch = (self.batch_tokens / self.context).max(1);
+        let per_batch = self.per_batch();
         let mut scratch: Vec<Scratch> = state.layers.iter().map(|_| Scratch::default()).collect();
         let mut timings = Timings::default();
         let mut batch: Vec<(u32, Window)> = Vec::with_capacity(per_batch);
@@ -259,7 +264,15 @@ impl Job<'_> {
 
     /// One batch of windows through the model and every SAE, into the statistics.
     fn batch(&self, rows: &[(u32, Window)], layers: &mut [LayerStats], scratch: &mut [Scratch], t: &mut Timings) -> Result<()> {
-        let packed = pack(rows.iter().map(|(_, w)| w.tokens.as_slice()), true, self.engine.tokenizer.bos);
+        // Every batch has the same shape (rows padded to `context`, missing rows filled
+        // with BOS), so the kernels and their summation order are the same for every
+        // window: a token's activation is then bit for bit the same wherever its window
+        // falls, and equal values stay equal for the tie-break.
+        let bos = self.engine.tokenizer.bos;
+        let filler = vec![bos; self.context];
+        let mut refs: Vec<&[u32]> = rows.iter().map(|(_, w)| w.tokens.as_slice()).collect();
+        refs.resize(self.per_batch().max(rows.len()), &filler);
+        let packed = pack_to(refs.into_iter(), self.context, true, bos);
         let (b, len) = packed.ids.size2()?;
         t.batches += 1;
         t.padded_tokens += (b * len) as u64;

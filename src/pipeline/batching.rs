@@ -34,8 +34,13 @@ pub struct Packed {
 }
 
 pub fn pack<'a>(rows: impl Iterator<Item = &'a [u32]>, include_bos: bool, pad: u32) -> Packed {
+    pack_to(rows, 1, include_bos, pad)
+}
+
+/// `pack`, padded to at least `min_len` tokens per row.
+pub fn pack_to<'a>(rows: impl Iterator<Item = &'a [u32]>, min_len: usize, include_bos: bool, pad: u32) -> Packed {
     let rows: Vec<&[u32]> = rows.collect();
-    let t = rows.iter().map(|r| r.len()).max().unwrap_or(1).max(1);
+    let t = rows.iter().map(|r| r.len()).max().unwrap_or(1).max(min_len).max(1);
     let b = rows.len();
     let mut ids = vec![pad as i64; b * t];
     let mut real = vec![false; b * t];

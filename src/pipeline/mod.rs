@@ -10,7 +10,7 @@ mod engine;
 mod options;
 mod resolve;
 
-pub use batching::{pack, plan, Packed};
+pub use batching::{pack, pack_to, plan, Packed};
 pub use engine::Engine;
 pub use options::{parse_device, Precision, RunOptions};
 pub use resolve::{available_memory, gib, MemoryNeed, Resolved};

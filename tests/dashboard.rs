@@ -132,3 +132,119 @@ fn the_index_equals_the_python_reference() {
         assert!(hist_off <= allowed, "layer {layer}: {hist_off} histogram entries (of {}) in other bins", s.firings);
     }
 }
+
+fn index_cmd(corpus: &Path, cache: &Path) -> std::process::Command {
+    let mut c = common::saescope();
+    common::tiny_args(&mut c).args(["index", "--layers", "6,11", "--batch-tokens", "128"]).arg("--corpus").arg(corpus).arg("--cache-dir").arg(cache);
+    c
+}
+
+fn stored(cache: &Path) -> saescope::dashboard::Index {
+    let dir = cache.join("index");
+    let file = std::fs::read_dir(&dir).expect("index dir").map(|e| e.expect("entry").path()).find(|p| p.extension().is_some_and(|e| e == "bin")).expect("index file");
+    let bytes = std::fs::read(&file).expect("read index");
+    saescope::dashboard::store::decode_index(&bytes).expect("decode index")
+}
+
+/// Ctrl-C keeps what is done; the same command resumes there, and the result is the
+/// same index an uninterrupted run builds.
+#[test]
+fn an_interrupted_index_resumes_to_the_same_result() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let corpus = tmp.path().join("corpus.txt");
+    assert!(common::saescope().args(["synth-samples", "--texts", "6000", "--out"]).arg(&corpus).status().expect("gen").success());
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut child = index_cmd(&corpus, &a).stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        let going = line.starts_with("indexing tokens:") && !line.contains("(0%)");
+        seen.push(line);
+        if going {
+            break;
+        }
+    }
+    assert!(seen.last().is_some_and(|l| l.starts_with("indexing tokens:")), "{seen:?}");
+    assert!(std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().expect("kill").success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(child.wait().expect("wait").code(), Some(130), "{rest:?}");
+    let said = rest.join("\n");
+    assert!(said.contains("interrupted; the tokens indexed so far are kept in") && said.contains("run the same command again to resume"), "{said}");
+
+    let again = index_cmd(&corpus, &a).output().expect("rerun");
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{err}");
+    assert!(err.contains("resuming: ") && err.contains("tokens were indexed by an earlier run"), "{err}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("tokens from an earlier run"));
+    let leftover: Vec<_> = std::fs::read_dir(a.join("index")).expect("dir").map(|e| e.expect("e").file_name()).collect();
+    assert_eq!(leftover.len(), 1, "the resume file is gone once the index is stored: {leftover:?}");
+
+    let whole = index_cmd(&corpus, &b).output().expect("uninterrupted");
+    assert!(whole.status.success());
+    let (resumed, fresh) = (stored(&a), stored(&b));
+    assert_eq!(resumed.layers, fresh.layers);
+    assert_eq!(resumed.contexts, fresh.contexts);
+    assert_eq!(resumed.tokens, fresh.tokens);
+
+    // A second run finds the stored index and computes nothing.
+    let third = index_cmd(&corpus, &a).output().expect("third");
+    assert!(String::from_utf8_lossy(&third.stdout).contains("already indexed"));
+}
+
+/// Bad corpora get one line that says what to do.
+#[test]
+fn bad_corpora_are_named_with_advice() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |corpus: &Path, extra: &[&str]| {
+        let out = index_cmd(corpus, &tmp.path().join("cache")).args(extra).output().expect("run");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        err.lines().filter(|l| l.starts_with("error:")).collect::<Vec<_>>().join("\n")
+    };
+    let err = run(&tmp.path().join("nope"), &[]);
+    assert!(err.contains("--corpus") && err.contains("not found"), "{err}");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    assert!(run(&empty, &[]).contains("the folder has no files"));
+    let rows = tmp.path().join("rows.jsonl");
+    std::fs::write(&rows, "{\"body\": \"hello there\"}\n{\"body\": \"again\"}\n").expect("write");
+    let err = run(&rows, &[]);
+    assert!(err.contains("no text to index") && err.contains("--text-field") && err.contains("rows.jsonl:1"), "{err}");
+    std::fs::write(&rows, "{\"text\": \"fine\"}\n{\"text\": broken\n").expect("write");
+    let err = run(&rows, &[]);
+    assert!(err.contains("rows.jsonl line 2: not a JSON object"), "{err}");
+    let gz = tmp.path().join("cut.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, "{\"text\": \"a row\"}\n".repeat(2000).as_bytes()).expect("gz");
+    let bytes = enc.finish().expect("gz");
+    std::fs::write(&gz, &bytes[..bytes.len() / 2]).expect("write");
+    let err = run(&gz, &[]);
+    assert!(err.contains("cut.jsonl.gz") && err.contains("cannot read"), "{err}");
+    let bin = tmp.path().join("blob.bin");
+    std::fs::write(&bin, [0u8, 1, 2, 255]).expect("write");
+    assert!(run(&bin, &[]).contains("not a text file"));
+    let err = run(&common::fixture("corpus"), &["--context", "1"]);
+    assert!(err.contains("--context"), "{err}");
+}
+
+/// The fixture corpus read as documents: hidden files and binaries skipped, rows without
+/// the field counted, folders in path order.
+#[test]
+fn a_folder_corpus_reads_text_jsonl_and_gzip_in_path_order() {
+    let corpus = Corpus::open(&common::fixture("corpus"), "text").expect("corpus");
+    let mut sources = Vec::new();
+    let skipped = corpus
+        .documents(|d| {
+            sources.push(d.source.rsplit('/').next().unwrap_or_default().to_string());
+            Ok(true)
+        })
+        .expect("read");
+    assert_eq!(skipped.binary, 1);
+    assert_eq!(skipped.rows_without_text, 1);
+    assert_eq!(sources.first().map(String::as_str), Some("stats.py"), "code/ sorts before notes.md");
+    assert_eq!(sources[1], "notes.md");
+    assert_eq!(sources[2], "rows.jsonl.gz:1");
+    assert_eq!(sources.len(), 2 + 240);
+}

@@ -101,6 +101,11 @@ fn read<T: DeserializeOwned>(path: &Path, magic: &[u8; 8]) -> Found<T> {
     }
 }
 
+/// A stored index file's bytes, decoded (tests, tools).
+pub fn decode_index(bytes: &[u8]) -> Result<Index> {
+    decode(bytes, INDEX_MAGIC)
+}
+
 fn decode<T: DeserializeOwned>(bytes: &[u8], magic: &[u8; 8]) -> Result<T> {
     if bytes.len() < 12 || &bytes[..8] != magic {
         bail!("not a saescope index of this version");

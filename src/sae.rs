@@ -193,8 +193,21 @@ impl Sae {
         }
     }
 
-    /// The input after the cfg's normalisation and, where asked, `- b_dec`.
-    fn normalized(&self, x: &Tensor) -> Tensor {
+    /// The encoder's parts for `dashboard::screen`: W_enc [d_in, d_sae], b_enc, and the
+    /// cut a pre-activation must pass to fire (0, or JumpReLU's threshold where above 0);
+    /// None for TopK, whose survivors depend on every feature.
+    pub fn linear_parts(&self) -> Option<(&Tensor, &Tensor, Tensor)> {
+        let cut = match (self.cfg.architecture, &self.threshold) {
+            (Architecture::TopK(_), _) => return None,
+            (_, Some(th)) => th.clamp_min(0.0),
+            (_, None) => Tensor::zeros([self.d_sae as i64], (self.kind, self.device)),
+        };
+        Some((&self.w_enc, &self.b_enc, cut))
+    }
+
+    /// The input after the cfg's normalisation and, where asked, `- b_dec`: what the
+    /// encoder's matmul reads.
+    pub fn normalized(&self, x: &Tensor) -> Tensor {
         let x = match self.cfg.normalize {
             Normalize::None => x.shallow_clone(),
             Normalize::Scale(s) => x * s,

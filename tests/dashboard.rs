@@ -248,3 +248,28 @@ fn a_folder_corpus_reads_text_jsonl_and_gzip_in_path_order() {
     assert_eq!(sources[2], "rows.jsonl.gz:1");
     assert_eq!(sources.len(), 2 + 240);
 }
+
+/// The bf16 screen (src/dashboard/screen.rs) finds every firing the plain f32 encode
+/// finds, with the same values: the same index either way.
+#[test]
+fn the_bf16_screen_misses_nothing() {
+    let engine = common::engine(&LAYERS);
+    let corpus = Corpus::open(&common::fixture("corpus"), "text").expect("corpus");
+    let run = |exact_encode: bool| {
+        let job = saescope::dashboard::build::Job { engine: &engine, corpus: &corpus, context: 128, max_tokens: None, batch_tokens: 512, exact_encode };
+        job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0
+    };
+    let (screened, plain) = (run(false), run(true));
+    for (s, p) in screened.layers.iter().zip(&plain.layers) {
+        let mut differ = 0;
+        for f in 0..s.d_sae {
+            // Only pre-activations within float noise of zero may fire in one and not the other.
+            let near_zero = u64::from(s.histogram(f)[0].max(p.histogram(f)[0]));
+            assert!(s.count[f].abs_diff(p.count[f]) <= near_zero, "layer {} feature {f}: {} vs {}", s.layer, s.count[f], p.count[f]);
+            assert!((s.max[f] - p.max[f]).abs() <= 1e-4 * p.max[f].max(1.0), "layer {} feature {f}: max {} vs {}", s.layer, s.max[f], p.max[f]);
+            let windows = |v: &[saescope::dashboard::stats::Hit]| v.iter().map(|h| (h.window, h.position)).collect::<Vec<_>>();
+            differ += usize::from(windows(&s.top[f]) != windows(&p.top[f]));
+        }
+        assert_eq!(differ, 0, "layer {}: top contexts of {differ} features differ", s.layer);
+    }
+}

@@ -3,6 +3,7 @@
 //! whatever the corpus's size. Every `SAVE_EVERY`, and when a signal arrives, the
 //! statistics so far are saved, so the next run of the same command resumes there.
 
+use super::screen::Screen;
 use super::stats::{LayerStats, Scratch};
 use super::store::{Found, Resume, Store};
 use super::Index;
@@ -135,7 +136,8 @@ pub fn open_or_build(req: &Request, engine: Option<&Engine>, progress: &Progress
         }
     };
     let load = t0.elapsed().as_secs_f64();
-    let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.opts.batch_tokens };
+    let exact_encode = std::env::var_os("SAESCOPE_EXACT_ENCODE").is_some_and(|v| v == "1");
+    let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.opts.batch_tokens, exact_encode };
     let mut save = |r: &Resume| req.store.write_resume(&id, r).map(|_| ());
     let (mut index, mut timings) = job.run(resume, &mut save, progress).map_err(|e| match crate::interrupt::requested() {
         true if req.store.resume_path(&id).exists() => eyre!(
@@ -158,6 +160,9 @@ pub struct Job<'a> {
     pub context: usize,
     pub max_tokens: Option<u64>,
     pub batch_tokens: usize,
+    /// The plain f32 encode instead of the bf16 screen (`SAESCOPE_EXACT_ENCODE=1`; for
+    /// measuring the screen, src/dashboard/screen.rs).
+    pub exact_encode: bool,
 }
 
 impl Job<'_> {
@@ -185,6 +190,10 @@ impl Job<'_> {
         }
         let per_batch = self.per_batch();
         let mut scratch: Vec<Scratch> = state.layers.iter().map(|_| Scratch::default()).collect();
+        let screens = match self.exact_encode {
+            true => self.engine.saes.iter().map(|_| None).collect(),
+            false => self.engine.saes.iter().map(|(_, sae)| Screen::new(sae)).collect::<Result<Vec<_>>>()?,
+        };
         let mut timings = Timings::default();
         let mut batch: Vec<(u32, Window)> = Vec::with_capacity(per_batch);
         let (mut saved_at, mut started) = (Instant::now(), Instant::now());
@@ -194,7 +203,7 @@ impl Job<'_> {
             if batch.is_empty() {
                 return Ok(());
             }
-            self.batch(batch, &mut state.layers, &mut scratch, timings)?;
+            self.batch(batch, &mut state.layers, &mut scratch, &screens, timings)?;
             state.windows_done += batch.len() as u64;
             state.tokens_done += batch.iter().map(|(_, w)| w.n_counted() as u64).sum::<u64>();
             batch.clear();
@@ -263,7 +272,7 @@ impl Job<'_> {
     }
 
     /// One batch of windows through the model and every SAE, into the statistics.
-    fn batch(&self, rows: &[(u32, Window)], layers: &mut [LayerStats], scratch: &mut [Scratch], t: &mut Timings) -> Result<()> {
+    fn batch(&self, rows: &[(u32, Window)], layers: &mut [LayerStats], scratch: &mut [Scratch], screens: &[Option<Screen>], t: &mut Timings) -> Result<()> {
         // Every batch has the same shape (rows padded to `context`, missing rows filled
         // with BOS), so the kernels and their summation order are the same for every
         // window: a token's activation is then bit for bit the same wherever its window
@@ -281,15 +290,21 @@ impl Job<'_> {
         t.forward += clock.elapsed().as_secs_f64();
         let d = self.engine.d_sae();
         let per_row = len as usize * d;
-        for (((r, (_, sae)), stats), scratch) in resid.iter().zip(&self.engine.saes).zip(layers.iter_mut()).zip(scratch.iter_mut()) {
+        let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
+        for ((((r, (_, sae)), stats), scratch), screen) in
+            resid.iter().zip(&self.engine.saes).zip(layers.iter_mut()).zip(scratch.iter_mut()).zip(screens)
+        {
             let clock = Instant::now();
-            let z = sae.encode(r);
-            let flat = z.view([-1]);
-            let idx = flat.nonzero().view([-1]);
-            let vals = flat.index_select(0, &idx).to_device(Device::Cpu).to_kind(Kind::Float);
-            let idx = Vec::<i64>::try_from(idx.to_device(Device::Cpu))?;
-            let vals = Vec::<f32>::try_from(vals)?;
-            drop(z);
+            let (idx, vals) = match screen {
+                Some(screen) => screen.encode(&sae.normalized(r).view([b * len, -1]), threads)?,
+                None => {
+                    let z = sae.encode(r);
+                    let flat = z.view([-1]);
+                    let idx = flat.nonzero().view([-1]);
+                    let vals = flat.index_select(0, &idx).to_device(Device::Cpu).to_kind(Kind::Float);
+                    (Vec::<i64>::try_from(idx.to_device(Device::Cpu))?, Vec::<f32>::try_from(vals)?)
+                }
+            };
             t.encode += clock.elapsed().as_secs_f64();
             let clock = Instant::now();
             let mut start = 0;

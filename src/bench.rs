@@ -110,7 +110,7 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
 
 /// GFLOP/s of one large matmul in the run's dtype, [2048, d] x [d, d_sae], the practical
 /// ceiling of the SAE encode on this machine (median of 5 after a warm-up).
-fn plain_matmul_gflops(d: i64, d_sae: i64, device: Device, kind: tch::Kind) -> f64 {
+pub fn plain_matmul_gflops(d: i64, d_sae: i64, device: Device, kind: tch::Kind) -> f64 {
     let _guard = tch::no_grad_guard();
     let a = tch::Tensor::randn([2048, d], (kind, device));
     let w = tch::Tensor::randn([d, d_sae], (kind, device));
@@ -124,4 +124,51 @@ fn plain_matmul_gflops(d: i64, d_sae: i64, device: Device, kind: tch::Kind) -> f
         })
         .collect();
     2.0 * 2048.0 * d as f64 * d_sae as f64 / median(times) / 1e9
+}
+
+/// `saescope bench --corpus PATH`: the index's throughput on the same code path `index`
+/// runs (no store), with FLOP rates against plain matmuls on the same threads.
+pub fn index(model: &Source, saes: &Source, corpus: &crate::corpus::Corpus, layers: &[usize], device: Device, opts: &RunOptions, max_tokens: Option<u64>) -> Result<()> {
+    let quiet = ProgressSink::none();
+    let resolved = Resolved::new(model, saes, layers, &quiet)?;
+    let context = resolved.saes.first().and_then(|(_, f)| crate::dashboard::build::context_size(&f.cfg)).unwrap_or(crate::dashboard::build::DEFAULT_CONTEXT);
+    let (load, engine) = time(|| resolved.load(device, false, opts, &quiet))?;
+    let exact_encode = std::env::var_os("SAESCOPE_EXACT_ENCODE").is_some_and(|v| v == "1");
+    let job = crate::dashboard::build::Job { engine: &engine, corpus, context, max_tokens, batch_tokens: opts.batch_tokens, exact_encode };
+    let (wall, (index, t)) = time(|| job.run(None, &mut |_| Ok(()), &quiet))?;
+    let (d, d_sae) = (engine.model.cfg.n_embd as f64, engine.d_sae() as f64);
+    let n_blocks = engine.layers().last().copied().unwrap_or(0) as f64;
+    let n_layers = engine.saes.len() as f64;
+    let padded = t.padded_tokens as f64;
+    let ctx = context as f64;
+    let fwd_flops = padded * n_blocks * (24.0 * d * d + 4.0 * ctx * d);
+    let enc_flops = padded * n_layers * 2.0 * d * d_sae;
+    let compute = t.forward + t.encode + t.stats;
+    let f32_plain = plain_matmul_gflops(d as i64, d_sae as i64, device, tch::Kind::Float);
+    let bf16_plain = plain_matmul_gflops(d as i64, d_sae as i64, device, tch::Kind::BFloat16);
+    let tok = index.tokens as f64;
+    println!("device                 {device:?}, {} libtorch threads, {:?}, encode {}", tch::get_num_threads(), opts.dtype, if exact_encode { "plain f32" } else { "bf16 screen + f32 recompute" });
+    println!("corpus                 {} tokens in {} windows of {context} ({} padded tokens in {} batches)", index.tokens, index.windows, t.padded_tokens, t.batches);
+    println!("layers                 {:?}, d_sae {}", engine.layers(), engine.d_sae());
+    println!("weight load            {load:.3} s");
+    println!("model forward          {:.0} tokens/s ({:.2} s; {:.1} GFLOP/s)", tok / t.forward, t.forward, fwd_flops / t.forward / 1e9);
+    println!(
+        "SAE encode             {:.0} tokens/s per layer ({:.2} s for {n_layers} layers; {:.1} f32-equivalent GFLOP/s)",
+        tok * n_layers / t.encode,
+        t.encode,
+        enc_flops / t.encode / 1e9
+    );
+    println!("statistics             {:.2} s", t.stats);
+    println!("indexing               {:.0} tokens/s ({compute:.2} s compute, {wall:.2} s with counting and collecting)", tok / compute);
+    println!(
+        "compute GFLOP/s        {:.1} ({:.0} GFLOP forward + {:.0} GFLOP encode, f32-equivalent) = {:.0}% of a plain f32 matmul's {f32_plain:.1} (bf16: {bf16_plain:.1})",
+        (fwd_flops + enc_flops) / compute / 1e9,
+        fwd_flops / 1e9,
+        enc_flops / 1e9,
+        100.0 * (fwd_flops + enc_flops) / compute / 1e9 / f32_plain
+    );
+    if let Some(rss) = peak_rss_mib() {
+        println!("peak RSS               {rss:.0} MiB");
+    }
+    Ok(())
 }

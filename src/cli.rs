@@ -201,9 +201,10 @@ pub struct Common {
     /// Cut texts longer than the model's context instead of failing.
     #[arg(long, global = true)]
     pub truncate: bool,
-    /// Padded tokens per batch; bounds memory (256 measured fastest on CPU, BENCHMARKS.md).
-    #[arg(long, global = true, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576).map(|n| n as usize))]
-    pub batch_tokens: usize,
+    /// Padded tokens per batch; bounds memory. Default: 256 for sample texts, 1024 for
+    /// corpus windows (each measured fastest on CPU, BENCHMARKS.md).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..=1_048_576).map(|n| n as usize))]
+    pub batch_tokens: Option<usize>,
     /// Weights and compute dtype: f32 is exact against the Python reference; bf16 is faster
     /// where the hardware has bf16 matmul (CUDA, recent CPUs); f16 is for CUDA.
     #[arg(long, global = true, value_enum, default_value_t = crate::pipeline::Precision::F32)]
@@ -285,6 +286,16 @@ impl Common {
             color_eyre::eyre::eyre!("this system has no user cache folder to keep the index in; pass --cache-dir DIR")
         })?;
         Ok(crate::dashboard::store::Store::beside(&dir))
+    }
+
+    /// `--batch-tokens` for sample texts.
+    pub fn text_batch_tokens(&self) -> usize {
+        self.batch_tokens.unwrap_or(256)
+    }
+
+    /// `--batch-tokens` for corpus windows: full windows of one shape batch better larger.
+    pub fn window_batch_tokens(&self) -> usize {
+        self.batch_tokens.unwrap_or(1024)
     }
 
     pub fn corpus(&self) -> color_eyre::Result<Option<crate::corpus::Corpus>> {

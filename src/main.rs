@@ -63,7 +63,7 @@ fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
         RunOptions {
             include_bos: c.include_bos,
             truncate: c.truncate,
-            batch_tokens: c.batch_tokens,
+            batch_tokens: c.text_batch_tokens(),
             keep: saescope::activations::Keep::for_threshold(c.threshold),
             max_memory: c.max_memory.map(|g| (g * (1u64 << 30) as f64) as u64),
             dtype: c.dtype,
@@ -85,6 +85,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Bench { repeat }) => {
             let (device, opts, params) = setup(c)?;
+            if let Some(corpus) = c.corpus()? {
+                let opts = RunOptions { batch_tokens: c.window_batch_tokens(), ..opts };
+                return saescope::bench::index(&c.model_source(), &c.sae_source(), &corpus, &saescope::config::normalize_layers(&c.layers), device, &opts, c.max_tokens);
+            }
             saescope::bench::run(&c.model_source(), &c.sae_source(), &samples(c)?, &c.layers, device, &opts, params, repeat)
         }
         Some(Command::Report { format, output }) => report(c, format, output),
@@ -367,6 +371,7 @@ fn index_request<'a>(
 fn index(c: &Common, format: CardFormat) -> Result<()> {
     let corpus = c.corpus()?.ok_or_else(|| color_eyre::eyre::eyre!("index needs --corpus PATH: a text file, a folder of text files, or JSON Lines"))?;
     let (device, opts, _) = setup(c)?;
+    let opts = RunOptions { batch_tokens: c.window_batch_tokens(), ..opts };
     let store = c.index_store()?;
     let sources = (c.model_source(), c.sae_source());
     let layers = saescope::config::normalize_layers(&c.layers);

@@ -128,7 +128,15 @@ pub fn plain_matmul_gflops(d: i64, d_sae: i64, device: Device, kind: tch::Kind) 
 
 /// `saescope bench --corpus PATH`: the index's throughput on the same code path `index`
 /// runs (no store), with FLOP rates against plain matmuls on the same threads.
-pub fn index(model: &Source, saes: &Source, corpus: &crate::corpus::Corpus, layers: &[usize], device: Device, opts: &RunOptions, max_tokens: Option<u64>) -> Result<()> {
+pub fn index(
+    model: &Source,
+    saes: &Source,
+    corpus: &crate::corpus::Corpus,
+    layers: &[usize],
+    device: Device,
+    opts: &RunOptions,
+    max_tokens: Option<u64>,
+) -> Result<()> {
     let quiet = ProgressSink::none();
     let resolved = Resolved::new(model, saes, layers, &quiet)?;
     let context = resolved.saes.first().and_then(|(_, f)| crate::dashboard::build::context_size(&f.cfg)).unwrap_or(crate::dashboard::build::DEFAULT_CONTEXT);
@@ -147,8 +155,16 @@ pub fn index(model: &Source, saes: &Source, corpus: &crate::corpus::Corpus, laye
     let f32_plain = plain_matmul_gflops(d as i64, d_sae as i64, device, tch::Kind::Float);
     let bf16_plain = plain_matmul_gflops(d as i64, d_sae as i64, device, tch::Kind::BFloat16);
     let tok = index.tokens as f64;
-    println!("device                 {device:?}, {} libtorch threads, {:?}, encode {}", tch::get_num_threads(), opts.dtype, if exact_encode { "plain f32" } else { "bf16 screen + f32 recompute" });
-    println!("corpus                 {} tokens in {} windows of {context} ({} padded tokens in {} batches)", index.tokens, index.windows, t.padded_tokens, t.batches);
+    println!(
+        "device                 {device:?}, {} libtorch threads, {:?}, encode {}",
+        tch::get_num_threads(),
+        opts.dtype,
+        if exact_encode { "plain f32" } else { "bf16 screen + f32 recompute" }
+    );
+    println!(
+        "corpus                 {} tokens in {} windows of {context} ({} padded tokens in {} batches)",
+        index.tokens, index.windows, t.padded_tokens, t.batches
+    );
     println!("layers                 {:?}, d_sae {}", engine.layers(), engine.d_sae());
     println!("weight load            {load:.3} s");
     println!("model forward          {:.0} tokens/s ({:.2} s; {:.1} GFLOP/s)", tok / t.forward, t.forward, fwd_flops / t.forward / 1e9);

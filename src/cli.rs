@@ -228,7 +228,8 @@ pub struct Common {
     #[arg(long, global = true, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     /// Your corpus for feature dashboards (`index`): a text file, a folder of text files
-    /// (recursively), or JSON Lines (.jsonl, optionally .gz) with the text in --text-field.
+    /// (recursively), JSON Lines (.jsonl, optionally .gz) or Parquet with the text in
+    /// --text-field.
     #[arg(long, global = true, value_name = "PATH")]
     pub corpus: Option<PathBuf>,
     /// The JSON Lines field holding each document's text.
@@ -282,9 +283,11 @@ impl Common {
     /// Where indexes live: beside the result cache (they are not skipped by --no-cache,
     /// which is about the samples' results).
     pub fn index_store(&self) -> color_eyre::Result<crate::dashboard::store::Store> {
-        let dir = self.cache_dir.clone().or_else(crate::cache::Cache::default_dir).ok_or_else(|| {
-            color_eyre::eyre::eyre!("this system has no user cache folder to keep the index in; pass --cache-dir DIR")
-        })?;
+        let dir = self
+            .cache_dir
+            .clone()
+            .or_else(crate::cache::Cache::default_dir)
+            .ok_or_else(|| color_eyre::eyre::eyre!("this system has no user cache folder to keep the index in; pass --cache-dir DIR"))?;
         Ok(crate::dashboard::store::Store::beside(&dir))
     }
 

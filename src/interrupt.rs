@@ -38,6 +38,19 @@ pub fn requested() -> bool {
     signal().is_some()
 }
 
+/// Set when the explorer quits while the model thread indexes: its loop stops at the next
+/// batch and keeps what is done, as on a signal, but the process exits normally.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn stop_work() {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// A signal arrived, or the explorer asked its work to stop.
+pub fn stopping() -> bool {
+    requested() || STOP.load(Ordering::Relaxed)
+}
+
 /// The signal that asked us to stop, if any.
 pub fn signal() -> Option<i32> {
     if let Some(s) = Some(SIGNAL.load(Ordering::Relaxed)).filter(|&s| s != 0) {
@@ -56,7 +69,7 @@ pub fn exit_code() -> i32 {
 
 /// Fails with `MESSAGE` once a signal has arrived.
 pub fn check() -> Result<()> {
-    if requested() {
+    if stopping() {
         bail!(MESSAGE);
     }
     Ok(())

@@ -87,7 +87,15 @@ fn run(cli: Cli) -> Result<()> {
             let (device, opts, params) = setup(c)?;
             if let Some(corpus) = c.corpus()? {
                 let opts = RunOptions { batch_tokens: c.window_batch_tokens(), ..opts };
-                return saescope::bench::index(&c.model_source(), &c.sae_source(), &corpus, &saescope::config::normalize_layers(&c.layers), device, &opts, c.max_tokens);
+                return saescope::bench::index(
+                    &c.model_source(),
+                    &c.sae_source(),
+                    &corpus,
+                    &saescope::config::normalize_layers(&c.layers),
+                    device,
+                    &opts,
+                    c.max_tokens,
+                );
             }
             saescope::bench::run(&c.model_source(), &c.sae_source(), &samples(c)?, &c.layers, device, &opts, params, repeat)
         }
@@ -126,7 +134,21 @@ fn explore(c: &Common) -> Result<()> {
     let mut app = App::new(categories, layers.clone(), info, c.export_dir.clone());
     app.labels = labels.clone();
     app.message = summary;
-    saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params, cache: c.cache(), labels })
+    let index = match c.corpus()? {
+        Some(corpus) => {
+            app.corpus = Some(corpus.label());
+            app.index_note = Some(format!("{} {} once the sample results are in (the gauge shows it)", saescope::ui::context::INDEXING, corpus.label()));
+            Some(saescope::ui::worker::IndexJob {
+                corpus,
+                store: c.index_store()?,
+                context: c.context,
+                max_tokens: c.max_tokens,
+                batch_tokens: c.window_batch_tokens(),
+            })
+        }
+        None => None,
+    };
+    saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params, cache: c.cache(), labels, index })
 }
 
 /// `--labels`, checked against the loaded layers, with the line that says what was

@@ -62,7 +62,11 @@ fn top_contexts_peak_on_the_token_each_feature_was_built_for() {
             same_place += usize::from(w.source.ends_with(&format!("{:03}.txt", a.sequence)) && w.offset == 0 && top.position as usize == a.position);
         }
         let (place, token) = (same_place as f64 / eligible as f64, same_token as f64 / eligible as f64);
-        println!("layer {layer}: {eligible} features anchored in the corpus; top context at the anchor {:.1}%, on the anchor's token {:.1}%", place * 100.0, token * 100.0);
+        println!(
+            "layer {layer}: {eligible} features anchored in the corpus; top context at the anchor {:.1}%, on the anchor's token {:.1}%",
+            place * 100.0,
+            token * 100.0
+        );
         assert!(eligible > 300, "layer {layer}: only {eligible} anchors in the corpus");
         assert!(place >= 0.9, "layer {layer}: top context at the anchor for only {:.1}% of features", place * 100.0);
     }
@@ -141,7 +145,8 @@ fn index_cmd(corpus: &Path, cache: &Path) -> std::process::Command {
 
 fn stored(cache: &Path) -> saescope::dashboard::Index {
     let dir = cache.join("index");
-    let file = std::fs::read_dir(&dir).expect("index dir").map(|e| e.expect("entry").path()).find(|p| p.extension().is_some_and(|e| e == "bin")).expect("index file");
+    let file =
+        std::fs::read_dir(&dir).expect("index dir").map(|e| e.expect("entry").path()).find(|p| p.extension().is_some_and(|e| e == "bin")).expect("index file");
     let bytes = std::fs::read(&file).expect("read index");
     saescope::dashboard::store::decode_index(&bytes).expect("decode index")
 }
@@ -272,4 +277,26 @@ fn the_bf16_screen_misses_nothing() {
         }
         assert_eq!(differ, 0, "layer {}: top contexts of {differ} features differ", s.layer);
     }
+}
+
+/// Parquet as Hugging Face ships datasets (pyarrow, snappy): rows from the text column,
+/// nulls counted, a missing column named with the columns there are.
+#[test]
+fn parquet_rows_are_documents() {
+    let corpus = Corpus::open(&common::fixture("docs.parquet"), "text").expect("corpus");
+    let mut texts = Vec::new();
+    let skipped = corpus
+        .documents(|d| {
+            texts.push((d.source.rsplit('/').next().unwrap_or_default().to_string(), d.text));
+            Ok(true)
+        })
+        .expect("read");
+    assert_eq!(texts.len(), 3);
+    assert_eq!(texts[0], ("docs.parquet:1".to_string(), "The survey team left the station at dawn.".to_string()));
+    assert!(texts[1].1.starts_with("def mean(xs):\n"));
+    assert_eq!(texts[2].0, "docs.parquet:4");
+    assert_eq!((skipped.rows_without_text, skipped.first_row_without_text.map(|s| s.ends_with("docs.parquet:3"))), (1, Some(true)));
+    let wrong = Corpus::open(&common::fixture("docs.parquet"), "body").expect("corpus");
+    let err = wrong.documents(|_| Ok(true)).expect_err("no such column").to_string();
+    assert!(err.contains("no column \"body\"") && err.contains("text, id") && err.contains("--text-field"), "{err}");
 }

@@ -365,3 +365,47 @@ fn steer_from_a_card_and_attribute_a_prompt_in_tmux() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// The corpus in the explorer, as a user meets it on a fresh machine: launched with
+/// `--corpus` on a folder, it indexes on the model thread with the gauge, then a card shows
+/// the top contexts, Enter opens one whole, and `O` opens the SAE overview; quitting and
+/// relaunching finds the stored index at once.
+#[test]
+fn corpus_index_card_context_and_overview_in_tmux() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let corpus = common::fixture("corpus");
+    let t = launch("corpus", cache.path(), &format!("--corpus {}", quote(&corpus)));
+    t.wait_for("Peak", 60);
+    let s = t.wait_for("corpus indexed:", 60);
+    assert!(s.contains("5141 tokens in 247 windows"), "{s}");
+    t.keys(&["Tab", "Enter"]);
+    let s = t.wait_for("Top contexts", 10);
+    assert!(s.contains("Corpus: fires on") && s.contains("[["), "{s}");
+    // The model thread fills in the lens and the contexts' shading together.
+    let s = t.wait_for("Logit lens", 20);
+    assert!(s.contains("Top contexts") && !s.contains("shading…"), "{s}");
+    t.keys(&["j", "Enter"]);
+    let s = t.wait_for("Context · feature #", 10);
+    assert!(s.contains("tests/fixtures/corpus/") && s.contains("max ") && s.contains("[["), "{s}");
+    t.keys(&["v"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.escape();
+    t.escape();
+    t.keys(&["O"]);
+    let s = t.wait_for("SAE overview · layer 6", 10);
+    assert!(s.contains("dead") && s.contains("L0") && s.contains("peaks on"), "{s}");
+    t.keys(&["S"]);
+    t.wait_for("by frac_nonzero", 5);
+    t.keys(&["Enter"]);
+    t.wait_for("Corpus: fires on", 10);
+    t.escape();
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+    drop(t);
+    let t = launch("corpus2", cache.path(), &format!("--corpus {}", quote(&corpus)));
+    let s = t.wait_for("corpus indexed:", 20);
+    assert!(s.contains("5141 tokens"), "{s}");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

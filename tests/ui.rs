@@ -825,6 +825,36 @@ fn every_screen_at_80x24_and_120x40() {
             }),
         ),
         (
+            "overview",
+            Box::new(|| {
+                let mut a = with_index(app(true));
+                press(&mut a, Action::Overview);
+                a
+            }),
+        ),
+        (
+            "card_corpus",
+            Box::new(|| {
+                let mut a = with_index(app(true));
+                press(&mut a, Action::NextPane);
+                press(&mut a, Action::OpenCard);
+                serve(&mut a);
+                press(&mut a, Action::Down);
+                a
+            }),
+        ),
+        (
+            "context",
+            Box::new(|| {
+                let mut a = with_index(app(true));
+                press(&mut a, Action::NextPane);
+                press(&mut a, Action::OpenCard);
+                serve(&mut a);
+                press(&mut a, Action::FocusCategory);
+                a
+            }),
+        ),
+        (
             "help",
             Box::new(|| {
                 let mut a = app(true);
@@ -1004,4 +1034,125 @@ fn attribute_view_lists_features_and_opens_their_cards() {
     press(&mut a, Action::Attribute);
     assert_eq!(a.mode(), Mode::Attribute);
     assert!(matches!(pending().as_slice(), [Request::Attribute { prompt, .. }] if *prompt == text));
+}
+
+/// The fixture corpus indexed with the tiny weights (the path relative, as the tests run
+/// from the package root, so screens read the same everywhere).
+fn corpus_index() -> &'static std::sync::Arc<saescope::dashboard::Index> {
+    static I: OnceLock<std::sync::Arc<saescope::dashboard::Index>> = OnceLock::new();
+    I.get_or_init(|| {
+        let engine = tiny_engine().lock().expect("engine");
+        let corpus = saescope::corpus::Corpus::open(std::path::Path::new("tests/fixtures/corpus"), "text").expect("corpus");
+        let job = saescope::dashboard::build::Job { engine: &engine, corpus: &corpus, context: 128, max_tokens: None, batch_tokens: 1024, exact_encode: false };
+        std::sync::Arc::new(job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0)
+    })
+}
+
+fn with_index(mut a: App) -> App {
+    a.corpus = Some("tests/fixtures/corpus".into());
+    a.index = Some(corpus_index().clone());
+    a
+}
+
+/// The corpus on a card: its statistics and contexts at once from the index, the shading
+/// from the model thread; ↑/↓ select a context and Enter opens it whole.
+#[test]
+fn a_card_shows_the_corpus_and_opens_a_context_whole() {
+    let mut a = with_index(app(true));
+    press(&mut a, Action::NextPane);
+    let f = a.selected_feature().expect("feature");
+    press(&mut a, Action::OpenCard);
+    let corpus = a.card().and_then(|c| c.corpus.clone()).expect("corpus sections from the index");
+    assert_eq!(corpus.count, corpus_index().layer(6).expect("layer").count[f as usize]);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains(&format!("Corpus: fires on {} of {} tokens", corpus.count, corpus.tokens)), "{s}");
+    assert!(s.contains("Top contexts (shading…)") && s.contains("[["), "{s}");
+    serve(&mut a);
+    let shaded = a.card().and_then(|c| c.corpus.clone()).expect("corpus");
+    let first = &shaded.top[0];
+    let values = first.values.as_ref().expect("shaded by the model thread");
+    // The shading's max is the index's max, at the index's position.
+    assert!((values[first.max_index] - first.max_value).abs() <= 1e-4 * first.max_value.max(1.0), "{values:?} {}", first.max_value);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("Top contexts") && !s.contains("shading…"), "{s}");
+    press(&mut a, Action::Down);
+    press(&mut a, Action::Down);
+    let want = shaded.contexts()[2].clone();
+    press(&mut a, Action::FocusCategory);
+    assert_eq!(a.mode(), Mode::Context);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains(&want.source) && s.contains("[["), "{s}");
+    press(&mut a, Action::ToggleValues);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains(&format!("[{}]", panes::num(want.max_value))), "values shown\n{s}");
+    press(&mut a, Action::Back);
+    assert_eq!(a.mode(), Mode::Card);
+}
+
+/// The overview lists every feature of the layer, sorts, follows the layer keys and opens cards.
+#[test]
+fn the_overview_sorts_every_feature_and_opens_cards() {
+    let mut a = with_index(app(true));
+    press(&mut a, Action::Overview);
+    assert_eq!(a.mode(), Mode::Overview);
+    let index = corpus_index();
+    let o = index.overview(6).expect("overview");
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains(&format!("{} features · {} dead · L0 {:.1}", o.d_sae, o.dead, o.l0)), "{s}");
+    assert!(s.contains("by max activation"), "{s}");
+    let stats = index.layer(6).expect("layer");
+    let best = (0..stats.d_sae).max_by(|&x, &y| stats.max[x].total_cmp(&stats.max[y]).then(y.cmp(&x))).expect("a feature");
+    assert!(s.contains(&format!("#{best} ")), "the strongest feature first\n{s}");
+    press(&mut a, Action::Sort);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("by frac_nonzero"), "{s}");
+    press(&mut a, Action::NextLayer);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("SAE overview · layer 8"), "{s}");
+    press(&mut a, Action::PrevLayer);
+    press(&mut a, Action::Sort);
+    press(&mut a, Action::Sort);
+    press(&mut a, Action::Down);
+    press(&mut a, Action::FocusCategory);
+    assert_eq!(a.card().map(|c| (c.layer, c.feature)), Some((6, 1)), "sorted by id, the second row is #1");
+    assert!(a.card().and_then(|c| c.corpus.as_ref()).is_some());
+}
+
+/// `/` also finds features by the token their top contexts peak on.
+#[test]
+fn search_finds_features_by_the_token_they_peak_on() {
+    let mut a = with_index(app(true));
+    let index = corpus_index();
+    let stats = index.layer(6).expect("layer");
+    let token = (0..stats.d_sae).find_map(|f| stats.top[f].first().and_then(|h| index.token_at(h))).expect("a peak token").trim().to_string();
+    press(&mut a, Action::Search);
+    for c in token.chars() {
+        press(&mut a, Action::Type(c));
+    }
+    press(&mut a, Action::Submit);
+    let hits = a.search_hits();
+    assert!(!hits.is_empty() && hits.iter().all(|(_, _, why)| why.contains("top contexts peak on")), "{hits:?}");
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("top contexts peak on"), "{s}");
+    press(&mut a, Action::FocusCategory);
+    assert_eq!(a.mode(), Mode::Card);
+}
+
+/// The new views export what they show.
+#[test]
+fn overview_and_context_export_their_rows() {
+    let mut a = with_index(app(true));
+    press(&mut a, Action::Overview);
+    let (csv, name) = saescope::ui::export::view_csv(&a).expect("overview csv");
+    assert_eq!(name, "overview");
+    assert_eq!(csv::Reader::from_reader(csv.as_bytes()).records().count(), 512, "one row per feature");
+    assert!(csv.starts_with("layer,feature,max,frac_nonzero,mean_when_firing,count,peaks_on,label,neuronpedia"));
+    press(&mut a, Action::FocusCategory);
+    let (csv, _) = saescope::ui::export::view_csv(&a).expect("card csv");
+    assert!(csv.lines().any(|l| l.starts_with("corpus_top,6,")), "{csv}");
+    serve(&mut a);
+    press(&mut a, Action::FocusCategory);
+    let (csv, name) = saescope::ui::export::view_csv(&a).expect("context csv");
+    assert_eq!(name, "context");
+    assert_eq!(csv.lines().filter(|l| l.starts_with("max_token,6,")).count(), 1, "{csv}");
 }

@@ -1,7 +1,7 @@
 //! The user's own corpus, for the feature dashboards (`saescope index`): documents read
-//! from a text file, a folder of text files, or JSON Lines (optionally gzipped) with the
-//! text in one field, the shape of Hugging Face dataset dumps; then cut into the SAE's
-//! training windows (`windows`).
+//! from a text file, a folder of text files, JSON Lines (optionally gzipped) or Parquet
+//! with the text in one field, the shapes of Hugging Face dataset dumps; then cut into the
+//! SAE's training windows (`windows`).
 //!
 //! Files are visited in a fixed order (paths sorted, hidden entries skipped), so window
 //! numbers, and with them every tie between equal activations, are the same on every run.
@@ -28,6 +28,8 @@ enum Format {
     Text,
     /// One JSON object per line; the document is one string field.
     JsonLines,
+    /// Rows of a Parquet file; the document is one string column.
+    Parquet,
 }
 
 /// What reading the corpus set aside, for the summary line.
@@ -56,6 +58,7 @@ fn format_of(path: &Path) -> Format {
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     match name.rsplit_once('.') {
         Some((_, ext)) if JSON_LINES.contains(&ext) => Format::JsonLines,
+        Some((_, "parquet")) => Format::Parquet,
         _ => Format::Text,
     }
 }
@@ -127,6 +130,7 @@ impl Corpus {
                     None => bail!("--corpus {}: not a text file (NUL bytes, or not UTF-8); give text, a folder, or JSON Lines", path.display()),
                 },
                 Format::JsonLines => json_lines(path, &self.text_field, &mut skipped, &mut each)?,
+                Format::Parquet => parquet_rows(path, &self.text_field, &mut skipped, &mut each)?,
             };
             if !go_on {
                 break;
@@ -169,6 +173,42 @@ fn json_lines(path: &Path, field: &str, skipped: &mut Skipped, each: &mut impl F
         match row.get(field).and_then(serde_json::Value::as_str) {
             Some(text) => {
                 if !each(Document { source: format!("{}:{n}", path.display()), text: text.to_string() })? {
+                    return Ok(false);
+                }
+            }
+            None => {
+                skipped.rows_without_text += 1;
+                skipped.first_row_without_text.get_or_insert_with(|| format!("{}:{n}", path.display()));
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Rows of a Parquet file (any compression the `parquet` crate reads: snappy, zstd, or
+/// none), the text from the string column `field`; rows without it counted.
+fn parquet_rows(path: &Path, field: &str, skipped: &mut Skipped, each: &mut impl FnMut(Document) -> Result<bool>) -> Result<bool> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let file = std::fs::File::open(path).map_err(|e| eyre!("cannot read corpus file {}", crate::fsio::describe(path, &e)))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| eyre!("{}: not a readable Parquet file ({e})", path.display()))?;
+    let columns: Vec<String> = reader.metadata().file_metadata().schema_descr().columns().iter().map(|c| c.name().to_string()).collect();
+    if !columns.iter().any(|c| c == field) {
+        bail!("{}: no column {field:?} (columns: {}); pass --text-field", path.display(), columns.join(", "));
+    }
+    for (i, row) in reader.into_iter().enumerate() {
+        let n = i + 1;
+        if n % 1024 == 0 {
+            crate::interrupt::check()?;
+        }
+        let row = row.map_err(|e| eyre!("{} row {n}: cannot read ({e})", path.display()))?;
+        let text = row.get_column_iter().find(|(name, _)| name.as_str() == field).and_then(|(_, v)| match v {
+            Field::Str(s) => Some(s.clone()),
+            _ => None,
+        });
+        match text {
+            Some(text) => {
+                if !each(Document { source: format!("{}:{n}", path.display()), text })? {
                     return Ok(false);
                 }
             }

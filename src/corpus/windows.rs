@@ -89,7 +89,9 @@ impl Windows<'_> {
         let t = self.each(|_, _| Ok(true))?;
         if t.tokens == 0 {
             let why = match &t.skipped.first_row_without_text {
-                Some(row) => format!("; {} rows have no string field {:?} (first: {row}); pass --text-field", t.skipped.rows_without_text, self.corpus.text_field),
+                Some(row) => {
+                    format!("; {} rows have no string field {:?} (first: {row}); pass --text-field", t.skipped.rows_without_text, self.corpus.text_field)
+                }
                 None => String::new(),
             };
             bail!("--corpus {}: no text to index{why}", self.corpus.label());

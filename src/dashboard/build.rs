@@ -139,11 +139,10 @@ pub fn open_or_build(req: &Request, engine: Option<&Engine>, progress: &Progress
     let exact_encode = std::env::var_os("SAESCOPE_EXACT_ENCODE").is_some_and(|v| v == "1");
     let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.opts.batch_tokens, exact_encode };
     let mut save = |r: &Resume| req.store.write_resume(&id, r).map(|_| ());
-    let (mut index, mut timings) = job.run(resume, &mut save, progress).map_err(|e| match crate::interrupt::requested() {
-        true if req.store.resume_path(&id).exists() => eyre!(
-            "interrupted; the tokens indexed so far are kept in {}: run the same command again to resume",
-            req.store.resume_path(&id).display()
-        ),
+    let (mut index, mut timings) = job.run(resume, &mut save, progress).map_err(|e| match crate::interrupt::stopping() {
+        true if req.store.resume_path(&id).exists() => {
+            eyre!("interrupted; the tokens indexed so far are kept in {}: run the same command again to resume", req.store.resume_path(&id).display())
+        }
         true => eyre!(crate::interrupt::MESSAGE),
         false => e,
     })?;
@@ -183,8 +182,10 @@ impl Job<'_> {
         let windows = self.windows();
         let totals = windows.count()?;
         let d_sae = self.engine.d_sae();
-        let fresh = || Resume { windows_done: 0, tokens_done: 0, seconds: 0.0, layers: self.engine.layers().iter().map(|&l| LayerStats::new(l, d_sae)).collect() };
-        let mut state = resume.filter(|r| r.layers.iter().map(|l| (l.layer, l.d_sae)).eq(self.engine.layers().into_iter().map(|l| (l, d_sae)))).unwrap_or_else(fresh);
+        let fresh =
+            || Resume { windows_done: 0, tokens_done: 0, seconds: 0.0, layers: self.engine.layers().iter().map(|&l| LayerStats::new(l, d_sae)).collect() };
+        let mut state =
+            resume.filter(|r| r.layers.iter().map(|l| (l.layer, l.d_sae)).eq(self.engine.layers().into_iter().map(|l| (l, d_sae)))).unwrap_or_else(fresh);
         if state.windows_done > 0 {
             progress.stage(format!("resuming: {} of {} tokens were indexed by an earlier run", state.tokens_done, totals.tokens));
         }
@@ -232,7 +233,7 @@ impl Job<'_> {
         let totals = match walked {
             Ok(t) => t,
             Err(e) => {
-                if crate::interrupt::requested() && state.windows_done > 0 {
+                if crate::interrupt::stopping() && state.windows_done > 0 {
                     save(&state)?;
                 }
                 return Err(e);
@@ -291,9 +292,7 @@ impl Job<'_> {
         let d = self.engine.d_sae();
         let per_row = len as usize * d;
         let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
-        for ((((r, (_, sae)), stats), scratch), screen) in
-            resid.iter().zip(&self.engine.saes).zip(layers.iter_mut()).zip(scratch.iter_mut()).zip(screens)
-        {
+        for ((((r, (_, sae)), stats), scratch), screen) in resid.iter().zip(&self.engine.saes).zip(layers.iter_mut()).zip(scratch.iter_mut()).zip(screens) {
             let clock = Instant::now();
             let (idx, vals) = match screen {
                 Some(screen) => screen.encode(&sae.normalized(r).view([b * len, -1]), threads)?,

@@ -113,7 +113,7 @@ pub struct FeatureCorpus {
     pub histogram_edges: Vec<f64>,
     pub histogram_counts: Vec<u32>,
     pub top: Vec<Context>,
-    /// Weakest range first.
+    /// Strongest range first.
     pub intervals: Vec<Interval>,
 }
 
@@ -139,6 +139,12 @@ impl Index {
             density_edges: (0..DENSITY_BINS).map(|b| DENSITY_FROM + b as f64 / 4.0).collect(),
             density_counts: counts,
         })
+    }
+
+    /// The text of the token a hit peaks on.
+    pub fn token_at(&self, hit: &Hit) -> Option<&str> {
+        let id = self.contexts.get(&hit.window)?.tokens.get(hit.position as usize)?;
+        self.vocab.get(id).map(String::as_str)
     }
 
     /// A stored window as a context peaking at `hit`.
@@ -184,7 +190,7 @@ impl Index {
                 }
             }
         }
-        let intervals = intervals.into_iter().map(|(_, iv)| iv).collect();
+        let intervals = intervals.into_iter().rev().map(|(_, iv)| iv).collect();
         Some(FeatureCorpus {
             corpus: self.corpus.clone(),
             tokens: s.tokens,
@@ -199,11 +205,15 @@ impl Index {
             intervals,
         })
     }
-
 }
 
 impl FeatureCorpus {
-    /// The top contexts and the interval samples, for shading.
+    /// The top contexts, then the interval samples: the order the card lists them in.
+    pub fn contexts(&self) -> Vec<&Context> {
+        self.top.iter().chain(self.intervals.iter().flat_map(|i| &i.contexts)).collect()
+    }
+
+    /// The same, to fill in their values.
     pub fn contexts_mut(&mut self) -> Vec<&mut Context> {
         self.top.iter_mut().chain(self.intervals.iter_mut().flat_map(|i| i.contexts.iter_mut())).collect()
     }
@@ -219,15 +229,8 @@ impl Index {
         if want.is_empty() {
             return Vec::new();
         }
-        let matches = |h: &Hit| {
-            self.contexts
-                .get(&h.window)
-                .and_then(|w| w.tokens.get(h.position as usize))
-                .and_then(|id| self.vocab.get(id))
-                .is_some_and(|t| t.trim().to_lowercase() == want)
-        };
-        let mut out: Vec<(u32, usize)> =
-            (0..s.d_sae).map(|f| (f as u32, s.top[f].iter().filter(|h| matches(h)).count())).filter(|&(_, n)| n > 0).collect();
+        let matches = |h: &Hit| self.token_at(h).is_some_and(|t| t.trim().to_lowercase() == want);
+        let mut out: Vec<(u32, usize)> = (0..s.d_sae).map(|f| (f as u32, s.top[f].iter().filter(|h| matches(h)).count())).filter(|&(_, n)| n > 0).collect();
         out.sort_by(|a, b| b.1.cmp(&a.1).then(s.max[b.0 as usize].total_cmp(&s.max[a.0 as usize])).then(a.0.cmp(&b.0)));
         out
     }

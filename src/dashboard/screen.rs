@@ -93,7 +93,6 @@ impl Screen {
         }
         Ok((idx, val))
     }
-
 }
 
 impl Exact {

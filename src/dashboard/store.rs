@@ -79,7 +79,8 @@ impl Store {
 
 fn write<T: Serialize>(path: &Path, magic: &[u8; 8], value: &T) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| eyre!("cannot create the index folder {} ({}); pass --cache-dir DIR", dir.display(), crate::fsio::describe(dir, &e)))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| eyre!("cannot create the index folder {} ({}); pass --cache-dir DIR", dir.display(), crate::fsio::describe(dir, &e)))?;
     }
     let body = postcard::to_stdvec(value).map_err(|e| eyre!("internal: cannot encode the index: {e}"))?;
     let mut bytes = Vec::with_capacity(body.len() + 12);

@@ -157,7 +157,7 @@ impl FeatureCorpus {
         }
         if !self.intervals.is_empty() {
             s.push_str("\ninterval samples:\n");
-            for iv in self.intervals.iter().rev() {
+            for iv in &self.intervals {
                 s.push_str(&format!("  {:.3} - {:.3}:\n", iv.from, iv.to));
                 for c in &iv.contexts {
                     s.push_str(&format!("    {:>8.3}  {}\n", c.max_value, strip(c)));

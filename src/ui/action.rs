@@ -42,6 +42,10 @@ pub enum Mode {
     Steer,
     /// A prompt's next token attributed to features (`a`).
     Attribute,
+    /// One layer's SAE over the corpus: density, dead features, every feature sortable (`O`).
+    Overview,
+    /// One corpus context whole, token by token (Enter on a card's context).
+    Context,
 }
 
 /// The input line: what the typed text is for.
@@ -173,6 +177,10 @@ pub enum Action {
     ToggleMode,
     /// `T`: the attribute view's target token.
     Target,
+    /// `O`: the SAE overview of the layer on view (needs --corpus).
+    Overview,
+    /// `S`: the overview's next sort order.
+    Sort,
 }
 
 /// What the background worker hands over when it is done.

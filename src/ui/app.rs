@@ -123,8 +123,9 @@ impl App {
         self.tokens_view().and_then(|t| t.text(&self.ctx))
     }
 
-    /// Features whose label matches the search on top.
-    pub fn search_hits(&self) -> Vec<(usize, u32, &str)> {
+    /// Features whose label matches the search on top, then those whose top contexts peak
+    /// on the query's token.
+    pub fn search_hits(&self) -> Vec<(usize, u32, String)> {
         self.search_view().map_or_else(Vec::new, |s| s.hits(&self.ctx))
     }
 
@@ -144,18 +145,39 @@ impl App {
         self.ctx.results = Some(r);
     }
 
+    /// The corpus index arrives (or why it could not be built).
+    pub fn set_index(&mut self, r: std::result::Result<std::sync::Arc<crate::dashboard::Index>, String>) {
+        match r {
+            Ok(index) => {
+                self.ctx.message = Some(format!("corpus indexed: {} tokens in {} windows; O for the SAE overview", index.tokens, index.windows));
+                self.ctx.index = Some(index);
+                self.ctx.index_note = None;
+            }
+            Err(why) => {
+                self.ctx.message = Some(format!("corpus index failed: {why}"));
+                self.ctx.index_note = Some(format!("the corpus index failed: {why}"));
+            }
+        }
+    }
+
     /// Applies what the model thread sent back.
     pub fn receive(&mut self, reply: Reply) {
         // Steering streams its steps; only the last reply ends the run.
         let last = !matches!(reply, Reply::SteerProgress(_));
         match reply {
             Reply::Card(card) => {
-                // The card may be under another view by now: fill it in wherever it is.
+                // The card may be under another view by now: fill it in wherever it is, and
+                // its contexts' shading into any context view opened from it.
+                let shaded = card.corpus.as_ref().map_or_else(Vec::new, |c| c.contexts());
                 for s in &mut self.screens {
-                    if let Screen::Card(c) = s {
-                        if (c.card.layer, c.card.feature) == (card.layer, card.feature) {
-                            c.card = (*card).clone();
+                    match s {
+                        Screen::Card(c) if (c.card.layer, c.card.feature) == (card.layer, card.feature) => c.card = (*card).clone(),
+                        Screen::Context(v) if (v.layer, v.feature) == (card.layer, card.feature) => {
+                            if let Some(c) = shaded.iter().find(|c| c.window == v.context.window) {
+                                v.context.values = c.values.clone();
+                            }
                         }
+                        _ => {}
                     }
                 }
             }
@@ -320,13 +342,20 @@ impl App {
                 self.screens.truncate(1);
                 self.screens.push(Screen::Findings(FindingsScreen::default()));
             }
+            Action::Overview => {
+                self.screens.truncate(1);
+                if self.ctx.corpus.is_none() {
+                    self.ctx.message = Some("no corpus: start saescope with --corpus PATH to index one".into());
+                }
+                self.screens.push(Screen::Overview(crate::ui::screens::OverviewScreen::default()));
+            }
             Action::Search => {
                 let query = match self.screens.last() {
                     Some(Screen::Search(s)) => s.query.clone(),
                     _ => {
                         self.screens.truncate(1);
-                        if self.ctx.labels.is_empty() {
-                            self.ctx.message = Some("no labels loaded: start saescope with --labels PATH (a Neuronpedia export)".into());
+                        if self.ctx.labels.is_empty() && self.ctx.corpus.is_none() {
+                            self.ctx.message = Some("nothing to search: start saescope with --labels PATH (a Neuronpedia export) or --corpus PATH".into());
                         }
                         self.screens.push(Screen::Search(SearchScreen::default()));
                         String::new()

@@ -13,6 +13,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How `index_note` starts while the index is being built.
+pub const INDEXING: &str = "indexing";
+
 /// How many texts' per-token activations are kept.
 const TOKEN_CACHE: usize = 64;
 
@@ -45,6 +48,12 @@ pub struct Context {
     /// Features to steer generation with (`s` on a card), and how.
     pub steering: Vec<crate::steer::Steer>,
     pub steer_mode: crate::steer::Mode,
+    /// `--corpus`, when given: its label.
+    pub corpus: Option<String>,
+    /// The corpus's index once the model thread has it (README, "Feature dashboards").
+    pub index: Option<std::sync::Arc<crate::dashboard::Index>>,
+    /// Why there is no index: still indexing, or failed.
+    pub index_note: Option<String>,
 }
 
 impl Context {
@@ -69,7 +78,15 @@ impl Context {
             failed_tokens: HashMap::new(),
             steering: Vec::new(),
             steer_mode: crate::steer::Mode::Add,
+            corpus: None,
+            index: None,
+            index_note: None,
         }
+    }
+
+    /// The model thread is building the corpus index.
+    pub fn indexing(&self) -> bool {
+        self.corpus.is_some() && self.index.is_none() && self.index_note.as_deref().is_some_and(|n| n.starts_with(INDEXING))
     }
 
     pub fn layer(&self) -> usize {

@@ -1,6 +1,7 @@
 //! `e`: the current view as CSV, written atomically with a timestamped name. Each view
 //! has its own columns: the main panes' feature tables and matrix, a card's sections, the
-//! token view's texts and tokens, the findings, the search hits.
+//! token view's texts and tokens, the findings, the search hits, the SAE overview's
+//! features, a corpus context's tokens.
 
 use crate::findings::findings;
 use crate::ui::action::Mode;
@@ -14,6 +15,7 @@ pub const HEADER: [&str; 10] = ["section", "category", "layer", "rank", "feature
 pub const ITEM_HEADER: [&str; 8] = ["section", "layer", "feature", "rank", "item", "value", "category", "text"];
 pub const FINDINGS_HEADER: [&str; 6] = ["finding", "claim", "holds", "summary", "subject", "detail"];
 pub const SEARCH_HEADER: [&str; 4] = ["layer", "feature", "label", "neuronpedia"];
+pub const OVERVIEW_HEADER: [&str; 9] = ["layer", "feature", "max", "frac_nonzero", "mean_when_firing", "count", "peaks_on", "label", "neuronpedia"];
 
 type Rows = Vec<Vec<String>>;
 
@@ -108,6 +110,17 @@ fn card_rows(app: &App) -> Result<Rows> {
                 String::new(),
                 x.label.clone().unwrap_or_default(),
             ));
+        }
+    }
+    if let Some(corpus) = &c.corpus {
+        for (i, x) in corpus.top.iter().enumerate() {
+            rows.push(row("corpus_top", i + 1, x.source.clone(), x.max_value.to_string(), String::new(), crate::dashboard::text::strip(x)));
+        }
+        for iv in &corpus.intervals {
+            for (i, x) in iv.contexts.iter().enumerate() {
+                let range = format!("{}-{}", iv.from, iv.to);
+                rows.push(row("corpus_interval", i + 1, x.source.clone(), x.max_value.to_string(), range, crate::dashboard::text::strip(x)));
+            }
         }
     }
     let results = app.results.as_ref().ok_or_else(not_yet)?;
@@ -213,6 +226,46 @@ fn attribute_rows(app: &App) -> Result<Rows> {
         .collect())
 }
 
+/// Every feature of the overview's layer, in its order.
+fn overview_rows(app: &App) -> Result<Rows> {
+    let Some(crate::ui::screens::Screen::Overview(view)) = Some(app.screen()) else { return Err(eyre!("no overview open")) };
+    let index = app.index.as_ref().ok_or_else(|| eyre!("nothing to export yet: the corpus is not indexed"))?;
+    let layer = app.layer();
+    let stats = index.layer(layer).ok_or_else(|| eyre!("layer {layer} is not in the index"))?;
+    Ok(view
+        .rows(app, index)
+        .into_iter()
+        .map(|r| {
+            vec![
+                layer.to_string(),
+                r.feature.to_string(),
+                r.max.to_string(),
+                r.frac.to_string(),
+                r.mean.to_string(),
+                stats.count[r.feature as usize].to_string(),
+                r.peak_token.unwrap_or_default(),
+                r.label.unwrap_or_default(),
+                app.info.ids.url_or_empty(layer, r.feature),
+            ]
+        })
+        .collect())
+}
+
+/// A context's tokens and their activations (empty values until computed).
+fn context_rows(app: &App) -> Result<Rows> {
+    let Some(crate::ui::screens::Screen::Context(view)) = Some(app.screen()) else { return Err(eyre!("no context open")) };
+    let c = &view.context;
+    Ok(c.tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let value = c.values.as_ref().and_then(|v| v.get(i)).map_or(String::new(), |v| v.to_string());
+            let section = if i == c.max_index { "max_token" } else { "token" };
+            vec![section.into(), view.layer.to_string(), view.feature.to_string(), i.to_string(), t.clone(), value, String::new(), c.source.clone()]
+        })
+        .collect())
+}
+
 fn search_rows(app: &App) -> Rows {
     app.search_hits().into_iter().map(|(l, f, label)| vec![l.to_string(), f.to_string(), label.to_string(), app.info.ids.url_or_empty(l, f)]).collect()
 }
@@ -227,6 +280,8 @@ pub fn view_csv(app: &App) -> Result<(String, &'static str)> {
         Mode::Search => ("search", &SEARCH_HEADER, search_rows(app)),
         Mode::Steer => ("steer", &STEER_HEADER, steer_rows(app)?),
         Mode::Attribute => ("attribute", &ATTRIBUTE_HEADER, attribute_rows(app)?),
+        Mode::Overview => ("overview", &OVERVIEW_HEADER, overview_rows(app)?),
+        Mode::Context => ("context", &ITEM_HEADER, context_rows(app)?),
     };
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header)?;
@@ -241,8 +296,9 @@ pub fn view_csv(app: &App) -> Result<(String, &'static str)> {
 /// or `saescope-{card|tokens|findings|search}-L{layer}-{stamp}.csv`.
 pub fn export(app: &App) -> Result<PathBuf> {
     let (csv, name) = view_csv(app)?;
-    let layer = match (app.mode(), app.card()) {
-        (Mode::Card, Some(c)) => format!("L{}-{}", c.layer, c.feature),
+    let layer = match (app.screen(), app.card()) {
+        (_, Some(c)) => format!("L{}-{}", c.layer, c.feature),
+        (crate::ui::screens::Screen::Context(v), _) => format!("L{}-{}-w{}", v.layer, v.feature, v.context.window),
         _ => format!("L{}", app.layer()),
     };
     let prefix = if name == "view" { String::new() } else { format!("{name}-") };

@@ -23,6 +23,10 @@ pub enum Target {
     TokenText(usize),
     /// This row of the attribute screen's list.
     AttributeRow(usize),
+    /// This row of the SAE overview's feature table.
+    OverviewRow(usize),
+    /// This context of a card's corpus section (top contexts, then interval samples).
+    ContextRow(usize),
 }
 
 impl Target {

@@ -28,7 +28,7 @@ pub struct Binding {
 }
 
 use KeyCode::*;
-use Mode::{Attribute, Card, Findings, Main, Search, Steer, Tokens};
+use Mode::{Attribute, Card, Context, Findings, Main, Overview, Search, Steer, Tokens};
 
 pub static KEYS: &[Binding] = &[
     Binding { keys: Keys::Codes(&[Char('?')]), label: "?", action: Action::ToggleHelp, help: "this help", hints: &[(Main, "? help")] },
@@ -37,7 +37,7 @@ pub static KEYS: &[Binding] = &[
         label: "→  l  ]",
         action: Action::NextLayer,
         help: "next layer",
-        hints: &[(Main, "←/→ layer"), (Tokens, "←/→ layer")],
+        hints: &[(Main, "←/→ layer"), (Tokens, "←/→ layer"), (Overview, "←/→ layer")],
     },
     Binding { keys: Keys::Codes(&[Left, Char('h'), Char('[')]), label: "←  h  [", action: Action::PrevLayer, help: "previous layer", hints: &[] },
     Binding { keys: Keys::Digits, label: "1-9", action: Action::Layer(0), help: "jump to the n-th layer tab", hints: &[] },
@@ -46,7 +46,7 @@ pub static KEYS: &[Binding] = &[
         label: "↑  k",
         action: Action::Up,
         help: "move up in the focused pane; scroll a view",
-        hints: &[(Card, "↑/↓ scroll"), (Tokens, "↑/↓ text"), (Findings, "↑/↓ scroll")],
+        hints: &[(Card, "↑/↓ move"), (Tokens, "↑/↓ text"), (Findings, "↑/↓ scroll"), (Overview, "↑/↓ feature")],
     },
     Binding { keys: Keys::Codes(&[Down, Char('j')]), label: "↓  j", action: Action::Down, help: "move down; scroll a view", hints: &[] },
     Binding { keys: Keys::Codes(&[PageUp]), label: "PgUp", action: Action::PageUp, help: "a page up", hints: &[] },
@@ -60,8 +60,16 @@ pub static KEYS: &[Binding] = &[
         keys: Keys::Codes(&[Enter]),
         label: "Enter",
         action: Action::FocusCategory,
-        help: "focus a category (clears marks) / open a feature's card",
-        hints: &[(Main, "Enter card"), (Tokens, "Enter card"), (Search, "Enter card"), (Steer, "Enter run"), (Attribute, "Enter card")],
+        help: "focus a category (clears marks) / open a feature's card / a card's context whole",
+        hints: &[
+            (Main, "Enter card"),
+            (Tokens, "Enter card"),
+            (Search, "Enter card"),
+            (Steer, "Enter run"),
+            (Attribute, "Enter card"),
+            (Overview, "Enter card"),
+            (Card, "Enter context"),
+        ],
     },
     Binding {
         keys: Keys::Codes(&[Char('t')]),
@@ -76,8 +84,8 @@ pub static KEYS: &[Binding] = &[
         keys: Keys::Codes(&[Char('v')]),
         label: "v",
         action: Action::ToggleValues,
-        help: "token view: show every token's value",
-        hints: &[(Tokens, "v values")],
+        help: "token view, card contexts: show every token's value",
+        hints: &[(Tokens, "v values"), (Card, "v values"), (Context, "v values")],
     },
     Binding {
         keys: Keys::Codes(&[Char('o')]),
@@ -97,7 +105,7 @@ pub static KEYS: &[Binding] = &[
         keys: Keys::Codes(&[Char('/')]),
         label: "/",
         action: Action::Search,
-        help: "search features by label (needs --labels PATH)",
+        help: "search features by label (--labels) or by the token they peak on (--corpus)",
         hints: &[(Search, "/ edit")],
     },
     Binding {
@@ -106,6 +114,20 @@ pub static KEYS: &[Binding] = &[
         action: Action::Findings,
         help: "the seed's findings checked on this data",
         hints: &[(Main, "f findings")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('O')]),
+        label: "O",
+        action: Action::Overview,
+        help: "SAE overview of the layer over the corpus (needs --corpus)",
+        hints: &[(Main, "O overview")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('S')]),
+        label: "S",
+        action: Action::Sort,
+        help: "overview: sort by max, frac_nonzero, label or id",
+        hints: &[(Overview, "S sort")],
     },
     Binding {
         keys: Keys::Codes(&[Char('s')]),
@@ -149,7 +171,16 @@ pub static KEYS: &[Binding] = &[
         label: "e",
         action: Action::Export,
         help: "export the current view to CSV",
-        hints: &[(Card, "e export"), (Tokens, "e export"), (Findings, "e export"), (Search, "e export"), (Steer, "e export"), (Attribute, "e export")],
+        hints: &[
+            (Card, "e export"),
+            (Tokens, "e export"),
+            (Findings, "e export"),
+            (Search, "e export"),
+            (Steer, "e export"),
+            (Attribute, "e export"),
+            (Overview, "e export"),
+            (Context, "e export"),
+        ],
     },
     Binding {
         keys: Keys::Help,
@@ -163,7 +194,16 @@ pub static KEYS: &[Binding] = &[
         label: "Esc",
         action: Action::Back,
         help: "close help, input or view; quit from the main panes",
-        hints: &[(Card, "Esc back"), (Tokens, "Esc back"), (Findings, "Esc back"), (Search, "Esc back"), (Steer, "Esc back"), (Attribute, "Esc back")],
+        hints: &[
+            (Card, "Esc back"),
+            (Tokens, "Esc back"),
+            (Findings, "Esc back"),
+            (Search, "Esc back"),
+            (Steer, "Esc back"),
+            (Attribute, "Esc back"),
+            (Overview, "Esc back"),
+            (Context, "Esc back"),
+        ],
     },
     Binding { keys: Keys::Codes(&[Char('q')]), label: "q", action: Action::Quit, help: "quit", hints: &[(Main, "q quit")] },
     Binding { keys: Keys::Ctrl('c'), label: "Ctrl-C", action: Action::Quit, help: "quit, also while typing", hints: &[] },

@@ -90,6 +90,10 @@ pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<Request>>) 
             app.receive(r);
             None
         }
+        Event::Worker(worker::Msg::Index(r)) => {
+            app.set_index(r);
+            None
+        }
         Event::Progress(p) => {
             app.eta.observe(&p);
             app.progress = Some(p);
@@ -150,8 +154,22 @@ pub fn run(mut app: App, job: worker::Job) -> Result<()> {
     spawn_reader(tx);
     let outcome = event_loop(&mut terminal, &mut app, &rx, Some(requests));
     restore();
+    if app.indexing() {
+        // Quit while indexing: the model thread keeps what it did for the next run.
+        eprintln!("keeping what was indexed of {} for the next run…", app.corpus.as_deref().unwrap_or("the corpus"));
+        crate::interrupt::stop_work();
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            if matches!(rx.recv_timeout(left), Ok(Event::WorkerGone) | Err(_)) {
+                break;
+            }
+        }
+    }
     outcome?;
-    crate::interrupt::check()
+    if crate::interrupt::requested() {
+        bail!(crate::interrupt::MESSAGE);
+    }
+    Ok(())
 }
 
 /// The terminal's events, and a tick when there are none, into the one channel.

@@ -22,6 +22,17 @@ pub enum Msg {
     Done(Results),
     Failed(String),
     Reply(Reply),
+    /// The corpus index, found or built (after the results), or why not.
+    Index(std::result::Result<std::sync::Arc<crate::dashboard::Index>, String>),
+}
+
+/// `--corpus` for the explorer: indexed on the model thread once the results are in.
+pub struct IndexJob {
+    pub corpus: crate::corpus::Corpus,
+    pub store: crate::dashboard::store::Store,
+    pub context: Option<usize>,
+    pub max_tokens: Option<u64>,
+    pub batch_tokens: usize,
 }
 
 pub struct Job {
@@ -34,6 +45,7 @@ pub struct Job {
     pub params: Params,
     pub cache: Option<Cache>,
     pub labels: Labels,
+    pub index: Option<IndexJob>,
 }
 
 fn one_line(e: &color_eyre::Report) -> String {
@@ -44,7 +56,13 @@ fn one_line(e: &color_eyre::Report) -> String {
 pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Request, partial: &mut dyn FnMut(Reply)) -> Reply {
     let asked = request.clone();
     let outcome = match request {
-        Request::Card(mut card) => card.complete(engine, labels, include_bos).map(|_| Reply::Card(card)),
+        Request::Card(mut card) => card.complete(engine, labels, include_bos).and_then(|_| {
+            let (layer, feature) = (card.layer, card.feature);
+            if let Some(c) = card.corpus.as_mut() {
+                crate::dashboard::shade::shade(engine, layer, feature, &mut c.contexts_mut())?;
+            }
+            Ok(Reply::Card(card))
+        }),
         Request::Tokens(text) => engine.token_activations(&text, include_bos).map(|t| Reply::Tokens(text, t)),
         Request::AdHoc(text) => engine.token_activations(&text, include_bos).map(|t| Reply::AdHoc(text, t)),
         Request::Steer { prompt, features, mode, tokens } => {
@@ -93,6 +111,33 @@ impl Drop for Gone {
     }
 }
 
+/// The stored index of the corpus, or one built now with the explorer's engine (loaded
+/// here if every sample came from the result cache).
+fn index(job: &Job, ij: &IndexJob, engine: &mut Option<Engine>, progress: &ProgressSink) -> color_eyre::Result<crate::dashboard::Index> {
+    use crate::dashboard::build::{locate, open_or_build, stored, Request as IndexRequest};
+    let opts = RunOptions { batch_tokens: ij.batch_tokens, ..job.opts.clone() };
+    let req = IndexRequest {
+        model: &job.model,
+        saes: &job.saes,
+        layers: &job.layers,
+        device: job.device,
+        opts: &opts,
+        corpus: &ij.corpus,
+        context: ij.context,
+        max_tokens: ij.max_tokens,
+        store: &ij.store,
+    };
+    let at = locate(&req, progress)?;
+    if let Some(index) = stored(&req, &at, progress) {
+        return Ok(index);
+    }
+    if engine.is_none() {
+        progress.stage("loading the model to index the corpus");
+        *engine = Some(Engine::load(&job.model, &job.saes, &job.layers, job.device, false, &job.opts, progress)?);
+    }
+    Ok(open_or_build(&req, engine.as_ref(), progress)?.index)
+}
+
 pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<Request> {
     let (req_tx, req_rx) = channel::<Request>();
     let mine = events.clone();
@@ -139,6 +184,12 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
                 return;
             }
         };
+        if let Some(ij) = &job.index {
+            let outcome = guarded("indexing the corpus", || index(&job, ij, &mut engine, &progress)).and_then(|r| r.map_err(|e| one_line(&e)));
+            if !tx(Msg::Index(outcome.map(std::sync::Arc::new))) || crate::interrupt::stopping() {
+                return;
+            }
+        }
         for request in req_rx {
             // Everything came from the result cache: the model loads on the first request.
             if engine.is_none() {

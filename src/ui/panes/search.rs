@@ -12,29 +12,33 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &SearchScreen, app: &Context, drawn: &HitMap, area: Rect) {
     let hits = view.hits(app);
-    let block = view_frame(format!(
-        " Search labels · {:?} · {} features · {} ",
-        view.query,
-        hits.len(),
-        crate::ui::keys::hints(crate::ui::action::Mode::Search, " · ")
-    ));
+    let block =
+        view_frame(format!(" Search · {:?} · {} features · {} ", view.query, hits.len(), crate::ui::keys::hints(crate::ui::action::Mode::Search, " · ")));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    if app.labels.is_empty() {
-        f.render_widget(Paragraph::new("No labels loaded. Start saescope with --labels FILE, a Neuronpedia explanations export (README, \"Labels\")."), inner);
+    if app.labels.is_empty() && app.index.is_none() {
+        let why = match &app.index_note {
+            Some(note) => format!("No labels loaded, and the corpus is not indexed yet ({note})."),
+            None => "No labels loaded. Start saescope with --labels FILE, a Neuronpedia explanations export (README, \"Labels\"), or with --corpus PATH to find features by the token they peak on.".into(),
+        };
+        f.render_widget(Paragraph::new(why).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;
     }
     let [head, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
     f.render_widget(
         Line::styled(
-            format!("{} labelled features; every word of the query must appear (any case), or #id", app.labels.len()),
+            format!(
+                "{} labelled features: every word of the query must appear (any case), or #id{}",
+                app.labels.len(),
+                if app.index.is_some() { "; then features whose top contexts peak on the query as a token" } else { "" }
+            ),
             Style::new().add_modifier(Modifier::DIM),
         ),
         head,
     );
     let rows = hits.iter().enumerate().map(|(i, (layer, feature, label))| {
         let style = if i == view.row { selected() } else { Style::new() };
-        Row::new([format!("L{layer}"), format!("#{feature}"), label.to_string()]).style(style)
+        Row::new([format!("L{layer}"), format!("#{feature}"), label.clone()]).style(style)
     });
     let table = Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Min(0)])
         .header(Row::new(["layer", "feature", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));

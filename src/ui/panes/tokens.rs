@@ -28,6 +28,45 @@ pub fn shade(a: f32, max: f32) -> Style {
     s
 }
 
+/// Tokens as lines of shaded spans: each token's background as bright as its value over
+/// `max`, `[value]` after it when `show_values`, and the token at `mark` (a context's max)
+/// in `[[ ]]` so it reads without colour. A newline inside a token shows as ↵ and breaks
+/// the line; a token that ends in one carries its value before the break.
+pub fn token_lines(tokens: &[String], values: &[f32], max: f32, show_values: bool, mark: Option<usize>) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    for (k, (tok, &v)) in tokens.iter().zip(values.iter().chain(std::iter::repeat(&0.0))).enumerate() {
+        let style = shade(v, max);
+        let marked = mark == Some(k);
+        if marked {
+            spans.push(Span::styled("[[", style.add_modifier(Modifier::BOLD)));
+        }
+        let mut value = (show_values && v > 0.0).then(|| format!("[{}]", num(v)));
+        let parts: Vec<&str> = tok.split('\n').collect();
+        for (i, part) in parts.iter().enumerate() {
+            if !part.is_empty() {
+                spans.push(Span::styled(part.to_string(), style));
+            }
+            if i + 1 < parts.len() {
+                spans.push(Span::styled("↵", style));
+                if i + 2 == parts.len() && parts[i + 1].is_empty() {
+                    spans.extend(value.take().map(|x| Span::styled(x, style)));
+                    if marked {
+                        spans.push(Span::styled("]]", style.add_modifier(Modifier::BOLD)));
+                    }
+                }
+                lines.push(Line::from(std::mem::take(&mut spans)));
+            }
+        }
+        spans.extend(value.map(|x| Span::styled(x, style)));
+        if marked && !tok.ends_with('\n') {
+            spans.push(Span::styled("]]", style.add_modifier(Modifier::BOLD)));
+        }
+    }
+    lines.push(Line::from(spans));
+    lines
+}
+
 pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, area: Rect) {
     let feature = view.feature;
     let label = app.labels.get(app.layer(), feature).map(|l| format!(" · {l}")).unwrap_or_default();
@@ -69,28 +108,7 @@ pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, ar
         format!("max {} at token {}", num(max), values.iter().position(|&v| v == max && max > 0.0).map_or("-".into(), |p| format!("{:?}", acts.tokens[p]))),
         Style::new().add_modifier(Modifier::BOLD),
     )];
-    let mut spans: Vec<Span> = Vec::new();
-    for (tok, &v) in acts.tokens.iter().zip(&values) {
-        let style = shade(v, max);
-        let mut value = (view.values && v > 0.0).then(|| format!("[{}]", num(v)));
-        // A newline inside a token shows as ↵ and breaks the line; a token that ends in one
-        // carries its value before the break, where it belongs.
-        let parts: Vec<&str> = tok.split('\n').collect();
-        for (i, part) in parts.iter().enumerate() {
-            if !part.is_empty() {
-                spans.push(Span::styled(part.to_string(), style));
-            }
-            if i + 1 < parts.len() {
-                spans.push(Span::styled("↵", style));
-                if i + 2 == parts.len() && parts[i + 1].is_empty() {
-                    spans.extend(value.take().map(|x| Span::styled(x, style)));
-                }
-                lines.push(Line::from(std::mem::take(&mut spans)));
-            }
-        }
-        spans.extend(value.map(|x| Span::styled(x, style)));
-    }
-    lines.push(Line::from(spans));
+    lines.extend(token_lines(&acts.tokens, &values, max, view.values, None));
     if acts.truncated > 0 {
         lines.push(Line::raw(format!("({} tokens past n_ctx not shown)", acts.truncated)));
     }

@@ -1,5 +1,7 @@
-//! A feature's card, opened from a table, the token view or a search hit: it scrolls, opens
-//! the Neuronpedia page, and leads to the feature's token view.
+//! A feature's card, opened from a table, the token view, a search hit or the SAE
+//! overview: it scrolls, opens the Neuronpedia page, and leads to the feature's token
+//! view. With a corpus index it shows the corpus sections (README, "Feature dashboards"):
+//! ↑/↓ then select a context and Enter opens it whole.
 
 use super::{Screen, Step};
 use crate::card::Card;
@@ -15,6 +17,10 @@ pub struct CardScreen {
     pub scroll: usize,
     /// Why the model thread could not fill in the weight-derived parts.
     pub failed: Option<String>,
+    /// The selected corpus context: top contexts first, then the interval samples.
+    pub row: usize,
+    /// Each context token's value next to it.
+    pub values: bool,
 }
 
 /// Opens the card of `feature` at `layer` from the results, asking for its weight-derived
@@ -25,9 +31,11 @@ pub fn open(ctx: &mut Context, layer: usize, feature: u32, out: &mut Vec<Effect>
         return Step::Done;
     };
     match Card::from_set(&r.set, &ctx.labels, layer, feature) {
-        Ok(card) => {
+        Ok(mut card) => {
+            // The corpus sections show at once from the index; the model thread shades them.
+            card.corpus = ctx.index.as_ref().and_then(|i| i.feature(layer, feature));
             out.push(Effect::Worker(Request::Card(Box::new(card.clone()))));
-            Step::Open(Screen::Card(Box::new(CardScreen { card, scroll: 0, failed: None })))
+            Step::Open(Screen::Card(Box::new(CardScreen { card, scroll: 0, failed: None, row: 0, values: false })))
         }
         Err(e) => {
             ctx.message = Some(e.to_string());
@@ -37,11 +45,29 @@ pub fn open(ctx: &mut Context, layer: usize, feature: u32, out: &mut Vec<Effect>
 }
 
 impl CardScreen {
+    /// The corpus contexts in the order the card lists them.
+    pub fn contexts(&self) -> Vec<&crate::dashboard::Context> {
+        self.card.corpus.as_ref().map_or_else(Vec::new, |c| c.contexts())
+    }
+
     pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
-        if super::scroll(&mut self.scroll, action) {
-            return Step::Done;
+        let n = self.contexts().len();
+        // With contexts to choose from, ↑/↓ select one and PgUp/PgDn scroll the other side.
+        match (n, super::distance(action)) {
+            (1.., Some(by)) if !matches!(action, Action::PageUp | Action::PageDown) => {
+                self.row = super::step(self.row, by, n);
+                return Step::Done;
+            }
+            _ if super::scroll(&mut self.scroll, action) => return Step::Done,
+            _ => {}
         }
         match action {
+            Action::OpenCard | Action::FocusCategory if n > 0 => {
+                let Some(c) = self.contexts().get(self.row).map(|c| (*c).clone()) else { return Step::Done };
+                let view = super::ContextScreen { layer: self.card.layer, feature: self.card.feature, context: c, values: self.values, scroll: 0 };
+                return Step::Open(Screen::Context(Box::new(view)));
+            }
+            Action::ToggleValues => self.values = !self.values,
             Action::OpenUrl => match &self.card.neuronpedia_url {
                 Some(url) => out.push(Effect::OpenUrl(url.clone())),
                 None => ctx.message = Some("no Neuronpedia page is known for this SAE (its cfg.json names no neuronpedia_id)".into()),
@@ -67,7 +93,13 @@ impl CardScreen {
         Step::Done
     }
 
-    pub fn draw(&self, f: &mut Frame, area: Rect) {
-        panes::card::draw(f, self, area);
+    pub fn click(&mut self, target: crate::ui::hits::Target) {
+        if let crate::ui::hits::Target::ContextRow(i) = target {
+            self.row = i;
+        }
+    }
+
+    pub fn draw(&self, f: &mut Frame, area: Rect, hits: &crate::ui::hits::HitMap) {
+        panes::card::draw(f, self, area, hits);
     }
 }

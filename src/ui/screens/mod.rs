@@ -6,8 +6,10 @@
 
 pub mod attribute;
 pub mod card;
+pub mod context;
 pub mod findings;
 pub mod main;
+pub mod overview;
 pub mod search;
 pub mod steer;
 pub mod tokens;
@@ -20,8 +22,10 @@ use ratatui::Frame;
 
 pub use attribute::AttributeScreen;
 pub use card::CardScreen;
+pub use context::ContextScreen;
 pub use findings::FindingsScreen;
 pub use main::MainScreen;
+pub use overview::OverviewScreen;
 pub use search::SearchScreen;
 pub use steer::SteerScreen;
 pub use tokens::TokensScreen;
@@ -47,6 +51,8 @@ pub enum Screen {
     Findings(FindingsScreen),
     Steer(SteerScreen),
     Attribute(AttributeScreen),
+    Overview(OverviewScreen),
+    Context(Box<ContextScreen>),
 }
 
 impl Screen {
@@ -59,6 +65,8 @@ impl Screen {
             Screen::Findings(_) => Mode::Findings,
             Screen::Steer(_) => Mode::Steer,
             Screen::Attribute(_) => Mode::Attribute,
+            Screen::Overview(_) => Mode::Overview,
+            Screen::Context(_) => Mode::Context,
         }
     }
 
@@ -71,18 +79,22 @@ impl Screen {
             Screen::Findings(s) => s.update(action),
             Screen::Steer(s) => s.update(action, ctx, out),
             Screen::Attribute(s) => s.update(action, ctx, out),
+            Screen::Overview(s) => s.update(action, ctx, out),
+            Screen::Context(s) => s.update(action, ctx, out),
         }
     }
 
     pub fn draw(&self, f: &mut Frame, area: Rect, ctx: &Context, hits: &HitMap) {
         match self {
             Screen::Main(s) => s.draw(f, area, ctx, hits),
-            Screen::Card(s) => s.draw(f, area),
+            Screen::Card(s) => s.draw(f, area, hits),
             Screen::Tokens(s) => s.draw(f, area, ctx, hits),
             Screen::Search(s) => s.draw(f, area, ctx, hits),
             Screen::Findings(s) => s.draw(f, area, ctx),
             Screen::Steer(s) => s.draw(f, area, ctx),
             Screen::Attribute(s) => s.draw(f, area, ctx, hits),
+            Screen::Overview(s) => s.draw(f, area, ctx, hits),
+            Screen::Context(s) => s.draw(f, area),
         }
     }
 
@@ -92,7 +104,9 @@ impl Screen {
             Screen::Tokens(s) => s.click(target, ctx, out),
             Screen::Search(s) => s.click(target),
             Screen::Attribute(s) => s.click(target),
-            Screen::Card(_) | Screen::Findings(_) | Screen::Steer(_) => {}
+            Screen::Overview(s) => s.click(target),
+            Screen::Card(s) => s.click(target),
+            Screen::Findings(_) | Screen::Steer(_) | Screen::Context(_) => {}
         }
     }
 

@@ -1,4 +1,5 @@
-//! Features found by label: the query (edited on the input line), the hits, the selected one.
+//! Features found by label, or by the token their top corpus contexts peak on: the query
+//! (edited on the input line), the hits, the selected one.
 
 use super::{distance, step, Step};
 use crate::ui::action::{Action, Effect};
@@ -15,9 +16,21 @@ pub struct SearchScreen {
 }
 
 impl SearchScreen {
-    /// Features whose label matches the query, by layer then id.
-    pub fn hits<'a>(&self, ctx: &'a Context) -> Vec<(usize, u32, &'a str)> {
-        ctx.labels.search(&self.query)
+    /// Features whose label matches the query (by layer, then id), then features whose
+    /// top contexts peak on the query as a token ("def" finds those peaking on " def"),
+    /// most such contexts first.
+    pub fn hits(&self, ctx: &Context) -> Vec<(usize, u32, String)> {
+        let mut out: Vec<(usize, u32, String)> = ctx.labels.search(&self.query).into_iter().map(|(l, f, t)| (l, f, t.to_string())).collect();
+        let Some(index) = &ctx.index else { return out };
+        for &layer in &ctx.layers {
+            for (f, n) in index.features_peaking_on(layer, &self.query) {
+                if !out.iter().any(|&(l, g, _)| (l, g) == (layer, f)) {
+                    let label = ctx.labels.get(layer, f).map(|l| format!(" · {l}")).unwrap_or_default();
+                    out.push((layer, f, format!("{n} top contexts peak on {:?}{label}", self.query.trim())));
+                }
+            }
+        }
+        out
     }
 
     pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {

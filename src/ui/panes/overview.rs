@@ -1,0 +1,77 @@
+//! The SAE overview: the layer's firing-rate (density) histogram over the corpus, dead
+//! features and L0 on top; every feature below, sorted as chosen, with the token its top
+//! context peaks on.
+
+use super::{num, selected, view_frame};
+use crate::card::excerpt;
+use crate::ui::context::Context;
+use crate::ui::hits::{HitMap, Target};
+use crate::ui::screens::OverviewScreen;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Row, Sparkline, Table, TableState, Wrap};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, area: Rect) {
+    let layer = ctx.layer();
+    let block =
+        view_frame(format!(" SAE overview · layer {layer} · by {} · {} ", view.sort.name(), crate::ui::keys::hints(crate::ui::action::Mode::Overview, " · ")));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let Some(index) = ctx.index.as_ref() else {
+        let why = match (&ctx.corpus, &ctx.index_note) {
+            (None, _) => {
+                "No corpus. Start saescope with --corpus PATH (a text file, a folder, or JSON Lines) to index one (README, \"Feature dashboards\").".into()
+            }
+            (Some(_), Some(note)) => note.clone(),
+            (Some(c), None) => format!("{c} is not indexed yet."),
+        };
+        f.render_widget(Paragraph::new(why).wrap(Wrap { trim: true }), inner);
+        return;
+    };
+    let Some(o) = index.overview(layer) else {
+        f.render_widget(
+            Paragraph::new(format!("layer {layer} is not in the index (indexed: {:?})", index.layers.iter().map(|l| l.layer).collect::<Vec<_>>())),
+            inner,
+        );
+        return;
+    };
+    let [stats, chart, axis, table] = Layout::vertical([Constraint::Length(1), Constraint::Length(3), Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    f.render_widget(
+        Line::raw(format!("{}: {} tokens · {} features · {} dead · L0 {:.1} per token", excerpt(&index.corpus, 40), o.tokens, o.d_sae, o.dead, o.l0)),
+        stats,
+    );
+    let bins = o.density_counts.len() as u16;
+    let [label, spark] = Layout::horizontal([Constraint::Length(11), Constraint::Length(bins * 2)]).areas(chart);
+    f.render_widget(Paragraph::new(vec![Line::raw("density"), Line::raw("(features"), Line::raw(" per bin)")]), label);
+    let data: Vec<u64> = o.density_counts.iter().flat_map(|&c| [u64::from(c), u64::from(c)]).collect();
+    f.render_widget(Sparkline::default().data(&data), spark);
+    let axis_text = format!("{:11}{:<w$}{:<w$}{:<w$}1", "", "1e-8", "1e-6", "1e-4", w = (bins / 2) as usize);
+    f.render_widget(Line::styled(format!("{axis_text}   log10 frac_nonzero"), Style::new().add_modifier(Modifier::DIM)), axis);
+
+    let rows = view.rows(ctx, index);
+    let w = table.width.saturating_sub(48) as usize;
+    let shown = rows.iter().enumerate().map(|(i, r)| {
+        let style = if i == view.row { selected() } else { Style::new() };
+        let peak = r.peak_token.as_deref().map(|t| excerpt(&format!("{t:?}"), 12)).unwrap_or_default();
+        Row::new([
+            format!("#{}", r.feature),
+            num(r.max),
+            format!("{:.2e}", r.frac),
+            format!("{:.2}", r.mean),
+            peak,
+            r.label.as_deref().map(|l| excerpt(l, w)).unwrap_or_default(),
+        ])
+        .style(style)
+    });
+    let table_widget = Table::new(
+        shown,
+        [Constraint::Length(7), Constraint::Length(6), Constraint::Length(9), Constraint::Length(6), Constraint::Length(13), Constraint::Min(0)],
+    )
+    .header(Row::new(["feature", "max", "frac", "mean", "peaks on", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
+    let mut state = TableState::default().with_selected(Some(view.row));
+    f.render_stateful_widget(table_widget, table, &mut state);
+    let body = Rect { y: table.y + 1, height: table.height.saturating_sub(1), ..table };
+    hits.rows(body, state.offset(), rows.len(), Target::OverviewRow);
+}

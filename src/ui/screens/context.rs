@@ -1,0 +1,40 @@
+//! One corpus context whole (Enter on a card's context): every token shaded by the
+//! feature's activation, its max marked, `v` for the values. Its activations come with
+//! the card's (the model thread shades a card's contexts); until then the tokens show
+//! unshaded with the max from the index.
+
+use super::Step;
+use crate::dashboard::Context as CorpusContext;
+use crate::ui::action::{Action, Effect};
+use crate::ui::context::Context;
+use crate::ui::panes;
+use ratatui::layout::Rect;
+use ratatui::Frame;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextScreen {
+    pub layer: usize,
+    pub feature: u32,
+    pub context: CorpusContext,
+    pub values: bool,
+    pub scroll: usize,
+}
+
+impl ContextScreen {
+    pub fn update(&mut self, action: &Action, _ctx: &mut Context, _out: &mut [Effect]) -> Step {
+        if super::scroll(&mut self.scroll, action) {
+            return Step::Done;
+        }
+        match action {
+            Action::ToggleValues => self.values = !self.values,
+            // A context is of one layer: the layer keys do nothing here.
+            Action::NextLayer | Action::PrevLayer | Action::Layer(_) => {}
+            _ => return Step::Pass,
+        }
+        Step::Done
+    }
+
+    pub fn draw(&self, f: &mut Frame, area: Rect) {
+        panes::context::draw(f, self, area);
+    }
+}

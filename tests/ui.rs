@@ -1156,3 +1156,21 @@ fn overview_and_context_export_their_rows() {
     assert_eq!(name, "context");
     assert_eq!(csv.lines().filter(|l| l.starts_with("max_token,6,")).count(), 1, "{csv}");
 }
+
+/// While the corpus indexes (after the results), the status line is its gauge.
+#[test]
+fn the_gauge_shows_indexing_after_the_results() {
+    let mut a = app(true);
+    a.corpus = Some("corpus.jsonl".into());
+    a.index_note = Some(format!("{} corpus.jsonl once the sample results are in", saescope::ui::context::INDEXING));
+    a.progress = Some(Progress::Fraction { label: "indexing tokens".into(), done: 5000, total: 20000 });
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("indexing tokens 5000 of 20000"), "{s}");
+    assert!(a.indexing());
+    a.set_index(Err("disk full".into()));
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(!a.indexing() && s.contains("corpus index failed: disk full") && !s.contains("indexing tokens"), "{s}");
+    press(&mut a, Action::Overview);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("the corpus index failed: disk full"), "the overview says why\n{s}");
+}

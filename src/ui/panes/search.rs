@@ -27,11 +27,14 @@ pub fn draw(f: &mut Frame, view: &SearchScreen, app: &Context, drawn: &HitMap, a
     let [head, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
     f.render_widget(
         Line::styled(
-            format!(
-                "{} labelled features: every word of the query must appear (any case), or #id{}",
-                app.labels.len(),
-                if app.index.is_some() { "; then features whose top contexts peak on the query as a token" } else { "" }
-            ),
+            match (app.labels.is_empty(), app.index.is_some()) {
+                (true, _) => "features whose top corpus contexts peak on the query as a token, most such contexts first".to_string(),
+                (false, false) => format!("{} labelled features: every word of the query must appear (any case), or #id", app.labels.len()),
+                (false, true) => format!(
+                    "{} labelled features: every word of the query must appear (any case), or #id; then features whose top contexts peak on it as a token",
+                    app.labels.len()
+                ),
+            },
             Style::new().add_modifier(Modifier::DIM),
         ),
         head,

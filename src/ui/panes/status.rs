@@ -1,5 +1,5 @@
-//! The bottom line: a progress gauge while computing, then model, SAEs, device, time taken
-//! and the latest message.
+//! The bottom line: a progress gauge while computing (the samples, then the corpus index),
+//! then model, SAEs, device, time taken and the latest message.
 
 use crate::ui::app::App;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -23,7 +23,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         f.render_widget(Line::styled(format!(" error: {e} (q quits)"), Style::new().add_modifier(Modifier::BOLD)), area);
         return;
     }
-    if app.results.as_ref().is_some_and(|r| !r.partial) {
+    if app.results.as_ref().is_some_and(|r| !r.partial) && !app.indexing() {
         f.render_widget(Line::raw(info), area);
         return;
     }

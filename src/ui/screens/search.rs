@@ -22,12 +22,14 @@ impl SearchScreen {
     pub fn hits(&self, ctx: &Context) -> Vec<(usize, u32, String)> {
         let mut out: Vec<(usize, u32, String)> = ctx.labels.search(&self.query).into_iter().map(|(l, f, t)| (l, f, t.to_string())).collect();
         let Some(index) = &ctx.index else { return out };
-        for &layer in &ctx.layers {
-            for (f, n) in index.features_peaking_on(layer, &self.query) {
-                if !out.iter().any(|&(l, g, _)| (l, g) == (layer, f)) {
-                    let label = ctx.labels.get(layer, f).map(|l| format!(" · {l}")).unwrap_or_default();
-                    out.push((layer, f, format!("{n} top contexts peak on {:?}{label}", self.query.trim())));
-                }
+        let mut peaking: Vec<(usize, usize, u32)> =
+            ctx.layers.iter().flat_map(|&layer| index.features_peaking_on(layer, &self.query).into_iter().map(move |(f, n)| (n, layer, f))).collect();
+        // Most such contexts first, across layers (stable: within a count, by layer then max).
+        peaking.sort_by_key(|&(n, _, _)| std::cmp::Reverse(n));
+        for (n, layer, f) in peaking {
+            if !out.iter().any(|&(l, g, _)| (l, g) == (layer, f)) {
+                let label = ctx.labels.get(layer, f).map(|l| format!(" · {l}")).unwrap_or_default();
+                out.push((layer, f, format!("{n} top contexts peak on {:?}{label}", self.query.trim())));
             }
         }
         out

@@ -18,6 +18,7 @@ pub mod fsio;
 pub mod interrupt;
 pub mod labels;
 pub mod lens;
+pub mod memory;
 pub mod model;
 pub mod neuronpedia;
 pub mod pipeline;

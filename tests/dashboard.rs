@@ -300,3 +300,17 @@ fn parquet_rows_are_documents() {
     let err = wrong.documents(|_| Ok(true)).expect_err("no such column").to_string();
     assert!(err.contains("no column \"body\"") && err.contains("text, id") && err.contains("--text-field"), "{err}");
 }
+
+/// An index folder that cannot be written is refused before any compute, with what to do.
+#[test]
+fn an_unwritable_index_folder_is_refused_up_front() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A file where the cache folder should be.
+    let blocked = tmp.path().join("blocked");
+    std::fs::write(&blocked, "not a folder").expect("file");
+    let out = index_cmd(&common::fixture("corpus"), &blocked).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot write the index folder") && err.contains("--cache-dir"), "{err}");
+    assert!(!err.contains("indexing tokens"), "refused before computing: {err}");
+}

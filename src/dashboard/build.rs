@@ -124,6 +124,7 @@ pub fn open_or_build(req: &Request, engine: Option<&Engine>, progress: &Progress
         }
         Found::Missing => None,
     };
+    req.store.check_writable()?;
     let resumed_tokens = resume.as_ref().map_or(0, |r| r.tokens_done);
     let (model_label, sae_label) = (resolved.model_label.clone(), resolved.sae_label.clone());
     let t0 = Instant::now();
@@ -205,6 +206,7 @@ impl Job<'_> {
                 return Ok(());
             }
             self.batch(batch, &mut state.layers, &mut scratch, &screens, timings)?;
+            crate::memory::trim();
             state.windows_done += batch.len() as u64;
             state.tokens_done += batch.iter().map(|(_, w)| w.n_counted() as u64).sum::<u64>();
             batch.clear();
@@ -222,7 +224,10 @@ impl Job<'_> {
                 if saved_at.elapsed() >= SAVE_EVERY {
                     state.seconds += started.elapsed().as_secs_f64();
                     started = Instant::now();
-                    save(&state)?;
+                    // A failed save (disk full) costs the resume point, not the run.
+                    if let Err(e) = save(&state) {
+                        progress.stage(format!("warning: cannot save progress for resuming: {e}"));
+                    }
                     saved_at = Instant::now();
                 }
             }

@@ -46,6 +46,14 @@ impl Store {
         Self { dir }
     }
 
+    /// Fails with what to do unless an index can be written here: checked before any
+    /// compute, so an unwritable folder never costs a run.
+    pub fn check_writable(&self) -> Result<()> {
+        let fail = |e: std::io::Error| eyre!("cannot write the index folder {} ({}); pass --cache-dir DIR", self.dir.display(), crate::fsio::describe(&self.dir, &e));
+        std::fs::create_dir_all(&self.dir).map_err(fail)?;
+        tempfile::NamedTempFile::new_in(&self.dir).map(drop).map_err(fail)
+    }
+
     pub fn path(&self, id: &Key) -> PathBuf {
         self.dir.join(format!("index-{}.bin", hex(id)))
     }

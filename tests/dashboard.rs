@@ -314,3 +314,41 @@ fn an_unwritable_index_folder_is_refused_up_front() {
     assert!(err.contains("cannot write the index folder") && err.contains("--cache-dir"), "{err}");
     assert!(!err.contains("indexing tokens"), "refused before computing: {err}");
 }
+
+/// `feature` with --corpus: the corpus sections once indexed (text and JSON, every context
+/// token-shaded), and a note saying how to get them before.
+#[test]
+fn feature_prints_the_corpus_sections_once_indexed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cache = tmp.path().join("cache");
+    let feature = |format: &str| {
+        let mut c = common::saescope();
+        common::tiny_args(&mut c)
+            .args(["feature", "--layer", "6", "--id", "5", "--format", format, "--layers", "6,11"])
+            .arg("--corpus")
+            .arg(common::fixture("corpus"))
+            .arg("--cache-dir")
+            .arg(&cache)
+            .output()
+            .expect("feature")
+    };
+    let before = feature("text");
+    assert!(before.status.success());
+    assert!(String::from_utf8_lossy(&before.stderr).contains("is not indexed for layers [6, 11] with these options yet; run `saescope index`"));
+    assert!(!String::from_utf8_lossy(&before.stdout).contains("top contexts"));
+    assert!(index_cmd(&common::fixture("corpus"), &cache).status().expect("index").success());
+    let text = String::from_utf8_lossy(&feature("text").stdout).to_string();
+    assert!(text.contains("corpus ") && text.contains("top contexts (max token in [[ ]]):") && text.contains("interval samples:"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&feature("json").stdout).expect("json");
+    let corpus = &json["corpus"];
+    let top = corpus["top"].as_array().expect("top contexts");
+    assert!(!top.is_empty() && corpus["frac_nonzero"].as_f64().is_some_and(|f| f > 0.0));
+    for c in top {
+        let (tokens, values) = (c["tokens"].as_array().expect("tokens"), c["values"].as_array().expect("values computed"));
+        assert_eq!(tokens.len(), values.len());
+        let i = c["max_index"].as_u64().expect("max_index") as usize;
+        let (v, max) = (values[i].as_f64().expect("v"), c["max_value"].as_f64().expect("max"));
+        assert!((v - max).abs() <= 1e-4 * max.max(1.0), "the max token's value is the context's max: {v} vs {max}");
+        assert!(values.iter().all(|x| x.as_f64().is_some_and(|x| x <= max + 1e-4 * max.max(1.0))), "no token above the max");
+    }
+}

@@ -198,7 +198,7 @@ impl Job<'_> {
         };
         let mut timings = Timings::default();
         let mut batch: Vec<(u32, Window)> = Vec::with_capacity(per_batch);
-        let (mut saved_at, mut started) = (Instant::now(), Instant::now());
+        let (mut saved_at, mut started, mut trimmed_at) = (Instant::now(), Instant::now(), Instant::now());
         let label = "indexing tokens".to_string();
         progress.send(Progress::Fraction { label: label.clone(), done: state.tokens_done, total: totals.tokens });
         let mut flush = |batch: &mut Vec<(u32, Window)>, state: &mut Resume, timings: &mut Timings| -> Result<()> {
@@ -206,7 +206,11 @@ impl Job<'_> {
                 return Ok(());
             }
             self.batch(batch, &mut state.layers, &mut scratch, &screens, timings)?;
-            crate::memory::trim();
+            // At most once a second: a trim walks the heap, and small models run batches in ms.
+            if trimmed_at.elapsed() >= Duration::from_secs(1) {
+                crate::memory::trim();
+                trimmed_at = Instant::now();
+            }
             state.windows_done += batch.len() as u64;
             state.tokens_done += batch.iter().map(|(_, w)| w.n_counted() as u64).sum::<u64>();
             batch.clear();
@@ -244,6 +248,7 @@ impl Job<'_> {
                 return Err(e);
             }
         };
+        crate::memory::trim();
         progress.stage("collecting the top contexts' tokens");
         let mut wanted = BTreeSet::new();
         for l in &state.layers {

@@ -49,7 +49,8 @@ impl Store {
     /// Fails with what to do unless an index can be written here: checked before any
     /// compute, so an unwritable folder never costs a run.
     pub fn check_writable(&self) -> Result<()> {
-        let fail = |e: std::io::Error| eyre!("cannot write the index folder {} ({}); pass --cache-dir DIR", self.dir.display(), crate::fsio::describe(&self.dir, &e));
+        let fail =
+            |e: std::io::Error| eyre!("cannot write the index folder {} ({}); pass --cache-dir DIR", self.dir.display(), crate::fsio::describe(&self.dir, &e));
         std::fs::create_dir_all(&self.dir).map_err(fail)?;
         tempfile::NamedTempFile::new_in(&self.dir).map(drop).map_err(fail)
     }
@@ -90,11 +91,14 @@ fn write<T: Serialize>(path: &Path, magic: &[u8; 8], value: &T) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| eyre!("cannot create the index folder {} ({}); pass --cache-dir DIR", dir.display(), crate::fsio::describe(dir, &e)))?;
     }
-    let body = postcard::to_stdvec(value).map_err(|e| eyre!("internal: cannot encode the index: {e}"))?;
-    let mut bytes = Vec::with_capacity(body.len() + 12);
+    // One buffer, sized first: header, then the body in place, then its CRC in the header.
+    let size = postcard::experimental::serialized_size(value).map_err(|e| eyre!("internal: cannot size the index: {e}"))?;
+    let mut bytes = Vec::with_capacity(size + 12);
     bytes.extend_from_slice(magic);
-    bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    bytes.extend_from_slice(&body);
+    bytes.extend_from_slice(&[0; 4]);
+    let mut bytes = postcard::to_extend(value, bytes).map_err(|e| eyre!("internal: cannot encode the index: {e}"))?;
+    let crc = crc32fast::hash(&bytes[12..]).to_le_bytes();
+    bytes[8..12].copy_from_slice(&crc);
     crate::fsio::write_atomic(path, &bytes)
 }
 

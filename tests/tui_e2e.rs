@@ -33,10 +33,18 @@ impl Tmux {
         std::thread::sleep(Duration::from_millis(200));
     }
     fn wait_for(&self, what: &str, secs: u64) -> String {
+        self.wait_until(what, secs, |s| s.contains(what))
+    }
+    /// Until every needle is on screen at once: a capture can fall in the middle of a
+    /// redraw, with the first lines new and the rest old.
+    fn wait_all(&self, needles: &[&str], secs: u64) -> String {
+        self.wait_until(&needles.join(" + "), secs, |s| needles.iter().all(|n| s.contains(n)))
+    }
+    fn wait_until(&self, what: &str, secs: u64, done: impl Fn(&str) -> bool) -> String {
         let t = Instant::now();
         loop {
             let s = self.screen();
-            if s.contains(what) {
+            if done(&s) {
                 return s;
             }
             assert!(t.elapsed() < Duration::from_secs(secs), "waited {secs} s for {what:?}; screen:\n{s}");
@@ -376,24 +384,19 @@ fn corpus_index_card_context_and_overview_in_tmux() {
     let corpus = common::fixture("corpus");
     let t = launch("corpus", cache.path(), &format!("--corpus {}", quote(&corpus)));
     t.wait_for("Peak", 60);
-    let s = t.wait_for("corpus indexed:", 60);
-    assert!(s.contains("5141 tokens in 247 windows"), "{s}");
+    t.wait_all(&["corpus indexed:", "5141 tokens in 247 windows"], 60);
     t.keys(&["Tab", "Enter"]);
-    let s = t.wait_for("Top contexts", 10);
-    assert!(s.contains("Corpus: fires on") && s.contains("[["), "{s}");
+    t.wait_all(&["Top contexts", "Corpus: fires on", "[["], 10);
     // The model thread fills in the lens and the contexts' shading together.
-    let s = t.wait_for("Logit lens", 20);
-    assert!(s.contains("Top contexts") && !s.contains("shading…"), "{s}");
+    t.wait_until("the lens and the shading", 20, |s| s.contains("Logit lens") && s.contains("Top contexts") && !s.contains("shading…"));
     t.keys(&["j", "Enter"]);
-    let s = t.wait_for("Context · feature #", 10);
-    assert!(s.contains("tests/fixtures/corpus/") && s.contains("max ") && s.contains("[["), "{s}");
+    t.wait_all(&["Context · feature #", "tests/fixtures/corpus/", "max ", "[[", "shaded by its activation"], 10);
     t.keys(&["v"]);
     std::thread::sleep(Duration::from_millis(300));
     t.escape();
     t.escape();
     t.keys(&["O"]);
-    let s = t.wait_for("SAE overview · layer 6", 10);
-    assert!(s.contains("dead") && s.contains("L0") && s.contains("peaks on"), "{s}");
+    t.wait_all(&["SAE overview · layer 6", "dead", "L0", "peaks on"], 10);
     t.keys(&["S"]);
     t.wait_for("by frac_nonzero", 5);
     t.keys(&["Enter"]);
@@ -404,8 +407,7 @@ fn corpus_index_card_context_and_overview_in_tmux() {
     assert_restored(&t, 0);
     drop(t);
     let t = launch("corpus2", cache.path(), &format!("--corpus {}", quote(&corpus)));
-    let s = t.wait_for("corpus indexed:", 20);
-    assert!(s.contains("5141 tokens"), "{s}");
+    t.wait_all(&["corpus indexed:", "5141 tokens"], 20);
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }

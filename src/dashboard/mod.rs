@@ -113,7 +113,7 @@ pub struct FeatureCorpus {
     pub histogram_edges: Vec<f64>,
     pub histogram_counts: Vec<u32>,
     pub top: Vec<Context>,
-    /// Strongest range first.
+    /// Strongest range first; in each, strongest context first.
     pub intervals: Vec<Interval>,
 }
 
@@ -190,7 +190,15 @@ impl Index {
                 }
             }
         }
-        let intervals = intervals.into_iter().rev().map(|(_, iv)| iv).collect();
+        // Sampled uniformly (by priority), shown strongest first, as the top contexts are.
+        let intervals = intervals
+            .into_iter()
+            .rev()
+            .map(|(_, mut iv)| {
+                iv.contexts.sort_by(|a, b| b.max_value.total_cmp(&a.max_value).then(a.window.cmp(&b.window)));
+                iv
+            })
+            .collect();
         Some(FeatureCorpus {
             corpus: self.corpus.clone(),
             tokens: s.tokens,

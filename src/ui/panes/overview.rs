@@ -47,8 +47,7 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
     f.render_widget(Paragraph::new(vec![Line::raw("density"), Line::raw("(features"), Line::raw(" per bin)")]), label);
     let data: Vec<u64> = o.density_counts.iter().flat_map(|&c| [u64::from(c), u64::from(c)]).collect();
     f.render_widget(Sparkline::default().data(&data), spark);
-    let axis_text = format!("{:11}{:<w$}{:<w$}{:<w$}1", "", "1e-8", "1e-6", "1e-4", w = (bins / 2) as usize);
-    f.render_widget(Line::styled(format!("{axis_text}   log10 frac_nonzero"), Style::new().add_modifier(Modifier::DIM)), axis);
+    f.render_widget(Line::styled(density_axis(), Style::new().add_modifier(Modifier::DIM)), axis);
 
     let rows = view.rows(ctx, index);
     let w = table.width.saturating_sub(48) as usize;
@@ -74,4 +73,35 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
     f.render_stateful_widget(table_widget, table, &mut state);
     let body = Rect { y: table.y + 1, height: table.height.saturating_sub(1), ..table };
     hits.rows(body, state.offset(), rows.len(), Target::OverviewRow);
+}
+
+/// The density chart's x axis: a tick every two decades at the left edge of its bin (two
+/// columns a bin, four bins a decade), from DENSITY_FROM to 1 at the chart's right edge.
+fn density_axis() -> String {
+    let per_tick = 2 * 4 * 2;
+    let mut axis = format!("{:<11}", "frac (log)");
+    for t in 0..=crate::dashboard::DENSITY_BINS / 8 {
+        let exp = crate::dashboard::DENSITY_FROM as i64 + 2 * t as i64;
+        let tick = if exp == 0 { "1".to_string() } else { format!("1e{exp}") };
+        axis.push_str(&format!("{tick:<per_tick$}"));
+    }
+    axis.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::density_axis;
+    use crate::dashboard::{density_bin, DENSITY_BINS};
+
+    /// A tick stands above the bin its value falls in (the chart starts at column 11, two
+    /// columns a bin), and "1" at the chart's right edge.
+    #[test]
+    fn ticks_stand_at_the_bins_of_their_values() {
+        let axis = density_axis();
+        for (tick, frac) in [("1e-8", 1.5e-8), ("1e-6", 1.5e-6), ("1e-4", 1.5e-4), ("1e-2", 1.5e-2)] {
+            let col = 11 + 2 * density_bin(frac);
+            assert!(axis[col..].starts_with(tick), "{tick} not at column {col}: {axis:?}");
+        }
+        assert_eq!(&axis[11 + 2 * DENSITY_BINS..], "1");
+    }
 }

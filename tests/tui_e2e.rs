@@ -317,7 +317,7 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     t.keys(&["/"]);
     t.keys(&["-l", "number 42"]);
     let s = t.wait_for("label number 420", 5);
-    assert!(s.contains("search labels: number 42"), "{s}");
+    assert!(s.contains("search (label, #id, token): number 42"), "{s}");
     t.keys(&["Enter", "Enter"]);
     let s = t.wait_for("Logit lens", 30);
     assert!(s.contains("Feature #42 · layer 8"), "first hit, #42\n{s}");

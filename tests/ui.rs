@@ -607,7 +607,7 @@ fn search_finds_features_by_label_and_opens_their_card() {
         press(&mut a, Action::Type(c));
     }
     let (s, _) = render(&mut a, 120, 30);
-    assert!(s.contains("search labels: PYTHON") && s.contains("Python keywords") && s.contains("python imports") && !s.contains("dates"), "{s}");
+    assert!(s.contains("search (label, #id, token): PYTHON") && s.contains("Python keywords") && s.contains("python imports") && !s.contains("dates"), "{s}");
     press(&mut a, Action::Submit);
     assert!(a.input.is_none());
     press(&mut a, Action::Down);

@@ -8,7 +8,7 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, input: &Input, area: Rect) {
     let (prompt, hint) = match input.kind {
-        InputKind::Search => ("search labels: ", "  Enter done · Esc cancel"),
+        InputKind::Search => ("search (label, #id, token): ", "  Enter done · Esc cancel"),
         InputKind::Text => ("your text: ", "  Enter runs it · Esc cancels"),
         InputKind::SteerPrompt => ("prompt to steer: ", "  Enter generates · Esc cancels"),
         InputKind::AttributePrompt => ("explain the next token after: ", "  Enter runs it · Esc cancels"),

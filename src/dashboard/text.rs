@@ -74,7 +74,12 @@ impl Summary {
             self.tokens
         );
         if self.skipped_binary_files > 0 || self.rows_without_text > 0 {
-            s.push_str(&format!("skipped: {} binary files, {} rows without text\n", self.skipped_binary_files, self.rows_without_text));
+            let of = |n, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+            s.push_str(&format!(
+                "skipped: {}, {} without text\n",
+                of(self.skipped_binary_files, "binary file", "binary files"),
+                of(self.rows_without_text, "row", "rows")
+            ));
         }
         s.push_str("\nlayer  features  dead      L0  density (log10 frac_nonzero, -8 .. 0)\n");
         for o in &self.layers {

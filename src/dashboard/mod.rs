@@ -45,6 +45,7 @@ pub struct Index {
 
 /// Density histogram bins: log10 of frac_nonzero in quarter decades from 10^-8 to 1.
 pub const DENSITY_BINS: usize = 32;
+pub const DENSITY_BINS_PER_DECADE: usize = 4;
 pub const DENSITY_FROM: f64 = -8.0;
 
 /// One SAE at a glance: how its features' firing rates spread, and how many never fire.
@@ -63,7 +64,7 @@ pub struct Overview {
 }
 
 pub fn density_bin(frac: f64) -> usize {
-    (((frac.log10() - DENSITY_FROM) * 4.0).floor() as i64).clamp(0, DENSITY_BINS as i64 - 1) as usize
+    (((frac.log10() - DENSITY_FROM) * DENSITY_BINS_PER_DECADE as f64).floor() as i64).clamp(0, DENSITY_BINS as i64 - 1) as usize
 }
 
 /// A context as the views show it: its tokens (BOS left out) and where it peaks.
@@ -136,7 +137,7 @@ impl Index {
             tokens: s.tokens,
             dead: s.count.iter().filter(|&&c| c == 0).count(),
             l0: if s.tokens == 0 { 0.0 } else { s.firings as f64 / s.tokens as f64 },
-            density_edges: (0..DENSITY_BINS).map(|b| DENSITY_FROM + b as f64 / 4.0).collect(),
+            density_edges: (0..DENSITY_BINS).map(|b| DENSITY_FROM + b as f64 / DENSITY_BINS_PER_DECADE as f64).collect(),
             density_counts: counts,
         })
     }
@@ -176,8 +177,11 @@ impl Index {
             (Some(lo), Some(hi)) => (lo, hi + 1),
             _ => (0, 0),
         };
+        // Sampled uniformly (by priority), listed strongest first, as the top contexts are.
+        let mut samples = s.samples_of(f);
+        samples.sort_by(|a, b| a.interval.cmp(&b.interval).then(stats::strongest_first(&a.hit, &b.hit)));
         let mut intervals: Vec<(u8, Interval)> = Vec::new();
-        for sample in s.samples_of(f) {
+        for sample in samples {
             let Some(c) = self.context(&sample.hit) else { continue };
             match intervals.last_mut() {
                 Some((i, last)) if *i == sample.interval => last.contexts.push(c),
@@ -190,15 +194,7 @@ impl Index {
                 }
             }
         }
-        // Sampled uniformly (by priority), shown strongest first, as the top contexts are.
-        let intervals = intervals
-            .into_iter()
-            .rev()
-            .map(|(_, mut iv)| {
-                iv.contexts.sort_by(|a, b| b.max_value.total_cmp(&a.max_value).then(a.window.cmp(&b.window)));
-                iv
-            })
-            .collect();
+        let intervals = intervals.into_iter().rev().map(|(_, iv)| iv).collect();
         Some(FeatureCorpus {
             corpus: self.corpus.clone(),
             tokens: s.tokens,

@@ -69,8 +69,13 @@ pub struct Sample {
     pub hit: Hit,
 }
 
+/// The order contexts are listed in: value descending, then window ascending.
+pub fn strongest_first(a: &Hit, b: &Hit) -> std::cmp::Ordering {
+    b.value.total_cmp(&a.value).then(a.window.cmp(&b.window))
+}
+
 fn better(a: &Hit, b: &Hit) -> bool {
-    a.value > b.value || (a.value == b.value && a.window < b.window)
+    strongest_first(a, b).is_lt()
 }
 
 /// Everything `index` knows of one SAE's features.

@@ -4,6 +4,7 @@
 
 use super::{num, selected, view_frame};
 use crate::card::excerpt;
+use crate::dashboard::{DENSITY_BINS, DENSITY_BINS_PER_DECADE, DENSITY_FROM};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::screens::OverviewScreen;
@@ -43,9 +44,9 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
         stats,
     );
     let bins = o.density_counts.len() as u16;
-    let [label, spark] = Layout::horizontal([Constraint::Length(11), Constraint::Length(bins * 2)]).areas(chart);
+    let [label, spark] = Layout::horizontal([Constraint::Length(AXIS_LABEL as u16), Constraint::Length(bins * COLS_PER_BIN as u16)]).areas(chart);
     f.render_widget(Paragraph::new(vec![Line::raw("density"), Line::raw("(features"), Line::raw(" per bin)")]), label);
-    let data: Vec<u64> = o.density_counts.iter().flat_map(|&c| [u64::from(c), u64::from(c)]).collect();
+    let data: Vec<u64> = o.density_counts.iter().flat_map(|&c| std::iter::repeat_n(u64::from(c), COLS_PER_BIN)).collect();
     f.render_widget(Sparkline::default().data(&data), spark);
     f.render_widget(Line::styled(density_axis(), Style::new().add_modifier(Modifier::DIM)), axis);
 
@@ -75,13 +76,18 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
     hits.rows(body, state.offset(), rows.len(), Target::OverviewRow);
 }
 
-/// The density chart's x axis: a tick every two decades at the left edge of its bin (two
-/// columns a bin, four bins a decade), from DENSITY_FROM to 1 at the chart's right edge.
+/// Columns left of the density chart (its label), and columns a density bin takes.
+const AXIS_LABEL: usize = 11;
+const COLS_PER_BIN: usize = 2;
+
+/// The density chart's x axis: a tick every two decades at the left edge of its bin, from
+/// DENSITY_FROM to 1 at the chart's right edge.
 fn density_axis() -> String {
-    let per_tick = 2 * 4 * 2;
-    let mut axis = format!("{:<11}", "frac (log)");
-    for t in 0..=crate::dashboard::DENSITY_BINS / 8 {
-        let exp = crate::dashboard::DENSITY_FROM as i64 + 2 * t as i64;
+    const DECADES_PER_TICK: usize = 2;
+    let per_tick = DECADES_PER_TICK * DENSITY_BINS_PER_DECADE * COLS_PER_BIN;
+    let mut axis = format!("{:<AXIS_LABEL$}", "frac (log)");
+    for t in 0..=DENSITY_BINS / (DECADES_PER_TICK * DENSITY_BINS_PER_DECADE) {
+        let exp = DENSITY_FROM as i64 + (DECADES_PER_TICK * t) as i64;
         let tick = if exp == 0 { "1".to_string() } else { format!("1e{exp}") };
         axis.push_str(&format!("{tick:<per_tick$}"));
     }
@@ -90,18 +96,17 @@ fn density_axis() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::density_axis;
+    use super::{density_axis, AXIS_LABEL, COLS_PER_BIN};
     use crate::dashboard::{density_bin, DENSITY_BINS};
 
-    /// A tick stands above the bin its value falls in (the chart starts at column 11, two
-    /// columns a bin), and "1" at the chart's right edge.
+    /// A tick stands above the bin its value falls in, and "1" at the chart's right edge.
     #[test]
     fn ticks_stand_at_the_bins_of_their_values() {
         let axis = density_axis();
         for (tick, frac) in [("1e-8", 1.5e-8), ("1e-6", 1.5e-6), ("1e-4", 1.5e-4), ("1e-2", 1.5e-2)] {
-            let col = 11 + 2 * density_bin(frac);
+            let col = AXIS_LABEL + COLS_PER_BIN * density_bin(frac);
             assert!(axis[col..].starts_with(tick), "{tick} not at column {col}: {axis:?}");
         }
-        assert_eq!(&axis[11 + 2 * DENSITY_BINS..], "1");
+        assert_eq!(&axis[AXIS_LABEL + COLS_PER_BIN * DENSITY_BINS..], "1");
     }
 }

@@ -1,5 +1,9 @@
-//! GPT-2 forward pass that returns the residual stream the SAEs read, and nothing more:
-//! it stops after the last block a requested hook needs and never computes logits.
+//! GPT-2 forward passes. `residuals` returns the residual stream the SAEs read at the
+//! requested hooks and nothing more: it stops after the last block a hook needs and
+//! computes no logits (the analysis, the corpus index). `forward_cached` runs every block
+//! to next-token logits through GPT-2's tied unembedding, with a KV cache and a hook on the
+//! residual at every layer (steering, attribution). `logit_lens` maps decoder directions
+//! through ln_f's weight and the unembedding (a feature card's top logits).
 //!
 //! The SAEs were trained on TransformerLens's `hook_resid_pre` under its default weight
 //! processing. `center_writing_weights` makes every write to the residual zero-mean over

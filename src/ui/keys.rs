@@ -244,3 +244,21 @@ pub fn keymap(k: KeyEvent, typing: bool) -> Option<Action> {
 pub fn hints(mode: Mode, sep: &str) -> String {
     KEYS.iter().flat_map(|b| b.hints.iter()).filter(|(m, _)| *m == mode).map(|(_, h)| *h).collect::<Vec<_>>().join(sep)
 }
+
+/// The key table as the README's markdown table: one row per binding, its keys (each in
+/// code) and what it does. tests/readme.rs checks that the README holds exactly this, and
+/// `scripts/readme-keys` writes it there.
+pub fn markdown() -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let code = |k: &str| {
+        let fence = if k.contains('`') { "``" } else { "`" };
+        let pad = if k.starts_with('`') || k.ends_with('`') { " " } else { "" };
+        format!("{fence}{pad}{}{pad}{fence}", cell(k))
+    };
+    let mut out = String::from("| key | what it does |\n|---|---|\n");
+    for b in KEYS {
+        let keys: Vec<String> = b.label.split("  ").map(str::trim).filter(|k| !k.is_empty()).map(code).collect();
+        out.push_str(&format!("| {} | {} |\n", keys.join(" "), cell(b.help)));
+    }
+    out
+}

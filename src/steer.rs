@@ -6,8 +6,13 @@
 //!   SAE's reconstruction error: `x + (strength - a_F(x)) * W_dec[F]`.
 //!
 //! Adding to the HF residual equals adding to TransformerLens's centred one: every reader
-//! of the residual (each LayerNorm, ln_f) removes its mean first. The SAE reads the
-//! centred residual, as everywhere else in saescope.
+//! of the residual (each LayerNorm, ln_f) removes its mean first. A clamp's SAE reads the
+//! residual as TransformerLens's hook sees it: the HF stream minus its per-token mean, plus
+//! the mean of the edits made earlier in the same forward (a `W_dec` row is not mean-zero,
+//! and TransformerLens keeps what a hook added; every write after it is centred). So a
+//! clamp at layer 8 after an edit at layer 6 encodes what TransformerLens encodes there.
+//!
+//! Each feature has its own mode (`8:G:=T` clamps, `8:G:T` takes the run's `--mode`).
 //!
 //! The same prompt runs without steering beside it; each step records the top next tokens
 //! of both and the KL divergence between the two distributions.
@@ -26,26 +31,49 @@ pub enum Mode {
     Clamp,
 }
 
-/// One `--feature L:F:STRENGTH`.
+/// One `--feature L:F:STRENGTH` (the run's mode) or `L:F:=STRENGTH` (clamp).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Steer {
     pub layer: usize,
     pub feature: u32,
     pub strength: f64,
+    /// None: the run's mode.
+    pub mode: Option<Mode>,
+}
+
+impl Steer {
+    /// Steering by the run's mode.
+    pub fn new(layer: usize, feature: u32, strength: f64) -> Self {
+        Self { layer, feature, strength, mode: None }
+    }
+
+    pub fn mode_or(&self, run: Mode) -> Mode {
+        self.mode.unwrap_or(run)
+    }
+
+    /// As `--feature` takes it: `L:F:S`, or `L:F:=S` for a clamp in a run of another mode.
+    pub fn spec(&self, run: Mode) -> String {
+        let clamp = if self.mode_or(run) == Mode::Clamp && run != Mode::Clamp { "=" } else { "" };
+        format!("{}:{}:{clamp}{}", self.layer, self.feature, self.strength)
+    }
 }
 
 impl std::str::FromStr for Steer {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
-        let [l, f, st] = parts.as_slice() else { return Err(format!("{s:?}: expected LAYER:FEATURE:STRENGTH, e.g. 8:1234:40")) };
+        let [l, f, st] = parts.as_slice() else { return Err(format!("{s:?}: expected LAYER:FEATURE:STRENGTH, e.g. 8:1234:40 (8:1234:=40 clamps)")) };
+        let (mode, st) = match st.trim().strip_prefix('=') {
+            Some(rest) => (Some(Mode::Clamp), rest),
+            None => (None, *st),
+        };
         let layer = l.trim().parse().map_err(|_| format!("{s:?}: layer {l:?} is not a number"))?;
         let feature = f.trim().parse().map_err(|_| format!("{s:?}: feature {f:?} is not a number"))?;
         let strength: f64 = st.trim().parse().map_err(|_| format!("{s:?}: strength {st:?} is not a number"))?;
         if !strength.is_finite() {
             return Err(format!("{s:?}: the strength must be a finite number"));
         }
-        Ok(Self { layer, feature, strength })
+        Ok(Self { layer, feature, strength, mode })
     }
 }
 
@@ -184,23 +212,43 @@ fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, s: Sa
     Ok(Run { ids: g.generated().to_vec(), logprobs: g.logprobs })
 }
 
-/// The residual hook that applies `steers`; None of them: the identity.
+/// The residual hook that applies `steers`, each in its own mode or the run's `mode` (none:
+/// the identity).
 fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Mode) -> Result<impl FnMut(usize, Tensor) -> Result<Tensor> + 'a> {
     let mut dirs = Vec::new();
     for st in steers {
         let sae = engine.saes.iter().find(|(l, _)| *l == st.layer).map(|(_, s)| s).ok_or_else(|| eyre!("layer {} is not loaded", st.layer))?;
-        dirs.push((st, sae, sae.direction(st.feature)?));
+        let dir = sae.direction(st.feature)?;
+        let dir_mean = dir.mean(dir.kind());
+        dirs.push((st, st.mode_or(mode), sae, dir, dir_mean));
     }
+    // Per position, the mean over d_model of what this forward's edits added so far: the
+    // part of TransformerLens's residual that centring the HF stream removes.
+    let mut added: Option<Tensor> = None;
     Ok(move |layer: usize, mut h: Tensor| -> Result<Tensor> {
-        for (st, sae, dir) in dirs.iter().filter(|(st, _, _)| st.layer == layer) {
-            h = match mode {
-                Mode::Add => h + dir * st.strength,
+        if layer == 0 {
+            added = None;
+        }
+        for (st, mode, sae, dir, dir_mean) in dirs.iter().filter(|(st, ..)| st.layer == layer) {
+            // The edit as a multiple of the direction: a number, or one per position.
+            let by = match mode {
+                Mode::Add => Tensor::from(st.strength).to_kind(h.kind()).to_device(h.device()),
                 Mode::Clamp => {
-                    let a = sae.encode(&crate::model::centre(&h).unsqueeze(0)).squeeze_dim(0).select(-1, st.feature as i64);
-                    let by = (a.neg() + st.strength).unsqueeze(-1);
-                    h + by * dir
+                    let centred = crate::model::centre(&h);
+                    let seen = match &added {
+                        Some(m) => centred + m,
+                        None => centred,
+                    };
+                    let a = sae.encode(&seen.unsqueeze(0)).squeeze_dim(0).select(-1, st.feature as i64);
+                    (a.neg() + st.strength).unsqueeze(-1)
                 }
             };
+            let mean = &by * dir_mean;
+            added = Some(match added.take() {
+                Some(m) => m + mean,
+                None => mean,
+            });
+            h = h.f_add(&(by * dir))?;
         }
         Ok(h)
     })
@@ -225,6 +273,8 @@ pub fn steer_streaming(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mo
     if prompt.trim().is_empty() {
         bail!("--prompt is empty: give the text to continue, or - to read it from standard input");
     }
+    let steers: Vec<Steer> = steers.iter().map(|st| Steer { mode: Some(st.mode_or(mode)), ..*st }).collect();
+    let steers = steers.as_slice();
     for st in steers {
         if st.feature as usize >= engine.d_sae() {
             bail!("feature {} does not exist: the SAE of layer {} has features 0..{}", st.feature, st.layer, engine.d_sae());
@@ -302,7 +352,7 @@ impl Steered {
     /// Both continuations, then a row per step: default top-5, steered top-5, KL.
     pub fn text(&self) -> String {
         let p = crate::printable::printable;
-        let feats: Vec<String> = self.features.iter().map(|f| format!("{}:{}:{}", f.layer, f.feature, f.strength)).collect();
+        let feats: Vec<String> = self.features.iter().map(|f| f.spec(self.mode)).collect();
         let mut s = format!("prompt:  {}\nsteering ({:?}): {}\n\n", p(&self.prompt), self.mode, feats.join(", "));
         s.push_str(&format!("default: {}\nsteered: {}\n\n", p(&self.default.text), p(&self.steered.text)));
         s.push_str("step\tdefault top-5\tsteered top-5\tKL\n");

@@ -1,6 +1,7 @@
-//! Steering on the tiny weights: strength 0 and clamping a feature to its own activation
-//! change nothing; a strong feature does; the KV cache gives what recomputing every step
-//! gives; the command checks what it is given.
+//! Steering on the tiny weights: strength 0 and clamping a silent feature change nothing;
+//! clamping a firing feature to 0 and a strong feature do; each feature keeps its own
+//! mode; the KV cache gives what recomputing every step gives; the command checks what it
+//! is given; TransformerLens agrees on one and two features, at one and two layers.
 
 mod common;
 
@@ -18,7 +19,7 @@ const GREEDY: Sampling = Sampling { tokens: 12, temperature: 0.0, seed: 0 };
 #[test]
 fn strength_zero_and_clamping_a_silent_feature_change_nothing() {
     let e = engine();
-    let zero = steer(&e, PROMPT, &[Steer { layer: 6, feature: 481, strength: 0.0 }], Mode::Add, GREEDY).expect("steer");
+    let zero = steer(&e, PROMPT, &[Steer::new(6, 481, 0.0)], Mode::Add, GREEDY).expect("steer");
     assert_eq!(zero.default.ids, zero.steered.ids);
     assert!(zero.steps.iter().all(|s| s.kl < 1e-9), "{:?}", zero.steps.iter().map(|s| s.kl).collect::<Vec<_>>());
     // A feature silent at every position of prompt and continuation: clamping it to 0 is
@@ -26,15 +27,42 @@ fn strength_zero_and_clamping_a_silent_feature_change_nothing() {
     let all = format!("{PROMPT}{}", zero.default.text);
     let acts = e.token_activations(&all, true).expect("acts");
     let silent = (0..e.d_sae() as u32).find(|&f| acts.feature(0, f).iter().all(|&v| v == 0.0)).expect("a silent feature");
-    let clamp = steer(&e, PROMPT, &[Steer { layer: 6, feature: silent, strength: 0.0 }], Mode::Clamp, GREEDY).expect("clamp");
+    let clamp = steer(&e, PROMPT, &[Steer::new(6, silent, 0.0)], Mode::Clamp, GREEDY).expect("clamp");
     assert_eq!(clamp.default.ids, clamp.steered.ids);
     assert!(clamp.steps.iter().all(|s| s.kl < 1e-6));
+    // The prompt's strongest feature: adding 0 leaves it, clamping it to 0 takes it out of
+    // every position, which an `add` could not do.
+    let prompt_acts = e.token_activations(PROMPT, true).expect("acts");
+    let strongest = (0..e.d_sae() as u32)
+        .max_by(|&a, &b| prompt_acts.feature(0, a).iter().sum::<f32>().total_cmp(&prompt_acts.feature(0, b).iter().sum::<f32>()))
+        .expect("a feature");
+    assert!(prompt_acts.feature(0, strongest).iter().sum::<f32>() > 1.0, "it fires");
+    let added = steer(&e, PROMPT, &[Steer::new(6, strongest, 0.0)], Mode::Add, GREEDY).expect("add");
+    let removed = steer(&e, PROMPT, &[Steer::new(6, strongest, 0.0)], Mode::Clamp, GREEDY).expect("clamp");
+    assert!(added.steps.iter().all(|s| s.kl < 1e-9));
+    assert!(removed.steps[0].kl > 1e-4, "clamping a firing feature to 0 moves the next token's distribution: KL {}", removed.steps[0].kl);
+}
+
+#[test]
+fn a_feature_carries_its_own_mode() {
+    let parse = |s: &str| s.parse::<Steer>().expect("parse");
+    assert_eq!(parse("8:12:=30"), Steer { layer: 8, feature: 12, strength: 30.0, mode: Some(Mode::Clamp) });
+    assert_eq!(parse("8:12:-30"), Steer { layer: 8, feature: 12, strength: -30.0, mode: None });
+    assert_eq!(parse("8:12:=30").spec(Mode::Add), "8:12:=30");
+    assert_eq!(parse("8:12:30").spec(Mode::Clamp), "8:12:30");
+    let e = engine();
+    let mixed = [Steer::new(6, 481, 40.0), parse("8:3:=5")];
+    let a = steer(&e, PROMPT, &mixed, Mode::Add, GREEDY).expect("mixed");
+    let b = steer(&e, PROMPT, &[Steer { mode: Some(Mode::Add), ..mixed[0] }, Steer { mode: Some(Mode::Clamp), ..mixed[1] }], Mode::Clamp, GREEDY)
+        .expect("explicit");
+    assert_eq!(a.steered.ids, b.steered.ids, "the run's mode only fills in features without one");
+    assert_eq!(a.features.iter().map(|f| f.mode).collect::<Vec<_>>(), vec![Some(Mode::Add), Some(Mode::Clamp)]);
 }
 
 #[test]
 fn a_strong_feature_steers_toward_what_its_decoder_promotes() {
     let e = engine();
-    let out = steer(&e, PROMPT, &[Steer { layer: 6, feature: 481, strength: 40.0 }], Mode::Add, GREEDY).expect("steer");
+    let out = steer(&e, PROMPT, &[Steer::new(6, 481, 40.0)], Mode::Add, GREEDY).expect("steer");
     assert_ne!(out.default.ids, out.steered.ids);
     assert!(out.steps.iter().all(|s| s.kl > 0.01));
     // Its logit lens: the feature's decoder direction promotes these tokens most.
@@ -44,7 +72,7 @@ fn a_strong_feature_steers_toward_what_its_decoder_promotes() {
     let first = out.steered.ids[0] as i64;
     assert!(promoted.contains(&first), "steered token {first} among the lens's top {promoted:?}");
     // Clamping instead of adding also changes the continuation.
-    let clamp = steer(&e, PROMPT, &[Steer { layer: 6, feature: 481, strength: 40.0 }], Mode::Clamp, GREEDY).expect("clamp");
+    let clamp = steer(&e, PROMPT, &[Steer::new(6, 481, 40.0)], Mode::Clamp, GREEDY).expect("clamp");
     assert_ne!(clamp.default.ids, clamp.steered.ids);
 }
 
@@ -54,8 +82,7 @@ fn the_kv_cache_gives_what_recomputing_gives_and_sampling_follows_the_seed() {
     let (cached, full, diff) = check_cache(&e, PROMPT, 16).expect("check");
     assert_eq!(cached, full);
     assert!(diff < 1e-4, "log-probabilities differ by {diff}");
-    let s =
-        |seed| steer(&e, PROMPT, &[Steer { layer: 8, feature: 3, strength: 5.0 }], Mode::Add, Sampling { tokens: 10, temperature: 1.0, seed }).expect("sample");
+    let s = |seed| steer(&e, PROMPT, &[Steer::new(8, 3, 5.0)], Mode::Add, Sampling { tokens: 10, temperature: 1.0, seed }).expect("sample");
     assert_eq!(s(7).steered.ids, s(7).steered.ids, "deterministic per seed");
     assert_ne!(s(7).default.ids, s(8).default.ids, "another seed, another sample");
 }
@@ -106,14 +133,28 @@ fn greedy_steering_equals_transformer_lens() {
     check(&plain, &fx["default"], "unsteered");
     assert_eq!(plain.0, ids(&fx["default"]["generate_cached"]), "TL generate, KV cache on");
     assert_eq!(plain.0, ids(&fx["default"]["generate_uncached"]), "TL generate, KV cache off");
+    let mut by_case = std::collections::BTreeMap::new();
     for case in fx["steered"].as_array().expect("cases") {
-        let mode = if case["mode"] == "add" { Mode::Add } else { Mode::Clamp };
-        let st = Steer {
-            layer: case["layer"].as_u64().expect("l") as usize,
-            feature: case["feature"].as_u64().expect("f") as u32,
-            strength: case["strength"].as_f64().expect("s"),
-        };
-        let got = saescope::steer::greedy(&e, &prompt, &[st], mode, n).expect("steered");
-        check(&got, case, &format!("{mode:?} {st:?}"));
+        let steers: Vec<Steer> = case["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .map(|f| Steer {
+                layer: f["layer"].as_u64().expect("l") as usize,
+                feature: f["feature"].as_u64().expect("f") as u32,
+                strength: f["strength"].as_f64().expect("s"),
+                mode: Some(if f["mode"] == "add" { Mode::Add } else { Mode::Clamp }),
+            })
+            .collect();
+        let name = case["name"].as_str().expect("name");
+        // The run's mode is the other one: each feature's own mode must win.
+        let got = saescope::steer::greedy(&e, &prompt, &steers, Mode::Add, n).expect("steered");
+        check(&got, case, name);
+        by_case.insert(name.to_string(), got.0);
     }
+    // The fixture tells the modes apart: a firing feature clamped generates other tokens
+    // than the same feature added, and two layers' edits differ from the first alone.
+    assert_ne!(by_case["add 6"], by_case["clamp 6"], "add and clamp of a firing feature");
+    assert_ne!(by_case["clamp 6"], by_case["clamp 6, clamp 8"], "the second layer's clamp matters");
+    assert_ne!(by_case["clamp 6, clamp 8"], by_case["add 6, clamp 8"]);
 }

@@ -174,10 +174,11 @@ fn findings_rows(app: &App) -> Result<Rows> {
     Ok(rows)
 }
 
-pub const STEER_HEADER: [&str; 7] = ["section", "step", "default", "default_prob", "steered", "steered_prob", "kl"];
+pub const STEER_HEADER: [&str; 8] = ["section", "step", "rank", "default", "default_prob", "steered", "steered_prob", "kl"];
 pub const ATTRIBUTE_HEADER: [&str; 7] = ["layer", "feature", "attribution", "ablation_logit", "ablation_prob", "label", "target"];
 
-/// The steering set, both continuations, and a row per step (its top tokens and the KL).
+/// The steering set, both continuations, and rows per step: its top tokens by rank (as the
+/// command prints them) and the KL.
 fn steer_rows(app: &App) -> Result<Rows> {
     let Some(crate::ui::screens::Screen::Steer(view)) = Some(app.screen()) else { return Err(eyre!("no steer view open")) };
     let r = view.result.as_ref().ok_or_else(|| eyre!("nothing to export yet: run the steering first (Enter)"))?;
@@ -188,18 +189,29 @@ fn steer_rows(app: &App) -> Result<Rows> {
             vec![
                 "feature".into(),
                 String::new(),
+                String::new(),
                 format!("L{} #{}", f.layer, f.feature),
                 f.strength.to_string(),
-                format!("{:?}", r.mode),
+                format!("{:?}", f.mode_or(r.mode)),
                 String::new(),
                 String::new(),
             ]
         })
         .collect();
-    rows.push(vec!["text".into(), String::new(), r.default.text.clone(), String::new(), r.steered.text.clone(), String::new(), String::new()]);
+    rows.push(vec!["text".into(), String::new(), String::new(), r.default.text.clone(), String::new(), r.steered.text.clone(), String::new(), String::new()]);
     for (i, s) in r.steps.iter().enumerate() {
-        let (d, st) = (&s.default_top[0], &s.steered_top[0]);
-        rows.push(vec!["step".into(), (i + 1).to_string(), d.token.clone(), d.prob.to_string(), st.token.clone(), st.prob.to_string(), s.kl.to_string()]);
+        for (rank, (d, st)) in s.default_top.iter().zip(&s.steered_top).enumerate() {
+            rows.push(vec![
+                "step".into(),
+                (i + 1).to_string(),
+                (rank + 1).to_string(),
+                d.token.clone(),
+                d.prob.to_string(),
+                st.token.clone(),
+                st.prob.to_string(),
+                s.kl.to_string(),
+            ]);
+        }
     }
     Ok(rows)
 }

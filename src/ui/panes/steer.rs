@@ -2,7 +2,7 @@
 //! default and steered continuations side by side, and per step each one's top token and
 //! the KL divergence between them.
 
-use super::{selected, view_frame};
+use super::selected;
 use crate::ui::action::Mode;
 use crate::ui::context::Context;
 use crate::ui::screens::SteerScreen;
@@ -14,7 +14,7 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
     let mode = if ctx.steer_mode == crate::steer::Mode::Add { "adding" } else { "clamping" };
-    let block = view_frame(format!(" Steer · {mode} · {} ", crate::ui::keys::hints(Mode::Steer, " · ")));
+    let block = super::view_frame_hinted(format!("Steer · {mode}"), Mode::Steer, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let set_h = (ctx.steering.len() as u16 + 1).clamp(2, 6);
@@ -22,7 +22,8 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
         Layout::vertical([Constraint::Length(set_h), Constraint::Length(1), Constraint::Percentage(40), Constraint::Min(3)]).areas(inner);
     let rows = ctx.steering.iter().enumerate().map(|(i, s)| {
         let label = ctx.labels.get(s.layer, s.feature).unwrap_or("").to_string();
-        let row = Row::new([format!("L{}", s.layer), format!("#{}", s.feature), format!("{:+}", s.strength), label]);
+        let how = if s.mode_or(ctx.steer_mode) == crate::steer::Mode::Clamp { "=" } else { "" };
+        let row = Row::new([format!("L{}", s.layer), format!("#{}", s.feature), format!("{how}{:+}", s.strength), label]);
         if i == view.row {
             row.style(selected())
         } else {
@@ -53,12 +54,30 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::TOP).title(title)), area);
     }
     let Some(r) = &view.result else { return };
-    let top = |t: &[crate::steer::TokenProb]| t.first().map_or(String::new(), |x| format!("{:?} {}", x.token, crate::steer::prob_text(x.prob)));
+    let widths = [Constraint::Length(5), Constraint::Fill(1), Constraint::Fill(1), Constraint::Length(8)];
+    // The top tokens of each step, as many of the five as the column holds whole.
+    let [_, col, _, _] = Layout::horizontal(widths).spacing(1).areas(steps);
+    let top = |t: &[crate::steer::TokenProb]| fit_tokens(t, col.width as usize);
     let rows = r.steps.iter().enumerate().map(|(i, s)| Row::new([format!("{}", i + 1), top(&s.default_top), top(&s.steered_top), format!("{:.4}", s.kl)]));
     f.render_widget(
-        Table::new(rows, [Constraint::Length(5), Constraint::Percentage(40), Constraint::Percentage(40), Constraint::Min(8)])
-            .header(Row::new(["step", "default: top token, p", "steered: top token, p", "KL"]).style(bold))
+        Table::new(rows, widths)
+            .header(Row::new(["step", "default: top tokens, p", "steered: top tokens, p", "KL"]).style(bold))
             .block(Block::default().borders(Borders::TOP)),
         steps,
     );
+}
+
+/// `"tok" 0.123` for as many of a step's top tokens as fit in `width` columns, best first.
+fn fit_tokens(top: &[crate::steer::TokenProb], width: usize) -> String {
+    let mut out = String::new();
+    for t in top {
+        let item = format!("{:?} {}", t.token, crate::steer::prob_text(t.prob));
+        let sep = if out.is_empty() { "" } else { "  " };
+        if out.chars().count() + sep.len() + item.chars().count() > width && !out.is_empty() {
+            break;
+        }
+        out.push_str(sep);
+        out.push_str(&item);
+    }
+    out
 }

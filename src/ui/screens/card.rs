@@ -81,7 +81,7 @@ impl CardScreen {
             Action::Steer => {
                 let (layer, feature) = (self.card.layer, self.card.feature);
                 if !ctx.steering.iter().any(|s| (s.layer, s.feature) == (layer, feature)) {
-                    ctx.steering.push(crate::steer::Steer { layer, feature, strength: super::steer::DEFAULT_STRENGTH });
+                    ctx.steering.push(crate::steer::Steer::new(layer, feature, super::steer::DEFAULT_STRENGTH));
                 }
                 let row = ctx.steering.iter().position(|s| (s.layer, s.feature) == (layer, feature)).unwrap_or(0);
                 return Step::Open(Screen::Steer(super::SteerScreen { row, ..Default::default() }));

@@ -227,6 +227,10 @@ pub struct Common {
     /// Feature explanations exported from Neuronpedia (JSON or JSONL; README, "Labels").
     #[arg(long, global = true, value_name = "FILE")]
     pub labels: Option<PathBuf>,
+    /// Which Neuronpedia source's --labels rows to take where a layer's SAE has no known
+    /// Neuronpedia id and the export holds several (e.g. res-jb for 6-res-jb, 8-res-jb...).
+    #[arg(long, global = true, value_name = "SOURCE")]
+    pub labels_source: Option<String>,
     /// Your corpus for feature dashboards (`index`): a text file, a folder of text files
     /// (recursively), JSON Lines (.jsonl, optionally .gz) or Parquet with the text in
     /// --text-field.

@@ -12,10 +12,14 @@
 //! - `modelId` (optional): Neuronpedia's model id, e.g. `gpt2-small`.
 //!
 //! A row belongs to a loaded layer when its layer number matches and, where the layer's
-//! Neuronpedia id is known (neuronpedia.rs), its model and source match that id too. Rows
-//! of layers not loaded and rows of other models or sources are counted and reported,
-//! never dropped silently. A malformed row fails the import naming its file and line.
-//! Several explanations of one feature are joined.
+//! Neuronpedia id is known (neuronpedia.rs), its model and source match that id too. Where
+//! the id is unknown (a local SAE folder whose cfg.json names none), a layer's rows are
+//! attached only if they all come from one source, or from the one `--labels-source`
+//! names: a folder holding `6-res-jb` and `6-att-kk` would otherwise put an attention SAE's
+//! explanations on residual features, and a wrong label is worse than none. Rows of layers
+//! not loaded, of other models or sources, and of an undecided layer are counted and
+//! reported, never dropped silently. A malformed row fails the import naming its file and
+//! line. Several explanations of one feature are joined.
 
 use crate::neuronpedia::Ids;
 use color_eyre::eyre::{bail, eyre, Result};
@@ -30,12 +34,29 @@ pub struct Labels {
     map: BTreeMap<(usize, u32), String>,
 }
 
-/// What an import is checked against: the loaded layers, their width, their Neuronpedia ids.
+/// What an import is checked against: the loaded layers, their width, their Neuronpedia
+/// ids, and the source to take where an id is unknown.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     pub layers: &'a [usize],
     pub d_sae: usize,
     pub ids: &'a Ids,
+    /// `--labels-source`: `res-jb` (or `8-res-jb`) takes a layer's rows of that source.
+    pub source: Option<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(layers: &'a [usize], d_sae: usize, ids: &'a Ids) -> Self {
+        Self { layers, d_sae, ids, source: None }
+    }
+
+    /// Whether `--labels-source` names a row's source (`8-res-jb`) for `layer`.
+    fn chosen(&self, layer: usize, source: Option<&str>) -> bool {
+        match (self.source, source) {
+            (Some(want), Some(have)) => have == want || have.strip_prefix(&format!("{layer}-")) == Some(want),
+            _ => false,
+        }
+    }
 }
 
 /// What an import did, for the status line and stderr.
@@ -50,22 +71,49 @@ pub struct ImportSummary {
     /// Rows of a loaded layer number but another model or source, and (a few of) those ids.
     pub other_sources: usize,
     pub sources_skipped: Vec<String>,
+    /// Layers whose Neuronpedia id is unknown and whose rows come from several sources:
+    /// none of them attached. The layer, its rows, and the sources found.
+    pub undecided: Vec<(usize, usize, Vec<String>)>,
 }
 
 impl ImportSummary {
     pub fn line(&self) -> String {
-        let mut s = format!("{} labels for {} features", self.rows - self.other_layers - self.other_sources, self.labelled);
+        let set_aside = self.other_layers + self.other_sources + self.undecided.iter().map(|u| u.1).sum::<usize>();
+        let n = self.rows - set_aside;
+        let mut s = format!("{n} label{} for {} feature{}", plural(n), self.labelled, plural(self.labelled));
         if self.files > 1 {
             s.push_str(&format!(" from {} files", self.files));
         }
         if self.other_layers > 0 {
             let layers: Vec<String> = self.layers_skipped.iter().map(|l| l.to_string()).collect();
-            s.push_str(&format!("; {} rows for layers not loaded ({}) set aside", self.other_layers, layers.join(", ")));
+            s.push_str(&format!("; {} row{} for layers not loaded ({}) set aside", self.other_layers, plural(self.other_layers), layers.join(", ")));
         }
         if self.other_sources > 0 {
-            s.push_str(&format!("; {} rows of other models or sources ({}) set aside", self.other_sources, self.sources_skipped.join(", ")));
+            s.push_str(&format!(
+                "; {} row{} of other models or sources ({}) set aside",
+                self.other_sources,
+                plural(self.other_sources),
+                self.sources_skipped.join(", ")
+            ));
+        }
+        for (layer, rows, sources) in &self.undecided {
+            let example = sources.iter().find_map(|x| x.split_once(&format!("/{layer}-")).map(|(_, set)| set)).unwrap_or("res-jb");
+            s.push_str(&format!(
+                "; layer {layer}: {rows} row{} of {} sources ({}) and no Neuronpedia id known for its SAE, so none attached: name one with --labels-source {example}",
+                plural(*rows),
+                sources.len(),
+                sources.join(", ")
+            ));
         }
         s
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 
@@ -98,6 +146,13 @@ struct Row {
     model: Option<String>,
     feature: u32,
     text: String,
+}
+
+impl Row {
+    /// `model/source` as Neuronpedia names them, `?` for what the row does not say.
+    fn origin(&self) -> String {
+        format!("{}/{}", self.model.as_deref().unwrap_or("?"), self.source.as_deref().unwrap_or("?"))
+    }
 }
 
 fn parse_layer(v: &Value) -> Option<(usize, Option<String>)> {
@@ -143,11 +198,14 @@ struct Importer<'a> {
     labels: Labels,
     summary: ImportSummary,
     bad: Vec<String>,
+    /// Rows of layers whose Neuronpedia id is unknown, by layer and source (model/source),
+    /// until every row is read and it is known whether a layer has one source.
+    pending: BTreeMap<usize, BTreeMap<String, Vec<Located<Row>>>>,
 }
 
 impl Importer<'_> {
     fn new<'a>(scope: &Scope<'a>) -> Importer<'a> {
-        Importer { scope: *scope, labels: Labels::default(), summary: ImportSummary::default(), bad: Vec::new() }
+        Importer { scope: *scope, labels: Labels::default(), summary: ImportSummary::default(), bad: Vec::new(), pending: BTreeMap::new() }
     }
 
     fn add(&mut self, at: String, row: RawRow) {
@@ -163,18 +221,30 @@ impl Importer<'_> {
             }
             return;
         }
-        if let Some(id) = self.scope.ids.sae(row.layer) {
-            let model_differs = row.model.as_deref().is_some_and(|m| m != id.model);
-            let source_differs = row.source.as_deref().is_some_and(|s| s != id.source);
-            if model_differs || source_differs {
-                self.summary.other_sources += 1;
-                let name = format!("{}/{}", row.model.as_deref().unwrap_or("?"), row.source.as_deref().unwrap_or("?"));
-                if self.summary.sources_skipped.len() < 3 && !self.summary.sources_skipped.contains(&name) {
-                    self.summary.sources_skipped.push(name);
-                }
-                return;
+        let Some(id) = self.scope.ids.sae(row.layer) else {
+            if self.scope.source.is_some() && !self.scope.chosen(row.layer, row.source.as_deref()) {
+                return self.set_aside(&row);
             }
+            return self.pending.entry(row.layer).or_default().entry(row.origin()).or_default().push((at, row));
+        };
+        let model_differs = row.model.as_deref().is_some_and(|m| m != id.model);
+        let source_differs = row.source.as_deref().is_some_and(|s| s != id.source);
+        if model_differs || source_differs {
+            return self.set_aside(&row);
         }
+        self.attach(at, row);
+    }
+
+    /// A row of another model or source than the layer's SAE.
+    fn set_aside(&mut self, row: &Row) {
+        self.summary.other_sources += 1;
+        let name = row.origin();
+        if self.summary.sources_skipped.len() < 3 && !self.summary.sources_skipped.contains(&name) {
+            self.summary.sources_skipped.push(name);
+        }
+    }
+
+    fn attach(&mut self, at: String, row: Row) {
         if row.feature as usize >= self.scope.d_sae {
             return self.bad.push(format!("{at}: feature {} is past the SAE's {} features", row.feature, self.scope.d_sae));
         }
@@ -192,7 +262,7 @@ impl Importer<'_> {
 }
 
 /// A row and where it was (for messages).
-type Located = (String, RawRow);
+type Located<R = RawRow> = (String, R);
 
 /// One file's rows: a JSON document, or JSON Lines read a line at a time.
 fn read_rows(mut r: impl BufRead, origin: &str, name_files: bool) -> Result<Vec<Located>> {
@@ -255,6 +325,20 @@ impl Importer<'_> {
     }
 
     fn finish(mut self) -> Result<(Labels, ImportSummary)> {
+        // A layer of unknown id takes its rows when they all come from one model and source.
+        // Rows that name no model or source go with whichever one the others name.
+        for (layer, by_source) in std::mem::take(&mut self.pending) {
+            let rows = || by_source.values().flatten().map(|(_, r)| r);
+            let models: std::collections::BTreeSet<&str> = rows().filter_map(|r| r.model.as_deref()).collect();
+            let sources: std::collections::BTreeSet<&str> = rows().filter_map(|r| r.source.as_deref()).collect();
+            if models.len() <= 1 && sources.len() <= 1 {
+                by_source.into_values().flatten().for_each(|(at, row)| self.attach(at, row));
+            } else {
+                let rows = by_source.values().map(Vec::len).sum();
+                let sources = by_source.into_keys().collect();
+                self.summary.undecided.push((layer, rows, sources));
+            }
+        }
         if let Some(first) = self.bad.first() {
             let n = self.bad.len();
             bail!(

@@ -25,6 +25,7 @@ fn steady_memory() {
 static CPU_PROBE: std::sync::Mutex<Option<saescope::cpu::Probe>> = std::sync::Mutex::new(None);
 
 fn main() {
+    saescope::cpu::passive_beside_another();
     steady_memory();
     if let Ok(mut p) = CPU_PROBE.lock() {
         *p = Some(saescope::cpu::Probe::start());
@@ -129,7 +130,7 @@ fn explore(c: &Common) -> Result<()> {
     // The SAE width may not be known before the weights are read; labels past it are
     // then counted once results arrive (App::set_results).
     let d_sae = local_width(c, &layers).unwrap_or(usize::MAX);
-    let (labels, summary) = labels(c, &saescope::labels::Scope { layers: &layers, d_sae, ids: &ids })?;
+    let (labels, summary) = labels(c, &saescope::labels::Scope::new(&layers, d_sae, &ids))?;
     let info = RunInfo { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase(), ids };
     let mut app = App::new(categories, layers.clone(), info, c.export_dir.clone());
     app.labels = labels.clone();
@@ -155,7 +156,8 @@ fn explore(c: &Common) -> Result<()> {
 /// imported and set aside (stderr for commands, the status line in the explorer).
 fn labels(c: &Common, scope: &saescope::labels::Scope) -> Result<(saescope::labels::Labels, Option<String>)> {
     let Some(path) = &c.labels else { return Ok(Default::default()) };
-    let (labels, summary) = saescope::labels::Labels::load(path, scope)?;
+    let scope = saescope::labels::Scope { source: c.labels_source.as_deref(), ..*scope };
+    let (labels, summary) = saescope::labels::Labels::load(path, &scope)?;
     Ok((labels, Some(format!("labels: {}", summary.line()))))
 }
 
@@ -186,7 +188,7 @@ fn feature(c: &Common, layer: usize, id: u32, format: CardFormat, output: Option
     let (model, saes) = (c.model_source(), c.sae_source());
     let req = Request { model: &model, saes: &saes, samples: &samples, layers: &layers, device, opts: &opts, cache: cache.as_ref(), partial: None };
     let done = activations(&req, &progress)?;
-    let labels = labels_noted(c, &saescope::labels::Scope { layers: &layers, d_sae: done.set.d_sae, ids: &done.set.neuronpedia })?;
+    let labels = labels_noted(c, &saescope::labels::Scope::new(&layers, done.set.d_sae, &done.set.neuronpedia))?;
     let mut card = saescope::card::Card::from_set(&done.set, &labels, layer, id)?;
     let engine = match done.engine {
         Some(e) => e,
@@ -258,7 +260,7 @@ fn search(c: &Common, query: &str, format: CardFormat) -> Result<()> {
     let layers = saescope::config::normalize_layers(&c.layers);
     let ids = saescope::neuronpedia::Ids::resolve(&c.sae_source(), &layers);
     let d_sae = local_width(c, &layers).unwrap_or(usize::MAX);
-    let labels = labels_noted(c, &saescope::labels::Scope { layers: &layers, d_sae, ids: &ids })?;
+    let labels = labels_noted(c, &saescope::labels::Scope::new(&layers, d_sae, &ids))?;
     let hits = labels.search(query);
     let text = match format {
         CardFormat::Text => hits.iter().map(|(l, f, t)| format!("{l}\t{f}\t{}\t{}\n", saescope::printable::printable(t), ids.url_or_empty(*l, *f))).collect(),

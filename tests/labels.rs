@@ -12,7 +12,7 @@ const LAYERS: [usize; 3] = [6, 8, 10];
 /// Loaded layers whose Neuronpedia ids are not known: rows match by layer number.
 fn scope() -> Scope<'static> {
     static IDS: std::sync::OnceLock<Ids> = std::sync::OnceLock::new();
-    Scope { layers: &LAYERS, d_sae: 512, ids: IDS.get_or_init(Ids::default) }
+    Scope::new(&LAYERS, 512, IDS.get_or_init(Ids::default))
 }
 
 fn sample() -> (Labels, saescope::labels::ImportSummary) {
@@ -28,7 +28,7 @@ fn sample_export_imports_with_every_row_accounted_for() {
     assert_eq!(l.get(10, 400), Some("hashtags and @mentions"), "numeric layer, `feature` and `explanation` are accepted");
     assert_eq!(l.get(3, 9), None);
     assert_eq!((s.rows, s.labelled, s.other_layers, s.layers_skipped.clone()), (6, 4, 1, vec![3]));
-    assert_eq!(s.line(), "5 labels for 4 features; 1 rows for layers not loaded (3) set aside");
+    assert_eq!(s.line(), "5 labels for 4 features; 1 row for layers not loaded (3) set aside");
 }
 
 #[test]
@@ -112,17 +112,23 @@ fn a_folder_of_gzipped_batches_loads_with_other_sources_counted() {
     gz(&exp.join("batch-10.jsonl.gz"), &[np_row("gpt2-small", "8-res-jb", 2, "two"), np_row("gemma-2b", "8-res-jb", 3, "another model")]);
     gz(&exp.join("batch-2.jsonl.gz"), &[np_row("gpt2-small", "6-res-jb", 4, "four")]);
     let ids = Ids::from_pairs([(6, "gpt2-small/6-res-jb"), (8, "gpt2-small/8-res-jb"), (10, "gpt2-small/10-res-jb")]);
-    let sc = Scope { layers: &LAYERS, d_sae: 512, ids: &ids };
+    let sc = Scope::new(&LAYERS, 512, &ids);
     let (l, s) = Labels::load(dir.path(), &sc).expect("folder imports");
     assert_eq!((l.get(8, 1), l.get(8, 2), l.get(6, 4), l.get(8, 3)), (Some("one"), Some("two"), Some("four"), None));
     assert_eq!((s.files, s.rows, s.other_layers, s.other_sources), (3, 6, 1, 2));
     assert_eq!(
         s.line(),
-        "3 labels for 3 features from 3 files; 1 rows for layers not loaded (3) set aside; 2 rows of other models or sources (gpt2-small/8-res_post_32k-oai, gemma-2b/8-res-jb) set aside"
+        "3 labels for 3 features from 3 files; 1 row for layers not loaded (3) set aside; 2 rows of other models or sources (gpt2-small/8-res_post_32k-oai, gemma-2b/8-res-jb) set aside"
     );
-    // One file of the folder, gzipped, on its own; and unknown ids match by layer number.
+    // One file of the folder, gzipped, on its own, with no ids known: its layer-8 rows come
+    // from two models, so neither is attached, and the summary says why and what to do.
     let (l, s) = Labels::load(&exp.join("batch-10.jsonl.gz"), &scope()).expect("one gz file");
-    assert_eq!((l.get(8, 2), l.get(8, 3), s.other_sources), (Some("two"), Some("another model"), 0));
+    assert_eq!((l.get(8, 2), l.get(8, 3), s.other_sources, l.len()), (None, None, 0, 0));
+    assert_eq!(s.undecided, vec![(8, 2, vec!["gemma-2b/8-res-jb".to_string(), "gpt2-small/8-res-jb".to_string()])]);
+    assert!(s.line().starts_with("0 labels for 0 features; layer 8: 2 rows of 2 sources (gemma-2b/8-res-jb, gpt2-small/8-res-jb)"), "{}", s.line());
+    // Unknown ids and one source per layer: matched by layer number.
+    let (l, _) = Labels::load(&exp.join("batch-2.jsonl.gz"), &scope()).expect("one source");
+    assert_eq!(l.get(6, 4), Some("four"));
 
     // A malformed row is named with its file and line.
     gz(
@@ -157,7 +163,34 @@ fn a_whole_release_of_rows_streams() {
     }
     let ids = Ids::resolve(&saescope::source::Source::Hub("jbloom/GPT2-Small-SAEs-Reformatted".into()), &layers);
     let t = std::time::Instant::now();
-    let (l, s) = Labels::load(dir.path(), &Scope { layers: &layers, d_sae: 24_576, ids: &ids }).expect("release imports");
+    let (l, s) = Labels::load(dir.path(), &Scope::new(&layers, 24_576, &ids)).expect("release imports");
     println!("{} rows in {} files: {:.2} s", s.rows, s.files, t.elapsed().as_secs_f64());
     assert_eq!((l.len(), s.files), (24_576 * 13, 312));
+}
+
+/// The SAE's Neuronpedia id is unknown (a local folder whose cfg.json names none) and the
+/// export holds a residual and an attention source for the same layer: attaching both
+/// would label residual features with attention explanations. None is attached, the
+/// summary names the sources, and `--labels-source` picks one.
+#[test]
+fn labels_of_two_sources_for_a_layer_of_unknown_id_are_not_mixed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rows: Vec<String> = (0..200)
+        .flat_map(|f| [np_row("gpt2-small", "6-res-jb", f, "residual"), np_row("gpt2-small", "6-att-kk", f, "attention")])
+        .chain([np_row("gpt2-small", "8-res-jb", 1, "only one source at 8")])
+        .collect();
+    gz(&dir.path().join("batch-0.jsonl.gz"), &rows);
+    let none = Ids::default();
+    let (l, s) = Labels::load(dir.path(), &Scope::new(&LAYERS, 512, &none)).expect("loads");
+    assert_eq!((l.get(6, 0), l.get(8, 1)), (None, Some("only one source at 8")));
+    assert_eq!(
+        s.line(),
+        "1 label for 1 feature; layer 6: 400 rows of 2 sources (gpt2-small/6-att-kk, gpt2-small/6-res-jb) and no Neuronpedia id known for its SAE, so none attached: name one with --labels-source att-kk"
+    );
+    let (l, s) = Labels::load(dir.path(), &Scope { source: Some("res-jb"), ..Scope::new(&LAYERS, 512, &none) }).expect("loads");
+    assert_eq!((l.get(6, 0), l.get(6, 199), l.get(8, 1), l.len()), (Some("residual"), Some("residual"), Some("only one source at 8"), 201));
+    assert_eq!((s.other_sources, s.undecided.len()), (200, 0));
+    // The full source id works too, and through the command line.
+    let (l, _) = Labels::load(dir.path(), &Scope { source: Some("6-att-kk"), ..Scope::new(&LAYERS, 512, &none) }).expect("loads");
+    assert_eq!((l.get(6, 0), l.get(8, 1)), (Some("attention"), None));
 }

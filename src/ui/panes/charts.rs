@@ -12,7 +12,8 @@ use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::canvas::{Canvas, Line as CanvasLine, Points as CanvasPoints};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph};
 use ratatui::Frame;
 
 /// (layer, value) along the x axis.
@@ -44,23 +45,17 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
         })
         .collect();
     let y_max = series.iter().flat_map(|(_, p, s)| p.iter().chain(s)).map(|&(_, y)| y).fold(0.0f64, f64::max).max(1e-6) * 1.1;
-    let (x0, x1) = (*app.layers.first().unwrap_or(&0) as f64, *app.layers.last().unwrap_or(&0) as f64);
-    let mut datasets = Vec::new();
     // The legend sits above the chart, where it hides no line.
     let mut key = vec![Span::raw("⣀Sum •Peak ")];
+    let mut lines = Vec::new();
     for (i, (c, peak, sum)) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         key.push(Span::styled(format!("■{} ", short(&app.categories[*c].0, if series.len() > 1 { 5 } else { 12 })), Style::new().fg(colour)));
-        datasets.push(Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Style::new().fg(colour)).data(sum));
-        datasets.push(Dataset::default().marker(Marker::Dot).graph_type(GraphType::Line).style(Style::new().fg(colour)).data(peak));
+        lines.push((Marker::Braille, colour, sum));
+        lines.push((Marker::Dot, colour, peak));
     }
     f.render_widget(Line::from(key), legend);
-    let x_labels: Vec<Line> = app.layers.iter().map(|l| Line::raw(l.to_string())).collect();
-    let chart = Chart::new(datasets)
-        .x_axis(Axis::default().title("layer").bounds([x0, x1.max(x0 + 1.0)]).labels(x_labels))
-        .y_axis(Axis::default().bounds([0.0, y_max]).labels([Line::raw("0"), Line::raw(num((y_max / 2.0) as f32)), Line::raw(num(y_max as f32))]))
-        .legend_position(None);
-    f.render_widget(chart, trend);
+    trend_chart(f, trend, &app.layers, y_max, &lines);
 
     // The current layer's top-k as horizontal bars, a row each: the feature ids stay whole
     // at any width. One group per charted category, each bar named with its category's
@@ -93,7 +88,132 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
     f.render_widget(chart, bars);
 }
 
+/// Where a trend chart draws what: the y labels' gutter, the plot, the x axis and the tick
+/// labels under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrendLayout {
+    pub plot: Rect,
+    /// The row of the x axis line (its ticks `┴` stand at the layers' columns).
+    pub axis_row: u16,
+    /// The row of the layer numbers.
+    pub label_row: u16,
+}
+
+impl TrendLayout {
+    /// `y_label_width` columns for the y labels and one for the y axis, left of the plot,
+    /// `right` columns right of it (where the last x label may reach past its tick); two
+    /// rows under it for the x axis and its labels.
+    pub fn new(area: Rect, y_label_width: u16, right: u16) -> Option<Self> {
+        let left = y_label_width.min(area.width / 3) + 1;
+        if area.height < 4 || area.width <= left + right + 2 {
+            return None;
+        }
+        let plot = Rect::new(area.x + left, area.y, area.width - left - right, area.height - 2);
+        Some(Self { plot, axis_row: plot.bottom(), label_row: plot.bottom() + 1 })
+    }
+
+    /// The column a point at `x` (between `x0` and `x1`) is drawn in: the canvas's own
+    /// mapping for one dot per cell, so a tick stands exactly under its data (ratatui's
+    /// `Axis::labels` spaces labels evenly by index instead, which put "10" ten columns
+    /// left of layer 10 when the layers are 6, 8, 10, 11).
+    pub fn column(&self, x: f64, x0: f64, x1: f64) -> u16 {
+        let w = f64::from(self.plot.width.saturating_sub(1));
+        self.plot.x + (((x - x0) * w / (x1 - x0).max(1e-9)).round() as u16).min(self.plot.width.saturating_sub(1))
+    }
+}
+
+/// A line chart of `lines` (marker, colour, points) over the loaded layers: the plot is a
+/// canvas per line, as ratatui's Chart draws them, but the axes and ticks are drawn here so
+/// each layer's number stands under its points.
+fn trend_chart(f: &mut Frame, area: Rect, layers: &[usize], y_max: f64, lines: &[(Marker, Color, &Points)]) {
+    let y_labels = [num(y_max as f32), num((y_max / 2.0) as f32), "0".to_string()];
+    let label_w = y_labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as u16;
+    // The last layer's number is centred on the plot's last column: half of it past there.
+    let last_w = layers.last().map_or(1, |l| l.to_string().len()) as u16;
+    let Some(lay) = TrendLayout::new(area, label_w, (last_w - 1) - (last_w - 1) / 2) else { return };
+    let (x0, x1) = (*layers.first().unwrap_or(&0) as f64, *layers.last().unwrap_or(&0) as f64);
+    let x1 = x1.max(x0 + 1.0);
+    let buf = f.buffer_mut();
+    // The y axis with its labels at the top, middle and bottom rows of the plot.
+    let axis_col = lay.plot.x - 1;
+    for y in lay.plot.top()..lay.plot.bottom() {
+        buf[(axis_col, y)].set_symbol("│");
+    }
+    let (top, bottom) = (lay.plot.top(), lay.plot.bottom() - 1);
+    for (label, y) in y_labels.iter().zip([top, top + (bottom - top) / 2, bottom]) {
+        let w = label.chars().count() as u16;
+        buf.set_string(axis_col.saturating_sub(w).max(area.x), y, label, Style::new());
+    }
+    // The x axis, a tick under each layer, and the layer's number centred on its tick where
+    // it does not run into the one before.
+    buf[(axis_col, lay.axis_row)].set_symbol("└");
+    for x in lay.plot.left()..lay.plot.right() {
+        buf[(x, lay.axis_row)].set_symbol("─");
+    }
+    let mut free_from = area.x;
+    for &l in layers {
+        let col = lay.column(l as f64, x0, x1);
+        buf[(col, lay.axis_row)].set_symbol("┴");
+        let text = l.to_string();
+        let w = text.len() as u16;
+        let start = col.saturating_sub((w.saturating_sub(1)) / 2).min(area.right().saturating_sub(w));
+        if start >= free_from {
+            buf.set_string(start, lay.label_row, &text, Style::new());
+            free_from = start + w + 1;
+        }
+    }
+    for &(marker, colour, points) in lines {
+        let canvas = Canvas::default().marker(marker).x_bounds([x0, x1]).y_bounds([0.0, y_max]).paint(|ctx| {
+            for pair in points.windows(2) {
+                ctx.draw(&CanvasLine { x1: pair[0].0, y1: pair[0].1, x2: pair[1].0, y2: pair[1].1, color: colour });
+            }
+            ctx.draw(&CanvasPoints { coords: points, color: colour });
+        });
+        f.render_widget(canvas, lay.plot);
+    }
+}
+
 /// `name` cut to `n` characters for legends and labels.
 fn short(name: &str, n: usize) -> String {
     name.chars().take(n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    /// Each tick stands in the column where the canvas draws that layer's point, and its
+    /// number is centred on it (ratatui's evenly spaced axis labels put "10" about ten
+    /// columns left of layer 10's point at 120 columns).
+    #[test]
+    fn ticks_stand_under_their_data() {
+        let layers = [6usize, 8, 10, 11];
+        for width in [30u16, 44, 67, 100] {
+            let area = Rect::new(3, 1, width, 12);
+            let lay = TrendLayout::new(area, 4, 1).expect("layout");
+            // Drawn with one layer's point at a time, so the canvas shows where it puts it.
+            let draw = |points: Points| {
+                let mut t = Terminal::new(TestBackend::new(width + 6, 14)).expect("terminal");
+                t.draw(|f| trend_chart(f, area, &layers, 2.0, &[(Marker::Dot, Color::Reset, &points)])).expect("draw");
+                t.backend().buffer().clone()
+            };
+            let buf = draw(Vec::new());
+            let cells = |buf: &ratatui::buffer::Buffer, y: u16| (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<Vec<_>>();
+            let ticks: Vec<u16> = cells(&buf, lay.axis_row).iter().enumerate().filter(|(_, s)| *s == "┴").map(|(x, _)| x as u16).collect();
+            let labels = cells(&buf, lay.label_row).concat();
+            assert_eq!(ticks.len(), layers.len(), "width {width}: {labels}");
+            for (&l, &col) in layers.iter().zip(&ticks) {
+                let one = draw(vec![(l as f64, 1.0)]);
+                let dot: Vec<u16> = (lay.plot.top()..lay.plot.bottom())
+                    .flat_map(|y| cells(&one, y).into_iter().enumerate().filter(|(_, s)| s == "•").map(|(x, _)| x as u16).collect::<Vec<_>>())
+                    .collect();
+                assert_eq!(dot, vec![col], "width {width}: layer {l}'s point and its tick");
+                let text = l.to_string();
+                let at = labels.find(&text).expect("label") as u16;
+                assert_eq!(at + (text.len() as u16 - 1) / 2, col, "width {width}: {text} centred on its tick\n{labels}");
+            }
+        }
+    }
 }

@@ -3,9 +3,11 @@
 //!
 //! libtorch's OpenMP threads spin while they wait, and a barrier waits for its slowest
 //! thread: with one of two cores taken by another process, two threads ran a job in 4.1 s
-//! that one thread runs in 3.1 s (scripts/bench-contention, BENCHMARKS.md). libgomp reads
-//! OMP_WAIT_POLICY before `main` runs, so the binary cannot make its threads sleep instead
-//! of spin; `scripts/run` sets OMP_WAIT_POLICY=PASSIVE for it, and this picks the count.
+//! that one thread runs in 3.1 s (scripts/bench-contention, BENCHMARKS.md). This picks the
+//! thread count. libgomp reads OMP_WAIT_POLICY before `main` runs, so the threads' waiting
+//! can only be changed by starting again: `passive_beside_another` does that when another
+//! saescope shares the machine (two of them starting together each see idle cores and take
+//! them all; spinning against each other, they took 5.4 s where passive waits took 3.5 s).
 
 use std::time::Duration;
 
@@ -61,4 +63,30 @@ fn free_cores() -> Option<usize> {
     let busy = others as f64 / total as f64 * cores as f64;
     // A core counts as taken when another process used most of it.
     Some(cores.saturating_sub((busy + 0.3).floor() as usize).max(1))
+}
+
+/// Whether another saescope process is running (by /proc/PID/comm).
+pub fn another_saescope() -> bool {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    dir.filter_map(Result::ok).any(|e| {
+        let name = e.file_name();
+        let pid = name.to_string_lossy();
+        pid.bytes().all(|b| b.is_ascii_digit()) && pid != me && std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == "saescope")
+    })
+}
+
+/// Starts this program again with OMP_WAIT_POLICY=PASSIVE when another saescope is running
+/// and the variable is unset; returns when there is nothing to do or the exec failed (the
+/// run then goes on as it is). Call it before anything reads standard input or touches the
+/// terminal. Costs one more start of the binary (libtorch's load, ~0.2 s) only then.
+pub fn passive_beside_another() {
+    if std::env::var_os("OMP_WAIT_POLICY").is_some() || !another_saescope() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    use std::os::unix::process::CommandExt;
+    let _ = std::process::Command::new(exe).arg0(arg0).args(args).env("OMP_WAIT_POLICY", "PASSIVE").exec();
 }

@@ -141,8 +141,8 @@ pub fn index(
     let resolved = Resolved::new(model, saes, layers, &quiet)?;
     let context = resolved.saes.first().and_then(|(_, f)| crate::dashboard::build::context_size(&f.cfg)).unwrap_or(crate::dashboard::build::DEFAULT_CONTEXT);
     let (load, engine) = time(|| resolved.load(device, false, opts, &quiet))?;
-    let exact_encode = std::env::var_os("SAESCOPE_EXACT_ENCODE").is_some_and(|v| v == "1");
-    let job = crate::dashboard::build::Job { engine: &engine, corpus, context, max_tokens, batch_tokens: opts.batch_tokens, exact_encode };
+    let encode = crate::dashboard::build::Encode::from_env();
+    let job = crate::dashboard::build::Job { engine: &engine, corpus, context, max_tokens, batch_tokens: opts.batch_tokens, encode };
     let (wall, (index, t)) = time(|| job.run(None, &mut |_| Ok(()), &quiet))?;
     let (d, d_sae) = (engine.model.cfg.n_embd as f64, engine.d_sae() as f64);
     let n_blocks = engine.layers().last().copied().unwrap_or(0) as f64;
@@ -159,7 +159,11 @@ pub fn index(
         "device                 {device:?}, {} libtorch threads, {:?}, encode {}",
         tch::get_num_threads(),
         opts.dtype,
-        if exact_encode { "plain f32" } else { "bf16 screen + f32 recompute" }
+        match encode {
+            crate::dashboard::build::Encode::Plain => "plain f32",
+            crate::dashboard::build::Encode::Unscreened => "f32 dots, unscreened",
+            crate::dashboard::build::Encode::Screened => "bf16 screen + f32 recompute",
+        }
     );
     println!(
         "corpus                 {} tokens in {} windows of {context} ({} padded tokens in {} batches)",

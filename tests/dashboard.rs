@@ -172,7 +172,7 @@ fn an_interrupted_index_resumes_to_the_same_result() {
         }
     }
     assert!(seen.last().is_some_and(|l| l.starts_with("indexing tokens:")), "{seen:?}");
-    assert!(std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().expect("kill").success());
+    common::signal(child.id(), libc::SIGINT);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert_eq!(child.wait().expect("wait").code(), Some(130), "{rest:?}");
     let said = rest.join("\n");
@@ -254,28 +254,105 @@ fn a_folder_corpus_reads_text_jsonl_and_gzip_in_path_order() {
     assert_eq!(sources.len(), 2 + 240);
 }
 
-/// The bf16 screen (src/dashboard/screen.rs) finds every firing the plain f32 encode
-/// finds, with the same values: the same index either way.
+/// The bf16 screen (src/dashboard/screen.rs) finds every firing the same f32 dots find
+/// with nothing screened, with the same values: the index is equal in every part (counts,
+/// histograms, maxima, top contexts, interval samples, the windows kept), for ReLU,
+/// JumpReLU (whose cut is its threshold) and TopK (which the screen leaves to the plain
+/// encode). Against libtorch's matmul, only pre-activations within float noise of zero may
+/// fire in one and not the other.
 #[test]
-fn the_bf16_screen_misses_nothing() {
-    let engine = common::engine(&LAYERS);
+fn the_bf16_screen_gives_the_unscreened_index_exactly() {
+    use saescope::dashboard::build::{Encode, Job};
     let corpus = Corpus::open(&common::fixture("corpus"), "text").expect("corpus");
-    let run = |exact_encode: bool| {
-        let job = saescope::dashboard::build::Job { engine: &engine, corpus: &corpus, context: 128, max_tokens: None, batch_tokens: 512, exact_encode };
-        job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0
-    };
-    let (screened, plain) = (run(false), run(true));
-    for (s, p) in screened.layers.iter().zip(&plain.layers) {
-        let mut differ = 0;
-        for f in 0..s.d_sae {
-            // Only pre-activations within float noise of zero may fire in one and not the other.
-            let near_zero = u64::from(s.histogram(f)[0].max(p.histogram(f)[0]));
-            assert!(s.count[f].abs_diff(p.count[f]) <= near_zero, "layer {} feature {f}: {} vs {}", s.layer, s.count[f], p.count[f]);
-            assert!((s.max[f] - p.max[f]).abs() <= 1e-4 * p.max[f].max(1.0), "layer {} feature {f}: max {} vs {}", s.layer, s.max[f], p.max[f]);
-            let windows = |v: &[saescope::dashboard::stats::Hit]| v.iter().map(|h| (h.window, h.position)).collect::<Vec<_>>();
-            differ += usize::from(windows(&s.top[f]) != windows(&p.top[f]));
+    for (arch, saes) in [("relu", common::tiny().join("saes")), ("jumprelu", common::tiny_saes_as("jumprelu")), ("topk", common::tiny_saes_as("topk"))] {
+        let engine = common::engine_with(&saes, &LAYERS);
+        let run = |encode: Encode| {
+            let job = Job { engine: &engine, corpus: &corpus, context: 128, max_tokens: None, batch_tokens: 512, encode };
+            let mut index = job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0;
+            index.seconds = 0.0;
+            index
+        };
+        let (screened, unscreened, plain) = (run(Encode::Screened), run(Encode::Unscreened), run(Encode::Plain));
+        let fired: u64 = screened.layers.iter().flat_map(|l| l.count.iter()).sum();
+        assert!(fired > 10_000, "{arch}: the corpus fires the SAEs ({fired} firings)");
+        if arch == "jumprelu" {
+            // Thresholds change what fires: a weak firing of a ReLU SAE is gone.
+            let relu: u64 = run_relu_count(&corpus);
+            assert!(fired < relu, "{arch}: {fired} firings, ReLU {relu}");
         }
-        assert_eq!(differ, 0, "layer {}: top contexts of {differ} features differ", s.layer);
+        for (s, u) in screened.layers.iter().zip(&unscreened.layers) {
+            for f in 0..s.d_sae {
+                assert_eq!(s.histogram(f), u.histogram(f), "{arch} layer {} feature {f}: histogram", s.layer);
+            }
+            assert_eq!(s, u, "{arch} layer {}: the screened index differs from the unscreened one", s.layer);
+        }
+        assert_eq!(screened, unscreened, "{arch}: the whole index");
+        for (s, p) in screened.layers.iter().zip(&plain.layers) {
+            for f in 0..s.d_sae {
+                let near_zero = u64::from(s.histogram(f)[0].max(p.histogram(f)[0]));
+                assert!(s.count[f].abs_diff(p.count[f]) <= near_zero, "{arch} layer {} feature {f}: {} vs {}", s.layer, s.count[f], p.count[f]);
+                assert!((s.max[f] - p.max[f]).abs() <= 1e-4 * p.max[f].max(1.0), "{arch} layer {} feature {f}: max {} vs {}", s.layer, s.max[f], p.max[f]);
+            }
+        }
+    }
+}
+
+/// Firings of the plain tiny ReLU SAEs over the fixture corpus.
+fn run_relu_count(corpus: &Corpus) -> u64 {
+    let engine = common::engine(&LAYERS);
+    let job = saescope::dashboard::build::Job {
+        engine: &engine,
+        corpus,
+        context: 128,
+        max_tokens: None,
+        batch_tokens: 512,
+        encode: saescope::dashboard::build::Encode::Plain,
+    };
+    let index = job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0;
+    index.layers.iter().flat_map(|l| l.count.iter()).sum()
+}
+
+/// At GPT-2 small's size (768 x 24,576), for ReLU and JumpReLU: inputs whose
+/// pre-activations sit within 1e-6 of their cut (the screen's hardest case: the bf16 error
+/// is far larger than the distance to the cut), and ordinary ones. The screen's firings and
+/// values equal the unscreened f32 dots exactly.
+#[test]
+fn the_bf16_screen_misses_nothing_at_full_size() {
+    use saescope::dashboard::screen::Screen;
+    let (d_in, d_sae) = (768i64, 24_576i64);
+    tch::manual_seed(7);
+    let dir = tempfile::tempdir().expect("tmp");
+    let x = tch::Tensor::randn([48, d_in], (tch::Kind::Float, tch::Device::Cpu)) * 3.0;
+    let w_enc = tch::Tensor::randn([d_in, d_sae], (tch::Kind::Float, tch::Device::Cpu)) * (1.0 / (d_in as f64).sqrt());
+    // Row 0's pre-activations land within 1e-6 of each cut, either side: b = cut - x0.W + e.
+    let threshold = tch::Tensor::rand([d_sae], (tch::Kind::Float, tch::Device::Cpu)) * 0.5;
+    let jitter = (tch::Tensor::rand([d_sae], (tch::Kind::Float, tch::Device::Cpu)) - 0.5) * 2e-6;
+    for arch in ["standard", "jumprelu"] {
+        let cut = if arch == "jumprelu" { threshold.shallow_clone() } else { tch::Tensor::zeros([d_sae], (tch::Kind::Float, tch::Device::Cpu)) };
+        let b_enc = &cut - x.get(0).matmul(&w_enc) + &jitter;
+        let folder = dir.path().join(arch);
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        let mut tensors = vec![
+            ("W_enc", w_enc.shallow_clone()),
+            ("b_enc", b_enc),
+            ("W_dec", w_enc.tr().contiguous()),
+            ("b_dec", tch::Tensor::zeros([d_in], (tch::Kind::Float, tch::Device::Cpu))),
+        ];
+        if arch == "jumprelu" {
+            tensors.push(("threshold", threshold.shallow_clone()));
+        }
+        tch::Tensor::write_safetensors(&tensors, folder.join("sae_weights.safetensors")).expect("write");
+        let cfg = serde_json::json!({"architecture": arch, "d_in": d_in, "d_sae": d_sae, "apply_b_dec_to_input": true, "normalize_activations": "none"});
+        std::fs::write(folder.join("cfg.json"), cfg.to_string()).expect("cfg");
+        let files = saescope::source::SaeFiles { cfg: folder.join("cfg.json"), weights: folder.join("sae_weights.safetensors") };
+        let sae = saescope::sae::Sae::load(&files, d_in as usize, "any", false, tch::Device::Cpu, tch::Kind::Float).expect("sae");
+        let input = sae.normalized(&x);
+        let screened = Screen::new(&sae).expect("screen").expect("a linear SAE").encode(&input, 2).expect("encode");
+        let unscreened = Screen::unscreened(&sae).expect("screen").expect("a linear SAE").encode(&input, 2).expect("encode");
+        let near = screened.0.iter().filter(|&&i| i < d_sae).count();
+        assert!(near > 1000, "{arch}: row 0 has many firings at its cuts ({near})");
+        assert_eq!(screened.0, unscreened.0, "{arch}: the same pairs fire");
+        assert!(screened.1.iter().zip(&unscreened.1).all(|(a, b)| a.to_bits() == b.to_bits()), "{arch}: the same values, bit for bit");
     }
 }
 

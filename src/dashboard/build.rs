@@ -3,6 +3,7 @@
 //! whatever the corpus's size. Every `SAVE_EVERY`, and when a signal arrives, the
 //! statistics so far are saved, so the next run of the same command resumes there.
 
+pub use super::screen::Encode;
 use super::screen::Screen;
 use super::stats::{LayerStats, Scratch};
 use super::store::{Found, Resume, Store};
@@ -137,8 +138,8 @@ pub fn open_or_build(req: &Request, engine: Option<&Engine>, progress: &Progress
         }
     };
     let load = t0.elapsed().as_secs_f64();
-    let exact_encode = std::env::var_os("SAESCOPE_EXACT_ENCODE").is_some_and(|v| v == "1");
-    let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.opts.batch_tokens, exact_encode };
+    let encode = Encode::from_env();
+    let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.opts.batch_tokens, encode };
     let mut save = |r: &Resume| req.store.write_resume(&id, r).map(|_| ());
     let (mut index, mut timings) = job.run(resume, &mut save, progress).map_err(|e| match crate::interrupt::stopping() {
         true if req.store.resume_path(&id).exists() => {
@@ -160,9 +161,8 @@ pub struct Job<'a> {
     pub context: usize,
     pub max_tokens: Option<u64>,
     pub batch_tokens: usize,
-    /// The plain f32 encode instead of the bf16 screen (`SAESCOPE_EXACT_ENCODE=1`; for
-    /// measuring the screen, src/dashboard/screen.rs).
-    pub exact_encode: bool,
+    /// The bf16 screen, or an encode to measure it against (src/dashboard/screen.rs).
+    pub encode: Encode,
 }
 
 impl Job<'_> {
@@ -192,9 +192,10 @@ impl Job<'_> {
         }
         let per_batch = self.per_batch();
         let mut scratch: Vec<Scratch> = state.layers.iter().map(|_| Scratch::default()).collect();
-        let screens = match self.exact_encode {
-            true => self.engine.saes.iter().map(|_| None).collect(),
-            false => self.engine.saes.iter().map(|(_, sae)| Screen::new(sae)).collect::<Result<Vec<_>>>()?,
+        let screens = match self.encode {
+            Encode::Plain => self.engine.saes.iter().map(|_| None).collect(),
+            Encode::Screened => self.engine.saes.iter().map(|(_, sae)| Screen::new(sae)).collect::<Result<Vec<_>>>()?,
+            Encode::Unscreened => self.engine.saes.iter().map(|(_, sae)| Screen::unscreened(sae)).collect::<Result<Vec<_>>>()?,
         };
         let mut timings = Timings::default();
         let mut batch: Vec<(u32, Window)> = Vec::with_capacity(per_batch);

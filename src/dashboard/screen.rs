@@ -26,6 +26,29 @@ pub struct Screen {
     exact: Exact,
 }
 
+/// How the index encodes (build.rs `Job`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encode {
+    /// The bf16 screen, then the f32 dots of the pairs that pass it (the default).
+    Screened,
+    /// The same f32 dots for every pair, nothing screened: what the screen must equal
+    /// exactly, value for value (tests/dashboard.rs).
+    Unscreened,
+    /// libtorch's f32 matmul (`SAESCOPE_EXACT_ENCODE=1`).
+    Plain,
+}
+
+impl Encode {
+    /// The screen, unless `SAESCOPE_EXACT_ENCODE=1` asks for the plain encode.
+    pub fn from_env() -> Self {
+        if std::env::var_os("SAESCOPE_EXACT_ENCODE").is_some_and(|v| v == "1") {
+            Self::Plain
+        } else {
+            Self::Screened
+        }
+    }
+}
+
 /// The f32 side, plain data so the row loops can share it across threads.
 struct Exact {
     d_in: usize,
@@ -37,11 +60,22 @@ struct Exact {
     /// b_j - cut_j: the screen's per-feature offset.
     offset: Vec<f32>,
     col_norm: Vec<f32>,
+    /// Recompute every pair, whatever the screen says (`Encode::Unscreened`).
+    all: bool,
 }
 
 impl Screen {
     /// None where the plain encode must be used (see the module comment).
     pub fn new(sae: &Sae) -> Result<Option<Self>> {
+        Self::build(sae, false)
+    }
+
+    /// Every pair's f32 dot, none screened out: the screen's reference.
+    pub fn unscreened(sae: &Sae) -> Result<Option<Self>> {
+        Self::build(sae, true)
+    }
+
+    fn build(sae: &Sae, all: bool) -> Result<Option<Self>> {
         let Some((w, b, cut)) = sae.linear_parts() else { return Ok(None) };
         if w.device() != Device::Cpu || w.kind() != Kind::Float {
             return Ok(None);
@@ -55,7 +89,7 @@ impl Screen {
         if w_t.len() != d_in * d_sae {
             bail!("internal: encoder shape");
         }
-        Ok(Some(Self { w_bf16: w.to_kind(Kind::BFloat16), exact: Exact { d_in, d_sae, w_t, b, cut, offset, col_norm } }))
+        Ok(Some(Self { w_bf16: w.to_kind(Kind::BFloat16), exact: Exact { d_in, d_sae, w_t, b, cut, offset, col_norm, all } }))
     }
 
     /// The firing entries of `x` [rows, d_in] (already `Sae::normalized`): flat indices
@@ -106,7 +140,7 @@ impl Exact {
             let line = &screened[r * n..(r + 1) * n];
             for (j, &h) in line.iter().enumerate() {
                 let s = f32::from_bits(u32::from(h) << 16);
-                if s + self.offset[j] + k * self.col_norm[j] > 0.0 {
+                if self.all || s + self.offset[j] + k * self.col_norm[j] > 0.0 {
                     let z = dot(x, &self.w_t[j * d..(j + 1) * d]) + self.b[j];
                     if z > self.cut[j] && z > 0.0 {
                         idx.push((r * n + j) as i64);

@@ -46,10 +46,32 @@ pub fn cache_dir() -> &'static Path {
 }
 
 /// The binary, with its result cache pointed at `cache_dir()`.
+/// The binary with none of the caller's Hugging Face settings: a machine whose HF cache is
+/// filled, or that sets an endpoint or a token, must not change a test's outcome. A test
+/// sets what it needs on top.
 pub fn saescope() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_saescope"));
     c.env("SAESCOPE_CACHE_DIR", cache_dir());
+    for var in ["HF_HUB_CACHE", "HF_HOME", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "XDG_CACHE_HOME"] {
+        c.env_remove(var);
+    }
+    // An empty home: no ~/.cache/huggingface of the machine's is ever read.
+    c.env("HOME", empty_home());
     c
+}
+
+/// A home folder with nothing in it, for the binary's runs.
+fn empty_home() -> PathBuf {
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-home");
+    std::fs::create_dir_all(&home).expect("home");
+    home
+}
+
+/// Sends `signal` to process `pid` (no `kill` binary needed).
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal}): {}", std::io::Error::last_os_error());
 }
 
 /// `--model-dir`/`--sae-dir` of the tiny weights.
@@ -64,4 +86,51 @@ pub fn fixture(name: &str) -> PathBuf {
 /// |a - b| within `rel` of the larger magnitude (absolute floor for values near zero).
 pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-3)
+}
+
+/// The tiny SAEs made into another architecture, the same encoders: `jumprelu` (each
+/// feature a threshold between 0 and 1, about where the tiny features' weak firings sit)
+/// or `topk` (k = 8). Written once per test binary and architecture.
+pub fn tiny_saes_as(arch: &str) -> PathBuf {
+    static DIRS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut dirs = DIRS.lock().expect("lock");
+    if let Some((_, d)) = dirs.iter().find(|(a, _)| a == arch) {
+        return d.clone();
+    }
+    let out = tempfile::tempdir().expect("temp dir").keep();
+    for entry in std::fs::read_dir(tiny().join("saes")).expect("saes") {
+        let from = entry.expect("entry").path();
+        let to = out.join(from.file_name().expect("name"));
+        std::fs::create_dir_all(&to).expect("mkdir");
+        let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(from.join("cfg.json")).expect("cfg")).expect("json");
+        cfg["architecture"] = arch.into();
+        let mut tensors = tch::Tensor::read_safetensors(from.join("sae_weights.safetensors")).expect("weights");
+        match arch {
+            "jumprelu" => {
+                let d_sae = cfg["d_sae"].as_i64().expect("d_sae");
+                let th: Vec<f32> = (0..d_sae).map(|j| ((j * 7919) % 17) as f32 / 16.0).collect();
+                tensors.push(("threshold".into(), tch::Tensor::from_slice(&th)));
+            }
+            "topk" => cfg["k"] = 8.into(),
+            other => panic!("no such variant {other}"),
+        }
+        tch::Tensor::write_safetensors(&tensors, to.join("sae_weights.safetensors")).expect("write weights");
+        std::fs::write(to.join("cfg.json"), cfg.to_string()).expect("write cfg");
+    }
+    dirs.push((arch.to_string(), out.clone()));
+    out
+}
+
+/// The tiny model with SAEs from `saes` at `layers`.
+pub fn engine_with(saes: &Path, layers: &[usize]) -> Engine {
+    Engine::load(
+        &Source::Dir(tiny().join("model")),
+        &Source::Dir(saes.to_path_buf()),
+        layers,
+        tch::Device::Cpu,
+        false,
+        &RunOptions::default(),
+        &ProgressSink::none(),
+    )
+    .expect("load tiny engine")
 }

@@ -185,7 +185,7 @@ fn sigterm_during_a_stalled_download_exits_143_within_two_seconds() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill").success());
+    common::signal(child.id(), libc::SIGTERM);
     let t = Instant::now();
     let out = child.wait_with_output().expect("wait");
     assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());

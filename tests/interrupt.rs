@@ -36,8 +36,7 @@ fn sigint_mid_compute_leaves_no_partial_files() {
         }
     }
     assert!(seen.last().is_some_and(|l| l.starts_with("encoding texts:")), "{seen:?}");
-    let ok = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().expect("kill");
-    assert!(ok.success());
+    common::signal(child.id(), libc::SIGINT);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130), "{rest:?}");

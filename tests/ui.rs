@@ -294,6 +294,81 @@ fn key_sequences_step_layers_mark_and_focus() {
     assert!(a.quit);
 }
 
+/// Moving up from the bottom of a long table moves the selection up the screen; the rows
+/// scroll only once it reaches the top edge (a table state made afresh each frame pinned it
+/// to the bottom edge instead).
+#[test]
+fn a_tables_selection_moves_up_the_screen_before_it_scrolls() {
+    let reversed_row = |buf: &ratatui::buffer::Buffer, x: u16| (0..buf.area.height).find(|&y| buf[(x, y)].modifier.contains(Modifier::REVERSED));
+    let mut a = app(true);
+    press(&mut a, Action::NextPane);
+    assert_eq!(a.main().pane, Pane::Features);
+    let (s, _) = render(&mut a, 80, 24);
+    let (x, _) = spot(&s, "feature");
+    press(&mut a, Action::End);
+    let (_, buf) = render(&mut a, 80, 24);
+    let bottom = reversed_row(&buf, x).expect("selection drawn");
+    press(&mut a, Action::Up);
+    press(&mut a, Action::Up);
+    let (_, buf) = render(&mut a, 80, 24);
+    assert_eq!(reversed_row(&buf, x), Some(bottom - 2), "two rows up the screen");
+    // The same in the overview's long list of every feature.
+    let mut a = with_index(app(true));
+    press(&mut a, Action::Overview);
+    render(&mut a, 80, 24);
+    for _ in 0..40 {
+        press(&mut a, Action::Down);
+    }
+    let (s, buf) = render(&mut a, 80, 24);
+    let (x, _) = spot(&s, "feature max");
+    let low = reversed_row(&buf, x).expect("selection drawn");
+    for _ in 0..3 {
+        press(&mut a, Action::Up);
+    }
+    let (_, buf) = render(&mut a, 80, 24);
+    assert_eq!(reversed_row(&buf, x), Some(low - 3));
+}
+
+/// Every binding of the key table can be read in the help at 80x24 (scrolling down to
+/// it) and at 120x40, its description whole; the scroll keys move the overlay, not the
+/// panes behind it, and the tab bar's hints end on a whole word.
+#[test]
+fn help_shows_every_key_at_80x24_by_scrolling() {
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let mut a = app(true);
+        render(&mut a, w, h);
+        press(&mut a, Action::ToggleHelp);
+        let (first, _) = render(&mut a, w, h);
+        let mut seen = first.clone();
+        for _ in 0..60 {
+            press(&mut a, Action::Down);
+            seen.push_str(&render(&mut a, w, h).0);
+        }
+        // Inside the overlay's frame, a description wraps onto the lines under its key.
+        let words: Vec<&str> = seen.split(|c: char| c.is_whitespace() || c == '│').filter(|x| !x.is_empty()).collect();
+        for b in saescope::ui::keys::KEYS {
+            for k in b.label.split_whitespace().chain(b.help.split_whitespace()) {
+                assert!(words.contains(&k), "{w}x{h}: {k:?} of {:?} never shown in the help\n{first}", b.label);
+            }
+        }
+        assert_eq!(a.main().cursor, 0, "the panes behind did not move");
+        if (w, h) == (80, 24) {
+            assert!(first.contains("scroll"), "the help says it scrolls\n{first}");
+            let (bottom, _) = render(&mut a, w, h);
+            assert_ne!(first, bottom, "Down scrolled the help");
+            press(&mut a, Action::Home);
+            assert_eq!(render(&mut a, w, h).0, first, "Home goes back to the top");
+        }
+        press(&mut a, Action::Back);
+        assert!(!a.help);
+        let (s, _) = render(&mut a, w, h);
+        let top = s.lines().next().unwrap_or_default().trim_end();
+        let hints = saescope::ui::keys::hints(saescope::ui::app::Mode::Main, "  ");
+        let last_word = top.rsplit("  ").next().unwrap_or_default();
+        assert!(hints.split("  ").any(|h| h == last_word) || last_word == saescope::ui::keys::MORE, "{w}x{h}: tab bar ends in {last_word:?}: {top}");
+    }
+}
+
 /// Where `needle` is on a rendered screen: (column, row) of its first character.
 fn spot(screen: &str, needle: &str) -> (u16, u16) {
     screen
@@ -479,7 +554,7 @@ fn sample_labels(a: &App) -> Labels {
     let src = format!(
         r#"[{{"layer":"6-res-jb","index":"{top}","description":"Python keywords"}},{{"layer":"8-res-jb","index":"3","description":"python imports"}},{{"layer":"10-res-jb","index":"4","description":"dates"}}]"#
     );
-    Labels::parse(&src, "test", &saescope::labels::Scope { layers: &LAYERS, d_sae: 512, ids: &ids() }).expect("labels").0
+    Labels::parse(&src, "test", &saescope::labels::Scope::new(&LAYERS, 512, &ids())).expect("labels").0
 }
 
 #[test]
@@ -846,6 +921,40 @@ fn every_screen_at_80x24_and_120x40() {
             }),
         ),
         (
+            "steer",
+            Box::new(|| {
+                let mut a = app(true);
+                a.labels = sample_labels(&a);
+                press(&mut a, Action::NextPane);
+                press(&mut a, Action::OpenCard);
+                serve(&mut a);
+                press(&mut a, Action::Steer);
+                press(&mut a, Action::StrengthUp);
+                press(&mut a, Action::FocusCategory);
+                for c in "def mean(xs):".chars() {
+                    press(&mut a, Action::Type(c));
+                }
+                press(&mut a, Action::Submit);
+                serve(&mut a);
+                a
+            }),
+        ),
+        (
+            "attribute",
+            Box::new(|| {
+                let mut a = app(true);
+                a.labels = sample_labels(&a);
+                press(&mut a, Action::Attribute);
+                for c in "The cat sat on the".chars() {
+                    press(&mut a, Action::Type(c));
+                }
+                press(&mut a, Action::Submit);
+                serve(&mut a);
+                press(&mut a, Action::Down);
+                a
+            }),
+        ),
+        (
             "help",
             Box::new(|| {
                 let mut a = app(true);
@@ -978,7 +1087,8 @@ fn steer_view_from_a_card_runs_both_continuations() {
     let msg = a.message.clone().expect("message");
     let path = msg.strip_prefix("exported ").unwrap_or_else(|| panic!("{msg}"));
     let rows: Vec<csv::StringRecord> = csv::Reader::from_path(path).expect("csv").records().map(|r| r.expect("row")).collect();
-    assert_eq!(rows.iter().filter(|r| &r[0] == "step").count(), saescope::ui::screens::steer::TOKENS);
+    assert_eq!(rows.iter().filter(|r| &r[0] == "step").count(), saescope::ui::screens::steer::TOKENS * 5, "each step's top 5, as the command prints");
+    assert_eq!(rows.iter().filter(|r| &r[0] == "step" && &r[2] == "5").count(), saescope::ui::screens::steer::TOKENS);
     press(&mut a, Action::Back);
     assert_eq!(a.mode(), Mode::Card, "Esc returns to the card");
 }
@@ -1034,7 +1144,14 @@ fn corpus_index() -> &'static std::sync::Arc<saescope::dashboard::Index> {
     I.get_or_init(|| {
         let engine = tiny_engine().lock().expect("engine");
         let corpus = saescope::corpus::Corpus::open(std::path::Path::new("tests/fixtures/corpus"), "text").expect("corpus");
-        let job = saescope::dashboard::build::Job { engine: &engine, corpus: &corpus, context: 128, max_tokens: None, batch_tokens: 1024, exact_encode: false };
+        let job = saescope::dashboard::build::Job {
+            engine: &engine,
+            corpus: &corpus,
+            context: 128,
+            max_tokens: None,
+            batch_tokens: 1024,
+            encode: saescope::dashboard::build::Encode::Screened,
+        };
         std::sync::Arc::new(job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0)
     })
 }

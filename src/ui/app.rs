@@ -20,6 +20,8 @@ pub struct App {
     screens: Vec<Screen>,
     pub input: Option<Input>,
     pub help: bool,
+    /// The help overlay's first row shown.
+    pub help_scroll: usize,
     pub quit: bool,
     /// Where the last frame drew what, for clicks (hits.rs).
     pub hits: HitMap,
@@ -47,6 +49,7 @@ impl App {
             screens: vec![Screen::Main(MainScreen::default())],
             input: None,
             help: false,
+            help_scroll: 0,
             quit: false,
             hits: HitMap::default(),
             out: Vec::new(),
@@ -294,6 +297,19 @@ impl App {
             return;
         }
         if self.help && !matches!(action, Action::ToggleHelp | Action::Back | Action::Quit) {
+            // The overlay takes the scrolling keys (and the wheel); the rest wait behind it.
+            let max = crate::ui::panes::help::max_scroll(self.ctx.size);
+            let page = (self.ctx.size.height as usize).saturating_sub(4).max(1);
+            let s = self.help_scroll.min(max);
+            self.help_scroll = match action {
+                Action::Up | Action::Wheel { down: false, .. } => s.saturating_sub(1),
+                Action::Down | Action::Wheel { down: true, .. } => (s + 1).min(max),
+                Action::PageUp => s.saturating_sub(page),
+                Action::PageDown => (s + page).min(max),
+                Action::Home => 0,
+                Action::End => max,
+                _ => s,
+            };
             return;
         }
         match action {
@@ -365,7 +381,10 @@ impl App {
             }
             Action::InputText => self.input = Some(Input { kind: InputKind::Text, text: String::new() }),
             Action::Attribute => self.input = Some(Input { kind: InputKind::AttributePrompt, text: String::new() }),
-            Action::ToggleHelp => self.help = !self.help,
+            Action::ToggleHelp => {
+                self.help = !self.help;
+                self.help_scroll = 0;
+            }
             Action::NextLayer => self.ctx.layer_idx = (self.ctx.layer_idx + 1) % n_layers,
             Action::PrevLayer => self.ctx.layer_idx = (self.ctx.layer_idx + n_layers - 1) % n_layers,
             Action::Layer(i) if i < self.ctx.layers.len() => self.ctx.layer_idx = i,

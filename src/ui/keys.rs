@@ -1,7 +1,7 @@
 //! The one key table. Every binding is one line: its keys, how they are written, the
 //! action, what it does (the help overlay), and the word each view's hint line shows.
 //! `keymap`, the help overlay and the hint lines are all read from it, so adding a key is
-//! one line here and the README's key list is checked against it (tests/ui.rs).
+//! one line here and the README's key table is checked against it (tests/readme.rs).
 
 use crate::ui::action::{Action, Mode};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -242,7 +242,45 @@ pub fn keymap(k: KeyEvent, typing: bool) -> Option<Action> {
 
 /// The hint line of a view, in table order.
 pub fn hints(mode: Mode, sep: &str) -> String {
-    KEYS.iter().flat_map(|b| b.hints.iter()).filter(|(m, _)| *m == mode).map(|(_, h)| *h).collect::<Vec<_>>().join(sep)
+    hint_words(mode).join(sep)
+}
+
+fn hint_words(mode: Mode) -> Vec<&'static str> {
+    KEYS.iter().flat_map(|b| b.hints.iter()).filter(|(m, _)| *m == mode).map(|(_, h)| *h).collect()
+}
+
+/// What stands for the hints left out of a line too narrow for all of them.
+pub const MORE: &str = "? more";
+
+/// The hint line of a view in at most `width` columns, whole hints only: a title or a tab
+/// bar never ends in half a word. The last hint (how to leave) stays; the ones before it
+/// drop from the end, and `? more` says the help lists them (unless `? help` stays).
+pub fn hints_within(mode: Mode, sep: &str, width: usize) -> String {
+    let words = hint_words(mode);
+    let len = |w: &[&str]| w.iter().map(|h| h.chars().count()).sum::<usize>() + sep.chars().count() * w.len().saturating_sub(1);
+    if len(&words) <= width {
+        return words.join(sep);
+    }
+    let Some((&last, rest)) = words.split_last() else { return String::new() };
+    let mut kept: Vec<&str> = rest.to_vec();
+    // A line that keeps "? help" already says where the rest are.
+    let more = |kept: &[&str]| if kept.iter().any(|h| h.starts_with("? ")) { None } else { Some(MORE) };
+    loop {
+        let line: Vec<&str> = kept.iter().copied().chain(more(&kept)).chain([last]).collect();
+        if len(&line) <= width {
+            return line.join(sep);
+        }
+        if kept.pop().is_none() {
+            // Not even the way out and `? more` fit: as many whole hints as do.
+            let mut out: Vec<&str> = Vec::new();
+            for h in [last, MORE] {
+                if len(&[out.as_slice(), &[h]].concat()) <= width {
+                    out.push(h);
+                }
+            }
+            return out.join(sep);
+        }
+    }
 }
 
 /// The key table as the README's markdown table: one row per binding, its keys (each in

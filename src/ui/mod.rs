@@ -8,6 +8,7 @@ pub mod export;
 pub mod hits;
 pub mod keys;
 pub mod layout;
+pub mod offset;
 pub mod open;
 pub mod panes;
 pub mod screens;

@@ -23,6 +23,6 @@ pub fn draw(f: &mut Frame, app: &App) {
         None => panes::status::draw(f, app, a.status),
     }
     if app.help {
-        panes::help::draw(f, size);
+        panes::help::draw(f, size, app.help_scroll);
     }
 }

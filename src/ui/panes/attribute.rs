@@ -1,7 +1,7 @@
 //! The attribute view: the target and its probability, then every loaded layer's top
 //! features by attribution with the ablation's change beside the estimate.
 
-use super::{selected, view_frame};
+use super::selected;
 use crate::ui::action::Mode;
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
@@ -9,11 +9,11 @@ use crate::ui::screens::AttributeScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &AttributeScreen, ctx: &Context, hits: &HitMap, area: Rect) {
-    let block = view_frame(format!(" Attribute the next token · {} ", crate::ui::keys::hints(Mode::Attribute, " · ")));
+    let block = super::view_frame_hinted("Attribute the next token".into(), Mode::Attribute, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [head, list] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(inner);
@@ -54,7 +54,8 @@ pub fn draw(f: &mut Frame, view: &AttributeScreen, ctx: &Context, hits: &HitMap,
         [Constraint::Length(5), Constraint::Length(7), Constraint::Length(12), Constraint::Length(14), Constraint::Length(14), Constraint::Min(0)],
     )
     .header(Row::new(["layer", "feature", "attribution", "ablated Δlogit", "ablated Δprob", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
-    let mut state = TableState::default().with_selected(Some(view.row));
+    let mut state = view.scroll.state(view.row);
     f.render_stateful_widget(table, list, &mut state);
+    view.scroll.keep(&state);
     hits.rows(Rect { y: list.y + 1, height: list.height.saturating_sub(1), ..list }, state.offset(), n, Target::AttributeRow);
 }

@@ -5,7 +5,7 @@
 //! selectable line each) and the sample sections move right. Weight-derived parts and
 //! the contexts' shading show once the model thread has filled them in.
 
-use super::{num, view_frame};
+use super::num;
 use crate::card::excerpt;
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::screens::CardScreen;
@@ -21,7 +21,7 @@ fn bold(s: impl Into<String>) -> Line<'static> {
 
 pub fn draw(f: &mut Frame, view: &CardScreen, area: Rect, hits: &HitMap) {
     let c = &view.card;
-    let block = view_frame(format!(" Feature #{} · layer {} · {} ", c.feature, c.layer, crate::ui::keys::hints(crate::ui::action::Mode::Card, " · ")));
+    let block = super::view_frame_hinted(format!("Feature #{} · layer {}", c.feature, c.layer), crate::ui::action::Mode::Card, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     // URL and label across the whole width: the URL is there to be copied whole.

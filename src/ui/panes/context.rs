@@ -1,6 +1,6 @@
 //! A corpus context whole: where it is from, its peak, and every token shaded.
 
-use super::{num, view_frame};
+use super::num;
 use crate::ui::panes::tokens::token_lines;
 use crate::ui::screens::ContextScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -11,12 +11,7 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &ContextScreen, area: Rect) {
     let c = &view.context;
-    let block = view_frame(format!(
-        " Context · feature #{} · layer {} · {} ",
-        view.feature,
-        view.layer,
-        crate::ui::keys::hints(crate::ui::action::Mode::Context, " · ")
-    ));
+    let block = super::view_frame_hinted(format!("Context · feature #{} · layer {}", view.feature, view.layer), crate::ui::action::Mode::Context, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [head, body] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(inner);

@@ -102,9 +102,10 @@ fn draw_one(
         }
         Row::new(cells).style(style)
     });
-    let mut state = ratatui::widgets::TableState::default().with_selected(Some(main.row));
+    let mut state = main.scroll.state(main.row);
     let t = Table::new(rows, widths).header(Row::new(cols).style(Style::new().add_modifier(Modifier::UNDERLINED))).column_spacing(1);
     f.render_stateful_widget(t, table, &mut state);
+    main.scroll.keep(&state);
     let body = Rect { y: table.y + 1, height: table.height.saturating_sub(1), ..table };
     hits.rows(body, state.offset(), m.ranked.len(), crate::ui::hits::Target::FeatureRow);
 }

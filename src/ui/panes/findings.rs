@@ -1,7 +1,6 @@
 //! The findings view: the seed's four findings checked on the current data, each marked
 //! HOLDS or DOES NOT HOLD (in words, so it reads without colour) with its numbers.
 
-use super::view_frame;
 use crate::findings::findings;
 use crate::ui::context::Context;
 use crate::ui::screens::FindingsScreen;
@@ -12,7 +11,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &FindingsScreen, app: &Context, area: Rect) {
-    let block = view_frame(format!(" Findings of the seed analysis, on this data · {} ", crate::ui::keys::hints(crate::ui::action::Mode::Findings, " · ")));
+    let block = super::view_frame_hinted("Findings of the seed analysis, on this data".into(), crate::ui::action::Mode::Findings, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(r) = &app.results else {

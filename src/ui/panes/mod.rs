@@ -52,6 +52,15 @@ pub fn not_ready(app: &Context) -> String {
     app.error.as_deref().map_or_else(|| "computing… (the gauge below says what is happening)".to_string(), |e| format!("failed: {e}"))
 }
 
+/// A view's frame titled with `head` and as many of the view's key hints as fit in the
+/// frame's `width` (keys.rs `hints_within`).
+pub fn view_frame_hinted<'a>(head: String, mode: crate::ui::action::Mode, width: u16) -> Block<'a> {
+    // Two corners, the spaces around the title and " · " between head and hints.
+    let room = (width as usize).saturating_sub(head.chars().count() + 2 + 2 + 3);
+    let hints = crate::ui::keys::hints_within(mode, " · ", room);
+    view_frame(if hints.is_empty() { format!(" {head} ") } else { format!(" {head} · {hints} ") })
+}
+
 /// A view's frame (card, tokens, findings, search): always the focused thing on screen.
 pub fn view_frame<'a>(title: String) -> Block<'a> {
     Block::default().borders(Borders::ALL).border_type(BorderType::Thick).title(title).title_style(Style::new().add_modifier(Modifier::BOLD))

@@ -2,7 +2,7 @@
 //! features and L0 on top; every feature below, sorted as chosen, with the token its top
 //! context peaks on.
 
-use super::{num, selected, view_frame};
+use super::{num, selected};
 use crate::card::excerpt;
 use crate::dashboard::{DENSITY_BINS, DENSITY_BINS_PER_DECADE, DENSITY_FROM};
 use crate::ui::context::Context;
@@ -11,13 +11,12 @@ use crate::ui::screens::OverviewScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Row, Sparkline, Table, TableState, Wrap};
+use ratatui::widgets::{Paragraph, Row, Sparkline, Table, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, area: Rect) {
     let layer = ctx.layer();
-    let block =
-        view_frame(format!(" SAE overview · layer {layer} · by {} · {} ", view.sort.name(), crate::ui::keys::hints(crate::ui::action::Mode::Overview, " · ")));
+    let block = super::view_frame_hinted(format!("SAE overview · layer {layer} · by {}", view.sort.name()), crate::ui::action::Mode::Overview, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(index) = ctx.index.as_ref() else {
@@ -70,8 +69,9 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
         [Constraint::Length(7), Constraint::Length(6), Constraint::Length(9), Constraint::Length(6), Constraint::Length(13), Constraint::Min(0)],
     )
     .header(Row::new(["feature", "max", "frac", "mean", "peaks on", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
-    let mut state = TableState::default().with_selected(Some(view.row));
+    let mut state = view.scroll.state(view.row);
     f.render_stateful_widget(table_widget, table, &mut state);
+    view.scroll.keep(&state);
     let body = Rect { y: table.y + 1, height: table.height.saturating_sub(1), ..table };
     hits.rows(body, state.offset(), rows.len(), Target::OverviewRow);
 }

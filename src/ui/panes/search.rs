@@ -1,19 +1,18 @@
 //! Search: features whose Neuronpedia label matches the query, in every loaded layer.
 
-use super::{selected, view_frame};
+use super::selected;
 use crate::ui::context::Context;
 use crate::ui::hits::HitMap;
 use crate::ui::screens::SearchScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Paragraph, Row, Table};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &SearchScreen, app: &Context, drawn: &HitMap, area: Rect) {
     let hits = view.hits(app);
-    let block =
-        view_frame(format!(" Search · {:?} · {} features · {} ", view.query, hits.len(), crate::ui::keys::hints(crate::ui::action::Mode::Search, " · ")));
+    let block = super::view_frame_hinted(format!("Search · {:?} · {} features", view.query, hits.len()), crate::ui::action::Mode::Search, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     if app.labels.is_empty() && app.index.is_none() {
@@ -45,8 +44,9 @@ pub fn draw(f: &mut Frame, view: &SearchScreen, app: &Context, drawn: &HitMap, a
     });
     let table = Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Min(0)])
         .header(Row::new(["layer", "feature", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
-    let mut state = TableState::default().with_selected(Some(view.row));
+    let mut state = view.scroll.state(view.row);
     f.render_stateful_widget(table, list, &mut state);
+    view.scroll.keep(&state);
     let body = Rect { y: list.y + 1, height: list.height.saturating_sub(1), ..list };
     drawn.rows(body, state.offset(), hits.len(), crate::ui::hits::Target::SearchHit);
 }

@@ -23,6 +23,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::styled(label(l), style));
         spans.push(Span::raw("│"));
     }
-    spans.push(Span::raw(format!("  {}", crate::ui::keys::hints(crate::ui::action::Mode::Main, "  "))));
+    let room = area.right().saturating_sub(x + 2) as usize;
+    spans.push(Span::raw(format!("  {}", crate::ui::keys::hints_within(crate::ui::action::Mode::Main, "  ", room))));
     f.render_widget(Line::from(spans), area);
 }

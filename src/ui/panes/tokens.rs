@@ -11,7 +11,7 @@ use crate::ui::screens::TokensScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 /// Background for an activation `a` of a row whose largest is `max`: dark to bright.
@@ -75,7 +75,10 @@ pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, ar
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [help, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-    f.render_widget(Line::styled(crate::ui::keys::hints(crate::ui::action::Mode::Tokens, "  "), Style::new().add_modifier(Modifier::DIM)), help);
+    f.render_widget(
+        Line::styled(crate::ui::keys::hints_within(crate::ui::action::Mode::Tokens, "  ", help.width as usize), Style::new().add_modifier(Modifier::DIM)),
+        help,
+    );
     let [list, text] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).spacing(1).areas(body);
     let Some(r) = &app.results else { return };
     let li = r.set.layer_index(app.layer()).unwrap_or(0);
@@ -91,8 +94,9 @@ pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, ar
     });
     let table =
         Table::new(rows, [Constraint::Length(6), Constraint::Min(0)]).header(Row::new(["mean", "text"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
-    let mut state = TableState::default().with_selected(Some(view.row));
+    let mut state = view.scroll.state(view.row);
     f.render_stateful_widget(table, list, &mut state);
+    view.scroll.keep(&state);
     let body = Rect { y: list.y + 1, height: list.height.saturating_sub(1), ..list };
     hits.rows(body, state.offset(), texts.len(), crate::ui::hits::Target::TokenText);
 

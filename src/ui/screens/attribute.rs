@@ -18,6 +18,7 @@ pub struct AttributeScreen {
     pub result: Option<Box<Attribution>>,
     pub row: usize,
     pub failed: Option<String>,
+    pub scroll: crate::ui::offset::Offset,
 }
 
 impl AttributeScreen {

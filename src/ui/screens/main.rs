@@ -19,11 +19,13 @@ pub struct MainScreen {
     pub row: usize,
     /// Selected row of the specialist matrix (Enter opens its feature's card).
     pub matrix_row: usize,
+    /// Where the feature tables scrolled to.
+    pub scroll: crate::ui::offset::Offset,
 }
 
 impl Default for MainScreen {
     fn default() -> Self {
-        Self { pane: Pane::Categories, cursor: 0, row: 0, matrix_row: 0 }
+        Self { pane: Pane::Categories, cursor: 0, row: 0, matrix_row: 0, scroll: Default::default() }
     }
 }
 

@@ -44,6 +44,7 @@ impl Sort {
 pub struct OverviewScreen {
     pub sort: Sort,
     pub row: usize,
+    pub scroll: crate::ui::offset::Offset,
 }
 
 /// A feature's row: id, max, frac_nonzero, mean when firing, the token its top context

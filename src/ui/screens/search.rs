@@ -13,6 +13,7 @@ use ratatui::Frame;
 pub struct SearchScreen {
     pub query: String,
     pub row: usize,
+    pub scroll: crate::ui::offset::Offset,
 }
 
 impl SearchScreen {

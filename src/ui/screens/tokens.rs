@@ -17,12 +17,13 @@ pub struct TokensScreen {
     pub feature: u32,
     /// Show each token's value next to it.
     pub values: bool,
+    pub scroll: crate::ui::offset::Offset,
 }
 
 impl TokensScreen {
     /// The view of `feature`, on the focused category's first text, asking for its tokens.
     pub fn open(feature: u32, ctx: &mut Context, out: &mut Vec<Effect>) -> Self {
-        let s = Self { row: 0, feature, values: false };
+        let s = Self { row: 0, feature, values: false, scroll: Default::default() };
         s.want(ctx, out);
         s
     }

@@ -14,7 +14,10 @@ fn attribution_and_ablation_equal_transformer_lens() {
     let got = saescope::attribute::attribute(&e, fx["prompt"].as_str().expect("prompt"), None, 20).expect("attribute");
     assert_eq!(got.target_id as u64, fx["target_id"].as_u64().expect("t"));
     assert!(close(got.logit, fx["logit"].as_f64().expect("l"), 1e-4) && close(got.prob, fx["prob"].as_f64().expect("p"), 1e-4), "{} {}", got.logit, got.prob);
-    for (ours, theirs) in got.layers.iter().zip(fx["layers"].as_array().expect("layers")) {
+    let want = fx["layers"].as_array().expect("layers");
+    assert_eq!(got.layers.len(), want.len(), "one entry per loaded layer");
+    assert!(want.len() == 2 && want.iter().all(|l| l["features"].as_array().is_some_and(|f| !f.is_empty())), "the fixture covers both layers");
+    for (ours, theirs) in got.layers.iter().zip(want) {
         assert_eq!(ours.layer as u64, theirs["layer"].as_u64().expect("layer"));
         let theirs = theirs["features"].as_array().expect("features");
         assert_eq!(ours.features.len(), theirs.len());

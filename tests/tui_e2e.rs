@@ -63,6 +63,10 @@ fn quote(p: &Path) -> String {
     format!("'{}'", p.display())
 }
 
+/// `env` options that drop the machine's Hugging Face settings, so a filled cache, an
+/// endpoint or a token of the machine's never changes what a test sees.
+const NO_HF: &str = "-u HF_HUB_CACHE -u HF_HOME -u HF_ENDPOINT -u HF_HUB_OFFLINE -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN";
+
 /// The explorer on the tiny weights in a 100x30 tmux session; `extra` goes on its command line.
 fn launch(name: &str, cache: &Path, extra: &str) -> Tmux {
     launch_with(name, cache, "", extra)
@@ -71,7 +75,7 @@ fn launch(name: &str, cache: &Path, extra: &str) -> Tmux {
 /// `launch` with `env` (`NAME=value ...`) set for saescope.
 fn launch_with(name: &str, cache: &Path, env: &str, extra: &str) -> Tmux {
     let cmd = format!(
-        "env {env} {} --model-dir {} --sae-dir {} --cache-dir {} {extra}; echo SAESCOPE-EXIT $?; sleep 30",
+        "env {NO_HF} {env} {} --model-dir {} --sae-dir {} --cache-dir {} {extra}; echo SAESCOPE-EXIT $?; sleep 30",
         env!("CARGO_BIN_EXE_saescope"),
         quote(&tiny().join("model")),
         quote(&tiny().join("saes")),
@@ -117,8 +121,12 @@ fn explore_step_mark_export_quit_in_tmux() {
     assert!(csv.starts_with("section,category,layer,rank,feature,activation,specialist,share,n_above,neuronpedia\n"));
     assert!(csv.contains("\ntable,Python,8,1,") && csv.contains("\ntable,Math,8,1,") && csv.contains("\nmatrix,Social,8,"), "{csv}");
 
+    // The help at 100x30 is taller than the screen: it says so, and End scrolls to the last key.
     t.keys(&["?"]);
-    t.wait_for("Keys (? or Esc to close)", 5);
+    let s = t.wait_for("↑/↓ PgUp/PgDn scroll", 5);
+    assert!(!s.contains("quit, also while typing"), "the last key is below the edge at first\n{s}");
+    t.keys(&["End"]);
+    t.wait_for("quit, also while typing", 5);
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);
@@ -221,7 +229,7 @@ fn sigterm_during_a_stalled_download_in_the_explorer_restores_the_terminal() {
     hub.fault("model.safetensors", common::hub::Fault { stall_at: Some(2_000_000), ..Default::default() });
     let tmp = tempfile::tempdir().expect("tmp");
     let cmd = format!(
-        "env HF_ENDPOINT={} HF_HUB_CACHE={} {} --no-cache --download-timeout 60; echo SAESCOPE-EXIT $?; sleep 30",
+        "env {NO_HF} HF_ENDPOINT={} HF_HUB_CACHE={} {} --no-cache --download-timeout 60; echo SAESCOPE-EXIT $?; sleep 30",
         hub.endpoint,
         quote(&tmp.path().join("hf")),
         env!("CARGO_BIN_EXE_saescope"),

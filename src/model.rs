@@ -12,6 +12,7 @@
 //! the residual at each hook, which is exact up to float rounding (README, "Method").
 
 use crate::config::Gpt2Config;
+use crate::hooks::{HookPoint, Processing, Site};
 use crate::tensors::SafeFile;
 use color_eyre::eyre::{bail, Result};
 use std::sync::Arc;
@@ -145,9 +146,18 @@ impl Gpt2 {
     /// final resid_post), in the order given, each [batch, seq, d_model].
     /// `tokens` [batch, seq] i64, right-padded; `mask` [batch, seq] bool, true on real tokens.
     pub fn residuals(&self, tokens: &Tensor, mask: &Tensor, layers: &[usize]) -> Result<Vec<Tensor>> {
-        let last = layers.iter().copied().max().unwrap_or(0);
-        if last > self.blocks.len() {
-            bail!("layer {last} needs {last} blocks but only {} are loaded", self.blocks.len());
+        let points: Vec<HookPoint> = layers.iter().map(|&l| HookPoint::new(l, Site::ResidPre)).collect();
+        self.hooks(tokens, mask, &points, Processing::DEFAULT)
+    }
+
+    /// The values at `points`, in the order given, each [batch, seq, d] (`attn.hook_z`:
+    /// d = n_head * d_head), as TransformerLens computes them under `processing`, in one
+    /// pass that stops inside the last block any point needs. `tokens` [batch, seq] i64,
+    /// right-padded; `mask` [batch, seq] bool, true on real tokens.
+    pub fn hooks(&self, tokens: &Tensor, mask: &Tensor, points: &[HookPoint], processing: Processing) -> Result<Vec<Tensor>> {
+        let needed = points.iter().map(HookPoint::blocks_needed).max().unwrap_or(0);
+        if needed > self.blocks.len() {
+            bail!("{} needs {needed} blocks but only {} are loaded", points.iter().max().map(ToString::to_string).unwrap_or_default(), self.blocks.len());
         }
         let (b, t) = tokens.size2()?;
         if t as usize > self.cfg.n_positions {
@@ -159,22 +169,50 @@ impl Gpt2 {
         let causal = Tensor::ones([t, t], (Kind::Bool, self.device)).tril(0);
         let keys = mask.to_device(self.device).view([b, 1, 1, t]);
         let attn_mask = causal.view([1, 1, t, t]).logical_and(&keys);
+        let write = |x: &Tensor| if processing.center_writing_weights { centre(x) } else { x.shallow_clone() };
 
         let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
-        let mut out: Vec<Option<Tensor>> = (0..layers.len()).map(|_| None).collect();
-        for i in 0..=last {
-            for (slot, _) in layers.iter().enumerate().filter(|(_, &l)| l == i) {
-                out[slot] = Some(centre(&h));
+        let mut out: Vec<Option<Tensor>> = (0..points.len()).map(|_| None).collect();
+        for i in 0..=needed {
+            let here = |site: Site| points.iter().enumerate().filter(move |(_, p)| p.layer == i && p.site == site).map(|(slot, _)| slot);
+            for slot in here(Site::ResidPre) {
+                out[slot] = Some(write(&h));
             }
-            if i == last {
+            if i >= needed {
                 break;
             }
-            h = self.block(&self.blocks[i], &h, &attn_mask);
+            let inside = self.block_inside(&self.blocks[i], &h, &attn_mask);
+            for (site, value) in
+                [(Site::AttnOut, &inside.attn_out), (Site::ResidMid, &inside.mid), (Site::MlpOut, &inside.mlp_out), (Site::ResidPost, &inside.post)]
+            {
+                for slot in here(site) {
+                    out[slot] = Some(write(value));
+                }
+            }
+            for slot in here(Site::AttnZ) {
+                let z = if processing.fold_value_biases { &inside.z - self.value_bias(&self.blocks[i]) } else { inside.z.shallow_clone() };
+                out[slot] = Some(z.flatten(2, 3));
+            }
+            // TransformerLens's hook_normalized is before the affine map, folded or not.
+            for slot in here(Site::Ln2Normalized) {
+                out[slot] = Some(inside.mid.layer_norm([self.cfg.n_embd as i64], None::<&Tensor>, None::<&Tensor>, self.cfg.layer_norm_epsilon, false));
+            }
+            h = inside.post;
         }
         out.into_iter().map(|o| o.ok_or_else(|| color_eyre::eyre::eyre!("internal: hook not filled"))).collect()
     }
 
-    fn block(&self, blk: &Block, h: &Tensor, attn_mask: &Tensor) -> Tensor {
+    /// What `fold_value_biases` moves out of each head's values: `ln_1.b @ W_V + b_V`
+    /// [n_head, d_head] (ln_1's bias reaches the values through W_V).
+    fn value_bias(&self, blk: &Block) -> Tensor {
+        let d = self.cfg.n_embd as i64;
+        let w_v = blk.c_attn.w.narrow(1, 2 * d, d);
+        let b_v = blk.c_attn.b.narrow(0, 2 * d, d);
+        (blk.ln_1.b.matmul(&w_v) + b_v).view([self.cfg.n_head as i64, self.cfg.d_head() as i64])
+    }
+
+    /// One block, keeping what a hook inside it may read (HF's own values).
+    fn block_inside(&self, blk: &Block, h: &Tensor, attn_mask: &Tensor) -> Inside {
         let (b, t, d) = (h.size()[0], h.size()[1], self.cfg.n_embd as i64);
         let (nh, dh) = (self.cfg.n_head as i64, self.cfg.d_head() as i64);
         let eps = self.cfg.layer_norm_epsilon;
@@ -182,12 +220,23 @@ impl Gpt2 {
         let qkv = blk.c_attn.forward(&x);
         let heads = |i: i64| qkv.narrow(2, i * d, d).view([b, t, nh, dh]).transpose(1, 2);
         let a = Tensor::scaled_dot_product_attention(&heads(0), &heads(1), &heads(2), Some(attn_mask), 0.0, false, None, false);
-        let a = a.transpose(1, 2).contiguous().view([b, t, d]);
-        let h = h + blk.c_proj.forward(&a);
-        let x = h.layer_norm([d], Some(&blk.ln_2.w), Some(&blk.ln_2.b), eps, false);
-        let m = blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh"));
-        h + m
+        let z = a.transpose(1, 2);
+        let attn_out = blk.c_proj.forward(&z.contiguous().view([b, t, d]));
+        let mid = h + &attn_out;
+        let x = mid.layer_norm([d], Some(&blk.ln_2.w), Some(&blk.ln_2.b), eps, false);
+        let mlp_out = blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh"));
+        let post = &mid + &mlp_out;
+        Inside { z, attn_out, mid, mlp_out, post }
     }
+}
+
+/// A block's values that hooks read, before any processing: `z` [b, t, n_head, d_head].
+struct Inside {
+    z: Tensor,
+    attn_out: Tensor,
+    mid: Tensor,
+    mlp_out: Tensor,
+    post: Tensor,
 }
 
 /// Keys and values of every position seen so far, per block, so generation feeds one new

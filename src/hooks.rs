@@ -1,0 +1,153 @@
+//! The points in a transformer's forward pass that an SAE reads, named as TransformerLens
+//! names them (`blocks.8.hook_resid_pre`, `blocks.8.attn.hook_z`, ...), and the weight
+//! processing a release was trained under. Plain data: a model family computes them
+//! (model.rs for GPT-2), SAEs name them in their cfg.json, and nothing else needs to know
+//! how they are computed.
+
+use std::fmt;
+
+/// Where in block `layer` a hook sits. The order is the order within a block, so sorting
+/// hook points sorts them by depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Site {
+    /// The residual stream entering the block.
+    ResidPre,
+    /// Each head's attention-weighted values, heads concatenated ([n_heads * d_head]), as
+    /// SAELens reshapes `attn.hook_z` for its SAEs.
+    AttnZ,
+    /// What attention writes to the residual.
+    AttnOut,
+    /// The residual between attention and MLP.
+    ResidMid,
+    /// The MLP's input LayerNorm output (what transcoders read).
+    Ln2Normalized,
+    /// What the MLP writes to the residual.
+    MlpOut,
+    /// The residual leaving the block.
+    ResidPost,
+}
+
+impl Site {
+    const ALL: [(Site, &'static str); 7] = [
+        (Site::ResidPre, "hook_resid_pre"),
+        (Site::AttnZ, "attn.hook_z"),
+        (Site::AttnOut, "hook_attn_out"),
+        (Site::ResidMid, "hook_resid_mid"),
+        (Site::Ln2Normalized, "ln2.hook_normalized"),
+        (Site::MlpOut, "hook_mlp_out"),
+        (Site::ResidPost, "hook_resid_post"),
+    ];
+
+    /// TransformerLens's name after `blocks.L.`.
+    pub fn suffix(self) -> &'static str {
+        Site::ALL.iter().find(|(s, _)| *s == self).map_or("", |(_, n)| n)
+    }
+
+    /// A short word for tabs and tables (`res`, `att`, `mlp`...).
+    pub fn short(self) -> &'static str {
+        match self {
+            Site::ResidPre => "res",
+            Site::AttnZ => "z",
+            Site::AttnOut => "att",
+            Site::ResidMid => "mid",
+            Site::Ln2Normalized => "ln2",
+            Site::MlpOut => "mlp",
+            Site::ResidPost => "post",
+        }
+    }
+}
+
+/// One hook point: a site in a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HookPoint {
+    pub layer: usize,
+    pub site: Site,
+}
+
+impl HookPoint {
+    pub fn new(layer: usize, site: Site) -> Self {
+        Self { layer, site }
+    }
+
+    /// `blocks.L.<site>` as TransformerLens and SAELens cfgs write it; None for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        let rest = name.strip_prefix("blocks.")?;
+        let (layer, suffix) = rest.split_once('.')?;
+        let layer = layer.parse().ok()?;
+        Site::ALL.iter().find(|(_, n)| *n == suffix).map(|(site, _)| Self { layer, site: *site })
+    }
+
+    /// Blocks the forward must run, wholly or in part, to reach this point: a block's
+    /// input needs the blocks before it, anything inside block L needs block L too.
+    pub fn blocks_needed(&self) -> usize {
+        match self.site {
+            Site::ResidPre => self.layer,
+            _ => self.layer + 1,
+        }
+    }
+}
+
+impl fmt::Display for HookPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "blocks.{}.{}", self.layer, self.site.suffix())
+    }
+}
+
+/// TransformerLens's weight processing (`HookedTransformer.from_pretrained` flags) where it
+/// changes what a hook holds: SAEs must be fed what they were trained on.
+/// - `center_writing_weights`: every write to the residual is mean-zero over d_model, so
+///   the residual hooks and `attn_out`/`mlp_out` are the HF values minus their mean.
+/// - `fold_value_biases`: `b_V` and `ln_1.b @ W_V` (which `fold_ln` puts there) move into
+///   `b_O`; attention rows sum to 1, so `hook_z` is HF's z minus that per-head bias.
+///
+/// `fold_ln` and `center_unembed` change no hook: `ln2.hook_normalized` is the input
+/// normalised before LayerNorm's affine map either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Processing {
+    pub center_writing_weights: bool,
+    pub fold_value_biases: bool,
+}
+
+impl Processing {
+    /// `from_pretrained`'s defaults, what most SAELens releases were trained under.
+    pub const DEFAULT: Self = Self { center_writing_weights: true, fold_value_biases: true };
+    /// `from_pretrained_no_processing`: the HF model's own values.
+    pub const NONE: Self = Self { center_writing_weights: false, fold_value_biases: false };
+}
+
+impl Default for Processing {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_sort_by_depth() {
+        for name in [
+            "blocks.0.hook_resid_pre",
+            "blocks.8.attn.hook_z",
+            "blocks.8.hook_attn_out",
+            "blocks.8.hook_resid_mid",
+            "blocks.8.ln2.hook_normalized",
+            "blocks.11.hook_mlp_out",
+            "blocks.11.hook_resid_post",
+        ] {
+            assert_eq!(HookPoint::parse(name).map(|h| h.to_string()).as_deref(), Some(name));
+        }
+        for bad in ["blocks.x.hook_resid_pre", "blocks.8.hook_nothing", "hook_resid_pre", "blocks.8"] {
+            assert_eq!(HookPoint::parse(bad), None, "{bad}");
+        }
+        let mut hooks: Vec<HookPoint> = ["blocks.8.hook_mlp_out", "blocks.9.hook_resid_pre", "blocks.8.hook_resid_pre", "blocks.8.attn.hook_z"]
+            .iter()
+            .filter_map(|n| HookPoint::parse(n))
+            .collect();
+        hooks.sort();
+        let names: Vec<String> = hooks.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["blocks.8.hook_resid_pre", "blocks.8.attn.hook_z", "blocks.8.hook_mlp_out", "blocks.9.hook_resid_pre"]);
+        assert_eq!((hooks[0].blocks_needed(), hooks[1].blocks_needed()), (8, 9));
+    }
+}

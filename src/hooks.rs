@@ -74,6 +74,8 @@ impl HookPoint {
         let rest = name.strip_prefix("blocks.")?;
         let (layer, suffix) = rest.split_once('.')?;
         let layer = layer.parse().ok()?;
+        // SAELens's registry names hook_z SAEs `blocks.L.hook_z`.
+        let suffix = if suffix == "hook_z" { "attn.hook_z" } else { suffix };
         Site::ALL.iter().find(|(_, n)| *n == suffix).map(|(site, _)| Self { layer, site: *site })
     }
 
@@ -138,6 +140,7 @@ mod tests {
         ] {
             assert_eq!(HookPoint::parse(name).map(|h| h.to_string()).as_deref(), Some(name));
         }
+        assert_eq!(HookPoint::parse("blocks.3.hook_z"), Some(HookPoint::new(3, Site::AttnZ)));
         for bad in ["blocks.x.hook_resid_pre", "blocks.8.hook_nothing", "hook_resid_pre", "blocks.8"] {
             assert_eq!(HookPoint::parse(bad), None, "{bad}");
         }

@@ -1,8 +1,10 @@
 //! SAELens sparse autoencoders: reading `cfg.json` (old jb-format and SAELens 6 keys
-//! alike), loading `sae_weights.safetensors`, and encoding residual vectors.
+//! alike, and the kk attention SAEs' `*_cfg.json`), loading `sae_weights.safetensors` or a
+//! `torch.save` checkpoint (`.pt`, read without running code: torch_pt.rs), and encoding.
 
 use crate::source::SaeFiles;
 use crate::tensors::SafeFile;
+use crate::torch_pt::PtFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
 use std::path::Path;
@@ -47,8 +49,10 @@ impl SaeConfig {
     pub fn from_json(v: &Value) -> Result<Self> {
         let get = |k: &str| v.get(k).or_else(|| v.get("metadata").and_then(|m| m.get(k))).filter(|x| !x.is_null());
         let uint = |k: &str| get(k).and_then(Value::as_u64).map(|n| n as usize);
-        let d_in = uint("d_in").ok_or_else(|| eyre!("missing d_in"))?;
-        let d_sae = uint("d_sae").or_else(|| uint("expansion_factor").map(|e| e * d_in));
+        // The kk attention SAEs' cfgs say act_size, dict_size and act_name (SAELens's
+        // connor_rob_hook_z loader reads them so).
+        let d_in = uint("d_in").or_else(|| uint("act_size")).ok_or_else(|| eyre!("missing d_in"))?;
+        let d_sae = uint("d_sae").or_else(|| uint("dict_size")).or_else(|| uint("expansion_factor").map(|e| e * d_in));
         let arch = get("architecture").and_then(Value::as_str).unwrap_or("standard");
         let architecture = match arch {
             "standard" => Architecture::Standard,
@@ -84,13 +88,56 @@ impl SaeConfig {
             architecture,
             apply_b_dec_to_input: get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(true),
             normalize,
-            hook_name: get("hook_name").or_else(|| get("hook_point")).and_then(Value::as_str).map(String::from),
+            hook_name: get("hook_name").or_else(|| get("hook_point")).or_else(|| get("act_name")).and_then(Value::as_str).map(String::from),
         })
     }
 }
 
+/// Where an SAE's tensors come from.
+enum Weights {
+    Safe(std::sync::Arc<SafeFile>),
+    Pt(PtFile),
+}
+
+impl Weights {
+    /// A `.pt`/`.pth` checkpoint or a safetensors file, by its name.
+    fn open(path: &Path) -> Result<Self> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("pt" | "pth") => Ok(Self::Pt(PtFile::open(path)?)),
+            _ => Ok(Self::Safe(SafeFile::open(path)?)),
+        }
+    }
+
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        match self {
+            Self::Safe(f) => f.tensor(name, shape),
+            Self::Pt(f) => f.tensor(name, shape),
+        }
+    }
+
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        match self {
+            Self::Safe(f) => f.shape(name),
+            Self::Pt(f) => f.shape(name),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Self::Safe(f) => f.path(),
+            Self::Pt(f) => f.path(),
+        }
+    }
+
+    fn release_if_copied(&self, device: Device, kind: Kind) {
+        if let Self::Safe(f) = self {
+            f.release_if_copied(device, kind);
+        }
+    }
+}
+
 /// d_sae from the cfg when given, else from W_enc itself (old cfgs omit it).
-fn width_of(cfg: &SaeConfig, file: &SafeFile) -> Result<usize> {
+fn width_of(cfg: &SaeConfig, file: &Weights) -> Result<usize> {
     match (cfg.d_sae, file.shape("W_enc").as_deref()) {
         (Some(d), _) => Ok(d),
         (None, Some([_, w])) => Ok(*w),
@@ -112,7 +159,7 @@ pub struct Sae {
     device: Device,
     /// The compute dtype (`--dtype`).
     kind: Kind,
-    file: std::sync::Arc<SafeFile>,
+    file: Weights,
 }
 
 impl Sae {
@@ -128,7 +175,7 @@ impl Sae {
                 bail!("{}: this SAE reads {h}, but it was loaded for {expected_hook}", files.cfg.display());
             }
         }
-        let file = SafeFile::open(&files.weights)?;
+        let file = Weights::open(&files.weights)?;
         let d_sae = width_of(&cfg, &file)?;
         let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device).to_kind(kind)) };
         let threshold = match cfg.architecture {
@@ -164,7 +211,7 @@ impl Sae {
 
     /// The SAE's feature count without loading it (reads cfg.json and the file header).
     pub fn width(files: &SaeFiles) -> Result<usize> {
-        width_of(&SaeConfig::from_file(&files.cfg)?, &*SafeFile::open(&files.weights)?)
+        width_of(&SaeConfig::from_file(&files.cfg)?, &Weights::open(&files.weights)?)
     }
 
     /// Feature activations for residual vectors `x` [.., d_in] -> [.., d_sae].

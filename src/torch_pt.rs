@@ -1,0 +1,203 @@
+//! `torch.save` checkpoints (`.pt`) as some SAE releases ship them (the kk attention SAEs):
+//! a zip archive of `NAME/data.pkl` (the pickled state dict, read by the restricted reader
+//! in pickle.rs: no code from the file ever runs) and `NAME/data/KEY` (each storage's raw
+//! little-endian bytes, stored uncompressed). The tensors are read into memory once.
+
+use crate::pickle::{Object, Value};
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+pub struct PtFile {
+    path: PathBuf,
+    tensors: BTreeMap<String, Tensor>,
+}
+
+/// One entry of the zip's central directory.
+struct Entry {
+    name: String,
+    method: u16,
+    size: u64,
+    local_offset: u64,
+}
+
+fn u16_at(b: &[u8], at: usize) -> Result<u16> {
+    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or_else(|| eyre!("the zip directory is cut short"))
+}
+fn u32_at(b: &[u8], at: usize) -> Result<u32> {
+    b.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(|| eyre!("the zip directory is cut short"))
+}
+fn u64_at(b: &[u8], at: usize) -> Result<u64> {
+    let s = b.get(at..at + 8).ok_or_else(|| eyre!("the zip directory is cut short"))?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(s);
+    Ok(u64::from_le_bytes(a))
+}
+
+/// The central directory of a zip (zip64 too, which torch writes for large files).
+fn entries(b: &[u8]) -> Result<Vec<Entry>> {
+    const EOCD: u32 = 0x0605_4b50;
+    let from = b.len().saturating_sub(22 + 65_535);
+    let eocd = (from..b.len().saturating_sub(21)).rev().find(|&i| u32_at(b, i).ok() == Some(EOCD)).ok_or_else(|| {
+        if b.starts_with(&[0x80]) {
+            eyre!("a legacy (pre-zip) torch checkpoint; re-save it with a torch from 1.6 on")
+        } else {
+            eyre!("not a zip archive, so not a torch checkpoint")
+        }
+    })?;
+    let (mut count, mut cd_size, mut cd_offset) = (u64::from(u16_at(b, eocd + 10)?), u64::from(u32_at(b, eocd + 12)?), u64::from(u32_at(b, eocd + 16)?));
+    // Zip64: the end record's locator sits just before it.
+    if eocd >= 20 && u32_at(b, eocd - 20)? == 0x0706_4b50 {
+        let at = usize::try_from(u64_at(b, eocd - 20 + 8)?)?;
+        if u32_at(b, at)? != 0x0606_4b50 {
+            bail!("a damaged zip64 end record");
+        }
+        (count, cd_size, cd_offset) = (u64_at(b, at + 32)?, u64_at(b, at + 40)?, u64_at(b, at + 48)?);
+    }
+    let start = usize::try_from(cd_offset)?;
+    let end = start
+        .checked_add(usize::try_from(cd_size)?)
+        .filter(|&e| e <= b.len())
+        .ok_or_else(|| eyre!("the zip directory points past the file's end (truncated?)"))?;
+    let mut out = Vec::new();
+    let mut at = start;
+    while out.len() < count as usize && at < end {
+        if u32_at(b, at)? != 0x0201_4b50 {
+            bail!("a damaged zip directory entry");
+        }
+        let method = u16_at(b, at + 10)?;
+        let (mut size, name_len, extra_len, comment_len) =
+            (u64::from(u32_at(b, at + 24)?), usize::from(u16_at(b, at + 28)?), usize::from(u16_at(b, at + 30)?), usize::from(u16_at(b, at + 32)?));
+        let mut local_offset = u64::from(u32_at(b, at + 42)?);
+        let compressed32 = u32_at(b, at + 20)?;
+        let name = String::from_utf8_lossy(b.get(at + 46..at + 46 + name_len).ok_or_else(|| eyre!("the zip directory is cut short"))?).into_owned();
+        // Zip64 extra field: the 64-bit values of the fields that are 0xFFFFFFFF, in order.
+        let mut x = at + 46 + name_len;
+        let extra_end = x + extra_len;
+        while x + 4 <= extra_end {
+            let (id, len) = (u16_at(b, x)?, usize::from(u16_at(b, x + 2)?));
+            if id == 1 {
+                let mut f = x + 4;
+                if size == 0xFFFF_FFFF {
+                    size = u64_at(b, f)?;
+                    f += 8;
+                }
+                if compressed32 == 0xFFFF_FFFF {
+                    f += 8;
+                }
+                if local_offset == 0xFFFF_FFFF {
+                    local_offset = u64_at(b, f)?;
+                }
+            }
+            x += 4 + len;
+        }
+        out.push(Entry { name, method, size, local_offset });
+        at = extra_end + comment_len;
+    }
+    Ok(out)
+}
+
+/// An entry's bytes, found through its local header.
+fn contents<'a>(b: &'a [u8], e: &Entry) -> Result<&'a [u8]> {
+    if e.method != 0 {
+        bail!("{} is compressed (method {}); torch stores checkpoint entries uncompressed", e.name, e.method);
+    }
+    let at = usize::try_from(e.local_offset)?;
+    if u32_at(b, at)? != 0x0403_4b50 {
+        bail!("a damaged zip entry header for {}", e.name);
+    }
+    let data = at + 30 + usize::from(u16_at(b, at + 26)?) + usize::from(u16_at(b, at + 28)?);
+    b.get(data..data + usize::try_from(e.size)?).ok_or_else(|| eyre!("{} runs past the end of the file (truncated?)", e.name))
+}
+
+/// The element kind and size of a torch storage type (`torch.FloatStorage`...).
+fn storage_kind(v: &Value) -> Result<(Kind, usize)> {
+    let Value::Global(_, name) = v else { bail!("a storage without a type") };
+    Ok(match name.as_str() {
+        "FloatStorage" => (Kind::Float, 4),
+        "DoubleStorage" => (Kind::Double, 8),
+        "HalfStorage" => (Kind::Half, 2),
+        "BFloat16Storage" => (Kind::BFloat16, 2),
+        "LongStorage" => (Kind::Int64, 8),
+        "IntStorage" => (Kind::Int, 4),
+        "ShortStorage" => (Kind::Int16, 2),
+        "CharStorage" => (Kind::Int8, 1),
+        "ByteStorage" => (Kind::Uint8, 1),
+        "BoolStorage" => (Kind::Bool, 1),
+        other => bail!("storage type {other} is not supported"),
+    })
+}
+
+impl PtFile {
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+        let tensors = Self::parse(&bytes).wrap_err_with(|| format!("{}", path.display()))?;
+        Ok(Self { path: path.to_owned(), tensors })
+    }
+
+    fn parse(b: &[u8]) -> Result<BTreeMap<String, Tensor>> {
+        let entries = entries(b)?;
+        let pkl = entries
+            .iter()
+            .find(|e| e.name.ends_with("/data.pkl") || e.name == "data.pkl")
+            .ok_or_else(|| eyre!("no data.pkl inside: not a torch checkpoint"))?;
+        let prefix = pkl.name.strip_suffix("data.pkl").unwrap_or_default().to_string();
+        if let Some(order) = entries.iter().find(|e| e.name == format!("{prefix}byteorder")) {
+            if contents(b, order)? != b"little" {
+                bail!("a big-endian checkpoint");
+            }
+        }
+        let Value::Dict(items) = crate::pickle::load(contents(b, pkl)?)? else { bail!("the checkpoint holds no dict of tensors (a whole pickled model?)") };
+        let mut out = BTreeMap::new();
+        for (k, v) in items {
+            let name = k.as_str().ok_or_else(|| eyre!("a state-dict key that is not a string"))?.to_string();
+            let Value::Object(obj) = v else { continue };
+            let Object::Tensor { storage, offset, size, stride } = *obj else { continue };
+            let Value::Object(p) = *storage else { bail!("{name}: a tensor without a storage") };
+            let Object::Persistent(id) = *p else { bail!("{name}: a tensor without a storage") };
+            // ('storage', type, key, location, numel)
+            let id = id.items().ok_or_else(|| eyre!("{name}: a storage id that is not a tuple"))?.to_vec();
+            let [_, ty, key, _, numel] = id.as_slice() else { bail!("{name}: a storage id of {} items", id.len()) };
+            let (kind, elem) = storage_kind(ty)?;
+            let key = key.as_str().ok_or_else(|| eyre!("{name}: a storage key that is not a string"))?;
+            let numel = numel.as_int().ok_or_else(|| eyre!("{name}: a storage size that is not an integer"))?;
+            let entry =
+                entries.iter().find(|e| e.name == format!("{prefix}data/{key}")).ok_or_else(|| eyre!("{name}: storage {key} is missing from the archive"))?;
+            let raw = contents(b, entry)?;
+            if raw.len() as i64 != numel * elem as i64 {
+                bail!("{name}: storage {key} has {} bytes, {numel} elements of {elem} bytes expected", raw.len());
+            }
+            // The last element any index reaches must be inside the storage.
+            let reach = offset + size.iter().zip(&stride).map(|(n, s)| (n - 1).max(0) * s).sum::<i64>();
+            if size.len() != stride.len() || offset < 0 || stride.iter().any(|&s| s < 0) || (size.iter().all(|&n| n > 0) && reach >= numel) {
+                bail!("{name}: shape {size:?} with strides {stride:?} from {offset} does not fit its storage of {numel}");
+            }
+            let storage = Tensor::f_from_data_size(raw, &[numel], kind)?;
+            out.insert(name, storage.as_strided(size.as_slice(), stride.as_slice(), Some(offset)).contiguous());
+        }
+        Ok(out)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors.get(name).map(|t| t.size().iter().map(|&d| d as usize).collect())
+    }
+
+    /// The tensor `name`, checked to have `shape`.
+    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.tensors.get(name).ok_or_else(|| eyre!("{} has no tensor {name} (it has {})", self.path.display(), self.names().join(", ")))?;
+        let got = self.shape(name).unwrap_or_default();
+        if got != shape {
+            bail!("{}: {name} has shape {got:?}, {shape:?} expected", self.path.display());
+        }
+        Ok(t.shallow_clone())
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.tensors.keys().cloned().collect()
+    }
+}

@@ -43,11 +43,16 @@ pub fn wrapped(width: u16) -> Vec<String> {
     out
 }
 
+/// The text's width inside the overlay: the borders, and a column before the scrollbar.
+fn text_width(area: Rect) -> u16 {
+    area.width.saturating_sub(3)
+}
+
 /// Where the overlay stands on a screen of `size`: centred, as tall as its lines or the
 /// screen.
 fn area(size: Rect) -> Rect {
     let [area] = Layout::horizontal([Constraint::Length(MAX_WIDTH.min(size.width))]).flex(Flex::Center).areas(size);
-    let rows = wrapped(area.width.saturating_sub(2)).len() as u16 + 2;
+    let rows = wrapped(text_width(area)).len() as u16 + 2;
     let [area] = Layout::vertical([Constraint::Length(rows.min(size.height))]).flex(Flex::Center).areas(area);
     area
 }
@@ -55,12 +60,12 @@ fn area(size: Rect) -> Rect {
 /// How far the overlay can scroll on a screen of `size`: 0 when every line shows.
 pub fn max_scroll(size: Rect) -> usize {
     let a = area(size);
-    wrapped(a.width.saturating_sub(2)).len().saturating_sub(a.height.saturating_sub(2) as usize)
+    wrapped(text_width(a)).len().saturating_sub(a.height.saturating_sub(2) as usize)
 }
 
 pub fn draw(f: &mut Frame, size: Rect, scroll: usize) {
     let area = area(size);
-    let text = wrapped(area.width.saturating_sub(2));
+    let text = wrapped(text_width(area));
     let visible = area.height.saturating_sub(2) as usize;
     let scroll = scroll.min(text.len().saturating_sub(visible));
     let title = if text.len() > visible {

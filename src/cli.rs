@@ -115,6 +115,19 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// SAELens's SAE releases (its pretrained_saes.yaml; --sae-registry for a newer one):
+    /// every release of a model, or one release's SAEs with hook, width, L0, Neuronpedia id
+    /// and whether the hub cache holds it.
+    Saes {
+        /// Only this model's releases (gpt2-small, google/gemma-3-270m...).
+        #[arg(long = "of", value_name = "MODEL")]
+        of: Option<String>,
+        /// List this release's SAEs.
+        #[arg(value_name = "RELEASE")]
+        release: Option<String>,
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
+    },
     /// Write a synthetic GPT-2 (DIR/model) and SAEs (DIR/saes) in the real layouts.
     Synth {
         #[arg(long, value_name = "DIR")]
@@ -172,9 +185,18 @@ pub struct Common {
     /// Local folder with the model's files, instead of the hub.
     #[arg(long, global = true, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
-    /// Hugging Face repo of SAEs, one folder per hook (blocks.L.hook_resid_pre/).
+    /// SAELens release name (gpt2-small-res-jb; `saescope saes` lists them) or Hugging Face
+    /// repo of SAEs, one folder per hook (blocks.L.hook_resid_pre/).
     #[arg(long, global = true, default_value = DEFAULT_SAE_RELEASE)]
     pub sae_release: String,
+    /// SAELens SAE ids of --sae-release (repeat, or a comma list), instead of --layers:
+    /// e.g. blocks.8.hook_resid_pre.
+    #[arg(long = "sae", global = true, value_delimiter = ',', value_name = "ID")]
+    pub sae: Vec<String>,
+    /// SAELens's pretrained_saes.yaml as it ships, read instead of the bundled registry
+    /// (so a newer SAELens's releases work).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub sae_registry: Option<PathBuf>,
     /// Local folder of SAEs in the same layout, instead of the hub.
     #[arg(long, global = true, value_name = "DIR")]
     pub sae_dir: Option<PathBuf>,

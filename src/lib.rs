@@ -26,6 +26,7 @@ pub mod pickle;
 pub mod pipeline;
 pub mod printable;
 pub mod progress;
+pub mod registry;
 pub mod report;
 pub mod sae;
 pub mod samples;

@@ -74,12 +74,15 @@ fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let c = &cli.common;
+    let mut common = cli.common;
+    resolve_release(&mut common)?;
+    let c = &common;
     saescope::source::download::set_policy(saescope::source::download::Policy {
         stall: std::time::Duration::from_secs_f64(c.download_timeout),
         retries: c.download_retries,
     });
     match cli.command {
+        Some(Command::Saes { of, release, format }) => saes(c, of.as_deref(), release.as_deref(), format),
         Some(Command::Synth { out, size, seed }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
         Some(Command::SynthSamples { out, texts, categories, seed }) => {
             saescope::fsio::write_atomic(&out, saescope::synth_samples::generate(texts, categories, seed).as_bytes())
@@ -112,6 +115,50 @@ fn run(cli: Cli) -> Result<()> {
         }
         None | Some(Command::Explore) => explore(c),
     }
+}
+
+/// A SAELens release name in --sae-release becomes its hub repo, and --sae ids its layers
+/// (a repo name, with its slash, is used as it is).
+fn resolve_release(c: &mut Common) -> Result<()> {
+    if c.sae_dir.is_some() || c.sae_release.contains('/') {
+        if !c.sae.is_empty() {
+            color_eyre::eyre::bail!(
+                "--sae names SAEs of a SAELens release (--sae-release NAME, `saescope saes` lists them); with a repo or --sae-dir use --layers"
+            );
+        }
+        return Ok(());
+    }
+    let registry = saescope::registry::Registry::load(c.sae_registry.as_deref())?;
+    if !c.sae.is_empty() {
+        c.layers = registry.layers_of(&c.sae_release, &c.sae)?;
+    }
+    c.sae_release = registry.repo_for_layers(&c.sae_release, &saescope::config::normalize_layers(&c.layers))?;
+    Ok(())
+}
+
+fn saes(c: &Common, of: Option<&str>, release: Option<&str>, format: CardFormat) -> Result<()> {
+    let registry = saescope::registry::Registry::load(c.sae_registry.as_deref())?;
+    let text = match release {
+        None => {
+            let rows = registry.releases_of(of);
+            match format {
+                CardFormat::Text => saescope::registry::table_releases(&rows),
+                CardFormat::Json => {
+                    let v: Vec<serde_json::Value> =
+                        rows.iter().map(|(n, r)| serde_json::json!({"release": n, "model": r.model, "repo": r.repo_id, "saes": r.saes.len()})).collect();
+                    serde_json::to_string_pretty(&v)? + "\n"
+                }
+            }
+        }
+        Some(name) => {
+            let rows = registry.list(name, &saescope::source::hub::cache_dir())?;
+            match format {
+                CardFormat::Text => saescope::registry::table_saes(&rows),
+                CardFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
+            }
+        }
+    };
+    write_output(&text, None)
 }
 
 fn explore(c: &Common) -> Result<()> {

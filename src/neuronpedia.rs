@@ -2,7 +2,8 @@
 //! feature's page is, and which rows of a Neuronpedia export belong to which layer.
 //!
 //! From the data first: the `neuronpedia_id` SAELens writes into an SAE's cfg.json. Else
-//! from the release, for releases whose ids are known (SAELens's `pretrained_saes.yaml`).
+//! from SAELens's registry of releases (`pretrained_saes.yaml`, registry.rs), by repo and
+//! folder.
 //! Else none: a wrong link is worse than no link. Only files already on disk are read
 //! (a local folder or the hub cache), so this works before, and without, any download.
 
@@ -10,17 +11,23 @@ use crate::source::Source;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A release whose Neuronpedia ids are known.
-struct Known {
-    repo: &'static str,
-    model: &'static str,
-    /// The Neuronpedia source of layer L, if the release has that layer.
-    source: fn(usize) -> Option<String>,
+/// The bundled SAELens registry (registry.rs), parsed once.
+fn registry() -> Option<&'static crate::registry::Registry> {
+    static R: std::sync::OnceLock<Option<crate::registry::Registry>> = std::sync::OnceLock::new();
+    R.get_or_init(|| crate::registry::Registry::bundled().ok()).as_ref()
 }
 
-/// gpt2-small-res-jb: `blocks.L.hook_resid_pre` is `L-res-jb`, and the final
-/// `blocks.11.hook_resid_post` is `12-res-jb`, which is what saescope calls layer 12.
-const KNOWN: &[Known] = &[Known { repo: "jbloom/GPT2-Small-SAEs-Reformatted", model: "gpt2-small", source: |l| (l <= 12).then(|| format!("{l}-res-jb")) }];
+/// Layer `layer`'s Neuronpedia id in the registry's entry for `repo`: its
+/// `blocks.L.hook_resid_pre` folder, or the final `blocks.(L-1).hook_resid_post` (which is
+/// what saescope calls layer n_layer: `12-res-jb` in gpt2-small-res-jb).
+fn from_registry(repo: &str, layer: usize) -> Option<SaeId> {
+    let reg = registry()?;
+    let mut folders = vec![format!("blocks.{layer}.hook_resid_pre")];
+    if layer > 0 {
+        folders.push(format!("blocks.{}.hook_resid_post", layer - 1));
+    }
+    folders.iter().find_map(|f| reg.by_repo_path(repo, f)).and_then(|(_, _, e)| SaeId::parse(e.neuronpedia.as_deref()?))
+}
 
 /// One SAE's Neuronpedia identity: model id and source id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,7 +61,7 @@ impl Ids {
                 SaeId::parse(id.as_str()?)
             });
             let known = || match saes {
-                Source::Hub(repo) => KNOWN.iter().find(|k| k.repo == repo).and_then(|k| Some(SaeId { model: k.model.to_string(), source: (k.source)(layer)? })),
+                Source::Hub(repo) => from_registry(repo, layer),
                 Source::Dir(_) => None,
             };
             if let Some(id) = from_cfg.or_else(known) {

@@ -54,6 +54,109 @@ fn cached_hub_files_are_used_offline() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("category,layer,rank,feature,activation,specialist"));
 }
 
+/// SAELens's release names: `--sae-release gpt2-small-res-jb --sae ID,ID` runs from the hub
+/// cache holding that release's repo (tiny weights in its layout), with Neuronpedia ids from
+/// the registry; `saes` lists releases and a release's SAEs with what the cache holds;
+/// names that do not exist, and releases this version cannot load by layer, are refused
+/// with what to do.
+#[test]
+fn saelens_release_names_resolve_through_the_registry() {
+    let home = tempfile::tempdir().expect("tmp");
+    let rev = "b".repeat(40);
+    for (name, src) in [("models--org--tiny", tiny().join("model")), ("models--jbloom--GPT2-Small-SAEs-Reformatted", tiny().join("saes"))] {
+        let repo = home.path().join("hub").join(name);
+        std::fs::create_dir_all(repo.join("refs")).expect("mkdir");
+        std::fs::write(repo.join("refs/main"), &rev).expect("ref");
+        std::fs::create_dir_all(repo.join("snapshots")).expect("mkdir");
+        assert!(Command::new("cp").arg("-r").arg(&src).arg(repo.join("snapshots").join(&rev)).status().expect("cp").success());
+    }
+    let run = |args: &[&str]| saescope().args(args).env("HF_HOME", home.path()).env("HF_HUB_OFFLINE", "1").output().expect("run");
+    let out = run(&[
+        "report",
+        "--model",
+        "org/tiny",
+        "--sae-release",
+        "gpt2-small-res-jb",
+        "--sae",
+        "blocks.6.hook_resid_pre,blocks.11.hook_resid_post",
+        "--format",
+        "json",
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["layers"], serde_json::json!([6, 12]), "--sae ids are layers 6 and 12 (after the last block)");
+    assert_eq!(v["sae_release"], "jbloom/GPT2-Small-SAEs-Reformatted");
+    let out = run(&[
+        "report",
+        "--model",
+        "org/tiny",
+        "--sae-release",
+        "gpt2-small-res-jb",
+        "--sae",
+        "blocks.6.hook_resid_pre,blocks.11.hook_resid_post",
+        "--format",
+        "csv",
+    ]);
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        csv.contains("https://www.neuronpedia.org/gpt2-small/6-res-jb/") && csv.contains("https://www.neuronpedia.org/gpt2-small/12-res-jb/"),
+        "Neuronpedia links from the registry\n{csv}"
+    );
+
+    let out = run(&["saes", "gpt2-small-res-jb"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = |id: &str| table.lines().find(|l| l.starts_with(&format!("{id} "))).unwrap_or_else(|| panic!("{id} missing\n{table}")).to_string();
+    assert!(
+        row("blocks.6.hook_resid_pre").ends_with("yes") && row("blocks.6.hook_resid_pre").contains(" 512 "),
+        "cached, width from its cfg: {}",
+        row("blocks.6.hook_resid_pre")
+    );
+    assert!(row("blocks.6.hook_resid_pre").contains("gpt2-small/6-res-jb"));
+    let out = run(&["saes", "--of", "gpt2-small", "--format", "json"]);
+    let releases: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<&str> = releases.as_array().expect("list").iter().filter_map(|r| r["release"].as_str()).collect();
+    for want in ["gpt2-small-res-jb", "gpt2-small-res-jb-feature-splitting", "gpt2-small-resid-post-v5-32k", "gpt2-small-hook-z-kk", "gpt2-small-mlp-tm"] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+
+    for (args, says) in [
+        (vec!["report", "--sae-release", "gpt2-small-res-jbb"], "no SAELens release named \"gpt2-small-res-jbb\""),
+        (vec!["report", "--sae-release", "gpt2-small-mlp-tm"], "its SAEs read hook_mlp_out"),
+        (vec!["report", "--sae-release", "gpt2-small-res-jb", "--sae", "blocks.99.hook_resid_pre"], "has no SAE \"blocks.99.hook_resid_pre\""),
+        (
+            vec!["report", "--sae-release", "gpt2-small-res-jb-feature-splitting", "--sae", "blocks.8.hook_resid_pre_768"],
+            "one of several on blocks.8.hook_resid_pre",
+        ),
+        (vec!["report", "--sae-dir", "/nonexistent", "--sae", "blocks.8.hook_resid_pre"], "--sae names SAEs of a SAELens release"),
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+    }
+    // SAELens's own YAML, as it ships, in place of the bundled registry.
+    let yaml = home.path().join("pretrained_saes.yaml");
+    std::fs::write(&yaml, "my-release:\n  repo_id: jbloom/GPT2-Small-SAEs-Reformatted\n  model: gpt2-small\n  conversion_func: null\n  saes:\n  - id: blocks.8.hook_resid_pre\n    path: blocks.8.hook_resid_pre\n    l0: 12.5\n").expect("yaml");
+    let out = run(&["saes", "my-release", "--sae-registry", yaml.to_str().expect("utf-8")]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("blocks.8.hook_resid_pre"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "report",
+        "--model",
+        "org/tiny",
+        "--sae-release",
+        "my-release",
+        "--layers",
+        "8",
+        "--sae-registry",
+        yaml.to_str().expect("utf-8"),
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn json_report_follows_the_schema() {
     let out = tiny_args(saescope().args(["report", "--format", "json", "--layers", "6,12"])).output().expect("run");

@@ -1,0 +1,189 @@
+//! The commands: `run` dispatches a parsed command line to its file, and the helpers every
+//! command shares live here (options to run settings, labels, inputs, and `emit`, the one
+//! way a command writes its text or JSON).
+
+mod attribute;
+mod explore;
+mod feature;
+mod findings;
+mod index;
+mod report;
+mod saes;
+mod search;
+mod steer;
+mod tokens;
+
+use color_eyre::eyre::{Result, WrapErr};
+use saescope::analysis::{analyze, Params};
+use saescope::cli::{CardFormat, Cli, Command, Common};
+use saescope::compute::{activations, Request};
+use saescope::pipeline::{parse_device, RunOptions};
+use saescope::progress::ProgressSink;
+use saescope::samples::Samples;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Started first thing, read by `setup`: see src/cpu.rs.
+pub static CPU_PROBE: std::sync::Mutex<Option<saescope::cpu::Probe>> = std::sync::Mutex::new(None);
+
+pub fn samples(c: &Common) -> Result<Samples> {
+    match &c.samples {
+        Some(p) => Samples::load(p),
+        None => Samples::bundled(),
+    }
+}
+
+pub fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
+    let probe = CPU_PROBE.lock().ok().and_then(|mut p| p.take());
+    if let Some(n) = c.threads {
+        tch::set_num_threads(n as i32);
+    } else if std::env::var_os("OMP_NUM_THREADS").is_none() {
+        // As many threads as cores other processes leave free (src/cpu.rs).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if let Some(free) = probe.and_then(saescope::cpu::Probe::free).filter(|&f| f < cores) {
+            tch::set_num_threads(free as i32);
+        }
+    }
+    Ok((
+        parse_device(&c.device)?,
+        RunOptions {
+            include_bos: c.include_bos,
+            truncate: c.truncate,
+            batch_tokens: c.text_batch_tokens(),
+            keep: saescope::activations::Keep::for_threshold(c.threshold),
+            max_memory: c.max_memory.map(|g| (g * (1u64 << 30) as f64) as u64),
+            dtype: c.dtype,
+        },
+        Params { top_k: c.top_k, threshold: c.threshold },
+    ))
+}
+
+/// Parses nothing and does one command: main.rs parses, this dispatches.
+pub fn run(cli: Cli) -> Result<()> {
+    let mut common = cli.common;
+    resolve_release(&mut common)?;
+    let c = &common;
+    saescope::source::download::set_policy(saescope::source::download::Policy {
+        stall: std::time::Duration::from_secs_f64(c.download_timeout),
+        retries: c.download_retries,
+    });
+    match cli.command {
+        Some(Command::Saes { of, release, format }) => saes::saes(c, of.as_deref(), release.as_deref(), format),
+        Some(Command::Synth { out, size, seed }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
+        Some(Command::SynthSamples { out, texts, categories, seed }) => {
+            saescope::fsio::write_atomic(&out, saescope::synth_samples::generate(texts, categories, seed).as_bytes())
+        }
+        Some(Command::Bench { repeat }) => {
+            let (device, opts, params) = setup(c)?;
+            if let Some(corpus) = c.corpus()? {
+                let opts = RunOptions { batch_tokens: c.window_batch_tokens(), ..opts };
+                return saescope::bench::index(
+                    &c.model_source(),
+                    &c.sae_source(),
+                    &corpus,
+                    &saescope::config::normalize_layers(&c.layers),
+                    device,
+                    &opts,
+                    c.max_tokens,
+                );
+            }
+            saescope::bench::run(&c.model_source(), &c.sae_source(), &samples(c)?, &c.layers, device, &opts, params, repeat)
+        }
+        Some(Command::Report { format, output }) => report::report(c, format, output),
+        Some(Command::Index { format }) => index::index(c, format),
+        Some(Command::Feature { layer, id, format, output }) => feature::feature(c, layer, id, format, output),
+        Some(Command::Findings { format, output }) => findings::findings(c, format, output),
+        Some(Command::Search { query, format }) => search::search(c, &query, format),
+        Some(Command::Tokens { layer, id, text, format, output }) => tokens::tokens(c, layer, id, &text, format, output),
+        Some(Command::Attribute { prompt, target, top, format, output }) => attribute::attribute(c, &prompt, target.as_deref(), top, format, output),
+        Some(Command::Steer { prompt, features, tokens, temperature, seed, mode, format, output }) => {
+            steer::steer(c, &prompt, &features, saescope::steer::Sampling { tokens, temperature, seed }, mode, format, output)
+        }
+        None | Some(Command::Explore) => explore::explore(c),
+    }
+}
+
+/// A SAELens release name in --sae-release becomes its hub repo, and --sae ids its layers
+/// (a repo name, with its slash, is used as it is).
+fn resolve_release(c: &mut Common) -> Result<()> {
+    if c.sae_dir.is_some() || c.sae_release.contains('/') {
+        if !c.sae.is_empty() {
+            color_eyre::eyre::bail!(
+                "--sae names SAEs of a SAELens release (--sae-release NAME, `saescope saes` lists them); with a repo or --sae-dir use --layers"
+            );
+        }
+        return Ok(());
+    }
+    let registry = saescope::registry::Registry::load(c.sae_registry.as_deref())?;
+    if !c.sae.is_empty() {
+        c.layers = registry.layers_of(&c.sae_release, &c.sae)?;
+    }
+    c.sae_release = registry.repo_for_layers(&c.sae_release, &saescope::config::normalize_layers(&c.layers))?;
+    Ok(())
+}
+
+/// `--labels`, checked against the loaded layers, with the line that says what was
+/// imported and set aside (stderr for commands, the status line in the explorer).
+pub fn labels(c: &Common, scope: &saescope::labels::Scope) -> Result<(saescope::labels::Labels, Option<String>)> {
+    let Some(path) = &c.labels else { return Ok(Default::default()) };
+    let scope = saescope::labels::Scope { source: c.labels_source.as_deref(), ..*scope };
+    let (labels, summary) = saescope::labels::Labels::load(path, &scope)?;
+    Ok((labels, Some(format!("labels: {}", summary.line()))))
+}
+
+/// `labels` for the headless commands.
+pub fn labels_noted(c: &Common, scope: &saescope::labels::Scope) -> Result<saescope::labels::Labels> {
+    let (labels, summary) = labels(c, scope)?;
+    summary.into_iter().for_each(|s| eprintln!("{s}"));
+    Ok(labels)
+}
+
+pub fn write_output(text: &str, output: Option<std::path::PathBuf>) -> Result<()> {
+    match output {
+        Some(path) => saescope::fsio::write_atomic(&path, text.as_bytes()),
+        None => std::io::stdout().write_all(text.as_bytes()).wrap_err("cannot write to standard output"),
+    }
+}
+
+/// A command's result as text (its own rendering) or JSON, to FILE (atomically) or
+/// standard output: the one place every command's output goes through.
+pub fn emit<T: serde::Serialize + ?Sized>(value: &T, format: CardFormat, text: impl FnOnce(&T) -> String, output: Option<PathBuf>) -> Result<()> {
+    let s = match format {
+        CardFormat::Text => text(value),
+        CardFormat::Json => serde_json::to_string_pretty(value)? + "\n",
+    };
+    write_output(&s, output)
+}
+
+/// The samples through the result cache, analysed: what `report` and `findings` print.
+pub fn analysed(c: &Common) -> Result<(saescope::compute::Computed, saescope::analysis::Analysis)> {
+    let samples = samples(c)?;
+    let (device, opts, params) = setup(c)?;
+    let cache = c.cache();
+    let (model, saes) = (c.model_source(), c.sae_source());
+    let req = Request { model: &model, saes: &saes, samples: &samples, layers: &c.layers, device, opts: &opts, cache: cache.as_ref(), partial: None };
+    let done = activations(&req, &ProgressSink::stderr())?;
+    let analysis = analyze(&done.set, params);
+    Ok((done, analysis))
+}
+
+/// The SAEs' width from a cfg.json already on disk (no download), for commands that
+/// load no weights.
+pub fn local_width(c: &Common, layers: &[usize]) -> Option<usize> {
+    let saes = c.sae_source();
+    let cfg = match &saes {
+        saescope::source::Source::Dir(_) => saes.cfg_on_disk(*layers.first()?)?,
+        saescope::source::Source::Hub(_) => return None,
+    };
+    saescope::sae::SaeConfig::from_file(&cfg).ok()?.d_sae
+}
+
+/// Text from `--prompt`/`--text`, or standard input for `-`.
+pub fn text_arg(text: &str, what: &str) -> Result<String> {
+    if text != "-" {
+        return Ok(text.to_string());
+    }
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).wrap_err_with(|| format!("cannot read {what} from standard input (is it UTF-8?)"))?;
+    Ok(s)
+}

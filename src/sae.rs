@@ -76,6 +76,9 @@ impl SaeConfig {
             "layer_norm" => Normalize::LayerNorm,
             other => bail!("normalize_activations {other:?} is not supported"),
         };
+        if get("rescale_acts_by_decoder_norm").and_then(Value::as_bool) == Some(true) {
+            bail!("rescale_acts_by_decoder_norm is not supported (SAELens's TopK option that scales activations by decoder norms)");
+        }
         if let Some(dt) = get("dtype").and_then(Value::as_str) {
             let dt = dt.trim_start_matches("torch.");
             if !matches!(dt, "float32" | "float16" | "bfloat16" | "float64" | "float" | "half") {

@@ -1,0 +1,67 @@
+"""SAE file formats against SAELens (tests/formats.rs, fixtures tests/fixtures/formats/):
+folders as SAELens 6.54 writes them (`SAE.save_model`) for a standard SAE, a JumpReLU SAE,
+a TopK SAE with per-token `layer_norm` input normalisation (the OpenAI v5 releases'
+processing), a standard SAE with `constant_norm_rescale` and one without `b_dec` applied
+to its input; and a folder in the old mats_sae_training layout of gpt2-small-res-jb
+(`hook_point`, `hook_point_layer`, no architecture key). `reference.json` holds seeded
+inputs and SAELens's `SAE.load_from_disk(folder).encode(x)` for each.
+
+    python scripts/reference_formats.py tests/fixtures/formats
+"""
+import json
+import os
+import shutil
+import sys
+
+
+def main() -> None:
+    out = sys.argv[1]
+    import torch
+    from safetensors.torch import save_file
+    from sae_lens import SAE, JumpReLUSAEConfig, StandardSAEConfig, TopKSAEConfig
+
+    torch.manual_seed(1)
+    torch.set_grad_enabled(False)
+    d_in, d_sae = 48, 96
+    x = torch.randn(6, d_in) * 3.0 + 0.5
+    hook = "blocks.4.hook_mlp_out"
+    made = {
+        "standard": StandardSAEConfig(d_in=d_in, d_sae=d_sae),
+        "jumprelu": JumpReLUSAEConfig(d_in=d_in, d_sae=d_sae),
+        "topk_layer_norm": TopKSAEConfig(d_in=d_in, d_sae=d_sae, k=8, normalize_activations="layer_norm"),
+        "constant_norm_rescale": StandardSAEConfig(d_in=d_in, d_sae=d_sae, normalize_activations="constant_norm_rescale"),
+        "no_b_dec_in": StandardSAEConfig(d_in=d_in, d_sae=d_sae, apply_b_dec_to_input=False),
+    }
+    ref = {"x": x.tolist(), "encode": {}}
+    for name, cfg in made.items():
+        cfg.metadata.hook_name = hook
+        sae = SAE.from_dict(cfg.to_dict())
+        for p in sae.parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+        if name == "jumprelu":
+            sae.threshold.copy_(torch.rand_like(sae.threshold) * 0.8)
+        folder = os.path.join(out, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        sae.save_model(folder)
+        loaded = SAE.load_from_disk(folder, device="cpu")
+        ref["encode"][name] = loaded.encode(x).tolist()
+
+    # gpt2-small-res-jb's raw cfg: what SAELens's handle_pre_6_0_config reads.
+    folder = os.path.join(out, "old_jb")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    w = {"W_enc": torch.randn(d_in, d_sae) * 0.3, "W_dec": torch.randn(d_sae, d_in) * 0.3, "b_enc": torch.randn(d_sae) * 0.3, "b_dec": torch.randn(d_in) * 0.3}
+    save_file(w, os.path.join(folder, "sae_weights.safetensors"))
+    cfg = {"model_name": "gpt2-small", "hook_point": "blocks.4.hook_resid_pre", "hook_point_layer": 4, "hook_point_head_index": None,
+           "dataset_path": "Skylion007/openwebtext", "is_dataset_tokenized": False, "context_size": 128, "use_cached_activations": False,
+           "d_in": d_in, "expansion_factor": 2, "b_dec_init_method": "geometric_median", "lr": 0.0004, "l1_coefficient": 8e-05,
+           "device": "mps", "seed": 42, "dtype": "torch.float32", "d_sae": d_sae}
+    with open(os.path.join(folder, "cfg.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    ref["encode"]["old_jb"] = SAE.load_from_disk(folder, device="cpu").encode(x).tolist()
+    with open(os.path.join(out, "reference.json"), "w") as f:
+        json.dump(ref, f)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@
 //! exact effect is computed too: the feature is ablated at every position
 //! (`x - a_F(x) * W_dec[F]`) and the model run again.
 
-use crate::model::{centre, KvCache};
+use crate::model::KvCache;
 use crate::pipeline::Engine;
 use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
@@ -100,7 +100,7 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
     for (layer, h, delta) in &seen {
         let sae = engine.saes.iter().find(|(l, _)| l == layer).map(|(_, s)| s).ok_or_else(|| eyre!("internal: layer {layer} has no SAE"))?;
         let g = delta.grad();
-        let a = sae.encode(&centre(h));
+        let a = sae.encode(&sae.residual_view(h));
         let w = sae.decoder()?;
         // [n, d_sae]: a_F(x_p) * (W_dec[F] . g_p), summed over positions.
         let attr: Vec<f64> = Vec::try_from((&a * g.matmul(&w.tr())).sum_dim_intlist(0, false, Kind::Double))?;
@@ -114,7 +114,7 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
                 if l != *layer {
                     return Ok(h);
                 }
-                let af = sae.encode(&centre(&h)).select(-1, f as i64).unsqueeze(-1);
+                let af = sae.encode(&sae.residual_view(&h)).select(-1, f as i64).unsqueeze(-1);
                 Ok(h - af * &dir)
             };
             let logits = engine.model.forward_cached(&ids, &mut KvCache::default(), &mut ablate)?;

@@ -143,7 +143,8 @@ impl Gpt2 {
     }
 
     /// Centred residual streams at `layers` (each in 0..=loaded blocks; layer n_layer is the
-    /// final resid_post), in the order given, each [batch, seq, d_model].
+    /// final resid_post), in the order given, each [batch, seq, d_model]: TransformerLens's
+    /// `hook_resid_pre` under its default processing.
     /// `tokens` [batch, seq] i64, right-padded; `mask` [batch, seq] bool, true on real tokens.
     pub fn residuals(&self, tokens: &Tensor, mask: &Tensor, layers: &[usize]) -> Result<Vec<Tensor>> {
         let points: Vec<HookPoint> = layers.iter().map(|&l| HookPoint::new(l, Site::ResidPre)).collect();
@@ -155,6 +156,14 @@ impl Gpt2 {
     /// pass that stops inside the last block any point needs. `tokens` [batch, seq] i64,
     /// right-padded; `mask` [batch, seq] bool, true on real tokens.
     pub fn hooks(&self, tokens: &Tensor, mask: &Tensor, points: &[HookPoint], processing: Processing) -> Result<Vec<Tensor>> {
+        let each: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, processing)).collect();
+        self.hooks_each(tokens, mask, &each)
+    }
+
+    /// `hooks`, each point under its own processing (SAEs of several releases in one run):
+    /// still one pass, as the processings differ only in what is subtracted at the end.
+    pub fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
+        let points: Vec<HookPoint> = requested.iter().map(|(p, _)| *p).collect();
         let needed = points.iter().map(HookPoint::blocks_needed).max().unwrap_or(0);
         if needed > self.blocks.len() {
             bail!("{} needs {needed} blocks but only {} are loaded", points.iter().max().map(ToString::to_string).unwrap_or_default(), self.blocks.len());
@@ -169,14 +178,14 @@ impl Gpt2 {
         let causal = Tensor::ones([t, t], (Kind::Bool, self.device)).tril(0);
         let keys = mask.to_device(self.device).view([b, 1, 1, t]);
         let attn_mask = causal.view([1, 1, t, t]).logical_and(&keys);
-        let write = |x: &Tensor| if processing.center_writing_weights { centre(x) } else { x.shallow_clone() };
+        let write = |slot: usize, x: &Tensor| if requested[slot].1.center_writing_weights { centre(x) } else { x.shallow_clone() };
 
         let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
         let mut out: Vec<Option<Tensor>> = (0..points.len()).map(|_| None).collect();
         for i in 0..=needed {
             let here = |site: Site| points.iter().enumerate().filter(move |(_, p)| p.layer == i && p.site == site).map(|(slot, _)| slot);
             for slot in here(Site::ResidPre) {
-                out[slot] = Some(write(&h));
+                out[slot] = Some(write(slot, &h));
             }
             if i >= needed {
                 break;
@@ -186,11 +195,11 @@ impl Gpt2 {
                 [(Site::AttnOut, &inside.attn_out), (Site::ResidMid, &inside.mid), (Site::MlpOut, &inside.mlp_out), (Site::ResidPost, &inside.post)]
             {
                 for slot in here(site) {
-                    out[slot] = Some(write(value));
+                    out[slot] = Some(write(slot, value));
                 }
             }
             for slot in here(Site::AttnZ) {
-                let z = if processing.fold_value_biases { &inside.z - self.value_bias(&self.blocks[i]) } else { inside.z.shallow_clone() };
+                let z = if requested[slot].1.fold_value_biases { &inside.z - self.value_bias(&self.blocks[i]) } else { inside.z.shallow_clone() };
                 out[slot] = Some(z.flatten(2, 3));
             }
             // TransformerLens's hook_normalized is before the affine map, folded or not.

@@ -2,6 +2,7 @@
 //! alike, and the kk attention SAEs' `*_cfg.json`), loading `sae_weights.safetensors` or a
 //! `torch.save` checkpoint (`.pt`, read without running code: torch_pt.rs), and encoding.
 
+use crate::hooks::Processing;
 use crate::source::SaeFiles;
 use crate::tensors::SafeFile;
 use crate::torch_pt::PtFile;
@@ -37,6 +38,9 @@ pub struct SaeConfig {
     pub apply_b_dec_to_input: bool,
     pub normalize: Normalize,
     pub hook_name: Option<String>,
+    /// The TransformerLens processing the SAE was trained under
+    /// (`model_from_pretrained_kwargs`), which decides what its hook holds.
+    pub processing: Processing,
 }
 
 impl SaeConfig {
@@ -85,10 +89,15 @@ impl SaeConfig {
                 bail!("dtype {dt:?} is not a float type");
             }
         }
+        let kwargs = get("model_from_pretrained_kwargs");
+        let flag = |k: &str| kwargs.and_then(|m| m.get(k)).and_then(Value::as_bool);
+        let processing =
+            Processing { center_writing_weights: flag("center_writing_weights").unwrap_or(true), fold_value_biases: flag("fold_value_biases").unwrap_or(true) };
         Ok(Self {
             d_in,
             d_sae,
             architecture,
+            processing,
             apply_b_dec_to_input: get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(true),
             normalize,
             hook_name: get("hook_name").or_else(|| get("hook_point")).or_else(|| get("act_name")).and_then(Value::as_str).map(String::from),
@@ -253,6 +262,16 @@ impl Sae {
             (_, None) => Tensor::zeros([self.d_sae as i64], (self.kind, self.device)),
         };
         Some((&self.w_enc, &self.b_enc, cut))
+    }
+
+    /// What this SAE reads of the HF residual stream `h`: TransformerLens's residual under
+    /// the SAE's processing (mean removed where writing weights were centred).
+    pub fn residual_view(&self, h: &Tensor) -> Tensor {
+        if self.cfg.processing.center_writing_weights {
+            crate::model::centre(h)
+        } else {
+            h.shallow_clone()
+        }
     }
 
     /// The input after the cfg's normalisation and, where asked, `- b_dec`: what the

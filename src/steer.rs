@@ -234,10 +234,10 @@ fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Mode) -> Result<impl 
             let by = match mode {
                 Mode::Add => Tensor::from(st.strength).to_kind(h.kind()).to_device(h.device()),
                 Mode::Clamp => {
-                    let centred = crate::model::centre(&h);
+                    // An SAE trained on the uncentred stream reads it as it is.
                     let seen = match &added {
-                        Some(m) => centred + m,
-                        None => centred,
+                        Some(m) if sae.cfg.processing.center_writing_weights => sae.residual_view(&h) + m,
+                        _ => sae.residual_view(&h),
                     };
                     let a = sae.encode(&seen.unsqueeze(0)).squeeze_dim(0).select(-1, st.feature as i64);
                     (a.neg() + st.strength).unsqueeze(-1)

@@ -75,3 +75,35 @@ fn hooks_in_one_pass_equal_each_alone_and_need_only_their_blocks() {
     let err = model.hooks(&ids, &mask, &[HookPoint::parse("blocks.2.hook_mlp_out").expect("name")], Processing::DEFAULT).expect_err("block 2 not loaded");
     assert!(err.to_string().contains("needs 3 blocks but only 2 are loaded"), "{err}");
 }
+
+/// An SAE reads the residual under the processing it was trained with: one whose cfg says
+/// `model_from_pretrained_kwargs: {center_writing_weights: false}` (as SAELens writes it)
+/// gets the uncentred stream, the others the centred one, in the same run and forward.
+#[test]
+fn each_sae_reads_the_residual_under_its_own_processing() {
+    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("hooks_tiny.json")).expect("fixture")).expect("json");
+    let tokens: Vec<u32> = fx["tiny"]["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("id") as u32).collect();
+    // Layer 6 trained on the uncentred stream, layer 11 as TransformerLens's default.
+    let dir = tempfile::tempdir().expect("tmp");
+    for layer in [6, 11] {
+        let name = format!("blocks.{layer}.hook_resid_pre");
+        let (from, to) = (common::tiny().join("saes").join(&name), dir.path().join(&name));
+        std::fs::create_dir_all(&to).expect("mkdir");
+        std::fs::copy(from.join("sae_weights.safetensors"), to.join("sae_weights.safetensors")).expect("copy");
+        let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(from.join("cfg.json")).expect("cfg")).expect("json");
+        if layer == 6 {
+            cfg["metadata"]["model_from_pretrained_kwargs"] = serde_json::json!({"center_writing_weights": false});
+        }
+        std::fs::write(to.join("cfg.json"), cfg.to_string()).expect("write");
+    }
+    let engine = common::engine_with(dir.path(), &[6, 11]);
+    assert!(!engine.saes[0].1.cfg.processing.center_writing_weights && engine.saes[1].1.cfg.processing.center_writing_weights);
+    let packed = saescope::pipeline::pack([tokens.as_slice()].into_iter(), true, 50256);
+    let got = engine.residuals(&packed).expect("residuals");
+    for (value, (processing, name)) in got.iter().zip([("none", "blocks.6.hook_resid_pre"), ("default", "blocks.11.hook_resid_pre")]) {
+        let want: Vec<Vec<f64>> = serde_json::from_value(fx["tiny"][processing][name].clone()).expect("values");
+        let value: Vec<Vec<f32>> = Vec::try_from(value.squeeze_dim(0)).expect("rows");
+        let worst = value.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
+        assert!(worst <= 1e-5, "{name} as TransformerLens {processing}: off by {worst:e}");
+    }
+}

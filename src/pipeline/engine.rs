@@ -2,6 +2,7 @@
 
 use super::{pack, plan, Packed, Resolved, RunOptions};
 use crate::activations::SparseVec;
+use crate::hooks::{HookPoint, Site};
 use crate::model::Gpt2;
 use crate::progress::{Progress, ProgressSink};
 use crate::sae::Sae;
@@ -108,9 +109,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Centred residuals of a packed batch at every loaded layer.
+    /// Each loaded SAE's input for a packed batch: the residual at its layer as
+    /// TransformerLens held it under the processing the SAE was trained with (centred for
+    /// most releases), all in one forward.
     pub fn residuals(&self, p: &Packed) -> Result<Vec<Tensor>> {
-        self.model.residuals(&p.ids, &p.mask, &self.layers())
+        let points: Vec<(HookPoint, crate::hooks::Processing)> =
+            self.saes.iter().map(|(l, sae)| (HookPoint::new(*l, Site::ResidPre), sae.cfg.processing)).collect();
+        self.model.hooks_each(&p.ids, &p.mask, &points)
     }
 
     /// Per-text mean feature vectors of one packed batch.

@@ -23,6 +23,11 @@ impl Gpt2Tokenizer {
         Ok(Self { inner, bos })
     }
 
+    /// Tokens the tokenizer can produce (its largest id + 1).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
     /// Token ids of `text` with BOS first, as TransformerLens's `to_tokens` gives them.
     pub fn encode_with_bos(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self.inner.encode(text, false).map_err(|e| eyre!("cannot tokenise {text:?}: {e}"))?;

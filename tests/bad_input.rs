@@ -152,3 +152,22 @@ fn hf_prefixed_tensor_names_load_the_same() {
     let o = saescope::pipeline::RunOptions::default();
     assert_eq!(a.run(&s, &o, &ProgressSink::none()).expect("a"), b.run(&s, &o, &ProgressSink::none()).expect("b"));
 }
+
+/// A model whose vocabulary is smaller than the tokenizer's (a folder without its own
+/// tokenizer.json, so the bundled GPT-2 one applies) is refused at load, naming both sizes,
+/// instead of failing inside libtorch on the first token past the embedding.
+#[test]
+fn a_tokenizer_larger_than_the_models_vocabulary_is_refused() {
+    let saes = tempfile::tempdir().expect("tmp");
+    let folder = saes.path().join("blocks.1.hook_resid_pre");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    let t = |shape: &[i64]| tch::Tensor::zeros(shape, (tch::Kind::Float, tch::Device::Cpu));
+    tch::Tensor::write_safetensors(
+        &[("W_enc", t(&[48, 64])), ("W_dec", t(&[64, 48])), ("b_enc", t(&[64])), ("b_dec", t(&[48]))],
+        folder.join("sae_weights.safetensors"),
+    )
+    .expect("write");
+    std::fs::write(folder.join("cfg.json"), r#"{"d_in": 48, "d_sae": 64, "hook_name": "blocks.1.hook_resid_pre"}"#).expect("cfg");
+    let e = err(load(&common::fixture("gpt2_other"), saes.path(), &[1]));
+    assert!(e.contains("the bundled GPT-2 tokenizer has 50257 tokens but the model's vocab_size is 512") && e.contains("tokenizer.json"), "{e}");
+}

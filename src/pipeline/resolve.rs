@@ -131,6 +131,15 @@ impl Resolved {
         }
         let (n_layer, d_model) = (self.cfg.n_layer, self.cfg.n_embd);
         let tokenizer = Gpt2Tokenizer::load(self.model.tokenizer.as_deref())?;
+        // A token id past the embedding would fail deep in libtorch, mid-run.
+        if tokenizer.vocab_size() > self.cfg.vocab_size {
+            let which = self.model.tokenizer.as_ref().map_or_else(|| "the bundled GPT-2 tokenizer".to_string(), |p| p.display().to_string());
+            bail!(
+                "{which} has {} tokens but the model's vocab_size is {}: put the model's own tokenizer.json beside its config.json",
+                tokenizer.vocab_size(),
+                self.cfg.vocab_size
+            );
+        }
         progress.stage(format!("loading model ({n_blocks} of {n_layer} blocks)"));
         let kind = opts.dtype.kind();
         let gpt = Gpt2::load(self.cfg, SafeFile::open(&self.model.weights)?, n_blocks, device, kind)?;

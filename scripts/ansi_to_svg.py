@@ -69,6 +69,22 @@ class Style:
         return tuple(getattr(self, k) for k in Style.__slots__)
 
 
+# SGR codes that set or clear text attributes: code -> (attribute, value) pairs.
+FLAGS = {
+    1: [("bold", True)],
+    2: [("dim", True)],
+    3: [("italic", True)],
+    4: [("underline", True)],
+    7: [("reverse", True)],
+    9: [("strike", True)],
+    22: [("bold", False), ("dim", False)],
+    23: [("italic", False)],
+    24: [("underline", False)],
+    27: [("reverse", False)],
+    29: [("strike", False)],
+}
+
+
 def apply_sgr(style, params):
     ps = [int(p) if p.isdigit() else 0 for p in params.replace(":", ";").split(";")] if params else [0]
     i = 0
@@ -76,28 +92,9 @@ def apply_sgr(style, params):
         p = ps[i]
         if p == 0:
             style = Style()
-        elif p == 1:
-            style.bold = True
-        elif p == 2:
-            style.dim = True
-        elif p == 3:
-            style.italic = True
-        elif p == 4:
-            style.underline = True
-        elif p == 7:
-            style.reverse = True
-        elif p == 9:
-            style.strike = True
-        elif p == 22:
-            style.bold = style.dim = False
-        elif p == 23:
-            style.italic = False
-        elif p == 24:
-            style.underline = False
-        elif p == 27:
-            style.reverse = False
-        elif p == 29:
-            style.strike = False
+        elif p in FLAGS:
+            for attr, value in FLAGS[p]:
+                setattr(style, attr, value)
         elif 30 <= p <= 37:
             style.fg = PALETTE16[p - 30]
         elif 40 <= p <= 47:

@@ -30,20 +30,24 @@ fn hf_hub_offline_is_honoured_without_network() {
     assert!(!out.status.success() && err.contains("HF_HUB_OFFLINE is set") && err.contains("not in the cache"), "{err}");
 }
 
+/// An HF cache under `home` (`hub/models--org--name/{refs/main, snapshots/REV/...}`) holding
+/// each (repo, folder) pair's files, as Python's huggingface_hub lays it out.
+fn hub_cache(home: &std::path::Path, repos: &[(&str, std::path::PathBuf)]) {
+    let rev = "a".repeat(40);
+    for (repo, src) in repos {
+        let dir = home.join("hub").join(format!("models--{}", repo.replace('/', "--")));
+        std::fs::create_dir_all(dir.join("refs")).expect("mkdir");
+        std::fs::write(dir.join("refs/main"), &rev).expect("ref");
+        std::fs::create_dir_all(dir.join("snapshots")).expect("mkdir");
+        assert!(Command::new("cp").arg("-r").arg(src).arg(dir.join("snapshots").join(&rev)).status().expect("cp").success());
+    }
+}
+
 #[test]
 fn cached_hub_files_are_used_offline() {
     // The standard HF cache layout: models--org--name/{refs/main, snapshots/<rev>/...}.
     let home = tempfile::tempdir().expect("tmp");
-    let rev = "a".repeat(40);
-    let model = home.path().join("hub/models--org--tiny");
-    let saes = home.path().join("hub/models--org--tiny-saes");
-    for (repo, src) in [(&model, tiny().join("model")), (&saes, tiny().join("saes"))] {
-        std::fs::create_dir_all(repo.join("refs")).expect("mkdir");
-        std::fs::write(repo.join("refs/main"), &rev).expect("ref");
-        std::fs::create_dir_all(repo.join("snapshots")).expect("mkdir");
-        let ok = Command::new("cp").arg("-r").arg(&src).arg(repo.join("snapshots").join(&rev)).status().expect("cp");
-        assert!(ok.success());
-    }
+    hub_cache(home.path(), &[("org/tiny", tiny().join("model")), ("org/tiny-saes", tiny().join("saes"))]);
     let out = saescope()
         .args(["report", "--model", "org/tiny", "--sae-release", "org/tiny-saes", "--format", "csv"])
         .env("HF_HOME", home.path())
@@ -62,42 +66,27 @@ fn cached_hub_files_are_used_offline() {
 #[test]
 fn saelens_release_names_resolve_through_the_registry() {
     let home = tempfile::tempdir().expect("tmp");
-    let rev = "b".repeat(40);
-    for (name, src) in [("models--org--tiny", tiny().join("model")), ("models--jbloom--GPT2-Small-SAEs-Reformatted", tiny().join("saes"))] {
-        let repo = home.path().join("hub").join(name);
-        std::fs::create_dir_all(repo.join("refs")).expect("mkdir");
-        std::fs::write(repo.join("refs/main"), &rev).expect("ref");
-        std::fs::create_dir_all(repo.join("snapshots")).expect("mkdir");
-        assert!(Command::new("cp").arg("-r").arg(&src).arg(repo.join("snapshots").join(&rev)).status().expect("cp").success());
-    }
+    hub_cache(home.path(), &[("org/tiny", tiny().join("model")), ("jbloom/GPT2-Small-SAEs-Reformatted", tiny().join("saes"))]);
     let run = |args: &[&str]| saescope().args(args).env("HF_HOME", home.path()).env("HF_HUB_OFFLINE", "1").output().expect("run");
-    let out = run(&[
-        "report",
-        "--model",
-        "org/tiny",
-        "--sae-release",
-        "gpt2-small-res-jb",
-        "--sae",
-        "blocks.6.hook_resid_pre,blocks.11.hook_resid_post",
-        "--format",
-        "json",
-        "--no-cache",
-    ]);
+    let report = |format: &str| {
+        run(&[
+            "report",
+            "--model",
+            "org/tiny",
+            "--sae-release",
+            "gpt2-small-res-jb",
+            "--sae",
+            "blocks.6.hook_resid_pre,blocks.11.hook_resid_post",
+            "--format",
+            format,
+        ])
+    };
+    let out = report("json");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["layers"], serde_json::json!([6, 12]), "--sae ids are layers 6 and 12 (after the last block)");
     assert_eq!(v["sae_release"], "jbloom/GPT2-Small-SAEs-Reformatted");
-    let out = run(&[
-        "report",
-        "--model",
-        "org/tiny",
-        "--sae-release",
-        "gpt2-small-res-jb",
-        "--sae",
-        "blocks.6.hook_resid_pre,blocks.11.hook_resid_post",
-        "--format",
-        "csv",
-    ]);
+    let out = report("csv");
     let csv = String::from_utf8_lossy(&out.stdout);
     assert!(
         csv.contains("https://www.neuronpedia.org/gpt2-small/6-res-jb/") && csv.contains("https://www.neuronpedia.org/gpt2-small/12-res-jb/"),

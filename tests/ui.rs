@@ -69,6 +69,23 @@ fn press(app: &mut App, action: Action) {
     saescope::ui::perform(app, rest, |_| unreachable!("requests were taken above"));
 }
 
+/// The main screen's first feature's card, served, with the sample labels.
+fn with_card() -> App {
+    let mut a = app(true);
+    a.labels = sample_labels(&a);
+    press(&mut a, Action::NextPane);
+    press(&mut a, Action::OpenCard);
+    serve(&mut a);
+    a
+}
+
+/// Types `text` into the open input line, a key at a time.
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, Action::Type(c));
+    }
+}
+
 fn pending() -> Vec<saescope::ui::app::Request> {
     PENDING.with(|p| p.borrow().clone())
 }
@@ -669,9 +686,7 @@ fn search_finds_features_by_label_and_opens_their_card() {
     press(&mut a, Action::Back);
     a.labels = sample_labels(&a);
     press(&mut a, Action::Search);
-    for c in "PYTHON".chars() {
-        press(&mut a, Action::Type(c));
-    }
+    typed(&mut a, "PYTHON");
     let (s, _) = render(&mut a, 120, 30);
     assert!(s.contains("search (label, #id, token): PYTHON") && s.contains("Python keywords") && s.contains("python imports") && !s.contains("dates"), "{s}");
     press(&mut a, Action::Submit);
@@ -785,9 +800,7 @@ fn each_view_exports_its_own_table() {
     assert_eq!(rows.iter().map(|r| r[0].to_string()).collect::<BTreeSet<_>>().len(), 4);
 
     press(&mut a, Action::Search);
-    for c in "python".chars() {
-        press(&mut a, Action::Type(c));
-    }
+    typed(&mut a, "python");
     press(&mut a, Action::Submit);
     let rows = read(&mut a);
     assert_eq!(rows.len(), 2);
@@ -848,17 +861,7 @@ fn every_screen_at_80x24_and_120x40() {
                 a
             }),
         ),
-        (
-            "card",
-            Box::new(|| {
-                let mut a = app(true);
-                a.labels = sample_labels(&a);
-                press(&mut a, Action::NextPane);
-                press(&mut a, Action::OpenCard);
-                serve(&mut a);
-                a
-            }),
-        ),
+        ("card", Box::new(with_card)),
         (
             "tokens",
             Box::new(|| {
@@ -883,9 +886,7 @@ fn every_screen_at_80x24_and_120x40() {
                 let mut a = app(true);
                 a.labels = sample_labels(&a);
                 press(&mut a, Action::Search);
-                for c in "python".chars() {
-                    press(&mut a, Action::Type(c));
-                }
+                typed(&mut a, "python");
                 press(&mut a, Action::Submit);
                 a
             }),
@@ -923,17 +924,11 @@ fn every_screen_at_80x24_and_120x40() {
         (
             "steer",
             Box::new(|| {
-                let mut a = app(true);
-                a.labels = sample_labels(&a);
-                press(&mut a, Action::NextPane);
-                press(&mut a, Action::OpenCard);
-                serve(&mut a);
+                let mut a = with_card();
                 press(&mut a, Action::Steer);
                 press(&mut a, Action::StrengthUp);
                 press(&mut a, Action::FocusCategory);
-                for c in "def mean(xs):".chars() {
-                    press(&mut a, Action::Type(c));
-                }
+                typed(&mut a, "def mean(xs):");
                 press(&mut a, Action::Submit);
                 serve(&mut a);
                 a
@@ -945,9 +940,7 @@ fn every_screen_at_80x24_and_120x40() {
                 let mut a = app(true);
                 a.labels = sample_labels(&a);
                 press(&mut a, Action::Attribute);
-                for c in "The cat sat on the".chars() {
-                    press(&mut a, Action::Type(c));
-                }
+                typed(&mut a, "The cat sat on the");
                 press(&mut a, Action::Submit);
                 serve(&mut a);
                 press(&mut a, Action::Down);
@@ -967,9 +960,7 @@ fn every_screen_at_80x24_and_120x40() {
             Box::new(|| {
                 let mut a = app(true);
                 press(&mut a, Action::InputText);
-                for c in "def f(x): return x".chars() {
-                    press(&mut a, Action::Type(c));
-                }
+                typed(&mut a, "def f(x): return x");
                 a
             }),
         ),
@@ -1012,9 +1003,7 @@ fn esc_returns_where_the_card_came_from_and_selections_stay() {
     assert_eq!((a.mode(), a.main().row), (Mode::Main, 2), "the main screen as it was left");
     // Main -> search -> card -> Esc: back in the search, query and hit kept.
     press(&mut a, Action::Search);
-    for c in "python".chars() {
-        press(&mut a, Action::Type(c));
-    }
+    typed(&mut a, "python");
     press(&mut a, Action::Submit);
     press(&mut a, Action::Down);
     press(&mut a, Action::FocusCategory);
@@ -1072,9 +1061,7 @@ fn steer_view_from_a_card_runs_both_continuations() {
     assert_eq!(a.steer_mode, saescope::steer::Mode::Add);
     press(&mut a, Action::FocusCategory);
     assert!(a.input.as_ref().is_some_and(|i| i.kind == saescope::ui::action::InputKind::SteerPrompt), "Enter without a prompt asks for one");
-    for c in "def f(x):".chars() {
-        press(&mut a, Action::Type(c));
-    }
+    typed(&mut a, "def f(x):");
     press(&mut a, Action::Submit);
     assert!(matches!(pending().as_slice(), [Request::Steer { prompt, features, .. }] if prompt == "def f(x):" && features[0].feature == f));
     let (s, _) = render(&mut a, 120, 40);
@@ -1100,9 +1087,7 @@ fn attribute_view_lists_features_and_opens_their_cards() {
     let mut a = app(true);
     PENDING.with(|p| p.borrow_mut().clear());
     press(&mut a, Action::Attribute);
-    for c in "The cat sat on the".chars() {
-        press(&mut a, Action::Type(c));
-    }
+    typed(&mut a, "The cat sat on the");
     press(&mut a, Action::Submit);
     assert_eq!(a.mode(), Mode::Attribute);
     assert_eq!(serve(&mut a), 1);
@@ -1118,9 +1103,7 @@ fn attribute_view_lists_features_and_opens_their_cards() {
     // Another target token: the same prompt, explained for " mat".
     PENDING.with(|p| p.borrow_mut().clear());
     press(&mut a, Action::Target);
-    for c in " mat".chars() {
-        press(&mut a, Action::Type(c));
-    }
+    typed(&mut a, " mat");
     press(&mut a, Action::Submit);
     assert!(matches!(pending().as_slice(), [Request::Attribute { target: Some(t), .. }] if t == " mat"));
     serve(&mut a);

@@ -79,6 +79,22 @@ impl HookPoint {
         Site::ALL.iter().find(|(_, n)| *n == suffix).map(|(site, _)| Self { layer, site: *site })
     }
 
+    /// Gemma Scope's folder layout, `SITE/layer_L_...` (`resid_post/layer_12_width_16k_l0_medium`),
+    /// as SAELens's gemma_3 loader maps it: `resid_post`, `mlp_out`, and `attn_out` on the
+    /// heads' z. None for other folders (transcoders among them).
+    pub fn from_scope_folder(path: &str) -> Option<Self> {
+        let mut parts = path.trim_end_matches('/').rsplit('/');
+        let (folder, site) = (parts.next()?, parts.next()?);
+        let layer = folder.strip_prefix("layer_")?.split('_').next()?.parse().ok()?;
+        let site = match site {
+            "resid_post" => Site::ResidPost,
+            "mlp_out" => Site::MlpOut,
+            "attn_out" => Site::AttnZ,
+            _ => return None,
+        };
+        Some(Self { layer, site })
+    }
+
     /// Blocks the forward must run, wholly or in part, to reach this point: a block's
     /// input needs the blocks before it, anything inside block L needs block L too.
     pub fn blocks_needed(&self) -> usize {
@@ -141,6 +157,8 @@ mod tests {
             assert_eq!(HookPoint::parse(name).map(|h| h.to_string()).as_deref(), Some(name));
         }
         assert_eq!(HookPoint::parse("blocks.3.hook_z"), Some(HookPoint::new(3, Site::AttnZ)));
+        assert_eq!(HookPoint::from_scope_folder("x/y/attn_out/layer_5_width_262k_l0_small"), Some(HookPoint::new(5, Site::AttnZ)));
+        assert_eq!(HookPoint::from_scope_folder("transcoder/layer_5_width_16k_l0_big"), None);
         for bad in ["blocks.x.hook_resid_pre", "blocks.8.hook_nothing", "hook_resid_pre", "blocks.8"] {
             assert_eq!(HookPoint::parse(bad), None, "{bad}");
         }

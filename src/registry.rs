@@ -252,16 +252,7 @@ impl Entry {
                 }
             }
         }
-        let (site, rest) = self.path.split_once('/')?;
-        let layer = rest.strip_prefix("layer_")?.split('_').next()?.parse().ok()?;
-        let site = match site {
-            "resid_post" => Site::ResidPost,
-            "mlp_out" => Site::MlpOut,
-            // Gemma Scope's attention SAEs read the heads' z (SAELens's gemma_3 loader).
-            "attn_out" => Site::AttnZ,
-            _ => return None,
-        };
-        Some(HookPoint::new(layer, site))
+        HookPoint::from_scope_folder(&self.path)
     }
 
     /// The SAE's width where its name says it: `_24576` (feature splitting, mlp-tm),

@@ -47,7 +47,13 @@ impl SaeConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read SAE config {}", path.display()))?;
         let v: Value = serde_json::from_str(&text).wrap_err_with(|| format!("{} is not valid JSON", path.display()))?;
-        Self::from_json(&v).wrap_err_with(|| format!("in SAE config {}", path.display()))
+        let mut cfg = Self::from_json(&v).wrap_err_with(|| format!("in SAE config {}", path.display()))?;
+        // Gemma Scope's configs name no hook: its folder does (`resid_post/layer_12_...`).
+        if cfg.hook_name.is_none() {
+            let folder = path.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            cfg.hook_name = crate::hooks::HookPoint::from_scope_folder(&folder).map(|h| h.to_string());
+        }
+        Ok(cfg)
     }
 
     pub fn from_json(v: &Value) -> Result<Self> {
@@ -55,12 +61,19 @@ impl SaeConfig {
         let uint = |k: &str| get(k).and_then(Value::as_u64).map(|n| n as usize);
         // The kk attention SAEs' cfgs say act_size, dict_size and act_name (SAELens's
         // connor_rob_hook_z loader reads them so).
-        let d_in = uint("d_in").or_else(|| uint("act_size")).ok_or_else(|| eyre!("missing d_in"))?;
+        // Gemma Scope's own config.json (architecture "jump_relu", no sizes: SAELens's gemma_3
+        // loader takes them from the weights, as Sae::load does here).
+        let scope = get("architecture").and_then(Value::as_str) == Some("jump_relu");
+        let d_in = match uint("d_in").or_else(|| uint("act_size")) {
+            Some(d) => d,
+            None if scope => 0,
+            None => bail!("missing d_in"),
+        };
         let d_sae = uint("d_sae").or_else(|| uint("dict_size")).or_else(|| uint("expansion_factor").map(|e| e * d_in));
         let arch = get("architecture").and_then(Value::as_str).unwrap_or("standard");
         let architecture = match arch {
             "standard" => Architecture::Standard,
-            "jumprelu" => Architecture::JumpRelu,
+            "jumprelu" | "jump_relu" => Architecture::JumpRelu,
             "topk" => {
                 let k = uint("k")
                     .or_else(|| get("activation_fn_kwargs").and_then(|a| a.get("k")).and_then(Value::as_u64).map(|n| n as usize))
@@ -98,7 +111,8 @@ impl SaeConfig {
             d_sae,
             architecture,
             processing,
-            apply_b_dec_to_input: get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(true),
+            // Gemma Scope subtracts no b_dec from the input (SAELens's gemma_3 loader).
+            apply_b_dec_to_input: get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(!scope),
             normalize,
             hook_name: get("hook_name").or_else(|| get("hook_point")).or_else(|| get("act_name")).and_then(Value::as_str).map(String::from),
         })
@@ -121,16 +135,32 @@ impl Weights {
     }
 
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let name = self.name(name);
         match self {
-            Self::Safe(f) => f.tensor(name, shape),
-            Self::Pt(f) => f.tensor(name, shape),
+            Self::Safe(f) => f.tensor(&name, shape),
+            Self::Pt(f) => f.tensor(&name, shape),
         }
     }
 
     fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        let name = self.name(name);
         match self {
-            Self::Safe(f) => f.shape(name),
-            Self::Pt(f) => f.shape(name),
+            Self::Safe(f) => f.shape(&name),
+            Self::Pt(f) => f.shape(&name),
+        }
+    }
+
+    /// SAELens's tensor name, or Gemma Scope's lowercase one (`w_enc`) where the file has that.
+    fn name(&self, name: &str) -> String {
+        let has = |n: &str| match self {
+            Self::Safe(f) => f.shape(n).is_some(),
+            Self::Pt(f) => f.shape(n).is_some(),
+        };
+        let lower = name.to_lowercase();
+        if !has(name) && has(&lower) {
+            lower
+        } else {
+            name.to_string()
         }
     }
 
@@ -178,8 +208,8 @@ impl Sae {
     /// Loads the SAE and checks it against the model: `d_in` must equal `d_model`, and
     /// `expected_hook` (what the layer asks for) must match the cfg's hook when it names one.
     pub fn load(files: &SaeFiles, d_model: usize, expected_hook: &str, with_decoder: bool, device: Device, kind: Kind) -> Result<Self> {
-        let cfg = SaeConfig::from_file(&files.cfg)?;
-        if cfg.d_in != d_model {
+        let mut cfg = SaeConfig::from_file(&files.cfg)?;
+        if cfg.d_in != d_model && cfg.d_in != 0 {
             bail!("{}: d_in {} does not match the model's d_model {d_model}; is this SAE for another model?", files.cfg.display(), cfg.d_in);
         }
         if let Some(h) = &cfg.hook_name {
@@ -189,6 +219,14 @@ impl Sae {
         }
         let file = Weights::open(&files.weights)?;
         let d_sae = width_of(&cfg, &file)?;
+        if cfg.d_in == 0 {
+            // Sizes from the weights (Gemma Scope's configs give none).
+            cfg.d_in = file.shape("W_enc").and_then(|s| s.first().copied()).ok_or_else(|| eyre!("{}: no 2-D tensor W_enc", file.path().display()))?;
+            cfg.d_sae = Some(d_sae);
+            if cfg.d_in != d_model {
+                bail!("{}: d_in {} does not match the model's d_model {d_model}; is this SAE for another model?", files.weights.display(), cfg.d_in);
+            }
+        }
         let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device).to_kind(kind)) };
         let threshold = match cfg.architecture {
             Architecture::JumpRelu => Some(get("threshold", &[d_sae])?),

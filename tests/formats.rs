@@ -1,9 +1,11 @@
 //! SAE file formats against SAELens (fixtures tests/fixtures/formats/ from
 //! scripts/reference_formats.py): folders as SAELens 6.54 saves them (standard, JumpReLU,
 //! TopK with per-token layer_norm input normalisation as the OpenAI v5 releases use,
-//! constant_norm_rescale, b_dec not applied to the input) and the old mats_sae_training
-//! layout of gpt2-small-res-jb load, and their encode equals SAELens's
-//! `SAE.load_from_disk(folder).encode(x)` on the same inputs (1e-4 relative).
+//! constant_norm_rescale, b_dec not applied to the input), the old mats_sae_training layout
+//! of gpt2-small-res-jb, and Gemma Scope 2's (config.json, lowercase params.safetensors, no
+//! b_dec on the input, the hook in the folder's name) load, and their encode equals
+//! SAELens's (`SAE.load_from_disk(folder)`, or its gemma_3 loader) on the same inputs
+//! (1e-4 relative).
 
 mod common;
 
@@ -19,11 +21,17 @@ fn every_format_encodes_as_saelens_does() {
     let n = x.len() as i64;
     let x = Tensor::from_slice(&x.concat()).view([n, -1]);
     let cases = r["encode"].as_object().expect("cases");
-    assert_eq!(cases.len(), 6);
+    assert_eq!(cases.len(), 7);
     for (name, want) in cases {
         let folder = dir.join(name);
-        let files = SaeFiles { cfg: folder.join("cfg.json"), weights: folder.join("sae_weights.safetensors") };
-        let hook = if name == "old_jb" { "blocks.4.hook_resid_pre" } else { "blocks.4.hook_mlp_out" };
+        let (files, hook) = match name.as_str() {
+            "old_jb" => (SaeFiles { cfg: folder.join("cfg.json"), weights: folder.join("sae_weights.safetensors") }, "blocks.4.hook_resid_pre"),
+            // Gemma Scope: its config names no hook or size; the folder and weights do.
+            n if n.starts_with("gemma_scope/") => {
+                (SaeFiles { cfg: folder.join("config.json"), weights: folder.join("params.safetensors") }, r["gemma_scope_hook"].as_str().expect("hook"))
+            }
+            _ => (SaeFiles { cfg: folder.join("cfg.json"), weights: folder.join("sae_weights.safetensors") }, "blocks.4.hook_mlp_out"),
+        };
         let sae = Sae::load(&files, 48, hook, false, Device::Cpu, Kind::Float).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let got: Vec<Vec<f32>> = Vec::try_from(sae.encode(&x)).expect("rows");
         let want: Vec<Vec<f64>> = serde_json::from_value(want.clone()).expect("rows");

@@ -15,6 +15,7 @@ pub mod cpu;
 pub mod dashboard;
 pub mod findings;
 pub mod fsio;
+pub mod gemma3;
 pub mod hooks;
 pub mod interrupt;
 pub mod labels;

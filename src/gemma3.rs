@@ -10,6 +10,7 @@
 //! attention and MLP; a gated MLP with tanh-GELU; a final norm; the unembedding tied to the
 //! embeddings; optional logit soft-caps.
 
+use crate::hooks::{HookPoint, Site};
 use crate::tensors::SafeFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
@@ -130,10 +131,37 @@ pub struct Gemma3 {
 }
 
 /// What one forward returns: HF's `hidden_states` (the scaled embeddings, then each layer's
-/// output, the last after the final norm) and the logits [seq, vocab].
+/// output, the last after the final norm), the logits [seq, vocab], and what the hook points
+/// SAEs read hold (`at`).
 pub struct Forward {
     pub hidden_states: Vec<Tensor>,
     pub logits: Tensor,
+    /// The residual entering each layer, and after the last (before the final norm).
+    resid: Vec<Tensor>,
+    /// Per layer: the heads' output before o_proj [seq, heads * head_dim], and what
+    /// attention and the MLP add to the residual (after their post-norms).
+    z: Vec<Tensor>,
+    attn_out: Vec<Tensor>,
+    mlp_out: Vec<Tensor>,
+}
+
+impl Forward {
+    /// The value at `point` as TransformerLens names Gemma's hooks: resid_pre/post, attn.hook_z,
+    /// hook_attn_out and hook_mlp_out (after the post-attention and post-MLP norms),
+    /// hook_resid_mid (between them). None past the last layer or for a hook Gemma lacks.
+    pub fn at(&self, point: HookPoint) -> Option<Tensor> {
+        let l = point.layer;
+        let v = match point.site {
+            Site::ResidPre => self.resid.get(l)?,
+            Site::ResidPost => self.resid.get(l + 1)?,
+            Site::AttnZ => self.z.get(l)?,
+            Site::AttnOut => self.attn_out.get(l)?,
+            Site::MlpOut => self.mlp_out.get(l)?,
+            Site::ResidMid => return Some(self.resid.get(l)? + self.attn_out.get(l)?),
+            Site::Ln2Normalized => return None,
+        };
+        Some(v.shallow_clone())
+    }
 }
 
 impl Gemma3 {
@@ -199,7 +227,8 @@ impl Gemma3 {
         let ids = Tensor::from_slice(&tokens.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).to_device(device);
         let scale = Tensor::from((c.hidden_size as f64).sqrt()).to_kind(self.embed.kind()).to_device(device);
         let mut h = self.embed.index_select(0, &ids) * scale;
-        let mut hidden = vec![h.shallow_clone()];
+        let mut resid = vec![h.shallow_clone()];
+        let (mut zs, mut attn_outs, mut mlp_outs) = (Vec::new(), Vec::new(), Vec::new());
         let (nh, nkv, hd) = (c.num_attention_heads as i64, c.num_key_value_heads as i64, c.head_dim as i64);
         let (cos_l, sin_l) = self.rope(t, c.rope_local, device);
         let (cos_g, sin_g) = self.rope(t, c.rope_global, device);
@@ -231,15 +260,21 @@ impl Gemma3 {
             }
             let scores = scores.masked_fill(&mask.logical_not(), f64::NEG_INFINITY);
             let z = scores.softmax(-1, Kind::Float).to_kind(v.kind()).matmul(&v); // [nh, t, hd]
-            let attn = z.transpose(0, 1).contiguous().view([t, nh * hd]).matmul(&l.o.tr());
-            // Not in place: `hidden` holds shallow clones of the earlier `h`.
-            h = h.f_add(&self.rms(&attn, &l.post_attn_norm))?;
+            let z = z.transpose(0, 1).contiguous().view([t, nh * hd]);
+            let attn_out = self.rms(&z.matmul(&l.o.tr()), &l.post_attn_norm);
+            // Not in place: `resid` holds shallow clones of the earlier `h`.
+            h = h.f_add(&attn_out)?;
             let x = self.rms(&h, &l.pre_ff_norm);
             let m = (x.matmul(&l.gate.tr()).gelu("tanh") * x.matmul(&l.up.tr())).matmul(&l.down.tr());
-            h = h.f_add(&self.rms(&m, &l.post_ff_norm))?;
-            hidden.push(h.shallow_clone());
+            let mlp_out = self.rms(&m, &l.post_ff_norm);
+            h = h.f_add(&mlp_out)?;
+            zs.push(z);
+            attn_outs.push(attn_out);
+            mlp_outs.push(mlp_out);
+            resid.push(h.shallow_clone());
         }
         let last = self.rms(&h, &self.norm);
+        let mut hidden: Vec<Tensor> = resid.iter().map(Tensor::shallow_clone).collect();
         if let Some(top) = hidden.last_mut() {
             *top = last.shallow_clone();
         }
@@ -247,6 +282,6 @@ impl Gemma3 {
         if let Some(cap) = c.final_logit_softcapping {
             logits = (logits / cap).tanh() * cap;
         }
-        Ok(Forward { hidden_states: hidden, logits })
+        Ok(Forward { hidden_states: hidden, logits, resid, z: zs, attn_out: attn_outs, mlp_out: mlp_outs })
     }
 }

@@ -39,6 +39,18 @@ fn the_forward_equals_transformers() {
         compare(g, w, &format!("hidden state {i}"));
     }
     compare(&out.logits, &r["logits"], "logits");
+    // The hook points SAEs read, as TransformerLens names them (Gemma Scope 2: resid_post,
+    // attn.hook_z for its attention SAEs, hook_mlp_out).
+    let hooks = r["hooks"].as_object().expect("hooks");
+    assert_eq!(hooks.len(), 7 * 3);
+    for (name, want) in hooks {
+        let point = saescope::hooks::HookPoint::parse(name).expect("hook name");
+        compare(&out.at(point).unwrap_or_else(|| panic!("{name}")), want, name);
+    }
+    for l in 0..6 {
+        let post = out.at(saescope::hooks::HookPoint::parse(&format!("blocks.{l}.hook_resid_post")).expect("name")).expect("post");
+        compare(&post, &want[l + 1], &format!("resid_post {l} is hidden state {}", l + 1));
+    }
 }
 
 #[test]

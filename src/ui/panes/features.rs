@@ -16,7 +16,13 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, hits: &HitMap, area
     let cats = app.table_categories();
     let so_far = app.results.as_ref().filter(|r| r.partial).map(|r| format!("· {} texts so far ", r.set.texts.len())).unwrap_or_default();
     let title = if cats.len() > 1 {
-        format!(" Features · layer {} · {} categories side by side (shared in bold) {so_far}", app.layer(), cats.len())
+        // The long form where it fits between the corners, else a short one: never cut.
+        let long = format!(" Features · layer {} · {} categories side by side (shared in bold) {so_far}", app.layer(), cats.len());
+        if long.chars().count() + 2 <= area.width as usize {
+            long
+        } else {
+            format!(" Features · layer {} · {} side by side, shared bold {so_far}", app.layer(), cats.len())
+        }
     } else {
         format!(" Features · layer {} · {} {so_far}", app.layer(), app.categories.get(cats[0]).map_or("", |c| c.0.as_str()))
     };

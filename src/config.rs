@@ -73,6 +73,17 @@ impl Gpt2Config {
     }
 }
 
+/// The folders an SAE of layer `layer` may be in before the model's n_layer is known: its
+/// `blocks.L.hook_resid_pre`, or `blocks.(L-1).hook_resid_post`, which holds the same
+/// residual (the only one for the layer after the last block, see `hook_name`).
+pub fn layer_folders(layer: usize) -> Vec<String> {
+    let mut folders = vec![format!("blocks.{layer}.hook_resid_pre")];
+    if layer > 0 {
+        folders.push(format!("blocks.{}.hook_resid_post", layer - 1));
+    }
+    folders
+}
+
 /// The TransformerLens hook an SAE of layer `layer` reads: the residual entering block
 /// `layer`, or after the last block for `layer == n_layer`.
 pub fn hook_name(layer: usize, n_layer: usize) -> String {

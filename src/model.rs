@@ -178,7 +178,7 @@ impl Gpt2 {
         let causal = Tensor::ones([t, t], (Kind::Bool, self.device)).tril(0);
         let keys = mask.to_device(self.device).view([b, 1, 1, t]);
         let attn_mask = causal.view([1, 1, t, t]).logical_and(&keys);
-        let write = |slot: usize, x: &Tensor| if requested[slot].1.center_writing_weights { centre(x) } else { x.shallow_clone() };
+        let write = |slot: usize, x: &Tensor| as_written(x, requested[slot].1);
 
         let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
         let mut out: Vec<Option<Tensor>> = (0..points.len()).map(|_| None).collect();
@@ -329,6 +329,16 @@ impl Gpt2 {
         let h = h + blk.c_proj.forward(&a);
         let x = h.layer_norm([d], Some(&blk.ln_2.w), Some(&blk.ln_2.b), eps, false);
         (&h + blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh")), k, v)
+    }
+}
+
+/// A residual-stream value (or a write to it) as TransformerLens holds it under `p`: the HF
+/// value, minus its mean over d_model where writing weights were centred.
+pub fn as_written(x: &Tensor, p: Processing) -> Tensor {
+    if p.center_writing_weights {
+        centre(x)
+    } else {
+        x.shallow_clone()
     }
 }
 

@@ -22,11 +22,7 @@ fn registry() -> Option<&'static crate::registry::Registry> {
 /// what saescope calls layer n_layer: `12-res-jb` in gpt2-small-res-jb).
 fn from_registry(repo: &str, layer: usize) -> Option<SaeId> {
     let reg = registry()?;
-    let mut folders = vec![format!("blocks.{layer}.hook_resid_pre")];
-    if layer > 0 {
-        folders.push(format!("blocks.{}.hook_resid_post", layer - 1));
-    }
-    folders.iter().find_map(|f| reg.by_repo_path(repo, f)).and_then(|(_, _, e)| SaeId::parse(e.neuronpedia.as_deref()?))
+    crate::config::layer_folders(layer).iter().find_map(|f| reg.by_repo_path(repo, f)).and_then(|(_, _, e)| SaeId::parse(e.neuronpedia.as_deref()?))
 }
 
 /// One SAE's Neuronpedia identity: model id and source id.

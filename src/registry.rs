@@ -159,7 +159,7 @@ impl Registry {
     pub fn repo_for_layers(&self, release: &str, layers: &[usize]) -> Result<String> {
         let r = self.release(release).ok_or_else(|| self.unknown(release))?;
         for &l in layers {
-            let folders = [format!("blocks.{l}.hook_resid_pre"), if l > 0 { format!("blocks.{}.hook_resid_post", l - 1) } else { String::new() }];
+            let folders = crate::config::layer_folders(l);
             if !r.saes.iter().any(|e| folders.contains(&e.path)) {
                 let mut hooks: Vec<String> = r.saes.iter().filter_map(|e| e.hook().map(|h| h.site.suffix().to_string())).collect();
                 hooks.sort();
@@ -224,19 +224,6 @@ pub fn table_saes(rows: &[Listed]) -> String {
     s
 }
 
-impl Release {
-    /// Whether TransformerLens ran with `center_writing_weights` for it (its default when
-    /// the release says nothing).
-    pub fn center_writing_weights(&self) -> bool {
-        self.config_overrides
-            .as_ref()
-            .and_then(|c| c.get("model_from_pretrained_kwargs"))
-            .and_then(|k| k.get("center_writing_weights"))
-            .and_then(Value::as_bool)
-            .unwrap_or(true)
-    }
-}
-
 impl Entry {
     /// The hook the SAE reads: its id as TransformerLens names hooks (`blocks.8.hook_z` too),
     /// with a width suffix (`blocks.8.hook_resid_pre_24576`, feature splitting), or Gemma
@@ -284,11 +271,6 @@ impl Entry {
             .find_map(|p| text.find(p).map(|i| &text[i + p.len()..]))
             .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))?;
         scaled(after)
-    }
-
-    /// `gpt2-small/8-res-jb` split at its slash, if given.
-    pub fn neuronpedia_id(&self) -> Option<(&str, &str)> {
-        self.neuronpedia.as_deref()?.split_once('/')
     }
 }
 
@@ -351,7 +333,6 @@ mod tests {
         let r = Registry::bundled().expect("bundled");
         let jb = r.release("gpt2-small-res-jb").expect("res-jb");
         assert_eq!(jb.repo_id, "jbloom/GPT2-Small-SAEs-Reformatted");
-        assert!(jb.center_writing_weights());
         let e = jb.saes.iter().find(|e| e.id == "blocks.8.hook_resid_pre").expect("layer 8");
         assert_eq!(e.neuronpedia.as_deref(), Some("gpt2-small/8-res-jb"));
         for name in

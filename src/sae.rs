@@ -305,11 +305,7 @@ impl Sae {
     /// What this SAE reads of the HF residual stream `h`: TransformerLens's residual under
     /// the SAE's processing (mean removed where writing weights were centred).
     pub fn residual_view(&self, h: &Tensor) -> Tensor {
-        if self.cfg.processing.center_writing_weights {
-            crate::model::centre(h)
-        } else {
-            h.shallow_clone()
-        }
+        crate::model::as_written(h, self.cfg.processing)
     }
 
     /// The input after the cfg's normalisation and, where asked, `- b_dec`: what the

@@ -55,11 +55,7 @@ impl Source {
     /// cache), without the model's config or the network: `blocks.L.hook_resid_pre`, or for
     /// the layer after the last block `blocks.(L-1).hook_resid_post` (config::hook_name).
     pub fn cfg_on_disk(&self, layer: usize) -> Option<PathBuf> {
-        let mut folders = vec![format!("blocks.{layer}.hook_resid_pre")];
-        if layer > 0 {
-            folders.push(format!("blocks.{}.hook_resid_post", layer - 1));
-        }
-        folders.into_iter().find_map(|f| {
+        crate::config::layer_folders(layer).into_iter().find_map(|f| {
             let file = format!("{f}/cfg.json");
             match self {
                 Source::Dir(d) => Some(d.join(file)).filter(|p| p.is_file()),

@@ -7,6 +7,7 @@
 //! `keep.top` largest features and every feature at or above `keep.above` (the specialist
 //! threshold, so threshold counts stay exact).
 
+use crate::sae_key::SaeKey;
 use serde::{Deserialize, Serialize};
 
 /// Non-zero entries of a feature vector, ascending by feature id.
@@ -123,19 +124,19 @@ pub struct TextActivations {
     pub text: String,
     /// Tokens averaged over (BOS only when it was asked for).
     pub n_tokens: usize,
-    /// One (pruned) vector per entry of `ActivationSet::layers`.
-    pub layers: Vec<SparseVec>,
-    /// Per layer, the sum of the full vector (before pruning).
+    /// One (pruned) vector per entry of `ActivationSet::saes`.
+    pub vectors: Vec<SparseVec>,
+    /// Per SAE, the sum of the full vector (before pruning).
     pub totals: Vec<f32>,
-    /// Per layer, the value below which pruning dropped entries (0: nothing dropped).
+    /// Per SAE, the value below which pruning dropped entries (0: nothing dropped).
     pub floors: Vec<f32>,
 }
 
 impl TextActivations {
-    /// Mean activation of `feature` at layer index `li`, or the bound it lies under when
+    /// Mean activation of `feature` of SAE index `li`, or the bound it lies under when
     /// pruning dropped it.
     pub fn value(&self, li: usize, feature: u32) -> Value {
-        let v = &self.layers[li];
+        let v = &self.vectors[li];
         match v.idx.binary_search(&feature) {
             Ok(i) => Value::Exact(v.val[i]),
             Err(_) if self.floors[li] > 0.0 => Value::Below(self.floors[li]),
@@ -146,15 +147,15 @@ impl TextActivations {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivationSet {
-    pub layers: Vec<usize>,
-    pub d_sae: usize,
+    /// The SAEs, sorted (by depth, then width); every per-SAE vector follows this order.
+    pub saes: Vec<SaeKey>,
     pub include_bos: bool,
     pub categories: Vec<String>,
     pub keep: Keep,
     pub texts: Vec<TextActivations>,
-    /// Which Neuronpedia SAE each layer is (links and label matching), when known.
+    /// Which Neuronpedia SAE each SAE is (links and label matching), when known.
     pub neuronpedia: crate::neuronpedia::Ids,
-    /// [layer index][category] sum of the category's full text vectors, dense over d_sae.
+    /// [SAE index][category] sum of the category's full text vectors, dense over its width.
     sums: Vec<Vec<Vec<f64>>>,
     counts: Vec<usize>,
     /// Entries held by texts so far, and how many may be held whole.
@@ -163,34 +164,22 @@ pub struct ActivationSet {
 }
 
 impl ActivationSet {
-    pub fn new(layers: Vec<usize>, d_sae: usize, include_bos: bool, categories: Vec<String>, keep: Keep) -> Self {
-        let sums = vec![vec![Vec::new(); categories.len()]; layers.len()];
+    pub fn new(saes: Vec<SaeKey>, include_bos: bool, categories: Vec<String>, keep: Keep) -> Self {
+        let sums = vec![vec![Vec::new(); categories.len()]; saes.len()];
         let counts = vec![0; categories.len()];
-        Self {
-            layers,
-            d_sae,
-            include_bos,
-            categories,
-            keep,
-            texts: Vec::new(),
-            neuronpedia: Default::default(),
-            sums,
-            counts,
-            held: 0,
-            whole_budget: KEEP_WHOLE,
-        }
+        Self { saes, include_bos, categories, keep, texts: Vec::new(), neuronpedia: Default::default(), sums, counts, held: 0, whole_budget: KEEP_WHOLE }
     }
 
     /// A set holding `texts` whole (nothing pruned).
-    pub fn from_texts(layers: Vec<usize>, d_sae: usize, categories: Vec<String>, texts: Vec<(usize, String, usize, Vec<SparseVec>)>) -> Self {
-        let mut set = Self::new(layers, d_sae, false, categories, Keep::ALL);
+    pub fn from_texts(saes: Vec<SaeKey>, categories: Vec<String>, texts: Vec<(usize, String, usize, Vec<SparseVec>)>) -> Self {
+        let mut set = Self::new(saes, false, categories, Keep::ALL);
         for (category, text, n_tokens, vectors) in texts {
             set.push(category, text, n_tokens, vectors);
         }
         set
     }
 
-    /// Folds one text's full per-layer vectors into the category sums and appends its pruned form.
+    /// Folds one text's full per-SAE vectors into the category sums and appends its pruned form.
     pub fn push(&mut self, category: usize, text: String, n_tokens: usize, full: Vec<SparseVec>) {
         let t = self.fold(category, text, n_tokens, &full);
         self.texts.push(t);
@@ -218,7 +207,7 @@ impl ActivationSet {
         for (li, v) in full.iter().enumerate() {
             let sum = &mut self.sums[li][category];
             if sum.is_empty() {
-                sum.resize(self.d_sae, 0.0);
+                sum.resize(self.saes[li].width, 0.0);
             }
             for (f, x) in v.iter() {
                 sum[f as usize] += x as f64;
@@ -228,13 +217,13 @@ impl ActivationSet {
         let totals = full.iter().map(SparseVec::sum).collect();
         let nnz: usize = full.iter().map(SparseVec::len).sum();
         let keep = if self.held + nnz <= self.whole_budget { Keep::ALL } else { self.keep };
-        let (layers, floors): (Vec<SparseVec>, Vec<f32>) = full.iter().map(|v| v.pruned(keep)).unzip();
-        self.held += layers.iter().map(SparseVec::len).sum::<usize>();
-        TextActivations { category, text, n_tokens, layers, totals, floors }
+        let (vectors, floors): (Vec<SparseVec>, Vec<f32>) = full.iter().map(|v| v.pruned(keep)).unzip();
+        self.held += vectors.iter().map(SparseVec::len).sum::<usize>();
+        TextActivations { category, text, n_tokens, vectors, totals, floors }
     }
 
-    pub fn layer_index(&self, layer: usize) -> Option<usize> {
-        self.layers.iter().position(|&l| l == layer)
+    pub fn index_of(&self, key: SaeKey) -> Option<usize> {
+        self.saes.iter().position(|&k| k == key)
     }
 
     pub fn n_texts_of(&self, category: usize) -> usize {
@@ -242,12 +231,12 @@ impl ActivationSet {
     }
 
     /// Category vector: the mean over the category's texts of their token-averaged
-    /// vectors, dense over d_sae.
-    pub fn category_mean(&self, layer_idx: usize, category: usize) -> Vec<f32> {
+    /// vectors, dense over the SAE's width.
+    pub fn category_mean(&self, sae_idx: usize, category: usize) -> Vec<f32> {
         let n = self.n_texts_of(category).max(1) as f64;
-        match self.sums.get(layer_idx).and_then(|l| l.get(category)) {
+        match self.sums.get(sae_idx).and_then(|l| l.get(category)) {
             Some(s) if !s.is_empty() => s.iter().map(|&v| (v / n) as f32).collect(),
-            _ => vec![0.0; self.d_sae],
+            _ => vec![0.0; self.saes.get(sae_idx).map_or(0, |k| k.width)],
         }
     }
 }

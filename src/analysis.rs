@@ -2,6 +2,7 @@
 //! on plain data so every metric is testable without libtorch.
 
 use crate::activations::{top_k, ActivationSet};
+use crate::sae_key::SaeKey;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -54,12 +55,12 @@ pub struct AboveCounts {
 
 impl AboveCounts {
     /// Exact as long as `threshold >= set.keep.above`: texts keep every entry from there up.
-    pub fn new(set: &ActivationSet, layer_idx: usize, threshold: f32) -> Self {
+    pub fn new(set: &ActivationSet, sae_idx: usize, threshold: f32) -> Self {
         debug_assert!(threshold >= set.keep.above, "texts were pruned below the threshold");
         let n_categories = set.categories.len();
         let mut counts: HashMap<u32, Vec<u32>> = HashMap::new();
         for t in &set.texts {
-            for (f, v) in t.layers[layer_idx].iter() {
+            for (f, v) in t.vectors[sae_idx].iter() {
                 if v >= threshold {
                     counts.entry(f).or_insert_with(|| vec![0; n_categories])[t.category] += 1;
                 }
@@ -86,9 +87,10 @@ impl AboveCounts {
     }
 }
 
+/// One SAE's numbers: every category's metrics, and the texts above threshold per feature.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LayerAnalysis {
-    pub layer: usize,
+pub struct SaeAnalysis {
+    pub sae: SaeKey,
     /// Indexed like `ActivationSet::categories`.
     pub categories: Vec<CategoryLayer>,
     pub above: AboveCounts,
@@ -97,12 +99,13 @@ pub struct LayerAnalysis {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Analysis {
     pub params: Params,
-    pub layers: Vec<LayerAnalysis>,
+    /// In the set's order of SAEs.
+    pub saes: Vec<SaeAnalysis>,
 }
 
 impl Analysis {
-    pub fn layer(&self, layer: usize) -> Option<&LayerAnalysis> {
-        self.layers.iter().find(|l| l.layer == layer)
+    pub fn of(&self, key: SaeKey) -> Option<&SaeAnalysis> {
+        self.saes.iter().find(|l| l.sae == key)
     }
 }
 
@@ -149,15 +152,15 @@ pub fn category_metrics(c: &[f32], category: usize, above: &AboveCounts, params:
 }
 
 pub fn analyze(set: &ActivationSet, params: Params) -> Analysis {
-    let layers = set
-        .layers
+    let saes = set
+        .saes
         .iter()
         .enumerate()
-        .map(|(li, &layer)| {
+        .map(|(li, &sae)| {
             let above = AboveCounts::new(set, li, params.threshold);
             let categories = (0..set.categories.len()).map(|c| category_metrics(&set.category_mean(li, c), c, &above, &params)).collect();
-            LayerAnalysis { layer, categories, above }
+            SaeAnalysis { sae, categories, above }
         })
         .collect();
-    Analysis { params, layers }
+    Analysis { params, saes }
 }

@@ -12,6 +12,7 @@
 
 use crate::model::KvCache;
 use crate::pipeline::Engine;
+use crate::sae_key::SaeKey;
 use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 use tch::{Kind, Tensor};
@@ -29,8 +30,8 @@ pub struct Attributed {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LayerAttribution {
-    pub layer: usize,
+pub struct SaeAttribution {
+    pub sae: SaeKey,
     /// The top features by |attribution|.
     pub features: Vec<Attributed>,
 }
@@ -43,7 +44,10 @@ pub struct Attribution {
     /// The target's logit (minus the mean logit) and probability at the last position.
     pub logit: f64,
     pub prob: f64,
-    pub layers: Vec<LayerAttribution>,
+    /// Every loaded SAE on the residual stream, in the run's order.
+    pub saes: Vec<SaeAttribution>,
+    /// Why the other SAEs were not attributed (they do not read the residual stream).
+    pub skipped: Vec<String>,
 }
 
 /// The metric and probability of `target` from last-position logits [vocab].
@@ -74,11 +78,19 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
     let (n, d) = (ids.len() as i64, engine.model.cfg.n_embd as i64);
     let opts = (engine.model.kind(), engine.model.device());
     // A zero "delta" added at each SAE's hook: its gradient is the gradient with respect to
-    // the residual there, through everything downstream, for every layer in one pass.
+    // the residual there, through everything downstream, for every SAE in one pass.
+    let mut saes = Vec::new();
+    let mut skipped = Vec::new();
+    for key in engine.keys() {
+        match crate::steer::residual_sae(engine, &key.to_string()) {
+            Ok((at, sae)) => saes.push((key, at, sae)),
+            Err(e) => skipped.push(e.to_string()),
+        }
+    }
+    let points: Vec<usize> = saes.iter().map(|(_, at, _)| *at).collect();
     let mut seen: Vec<(usize, Tensor, Tensor)> = Vec::new();
-    let layers: Vec<usize> = engine.layers();
     let mut hook = |layer: usize, h: Tensor| -> Result<Tensor> {
-        if layers.contains(&layer) {
+        if points.contains(&layer) {
             let delta = Tensor::zeros([n, d], opts).set_requires_grad(true);
             seen.push((layer, h.detach(), delta.shallow_clone()));
             return Ok(h + delta);
@@ -97,8 +109,8 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
 
     let _guard = tch::no_grad_guard();
     let mut out = Vec::new();
-    for (layer, h, delta) in &seen {
-        let sae = engine.saes.iter().find(|(l, _)| l == layer).map(|(_, s)| s).ok_or_else(|| eyre!("internal: layer {layer} has no SAE"))?;
+    for (key, layer, sae) in saes {
+        let (_, h, delta) = seen.iter().find(|(at, ..)| *at == layer).ok_or_else(|| eyre!("internal: the forward never reached {key}"))?;
         let g = delta.grad();
         let a = sae.encode(&sae.residual_view(h));
         let w = sae.decoder()?;
@@ -111,7 +123,7 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
             crate::interrupt::check()?;
             let dir = w.get(f as i64);
             let mut ablate = |l: usize, h: Tensor| -> Result<Tensor> {
-                if l != *layer {
+                if l != layer {
                     return Ok(h);
                 }
                 let af = sae.encode(&sae.residual_view(&h)).select(-1, f as i64).unsqueeze(-1);
@@ -126,10 +138,10 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
                 ablation_prob: p2.double_value(&[]) - base_prob,
             });
         }
-        out.push(LayerAttribution { layer: *layer, features });
+        out.push(SaeAttribution { sae: key, features });
     }
     let target = engine.tokenizer.token_strings(&[t as u32]).concat();
-    Ok(Attribution { prompt: prompt.to_string(), target, target_id: t as u32, logit: base_logit, prob: base_prob, layers: out })
+    Ok(Attribution { prompt: prompt.to_string(), target, target_id: t as u32, logit: base_logit, prob: base_prob, saes: out, skipped })
 }
 
 impl Attribution {
@@ -144,11 +156,14 @@ impl Attribution {
             self.logit,
             self.prob
         );
-        for l in &self.layers {
-            s.push_str(&format!("\nlayer {}\nfeature\tattribution\tablated Δlogit\tablated Δprob\n", l.layer));
+        for l in &self.saes {
+            s.push_str(&format!("\nSAE {} ({})\nfeature\tattribution\tablated Δlogit\tablated Δprob\n", l.sae, l.sae.hook));
             for f in &l.features {
                 s.push_str(&format!("#{}\t{:+.4}\t{:+.4}\t{:+.5}\n", f.feature, f.attribution, f.ablation_logit, f.ablation_prob));
             }
+        }
+        for why in &self.skipped {
+            s.push_str(&format!("\nnot attributed: {why}\n"));
         }
         s
     }

@@ -2,10 +2,9 @@
 //! same code paths the report uses.
 
 use crate::analysis::{analyze, Params};
-use crate::pipeline::{gib, pack, plan, Engine, Resolved, RunOptions};
+use crate::pipeline::{gib, pack, plan, Engine, Resolved, Run};
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
-use crate::source::Source;
 use color_eyre::eyre::Result;
 use std::time::Instant;
 use tch::Device;
@@ -29,15 +28,36 @@ fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
     Ok((t.elapsed().as_secs_f64(), out))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], device: Device, opts: &RunOptions, params: Params, repeat: usize) -> Result<()> {
+/// The loaded SAEs as the figures name them, the blocks the forward runs, the summed
+/// width (encode FLOPs are 2 d per feature) and the widest SAE (the plain matmul's shape).
+struct Shape {
+    names: String,
+    blocks: usize,
+    total_width: usize,
+    widest: usize,
+}
+
+impl Shape {
+    fn of(engine: &Engine) -> Self {
+        let keys = engine.keys();
+        Self {
+            names: keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            blocks: keys.iter().map(|k| k.hook.blocks_needed()).max().unwrap_or(0),
+            total_width: keys.iter().map(|k| k.width).sum(),
+            widest: keys.iter().map(|k| k.width).max().unwrap_or(0),
+        }
+    }
+}
+
+pub fn run(run: &Run, samples: &Samples, params: Params, repeat: usize) -> Result<()> {
+    let (device, opts) = (run.device, &run.opts);
     let repeat = repeat.max(1);
     let quiet = ProgressSink::none();
-    let need = Resolved::new(model, saes, layers, &quiet)?.memory_needed(opts, false)?;
+    let need = Resolved::new(&run.model, &run.saes, &quiet)?.memory_needed(opts, false)?;
     let mut loads = Vec::new();
     let mut engine = None;
     for _ in 0..repeat {
-        let (s, e) = time(|| Engine::load(model, saes, layers, device, false, opts, &quiet))?;
+        let (s, e) = time(|| Engine::load(run, &quiet))?;
         loads.push(s);
         engine = Some(e);
     }
@@ -51,7 +71,7 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     let mut fwd = Vec::new();
     let mut enc = Vec::new();
     for _ in 0..repeat {
-        let (s, resid) = time(|| batches.iter().map(|p| engine.residuals(p)).collect::<Result<Vec<_>>>())?;
+        let (s, resid) = time(|| batches.iter().map(|p| engine.inputs(p)).collect::<Result<Vec<_>>>())?;
         fwd.push(s);
         let (s, _) = time(|| {
             for r in &resid {
@@ -67,32 +87,33 @@ pub fn run(model: &Source, saes: &Source, samples: &Samples, layers: &[usize], d
     for _ in 0..repeat {
         let (s, _) = time(|| {
             // What `report --no-cache` runs: resolve, load, fold, analyse.
-            let req = crate::compute::Request { model, saes, samples, layers, device, opts, cache: None, partial: None };
+            let req = crate::compute::Request { run, samples, cache: None, partial: None };
             let done = crate::compute::activations(&req, &quiet)?;
             Ok(analyze(&done.set, params))
         })?;
         e2e.push(s);
     }
     let (fwd, enc) = (median(fwd), median(enc));
-    let n_layers = engine.saes.len();
+    let n_saes = engine.saes.len();
+    let shape = Shape::of(&engine);
     // FLOPs the compute phase does on its padded batches: per token and block 24 d^2 for the
-    // projections and MLP plus 4 t d for attention; per token and SAE 2 d d_sae.
-    let (d, d_sae) = (engine.model.cfg.n_embd as f64, engine.d_sae() as f64);
-    let n_blocks = engine.layers().last().copied().unwrap_or(0) as f64;
+    // projections and MLP plus 4 t d for attention (a block a hook sits inside counts
+    // whole); per token and SAE 2 d d_sae.
+    let d = engine.model.cfg.n_embd as f64;
     let (mut fwd_flops, mut enc_flops) = (0f64, 0f64);
     for p in &batches {
         let (b, t) = (p.ids.size()[0] as f64, p.ids.size()[1] as f64);
-        fwd_flops += b * t * n_blocks * (24.0 * d * d + 4.0 * t * d);
-        enc_flops += b * t * n_layers as f64 * 2.0 * d * d_sae;
+        fwd_flops += b * t * shape.blocks as f64 * (24.0 * d * d + 4.0 * t * d);
+        enc_flops += b * t * 2.0 * d * shape.total_width as f64;
     }
     let achieved = (fwd_flops + enc_flops) / (fwd + enc) / 1e9;
-    let plain = plain_matmul_gflops(engine.model.cfg.n_embd as i64, engine.d_sae() as i64, device, opts.dtype.kind());
+    let plain = plain_matmul_gflops(engine.model.cfg.n_embd as i64, shape.widest as i64, device, opts.dtype.kind());
     println!("device                 {device:?}, {} libtorch threads, {:?}", tch::get_num_threads(), opts.dtype);
     println!("texts / tokens         {} / {n_tok} (with BOS; padded batches: {})", tokens.len(), batches.len());
-    println!("layers                 {:?}, d_sae {}", engine.layers(), engine.d_sae());
+    println!("SAEs                   {}", shape.names);
     println!("weight load            {:.3} s (median of {repeat})", median(loads));
-    println!("model forward          {:.0} tokens/s ({fwd:.3} s to block {})", n_tok as f64 / fwd, engine.layers().last().copied().unwrap_or(0));
-    println!("SAE encode             {:.0} tokens/s per layer ({enc:.3} s for {n_layers} layers)", (n_tok * n_layers) as f64 / enc);
+    println!("model forward          {:.0} tokens/s ({fwd:.3} s through {} blocks)", n_tok as f64 / fwd, shape.blocks);
+    println!("SAE encode             {:.0} tokens/s per SAE ({enc:.3} s for {n_saes} SAEs)", (n_tok * n_saes) as f64 / enc);
     println!("end to end             {:.3} s (load + run + analysis, median of {repeat})", median(e2e));
     println!(
         "compute GFLOP/s        {achieved:.1} ({:.1} GFLOP forward + {:.1} GFLOP encode in {:.3} s) = {:.0}% of a plain matmul's {plain:.1}",
@@ -128,32 +149,25 @@ pub fn plain_matmul_gflops(d: i64, d_sae: i64, device: Device, kind: tch::Kind) 
 
 /// `saescope bench --corpus PATH`: the index's throughput on the same code path `index`
 /// runs (no store), with FLOP rates against plain matmuls on the same threads.
-pub fn index(
-    model: &Source,
-    saes: &Source,
-    corpus: &crate::corpus::Corpus,
-    layers: &[usize],
-    device: Device,
-    opts: &RunOptions,
-    max_tokens: Option<u64>,
-) -> Result<()> {
+pub fn index(run: &Run, corpus: &crate::corpus::Corpus, max_tokens: Option<u64>) -> Result<()> {
+    let (device, opts) = (run.device, &run.opts);
     let quiet = ProgressSink::none();
-    let resolved = Resolved::new(model, saes, layers, &quiet)?;
-    let context = resolved.saes.first().and_then(|(_, f)| crate::dashboard::build::context_size(&f.cfg)).unwrap_or(crate::dashboard::build::DEFAULT_CONTEXT);
+    let resolved = Resolved::new(&run.model, &run.saes, &quiet)?;
+    let context = resolved.saes.first().and_then(|f| crate::dashboard::build::context_size(&f.files.cfg)).unwrap_or(crate::dashboard::build::DEFAULT_CONTEXT);
     let (load, engine) = time(|| resolved.load(device, false, opts, &quiet))?;
     let encode = crate::dashboard::build::Encode::from_env();
     let job = crate::dashboard::build::Job { engine: &engine, corpus, context, max_tokens, batch_tokens: opts.batch_tokens, encode };
     let (wall, (index, t)) = time(|| job.run(None, &mut |_| Ok(()), &quiet))?;
-    let (d, d_sae) = (engine.model.cfg.n_embd as f64, engine.d_sae() as f64);
-    let n_blocks = engine.layers().last().copied().unwrap_or(0) as f64;
-    let n_layers = engine.saes.len() as f64;
+    let shape = Shape::of(&engine);
+    let d = engine.model.cfg.n_embd as f64;
+    let n_saes = engine.saes.len() as f64;
     let padded = t.padded_tokens as f64;
     let ctx = context as f64;
-    let fwd_flops = padded * n_blocks * (24.0 * d * d + 4.0 * ctx * d);
-    let enc_flops = padded * n_layers * 2.0 * d * d_sae;
+    let fwd_flops = padded * shape.blocks as f64 * (24.0 * d * d + 4.0 * ctx * d);
+    let enc_flops = padded * 2.0 * d * shape.total_width as f64;
     let compute = t.forward + t.encode + t.stats;
-    let f32_plain = plain_matmul_gflops(d as i64, d_sae as i64, device, tch::Kind::Float);
-    let bf16_plain = plain_matmul_gflops(d as i64, d_sae as i64, device, tch::Kind::BFloat16);
+    let f32_plain = plain_matmul_gflops(d as i64, shape.widest as i64, device, tch::Kind::Float);
+    let bf16_plain = plain_matmul_gflops(d as i64, shape.widest as i64, device, tch::Kind::BFloat16);
     let tok = index.tokens as f64;
     println!(
         "device                 {device:?}, {} libtorch threads, {:?}, encode {}",
@@ -169,12 +183,12 @@ pub fn index(
         "corpus                 {} tokens in {} windows of {context} ({} padded tokens in {} batches)",
         index.tokens, index.windows, t.padded_tokens, t.batches
     );
-    println!("layers                 {:?}, d_sae {}", engine.layers(), engine.d_sae());
+    println!("SAEs                   {}", shape.names);
     println!("weight load            {load:.3} s");
     println!("model forward          {:.0} tokens/s ({:.2} s; {:.1} GFLOP/s)", tok / t.forward, t.forward, fwd_flops / t.forward / 1e9);
     println!(
-        "SAE encode             {:.0} tokens/s per layer ({:.2} s for {n_layers} layers; {:.1} f32-equivalent GFLOP/s)",
-        tok * n_layers / t.encode,
+        "SAE encode             {:.0} tokens/s per SAE ({:.2} s for {n_saes} SAEs; {:.1} f32-equivalent GFLOP/s)",
+        tok * n_saes / t.encode,
         t.encode,
         enc_flops / t.encode / 1e9
     );

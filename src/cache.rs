@@ -86,7 +86,8 @@ impl IdentityBuilder {
 pub struct Entry {
     pub key: Key,
     pub n_tokens: u32,
-    pub layers: Vec<SparseVec>,
+    /// One per SAE of the run, in its order (the identity names the SAEs).
+    pub vectors: Vec<SparseVec>,
 }
 
 #[derive(Debug, Clone)]
@@ -200,7 +201,7 @@ impl Cache {
 /// Entry payloads; `None` on anything malformed, never a panic.
 pub fn decode(bytes: &[u8]) -> Option<Entry> {
     let e: Entry = postcard::from_bytes(bytes).ok()?;
-    let ok = e.layers.iter().all(|v| v.idx.len() == v.val.len() && v.idx.windows(2).all(|w| w[0] < w[1]) && v.val.iter().all(|x| x.is_finite()));
+    let ok = e.vectors.iter().all(|v| v.idx.len() == v.val.len() && v.idx.windows(2).all(|w| w[0] < w[1]) && v.val.iter().all(|x| x.is_finite()));
     ok.then_some(e)
 }
 

@@ -7,6 +7,7 @@ use crate::activations::ActivationSet;
 use crate::labels::Labels;
 use crate::lens::{Logits, Neighbours};
 use crate::pipeline::Engine;
+use crate::sae_key::SaeKey;
 use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 
@@ -61,8 +62,8 @@ pub struct LabelledNeighbour {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NeighbourLayer {
-    pub layer: usize,
+pub struct NeighbourSae {
+    pub sae: SaeKey,
     pub features: Vec<LabelledNeighbour>,
 }
 
@@ -71,7 +72,7 @@ pub const NO_PAGE: &str = "(no Neuronpedia page known for this SAE)";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Card {
-    pub layer: usize,
+    pub sae: SaeKey,
     pub feature: u32,
     /// None when the SAE's Neuronpedia id is unknown (README, "Neuronpedia ids").
     pub neuronpedia_url: Option<String>,
@@ -80,7 +81,7 @@ pub struct Card {
     pub histogram: Histogram,
     pub top_texts: Vec<TopText>,
     pub logits: Option<Logits>,
-    pub neighbours: Vec<NeighbourLayer>,
+    pub neighbours: Vec<NeighbourSae>,
     /// From the `--corpus` index, when there is one (README, "Feature dashboards").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub corpus: Option<crate::dashboard::FeatureCorpus>,
@@ -103,10 +104,12 @@ pub fn histogram(values: &[f32], bins: usize) -> Histogram {
 
 impl Card {
     /// The card's data-only parts, from the activation set and labels.
-    pub fn from_set(set: &ActivationSet, labels: &Labels, layer: usize, feature: u32) -> Result<Self> {
-        let li = set.layer_index(layer).ok_or_else(|| eyre!("layer {layer} is not loaded (loaded: {:?})", set.layers))?;
-        if feature as usize >= set.d_sae {
-            return Err(eyre!("feature {feature} does not exist: the SAEs have features 0..{}", set.d_sae));
+    pub fn from_set(set: &ActivationSet, labels: &Labels, sae: SaeKey, feature: u32) -> Result<Self> {
+        let li = set
+            .index_of(sae)
+            .ok_or_else(|| eyre!("SAE {sae} is not loaded (loaded: {})", set.saes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))?;
+        if feature as usize >= sae.width {
+            return Err(eyre!("feature {feature} does not exist: SAE {sae} has features 0..{}", sae.width));
         }
         let texts: Vec<TextValue> = set
             .texts
@@ -127,10 +130,10 @@ impl Card {
             .map(|t| TopText { text: t.text, category: t.category.clone(), content: set.texts[t.text].text.clone(), activation: t.activation, top_token: None })
             .collect();
         Ok(Self {
-            layer,
+            sae,
             feature,
-            neuronpedia_url: set.neuronpedia.url(layer, feature),
-            label: labels.get(layer, feature).map(String::from),
+            neuronpedia_url: set.neuronpedia.url(sae, feature),
+            label: labels.get(sae, feature).map(String::from),
             histogram: histogram(&values, BINS),
             texts,
             top_texts,
@@ -142,19 +145,23 @@ impl Card {
 
     /// The weight-derived parts: logit lens, neighbours and the top texts' strongest tokens.
     pub fn complete(&mut self, engine: &Engine, labels: &Labels, include_bos: bool) -> Result<()> {
-        self.logits = Some(engine.logit_lens(self.layer, self.feature, LOGITS)?);
+        // The MLP's normalised input has no logit lens: the card goes on without one.
+        self.logits = match self.sae.hook.site {
+            crate::hooks::Site::Ln2Normalized => None,
+            _ => Some(engine.logit_lens(self.sae, self.feature, LOGITS)?),
+        };
         self.neighbours = engine
-            .neighbours(self.layer, self.feature, NEIGHBOURS)?
+            .neighbours(self.sae, self.feature, NEIGHBOURS)?
             .into_iter()
-            .map(|Neighbours { layer, features }| NeighbourLayer {
-                layer,
+            .map(|Neighbours { sae, features }| NeighbourSae {
+                sae,
                 features: features
                     .into_iter()
-                    .map(|(feature, cosine)| LabelledNeighbour { feature, cosine, label: labels.get(layer, feature).map(String::from) })
+                    .map(|(feature, cosine)| LabelledNeighbour { feature, cosine, label: labels.get(sae, feature).map(String::from) })
                     .collect(),
             })
             .collect();
-        let li = engine.layers().iter().position(|&l| l == self.layer).ok_or_else(|| eyre!("layer {} is not loaded", self.layer))?;
+        let li = engine.keys().iter().position(|&l| l == self.sae).ok_or_else(|| eyre!("SAE {} is not loaded", self.sae))?;
         for t in &mut self.top_texts {
             crate::interrupt::check()?;
             let acts = engine.token_activations(&t.content, include_bos)?;
@@ -170,7 +177,7 @@ impl Card {
 
     /// The card as text, for `saescope feature`.
     pub fn text(&self) -> String {
-        let mut s = format!("layer {} feature {}  {}\n", self.layer, self.feature, self.neuronpedia_url.as_deref().unwrap_or(NO_PAGE));
+        let mut s = format!("SAE {} ({}) feature {}  {}\n", self.sae, self.sae.hook, self.feature, self.neuronpedia_url.as_deref().unwrap_or(NO_PAGE));
         if let Some(l) = &self.label {
             s.push_str(&format!("label: {}\n", crate::printable::printable(l)));
         }
@@ -192,7 +199,13 @@ impl Card {
             s.push_str(&format!("\nlogit lens, promoted:   {}\nlogit lens, suppressed: {}\n", list(&l.promoted), list(&l.suppressed)));
         }
         for n in &self.neighbours {
-            s.push_str(&format!("\nnearest in layer {} (decoder cosine):\n", n.layer));
+            let how = match n.sae.width.cmp(&self.sae.width) {
+                _ if n.sae.hook != self.sae.hook => "",
+                std::cmp::Ordering::Greater => ", wider: its children",
+                std::cmp::Ordering::Less => ", narrower: its parent",
+                std::cmp::Ordering::Equal => "",
+            };
+            s.push_str(&format!("\nnearest in SAE {} (decoder cosine{how}):\n", n.sae));
             for f in &n.features {
                 s.push_str(&format!("  #{:<6} {:.3}  {}\n", f.feature, f.cosine, crate::printable::printable(f.label.as_deref().unwrap_or(""))));
             }

@@ -29,10 +29,11 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Print one feature's card: Neuronpedia URL, label, its activation in every text, top
-    /// texts and tokens, logit lens, nearest features in the adjacent loaded layers.
+    /// texts and tokens, logit lens, nearest features in the adjacent loaded SAEs.
     Feature {
-        #[arg(long)]
-        layer: usize,
+        /// The SAE: a layer (8), a hook (blocks.8.hook_resid_pre) or a tab's label (8 res 24k).
+        #[arg(long, value_name = "SAE")]
+        layer: String,
         #[arg(long)]
         id: u32,
         #[arg(long, value_enum, default_value_t = CardFormat::Text)]
@@ -49,7 +50,7 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Features of the loaded layers whose --labels text has every word of QUERY (or #id).
+    /// Features of the loaded SAEs whose --labels text has every word of QUERY (or #id).
     Search {
         query: String,
         #[arg(long, value_enum, default_value_t = CardFormat::Text)]
@@ -57,8 +58,9 @@ pub enum Command {
     },
     /// One text's activation of a feature, token by token (the explorer's token view).
     Tokens {
-        #[arg(long)]
-        layer: usize,
+        /// The SAE: a layer (8), a hook (blocks.8.hook_resid_pre) or a tab's label (8 res 24k).
+        #[arg(long, value_name = "SAE")]
+        layer: String,
         #[arg(long)]
         id: u32,
         /// The text; `-` reads it from standard input.

@@ -5,21 +5,15 @@
 
 use crate::activations::{ActivationSet, TextActivations};
 use crate::cache::{text_key, Cache, Entry, Key, ReadOutcome, Writer};
-use crate::pipeline::{Engine, Resolved, RunOptions};
+use crate::pipeline::{Engine, Resolved, Run, RunOptions};
 use crate::progress::{Progress, ProgressSink};
 use crate::samples::Samples;
-use crate::source::Source;
 use color_eyre::eyre::{eyre, Result};
 use std::collections::HashMap;
-use tch::Device;
 
 pub struct Request<'a> {
-    pub model: &'a Source,
-    pub saes: &'a Source,
+    pub run: &'a Run,
     pub samples: &'a Samples,
-    pub layers: &'a [usize],
-    pub device: Device,
-    pub opts: &'a RunOptions,
     /// None: `--no-cache`.
     pub cache: Option<&'a Cache>,
     /// Called with the texts folded so far, at most every `PARTIAL_EVERY` while the
@@ -61,11 +55,11 @@ impl<'a> Fold<'a> {
     }
 
     /// Every empty slot of this text gets its vectors (a key seen twice is folded once).
-    fn put(&mut self, key: &Key, n_tokens: usize, layers: &[crate::activations::SparseVec]) {
+    fn put(&mut self, key: &Key, n_tokens: usize, vectors: &[crate::activations::SparseVec]) {
         for &i in self.wanted.get(key).map(Vec::as_slice).unwrap_or_default() {
             if self.slots[i].is_none() {
                 let (ci, _, t) = self.texts[i];
-                self.slots[i] = Some(self.set.fold(ci, t.clone(), n_tokens, layers));
+                self.slots[i] = Some(self.set.fold(ci, t.clone(), n_tokens, vectors));
             }
         }
     }
@@ -100,7 +94,7 @@ impl<'a> Fold<'a> {
         engine.each_text_vector(&tokens, opts, progress, |m, n, v| {
             let key = text_key(self.texts[missing[m]].2);
             if let Some(w) = writer.as_deref_mut() {
-                w.entry(&Entry { key, n_tokens: n as u32, layers: v.clone() })?;
+                w.entry(&Entry { key, n_tokens: n as u32, vectors: v.clone() })?;
             }
             self.put(&key, n, &v);
             if let Some(tell) = partial.filter(|_| told.elapsed() >= PARTIAL_EVERY) {
@@ -125,10 +119,11 @@ impl<'a> Fold<'a> {
 }
 
 impl Engine {
-    /// Mean SAE activations per text and layer for every sample text, with this engine
+    /// Mean SAE activations per text and SAE for every sample text, with this engine
     /// and no cache: the same fold `activations` does.
     pub fn run(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<ActivationSet> {
-        let set = ActivationSet::new(self.layers(), self.d_sae(), opts.include_bos, samples.names(), opts.keep);
+        let mut set = ActivationSet::new(self.keys(), opts.include_bos, samples.names(), opts.keep);
+        set.neuronpedia = self.neuronpedia.clone();
         let mut fold = Fold::new(samples, set);
         fold.compute(self, samples, None, opts, progress, None)?;
         fold.finish()
@@ -136,12 +131,13 @@ impl Engine {
 }
 
 pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
-    let resolved = Resolved::new(req.model, req.saes, req.layers, progress)?;
+    let run = req.run;
+    let resolved = Resolved::new(&run.model, &run.saes, progress)?;
     let (model_label, sae_label) = (resolved.model_label.clone(), resolved.sae_label.clone());
-    let mut set = ActivationSet::new(resolved.layers(), resolved.d_sae, req.opts.include_bos, req.samples.names(), req.opts.keep);
-    set.neuronpedia = crate::neuronpedia::Ids::resolve(req.saes, req.layers);
+    let mut set = ActivationSet::new(resolved.keys(), run.opts.include_bos, req.samples.names(), run.opts.keep);
+    set.neuronpedia = resolved.neuronpedia();
     let mut fold = Fold::new(req.samples, set);
-    let id = resolved.identity(req.opts)?;
+    let id = resolved.identity(&run.opts)?;
     let mut writer = None;
     let mut dirty = false;
     if let Some(cache) = req.cache {
@@ -157,17 +153,17 @@ pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
                 None
             }
         };
-        let (n_layers, d_sae) = (fold.set.layers.len(), fold.set.d_sae);
+        let widths: Vec<usize> = fold.set.saes.iter().map(|k| k.width).collect();
         let outcome = cache.read(&id, |e, raw| {
             if let Some(w) = writer.as_mut() {
                 if w.raw(raw).is_err() {
                     writer = None;
                 }
             }
-            if e.layers.len() != n_layers || e.layers.iter().any(|v| v.idx.last().is_some_and(|&f| f as usize >= d_sae)) {
+            if e.vectors.len() != widths.len() || e.vectors.iter().zip(&widths).any(|(v, &w)| v.idx.last().is_some_and(|&f| f as usize >= w)) {
                 return;
             }
-            fold.put(&e.key, e.n_tokens as usize, &e.layers);
+            fold.put(&e.key, e.n_tokens as usize, &e.vectors);
         });
         if let ReadOutcome::Corrupt { entries, why } = outcome {
             dirty = true;
@@ -181,11 +177,11 @@ pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
         if from_cache > 0 {
             progress.stage(format!("{from_cache} texts from the cache; computing {}", total - from_cache));
         }
-        let e = resolved.load(req.device, false, req.opts, progress)?;
+        let e = resolved.load(run.device, false, &run.opts, progress)?;
         if let Some(tell) = req.partial.filter(|_| from_cache > 0) {
             tell(fold.snapshot());
         }
-        fold.compute(&e, req.samples, writer.as_mut(), req.opts, progress, req.partial)?;
+        fold.compute(&e, req.samples, writer.as_mut(), &run.opts, progress, req.partial)?;
         engine = Some(e);
         dirty = true;
     } else {

@@ -51,14 +51,14 @@ pub fn findings(a: &Analysis, categories: &[String]) -> Vec<Finding> {
 }
 
 fn top_feature_changes(a: &Analysis, categories: &[String]) -> Finding {
-    let steps = a.layers.len().saturating_sub(1);
+    let steps = a.saes.len().saturating_sub(1);
     let mut all = steps > 0;
     let mut changing = 0;
     let rows = categories
         .iter()
         .enumerate()
         .map(|(c, name)| {
-            let tops: Vec<Option<u32>> = a.layers.iter().map(|l| l.categories.get(c).and_then(|m| m.top.first()).map(|t| t.feature)).collect();
+            let tops: Vec<Option<u32>> = a.saes.iter().map(|l| l.categories.get(c).and_then(|m| m.top.first()).map(|t| t.feature)).collect();
             let changes = tops.windows(2).filter(|w| w[0] != w[1] || w[0].is_none()).count();
             all &= changes == steps;
             changing += usize::from(changes == steps && steps > 0);
@@ -83,11 +83,11 @@ fn ratio(first: f32, last: f32) -> Option<f32> {
 }
 
 fn growth(a: &Analysis, categories: &[String]) -> Finding {
-    let (Some(first), Some(last)) = (a.layers.first(), a.layers.last()) else {
+    let (Some(first), Some(last)) = (a.saes.first(), a.saes.last()) else {
         return Finding { claim: "Peak and Sum grow from the first to the last layer".into(), holds: false, summary: "no layers".into(), rows: vec![] };
     };
     let mut ratios = Vec::new();
-    let mut all = a.layers.len() > 1;
+    let mut all = a.saes.len() > 1;
     let rows = categories
         .iter()
         .enumerate()
@@ -103,7 +103,7 @@ fn growth(a: &Analysis, categories: &[String]) -> Finding {
     ratios.sort_by(f32::total_cmp);
     let summary = match (ratios.first(), ratios.last()) {
         (Some(lo), Some(hi)) => {
-            format!("layer {} -> {}: Peak and Sum change x{lo:.2} to x{hi:.2} (median x{:.2})", first.layer, last.layer, ratios[ratios.len() / 2])
+            format!("SAE {} -> {}: Peak and Sum change x{lo:.2} to x{hi:.2} (median x{:.2})", first.sae, last.sae, ratios[ratios.len() / 2])
         }
         _ => "no category has a non-zero first layer".into(),
     };
@@ -111,7 +111,7 @@ fn growth(a: &Analysis, categories: &[String]) -> Finding {
 }
 
 fn flat_gini_small_share(a: &Analysis, categories: &[String]) -> Finding {
-    let all_metrics = || a.layers.iter().flat_map(|l| l.categories.iter());
+    let all_metrics = || a.saes.iter().flat_map(|l| l.categories.iter());
     let range = |v: Vec<f32>| v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
     let (glo, ghi) = range(all_metrics().map(|m| m.gini).collect());
     let (slo, shi) = range(all_metrics().map(|m| m.top_share).collect());
@@ -120,13 +120,13 @@ fn flat_gini_small_share(a: &Analysis, categories: &[String]) -> Finding {
         .iter()
         .enumerate()
         .map(|(c, name)| {
-            let (lo, hi) = range(a.layers.iter().map(|l| l.categories[c].gini).collect());
-            let (s0, s1) = range(a.layers.iter().map(|l| l.categories[c].top_share).collect());
+            let (lo, hi) = range(a.saes.iter().map(|l| l.categories[c].gini).collect());
+            let (s0, s1) = range(a.saes.iter().map(|l| l.categories[c].top_share).collect());
             worst_spread = worst_spread.max(hi - lo);
             (name.clone(), format!("Gini {lo:.2}-{hi:.2}, Top5 share {:.1}%-{:.1}%", 100.0 * s0, 100.0 * s1))
         })
         .collect();
-    let holds = !a.layers.is_empty() && worst_spread <= GINI_FLAT && slo >= SHARE_RANGE.0 && shi <= SHARE_RANGE.1;
+    let holds = !a.saes.is_empty() && worst_spread <= GINI_FLAT && slo >= SHARE_RANGE.0 && shi <= SHARE_RANGE.1;
     Finding {
         claim: format!("Gini stays flat (moves <= {GINI_FLAT}) and Top5 share stays within {:.0}-{:.0}%", 100.0 * SHARE_RANGE.0, 100.0 * SHARE_RANGE.1),
         holds,
@@ -142,10 +142,10 @@ fn specialists(a: &Analysis, categories: &[String]) -> Finding {
         .enumerate()
         .map(|(c, name)| {
             let at: Vec<String> =
-                a.layers.iter().filter(|l| l.categories[c].spec >= SPECIALIST).map(|l| format!("L{} ({})", l.layer, l.categories[c].spec)).collect();
+                a.saes.iter().filter(|l| l.categories[c].spec >= SPECIALIST).map(|l| format!("{} ({})", l.sae, l.categories[c].spec)).collect();
             if at.is_empty() {
-                let best = a.layers.iter().max_by_key(|l| l.categories[c].spec);
-                let detail = best.map_or("no layers".into(), |l| format!("never (best {} at L{})", l.categories[c].spec, l.layer));
+                let best = a.saes.iter().max_by_key(|l| l.categories[c].spec);
+                let detail = best.map_or("no layers".into(), |l| format!("never (best {} at {})", l.categories[c].spec, l.sae));
                 (name.clone(), detail)
             } else {
                 reaching.push(name.clone());

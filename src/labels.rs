@@ -11,17 +11,19 @@
 //! - `description` (or `explanation`, `label`): the text;
 //! - `modelId` (optional): Neuronpedia's model id, e.g. `gpt2-small`.
 //!
-//! A row belongs to a loaded layer when its layer number matches and, where the layer's
-//! Neuronpedia id is known (neuronpedia.rs), its model and source match that id too. Where
-//! the id is unknown (a local SAE folder whose cfg.json names none), a layer's rows are
-//! attached only if they all come from one source, or from the one `--labels-source`
-//! names: a folder holding `6-res-jb` and `6-att-kk` would otherwise put an attention SAE's
-//! explanations on residual features, and a wrong label is worse than none. Rows of layers
-//! not loaded, of other models or sources, and of an undecided layer are counted and
-//! reported, never dropped silently. A malformed row fails the import naming its file and
+//! A row belongs to a loaded SAE at its layer (the block, or the residual numbering where
+//! `12-res-jb` is the final resid_post) whose Neuronpedia id (neuronpedia.rs) has the row's
+//! model and source. Where the id is unknown (a local SAE folder whose cfg.json names
+//! none) and one SAE of unknown id sits at that layer, its rows are attached only if they
+//! all come from one source, or from the one `--labels-source` names: a folder holding
+//! `6-res-jb` and `6-att-kk` would otherwise put an attention SAE's explanations on
+//! residual features, and a wrong label is worse than none. Rows of layers not loaded, of
+//! other models or sources, and of an undecided SAE are counted and reported, never
+//! dropped silently. A malformed row fails the import naming its file and
 //! line. Several explanations of one feature are joined.
 
 use crate::neuronpedia::Ids;
+use crate::sae_key::SaeKey;
 use color_eyre::eyre::{bail, eyre, Result};
 use serde::Deserialize;
 use serde_json::Value;
@@ -31,23 +33,22 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Labels {
-    map: BTreeMap<(usize, u32), String>,
+    map: BTreeMap<(SaeKey, u32), String>,
 }
 
-/// What an import is checked against: the loaded layers, their width, their Neuronpedia
-/// ids, and the source to take where an id is unknown.
+/// What an import is checked against: the loaded SAEs (a width of 0 where it is not known
+/// yet), their Neuronpedia ids, and the source to take where an id is unknown.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
-    pub layers: &'a [usize],
-    pub d_sae: usize,
+    pub saes: &'a [SaeKey],
     pub ids: &'a Ids,
     /// `--labels-source`: `res-jb` (or `8-res-jb`) takes a layer's rows of that source.
     pub source: Option<&'a str>,
 }
 
 impl<'a> Scope<'a> {
-    pub fn new(layers: &'a [usize], d_sae: usize, ids: &'a Ids) -> Self {
-        Self { layers, d_sae, ids, source: None }
+    pub fn new(saes: &'a [SaeKey], ids: &'a Ids) -> Self {
+        Self { saes, ids, source: None }
     }
 
     /// Whether `--labels-source` names a row's source (`8-res-jb`) for `layer`.
@@ -71,8 +72,9 @@ pub struct ImportSummary {
     /// Rows of a loaded layer number but another model or source, and (a few of) those ids.
     pub other_sources: usize,
     pub sources_skipped: Vec<String>,
-    /// Layers whose Neuronpedia id is unknown and whose rows come from several sources:
-    /// none of them attached. The layer, its rows, and the sources found.
+    /// SAEs whose Neuronpedia id is unknown and whose rows come from several sources (or
+    /// layers where several such SAEs sit): none of them attached. The row's layer, its
+    /// rows, and the sources found.
     pub undecided: Vec<(usize, usize, Vec<String>)>,
 }
 
@@ -198,9 +200,10 @@ struct Importer<'a> {
     labels: Labels,
     summary: ImportSummary,
     bad: Vec<String>,
-    /// Rows of layers whose Neuronpedia id is unknown, by layer and source (model/source),
-    /// until every row is read and it is known whether a layer has one source.
-    pending: BTreeMap<usize, BTreeMap<String, Vec<Located<Row>>>>,
+    /// Rows for SAEs whose Neuronpedia id is unknown, by SAE (None: several at the row's
+    /// layer) and source (model/source), until every row is read and it is known whether
+    /// an SAE has one source.
+    pending: BTreeMap<(usize, Option<SaeKey>), BTreeMap<String, Vec<Located<Row>>>>,
 }
 
 impl Importer<'_> {
@@ -214,25 +217,30 @@ impl Importer<'_> {
             Ok(r) => r,
             Err(why) => return self.bad.push(format!("{at}: {why}")),
         };
-        if !self.scope.layers.contains(&row.layer) {
+        let here: Vec<SaeKey> = self.scope.saes.iter().copied().filter(|k| k.depth_layer() == row.layer || k.hook.layer == row.layer).collect();
+        if here.is_empty() {
             self.summary.other_layers += 1;
             if !self.summary.layers_skipped.contains(&row.layer) {
                 self.summary.layers_skipped.push(row.layer);
             }
             return;
         }
-        let Some(id) = self.scope.ids.sae(row.layer) else {
-            if self.scope.source.is_some() && !self.scope.chosen(row.layer, row.source.as_deref()) {
-                return self.set_aside(&row);
-            }
-            return self.pending.entry(row.layer).or_default().entry(row.origin()).or_default().push((at, row));
-        };
-        let model_differs = row.model.as_deref().is_some_and(|m| m != id.model);
-        let source_differs = row.source.as_deref().is_some_and(|s| s != id.source);
-        if model_differs || source_differs {
+        let matches =
+            |id: &crate::neuronpedia::SaeId| row.model.as_deref().is_none_or(|m| m == id.model) && row.source.as_deref().is_none_or(|s| s == id.source);
+        let known: Vec<SaeKey> = here.iter().copied().filter(|k| self.scope.ids.sae(*k).is_some()).collect();
+        // A row naming no source matches an SAE of known id only where it is the layer's one SAE.
+        if let Some(k) = known.iter().copied().find(|k| self.scope.ids.sae(*k).is_some_and(matches) && (row.source.is_some() || here.len() == 1)) {
+            return self.attach(at, k, row);
+        }
+        let unknown: Vec<SaeKey> = here.iter().copied().filter(|k| !known.contains(k)).collect();
+        if unknown.is_empty() {
             return self.set_aside(&row);
         }
-        self.attach(at, row);
+        if self.scope.source.is_some() && !self.scope.chosen(row.layer, row.source.as_deref()) {
+            return self.set_aside(&row);
+        }
+        let sae = if let [one] = unknown.as_slice() { Some(*one) } else { None };
+        self.pending.entry((row.layer, sae)).or_default().entry(row.origin()).or_default().push((at, row));
     }
 
     /// A row of another model or source than the layer's SAE.
@@ -244,13 +252,13 @@ impl Importer<'_> {
         }
     }
 
-    fn attach(&mut self, at: String, row: Row) {
-        if row.feature as usize >= self.scope.d_sae {
-            return self.bad.push(format!("{at}: feature {} is past the SAE's {} features", row.feature, self.scope.d_sae));
+    fn attach(&mut self, at: String, sae: SaeKey, row: Row) {
+        if sae.width > 0 && row.feature as usize >= sae.width {
+            return self.bad.push(format!("{at}: feature {} is past SAE {sae}'s {} features", row.feature, sae.width));
         }
         self.labels
             .map
-            .entry((row.layer, row.feature))
+            .entry((sae, row.feature))
             .and_modify(|t| {
                 if !t.split(" | ").any(|x| x == row.text) {
                     t.push_str(" | ");
@@ -327,12 +335,12 @@ impl Importer<'_> {
     fn finish(mut self) -> Result<(Labels, ImportSummary)> {
         // A layer of unknown id takes its rows when they all come from one model and source.
         // Rows that name no model or source go with whichever one the others name.
-        for (layer, by_source) in std::mem::take(&mut self.pending) {
+        for ((layer, sae), by_source) in std::mem::take(&mut self.pending) {
             let rows = || by_source.values().flatten().map(|(_, r)| r);
             let models: std::collections::BTreeSet<&str> = rows().filter_map(|r| r.model.as_deref()).collect();
             let sources: std::collections::BTreeSet<&str> = rows().filter_map(|r| r.source.as_deref()).collect();
-            if models.len() <= 1 && sources.len() <= 1 {
-                by_source.into_values().flatten().for_each(|(at, row)| self.attach(at, row));
+            if let (Some(sae), true) = (sae, models.len() <= 1 && sources.len() <= 1) {
+                by_source.into_values().flatten().for_each(|(at, row)| self.attach(at, sae, row));
             } else {
                 let rows = by_source.values().map(Vec::len).sum();
                 let sources = by_source.into_keys().collect();
@@ -460,14 +468,27 @@ impl Labels {
         imp.finish()
     }
 
-    pub fn get(&self, layer: usize, feature: u32) -> Option<&str> {
-        self.map.get(&(layer, feature)).map(String::as_str)
+    pub fn get(&self, sae: SaeKey, feature: u32) -> Option<&str> {
+        self.map.get(&(sae, feature)).map(String::as_str)
     }
 
-    /// Labels naming a feature at or past `d_sae`: the explorer reads labels before it
-    /// knows the SAEs' width, and reports these once it does.
-    pub fn past(&self, d_sae: usize) -> usize {
-        self.map.keys().filter(|(_, f)| *f as usize >= d_sae).count()
+    /// The explorer reads labels before the SAEs' files, so before it knows every width:
+    /// once it does, each label moves from its planned key (`planned[i]`) to the SAE's
+    /// (`found[i]`), and labels past the SAE's width are dropped; returns how many were.
+    pub fn settle(&mut self, planned: &[SaeKey], found: &[SaeKey]) -> usize {
+        if planned == found {
+            return 0;
+        }
+        let before = self.map.len();
+        let map = std::mem::take(&mut self.map);
+        for ((k, f), text) in map {
+            let Some(i) = planned.iter().position(|p| *p == k) else { continue };
+            let Some(&to) = found.get(i) else { continue };
+            if (f as usize) < to.width {
+                self.map.insert((to, f), text);
+            }
+        }
+        before - self.map.len()
     }
 
     pub fn len(&self) -> usize {
@@ -478,9 +499,9 @@ impl Labels {
         self.map.is_empty()
     }
 
-    /// Features whose label contains every word of `query` (any case), by layer and id;
-    /// `#123` or `123` also finds feature 123 in every layer that has a label for it.
-    pub fn search(&self, query: &str) -> Vec<(usize, u32, &str)> {
+    /// Features whose label contains every word of `query` (any case), by SAE and id;
+    /// `#123` or `123` also finds feature 123 in every SAE that has a label for it.
+    pub fn search(&self, query: &str) -> Vec<(SaeKey, u32, &str)> {
         let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
         if words.is_empty() {
             return Vec::new();

@@ -1,9 +1,11 @@
 //! What one feature is about, from the engine's weights: the logit lens of its decoder
-//! direction, its nearest features in the neighbouring loaded layers, and per-token
+//! direction, its nearest features in the neighbouring loaded SAEs, and per-token
 //! activations of single texts (the token view, ad-hoc text, a card's top tokens).
 
 use crate::activations::SparseVec;
+use crate::hooks::Site;
 use crate::pipeline::{pack, Engine};
+use crate::sae_key::SaeKey;
 use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 use tch::{Device, Kind};
@@ -22,28 +24,28 @@ pub struct TokenLogit {
     pub logit: f32,
 }
 
-/// A feature's closest features by decoder cosine similarity in one other layer.
+/// A feature's closest features by decoder cosine similarity in one other SAE.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Neighbours {
-    pub layer: usize,
+    pub sae: SaeKey,
     pub features: Vec<(u32, f32)>,
 }
 
-/// One text, token by token: per loaded layer, each token's feature vector.
+/// One text, token by token: per loaded SAE, each token's feature vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenActivations {
     pub tokens: Vec<String>,
-    /// [layer index][token]; BOS is left out unless the run counts it.
-    pub layers: Vec<Vec<SparseVec>>,
+    /// [SAE index][token]; BOS is left out unless the run counts it.
+    pub saes: Vec<Vec<SparseVec>>,
     /// Tokens cut off because the text was longer than n_ctx.
     pub truncated: usize,
 }
 
 impl TokenActivations {
-    /// Mean over the tokens of each layer's vectors: the text's vector, encode-then-mean
+    /// Mean over the tokens of each SAE's vectors: the text's vector, encode-then-mean
     /// as for every sample.
     pub fn means(&self) -> Vec<SparseVec> {
-        self.layers
+        self.saes
             .iter()
             .map(|tokens| {
                 let mut acc: std::collections::BTreeMap<u32, f64> = Default::default();
@@ -59,20 +61,29 @@ impl TokenActivations {
             .collect()
     }
 
-    /// Activation of `feature` at each token of layer index `li`.
+    /// Activation of `feature` at each token of SAE index `li`.
     pub fn feature(&self, li: usize, feature: u32) -> Vec<f32> {
-        self.layers.get(li).map(|l| l.iter().map(|v| v.get(feature)).collect()).unwrap_or_default()
+        self.saes.get(li).map(|l| l.iter().map(|v| v.get(feature)).collect()).unwrap_or_default()
+    }
+}
+
+/// Which space an SAE's decoder writes into: directions compare (cosine) only within one.
+fn space(site: Site) -> u8 {
+    match site {
+        Site::AttnZ => 1,
+        Site::Ln2Normalized => 2,
+        _ => 0,
     }
 }
 
 impl Engine {
-    fn sae_at(&self, layer: usize) -> Result<&crate::sae::Sae> {
-        self.saes.iter().find(|(l, _)| *l == layer).map(|(_, s)| s).ok_or_else(|| eyre!("layer {layer} is not loaded (loaded: {:?})", self.layers()))
-    }
-
-    pub fn logit_lens(&self, layer: usize, feature: u32, k: usize) -> Result<Logits> {
+    /// The tokens a feature's decoder direction promotes and suppresses: through the
+    /// unembedding for SAEs that write the residual stream, and for an `attn.hook_z` SAE
+    /// first through the block's W_O (what its heads' output adds to the residual).
+    pub fn logit_lens(&self, key: SaeKey, feature: u32, k: usize) -> Result<Logits> {
         let _guard = tch::no_grad_guard();
-        let dir = self.sae_at(layer)?.direction(feature)?;
+        let dir = self.sae(key)?.direction(feature)?;
+        let dir = self.model.to_residual(key.hook, &dir)?;
         let logits = self.model.logit_lens(&dir.unsqueeze(0))?.squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float);
         let k = k.min(logits.size()[0] as usize) as i64;
         let pick = |largest: bool| -> Result<Vec<TokenLogit>> {
@@ -85,17 +96,25 @@ impl Engine {
         Ok(Logits { promoted: pick(true)?, suppressed: pick(false)? })
     }
 
-    /// Nearest features of `feature` (at `layer`) in the previous and next loaded layers.
-    pub fn neighbours(&self, layer: usize, feature: u32, k: usize) -> Result<Vec<Neighbours>> {
+    /// Nearest features of `feature` of SAE `key`: in every other SAE at the same hook
+    /// (feature splitting: a wider SAE's "children", a narrower one's "parent"), and in the
+    /// loaded SAEs just before and after it at other hooks, among those whose decoders
+    /// write the same space.
+    pub fn neighbours(&self, key: SaeKey, feature: u32, k: usize) -> Result<Vec<Neighbours>> {
         let _guard = tch::no_grad_guard();
-        let dir = self.sae_at(layer)?.direction(feature)?;
-        let layers = self.layers();
-        let pos = layers.iter().position(|&l| l == layer).ok_or_else(|| eyre!("layer {layer} is not loaded"))?;
-        let around = [pos.checked_sub(1), Some(pos + 1).filter(|&p| p < layers.len())];
-        around.into_iter().flatten().map(|p| Ok(Neighbours { layer: layers[p], features: self.saes[p].1.nearest(&dir, k)? })).collect()
+        let dir = self.sae(key)?.direction(feature)?;
+        let keys = self.keys();
+        let pos = keys.iter().position(|&l| l == key).ok_or_else(|| eyre!("SAE {key} is not loaded"))?;
+        let comparable = |p: &usize| space(keys[*p].hook.site) == space(key.hook.site) && self.saes[*p].1.cfg.d_in == self.saes[pos].1.cfg.d_in;
+        let same_hook = (0..keys.len()).filter(|&p| p != pos && keys[p].hook == key.hook);
+        let before = (0..pos).rev().filter(|&p| keys[p].hook != key.hook).find(comparable);
+        let after = (pos + 1..keys.len()).filter(|&p| keys[p].hook != key.hook).find(comparable);
+        let mut which: Vec<usize> = same_hook.chain(before).chain(after).filter(comparable).collect();
+        which.sort_unstable();
+        which.into_iter().map(|p| Ok(Neighbours { sae: keys[p], features: self.saes[p].1.nearest(&dir, k)? })).collect()
     }
 
-    /// Per-token activations of `text` at every loaded layer (cut to n_ctx if longer).
+    /// Per-token activations of `text` for every loaded SAE (cut to n_ctx if longer).
     pub fn token_activations(&self, text: &str, include_bos: bool) -> Result<TokenActivations> {
         let _guard = tch::no_grad_guard();
         let mut ids = self.tokenizer.encode_with_bos(text)?;
@@ -104,12 +123,12 @@ impl Engine {
         ids.truncate(n_ctx);
         let first = usize::from(!include_bos);
         let packed = pack(std::iter::once(ids.as_slice()), include_bos, self.tokenizer.bos);
-        let mut layers = Vec::with_capacity(self.saes.len());
-        for (r, (_, sae)) in self.residuals(&packed)?.iter().zip(&self.saes) {
+        let mut saes = Vec::with_capacity(self.saes.len());
+        for (r, (_, sae)) in self.inputs(&packed)?.iter().zip(&self.saes) {
             let acts = sae.encode(r).squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
             let flat = Vec::<f32>::try_from(acts.view([-1]))?;
-            layers.push(flat.chunks(sae.d_sae).skip(first).map(SparseVec::from_dense).collect());
+            saes.push(flat.chunks(sae.d_sae).skip(first).map(SparseVec::from_dense).collect());
         }
-        Ok(TokenActivations { tokens: self.tokenizer.token_strings(&ids[first.min(ids.len())..]), layers, truncated })
+        Ok(TokenActivations { tokens: self.tokenizer.token_strings(&ids[first.min(ids.len())..]), saes, truncated })
     }
 }

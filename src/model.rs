@@ -239,6 +239,23 @@ impl Gpt2 {
     }
 }
 
+impl Gpt2 {
+    /// A direction in `hook`'s space as what it adds to the residual stream: itself for
+    /// the residual and what attention and the MLP write, and for `attn.hook_z` (heads
+    /// concatenated) through the block's W_O, as TransformerLens reads an attention SAE's
+    /// decoder. The MLP's normalised input has no such map.
+    pub fn to_residual(&self, hook: HookPoint, dir: &Tensor) -> Result<Tensor> {
+        match hook.site {
+            Site::AttnZ => {
+                let blk = self.blocks.get(hook.layer).ok_or_else(|| color_eyre::eyre::eyre!("internal: block {} is not loaded", hook.layer))?;
+                Ok(dir.matmul(&blk.c_proj.w))
+            }
+            Site::Ln2Normalized => bail!("{hook} is the MLP's normalised input, which the residual stream does not receive: no logit lens"),
+            _ => Ok(dir.shallow_clone()),
+        }
+    }
+}
+
 /// A block's values that hooks read, before any processing: `z` [b, t, n_head, d_head].
 struct Inside {
     z: Tensor,

@@ -144,7 +144,7 @@ impl Registry {
     }
 
     /// A release name the registry does not have, with the nearest it does.
-    fn unknown(&self, name: &str) -> color_eyre::Report {
+    pub(crate) fn unknown(&self, name: &str) -> color_eyre::Report {
         let near: Vec<&str> = self.releases.keys().filter(|k| k.contains(name) || name.contains(k.as_str())).map(String::as_str).take(5).collect();
         let hint = if near.is_empty() { String::new() } else { format!(" (did you mean {}?)", near.join(", ")) };
         eyre!(

@@ -3,6 +3,7 @@
 
 use crate::activations::ActivationSet;
 use crate::analysis::Analysis;
+use crate::sae_key::SaeKey;
 use color_eyre::eyre::Result;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -19,7 +20,10 @@ fn num(x: f32) -> f64 {
 pub struct Report {
     pub model: String,
     pub sae_release: String,
+    /// Each SAE's block (`saes[i].layer`), for readers of the one-SAE-per-layer schema.
     pub layers: Vec<usize>,
+    /// The SAEs, in the order of every `layers` array below: label, hook, block, width.
+    pub saes: Vec<SaeKey>,
     pub include_bos: bool,
     pub top_k: usize,
     pub threshold: f64,
@@ -39,7 +43,11 @@ pub struct CategoryOut {
 
 #[derive(Serialize)]
 pub struct CategoryLayerOut {
+    /// The SAE's block, and the SAE (`Report::saes`): label, hook and width.
     pub layer: usize,
+    pub sae: String,
+    pub hook: String,
+    pub width: usize,
     pub peak: f64,
     pub gini: f64,
     pub top_sum: f64,
@@ -66,6 +74,7 @@ pub struct TextOut {
 #[derive(Serialize)]
 pub struct TextLayerOut {
     pub layer: usize,
+    pub sae: String,
     pub total: f64,
     pub top: Vec<FeatureOut>,
 }
@@ -86,12 +95,15 @@ impl Report {
                 name: name.clone(),
                 n_texts: set.n_texts_of(ci),
                 layers: analysis
-                    .layers
+                    .saes
                     .iter()
                     .map(|la| {
                         let m = &la.categories[ci];
                         CategoryLayerOut {
-                            layer: la.layer,
+                            layer: la.sae.layer(),
+                            sae: la.sae.to_string(),
+                            hook: la.sae.hook.to_string(),
+                            width: la.sae.width,
                             peak: num(m.peak),
                             gini: num(m.gini),
                             top_sum: num(m.top_sum),
@@ -111,11 +123,12 @@ impl Report {
                 text: t.text.clone(),
                 n_tokens: t.n_tokens,
                 layers: set
-                    .layers
+                    .saes
                     .iter()
-                    .zip(t.layers.iter().zip(&t.totals))
-                    .map(|(&layer, (v, &total))| TextLayerOut {
-                        layer,
+                    .zip(t.vectors.iter().zip(&t.totals))
+                    .map(|(&key, (v, &total))| TextLayerOut {
+                        layer: key.layer(),
+                        sae: key.to_string(),
                         total: num(total),
                         top: v.top(TEXT_TOP).into_iter().map(|(feature, a)| FeatureOut { feature, activation: num(a) }).collect(),
                     })
@@ -125,7 +138,8 @@ impl Report {
         Self {
             model,
             sae_release,
-            layers: set.layers.clone(),
+            layers: set.saes.iter().map(SaeKey::layer).collect(),
+            saes: set.saes.clone(),
             include_bos: set.include_bos,
             top_k: analysis.params.top_k,
             threshold: num(analysis.params.threshold),
@@ -139,7 +153,7 @@ impl Report {
         Ok(serde_json::to_string_pretty(self)? + "\n")
     }
 
-    /// The seed's Figure 2b: per category and layer, top feature, Peak, Gini, Sum, Top5, Spec.
+    /// The seed's Figure 2b: per category and SAE, top feature, Peak, Gini, Sum, Top5, Spec.
     pub fn table(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
@@ -151,16 +165,17 @@ impl Report {
             self.threshold,
             if self.include_bos { "  (BOS included)" } else { "" }
         );
-        let _ = writeln!(s, "{:<20} {:>5} {:>8} {:>8} {:>6} {:>8} {:>6} {:>5}", "category", "layer", "top", "peak", "gini", "sum", "top5", "spec");
+        let w = self.saes.iter().map(|k| k.to_string().len()).max().unwrap_or(3).max(3);
+        let _ = writeln!(s, "{:<20} {:>w$} {:>8} {:>8} {:>6} {:>8} {:>6} {:>5}", "category", "sae", "top", "peak", "gini", "sum", "top5", "spec");
         for c in &self.categories {
             for (i, l) in c.layers.iter().enumerate() {
                 let name = if i == 0 { format!("{} ({})", crate::printable::printable(&c.name), c.n_texts) } else { String::new() };
                 let top = l.top.first().map(|t| format!("#{}", t.feature)).unwrap_or_else(|| "-".into());
                 let _ = writeln!(
                     s,
-                    "{:<20} {:>5} {:>8} {:>8.1} {:>6.2} {:>8.1} {:>5.1}% {:>5}",
+                    "{:<20} {:>w$} {:>8} {:>8.1} {:>6.2} {:>8.1} {:>5.1}% {:>5}",
                     name,
-                    l.layer,
+                    l.sae,
                     top,
                     l.peak,
                     l.gini,
@@ -173,16 +188,35 @@ impl Report {
         s
     }
 
-    /// Tidy CSV: one row per category, layer and top-k rank.
+    /// Tidy CSV: one row per category, SAE and top-k rank.
     pub fn csv(&self) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(["category", "layer", "rank", "feature", "activation", "specialist", "peak", "gini", "top_sum", "top_share", "spec", "neuronpedia"])?;
+        w.write_record([
+            "category",
+            "layer",
+            "sae",
+            "hook",
+            "width",
+            "rank",
+            "feature",
+            "activation",
+            "specialist",
+            "peak",
+            "gini",
+            "top_sum",
+            "top_share",
+            "spec",
+            "neuronpedia",
+        ])?;
         for c in &self.categories {
-            for l in &c.layers {
+            for (l, key) in c.layers.iter().zip(&self.saes) {
                 for (rank, t) in l.top.iter().enumerate() {
                     w.write_record([
                         c.name.clone(),
                         l.layer.to_string(),
+                        l.sae.clone(),
+                        l.hook.clone(),
+                        l.width.to_string(),
                         (rank + 1).to_string(),
                         t.feature.to_string(),
                         t.activation.to_string(),
@@ -192,7 +226,7 @@ impl Report {
                         l.top_sum.to_string(),
                         l.top_share.to_string(),
                         l.spec.to_string(),
-                        self.neuronpedia.url_or_empty(l.layer, t.feature),
+                        self.neuronpedia.url_or_empty(*key, t.feature),
                     ])?;
                 }
             }

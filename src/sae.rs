@@ -2,7 +2,7 @@
 //! alike, and the kk attention SAEs' `*_cfg.json`), loading `sae_weights.safetensors` or a
 //! `torch.save` checkpoint (`.pt`, read without running code: torch_pt.rs), and encoding.
 
-use crate::hooks::Processing;
+use crate::hooks::{HookPoint, Processing};
 use crate::source::SaeFiles;
 use crate::tensors::SafeFile;
 use crate::torch_pt::PtFile;
@@ -187,6 +187,13 @@ fn width_of(cfg: &SaeConfig, file: &Weights) -> Result<usize> {
     }
 }
 
+/// What a registry entry lays over an SAE's cfg.json (selection::Named).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Overrides {
+    pub norm_scaling_factor: Option<f64>,
+    pub processing: Option<Processing>,
+}
+
 pub struct Sae {
     pub cfg: SaeConfig,
     pub d_sae: usize,
@@ -205,16 +212,23 @@ pub struct Sae {
 }
 
 impl Sae {
-    /// Loads the SAE and checks it against the model: `d_in` must equal `d_model`, and
-    /// `expected_hook` (what the layer asks for) must match the cfg's hook when it names one.
-    pub fn load(files: &SaeFiles, d_model: usize, expected_hook: &str, with_decoder: bool, device: Device, kind: Kind) -> Result<Self> {
+    /// Loads the SAE and checks it against the model: `d_in` must equal what the model
+    /// holds at `hook` (`d_model`), and the cfg's hook, when it names one, must be `hook`.
+    /// `overrides` are what the release's registry entry lays over the cfg.
+    pub fn load(files: &SaeFiles, d_model: usize, hook: HookPoint, overrides: &Overrides, with_decoder: bool, device: Device, kind: Kind) -> Result<Self> {
         let mut cfg = SaeConfig::from_file(&files.cfg)?;
+        if let Some(p) = overrides.processing {
+            cfg.processing = p;
+        }
+        if let Some(s) = overrides.norm_scaling_factor {
+            cfg.normalize = Normalize::Scale(s);
+        }
         if cfg.d_in != d_model && cfg.d_in != 0 {
             bail!("{}: d_in {} does not match the model's d_model {d_model}; is this SAE for another model?", files.cfg.display(), cfg.d_in);
         }
         if let Some(h) = &cfg.hook_name {
-            if h != expected_hook {
-                bail!("{}: this SAE reads {h}, but it was loaded for {expected_hook}", files.cfg.display());
+            if HookPoint::parse(h) != Some(hook) {
+                bail!("{}: this SAE reads {h}, but it was loaded for {hook}", files.cfg.display());
             }
         }
         let file = Weights::open(&files.weights)?;
@@ -262,6 +276,14 @@ impl Sae {
     /// The SAE's feature count without loading it (reads cfg.json and the file header).
     pub fn width(files: &SaeFiles) -> Result<usize> {
         width_of(&SaeConfig::from_file(&files.cfg)?, &Weights::open(&files.weights)?)
+    }
+
+    /// Bytes the SAE's tensors take in f32 once loaded (the decoder only `with_decoder`): the
+    /// memory planner's figure, from the file's header.
+    pub fn bytes(files: &SaeFiles, with_decoder: bool) -> Result<u64> {
+        let file = Weights::open(&files.weights)?;
+        let names: &[&str] = if with_decoder { &["W_enc", "b_enc", "b_dec", "threshold", "W_dec"] } else { &["W_enc", "b_enc", "b_dec", "threshold"] };
+        Ok(names.iter().filter_map(|n| file.shape(n)).map(|s| 4 * s.iter().product::<usize>() as u64).sum())
     }
 
     /// Feature activations for residual vectors `x` [.., d_in] -> [.., d_sae].
@@ -350,7 +372,12 @@ impl Sae {
         if let Some(w) = self.w_dec.get() {
             return Ok(w);
         }
-        let w = self.file.tensor("W_dec", &[self.d_sae, self.cfg.d_in])?.to_device(self.device).to_kind(self.kind);
+        let mut w = self.file.tensor("W_dec", &[self.d_sae, self.cfg.d_in])?.to_device(self.device).to_kind(self.kind);
+        // SAELens folds an input scale into the weights (W_dec / s): directions are in the
+        // hook's own units.
+        if let Normalize::Scale(s) = self.cfg.normalize {
+            w = w / s;
+        }
         self.file.release_if_copied(self.device, self.kind);
         Ok(self.w_dec.get_or_init(|| w))
     }

@@ -17,8 +17,10 @@
 //! The same prompt runs without steering beside it; each step records the top next tokens
 //! of both and the KL divergence between the two distributions.
 
+use crate::hooks::Site;
 use crate::model::KvCache;
 use crate::pipeline::Engine;
+use crate::sae_key::SaeKey;
 use color_eyre::eyre::{bail, eyre, Result};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -31,10 +33,11 @@ pub enum Mode {
     Clamp,
 }
 
-/// One `--feature L:F:STRENGTH` (the run's mode) or `L:F:=STRENGTH` (clamp).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// One `--feature SAE:F:STRENGTH` (the run's mode) or `SAE:F:=STRENGTH` (clamp), where SAE
+/// names a loaded SAE as `sae_key::pick` reads it (a layer number, a hook, a tab's label).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Steer {
-    pub layer: usize,
+    pub sae: String,
     pub feature: u32,
     pub strength: f64,
     /// None: the run's mode.
@@ -43,8 +46,8 @@ pub struct Steer {
 
 impl Steer {
     /// Steering by the run's mode.
-    pub fn new(layer: usize, feature: u32, strength: f64) -> Self {
-        Self { layer, feature, strength, mode: None }
+    pub fn new(sae: SaeKey, feature: u32, strength: f64) -> Self {
+        Self { sae: sae.to_string(), feature, strength, mode: None }
     }
 
     pub fn mode_or(&self, run: Mode) -> Mode {
@@ -54,7 +57,7 @@ impl Steer {
     /// As `--feature` takes it: `L:F:S`, or `L:F:=S` for a clamp in a run of another mode.
     pub fn spec(&self, run: Mode) -> String {
         let clamp = if self.mode_or(run) == Mode::Clamp && run != Mode::Clamp { "=" } else { "" };
-        format!("{}:{}:{clamp}{}", self.layer, self.feature, self.strength)
+        format!("{}:{}:{clamp}{}", self.sae, self.feature, self.strength)
     }
 }
 
@@ -62,18 +65,25 @@ impl std::str::FromStr for Steer {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
-        let [l, f, st] = parts.as_slice() else { return Err(format!("{s:?}: expected LAYER:FEATURE:STRENGTH, e.g. 8:1234:40 (8:1234:=40 clamps)")) };
+        let [l, f, st] = parts.as_slice() else {
+            return Err(format!(
+                "{s:?}: expected SAE:FEATURE:STRENGTH, e.g. 8:1234:40 (8:1234:=40 clamps; SAE is a layer, a hook or a label such as '8 res 24k')"
+            ));
+        };
         let (mode, st) = match st.trim().strip_prefix('=') {
             Some(rest) => (Some(Mode::Clamp), rest),
             None => (None, *st),
         };
-        let layer = l.trim().parse().map_err(|_| format!("{s:?}: layer {l:?} is not a number"))?;
+        let sae = l.trim().to_string();
+        if sae.is_empty() {
+            return Err(format!("{s:?}: name the SAE before the first colon (a layer, a hook or a label)"));
+        }
         let feature = f.trim().parse().map_err(|_| format!("{s:?}: feature {f:?} is not a number"))?;
         let strength: f64 = st.trim().parse().map_err(|_| format!("{s:?}: strength {st:?} is not a number"))?;
         if !strength.is_finite() {
             return Err(format!("{s:?}: the strength must be a finite number"));
         }
-        Ok(Self { layer, feature, strength, mode })
+        Ok(Self { sae, feature, strength, mode })
     }
 }
 
@@ -217,10 +227,10 @@ fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, s: Sa
 fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Mode) -> Result<impl FnMut(usize, Tensor) -> Result<Tensor> + 'a> {
     let mut dirs = Vec::new();
     for st in steers {
-        let sae = engine.saes.iter().find(|(l, _)| *l == st.layer).map(|(_, s)| s).ok_or_else(|| eyre!("layer {} is not loaded", st.layer))?;
+        let (at, sae) = residual_sae(engine, &st.sae)?;
         let dir = sae.direction(st.feature)?;
         let dir_mean = dir.mean(dir.kind());
-        dirs.push((st, st.mode_or(mode), sae, dir, dir_mean));
+        dirs.push((st, at, st.mode_or(mode), sae, dir, dir_mean));
     }
     // Per position, the mean over d_model of what this forward's edits added so far: the
     // part of TransformerLens's residual that centring the HF stream removes.
@@ -229,7 +239,7 @@ fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Mode) -> Result<impl 
         if layer == 0 {
             added = None;
         }
-        for (st, mode, sae, dir, dir_mean) in dirs.iter().filter(|(st, ..)| st.layer == layer) {
+        for (st, _, mode, sae, dir, dir_mean) in dirs.iter().filter(|(_, at, ..)| *at == layer) {
             // The edit as a multiple of the direction: a number, or one per position.
             let by = match mode {
                 Mode::Add => Tensor::from(st.strength).to_kind(h.kind()).to_device(h.device()),
@@ -254,6 +264,22 @@ fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Mode) -> Result<impl 
     })
 }
 
+/// The loaded SAE `name` picks, and where on the residual stream it sits as the forward's
+/// hook counts (the residual entering block L; after block L is L + 1). Steering and
+/// attribution edit the residual stream, so SAEs on other hooks are refused by name.
+pub fn residual_sae<'a>(engine: &'a Engine, name: &str) -> Result<(usize, &'a crate::sae::Sae)> {
+    let key = crate::sae_key::pick(&engine.keys(), name)?;
+    let at = match key.hook.site {
+        Site::ResidPre => key.hook.layer,
+        Site::ResidPost => key.hook.layer + 1,
+        _ => bail!(
+            "SAE {key} reads {}, not the residual stream; steering and attribution edit the residual, so use an SAE on hook_resid_pre or hook_resid_post",
+            key.hook
+        ),
+    };
+    Ok((at, engine.sae(key)?))
+}
+
 fn top(engine: &Engine, lp: &Tensor) -> Result<Vec<TokenProb>> {
     let (vals, idx) = lp.topk(TOP as i64, -1, true, true);
     let vals: Vec<f64> = Vec::try_from(vals.exp())?;
@@ -273,11 +299,12 @@ pub fn steer_streaming(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mo
     if prompt.trim().is_empty() {
         bail!("--prompt is empty: give the text to continue, or - to read it from standard input");
     }
-    let steers: Vec<Steer> = steers.iter().map(|st| Steer { mode: Some(st.mode_or(mode)), ..*st }).collect();
+    let steers: Vec<Steer> = steers.iter().map(|st| Steer { mode: Some(st.mode_or(mode)), ..st.clone() }).collect();
     let steers = steers.as_slice();
     for st in steers {
-        if st.feature as usize >= engine.d_sae() {
-            bail!("feature {} does not exist: the SAE of layer {} has features 0..{}", st.feature, st.layer, engine.d_sae());
+        let (_, sae) = residual_sae(engine, &st.sae)?;
+        if st.feature as usize >= sae.d_sae {
+            bail!("feature {} does not exist: SAE {} has features 0..{}", st.feature, st.sae, sae.d_sae);
         }
     }
     let ids = engine.tokenizer.encode_with_bos(prompt)?;

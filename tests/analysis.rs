@@ -2,6 +2,8 @@
 
 use saescope::activations::{top_k, ActivationSet, Keep, SparseVec, Value};
 use saescope::analysis::{analyze, gini, AboveCounts, Params};
+use saescope::hooks::{HookPoint, Site};
+use saescope::sae_key::SaeKey;
 
 fn approx(a: f32, b: f32) {
     assert!((a - b).abs() < 1e-5, "{a} vs {b}");
@@ -13,10 +15,14 @@ fn text(category: usize, dense: &[f32]) -> (usize, String, usize, Vec<SparseVec>
 
 /// Two categories over 4 features. Category 0: texts [6,1,0,0] and [8,0,2,0];
 /// category 1: texts [0,0,7,1], [5,0,6,0] and [0,0,0,0].
+/// The one SAE of these sets: 4 features at layer 8's residual.
+fn k8() -> SaeKey {
+    SaeKey::new(HookPoint::new(8, Site::ResidPre), 4)
+}
+
 fn set() -> ActivationSet {
     ActivationSet::from_texts(
-        vec![8],
-        4,
+        vec![k8()],
         vec!["A".into(), "B".into()],
         vec![
             text(0, &[6.0, 1.0, 0.0, 0.0]),
@@ -73,7 +79,7 @@ fn specialist_scores_count_inside_minus_outside() {
 #[test]
 fn metrics_per_category_and_layer() {
     let a = analyze(&set(), Params { top_k: 2, threshold: 5.0 });
-    let l = a.layer(8).expect("layer 8");
+    let l = a.of(k8()).expect("layer 8");
     // A: c = [7, .5, 1, 0]; top-2 = (0: 7), (2: 1); sum 8; share 8/8.5; gini of [1,7] = 2*(1+14)/(2*8) - 1.5 = 0.375
     let m = &l.categories[0];
     assert_eq!(m.top.iter().map(|t| t.feature).collect::<Vec<_>>(), vec![0, 2]);
@@ -94,9 +100,9 @@ fn metrics_per_category_and_layer() {
 
 #[test]
 fn an_all_zero_category_has_zero_metrics_not_nan() {
-    let s = ActivationSet::from_texts(vec![8], 4, vec!["A".into(), "B".into(), "Empty".into()], vec![text(0, &[6.0, 1.0, 0.0, 0.0]), text(2, &[0.0; 4])]);
+    let s = ActivationSet::from_texts(vec![k8()], vec!["A".into(), "B".into(), "Empty".into()], vec![text(0, &[6.0, 1.0, 0.0, 0.0]), text(2, &[0.0; 4])]);
     let a = analyze(&s, Params::default());
-    let m = &a.layers[0].categories[2];
+    let m = &a.saes[0].categories[2];
     assert!(m.top.is_empty());
     assert_eq!((m.peak, m.gini, m.top_sum, m.top_share, m.spec), (0.0, 0.0, 0.0, 0.0, 0));
 }
@@ -106,7 +112,7 @@ fn an_all_zero_category_has_zero_metrics_not_nan() {
 #[test]
 fn pruning_texts_changes_no_metric() {
     let full = set();
-    let mut pruned = ActivationSet::new(vec![8], 4, false, vec!["A".into(), "B".into()], Keep { top: 1, above: 5.0 }).with_whole_budget(0);
+    let mut pruned = ActivationSet::new(vec![k8()], false, vec!["A".into(), "B".into()], Keep { top: 1, above: 5.0 }).with_whole_budget(0);
     for (c, t, n, v) in [
         text(0, &[6.0, 1.0, 0.0, 0.0]),
         text(0, &[8.0, 0.0, 2.0, 0.0]),
@@ -119,7 +125,7 @@ fn pruning_texts_changes_no_metric() {
     let p = Params { top_k: 2, threshold: 5.0 };
     assert_eq!(analyze(&full, p), analyze(&pruned, p));
     // Text 3 kept 6 (its top) and 5 (at the threshold); text 1 dropped 1.0 below its top 6.0.
-    assert_eq!(pruned.texts[3].layers[0].iter().collect::<Vec<_>>(), vec![(0, 5.0), (2, 6.0)]);
+    assert_eq!(pruned.texts[3].vectors[0].iter().collect::<Vec<_>>(), vec![(0, 5.0), (2, 6.0)]);
     assert_eq!(pruned.texts[0].value(0, 0), Value::Exact(6.0));
     assert_eq!(pruned.texts[0].value(0, 1), Value::Below(5.0), "dropped: known only to be below the floor");
     assert_eq!(full.texts[0].value(0, 1), Value::Exact(1.0));

@@ -15,14 +15,14 @@ fn attribution_and_ablation_equal_transformer_lens() {
     assert_eq!(got.target_id as u64, fx["target_id"].as_u64().expect("t"));
     assert!(close(got.logit, fx["logit"].as_f64().expect("l"), 1e-4) && close(got.prob, fx["prob"].as_f64().expect("p"), 1e-4), "{} {}", got.logit, got.prob);
     let want = fx["layers"].as_array().expect("layers");
-    assert_eq!(got.layers.len(), want.len(), "one entry per loaded layer");
+    assert_eq!(got.saes.len(), want.len(), "one entry per loaded layer");
     assert!(want.len() == 2 && want.iter().all(|l| l["features"].as_array().is_some_and(|f| !f.is_empty())), "the fixture covers both layers");
-    for (ours, theirs) in got.layers.iter().zip(want) {
-        assert_eq!(ours.layer as u64, theirs["layer"].as_u64().expect("layer"));
+    for (ours, theirs) in got.saes.iter().zip(want) {
+        assert_eq!(ours.sae.layer() as u64, theirs["layer"].as_u64().expect("layer"));
         let theirs = theirs["features"].as_array().expect("features");
         assert_eq!(ours.features.len(), theirs.len());
         for (o, t) in ours.features.iter().zip(theirs) {
-            let what = format!("layer {} feature {}", ours.layer, o.feature);
+            let what = format!("SAE {} feature {}", ours.sae, o.feature);
             assert_eq!(o.feature as u64, t["feature"].as_u64().expect("f"), "{what}: same ranking");
             assert!(close(o.attribution, t["attribution"].as_f64().expect("a"), 1e-4), "{what}: {} vs {}", o.attribution, t["attribution"]);
             // Ablation deltas are differences of logits: 1e-4 of the logit's scale.

@@ -10,7 +10,9 @@ use saescope::source::Source;
 use std::path::Path;
 
 fn load(model: &Path, saes: &Path, layers: &[usize]) -> color_eyre::Result<Engine> {
-    Engine::load(&Source::Dir(model.to_owned()), &Source::Dir(saes.to_owned()), layers, tch::Device::Cpu, false, &Default::default(), &ProgressSink::none())
+    let saes = saescope::selection::Selection::from_args("", &[], layers, Some(saes), None)?;
+    let run = saescope::pipeline::Run { model: Source::Dir(model.to_owned()), saes, device: tch::Device::Cpu, opts: Default::default() };
+    Engine::load(&run, &ProgressSink::none())
 }
 
 fn err(r: color_eyre::Result<impl Sized>) -> String {

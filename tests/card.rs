@@ -3,17 +3,22 @@
 
 mod common;
 
+/// The one SAE of these sets: 4 features at layer 8's residual.
+fn k8() -> saescope::sae_key::SaeKey {
+    saescope::sae_key::SaeKey::new(saescope::hooks::HookPoint::new(8, saescope::hooks::Site::ResidPre), 4)
+}
+
 use common::{saescope, tiny_args};
 use saescope::activations::{ActivationSet, Keep, SparseVec};
 use saescope::card::{histogram, Card};
 use saescope::labels::Labels;
 
 fn set(keep: Keep, budget: usize) -> ActivationSet {
-    let mut s = ActivationSet::new(vec![8], 4, false, vec!["A".into(), "B".into()], keep).with_whole_budget(budget);
+    let mut s = ActivationSet::new(vec![k8()], false, vec!["A".into(), "B".into()], keep).with_whole_budget(budget);
     for (c, text, v) in [(0, "a one", [6.0, 1.0, 0.0, 0.0]), (0, "a two", [8.0, 0.0, 2.0, 0.0]), (1, "b one", [0.0, 3.0, 7.0, 1.0])] {
         s.push(c, text.into(), 3, vec![SparseVec::from_dense(&v)]);
     }
-    s.neuronpedia = saescope::neuronpedia::Ids::from_pairs([(8, "gpt2-small/8-res-jb")]);
+    s.neuronpedia = saescope::neuronpedia::Ids::from_pairs([(k8(), "gpt2-small/8-res-jb")]);
     s
 }
 
@@ -28,20 +33,23 @@ fn histogram_bins_cover_zero_to_max() {
 
 #[test]
 fn card_lists_every_text_and_the_top_texts() {
-    let c = Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), 8, 1).expect("card");
+    let c = Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), k8(), 1).expect("card");
     assert_eq!(c.neuronpedia_url.as_deref(), Some("https://www.neuronpedia.org/gpt2-small/8-res-jb/1"));
     assert_eq!(c.texts.iter().map(|t| t.activation).collect::<Vec<_>>(), vec![1.0, 0.0, 3.0]);
     assert!(c.texts.iter().all(|t| t.exact));
     assert_eq!(c.top_texts.iter().map(|t| (t.content.as_str(), t.activation)).collect::<Vec<_>>(), vec![("b one", 3.0), ("a one", 1.0)]);
     assert_eq!(c.histogram.counts.iter().sum::<u32>(), 3);
-    assert!(Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), 6, 1).is_err(), "layer not loaded");
-    assert!(Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), 8, 4).is_err(), "feature past d_sae");
+    assert!(
+        Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), saescope::sae_key::SaeKey { width: 4, ..common::key(6) }, 1).is_err(),
+        "SAE not loaded"
+    );
+    assert!(Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), k8(), 4).is_err(), "feature past d_sae");
 }
 
 #[test]
 fn pruned_values_are_marked_as_bounds_not_shown_as_exact() {
     let s = set(Keep { top: 1, above: 5.0 }, 0);
-    let c = Card::from_set(&s, &Labels::default(), 8, 1).expect("card");
+    let c = Card::from_set(&s, &Labels::default(), k8(), 1).expect("card");
     // Text "a one" kept only feature 0 (6.0, its top and above the 5.0 threshold): its
     // feature 1 is known only to lie below the floor, 5.0.
     assert_eq!((c.texts[0].activation, c.texts[0].exact), (5.0, false));
@@ -73,13 +81,13 @@ fn feature_command_prints_the_whole_card_as_json() {
     assert!(top.iter().all(|t| t["top_token"]["token"].is_string()));
     assert_eq!(c["logits"]["promoted"].as_array().map(Vec::len), Some(10));
     assert_eq!(c["logits"]["suppressed"].as_array().map(Vec::len), Some(10));
-    let layers: Vec<u64> = c["neighbours"].as_array().expect("n").iter().map(|n| n["layer"].as_u64().unwrap_or(0)).collect();
+    let layers: Vec<u64> = c["neighbours"].as_array().expect("n").iter().map(|n| n["sae"]["layer"].as_u64().unwrap_or(0)).collect();
     assert_eq!(layers, vec![6, 10], "the card's layer 8 was added between --layers 6,10");
 
     let text = tiny_args(&mut saescope()).args(["feature", "--layer", "8", "--id", "17", "--layers", "6,10"]).output().expect("run");
     let s = String::from_utf8_lossy(&text.stdout);
-    assert!(s.starts_with("layer 8 feature 17  (no Neuronpedia page known for this SAE)\n"), "{s}");
-    assert!(s.contains("logit lens, promoted:") && s.contains("nearest in layer 10 (decoder cosine):"), "{s}");
+    assert!(s.starts_with("SAE 8 res 512 (blocks.8.hook_resid_pre) feature 17  (no Neuronpedia page known for this SAE)\n"), "{s}");
+    assert!(s.contains("logit lens, promoted:") && s.contains("nearest in SAE 10 res 512 (decoder cosine):"), "{s}");
 
     let bad = tiny_args(&mut saescope()).args(["feature", "--layer", "8", "--id", "99999"]).output().expect("run");
     let e = String::from_utf8_lossy(&bad.stderr);

@@ -10,7 +10,6 @@ use saescope::pipeline::RunOptions;
 use saescope::progress::ProgressSink;
 use saescope::samples::Samples;
 use saescope::source::synth::{Anchor, ANCHORS};
-use saescope::source::Source;
 use std::path::Path;
 
 const LAYERS: [usize; 4] = [6, 8, 10, 11];
@@ -24,8 +23,8 @@ fn calibration_corpus(dir: &Path) {
 
 fn index(corpus: &Corpus, store: &Store, opts: &RunOptions, max_tokens: Option<u64>) -> saescope::dashboard::build::Outcome {
     let d = common::tiny();
-    let (model, saes) = (Source::Dir(d.join("model")), Source::Dir(d.join("saes")));
-    let req = Request { model: &model, saes: &saes, layers: &LAYERS, device: tch::Device::Cpu, opts, corpus, context: None, max_tokens, store };
+    let run = common::run_of(&d.join("saes"), &LAYERS).with_opts(opts.clone());
+    let req = Request { run: &run, corpus, context: None, max_tokens, store };
     open_or_build(&req, None, &ProgressSink::none()).expect("index")
 }
 
@@ -47,7 +46,7 @@ fn top_contexts_peak_on_the_token_each_feature_was_built_for() {
         let hook = saescope::config::hook_name(layer, 12);
         let path = common::tiny().join("saes").join(hook).join(ANCHORS);
         let anchors: Anchors = serde_json::from_slice(&std::fs::read(path).expect("anchors.json")).expect("anchors json");
-        let stats = out.index.layer(layer).expect("layer indexed");
+        let stats = out.index.of(common::key(layer)).expect("layer indexed");
         let (mut eligible, mut same_place, mut same_token) = (0, 0, 0);
         for (f, a) in anchors.features.iter().enumerate() {
             // BOS is never counted, and random calibration sequences are not in the corpus.
@@ -107,7 +106,7 @@ fn the_index_equals_the_python_reference() {
     assert_eq!((out.index.windows, out.index.tokens), (reference.windows, reference.tokens));
     for layer in LAYERS {
         let r = &reference.layers[&layer.to_string()];
-        let s = out.index.layer(layer).expect("layer");
+        let s = out.index.of(common::key(layer)).expect("layer");
         let (mut counts_off, mut hist_off, mut tops) = (0u64, 0u64, 0usize);
         for f in 0..s.d_sae {
             let mut want = vec![0u32; saescope::dashboard::stats::HIST_BINS];
@@ -282,16 +281,16 @@ fn the_bf16_screen_gives_the_unscreened_index_exactly() {
         }
         for (s, u) in screened.layers.iter().zip(&unscreened.layers) {
             for f in 0..s.d_sae {
-                assert_eq!(s.histogram(f), u.histogram(f), "{arch} layer {} feature {f}: histogram", s.layer);
+                assert_eq!(s.histogram(f), u.histogram(f), "{arch} layer {} feature {f}: histogram", s.hook);
             }
-            assert_eq!(s, u, "{arch} layer {}: the screened index differs from the unscreened one", s.layer);
+            assert_eq!(s, u, "{arch} layer {}: the screened index differs from the unscreened one", s.hook);
         }
         assert_eq!(screened, unscreened, "{arch}: the whole index");
         for (s, p) in screened.layers.iter().zip(&plain.layers) {
             for f in 0..s.d_sae {
                 let near_zero = u64::from(s.histogram(f)[0].max(p.histogram(f)[0]));
-                assert!(s.count[f].abs_diff(p.count[f]) <= near_zero, "{arch} layer {} feature {f}: {} vs {}", s.layer, s.count[f], p.count[f]);
-                assert!((s.max[f] - p.max[f]).abs() <= 1e-4 * p.max[f].max(1.0), "{arch} layer {} feature {f}: max {} vs {}", s.layer, s.max[f], p.max[f]);
+                assert!(s.count[f].abs_diff(p.count[f]) <= near_zero, "{arch} layer {} feature {f}: {} vs {}", s.hook, s.count[f], p.count[f]);
+                assert!((s.max[f] - p.max[f]).abs() <= 1e-4 * p.max[f].max(1.0), "{arch} layer {} feature {f}: max {} vs {}", s.hook, s.max[f], p.max[f]);
             }
         }
     }
@@ -345,7 +344,16 @@ fn the_bf16_screen_misses_nothing_at_full_size() {
         let cfg = serde_json::json!({"architecture": arch, "d_in": d_in, "d_sae": d_sae, "apply_b_dec_to_input": true, "normalize_activations": "none"});
         std::fs::write(folder.join("cfg.json"), cfg.to_string()).expect("cfg");
         let files = saescope::source::SaeFiles { cfg: folder.join("cfg.json"), weights: folder.join("sae_weights.safetensors") };
-        let sae = saescope::sae::Sae::load(&files, d_in as usize, "any", false, tch::Device::Cpu, tch::Kind::Float).expect("sae");
+        let sae = saescope::sae::Sae::load(
+            &files,
+            d_in as usize,
+            saescope::hooks::HookPoint::new(0, saescope::hooks::Site::ResidPre),
+            &saescope::sae::Overrides::default(),
+            false,
+            tch::Device::Cpu,
+            tch::Kind::Float,
+        )
+        .expect("sae");
         let input = sae.normalized(&x);
         let screened = Screen::new(&sae).expect("screen").expect("a linear SAE").encode(&input, 2).expect("encode");
         let unscreened = Screen::unscreened(&sae).expect("screen").expect("a linear SAE").encode(&input, 2).expect("encode");

@@ -1,6 +1,6 @@
 //! The seed's four findings on hand-built analyses where each holds and where it fails.
 
-use saescope::analysis::{AboveCounts, Analysis, CategoryLayer, LayerAnalysis, Params, TopFeature};
+use saescope::analysis::{AboveCounts, Analysis, CategoryLayer, Params, SaeAnalysis, TopFeature};
 mod common;
 
 use saescope::findings::findings;
@@ -13,7 +13,7 @@ fn m(top: u32, peak: f32, gini: f32, sum: f32, share: f32, spec: i64) -> Categor
 fn analysis(layers: Vec<(usize, Vec<CategoryLayer>)>) -> Analysis {
     Analysis {
         params: Params::default(),
-        layers: layers.into_iter().map(|(layer, categories)| LayerAnalysis { layer, categories, above: AboveCounts::default() }).collect(),
+        saes: layers.into_iter().map(|(layer, categories)| SaeAnalysis { sae: common::key(layer), categories, above: AboveCounts::default() }).collect(),
     }
 }
 

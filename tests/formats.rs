@@ -32,7 +32,16 @@ fn every_format_encodes_as_saelens_does() {
             }
             _ => (SaeFiles { cfg: folder.join("cfg.json"), weights: folder.join("sae_weights.safetensors") }, "blocks.4.hook_mlp_out"),
         };
-        let sae = Sae::load(&files, 48, hook, false, Device::Cpu, Kind::Float).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let sae = Sae::load(
+            &files,
+            48,
+            saescope::hooks::HookPoint::parse(hook).expect("hook"),
+            &saescope::sae::Overrides::default(),
+            false,
+            Device::Cpu,
+            Kind::Float,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let got: Vec<Vec<f32>> = Vec::try_from(sae.encode(&x)).expect("rows");
         let want: Vec<Vec<f64>> = serde_json::from_value(want.clone()).expect("rows");
         let mut firing = 0;

@@ -75,7 +75,7 @@ proptest! {
         let cache = Cache::at(dir.path());
         let id = text_key("weights");
         let idx: Vec<u32> = (0..vals.len() as u32).map(|i| i * 3).collect();
-        let entry = Entry { key: text_key("a text"), n_tokens: 7, layers: vec![saescope::activations::SparseVec { idx, val: vals }] };
+        let entry = Entry { key: text_key("a text"), n_tokens: 7, vectors: vec![saescope::activations::SparseVec { idx, val: vals }] };
         let mut w = cache.writer(&id).unwrap();
         w.entry(&entry).unwrap();
         w.commit().unwrap();

@@ -99,7 +99,7 @@ fn each_sae_reads_the_residual_under_its_own_processing() {
     let engine = common::engine_with(dir.path(), &[6, 11]);
     assert!(!engine.saes[0].1.cfg.processing.center_writing_weights && engine.saes[1].1.cfg.processing.center_writing_weights);
     let packed = saescope::pipeline::pack([tokens.as_slice()].into_iter(), true, 50256);
-    let got = engine.residuals(&packed).expect("residuals");
+    let got = engine.inputs(&packed).expect("residuals");
     for (value, (processing, name)) in got.iter().zip([("none", "blocks.6.hook_resid_pre"), ("default", "blocks.11.hook_resid_pre")]) {
         let want: Vec<Vec<f64>> = serde_json::from_value(fx["tiny"][processing][name].clone()).expect("values");
         let value: Vec<Vec<f32>> = Vec::try_from(value.squeeze_dim(0)).expect("rows");

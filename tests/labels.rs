@@ -9,10 +9,16 @@ use std::io::Write;
 
 const LAYERS: [usize; 3] = [6, 8, 10];
 
+/// The tiny SAEs at LAYERS.
+fn loaded() -> &'static [saescope::sae_key::SaeKey] {
+    static KEYS: std::sync::OnceLock<Vec<saescope::sae_key::SaeKey>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| common::keys(&LAYERS))
+}
+
 /// Loaded layers whose Neuronpedia ids are not known: rows match by layer number.
 fn scope() -> Scope<'static> {
     static IDS: std::sync::OnceLock<Ids> = std::sync::OnceLock::new();
-    Scope::new(&LAYERS, 512, IDS.get_or_init(Ids::default))
+    Scope::new(loaded(), IDS.get_or_init(Ids::default))
 }
 
 fn sample() -> (Labels, saescope::labels::ImportSummary) {
@@ -23,10 +29,10 @@ fn sample() -> (Labels, saescope::labels::ImportSummary) {
 #[test]
 fn sample_export_imports_with_every_row_accounted_for() {
     let (l, s) = sample();
-    assert_eq!(l.get(6, 5), Some("Python function definitions"));
-    assert_eq!(l.get(8, 17), Some("closing brackets in code | end of a Python call"), "two explanations of one feature are both kept");
-    assert_eq!(l.get(10, 400), Some("hashtags and @mentions"), "numeric layer, `feature` and `explanation` are accepted");
-    assert_eq!(l.get(3, 9), None);
+    assert_eq!(l.get(common::key(6), 5), Some("Python function definitions"));
+    assert_eq!(l.get(common::key(8), 17), Some("closing brackets in code | end of a Python call"), "two explanations of one feature are both kept");
+    assert_eq!(l.get(common::key(10), 400), Some("hashtags and @mentions"), "numeric layer, `feature` and `explanation` are accepted");
+    assert_eq!(l.get(common::key(3), 9), None);
     assert_eq!((s.rows, s.labelled, s.other_layers, s.layers_skipped.clone()), (6, 4, 1, vec![3]));
     assert_eq!(s.line(), "5 labels for 4 features; 1 row for layers not loaded (3) set aside");
 }
@@ -35,10 +41,10 @@ fn sample_export_imports_with_every_row_accounted_for() {
 fn json_array_and_explanations_object_are_accepted() {
     let arr = r#"[{"layer":"8-res-jb","index":"1","description":"a"},{"layer":"8","index":2,"label":"b"}]"#;
     let (l, _) = Labels::parse(arr, "a.json", &scope()).expect("array");
-    assert_eq!((l.get(8, 1), l.get(8, 2)), (Some("a"), Some("b")));
+    assert_eq!((l.get(common::key(8), 1), l.get(common::key(8), 2)), (Some("a"), Some("b")));
     let obj = r#"{"explanations": [{"layer":"6-res-jb","index":"3","description":"c"}]}"#;
     let (l, _) = Labels::parse(obj, "o.json", &scope()).expect("object");
-    assert_eq!(l.get(6, 3), Some("c"));
+    assert_eq!(l.get(common::key(6), 3), Some("c"));
 }
 
 #[test]
@@ -57,9 +63,9 @@ fn malformed_rows_fail_the_import_and_are_named() {
 #[test]
 fn search_matches_all_words_any_case_or_the_id() {
     let (l, _) = sample();
-    let hits: Vec<(usize, u32)> = l.search("python").iter().map(|&(a, b, _)| (a, b)).collect();
+    let hits: Vec<(usize, u32)> = l.search("python").iter().map(|&(a, b, _)| (a.layer(), b)).collect();
     assert_eq!(hits, vec![(6, 5), (8, 17)]);
-    let hits: Vec<(usize, u32)> = l.search("CODE closing").iter().map(|&(a, b, _)| (a, b)).collect();
+    let hits: Vec<(usize, u32)> = l.search("CODE closing").iter().map(|&(a, b, _)| (a.layer(), b)).collect();
     assert_eq!(hits, vec![(8, 17)]);
     assert_eq!(l.search("#400").len(), 1);
     assert!(l.search("   ").is_empty());
@@ -111,10 +117,13 @@ fn a_folder_of_gzipped_batches_loads_with_other_sources_counted() {
     );
     gz(&exp.join("batch-10.jsonl.gz"), &[np_row("gpt2-small", "8-res-jb", 2, "two"), np_row("gemma-2b", "8-res-jb", 3, "another model")]);
     gz(&exp.join("batch-2.jsonl.gz"), &[np_row("gpt2-small", "6-res-jb", 4, "four")]);
-    let ids = Ids::from_pairs([(6, "gpt2-small/6-res-jb"), (8, "gpt2-small/8-res-jb"), (10, "gpt2-small/10-res-jb")]);
-    let sc = Scope::new(&LAYERS, 512, &ids);
+    let ids = Ids::from_pairs([(common::key(6), "gpt2-small/6-res-jb"), (common::key(8), "gpt2-small/8-res-jb"), (common::key(10), "gpt2-small/10-res-jb")]);
+    let sc = Scope::new(loaded(), &ids);
     let (l, s) = Labels::load(dir.path(), &sc).expect("folder imports");
-    assert_eq!((l.get(8, 1), l.get(8, 2), l.get(6, 4), l.get(8, 3)), (Some("one"), Some("two"), Some("four"), None));
+    assert_eq!(
+        (l.get(common::key(8), 1), l.get(common::key(8), 2), l.get(common::key(6), 4), l.get(common::key(8), 3)),
+        (Some("one"), Some("two"), Some("four"), None)
+    );
     assert_eq!((s.files, s.rows, s.other_layers, s.other_sources), (3, 6, 1, 2));
     assert_eq!(
         s.line(),
@@ -123,12 +132,12 @@ fn a_folder_of_gzipped_batches_loads_with_other_sources_counted() {
     // One file of the folder, gzipped, on its own, with no ids known: its layer-8 rows come
     // from two models, so neither is attached, and the summary says why and what to do.
     let (l, s) = Labels::load(&exp.join("batch-10.jsonl.gz"), &scope()).expect("one gz file");
-    assert_eq!((l.get(8, 2), l.get(8, 3), s.other_sources, l.len()), (None, None, 0, 0));
+    assert_eq!((l.get(common::key(8), 2), l.get(common::key(8), 3), s.other_sources, l.len()), (None, None, 0, 0));
     assert_eq!(s.undecided, vec![(8, 2, vec!["gemma-2b/8-res-jb".to_string(), "gpt2-small/8-res-jb".to_string()])]);
     assert!(s.line().starts_with("0 labels for 0 features; layer 8: 2 rows of 2 sources (gemma-2b/8-res-jb, gpt2-small/8-res-jb)"), "{}", s.line());
     // Unknown ids and one source per layer: matched by layer number.
     let (l, _) = Labels::load(&exp.join("batch-2.jsonl.gz"), &scope()).expect("one source");
-    assert_eq!(l.get(6, 4), Some("four"));
+    assert_eq!(l.get(common::key(6), 4), Some("four"));
 
     // A malformed row is named with its file and line.
     gz(
@@ -161,9 +170,12 @@ fn a_whole_release_of_rows_streams() {
             }
         }
     }
-    let ids = Ids::resolve(&saescope::source::Source::Hub("jbloom/GPT2-Small-SAEs-Reformatted".into()), &layers);
+    let selection = saescope::selection::Selection::from_args("jbloom/GPT2-Small-SAEs-Reformatted", &[], &layers, None, None).expect("selection");
+    let (planned, ids) = selection.planned();
+    let keys: Vec<saescope::sae_key::SaeKey> = planned.iter().map(|k| saescope::sae_key::SaeKey { width: 24_576, ..*k }).collect();
+    let ids = Ids::from_found(planned.iter().zip(&keys).map(|(p, k)| (*k, ids.sae(*p).cloned())));
     let t = std::time::Instant::now();
-    let (l, s) = Labels::load(dir.path(), &Scope::new(&layers, 24_576, &ids)).expect("release imports");
+    let (l, s) = Labels::load(dir.path(), &Scope::new(&keys, &ids)).expect("release imports");
     println!("{} rows in {} files: {:.2} s", s.rows, s.files, t.elapsed().as_secs_f64());
     assert_eq!((l.len(), s.files), (24_576 * 13, 312));
 }
@@ -181,16 +193,19 @@ fn labels_of_two_sources_for_a_layer_of_unknown_id_are_not_mixed() {
         .collect();
     gz(&dir.path().join("batch-0.jsonl.gz"), &rows);
     let none = Ids::default();
-    let (l, s) = Labels::load(dir.path(), &Scope::new(&LAYERS, 512, &none)).expect("loads");
-    assert_eq!((l.get(6, 0), l.get(8, 1)), (None, Some("only one source at 8")));
+    let (l, s) = Labels::load(dir.path(), &Scope::new(loaded(), &none)).expect("loads");
+    assert_eq!((l.get(common::key(6), 0), l.get(common::key(8), 1)), (None, Some("only one source at 8")));
     assert_eq!(
         s.line(),
         "1 label for 1 feature; layer 6: 400 rows of 2 sources (gpt2-small/6-att-kk, gpt2-small/6-res-jb) and no Neuronpedia id known for its SAE, so none attached: name one with --labels-source att-kk"
     );
-    let (l, s) = Labels::load(dir.path(), &Scope { source: Some("res-jb"), ..Scope::new(&LAYERS, 512, &none) }).expect("loads");
-    assert_eq!((l.get(6, 0), l.get(6, 199), l.get(8, 1), l.len()), (Some("residual"), Some("residual"), Some("only one source at 8"), 201));
+    let (l, s) = Labels::load(dir.path(), &Scope { source: Some("res-jb"), ..Scope::new(loaded(), &none) }).expect("loads");
+    assert_eq!(
+        (l.get(common::key(6), 0), l.get(common::key(6), 199), l.get(common::key(8), 1), l.len()),
+        (Some("residual"), Some("residual"), Some("only one source at 8"), 201)
+    );
     assert_eq!((s.other_sources, s.undecided.len()), (200, 0));
     // The full source id works too, and through the command line.
-    let (l, _) = Labels::load(dir.path(), &Scope { source: Some("6-att-kk"), ..Scope::new(&LAYERS, 512, &none) }).expect("loads");
-    assert_eq!((l.get(6, 0), l.get(8, 1)), (Some("attention"), None));
+    let (l, _) = Labels::load(dir.path(), &Scope { source: Some("6-att-kk"), ..Scope::new(loaded(), &none) }).expect("loads");
+    assert_eq!((l.get(common::key(6), 0), l.get(common::key(8), 1)), (Some("attention"), None));
 }

@@ -38,19 +38,19 @@ fn logit_lens_neighbours_and_token_activations_match_the_reference() {
     for card in cards {
         let (layer, feature) = (card["layer"].as_u64().expect("l") as usize, card["feature"].as_u64().expect("f") as u32);
         let what = format!("layer {layer} feature {feature}");
-        let lens = eng.logit_lens(layer, feature, 10).expect("lens");
+        let lens = eng.logit_lens(common::key(layer), feature, 10).expect("lens");
         let ours = |v: &[saescope::lens::TokenLogit]| v.iter().map(|t| (t.token_id, t.logit as f64)).collect::<Vec<_>>();
         same_ranking(&format!("{what} promoted"), &pairs(&card["promoted"]), &ours(&lens.promoted));
         same_ranking(&format!("{what} suppressed"), &pairs(&card["suppressed"]), &ours(&lens.suppressed));
         assert!(lens.promoted.iter().all(|t| !t.token.is_empty()));
 
-        let near = eng.neighbours(layer, feature, 5).expect("neighbours");
+        let near = eng.neighbours(common::key(layer), feature, 5).expect("neighbours");
         let expected = card["neighbours"].as_array().expect("n");
         assert_eq!(near.len(), expected.len(), "{what}: first and last layers have one neighbour layer");
         for (n, e) in near.iter().zip(expected) {
-            assert_eq!(n.layer as u64, e["layer"].as_u64().expect("layer"));
+            assert_eq!(n.sae.depth_layer() as u64, e["layer"].as_u64().expect("layer"));
             let ours: Vec<(u32, f64)> = n.features.iter().map(|&(f, c)| (f, c as f64)).collect();
-            same_ranking(&format!("{what} neighbours in layer {}", n.layer), &pairs(&e["features"]), &ours);
+            same_ranking(&format!("{what} neighbours in {}", n.sae), &pairs(&e["features"]), &ours);
         }
 
         let li = layers.iter().position(|&l| l == layer).expect("loaded");
@@ -68,9 +68,9 @@ fn logit_lens_neighbours_and_token_activations_match_the_reference() {
 #[test]
 fn unknown_feature_and_layer_are_errors_not_panics() {
     let eng = engine(&[6, 8]);
-    let e = eng.logit_lens(6, 100_000, 10).expect_err("no such feature").to_string();
+    let e = eng.logit_lens(common::key(6), 100_000, 10).expect_err("no such feature").to_string();
     assert!(e.contains("feature 100000 does not exist"), "{e}");
-    let e = eng.neighbours(7, 0, 5).expect_err("no such layer").to_string();
+    let e = eng.neighbours(common::key(7), 0, 5).expect_err("no such layer").to_string();
     assert!(e.contains("layer 7 is not loaded"), "{e}");
 }
 
@@ -82,7 +82,7 @@ fn a_text_longer_than_n_ctx_is_cut_and_says_so() {
     let n_ctx = eng.model.cfg.n_positions;
     assert_eq!(t.tokens.len(), n_ctx - 1, "n_ctx with BOS, BOS not shown");
     assert!(t.truncated > 0);
-    assert_eq!(t.layers[0].len(), t.tokens.len());
+    assert_eq!(t.saes[0].len(), t.tokens.len());
 }
 
 /// `saescope tokens` prints the same per-token values as the engine, from an argument or

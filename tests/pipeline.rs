@@ -65,7 +65,7 @@ fn encode_then_mean_differs_from_mean_then_encode() {
     let toks = tokens(&e);
     let one = &toks[1];
     let p = pack(std::iter::once(one.as_slice()), false, e.tokenizer.bos);
-    let resid = e.residuals(&p).expect("resid").remove(0).squeeze_dim(0).narrow(0, 1, one.len() as i64 - 1);
+    let resid = e.inputs(&p).expect("resid").remove(0).squeeze_dim(0).narrow(0, 1, one.len() as i64 - 1);
     let sae = &e.saes[0].1;
     let encode_then_mean = sae.encode(&resid).mean_dim(0, false, tch::Kind::Float);
     let mean_then_encode = sae.encode(&resid.mean_dim(0, true, tch::Kind::Float)).squeeze_dim(0);
@@ -86,7 +86,7 @@ fn residual_is_centred_like_transformerlens() {
     let e = engine(&[0, 6, 12]);
     let toks = tokens(&e);
     let p = pack(toks.iter().map(|t| t.as_slice()), true, e.tokenizer.bos);
-    for r in e.residuals(&p).expect("resid") {
+    for r in e.inputs(&p).expect("resid") {
         let m = r.mean_dim(-1, false, tch::Kind::Float).abs().max().double_value(&[]);
         assert!(m < 1e-5, "per-token mean over d_model is {m}");
     }
@@ -112,19 +112,19 @@ fn text_longer_than_n_ctx_is_an_error_or_truncated_on_request() {
 fn bf16_stays_close_to_f32_and_f16_is_refused_on_cpu() {
     use saescope::analysis::{analyze, Params};
     use saescope::pipeline::{Precision, Resolved, RunOptions};
-    use saescope::source::Source;
     let layers = [6, 8, 10, 11];
     let d = common::tiny();
-    let (model, saes) = (Source::Dir(d.join("model")), Source::Dir(d.join("saes")));
+    let tiny = common::run_of(&d.join("saes"), &layers);
+    let (model, saes) = (tiny.model.clone(), tiny.saes.clone());
     let none = ProgressSink::none();
     let samples = saescope::samples::Samples::bundled().expect("samples");
     let run = |dtype| {
         let o = RunOptions { dtype, ..Default::default() };
-        let r = Resolved::new(&model, &saes, &layers, &none).expect("resolve");
+        let r = Resolved::new(&model, &saes, &none).expect("resolve");
         let id = r.identity(&o).expect("identity");
         let e = r.load(tch::Device::Cpu, true, &o, &none).expect("load");
         assert_eq!(e.model.kind(), dtype.kind());
-        let lens = e.logit_lens(8, 3, 10).expect("lens in this dtype");
+        let lens = e.logit_lens(common::key(8), 3, 10).expect("lens in this dtype");
         let set = e.run(&samples, &o, &none).expect("run");
         (id, analyze(&set, Params::default()), lens)
     };
@@ -132,7 +132,7 @@ fn bf16_stays_close_to_f32_and_f16_is_refused_on_cpu() {
     let (id16, a16, lens16) = run(Precision::Bf16);
     assert_ne!(id32, id16, "separate cache identities");
     let (mut same_top, mut n) = (0, 0);
-    for (l32, l16) in a32.layers.iter().zip(&a16.layers) {
+    for (l32, l16) in a32.saes.iter().zip(&a16.saes) {
         for (c32, c16) in l32.categories.iter().zip(&l16.categories) {
             assert!(common::close(c32.peak as f64, c16.peak as f64, 0.05), "peak {} vs {}", c32.peak, c16.peak);
             assert!(common::close(c32.top_sum as f64, c16.top_sum as f64, 0.03), "sum {} vs {}", c32.top_sum, c16.top_sum);
@@ -145,6 +145,6 @@ fn bf16_stays_close_to_f32_and_f16_is_refused_on_cpu() {
     assert!(common_promoted >= 7, "logit lens top 10 mostly shared: {common_promoted}");
 
     let o = RunOptions { dtype: Precision::F16, ..Default::default() };
-    let err = Resolved::new(&model, &saes, &layers, &none).expect("resolve").load(tch::Device::Cpu, false, &o, &none).err().expect("f16 on CPU refused");
+    let err = Resolved::new(&model, &saes, &none).expect("resolve").load(tch::Device::Cpu, false, &o, &none).err().expect("f16 on CPU refused");
     assert!(err.to_string().contains("use --dtype bf16"), "{err}");
 }

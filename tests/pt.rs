@@ -27,7 +27,16 @@ fn rows(v: &serde_json::Value) -> Vec<Vec<f64>> {
 #[test]
 fn a_kk_attention_sae_encodes_as_saelens_does() {
     let files = SaeFiles { cfg: common::fixture("pt/kk_L1_cfg.json"), weights: common::fixture("pt/kk_L1.pt") };
-    let sae = Sae::load(&files, 48, "blocks.1.attn.hook_z", true, Device::Cpu, Kind::Float).expect("kk SAE loads");
+    let sae = Sae::load(
+        &files,
+        48,
+        saescope::hooks::HookPoint::parse("blocks.1.attn.hook_z").expect("hook"),
+        &saescope::sae::Overrides::default(),
+        true,
+        Device::Cpu,
+        Kind::Float,
+    )
+    .expect("kk SAE loads");
     assert_eq!((sae.cfg.d_in, sae.d_sae, sae.cfg.hook_name.as_deref()), (48, 96, Some("blocks.1.attn.hook_z")));
     let r = reference();
     let x: Vec<f32> = rows(&r["x"]).into_iter().flatten().map(|v| v as f32).collect();
@@ -63,7 +72,17 @@ fn a_checkpoint_that_would_run_code_is_refused() {
     let marker = std::path::Path::new("/tmp/saescope-pwned");
     let _ = std::fs::remove_file(marker);
     let files = SaeFiles { cfg: common::fixture("pt/kk_L1_cfg.json"), weights: common::fixture("pt/evil.pt") };
-    let e = Sae::load(&files, 48, "blocks.1.attn.hook_z", false, Device::Cpu, Kind::Float).err().expect("refused");
+    let e = Sae::load(
+        &files,
+        48,
+        saescope::hooks::HookPoint::parse("blocks.1.attn.hook_z").expect("hook"),
+        &saescope::sae::Overrides::default(),
+        false,
+        Device::Cpu,
+        Kind::Float,
+    )
+    .err()
+    .expect("refused");
     let chain = said(&e);
     assert!(chain.contains("evil.pt") && chain.contains("posix.system") && chain.contains("never runs code"), "{chain}");
     assert!(!marker.exists(), "nothing ran");

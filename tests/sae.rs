@@ -60,7 +60,16 @@ fn pre(x: &[f32], w: &Weights, norm: &str) -> Vec<f32> {
 }
 
 fn encode(files: &SaeFiles, x: &[f32]) -> Vec<f32> {
-    let sae = Sae::load(files, D, "blocks.3.hook_resid_pre", false, tch::Device::Cpu, tch::Kind::Float).expect("load");
+    let sae = Sae::load(
+        files,
+        D,
+        saescope::hooks::HookPoint::new(3, saescope::hooks::Site::ResidPre),
+        &saescope::sae::Overrides::default(),
+        false,
+        tch::Device::Cpu,
+        tch::Kind::Float,
+    )
+    .expect("load");
     let t = sae.encode(&tch::Tensor::from_slice(x).view([1, D as i64]));
     Vec::<f32>::try_from(t.view([-1])).expect("vec")
 }
@@ -108,7 +117,17 @@ fn every_architecture_matches_its_formula() {
     assert!(close(&got, &want), "apply_b_dec_to_input=false");
     // Old jb-format cfg: hook_point and expansion_factor instead of hook_name and d_sae.
     let old = serde_json::json!({"d_in": D, "expansion_factor": F / D + 1, "hook_point": "blocks.3.hook_resid_pre"});
-    let err = Sae::load(&write(dir.path(), old, &w), D, "blocks.3.hook_resid_pre", false, tch::Device::Cpu, tch::Kind::Float).err().expect("12 != 10 features");
+    let err = Sae::load(
+        &write(dir.path(), old, &w),
+        D,
+        saescope::hooks::HookPoint::new(3, saescope::hooks::Site::ResidPre),
+        &saescope::sae::Overrides::default(),
+        false,
+        tch::Device::Cpu,
+        tch::Kind::Float,
+    )
+    .err()
+    .expect("12 != 10 features");
     assert!(err.to_string().contains("W_enc"), "{err}");
     let old = serde_json::json!({"d_in": D, "hook_point": "blocks.3.hook_resid_pre"});
     let got = encode(&write(dir.path(), old, &w), &x);

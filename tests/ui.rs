@@ -20,7 +20,12 @@ const LAYERS: [usize; 4] = [6, 8, 10, 11];
 
 /// The tiny weights stand in for gpt2-small-res-jb, whose Neuronpedia ids are known.
 fn ids() -> saescope::neuronpedia::Ids {
-    saescope::neuronpedia::Ids::from_pairs([(6, "gpt2-small/6-res-jb"), (8, "gpt2-small/8-res-jb"), (10, "gpt2-small/10-res-jb"), (11, "gpt2-small/11-res-jb")])
+    saescope::neuronpedia::Ids::from_pairs([
+        (common::key(6), "gpt2-small/6-res-jb"),
+        (common::key(8), "gpt2-small/8-res-jb"),
+        (common::key(10), "gpt2-small/10-res-jb"),
+        (common::key(11), "gpt2-small/11-res-jb"),
+    ])
 }
 
 fn results() -> &'static (saescope::activations::ActivationSet, saescope::analysis::Analysis) {
@@ -37,7 +42,7 @@ fn app(loaded: bool) -> App {
     let s = Samples::bundled().expect("samples");
     let cats = s.categories.iter().map(|c| (c.name.clone(), c.texts.len())).collect();
     let labels = RunInfo { model: "tiny-model".into(), sae: "tiny-saes".into(), device: "cpu".into(), ids: ids() };
-    let mut app = App::new(cats, LAYERS.to_vec(), labels, std::env::temp_dir());
+    let mut app = App::new(cats, common::keys(&LAYERS), labels, std::env::temp_dir());
     if loaded {
         let (set, analysis) = results().clone();
         app.results = Some(Results { set, analysis, elapsed: Duration::from_millis(1234), from_cache: 0, partial: false });
@@ -168,7 +173,7 @@ fn features_pane_side_by_side_highlights_shared() {
     // Mark two categories that share a listed feature at some layer.
     let (mut pair, mut layer) = (None, 0);
     'find: for li in 0..LAYERS.len() {
-        a.layer_idx = li;
+        a.sae_idx = li;
         for x in 0..7 {
             for y in x + 1..7 {
                 a.marked = [x, y].into_iter().collect();
@@ -181,7 +186,7 @@ fn features_pane_side_by_side_highlights_shared() {
         }
     }
     let (x, y) = pair.expect("two categories share a feature somewhere");
-    a.layer_idx = layer;
+    a.sae_idx = layer;
     let shared = *a.shared_features().iter().next().expect("shared");
     let mut t = Terminal::new(TestBackend::new(120, 26)).expect("t");
     t.draw(|f| panes::features::draw(f, &a, a.main(), &a.hits, f.area())).expect("draw");
@@ -238,7 +243,7 @@ fn matrix_pane_shows_scores_of_marked_top_features() {
     let mut a = app(true);
     a.marked = [0, 1].into_iter().collect();
     let features = a.matrix_features();
-    let la = a.layer_analysis().expect("la");
+    let la = a.sae_analysis().expect("la");
     let m = la.above.matrix(&features);
     let s = render_pane(&a, 60, 30, |f, a, r| panes::matrix::draw(f, a, a.main(), &a.hits, r));
     assert!(s.contains("Pyt Mat URL Non For Con Soc") && s.contains("legend"), "{s}");
@@ -275,14 +280,14 @@ fn selection_is_reversed_not_colour() {
 fn key_sequences_step_layers_mark_and_focus() {
     let mut a = app(true);
     press(&mut a, Action::NextLayer);
-    assert_eq!(a.layer(), 8);
+    assert_eq!(a.sae().layer(), 8);
     press(&mut a, Action::PrevLayer);
     press(&mut a, Action::PrevLayer);
-    assert_eq!(a.layer(), 11, "wraps around");
+    assert_eq!(a.sae().layer(), 11, "wraps around");
     press(&mut a, Action::Layer(1));
-    assert_eq!(a.layer(), 8);
+    assert_eq!(a.sae().layer(), 8);
     press(&mut a, Action::Layer(9));
-    assert_eq!(a.layer(), 8, "no such tab: ignored");
+    assert_eq!(a.sae().layer(), 8, "no such tab: ignored");
     // Row and cursor stay put across layers.
     press(&mut a, Action::NextPane);
     assert_eq!(a.main().pane, Pane::Features);
@@ -420,7 +425,7 @@ fn mouse_clicks_focus_panes_select_rows_and_tabs() {
     press(&mut a, Action::Back);
     let (x, y) = spot(&s, " 10 ");
     press(&mut a, Action::Click { column: x + 1, row: y });
-    assert_eq!(a.layer(), 10);
+    assert_eq!(a.sae().layer(), 10);
     // A click on the column header selects nothing.
     render(&mut a, 80, 24);
     let before = a.main().row;
@@ -508,7 +513,7 @@ fn export_writes_the_visible_tables_and_matrix() {
     assert!(path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("saescope-L8-") && n.ends_with(".csv")));
     let mut r = csv::Reader::from_path(&path).expect("csv");
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
-    let la = a.layer_analysis().expect("la");
+    let la = a.sae_analysis().expect("la");
     let table: Vec<_> = rows.iter().filter(|r| &r[0] == "table").collect();
     let expect_rows = la.categories[0].ranked.len() + la.categories[3].ranked.len();
     assert_eq!(table.len(), expect_rows);
@@ -571,7 +576,7 @@ fn sample_labels(a: &App) -> Labels {
     let src = format!(
         r#"[{{"layer":"6-res-jb","index":"{top}","description":"Python keywords"}},{{"layer":"8-res-jb","index":"3","description":"python imports"}},{{"layer":"10-res-jb","index":"4","description":"dates"}}]"#
     );
-    Labels::parse(&src, "test", &saescope::labels::Scope::new(&LAYERS, 512, &ids())).expect("labels").0
+    Labels::parse(&src, "test", &saescope::labels::Scope::new(&common::keys(&LAYERS), &ids())).expect("labels").0
 }
 
 #[test]
@@ -593,7 +598,7 @@ fn enter_on_a_feature_opens_its_card_with_lens_and_neighbours() {
     assert!(s.contains(&format!("{:?}", lens.promoted[0].token)), "top promoted token drawn\n{s}");
     assert!(s.contains("Where it fires most") && s.contains(&format!("Activation in {} texts", a.results.as_ref().expect("r").set.texts.len())), "{s}");
     // Neighbours exist only on the sides that have a loaded layer: layer 6 has none below.
-    assert_eq!(card.neighbours.iter().map(|n| n.layer).collect::<Vec<_>>(), vec![8]);
+    assert_eq!(card.neighbours.iter().map(|n| n.sae.layer()).collect::<Vec<_>>(), vec![8]);
     press(&mut a, Action::Back);
     assert_eq!(a.mode(), Mode::Main);
     assert!(!a.quit);
@@ -694,7 +699,7 @@ fn search_finds_features_by_label_and_opens_their_card() {
     press(&mut a, Action::Down);
     press(&mut a, Action::FocusCategory);
     let card = a.card().cloned().expect("card");
-    assert_eq!((a.mode(), card.layer, card.feature, card.label.as_deref()), (Mode::Card, 8, 3, Some("python imports")));
+    assert_eq!((a.mode(), card.sae.layer(), card.feature, card.label.as_deref()), (Mode::Card, 8, 3, Some("python imports")));
     // The label shows in the feature table too.
     press(&mut a, Action::Back);
     press(&mut a, Action::Back);
@@ -733,7 +738,7 @@ fn input_line_refuses_empty_text_and_takes_a_long_paste_whole() {
     assert!(!m.ranked.is_empty());
     let r = a.results.as_ref().expect("r");
     assert_eq!(r.set.texts.len(), 71);
-    assert_eq!(r.analysis.layers.len(), LAYERS.len());
+    assert_eq!(r.analysis.saes.len(), LAYERS.len());
 }
 
 #[test]
@@ -751,8 +756,8 @@ fn worker_reports_a_failure_as_a_message() {
         &Labels::default(),
         false,
         Request::Card(Box::new({
-            let mut c = saescope::card::Card::from_set(&results().0, &Labels::default(), 6, 1).expect("card");
-            c.layer = 7;
+            let mut c = saescope::card::Card::from_set(&results().0, &Labels::default(), common::key(6), 1).expect("card");
+            c.sae = common::key(7);
             c
         })),
         &mut |_| {},
@@ -814,7 +819,7 @@ fn each_view_exports_its_own_table() {
 #[test]
 fn token_view_keeps_recent_texts_only() {
     let mut a = app(true);
-    let none = || saescope::lens::TokenActivations { tokens: vec![], layers: vec![], truncated: 0 };
+    let none = || saescope::lens::TokenActivations { tokens: vec![], saes: vec![], truncated: 0 };
     for i in 0..200 {
         a.receive(Reply::Tokens(format!("text {i}"), none()));
     }
@@ -990,7 +995,7 @@ fn esc_returns_where_the_card_came_from_and_selections_stay() {
     press(&mut a, Action::Down);
     press(&mut a, Action::NextLayer);
     press(&mut a, Action::PrevLayer);
-    assert_eq!((a.main().pane, a.main().row, a.layer()), (Pane::Features, 2, 6), "layer steps keep the row");
+    assert_eq!((a.main().pane, a.main().row, a.sae().layer()), (Pane::Features, 2, 6), "layer steps keep the row");
     // Main -> tokens -> card -> Esc: back in the token view on the same text.
     press(&mut a, Action::Tokens);
     press(&mut a, Action::Down);
@@ -1097,7 +1102,7 @@ fn attribute_view_lists_features_and_opens_their_cards() {
     let (layer, f) = view.rows()[1];
     press(&mut a, Action::Down);
     press(&mut a, Action::FocusCategory);
-    assert_eq!(a.card().map(|c| (c.layer, c.feature)), Some((layer, f)));
+    assert_eq!(a.card().map(|c| (c.sae, c.feature)), Some((layer, f)));
     press(&mut a, Action::Back);
     assert_eq!(a.mode(), Mode::Attribute);
     // Another target token: the same prompt, explained for " mat".
@@ -1154,7 +1159,7 @@ fn a_card_shows_the_corpus_and_opens_a_context_whole() {
     let f = a.selected_feature().expect("feature");
     press(&mut a, Action::OpenCard);
     let corpus = a.card().and_then(|c| c.corpus.clone()).expect("corpus sections from the index");
-    assert_eq!(corpus.count, corpus_index().layer(6).expect("layer").count[f as usize]);
+    assert_eq!(corpus.count, corpus_index().of(common::key(6)).expect("layer").count[f as usize]);
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains(&format!("Corpus: fires on {} of {} tokens", corpus.count, corpus.tokens)), "{s}");
     assert!(s.contains("Top contexts (shading…)") && s.contains("[["), "{s}");
@@ -1187,11 +1192,11 @@ fn the_overview_sorts_every_feature_and_opens_cards() {
     press(&mut a, Action::Overview);
     assert_eq!(a.mode(), Mode::Overview);
     let index = corpus_index();
-    let o = index.overview(6).expect("overview");
+    let o = index.overview(common::key(6)).expect("overview");
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains(&format!("{} features · {} dead · L0 {:.1}", o.d_sae, o.dead, o.l0)), "{s}");
     assert!(s.contains("by max activation"), "{s}");
-    let stats = index.layer(6).expect("layer");
+    let stats = index.of(common::key(6)).expect("layer");
     let best = (0..stats.d_sae).max_by(|&x, &y| stats.max[x].total_cmp(&stats.max[y]).then(y.cmp(&x))).expect("a feature");
     assert!(s.contains(&format!("#{best} ")), "the strongest feature first\n{s}");
     press(&mut a, Action::Sort);
@@ -1205,7 +1210,7 @@ fn the_overview_sorts_every_feature_and_opens_cards() {
     press(&mut a, Action::Sort);
     press(&mut a, Action::Down);
     press(&mut a, Action::FocusCategory);
-    assert_eq!(a.card().map(|c| (c.layer, c.feature)), Some((6, 1)), "sorted by id, the second row is #1");
+    assert_eq!(a.card().map(|c| (c.sae.layer(), c.feature)), Some((6, 1)), "sorted by id, the second row is #1");
     assert!(a.card().and_then(|c| c.corpus.as_ref()).is_some());
 }
 
@@ -1214,7 +1219,7 @@ fn the_overview_sorts_every_feature_and_opens_cards() {
 fn search_finds_features_by_the_token_they_peak_on() {
     let mut a = with_index(app(true));
     let index = corpus_index();
-    let stats = index.layer(6).expect("layer");
+    let stats = index.of(common::key(6)).expect("layer");
     let token = (0..stats.d_sae).find_map(|f| stats.top[f].first().and_then(|h| index.token_at(h))).expect("a peak token").trim().to_string();
     press(&mut a, Action::Search);
     for c in token.chars() {

@@ -1,6 +1,6 @@
 //! The explorer: its first state from the options, then the event loop (src/ui/).
 
-use super::{labels, local_width, samples, setup};
+use super::{labels, samples, setup};
 use color_eyre::eyre::Result;
 use saescope::cli::Common;
 
@@ -10,19 +10,17 @@ pub fn explore(c: &Common) -> Result<()> {
         worker::Job,
     };
     let samples = samples(c)?;
-    let (device, opts, params) = setup(c)?;
+    let (run, params) = setup(c)?;
     if !c.export_dir.is_dir() {
         color_eyre::eyre::bail!("--export-dir {}: not a folder", c.export_dir.display());
     }
     let categories = samples.categories.iter().map(|k| (k.name.clone(), k.texts.len())).collect();
-    let layers = saescope::config::normalize_layers(&c.layers);
-    let ids = saescope::neuronpedia::Ids::resolve(&c.sae_source(), &layers);
-    // The SAE width may not be known before the weights are read; labels past it are
-    // then counted once results arrive (App::set_results).
-    let d_sae = local_width(c, &layers).unwrap_or(usize::MAX);
-    let (labels, summary) = labels(c, &saescope::labels::Scope::new(&layers, d_sae, &ids))?;
-    let info = RunInfo { model: c.model_source().label(), sae: c.sae_source().label(), device: format!("{device:?}").to_lowercase(), ids };
-    let mut app = App::new(categories, layers.clone(), info, c.export_dir.clone());
+    // The SAEs as known before their files are read (a width may be missing until then);
+    // tabs and labels settle on the SAEs found once results arrive (App::set_results).
+    let (planned, ids) = run.saes.planned();
+    let (labels, summary) = labels(c, &saescope::labels::Scope::new(&planned, &ids))?;
+    let info = RunInfo { model: run.model.label(), sae: run.saes.label(), device: format!("{:?}", run.device).to_lowercase(), ids };
+    let mut app = App::new(categories, planned.clone(), info, c.export_dir.clone());
     app.labels = labels.clone();
     app.message = summary;
     let index = match c.corpus()? {
@@ -39,5 +37,5 @@ pub fn explore(c: &Common) -> Result<()> {
         }
         None => None,
     };
-    saescope::ui::run(app, Job { model: c.model_source(), saes: c.sae_source(), samples, layers, device, opts, params, cache: c.cache(), labels, index })
+    saescope::ui::run(app, Job { run, samples, params, cache: c.cache(), labels, planned, index })
 }

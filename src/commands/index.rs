@@ -10,34 +10,19 @@ use saescope::progress::ProgressSink;
 pub fn index_request<'a>(
     c: &'a Common,
     corpus: &'a saescope::corpus::Corpus,
-    sources: &'a (saescope::source::Source, saescope::source::Source),
-    layers: &'a [usize],
-    device: tch::Device,
-    opts: &'a RunOptions,
+    run: &'a saescope::pipeline::Run,
     store: &'a saescope::dashboard::store::Store,
 ) -> saescope::dashboard::build::Request<'a> {
-    saescope::dashboard::build::Request {
-        model: &sources.0,
-        saes: &sources.1,
-        layers,
-        device,
-        opts,
-        corpus,
-        context: c.context,
-        max_tokens: c.max_tokens,
-        store,
-    }
+    saescope::dashboard::build::Request { run, corpus, context: c.context, max_tokens: c.max_tokens, store }
 }
 
 /// `saescope index`: builds (or finds) the corpus index and prints what it holds.
 pub fn index(c: &Common, format: CardFormat) -> Result<()> {
     let corpus = c.corpus()?.ok_or_else(|| color_eyre::eyre::eyre!("index needs --corpus PATH: a text file, a folder of text files, or JSON Lines"))?;
-    let (device, opts, _) = setup(c)?;
-    let opts = RunOptions { batch_tokens: c.window_batch_tokens(), ..opts };
+    let (run, _) = setup(c)?;
+    let run = run.with_opts(RunOptions { batch_tokens: c.window_batch_tokens(), ..run.opts.clone() });
     let store = c.index_store()?;
-    let sources = (c.model_source(), c.sae_source());
-    let layers = saescope::config::normalize_layers(&c.layers);
-    let req = index_request(c, &corpus, &sources, &layers, device, &opts, &store);
+    let req = index_request(c, &corpus, &run, &store);
     let progress = ProgressSink::stderr();
     let out = saescope::dashboard::build::open_or_build(&req, None, &progress)?;
     let summary = saescope::dashboard::Summary::new(&out.index, &out.path, out.timings.as_ref(), out.resumed_tokens);

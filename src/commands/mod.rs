@@ -17,9 +17,10 @@ use color_eyre::eyre::{Result, WrapErr};
 use saescope::analysis::{analyze, Params};
 use saescope::cli::{CardFormat, Cli, Command, Common};
 use saescope::compute::{activations, Request};
-use saescope::pipeline::{parse_device, RunOptions};
+use saescope::pipeline::{parse_device, Run, RunOptions};
 use saescope::progress::ProgressSink;
 use saescope::samples::Samples;
+use saescope::selection::Selection;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -33,7 +34,9 @@ pub fn samples(c: &Common) -> Result<Samples> {
     }
 }
 
-pub fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
+/// What to run (`Run`: weights, device, options) and the analysis's parameters, from the
+/// command line; `layers` stands in for `--layers` (commands that load other layers).
+pub fn setup_layers(c: &Common, layers: &[usize]) -> Result<(Run, Params)> {
     let probe = CPU_PROBE.lock().ok().and_then(|mut p| p.take());
     if let Some(n) = c.threads {
         tch::set_num_threads(n as i32);
@@ -44,25 +47,25 @@ pub fn setup(c: &Common) -> Result<(tch::Device, RunOptions, Params)> {
             tch::set_num_threads(free as i32);
         }
     }
-    Ok((
-        parse_device(&c.device)?,
-        RunOptions {
-            include_bos: c.include_bos,
-            truncate: c.truncate,
-            batch_tokens: c.text_batch_tokens(),
-            keep: saescope::activations::Keep::for_threshold(c.threshold),
-            max_memory: c.max_memory.map(|g| (g * (1u64 << 30) as f64) as u64),
-            dtype: c.dtype,
-        },
-        Params { top_k: c.top_k, threshold: c.threshold },
-    ))
+    let saes = Selection::from_args(&c.sae_release, &c.sae, layers, c.sae_dir.as_deref(), c.sae_registry.as_deref())?;
+    let opts = RunOptions {
+        include_bos: c.include_bos,
+        truncate: c.truncate,
+        batch_tokens: c.text_batch_tokens(),
+        keep: saescope::activations::Keep::for_threshold(c.threshold),
+        max_memory: c.max_memory.map(|g| (g * (1u64 << 30) as f64) as u64),
+        dtype: c.dtype,
+    };
+    Ok((Run { model: c.model_source(), saes, device: parse_device(&c.device)?, opts }, Params { top_k: c.top_k, threshold: c.threshold }))
+}
+
+pub fn setup(c: &Common) -> Result<(Run, Params)> {
+    setup_layers(c, &c.layers)
 }
 
 /// Parses nothing and does one command: main.rs parses, this dispatches.
 pub fn run(cli: Cli) -> Result<()> {
-    let mut common = cli.common;
-    resolve_release(&mut common)?;
-    let c = &common;
+    let c = &cli.common;
     saescope::source::download::set_policy(saescope::source::download::Policy {
         stall: std::time::Duration::from_secs_f64(c.download_timeout),
         retries: c.download_retries,
@@ -74,52 +77,25 @@ pub fn run(cli: Cli) -> Result<()> {
             saescope::fsio::write_atomic(&out, saescope::synth_samples::generate(texts, categories, seed).as_bytes())
         }
         Some(Command::Bench { repeat }) => {
-            let (device, opts, params) = setup(c)?;
+            let (run, params) = setup(c)?;
             if let Some(corpus) = c.corpus()? {
-                let opts = RunOptions { batch_tokens: c.window_batch_tokens(), ..opts };
-                return saescope::bench::index(
-                    &c.model_source(),
-                    &c.sae_source(),
-                    &corpus,
-                    &saescope::config::normalize_layers(&c.layers),
-                    device,
-                    &opts,
-                    c.max_tokens,
-                );
+                let run = run.with_opts(RunOptions { batch_tokens: c.window_batch_tokens(), ..run.opts.clone() });
+                return saescope::bench::index(&run, &corpus, c.max_tokens);
             }
-            saescope::bench::run(&c.model_source(), &c.sae_source(), &samples(c)?, &c.layers, device, &opts, params, repeat)
+            saescope::bench::run(&run, &samples(c)?, params, repeat)
         }
         Some(Command::Report { format, output }) => report::report(c, format, output),
         Some(Command::Index { format }) => index::index(c, format),
-        Some(Command::Feature { layer, id, format, output }) => feature::feature(c, layer, id, format, output),
+        Some(Command::Feature { layer, id, format, output }) => feature::feature(c, &layer, id, format, output),
         Some(Command::Findings { format, output }) => findings::findings(c, format, output),
         Some(Command::Search { query, format }) => search::search(c, &query, format),
-        Some(Command::Tokens { layer, id, text, format, output }) => tokens::tokens(c, layer, id, &text, format, output),
+        Some(Command::Tokens { layer, id, text, format, output }) => tokens::tokens(c, &layer, id, &text, format, output),
         Some(Command::Attribute { prompt, target, top, format, output }) => attribute::attribute(c, &prompt, target.as_deref(), top, format, output),
         Some(Command::Steer { prompt, features, tokens, temperature, seed, mode, format, output }) => {
             steer::steer(c, &prompt, &features, saescope::steer::Sampling { tokens, temperature, seed }, mode, format, output)
         }
         None | Some(Command::Explore) => explore::explore(c),
     }
-}
-
-/// A SAELens release name in --sae-release becomes its hub repo, and --sae ids its layers
-/// (a repo name, with its slash, is used as it is).
-fn resolve_release(c: &mut Common) -> Result<()> {
-    if c.sae_dir.is_some() || c.sae_release.contains('/') {
-        if !c.sae.is_empty() {
-            color_eyre::eyre::bail!(
-                "--sae names SAEs of a SAELens release (--sae-release NAME, `saescope saes` lists them); with a repo or --sae-dir use --layers"
-            );
-        }
-        return Ok(());
-    }
-    let registry = saescope::registry::Registry::load(c.sae_registry.as_deref())?;
-    if !c.sae.is_empty() {
-        c.layers = registry.layers_of(&c.sae_release, &c.sae)?;
-    }
-    c.sae_release = registry.repo_for_layers(&c.sae_release, &saescope::config::normalize_layers(&c.layers))?;
-    Ok(())
 }
 
 /// `--labels`, checked against the loaded layers, with the line that says what was
@@ -158,24 +134,12 @@ pub fn emit<T: serde::Serialize + ?Sized>(value: &T, format: CardFormat, text: i
 /// The samples through the result cache, analysed: what `report` and `findings` print.
 pub fn analysed(c: &Common) -> Result<(saescope::compute::Computed, saescope::analysis::Analysis)> {
     let samples = samples(c)?;
-    let (device, opts, params) = setup(c)?;
+    let (run, params) = setup(c)?;
     let cache = c.cache();
-    let (model, saes) = (c.model_source(), c.sae_source());
-    let req = Request { model: &model, saes: &saes, samples: &samples, layers: &c.layers, device, opts: &opts, cache: cache.as_ref(), partial: None };
+    let req = Request { run: &run, samples: &samples, cache: cache.as_ref(), partial: None };
     let done = activations(&req, &ProgressSink::stderr())?;
     let analysis = analyze(&done.set, params);
     Ok((done, analysis))
-}
-
-/// The SAEs' width from a cfg.json already on disk (no download), for commands that
-/// load no weights.
-pub fn local_width(c: &Common, layers: &[usize]) -> Option<usize> {
-    let saes = c.sae_source();
-    let cfg = match &saes {
-        saescope::source::Source::Dir(_) => saes.cfg_on_disk(*layers.first()?)?,
-        saescope::source::Source::Hub(_) => return None,
-    };
-    saescope::sae::SaeConfig::from_file(&cfg).ok()?.d_sae
 }
 
 /// Text from `--prompt`/`--text`, or standard input for `-`.

@@ -1,6 +1,6 @@
 //! `saescope search`: labelled features whose label matches a query; labels only, no weights.
 
-use super::{labels_noted, local_width, write_output};
+use super::{labels_noted, write_output};
 use color_eyre::eyre::Result;
 use saescope::cli::{CardFormat, Common};
 
@@ -9,15 +9,14 @@ pub fn search(c: &Common, query: &str, format: CardFormat) -> Result<()> {
     if c.labels.is_none() {
         color_eyre::eyre::bail!("search needs --labels FILE, a Neuronpedia explanations export (README, \"Labels\")");
     }
-    let layers = saescope::config::normalize_layers(&c.layers);
-    let ids = saescope::neuronpedia::Ids::resolve(&c.sae_source(), &layers);
-    let d_sae = local_width(c, &layers).unwrap_or(usize::MAX);
-    let labels = labels_noted(c, &saescope::labels::Scope::new(&layers, d_sae, &ids))?;
+    let selection = saescope::selection::Selection::from_args(&c.sae_release, &c.sae, &c.layers, c.sae_dir.as_deref(), c.sae_registry.as_deref())?;
+    let (saes, ids) = selection.planned();
+    let labels = labels_noted(c, &saescope::labels::Scope::new(&saes, &ids))?;
     let hits = labels.search(query);
     let text = match format {
         CardFormat::Text => hits.iter().map(|(l, f, t)| format!("{l}\t{f}\t{}\t{}\n", saescope::printable::printable(t), ids.url_or_empty(*l, *f))).collect(),
         CardFormat::Json => {
-            let rows: Vec<_> = hits.iter().map(|(l, f, t)| serde_json::json!({"layer": l, "feature": f, "label": t, "neuronpedia": ids.url(*l, *f)})).collect();
+            let rows: Vec<_> = hits.iter().map(|(l, f, t)| serde_json::json!({"sae": l, "feature": f, "label": t, "neuronpedia": ids.url(*l, *f)})).collect();
             serde_json::to_string_pretty(&rows)? + "\n"
         }
     };

@@ -1,11 +1,11 @@
 //! `saescope steer`: generation with features steered, beside the same prompt unsteered.
 
-use super::{setup, text_arg};
+use super::text_arg;
 use color_eyre::eyre::Result;
 use saescope::cli::{CardFormat, Common};
 use saescope::progress::ProgressSink;
 
-/// `saescope steer`: the whole model and the SAEs of the steered layers.
+/// `saescope steer`: the whole model and the SAEs of the steered features.
 pub fn steer(
     c: &Common,
     prompt: &str,
@@ -16,10 +16,14 @@ pub fn steer(
     output: Option<std::path::PathBuf>,
 ) -> Result<()> {
     let prompt = text_arg(prompt, "the prompt")?;
-    let (device, opts, _) = setup(c)?;
+    // Features named by layer number load those layers' SAEs; others name SAEs of the run.
+    let mut layers: Vec<usize> = features.iter().filter_map(|f| f.sae.trim().parse().ok()).collect();
+    if layers.len() < features.len() {
+        layers.extend(&c.layers);
+    }
+    let (run, _) = super::setup_layers(c, &layers)?;
     let progress = ProgressSink::stderr();
-    let layers = saescope::config::normalize_layers(&features.iter().map(|f| f.layer).collect::<Vec<_>>());
-    let engine = saescope::pipeline::Resolved::new(&c.model_source(), &c.sae_source(), &layers, &progress)?.load_full(device, &opts, &progress)?;
+    let engine = saescope::pipeline::Resolved::new(&run.model, &run.saes, &progress)?.load_full(run.device, &run.opts, &progress)?;
     progress.stage("generating");
     let out = saescope::steer::steer(&engine, &prompt, features, mode, sampling)?;
     super::emit(&out, format, |x| x.text(), output)

@@ -10,9 +10,8 @@ use super::store::{Found, Resume, Store};
 use super::Index;
 use crate::cache::{IdentityBuilder, Key};
 use crate::corpus::{Corpus, Window, Windows};
-use crate::pipeline::{pack_to, Engine, Resolved, RunOptions};
+use crate::pipeline::{pack_to, Engine, Resolved, Run, RunOptions};
 use crate::progress::{Progress, ProgressSink};
-use crate::source::Source;
 use color_eyre::eyre::{bail, eyre, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -22,17 +21,13 @@ use tch::{Device, Kind};
 /// How often an unfinished index is saved for resuming.
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Bumped when what an index holds changes, so old files are rebuilt, not misread.
-const FORMAT: &str = "saescope index 1";
+const FORMAT: &str = "saescope index 2";
 /// Window size when the SAE's cfg.json names none (gpt2-small-res-jb's).
 pub const DEFAULT_CONTEXT: usize = 128;
 
 /// What to index and how.
 pub struct Request<'a> {
-    pub model: &'a Source,
-    pub saes: &'a Source,
-    pub layers: &'a [usize],
-    pub device: Device,
-    pub opts: &'a RunOptions,
+    pub run: &'a Run,
     pub corpus: &'a Corpus,
     /// Tokens per window with BOS; None: the SAE's `context_size`.
     pub context: Option<usize>,
@@ -86,13 +81,13 @@ pub struct Located {
 }
 
 pub fn locate(req: &Request, progress: &ProgressSink) -> Result<Located> {
-    let resolved = Resolved::new(req.model, req.saes, req.layers, progress)?;
-    let cfg_context = resolved.saes.first().and_then(|(_, f)| context_size(&f.cfg));
+    let resolved = Resolved::new(&req.run.model, &req.run.saes, progress)?;
+    let cfg_context = resolved.saes.first().and_then(|f| context_size(&f.files.cfg));
     let context = req.context.or(cfg_context).unwrap_or(DEFAULT_CONTEXT);
     if context < 2 || context > resolved.cfg.n_positions {
         bail!("--context {context}: windows must hold 2 to {} tokens (the model's n_ctx)", resolved.cfg.n_positions);
     }
-    let id = identity(&resolved, req.corpus, context, req.max_tokens, req.opts)?;
+    let id = identity(&resolved, req.corpus, context, req.max_tokens, &req.run.opts)?;
     Ok(Located { resolved, context, id })
 }
 
@@ -130,16 +125,16 @@ pub fn open_or_build(req: &Request, engine: Option<&Engine>, progress: &Progress
     let (model_label, sae_label) = (resolved.model_label.clone(), resolved.sae_label.clone());
     let t0 = Instant::now();
     let owned;
-    let engine = match engine.filter(|e| e.layers() == resolved.layers() && e.model.kind() == req.opts.dtype.kind()) {
+    let engine = match engine.filter(|e| e.keys() == resolved.keys() && e.model.kind() == req.run.opts.dtype.kind()) {
         Some(e) => e,
         None => {
-            owned = resolved.load(req.device, false, req.opts, progress)?;
+            owned = resolved.load(req.run.device, false, &req.run.opts, progress)?;
             &owned
         }
     };
     let load = t0.elapsed().as_secs_f64();
     let encode = Encode::from_env();
-    let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.opts.batch_tokens, encode };
+    let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.run.opts.batch_tokens, encode };
     let mut save = |r: &Resume| req.store.write_resume(&id, r).map(|_| ());
     let (mut index, mut timings) = job.run(resume, &mut save, progress).map_err(|e| match crate::interrupt::stopping() {
         true if req.store.resume_path(&id).exists() => {
@@ -182,11 +177,9 @@ impl Job<'_> {
         progress.stage(format!("counting the tokens of {}", self.corpus.label()));
         let windows = self.windows();
         let totals = windows.count()?;
-        let d_sae = self.engine.d_sae();
-        let fresh =
-            || Resume { windows_done: 0, tokens_done: 0, seconds: 0.0, layers: self.engine.layers().iter().map(|&l| LayerStats::new(l, d_sae)).collect() };
-        let mut state =
-            resume.filter(|r| r.layers.iter().map(|l| (l.layer, l.d_sae)).eq(self.engine.layers().into_iter().map(|l| (l, d_sae)))).unwrap_or_else(fresh);
+        let keys = self.engine.keys();
+        let fresh = || Resume { windows_done: 0, tokens_done: 0, seconds: 0.0, layers: keys.iter().map(|&k| LayerStats::new(k)).collect() };
+        let mut state = resume.filter(|r| r.layers.iter().map(LayerStats::key).eq(keys.iter().map(|&k| Some(k)))).unwrap_or_else(fresh);
         if state.windows_done > 0 {
             progress.stage(format!("resuming: {} of {} tokens were indexed by an earlier run", state.tokens_done, totals.tokens));
         }
@@ -298,12 +291,12 @@ impl Job<'_> {
         t.batches += 1;
         t.padded_tokens += (b * len) as u64;
         let clock = Instant::now();
-        let resid = self.engine.residuals(&packed)?;
+        let resid = self.engine.inputs(&packed)?;
         t.forward += clock.elapsed().as_secs_f64();
-        let d = self.engine.d_sae();
-        let per_row = len as usize * d;
         let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
         for ((((r, (_, sae)), stats), scratch), screen) in resid.iter().zip(&self.engine.saes).zip(layers.iter_mut()).zip(scratch.iter_mut()).zip(screens) {
+            let d = sae.d_sae;
+            let per_row = len as usize * d;
             let clock = Instant::now();
             let (idx, vals) = match screen {
                 Some(screen) => screen.encode(&sae.normalized(r).view([b * len, -1]), threads)?,

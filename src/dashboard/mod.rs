@@ -15,6 +15,7 @@ pub mod text;
 pub use text::Summary;
 
 use crate::corpus::Window;
+use crate::sae_key::SaeKey;
 use serde::{Deserialize, Serialize};
 use stats::{Hit, LayerStats};
 use std::collections::BTreeMap;
@@ -51,7 +52,7 @@ pub const DENSITY_FROM: f64 = -8.0;
 /// One SAE at a glance: how its features' firing rates spread, and how many never fire.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Overview {
-    pub layer: usize,
+    pub sae: SaeKey,
     pub d_sae: usize,
     pub tokens: u64,
     /// Features that never fired on this corpus.
@@ -119,12 +120,12 @@ pub struct FeatureCorpus {
 }
 
 impl Index {
-    pub fn layer(&self, layer: usize) -> Option<&LayerStats> {
-        self.layers.iter().find(|l| l.layer == layer)
+    pub fn of(&self, key: SaeKey) -> Option<&LayerStats> {
+        self.layers.iter().find(|l| l.key() == Some(key))
     }
 
-    pub fn overview(&self, layer: usize) -> Option<Overview> {
-        let s = self.layer(layer)?;
+    pub fn overview(&self, key: SaeKey) -> Option<Overview> {
+        let s = self.of(key)?;
         let mut counts = vec![0u32; DENSITY_BINS];
         for f in 0..s.d_sae {
             if s.count[f] > 0 {
@@ -132,7 +133,7 @@ impl Index {
             }
         }
         Some(Overview {
-            layer,
+            sae: key,
             d_sae: s.d_sae,
             tokens: s.tokens,
             dead: s.count.iter().filter(|&&c| c == 0).count(),
@@ -165,8 +166,8 @@ impl Index {
         })
     }
 
-    pub fn feature(&self, layer: usize, feature: u32) -> Option<FeatureCorpus> {
-        let s = self.layer(layer)?;
+    pub fn feature(&self, key: SaeKey, feature: u32) -> Option<FeatureCorpus> {
+        let s = self.of(key)?;
         let f = feature as usize;
         if f >= s.d_sae {
             return None;
@@ -224,11 +225,11 @@ impl FeatureCorpus {
 }
 
 impl Index {
-    /// Features of `layer` whose top contexts peak on a token matching `query` (trimmed,
+    /// Features of SAE `key` whose top contexts peak on a token matching `query` (trimmed,
     /// case-insensitive, ` def` matches "def"), most such contexts first, then by max:
     /// "features that fire on this token".
-    pub fn features_peaking_on(&self, layer: usize, query: &str) -> Vec<(u32, usize)> {
-        let Some(s) = self.layer(layer) else { return Vec::new() };
+    pub fn features_peaking_on(&self, key: SaeKey, query: &str) -> Vec<(u32, usize)> {
+        let Some(s) = self.of(key) else { return Vec::new() };
         let want = query.trim().to_lowercase();
         if want.is_empty() {
             return Vec::new();

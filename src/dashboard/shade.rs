@@ -4,20 +4,21 @@
 
 use super::Context;
 use crate::pipeline::{pack, Engine};
+use crate::sae_key::SaeKey;
 use color_eyre::eyre::{eyre, Result};
 use tch::{Device, Kind};
 
 /// Fills `values` of each context (BOS left out, as its tokens are) with `feature`'s
-/// activation at `layer`.
-pub fn shade(engine: &Engine, layer: usize, feature: u32, contexts: &mut [&mut Context]) -> Result<()> {
+/// activation in SAE `key`.
+pub fn shade(engine: &Engine, key: SaeKey, feature: u32, contexts: &mut [&mut Context]) -> Result<()> {
     if contexts.is_empty() {
         return Ok(());
     }
     let _guard = tch::no_grad_guard();
-    let li = engine.layers().iter().position(|&l| l == layer).ok_or_else(|| eyre!("layer {layer} is not loaded"))?;
+    let li = engine.keys().iter().position(|&l| l == key).ok_or_else(|| eyre!("SAE {key} is not loaded"))?;
     let rows: Vec<Vec<u32>> = contexts.iter().map(|c| std::iter::once(engine.tokenizer.bos).chain(c.token_ids.iter().copied()).collect()).collect();
     let packed = pack(rows.iter().map(Vec::as_slice), true, engine.tokenizer.bos);
-    let resid = engine.residuals(&packed)?;
+    let resid = engine.inputs(&packed)?;
     let sae = &engine.saes[li].1;
     let acts = sae.encode_feature(&resid[li], feature).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
     let (b, t) = acts.size2()?;

@@ -15,6 +15,7 @@
 //!   contexts with the smallest `splitmix64(window)`: a uniform sample over the corpus that
 //!   is the same on every run, and never depends on the order batches finish in.
 
+use crate::sae_key::SaeKey;
 use serde::{Deserialize, Serialize};
 
 /// Top contexts kept per feature.
@@ -81,7 +82,8 @@ fn better(a: &Hit, b: &Hit) -> bool {
 /// Everything `index` knows of one SAE's features.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerStats {
-    pub layer: usize,
+    /// The SAE's hook as TransformerLens names it; with `d_sae`, its key (`key`).
+    pub hook: String,
     pub d_sae: usize,
     /// Counted tokens seen (BOS excluded).
     pub tokens: u64,
@@ -106,9 +108,15 @@ pub struct Scratch {
 }
 
 impl LayerStats {
-    pub fn new(layer: usize, d_sae: usize) -> Self {
+    /// The SAE these statistics are of (None for a hook this version cannot name).
+    pub fn key(&self) -> Option<SaeKey> {
+        crate::hooks::HookPoint::parse(&self.hook).map(|h| SaeKey::new(h, self.d_sae))
+    }
+
+    pub fn new(key: SaeKey) -> Self {
+        let d_sae = key.width;
         Self {
-            layer,
+            hook: key.hook.to_string(),
             d_sae,
             tokens: 0,
             firings: 0,
@@ -217,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_context_counts_once_at_its_peak_and_tokens_each() {
-        let mut s = LayerStats::new(6, 4);
+        let mut s = LayerStats::new(crate::sae_key::SaeKey::new(crate::hooks::HookPoint::new(6, crate::hooks::Site::ResidPre), 4));
         let mut scratch = Scratch::default();
         s.add_window(0, 3, [(1, 2, 1.0), (2, 2, 3.0), (3, 2, 3.0), (3, 1, 0.5)].into_iter(), &mut scratch);
         assert_eq!((s.count[2], s.max[2], s.tokens, s.firings), (3, 3.0, 3, 4));
@@ -230,7 +238,7 @@ mod tests {
 
     #[test]
     fn top_keeps_the_best_and_breaks_ties_by_window() {
-        let mut s = LayerStats::new(0, 1);
+        let mut s = LayerStats::new(crate::sae_key::SaeKey::new(crate::hooks::HookPoint::new(0, crate::hooks::Site::ResidPre), 1));
         let mut scratch = Scratch::default();
         for w in 0..30u32 {
             s.add_window(w, 1, [(1, 0, (w % 10) as f32 + 1.0)].into_iter(), &mut scratch);
@@ -242,7 +250,7 @@ mod tests {
 
     #[test]
     fn interval_samples_are_the_lowest_priorities_of_each_octave() {
-        let mut s = LayerStats::new(0, 1);
+        let mut s = LayerStats::new(crate::sae_key::SaeKey::new(crate::hooks::HookPoint::new(0, crate::hooks::Site::ResidPre), 1));
         let mut scratch = Scratch::default();
         for w in 0..200u32 {
             s.add_window(w, 1, [(1, 0, 1.5)].into_iter(), &mut scratch);

@@ -60,7 +60,7 @@ impl Summary {
             rows_without_text: index.rows_without_text,
             seconds: index.seconds,
             this_run,
-            layers: index.layers.iter().filter_map(|l| index.overview(l.layer)).collect(),
+            layers: index.layers.iter().filter_map(|l| index.overview(l.key()?)).collect(),
         }
     }
 
@@ -81,9 +81,10 @@ impl Summary {
                 of(self.rows_without_text, "row", "rows")
             ));
         }
-        s.push_str("\nlayer  features  dead      L0  density (log10 frac_nonzero, -8 .. 0)\n");
+        let w = self.layers.iter().map(|o| o.sae.to_string().len()).max().unwrap_or(3).max(3);
+        s.push_str(&format!("\n{:>w$}  features  dead      L0  density (log10 frac_nonzero, -8 .. 0)\n", "sae"));
         for o in &self.layers {
-            s.push_str(&format!("{:>5}  {:>8}  {:>4}  {:>6.1}  {}\n", o.layer, o.d_sae, o.dead, o.l0, sparkline(&o.density_counts)));
+            s.push_str(&format!("{:>w$}  {:>8}  {:>4}  {:>6.1}  {}\n", o.sae.to_string(), o.d_sae, o.dead, o.l0, sparkline(&o.density_counts)));
         }
         match &self.this_run {
             Some(r) => s.push_str(&format!(

@@ -1,47 +1,46 @@
 //! The loaded model and SAEs, and the loop that streams texts through them batch by batch.
 
-use super::{pack, plan, Packed, Resolved, RunOptions};
+use super::{pack, plan, Packed, Resolved, Run, RunOptions};
 use crate::activations::SparseVec;
-use crate::hooks::{HookPoint, Site};
+use crate::hooks::HookPoint;
 use crate::model::Gpt2;
 use crate::progress::{Progress, ProgressSink};
 use crate::sae::Sae;
+use crate::sae_key::SaeKey;
 use crate::samples::Samples;
-use crate::source::Source;
 use crate::tokenizer::Gpt2Tokenizer;
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 use tch::{Device, Kind, Tensor};
 
 pub struct Engine {
     pub model: Gpt2,
     pub tokenizer: Gpt2Tokenizer,
-    /// (layer, SAE), ascending by layer.
-    pub saes: Vec<(usize, Sae)>,
+    /// (key, SAE), sorted by key: by depth, then width.
+    pub saes: Vec<(SaeKey, Sae)>,
+    /// Each SAE's Neuronpedia id, where known.
+    pub neuronpedia: crate::neuronpedia::Ids,
     pub model_label: String,
     pub sae_label: String,
 }
 
 impl Engine {
-    /// Resolves (downloading if needed) and loads the model blocks and SAEs `layers` need,
-    /// in `opts.dtype` and within `opts.max_memory`.
-    pub fn load(
-        model: &Source,
-        saes: &Source,
-        layers: &[usize],
-        device: Device,
-        with_decoder: bool,
-        opts: &RunOptions,
-        progress: &ProgressSink,
-    ) -> Result<Self> {
-        Resolved::new(model, saes, layers, progress)?.load(device, with_decoder, opts, progress)
+    /// Resolves (downloading if needed) and loads the model blocks and SAEs `run` names,
+    /// in its dtype and within its memory limit; decoders are read when first used.
+    pub fn load(run: &Run, progress: &ProgressSink) -> Result<Self> {
+        Resolved::new(&run.model, &run.saes, progress)?.load(run.device, false, &run.opts, progress)
     }
 
-    pub fn layers(&self) -> Vec<usize> {
-        self.saes.iter().map(|(l, _)| *l).collect()
+    pub fn keys(&self) -> Vec<SaeKey> {
+        self.saes.iter().map(|(k, _)| *k).collect()
     }
 
-    pub fn d_sae(&self) -> usize {
-        self.saes.first().map_or(0, |(_, s)| s.d_sae)
+    /// The loaded SAE `key` names.
+    pub fn sae(&self, key: SaeKey) -> Result<&Sae> {
+        self.saes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, s)| s)
+            .ok_or_else(|| eyre!("SAE {key} is not loaded (loaded: {})", self.keys().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))
     }
 
     /// Token ids with BOS of every text, checked against n_ctx.
@@ -76,7 +75,7 @@ impl Engine {
         Ok(out)
     }
 
-    /// Per text: (tokens averaged over, one mean vector per layer), in input order.
+    /// Per text: (tokens averaged over, one mean vector per SAE), in input order.
     pub fn text_vectors(&self, tokens: &[Vec<u32>], opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<(usize, Vec<SparseVec>)>> {
         let mut results: Vec<Option<(usize, Vec<SparseVec>)>> = vec![None; tokens.len()];
         self.each_text_vector(tokens, opts, progress, |i, n, v| {
@@ -86,7 +85,7 @@ impl Engine {
         Ok(results.into_iter().flatten().collect())
     }
 
-    /// Streams each text's (index, tokens averaged over, per-layer vectors) as its batch
+    /// Streams each text's (index, tokens averaged over, per-SAE vectors) as its batch
     /// finishes, so callers hold one batch of full vectors at a time, not the corpus.
     pub fn each_text_vector(
         &self,
@@ -109,12 +108,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Each loaded SAE's input for a packed batch: the residual at its layer as
-    /// TransformerLens held it under the processing the SAE was trained with (centred for
-    /// most releases), all in one forward.
-    pub fn residuals(&self, p: &Packed) -> Result<Vec<Tensor>> {
-        let points: Vec<(HookPoint, crate::hooks::Processing)> =
-            self.saes.iter().map(|(l, sae)| (HookPoint::new(*l, Site::ResidPre), sae.cfg.processing)).collect();
+    /// Each loaded SAE's input for a packed batch: its hook as TransformerLens held it
+    /// under the processing the SAE was trained with (centred for most releases), all in
+    /// one forward that stops at the deepest hook.
+    pub fn inputs(&self, p: &Packed) -> Result<Vec<Tensor>> {
+        let points: Vec<(HookPoint, crate::hooks::Processing)> = self.saes.iter().map(|(k, sae)| (k.hook, sae.cfg.processing)).collect();
         self.model.hooks_each(&p.ids, &p.mask, &points)
     }
 
@@ -122,7 +120,7 @@ impl Engine {
     pub fn encode_packed(&self, p: &Packed) -> Result<Vec<(usize, Vec<SparseVec>)>> {
         let weights = p.weights.to_device(self.model.device()).to_kind(self.model.kind());
         let mut per_layer: Vec<Vec<SparseVec>> = Vec::with_capacity(self.saes.len());
-        for (r, (_, sae)) in self.residuals(p)?.iter().zip(&self.saes) {
+        for (r, (_, sae)) in self.inputs(p)?.iter().zip(&self.saes) {
             // Weights are 1/n on counted tokens and 0 on padding (and BOS unless asked
             // for): one bmm turns [b, t, d_sae] activations into per-text means.
             let means = weights.bmm(&sae.encode(r)).squeeze_dim(1).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();

@@ -12,5 +12,5 @@ mod resolve;
 
 pub use batching::{pack, pack_to, plan, Packed};
 pub use engine::Engine;
-pub use options::{parse_device, Precision, RunOptions};
-pub use resolve::{available_memory, gib, MemoryNeed, Resolved};
+pub use options::{parse_device, Precision, Run, RunOptions};
+pub use resolve::{available_memory, gib, FoundSae, MemoryNeed, Resolved};

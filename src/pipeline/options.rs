@@ -1,8 +1,28 @@
-//! What a run is asked for: options that change the numbers or the resources, and the device.
+//! What a run is asked for: the weights, the device, and options that change the numbers or
+//! the resources.
 
 use crate::activations::Keep;
+use crate::selection::Selection;
+use crate::source::Source;
 use color_eyre::eyre::{bail, Result};
 use tch::{Device, Kind};
+
+/// What to run: the weights (model and SAEs), where, and how. The one value every command,
+/// the explorer's model thread, the index builder and the benchmark take.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub model: Source,
+    pub saes: Selection,
+    pub device: Device,
+    pub opts: RunOptions,
+}
+
+impl Run {
+    /// The same run with other options (the index's batch size, say).
+    pub fn with_opts(&self, opts: RunOptions) -> Self {
+        Self { opts, ..self.clone() }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {

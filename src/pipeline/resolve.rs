@@ -2,53 +2,76 @@
 //! result cache's identity and the memory check come from them.
 
 use super::{Engine, Precision, RunOptions};
-use crate::config::{hook_name, normalize_layers, Gpt2Config};
+use crate::config::{hook_name, Gpt2Config};
+use crate::hooks::HookPoint;
 use crate::model::Gpt2;
 use crate::progress::ProgressSink;
+use crate::sae::Overrides;
 use crate::sae::Sae;
+use crate::sae_key::SaeKey;
+use crate::selection::{Named, Selection, Wanted};
 use crate::source::{ModelFiles, SaeFiles, Source};
 use crate::tensors::SafeFile;
 use crate::tokenizer::Gpt2Tokenizer;
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 use tch::Device;
+
+/// One SAE of a run, found: what it is called everywhere (`key`), where it came from, and
+/// what its registry entry lays over its cfg.
+#[derive(Debug, Clone)]
+pub struct FoundSae {
+    pub key: SaeKey,
+    pub files: SaeFiles,
+    /// SAELens's id, or the folder it was found in.
+    pub id: String,
+    pub neuronpedia: Option<crate::neuronpedia::SaeId>,
+    pub overrides: Overrides,
+}
 
 /// The files a run needs, found (downloaded if need be) but not yet loaded: enough to
 /// name the run for the result cache and to check memory before committing to it.
 pub struct Resolved {
     pub cfg: Gpt2Config,
     pub model: ModelFiles,
-    /// (layer, files), ascending by layer.
-    pub saes: Vec<(usize, SaeFiles)>,
-    pub d_sae: usize,
+    /// Sorted by key: by depth, then width.
+    pub saes: Vec<FoundSae>,
     pub model_label: String,
     pub sae_label: String,
 }
 
 impl Resolved {
-    pub fn new(model: &Source, saes: &Source, layers: &[usize], progress: &ProgressSink) -> Result<Self> {
-        if layers.is_empty() {
-            bail!("no layers requested; pass --layers, e.g. --layers 6,8,10,11");
+    pub fn new(model: &Source, selection: &Selection, progress: &ProgressSink) -> Result<Self> {
+        if selection.wanted.is_empty() {
+            bail!("no SAEs requested; pass --layers (e.g. --layers 6,8,10,11) or --sae IDs of --sae-release");
         }
         progress.stage(format!("resolving model {}", model.label()));
         let files = model.model_files(progress)?;
         let cfg = Gpt2Config::from_file(&files.config)?;
-        if let Some(&bad) = layers.iter().find(|&&l| l > cfg.n_layer) {
-            bail!("layer {bad} does not exist: the model has {} blocks, so layers are 0..={}", cfg.n_layer, cfg.n_layer);
-        }
-        let mut found = Vec::new();
-        for layer in normalize_layers(layers) {
+        let mut found: Vec<FoundSae> = Vec::new();
+        for wanted in &selection.wanted {
             crate::interrupt::check()?;
-            found.push((layer, saes.sae_files(layer, cfg.n_layer, progress)?));
+            let sae = find(&selection.source, wanted, cfg.n_layer, progress)?;
+            if let Some(same) = found.iter().find(|f| f.key == sae.key) {
+                bail!("{} and {} both read {} with {} features; load one of them", same.id, sae.id, sae.key.hook, sae.key.width);
+            }
+            found.push(sae);
         }
-        let widths = found.iter().map(|(_, f)| Sae::width(f)).collect::<Result<Vec<_>>>()?;
-        if let Some(i) = widths.iter().position(|&w| w != widths[0]) {
-            bail!("SAE widths differ: layer {} has {} features, layer {} has {}; use one release", found[0].0, widths[0], found[i].0, widths[i]);
-        }
-        Ok(Self { cfg, model: files, saes: found, d_sae: widths[0], model_label: model.label(), sae_label: saes.label() })
+        found.sort_by_key(|f| f.key);
+        Ok(Self { cfg, model: files, saes: found, model_label: model.label(), sae_label: selection.label() })
     }
 
-    pub fn layers(&self) -> Vec<usize> {
-        self.saes.iter().map(|(l, _)| *l).collect()
+    pub fn keys(&self) -> Vec<SaeKey> {
+        self.saes.iter().map(|f| f.key).collect()
+    }
+
+    /// Each SAE's Neuronpedia id, where known.
+    pub fn neuronpedia(&self) -> crate::neuronpedia::Ids {
+        crate::neuronpedia::Ids::from_found(self.saes.iter().map(|f| (f.key, f.neuronpedia.clone())))
+    }
+
+    /// Blocks the forward runs: up to the deepest hook any SAE reads.
+    fn blocks_needed(&self) -> usize {
+        self.saes.iter().map(|f| f.key.hook.blocks_needed()).max().unwrap_or(0)
     }
 
     /// Names these weights and the options that change the numbers, for the result cache.
@@ -65,8 +88,15 @@ impl Resolved {
             Some(t) => id.file(t)?,
             None => id.part("bundled tokenizer"),
         };
-        for (layer, f) in &self.saes {
-            id = id.part(layer.to_le_bytes()).file(&f.cfg)?.file(&f.weights)?;
+        for f in &self.saes {
+            let o = &f.overrides;
+            let processing = o.processing.map(|p| [u8::from(p.center_writing_weights), u8::from(p.fold_value_biases)]);
+            id = id
+                .part(f.key.to_string())
+                .part(f.key.hook.to_string())
+                .part(format!("{:?} {processing:?}", o.norm_scaling_factor))
+                .file(&f.files.cfg)?
+                .file(&f.files.weights)?;
         }
         Ok(id)
     }
@@ -75,18 +105,18 @@ impl Resolved {
     /// working buffers and libtorch's own footprint.
     pub fn memory_needed(&self, opts: &RunOptions, with_decoder: bool) -> Result<MemoryNeed> {
         let model = SafeFile::open(&self.model.weights)?;
-        let n_blocks = self.layers().last().copied().unwrap_or(0);
+        let n_blocks = self.blocks_needed();
         let mut weights = model.bytes_matching(|n| {
             let n = n.strip_prefix("transformer.").unwrap_or(n);
             n.starts_with("wte.")
                 || n.starts_with("wpe.")
                 || n.strip_prefix("h.").and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < n_blocks)
         });
-        for (_, f) in &self.saes {
-            let file = SafeFile::open(&f.weights)?;
-            weights += file.bytes_matching(|n| n != "W_dec" || with_decoder);
+        for f in &self.saes {
+            weights += crate::sae::Sae::bytes(&f.files, with_decoder)?;
         }
-        let (t, d, s) = (opts.batch_tokens as u64, self.cfg.n_embd as u64, self.d_sae as u64);
+        let s = self.saes.iter().map(|f| f.key.width as u64).max().unwrap_or(0);
+        let (t, d) = (opts.batch_tokens as u64, self.cfg.n_embd as u64);
         // Per batch: residuals kept for every hook, one block's activations (the MLP's 4d
         // is the widest), and the SAE's pre-activation plus output.
         let working = 4 * t * (d * (self.saes.len() as u64 + 8) + 4 * d + 2 * s) + LIBTORCH_BASE;
@@ -94,7 +124,7 @@ impl Resolved {
     }
 
     pub fn load(self, device: Device, with_decoder: bool, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
-        let n_blocks = self.layers().last().copied().unwrap_or(0);
+        let n_blocks = self.blocks_needed();
         self.load_blocks(n_blocks, device, with_decoder, opts, progress)
     }
 
@@ -119,9 +149,9 @@ impl Resolved {
         if let Some(available) = opts.max_memory.or_else(available_memory) {
             if need.total() > available {
                 bail!(
-                    "layers {:?} need about {} (weights {} + working memory {}) but only {} is available; \
+                    "SAEs {} need about {} (weights {} + working memory {}) but only {} is available; \
                      pass fewer --layers or a smaller --batch-tokens (or --max-memory to override)",
-                    self.layers(),
+                    self.keys().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
                     gib(need.total()),
                     gib(need.weights),
                     gib(need.working),
@@ -130,6 +160,7 @@ impl Resolved {
             }
         }
         let (n_layer, d_model) = (self.cfg.n_layer, self.cfg.n_embd);
+        let ids = self.neuronpedia();
         let tokenizer = Gpt2Tokenizer::load(self.model.tokenizer.as_deref())?;
         // A token id past the embedding would fail deep in libtorch, mid-run.
         if tokenizer.vocab_size() > self.cfg.vocab_size {
@@ -144,13 +175,48 @@ impl Resolved {
         let kind = opts.dtype.kind();
         let gpt = Gpt2::load(self.cfg, SafeFile::open(&self.model.weights)?, n_blocks, device, kind)?;
         let mut loaded = Vec::with_capacity(self.saes.len());
-        for (layer, files) in &self.saes {
+        for f in &self.saes {
             crate::interrupt::check()?;
-            progress.stage(format!("loading layer {layer} SAE"));
-            loaded.push((*layer, Sae::load(files, d_model, &hook_name(*layer, n_layer), with_decoder, device, kind)?));
+            progress.stage(format!("loading SAE {} ({})", f.key, f.id));
+            loaded.push((f.key, Sae::load(&f.files, d_model, f.key.hook, &f.overrides, with_decoder, device, kind)?));
         }
-        Ok(Engine { model: gpt, tokenizer, saes: loaded, model_label: self.model_label, sae_label: self.sae_label })
+        Ok(Engine { model: gpt, tokenizer, saes: loaded, neuronpedia: ids, model_label: self.model_label, sae_label: self.sae_label })
     }
+}
+
+/// Where `wanted` is in `source`, with its key (the width read from the cfg or the file header).
+fn find(source: &Source, wanted: &Wanted, n_layer: usize, progress: &ProgressSink) -> Result<FoundSae> {
+    let named = match wanted {
+        Wanted::Named(n) => n.clone(),
+        Wanted::Layer(layer) => {
+            if *layer > n_layer {
+                bail!("layer {layer} does not exist: the model has {n_layer} blocks, so layers are 0..={n_layer}");
+            }
+            let folder = hook_name(*layer, n_layer);
+            let hook = HookPoint::parse(&folder).ok_or_else(|| eyre!("internal: {folder} is not a hook name"))?;
+            let neuronpedia = match source {
+                Source::Hub(repo) => {
+                    crate::registry::Registry::bundled().ok().and_then(|r| r.by_repo_path(repo, &folder).and_then(|(_, _, e)| e.neuronpedia.clone()))
+                }
+                Source::Dir(_) => None,
+            };
+            Named { id: folder.clone(), hook, path: folder, single_file: false, neuronpedia, width: None, norm_scaling_factor: None, processing: None }
+        }
+    };
+    if named.hook.blocks_needed() > n_layer {
+        bail!("{} reads {}, but the model has {n_layer} blocks", named.id, named.hook);
+    }
+    let files = source.sae_files(&named.path, named.single_file, progress)?;
+    let width = Sae::width(&files)?;
+    // The SAE's own cfg names its Neuronpedia id where SAELens wrote one; else the registry's.
+    let neuronpedia = crate::neuronpedia::SaeId::from_cfg(&files.cfg).or_else(|| named.neuronpedia.as_deref().and_then(crate::neuronpedia::SaeId::parse));
+    Ok(FoundSae {
+        key: SaeKey::new(named.hook, width),
+        files,
+        id: named.id,
+        neuronpedia,
+        overrides: Overrides { norm_scaling_factor: named.norm_scaling_factor, processing: named.processing },
+    })
 }
 
 /// libtorch's resident footprint once loaded (measured: ~250 MB on CPU).

@@ -7,7 +7,7 @@
 //! `download.rs`'s: timeouts, retries, resume and verification.
 
 use super::download::{download, Task};
-use super::{ModelFiles, SaeFiles, MODEL_FILES, SAE_FILES};
+use super::{ModelFiles, SaeFiles, MODEL_FILES};
 use crate::progress::ProgressSink;
 use color_eyre::eyre::{bail, eyre, Result};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -127,11 +127,11 @@ pub fn model_files(repo: &str, progress: &ProgressSink) -> Result<ModelFiles> {
     }
 }
 
-pub fn sae_files(repo: &str, folder: &str, progress: &ProgressSink) -> Result<SaeFiles> {
-    let names: Vec<String> = SAE_FILES.iter().map(|f| format!("{folder}/{f}")).collect();
-    let mut paths = fetch(repo, &names, progress)?.into_iter();
+/// `names`: the cfg and weights in the repo (`super::sae_names`).
+pub fn sae_files(repo: &str, names: &[String; 2], progress: &ProgressSink) -> Result<SaeFiles> {
+    let mut paths = fetch(repo, names, progress)?.into_iter();
     match (paths.next(), paths.next()) {
         (Some(cfg), Some(weights)) => Ok(SaeFiles { cfg, weights }),
-        _ => bail!("internal: hub returned too few files for {repo}/{folder}"),
+        _ => bail!("internal: hub returned too few files for {repo}/{}", names[1]),
     }
 }

@@ -1,6 +1,6 @@
 //! Weights from local folders laid out like the hub repos.
 
-use super::{ModelFiles, SaeFiles, MODEL_FILES, SAE_FILES};
+use super::{ModelFiles, SaeFiles, MODEL_FILES};
 use color_eyre::eyre::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -19,8 +19,8 @@ pub fn model_files(dir: &Path) -> Result<ModelFiles> {
     Ok(ModelFiles { config: config?, weights: weights?, tokenizer: tok.is_file().then_some(tok) })
 }
 
-pub fn sae_files(dir: &Path, folder: &str) -> Result<SaeFiles> {
-    let sub = dir.join(folder);
-    let [cfg, weights] = SAE_FILES.map(|f| require(&sub, f, "--sae-dir"));
+/// `names`: the cfg and weights, relative to `dir` (`super::sae_names`).
+pub fn sae_files(dir: &Path, names: &[String; 2]) -> Result<SaeFiles> {
+    let [cfg, weights] = names.clone().map(|f| require(dir, &f, "--sae-dir"));
     Ok(SaeFiles { cfg: cfg?, weights: weights? })
 }

@@ -7,7 +7,6 @@ pub mod hub;
 pub mod local;
 pub mod synth;
 
-use crate::config::hook_name;
 use crate::progress::ProgressSink;
 use color_eyre::eyre::Result;
 use std::path::PathBuf;
@@ -51,26 +50,36 @@ impl Source {
         }
     }
 
-    /// Layer `layer`'s cfg.json if it is on disk already (a local folder, or the hub
-    /// cache), without the model's config or the network: `blocks.L.hook_resid_pre`, or for
-    /// the layer after the last block `blocks.(L-1).hook_resid_post` (config::hook_name).
-    pub fn cfg_on_disk(&self, layer: usize) -> Option<PathBuf> {
-        crate::config::layer_folders(layer).into_iter().find_map(|f| {
-            let file = format!("{f}/cfg.json");
-            match self {
-                Source::Dir(d) => Some(d.join(file)).filter(|p| p.is_file()),
-                Source::Hub(repo) => hub::RepoCache::new(&hub::cache_dir(), repo).get(&file),
-            }
-        })
+    /// The cfg and weights of the SAE at `path` if they are on disk already (a local
+    /// folder, or the hub cache), without the network.
+    pub fn sae_on_disk(&self, path: &str, single_file: bool) -> Option<SaeFiles> {
+        let [cfg, weights] = sae_names(path, single_file);
+        let find = |f: &str| match self {
+            Source::Dir(d) => Some(d.join(f)).filter(|p| p.is_file()),
+            Source::Hub(repo) => hub::RepoCache::new(&hub::cache_dir(), repo).get(f),
+        };
+        Some(SaeFiles { cfg: find(&cfg)?, weights: find(&weights)? })
     }
 
-    /// The SAE of `layer`; `n_layer` decides whether that is a resid_pre or the final resid_post.
-    pub fn sae_files(&self, layer: usize, n_layer: usize, progress: &ProgressSink) -> Result<SaeFiles> {
-        let folder = hook_name(layer, n_layer);
+    /// The SAE at `path` in this repo or folder (see `sae_names`), downloaded if need be.
+    pub fn sae_files(&self, path: &str, single_file: bool, progress: &ProgressSink) -> Result<SaeFiles> {
+        let names = sae_names(path, single_file);
         match self {
-            Source::Hub(repo) => hub::sae_files(repo, &folder, progress),
-            Source::Dir(dir) => local::sae_files(dir, &folder),
+            Source::Hub(repo) => hub::sae_files(repo, &names, progress),
+            Source::Dir(dir) => local::sae_files(dir, &names),
         }
+    }
+}
+
+/// An SAE's two files in its repo: a SAELens folder's `cfg.json` and
+/// `sae_weights.safetensors`, or a single `.pt` state dict and the `{stem}_cfg.json` beside
+/// it (SAELens's `connor_rob_hook_z` loader).
+pub fn sae_names(path: &str, single_file: bool) -> [String; 2] {
+    if single_file {
+        let stem = path.strip_suffix(".pt").unwrap_or(path);
+        [format!("{stem}_cfg.json"), path.to_string()]
+    } else {
+        SAE_FILES.map(|f| format!("{}/{f}", path.trim_end_matches('/')))
     }
 }
 

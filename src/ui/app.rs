@@ -43,9 +43,9 @@ impl std::ops::DerefMut for App {
 }
 
 impl App {
-    pub fn new(categories: Vec<(String, usize)>, layers: Vec<usize>, info: RunInfo, export_dir: PathBuf) -> Self {
+    pub fn new(categories: Vec<(String, usize)>, saes: Vec<crate::sae_key::SaeKey>, info: RunInfo, export_dir: PathBuf) -> Self {
         Self {
-            ctx: Context::new(categories, layers, info, export_dir),
+            ctx: Context::new(categories, saes, info, export_dir),
             screens: vec![Screen::Main(MainScreen::default())],
             input: None,
             help: false,
@@ -128,22 +128,24 @@ impl App {
 
     /// Features whose label matches the search on top, then those whose top contexts peak
     /// on the query's token.
-    pub fn search_hits(&self) -> Vec<(usize, u32, String)> {
+    pub fn search_hits(&self) -> Vec<(crate::sae_key::SaeKey, u32, String)> {
         self.search_view().map_or_else(Vec::new, |s| s.hits(&self.ctx))
     }
 
-    /// The worker's results arrive (partial ones while it computes); labels are checked
-    /// against the SAEs' width now known.
+    /// The worker's results arrive (partial ones while it computes). The first names the
+    /// SAEs as found: the tabs and labels planned from the command line settle on them.
     pub fn set_results(&mut self, r: Results) {
-        if r.partial {
-            if self.ctx.results.as_ref().is_none_or(|old| old.partial) {
-                self.ctx.results = Some(r);
+        if r.set.saes != self.ctx.saes {
+            let past = self.ctx.labels.settle(&self.ctx.saes, &r.set.saes);
+            if past > 0 {
+                self.ctx.message = Some(format!("labels: {past} name features past their SAE's width (is the file for these SAEs?)"));
             }
-            return;
+            self.ctx.saes = r.set.saes.clone();
+            self.ctx.sae_idx = self.ctx.sae_idx.min(self.ctx.saes.len().saturating_sub(1));
+            self.ctx.info.ids = r.set.neuronpedia.clone();
         }
-        let past = self.ctx.labels.past(r.set.d_sae);
-        if past > 0 {
-            self.ctx.message = Some(format!("labels: {past} name features past the SAEs' {} features (is the file for these SAEs?)", r.set.d_sae));
+        if r.partial && self.ctx.results.as_ref().is_some_and(|old| !old.partial) {
+            return;
         }
         self.ctx.results = Some(r);
     }
@@ -174,8 +176,8 @@ impl App {
                 let shaded = card.corpus.as_ref().map_or_else(Vec::new, |c| c.contexts());
                 for s in &mut self.screens {
                     match s {
-                        Screen::Card(c) if (c.card.layer, c.card.feature) == (card.layer, card.feature) => c.card = (*card).clone(),
-                        Screen::Context(v) if (v.layer, v.feature) == (card.layer, card.feature) => {
+                        Screen::Card(c) if (c.card.sae, c.card.feature) == (card.sae, card.feature) => c.card = (*card).clone(),
+                        Screen::Context(v) if (v.sae, v.feature) == (card.sae, card.feature) => {
                             if let Some(c) = shaded.iter().find(|c| c.window == v.context.window) {
                                 v.context.values = c.values.clone();
                             }
@@ -210,7 +212,7 @@ impl App {
                     Request::Card(card) => {
                         for s in &mut self.screens {
                             if let Screen::Card(c) = s {
-                                if (c.card.layer, c.card.feature) == (card.layer, card.feature) {
+                                if (c.card.sae, c.card.feature) == (card.sae, card.feature) {
                                     c.failed = Some(why.clone());
                                 }
                             }
@@ -316,7 +318,7 @@ impl App {
             Action::Click { column, row } => {
                 if let Some(target) = self.hits.at(column, row) {
                     if let crate::ui::hits::Target::Tab(i) = target {
-                        self.ctx.layer_idx = i;
+                        self.ctx.sae_idx = i;
                     }
                     let top = self.screens.len() - 1;
                     self.screens[top].click(target, &mut self.ctx, &mut self.out);
@@ -344,7 +346,7 @@ impl App {
             }
             Step::Pass => {}
         }
-        let n_layers = self.ctx.layers.len().max(1);
+        let n_layers = self.ctx.saes.len().max(1);
         match action {
             Action::Quit => self.quit(),
             Action::Back if self.help => self.help = false,
@@ -385,9 +387,9 @@ impl App {
                 self.help = !self.help;
                 self.help_scroll = 0;
             }
-            Action::NextLayer => self.ctx.layer_idx = (self.ctx.layer_idx + 1) % n_layers,
-            Action::PrevLayer => self.ctx.layer_idx = (self.ctx.layer_idx + n_layers - 1) % n_layers,
-            Action::Layer(i) if i < self.ctx.layers.len() => self.ctx.layer_idx = i,
+            Action::NextLayer => self.ctx.sae_idx = (self.ctx.sae_idx + 1) % n_layers,
+            Action::PrevLayer => self.ctx.sae_idx = (self.ctx.sae_idx + n_layers - 1) % n_layers,
+            Action::Layer(i) if i < self.ctx.saes.len() => self.ctx.sae_idx = i,
             Action::Export => self.out.push(Effect::Export),
             _ => {}
         }

@@ -1,12 +1,13 @@
-//! What every screen shares and reads: the run, its results and labels, the layer on view,
+//! What every screen shares and reads: the run, its results and labels, the SAE on view,
 //! the focused and marked categories, per-token activations already computed, and the
 //! status line. Screens draw from `&Context` and change only their own state, except for
-//! the few shared selections an action is about (the layer, focus, marks).
+//! the few shared selections an action is about (the SAE, focus, marks).
 
-use crate::analysis::{CategoryLayer, LayerAnalysis};
+use crate::analysis::{CategoryLayer, SaeAnalysis};
 use crate::labels::Labels;
 use crate::lens::TokenActivations;
 use crate::progress::Progress;
+use crate::sae_key::SaeKey;
 use crate::ui::action::{Results, RunInfo};
 use ratatui::layout::Rect;
 use std::collections::{BTreeSet, HashMap};
@@ -20,8 +21,10 @@ pub const INDEXING: &str = "indexing";
 const TOKEN_CACHE: usize = 64;
 
 pub struct Context {
-    pub layers: Vec<usize>,
-    pub layer_idx: usize,
+    /// The run's SAEs, one tab each: planned from the command line until the results name
+    /// them (`App::set_results`).
+    pub saes: Vec<SaeKey>,
+    pub sae_idx: usize,
     /// (name, number of texts), known from the samples before any result.
     pub categories: Vec<(String, usize)>,
     /// The category whose feature table is shown (Enter).
@@ -57,10 +60,10 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(categories: Vec<(String, usize)>, layers: Vec<usize>, info: RunInfo, export_dir: PathBuf) -> Self {
+    pub fn new(categories: Vec<(String, usize)>, saes: Vec<SaeKey>, info: RunInfo, export_dir: PathBuf) -> Self {
         Self {
-            layers,
-            layer_idx: 0,
+            saes,
+            sae_idx: 0,
             categories,
             focused: 0,
             marked: BTreeSet::new(),
@@ -89,16 +92,17 @@ impl Context {
         self.corpus.is_some() && self.index.is_none() && self.index_note.as_deref().is_some_and(|n| n.starts_with(INDEXING))
     }
 
-    pub fn layer(&self) -> usize {
-        self.layers.get(self.layer_idx).copied().unwrap_or(0)
+    /// The SAE on view (a zero key before any SAE is known).
+    pub fn sae(&self) -> SaeKey {
+        self.saes.get(self.sae_idx).copied().unwrap_or(SaeKey::new(crate::hooks::HookPoint::new(0, crate::hooks::Site::ResidPre), 0))
     }
 
-    pub fn layer_analysis(&self) -> Option<&LayerAnalysis> {
-        self.results.as_ref()?.analysis.layer(self.layer())
+    pub fn sae_analysis(&self) -> Option<&SaeAnalysis> {
+        self.results.as_ref()?.analysis.of(self.sae())
     }
 
     pub fn metrics(&self, category: usize) -> Option<&CategoryLayer> {
-        self.layer_analysis()?.categories.get(category)
+        self.sae_analysis()?.categories.get(category)
     }
 
     pub fn elapsed(&self) -> Option<Duration> {

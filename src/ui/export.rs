@@ -10,12 +10,12 @@ use color_eyre::eyre::{eyre, Result};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub const HEADER: [&str; 10] = ["section", "category", "layer", "rank", "feature", "activation", "specialist", "share", "n_above", "neuronpedia"];
+pub const HEADER: [&str; 10] = ["section", "category", "sae", "rank", "feature", "activation", "specialist", "share", "n_above", "neuronpedia"];
 /// Card and token view: one row per item of a section.
-pub const ITEM_HEADER: [&str; 8] = ["section", "layer", "feature", "rank", "item", "value", "category", "text"];
+pub const ITEM_HEADER: [&str; 8] = ["section", "sae", "feature", "rank", "item", "value", "category", "text"];
 pub const FINDINGS_HEADER: [&str; 6] = ["finding", "claim", "holds", "summary", "subject", "detail"];
-pub const SEARCH_HEADER: [&str; 4] = ["layer", "feature", "label", "neuronpedia"];
-pub const OVERVIEW_HEADER: [&str; 9] = ["layer", "feature", "max", "frac_nonzero", "mean_when_firing", "count", "peaks_on", "label", "neuronpedia"];
+pub const SEARCH_HEADER: [&str; 4] = ["sae", "feature", "label", "neuronpedia"];
+pub const OVERVIEW_HEADER: [&str; 9] = ["sae", "feature", "max", "frac_nonzero", "mean_when_firing", "count", "peaks_on", "label", "neuronpedia"];
 
 type Rows = Vec<Vec<String>>;
 
@@ -24,8 +24,8 @@ fn not_yet() -> color_eyre::Report {
 }
 
 fn main_rows(app: &App) -> Result<Rows> {
-    let la = app.layer_analysis().ok_or_else(not_yet)?;
-    let layer = app.layer();
+    let la = app.sae_analysis().ok_or_else(not_yet)?;
+    let layer = app.sae();
     let mut rows = Rows::new();
     for c in app.table_categories() {
         let name = &app.categories[c].0;
@@ -76,7 +76,7 @@ fn bound_item(exact: bool) -> String {
 
 fn card_rows(app: &App) -> Result<Rows> {
     let c = app.card().ok_or_else(|| eyre!("no card open"))?;
-    let (layer, feature) = (c.layer.to_string(), c.feature.to_string());
+    let (layer, feature) = (c.sae.to_string(), c.feature.to_string());
     let row = |section: &str, rank: usize, item: String, value: String, category: String, text: String| {
         vec![section.to_string(), layer.clone(), feature.clone(), rank.to_string(), item, value, category, text]
     };
@@ -102,14 +102,7 @@ fn card_rows(app: &App) -> Result<Rows> {
     }
     for n in &c.neighbours {
         for (i, x) in n.features.iter().enumerate() {
-            rows.push(row(
-                "neighbour",
-                i + 1,
-                format!("L{} #{}", n.layer, x.feature),
-                x.cosine.to_string(),
-                String::new(),
-                x.label.clone().unwrap_or_default(),
-            ));
+            rows.push(row("neighbour", i + 1, format!("{} #{}", n.sae, x.feature), x.cosine.to_string(), String::new(), x.label.clone().unwrap_or_default()));
         }
     }
     if let Some(corpus) = &c.corpus {
@@ -132,9 +125,9 @@ fn card_rows(app: &App) -> Result<Rows> {
 
 fn token_rows(app: &App) -> Result<Rows> {
     let r = app.results.as_ref().ok_or_else(not_yet)?;
-    let li = r.set.layer_index(app.layer()).ok_or_else(not_yet)?;
+    let li = r.set.index_of(app.sae()).ok_or_else(not_yet)?;
     let feature = app.tokens_view().ok_or_else(|| eyre!("no token view open"))?.feature;
-    let layer = app.layer().to_string();
+    let layer = app.sae().to_string();
     let category = app.categories.get(app.focused).map_or(String::new(), |c| c.0.clone());
     let mut rows = Rows::new();
     for (row, &i) in app.focused_texts().iter().enumerate() {
@@ -175,7 +168,7 @@ fn findings_rows(app: &App) -> Result<Rows> {
 }
 
 pub const STEER_HEADER: [&str; 8] = ["section", "step", "rank", "default", "default_prob", "steered", "steered_prob", "kl"];
-pub const ATTRIBUTE_HEADER: [&str; 7] = ["layer", "feature", "attribution", "ablation_logit", "ablation_prob", "label", "target"];
+pub const ATTRIBUTE_HEADER: [&str; 7] = ["sae", "feature", "attribution", "ablation_logit", "ablation_prob", "label", "target"];
 
 /// The steering set, both continuations, and rows per step: its top tokens by rank (as the
 /// command prints them) and the KL.
@@ -190,7 +183,7 @@ fn steer_rows(app: &App) -> Result<Rows> {
                 "feature".into(),
                 String::new(),
                 String::new(),
-                format!("L{} #{}", f.layer, f.feature),
+                format!("{} #{}", f.sae, f.feature),
                 f.strength.to_string(),
                 format!("{:?}", f.mode_or(r.mode)),
                 String::new(),
@@ -219,13 +212,13 @@ fn steer_rows(app: &App) -> Result<Rows> {
 fn attribute_rows(app: &App) -> Result<Rows> {
     let Some(crate::ui::screens::Screen::Attribute(view)) = Some(app.screen()) else { return Err(eyre!("no attribute view open")) };
     let r = view.result.as_ref().ok_or_else(|| eyre!("nothing to export yet: the attribution is still running"))?;
-    Ok(r.layers
+    Ok(r.saes
         .iter()
         .flat_map(|l| {
             l.features.iter().map(move |f| {
-                let label = app.labels.get(l.layer, f.feature).unwrap_or("").to_string();
+                let label = app.labels.get(l.sae, f.feature).unwrap_or("").to_string();
                 vec![
-                    l.layer.to_string(),
+                    l.sae.to_string(),
                     f.feature.to_string(),
                     f.attribution.to_string(),
                     f.ablation_logit.to_string(),
@@ -238,12 +231,12 @@ fn attribute_rows(app: &App) -> Result<Rows> {
         .collect())
 }
 
-/// Every feature of the overview's layer, in its order.
+/// Every feature of the overview's SAE, in its order.
 fn overview_rows(app: &App) -> Result<Rows> {
     let Some(crate::ui::screens::Screen::Overview(view)) = Some(app.screen()) else { return Err(eyre!("no overview open")) };
     let index = app.index.as_ref().ok_or_else(|| eyre!("nothing to export yet: the corpus is not indexed"))?;
-    let layer = app.layer();
-    let stats = index.layer(layer).ok_or_else(|| eyre!("layer {layer} is not in the index"))?;
+    let layer = app.sae();
+    let stats = index.of(layer).ok_or_else(|| eyre!("SAE {layer} is not in the index"))?;
     Ok(view
         .rows(app, index)
         .into_iter()
@@ -273,7 +266,7 @@ fn context_rows(app: &App) -> Result<Rows> {
         .map(|(i, t)| {
             let value = c.values.as_ref().and_then(|v| v.get(i)).map_or(String::new(), |v| v.to_string());
             let section = if i == c.max_index { "max_token" } else { "token" };
-            vec![section.into(), view.layer.to_string(), view.feature.to_string(), i.to_string(), t.clone(), value, String::new(), c.source.clone()]
+            vec![section.into(), view.sae.to_string(), view.feature.to_string(), i.to_string(), t.clone(), value, String::new(), c.source.clone()]
         })
         .collect())
 }
@@ -304,19 +297,25 @@ pub fn view_csv(app: &App) -> Result<(String, &'static str)> {
     Ok((text, name))
 }
 
-/// Writes the view to `export_dir/saescope-L{layer}-{UTC timestamp}.csv` (the main panes)
-/// or `saescope-{card|tokens|findings|search}-L{layer}-{stamp}.csv`.
+/// Writes the view to `export_dir/saescope-{sae}-{UTC timestamp}.csv` (the main panes) or
+/// `saescope-{card|tokens|findings|search}-{sae}-{stamp}.csv`, where {sae} is the SAE's label
+/// without spaces (`8res24k`).
 pub fn export(app: &App) -> Result<PathBuf> {
     let (csv, name) = view_csv(app)?;
     let layer = match (app.screen(), app.card()) {
-        (_, Some(c)) => format!("L{}-{}", c.layer, c.feature),
-        (crate::ui::screens::Screen::Context(v), _) => format!("L{}-{}-w{}", v.layer, v.feature, v.context.window),
-        _ => format!("L{}", app.layer()),
+        (_, Some(c)) => format!("{}-{}", tag(c.sae), c.feature),
+        (crate::ui::screens::Screen::Context(v), _) => format!("{}-{}-w{}", tag(v.sae), v.feature, v.context.window),
+        _ => tag(app.sae()),
     };
     let prefix = if name == "view" { String::new() } else { format!("{name}-") };
     let path = app.export_dir.join(format!("saescope-{prefix}{layer}-{}.csv", utc_stamp(SystemTime::now())));
     crate::fsio::write_atomic(&path, csv.as_bytes())?;
     Ok(path)
+}
+
+/// An SAE's label as a file name part: `8res24k`.
+fn tag(key: crate::sae_key::SaeKey) -> String {
+    key.to_string().replace(' ', "")
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC, from the civil-from-days algorithm (no date crate needed for one name).

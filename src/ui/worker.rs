@@ -6,15 +6,13 @@ use crate::analysis::{analyze, Params};
 use crate::cache::Cache;
 use crate::compute::{activations, Request as Compute};
 use crate::labels::Labels;
-use crate::pipeline::{Engine, RunOptions};
+use crate::pipeline::{Engine, Run, RunOptions};
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
-use crate::source::Source;
 use crate::ui::action::{Reply, Request, Results};
 use crate::ui::Event;
 use std::sync::mpsc::{channel, Sender};
 use std::time::Instant;
-use tch::Device;
 
 pub enum Msg {
     /// Results of the texts computed so far (`Results::partial`); more follow.
@@ -36,15 +34,13 @@ pub struct IndexJob {
 }
 
 pub struct Job {
-    pub model: Source,
-    pub saes: Source,
+    pub run: Run,
     pub samples: Samples,
-    pub layers: Vec<usize>,
-    pub device: Device,
-    pub opts: RunOptions,
     pub params: Params,
     pub cache: Option<Cache>,
+    /// Read against `planned`, the SAEs as known before their files (`Labels::settle`).
     pub labels: Labels,
+    pub planned: Vec<crate::sae_key::SaeKey>,
     pub index: Option<IndexJob>,
 }
 
@@ -57,7 +53,7 @@ pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Requ
     let asked = request.clone();
     let outcome = match request {
         Request::Card(mut card) => card.complete(engine, labels, include_bos).and_then(|_| {
-            let (layer, feature) = (card.layer, card.feature);
+            let (layer, feature) = (card.sae, card.feature);
             if let Some(c) = card.corpus.as_mut() {
                 crate::dashboard::shade::shade(engine, layer, feature, &mut c.contexts_mut())?;
             }
@@ -115,25 +111,15 @@ impl Drop for Gone {
 /// here if every sample came from the result cache).
 fn index(job: &Job, ij: &IndexJob, engine: &mut Option<Engine>, progress: &ProgressSink) -> color_eyre::Result<crate::dashboard::Index> {
     use crate::dashboard::build::{locate, open_or_build, stored, Request as IndexRequest};
-    let opts = RunOptions { batch_tokens: ij.batch_tokens, ..job.opts.clone() };
-    let req = IndexRequest {
-        model: &job.model,
-        saes: &job.saes,
-        layers: &job.layers,
-        device: job.device,
-        opts: &opts,
-        corpus: &ij.corpus,
-        context: ij.context,
-        max_tokens: ij.max_tokens,
-        store: &ij.store,
-    };
+    let run = job.run.with_opts(RunOptions { batch_tokens: ij.batch_tokens, ..job.run.opts.clone() });
+    let req = IndexRequest { run: &run, corpus: &ij.corpus, context: ij.context, max_tokens: ij.max_tokens, store: &ij.store };
     let at = locate(&req, progress)?;
     if let Some(index) = stored(&req, &at, progress) {
         return Ok(index);
     }
     if engine.is_none() {
         progress.stage("loading the model to index the corpus");
-        *engine = Some(Engine::load(&job.model, &job.saes, &job.layers, job.device, false, &job.opts, progress)?);
+        *engine = Some(Engine::load(&job.run, progress)?);
     }
     Ok(open_or_build(&req, engine.as_ref(), progress)?.index)
 }
@@ -150,16 +136,8 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             let analysis = analyze(&set, params);
             let _ = gone.0.send(Event::Worker(Msg::Partial(Results { set, analysis, elapsed: start.elapsed(), from_cache: 0, partial: true })));
         };
-        let req = Compute {
-            model: &job.model,
-            saes: &job.saes,
-            samples: &job.samples,
-            layers: &job.layers,
-            device: job.device,
-            opts: &job.opts,
-            cache: job.cache.as_ref(),
-            partial: Some(&partial),
-        };
+        let mut labels = job.labels.clone();
+        let req = Compute { run: &job.run, samples: &job.samples, cache: job.cache.as_ref(), partial: Some(&partial) };
         let computed = guarded("computing", || {
             fault("panic-computing");
             activations(&req, &progress)
@@ -168,6 +146,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             Ok(Ok(done)) => {
                 progress.stage("analysing");
                 let analysis = analyze(&done.set, job.params);
+                labels.settle(&job.planned, &done.set.saes);
                 let results = Results { set: done.set, analysis, elapsed: start.elapsed(), from_cache: done.from_cache, partial: false };
                 // The UI may have quit already; nothing to do then.
                 if !tx(Msg::Done(results)) {
@@ -194,7 +173,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             // Everything came from the result cache: the model loads on the first request.
             if engine.is_none() {
                 progress.stage("loading the model for this view");
-                match Engine::load(&job.model, &job.saes, &job.layers, job.device, false, &job.opts, &progress) {
+                match Engine::load(&job.run, &progress) {
                     Ok(e) => engine = Some(e),
                     Err(e) => {
                         tx(Msg::Reply(Reply::Failed { request, why: one_line(&e) }));
@@ -208,8 +187,8 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             if whole && engine.as_ref().is_some_and(|e| e.model.n_blocks() < e.model.cfg.n_layer) {
                 progress.stage("loading the whole model for generation");
                 engine = None;
-                let loaded = crate::pipeline::Resolved::new(&job.model, &job.saes, &job.layers, &progress)
-                    .and_then(|r| r.load_all_blocks(job.device, &job.opts, &progress));
+                let loaded = crate::pipeline::Resolved::new(&job.run.model, &job.run.saes, &progress)
+                    .and_then(|r| r.load_all_blocks(job.run.device, &job.run.opts, &progress));
                 match loaded {
                     Ok(e) => engine = Some(e),
                     Err(e) => {
@@ -222,7 +201,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
                 let asked = request.clone();
                 let reply = guarded("answering a view", || {
                     fault("panic-serving");
-                    handle(e, &job.labels, job.opts.include_bos, request, &mut |r| {
+                    handle(e, &labels, job.run.opts.include_bos, request, &mut |r| {
                         tx(Msg::Reply(r));
                     })
                 });

@@ -3,8 +3,9 @@
 
 pub mod hub;
 
-use saescope::pipeline::{Engine, RunOptions};
+use saescope::pipeline::{Engine, Run, RunOptions};
 use saescope::progress::ProgressSink;
+use saescope::selection::Selection;
 use saescope::source::synth::{self, Size};
 use saescope::source::Source;
 use std::path::{Path, PathBuf};
@@ -20,16 +21,25 @@ pub fn tiny() -> &'static Path {
     })
 }
 
+/// What runs the tiny model with the SAEs of `saes` (a folder of SAELens folders) at `layers`.
+pub fn run_of(saes: &Path, layers: &[usize]) -> Run {
+    let selection = Selection::from_args("", &[], layers, Some(saes), None).expect("selection");
+    Run { model: Source::Dir(tiny().join("model")), saes: selection, device: tch::Device::Cpu, opts: RunOptions::default() }
+}
+
+/// What runs the tiny model and its SAEs at `layers`.
+pub fn tiny_run(layers: &[usize]) -> Run {
+    run_of(&tiny().join("saes"), layers)
+}
+
 pub fn engine(layers: &[usize]) -> Engine {
-    let d = tiny();
-    Engine::load(&Source::Dir(d.join("model")), &Source::Dir(d.join("saes")), layers, tch::Device::Cpu, false, &RunOptions::default(), &ProgressSink::none())
-        .expect("load tiny engine")
+    Engine::load(&tiny_run(layers), &ProgressSink::none()).expect("load tiny engine")
 }
 
 /// Every block of the tiny model (for generation and gradients) and the SAEs of `layers`.
 pub fn full_engine(layers: &[usize]) -> Engine {
-    let d = tiny();
-    saescope::pipeline::Resolved::new(&Source::Dir(d.join("model")), &Source::Dir(d.join("saes")), layers, &ProgressSink::none())
+    let run = tiny_run(layers);
+    saescope::pipeline::Resolved::new(&run.model, &run.saes, &ProgressSink::none())
         .expect("resolve tiny")
         .load_full(tch::Device::Cpu, &RunOptions::default(), &ProgressSink::none())
         .expect("load tiny whole")
@@ -123,14 +133,16 @@ pub fn tiny_saes_as(arch: &str) -> PathBuf {
 
 /// The tiny model with SAEs from `saes` at `layers`.
 pub fn engine_with(saes: &Path, layers: &[usize]) -> Engine {
-    Engine::load(
-        &Source::Dir(tiny().join("model")),
-        &Source::Dir(saes.to_path_buf()),
-        layers,
-        tch::Device::Cpu,
-        false,
-        &RunOptions::default(),
-        &ProgressSink::none(),
-    )
-    .expect("load tiny engine")
+    Engine::load(&run_of(saes, layers), &ProgressSink::none()).expect("load tiny engine")
+}
+
+/// The tiny synthetic SAE of `layer`: its resid_pre (12: the final resid_post), 512 features.
+pub fn key(layer: usize) -> saescope::sae_key::SaeKey {
+    let hook = saescope::hooks::HookPoint::parse(&saescope::config::hook_name(layer, 12)).expect("hook");
+    saescope::sae_key::SaeKey::new(hook, 512)
+}
+
+/// `key` for several layers.
+pub fn keys(layers: &[usize]) -> Vec<saescope::sae_key::SaeKey> {
+    layers.iter().map(|&l| key(l)).collect()
 }

@@ -1,4 +1,4 @@
-//! The attribute view: the target and its probability, then every loaded layer's top
+//! The attribute view: the target and its probability, then every loaded SAE's top
 //! features by attribution with the ablation's change beside the estimate.
 
 use super::selected;
@@ -33,12 +33,12 @@ pub fn draw(f: &mut Frame, view: &AttributeScreen, ctx: &Context, hits: &HitMap,
         head,
     );
     let mut rows = Vec::new();
-    for l in &r.layers {
+    for l in &r.saes {
         for a in &l.features {
             let i = rows.len();
-            let label = ctx.labels.get(l.layer, a.feature).unwrap_or("").to_string();
+            let label = ctx.labels.get(l.sae, a.feature).unwrap_or("").to_string();
             let row = Row::new([
-                format!("L{}", l.layer),
+                l.sae.to_string(),
                 format!("#{}", a.feature),
                 format!("{:+.4}", a.attribution),
                 format!("{:+.4}", a.ablation_logit),
@@ -53,7 +53,7 @@ pub fn draw(f: &mut Frame, view: &AttributeScreen, ctx: &Context, hits: &HitMap,
         rows,
         [Constraint::Length(5), Constraint::Length(7), Constraint::Length(12), Constraint::Length(14), Constraint::Length(14), Constraint::Min(0)],
     )
-    .header(Row::new(["layer", "feature", "attribution", "ablated Δlogit", "ablated Δprob", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
+    .header(Row::new(["SAE", "feature", "attribution", "ablated Δlogit", "ablated Δprob", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
     let mut state = view.scroll.state(view.row);
     f.render_stateful_widget(table, list, &mut state);
     view.scroll.keep(&state);

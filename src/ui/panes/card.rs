@@ -1,6 +1,6 @@
 //! The feature card: URL, label, the feature's activation in every text as a histogram,
 //! the texts and tokens where it fires most (left); the logit lens and its nearest
-//! features in the adjacent loaded layers (right). With a corpus index, the corpus
+//! features in the adjacent loaded SAEs (right). With a corpus index, the corpus
 //! sections take the left (firing rate, histogram, top contexts and interval samples, one
 //! selectable line each) and the sample sections move right. Weight-derived parts and
 //! the contexts' shading show once the model thread has filled them in.
@@ -21,7 +21,7 @@ fn bold(s: impl Into<String>) -> Line<'static> {
 
 pub fn draw(f: &mut Frame, view: &CardScreen, area: Rect, hits: &HitMap) {
     let c = &view.card;
-    let block = super::view_frame_hinted(format!("Feature #{} · layer {}", c.feature, c.layer), crate::ui::action::Mode::Card, area.width);
+    let block = super::view_frame_hinted(format!("Feature #{} · {}", c.feature, c.sae), crate::ui::action::Mode::Card, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     // URL and label across the whole width: the URL is there to be copied whole.
@@ -94,7 +94,7 @@ fn sample_lines(c: &crate::card::Card, width: usize) -> Vec<Line<'static>> {
     l
 }
 
-/// The weight-derived sections: logit lens and nearest features in the adjacent layers.
+/// The weight-derived sections: logit lens and nearest features in the adjacent SAEs.
 fn weight_lines(view: &CardScreen, width: u16) -> Vec<Line<'static>> {
     let c = &view.card;
     let mut r: Vec<Line> = Vec::new();
@@ -111,7 +111,7 @@ fn weight_lines(view: &CardScreen, width: u16) -> Vec<Line<'static>> {
         }
     }
     for n in &c.neighbours {
-        r.push(bold(format!("Nearest in layer {} (decoder cosine)", n.layer)));
+        r.push(bold(format!("Nearest in {} (decoder cosine)", n.sae)));
         for x in &n.features {
             let label = x.label.as_deref().map(|s| excerpt(s, width.saturating_sub(18) as usize)).unwrap_or_default();
             r.push(Line::raw(format!("  #{:<6} {:.3} {label}", x.feature, x.cosine)));

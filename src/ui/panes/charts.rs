@@ -16,14 +16,14 @@ use ratatui::widgets::canvas::{Canvas, Line as CanvasLine, Points as CanvasPoint
 use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph};
 use ratatui::Frame;
 
-/// (layer, value) along the x axis.
+/// (x, value): x is the SAE's layer where every SAE has a layer of its own, else its place.
 type Points = Vec<(f64, f64)>;
 
 /// A colour per charted category, in mark order.
 const PALETTE: [Color; 6] = [Color::Cyan, Color::Yellow, Color::Magenta, Color::Green, Color::LightRed, Color::LightBlue];
 
 pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
-    let block = frame(main.pane == Pane::Charts, format!(" Trend across layers · top-k at layer {} ", app.layer()));
+    let block = frame(main.pane == Pane::Charts, format!(" Trend across SAEs · top-k of {} ", app.sae()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(res) = &app.results else {
@@ -34,12 +34,13 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
     let [legend, trend] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(trend);
     let cats = app.chart_categories();
 
-    // Peak and Sum per layer, per charted category.
+    // Peak and Sum per SAE, per charted category.
+    let ticks = ticks(&app.saes);
     let series: Vec<(usize, Points, Points)> = cats
         .iter()
         .map(|&c| {
             let at = |pick: fn(&crate::analysis::CategoryLayer) -> f32| -> Vec<(f64, f64)> {
-                res.analysis.layers.iter().filter_map(|l| l.categories.get(c).map(|m| (l.layer as f64, pick(m) as f64))).collect()
+                res.analysis.saes.iter().zip(&ticks).filter_map(|(l, (x, _))| l.categories.get(c).map(|m| (*x, pick(m) as f64))).collect()
             };
             (c, at(|m| m.peak), at(|m| m.top_sum))
         })
@@ -55,7 +56,7 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
         lines.push((Marker::Dot, colour, peak));
     }
     f.render_widget(Line::from(key), legend);
-    trend_chart(f, trend, &app.layers, y_max, &lines);
+    trend_chart(f, trend, &ticks, y_max, &lines);
 
     // The current layer's top-k as horizontal bars, a row each: the feature ids stay whole
     // at any width. One group per charted category, each bar named with its category's
@@ -125,13 +126,24 @@ impl TrendLayout {
 /// A line chart of `lines` (marker, colour, points) over the loaded layers: the plot is a
 /// canvas per line, as ratatui's Chart draws them, but the axes and ticks are drawn here so
 /// each layer's number stands under its points.
-fn trend_chart(f: &mut Frame, area: Rect, layers: &[usize], y_max: f64, lines: &[(Marker, Color, &Points)]) {
+/// Where each SAE stands on the trend's x axis and what its tick says: its layer where the
+/// SAEs are one per layer at one site (spacing then follows depth), else its place in the
+/// run's order and its tab label.
+fn ticks(keys: &[crate::sae_key::SaeKey]) -> Vec<(f64, String)> {
+    let (site, labels) = crate::sae_key::tabs(keys);
+    match site {
+        Some(_) => keys.iter().zip(labels).map(|(k, l)| (k.hook.layer as f64, l)).collect(),
+        None => labels.into_iter().enumerate().map(|(i, l)| (i as f64, l)).collect(),
+    }
+}
+
+fn trend_chart(f: &mut Frame, area: Rect, ticks: &[(f64, String)], y_max: f64, lines: &[(Marker, Color, &Points)]) {
     let y_labels = [num(y_max as f32), num((y_max / 2.0) as f32), "0".to_string()];
     let label_w = y_labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as u16;
-    // The last layer's number is centred on the plot's last column: half of it past there.
-    let last_w = layers.last().map_or(1, |l| l.to_string().len()) as u16;
+    // The last tick's label is centred on the plot's last column: half of it past there.
+    let last_w = ticks.last().map_or(1, |(_, l)| l.chars().count().max(1)) as u16;
     let Some(lay) = TrendLayout::new(area, label_w, (last_w - 1) - (last_w - 1) / 2) else { return };
-    let (x0, x1) = (*layers.first().unwrap_or(&0) as f64, *layers.last().unwrap_or(&0) as f64);
+    let (x0, x1) = (ticks.first().map_or(0.0, |t| t.0), ticks.last().map_or(0.0, |t| t.0));
     let x1 = x1.max(x0 + 1.0);
     let buf = f.buffer_mut();
     // The y axis with its labels at the top, middle and bottom rows of the plot.
@@ -151,14 +163,13 @@ fn trend_chart(f: &mut Frame, area: Rect, layers: &[usize], y_max: f64, lines: &
         buf[(x, lay.axis_row)].set_symbol("─");
     }
     let mut free_from = area.x;
-    for &l in layers {
-        let col = lay.column(l as f64, x0, x1);
+    for (x, text) in ticks {
+        let col = lay.column(*x, x0, x1);
         buf[(col, lay.axis_row)].set_symbol("┴");
-        let text = l.to_string();
-        let w = text.len() as u16;
+        let w = text.chars().count() as u16;
         let start = col.saturating_sub((w.saturating_sub(1)) / 2).min(area.right().saturating_sub(w));
         if start >= free_from {
-            buf.set_string(start, lay.label_row, &text, Style::new());
+            buf.set_string(start, lay.label_row, text, Style::new());
             free_from = start + w + 1;
         }
     }
@@ -190,21 +201,22 @@ mod tests {
     #[test]
     fn ticks_stand_under_their_data() {
         let layers = [6usize, 8, 10, 11];
+        let ticks: Vec<(f64, String)> = layers.iter().map(|&l| (l as f64, l.to_string())).collect();
         for width in [30u16, 44, 67, 100] {
             let area = Rect::new(3, 1, width, 12);
             let lay = TrendLayout::new(area, 4, 1).expect("layout");
             // Drawn with one layer's point at a time, so the canvas shows where it puts it.
             let draw = |points: Points| {
                 let mut t = Terminal::new(TestBackend::new(width + 6, 14)).expect("terminal");
-                t.draw(|f| trend_chart(f, area, &layers, 2.0, &[(Marker::Dot, Color::Reset, &points)])).expect("draw");
+                t.draw(|f| trend_chart(f, area, &ticks, 2.0, &[(Marker::Dot, Color::Reset, &points)])).expect("draw");
                 t.backend().buffer().clone()
             };
             let buf = draw(Vec::new());
             let cells = |buf: &ratatui::buffer::Buffer, y: u16| (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<Vec<_>>();
-            let ticks: Vec<u16> = cells(&buf, lay.axis_row).iter().enumerate().filter(|(_, s)| *s == "┴").map(|(x, _)| x as u16).collect();
+            let cols: Vec<u16> = cells(&buf, lay.axis_row).iter().enumerate().filter(|(_, s)| *s == "┴").map(|(x, _)| x as u16).collect();
             let labels = cells(&buf, lay.label_row).concat();
-            assert_eq!(ticks.len(), layers.len(), "width {width}: {labels}");
-            for (&l, &col) in layers.iter().zip(&ticks) {
+            assert_eq!(cols.len(), layers.len(), "width {width}: {labels}");
+            for (&l, &col) in layers.iter().zip(&cols) {
                 let one = draw(vec![(l as f64, 1.0)]);
                 let dot: Vec<u16> = (lay.plot.top()..lay.plot.bottom())
                     .flat_map(|y| cells(&one, y).into_iter().enumerate().filter(|(_, s)| s == "•").map(|(x, _)| x as u16).collect::<Vec<_>>())

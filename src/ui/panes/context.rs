@@ -11,7 +11,7 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &ContextScreen, area: Rect) {
     let c = &view.context;
-    let block = super::view_frame_hinted(format!("Context · feature #{} · layer {}", view.feature, view.layer), crate::ui::action::Mode::Context, area.width);
+    let block = super::view_frame_hinted(format!("Context · feature #{} · {}", view.feature, view.sae), crate::ui::action::Mode::Context, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [head, body] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(inner);

@@ -17,14 +17,14 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, hits: &HitMap, area
     let so_far = app.results.as_ref().filter(|r| r.partial).map(|r| format!("· {} texts so far ", r.set.texts.len())).unwrap_or_default();
     let title = if cats.len() > 1 {
         // The long form where it fits between the corners, else a short one: never cut.
-        let long = format!(" Features · layer {} · {} categories side by side (shared in bold) {so_far}", app.layer(), cats.len());
+        let long = format!(" Features · {} · {} categories side by side (shared in bold) {so_far}", app.sae(), cats.len());
         if long.chars().count() + 2 <= area.width as usize {
             long
         } else {
-            format!(" Features · layer {} · {} side by side, shared bold {so_far}", app.layer(), cats.len())
+            format!(" Features · {} · {} side by side, shared bold {so_far}", app.sae(), cats.len())
         }
     } else {
-        format!(" Features · layer {} · {} {so_far}", app.layer(), app.categories.get(cats[0]).map_or("", |c| c.0.as_str()))
+        format!(" Features · {} · {} {so_far}", app.sae(), app.categories.get(cats[0]).map_or("", |c| c.0.as_str()))
     };
     let outer = frame(main.pane == Pane::Features, title);
     let inner = outer.inner(area);
@@ -73,7 +73,7 @@ fn draw_one(
     let mid = w >= 40;
     // Labels, when loaded, take the spare width; the Neuronpedia id then needs more room.
     let labelled = mid && !app.labels.is_empty();
-    let wide = app.info.ids.sae(app.layer()).is_some() && if labelled { w >= 72 } else { w >= 52 };
+    let wide = app.info.ids.sae(app.sae()).is_some() && if labelled { w >= 72 } else { w >= 52 };
     let mut cols = vec!["#", "feature", "act", "spec"];
     let mut widths = vec![Constraint::Length(3), Constraint::Length(7), Constraint::Length(6), Constraint::Length(5)];
     if mid {
@@ -94,10 +94,10 @@ fn draw_one(
             cells.extend([format!("{:.1}%", t.share * 100.0), format!("{}", t.n_above)]);
         }
         if wide {
-            cells.push(app.info.ids.short(app.layer(), t.feature));
+            cells.push(app.info.ids.short(app.sae(), t.feature));
         }
         if labelled {
-            cells.push(app.labels.get(app.layer(), t.feature).unwrap_or("").to_string());
+            cells.push(app.labels.get(app.sae(), t.feature).unwrap_or("").to_string());
         }
         let mut style = Style::new();
         if shared.contains(&t.feature) {

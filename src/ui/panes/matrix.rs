@@ -1,4 +1,4 @@
-//! Specialist-score matrix: rows are the charted categories' top features at this layer,
+//! Specialist-score matrix: rows are the charted categories' top features of this SAE,
 //! columns every category; cells coloured from negative (red) to positive (green), and the
 //! number always printed so NO_COLOR loses nothing.
 
@@ -30,10 +30,10 @@ pub fn heat(score: i64, scale: i64) -> Color {
 }
 
 pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, hits: &HitMap, area: Rect) {
-    let block = frame(main.pane == Pane::Matrix, format!(" Specialist scores · layer {} ", app.layer()));
+    let block = frame(main.pane == Pane::Matrix, format!(" Specialist scores · {} ", app.sae()));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let Some(la) = app.layer_analysis() else {
+    let Some(la) = app.sae_analysis() else {
         f.render_widget(Paragraph::new("waiting for results"), inner);
         return;
     };

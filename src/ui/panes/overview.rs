@@ -15,8 +15,8 @@ use ratatui::widgets::{Paragraph, Row, Sparkline, Table, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, area: Rect) {
-    let layer = ctx.layer();
-    let block = super::view_frame_hinted(format!("SAE overview · layer {layer} · by {}", view.sort.name()), crate::ui::action::Mode::Overview, area.width);
+    let layer = ctx.sae();
+    let block = super::view_frame_hinted(format!("SAE overview · {layer} · by {}", view.sort.name()), crate::ui::action::Mode::Overview, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(index) = ctx.index.as_ref() else {
@@ -32,7 +32,10 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
     };
     let Some(o) = index.overview(layer) else {
         f.render_widget(
-            Paragraph::new(format!("layer {layer} is not in the index (indexed: {:?})", index.layers.iter().map(|l| l.layer).collect::<Vec<_>>())),
+            Paragraph::new(format!(
+                "SAE {layer} is not in the index (indexed: {:?})",
+                index.layers.iter().filter_map(|l| l.key()).map(|k| k.to_string()).collect::<Vec<_>>()
+            )),
             inner,
         );
         return;

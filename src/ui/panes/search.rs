@@ -1,4 +1,4 @@
-//! Search: features whose Neuronpedia label matches the query, in every loaded layer.
+//! Search: features whose Neuronpedia label matches the query, in every loaded SAE.
 
 use super::selected;
 use crate::ui::context::Context;
@@ -40,10 +40,10 @@ pub fn draw(f: &mut Frame, view: &SearchScreen, app: &Context, drawn: &HitMap, a
     );
     let rows = hits.iter().enumerate().map(|(i, (layer, feature, label))| {
         let style = if i == view.row { selected() } else { Style::new() };
-        Row::new([format!("L{layer}"), format!("#{feature}"), label.clone()]).style(style)
+        Row::new([layer.to_string(), format!("#{feature}"), label.clone()]).style(style)
     });
     let table = Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Min(0)])
-        .header(Row::new(["layer", "feature", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
+        .header(Row::new(["SAE", "feature", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
     let mut state = view.scroll.state(view.row);
     f.render_stateful_widget(table, list, &mut state);
     view.scroll.keep(&state);

@@ -21,9 +21,9 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
     let [set, prompt, texts, steps] =
         Layout::vertical([Constraint::Length(set_h), Constraint::Length(1), Constraint::Percentage(40), Constraint::Min(3)]).areas(inner);
     let rows = ctx.steering.iter().enumerate().map(|(i, s)| {
-        let label = ctx.labels.get(s.layer, s.feature).unwrap_or("").to_string();
+        let label = crate::sae_key::pick(&ctx.saes, &s.sae).ok().and_then(|k| ctx.labels.get(k, s.feature)).unwrap_or("").to_string();
         let how = if s.mode_or(ctx.steer_mode) == crate::steer::Mode::Clamp { "=" } else { "" };
-        let row = Row::new([format!("L{}", s.layer), format!("#{}", s.feature), format!("{how}{:+}", s.strength), label]);
+        let row = Row::new([s.sae.clone(), format!("#{}", s.feature), format!("{how}{:+}", s.strength), label]);
         if i == view.row {
             row.style(selected())
         } else {
@@ -33,7 +33,7 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
     let bold = Style::new().add_modifier(Modifier::UNDERLINED);
     f.render_widget(
         Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Length(8), Constraint::Min(0)])
-            .header(Row::new(["layer", "feature", "strength", "label"]).style(bold)),
+            .header(Row::new(["SAE", "feature", "strength", "label"]).style(bold)),
         set,
     );
     let p =

@@ -1,4 +1,4 @@
-//! Layer tabs along the top.
+//! A tab per loaded SAE along the top (sae_key::tabs labels them).
 
 use crate::ui::app::App;
 use ratatui::layout::Rect;
@@ -6,21 +6,21 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
-const PREFIX: &str = " saescope  layer ";
-
-fn label(layer: usize) -> String {
-    format!(" {layer} ")
-}
-
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![Span::styled(PREFIX, Style::new().add_modifier(Modifier::BOLD))];
-    let mut x = area.x + PREFIX.chars().count() as u16;
-    for (i, &l) in app.layers.iter().enumerate() {
-        let style = if i == app.layer_idx { super::selected().add_modifier(Modifier::BOLD) } else { Style::new() };
-        let w = label(l).chars().count() as u16;
+    let (site, labels) = crate::sae_key::tabs(&app.saes);
+    let prefix = match site {
+        Some(s) => format!(" saescope  layer ({s}) "),
+        None => " saescope  SAE ".to_string(),
+    };
+    let mut x = area.x + prefix.chars().count() as u16;
+    let mut spans = vec![Span::styled(prefix, Style::new().add_modifier(Modifier::BOLD))];
+    for (i, l) in labels.iter().enumerate() {
+        let style = if i == app.sae_idx { super::selected().add_modifier(Modifier::BOLD) } else { Style::new() };
+        let label = format!(" {l} ");
+        let w = label.chars().count() as u16;
         app.hits.add(Rect::new(x, area.y, w, 1).intersection(area), crate::ui::hits::Target::Tab(i));
         x += w + 1;
-        spans.push(Span::styled(label(l), style));
+        spans.push(Span::styled(label, style));
         spans.push(Span::raw("│"));
     }
     let room = area.right().saturating_sub(x + 2) as usize;

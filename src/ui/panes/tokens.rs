@@ -69,9 +69,9 @@ pub fn token_lines(tokens: &[String], values: &[f32], max: f32, show_values: boo
 
 pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, area: Rect) {
     let feature = view.feature;
-    let label = app.labels.get(app.layer(), feature).map(|l| format!(" · {l}")).unwrap_or_default();
+    let label = app.labels.get(app.sae(), feature).map(|l| format!(" · {l}")).unwrap_or_default();
     let category = app.categories.get(app.focused).map_or("", |c| c.0.as_str());
-    let block = view_frame(format!(" Tokens · feature #{feature} · layer {} · {category}{label} ", app.layer()));
+    let block = view_frame(format!(" Tokens · feature #{feature} · {} · {category}{label} ", app.sae()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [help, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
@@ -81,7 +81,7 @@ pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, ar
     );
     let [list, text] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).spacing(1).areas(body);
     let Some(r) = &app.results else { return };
-    let li = r.set.layer_index(app.layer()).unwrap_or(0);
+    let li = r.set.index_of(app.sae()).unwrap_or(0);
     let texts = app.focused_texts();
     let rows = texts.iter().enumerate().map(|(row, &i)| {
         let t = &r.set.texts[i];

@@ -1,4 +1,4 @@
-//! A prompt's next token attributed to features: every loaded layer's top features by
+//! A prompt's next token attributed to features: every loaded SAE's top features by
 //! activation x gradient with their ablation effects, in one list; Enter opens a card.
 
 use super::{distance, step, Step};
@@ -42,9 +42,9 @@ impl AttributeScreen {
         self.ask(out);
     }
 
-    /// (layer, feature) of each row, in the order drawn.
-    pub fn rows(&self) -> Vec<(usize, u32)> {
-        self.result.as_ref().map_or_else(Vec::new, |r| r.layers.iter().flat_map(|l| l.features.iter().map(move |f| (l.layer, f.feature))).collect())
+    /// (SAE, feature) of each row, in the order drawn.
+    pub fn rows(&self) -> Vec<(crate::sae_key::SaeKey, u32)> {
+        self.result.as_ref().map_or_else(Vec::new, |r| r.saes.iter().flat_map(|l| l.features.iter().map(move |f| (l.sae, f.feature))).collect())
     }
 
     pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {

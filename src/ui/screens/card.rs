@@ -23,17 +23,17 @@ pub struct CardScreen {
     pub values: bool,
 }
 
-/// Opens the card of `feature` at `layer` from the results, asking for its weight-derived
+/// Opens the card of `feature` of SAE `sae` from the results, asking for its weight-derived
 /// parts; stays put (with a message) when it cannot be made yet.
-pub fn open(ctx: &mut Context, layer: usize, feature: u32, out: &mut Vec<Effect>) -> Step {
+pub fn open(ctx: &mut Context, sae: crate::sae_key::SaeKey, feature: u32, out: &mut Vec<Effect>) -> Step {
     let Some(r) = &ctx.results else {
         ctx.message = Some("results are still computing".into());
         return Step::Done;
     };
-    match Card::from_set(&r.set, &ctx.labels, layer, feature) {
+    match Card::from_set(&r.set, &ctx.labels, sae, feature) {
         Ok(mut card) => {
             // The corpus sections show at once from the index; the model thread shades them.
-            card.corpus = ctx.index.as_ref().and_then(|i| i.feature(layer, feature));
+            card.corpus = ctx.index.as_ref().and_then(|i| i.feature(sae, feature));
             out.push(Effect::Worker(Request::Card(Box::new(card.clone()))));
             Step::Open(Screen::Card(Box::new(CardScreen { card, scroll: 0, failed: None, row: 0, values: false })))
         }
@@ -64,7 +64,7 @@ impl CardScreen {
         match action {
             Action::OpenCard | Action::FocusCategory if n > 0 => {
                 let Some(c) = self.contexts().get(self.row).map(|c| (*c).clone()) else { return Step::Done };
-                let view = super::ContextScreen { layer: self.card.layer, feature: self.card.feature, context: c, values: self.values, scroll: 0 };
+                let view = super::ContextScreen { sae: self.card.sae, feature: self.card.feature, context: c, values: self.values, scroll: 0 };
                 return Step::Open(Screen::Context(Box::new(view)));
             }
             Action::ToggleValues => self.values = !self.values,
@@ -73,20 +73,20 @@ impl CardScreen {
                 None => ctx.message = Some("no Neuronpedia page is known for this SAE (its cfg.json names no neuronpedia_id)".into()),
             },
             Action::Tokens => {
-                if let Some(i) = ctx.layers.iter().position(|&l| l == self.card.layer) {
-                    ctx.layer_idx = i;
+                if let Some(i) = ctx.saes.iter().position(|&l| l == self.card.sae) {
+                    ctx.sae_idx = i;
                 }
                 return Step::Open(Screen::Tokens(super::TokensScreen::open(self.card.feature, ctx, out)));
             }
             Action::Steer => {
-                let (layer, feature) = (self.card.layer, self.card.feature);
-                if !ctx.steering.iter().any(|s| (s.layer, s.feature) == (layer, feature)) {
-                    ctx.steering.push(crate::steer::Steer::new(layer, feature, super::steer::DEFAULT_STRENGTH));
+                let (sae, feature) = (self.card.sae, self.card.feature);
+                if !ctx.steering.iter().any(|s| s.sae == sae.to_string() && s.feature == feature) {
+                    ctx.steering.push(crate::steer::Steer::new(sae, feature, super::steer::DEFAULT_STRENGTH));
                 }
-                let row = ctx.steering.iter().position(|s| (s.layer, s.feature) == (layer, feature)).unwrap_or(0);
+                let row = ctx.steering.iter().position(|s| s.sae == sae.to_string() && s.feature == feature).unwrap_or(0);
                 return Step::Open(Screen::Steer(super::SteerScreen { row, ..Default::default() }));
             }
-            // A card is of one layer: the layer keys do nothing here.
+            // A card is of one SAE: the tab keys do nothing here.
             Action::NextLayer | Action::PrevLayer | Action::Layer(_) => {}
             _ => return Step::Pass,
         }

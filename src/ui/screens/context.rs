@@ -13,7 +13,7 @@ use ratatui::Frame;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContextScreen {
-    pub layer: usize,
+    pub sae: crate::sae_key::SaeKey,
     pub feature: u32,
     pub context: CorpusContext,
     pub values: bool,
@@ -27,7 +27,7 @@ impl ContextScreen {
         }
         match action {
             Action::ToggleValues => self.values = !self.values,
-            // A context is of one layer: the layer keys do nothing here.
+            // A context is of one SAE: the tab keys do nothing here.
             Action::NextLayer | Action::PrevLayer | Action::Layer(_) => {}
             _ => return Step::Pass,
         }

@@ -53,7 +53,7 @@ impl MainScreen {
         match action {
             Action::OpenCard | Action::FocusCategory if *action == Action::OpenCard || matches!(self.pane, Pane::Features | Pane::Matrix) => {
                 match self.selected_feature(ctx) {
-                    Some(f) => return super::card::open(ctx, ctx.layer(), f, out),
+                    Some(f) => return super::card::open(ctx, ctx.sae(), f, out),
                     None => ctx.message = Some("no feature selected".into()),
                 }
             }

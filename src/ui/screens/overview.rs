@@ -1,6 +1,6 @@
-//! One layer's SAE over the corpus: its density histogram, dead features and L0, and every
+//! One SAE over the corpus: its density histogram, dead features and L0, and every
 //! feature in a table sortable by max activation, firing rate or label, to browse and open
-//! cards from. The layer keys switch layers; the rows are the index's, never recomputed.
+//! cards from. The tab keys switch SAEs; the rows are the index's, never recomputed.
 
 use super::{distance, step, Step};
 use crate::dashboard::Index;
@@ -60,10 +60,10 @@ pub struct FeatureRow {
 }
 
 impl OverviewScreen {
-    /// Every feature of the layer on view, in the chosen order (ties by id).
+    /// Every feature of the SAE on view, in the chosen order (ties by id).
     pub fn rows(&self, ctx: &Context, index: &Index) -> Vec<FeatureRow> {
-        let layer = ctx.layer();
-        let Some(s) = index.layer(layer) else { return Vec::new() };
+        let layer = ctx.sae();
+        let Some(s) = index.of(layer) else { return Vec::new() };
         let mut rows: Vec<FeatureRow> = (0..s.d_sae)
             .map(|f| FeatureRow {
                 feature: f as u32,
@@ -89,7 +89,7 @@ impl OverviewScreen {
     }
 
     fn len(&self, ctx: &Context) -> usize {
-        ctx.index.as_ref().and_then(|i| i.layer(ctx.layer())).map_or(0, |s| s.d_sae)
+        ctx.index.as_ref().and_then(|i| i.of(ctx.sae())).map_or(0, |s| s.d_sae)
     }
 
     pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
@@ -105,7 +105,7 @@ impl OverviewScreen {
             Action::OpenCard | Action::FocusCategory => {
                 let Some(index) = ctx.index.clone() else { return Step::Done };
                 if let Some(r) = self.rows(ctx, &index).get(self.row) {
-                    return super::card::open(ctx, ctx.layer(), r.feature, out);
+                    return super::card::open(ctx, ctx.sae(), r.feature, out);
                 }
             }
             _ => return Step::Pass,

@@ -17,14 +17,14 @@ pub struct SearchScreen {
 }
 
 impl SearchScreen {
-    /// Features whose label matches the query (by layer, then id), then features whose
+    /// Features whose label matches the query (by SAE, then id), then features whose
     /// top contexts peak on the query as a token ("def" finds those peaking on " def"),
     /// most such contexts first.
-    pub fn hits(&self, ctx: &Context) -> Vec<(usize, u32, String)> {
-        let mut out: Vec<(usize, u32, String)> = ctx.labels.search(&self.query).into_iter().map(|(l, f, t)| (l, f, t.to_string())).collect();
+    pub fn hits(&self, ctx: &Context) -> Vec<(crate::sae_key::SaeKey, u32, String)> {
+        let mut out: Vec<(crate::sae_key::SaeKey, u32, String)> = ctx.labels.search(&self.query).into_iter().map(|(l, f, t)| (l, f, t.to_string())).collect();
         let Some(index) = &ctx.index else { return out };
-        let mut peaking: Vec<(usize, usize, u32)> =
-            ctx.layers.iter().flat_map(|&layer| index.features_peaking_on(layer, &self.query).into_iter().map(move |(f, n)| (n, layer, f))).collect();
+        let mut peaking: Vec<(usize, crate::sae_key::SaeKey, u32)> =
+            ctx.saes.iter().flat_map(|&layer| index.features_peaking_on(layer, &self.query).into_iter().map(move |(f, n)| (n, layer, f))).collect();
         // Most such contexts first, across layers (stable: within a count, by layer then max).
         peaking.sort_by_key(|&(n, _, _)| std::cmp::Reverse(n));
         for (n, layer, f) in peaking {

@@ -62,7 +62,7 @@ impl TokensScreen {
             Action::PrevFeature => self.step_feature(-1, ctx),
             Action::ToggleValues => self.values = !self.values,
             Action::OpenCard | Action::FocusCategory => {
-                return super::card::open(ctx, ctx.layer(), self.feature, out);
+                return super::card::open(ctx, ctx.sae(), self.feature, out);
             }
             // Why this next token? The text on view, attributed.
             Action::Attribute => {

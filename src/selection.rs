@@ -1,0 +1,224 @@
+//! Which SAEs a run loads and where they live, decided from the command line before any
+//! file is read: SAELens's names (`--sae-release NAME --sae ID`, or the release's SAEs at
+//! `--layers`), or a repo or folder of SAELens folders named for their hooks, by layer.
+//! `pipeline::Resolved` turns a selection into files and keys.
+
+use crate::hooks::{HookPoint, Processing};
+use crate::registry::{Entry, Registry, Release};
+use crate::sae_key::SaeKey;
+use crate::source::Source;
+use color_eyre::eyre::{bail, eyre, Result};
+
+/// SAEs to load from one source.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub source: Source,
+    pub wanted: Vec<Wanted>,
+    /// The SAELens release the SAEs were named from, if any (for labels and the report).
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wanted {
+    /// The residual SAE of a layer in a repo or folder of SAELens folders named for hooks:
+    /// `blocks.L.hook_resid_pre/`, or after the last block `blocks.(L-1).hook_resid_post/`
+    /// (config::hook_name; which one needs the model's n_layer).
+    Layer(usize),
+    /// One SAE a registry names.
+    Named(Named),
+}
+
+/// One SAE of a SAELens release, with what the registry says that its files do not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named {
+    /// SAELens's id (`blocks.8.hook_resid_pre_768`).
+    pub id: String,
+    pub hook: HookPoint,
+    /// Where in the repo: a SAELens folder, or one `.pt` file (`single_file`).
+    pub path: String,
+    /// A `.pt` state dict with a `{stem}_cfg.json` beside it (SAELens's `connor_rob_hook_z`
+    /// loader), not a folder.
+    pub single_file: bool,
+    pub neuronpedia: Option<String>,
+    /// The width the SAE's name says, if it does (its files always do).
+    pub width: Option<usize>,
+    /// SAELens folds it into the weights at `from_pretrained` (inputs scaled by it).
+    pub norm_scaling_factor: Option<f64>,
+    /// The release's `config_overrides.model_from_pretrained_kwargs`, which SAELens lays
+    /// over the SAE's own cfg.
+    pub processing: Option<Processing>,
+}
+
+/// Conversions whose files saescope reads: SAELens's own folders (null) and the kk `.pt`
+/// state dicts. Others (Gemma Scope's, dictionary_learning's...) say so when chosen.
+const SINGLE_FILE: &str = "connor_rob_hook_z";
+
+impl Named {
+    fn of(release_name: &str, release: &Release, e: &Entry) -> Result<Self> {
+        let hook = e.hook().ok_or_else(|| eyre!("SAE {} of {release_name} reads a hook saescope does not know ({})", e.id, e.path))?;
+        let single_file = match release.conversion_func.as_deref() {
+            None => false,
+            Some(SINGLE_FILE) => true,
+            Some("gemma_3") => false,
+            Some(other) => bail!("release {release_name} is stored in a layout saescope does not read yet (SAELens converts it with {other})"),
+        };
+        let kwargs = release.config_overrides.as_ref().and_then(|o| o.get("model_from_pretrained_kwargs"));
+        let processing = kwargs.map(|m| {
+            let flag = |k: &str, default: bool| m.get(k).and_then(serde_json::Value::as_bool).unwrap_or(default);
+            Processing { center_writing_weights: flag("center_writing_weights", true), fold_value_biases: flag("fold_value_biases", true) }
+        });
+        Ok(Self {
+            id: e.id.clone(),
+            hook,
+            path: e.path.clone(),
+            single_file,
+            neuronpedia: e.neuronpedia.clone(),
+            width: e.width(),
+            norm_scaling_factor: e.norm_scaling_factor,
+            processing,
+        })
+    }
+}
+
+impl Selection {
+    /// From the command line's `--sae-release`, `--sae`, `--sae-dir` and `--layers`.
+    pub fn from_args(release: &str, ids: &[String], layers: &[usize], dir: Option<&std::path::Path>, registry: Option<&std::path::Path>) -> Result<Self> {
+        let by_layer = || crate::config::normalize_layers(layers).into_iter().map(Wanted::Layer).collect::<Vec<_>>();
+        if let Some(dir) = dir {
+            if !ids.is_empty() {
+                bail!("--sae names SAEs of a SAELens release (--sae-release NAME, `saescope saes` lists them); with --sae-dir use --layers");
+            }
+            return Ok(Self { source: Source::Dir(dir.to_path_buf()), wanted: by_layer(), release: None });
+        }
+        if release.contains('/') {
+            if !ids.is_empty() {
+                bail!("--sae names SAEs of a SAELens release (--sae-release NAME, `saescope saes` lists them); with a repo use --layers");
+            }
+            return Ok(Self { source: Source::Hub(release.to_string()), wanted: by_layer(), release: None });
+        }
+        let reg = Registry::load(registry)?;
+        let r = reg.release(release).ok_or_else(|| reg.unknown(release))?;
+        let entries: Vec<&Entry> = if ids.is_empty() { at_layers(release, r, layers)? } else { with_ids(release, r, ids)? };
+        let wanted = entries.into_iter().map(|e| Named::of(release, r, e).map(Wanted::Named)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { source: Source::Hub(r.repo_id.clone()), wanted, release: Some(release.to_string()) })
+    }
+
+    /// The keys the run will have, as far as files already on disk and the SAEs' names
+    /// tell before anything is downloaded (a width of 0 where neither does), with their
+    /// Neuronpedia ids: what the explorer shows and reads labels against until the SAEs
+    /// are found (`Labels::settle`). Sorted as the run's keys are.
+    pub fn planned(&self) -> (Vec<SaeKey>, crate::neuronpedia::Ids) {
+        let mut keys = Vec::new();
+        for w in &self.wanted {
+            let (hook, path, single, width, np) = match w {
+                Wanted::Named(n) => (Some(n.hook), n.path.clone(), n.single_file, n.width, n.neuronpedia.clone()),
+                Wanted::Layer(l) => {
+                    // The layer's folder that is on disk, else its resid_pre.
+                    let folders = crate::config::layer_folders(*l);
+                    let on_disk = folders.iter().find(|f| self.source.sae_on_disk(f, false).is_some()).unwrap_or(&folders[0]).clone();
+                    let np = match &self.source {
+                        Source::Hub(repo) => Registry::bundled().ok().and_then(|r| r.by_repo_path(repo, &on_disk).and_then(|(_, _, e)| e.neuronpedia.clone())),
+                        Source::Dir(_) => None,
+                    };
+                    (HookPoint::parse(&on_disk), on_disk, false, None, np)
+                }
+            };
+            let Some(hook) = hook else { continue };
+            let files = self.source.sae_on_disk(&path, single);
+            let width = files.as_ref().and_then(|f| crate::sae::Sae::width(f).ok()).or(width).unwrap_or(0);
+            let id =
+                files.as_ref().and_then(|f| crate::neuronpedia::SaeId::from_cfg(&f.cfg)).or_else(|| np.as_deref().and_then(crate::neuronpedia::SaeId::parse));
+            keys.push((SaeKey::new(hook, width), id));
+        }
+        keys.sort_by_key(|(k, _)| *k);
+        let ids = crate::neuronpedia::Ids::from_found(keys.iter().cloned());
+        (keys.into_iter().map(|(k, _)| k).collect(), ids)
+    }
+
+    /// What the status bar and the report call the SAEs: the release name, else the repo or folder.
+    pub fn label(&self) -> String {
+        self.release.clone().unwrap_or_else(|| self.source.label())
+    }
+}
+
+/// `--sae ID,...`: each id of the release, in the order given.
+fn with_ids<'r>(name: &str, r: &'r Release, ids: &[String]) -> Result<Vec<&'r Entry>> {
+    let mut out: Vec<&Entry> = Vec::new();
+    for id in ids {
+        let e = r.saes.iter().find(|e| &e.id == id).ok_or_else(|| {
+            let some: Vec<&str> = r.saes.iter().take(4).map(|e| e.id.as_str()).collect();
+            eyre!("release {name} has no SAE {id:?} (its ids are like {}; `saescope saes {name}` lists them)", some.join(", "))
+        })?;
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// `--layers`: per layer, the release's SAEs on that layer's residual (`12` is the final
+/// resid_post in a release of resid_pre SAEs), else every SAE in block L (resid_post,
+/// attn_out, hook_z... and every width of a feature-splitting release).
+fn at_layers<'r>(name: &str, r: &'r Release, layers: &[usize]) -> Result<Vec<&'r Entry>> {
+    let mut out = Vec::new();
+    for layer in crate::config::normalize_layers(layers) {
+        let folders = crate::config::layer_folders(layer);
+        let residual: Vec<&Entry> = r.saes.iter().filter(|e| e.hook().is_some_and(|h| folders[0] == h.to_string())).collect();
+        let found: Vec<&Entry> = if residual.is_empty() {
+            let in_block: Vec<&Entry> = r.saes.iter().filter(|e| e.hook().is_some_and(|h| h.layer == layer)).collect();
+            if in_block.is_empty() {
+                r.saes.iter().filter(|e| e.hook().is_some_and(|h| folders.get(1) == Some(&h.to_string()))).collect()
+            } else {
+                in_block
+            }
+        } else {
+            residual
+        };
+        if found.is_empty() {
+            let mut have: Vec<usize> = r.saes.iter().filter_map(|e| e.hook().map(|h| h.layer)).collect();
+            have.sort_unstable();
+            have.dedup();
+            let have: Vec<String> = have.iter().map(ToString::to_string).collect();
+            bail!("release {name} has no SAE at layer {layer} (its layers: {}); `saescope saes {name}` lists its SAEs", have.join(", "));
+        }
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hooks(s: &Selection) -> Vec<String> {
+        s.wanted
+            .iter()
+            .map(|w| match w {
+                Wanted::Named(n) => format!("{}@{}", n.hook, n.path),
+                Wanted::Layer(l) => l.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn layers_pick_each_release_s_saes_at_that_depth() {
+        let s = Selection::from_args("gpt2-small-res-jb", &[], &[11, 12], None, None).expect("res-jb");
+        assert_eq!(hooks(&s), ["blocks.11.hook_resid_pre@blocks.11.hook_resid_pre", "blocks.11.hook_resid_post@blocks.11.hook_resid_post"]);
+        let s = Selection::from_args("gpt2-small-resid-post-v5-32k", &[], &[6, 8], None, None).expect("v5");
+        assert_eq!(hooks(&s), ["blocks.6.hook_resid_post@v5_32k_layer_6.pt", "blocks.8.hook_resid_post@v5_32k_layer_8.pt"]);
+        assert!(s.wanted.iter().all(|w| matches!(w, Wanted::Named(n) if !n.single_file)), "v5's .pt names are SAELens folders");
+        let s = Selection::from_args("gpt2-small-hook-z-kk", &[], &[3], None, None).expect("kk");
+        assert!(matches!(&s.wanted[..], [Wanted::Named(n)] if n.single_file && n.hook.to_string() == "blocks.3.attn.hook_z"));
+        let s = Selection::from_args("gpt2-small-res-jb-feature-splitting", &[], &[8], None, None).expect("fs");
+        assert_eq!(s.wanted.len(), 8, "every width at layer 8");
+        let ids = ["blocks.8.hook_resid_pre_768".to_string(), "blocks.8.hook_resid_pre_3072".to_string()];
+        let s = Selection::from_args("gpt2-small-res-jb-feature-splitting", &ids, &[], None, None).expect("fs ids");
+        assert_eq!(hooks(&s), ["blocks.8.hook_resid_pre@blocks.8.hook_resid_pre_768", "blocks.8.hook_resid_pre@blocks.8.hook_resid_pre_3072"]);
+        let s = Selection::from_args("gpt2-small-mlp-tm", &[], &[1], None, None).expect("tm");
+        assert!(matches!(&s.wanted[..], [Wanted::Named(n)] if n.norm_scaling_factor.is_some() && n.processing == Some(Processing::DEFAULT)));
+        let err = Selection::from_args("gpt2-small-res-jb-feature-splitting", &[], &[6], None, None).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("no SAE at layer 6") && err.contains("8"), "{err}");
+        let s = Selection::from_args("someone/repo", &[], &[8, 6], None, None).expect("repo");
+        assert_eq!(s.wanted, [Wanted::Layer(6), Wanted::Layer(8)]);
+    }
+}

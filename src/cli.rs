@@ -79,8 +79,9 @@ pub enum Command {
         /// The prompt; `-` reads it from standard input.
         #[arg(long)]
         prompt: String,
-        /// LAYER:FEATURE:STRENGTH, e.g. 8:1234:40; repeat for several features.
-        #[arg(long = "feature", value_name = "L:F:STRENGTH", required = true)]
+        /// SAE:FEATURE:STRENGTH, e.g. 8:1234:40 (SAE: a layer, a hook, or a tab's label such as
+        /// '8 res 24k'); =STRENGTH clamps; repeat for several features.
+        #[arg(long = "feature", value_name = "SAE:F:STRENGTH", required = true)]
         features: Vec<crate::steer::Steer>,
         /// Tokens to generate.
         #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024).map(|n| n as usize))]

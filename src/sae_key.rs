@@ -54,8 +54,12 @@ pub fn width_label(width: usize) -> String {
 
 impl fmt::Display for SaeKey {
     /// `8 res 24k`: short enough for a tab, distinct for every SAE of a run.
+    /// A width of 0 (not known yet: `Selection::planned`) is left out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.short(), width_label(self.width))
+        match self.width {
+            0 => write!(f, "{}", self.short()),
+            w => write!(f, "{} {}", self.short(), width_label(w)),
+        }
     }
 }
 

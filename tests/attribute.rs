@@ -52,7 +52,8 @@ fn the_command_explains_a_given_target_and_refuses_a_multi_token_one() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["target"], " mat");
-    assert_eq!(v["layers"][0]["features"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["saes"][0]["features"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["saes"][0]["sae"]["hook"], "blocks.8.hook_resid_pre");
     let bad = tiny_args(&mut saescope()).args(["attribute", "--prompt", "The cat", "--target", " a whole phrase"]).output().expect("run");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("give one token"), "{err}");

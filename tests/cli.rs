@@ -55,7 +55,7 @@ fn cached_hub_files_are_used_offline() {
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("category,layer,rank,feature,activation,specialist"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("category,layer,sae,hook,width,rank,feature,activation,specialist"));
 }
 
 /// SAELens's release names: `--sae-release gpt2-small-res-jb --sae ID,ID` runs from the hub
@@ -84,8 +84,10 @@ fn saelens_release_names_resolve_through_the_registry() {
     let out = report("json");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v["layers"], serde_json::json!([6, 12]), "--sae ids are layers 6 and 12 (after the last block)");
-    assert_eq!(v["sae_release"], "jbloom/GPT2-Small-SAEs-Reformatted");
+    let hooks: Vec<&str> = v["saes"].as_array().expect("saes").iter().filter_map(|s| s["hook"].as_str()).collect();
+    assert_eq!(hooks, ["blocks.6.hook_resid_pre", "blocks.11.hook_resid_post"], "--sae ids name their hooks");
+    assert_eq!(v["layers"], serde_json::json!([6, 11]), "each SAE's block");
+    assert_eq!(v["sae_release"], "gpt2-small-res-jb");
     let out = report("csv");
     let csv = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -154,13 +156,14 @@ fn json_report_follows_the_schema() {
     let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
     let mut top = keys(&v);
     top.sort();
-    assert_eq!(top, ["categories", "include_bos", "layers", "model", "sae_release", "texts", "threshold", "top_k"]);
-    assert_eq!(v["layers"], serde_json::json!([6, 12]));
+    assert_eq!(top, ["categories", "include_bos", "layers", "model", "sae_release", "saes", "texts", "threshold", "top_k"]);
+    assert_eq!(v["layers"], serde_json::json!([6, 11]), "each SAE's block: 12 is the final resid_post");
+    assert_eq!(v["saes"][1], serde_json::json!({"label": "11 post 512", "hook": "blocks.11.hook_resid_post", "layer": 11, "width": 512}));
     let c = &v["categories"][0];
     assert_eq!(c["n_texts"], 10);
     let mut l = keys(&c["layers"][0]);
     l.sort();
-    assert_eq!(l, ["gini", "layer", "peak", "spec", "top", "top_share", "top_sum"]);
+    assert_eq!(l, ["gini", "hook", "layer", "peak", "sae", "spec", "top", "top_share", "top_sum", "width"]);
     let mut t = keys(&c["layers"][0]["top"][0]);
     t.sort();
     assert_eq!(t, ["activation", "feature", "specialist"]);

@@ -419,7 +419,7 @@ fn feature_prints_the_corpus_sections_once_indexed() {
     };
     let before = feature("text");
     assert!(before.status.success());
-    assert!(String::from_utf8_lossy(&before.stderr).contains("is not indexed for layers [6, 11] with these options yet; run `saescope index`"));
+    assert!(String::from_utf8_lossy(&before.stderr).contains("is not indexed for these SAEs with these options yet; run `saescope index`"));
     assert!(!String::from_utf8_lossy(&before.stdout).contains("top contexts"));
     assert!(index_cmd(&common::fixture("corpus"), &cache).status().expect("index").success());
     let text = String::from_utf8_lossy(&feature("text").stdout).to_string();

@@ -37,7 +37,7 @@ fn every_finding_holds_on_seed_like_numbers() {
     assert_eq!(f.len(), 4);
     assert!(f.iter().all(|x| x.holds), "{f:#?}");
     assert_eq!(f[0].rows[0].1, "#6501 -> #9303 -> #8433 (2 of 2 steps change)");
-    assert!(f[1].summary.starts_with("layer 6 -> 11: Peak and Sum change x2.04 to x3.92"), "{}", f[1].summary);
+    assert!(f[1].summary.starts_with("SAE 6 res 512 -> 11 res 512: Peak and Sum change x2.04 to x3.92"), "{}", f[1].summary);
     assert_eq!(f[1].rows[0].1, "Peak 9.5 -> 21.7 (x2.28), Sum 39.8 -> 81.3 (x2.04)");
     assert_eq!(f[2].summary, "Gini 0.05-0.14 (largest move within a category 0.08); Top5 share 4.2%-6.9%");
     assert_eq!(f[3].summary, "1 of 2 categories: Python");

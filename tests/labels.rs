@@ -55,7 +55,7 @@ fn malformed_rows_fail_the_import_and_are_named() {
     let e = Labels::parse("{\"layer\":8,\"index\":1,\"description\":\"x\"}\nnot json\n", "b.jsonl", &scope()).expect_err("bad json").to_string();
     assert!(e.contains("b.jsonl: line 2: not valid JSON"), "{e}");
     let e = Labels::parse("{\"layer\":8,\"index\":9999,\"description\":\"x\"}", "w.jsonl", &scope()).expect_err("past d_sae").to_string();
-    assert!(e.contains("feature 9999 is past the SAE's 512 features"), "{e}");
+    assert!(e.contains("feature 9999 is past SAE 8 res 512's 512 features"), "{e}");
     let e = Labels::parse("[{\"layer\":8,\"index\":1,\"description\":\"  \"}]", "e.json", &scope()).expect_err("empty").to_string();
     assert!(e.contains("row 1: \"description\" is empty"), "{e}");
 }
@@ -80,7 +80,7 @@ fn search_command_lists_matching_features() {
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Labels alone name no SAE: the default release's ids are known.
-    assert_eq!(s, "6\t5\tPython function definitions\thttps://www.neuronpedia.org/gpt2-small/6-res-jb/5\n8\t17\tclosing brackets in code | end of a Python call\thttps://www.neuronpedia.org/gpt2-small/8-res-jb/17\n");
+    assert_eq!(s, "6 res\t5\tPython function definitions\thttps://www.neuronpedia.org/gpt2-small/6-res-jb/5\n8 res\t17\tclosing brackets in code | end of a Python call\thttps://www.neuronpedia.org/gpt2-small/8-res-jb/17\n");
     let none = common::saescope().args(["search", "python"]).output().expect("run");
     assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("needs --labels FILE"));
 }

@@ -71,7 +71,7 @@ fn unknown_feature_and_layer_are_errors_not_panics() {
     let e = eng.logit_lens(common::key(6), 100_000, 10).expect_err("no such feature").to_string();
     assert!(e.contains("feature 100000 does not exist"), "{e}");
     let e = eng.neighbours(common::key(7), 0, 5).expect_err("no such layer").to_string();
-    assert!(e.contains("layer 7 is not loaded"), "{e}");
+    assert!(e.contains("SAE 7 res 512 is not loaded (loaded: 6 res 512, 8 res 512)"), "{e}");
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn tokens_command_matches_the_engine() {
     child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
     let out = child.wait_with_output().expect("wait");
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.starts_with(&format!("position\ttoken\tactivation (layer 8, feature {f})\n0\t\"def\"\t")), "{s}");
+    assert!(s.starts_with(&format!("position\ttoken\tactivation (SAE 8 res 512, feature {f})\n0\t\"def\"\t")), "{s}");
     assert_eq!(s.lines().count(), want.tokens.len() + 1);
 
     for (args, why) in [(vec!["--id", "1", "--text", "  "], "--text is empty"), (vec!["--id", "4096", "--text", "x"], "feature 4096 does not exist")] {

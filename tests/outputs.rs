@@ -203,7 +203,7 @@ fn search_leaves_out_labels_past_the_sae_width() {
     std::fs::write(&labels, "{\"layer\":\"6-res-jb\",\"index\":\"99999\",\"description\":\"python far away\"}\n").expect("write");
     let out = tiny_args(&mut saescope()).args(["search", "python", "--layers", "6", "--labels"]).arg(&labels).output().expect("run");
     let err = text(&out.stderr);
-    assert!(!out.status.success() && err.contains("feature 99999 is past the SAE's 512 features"), "{err}");
+    assert!(!out.status.success() && err.contains("feature 99999 is past SAE 6 res 512's 512 features"), "{err}");
 }
 
 #[test]

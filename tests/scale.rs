@@ -44,7 +44,7 @@ fn too_little_memory_is_refused_with_the_amount_needed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("layers [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] need about")
+        err.contains("13 SAEs (0 res 512 to 11 post 512) need about")
             && err.contains("GiB (weights")
             && err.contains("0.01 GiB is available")
             && err.contains("fewer --layers"),

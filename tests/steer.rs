@@ -98,7 +98,8 @@ fn the_command_prints_both_continuations_and_checks_its_arguments() {
     assert_eq!(v["steps"][0]["steered_top"].as_array().map(Vec::len), Some(5));
     assert!(v["default"]["text"].is_string() && v["steered"]["ids"].as_array().is_some_and(|a| a.len() == 4));
     for (args, says) in [
-        (vec!["--feature", "6:481"], "LAYER:FEATURE:STRENGTH"),
+        (vec!["--feature", "6:481"], "SAE:FEATURE:STRENGTH"),
+        (vec!["--feature", "9 res:1:1"], "no loaded SAE is \"9 res\""),
         (vec!["--feature", "6:99999:1"], "feature 99999 does not exist"),
         (vec!["--feature", "6:1:nan"], "finite"),
         (vec!["--feature", "6:1:1", "--temperature", "-1"], "0 or more"),

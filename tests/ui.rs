@@ -125,7 +125,7 @@ fn whole_screen_at_80x24_and_160x48() {
             "Categories",
             "Python",
             "Social",
-            "Features · layer 6 · Python",
+            "Features · 6 res 512 · Python",
             "Specialist scores",
             "legend",
             "model tiny-model",
@@ -510,7 +510,7 @@ fn export_writes_the_visible_tables_and_matrix() {
     let msg = a.message.clone().expect("message");
     assert!(msg.starts_with("exported "), "{msg}");
     let path = std::fs::read_dir(dir.path()).expect("dir").next().expect("one file").expect("entry").path();
-    assert!(path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("saescope-L8-") && n.ends_with(".csv")));
+    assert!(path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("saescope-8res512-") && n.ends_with(".csv")));
     let mut r = csv::Reader::from_path(&path).expect("csv");
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
     let la = a.sae_analysis().expect("la");
@@ -518,7 +518,7 @@ fn export_writes_the_visible_tables_and_matrix() {
     let expect_rows = la.categories[0].ranked.len() + la.categories[3].ranked.len();
     assert_eq!(table.len(), expect_rows);
     for (row, t) in table.iter().zip(la.categories[0].ranked.iter()) {
-        assert_eq!((&row[1], &row[2], &row[4]), ("Python", "8", t.feature.to_string().as_str()));
+        assert_eq!((&row[1], &row[2], &row[4]), ("Python", "8 res 512", t.feature.to_string().as_str()));
         assert_eq!(row[5].parse::<f32>().expect("f"), t.activation);
         assert_eq!(row[6].parse::<i64>().expect("i"), t.specialist);
     }
@@ -594,7 +594,7 @@ fn enter_on_a_feature_opens_its_card_with_lens_and_neighbours() {
     let card = a.card().cloned().expect("card");
     let lens = card.logits.as_ref().expect("lens filled in");
     let (s, _) = render(&mut a, 120, 40);
-    assert!(s.contains("Logit lens: promotes") && s.contains("suppresses") && s.contains("Nearest in layer 8"), "{s}");
+    assert!(s.contains("Logit lens: promotes") && s.contains("suppresses") && s.contains("8 res 512: nearest (cosine)"), "{s}");
     assert!(s.contains(&format!("{:?}", lens.promoted[0].token)), "top promoted token drawn\n{s}");
     assert!(s.contains("Where it fires most") && s.contains(&format!("Activation in {} texts", a.results.as_ref().expect("r").set.texts.len())), "{s}");
     // Neighbours exist only on the sides that have a loaded layer: layer 6 has none below.
@@ -630,7 +630,7 @@ fn token_view_shades_tokens_by_activation_and_steps_texts_and_features() {
     let acts = a.token_cache.get(&text).expect("tokens").clone();
     let values = acts.feature(0, f);
     let (s, buf) = render(&mut a, 120, 30);
-    assert!(s.contains(&format!("Tokens · feature #{f} · layer 6 · Python")), "{s}");
+    assert!(s.contains(&format!("Tokens · feature #{f} · 6 res 512 · Python")), "{s}");
     // The strongest token is named, and drawn bold and underlined (readable without
     // colour) on a background; tokens that do not fire are plain.
     let (best, _) = values.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).expect("tokens");
@@ -811,7 +811,7 @@ fn each_view_exports_its_own_table() {
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r[3].starts_with("https://www.neuronpedia.org/gpt2-small/")));
     let names: Vec<String> = std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("e").file_name().to_string_lossy().into_owned()).collect();
-    for prefix in ["saescope-card-L6-", "saescope-tokens-L6-", "saescope-findings-L6-", "saescope-search-L6-"] {
+    for prefix in ["saescope-card-6res512-", "saescope-tokens-6res512-", "saescope-findings-6res512-", "saescope-search-6res512-"] {
         assert!(names.iter().any(|n| n.starts_with(prefix)), "{prefix} in {names:?}");
     }
 }
@@ -1204,7 +1204,7 @@ fn the_overview_sorts_every_feature_and_opens_cards() {
     assert!(s.contains("by frac_nonzero"), "{s}");
     press(&mut a, Action::NextLayer);
     let (s, _) = render(&mut a, 120, 40);
-    assert!(s.contains("SAE overview · layer 8"), "{s}");
+    assert!(s.contains("SAE overview · 8 res 512"), "{s}");
     press(&mut a, Action::PrevLayer);
     press(&mut a, Action::Sort);
     press(&mut a, Action::Sort);
@@ -1242,15 +1242,15 @@ fn overview_and_context_export_their_rows() {
     let (csv, name) = saescope::ui::export::view_csv(&a).expect("overview csv");
     assert_eq!(name, "overview");
     assert_eq!(csv::Reader::from_reader(csv.as_bytes()).records().count(), 512, "one row per feature");
-    assert!(csv.starts_with("layer,feature,max,frac_nonzero,mean_when_firing,count,peaks_on,label,neuronpedia"));
+    assert!(csv.starts_with("sae,feature,max,frac_nonzero,mean_when_firing,count,peaks_on,label,neuronpedia"));
     press(&mut a, Action::FocusCategory);
     let (csv, _) = saescope::ui::export::view_csv(&a).expect("card csv");
-    assert!(csv.lines().any(|l| l.starts_with("corpus_top,6,")), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("corpus_top,6 res 512,")), "{csv}");
     serve(&mut a);
     press(&mut a, Action::FocusCategory);
     let (csv, name) = saescope::ui::export::view_csv(&a).expect("context csv");
     assert_eq!(name, "context");
-    assert_eq!(csv.lines().filter(|l| l.starts_with("max_token,6,")).count(), 1, "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.starts_with("max_token,6 res 512,")).count(), 1, "{csv}");
 }
 
 /// While the corpus indexes (after the results), the status line is its gauge.

@@ -69,6 +69,16 @@ impl Resolved {
         crate::neuronpedia::Ids::from_found(self.saes.iter().map(|f| (f.key, f.neuronpedia.clone())))
     }
 
+    /// The SAEs in a message: `SAEs 6 res 24k, 8 res 24k`, or for many the first and last.
+    fn names(&self) -> String {
+        match self.keys().as_slice() {
+            [] => "no SAEs".into(),
+            [one] => format!("SAE {one}"),
+            keys if keys.len() <= 4 => format!("SAEs {}", keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            keys => format!("{} SAEs ({} to {})", keys.len(), keys[0], keys[keys.len() - 1]),
+        }
+    }
+
     /// Blocks the forward runs: up to the deepest hook any SAE reads.
     fn blocks_needed(&self) -> usize {
         self.saes.iter().map(|f| f.key.hook.blocks_needed()).max().unwrap_or(0)
@@ -149,9 +159,9 @@ impl Resolved {
         if let Some(available) = opts.max_memory.or_else(available_memory) {
             if need.total() > available {
                 bail!(
-                    "SAEs {} need about {} (weights {} + working memory {}) but only {} is available; \
+                    "{} need about {} (weights {} + working memory {}) but only {} is available; \
                      pass fewer --layers or a smaller --batch-tokens (or --max-memory to override)",
-                    self.keys().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    self.names(),
                     gib(need.total()),
                     gib(need.weights),
                     gib(need.working),

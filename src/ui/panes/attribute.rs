@@ -51,7 +51,14 @@ pub fn draw(f: &mut Frame, view: &AttributeScreen, ctx: &Context, hits: &HitMap,
     let n = rows.len();
     let table = Table::new(
         rows,
-        [Constraint::Length(5), Constraint::Length(7), Constraint::Length(12), Constraint::Length(14), Constraint::Length(14), Constraint::Min(0)],
+        [
+            Constraint::Length(super::sae_column(r.saes.iter().map(|l| l.sae.to_string()))),
+            Constraint::Length(7),
+            Constraint::Length(12),
+            Constraint::Length(14),
+            Constraint::Length(14),
+            Constraint::Min(0),
+        ],
     )
     .header(Row::new(["SAE", "feature", "attribution", "ablated Δlogit", "ablated Δprob", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
     let mut state = view.scroll.state(view.row);

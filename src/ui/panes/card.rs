@@ -111,7 +111,7 @@ fn weight_lines(view: &CardScreen, width: u16) -> Vec<Line<'static>> {
         }
     }
     for n in &c.neighbours {
-        r.push(bold(format!("Nearest in {} (decoder cosine)", n.sae)));
+        r.push(bold(format!("{}: nearest (cosine)", n.sae)));
         for x in &n.features {
             let label = x.label.as_deref().map(|s| excerpt(s, width.saturating_sub(18) as usize)).unwrap_or_default();
             r.push(Line::raw(format!("  #{:<6} {:.3} {label}", x.feature, x.cosine)));

@@ -65,3 +65,9 @@ pub fn view_frame_hinted<'a>(head: String, mode: crate::ui::action::Mode, width:
 pub fn view_frame<'a>(title: String) -> Block<'a> {
     Block::default().borders(Borders::ALL).border_type(BorderType::Thick).title(title).title_style(Style::new().add_modifier(Modifier::BOLD))
 }
+
+/// Width of a table's SAE column: its longest label (`8 res 24k`, `11 post 32k`), at least
+/// the header's.
+pub fn sae_column<S: AsRef<str>>(labels: impl IntoIterator<Item = S>) -> u16 {
+    labels.into_iter().map(|l| l.as_ref().chars().count()).max().unwrap_or(0).max(3) as u16
+}

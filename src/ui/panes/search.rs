@@ -42,7 +42,7 @@ pub fn draw(f: &mut Frame, view: &SearchScreen, app: &Context, drawn: &HitMap, a
         let style = if i == view.row { selected() } else { Style::new() };
         Row::new([layer.to_string(), format!("#{feature}"), label.clone()]).style(style)
     });
-    let table = Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Min(0)])
+    let table = Table::new(rows, [Constraint::Length(super::sae_column(hits.iter().map(|h| h.0.to_string()))), Constraint::Length(7), Constraint::Min(0)])
         .header(Row::new(["SAE", "feature", "label"]).style(Style::new().add_modifier(Modifier::UNDERLINED)));
     let mut state = view.scroll.state(view.row);
     f.render_stateful_widget(table, list, &mut state);

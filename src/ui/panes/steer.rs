@@ -32,8 +32,11 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
     });
     let bold = Style::new().add_modifier(Modifier::UNDERLINED);
     f.render_widget(
-        Table::new(rows, [Constraint::Length(5), Constraint::Length(7), Constraint::Length(8), Constraint::Min(0)])
-            .header(Row::new(["SAE", "feature", "strength", "label"]).style(bold)),
+        Table::new(
+            rows,
+            [Constraint::Length(super::sae_column(ctx.steering.iter().map(|s| &s.sae))), Constraint::Length(7), Constraint::Length(8), Constraint::Min(0)],
+        )
+        .header(Row::new(["SAE", "feature", "strength", "label"]).style(bold)),
         set,
     );
     let p =

@@ -194,6 +194,9 @@ impl RawRow {
     }
 }
 
+/// Rows waiting for a decision, by source (`model/source`).
+type BySource = BTreeMap<String, Vec<Located<Row>>>;
+
 /// Adds rows to labels and summary, and collects what is wrong with them.
 struct Importer<'a> {
     scope: Scope<'a>,
@@ -203,7 +206,7 @@ struct Importer<'a> {
     /// Rows for SAEs whose Neuronpedia id is unknown, by SAE (None: several at the row's
     /// layer) and source (model/source), until every row is read and it is known whether
     /// an SAE has one source.
-    pending: BTreeMap<(usize, Option<SaeKey>), BTreeMap<String, Vec<Located<Row>>>>,
+    pending: BTreeMap<(usize, Option<SaeKey>), BySource>,
 }
 
 impl Importer<'_> {

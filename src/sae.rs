@@ -376,7 +376,7 @@ impl Sae {
         // SAELens folds an input scale into the weights (W_dec / s): directions are in the
         // hook's own units.
         if let Normalize::Scale(s) = self.cfg.normalize {
-            w = w / s;
+            w = w.f_div_scalar(s)?;
         }
         self.file.release_if_copied(self.device, self.kind);
         Ok(self.w_dec.get_or_init(|| w))

@@ -40,13 +40,13 @@ impl SaeKey {
 
 /// `24k` for 24,576, `1.5k` for 1,536, `768` below a thousand: widths as releases name them.
 pub fn width_label(width: usize) -> String {
-    if width >= 1 << 20 && width % (1 << 20) == 0 {
+    if width >= 1 << 20 && width.is_multiple_of(1 << 20) {
         return format!("{}M", width >> 20);
     }
-    if width >= 1024 && width % 1024 == 0 {
+    if width >= 1024 && width.is_multiple_of(1024) {
         return format!("{}k", width / 1024);
     }
-    if width >= 1024 && width % 512 == 0 {
+    if width >= 1024 && width.is_multiple_of(512) {
         return format!("{}.5k", width / 1024);
     }
     width.to_string()

@@ -114,12 +114,8 @@ fn saelens_release_names_resolve_through_the_registry() {
 
     for (args, says) in [
         (vec!["report", "--sae-release", "gpt2-small-res-jbb"], "no SAELens release named \"gpt2-small-res-jbb\""),
-        (vec!["report", "--sae-release", "gpt2-small-mlp-tm"], "its SAEs read hook_mlp_out"),
+        (vec!["report", "--sae-release", "gpt2-small-res-jb-feature-splitting", "--layers", "6"], "has no SAE at layer 6 (its layers: 8)"),
         (vec!["report", "--sae-release", "gpt2-small-res-jb", "--sae", "blocks.99.hook_resid_pre"], "has no SAE \"blocks.99.hook_resid_pre\""),
-        (
-            vec!["report", "--sae-release", "gpt2-small-res-jb-feature-splitting", "--sae", "blocks.8.hook_resid_pre_768"],
-            "one of several on blocks.8.hook_resid_pre",
-        ),
         (vec!["report", "--sae-dir", "/nonexistent", "--sae", "blocks.8.hook_resid_pre"], "--sae names SAEs of a SAELens release"),
     ] {
         let out = run(&args);

@@ -41,8 +41,8 @@ fn every_finding_holds_on_seed_like_numbers() {
     assert_eq!(f[1].rows[0].1, "Peak 9.5 -> 21.7 (x2.28), Sum 39.8 -> 81.3 (x2.04)");
     assert_eq!(f[2].summary, "Gini 0.05-0.14 (largest move within a category 0.08); Top5 share 4.2%-6.9%");
     assert_eq!(f[3].summary, "1 of 2 categories: Python");
-    assert_eq!(f[3].rows[0].1, "L8 (5), L11 (6)");
-    assert_eq!(f[3].rows[1].1, "never (best 2 at L11)");
+    assert_eq!(f[3].rows[0].1, "8 res 512 (5), 11 res 512 (6)");
+    assert_eq!(f[3].rows[1].1, "never (best 2 at 11 res 512)");
 }
 
 #[test]

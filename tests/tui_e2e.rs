@@ -105,21 +105,21 @@ fn explore_step_mark_export_quit_in_tmux() {
     let t = launch("e2e", cache_dir(), &format!("--export-dir {}", quote(export.path())));
 
     let s = t.wait_for("Peak", 60);
-    assert!(s.contains("Features · layer 6 · Python") && s.contains("Specialist scores · layer 6"), "{s}");
+    assert!(s.contains("Features · 6 res 512 · Python") && s.contains("Specialist scores · 6 res 512"), "{s}");
     t.keys(&["Right"]);
-    let s = t.wait_for("Features · layer 8", 5);
-    assert!(s.contains("Specialist scores · layer 8"), "{s}");
+    let s = t.wait_for("Features · 8 res 512", 5);
+    assert!(s.contains("Specialist scores · 8 res 512"), "{s}");
     t.keys(&["Space", "j", "Space"]);
     let s = t.wait_for("2 categories side by side", 5);
     assert!(s.contains("[x] Python") && s.contains("[x] Math"), "{s}");
     t.keys(&["e"]);
     let s = t.wait_for("exported", 5);
-    assert!(s.contains("saescope-L8-"), "{s}");
+    assert!(s.contains("saescope-8res512-"), "{s}");
     let files: Vec<_> = std::fs::read_dir(export.path()).expect("dir").map(|e| e.expect("entry").path()).collect();
     assert_eq!(files.len(), 1, "one export, no temporary files left: {files:?}");
     let csv = std::fs::read_to_string(&files[0]).expect("csv");
-    assert!(csv.starts_with("section,category,layer,rank,feature,activation,specialist,share,n_above,neuronpedia\n"));
-    assert!(csv.contains("\ntable,Python,8,1,") && csv.contains("\ntable,Math,8,1,") && csv.contains("\nmatrix,Social,8,"), "{csv}");
+    assert!(csv.starts_with("section,category,sae,rank,feature,activation,specialist,share,n_above,neuronpedia\n"));
+    assert!(csv.contains("\ntable,Python,8 res 512,1,") && csv.contains("\ntable,Math,8 res 512,1,") && csv.contains("\nmatrix,Social,8 res 512,"), "{csv}");
 
     // The help at 100x30 is taller than the screen: it says so, and End scrolls to the last key.
     t.keys(&["?"]);
@@ -181,7 +181,7 @@ fn scroll_then_click_opens_the_card_of_the_row_clicked() {
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["Enter"]);
     let s = t.wait_for("Feature #", 10);
-    assert!(s.contains(&format!("Feature #{feature} · layer 6")), "clicked rank {rank}, #{feature}:\n{s}");
+    assert!(s.contains(&format!("Feature #{feature} · 6 res 512")), "clicked rank {rank}, #{feature}:\n{s}");
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);
@@ -307,8 +307,8 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     assert!(
         s.contains("no Neuronpedia page known for this SAE")
             && s.contains("label: label number")
-            && s.contains("Nearest in layer 6")
-            && s.contains("Nearest in layer 10"),
+            && s.contains("6 res 512: nearest")
+            && s.contains("10 res 512: nearest"),
         "{s}"
     );
     t.keys(&["t"]);
@@ -316,7 +316,7 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     assert!(s.contains("Tokens · feature #") && s.contains("Python"), "{s}");
     t.keys(&["j", "v", "e"]);
     let s = t.wait_for("exported", 10);
-    assert!(s.contains("saescope-tokens-L8-"), "{s}");
+    assert!(s.contains("saescope-tokens-8res512-"), "{s}");
     t.escape();
     t.keys(&["f"]);
     let s = t.wait_for("Findings of the seed analysis", 5);
@@ -328,7 +328,7 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     assert!(s.contains("search (label, #id, token): number 42"), "{s}");
     t.keys(&["Enter", "Enter"]);
     let s = t.wait_for("Logit lens", 30);
-    assert!(s.contains("Feature #42 · layer 8"), "first hit, #42\n{s}");
+    assert!(s.contains("Feature #42 · 8 res 512"), "first hit, #42\n{s}");
     t.escape();
     t.escape();
     t.keys(&["i"]);
@@ -371,11 +371,11 @@ fn steer_from_a_card_and_attribute_a_prompt_in_tmux() {
     t.keys(&["-l", "The cat sat on the"]);
     t.keys(&["Enter"]);
     let s = t.wait_for("ablated Δlogit", 60);
-    let row = s.lines().find(|l| l.contains("L6") && l.contains('#')).expect("a layer 6 row");
+    let row = s.lines().find(|l| l.contains("6 res 512") && l.contains('#')).expect("a layer 6 row");
     let feature: String = row[row.find('#').expect("#") + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
     t.keys(&["Enter"]);
     let s = t.wait_for("Feature #", 30);
-    assert!(s.contains(&format!("Feature #{feature} · layer 6")), "the first row's card, #{feature}\n{s}");
+    assert!(s.contains(&format!("Feature #{feature} · 6 res 512")), "the first row's card, #{feature}\n{s}");
     t.escape();
     t.escape();
     t.keys(&["q"]);
@@ -404,7 +404,7 @@ fn corpus_index_card_context_and_overview_in_tmux() {
     t.escape();
     t.escape();
     t.keys(&["O"]);
-    t.wait_all(&["SAE overview · layer 6", "dead", "L0", "peaks on"], 10);
+    t.wait_all(&["SAE overview · 6 res 512", "dead", "L0", "peaks on"], 10);
     t.keys(&["S"]);
     t.wait_for("by frac_nonzero", 5);
     t.keys(&["Enter"]);

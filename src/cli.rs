@@ -188,8 +188,9 @@ pub struct Common {
     /// Local folder with the model's files, instead of the hub.
     #[arg(long, global = true, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
-    /// SAELens release name (gpt2-small-res-jb; `saescope saes` lists them) or Hugging Face
-    /// repo of SAEs, one folder per hook (blocks.L.hook_resid_pre/).
+    /// SAELens release name (gpt2-small-res-jb; `saescope saes` lists them; a comma list
+    /// mixes releases) or Hugging Face repo of SAEs, one folder per hook
+    /// (blocks.L.hook_resid_pre/).
     #[arg(long, global = true, default_value = DEFAULT_SAE_RELEASE)]
     pub sae_release: String,
     /// SAELens SAE ids of --sae-release (repeat, or a comma list), instead of --layers:

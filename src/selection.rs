@@ -9,12 +9,13 @@ use crate::sae_key::SaeKey;
 use crate::source::Source;
 use color_eyre::eyre::{bail, eyre, Result};
 
-/// SAEs to load from one source.
+/// SAEs to load, from one repo or folder, or from the repos of several SAELens releases.
 #[derive(Debug, Clone)]
 pub struct Selection {
+    /// Where `Wanted::Layer` SAEs are (a named SAE carries its own source).
     pub source: Source,
     pub wanted: Vec<Wanted>,
-    /// The SAELens release the SAEs were named from, if any (for labels and the report).
+    /// The SAELens releases the SAEs were named from, if any (for labels and the report).
     pub release: Option<String>,
 }
 
@@ -33,6 +34,8 @@ pub enum Wanted {
 pub struct Named {
     /// SAELens's id (`blocks.8.hook_resid_pre_768`).
     pub id: String,
+    /// Its release's repo, or the local folder holding it (`--sae-dir`).
+    pub source: Source,
     pub hook: HookPoint,
     /// Where in the repo: a SAELens folder, or one `.pt` file (`single_file`).
     pub path: String,
@@ -54,7 +57,7 @@ pub struct Named {
 const SINGLE_FILE: &str = "connor_rob_hook_z";
 
 impl Named {
-    fn of(release_name: &str, release: &Release, e: &Entry) -> Result<Self> {
+    fn of(release_name: &str, release: &Release, e: &Entry, source: Source) -> Result<Self> {
         let hook = e.hook().ok_or_else(|| eyre!("SAE {} of {release_name} reads a hook saescope does not know ({})", e.id, e.path))?;
         let single_file = match release.conversion_func.as_deref() {
             None => false,
@@ -69,6 +72,7 @@ impl Named {
         });
         Ok(Self {
             id: e.id.clone(),
+            source,
             hook,
             path: e.path.clone(),
             single_file,
@@ -84,23 +88,45 @@ impl Selection {
     /// From the command line's `--sae-release`, `--sae`, `--sae-dir` and `--layers`.
     pub fn from_args(release: &str, ids: &[String], layers: &[usize], dir: Option<&std::path::Path>, registry: Option<&std::path::Path>) -> Result<Self> {
         let by_layer = || crate::config::normalize_layers(layers).into_iter().map(Wanted::Layer).collect::<Vec<_>>();
-        if let Some(dir) = dir {
-            if !ids.is_empty() {
-                bail!("--sae names SAEs of a SAELens release (--sae-release NAME, `saescope saes` lists them); with --sae-dir use --layers");
-            }
-            return Ok(Self { source: Source::Dir(dir.to_path_buf()), wanted: by_layer(), release: None });
-        }
+        // A repo (with its slash) or a folder of SAELens folders named for hooks, by layer.
         if release.contains('/') {
             if !ids.is_empty() {
-                bail!("--sae names SAEs of a SAELens release (--sae-release NAME, `saescope saes` lists them); with a repo use --layers");
+                bail!("--sae names SAEs of a SAELens release (--sae-release NAME, `saescope saes` lists them); with a repo or --sae-dir alone use --layers");
             }
-            return Ok(Self { source: Source::Hub(release.to_string()), wanted: by_layer(), release: None });
+            let source = dir.map_or_else(|| Source::Hub(release.to_string()), |d| Source::Dir(d.to_path_buf()));
+            return Ok(Self { source, wanted: by_layer(), release: None });
         }
+        // Release names (a comma list mixes releases): their SAEs at --layers, or the --sae
+        // ids each names, from the hub or from local copies of their repos (--sae-dir: the
+        // repo itself for one release, DIR/ORG/NAME for several).
         let reg = Registry::load(registry)?;
-        let r = reg.release(release).ok_or_else(|| reg.unknown(release))?;
-        let entries: Vec<&Entry> = if ids.is_empty() { at_layers(release, r, layers)? } else { with_ids(release, r, ids)? };
-        let wanted = entries.into_iter().map(|e| Named::of(release, r, e).map(Wanted::Named)).collect::<Result<Vec<_>>>()?;
-        Ok(Self { source: Source::Hub(r.repo_id.clone()), wanted, release: Some(release.to_string()) })
+        let names: Vec<&str> = release.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+        let mut wanted = Vec::new();
+        for name in &names {
+            let r = reg.release(name).ok_or_else(|| reg.unknown(name))?;
+            let source = match dir {
+                None => Source::Hub(r.repo_id.clone()),
+                Some(d) if names.len() == 1 => Source::Dir(d.to_path_buf()),
+                Some(d) => Source::Dir(d.join(&r.repo_id)),
+            };
+            let entries: Vec<&Entry> = match (ids.is_empty(), names.len()) {
+                (true, _) => at_layers(name, r, layers)?,
+                (false, 1) => with_ids(name, r, ids)?,
+                // Several releases: each takes the ids it has; every id must be somewhere.
+                (false, _) => r.saes.iter().filter(|e| ids.contains(&e.id)).collect(),
+            };
+            for e in entries {
+                wanted.push(Wanted::Named(Named::of(name, r, e, source.clone())?));
+            }
+        }
+        if names.len() > 1 {
+            if let Some(id) = ids.iter().find(|id| !wanted.iter().any(|w| matches!(w, Wanted::Named(n) if &n.id == *id))) {
+                bail!("none of the releases {} has an SAE {id:?}; `saescope saes RELEASE` lists each one's", names.join(", "));
+            }
+        }
+        let source =
+            wanted.iter().find_map(|w| if let Wanted::Named(n) = w { Some(n.source.clone()) } else { None }).unwrap_or(Source::Hub(release.to_string()));
+        Ok(Self { source, wanted, release: Some(names.join(",")) })
     }
 
     /// The keys the run will have, as far as files already on disk and the SAEs' names
@@ -110,8 +136,8 @@ impl Selection {
     pub fn planned(&self) -> (Vec<SaeKey>, crate::neuronpedia::Ids) {
         let mut keys = Vec::new();
         for w in &self.wanted {
-            let (hook, path, single, width, np) = match w {
-                Wanted::Named(n) => (Some(n.hook), n.path.clone(), n.single_file, n.width, n.neuronpedia.clone()),
+            let (hook, path, single, width, np, source) = match w {
+                Wanted::Named(n) => (Some(n.hook), n.path.clone(), n.single_file, n.width, n.neuronpedia.clone(), &n.source),
                 Wanted::Layer(l) => {
                     // The layer's folder that is on disk, else its resid_pre.
                     let folders = crate::config::layer_folders(*l);
@@ -120,11 +146,11 @@ impl Selection {
                         Source::Hub(repo) => Registry::bundled().ok().and_then(|r| r.by_repo_path(repo, &on_disk).and_then(|(_, _, e)| e.neuronpedia.clone())),
                         Source::Dir(_) => None,
                     };
-                    (HookPoint::parse(&on_disk), on_disk, false, None, np)
+                    (HookPoint::parse(&on_disk), on_disk, false, None, np, &self.source)
                 }
             };
             let Some(hook) = hook else { continue };
-            let files = self.source.sae_on_disk(&path, single);
+            let files = source.sae_on_disk(&path, single);
             let width = files.as_ref().and_then(|f| crate::sae::Sae::width(f).ok()).or(width).unwrap_or(0);
             let id =
                 files.as_ref().and_then(|f| crate::neuronpedia::SaeId::from_cfg(&f.cfg)).or_else(|| np.as_deref().and_then(crate::neuronpedia::SaeId::parse));
@@ -218,6 +244,17 @@ mod tests {
         assert!(matches!(&s.wanted[..], [Wanted::Named(n)] if n.norm_scaling_factor.is_some() && n.processing == Some(Processing::DEFAULT)));
         let err = Selection::from_args("gpt2-small-res-jb-feature-splitting", &[], &[6], None, None).map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("no SAE at layer 6") && err.contains("8"), "{err}");
+        let s = Selection::from_args("gpt2-small-res-jb,gpt2-small-attn-out-v5-32k,gpt2-small-mlp-tm", &[], &[8], None, None).expect("mixed");
+        assert_eq!(
+            hooks(&s),
+            [
+                "blocks.8.hook_resid_pre@blocks.8.hook_resid_pre",
+                "blocks.8.hook_attn_out@v5_32k_layer_8",
+                "blocks.8.hook_mlp_out@sae_group_gpt2_blocks.8.hook_mlp_out_24576:v1"
+            ]
+        );
+        let repos: Vec<String> = s.wanted.iter().filter_map(|w| if let Wanted::Named(n) = w { Some(n.source.label()) } else { None }).collect();
+        assert_eq!(repos, ["jbloom/GPT2-Small-SAEs-Reformatted", "jbloom/GPT2-Small-OAI-v5-32k-attn-out-SAEs", "tommmcgrath/gpt2-small-mlp-out-saes"]);
         let s = Selection::from_args("someone/repo", &[], &[8, 6], None, None).expect("repo");
         assert_eq!(s.wanted, [Wanted::Layer(6), Wanted::Layer(8)]);
     }

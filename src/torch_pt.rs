@@ -201,3 +201,119 @@ impl PtFile {
         self.tensors.keys().cloned().collect()
     }
 }
+
+/// Writes `tensors` (f32, row-major, `(name, shape, values)`) as `torch.save` writes a
+/// state dict: the layout synthetic kk-style SAEs ship in (source/synth.rs). A zip of
+/// `archive/data.pkl` (protocol 2: a dict of `_rebuild_tensor_v2` over persistent
+/// `FloatStorage` ids), `archive/data/N` and `archive/version`, stored, each record's data
+/// 64-byte aligned as torch aligns it.
+pub fn write(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Result<()> {
+    let pickle = state_dict_pickle(tensors);
+    let mut files: Vec<(String, Vec<u8>)> = vec![("archive/data.pkl".into(), pickle)];
+    for (i, (_, _, values)) in tensors.iter().enumerate() {
+        files.push((format!("archive/data/{i}"), values.iter().flat_map(|v| v.to_le_bytes()).collect()));
+    }
+    files.push(("archive/version".into(), b"3\n".to_vec()));
+    crate::fsio::write_atomic(path, &stored_zip(&files))
+}
+
+/// The pickle `torch.save` writes for a dict of f32 tensors.
+fn state_dict_pickle(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    let mut p = vec![0x80, 2, b'}', b'('];
+    let text = |p: &mut Vec<u8>, s: &str| {
+        p.push(b'X');
+        p.extend((s.len() as u32).to_le_bytes());
+        p.extend(s.as_bytes());
+    };
+    let int = |p: &mut Vec<u8>, n: usize| {
+        p.push(b'J');
+        p.extend((n as i32).to_le_bytes());
+    };
+    for (i, (name, shape, values)) in tensors.iter().enumerate() {
+        text(&mut p, name);
+        p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        // The persistent id: ('storage', torch.FloatStorage, key, 'cpu', numel).
+        p.push(b'(');
+        text(&mut p, "storage");
+        p.extend(b"ctorch\nFloatStorage\n");
+        text(&mut p, &i.to_string());
+        text(&mut p, "cpu");
+        int(&mut p, values.len());
+        p.extend(b"tQ");
+        int(&mut p, 0);
+        p.push(b'(');
+        shape.iter().for_each(|&d| int(&mut p, d));
+        p.push(b't');
+        p.push(b'(');
+        let strides: Vec<usize> = (0..shape.len()).map(|k| shape[k + 1..].iter().product()).collect();
+        strides.iter().for_each(|&s| int(&mut p, s));
+        p.push(b't');
+        p.push(0x89);
+        p.extend(b"ccollections\nOrderedDict\n)Rt");
+        p.push(b'R');
+    }
+    p.extend(b"u.");
+    p
+}
+
+/// A zip of stored (uncompressed) entries whose data start on 64-byte boundaries.
+fn stored_zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in files {
+        let offset = out.len() as u32;
+        let crc = crc32fast::hash(data);
+        // Padding in the local header's extra field puts the data on a 64-byte boundary.
+        let pad = (64 - (out.len() + 30 + name.len() + 4) % 64) % 64;
+        let extra_len = 4 + pad;
+        out.extend(0x0403_4b50u32.to_le_bytes());
+        out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend(crc.to_le_bytes());
+        out.extend((data.len() as u32).to_le_bytes());
+        out.extend((data.len() as u32).to_le_bytes());
+        out.extend((name.len() as u16).to_le_bytes());
+        out.extend((extra_len as u16).to_le_bytes());
+        out.extend(name.as_bytes());
+        out.extend(0xcafeu16.to_le_bytes());
+        out.extend((pad as u16).to_le_bytes());
+        out.extend(std::iter::repeat_n(0u8, pad));
+        out.extend(data);
+        central.extend(0x0201_4b50u32.to_le_bytes());
+        central.extend([20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        central.extend(crc.to_le_bytes());
+        central.extend((data.len() as u32).to_le_bytes());
+        central.extend((data.len() as u32).to_le_bytes());
+        central.extend((name.len() as u16).to_le_bytes());
+        central.extend([0u8; 12]);
+        central.extend(offset.to_le_bytes());
+        central.extend(name.as_bytes());
+    }
+    let cd_offset = out.len() as u32;
+    let cd_size = central.len() as u32;
+    out.extend(central);
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    out.extend([0u8; 4]);
+    out.extend((files.len() as u16).to_le_bytes());
+    out.extend((files.len() as u16).to_le_bytes());
+    out.extend(cd_size.to_le_bytes());
+    out.extend(cd_offset.to_le_bytes());
+    out.extend([0u8; 2]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    /// What `write` writes, this reader (and torch.load: scripts/reference_pt.py) reads back.
+    #[test]
+    fn written_state_dicts_read_back() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("x.pt");
+        let a: Vec<f32> = (0..6).map(|i| i as f32 * 0.5).collect();
+        super::write(&path, &[("W_enc", vec![2, 3], a.clone()), ("b_enc", vec![3], vec![1.0, -2.0, 3.5])]).expect("write");
+        let f = super::PtFile::open(&path).expect("read");
+        assert_eq!(f.names(), ["W_enc", "b_enc"]);
+        let w = f.tensor("W_enc", &[2, 3]).expect("W_enc");
+        assert_eq!(Vec::<f32>::try_from(w.view([-1])).expect("v"), a);
+        assert_eq!(Vec::<f32>::try_from(f.tensor("b_enc", &[3]).expect("b")).expect("v"), [1.0, -2.0, 3.5]);
+    }
+}

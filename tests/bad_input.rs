@@ -10,7 +10,7 @@ use saescope::source::Source;
 use std::path::Path;
 
 fn load(model: &Path, saes: &Path, layers: &[usize]) -> color_eyre::Result<Engine> {
-    let saes = saescope::selection::Selection::from_args("", &[], layers, Some(saes), None)?;
+    let saes = saescope::selection::Selection::from_args(saescope::source::DEFAULT_SAE_RELEASE, &[], layers, Some(saes), None)?;
     let run = saescope::pipeline::Run { model: Source::Dir(model.to_owned()), saes, device: tch::Device::Cpu, opts: Default::default() };
     Engine::load(&run, &ProgressSink::none())
 }

@@ -72,6 +72,11 @@ pub fn run(cli: Cli) -> Result<()> {
     });
     match cli.command {
         Some(Command::Saes { of, release, format }) => saes::saes(c, of.as_deref(), release.as_deref(), format),
+        // A SAELens release name: that release's layout; else GPT-2-small-res-jb's.
+        Some(Command::Synth { out, size, seed }) if !c.sae_release.contains('/') => {
+            let selection = Selection::from_args(&c.sae_release, &c.sae, &c.layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
+            saescope::source::synth::write_release(&out, size, seed, &selection, &ProgressSink::stderr())
+        }
         Some(Command::Synth { out, size, seed }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
         Some(Command::SynthSamples { out, texts, categories, seed }) => {
             saescope::fsio::write_atomic(&out, saescope::synth_samples::generate(texts, categories, seed).as_bytes())

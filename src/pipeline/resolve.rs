@@ -210,13 +210,23 @@ fn find(source: &Source, wanted: &Wanted, n_layer: usize, progress: &ProgressSin
                 }
                 Source::Dir(_) => None,
             };
-            Named { id: folder.clone(), hook, path: folder, single_file: false, neuronpedia, width: None, norm_scaling_factor: None, processing: None }
+            Named {
+                id: folder.clone(),
+                source: source.clone(),
+                hook,
+                path: folder,
+                single_file: false,
+                neuronpedia,
+                width: None,
+                norm_scaling_factor: None,
+                processing: None,
+            }
         }
     };
     if named.hook.blocks_needed() > n_layer {
         bail!("{} reads {}, but the model has {n_layer} blocks", named.id, named.hook);
     }
-    let files = source.sae_files(&named.path, named.single_file, progress)?;
+    let files = named.source.sae_files(&named.path, named.single_file, progress)?;
     let width = Sae::width(&files)?;
     // The SAE's own cfg names its Neuronpedia id where SAELens wrote one; else the registry's.
     let neuronpedia = crate::neuronpedia::SaeId::from_cfg(&files.cfg).or_else(|| named.neuronpedia.as_deref().and_then(crate::neuronpedia::SaeId::parse));

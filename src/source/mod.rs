@@ -28,7 +28,7 @@ pub struct SaeFiles {
     pub weights: PathBuf,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     Hub(String),
     Dir(PathBuf),

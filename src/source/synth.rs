@@ -120,6 +120,88 @@ pub fn write(out: &Path, size: Size, seed: u64, progress: &ProgressSink) -> Resu
     Ok(())
 }
 
+/// The widest SAE `synth --size tiny` writes for a release: names say 24k or 32k, tests
+/// want seconds.
+const TINY_MAX_WIDTH: usize = 4096;
+
+/// Writes DIR/model (as `write` does) and DIR/saes holding the SAEs of SAELens releases in
+/// their own repo layouts and formats (DIR/saes/ORG/NAME each when there are several), each calibrated on the synthetic model at its
+/// hook under its processing: SAELens folders (standard; TopK k=32 on inputs normalised per
+/// token, uncentred, for OpenAI's v5 releases), the kk release's `.pt` state dicts with
+/// their `{stem}_cfg.json`, and for an entry with a `norm_scaling_factor` an SAE trained on
+/// inputs scaled by it. What the loopback stand-in hub serves in tests (tests/release.rs).
+pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selection::Selection, progress: &ProgressSink) -> Result<()> {
+    use crate::selection::Wanted;
+    let Shape { cfg, d_sae, l0 } = shape(size);
+    let model_dir = out.join("model");
+    std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    progress.stage(format!("writing synthetic model to {}", model_dir.display()));
+    write_model(&model_dir, &cfg, &mut rng)?;
+    let _guard = tch::no_grad_guard();
+    let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu, tch::Kind::Float)?;
+    let tok = Gpt2Tokenizer::load(None)?;
+    let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
+
+    for wanted in &selection.wanted {
+        let Wanted::Named(n) = wanted else { color_eyre::eyre::bail!("synth --sae-release takes a SAELens release name (`saescope saes` lists them)") };
+        // Where the selection puts it: OUT/saes, or OUT/saes/ORG/NAME for several releases.
+        let super::Source::Dir(base) = &n.source else { color_eyre::eyre::bail!("internal: synth writes to a folder") };
+        let v5 = n.path.starts_with("v5_");
+        let processing = n.processing.unwrap_or(if v5 { crate::hooks::Processing::NONE } else { crate::hooks::Processing::DEFAULT });
+        let mut x = calibration_at(&model, &seqs, n.hook, processing)?;
+        if let Some(s) = n.norm_scaling_factor {
+            x = x * s;
+        }
+        if v5 {
+            // OpenAI's SAEs read inputs layer-normalised per token (SAELens `layer_norm`).
+            let c = &x - x.mean_dim(-1, true, Kind::Float);
+            x = &c / (c.std_dim(-1, true, true) + 1e-5);
+        }
+        let width = n.width.unwrap_or(d_sae);
+        let width = if size == Size::Tiny { width.min(TINY_MAX_WIDTH) } else { width };
+        progress.stage(format!("writing synthetic SAE {} ({} features)", n.path, width));
+        let sae = build_sae(&x, width, l0, &mut rng)?;
+        let hook = n.hook.to_string();
+        let kwargs = serde_json::json!({"center_writing_weights": processing.center_writing_weights, "fold_value_biases": processing.fold_value_biases});
+        if n.single_file {
+            let [cfg_name, weights] = super::sae_names(&n.path, true);
+            std::fs::create_dir_all(base).wrap_err_with(|| format!("cannot create {}", base.display()))?;
+            crate::torch_pt::write(&base.join(&weights), &sae.tensors)?;
+            write_json(
+                &base.join(cfg_name),
+                &serde_json::json!({"act_size": sae.d, "dict_size": sae.d_sae, "act_name": hook, "layer": n.hook.layer, "site": "z", "l1_coeff": 1.0, "seed": seed}),
+            )?;
+        } else {
+            let (arch, normalize) = if v5 { ("topk", "layer_norm") } else { ("standard", "none") };
+            let mut cfg = serde_json::json!({
+                    "architecture": arch, "d_in": sae.d, "d_sae": sae.d_sae, "dtype": "float32", "device": "cpu",
+                    "apply_b_dec_to_input": true, "normalize_activations": normalize,
+                    "hook_name": hook, "hook_layer": n.hook.layer, "model_name": "gpt2-small", "model_from_pretrained_kwargs": kwargs,
+                    "metadata": {"model_name": "gpt2-small", "hook_name": hook, "prepend_bos": true, "context_size": 64,
+                                  "dataset_path": "synthetic", "neuronpedia_id": n.neuronpedia},
+            });
+            if v5 {
+                cfg["k"] = serde_json::json!(32);
+            }
+            write_folder(&base.join(&n.path), &sae, &cfg)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every real token's activation (BOS included) at `hook` under `processing`, stacked [tokens, d].
+fn calibration_at(model: &Gpt2, seqs: &[Vec<u32>], hook: crate::hooks::HookPoint, processing: crate::hooks::Processing) -> Result<Tensor> {
+    let mut rows = Vec::with_capacity(seqs.len());
+    for s in seqs {
+        let ids: Vec<i64> = s.iter().map(|&x| x as i64).collect();
+        let t = ids.len() as i64;
+        let mut x = model.hooks_each(&Tensor::from_slice(&ids).view([1, t]), &Tensor::ones([1, t], (Kind::Bool, Device::Cpu)), &[(hook, processing)])?;
+        rows.push(x.remove(0).squeeze_dim(0));
+    }
+    Ok(Tensor::cat(&rows, 0))
+}
+
 /// Beside each synthetic SAE: which calibration token each feature was built to fire on
 /// (tests/dashboard.rs checks the index finds them).
 pub const ANCHORS: &str = "anchors.json";
@@ -188,8 +270,17 @@ fn calibration_residuals(model: &Gpt2, seqs: &[Vec<u32>], layers: &[usize]) -> R
     Ok(per_layer.iter().map(|v| Tensor::cat(v, 0)).collect())
 }
 
-/// Writes one SAE; returns each feature's anchor (a row of `x`).
-fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<Vec<i64>> {
+/// A synthetic SAE's tensors, row-major f32: W_enc [d, d_sae], b_enc, W_dec [d_sae, d], b_dec.
+struct Built {
+    d: usize,
+    d_sae: usize,
+    tensors: Vec<(&'static str, Vec<usize>, Vec<f32>)>,
+    /// Per feature, the calibration row its decoder leans toward.
+    anchors: Vec<i64>,
+}
+
+/// Builds one SAE calibrated on `x` [rows, d] (see the module's doc).
+fn build_sae(x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<Built> {
     let (n, d) = x.size2()?;
     let b_dec = x.mean_dim(0, false, Kind::Float) + Tensor::from_slice(&normal(rng, d as usize, 0.0, 0.01));
     let xc = x - &b_dec;
@@ -219,22 +310,38 @@ fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mu
     let w_enc = (w_dec.tr() * scale.view([1, -1])).contiguous();
     let b_enc = -(&q * &scale);
     let to_vec = |t: &Tensor| -> Result<Vec<f32>> { Ok(Vec::<f32>::try_from(t.contiguous().view([-1]))?) };
-    let mut t = BTreeMap::new();
-    t.insert("W_enc".to_string(), owned(&[d as usize, d_sae], &to_vec(&w_enc)?));
-    t.insert("b_enc".to_string(), owned(&[d_sae], &to_vec(&b_enc)?));
-    t.insert("W_dec".to_string(), owned(&[d_sae, d as usize], &to_vec(&w_dec)?));
-    t.insert("b_dec".to_string(), owned(&[d as usize], &to_vec(&b_dec)?));
+    let d = d as usize;
+    let tensors = vec![
+        ("W_enc", vec![d, d_sae], to_vec(&w_enc)?),
+        ("b_enc", vec![d_sae], to_vec(&b_enc)?),
+        ("W_dec", vec![d_sae, d], to_vec(&w_dec)?),
+        ("b_dec", vec![d], to_vec(&b_dec)?),
+    ];
+    Ok(Built { d, d_sae, tensors, anchors })
+}
+
+/// Writes `sae` as a SAELens folder: `sae_weights.safetensors` and `cfg`.
+fn write_folder(dir: &Path, sae: &Built, cfg: &serde_json::Value) -> Result<()> {
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    let t: BTreeMap<String, Owned> = sae.tensors.iter().map(|(n, shape, v)| (n.to_string(), owned(shape, v))).collect();
     write_safetensors(&dir.join("sae_weights.safetensors"), &t)?;
+    write_json(&dir.join("cfg.json"), cfg)
+}
+
+/// Writes one SAE; returns each feature's anchor (a row of `x`).
+fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<Vec<i64>> {
+    let sae = build_sae(x, d_sae, l0, rng)?;
     let layer: usize = hook.split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    write_json(
-        &dir.join("cfg.json"),
+    write_folder(
+        dir,
+        &sae,
         &serde_json::json!({
-            "architecture": "standard", "d_in": d, "d_sae": d_sae, "dtype": "float32", "device": "cpu",
+            "architecture": "standard", "d_in": sae.d, "d_sae": sae.d_sae, "dtype": "float32", "device": "cpu",
             "apply_b_dec_to_input": true, "normalize_activations": "none",
             "hook_name": hook, "hook_layer": layer, "model_name": "gpt2-small",
             "metadata": {"model_name": "gpt2-small", "hook_name": hook, "hook_head_index": null, "prepend_bos": true,
                           "context_size": 128, "dataset_path": "synthetic", "neuronpedia_id": null},
         }),
     )?;
-    Ok(anchors)
+    Ok(sae.anchors)
 }

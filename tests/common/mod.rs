@@ -23,7 +23,7 @@ pub fn tiny() -> &'static Path {
 
 /// What runs the tiny model with the SAEs of `saes` (a folder of SAELens folders) at `layers`.
 pub fn run_of(saes: &Path, layers: &[usize]) -> Run {
-    let selection = Selection::from_args("", &[], layers, Some(saes), None).expect("selection");
+    let selection = Selection::from_args(saescope::source::DEFAULT_SAE_RELEASE, &[], layers, Some(saes), None).expect("selection");
     Run { model: Source::Dir(tiny().join("model")), saes: selection, device: tch::Device::Cpu, opts: RunOptions::default() }
 }
 

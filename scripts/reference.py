@@ -9,6 +9,12 @@ It writes JSON in the schema of `saescope report --format json`, plus each text'
     python scripts/reference.py --model-dir DIR/model --sae-dir DIR/saes --samples F \
         --layers 6,8,10,11 [--include-bos] [--threads N] -o out.json
 
+With --saes SPEC.json instead of --layers: any SAEs at any hooks, each a SAELens folder
+under --sae-dir, as a list of {"folder", "hook", "center_writing_weights",
+"norm_scaling_factor"} in saescope's order: every hook is read from a HookedTransformer
+loaded with that SAE's processing, and a norm_scaling_factor is folded in as
+SAE.from_pretrained folds its registry's (only where the cfg says expected_average_only_in).
+
 Used by scripts/gen-fixtures (committed test fixtures) and scripts/compare-python.
 """
 import argparse
@@ -62,12 +68,36 @@ def load_stack(model_dir: str, sae_dir: str, layers):
     return model, saes, hook
 
 
+def load_mixed(model_dir: str, sae_dir: str, spec):
+    """HookedTransformers per processing the SAEs ask for, and each SAE of `spec` loaded
+    as SAE.from_pretrained would; returns ({center: model}, [(SAE, hook, center)])."""
+    from sae_lens import SAE
+    from transformer_lens import HookedTransformer
+    from transformers import GPT2LMHeadModel, GPT2TokenizerFast
+
+    tok = GPT2TokenizerFast.from_pretrained("gpt2")
+    models, saes = {}, []
+    for s in spec:
+        center = bool(s["center_writing_weights"])
+        if center not in models:
+            hf = GPT2LMHeadModel.from_pretrained(model_dir, local_files_only=True)
+            models[center] = HookedTransformer.from_pretrained("gpt2", hf_model=hf, tokenizer=tok, device="cpu", center_writing_weights=center)
+        sae = SAE.load_from_disk(os.path.join(sae_dir, s["folder"]), device="cpu")
+        with open(os.path.join(sae_dir, s["folder"], "cfg.json")) as f:
+            scaled = json.load(f).get("normalize_activations") == "expected_average_only_in"
+        if s.get("norm_scaling_factor") is not None and scaled:
+            sae.fold_activation_norm_scaling_factor(s["norm_scaling_factor"])
+        saes.append((sae, s["hook"], center))
+    return models, saes
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--sae-dir", required=True)
     ap.add_argument("--samples", required=True)
     ap.add_argument("--layers", default="6,8,10,11")
+    ap.add_argument("--saes", help="JSON list of SAEs at any hooks (see the module's doc)")
     ap.add_argument("--include-bos", action="store_true")
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("--threshold", type=float, default=5.0)
@@ -83,22 +113,42 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.set_grad_enabled(False)
-    layers = [int(x) for x in a.layers.split(",")]
     with open(a.samples, "rb") as f:
         cats = tomllib.load(f)["category"]
+    first = 0 if a.include_bos else 1
 
     t_load = time.time()
-    model, saes, hook = load_stack(a.model_dir, a.sae_dir, layers)
-    t_compute = time.time()
-
-    texts = []  # (category index, text, tokens, {layer: vector})
-    for ci, c in enumerate(cats):
-        for text in c["texts"]:
-            toks = model.to_tokens(text)  # BOS prepended, as the notebook did
-            _, cache = model.run_with_cache(toks, names_filter=[hook(l) for l in layers])
-            first = 0 if a.include_bos else 1
-            vecs = {l: saes[l].encode(cache[hook(l)][0])[first:].mean(0) for l in layers}
-            texts.append((ci, text, toks[0].tolist(), vecs))
+    texts = []  # (category index, text, tokens, {key: vector}); keys index `layers`
+    if a.saes:
+        with open(a.saes) as f:
+            spec = json.load(f)
+        models, saes = load_mixed(a.model_dir, a.sae_dir, spec)
+        # Each SAE's block, for the report's "layer" (its "hook" says the rest).
+        layers = [int(h.split(".")[1]) for _, h, _ in saes]
+        keys = list(range(len(saes)))
+        t_compute = time.time()
+        for ci, c in enumerate(cats):
+            for text in c["texts"]:
+                toks = next(iter(models.values())).to_tokens(text)
+                caches = {center: m.run_with_cache(toks, names_filter=sorted({h for _, h, cc in saes if cc == center}))[1] for center, m in models.items()}
+                vecs = {}
+                for i, (sae, h, center) in enumerate(saes):
+                    x = caches[center][h][0]
+                    if x.dim() == 3:  # hook_z: [pos, head, d_head], heads concatenated as SAELens reshapes it
+                        x = x.flatten(-2)
+                    vecs[i] = sae.encode(x)[first:].mean(0)
+                texts.append((ci, text, toks[0].tolist(), vecs))
+    else:
+        layers = [int(x) for x in a.layers.split(",")]
+        keys = layers
+        model, saes, hook = load_stack(a.model_dir, a.sae_dir, layers)
+        t_compute = time.time()
+        for ci, c in enumerate(cats):
+            for text in c["texts"]:
+                toks = model.to_tokens(text)  # BOS prepended, as the notebook did
+                _, cache = model.run_with_cache(toks, names_filter=[hook(l) for l in layers])
+                vecs = {l: saes[l].encode(cache[hook(l)][0])[first:].mean(0) for l in layers}
+                texts.append((ci, text, toks[0].tolist(), vecs))
     t_done = time.time()
 
     def topk(v, k):
@@ -108,7 +158,7 @@ def main() -> None:
     out_cats = []
     for ci, c in enumerate(cats):
         out_layers = []
-        for l in layers:
+        for l, layer in zip(keys, layers):
             above = {}  # feature -> per-category count of texts with v_f >= threshold
             for tci, _, _, vecs in texts:
                 for f in (vecs[l] >= a.threshold).nonzero().flatten().tolist():
@@ -120,7 +170,7 @@ def main() -> None:
             n, s = len(vals), sum(vals)
             gini = (2 * sum((i + 1) * x for i, x in enumerate(vals)) / (n * s) - (n + 1) / n) if n and s > 0 else 0.0
             out_layers.append({
-                "layer": l, "peak": top[0][1] if top else 0.0, "gini": gini, "top_sum": s,
+                "layer": layer, "peak": top[0][1] if top else 0.0, "gini": gini, "top_sum": s,
                 "top_share": s / float(cvec.sum()) if float(cvec.sum()) > 0 else 0.0,
                 "spec": max((spec(f) for f, _ in top), default=0),
                 "top": [{"feature": f, "activation": x, "specialist": spec(f)} for f, x in top],
@@ -132,8 +182,8 @@ def main() -> None:
         "top_k": a.top_k, "threshold": a.threshold, "categories": out_cats,
         "texts": [{
             "category": cats[ci]["name"], "text": text, "tokens": toks, "n_tokens": len(toks) - (0 if a.include_bos else 1),
-            "layers": [{"layer": l, "total": float(vecs[l].sum()),
-                        "top": [{"feature": f, "activation": x} for f, x in topk(vecs[l], 32)]} for l in layers],
+            "layers": [{"layer": layer, "total": float(vecs[l].sum()),
+                        "top": [{"feature": f, "activation": x} for f, x in topk(vecs[l], 32)]} for l, layer in zip(keys, layers)],
         } for ci, text, toks, vecs in texts],
         "timing": {"import_and_load_s": t_compute - T0, "load_s": t_compute - t_load, "compute_s": t_done - t_compute},
         "versions": {"torch": torch.__version__, "transformer_lens": __import__("transformer_lens").__version__ if hasattr(__import__("transformer_lens"), "__version__") else "?",

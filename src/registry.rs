@@ -123,9 +123,11 @@ impl Registry {
         Ok(r.saes
             .iter()
             .map(|e| {
-                // A SAELens folder holds cfg.json; a single-file SAE is the path itself.
-                let cfg = if e.path.ends_with(".pt") { None } else { repo.get(&format!("{}/cfg.json", e.path)) };
-                let cached = if e.path.ends_with(".pt") { repo.get(&e.path).is_some() } else { cfg.is_some() };
+                // A SAELens folder (v5's are named like `.pt` files), or the kk release's
+                // single `.pt` with its `_cfg.json`: source::sae_names.
+                let [cfg_name, weights] = crate::source::sae_names(&e.path, r.single_file());
+                let cfg = repo.get(&cfg_name);
+                let cached = cfg.is_some() && repo.get(&weights).is_some();
                 // Where the name does not say the width, a cached cfg.json does.
                 let width = e.width().or_else(|| crate::sae::SaeConfig::from_file(cfg.as_deref()?).ok()?.d_sae);
                 Listed {
@@ -222,6 +224,14 @@ pub fn table_saes(rows: &[Listed]) -> String {
         ));
     }
     s
+}
+
+impl Release {
+    /// Its SAEs are single `.pt` state dicts with a `{stem}_cfg.json` beside each (SAELens's
+    /// `connor_rob_hook_z` loader), not SAELens folders.
+    pub fn single_file(&self) -> bool {
+        self.conversion_func.as_deref() == Some("connor_rob_hook_z")
+    }
 }
 
 impl Entry {

@@ -37,6 +37,9 @@ pub struct SaeConfig {
     pub architecture: Architecture,
     pub apply_b_dec_to_input: bool,
     pub normalize: Normalize,
+    /// The cfg says `expected_average_only_in`: inputs are scaled by a factor SAELens's
+    /// registry may give (`norm_scaling_factor`), folded in only then, as `from_pretrained` does.
+    pub scaled_inputs: bool,
     pub hook_name: Option<String>,
     /// The TransformerLens processing the SAE was trained under
     /// (`model_from_pretrained_kwargs`), which decides what its hook holds.
@@ -114,6 +117,7 @@ impl SaeConfig {
             // Gemma Scope subtracts no b_dec from the input (SAELens's gemma_3 loader).
             apply_b_dec_to_input: get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(!scope),
             normalize,
+            scaled_inputs: get("normalize_activations").and_then(Value::as_str) == Some("expected_average_only_in"),
             hook_name: get("hook_name").or_else(|| get("hook_point")).or_else(|| get("act_name")).and_then(Value::as_str).map(String::from),
         })
     }
@@ -220,7 +224,7 @@ impl Sae {
         if let Some(p) = overrides.processing {
             cfg.processing = p;
         }
-        if let Some(s) = overrides.norm_scaling_factor {
+        if let (Some(s), true) = (overrides.norm_scaling_factor, cfg.scaled_inputs) {
             cfg.normalize = Normalize::Scale(s);
         }
         if cfg.d_in != d_model && cfg.d_in != 0 {

@@ -52,19 +52,13 @@ pub struct Named {
     pub processing: Option<Processing>,
 }
 
-/// Conversions whose files saescope reads: SAELens's own folders (null) and the kk `.pt`
-/// state dicts. Others (Gemma Scope's, dictionary_learning's...) say so when chosen.
-const SINGLE_FILE: &str = "connor_rob_hook_z";
-
 impl Named {
     fn of(release_name: &str, release: &Release, e: &Entry, source: Source) -> Result<Self> {
         let hook = e.hook().ok_or_else(|| eyre!("SAE {} of {release_name} reads a hook saescope does not know ({})", e.id, e.path))?;
-        let single_file = match release.conversion_func.as_deref() {
-            None => false,
-            Some(SINGLE_FILE) => true,
-            Some("gemma_3") => false,
-            Some(other) => bail!("release {release_name} is stored in a layout saescope does not read yet (SAELens converts it with {other})"),
-        };
+        let single_file = release.single_file();
+        if let Some(other) = release.conversion_func.as_deref().filter(|c| !single_file && *c != "gemma_3") {
+            bail!("release {release_name} is stored in a layout saescope does not read yet (SAELens converts it with {other})");
+        }
         let kwargs = release.config_overrides.as_ref().and_then(|o| o.get("model_from_pretrained_kwargs"));
         let processing = kwargs.map(|m| {
             let flag = |k: &str, default: bool| m.get(k).and_then(serde_json::Value::as_bool).unwrap_or(default);

@@ -173,7 +173,12 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selec
                 &serde_json::json!({"act_size": sae.d, "dict_size": sae.d_sae, "act_name": hook, "layer": n.hook.layer, "site": "z", "l1_coeff": 1.0, "seed": seed}),
             )?;
         } else {
-            let (arch, normalize) = if v5 { ("topk", "layer_norm") } else { ("standard", "none") };
+            let (arch, normalize) = match (v5, n.norm_scaling_factor) {
+                (true, _) => ("topk", "layer_norm"),
+                // What SAELens folds the registry's factor into (its from_pretrained).
+                (false, Some(_)) => ("standard", "expected_average_only_in"),
+                (false, None) => ("standard", "none"),
+            };
             let mut cfg = serde_json::json!({
                     "architecture": arch, "d_in": sae.d, "d_sae": sae.d_sae, "dtype": "float32", "device": "cpu",
                     "apply_b_dec_to_input": true, "normalize_activations": normalize,

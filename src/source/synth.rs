@@ -151,7 +151,7 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selec
         let processing = n.processing.unwrap_or(if v5 { crate::hooks::Processing::NONE } else { crate::hooks::Processing::DEFAULT });
         let mut x = calibration_at(&model, &seqs, n.hook, processing)?;
         if let Some(s) = n.norm_scaling_factor {
-            x = x * s;
+            x = x.f_mul_scalar(s)?;
         }
         if v5 {
             // OpenAI's SAEs read inputs layer-normalised per token (SAELens `layer_norm`).

@@ -155,6 +155,15 @@ impl Selection {
         (keys.into_iter().map(|(k, _)| k).collect(), ids)
     }
 
+    /// `label` short enough for the explorer's status line: the first release and how many more.
+    pub fn short_label(&self) -> String {
+        let label = self.label();
+        match label.split_once(',') {
+            Some((first, rest)) => format!("{first} +{}", rest.split(',').count()),
+            None => label,
+        }
+    }
+
     /// What the status bar and the report call the SAEs: the release name, else the repo or folder.
     pub fn label(&self) -> String {
         self.release.clone().unwrap_or_else(|| self.source.label())

@@ -9,60 +9,10 @@
 mod common;
 
 use common::hub::Hub;
+use common::releases::{hub, FS, FS_IDS, KK, MIXED, V5};
 use common::{close, fixture, saescope};
-use saescope::progress::ProgressSink;
-use saescope::selection::Selection;
-use saescope::source::synth::{write_release, Size};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
-
-const MIXED: &str = "gpt2-small-res-jb,gpt2-small-attn-out-v5-32k,gpt2-small-mlp-tm";
-const V5: &str = "gpt2-small-resid-post-v5-32k";
-const FS: &str = "gpt2-small-res-jb-feature-splitting";
-const FS_IDS: &str = "blocks.8.hook_resid_pre_768,blocks.8.hook_resid_pre_1536,blocks.8.hook_resid_pre_3072";
-const KK: &str = "gpt2-small-hook-z-kk";
-
-/// One synthetic release (or several) under `name`, written once per test binary.
-fn synthesized(name: &str, release: &str, ids: &[&str], layers: &[usize]) -> PathBuf {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    let root = ROOT.get_or_init(|| tempfile::tempdir().expect("tmp").keep());
-    let out = root.join(name);
-    if !out.join("model").join("model.safetensors").is_file() {
-        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-        let selection = Selection::from_args(release, &ids, layers, Some(&out.join("saes")), None).expect("selection");
-        write_release(&out, Size::Tiny, 0, &selection, &ProgressSink::none()).expect("synth");
-    }
-    out
-}
-
-fn all() -> &'static [(PathBuf, &'static str)] {
-    static ALL: OnceLock<Vec<(PathBuf, &'static str)>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        vec![
-            (synthesized("mixed", MIXED, &[], &[8]), MIXED),
-            (synthesized("v5", V5, &[], &[6, 8, 10, 11]), V5),
-            (synthesized("fs", FS, &FS_IDS.split(',').collect::<Vec<_>>(), &[]), FS),
-            (synthesized("kk", KK, &[], &[5, 8]), KK),
-        ]
-    })
-}
-
-/// The hub: the tiny model as `org/tiny`, and each release's repo as SAELens names it.
-fn hub() -> Hub {
-    let h = Hub::start();
-    let registry = saescope::registry::Registry::bundled().expect("registry");
-    h.repo("org/tiny", &all()[0].0.join("model"), &[]);
-    for (dir, releases) in all() {
-        let names: Vec<&str> = releases.split(',').collect();
-        for name in &names {
-            let repo = &registry.release(name).expect("release").repo_id;
-            let at = if names.len() == 1 { dir.join("saes") } else { dir.join("saes").join(repo) };
-            h.repo(repo, &at, &[]);
-        }
-    }
-    h
-}
 
 /// saescope against the stand-in hub, with its own empty cache.
 fn via(hub: &Hub, hf: &Path) -> Command {

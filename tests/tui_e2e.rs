@@ -419,3 +419,52 @@ fn corpus_index_card_context_and_overview_in_tmux() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// SAEs by SAELens's names in the explorer, fetched from the stand-in hub in their
+/// releases' real layouts: three feature-splitting widths at one hook are three tabs, a
+/// card finds a feature's children in the wider SAEs; OpenAI's v5 resid_post SAEs and the
+/// kk hook_z SAEs get tabs by layer under their site, and a hook_z card has its logit lens.
+#[test]
+fn releases_by_name_in_the_explorer_in_tmux() {
+    use common::releases::{hub, FS, FS_IDS, KK, V5};
+    let hub = hub();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let launch = |name: &str, args: &str| {
+        let cmd = format!(
+            "env {NO_HF} HF_ENDPOINT={} HF_HUB_CACHE={} {} --model org/tiny --no-cache {args}; echo SAESCOPE-EXIT $?; sleep 30",
+            hub.endpoint,
+            quote(&tmp.path().join("hf")),
+            env!("CARGO_BIN_EXE_saescope"),
+        );
+        run_in_tmux(name, &cmd)
+    };
+
+    let t = launch("fs", &format!("--sae-release {FS} --sae {FS_IDS}"));
+    let s = t.wait_for("Peak", 60);
+    assert!(s.contains(" saescope  SAE  8 res 768 │ 8 res 1.5k │ 8 res 3k │"), "one tab per SAE, by width\n{s}");
+    assert!(s.contains("Features · 8 res 768 · Python"), "{s}");
+    t.keys(&["Right"]);
+    t.wait_for("Features · 8 res 1.5k · Python", 5);
+    t.keys(&["Tab", "Enter"]);
+    let s = t.wait_for("Logit lens", 30);
+    assert!(s.contains("Feature #") && s.contains("· 8 res 1.5k ·"), "{s}");
+    t.wait_all(&["8 res 768: nearest (cosine)", "8 res 3k: nearest (cosine)"], 10);
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+
+    let t = launch("v5", &format!("--sae-release {V5} --layers 6,8,10,11"));
+    let s = t.wait_for("Peak", 60);
+    assert!(s.contains(" saescope  layer (post)  6 │ 8 │ 10 │ 11 │") && s.contains("Features · 6 post 4k · Python"), "{s}");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+
+    let t = launch("kk", &format!("--sae-release {KK} --layers 5,8"));
+    let s = t.wait_for("Peak", 60);
+    assert!(s.contains(" saescope  layer (z)  5 │ 8 │") && s.contains("Features · 5 z 4k · Python"), "{s}");
+    t.keys(&["Tab", "Enter"]);
+    t.wait_all(&["Logit lens: promotes", "8 z 4k: nearest (cosine)"], 30);
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

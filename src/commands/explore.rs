@@ -19,7 +19,7 @@ pub fn explore(c: &Common) -> Result<()> {
     // tabs and labels settle on the SAEs found once results arrive (App::set_results).
     let (planned, ids) = run.saes.planned();
     let (labels, summary) = labels(c, &saescope::labels::Scope::new(&planned, &ids))?;
-    let info = RunInfo { model: run.model.label(), sae: run.saes.label(), device: format!("{:?}", run.device).to_lowercase(), ids };
+    let info = RunInfo { model: run.model.label(), sae: run.saes.short_label(), device: format!("{:?}", run.device).to_lowercase(), ids };
     let mut app = App::new(categories, planned.clone(), info, c.export_dir.clone());
     app.labels = labels.clone();
     app.message = summary;

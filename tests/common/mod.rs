@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod hub;
+pub mod releases;
 
 use saescope::pipeline::{Engine, Run, RunOptions};
 use saescope::progress::ProgressSink;

@@ -87,7 +87,7 @@ pub fn run(run: &Run, samples: &Samples, params: Params, repeat: usize) -> Resul
     for _ in 0..repeat {
         let (s, _) = time(|| {
             // What `report --no-cache` runs: resolve, load, fold, analyse.
-            let req = crate::compute::Request { run, samples, cache: None, partial: None };
+            let req = crate::compute::SamplesRequest { run, samples, cache: None, partial: None };
             let done = crate::compute::activations(&req, &quiet)?;
             Ok(analyze(&done.set, params))
         })?;

@@ -148,10 +148,9 @@ impl Card {
         // The MLP's normalised input has no logit lens: the card goes on without one.
         self.logits = match self.sae.hook.site {
             crate::hooks::Site::Ln2Normalized => None,
-            _ => Some(engine.logit_lens(self.sae, self.feature, LOGITS)?),
+            _ => Some(crate::lens::logit_lens(engine, self.sae, self.feature, LOGITS)?),
         };
-        self.neighbours = engine
-            .neighbours(self.sae, self.feature, NEIGHBOURS)?
+        self.neighbours = crate::lens::neighbours(engine, self.sae, self.feature, NEIGHBOURS)?
             .into_iter()
             .map(|Neighbours { sae, features }| NeighbourSae {
                 sae,
@@ -164,7 +163,7 @@ impl Card {
         let li = engine.keys().iter().position(|&l| l == self.sae).ok_or_else(|| eyre!("SAE {} is not loaded", self.sae))?;
         for t in &mut self.top_texts {
             crate::interrupt::check()?;
-            let acts = engine.token_activations(&t.content, include_bos)?;
+            let acts = crate::lens::token_activations(engine, &t.content, include_bos)?;
             let values = acts.feature(li, self.feature);
             t.top_token = values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(position, &activation)| TopToken {
                 position,

@@ -1,6 +1,6 @@
 //! Inputs -> activation set, through the result cache: what `report`, the explorer, the
 //! benchmark and the tests all run. Texts found in the cache are read back; only the rest
-//! go through the model, which is not even loaded when nothing is missing. `Engine::run`
+//! go through the model, which is not even loaded when nothing is missing. `run`
 //! (an engine already loaded, no cache) is the same fold over the same batches.
 
 use crate::activations::{ActivationSet, TextActivations};
@@ -11,7 +11,7 @@ use crate::samples::Samples;
 use color_eyre::eyre::{eyre, Result};
 use std::collections::HashMap;
 
-pub struct Request<'a> {
+pub struct SamplesRequest<'a> {
     pub run: &'a Run,
     pub samples: &'a Samples,
     /// None: `--no-cache`.
@@ -21,7 +21,7 @@ pub struct Request<'a> {
     pub partial: Option<&'a dyn Fn(ActivationSet)>,
 }
 
-/// How often `Request::partial` hears of progress.
+/// How often `SamplesRequest::partial` hears of progress.
 const PARTIAL_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub struct Computed {
@@ -118,19 +118,17 @@ impl<'a> Fold<'a> {
     }
 }
 
-impl Engine {
-    /// Mean SAE activations per text and SAE for every sample text, with this engine
-    /// and no cache: the same fold `activations` does.
-    pub fn run(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<ActivationSet> {
-        let mut set = ActivationSet::new(self.keys(), opts.include_bos, samples.names(), opts.keep);
-        set.neuronpedia = self.neuronpedia.clone();
-        let mut fold = Fold::new(samples, set);
-        fold.compute(self, samples, None, opts, progress, None)?;
-        fold.finish()
-    }
+/// Mean SAE activations per text and SAE for every sample text, with an engine already
+/// loaded and no cache: the same fold `activations` does.
+pub fn run(engine: &Engine, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<ActivationSet> {
+    let mut set = ActivationSet::new(engine.keys(), opts.include_bos, samples.names(), opts.keep);
+    set.neuronpedia = engine.neuronpedia.clone();
+    let mut fold = Fold::new(samples, set);
+    fold.compute(engine, samples, None, opts, progress, None)?;
+    fold.finish()
 }
 
-pub fn activations(req: &Request, progress: &ProgressSink) -> Result<Computed> {
+pub fn activations(req: &SamplesRequest, progress: &ProgressSink) -> Result<Computed> {
     let run = req.run;
     let resolved = Resolved::new(&run.model, &run.saes, progress)?;
     let (model_label, sae_label) = (resolved.model_label.clone(), resolved.sae_label.clone());

@@ -76,59 +76,57 @@ fn space(site: Site) -> u8 {
     }
 }
 
-impl Engine {
-    /// The tokens a feature's decoder direction promotes and suppresses: through the
-    /// unembedding for SAEs that write the residual stream, and for an `attn.hook_z` SAE
-    /// first through the block's W_O (what its heads' output adds to the residual).
-    pub fn logit_lens(&self, key: SaeKey, feature: u32, k: usize) -> Result<Logits> {
-        let _guard = tch::no_grad_guard();
-        let dir = self.sae(key)?.direction(feature)?;
-        let dir = self.model.to_residual(key.hook, &dir)?;
-        let logits = self.model.logit_lens(&dir.unsqueeze(0))?.squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float);
-        let k = k.min(logits.size()[0] as usize) as i64;
-        let pick = |largest: bool| -> Result<Vec<TokenLogit>> {
-            let (vals, idx) = logits.topk(k, 0, largest, true);
-            let vals = Vec::<f32>::try_from(vals)?;
-            let ids: Vec<u32> = Vec::<i64>::try_from(idx)?.into_iter().map(|i| i as u32).collect();
-            let names = self.tokenizer.token_strings(&ids);
-            Ok(ids.into_iter().zip(names).zip(vals).map(|((token_id, token), logit)| TokenLogit { token_id, token, logit }).collect())
-        };
-        Ok(Logits { promoted: pick(true)?, suppressed: pick(false)? })
-    }
+/// The tokens a feature's decoder direction promotes and suppresses: through the
+/// unembedding for SAEs that write the residual stream, and for an `attn.hook_z` SAE
+/// first through the block's W_O (what its heads' output adds to the residual).
+pub fn logit_lens(engine: &Engine, key: SaeKey, feature: u32, k: usize) -> Result<Logits> {
+    let _guard = tch::no_grad_guard();
+    let dir = engine.sae(key)?.direction(feature)?;
+    let dir = engine.model.to_residual(key.hook, &dir)?;
+    let logits = engine.model.logit_lens(&dir.unsqueeze(0))?.squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float);
+    let k = k.min(logits.size()[0] as usize) as i64;
+    let pick = |largest: bool| -> Result<Vec<TokenLogit>> {
+        let (vals, idx) = logits.topk(k, 0, largest, true);
+        let vals = Vec::<f32>::try_from(vals)?;
+        let ids: Vec<u32> = Vec::<i64>::try_from(idx)?.into_iter().map(|i| i as u32).collect();
+        let names = engine.tokenizer.token_strings(&ids);
+        Ok(ids.into_iter().zip(names).zip(vals).map(|((token_id, token), logit)| TokenLogit { token_id, token, logit }).collect())
+    };
+    Ok(Logits { promoted: pick(true)?, suppressed: pick(false)? })
+}
 
-    /// Nearest features of `feature` of SAE `key`: in every other SAE at the same hook
-    /// (feature splitting: a wider SAE's "children", a narrower one's "parent"), and in the
-    /// loaded SAEs just before and after it at other hooks, among those whose decoders
-    /// write the same space.
-    pub fn neighbours(&self, key: SaeKey, feature: u32, k: usize) -> Result<Vec<Neighbours>> {
-        let _guard = tch::no_grad_guard();
-        let dir = self.sae(key)?.direction(feature)?;
-        let keys = self.keys();
-        let pos = keys.iter().position(|&l| l == key).ok_or_else(|| eyre!("SAE {key} is not loaded"))?;
-        let comparable = |p: &usize| space(keys[*p].hook.site) == space(key.hook.site) && self.saes[*p].1.cfg.d_in == self.saes[pos].1.cfg.d_in;
-        let same_hook = (0..keys.len()).filter(|&p| p != pos && keys[p].hook == key.hook);
-        let before = (0..pos).rev().filter(|&p| keys[p].hook != key.hook).find(comparable);
-        let after = (pos + 1..keys.len()).filter(|&p| keys[p].hook != key.hook).find(comparable);
-        let mut which: Vec<usize> = same_hook.chain(before).chain(after).filter(comparable).collect();
-        which.sort_unstable();
-        which.into_iter().map(|p| Ok(Neighbours { sae: keys[p], features: self.saes[p].1.nearest(&dir, k)? })).collect()
-    }
+/// Nearest features of `feature` of SAE `key`: in every other SAE at the same hook
+/// (feature splitting: a wider SAE's "children", a narrower one's "parent"), and in the
+/// loaded SAEs just before and after it at other hooks, among those whose decoders
+/// write the same space.
+pub fn neighbours(engine: &Engine, key: SaeKey, feature: u32, k: usize) -> Result<Vec<Neighbours>> {
+    let _guard = tch::no_grad_guard();
+    let dir = engine.sae(key)?.direction(feature)?;
+    let keys = engine.keys();
+    let pos = keys.iter().position(|&l| l == key).ok_or_else(|| eyre!("SAE {key} is not loaded"))?;
+    let comparable = |p: &usize| space(keys[*p].hook.site) == space(key.hook.site) && engine.saes[*p].1.cfg.d_in == engine.saes[pos].1.cfg.d_in;
+    let same_hook = (0..keys.len()).filter(|&p| p != pos && keys[p].hook == key.hook);
+    let before = (0..pos).rev().filter(|&p| keys[p].hook != key.hook).find(comparable);
+    let after = (pos + 1..keys.len()).filter(|&p| keys[p].hook != key.hook).find(comparable);
+    let mut which: Vec<usize> = same_hook.chain(before).chain(after).filter(comparable).collect();
+    which.sort_unstable();
+    which.into_iter().map(|p| Ok(Neighbours { sae: keys[p], features: engine.saes[p].1.nearest(&dir, k)? })).collect()
+}
 
-    /// Per-token activations of `text` for every loaded SAE (cut to n_ctx if longer).
-    pub fn token_activations(&self, text: &str, include_bos: bool) -> Result<TokenActivations> {
-        let _guard = tch::no_grad_guard();
-        let mut ids = self.tokenizer.encode_with_bos(text)?;
-        let n_ctx = self.model.cfg.n_positions;
-        let truncated = ids.len().saturating_sub(n_ctx);
-        ids.truncate(n_ctx);
-        let first = usize::from(!include_bos);
-        let packed = pack(std::iter::once(ids.as_slice()), include_bos, self.tokenizer.bos);
-        let mut saes = Vec::with_capacity(self.saes.len());
-        for (r, (_, sae)) in self.inputs(&packed)?.iter().zip(&self.saes) {
-            let acts = sae.encode(r).squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
-            let flat = Vec::<f32>::try_from(acts.view([-1]))?;
-            saes.push(flat.chunks(sae.d_sae).skip(first).map(SparseVec::from_dense).collect());
-        }
-        Ok(TokenActivations { tokens: self.tokenizer.token_strings(&ids[first.min(ids.len())..]), saes, truncated })
+/// Per-token activations of `text` for every loaded SAE (cut to n_ctx if longer).
+pub fn token_activations(engine: &Engine, text: &str, include_bos: bool) -> Result<TokenActivations> {
+    let _guard = tch::no_grad_guard();
+    let mut ids = engine.tokenizer.encode_with_bos(text)?;
+    let n_ctx = engine.model.cfg.n_positions;
+    let truncated = ids.len().saturating_sub(n_ctx);
+    ids.truncate(n_ctx);
+    let first = usize::from(!include_bos);
+    let packed = pack(std::iter::once(ids.as_slice()), include_bos, engine.tokenizer.bos);
+    let mut saes = Vec::with_capacity(engine.saes.len());
+    for (r, (_, sae)) in engine.inputs(&packed)?.iter().zip(&engine.saes) {
+        let acts = sae.encode(r).squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+        let flat = Vec::<f32>::try_from(acts.view([-1]))?;
+        saes.push(flat.chunks(sae.d_sae).skip(first).map(SparseVec::from_dense).collect());
     }
+    Ok(TokenActivations { tokens: engine.tokenizer.token_strings(&ids[first.min(ids.len())..]), saes, truncated })
 }

@@ -152,7 +152,7 @@ fn hf_prefixed_tensor_names_load_the_same() {
     let b = load(&d.path().join("model"), &d.path().join("saes"), &[10]).expect("prefixed");
     let s = Samples::parse("[[category]]\nname = \"A\"\ntexts = [\"hello there\"]\n", "t").expect("samples");
     let o = saescope::pipeline::RunOptions::default();
-    assert_eq!(a.run(&s, &o, &ProgressSink::none()).expect("a"), b.run(&s, &o, &ProgressSink::none()).expect("b"));
+    assert_eq!(saescope::compute::run(&a, &s, &o, &ProgressSink::none()).expect("a"), saescope::compute::run(&b, &s, &o, &ProgressSink::none()).expect("b"));
 }
 
 /// A model whose vocabulary is smaller than the tokenizer's (a folder without its own

@@ -4,7 +4,7 @@
 mod common;
 
 use saescope::corpus::Corpus;
-use saescope::dashboard::build::{open_or_build, Request};
+use saescope::dashboard::build::{open_or_build, IndexRequest};
 use saescope::dashboard::store::Store;
 use saescope::pipeline::RunOptions;
 use saescope::progress::ProgressSink;
@@ -24,7 +24,7 @@ fn calibration_corpus(dir: &Path) {
 fn index(corpus: &Corpus, store: &Store, opts: &RunOptions, max_tokens: Option<u64>) -> saescope::dashboard::build::Outcome {
     let d = common::tiny();
     let run = common::run_of(&d.join("saes"), &LAYERS).with_opts(opts.clone());
-    let req = Request { run: &run, corpus, context: None, max_tokens, store };
+    let req = IndexRequest { run: &run, corpus, context: None, max_tokens, store };
     open_or_build(&req, None, &ProgressSink::none()).expect("index")
 }
 
@@ -317,7 +317,7 @@ fn run_relu_count(corpus: &Corpus) -> u64 {
 /// values equal the unscreened f32 dots exactly.
 #[test]
 fn the_bf16_screen_misses_nothing_at_full_size() {
-    use saescope::dashboard::screen::Screen;
+    use saescope::dashboard::screen::Prefilter;
     let (d_in, d_sae) = (768i64, 24_576i64);
     tch::manual_seed(7);
     let dir = tempfile::tempdir().expect("tmp");
@@ -355,8 +355,8 @@ fn the_bf16_screen_misses_nothing_at_full_size() {
         )
         .expect("sae");
         let input = sae.normalized(&x);
-        let screened = Screen::new(&sae).expect("screen").expect("a linear SAE").encode(&input, 2).expect("encode");
-        let unscreened = Screen::unscreened(&sae).expect("screen").expect("a linear SAE").encode(&input, 2).expect("encode");
+        let screened = Prefilter::new(&sae).expect("screen").expect("a linear SAE").encode(&input, 2).expect("encode");
+        let unscreened = Prefilter::unscreened(&sae).expect("screen").expect("a linear SAE").encode(&input, 2).expect("encode");
         let near = screened.0.iter().filter(|&&i| i < d_sae).count();
         assert!(near > 1000, "{arch}: row 0 has many firings at its cuts ({near})");
         assert_eq!(screened.0, unscreened.0, "{arch}: the same pairs fire");

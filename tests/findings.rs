@@ -73,9 +73,14 @@ fn one_layer_or_zero_values_are_stated_not_divided_by() {
 #[test]
 fn findings_command_matches_the_analysis() {
     use saescope::analysis::analyze;
-    let set = common::engine(&[6, 8, 10, 11])
-        .run(&saescope::samples::Samples::bundled().expect("samples"), &common::opts(false, 256), &saescope::progress::ProgressSink::none())
-        .expect("run");
+    let engine = common::engine(&[6, 8, 10, 11]);
+    let set = saescope::compute::run(
+        &engine,
+        &saescope::samples::Samples::bundled().expect("samples"),
+        &common::opts(false, 256),
+        &saescope::progress::ProgressSink::none(),
+    )
+    .expect("run");
     let want = findings(&analyze(&set, Params::default()), &set.categories);
     let out = common::tiny_args(&mut common::saescope()).args(["findings", "--format", "json"]).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

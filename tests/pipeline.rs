@@ -97,11 +97,11 @@ fn text_longer_than_n_ctx_is_an_error_or_truncated_on_request() {
     let e = engine(&[6]);
     let long = "word ".repeat(1100);
     let samples = saescope::samples::Samples::parse(&format!("[[category]]\nname = \"Long\"\ntexts = [\"{long}\"]\n"), "t").expect("parse");
-    let err = e.run(&samples, &opts(false, 4096), &ProgressSink::none()).expect_err("too long").to_string();
+    let err = saescope::compute::run(&e, &samples, &opts(false, 4096), &ProgressSink::none()).expect_err("too long").to_string();
     assert!(err.contains("n_ctx 1024") && err.contains("--truncate") && err.contains("\"Long\""), "{err}");
     let mut o = opts(false, 4096);
     o.truncate = true;
-    let set = e.run(&samples, &o, &ProgressSink::none()).expect("truncated run");
+    let set = saescope::compute::run(&e, &samples, &o, &ProgressSink::none()).expect("truncated run");
     assert_eq!(set.texts[0].n_tokens, 1023);
 }
 
@@ -124,8 +124,8 @@ fn bf16_stays_close_to_f32_and_f16_is_refused_on_cpu() {
         let id = r.identity(&o).expect("identity");
         let e = r.load(tch::Device::Cpu, true, &o, &none).expect("load");
         assert_eq!(e.model.kind(), dtype.kind());
-        let lens = e.logit_lens(common::key(8), 3, 10).expect("lens in this dtype");
-        let set = e.run(&samples, &o, &none).expect("run");
+        let lens = saescope::lens::logit_lens(&e, common::key(8), 3, 10).expect("lens in this dtype");
+        let set = saescope::compute::run(&e, &samples, &o, &none).expect("run");
         (id, analyze(&set, Params::default()), lens)
     };
     let (id32, a32, lens32) = run(Precision::F32);

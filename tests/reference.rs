@@ -18,7 +18,7 @@ fn check_against(fixture_name: &str, include_bos: bool) {
     let samples = Samples::load(&fixture("reference_samples.toml")).expect("samples");
     let eng = engine(&layers);
     // A small batch budget forces several batches with heavy padding.
-    let set = eng.run(&samples, &opts(include_bos, 64), &saescope::progress::ProgressSink::none()).expect("run");
+    let set = saescope::compute::run(&eng, &samples, &opts(include_bos, 64), &saescope::progress::ProgressSink::none()).expect("run");
     let report = Report::new(String::new(), String::new(), &set, &analyze(&set, Params::default()));
     let ours: Value = serde_json::from_str(&report.json().expect("json")).expect("parse");
 

@@ -25,14 +25,14 @@ fn strength_zero_and_clamping_a_silent_feature_change_nothing() {
     // A feature silent at every position of prompt and continuation: clamping it to 0 is
     // clamping it to its own activation.
     let all = format!("{PROMPT}{}", zero.default.text);
-    let acts = e.token_activations(&all, true).expect("acts");
+    let acts = saescope::lens::token_activations(&e, &all, true).expect("acts");
     let silent = (0..512_u32).find(|&f| acts.feature(0, f).iter().all(|&v| v == 0.0)).expect("a silent feature");
     let clamp = steer(&e, PROMPT, &[Steer::new(common::key(6), silent, 0.0)], Mode::Clamp, GREEDY).expect("clamp");
     assert_eq!(clamp.default.ids, clamp.steered.ids);
     assert!(clamp.steps.iter().all(|s| s.kl < 1e-6));
     // The prompt's strongest feature: adding 0 leaves it, clamping it to 0 takes it out of
     // every position, which an `add` could not do.
-    let prompt_acts = e.token_activations(PROMPT, true).expect("acts");
+    let prompt_acts = saescope::lens::token_activations(&e, PROMPT, true).expect("acts");
     let strongest = (0..512_u32)
         .max_by(|&a, &b| prompt_acts.feature(0, a).iter().sum::<f32>().total_cmp(&prompt_acts.feature(0, b).iter().sum::<f32>()))
         .expect("a feature");

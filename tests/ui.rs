@@ -31,7 +31,7 @@ fn ids() -> saescope::neuronpedia::Ids {
 fn results() -> &'static (saescope::activations::ActivationSet, saescope::analysis::Analysis) {
     static R: OnceLock<(saescope::activations::ActivationSet, saescope::analysis::Analysis)> = OnceLock::new();
     R.get_or_init(|| {
-        let mut set = engine(&LAYERS).run(&Samples::bundled().expect("samples"), &opts(false, 2048), &ProgressSink::none()).expect("run");
+        let mut set = saescope::compute::run(&engine(&LAYERS), &Samples::bundled().expect("samples"), &opts(false, 2048), &ProgressSink::none()).expect("run");
         set.neuronpedia = ids();
         let a = analyze(&set, Params::default());
         (set, a)
@@ -52,7 +52,7 @@ fn app(loaded: bool) -> App {
 
 thread_local! {
     /// What the key sequence asked of the model thread, until `serve` answers it.
-    static PENDING: std::cell::RefCell<Vec<saescope::ui::app::Request>> = const { std::cell::RefCell::new(Vec::new()) };
+    static PENDING: std::cell::RefCell<Vec<saescope::ui::app::WorkerRequest>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Progress replies `serve` passed on (steering streams its steps).
     static STEPS: std::cell::RefCell<usize> = const { std::cell::RefCell::new(0) };
     /// URLs a real run would have opened in a browser.
@@ -91,7 +91,7 @@ fn typed(app: &mut App, text: &str) {
     }
 }
 
-fn pending() -> Vec<saescope::ui::app::Request> {
+fn pending() -> Vec<saescope::ui::app::WorkerRequest> {
     PENDING.with(|p| p.borrow().clone())
 }
 
@@ -546,7 +546,7 @@ fn export_to_an_unwritable_folder_is_a_message() {
 // ---- Views beyond the main panes: card, tokens, findings, search, your own text ----
 
 use saescope::labels::Labels;
-use saescope::ui::app::{Mode, Reply, Request};
+use saescope::ui::app::{Mode, Reply, WorkerRequest};
 use saescope::ui::worker;
 use std::collections::BTreeSet;
 
@@ -557,7 +557,7 @@ fn tiny_engine() -> &'static std::sync::Mutex<saescope::pipeline::Engine> {
 
 /// Answers the app's queued requests with the tiny engine, as the model thread does.
 fn serve(a: &mut App) -> usize {
-    let requests: Vec<Request> = PENDING.with(|p| p.borrow_mut().drain(..).collect());
+    let requests: Vec<WorkerRequest> = PENDING.with(|p| p.borrow_mut().drain(..).collect());
     let n = requests.len();
     for r in requests {
         let mut progress = Vec::new();
@@ -660,7 +660,7 @@ fn token_view_shades_tokens_by_activation_and_steps_texts_and_features() {
     assert!(s.contains(&format!("[{}]", panes::num(max))), "values on demand\n{s}");
     press(&mut a, Action::Down);
     assert_eq!(a.tokens_view().expect("token view").row, 1);
-    assert!(matches!(pending().as_slice(), [Request::Tokens(t)] if t != &text), "next text asked for");
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Tokens(t)] if t != &text), "next text asked for");
     press(&mut a, Action::NextFeature);
     assert_eq!(a.tokens_view().expect("token view").feature, a.metrics(0).expect("m").ranked[1].feature);
     press(&mut a, Action::PrevFeature);
@@ -725,7 +725,7 @@ fn input_line_refuses_empty_text_and_takes_a_long_paste_whole() {
     let (s, _) = render(&mut a, 100, 30);
     assert!(s.contains("your text: …") && s.contains("w9"), "the end of a long text shows\n{s}");
     press(&mut a, Action::Submit);
-    assert_eq!(pending(), vec![Request::AdHoc(pasted.clone())]);
+    assert_eq!(pending(), vec![WorkerRequest::AdHoc(pasted.clone())]);
     let before = a.categories.len();
     serve(&mut a);
     assert_eq!(a.categories.len(), before + 1);
@@ -755,7 +755,7 @@ fn worker_reports_a_failure_as_a_message() {
         &tiny_engine().lock().expect("engine"),
         &Labels::default(),
         false,
-        Request::Card(Box::new({
+        WorkerRequest::Card(Box::new({
             let mut c = saescope::card::Card::from_set(&results().0, &Labels::default(), common::key(6), 1).expect("card");
             c.sae = common::key(7);
             c
@@ -1068,7 +1068,7 @@ fn steer_view_from_a_card_runs_both_continuations() {
     assert!(a.input.as_ref().is_some_and(|i| i.kind == saescope::ui::action::InputKind::SteerPrompt), "Enter without a prompt asks for one");
     typed(&mut a, "def f(x):");
     press(&mut a, Action::Submit);
-    assert!(matches!(pending().as_slice(), [Request::Steer { prompt, features, .. }] if prompt == "def f(x):" && features[0].feature == f));
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Steer { prompt, features, .. }] if prompt == "def f(x):" && features[0].feature == f));
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("generating…"), "{s}");
     assert_eq!(serve(&mut a), 1);
@@ -1110,7 +1110,7 @@ fn attribute_view_lists_features_and_opens_their_cards() {
     press(&mut a, Action::Target);
     typed(&mut a, " mat");
     press(&mut a, Action::Submit);
-    assert!(matches!(pending().as_slice(), [Request::Attribute { target: Some(t), .. }] if t == " mat"));
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Attribute { target: Some(t), .. }] if t == " mat"));
     serve(&mut a);
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("next token \" mat\""), "{s}");
@@ -1122,7 +1122,7 @@ fn attribute_view_lists_features_and_opens_their_cards() {
     PENDING.with(|p| p.borrow_mut().clear());
     press(&mut a, Action::Attribute);
     assert_eq!(a.mode(), Mode::Attribute);
-    assert!(matches!(pending().as_slice(), [Request::Attribute { prompt, .. }] if *prompt == text));
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Attribute { prompt, .. }] if *prompt == text));
 }
 
 /// The fixture corpus indexed with the tiny weights (the path relative, as the tests run

@@ -4,7 +4,7 @@ use super::index::index_request;
 use super::{labels_noted, samples};
 use color_eyre::eyre::Result;
 use saescope::cli::{CardFormat, Common};
-use saescope::compute::{activations, Request};
+use saescope::compute::{activations, SamplesRequest};
 use saescope::pipeline::Engine;
 use saescope::progress::ProgressSink;
 
@@ -17,7 +17,7 @@ pub fn feature(c: &Common, sae: &str, id: u32, format: CardFormat, output: Optio
     let (run, _) = super::setup_layers(c, &layers)?;
     let progress = ProgressSink::stderr();
     let cache = c.cache();
-    let req = Request { run: &run, samples: &samples, cache: cache.as_ref(), partial: None };
+    let req = SamplesRequest { run: &run, samples: &samples, cache: cache.as_ref(), partial: None };
     let done = activations(&req, &progress)?;
     let key = saescope::sae_key::pick(&done.set.saes, sae)?;
     let labels = labels_noted(c, &saescope::labels::Scope::new(&done.set.saes, &done.set.neuronpedia))?;

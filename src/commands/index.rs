@@ -12,8 +12,8 @@ pub fn index_request<'a>(
     corpus: &'a saescope::corpus::Corpus,
     run: &'a saescope::pipeline::Run,
     store: &'a saescope::dashboard::store::Store,
-) -> saescope::dashboard::build::Request<'a> {
-    saescope::dashboard::build::Request { run, corpus, context: c.context, max_tokens: c.max_tokens, store }
+) -> saescope::dashboard::build::IndexRequest<'a> {
+    saescope::dashboard::build::IndexRequest { run, corpus, context: c.context, max_tokens: c.max_tokens, store }
 }
 
 /// `saescope index`: builds (or finds) the corpus index and prints what it holds.

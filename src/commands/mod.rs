@@ -16,7 +16,7 @@ mod tokens;
 use color_eyre::eyre::{Result, WrapErr};
 use saescope::analysis::{analyze, Params};
 use saescope::cli::{CardFormat, Cli, Command, Common};
-use saescope::compute::{activations, Request};
+use saescope::compute::{activations, SamplesRequest};
 use saescope::pipeline::{parse_device, Run, RunOptions};
 use saescope::progress::ProgressSink;
 use saescope::samples::Samples;
@@ -141,7 +141,7 @@ pub fn analysed(c: &Common) -> Result<(saescope::compute::Computed, saescope::an
     let samples = samples(c)?;
     let (run, params) = setup(c)?;
     let cache = c.cache();
-    let req = Request { run: &run, samples: &samples, cache: cache.as_ref(), partial: None };
+    let req = SamplesRequest { run: &run, samples: &samples, cache: cache.as_ref(), partial: None };
     let done = activations(&req, &ProgressSink::stderr())?;
     let analysis = analyze(&done.set, params);
     Ok((done, analysis))

@@ -22,7 +22,7 @@ pub fn tokens(c: &Common, sae: &str, id: u32, text: &str, format: CardFormat, ou
         color_eyre::eyre::bail!("feature {id} does not exist: SAE {key} has features 0..{}", key.width);
     }
     let li = engine.keys().iter().position(|&k| k == key).unwrap_or(0);
-    let acts = engine.token_activations(&text, run.opts.include_bos)?;
+    let acts = saescope::lens::token_activations(&engine, &text, run.opts.include_bos)?;
     if acts.truncated > 0 {
         eprintln!("warning: {} tokens past n_ctx were left out", acts.truncated);
     }

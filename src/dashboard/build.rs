@@ -4,7 +4,7 @@
 //! statistics so far are saved, so the next run of the same command resumes there.
 
 pub use super::screen::Encode;
-use super::screen::Screen;
+use super::screen::Prefilter;
 use super::stats::{LayerStats, Scratch};
 use super::store::{Found, Resume, Store};
 use super::Index;
@@ -26,7 +26,7 @@ const FORMAT: &str = "saescope index 2";
 pub const DEFAULT_CONTEXT: usize = 128;
 
 /// What to index and how.
-pub struct Request<'a> {
+pub struct IndexRequest<'a> {
     pub run: &'a Run,
     pub corpus: &'a Corpus,
     /// Tokens per window with BOS; None: the SAE's `context_size`.
@@ -80,7 +80,7 @@ pub struct Located {
     pub id: Key,
 }
 
-pub fn locate(req: &Request, progress: &ProgressSink) -> Result<Located> {
+pub fn locate(req: &IndexRequest, progress: &ProgressSink) -> Result<Located> {
     let resolved = Resolved::new(&req.run.model, &req.run.saes, progress)?;
     let cfg_context = resolved.saes.first().and_then(|f| context_size(&f.files.cfg));
     let context = req.context.or(cfg_context).unwrap_or(DEFAULT_CONTEXT);
@@ -92,7 +92,7 @@ pub fn locate(req: &Request, progress: &ProgressSink) -> Result<Located> {
 }
 
 /// The stored index, if there is a usable one (a damaged one is reported, not trusted).
-pub fn stored(req: &Request, at: &Located, progress: &ProgressSink) -> Option<Index> {
+pub fn stored(req: &IndexRequest, at: &Located, progress: &ProgressSink) -> Option<Index> {
     match req.store.read(&at.id) {
         Found::Ok(index) => Some(index),
         Found::Damaged(why) => {
@@ -106,7 +106,7 @@ pub fn stored(req: &Request, at: &Located, progress: &ProgressSink) -> Option<In
 /// The stored index for this request, or a new one built (resuming an interrupted
 /// build), stored and returned. `engine`: one already loaded with these layers, to use
 /// instead of loading another.
-pub fn open_or_build(req: &Request, engine: Option<&Engine>, progress: &ProgressSink) -> Result<Outcome> {
+pub fn open_or_build(req: &IndexRequest, engine: Option<&Engine>, progress: &ProgressSink) -> Result<Outcome> {
     let at = locate(req, progress)?;
     if let Some(index) = stored(req, &at, progress) {
         return Ok(Outcome { index, path: req.store.path(&at.id), timings: None, resumed_tokens: 0 });
@@ -187,8 +187,8 @@ impl Job<'_> {
         let mut scratch: Vec<Scratch> = state.layers.iter().map(|_| Scratch::default()).collect();
         let screens = match self.encode {
             Encode::Plain => self.engine.saes.iter().map(|_| None).collect(),
-            Encode::Screened => self.engine.saes.iter().map(|(_, sae)| Screen::new(sae)).collect::<Result<Vec<_>>>()?,
-            Encode::Unscreened => self.engine.saes.iter().map(|(_, sae)| Screen::unscreened(sae)).collect::<Result<Vec<_>>>()?,
+            Encode::Screened => self.engine.saes.iter().map(|(_, sae)| Prefilter::new(sae)).collect::<Result<Vec<_>>>()?,
+            Encode::Unscreened => self.engine.saes.iter().map(|(_, sae)| Prefilter::unscreened(sae)).collect::<Result<Vec<_>>>()?,
         };
         let mut timings = Timings::default();
         let mut batch: Vec<(u32, Window)> = Vec::with_capacity(per_batch);
@@ -277,7 +277,7 @@ impl Job<'_> {
     }
 
     /// One batch of windows through the model and every SAE, into the statistics.
-    fn batch(&self, rows: &[(u32, Window)], layers: &mut [LayerStats], scratch: &mut [Scratch], screens: &[Option<Screen>], t: &mut Timings) -> Result<()> {
+    fn batch(&self, rows: &[(u32, Window)], layers: &mut [LayerStats], scratch: &mut [Scratch], screens: &[Option<Prefilter>], t: &mut Timings) -> Result<()> {
         // Every batch has the same shape (rows padded to `context`, missing rows filled
         // with BOS), so the kernels and their summation order are the same for every
         // window: a token's activation is then bit for bit the same wherever its window

@@ -70,7 +70,7 @@ pub fn density_bin(frac: f64) -> usize {
 
 /// A context as the views show it: its tokens (BOS left out) and where it peaks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Context {
+pub struct ContextWindow {
     pub window: u32,
     pub source: String,
     /// Of its document's tokens, where the window starts.
@@ -84,7 +84,7 @@ pub struct Context {
     pub values: Option<Vec<f32>>,
 }
 
-impl Context {
+impl ContextWindow {
     pub fn text(&self) -> String {
         self.tokens.concat()
     }
@@ -96,7 +96,7 @@ pub struct Interval {
     pub from: f64,
     pub to: f64,
     /// Contexts whose peak falls in this range.
-    pub contexts: Vec<Context>,
+    pub contexts: Vec<ContextWindow>,
 }
 
 /// Everything the corpus says of one feature: the card's corpus sections and
@@ -114,7 +114,7 @@ pub struct FeatureCorpus {
     /// Lower edge of each histogram bin from the first to the last nonempty one.
     pub histogram_edges: Vec<f64>,
     pub histogram_counts: Vec<u32>,
-    pub top: Vec<Context>,
+    pub top: Vec<ContextWindow>,
     /// Strongest range first; in each, strongest context first.
     pub intervals: Vec<Interval>,
 }
@@ -150,11 +150,11 @@ impl Index {
     }
 
     /// A stored window as a context peaking at `hit`.
-    pub fn context(&self, hit: &Hit) -> Option<Context> {
+    pub fn context(&self, hit: &Hit) -> Option<ContextWindow> {
         let w = self.contexts.get(&hit.window)?;
         let ids = w.tokens.get(1..)?.to_vec();
         let tokens = ids.iter().map(|id| self.vocab.get(id).cloned().unwrap_or_else(|| format!("<{id}>"))).collect();
-        Some(Context {
+        Some(ContextWindow {
             window: hit.window,
             source: w.source.clone(),
             offset: w.offset,
@@ -214,12 +214,12 @@ impl Index {
 
 impl FeatureCorpus {
     /// The top contexts, then the interval samples: the order the card lists them in.
-    pub fn contexts(&self) -> Vec<&Context> {
+    pub fn contexts(&self) -> Vec<&ContextWindow> {
         self.top.iter().chain(self.intervals.iter().flat_map(|i| &i.contexts)).collect()
     }
 
     /// The same, to fill in their values.
-    pub fn contexts_mut(&mut self) -> Vec<&mut Context> {
+    pub fn contexts_mut(&mut self) -> Vec<&mut ContextWindow> {
         self.top.iter_mut().chain(self.intervals.iter_mut().flat_map(|i| i.contexts.iter_mut())).collect()
     }
 }

@@ -21,7 +21,7 @@ use tch::{Device, Kind, Tensor};
 /// The screen's margin factor, 2^-6 (see the module comment).
 const MARGIN: f32 = 1.0 / 64.0;
 
-pub struct Screen {
+pub struct Prefilter {
     w_bf16: Tensor,
     exact: Exact,
 }
@@ -64,7 +64,7 @@ struct Exact {
     all: bool,
 }
 
-impl Screen {
+impl Prefilter {
     /// None where the plain encode must be used (see the module comment).
     pub fn new(sae: &Sae) -> Result<Option<Self>> {
         Self::build(sae, false)

@@ -2,7 +2,7 @@
 //! keeps only each context's max, since all tokens of all contexts of all features would
 //! be gigabytes. One batch through the model and the feature's SAE.
 
-use super::Context;
+use super::ContextWindow;
 use crate::pipeline::{pack, Engine};
 use crate::sae_key::SaeKey;
 use color_eyre::eyre::{eyre, Result};
@@ -10,7 +10,7 @@ use tch::{Device, Kind};
 
 /// Fills `values` of each context (BOS left out, as its tokens are) with `feature`'s
 /// activation in SAE `key`.
-pub fn shade(engine: &Engine, key: SaeKey, feature: u32, contexts: &mut [&mut Context]) -> Result<()> {
+pub fn shade(engine: &Engine, key: SaeKey, feature: u32, contexts: &mut [&mut ContextWindow]) -> Result<()> {
     if contexts.is_empty() {
         return Ok(());
     }

@@ -2,7 +2,7 @@
 //! corpus sections of `saescope feature`.
 
 use super::build::Timings;
-use super::{Context, FeatureCorpus, Index, Overview};
+use super::{ContextWindow, FeatureCorpus, Index, Overview};
 use crate::printable::printable;
 use serde::Serialize;
 
@@ -113,7 +113,7 @@ pub fn sparkline(counts: &[u32]) -> String {
 
 /// A context's tokens within `STRIP` of its max, with the max token in [[ ]] so it reads
 /// without colour, and … where cut.
-pub fn strip(c: &Context) -> String {
+pub fn strip(c: &ContextWindow) -> String {
     let (from, to) = strip_range(c);
     let mut s = String::from(if from > 0 { "…" } else { "" });
     for i in from..to {
@@ -131,7 +131,7 @@ pub fn strip(c: &Context) -> String {
 }
 
 /// The token range `strip` shows.
-pub fn strip_range(c: &Context) -> (usize, usize) {
+pub fn strip_range(c: &ContextWindow) -> (usize, usize) {
     let from = c.max_index.saturating_sub(STRIP);
     (from, (c.max_index + STRIP + 1).min(c.tokens.len()))
 }

@@ -1,5 +1,5 @@
 //! The explorer's vocabulary: what a user can do (`Action`), what an action asks of the
-//! world (`Effect`), what the model thread is asked and answers (`Request`, `Reply`), and
+//! world (`Effect`), what the model thread is asked and answers (`WorkerRequest`, `Reply`), and
 //! the data it hands over (`Results`, `RunInfo`). Shared by the app, the screens and the
 //! event loop, and depending on none of them.
 
@@ -70,7 +70,7 @@ pub struct Input {
 /// Work for the model thread, queued by `update` and sent by the event loop, so actions
 /// stay testable without a model.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Request {
+pub enum WorkerRequest {
     /// Fill in a card's weight-derived parts.
     Card(Box<Card>),
     /// Per-token activations of a text.
@@ -87,7 +87,7 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Work for the model thread.
-    Worker(Request),
+    Worker(WorkerRequest),
     /// Write the current view's CSV to the export folder.
     Export,
     /// Open this URL in the system's browser.
@@ -106,7 +106,7 @@ pub enum Reply {
     Attributed(Box<crate::attribute::Attribution>),
     /// The request could not be answered, and why: the views waiting on it say so.
     Failed {
-        request: Request,
+        request: WorkerRequest,
         why: String,
     },
 }

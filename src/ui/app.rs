@@ -7,7 +7,7 @@ use crate::activations::SparseVec;
 use crate::analysis::analyze;
 use crate::card::Card;
 use crate::lens::TokenActivations;
-pub use crate::ui::action::{Action, Effect, Input, InputKind, Mode, Pane, Reply, Request, Results, RunInfo};
+pub use crate::ui::action::{Action, Effect, Input, InputKind, Mode, Pane, Reply, Results, RunInfo, WorkerRequest};
 use crate::ui::context::Context;
 use crate::ui::hits::HitMap;
 use crate::ui::screens::{AttributeScreen, CardScreen, FindingsScreen, MainScreen, Screen, SearchScreen, Step, TokensScreen};
@@ -209,7 +209,7 @@ impl App {
             }
             Reply::Failed { request, why } => {
                 match &request {
-                    Request::Card(card) => {
+                    WorkerRequest::Card(card) => {
                         for s in &mut self.screens {
                             if let Screen::Card(c) = s {
                                 if (c.card.sae, c.card.feature) == (card.sae, card.feature) {
@@ -218,12 +218,12 @@ impl App {
                             }
                         }
                     }
-                    Request::Tokens(text) => {
+                    WorkerRequest::Tokens(text) => {
                         self.ctx.pending_tokens.remove(text);
                         self.ctx.failed_tokens.insert(text.clone(), why.clone());
                     }
-                    Request::AdHoc(_) => {}
-                    Request::Steer { .. } => {
+                    WorkerRequest::AdHoc(_) => {}
+                    WorkerRequest::Steer { .. } => {
                         for s in &mut self.screens {
                             if let Screen::Steer(v) = s {
                                 v.running = false;
@@ -231,7 +231,7 @@ impl App {
                             }
                         }
                     }
-                    Request::Attribute { prompt, .. } => {
+                    WorkerRequest::Attribute { prompt, .. } => {
                         for s in &mut self.screens {
                             if let Screen::Attribute(v) = s {
                                 if &v.prompt == prompt {
@@ -419,7 +419,7 @@ impl App {
                     }
                     InputKind::Text => {
                         self.ctx.message = Some(format!("running your text ({} characters)…", input.text.chars().count()));
-                        self.out.push(Effect::Worker(Request::AdHoc(input.text)));
+                        self.out.push(Effect::Worker(WorkerRequest::AdHoc(input.text)));
                     }
                     InputKind::AttributeTarget => {
                         if let Some(Screen::Attribute(v)) = self.screens.last_mut() {

@@ -15,7 +15,7 @@ pub mod screens;
 pub mod view;
 pub mod worker;
 
-use app::{Action, App, Effect, Request};
+use app::{Action, App, Effect, WorkerRequest};
 use color_eyre::eyre::{bail, Result};
 pub use keys::keymap;
 use ratatui::crossterm::event::{self, MouseButton, MouseEventKind};
@@ -48,7 +48,7 @@ fn restore() {
 
 /// Carries out what `App::update` asked for: the only place the explorer writes files,
 /// starts programs or talks to the model thread.
-pub fn perform(app: &mut App, effects: Vec<Effect>, mut send: impl FnMut(Request)) {
+pub fn perform(app: &mut App, effects: Vec<Effect>, mut send: impl FnMut(WorkerRequest)) {
     for e in effects {
         match e {
             Effect::Worker(r) => send(r),
@@ -65,7 +65,7 @@ pub fn perform(app: &mut App, effects: Vec<Effect>, mut send: impl FnMut(Request
 }
 
 /// Applies one event to the app; the model thread's requests go to `requests`.
-pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<Request>>) {
+pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<WorkerRequest>>) {
     let action = match ev {
         Event::Term(event::Event::Key(k)) => {
             // The too-small screen hides the input line: its keys are commands (q quits).
@@ -190,7 +190,7 @@ fn spawn_reader(tx: Sender<Event>) {
     });
 }
 
-fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, rx: &Receiver<Event>, mut requests: Option<Sender<Request>>) -> Result<()> {
+fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, rx: &Receiver<Event>, mut requests: Option<Sender<WorkerRequest>>) -> Result<()> {
     loop {
         let size = terminal.size()?;
         app.size = Rect::new(0, 0, size.width, size.height);

@@ -4,12 +4,12 @@
 
 use crate::analysis::{analyze, Params};
 use crate::cache::Cache;
-use crate::compute::{activations, Request as Compute};
+use crate::compute::{activations, SamplesRequest};
 use crate::labels::Labels;
 use crate::pipeline::{Engine, Run, RunOptions};
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
-use crate::ui::action::{Reply, Request, Results};
+use crate::ui::action::{Reply, Results, WorkerRequest};
 use crate::ui::Event;
 use std::sync::mpsc::{channel, Sender};
 use std::time::Instant;
@@ -49,24 +49,24 @@ fn one_line(e: &color_eyre::Report) -> String {
 }
 
 /// Answers one request with the engine; `partial` hears of steering as it generates.
-pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: Request, partial: &mut dyn FnMut(Reply)) -> Reply {
+pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: WorkerRequest, partial: &mut dyn FnMut(Reply)) -> Reply {
     let asked = request.clone();
     let outcome = match request {
-        Request::Card(mut card) => card.complete(engine, labels, include_bos).and_then(|_| {
+        WorkerRequest::Card(mut card) => card.complete(engine, labels, include_bos).and_then(|_| {
             let (layer, feature) = (card.sae, card.feature);
             if let Some(c) = card.corpus.as_mut() {
                 crate::dashboard::shade::shade(engine, layer, feature, &mut c.contexts_mut())?;
             }
             Ok(Reply::Card(card))
         }),
-        Request::Tokens(text) => engine.token_activations(&text, include_bos).map(|t| Reply::Tokens(text, t)),
-        Request::AdHoc(text) => engine.token_activations(&text, include_bos).map(|t| Reply::AdHoc(text, t)),
-        Request::Steer { prompt, features, mode, tokens } => {
+        WorkerRequest::Tokens(text) => crate::lens::token_activations(engine, &text, include_bos).map(|t| Reply::Tokens(text, t)),
+        WorkerRequest::AdHoc(text) => crate::lens::token_activations(engine, &text, include_bos).map(|t| Reply::AdHoc(text, t)),
+        WorkerRequest::Steer { prompt, features, mode, tokens } => {
             let s = crate::steer::Sampling { tokens, temperature: 0.0, seed: 0 };
             let mut tell = |so_far: &crate::steer::Steered| partial(Reply::SteerProgress(Box::new(so_far.clone())));
             crate::steer::steer_streaming(engine, &prompt, &features, mode, s, &mut tell).map(|r| Reply::Steered(Box::new(r)))
         }
-        Request::Attribute { prompt, target } => {
+        WorkerRequest::Attribute { prompt, target } => {
             crate::attribute::attribute(engine, &prompt, target.as_deref(), ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r)))
         }
     };
@@ -110,7 +110,7 @@ impl Drop for Gone {
 /// The stored index of the corpus, or one built now with the explorer's engine (loaded
 /// here if every sample came from the result cache).
 fn index(job: &Job, ij: &IndexJob, engine: &mut Option<Engine>, progress: &ProgressSink) -> color_eyre::Result<crate::dashboard::Index> {
-    use crate::dashboard::build::{locate, open_or_build, stored, Request as IndexRequest};
+    use crate::dashboard::build::{locate, open_or_build, stored, IndexRequest};
     let run = job.run.with_opts(RunOptions { batch_tokens: ij.batch_tokens, ..job.run.opts.clone() });
     let req = IndexRequest { run: &run, corpus: &ij.corpus, context: ij.context, max_tokens: ij.max_tokens, store: &ij.store };
     let at = locate(&req, progress)?;
@@ -124,8 +124,8 @@ fn index(job: &Job, ij: &IndexJob, engine: &mut Option<Engine>, progress: &Progr
     Ok(open_or_build(&req, engine.as_ref(), progress)?.index)
 }
 
-pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<Request> {
-    let (req_tx, req_rx) = channel::<Request>();
+pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<WorkerRequest> {
+    let (req_tx, req_rx) = channel::<WorkerRequest>();
     let mine = events.clone();
     let spawned = std::thread::Builder::new().name(THREAD.into()).spawn(move || {
         let gone = Gone(mine);
@@ -137,7 +137,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             let _ = gone.0.send(Event::Worker(Msg::Partial(Results { set, analysis, elapsed: start.elapsed(), from_cache: 0, partial: true })));
         };
         let mut labels = job.labels.clone();
-        let req = Compute { run: &job.run, samples: &job.samples, cache: job.cache.as_ref(), partial: Some(&partial) };
+        let req = SamplesRequest { run: &job.run, samples: &job.samples, cache: job.cache.as_ref(), partial: Some(&partial) };
         let computed = guarded("computing", || {
             fault("panic-computing");
             activations(&req, &progress)
@@ -183,7 +183,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             }
             // Generation and gradients need the whole model; the explorer loaded only the
             // blocks its layers read. Reload once, with every block.
-            let whole = matches!(request, Request::Steer { .. } | Request::Attribute { .. });
+            let whole = matches!(request, WorkerRequest::Steer { .. } | WorkerRequest::Attribute { .. });
             if whole && engine.as_ref().is_some_and(|e| e.model.n_blocks() < e.model.cfg.n_layer) {
                 progress.stage("loading the whole model for generation");
                 engine = None;

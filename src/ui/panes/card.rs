@@ -143,7 +143,7 @@ fn corpus_lines(view: &CardScreen, c: &crate::dashboard::FeatureCorpus, width: u
         l.push(Line::raw("  it never fires on this corpus"));
     }
     let mut at = Vec::new();
-    let mut add = |l: &mut Vec<Line<'static>>, ctx: &crate::dashboard::Context| {
+    let mut add = |l: &mut Vec<Line<'static>>, ctx: &crate::dashboard::ContextWindow| {
         let k = at.len();
         at.push(l.len());
         l.push(strip_line(ctx, width, view.values, k == view.row));
@@ -166,7 +166,7 @@ fn corpus_lines(view: &CardScreen, c: &crate::dashboard::FeatureCorpus, width: u
 /// One context on one line of `width` columns: its max, then the tokens around the max
 /// token (in [[ ]]), at most `STRIP` a side and as many as fit, the left side getting half
 /// the room; each shaded by its activation once known, newlines as ↵.
-fn strip_line(c: &crate::dashboard::Context, width: usize, show_values: bool, selected: bool) -> Line<'static> {
+fn strip_line(c: &crate::dashboard::ContextWindow, width: usize, show_values: bool, selected: bool) -> Line<'static> {
     let zeros = vec![0.0; c.tokens.len()];
     let values = c.values.as_deref().unwrap_or(&zeros);
     let max = values.iter().copied().fold(c.max_value, f32::max);

@@ -3,7 +3,7 @@
 
 use super::{distance, step, Step};
 use crate::attribute::Attribution;
-use crate::ui::action::{Action, Effect, InputKind, Request};
+use crate::ui::action::{Action, Effect, InputKind, WorkerRequest};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::panes;
@@ -30,7 +30,7 @@ impl AttributeScreen {
     }
 
     fn ask(&self, out: &mut Vec<Effect>) {
-        out.push(Effect::Worker(Request::Attribute { prompt: self.prompt.clone(), target: self.target.clone() }));
+        out.push(Effect::Worker(WorkerRequest::Attribute { prompt: self.prompt.clone(), target: self.target.clone() }));
     }
 
     /// Explains `target` (a token) instead; empty: the model's top token again.

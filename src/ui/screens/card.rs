@@ -5,7 +5,7 @@
 
 use super::{Screen, Step};
 use crate::card::Card;
-use crate::ui::action::{Action, Effect, Request};
+use crate::ui::action::{Action, Effect, WorkerRequest};
 use crate::ui::context::Context;
 use crate::ui::panes;
 use ratatui::layout::Rect;
@@ -34,7 +34,7 @@ pub fn open(ctx: &mut Context, sae: crate::sae_key::SaeKey, feature: u32, out: &
         Ok(mut card) => {
             // The corpus sections show at once from the index; the model thread shades them.
             card.corpus = ctx.index.as_ref().and_then(|i| i.feature(sae, feature));
-            out.push(Effect::Worker(Request::Card(Box::new(card.clone()))));
+            out.push(Effect::Worker(WorkerRequest::Card(Box::new(card.clone()))));
             Step::Open(Screen::Card(Box::new(CardScreen { card, scroll: 0, failed: None, row: 0, values: false })))
         }
         Err(e) => {
@@ -46,7 +46,7 @@ pub fn open(ctx: &mut Context, sae: crate::sae_key::SaeKey, feature: u32, out: &
 
 impl CardScreen {
     /// The corpus contexts in the order the card lists them.
-    pub fn contexts(&self) -> Vec<&crate::dashboard::Context> {
+    pub fn contexts(&self) -> Vec<&crate::dashboard::ContextWindow> {
         self.card.corpus.as_ref().map_or_else(Vec::new, |c| c.contexts())
     }
 

@@ -4,7 +4,7 @@
 //! unshaded with the max from the index.
 
 use super::Step;
-use crate::dashboard::Context as CorpusContext;
+use crate::dashboard::ContextWindow as CorpusContext;
 use crate::ui::action::{Action, Effect};
 use crate::ui::context::Context;
 use crate::ui::panes;

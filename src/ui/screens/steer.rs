@@ -4,7 +4,7 @@
 
 use super::{distance, step, Step};
 use crate::steer::{Mode, Steered};
-use crate::ui::action::{Action, Effect, InputKind, Request};
+use crate::ui::action::{Action, Effect, InputKind, WorkerRequest};
 use crate::ui::context::Context;
 use crate::ui::panes;
 use ratatui::layout::Rect;
@@ -36,7 +36,7 @@ impl SteerScreen {
         }
         self.running = true;
         self.failed = None;
-        out.push(Effect::Worker(Request::Steer { prompt: self.prompt.clone(), features: ctx.steering.clone(), mode: ctx.steer_mode, tokens: TOKENS }));
+        out.push(Effect::Worker(WorkerRequest::Steer { prompt: self.prompt.clone(), features: ctx.steering.clone(), mode: ctx.steer_mode, tokens: TOKENS }));
     }
 
     pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {

@@ -3,7 +3,7 @@
 //! for the per-token activations it does not have yet.
 
 use super::{distance, step, Step};
-use crate::ui::action::{Action, Effect, Request};
+use crate::ui::action::{Action, Effect, WorkerRequest};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::panes;
@@ -37,7 +37,7 @@ impl TokensScreen {
     fn want(&self, ctx: &mut Context, out: &mut Vec<Effect>) {
         if let Some(t) = self.text(ctx).map(String::from) {
             if ctx.ask_tokens(&t) {
-                out.push(Effect::Worker(Request::Tokens(t)));
+                out.push(Effect::Worker(WorkerRequest::Tokens(t)));
             }
         }
     }

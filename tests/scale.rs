@@ -52,3 +52,93 @@ fn too_little_memory_is_refused_with_the_amount_needed() {
     );
     assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
 }
+
+/// A GPT-2 checkpoint of `n_layer` blocks of width `d` as the hub ships it (mask buffers
+/// included), its tensors' bytes left as a hole in a sparse file: the memory planner reads
+/// headers only. Returns the bytes of what the model loads (the masks are not loaded).
+fn sparse_gpt2(dir: &std::path::Path, n_layer: usize, d: usize, n_head: usize) -> u64 {
+    let (vocab, ctx) = (50257usize, 1024usize);
+    let mut tensors: Vec<(String, Vec<usize>)> = vec![("wte.weight".into(), vec![vocab, d]), ("wpe.weight".into(), vec![ctx, d])];
+    for i in 0..n_layer {
+        for (n, shape) in [
+            ("ln_1.weight", vec![d]),
+            ("ln_1.bias", vec![d]),
+            ("attn.bias", vec![1, 1, ctx, ctx]),
+            ("attn.c_attn.weight", vec![d, 3 * d]),
+            ("attn.c_attn.bias", vec![3 * d]),
+            ("attn.c_proj.weight", vec![d, d]),
+            ("attn.c_proj.bias", vec![d]),
+            ("ln_2.weight", vec![d]),
+            ("ln_2.bias", vec![d]),
+            ("mlp.c_fc.weight", vec![d, 4 * d]),
+            ("mlp.c_fc.bias", vec![4 * d]),
+            ("mlp.c_proj.weight", vec![4 * d, d]),
+            ("mlp.c_proj.bias", vec![d]),
+        ] {
+            tensors.push((format!("h.{i}.{n}"), shape));
+        }
+    }
+    tensors.push(("ln_f.weight".into(), vec![d]));
+    tensors.push(("ln_f.bias".into(), vec![d]));
+    let (mut at, mut loaded) = (0u64, 0u64);
+    let mut header = serde_json::Map::new();
+    for (name, shape) in &tensors {
+        let bytes = 4 * shape.iter().product::<usize>() as u64;
+        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [at, at + bytes]}));
+        at += bytes;
+        loaded += if name.ends_with(".attn.bias") { 0 } else { bytes };
+    }
+    let mut h = serde_json::to_vec(&header).expect("header");
+    h.resize(h.len().next_multiple_of(8), b' ');
+    let path = dir.join("model.safetensors");
+    let mut f = std::fs::File::create(&path).expect("create");
+    std::io::Write::write_all(&mut f, &(h.len() as u64).to_le_bytes()).expect("len");
+    std::io::Write::write_all(&mut f, &h).expect("header");
+    f.set_len(8 + h.len() as u64 + at).expect("sparse data");
+    let cfg = serde_json::json!({"model_type": "gpt2", "n_layer": n_layer, "n_embd": d, "n_head": n_head, "n_positions": ctx, "n_ctx": ctx,
+        "vocab_size": vocab, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new"});
+    std::fs::write(dir.join("config.json"), cfg.to_string()).expect("config");
+    loaded
+}
+
+/// GPT-2 medium, large and XL from their config.json: the memory planner counts what the
+/// model loads (XL: 1.56 billion f32 parameters, 6.23 GB; the hub's 6.43 GB file adds a
+/// causal mask per block, never loaded) and refuses naming the amount.
+#[test]
+fn the_memory_planner_sizes_gpt2_medium_large_and_xl() {
+    for (name, n_layer, d, n_head, params) in
+        [("medium", 24, 1024, 16, 354_823_168u64), ("large", 36, 1280, 20, 774_030_080), ("xl", 48, 1600, 25, 1_557_611_200)]
+    {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let model = tmp.path().join("model");
+        std::fs::create_dir_all(&model).expect("dir");
+        let loaded = sparse_gpt2(&model, n_layer, d, n_head);
+        assert_eq!(loaded, 4 * params, "{name}: GPT-2 {name}'s parameter count");
+        // An SAE on the final residual, so every block is needed: a cfg and a header-only
+        // weights file of d x 8 features.
+        let sae = tmp.path().join("saes").join(format!("blocks.{}.hook_resid_post", n_layer - 1));
+        std::fs::create_dir_all(&sae).expect("dir");
+        std::fs::write(
+            sae.join("cfg.json"),
+            serde_json::json!({"d_in": d, "d_sae": 8 * d, "hook_name": format!("blocks.{}.hook_resid_post", n_layer - 1)}).to_string(),
+        )
+        .expect("cfg");
+        let t = |shape: Vec<usize>| tch::Tensor::zeros(shape.iter().map(|&x| x as i64).collect::<Vec<_>>(), (tch::Kind::Float, tch::Device::Cpu));
+        tch::Tensor::write_safetensors(
+            &[("W_enc", t(vec![d, 8 * d])), ("b_enc", t(vec![8 * d])), ("W_dec", t(vec![8 * d, d])), ("b_dec", t(vec![d]))],
+            sae.join("sae_weights.safetensors"),
+        )
+        .expect("sae");
+        let sae_bytes = 4 * (d * 8 * d + 8 * d + d) as u64;
+        let out = saescope()
+            .args(["report", "--no-cache", "--layers", &n_layer.to_string(), "--max-memory", "0.5", "--model-dir"])
+            .arg(&model)
+            .arg("--sae-dir")
+            .arg(tmp.path().join("saes"))
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let want = format!("(weights {:.2} GiB", (loaded + sae_bytes) as f64 / (1u64 << 30) as f64);
+        assert!(!out.status.success() && err.contains(&want) && err.contains("is available"), "{name}: {want} in\n{err}");
+    }
+}

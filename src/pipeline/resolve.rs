@@ -116,11 +116,14 @@ impl Resolved {
     pub fn memory_needed(&self, opts: &RunOptions, with_decoder: bool) -> Result<MemoryNeed> {
         let model = SafeFile::open(&self.model.weights)?;
         let n_blocks = self.blocks_needed();
+        // The hub's checkpoints carry a causal-mask buffer per block (`h.N.attn.bias`,
+        // [1, 1, n_ctx, n_ctx]: 4 MiB each), which the model builds itself and never loads.
         let mut weights = model.bytes_matching(|n| {
             let n = n.strip_prefix("transformer.").unwrap_or(n);
+            let mask = n.ends_with(".attn.bias") || n.ends_with(".attn.masked_bias");
             n.starts_with("wte.")
                 || n.starts_with("wpe.")
-                || n.strip_prefix("h.").and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < n_blocks)
+                || (!mask && n.strip_prefix("h.").and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < n_blocks))
         });
         for f in &self.saes {
             weights += crate::sae::Sae::bytes(&f.files, with_decoder)?;

@@ -23,16 +23,8 @@ fn hub() -> Hub {
 
 /// `report` through the hub into the cache `hf`, with short timeouts so faults end fast.
 fn report(hub: &Hub, hf: &Path, extra: &[&str]) -> Command {
-    let mut c = saescope();
-    c.args(["report", "--format", "csv", "--layers", "6", "--no-cache", "--download-retries", "2"])
-        .args(extra)
-        .env("SAESCOPE_DOWNLOAD_TIMEOUT", "1")
-        .env("HF_ENDPOINT", &hub.endpoint)
-        .env("HF_HUB_CACHE", hf)
-        .env_remove("HF_HUB_OFFLINE")
-        .env_remove("HF_HOME")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY");
+    let mut c = common::via_hub(hub, hf);
+    c.args(["report", "--format", "csv", "--layers", "6", "--no-cache", "--download-retries", "2"]).args(extra).env("SAESCOPE_DOWNLOAD_TIMEOUT", "1");
     c
 }
 

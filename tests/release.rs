@@ -10,20 +10,14 @@ mod common;
 
 use common::hub::Hub;
 use common::releases::{hub, FS, FS_IDS, KK, MIXED, V5};
-use common::{close, fixture, saescope};
+use common::{close, fixture};
 use std::path::Path;
 use std::process::Command;
 
 /// saescope against the stand-in hub, with its own empty cache.
 fn via(hub: &Hub, hf: &Path) -> Command {
-    let mut c = saescope();
-    c.args(["--model", "org/tiny", "--no-cache"])
-        .env("HF_ENDPOINT", &hub.endpoint)
-        .env("HF_HUB_CACHE", hf)
-        .env_remove("HF_HUB_OFFLINE")
-        .env_remove("HF_HOME")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY");
+    let mut c = common::via_hub(hub, hf);
+    c.args(["--model", "org/tiny", "--no-cache"]);
     c
 }
 

@@ -70,19 +70,24 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
     std::fs::write(path, serde_json::to_string_pretty(v)?).wrap_err_with(|| format!("cannot write {}", path.display()))
 }
 
+/// Writes the synthetic model to DIR/model and loads it whole, with the bundled tokenizer:
+/// what the SAEs are calibrated on.
+fn model_in(out: &Path, cfg: &Gpt2Config, rng: &mut ChaCha8Rng, progress: &ProgressSink) -> Result<(Gpt2, Gpt2Tokenizer)> {
+    let model_dir = out.join("model");
+    std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
+    progress.stage(format!("writing synthetic model to {}", model_dir.display()));
+    write_model(&model_dir, cfg, rng)?;
+    let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu, tch::Kind::Float)?;
+    Ok((model, Gpt2Tokenizer::load(None)?))
+}
+
 /// Writes DIR/model (HF layout) and DIR/saes (SAELens layout, every hook 0..=n_layer).
 pub fn write(out: &Path, size: Size, seed: u64, progress: &ProgressSink) -> Result<()> {
     let Shape { cfg, d_sae, l0 } = shape(size);
-    let model_dir = out.join("model");
-    std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    progress.stage(format!("writing synthetic model to {}", model_dir.display()));
-    write_model(&model_dir, &cfg, &mut rng)?;
-
     // Calibrate the SAEs on the model's own residual stream over realistic text.
     let _guard = tch::no_grad_guard();
-    let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu, tch::Kind::Float)?;
-    let tok = Gpt2Tokenizer::load(None)?;
+    let (model, tok) = model_in(out, &cfg, &mut rng, progress)?;
     let samples = Samples::bundled()?;
     let mut seqs: Vec<Vec<u32>> = samples.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for _ in 0..8 {
@@ -133,14 +138,9 @@ const TINY_MAX_WIDTH: usize = 4096;
 pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selection::Selection, progress: &ProgressSink) -> Result<()> {
     use crate::selection::Wanted;
     let Shape { cfg, d_sae, l0 } = shape(size);
-    let model_dir = out.join("model");
-    std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    progress.stage(format!("writing synthetic model to {}", model_dir.display()));
-    write_model(&model_dir, &cfg, &mut rng)?;
     let _guard = tch::no_grad_guard();
-    let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu, tch::Kind::Float)?;
-    let tok = Gpt2Tokenizer::load(None)?;
+    let (model, tok) = model_in(out, &cfg, &mut rng, progress)?;
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
 
     for wanted in &selection.wanted {

@@ -147,3 +147,16 @@ pub fn key(layer: usize) -> saescope::sae_key::SaeKey {
 pub fn keys(layers: &[usize]) -> Vec<saescope::sae_key::SaeKey> {
     layers.iter().map(|&l| key(l)).collect()
 }
+
+/// saescope pointed at a stand-in hub, with `hf` as its (empty) hub cache and nothing of
+/// this machine's Hugging Face or proxy settings.
+pub fn via_hub(hub: &hub::Hub, hf: &Path) -> std::process::Command {
+    let mut c = saescope();
+    c.env("HF_ENDPOINT", &hub.endpoint)
+        .env("HF_HUB_CACHE", hf)
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_HOME")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY");
+    c
+}

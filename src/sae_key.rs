@@ -84,11 +84,16 @@ pub fn labels(keys: &[SaeKey]) -> Vec<String> {
 
 /// Labels for a bar of tabs: where every SAE sits at the same site, one per hook, the
 /// site once (`res`) and each tab its layer (`6`); else `labels`.
+/// Residual SAEs before and after blocks, one per depth (res-jb's 0-11 and 12), are
+/// numbered by depth: `12` is the residual after the last block.
 pub fn tabs(keys: &[SaeKey]) -> (Option<&'static str>, Vec<String>) {
     let one_site = keys.first().map(|k| k.hook.site).filter(|&s| keys.iter().all(|k| k.hook.site == s));
     let one_per_hook = keys.windows(2).all(|w| w[0].hook != w[1].hook);
+    let residual = keys.iter().all(|k| matches!(k.hook.site, Site::ResidPre | Site::ResidPost));
+    let one_per_depth = keys.windows(2).all(|w| w[0].depth_layer() != w[1].depth_layer());
     match one_site {
         Some(site) if one_per_hook => (Some(site.short()), keys.iter().map(|k| k.hook.layer.to_string()).collect()),
+        _ if residual && one_per_depth => (Some(Site::ResidPre.short()), keys.iter().map(|k| k.depth_layer().to_string()).collect()),
         _ => (None, labels(keys)),
     }
 }
@@ -162,6 +167,9 @@ mod tests {
         let shown: Vec<String> = keys.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["7 post 32k", "8 res 768", "8 res 3k", "8 z 24k", "8 mlp 24k"]);
         assert_eq!(labels(&keys), ["7 post", "8 res 768", "8 res 3k", "8 z", "8 mlp"]);
+        let jb = [key("blocks.11.hook_resid_pre", 512), key("blocks.11.hook_resid_post", 512)];
+        assert_eq!(tabs(&jb), (Some("res"), vec!["11".to_string(), "12".to_string()]), "the final resid_post is depth 12");
+        assert_eq!(tabs(&keys[1..3]).0, None, "two SAEs at one hook need their widths");
         assert_eq!(width_label(1536), "1.5k");
         assert_eq!(width_label(1 << 20), "1M");
     }

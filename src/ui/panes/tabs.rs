@@ -13,8 +13,19 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         None => " saescope  SAE ".to_string(),
     };
     let mut x = area.x + prefix.chars().count() as u16;
+    let widths: Vec<u16> = labels.iter().map(|l| l.chars().count() as u16 + 3).collect();
+    // More tabs than the line holds: start late enough that the selected one shows, and
+    // say how many are to the left.
+    let mut first = 0;
+    while first < app.sae_idx && x + 2 + widths[first..=app.sae_idx].iter().sum::<u16>() > area.right() {
+        first += 1;
+    }
     let mut spans = vec![Span::styled(prefix, Style::new().add_modifier(Modifier::BOLD))];
-    for (i, l) in labels.iter().enumerate() {
+    if first > 0 {
+        spans.push(Span::raw("‹"));
+        x += 1;
+    }
+    for (i, l) in labels.iter().enumerate().skip(first) {
         let style = if i == app.sae_idx { super::selected().add_modifier(Modifier::BOLD) } else { Style::new() };
         let label = format!(" {l} ");
         let w = label.chars().count() as u16;

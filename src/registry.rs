@@ -5,7 +5,7 @@
 //! and reads a newer SAELens's YAML as it ships (`--sae-registry FILE`). Facts only: what a
 //! hook or width is derived from them is computed here, the same for either source.
 
-use crate::hooks::{HookPoint, Site};
+use crate::hooks::HookPoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -153,50 +153,6 @@ impl Registry {
             "no SAELens release named {name:?} in {}{hint}; `saescope saes` lists them, and --sae-registry reads a newer SAELens's pretrained_saes.yaml",
             self.origin
         )
-    }
-
-    /// The hub repo of `release`, checked to hold, for each of `layers`, a SAELens folder
-    /// on that layer's residual stream (`blocks.L.hook_resid_pre`, or the final
-    /// `blocks.(L-1).hook_resid_post`): what this version loads by layer.
-    pub fn repo_for_layers(&self, release: &str, layers: &[usize]) -> Result<String> {
-        let r = self.release(release).ok_or_else(|| self.unknown(release))?;
-        for &l in layers {
-            let folders = crate::config::layer_folders(l);
-            if !r.saes.iter().any(|e| folders.contains(&e.path)) {
-                let mut hooks: Vec<String> = r.saes.iter().filter_map(|e| e.hook().map(|h| h.site.suffix().to_string())).collect();
-                hooks.sort();
-                hooks.dedup();
-                let example = r.saes.first().map_or("", |e| e.path.as_str());
-                bail!(
-                    "release {release} has no SAE folder blocks.{l}.hook_resid_pre (its SAEs read {}, in files like {example}); this version loads one SAELens folder per layer on the residual stream, not yet SAEs on other hooks, several per hook, or single-file ones",
-                    hooks.join(", ")
-                );
-            }
-        }
-        Ok(r.repo_id.clone())
-    }
-
-    /// The layers `ids` (SAELens SAE ids of `release`, `--sae`) stand for, where each is on
-    /// a layer's residual stream (see `repo_for_layers`).
-    pub fn layers_of(&self, release: &str, ids: &[String]) -> Result<Vec<usize>> {
-        let r = self.release(release).ok_or_else(|| self.unknown(release))?;
-        ids.iter()
-            .map(|id| {
-                let e = r.saes.iter().find(|e| &e.id == id).ok_or_else(|| {
-                    let some: Vec<&str> = r.saes.iter().take(4).map(|e| e.id.as_str()).collect();
-                    eyre!("release {release} has no SAE {id:?} (its ids are like {})", some.join(", "))
-                })?;
-                match e.hook() {
-                    Some(h @ HookPoint { layer, site: Site::ResidPre | Site::ResidPost }) if e.path == h.to_string() => Ok(if h.site == Site::ResidPre { layer } else { layer + 1 }),
-                    Some(h @ HookPoint { site: Site::ResidPre | Site::ResidPost, .. }) => bail!(
-                        "SAE {id} of {release} is in folder {}, one of several on {h}; this version loads one SAE per layer, from a folder named for its hook, not yet several per hook",
-                        e.path
-                    ),
-                    Some(h) => bail!("SAE {id} of {release} reads {h}; this version loads SAEs on the residual stream only, not yet on other hooks"),
-                    None => bail!("SAE {id} of {release} reads a hook this version does not know ({})", e.path),
-                }
-            })
-            .collect()
     }
 }
 

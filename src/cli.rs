@@ -91,8 +91,8 @@ pub enum Command {
         temperature: f64,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, value_enum, default_value_t = crate::steer::Mode::Add)]
-        mode: crate::steer::Mode,
+        #[arg(long, value_enum, default_value_t = crate::steer::Edit::Add)]
+        mode: crate::steer::Edit,
         #[arg(long, value_enum, default_value_t = CardFormat::Text)]
         format: CardFormat,
         /// Write to FILE (atomically) instead of standard output.

@@ -28,7 +28,7 @@ use tch::{Kind, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub enum Edit {
     Add,
     Clamp,
 }
@@ -41,7 +41,7 @@ pub struct Steer {
     pub feature: u32,
     pub strength: f64,
     /// None: the run's mode.
-    pub mode: Option<Mode>,
+    pub mode: Option<Edit>,
 }
 
 impl Steer {
@@ -50,13 +50,13 @@ impl Steer {
         Self { sae: sae.to_string(), feature, strength, mode: None }
     }
 
-    pub fn mode_or(&self, run: Mode) -> Mode {
+    pub fn mode_or(&self, run: Edit) -> Edit {
         self.mode.unwrap_or(run)
     }
 
     /// As `--feature` takes it: `L:F:S`, or `L:F:=S` for a clamp in a run of another mode.
-    pub fn spec(&self, run: Mode) -> String {
-        let clamp = if self.mode_or(run) == Mode::Clamp && run != Mode::Clamp { "=" } else { "" };
+    pub fn spec(&self, run: Edit) -> String {
+        let clamp = if self.mode_or(run) == Edit::Clamp && run != Edit::Clamp { "=" } else { "" };
         format!("{}:{}:{clamp}{}", self.sae, self.feature, self.strength)
     }
 }
@@ -71,7 +71,7 @@ impl std::str::FromStr for Steer {
             ));
         };
         let (mode, st) = match st.trim().strip_prefix('=') {
-            Some(rest) => (Some(Mode::Clamp), rest),
+            Some(rest) => (Some(Edit::Clamp), rest),
             None => (None, *st),
         };
         let sae = l.trim().to_string();
@@ -120,7 +120,7 @@ pub struct Continuation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Steered {
     pub prompt: String,
-    pub mode: Mode,
+    pub mode: Edit,
     pub features: Vec<Steer>,
     pub temperature: f64,
     pub seed: u64,
@@ -212,7 +212,7 @@ impl<'a, H: FnMut(usize, Tensor) -> Result<Tensor>> Generator<'a, H> {
 
 /// Generates `s.tokens` tokens after `prompt`, with `steers` applied in `mode` (none: the
 /// plain model).
-fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, s: Sampling, cached: bool) -> Result<Run> {
+fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Edit, s: Sampling, cached: bool) -> Result<Run> {
     let _guard = tch::no_grad_guard();
     let mut g = Generator::new(engine, prompt, hook(engine, steers, mode)?, s, cached);
     for _ in 0..s.tokens {
@@ -224,7 +224,7 @@ fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, s: Sa
 
 /// The residual hook that applies `steers`, each in its own mode or the run's `mode` (none:
 /// the identity).
-fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Mode) -> Result<impl FnMut(usize, Tensor) -> Result<Tensor> + 'a> {
+fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Edit) -> Result<impl FnMut(usize, Tensor) -> Result<Tensor> + 'a> {
     let mut dirs = Vec::new();
     for st in steers {
         let (at, sae) = residual_sae(engine, &st.sae)?;
@@ -242,8 +242,8 @@ fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Mode) -> Result<impl 
         for (st, _, mode, sae, dir, dir_mean) in dirs.iter().filter(|(_, at, ..)| *at == layer) {
             // The edit as a multiple of the direction: a number, or one per position.
             let by = match mode {
-                Mode::Add => Tensor::from(st.strength).to_kind(h.kind()).to_device(h.device()),
-                Mode::Clamp => {
+                Edit::Add => Tensor::from(st.strength).to_kind(h.kind()).to_device(h.device()),
+                Edit::Clamp => {
                     // An SAE trained on the uncentred stream reads it as it is.
                     let seen = match &added {
                         Some(m) if sae.cfg.processing.center_writing_weights => sae.residual_view(&h) + m,
@@ -290,12 +290,12 @@ fn top(engine: &Engine, lp: &Tensor) -> Result<Vec<TokenProb>> {
 }
 
 /// Generation with and without steering, step by step.
-pub fn steer(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mode, s: Sampling) -> Result<Steered> {
+pub fn steer(engine: &Engine, prompt: &str, steers: &[Steer], mode: Edit, s: Sampling) -> Result<Steered> {
     steer_streaming(engine, prompt, steers, mode, s, &mut |_| {})
 }
 
 /// `steer`, telling `on_step` the continuations so far after every step but the last.
-pub fn steer_streaming(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mode, s: Sampling, on_step: &mut dyn FnMut(&Steered)) -> Result<Steered> {
+pub fn steer_streaming(engine: &Engine, prompt: &str, steers: &[Steer], mode: Edit, s: Sampling, on_step: &mut dyn FnMut(&Steered)) -> Result<Steered> {
     if prompt.trim().is_empty() {
         bail!("--prompt is empty: give the text to continue, or - to read it from standard input");
     }
@@ -349,7 +349,7 @@ pub fn steer_streaming(engine: &Engine, prompt: &str, steers: &[Steer], mode: Mo
 
 /// Greedy continuation of the token ids `prompt` (BOS included) with `steers`: the ids and
 /// each step's log-probabilities over the vocabulary, for comparing with a reference.
-pub fn greedy(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, tokens: usize) -> Result<(Vec<u32>, Vec<Vec<f64>>)> {
+pub fn greedy(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Edit, tokens: usize) -> Result<(Vec<u32>, Vec<Vec<f64>>)> {
     let run = generate(engine, prompt, steers, mode, Sampling { tokens, temperature: 0.0, seed: 0 }, true)?;
     let lps = run.logprobs.iter().map(|t| Vec::<f64>::try_from(t).map_err(|e| eyre!("{e}"))).collect::<Result<Vec<_>>>()?;
     Ok((run.ids, lps))
@@ -360,8 +360,8 @@ pub fn greedy(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Mode, tok
 pub fn check_cache(engine: &Engine, prompt: &str, tokens: usize) -> Result<(Vec<u32>, Vec<u32>, f64)> {
     let ids = engine.tokenizer.encode_with_bos(prompt)?;
     let s = Sampling { tokens, temperature: 0.0, seed: 0 };
-    let a = generate(engine, &ids, &[], Mode::Add, s, true)?;
-    let b = generate(engine, &ids, &[], Mode::Add, s, false)?;
+    let a = generate(engine, &ids, &[], Edit::Add, s, true)?;
+    let b = generate(engine, &ids, &[], Edit::Add, s, false)?;
     let diff = a.logprobs.iter().zip(&b.logprobs).map(|(x, y)| (x - y).abs().max().double_value(&[])).fold(0.0, f64::max);
     Ok((a.ids, b.ids, diff))
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{saescope, tiny_args};
-use saescope::steer::{check_cache, steer, Mode, Sampling, Steer};
+use saescope::steer::{check_cache, steer, Edit, Sampling, Steer};
 
 const PROMPT: &str = "def factorial(n):\n    return 1 if n == 0 else";
 
@@ -19,7 +19,7 @@ const GREEDY: Sampling = Sampling { tokens: 12, temperature: 0.0, seed: 0 };
 #[test]
 fn strength_zero_and_clamping_a_silent_feature_change_nothing() {
     let e = engine();
-    let zero = steer(&e, PROMPT, &[Steer::new(common::key(6), 481, 0.0)], Mode::Add, GREEDY).expect("steer");
+    let zero = steer(&e, PROMPT, &[Steer::new(common::key(6), 481, 0.0)], Edit::Add, GREEDY).expect("steer");
     assert_eq!(zero.default.ids, zero.steered.ids);
     assert!(zero.steps.iter().all(|s| s.kl < 1e-9), "{:?}", zero.steps.iter().map(|s| s.kl).collect::<Vec<_>>());
     // A feature silent at every position of prompt and continuation: clamping it to 0 is
@@ -27,7 +27,7 @@ fn strength_zero_and_clamping_a_silent_feature_change_nothing() {
     let all = format!("{PROMPT}{}", zero.default.text);
     let acts = saescope::lens::token_activations(&e, &all, true).expect("acts");
     let silent = (0..512_u32).find(|&f| acts.feature(0, f).iter().all(|&v| v == 0.0)).expect("a silent feature");
-    let clamp = steer(&e, PROMPT, &[Steer::new(common::key(6), silent, 0.0)], Mode::Clamp, GREEDY).expect("clamp");
+    let clamp = steer(&e, PROMPT, &[Steer::new(common::key(6), silent, 0.0)], Edit::Clamp, GREEDY).expect("clamp");
     assert_eq!(clamp.default.ids, clamp.steered.ids);
     assert!(clamp.steps.iter().all(|s| s.kl < 1e-6));
     // The prompt's strongest feature: adding 0 leaves it, clamping it to 0 takes it out of
@@ -37,8 +37,8 @@ fn strength_zero_and_clamping_a_silent_feature_change_nothing() {
         .max_by(|&a, &b| prompt_acts.feature(0, a).iter().sum::<f32>().total_cmp(&prompt_acts.feature(0, b).iter().sum::<f32>()))
         .expect("a feature");
     assert!(prompt_acts.feature(0, strongest).iter().sum::<f32>() > 1.0, "it fires");
-    let added = steer(&e, PROMPT, &[Steer::new(common::key(6), strongest, 0.0)], Mode::Add, GREEDY).expect("add");
-    let removed = steer(&e, PROMPT, &[Steer::new(common::key(6), strongest, 0.0)], Mode::Clamp, GREEDY).expect("clamp");
+    let added = steer(&e, PROMPT, &[Steer::new(common::key(6), strongest, 0.0)], Edit::Add, GREEDY).expect("add");
+    let removed = steer(&e, PROMPT, &[Steer::new(common::key(6), strongest, 0.0)], Edit::Clamp, GREEDY).expect("clamp");
     assert!(added.steps.iter().all(|s| s.kl < 1e-9));
     assert!(removed.steps[0].kl > 1e-4, "clamping a firing feature to 0 moves the next token's distribution: KL {}", removed.steps[0].kl);
 }
@@ -46,24 +46,24 @@ fn strength_zero_and_clamping_a_silent_feature_change_nothing() {
 #[test]
 fn a_feature_carries_its_own_mode() {
     let parse = |s: &str| s.parse::<Steer>().expect("parse");
-    assert_eq!(parse("8:12:=30"), Steer { sae: "8".into(), feature: 12, strength: 30.0, mode: Some(Mode::Clamp) });
+    assert_eq!(parse("8:12:=30"), Steer { sae: "8".into(), feature: 12, strength: 30.0, mode: Some(Edit::Clamp) });
     assert_eq!(parse("8:12:-30"), Steer { sae: "8".into(), feature: 12, strength: -30.0, mode: None });
-    assert_eq!(parse("8:12:=30").spec(Mode::Add), "8:12:=30");
-    assert_eq!(parse("8:12:30").spec(Mode::Clamp), "8:12:30");
+    assert_eq!(parse("8:12:=30").spec(Edit::Add), "8:12:=30");
+    assert_eq!(parse("8:12:30").spec(Edit::Clamp), "8:12:30");
     let e = engine();
     let mixed = [Steer::new(common::key(6), 481, 40.0), parse("8:3:=5")];
-    let a = steer(&e, PROMPT, &mixed, Mode::Add, GREEDY).expect("mixed");
+    let a = steer(&e, PROMPT, &mixed, Edit::Add, GREEDY).expect("mixed");
     let b =
-        steer(&e, PROMPT, &[Steer { mode: Some(Mode::Add), ..mixed[0].clone() }, Steer { mode: Some(Mode::Clamp), ..mixed[1].clone() }], Mode::Clamp, GREEDY)
+        steer(&e, PROMPT, &[Steer { mode: Some(Edit::Add), ..mixed[0].clone() }, Steer { mode: Some(Edit::Clamp), ..mixed[1].clone() }], Edit::Clamp, GREEDY)
             .expect("explicit");
     assert_eq!(a.steered.ids, b.steered.ids, "the run's mode only fills in features without one");
-    assert_eq!(a.features.iter().map(|f| f.mode).collect::<Vec<_>>(), vec![Some(Mode::Add), Some(Mode::Clamp)]);
+    assert_eq!(a.features.iter().map(|f| f.mode).collect::<Vec<_>>(), vec![Some(Edit::Add), Some(Edit::Clamp)]);
 }
 
 #[test]
 fn a_strong_feature_steers_toward_what_its_decoder_promotes() {
     let e = engine();
-    let out = steer(&e, PROMPT, &[Steer::new(common::key(6), 481, 40.0)], Mode::Add, GREEDY).expect("steer");
+    let out = steer(&e, PROMPT, &[Steer::new(common::key(6), 481, 40.0)], Edit::Add, GREEDY).expect("steer");
     assert_ne!(out.default.ids, out.steered.ids);
     assert!(out.steps.iter().all(|s| s.kl > 0.01));
     // Its logit lens: the feature's decoder direction promotes these tokens most.
@@ -73,7 +73,7 @@ fn a_strong_feature_steers_toward_what_its_decoder_promotes() {
     let first = out.steered.ids[0] as i64;
     assert!(promoted.contains(&first), "steered token {first} among the lens's top {promoted:?}");
     // Clamping instead of adding also changes the continuation.
-    let clamp = steer(&e, PROMPT, &[Steer::new(common::key(6), 481, 40.0)], Mode::Clamp, GREEDY).expect("clamp");
+    let clamp = steer(&e, PROMPT, &[Steer::new(common::key(6), 481, 40.0)], Edit::Clamp, GREEDY).expect("clamp");
     assert_ne!(clamp.default.ids, clamp.steered.ids);
 }
 
@@ -83,7 +83,7 @@ fn the_kv_cache_gives_what_recomputing_gives_and_sampling_follows_the_seed() {
     let (cached, full, diff) = check_cache(&e, PROMPT, 16).expect("check");
     assert_eq!(cached, full);
     assert!(diff < 1e-4, "log-probabilities differ by {diff}");
-    let s = |seed| steer(&e, PROMPT, &[Steer::new(common::key(8), 3, 5.0)], Mode::Add, Sampling { tokens: 10, temperature: 1.0, seed }).expect("sample");
+    let s = |seed| steer(&e, PROMPT, &[Steer::new(common::key(8), 3, 5.0)], Edit::Add, Sampling { tokens: 10, temperature: 1.0, seed }).expect("sample");
     assert_eq!(s(7).steered.ids, s(7).steered.ids, "deterministic per seed");
     assert_ne!(s(7).default.ids, s(8).default.ids, "another seed, another sample");
 }
@@ -131,7 +131,7 @@ fn greedy_steering_equals_transformer_lens() {
             }
         }
     };
-    let plain = saescope::steer::greedy(&e, &prompt, &[], Mode::Add, n).expect("greedy");
+    let plain = saescope::steer::greedy(&e, &prompt, &[], Edit::Add, n).expect("greedy");
     check(&plain, &fx["default"], "unsteered");
     assert_eq!(plain.0, ids(&fx["default"]["generate_cached"]), "TL generate, KV cache on");
     assert_eq!(plain.0, ids(&fx["default"]["generate_uncached"]), "TL generate, KV cache off");
@@ -145,12 +145,12 @@ fn greedy_steering_equals_transformer_lens() {
                 sae: f["layer"].as_u64().expect("l").to_string(),
                 feature: f["feature"].as_u64().expect("f") as u32,
                 strength: f["strength"].as_f64().expect("s"),
-                mode: Some(if f["mode"] == "add" { Mode::Add } else { Mode::Clamp }),
+                mode: Some(if f["mode"] == "add" { Edit::Add } else { Edit::Clamp }),
             })
             .collect();
         let name = case["name"].as_str().expect("name");
         // The run's mode is the other one: each feature's own mode must win.
-        let got = saescope::steer::greedy(&e, &prompt, &steers, Mode::Add, n).expect("steered");
+        let got = saescope::steer::greedy(&e, &prompt, &steers, Edit::Add, n).expect("steered");
         check(&got, case, name);
         by_case.insert(name.to_string(), got.0);
     }

@@ -1063,7 +1063,7 @@ fn steer_view_from_a_card_runs_both_continuations() {
     assert_eq!(a.steering[0].strength, 25.0);
     press(&mut a, Action::ToggleMode);
     press(&mut a, Action::ToggleMode);
-    assert_eq!(a.steer_mode, saescope::steer::Mode::Add);
+    assert_eq!(a.steer_mode, saescope::steer::Edit::Add);
     press(&mut a, Action::FocusCategory);
     assert!(a.input.as_ref().is_some_and(|i| i.kind == saescope::ui::action::InputKind::SteerPrompt), "Enter without a prompt asks for one");
     typed(&mut a, "def f(x):");

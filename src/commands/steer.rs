@@ -11,7 +11,7 @@ pub fn steer(
     prompt: &str,
     features: &[saescope::steer::Steer],
     sampling: saescope::steer::Sampling,
-    mode: saescope::steer::Mode,
+    mode: saescope::steer::Edit,
     format: CardFormat,
     output: Option<std::path::PathBuf>,
 ) -> Result<()> {

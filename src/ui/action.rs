@@ -78,7 +78,7 @@ pub enum WorkerRequest {
     /// Run a text typed by the user as a new category.
     AdHoc(String),
     /// Generate with and without the steering set.
-    Steer { prompt: String, features: Vec<crate::steer::Steer>, mode: crate::steer::Mode, tokens: usize },
+    Steer { prompt: String, features: Vec<crate::steer::Steer>, mode: crate::steer::Edit, tokens: usize },
     /// Attribute the next token after a prompt (the model's top one, or `target`) to features.
     Attribute { prompt: String, target: Option<String> },
 }

@@ -50,7 +50,7 @@ pub struct Context {
     pub failed_tokens: HashMap<String, String>,
     /// Features to steer generation with (`s` on a card), and how.
     pub steering: Vec<crate::steer::Steer>,
-    pub steer_mode: crate::steer::Mode,
+    pub steer_mode: crate::steer::Edit,
     /// `--corpus`, when given: its label.
     pub corpus: Option<String>,
     /// The corpus's index once the model thread has it (README, "Feature dashboards").
@@ -80,7 +80,7 @@ impl Context {
             pending_tokens: BTreeSet::new(),
             failed_tokens: HashMap::new(),
             steering: Vec::new(),
-            steer_mode: crate::steer::Mode::Add,
+            steer_mode: crate::steer::Edit::Add,
             corpus: None,
             index: None,
             index_note: None,

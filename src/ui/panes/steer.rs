@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
-    let mode = if ctx.steer_mode == crate::steer::Mode::Add { "adding" } else { "clamping" };
+    let mode = if ctx.steer_mode == crate::steer::Edit::Add { "adding" } else { "clamping" };
     let block = super::view_frame_hinted(format!("Steer · {mode}"), Mode::Steer, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -22,7 +22,7 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
         Layout::vertical([Constraint::Length(set_h), Constraint::Length(1), Constraint::Percentage(40), Constraint::Min(3)]).areas(inner);
     let rows = ctx.steering.iter().enumerate().map(|(i, s)| {
         let label = crate::sae_key::pick(&ctx.saes, &s.sae).ok().and_then(|k| ctx.labels.get(k, s.feature)).unwrap_or("").to_string();
-        let how = if s.mode_or(ctx.steer_mode) == crate::steer::Mode::Clamp { "=" } else { "" };
+        let how = if s.mode_or(ctx.steer_mode) == crate::steer::Edit::Clamp { "=" } else { "" };
         let row = Row::new([s.sae.clone(), format!("#{}", s.feature), format!("{how}{:+}", s.strength), label]);
         if i == view.row {
             row.style(selected())

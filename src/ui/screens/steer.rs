@@ -3,7 +3,7 @@
 //! steered continuations side by side with each step's top token and KL.
 
 use super::{distance, step, Step};
-use crate::steer::{Mode, Steered};
+use crate::steer::{Edit, Steered};
 use crate::ui::action::{Action, Effect, InputKind, WorkerRequest};
 use crate::ui::context::Context;
 use crate::ui::panes;
@@ -56,7 +56,7 @@ impl SteerScreen {
                 ctx.steering.remove(self.row);
                 self.row = self.row.min(ctx.steering.len().saturating_sub(1));
             }
-            Action::ToggleMode => ctx.steer_mode = if ctx.steer_mode == Mode::Add { Mode::Clamp } else { Mode::Add },
+            Action::ToggleMode => ctx.steer_mode = if ctx.steer_mode == Edit::Add { Edit::Clamp } else { Edit::Add },
             Action::InputText => return Step::Input(InputKind::SteerPrompt, self.prompt.clone()),
             Action::OpenCard | Action::FocusCategory if self.prompt.trim().is_empty() => return Step::Input(InputKind::SteerPrompt, String::new()),
             Action::OpenCard | Action::FocusCategory => self.run(ctx, out),

@@ -53,6 +53,27 @@ pub struct Named {
 }
 
 impl Named {
+    /// The SAE in a folder named for its hook (`blocks.8.hook_resid_pre`) of a repo or local
+    /// folder, with its Neuronpedia id where the bundled registry knows that repo's folder;
+    /// None for a folder name that is not a hook.
+    pub fn in_folder(source: &Source, folder: &str) -> Option<Self> {
+        let neuronpedia = match source {
+            Source::Hub(repo) => Registry::bundled().ok().and_then(|r| r.by_repo_path(repo, folder).and_then(|(_, _, e)| e.neuronpedia.clone())),
+            Source::Dir(_) => None,
+        };
+        Some(Self {
+            id: folder.to_string(),
+            source: source.clone(),
+            hook: HookPoint::parse(folder)?,
+            path: folder.to_string(),
+            single_file: false,
+            neuronpedia,
+            width: None,
+            norm_scaling_factor: None,
+            processing: None,
+        })
+    }
+
     fn of(release_name: &str, release: &Release, e: &Entry, source: Source) -> Result<Self> {
         let hook = e.hook().ok_or_else(|| eyre!("SAE {} of {release_name} reads a hook saescope does not know ({})", e.id, e.path))?;
         let single_file = release.single_file();
@@ -135,12 +156,9 @@ impl Selection {
                 Wanted::Layer(l) => {
                     // The layer's folder that is on disk, else its resid_pre.
                     let folders = crate::config::layer_folders(*l);
-                    let on_disk = folders.iter().find(|f| self.source.sae_on_disk(f, false).is_some()).unwrap_or(&folders[0]).clone();
-                    let np = match &self.source {
-                        Source::Hub(repo) => Registry::bundled().ok().and_then(|r| r.by_repo_path(repo, &on_disk).and_then(|(_, _, e)| e.neuronpedia.clone())),
-                        Source::Dir(_) => None,
-                    };
-                    (HookPoint::parse(&on_disk), on_disk, false, None, np, &self.source)
+                    let on_disk = folders.iter().find(|f| self.source.sae_on_disk(f, false).is_some()).unwrap_or(&folders[0]);
+                    let Some(n) = Named::in_folder(&self.source, on_disk) else { continue };
+                    (Some(n.hook), n.path, false, None, n.neuronpedia, &self.source)
                 }
             };
             let Some(hook) = hook else { continue };

@@ -3,7 +3,6 @@
 
 use super::{Engine, Precision, RunOptions};
 use crate::config::{hook_name, Gpt2Config};
-use crate::hooks::HookPoint;
 use crate::model::Gpt2;
 use crate::progress::ProgressSink;
 use crate::sae::Overrides;
@@ -206,24 +205,7 @@ fn find(source: &Source, wanted: &Wanted, n_layer: usize, progress: &ProgressSin
                 bail!("layer {layer} does not exist: the model has {n_layer} blocks, so layers are 0..={n_layer}");
             }
             let folder = hook_name(*layer, n_layer);
-            let hook = HookPoint::parse(&folder).ok_or_else(|| eyre!("internal: {folder} is not a hook name"))?;
-            let neuronpedia = match source {
-                Source::Hub(repo) => {
-                    crate::registry::Registry::bundled().ok().and_then(|r| r.by_repo_path(repo, &folder).and_then(|(_, _, e)| e.neuronpedia.clone()))
-                }
-                Source::Dir(_) => None,
-            };
-            Named {
-                id: folder.clone(),
-                source: source.clone(),
-                hook,
-                path: folder,
-                single_file: false,
-                neuronpedia,
-                width: None,
-                norm_scaling_factor: None,
-                processing: None,
-            }
+            Named::in_folder(source, &folder).ok_or_else(|| eyre!("internal: {folder} is not a hook name"))?
         }
     };
     if named.hook.blocks_needed() > n_layer {

@@ -4,13 +4,14 @@
 //! The target is the next-token prediction at the prompt's last position, measured as
 //! TransformerLens measures a logit under its default processing (`center_unembed`): the
 //! target's logit minus the mean logit over the vocabulary. One backward pass gives, at each
-//! SAE's hook, the gradient `g_p` of that metric with respect to the residual at every
+//! SAE's hook, the gradient `g_p` of that metric with respect to the hook's value at every
 //! position p; a feature's attribution is `sum_p a_F(x_p) * (W_dec[F] . g_p)`, the linear
 //! estimate of what removing the feature everywhere would change. For the top features the
 //! exact effect is computed too: the feature is ablated at every position
 //! (`x - a_F(x) * W_dec[F]`) and the model run again.
 
-use crate::model::KvCache;
+use crate::family::KvCache;
+use crate::hooks::HookPoint;
 use crate::pipeline::Engine;
 use crate::sae_key::SaeKey;
 use color_eyre::eyre::{bail, eyre, Result};
@@ -44,10 +45,8 @@ pub struct Attribution {
     /// The target's logit (minus the mean logit) and probability at the last position.
     pub logit: f64,
     pub prob: f64,
-    /// Every loaded SAE on the residual stream, in the run's order.
+    /// Every loaded SAE, in the run's order.
     pub saes: Vec<SaeAttribution>,
-    /// Why the other SAEs were not attributed (they do not read the residual stream).
-    pub skipped: Vec<String>,
 }
 
 /// The metric and probability of `target` from last-position logits [vocab].
@@ -72,27 +71,19 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
         bail!("--prompt is empty: give the text whose next token to explain, or - to read it from standard input");
     }
     let ids = engine.tokenizer.encode_with_bos(prompt)?;
-    if ids.len() > engine.model.cfg.n_positions {
-        bail!("the prompt has {} tokens with BOS, over n_ctx {}; shorten it", ids.len(), engine.model.cfg.n_positions);
+    if ids.len() > engine.model.n_ctx() {
+        bail!("the prompt has {} tokens with BOS, over n_ctx {}; shorten it", ids.len(), engine.model.n_ctx());
     }
-    let (n, d) = (ids.len() as i64, engine.model.cfg.n_embd as i64);
+    let n = ids.len() as i64;
     let opts = (engine.model.kind(), engine.model.device());
     // A zero "delta" added at each SAE's hook: its gradient is the gradient with respect to
-    // the residual there, through everything downstream, for every SAE in one pass.
-    let mut saes = Vec::new();
-    let mut skipped = Vec::new();
-    for key in engine.keys() {
-        match crate::steer::residual_sae(engine, &key.to_string()) {
-            Ok((at, sae)) => saes.push((key, at, sae)),
-            Err(e) => skipped.push(e.to_string()),
-        }
-    }
-    let points: Vec<usize> = saes.iter().map(|(_, at, _)| *at).collect();
-    let mut seen: Vec<(usize, Tensor, Tensor)> = Vec::new();
-    let mut hook = |layer: usize, h: Tensor| -> Result<Tensor> {
-        if points.contains(&layer) {
-            let delta = Tensor::zeros([n, d], opts).set_requires_grad(true);
-            seen.push((layer, h.detach(), delta.shallow_clone()));
+    // the value there, through everything downstream, for every SAE in one pass.
+    let points: Vec<HookPoint> = engine.keys().iter().map(|k| k.hook).collect();
+    let mut seen: Vec<(HookPoint, Tensor, Tensor)> = Vec::new();
+    let mut hook = |point: HookPoint, h: Tensor| -> Result<Tensor> {
+        if points.contains(&point) {
+            let delta = Tensor::zeros(h.size(), opts).set_requires_grad(true);
+            seen.push((point, h.detach(), delta.shallow_clone()));
             return Ok(h + delta);
         }
         Ok(h)
@@ -109,10 +100,11 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
 
     let _guard = tch::no_grad_guard();
     let mut out = Vec::new();
-    for (key, layer, sae) in saes {
-        let (_, h, delta) = seen.iter().find(|(at, ..)| *at == layer).ok_or_else(|| eyre!("internal: the forward never reached {key}"))?;
+    for (key, sae) in &engine.saes {
+        let at = key.hook;
+        let (_, h, delta) = seen.iter().find(|(p, ..)| *p == at).ok_or_else(|| eyre!("internal: the forward never reached {key}"))?;
         let g = delta.grad();
-        let a = sae.encode(&sae.residual_view(h));
+        let a = sae.encode(&engine.model.view(at, h, sae.cfg.processing)?);
         let w = sae.decoder()?;
         // [n, d_sae]: a_F(x_p) * (W_dec[F] . g_p), summed over positions.
         let attr: Vec<f64> = Vec::try_from((&a * g.matmul(&w.tr())).sum_dim_intlist(0, false, Kind::Double))?;
@@ -122,11 +114,11 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
         for &f in order.iter().take(top) {
             crate::interrupt::check()?;
             let dir = w.get(f as i64);
-            let mut ablate = |l: usize, h: Tensor| -> Result<Tensor> {
-                if l != layer {
+            let mut ablate = |point: HookPoint, h: Tensor| -> Result<Tensor> {
+                if point != at {
                     return Ok(h);
                 }
-                let af = sae.encode(&sae.residual_view(&h)).select(-1, f as i64).unsqueeze(-1);
+                let af = sae.encode(&engine.model.view(at, &h, sae.cfg.processing)?).select(-1, f as i64).unsqueeze(-1);
                 Ok(h - af * &dir)
             };
             let logits = engine.model.forward_cached(&ids, &mut KvCache::default(), &mut ablate)?;
@@ -138,10 +130,10 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
                 ablation_prob: p2.double_value(&[]) - base_prob,
             });
         }
-        out.push(SaeAttribution { sae: key, features });
+        out.push(SaeAttribution { sae: *key, features });
     }
     let target = engine.tokenizer.token_strings(&[t as u32]).concat();
-    Ok(Attribution { prompt: prompt.to_string(), target, target_id: t as u32, logit: base_logit, prob: base_prob, saes: out, skipped })
+    Ok(Attribution { prompt: prompt.to_string(), target, target_id: t as u32, logit: base_logit, prob: base_prob, saes: out })
 }
 
 impl Attribution {
@@ -161,9 +153,6 @@ impl Attribution {
             for f in &l.features {
                 s.push_str(&format!("#{}\t{:+.4}\t{:+.4}\t{:+.5}\n", f.feature, f.attribution, f.ablation_logit, f.ablation_prob));
             }
-        }
-        for why in &self.skipped {
-            s.push_str(&format!("\nnot attributed: {why}\n"));
         }
         s
     }

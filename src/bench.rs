@@ -99,7 +99,7 @@ pub fn run(run: &Run, samples: &Samples, params: Params, repeat: usize) -> Resul
     // FLOPs the compute phase does on its padded batches: per token and block 24 d^2 for the
     // projections and MLP plus 4 t d for attention (a block a hook sits inside counts
     // whole); per token and SAE 2 d d_sae.
-    let d = engine.model.cfg.n_embd as f64;
+    let d = engine.model.d_model() as f64;
     let (mut fwd_flops, mut enc_flops) = (0f64, 0f64);
     for p in &batches {
         let (b, t) = (p.ids.size()[0] as f64, p.ids.size()[1] as f64);
@@ -107,7 +107,7 @@ pub fn run(run: &Run, samples: &Samples, params: Params, repeat: usize) -> Resul
         enc_flops += b * t * 2.0 * d * shape.total_width as f64;
     }
     let achieved = (fwd_flops + enc_flops) / (fwd + enc) / 1e9;
-    let plain = plain_matmul_gflops(engine.model.cfg.n_embd as i64, shape.widest as i64, device, opts.dtype.kind());
+    let plain = plain_matmul_gflops(engine.model.d_model() as i64, shape.widest as i64, device, opts.dtype.kind());
     println!("device                 {device:?}, {} libtorch threads, {:?}", tch::get_num_threads(), opts.dtype);
     println!("texts / tokens         {} / {n_tok} (with BOS; padded batches: {})", tokens.len(), batches.len());
     println!("SAEs                   {}", shape.names);
@@ -159,7 +159,7 @@ pub fn index(run: &Run, corpus: &crate::corpus::Corpus, max_tokens: Option<u64>)
     let job = crate::dashboard::build::Job { engine: &engine, corpus, context, max_tokens, batch_tokens: opts.batch_tokens, encode };
     let (wall, (index, t)) = time(|| job.run(None, &mut |_| Ok(()), &quiet))?;
     let shape = Shape::of(&engine);
-    let d = engine.model.cfg.n_embd as f64;
+    let d = engine.model.d_model() as f64;
     let n_saes = engine.saes.len() as f64;
     let padded = t.padded_tokens as f64;
     let ctx = context as f64;

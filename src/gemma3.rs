@@ -1,7 +1,7 @@
 //! Gemma 3 text models (`model_type: gemma3_text`, google/gemma-3-270m, -1b-pt and their
 //! -it): config, weight loading and the forward, as HF transformers' `modeling_gemma3.py`
 //! computes it (tests/gemma3.rs holds it to that on a tiny model). The second model family:
-//! a file of its own beside model.rs (GPT-2), the engine's side of the seam still to come.
+//! a file of its own beside gpt2.rs, behind the seam in family.rs.
 //!
 //! What differs from GPT-2: RMSNorm with `(1 + w)`, computed in f32; embeddings scaled by
 //! sqrt(hidden); grouped-query attention with RMSNorm on each head's q and k; RoPE with a

@@ -1,7 +1,7 @@
 //! The points in a transformer's forward pass that an SAE reads, named as TransformerLens
 //! names them (`blocks.8.hook_resid_pre`, `blocks.8.attn.hook_z`, ...), and the weight
 //! processing a release was trained under. Plain data: a model family computes them
-//! (model.rs for GPT-2), SAEs name them in their cfg.json, and nothing else needs to know
+//! (gpt2.rs, gemma3.rs behind family.rs), SAEs name them in their cfg.json, and nothing else needs to know
 //! how they are computed.
 
 use std::fmt;
@@ -41,6 +41,18 @@ impl Site {
     /// TransformerLens's name after `blocks.L.`.
     pub fn suffix(self) -> &'static str {
         Site::ALL.iter().find(|(s, _)| *s == self).map_or("", |(_, n)| n)
+    }
+
+    /// The residual stream itself (an edit here stays in it).
+    pub fn is_residual(self) -> bool {
+        matches!(self, Site::ResidPre | Site::ResidMid | Site::ResidPost)
+    }
+
+    /// The residual, or what is added to it as it is: under `center_writing_weights`
+    /// TransformerLens holds these minus their mean over d_model. (z reaches the residual
+    /// through W_O, whose output is centred; the MLP's normalised input never does.)
+    pub fn writes_residual(self) -> bool {
+        self.is_residual() || matches!(self, Site::AttnOut | Site::MlpOut)
     }
 
     /// A short word for tabs and tables (`res`, `att`, `mlp`...).

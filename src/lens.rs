@@ -117,7 +117,7 @@ pub fn neighbours(engine: &Engine, key: SaeKey, feature: u32, k: usize) -> Resul
 pub fn token_activations(engine: &Engine, text: &str, include_bos: bool) -> Result<TokenActivations> {
     let _guard = tch::no_grad_guard();
     let mut ids = engine.tokenizer.encode_with_bos(text)?;
-    let n_ctx = engine.model.cfg.n_positions;
+    let n_ctx = engine.model.n_ctx();
     let truncated = ids.len().saturating_sub(n_ctx);
     ids.truncate(n_ctx);
     let first = usize::from(!include_bos);

@@ -328,12 +328,6 @@ impl Sae {
         Some((&self.w_enc, &self.b_enc, cut))
     }
 
-    /// What this SAE reads of the HF residual stream `h`: TransformerLens's residual under
-    /// the SAE's processing (mean removed where writing weights were centred).
-    pub fn residual_view(&self, h: &Tensor) -> Tensor {
-        crate::model::as_written(h, self.cfg.processing)
-    }
-
     /// The input after the cfg's normalisation and, where asked, `- b_dec`: what the
     /// encoder's matmul reads.
     pub fn normalized(&self, x: &Tensor) -> Tensor {

@@ -1,24 +1,26 @@
 //! Steering generation with SAE features, as Neuronpedia's steering and TransformerLens
-//! hooks on `blocks.L.hook_resid_pre` do it:
-//! - `add`: the residual entering layer L gets `strength * W_dec[F]` at every position,
-//!   prompt and generated tokens alike;
+//! hooks at the SAE's hook point (`blocks.L.hook_resid_pre`, `hook_attn_out`,
+//! `attn.hook_z`...) do it:
+//! - `add`: the hook's value gets `strength * W_dec[F]` at every position, prompt and
+//!   generated tokens alike;
 //! - `clamp`: feature F's activation is set to `strength` at every position, keeping the
 //!   SAE's reconstruction error: `x + (strength - a_F(x)) * W_dec[F]`.
 //!
-//! Adding to the HF residual equals adding to TransformerLens's centred one: every reader
-//! of the residual (each LayerNorm, ln_f) removes its mean first. A clamp's SAE reads the
-//! residual as TransformerLens's hook sees it: the HF stream minus its per-token mean, plus
-//! the mean of the edits made earlier in the same forward (a `W_dec` row is not mean-zero,
-//! and TransformerLens keeps what a hook added; every write after it is centred). So a
-//! clamp at layer 8 after an edit at layer 6 encodes what TransformerLens encodes there.
+//! Adding to the HF value equals adding to TransformerLens's: every reader of the residual
+//! (each LayerNorm, ln_f) removes its mean first, and z's folded bias is a constant. A
+//! clamp's SAE reads the value as TransformerLens's hook sees it (`Family::view`): for a
+//! centred release, the HF value minus its per-token mean, plus the mean of what edits
+//! wrote to the residual earlier in the same forward (a `W_dec` row is not mean-zero, and
+//! TransformerLens keeps what a hook added; every write after it is centred). So a clamp at
+//! layer 8 after an edit at layer 6 encodes what TransformerLens encodes there.
 //!
 //! Each feature has its own mode (`8:G:=T` clamps, `8:G:T` takes the run's `--mode`).
 //!
 //! The same prompt runs without steering beside it; each step records the top next tokens
 //! of both and the KL divergence between the two distributions.
 
-use crate::hooks::Site;
-use crate::model::KvCache;
+use crate::family::KvCache;
+use crate::hooks::{HookPoint, Site};
 use crate::pipeline::Engine;
 use crate::sae_key::SaeKey;
 use color_eyre::eyre::{bail, eyre, Result};
@@ -158,7 +160,7 @@ struct Generator<'a, H> {
     busy: std::time::Duration,
 }
 
-impl<'a, H: FnMut(usize, Tensor) -> Result<Tensor>> Generator<'a, H> {
+impl<'a, H: FnMut(HookPoint, Tensor) -> Result<Tensor>> Generator<'a, H> {
     fn new(engine: &'a Engine, prompt: &[u32], hook: H, s: Sampling, cached: bool) -> Self {
         Self {
             engine,
@@ -222,62 +224,52 @@ fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Edit, s: Sa
     Ok(Run { ids: g.generated().to_vec(), logprobs: g.logprobs })
 }
 
-/// The residual hook that applies `steers`, each in its own mode or the run's `mode` (none:
-/// the identity).
-fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Edit) -> Result<impl FnMut(usize, Tensor) -> Result<Tensor> + 'a> {
+/// The hook edit that applies `steers`, each at its SAE's hook in its own mode or the run's
+/// `mode` (none: the identity).
+fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Edit) -> Result<impl FnMut(HookPoint, Tensor) -> Result<Tensor> + 'a> {
     let mut dirs = Vec::new();
     for st in steers {
-        let (at, sae) = residual_sae(engine, &st.sae)?;
+        let (key, sae) = engine.pick(&st.sae)?;
         let dir = sae.direction(st.feature)?;
         let dir_mean = dir.mean(dir.kind());
-        dirs.push((st, at, st.mode_or(mode), sae, dir, dir_mean));
+        dirs.push((st, key.hook, st.mode_or(mode), sae, dir, dir_mean));
     }
-    // Per position, the mean over d_model of what this forward's edits added so far: the
-    // part of TransformerLens's residual that centring the HF stream removes.
+    // Per position, the mean over d_model of what this forward's edits wrote to the residual
+    // so far: the part of TransformerLens's residual that centring the HF stream removes.
     let mut added: Option<Tensor> = None;
-    Ok(move |layer: usize, mut h: Tensor| -> Result<Tensor> {
-        if layer == 0 {
+    let sum = |acc: Option<Tensor>, x: &Tensor| Some(acc.map_or_else(|| x.shallow_clone(), |m| m + x));
+    Ok(move |point: HookPoint, mut h: Tensor| -> Result<Tensor> {
+        if point == HookPoint::new(0, Site::ResidPre) {
             added = None;
         }
-        for (st, _, mode, sae, dir, dir_mean) in dirs.iter().filter(|(_, at, ..)| *at == layer) {
+        // The same for edits at this hook alone: what a centred attn_out or mlp_out hook
+        // holds of the edits made to it before this one.
+        let mut here: Option<Tensor> = None;
+        for (st, _, mode, sae, dir, dir_mean) in dirs.iter().filter(|(_, at, ..)| *at == point) {
             // The edit as a multiple of the direction: a number, or one per position.
             let by = match mode {
                 Edit::Add => Tensor::from(st.strength).to_kind(h.kind()).to_device(h.device()),
                 Edit::Clamp => {
-                    // An SAE trained on the uncentred stream reads it as it is.
-                    let seen = match &added {
-                        Some(m) if sae.cfg.processing.center_writing_weights => sae.residual_view(&h) + m,
-                        _ => sae.residual_view(&h),
+                    // An SAE trained on uncentred values reads them as they are.
+                    let seen = engine.model.view(point, &h, sae.cfg.processing)?;
+                    let offset = if point.site.is_residual() { &added } else { &here };
+                    let seen = match offset {
+                        Some(m) if sae.cfg.processing.center_writing_weights && point.site.writes_residual() => seen + m,
+                        _ => seen,
                     };
                     let a = sae.encode(&seen.unsqueeze(0)).squeeze_dim(0).select(-1, st.feature as i64);
                     (a.neg() + st.strength).unsqueeze(-1)
                 }
             };
-            let mean = &by * dir_mean;
-            added = Some(match added.take() {
-                Some(m) => m + mean,
-                None => mean,
-            });
+            if point.site.writes_residual() {
+                let mean = &by * dir_mean;
+                added = sum(added.take(), &mean);
+                here = sum(here.take(), &mean);
+            }
             h = h.f_add(&(by * dir))?;
         }
         Ok(h)
     })
-}
-
-/// The loaded SAE `name` picks, and where on the residual stream it sits as the forward's
-/// hook counts (the residual entering block L; after block L is L + 1). Steering and
-/// attribution edit the residual stream, so SAEs on other hooks are refused by name.
-pub fn residual_sae<'a>(engine: &'a Engine, name: &str) -> Result<(usize, &'a crate::sae::Sae)> {
-    let key = crate::sae_key::pick(&engine.keys(), name)?;
-    let at = match key.hook.site {
-        Site::ResidPre => key.hook.layer,
-        Site::ResidPost => key.hook.layer + 1,
-        _ => bail!(
-            "SAE {key} reads {}, not the residual stream; steering and attribution edit the residual, so use an SAE on hook_resid_pre or hook_resid_post",
-            key.hook
-        ),
-    };
-    Ok((at, engine.sae(key)?))
 }
 
 fn top(engine: &Engine, lp: &Tensor) -> Result<Vec<TokenProb>> {
@@ -302,13 +294,13 @@ pub fn steer_streaming(engine: &Engine, prompt: &str, steers: &[Steer], mode: Ed
     let steers: Vec<Steer> = steers.iter().map(|st| Steer { mode: Some(st.mode_or(mode)), ..st.clone() }).collect();
     let steers = steers.as_slice();
     for st in steers {
-        let (_, sae) = residual_sae(engine, &st.sae)?;
+        let (_, sae) = engine.pick(&st.sae)?;
         if st.feature as usize >= sae.d_sae {
             bail!("feature {} does not exist: SAE {} has features 0..{}", st.feature, st.sae, sae.d_sae);
         }
     }
     let ids = engine.tokenizer.encode_with_bos(prompt)?;
-    let n_ctx = engine.model.cfg.n_positions;
+    let n_ctx = engine.model.n_ctx();
     if ids.len() + s.tokens > n_ctx {
         bail!("the prompt's {} tokens with BOS plus {} to generate exceed n_ctx {n_ctx}: shorten the prompt or ask for fewer --tokens", ids.len(), s.tokens);
     }

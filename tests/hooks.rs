@@ -8,8 +8,8 @@
 mod common;
 
 use saescope::config::Gpt2Config;
+use saescope::gpt2::Gpt2;
 use saescope::hooks::{HookPoint, Processing};
-use saescope::model::Gpt2;
 use saescope::tensors::SafeFile;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};

@@ -79,7 +79,7 @@ fn a_text_longer_than_n_ctx_is_cut_and_says_so() {
     let eng = engine(&[6]);
     let long = "word ".repeat(2000);
     let t = saescope::lens::token_activations(&eng, &long, false).expect("long text");
-    let n_ctx = eng.model.cfg.n_positions;
+    let n_ctx = eng.model.n_ctx();
     assert_eq!(t.tokens.len(), n_ctx - 1, "n_ctx with BOS, BOS not shown");
     assert!(t.truncated > 0);
     assert_eq!(t.saes[0].len(), t.tokens.len());

@@ -119,7 +119,22 @@ fn v5_feature_splitting_and_hook_z_releases_load_by_name() {
     let c = json(&card);
     assert!(c["logits"]["promoted"].as_array().is_some_and(|p| p.len() == 10), "logit lens through W_O");
     assert_eq!(c["neighbours"][0]["sae"]["label"], "8 z 4k", "neighbours among SAEs of the same space");
-    let steer = run(&["steer", "--prompt", "hi", "--tokens", "2", "--sae-release", KK, "--layers", "5", "--feature", "5:1:1"]);
-    let err = String::from_utf8_lossy(&steer.stderr);
-    assert!(!steer.status.success() && err.contains("not the residual stream"), "{err}");
+    // Steering edits z before W_O (tests/steer_hooks.rs holds it to TransformerLens).
+    let steer = json(&run(&[
+        "steer",
+        "--prompt",
+        "hi",
+        "--tokens",
+        "2",
+        "--sae-release",
+        KK,
+        "--layers",
+        "5",
+        "--feature",
+        &format!("5 z:{top}:=50"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(steer["features"][0]["sae"], "5 z");
+    assert!(steer["steps"][0]["kl"].as_f64().is_some_and(|kl| kl > 0.0), "{steer}");
 }

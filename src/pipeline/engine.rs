@@ -2,8 +2,8 @@
 
 use super::{pack, plan, Packed, Resolved, Run, RunOptions};
 use crate::activations::SparseVec;
+use crate::family::Family;
 use crate::hooks::HookPoint;
-use crate::model::Gpt2;
 use crate::progress::{Progress, ProgressSink};
 use crate::sae::Sae;
 use crate::sae_key::SaeKey;
@@ -13,7 +13,7 @@ use color_eyre::eyre::{bail, eyre, Result};
 use tch::{Device, Kind, Tensor};
 
 pub struct Engine {
-    pub model: Gpt2,
+    pub model: Box<dyn Family>,
     pub tokenizer: Gpt2Tokenizer,
     /// (key, SAE), sorted by key: by depth, then width.
     pub saes: Vec<(SaeKey, Sae)>,
@@ -43,6 +43,13 @@ impl Engine {
             .ok_or_else(|| eyre!("SAE {key} is not loaded (loaded: {})", self.keys().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))
     }
 
+    /// The loaded SAE `name` picks as `sae_key::pick` reads it (a layer number, a hook, a
+    /// tab's label), with its key.
+    pub fn pick(&self, name: &str) -> Result<(SaeKey, &Sae)> {
+        let key = crate::sae_key::pick(&self.keys(), name)?;
+        Ok((key, self.sae(key)?))
+    }
+
     /// Token ids with BOS of every text, checked against n_ctx.
     pub fn tokenize(&self, samples: &Samples, opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<Vec<u32>>> {
         let all: Vec<(usize, usize)> = samples.texts().map(|(ci, i, _)| (ci, i)).collect();
@@ -51,7 +58,7 @@ impl Engine {
 
     /// Token ids of the texts at `(category, index)` positions.
     pub fn tokenize_some(&self, samples: &Samples, which: &[(usize, usize)], opts: &RunOptions, progress: &ProgressSink) -> Result<Vec<Vec<u32>>> {
-        let n_ctx = self.model.cfg.n_positions;
+        let n_ctx = self.model.n_ctx();
         let mut out = Vec::with_capacity(which.len());
         for &(ci, i) in which {
             let c = &samples.categories[ci];

@@ -3,7 +3,8 @@
 
 use super::{Engine, Precision, RunOptions};
 use crate::config::{hook_name, Gpt2Config};
-use crate::model::Gpt2;
+use crate::family::Family;
+use crate::gpt2::Gpt2;
 use crate::progress::ProgressSink;
 use crate::sae::Overrides;
 use crate::sae::Sae;
@@ -185,7 +186,7 @@ impl Resolved {
         }
         progress.stage(format!("loading model ({n_blocks} of {n_layer} blocks)"));
         let kind = opts.dtype.kind();
-        let gpt = Gpt2::load(self.cfg, SafeFile::open(&self.model.weights)?, n_blocks, device, kind)?;
+        let gpt: Box<dyn Family> = Box::new(Gpt2::load(self.cfg, SafeFile::open(&self.model.weights)?, n_blocks, device, kind)?);
         let mut loaded = Vec::with_capacity(self.saes.len());
         for f in &self.saes {
             crate::interrupt::check()?;

@@ -7,7 +7,8 @@
 //! fire per token with values from about 0.5 to 30.
 
 use crate::config::{hook_name, Gpt2Config};
-use crate::model::Gpt2;
+use crate::family::Family;
+use crate::gpt2::Gpt2;
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
 use crate::tensors::SafeFile;

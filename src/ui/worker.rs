@@ -184,7 +184,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             // Generation and gradients need the whole model; the explorer loaded only the
             // blocks its layers read. Reload once, with every block.
             let whole = matches!(request, WorkerRequest::Steer { .. } | WorkerRequest::Attribute { .. });
-            if whole && engine.as_ref().is_some_and(|e| e.model.n_blocks() < e.model.cfg.n_layer) {
+            if whole && engine.as_ref().is_some_and(|e| e.model.n_blocks() < e.model.n_layers()) {
                 progress.stage("loading the whole model for generation");
                 engine = None;
                 let loaded = crate::pipeline::Resolved::new(&job.run.model, &job.run.saes, &progress)

@@ -1,0 +1,97 @@
+//! The seam between a model family and everything else. A family (gpt2.rs, gemma3.rs) is
+//! one file holding its config, its weight loading and its forward; the engine holds one as
+//! `Box<dyn Family>`, and SAEs, analysis and views see only hook points (hooks.rs) and
+//! tensors in the shapes below, never which family ran.
+//!
+//! Values cross the seam in the model's own terms (the Hugging Face checkpoint's numbers);
+//! `view` turns one into what TransformerLens's hook holds under a release's processing,
+//! which is what an SAE was trained to read. Edits made while generating (`HookEdit`) act on
+//! the model's own values: a change to a hook's value is the same change under either view.
+
+use crate::hooks::{HookPoint, Processing};
+use color_eyre::eyre::Result;
+use tch::{Device, Kind, Tensor};
+
+/// A change at a hook while the model runs: given the point and its value for the new
+/// positions [positions, d] (`attn.hook_z`: heads concatenated), the value to carry on
+/// with. Called at every hook point a family computes, block by block, in depth order;
+/// most calls return the value untouched.
+pub type HookEdit<'a> = dyn FnMut(HookPoint, Tensor) -> Result<Tensor> + 'a;
+
+/// A model family's forward passes, as the engine uses them.
+pub trait Family: Send {
+    /// The family's name in messages (`GPT-2`, `Gemma 3`).
+    fn name(&self) -> &'static str;
+    /// Blocks the model has.
+    fn n_layers(&self) -> usize;
+    /// Blocks loaded (a run that reads early hooks never loads the rest).
+    fn n_blocks(&self) -> usize;
+    /// The longest sequence, in tokens, the model takes.
+    fn n_ctx(&self) -> usize;
+    /// Width of the residual stream.
+    fn d_model(&self) -> usize;
+    /// Rows of the embedding: token ids at or past it do not exist.
+    fn vocab_size(&self) -> usize;
+    fn device(&self) -> Device;
+    /// The compute dtype every weight is held in.
+    fn kind(&self) -> Kind;
+
+    /// The values at `requested` hook points, in the order given, each [batch, seq, d] as
+    /// TransformerLens holds it under that point's processing, in one pass that stops in
+    /// the last block any point needs. `tokens` [batch, seq] i64, right-padded; `mask`
+    /// [batch, seq] bool, true on real tokens.
+    fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>>;
+
+    /// A value at `hook` in the model's own terms, as TransformerLens holds it under
+    /// `processing` (what `hooks_each` returns, for a value met while generating).
+    fn view(&self, hook: HookPoint, value: &Tensor, processing: Processing) -> Result<Tensor>;
+
+    /// Next-token logits [new positions, vocab] (f32) for `tokens`, which continue the
+    /// positions in `cache` (a fresh cache: a whole prompt), every hook point passing
+    /// through `edit` on the way. Needs every block loaded.
+    fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor>;
+
+    /// Logits that residual directions `dirs` [n, d_model] write directly, through the
+    /// final norm's scale and the unembedding, as TransformerLens's `W_dec @ W_U` reads a
+    /// feature (a card's top logits). [n, vocab].
+    fn logit_lens(&self, dirs: &Tensor) -> Result<Tensor>;
+
+    /// Directions in `hook`'s space [n, d] as what they add to the residual stream (a
+    /// head-concatenated z through the block's output projection; the residual and what
+    /// attention and the MLP write as they are).
+    fn to_residual(&self, hook: HookPoint, dirs: &Tensor) -> Result<Tensor>;
+}
+
+/// Keys and values of every position seen so far, per block, so generation feeds one new
+/// token at a time instead of the whole sequence. Each family lays out its own tensors.
+#[derive(Default)]
+pub struct KvCache {
+    /// Per block: keys and values, [1, heads, positions, head dim] in both families today.
+    pub(crate) kv: Vec<(Tensor, Tensor)>,
+    pub(crate) len: i64,
+}
+
+impl KvCache {
+    /// Positions already in the cache.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Block `i`'s keys and values so far; None for a fresh cache.
+    pub(crate) fn past(&self, i: usize) -> Option<(&Tensor, &Tensor)> {
+        self.kv.get(i).map(|(k, v)| (k, v))
+    }
+
+    /// Stores block `i`'s keys and values of every position so far.
+    pub(crate) fn store(&mut self, i: usize, k: Tensor, v: Tensor) {
+        if i < self.kv.len() {
+            self.kv[i] = (k, v);
+        } else {
+            self.kv.push((k, v));
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! GPT-2, the first model family (family.rs): HF's GPT2 checkpoints of any size (config.json's
+//! n_layer, n_embd, n_head), loaded block by block, with every hook point TransformerLens
+//! names (hooks.rs). `hooks_each` stops after the last block a hook needs and computes no
+//! logits (the analysis, the corpus index); `forward_cached` runs every block to next-token
+//! logits through GPT-2's tied unembedding, with a KV cache (steering, attribution).
+//!
+//! Most SAEs were trained on TransformerLens's hooks under its default weight processing.
+//! `center_writing_weights` makes every write to the residual zero-mean over d_model, so
+//! that stream equals HF's hidden state minus its per-token mean; `fold_ln` and
+//! `center_unembed` do not change it. We therefore run the plain HF weights and centre the
+//! value at each hook (`view`), which is exact up to float rounding (README, "Method").
+
+use crate::config::Gpt2Config;
+use crate::family::{Family, HookEdit, KvCache};
+use crate::hooks::{HookPoint, Processing, Site};
+use crate::tensors::SafeFile;
+use color_eyre::eyre::{bail, eyre, Result};
+use std::sync::Arc;
+use tch::{Device, Kind, Tensor};
+
+struct Linear {
+    /// HF's Conv1D layout: [in, out], applied as x @ w + b.
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let shape = x.size();
+        let (n_in, n_out) = (shape[shape.len() - 1], self.w.size()[1]);
+        let flat = x.reshape([-1, n_in]);
+        let mut out_shape = shape;
+        if let Some(last) = out_shape.last_mut() {
+            *last = n_out;
+        }
+        self.b.addmm(&flat, &self.w).reshape(&out_shape[..])
+    }
+}
+
+struct LayerNorm {
+    w: Tensor,
+    b: Tensor,
+}
+
+struct Block {
+    ln_1: LayerNorm,
+    c_attn: Linear,
+    c_proj: Linear,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+}
+
+pub struct Gpt2 {
+    pub cfg: Gpt2Config,
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    device: Device,
+    /// The compute dtype (`--dtype`): every weight is held in it.
+    kind: Kind,
+    /// Tensors may borrow the mapped file; it lives as long as the model.
+    _file: Arc<SafeFile>,
+}
+
+/// Reads one tensor, accepting HF's optional `transformer.` prefix.
+struct Loader<'a> {
+    file: &'a Arc<SafeFile>,
+    device: Device,
+    kind: Kind,
+}
+
+impl Loader<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let candidates = [name.to_string(), format!("transformer.{name}")];
+        let Some(found) = self.file.find(&candidates) else {
+            bail!("{} has no tensor {name} (nor transformer.{name}); is it a GPT-2 model.safetensors?", self.file.path().display());
+        };
+        // f32 on CPU stays the zero-copy view of the mapped file (to_kind of the same kind is a no-op).
+        Ok(self.file.tensor(&found, shape)?.to_device(self.device).to_kind(self.kind))
+    }
+    fn linear(&self, prefix: &str, n_in: usize, n_out: usize) -> Result<Linear> {
+        Ok(Linear { w: self.get(&format!("{prefix}.weight"), &[n_in, n_out])?, b: self.get(&format!("{prefix}.bias"), &[n_out])? })
+    }
+    fn ln(&self, prefix: &str, d: usize) -> Result<LayerNorm> {
+        Ok(LayerNorm { w: self.get(&format!("{prefix}.weight"), &[d])?, b: self.get(&format!("{prefix}.bias"), &[d])? })
+    }
+}
+
+impl Gpt2 {
+    /// Loads the embeddings and the first `n_blocks` blocks: a hook at layer L needs
+    /// blocks 0..L, so later blocks are never read from disk.
+    pub fn load(cfg: Gpt2Config, file: Arc<SafeFile>, n_blocks: usize, device: Device, kind: Kind) -> Result<Self> {
+        if n_blocks > cfg.n_layer {
+            bail!("asked for {n_blocks} blocks but the model has {}", cfg.n_layer);
+        }
+        let d = cfg.n_embd;
+        let l = Loader { file: &file, device, kind };
+        let wte = l.get("wte.weight", &[cfg.vocab_size, d])?;
+        let wpe = l.get("wpe.weight", &[cfg.n_positions, d])?;
+        let blocks = (0..n_blocks)
+            .map(|i| {
+                let p = format!("h.{i}");
+                Ok(Block {
+                    ln_1: l.ln(&format!("{p}.ln_1"), d)?,
+                    c_attn: l.linear(&format!("{p}.attn.c_attn"), d, 3 * d)?,
+                    c_proj: l.linear(&format!("{p}.attn.c_proj"), d, d)?,
+                    ln_2: l.ln(&format!("{p}.ln_2"), d)?,
+                    c_fc: l.linear(&format!("{p}.mlp.c_fc"), d, 4 * d)?,
+                    mlp_proj: l.linear(&format!("{p}.mlp.c_proj"), 4 * d, d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        file.release_if_copied(device, kind);
+        Ok(Self { cfg, wte, wpe, blocks, device, kind, _file: file })
+    }
+
+    /// Centred residual streams at `layers` (each in 0..=loaded blocks; layer n_layer is the
+    /// final resid_post), in the order given, each [batch, seq, d_model]: TransformerLens's
+    /// `hook_resid_pre` under its default processing.
+    /// `tokens` [batch, seq] i64, right-padded; `mask` [batch, seq] bool, true on real tokens.
+    pub fn residuals(&self, tokens: &Tensor, mask: &Tensor, layers: &[usize]) -> Result<Vec<Tensor>> {
+        let points: Vec<HookPoint> = layers.iter().map(|&l| HookPoint::new(l, Site::ResidPre)).collect();
+        self.hooks(tokens, mask, &points, Processing::DEFAULT)
+    }
+
+    /// `Family::hooks_each` with every point under one processing.
+    pub fn hooks(&self, tokens: &Tensor, mask: &Tensor, points: &[HookPoint], processing: Processing) -> Result<Vec<Tensor>> {
+        let each: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, processing)).collect();
+        self.hooks_each(tokens, mask, &each)
+    }
+
+    /// What `fold_value_biases` moves out of each head's values, heads concatenated:
+    /// `ln_1.b @ W_V + b_V` [n_head * d_head] (ln_1's bias reaches the values through W_V).
+    fn value_bias(&self, blk: &Block) -> Tensor {
+        let d = self.cfg.n_embd as i64;
+        let w_v = blk.c_attn.w.narrow(1, 2 * d, d);
+        let b_v = blk.c_attn.b.narrow(0, 2 * d, d);
+        blk.ln_1.b.matmul(&w_v) + b_v
+    }
+
+    fn block(&self, layer: usize) -> Result<&Block> {
+        self.blocks.get(layer).ok_or_else(|| eyre!("internal: block {layer} is not loaded"))
+    }
+
+    /// One block over `h` [.., t, d], every hook inside it passing through `edit` (HF's
+    /// own values). `attend` maps the heads' queries, keys and values [.., n_head, t, d_head]
+    /// to their weighted values in the same layout.
+    fn block_forward(&self, layer: usize, h: Tensor, attend: &mut dyn FnMut(Tensor, Tensor, Tensor) -> Tensor, edit: &mut HookEdit) -> Result<Tensor> {
+        let blk = self.block(layer)?;
+        let at = |site| HookPoint::new(layer, site);
+        let shape = h.size();
+        let lead = &shape[..shape.len() - 1];
+        let (d, nh, dh) = (self.cfg.n_embd as i64, self.cfg.n_head as i64, self.cfg.d_head() as i64);
+        let eps = self.cfg.layer_norm_epsilon;
+        let heads_shape: Vec<i64> = lead.iter().copied().chain([nh, dh]).collect();
+        let x = h.layer_norm([d], Some(&blk.ln_1.w), Some(&blk.ln_1.b), eps, false);
+        let qkv = blk.c_attn.forward(&x);
+        let last = qkv.dim() as i64 - 1;
+        let heads = |i: i64| qkv.narrow(last, i * d, d).view(&heads_shape[..]).transpose(-3, -2);
+        let a = attend(heads(0), heads(1), heads(2));
+        let z = edit(at(Site::AttnZ), a.transpose(-3, -2).contiguous().view(&shape[..]))?;
+        let attn_out = edit(at(Site::AttnOut), blk.c_proj.forward(&z))?;
+        let mid = edit(at(Site::ResidMid), h.f_add(&attn_out)?)?;
+        let normed = edit(at(Site::Ln2Normalized), mid.layer_norm([d], None::<&Tensor>, None::<&Tensor>, eps, false))?;
+        let x = normed.f_mul(&blk.ln_2.w)?.f_add(&blk.ln_2.b)?;
+        let mlp_out = edit(at(Site::MlpOut), blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh")))?;
+        edit(at(Site::ResidPost), mid.f_add(&mlp_out)?)
+    }
+
+    /// ln_f's weight and bias, read on first use only (a run that stops early never needs them).
+    fn ln_f(&self) -> Result<(Tensor, Tensor)> {
+        let l = Loader { file: &self._file, device: self.device, kind: self.kind };
+        Ok((l.get("ln_f.weight", &[self.cfg.n_embd])?, l.get("ln_f.bias", &[self.cfg.n_embd])?))
+    }
+}
+
+impl Family for Gpt2 {
+    fn name(&self) -> &'static str {
+        "GPT-2"
+    }
+
+    fn n_layers(&self) -> usize {
+        self.cfg.n_layer
+    }
+
+    fn n_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn n_ctx(&self) -> usize {
+        self.cfg.n_positions
+    }
+
+    fn d_model(&self) -> usize {
+        self.cfg.n_embd
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.cfg.vocab_size
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// One pass that stops after the last block a point needs; the processings differ only
+    /// in what is subtracted at the end, so SAEs of several releases share it.
+    fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
+        let needed = requested.iter().map(|(p, _)| p.blocks_needed()).max().unwrap_or(0);
+        if needed > self.blocks.len() {
+            let deepest = requested.iter().map(|(p, _)| *p).max().map(|p| p.to_string()).unwrap_or_default();
+            bail!("{deepest} needs {needed} blocks but only {} are loaded", self.blocks.len());
+        }
+        let (b, t) = tokens.size2()?;
+        if t as usize > self.cfg.n_positions {
+            bail!("sequence of {t} tokens exceeds n_ctx {}", self.cfg.n_positions);
+        }
+        let tokens = tokens.to_device(self.device);
+        // Causal and key-padding masks in one boolean [b, 1, t, t]; query rows of padding
+        // still see position 0 (BOS), so no row is fully masked and no NaN appears.
+        let causal = Tensor::ones([t, t], (Kind::Bool, self.device)).tril(0);
+        let keys = mask.to_device(self.device).view([b, 1, 1, t]);
+        let attn_mask = causal.view([1, 1, t, t]).logical_and(&keys);
+        let mut attend = |q: Tensor, k: Tensor, v: Tensor| Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&attn_mask), 0.0, false, None, false);
+
+        let mut out: Vec<Option<Tensor>> = (0..requested.len()).map(|_| None).collect();
+        let mut take = |point: HookPoint, value: Tensor| -> Result<Tensor> {
+            for (slot, (p, processing)) in requested.iter().enumerate() {
+                if *p == point {
+                    out[slot] = Some(self.view(point, &value, *processing)?);
+                }
+            }
+            Ok(value)
+        };
+        let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
+        for i in 0..needed {
+            h = take(HookPoint::new(i, Site::ResidPre), h)?;
+            h = self.block_forward(i, h, &mut attend, &mut take)?;
+        }
+        take(HookPoint::new(needed, Site::ResidPre), h).map(drop)?;
+        out.into_iter().map(|o| o.ok_or_else(|| eyre!("internal: hook not filled"))).collect()
+    }
+
+    /// TransformerLens under `processing`: writes to the residual (and the residual) minus
+    /// their mean where writing weights were centred; z minus the folded value bias.
+    fn view(&self, hook: HookPoint, value: &Tensor, processing: Processing) -> Result<Tensor> {
+        Ok(match hook.site {
+            Site::AttnZ if processing.fold_value_biases => value.f_sub(&self.value_bias(self.block(hook.layer)?))?,
+            Site::AttnZ | Site::Ln2Normalized => value.shallow_clone(),
+            _ => as_written(value, processing),
+        })
+    }
+
+    /// GPT-2's tied unembedding: ln_f, then `wte^T`.
+    fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {
+        let n_layer = self.cfg.n_layer;
+        if self.blocks.len() < n_layer {
+            bail!("generation needs all {n_layer} blocks but {} are loaded", self.blocks.len());
+        }
+        let (p0, n) = (cache.len, tokens.len() as i64);
+        if (p0 + n) as usize > self.cfg.n_positions {
+            bail!("{} positions exceed n_ctx {}: ask for fewer tokens or shorten the prompt", p0 + n, self.cfg.n_positions);
+        }
+        let ids = Tensor::from_slice(&tokens.iter().map(|&t| i64::from(t)).collect::<Vec<_>>()).to_device(self.device);
+        let mut h = self.wte.index_select(0, &ids) + self.wpe.narrow(0, p0, n);
+        // Query i (at position p0 + i) sees keys 0..=p0 + i.
+        let mask = Tensor::ones([n, p0 + n], (Kind::Bool, self.device)).tril(p0).view([1, 1, n, p0 + n]);
+        for i in 0..n_layer {
+            h = edit(HookPoint::new(i, Site::ResidPre), h)?;
+            let past = cache.past(i).map(|(k, v)| (k.shallow_clone(), v.shallow_clone()));
+            let mut stored = None;
+            let mut attend = |q: Tensor, k: Tensor, v: Tensor| {
+                // [n, nh, dh] heads as [1, nh, n, dh], after the cached positions.
+                let (q, mut k, mut v) = (q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0));
+                if let Some((kp, vp)) = &past {
+                    k = Tensor::cat(&[kp, &k], 2);
+                    v = Tensor::cat(&[vp, &v], 2);
+                }
+                let a = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&mask), 0.0, false, None, false);
+                stored = Some((k, v));
+                a.squeeze_dim(0)
+            };
+            h = self.block_forward(i, h, &mut attend, edit)?;
+            let (k, v) = stored.ok_or_else(|| eyre!("internal: block {i} did not attend"))?;
+            cache.store(i, k, v);
+        }
+        cache.len = p0 + n;
+        let (w, b) = self.ln_f()?;
+        let x = h.layer_norm([self.cfg.n_embd as i64], Some(&w), Some(&b), self.cfg.layer_norm_epsilon, false);
+        Ok(x.matmul(&self.wte.tr()).to_kind(Kind::Float))
+    }
+
+    /// As Neuronpedia's "top logits" and TransformerLens's `W_dec[f] @ model.W_U` compute
+    /// them. TL's default processing builds W_U as `ln_f.w[:, None] * wte^T` (`fold_ln`),
+    /// minus its mean over d_model (fold_ln's centring, LayerNorm output being zero-mean),
+    /// minus its mean over the vocabulary (`center_unembed`). The d_model centring is the
+    /// same as centring `dir`, so: `((dir - mean(dir)) * ln_f.w) @ wte^T`, minus its mean
+    /// over the vocabulary.
+    fn logit_lens(&self, dirs: &Tensor) -> Result<Tensor> {
+        let (ln_f, _) = self.ln_f()?;
+        let logits = (centre(&dirs.to_device(self.device)) * ln_f).matmul(&self.wte.tr());
+        Ok(&logits - logits.mean_dim(-1, true, Kind::Float))
+    }
+
+    /// For `attn.hook_z` through the block's W_O, as TransformerLens reads an attention
+    /// SAE's decoder. The MLP's normalised input has no such map.
+    fn to_residual(&self, hook: HookPoint, dirs: &Tensor) -> Result<Tensor> {
+        match hook.site {
+            Site::AttnZ => Ok(dirs.matmul(&self.block(hook.layer)?.c_proj.w)),
+            Site::Ln2Normalized => bail!("{hook} is the MLP's normalised input, which the residual stream does not receive: no logit lens"),
+            _ => Ok(dirs.shallow_clone()),
+        }
+    }
+}
+
+/// A residual-stream value (or a write to it) as TransformerLens holds it under `p`: the HF
+/// value, minus its mean over d_model where writing weights were centred.
+pub fn as_written(x: &Tensor, p: Processing) -> Tensor {
+    if p.center_writing_weights {
+        centre(x)
+    } else {
+        x.shallow_clone()
+    }
+}
+
+/// TransformerLens's residual under center_writing_weights: the HF stream minus its mean over d_model.
+pub fn centre(h: &Tensor) -> Tensor {
+    h - h.mean_dim(-1, true, h.kind())
+}

@@ -1,0 +1,85 @@
+//! Steering and attribution at hooks other than the residual stream, against
+//! TransformerLens + SAELens (fixture from scripts/reference_steer_hooks.py): OpenAI's v5
+//! attn_out SAE (uncentred, TopK with layer_norm), mlp-tm's mlp_out SAE (centred, its
+//! registry scale folded, two clamps at one hook), a resid_pre edit before an mlp_out
+//! clamp, and the kk SAEs on `attn.hook_z` (edited heads-concatenated, before W_O). Each
+//! edit is a hook on the SAE's own hook point, each SAE reading its hook under its own
+//! processing; every case moves the continuation away from the unsteered one.
+
+mod common;
+
+use common::close;
+use common::releases::{all, KK, MIXED};
+use saescope::pipeline::{Engine, Resolved, Run, RunOptions};
+use saescope::progress::ProgressSink;
+use saescope::selection::Selection;
+use saescope::source::Source;
+use saescope::steer::{greedy, Edit, Steer};
+use serde_json::Value;
+use std::path::Path;
+
+/// Every block and the SAEs of `release` at `layers`, from a synthesised release folder.
+fn engine(dir: &Path, release: &str, layers: &[usize]) -> Engine {
+    let saes = Selection::from_args(release, &[], layers, Some(&dir.join("saes")), None).expect("selection");
+    let run = Run { model: Source::Dir(dir.join("model")), saes, device: tch::Device::Cpu, opts: RunOptions::default() };
+    Resolved::new(&run.model, &run.saes, &ProgressSink::none()).expect("resolve").load_full(run.device, &run.opts, &ProgressSink::none()).expect("load")
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+}
+
+fn check(e: &Engine, fx: &Value, run: &Value) {
+    let prompt = ids(&fx["prompt_ids"]);
+    let n = fx["tokens"].as_u64().expect("n") as usize;
+    let plain = ids(&fx["default"]["ids"]);
+    assert_eq!(greedy(e, &prompt, &[], Edit::Add, n).expect("plain").0, plain, "unsteered");
+    for case in run["steered"].as_array().expect("cases") {
+        let what = case["name"].as_str().expect("name");
+        let steers: Vec<Steer> = case["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .map(|f| Steer {
+                sae: f["hook"].as_str().expect("hook").to_string(),
+                feature: f["feature"].as_u64().expect("f") as u32,
+                strength: f["strength"].as_f64().expect("s"),
+                mode: Some(if f["mode"] == "add" { Edit::Add } else { Edit::Clamp }),
+            })
+            .collect();
+        let (got, lps) = greedy(e, &prompt, &steers, Edit::Add, n).expect("steer");
+        assert_eq!(got, ids(&case["ids"]), "{what}: token ids");
+        assert_ne!(got, plain, "{what}: the case moves the continuation");
+        for (step, (lp, top)) in lps.iter().zip(case["steps"].as_array().expect("steps")).enumerate() {
+            for pair in top.as_array().expect("top") {
+                let (id, v) = (pair[0].as_u64().expect("id") as usize, pair[1].as_f64().expect("lp"));
+                assert!(close(lp[id], v, 1e-4), "{what}: step {step}, token {id}: {} vs TL {v}", lp[id]);
+            }
+        }
+    }
+    let want = &run["attribution"];
+    let got = saescope::attribute::attribute(e, fx["prompt"].as_str().expect("prompt"), None, 8).expect("attribute");
+    assert_eq!(got.target_id as u64, want["target_id"].as_u64().expect("t"));
+    assert!(close(got.logit, want["logit"].as_f64().expect("l"), 1e-4), "{} vs {}", got.logit, want["logit"]);
+    let saes = want["saes"].as_array().expect("saes");
+    assert_eq!(got.saes.len(), saes.len(), "every loaded SAE is attributed");
+    for (ours, theirs) in got.saes.iter().zip(saes) {
+        assert_eq!(ours.sae.hook.to_string(), theirs["hook"].as_str().expect("hook"));
+        for (o, t) in ours.features.iter().zip(theirs["features"].as_array().expect("features")) {
+            let what = format!("SAE {} feature {}", ours.sae, o.feature);
+            assert_eq!(o.feature as u64, t["feature"].as_u64().expect("f"), "{what}: same ranking");
+            assert!(close(o.attribution, t["attribution"].as_f64().expect("a"), 1e-3), "{what}: {} vs {}", o.attribution, t["attribution"]);
+            let scale = got.logit.abs().max(1.0);
+            let dl = t["ablation_logit"].as_f64().expect("dl");
+            assert!((o.ablation_logit - dl).abs() <= 1e-4 * scale, "{what}: Δlogit {} vs {dl}", o.ablation_logit);
+        }
+    }
+}
+
+#[test]
+fn steering_and_attribution_at_attn_out_mlp_out_and_hook_z_equal_transformer_lens() {
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("steer_hooks_tiny.json")).expect("fixture")).expect("json");
+    let dir = |name: &str| all().iter().find(|(_, r)| *r == name).map(|(d, _)| d.clone()).expect("release");
+    check(&engine(&dir(MIXED), MIXED, &[8]), &fx, &fx["mixed"]);
+    check(&engine(&dir(KK), KK, &[5, 8]), &fx, &fx["kk"]);
+}

@@ -10,13 +10,83 @@
 //! `center_unembed` do not change it. We therefore run the plain HF weights and centre the
 //! value at each hook (`view`), which is exact up to float rounding (README, "Method").
 
-use crate::config::Gpt2Config;
 use crate::family::{Family, HookEdit, KvCache};
 use crate::hooks::{HookPoint, Processing, Site};
 use crate::tensors::SafeFile;
-use color_eyre::eyre::{bail, eyre, Result};
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+/// The subset of HF's GPT2Config the forward pass needs. Field names are HF's own, so the
+/// hub's file and `save_pretrained`'s both parse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gpt2Config {
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    /// Context length. The hub's gpt2 config has both `n_positions` and `n_ctx`; older
+    /// ones only `n_ctx` (so a serde alias would reject the common case as a duplicate).
+    #[serde(default)]
+    pub n_positions: usize,
+    #[serde(default, skip_serializing)]
+    pub n_ctx: Option<usize>,
+    pub vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_epsilon: f64,
+    #[serde(default = "default_act")]
+    pub activation_function: String,
+}
+
+fn default_eps() -> f64 {
+    1e-5
+}
+fn default_act() -> String {
+    "gelu_new".into()
+}
+
+impl Gpt2Config {
+    pub fn gpt2_small() -> Self {
+        Self {
+            n_embd: 768,
+            n_layer: 12,
+            n_head: 12,
+            n_positions: 1024,
+            vocab_size: 50257,
+            layer_norm_epsilon: 1e-5,
+            activation_function: "gelu_new".into(),
+            n_ctx: None,
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read model config {}", path.display()))?;
+        let mut cfg: Self = serde_json::from_str(&text).wrap_err_with(|| format!("{} is not a GPT-2 config.json", path.display()))?;
+        if cfg.n_positions == 0 {
+            cfg.n_positions = cfg.n_ctx.unwrap_or(0);
+        }
+        cfg.validate().wrap_err_with(|| format!("in {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.n_embd == 0 || self.n_layer == 0 || self.n_head == 0 || !self.n_embd.is_multiple_of(self.n_head) {
+            bail!("n_embd {} must be a positive multiple of n_head {}", self.n_embd, self.n_head);
+        }
+        if self.n_positions == 0 || self.vocab_size == 0 {
+            bail!("n_positions (or n_ctx) and vocab_size must be positive");
+        }
+        if !matches!(self.activation_function.as_str(), "gelu_new" | "gelu_pytorch_tanh") {
+            bail!("activation_function {:?} is not supported (GPT-2 uses gelu_new)", self.activation_function);
+        }
+        Ok(())
+    }
+
+    pub fn d_head(&self) -> usize {
+        self.n_embd / self.n_head
+    }
+}
 
 struct Linear {
     /// HF's Conv1D layout: [in, out], applied as x @ w + b.

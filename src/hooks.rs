@@ -151,6 +151,35 @@ impl Default for Processing {
     }
 }
 
+/// The folders an SAE of layer `layer` may be in before the model's n_layer is known: its
+/// `blocks.L.hook_resid_pre`, or `blocks.(L-1).hook_resid_post`, which holds the same
+/// residual (the only one for the layer after the last block, see `hook_name`).
+pub fn layer_folders(layer: usize) -> Vec<String> {
+    let mut folders = vec![format!("blocks.{layer}.hook_resid_pre")];
+    if layer > 0 {
+        folders.push(format!("blocks.{}.hook_resid_post", layer - 1));
+    }
+    folders
+}
+
+/// The TransformerLens hook an SAE of layer `layer` reads: the residual entering block
+/// `layer`, or after the last block for `layer == n_layer`.
+pub fn hook_name(layer: usize, n_layer: usize) -> String {
+    if layer >= n_layer {
+        format!("blocks.{}.hook_resid_post", n_layer - 1)
+    } else {
+        format!("blocks.{layer}.hook_resid_pre")
+    }
+}
+
+/// Requested layers in the order every view shows them: ascending, each once.
+pub fn normalize_layers(layers: &[usize]) -> Vec<usize> {
+    let mut v = layers.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,6 @@ pub mod cache;
 pub mod card;
 pub mod cli;
 pub mod compute;
-pub mod config;
 pub mod corpus;
 pub mod cpu;
 pub mod dashboard;

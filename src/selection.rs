@@ -23,7 +23,7 @@ pub struct Selection {
 pub enum Wanted {
     /// The residual SAE of a layer in a repo or folder of SAELens folders named for hooks:
     /// `blocks.L.hook_resid_pre/`, or after the last block `blocks.(L-1).hook_resid_post/`
-    /// (config::hook_name; which one needs the model's n_layer).
+    /// (hooks::hook_name; which one needs the model's n_layer).
     Layer(usize),
     /// One SAE a registry names.
     Named(Named),
@@ -102,7 +102,7 @@ impl Named {
 impl Selection {
     /// From the command line's `--sae-release`, `--sae`, `--sae-dir` and `--layers`.
     pub fn from_args(release: &str, ids: &[String], layers: &[usize], dir: Option<&std::path::Path>, registry: Option<&std::path::Path>) -> Result<Self> {
-        let by_layer = || crate::config::normalize_layers(layers).into_iter().map(Wanted::Layer).collect::<Vec<_>>();
+        let by_layer = || crate::hooks::normalize_layers(layers).into_iter().map(Wanted::Layer).collect::<Vec<_>>();
         // A repo (with its slash) or a folder of SAELens folders named for hooks, by layer.
         if release.contains('/') {
             if !ids.is_empty() {
@@ -155,7 +155,7 @@ impl Selection {
                 Wanted::Named(n) => (Some(n.hook), n.path.clone(), n.single_file, n.width, n.neuronpedia.clone(), &n.source),
                 Wanted::Layer(l) => {
                     // The layer's folder that is on disk, else its resid_pre.
-                    let folders = crate::config::layer_folders(*l);
+                    let folders = crate::hooks::layer_folders(*l);
                     let on_disk = folders.iter().find(|f| self.source.sae_on_disk(f, false).is_some()).unwrap_or(&folders[0]);
                     let Some(n) = Named::in_folder(&self.source, on_disk) else { continue };
                     (Some(n.hook), n.path, false, None, n.neuronpedia, &self.source)
@@ -208,8 +208,8 @@ fn with_ids<'r>(name: &str, r: &'r Release, ids: &[String]) -> Result<Vec<&'r En
 /// attn_out, hook_z... and every width of a feature-splitting release).
 fn at_layers<'r>(name: &str, r: &'r Release, layers: &[usize]) -> Result<Vec<&'r Entry>> {
     let mut out = Vec::new();
-    for layer in crate::config::normalize_layers(layers) {
-        let folders = crate::config::layer_folders(layer);
+    for layer in crate::hooks::normalize_layers(layers) {
+        let folders = crate::hooks::layer_folders(layer);
         let residual: Vec<&Entry> = r.saes.iter().filter(|e| e.hook().is_some_and(|h| folders[0] == h.to_string())).collect();
         let found: Vec<&Entry> = if residual.is_empty() {
             let in_block: Vec<&Entry> = r.saes.iter().filter(|e| e.hook().is_some_and(|h| h.layer == layer)).collect();

@@ -43,7 +43,7 @@ fn top_contexts_peak_on_the_token_each_feature_was_built_for() {
     let corpus = Corpus::open(corpus_dir.path(), "text").expect("corpus");
     let out = index(&corpus, &Store::beside(cache.path()), &RunOptions::default(), None);
     for layer in LAYERS {
-        let hook = saescope::config::hook_name(layer, 12);
+        let hook = saescope::hooks::hook_name(layer, 12);
         let path = common::tiny().join("saes").join(hook).join(ANCHORS);
         let anchors: Anchors = serde_json::from_slice(&std::fs::read(path).expect("anchors.json")).expect("anchors json");
         let stats = out.index.of(common::key(layer)).expect("layer indexed");

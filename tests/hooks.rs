@@ -7,8 +7,8 @@
 
 mod common;
 
-use saescope::config::Gpt2Config;
 use saescope::gpt2::Gpt2;
+use saescope::gpt2::Gpt2Config;
 use saescope::hooks::{HookPoint, Processing};
 use saescope::tensors::SafeFile;
 use std::path::Path;

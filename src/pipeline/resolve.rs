@@ -2,9 +2,10 @@
 //! result cache's identity and the memory check come from them.
 
 use super::{Engine, Precision, RunOptions};
-use crate::config::{hook_name, Gpt2Config};
 use crate::family::Family;
 use crate::gpt2::Gpt2;
+use crate::gpt2::Gpt2Config;
+use crate::hooks::hook_name;
 use crate::progress::ProgressSink;
 use crate::sae::Overrides;
 use crate::sae::Sae;

@@ -6,9 +6,10 @@
 //! bias calibrated on the synthetic model's own residual stream so that tens of features
 //! fire per token with values from about 0.5 to 30.
 
-use crate::config::{hook_name, Gpt2Config};
 use crate::family::Family;
 use crate::gpt2::Gpt2;
+use crate::gpt2::Gpt2Config;
+use crate::hooks::hook_name;
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
 use crate::tensors::SafeFile;

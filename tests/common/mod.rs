@@ -139,7 +139,7 @@ pub fn engine_with(saes: &Path, layers: &[usize]) -> Engine {
 
 /// The tiny synthetic SAE of `layer`: its resid_pre (12: the final resid_post), 512 features.
 pub fn key(layer: usize) -> saescope::sae_key::SaeKey {
-    let hook = saescope::hooks::HookPoint::parse(&saescope::config::hook_name(layer, 12)).expect("hook");
+    let hook = saescope::hooks::HookPoint::parse(&saescope::hooks::hook_name(layer, 12)).expect("hook");
     saescope::sae_key::SaeKey::new(hook, 512)
 }
 

@@ -10,7 +10,7 @@
 //! exact effect is computed too: the feature is ablated at every position
 //! (`x - a_F(x) * W_dec[F]`) and the model run again.
 
-use crate::family::KvCache;
+use crate::family::{HookEdit, KvCache};
 use crate::hooks::HookPoint;
 use crate::pipeline::Engine;
 use crate::sae_key::SaeKey;
@@ -80,15 +80,13 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
     // the value there, through everything downstream, for every SAE in one pass.
     let points: Vec<HookPoint> = engine.keys().iter().map(|k| k.hook).collect();
     let mut seen: Vec<(HookPoint, Tensor, Tensor)> = Vec::new();
-    let mut hook = |point: HookPoint, h: Tensor| -> Result<Tensor> {
-        if points.contains(&point) {
-            let delta = Tensor::zeros(h.size(), opts).set_requires_grad(true);
-            seen.push((point, h.detach(), delta.shallow_clone()));
-            return Ok(h + delta);
-        }
-        Ok(h)
-    };
+    let mut hook = HookEdit::new(points, |point: HookPoint, h: Tensor| -> Result<Tensor> {
+        let delta = Tensor::zeros(h.size(), opts).set_requires_grad(true);
+        seen.push((point, h.detach(), delta.shallow_clone()));
+        Ok(h + delta)
+    });
     let logits = engine.model.forward_cached(&ids, &mut KvCache::default(), &mut hook)?;
+    drop(hook);
     let last = logits.get(n - 1);
     let t = match target {
         Some(s) => target_id(engine, s)? as i64,
@@ -114,13 +112,10 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
         for &f in order.iter().take(top) {
             crate::interrupt::check()?;
             let dir = w.get(f as i64);
-            let mut ablate = |point: HookPoint, h: Tensor| -> Result<Tensor> {
-                if point != at {
-                    return Ok(h);
-                }
+            let mut ablate = HookEdit::new(vec![at], |_, h: Tensor| -> Result<Tensor> {
                 let af = sae.encode(&engine.model.view(at, &h, sae.cfg.processing)?).select(-1, f as i64).unsqueeze(-1);
                 Ok(h - af * &dir)
-            };
+            });
             let logits = engine.model.forward_cached(&ids, &mut KvCache::default(), &mut ablate)?;
             let (m2, p2) = metric(&logits.get(n - 1), t);
             features.push(Attributed {

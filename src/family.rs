@@ -12,11 +12,54 @@ use crate::hooks::{HookPoint, Processing};
 use color_eyre::eyre::Result;
 use tch::{Device, Kind, Tensor};
 
-/// A change at a hook while the model runs: given the point and its value for the new
-/// positions [positions, d] (`attn.hook_z`: heads concatenated), the value to carry on
-/// with. Called at every hook point a family computes, block by block, in depth order;
-/// most calls return the value untouched.
-pub type HookEdit<'a> = dyn FnMut(HookPoint, Tensor) -> Result<Tensor> + 'a;
+/// What happens at hook points while the model runs: at each point of `at`, given its
+/// value [.., d] (`attn.hook_z`: heads concatenated), either the value to carry on with
+/// (`new`: steering, ablation, gradients) or nothing (`observe`: reading hooks). A family
+/// calls it block by block in depth order, and computes nothing apart for other points;
+/// where the value is only read, it runs its usual fused kernels (GPT-2's LayerNorm keeps
+/// `ln2.hook_normalized` inside it), so reading a hook never changes a number.
+pub struct HookEdit<'a> {
+    at: Vec<HookPoint>,
+    action: Action<'a>,
+}
+
+type Read<'a> = dyn FnMut(HookPoint, &Tensor) -> Result<()> + 'a;
+type Change<'a> = dyn FnMut(HookPoint, Tensor) -> Result<Tensor> + 'a;
+
+enum Action<'a> {
+    Observe(Box<Read<'a>>),
+    Edit(Box<Change<'a>>),
+}
+
+impl<'a> HookEdit<'a> {
+    pub fn new(at: Vec<HookPoint>, edit: impl FnMut(HookPoint, Tensor) -> Result<Tensor> + 'a) -> Self {
+        Self { at, action: Action::Edit(Box::new(edit)) }
+    }
+
+    pub fn observe(at: Vec<HookPoint>, read: impl FnMut(HookPoint, &Tensor) -> Result<()> + 'a) -> Self {
+        Self { at, action: Action::Observe(Box::new(read)) }
+    }
+
+    pub fn wants(&self, point: HookPoint) -> bool {
+        self.at.contains(&point)
+    }
+
+    /// Whether the value at `point` may come back changed.
+    pub fn changes(&self, point: HookPoint) -> bool {
+        self.wants(point) && matches!(self.action, Action::Edit(_))
+    }
+
+    /// `value` through the edit at `point`, or as it is where none is asked for.
+    pub fn apply(&mut self, point: HookPoint, value: Tensor) -> Result<Tensor> {
+        if !self.wants(point) {
+            return Ok(value);
+        }
+        match &mut self.action {
+            Action::Observe(read) => read(point, &value).map(|()| value),
+            Action::Edit(edit) => edit(point, value),
+        }
+    }
+}
 
 /// A model family's forward passes, as the engine uses them.
 pub trait Family: Send {

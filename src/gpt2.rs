@@ -229,13 +229,23 @@ impl Gpt2 {
         let last = qkv.dim() as i64 - 1;
         let heads = |i: i64| qkv.narrow(last, i * d, d).view(&heads_shape[..]).transpose(-3, -2);
         let a = attend(heads(0), heads(1), heads(2));
-        let z = edit(at(Site::AttnZ), a.transpose(-3, -2).contiguous().view(&shape[..]))?;
-        let attn_out = edit(at(Site::AttnOut), blk.c_proj.forward(&z))?;
-        let mid = edit(at(Site::ResidMid), h.f_add(&attn_out)?)?;
-        let normed = edit(at(Site::Ln2Normalized), mid.layer_norm([d], None::<&Tensor>, None::<&Tensor>, eps, false))?;
-        let x = normed.f_mul(&blk.ln_2.w)?.f_add(&blk.ln_2.b)?;
-        let mlp_out = edit(at(Site::MlpOut), blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh")))?;
-        edit(at(Site::ResidPost), mid.f_add(&mlp_out)?)
+        let z = edit.apply(at(Site::AttnZ), a.transpose(-3, -2).contiguous().view(&shape[..]))?;
+        let attn_out = edit.apply(at(Site::AttnOut), blk.c_proj.forward(&z))?;
+        let mid = edit.apply(at(Site::ResidMid), h.f_add(&attn_out)?)?;
+        // TransformerLens's hook_normalized is before LayerNorm's affine map; only an edit
+        // there takes the LayerNorm apart.
+        let ln2 = at(Site::Ln2Normalized);
+        let normalized = || mid.layer_norm([d], None::<&Tensor>, None::<&Tensor>, eps, false);
+        let x = if edit.changes(ln2) {
+            edit.apply(ln2, normalized())?.f_mul(&blk.ln_2.w)?.f_add(&blk.ln_2.b)?
+        } else {
+            if edit.wants(ln2) {
+                edit.apply(ln2, normalized()).map(drop)?;
+            }
+            mid.layer_norm([d], Some(&blk.ln_2.w), Some(&blk.ln_2.b), eps, false)
+        };
+        let mlp_out = edit.apply(at(Site::MlpOut), blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh")))?;
+        edit.apply(at(Site::ResidPost), mid.f_add(&mlp_out)?)
     }
 
     /// ln_f's weight and bias, read on first use only (a run that stops early never needs them).
@@ -299,20 +309,23 @@ impl Family for Gpt2 {
         let mut attend = |q: Tensor, k: Tensor, v: Tensor| Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&attn_mask), 0.0, false, None, false);
 
         let mut out: Vec<Option<Tensor>> = (0..requested.len()).map(|_| None).collect();
-        let mut take = |point: HookPoint, value: Tensor| -> Result<Tensor> {
-            for (slot, (p, processing)) in requested.iter().enumerate() {
-                if *p == point {
-                    out[slot] = Some(self.view(point, &value, *processing)?);
+        {
+            let points = requested.iter().map(|(p, _)| *p).collect();
+            let mut take = HookEdit::observe(points, |point: HookPoint, value: &Tensor| -> Result<()> {
+                for (slot, (p, processing)) in requested.iter().enumerate() {
+                    if *p == point {
+                        out[slot] = Some(self.view(point, value, *processing)?);
+                    }
                 }
+                Ok(())
+            });
+            let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
+            for i in 0..needed {
+                h = take.apply(HookPoint::new(i, Site::ResidPre), h)?;
+                h = self.block_forward(i, h, &mut attend, &mut take)?;
             }
-            Ok(value)
-        };
-        let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
-        for i in 0..needed {
-            h = take(HookPoint::new(i, Site::ResidPre), h)?;
-            h = self.block_forward(i, h, &mut attend, &mut take)?;
+            take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)?;
         }
-        take(HookPoint::new(needed, Site::ResidPre), h).map(drop)?;
         out.into_iter().map(|o| o.ok_or_else(|| eyre!("internal: hook not filled"))).collect()
     }
 
@@ -341,7 +354,7 @@ impl Family for Gpt2 {
         // Query i (at position p0 + i) sees keys 0..=p0 + i.
         let mask = Tensor::ones([n, p0 + n], (Kind::Bool, self.device)).tril(p0).view([1, 1, n, p0 + n]);
         for i in 0..n_layer {
-            h = edit(HookPoint::new(i, Site::ResidPre), h)?;
+            h = edit.apply(HookPoint::new(i, Site::ResidPre), h)?;
             let past = cache.past(i).map(|(k, v)| (k.shallow_clone(), v.shallow_clone()));
             let mut stored = None;
             let mut attend = |q: Tensor, k: Tensor, v: Tensor| {

@@ -19,7 +19,7 @@
 //! The same prompt runs without steering beside it; each step records the top next tokens
 //! of both and the KL divergence between the two distributions.
 
-use crate::family::KvCache;
+use crate::family::{HookEdit, KvCache};
 use crate::hooks::{HookPoint, Site};
 use crate::pipeline::Engine;
 use crate::sae_key::SaeKey;
@@ -144,9 +144,9 @@ struct Run {
 
 /// One generation, a step at a time: the default and the steered run advance in lockstep so
 /// the explorer can show both as they grow.
-struct Generator<'a, H> {
+struct Generator<'a> {
     engine: &'a Engine,
-    hook: H,
+    hook: HookEdit<'a>,
     rng: rand_chacha::ChaCha8Rng,
     cache: KvCache,
     ids: Vec<u32>,
@@ -160,8 +160,8 @@ struct Generator<'a, H> {
     busy: std::time::Duration,
 }
 
-impl<'a, H: FnMut(HookPoint, Tensor) -> Result<Tensor>> Generator<'a, H> {
-    fn new(engine: &'a Engine, prompt: &[u32], hook: H, s: Sampling, cached: bool) -> Self {
+impl<'a> Generator<'a> {
+    fn new(engine: &'a Engine, prompt: &[u32], hook: HookEdit<'a>, s: Sampling, cached: bool) -> Self {
         Self {
             engine,
             hook,
@@ -226,7 +226,7 @@ fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Edit, s: Sa
 
 /// The hook edit that applies `steers`, each at its SAE's hook in its own mode or the run's
 /// `mode` (none: the identity).
-fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Edit) -> Result<impl FnMut(HookPoint, Tensor) -> Result<Tensor> + 'a> {
+fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Edit) -> Result<HookEdit<'a>> {
     let mut dirs = Vec::new();
     for st in steers {
         let (key, sae) = engine.pick(&st.sae)?;
@@ -238,8 +238,11 @@ fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Edit) -> Result<impl 
     // so far: the part of TransformerLens's residual that centring the HF stream removes.
     let mut added: Option<Tensor> = None;
     let sum = |acc: Option<Tensor>, x: &Tensor| Some(acc.map_or_else(|| x.shallow_clone(), |m| m + x));
-    Ok(move |point: HookPoint, mut h: Tensor| -> Result<Tensor> {
-        if point == HookPoint::new(0, Site::ResidPre) {
+    // The first hook of every forward starts its tally afresh.
+    let first = HookPoint::new(0, Site::ResidPre);
+    let at = dirs.iter().map(|d| d.1).chain([first]).collect();
+    Ok(HookEdit::new(at, move |point: HookPoint, mut h: Tensor| -> Result<Tensor> {
+        if point == first {
             added = None;
         }
         // The same for edits at this hook alone: what a centred attn_out or mlp_out hook
@@ -269,7 +272,7 @@ fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Edit) -> Result<impl 
             h = h.f_add(&(by * dir))?;
         }
         Ok(h)
-    })
+    }))
 }
 
 fn top(engine: &Engine, lp: &Tensor) -> Result<Vec<TokenProb>> {

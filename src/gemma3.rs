@@ -1,7 +1,7 @@
 //! Gemma 3 text models (`model_type: gemma3_text`, google/gemma-3-270m, -1b-pt and their
 //! -it): config, weight loading and the forward, as HF transformers' `modeling_gemma3.py`
-//! computes it (tests/gemma3.rs holds it to that on a tiny model). The second model family:
-//! a file of its own beside gpt2.rs, behind the seam in family.rs.
+//! computes it (tests/gemma3.rs holds it to that on a tiny model). The second model family
+//! behind the seam in family.rs, beside gpt2.rs.
 //!
 //! What differs from GPT-2: RMSNorm with `(1 + w)`, computed in f32; embeddings scaled by
 //! sqrt(hidden); grouped-query attention with RMSNorm on each head's q and k; RoPE with a
@@ -10,7 +10,8 @@
 //! attention and MLP; a gated MLP with tanh-GELU; a final norm; the unembedding tied to the
 //! embeddings; optional logit soft-caps.
 
-use crate::hooks::{HookPoint, Site};
+use crate::family::{Family, HookEdit, KvCache};
+use crate::hooks::{HookPoint, Processing, Site};
 use crate::tensors::SafeFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
@@ -31,6 +32,8 @@ pub struct Gemma3Config {
     pub rms_norm_eps: f64,
     pub query_pre_attn_scalar: f64,
     pub sliding_window: usize,
+    /// The longest sequence the model takes (`max_position_embeddings`).
+    pub n_ctx: usize,
     /// Per layer: true where attention is sliding-window (local).
     pub sliding: Vec<bool>,
     pub rope_local: f64,
@@ -87,6 +90,7 @@ impl Gemma3Config {
             rms_norm_eps: float("rms_norm_eps").unwrap_or(1e-6),
             query_pre_attn_scalar: float("query_pre_attn_scalar").ok_or_else(|| eyre!("missing query_pre_attn_scalar"))?,
             sliding_window: uint("sliding_window")?,
+            n_ctx: uint("max_position_embeddings")?,
             sliding,
             rope_local: rope("sliding_attention", "rope_local_base_freq", 10_000.0)?,
             rope_global: rope("full_attention", "rope_theta", 1_000_000.0)?,
@@ -127,47 +131,25 @@ pub struct Gemma3 {
     embed: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
+    device: Device,
+    kind: Kind,
     _file: Arc<SafeFile>,
 }
 
-/// What one forward returns: HF's `hidden_states` (the scaled embeddings, then each layer's
-/// output, the last after the final norm), the logits [seq, vocab], and what the hook points
-/// SAEs read hold (`at`).
-pub struct Forward {
-    pub hidden_states: Vec<Tensor>,
-    pub logits: Tensor,
-    /// The residual entering each layer, and after the last (before the final norm).
-    resid: Vec<Tensor>,
-    /// Per layer: the heads' output before o_proj [seq, heads * head_dim], and what
-    /// attention and the MLP add to the residual (after their post-norms).
-    z: Vec<Tensor>,
-    attn_out: Vec<Tensor>,
-    mlp_out: Vec<Tensor>,
-}
-
-impl Forward {
-    /// The value at `point` as TransformerLens names Gemma's hooks: resid_pre/post, attn.hook_z,
-    /// hook_attn_out and hook_mlp_out (after the post-attention and post-MLP norms),
-    /// hook_resid_mid (between them). None past the last layer or for a hook Gemma lacks.
-    pub fn at(&self, point: HookPoint) -> Option<Tensor> {
-        let l = point.layer;
-        let v = match point.site {
-            Site::ResidPre => self.resid.get(l)?,
-            Site::ResidPost => self.resid.get(l + 1)?,
-            Site::AttnZ => self.z.get(l)?,
-            Site::AttnOut => self.attn_out.get(l)?,
-            Site::MlpOut => self.mlp_out.get(l)?,
-            Site::ResidMid => return Some(self.resid.get(l)? + self.attn_out.get(l)?),
-            Site::Ln2Normalized => return None,
-        };
-        Some(v.shallow_clone())
-    }
+/// RoPE's cos and sin [positions, head_dim] for the sliding-window layers and the global ones.
+struct Rope {
+    local: (Tensor, Tensor),
+    global: (Tensor, Tensor),
 }
 
 impl Gemma3 {
-    /// Loads the weights HF's Gemma3ForCausalLM saves (`model.` prefix; the text part of a
-    /// multimodal checkpoint under `language_model.model.` too).
-    pub fn load(cfg: Gemma3Config, file: Arc<SafeFile>, device: Device, kind: Kind) -> Result<Self> {
+    /// Loads the embeddings, the final norm and the first `n_blocks` layers, as HF's
+    /// Gemma3ForCausalLM saves them (`model.` prefix; the text part of a multimodal
+    /// checkpoint under `language_model.model.` too).
+    pub fn load(cfg: Gemma3Config, file: Arc<SafeFile>, n_blocks: usize, device: Device, kind: Kind) -> Result<Self> {
+        if n_blocks > cfg.num_hidden_layers {
+            bail!("asked for {n_blocks} blocks but the model has {}", cfg.num_hidden_layers);
+        }
         let get = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let candidates = [format!("model.{name}"), name.to_string(), format!("language_model.model.{name}"), format!("model.language_model.{name}")];
             let found =
@@ -175,7 +157,7 @@ impl Gemma3 {
             Ok(file.tensor(&found, shape)?.to_device(device).to_kind(kind))
         };
         let (d, hd, nh, nkv, ff) = (cfg.hidden_size, cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.intermediate_size);
-        let layers = (0..cfg.num_hidden_layers)
+        let layers = (0..n_blocks)
             .map(|i| {
                 let p = format!("layers.{i}");
                 Ok(Layer {
@@ -195,7 +177,9 @@ impl Gemma3 {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { embed: get("embed_tokens.weight", &[cfg.vocab_size, d])?, norm: get("norm.weight", &[d])?, layers, cfg, _file: file })
+        let (embed, norm) = (get("embed_tokens.weight", &[cfg.vocab_size, d])?, get("norm.weight", &[d])?);
+        file.release_if_copied(device, kind);
+        Ok(Self { embed, norm, layers, cfg, device, kind, _file: file })
     }
 
     /// `(x / rms(x)) * (1 + w)` in f32, back in x's kind, as Gemma3RMSNorm.
@@ -205,83 +189,252 @@ impl Gemma3 {
         (normed * (w.to_kind(Kind::Float) + 1.0)).to_kind(x.kind())
     }
 
-    /// cos and sin [seq, head_dim] of RoPE with `base` at positions 0..seq.
-    fn rope(&self, seq: i64, base: f64, device: Device) -> (Tensor, Tensor) {
+    /// cos and sin [positions, head_dim] of RoPE with `base` at `positions` (f32).
+    fn rope_at(&self, positions: &Tensor, base: f64) -> (Tensor, Tensor) {
         let hd = self.cfg.head_dim as i64;
-        let inv = Tensor::arange_start_step(0, hd, 2, (Kind::Float, device)).to_kind(Kind::Double) / hd as f64;
+        let inv = Tensor::arange_start_step(0, hd, 2, (Kind::Float, self.device)).to_kind(Kind::Double) / hd as f64;
         let inv_freq = (inv * base.ln()).exp().reciprocal().to_kind(Kind::Float);
-        let pos = Tensor::arange(seq, (Kind::Float, device));
-        let freqs = pos.unsqueeze(1) * inv_freq.unsqueeze(0);
+        let freqs = positions.unsqueeze(1) * inv_freq.unsqueeze(0);
         let emb = Tensor::cat(&[&freqs, &freqs], -1);
-        (emb.cos(), emb.sin())
+        (emb.cos().to_kind(self.kind), emb.sin().to_kind(self.kind))
     }
 
-    /// The forward over one sequence of token ids.
-    pub fn forward(&self, tokens: &[u32]) -> Result<Forward> {
-        let c = &self.cfg;
-        if tokens.iter().any(|&t| t as usize >= c.vocab_size) {
-            bail!("a token id is past the vocabulary of {}", c.vocab_size);
+    /// RoPE for positions `from..from + n`.
+    fn rope(&self, from: i64, n: i64) -> Rope {
+        let positions = Tensor::arange_start(from, from + n, (Kind::Float, self.device));
+        Rope { local: self.rope_at(&positions, self.cfg.rope_local), global: self.rope_at(&positions, self.cfg.rope_global) }
+    }
+
+    /// Which keys each query may see: [queries, keys] bool for queries at positions
+    /// `from..from + n` and keys at `0..from + n`, causal, and within the window on a
+    /// sliding layer (query i sees keys j with i - window < j <= i).
+    fn allowed(&self, from: i64, n: i64, sliding: bool) -> Tensor {
+        let q = Tensor::arange_start(from, from + n, (Kind::Int64, self.device)).unsqueeze(1);
+        let k = Tensor::arange(from + n, (Kind::Int64, self.device)).unsqueeze(0);
+        let causal = k.le_tensor(&q);
+        if sliding {
+            causal.logical_and(&k.gt_tensor(&(&q - self.cfg.sliding_window as i64)))
+        } else {
+            causal
         }
-        let device = self.embed.device();
-        let t = tokens.len() as i64;
-        let ids = Tensor::from_slice(&tokens.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).to_device(device);
-        let scale = Tensor::from((c.hidden_size as f64).sqrt()).to_kind(self.embed.kind()).to_device(device);
-        let mut h = self.embed.index_select(0, &ids) * scale;
-        let mut resid = vec![h.shallow_clone()];
-        let (mut zs, mut attn_outs, mut mlp_outs) = (Vec::new(), Vec::new(), Vec::new());
-        let (nh, nkv, hd) = (c.num_attention_heads as i64, c.num_key_value_heads as i64, c.head_dim as i64);
-        let (cos_l, sin_l) = self.rope(t, c.rope_local, device);
-        let (cos_g, sin_g) = self.rope(t, c.rope_global, device);
-        let q_idx = Tensor::arange(t, (Kind::Int64, device)).unsqueeze(1);
-        let k_idx = Tensor::arange(t, (Kind::Int64, device)).unsqueeze(0);
-        let causal = k_idx.le_tensor(&q_idx);
-        // A sliding layer's query i sees keys j with i - window < j <= i.
-        let local = causal.logical_and(&k_idx.gt_tensor(&(&q_idx - c.sliding_window as i64)));
-        let rotate = |x: &Tensor, cos: &Tensor, sin: &Tensor| {
-            let half = hd / 2;
+    }
+
+    /// Grouped-query attention as HF's eager path computes it: q [.., n_heads, queries,
+    /// head_dim], k and v [.., kv_heads, keys, head_dim], `allowed` broadcasting to
+    /// [.., n_heads, queries, keys]; scores scaled by `query_pre_attn_scalar^-0.5`, soft-capped
+    /// where the config says, softmax in f32.
+    fn attention(&self, q: &Tensor, k: &Tensor, v: &Tensor, allowed: &Tensor) -> Tensor {
+        let group = (self.cfg.num_attention_heads / self.cfg.num_key_value_heads) as i64;
+        let (k, v) = (k.repeat_interleave_self_int(group, Some(-3), None), v.repeat_interleave_self_int(group, Some(-3), None));
+        let mut scores = q.matmul(&k.transpose(-1, -2)) * self.cfg.query_pre_attn_scalar.powf(-0.5);
+        if let Some(cap) = self.cfg.attn_logit_softcapping {
+            scores = (scores / cap).tanh() * cap;
+        }
+        let scores = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
+        scores.softmax(-1, Kind::Float).to_kind(v.kind()).matmul(&v)
+    }
+
+    /// The scaled embeddings of `ids` (any shape), [.., hidden].
+    fn embed(&self, ids: &Tensor) -> Tensor {
+        let scale = Tensor::from((self.cfg.hidden_size as f64).sqrt()).to_kind(self.kind).to_device(self.device);
+        let shape: Vec<i64> = ids.size().into_iter().chain([-1]).collect();
+        self.embed.index_select(0, &ids.view([-1])).view(&shape[..]) * scale
+    }
+
+    fn layer(&self, i: usize) -> Result<&Layer> {
+        self.layers.get(i).ok_or_else(|| eyre!("internal: layer {i} is not loaded"))
+    }
+
+    /// Layer `i` over `h` [.., t, hidden], every hook inside it passing through `edit`.
+    /// `attend(q, k, v)` gets the heads after their norms and RoPE ([.., heads, t,
+    /// head_dim]) and returns the weighted values in q's layout.
+    fn layer_forward(&self, i: usize, h: Tensor, rope: &Rope, attend: &mut dyn FnMut(Tensor, Tensor, Tensor) -> Tensor, edit: &mut HookEdit) -> Result<Tensor> {
+        let (l, c) = (self.layer(i)?, &self.cfg);
+        let at = |site| HookPoint::new(i, site);
+        if edit.wants(at(Site::Ln2Normalized)) {
+            bail!("{} is not a Gemma 3 hook point (its MLP's input is RMS-normalised, not LayerNormed)", at(Site::Ln2Normalized));
+        }
+        let shape = h.size();
+        let lead = &shape[..shape.len() - 1];
+        let heads = |n: usize| -> Vec<i64> { lead.iter().copied().chain([n as i64, c.head_dim as i64]).collect() };
+        let x = self.rms(&h, &l.input_norm);
+        let q = x.matmul(&l.q.tr()).view(&heads(c.num_attention_heads)[..]);
+        let k = x.matmul(&l.k.tr()).view(&heads(c.num_key_value_heads)[..]);
+        let v = x.matmul(&l.v.tr()).view(&heads(c.num_key_value_heads)[..]).transpose(-3, -2);
+        let (cos, sin) = if c.sliding[i] { &rope.local } else { &rope.global };
+        let half = c.head_dim as i64 / 2;
+        let rotate = |x: &Tensor| {
             let rot = Tensor::cat(&[x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
             x * cos + rot * sin
         };
-        for (i, l) in self.layers.iter().enumerate() {
-            let x = self.rms(&h, &l.input_norm);
-            let q = x.matmul(&l.q.tr()).view([t, nh, hd]);
-            let k = x.matmul(&l.k.tr()).view([t, nkv, hd]);
-            let v = x.matmul(&l.v.tr()).view([t, nkv, hd]).transpose(0, 1);
-            let (cos, sin, mask) = if c.sliding[i] { (&cos_l, &sin_l, &local) } else { (&cos_g, &sin_g, &causal) };
-            let (cos, sin) = (cos.unsqueeze(0), sin.unsqueeze(0));
-            let q = rotate(&self.rms(&q, &l.q_norm).transpose(0, 1), &cos, &sin);
-            let k = rotate(&self.rms(&k, &l.k_norm).transpose(0, 1), &cos, &sin);
-            // Grouped-query attention: each key-value head serves nh / nkv query heads.
-            let group = nh / nkv;
-            let (k, v) = (k.repeat_interleave_self_int(group, Some(0), None), v.repeat_interleave_self_int(group, Some(0), None));
-            let mut scores = q.matmul(&k.transpose(-1, -2)) * c.query_pre_attn_scalar.powf(-0.5);
-            if let Some(cap) = c.attn_logit_softcapping {
-                scores = (scores / cap).tanh() * cap;
-            }
-            let scores = scores.masked_fill(&mask.logical_not(), f64::NEG_INFINITY);
-            let z = scores.softmax(-1, Kind::Float).to_kind(v.kind()).matmul(&v); // [nh, t, hd]
-            let z = z.transpose(0, 1).contiguous().view([t, nh * hd]);
-            let attn_out = self.rms(&z.matmul(&l.o.tr()), &l.post_attn_norm);
-            // Not in place: `resid` holds shallow clones of the earlier `h`.
-            h = h.f_add(&attn_out)?;
-            let x = self.rms(&h, &l.pre_ff_norm);
-            let m = (x.matmul(&l.gate.tr()).gelu("tanh") * x.matmul(&l.up.tr())).matmul(&l.down.tr());
-            let mlp_out = self.rms(&m, &l.post_ff_norm);
-            h = h.f_add(&mlp_out)?;
-            zs.push(z);
-            attn_outs.push(attn_out);
-            mlp_outs.push(mlp_out);
-            resid.push(h.shallow_clone());
-        }
-        let last = self.rms(&h, &self.norm);
-        let mut hidden: Vec<Tensor> = resid.iter().map(Tensor::shallow_clone).collect();
-        if let Some(top) = hidden.last_mut() {
-            *top = last.shallow_clone();
-        }
-        let mut logits = last.matmul(&self.embed.tr()).to_kind(Kind::Float);
-        if let Some(cap) = c.final_logit_softcapping {
+        let q = rotate(&self.rms(&q, &l.q_norm).transpose(-3, -2));
+        let k = rotate(&self.rms(&k, &l.k_norm).transpose(-3, -2));
+        let a = attend(q, k, v);
+        let z_shape: Vec<i64> = lead.iter().copied().chain([(c.num_attention_heads * c.head_dim) as i64]).collect();
+        let z = edit.apply(at(Site::AttnZ), a.transpose(-3, -2).contiguous().view(&z_shape[..]))?;
+        let attn_out = edit.apply(at(Site::AttnOut), self.rms(&z.matmul(&l.o.tr()), &l.post_attn_norm))?;
+        let mid = edit.apply(at(Site::ResidMid), h.f_add(&attn_out)?)?;
+        let x = self.rms(&mid, &l.pre_ff_norm);
+        let m = (x.matmul(&l.gate.tr()).gelu("tanh") * x.matmul(&l.up.tr())).matmul(&l.down.tr());
+        let mlp_out = edit.apply(at(Site::MlpOut), self.rms(&m, &l.post_ff_norm))?;
+        edit.apply(at(Site::ResidPost), mid.f_add(&mlp_out)?)
+    }
+
+    /// The final norm and the tied unembedding, soft-capped where the config says: logits
+    /// [.., vocab] in f32.
+    fn unembed(&self, h: &Tensor) -> Tensor {
+        let mut logits = self.rms(h, &self.norm).matmul(&self.embed.tr()).to_kind(Kind::Float);
+        if let Some(cap) = self.cfg.final_logit_softcapping {
             logits = (logits / cap).tanh() * cap;
         }
-        Ok(Forward { hidden_states: hidden, logits, resid, z: zs, attn_out: attn_outs, mlp_out: mlp_outs })
+        logits
+    }
+}
+
+impl Family for Gemma3 {
+    fn name(&self) -> &'static str {
+        "Gemma 3"
+    }
+
+    fn n_layers(&self) -> usize {
+        self.cfg.num_hidden_layers
+    }
+
+    fn n_blocks(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn n_ctx(&self) -> usize {
+        self.cfg.n_ctx
+    }
+
+    fn d_model(&self) -> usize {
+        self.cfg.hidden_size
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.cfg.vocab_size
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
+        let needed = requested.iter().map(|(p, _)| p.blocks_needed()).max().unwrap_or(0);
+        if needed > self.layers.len() {
+            let deepest = requested.iter().map(|(p, _)| *p).max().map(|p| p.to_string()).unwrap_or_default();
+            bail!("{deepest} needs {needed} blocks but only {} are loaded", self.layers.len());
+        }
+        let (b, t) = tokens.size2()?;
+        if t as usize > self.cfg.n_ctx {
+            bail!("sequence of {t} tokens exceeds n_ctx {}", self.cfg.n_ctx);
+        }
+        let tokens = tokens.to_device(self.device);
+        if tokens.max().int64_value(&[]) >= self.cfg.vocab_size as i64 {
+            bail!("a token id is past the vocabulary of {}", self.cfg.vocab_size);
+        }
+        // Causal (and windowed) masks with key padding, [b, 1, t, t]. Each position also
+        // sees itself, so a padding query whose window holds only padding has a row to
+        // attend to, and no NaN reaches a real token through the values.
+        let keys = mask.to_device(self.device).view([b, 1, 1, t]);
+        let itself = Tensor::eye(t, (Kind::Bool, self.device)).view([1, 1, t, t]);
+        let masked = |sliding: bool| self.allowed(0, t, sliding).view([1, 1, t, t]).logical_and(&keys).logical_or(&itself);
+        let (local, global) = (masked(true), masked(false));
+        let rope = self.rope(0, t);
+        let mut out: Vec<Option<Tensor>> = (0..requested.len()).map(|_| None).collect();
+        {
+            let points = requested.iter().map(|(p, _)| *p).collect();
+            let mut take = HookEdit::observe(points, |point: HookPoint, value: &Tensor| -> Result<()> {
+                for (slot, (p, processing)) in requested.iter().enumerate() {
+                    if *p == point {
+                        out[slot] = Some(self.view(point, value, *processing)?);
+                    }
+                }
+                Ok(())
+            });
+            let mut h = self.embed(&tokens);
+            for i in 0..needed {
+                h = take.apply(HookPoint::new(i, Site::ResidPre), h)?;
+                let allowed = if self.cfg.sliding[i] { &local } else { &global };
+                h = self.layer_forward(i, h, &rope, &mut |q, k, v| self.attention(&q, &k, &v, allowed), &mut take)?;
+            }
+            take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)?;
+        }
+        out.into_iter().map(|o| o.ok_or_else(|| eyre!("internal: hook not filled"))).collect()
+    }
+
+    /// The HF values: Gemma Scope 2 was trained on them, and TransformerLens neither centres
+    /// an RMSNorm model's writing weights nor has value biases to fold, so every processing
+    /// reads them as they are.
+    fn view(&self, _hook: HookPoint, value: &Tensor, _processing: Processing) -> Result<Tensor> {
+        Ok(value.shallow_clone())
+    }
+
+    /// Keys and values are cached per layer for every position, sliding layers included
+    /// (their mask, not the cache, keeps them to the window), [kv_heads, positions, head_dim].
+    fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {
+        let n_layer = self.cfg.num_hidden_layers;
+        if self.layers.len() < n_layer {
+            bail!("generation needs all {n_layer} layers but {} are loaded", self.layers.len());
+        }
+        let (p0, n) = (cache.len, tokens.len() as i64);
+        if (p0 + n) as usize > self.cfg.n_ctx {
+            bail!("{} positions exceed n_ctx {}: ask for fewer tokens or shorten the prompt", p0 + n, self.cfg.n_ctx);
+        }
+        if tokens.iter().any(|&t| t as usize >= self.cfg.vocab_size) {
+            bail!("a token id is past the vocabulary of {}", self.cfg.vocab_size);
+        }
+        let ids = Tensor::from_slice(&tokens.iter().map(|&t| i64::from(t)).collect::<Vec<_>>()).to_device(self.device);
+        let mut h = self.embed(&ids);
+        let rope = self.rope(p0, n);
+        let (local, global) = (self.allowed(p0, n, true), self.allowed(p0, n, false));
+        for i in 0..n_layer {
+            h = edit.apply(HookPoint::new(i, Site::ResidPre), h)?;
+            let past = cache.past(i).map(|(k, v)| (k.shallow_clone(), v.shallow_clone()));
+            let allowed = if self.cfg.sliding[i] { &local } else { &global };
+            let mut stored = None;
+            let mut attend = |q: Tensor, mut k: Tensor, mut v: Tensor| {
+                if let Some((kp, vp)) = &past {
+                    k = Tensor::cat(&[kp, &k], -2);
+                    v = Tensor::cat(&[vp, &v], -2);
+                }
+                let a = self.attention(&q, &k, &v, allowed);
+                stored = Some((k, v));
+                a
+            };
+            h = self.layer_forward(i, h, &rope, &mut attend, edit)?;
+            let (k, v) = stored.ok_or_else(|| eyre!("internal: layer {i} did not attend"))?;
+            cache.store(i, k, v);
+        }
+        cache.len = p0 + n;
+        Ok(self.unembed(&h))
+    }
+
+    /// TransformerLens's reading for Gemma: the final norm's `(1 + w)` folded into the tied
+    /// unembedding (`fold_ln`), then the mean over the vocabulary removed (`center_unembed`);
+    /// no soft-cap (the lens is linear).
+    fn logit_lens(&self, dirs: &Tensor) -> Result<Tensor> {
+        let scale = self.norm.to_kind(Kind::Float) + 1.0;
+        let logits = (dirs.to_device(self.device).to_kind(Kind::Float) * scale).matmul(&self.embed.to_kind(Kind::Float).tr());
+        Ok(&logits - logits.mean_dim(-1, true, Kind::Float))
+    }
+
+    /// For `attn.hook_z` through o_proj and the post-attention norm's `(1 + w)`: what the
+    /// heads write, up to the norm's per-token 1/rms (a positive factor, so the lens ranks
+    /// tokens as the write would).
+    fn to_residual(&self, hook: HookPoint, dirs: &Tensor) -> Result<Tensor> {
+        match hook.site {
+            Site::AttnZ => {
+                let l = self.layer(hook.layer)?;
+                Ok(dirs.matmul(&l.o.tr()) * (l.post_attn_norm.to_kind(dirs.kind()) + 1.0))
+            }
+            Site::Ln2Normalized => bail!("{hook} is not a Gemma 3 hook point"),
+            _ => Ok(dirs.shallow_clone()),
+        }
     }
 }

@@ -204,15 +204,17 @@ fn with_ids<'r>(name: &str, r: &'r Release, ids: &[String]) -> Result<Vec<&'r En
 }
 
 /// `--layers`: per layer, the release's SAEs on that layer's residual (`12` is the final
-/// resid_post in a release of resid_pre SAEs), else every SAE in block L (resid_post,
-/// attn_out, hook_z... and every width of a feature-splitting release).
+/// resid_post in a release of resid_pre SAEs, and every width of a feature-splitting
+/// release), else the SAEs in block L (resid_post, attn_out, hook_z...), one per hook where
+/// a release offers several widths and sparsities there (Gemma Scope 2: 16k to 1M, three
+/// L0s each): the narrowest that Neuronpedia hosts, as Neuronpedia's own defaults are.
 fn at_layers<'r>(name: &str, r: &'r Release, layers: &[usize]) -> Result<Vec<&'r Entry>> {
     let mut out = Vec::new();
     for layer in crate::hooks::normalize_layers(layers) {
         let folders = crate::hooks::layer_folders(layer);
         let residual: Vec<&Entry> = r.saes.iter().filter(|e| e.hook().is_some_and(|h| folders[0] == h.to_string())).collect();
         let found: Vec<&Entry> = if residual.is_empty() {
-            let in_block: Vec<&Entry> = r.saes.iter().filter(|e| e.hook().is_some_and(|h| h.layer == layer)).collect();
+            let in_block = one_per_hook(r.saes.iter().filter(|e| e.hook().is_some_and(|h| h.layer == layer)).collect());
             if in_block.is_empty() {
                 r.saes.iter().filter(|e| e.hook().is_some_and(|h| folders.get(1) == Some(&h.to_string()))).collect()
             } else {
@@ -231,6 +233,25 @@ fn at_layers<'r>(name: &str, r: &'r Release, layers: &[usize]) -> Result<Vec<&'r
         out.extend(found);
     }
     Ok(out)
+}
+
+/// Per hook of `entries`, in their order: the one entry there, else the narrowest with a
+/// Neuronpedia id (or the narrowest of all where none has one).
+fn one_per_hook(entries: Vec<&Entry>) -> Vec<&Entry> {
+    let mut out: Vec<&Entry> = Vec::new();
+    for e in &entries {
+        let hook = e.hook();
+        if out.iter().any(|o| o.hook() == hook) {
+            continue;
+        }
+        let here: Vec<&Entry> = entries.iter().copied().filter(|x| x.hook() == hook).collect();
+        let hosted: Vec<&Entry> = here.iter().copied().filter(|x| x.neuronpedia.is_some()).collect();
+        let pool = if hosted.is_empty() { here } else { hosted };
+        if let Some(best) = pool.iter().copied().min_by_key(|x| x.width().unwrap_or(usize::MAX)) {
+            out.push(best);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,26 +1,36 @@
-//! GPT-2's byte-level BPE. The tokenizer ships inside the binary (assets/, built from
-//! GPT-2's own vocab and merges) so tokenising never needs the network.
+//! A model's tokenizer.json through the `tokenizers` crate (GPT-2's byte-level BPE, Gemma's
+//! SentencePiece-derived BPE), with the BOS token every text starts with. GPT-2's ships
+//! inside the binary (assets/, built from its own vocab and merges) so tokenising a GPT-2
+//! model never needs the network.
 
 use color_eyre::eyre::{eyre, Result};
 use std::path::Path;
 
 static BUNDLED: &[u8] = include_bytes!("../assets/gpt2-tokenizer.json");
-pub const BOS_TOKEN: &str = "<|endoftext|>";
+/// GPT-2's BOS (and end-of-text) token.
+pub const GPT2_BOS: &str = "<|endoftext|>";
 
-pub struct Gpt2Tokenizer {
+pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     pub bos: u32,
 }
 
-impl Gpt2Tokenizer {
-    /// `path`: a tokenizer.json beside the model, which wins over the bundled one.
-    pub fn load(path: Option<&Path>) -> Result<Self> {
+impl Tokenizer {
+    /// `path`: a tokenizer.json beside the model, which wins over the bundled GPT-2 one;
+    /// `bos`: the token texts start with (the model family's, `ModelConfig::bos_token`).
+    pub fn load(path: Option<&Path>, bos: &str) -> Result<Self> {
         let inner = match path {
             Some(p) => tokenizers::Tokenizer::from_file(p).map_err(|e| eyre!("cannot load tokenizer {}: {e}", p.display()))?,
             None => tokenizers::Tokenizer::from_bytes(BUNDLED).map_err(|e| eyre!("bundled tokenizer is corrupt: {e}"))?,
         };
-        let bos = inner.token_to_id(BOS_TOKEN).ok_or_else(|| eyre!("tokenizer has no {BOS_TOKEN} token"))?;
-        Ok(Self { inner, bos })
+        let which = path.map_or_else(|| "the bundled tokenizer".to_string(), |p| p.display().to_string());
+        let bos_id = inner.token_to_id(bos).ok_or_else(|| eyre!("{which} has no {bos} token: is it the model's own tokenizer.json?"))?;
+        Ok(Self { inner, bos: bos_id })
+    }
+
+    /// The bundled GPT-2 tokenizer.
+    pub fn gpt2() -> Result<Self> {
+        Self::load(None, GPT2_BOS)
     }
 
     /// Tokens the tokenizer can produce (its largest id + 1).

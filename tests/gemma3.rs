@@ -7,50 +7,93 @@
 
 mod common;
 
+use saescope::family::{Family, HookEdit, KvCache};
 use saescope::gemma3::{Gemma3, Gemma3Config};
+use saescope::hooks::{HookPoint, Processing, Site};
 use saescope::tensors::SafeFile;
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 fn rows(v: &serde_json::Value) -> Vec<Vec<f64>> {
     serde_json::from_value(v.clone()).expect("rows")
 }
 
-#[test]
-fn the_forward_equals_transformers() {
+/// `got` [rows, d] equals the first rows of `want` within 1e-4 of the values' scale.
+fn compare(got: &Tensor, want: &serde_json::Value, what: &str) {
+    let got: Vec<Vec<f32>> = Vec::try_from(got.to_kind(Kind::Float)).expect("rows");
+    let want = rows(want);
+    assert_eq!(got[0].len(), want[0].len(), "{what}: width");
+    assert!(got.len() <= want.len(), "{what}: rows");
+    let scale = want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1e-4 * scale.max(1.0), "{what}: off by {worst:e} (values up to {scale})");
+}
+
+fn tiny() -> (Gemma3, serde_json::Value) {
     let dir = common::fixture("gemma3_tiny");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("fixture")).expect("json");
     let cfg = Gemma3Config::from_file(&dir.join("config.json")).expect("config");
     assert_eq!(cfg.sliding, vec![true, true, true, true, true, false, true]);
     assert_eq!((cfg.rope_local, cfg.rope_global, cfg.sliding_window), (10_000.0, 1_000_000.0, 4));
-    let model = Gemma3::load(cfg, SafeFile::open(&dir.join("model.safetensors")).expect("weights"), Device::Cpu, Kind::Float).expect("model");
-    let tokens: Vec<u32> = r["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("id") as u32).collect();
-    let out = model.forward(&tokens).expect("forward");
-    let want = r["hidden_states"].as_array().expect("hidden");
-    assert_eq!(out.hidden_states.len(), want.len());
-    let compare = |got: &tch::Tensor, want: &serde_json::Value, what: &str| {
-        let got: Vec<Vec<f32>> = Vec::try_from(got.to_kind(Kind::Float)).expect("rows");
-        let want = rows(want);
-        assert_eq!((got.len(), got[0].len()), (want.len(), want[0].len()), "{what}: shape");
-        let scale = want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
-        let worst = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
-        assert!(worst <= 1e-4 * scale.max(1.0), "{what}: off by {worst:e} (values up to {scale})");
-    };
-    for (i, (g, w)) in out.hidden_states.iter().zip(want).enumerate() {
-        compare(g, w, &format!("hidden state {i}"));
-    }
-    compare(&out.logits, &r["logits"], "logits");
-    // The hook points SAEs read, as TransformerLens names them (Gemma Scope 2: resid_post,
-    // attn.hook_z for its attention SAEs, hook_mlp_out).
+    let n = cfg.num_hidden_layers;
+    let model = Gemma3::load(cfg, SafeFile::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model");
+    (model, r)
+}
+
+fn tokens(r: &serde_json::Value) -> Vec<u32> {
+    r["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("id") as u32).collect()
+}
+
+/// Every hook point, in one batch of the reference sequence and a shorter one padded to its
+/// length: each layer's input (HF's hidden states), and per layer TransformerLens's
+/// attn.hook_z, hook_attn_out and hook_mlp_out (Gemma Scope 2 reads resid_post, z and
+/// mlp_out). The shorter row, past the sliding window too, equals the reference's prefix.
+#[test]
+fn every_hook_point_in_a_padded_batch_equals_transformers() {
+    let (model, r) = tiny();
+    let toks = tokens(&r);
+    let (t, short) = (toks.len() as i64, 9);
+    let row = |n: usize| -> Vec<i64> { (0..t as usize).map(|i| if i < n { i64::from(toks[i]) } else { 0 }).collect() };
+    let ids = Tensor::from_slice(&[row(t as usize), row(short)].concat()).view([2, t]);
+    let mask = Tensor::from_slice(&[vec![true; t as usize], (0..t).map(|i| i < short as i64).collect()].concat()).view([2, t]);
+    let hidden = r["hidden_states"].as_array().expect("hidden");
+    let n = model.n_layers();
+    let mut points: Vec<HookPoint> = (0..n).map(|l| HookPoint::new(l, Site::ResidPre)).collect();
     let hooks = r["hooks"].as_object().expect("hooks");
     assert_eq!(hooks.len(), 7 * 3);
-    for (name, want) in hooks {
-        let point = saescope::hooks::HookPoint::parse(name).expect("hook name");
-        compare(&out.at(point).unwrap_or_else(|| panic!("{name}")), want, name);
+    points.extend(hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")));
+    points.push(HookPoint::new(n - 2, Site::ResidPost));
+    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
+    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
+    for (point, value) in points.iter().zip(&got) {
+        let want = match point.site {
+            Site::ResidPre => &hidden[point.layer],
+            Site::ResidPost => &hidden[point.layer + 1],
+            _ => &hooks[&point.to_string()],
+        };
+        compare(&value.get(0), want, &point.to_string());
+        compare(&value.get(1).narrow(0, 0, short as i64), want, &format!("{point}, padded row"));
     }
-    for l in 0..6 {
-        let post = out.at(saescope::hooks::HookPoint::parse(&format!("blocks.{l}.hook_resid_post")).expect("name")).expect("post");
-        compare(&post, &want[l + 1], &format!("resid_post {l} is hidden state {}", l + 1));
+    assert!(got.iter().all(|v| v.isnan().any().int64_value(&[]) == 0), "no NaN anywhere, padding included");
+}
+
+/// Logits over the whole sequence at once, and a token at a time through the KV cache
+/// (the sequence crosses the window of 4, so sliding layers must drop old keys).
+#[test]
+fn logits_at_once_and_through_the_kv_cache_equal_transformers() {
+    let (model, r) = tiny();
+    let toks = tokens(&r);
+    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+    let whole = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
+    compare(&whole, &r["logits"], "logits");
+    let mut cache = KvCache::default();
+    let mut rows = vec![model.forward_cached(&toks[..3], &mut cache, &mut none).expect("prompt")];
+    for &t in &toks[3..] {
+        rows.push(model.forward_cached(&[t], &mut cache, &mut none).expect("step"));
     }
+    assert_eq!(cache.len(), toks.len());
+    compare(&Tensor::cat(&rows, 0), &r["logits"], "logits, a token at a time");
+    let short = model.forward_cached(&toks[..6], &mut KvCache::default(), &mut none).expect("prefix");
+    compare(&short, &r["logits"], "a prefix's logits");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! `context_size`). BOS is never counted as a token.
 
 use super::{Corpus, Skipped};
-use crate::tokenizer::Gpt2Tokenizer;
+use crate::tokenizer::Tokenizer;
 use color_eyre::eyre::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,7 @@ pub struct Totals {
 
 pub struct Windows<'a> {
     pub corpus: &'a Corpus,
-    pub tokenizer: &'a Gpt2Tokenizer,
+    pub tokenizer: &'a Tokenizer,
     /// Tokens per window, BOS included.
     pub context: usize,
     /// Stop after this many counted tokens (the last window is cut to fit).

@@ -84,8 +84,8 @@ pub fn locate(req: &IndexRequest, progress: &ProgressSink) -> Result<Located> {
     let resolved = Resolved::new(&req.run.model, &req.run.saes, progress)?;
     let cfg_context = resolved.saes.first().and_then(|f| context_size(&f.files.cfg));
     let context = req.context.or(cfg_context).unwrap_or(DEFAULT_CONTEXT);
-    if context < 2 || context > resolved.cfg.n_positions {
-        bail!("--context {context}: windows must hold 2 to {} tokens (the model's n_ctx)", resolved.cfg.n_positions);
+    if context < 2 || context > resolved.cfg.n_ctx() {
+        bail!("--context {context}: windows must hold 2 to {} tokens (the model's n_ctx)", resolved.cfg.n_ctx());
     }
     let id = identity(&resolved, req.corpus, context, req.max_tokens, &req.run.opts)?;
     Ok(Located { resolved, context, id })

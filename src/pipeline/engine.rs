@@ -8,13 +8,13 @@ use crate::progress::{Progress, ProgressSink};
 use crate::sae::Sae;
 use crate::sae_key::SaeKey;
 use crate::samples::Samples;
-use crate::tokenizer::Gpt2Tokenizer;
+use crate::tokenizer::Tokenizer;
 use color_eyre::eyre::{bail, eyre, Result};
 use tch::{Device, Kind, Tensor};
 
 pub struct Engine {
     pub model: Box<dyn Family>,
-    pub tokenizer: Gpt2Tokenizer,
+    pub tokenizer: Tokenizer,
     /// (key, SAE), sorted by key: by depth, then width.
     pub saes: Vec<(SaeKey, Sae)>,
     /// Each SAE's Neuronpedia id, where known.

@@ -2,9 +2,7 @@
 //! result cache's identity and the memory check come from them.
 
 use super::{Engine, Precision, RunOptions};
-use crate::family::Family;
-use crate::gpt2::Gpt2;
-use crate::gpt2::Gpt2Config;
+use crate::family::{ModelConfig, TensorUse};
 use crate::hooks::hook_name;
 use crate::progress::ProgressSink;
 use crate::sae::Overrides;
@@ -13,7 +11,7 @@ use crate::sae_key::SaeKey;
 use crate::selection::{Named, Selection, Wanted};
 use crate::source::{ModelFiles, SaeFiles, Source};
 use crate::tensors::SafeFile;
-use crate::tokenizer::Gpt2Tokenizer;
+use crate::tokenizer::Tokenizer;
 use color_eyre::eyre::{bail, eyre, Result};
 use tch::Device;
 
@@ -32,7 +30,7 @@ pub struct FoundSae {
 /// The files a run needs, found (downloaded if need be) but not yet loaded: enough to
 /// name the run for the result cache and to check memory before committing to it.
 pub struct Resolved {
-    pub cfg: Gpt2Config,
+    pub cfg: ModelConfig,
     pub model: ModelFiles,
     /// Sorted by key: by depth, then width.
     pub saes: Vec<FoundSae>,
@@ -47,11 +45,11 @@ impl Resolved {
         }
         progress.stage(format!("resolving model {}", model.label()));
         let files = model.model_files(progress)?;
-        let cfg = Gpt2Config::from_file(&files.config)?;
+        let cfg = ModelConfig::from_file(&files.config)?;
         let mut found: Vec<FoundSae> = Vec::new();
         for wanted in &selection.wanted {
             crate::interrupt::check()?;
-            let sae = find(&selection.source, wanted, cfg.n_layer, progress)?;
+            let sae = find(&selection.source, wanted, cfg.n_layer(), progress)?;
             if let Some(same) = found.iter().find(|f| f.key == sae.key) {
                 bail!("{} and {} both read {} with {} features; load one of them", same.id, sae.id, sae.key.hook, sae.key.width);
             }
@@ -119,18 +117,16 @@ impl Resolved {
         let n_blocks = self.blocks_needed();
         // The hub's checkpoints carry a causal-mask buffer per block (`h.N.attn.bias`,
         // [1, 1, n_ctx, n_ctx]: 4 MiB each), which the model builds itself and never loads.
-        let mut weights = model.bytes_matching(|n| {
-            let n = n.strip_prefix("transformer.").unwrap_or(n);
-            let mask = n.ends_with(".attn.bias") || n.ends_with(".attn.masked_bias");
-            n.starts_with("wte.")
-                || n.starts_with("wpe.")
-                || (!mask && n.strip_prefix("h.").and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < n_blocks))
+        let mut weights = model.bytes_matching(|n| match self.cfg.tensor_use(n) {
+            TensorUse::Always => true,
+            TensorUse::Block(i) => i < n_blocks,
+            TensorUse::Never => false,
         });
         for f in &self.saes {
             weights += crate::sae::Sae::bytes(&f.files, with_decoder)?;
         }
         let s = self.saes.iter().map(|f| f.key.width as u64).max().unwrap_or(0);
-        let (t, d) = (opts.batch_tokens as u64, self.cfg.n_embd as u64);
+        let (t, d) = (opts.batch_tokens as u64, self.cfg.d_model() as u64);
         // Per batch: residuals kept for every hook, one block's activations (the MLP's 4d
         // is the widest), and the SAE's pre-activation plus output.
         let working = 4 * t * (d * (self.saes.len() as u64 + 8) + 4 * d + 2 * s) + LIBTORCH_BASE;
@@ -144,14 +140,14 @@ impl Resolved {
 
     /// The whole model (every block, for generation) and the SAEs with their decoders.
     pub fn load_full(self, device: Device, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
-        let n_blocks = self.cfg.n_layer;
+        let n_blocks = self.cfg.n_layer();
         self.load_blocks(n_blocks, device, true, opts, progress)
     }
 
     /// Every block, SAE decoders loaded when first used: the explorer's engine once it
     /// generates.
     pub fn load_all_blocks(self, device: Device, opts: &RunOptions, progress: &ProgressSink) -> Result<Engine> {
-        let n_blocks = self.cfg.n_layer;
+        let n_blocks = self.cfg.n_layer();
         self.load_blocks(n_blocks, device, false, opts, progress)
     }
 
@@ -173,28 +169,37 @@ impl Resolved {
                 );
             }
         }
-        let (n_layer, d_model) = (self.cfg.n_layer, self.cfg.n_embd);
+        let (n_layer, d_model) = (self.cfg.n_layer(), self.cfg.d_model());
         let ids = self.neuronpedia();
-        let tokenizer = Gpt2Tokenizer::load(self.model.tokenizer.as_deref())?;
+        let tokenizer = match (&self.model.tokenizer, self.cfg.bundled_tokenizer_fits()) {
+            (Some(path), _) => Tokenizer::load(Some(path), self.cfg.bos_token())?,
+            (None, true) => Tokenizer::load(None, self.cfg.bos_token())?,
+            (None, false) => bail!(
+                "{} has no tokenizer.json beside {}: a {} model needs its own (download the model's repo whole)",
+                self.model_label,
+                self.model.config.display(),
+                self.cfg.family()
+            ),
+        };
         // A token id past the embedding would fail deep in libtorch, mid-run.
-        if tokenizer.vocab_size() > self.cfg.vocab_size {
+        if tokenizer.vocab_size() > self.cfg.vocab_size() {
             let which = self.model.tokenizer.as_ref().map_or_else(|| "the bundled GPT-2 tokenizer".to_string(), |p| p.display().to_string());
             bail!(
                 "{which} has {} tokens but the model's vocab_size is {}: put the model's own tokenizer.json beside its config.json",
                 tokenizer.vocab_size(),
-                self.cfg.vocab_size
+                self.cfg.vocab_size()
             );
         }
-        progress.stage(format!("loading model ({n_blocks} of {n_layer} blocks)"));
+        progress.stage(format!("loading {} ({n_blocks} of {n_layer} blocks)", self.cfg.family()));
         let kind = opts.dtype.kind();
-        let gpt: Box<dyn Family> = Box::new(Gpt2::load(self.cfg, SafeFile::open(&self.model.weights)?, n_blocks, device, kind)?);
+        let model = self.cfg.load(SafeFile::open(&self.model.weights)?, n_blocks, device, kind)?;
         let mut loaded = Vec::with_capacity(self.saes.len());
         for f in &self.saes {
             crate::interrupt::check()?;
             progress.stage(format!("loading SAE {} ({})", f.key, f.id));
             loaded.push((f.key, Sae::load(&f.files, d_model, f.key.hook, &f.overrides, with_decoder, device, kind)?));
         }
-        Ok(Engine { model: gpt, tokenizer, saes: loaded, neuronpedia: ids, model_label: self.model_label, sae_label: self.sae_label })
+        Ok(Engine { model, tokenizer, saes: loaded, neuronpedia: ids, model_label: self.model_label, sae_label: self.sae_label })
     }
 }
 

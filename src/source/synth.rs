@@ -13,7 +13,7 @@ use crate::hooks::hook_name;
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
 use crate::tensors::SafeFile;
-use crate::tokenizer::Gpt2Tokenizer;
+use crate::tokenizer::Tokenizer;
 use color_eyre::eyre::{Result, WrapErr};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -74,13 +74,13 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
 
 /// Writes the synthetic model to DIR/model and loads it whole, with the bundled tokenizer:
 /// what the SAEs are calibrated on.
-fn model_in(out: &Path, cfg: &Gpt2Config, rng: &mut ChaCha8Rng, progress: &ProgressSink) -> Result<(Gpt2, Gpt2Tokenizer)> {
+fn model_in(out: &Path, cfg: &Gpt2Config, rng: &mut ChaCha8Rng, progress: &ProgressSink) -> Result<(Gpt2, Tokenizer)> {
     let model_dir = out.join("model");
     std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
     progress.stage(format!("writing synthetic model to {}", model_dir.display()));
     write_model(&model_dir, cfg, rng)?;
     let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu, tch::Kind::Float)?;
-    Ok((model, Gpt2Tokenizer::load(None)?))
+    Ok((model, Tokenizer::gpt2()?))
 }
 
 /// Writes DIR/model (HF layout) and DIR/saes (SAELens layout, every hook 0..=n_layer).

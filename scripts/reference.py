@@ -91,6 +91,40 @@ def load_mixed(model_dir: str, sae_dir: str, spec):
     return models, saes
 
 
+def topk(v, k):
+    vals, idx = v.topk(min(k, int((v > 0).sum())))
+    return [(int(i), float(x)) for i, x in zip(idx, vals)]
+
+
+def report_categories(cats, texts, keys, layers, top_k, threshold):
+    """The seed's per-category report from per-text mean vectors: texts are (category
+    index, text, tokens, {key: vector}), `keys` index the vectors and `layers` name them."""
+    import torch
+
+    out_cats = []
+    for ci, c in enumerate(cats):
+        out_layers = []
+        for l, layer in zip(keys, layers):
+            above = {}  # feature -> per-category count of texts with v_f >= threshold
+            for tci, _, _, vecs in texts:
+                for f in (vecs[l] >= threshold).nonzero().flatten().tolist():
+                    above.setdefault(f, [0] * len(cats))[tci] += 1
+            spec = lambda f: above.get(f, [0] * len(cats))[ci] - (sum(above.get(f, [0] * len(cats))) - above.get(f, [0] * len(cats))[ci])
+            cvec = torch.stack([vecs[l] for tci, _, _, vecs in texts if tci == ci]).mean(0)
+            top = topk(cvec, top_k)
+            vals = sorted(x for _, x in top)
+            n, s = len(vals), sum(vals)
+            gini = (2 * sum((i + 1) * x for i, x in enumerate(vals)) / (n * s) - (n + 1) / n) if n and s > 0 else 0.0
+            out_layers.append({
+                "layer": layer, "peak": top[0][1] if top else 0.0, "gini": gini, "top_sum": s,
+                "top_share": s / float(cvec.sum()) if float(cvec.sum()) > 0 else 0.0,
+                "spec": max((spec(f) for f, _ in top), default=0),
+                "top": [{"feature": f, "activation": x, "specialist": spec(f)} for f, x in top],
+            })
+        out_cats.append({"name": c["name"], "n_texts": len(c["texts"]), "layers": out_layers})
+    return out_cats
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
@@ -151,31 +185,7 @@ def main() -> None:
                 texts.append((ci, text, toks[0].tolist(), vecs))
     t_done = time.time()
 
-    def topk(v, k):
-        vals, idx = v.topk(min(k, int((v > 0).sum())))
-        return [(int(i), float(x)) for i, x in zip(idx, vals)]
-
-    out_cats = []
-    for ci, c in enumerate(cats):
-        out_layers = []
-        for l, layer in zip(keys, layers):
-            above = {}  # feature -> per-category count of texts with v_f >= threshold
-            for tci, _, _, vecs in texts:
-                for f in (vecs[l] >= a.threshold).nonzero().flatten().tolist():
-                    above.setdefault(f, [0] * len(cats))[tci] += 1
-            spec = lambda f: above.get(f, [0] * len(cats))[ci] - (sum(above.get(f, [0] * len(cats))) - above.get(f, [0] * len(cats))[ci])
-            cvec = torch.stack([vecs[l] for tci, _, _, vecs in texts if tci == ci]).mean(0)
-            top = topk(cvec, a.top_k)
-            vals = sorted(x for _, x in top)
-            n, s = len(vals), sum(vals)
-            gini = (2 * sum((i + 1) * x for i, x in enumerate(vals)) / (n * s) - (n + 1) / n) if n and s > 0 else 0.0
-            out_layers.append({
-                "layer": layer, "peak": top[0][1] if top else 0.0, "gini": gini, "top_sum": s,
-                "top_share": s / float(cvec.sum()) if float(cvec.sum()) > 0 else 0.0,
-                "spec": max((spec(f) for f, _ in top), default=0),
-                "top": [{"feature": f, "activation": x, "specialist": spec(f)} for f, x in top],
-            })
-        out_cats.append({"name": c["name"], "n_texts": len(c["texts"]), "layers": out_layers})
+    out_cats = report_categories(cats, texts, keys, layers, a.top_k, a.threshold)
 
     out = {
         "model": a.model_dir, "sae_release": a.sae_dir, "layers": layers, "include_bos": a.include_bos,

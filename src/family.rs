@@ -216,6 +216,15 @@ impl ModelConfig {
         }
     }
 
+    /// The width of the value at `hook`: the residual's, or for `attn.hook_z` the heads'
+    /// outputs side by side (Gemma's heads are not d_model / n_heads wide).
+    pub fn d_in(&self, hook: crate::hooks::HookPoint) -> usize {
+        match (self, hook.site) {
+            (Self::Gemma3(c), crate::hooks::Site::AttnZ) => c.num_attention_heads * c.head_dim,
+            _ => self.d_model(),
+        }
+    }
+
     /// Whether the bundled GPT-2 tokenizer may stand in when the model has no tokenizer.json.
     pub fn bundled_tokenizer_fits(&self) -> bool {
         matches!(self, Self::Gpt2(_))
@@ -245,10 +254,10 @@ impl ModelConfig {
     }
 
     /// The model with its first `n_blocks` blocks, from its weights `file`.
-    pub fn load(self, file: std::sync::Arc<crate::tensors::SafeFile>, n_blocks: usize, device: Device, kind: Kind) -> Result<Box<dyn Family>> {
+    pub fn load(&self, file: std::sync::Arc<crate::tensors::SafeFile>, n_blocks: usize, device: Device, kind: Kind) -> Result<Box<dyn Family>> {
         Ok(match self {
-            Self::Gpt2(c) => Box::new(crate::gpt2::Gpt2::load(c, file, n_blocks, device, kind)?),
-            Self::Gemma3(c) => Box::new(crate::gemma3::Gemma3::load(c, file, n_blocks, device, kind)?),
+            Self::Gpt2(c) => Box::new(crate::gpt2::Gpt2::load(c.clone(), file, n_blocks, device, kind)?),
+            Self::Gemma3(c) => Box::new(crate::gemma3::Gemma3::load(c.clone(), file, n_blocks, device, kind)?),
         })
     }
 }

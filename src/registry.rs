@@ -125,7 +125,7 @@ impl Registry {
             .map(|e| {
                 // A SAELens folder (v5's are named like `.pt` files), or the kk release's
                 // single `.pt` with its `_cfg.json`: source::sae_names.
-                let [cfg_name, weights] = crate::source::sae_names(&e.path, r.single_file());
+                let [cfg_name, weights] = crate::source::sae_names(&e.path, r.layout().unwrap_or_default());
                 let cfg = repo.get(&cfg_name);
                 let cached = cfg.is_some() && repo.get(&weights).is_some();
                 // Where the name does not say the width, a cached cfg.json does.
@@ -183,10 +183,10 @@ pub fn table_saes(rows: &[Listed]) -> String {
 }
 
 impl Release {
-    /// Its SAEs are single `.pt` state dicts with a `{stem}_cfg.json` beside each (SAELens's
-    /// `connor_rob_hook_z` loader), not SAELens folders.
-    pub fn single_file(&self) -> bool {
-        self.conversion_func.as_deref() == Some("connor_rob_hook_z")
+    /// How its SAEs' files sit in its repo (SAELens folders unless its conversion says
+    /// otherwise); None for a conversion saescope does not read.
+    pub fn layout(&self) -> Option<crate::source::SaeLayout> {
+        crate::source::SaeLayout::of_conversion(self.conversion_func.as_deref())
     }
 }
 

@@ -216,10 +216,11 @@ pub struct Sae {
 }
 
 impl Sae {
-    /// Loads the SAE and checks it against the model: `d_in` must equal what the model
-    /// holds at `hook` (`d_model`), and the cfg's hook, when it names one, must be `hook`.
+    /// Loads the SAE and checks it against the model: its d_in must be `d_in`, the width of
+    /// what the model holds at `hook` (the residual's, or for z the heads' side by side),
+    /// and the cfg's hook, when it names one, must be `hook`.
     /// `overrides` are what the release's registry entry lays over the cfg.
-    pub fn load(files: &SaeFiles, d_model: usize, hook: HookPoint, overrides: &Overrides, with_decoder: bool, device: Device, kind: Kind) -> Result<Self> {
+    pub fn load(files: &SaeFiles, d_in: usize, hook: HookPoint, overrides: &Overrides, with_decoder: bool, device: Device, kind: Kind) -> Result<Self> {
         let mut cfg = SaeConfig::from_file(&files.cfg)?;
         if let Some(p) = overrides.processing {
             cfg.processing = p;
@@ -227,8 +228,8 @@ impl Sae {
         if let (Some(s), true) = (overrides.norm_scaling_factor, cfg.scaled_inputs) {
             cfg.normalize = Normalize::Scale(s);
         }
-        if cfg.d_in != d_model && cfg.d_in != 0 {
-            bail!("{}: d_in {} does not match the model's d_model {d_model}; is this SAE for another model?", files.cfg.display(), cfg.d_in);
+        if cfg.d_in != d_in && cfg.d_in != 0 {
+            bail!("{}: d_in {} does not match the model's width {d_in} at {hook}; is this SAE for another model?", files.cfg.display(), cfg.d_in);
         }
         if let Some(h) = &cfg.hook_name {
             if HookPoint::parse(h) != Some(hook) {
@@ -241,8 +242,8 @@ impl Sae {
             // Sizes from the weights (Gemma Scope's configs give none).
             cfg.d_in = file.shape("W_enc").and_then(|s| s.first().copied()).ok_or_else(|| eyre!("{}: no 2-D tensor W_enc", file.path().display()))?;
             cfg.d_sae = Some(d_sae);
-            if cfg.d_in != d_model {
-                bail!("{}: d_in {} does not match the model's d_model {d_model}; is this SAE for another model?", files.weights.display(), cfg.d_in);
+            if cfg.d_in != d_in {
+                bail!("{}: d_in {} does not match the model's width {d_in} at {hook}; is this SAE for another model?", files.weights.display(), cfg.d_in);
             }
         }
         let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device).to_kind(kind)) };
@@ -256,9 +257,9 @@ impl Sae {
             }
         }
         Ok(Self {
-            w_enc: get("W_enc", &[d_model, d_sae])?,
+            w_enc: get("W_enc", &[d_in, d_sae])?,
             b_enc: get("b_enc", &[d_sae])?,
-            b_dec: get("b_dec", &[d_model])?,
+            b_dec: get("b_dec", &[d_in])?,
             w_dec: Default::default(),
             w_dec_norms: Default::default(),
             device,

@@ -6,7 +6,7 @@
 use crate::hooks::{HookPoint, Processing};
 use crate::registry::{Entry, Registry, Release};
 use crate::sae_key::SaeKey;
-use crate::source::Source;
+use crate::source::{SaeLayout, Source};
 use color_eyre::eyre::{bail, eyre, Result};
 
 /// SAEs to load, from one repo or folder, or from the repos of several SAELens releases.
@@ -37,11 +37,9 @@ pub struct Named {
     /// Its release's repo, or the local folder holding it (`--sae-dir`).
     pub source: Source,
     pub hook: HookPoint,
-    /// Where in the repo: a SAELens folder, or one `.pt` file (`single_file`).
+    /// Where in the repo: a folder, or one `.pt` file (`layout`).
     pub path: String,
-    /// A `.pt` state dict with a `{stem}_cfg.json` beside it (SAELens's `connor_rob_hook_z`
-    /// loader), not a folder.
-    pub single_file: bool,
+    pub layout: SaeLayout,
     pub neuronpedia: Option<String>,
     /// The width the SAE's name says, if it does (its files always do).
     pub width: Option<usize>,
@@ -66,7 +64,7 @@ impl Named {
             source: source.clone(),
             hook: HookPoint::parse(folder)?,
             path: folder.to_string(),
-            single_file: false,
+            layout: SaeLayout::Folder,
             neuronpedia,
             width: None,
             norm_scaling_factor: None,
@@ -76,10 +74,12 @@ impl Named {
 
     fn of(release_name: &str, release: &Release, e: &Entry, source: Source) -> Result<Self> {
         let hook = e.hook().ok_or_else(|| eyre!("SAE {} of {release_name} reads a hook saescope does not know ({})", e.id, e.path))?;
-        let single_file = release.single_file();
-        if let Some(other) = release.conversion_func.as_deref().filter(|c| !single_file && *c != "gemma_3") {
-            bail!("release {release_name} is stored in a layout saescope does not read yet (SAELens converts it with {other})");
-        }
+        let layout = release.layout().ok_or_else(|| {
+            eyre!(
+                "release {release_name} is stored in a layout saescope does not read yet (SAELens converts it with {})",
+                release.conversion_func.as_deref().unwrap_or("?")
+            )
+        })?;
         let kwargs = release.config_overrides.as_ref().and_then(|o| o.get("model_from_pretrained_kwargs"));
         let processing = kwargs.map(|m| {
             let flag = |k: &str, default: bool| m.get(k).and_then(serde_json::Value::as_bool).unwrap_or(default);
@@ -90,7 +90,7 @@ impl Named {
             source,
             hook,
             path: e.path.clone(),
-            single_file,
+            layout,
             neuronpedia: e.neuronpedia.clone(),
             width: e.width(),
             norm_scaling_factor: e.norm_scaling_factor,
@@ -151,18 +151,18 @@ impl Selection {
     pub fn planned(&self) -> (Vec<SaeKey>, crate::neuronpedia::Ids) {
         let mut keys = Vec::new();
         for w in &self.wanted {
-            let (hook, path, single, width, np, source) = match w {
-                Wanted::Named(n) => (Some(n.hook), n.path.clone(), n.single_file, n.width, n.neuronpedia.clone(), &n.source),
+            let (hook, path, layout, width, np, source) = match w {
+                Wanted::Named(n) => (Some(n.hook), n.path.clone(), n.layout, n.width, n.neuronpedia.clone(), &n.source),
                 Wanted::Layer(l) => {
                     // The layer's folder that is on disk, else its resid_pre.
                     let folders = crate::hooks::layer_folders(*l);
-                    let on_disk = folders.iter().find(|f| self.source.sae_on_disk(f, false).is_some()).unwrap_or(&folders[0]);
+                    let on_disk = folders.iter().find(|f| self.source.sae_on_disk(f, SaeLayout::Folder).is_some()).unwrap_or(&folders[0]);
                     let Some(n) = Named::in_folder(&self.source, on_disk) else { continue };
-                    (Some(n.hook), n.path, false, None, n.neuronpedia, &self.source)
+                    (Some(n.hook), n.path, SaeLayout::Folder, None, n.neuronpedia, &self.source)
                 }
             };
             let Some(hook) = hook else { continue };
-            let files = source.sae_on_disk(&path, single);
+            let files = source.sae_on_disk(&path, layout);
             let width = files.as_ref().and_then(|f| crate::sae::Sae::width(f).ok()).or(width).unwrap_or(0);
             let id =
                 files.as_ref().and_then(|f| crate::neuronpedia::SaeId::from_cfg(&f.cfg)).or_else(|| np.as_deref().and_then(crate::neuronpedia::SaeId::parse));
@@ -274,9 +274,9 @@ mod tests {
         assert_eq!(hooks(&s), ["blocks.11.hook_resid_pre@blocks.11.hook_resid_pre", "blocks.11.hook_resid_post@blocks.11.hook_resid_post"]);
         let s = Selection::from_args("gpt2-small-resid-post-v5-32k", &[], &[6, 8], None, None).expect("v5");
         assert_eq!(hooks(&s), ["blocks.6.hook_resid_post@v5_32k_layer_6.pt", "blocks.8.hook_resid_post@v5_32k_layer_8.pt"]);
-        assert!(s.wanted.iter().all(|w| matches!(w, Wanted::Named(n) if !n.single_file)), "v5's .pt names are SAELens folders");
+        assert!(s.wanted.iter().all(|w| matches!(w, Wanted::Named(n) if n.layout == SaeLayout::Folder)), "v5's .pt names are SAELens folders");
         let s = Selection::from_args("gpt2-small-hook-z-kk", &[], &[3], None, None).expect("kk");
-        assert!(matches!(&s.wanted[..], [Wanted::Named(n)] if n.single_file && n.hook.to_string() == "blocks.3.attn.hook_z"));
+        assert!(matches!(&s.wanted[..], [Wanted::Named(n)] if n.layout == SaeLayout::SinglePt && n.hook.to_string() == "blocks.3.attn.hook_z"));
         let s = Selection::from_args("gpt2-small-res-jb-feature-splitting", &[], &[8], None, None).expect("fs");
         assert_eq!(s.wanted.len(), 8, "every width at layer 8");
         let ids = ["blocks.8.hook_resid_pre_768".to_string(), "blocks.8.hook_resid_pre_3072".to_string()];

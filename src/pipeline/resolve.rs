@@ -169,7 +169,7 @@ impl Resolved {
                 );
             }
         }
-        let (n_layer, d_model) = (self.cfg.n_layer(), self.cfg.d_model());
+        let n_layer = self.cfg.n_layer();
         let ids = self.neuronpedia();
         let tokenizer = match (&self.model.tokenizer, self.cfg.bundled_tokenizer_fits()) {
             (Some(path), _) => Tokenizer::load(Some(path), self.cfg.bos_token())?,
@@ -197,7 +197,7 @@ impl Resolved {
         for f in &self.saes {
             crate::interrupt::check()?;
             progress.stage(format!("loading SAE {} ({})", f.key, f.id));
-            loaded.push((f.key, Sae::load(&f.files, d_model, f.key.hook, &f.overrides, with_decoder, device, kind)?));
+            loaded.push((f.key, Sae::load(&f.files, self.cfg.d_in(f.key.hook), f.key.hook, &f.overrides, with_decoder, device, kind)?));
         }
         Ok(Engine { model, tokenizer, saes: loaded, neuronpedia: ids, model_label: self.model_label, sae_label: self.sae_label })
     }
@@ -218,7 +218,7 @@ fn find(source: &Source, wanted: &Wanted, n_layer: usize, progress: &ProgressSin
     if named.hook.blocks_needed() > n_layer {
         bail!("{} reads {}, but the model has {n_layer} blocks", named.id, named.hook);
     }
-    let files = named.source.sae_files(&named.path, named.single_file, progress)?;
+    let files = named.source.sae_files(&named.path, named.layout, progress)?;
     let width = Sae::width(&files)?;
     // The SAE's own cfg names its Neuronpedia id where SAELens wrote one; else the registry's.
     let neuronpedia = crate::neuronpedia::SaeId::from_cfg(&files.cfg).or_else(|| named.neuronpedia.as_deref().and_then(crate::neuronpedia::SaeId::parse));

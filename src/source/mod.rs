@@ -52,8 +52,8 @@ impl Source {
 
     /// The cfg and weights of the SAE at `path` if they are on disk already (a local
     /// folder, or the hub cache), without the network.
-    pub fn sae_on_disk(&self, path: &str, single_file: bool) -> Option<SaeFiles> {
-        let [cfg, weights] = sae_names(path, single_file);
+    pub fn sae_on_disk(&self, path: &str, layout: SaeLayout) -> Option<SaeFiles> {
+        let [cfg, weights] = sae_names(path, layout);
         let find = |f: &str| match self {
             Source::Dir(d) => Some(d.join(f)).filter(|p| p.is_file()),
             Source::Hub(repo) => hub::RepoCache::new(&hub::cache_dir(), repo).get(f),
@@ -62,8 +62,8 @@ impl Source {
     }
 
     /// The SAE at `path` in this repo or folder (see `sae_names`), downloaded if need be.
-    pub fn sae_files(&self, path: &str, single_file: bool, progress: &ProgressSink) -> Result<SaeFiles> {
-        let names = sae_names(path, single_file);
+    pub fn sae_files(&self, path: &str, layout: SaeLayout, progress: &ProgressSink) -> Result<SaeFiles> {
+        let names = sae_names(path, layout);
         match self {
             Source::Hub(repo) => hub::sae_files(repo, &names, progress),
             Source::Dir(dir) => local::sae_files(dir, &names),
@@ -71,15 +71,41 @@ impl Source {
     }
 }
 
-/// An SAE's two files in its repo: a SAELens folder's `cfg.json` and
-/// `sae_weights.safetensors`, or a single `.pt` state dict and the `{stem}_cfg.json` beside
-/// it (SAELens's `connor_rob_hook_z` loader).
-pub fn sae_names(path: &str, single_file: bool) -> [String; 2] {
-    if single_file {
-        let stem = path.strip_suffix(".pt").unwrap_or(path);
-        [format!("{stem}_cfg.json"), path.to_string()]
-    } else {
-        SAE_FILES.map(|f| format!("{}/{f}", path.trim_end_matches('/')))
+/// How an SAE's files sit in its repo, as SAELens's loader for its release reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SaeLayout {
+    /// A SAELens folder: `cfg.json` and `sae_weights.safetensors`.
+    #[default]
+    Folder,
+    /// One `.pt` state dict with the `{stem}_cfg.json` beside it (`connor_rob_hook_z`).
+    SinglePt,
+    /// A Gemma Scope folder: `config.json` and `params.safetensors` (`gemma_3`).
+    GemmaScope,
+}
+
+impl SaeLayout {
+    /// The layout of a release SAELens converts with `conversion_func`; None for one
+    /// saescope does not read.
+    pub fn of_conversion(conversion_func: Option<&str>) -> Option<Self> {
+        match conversion_func {
+            None => Some(Self::Folder),
+            Some("connor_rob_hook_z") => Some(Self::SinglePt),
+            Some("gemma_3") => Some(Self::GemmaScope),
+            Some(_) => None,
+        }
+    }
+}
+
+/// An SAE's two files (cfg, weights) in its repo at `path`, laid out as `layout` says.
+pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
+    let folder = path.trim_end_matches('/');
+    match layout {
+        SaeLayout::Folder => SAE_FILES.map(|f| format!("{folder}/{f}")),
+        SaeLayout::SinglePt => {
+            let stem = path.strip_suffix(".pt").unwrap_or(path);
+            [format!("{stem}_cfg.json"), path.to_string()]
+        }
+        SaeLayout::GemmaScope => [format!("{folder}/config.json"), format!("{folder}/params.safetensors")],
     }
 }
 

@@ -166,8 +166,8 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selec
         let sae = build_sae(&x, width, l0, &mut rng)?;
         let hook = n.hook.to_string();
         let kwargs = serde_json::json!({"center_writing_weights": processing.center_writing_weights, "fold_value_biases": processing.fold_value_biases});
-        if n.single_file {
-            let [cfg_name, weights] = super::sae_names(&n.path, true);
+        if n.layout == super::SaeLayout::SinglePt {
+            let [cfg_name, weights] = super::sae_names(&n.path, super::SaeLayout::SinglePt);
             std::fs::create_dir_all(base).wrap_err_with(|| format!("cannot create {}", base.display()))?;
             crate::torch_pt::write(&base.join(&weights), &sae.tensors)?;
             write_json(

@@ -1,0 +1,152 @@
+//! Gemma 3 through every layer of saescope, against HF transformers + SAELens (fixture
+//! tests/fixtures/gemma_run/ from scripts/reference_gemma.py): a tiny Gemma 3 in the hub's
+//! layout with a tokenizer.json of Gemma's kind, and JumpReLU SAEs in Gemma Scope 2's layout
+//! at resid_post, mlp_out and attn_out (the heads' z) of layers 5 and 9, named as SAELens's
+//! registry names them. The tokens, every SAE's per-text means, the seed's report and greedy
+//! generation with and without steering over 20 tokens (past the sliding window of 8) agree.
+
+mod common;
+
+use common::{close, fixture, saescope};
+use saescope::pipeline::{Engine, Resolved, Run, RunOptions};
+use saescope::progress::ProgressSink;
+use saescope::selection::Selection;
+use saescope::source::Source;
+use saescope::steer::{greedy, Edit, Steer};
+use serde_json::Value;
+
+const RELEASES: &str = "gemma-scope-2-270m-pt-res,gemma-scope-2-270m-pt-mlp,gemma-scope-2-270m-pt-att";
+const IDS: &str = "layer_5_width_16k_l0_medium,layer_9_width_16k_l0_medium";
+
+fn reference() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("gemma_run/reference.json")).expect("fixture")).expect("json")
+}
+
+fn run() -> Run {
+    let ids: Vec<String> = IDS.split(',').map(String::from).collect();
+    let saes = Selection::from_args(RELEASES, &ids, &[], Some(&fixture("gemma_run/saes")), None).expect("selection");
+    Run { model: Source::Dir(fixture("gemma_run/model")), saes, device: tch::Device::Cpu, opts: RunOptions::default() }
+}
+
+fn full_engine() -> Engine {
+    let r = run();
+    Resolved::new(&r.model, &r.saes, &ProgressSink::none()).expect("resolve").load_full(r.device, &r.opts, &ProgressSink::none()).expect("load")
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+}
+
+#[test]
+fn tokens_and_every_saes_means_equal_transformers_and_saelens() {
+    let r = reference();
+    let e = Engine::load(&run(), &ProgressSink::none()).expect("engine");
+    assert_eq!(e.model.name(), "Gemma 3");
+    let hooks: Vec<String> = e.keys().iter().map(|k| k.hook.to_string()).collect();
+    assert_eq!(
+        hooks,
+        [
+            "blocks.5.attn.hook_z",
+            "blocks.5.hook_mlp_out",
+            "blocks.5.hook_resid_post",
+            "blocks.9.attn.hook_z",
+            "blocks.9.hook_mlp_out",
+            "blocks.9.hook_resid_post"
+        ],
+        "ordered by depth"
+    );
+    let texts = r["texts"].as_array().expect("texts");
+    let tokens: Vec<Vec<u32>> = texts.iter().map(|t| e.tokenizer.encode_with_bos(t["text"].as_str().expect("text")).expect("tokens")).collect();
+    for (got, t) in tokens.iter().zip(texts) {
+        assert_eq!(got, &ids(&t["tokens"]), "{}: tokens (BOS <bos> = 2 first)", t["text"]);
+    }
+    let vectors = e.text_vectors(&tokens, &RunOptions::default(), &ProgressSink::none()).expect("vectors");
+    let slot_of: Vec<usize> = r["saes"].as_array().expect("saes").iter().map(|s| hooks.iter().position(|h| h == &s["hook"]).expect("hook")).collect();
+    let mut compared = 0;
+    for ((_, per_sae), t) in vectors.iter().zip(texts) {
+        for (i, want) in t["means"].as_array().expect("means").iter().enumerate() {
+            let v = &per_sae[slot_of[i]];
+            let got = |f: u64| v.idx.iter().position(|&x| u64::from(x) == f).map_or(0.0, |p| f64::from(v.val[p]));
+            for pair in want.as_array().expect("pairs") {
+                let (f, want) = (pair[0].as_u64().expect("f"), pair[1].as_f64().expect("v"));
+                // A threshold crossed within float noise flips a feature: none is that close here.
+                assert!(close(got(f), want, 1e-4), "{} SAE {}: feature {f} {} vs {want}", t["text"], hooks[slot_of[i]], got(f));
+                compared += 1;
+            }
+            assert_eq!(v.idx.len(), want.as_array().expect("pairs").len(), "{} SAE {}: features firing", t["text"], hooks[slot_of[i]]);
+        }
+    }
+    assert!(compared > 1000, "{compared} values compared");
+}
+
+#[test]
+fn the_report_equals_the_python_stack() {
+    let r = reference();
+    let out = saescope()
+        .args(["report", "--format", "json", "--no-cache", "--sae-release", RELEASES, "--sae", IDS, "--model-dir"])
+        .arg(fixture("gemma_run/model"))
+        .arg("--sae-dir")
+        .arg(fixture("gemma_run/saes"))
+        .arg("--samples")
+        .arg(fixture("reference_samples.toml"))
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let ref_hooks: Vec<&str> = r["saes"].as_array().expect("saes").iter().map(|s| s["hook"].as_str().expect("hook")).collect();
+    for (o, theirs) in ours["categories"].as_array().expect("c").iter().zip(r["categories"].as_array().expect("c")) {
+        for ol in o["layers"].as_array().expect("l") {
+            let hook = ol["hook"].as_str().expect("hook");
+            let rl = &theirs["layers"][ref_hooks.iter().position(|h| *h == hook).expect("same SAEs")];
+            let what = format!("{} {hook}", o["name"]);
+            for k in ["peak", "gini", "top_sum", "top_share"] {
+                let (a, b) = (ol[k].as_f64().expect("num"), rl[k].as_f64().expect("num"));
+                assert!(close(a, b, 1e-4), "{what}: {k} {a} vs {b}");
+            }
+            let top = |l: &Value| l["top"].as_array().expect("top").iter().map(|t| t["feature"].as_u64().expect("f")).collect::<Vec<_>>();
+            assert_eq!(top(ol), top(rl), "{what}: top features");
+            assert_eq!(ol["spec"], rl["spec"], "{what}: specialist score");
+        }
+    }
+    let links = ours["saes"].to_string();
+    assert!(links.contains("5 post") && links.contains("9 z"), "{links}");
+}
+
+/// HF's `generate` with its sliding-window cache, plain and with forward hooks editing
+/// resid_post 5 and mlp_out 9: the same tokens and top-5 log-probabilities (1e-4).
+#[test]
+fn greedy_generation_with_and_without_steering_equals_transformers() {
+    let r = reference();
+    let e = full_engine();
+    let prompt = ids(&r["prompt_ids"]);
+    assert_eq!(e.tokenizer.encode_with_bos(r["prompt"].as_str().expect("prompt")).expect("tokens"), prompt);
+    let n = r["tokens"].as_u64().expect("n") as usize;
+    let mut plain = Vec::new();
+    for case in r["steering"].as_array().expect("cases") {
+        let what = case["name"].as_str().expect("name");
+        let steers: Vec<Steer> = case["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .map(|f| Steer {
+                sae: f["sae"].as_str().expect("sae").to_string(),
+                feature: f["feature"].as_u64().expect("f") as u32,
+                strength: f["strength"].as_f64().expect("s"),
+                mode: Some(if f["mode"] == "add" { Edit::Add } else { Edit::Clamp }),
+            })
+            .collect();
+        let (got, lps) = greedy(&e, &prompt, &steers, Edit::Add, n).expect("greedy");
+        assert_eq!(got, ids(&case["ids"]), "{what}: token ids");
+        if steers.is_empty() {
+            plain = got.clone();
+        } else {
+            assert_ne!(got, plain, "{what}: steering moves the continuation");
+        }
+        for (step, (lp, top)) in lps.iter().zip(case["steps"].as_array().expect("steps")).enumerate() {
+            for pair in top.as_array().expect("top") {
+                let (id, v) = (pair[0].as_u64().expect("id") as usize, pair[1].as_f64().expect("lp"));
+                assert!(close(lp[id], v, 1e-4), "{what}: step {step}, token {id}: {} vs HF {v}", lp[id]);
+            }
+        }
+    }
+}

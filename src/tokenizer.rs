@@ -47,9 +47,16 @@ impl Tokenizer {
         Ok(ids)
     }
 
-    /// The text of each token, for token-level views.
+    /// The text of each token, for token-level views. A byte-fallback token (Gemma's
+    /// `<0xD0>`), a part of one character, shows as itself rather than as U+FFFD.
     pub fn token_strings(&self, ids: &[u32]) -> Vec<String> {
-        ids.iter().map(|&id| self.inner.decode(&[id], false).unwrap_or_else(|_| format!("<{id}>"))).collect()
+        ids.iter()
+            .map(|&id| match self.inner.decode(&[id], false) {
+                Ok(s) if s.contains('\u{fffd}') => self.inner.id_to_token(id).unwrap_or(s),
+                Ok(s) => s,
+                Err(_) => format!("<{id}>"),
+            })
+            .collect()
     }
 }
 

@@ -59,11 +59,13 @@ pub struct Outcome {
     pub resumed_tokens: u64,
 }
 
-/// `context_size` from an SAE's cfg.json (top level or SAELens 6's metadata).
+/// `context_size` from an SAE's cfg.json (top level or SAELens 6's metadata); for a Gemma
+/// Scope config.json, which names none, the 1024 SAELens's gemma_3 loader gives them.
 pub fn context_size(cfg: &std::path::Path) -> Option<usize> {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cfg).ok()?).ok()?;
     let get = |v: &serde_json::Value| v.get("context_size").and_then(serde_json::Value::as_u64);
-    get(&v).or_else(|| v.get("metadata").and_then(get)).map(|n| n as usize)
+    let gemma_scope = v.get("hf_hook_point_in").is_some().then_some(1024);
+    get(&v).or_else(|| v.get("metadata").and_then(get)).or(gemma_scope).map(|n| n as usize)
 }
 
 /// Names an index: weights, corpus files, window size, token cap, dtype.
@@ -83,7 +85,8 @@ pub struct Located {
 pub fn locate(req: &IndexRequest, progress: &ProgressSink) -> Result<Located> {
     let resolved = Resolved::new(&req.run.model, &req.run.saes, progress)?;
     let cfg_context = resolved.saes.first().and_then(|f| context_size(&f.files.cfg));
-    let context = req.context.or(cfg_context).unwrap_or(DEFAULT_CONTEXT);
+    // The SAE's own context, within what the model takes; what the user asks is checked.
+    let context = req.context.unwrap_or_else(|| cfg_context.unwrap_or(DEFAULT_CONTEXT).min(resolved.cfg.n_ctx()));
     if context < 2 || context > resolved.cfg.n_ctx() {
         bail!("--context {context}: windows must hold 2 to {} tokens (the model's n_ctx)", resolved.cfg.n_ctx());
     }

@@ -40,7 +40,7 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, area: Rect) {
         .iter()
         .map(|&c| {
             let at = |pick: fn(&crate::analysis::CategoryLayer) -> f32| -> Vec<(f64, f64)> {
-                res.analysis.saes.iter().zip(&ticks).filter_map(|(l, (x, _))| l.categories.get(c).map(|m| (*x, pick(m) as f64))).collect()
+                res.analysis.saes.iter().zip(&ticks).filter_map(|(l, (x, ..))| l.categories.get(c).map(|m| (*x, pick(m) as f64))).collect()
             };
             (c, at(|m| m.peak), at(|m| m.top_sum))
         })
@@ -128,22 +128,49 @@ impl TrendLayout {
 /// each layer's number stands under its points.
 /// Where each SAE stands on the trend's x axis and what its tick says: its layer where the
 /// SAEs are one per layer at one site (spacing then follows depth), else its place in the
-/// run's order and its tab label.
-fn ticks(keys: &[crate::sae_key::SaeKey]) -> Vec<(f64, String)> {
+/// run's order and its tab label, with a compact form (`5z`, `9p`) for when those labels
+/// do not all fit under their ticks.
+fn ticks(keys: &[crate::sae_key::SaeKey]) -> Vec<(f64, String, String)> {
     let (site, labels) = crate::sae_key::tabs(keys);
     match site {
-        Some(_) => keys.iter().zip(labels).map(|(k, l)| (k.hook.layer as f64, l)).collect(),
-        None => labels.into_iter().enumerate().map(|(i, l)| (i as f64, l)).collect(),
+        Some(_) => keys.iter().zip(labels).map(|(k, l)| (k.hook.layer as f64, l.clone(), l)).collect(),
+        None => keys
+            .iter()
+            .zip(labels)
+            .enumerate()
+            .map(|(i, (k, l))| (i as f64, l, format!("{}{}", k.hook.layer, k.hook.site.short().chars().next().unwrap_or(' '))))
+            .collect(),
     }
 }
 
-fn trend_chart(f: &mut Frame, area: Rect, ticks: &[(f64, String)], y_max: f64, lines: &[(Marker, Color, &Points)]) {
+fn trend_chart(f: &mut Frame, area: Rect, ticks: &[(f64, String, String)], y_max: f64, lines: &[(Marker, Color, &Points)]) {
     let y_labels = [num(y_max as f32), num((y_max / 2.0) as f32), "0".to_string()];
     let label_w = y_labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as u16;
     // The last tick's label is centred on the plot's last column: half of it past there.
-    let last_w = ticks.last().map_or(1, |(_, l)| l.chars().count().max(1)) as u16;
+    let last_w = ticks.last().map_or(1, |(_, l, _)| l.chars().count().max(1)) as u16;
     let Some(lay) = TrendLayout::new(area, label_w, (last_w - 1) - (last_w - 1) / 2) else { return };
     let (x0, x1) = (ticks.first().map_or(0.0, |t| t.0), ticks.last().map_or(0.0, |t| t.0));
+    // Each label's first column centred on its tick, or None where it would run into the
+    // one before: the full labels if all fit, else the compact ones.
+    let place = |compact: bool| -> Vec<(u16, Option<(u16, &str)>)> {
+        let mut free_from = area.x;
+        ticks
+            .iter()
+            .map(|(x, full, short)| {
+                let text = if compact { short.as_str() } else { full.as_str() };
+                let col = lay.column(*x, x0, x1.max(x0 + 1.0));
+                let w = text.chars().count() as u16;
+                let start = col.saturating_sub((w.saturating_sub(1)) / 2).min(area.right().saturating_sub(w));
+                let fits = start >= free_from;
+                if fits {
+                    free_from = start + w + 1;
+                }
+                (col, fits.then_some((start, text)))
+            })
+            .collect()
+    };
+    let full = place(false);
+    let placed = if full.iter().all(|(_, p)| p.is_some()) { full } else { place(true) };
     let x1 = x1.max(x0 + 1.0);
     let buf = f.buffer_mut();
     // The y axis with its labels at the top, middle and bottom rows of the plot.
@@ -162,15 +189,10 @@ fn trend_chart(f: &mut Frame, area: Rect, ticks: &[(f64, String)], y_max: f64, l
     for x in lay.plot.left()..lay.plot.right() {
         buf[(x, lay.axis_row)].set_symbol("─");
     }
-    let mut free_from = area.x;
-    for (x, text) in ticks {
-        let col = lay.column(*x, x0, x1);
+    for (col, label) in placed {
         buf[(col, lay.axis_row)].set_symbol("┴");
-        let w = text.chars().count() as u16;
-        let start = col.saturating_sub((w.saturating_sub(1)) / 2).min(area.right().saturating_sub(w));
-        if start >= free_from {
+        if let Some((start, text)) = label {
             buf.set_string(start, lay.label_row, text, Style::new());
-            free_from = start + w + 1;
         }
     }
     for &(marker, colour, points) in lines {
@@ -201,7 +223,7 @@ mod tests {
     #[test]
     fn ticks_stand_under_their_data() {
         let layers = [6usize, 8, 10, 11];
-        let ticks: Vec<(f64, String)> = layers.iter().map(|&l| (l as f64, l.to_string())).collect();
+        let ticks: Vec<(f64, String, String)> = layers.iter().map(|&l| (l as f64, l.to_string(), l.to_string())).collect();
         for width in [30u16, 44, 67, 100] {
             let area = Rect::new(3, 1, width, 12);
             let lay = TrendLayout::new(area, 4, 1).expect("layout");
@@ -227,5 +249,29 @@ mod tests {
                 assert_eq!(at + (text.len() as u16 - 1) / 2, col, "width {width}: {text} centred on its tick\n{labels}");
             }
         }
+    }
+
+    /// SAEs at several sites of two layers: their tab labels under the ticks where the plot
+    /// is wide enough for all of them, else every one in its compact form, never some cut.
+    #[test]
+    fn labels_that_do_not_all_fit_turn_compact_together() {
+        let keys: Vec<crate::sae_key::SaeKey> = ["blocks.5.attn.hook_z", "blocks.5.hook_resid_post", "blocks.9.attn.hook_z", "blocks.9.hook_resid_post"]
+            .iter()
+            .map(|h| crate::sae_key::SaeKey::new(crate::hooks::HookPoint::parse(h).expect("hook"), 128))
+            .collect();
+        let ticks = ticks(&keys);
+        let row = |width: u16| {
+            let area = Rect::new(0, 0, width, 10);
+            let lay = TrendLayout::new(area, 4, 3).expect("layout");
+            let mut t = Terminal::new(TestBackend::new(width, 10)).expect("terminal");
+            t.draw(|f| trend_chart(f, area, &ticks, 2.0, &[])).expect("draw");
+            let buf = t.backend().buffer().clone();
+            (0..width).map(|x| buf[(x, lay.label_row)].symbol().to_string()).collect::<String>()
+        };
+        let wide = row(80);
+        assert!(["5 z", "5 post", "9 z", "9 post"].iter().all(|l| wide.contains(l)), "{wide}");
+        let narrow = row(24);
+        let words: Vec<&str> = narrow.split_whitespace().collect();
+        assert_eq!(words, ["5z", "5p", "9z", "9p"], "{narrow}");
     }
 }

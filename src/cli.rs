@@ -190,9 +190,11 @@ pub struct Common {
     pub model_dir: Option<PathBuf>,
     /// SAELens release name (gpt2-small-res-jb; `saescope saes` lists them; a comma list
     /// mixes releases) or Hugging Face repo of SAEs, one folder per hook
-    /// (blocks.L.hook_resid_pre/).
-    #[arg(long, global = true, default_value = DEFAULT_SAE_RELEASE)]
-    pub sae_release: String,
+    /// (blocks.L.hook_resid_pre/). Default: the residual release SAELens names for --model
+    /// with Neuronpedia dashboards (google/gemma-3-270m: gemma-scope-2-270m-pt-res), else
+    /// jbloom/GPT2-Small-SAEs-Reformatted.
+    #[arg(long = "sae-release", global = true, value_name = "SAE_RELEASE")]
+    pub sae_release_arg: Option<String>,
     /// SAELens SAE ids of --sae-release (repeat, or a comma list), instead of --layers:
     /// e.g. blocks.8.hook_resid_pre.
     #[arg(long = "sae", global = true, value_delimiter = ',', value_name = "ID")]
@@ -207,9 +209,10 @@ pub struct Common {
     /// Samples file (TOML); default: the bundled samples/default.toml.
     #[arg(long, global = true, value_name = "FILE")]
     pub samples: Option<PathBuf>,
-    /// Layers to analyse (12 = after the last block).
-    #[arg(long, global = true, value_delimiter = ',', default_value = "6,8,10,11")]
-    pub layers: Vec<usize>,
+    /// Layers to analyse (12 = after the last block). Default: 6,8,10,11, or for the
+    /// default release of another model the layers Neuronpedia hosts it at.
+    #[arg(long = "layers", global = true, value_delimiter = ',', value_name = "LAYERS")]
+    pub layers_arg: Option<Vec<usize>>,
     #[arg(long, global = true, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000).map(|n| n as usize))]
     pub top_k: usize,
     /// Mean activation at which a text counts as using a feature (specialist scores).
@@ -304,11 +307,39 @@ fn positive_f64(s: &str) -> Result<f64, String> {
 }
 
 impl Common {
+    /// `--sae-release`, or the default release for `--model` (`model_default`).
+    pub fn sae_release(&self) -> String {
+        self.sae_release_arg.clone().unwrap_or_else(|| self.model_default().map_or_else(|| DEFAULT_SAE_RELEASE.to_string(), |(r, _)| r))
+    }
+
+    /// `--layers`, or those of the default release (`model_default`), or 6,8,10,11.
+    pub fn layers(&self) -> Vec<usize> {
+        if let Some(l) = &self.layers_arg {
+            return l.clone();
+        }
+        match (&self.sae_release_arg, self.model_default()) {
+            (None, Some((_, layers))) => layers,
+            _ => vec![6, 8, 10, 11],
+        }
+    }
+
+    /// For a hub model SAELens's registry has SAEs for (not the default GPT-2, whose
+    /// res-jb is the default): its residual release with Neuronpedia dashboards, at the
+    /// layers Neuronpedia hosts it (Gemma 3 270M: gemma-scope-2-270m-pt-res at 5, 9, 12,
+    /// 15, about 25/50/65/85% of its depth).
+    fn model_default(&self) -> Option<(String, Vec<usize>)> {
+        if self.model_dir.is_some() {
+            return None;
+        }
+        let registry = crate::registry::Registry::load(self.sae_registry.as_deref()).ok()?;
+        registry.residual_default(&self.model)
+    }
+
     pub fn model_source(&self) -> Source {
         self.model_dir.clone().map_or_else(|| Source::Hub(self.model.clone()), Source::Dir)
     }
     pub fn sae_source(&self) -> Source {
-        self.sae_dir.clone().map_or_else(|| Source::Hub(self.sae_release.clone()), Source::Dir)
+        self.sae_dir.clone().map_or_else(|| Source::Hub(self.sae_release()), Source::Dir)
     }
     /// Where indexes live: beside the result cache (they are not skipped by --no-cache,
     /// which is about the samples' results).

@@ -89,6 +89,20 @@ impl Registry {
         self.releases.get(name)
     }
 
+    /// The release of residual SAEs with Neuronpedia dashboards for hub model `model`
+    /// (releases name their model by repo, e.g. google/gemma-3-270m), and the layers it has
+    /// such SAEs at; None where the registry has none.
+    pub fn residual_default(&self, model: &str) -> Option<(String, Vec<usize>)> {
+        let hosted = |r: &Release| -> Vec<usize> {
+            let mut layers: Vec<usize> =
+                r.saes.iter().filter(|e| e.neuronpedia.is_some()).filter_map(|e| e.hook()).filter(|h| h.site.is_residual()).map(|h| h.layer).collect();
+            layers.sort_unstable();
+            layers.dedup();
+            layers
+        };
+        self.releases.iter().filter(|(_, r)| r.model == model).map(|(n, r)| (n.clone(), hosted(r))).find(|(_, layers)| !layers.is_empty())
+    }
+
     /// The release and entry of the SAE at `path` in `repo`, if the registry names one.
     pub fn by_repo_path(&self, repo: &str, path: &str) -> Option<(&str, &Release, &Entry)> {
         self.releases.iter().filter(|(_, r)| r.repo_id == repo).find_map(|(n, r)| r.saes.iter().find(|e| e.path == path).map(|e| (n.as_str(), r, e)))

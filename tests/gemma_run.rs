@@ -150,3 +150,40 @@ fn greedy_generation_with_and_without_steering_equals_transformers() {
         }
     }
 }
+
+/// `--model google/gemma-3-270m` alone, from a gated stand-in hub: without HF_TOKEN the
+/// run stops with what to do; with it, the SAEs default to Gemma Scope 2's residual
+/// release, and `--layers` takes per layer the SAE Neuronpedia hosts (16k, medium L0).
+#[test]
+fn gemma_from_a_gated_hub_defaults_to_gemma_scope_2() {
+    let hub = common::hub::Hub::start();
+    hub.repo("google/gemma-3-270m", &fixture("gemma_run/model"), &[]).repo(
+        "google/gemma-scope-2-270m-pt",
+        &fixture("gemma_run/saes/google/gemma-scope-2-270m-pt"),
+        &[],
+    );
+    hub.gate("google/gemma-3-270m", "hf_test").gate("google/gemma-scope-2-270m-pt", "hf_test");
+    let hf = tempfile::tempdir().expect("tmp");
+    let run = |token: Option<&str>| {
+        let mut c = common::via_hub(&hub, hf.path());
+        c.env_remove("HF_TOKEN");
+        if let Some(t) = token {
+            c.env("HF_TOKEN", t);
+        }
+        c.args(["report", "--format", "json", "--no-cache", "--model", "google/gemma-3-270m", "--layers", "5,9", "--samples"])
+            .arg(fixture("reference_samples.toml"))
+            .output()
+            .expect("run")
+    };
+    let refused = run(None);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("401") && err.contains("HF_TOKEN"), "{err}");
+    let out = run(Some("hf_test"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let labels: Vec<&str> = v["saes"].as_array().expect("saes").iter().map(|s| s["label"].as_str().expect("label")).collect();
+    assert_eq!(labels, ["5 post 128", "9 post 128"]);
+    assert_eq!(v["sae_release"], "gemma-scope-2-270m-pt-res");
+    let fetched = hub.log().join("\n");
+    assert!(fetched.contains("resid_post/layer_5_width_16k_l0_medium/params.safetensors"), "the 16k medium SAE Neuronpedia hosts\n{fetched}");
+}

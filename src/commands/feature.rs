@@ -12,7 +12,7 @@ pub fn feature(c: &Common, sae: &str, id: u32, format: CardFormat, output: Optio
     let samples = samples(c)?;
     // A card's layer given by number is loaded even when --layers leaves it out; its
     // neighbours come from the loaded SAEs on either side.
-    let mut layers = c.layers.clone();
+    let mut layers = c.layers();
     layers.extend(sae.trim().parse::<usize>().ok());
     let (run, _) = super::setup_layers(c, &layers)?;
     let progress = ProgressSink::stderr();

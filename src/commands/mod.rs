@@ -47,7 +47,7 @@ pub fn setup_layers(c: &Common, layers: &[usize]) -> Result<(Run, Params)> {
             tch::set_num_threads(free as i32);
         }
     }
-    let saes = Selection::from_args(&c.sae_release, &c.sae, layers, c.sae_dir.as_deref(), c.sae_registry.as_deref())?;
+    let saes = Selection::from_args(&c.sae_release(), &c.sae, layers, c.sae_dir.as_deref(), c.sae_registry.as_deref())?;
     let opts = RunOptions {
         include_bos: c.include_bos,
         truncate: c.truncate,
@@ -60,7 +60,7 @@ pub fn setup_layers(c: &Common, layers: &[usize]) -> Result<(Run, Params)> {
 }
 
 pub fn setup(c: &Common) -> Result<(Run, Params)> {
-    setup_layers(c, &c.layers)
+    setup_layers(c, &c.layers())
 }
 
 /// Parses nothing and does one command: main.rs parses, this dispatches.
@@ -73,8 +73,8 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Saes { of, release, format }) => saes::saes(c, of.as_deref(), release.as_deref(), format),
         // A SAELens release name: that release's layout; else GPT-2-small-res-jb's.
-        Some(Command::Synth { out, size, seed }) if !c.sae_release.contains('/') => {
-            let selection = Selection::from_args(&c.sae_release, &c.sae, &c.layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
+        Some(Command::Synth { out, size, seed }) if !c.sae_release().contains('/') => {
+            let selection = Selection::from_args(&c.sae_release(), &c.sae, &c.layers(), Some(&out.join("saes")), c.sae_registry.as_deref())?;
             saescope::source::synth::write_release(&out, size, seed, &selection, &ProgressSink::stderr())
         }
         Some(Command::Synth { out, size, seed }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),

@@ -9,7 +9,7 @@ pub fn search(c: &Common, query: &str, format: CardFormat) -> Result<()> {
     if c.labels.is_none() {
         color_eyre::eyre::bail!("search needs --labels FILE, a Neuronpedia explanations export (README, \"Labels\")");
     }
-    let selection = saescope::selection::Selection::from_args(&c.sae_release, &c.sae, &c.layers, c.sae_dir.as_deref(), c.sae_registry.as_deref())?;
+    let selection = saescope::selection::Selection::from_args(&c.sae_release(), &c.sae, &c.layers(), c.sae_dir.as_deref(), c.sae_registry.as_deref())?;
     let (saes, ids) = selection.planned();
     let labels = labels_noted(c, &saescope::labels::Scope::new(&saes, &ids))?;
     let hits = labels.search(query);

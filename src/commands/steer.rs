@@ -19,7 +19,7 @@ pub fn steer(
     // Features named by layer number load those layers' SAEs; others name SAEs of the run.
     let mut layers: Vec<usize> = features.iter().filter_map(|f| f.sae.trim().parse().ok()).collect();
     if layers.len() < features.len() {
-        layers.extend(&c.layers);
+        layers.extend(c.layers());
     }
     let (run, _) = super::setup_layers(c, &layers)?;
     let progress = ProgressSink::stderr();

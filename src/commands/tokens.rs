@@ -13,7 +13,7 @@ pub fn tokens(c: &Common, sae: &str, id: u32, text: &str, format: CardFormat, ou
     if text.trim().is_empty() {
         color_eyre::eyre::bail!("--text is empty: give the text to run, or - to read it from standard input");
     }
-    let layers: Vec<usize> = sae.trim().parse().map_or_else(|_| c.layers.clone(), |l| vec![l]);
+    let layers: Vec<usize> = sae.trim().parse().map_or_else(|_| c.layers(), |l| vec![l]);
     let (run, _) = super::setup_layers(c, &layers)?;
     let progress = ProgressSink::stderr();
     let engine = Engine::load(&run, &progress)?;

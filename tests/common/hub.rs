@@ -3,7 +3,9 @@
 //! (`.safetensors`) with a 302 to `/cdn/{sha256}` carrying `x-repo-commit`,
 //! `x-linked-etag` (the sha256) and `x-linked-size`, and small files itself with a git
 //! etag and `content-range`. Byte ranges are honoured. Faults are set per file name, to
-//! show how a client copes with a stalling, failing or lying server. It stops when dropped.
+//! show how a client copes with a stalling, failing or lying server. A repo may be gated:
+//! without its token (`authorization: Bearer ...`) it answers 401 with the hub's
+//! `x-error-code: GatedRepo`. It stops when dropped.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -40,6 +42,8 @@ struct State {
     /// "org/name/path/in/repo" -> file.
     files: HashMap<String, Arc<File>>,
     faults: HashMap<String, Fault>,
+    /// Gated repo -> the token it takes.
+    gated: HashMap<String, String>,
     /// Every request: "GET path range".
     log: Vec<String>,
 }
@@ -102,6 +106,12 @@ impl Hub {
         self
     }
 
+    /// Serves `repo` only to requests carrying `token`, as the hub serves a gated model.
+    pub fn gate(&self, repo: &str, token: &str) -> &Self {
+        self.state.lock().expect("lock").gated.insert(repo.to_string(), token.to_string());
+        self
+    }
+
     pub fn fault(&self, file: &str, f: Fault) {
         self.state.lock().expect("lock").faults.insert(file.to_string(), f);
     }
@@ -141,12 +151,16 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut range: Option<(u64, Option<u64>)> = None;
+    let mut auth = String::new();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
             break;
         }
         if let Some((k, v)) = h.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("authorization") {
+                auth = v.trim().to_string();
+            }
             if k.trim().eq_ignore_ascii_case("range") {
                 let v = v.trim().trim_start_matches("bytes=");
                 let (a, b) = v.split_once('-').unwrap_or((v, ""));
@@ -164,6 +178,10 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
         }
     } else {
         let key = path.trim_start_matches('/').replacen("/resolve/main/", "/", 1);
+        let locked = st.gated.iter().find(|(repo, _)| key.starts_with(&format!("{repo}/"))).map(|(_, t)| format!("Bearer {t}"));
+        if locked.is_some_and(|want| want != auth) {
+            return respond(&mut conn, "401 Unauthorized", &[("x-error-code".into(), "GatedRepo".into())], b"Access to this model is restricted");
+        }
         match st.files.get(&key) {
             Some(f) => (f.clone(), key, false),
             None => {

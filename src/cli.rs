@@ -42,13 +42,16 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Check the seed's four findings on this data: each holds or not, with its numbers.
+    /// Check the seed's four findings on this data: each holds or not, with its numbers;
+    /// with --versus-model (or --versus-model-dir), on a second run beside the first.
     Findings {
         #[arg(long, value_enum, default_value_t = CardFormat::Text)]
         format: CardFormat,
         /// Write to FILE (atomically) instead of standard output.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        versus: Versus,
     },
     /// Features of the loaded SAEs whose --labels text has every word of QUERY (or #id).
     Search {
@@ -178,6 +181,49 @@ pub enum Format {
 pub enum CardFormat {
     Text,
     Json,
+}
+
+/// A second run for `findings` to set beside the first: its model and SAEs, named as the
+/// first run's are (its defaults follow its model: `--versus-model google/gemma-3-270m`
+/// takes Gemma Scope 2). Samples and every other option are the first run's.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Versus {
+    /// Hugging Face model repo of the second run.
+    #[arg(long, value_name = "REPO")]
+    pub versus_model: Option<String>,
+    /// Local model folder of the second run.
+    #[arg(long, value_name = "DIR")]
+    pub versus_model_dir: Option<PathBuf>,
+    /// SAELens release (or repo) of the second run.
+    #[arg(long, value_name = "SAE_RELEASE")]
+    pub versus_sae_release: Option<String>,
+    /// SAE ids of --versus-sae-release.
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub versus_sae: Vec<String>,
+    /// Local SAE folder of the second run.
+    #[arg(long, value_name = "DIR")]
+    pub versus_sae_dir: Option<PathBuf>,
+    /// Layers of the second run.
+    #[arg(long, value_delimiter = ',', value_name = "LAYERS")]
+    pub versus_layers: Option<Vec<usize>>,
+}
+
+impl Versus {
+    /// The second run's options: `first`'s, with the model and SAEs these name; None when
+    /// no second model is named.
+    pub fn common(&self, first: &Common) -> Option<Common> {
+        if self.versus_model.is_none() && self.versus_model_dir.is_none() {
+            return None;
+        }
+        let mut c = first.clone();
+        c.model = self.versus_model.clone().unwrap_or_else(|| first.model.clone());
+        c.model_dir = self.versus_model_dir.clone();
+        c.sae_release_arg = self.versus_sae_release.clone();
+        c.sae = self.versus_sae.clone();
+        c.sae_dir = self.versus_sae_dir.clone();
+        c.layers_arg = self.versus_layers.clone();
+        Some(c)
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -25,11 +25,15 @@ pub struct Finding {
 impl Finding {
     /// The verdict in words, so it reads without colour.
     pub fn verdict(&self) -> &'static str {
-        if self.holds {
-            "HOLDS"
-        } else {
-            "DOES NOT HOLD"
-        }
+        verdict(self.holds)
+    }
+}
+
+fn verdict(holds: bool) -> &'static str {
+    if holds {
+        "HOLDS"
+    } else {
+        "DOES NOT HOLD"
     }
 }
 
@@ -40,6 +44,54 @@ pub fn text(list: &[Finding]) -> String {
         s.push_str(&format!("{}. {} [{}]\n   {}\n", i + 1, x.claim, x.verdict(), crate::printable::printable(&x.summary)));
         for (name, detail) in &x.rows {
             s.push_str(&format!("     {:<16} {}\n", crate::printable::printable(name), crate::printable::printable(detail)));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// One finding on several runs (another model, other SAEs, the same samples), side by side.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SideBySide {
+    pub claim: String,
+    /// Per run, in the order given: its name and the finding on it.
+    pub runs: Vec<RunFinding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunFinding {
+    pub run: String,
+    pub holds: bool,
+    pub summary: String,
+    pub rows: Vec<(String, String)>,
+}
+
+/// `runs` (name, its findings) finding by finding; the findings are the same four claims
+/// in the same order on every run.
+pub fn side_by_side(runs: &[(String, Vec<Finding>)]) -> Vec<SideBySide> {
+    let n = runs.iter().map(|(_, f)| f.len()).min().unwrap_or(0);
+    (0..n)
+        .map(|i| SideBySide {
+            claim: runs[0].1[i].claim.clone(),
+            runs: runs
+                .iter()
+                .map(|(name, f)| RunFinding { run: name.clone(), holds: f[i].holds, summary: f[i].summary.clone(), rows: f[i].rows.clone() })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The side-by-side as plain text: each claim, then each run's verdict, numbers and rows.
+pub fn side_by_side_text(list: &[SideBySide]) -> String {
+    let p = crate::printable::printable;
+    let mut s = String::new();
+    for (i, x) in list.iter().enumerate() {
+        s.push_str(&format!("{}. {}\n", i + 1, x.claim));
+        for r in &x.runs {
+            s.push_str(&format!("   [{}] {}\n     {}\n", verdict(r.holds), p(&r.run), p(&r.summary)));
+            for (name, detail) in &r.rows {
+                s.push_str(&format!("       {:<16} {}\n", p(name), p(detail)));
+            }
         }
         s.push('\n');
     }

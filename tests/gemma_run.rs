@@ -187,3 +187,35 @@ fn gemma_from_a_gated_hub_defaults_to_gemma_scope_2() {
     let fetched = hub.log().join("\n");
     assert!(fetched.contains("resid_post/layer_5_width_16k_l0_medium/params.safetensors"), "the 16k medium SAE Neuronpedia hosts\n{fetched}");
 }
+
+/// The seed's question on two models: `findings --versus-model-dir` sets a GPT-2 run and a
+/// Gemma run side by side, finding by finding, each run's numbers those it gives alone.
+#[test]
+fn findings_set_gpt2_and_gemma_side_by_side() {
+    let gemma = ["--sae-release", "gemma-scope-2-270m-pt-res", "--sae", IDS];
+    let gemma_saes = fixture("gemma_run/saes/google/gemma-scope-2-270m-pt");
+    let run = |args: &mut std::process::Command| -> Value {
+        let out = args.args(["--format", "json", "--no-cache", "--samples"]).arg(fixture("reference_samples.toml")).output().expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let both = run(common::tiny_args(&mut saescope())
+        .args(["findings", "--layers", "6,8,10,11", "--versus-model-dir"])
+        .arg(fixture("gemma_run/model"))
+        .arg("--versus-sae-dir")
+        .arg(&gemma_saes)
+        .args(gemma.iter().map(|a| a.replace("--", "--versus-"))));
+    let alone_gpt2 = run(common::tiny_args(&mut saescope()).args(["findings", "--layers", "6,8,10,11"]));
+    let alone_gemma = run(saescope().args(["findings", "--model-dir"]).arg(fixture("gemma_run/model")).arg("--sae-dir").arg(&gemma_saes).args(gemma));
+    let list = both.as_array().expect("findings");
+    assert_eq!(list.len(), 4);
+    for (i, f) in list.iter().enumerate() {
+        let runs = f["runs"].as_array().expect("runs");
+        assert_eq!(runs.len(), 2);
+        assert!(runs[1]["run"].as_str().is_some_and(|r| r.contains("gemma-scope-2-270m-pt-res")), "{}", runs[1]["run"]);
+        for (r, alone) in runs.iter().zip([&alone_gpt2, &alone_gemma]) {
+            assert_eq!(f["claim"], alone[i]["claim"]);
+            assert_eq!((&r["holds"], &r["summary"], &r["rows"]), (&alone[i]["holds"], &alone[i]["summary"], &alone[i]["rows"]), "finding {i}");
+        }
+    }
+}

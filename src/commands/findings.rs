@@ -1,11 +1,24 @@
-//! `saescope findings`: the seed's four findings checked on this data.
+//! `saescope findings`: the seed's four findings checked on this data, or on two runs side
+//! by side (`--versus-model`), each over the same samples.
 
 use super::analysed;
 use color_eyre::eyre::Result;
-use saescope::cli::{CardFormat, Common};
+use saescope::cli::{CardFormat, Common, Versus};
 
-pub fn findings(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
+pub fn findings(c: &Common, versus: &Versus, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
     let (done, analysis) = analysed(c)?;
     let list = saescope::findings::findings(&analysis, &done.set.categories);
-    super::emit(&list, format, |x| saescope::findings::text(x), output)
+    let Some(second) = versus.common(c) else {
+        return super::emit(&list, format, |x| saescope::findings::text(x), output);
+    };
+    let (done2, analysis2) = analysed(&second)?;
+    let list2 = saescope::findings::findings(&analysis2, &done2.set.categories);
+    let runs = [(run_label(c), list), (run_label(&second), list2)];
+    let compared = saescope::findings::side_by_side(&runs);
+    super::emit(&compared, format, |x| saescope::findings::side_by_side_text(x), output)
+}
+
+/// A run as the side-by-side names it: its model and its SAEs.
+fn run_label(c: &Common) -> String {
+    format!("{} · {}", c.model_source().label(), c.sae_release())
 }

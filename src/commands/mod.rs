@@ -92,7 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Report { format, output }) => report::report(c, format, output),
         Some(Command::Index { format }) => index::index(c, format),
         Some(Command::Feature { layer, id, format, output }) => feature::feature(c, &layer, id, format, output),
-        Some(Command::Findings { format, output }) => findings::findings(c, format, output),
+        Some(Command::Findings { format, output, versus }) => findings::findings(c, &versus, format, output),
         Some(Command::Search { query, format }) => search::search(c, &query, format),
         Some(Command::Tokens { layer, id, text, format, output }) => tokens::tokens(c, &layer, id, &text, format, output),
         Some(Command::Attribute { prompt, target, top, format, output }) => attribute::attribute(c, &prompt, target.as_deref(), top, format, output),

@@ -142,3 +142,93 @@ fn the_memory_planner_sizes_gpt2_medium_large_and_xl() {
         assert!(!out.status.success() && err.contains(&want) && err.contains("is available"), "{name}: {want} in\n{err}");
     }
 }
+
+/// A safetensors file of `tensors` (name, shape; f32) whose data is a hole in a sparse
+/// file: the planner reads its header only. Returns the data's bytes.
+fn sparse_safetensors(path: &std::path::Path, tensors: &[(String, Vec<usize>)]) -> u64 {
+    let mut at = 0u64;
+    let mut header = serde_json::Map::new();
+    for (name, shape) in tensors {
+        let bytes = 4 * shape.iter().product::<usize>() as u64;
+        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [at, at + bytes]}));
+        at += bytes;
+    }
+    let mut h = serde_json::to_vec(&header).expect("header");
+    h.resize(h.len().next_multiple_of(8), b' ');
+    let mut f = std::fs::File::create(path).expect("create");
+    std::io::Write::write_all(&mut f, &(h.len() as u64).to_le_bytes()).expect("len");
+    std::io::Write::write_all(&mut f, &h).expect("header");
+    f.set_len(8 + h.len() as u64 + at).expect("sparse data");
+    at
+}
+
+/// Gemma 3 270M (262,144-token vocabulary, 18 layers) with Gemma Scope 2's widest SAE, 1M
+/// features at layer 12: the planner counts the embeddings, the 13 layers the hook needs
+/// and the SAE's encoder (2.5 GiB), and refuses naming the SAE, its width and the amount.
+#[test]
+fn the_memory_planner_sizes_gemma_and_a_million_feature_sae() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let model = tmp.path().join("model");
+    std::fs::create_dir_all(&model).expect("dir");
+    let (vocab, d, ff, nh, nkv, hd, n_layer) = (262_144usize, 640usize, 2048usize, 4usize, 1usize, 256usize, 18usize);
+    let mut tensors: Vec<(String, Vec<usize>)> = vec![("model.embed_tokens.weight".into(), vec![vocab, d]), ("model.norm.weight".into(), vec![d])];
+    let mut per_layer = 0u64;
+    for i in 0..n_layer {
+        for (n, shape) in [
+            ("input_layernorm.weight", vec![d]),
+            ("self_attn.q_proj.weight", vec![nh * hd, d]),
+            ("self_attn.k_proj.weight", vec![nkv * hd, d]),
+            ("self_attn.v_proj.weight", vec![nkv * hd, d]),
+            ("self_attn.o_proj.weight", vec![d, nh * hd]),
+            ("self_attn.q_norm.weight", vec![hd]),
+            ("self_attn.k_norm.weight", vec![hd]),
+            ("post_attention_layernorm.weight", vec![d]),
+            ("pre_feedforward_layernorm.weight", vec![d]),
+            ("mlp.gate_proj.weight", vec![ff, d]),
+            ("mlp.up_proj.weight", vec![ff, d]),
+            ("mlp.down_proj.weight", vec![d, ff]),
+            ("post_feedforward_layernorm.weight", vec![d]),
+        ] {
+            per_layer += if i == 0 { 4 * shape.iter().product::<usize>() as u64 } else { 0 };
+            tensors.push((format!("model.layers.{i}.{n}"), shape));
+        }
+    }
+    let all = sparse_safetensors(&model.join("model.safetensors"), &tensors);
+    assert_eq!(all / 4, 268_098_176, "Gemma 3 270M's parameter count");
+    let cfg = serde_json::json!({"model_type": "gemma3_text", "vocab_size": vocab, "hidden_size": d, "intermediate_size": ff, "num_hidden_layers": n_layer,
+        "num_attention_heads": nh, "num_key_value_heads": nkv, "head_dim": hd, "query_pre_attn_scalar": 256, "sliding_window": 512,
+        "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 1_000_000.0, "rope_local_base_freq": 10_000.0, "sliding_window_pattern": 6});
+    std::fs::write(model.join("config.json"), cfg.to_string()).expect("config");
+    let width = 1usize << 20;
+    let folder = tmp.path().join("saes/resid_post/layer_12_width_1m_l0_medium");
+    std::fs::create_dir_all(&folder).expect("dir");
+    std::fs::write(
+        folder.join("config.json"),
+        serde_json::json!({"architecture": "jump_relu", "hf_hook_point_in": "model.layers.12.output", "width": width}).to_string(),
+    )
+    .expect("cfg");
+    let sae = [("w_enc", vec![d, width]), ("w_dec", vec![width, d]), ("b_enc", vec![width]), ("b_dec", vec![d]), ("threshold", vec![width])];
+    sparse_safetensors(&folder.join("params.safetensors"), &sae.map(|(n, s)| (n.to_string(), s)));
+    let out = saescope()
+        .args([
+            "report",
+            "--no-cache",
+            "--sae-release",
+            "gemma-scope-2-270m-pt-res",
+            "--sae",
+            "layer_12_width_1m_l0_medium",
+            "--max-memory",
+            "2",
+            "--model-dir",
+        ])
+        .arg(&model)
+        .arg("--sae-dir")
+        .arg(tmp.path().join("saes"))
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Embeddings, final norm, 13 layers; the encoder and its biases and thresholds.
+    let weights = 4 * (vocab * d + d) as u64 + 13 * per_layer + 4 * (d * width + 2 * width + d) as u64;
+    let want = format!("(weights {:.2} GiB", weights as f64 / (1u64 << 30) as f64);
+    assert!(!out.status.success() && err.contains("SAE 12 post 1M needs") && err.contains(&want) && err.contains("is available"), "{want} in\n{err}");
+}

@@ -159,9 +159,10 @@ impl Resolved {
         if let Some(available) = opts.max_memory.or_else(available_memory) {
             if need.total() > available {
                 bail!(
-                    "{} need about {} (weights {} + working memory {}) but only {} is available; \
-                     pass fewer --layers or a smaller --batch-tokens (or --max-memory to override)",
+                    "{} {} about {} (weights {} + working memory {}) but only {} is available; \
+                     pass fewer --layers, narrower SAEs or a smaller --batch-tokens (or --max-memory to override)",
                     self.names(),
+                    if self.saes.len() == 1 { "needs" } else { "need" },
                     gib(need.total()),
                     gib(need.weights),
                     gib(need.working),

@@ -83,7 +83,7 @@ fn wrong_shaped_sae_names_file_and_tensor() {
     let text = std::fs::read_to_string(&cfg).expect("read").replace("\"d_in\": 64", "\"d_in\": 768");
     std::fs::write(&cfg, text).expect("write");
     let e = err(load(&d.path().join("model"), &d.path().join("saes"), &[8]));
-    assert!(e.contains("d_in 768") && e.contains("d_model 64"), "{e}");
+    assert!(e.contains("d_in 768") && e.contains("width 64 at blocks.8.hook_resid_pre"), "{e}");
 }
 
 #[test]

@@ -468,3 +468,46 @@ fn releases_by_name_in_the_explorer_in_tmux() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// Gemma 3 as a user meets it: `--model google/gemma-3-270m` from a gated stand-in hub with
+/// HF_TOKEN, Gemma Scope 2 tabs by default (here at the tiny model's layers 5 and 9), a
+/// card with its logit lens, a corpus index, and a steered generation from the card.
+#[test]
+fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
+    let hub = common::hub::Hub::start();
+    hub.repo("google/gemma-3-270m", &common::fixture("gemma_run/model"), &[]).repo(
+        "google/gemma-scope-2-270m-pt",
+        &common::fixture("gemma_run/saes/google/gemma-scope-2-270m-pt"),
+        &[],
+    );
+    hub.gate("google/gemma-3-270m", "hf_test").gate("google/gemma-scope-2-270m-pt", "hf_test");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cmd = format!(
+        "env {NO_HF} HF_ENDPOINT={} HF_HUB_CACHE={} HF_TOKEN=hf_test {} --model google/gemma-3-270m --layers 5,9 --cache-dir {} --corpus {}; echo SAESCOPE-EXIT $?; sleep 30",
+        hub.endpoint,
+        quote(&tmp.path().join("hf")),
+        env!("CARGO_BIN_EXE_saescope"),
+        quote(&tmp.path().join("cache")),
+        quote(&common::fixture("corpus")),
+    );
+    let t = run_in_tmux("gemma", &cmd);
+    let s = t.wait_for("Peak", 60);
+    assert!(s.contains(" saescope  layer (post)  5 │ 9 │") && s.contains("Features · 5 post 128 · Python"), "Gemma Scope 2 tabs\n{s}");
+    assert!(s.contains("model google/gemma-3-270m"), "{s}");
+    t.wait_for("corpus indexed:", 60);
+    t.keys(&["Tab", "Enter"]);
+    let s = t.wait_all(&["Logit lens: promotes", "Top contexts", "9 post 128: nearest (cosine)"], 30);
+    assert!(s.contains("neuronpedia.org/gemma-3-270m/5-gemmascope-2-res-16k/"), "its Neuronpedia link\n{s}");
+    t.keys(&["s"]);
+    t.wait_for("Steer", 5);
+    t.keys(&["Enter"]);
+    t.wait_for("prompt to steer:", 5);
+    t.keys(&["-l", "The cat sat on the mat because"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("steered: top token", 60);
+    assert!(s.contains("default") && s.contains("The cat sat on the mat because"), "{s}");
+    t.escape();
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

@@ -138,6 +138,12 @@ pub enum Command {
     Synth {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// The model family: GPT-2 (with SAELens's GPT-2 releases) or Gemma 3 (with Gemma
+        /// Scope 2's; default gemma-scope-2-270m-pt-res at layers 5 and 9, or at 5, 9, 12
+        /// and 15 for --size 270m).
+        #[arg(long, value_enum, default_value_t = Family::Gpt2)]
+        family: Family,
+        /// tiny (tests), small (GPT-2 small's shape) or 270m (Gemma 3 270M's).
         #[arg(long, value_enum, default_value_t = Size::Tiny)]
         size: Size,
         #[arg(long, default_value_t = 0)]
@@ -224,6 +230,13 @@ impl Versus {
         c.layers_arg = self.versus_layers.clone();
         Some(c)
     }
+}
+
+/// A model family `synth` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Family {
+    Gpt2,
+    Gemma3,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -219,3 +219,34 @@ fn findings_set_gpt2_and_gemma_side_by_side() {
         }
     }
 }
+
+/// `synth --family gemma3` writes a Gemma 3 that every view loads: the hub's layout (HF's
+/// Gemma3ForCausalLM loads it with no missing key, checked when it was written), a tokenizer
+/// of Gemma's kind whose byte fallback covers any text, and Gemma Scope SAEs that fire.
+#[test]
+fn synthetic_gemma_in_the_hub_layout_runs_every_view() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = saescope().args(["synth", "--family", "gemma3", "--out"]).arg(tmp.path()).output().expect("synth");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["model/config.json", "model/model.safetensors", "model/tokenizer.json", "saes/resid_post/layer_9_width_16k_l0_medium/params.safetensors"] {
+        assert!(tmp.path().join(f).is_file(), "{f}");
+    }
+    let report = saescope()
+        .args(["report", "--format", "json", "--no-cache", "--sae-release", "gemma-scope-2-270m-pt-res", "--layers", "5,9", "--model-dir"])
+        .arg(tmp.path().join("model"))
+        .arg("--sae-dir")
+        .arg(tmp.path().join("saes"))
+        .output()
+        .expect("report");
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let v: Value = serde_json::from_slice(&report.stdout).expect("json");
+    assert!(v["categories"][0]["layers"].as_array().expect("l").iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "the SAEs fire");
+    let tok = saescope::tokenizer::Tokenizer::load(Some(&tmp.path().join("model/tokenizer.json")), "<bos>").expect("tokenizer");
+    let ids = tok.encode_with_bos("naïve café, 東京").expect("encode");
+    assert_eq!(ids[0], 2, "<bos> is 2");
+    assert!(ids.iter().all(|&i| i != 3), "no <unk>: bytes fall back");
+    let out = saescope().args(["synth", "--size", "270m", "--out"]).arg(tmp.path().join("x")).output().expect("synth");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--family gemma3"));
+    let out = saescope().args(["synth", "--family", "gemma3", "--size", "small", "--out"]).arg(tmp.path().join("y")).output().expect("synth");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("tiny or 270m"));
+}

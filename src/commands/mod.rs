@@ -15,7 +15,7 @@ mod tokens;
 
 use color_eyre::eyre::{Result, WrapErr};
 use saescope::analysis::{analyze, Params};
-use saescope::cli::{CardFormat, Cli, Command, Common};
+use saescope::cli::{CardFormat, Cli, Command, Common, Family};
 use saescope::compute::{activations, SamplesRequest};
 use saescope::pipeline::{parse_device, Run, RunOptions};
 use saescope::progress::ProgressSink;
@@ -73,11 +73,18 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Saes { of, release, format }) => saes::saes(c, of.as_deref(), release.as_deref(), format),
         // A SAELens release name: that release's layout; else GPT-2-small-res-jb's.
-        Some(Command::Synth { out, size, seed }) if !c.sae_release().contains('/') => {
+        Some(Command::Synth { out, family: Family::Gemma3, size, seed }) => {
+            let release = c.sae_release_arg.clone().unwrap_or_else(|| "gemma-scope-2-270m-pt-res".into());
+            let wide = size == saescope::source::synth::Size::M270;
+            let layers = c.layers_arg.clone().unwrap_or_else(|| if wide { vec![5, 9, 12, 15] } else { vec![5, 9] });
+            let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
+            saescope::source::synth_gemma::write(&out, size, seed, &selection, &ProgressSink::stderr())
+        }
+        Some(Command::Synth { out, size, seed, .. }) if !c.sae_release().contains('/') => {
             let selection = Selection::from_args(&c.sae_release(), &c.sae, &c.layers(), Some(&out.join("saes")), c.sae_registry.as_deref())?;
             saescope::source::synth::write_release(&out, size, seed, &selection, &ProgressSink::stderr())
         }
-        Some(Command::Synth { out, size, seed }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
+        Some(Command::Synth { out, size, seed, .. }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
         Some(Command::SynthSamples { out, texts, categories, seed }) => {
             saescope::fsio::write_atomic(&out, saescope::synth_samples::generate(texts, categories, seed).as_bytes())
         }

@@ -6,6 +6,7 @@ pub mod download;
 pub mod hub;
 pub mod local;
 pub mod synth;
+pub mod synth_gemma;
 
 use crate::progress::ProgressSink;
 use color_eyre::eyre::Result;

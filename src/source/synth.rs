@@ -29,6 +29,9 @@ pub enum Size {
     Tiny,
     /// GPT-2 small's shape with 24576-feature SAEs: for benchmarks.
     Small,
+    /// Gemma 3 270M's shape (`--family gemma3`) with Gemma Scope's widths: for benchmarks.
+    #[value(name = "270m")]
+    M270,
 }
 
 struct Shape {
@@ -38,28 +41,29 @@ struct Shape {
     l0: f64,
 }
 
-fn shape(size: Size) -> Shape {
-    match size {
+fn shape(size: Size) -> Result<Shape> {
+    Ok(match size {
         Size::Tiny => Shape { cfg: Gpt2Config { n_embd: 64, n_head: 4, ..Gpt2Config::gpt2_small() }, d_sae: 512, l0: 24.0 },
         Size::Small => Shape { cfg: Gpt2Config::gpt2_small(), d_sae: 24576, l0: 40.0 },
-    }
+        Size::M270 => color_eyre::eyre::bail!("--size 270m is Gemma 3 270M's shape: pass --family gemma3 (GPT-2 takes tiny or small)"),
+    })
 }
 
-fn normal(rng: &mut ChaCha8Rng, n: usize, mean: f32, std: f32) -> Vec<f32> {
+pub(super) fn normal(rng: &mut ChaCha8Rng, n: usize, mean: f32, std: f32) -> Vec<f32> {
     let dist = Normal::new(mean, std).unwrap_or_else(|_| Normal::new(0.0, 1.0).expect("unit normal"));
     (0..n).map(|_| dist.sample(rng)).collect()
 }
 
-struct Owned {
-    shape: Vec<usize>,
+pub(super) struct Owned {
+    pub(super) shape: Vec<usize>,
     bytes: Vec<u8>,
 }
 
-fn owned(shape: &[usize], data: &[f32]) -> Owned {
+pub(super) fn owned(shape: &[usize], data: &[f32]) -> Owned {
     Owned { shape: shape.to_vec(), bytes: data.iter().flat_map(|v| v.to_le_bytes()).collect() }
 }
 
-fn write_safetensors(path: &Path, tensors: &BTreeMap<String, Owned>) -> Result<()> {
+pub(super) fn write_safetensors(path: &Path, tensors: &BTreeMap<String, Owned>) -> Result<()> {
     let views = tensors
         .iter()
         .map(|(k, o)| Ok((k.clone(), TensorView::new(Dtype::F32, o.shape.clone(), &o.bytes)?)))
@@ -68,7 +72,7 @@ fn write_safetensors(path: &Path, tensors: &BTreeMap<String, Owned>) -> Result<(
     safetensors::serialize_to_file(views, &None, path).map_err(|e| color_eyre::eyre::eyre!("writing {}: {e:?}", path.display()))
 }
 
-fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+pub(super) fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
     std::fs::write(path, serde_json::to_string_pretty(v)?).wrap_err_with(|| format!("cannot write {}", path.display()))
 }
 
@@ -85,7 +89,7 @@ fn model_in(out: &Path, cfg: &Gpt2Config, rng: &mut ChaCha8Rng, progress: &Progr
 
 /// Writes DIR/model (HF layout) and DIR/saes (SAELens layout, every hook 0..=n_layer).
 pub fn write(out: &Path, size: Size, seed: u64, progress: &ProgressSink) -> Result<()> {
-    let Shape { cfg, d_sae, l0 } = shape(size);
+    let Shape { cfg, d_sae, l0 } = shape(size)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Calibrate the SAEs on the model's own residual stream over realistic text.
     let _guard = tch::no_grad_guard();
@@ -139,7 +143,7 @@ const TINY_MAX_WIDTH: usize = 4096;
 /// inputs scaled by it. What the loopback stand-in hub serves in tests (tests/release.rs).
 pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selection::Selection, progress: &ProgressSink) -> Result<()> {
     use crate::selection::Wanted;
-    let Shape { cfg, d_sae, l0 } = shape(size);
+    let Shape { cfg, d_sae, l0 } = shape(size)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _guard = tch::no_grad_guard();
     let (model, tok) = model_in(out, &cfg, &mut rng, progress)?;
@@ -278,16 +282,16 @@ fn calibration_residuals(model: &Gpt2, seqs: &[Vec<u32>], layers: &[usize]) -> R
 }
 
 /// A synthetic SAE's tensors, row-major f32: W_enc [d, d_sae], b_enc, W_dec [d_sae, d], b_dec.
-struct Built {
+pub(super) struct Built {
     d: usize,
     d_sae: usize,
-    tensors: Vec<(&'static str, Vec<usize>, Vec<f32>)>,
+    pub(super) tensors: Vec<(&'static str, Vec<usize>, Vec<f32>)>,
     /// Per feature, the calibration row its decoder leans toward.
     anchors: Vec<i64>,
 }
 
 /// Builds one SAE calibrated on `x` [rows, d] (see the module's doc).
-fn build_sae(x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<Built> {
+pub(super) fn build_sae(x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<Built> {
     let (n, d) = x.size2()?;
     let b_dec = x.mean_dim(0, false, Kind::Float) + Tensor::from_slice(&normal(rng, d as usize, 0.0, 0.01));
     let xc = x - &b_dec;

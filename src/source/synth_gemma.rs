@@ -1,0 +1,195 @@
+//! Synthetic Gemma 3 in the hub's layout (config.json `gemma3_text`, model.safetensors and a
+//! tokenizer.json of Gemma's kind) with SAEs in Gemma Scope 2's layout, calibrated on the
+//! synthetic model's own activations as synth.rs calibrates GPT-2's: for tests (tiny) and
+//! for benchmarks in Gemma 3 270M's exact shape (262,144-token embedding, 18 layers).
+//!
+//! The tokenizer is a BPE with byte fallback over text whose spaces are U+2581, as Gemma's
+//! is, with `<pad>` 0, `<eos>` 1, `<bos>` 2 and `<unk>` 3, the 256 byte tokens, and one token
+//! per printable ASCII character (no merges): every text tokenises, ids stay small.
+
+use super::synth::{build_sae, normal, owned, write_json, write_safetensors, Owned, Size};
+use crate::family::Family;
+use crate::gemma3::{Gemma3, Gemma3Config};
+use crate::hooks::{HookPoint, Processing};
+use crate::progress::ProgressSink;
+use crate::samples::Samples;
+use crate::selection::{Selection, Wanted};
+use crate::tensors::SafeFile;
+use crate::tokenizer::Tokenizer;
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+/// The SAEs' width at `Size::Tiny` (their names say 16k or more; tests want seconds).
+const TINY_WIDTH: usize = 512;
+/// JumpReLU's threshold on the calibrated pre-activations (which fire from about 0.5 up).
+const THRESHOLD: f32 = 0.3;
+
+/// The config.json of each size: `Tiny` has 10 layers so Gemma Scope's layers 5 and 9 exist,
+/// a sliding window of 16 that the samples cross; `M270` is google/gemma-3-270m's.
+fn config(size: Size, vocab: usize) -> Result<serde_json::Value> {
+    let (vocab, d, ff, layers, heads, kv, hd, window, ctx) = match size {
+        Size::Tiny => (vocab, 64, 128, 10, 2, 1, 32, 16, 512),
+        Size::M270 => (262_144, 640, 2048, 18, 4, 1, 256, 512, 32_768),
+        Size::Small => bail!("--size small is GPT-2 small's shape; for Gemma 3 use --size tiny or 270m"),
+    };
+    let types: Vec<&str> = (0..layers).map(|i| if (i + 1) % 6 == 0 { "full_attention" } else { "sliding_attention" }).collect();
+    Ok(serde_json::json!({
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "vocab_size": vocab, "hidden_size": d,
+        "intermediate_size": ff, "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv,
+        "head_dim": hd, "query_pre_attn_scalar": hd, "sliding_window": window, "max_position_embeddings": ctx,
+        "rms_norm_eps": 1e-6, "hidden_activation": "gelu_pytorch_tanh", "layer_types": types,
+        "rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                            "full_attention": {"rope_type": "default", "rope_theta": 1000000.0}},
+        "final_logit_softcapping": null, "attn_logit_softcapping": null, "tie_word_embeddings": true,
+        "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0,
+    }))
+}
+
+/// tokenizer.json of Gemma's kind (see the module's doc); its vocabulary size.
+fn tokenizer_json() -> (serde_json::Value, usize) {
+    let mut vocab = serde_json::Map::new();
+    let mut add = |t: String| {
+        let id = vocab.len();
+        vocab.insert(t, id.into());
+    };
+    for s in ["<pad>", "<eos>", "<bos>", "<unk>"] {
+        add(s.to_string());
+    }
+    for b in 0..=255u8 {
+        add(format!("<0x{b:02X}>"));
+    }
+    add("\u{2581}".to_string());
+    for c in '!'..='~' {
+        add(c.to_string());
+    }
+    let n = vocab.len();
+    let special = |id: usize, content: &str| serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true});
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [special(0, "<pad>"), special(1, "<eos>"), special(2, "<bos>"), special(3, "<unk>")],
+        "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"},
+        "pre_tokenizer": null, "post_processor": null,
+        "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "},
+            {"type": "ByteFallback"}, {"type": "Fuse"}]},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                  "fuse_unk": false, "byte_fallback": true, "ignore_merges": false, "vocab": vocab, "merges": []},
+    });
+    (json, n)
+}
+
+/// Writes DIR/model and DIR/saes: the SAEs `selection` names (Gemma Scope 2 releases), each
+/// in its folder and calibrated at its hook.
+pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress: &ProgressSink) -> Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let _guard = tch::no_grad_guard();
+    let model_dir = out.join("model");
+    std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
+    let (tok_json, tok_vocab) = tokenizer_json();
+    write_json(&model_dir.join("tokenizer.json"), &tok_json)?;
+    let cfg_json = config(size, tok_vocab)?;
+    write_json(&model_dir.join("config.json"), &cfg_json)?;
+    let cfg = Gemma3Config::from_json(&cfg_json)?;
+    progress.stage(format!("writing synthetic Gemma 3 ({} layers) to {}", cfg.num_hidden_layers, model_dir.display()));
+    write_weights(&model_dir.join("model.safetensors"), &cfg, &mut rng)?;
+    let model = Gemma3::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
+    let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), "<bos>")?;
+    let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
+    for wanted in &selection.wanted {
+        let Wanted::Named(n) = wanted else { bail!("synth --family gemma3 takes a Gemma Scope 2 release name (`saescope saes --of google/gemma-3-270m`)") };
+        if n.layout != super::SaeLayout::GemmaScope {
+            bail!("{} is not a Gemma Scope release: synth --family gemma3 writes Gemma Scope 2's layout", n.id);
+        }
+        let super::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
+        let x = calibration_at(&model, &seqs, n.hook)?;
+        let width = n.width.unwrap_or(16_384);
+        let width = if size == Size::Tiny { width.min(TINY_WIDTH) } else { width };
+        progress.stage(format!("writing synthetic SAE {} ({width} features)", n.path));
+        write_scope_folder(&base.join(&n.path), &x, width, n.hook, &mut rng)?;
+    }
+    Ok(())
+}
+
+/// Random weights in the hub's names: projections scaled by 1/sqrt(fan-in), norm weights
+/// near 0 (Gemma's norms multiply by `1 + w`).
+fn write_weights(path: &Path, c: &Gemma3Config, rng: &mut ChaCha8Rng) -> Result<()> {
+    let (d, ff, hd) = (c.hidden_size, c.intermediate_size, c.head_dim);
+    let (q, kv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
+    let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+    let mut put = |name: String, shape: [usize; 2], std: f32, rng: &mut ChaCha8Rng| {
+        t.insert(name, owned(&shape, &normal(rng, shape[0] * shape[1], 0.0, std)));
+    };
+    let inv = |n: usize| (1.0 / (n as f64).sqrt()) as f32;
+    put("model.embed_tokens.weight".into(), [c.vocab_size, d], inv(d), rng);
+    put("model.norm.weight".into(), [1, d], 0.1, rng);
+    for i in 0..c.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        for n in ["input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"] {
+            put(format!("{p}.{n}.weight"), [1, d], 0.1, rng);
+        }
+        put(format!("{p}.self_attn.q_norm.weight"), [1, hd], 0.1, rng);
+        put(format!("{p}.self_attn.k_norm.weight"), [1, hd], 0.1, rng);
+        put(format!("{p}.self_attn.q_proj.weight"), [q, d], inv(d), rng);
+        put(format!("{p}.self_attn.k_proj.weight"), [kv, d], inv(d), rng);
+        put(format!("{p}.self_attn.v_proj.weight"), [kv, d], inv(d), rng);
+        put(format!("{p}.self_attn.o_proj.weight"), [d, q], inv(q), rng);
+        put(format!("{p}.mlp.gate_proj.weight"), [ff, d], inv(d), rng);
+        put(format!("{p}.mlp.up_proj.weight"), [ff, d], inv(d), rng);
+        put(format!("{p}.mlp.down_proj.weight"), [d, ff], inv(ff), rng);
+    }
+    // One-row norms are vectors in the checkpoint.
+    for o in t.values_mut().filter(|o| o.shape[0] == 1) {
+        o.shape.remove(0);
+    }
+    write_safetensors(path, &t)
+}
+
+/// Every real token's value (BOS included) at `hook`, stacked [tokens, d].
+fn calibration_at(model: &Gemma3, seqs: &[Vec<u32>], hook: HookPoint) -> Result<Tensor> {
+    let mut rows = Vec::with_capacity(seqs.len());
+    for s in seqs {
+        let ids: Vec<i64> = s.iter().map(|&x| i64::from(x)).collect();
+        let t = ids.len() as i64;
+        let mut x = model.hooks_each(&Tensor::from_slice(&ids).view([1, t]), &Tensor::ones([1, t], (Kind::Bool, Device::Cpu)), &[(hook, Processing::NONE)])?;
+        rows.push(x.remove(0).squeeze_dim(0));
+    }
+    Ok(Tensor::cat(&rows, 0))
+}
+
+/// A JumpReLU SAE in Gemma Scope's folder: `params.safetensors` (w_enc, w_dec, b_enc, b_dec,
+/// threshold) and `config.json`. Gemma Scope subtracts no b_dec from the input, so the
+/// calibrated SAE's `b_dec @ W_enc` moves into b_enc.
+fn write_scope_folder(dir: &Path, x: &Tensor, width: usize, hook: HookPoint, rng: &mut ChaCha8Rng) -> Result<()> {
+    let sae = build_sae(x, width, 40.0, rng)?;
+    let get = |n: &str| sae.tensors.iter().find(|(k, ..)| *k == n).ok_or_else(|| eyre!("internal: no {n}"));
+    let tensor = |n: &str| -> Result<Tensor> {
+        let (_, shape, v) = get(n)?;
+        Ok(Tensor::from_slice(v).view(shape.iter().map(|&s| s as i64).collect::<Vec<_>>().as_slice()))
+    };
+    let (w_enc, b_enc, b_dec) = (tensor("W_enc")?, tensor("b_enc")?, tensor("b_dec")?);
+    let folded = b_enc - b_dec.matmul(&w_enc);
+    let to_vec = |t: &Tensor| -> Result<Vec<f32>> { Ok(Vec::<f32>::try_from(t.contiguous().view([-1]))?) };
+    let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+    for (name, src) in [("w_enc", "W_enc"), ("w_dec", "W_dec"), ("b_dec", "b_dec")] {
+        let (_, shape, v) = get(src)?;
+        t.insert(name.into(), owned(shape, v));
+    }
+    t.insert("b_enc".into(), owned(&[width], &to_vec(&folded)?));
+    t.insert("threshold".into(), owned(&[width], &vec![THRESHOLD; width]));
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    write_safetensors(&dir.join("params.safetensors"), &t)?;
+    let point = match hook.site {
+        crate::hooks::Site::ResidPost => format!("model.layers.{}.output", hook.layer),
+        crate::hooks::Site::MlpOut => format!("model.layers.{}.post_feedforward_layernorm.output", hook.layer),
+        _ => format!("model.layers.{}.self_attn.o_proj.input", hook.layer),
+    };
+    write_json(
+        &dir.join("config.json"),
+        &serde_json::json!({"architecture": "jump_relu", "model_name": "gemma-v3-270m-pt", "hf_hook_point_in": point, "hf_hook_point_out": point,
+                            "width": width, "l0": 40, "affine_connection": false, "type": "sae"}),
+    )
+}

@@ -219,21 +219,6 @@ impl Gemma3 {
         }
     }
 
-    /// Grouped-query attention as HF's eager path computes it: q [.., n_heads, queries,
-    /// head_dim], k and v [.., kv_heads, keys, head_dim], `allowed` broadcasting to
-    /// [.., n_heads, queries, keys]; scores scaled by `query_pre_attn_scalar^-0.5`, soft-capped
-    /// where the config says, softmax in f32.
-    fn attention(&self, q: &Tensor, k: &Tensor, v: &Tensor, allowed: &Tensor) -> Tensor {
-        let group = (self.cfg.num_attention_heads / self.cfg.num_key_value_heads) as i64;
-        let (k, v) = (k.repeat_interleave_self_int(group, Some(-3), None), v.repeat_interleave_self_int(group, Some(-3), None));
-        let mut scores = q.matmul(&k.transpose(-1, -2)) * self.cfg.query_pre_attn_scalar.powf(-0.5);
-        if let Some(cap) = self.cfg.attn_logit_softcapping {
-            scores = (scores / cap).tanh() * cap;
-        }
-        let scores = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
-        scores.softmax(-1, Kind::Float).to_kind(v.kind()).matmul(&v)
-    }
-
     /// The scaled embeddings of `ids` (any shape), [.., hidden].
     fn embed(&self, ids: &Tensor) -> Tensor {
         let scale = Tensor::from((self.cfg.hidden_size as f64).sqrt()).to_kind(self.kind).to_device(self.device);
@@ -289,6 +274,26 @@ impl Gemma3 {
         }
         logits
     }
+}
+
+/// Grouped-query attention as HF's eager path computes it: q [.., n_heads, queries,
+/// head_dim], k and v [.., kv_heads, keys, head_dim], `allowed` broadcasting to
+/// [.., n_heads, queries, keys]; scores scaled by `query_pre_attn_scalar^-0.5`, soft-capped
+/// where the config says, softmax in f32.
+fn attention(c: &Gemma3Config, q: &Tensor, k: &Tensor, v: &Tensor, allowed: &Tensor) -> Tensor {
+    let scale = c.query_pre_attn_scalar.powf(-0.5);
+    if c.attn_logit_softcapping.is_none() {
+        // libtorch's fused kernel, sharing each key-value head among its query heads.
+        return Tensor::scaled_dot_product_attention(q, k, v, Some(allowed), 0.0, false, Some(scale), true);
+    }
+    let group = (c.num_attention_heads / c.num_key_value_heads) as i64;
+    let (k, v) = (k.repeat_interleave_self_int(group, Some(-3), None), v.repeat_interleave_self_int(group, Some(-3), None));
+    let mut scores = q.matmul(&k.transpose(-1, -2)) * scale;
+    if let Some(cap) = c.attn_logit_softcapping {
+        scores = (scores / cap).tanh() * cap;
+    }
+    let scores = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
+    scores.softmax(-1, Kind::Float).to_kind(v.kind()).matmul(&v)
 }
 
 impl Family for Gemma3 {
@@ -361,7 +366,7 @@ impl Family for Gemma3 {
             for i in 0..needed {
                 h = take.apply(HookPoint::new(i, Site::ResidPre), h)?;
                 let allowed = if self.cfg.sliding[i] { &local } else { &global };
-                h = self.layer_forward(i, h, &rope, &mut |q, k, v| self.attention(&q, &k, &v, allowed), &mut take)?;
+                h = self.layer_forward(i, h, &rope, &mut |q, k, v| attention(&self.cfg, &q, &k, &v, allowed), &mut take)?;
             }
             take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)?;
         }
@@ -403,7 +408,7 @@ impl Family for Gemma3 {
                     k = Tensor::cat(&[kp, &k], -2);
                     v = Tensor::cat(&[vp, &v], -2);
                 }
-                let a = self.attention(&q, &k, &v, allowed);
+                let a = attention(&self.cfg, &q, &k, &v, allowed);
                 stored = Some((k, v));
                 a
             };
@@ -436,5 +441,29 @@ impl Family for Gemma3 {
             Site::Ln2Normalized => bail!("{hook} is not a Gemma 3 hook point"),
             _ => Ok(dirs.shallow_clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused kernel (no soft-cap, Gemma 3) and the eager path (soft-capped, as older
+    /// configs set) agree where a cap this large changes nothing.
+    #[test]
+    fn fused_and_eager_attention_agree() {
+        let cfg = serde_json::json!({"model_type": "gemma3_text", "vocab_size": 8, "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "query_pre_attn_scalar": 12, "sliding_window": 3, "max_position_embeddings": 16});
+        let fused = Gemma3Config::from_json(&cfg).expect("config");
+        let eager = Gemma3Config { attn_logit_softcapping: Some(1e9), ..fused.clone() };
+        tch::manual_seed(0);
+        let (q, k, v) = (
+            Tensor::randn([2, 4, 5, 16], (Kind::Float, Device::Cpu)),
+            Tensor::randn([2, 2, 5, 16], (Kind::Float, Device::Cpu)),
+            Tensor::randn([2, 2, 5, 16], (Kind::Float, Device::Cpu)),
+        );
+        let allowed = Tensor::ones([5, 5], (Kind::Bool, Device::Cpu)).tril(0).view([1, 1, 5, 5]);
+        let diff = (attention(&fused, &q, &k, &v, &allowed) - attention(&eager, &q, &k, &v, &allowed)).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{diff}");
     }
 }

@@ -1,0 +1,104 @@
+"""The seed's report on a Gemma 3 model with Gemma Scope 2 SAEs, computed by the Python
+stack: HF transformers' Gemma3ForCausalLM (the values Gemma Scope 2 was trained on, caught
+with forward hooks) and SAELens's own gemma_3 loader and encode on each SAE folder. What
+`saescope report` computes; scripts/bench-vs-python times the two against each other.
+
+    python scripts/reference_gemma_report.py --model-dir DIR/model --sae-dir DIR/saes \\
+        --samples samples/default.toml --saes resid_post/layer_5_width_16k_l0_medium,... -o out.json
+"""
+import argparse
+import json
+import os
+import sys
+import time
+import tomllib
+
+T0 = time.time()
+
+from reference import report_categories  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--sae-dir", required=True, help="the Gemma Scope repo's folder (resid_post/, mlp_out/, attn_out/)")
+    ap.add_argument("--samples", required=True)
+    ap.add_argument("--saes", required=True, help="comma list of SAE folders in --sae-dir")
+    ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--threshold", type=float, default=5.0)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("-o", "--output", required=True)
+    a = ap.parse_args()
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import torch
+    import sae_lens.loading.pretrained_sae_loaders as loaders
+    from sae_lens import SAE
+    from safetensors import safe_open
+    from tokenizers import Tokenizer
+    from transformers import Gemma3ForCausalLM
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.set_grad_enabled(False)
+    with open(a.samples, "rb") as f:
+        cats = tomllib.load(f)["category"]
+    t_load = time.time()
+    model = Gemma3ForCausalLM.from_pretrained(a.model_dir, torch_dtype=torch.float32).eval()
+    tok = Tokenizer.from_file(os.path.join(a.model_dir, "tokenizer.json"))
+    bos = tok.token_to_id("<bos>")
+
+    def download(repo_id, filename, subfolder=None, **kw):
+        return os.path.join(a.sae_dir, subfolder, filename) if subfolder else os.path.join(a.sae_dir, filename)
+
+    def shapes(repo_id, filename):
+        with safe_open(os.path.join(a.sae_dir, filename), framework="pt") as f:
+            return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+
+    loaders.hf_hub_download = download
+    loaders.get_safetensors_tensor_shapes = shapes
+    saes = []
+    for folder in a.saes.split(","):
+        cfg, state, _ = loaders.gemma_3_sae_huggingface_loader("local/gemma-scope", folder)
+        sae = SAE.from_dict(cfg)
+        sae.load_state_dict(state)
+        site, layer = folder.split("/")[0], int(folder.split("/")[1].split("_")[1])
+        saes.append((sae, site, layer))
+    caught = {}
+    for sae, site, l in saes:
+        layer = model.model.layers[l]
+        if site == "resid_post":
+            layer.register_forward_hook(lambda m, i, o, k=(site, l): caught.__setitem__(k, (o[0] if isinstance(o, tuple) else o)[0]))
+        elif site == "mlp_out":
+            layer.post_feedforward_layernorm.register_forward_hook(lambda m, i, o, k=(site, l): caught.__setitem__(k, o[0]))
+        else:
+            layer.self_attn.o_proj.register_forward_pre_hook(lambda m, i, k=(site, l): caught.__setitem__(k, i[0][0]))
+    deepest = max(l for _, _, l in saes)
+
+    def stop(m, i, o):
+        raise StopIteration  # no layer past the deepest hook, no logits, as saescope runs
+
+    model.model.layers[deepest].register_forward_hook(stop)
+    t_compute = time.time()
+    texts = []
+    for ci, c in enumerate(cats):
+        for text in c["texts"]:
+            ids = [bos] + tok.encode(text, add_special_tokens=False).ids
+            caught.clear()
+            try:
+                model(torch.tensor([ids]))
+            except StopIteration:
+                pass
+            vecs = {i: sae.encode(caught[(site, l)])[1:].mean(0) for i, (sae, site, l) in enumerate(saes)}
+            texts.append((ci, text, ids, vecs))
+    t_done = time.time()
+    out = {
+        "categories": report_categories(cats, texts, list(range(len(saes))), [l for _, _, l in saes], a.top_k, a.threshold),
+        "timing": {"import_and_load_s": t_compute - T0, "load_s": t_compute - t_load, "compute_s": t_done - t_compute},
+    }
+    with open(a.output, "w") as f:
+        json.dump(out, f)
+    print(f"wrote {a.output}: {len(texts)} texts, compute {t_done - t_compute:.2f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

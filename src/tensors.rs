@@ -107,10 +107,29 @@ impl SafeFile {
         } else {
             Tensor::f_from_data_size(bytes, &size, kind)?.f_to_kind(Kind::Float)?
         };
-        let finite = t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1;
-        if !finite {
+        if !all_finite(&t)? {
             bail!("{}: tensor {name} contains NaN or Inf; the file is corrupt or from a diverged run", self.path.display());
         }
         Ok(t)
     }
+}
+
+/// Elements checked at once by `all_finite`: its temporaries (libtorch's isfinite makes an
+/// absolute-value copy and two masks) stay at about 6 bytes per element of a chunk, not of
+/// the tensor (Gemma's 262k-token embedding would take 1 GB at once).
+const FINITE_CHUNK: i64 = 1 << 22;
+
+/// Whether every element of `t` is finite, checked a chunk at a time.
+fn all_finite(t: &Tensor) -> Result<bool> {
+    let flat = t.f_reshape([-1])?;
+    let n = flat.size()[0];
+    let mut at = 0;
+    while at < n {
+        let len = FINITE_CHUNK.min(n - at);
+        if flat.f_narrow(0, at, len)?.f_isfinite()?.f_all()?.f_int64_value(&[])? != 1 {
+            return Ok(false);
+        }
+        at += len;
+    }
+    Ok(true)
 }

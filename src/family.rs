@@ -105,6 +105,51 @@ pub trait Family: Send {
     fn to_residual(&self, hook: HookPoint, dirs: &Tensor) -> Result<Tensor>;
 }
 
+/// What every family's `hooks_each` checks first: that the blocks `requested` needs are
+/// among the `loaded` and a sequence of `t` tokens fits `n_ctx`. Returns the blocks to run.
+pub(crate) fn blocks_for(requested: &[(HookPoint, Processing)], loaded: usize, t: usize, n_ctx: usize) -> Result<usize> {
+    let needed = requested.iter().map(|(p, _)| p.blocks_needed()).max().unwrap_or(0);
+    if needed > loaded {
+        let deepest = requested.iter().map(|(p, _)| *p).max().map(|p| p.to_string()).unwrap_or_default();
+        color_eyre::eyre::bail!("{deepest} needs {needed} blocks but only {loaded} are loaded");
+    }
+    if t > n_ctx {
+        color_eyre::eyre::bail!("sequence of {t} tokens exceeds n_ctx {n_ctx}");
+    }
+    Ok(needed)
+}
+
+/// What every family's `forward_cached` checks first: every block loaded, and `positions`
+/// (the cache's and the new tokens') within `n_ctx`.
+pub(crate) fn check_generation(family: &dyn Family, positions: usize) -> Result<()> {
+    if family.n_blocks() < family.n_layers() {
+        color_eyre::eyre::bail!("generation needs all {} blocks but {} are loaded", family.n_layers(), family.n_blocks());
+    }
+    if positions > family.n_ctx() {
+        color_eyre::eyre::bail!("{positions} positions exceed n_ctx {}: ask for fewer tokens or shorten the prompt", family.n_ctx());
+    }
+    Ok(())
+}
+
+/// The values at `requested`, in their order, each as `family.view` holds it, from one
+/// forward that `run` drives with an observer of those points.
+pub(crate) fn collect_hooks(family: &dyn Family, requested: &[(HookPoint, Processing)], run: impl FnOnce(&mut HookEdit) -> Result<()>) -> Result<Vec<Tensor>> {
+    let mut out: Vec<Option<Tensor>> = (0..requested.len()).map(|_| None).collect();
+    {
+        let points = requested.iter().map(|(p, _)| *p).collect();
+        let mut take = HookEdit::observe(points, |point: HookPoint, value: &Tensor| -> Result<()> {
+            for (slot, (p, processing)) in requested.iter().enumerate() {
+                if *p == point {
+                    out[slot] = Some(family.view(point, value, *processing)?);
+                }
+            }
+            Ok(())
+        });
+        run(&mut take)?;
+    }
+    out.into_iter().map(|o| o.ok_or_else(|| color_eyre::eyre::eyre!("internal: hook not filled"))).collect()
+}
+
 /// Keys and values of every position seen so far, per block, so generation feeds one new
 /// token at a time instead of the whole sequence. Each family lays out its own tensors.
 #[derive(Default)]

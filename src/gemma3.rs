@@ -10,7 +10,7 @@
 //! attention and MLP; a gated MLP with tanh-GELU; a final norm; the unembedding tied to the
 //! embeddings; optional logit soft-caps.
 
-use crate::family::{Family, HookEdit, KvCache};
+use crate::family::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
 use crate::hooks::{HookPoint, Processing, Site};
 use crate::tensors::SafeFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
@@ -330,15 +330,8 @@ impl Family for Gemma3 {
     }
 
     fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
-        let needed = requested.iter().map(|(p, _)| p.blocks_needed()).max().unwrap_or(0);
-        if needed > self.layers.len() {
-            let deepest = requested.iter().map(|(p, _)| *p).max().map(|p| p.to_string()).unwrap_or_default();
-            bail!("{deepest} needs {needed} blocks but only {} are loaded", self.layers.len());
-        }
         let (b, t) = tokens.size2()?;
-        if t as usize > self.cfg.n_ctx {
-            bail!("sequence of {t} tokens exceeds n_ctx {}", self.cfg.n_ctx);
-        }
+        let needed = blocks_for(requested, self.layers.len(), t as usize, self.cfg.n_ctx)?;
         let tokens = tokens.to_device(self.device);
         if tokens.max().int64_value(&[]) >= self.cfg.vocab_size as i64 {
             bail!("a token id is past the vocabulary of {}", self.cfg.vocab_size);
@@ -351,26 +344,15 @@ impl Family for Gemma3 {
         let masked = |sliding: bool| self.allowed(0, t, sliding).view([1, 1, t, t]).logical_and(&keys).logical_or(&itself);
         let (local, global) = (masked(true), masked(false));
         let rope = self.rope(0, t);
-        let mut out: Vec<Option<Tensor>> = (0..requested.len()).map(|_| None).collect();
-        {
-            let points = requested.iter().map(|(p, _)| *p).collect();
-            let mut take = HookEdit::observe(points, |point: HookPoint, value: &Tensor| -> Result<()> {
-                for (slot, (p, processing)) in requested.iter().enumerate() {
-                    if *p == point {
-                        out[slot] = Some(self.view(point, value, *processing)?);
-                    }
-                }
-                Ok(())
-            });
+        collect_hooks(self, requested, |take| {
             let mut h = self.embed(&tokens);
             for i in 0..needed {
                 h = take.apply(HookPoint::new(i, Site::ResidPre), h)?;
                 let allowed = if self.cfg.sliding[i] { &local } else { &global };
-                h = self.layer_forward(i, h, &rope, &mut |q, k, v| attention(&self.cfg, &q, &k, &v, allowed), &mut take)?;
+                h = self.layer_forward(i, h, &rope, &mut |q, k, v| attention(&self.cfg, &q, &k, &v, allowed), take)?;
             }
-            take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)?;
-        }
-        out.into_iter().map(|o| o.ok_or_else(|| eyre!("internal: hook not filled"))).collect()
+            take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)
+        })
     }
 
     /// The HF values: Gemma Scope 2 was trained on them, and TransformerLens neither centres
@@ -384,13 +366,8 @@ impl Family for Gemma3 {
     /// (their mask, not the cache, keeps them to the window), [kv_heads, positions, head_dim].
     fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {
         let n_layer = self.cfg.num_hidden_layers;
-        if self.layers.len() < n_layer {
-            bail!("generation needs all {n_layer} layers but {} are loaded", self.layers.len());
-        }
         let (p0, n) = (cache.len, tokens.len() as i64);
-        if (p0 + n) as usize > self.cfg.n_ctx {
-            bail!("{} positions exceed n_ctx {}: ask for fewer tokens or shorten the prompt", p0 + n, self.cfg.n_ctx);
-        }
+        check_generation(self, (p0 + n) as usize)?;
         if tokens.iter().any(|&t| t as usize >= self.cfg.vocab_size) {
             bail!("a token id is past the vocabulary of {}", self.cfg.vocab_size);
         }

@@ -10,7 +10,7 @@
 //! `center_unembed` do not change it. We therefore run the plain HF weights and centre the
 //! value at each hook (`view`), which is exact up to float rounding (README, "Method").
 
-use crate::family::{Family, HookEdit, KvCache};
+use crate::family::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
 use crate::hooks::{HookPoint, Processing, Site};
 use crate::tensors::SafeFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
@@ -291,15 +291,8 @@ impl Family for Gpt2 {
     /// One pass that stops after the last block a point needs; the processings differ only
     /// in what is subtracted at the end, so SAEs of several releases share it.
     fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
-        let needed = requested.iter().map(|(p, _)| p.blocks_needed()).max().unwrap_or(0);
-        if needed > self.blocks.len() {
-            let deepest = requested.iter().map(|(p, _)| *p).max().map(|p| p.to_string()).unwrap_or_default();
-            bail!("{deepest} needs {needed} blocks but only {} are loaded", self.blocks.len());
-        }
         let (b, t) = tokens.size2()?;
-        if t as usize > self.cfg.n_positions {
-            bail!("sequence of {t} tokens exceeds n_ctx {}", self.cfg.n_positions);
-        }
+        let needed = blocks_for(requested, self.blocks.len(), t as usize, self.cfg.n_positions)?;
         let tokens = tokens.to_device(self.device);
         // Causal and key-padding masks in one boolean [b, 1, t, t]; query rows of padding
         // still see position 0 (BOS), so no row is fully masked and no NaN appears.
@@ -308,25 +301,14 @@ impl Family for Gpt2 {
         let attn_mask = causal.view([1, 1, t, t]).logical_and(&keys);
         let mut attend = |q: Tensor, k: Tensor, v: Tensor| Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&attn_mask), 0.0, false, None, false);
 
-        let mut out: Vec<Option<Tensor>> = (0..requested.len()).map(|_| None).collect();
-        {
-            let points = requested.iter().map(|(p, _)| *p).collect();
-            let mut take = HookEdit::observe(points, |point: HookPoint, value: &Tensor| -> Result<()> {
-                for (slot, (p, processing)) in requested.iter().enumerate() {
-                    if *p == point {
-                        out[slot] = Some(self.view(point, value, *processing)?);
-                    }
-                }
-                Ok(())
-            });
+        collect_hooks(self, requested, |take| {
             let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
             for i in 0..needed {
                 h = take.apply(HookPoint::new(i, Site::ResidPre), h)?;
-                h = self.block_forward(i, h, &mut attend, &mut take)?;
+                h = self.block_forward(i, h, &mut attend, take)?;
             }
-            take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)?;
-        }
-        out.into_iter().map(|o| o.ok_or_else(|| eyre!("internal: hook not filled"))).collect()
+            take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)
+        })
     }
 
     /// TransformerLens under `processing`: writes to the residual (and the residual) minus
@@ -342,13 +324,8 @@ impl Family for Gpt2 {
     /// GPT-2's tied unembedding: ln_f, then `wte^T`.
     fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {
         let n_layer = self.cfg.n_layer;
-        if self.blocks.len() < n_layer {
-            bail!("generation needs all {n_layer} blocks but {} are loaded", self.blocks.len());
-        }
         let (p0, n) = (cache.len, tokens.len() as i64);
-        if (p0 + n) as usize > self.cfg.n_positions {
-            bail!("{} positions exceed n_ctx {}: ask for fewer tokens or shorten the prompt", p0 + n, self.cfg.n_positions);
-        }
+        check_generation(self, (p0 + n) as usize)?;
         let ids = Tensor::from_slice(&tokens.iter().map(|&t| i64::from(t)).collect::<Vec<_>>()).to_device(self.device);
         let mut h = self.wte.index_select(0, &ids) + self.wpe.narrow(0, p0, n);
         // Query i (at position p0 + i) sees keys 0..=p0 + i.

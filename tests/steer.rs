@@ -117,37 +117,19 @@ fn the_command_prints_both_continuations_and_checks_its_arguments() {
 #[test]
 fn greedy_steering_equals_transformer_lens() {
     let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("steer_tiny.json")).expect("fixture")).expect("json");
-    let ids = |v: &serde_json::Value| -> Vec<u32> { v.as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect() };
+    let ids = common::ids_of;
     let e = engine();
     let prompt = ids(&fx["prompt_ids"]);
     assert_eq!(e.tokenizer.encode_with_bos(fx["prompt"].as_str().expect("prompt")).expect("tok"), prompt, "same prompt tokens");
     let n = fx["tokens"].as_u64().expect("n") as usize;
-    let check = |got: &(Vec<u32>, Vec<Vec<f64>>), want: &serde_json::Value, what: &str| {
-        assert_eq!(got.0, ids(&want["ids"]), "{what}: token ids");
-        for (step, (lp, top)) in got.1.iter().zip(want["steps"].as_array().expect("steps")).enumerate() {
-            for pair in top.as_array().expect("top") {
-                let (id, v) = (pair[0].as_u64().expect("id") as usize, pair[1].as_f64().expect("lp"));
-                assert!(common::close(lp[id], v, 1e-4), "{what}: step {step}, token {id}: {} vs TL {v}", lp[id]);
-            }
-        }
-    };
+    let check = common::check_greedy;
     let plain = saescope::steer::greedy(&e, &prompt, &[], Edit::Add, n).expect("greedy");
     check(&plain, &fx["default"], "unsteered");
     assert_eq!(plain.0, ids(&fx["default"]["generate_cached"]), "TL generate, KV cache on");
     assert_eq!(plain.0, ids(&fx["default"]["generate_uncached"]), "TL generate, KV cache off");
     let mut by_case = std::collections::BTreeMap::new();
     for case in fx["steered"].as_array().expect("cases") {
-        let steers: Vec<Steer> = case["features"]
-            .as_array()
-            .expect("features")
-            .iter()
-            .map(|f| Steer {
-                sae: f["layer"].as_u64().expect("l").to_string(),
-                feature: f["feature"].as_u64().expect("f") as u32,
-                strength: f["strength"].as_f64().expect("s"),
-                mode: Some(if f["mode"] == "add" { Edit::Add } else { Edit::Clamp }),
-            })
-            .collect();
+        let steers = common::steers_of(case, "layer");
         let name = case["name"].as_str().expect("name");
         // The run's mode is the other one: each feature's own mode must win.
         let got = saescope::steer::greedy(&e, &prompt, &steers, Edit::Add, n).expect("steered");

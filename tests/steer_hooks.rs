@@ -8,13 +8,13 @@
 
 mod common;
 
-use common::close;
 use common::releases::{all, KK, MIXED};
+use common::{close, ids_of as ids};
 use saescope::pipeline::{Engine, Resolved, Run, RunOptions};
 use saescope::progress::ProgressSink;
 use saescope::selection::Selection;
 use saescope::source::Source;
-use saescope::steer::{greedy, Edit, Steer};
+use saescope::steer::{greedy, Edit};
 use serde_json::Value;
 use std::path::Path;
 
@@ -25,10 +25,6 @@ fn engine(dir: &Path, release: &str, layers: &[usize]) -> Engine {
     Resolved::new(&run.model, &run.saes, &ProgressSink::none()).expect("resolve").load_full(run.device, &run.opts, &ProgressSink::none()).expect("load")
 }
 
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect()
-}
-
 fn check(e: &Engine, fx: &Value, run: &Value) {
     let prompt = ids(&fx["prompt_ids"]);
     let n = fx["tokens"].as_u64().expect("n") as usize;
@@ -36,26 +32,9 @@ fn check(e: &Engine, fx: &Value, run: &Value) {
     assert_eq!(greedy(e, &prompt, &[], Edit::Add, n).expect("plain").0, plain, "unsteered");
     for case in run["steered"].as_array().expect("cases") {
         let what = case["name"].as_str().expect("name");
-        let steers: Vec<Steer> = case["features"]
-            .as_array()
-            .expect("features")
-            .iter()
-            .map(|f| Steer {
-                sae: f["hook"].as_str().expect("hook").to_string(),
-                feature: f["feature"].as_u64().expect("f") as u32,
-                strength: f["strength"].as_f64().expect("s"),
-                mode: Some(if f["mode"] == "add" { Edit::Add } else { Edit::Clamp }),
-            })
-            .collect();
-        let (got, lps) = greedy(e, &prompt, &steers, Edit::Add, n).expect("steer");
-        assert_eq!(got, ids(&case["ids"]), "{what}: token ids");
-        assert_ne!(got, plain, "{what}: the case moves the continuation");
-        for (step, (lp, top)) in lps.iter().zip(case["steps"].as_array().expect("steps")).enumerate() {
-            for pair in top.as_array().expect("top") {
-                let (id, v) = (pair[0].as_u64().expect("id") as usize, pair[1].as_f64().expect("lp"));
-                assert!(close(lp[id], v, 1e-4), "{what}: step {step}, token {id}: {} vs TL {v}", lp[id]);
-            }
-        }
+        let got = greedy(e, &prompt, &common::steers_of(case, "hook"), Edit::Add, n).expect("steer");
+        common::check_greedy(&got, case, what);
+        assert_ne!(got.0, plain, "{what}: the case moves the continuation");
     }
     let want = &run["attribution"];
     let got = saescope::attribute::attribute(e, fx["prompt"].as_str().expect("prompt"), None, 8).expect("attribute");

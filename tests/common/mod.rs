@@ -160,3 +160,37 @@ pub fn via_hub(hub: &hub::Hub, hf: &Path) -> std::process::Command {
         .env_remove("ALL_PROXY");
     c
 }
+
+/// Token ids of a reference fixture.
+pub fn ids_of(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+}
+
+/// A reference case's steering features (`{mode, <sae_field>, feature, strength}`, the SAE
+/// named by `sae_field`: a layer number, a hook or a label) as saescope's, each in its mode.
+pub fn steers_of(case: &serde_json::Value, sae_field: &str) -> Vec<saescope::steer::Steer> {
+    use saescope::steer::{Edit, Steer};
+    case["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| Steer {
+            sae: f[sae_field].as_str().map_or_else(|| f[sae_field].to_string(), String::from),
+            feature: f["feature"].as_u64().expect("f") as u32,
+            strength: f["strength"].as_f64().expect("s"),
+            mode: Some(if f["mode"] == "add" { Edit::Add } else { Edit::Clamp }),
+        })
+        .collect()
+}
+
+/// A greedy generation (ids, each step's log-probabilities) equals a reference case: the
+/// same ids, and each step's top-5 log-probabilities within 1e-4 relative.
+pub fn check_greedy(got: &(Vec<u32>, Vec<Vec<f64>>), want: &serde_json::Value, what: &str) {
+    assert_eq!(got.0, ids_of(&want["ids"]), "{what}: token ids");
+    for (step, (lp, top)) in got.1.iter().zip(want["steps"].as_array().expect("steps")).enumerate() {
+        for pair in top.as_array().expect("top") {
+            let (id, v) = (pair[0].as_u64().expect("id") as usize, pair[1].as_f64().expect("lp"));
+            assert!(close(lp[id], v, 1e-4), "{what}: step {step}, token {id}: {} vs the reference {v}", lp[id]);
+        }
+    }
+}

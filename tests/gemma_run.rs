@@ -2,8 +2,9 @@
 //! tests/fixtures/gemma_run/ from scripts/reference_gemma.py): a tiny Gemma 3 in the hub's
 //! layout with a tokenizer.json of Gemma's kind, and JumpReLU SAEs in Gemma Scope 2's layout
 //! at resid_post, mlp_out and attn_out (the heads' z) of layers 5 and 9, named as SAELens's
-//! registry names them. The tokens, every SAE's per-text means, the seed's report and greedy
-//! generation with and without steering over 20 tokens (past the sliding window of 8) agree.
+//! registry names them. The tokens, every SAE's per-text means, the seed's report, greedy
+//! generation with and without steering over 20 tokens (past the sliding window of 8) and
+//! attribution agree.
 
 mod common;
 
@@ -129,6 +130,16 @@ fn greedy_generation_with_and_without_steering_equals_transformers() {
             assert_ne!(got.0, plain, "{what}: steering moves the continuation");
         }
     }
+}
+
+/// Attribution on Gemma against autograd through HF's forward: every SAE (z, mlp_out and
+/// resid_post at layers 5 and 9) with its top features' scores and ablation effects.
+#[test]
+fn attribution_equals_autograd_through_transformers() {
+    let r = reference();
+    let want = &r["attribution"];
+    let got = saescope::attribute::attribute(&full_engine(), want["prompt"].as_str().expect("prompt"), None, 8).expect("attribute");
+    common::check_attribution(&got, want);
 }
 
 /// `--model google/gemma-3-270m` alone, from a gated stand-in hub: without HF_TOKEN the

@@ -8,8 +8,8 @@
 
 mod common;
 
+use common::ids_of as ids;
 use common::releases::{all, KK, MIXED};
-use common::{close, ids_of as ids};
 use saescope::pipeline::{Engine, Resolved, Run, RunOptions};
 use saescope::progress::ProgressSink;
 use saescope::selection::Selection;
@@ -36,23 +36,8 @@ fn check(e: &Engine, fx: &Value, run: &Value) {
         common::check_greedy(&got, case, what);
         assert_ne!(got.0, plain, "{what}: the case moves the continuation");
     }
-    let want = &run["attribution"];
     let got = saescope::attribute::attribute(e, fx["prompt"].as_str().expect("prompt"), None, 8).expect("attribute");
-    assert_eq!(got.target_id as u64, want["target_id"].as_u64().expect("t"));
-    assert!(close(got.logit, want["logit"].as_f64().expect("l"), 1e-4), "{} vs {}", got.logit, want["logit"]);
-    let saes = want["saes"].as_array().expect("saes");
-    assert_eq!(got.saes.len(), saes.len(), "every loaded SAE is attributed");
-    for (ours, theirs) in got.saes.iter().zip(saes) {
-        assert_eq!(ours.sae.hook.to_string(), theirs["hook"].as_str().expect("hook"));
-        for (o, t) in ours.features.iter().zip(theirs["features"].as_array().expect("features")) {
-            let what = format!("SAE {} feature {}", ours.sae, o.feature);
-            assert_eq!(o.feature as u64, t["feature"].as_u64().expect("f"), "{what}: same ranking");
-            assert!(close(o.attribution, t["attribution"].as_f64().expect("a"), 1e-3), "{what}: {} vs {}", o.attribution, t["attribution"]);
-            let scale = got.logit.abs().max(1.0);
-            let dl = t["ablation_logit"].as_f64().expect("dl");
-            assert!((o.ablation_logit - dl).abs() <= 1e-4 * scale, "{what}: Δlogit {} vs {dl}", o.ablation_logit);
-        }
-    }
+    common::check_attribution(&got, &run["attribution"]);
 }
 
 #[test]

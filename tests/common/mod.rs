@@ -194,3 +194,28 @@ pub fn check_greedy(got: &(Vec<u32>, Vec<Vec<f64>>), want: &serde_json::Value, w
         }
     }
 }
+
+/// An attribution equals a reference's (`{target_id, logit, saes: [{hook, features}]}`, SAEs
+/// matched by hook): the target, its centred logit, every SAE attributed, each SAE's top
+/// features in the same order with their scores (1e-3 relative) and ablation effects (1e-4
+/// of the logit's scale).
+pub fn check_attribution(got: &saescope::attribute::Attribution, want: &serde_json::Value) {
+    assert_eq!(got.target_id as u64, want["target_id"].as_u64().expect("t"));
+    assert!(close(got.logit, want["logit"].as_f64().expect("l"), 1e-4), "{} vs {}", got.logit, want["logit"]);
+    let saes = want["saes"].as_array().expect("saes");
+    assert_eq!(got.saes.len(), saes.len(), "every loaded SAE is attributed");
+    for ours in &got.saes {
+        let hook = ours.sae.hook.to_string();
+        let theirs = saes.iter().find(|s| s["hook"] == hook.as_str()).unwrap_or_else(|| panic!("{hook} in the reference"));
+        let theirs = theirs["features"].as_array().expect("features");
+        assert_eq!(ours.features.len(), theirs.len(), "{hook}: features");
+        for (o, t) in ours.features.iter().zip(theirs) {
+            let what = format!("SAE {} feature {}", ours.sae, o.feature);
+            assert_eq!(o.feature as u64, t["feature"].as_u64().expect("f"), "{what}: same ranking");
+            assert!(close(o.attribution, t["attribution"].as_f64().expect("a"), 1e-3), "{what}: {} vs {}", o.attribution, t["attribution"]);
+            let scale = got.logit.abs().max(1.0);
+            let dl = t["ablation_logit"].as_f64().expect("dl");
+            assert!((o.ablation_logit - dl).abs() <= 1e-4 * scale, "{what}: Δlogit {} vs {dl}", o.ablation_logit);
+        }
+    }
+}

@@ -73,7 +73,13 @@ fn draw_one(
     let mid = w >= 40;
     // Labels, when loaded, take the spare width; the Neuronpedia id then needs more room.
     let labelled = mid && !app.labels.is_empty();
-    let wide = app.info.ids.sae(app.sae()).is_some() && if labelled { w >= 72 } else { w >= 52 };
+    // The Neuronpedia ids whole or not at all (Gemma Scope's `5-gemmascope-2-res-16k/18` is
+    // 25 wide): the column shows where the fixed columns, its longest id and a label's
+    // minimum fit.
+    let ids: Vec<String> = m.ranked.iter().map(|t| app.info.ids.short(app.sae(), t.feature)).collect();
+    let id_w = ids.iter().map(|s| s.chars().count()).max().unwrap_or(0).max("neuronpedia".len()) as u16;
+    let fixed: u16 = if mid { 3 + 7 + 6 + 5 + 6 + 4 + 6 } else { 3 + 7 + 6 + 5 + 4 };
+    let wide = app.info.ids.sae(app.sae()).is_some() && w >= fixed + id_w + if labelled { 11 } else { 0 };
     let mut cols = vec!["#", "feature", "act", "spec"];
     let mut widths = vec![Constraint::Length(3), Constraint::Length(7), Constraint::Length(6), Constraint::Length(5)];
     if mid {
@@ -82,7 +88,7 @@ fn draw_one(
     }
     if wide {
         cols.push("neuronpedia");
-        widths.push(if labelled { Constraint::Length(15) } else { Constraint::Min(15) });
+        widths.push(if labelled { Constraint::Length(id_w) } else { Constraint::Min(id_w) });
     }
     if labelled {
         cols.push("label");
@@ -94,7 +100,7 @@ fn draw_one(
             cells.extend([format!("{:.1}%", t.share * 100.0), format!("{}", t.n_above)]);
         }
         if wide {
-            cells.push(app.info.ids.short(app.sae(), t.feature));
+            cells.push(ids[i].clone());
         }
         if labelled {
             cells.push(app.labels.get(app.sae(), t.feature).unwrap_or("").to_string());

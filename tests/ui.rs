@@ -156,6 +156,26 @@ fn categories_pane_shows_counts_marks_and_focus() {
     assert!(s.contains(" [x] Math         10"), "{s}");
 }
 
+/// Neuronpedia ids as long as Gemma Scope's (`6-gemmascope-2-res-16k/123`) show whole
+/// where they fit and not at all where they do not: never cut.
+#[test]
+fn features_pane_shows_long_neuronpedia_ids_whole_or_not_at_all() {
+    let mut a = app(true);
+    a.info.ids = saescope::neuronpedia::Ids::from_pairs([
+        (common::key(6), "gemma-3-270m/6-gemmascope-2-res-16k"),
+        (common::key(8), "gemma-3-270m/8-gemmascope-2-res-16k"),
+        (common::key(10), "gemma-3-270m/10-gemmascope-2-res-16k"),
+        (common::key(11), "gemma-3-270m/11-gemmascope-2-res-16k"),
+    ]);
+    let m = a.metrics(0).expect("m");
+    let first = format!("6-gemmascope-2-res-16k/{}", m.ranked[0].feature);
+    let wide = render_pane(&a, 100, 26, |f, a, r| panes::features::draw(f, a, a.main(), &a.hits, r));
+    assert!(wide.contains("neuronpedia") && wide.contains(&first), "{wide}");
+    // The features pane of an 80-column explorer.
+    let narrow = render_pane(&a, 58, 26, |f, a, r| panes::features::draw(f, a, a.main(), &a.hits, r));
+    assert!(!narrow.contains("neuronpedia") && !narrow.contains("6-gemmascope"), "{narrow}");
+}
+
 #[test]
 fn features_pane_lists_metrics_and_ranked_rows() {
     let a = app(true);

@@ -45,6 +45,29 @@ def offline_gpt2_cache(model_dir: str) -> str:
     return home
 
 
+def gemma_scope_sae(root: str, folder: str):
+    """The Gemma Scope SAE in `folder` of the repo copy at `root`, as SAE.from_pretrained
+    builds it: SAELens's own gemma_3 loader, its hub downloads answered by these files.
+    Returns (SAE, the loader's cfg dict)."""
+    import sae_lens.loading.pretrained_sae_loaders as loaders
+    from sae_lens import SAE
+    from safetensors import safe_open
+
+    def download(repo_id, filename, subfolder=None, **kw):
+        return os.path.join(root, subfolder, filename) if subfolder else os.path.join(root, filename)
+
+    def shapes(repo_id, filename):
+        with safe_open(os.path.join(root, filename), framework="pt") as f:
+            return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+
+    loaders.hf_hub_download = download
+    loaders.get_safetensors_tensor_shapes = shapes
+    cfg, state, _ = loaders.gemma_3_sae_huggingface_loader("google/gemma-scope-2-270m-pt", folder)
+    sae = SAE.from_dict(cfg)
+    sae.load_state_dict(state)
+    return sae, cfg
+
+
 def go_offline(model_dir: str) -> None:
     """Before transformers is imported: it reads these at import time."""
     os.environ["HF_HOME"] = offline_gpt2_cache(model_dir)

@@ -13,6 +13,8 @@ import os
 import shutil
 import sys
 
+from reference import gemma_scope_sae
+
 
 def main() -> None:
     out = sys.argv[1]
@@ -62,9 +64,6 @@ def main() -> None:
 
     # Gemma Scope 2's layout, through SAELens's gemma_3 loader with the hub replaced by
     # these files.
-    import sae_lens.loading.pretrained_sae_loaders as loaders
-    from safetensors import safe_open
-
     scope = os.path.join(out, "gemma_scope")
     shutil.rmtree(scope, ignore_errors=True)
     folder_name = "resid_post/layer_3_width_16k_l0_medium"
@@ -75,18 +74,7 @@ def main() -> None:
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump({"architecture": "jump_relu", "model_name": "gemma-v3-270m-pt", "hf_hook_point_in": "model.layers.3.output", "hf_hook_point_out": "model.layers.3.output", "width": 16384, "l0": 60}, f, indent=1)
 
-    def download(repo_id, filename, subfolder=None, **kw):
-        return os.path.join(scope, subfolder, filename) if subfolder else os.path.join(scope, filename)
-
-    def shapes(repo_id, filename):
-        with safe_open(os.path.join(scope, filename), framework="pt") as f:
-            return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
-
-    loaders.hf_hub_download = download
-    loaders.get_safetensors_tensor_shapes = shapes
-    cfg_dict, state, _ = loaders.gemma_3_sae_huggingface_loader("google/gemma-scope-2-270m-pt", folder_name)
-    sae = SAE.from_dict(cfg_dict)
-    sae.load_state_dict(state)
+    sae, cfg_dict = gemma_scope_sae(scope, folder_name)
     ref["encode"]["gemma_scope/" + folder_name] = sae.encode(x).tolist()
     ref["gemma_scope_hook"] = cfg_dict["hook_name"]
     with open(os.path.join(out, "reference.json"), "w") as f:

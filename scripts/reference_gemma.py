@@ -22,7 +22,7 @@ import shutil
 import sys
 import tomllib
 
-from reference import report_categories
+from reference import gemma_scope_sae, report_categories
 
 REPO = "google/gemma-scope-2-270m-pt"
 FOLDERS = [(f"{site}/layer_{l}_width_16k_l0_medium", site, l) for site in ("resid_post", "mlp_out", "attn_out") for l in (5, 9)]
@@ -115,24 +115,9 @@ def main() -> None:
                        "width": d_sae, "l0": 60, "affine_connection": False, "type": "sae"}, f, indent=1)
 
     # SAELens's own gemma_3 loader, reading these folders instead of the hub's.
-    import sae_lens.loading.pretrained_sae_loaders as loaders
-    from sae_lens import SAE
-    from safetensors import safe_open
-
-    def download(repo_id, filename, subfolder=None, **kw):
-        return os.path.join(sae_root, subfolder, filename) if subfolder else os.path.join(sae_root, filename)
-
-    def shapes(repo_id, filename):
-        with safe_open(os.path.join(sae_root, filename), framework="pt") as f:
-            return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
-
-    loaders.hf_hub_download = download
-    loaders.get_safetensors_tensor_shapes = shapes
     saes = []
     for folder, site, l in FOLDERS:
-        cfg_dict, state, _ = loaders.gemma_3_sae_huggingface_loader(REPO, folder)
-        sae = SAE.from_dict(cfg_dict)
-        sae.load_state_dict(state)
+        sae, cfg_dict = gemma_scope_sae(sae_root, folder)
         saes.append((sae, site, l, cfg_dict["hook_name"]))
 
     texts = []

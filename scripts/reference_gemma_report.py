@@ -15,7 +15,7 @@ import tomllib
 
 T0 = time.time()
 
-from reference import report_categories  # noqa: E402
+from reference import gemma_scope_sae, report_categories  # noqa: E402
 
 
 def main() -> None:
@@ -31,9 +31,6 @@ def main() -> None:
     a = ap.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
     import torch
-    import sae_lens.loading.pretrained_sae_loaders as loaders
-    from sae_lens import SAE
-    from safetensors import safe_open
     from tokenizers import Tokenizer
     from transformers import Gemma3ForCausalLM
 
@@ -47,20 +44,9 @@ def main() -> None:
     tok = Tokenizer.from_file(os.path.join(a.model_dir, "tokenizer.json"))
     bos = tok.token_to_id("<bos>")
 
-    def download(repo_id, filename, subfolder=None, **kw):
-        return os.path.join(a.sae_dir, subfolder, filename) if subfolder else os.path.join(a.sae_dir, filename)
-
-    def shapes(repo_id, filename):
-        with safe_open(os.path.join(a.sae_dir, filename), framework="pt") as f:
-            return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
-
-    loaders.hf_hub_download = download
-    loaders.get_safetensors_tensor_shapes = shapes
     saes = []
     for folder in a.saes.split(","):
-        cfg, state, _ = loaders.gemma_3_sae_huggingface_loader("local/gemma-scope", folder)
-        sae = SAE.from_dict(cfg)
-        sae.load_state_dict(state)
+        sae, _ = gemma_scope_sae(a.sae_dir, folder)
         site, layer = folder.split("/")[0], int(folder.split("/")[1].split("_")[1])
         saes.append((sae, site, layer))
     caught = {}

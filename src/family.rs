@@ -299,7 +299,7 @@ impl ModelConfig {
     }
 
     /// The model with its first `n_blocks` blocks, from its weights `file`.
-    pub fn load(&self, file: std::sync::Arc<crate::tensors::SafeFile>, n_blocks: usize, device: Device, kind: Kind) -> Result<Box<dyn Family>> {
+    pub fn load(&self, file: std::sync::Arc<crate::checkpoint::Checkpoint>, n_blocks: usize, device: Device, kind: Kind) -> Result<Box<dyn Family>> {
         Ok(match self {
             Self::Gpt2(c) => Box::new(crate::gpt2::Gpt2::load(c.clone(), file, n_blocks, device, kind)?),
             Self::Gemma3(c) => Box::new(crate::gemma3::Gemma3::load(c.clone(), file, n_blocks, device, kind)?),

@@ -10,9 +10,9 @@
 //! attention and MLP; a gated MLP with tanh-GELU; a final norm; the unembedding tied to the
 //! embeddings; optional logit soft-caps.
 
+use crate::checkpoint::Checkpoint;
 use crate::family::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
 use crate::hooks::{HookPoint, Processing, Site};
-use crate::tensors::SafeFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
 use std::path::Path;
@@ -133,7 +133,7 @@ pub struct Gemma3 {
     norm: Tensor,
     device: Device,
     kind: Kind,
-    _file: Arc<SafeFile>,
+    _file: Arc<Checkpoint>,
 }
 
 /// RoPE's cos and sin [positions, head_dim] for the sliding-window layers and the global ones.
@@ -146,14 +146,13 @@ impl Gemma3 {
     /// Loads the embeddings, the final norm and the first `n_blocks` layers, as HF's
     /// Gemma3ForCausalLM saves them (`model.` prefix; the text part of a multimodal
     /// checkpoint under `language_model.model.` too).
-    pub fn load(cfg: Gemma3Config, file: Arc<SafeFile>, n_blocks: usize, device: Device, kind: Kind) -> Result<Self> {
+    pub fn load(cfg: Gemma3Config, file: Arc<Checkpoint>, n_blocks: usize, device: Device, kind: Kind) -> Result<Self> {
         if n_blocks > cfg.num_hidden_layers {
             bail!("asked for {n_blocks} blocks but the model has {}", cfg.num_hidden_layers);
         }
         let get = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let candidates = [format!("model.{name}"), name.to_string(), format!("language_model.model.{name}"), format!("model.language_model.{name}")];
-            let found =
-                file.find(&candidates).ok_or_else(|| eyre!("{} has no tensor model.{name}; is it a Gemma 3 model.safetensors?", file.path().display()))?;
+            let found = file.find(&candidates).ok_or_else(|| eyre!("{} has no tensor model.{name}; is it a Gemma 3 checkpoint?", file.path().display()))?;
             Ok(file.tensor(&found, shape)?.to_device(device).to_kind(kind))
         };
         let (d, hd, nh, nkv, ff) = (cfg.hidden_size, cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.intermediate_size);

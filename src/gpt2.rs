@@ -10,9 +10,9 @@
 //! `center_unembed` do not change it. We therefore run the plain HF weights and centre the
 //! value at each hook (`view`), which is exact up to float rounding (README, "Method").
 
+use crate::checkpoint::Checkpoint;
 use crate::family::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
 use crate::hooks::{HookPoint, Processing, Site};
-use crate::tensors::SafeFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -130,12 +130,12 @@ pub struct Gpt2 {
     /// The compute dtype (`--dtype`): every weight is held in it.
     kind: Kind,
     /// Tensors may borrow the mapped file; it lives as long as the model.
-    _file: Arc<SafeFile>,
+    _file: Arc<Checkpoint>,
 }
 
 /// Reads one tensor, accepting HF's optional `transformer.` prefix.
 struct Loader<'a> {
-    file: &'a Arc<SafeFile>,
+    file: &'a Arc<Checkpoint>,
     device: Device,
     kind: Kind,
 }
@@ -144,7 +144,7 @@ impl Loader<'_> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let candidates = [name.to_string(), format!("transformer.{name}")];
         let Some(found) = self.file.find(&candidates) else {
-            bail!("{} has no tensor {name} (nor transformer.{name}); is it a GPT-2 model.safetensors?", self.file.path().display());
+            bail!("{} has no tensor {name} (nor transformer.{name}); is it a GPT-2 checkpoint?", self.file.path().display());
         };
         // f32 on CPU stays the zero-copy view of the mapped file (to_kind of the same kind is a no-op).
         Ok(self.file.tensor(&found, shape)?.to_device(self.device).to_kind(self.kind))
@@ -160,7 +160,7 @@ impl Loader<'_> {
 impl Gpt2 {
     /// Loads the embeddings and the first `n_blocks` blocks: a hook at layer L needs
     /// blocks 0..L, so later blocks are never read from disk.
-    pub fn load(cfg: Gpt2Config, file: Arc<SafeFile>, n_blocks: usize, device: Device, kind: Kind) -> Result<Self> {
+    pub fn load(cfg: Gpt2Config, file: Arc<Checkpoint>, n_blocks: usize, device: Device, kind: Kind) -> Result<Self> {
         if n_blocks > cfg.n_layer {
             bail!("asked for {n_blocks} blocks but the model has {}", cfg.n_layer);
         }

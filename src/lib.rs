@@ -7,6 +7,7 @@ pub mod attribute;
 pub mod bench;
 pub mod cache;
 pub mod card;
+pub mod checkpoint;
 pub mod cli;
 pub mod compute;
 pub mod corpus;

@@ -7,10 +7,10 @@
 
 mod common;
 
+use saescope::checkpoint::Checkpoint;
 use saescope::family::{Family, HookEdit, KvCache};
 use saescope::gemma3::{Gemma3, Gemma3Config};
 use saescope::hooks::{HookPoint, Processing, Site};
-use saescope::tensors::SafeFile;
 use tch::{Device, Kind, Tensor};
 
 fn rows(v: &serde_json::Value) -> Vec<Vec<f64>> {
@@ -35,7 +35,7 @@ fn tiny() -> (Gemma3, serde_json::Value) {
     assert_eq!(cfg.sliding, vec![true, true, true, true, true, false, true]);
     assert_eq!((cfg.rope_local, cfg.rope_global, cfg.sliding_window), (10_000.0, 1_000_000.0, 4));
     let n = cfg.num_hidden_layers;
-    let model = Gemma3::load(cfg, SafeFile::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model");
+    let model = Gemma3::load(cfg, Checkpoint::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model");
     (model, r)
 }
 

@@ -241,3 +241,78 @@ fn synthetic_gemma_in_the_hub_layout_runs_every_view() {
     let out = saescope().args(["synth", "--family", "gemma3", "--size", "small", "--out"]).arg(tmp.path().join("y")).output().expect("synth");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("tiny or 270m"));
 }
+
+/// `dir` gets `model`'s config and tokenizer and its weights cut into two shards with the
+/// `model.safetensors.index.json` that maps them, as larger checkpoints ship.
+fn shard(model: &std::path::Path, dir: &std::path::Path) {
+    use safetensors::SafeTensors;
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(model.join(f), dir.join(f)).expect("copy");
+    }
+    let bytes = std::fs::read(model.join("model.safetensors")).expect("weights");
+    let st = SafeTensors::deserialize(&bytes).expect("safetensors");
+    let mut tensors = st.tensors();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let half = tensors.len() / 2;
+    let mut map = serde_json::Map::new();
+    for (i, part) in [&tensors[..half], &tensors[half..]].into_iter().enumerate() {
+        let name = format!("model-0000{}-of-00002.safetensors", i + 1);
+        let data = safetensors::serialize(part.iter().map(|(n, v)| (n.as_str(), v)), &None).expect("serialize");
+        std::fs::write(dir.join(&name), data).expect("write shard");
+        for (n, _) in part {
+            map.insert(n.clone(), Value::String(name.clone()));
+        }
+    }
+    let index = serde_json::json!({ "metadata": { "total_size": bytes.len() }, "weight_map": map });
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).expect("write index");
+}
+
+/// A checkpoint in shards (`model.safetensors.index.json`), from a folder and from the hub,
+/// gives the report the single file gives; an index that places a tensor in a shard without
+/// it is refused by name.
+#[test]
+fn a_sharded_checkpoint_gives_the_single_files_report() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let sharded = tmp.path().join("sharded");
+    std::fs::create_dir_all(&sharded).expect("mkdir");
+    shard(&fixture("gemma_run/model"), &sharded);
+    let saes = fixture("gemma_run/saes/google/gemma-scope-2-270m-pt");
+    let report = |c: &mut std::process::Command| -> Value {
+        let out = c
+            .args(["report", "--format", "json", "--no-cache", "--sae-release", "gemma-scope-2-270m-pt-res", "--layers", "5,9", "--sae-dir"])
+            .arg(&saes)
+            .arg("--samples")
+            .arg(fixture("reference_samples.toml"))
+            .output()
+            .expect("report");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["model"] = Value::Null;
+        v
+    };
+    let single = report(saescope().arg("--model-dir").arg(fixture("gemma_run/model")));
+    assert_eq!(report(saescope().arg("--model-dir").arg(&sharded)), single, "from a folder");
+
+    let hub = common::hub::Hub::start();
+    hub.repo("google/gemma-3-270m", &sharded, &[]);
+    let hf = tmp.path().join("hf");
+    assert_eq!(report(common::via_hub(&hub, &hf).args(["--model", "google/gemma-3-270m"])), single, "from the hub");
+    let log = hub.log().join("\n");
+    for f in ["model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"] {
+        assert!(log.contains(f), "fetched {f}\n{log}");
+    }
+
+    let index = sharded.join("model.safetensors.index.json");
+    let text = std::fs::read_to_string(&index).expect("index").replacen("model-00002-of-00002", "model-00001-of-00002", 1);
+    let moved = text.matches("model-00001-of-00002").count();
+    std::fs::write(&index, text).expect("write");
+    let out = saescope()
+        .args(["report", "--no-cache", "--sae-release", "gemma-scope-2-270m-pt-res", "--layers", "5", "--model-dir"])
+        .arg(&sharded)
+        .arg("--sae-dir")
+        .arg(&saes)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(moved > 0 && !out.status.success() && err.contains("which has no such tensor") && err.contains("download the model again"), "{err}");
+}

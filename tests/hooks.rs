@@ -7,17 +7,17 @@
 
 mod common;
 
+use saescope::checkpoint::Checkpoint;
 use saescope::gpt2::Gpt2;
 use saescope::gpt2::Gpt2Config;
 use saescope::hooks::{HookPoint, Processing};
-use saescope::tensors::SafeFile;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 fn load(dir: &Path) -> Gpt2 {
     let cfg = Gpt2Config::from_file(&dir.join("config.json")).expect("config");
     let n = cfg.n_layer;
-    Gpt2::load(cfg, SafeFile::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model")
+    Gpt2::load(cfg, Checkpoint::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model")
 }
 
 #[test]
@@ -61,7 +61,7 @@ fn every_hook_point_equals_transformer_lens() {
 fn hooks_in_one_pass_equal_each_alone_and_need_only_their_blocks() {
     let dir = common::fixture("gpt2_other");
     let cfg = Gpt2Config::from_file(&dir.join("config.json")).expect("config");
-    let model = Gpt2::load(cfg, SafeFile::open(&dir.join("model.safetensors")).expect("weights"), 2, Device::Cpu, Kind::Float).expect("model");
+    let model = Gpt2::load(cfg, Checkpoint::open(&dir.join("model.safetensors")).expect("weights"), 2, Device::Cpu, Kind::Float).expect("model");
     let ids = Tensor::from_slice(&[511i64, 5, 9, 200]).view([1, 4]);
     let mask = Tensor::ones([1, 4], (Kind::Bool, Device::Cpu));
     let names = ["blocks.1.hook_mlp_out", "blocks.0.attn.hook_z", "blocks.2.hook_resid_pre", "blocks.1.hook_resid_post"];

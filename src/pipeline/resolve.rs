@@ -2,6 +2,7 @@
 //! result cache's identity and the memory check come from them.
 
 use super::{Engine, Precision, RunOptions};
+use crate::checkpoint::Checkpoint;
 use crate::family::{ModelConfig, TensorUse};
 use crate::hooks::hook_name;
 use crate::progress::ProgressSink;
@@ -10,7 +11,6 @@ use crate::sae::Sae;
 use crate::sae_key::SaeKey;
 use crate::selection::{Named, Selection, Wanted};
 use crate::source::{ModelFiles, SaeFiles, Source};
-use crate::tensors::SafeFile;
 use crate::tokenizer::Tokenizer;
 use color_eyre::eyre::{bail, eyre, Result};
 use tch::Device;
@@ -92,7 +92,10 @@ impl Resolved {
     /// Adds the files that decide the numbers (model, tokenizer, each layer's SAE) and
     /// this version of saescope to an identity.
     pub fn weights(&self, id: crate::cache::IdentityBuilder) -> Result<crate::cache::IdentityBuilder> {
-        let mut id = id.part(env!("CARGO_PKG_VERSION")).file(&self.model.config)?.file(&self.model.weights)?;
+        let mut id = id.part(env!("CARGO_PKG_VERSION")).file(&self.model.config)?;
+        for f in Checkpoint::open(&self.model.weights)?.files() {
+            id = id.file(&f)?;
+        }
         id = match &self.model.tokenizer {
             Some(t) => id.file(t)?,
             None => id.part("bundled tokenizer"),
@@ -113,7 +116,7 @@ impl Resolved {
     /// Bytes the engine will hold: the tensors it loads (f32) plus its largest batch's
     /// working buffers and libtorch's own footprint.
     pub fn memory_needed(&self, opts: &RunOptions, with_decoder: bool) -> Result<MemoryNeed> {
-        let model = SafeFile::open(&self.model.weights)?;
+        let model = Checkpoint::open(&self.model.weights)?;
         let n_blocks = self.blocks_needed();
         // The hub's checkpoints carry a causal-mask buffer per block (`h.N.attn.bias`,
         // [1, 1, n_ctx, n_ctx]: 4 MiB each), which the model builds itself and never loads.
@@ -193,7 +196,7 @@ impl Resolved {
         }
         progress.stage(format!("loading {} ({n_blocks} of {n_layer} blocks)", self.cfg.family()));
         let kind = opts.dtype.kind();
-        let model = self.cfg.load(SafeFile::open(&self.model.weights)?, n_blocks, device, kind)?;
+        let model = self.cfg.load(Checkpoint::open(&self.model.weights)?, n_blocks, device, kind)?;
         let mut loaded = Vec::with_capacity(self.saes.len());
         for f in &self.saes {
             crate::interrupt::check()?;

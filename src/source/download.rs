@@ -57,7 +57,23 @@ fn backoff(n: u32, p: &Policy) -> Duration {
 enum Fail {
     Retry(String),
     Stop(String),
+    /// The hub has no such file (404): final, and a caller may try another name.
+    Missing(String),
 }
+
+/// The error a download ends with when the hub has no such file, so that a caller with an
+/// alternative (a sharded checkpoint's index instead of `model.safetensors`) can tell it
+/// from every other failure.
+#[derive(Debug)]
+pub struct NotOnHub(pub String);
+
+impl std::fmt::Display for NotOnHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotOnHub {}
 
 /// What the hub says about a file before it is fetched.
 #[derive(Debug)]
@@ -174,7 +190,7 @@ fn status_fail(code: u16, task: &Task) -> Fail {
         401 | 403 => {
             Fail::Stop(format!("{what}: the hub answered {code} (gated or private): accept the repo's terms on the hub and set HF_TOKEN, or use local files"))
         }
-        404 => Fail::Stop(format!("{what}: not found at {} (404): check the repo and file name", task.endpoint)),
+        404 => Fail::Missing(format!("{what}: not found at {} (404): check the repo and file name", task.endpoint)),
         408 | 429 | 500..=599 => Fail::Retry(format!("the server answered {code}")),
         _ => Fail::Stop(format!("{what}: the hub answered {code}")),
     }
@@ -332,6 +348,7 @@ fn transfer(task: &Task, shared: &Shared) -> Result<PathBuf> {
         match metadata(task, &p) {
             Ok(m) => break m,
             Err(Fail::Stop(s)) => bail!("{s}"),
+            Err(Fail::Missing(s)) => return Err(NotOnHub(s).into()),
             Err(Fail::Retry(s)) => {
                 failures += 1;
                 if failures > p.retries {
@@ -363,7 +380,7 @@ fn transfer(task: &Task, shared: &Shared) -> Result<PathBuf> {
             shared.done.store(have, Ordering::Relaxed);
             match fetch_rest(task, &meta, &part, have, &p, shared) {
                 Ok(()) => shared.note(""),
-                Err(Fail::Stop(s)) => {
+                Err(Fail::Stop(s) | Fail::Missing(s)) => {
                     let _ = std::fs::remove_file(&part);
                     bail!("downloading {what} from {} failed: {s}; the partial file was deleted; {advice}", task.endpoint);
                 }

@@ -6,8 +6,9 @@
 //! machine gets an answer in seconds instead of a hang. The transfer itself is
 //! `download.rs`'s: timeouts, retries, resume and verification.
 
-use super::download::{download, Task};
-use super::{ModelFiles, SaeFiles, MODEL_FILES};
+use super::download::{download, NotOnHub, Task};
+use super::{ModelFiles, SaeFiles};
+use crate::checkpoint::WEIGHT_FILES;
 use crate::progress::ProgressSink;
 use color_eyre::eyre::{bail, eyre, Result};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -115,16 +116,38 @@ fn check_reachable(endpoint: &str) -> std::result::Result<(), String> {
 }
 
 pub fn model_files(repo: &str, progress: &ProgressSink) -> Result<ModelFiles> {
-    let names: Vec<String> = MODEL_FILES.iter().map(|s| s.to_string()).collect();
-    let mut paths = fetch(repo, &names, progress)?.into_iter();
-    let (config, weights) = (paths.next(), paths.next());
+    let config = one(repo, "config.json", progress)?;
+    let weights = checkpoint(repo, progress)?;
     // tokenizer.json is optional: the bundled GPT-2 tokenizer covers its absence, so a
     // failed attempt to fetch it must not fail the run.
     let tokenizer = fetch(repo, &["tokenizer.json".to_string()], progress).ok().and_then(|v| v.into_iter().next());
-    match (config, weights) {
-        (Some(config), Some(weights)) => Ok(ModelFiles { config, weights, tokenizer }),
-        _ => bail!("internal: hub returned too few files for {repo}"),
+    Ok(ModelFiles { config, weights, tokenizer })
+}
+
+fn one(repo: &str, file: &str, progress: &ProgressSink) -> Result<PathBuf> {
+    fetch(repo, &[file.to_string()], progress)?.pop().ok_or_else(|| eyre!("internal: hub returned no file for {repo}/{file}"))
+}
+
+/// The checkpoint's entry file: `model.safetensors`, or, where the repo has none (404), the
+/// sharded checkpoint's index with every shard it names fetched beside it, as
+/// transformers' loader falls back.
+fn checkpoint(repo: &str, progress: &ProgressSink) -> Result<PathBuf> {
+    let [single, index] = WEIGHT_FILES;
+    let cached = RepoCache::new(&cache_dir(), repo);
+    if cached.get(single).is_none() && cached.get(index).is_some() {
+        return sharded(repo, progress);
     }
+    match one(repo, single, progress) {
+        Err(e) if e.downcast_ref::<NotOnHub>().is_some() => sharded(repo, progress).map_err(|e2| e2.wrap_err(format!("{repo} has no {single} ({e})"))),
+        other => other,
+    }
+}
+
+fn sharded(repo: &str, progress: &ProgressSink) -> Result<PathBuf> {
+    let index = one(repo, WEIGHT_FILES[1], progress)?;
+    let shards = crate::checkpoint::shard_files(&index)?;
+    fetch(repo, &shards, progress)?;
+    Ok(index)
 }
 
 /// `names`: the cfg and weights in the repo (`super::sae_names`).

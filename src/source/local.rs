@@ -1,6 +1,7 @@
 //! Weights from local folders laid out like the hub repos.
 
-use super::{ModelFiles, SaeFiles, MODEL_FILES};
+use super::{ModelFiles, SaeFiles};
+use crate::checkpoint::WEIGHT_FILES;
 use color_eyre::eyre::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -14,9 +15,14 @@ fn require(dir: &Path, name: &str, what: &str) -> Result<PathBuf> {
 }
 
 pub fn model_files(dir: &Path) -> Result<ModelFiles> {
-    let [config, weights] = MODEL_FILES.map(|f| require(dir, f, "--model-dir"));
+    let config = require(dir, "config.json", "--model-dir")?;
+    // A sharded checkpoint has its index where the single file would be.
+    let weights = match WEIGHT_FILES.iter().map(|f| dir.join(f)).find(|p| p.is_file()) {
+        Some(p) => p,
+        None => require(dir, WEIGHT_FILES[0], "--model-dir")?,
+    };
     let tok = dir.join("tokenizer.json");
-    Ok(ModelFiles { config: config?, weights: weights?, tokenizer: tok.is_file().then_some(tok) })
+    Ok(ModelFiles { config, weights, tokenizer: tok.is_file().then_some(tok) })
 }
 
 /// `names`: the cfg and weights, relative to `dir` (`super::sae_names`).

@@ -110,5 +110,4 @@ pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
     }
 }
 
-pub(crate) const MODEL_FILES: [&str; 2] = ["config.json", "model.safetensors"];
 pub(crate) const SAE_FILES: [&str; 2] = ["cfg.json", "sae_weights.safetensors"];

@@ -6,13 +6,13 @@
 //! bias calibrated on the synthetic model's own residual stream so that tens of features
 //! fire per token with values from about 0.5 to 30.
 
+use crate::checkpoint::Checkpoint;
 use crate::family::Family;
 use crate::gpt2::Gpt2;
 use crate::gpt2::Gpt2Config;
 use crate::hooks::hook_name;
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
-use crate::tensors::SafeFile;
 use crate::tokenizer::Tokenizer;
 use color_eyre::eyre::{Result, WrapErr};
 use rand::{Rng, SeedableRng};
@@ -83,7 +83,7 @@ fn model_in(out: &Path, cfg: &Gpt2Config, rng: &mut ChaCha8Rng, progress: &Progr
     std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
     progress.stage(format!("writing synthetic model to {}", model_dir.display()));
     write_model(&model_dir, cfg, rng)?;
-    let model = Gpt2::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu, tch::Kind::Float)?;
+    let model = Gpt2::load(cfg.clone(), Checkpoint::open(&model_dir.join("model.safetensors"))?, cfg.n_layer, Device::Cpu, tch::Kind::Float)?;
     Ok((model, Tokenizer::gpt2()?))
 }
 

@@ -8,13 +8,13 @@
 //! per printable ASCII character (no merges): every text tokenises, ids stay small.
 
 use super::synth::{build_sae, normal, owned, write_json, write_safetensors, Owned, Size};
+use crate::checkpoint::Checkpoint;
 use crate::family::Family;
 use crate::gemma3::{Gemma3, Gemma3Config};
 use crate::hooks::{HookPoint, Processing};
 use crate::progress::ProgressSink;
 use crate::samples::Samples;
 use crate::selection::{Selection, Wanted};
-use crate::tensors::SafeFile;
 use crate::tokenizer::Tokenizer;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use rand::SeedableRng;
@@ -96,7 +96,7 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
     let cfg = Gemma3Config::from_json(&cfg_json)?;
     progress.stage(format!("writing synthetic Gemma 3 ({} layers) to {}", cfg.num_hidden_layers, model_dir.display()));
     write_weights(&model_dir.join("model.safetensors"), &cfg, &mut rng)?;
-    let model = Gemma3::load(cfg.clone(), SafeFile::open(&model_dir.join("model.safetensors"))?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
+    let model = Gemma3::load(cfg.clone(), Checkpoint::open(&model_dir.join("model.safetensors"))?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), "<bos>")?;
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for wanted in &selection.wanted {

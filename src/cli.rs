@@ -14,6 +14,8 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub versus: Versus,
 }
 
 #[derive(Subcommand, Debug)]
@@ -50,8 +52,6 @@ pub enum Command {
         /// Write to FILE (atomically) instead of standard output.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
-        #[command(flatten)]
-        versus: Versus,
     },
     /// Features of the loaded SAEs whose --labels text has every word of QUERY (or #id).
     Search {
@@ -189,32 +189,42 @@ pub enum CardFormat {
     Json,
 }
 
-/// A second run for `findings` to set beside the first: its model and SAEs, named as the
-/// first run's are (its defaults follow its model: `--versus-model google/gemma-3-270m`
-/// takes Gemma Scope 2). Samples and every other option are the first run's.
+/// A second run for `findings` and the explorer's findings view to set beside the first:
+/// its model and SAEs, named as the first run's are (its defaults follow its model:
+/// `--versus-model google/gemma-3-270m` takes Gemma Scope 2). Samples and every other
+/// option are the first run's.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Versus {
     /// Hugging Face model repo of the second run.
-    #[arg(long, value_name = "REPO")]
+    #[arg(long, global = true, value_name = "REPO")]
     pub versus_model: Option<String>,
     /// Local model folder of the second run.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     pub versus_model_dir: Option<PathBuf>,
     /// SAELens release (or repo) of the second run.
-    #[arg(long, value_name = "SAE_RELEASE")]
+    #[arg(long, global = true, value_name = "SAE_RELEASE")]
     pub versus_sae_release: Option<String>,
     /// SAE ids of --versus-sae-release.
-    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    #[arg(long, global = true, value_delimiter = ',', value_name = "ID")]
     pub versus_sae: Vec<String>,
     /// Local SAE folder of the second run.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     pub versus_sae_dir: Option<PathBuf>,
     /// Layers of the second run.
-    #[arg(long, value_delimiter = ',', value_name = "LAYERS")]
+    #[arg(long, global = true, value_delimiter = ',', value_name = "LAYERS")]
     pub versus_layers: Option<Vec<usize>>,
 }
 
 impl Versus {
+    pub fn given(&self) -> bool {
+        self.versus_model.is_some()
+            || self.versus_model_dir.is_some()
+            || self.versus_sae_release.is_some()
+            || !self.versus_sae.is_empty()
+            || self.versus_sae_dir.is_some()
+            || self.versus_layers.is_some()
+    }
+
     /// The second run's options: `first`'s, with the model and SAEs these name; None when
     /// no second model is named.
     pub fn common(&self, first: &Common) -> Option<Common> {
@@ -222,7 +232,7 @@ impl Versus {
             return None;
         }
         let mut c = first.clone();
-        c.model = self.versus_model.clone().unwrap_or_else(|| first.model.clone());
+        c.model = self.versus_model.clone().unwrap_or_else(|| DEFAULT_MODEL.into());
         c.model_dir = self.versus_model_dir.clone();
         c.sae_release_arg = self.versus_sae_release.clone();
         c.sae = self.versus_sae.clone();
@@ -392,6 +402,11 @@ impl Common {
         }
         let registry = crate::registry::Registry::load(self.sae_registry.as_deref()).ok()?;
         registry.residual_default(&self.model)
+    }
+
+    /// A run as a side-by-side names it: its model and its SAEs.
+    pub fn run_label(&self) -> String {
+        format!("{} · {}", self.model_source().label(), self.sae_release())
     }
 
     pub fn model_source(&self) -> Source {

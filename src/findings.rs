@@ -29,7 +29,7 @@ impl Finding {
     }
 }
 
-fn verdict(holds: bool) -> &'static str {
+pub fn verdict(holds: bool) -> &'static str {
     if holds {
         "HOLDS"
     } else {

@@ -470,8 +470,9 @@ fn releases_by_name_in_the_explorer_in_tmux() {
 }
 
 /// Gemma 3 as a user meets it: `--model google/gemma-3-270m` from a gated stand-in hub with
-/// HF_TOKEN, Gemma Scope 2 tabs by default (here at the tiny model's layers 5 and 9), a
-/// card with its logit lens, a corpus index, and a steered generation from the card.
+/// HF_TOKEN, Gemma Scope 2 tabs by default (here at the tiny model's layers 5 and 9), the
+/// findings beside a GPT-2 run's (`--versus-model-dir`), a card with its logit lens, a
+/// corpus index, and a steered generation from the card.
 #[test]
 fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
     let hub = common::hub::Hub::start();
@@ -483,18 +484,29 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
     hub.gate("google/gemma-3-270m", "hf_test").gate("google/gemma-scope-2-270m-pt", "hf_test");
     let tmp = tempfile::tempdir().expect("tmp");
     let cmd = format!(
-        "env {NO_HF} HF_ENDPOINT={} HF_HUB_CACHE={} HF_TOKEN=hf_test {} --model google/gemma-3-270m --layers 5,9 --cache-dir {} --corpus {}; echo SAESCOPE-EXIT $?; sleep 30",
+        "env {NO_HF} HF_ENDPOINT={} HF_HUB_CACHE={} HF_TOKEN=hf_test {} --model google/gemma-3-270m --layers 5,9 --cache-dir {} --corpus {} \
+         --versus-model-dir {} --versus-sae-dir {} --versus-layers 6,8; echo SAESCOPE-EXIT $?; sleep 30",
         hub.endpoint,
         quote(&tmp.path().join("hf")),
         env!("CARGO_BIN_EXE_saescope"),
         quote(&tmp.path().join("cache")),
         quote(&common::fixture("corpus")),
+        quote(&tiny().join("model")),
+        quote(&tiny().join("saes")),
     );
     let t = run_in_tmux("gemma", &cmd);
     let s = t.wait_for("Peak", 60);
     assert!(s.contains(" saescope  layer (post)  5 │ 9 │") && s.contains("Features · 5 post 128 · Python"), "Gemma Scope 2 tabs\n{s}");
     assert!(s.contains("model google/gemma-3-270m"), "{s}");
     t.wait_for("corpus indexed:", 60);
+    // The second run (tiny GPT-2, computed before the index) beside this one, claim by claim.
+    t.keys(&["f"]);
+    let s = t.wait_all(&["on two runs", "1. The top feature changes at every layer", "gemma-3-270m · gemma-scope-2-270m-pt-res"], 10);
+    assert!(!s.contains("is computing"), "{s}");
+    t.keys(&["-l", &"j".repeat(9)]);
+    let s = t.wait_for("jbloom/GPT2-Small-SAEs-Reformatted", 10);
+    assert!(s.contains("[HOLDS]") || s.contains("[DOES NOT HOLD]"), "{s}");
+    t.escape();
     t.keys(&["Tab", "Enter"]);
     let s = t.wait_all(&["Logit lens: promotes", "Top contexts", "9 post 128: nearest (cosine)"], 30);
     assert!(s.contains("neuronpedia.org/gemma-3-270m/5-gemmascope-2-res-16k/"), "its Neuronpedia link\n{s}");

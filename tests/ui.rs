@@ -847,6 +847,47 @@ fn token_view_keeps_recent_texts_only() {
     assert!(a.token_cache.contains_key("text 199"));
 }
 
+/// The app with a second run (`--versus-model`) whose findings are in: the first run's,
+/// with the analysis's top-k cut to 1 so the numbers differ.
+fn with_versus(arrived: bool) -> App {
+    let mut a = app(true);
+    a.versus =
+        Some(saescope::ui::context::Versus { labels: ["tiny-model · tiny-saes".into(), "gemma-3 · gemma-scope-2-270m-pt-res".into()], findings: None });
+    if arrived {
+        let (set, _) = results();
+        let other = saescope::analysis::analyze(set, saescope::analysis::Params { top_k: 1, threshold: 0.0 });
+        a.set_versus(Ok(saescope::findings::findings(&other, &set.categories)));
+    }
+    press(&mut a, Action::Findings);
+    a
+}
+
+/// With `--versus-model`, the findings view says the second run is computing, then sets
+/// each claim on both runs, one under the other, and its CSV names each row's run.
+#[test]
+fn findings_view_sets_a_second_run_beside_this_one() {
+    let mut a = with_versus(false);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("The second run (gemma-3 · gemma-scope-2-270m-pt-res) is computing"), "{s}");
+    assert_eq!(s.matches("[HOLDS]").count() + s.matches("[DOES NOT HOLD]").count(), 4, "this run's findings meanwhile\n{s}");
+    let mut a = with_versus(true);
+    assert!(a.message.as_deref().is_some_and(|m| m.contains("second run is in")), "{:?}", a.message);
+    let (s, _) = render(&mut a, 120, 200);
+    assert_eq!(s.matches("[HOLDS]").count() + s.matches("[DOES NOT HOLD]").count(), 8, "{s}");
+    assert_eq!(s.matches("] tiny-model · tiny-saes").count(), 4, "{s}");
+    assert_eq!(s.matches("] gemma-3 · gemma-scope-2-270m-pt-res").count(), 4, "{s}");
+    assert!(!s.contains("computing"), "{s}");
+    let (csv, name) = saescope::ui::export::view_csv(&a).expect("findings csv");
+    assert_eq!(name, "findings");
+    assert!(csv.starts_with("finding,claim,run,holds,summary,subject,detail\n"), "{csv}");
+    assert!(csv.contains(",gemma-3 · gemma-scope-2-270m-pt-res,") && csv.contains(",tiny-model · tiny-saes,"), "{csv}");
+    a.set_versus(Err("cannot download google/gemma-3-270m/config.json".into()));
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("failed: cannot download google/gemma-3-270m/config.json"), "{s}");
+    let (csv, _) = saescope::ui::export::view_csv(&a).expect("findings csv");
+    assert!(csv.starts_with("finding,claim,holds,summary,subject,detail\n"), "one run, the one-run columns\n{csv}");
+}
+
 #[test]
 fn findings_view_says_why_when_the_run_failed() {
     let mut a = app(false);
@@ -905,6 +946,7 @@ fn every_screen_at_80x24_and_120x40() {
                 a
             }),
         ),
+        ("findings_versus", Box::new(|| with_versus(true))),
         (
             "search",
             Box::new(|| {

@@ -2,12 +2,12 @@
 
 use super::{labels, samples, setup};
 use color_eyre::eyre::Result;
-use saescope::cli::Common;
+use saescope::cli::{Common, Versus};
 
-pub fn explore(c: &Common) -> Result<()> {
+pub fn explore(c: &Common, versus: &Versus) -> Result<()> {
     use saescope::ui::{
         app::{App, RunInfo},
-        worker::Job,
+        worker::{Job, VersusJob},
     };
     let samples = samples(c)?;
     let (run, params) = setup(c)?;
@@ -37,5 +37,14 @@ pub fn explore(c: &Common) -> Result<()> {
         }
         None => None,
     };
-    saescope::ui::run(app, Job { run, samples, params, cache: c.cache(), labels, planned, index })
+    // The second run is resolved now, so a mistyped --versus option fails before the screen opens.
+    let versus = match versus.common(c) {
+        Some(second) => {
+            let (run, params) = setup(&second)?;
+            app.versus = Some(saescope::ui::context::Versus { labels: [c.run_label(), second.run_label()], findings: None });
+            Some(VersusJob { run, params })
+        }
+        None => None,
+    };
+    saescope::ui::run(app, Job { run, samples, params, cache: c.cache(), labels, planned, index, versus })
 }

@@ -13,12 +13,7 @@ pub fn findings(c: &Common, versus: &Versus, format: CardFormat, output: Option<
     };
     let (done2, analysis2) = analysed(&second)?;
     let list2 = saescope::findings::findings(&analysis2, &done2.set.categories);
-    let runs = [(run_label(c), list), (run_label(&second), list2)];
+    let runs = [(c.run_label(), list), (second.run_label(), list2)];
     let compared = saescope::findings::side_by_side(&runs);
     super::emit(&compared, format, |x| saescope::findings::side_by_side_text(x), output)
-}
-
-/// A run as the side-by-side names it: its model and its SAEs.
-fn run_label(c: &Common) -> String {
-    format!("{} · {}", c.model_source().label(), c.sae_release())
 }

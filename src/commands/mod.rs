@@ -70,6 +70,13 @@ pub fn run(cli: Cli) -> Result<()> {
         stall: std::time::Duration::from_secs_f64(c.download_timeout),
         retries: c.download_retries,
     });
+    let versus = &cli.versus;
+    if versus.given() && !matches!(cli.command, None | Some(Command::Explore | Command::Findings { .. })) {
+        color_eyre::eyre::bail!("--versus-* options name a second run for `findings` and the explorer's findings view; drop them from this command");
+    }
+    if versus.given() && versus.versus_model.is_none() && versus.versus_model_dir.is_none() {
+        color_eyre::eyre::bail!("--versus-* options need --versus-model REPO or --versus-model-dir DIR to name the second run's model");
+    }
     match cli.command {
         Some(Command::Saes { of, release, format }) => saes::saes(c, of.as_deref(), release.as_deref(), format),
         // A SAELens release name: that release's layout; else GPT-2-small-res-jb's.
@@ -99,14 +106,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Report { format, output }) => report::report(c, format, output),
         Some(Command::Index { format }) => index::index(c, format),
         Some(Command::Feature { layer, id, format, output }) => feature::feature(c, &layer, id, format, output),
-        Some(Command::Findings { format, output, versus }) => findings::findings(c, &versus, format, output),
+        Some(Command::Findings { format, output }) => findings::findings(c, versus, format, output),
         Some(Command::Search { query, format }) => search::search(c, &query, format),
         Some(Command::Tokens { layer, id, text, format, output }) => tokens::tokens(c, &layer, id, &text, format, output),
         Some(Command::Attribute { prompt, target, top, format, output }) => attribute::attribute(c, &prompt, target.as_deref(), top, format, output),
         Some(Command::Steer { prompt, features, tokens, temperature, seed, mode, format, output }) => {
             steer::steer(c, &prompt, &features, saescope::steer::Sampling { tokens, temperature, seed }, mode, format, output)
         }
-        None | Some(Command::Explore) => explore::explore(c),
+        None | Some(Command::Explore) => explore::explore(c, versus),
     }
 }
 

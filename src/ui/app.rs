@@ -165,6 +165,17 @@ impl App {
         }
     }
 
+    /// The second run's findings arrive (or why they could not be computed).
+    pub fn set_versus(&mut self, r: std::result::Result<Vec<crate::findings::Finding>, String>) {
+        if let Some(v) = self.ctx.versus.as_mut() {
+            self.ctx.message = Some(match &r {
+                Ok(_) => "the second run is in: f sets its findings beside this run's".to_string(),
+                Err(why) => format!("the second run failed: {why}"),
+            });
+            v.findings = Some(r);
+        }
+    }
+
     /// Applies what the model thread sent back.
     pub fn receive(&mut self, reply: Reply) {
         // Steering streams its steps; only the last reply ends the run.

@@ -57,6 +57,18 @@ pub struct Context {
     pub index: Option<std::sync::Arc<crate::dashboard::Index>>,
     /// Why there is no index: still indexing, or failed.
     pub index_note: Option<String>,
+    /// `--versus-model`: the second run the findings view sets beside this one.
+    pub versus: Option<Versus>,
+}
+
+/// A second run (another model, other SAEs, the same samples) whose findings the model
+/// thread computes after this run's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versus {
+    /// Each run's name, this run's first.
+    pub labels: [String; 2],
+    /// The second run's findings once the model thread has them, or why not; None until then.
+    pub findings: Option<std::result::Result<Vec<crate::findings::Finding>, String>>,
 }
 
 impl Context {
@@ -84,7 +96,20 @@ impl Context {
             corpus: None,
             index: None,
             index_note: None,
+            versus: None,
         }
+    }
+
+    /// The seed's findings by run, claim by claim: this run's, and beside them the second
+    /// run's once they are in (`--versus-model`); None before any result.
+    pub fn findings(&self) -> Option<Vec<crate::findings::SideBySide>> {
+        let r = self.results.as_ref()?;
+        let mine = crate::findings::findings(&r.analysis, &r.set.categories);
+        let mut runs = vec![(self.versus.as_ref().map_or_else(|| self.info.model.clone(), |v| v.labels[0].clone()), mine)];
+        if let Some(Versus { labels, findings: Some(Ok(theirs)) }) = &self.versus {
+            runs.push((labels[1].clone(), theirs.clone()));
+        }
+        Some(crate::findings::side_by_side(&runs))
     }
 
     /// The model thread is building the corpus index.

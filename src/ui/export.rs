@@ -3,7 +3,6 @@
 //! token view's texts and tokens, the findings, the search hits, the SAE overview's
 //! features, a corpus context's tokens.
 
-use crate::findings::findings;
 use crate::ui::action::Mode;
 use crate::ui::app::App;
 use color_eyre::eyre::{eyre, Result};
@@ -152,19 +151,27 @@ fn token_rows(app: &App) -> Result<Rows> {
     Ok(rows)
 }
 
-fn findings_rows(app: &App) -> Result<Rows> {
-    let r = app.results.as_ref().ok_or_else(not_yet)?;
+/// With a second run (`--versus-model`), each row also names its run.
+pub const FINDINGS_VERSUS_HEADER: [&str; 7] = ["finding", "claim", "run", "holds", "summary", "subject", "detail"];
+
+/// One row per finding, run and category; the run column only when there are two.
+fn findings_rows(app: &App) -> Result<(&'static [&'static str], Rows)> {
+    let list = app.findings().ok_or_else(not_yet)?;
+    let two = list.first().is_some_and(|x| x.runs.len() > 1);
     let mut rows = Rows::new();
-    for (i, x) in findings(&r.analysis, &r.set.categories).into_iter().enumerate() {
-        let head = vec![(i + 1).to_string(), x.claim.clone(), x.holds.to_string(), x.summary.clone()];
-        if x.rows.is_empty() {
-            rows.push([head.clone(), vec![String::new(), String::new()]].concat());
-        }
-        for (subject, detail) in x.rows {
-            rows.push([head.clone(), vec![subject, detail]].concat());
+    for (i, x) in list.into_iter().enumerate() {
+        for r in x.runs {
+            let run = if two { vec![r.run.clone()] } else { vec![] };
+            let head = [vec![(i + 1).to_string(), x.claim.clone()], run, vec![r.holds.to_string(), r.summary.clone()]].concat();
+            if r.rows.is_empty() {
+                rows.push([head.clone(), vec![String::new(), String::new()]].concat());
+            }
+            for (subject, detail) in r.rows {
+                rows.push([head.clone(), vec![subject, detail]].concat());
+            }
         }
     }
-    Ok(rows)
+    Ok((if two { &FINDINGS_VERSUS_HEADER } else { &FINDINGS_HEADER }, rows))
 }
 
 pub const STEER_HEADER: [&str; 8] = ["section", "step", "rank", "default", "default_prob", "steered", "steered_prob", "kl"];
@@ -281,7 +288,10 @@ pub fn view_csv(app: &App) -> Result<(String, &'static str)> {
         Mode::Main => ("view", &HEADER, main_rows(app)?),
         Mode::Card => ("card", &ITEM_HEADER, card_rows(app)?),
         Mode::Tokens => ("tokens", &ITEM_HEADER, token_rows(app)?),
-        Mode::Findings => ("findings", &FINDINGS_HEADER, findings_rows(app)?),
+        Mode::Findings => {
+            let (header, rows) = findings_rows(app)?;
+            ("findings", header, rows)
+        }
         Mode::Search => ("search", &SEARCH_HEADER, search_rows(app)),
         Mode::Steer => ("steer", &STEER_HEADER, steer_rows(app)?),
         Mode::Attribute => ("attribute", &ATTRIBUTE_HEADER, attribute_rows(app)?),

@@ -95,6 +95,10 @@ pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<WorkerReque
             app.set_index(r);
             None
         }
+        Event::Worker(worker::Msg::Versus(r)) => {
+            app.set_versus(r);
+            None
+        }
         Event::Progress(p) => {
             app.eta.observe(&p);
             app.progress = Some(p);

@@ -22,6 +22,15 @@ pub enum Msg {
     Reply(Reply),
     /// The corpus index, found or built (after the results), or why not.
     Index(std::result::Result<std::sync::Arc<crate::dashboard::Index>, String>),
+    /// The second run's findings (`--versus-model`), or why not.
+    Versus(std::result::Result<Vec<crate::findings::Finding>, String>),
+}
+
+/// `--versus-model` for the explorer: a second run over the same samples, computed on the
+/// model thread after the first run's results; only its findings are kept.
+pub struct VersusJob {
+    pub run: Run,
+    pub params: Params,
 }
 
 /// `--corpus` for the explorer: indexed on the model thread once the results are in.
@@ -42,6 +51,7 @@ pub struct Job {
     pub labels: Labels,
     pub planned: Vec<crate::sae_key::SaeKey>,
     pub index: Option<IndexJob>,
+    pub versus: Option<VersusJob>,
 }
 
 fn one_line(e: &color_eyre::Report) -> String {
@@ -124,6 +134,16 @@ fn index(job: &Job, ij: &IndexJob, engine: &mut Option<Engine>, progress: &Progr
     Ok(open_or_build(&req, engine.as_ref(), progress)?.index)
 }
 
+/// The second run's findings over the job's samples; its engine is dropped before the
+/// first run's serves any view.
+fn versus(job: &Job, v: &VersusJob, progress: &ProgressSink) -> color_eyre::Result<Vec<crate::findings::Finding>> {
+    progress.stage(format!("the second run: {}", v.run.model.label()));
+    let req = SamplesRequest { run: &v.run, samples: &job.samples, cache: job.cache.as_ref(), partial: None };
+    let done = activations(&req, progress)?;
+    let analysis = analyze(&done.set, v.params);
+    Ok(crate::findings::findings(&analysis, &done.set.categories))
+}
+
 pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<WorkerRequest> {
     let (req_tx, req_rx) = channel::<WorkerRequest>();
     let mine = events.clone();
@@ -163,6 +183,12 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
                 return;
             }
         };
+        if let Some(v) = &job.versus {
+            let outcome = guarded("computing the second run", || versus(&job, v, &progress)).and_then(|r| r.map_err(|e| one_line(&e)));
+            if !tx(Msg::Versus(outcome)) || crate::interrupt::stopping() {
+                return;
+            }
+        }
         if let Some(ij) = &job.index {
             let outcome = guarded("indexing the corpus", || index(&job, ij, &mut engine, &progress)).and_then(|r| r.map_err(|e| one_line(&e)));
             if !tx(Msg::Index(outcome.map(std::sync::Arc::new))) || crate::interrupt::stopping() {

@@ -1,9 +1,13 @@
 //! Gemma 3 text models against HF transformers' Gemma3ForCausalLM (fixture
-//! tests/fixtures/gemma3_tiny/ from scripts/reference_gemma3.py): a tiny model of the hub's
-//! layout with sliding-window and global layers, grouped-query attention and a head size
-//! other than hidden/heads; every hidden state and the logits over a sequence that crosses
-//! the sliding window agree within 1e-4 relative (f32 on both sides; the sums run in
-//! another order, so not bit for bit).
+//! tests/fixtures/gemma3_tiny/ from scripts/reference_gemma3.py) and against
+//! TransformerLens's HookedTransformer on the same weights (tl.json, from
+//! scripts/reference_gemma3_tl.py): HF is what the hub's checkpoints are made for, and TL
+//! is what the hook names and SAEs (Gemma Scope 2 through SAELens) are defined in, so
+//! saescope must agree with both. A tiny model of the hub's layout with sliding-window and
+//! global layers, grouped-query attention and a head size other than hidden/heads; every
+//! hidden state, hook point and the logits over a sequence that crosses the sliding window
+//! agree within 1e-4 relative (f32 on all sides; the sums run in another order, so not bit
+//! for bit).
 
 mod common;
 
@@ -74,6 +78,32 @@ fn every_hook_point_in_a_padded_batch_equals_transformers() {
         compare(&value.get(1).narrow(0, 0, short as i64), want, &format!("{point}, padded row"));
     }
     assert!(got.iter().all(|v| v.isnan().any().int64_value(&[]) == 0), "no NaN anywhere, padding included");
+}
+
+/// Every hook point TransformerLens caches for the blocks (resid_pre, attn.hook_z,
+/// hook_attn_out, hook_mlp_out, resid_post), and the logits, as its HookedTransformer
+/// computes them from the same weights (its own Gemma 3 270M config with the tiny sizes,
+/// weights unprocessed), so the hook names mean in saescope what they mean in TL.
+#[test]
+fn every_hook_point_equals_transformer_lens() {
+    let (model, _) = tiny();
+    let path = common::fixture("gemma3_tiny").join("tl.json");
+    let tl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("tl.json")).expect("json");
+    let toks = tokens(&tl);
+    let t = toks.len() as i64;
+    let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]);
+    let mask = Tensor::ones([1, t], (Kind::Bool, Device::Cpu));
+    let hooks = tl["hooks"].as_object().expect("hooks");
+    assert_eq!(hooks.len(), model.n_layers() * 5);
+    let points: Vec<HookPoint> = hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")).collect();
+    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
+    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
+    for ((name, want), value) in hooks.iter().zip(&got) {
+        compare(&value.get(0), want, &format!("{name} against TL"));
+    }
+    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+    let logits = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
+    compare(&logits, &tl["logits"], "logits against TL");
 }
 
 /// Logits over the whole sequence at once, and a token at a time through the KV cache

@@ -1,0 +1,135 @@
+"""TransformerLens's forward on the tiny Gemma 3 of tests/fixtures/gemma3_tiny/ (written by
+scripts/reference_gemma3.py), for tests/gemma3.rs: a second reference beside HF transformers,
+in the terms saescope's hook points are named after. TL is not asked to load anything from
+the hub: the config is TL's own for google/gemma-3-270m (the dict that
+transformer_lens.loading_from_pretrained.convert_hf_model_config builds for that name, from
+TL's hardcoded table, without a download) with the sizes of DIR/config.json put in, and the
+weights are HF's, converted by TL's convert_gemma_weights and loaded unprocessed (no folding
+or centring), so every hook holds the raw value. Writes DIR/tl.json: the tokens, per layer
+hook_resid_pre, hook_resid_post, attn.hook_z ([seq, n_heads * d_head], heads in TL's order),
+hook_attn_out and hook_mlp_out, and the logits. Fails unless TL agrees with HF (hidden
+states, reference.json's hooks, logits) within 1e-4 of the values' scale, so tl.json is
+known to describe the same model.
+
+    python scripts/reference_gemma3_tl.py tests/fixtures/gemma3_tiny
+"""
+import json
+import os
+import sys
+
+
+def main() -> None:
+    out = sys.argv[1]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import Gemma3ForCausalLM
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    from transformer_lens.loading_from_pretrained import convert_hf_model_config
+    from transformer_lens.pretrained.weight_conversions.gemma import convert_gemma_weights
+
+    torch.set_grad_enabled(False)
+    hf = Gemma3ForCausalLM.from_pretrained(out, local_files_only=True, dtype=torch.float32, attn_implementation="eager").eval()
+    with open(os.path.join(out, "config.json")) as f:
+        c = json.load(f)
+    with open(os.path.join(out, "reference.json")) as f:
+        ref = json.load(f)
+
+    # TL's Gemma 3 270M architecture (qk-norm, local/global rotary bases, sliding window,
+    # norms before and after each sublayer, gated gelu_pytorch_tanh MLP, RMS, one KV head),
+    # with this model's sizes. The same finishing steps as get_pretrained_model_config.
+    d = convert_hf_model_config("google/gemma-3-270m")
+    assert d["original_architecture"] == "Gemma3ForCausalLM" and d["use_qk_norm"] and d["use_local_attn"], d
+    rope = c["rope_parameters"]
+    layer_kind = {"sliding_attention": "local", "full_attention": "global"}
+    d.update(
+        d_model=c["hidden_size"],
+        d_head=c["head_dim"],
+        n_heads=c["num_attention_heads"],
+        n_key_value_heads=c["num_key_value_heads"],
+        d_mlp=c["intermediate_size"],
+        n_layers=c["num_hidden_layers"],
+        n_ctx=c["max_position_embeddings"],
+        d_vocab=c["vocab_size"],
+        eps=c["rms_norm_eps"],
+        window_size=c["sliding_window"],
+        attn_types=[layer_kind[t] for t in c["layer_types"]],
+        rotary_base=rope["full_attention"]["rope_theta"],
+        rotary_base_local=rope["sliding_attention"]["rope_theta"],
+        # TL's 270M entry leaves attn_scale to its default sqrt(d_head), which is HF's
+        # sqrt(query_pre_attn_scalar) there (both 256); said outright, it holds for any size.
+        attn_scale=c["query_pre_attn_scalar"] ** 0.5,
+        model_name="gemma3_tiny",
+        tokenizer_name=None,  # token ids go in; no tokenizer to fetch
+        init_weights=False,
+        dtype=torch.float32,
+        device="cpu",
+        n_devices=1,
+        from_checkpoint=False,
+        default_prepend_bos=True,
+    )
+    assert c["hidden_activation"] == d["act_fn"] and c["tie_word_embeddings"]
+    assert c["attn_logit_softcapping"] is None and c["final_logit_softcapping"] is None
+    assert d.get("attn_scores_soft_cap", -1.0) <= 0 and d.get("output_logits_soft_cap", -1.0) <= 0
+    cfg = HookedTransformerConfig.from_dict(d)
+    tl = HookedTransformer(cfg)
+    tl.load_and_process_state_dict(
+        convert_gemma_weights(hf, cfg), fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False
+    )
+    tl.eval()
+
+    tokens = ref["tokens"]
+    ids = torch.tensor([tokens])
+    logits, cache = tl.run_with_cache(ids)
+    # HF's last hidden state is after the final norm; the last block's output is its input.
+    last = {}
+    hf.model.norm.register_forward_pre_hook(lambda m, a: last.__setitem__("x", a[0][0]))
+    o = hf(ids, output_hidden_states=True)
+
+    n = cfg.n_layers
+    got = {}
+    for l in range(n):
+        got[f"blocks.{l}.hook_resid_pre"] = cache[f"blocks.{l}.hook_resid_pre"][0]
+        got[f"blocks.{l}.hook_resid_post"] = cache[f"blocks.{l}.hook_resid_post"][0]
+        z = cache[f"blocks.{l}.attn.hook_z"][0]
+        got[f"blocks.{l}.attn.hook_z"] = z.reshape(z.shape[0], -1)
+        got[f"blocks.{l}.hook_attn_out"] = cache[f"blocks.{l}.hook_attn_out"][0]
+        got[f"blocks.{l}.hook_mlp_out"] = cache[f"blocks.{l}.hook_mlp_out"][0]
+
+    # TL against HF: this run of HF, and reference.json (what tests/gemma3.rs holds).
+    want = {}
+    for l in range(n):
+        want[f"blocks.{l}.hook_resid_pre"] = o.hidden_states[l][0]
+        want[f"blocks.{l}.hook_resid_post"] = o.hidden_states[l + 1][0] if l + 1 < n else last["x"]
+    for k, v in ref["hooks"].items():
+        want[k] = torch.tensor(v)
+    pairs = [(k, got[k], v) for k, v in want.items()]
+    # hook_normalized is before the norm's weight.
+    pairs.append(("ln_final", cache["ln_final.hook_normalized"][0] * tl.ln_final.w, o.hidden_states[n][0]))
+    pairs.append(("logits", logits[0], o.logits[0]))
+    pairs.append(("logits (reference.json)", logits[0], torch.tensor(ref["logits"])))
+    pairs += [(f"hidden_states[{i}] (reference.json)", o.hidden_states[i][0], torch.tensor(h)) for i, h in enumerate(ref["hidden_states"])]
+    diffs = []
+    for name, a, b in pairs:
+        assert a.shape == b.shape, (name, a.shape, b.shape)
+        diffs.append((float((a.float() - b.float()).abs().max()) / max(float(b.abs().max()), 1.0), name))
+    worst, worst_name = max(diffs)
+    print(f"TL vs HF: {len(pairs)} tensors, worst {worst:.3e} of scale ({worst_name})", file=sys.stderr)
+    if worst > 1e-4:
+        for rel, name in diffs:
+            if rel > 1e-4:
+                print(f"  {name}: {rel:.3e}", file=sys.stderr)
+        print("TL and HF disagree: tl.json would not describe HF's model", file=sys.stderr)
+        sys.exit(1)
+
+    def table(t):
+        return [[float(f"{v:.7g}") for v in row] for row in t.tolist()]
+
+    res = {"tokens": tokens, "hooks": {k: table(v) for k, v in sorted(got.items())}, "logits": table(logits[0])}
+    path = os.path.join(out, "tl.json")
+    with open(path, "w") as f:
+        json.dump(res, f, separators=(",", ":"))
+    print(f"wrote {path}, {os.path.getsize(path)} bytes", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

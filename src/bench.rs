@@ -156,7 +156,7 @@ pub fn index(run: &Run, corpus: &crate::corpus::Corpus, max_tokens: Option<u64>)
     let context = resolved.saes.first().and_then(|f| crate::dashboard::build::context_size(&f.files.cfg)).unwrap_or(crate::dashboard::build::DEFAULT_CONTEXT);
     let (load, engine) = time(|| resolved.load(device, false, opts, &quiet))?;
     let encode = crate::dashboard::build::Encode::from_env();
-    let job = crate::dashboard::build::Job { engine: &engine, corpus, context, max_tokens, batch_tokens: opts.batch_tokens, encode };
+    let job = crate::dashboard::build::Job { engine: &engine, corpus, context, max_tokens, batch_tokens: opts.batch_tokens, encode, slice: None };
     let (wall, (index, t)) = time(|| job.run(None, &mut |_| Ok(()), &quiet))?;
     let shape = Shape::of(&engine);
     let d = engine.model.d_model() as f64;

@@ -58,19 +58,39 @@ pub fn text_key(text: &str) -> Key {
 
 /// Builds an identity from the parts that decide the numbers.
 #[derive(Default)]
-pub struct IdentityBuilder(Sha256);
+pub struct IdentityBuilder {
+    hash: Sha256,
+    /// Files by their bytes (`by_content`), not by where they are and when they changed.
+    content: bool,
+}
 
 impl IdentityBuilder {
+    /// An identity that names files by their bytes, so it is the same on every machine
+    /// that holds the same files wherever they lie (index shards run on many machines,
+    /// each with its own copy of the weights and corpus, and the merge checks they agree).
+    pub fn by_content() -> Self {
+        Self { hash: Sha256::default(), content: true }
+    }
+
     pub fn part(mut self, s: impl AsRef<[u8]>) -> Self {
         let b = s.as_ref();
-        self.0.update((b.len() as u64).to_le_bytes());
-        self.0.update(b);
+        self.hash.update((b.len() as u64).to_le_bytes());
+        self.hash.update(b);
         self
     }
 
     /// A file by where it is, how long it is and when it last changed: hashing gigabytes of
-    /// weights would cost more than the launch the cache saves.
-    pub fn file(self, path: &Path) -> Result<Self> {
+    /// weights would cost more than the launch the cache saves. `by_content` hashes its bytes.
+    pub fn file(mut self, path: &Path) -> Result<Self> {
+        if self.content {
+            let read_err = |e: std::io::Error| eyre!("cannot read {}: {e}", path.display());
+            let mut f = std::fs::File::open(path).map_err(read_err)?;
+            let mut h = Sha256::default();
+            let n = std::io::copy(&mut f, &mut h).map_err(read_err)?;
+            self.hash.update(n.to_le_bytes());
+            self.hash.update(h.finalize());
+            return Ok(self);
+        }
         let canon = path.canonicalize().map_err(|e| eyre!("cannot read {}: {e}", path.display()))?;
         let meta = std::fs::metadata(&canon).map_err(|e| eyre!("cannot read {}: {e}", path.display()))?;
         let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
@@ -78,7 +98,7 @@ impl IdentityBuilder {
     }
 
     pub fn finish(self) -> Key {
-        self.0.finalize().into()
+        self.hash.finalize().into()
     }
 }
 

@@ -163,16 +163,39 @@ pub enum Command {
     /// Index --corpus for feature dashboards: every feature's firing rate, max, mean,
     /// histogram, top contexts and interval samples over every window of the corpus, stored
     /// in the cache folder for `feature` and the explorer. Ctrl-C keeps what is done; the
-    /// same command resumes.
+    /// same command resumes. `--shard K/N -o FILE` indexes every N-th window; `index merge
+    /// FILE...` adds the N files into the index one run would store.
     Index {
         #[arg(long, value_enum, default_value_t = CardFormat::Text)]
         format: CardFormat,
+        /// Index only the K-th of N slices of the corpus's windows (K from 0), into -o FILE,
+        /// for `index merge`: one per machine, array task or GPU.
+        #[arg(long, value_name = "K/N", value_parser = crate::dashboard::shard::Slice::parse, requires = "output")]
+        shard: Option<crate::dashboard::shard::Slice>,
+        /// The shard's file.
+        #[arg(short = 'o', long = "output", value_name = "FILE", requires = "shard")]
+        output: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<IndexAction>,
     },
     /// Time weight loading, the model, the SAE encode and a whole run; print peak RSS.
     Bench {
         /// Timed repetitions of each measurement (the median is printed).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000).map(|n| n as usize))]
         repeat: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IndexAction {
+    /// Add the files of `index --shard K/N` (every K of one N, each once) into the index,
+    /// stored where `index` stores it; give the weight, corpus and index options the shards
+    /// ran with.
+    Merge {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
     },
 }
 

@@ -10,7 +10,8 @@ use saescope::pipeline::RunOptions;
 use saescope::progress::ProgressSink;
 use saescope::samples::Samples;
 use saescope::source::synth::{Anchor, ANCHORS};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 const LAYERS: [usize; 4] = [6, 8, 10, 11];
 
@@ -266,7 +267,7 @@ fn the_bf16_screen_gives_the_unscreened_index_exactly() {
     for (arch, saes) in [("relu", common::tiny().join("saes")), ("jumprelu", common::tiny_saes_as("jumprelu")), ("topk", common::tiny_saes_as("topk"))] {
         let engine = common::engine_with(&saes, &LAYERS);
         let run = |encode: Encode| {
-            let job = Job { engine: &engine, corpus: &corpus, context: 128, max_tokens: None, batch_tokens: 512, encode };
+            let job = Job { engine: &engine, corpus: &corpus, context: 128, max_tokens: None, batch_tokens: 512, encode, slice: None };
             let mut index = job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0;
             index.seconds = 0.0;
             index
@@ -306,6 +307,7 @@ fn run_relu_count(corpus: &Corpus) -> u64 {
         max_tokens: None,
         batch_tokens: 512,
         encode: saescope::dashboard::build::Encode::Plain,
+        slice: None,
     };
     let index = job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0;
     index.layers.iter().flat_map(|l| l.count.iter()).sum()
@@ -436,4 +438,108 @@ fn feature_prints_the_corpus_sections_once_indexed() {
         assert!((v - max).abs() <= 1e-4 * max.max(1.0), "the max token's value is the context's max: {v} vs {max}");
         assert!(values.iter().all(|x| x.as_f64().is_some_and(|x| x <= max + 1e-4 * max.max(1.0))), "no token above the max");
     }
+}
+
+/// The stored index with its compute time zeroed: the one field two runs over the same
+/// windows never share.
+fn timeless(cache: &Path) -> Vec<u8> {
+    let mut index = stored(cache);
+    index.seconds = 0.0;
+    postcard::to_allocvec(&index).expect("encode")
+}
+
+/// `index --shard K/N -o FILE` on 4 slices, one of them interrupted and rerun and one run
+/// from copies of the weights and corpus (as on another machine: other paths, other
+/// times), then `index merge`, stores the index one run stores: every byte but the compute
+/// time's; `feature --corpus` finds it. A missing, doubled or foreign shard is named.
+#[test]
+fn four_shards_merge_into_the_single_runs_index() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let corpus = tmp.path().join("corpus.txt");
+    assert!(common::saescope().args(["synth-samples", "--texts", "3000", "--out"]).arg(&corpus).status().expect("gen").success());
+    let (one, merged) = (tmp.path().join("one"), tmp.path().join("merged"));
+    let whole = index_cmd(&corpus, &one).output().expect("single run");
+    assert!(whole.status.success(), "{}", String::from_utf8_lossy(&whole.stderr));
+    let shard = |k: usize| tmp.path().join(format!("s{k}.shard"));
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    assert!(Command::new("cp")
+        .arg("-r")
+        .arg(common::tiny().join("model"))
+        .arg(common::tiny().join("saes"))
+        .arg(&corpus)
+        .arg(&elsewhere)
+        .status()
+        .expect("cp")
+        .success());
+    let shard_cmd = |k: usize| {
+        let mut c = if k == 3 {
+            let mut c = common::saescope();
+            c.arg("--model-dir").arg(elsewhere.join("model")).arg("--sae-dir").arg(elsewhere.join("saes"));
+            c.args(["index", "--layers", "6,11", "--batch-tokens", "128", "--corpus"]).arg(elsewhere.join("corpus.txt"));
+            c.arg("--cache-dir").arg(elsewhere.join("cache"));
+            c
+        } else {
+            index_cmd(&corpus, &tmp.path().join("work"))
+        };
+        c.args(["--shard", &format!("{k}/4"), "-o"]).arg(shard(k));
+        c
+    };
+
+    // Shard 2 is stopped once it has indexed a batch, and resumes.
+    let mut child = shard_cmd(2).stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if line.starts_with("indexing tokens (shard 2/4):") && !line.contains("(0%)") {
+            break;
+        }
+    }
+    common::signal(child.id(), libc::SIGINT);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(child.wait().expect("wait").code(), Some(130), "{rest:?}");
+    assert!(!shard(2).exists(), "no shard file until the shard is done");
+    for k in 0..4 {
+        let out = shard_cmd(k).output().expect("shard");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains(&format!("shard {k}/4 written to")), "{err}");
+        assert_eq!(k == 2, err.contains("tokens were indexed by an earlier run"), "shard {k} resumes only if interrupted\n{err}");
+    }
+
+    let merge = |files: &[PathBuf]| {
+        let mut c = common::saescope();
+        common::tiny_args(&mut c).args(["index", "--layers", "6,11", "--batch-tokens", "128"]).arg("--corpus").arg(&corpus).arg("--cache-dir").arg(&merged);
+        c.args(["merge"]).args(files).output().expect("merge")
+    };
+    let all: Vec<PathBuf> = (0..4).map(shard).collect();
+    let out = merge(&all);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("merged from 4 shards"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(timeless(&merged) == timeless(&one), "the merged index differs from the single run's");
+    let names = |d: &Path| std::fs::read_dir(d.join("index")).expect("dir").map(|e| e.expect("e").file_name()).collect::<Vec<_>>();
+    assert_eq!(names(&merged), names(&one), "stored under the single run's key");
+    let feature = common::tiny_args(&mut common::saescope())
+        .args(["feature", "--layer", "6", "--id", "3", "--layers", "6,11", "--batch-tokens", "128", "--corpus"])
+        .arg(&corpus)
+        .arg("--cache-dir")
+        .arg(&merged)
+        .output()
+        .expect("feature");
+    let card = String::from_utf8_lossy(&feature.stdout);
+    let said = String::from_utf8_lossy(&feature.stderr);
+    assert!(feature.status.success() && card.contains("top contexts (max token in [[ ]])"), "{card}\n{said}");
+    assert!(!said.contains("indexing tokens"), "the merged index is found, not rebuilt\n{said}");
+
+    let refused = |files: &[PathBuf]| String::from_utf8_lossy(&merge(files).stderr).to_string();
+    let err = refused(&all[..3]);
+    assert!(err.contains("shard 3/4 missing"), "{err}");
+    let err = refused(&[all.clone(), vec![all[1].clone()]].concat());
+    assert!(err.contains("shard 1/4 is given twice"), "{err}");
+    let other = tmp.path().join("other.shard");
+    let out = index_cmd(&corpus, &tmp.path().join("work")).args(["--context", "64", "--shard", "3/4", "-o"]).arg(&other).output().expect("other");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = refused(&[&all[..3], &[other]].concat());
+    assert!(err.contains("other.shard was indexed with other weights, corpus or index options"), "{err}");
 }

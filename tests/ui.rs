@@ -1201,6 +1201,7 @@ fn corpus_index() -> &'static std::sync::Arc<saescope::dashboard::Index> {
             max_tokens: None,
             batch_tokens: 1024,
             encode: saescope::dashboard::build::Encode::Screened,
+            slice: None,
         };
         std::sync::Arc::new(job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0)
     })

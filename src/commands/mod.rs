@@ -104,7 +104,12 @@ pub fn run(cli: Cli) -> Result<()> {
             saescope::bench::run(&run, &samples(c)?, params, repeat)
         }
         Some(Command::Report { format, output }) => report::report(c, format, output),
-        Some(Command::Index { format }) => index::index(c, format),
+        Some(Command::Index { action: Some(saescope::cli::IndexAction::Merge { .. }), shard: Some(_), .. }) => {
+            color_eyre::eyre::bail!("index --shard writes one shard; index merge adds them: run them as two commands")
+        }
+        Some(Command::Index { action: Some(saescope::cli::IndexAction::Merge { files, format }), .. }) => index::merge(c, &files, format),
+        Some(Command::Index { format, shard: Some(slice), output: Some(out), .. }) => index::shard(c, slice, &out, format),
+        Some(Command::Index { format, .. }) => index::index(c, format),
         Some(Command::Feature { layer, id, format, output }) => feature::feature(c, &layer, id, format, output),
         Some(Command::Findings { format, output }) => findings::findings(c, versus, format, output),
         Some(Command::Search { query, format }) => search::search(c, &query, format),

@@ -86,7 +86,15 @@ impl Windows<'_> {
     /// Counts windows and tokens without computing anything: the total for the progress
     /// gauge, and an early error for an empty corpus.
     pub fn count(&self) -> Result<Totals> {
-        let t = self.each(|_, _| Ok(true))?;
+        self.count_each(|_, _| {})
+    }
+
+    /// `count`, showing `also` every window on the way (a shard sums its own tokens).
+    pub fn count_each(&self, mut also: impl FnMut(u32, &Window)) -> Result<Totals> {
+        let t = self.each(|n, w| {
+            also(n, &w);
+            Ok(true)
+        })?;
         if t.tokens == 0 {
             let why = match &t.skipped.first_row_without_text {
                 Some(row) => {

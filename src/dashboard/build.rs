@@ -5,6 +5,7 @@
 
 pub use super::screen::Encode;
 use super::screen::Prefilter;
+use super::shard::{self, Slice};
 use super::stats::{LayerStats, Scratch};
 use super::store::{Found, Resume, Store};
 use super::Index;
@@ -21,7 +22,7 @@ use tch::{Device, Kind};
 /// How often an unfinished index is saved for resuming.
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Bumped when what an index holds changes, so old files are rebuilt, not misread.
-const FORMAT: &str = "saescope index 2";
+const FORMAT: &str = "saescope index 3";
 /// Window size when the SAE's cfg.json names none (gpt2-small-res-jb's).
 pub const DEFAULT_CONTEXT: usize = 128;
 
@@ -70,9 +71,22 @@ pub fn context_size(cfg: &std::path::Path) -> Option<usize> {
 
 /// Names an index: weights, corpus files, window size, token cap, dtype.
 pub fn identity(resolved: &Resolved, corpus: &Corpus, context: usize, max_tokens: Option<u64>, opts: &RunOptions) -> Result<Key> {
-    let id = resolved.weights(IdentityBuilder::default().part(FORMAT))?;
+    identity_with(IdentityBuilder::default(), resolved, corpus, context, max_tokens, opts)
+}
+
+/// `identity` with files named as `id` names them (`IdentityBuilder::by_content` for the
+/// shards' check).
+fn identity_with(id: IdentityBuilder, resolved: &Resolved, corpus: &Corpus, context: usize, max_tokens: Option<u64>, opts: &RunOptions) -> Result<Key> {
+    let id = resolved.weights(id.part(FORMAT))?;
     let id = corpus.identity(id)?;
     Ok(id.part(context.to_le_bytes()).part(max_tokens.unwrap_or(0).to_le_bytes()).part([opts.dtype as u8]).finish())
+}
+
+/// The identity shards and their merge compare: `identity` with every file named by its
+/// bytes, the same on every machine.
+fn portable(req: &IndexRequest, at: &Located, progress: &ProgressSink) -> Result<Key> {
+    progress.stage("hashing the weights and the corpus, which every shard of one index must share");
+    identity_with(IdentityBuilder::by_content(), &at.resolved, req.corpus, at.context, req.max_tokens, &req.run.opts)
 }
 
 /// The files a request needs, its window size and its key: enough to find a stored index.
@@ -114,7 +128,51 @@ pub fn open_or_build(req: &IndexRequest, engine: Option<&Engine>, progress: &Pro
     if let Some(index) = stored(req, &at, progress) {
         return Ok(Outcome { index, path: req.store.path(&at.id), timings: None, resumed_tokens: 0 });
     }
-    let Located { resolved, context, id } = at;
+    let id = at.id;
+    let (index, timings, resumed_tokens) = compute(req, at, id, None, engine, progress)?;
+    let path = req.store.write(&id, &index)?;
+    Ok(Outcome { index, path, timings: Some(timings), resumed_tokens })
+}
+
+/// `index --shard K/N -o FILE`: the statistics of the slice's windows into `output`,
+/// resuming from an interrupted run of the same shard.
+pub fn build_shard(req: &IndexRequest, slice: Slice, output: &std::path::Path, progress: &ProgressSink) -> Result<Outcome> {
+    let at = locate(req, progress)?;
+    let id = portable(req, &at, progress)?;
+    let key = shard::resume_key(&at.id, slice);
+    let (index, timings, resumed_tokens) = compute(req, at, key, Some(slice), None, progress)?;
+    let file = shard::ShardFile { id, slice, index };
+    shard::write(output, &file)?;
+    let _ = std::fs::remove_file(req.store.resume_path(&key));
+    Ok(Outcome { index: file.index, path: output.to_owned(), timings: Some(timings), resumed_tokens })
+}
+
+/// `index merge FILE...`: the shards' statistics added into the index this request names,
+/// stored where `open_or_build` stores it.
+pub fn merge_shards(req: &IndexRequest, files: &[PathBuf], progress: &ProgressSink) -> Result<Outcome> {
+    let at = locate(req, progress)?;
+    req.store.check_writable()?;
+    progress.stage(format!("merging {} shards", files.len()));
+    let read = files.iter().map(|p| Ok((p.clone(), shard::read(p)?))).collect::<Result<Vec<_>>>()?;
+    let names = shard::Names { corpus: req.corpus.label(), model: at.resolved.model_label.clone(), sae: at.resolved.sae_label.clone() };
+    let index = shard::merge(&portable(req, &at, progress)?, read, &names)?;
+    let path = req.store.write(&at.id, &index)?;
+    Ok(Outcome { index, path, timings: None, resumed_tokens: 0 })
+}
+
+/// Builds the statistics of `slice`'s windows (all of them for None), resuming from the
+/// state saved under `resume_key`; the index it returns holds those windows' statistics and
+/// the whole corpus's totals.
+fn compute(
+    req: &IndexRequest,
+    at: Located,
+    resume_key: Key,
+    slice: Option<Slice>,
+    engine: Option<&Engine>,
+    progress: &ProgressSink,
+) -> Result<(Index, Timings, u64)> {
+    let Located { resolved, context, .. } = at;
+    let id = resume_key;
     let resume = match req.store.read_resume(&id) {
         Found::Ok(r) => Some(r),
         Found::Damaged(why) => {
@@ -137,7 +195,7 @@ pub fn open_or_build(req: &IndexRequest, engine: Option<&Engine>, progress: &Pro
     };
     let load = t0.elapsed().as_secs_f64();
     let encode = Encode::from_env();
-    let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.run.opts.batch_tokens, encode };
+    let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.run.opts.batch_tokens, encode, slice };
     let mut save = |r: &Resume| req.store.write_resume(&id, r).map(|_| ());
     let (mut index, mut timings) = job.run(resume, &mut save, progress).map_err(|e| match crate::interrupt::stopping() {
         true if req.store.resume_path(&id).exists() => {
@@ -149,8 +207,7 @@ pub fn open_or_build(req: &IndexRequest, engine: Option<&Engine>, progress: &Pro
     timings.load = load;
     index.model = model_label;
     index.sae = sae_label;
-    let path = req.store.write(&id, &index)?;
-    Ok(Outcome { index, path, timings: Some(timings), resumed_tokens })
+    Ok((index, timings, resumed_tokens))
 }
 
 pub struct Job<'a> {
@@ -161,6 +218,8 @@ pub struct Job<'a> {
     pub batch_tokens: usize,
     /// The bf16 screen, or an encode to measure it against (src/dashboard/screen.rs).
     pub encode: Encode,
+    /// Only this slice's windows (`index --shard`); None: all.
+    pub slice: Option<Slice>,
 }
 
 impl Job<'_> {
@@ -179,12 +238,18 @@ impl Job<'_> {
         let _guard = tch::no_grad_guard();
         progress.stage(format!("counting the tokens of {}", self.corpus.label()));
         let windows = self.windows();
-        let totals = windows.count()?;
+        let owns = |n: u32| self.slice.is_none_or(|s| s.owns(n));
+        let mut mine = 0u64;
+        windows.count_each(|n, w| {
+            if owns(n) {
+                mine += w.n_counted() as u64;
+            }
+        })?;
         let keys = self.engine.keys();
         let fresh = || Resume { windows_done: 0, tokens_done: 0, seconds: 0.0, layers: keys.iter().map(|&k| LayerStats::new(k)).collect() };
         let mut state = resume.filter(|r| r.layers.iter().map(LayerStats::key).eq(keys.iter().map(|&k| Some(k)))).unwrap_or_else(fresh);
         if state.windows_done > 0 {
-            progress.stage(format!("resuming: {} of {} tokens were indexed by an earlier run", state.tokens_done, totals.tokens));
+            progress.stage(format!("resuming: {} of {mine} tokens were indexed by an earlier run", state.tokens_done));
         }
         let per_batch = self.per_batch();
         let mut scratch: Vec<Scratch> = state.layers.iter().map(|_| Scratch::default()).collect();
@@ -196,8 +261,11 @@ impl Job<'_> {
         let mut timings = Timings::default();
         let mut batch: Vec<(u32, Window)> = Vec::with_capacity(per_batch);
         let (mut saved_at, mut started, mut trimmed_at) = (Instant::now(), Instant::now(), Instant::now());
-        let label = "indexing tokens".to_string();
-        progress.send(Progress::Fraction { label: label.clone(), done: state.tokens_done, total: totals.tokens });
+        let label = match self.slice {
+            Some(s) => format!("indexing tokens (shard {s})"),
+            None => "indexing tokens".to_string(),
+        };
+        progress.send(Progress::Fraction { label: label.clone(), done: state.tokens_done, total: mine });
         let mut flush = |batch: &mut Vec<(u32, Window)>, state: &mut Resume, timings: &mut Timings| -> Result<()> {
             if batch.is_empty() {
                 return Ok(());
@@ -208,14 +276,15 @@ impl Job<'_> {
                 crate::memory::trim();
                 trimmed_at = Instant::now();
             }
-            state.windows_done += batch.len() as u64;
+            // Windows are numbered in corpus order: those before this are done (or not this shard's).
+            state.windows_done = batch.last().map_or(state.windows_done, |(n, _)| u64::from(*n) + 1);
             state.tokens_done += batch.iter().map(|(_, w)| w.n_counted() as u64).sum::<u64>();
             batch.clear();
-            progress.send(Progress::Fraction { label: label.clone(), done: state.tokens_done, total: totals.tokens });
+            progress.send(Progress::Fraction { label: label.clone(), done: state.tokens_done, total: mine });
             Ok(())
         };
         let walked = windows.each(|n, w| {
-            if u64::from(n) < state.windows_done {
+            if u64::from(n) < state.windows_done || !owns(n) {
                 return Ok(true);
             }
             crate::interrupt::check()?;
@@ -248,7 +317,8 @@ impl Job<'_> {
         crate::memory::trim();
         progress.stage("collecting the top contexts' tokens");
         let mut wanted = BTreeSet::new();
-        for l in &state.layers {
+        for l in &mut state.layers {
+            l.finish();
             l.windows_referenced(&mut wanted);
         }
         let last = wanted.last().copied().unwrap_or(0);

@@ -8,6 +8,7 @@
 pub mod build;
 pub mod screen;
 pub mod shade;
+pub mod shard;
 pub mod stats;
 pub mod store;
 pub mod text;

@@ -13,7 +13,12 @@
 //! - interval samples: contexts grouped by the octave of their value
 //!   (`floor(log2 v) + INTERVAL_ZERO`, clamped), and in each octave the `PER_INTERVAL`
 //!   contexts with the smallest `splitmix64(window)`: a uniform sample over the corpus that
-//!   is the same on every run, and never depends on the order batches finish in.
+//!   is the same on every run, and never depends on the order batches finish in;
+//! - sums are fixed-point integers, so they add up the same in any order.
+//!
+//! That order-independence is what lets statistics of disjoint sets of windows (the shards
+//! of `index --shard`) merge into exactly the statistics of one run over all of them
+//! (`merge`, `finish`).
 
 use crate::sae_key::SaeKey;
 use serde::{Deserialize, Serialize};
@@ -27,6 +32,13 @@ pub const HIST_ZERO: i64 = 32;
 pub const INTERVALS: usize = 16;
 pub const INTERVAL_ZERO: i64 = 8;
 pub const PER_INTERVAL: usize = 3;
+/// Sums are held in units of 2^-64: every activation down to 2^-41 adds exactly, smaller
+/// ones round the same way wherever they are added, and 2^63 of headroom stays.
+const SUM_UNIT: f64 = 18_446_744_073_709_551_616.0;
+
+fn fixed(v: f32) -> i128 {
+    (f64::from(v) * SUM_UNIT) as i128
+}
 
 pub fn hist_bin(v: f32) -> usize {
     (((v as f64).log2() * 4.0).floor() as i64 + HIST_ZERO).clamp(0, HIST_BINS as i64 - 1) as usize
@@ -90,7 +102,8 @@ pub struct LayerStats {
     /// Nonzero activations seen, all features: L0 summed over tokens.
     pub firings: u64,
     pub count: Vec<u64>,
-    pub sum: Vec<f64>,
+    /// In units of 2^-64 (`SUM_UNIT`).
+    pub sum: Vec<i128>,
     pub max: Vec<f32>,
     /// [feature * HIST_BINS + bin].
     pub hist: Vec<u32>,
@@ -121,7 +134,7 @@ impl LayerStats {
             tokens: 0,
             firings: 0,
             count: vec![0; d_sae],
-            sum: vec![0.0; d_sae],
+            sum: vec![0; d_sae],
             max: vec![0.0; d_sae],
             hist: vec![0; d_sae * HIST_BINS],
             top: vec![Vec::new(); d_sae],
@@ -141,7 +154,7 @@ impl LayerStats {
             let fi = f as usize;
             self.firings += 1;
             self.count[fi] += 1;
-            self.sum[fi] += f64::from(v);
+            self.sum[fi] += fixed(v);
             if v > self.max[fi] {
                 self.max[fi] = v;
             }
@@ -167,7 +180,7 @@ impl LayerStats {
         if self.count[f] == 0 {
             0.0
         } else {
-            self.sum[f] / self.count[f] as f64
+            self.sum[f] as f64 / SUM_UNIT / self.count[f] as f64
         }
     }
 
@@ -188,6 +201,37 @@ impl LayerStats {
         let mut s = self.samples[f].clone();
         s.sort_by_key(|x| (x.interval, priority(x.hit.window)));
         s
+    }
+
+    /// Adds `other`'s statistics, of windows disjoint from these, as if its windows had
+    /// been folded in here: counts and histograms add, top lists and samples keep what the
+    /// same rules keep (`finish` then orders the samples).
+    pub fn merge(&mut self, other: &LayerStats) -> color_eyre::Result<()> {
+        if (other.hook.as_str(), other.d_sae) != (self.hook.as_str(), self.d_sae) {
+            color_eyre::eyre::bail!("statistics of {} ({} features) cannot merge with {} ({})", other.hook, other.d_sae, self.hook, self.d_sae);
+        }
+        self.tokens += other.tokens;
+        self.firings += other.firings;
+        let add = |a: &mut [u64], b: &[u64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        add(&mut self.count, &other.count);
+        self.sum.iter_mut().zip(&other.sum).for_each(|(x, y)| *x += y);
+        self.max.iter_mut().zip(&other.max).for_each(|(x, y)| *x = x.max(*y));
+        self.hist.iter_mut().zip(&other.hist).for_each(|(x, y)| *x += y);
+        for (mine, theirs) in self.top.iter_mut().zip(&other.top) {
+            theirs.iter().for_each(|&h| offer_top(mine, h));
+        }
+        for (mine, theirs) in self.samples.iter_mut().zip(&other.samples) {
+            theirs.iter().for_each(|s| offer_sample(mine, s.hit));
+        }
+        Ok(())
+    }
+
+    /// Puts each feature's samples in their listing order, so the stored statistics are
+    /// the same however the windows were split and folded.
+    pub fn finish(&mut self) {
+        for s in &mut self.samples {
+            s.sort_by_key(|x| (x.interval, priority(x.hit.window)));
+        }
     }
 
     /// Every window any list refers to (the windows whose tokens the index keeps).

@@ -86,7 +86,7 @@ impl Store {
     }
 }
 
-fn write<T: Serialize>(path: &Path, magic: &[u8; 8], value: &T) -> Result<()> {
+pub(super) fn write<T: Serialize>(path: &Path, magic: &[u8; 8], value: &T) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| eyre!("cannot create the index folder {} ({}); pass --cache-dir DIR", dir.display(), crate::fsio::describe(dir, &e)))?;
@@ -102,7 +102,7 @@ fn write<T: Serialize>(path: &Path, magic: &[u8; 8], value: &T) -> Result<()> {
     crate::fsio::write_atomic(path, &bytes)
 }
 
-fn read<T: DeserializeOwned>(path: &Path, magic: &[u8; 8]) -> Found<T> {
+pub(super) fn read<T: DeserializeOwned>(path: &Path, magic: &[u8; 8]) -> Found<T> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Found::Missing,

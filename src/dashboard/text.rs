@@ -23,6 +23,8 @@ pub struct Summary {
     pub seconds: f64,
     /// Of this run, when it computed: where the time went.
     pub this_run: Option<RunFigures>,
+    /// When this run merged shards (`index merge`): how many.
+    pub merged_shards: Option<u32>,
     pub layers: Vec<Overview>,
 }
 
@@ -38,6 +40,8 @@ pub struct RunFigures {
 
 impl Summary {
     pub fn new(index: &Index, path: &std::path::Path, timings: Option<&Timings>, resumed_tokens: u64) -> Self {
+        // What the statistics cover: the corpus, or a shard's slice of it.
+        let indexed = index.layers.first().map_or(index.tokens, |l| l.tokens);
         let this_run = timings.map(|t| {
             let compute = t.forward + t.encode + t.stats;
             RunFigures {
@@ -45,7 +49,7 @@ impl Summary {
                 forward_seconds: t.forward,
                 encode_seconds: t.encode,
                 stats_seconds: t.stats,
-                tokens_per_second: if compute > 0.0 { index.tokens.saturating_sub(resumed_tokens) as f64 / compute } else { 0.0 },
+                tokens_per_second: if compute > 0.0 { indexed.saturating_sub(resumed_tokens) as f64 / compute } else { 0.0 },
                 resumed_tokens,
             }
         });
@@ -55,11 +59,12 @@ impl Summary {
             documents: index.documents,
             windows: index.windows,
             context: index.context,
-            tokens: index.tokens,
+            tokens: indexed,
             skipped_binary_files: index.skipped_binary,
             rows_without_text: index.rows_without_text,
             seconds: index.seconds,
             this_run,
+            merged_shards: None,
             layers: index.layers.iter().filter_map(|l| index.overview(l.key()?)).collect(),
         }
     }
@@ -97,7 +102,10 @@ impl Summary {
                 r.stats_seconds,
                 if r.resumed_tokens > 0 { format!("; {} tokens from an earlier run", r.resumed_tokens) } else { String::new() }
             )),
-            None => s.push_str(&format!("\nalready indexed ({:.1} s of compute)\n", self.seconds)),
+            None => match self.merged_shards {
+                Some(n) => s.push_str(&format!("\nmerged from {n} shards ({:.1} s of compute in all)\n", self.seconds)),
+                None => s.push_str(&format!("\nalready indexed ({:.1} s of compute)\n", self.seconds)),
+            },
         }
         s.push_str(&format!("stored in {}\n", self.stored));
         s

@@ -88,6 +88,68 @@ def windows(docs, tokenizer, bos, context, max_tokens):
                 return
 
 
+def index_stats(model, saes, hook, layers, stop, bos, wins, batch_windows, tap=None):
+    """main()'s computation over the windows `wins` (token lists, BOS first): per layer its
+    statistics {count, max, hist, top_v, top_w, top_p}, and the numbers of windows and
+    tokens. `tap(layer, acts, first, batch)`, when given, sees each batch's activations
+    [B, T, F] (BOS and padding zeroed) and the number of its first window."""
+    import torch
+
+    hooks = [hook(l) for l in layers]
+    d_sae = saes[layers[0]].cfg.d_sae
+    st = {l: {
+        "count": torch.zeros(d_sae, dtype=torch.int64),
+        "max": torch.zeros(d_sae),
+        "hist": torch.zeros(d_sae * HIST_BINS, dtype=torch.int64),
+        "top_v": torch.full((TOP, d_sae), -math.inf),
+        "top_w": torch.full((TOP, d_sae), 2**62, dtype=torch.int64),
+        "top_p": torch.zeros((TOP, d_sae), dtype=torch.int64),
+    } for l in layers}
+    n_windows = n_tokens = 0
+
+    def run(batch, first):
+        longest = max(len(w) for w in batch)
+        toks = torch.tensor([w + [bos] * (longest - len(w)) for w in batch])
+        lens = torch.tensor([len(w) for w in batch])
+        pos = torch.arange(longest)
+        valid = (pos[None, :] >= 1) & (pos[None, :] < lens[:, None])  # BOS and padding out
+        _, cache = model.run_with_cache(toks, names_filter=hooks, stop_at_layer=stop)
+        ids = torch.arange(first, first + len(batch))
+        for l in layers:
+            s = st[l]
+            acts = saes[l].encode(cache[hook(l)]) * valid[:, :, None]
+            if tap is not None:
+                tap(l, acts, first, batch)
+            fires = acts > 0
+            s["count"] += fires.sum((0, 1))
+            s["max"] = torch.maximum(s["max"], acts.amax((0, 1)))
+            nz = fires.nonzero()
+            v = acts[fires].double()
+            bins = (torch.floor(torch.log2(v) * 4).long() + HIST_ZERO).clamp(0, HIST_BINS - 1)
+            s["hist"].index_add_(0, nz[:, 2] * HIST_BINS + bins, torch.ones_like(bins))
+            wv, wp = acts.max(dim=1)  # [B, F]; ties: the first position
+            wv = torch.where(wv > 0, wv, torch.tensor(-math.inf))
+            cv = torch.cat([s["top_v"], wv])
+            cw = torch.cat([s["top_w"], ids[:, None].expand(-1, d_sae)])
+            cp = torch.cat([s["top_p"], wp])
+            o = torch.argsort(cw, dim=0, stable=True)
+            cv, cw, cp = cv.gather(0, o), cw.gather(0, o), cp.gather(0, o)
+            o = torch.argsort(-cv, dim=0, stable=True)[:TOP]
+            s["top_v"], s["top_w"], s["top_p"] = cv.gather(0, o), cw.gather(0, o), cp.gather(0, o)
+
+    batch = []
+    for w in wins:
+        batch.append(w)
+        n_windows += 1
+        n_tokens += len(w) - 1
+        if len(batch) == batch_windows:
+            run(batch, n_windows - len(batch))
+            batch = []
+    if batch:
+        run(batch, n_windows - len(batch))
+    return st, n_windows, n_tokens
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
@@ -112,62 +174,15 @@ def main():
     layers = [int(x) for x in a.layers.split(",")]
     t_load = time.time()
     model, saes, hook = load_stack(a.model_dir, a.sae_dir, layers)
-    hooks = [hook(l) for l in layers]
     n_layers = model.cfg.n_layers
     stop = None if max(layers) >= n_layers else max(layers) + 1
     context = a.context or saes[layers[0]].cfg.metadata.context_size or 128
     bos = model.tokenizer.bos_token_id
     t0 = time.time()
 
+    wins = windows(documents(a.corpus, a.text_field), model.tokenizer, bos, context, a.max_tokens)
+    st, n_windows, n_tokens = index_stats(model, saes, hook, layers, stop, bos, wins, a.batch_windows)
     d_sae = saes[layers[0]].cfg.d_sae
-    st = {l: {
-        "count": torch.zeros(d_sae, dtype=torch.int64),
-        "max": torch.zeros(d_sae),
-        "hist": torch.zeros(d_sae * HIST_BINS, dtype=torch.int64),
-        "top_v": torch.full((TOP, d_sae), -math.inf),
-        "top_w": torch.full((TOP, d_sae), 2**62, dtype=torch.int64),
-        "top_p": torch.zeros((TOP, d_sae), dtype=torch.int64),
-    } for l in layers}
-    n_windows = n_tokens = 0
-
-    def run(batch, first):
-        longest = max(len(w) for w in batch)
-        toks = torch.tensor([w + [bos] * (longest - len(w)) for w in batch])
-        lens = torch.tensor([len(w) for w in batch])
-        pos = torch.arange(longest)
-        valid = (pos[None, :] >= 1) & (pos[None, :] < lens[:, None])  # BOS and padding out
-        _, cache = model.run_with_cache(toks, names_filter=hooks, stop_at_layer=stop)
-        ids = torch.arange(first, first + len(batch))
-        for l in layers:
-            s = st[l]
-            acts = saes[l].encode(cache[hook(l)]) * valid[:, :, None]
-            fires = acts > 0
-            s["count"] += fires.sum((0, 1))
-            s["max"] = torch.maximum(s["max"], acts.amax((0, 1)))
-            nz = fires.nonzero()
-            v = acts[fires].double()
-            bins = (torch.floor(torch.log2(v) * 4).long() + HIST_ZERO).clamp(0, HIST_BINS - 1)
-            s["hist"].index_add_(0, nz[:, 2] * HIST_BINS + bins, torch.ones_like(bins))
-            wv, wp = acts.max(dim=1)  # [B, F]; ties: the first position
-            wv = torch.where(wv > 0, wv, torch.tensor(-math.inf))
-            cv = torch.cat([s["top_v"], wv])
-            cw = torch.cat([s["top_w"], ids[:, None].expand(-1, d_sae)])
-            cp = torch.cat([s["top_p"], wp])
-            o = torch.argsort(cw, dim=0, stable=True)
-            cv, cw, cp = cv.gather(0, o), cw.gather(0, o), cp.gather(0, o)
-            o = torch.argsort(-cv, dim=0, stable=True)[:TOP]
-            s["top_v"], s["top_w"], s["top_p"] = cv.gather(0, o), cw.gather(0, o), cp.gather(0, o)
-
-    batch = []
-    for w in windows(documents(a.corpus, a.text_field), model.tokenizer, bos, context, a.max_tokens):
-        batch.append(w)
-        n_windows += 1
-        n_tokens += len(w) - 1
-        if len(batch) == a.batch_windows:
-            run(batch, n_windows - len(batch))
-            batch = []
-    if batch:
-        run(batch, n_windows - len(batch))
     t1 = time.time()
     print(f"{n_tokens} tokens in {n_windows} windows: compute {t1 - t0:.2f} s ({n_tokens / (t1 - t0):.0f} tokens/s), "
           f"load {t0 - t_load:.2f} s", file=sys.stderr)

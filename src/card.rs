@@ -85,6 +85,8 @@ pub struct Card {
     /// From the `--corpus` index, when there is one (README, "Feature dashboards").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub corpus: Option<crate::dashboard::FeatureCorpus>,
+    /// From Neuronpedia's dumps (`--neuronpedia`), when they hold this feature.
+    pub neuronpedia: Option<crate::neuronpedia_dump::FeatureDump>,
 }
 
 pub fn histogram(values: &[f32], bins: usize) -> Histogram {
@@ -140,6 +142,7 @@ impl Card {
             logits: None,
             neighbours: Vec::new(),
             corpus: None,
+            neuronpedia: None,
         })
     }
 
@@ -211,6 +214,9 @@ impl Card {
         }
         if let Some(c) = &self.corpus {
             s.push_str(&c.text());
+        }
+        if let Some(n) = &self.neuronpedia {
+            s.push_str(&n.text());
         }
         s
     }

@@ -352,6 +352,11 @@ pub struct Common {
     /// Neuronpedia id and the export holds several (e.g. res-jb for 6-res-jb, 8-res-jb...).
     #[arg(long, global = true, value_name = "SOURCE")]
     pub labels_source: Option<String>,
+    /// Neuronpedia's dataset dumps (a folder of v1/MODEL/SOURCE/features|activations/
+    /// batch-N.jsonl.gz, one source's folder, or files): each card shows Neuronpedia's
+    /// numbers and top activations beside saescope's own (README, "Neuronpedia's data").
+    #[arg(long, global = true, value_name = "PATH")]
+    pub neuronpedia: Option<PathBuf>,
     /// Your corpus for feature dashboards (`index`): a text file, a folder of text files
     /// (recursively), JSON Lines (.jsonl, optionally .gz) or Parquet with the text in
     /// --text-field.

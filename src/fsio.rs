@@ -86,3 +86,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(&target).map_err(|e| fail(e.error))?;
     Ok(())
 }
+
+/// A file's bytes, gunzipped when they start with gzip's magic (corpora and Neuronpedia's
+/// dumps come either way).
+pub fn open_maybe_gzip(path: &Path) -> std::io::Result<Box<dyn std::io::BufRead>> {
+    use std::io::BufRead;
+    let mut f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
+    let gz = f.fill_buf().map(|b| b.starts_with(&[0x1f, 0x8b])).unwrap_or(false);
+    Ok(if gz { Box::new(std::io::BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(f))) } else { Box::new(f) })
+}

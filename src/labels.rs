@@ -395,7 +395,7 @@ impl<R: std::io::Read> std::io::Read for Damaged<R> {
 }
 
 /// `batch-2` before `batch-10`: digits compare as numbers.
-fn natural_key(name: &str) -> Vec<(String, u64)> {
+pub(crate) fn natural_key(name: &str) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     let mut text = String::new();
     let mut digits = String::new();

@@ -24,6 +24,7 @@ pub mod labels;
 pub mod lens;
 pub mod memory;
 pub mod neuronpedia;
+pub mod neuronpedia_dump;
 pub mod pickle;
 pub mod pipeline;
 pub mod printable;

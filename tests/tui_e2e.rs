@@ -523,3 +523,28 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// Neuronpedia's dump in the explorer (`--neuronpedia`, with its explanations as labels):
+/// a card shows Neuronpedia's numbers and top activations, labelled as Neuronpedia's, beside
+/// saescope's own sections; the status line says what the dump held and set aside.
+#[test]
+fn a_neuronpedia_dump_in_the_card_in_tmux() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let dump = common::fixture("neuronpedia_dump");
+    let extra =
+        format!("--sae-release gpt2-small-res-jb --layers 6,11 --neuronpedia {} --labels {}", quote(&dump), quote(&dump.join("v1/gpt2-small/6-res-jb")));
+    let t = launch("neuronpedia", cache.path(), &extra);
+    let s = t.wait_for("Peak", 60);
+    assert!(s.contains("neuronpedia: 12 features from 4 files"), "{s}");
+    t.keys(&["/"]);
+    t.keys(&["-l", "#3"]);
+    t.keys(&["Enter"]);
+    t.wait_for("#3", 5);
+    t.keys(&["Enter"]);
+    let s = t.wait_all(&["Feature #3 · 6 res 512", "Neuronpedia: gpt2-small/6-res-jb", "Top activations (20)", "[[ dug]]"], 30);
+    assert!(s.contains("label: made-up: the token ' dug' (feature 3)") && s.contains("Logit lens: promotes"), "{s}");
+    t.escape();
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

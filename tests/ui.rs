@@ -581,7 +581,8 @@ fn serve(a: &mut App) -> usize {
     let n = requests.len();
     for r in requests {
         let mut progress = Vec::new();
-        let reply = worker::handle(&tiny_engine().lock().expect("engine"), &a.labels, false, r, &mut |p| progress.push(p));
+        let knows = worker::Knows { labels: a.labels.clone(), neuronpedia: None };
+        let reply = worker::handle(&tiny_engine().lock().expect("engine"), &knows, false, r, &mut |p| progress.push(p));
         STEPS.with(|n| *n.borrow_mut() += progress.len());
         for p in progress {
             a.receive(p);
@@ -773,7 +774,7 @@ fn worker_reports_a_failure_as_a_message() {
     assert!(s.contains("failed: cannot load the model: no network"), "the card says why, not 'computing' forever\n{s}");
     let bad = worker::handle(
         &tiny_engine().lock().expect("engine"),
-        &Labels::default(),
+        &worker::Knows::default(),
         false,
         WorkerRequest::Card(Box::new({
             let mut c = saescope::card::Card::from_set(&results().0, &Labels::default(), common::key(6), 1).expect("card");

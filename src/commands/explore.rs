@@ -46,5 +46,5 @@ pub fn explore(c: &Common, versus: &Versus) -> Result<()> {
         }
         None => None,
     };
-    saescope::ui::run(app, Job { run, samples, params, cache: c.cache(), labels, planned, index, versus })
+    saescope::ui::run(app, Job { run, samples, params, cache: c.cache(), labels, planned, index, versus, neuronpedia: c.neuronpedia.clone() })
 }

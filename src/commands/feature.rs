@@ -44,5 +44,12 @@ pub fn feature(c: &Common, sae: &str, id: u32, format: CardFormat, output: Optio
             ),
         }
     }
+    if let Some(dump) = super::neuronpedia(c, &done.set.saes, &done.set.neuronpedia)? {
+        eprintln!("{}", dump.summary.line());
+        card.neuronpedia = dump.feature(key, id)?;
+        if card.neuronpedia.is_none() {
+            eprintln!("note: the Neuronpedia dump has nothing of {key} feature {id}");
+        }
+    }
     super::emit(&card, format, |x| x.text(), output)
 }

@@ -131,6 +131,22 @@ pub fn labels(c: &Common, scope: &saescope::labels::Scope) -> Result<(saescope::
     Ok((labels, Some(format!("labels: {}", summary.line()))))
 }
 
+/// `--neuronpedia`, read for the loaded SAEs.
+pub fn neuronpedia(c: &Common, saes: &[saescope::sae_key::SaeKey], ids: &saescope::neuronpedia::Ids) -> Result<Option<saescope::neuronpedia_dump::Dump>> {
+    let Some(path) = &c.neuronpedia else { return Ok(None) };
+    let dump = saescope::neuronpedia_dump::Dump::load(path, saes, ids)?;
+    if !saes.iter().any(|&k| dump.has(k)) {
+        let names: Vec<String> = saes.iter().filter_map(|&k| ids.sae(k).map(|i| format!("{}/{}", i.model, i.source))).collect();
+        color_eyre::eyre::bail!(
+            "--neuronpedia {}: nothing of the loaded SAEs ({}); {}",
+            path.display(),
+            if names.is_empty() { "none has a known Neuronpedia id".into() } else { names.join(", ") },
+            dump.summary.line()
+        );
+    }
+    Ok(Some(dump))
+}
+
 /// `labels` for the headless commands.
 pub fn labels_noted(c: &Common, scope: &saescope::labels::Scope) -> Result<saescope::labels::Labels> {
     let (labels, summary) = labels(c, scope)?;

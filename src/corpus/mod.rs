@@ -11,7 +11,7 @@ mod windows;
 pub use windows::{Window, Windows};
 
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 /// One document: where it came from (file, and line for JSON Lines) and its text.
@@ -142,9 +142,7 @@ impl Corpus {
 
 /// The file's bytes, gunzipped when they start with gzip's magic.
 fn open(path: &Path) -> Result<Box<dyn BufRead>> {
-    let mut f = BufReader::new(std::fs::File::open(path).map_err(|e| eyre!("cannot read corpus file {}", crate::fsio::describe(path, &e)))?);
-    let gz = f.fill_buf().map(|b| b.starts_with(&[0x1f, 0x8b])).unwrap_or(false);
-    Ok(if gz { Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(f))) } else { Box::new(f) })
+    crate::fsio::open_maybe_gzip(path).map_err(|e| eyre!("cannot read corpus file {}", crate::fsio::describe(path, &e)))
 }
 
 /// A text file's content, or None when it is binary.

@@ -95,6 +95,10 @@ pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<WorkerReque
             app.set_index(r);
             None
         }
+        Event::Worker(worker::Msg::Neuronpedia(r)) => {
+            app.message = Some(r.unwrap_or_else(|why| format!("--neuronpedia: {why}")));
+            None
+        }
         Event::Worker(worker::Msg::Versus(r)) => {
             app.set_versus(r);
             None

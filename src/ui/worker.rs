@@ -24,6 +24,8 @@ pub enum Msg {
     Index(std::result::Result<std::sync::Arc<crate::dashboard::Index>, String>),
     /// The second run's findings (`--versus-model`), or why not.
     Versus(std::result::Result<Vec<crate::findings::Finding>, String>),
+    /// `--neuronpedia`'s dump, read once the SAEs are known: what it holds, or why not.
+    Neuronpedia(std::result::Result<String, String>),
 }
 
 /// `--versus-model` for the explorer: a second run over the same samples, computed on the
@@ -52,20 +54,32 @@ pub struct Job {
     pub planned: Vec<crate::sae_key::SaeKey>,
     pub index: Option<IndexJob>,
     pub versus: Option<VersusJob>,
+    /// `--neuronpedia`: read once the results name the SAEs; cards then show its data.
+    pub neuronpedia: Option<std::path::PathBuf>,
 }
 
 fn one_line(e: &color_eyre::Report) -> String {
     e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
 }
 
+/// What the model thread answers requests with, beside the engine.
+#[derive(Default)]
+pub struct Knows {
+    pub labels: Labels,
+    pub neuronpedia: Option<crate::neuronpedia_dump::Dump>,
+}
+
 /// Answers one request with the engine; `partial` hears of steering as it generates.
-pub fn handle(engine: &Engine, labels: &Labels, include_bos: bool, request: WorkerRequest, partial: &mut dyn FnMut(Reply)) -> Reply {
+pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: WorkerRequest, partial: &mut dyn FnMut(Reply)) -> Reply {
     let asked = request.clone();
     let outcome = match request {
-        WorkerRequest::Card(mut card) => card.complete(engine, labels, include_bos).and_then(|_| {
+        WorkerRequest::Card(mut card) => card.complete(engine, &knows.labels, include_bos).and_then(|_| {
             let (layer, feature) = (card.sae, card.feature);
             if let Some(c) = card.corpus.as_mut() {
                 crate::dashboard::shade::shade(engine, layer, feature, &mut c.contexts_mut())?;
+            }
+            if let Some(d) = &knows.neuronpedia {
+                card.neuronpedia = d.feature(layer, feature)?;
             }
             Ok(Reply::Card(card))
         }),
@@ -156,7 +170,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             let analysis = analyze(&set, params);
             let _ = gone.0.send(Event::Worker(Msg::Partial(Results { set, analysis, elapsed: start.elapsed(), from_cache: 0, partial: true })));
         };
-        let mut labels = job.labels.clone();
+        let mut knows = Knows { labels: job.labels.clone(), neuronpedia: None };
         let req = SamplesRequest { run: &job.run, samples: &job.samples, cache: job.cache.as_ref(), partial: Some(&partial) };
         let computed = guarded("computing", || {
             fault("panic-computing");
@@ -166,7 +180,13 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             Ok(Ok(done)) => {
                 progress.stage("analysing");
                 let analysis = analyze(&done.set, job.params);
-                labels.settle(&job.planned, &done.set.saes);
+                knows.labels.settle(&job.planned, &done.set.saes);
+                if let Some(path) = &job.neuronpedia {
+                    let read = crate::neuronpedia_dump::Dump::load(path, &done.set.saes, &done.set.neuronpedia).map_err(|e| one_line(&e));
+                    let said = read.as_ref().map(|d| d.summary.line()).map_err(Clone::clone);
+                    knows.neuronpedia = read.ok();
+                    tx(Msg::Neuronpedia(said));
+                }
                 let results = Results { set: done.set, analysis, elapsed: start.elapsed(), from_cache: done.from_cache, partial: false };
                 // The UI may have quit already; nothing to do then.
                 if !tx(Msg::Done(results)) {
@@ -227,7 +247,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
                 let asked = request.clone();
                 let reply = guarded("answering a view", || {
                     fault("panic-serving");
-                    handle(e, &labels, job.run.opts.include_bos, request, &mut |r| {
+                    handle(e, &knows, job.run.opts.include_bos, request, &mut |r| {
                         tx(Msg::Reply(r));
                     })
                 });

@@ -33,6 +33,10 @@ pub fn draw(f: &mut Frame, view: &CardScreen, area: Rect, hits: &HitMap) {
     f.render_widget(Paragraph::new(vec![Line::raw(c.neuronpedia_url.clone().unwrap_or_else(|| crate::card::NO_PAGE.into())), label]), head);
     let [left, right] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).spacing(1).areas(body);
     let mut r = weight_lines(view, right.width);
+    if let Some(np) = &c.neuronpedia {
+        r.push(Line::raw(""));
+        r.extend(neuronpedia_lines(np, right.width as usize));
+    }
     match &c.corpus {
         // The corpus says most about meaning: it takes the left, the samples go right.
         Some(corpus) => {
@@ -118,6 +122,44 @@ fn weight_lines(view: &CardScreen, width: u16) -> Vec<Line<'static>> {
         }
     }
     r
+}
+
+/// Neuronpedia's numbers and top activations for the feature (`--neuronpedia`), headed
+/// with where they come from, so they are never read as saescope's own.
+fn neuronpedia_lines(np: &crate::neuronpedia_dump::FeatureDump, width: usize) -> Vec<Line<'static>> {
+    let mut l = vec![bold(format!("Neuronpedia: {}", np.source))];
+    if !np.data_sources.is_empty() {
+        l.push(Line::styled(format!("data: {}", excerpt(&np.data_sources.join(", "), width.saturating_sub(6))), Style::new().add_modifier(Modifier::DIM)));
+    }
+    match &np.stats {
+        Some(st) => {
+            l.push(Line::raw(format!("frac {:.2e} · max {}", st.frac_nonzero, num(st.max_act_approx as f32))));
+            if !st.hist_heights.is_empty() {
+                let mut counts: Vec<u32> = st.hist_heights.iter().map(|&h| h.max(0.0) as u32).collect();
+                let (lo, hi) = (st.hist_values.first().copied().unwrap_or(0.0), st.hist_values.last().copied().unwrap_or(0.0));
+                let label = format!(" {lo:.2}…{hi:.2}");
+                while counts.len() > width.saturating_sub(label.chars().count()).max(8) {
+                    counts = counts.chunks(2).map(|p| p.iter().sum()).collect();
+                }
+                l.push(Line::raw(format!("{}{label}", crate::dashboard::text::sparkline(&counts))));
+            }
+        }
+        None => l.push(Line::raw("no features row for it")),
+    }
+    l.push(bold(format!("Top activations ({})", np.top.len())));
+    if np.top.is_empty() {
+        l.push(Line::raw("  none in the dump"));
+    }
+    for a in &np.top {
+        l.push(strip_line(&a.context, width, false, false));
+    }
+    if !np.intervals.is_empty() {
+        l.push(bold("Interval samples"));
+        for a in &np.intervals {
+            l.push(strip_line(&a.context, width, false, false));
+        }
+    }
+    l
 }
 
 /// The corpus sections, and the line each context is on (for scrolling and clicks), in

@@ -1,0 +1,97 @@
+//! Neuronpedia's dataset dumps read offline (`--neuronpedia`), against a dump in their
+//! layout and schemas that scripts/reference_neuronpedia_dump.py wrote with the Python stack
+//! (TransformerLens + SAELens, as scripts/reference_index.py indexes) for the tiny weights'
+//! layer 6 over the fixture corpus: where saescope's own index of the same SAE and corpus
+//! and the dump describe the same thing (frac_nonzero, max, which windows are the top
+//! contexts and where they peak), they agree; rows of another source and a malformed line
+//! are set aside and named.
+
+mod common;
+
+use common::{fixture, saescope, tiny_args};
+use serde_json::Value;
+
+const DUMP: &str = "neuronpedia_dump";
+
+fn feature(id: u32, cache: &std::path::Path) -> (Value, String) {
+    let out = tiny_args(&mut saescope())
+        .args(["feature", "--sae-release", "gpt2-small-res-jb", "--layers", "6", "--layer", "6", "--format", "json", "--id", &id.to_string()])
+        .arg("--neuronpedia")
+        .arg(fixture(DUMP))
+        .arg("--corpus")
+        .arg(fixture("corpus"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .output()
+        .expect("feature");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    (serde_json::from_slice(&out.stdout).expect("json"), err)
+}
+
+#[test]
+fn a_dump_agrees_with_saescopes_own_index_and_sets_aside_what_is_not_its() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let index = tiny_args(&mut saescope())
+        .args(["index", "--sae-release", "gpt2-small-res-jb", "--layers", "6", "--corpus"])
+        .arg(fixture("corpus"))
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .output()
+        .expect("index");
+    assert!(index.status.success(), "{}", String::from_utf8_lossy(&index.stderr));
+    let mut compared = 0;
+    for id in 0..12 {
+        let (card, err) = feature(id, cache.path());
+        assert!(err.contains("neuronpedia: 12 features from 4 files; 1 rows of other sources (gpt2-small/7-res-jb) set aside"), "{err}");
+        let (np, own) = (&card["neuronpedia"], &card["corpus"]);
+        assert_eq!(np["source"], "gpt2-small/6-res-jb");
+        let close = |a: &Value, b: &Value, what: &str| {
+            let (a, b) = (a.as_f64().expect("number"), b.as_f64().expect("number"));
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-6), "feature {id}: {what} {a} (Neuronpedia) against {b} (saescope)");
+        };
+        close(&np["stats"]["frac_nonzero"], &own["frac_nonzero"], "frac_nonzero");
+        close(&np["stats"]["max_act_approx"], &own["max"], "max");
+        let np_top: Vec<(u64, u64)> = np["top"]
+            .as_array()
+            .expect("top")
+            .iter()
+            .map(|a| (a["data_index"].as_str().and_then(|s| s.parse().ok()).expect("dataIndex"), a["context"]["max_index"].as_u64().expect("max_index")))
+            .collect();
+        let own_top: Vec<(u64, u64)> =
+            own["top"].as_array().expect("top").iter().map(|c| (c["window"].as_u64().expect("window"), c["max_index"].as_u64().expect("max_index"))).collect();
+        assert_eq!(np_top, own_top, "feature {id}: the top contexts, by window and peak");
+        for (a, c) in np["top"].as_array().expect("top").iter().zip(own["top"].as_array().expect("top")) {
+            assert_eq!(a["context"]["tokens"].as_array().map(Vec::len), c["tokens"].as_array().map(Vec::len), "feature {id}: tokens per context");
+            close(&a["context"]["max_value"], &c["max_value"], "a context's max");
+        }
+        compared += np_top.len();
+        if id == 0 {
+            let aside = &np["set_aside"];
+            assert_eq!(aside["other_source_rows"], 1, "{aside}");
+            let malformed = aside["malformed"].as_array().expect("malformed");
+            assert!(
+                malformed.len() == 1 && malformed[0].as_str().is_some_and(|m| m.starts_with("v1/gpt2-small/6-res-jb/activations/batch-0.jsonl.gz: line 2: ")),
+                "{aside}"
+            );
+        }
+    }
+    assert!(compared > 100, "{compared} contexts compared");
+
+    // A feature past the dump's 12: the card goes on without a Neuronpedia section.
+    let (card, err) = feature(40, cache.path());
+    assert!(card["neuronpedia"].is_null() && err.contains("the Neuronpedia dump has nothing of 6 res 512 feature 40"), "{err}");
+}
+
+/// A dump of SAEs not loaded is one line that says so, naming what it holds.
+#[test]
+fn a_dump_of_other_saes_is_refused_with_what_it_holds() {
+    let out = tiny_args(&mut saescope())
+        .args(["feature", "--sae-release", "gpt2-small-res-jb", "--layers", "8", "--layer", "8", "--id", "1", "--no-cache", "--neuronpedia"])
+        .arg(fixture(DUMP))
+        .output()
+        .expect("feature");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("nothing of the loaded SAEs (gpt2-small/8-res-jb)") && err.contains("gpt2-small/6-res-jb"), "{err}");
+}

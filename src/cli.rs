@@ -175,6 +175,11 @@ pub enum Command {
         /// The shard's file.
         #[arg(short = 'o', long = "output", value_name = "FILE", requires = "shard")]
         output: Option<PathBuf>,
+        /// Also write the index in Neuronpedia's dump layout under DIR (v1/MODEL/SOURCE/
+        /// features|activations/batch-N.jsonl.gz), for a Neuronpedia instance or
+        /// `--neuronpedia DIR`.
+        #[arg(long, value_name = "DIR", conflicts_with = "shard")]
+        export_neuronpedia: Option<PathBuf>,
         #[command(subcommand)]
         action: Option<IndexAction>,
     },

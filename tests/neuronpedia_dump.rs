@@ -95,3 +95,63 @@ fn a_dump_of_other_saes_is_refused_with_what_it_holds() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("nothing of the loaded SAEs (gpt2-small/8-res-jb)") && err.contains("gpt2-small/6-res-jb"), "{err}");
 }
+
+/// `index --export-neuronpedia DIR` writes the index in Neuronpedia's layout; reading it
+/// back with `--neuronpedia DIR` gives the card's corpus sections again: the same firing
+/// rate and max, the same top contexts and interval samples (window, tokens, peak), and
+/// every token's value as the card computes it.
+#[test]
+fn the_index_exported_in_neuronpedias_layout_reads_back_as_the_same_card() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (cache, dump) = (tmp.path().join("cache"), tmp.path().join("dump"));
+    let base = |c: &mut std::process::Command| {
+        tiny_args(c).args(["--sae-release", "gpt2-small-res-jb", "--layers", "6,11", "--corpus"]).arg(fixture("corpus")).arg("--cache-dir").arg(&cache);
+    };
+    let mut c = saescope();
+    base(&mut c);
+    let out = c.arg("index").arg("--export-neuronpedia").arg(&dump).output().expect("index");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("wrote ") && err.contains("v1/gpt2-small/11-res-jb"), "{err}");
+    for sub in ["features/batch-0.jsonl.gz", "activations/batch-0.jsonl.gz"] {
+        assert!(dump.join("v1/gpt2-small/6-res-jb").join(sub).is_file(), "{sub}");
+    }
+    let mut checked = 0;
+    for (layer, id) in [("6", 3), ("11", 7), ("6", 100), ("11", 250)] {
+        let mut c = saescope();
+        base(&mut c);
+        let out = c.args(["feature", "--format", "json", "--layer", layer, "--id", &id.to_string(), "--neuronpedia"]).arg(&dump).output().expect("feature");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let card: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let (np, own) = (&card["neuronpedia"], &card["corpus"]);
+        assert_eq!(np["stats"]["frac_nonzero"], own["frac_nonzero"], "{layer}/{id}");
+        let f32_of = |v: &Value| v.as_f64().expect("number") as f32;
+        assert_eq!(f32_of(&np["stats"]["max_act_approx"]), f32_of(&own["max"]), "{layer}/{id}");
+        let own_intervals: Vec<&Value> = own["intervals"].as_array().expect("intervals").iter().flat_map(|i| i["contexts"].as_array().expect("c")).collect();
+        let pairs: Vec<(&Value, &Value)> = np["top"]
+            .as_array()
+            .expect("top")
+            .iter()
+            .zip(own["top"].as_array().expect("top"))
+            .chain(np["intervals"].as_array().expect("intervals").iter().zip(own_intervals.iter().copied()))
+            .collect();
+        assert_eq!(np["top"].as_array().map(Vec::len), own["top"].as_array().map(Vec::len), "{layer}/{id}: top contexts");
+        assert_eq!(np["intervals"].as_array().map(Vec::len), Some(own_intervals.len()), "{layer}/{id}: interval samples");
+        for (a, c) in pairs {
+            let a = &a["context"];
+            assert_eq!(
+                (&a["window"], &a["tokens"], &a["max_index"], &a["max_value"]),
+                (&c["window"], &c["tokens"], &c["max_index"], &c["max_value"]),
+                "{layer}/{id}"
+            );
+            let (va, vc) = (a["values"].as_array().expect("values"), c["values"].as_array().expect("values"));
+            assert_eq!(va.len(), vc.len());
+            for (x, y) in va.iter().zip(vc) {
+                let (x, y) = (x.as_f64().expect("v"), y.as_f64().expect("v"));
+                assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{layer}/{id}: a token's value {x} read back, {y} in the card");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked} contexts compared");
+}

@@ -31,10 +31,18 @@ fn print(out: &saescope::dashboard::build::Outcome, format: CardFormat, merged_s
 }
 
 /// `saescope index`: builds (or finds) the corpus index and prints what it holds.
-pub fn index(c: &Common, format: CardFormat) -> Result<()> {
+pub fn index(c: &Common, format: CardFormat, export: Option<&std::path::Path>) -> Result<()> {
     let (corpus, run, store) = inputs(c)?;
     let req = index_request(c, &corpus, &run, &store);
-    print(&saescope::dashboard::build::open_or_build(&req, None, &ProgressSink::stderr())?, format, None)
+    let progress = ProgressSink::stderr();
+    let out = saescope::dashboard::build::open_or_build(&req, None, &progress)?;
+    if let Some(dir) = export {
+        let engine = saescope::pipeline::Engine::load(&run, &progress)?;
+        for folder in saescope::dashboard::export::write(&out.index, &engine, dir, &progress)? {
+            eprintln!("wrote {} (read it back with --neuronpedia {})", folder.display(), dir.display());
+        }
+    }
+    print(&out, format, None)
 }
 
 /// `saescope index --shard K/N -o FILE`: one slice's statistics into FILE.

@@ -109,7 +109,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Index { action: Some(saescope::cli::IndexAction::Merge { files, format }), .. }) => index::merge(c, &files, format),
         Some(Command::Index { format, shard: Some(slice), output: Some(out), .. }) => index::shard(c, slice, &out, format),
-        Some(Command::Index { format, .. }) => index::index(c, format),
+        Some(Command::Index { format, export_neuronpedia, .. }) => index::index(c, format, export_neuronpedia.as_deref()),
         Some(Command::Feature { layer, id, format, output }) => feature::feature(c, &layer, id, format, output),
         Some(Command::Findings { format, output }) => findings::findings(c, versus, format, output),
         Some(Command::Search { query, format }) => search::search(c, &query, format),

@@ -6,6 +6,7 @@
 //! weights, corpus and options), and here the stored `Index` and the views read from it.
 
 pub mod build;
+pub mod export;
 pub mod screen;
 pub mod shade;
 pub mod shard;

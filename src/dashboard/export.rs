@@ -1,0 +1,192 @@
+//! saescope's index written in Neuronpedia's dump layout (`index --export-neuronpedia DIR`),
+//! so a team can load it into their own Neuronpedia instance (which imports these dumps) or
+//! share it, and `--neuronpedia DIR` reads it back (src/neuronpedia_dump.rs).
+//!
+//! Per SAE: `DIR/v1/{modelId}/{sourceId}/features/batch-N.jsonl.gz` (one row per feature,
+//! 1024 a file, in the text order of `index` as Neuronpedia's export-data.py selects them)
+//! and `activations/batch-N.jsonl.gz` (the rows of features N*1024 .. N*1024+1023: the top
+//! contexts, then the interval samples with their range in `binMin`/`binMax`). The model
+//! and source ids are the SAE's Neuronpedia id where known, else `local` and
+//! `{layer}-saescope-{width}`. Every token's value in each context is computed here (the
+//! index keeps each context's max only): each referenced window once, through the model
+//! and every SAE, batch by batch. Neuronpedia's histogram is 50 linear bins; the index's
+//! quarter-octave bins are written instead (bar values are each bin's geometric centre),
+//! and the logit lists are left empty (the card computes its own logit lens).
+
+use super::stats::{HIST_BINS, HIST_ZERO};
+use super::{ContextWindow, Index};
+use crate::pipeline::{pack_to, Engine};
+use crate::progress::{Progress, ProgressSink};
+use crate::sae_key::SaeKey;
+use color_eyre::eyre::{eyre, Result};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind};
+
+/// Rows per file, as Neuronpedia's exports batch them.
+const BATCH: usize = 1024;
+/// Windows per model batch while computing the contexts' values.
+const WINDOWS_PER_BATCH: usize = 8;
+/// The creator id Neuronpedia's public exports carry.
+const CREATOR: &str = "clkht01d40000jv08hvalcvly";
+
+/// Neuronpedia's model and source ids for `key`.
+fn names(engine: &Engine, key: SaeKey) -> (String, String) {
+    match engine.neuronpedia.sae(key) {
+        Some(id) => (id.model.clone(), id.source.clone()),
+        None => ("local".into(), format!("{}-saescope-{}", key.hook.layer, key.width)),
+    }
+}
+
+/// Each referenced window's values for the (SAE, feature) pairs whose lists name it:
+/// [sae][feature] -> window -> values (BOS left out).
+type Values = Vec<BTreeMap<u32, BTreeMap<u32, Vec<f32>>>>;
+
+fn context_values(index: &Index, engine: &Engine, keys: &[SaeKey], progress: &ProgressSink) -> Result<Values> {
+    let _guard = tch::no_grad_guard();
+    // Which features of which SAE want each window.
+    let mut wants: BTreeMap<u32, Vec<(usize, u32)>> = BTreeMap::new();
+    for (si, key) in keys.iter().enumerate() {
+        let s = index.of(*key).ok_or_else(|| eyre!("the index has no SAE {key}"))?;
+        for f in 0..s.d_sae {
+            let windows: BTreeSet<u32> = s.top[f].iter().map(|h| h.window).chain(s.samples[f].iter().map(|x| x.hit.window)).collect();
+            for w in windows {
+                wants.entry(w).or_default().push((si, f as u32));
+            }
+        }
+    }
+    let positions: Vec<usize> = keys.iter().map(|k| engine.keys().iter().position(|l| l == k).unwrap_or(usize::MAX)).collect();
+    if let Some(k) = keys.iter().zip(&positions).find(|(_, &p)| p == usize::MAX) {
+        return Err(eyre!("SAE {} is not loaded", k.0));
+    }
+    let mut out: Values = keys.iter().map(|_| BTreeMap::new()).collect();
+    let windows: Vec<(&u32, &Vec<(usize, u32)>)> = wants.iter().collect();
+    let total = windows.len() as u64;
+    let label = "computing every token's value in the contexts".to_string();
+    for (done, chunk) in windows.chunks(WINDOWS_PER_BATCH).enumerate() {
+        crate::interrupt::check()?;
+        let rows: Vec<&[u32]> = chunk
+            .iter()
+            .map(|(w, _)| index.contexts.get(w).map(|c| c.tokens.as_slice()).ok_or_else(|| eyre!("the index lacks window {w}")))
+            .collect::<Result<_>>()?;
+        let packed = pack_to(rows.iter().copied(), index.context, true, engine.tokenizer.bos);
+        let resid = engine.inputs(&packed)?;
+        for (si, &p) in positions.iter().enumerate() {
+            let acts = engine.saes[p].1.encode(&resid[p]).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+            let (_, t, d) = acts.size3()?;
+            let flat = Vec::<f32>::try_from(acts.view([-1]))?;
+            for (r, (w, pairs)) in chunk.iter().enumerate() {
+                let n = rows[r].len();
+                for &(_, f) in pairs.iter().filter(|(s, _)| *s == si) {
+                    let at = |pos: usize| flat[(r * t as usize + pos) * d as usize + f as usize];
+                    out[si].entry(f).or_default().insert(**w, (1..n).map(at).collect());
+                }
+            }
+        }
+        progress.send(Progress::Fraction { label: label.clone(), done: ((done + 1) * WINDOWS_PER_BATCH).min(total as usize) as u64, total });
+    }
+    Ok(out)
+}
+
+/// A gzipped JSON Lines file, written whole (atomically) once its rows are in.
+fn write_rows(path: &Path, rows: &[serde_json::Value]) -> Result<()> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(5));
+    for r in rows {
+        serde_json::to_writer(&mut gz, r)?;
+        gz.write_all(b"\n")?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| eyre!("cannot create {} ({}); pass another --export-neuronpedia DIR", dir.display(), crate::fsio::describe(dir, &e)))?;
+    }
+    crate::fsio::write_atomic(path, &gz.finish()?)
+}
+
+/// One context as an activations row.
+fn activation_row(model: &str, source: &str, feature: u32, corpus: &str, c: &ContextWindow, values: &[f32], bin: Option<(f64, f64)>) -> serde_json::Value {
+    let min = values.iter().copied().fold(f32::INFINITY, f32::min);
+    json!({
+        "id": format!("{source}-{feature}-{}", c.window),
+        "modelId": model,
+        "layer": source,
+        "index": feature.to_string(),
+        "creatorId": CREATOR,
+        "dataSource": corpus,
+        "dataIndex": c.window.to_string(),
+        "tokens": c.tokens,
+        "values": values,
+        "maxValue": c.max_value,
+        "maxValueTokenIndex": c.max_index,
+        "minValue": if min.is_finite() { min } else { 0.0 },
+        "dfaValues": [],
+        "dfaMaxValue": null,
+        "dfaTargetIndex": null,
+        "binMin": bin.map(|b| b.0),
+        "binMax": bin.map(|b| b.1),
+        "binContains": null,
+    })
+}
+
+/// Writes `index`'s SAEs under `dir` in Neuronpedia's layout; returns each SAE's folder.
+pub fn write(index: &Index, engine: &Engine, dir: &Path, progress: &ProgressSink) -> Result<Vec<PathBuf>> {
+    let keys: Vec<SaeKey> = index.layers.iter().filter_map(|l| l.key()).collect();
+    let values = context_values(index, engine, &keys, progress)?;
+    let mut folders = Vec::new();
+    for (si, &key) in keys.iter().enumerate() {
+        let s = index.of(key).ok_or_else(|| eyre!("the index has no SAE {key}"))?;
+        let (model, source) = names(engine, key);
+        let folder = dir.join("v1").join(&model).join(&source);
+        progress.stage(format!("writing {}", folder.display()));
+        let mut features: Vec<u32> = (0..s.d_sae as u32).collect();
+        // Neuronpedia selects features ORDER BY index, a text column: "0", "1", "10", ...
+        features.sort_by_key(|f| f.to_string());
+        for (n, chunk) in features.chunks(BATCH).enumerate() {
+            let rows: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|&f| {
+                    let fi = f as usize;
+                    let hist = s.histogram(fi);
+                    let centre = |b: usize| 2f64.powf((b as f64 - HIST_ZERO as f64 + 0.5) / 4.0);
+                    json!({
+                        "modelId": model,
+                        "layer": source,
+                        "index": f.to_string(),
+                        "maxActApprox": s.max[fi],
+                        "creatorId": CREATOR,
+                        "frac_nonzero": s.frac_nonzero(fi),
+                        "freq_hist_data_bar_heights": hist.iter().map(|&h| h as f64).collect::<Vec<_>>(),
+                        "freq_hist_data_bar_values": (0..HIST_BINS).map(centre).collect::<Vec<_>>(),
+                        "logits_hist_data_bar_heights": [],
+                        "logits_hist_data_bar_values": [],
+                        "neg_str": [], "neg_values": [], "pos_str": [], "pos_values": [],
+                        "topkCosSimIndices": [], "topkCosSimValues": [],
+                        "vector": [], "vectorLabel": null, "hookName": key.hook.to_string(), "hasVector": false,
+                    })
+                })
+                .collect();
+            write_rows(&folder.join("features").join(format!("batch-{n}.jsonl.gz")), &rows)?;
+        }
+        let empty = BTreeMap::new();
+        for n in 0..s.d_sae.div_ceil(BATCH) {
+            let mut rows = Vec::new();
+            for f in (n * BATCH) as u32..((n + 1) * BATCH).min(s.d_sae) as u32 {
+                let Some(fc) = index.feature(key, f) else { continue };
+                let vals = values[si].get(&f).unwrap_or(&empty);
+                let value_of = |c: &ContextWindow| vals.get(&c.window).cloned().unwrap_or_default();
+                for c in &fc.top {
+                    rows.push(activation_row(&model, &source, f, &index.corpus, c, &value_of(c), None));
+                }
+                for iv in &fc.intervals {
+                    for c in &iv.contexts {
+                        rows.push(activation_row(&model, &source, f, &index.corpus, c, &value_of(c), Some((iv.from, iv.to))));
+                    }
+                }
+            }
+            write_rows(&folder.join("activations").join(format!("batch-{n}.jsonl.gz")), &rows)?;
+        }
+        folders.push(folder);
+    }
+    Ok(folders)
+}

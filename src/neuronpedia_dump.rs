@@ -66,6 +66,18 @@ pub struct Activation {
     pub bin: Option<(f64, f64)>,
 }
 
+/// One SAE at a glance by Neuronpedia's numbers: the SAE overview's Neuronpedia line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overview {
+    pub source: String,
+    /// Features with a row in the dump.
+    pub features: usize,
+    /// Of those, the ones that never fire (`frac_nonzero` 0).
+    pub dead: usize,
+    /// Features per density bin (crate::dashboard::density_bin of `frac_nonzero`).
+    pub density_counts: Vec<u32>,
+}
+
 /// What loading a dump found, for stderr and the status line.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DumpSummary {
@@ -347,6 +359,22 @@ impl Dump {
             None => self.set_aside(source),
         }
         true
+    }
+
+    /// Neuronpedia's numbers for SAE `sae` at a glance, when the dump has its features rows.
+    pub fn overview(&self, sae: SaeKey) -> Option<Overview> {
+        let s = self.by_sae.get(&sae).filter(|s| !s.features.is_empty())?;
+        let mut counts = vec![0u32; crate::dashboard::DENSITY_BINS];
+        for st in s.features.values().filter(|st| st.frac_nonzero > 0.0) {
+            counts[crate::dashboard::density_bin(st.frac_nonzero)] += 1;
+        }
+        let dead = s.features.values().filter(|st| st.frac_nonzero <= 0.0).count();
+        Some(Overview { source: s.id.clone(), features: s.features.len(), dead, density_counts: counts })
+    }
+
+    /// Every loaded SAE's `overview` that the dump has.
+    pub fn overviews(&self) -> BTreeMap<SaeKey, Overview> {
+        self.by_sae.keys().filter_map(|&k| Some((k, self.overview(k)?))).collect()
     }
 
     /// Whether the dump holds anything of `sae`.

@@ -526,7 +526,8 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
 
 /// Neuronpedia's dump in the explorer (`--neuronpedia`, with its explanations as labels):
 /// a card shows Neuronpedia's numbers and top activations, labelled as Neuronpedia's, beside
-/// saescope's own sections; the status line says what the dump held and set aside.
+/// saescope's own sections, and the SAE overview its numbers at a glance; the status line
+/// says what the dump held and set aside.
 #[test]
 fn a_neuronpedia_dump_in_the_card_in_tmux() {
     let cache = tempfile::tempdir().expect("tmp");
@@ -544,6 +545,11 @@ fn a_neuronpedia_dump_in_the_card_in_tmux() {
     let s = t.wait_all(&["Feature #3 · 6 res 512", "Neuronpedia: gpt2-small/6-res-jb", "Top activations (20)", "[[ dug]]"], 30);
     assert!(s.contains("label: made-up: the token ' dug' (feature 3)") && s.contains("Logit lens: promotes"), "{s}");
     t.escape();
+    t.escape();
+    // The SAE overview: Neuronpedia's numbers for the SAE, without a corpus index.
+    t.keys(&["O"]);
+    let s = t.wait_for("Neuronpedia gpt2-small/6-res-jb: 12 features · 0 dead · density", 10);
+    assert!(s.contains("No corpus."), "saescope's own overview still asks for a corpus\n{s}");
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);

@@ -39,14 +39,42 @@ pub enum Encode {
 }
 
 impl Encode {
-    /// The screen, unless `SAESCOPE_EXACT_ENCODE=1` asks for the plain encode.
+    /// The screen where this CPU multiplies bf16 faster than f32, else the plain f32
+    /// encode; `SAESCOPE_EXACT_ENCODE=1` asks for the plain encode, `=0` for the screen.
+    ///
+    /// Without bf16 instructions (AVX-512 BF16, AMX; an AVX2-only EPYC here) libtorch's
+    /// bf16 matmul falls back to a single-threaded loop several times slower than its f32
+    /// one, and the screen would cost what it is meant to save (measured: 185 against
+    /// about 700 tokens/s indexing GPT-2 small's four SAEs).
     pub fn from_env() -> Self {
-        if std::env::var_os("SAESCOPE_EXACT_ENCODE").is_some_and(|v| v == "1") {
-            Self::Plain
-        } else {
-            Self::Screened
+        match std::env::var("SAESCOPE_EXACT_ENCODE").as_deref() {
+            Ok("1") => Self::Plain,
+            Ok("0") => Self::Screened,
+            _ if bf16_pays() => Self::Screened,
+            _ => Self::Plain,
         }
     }
+}
+
+/// Whether a bf16 matmul of an SAE encode's shape beats the f32 one by a clear margin on
+/// this machine: measured once (a few tens of ms), then remembered.
+pub fn bf16_pays() -> bool {
+    static PAYS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PAYS.get_or_init(|| {
+        let _guard = tch::no_grad_guard();
+        let time = |kind: Kind| -> f64 {
+            let a = Tensor::ones([256, 768], (kind, tch::Device::Cpu));
+            let b = Tensor::ones([768, 2048], (kind, tch::Device::Cpu));
+            let _ = a.mm(&b);
+            let start = std::time::Instant::now();
+            for _ in 0..3 {
+                let _ = a.mm(&b);
+            }
+            start.elapsed().as_secs_f64()
+        };
+        let (f32_s, bf16_s) = (time(Kind::Float), time(Kind::BFloat16));
+        bf16_s * 1.25 < f32_s
+    })
 }
 
 /// The f32 side, plain data so the row loops can share it across threads.

@@ -59,6 +59,8 @@ pub struct Context {
     pub index_note: Option<String>,
     /// `--versus-model`: the second run the findings view sets beside this one.
     pub versus: Option<Versus>,
+    /// `--neuronpedia`: each SAE's numbers at a glance, once the model thread read the dump.
+    pub neuronpedia: crate::ui::worker::NpOverviews,
 }
 
 /// A second run (another model, other SAEs, the same samples) whose findings the model
@@ -97,6 +99,7 @@ impl Context {
             index: None,
             index_note: None,
             versus: None,
+            neuronpedia: Default::default(),
         }
     }
 

@@ -96,7 +96,13 @@ pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<WorkerReque
             None
         }
         Event::Worker(worker::Msg::Neuronpedia(r)) => {
-            app.message = Some(r.unwrap_or_else(|why| format!("--neuronpedia: {why}")));
+            match r {
+                Ok((line, overviews)) => {
+                    app.message = Some(line);
+                    app.neuronpedia = overviews;
+                }
+                Err(why) => app.message = Some(format!("--neuronpedia: {why}")),
+            }
             None
         }
         Event::Worker(worker::Msg::Versus(r)) => {

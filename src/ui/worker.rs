@@ -24,9 +24,13 @@ pub enum Msg {
     Index(std::result::Result<std::sync::Arc<crate::dashboard::Index>, String>),
     /// The second run's findings (`--versus-model`), or why not.
     Versus(std::result::Result<Vec<crate::findings::Finding>, String>),
-    /// `--neuronpedia`'s dump, read once the SAEs are known: what it holds, or why not.
-    Neuronpedia(std::result::Result<String, String>),
+    /// `--neuronpedia`'s dump, read once the SAEs are known: what it holds (its line and
+    /// each SAE's overview), or why not.
+    Neuronpedia(std::result::Result<(String, NpOverviews), String>),
 }
+
+/// Neuronpedia's numbers at a glance, per loaded SAE the dump has.
+pub type NpOverviews = std::collections::BTreeMap<crate::sae_key::SaeKey, crate::neuronpedia_dump::Overview>;
 
 /// `--versus-model` for the explorer: a second run over the same samples, computed on the
 /// model thread after the first run's results; only its findings are kept.
@@ -183,7 +187,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
                 knows.labels.settle(&job.planned, &done.set.saes);
                 if let Some(path) = &job.neuronpedia {
                     let read = crate::neuronpedia_dump::Dump::load(path, &done.set.saes, &done.set.neuronpedia).map_err(|e| one_line(&e));
-                    let said = read.as_ref().map(|d| d.summary.line()).map_err(Clone::clone);
+                    let said = read.as_ref().map(|d| (d.summary.line(), d.overviews())).map_err(Clone::clone);
                     knows.neuronpedia = read.ok();
                     tx(Msg::Neuronpedia(said));
                 }

@@ -19,6 +19,29 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
     let block = super::view_frame_hinted(format!("SAE overview · {layer} · by {}", view.sort.name()), crate::ui::action::Mode::Overview, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
+    // Neuronpedia's numbers (`--neuronpedia`), labelled as theirs, above saescope's own.
+    let np = ctx.neuronpedia.get(&layer).map(|o| {
+        let head = format!("Neuronpedia {}: {} features · {} dead", o.source, o.features, o.dead);
+        // The density as a sparkline where it fits, neighbouring bins summed to make it fit.
+        let room = (inner.width as usize).saturating_sub(head.chars().count() + " · density ".len());
+        let mut counts = o.density_counts.clone();
+        while counts.len() > room && counts.len() > 8 {
+            counts = counts.chunks(2).map(|p| p.iter().sum()).collect();
+        }
+        if counts.len() <= room {
+            Line::raw(format!("{head} · density {}", crate::dashboard::text::sparkline(&counts)))
+        } else {
+            Line::raw(head)
+        }
+    });
+    let inner = match &np {
+        Some(line) => {
+            let [top, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+            f.render_widget(line.clone(), top);
+            rest
+        }
+        None => inner,
+    };
     let Some(index) = ctx.index.as_ref() else {
         let why = match (&ctx.corpus, &ctx.index_note) {
             (None, _) => {

@@ -91,6 +91,14 @@ pub struct DumpSummary {
 }
 
 impl DumpSummary {
+    /// Counts a row of `source`, which no loaded SAE has.
+    fn set_aside(&mut self, source: String) {
+        self.other_source_rows += 1;
+        if self.other_sources.len() < 3 && !self.other_sources.contains(&source) {
+            self.other_sources.push(source);
+        }
+    }
+
     pub fn line(&self) -> String {
         let mut s = format!("neuronpedia: {} features from {} file{}", self.feature_rows, self.files, if self.files == 1 { "" } else { "s" });
         if self.other_source_rows > 0 {
@@ -302,13 +310,6 @@ impl Dump {
         Ok(dump)
     }
 
-    fn set_aside(&mut self, source: String) {
-        self.summary.other_source_rows += 1;
-        if self.summary.other_sources.len() < 3 && !self.summary.other_sources.contains(&source) {
-            self.summary.other_sources.push(source);
-        }
-    }
-
     fn feature_row(&mut self, wanted: &BTreeMap<String, SaeKey>, file: &str, n: usize, line: &[u8], bad: &mut Vec<String>) {
         let row: FeatureRow = match serde_json::from_slice(line) {
             Ok(r) => r,
@@ -318,7 +319,7 @@ impl Dump {
             Ok(x) => x,
             Err(why) => return bad.push(format!("{file}: line {n}: {why}")),
         };
-        let Some(&key) = wanted.get(&source) else { return self.set_aside(source) };
+        let Some(&key) = wanted.get(&source) else { return self.summary.set_aside(source) };
         if feature as usize >= key.width && key.width > 0 {
             return bad.push(format!("{file}: line {n}: feature {feature} is past SAE {key}'s {} features", key.width));
         }
@@ -356,7 +357,7 @@ impl Dump {
         };
         match wanted.get(&source).and_then(|k| self.by_sae.get_mut(k)) {
             Some(s) => s.activations.push((feature, path.to_owned())),
-            None => self.set_aside(source),
+            None => self.summary.set_aside(source),
         }
         true
     }
@@ -412,10 +413,7 @@ impl Dump {
                     }
                 };
                 if source != s.id {
-                    aside.other_source_rows += 1;
-                    if aside.other_sources.len() < 3 && !aside.other_sources.contains(&source) {
-                        aside.other_sources.push(source);
-                    }
+                    aside.set_aside(source);
                     return true;
                 }
                 if f != feature {

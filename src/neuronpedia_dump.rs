@@ -102,7 +102,8 @@ impl DumpSummary {
     pub fn line(&self) -> String {
         let mut s = format!("neuronpedia: {} features from {} file{}", self.feature_rows, self.files, if self.files == 1 { "" } else { "s" });
         if self.other_source_rows > 0 {
-            s.push_str(&format!("; {} rows of other sources ({}) set aside", self.other_source_rows, self.other_sources.join(", ")));
+            let n = self.other_source_rows;
+            s.push_str(&format!("; {n} row{} of other sources ({}) set aside", if n == 1 { "" } else { "s" }, self.other_sources.join(", ")));
         }
         if let Some(first) = self.malformed.first() {
             s.push_str(&format!("; {} malformed row{} set aside (first: {first})", self.malformed.len(), if self.malformed.len() == 1 { "" } else { "s" }));
@@ -483,7 +484,7 @@ impl FeatureDump {
         let mut s = format!("\nfrom Neuronpedia ({}, dump {}{from}):\n", self.source, printable(&self.dump));
         let a = &self.set_aside;
         if a.other_source_rows > 0 || !a.malformed.is_empty() {
-            s.push_str(&format!("  set aside while reading its activations: {} rows of other sources", a.other_source_rows));
+            s.push_str(&format!("  set aside while reading its activations: {} row(s) of other sources", a.other_source_rows));
             for m in &a.malformed {
                 s.push_str(&format!("; malformed: {}", printable(m)));
             }

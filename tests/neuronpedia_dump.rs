@@ -43,7 +43,7 @@ fn a_dump_agrees_with_saescopes_own_index_and_sets_aside_what_is_not_its() {
     let mut compared = 0;
     for id in 0..12 {
         let (card, err) = feature(id, cache.path());
-        assert!(err.contains("neuronpedia: 12 features from 4 files; 1 rows of other sources (gpt2-small/7-res-jb) set aside"), "{err}");
+        assert!(err.contains("neuronpedia: 12 features from 4 files; 1 row of other sources (gpt2-small/7-res-jb) set aside"), "{err}");
         let (np, own) = (&card["neuronpedia"], &card["corpus"]);
         assert_eq!(np["source"], "gpt2-small/6-res-jb");
         let close = |a: &Value, b: &Value, what: &str| {

@@ -22,7 +22,7 @@ use tch::{Device, Kind};
 /// How often an unfinished index is saved for resuming.
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Bumped when what an index holds changes, so old files are rebuilt, not misread.
-const FORMAT: &str = "saescope index 3";
+const FORMAT: &str = "saescope index 4";
 /// Window size when the SAE's cfg.json names none (gpt2-small-res-jb's).
 pub const DEFAULT_CONTEXT: usize = 128;
 
@@ -141,7 +141,7 @@ pub fn build_shard(req: &IndexRequest, slice: Slice, output: &std::path::Path, p
     let id = portable(req, &at, progress)?;
     let key = shard::resume_key(&at.id, slice);
     let (index, timings, resumed_tokens) = compute(req, at, key, Some(slice), None, progress)?;
-    let file = shard::ShardFile { id, slice, index };
+    let file = shard::ShardFile { id, slice, seconds: index.seconds, index };
     shard::write(output, &file)?;
     let _ = std::fs::remove_file(req.store.resume_path(&key));
     Ok(Outcome { index: file.index, path: output.to_owned(), timings: Some(timings), resumed_tokens })

@@ -37,7 +37,10 @@ pub struct Index {
     pub tokens: u64,
     pub skipped_binary: usize,
     pub rows_without_text: usize,
-    /// Seconds of compute it took, over all runs that built it.
+    /// Seconds of compute it took, over all runs that built it. Kept beside the index file
+    /// (`store.rs`), not in it: it differs between any two runs, and the file's bytes are
+    /// what one run, a resumed run and merged shards all write alike.
+    #[serde(skip)]
     pub seconds: f64,
     pub layers: Vec<LayerStats>,
     /// The windows any top list or sample refers to, by number.

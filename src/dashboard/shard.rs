@@ -51,6 +51,8 @@ pub struct ShardFile {
     pub id: Key,
     pub slice: Slice,
     pub index: Index,
+    /// The shard's compute time (the index keeps its own outside its bytes).
+    pub seconds: f64,
 }
 
 const SHARD_MAGIC: &[u8; 8] = b"SAESSHD1";
@@ -126,7 +128,9 @@ pub fn merge(id: &Key, files: Vec<(PathBuf, ShardFile)>, names: &Names) -> Resul
     let mut shards: Vec<ShardFile> = files.into_iter().map(|(_, s)| s).collect();
     shards.sort_by_key(|s| s.slice.k);
     let mut it = shards.into_iter();
-    let mut whole = it.next().ok_or_else(|| eyre!("internal: no shard"))?.index;
+    let first = it.next().ok_or_else(|| eyre!("internal: no shard"))?;
+    let mut whole = first.index;
+    whole.seconds = first.seconds;
     rename(&mut whole, names);
     for s in it {
         let mut i = s.index;
@@ -138,7 +142,7 @@ pub fn merge(id: &Key, files: Vec<(PathBuf, ShardFile)>, names: &Names) -> Resul
         for (mine, theirs) in whole.layers.iter_mut().zip(&i.layers) {
             mine.merge(theirs)?;
         }
-        whole.seconds += i.seconds;
+        whole.seconds += s.seconds;
         whole.contexts.extend(i.contexts);
         whole.vocab.extend(i.vocab);
     }

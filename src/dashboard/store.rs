@@ -63,8 +63,19 @@ impl Store {
         self.dir.join(format!("index-{}.resume", hex(id)))
     }
 
+    /// The compute time beside the index file.
+    pub fn seconds_path(&self, id: &Key) -> PathBuf {
+        self.dir.join(format!("index-{}.seconds", hex(id)))
+    }
+
     pub fn read(&self, id: &Key) -> Found<Index> {
-        read(&self.path(id), INDEX_MAGIC)
+        match read::<Index>(&self.path(id), INDEX_MAGIC) {
+            Found::Ok(mut index) => {
+                index.seconds = std::fs::read_to_string(self.seconds_path(id)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0);
+                Found::Ok(index)
+            }
+            other => other,
+        }
     }
 
     pub fn read_resume(&self, id: &Key) -> Found<Resume> {
@@ -75,6 +86,8 @@ impl Store {
     pub fn write(&self, id: &Key, index: &Index) -> Result<PathBuf> {
         let path = self.path(id);
         write(&path, INDEX_MAGIC, index)?;
+        // Only a figure for the summary: losing it loses nothing of the index.
+        let _ = crate::fsio::write_atomic(&self.seconds_path(id), format!("{}\n", index.seconds).as_bytes());
         let _ = std::fs::remove_file(self.resume_path(id));
         Ok(path)
     }

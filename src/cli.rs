@@ -53,6 +53,17 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// How good each loaded SAE is, as SAELens's run_evals measures it: L0, explained
+    /// variance, MSE, cosine, CE and KL scores (its reconstruction spliced into the forward),
+    /// dead and dense features; on the samples, or on --corpus (cut into --context windows,
+    /// at most --max-tokens).
+    Eval {
+        #[arg(long, value_enum, default_value_t = CardFormat::Text)]
+        format: CardFormat,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Features of the loaded SAEs whose --labels text has every word of QUERY (or #id).
     Search {
         query: String,

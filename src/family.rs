@@ -85,6 +85,11 @@ pub trait Family: Send {
     /// [batch, seq] bool, true on real tokens.
     fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>>;
 
+    /// Next-token logits [batch, seq, vocab] (f32) of a right-padded batch (as
+    /// `hooks_each` takes it), every hook point passing through `edit`: many texts'
+    /// spliced forwards in one pass (eval.rs). Needs every block loaded.
+    fn logits_each(&self, tokens: &Tensor, mask: &Tensor, edit: &mut HookEdit) -> Result<Tensor>;
+
     /// A value at `hook` in the model's own terms, as TransformerLens holds it under
     /// `processing` (what `hooks_each` returns, for a value met while generating).
     fn view(&self, hook: HookPoint, value: &Tensor, processing: Processing) -> Result<Tensor>;

@@ -225,6 +225,31 @@ impl Gemma3 {
         self.embed.index_select(0, &ids.view([-1])).view(&shape[..]) * scale
     }
 
+    /// The residual after the first `blocks` layers of a right-padded batch, every hook
+    /// point on the way through `edit`: what `hooks_each` and `logits_each` share.
+    fn batch_forward(&self, tokens: &Tensor, mask: &Tensor, blocks: usize, edit: &mut HookEdit) -> Result<Tensor> {
+        let (b, t) = tokens.size2()?;
+        let tokens = tokens.to_device(self.device);
+        if tokens.max().int64_value(&[]) >= self.cfg.vocab_size as i64 {
+            bail!("a token id is past the vocabulary of {}", self.cfg.vocab_size);
+        }
+        // Causal (and windowed) masks with key padding, [b, 1, t, t]. Each position also
+        // sees itself, so a padding query whose window holds only padding has a row to
+        // attend to, and no NaN reaches a real token through the values.
+        let keys = mask.to_device(self.device).view([b, 1, 1, t]);
+        let itself = Tensor::eye(t, (Kind::Bool, self.device)).view([1, 1, t, t]);
+        let masked = |sliding: bool| self.allowed(0, t, sliding).view([1, 1, t, t]).logical_and(&keys).logical_or(&itself);
+        let (local, global) = (masked(true), masked(false));
+        let rope = self.rope(0, t);
+        let mut h = self.embed(&tokens);
+        for i in 0..blocks {
+            h = edit.apply(HookPoint::new(i, Site::ResidPre), h)?;
+            let allowed = if self.cfg.sliding[i] { &local } else { &global };
+            h = self.layer_forward(i, h, &rope, &mut |q, k, v| attention(&self.cfg, &q, &k, &v, allowed), edit)?;
+        }
+        Ok(h)
+    }
+
     fn layer(&self, i: usize) -> Result<&Layer> {
         self.layers.get(i).ok_or_else(|| eyre!("internal: layer {i} is not loaded"))
     }
@@ -329,29 +354,17 @@ impl Family for Gemma3 {
     }
 
     fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
-        let (b, t) = tokens.size2()?;
-        let needed = blocks_for(requested, self.layers.len(), t as usize, self.cfg.n_ctx)?;
-        let tokens = tokens.to_device(self.device);
-        if tokens.max().int64_value(&[]) >= self.cfg.vocab_size as i64 {
-            bail!("a token id is past the vocabulary of {}", self.cfg.vocab_size);
-        }
-        // Causal (and windowed) masks with key padding, [b, 1, t, t]. Each position also
-        // sees itself, so a padding query whose window holds only padding has a row to
-        // attend to, and no NaN reaches a real token through the values.
-        let keys = mask.to_device(self.device).view([b, 1, 1, t]);
-        let itself = Tensor::eye(t, (Kind::Bool, self.device)).view([1, 1, t, t]);
-        let masked = |sliding: bool| self.allowed(0, t, sliding).view([1, 1, t, t]).logical_and(&keys).logical_or(&itself);
-        let (local, global) = (masked(true), masked(false));
-        let rope = self.rope(0, t);
+        let needed = blocks_for(requested, self.layers.len(), tokens.size2()?.1 as usize, self.cfg.n_ctx)?;
         collect_hooks(self, requested, |take| {
-            let mut h = self.embed(&tokens);
-            for i in 0..needed {
-                h = take.apply(HookPoint::new(i, Site::ResidPre), h)?;
-                let allowed = if self.cfg.sliding[i] { &local } else { &global };
-                h = self.layer_forward(i, h, &rope, &mut |q, k, v| attention(&self.cfg, &q, &k, &v, allowed), take)?;
-            }
+            let h = self.batch_forward(tokens, mask, needed, take)?;
             take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)
         })
+    }
+
+    fn logits_each(&self, tokens: &Tensor, mask: &Tensor, edit: &mut HookEdit) -> Result<Tensor> {
+        check_generation(self, tokens.size2()?.1 as usize)?;
+        let h = self.batch_forward(tokens, mask, self.cfg.num_hidden_layers, edit)?;
+        Ok(self.unembed(&h))
     }
 
     /// The HF values: Gemma Scope 2 was trained on them, and TransformerLens neither centres

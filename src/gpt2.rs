@@ -216,6 +216,25 @@ impl Gpt2 {
     /// One block over `h` [.., t, d], every hook inside it passing through `edit` (HF's
     /// own values). `attend` maps the heads' queries, keys and values [.., n_head, t, d_head]
     /// to their weighted values in the same layout.
+    /// The residual after the first `blocks` blocks of a right-padded batch, every hook
+    /// point on the way through `edit`: what `hooks_each` and `logits_each` share.
+    fn batch_forward(&self, tokens: &Tensor, mask: &Tensor, blocks: usize, edit: &mut HookEdit) -> Result<Tensor> {
+        let (b, t) = tokens.size2()?;
+        let tokens = tokens.to_device(self.device);
+        // Causal and key-padding masks in one boolean [b, 1, t, t]; query rows of padding
+        // still see position 0 (BOS), so no row is fully masked and no NaN appears.
+        let causal = Tensor::ones([t, t], (Kind::Bool, self.device)).tril(0);
+        let keys = mask.to_device(self.device).view([b, 1, 1, t]);
+        let attn_mask = causal.view([1, 1, t, t]).logical_and(&keys);
+        let mut attend = |q: Tensor, k: Tensor, v: Tensor| Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&attn_mask), 0.0, false, None, false);
+        let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
+        for i in 0..blocks {
+            h = edit.apply(HookPoint::new(i, Site::ResidPre), h)?;
+            h = self.block_forward(i, h, &mut attend, edit)?;
+        }
+        Ok(h)
+    }
+
     fn block_forward(&self, layer: usize, h: Tensor, attend: &mut dyn FnMut(Tensor, Tensor, Tensor) -> Tensor, edit: &mut HookEdit) -> Result<Tensor> {
         let blk = self.block(layer)?;
         let at = |site| HookPoint::new(layer, site);
@@ -291,24 +310,19 @@ impl Family for Gpt2 {
     /// One pass that stops after the last block a point needs; the processings differ only
     /// in what is subtracted at the end, so SAEs of several releases share it.
     fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
-        let (b, t) = tokens.size2()?;
-        let needed = blocks_for(requested, self.blocks.len(), t as usize, self.cfg.n_positions)?;
-        let tokens = tokens.to_device(self.device);
-        // Causal and key-padding masks in one boolean [b, 1, t, t]; query rows of padding
-        // still see position 0 (BOS), so no row is fully masked and no NaN appears.
-        let causal = Tensor::ones([t, t], (Kind::Bool, self.device)).tril(0);
-        let keys = mask.to_device(self.device).view([b, 1, 1, t]);
-        let attn_mask = causal.view([1, 1, t, t]).logical_and(&keys);
-        let mut attend = |q: Tensor, k: Tensor, v: Tensor| Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&attn_mask), 0.0, false, None, false);
-
+        let needed = blocks_for(requested, self.blocks.len(), tokens.size2()?.1 as usize, self.cfg.n_positions)?;
         collect_hooks(self, requested, |take| {
-            let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
-            for i in 0..needed {
-                h = take.apply(HookPoint::new(i, Site::ResidPre), h)?;
-                h = self.block_forward(i, h, &mut attend, take)?;
-            }
+            let h = self.batch_forward(tokens, mask, needed, take)?;
             take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)
         })
+    }
+
+    fn logits_each(&self, tokens: &Tensor, mask: &Tensor, edit: &mut HookEdit) -> Result<Tensor> {
+        check_generation(self, tokens.size2()?.1 as usize)?;
+        let h = self.batch_forward(tokens, mask, self.cfg.n_layer, edit)?;
+        let (w, b) = self.ln_f()?;
+        let x = h.layer_norm([self.cfg.n_embd as i64], Some(&w), Some(&b), self.cfg.layer_norm_epsilon, false);
+        Ok(x.matmul(&self.wte.tr()).to_kind(Kind::Float))
     }
 
     /// TransformerLens under `processing`: writes to the residual (and the residual) minus

@@ -13,6 +13,7 @@ pub mod compute;
 pub mod corpus;
 pub mod cpu;
 pub mod dashboard;
+pub mod eval;
 pub mod family;
 pub mod findings;
 pub mod fsio;

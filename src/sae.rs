@@ -293,11 +293,7 @@ impl Sae {
 
     /// Feature activations for residual vectors `x` [.., d_in] -> [.., d_sae].
     pub fn encode(&self, x: &Tensor) -> Tensor {
-        let x = self.normalized(x);
-        // In place after the matmul: the [tokens, d_sae] buffer is the run's largest, and
-        // `z + b` then `relu` would hold three of them at once.
-        let mut z = x.matmul(&self.w_enc);
-        let _ = z.g_add_(&self.b_enc);
+        let mut z = self.pre_activations(x);
         match self.cfg.architecture {
             Architecture::Standard => {
                 let _ = z.relu_();
@@ -315,6 +311,17 @@ impl Sae {
                 z.scatter(-1, &idx, &vals.relu())
             }
         }
+    }
+
+    /// What the activation function reads, [.., d_sae]: where a feature's firing is decided
+    /// (a value within float noise of 0 or of a threshold may go either way between two
+    /// implementations of the same sum).
+    pub fn pre_activations(&self, x: &Tensor) -> Tensor {
+        // In place after the matmul: the [tokens, d_sae] buffer is the run's largest, and
+        // `z + b` then `relu` would hold three of them at once.
+        let mut z = self.normalized(x).matmul(&self.w_enc);
+        let _ = z.g_add_(&self.b_enc);
+        z
     }
 
     /// The encoder's parts for `dashboard::screen`: W_enc [d_in, d_sae], b_enc, and the
@@ -364,6 +371,25 @@ impl Sae {
                 z.relu()
             }
         }
+    }
+
+    /// The reconstruction of `x` [.., d_in] from its feature activations `f` (`encode(x)`),
+    /// in the hook's own units, as SAELens's `decode` gives it: `f @ W_dec + b_dec`, then
+    /// the input normalisation undone with `x`'s own statistics (a folded scale divides
+    /// `b_dec` as SAELens's `fold_activation_norm_scaling_factor` does).
+    pub fn decode(&self, f: &Tensor, x: &Tensor) -> Result<Tensor> {
+        let out = f.matmul(self.decoder()?);
+        Ok(match self.cfg.normalize {
+            Normalize::None => out + &self.b_dec,
+            Normalize::Scale(s) => out + (&self.b_dec / s),
+            Normalize::ConstantNormRescale => (out + &self.b_dec) * x.norm_scalaropt_dim(2, [-1i64].as_slice(), true) / (self.cfg.d_in as f64).sqrt(),
+            Normalize::LayerNorm => {
+                // SAELens multiplies back by the std without the 1e-5 it divided with.
+                let mean = x.mean_dim(-1, true, x.kind());
+                let std = (x - &mean).std_dim(-1, true, true);
+                (out + &self.b_dec) * std + mean
+            }
+        })
     }
 
     /// W_dec [d_sae, d_in], loaded (and checked) on first call.

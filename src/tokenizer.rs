@@ -47,6 +47,16 @@ impl Tokenizer {
         Ok(ids)
     }
 
+    /// The structural special tokens SAELens's evals leave out of every metric
+    /// (`get_special_token_ids`: BOS, EOS and PAD; GPT-2's are all `<|endoftext|>`).
+    pub fn special_ids(&self) -> Vec<u32> {
+        let mut ids = vec![self.bos];
+        ids.extend(["<eos>", "<pad>", "</s>", "<|endoftext|>"].iter().filter_map(|t| self.inner.token_to_id(t)));
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// The text of each token, for token-level views. A byte-fallback token (Gemma's
     /// `<0xD0>`), a part of one character, shows as itself rather than as U+FFFD.
     pub fn token_strings(&self, ids: &[u32]) -> Vec<String> {

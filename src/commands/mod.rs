@@ -3,6 +3,7 @@
 //! way a command writes its text or JSON).
 
 mod attribute;
+mod eval;
 mod explore;
 mod feature;
 mod findings;
@@ -112,6 +113,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Index { format, export_neuronpedia, .. }) => index::index(c, format, export_neuronpedia.as_deref()),
         Some(Command::Feature { layer, id, format, output }) => feature::feature(c, &layer, id, format, output),
         Some(Command::Findings { format, output }) => findings::findings(c, versus, format, output),
+        Some(Command::Eval { format, output }) => eval::eval(c, format, output),
         Some(Command::Search { query, format }) => search::search(c, &query, format),
         Some(Command::Tokens { layer, id, text, format, output }) => tokens::tokens(c, &layer, id, &text, format, output),
         Some(Command::Attribute { prompt, target, top, format, output }) => attribute::attribute(c, &prompt, target.as_deref(), top, format, output),

@@ -1,0 +1,120 @@
+//! `saescope eval` against SAELens's own eval functions (`get_sparsity_and_variance_metrics`
+//! and `get_downstream_reconstruction_metrics`, fixtures from scripts/reference_eval.py) on
+//! the tiny synthetic weights: the res-jb SAEs at resid_pre and resid_post, the mixed
+//! release (an uncentred TopK attn_out SAE with layer_norm input, a centred mlp_out SAE
+//! with its registry scale folded) and the kk SAEs on `attn.hook_z`. Every figure is
+//! within 1e-4 relative; the CE score, a ratio whose denominator is tiny on random weights,
+//! within what the losses' agreement allows.
+
+mod common;
+
+use common::releases::{all, KK, MIXED};
+use saescope::pipeline::{Engine, Resolved, Run, RunOptions};
+use saescope::progress::ProgressSink;
+use saescope::samples::Samples;
+use saescope::selection::Selection;
+use saescope::source::Source;
+use serde_json::Value;
+use std::path::Path;
+
+fn release_engine(dir: &Path, release: &str, layers: &[usize]) -> Engine {
+    let saes = Selection::from_args(release, &[], layers, Some(&dir.join("saes")), None).expect("selection");
+    let run = Run { model: Source::Dir(dir.join("model")), saes, device: tch::Device::Cpu, opts: RunOptions::default() };
+    Resolved::new(&run.model, &run.saes, &ProgressSink::none()).expect("resolve").load_full(run.device, &run.opts, &ProgressSink::none()).expect("load")
+}
+
+/// The fixture's texts, BOS first, as the reference tokenised them.
+fn texts(e: &Engine) -> Vec<Vec<u32>> {
+    let samples = Samples::load(&common::fixture("reference_samples.toml")).expect("samples");
+    e.tokenize(&samples, &RunOptions::default(), &ProgressSink::none()).expect("tokenize")
+}
+
+const SCALARS: &[&str] = &[
+    "l1",
+    "explained_variance",
+    "explained_variance_legacy",
+    "mse",
+    "cossim",
+    "l2_norm_in",
+    "l2_norm_out",
+    "l2_ratio",
+    "relative_reconstruction_bias",
+    "ce_loss_without_sae",
+    "ce_loss_with_sae",
+    "ce_loss_with_ablation",
+    "kl_div_with_sae",
+    "kl_div_with_ablation",
+    "kl_div_score",
+    "mean_norm",
+];
+const COUNTS: &[&str] = &["tokens", "ce_tokens", "kl_tokens", "d_sae"];
+const REL: f64 = 1e-4;
+
+/// Per feature of SAE `si`, the counted (token, feature) pairs of `texts` whose
+/// pre-activation lies within 1e-4 of 0.
+fn near_zero(e: &Engine, texts: &[Vec<u32>], si: usize) -> Vec<u64> {
+    let p = saescope::pipeline::pack(texts.iter().map(Vec::as_slice), true, e.tokenizer.bos);
+    let x = &e.inputs(&p).expect("inputs")[si];
+    let counted = p.mask.logical_and(&p.ids.ne(i64::from(e.tokenizer.bos))).unsqueeze(-1);
+    let near = e.saes[si].1.pre_activations(x).abs().lt(1e-4).logical_and(&counted);
+    Vec::<i64>::try_from(near.sum_dim_intlist([0i64, 1].as_slice(), false, tch::Kind::Int64)).expect("counts").into_iter().map(|c| c as u64).collect()
+}
+
+fn check(e: &Engine, fixture: &str, batch_tokens: usize) {
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture(fixture)).expect("fixture")).expect("json");
+    let got = saescope::eval::evaluate(e, &texts(e), "fixture".into(), batch_tokens, &ProgressSink::none()).expect("eval");
+    let want = fx["saes"].as_array().expect("saes");
+    assert_eq!(got.saes.len(), want.len(), "{fixture}: SAEs");
+    for (si, (q, w)) in got.saes.iter().zip(want).enumerate() {
+        let hook = w["hook"].as_str().expect("hook");
+        assert_eq!(q.hook, hook, "{fixture}: SAE order");
+        let g = serde_json::to_value(q).expect("serialize");
+        for &name in SCALARS {
+            let (a, b) = (g[name].as_f64().expect(name), w[name].as_f64().expect(name));
+            assert!(common::close(a, b, REL), "{fixture} {hook} {name}: saescope {a} vs SAELens {b}");
+        }
+        for &name in COUNTS {
+            assert_eq!(g[name], w[name], "{fixture} {hook} {name}");
+        }
+        // (abl - sae) / (abl - clean): each loss within REL moves it by up to this much.
+        let (clean, sae, abl) = (q.ce_loss_without_sae, q.ce_loss_with_sae, q.ce_loss_with_ablation);
+        let denom = abl - clean;
+        let tol = REL * (abl.abs() + sae.abs() + (1.0 + q.ce_loss_score.abs()) * (abl.abs() + clean.abs())) / denom.abs();
+        let want_score = w["ce_loss_score"].as_f64().expect("score");
+        assert!((q.ce_loss_score - want_score).abs() <= tol, "{fixture} {hook} ce_loss_score: {} vs {want_score} (tolerance {tol})", q.ce_loss_score);
+        // Whether a feature fires is a cut at 0: where its pre-activation is within float
+        // noise of it the two stacks may disagree, and only there. Such (token, feature)
+        // pairs are counted; every difference in a firing count must be one of them.
+        let near = near_zero(e, &texts(e), si);
+        let density = w["feature_density"].as_array().expect("density");
+        assert_eq!(q.density.len(), density.len(), "{fixture} {hook}: features");
+        let n = q.tokens as f64;
+        let (mut flips, mut moved) = (0u64, 0usize);
+        for (f, (a, b)) in q.density.iter().zip(density).enumerate() {
+            let diff = ((a - b.as_f64().expect("density")).abs() * n).round() as u64;
+            assert!(diff <= near[f], "{fixture} {hook} feature {f}: fires on {diff} tokens more or less than in SAELens, {} of them borderline", near[f]);
+            flips += diff;
+            moved += usize::from(diff > 0);
+        }
+        let l0_diff = ((q.l0 - w["l0"].as_f64().expect("l0")).abs() * n).round() as u64;
+        assert!(l0_diff <= flips, "{fixture} {hook} l0: {} vs {} ({l0_diff} firings apart, {flips} borderline)", q.l0, w["l0"]);
+        for name in ["dead", "dense_1pct", "dense_10pct"] {
+            let apart = g[name].as_u64().expect(name).abs_diff(w[name].as_u64().expect(name)) as usize;
+            assert!(apart <= moved, "{fixture} {hook} {name}: {} vs {} with {moved} features moved", g[name], w[name]);
+        }
+    }
+}
+
+#[test]
+fn res_jb_saes_equal_saelens_run_evals() {
+    // Small batches: several padded batches per pass, and the legacy variance's mean still
+    // the whole set's.
+    check(&common::full_engine(&[0, 6, 8, 12]), "eval_tiny.json", 64);
+}
+
+#[test]
+fn attn_out_mlp_out_and_hook_z_saes_equal_saelens_run_evals() {
+    let dir = |name: &str| all().iter().find(|(_, r)| *r == name).map(|(d, _)| d.clone()).expect("release");
+    check(&release_engine(&dir(MIXED), MIXED, &[8]), "eval_mixed.json", 256);
+    check(&release_engine(&dir(KK), KK, &[5, 8]), "eval_kk.json", 256);
+}

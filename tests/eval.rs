@@ -118,3 +118,9 @@ fn attn_out_mlp_out_and_hook_z_saes_equal_saelens_run_evals() {
     check(&release_engine(&dir(MIXED), MIXED, &[8]), "eval_mixed.json", 256);
     check(&release_engine(&dir(KK), KK, &[5, 8]), "eval_kk.json", 256);
 }
+
+#[test]
+fn batched_spliced_forwards_equal_one_text_at_a_time() {
+    let e = common::full_engine(&[6]);
+    common::check_batched_logits(&e, &texts(&e), saescope::hooks::HookPoint::new(6, saescope::hooks::Site::ResidPre));
+}

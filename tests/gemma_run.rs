@@ -316,3 +316,13 @@ fn a_sharded_checkpoint_gives_the_single_files_report() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(moved > 0 && !out.status.success() && err.contains("which has no such tensor") && err.contains("download the model again"), "{err}");
 }
+
+#[test]
+fn batched_spliced_forwards_equal_one_text_at_a_time() {
+    let e = full_engine();
+    let samples = saescope::samples::Samples::load(&fixture("reference_samples.toml")).expect("samples");
+    let texts = e.tokenize(&samples, &RunOptions::default(), &ProgressSink::none()).expect("tokenize");
+    // Texts past the sliding window of 8 and shorter ones, padded in one batch.
+    assert!(texts.iter().any(|t| t.len() > 8) && texts.iter().any(|t| t.len() < 8));
+    common::check_batched_logits(&e, &texts, saescope::hooks::HookPoint::new(5, saescope::hooks::Site::ResidPost));
+}

@@ -219,3 +219,21 @@ pub fn check_attribution(got: &saescope::attribute::Attribution, want: &serde_js
         }
     }
 }
+
+/// `Family::logits_each` on `texts` in one right-padded batch, with `hook`'s value halved,
+/// equals `forward_cached` on each text alone with the same edit, at every real position:
+/// padding changes nothing and the batched path edits as generation does.
+pub fn check_batched_logits(e: &Engine, texts: &[Vec<u32>], hook: saescope::hooks::HookPoint) {
+    use saescope::family::{HookEdit, KvCache};
+    let _guard = tch::no_grad_guard();
+    let halve = || HookEdit::new(vec![hook], |_, h: tch::Tensor| Ok(h * 0.5));
+    let p = saescope::pipeline::pack(texts.iter().map(Vec::as_slice), true, e.tokenizer.bos);
+    let batched = e.model.logits_each(&p.ids, &p.mask, &mut halve()).expect("batched");
+    for (r, ids) in texts.iter().enumerate() {
+        let alone = e.model.forward_cached(ids, &mut KvCache::default(), &mut halve()).expect("alone");
+        let mine = batched.get(r as i64).narrow(0, 0, ids.len() as i64);
+        let diff = (&mine - &alone).abs().max().double_value(&[]);
+        let scale = alone.abs().max().double_value(&[]);
+        assert!(diff <= 1e-4 * scale.max(1.0), "text {r} ({} tokens): batched logits differ by {diff} (scale {scale})", ids.len());
+    }
+}

@@ -81,6 +81,12 @@ impl AboveCounts {
         })
     }
 
+    /// The category's best specialist: the feature with the highest specialist score
+    /// (the lowest number among equals), if any scores above 0.
+    pub fn best(&self, category: usize) -> Option<(u32, i64)> {
+        self.counts.keys().map(|&f| (f, self.specialist(f, category))).filter(|&(_, s)| s > 0).max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+    }
+
     /// Rows: `features`; columns: every category.
     pub fn matrix(&self, features: &[u32]) -> Vec<Vec<i64>> {
         features.iter().map(|&f| (0..self.n_categories).map(|c| self.specialist(f, c)).collect()).collect()

@@ -71,12 +71,16 @@ pub struct Quality {
 }
 
 impl Quality {
-    /// The one line the SAE overview and the text table show.
-    pub fn line(&self) -> String {
-        format!(
-            "L0 {:.1} · EV {:.3} · MSE {:.3} · cos {:.3} · CE score {:.3} · KL score {:.3} · dead {} · dense>10% {}",
-            self.l0, self.explained_variance, self.mse, self.cossim, self.ce_loss_score, self.kl_div_score, self.dead, self.dense_10pct
-        )
+    /// The figures the SAE overview shows, each a short phrase.
+    pub fn parts(&self) -> Vec<String> {
+        let mut parts = vec![format!("L0 {:.1}", self.l0), format!("EV {:.3}", self.explained_variance), format!("cos {:.3}", self.cossim)];
+        if self.ce_loss_score.is_finite() || self.kl_div_score.is_finite() {
+            parts.push(format!("CE score {:.3}", self.ce_loss_score));
+            parts.push(format!("KL score {:.3}", self.kl_div_score));
+        }
+        parts.push(format!("dead {}/{}", self.dead, self.d_sae));
+        parts.push(format!("dense>10% {}", self.dense_10pct));
+        parts
     }
 }
 
@@ -137,7 +141,25 @@ fn counted(ids: &Tensor, special: &[u32]) -> Tensor {
 /// Measures every loaded SAE on `texts` (token ids, BOS first). Three passes: the hooks
 /// once for sparsity and reconstruction, again for the legacy variance (whose mean is the
 /// whole set's), then per text the clean, spliced and ablated forwards.
-pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, batch_tokens: usize, progress: &ProgressSink) -> Result<Eval> {
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalOptions {
+    /// Padded tokens per batch.
+    pub batch_tokens: usize,
+    /// The CE and KL figures too (each SAE's spliced and ablated forwards through every
+    /// block); without them they are NaN (null in JSON).
+    pub downstream: bool,
+    /// One SAE only (the overview's); None: every loaded SAE.
+    pub only: Option<crate::sae_key::SaeKey>,
+}
+
+impl EvalOptions {
+    pub fn all(batch_tokens: usize) -> Self {
+        Self { batch_tokens, downstream: true, only: None }
+    }
+}
+
+pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, opts: &EvalOptions, progress: &ProgressSink) -> Result<Eval> {
     let _guard = tch::no_grad_guard();
     let special = engine.tokenizer.special_ids();
     let mut sums: Vec<Sums> = engine
@@ -145,7 +167,8 @@ pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, batch_tokens
         .iter()
         .map(|(_, sae)| Sums { sum_x: vec![0.0; sae.cfg.d_in], fired: vec![0.0; sae.d_sae], text_norm: vec![(0.0, 0); texts.len()], ..Default::default() })
         .collect();
-    let batches = plan(texts, batch_tokens);
+    let measured = |si: usize| opts.only.is_none_or(|k| engine.saes[si].0 == k);
+    let batches = plan(texts, opts.batch_tokens);
     let total = texts.len() as u64 * 2;
     let mut done = 0u64;
     for (pass, label) in [(0, "eval: encoding"), (1, "eval: legacy variance")] {
@@ -159,7 +182,7 @@ pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, batch_tokens
             let rows = keep.view([-1]).nonzero().squeeze_dim(1);
             let row_of: Vec<i64> = Vec::try_from(&rows / t)?;
             let inputs = engine.inputs(&p)?;
-            for (si, (input, (_, sae))) in inputs.iter().zip(&engine.saes).enumerate() {
+            for (si, (input, (_, sae))) in inputs.iter().zip(&engine.saes).enumerate().filter(|(si, _)| measured(*si)) {
                 let s = &mut sums[si];
                 let d = input.size()[2];
                 let x = input.view([-1, d]).index_select(0, &rows.to_device(input.device()));
@@ -210,8 +233,17 @@ pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, batch_tokens
             progress.send(Progress::Fraction { label: label.into(), done, total });
         }
     }
-    downstream(engine, texts, &special, batch_tokens, &mut sums, progress)?;
-    let saes = engine.saes.iter().zip(sums).map(|((key, sae), s)| finish(key.to_string(), key.hook, sae, s)).collect();
+    if opts.downstream {
+        downstream(engine, texts, &special, opts, &mut sums, progress)?;
+    }
+    let saes = engine
+        .saes
+        .iter()
+        .zip(sums)
+        .enumerate()
+        .filter(|(si, _)| measured(*si))
+        .map(|(_, ((key, sae), s))| finish(key.to_string(), key.hook, sae, s, opts.downstream))
+        .collect();
     Ok(Eval { texts: label, n_texts: texts.len(), saes })
 }
 
@@ -220,10 +252,10 @@ pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, batch_tokens
 const LOGIT_ELEMENTS: usize = 1 << 26;
 
 /// Batch by batch: the clean forward once, then for each SAE the spliced and the ablated one.
-fn downstream(engine: &Engine, texts: &[Vec<u32>], special: &[u32], batch_tokens: usize, sums: &mut [Sums], progress: &ProgressSink) -> Result<()> {
+fn downstream(engine: &Engine, texts: &[Vec<u32>], special: &[u32], opts: &EvalOptions, sums: &mut [Sums], progress: &ProgressSink) -> Result<()> {
     let model = &engine.model;
     let (mut done, total) = (0u64, texts.len() as u64);
-    for batch in plan(texts, batch_tokens.min(LOGIT_ELEMENTS / model.vocab_size().max(1)).max(1)) {
+    for batch in plan(texts, opts.batch_tokens.min(LOGIT_ELEMENTS / model.vocab_size().max(1)).max(1)) {
         crate::interrupt::check()?;
         let p = pack(batch.iter().map(|&i| texts[i].as_slice()), true, engine.tokenizer.bos);
         let t = p.ids.size()[1];
@@ -246,7 +278,7 @@ fn downstream(engine: &Engine, texts: &[Vec<u32>], special: &[u32], batch_tokens
             scalar(&per.masked_select(&keep).sum(Kind::Double))
         };
         let ce_clean = ce(&clean);
-        for ((key, sae), s) in engine.saes.iter().zip(sums.iter_mut()) {
+        for ((key, sae), s) in engine.saes.iter().zip(sums.iter_mut()).filter(|((k, _), _)| opts.only.is_none_or(|o| o == *k)) {
             let spliced = run(&mut splice(engine, key.hook, sae, Some(&keep)))?;
             let (ce_sae, kl_sae) = (ce(&spliced), kl(&spliced));
             drop(spliced);
@@ -281,7 +313,7 @@ fn splice<'a>(engine: &'a Engine, hook: HookPoint, sae: &'a Sae, keep: Option<&'
     })
 }
 
-fn finish(sae: String, hook: HookPoint, s_sae: &Sae, s: Sums) -> Quality {
+fn finish(sae: String, hook: HookPoint, s_sae: &Sae, s: Sums, downstream: bool) -> Quality {
     let n = s.n.max(1) as f64;
     let mean_sq = s.sq_norm / n;
     let mean_x2: f64 = s.sum_x.iter().map(|v| (v / n).powi(2)).sum();
@@ -291,8 +323,9 @@ fn finish(sae: String, hook: HookPoint, s_sae: &Sae, s: Sums) -> Quality {
     let density: Vec<f64> = s.fired.iter().map(|c| c / n).collect();
     let count = |f: &dyn Fn(f64) -> bool| density.iter().filter(|&&d| f(d)).count();
     let (ce_n, kl_n) = (s.ce_n.max(1) as f64, s.kl_n.max(1) as f64);
-    let [ce_clean, ce_sae, ce_abl] = s.ce.map(|c| c / ce_n);
-    let [kl_sae, kl_abl] = s.kl.map(|k| k / kl_n);
+    let unmeasured = |x: f64| if downstream { x } else { f64::NAN };
+    let [ce_clean, ce_sae, ce_abl] = s.ce.map(|c| unmeasured(c / ce_n));
+    let [kl_sae, kl_abl] = s.kl.map(|k| unmeasured(k / kl_n));
     Quality {
         sae,
         hook: hook.to_string(),

@@ -16,6 +16,10 @@ pub const SPECIALIST: i64 = 5;
 pub struct Finding {
     pub claim: String,
     pub holds: bool,
+    /// An open question's answer, which stands in for the verdict (`holds` is then
+    /// meaningless and true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
     /// One line of numbers behind the verdict.
     pub summary: String,
     /// Per category: (name, detail).
@@ -24,8 +28,8 @@ pub struct Finding {
 
 impl Finding {
     /// The verdict in words, so it reads without colour.
-    pub fn verdict(&self) -> &'static str {
-        verdict(self.holds)
+    pub fn verdict(&self) -> &str {
+        self.answer.as_deref().unwrap_or(verdict(self.holds))
     }
 }
 
@@ -62,6 +66,8 @@ pub struct SideBySide {
 pub struct RunFinding {
     pub run: String,
     pub holds: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
     pub summary: String,
     pub rows: Vec<(String, String)>,
 }
@@ -75,7 +81,13 @@ pub fn side_by_side(runs: &[(String, Vec<Finding>)]) -> Vec<SideBySide> {
             claim: runs[0].1[i].claim.clone(),
             runs: runs
                 .iter()
-                .map(|(name, f)| RunFinding { run: name.clone(), holds: f[i].holds, summary: f[i].summary.clone(), rows: f[i].rows.clone() })
+                .map(|(name, f)| RunFinding {
+                    run: name.clone(),
+                    holds: f[i].holds,
+                    answer: f[i].answer.clone(),
+                    summary: f[i].summary.clone(),
+                    rows: f[i].rows.clone(),
+                })
                 .collect(),
         })
         .collect()
@@ -88,7 +100,7 @@ pub fn side_by_side_text(list: &[SideBySide]) -> String {
     for (i, x) in list.iter().enumerate() {
         s.push_str(&format!("{}. {}\n", i + 1, x.claim));
         for r in &x.runs {
-            s.push_str(&format!("   [{}] {}\n     {}\n", verdict(r.holds), p(&r.run), p(&r.summary)));
+            s.push_str(&format!("   [{}] {}\n     {}\n", r.answer.as_deref().unwrap_or(verdict(r.holds)), p(&r.run), p(&r.summary)));
             for (name, detail) in &r.rows {
                 s.push_str(&format!("       {:<16} {}\n", p(name), p(detail)));
             }
@@ -97,6 +109,9 @@ pub fn side_by_side_text(list: &[SideBySide]) -> String {
     }
     s
 }
+
+/// How many findings `findings` checks (the open questions' answers follow them).
+pub const FINDINGS: usize = 4;
 
 pub fn findings(a: &Analysis, categories: &[String]) -> Vec<Finding> {
     vec![top_feature_changes(a, categories), growth(a, categories), flat_gini_small_share(a, categories), specialists(a, categories)]
@@ -121,6 +136,7 @@ fn top_feature_changes(a: &Analysis, categories: &[String]) -> Finding {
     Finding {
         claim: "The top feature changes at every layer".into(),
         holds: all,
+        answer: None,
         summary: if steps == 0 {
             "needs two or more loaded layers".into()
         } else {
@@ -136,7 +152,13 @@ fn ratio(first: f32, last: f32) -> Option<f32> {
 
 fn growth(a: &Analysis, categories: &[String]) -> Finding {
     let (Some(first), Some(last)) = (a.saes.first(), a.saes.last()) else {
-        return Finding { claim: "Peak and Sum grow from the first to the last layer".into(), holds: false, summary: "no layers".into(), rows: vec![] };
+        return Finding {
+            claim: "Peak and Sum grow from the first to the last layer".into(),
+            holds: false,
+            answer: None,
+            summary: "no layers".into(),
+            rows: vec![],
+        };
     };
     let mut ratios = Vec::new();
     let mut all = a.saes.len() > 1;
@@ -159,7 +181,7 @@ fn growth(a: &Analysis, categories: &[String]) -> Finding {
         }
         _ => "no category has a non-zero first layer".into(),
     };
-    Finding { claim: "Peak and Sum grow from the first to the last layer".into(), holds: all, summary, rows }
+    Finding { claim: "Peak and Sum grow from the first to the last layer".into(), holds: all, answer: None, summary, rows }
 }
 
 fn flat_gini_small_share(a: &Analysis, categories: &[String]) -> Finding {
@@ -182,6 +204,7 @@ fn flat_gini_small_share(a: &Analysis, categories: &[String]) -> Finding {
     Finding {
         claim: format!("Gini stays flat (moves <= {GINI_FLAT}) and Top5 share stays within {:.0}-{:.0}%", 100.0 * SHARE_RANGE.0, 100.0 * SHARE_RANGE.1),
         holds,
+        answer: None,
         summary: format!("Gini {glo:.2}-{ghi:.2} (largest move within a category {worst_spread:.2}); Top5 share {:.1}%-{:.1}%", 100.0 * slo, 100.0 * shi),
         rows,
     }
@@ -208,6 +231,7 @@ fn specialists(a: &Analysis, categories: &[String]) -> Finding {
     Finding {
         claim: format!("Some categories get specialised features (Spec >= {SPECIALIST})"),
         holds: !reaching.is_empty(),
+        answer: None,
         summary: if reaching.is_empty() {
             "no category reaches it".into()
         } else {

@@ -30,6 +30,7 @@ pub mod pickle;
 pub mod pipeline;
 pub mod printable;
 pub mod progress;
+pub mod questions;
 pub mod registry;
 pub mod report;
 pub mod sae;

@@ -356,17 +356,23 @@ impl Sae {
         }
     }
 
-    /// One feature's activations for `x` [.., d_in] -> [..]: the encoder's one column where
-    /// the architecture allows (TopK needs every feature to know which survive).
+    /// One feature's activations for `x` [.., d_in] -> [..].
     pub fn encode_feature(&self, x: &Tensor, feature: u32) -> Tensor {
-        let f = i64::from(feature);
+        self.encode_some(x, &[feature]).squeeze_dim(-1)
+    }
+
+    /// Some features' activations for `x` [.., d_in] -> [.., features.len()]: the
+    /// encoder's columns alone where the architecture allows (TopK needs every feature to
+    /// know which survive), so probing a few features costs a few columns.
+    pub fn encode_some(&self, x: &Tensor, features: &[u32]) -> Tensor {
+        let idx = Tensor::from_slice(&features.iter().map(|&f| i64::from(f)).collect::<Vec<_>>()).to_device(self.device);
         match self.cfg.architecture {
-            Architecture::TopK(_) => self.encode(x).select(-1, f),
+            Architecture::TopK(_) => self.encode(x).index_select(-1, &idx),
             _ => {
                 let x = self.normalized(x);
-                let mut z = x.matmul(&self.w_enc.select(1, f)) + self.b_enc.get(f);
+                let mut z = x.matmul(&self.w_enc.index_select(1, &idx)) + self.b_enc.index_select(0, &idx);
                 if let Some(th) = &self.threshold {
-                    z = &z * z.gt_tensor(&th.get(f));
+                    z = &z * z.gt_tensor(&th.index_select(0, &idx));
                 }
                 z.relu()
             }

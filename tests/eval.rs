@@ -62,7 +62,7 @@ fn near_zero(e: &Engine, texts: &[Vec<u32>], si: usize) -> Vec<u64> {
 
 fn check(e: &Engine, fixture: &str, batch_tokens: usize) {
     let fx: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture(fixture)).expect("fixture")).expect("json");
-    let got = saescope::eval::evaluate(e, &texts(e), "fixture".into(), batch_tokens, &ProgressSink::none()).expect("eval");
+    let got = saescope::eval::evaluate(e, &texts(e), "fixture".into(), &saescope::eval::EvalOptions::all(batch_tokens), &ProgressSink::none()).expect("eval");
     let want = fx["saes"].as_array().expect("saes");
     assert_eq!(got.saes.len(), want.len(), "{fixture}: SAEs");
     for (si, (q, w)) in got.saes.iter().zip(want).enumerate() {

@@ -84,13 +84,23 @@ fn findings_command_matches_the_analysis() {
     let want = findings(&analyze(&set, Params::default()), &set.categories);
     let out = common::tiny_args(&mut common::saescope()).args(["findings", "--format", "json"]).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let got = got.as_array().expect("array");
-    assert_eq!(got.len(), 4);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let got = json["findings"].as_array().expect("array");
+    // The four findings, then the three open questions' answers.
+    assert_eq!(got.len(), 7);
     for (g, w) in got.iter().zip(&want) {
         assert_eq!((g["claim"].as_str(), g["holds"].as_bool()), (Some(w.claim.as_str()), Some(w.holds)));
         assert_eq!(g["rows"].as_array().map(Vec::len), Some(w.rows.len()));
+        assert!(g.get("answer").is_none());
     }
+    for g in &got[4..] {
+        assert!(g["answer"].as_str().is_some_and(|a| !a.is_empty()), "{g}");
+        assert_eq!(g["rows"].as_array().map(Vec::len).unwrap_or(0) >= set.categories.len(), true, "{g}");
+    }
+    let q = &json["open_questions"][0];
+    assert_eq!(q["saes"].as_array().map(Vec::len), Some(4));
+    assert_eq!(q["tails"].as_array().map(Vec::len), Some(4));
+    assert!(q["readings"].as_array().is_some_and(|r| r.len() >= 4 * set.categories.len() * 5), "each category's top 5 per SAE");
     let text = common::tiny_args(&mut common::saescope()).args(["findings"]).output().expect("run");
     let s = String::from_utf8_lossy(&text.stdout);
     assert_eq!(s.matches("[HOLDS]").count() + s.matches("[DOES NOT HOLD]").count(), 4, "{s}");

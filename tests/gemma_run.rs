@@ -198,15 +198,21 @@ fn findings_set_gpt2_and_gemma_side_by_side() {
         .args(gemma.iter().map(|a| a.replace("--", "--versus-"))));
     let alone_gpt2 = run(common::tiny_args(&mut saescope()).args(["findings", "--layers", "6,8,10,11"]));
     let alone_gemma = run(saescope().args(["findings", "--model-dir"]).arg(fixture("gemma_run/model")).arg("--sae-dir").arg(&gemma_saes).args(gemma));
-    let list = both.as_array().expect("findings");
-    assert_eq!(list.len(), 4);
+    let list = both["findings"].as_array().expect("findings");
+    // The four findings and the three open questions' answers.
+    assert_eq!(list.len(), 7);
     for (i, f) in list.iter().enumerate() {
         let runs = f["runs"].as_array().expect("runs");
         assert_eq!(runs.len(), 2);
         assert!(runs[1]["run"].as_str().is_some_and(|r| r.contains("gemma-scope-2-270m-pt-res")), "{}", runs[1]["run"]);
         for (r, alone) in runs.iter().zip([&alone_gpt2, &alone_gemma]) {
-            assert_eq!(f["claim"], alone[i]["claim"]);
-            assert_eq!((&r["holds"], &r["summary"], &r["rows"]), (&alone[i]["holds"], &alone[i]["summary"], &alone[i]["rows"]), "finding {i}");
+            let alone = &alone["findings"][i];
+            assert_eq!(f["claim"], alone["claim"]);
+            assert_eq!(
+                (&r["holds"], &r["answer"], &r["summary"], &r["rows"]),
+                (&alone["holds"], &alone["answer"], &alone["summary"], &alone["rows"]),
+                "finding {i}"
+            );
         }
     }
 }

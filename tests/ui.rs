@@ -581,7 +581,13 @@ fn serve(a: &mut App) -> usize {
     let n = requests.len();
     for r in requests {
         let mut progress = Vec::new();
-        let knows = worker::Knows { labels: a.labels.clone(), neuronpedia: None };
+        let knows = worker::Knows {
+            labels: a.labels.clone(),
+            samples: Some(Samples::bundled().expect("samples")),
+            computed: Some(results().clone()),
+            opts: opts(false, 2048),
+            ..Default::default()
+        };
         let reply = worker::handle(&tiny_engine().lock().expect("engine"), &knows, false, r, &mut |p| progress.push(p));
         STEPS.with(|n| *n.borrow_mut() += progress.len());
         for p in progress {
@@ -944,6 +950,31 @@ fn every_screen_at_80x24_and_120x40() {
             Box::new(|| {
                 let mut a = app(true);
                 press(&mut a, Action::Findings);
+                serve(&mut a);
+                a
+            }),
+        ),
+        (
+            "findings_open_questions",
+            Box::new(|| {
+                let mut a = app(true);
+                press(&mut a, Action::Findings);
+                serve(&mut a);
+                for _ in 0..5 {
+                    press(&mut a, Action::PageDown);
+                }
+                a
+            }),
+        ),
+        (
+            "findings_strips",
+            Box::new(|| {
+                let mut a = app(true);
+                press(&mut a, Action::Findings);
+                serve(&mut a);
+                for _ in 0..10 {
+                    press(&mut a, Action::PageDown);
+                }
                 a
             }),
         ),
@@ -964,6 +995,7 @@ fn every_screen_at_80x24_and_120x40() {
             Box::new(|| {
                 let mut a = with_index(app(true));
                 press(&mut a, Action::Overview);
+                serve(&mut a);
                 a
             }),
         ),

@@ -16,7 +16,7 @@ pub fn eval(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) 
     let n_ctx = resolved.cfg.n_ctx();
     let engine = resolved.load_full(run.device, &run.opts, &progress)?;
     let (texts, label) = texts(c, &engine, cfg_context.unwrap_or(saescope::dashboard::build::DEFAULT_CONTEXT).min(n_ctx), &progress)?;
-    let result = saescope::eval::evaluate(&engine, &texts, label, c.text_batch_tokens(), &progress)?;
+    let result = saescope::eval::evaluate(&engine, &texts, label, &saescope::eval::EvalOptions::all(c.text_batch_tokens()), &progress)?;
     super::emit(&result, format, saescope::eval::Eval::text, output)
 }
 

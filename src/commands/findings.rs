@@ -1,19 +1,61 @@
-//! `saescope findings`: the seed's four findings checked on this data, or on two runs side
-//! by side (`--versus-model`), each over the same samples.
+//! `saescope findings`: the seed's four findings checked on this data and its open
+//! questions measured (questions/), or both on two runs side by side (`--versus-model`),
+//! each over the same samples.
 
 use super::analysed;
 use color_eyre::eyre::Result;
 use saescope::cli::{CardFormat, Common, Versus};
+use saescope::findings::Finding;
+use saescope::progress::ProgressSink;
+use saescope::questions::OpenQuestions;
+use serde::Serialize;
+
+/// What `--format json` writes: the findings and the answers in one list (side by side
+/// with a second run), then every number behind the answers, per run.
+#[derive(Serialize)]
+struct Out<T: Serialize> {
+    findings: T,
+    open_questions: Vec<OpenQuestions>,
+}
+
+/// One run's findings followed by its open questions' answers, and the measurements.
+pub fn run_findings(c: &Common) -> Result<(Vec<Finding>, OpenQuestions)> {
+    let (done, analysis) = analysed(c)?;
+    let progress = ProgressSink::stderr();
+    let (run, _) = super::setup(c)?;
+    let engine = match done.engine {
+        Some(e) => e,
+        None => saescope::pipeline::Engine::load(&run, &progress)?,
+    };
+    let samples = super::samples(c)?;
+    let texts = saescope::questions::texts(&engine, &samples, &run.opts, &progress)?;
+    progress.stage("measuring the open questions");
+    let questions = saescope::questions::measure(&engine, &done.set, &analysis, texts, c.text_batch_tokens(), &progress)?;
+    let mut list = saescope::findings::findings(&analysis, &done.set.categories);
+    list.extend(questions.answers());
+    Ok((list, questions))
+}
 
 pub fn findings(c: &Common, versus: &Versus, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
-    let (done, analysis) = analysed(c)?;
-    let list = saescope::findings::findings(&analysis, &done.set.categories);
+    let (list, questions) = run_findings(c)?;
     let Some(second) = versus.common(c) else {
-        return super::emit(&list, format, |x| saescope::findings::text(x), output);
+        let strips = questions.saes.last().map(|s| questions.strips_text(s)).unwrap_or_default();
+        let text = |o: &Out<Vec<Finding>>| {
+            format!(
+                "{}Token strips at {}: each category's top feature in its strongest text, as it is and shuffled\n{strips}",
+                saescope::findings::text(&o.findings),
+                questions.saes.last().map_or("", String::as_str)
+            )
+        };
+        return super::emit(&Out { findings: list.clone(), open_questions: vec![questions.clone()] }, format, text, output);
     };
-    let (done2, analysis2) = analysed(&second)?;
-    let list2 = saescope::findings::findings(&analysis2, &done2.set.categories);
+    let (list2, questions2) = run_findings(&second)?;
     let runs = [(c.run_label(), list), (second.run_label(), list2)];
     let compared = saescope::findings::side_by_side(&runs);
-    super::emit(&compared, format, |x| saescope::findings::side_by_side_text(x), output)
+    super::emit(
+        &Out { findings: compared, open_questions: vec![questions, questions2] },
+        format,
+        |o| saescope::findings::side_by_side_text(&o.findings),
+        output,
+    )
 }

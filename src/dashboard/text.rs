@@ -114,9 +114,14 @@ impl Summary {
 
 /// Counts as a row of block characters, tallest = full block.
 pub fn sparkline(counts: &[u32]) -> String {
-    const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let max = counts.iter().copied().max().unwrap_or(0).max(1);
-    counts.iter().map(|&c| if c == 0 { '·' } else { BARS[(c as usize * 8).div_ceil(max as usize).clamp(1, 8)] }).collect()
+    levels(counts.iter().map(|&c| f64::from(c)), f64::from(max))
+}
+
+/// Values as block characters on a scale up to `max` (a full block); `·` for 0 or less.
+pub fn levels(values: impl IntoIterator<Item = f64>, max: f64) -> String {
+    const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    values.into_iter().map(|v| if v <= 0.0 || v.is_nan() { '·' } else { BARS[((v * 8.0 / max.max(f64::MIN_POSITIVE)).ceil() as usize).clamp(1, 8)] }).collect()
 }
 
 /// A context's tokens within `STRIP` of its max, with the max token in [[ ]] so it reads

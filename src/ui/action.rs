@@ -81,6 +81,10 @@ pub enum WorkerRequest {
     Steer { prompt: String, features: Vec<crate::steer::Steer>, mode: crate::steer::Edit, tokens: usize },
     /// Attribute the next token after a prompt (the model's top one, or `target`) to features.
     Attribute { prompt: String, target: Option<String> },
+    /// Measure the open questions on the samples (questions/).
+    Questions,
+    /// One SAE's quality on the samples, CE and KL included (eval.rs).
+    Quality(crate::sae_key::SaeKey),
 }
 
 /// What an action asks of the world outside the state; the event loop carries it out.
@@ -104,6 +108,8 @@ pub enum Reply {
     /// The continuations so far, while the model thread generates.
     SteerProgress(Box<crate::steer::Steered>),
     Attributed(Box<crate::attribute::Attribution>),
+    Questions(Box<crate::questions::OpenQuestions>),
+    Quality(Box<crate::eval::Quality>),
     /// The request could not be answered, and why: the views waiting on it say so.
     Failed {
         request: WorkerRequest,

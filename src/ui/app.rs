@@ -8,6 +8,7 @@ use crate::analysis::analyze;
 use crate::card::Card;
 use crate::lens::TokenActivations;
 pub use crate::ui::action::{Action, Effect, Input, InputKind, Mode, Pane, Reply, Results, RunInfo, WorkerRequest};
+use crate::ui::context::Asked;
 use crate::ui::context::Context;
 use crate::ui::hits::HitMap;
 use crate::ui::screens::{AttributeScreen, CardScreen, FindingsScreen, MainScreen, Screen, SearchScreen, Step, TokensScreen};
@@ -218,8 +219,19 @@ impl App {
                     }
                 }
             }
+            Reply::Questions(q) => self.ctx.questions = Some(Asked::Ready(q)),
+            Reply::Quality(q) => {
+                let key = self.ctx.saes.iter().copied().find(|k| k.to_string() == q.sae);
+                if let Some(k) = key {
+                    self.ctx.quality.insert(k, Asked::Ready(q));
+                }
+            }
             Reply::Failed { request, why } => {
                 match &request {
+                    WorkerRequest::Questions => self.ctx.questions = Some(Asked::Failed(why.clone())),
+                    WorkerRequest::Quality(key) => {
+                        self.ctx.quality.insert(*key, Asked::Failed(why.clone()));
+                    }
                     WorkerRequest::Card(card) => {
                         for s in &mut self.screens {
                             if let Screen::Card(c) = s {
@@ -296,7 +308,32 @@ impl App {
         if let Screen::Main(m) = &mut self.screens[0] {
             m.clamp(ctx);
         }
-        std::mem::take(&mut self.out)
+        let mut out = std::mem::take(&mut self.out);
+        out.extend(self.wants());
+        out
+    }
+
+    /// What the view on top needs from the model thread and has not asked for yet, once the
+    /// results are final: the open questions under the findings, the SAE's quality under
+    /// the overview. Each is asked once; the event loop also calls this after the model
+    /// thread's messages, so a view opened early asks when the results arrive.
+    pub fn wants(&mut self) -> Vec<Effect> {
+        if self.ctx.results.as_ref().is_none_or(|r| r.partial) {
+            return Vec::new();
+        }
+        let ask = match self.screen() {
+            Screen::Findings(_) if self.ctx.questions.is_none() => {
+                self.ctx.questions = Some(Asked::Pending);
+                WorkerRequest::Questions
+            }
+            Screen::Overview(_) if !self.ctx.quality.contains_key(&self.ctx.sae()) => {
+                let key = self.ctx.sae();
+                self.ctx.quality.insert(key, Asked::Pending);
+                WorkerRequest::Quality(key)
+            }
+            _ => return Vec::new(),
+        };
+        vec![Effect::Worker(ask)]
     }
 
     fn quit(&mut self) {

@@ -10,7 +10,7 @@ use crate::progress::Progress;
 use crate::sae_key::SaeKey;
 use crate::ui::action::{Results, RunInfo};
 use ratatui::layout::Rect;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -61,6 +61,18 @@ pub struct Context {
     pub versus: Option<Versus>,
     /// `--neuronpedia`: each SAE's numbers at a glance, once the model thread read the dump.
     pub neuronpedia: crate::ui::worker::NpOverviews,
+    /// The open questions on the samples, asked for when the findings view first opens.
+    pub questions: Option<Asked<Box<crate::questions::OpenQuestions>>>,
+    /// Each SAE's quality on the samples, asked for when the overview shows it.
+    pub quality: BTreeMap<SaeKey, Asked<Box<crate::eval::Quality>>>,
+}
+
+/// Something asked of the model thread: on its way, in, or failed and why.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Asked<T> {
+    Pending,
+    Ready(T),
+    Failed(String),
 }
 
 /// A second run (another model, other SAEs, the same samples) whose findings the model
@@ -100,14 +112,20 @@ impl Context {
             index_note: None,
             versus: None,
             neuronpedia: Default::default(),
+            questions: None,
+            quality: BTreeMap::new(),
         }
     }
 
-    /// The seed's findings by run, claim by claim: this run's, and beside them the second
-    /// run's once they are in (`--versus-model`); None before any result.
+    /// The seed's findings by run, claim by claim, then the open questions' answers once
+    /// measured: this run's, and beside them the second run's once they are in
+    /// (`--versus-model`; answers show when both runs have them); None before any result.
     pub fn findings(&self) -> Option<Vec<crate::findings::SideBySide>> {
         let r = self.results.as_ref()?;
-        let mine = crate::findings::findings(&r.analysis, &r.set.categories);
+        let mut mine = crate::findings::findings(&r.analysis, &r.set.categories);
+        if let Some(Asked::Ready(q)) = &self.questions {
+            mine.extend(q.answers());
+        }
         let mut runs = vec![(self.versus.as_ref().map_or_else(|| self.info.model.clone(), |v| v.labels[0].clone()), mine)];
         if let Some(Versus { labels, findings: Some(Ok(theirs)) }) = &self.versus {
             runs.push((labels[1].clone(), theirs.clone()));

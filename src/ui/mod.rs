@@ -122,15 +122,16 @@ pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<WorkerReque
             None
         }
     };
-    if let Some(a) = action {
-        let effects = app.update(a);
-        // After the model thread ended, requests go nowhere: its failure is on screen.
-        perform(app, effects, |r| {
-            if let Some(tx) = requests {
-                let _ = tx.send(r);
-            }
-        });
-    }
+    let effects = match action {
+        Some(a) => app.update(a),
+        None => app.wants(),
+    };
+    // After the model thread ended, requests go nowhere: its failure is on screen.
+    perform(app, effects, |r| {
+        if let Some(tx) = requests {
+            let _ = tx.send(r);
+        }
+    });
 }
 
 /// Runs the explorer until the user quits. The terminal is restored on every path out:

@@ -71,6 +71,17 @@ fn one_line(e: &color_eyre::Report) -> String {
 pub struct Knows {
     pub labels: Labels,
     pub neuronpedia: Option<crate::neuronpedia_dump::Dump>,
+    /// The samples and their final results, for the open questions and the SAE quality.
+    pub samples: Option<Samples>,
+    pub computed: Option<(crate::activations::ActivationSet, crate::analysis::Analysis)>,
+    pub opts: RunOptions,
+    pub progress: ProgressSink,
+}
+
+impl Knows {
+    fn samples(&self) -> color_eyre::Result<&Samples> {
+        self.samples.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("the samples are not known to the model thread"))
+    }
 }
 
 /// Answers one request with the engine; `partial` hears of steering as it generates.
@@ -97,6 +108,17 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
         WorkerRequest::Attribute { prompt, target } => {
             crate::attribute::attribute(engine, &prompt, target.as_deref(), ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r)))
         }
+        WorkerRequest::Questions => knows.samples().and_then(|samples| {
+            let (set, analysis) = knows.computed.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("the results are not in yet"))?;
+            let texts = crate::questions::texts(engine, samples, &knows.opts, &knows.progress)?;
+            crate::questions::measure(engine, set, analysis, texts, knows.opts.batch_tokens, &knows.progress).map(|q| Reply::Questions(Box::new(q)))
+        }),
+        WorkerRequest::Quality(key) => knows.samples().and_then(|samples| {
+            let ids = engine.tokenize(samples, &knows.opts, &knows.progress)?;
+            let opts = crate::eval::EvalOptions { batch_tokens: knows.opts.batch_tokens, downstream: true, only: Some(key) };
+            let q = crate::eval::evaluate(engine, &ids, "the samples".into(), &opts, &knows.progress)?;
+            q.saes.into_iter().next().map(|q| Reply::Quality(Box::new(q))).ok_or_else(|| color_eyre::eyre::eyre!("SAE {key} is not loaded"))
+        }),
     };
     outcome.unwrap_or_else(|e| Reply::Failed { request: asked, why: one_line(&e) })
 }
@@ -152,14 +174,22 @@ fn index(job: &Job, ij: &IndexJob, engine: &mut Option<Engine>, progress: &Progr
     Ok(open_or_build(&req, engine.as_ref(), progress)?.index)
 }
 
-/// The second run's findings over the job's samples; its engine is dropped before the
-/// first run's serves any view.
+/// The second run's findings and open questions' answers over the job's samples; its
+/// engine is dropped before the first run's serves any view.
 fn versus(job: &Job, v: &VersusJob, progress: &ProgressSink) -> color_eyre::Result<Vec<crate::findings::Finding>> {
     progress.stage(format!("the second run: {}", v.run.model.label()));
     let req = SamplesRequest { run: &v.run, samples: &job.samples, cache: job.cache.as_ref(), partial: None };
     let done = activations(&req, progress)?;
     let analysis = analyze(&done.set, v.params);
-    Ok(crate::findings::findings(&analysis, &done.set.categories))
+    let mut list = crate::findings::findings(&analysis, &done.set.categories);
+    let engine = match done.engine {
+        Some(e) => e,
+        None => Engine::load(&v.run, progress)?,
+    };
+    progress.stage(format!("the second run's open questions: {}", v.run.model.label()));
+    let texts = crate::questions::texts(&engine, &job.samples, &v.run.opts, progress)?;
+    list.extend(crate::questions::measure(&engine, &done.set, &analysis, texts, v.run.opts.batch_tokens, progress)?.answers());
+    Ok(list)
 }
 
 pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<WorkerRequest> {
@@ -174,7 +204,13 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             let analysis = analyze(&set, params);
             let _ = gone.0.send(Event::Worker(Msg::Partial(Results { set, analysis, elapsed: start.elapsed(), from_cache: 0, partial: true })));
         };
-        let mut knows = Knows { labels: job.labels.clone(), neuronpedia: None };
+        let mut knows = Knows {
+            labels: job.labels.clone(),
+            samples: Some(job.samples.clone()),
+            opts: job.run.opts.clone(),
+            progress: progress.clone(),
+            ..Default::default()
+        };
         let req = SamplesRequest { run: &job.run, samples: &job.samples, cache: job.cache.as_ref(), partial: Some(&partial) };
         let computed = guarded("computing", || {
             fault("panic-computing");
@@ -191,6 +227,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
                     knows.neuronpedia = read.ok();
                     tx(Msg::Neuronpedia(said));
                 }
+                knows.computed = Some((done.set.clone(), analysis.clone()));
                 let results = Results { set: done.set, analysis, elapsed: start.elapsed(), from_cache: done.from_cache, partial: false };
                 // The UI may have quit already; nothing to do then.
                 if !tx(Msg::Done(results)) {
@@ -233,7 +270,7 @@ pub fn spawn(job: Job, progress: ProgressSink, events: Sender<Event>) -> Sender<
             }
             // Generation and gradients need the whole model; the explorer loaded only the
             // blocks its layers read. Reload once, with every block.
-            let whole = matches!(request, WorkerRequest::Steer { .. } | WorkerRequest::Attribute { .. });
+            let whole = matches!(request, WorkerRequest::Steer { .. } | WorkerRequest::Attribute { .. } | WorkerRequest::Quality(_));
             if whole && engine.as_ref().is_some_and(|e| e.model.n_blocks() < e.model.n_layers()) {
                 progress.stage("loading the whole model for generation");
                 engine = None;

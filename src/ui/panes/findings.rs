@@ -1,9 +1,11 @@
 //! The findings view: the seed's four findings checked on the current data, each marked
-//! HOLDS or DOES NOT HOLD (in words, so it reads without colour) with its numbers; with a
+//! HOLDS or DOES NOT HOLD (in words, so it reads without colour) with its numbers, then its
+//! open questions, each with its measured answer, charts as block characters in the rows,
+//! and token strips of the SAE on view (its strongest text as it is and shuffled); with a
 //! second run (`--versus-model`), each claim on both runs, one under the other.
 
-use crate::findings::{verdict, SideBySide};
-use crate::ui::context::{Context, Versus};
+use crate::findings::{verdict, RunFinding, SideBySide};
+use crate::ui::context::{Asked, Context, Versus};
 use crate::ui::screens::FindingsScreen;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -29,16 +31,63 @@ pub fn draw(f: &mut Frame, view: &FindingsScreen, app: &Context, area: Rect) {
     if !lines.is_empty() {
         lines.push(Line::raw(""));
     }
+    let bold = Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
     for (i, x) in list.iter().enumerate() {
+        if i == crate::findings::FINDINGS {
+            lines.push(Line::styled("Open questions of the seed analysis, measured on these texts", bold));
+            lines.push(Line::raw(""));
+        }
         lines.extend(finding_lines(i, x));
         lines.push(Line::raw(""));
+    }
+    if list.len() <= crate::findings::FINDINGS {
+        lines.push(Line::styled("Open questions of the seed analysis", bold));
+        lines.push(Line::raw(match &app.questions {
+            Some(Asked::Failed(why)) => format!("could not be measured: {why}"),
+            Some(Asked::Ready(_)) => "measured; they show when the second run has them too".into(),
+            _ => "measuring on the model thread (token and context windows, shuffles, reconstructions)…".into(),
+        }));
+    }
+    if let Some(Asked::Ready(q)) = &app.questions {
+        lines.extend(strips(q, &app.sae().to_string()));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((view.scroll as u16, 0)), inner);
 }
 
-fn verdict_span(holds: bool) -> Span<'static> {
-    let color = if holds { Color::Green } else { Color::Red };
-    Span::styled(format!("[{}]", verdict(holds)), Style::new().fg(color).add_modifier(Modifier::BOLD))
+fn verdict_span(r: &RunFinding) -> Span<'static> {
+    let (text, color) = match &r.answer {
+        Some(a) => (a.clone(), Color::Yellow),
+        None => (verdict(r.holds).to_string(), if r.holds { Color::Green } else { Color::Red }),
+    };
+    Span::styled(format!("[{text}]"), Style::new().fg(color).add_modifier(Modifier::BOLD))
+}
+
+/// Each category's top feature at `sae`: its strongest text as it is and shuffled, token
+/// by token, shaded as the token view shades them, on one scale per feature.
+fn strips(q: &crate::questions::OpenQuestions, sae: &str) -> Vec<Line<'static>> {
+    use crate::questions::syntax::Role;
+    let mut lines = vec![Line::styled(
+        format!("Token strips at {sae}: each category's top feature, its strongest text as it is and shuffled"),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    for (c, name) in q.categories.iter().enumerate() {
+        let Some(r) = q.readings.iter().find(|r| r.category == c && r.sae == sae && r.role == Role::Top(1)) else { continue };
+        let (Some(o), Some(sh)) = (&r.original, &r.shuffle) else { continue };
+        let max = o.values.iter().chain(&sh.values).copied().fold(0f32, f32::max);
+        lines.push(Line::styled(
+            format!("  {name} · #{} reads {} · shuffled keeps {:.0}%", r.feature, r.reads.name(), 100.0 * r.shuffle_kept),
+            Style::new().add_modifier(Modifier::DIM),
+        ));
+        for (head, strip) in [("    as it is: ", o), ("    shuffled: ", sh)] {
+            let mut row =
+                crate::ui::panes::tokens::token_lines(strip.tokens.get(1..).unwrap_or_default(), strip.values.get(1..).unwrap_or_default(), max, false, None);
+            if let Some(first) = row.first_mut() {
+                first.spans.insert(0, Span::raw(head));
+            }
+            lines.extend(row);
+        }
+    }
+    lines
 }
 
 /// One claim: on one run, the verdict beside it; on two, each run's verdict, name and
@@ -48,14 +97,14 @@ fn finding_lines(i: usize, x: &SideBySide) -> Vec<Line<'static>> {
     let dim = Style::new().add_modifier(Modifier::DIM);
     let mut lines = Vec::new();
     if let [only] = x.runs.as_slice() {
-        lines.push(Line::from(vec![claim, verdict_span(only.holds)]));
+        lines.push(Line::from(vec![claim, verdict_span(only)]));
         lines.push(Line::raw(format!("   {}", only.summary)));
         lines.extend(only.rows.iter().map(|(name, detail)| Line::styled(format!("     {name:<16} {detail}"), dim)));
         return lines;
     }
     lines.push(Line::from(claim));
     for r in &x.runs {
-        lines.push(Line::from(vec![Span::raw("   "), verdict_span(r.holds), Span::styled(format!(" {}", r.run), Style::new().add_modifier(Modifier::BOLD))]));
+        lines.push(Line::from(vec![Span::raw("   "), verdict_span(r), Span::styled(format!(" {}", r.run), Style::new().add_modifier(Modifier::BOLD))]));
         lines.push(Line::raw(format!("     {}", r.summary)));
         lines.extend(r.rows.iter().map(|(name, detail)| Line::styled(format!("       {name:<16} {detail}"), dim)));
     }

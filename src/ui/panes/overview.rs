@@ -5,7 +5,7 @@
 use super::{num, selected};
 use crate::card::excerpt;
 use crate::dashboard::{DENSITY_BINS, DENSITY_BINS_PER_DECADE, DENSITY_FROM};
-use crate::ui::context::Context;
+use crate::ui::context::{Asked, Context};
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::screens::OverviewScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -34,14 +34,15 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
             Line::raw(head)
         }
     });
-    let inner = match &np {
-        Some(line) => {
-            let [top, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-            f.render_widget(line.clone(), top);
-            rest
-        }
-        None => inner,
+    // The SAE's quality on the samples (eval.rs), measured when the overview first shows it.
+    let quality = match ctx.quality.get(&layer) {
+        Some(Asked::Ready(q)) => [vec!["On the samples:".to_string()], q.parts()].concat(),
+        Some(Asked::Failed(why)) => vec![format!("Quality on the samples failed: {why}")],
+        _ => vec!["Quality on the samples: measuring (L0, explained variance, CE and KL with the reconstruction spliced in)…".into()],
     };
+    let head: Vec<Line> = fit(&quality, inner.width as usize).into_iter().map(Line::raw).chain(np).collect();
+    let [top, inner] = Layout::vertical([Constraint::Length(head.len() as u16), Constraint::Min(0)]).areas(inner);
+    f.render_widget(Paragraph::new(head), top);
     let Some(index) = ctx.index.as_ref() else {
         let why = match (&ctx.corpus, &ctx.index_note) {
             (None, _) => {
@@ -118,6 +119,23 @@ fn density_axis() -> String {
         axis.push_str(&format!("{tick:<per_tick$}"));
     }
     axis.trim_end().to_string()
+}
+
+/// `parts` joined by " · " into as few lines of `width` as they fill, a part never split
+/// (the first part and the second on one line: "On the samples: L0 …").
+fn fit(parts: &[String], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let sep = if i == 1 { " " } else { " · " };
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + sep.chars().count() + p.chars().count() <= width => {
+                l.push_str(sep);
+                l.push_str(p);
+            }
+            _ => lines.push(p.clone()),
+        }
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -554,3 +554,40 @@ fn a_neuronpedia_dump_in_the_card_in_tmux() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// The open questions as a person reaches them: `f` opens the findings, which measure the
+/// open questions on the model thread and show each answer with its numbers and the token
+/// strips of the SAE on view (→ shows the next SAE's); `O` shows the SAE's quality on the
+/// samples, CE and KL included, once measured.
+#[test]
+fn open_questions_and_sae_quality_in_tmux() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let t = launch("questions", cache.path(), "--layers 6,11");
+    t.wait_for("Peak", 60);
+    t.keys(&["f"]);
+    t.wait_for("1. The top feature changes at every layer", 10);
+    for _ in 0..7 {
+        t.keys(&["PageDown"]);
+    }
+    let s = t.wait_for("7. The late-layer dips", 60);
+    assert!(s.contains("most dips follow") || s.contains("no dips on this data"), "{s}");
+    t.keys(&["PageDown"]);
+    t.wait_all(&["Token strips at 6 res 512", "as it is:", "shuffled:"], 10);
+    t.keys(&["Right"]);
+    t.wait_for("Token strips at 11 res 512", 10);
+    for _ in 0..8 {
+        t.keys(&["PageUp"]);
+    }
+    for _ in 0..4 {
+        t.keys(&["PageDown"]);
+    }
+    let s = t.wait_all(&["5. Syntax or semantics", "6. The long tail", "Lorenz"], 10);
+    assert!(s.contains("features (each category's top 5 and best specialist per SAE)"), "{s}");
+    t.escape();
+    t.keys(&["O"]);
+    let s = t.wait_all(&["On the samples: L0", "CE score", "KL score"], 60);
+    assert!(s.contains("SAE overview · 11 res 512"), "{s}");
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

@@ -53,19 +53,23 @@ fn final_target(path: &Path) -> Result<PathBuf> {
     bail!("cannot write {}: it is a symlink loop; point -o at a file", path.display())
 }
 
-/// Writes `bytes` to `path` by the rules above.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if path.as_os_str() == "-" {
-        let mut out = std::io::stdout().lock();
-        return out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| eyre!("cannot write to standard output: {e}"));
-    }
+/// Where a write to `path` goes: a device or pipe written in place, or a file replaced
+/// atomically with these permissions.
+enum Destination {
+    InPlace(PathBuf),
+    File { target: PathBuf, mode: u32 },
+}
+
+fn cannot(path: &Path, target: &Path, e: std::io::Error) -> color_eyre::Report {
+    eyre!("cannot write {}: {}; choose a writable path", path.display(), describe(target, &e))
+}
+
+fn destination(path: &Path) -> Result<Destination> {
     let target = final_target(path)?;
-    let fail = |e: std::io::Error| eyre!("cannot write {}: {}; choose a writable path", path.display(), describe(&target, &e));
     let mode = match std::fs::metadata(&target) {
         Ok(m) if m.is_dir() => bail!("cannot write {}: it is a folder; give a file name", path.display()),
         Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() || m.file_type().is_socket() || m.file_type().is_block_device() => {
-            let mut f = std::fs::OpenOptions::new().write(true).open(&target).map_err(fail)?;
-            return f.write_all(bytes).and_then(|_| f.flush()).map_err(fail);
+            return Ok(Destination::InPlace(target));
         }
         Ok(m) if m.permissions().mode() & 0o200 == 0 => {
             bail!("{} is read-only: nothing was written; make it writable (chmod u+w) or choose another path", path.display())
@@ -73,13 +77,49 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         // Replacing a file keeps its permissions, as `>` would.
         Ok(m) => m.permissions().mode() & 0o7777,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0o666 & !umask(),
-        Err(e) => return Err(fail(e)),
+        Err(e) => return Err(cannot(path, &target, e)),
     };
-    let dir = match target.parent() {
+    Ok(Destination::File { target, mode })
+}
+
+/// The folder a file's temporary sibling goes in.
+fn folder_of(target: &Path) -> &Path {
+    match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
+    }
+}
+
+/// Whether `write_atomic` can write `path`, asked before a long computation so that a bad
+/// `-o` costs nothing: the same refusals, and a temporary file made (and removed) beside it.
+pub fn check_writable(path: &Path) -> Result<()> {
+    if path.as_os_str() == "-" {
+        return Ok(());
+    }
+    match destination(path)? {
+        Destination::InPlace(_) => Ok(()),
+        Destination::File { target, .. } => {
+            tempfile::Builder::new().prefix(".saescope-").tempfile_in(folder_of(&target)).map(drop).map_err(|e| cannot(path, &target, e))
+        }
+    }
+}
+
+/// Writes `bytes` to `path` by the rules above.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        return out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| eyre!("cannot write to standard output: {e}"));
+    }
+    let (target, mode) = match destination(path)? {
+        Destination::InPlace(target) => {
+            let fail = |e| cannot(path, &target, e);
+            let mut f = std::fs::OpenOptions::new().write(true).open(&target).map_err(fail)?;
+            return f.write_all(bytes).and_then(|_| f.flush()).map_err(|e| cannot(path, &target, e));
+        }
+        Destination::File { target, mode } => (target, mode),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".saescope-").tempfile_in(dir).map_err(fail)?;
+    let fail = |e: std::io::Error| cannot(path, &target, e);
+    let mut tmp = tempfile::Builder::new().prefix(".saescope-").tempfile_in(folder_of(&target)).map_err(fail)?;
     tmp.write_all(bytes).map_err(fail)?;
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;

@@ -124,3 +124,38 @@ fn batched_spliced_forwards_equal_one_text_at_a_time() {
     let e = common::full_engine(&[6]);
     common::check_batched_logits(&e, &texts(&e), saescope::hooks::HookPoint::new(6, saescope::hooks::Site::ResidPre));
 }
+
+/// `saescope eval` as a script runs it: JSON to a file equal to the library's figures, the
+/// table on standard output, a corpus cut into windows and capped, and bad paths refused in
+/// one line.
+#[test]
+fn the_eval_command_writes_json_text_and_reads_a_corpus() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("eval.json");
+    let samples = common::fixture("reference_samples.toml");
+    let run = |args: &[&str]| common::tiny_args(&mut common::saescope()).args(["eval", "--layers", "6"]).args(args).output().expect("run");
+    let o = run(&["--samples", samples.to_str().expect("path"), "--format", "json", "-o", out.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("written")).expect("json");
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("eval_tiny.json")).expect("fixture")).expect("json");
+    let want = fx["saes"].as_array().expect("saes").iter().find(|s| s["hook"] == "blocks.6.hook_resid_pre").expect("layer 6");
+    let q = &got["saes"][0];
+    assert_eq!(q["sae"], "6 res 512");
+    for name in ["explained_variance", "mse", "ce_loss_with_sae", "kl_div_score"] {
+        let (a, b) = (q[name].as_f64().expect(name), want[name].as_f64().expect(name));
+        assert!(common::close(a, b, 1e-4), "{name}: {a} vs {b}");
+    }
+    let o = run(&["--samples", samples.to_str().expect("path")]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("SAE quality on ") && text.contains("\n6 res 512\t229\t"), "{text}");
+    let o = run(&["--corpus", common::fixture("corpus").to_str().expect("path"), "--max-tokens", "300", "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(got["texts"].as_str().is_some_and(|t| t.contains("windows") && t.contains("300 tokens")), "{}", got["texts"]);
+    assert!(got["saes"][0]["tokens"].as_u64().is_some_and(|n| n > 0 && n <= 300), "{}", got["saes"][0]["tokens"]);
+    for (args, says) in [(vec!["--corpus", "/no/such/corpus"], "/no/such/corpus"), (vec!["-o", "/no/such/dir/eval.json"], "/no/such/dir")] {
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{args:?}: {err}");
+    }
+}

@@ -9,20 +9,31 @@ use saescope::progress::ProgressSink;
 pub const DEFAULT_CORPUS_TOKENS: u64 = 10 * 8 * 128;
 
 pub fn eval(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
+    if let Some(o) = &output {
+        saescope::fsio::check_writable(o)?;
+    }
     let (run, _) = super::setup(c)?;
+    // A bad --corpus is named before the model loads.
+    let corpus = c.corpus()?;
     let progress = ProgressSink::stderr();
     let resolved = saescope::pipeline::Resolved::new(&run.model, &run.saes, &progress)?;
     let cfg_context = resolved.saes.first().and_then(|f| saescope::dashboard::build::context_size(&f.files.cfg));
     let n_ctx = resolved.cfg.n_ctx();
     let engine = resolved.load_full(run.device, &run.opts, &progress)?;
-    let (texts, label) = texts(c, &engine, cfg_context.unwrap_or(saescope::dashboard::build::DEFAULT_CONTEXT).min(n_ctx), &progress)?;
+    let (texts, label) = texts(c, corpus, &engine, cfg_context.unwrap_or(saescope::dashboard::build::DEFAULT_CONTEXT).min(n_ctx), &progress)?;
     let result = saescope::eval::evaluate(&engine, &texts, label, &saescope::eval::EvalOptions::all(c.text_batch_tokens()), &progress)?;
     super::emit(&result, format, saescope::eval::Eval::text, output)
 }
 
 /// The token ids to evaluate on, BOS first, and what they are in words.
-pub fn texts(c: &Common, engine: &saescope::pipeline::Engine, default_context: usize, progress: &ProgressSink) -> Result<(Vec<Vec<u32>>, String)> {
-    let Some(corpus) = c.corpus()? else {
+fn texts(
+    c: &Common,
+    corpus: Option<saescope::corpus::Corpus>,
+    engine: &saescope::pipeline::Engine,
+    default_context: usize,
+    progress: &ProgressSink,
+) -> Result<(Vec<Vec<u32>>, String)> {
+    let Some(corpus) = corpus else {
         let samples = super::samples(c)?;
         let label = c.samples.as_ref().map_or_else(|| "the bundled samples".to_string(), |p| p.display().to_string());
         return Ok((engine.tokenize(&samples, &super::setup(c)?.0.opts, progress)?, label));

@@ -37,6 +37,9 @@ pub fn run_findings(c: &Common) -> Result<(Vec<Finding>, OpenQuestions)> {
 }
 
 pub fn findings(c: &Common, versus: &Versus, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
+    if let Some(o) = &output {
+        saescope::fsio::check_writable(o)?;
+    }
     let (list, questions) = run_findings(c)?;
     let Some(second) = versus.common(c) else {
         let strips = questions.saes.last().map(|s| questions.strips_text(s)).unwrap_or_default();

@@ -85,7 +85,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 impl Corpus {
     pub fn open(path: &Path, text_field: &str) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| eyre!("--corpus {}", crate::fsio::describe(path, &e)))?;
+        let meta = std::fs::metadata(path).map_err(|e| eyre!("--corpus {}: {}", path.display(), crate::fsio::describe(path, &e)))?;
         let mut files = Vec::new();
         if meta.is_dir() {
             files_under(path, &mut files)?;

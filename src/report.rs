@@ -29,6 +29,10 @@ pub struct Report {
     pub threshold: f64,
     pub categories: Vec<CategoryOut>,
     pub texts: Vec<TextOut>,
+    /// Each SAE's reconstruction on the samples (eval.rs, without the spliced forwards:
+    /// `saescope eval` adds CE and KL); JSON only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Vec<crate::eval::Quality>>,
     /// For the CSV's links; the JSON schema has none.
     #[serde(skip)]
     pub neuronpedia: crate::neuronpedia::Ids,
@@ -145,6 +149,7 @@ impl Report {
             threshold: num(analysis.params.threshold),
             categories,
             texts,
+            quality: None,
             neuronpedia: set.neuronpedia.clone(),
         }
     }

@@ -152,7 +152,11 @@ fn json_report_follows_the_schema() {
     let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
     let mut top = keys(&v);
     top.sort();
-    assert_eq!(top, ["categories", "include_bos", "layers", "model", "sae_release", "saes", "texts", "threshold", "top_k"]);
+    assert_eq!(top, ["categories", "include_bos", "layers", "model", "quality", "sae_release", "saes", "texts", "threshold", "top_k"]);
+    // Each SAE's reconstruction on the samples; CE and KL are `saescope eval`'s.
+    let q = &v["quality"][1];
+    assert_eq!((&q["sae"], &q["hook"]), (&serde_json::json!("11 post 512"), &serde_json::json!("blocks.11.hook_resid_post")));
+    assert!(q["explained_variance"].is_f64() && q["l0"].as_f64().is_some_and(|l0| l0 > 0.0) && q["ce_loss_score"].is_null(), "{q}");
     assert_eq!(v["layers"], serde_json::json!([6, 11]), "each SAE's block: 12 is the final resid_post");
     assert_eq!(v["saes"][1], serde_json::json!({"label": "11 post 512", "hook": "blocks.11.hook_resid_post", "layer": 11, "width": 512}));
     let c = &v["categories"][0];

@@ -886,13 +886,13 @@ fn findings_view_sets_a_second_run_beside_this_one() {
     assert!(!s.contains("computing"), "{s}");
     let (csv, name) = saescope::ui::export::view_csv(&a).expect("findings csv");
     assert_eq!(name, "findings");
-    assert!(csv.starts_with("finding,claim,run,holds,summary,subject,detail\n"), "{csv}");
+    assert!(csv.starts_with("finding,claim,run,verdict,summary,subject,detail\n"), "{csv}");
     assert!(csv.contains(",gemma-3 · gemma-scope-2-270m-pt-res,") && csv.contains(",tiny-model · tiny-saes,"), "{csv}");
     a.set_versus(Err("cannot download google/gemma-3-270m/config.json".into()));
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("failed: cannot download google/gemma-3-270m/config.json"), "{s}");
     let (csv, _) = saescope::ui::export::view_csv(&a).expect("findings csv");
-    assert!(csv.starts_with("finding,claim,holds,summary,subject,detail\n"), "one run, the one-run columns\n{csv}");
+    assert!(csv.starts_with("finding,claim,verdict,summary,subject,detail\n"), "one run, the one-run columns\n{csv}");
 }
 
 #[test]
@@ -1365,4 +1365,24 @@ fn the_gauge_shows_indexing_after_the_results() {
     press(&mut a, Action::Overview);
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("the corpus index failed: disk full"), "the overview says why\n{s}");
+}
+
+/// The findings CSV carries every number behind the open questions' answers, a row each,
+/// under the answer it is behind.
+#[test]
+fn findings_csv_carries_every_open_question_number() {
+    let mut a = app(true);
+    press(&mut a, Action::Findings);
+    assert_eq!(serve(&mut a), 1, "the findings view asks for the open questions once");
+    press(&mut a, Action::Down);
+    assert_eq!(serve(&mut a), 0, "and not again");
+    let (csv, _) = saescope::ui::export::view_csv(&a).expect("findings csv");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows.iter().any(|r| r.starts_with("5,") && r.contains(" · share with 0 before,")), "{csv}");
+    assert!(rows.iter().any(|r| r.starts_with("6,") && r.contains(" · n90,")), "{csv}");
+    assert!(rows.iter().any(|r| r.starts_with("6,") && r.contains(" · lorenz 1.00,1")), "{csv}");
+    assert!(rows.iter().any(|r| r.starts_with("7,") && r.contains("6 res 512 · explained variance,")), "{csv}");
+    assert!(rows.iter().any(|r| r.starts_with("7,") && r.contains(" · peak per norm,")), "{csv}");
+    let (s, _) = render(&mut a, 120, 400);
+    assert!(s.contains("5. Syntax or semantics") && s.contains("Token strips at 6 res 512"), "{s}");
 }

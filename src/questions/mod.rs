@@ -297,6 +297,78 @@ impl OpenQuestions {
         }
     }
 
+    /// Every number behind the answers, one per row for CSV: (the answer's index in
+    /// `answers()`, what it is of — "category · SAE[ · #feature] · measure" —, its value).
+    pub fn values(&self) -> Vec<(usize, String, String)> {
+        let mut out = Vec::new();
+        let cat = |c: usize| self.categories.get(c).map_or("", String::as_str);
+        for r in &self.readings {
+            let at = format!("{} · {} · #{}", cat(r.category), r.sae, r.feature);
+            let role = match r.role {
+                Role::Top(n) => format!("top {n}"),
+                Role::Specialist(s) => format!("best specialist ({s})"),
+            };
+            let mut put = |what: &str, v: String| out.push((0, format!("{at} · {what}"), v));
+            put("role", role);
+            put("reads", r.reads.name().into());
+            put("token", r.token.clone().unwrap_or_default());
+            put("full context", r.full.to_string());
+            for (n, v) in probe::CONTEXTS.iter().zip(&r.context) {
+                put(&format!("share with {n} before"), v.to_string());
+            }
+            put("shuffled keeps", r.shuffle_kept.to_string());
+            put("shuffled spread", r.shuffle_spread.to_string());
+        }
+        for t in self.tails.iter().flatten() {
+            let at = format!("{} · {}", cat(t.category), t.sae);
+            let mut put = |what: &str, v: String| out.push((1, format!("{at} · {what}"), v));
+            for (what, v) in [("total", t.total), ("top share", t.top_share), ("gini all", t.gini_all), ("gini active", t.gini_active)] {
+                put(what, v.to_string());
+            }
+            for (what, v) in [("active", t.active), ("n50", t.n50), ("n90", t.n90)] {
+                put(what, v.to_string());
+            }
+            for (i, v) in t.lorenz.iter().enumerate() {
+                put(&format!("lorenz {:.2}", i as f64 / tail::LORENZ_POINTS as f64), v.to_string());
+            }
+            if let Some([d1, d10]) = t.dense_tail {
+                put("dense tail >1%", d1.to_string());
+                put("dense tail >10%", d10.to_string());
+            }
+        }
+        for l in self.levels.iter().flatten() {
+            let at = format!("{} · {}", cat(l.category), l.sae);
+            for (what, v) in [("norm", l.norm), ("peak", l.peak), ("sum", l.sum), ("peak per norm", l.peak_per_norm), ("sum per norm", l.sum_per_norm)] {
+                out.push((2, format!("{at} · {what}"), v.to_string()));
+            }
+        }
+        for d in &self.dips {
+            out.push((
+                2,
+                format!("{} · {} -> {} · {} dip", cat(d.category), d.from, d.to, d.metric),
+                format!("{} -> {}: {}", d.before, d.after, d.cause.name()),
+            ));
+        }
+        for q in &self.quality {
+            let figures = [
+                ("l0", q.l0),
+                ("explained variance", q.explained_variance),
+                ("explained variance legacy", q.explained_variance_legacy),
+                ("mse", q.mse),
+                ("cossim", q.cossim),
+                ("l2 ratio", q.l2_ratio),
+                ("relative reconstruction bias", q.relative_reconstruction_bias),
+            ];
+            for (what, v) in figures {
+                out.push((2, format!("{} · {what}", q.sae), v.to_string()));
+            }
+            for (what, v) in [("dead", q.dead), ("dense >1%", q.dense_1pct), ("dense >10%", q.dense_10pct)] {
+                out.push((2, format!("{} · {what}", q.sae), v.to_string()));
+            }
+        }
+        out
+    }
+
     /// Token strips of each category's best-read feature at `sae` (its top feature): the
     /// strongest text as it is and shuffled, as plain text with each firing token's value.
     pub fn strips_text(&self, sae: &str) -> String {

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const HEADER: [&str; 10] = ["section", "category", "sae", "rank", "feature", "activation", "specialist", "share", "n_above", "neuronpedia"];
 /// Card and token view: one row per item of a section.
 pub const ITEM_HEADER: [&str; 8] = ["section", "sae", "feature", "rank", "item", "value", "category", "text"];
-pub const FINDINGS_HEADER: [&str; 6] = ["finding", "claim", "holds", "summary", "subject", "detail"];
+pub const FINDINGS_HEADER: [&str; 6] = ["finding", "claim", "verdict", "summary", "subject", "detail"];
 pub const SEARCH_HEADER: [&str; 4] = ["sae", "feature", "label", "neuronpedia"];
 pub const OVERVIEW_HEADER: [&str; 9] = ["sae", "feature", "max", "frac_nonzero", "mean_when_firing", "count", "peaks_on", "label", "neuronpedia"];
 
@@ -152,7 +152,7 @@ fn token_rows(app: &App) -> Result<Rows> {
 }
 
 /// With a second run (`--versus-model`), each row also names its run.
-pub const FINDINGS_VERSUS_HEADER: [&str; 7] = ["finding", "claim", "run", "holds", "summary", "subject", "detail"];
+pub const FINDINGS_VERSUS_HEADER: [&str; 7] = ["finding", "claim", "run", "verdict", "summary", "subject", "detail"];
 
 /// One row per finding, run and category; the run column only when there are two.
 fn findings_rows(app: &App) -> Result<(&'static [&'static str], Rows)> {
@@ -162,7 +162,8 @@ fn findings_rows(app: &App) -> Result<(&'static [&'static str], Rows)> {
     for (i, x) in list.into_iter().enumerate() {
         for r in x.runs {
             let run = if two { vec![r.run.clone()] } else { vec![] };
-            let head = [vec![(i + 1).to_string(), x.claim.clone()], run, vec![r.holds.to_string(), r.summary.clone()]].concat();
+            let verdict = r.answer.clone().unwrap_or_else(|| r.holds.to_string());
+            let head = [vec![(i + 1).to_string(), x.claim.clone()], run, vec![verdict, r.summary.clone()]].concat();
             if r.rows.is_empty() {
                 rows.push([head.clone(), vec![String::new(), String::new()]].concat());
             }
@@ -171,7 +172,22 @@ fn findings_rows(app: &App) -> Result<(&'static [&'static str], Rows)> {
             }
         }
     }
+    // Every number behind this run's answers, a row each, under the answer it is behind.
+    if let Some(crate::ui::context::Asked::Ready(q)) = &app.questions {
+        let answers = q.answers();
+        let run = if two { vec![list_run(app)] } else { vec![] };
+        for (k, subject, value) in q.values() {
+            let Some(a) = answers.get(k) else { continue };
+            let number = (crate::findings::FINDINGS + k + 1).to_string();
+            rows.push([vec![number, a.claim.clone()], run.clone(), vec![a.verdict().to_string(), a.summary.clone(), subject, value]].concat());
+        }
+    }
     Ok((if two { &FINDINGS_VERSUS_HEADER } else { &FINDINGS_HEADER }, rows))
+}
+
+/// This run's name as the findings view shows it beside a second run.
+fn list_run(app: &App) -> String {
+    app.versus.as_ref().map_or_else(|| app.info.model.clone(), |v| v.labels[0].clone())
 }
 
 pub const STEER_HEADER: [&str; 8] = ["section", "step", "rank", "default", "default_prob", "steered", "steered_prob", "kl"];

@@ -121,6 +121,21 @@ struct Sums {
     kl_n: u64,
 }
 
+/// `EvalOptions::keep_values` by default: 32M f64, 256 MB.
+pub const KEEP_VALUES: usize = 1 << 25;
+
+impl Sums {
+    /// The legacy explained variance's terms of the counted inputs `xd` [n, d] (f64) that
+    /// start at token `at` of the pass, against the whole set's `mean`.
+    fn add_legacy(&mut self, xd: &Tensor, mean: &Tensor, at: usize) -> Result<()> {
+        let var = to_f64s(&(xd - mean.to_device(xd.device())).square().sum_dim_intlist(-1, false, Kind::Double))?;
+        for (k, v) in var.into_iter().enumerate() {
+            self.legacy += 1.0 - self.residuals[at + k] / v;
+        }
+        Ok(())
+    }
+}
+
 fn scalar(t: &Tensor) -> f64 {
     t.to_kind(Kind::Double).double_value(&[])
 }
@@ -151,11 +166,20 @@ pub struct EvalOptions {
     pub downstream: bool,
     /// One SAE only (the overview's); None: every loaded SAE.
     pub only: Option<crate::sae_key::SaeKey>,
+    /// Values (tokens × widths) of counted inputs kept in memory for the legacy variance,
+    /// which needs the whole set's mean first; past it the hooks run a second time.
+    pub keep_values: usize,
 }
 
 impl EvalOptions {
+    /// Every figure of every SAE.
     pub fn all(batch_tokens: usize) -> Self {
-        Self { batch_tokens, downstream: true, only: None }
+        Self { batch_tokens, downstream: true, only: None, keep_values: KEEP_VALUES }
+    }
+
+    /// The reconstruction figures alone (no spliced forwards).
+    pub fn reconstruction(batch_tokens: usize) -> Self {
+        Self { downstream: false, ..Self::all(batch_tokens) }
     }
 }
 
@@ -171,7 +195,23 @@ pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, opts: &EvalO
     let batches = plan(texts, opts.batch_tokens);
     let total = texts.len() as u64 * 2;
     let mut done = 0u64;
+    // The counted inputs of every batch, where they fit in `keep_values`, so the legacy
+    // variance (which needs the whole set's mean first) needs no second forward.
+    let width: usize = engine.saes.iter().map(|(_, s)| s.cfg.d_in).sum();
+    let counted_tokens: usize = texts.iter().map(|t| t.len()).sum();
+    let mut kept: Option<Vec<Vec<(Tensor, usize)>>> = (width * counted_tokens <= opts.keep_values).then(|| engine.saes.iter().map(|_| Vec::new()).collect());
     for (pass, label) in [(0, "eval: encoding"), (1, "eval: legacy variance")] {
+        if pass == 1 {
+            if let Some(kept) = kept.take() {
+                for (si, batches) in kept.iter().enumerate() {
+                    let mean = Tensor::from_slice(&sums[si].sum_x) / sums[si].n.max(1) as f64;
+                    for (xd, at) in batches {
+                        sums[si].add_legacy(xd, &mean, *at)?;
+                    }
+                }
+                break;
+            }
+        }
         let means: Vec<Tensor> = sums.iter().map(|s| Tensor::from_slice(&s.sum_x) / s.n.max(1) as f64).collect();
         let mut at = 0usize;
         for batch in &batches {
@@ -188,20 +228,21 @@ pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, opts: &EvalO
                 let x = input.view([-1, d]).index_select(0, &rows.to_device(input.device()));
                 let xd = x.to_kind(Kind::Double);
                 if pass == 1 {
-                    let m = means[si].to_device(x.device());
-                    let var: Vec<f64> = to_f64s(&(&xd - m).square().sum_dim_intlist(-1, false, Kind::Double))?;
-                    for (k, v) in var.into_iter().enumerate() {
-                        s.legacy += 1.0 - s.residuals[at + k] / v;
-                    }
+                    s.add_legacy(&xd, &means[si], at)?;
                     continue;
+                }
+                if let Some(kept) = kept.as_mut() {
+                    kept[si].push((xd.to_device(Device::Cpu), at));
                 }
                 let f = sae.encode(&x);
                 let xh = sae.decode(&f, &x)?.to_kind(Kind::Double);
-                let fired = f.ne(0.0);
+                // Per-feature firing counts first: L0 is their sum, so the [tokens, d_sae]
+                // activations are read twice (counts, L1), not four times.
+                let fired = to_f64s(&f.ne(0.0).sum_dim_intlist(0, false, Kind::Int64))?;
                 s.n += x.size()[0] as u64;
-                s.l0 += scalar(&fired.sum(Kind::Double));
-                s.l1 += scalar(&f.abs().sum(Kind::Double));
-                for (acc, v) in s.fired.iter_mut().zip(to_f64s(&fired.sum_dim_intlist(0, false, Kind::Double))?) {
+                s.l0 += fired.iter().sum::<f64>();
+                s.l1 += scalar(&f.abs().sum(Kind::Float));
+                for (acc, v) in s.fired.iter_mut().zip(fired) {
                     *acc += v;
                 }
                 for (acc, v) in s.sum_x.iter_mut().zip(to_f64s(&xd.sum_dim_intlist(0, false, Kind::Double))?) {

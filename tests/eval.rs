@@ -9,6 +9,7 @@
 mod common;
 
 use common::releases::{all, KK, MIXED};
+use saescope::eval::EvalOptions;
 use saescope::pipeline::{Engine, Resolved, Run, RunOptions};
 use saescope::progress::ProgressSink;
 use saescope::samples::Samples;
@@ -60,9 +61,9 @@ fn near_zero(e: &Engine, texts: &[Vec<u32>], si: usize) -> Vec<u64> {
     Vec::<i64>::try_from(near.sum_dim_intlist([0i64, 1].as_slice(), false, tch::Kind::Int64)).expect("counts").into_iter().map(|c| c as u64).collect()
 }
 
-fn check(e: &Engine, fixture: &str, batch_tokens: usize) {
+fn check(e: &Engine, fixture: &str, opts: &EvalOptions) {
     let fx: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture(fixture)).expect("fixture")).expect("json");
-    let got = saescope::eval::evaluate(e, &texts(e), "fixture".into(), &saescope::eval::EvalOptions::all(batch_tokens), &ProgressSink::none()).expect("eval");
+    let got = saescope::eval::evaluate(e, &texts(e), "fixture".into(), opts, &ProgressSink::none()).expect("eval");
     let want = fx["saes"].as_array().expect("saes");
     assert_eq!(got.saes.len(), want.len(), "{fixture}: SAEs");
     for (si, (q, w)) in got.saes.iter().zip(want).enumerate() {
@@ -109,14 +110,17 @@ fn check(e: &Engine, fixture: &str, batch_tokens: usize) {
 fn res_jb_saes_equal_saelens_run_evals() {
     // Small batches: several padded batches per pass, and the legacy variance's mean still
     // the whole set's.
-    check(&common::full_engine(&[0, 6, 8, 12]), "eval_tiny.json", 64);
+    let e = common::full_engine(&[0, 6, 8, 12]);
+    check(&e, "eval_tiny.json", &EvalOptions::all(64));
+    // With no inputs kept in memory, the legacy variance's second forward gives the same.
+    check(&e, "eval_tiny.json", &EvalOptions { keep_values: 0, ..EvalOptions::all(64) });
 }
 
 #[test]
 fn attn_out_mlp_out_and_hook_z_saes_equal_saelens_run_evals() {
     let dir = |name: &str| all().iter().find(|(_, r)| *r == name).map(|(d, _)| d.clone()).expect("release");
-    check(&release_engine(&dir(MIXED), MIXED, &[8]), "eval_mixed.json", 256);
-    check(&release_engine(&dir(KK), KK, &[5, 8]), "eval_kk.json", 256);
+    check(&release_engine(&dir(MIXED), MIXED, &[8]), "eval_mixed.json", &EvalOptions::all(256));
+    check(&release_engine(&dir(KK), KK, &[5, 8]), "eval_kk.json", &EvalOptions::all(256));
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub fn report(c: &Common, format: Format, output: Option<std::path::PathBuf>) ->
                 None => saescope::pipeline::Engine::load(&run, &progress)?,
             };
             let ids = engine.tokenize(&super::samples(c)?, &run.opts, &progress)?;
-            let opts = saescope::eval::EvalOptions { batch_tokens: c.text_batch_tokens(), downstream: false, only: None };
+            let opts = saescope::eval::EvalOptions::reconstruction(c.text_batch_tokens());
             report.quality = Some(saescope::eval::evaluate(&engine, &ids, "the samples".into(), &opts, &progress)?.saes);
             report.json()?
         }

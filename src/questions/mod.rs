@@ -73,7 +73,7 @@ pub fn measure(
     progress: &ProgressSink,
 ) -> Result<OpenQuestions> {
     let ids: Vec<Vec<u32>> = texts.iter().map(|t| t.ids.clone()).collect();
-    let opts = EvalOptions { batch_tokens, downstream: false, only: None };
+    let opts = EvalOptions::reconstruction(batch_tokens);
     let quality = crate::eval::evaluate(engine, &ids, "the samples".into(), &opts, progress)?.saes;
     let probes = probes(engine, set, analysis)?;
     let only: Vec<probe::Probe> = probes.iter().map(|p| p.0).collect();
@@ -111,8 +111,12 @@ pub fn measure(
     })
 }
 
+/// A share as a whole percentage ("-0%" never: an empty f64 sum is -0.0).
 fn pct(x: f64) -> String {
-    format!("{:.0}%", 100.0 * x)
+    if x.is_nan() {
+        return "-".into();
+    }
+    format!("{:.0}%", (100.0 * x).max(0.0))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

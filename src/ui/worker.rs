@@ -115,7 +115,7 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
         }),
         WorkerRequest::Quality(key) => knows.samples().and_then(|samples| {
             let ids = engine.tokenize(samples, &knows.opts, &knows.progress)?;
-            let opts = crate::eval::EvalOptions { batch_tokens: knows.opts.batch_tokens, downstream: true, only: Some(key) };
+            let opts = crate::eval::EvalOptions { only: Some(key), ..crate::eval::EvalOptions::all(knows.opts.batch_tokens) };
             let q = crate::eval::evaluate(engine, &ids, "the samples".into(), &opts, &knows.progress)?;
             q.saes.into_iter().next().map(|q| Reply::Quality(Box::new(q))).ok_or_else(|| color_eyre::eyre::eyre!("SAE {key} is not loaded"))
         }),

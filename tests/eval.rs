@@ -10,19 +10,10 @@ mod common;
 
 use common::releases::{all, KK, MIXED};
 use saescope::eval::EvalOptions;
-use saescope::pipeline::{Engine, Resolved, Run, RunOptions};
+use saescope::pipeline::{Engine, RunOptions};
 use saescope::progress::ProgressSink;
 use saescope::samples::Samples;
-use saescope::selection::Selection;
-use saescope::source::Source;
 use serde_json::Value;
-use std::path::Path;
-
-fn release_engine(dir: &Path, release: &str, layers: &[usize]) -> Engine {
-    let saes = Selection::from_args(release, &[], layers, Some(&dir.join("saes")), None).expect("selection");
-    let run = Run { model: Source::Dir(dir.join("model")), saes, device: tch::Device::Cpu, opts: RunOptions::default() };
-    Resolved::new(&run.model, &run.saes, &ProgressSink::none()).expect("resolve").load_full(run.device, &run.opts, &ProgressSink::none()).expect("load")
-}
 
 /// The fixture's texts, BOS first, as the reference tokenised them.
 fn texts(e: &Engine) -> Vec<Vec<u32>> {
@@ -119,8 +110,8 @@ fn res_jb_saes_equal_saelens_run_evals() {
 #[test]
 fn attn_out_mlp_out_and_hook_z_saes_equal_saelens_run_evals() {
     let dir = |name: &str| all().iter().find(|(_, r)| *r == name).map(|(d, _)| d.clone()).expect("release");
-    check(&release_engine(&dir(MIXED), MIXED, &[8]), "eval_mixed.json", &EvalOptions::all(256));
-    check(&release_engine(&dir(KK), KK, &[5, 8]), "eval_kk.json", &EvalOptions::all(256));
+    check(&common::releases::engine(&dir(MIXED), MIXED, &[8]), "eval_mixed.json", &EvalOptions::all(256));
+    check(&common::releases::engine(&dir(KK), KK, &[5, 8]), "eval_kk.json", &EvalOptions::all(256));
 }
 
 #[test]

@@ -10,20 +10,9 @@ mod common;
 
 use common::ids_of as ids;
 use common::releases::{all, KK, MIXED};
-use saescope::pipeline::{Engine, Resolved, Run, RunOptions};
-use saescope::progress::ProgressSink;
-use saescope::selection::Selection;
-use saescope::source::Source;
+use saescope::pipeline::Engine;
 use saescope::steer::{greedy, Edit};
 use serde_json::Value;
-use std::path::Path;
-
-/// Every block and the SAEs of `release` at `layers`, from a synthesised release folder.
-fn engine(dir: &Path, release: &str, layers: &[usize]) -> Engine {
-    let saes = Selection::from_args(release, &[], layers, Some(&dir.join("saes")), None).expect("selection");
-    let run = Run { model: Source::Dir(dir.join("model")), saes, device: tch::Device::Cpu, opts: RunOptions::default() };
-    Resolved::new(&run.model, &run.saes, &ProgressSink::none()).expect("resolve").load_full(run.device, &run.opts, &ProgressSink::none()).expect("load")
-}
 
 fn check(e: &Engine, fx: &Value, run: &Value) {
     let prompt = ids(&fx["prompt_ids"]);
@@ -44,6 +33,6 @@ fn check(e: &Engine, fx: &Value, run: &Value) {
 fn steering_and_attribution_at_attn_out_mlp_out_and_hook_z_equal_transformer_lens() {
     let fx: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("steer_hooks_tiny.json")).expect("fixture")).expect("json");
     let dir = |name: &str| all().iter().find(|(_, r)| *r == name).map(|(d, _)| d.clone()).expect("release");
-    check(&engine(&dir(MIXED), MIXED, &[8]), &fx, &fx["mixed"]);
-    check(&engine(&dir(KK), KK, &[5, 8]), &fx, &fx["kk"]);
+    check(&common::releases::engine(&dir(MIXED), MIXED, &[8]), &fx, &fx["mixed"]);
+    check(&common::releases::engine(&dir(KK), KK, &[5, 8]), &fx, &fx["kk"]);
 }

@@ -54,3 +54,11 @@ pub fn hub() -> Hub {
     }
     h
 }
+
+/// Every block and the SAEs of `release` at `layers`, from a synthesised release folder.
+pub fn engine(dir: &std::path::Path, release: &str, layers: &[usize]) -> saescope::pipeline::Engine {
+    use saescope::pipeline::{Resolved, Run, RunOptions};
+    let saes = Selection::from_args(release, &[], layers, Some(&dir.join("saes")), None).expect("selection");
+    let run = Run { model: saescope::source::Source::Dir(dir.join("model")), saes, device: tch::Device::Cpu, opts: RunOptions::default() };
+    Resolved::new(&run.model, &run.saes, &ProgressSink::none()).expect("resolve").load_full(run.device, &run.opts, &ProgressSink::none()).expect("load")
+}

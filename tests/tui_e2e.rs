@@ -566,23 +566,32 @@ fn open_questions_and_sae_quality_in_tmux() {
     t.wait_for("Peak", 60);
     t.keys(&["f"]);
     t.wait_for("1. The top feature changes at every layer", 10);
-    for _ in 0..7 {
-        t.keys(&["PageDown"]);
+    // The view scrolls no further than its last line: End, until the answers are in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !t.screen().contains("Token strips at 6 res 512") && std::time::Instant::now() < deadline {
+        t.keys(&["End"]);
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    let s = t.wait_for("7. The late-layer dips", 60);
-    assert!(s.contains("most dips follow") || s.contains("no dips on this data"), "{s}");
-    t.keys(&["PageDown"]);
-    t.wait_all(&["Token strips at 6 res 512", "as it is:", "shuffled:"], 10);
-    t.keys(&["Right"]);
-    t.wait_for("Token strips at 11 res 512", 10);
-    for _ in 0..8 {
+    t.wait_all(&["Token strips at 6 res 512", "as it is:", "shuffled:"], 1);
+    for _ in 0..2 {
         t.keys(&["PageUp"]);
     }
-    for _ in 0..4 {
-        t.keys(&["PageDown"]);
+    let s = t.wait_for("7. The late-layer dips", 10);
+    assert!(s.contains("most dips follow") || s.contains("no dips on this data"), "{s}");
+    t.keys(&["End"]);
+    t.keys(&["Right"]);
+    t.wait_for("Token strips at 11 res 512", 10);
+    for _ in 0..20 {
+        if t.screen().contains("5. Syntax or semantics") {
+            break;
+        }
+        t.keys(&["PageUp"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    let s = t.wait_all(&["5. Syntax or semantics", "6. The long tail", "Lorenz"], 10);
+    let s = t.wait_for("5. Syntax or semantics", 5);
     assert!(s.contains("features (each category's top 5 and best specialist per SAE)"), "{s}");
+    t.keys(&["PageDown"]);
+    t.wait_all(&["6. The long tail", "Lorenz"], 5);
     t.escape();
     t.keys(&["O"]);
     let s = t.wait_all(&["On the samples: L0", "CE score", "KL score"], 60);

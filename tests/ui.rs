@@ -1386,3 +1386,25 @@ fn findings_csv_carries_every_open_question_number() {
     let (s, _) = render(&mut a, 120, 400);
     assert!(s.contains("5. Syntax or semantics") && s.contains("Token strips at 6 res 512"), "{s}");
 }
+
+/// The findings view scrolls no further than its last line: paging past the end leaves the
+/// last page on screen, End goes there, and one Up from there moves one line.
+#[test]
+fn findings_view_scrolls_to_its_last_line_and_no_further() {
+    let mut a = app(true);
+    press(&mut a, Action::Findings);
+    serve(&mut a);
+    let (_, _) = render(&mut a, 80, 24);
+    for _ in 0..200 {
+        press(&mut a, Action::PageDown);
+    }
+    let (s, _) = render(&mut a, 80, 24);
+    assert!(s.contains("Social ·") && s.contains("shuffled:"), "the last page: the last category's strip\n{s}");
+    press(&mut a, Action::Home);
+    press(&mut a, Action::End);
+    let (end, _) = render(&mut a, 80, 24);
+    assert_eq!(end, s, "End shows the same last page");
+    press(&mut a, Action::Up);
+    let (up, _) = render(&mut a, 80, 24);
+    assert_ne!(up, end, "one Up from the end moves at once");
+}

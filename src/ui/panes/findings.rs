@@ -51,7 +51,10 @@ pub fn draw(f: &mut Frame, view: &FindingsScreen, app: &Context, area: Rect) {
     if let Some(Asked::Ready(q)) = &app.questions {
         lines.extend(strips(q, &app.sae().to_string()));
     }
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((view.scroll as u16, 0)), inner);
+    let text = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let last = text.line_count(inner.width).saturating_sub(inner.height as usize);
+    view.last.set(Some(last));
+    f.render_widget(text.scroll((view.scroll.min(last) as u16, 0)), inner);
 }
 
 fn verdict_span(r: &RunFinding) -> Span<'static> {

@@ -1,4 +1,5 @@
-//! The seed's findings checked on the current data; it scrolls.
+//! The seed's findings checked on the current data, and its open questions; it scrolls, no
+//! further than its last line.
 
 use super::Step;
 use crate::ui::action::Action;
@@ -10,11 +11,20 @@ use ratatui::Frame;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FindingsScreen {
     pub scroll: usize,
+    /// The furthest scroll that still shows the last line, as last drawn (the text wraps
+    /// to the terminal's width and grows when the open questions arrive).
+    pub last: std::cell::Cell<Option<usize>>,
 }
 
 impl FindingsScreen {
     pub fn update(&mut self, action: &Action) -> Step {
+        let last = self.last.get().unwrap_or(usize::MAX);
+        if *action == Action::End {
+            self.scroll = self.last.get().unwrap_or(self.scroll);
+            return Step::Done;
+        }
         if super::scroll(&mut self.scroll, action) {
+            self.scroll = self.scroll.min(last);
             Step::Done
         } else {
             Step::Pass

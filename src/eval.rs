@@ -59,8 +59,6 @@ pub struct Quality {
     /// Features firing on more than 1% and 10% of them.
     pub dense_1pct: usize,
     pub dense_10pct: usize,
-    /// The mean L2 norm of the SAE's input per token (the residual's size at the hook).
-    pub mean_norm: f64,
     /// Per feature, the share of tokens it fired on.
     #[serde(skip)]
     pub density: Vec<f64>,
@@ -144,7 +142,7 @@ fn to_f64s(t: &Tensor) -> Result<Vec<f64>> {
     Ok(Vec::<f64>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Double).contiguous().view([-1]))?)
 }
 
-/// True where a token counts: not one of `special` (and, with `real`, not padding).
+/// True where a token is not one of `special`.
 fn counted(ids: &Tensor, special: &[u32]) -> Tensor {
     let mut keep = ids.ones_like().to_kind(Kind::Bool);
     for &s in special {
@@ -394,7 +392,6 @@ fn finish(sae: String, hook: HookPoint, s_sae: &Sae, s: Sums, downstream: bool) 
         dead: count(&|d| d == 0.0),
         dense_1pct: count(&|d| d > 0.01),
         dense_10pct: count(&|d| d > 0.1),
-        mean_norm: s.norm_in / n,
         density,
         text_norms: s.text_norm.iter().map(|&(sum, k)| if k == 0 { f64::NAN } else { sum / k as f64 }).collect(),
     }

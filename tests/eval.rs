@@ -37,7 +37,6 @@ const SCALARS: &[&str] = &[
     "kl_div_with_sae",
     "kl_div_with_ablation",
     "kl_div_score",
-    "mean_norm",
 ];
 const COUNTS: &[&str] = &["tokens", "ce_tokens", "kl_tokens", "d_sae"];
 const REL: f64 = 1e-4;

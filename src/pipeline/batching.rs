@@ -5,13 +5,13 @@ use tch::Tensor;
 
 /// Groups text indices into batches of at most `batch_tokens` padded tokens, longest
 /// texts first so each batch's padding stays small.
-pub fn plan(tokens: &[Vec<u32>], batch_tokens: usize) -> Vec<Vec<usize>> {
+pub fn plan<T: AsRef<[u32]>>(tokens: &[T], batch_tokens: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..tokens.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].len()));
+    order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].as_ref().len()));
     let mut out = Vec::new();
     let mut start = 0;
     while start < order.len() {
-        let max_len = tokens[order[start]].len().max(1);
+        let max_len = tokens[order[start]].as_ref().len().max(1);
         let n = (batch_tokens / max_len).max(1).min(order.len() - start);
         out.push(order[start..start + n].to_vec());
         start += n;

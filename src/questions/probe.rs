@@ -68,8 +68,7 @@ type Values = Vec<Vec<Vec<f32>>>;
 /// Every probed feature's values on `texts`, batch by batch.
 fn values(engine: &Engine, texts: &[&[u32]], features: &[Vec<u32>], batch_tokens: usize) -> Result<Values> {
     let mut out: Values = vec![Vec::new(); texts.len()];
-    let lens: Vec<Vec<u32>> = texts.iter().map(|t| t.to_vec()).collect();
-    for batch in plan(&lens, batch_tokens) {
+    for batch in plan(texts, batch_tokens) {
         crate::interrupt::check()?;
         let p = pack(batch.iter().map(|&i| texts[i]), true, engine.tokenizer.bos);
         let inputs = engine.inputs(&p)?;

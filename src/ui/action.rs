@@ -109,7 +109,7 @@ pub enum Reply {
     SteerProgress(Box<crate::steer::Steered>),
     Attributed(Box<crate::attribute::Attribution>),
     Questions(Box<crate::questions::OpenQuestions>),
-    Quality(Box<crate::eval::Quality>),
+    Quality(crate::sae_key::SaeKey, Box<crate::eval::Quality>),
     /// The request could not be answered, and why: the views waiting on it say so.
     Failed {
         request: WorkerRequest,

@@ -220,11 +220,8 @@ impl App {
                 }
             }
             Reply::Questions(q) => self.ctx.questions = Some(Asked::Ready(q)),
-            Reply::Quality(q) => {
-                let key = self.ctx.saes.iter().copied().find(|k| k.to_string() == q.sae);
-                if let Some(k) = key {
-                    self.ctx.quality.insert(k, Asked::Ready(q));
-                }
+            Reply::Quality(key, q) => {
+                self.ctx.quality.insert(key, Asked::Ready(q));
             }
             Reply::Failed { request, why } => {
                 match &request {

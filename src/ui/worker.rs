@@ -117,7 +117,7 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
             let ids = engine.tokenize(samples, &knows.opts, &knows.progress)?;
             let opts = crate::eval::EvalOptions { only: Some(key), ..crate::eval::EvalOptions::all(knows.opts.batch_tokens) };
             let q = crate::eval::evaluate(engine, &ids, "the samples".into(), &opts, &knows.progress)?;
-            q.saes.into_iter().next().map(|q| Reply::Quality(Box::new(q))).ok_or_else(|| color_eyre::eyre::eyre!("SAE {key} is not loaded"))
+            q.saes.into_iter().next().map(|q| Reply::Quality(key, Box::new(q))).ok_or_else(|| color_eyre::eyre::eyre!("SAE {key} is not loaded"))
         }),
     };
     outcome.unwrap_or_else(|e| Reply::Failed { request: asked, why: one_line(&e) })

@@ -12,11 +12,54 @@ use saescope::source::Source;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
+
+/// This test process's folder under cargo's `target/tmp`, removed when the process exits.
+/// What a binary writes once and keeps (weights, caches) hangs off statics, which are never
+/// dropped; as plain temp dirs they stayed in /tmp, 85 MB a binary and a suite run, until a
+/// disk filled. A process killed before it could clean up is swept by the next one.
+fn scratch() -> &'static Path {
+    SCRATCH.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        sweep_dead(base);
+        let root = tempfile::Builder::new().prefix(&format!("run-{}-", std::process::id())).tempdir_in(base).expect("temp dir").keep();
+        extern "C" fn remove_scratch() {
+            if let Some(root) = SCRATCH.get() {
+                let _ = std::fs::remove_dir_all(root);
+            }
+        }
+        // SAFETY: atexit takes a plain function pointer; the handler touches only a static.
+        unsafe { libc::atexit(remove_scratch) };
+        root
+    })
+}
+
+/// Removes the scratch folders of test processes that no longer run.
+fn sweep_dead(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("run-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: kill(2) with signal 0 only asks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A new folder inside this process's scratch folder, kept until the process exits.
+pub fn kept_dir() -> PathBuf {
+    tempfile::tempdir_in(scratch()).expect("temp dir").keep()
+}
+
 /// `saescope synth --size tiny --seed 0`, the weights the reference fixtures were made on.
 pub fn tiny() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let dir = kept_dir();
         synth::write(&dir, Size::Tiny, 0, &ProgressSink::none()).expect("synth tiny");
         dir
     })
@@ -53,7 +96,7 @@ pub fn opts(include_bos: bool, batch_tokens: usize) -> RunOptions {
 /// A result-cache folder private to this test binary, so tests never touch the user's.
 pub fn cache_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir").keep())
+    DIR.get_or_init(kept_dir)
 }
 
 /// The binary, with its result cache pointed at `cache_dir()`.
@@ -108,7 +151,7 @@ pub fn tiny_saes_as(arch: &str) -> PathBuf {
     if let Some((_, d)) = dirs.iter().find(|(a, _)| a == arch) {
         return d.clone();
     }
-    let out = tempfile::tempdir().expect("temp dir").keep();
+    let out = kept_dir();
     for entry in std::fs::read_dir(tiny().join("saes")).expect("saes") {
         let from = entry.expect("entry").path();
         let to = out.join(from.file_name().expect("name"));

@@ -17,7 +17,7 @@ pub const KK: &str = "gpt2-small-hook-z-kk";
 /// One synthetic release (or several) under `name`, written once per test binary.
 fn synthesized(name: &str, release: &str, ids: &[&str], layers: &[usize]) -> PathBuf {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    let root = ROOT.get_or_init(|| tempfile::tempdir().expect("tmp").keep());
+    let root = ROOT.get_or_init(super::kept_dir);
     let out = root.join(name);
     if !out.join("model").join("model.safetensors").is_file() {
         let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();

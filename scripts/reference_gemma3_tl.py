@@ -17,15 +17,14 @@ import json
 import os
 import sys
 
+from reference import gemma3_tl
+
 
 def main() -> None:
     out = sys.argv[1]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import Gemma3ForCausalLM
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
-    from transformer_lens.loading_from_pretrained import convert_hf_model_config
-    from transformer_lens.pretrained.weight_conversions.gemma import convert_gemma_weights
 
     torch.set_grad_enabled(False)
     hf = Gemma3ForCausalLM.from_pretrained(out, local_files_only=True, dtype=torch.float32, attn_implementation="eager").eval()
@@ -34,48 +33,7 @@ def main() -> None:
     with open(os.path.join(out, "reference.json")) as f:
         ref = json.load(f)
 
-    # TL's Gemma 3 270M architecture (qk-norm, local/global rotary bases, sliding window,
-    # norms before and after each sublayer, gated gelu_pytorch_tanh MLP, RMS, one KV head),
-    # with this model's sizes. The same finishing steps as get_pretrained_model_config.
-    d = convert_hf_model_config("google/gemma-3-270m")
-    assert d["original_architecture"] == "Gemma3ForCausalLM" and d["use_qk_norm"] and d["use_local_attn"], d
-    rope = c["rope_parameters"]
-    layer_kind = {"sliding_attention": "local", "full_attention": "global"}
-    d.update(
-        d_model=c["hidden_size"],
-        d_head=c["head_dim"],
-        n_heads=c["num_attention_heads"],
-        n_key_value_heads=c["num_key_value_heads"],
-        d_mlp=c["intermediate_size"],
-        n_layers=c["num_hidden_layers"],
-        n_ctx=c["max_position_embeddings"],
-        d_vocab=c["vocab_size"],
-        eps=c["rms_norm_eps"],
-        window_size=c["sliding_window"],
-        attn_types=[layer_kind[t] for t in c["layer_types"]],
-        rotary_base=rope["full_attention"]["rope_theta"],
-        rotary_base_local=rope["sliding_attention"]["rope_theta"],
-        # TL's 270M entry leaves attn_scale to its default sqrt(d_head), which is HF's
-        # sqrt(query_pre_attn_scalar) there (both 256); said outright, it holds for any size.
-        attn_scale=c["query_pre_attn_scalar"] ** 0.5,
-        model_name="gemma3_tiny",
-        tokenizer_name=None,  # token ids go in; no tokenizer to fetch
-        init_weights=False,
-        dtype=torch.float32,
-        device="cpu",
-        n_devices=1,
-        from_checkpoint=False,
-        default_prepend_bos=True,
-    )
-    assert c["hidden_activation"] == d["act_fn"] and c["tie_word_embeddings"]
-    assert c["attn_logit_softcapping"] is None and c["final_logit_softcapping"] is None
-    assert d.get("attn_scores_soft_cap", -1.0) <= 0 and d.get("output_logits_soft_cap", -1.0) <= 0
-    cfg = HookedTransformerConfig.from_dict(d)
-    tl = HookedTransformer(cfg)
-    tl.load_and_process_state_dict(
-        convert_gemma_weights(hf, cfg), fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False
-    )
-    tl.eval()
+    tl, cfg = gemma3_tl(out, hf, c)
 
     tokens = ref["tokens"]
     ids = torch.tensor([tokens])

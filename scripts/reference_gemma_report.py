@@ -1,10 +1,20 @@
 """The seed's report on a Gemma 3 model with Gemma Scope 2 SAEs, computed by the Python
-stack: HF transformers' Gemma3ForCausalLM (the values Gemma Scope 2 was trained on, caught
-with forward hooks) and SAELens's own gemma_3 loader and encode on each SAE folder. What
-`saescope report` computes; scripts/bench-vs-python times the two against each other.
+stack, and SAELens's own gemma_3 loader and encode on each SAE folder. What `saescope
+report` computes; scripts/bench-vs-python times the two against each other. The model runs
+one text at a time, as the seed's notebook does, in one of two stacks:
+
+- `--stack tl` (the issue's reference): TransformerLens's HookedTransformer on the HF
+  weights (reference.gemma3_tl), `run_with_cache` with a names_filter.
+- `--stack hf`: HF transformers' Gemma3ForCausalLM with forward hooks.
+
+Both run the whole forward and its 262k-wide logits, as the notebook (and
+scripts/reference.py for GPT-2) does, unless `--stop-early`: then no layer past the deepest
+hooked one runs and no logits are made (TL's stop_at_layer; HF stopped by a hook), as
+saescope runs: Python's best case.
 
     python scripts/reference_gemma_report.py --model-dir DIR/model --sae-dir DIR/saes \\
-        --samples samples/default.toml --saes resid_post/layer_5_width_16k_l0_medium,... -o out.json
+        --samples samples/default.toml --saes resid_post/layer_5_width_16k_l0_medium,... \\
+        [--stack tl|hf] [--stop-early] -o out.json
 """
 import argparse
 import json
@@ -15,7 +25,7 @@ import tomllib
 
 T0 = time.time()
 
-from reference import gemma_scope_sae, report_categories  # noqa: E402
+from reference import gemma3_tl, gemma_scope_sae, report_categories  # noqa: E402
 
 
 def main() -> None:
@@ -27,6 +37,8 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("--threshold", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--stack", choices=["tl", "hf"], default="tl")
+    ap.add_argument("--stop-early", action="store_true", help="no layer past the deepest hooked one, no logits")
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -41,6 +53,9 @@ def main() -> None:
         cats = tomllib.load(f)["category"]
     t_load = time.time()
     model = Gemma3ForCausalLM.from_pretrained(a.model_dir, torch_dtype=torch.float32).eval()
+    if a.stack == "tl":
+        with open(os.path.join(a.model_dir, "config.json")) as f:
+            model, _ = gemma3_tl(a.model_dir, model, json.load(f))
     tok = Tokenizer.from_file(os.path.join(a.model_dir, "tokenizer.json"))
     bos = tok.token_to_id("<bos>")
 
@@ -49,36 +64,47 @@ def main() -> None:
         sae, _ = gemma_scope_sae(a.sae_dir, folder)
         site, layer = folder.split("/")[0], int(folder.split("/")[1].split("_")[1])
         saes.append((sae, site, layer))
-    caught = {}
-    for sae, site, l in saes:
-        layer = model.model.layers[l]
-        if site == "resid_post":
-            layer.register_forward_hook(lambda m, i, o, k=(site, l): caught.__setitem__(k, (o[0] if isinstance(o, tuple) else o)[0]))
-        elif site == "mlp_out":
-            layer.post_feedforward_layernorm.register_forward_hook(lambda m, i, o, k=(site, l): caught.__setitem__(k, o[0]))
-        else:
-            layer.self_attn.o_proj.register_forward_pre_hook(lambda m, i, k=(site, l): caught.__setitem__(k, i[0][0]))
     deepest = max(l for _, _, l in saes)
+    tl_hook = {"resid_post": "hook_resid_post", "mlp_out": "hook_mlp_out", "attn_out": "attn.hook_z"}
+    names = [f"blocks.{l}.{tl_hook[site]}" for _, site, l in saes]
+    caught = {}
+    if a.stack == "hf":
+        for sae, site, l in saes:
+            layer = model.model.layers[l]
+            if site == "resid_post":
+                layer.register_forward_hook(lambda m, i, o, k=(site, l): caught.__setitem__(k, (o[0] if isinstance(o, tuple) else o)[0]))
+            elif site == "mlp_out":
+                layer.post_feedforward_layernorm.register_forward_hook(lambda m, i, o, k=(site, l): caught.__setitem__(k, o[0]))
+            else:
+                layer.self_attn.o_proj.register_forward_pre_hook(lambda m, i, k=(site, l): caught.__setitem__(k, i[0][0]))
 
-    def stop(m, i, o):
-        raise StopIteration  # no layer past the deepest hook, no logits, as saescope runs
+        def stop(m, i, o):
+            raise StopIteration  # no layer past the deepest hook, no logits, as saescope runs
 
-    model.model.layers[deepest].register_forward_hook(stop)
+        if a.stop_early:
+            model.model.layers[deepest].register_forward_hook(stop)
     t_compute = time.time()
     texts = []
     for ci, c in enumerate(cats):
         for text in c["texts"]:
             ids = [bos] + tok.encode(text, add_special_tokens=False).ids
-            caught.clear()
-            try:
-                model(torch.tensor([ids]))
-            except StopIteration:
-                pass
-            vecs = {i: sae.encode(caught[(site, l)])[1:].mean(0) for i, (sae, site, l) in enumerate(saes)}
+            if a.stack == "tl":
+                _, cache = model.run_with_cache(torch.tensor([ids]), names_filter=names, stop_at_layer=deepest + 1 if a.stop_early else None)
+                acts = [cache[name][0].flatten(1) for name in names]
+            else:
+                caught.clear()
+                try:
+                    model(torch.tensor([ids]))
+                except StopIteration:
+                    pass
+                acts = [caught[(site, l)] for _, site, l in saes]
+            vecs = {i: sae.encode(x)[1:].mean(0) for i, ((sae, _, _), x) in enumerate(zip(saes, acts))}
             texts.append((ci, text, ids, vecs))
     t_done = time.time()
     out = {
         "categories": report_categories(cats, texts, list(range(len(saes))), [l for _, _, l in saes], a.top_k, a.threshold),
+        "stack": a.stack,
+        "stop_early": a.stop_early,
         "timing": {"import_and_load_s": t_compute - T0, "load_s": t_compute - t_load, "compute_s": t_done - t_compute},
     }
     with open(a.output, "w") as f:

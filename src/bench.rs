@@ -73,14 +73,7 @@ pub fn run(run: &Run, samples: &Samples, params: Params, repeat: usize) -> Resul
     for _ in 0..repeat {
         let (s, resid) = time(|| batches.iter().map(|p| engine.inputs(p)).collect::<Result<Vec<_>>>())?;
         fwd.push(s);
-        let (s, _) = time(|| {
-            for r in &resid {
-                for (x, (_, sae)) in r.iter().zip(&engine.saes) {
-                    let _ = sae.encode(x).sum(tch::Kind::Float).double_value(&[]);
-                }
-            }
-            Ok(())
-        })?;
+        let (s, _) = time(|| batches.iter().zip(&resid).map(|(p, r)| engine.means(p, r)).collect::<Result<Vec<_>>>())?;
         enc.push(s);
     }
     let mut e2e = Vec::new();
@@ -96,14 +89,13 @@ pub fn run(run: &Run, samples: &Samples, params: Params, repeat: usize) -> Resul
     let (fwd, enc) = (median(fwd), median(enc));
     let n_saes = engine.saes.len();
     let shape = Shape::of(&engine);
-    // FLOPs the compute phase does on its padded batches: per token and block 24 d^2 for the
-    // projections and MLP plus 4 t d for attention (a block a hook sits inside counts
-    // whole); per token and SAE 2 d d_sae.
+    // FLOPs the compute phase does on its padded batches: per token and block the family's
+    // (a block a hook sits inside counts whole); per token and SAE 2 d d_sae.
     let d = engine.model.d_model() as f64;
     let (mut fwd_flops, mut enc_flops) = (0f64, 0f64);
     for p in &batches {
         let (b, t) = (p.ids.size()[0] as f64, p.ids.size()[1] as f64);
-        fwd_flops += b * t * shape.blocks as f64 * (24.0 * d * d + 4.0 * t * d);
+        fwd_flops += b * t * shape.blocks as f64 * engine.model.block_flops(p.ids.size()[1] as usize);
         enc_flops += b * t * 2.0 * d * shape.total_width as f64;
     }
     let achieved = (fwd_flops + enc_flops) / (fwd + enc) / 1e9;

@@ -78,6 +78,10 @@ pub trait Family: Send {
     fn device(&self) -> Device;
     /// The compute dtype every weight is held in.
     fn kind(&self) -> Kind;
+    /// FLOPs one block spends on one token of a `t`-token sequence: 2 per weight of the
+    /// projections and the MLP, 4 t per query dimension for attention's scores and mix.
+    /// What `saescope bench` divides its compute time into.
+    fn block_flops(&self, t: usize) -> f64;
 
     /// The values at `requested` hook points, in the order given, each [batch, seq, d] as
     /// TransformerLens holds it under that point's processing, in one pass that stops in

@@ -341,6 +341,14 @@ impl Family for Gemma3 {
         self.cfg.hidden_size
     }
 
+    fn block_flops(&self, t: usize) -> f64 {
+        let c = &self.cfg;
+        let (d, q, kv) = (c.hidden_size as f64, (c.num_attention_heads * c.head_dim) as f64, (c.num_key_value_heads * c.head_dim) as f64);
+        // Q and the output projection, K and V on the shared heads, the gated MLP's three.
+        let weights = 2.0 * d * q + 2.0 * d * kv + 3.0 * d * c.intermediate_size as f64;
+        2.0 * weights + 4.0 * t as f64 * q
+    }
+
     fn vocab_size(&self) -> usize {
         self.cfg.vocab_size
     }

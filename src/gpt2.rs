@@ -295,6 +295,12 @@ impl Family for Gpt2 {
         self.cfg.n_embd
     }
 
+    fn block_flops(&self, t: usize) -> f64 {
+        // Q, K, V and the output projection (4 d^2) and the MLP at 4 d (8 d^2).
+        let d = self.cfg.n_embd as f64;
+        24.0 * d * d + 4.0 * t as f64 * d
+    }
+
     fn vocab_size(&self) -> usize {
         self.cfg.vocab_size
     }

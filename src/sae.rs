@@ -182,6 +182,15 @@ impl Weights {
     }
 }
 
+/// Features per block of `Sae::encode_blocks` for `rows` input vectors: about 1 MiB of f32
+/// output (measured best between 0.5 and 2 MiB on 2-core EPYC, BENCHMARKS.md), a multiple
+/// of 256 features and at least 512, so the matmul keeps its rate.
+fn block_width(rows: usize, d_sae: usize) -> usize {
+    const BYTES: usize = 1 << 20;
+    let n = (BYTES / 4 / rows.max(1)) / 256 * 256;
+    n.max(512).min(d_sae)
+}
+
 /// d_sae from the cfg when given, else from W_enc itself (old cfgs omit it).
 fn width_of(cfg: &SaeConfig, file: &Weights) -> Result<usize> {
     match (cfg.d_sae, file.shape("W_enc").as_deref()) {
@@ -295,21 +304,55 @@ impl Sae {
     pub fn encode(&self, x: &Tensor) -> Tensor {
         let mut z = self.pre_activations(x);
         match self.cfg.architecture {
-            Architecture::Standard => {
-                let _ = z.relu_();
-                z
-            }
-            Architecture::JumpRelu => {
-                let keep = z.gt_tensor(self.threshold.as_ref().unwrap_or(&Tensor::from(0.0f32)));
-                let _ = z.relu_();
-                let _ = z.g_mul_(&keep);
-                z
-            }
             Architecture::TopK(k) => {
                 let (vals, idx) = z.topk(k as i64, -1, true, false);
                 let _ = z.zero_();
                 z.scatter(-1, &idx, &vals.relu())
             }
+            _ => {
+                self.gate_(&mut z, 0);
+                z
+            }
+        }
+    }
+
+    /// The same activations a block of features at a time: `each(first feature, [.., n])`
+    /// for consecutive blocks that cover every feature. The whole [tokens, d_sae] product
+    /// is a run's largest buffer: written at once it leaves the CPU's cache, and the bias,
+    /// the gate and the caller's reduction each stream it back from memory, while a block
+    /// of about 1 MiB stays cached through all of them (the report's encode ran 1.3-1.5x
+    /// faster so: BENCHMARKS.md). TopK needs every feature to pick its survivors, and a GPU
+    /// gains nothing from blocks: one block there.
+    pub fn encode_blocks(&self, x: &Tensor, mut each: impl FnMut(usize, Tensor) -> Result<()>) -> Result<()> {
+        let rows = x.numel() / self.cfg.d_in.max(1);
+        let block = match self.cfg.architecture {
+            Architecture::TopK(_) => self.d_sae,
+            _ if self.device != Device::Cpu => self.d_sae,
+            _ => block_width(rows, self.d_sae),
+        };
+        if block >= self.d_sae {
+            return each(0, self.encode(x));
+        }
+        let x = self.normalized(x);
+        for first in (0..self.d_sae).step_by(block) {
+            let n = block.min(self.d_sae - first);
+            let mut z = x.matmul(&self.w_enc.narrow(1, first as i64, n as i64));
+            let _ = z.g_add_(&self.b_enc.narrow(0, first as i64, n as i64));
+            self.gate_(&mut z, first);
+            each(first, z)?;
+        }
+        Ok(())
+    }
+
+    /// ReLU, and JumpReLU's threshold, on pre-activations `z` of the features from `first`.
+    fn gate_(&self, z: &mut Tensor, first: usize) {
+        if let Some(th) = &self.threshold {
+            let n = z.size().last().copied().unwrap_or(0);
+            let keep = z.gt_tensor(&th.narrow(0, first as i64, n));
+            let _ = z.relu_();
+            let _ = z.g_mul_(&keep);
+        } else {
+            let _ = z.relu_();
         }
     }
 

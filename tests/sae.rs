@@ -26,13 +26,14 @@ struct Weights {
 
 fn write(dir: &std::path::Path, cfg: serde_json::Value, w: &Weights) -> SaeFiles {
     let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let (e, be, bd, th, dec) = (bytes(&w.w_enc), bytes(&w.b_enc), bytes(&w.b_dec), bytes(&w.threshold), bytes(&vec![0.0; F * D]));
+    let f = w.b_enc.len();
+    let (e, be, bd, th, dec) = (bytes(&w.w_enc), bytes(&w.b_enc), bytes(&w.b_dec), bytes(&w.threshold), bytes(&vec![0.0; f * D]));
     let views = vec![
-        ("W_enc", TensorView::new(Dtype::F32, vec![D, F], &e).expect("v")),
-        ("b_enc", TensorView::new(Dtype::F32, vec![F], &be).expect("v")),
+        ("W_enc", TensorView::new(Dtype::F32, vec![D, f], &e).expect("v")),
+        ("b_enc", TensorView::new(Dtype::F32, vec![f], &be).expect("v")),
         ("b_dec", TensorView::new(Dtype::F32, vec![D], &bd).expect("v")),
-        ("threshold", TensorView::new(Dtype::F32, vec![F], &th).expect("v")),
-        ("W_dec", TensorView::new(Dtype::F32, vec![F, D], &dec).expect("v")),
+        ("threshold", TensorView::new(Dtype::F32, vec![f], &th).expect("v")),
+        ("W_dec", TensorView::new(Dtype::F32, vec![f, D], &dec).expect("v")),
     ];
     let weights = dir.join("sae_weights.safetensors");
     safetensors::serialize_to_file(views, &None, &weights).expect("write");
@@ -59,8 +60,8 @@ fn pre(x: &[f32], w: &Weights, norm: &str) -> Vec<f32> {
     (0..F).map(|f| (0..D).map(|i| (x[i] - w.b_dec[i]) * w.w_enc[i * F + f]).sum::<f32>() + w.b_enc[f]).collect()
 }
 
-fn encode(files: &SaeFiles, x: &[f32]) -> Vec<f32> {
-    let sae = Sae::load(
+fn load(files: &SaeFiles) -> Sae {
+    Sae::load(
         files,
         D,
         saescope::hooks::HookPoint::new(3, saescope::hooks::Site::ResidPre),
@@ -69,7 +70,11 @@ fn encode(files: &SaeFiles, x: &[f32]) -> Vec<f32> {
         tch::Device::Cpu,
         tch::Kind::Float,
     )
-    .expect("load");
+    .expect("load")
+}
+
+fn encode(files: &SaeFiles, x: &[f32]) -> Vec<f32> {
+    let sae = load(files);
     let t = sae.encode(&tch::Tensor::from_slice(x).view([1, D as i64]));
     Vec::<f32>::try_from(t.view([-1])).expect("vec")
 }
@@ -132,4 +137,51 @@ fn every_architecture_matches_its_formula() {
     let old = serde_json::json!({"d_in": D, "hook_point": "blocks.3.hook_resid_pre"});
     let got = encode(&write(dir.path(), old, &w), &x);
     assert!(close(&got, &pre(&x, &w, "none").iter().map(|v| v.max(0.0)).collect::<Vec<_>>()), "d_sae from W_enc's shape");
+}
+
+/// The report's encode, a block of features at a time, is `encode` cut into consecutive
+/// blocks: every feature once, in order, the same values, for each architecture and a
+/// width that is no multiple of the block.
+#[test]
+fn blocks_of_features_are_the_whole_encode() {
+    const WIDE: usize = 2000;
+    let mut seed = 7;
+    let w = Weights {
+        w_enc: rnd(&mut seed, D * WIDE, 1.0),
+        b_enc: rnd(&mut seed, WIDE, 0.5),
+        b_dec: rnd(&mut seed, D, 0.3),
+        threshold: rnd(&mut seed, WIDE, 2.0).iter().map(|t| t.abs()).collect(),
+    };
+    // 4 x 256 rows: about 1 MiB of output is 256 features a block, so several blocks.
+    let x = tch::Tensor::from_slice(&rnd(&mut seed, 4 * 256 * D, 2.0)).view([4, 256, D as i64]);
+    let dir = tempfile::tempdir().expect("tmp");
+    for (arch, extra) in [("standard", serde_json::json!({})), ("jumprelu", serde_json::json!({})), ("topk", serde_json::json!({"k": 7}))] {
+        let mut cfg =
+            serde_json::json!({"d_in": D, "d_sae": WIDE, "hook_name": "blocks.3.hook_resid_pre", "architecture": arch, "normalize_activations": "layer_norm"});
+        cfg.as_object_mut().expect("obj").extend(extra.as_object().expect("obj").clone());
+        let sae = load(&write(dir.path(), cfg, &w));
+        let whole = sae.encode(&x);
+        let mut blocks = Vec::new();
+        sae.encode_blocks(&x, |first, a| {
+            assert_eq!(a.size()[..2], [4, 256], "{arch}: a block keeps the input's leading shape");
+            blocks.push((first, a));
+            Ok(())
+        })
+        .expect("blocks");
+        let mut next = 0;
+        for (first, a) in &blocks {
+            assert_eq!(*first, next, "{arch}: blocks are consecutive");
+            next += a.size()[2] as usize;
+        }
+        assert_eq!(next, WIDE, "{arch}: the blocks cover every feature");
+        if arch == "topk" {
+            assert_eq!(blocks.len(), 1, "TopK needs every feature at once");
+        } else {
+            assert!(blocks.len() > 2, "{arch}: {} blocks", blocks.len());
+        }
+        let cat = tch::Tensor::cat(&blocks.iter().map(|(_, a)| a.shallow_clone()).collect::<Vec<_>>(), -1);
+        let diff = (&cat - &whole).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{arch}: blocks differ from the whole encode by {diff}");
+        assert!(whole.gt(0.0).sum(tch::Kind::Int64).int64_value(&[]) > 100, "{arch}: features fire");
+    }
 }

@@ -125,12 +125,24 @@ impl Engine {
 
     /// Per-text mean feature vectors of one packed batch.
     pub fn encode_packed(&self, p: &Packed) -> Result<Vec<(usize, Vec<SparseVec>)>> {
+        self.means(p, &self.inputs(p)?)
+    }
+
+    /// Per-text mean feature vectors of a packed batch from its SAEs' `inputs` (as
+    /// `inputs` gives them): the encode the report runs, and `saescope bench` times.
+    pub fn means(&self, p: &Packed, inputs: &[Tensor]) -> Result<Vec<(usize, Vec<SparseVec>)>> {
         let weights = p.weights.to_device(self.model.device()).to_kind(self.model.kind());
         let mut per_layer: Vec<Vec<SparseVec>> = Vec::with_capacity(self.saes.len());
-        for (r, (_, sae)) in self.inputs(p)?.iter().zip(&self.saes) {
+        for (r, (_, sae)) in inputs.iter().zip(&self.saes) {
             // Weights are 1/n on counted tokens and 0 on padding (and BOS unless asked
-            // for): one bmm turns [b, t, d_sae] activations into per-text means.
-            let means = weights.bmm(&sae.encode(r)).squeeze_dim(1).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+            // for): one bmm per block of features turns [b, t, n] activations into
+            // per-text means while the block is still in cache.
+            let mut blocks = Vec::new();
+            sae.encode_blocks(r, |_, a| {
+                blocks.push(weights.bmm(&a));
+                Ok(())
+            })?;
+            let means = Tensor::cat(&blocks, -1).squeeze_dim(1).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
             let flat: Vec<f32> = Vec::<f32>::try_from(means.view([-1]))?;
             per_layer.push(flat.chunks(sae.d_sae).map(SparseVec::from_dense).collect());
         }

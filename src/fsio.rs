@@ -127,11 +127,45 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A file's bytes, gunzipped when they start with gzip's magic (corpora and Neuronpedia's
-/// dumps come either way).
+/// Every file under `dir`, recursively, sorted by path; hidden files and folders skipped (a
+/// repository's `.git` is not part of its data). Err: the folder that could not be read
+/// and why, as one phrase ("PATH: permission denied") for the caller's message.
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {}", dir.display(), describe(dir, &e)))?;
+        let hidden = |p: &Path| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| !hidden(p)).collect();
+        paths.sort();
+        for p in paths {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out)?;
+    Ok(out)
+}
+
+/// A file's bytes, gunzipped when they start with gzip's magic (corpora, label files and
+/// Neuronpedia's dumps come either way). A damaged gzip stream reads as InvalidData
+/// ("damaged gzip data: ..."), the kind a file that is not UTF-8 gives, so callers say
+/// the file is damaged rather than unreadable.
 pub fn open_maybe_gzip(path: &Path) -> std::io::Result<Box<dyn std::io::BufRead>> {
     use std::io::BufRead;
     let mut f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
     let gz = f.fill_buf().map(|b| b.starts_with(&[0x1f, 0x8b])).unwrap_or(false);
-    Ok(if gz { Box::new(std::io::BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(f))) } else { Box::new(f) })
+    Ok(if gz { Box::new(std::io::BufReader::with_capacity(1 << 16, Damaged(flate2::bufread::MultiGzDecoder::new(f)))) } else { Box::new(f) })
+}
+
+/// A gzip stream whose read errors say the data is damaged.
+struct Damaged<R>(R);
+
+impl<R: std::io::Read> std::io::Read for Damaged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("damaged gzip data: {e}")))
+    }
 }

@@ -28,7 +28,7 @@ use color_eyre::eyre::{bail, eyre, Result};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -375,23 +375,8 @@ fn read_error(origin: &str, e: std::io::Error) -> color_eyre::Report {
 /// One file's rows, gunzipped when it starts with gzip's magic bytes.
 fn read_file(file: &Path, name_files: bool) -> Result<Vec<Located>> {
     let origin = file.display().to_string();
-    let f = std::fs::File::open(file).map_err(|e| eyre!("cannot read labels file {origin}: {e}"))?;
-    let mut r = BufReader::with_capacity(1 << 16, f);
-    let gz = r.fill_buf().map_err(|e| read_error(&origin, e))?.starts_with(&[0x1f, 0x8b]);
-    if gz {
-        read_rows(BufReader::with_capacity(1 << 16, Damaged(flate2::bufread::MultiGzDecoder::new(r))), &origin, name_files)
-    } else {
-        read_rows(r, &origin, name_files)
-    }
-}
-
-/// A gzip stream whose read errors say the file is damaged.
-struct Damaged<R>(R);
-
-impl<R: std::io::Read> std::io::Read for Damaged<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("damaged gzip data: {e}")))
-    }
+    let r = crate::fsio::open_maybe_gzip(file).map_err(|e| eyre!("cannot read labels file {origin}: {e}"))?;
+    read_rows(r, &origin, name_files)
 }
 
 /// `batch-2` before `batch-10`: digits compare as numbers.

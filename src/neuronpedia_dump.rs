@@ -226,28 +226,12 @@ fn natural(a: &Path, b: &Path) -> std::cmp::Ordering {
 
 /// The `.jsonl` / `.jsonl.gz` files PATH stands for, in natural order.
 fn files(path: &Path) -> Result<Vec<PathBuf>> {
-    let meta = std::fs::metadata(path).map_err(|e| eyre!("--neuronpedia {}", crate::fsio::describe(path, &e)))?;
+    let meta = std::fs::metadata(path).map_err(|e| eyre!("--neuronpedia {}: {}", path.display(), crate::fsio::describe(path, &e)))?;
     if meta.is_file() {
         return Ok(vec![path.to_owned()]);
     }
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let entries = std::fs::read_dir(dir).map_err(|e| eyre!("--neuronpedia {}", crate::fsio::describe(dir, &e)))?;
-        for e in entries.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') {
-                continue;
-            }
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else if name.ends_with(".jsonl.gz") || name.ends_with(".jsonl") {
-                out.push(p);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(path, &mut out)?;
+    let jsonl = |p: &PathBuf| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".jsonl.gz") || n.to_string_lossy().ends_with(".jsonl"));
+    let mut out: Vec<PathBuf> = crate::fsio::files_under(path).map_err(|e| eyre!("--neuronpedia {e}"))?.into_iter().filter(jsonl).collect();
     out.sort_by(|a, b| natural(a, b));
     if out.is_empty() {
         bail!("--neuronpedia {}: no .jsonl.gz files; give a folder of Neuronpedia's exports (v1/MODEL/SOURCE/features/...)", path.display());
@@ -257,7 +241,7 @@ fn files(path: &Path) -> Result<Vec<PathBuf>> {
 
 /// Calls `each` with every nonblank line of `path` and its number, until it returns false.
 fn lines(path: &Path, mut each: impl FnMut(usize, &[u8]) -> bool) -> Result<()> {
-    let mut r = crate::fsio::open_maybe_gzip(path).map_err(|e| eyre!("--neuronpedia {}", crate::fsio::describe(path, &e)))?;
+    let mut r = crate::fsio::open_maybe_gzip(path).map_err(|e| eyre!("--neuronpedia {}: {}", path.display(), crate::fsio::describe(path, &e)))?;
     let mut line = Vec::new();
     let mut n = 0;
     loop {

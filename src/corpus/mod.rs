@@ -63,32 +63,12 @@ fn format_of(path: &Path) -> Format {
     }
 }
 
-fn hidden(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
-}
-
-/// Every file under `dir`, recursively, sorted by path; hidden files and folders skipped
-/// (a repository's `.git` is not part of its text).
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| eyre!("cannot read the corpus folder {}", crate::fsio::describe(dir, &e)))?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| !hidden(p)).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            files_under(&p, out)?;
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
 impl Corpus {
     pub fn open(path: &Path, text_field: &str) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| eyre!("--corpus {}: {}", path.display(), crate::fsio::describe(path, &e)))?;
         let mut files = Vec::new();
         if meta.is_dir() {
-            files_under(path, &mut files)?;
+            files = crate::fsio::files_under(path).map_err(|e| eyre!("cannot read the corpus folder {e}"))?;
             if files.is_empty() {
                 bail!("--corpus {}: the folder has no files; give a text file, a folder of them, or JSON Lines", path.display());
             }

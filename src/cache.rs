@@ -144,6 +144,20 @@ impl Cache {
         self.dir.join(format!("{}.bin", hex(id)))
     }
 
+    /// A whole run's figure kept beside the entries, as `{id}.{what}` (postcard, which
+    /// keeps NaN, unlike JSON): what `write_extra` wrote under the same identity, or None
+    /// when there is none or it does not read back.
+    pub fn read_extra<T: serde::de::DeserializeOwned>(&self, id: &Key, what: &str) -> Option<T> {
+        let bytes = std::fs::read(self.dir.join(format!("{}.{what}", hex(id)))).ok()?;
+        postcard::from_bytes(&bytes).ok()
+    }
+
+    pub fn write_extra<T: Serialize>(&self, id: &Key, what: &str, value: &T) -> Result<()> {
+        let bytes = postcard::to_allocvec(value).map_err(|e| eyre!("cannot encode the cached {what}: {e}"))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| eyre!("cannot create the cache folder {}: {e}", self.dir.display()))?;
+        crate::fsio::write_atomic(&self.dir.join(format!("{}.{what}", hex(id))), &bytes)
+    }
+
     /// Calls `each` with every intact entry, in file order, and its raw frame (for copying
     /// into the next file).
     pub fn read(&self, id: &Key, mut each: impl FnMut(Entry, &[u8])) -> ReadOutcome {

@@ -22,11 +22,11 @@ use crate::pipeline::{pack, plan, Engine};
 use crate::progress::{Progress, ProgressSink};
 use crate::sae::Sae;
 use color_eyre::eyre::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 /// One SAE's quality on the texts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quality {
     /// The SAE, as its tab names it (sae_key.rs).
     pub sae: String,

@@ -22,12 +22,14 @@ fn unreachable_hub_fails_fast_with_advice() {
 
 #[test]
 fn hf_hub_offline_is_honoured_without_network() {
+    // A hub that would answer: the run must fail for want of a cache, having asked it nothing.
+    let hub = common::hub::Hub::start();
+    hub.repo("openai-community/gpt2", &tiny().join("model"), &[]);
     let home = tempfile::tempdir().expect("tmp");
-    let t = Instant::now();
-    let out = saescope().args(["report"]).env("HF_HOME", home.path()).env("HF_HUB_OFFLINE", "1").output().expect("run");
-    assert!(t.elapsed() < Duration::from_secs(2));
+    let out = saescope().args(["report"]).env("HF_HOME", home.path()).env("HF_ENDPOINT", &hub.endpoint).env("HF_HUB_OFFLINE", "1").output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("HF_HUB_OFFLINE is set") && err.contains("not in the cache"), "{err}");
+    assert_eq!(hub.log(), Vec::<String>::new(), "HF_HUB_OFFLINE=1 must not touch the network");
 }
 
 /// An HF cache under `home` (`hub/models--org--name/{refs/main, snapshots/REV/...}`) holding
@@ -173,6 +175,34 @@ fn json_report_follows_the_schema() {
     assert_eq!(tk, ["category", "layers", "n_tokens", "text"]);
     assert!(text["layers"][0]["top"].as_array().expect("top").len() <= 32);
     assert!(text["layers"][0]["total"].is_f64());
+}
+
+/// The quality figures are kept in the result cache beside the texts' vectors: a second
+/// JSON report reads them back (a planted value shows through) and a damaged file is
+/// measured again.
+#[test]
+fn json_report_reads_its_quality_back_from_the_result_cache() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let report = || {
+        let out = tiny_args(saescope().args(["report", "--format", "json", "--layers", "6", "--cache-dir"]).arg(cache.path())).output().expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")["quality"].clone()
+    };
+    let first = report();
+    let kept: Vec<_> = std::fs::read_dir(cache.path())
+        .expect("cache")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "quality"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let mut q: Vec<saescope::eval::Quality> = postcard::from_bytes(&std::fs::read(&kept[0]).expect("read")).expect("postcard");
+    assert_eq!(q.len(), 1);
+    assert!((q[0].l0 - first[0]["l0"].as_f64().expect("l0")).abs() < 1e-9 && q[0].sae == first[0]["sae"], "{q:?}");
+    q[0].l0 = 12345.0;
+    std::fs::write(&kept[0], postcard::to_allocvec(&q).expect("postcard")).expect("write");
+    assert_eq!(report()[0]["l0"], 12345.0, "read back from the cache");
+    std::fs::write(&kept[0], b"damaged").expect("write");
+    assert_eq!(report(), first, "measured again");
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub fn draw(f: &mut Frame, view: &FindingsScreen, app: &Context, area: Rect) {
             lines.push(Line::styled("Open questions of the seed analysis, measured on these texts", bold));
             lines.push(Line::raw(""));
         }
-        lines.extend(finding_lines(i, x));
+        lines.extend(finding_lines(i, x, inner.width as usize));
         lines.push(Line::raw(""));
     }
     if list.len() <= crate::findings::FINDINGS {
@@ -94,22 +94,63 @@ fn strips(q: &crate::questions::OpenQuestions, sae: &str) -> Vec<Line<'static>> 
 }
 
 /// One claim: on one run, the verdict beside it; on two, each run's verdict, name and
-/// numbers under it.
-fn finding_lines(i: usize, x: &SideBySide) -> Vec<Line<'static>> {
+/// numbers under it. Summaries and rows wrap under their own text, not at the left edge.
+fn finding_lines(i: usize, x: &SideBySide, width: usize) -> Vec<Line<'static>> {
     let claim = Span::styled(format!("{}. {} ", i + 1, x.claim), Style::new().add_modifier(Modifier::BOLD));
     let dim = Style::new().add_modifier(Modifier::DIM);
     let mut lines = Vec::new();
+    let numbers = |r: &RunFinding, indent: usize, lines: &mut Vec<Line<'static>>| {
+        lines.extend(hanging(indent, 2, &r.summary, width).into_iter().map(Line::raw));
+        for (name, detail) in &r.rows {
+            lines.extend(hanging(indent + 2, 17, &format!("{name:<16} {detail}"), width).into_iter().map(|l| Line::styled(l, dim)));
+        }
+    };
     if let [only] = x.runs.as_slice() {
         lines.push(Line::from(vec![claim, verdict_span(only)]));
-        lines.push(Line::raw(format!("   {}", only.summary)));
-        lines.extend(only.rows.iter().map(|(name, detail)| Line::styled(format!("     {name:<16} {detail}"), dim)));
+        numbers(only, 3, &mut lines);
         return lines;
     }
     lines.push(Line::from(claim));
     for r in &x.runs {
         lines.push(Line::from(vec![Span::raw("   "), verdict_span(r), Span::styled(format!(" {}", r.run), Style::new().add_modifier(Modifier::BOLD))]));
-        lines.push(Line::raw(format!("     {}", r.summary)));
-        lines.extend(r.rows.iter().map(|(name, detail)| Line::styled(format!("       {name:<16} {detail}"), dim)));
+        numbers(r, 5, &mut lines);
     }
     lines
+}
+
+/// `text` indented by `indent` and wrapped at word boundaries to `width` columns, each
+/// later line `hang` columns further in, so a wrapped row stays under its own numbers. A
+/// word too long for its line is left whole (the paragraph cuts it).
+fn hanging(indent: usize, hang: usize, text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = " ".repeat(indent);
+    let mut fresh = true;
+    for word in text.split(' ') {
+        let len = Span::raw(word).width();
+        if !fresh && Span::raw(line.as_str()).width() + 1 + len > width {
+            out.push(std::mem::replace(&mut line, " ".repeat(indent + hang)));
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    out.push(line);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hanging;
+
+    #[test]
+    fn wrapped_lines_hang_under_their_text() {
+        assert_eq!(hanging(3, 2, "a bb ccc", 80), ["   a bb ccc"]);
+        assert_eq!(hanging(3, 2, "aaaa bbbb cccc", 12), ["   aaaa bbbb", "     cccc"]);
+        // Runs of spaces inside the text (aligned columns) are kept.
+        assert_eq!(hanging(0, 4, "name    x1.2", 80), ["name    x1.2"]);
+        assert_eq!(hanging(2, 2, "averyveryverylongword", 8), ["  averyveryverylongword"]);
+    }
 }

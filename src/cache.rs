@@ -144,16 +144,20 @@ impl Cache {
         self.dir.join(format!("{}.bin", hex(id)))
     }
 
-    /// A whole run's figure kept beside the entries, as `{id}.{what}` (postcard, which
-    /// keeps NaN, unlike JSON): what `write_extra` wrote under the same identity, or None
-    /// when there is none or it does not read back.
+    /// A whole run's figure kept beside the entries, as `{id}.{what}`: a CRC-32 then
+    /// postcard (which keeps NaN, unlike JSON). What `write_extra` wrote under the same
+    /// identity, or None when there is none or it is damaged (then the caller measures
+    /// again): postcard alone would read a flipped byte as another number.
     pub fn read_extra<T: serde::de::DeserializeOwned>(&self, id: &Key, what: &str) -> Option<T> {
         let bytes = std::fs::read(self.dir.join(format!("{}.{what}", hex(id)))).ok()?;
-        postcard::from_bytes(&bytes).ok()
+        let (crc, payload) = bytes.split_first_chunk::<4>()?;
+        (u32::from_le_bytes(*crc) == crc32fast::hash(payload)).then(|| postcard::from_bytes(payload).ok()).flatten()
     }
 
     pub fn write_extra<T: Serialize>(&self, id: &Key, what: &str, value: &T) -> Result<()> {
-        let bytes = postcard::to_allocvec(value).map_err(|e| eyre!("cannot encode the cached {what}: {e}"))?;
+        let payload = postcard::to_allocvec(value).map_err(|e| eyre!("cannot encode the cached {what}: {e}"))?;
+        let mut bytes = crc32fast::hash(&payload).to_le_bytes().to_vec();
+        bytes.extend(payload);
         std::fs::create_dir_all(&self.dir).map_err(|e| eyre!("cannot create the cache folder {}: {e}", self.dir.display()))?;
         crate::fsio::write_atomic(&self.dir.join(format!("{}.{what}", hex(id))), &bytes)
     }

@@ -48,8 +48,11 @@ fn same(a: &str, b: &str) -> bool {
     walk(&parse(a), &parse(b))
 }
 
+/// The files of texts' vectors (`.bin`) in the cache folder, and whether anything else
+/// but the JSON report's `.quality` files lies there (temporary files left behind).
 fn cache_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir).map(|r| r.map(|e| e.expect("entry").path()).collect()).unwrap_or_default();
+    v.retain(|p| p.extension().is_none_or(|x| x != "quality"));
     v.sort();
     v
 }

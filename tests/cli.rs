@@ -195,13 +195,23 @@ fn json_report_reads_its_quality_back_from_the_result_cache() {
         .filter(|p| p.extension().is_some_and(|x| x == "quality"))
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
-    let mut q: Vec<saescope::eval::Quality> = postcard::from_bytes(&std::fs::read(&kept[0]).expect("read")).expect("postcard");
+    // A CRC-32 of the rest, then postcard.
+    let bytes = std::fs::read(&kept[0]).expect("read");
+    let mut q: Vec<saescope::eval::Quality> = postcard::from_bytes(&bytes[4..]).expect("postcard");
     assert_eq!(q.len(), 1);
     assert!((q[0].l0 - first[0]["l0"].as_f64().expect("l0")).abs() < 1e-9 && q[0].sae == first[0]["sae"], "{q:?}");
     q[0].l0 = 12345.0;
-    std::fs::write(&kept[0], postcard::to_allocvec(&q).expect("postcard")).expect("write");
+    let payload = postcard::to_allocvec(&q).expect("postcard");
+    let planted = [crc32fast::hash(&payload).to_le_bytes().as_slice(), &payload].concat();
+    std::fs::write(&kept[0], &planted).expect("write");
     assert_eq!(report()[0]["l0"], 12345.0, "read back from the cache");
-    std::fs::write(&kept[0], b"damaged").expect("write");
+    // One flipped byte in a number: the checksum catches it, and the figures are measured again.
+    let mut damaged = planted.clone();
+    let at = damaged.len() - 9;
+    damaged[at] ^= 0x55;
+    std::fs::write(&kept[0], &damaged).expect("write");
+    assert_eq!(report(), first, "measured again");
+    std::fs::write(&kept[0], b"xy").expect("write");
     assert_eq!(report(), first, "measured again");
 }
 

@@ -9,22 +9,12 @@ use ratatui::widgets::Gauge;
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    // The latest message comes first so a narrow screen never cuts it off.
-    let info = format!(
-        " {}model {} · SAEs {} · {}{}{}",
-        app.message.as_deref().map(|m| format!("{m} · ")).unwrap_or_default(),
-        app.info.model,
-        app.info.sae,
-        app.info.device,
-        app.elapsed().map(|d| format!(" · {:.1} s", d.as_secs_f64())).unwrap_or_default(),
-        app.results.as_ref().filter(|r| r.from_cache > 0).map(|r| format!(" · {} texts from cache", r.from_cache)).unwrap_or_default(),
-    );
     if let Some(e) = &app.error {
         f.render_widget(Line::styled(format!(" error: {e} (q quits)"), Style::new().add_modifier(Modifier::BOLD)), area);
         return;
     }
     if app.results.as_ref().is_some_and(|r| !r.partial) && !app.indexing() {
-        f.render_widget(Line::raw(info), area);
+        f.render_widget(Line::raw(info(app, area.width)), area);
         return;
     }
     let (label, ratio) = match &app.progress {
@@ -36,5 +26,54 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let want = (label.chars().count() as u16 + 2).clamp(area.width / 2, area.width * 4 / 5);
     let [gauge, rest] = Layout::horizontal([Constraint::Length(want), Constraint::Min(0)]).areas(area);
     f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(Style::new().add_modifier(Modifier::REVERSED)), gauge);
-    f.render_widget(Line::raw(info), rest);
+    f.render_widget(Line::raw(info(app, rest.width)), rest);
+}
+
+/// The run's line in `width` columns. The latest message comes first so a narrow screen
+/// never cuts it off; model and SAE labels (often long paths) give up their beginnings
+/// before the device, time and cache figures after them are pushed off the edge.
+fn info(app: &App, width: u16) -> String {
+    let message = app.message.as_deref().map(|m| format!("{m} · ")).unwrap_or_default();
+    let tail = format!(
+        " · {}{}{}",
+        app.info.device,
+        app.elapsed().map(|d| format!(" · {:.1} s", d.as_secs_f64())).unwrap_or_default(),
+        app.results.as_ref().filter(|r| r.from_cache > 0).map(|r| format!(" · {} texts from cache", r.from_cache)).unwrap_or_default(),
+    );
+    let (model, sae) = (app.info.model.as_str(), app.info.sae.as_str());
+    let fixed = [" ", &message, "model ", " · SAEs ", &tail].iter().map(|s| s.chars().count()).sum::<usize>();
+    let budget = (width as usize).saturating_sub(fixed);
+    let (m, s) = (model.chars().count(), sae.chars().count());
+    let (model, sae) = if m + s <= budget {
+        (model.to_string(), sae.to_string())
+    } else {
+        let model_room = (budget / 2).max(budget.saturating_sub(s));
+        let sae_room = budget.saturating_sub(m.min(model_room));
+        (keep_end(model, model_room), keep_end(sae, sae_room))
+    };
+    format!(" {message}model {model} · SAEs {sae}{tail}")
+}
+
+/// `s` in at most `room` characters (at least 16, which a short name fits whole): its end,
+/// after an ellipsis, since a path's last folders say the most.
+fn keep_end(s: &str, room: usize) -> String {
+    let n = s.chars().count();
+    let room = room.max(16);
+    if n <= room {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n - (room - 1)).collect();
+    format!("…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_end;
+
+    #[test]
+    fn long_labels_keep_their_end() {
+        assert_eq!(keep_end("tiny-model", 20), "tiny-model");
+        assert_eq!(keep_end("/work/main/target/tmp/run-1/model", 20), "…get/tmp/run-1/model");
+        assert_eq!(keep_end("/work/main/target/tmp/run-1/model", 2), "…tmp/run-1/model");
+    }
 }

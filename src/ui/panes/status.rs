@@ -54,11 +54,12 @@ fn info(app: &App, width: u16) -> String {
     format!(" {message}model {model} · SAEs {sae}{tail}")
 }
 
-/// `s` in at most `room` characters (at least 16, which a short name fits whole): its end,
-/// after an ellipsis, since a path's last folders say the most.
+/// `s` in at most `room` characters (at least 24, which a repo name such as
+/// google/gemma-3-270m fits whole): its end, after an ellipsis, since a path's last
+/// folders say the most.
 fn keep_end(s: &str, room: usize) -> String {
     let n = s.chars().count();
-    let room = room.max(16);
+    let room = room.max(24);
     if n <= room {
         return s.to_string();
     }
@@ -73,7 +74,8 @@ mod tests {
     #[test]
     fn long_labels_keep_their_end() {
         assert_eq!(keep_end("tiny-model", 20), "tiny-model");
-        assert_eq!(keep_end("/work/main/target/tmp/run-1/model", 20), "…get/tmp/run-1/model");
-        assert_eq!(keep_end("/work/main/target/tmp/run-1/model", 2), "…tmp/run-1/model");
+        assert_eq!(keep_end("google/gemma-3-270m", 2), "google/gemma-3-270m");
+        assert_eq!(keep_end("/work/main/target/tmp/run-1/model", 30), "…k/main/target/tmp/run-1/model");
+        assert_eq!(keep_end("/work/main/target/tmp/run-1/model", 2), "…/target/tmp/run-1/model");
     }
 }

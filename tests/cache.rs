@@ -35,17 +35,8 @@ fn report(cache: &Path, samples: &Path, extra: &[&str]) -> (String, String) {
 /// Equal JSON up to float rounding: a text computed alone and in a padded batch differ in
 /// the last bits.
 fn same(a: &str, b: &str) -> bool {
-    fn walk(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-        use serde_json::Value::*;
-        match (a, b) {
-            (Number(x), Number(y)) => common::close(x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN), 1e-4),
-            (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| walk(x, y)),
-            (Object(x), Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| walk(v, w))),
-            _ => a == b,
-        }
-    }
     let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).expect("json");
-    walk(&parse(a), &parse(b))
+    common::json_close(&parse(a), &parse(b), 1e-4)
 }
 
 /// The files of texts' vectors (`.bin`) in the cache folder, and whether anything else

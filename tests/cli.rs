@@ -210,9 +210,12 @@ fn json_report_reads_its_quality_back_from_the_result_cache() {
     let at = damaged.len() - 9;
     damaged[at] ^= 0x55;
     std::fs::write(&kept[0], &damaged).expect("write");
-    assert_eq!(report(), first, "measured again");
+    // Measured again: the same figures up to summation order (the thread count follows the
+    // machine's free cores).
+    let again = report();
+    assert!(again[0]["l0"] != 12345.0 && common::json_close(&again, &first, 1e-6), "{again}");
     std::fs::write(&kept[0], b"xy").expect("write");
-    assert_eq!(report(), first, "measured again");
+    assert!(common::json_close(&report(), &first, 1e-6), "measured again");
 }
 
 #[test]

@@ -335,9 +335,7 @@ impl Sae {
         }
         let x = self.normalized(x);
         for first in (0..self.d_sae).step_by(block) {
-            let n = block.min(self.d_sae - first);
-            let mut z = x.matmul(&self.w_enc.narrow(1, first as i64, n as i64));
-            let _ = z.g_add_(&self.b_enc.narrow(0, first as i64, n as i64));
+            let mut z = self.pre_activations_of(&x, first, block.min(self.d_sae - first));
             self.gate_(&mut z, first);
             each(first, z)?;
         }
@@ -362,8 +360,14 @@ impl Sae {
     pub fn pre_activations(&self, x: &Tensor) -> Tensor {
         // In place after the matmul: the [tokens, d_sae] buffer is the run's largest, and
         // `z + b` then `relu` would hold three of them at once.
-        let mut z = self.normalized(x).matmul(&self.w_enc);
-        let _ = z.g_add_(&self.b_enc);
+        self.pre_activations_of(&self.normalized(x), 0, self.d_sae)
+    }
+
+    /// Pre-activations of features `first..first + n` for inputs already `normalized`.
+    fn pre_activations_of(&self, normalized: &Tensor, first: usize, n: usize) -> Tensor {
+        let (first, n) = (first as i64, n as i64);
+        let mut z = normalized.matmul(&self.w_enc.narrow(1, first, n));
+        let _ = z.g_add_(&self.b_enc.narrow(0, first, n));
         z
     }
 

@@ -1,6 +1,6 @@
 """The Python reference: TransformerLens + SAELens on saescope's weight folders.
 
-Computes exactly what the seed notebook did (README, "Method"): HookedTransformer.from_pretrained
+Computes exactly what the GPT-2 small SAE study's notebook did (docs/method.md, "Method"): HookedTransformer.from_pretrained
 ("gpt2") with default weight processing, SAE.load_from_disk, encode every token at
 blocks.L.hook_resid_pre, mean over the text's real tokens (BOS excluded unless asked),
 then category means, top-k, Peak, Sum, Top5 share, Gini and specialist scores.
@@ -178,7 +178,7 @@ def topk(v, k):
 
 
 def report_categories(cats, texts, keys, layers, top_k, threshold):
-    """The seed's per-category report from per-text mean vectors: texts are (category
+    """The study's per-category report from per-text mean vectors: texts are (category
     index, text, tokens, {key: vector}), `keys` index the vectors and `layers` name them."""
     import torch
 

@@ -10,7 +10,7 @@
   samples so a few percent fire;
 - `reference.json`: per text its tokens and each SAE's mean activation (SAELens's gemma_3
   loader and encode on HF's hook values: resid_post the layer's output, mlp_out after the
-  post-feedforward norm, attn_out on the heads' z before o_proj), the seed's report over the
+  post-feedforward norm, attn_out on the heads' z before o_proj), the study's report over the
   samples, and greedy generation of 20 tokens (past the window) plain (HF `generate`, KV
   cache) and steered by forward hooks: add at resid_post 5, clamp at mlp_out 9, and both.
 

@@ -1,7 +1,7 @@
-"""The seed's report on a Gemma 3 model with Gemma Scope 2 SAEs, computed by the Python
+"""The study's report on a Gemma 3 model with Gemma Scope 2 SAEs, computed by the Python
 stack, and SAELens's own gemma_3 loader and encode on each SAE folder. What `saescope
 report` computes; scripts/bench-vs-python times the two against each other. The model runs
-one text at a time, as the seed's notebook does, in one of two stacks:
+one text at a time, as the study's notebook does, in one of two stacks:
 
 - `--stack tl` (the issue's reference): TransformerLens's HookedTransformer on the HF
   weights (reference.gemma3_tl), `run_with_cache` with a names_filter.

@@ -1,46 +1,22 @@
-//! saescope: which GPT-2 SAE features fire for categories of text, layer by layer.
-//! Data flows one way: sources -> model + SAE (pipeline) -> activations -> analysis -> views.
+//! saescope: which SAE features of a language model fire for categories of text, layer by
+//! layer, and what one feature means and does.
+//!
+//! The folders are floors, each using only those listed before it (docs/architecture.md
+//! has a paragraph on each): data flows one way, from weights and texts through the model
+//! and its SAEs to activations, then to analysis and the views.
 
-pub mod activations;
-pub mod analysis;
-pub mod attribute;
-pub mod bench;
-pub mod cache;
-pub mod card;
-pub mod checkpoint;
-pub mod cli;
-pub mod compute;
-pub mod corpus;
-pub mod cpu;
-pub mod dashboard;
-pub mod eval;
-pub mod family;
-pub mod findings;
-pub mod fsio;
-pub mod gemma3;
-pub mod gpt2;
-pub mod hooks;
-pub mod interrupt;
-pub mod labels;
-pub mod lens;
-pub mod memory;
-pub mod neuronpedia;
-pub mod neuronpedia_dump;
-pub mod pickle;
-pub mod pipeline;
-pub mod printable;
-pub mod progress;
-pub mod questions;
-pub mod registry;
-pub mod report;
-pub mod sae;
-pub mod sae_key;
-pub mod samples;
-pub mod selection;
+pub mod runtime;
+pub mod weights;
+pub mod model;
 pub mod source;
-pub mod steer;
-pub mod synth_samples;
-pub mod tensors;
-pub mod tokenizer;
-pub mod torch_pt;
+pub mod sae;
+pub mod activations;
+pub mod corpus;
+pub mod pipeline;
+pub mod dashboard;
+pub mod neuronpedia;
+pub mod analysis;
+pub mod interp;
+pub mod output;
+pub mod synth;
 pub mod ui;

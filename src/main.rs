@@ -1,5 +1,5 @@
+use crate::commands::cli::Cli;
 use clap::Parser;
-use saescope::cli::Cli;
 
 mod commands;
 
@@ -19,18 +19,18 @@ fn steady_memory() {
 }
 
 fn main() {
-    saescope::cpu::passive_beside_another();
+    saescope::runtime::cpu::passive_beside_another();
     steady_memory();
     if let Ok(mut p) = commands::CPU_PROBE.lock() {
-        *p = Some(saescope::cpu::Probe::start());
+        *p = Some(saescope::runtime::cpu::CoreProbe::start());
     }
-    let outcome = color_eyre::install().and_then(|_| saescope::interrupt::install()).and_then(|_| commands::run(Cli::parse()));
+    let outcome = color_eyre::install().and_then(|_| saescope::runtime::interrupt::install()).and_then(|_| commands::run(Cli::parse()));
     // A worker thread may still be writing a cache file; the process ends without its destructors.
-    saescope::cache::remove_partials();
+    saescope::activations::cache::remove_partials();
     if let Err(e) = outcome {
         // One line per cause, no backtrace noise: these are user-facing errors.
         let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
         eprintln!("error: {}", chain.join(": "));
-        std::process::exit(if saescope::interrupt::requested() { saescope::interrupt::exit_code() } else { 1 });
+        std::process::exit(if saescope::runtime::interrupt::requested() { saescope::runtime::interrupt::exit_code() } else { 1 });
     }
 }

@@ -50,9 +50,9 @@ const VERSION: u32 = 1;
 /// A single entry larger than this is damage, not data (13 dense 24576-wide layers are ~2.6 MB).
 const MAX_ENTRY: usize = 64 << 20;
 
-pub type Key = [u8; 32];
+pub type HashKey = [u8; 32];
 
-pub fn text_key(text: &str) -> Key {
+pub fn text_key(text: &str) -> HashKey {
     Sha256::digest(text.as_bytes()).into()
 }
 
@@ -97,14 +97,14 @@ impl IdentityBuilder {
         Ok(self.part(canon.as_os_str().as_encoded_bytes()).part(meta.len().to_le_bytes()).part(mtime.as_nanos().to_le_bytes()))
     }
 
-    pub fn finish(self) -> Key {
+    pub fn finish(self) -> HashKey {
         self.hash.finalize().into()
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub key: Key,
+pub struct CacheEntry {
+    pub key: HashKey,
     pub n_tokens: u32,
     /// One per SAE of the run, in its order (the identity names the SAEs).
     pub vectors: Vec<SparseVec>,
@@ -140,7 +140,7 @@ impl Cache {
         directories::ProjectDirs::from("", "", "saescope").map(|d| d.cache_dir().join("activations"))
     }
 
-    pub fn path(&self, id: &Key) -> PathBuf {
+    pub fn path(&self, id: &HashKey) -> PathBuf {
         self.dir.join(format!("{}.bin", hex(id)))
     }
 
@@ -148,23 +148,23 @@ impl Cache {
     /// postcard (which keeps NaN, unlike JSON). What `write_extra` wrote under the same
     /// identity, or None when there is none or it is damaged (then the caller measures
     /// again): postcard alone would read a flipped byte as another number.
-    pub fn read_extra<T: serde::de::DeserializeOwned>(&self, id: &Key, what: &str) -> Option<T> {
+    pub fn read_extra<T: serde::de::DeserializeOwned>(&self, id: &HashKey, what: &str) -> Option<T> {
         let bytes = std::fs::read(self.dir.join(format!("{}.{what}", hex(id)))).ok()?;
         let (crc, payload) = bytes.split_first_chunk::<4>()?;
         (u32::from_le_bytes(*crc) == crc32fast::hash(payload)).then(|| postcard::from_bytes(payload).ok()).flatten()
     }
 
-    pub fn write_extra<T: Serialize>(&self, id: &Key, what: &str, value: &T) -> Result<()> {
+    pub fn write_extra<T: Serialize>(&self, id: &HashKey, what: &str, value: &T) -> Result<()> {
         let payload = postcard::to_allocvec(value).map_err(|e| eyre!("cannot encode the cached {what}: {e}"))?;
         let mut bytes = crc32fast::hash(&payload).to_le_bytes().to_vec();
         bytes.extend(payload);
         std::fs::create_dir_all(&self.dir).map_err(|e| eyre!("cannot create the cache folder {}: {e}", self.dir.display()))?;
-        crate::fsio::write_atomic(&self.dir.join(format!("{}.{what}", hex(id))), &bytes)
+        crate::runtime::fsio::write_atomic(&self.dir.join(format!("{}.{what}", hex(id))), &bytes)
     }
 
     /// Calls `each` with every intact entry, in file order, and its raw frame (for copying
     /// into the next file).
-    pub fn read(&self, id: &Key, mut each: impl FnMut(Entry, &[u8])) -> ReadOutcome {
+    pub fn read(&self, id: &HashKey, mut each: impl FnMut(CacheEntry, &[u8])) -> ReadOutcome {
         let Ok(file) = std::fs::File::open(self.path(id)) else { return ReadOutcome::Missing };
         let mut r = BufReader::new(file);
         let mut head = [0u8; 44];
@@ -220,7 +220,7 @@ impl Cache {
     }
 
     /// A new file for `id`, invisible until `commit`.
-    pub fn writer(&self, id: &Key) -> Result<Writer> {
+    pub fn writer(&self, id: &HashKey) -> Result<Writer> {
         let fail = |e: std::io::Error| eyre!("cannot write the result cache in {}: {e}", self.dir.display());
         std::fs::create_dir_all(&self.dir).map_err(fail)?;
         let tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(&self.dir).map_err(fail)?;
@@ -236,9 +236,9 @@ impl Cache {
     }
 }
 
-/// Entry payloads; `None` on anything malformed, never a panic.
-pub fn decode(bytes: &[u8]) -> Option<Entry> {
-    let e: Entry = postcard::from_bytes(bytes).ok()?;
+/// CacheEntry payloads; `None` on anything malformed, never a panic.
+pub fn decode(bytes: &[u8]) -> Option<CacheEntry> {
+    let e: CacheEntry = postcard::from_bytes(bytes).ok()?;
     let ok = e.vectors.iter().all(|v| v.idx.len() == v.val.len() && v.idx.windows(2).all(|w| w[0] < w[1]) && v.val.iter().all(|x| x.is_finite()));
     ok.then_some(e)
 }
@@ -254,7 +254,7 @@ impl Writer {
         self.out.write_all(bytes)
     }
 
-    pub fn entry(&mut self, e: &Entry) -> Result<()> {
+    pub fn entry(&mut self, e: &CacheEntry) -> Result<()> {
         let payload = postcard::to_allocvec(e).map_err(|err| eyre!("cannot encode a cache entry: {err}"))?;
         let mut head = (payload.len() as u32).to_le_bytes().to_vec();
         head.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());

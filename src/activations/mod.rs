@@ -7,7 +7,9 @@
 //! `keep.top` largest features and every feature at or above `keep.above` (the specialist
 //! threshold, so threshold counts stay exact).
 
-use crate::sae_key::SaeKey;
+pub mod cache;
+
+use crate::sae::key::SaeKey;
 use serde::{Deserialize, Serialize};
 
 /// Non-zero entries of a feature vector, ascending by feature id.
@@ -154,7 +156,7 @@ pub struct ActivationSet {
     pub keep: Keep,
     pub texts: Vec<TextActivations>,
     /// Which Neuronpedia SAE each SAE is (links and label matching), when known.
-    pub neuronpedia: crate::neuronpedia::Ids,
+    pub neuronpedia: crate::sae::neuronpedia_id::Ids,
     /// [SAE index][category] sum of the category's full text vectors, dense over its width.
     sums: Vec<Vec<Vec<f64>>>,
     counts: Vec<usize>,

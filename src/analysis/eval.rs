@@ -16,10 +16,10 @@
 //! new value is `h + (v' - v)`, which TransformerLens sees as `v'` up to a per-token
 //! constant that every reader of the residual (a LayerNorm) removes (family.rs).
 
-use crate::family::HookEdit;
-use crate::hooks::HookPoint;
+use crate::model::hooks::HookPoint;
+use crate::model::HookEdit;
 use crate::pipeline::{pack, plan, Engine};
-use crate::progress::{Progress, ProgressSink};
+use crate::runtime::progress::{Progress, ProgressSink};
 use crate::sae::Sae;
 use color_eyre::eyre::Result;
 use serde::{Deserialize, Serialize};
@@ -163,7 +163,7 @@ pub struct EvalOptions {
     /// block); without them they are NaN (null in JSON).
     pub downstream: bool,
     /// One SAE only (the overview's); None: every loaded SAE.
-    pub only: Option<crate::sae_key::SaeKey>,
+    pub only: Option<crate::sae::key::SaeKey>,
     /// Values (tokens × widths) of counted inputs kept in memory for the legacy variance,
     /// which needs the whole set's mean first; past it the hooks run a second time.
     pub keep_values: usize,
@@ -213,7 +213,7 @@ pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, opts: &EvalO
         let means: Vec<Tensor> = sums.iter().map(|s| Tensor::from_slice(&s.sum_x) / s.n.max(1) as f64).collect();
         let mut at = 0usize;
         for batch in &batches {
-            crate::interrupt::check()?;
+            crate::runtime::interrupt::check()?;
             let p = pack(batch.iter().map(|&i| texts[i].as_slice()), true, engine.tokenizer.bos);
             let keep = counted(&p.ids, &special).logical_and(&p.mask);
             let t = p.ids.size()[1];
@@ -295,7 +295,7 @@ fn downstream(engine: &Engine, texts: &[Vec<u32>], special: &[u32], opts: &EvalO
     let model = &engine.model;
     let (mut done, total) = (0u64, texts.len() as u64);
     for batch in plan(texts, opts.batch_tokens.min(LOGIT_ELEMENTS / model.vocab_size().max(1)).max(1)) {
-        crate::interrupt::check()?;
+        crate::runtime::interrupt::check()?;
         let p = pack(batch.iter().map(|&i| texts[i].as_slice()), true, engine.tokenizer.bos);
         let t = p.ids.size()[1];
         let device = model.device();

@@ -1,4 +1,4 @@
-//! The seed's four findings, checked on the current data: each stated as holding or not,
+//! The study's four findings, checked on the current data: each stated as holding or not,
 //! with the numbers behind the verdict, so a user sees at a glance whether their samples
 //! (or the real weights) tell the same story. Pure functions on the analysis.
 
@@ -45,9 +45,9 @@ pub fn verdict(holds: bool) -> &'static str {
 pub fn text(list: &[Finding]) -> String {
     let mut s = String::new();
     for (i, x) in list.iter().enumerate() {
-        s.push_str(&format!("{}. {} [{}]\n   {}\n", i + 1, x.claim, x.verdict(), crate::printable::printable(&x.summary)));
+        s.push_str(&format!("{}. {} [{}]\n   {}\n", i + 1, x.claim, x.verdict(), crate::runtime::printable::printable(&x.summary)));
         for (name, detail) in &x.rows {
-            s.push_str(&format!("     {:<16} {}\n", crate::printable::printable(name), crate::printable::printable(detail)));
+            s.push_str(&format!("     {:<16} {}\n", crate::runtime::printable::printable(name), crate::runtime::printable::printable(detail)));
         }
         s.push('\n');
     }
@@ -95,7 +95,7 @@ pub fn side_by_side(runs: &[(String, Vec<Finding>)]) -> Vec<SideBySide> {
 
 /// The side-by-side as plain text: each claim, then each run's verdict, numbers and rows.
 pub fn side_by_side_text(list: &[SideBySide]) -> String {
-    let p = crate::printable::printable;
+    let p = crate::runtime::printable::printable;
     let mut s = String::new();
     for (i, x) in list.iter().enumerate() {
         s.push_str(&format!("{}. {}\n", i + 1, x.claim));

@@ -1,8 +1,12 @@
-//! The seed analysis's numbers (README, "Method"), as pure functions
+//! The numbers of the GPT-2 small SAE study (docs/method.md, "Method"), as pure functions
 //! on plain data so every metric is testable without libtorch.
 
+pub mod eval;
+pub mod findings;
+pub mod questions;
+
 use crate::activations::{top_k, ActivationSet};
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use serde::Serialize;
 use std::collections::HashMap;
 

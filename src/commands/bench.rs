@@ -1,13 +1,23 @@
-//! `saescope bench`: the figures the README and closing notes quote, measured on the
+//! `saescope bench`: the figures BENCHMARKS.md and closing notes quote, measured on the
 //! same code paths the report uses.
 
-use crate::analysis::{analyze, Params};
-use crate::pipeline::{gib, pack, plan, Engine, Resolved, Run};
-use crate::progress::ProgressSink;
-use crate::samples::Samples;
 use color_eyre::eyre::Result;
+use saescope::analysis::{analyze, Params};
+use saescope::corpus::samples::Samples;
+use saescope::pipeline::{gib, pack, plan, Engine, Resolved, Run};
+use saescope::runtime::progress::ProgressSink;
 use std::time::Instant;
 use tch::Device;
+
+/// `saescope bench`: the report's compute on the samples, or `--corpus`'s indexing.
+pub fn bench(c: &crate::commands::cli::Common, repeat: usize) -> Result<()> {
+    let (run, params) = super::setup(c)?;
+    if let Some(corpus) = c.corpus()? {
+        let run = run.with_opts(saescope::pipeline::RunOptions { batch_tokens: c.window_batch_tokens(), ..run.opts.clone() });
+        return index(&run, &corpus, c.max_tokens);
+    }
+    self::run(&run, &super::samples(c)?, params, repeat)
+}
 
 /// Peak resident set size of this process so far, in MiB (Linux; None elsewhere).
 pub fn peak_rss_mib() -> Option<f64> {
@@ -30,14 +40,14 @@ fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
 
 /// The loaded SAEs as the figures name them, the blocks the forward runs, the summed
 /// width (encode FLOPs are 2 d per feature) and the widest SAE (the plain matmul's shape).
-struct Shape {
+struct LoadedShape {
     names: String,
     blocks: usize,
     total_width: usize,
     widest: usize,
 }
 
-impl Shape {
+impl LoadedShape {
     fn of(engine: &Engine) -> Self {
         let keys = engine.keys();
         Self {
@@ -80,15 +90,15 @@ pub fn run(run: &Run, samples: &Samples, params: Params, repeat: usize) -> Resul
     for _ in 0..repeat {
         let (s, _) = time(|| {
             // What `report --no-cache` runs: resolve, load, fold, analyse.
-            let req = crate::compute::SamplesRequest { run, samples, cache: None, partial: None };
-            let done = crate::compute::activations(&req, &quiet)?;
+            let req = saescope::pipeline::compute::SamplesRequest { run, samples, cache: None, partial: None };
+            let done = saescope::pipeline::compute::activations(&req, &quiet)?;
             Ok(analyze(&done.set, params))
         })?;
         e2e.push(s);
     }
     let (fwd, enc) = (median(fwd), median(enc));
     let n_saes = engine.saes.len();
-    let shape = Shape::of(&engine);
+    let shape = LoadedShape::of(&engine);
     // FLOPs the compute phase does on its padded batches: per token and block the family's
     // (a block a hook sits inside counts whole); per token and SAE 2 d d_sae.
     let d = engine.model.d_model() as f64;
@@ -141,16 +151,17 @@ pub fn plain_matmul_gflops(d: i64, d_sae: i64, device: Device, kind: tch::Kind) 
 
 /// `saescope bench --corpus PATH`: the index's throughput on the same code path `index`
 /// runs (no store), with FLOP rates against plain matmuls on the same threads.
-pub fn index(run: &Run, corpus: &crate::corpus::Corpus, max_tokens: Option<u64>) -> Result<()> {
+pub fn index(run: &Run, corpus: &saescope::corpus::Corpus, max_tokens: Option<u64>) -> Result<()> {
     let (device, opts) = (run.device, &run.opts);
     let quiet = ProgressSink::none();
     let resolved = Resolved::new(&run.model, &run.saes, &quiet)?;
-    let context = resolved.saes.first().and_then(|f| crate::dashboard::build::context_size(&f.files.cfg)).unwrap_or(crate::dashboard::build::DEFAULT_CONTEXT);
+    let context =
+        resolved.saes.first().and_then(|f| saescope::dashboard::build::context_size(&f.files.cfg)).unwrap_or(saescope::dashboard::build::DEFAULT_CONTEXT);
     let (load, engine) = time(|| resolved.load(device, false, opts, &quiet))?;
-    let encode = crate::dashboard::build::Encode::from_env();
-    let job = crate::dashboard::build::Job { engine: &engine, corpus, context, max_tokens, batch_tokens: opts.batch_tokens, encode, slice: None };
+    let encode = saescope::dashboard::build::Encode::from_env();
+    let job = saescope::dashboard::build::Job { engine: &engine, corpus, context, max_tokens, batch_tokens: opts.batch_tokens, encode, slice: None };
     let (wall, (index, t)) = time(|| job.run(None, &mut |_| Ok(()), &quiet))?;
-    let shape = Shape::of(&engine);
+    let shape = LoadedShape::of(&engine);
     let d = engine.model.d_model() as f64;
     let n_saes = engine.saes.len() as f64;
     let padded = t.padded_tokens as f64;
@@ -166,9 +177,9 @@ pub fn index(run: &Run, corpus: &crate::corpus::Corpus, max_tokens: Option<u64>)
         tch::get_num_threads(),
         opts.dtype,
         match encode {
-            crate::dashboard::build::Encode::Plain => "plain f32",
-            crate::dashboard::build::Encode::Unscreened => "f32 dots, unscreened",
-            crate::dashboard::build::Encode::Screened => "bf16 screen + f32 recompute",
+            saescope::dashboard::build::Encode::Plain => "plain f32",
+            saescope::dashboard::build::Encode::Unscreened => "f32 dots, unscreened",
+            saescope::dashboard::build::Encode::Screened => "bf16 screen + f32 recompute",
         }
     );
     println!(

@@ -1,10 +1,10 @@
 //! Command-line interface. Weight, sample and analysis options are global so they read
 //! the same before or after the subcommand.
 
-use crate::source::synth::Size;
-use crate::source::{Source, DEFAULT_MODEL, DEFAULT_SAE_RELEASE};
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use saescope::source::{Source, DEFAULT_MODEL, DEFAULT_SAE_RELEASE};
+use saescope::synth::gpt2::Size;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -15,17 +15,17 @@ pub struct Cli {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
-    pub versus: Versus,
+    pub versus: VersusArgs,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Open the explorer (the default when no subcommand is given).
     Explore,
-    /// Print the per-category, per-layer figures (the seed's Figure 2b) for scripts.
+    /// Print the per-category, per-layer figures (the study's Figure 2b) for scripts.
     Report {
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
         /// Write to FILE (atomically) instead of standard output.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
@@ -44,7 +44,7 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Check the seed's four findings on this data: each holds or not, with its numbers;
+    /// Check the study's four findings on this data: each holds or not, with its numbers;
     /// with --versus-model (or --versus-model-dir), on a second run beside the first.
     Findings {
         #[arg(long, value_enum, default_value_t = CardFormat::Text)]
@@ -96,7 +96,7 @@ pub enum Command {
         /// SAE:FEATURE:STRENGTH, e.g. 8:1234:40 (SAE: a layer, a hook, or a tab's label such as
         /// '8 res 24k'); =STRENGTH clamps; repeat for several features.
         #[arg(long = "feature", value_name = "SAE:F:STRENGTH", required = true)]
-        features: Vec<crate::steer::Steer>,
+        features: Vec<saescope::interp::steer::Steer>,
         /// Tokens to generate.
         #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024).map(|n| n as usize))]
         tokens: usize,
@@ -105,8 +105,8 @@ pub enum Command {
         temperature: f64,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, value_enum, default_value_t = crate::steer::Edit::Add)]
-        mode: crate::steer::Edit,
+        #[arg(long, value_enum, default_value_t = saescope::interp::steer::Edit::Add)]
+        mode: saescope::interp::steer::Edit,
         #[arg(long, value_enum, default_value_t = CardFormat::Text)]
         format: CardFormat,
         /// Write to FILE (atomically) instead of standard output.
@@ -152,8 +152,8 @@ pub enum Command {
         /// The model family: GPT-2 (with SAELens's GPT-2 releases) or Gemma 3 (with Gemma
         /// Scope 2's; default gemma-scope-2-270m-pt-res at layers 5 and 9, or at 5, 9, 12
         /// and 15 for --size 270m).
-        #[arg(long, value_enum, default_value_t = Family::Gpt2)]
-        family: Family,
+        #[arg(long, value_enum, default_value_t = FamilyArg::Gpt2)]
+        family: FamilyArg,
         /// tiny (tests), small (GPT-2 small's shape) or 270m (Gemma 3 270M's).
         #[arg(long, value_enum, default_value_t = Size::Tiny)]
         size: Size,
@@ -181,8 +181,8 @@ pub enum Command {
         format: CardFormat,
         /// Index only the K-th of N slices of the corpus's windows (K from 0), into -o FILE,
         /// for `index merge`: one per machine, array task or GPU.
-        #[arg(long, value_name = "K/N", value_parser = crate::dashboard::shard::Slice::parse, requires = "output")]
-        shard: Option<crate::dashboard::shard::Slice>,
+        #[arg(long, value_name = "K/N", value_parser = saescope::dashboard::shard::Slice::parse, requires = "output")]
+        shard: Option<saescope::dashboard::shard::Slice>,
         /// The shard's file.
         #[arg(short = 'o', long = "output", value_name = "FILE", requires = "shard")]
         output: Option<PathBuf>,
@@ -194,6 +194,9 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<IndexAction>,
     },
+    /// The shared options as docs/commands.md's Markdown table (for the docs test).
+    #[command(hide = true)]
+    OptionsTable,
     /// Time weight loading, the model, the SAE encode and a whole run; print peak RSS.
     Bench {
         /// Timed repetitions of each measurement (the median is printed).
@@ -216,10 +219,44 @@ pub enum IndexAction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum ReportFormat {
     Table,
     Csv,
     Json,
+}
+
+/// The options every command takes, as the Markdown table docs/commands.md holds between
+/// its `options:start` and `options:end` lines (tests/it/docs.rs checks the two agree), so
+/// the documented options are the ones the program parses.
+pub fn options_markdown() -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    // Built, so each argument says how many values it takes and what they are called.
+    cmd.build();
+    let mut out = String::from("| option | default | what it does |\n|---|---|---|\n");
+    for a in cmd.get_arguments().filter(|a| a.is_global_set() && !a.is_hide_set()) {
+        let Some(long) = a.get_long() else { continue };
+        let mut option = format!("`--{long}");
+        let takes_value = a.get_num_args().is_some_and(|n| n.takes_values());
+        if takes_value {
+            let values: Vec<String> = a.get_possible_values().iter().filter(|v| !v.is_hide_set()).map(|v| v.get_name().to_string()).collect();
+            let name = if values.is_empty() { a.get_value_names().map_or_else(|| long.to_uppercase(), |n| n.join(" ")) } else { values.join("|") };
+            option.push_str(&format!(" {name}"));
+            if a.get_value_delimiter().is_some() {
+                option.push_str(",...");
+            }
+        }
+        option.push('`');
+        if let Some(env) = a.get_env() {
+            option.push_str(&format!(" (or `{}`)", env.to_string_lossy()));
+        }
+        let default: Vec<String> = a.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+        let default = if default.is_empty() || !takes_value { String::new() } else { format!("`{}`", default.join(",")) };
+        let help = a.get_long_help().or(a.get_help()).map(|h| h.to_string()).unwrap_or_default();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
+        out.push_str(&format!("| {} | {default} | {help} |\n", option.replace('|', "\\|")));
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -233,7 +270,7 @@ pub enum CardFormat {
 /// `--versus-model google/gemma-3-270m` takes Gemma Scope 2). Samples and every other
 /// option are the first run's.
 #[derive(Args, Debug, Clone, Default)]
-pub struct Versus {
+pub struct VersusArgs {
     /// Hugging Face model repo of the second run.
     #[arg(long, global = true, value_name = "REPO")]
     pub versus_model: Option<String>,
@@ -254,7 +291,7 @@ pub struct Versus {
     pub versus_layers: Option<Vec<usize>>,
 }
 
-impl Versus {
+impl VersusArgs {
     pub fn given(&self) -> bool {
         self.versus_model.is_some()
             || self.versus_model_dir.is_some()
@@ -283,7 +320,7 @@ impl Versus {
 
 /// A model family `synth` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Family {
+pub enum FamilyArg {
     Gpt2,
     Gemma3,
 }
@@ -321,6 +358,7 @@ pub struct Common {
     /// default release of another model the layers Neuronpedia hosts it at.
     #[arg(long = "layers", global = true, value_delimiter = ',', value_name = "LAYERS")]
     pub layers_arg: Option<Vec<usize>>,
+    /// Top features per category and SAE (the method's k).
     #[arg(long, global = true, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000).map(|n| n as usize))]
     pub top_k: usize,
     /// Mean activation at which a text counts as using a feature (specialist scores).
@@ -344,8 +382,8 @@ pub struct Common {
     pub batch_tokens: Option<usize>,
     /// Weights and compute dtype: f32 is exact against the Python reference; bf16 is faster
     /// where the hardware has bf16 matmul (CUDA, recent CPUs); f16 is for CUDA.
-    #[arg(long, global = true, value_enum, default_value_t = crate::pipeline::Precision::F32)]
-    pub dtype: crate::pipeline::Precision,
+    #[arg(long, global = true, value_enum, default_value_t = saescope::pipeline::Precision::F32)]
+    pub dtype: saescope::pipeline::Precision,
     /// Refuse to load more than this many GiB (default: the memory available at start).
     #[arg(long, global = true, value_name = "GIB", allow_negative_numbers = true, value_parser = positive_f64)]
     pub max_memory: Option<f64>,
@@ -361,7 +399,7 @@ pub struct Common {
     /// Neither read nor write the result cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
-    /// Feature explanations exported from Neuronpedia (JSON or JSONL; README, "Labels").
+    /// Feature explanations exported from Neuronpedia (JSON or JSONL; docs/formats.md, "Labels").
     #[arg(long, global = true, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     /// Which Neuronpedia source's --labels rows to take where a layer's SAE has no known
@@ -370,7 +408,7 @@ pub struct Common {
     pub labels_source: Option<String>,
     /// Neuronpedia's dataset dumps (a folder of v1/MODEL/SOURCE/features|activations/
     /// batch-N.jsonl.gz, one source's folder, or files): each card shows Neuronpedia's
-    /// numbers and top activations beside saescope's own (README, "Neuronpedia's data").
+    /// numbers and top activations beside saescope's own (docs/formats.md, "Neuronpedia's data").
     #[arg(long, global = true, value_name = "PATH")]
     pub neuronpedia: Option<PathBuf>,
     /// Your corpus for feature dashboards (`index`): a text file, a folder of text files
@@ -444,7 +482,7 @@ impl Common {
         if self.model_dir.is_some() {
             return None;
         }
-        let registry = crate::registry::Registry::load(self.sae_registry.as_deref()).ok()?;
+        let registry = saescope::sae::registry::Registry::load(self.sae_registry.as_deref()).ok()?;
         registry.residual_default(&self.model)
     }
 
@@ -456,18 +494,15 @@ impl Common {
     pub fn model_source(&self) -> Source {
         self.model_dir.clone().map_or_else(|| Source::Hub(self.model.clone()), Source::Dir)
     }
-    pub fn sae_source(&self) -> Source {
-        self.sae_dir.clone().map_or_else(|| Source::Hub(self.sae_release()), Source::Dir)
-    }
     /// Where indexes live: beside the result cache (they are not skipped by --no-cache,
     /// which is about the samples' results).
-    pub fn index_store(&self) -> color_eyre::Result<crate::dashboard::store::Store> {
+    pub fn index_store(&self) -> color_eyre::Result<saescope::dashboard::store::Store> {
         let dir = self
             .cache_dir
             .clone()
-            .or_else(crate::cache::Cache::default_dir)
+            .or_else(saescope::activations::cache::Cache::default_dir)
             .ok_or_else(|| color_eyre::eyre::eyre!("this system has no user cache folder to keep the index in; pass --cache-dir DIR"))?;
-        Ok(crate::dashboard::store::Store::beside(&dir))
+        Ok(saescope::dashboard::store::Store::beside(&dir))
     }
 
     /// `--batch-tokens` for sample texts.
@@ -480,15 +515,15 @@ impl Common {
         self.batch_tokens.unwrap_or(1024)
     }
 
-    pub fn corpus(&self) -> color_eyre::Result<Option<crate::corpus::Corpus>> {
-        self.corpus.as_deref().map(|p| crate::corpus::Corpus::open(p, &self.text_field)).transpose()
+    pub fn corpus(&self) -> color_eyre::Result<Option<saescope::corpus::Corpus>> {
+        self.corpus.as_deref().map(|p| saescope::corpus::Corpus::open(p, &self.text_field)).transpose()
     }
 
     /// None under --no-cache, or when the platform has no cache folder and none was given.
-    pub fn cache(&self) -> Option<crate::cache::Cache> {
+    pub fn cache(&self) -> Option<saescope::activations::cache::Cache> {
         if self.no_cache {
             return None;
         }
-        self.cache_dir.clone().or_else(crate::cache::Cache::default_dir).map(crate::cache::Cache::at)
+        self.cache_dir.clone().or_else(saescope::activations::cache::Cache::default_dir).map(saescope::activations::cache::Cache::at)
     }
 }

@@ -1,8 +1,8 @@
 //! `saescope eval`: each loaded SAE's quality (eval.rs) on the samples, or on --corpus.
 
+use crate::commands::cli::{CardFormat, Common};
 use color_eyre::eyre::{bail, Result};
-use saescope::cli::{CardFormat, Common};
-use saescope::progress::ProgressSink;
+use saescope::runtime::progress::ProgressSink;
 
 /// Tokens of --corpus evaluated when --max-tokens is not given: SAELens's `run_evals`
 /// default (10 batches of 8 prompts of 128 tokens).
@@ -10,7 +10,7 @@ pub const DEFAULT_CORPUS_TOKENS: u64 = 10 * 8 * 128;
 
 pub fn eval(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
     if let Some(o) = &output {
-        saescope::fsio::check_writable(o)?;
+        saescope::runtime::fsio::check_writable(o)?;
     }
     let (run, _) = super::setup(c)?;
     // A bad --corpus is named before the model loads.
@@ -21,8 +21,8 @@ pub fn eval(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) 
     let n_ctx = resolved.cfg.n_ctx();
     let engine = resolved.load_full(run.device, &run.opts, &progress)?;
     let (texts, label) = texts(c, corpus, &engine, cfg_context.unwrap_or(saescope::dashboard::build::DEFAULT_CONTEXT).min(n_ctx), &progress)?;
-    let result = saescope::eval::evaluate(&engine, &texts, label, &saescope::eval::EvalOptions::all(c.text_batch_tokens()), &progress)?;
-    super::emit(&result, format, saescope::eval::Eval::text, output)
+    let result = saescope::analysis::eval::evaluate(&engine, &texts, label, &saescope::analysis::eval::EvalOptions::all(c.text_batch_tokens()), &progress)?;
+    super::emit(&result, format, saescope::analysis::eval::Eval::text, output)
 }
 
 /// The token ids to evaluate on, BOS first, and what they are in words.

@@ -1,13 +1,13 @@
 //! The explorer: its first state from the options, then the event loop (src/ui/).
 
 use super::{labels, samples, setup};
+use crate::commands::cli::{Common, VersusArgs};
 use color_eyre::eyre::Result;
-use saescope::cli::{Common, Versus};
 
-pub fn explore(c: &Common, versus: &Versus) -> Result<()> {
+pub fn explore(c: &Common, versus: &VersusArgs) -> Result<()> {
     use saescope::ui::{
         app::{App, RunInfo},
-        worker::{Job, VersusJob},
+        worker::{VersusJob, WorkerJob},
     };
     let samples = samples(c)?;
     let (run, params) = setup(c)?;
@@ -18,7 +18,7 @@ pub fn explore(c: &Common, versus: &Versus) -> Result<()> {
     // The SAEs as known before their files are read (a width may be missing until then);
     // tabs and labels settle on the SAEs found once results arrive (App::set_results).
     let (planned, ids) = run.saes.planned();
-    let (labels, summary) = labels(c, &saescope::labels::Scope::new(&planned, &ids))?;
+    let (labels, summary) = labels(c, &saescope::neuronpedia::labels::Scope::new(&planned, &ids))?;
     let info = RunInfo { model: run.model.label(), sae: run.saes.short_label(), device: format!("{:?}", run.device).to_lowercase(), ids };
     let mut app = App::new(categories, planned.clone(), info, c.export_dir.clone());
     app.labels = labels.clone();
@@ -46,5 +46,5 @@ pub fn explore(c: &Common, versus: &Versus) -> Result<()> {
         }
         None => None,
     };
-    saescope::ui::run(app, Job { run, samples, params, cache: c.cache(), labels, planned, index, versus, neuronpedia: c.neuronpedia.clone() })
+    saescope::ui::run(app, WorkerJob { run, samples, params, cache: c.cache(), labels, planned, index, versus, neuronpedia: c.neuronpedia.clone() })
 }

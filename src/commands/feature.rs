@@ -2,11 +2,11 @@
 
 use super::index::index_request;
 use super::{labels_noted, samples};
+use crate::commands::cli::{CardFormat, Common};
 use color_eyre::eyre::Result;
-use saescope::cli::{CardFormat, Common};
-use saescope::compute::{activations, SamplesRequest};
+use saescope::pipeline::compute::{activations, SamplesRequest};
 use saescope::pipeline::Engine;
-use saescope::progress::ProgressSink;
+use saescope::runtime::progress::ProgressSink;
 
 pub fn feature(c: &Common, sae: &str, id: u32, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
     let samples = samples(c)?;
@@ -19,9 +19,9 @@ pub fn feature(c: &Common, sae: &str, id: u32, format: CardFormat, output: Optio
     let cache = c.cache();
     let req = SamplesRequest { run: &run, samples: &samples, cache: cache.as_ref(), partial: None };
     let done = activations(&req, &progress)?;
-    let key = saescope::sae_key::pick(&done.set.saes, sae)?;
-    let labels = labels_noted(c, &saescope::labels::Scope::new(&done.set.saes, &done.set.neuronpedia))?;
-    let mut card = saescope::card::Card::from_set(&done.set, &labels, key, id)?;
+    let key = saescope::sae::key::pick(&done.set.saes, sae)?;
+    let labels = labels_noted(c, &saescope::neuronpedia::labels::Scope::new(&done.set.saes, &done.set.neuronpedia))?;
+    let mut card = saescope::interp::card::Card::from_set(&done.set, &labels, key, id)?;
     let engine = match done.engine {
         Some(e) => e,
         None => Engine::load(&run, &progress)?,

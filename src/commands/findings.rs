@@ -1,13 +1,13 @@
-//! `saescope findings`: the seed's four findings checked on this data and its open
+//! `saescope findings`: the study's four findings checked on this data and its open
 //! questions measured (questions/), or both on two runs side by side (`--versus-model`),
 //! each over the same samples.
 
 use super::analysed;
+use crate::commands::cli::{CardFormat, Common, VersusArgs};
 use color_eyre::eyre::Result;
-use saescope::cli::{CardFormat, Common, Versus};
-use saescope::findings::Finding;
-use saescope::progress::ProgressSink;
-use saescope::questions::OpenQuestions;
+use saescope::analysis::findings::Finding;
+use saescope::analysis::questions::OpenQuestions;
+use saescope::runtime::progress::ProgressSink;
 use serde::Serialize;
 
 /// What `--format json` writes: the findings and the answers in one list (side by side
@@ -28,17 +28,17 @@ pub fn run_findings(c: &Common) -> Result<(Vec<Finding>, OpenQuestions)> {
         None => saescope::pipeline::Engine::load(&run, &progress)?,
     };
     let samples = super::samples(c)?;
-    let texts = saescope::questions::texts(&engine, &samples, &run.opts, &progress)?;
+    let texts = saescope::analysis::questions::texts(&engine, &samples, &run.opts, &progress)?;
     progress.stage("measuring the open questions");
-    let questions = saescope::questions::measure(&engine, &done.set, &analysis, texts, c.text_batch_tokens(), &progress)?;
-    let mut list = saescope::findings::findings(&analysis, &done.set.categories);
+    let questions = saescope::analysis::questions::measure(&engine, &done.set, &analysis, texts, c.text_batch_tokens(), &progress)?;
+    let mut list = saescope::analysis::findings::findings(&analysis, &done.set.categories);
     list.extend(questions.answers());
     Ok((list, questions))
 }
 
-pub fn findings(c: &Common, versus: &Versus, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
+pub fn findings(c: &Common, versus: &VersusArgs, format: CardFormat, output: Option<std::path::PathBuf>) -> Result<()> {
     if let Some(o) = &output {
-        saescope::fsio::check_writable(o)?;
+        saescope::runtime::fsio::check_writable(o)?;
     }
     let (list, questions) = run_findings(c)?;
     let Some(second) = versus.common(c) else {
@@ -46,7 +46,7 @@ pub fn findings(c: &Common, versus: &Versus, format: CardFormat, output: Option<
         let text = |o: &Out<Vec<Finding>>| {
             format!(
                 "{}Token strips at {}: each category's top feature in its strongest text, as it is and shuffled\n{strips}",
-                saescope::findings::text(&o.findings),
+                saescope::analysis::findings::text(&o.findings),
                 questions.saes.last().map_or("", String::as_str)
             )
         };
@@ -54,11 +54,11 @@ pub fn findings(c: &Common, versus: &Versus, format: CardFormat, output: Option<
     };
     let (list2, questions2) = run_findings(&second)?;
     let runs = [(c.run_label(), list), (second.run_label(), list2)];
-    let compared = saescope::findings::side_by_side(&runs);
+    let compared = saescope::analysis::findings::side_by_side(&runs);
     super::emit(
         &Out { findings: compared, open_questions: vec![questions, questions2] },
         format,
-        |o| saescope::findings::side_by_side_text(&o.findings),
+        |o| saescope::analysis::findings::side_by_side_text(&o.findings),
         output,
     )
 }

@@ -1,10 +1,10 @@
 //! `saescope index`: the corpus index, built or found, and what it holds.
 
 use super::setup;
+use crate::commands::cli::{CardFormat, Common};
 use color_eyre::eyre::Result;
-use saescope::cli::{CardFormat, Common};
 use saescope::pipeline::RunOptions;
-use saescope::progress::ProgressSink;
+use saescope::runtime::progress::ProgressSink;
 
 /// What `index` and `feature` ask of the dashboard store.
 pub fn index_request<'a>(
@@ -38,7 +38,7 @@ pub fn index(c: &Common, format: CardFormat, export: Option<&std::path::Path>) -
     let out = saescope::dashboard::build::open_or_build(&req, None, &progress)?;
     if let Some(dir) = export {
         let engine = saescope::pipeline::Engine::load(&run, &progress)?;
-        for folder in saescope::dashboard::export::write(&out.index, &engine, dir, &progress)? {
+        for folder in saescope::neuronpedia::export::write(&out.index, &engine, dir, &progress)? {
             eprintln!("wrote {} (read it back with --neuronpedia {})", folder.display(), dir.display());
         }
     }

@@ -3,6 +3,8 @@
 //! way a command writes its text or JSON).
 
 mod attribute;
+pub mod bench;
+pub mod cli;
 mod eval;
 mod explore;
 mod feature;
@@ -12,21 +14,22 @@ mod report;
 mod saes;
 mod search;
 mod steer;
+mod synth;
 mod tokens;
 
+use crate::commands::cli::{CardFormat, Cli, Command, Common};
 use color_eyre::eyre::{Result, WrapErr};
 use saescope::analysis::{analyze, Params};
-use saescope::cli::{CardFormat, Cli, Command, Common, Family};
-use saescope::compute::{activations, SamplesRequest};
+use saescope::corpus::samples::Samples;
+use saescope::pipeline::compute::{activations, SamplesRequest};
 use saescope::pipeline::{parse_device, Run, RunOptions};
-use saescope::progress::ProgressSink;
-use saescope::samples::Samples;
-use saescope::selection::Selection;
+use saescope::runtime::progress::ProgressSink;
+use saescope::sae::selection::Selection;
 use std::io::Write;
 use std::path::PathBuf;
 
 /// Started first thing, read by `setup`: see src/cpu.rs.
-pub static CPU_PROBE: std::sync::Mutex<Option<saescope::cpu::Probe>> = std::sync::Mutex::new(None);
+pub static CPU_PROBE: std::sync::Mutex<Option<saescope::runtime::cpu::CoreProbe>> = std::sync::Mutex::new(None);
 
 pub fn samples(c: &Common) -> Result<Samples> {
     match &c.samples {
@@ -44,7 +47,7 @@ pub fn setup_layers(c: &Common, layers: &[usize]) -> Result<(Run, Params)> {
     } else if std::env::var_os("OMP_NUM_THREADS").is_none() {
         // As many threads as cores other processes leave free (src/cpu.rs).
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if let Some(free) = probe.and_then(saescope::cpu::Probe::free).filter(|&f| f < cores) {
+        if let Some(free) = probe.and_then(saescope::runtime::cpu::CoreProbe::free).filter(|&f| f < cores) {
             tch::set_num_threads(free as i32);
         }
     }
@@ -80,35 +83,15 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Some(Command::Saes { of, release, format }) => saes::saes(c, of.as_deref(), release.as_deref(), format),
-        // A SAELens release name: that release's layout; else GPT-2-small-res-jb's.
-        Some(Command::Synth { out, family: Family::Gemma3, size, seed }) => {
-            let release = c.sae_release_arg.clone().unwrap_or_else(|| "gemma-scope-2-270m-pt-res".into());
-            let wide = size == saescope::source::synth::Size::M270;
-            let layers = c.layers_arg.clone().unwrap_or_else(|| if wide { vec![5, 9, 12, 15] } else { vec![5, 9] });
-            let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
-            saescope::source::synth_gemma::write(&out, size, seed, &selection, &ProgressSink::stderr())
-        }
-        Some(Command::Synth { out, size, seed, .. }) if !c.sae_release().contains('/') => {
-            let selection = Selection::from_args(&c.sae_release(), &c.sae, &c.layers(), Some(&out.join("saes")), c.sae_registry.as_deref())?;
-            saescope::source::synth::write_release(&out, size, seed, &selection, &ProgressSink::stderr())
-        }
-        Some(Command::Synth { out, size, seed, .. }) => saescope::source::synth::write(&out, size, seed, &ProgressSink::stderr()),
-        Some(Command::SynthSamples { out, texts, categories, seed }) => {
-            saescope::fsio::write_atomic(&out, saescope::synth_samples::generate(texts, categories, seed).as_bytes())
-        }
-        Some(Command::Bench { repeat }) => {
-            let (run, params) = setup(c)?;
-            if let Some(corpus) = c.corpus()? {
-                let run = run.with_opts(RunOptions { batch_tokens: c.window_batch_tokens(), ..run.opts.clone() });
-                return saescope::bench::index(&run, &corpus, c.max_tokens);
-            }
-            saescope::bench::run(&run, &samples(c)?, params, repeat)
-        }
+        Some(Command::Synth { out, family, size, seed }) => synth::synth(c, &out, family, size, seed),
+        Some(Command::SynthSamples { out, texts, categories, seed }) => synth::samples(&out, texts, categories, seed),
+        Some(Command::Bench { repeat }) => bench::bench(c, repeat),
+        Some(Command::OptionsTable) => write_output(&cli::options_markdown(), None),
         Some(Command::Report { format, output }) => report::report(c, format, output),
-        Some(Command::Index { action: Some(saescope::cli::IndexAction::Merge { .. }), shard: Some(_), .. }) => {
+        Some(Command::Index { action: Some(crate::commands::cli::IndexAction::Merge { .. }), shard: Some(_), .. }) => {
             color_eyre::eyre::bail!("index --shard writes one shard; index merge adds them: run them as two commands")
         }
-        Some(Command::Index { action: Some(saescope::cli::IndexAction::Merge { files, format }), .. }) => index::merge(c, &files, format),
+        Some(Command::Index { action: Some(crate::commands::cli::IndexAction::Merge { files, format }), .. }) => index::merge(c, &files, format),
         Some(Command::Index { format, shard: Some(slice), output: Some(out), .. }) => index::shard(c, slice, &out, format),
         Some(Command::Index { format, export_neuronpedia, .. }) => index::index(c, format, export_neuronpedia.as_deref()),
         Some(Command::Feature { layer, id, format, output }) => feature::feature(c, &layer, id, format, output),
@@ -118,7 +101,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Tokens { layer, id, text, format, output }) => tokens::tokens(c, &layer, id, &text, format, output),
         Some(Command::Attribute { prompt, target, top, format, output }) => attribute::attribute(c, &prompt, target.as_deref(), top, format, output),
         Some(Command::Steer { prompt, features, tokens, temperature, seed, mode, format, output }) => {
-            steer::steer(c, &prompt, &features, saescope::steer::Sampling { tokens, temperature, seed }, mode, format, output)
+            steer::steer(c, &prompt, &features, saescope::interp::steer::Sampling { tokens, temperature, seed }, mode, format, output)
         }
         None | Some(Command::Explore) => explore::explore(c, versus),
     }
@@ -126,17 +109,21 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// `--labels`, checked against the loaded layers, with the line that says what was
 /// imported and set aside (stderr for commands, the status line in the explorer).
-pub fn labels(c: &Common, scope: &saescope::labels::Scope) -> Result<(saescope::labels::Labels, Option<String>)> {
+pub fn labels(c: &Common, scope: &saescope::neuronpedia::labels::Scope) -> Result<(saescope::neuronpedia::labels::Labels, Option<String>)> {
     let Some(path) = &c.labels else { return Ok(Default::default()) };
-    let scope = saescope::labels::Scope { source: c.labels_source.as_deref(), ..*scope };
-    let (labels, summary) = saescope::labels::Labels::load(path, &scope)?;
+    let scope = saescope::neuronpedia::labels::Scope { source: c.labels_source.as_deref(), ..*scope };
+    let (labels, summary) = saescope::neuronpedia::labels::Labels::load(path, &scope)?;
     Ok((labels, Some(format!("labels: {}", summary.line()))))
 }
 
 /// `--neuronpedia`, read for the loaded SAEs.
-pub fn neuronpedia(c: &Common, saes: &[saescope::sae_key::SaeKey], ids: &saescope::neuronpedia::Ids) -> Result<Option<saescope::neuronpedia_dump::Dump>> {
+pub fn neuronpedia(
+    c: &Common,
+    saes: &[saescope::sae::key::SaeKey],
+    ids: &saescope::sae::neuronpedia_id::Ids,
+) -> Result<Option<saescope::neuronpedia::dump::Dump>> {
     let Some(path) = &c.neuronpedia else { return Ok(None) };
-    let dump = saescope::neuronpedia_dump::Dump::load(path, saes, ids)?;
+    let dump = saescope::neuronpedia::dump::Dump::load(path, saes, ids)?;
     if !saes.iter().any(|&k| dump.has(k)) {
         let names: Vec<String> = saes.iter().filter_map(|&k| ids.sae(k).map(|i| format!("{}/{}", i.model, i.source))).collect();
         color_eyre::eyre::bail!(
@@ -150,7 +137,7 @@ pub fn neuronpedia(c: &Common, saes: &[saescope::sae_key::SaeKey], ids: &saescop
 }
 
 /// `labels` for the headless commands.
-pub fn labels_noted(c: &Common, scope: &saescope::labels::Scope) -> Result<saescope::labels::Labels> {
+pub fn labels_noted(c: &Common, scope: &saescope::neuronpedia::labels::Scope) -> Result<saescope::neuronpedia::labels::Labels> {
     let (labels, summary) = labels(c, scope)?;
     summary.into_iter().for_each(|s| eprintln!("{s}"));
     Ok(labels)
@@ -158,7 +145,7 @@ pub fn labels_noted(c: &Common, scope: &saescope::labels::Scope) -> Result<saesc
 
 pub fn write_output(text: &str, output: Option<std::path::PathBuf>) -> Result<()> {
     match output {
-        Some(path) => saescope::fsio::write_atomic(&path, text.as_bytes()),
+        Some(path) => saescope::runtime::fsio::write_atomic(&path, text.as_bytes()),
         None => std::io::stdout().write_all(text.as_bytes()).wrap_err("cannot write to standard output"),
     }
 }
@@ -174,7 +161,7 @@ pub fn emit<T: serde::Serialize + ?Sized>(value: &T, format: CardFormat, text: i
 }
 
 /// The samples through the result cache, analysed: what `report` and `findings` print.
-pub fn analysed(c: &Common) -> Result<(saescope::compute::Computed, saescope::analysis::Analysis)> {
+pub fn analysed(c: &Common) -> Result<(saescope::pipeline::compute::Computed, saescope::analysis::Analysis)> {
     let samples = samples(c)?;
     let (run, params) = setup(c)?;
     let cache = c.cache();

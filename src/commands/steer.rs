@@ -1,17 +1,17 @@
 //! `saescope steer`: generation with features steered, beside the same prompt unsteered.
 
 use super::text_arg;
+use crate::commands::cli::{CardFormat, Common};
 use color_eyre::eyre::Result;
-use saescope::cli::{CardFormat, Common};
-use saescope::progress::ProgressSink;
+use saescope::runtime::progress::ProgressSink;
 
 /// `saescope steer`: the whole model and the SAEs of the steered features.
 pub fn steer(
     c: &Common,
     prompt: &str,
-    features: &[saescope::steer::Steer],
-    sampling: saescope::steer::Sampling,
-    mode: saescope::steer::Edit,
+    features: &[saescope::interp::steer::Steer],
+    sampling: saescope::interp::steer::Sampling,
+    mode: saescope::interp::steer::Edit,
     format: CardFormat,
     output: Option<std::path::PathBuf>,
 ) -> Result<()> {
@@ -25,6 +25,6 @@ pub fn steer(
     let progress = ProgressSink::stderr();
     let engine = saescope::pipeline::Resolved::new(&run.model, &run.saes, &progress)?.load_full(run.device, &run.opts, &progress)?;
     progress.stage("generating");
-    let out = saescope::steer::steer(&engine, &prompt, features, mode, sampling)?;
+    let out = saescope::interp::steer::steer(&engine, &prompt, features, mode, sampling)?;
     super::emit(&out, format, |x| x.text(), output)
 }

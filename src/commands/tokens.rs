@@ -1,10 +1,10 @@
 //! `saescope tokens`: one text's activation of a feature, token by token.
 
 use super::{text_arg, write_output};
+use crate::commands::cli::{CardFormat, Common};
 use color_eyre::eyre::Result;
-use saescope::cli::{CardFormat, Common};
 use saescope::pipeline::Engine;
-use saescope::progress::ProgressSink;
+use saescope::runtime::progress::ProgressSink;
 
 /// `saescope tokens`: the SAE asked for (a layer number loads that layer's alone); no
 /// samples run.
@@ -17,12 +17,12 @@ pub fn tokens(c: &Common, sae: &str, id: u32, text: &str, format: CardFormat, ou
     let (run, _) = super::setup_layers(c, &layers)?;
     let progress = ProgressSink::stderr();
     let engine = Engine::load(&run, &progress)?;
-    let key = saescope::sae_key::pick(&engine.keys(), sae)?;
+    let key = saescope::sae::key::pick(&engine.keys(), sae)?;
     if id as usize >= key.width {
         color_eyre::eyre::bail!("feature {id} does not exist: SAE {key} has features 0..{}", key.width);
     }
     let li = engine.keys().iter().position(|&k| k == key).unwrap_or(0);
-    let acts = saescope::lens::token_activations(&engine, &text, run.opts.include_bos)?;
+    let acts = saescope::interp::lens::token_activations(&engine, &text, run.opts.include_bos)?;
     if acts.truncated > 0 {
         eprintln!("warning: {} tokens past n_ctx were left out", acts.truncated);
     }

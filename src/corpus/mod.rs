@@ -6,6 +6,7 @@
 //! Files are visited in a fixed order (paths sorted, hidden entries skipped), so window
 //! numbers, and with them every tie between equal activations, are the same on every run.
 
+pub mod samples;
 mod windows;
 
 pub use windows::{Window, Windows};
@@ -23,7 +24,7 @@ pub struct Document {
 
 /// How a file's content is read.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Format {
+enum CorpusFormat {
     /// The whole file is one document.
     Text,
     /// One JSON object per line; the document is one string field.
@@ -47,28 +48,28 @@ pub struct Skipped {
 pub struct Corpus {
     pub path: PathBuf,
     pub text_field: String,
-    files: Vec<(PathBuf, Format)>,
+    files: Vec<(PathBuf, CorpusFormat)>,
 }
 
 /// Extensions read as JSON Lines (before an optional `.gz`).
 const JSON_LINES: [&str; 3] = ["jsonl", "ndjson", "json"];
 
-fn format_of(path: &Path) -> Format {
+fn format_of(path: &Path) -> CorpusFormat {
     let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     match name.rsplit_once('.') {
-        Some((_, ext)) if JSON_LINES.contains(&ext) => Format::JsonLines,
-        Some((_, "parquet")) => Format::Parquet,
-        _ => Format::Text,
+        Some((_, ext)) if JSON_LINES.contains(&ext) => CorpusFormat::JsonLines,
+        Some((_, "parquet")) => CorpusFormat::Parquet,
+        _ => CorpusFormat::Text,
     }
 }
 
 impl Corpus {
     pub fn open(path: &Path, text_field: &str) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| eyre!("--corpus {}: {}", path.display(), crate::fsio::describe(path, &e)))?;
+        let meta = std::fs::metadata(path).map_err(|e| eyre!("--corpus {}: {}", path.display(), crate::runtime::fsio::describe(path, &e)))?;
         let mut files = Vec::new();
         if meta.is_dir() {
-            files = crate::fsio::files_under(path).map_err(|e| eyre!("cannot read the corpus folder {e}"))?;
+            files = crate::runtime::fsio::files_under(path).map_err(|e| eyre!("cannot read the corpus folder {e}"))?;
             if files.is_empty() {
                 bail!("--corpus {}: the folder has no files; give a text file, a folder of them, or JSON Lines", path.display());
             }
@@ -81,7 +82,7 @@ impl Corpus {
 
     /// Names this corpus for the index's cache key: every file by path, size and mtime
     /// (as the weights are named), and the field read.
-    pub fn identity(&self, id: crate::cache::IdentityBuilder) -> Result<crate::cache::IdentityBuilder> {
+    pub fn identity(&self, id: crate::activations::cache::IdentityBuilder) -> Result<crate::activations::cache::IdentityBuilder> {
         let mut id = id.part("corpus").part(&self.text_field);
         for (f, _) in &self.files {
             id = id.file(f)?;
@@ -99,9 +100,9 @@ impl Corpus {
         let mut skipped = Skipped::default();
         let folder = self.files.len() > 1 || self.path.is_dir();
         for (path, format) in &self.files {
-            crate::interrupt::check()?;
+            crate::runtime::interrupt::check()?;
             let go_on = match format {
-                Format::Text => match read_text(path)? {
+                CorpusFormat::Text => match read_text(path)? {
                     Some(text) => each(Document { source: path.display().to_string(), text })?,
                     None if folder => {
                         skipped.binary += 1;
@@ -109,8 +110,8 @@ impl Corpus {
                     }
                     None => bail!("--corpus {}: not a text file (NUL bytes, or not UTF-8); give text, a folder, or JSON Lines", path.display()),
                 },
-                Format::JsonLines => json_lines(path, &self.text_field, &mut skipped, &mut each)?,
-                Format::Parquet => parquet_rows(path, &self.text_field, &mut skipped, &mut each)?,
+                CorpusFormat::JsonLines => json_lines(path, &self.text_field, &mut skipped, &mut each)?,
+                CorpusFormat::Parquet => parquet_rows(path, &self.text_field, &mut skipped, &mut each)?,
             };
             if !go_on {
                 break;
@@ -122,7 +123,7 @@ impl Corpus {
 
 /// The file's bytes, gunzipped when they start with gzip's magic.
 fn open(path: &Path) -> Result<Box<dyn BufRead>> {
-    crate::fsio::open_maybe_gzip(path).map_err(|e| eyre!("cannot read corpus file {}", crate::fsio::describe(path, &e)))
+    crate::runtime::fsio::open_maybe_gzip(path).map_err(|e| eyre!("cannot read corpus file {}", crate::runtime::fsio::describe(path, &e)))
 }
 
 /// A text file's content, or None when it is binary.
@@ -144,7 +145,7 @@ fn json_lines(path: &Path, field: &str, skipped: &mut Skipped, each: &mut impl F
             continue;
         }
         if n % 1024 == 0 {
-            crate::interrupt::check()?;
+            crate::runtime::interrupt::check()?;
         }
         let row: serde_json::Value =
             serde_json::from_str(&line).map_err(|e| eyre!("{} line {n}: not a JSON object ({e}); fix or remove the line", path.display()))?;
@@ -168,7 +169,7 @@ fn json_lines(path: &Path, field: &str, skipped: &mut Skipped, each: &mut impl F
 fn parquet_rows(path: &Path, field: &str, skipped: &mut Skipped, each: &mut impl FnMut(Document) -> Result<bool>) -> Result<bool> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
-    let file = std::fs::File::open(path).map_err(|e| eyre!("cannot read corpus file {}", crate::fsio::describe(path, &e)))?;
+    let file = std::fs::File::open(path).map_err(|e| eyre!("cannot read corpus file {}", crate::runtime::fsio::describe(path, &e)))?;
     let reader = SerializedFileReader::new(file).map_err(|e| eyre!("{}: not a readable Parquet file ({e})", path.display()))?;
     let columns: Vec<String> = reader.metadata().file_metadata().schema_descr().columns().iter().map(|c| c.name().to_string()).collect();
     if !columns.iter().any(|c| c == field) {
@@ -177,7 +178,7 @@ fn parquet_rows(path: &Path, field: &str, skipped: &mut Skipped, each: &mut impl
     for (i, row) in reader.into_iter().enumerate() {
         let n = i + 1;
         if n % 1024 == 0 {
-            crate::interrupt::check()?;
+            crate::runtime::interrupt::check()?;
         }
         let row = row.map_err(|e| eyre!("{} row {n}: cannot read ({e})", path.display()))?;
         let text = row.get_column_iter().find(|(name, _)| name.as_str() == field).and_then(|(_, v)| match v {

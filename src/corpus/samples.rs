@@ -15,7 +15,7 @@ use toml::Spanned;
 /// days, and a mistaken path (a disk image, a dataset dump) should fail at once.
 const MAX_FILE: u64 = 256 << 20;
 
-pub static DEFAULT_SAMPLES: &str = include_str!("../samples/default.toml");
+pub static DEFAULT_SAMPLES: &str = include_str!("../../samples/default.toml");
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Category {

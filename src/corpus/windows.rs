@@ -4,7 +4,7 @@
 //! `context_size`). BOS is never counted as a token.
 
 use super::{Corpus, Skipped};
-use crate::tokenizer::Tokenizer;
+use crate::model::tokenizer::Tokenizer;
 use color_eyre::eyre::{bail, Result};
 use serde::{Deserialize, Serialize};
 

@@ -9,10 +9,10 @@ use super::shard::{self, Slice};
 use super::stats::{LayerStats, Scratch};
 use super::store::{Found, Resume, Store};
 use super::Index;
-use crate::cache::{IdentityBuilder, Key};
+use crate::activations::cache::{HashKey, IdentityBuilder};
 use crate::corpus::{Corpus, Window, Windows};
 use crate::pipeline::{pack_to, Engine, Resolved, Run, RunOptions};
-use crate::progress::{Progress, ProgressSink};
+use crate::runtime::progress::{Progress, ProgressSink};
 use color_eyre::eyre::{bail, eyre, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -70,13 +70,13 @@ pub fn context_size(cfg: &std::path::Path) -> Option<usize> {
 }
 
 /// Names an index: weights, corpus files, window size, token cap, dtype.
-pub fn identity(resolved: &Resolved, corpus: &Corpus, context: usize, max_tokens: Option<u64>, opts: &RunOptions) -> Result<Key> {
+pub fn identity(resolved: &Resolved, corpus: &Corpus, context: usize, max_tokens: Option<u64>, opts: &RunOptions) -> Result<HashKey> {
     identity_with(IdentityBuilder::default(), resolved, corpus, context, max_tokens, opts)
 }
 
 /// `identity` with files named as `id` names them (`IdentityBuilder::by_content` for the
 /// shards' check).
-fn identity_with(id: IdentityBuilder, resolved: &Resolved, corpus: &Corpus, context: usize, max_tokens: Option<u64>, opts: &RunOptions) -> Result<Key> {
+fn identity_with(id: IdentityBuilder, resolved: &Resolved, corpus: &Corpus, context: usize, max_tokens: Option<u64>, opts: &RunOptions) -> Result<HashKey> {
     let id = resolved.weights(id.part(FORMAT))?;
     let id = corpus.identity(id)?;
     Ok(id.part(context.to_le_bytes()).part(max_tokens.unwrap_or(0).to_le_bytes()).part([opts.dtype as u8]).finish())
@@ -84,7 +84,7 @@ fn identity_with(id: IdentityBuilder, resolved: &Resolved, corpus: &Corpus, cont
 
 /// The identity shards and their merge compare: `identity` with every file named by its
 /// bytes, the same on every machine.
-fn portable(req: &IndexRequest, at: &Located, progress: &ProgressSink) -> Result<Key> {
+fn portable(req: &IndexRequest, at: &Located, progress: &ProgressSink) -> Result<HashKey> {
     progress.stage("hashing the weights and the corpus, which every shard of one index must share");
     identity_with(IdentityBuilder::by_content(), &at.resolved, req.corpus, at.context, req.max_tokens, &req.run.opts)
 }
@@ -93,7 +93,7 @@ fn portable(req: &IndexRequest, at: &Located, progress: &ProgressSink) -> Result
 pub struct Located {
     pub resolved: Resolved,
     pub context: usize,
-    pub id: Key,
+    pub id: HashKey,
 }
 
 pub fn locate(req: &IndexRequest, progress: &ProgressSink) -> Result<Located> {
@@ -166,7 +166,7 @@ pub fn merge_shards(req: &IndexRequest, files: &[PathBuf], progress: &ProgressSi
 fn compute(
     req: &IndexRequest,
     at: Located,
-    resume_key: Key,
+    resume_key: HashKey,
     slice: Option<Slice>,
     engine: Option<&Engine>,
     progress: &ProgressSink,
@@ -197,11 +197,11 @@ fn compute(
     let encode = Encode::from_env();
     let job = Job { engine, corpus: req.corpus, context, max_tokens: req.max_tokens, batch_tokens: req.run.opts.batch_tokens, encode, slice };
     let mut save = |r: &Resume| req.store.write_resume(&id, r).map(|_| ());
-    let (mut index, mut timings) = job.run(resume, &mut save, progress).map_err(|e| match crate::interrupt::stopping() {
+    let (mut index, mut timings) = job.run(resume, &mut save, progress).map_err(|e| match crate::runtime::interrupt::stopping() {
         true if req.store.resume_path(&id).exists() => {
             eyre!("interrupted; the tokens indexed so far are kept in {}: run the same command again to resume", req.store.resume_path(&id).display())
         }
-        true => eyre!(crate::interrupt::MESSAGE),
+        true => eyre!(crate::runtime::interrupt::MESSAGE),
         false => e,
     })?;
     timings.load = load;
@@ -273,7 +273,7 @@ impl Job<'_> {
             self.batch(batch, &mut state.layers, &mut scratch, &screens, timings)?;
             // At most once a second: a trim walks the heap, and small models run batches in ms.
             if trimmed_at.elapsed() >= Duration::from_secs(1) {
-                crate::memory::trim();
+                crate::runtime::memory::trim();
                 trimmed_at = Instant::now();
             }
             // Windows are numbered in corpus order: those before this are done (or not this shard's).
@@ -287,7 +287,7 @@ impl Job<'_> {
             if u64::from(n) < state.windows_done || !owns(n) {
                 return Ok(true);
             }
-            crate::interrupt::check()?;
+            crate::runtime::interrupt::check()?;
             batch.push((n, w));
             if batch.len() == per_batch {
                 flush(&mut batch, &mut state, &mut timings)?;
@@ -308,13 +308,13 @@ impl Job<'_> {
         let totals = match walked {
             Ok(t) => t,
             Err(e) => {
-                if crate::interrupt::stopping() && state.windows_done > 0 {
+                if crate::runtime::interrupt::stopping() && state.windows_done > 0 {
                     save(&state)?;
                 }
                 return Err(e);
             }
         };
-        crate::memory::trim();
+        crate::runtime::memory::trim();
         progress.stage("collecting the top contexts' tokens");
         let mut wanted = BTreeSet::new();
         for l in &mut state.layers {

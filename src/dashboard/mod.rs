@@ -6,7 +6,6 @@
 //! weights, corpus and options), and here the stored `Index` and the views read from it.
 
 pub mod build;
-pub mod export;
 pub mod screen;
 pub mod shade;
 pub mod shard;
@@ -17,7 +16,7 @@ pub mod text;
 pub use text::Summary;
 
 use crate::corpus::Window;
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use serde::{Deserialize, Serialize};
 use stats::{Hit, LayerStats};
 use std::collections::BTreeMap;

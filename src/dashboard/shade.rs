@@ -4,7 +4,7 @@
 
 use super::ContextWindow;
 use crate::pipeline::{pack, Engine};
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use color_eyre::eyre::{eyre, Result};
 use tch::{Device, Kind};
 

@@ -7,7 +7,7 @@
 
 use super::stats::LayerStats;
 use super::Index;
-use crate::cache::{hex, IdentityBuilder, Key};
+use crate::activations::cache::{hex, HashKey, IdentityBuilder};
 use color_eyre::eyre::{bail, eyre, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -48,7 +48,7 @@ impl std::fmt::Display for Slice {
 /// machines with their own copies agree), which the merge checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardFile {
-    pub id: Key,
+    pub id: HashKey,
     pub slice: Slice,
     pub index: Index,
     /// The shard's compute time (the index keeps its own outside its bytes).
@@ -59,7 +59,7 @@ const SHARD_MAGIC: &[u8; 8] = b"SAESSHD1";
 
 /// The key a shard's unfinished state is kept under beside the stored indexes, so a killed
 /// shard resumes when the same command runs again.
-pub fn resume_key(id: &Key, slice: Slice) -> Key {
+pub fn resume_key(id: &HashKey, slice: Slice) -> HashKey {
     IdentityBuilder::default().part("saescope index shard").part(id).part(slice.k.to_le_bytes()).part(slice.n.to_le_bytes()).finish()
 }
 
@@ -97,7 +97,7 @@ fn rename(index: &mut Index, names: &Names) {
 /// The index of the whole corpus from its shards (`files`, each path with its content),
 /// after checking that they are every slice of one split, each once, all of the index
 /// named `id`.
-pub fn merge(id: &Key, files: Vec<(PathBuf, ShardFile)>, names: &Names) -> Result<Index> {
+pub fn merge(id: &HashKey, files: Vec<(PathBuf, ShardFile)>, names: &Names) -> Result<Index> {
     let Some(n) = files.first().map(|(_, s)| s.slice.n) else { bail!("index merge needs the shard files") };
     let mut by_k: Vec<Option<PathBuf>> = vec![None; n as usize];
     for (path, s) in &files {

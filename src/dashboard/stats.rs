@@ -20,7 +20,7 @@
 //! of `index --shard`) merge into exactly the statistics of one run over all of them
 //! (`merge`, `finish`).
 
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use serde::{Deserialize, Serialize};
 
 /// Top contexts kept per feature.
@@ -123,7 +123,7 @@ pub struct Scratch {
 impl LayerStats {
     /// The SAE these statistics are of (None for a hook this version cannot name).
     pub fn key(&self) -> Option<SaeKey> {
-        crate::hooks::HookPoint::parse(&self.hook).map(|h| SaeKey::new(h, self.d_sae))
+        crate::model::hooks::HookPoint::parse(&self.hook).map(|h| SaeKey::new(h, self.d_sae))
     }
 
     pub fn new(key: SaeKey) -> Self {
@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn a_context_counts_once_at_its_peak_and_tokens_each() {
-        let mut s = LayerStats::new(crate::sae_key::SaeKey::new(crate::hooks::HookPoint::new(6, crate::hooks::Site::ResidPre), 4));
+        let mut s = LayerStats::new(crate::sae::key::SaeKey::new(crate::model::hooks::HookPoint::new(6, crate::model::hooks::Site::ResidPre), 4));
         let mut scratch = Scratch::default();
         s.add_window(0, 3, [(1, 2, 1.0), (2, 2, 3.0), (3, 2, 3.0), (3, 1, 0.5)].into_iter(), &mut scratch);
         assert_eq!((s.count[2], s.max[2], s.tokens, s.firings), (3, 3.0, 3, 4));
@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn top_keeps_the_best_and_breaks_ties_by_window() {
-        let mut s = LayerStats::new(crate::sae_key::SaeKey::new(crate::hooks::HookPoint::new(0, crate::hooks::Site::ResidPre), 1));
+        let mut s = LayerStats::new(crate::sae::key::SaeKey::new(crate::model::hooks::HookPoint::new(0, crate::model::hooks::Site::ResidPre), 1));
         let mut scratch = Scratch::default();
         for w in 0..30u32 {
             s.add_window(w, 1, [(1, 0, (w % 10) as f32 + 1.0)].into_iter(), &mut scratch);
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn interval_samples_are_the_lowest_priorities_of_each_octave() {
-        let mut s = LayerStats::new(crate::sae_key::SaeKey::new(crate::hooks::HookPoint::new(0, crate::hooks::Site::ResidPre), 1));
+        let mut s = LayerStats::new(crate::sae::key::SaeKey::new(crate::model::hooks::HookPoint::new(0, crate::model::hooks::Site::ResidPre), 1));
         let mut scratch = Scratch::default();
         for w in 0..200u32 {
             s.add_window(w, 1, [(1, 0, 1.5)].into_iter(), &mut scratch);

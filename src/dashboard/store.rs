@@ -6,7 +6,7 @@
 
 use super::stats::LayerStats;
 use super::Index;
-use crate::cache::{hex, Key};
+use crate::activations::cache::{hex, HashKey};
 use color_eyre::eyre::{bail, eyre, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -49,26 +49,27 @@ impl Store {
     /// Fails with what to do unless an index can be written here: checked before any
     /// compute, so an unwritable folder never costs a run.
     pub fn check_writable(&self) -> Result<()> {
-        let fail =
-            |e: std::io::Error| eyre!("cannot write the index folder {} ({}); pass --cache-dir DIR", self.dir.display(), crate::fsio::describe(&self.dir, &e));
+        let fail = |e: std::io::Error| {
+            eyre!("cannot write the index folder {} ({}); pass --cache-dir DIR", self.dir.display(), crate::runtime::fsio::describe(&self.dir, &e))
+        };
         std::fs::create_dir_all(&self.dir).map_err(fail)?;
         tempfile::NamedTempFile::new_in(&self.dir).map(drop).map_err(fail)
     }
 
-    pub fn path(&self, id: &Key) -> PathBuf {
+    pub fn path(&self, id: &HashKey) -> PathBuf {
         self.dir.join(format!("index-{}.bin", hex(id)))
     }
 
-    pub fn resume_path(&self, id: &Key) -> PathBuf {
+    pub fn resume_path(&self, id: &HashKey) -> PathBuf {
         self.dir.join(format!("index-{}.resume", hex(id)))
     }
 
     /// The compute time beside the index file.
-    pub fn seconds_path(&self, id: &Key) -> PathBuf {
+    pub fn seconds_path(&self, id: &HashKey) -> PathBuf {
         self.dir.join(format!("index-{}.seconds", hex(id)))
     }
 
-    pub fn read(&self, id: &Key) -> Found<Index> {
+    pub fn read(&self, id: &HashKey) -> Found<Index> {
         match read::<Index>(&self.path(id), INDEX_MAGIC) {
             Found::Ok(mut index) => {
                 index.seconds = std::fs::read_to_string(self.seconds_path(id)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0);
@@ -78,21 +79,21 @@ impl Store {
         }
     }
 
-    pub fn read_resume(&self, id: &Key) -> Found<Resume> {
+    pub fn read_resume(&self, id: &HashKey) -> Found<Resume> {
         read(&self.resume_path(id), RESUME_MAGIC)
     }
 
     /// Stores the finished index and drops the resume file.
-    pub fn write(&self, id: &Key, index: &Index) -> Result<PathBuf> {
+    pub fn write(&self, id: &HashKey, index: &Index) -> Result<PathBuf> {
         let path = self.path(id);
         write(&path, INDEX_MAGIC, index)?;
         // Only a figure for the summary: losing it loses nothing of the index.
-        let _ = crate::fsio::write_atomic(&self.seconds_path(id), format!("{}\n", index.seconds).as_bytes());
+        let _ = crate::runtime::fsio::write_atomic(&self.seconds_path(id), format!("{}\n", index.seconds).as_bytes());
         let _ = std::fs::remove_file(self.resume_path(id));
         Ok(path)
     }
 
-    pub fn write_resume(&self, id: &Key, r: &Resume) -> Result<PathBuf> {
+    pub fn write_resume(&self, id: &HashKey, r: &Resume) -> Result<PathBuf> {
         let path = self.resume_path(id);
         write(&path, RESUME_MAGIC, r)?;
         Ok(path)
@@ -102,7 +103,7 @@ impl Store {
 pub(super) fn write<T: Serialize>(path: &Path, magic: &[u8; 8], value: &T) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| eyre!("cannot create the index folder {} ({}); pass --cache-dir DIR", dir.display(), crate::fsio::describe(dir, &e)))?;
+            .map_err(|e| eyre!("cannot create the index folder {} ({}); pass --cache-dir DIR", dir.display(), crate::runtime::fsio::describe(dir, &e)))?;
     }
     // One buffer, sized first: header, then the body in place, then its CRC in the header.
     let size = postcard::experimental::serialized_size(value).map_err(|e| eyre!("internal: cannot size the index: {e}"))?;
@@ -112,14 +113,14 @@ pub(super) fn write<T: Serialize>(path: &Path, magic: &[u8; 8], value: &T) -> Re
     let mut bytes = postcard::to_extend(value, bytes).map_err(|e| eyre!("internal: cannot encode the index: {e}"))?;
     let crc = crc32fast::hash(&bytes[12..]).to_le_bytes();
     bytes[8..12].copy_from_slice(&crc);
-    crate::fsio::write_atomic(path, &bytes)
+    crate::runtime::fsio::write_atomic(path, &bytes)
 }
 
 pub(super) fn read<T: DeserializeOwned>(path: &Path, magic: &[u8; 8]) -> Found<T> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Found::Missing,
-        Err(e) => return Found::Damaged(crate::fsio::describe(path, &e)),
+        Err(e) => return Found::Damaged(crate::runtime::fsio::describe(path, &e)),
     };
     match decode(&bytes, magic) {
         Ok(v) => Found::Ok(v),

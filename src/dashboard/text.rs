@@ -3,7 +3,7 @@
 
 use super::build::Timings;
 use super::{ContextWindow, FeatureCorpus, Index, Overview};
-use crate::printable::printable;
+use crate::runtime::printable::printable;
 use serde::Serialize;
 
 /// Tokens shown on each side of a context's max token.

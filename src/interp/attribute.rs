@@ -10,10 +10,10 @@
 //! exact effect is computed too: the feature is ablated at every position
 //! (`x - a_F(x) * W_dec[F]`) and the model run again.
 
-use crate::family::{HookEdit, KvCache};
-use crate::hooks::HookPoint;
+use crate::model::hooks::HookPoint;
+use crate::model::{HookEdit, KvCache};
 use crate::pipeline::Engine;
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 use tch::{Kind, Tensor};
@@ -110,7 +110,7 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
         order.sort_by(|&i, &j| attr[j].abs().total_cmp(&attr[i].abs()).then(i.cmp(&j)));
         let mut features = Vec::new();
         for &f in order.iter().take(top) {
-            crate::interrupt::check()?;
+            crate::runtime::interrupt::check()?;
             let dir = w.get(f as i64);
             let mut ablate = HookEdit::new(vec![at], |_, h: Tensor| -> Result<Tensor> {
                 let af = sae.encode(&engine.model.view(at, &h, sae.cfg.processing)?).select(-1, f as i64).unsqueeze(-1);
@@ -134,7 +134,7 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
 impl Attribution {
     /// A table per layer: feature, attribution (the estimate), and the ablation's change.
     pub fn text(&self) -> String {
-        let p = crate::printable::printable;
+        let p = crate::runtime::printable::printable;
         let mut s = format!(
             "prompt: {}\ntarget: {:?} (id {}), logit {:.4} (minus the mean logit), probability {:.4}\n",
             p(&self.prompt),

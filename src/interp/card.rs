@@ -4,10 +4,10 @@
 //! the engine and are filled in by `Card::complete`.
 
 use crate::activations::ActivationSet;
-use crate::labels::Labels;
-use crate::lens::{Logits, Neighbours};
+use crate::interp::lens::{Logits, Neighbours};
+use crate::neuronpedia::labels::Labels;
 use crate::pipeline::Engine;
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 
@@ -74,7 +74,7 @@ pub const NO_PAGE: &str = "(no Neuronpedia page known for this SAE)";
 pub struct Card {
     pub sae: SaeKey,
     pub feature: u32,
-    /// None when the SAE's Neuronpedia id is unknown (README, "Neuronpedia ids").
+    /// None when the SAE's Neuronpedia id is unknown (docs/formats.md, "Neuronpedia ids").
     pub neuronpedia_url: Option<String>,
     pub label: Option<String>,
     pub texts: Vec<TextValue>,
@@ -82,11 +82,11 @@ pub struct Card {
     pub top_texts: Vec<TopText>,
     pub logits: Option<Logits>,
     pub neighbours: Vec<NeighbourSae>,
-    /// From the `--corpus` index, when there is one (README, "Feature dashboards").
+    /// From the `--corpus` index, when there is one (docs/dashboards.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub corpus: Option<crate::dashboard::FeatureCorpus>,
     /// From Neuronpedia's dumps (`--neuronpedia`), when they hold this feature.
-    pub neuronpedia: Option<crate::neuronpedia_dump::FeatureDump>,
+    pub neuronpedia: Option<crate::neuronpedia::dump::FeatureDump>,
 }
 
 pub fn histogram(values: &[f32], bins: usize) -> Histogram {
@@ -150,10 +150,10 @@ impl Card {
     pub fn complete(&mut self, engine: &Engine, labels: &Labels, include_bos: bool) -> Result<()> {
         // The MLP's normalised input has no logit lens: the card goes on without one.
         self.logits = match self.sae.hook.site {
-            crate::hooks::Site::Ln2Normalized => None,
-            _ => Some(crate::lens::logit_lens(engine, self.sae, self.feature, LOGITS)?),
+            crate::model::hooks::Site::Ln2Normalized => None,
+            _ => Some(crate::interp::lens::logit_lens(engine, self.sae, self.feature, LOGITS)?),
         };
-        self.neighbours = crate::lens::neighbours(engine, self.sae, self.feature, NEIGHBOURS)?
+        self.neighbours = crate::interp::lens::neighbours(engine, self.sae, self.feature, NEIGHBOURS)?
             .into_iter()
             .map(|Neighbours { sae, features }| NeighbourSae {
                 sae,
@@ -165,8 +165,8 @@ impl Card {
             .collect();
         let li = engine.keys().iter().position(|&l| l == self.sae).ok_or_else(|| eyre!("SAE {} is not loaded", self.sae))?;
         for t in &mut self.top_texts {
-            crate::interrupt::check()?;
-            let acts = crate::lens::token_activations(engine, &t.content, include_bos)?;
+            crate::runtime::interrupt::check()?;
+            let acts = crate::interp::lens::token_activations(engine, &t.content, include_bos)?;
             let values = acts.feature(li, self.feature);
             t.top_token = values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(position, &activation)| TopToken {
                 position,
@@ -181,7 +181,7 @@ impl Card {
     pub fn text(&self) -> String {
         let mut s = format!("SAE {} ({}) feature {}  {}\n", self.sae, self.sae.hook, self.feature, self.neuronpedia_url.as_deref().unwrap_or(NO_PAGE));
         if let Some(l) = &self.label {
-            s.push_str(&format!("label: {}\n", crate::printable::printable(l)));
+            s.push_str(&format!("label: {}\n", crate::runtime::printable::printable(l)));
         }
         let fired = self.texts.iter().filter(|t| t.exact && t.activation > 0.0).count();
         s.push_str(&format!("\nactivation in {} texts ({fired} non-zero):\n", self.texts.len()));
@@ -194,10 +194,10 @@ impl Card {
         s.push_str("\ntop texts:\n");
         for t in &self.top_texts {
             let token = t.top_token.as_ref().map(|k| format!("  max at {:?} ({:.2})", k.token, k.activation)).unwrap_or_default();
-            s.push_str(&format!("  {:>7.2}  [{}] {:?}{token}\n", t.activation, crate::printable::printable(&t.category), excerpt(&t.content, 60)));
+            s.push_str(&format!("  {:>7.2}  [{}] {:?}{token}\n", t.activation, crate::runtime::printable::printable(&t.category), excerpt(&t.content, 60)));
         }
         if let Some(l) = &self.logits {
-            let list = |v: &[crate::lens::TokenLogit]| v.iter().map(|t| format!("{:?} {:+.2}", t.token, t.logit)).collect::<Vec<_>>().join(", ");
+            let list = |v: &[crate::interp::lens::TokenLogit]| v.iter().map(|t| format!("{:?} {:+.2}", t.token, t.logit)).collect::<Vec<_>>().join(", ");
             s.push_str(&format!("\nlogit lens, promoted:   {}\nlogit lens, suppressed: {}\n", list(&l.promoted), list(&l.suppressed)));
         }
         for n in &self.neighbours {
@@ -209,7 +209,7 @@ impl Card {
             };
             s.push_str(&format!("\nnearest in SAE {} (decoder cosine{how}):\n", n.sae));
             for f in &n.features {
-                s.push_str(&format!("  #{:<6} {:.3}  {}\n", f.feature, f.cosine, crate::printable::printable(f.label.as_deref().unwrap_or(""))));
+                s.push_str(&format!("  #{:<6} {:.3}  {}\n", f.feature, f.cosine, crate::runtime::printable::printable(f.label.as_deref().unwrap_or(""))));
             }
         }
         if let Some(c) = &self.corpus {

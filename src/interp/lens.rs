@@ -3,9 +3,9 @@
 //! activations of single texts (the token view, ad-hoc text, a card's top tokens).
 
 use crate::activations::SparseVec;
-use crate::hooks::Site;
+use crate::model::hooks::Site;
 use crate::pipeline::{pack, Engine};
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 use tch::{Device, Kind};

@@ -19,10 +19,10 @@
 //! The same prompt runs without steering beside it; each step records the top next tokens
 //! of both and the KL divergence between the two distributions.
 
-use crate::family::{HookEdit, KvCache};
-use crate::hooks::{HookPoint, Site};
+use crate::model::hooks::{HookPoint, Site};
+use crate::model::{HookEdit, KvCache};
 use crate::pipeline::Engine;
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use color_eyre::eyre::{bail, eyre, Result};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -137,7 +137,7 @@ pub struct Steered {
 const TOP: usize = 5;
 
 /// One generation: its tokens and each step's log-probabilities [vocab].
-struct Run {
+struct Generation {
     ids: Vec<u32>,
     logprobs: Vec<Tensor>,
 }
@@ -214,14 +214,14 @@ impl<'a> Generator<'a> {
 
 /// Generates `s.tokens` tokens after `prompt`, with `steers` applied in `mode` (none: the
 /// plain model).
-fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Edit, s: Sampling, cached: bool) -> Result<Run> {
+fn generate(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Edit, s: Sampling, cached: bool) -> Result<Generation> {
     let _guard = tch::no_grad_guard();
     let mut g = Generator::new(engine, prompt, hook(engine, steers, mode)?, s, cached);
     for _ in 0..s.tokens {
-        crate::interrupt::check()?;
+        crate::runtime::interrupt::check()?;
         g.step()?;
     }
-    Ok(Run { ids: g.generated().to_vec(), logprobs: g.logprobs })
+    Ok(Generation { ids: g.generated().to_vec(), logprobs: g.logprobs })
 }
 
 /// The hook edit that applies `steers`, each at its SAE's hook in its own mode or the run's
@@ -324,7 +324,7 @@ pub fn steer_streaming(engine: &Engine, prompt: &str, steers: &[Steer], mode: Ed
     };
     let text = |ids: &[u32]| Continuation { ids: ids.to_vec(), text: engine.tokenizer.token_strings(ids).concat() };
     for i in 0..s.tokens {
-        crate::interrupt::check()?;
+        crate::runtime::interrupt::check()?;
         plain.step()?;
         steered.step()?;
         let (d, st) = (&plain.logprobs[i], &steered.logprobs[i]);
@@ -373,7 +373,7 @@ pub fn prob_text(p: f32) -> String {
 impl Steered {
     /// Both continuations, then a row per step: default top-5, steered top-5, KL.
     pub fn text(&self) -> String {
-        let p = crate::printable::printable;
+        let p = crate::runtime::printable::printable;
         let feats: Vec<String> = self.features.iter().map(|f| f.spec(self.mode)).collect();
         let mut s = format!("prompt:  {}\nsteering ({:?}): {}\n\n", p(&self.prompt), self.mode, feats.join(", "));
         s.push_str(&format!("default: {}\nsteered: {}\n\n", p(&self.default.text), p(&self.steered.text)));

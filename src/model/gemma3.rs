@@ -10,9 +10,9 @@
 //! attention and MLP; a gated MLP with tanh-GELU; a final norm; the unembedding tied to the
 //! embeddings; optional logit soft-caps.
 
-use crate::checkpoint::Checkpoint;
-use crate::family::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
-use crate::hooks::{HookPoint, Processing, Site};
+use crate::model::hooks::{HookPoint, Processing, Site};
+use crate::model::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
+use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
 use std::path::Path;

@@ -8,11 +8,11 @@
 //! `center_writing_weights` makes every write to the residual zero-mean over d_model, so
 //! that stream equals HF's hidden state minus its per-token mean; `fold_ln` and
 //! `center_unembed` do not change it. We therefore run the plain HF weights and centre the
-//! value at each hook (`view`), which is exact up to float rounding (README, "Method").
+//! value at each hook (`view`), which is exact up to float rounding (docs/method.md, "Method").
 
-use crate::checkpoint::Checkpoint;
-use crate::family::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
-use crate::hooks::{HookPoint, Processing, Site};
+use crate::model::hooks::{HookPoint, Processing, Site};
+use crate::model::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
+use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

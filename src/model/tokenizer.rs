@@ -6,7 +6,7 @@
 use color_eyre::eyre::{eyre, Result};
 use std::path::Path;
 
-static BUNDLED: &[u8] = include_bytes!("../assets/gpt2-tokenizer.json");
+static BUNDLED: &[u8] = include_bytes!("../../assets/gpt2-tokenizer.json");
 /// GPT-2's BOS (and end-of-text) token.
 pub const GPT2_BOS: &str = "<|endoftext|>";
 

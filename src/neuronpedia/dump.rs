@@ -15,8 +15,8 @@
 //! by file and line, and set aside, not trusted.
 
 use crate::dashboard::ContextWindow;
-use crate::neuronpedia::Ids;
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
+use crate::sae::neuronpedia_id::Ids;
 use color_eyre::eyre::{bail, eyre, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,7 +68,7 @@ pub struct Activation {
 
 /// One SAE at a glance by Neuronpedia's numbers: the SAE overview's Neuronpedia line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Overview {
+pub struct DumpOverview {
     pub source: String,
     /// Features with a row in the dump.
     pub features: usize,
@@ -117,12 +117,12 @@ impl DumpSummary {
 #[derive(Debug, Clone, Default)]
 pub struct Dump {
     pub label: String,
-    by_sae: BTreeMap<SaeKey, Source>,
+    by_sae: BTreeMap<SaeKey, DumpSource>,
     pub summary: DumpSummary,
 }
 
 #[derive(Debug, Clone, Default)]
-struct Source {
+struct DumpSource {
     id: String,
     features: BTreeMap<u32, FeatureStats>,
     /// Activation files holding rows of this source, with the feature of their first row.
@@ -130,7 +130,7 @@ struct Source {
 }
 
 #[derive(Deserialize)]
-struct FeatureRow {
+struct DumpFeatureRow {
     #[serde(rename = "modelId")]
     model_id: Option<String>,
     layer: Option<Value>,
@@ -172,7 +172,7 @@ struct ActivationRow {
 
 /// The row's identity: model id, source id and feature, as Neuronpedia keys a feature.
 #[derive(Deserialize)]
-struct Key {
+struct RowKey {
     #[serde(rename = "modelId")]
     model_id: Option<String>,
     layer: Option<Value>,
@@ -221,17 +221,17 @@ fn kind_of(path: &Path, first: &[u8]) -> Kind {
 
 /// `batch-2` before `batch-10`.
 fn natural(a: &Path, b: &Path) -> std::cmp::Ordering {
-    crate::labels::natural_key(&a.to_string_lossy()).cmp(&crate::labels::natural_key(&b.to_string_lossy()))
+    crate::neuronpedia::labels::natural_key(&a.to_string_lossy()).cmp(&crate::neuronpedia::labels::natural_key(&b.to_string_lossy()))
 }
 
 /// The `.jsonl` / `.jsonl.gz` files PATH stands for, in natural order.
 fn files(path: &Path) -> Result<Vec<PathBuf>> {
-    let meta = std::fs::metadata(path).map_err(|e| eyre!("--neuronpedia {}: {}", path.display(), crate::fsio::describe(path, &e)))?;
+    let meta = std::fs::metadata(path).map_err(|e| eyre!("--neuronpedia {}: {}", path.display(), crate::runtime::fsio::describe(path, &e)))?;
     if meta.is_file() {
         return Ok(vec![path.to_owned()]);
     }
     let jsonl = |p: &PathBuf| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".jsonl.gz") || n.to_string_lossy().ends_with(".jsonl"));
-    let mut out: Vec<PathBuf> = crate::fsio::files_under(path).map_err(|e| eyre!("--neuronpedia {e}"))?.into_iter().filter(jsonl).collect();
+    let mut out: Vec<PathBuf> = crate::runtime::fsio::files_under(path).map_err(|e| eyre!("--neuronpedia {e}"))?.into_iter().filter(jsonl).collect();
     out.sort_by(|a, b| natural(a, b));
     if out.is_empty() {
         bail!("--neuronpedia {}: no .jsonl.gz files; give a folder of Neuronpedia's exports (v1/MODEL/SOURCE/features/...)", path.display());
@@ -241,7 +241,8 @@ fn files(path: &Path) -> Result<Vec<PathBuf>> {
 
 /// Calls `each` with every nonblank line of `path` and its number, until it returns false.
 fn lines(path: &Path, mut each: impl FnMut(usize, &[u8]) -> bool) -> Result<()> {
-    let mut r = crate::fsio::open_maybe_gzip(path).map_err(|e| eyre!("--neuronpedia {}: {}", path.display(), crate::fsio::describe(path, &e)))?;
+    let mut r =
+        crate::runtime::fsio::open_maybe_gzip(path).map_err(|e| eyre!("--neuronpedia {}: {}", path.display(), crate::runtime::fsio::describe(path, &e)))?;
     let mut line = Vec::new();
     let mut n = 0;
     loop {
@@ -263,7 +264,7 @@ impl Dump {
         let wanted: BTreeMap<String, SaeKey> = saes.iter().filter_map(|&k| Some((ids.sae(k).map(|i| format!("{}/{}", i.model, i.source))?, k))).collect();
         let mut dump = Dump { label: path.display().to_string(), ..Default::default() };
         for (id, &k) in &wanted {
-            dump.by_sae.insert(k, Source { id: id.clone(), ..Default::default() });
+            dump.by_sae.insert(k, DumpSource { id: id.clone(), ..Default::default() });
         }
         for file in files(path)? {
             let short = file.strip_prefix(path).unwrap_or(&file).display().to_string();
@@ -296,7 +297,7 @@ impl Dump {
     }
 
     fn feature_row(&mut self, wanted: &BTreeMap<String, SaeKey>, file: &str, n: usize, line: &[u8], bad: &mut Vec<String>) {
-        let row: FeatureRow = match serde_json::from_slice(line) {
+        let row: DumpFeatureRow = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => return bad.push(format!("{file}: line {n}: not a features row ({e})")),
         };
@@ -326,7 +327,7 @@ impl Dump {
     /// Places an activations file by its first well-formed row; true once placed (or set
     /// aside as another source's).
     fn activation_file(&mut self, wanted: &BTreeMap<String, SaeKey>, path: &Path, file: &str, n: usize, line: &[u8], bad: &mut Vec<String>) -> bool {
-        let key: Key = match serde_json::from_slice(line) {
+        let key: RowKey = match serde_json::from_slice(line) {
             Ok(k) => k,
             Err(e) => {
                 bad.push(format!("{file}: line {n}: not an activations row ({e})"));
@@ -348,18 +349,18 @@ impl Dump {
     }
 
     /// Neuronpedia's numbers for SAE `sae` at a glance, when the dump has its features rows.
-    pub fn overview(&self, sae: SaeKey) -> Option<Overview> {
+    pub fn overview(&self, sae: SaeKey) -> Option<DumpOverview> {
         let s = self.by_sae.get(&sae).filter(|s| !s.features.is_empty())?;
         let mut counts = vec![0u32; crate::dashboard::DENSITY_BINS];
         for st in s.features.values().filter(|st| st.frac_nonzero > 0.0) {
             counts[crate::dashboard::density_bin(st.frac_nonzero)] += 1;
         }
         let dead = s.features.values().filter(|st| st.frac_nonzero <= 0.0).count();
-        Some(Overview { source: s.id.clone(), features: s.features.len(), dead, density_counts: counts })
+        Some(DumpOverview { source: s.id.clone(), features: s.features.len(), dead, density_counts: counts })
     }
 
     /// Every loaded SAE's `overview` that the dump has.
-    pub fn overviews(&self) -> BTreeMap<SaeKey, Overview> {
+    pub fn overviews(&self) -> BTreeMap<SaeKey, DumpOverview> {
         self.by_sae.keys().filter_map(|&k| Some((k, self.overview(k)?))).collect()
     }
 
@@ -383,7 +384,7 @@ impl Dump {
             aside.files += 1;
             lines(path, |n, line| {
                 // Cheap first: the identity alone, then the whole row of this feature.
-                let k = match serde_json::from_slice::<Key>(line) {
+                let k = match serde_json::from_slice::<RowKey>(line) {
                     Ok(k) => k,
                     Err(e) => {
                         aside.malformed.push(format!("{name}: line {n}: not an activations row ({e})"));
@@ -463,7 +464,7 @@ fn activation(r: ActivationRow) -> Activation {
 impl FeatureDump {
     /// The card's Neuronpedia section as text.
     pub fn text(&self) -> String {
-        use crate::printable::printable;
+        use crate::runtime::printable::printable;
         let from = if self.data_sources.is_empty() { String::new() } else { format!(", data: {}", self.data_sources.join(", ")) };
         let mut s = format!("\nfrom Neuronpedia ({}, dump {}{from}):\n", self.source, printable(&self.dump));
         let a = &self.set_aside;

@@ -13,11 +13,11 @@
 //! quarter-octave bins are written instead (bar values are each bin's geometric centre),
 //! and the logit lists are left empty (the card computes its own logit lens).
 
-use super::stats::{HIST_BINS, HIST_ZERO};
-use super::{ContextWindow, Index};
+use crate::dashboard::stats::{HIST_BINS, HIST_ZERO};
+use crate::dashboard::{ContextWindow, Index};
 use crate::pipeline::{pack_to, Engine};
-use crate::progress::{Progress, ProgressSink};
-use crate::sae_key::SaeKey;
+use crate::runtime::progress::{Progress, ProgressSink};
+use crate::sae::key::SaeKey;
 use color_eyre::eyre::{eyre, Result};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,9 +42,9 @@ fn names(engine: &Engine, key: SaeKey) -> (String, String) {
 
 /// Each referenced window's values for the (SAE, feature) pairs whose lists name it:
 /// [sae][feature] -> window -> values (BOS left out).
-type Values = Vec<BTreeMap<u32, BTreeMap<u32, Vec<f32>>>>;
+type FeatureValues = Vec<BTreeMap<u32, BTreeMap<u32, Vec<f32>>>>;
 
-fn context_values(index: &Index, engine: &Engine, keys: &[SaeKey], progress: &ProgressSink) -> Result<Values> {
+fn context_values(index: &Index, engine: &Engine, keys: &[SaeKey], progress: &ProgressSink) -> Result<FeatureValues> {
     let _guard = tch::no_grad_guard();
     // Which features of which SAE want each window.
     let mut wants: BTreeMap<u32, Vec<(usize, u32)>> = BTreeMap::new();
@@ -61,12 +61,12 @@ fn context_values(index: &Index, engine: &Engine, keys: &[SaeKey], progress: &Pr
     if let Some(k) = keys.iter().zip(&positions).find(|(_, &p)| p == usize::MAX) {
         return Err(eyre!("SAE {} is not loaded", k.0));
     }
-    let mut out: Values = keys.iter().map(|_| BTreeMap::new()).collect();
+    let mut out: FeatureValues = keys.iter().map(|_| BTreeMap::new()).collect();
     let windows: Vec<(&u32, &Vec<(usize, u32)>)> = wants.iter().collect();
     let total = windows.len() as u64;
     let label = "computing every token's value in the contexts".to_string();
     for (done, chunk) in windows.chunks(WINDOWS_PER_BATCH).enumerate() {
-        crate::interrupt::check()?;
+        crate::runtime::interrupt::check()?;
         let rows: Vec<&[u32]> = chunk
             .iter()
             .map(|(w, _)| index.contexts.get(w).map(|c| c.tokens.as_slice()).ok_or_else(|| eyre!("the index lacks window {w}")))
@@ -99,9 +99,9 @@ fn write_rows(path: &Path, rows: &[serde_json::Value]) -> Result<()> {
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| eyre!("cannot create {} ({}); pass another --export-neuronpedia DIR", dir.display(), crate::fsio::describe(dir, &e)))?;
+            .map_err(|e| eyre!("cannot create {} ({}); pass another --export-neuronpedia DIR", dir.display(), crate::runtime::fsio::describe(dir, &e)))?;
     }
-    crate::fsio::write_atomic(path, &gz.finish()?)
+    crate::runtime::fsio::write_atomic(path, &gz.finish()?)
 }
 
 /// One context as an activations row.

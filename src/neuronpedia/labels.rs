@@ -22,8 +22,8 @@
 //! dropped silently. A malformed row fails the import naming its file and
 //! line. Several explanations of one feature are joined.
 
-use crate::neuronpedia::Ids;
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
+use crate::sae::neuronpedia_id::Ids;
 use color_eyre::eyre::{bail, eyre, Result};
 use serde::Deserialize;
 use serde_json::Value;
@@ -135,7 +135,7 @@ struct RawRow {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Document {
+enum LabelDocument {
     Rows(Vec<RawRow>),
     Wrapped { explanations: Vec<RawRow> },
     One(RawRow),
@@ -195,7 +195,7 @@ impl RawRow {
 }
 
 /// Rows waiting for a decision, by source (`model/source`).
-type BySource = BTreeMap<String, Vec<Located<Row>>>;
+type BySource = BTreeMap<String, Vec<RowAt<Row>>>;
 
 /// Adds rows to labels and summary, and collects what is wrong with them.
 struct Importer<'a> {
@@ -229,7 +229,7 @@ impl Importer<'_> {
             return;
         }
         let matches =
-            |id: &crate::neuronpedia::SaeId| row.model.as_deref().is_none_or(|m| m == id.model) && row.source.as_deref().is_none_or(|s| s == id.source);
+            |id: &crate::sae::neuronpedia_id::SaeId| row.model.as_deref().is_none_or(|m| m == id.model) && row.source.as_deref().is_none_or(|s| s == id.source);
         let known: Vec<SaeKey> = here.iter().copied().filter(|k| self.scope.ids.sae(*k).is_some()).collect();
         // A row naming no source matches an SAE of known id only where it is the layer's one SAE.
         if let Some(k) = known.iter().copied().find(|k| self.scope.ids.sae(*k).is_some_and(matches) && (row.source.is_some() || here.len() == 1)) {
@@ -273,10 +273,10 @@ impl Importer<'_> {
 }
 
 /// A row and where it was (for messages).
-type Located<R = RawRow> = (String, R);
+type RowAt<R = RawRow> = (String, R);
 
 /// One file's rows: a JSON document, or JSON Lines read a line at a time.
-fn read_rows(mut r: impl BufRead, origin: &str, name_files: bool) -> Result<Vec<Located>> {
+fn read_rows(mut r: impl BufRead, origin: &str, name_files: bool) -> Result<Vec<RowAt>> {
     let at = |what: &str, n: usize| if name_files { format!("{origin}: {what} {n}") } else { format!("{what} {n}") };
     let mut out = Vec::new();
     // Bytes, not lines of text: serde checks UTF-8 only inside strings, which keeps the
@@ -300,10 +300,10 @@ fn read_rows(mut r: impl BufRead, origin: &str, name_files: bool) -> Result<Vec<
     if whole_doc {
         let mut rest = first;
         r.read_to_end(&mut rest).map_err(|e| read_error(origin, e))?;
-        let doc: Document = serde_json::from_slice(&rest).map_err(|e| eyre!("{origin}: line {}: not valid JSON ({e})", e.line() + line_no - 1))?;
+        let doc: LabelDocument = serde_json::from_slice(&rest).map_err(|e| eyre!("{origin}: line {}: not valid JSON ({e})", e.line() + line_no - 1))?;
         let rows = match doc {
-            Document::Rows(rows) | Document::Wrapped { explanations: rows } => rows,
-            Document::One(mut row) => row.explanations.take().unwrap_or_else(|| vec![row]),
+            LabelDocument::Rows(rows) | LabelDocument::Wrapped { explanations: rows } => rows,
+            LabelDocument::One(mut row) => row.explanations.take().unwrap_or_else(|| vec![row]),
         };
         // A pretty-printed array has no useful line per row: number rows instead.
         out.extend(rows.into_iter().enumerate().map(|(i, row)| (at("row", i + 1), row)));
@@ -328,7 +328,7 @@ fn read_rows(mut r: impl BufRead, origin: &str, name_files: bool) -> Result<Vec<
 }
 
 impl Importer<'_> {
-    fn add_all(&mut self, rows: Vec<Located>) {
+    fn add_all(&mut self, rows: Vec<RowAt>) {
         self.summary.files += 1;
         for (at, row) in rows {
             self.add(at, row);
@@ -373,9 +373,9 @@ fn read_error(origin: &str, e: std::io::Error) -> color_eyre::Report {
 }
 
 /// One file's rows, gunzipped when it starts with gzip's magic bytes.
-fn read_file(file: &Path, name_files: bool) -> Result<Vec<Located>> {
+fn read_file(file: &Path, name_files: bool) -> Result<Vec<RowAt>> {
     let origin = file.display().to_string();
-    let r = crate::fsio::open_maybe_gzip(file).map_err(|e| eyre!("cannot read labels file {origin}: {e}"))?;
+    let r = crate::runtime::fsio::open_maybe_gzip(file).map_err(|e| eyre!("cannot read labels file {origin}: {e}"))?;
     read_rows(r, &origin, name_files)
 }
 
@@ -426,11 +426,11 @@ impl Labels {
     /// A file or a folder of them, gzipped or not. A folder's files are read on every
     /// core (decompressing dominates) and imported in name order.
     pub fn load(path: &Path, scope: &Scope) -> Result<(Self, ImportSummary)> {
-        let meta = std::fs::metadata(path).map_err(|e| eyre!("cannot read labels {}: {}", path.display(), crate::fsio::describe(path, &e)))?;
+        let meta = std::fs::metadata(path).map_err(|e| eyre!("cannot read labels {}: {}", path.display(), crate::runtime::fsio::describe(path, &e)))?;
         let files = if meta.is_dir() { folder_files(path)? } else { vec![path.to_path_buf()] };
         let name_files = files.len() > 1;
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let slots: Vec<std::sync::Mutex<Option<Result<Vec<Located>>>>> = files.iter().map(|_| Default::default()).collect();
+        let slots: Vec<std::sync::Mutex<Option<Result<Vec<RowAt>>>>> = files.iter().map(|_| Default::default()).collect();
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
         std::thread::scope(|s| {
             for _ in 0..workers {

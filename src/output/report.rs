@@ -1,9 +1,9 @@
 //! `saescope report`'s three formats. The JSON schema is part of the public interface
-//! (README, "report --format json"): change it only with a version note.
+//! (docs/formats.md, "report --format json"): change it only with a version note (CHANGELOG.md).
 
 use crate::activations::ActivationSet;
 use crate::analysis::Analysis;
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use color_eyre::eyre::Result;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -32,10 +32,10 @@ pub struct Report {
     /// Each SAE's reconstruction on the samples (eval.rs, without the spliced forwards:
     /// `saescope eval` adds CE and KL); JSON only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub quality: Option<Vec<crate::eval::Quality>>,
+    pub quality: Option<Vec<crate::analysis::eval::Quality>>,
     /// For the CSV's links; the JSON schema has none.
     #[serde(skip)]
-    pub neuronpedia: crate::neuronpedia::Ids,
+    pub neuronpedia: crate::sae::neuronpedia_id::Ids,
 }
 
 #[derive(Serialize)]
@@ -158,14 +158,14 @@ impl Report {
         Ok(serde_json::to_string_pretty(self)? + "\n")
     }
 
-    /// The seed's Figure 2b: per category and SAE, top feature, Peak, Gini, Sum, Top5, Spec.
+    /// The study's Figure 2b: per category and SAE, top feature, Peak, Gini, Sum, Top5, Spec.
     pub fn table(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
             "model {}  SAEs {}  top-k {}  threshold {}{}",
-            crate::printable::printable(&self.model),
-            crate::printable::printable(&self.sae_release),
+            crate::runtime::printable::printable(&self.model),
+            crate::runtime::printable::printable(&self.sae_release),
             self.top_k,
             self.threshold,
             if self.include_bos { "  (BOS included)" } else { "" }
@@ -174,7 +174,7 @@ impl Report {
         let _ = writeln!(s, "{:<20} {:>w$} {:>8} {:>8} {:>6} {:>8} {:>6} {:>5}", "category", "sae", "top", "peak", "gini", "sum", "top5", "spec");
         for c in &self.categories {
             for (i, l) in c.layers.iter().enumerate() {
-                let name = if i == 0 { format!("{} ({})", crate::printable::printable(&c.name), c.n_texts) } else { String::new() };
+                let name = if i == 0 { format!("{} ({})", crate::runtime::printable::printable(&c.name), c.n_texts) } else { String::new() };
                 let top = l.top.first().map(|t| format!("#{}", t.feature)).unwrap_or_else(|| "-".into());
                 let _ = writeln!(
                     s,

@@ -3,11 +3,11 @@
 //! go through the model, which is not even loaded when nothing is missing. `run`
 //! (an engine already loaded, no cache) is the same fold over the same batches.
 
+use crate::activations::cache::{text_key, Cache, CacheEntry, HashKey, ReadOutcome, Writer};
 use crate::activations::{ActivationSet, TextActivations};
-use crate::cache::{text_key, Cache, Entry, Key, ReadOutcome, Writer};
+use crate::corpus::samples::Samples;
 use crate::pipeline::{Engine, Resolved, Run, RunOptions};
-use crate::progress::{Progress, ProgressSink};
-use crate::samples::Samples;
+use crate::runtime::progress::{Progress, ProgressSink};
 use color_eyre::eyre::{eyre, Result};
 use std::collections::HashMap;
 
@@ -38,7 +38,7 @@ pub struct Computed {
 /// the model, and the texts by key (a text repeated in two categories is computed once).
 struct Fold<'a> {
     texts: Vec<(usize, usize, &'a String)>,
-    wanted: HashMap<Key, Vec<usize>>,
+    wanted: HashMap<HashKey, Vec<usize>>,
     slots: Vec<Option<TextActivations>>,
     set: ActivationSet,
 }
@@ -46,7 +46,7 @@ struct Fold<'a> {
 impl<'a> Fold<'a> {
     fn new(samples: &'a Samples, set: ActivationSet) -> Self {
         let texts: Vec<(usize, usize, &String)> = samples.texts().collect();
-        let mut wanted: HashMap<Key, Vec<usize>> = HashMap::new();
+        let mut wanted: HashMap<HashKey, Vec<usize>> = HashMap::new();
         for (i, (_, _, t)) in texts.iter().enumerate() {
             wanted.entry(text_key(t)).or_default().push(i);
         }
@@ -55,7 +55,7 @@ impl<'a> Fold<'a> {
     }
 
     /// Every empty slot of this text gets its vectors (a key seen twice is folded once).
-    fn put(&mut self, key: &Key, n_tokens: usize, vectors: &[crate::activations::SparseVec]) {
+    fn put(&mut self, key: &HashKey, n_tokens: usize, vectors: &[crate::activations::SparseVec]) {
         for &i in self.wanted.get(key).map(Vec::as_slice).unwrap_or_default() {
             if self.slots[i].is_none() {
                 let (ci, _, t) = self.texts[i];
@@ -94,7 +94,7 @@ impl<'a> Fold<'a> {
         engine.each_text_vector(&tokens, opts, progress, |m, n, v| {
             let key = text_key(self.texts[missing[m]].2);
             if let Some(w) = writer.as_deref_mut() {
-                w.entry(&Entry { key, n_tokens: n as u32, vectors: v.clone() })?;
+                w.entry(&CacheEntry { key, n_tokens: n as u32, vectors: v.clone() })?;
             }
             self.put(&key, n, &v);
             if let Some(tell) = partial.filter(|_| told.elapsed() >= PARTIAL_EVERY) {

@@ -2,13 +2,13 @@
 
 use super::{pack, plan, Packed, Resolved, Run, RunOptions};
 use crate::activations::SparseVec;
-use crate::family::Family;
-use crate::hooks::HookPoint;
-use crate::progress::{Progress, ProgressSink};
+use crate::corpus::samples::Samples;
+use crate::model::hooks::HookPoint;
+use crate::model::tokenizer::Tokenizer;
+use crate::model::Family;
+use crate::runtime::progress::{Progress, ProgressSink};
+use crate::sae::key::SaeKey;
 use crate::sae::Sae;
-use crate::sae_key::SaeKey;
-use crate::samples::Samples;
-use crate::tokenizer::Tokenizer;
 use color_eyre::eyre::{bail, eyre, Result};
 use tch::{Device, Kind, Tensor};
 
@@ -18,7 +18,7 @@ pub struct Engine {
     /// (key, SAE), sorted by key: by depth, then width.
     pub saes: Vec<(SaeKey, Sae)>,
     /// Each SAE's Neuronpedia id, where known.
-    pub neuronpedia: crate::neuronpedia::Ids,
+    pub neuronpedia: crate::sae::neuronpedia_id::Ids,
     pub model_label: String,
     pub sae_label: String,
 }
@@ -46,7 +46,7 @@ impl Engine {
     /// The loaded SAE `name` picks as `sae_key::pick` reads it (a layer number, a hook, a
     /// tab's label), with its key.
     pub fn pick(&self, name: &str) -> Result<(SaeKey, &Sae)> {
-        let key = crate::sae_key::pick(&self.keys(), name)?;
+        let key = crate::sae::key::pick(&self.keys(), name)?;
         Ok((key, self.sae(key)?))
     }
 
@@ -104,7 +104,7 @@ impl Engine {
         let _guard = tch::no_grad_guard();
         let (mut done, total) = (0u64, tokens.len() as u64);
         for batch in plan(tokens, opts.batch_tokens) {
-            crate::interrupt::check()?;
+            crate::runtime::interrupt::check()?;
             let packed = pack(batch.iter().map(|&i| tokens[i].as_slice()), opts.include_bos, self.tokenizer.bos);
             for (&i, (n, v)) in batch.iter().zip(self.encode_packed(&packed)?) {
                 each(i, n, v)?;
@@ -119,7 +119,7 @@ impl Engine {
     /// under the processing the SAE was trained with (centred for most releases), all in
     /// one forward that stops at the deepest hook.
     pub fn inputs(&self, p: &Packed) -> Result<Vec<Tensor>> {
-        let points: Vec<(HookPoint, crate::hooks::Processing)> = self.saes.iter().map(|(k, sae)| (k.hook, sae.cfg.processing)).collect();
+        let points: Vec<(HookPoint, crate::model::hooks::Processing)> = self.saes.iter().map(|(k, sae)| (k.hook, sae.cfg.processing)).collect();
         self.model.hooks_each(&p.ids, &p.mask, &points)
     }
 

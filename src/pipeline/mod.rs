@@ -6,6 +6,7 @@
 //! result cache.
 
 mod batching;
+pub mod compute;
 mod engine;
 mod options;
 mod resolve;

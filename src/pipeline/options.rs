@@ -2,7 +2,7 @@
 //! the resources.
 
 use crate::activations::Keep;
-use crate::selection::Selection;
+use crate::sae::selection::Selection;
 use crate::source::Source;
 use color_eyre::eyre::{bail, Result};
 use tch::{Device, Kind};

@@ -2,16 +2,16 @@
 //! result cache's identity and the memory check come from them.
 
 use super::{Engine, Precision, RunOptions};
-use crate::checkpoint::Checkpoint;
-use crate::family::{ModelConfig, TensorUse};
-use crate::hooks::hook_name;
-use crate::progress::ProgressSink;
+use crate::model::config::{ModelConfig, TensorUse};
+use crate::model::hooks::hook_name;
+use crate::model::tokenizer::Tokenizer;
+use crate::runtime::progress::ProgressSink;
+use crate::sae::key::SaeKey;
+use crate::sae::selection::{Named, Selection, Wanted};
 use crate::sae::Overrides;
 use crate::sae::Sae;
-use crate::sae_key::SaeKey;
-use crate::selection::{Named, Selection, Wanted};
 use crate::source::{ModelFiles, SaeFiles, Source};
-use crate::tokenizer::Tokenizer;
+use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, eyre, Result};
 use tch::Device;
 
@@ -23,7 +23,7 @@ pub struct FoundSae {
     pub files: SaeFiles,
     /// SAELens's id, or the folder it was found in.
     pub id: String,
-    pub neuronpedia: Option<crate::neuronpedia::SaeId>,
+    pub neuronpedia: Option<crate::sae::neuronpedia_id::SaeId>,
     pub overrides: Overrides,
 }
 
@@ -48,7 +48,7 @@ impl Resolved {
         let cfg = ModelConfig::from_file(&files.config)?;
         let mut found: Vec<FoundSae> = Vec::new();
         for wanted in &selection.wanted {
-            crate::interrupt::check()?;
+            crate::runtime::interrupt::check()?;
             let sae = find(&selection.source, wanted, cfg.n_layer(), progress)?;
             if let Some(same) = found.iter().find(|f| f.key == sae.key) {
                 bail!("{} and {} both read {} with {} features; load one of them", same.id, sae.id, sae.key.hook, sae.key.width);
@@ -64,8 +64,8 @@ impl Resolved {
     }
 
     /// Each SAE's Neuronpedia id, where known.
-    pub fn neuronpedia(&self) -> crate::neuronpedia::Ids {
-        crate::neuronpedia::Ids::from_found(self.saes.iter().map(|f| (f.key, f.neuronpedia.clone())))
+    pub fn neuronpedia(&self) -> crate::sae::neuronpedia_id::Ids {
+        crate::sae::neuronpedia_id::Ids::from_found(self.saes.iter().map(|f| (f.key, f.neuronpedia.clone())))
     }
 
     /// The SAEs in a message: `SAEs 6 res 24k, 8 res 24k`, or for many the first and last.
@@ -84,14 +84,14 @@ impl Resolved {
     }
 
     /// Names these weights and the options that change the numbers, for the result cache.
-    pub fn identity(&self, opts: &RunOptions) -> Result<crate::cache::Key> {
-        let id = self.weights(crate::cache::IdentityBuilder::default().part("saescope activations"))?;
+    pub fn identity(&self, opts: &RunOptions) -> Result<crate::activations::cache::HashKey> {
+        let id = self.weights(crate::activations::cache::IdentityBuilder::default().part("saescope activations"))?;
         Ok(id.part([u8::from(opts.include_bos), u8::from(opts.truncate), opts.dtype as u8]).finish())
     }
 
     /// Adds the files that decide the numbers (model, tokenizer, each layer's SAE) and
     /// this version of saescope to an identity.
-    pub fn weights(&self, id: crate::cache::IdentityBuilder) -> Result<crate::cache::IdentityBuilder> {
+    pub fn weights(&self, id: crate::activations::cache::IdentityBuilder) -> Result<crate::activations::cache::IdentityBuilder> {
         let mut id = id.part(env!("CARGO_PKG_VERSION")).file(&self.model.config)?;
         for f in Checkpoint::open(&self.model.weights)?.files() {
             id = id.file(&f)?;
@@ -199,7 +199,7 @@ impl Resolved {
         let model = self.cfg.load(Checkpoint::open(&self.model.weights)?, n_blocks, device, kind)?;
         let mut loaded = Vec::with_capacity(self.saes.len());
         for f in &self.saes {
-            crate::interrupt::check()?;
+            crate::runtime::interrupt::check()?;
             progress.stage(format!("loading SAE {} ({})", f.key, f.id));
             loaded.push((f.key, Sae::load(&f.files, self.cfg.d_in(f.key.hook), f.key.hook, &f.overrides, with_decoder, device, kind)?));
         }
@@ -225,7 +225,8 @@ fn find(source: &Source, wanted: &Wanted, n_layer: usize, progress: &ProgressSin
     let files = named.source.sae_files(&named.path, named.layout, progress)?;
     let width = Sae::width(&files)?;
     // The SAE's own cfg names its Neuronpedia id where SAELens wrote one; else the registry's.
-    let neuronpedia = crate::neuronpedia::SaeId::from_cfg(&files.cfg).or_else(|| named.neuronpedia.as_deref().and_then(crate::neuronpedia::SaeId::parse));
+    let neuronpedia =
+        crate::sae::neuronpedia_id::SaeId::from_cfg(&files.cfg).or_else(|| named.neuronpedia.as_deref().and_then(crate::sae::neuronpedia_id::SaeId::parse));
     Ok(FoundSae {
         key: SaeKey::new(named.hook, width),
         files,

@@ -35,9 +35,9 @@ fn own_ticks() -> Option<u64> {
 
 /// Cores not used by other processes, measured over `WINDOW`, from a thread started early
 /// so the wait overlaps the start-up.
-pub struct Probe(Option<std::thread::JoinHandle<Option<usize>>>);
+pub struct CoreProbe(Option<std::thread::JoinHandle<Option<usize>>>);
 
-impl Probe {
+impl CoreProbe {
     pub fn start() -> Self {
         Self(std::thread::Builder::new().name("saescope-cpu".into()).spawn(free_cores).ok())
     }

@@ -4,7 +4,7 @@
 //! keys sorts SAEs by depth (layer, then position in the block), then width: the order of
 //! the explorer's tabs, the report's rows and the cache's vectors.
 
-use crate::hooks::{HookPoint, Site};
+use crate::model::hooks::{HookPoint, Site};
 use color_eyre::eyre::{bail, Result};
 use std::fmt;
 

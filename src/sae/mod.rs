@@ -2,10 +2,15 @@
 //! alike, and the kk attention SAEs' `*_cfg.json`), loading `sae_weights.safetensors` or a
 //! `torch.save` checkpoint (`.pt`, read without running code: torch_pt.rs), and encoding.
 
-use crate::hooks::{HookPoint, Processing};
+pub mod key;
+pub mod neuronpedia_id;
+pub mod registry;
+pub mod selection;
+
+use crate::model::hooks::{HookPoint, Processing};
 use crate::source::SaeFiles;
-use crate::tensors::SafeFile;
-use crate::torch_pt::PtFile;
+use crate::weights::tensors::SafeFile;
+use crate::weights::torch_pt::PtFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
 use std::path::Path;
@@ -54,7 +59,7 @@ impl SaeConfig {
         // Gemma Scope's configs name no hook: its folder does (`resid_post/layer_12_...`).
         if cfg.hook_name.is_none() {
             let folder = path.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-            cfg.hook_name = crate::hooks::HookPoint::from_scope_folder(&folder).map(|h| h.to_string());
+            cfg.hook_name = crate::model::hooks::HookPoint::from_scope_folder(&folder).map(|h| h.to_string());
         }
         Ok(cfg)
     }

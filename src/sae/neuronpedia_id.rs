@@ -6,7 +6,7 @@
 //! entry, or by repo and folder (pipeline/resolve.rs). Else none: a wrong link is worse
 //! than no link.
 
-use crate::sae_key::SaeKey;
+use crate::sae::key::SaeKey;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn ids_link_to_their_sae_s_pages() {
-        let key = SaeKey::new(crate::hooks::HookPoint::new(11, crate::hooks::Site::ResidPost), 24576);
+        let key = SaeKey::new(crate::model::hooks::HookPoint::new(11, crate::model::hooks::Site::ResidPost), 24576);
         let ids = Ids::from_pairs([(key, "gpt2-small/12-res-jb")]);
         assert_eq!(ids.url(key, 5).as_deref(), Some("https://www.neuronpedia.org/gpt2-small/12-res-jb/5"));
         assert_eq!(ids.short(key, 7), "12-res-jb/7");

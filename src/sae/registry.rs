@@ -5,7 +5,7 @@
 //! and reads a newer SAELens's YAML as it ships (`--sae-registry FILE`). Facts only: what a
 //! hook or width is derived from them is computed here, the same for either source.
 
-use crate::hooks::HookPoint;
+use crate::model::hooks::HookPoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,12 +24,12 @@ pub struct Release {
     #[serde(default)]
     pub links: Option<BTreeMap<String, String>>,
     #[serde(default)]
-    pub saes: Vec<Entry>,
+    pub saes: Vec<SaeEntry>,
 }
 
 /// One SAE of a release.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct Entry {
+pub struct SaeEntry {
     pub id: String,
     pub path: String,
     #[serde(default)]
@@ -50,7 +50,7 @@ pub struct Registry {
 }
 
 /// The registry saescope ships.
-const BUNDLED: &str = include_str!("../assets/saelens-registry.json");
+const BUNDLED: &str = include_str!("../../assets/saelens-registry.json");
 
 impl Registry {
     pub fn bundled() -> Result<Self> {
@@ -104,7 +104,7 @@ impl Registry {
     }
 
     /// The release and entry of the SAE at `path` in `repo`, if the registry names one.
-    pub fn by_repo_path(&self, repo: &str, path: &str) -> Option<(&str, &Release, &Entry)> {
+    pub fn by_repo_path(&self, repo: &str, path: &str) -> Option<(&str, &Release, &SaeEntry)> {
         self.releases.iter().filter(|(_, r)| r.repo_id == repo).find_map(|(n, r)| r.saes.iter().find(|e| e.path == path).map(|e| (n.as_str(), r, e)))
     }
 }
@@ -204,7 +204,7 @@ impl Release {
     }
 }
 
-impl Entry {
+impl SaeEntry {
     /// The hook the SAE reads: its id as TransformerLens names hooks (`blocks.8.hook_z` too),
     /// with a width suffix (`blocks.8.hook_resid_pre_24576`, feature splitting), or Gemma
     /// Scope's `SITE/layer_L_...` path.
@@ -285,8 +285,8 @@ fn to_json(y: yaml_rust2::Yaml) -> Value {
 mod tests {
     use super::*;
 
-    fn entry(id: &str, path: &str) -> Entry {
-        Entry { id: id.into(), path: path.into(), neuronpedia: None, l0: None, variance_explained: None, norm_scaling_factor: None }
+    fn entry(id: &str, path: &str) -> SaeEntry {
+        SaeEntry { id: id.into(), path: path.into(), neuronpedia: None, l0: None, variance_explained: None, norm_scaling_factor: None }
     }
 
     #[test]

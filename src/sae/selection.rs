@@ -3,9 +3,9 @@
 //! `--layers`), or a repo or folder of SAELens folders named for their hooks, by layer.
 //! `pipeline::Resolved` turns a selection into files and keys.
 
-use crate::hooks::{HookPoint, Processing};
-use crate::registry::{Entry, Registry, Release};
-use crate::sae_key::SaeKey;
+use crate::model::hooks::{HookPoint, Processing};
+use crate::sae::key::SaeKey;
+use crate::sae::registry::{Registry, Release, SaeEntry};
 use crate::source::{SaeLayout, Source};
 use color_eyre::eyre::{bail, eyre, Result};
 
@@ -72,7 +72,7 @@ impl Named {
         })
     }
 
-    fn of(release_name: &str, release: &Release, e: &Entry, source: Source) -> Result<Self> {
+    fn of(release_name: &str, release: &Release, e: &SaeEntry, source: Source) -> Result<Self> {
         let hook = e.hook().ok_or_else(|| eyre!("SAE {} of {release_name} reads a hook saescope does not know ({})", e.id, e.path))?;
         let layout = release.layout().ok_or_else(|| {
             eyre!(
@@ -102,7 +102,7 @@ impl Named {
 impl Selection {
     /// From the command line's `--sae-release`, `--sae`, `--sae-dir` and `--layers`.
     pub fn from_args(release: &str, ids: &[String], layers: &[usize], dir: Option<&std::path::Path>, registry: Option<&std::path::Path>) -> Result<Self> {
-        let by_layer = || crate::hooks::normalize_layers(layers).into_iter().map(Wanted::Layer).collect::<Vec<_>>();
+        let by_layer = || crate::model::hooks::normalize_layers(layers).into_iter().map(Wanted::Layer).collect::<Vec<_>>();
         // A repo (with its slash) or a folder of SAELens folders named for hooks, by layer.
         if release.contains('/') {
             if !ids.is_empty() {
@@ -124,7 +124,7 @@ impl Selection {
                 Some(d) if names.len() == 1 => Source::Dir(d.to_path_buf()),
                 Some(d) => Source::Dir(d.join(&r.repo_id)),
             };
-            let entries: Vec<&Entry> = match (ids.is_empty(), names.len()) {
+            let entries: Vec<&SaeEntry> = match (ids.is_empty(), names.len()) {
                 (true, _) => at_layers(name, r, layers)?,
                 (false, 1) => with_ids(name, r, ids)?,
                 // Several releases: each takes the ids it has; every id must be somewhere.
@@ -148,14 +148,14 @@ impl Selection {
     /// tell before anything is downloaded (a width of 0 where neither does), with their
     /// Neuronpedia ids: what the explorer shows and reads labels against until the SAEs
     /// are found (`Labels::settle`). Sorted as the run's keys are.
-    pub fn planned(&self) -> (Vec<SaeKey>, crate::neuronpedia::Ids) {
+    pub fn planned(&self) -> (Vec<SaeKey>, crate::sae::neuronpedia_id::Ids) {
         let mut keys = Vec::new();
         for w in &self.wanted {
             let (hook, path, layout, width, np, source) = match w {
                 Wanted::Named(n) => (Some(n.hook), n.path.clone(), n.layout, n.width, n.neuronpedia.clone(), &n.source),
                 Wanted::Layer(l) => {
                     // The layer's folder that is on disk, else its resid_pre.
-                    let folders = crate::hooks::layer_folders(*l);
+                    let folders = crate::model::hooks::layer_folders(*l);
                     let on_disk = folders.iter().find(|f| self.source.sae_on_disk(f, SaeLayout::Folder).is_some()).unwrap_or(&folders[0]);
                     let Some(n) = Named::in_folder(&self.source, on_disk) else { continue };
                     (Some(n.hook), n.path, SaeLayout::Folder, None, n.neuronpedia, &self.source)
@@ -164,12 +164,14 @@ impl Selection {
             let Some(hook) = hook else { continue };
             let files = source.sae_on_disk(&path, layout);
             let width = files.as_ref().and_then(|f| crate::sae::Sae::width(f).ok()).or(width).unwrap_or(0);
-            let id =
-                files.as_ref().and_then(|f| crate::neuronpedia::SaeId::from_cfg(&f.cfg)).or_else(|| np.as_deref().and_then(crate::neuronpedia::SaeId::parse));
+            let id = files
+                .as_ref()
+                .and_then(|f| crate::sae::neuronpedia_id::SaeId::from_cfg(&f.cfg))
+                .or_else(|| np.as_deref().and_then(crate::sae::neuronpedia_id::SaeId::parse));
             keys.push((SaeKey::new(hook, width), id));
         }
         keys.sort_by_key(|(k, _)| *k);
-        let ids = crate::neuronpedia::Ids::from_found(keys.iter().cloned());
+        let ids = crate::sae::neuronpedia_id::Ids::from_found(keys.iter().cloned());
         (keys.into_iter().map(|(k, _)| k).collect(), ids)
     }
 
@@ -189,8 +191,8 @@ impl Selection {
 }
 
 /// `--sae ID,...`: each id of the release, in the order given.
-fn with_ids<'r>(name: &str, r: &'r Release, ids: &[String]) -> Result<Vec<&'r Entry>> {
-    let mut out: Vec<&Entry> = Vec::new();
+fn with_ids<'r>(name: &str, r: &'r Release, ids: &[String]) -> Result<Vec<&'r SaeEntry>> {
+    let mut out: Vec<&SaeEntry> = Vec::new();
     for id in ids {
         let e = r.saes.iter().find(|e| &e.id == id).ok_or_else(|| {
             let some: Vec<&str> = r.saes.iter().take(4).map(|e| e.id.as_str()).collect();
@@ -208,12 +210,12 @@ fn with_ids<'r>(name: &str, r: &'r Release, ids: &[String]) -> Result<Vec<&'r En
 /// release), else the SAEs in block L (resid_post, attn_out, hook_z...), one per hook where
 /// a release offers several widths and sparsities there (Gemma Scope 2: 16k to 1M, three
 /// L0s each): the narrowest that Neuronpedia hosts, as Neuronpedia's own defaults are.
-fn at_layers<'r>(name: &str, r: &'r Release, layers: &[usize]) -> Result<Vec<&'r Entry>> {
+fn at_layers<'r>(name: &str, r: &'r Release, layers: &[usize]) -> Result<Vec<&'r SaeEntry>> {
     let mut out = Vec::new();
-    for layer in crate::hooks::normalize_layers(layers) {
-        let folders = crate::hooks::layer_folders(layer);
-        let residual: Vec<&Entry> = r.saes.iter().filter(|e| e.hook().is_some_and(|h| folders[0] == h.to_string())).collect();
-        let found: Vec<&Entry> = if residual.is_empty() {
+    for layer in crate::model::hooks::normalize_layers(layers) {
+        let folders = crate::model::hooks::layer_folders(layer);
+        let residual: Vec<&SaeEntry> = r.saes.iter().filter(|e| e.hook().is_some_and(|h| folders[0] == h.to_string())).collect();
+        let found: Vec<&SaeEntry> = if residual.is_empty() {
             let in_block = one_per_hook(r.saes.iter().filter(|e| e.hook().is_some_and(|h| h.layer == layer)).collect());
             if in_block.is_empty() {
                 r.saes.iter().filter(|e| e.hook().is_some_and(|h| folders.get(1) == Some(&h.to_string()))).collect()
@@ -237,15 +239,15 @@ fn at_layers<'r>(name: &str, r: &'r Release, layers: &[usize]) -> Result<Vec<&'r
 
 /// Per hook of `entries`, in their order: the one entry there, else the narrowest with a
 /// Neuronpedia id (or the narrowest of all where none has one).
-fn one_per_hook(entries: Vec<&Entry>) -> Vec<&Entry> {
-    let mut out: Vec<&Entry> = Vec::new();
+fn one_per_hook(entries: Vec<&SaeEntry>) -> Vec<&SaeEntry> {
+    let mut out: Vec<&SaeEntry> = Vec::new();
     for e in &entries {
         let hook = e.hook();
         if out.iter().any(|o| o.hook() == hook) {
             continue;
         }
-        let here: Vec<&Entry> = entries.iter().copied().filter(|x| x.hook() == hook).collect();
-        let hosted: Vec<&Entry> = here.iter().copied().filter(|x| x.neuronpedia.is_some()).collect();
+        let here: Vec<&SaeEntry> = entries.iter().copied().filter(|x| x.hook() == hook).collect();
+        let hosted: Vec<&SaeEntry> = here.iter().copied().filter(|x| x.neuronpedia.is_some()).collect();
         let pool = if hosted.is_empty() { here } else { hosted };
         if let Some(best) = pool.iter().copied().min_by_key(|x| x.width().unwrap_or(usize::MAX)) {
             out.push(best);

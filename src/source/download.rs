@@ -13,7 +13,7 @@
 //! run within a tenth of a second whatever the socket is doing, and progress is reported
 //! once a second even while nothing arrives.
 
-use crate::progress::{Progress, ProgressSink};
+use crate::runtime::progress::{Progress, ProgressSink};
 use color_eyre::eyre::{bail, eyre, Result};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -122,7 +122,7 @@ pub fn download(task: Task, progress: &ProgressSink) -> Result<PathBuf> {
     let worker = shared.clone();
     let mut window: std::collections::VecDeque<(Instant, u64)> = Default::default();
     let mut last: Option<Instant> = None;
-    let out = crate::interrupt::wait_ticking(
+    let out = crate::runtime::interrupt::wait_ticking(
         move || transfer(&task, &worker),
         || {
             let total = shared.total.load(Ordering::Relaxed);
@@ -146,7 +146,7 @@ pub fn download(task: Task, progress: &ProgressSink) -> Result<PathBuf> {
         },
     );
     match out {
-        Err(e) if crate::interrupt::requested() => {
+        Err(e) if crate::runtime::interrupt::requested() => {
             Err(e.wrap_err(format!("stopped downloading {file}; the bytes received are kept in {} for the next run", partial.display())))
         }
         Err(e) => Err(e),
@@ -399,7 +399,7 @@ fn transfer(task: &Task, shared: &Shared) -> Result<PathBuf> {
                             part.display()
                         );
                     }
-                    shared.note(format!("{s}; resuming at {} (try {} of {})", crate::progress::bytes(got), failures + 1, p.retries + 1));
+                    shared.note(format!("{s}; resuming at {} (try {} of {})", crate::runtime::progress::bytes(got), failures + 1, p.retries + 1));
                     std::thread::sleep(backoff(failures, &p));
                 }
             }
@@ -432,7 +432,7 @@ fn link(task: &Task, meta: &Meta, blob: &Path) -> Result<PathBuf> {
     std::os::unix::fs::symlink(&target, &snap).map_err(|e| eyre!("cannot link {}: {e}", snap.display()))?;
     let refs = task.repo_dir.join("refs");
     std::fs::create_dir_all(&refs).map_err(|e| eyre!("cannot create {}: {e}", refs.display()))?;
-    crate::fsio::write_atomic(&refs.join("main"), meta.commit.as_bytes())?;
+    crate::runtime::fsio::write_atomic(&refs.join("main"), meta.commit.as_bytes())?;
     Ok(snap)
 }
 

@@ -8,8 +8,8 @@
 
 use super::download::{download, NotOnHub, Task};
 use super::{ModelFiles, SaeFiles};
-use crate::checkpoint::WEIGHT_FILES;
-use crate::progress::ProgressSink;
+use crate::runtime::progress::ProgressSink;
+use crate::weights::checkpoint::WEIGHT_FILES;
 use color_eyre::eyre::{bail, eyre, Result};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -145,7 +145,7 @@ fn checkpoint(repo: &str, progress: &ProgressSink) -> Result<PathBuf> {
 
 fn sharded(repo: &str, progress: &ProgressSink) -> Result<PathBuf> {
     let index = one(repo, WEIGHT_FILES[1], progress)?;
-    let shards = crate::checkpoint::shard_files(&index)?;
+    let shards = crate::weights::checkpoint::shard_files(&index)?;
     fetch(repo, &shards, progress)?;
     Ok(index)
 }

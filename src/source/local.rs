@@ -1,7 +1,7 @@
 //! Weights from local folders laid out like the hub repos.
 
 use super::{ModelFiles, SaeFiles};
-use crate::checkpoint::WEIGHT_FILES;
+use crate::weights::checkpoint::WEIGHT_FILES;
 use color_eyre::eyre::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,11 @@ fn require(dir: &Path, name: &str, what: &str) -> Result<PathBuf> {
     match std::fs::metadata(&p) {
         Ok(m) if m.is_file() => Ok(p),
         Ok(_) => bail!("{what}: {} is not a file", p.display()),
-        Err(e) => bail!("{what}: {}: {} (expected the Hugging Face layout; `saescope synth --out DIR` writes one)", p.display(), crate::fsio::describe(&p, &e)),
+        Err(e) => bail!(
+            "{what}: {}: {} (expected the Hugging Face layout; `saescope synth --out DIR` writes one)",
+            p.display(),
+            crate::runtime::fsio::describe(&p, &e)
+        ),
     }
 }
 

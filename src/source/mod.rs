@@ -5,10 +5,8 @@
 pub mod download;
 pub mod hub;
 pub mod local;
-pub mod synth;
-pub mod synth_gemma;
 
-use crate::progress::ProgressSink;
+use crate::runtime::progress::ProgressSink;
 use color_eyre::eyre::Result;
 use std::path::PathBuf;
 

@@ -7,15 +7,15 @@
 //! is, with `<pad>` 0, `<eos>` 1, `<bos>` 2 and `<unk>` 3, the 256 byte tokens, and one token
 //! per printable ASCII character (no merges): every text tokenises, ids stay small.
 
-use super::synth::{build_sae, normal, owned, write_json, write_safetensors, Owned, Size};
-use crate::checkpoint::Checkpoint;
-use crate::family::Family;
-use crate::gemma3::{Gemma3, Gemma3Config};
-use crate::hooks::{HookPoint, Processing};
-use crate::progress::ProgressSink;
-use crate::samples::Samples;
-use crate::selection::{Selection, Wanted};
-use crate::tokenizer::Tokenizer;
+use super::gpt2::{build_sae, normal, owned, write_json, write_safetensors, Owned, Size};
+use crate::corpus::samples::Samples;
+use crate::model::gemma3::{Gemma3, Gemma3Config};
+use crate::model::hooks::{HookPoint, Processing};
+use crate::model::tokenizer::Tokenizer;
+use crate::model::Family;
+use crate::runtime::progress::ProgressSink;
+use crate::sae::selection::{Selection, Wanted};
+use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -101,10 +101,10 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for wanted in &selection.wanted {
         let Wanted::Named(n) = wanted else { bail!("synth --family gemma3 takes a Gemma Scope 2 release name (`saescope saes --of google/gemma-3-270m`)") };
-        if n.layout != super::SaeLayout::GemmaScope {
+        if n.layout != crate::source::SaeLayout::GemmaScope {
             bail!("{} is not a Gemma Scope release: synth --family gemma3 writes Gemma Scope 2's layout", n.id);
         }
-        let super::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
+        let crate::source::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
         let x = calibration_at(&model, &seqs, n.hook)?;
         let width = n.width.unwrap_or(16_384);
         let width = if size == Size::Tiny { width.min(TINY_WIDTH) } else { width };
@@ -183,8 +183,8 @@ fn write_scope_folder(dir: &Path, x: &Tensor, width: usize, hook: HookPoint, rng
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     write_safetensors(&dir.join("params.safetensors"), &t)?;
     let point = match hook.site {
-        crate::hooks::Site::ResidPost => format!("model.layers.{}.output", hook.layer),
-        crate::hooks::Site::MlpOut => format!("model.layers.{}.post_feedforward_layernorm.output", hook.layer),
+        crate::model::hooks::Site::ResidPost => format!("model.layers.{}.output", hook.layer),
+        crate::model::hooks::Site::MlpOut => format!("model.layers.{}.post_feedforward_layernorm.output", hook.layer),
         _ => format!("model.layers.{}.self_attn.o_proj.input", hook.layer),
     };
     write_json(

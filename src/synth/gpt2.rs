@@ -6,14 +6,14 @@
 //! bias calibrated on the synthetic model's own residual stream so that tens of features
 //! fire per token with values from about 0.5 to 30.
 
-use crate::checkpoint::Checkpoint;
-use crate::family::Family;
-use crate::gpt2::Gpt2;
-use crate::gpt2::Gpt2Config;
-use crate::hooks::hook_name;
-use crate::progress::ProgressSink;
-use crate::samples::Samples;
-use crate::tokenizer::Tokenizer;
+use crate::corpus::samples::Samples;
+use crate::model::gpt2::Gpt2;
+use crate::model::gpt2::Gpt2Config;
+use crate::model::hooks::hook_name;
+use crate::model::tokenizer::Tokenizer;
+use crate::model::Family;
+use crate::runtime::progress::ProgressSink;
+use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{Result, WrapErr};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -141,8 +141,8 @@ const TINY_MAX_WIDTH: usize = 4096;
 /// token, uncentred, for OpenAI's v5 releases), the kk release's `.pt` state dicts with
 /// their `{stem}_cfg.json`, and for an entry with a `norm_scaling_factor` an SAE trained on
 /// inputs scaled by it. What the loopback stand-in hub serves in tests (tests/release.rs).
-pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selection::Selection, progress: &ProgressSink) -> Result<()> {
-    use crate::selection::Wanted;
+pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::sae::selection::Selection, progress: &ProgressSink) -> Result<()> {
+    use crate::sae::selection::Wanted;
     let Shape { cfg, d_sae, l0 } = shape(size)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _guard = tch::no_grad_guard();
@@ -152,9 +152,9 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selec
     for wanted in &selection.wanted {
         let Wanted::Named(n) = wanted else { color_eyre::eyre::bail!("synth --sae-release takes a SAELens release name (`saescope saes` lists them)") };
         // Where the selection puts it: OUT/saes, or OUT/saes/ORG/NAME for several releases.
-        let super::Source::Dir(base) = &n.source else { color_eyre::eyre::bail!("internal: synth writes to a folder") };
+        let crate::source::Source::Dir(base) = &n.source else { color_eyre::eyre::bail!("internal: synth writes to a folder") };
         let v5 = n.path.starts_with("v5_");
-        let processing = n.processing.unwrap_or(if v5 { crate::hooks::Processing::NONE } else { crate::hooks::Processing::DEFAULT });
+        let processing = n.processing.unwrap_or(if v5 { crate::model::hooks::Processing::NONE } else { crate::model::hooks::Processing::DEFAULT });
         let mut x = calibration_at(&model, &seqs, n.hook, processing)?;
         if let Some(s) = n.norm_scaling_factor {
             x = x.f_mul_scalar(s)?;
@@ -170,10 +170,10 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selec
         let sae = build_sae(&x, width, l0, &mut rng)?;
         let hook = n.hook.to_string();
         let kwargs = serde_json::json!({"center_writing_weights": processing.center_writing_weights, "fold_value_biases": processing.fold_value_biases});
-        if n.layout == super::SaeLayout::SinglePt {
-            let [cfg_name, weights] = super::sae_names(&n.path, super::SaeLayout::SinglePt);
+        if n.layout == crate::source::SaeLayout::SinglePt {
+            let [cfg_name, weights] = crate::source::sae_names(&n.path, crate::source::SaeLayout::SinglePt);
             std::fs::create_dir_all(base).wrap_err_with(|| format!("cannot create {}", base.display()))?;
-            crate::torch_pt::write(&base.join(&weights), &sae.tensors)?;
+            crate::weights::torch_pt::write(&base.join(&weights), &sae.tensors)?;
             write_json(
                 &base.join(cfg_name),
                 &serde_json::json!({"act_size": sae.d, "dict_size": sae.d_sae, "act_name": hook, "layer": n.hook.layer, "site": "z", "l1_coeff": 1.0, "seed": seed}),
@@ -202,7 +202,7 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::selec
 }
 
 /// Every real token's activation (BOS included) at `hook` under `processing`, stacked [tokens, d].
-fn calibration_at(model: &Gpt2, seqs: &[Vec<u32>], hook: crate::hooks::HookPoint, processing: crate::hooks::Processing) -> Result<Tensor> {
+fn calibration_at(model: &Gpt2, seqs: &[Vec<u32>], hook: crate::model::hooks::HookPoint, processing: crate::model::hooks::Processing) -> Result<Tensor> {
     let mut rows = Vec::with_capacity(seqs.len());
     for s in seqs {
         let ids: Vec<i64> = s.iter().map(|&x| x as i64).collect();
@@ -264,7 +264,7 @@ fn write_model(dir: &Path, cfg: &Gpt2Config, rng: &mut ChaCha8Rng) -> Result<()>
             "attn_pdrop": 0.0, "embd_pdrop": 0.0, "resid_pdrop": 0.0,
         }),
     )?;
-    std::fs::write(dir.join("tokenizer.json"), crate::tokenizer::bundled_json()).wrap_err("cannot write tokenizer.json")
+    std::fs::write(dir.join("tokenizer.json"), crate::model::tokenizer::bundled_json()).wrap_err("cannot write tokenizer.json")
 }
 
 /// Residuals of every real token (BOS included) at each layer, stacked [tokens, d].

@@ -5,8 +5,8 @@
 
 use crate::activations::ActivationSet;
 use crate::analysis::Analysis;
-use crate::card::Card;
-use crate::lens::TokenActivations;
+use crate::interp::card::Card;
+use crate::interp::lens::TokenActivations;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub enum Mode {
     Card,
     /// The focused category's texts token by token for one feature (`t`).
     Tokens,
-    /// The seed's findings on the current data (`f`).
+    /// The study's findings on the current data (`f`).
     Findings,
     /// Features found by label (`/`).
     Search,
@@ -78,13 +78,13 @@ pub enum WorkerRequest {
     /// Run a text typed by the user as a new category.
     AdHoc(String),
     /// Generate with and without the steering set.
-    Steer { prompt: String, features: Vec<crate::steer::Steer>, mode: crate::steer::Edit, tokens: usize },
+    Steer { prompt: String, features: Vec<crate::interp::steer::Steer>, mode: crate::interp::steer::Edit, tokens: usize },
     /// Attribute the next token after a prompt (the model's top one, or `target`) to features.
     Attribute { prompt: String, target: Option<String> },
     /// Measure the open questions on the samples (questions/).
     Questions,
     /// One SAE's quality on the samples, CE and KL included (eval.rs).
-    Quality(crate::sae_key::SaeKey),
+    Quality(crate::sae::key::SaeKey),
 }
 
 /// What an action asks of the world outside the state; the event loop carries it out.
@@ -104,12 +104,12 @@ pub enum Reply {
     Card(Box<Card>),
     Tokens(String, TokenActivations),
     AdHoc(String, TokenActivations),
-    Steered(Box<crate::steer::Steered>),
+    Steered(Box<crate::interp::steer::Steered>),
     /// The continuations so far, while the model thread generates.
-    SteerProgress(Box<crate::steer::Steered>),
-    Attributed(Box<crate::attribute::Attribution>),
-    Questions(Box<crate::questions::OpenQuestions>),
-    Quality(crate::sae_key::SaeKey, Box<crate::eval::Quality>),
+    SteerProgress(Box<crate::interp::steer::Steered>),
+    Attributed(Box<crate::interp::attribute::Attribution>),
+    Questions(Box<crate::analysis::questions::OpenQuestions>),
+    Quality(crate::sae::key::SaeKey, Box<crate::analysis::eval::Quality>),
     /// The request could not be answered, and why: the views waiting on it say so.
     Failed {
         request: WorkerRequest,
@@ -205,5 +205,5 @@ pub struct RunInfo {
     pub sae: String,
     pub device: String,
     /// The loaded SAEs' Neuronpedia ids, for links and the tables' column.
-    pub ids: crate::neuronpedia::Ids,
+    pub ids: crate::sae::neuronpedia_id::Ids,
 }

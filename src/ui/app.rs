@@ -5,13 +5,13 @@
 
 use crate::activations::SparseVec;
 use crate::analysis::analyze;
-use crate::card::Card;
-use crate::lens::TokenActivations;
+use crate::interp::card::Card;
+use crate::interp::lens::TokenActivations;
 pub use crate::ui::action::{Action, Effect, Input, InputKind, Mode, Pane, Reply, Results, RunInfo, WorkerRequest};
 use crate::ui::context::Asked;
 use crate::ui::context::Context;
 use crate::ui::hits::HitMap;
-use crate::ui::screens::{AttributeScreen, CardScreen, FindingsScreen, MainScreen, Screen, SearchScreen, Step, TokensScreen};
+use crate::ui::screens::{AttributeScreen, CardScreen, FindingsScreen, MainScreen, Screen, ScreenStep, SearchScreen, TokensScreen};
 use std::path::PathBuf;
 
 pub struct App {
@@ -44,7 +44,7 @@ impl std::ops::DerefMut for App {
 }
 
 impl App {
-    pub fn new(categories: Vec<(String, usize)>, saes: Vec<crate::sae_key::SaeKey>, info: RunInfo, export_dir: PathBuf) -> Self {
+    pub fn new(categories: Vec<(String, usize)>, saes: Vec<crate::sae::key::SaeKey>, info: RunInfo, export_dir: PathBuf) -> Self {
         Self {
             ctx: Context::new(categories, saes, info, export_dir),
             screens: vec![Screen::Main(MainScreen::default())],
@@ -129,7 +129,7 @@ impl App {
 
     /// Features whose label matches the search on top, then those whose top contexts peak
     /// on the query's token.
-    pub fn search_hits(&self) -> Vec<(crate::sae_key::SaeKey, u32, String)> {
+    pub fn search_hits(&self) -> Vec<(crate::sae::key::SaeKey, u32, String)> {
         self.search_view().map_or_else(Vec::new, |s| s.hits(&self.ctx))
     }
 
@@ -167,7 +167,7 @@ impl App {
     }
 
     /// The second run's findings arrive (or why they could not be computed).
-    pub fn set_versus(&mut self, r: std::result::Result<Vec<crate::findings::Finding>, String>) {
+    pub fn set_versus(&mut self, r: std::result::Result<Vec<crate::analysis::findings::Finding>, String>) {
         if let Some(v) = self.ctx.versus.as_mut() {
             self.ctx.message = Some(match &r {
                 Ok(_) => "the second run is in: f sets its findings beside this run's".to_string(),
@@ -380,16 +380,16 @@ impl App {
         }
         let top = self.screens.len() - 1;
         match self.screens[top].update(&action, &mut self.ctx, &mut self.out) {
-            Step::Done => return,
-            Step::Open(s) => {
+            ScreenStep::Done => return,
+            ScreenStep::Open(s) => {
                 self.screens.push(s);
                 return;
             }
-            Step::Input(kind, text) => {
+            ScreenStep::Input(kind, text) => {
                 self.input = Some(Input { kind, text });
                 return;
             }
-            Step::Pass => {}
+            ScreenStep::Pass => {}
         }
         let n_layers = self.ctx.saes.len().max(1);
         match action {

@@ -4,10 +4,10 @@
 //! the few shared selections an action is about (the SAE, focus, marks).
 
 use crate::analysis::{CategoryLayer, SaeAnalysis};
-use crate::labels::Labels;
-use crate::lens::TokenActivations;
-use crate::progress::Progress;
-use crate::sae_key::SaeKey;
+use crate::interp::lens::TokenActivations;
+use crate::neuronpedia::labels::Labels;
+use crate::runtime::progress::Progress;
+use crate::sae::key::SaeKey;
 use crate::ui::action::{Results, RunInfo};
 use ratatui::layout::Rect;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -32,7 +32,7 @@ pub struct Context {
     pub marked: BTreeSet<usize>,
     pub results: Option<Results>,
     pub progress: Option<Progress>,
-    pub eta: crate::progress::Eta,
+    pub eta: crate::runtime::progress::Eta,
     pub error: Option<String>,
     /// One-line status message (export path, export error).
     pub message: Option<String>,
@@ -49,11 +49,11 @@ pub struct Context {
     /// Texts whose per-token activations the model thread could not compute, and why.
     pub failed_tokens: HashMap<String, String>,
     /// Features to steer generation with (`s` on a card), and how.
-    pub steering: Vec<crate::steer::Steer>,
-    pub steer_mode: crate::steer::Edit,
+    pub steering: Vec<crate::interp::steer::Steer>,
+    pub steer_mode: crate::interp::steer::Edit,
     /// `--corpus`, when given: its label.
     pub corpus: Option<String>,
-    /// The corpus's index once the model thread has it (README, "Feature dashboards").
+    /// The corpus's index once the model thread has it (docs/dashboards.md).
     pub index: Option<std::sync::Arc<crate::dashboard::Index>>,
     /// Why there is no index: still indexing, or failed.
     pub index_note: Option<String>,
@@ -62,9 +62,9 @@ pub struct Context {
     /// `--neuronpedia`: each SAE's numbers at a glance, once the model thread read the dump.
     pub neuronpedia: crate::ui::worker::NpOverviews,
     /// The open questions on the samples, asked for when the findings view first opens.
-    pub questions: Option<Asked<Box<crate::questions::OpenQuestions>>>,
+    pub questions: Option<Asked<Box<crate::analysis::questions::OpenQuestions>>>,
     /// Each SAE's quality on the samples, asked for when the overview shows it.
-    pub quality: BTreeMap<SaeKey, Asked<Box<crate::eval::Quality>>>,
+    pub quality: BTreeMap<SaeKey, Asked<Box<crate::analysis::eval::Quality>>>,
 }
 
 /// Something asked of the model thread: on its way, in, or failed and why.
@@ -82,7 +82,7 @@ pub struct Versus {
     /// Each run's name, this run's first.
     pub labels: [String; 2],
     /// The second run's findings once the model thread has them, or why not; None until then.
-    pub findings: Option<std::result::Result<Vec<crate::findings::Finding>, String>>,
+    pub findings: Option<std::result::Result<Vec<crate::analysis::findings::Finding>, String>>,
 }
 
 impl Context {
@@ -106,7 +106,7 @@ impl Context {
             pending_tokens: BTreeSet::new(),
             failed_tokens: HashMap::new(),
             steering: Vec::new(),
-            steer_mode: crate::steer::Edit::Add,
+            steer_mode: crate::interp::steer::Edit::Add,
             corpus: None,
             index: None,
             index_note: None,
@@ -117,12 +117,12 @@ impl Context {
         }
     }
 
-    /// The seed's findings by run, claim by claim, then the open questions' answers once
+    /// The study's findings by run, claim by claim, then the open questions' answers once
     /// measured: this run's, and beside them the second run's once they are in
     /// (`--versus-model`; answers show when both runs have them); None before any result.
-    pub fn findings(&self) -> Option<Vec<crate::findings::SideBySide>> {
+    pub fn findings(&self) -> Option<Vec<crate::analysis::findings::SideBySide>> {
         let r = self.results.as_ref()?;
-        let mut mine = crate::findings::findings(&r.analysis, &r.set.categories);
+        let mut mine = crate::analysis::findings::findings(&r.analysis, &r.set.categories);
         if let Some(Asked::Ready(q)) = &self.questions {
             mine.extend(q.answers());
         }
@@ -130,7 +130,7 @@ impl Context {
         if let Some(Versus { labels, findings: Some(Ok(theirs)) }) = &self.versus {
             runs.push((labels[1].clone(), theirs.clone()));
         }
-        Some(crate::findings::side_by_side(&runs))
+        Some(crate::analysis::findings::side_by_side(&runs))
     }
 
     /// The model thread is building the corpus index.
@@ -140,7 +140,7 @@ impl Context {
 
     /// The SAE on view (a zero key before any SAE is known).
     pub fn sae(&self) -> SaeKey {
-        self.saes.get(self.sae_idx).copied().unwrap_or(SaeKey::new(crate::hooks::HookPoint::new(0, crate::hooks::Site::ResidPre), 0))
+        self.saes.get(self.sae_idx).copied().unwrap_or(SaeKey::new(crate::model::hooks::HookPoint::new(0, crate::model::hooks::Site::ResidPre), 0))
     }
 
     pub fn sae_analysis(&self) -> Option<&SaeAnalysis> {

@@ -178,7 +178,7 @@ fn findings_rows(app: &App) -> Result<(&'static [&'static str], Rows)> {
         let run = if two { vec![list_run(app)] } else { vec![] };
         for (k, subject, value) in q.values() {
             let Some(a) = answers.get(k) else { continue };
-            let number = (crate::findings::FINDINGS + k + 1).to_string();
+            let number = (crate::analysis::findings::FINDINGS + k + 1).to_string();
             rows.push([vec![number, a.claim.clone()], run.clone(), vec![a.verdict().to_string(), a.summary.clone(), subject, value]].concat());
         }
     }
@@ -335,12 +335,12 @@ pub fn export(app: &App) -> Result<PathBuf> {
     };
     let prefix = if name == "view" { String::new() } else { format!("{name}-") };
     let path = app.export_dir.join(format!("saescope-{prefix}{layer}-{}.csv", utc_stamp(SystemTime::now())));
-    crate::fsio::write_atomic(&path, csv.as_bytes())?;
+    crate::runtime::fsio::write_atomic(&path, csv.as_bytes())?;
     Ok(path)
 }
 
 /// An SAE's label as a file name part: `8res24k`.
-fn tag(key: crate::sae_key::SaeKey) -> String {
+fn tag(key: crate::sae::key::SaeKey) -> String {
     key.to_string().replace(' ', "")
 }
 

@@ -1,7 +1,7 @@
 //! The one key table. Every binding is one line: its keys, how they are written, the
 //! action, what it does (the help overlay), and the word each view's hint line shows.
 //! `keymap`, the help overlay and the hint lines are all read from it, so adding a key is
-//! one line here and the README's key table is checked against it (tests/readme.rs).
+//! one line here and docs/explorer.md's key table is checked against it (tests/it/docs.rs).
 
 use crate::ui::action::{Action, Mode};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -112,7 +112,7 @@ pub static KEYS: &[Binding] = &[
         keys: Keys::Codes(&[Char('f')]),
         label: "f",
         action: Action::Findings,
-        help: "the seed's findings checked on this data",
+        help: "the GPT-2 small SAE study's findings on this data",
         hints: &[(Main, "f findings")],
     },
     Binding {
@@ -283,9 +283,9 @@ pub fn hints_within(mode: Mode, sep: &str, width: usize) -> String {
     }
 }
 
-/// The key table as the README's markdown table: one row per binding, its keys (each in
-/// code) and what it does. tests/readme.rs checks that the README holds exactly this, and
-/// `scripts/readme-keys` writes it there.
+/// The key table as docs/explorer.md's markdown table: one row per binding, its keys (each in
+/// code) and what it does. tests/it/docs.rs checks that docs/explorer.md holds exactly this,
+/// and `scripts/docs-tables` writes it there.
 pub fn markdown() -> String {
     let cell = |s: &str| s.replace('|', "\\|");
     let code = |k: &str| {

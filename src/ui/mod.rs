@@ -33,7 +33,7 @@ pub enum Event {
     /// Nothing happened for a while: redraw the clock and the ETA.
     Tick,
     Worker(worker::Msg),
-    Progress(crate::progress::Progress),
+    Progress(crate::runtime::progress::Progress),
     /// The model thread ended (after its work, or by a failure it already reported).
     WorkerGone,
 }
@@ -137,7 +137,7 @@ pub fn handle(app: &mut App, ev: Event, requests: &mut Option<Sender<WorkerReque
 /// Runs the explorer until the user quits. The terminal is restored on every path out:
 /// return, error, and a panic of the UI thread (the hook below). A panic on the model
 /// thread is caught there and shown as its message; the UI goes on.
-pub fn run(mut app: App, job: worker::Job) -> Result<()> {
+pub fn run(mut app: App, job: worker::WorkerJob) -> Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!("the explorer needs a terminal; for scripts use `saescope report`");
     }
@@ -166,14 +166,14 @@ pub fn run(mut app: App, job: worker::Job) -> Result<()> {
     let _ = execute!(std::io::stdout(), event::EnableMouseCapture);
     let _ = execute!(std::io::stdout(), event::EnableBracketedPaste);
     // After the hook: a panic at the model thread's very start is caught and shown too.
-    let requests = worker::spawn(job, crate::progress::ProgressSink::channel(ptx), tx.clone());
+    let requests = worker::spawn(job, crate::runtime::progress::ProgressSink::channel(ptx), tx.clone());
     spawn_reader(tx);
     let outcome = event_loop(&mut terminal, &mut app, &rx, Some(requests));
     restore();
     if app.indexing() {
         // Quit while indexing: the model thread keeps what it did for the next run.
         eprintln!("keeping what was indexed of {} for the next run…", app.corpus.as_deref().unwrap_or("the corpus"));
-        crate::interrupt::stop_work();
+        crate::runtime::interrupt::stop_work();
         let until = std::time::Instant::now() + Duration::from_secs(20);
         while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
             if matches!(rx.recv_timeout(left), Ok(Event::WorkerGone) | Err(_)) {
@@ -182,8 +182,8 @@ pub fn run(mut app: App, job: worker::Job) -> Result<()> {
         }
     }
     outcome?;
-    if crate::interrupt::requested() {
-        bail!(crate::interrupt::MESSAGE);
+    if crate::runtime::interrupt::requested() {
+        bail!(crate::runtime::interrupt::MESSAGE);
     }
     Ok(())
 }
@@ -219,7 +219,7 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, rx: &Recei
         }
         // SIGINT/SIGTERM from outside (the terminal's own Ctrl-C arrives as a key): leave
         // through the normal path so the terminal is restored.
-        if app.quit || crate::interrupt::requested() {
+        if app.quit || crate::runtime::interrupt::requested() {
             return Ok(());
         }
     }

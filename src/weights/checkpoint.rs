@@ -2,7 +2,7 @@
 //! `model.safetensors.index.json` maps tensor by tensor (how larger checkpoints come), so
 //! the model families read tensors by name and never ask which.
 
-use crate::tensors::SafeFile;
+use crate::weights::tensors::SafeFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -24,13 +24,13 @@ pub struct Checkpoint {
 
 /// The part of `model.safetensors.index.json` that places tensors.
 #[derive(serde::Deserialize)]
-struct Index {
+struct ShardIndex {
     weight_map: BTreeMap<String, String>,
 }
 
 /// Shard file names the index names, in first-seen order, after refusing any that would
 /// leave the checkpoint's folder.
-fn shard_names(index: &Index, path: &Path) -> Result<Vec<String>> {
+fn shard_names(index: &ShardIndex, path: &Path) -> Result<Vec<String>> {
     let mut names: Vec<String> = Vec::new();
     for file in index.weight_map.values() {
         let p = Path::new(file);
@@ -53,7 +53,7 @@ pub fn shard_files(index: &Path) -> Result<Vec<String>> {
     shard_names(&read_index(index)?, index)
 }
 
-fn read_index(path: &Path) -> Result<Index> {
+fn read_index(path: &Path) -> Result<ShardIndex> {
     let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| eyre!("{} is not a safetensors index ({e}); it may be truncated: download the model again", path.display()))
 }

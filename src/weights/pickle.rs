@@ -13,17 +13,17 @@ use color_eyre::eyre::{bail, eyre, Result};
 
 /// A rebuilt value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum PickleValue {
     None,
     Bool(bool),
     Int(i64),
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
-    Tuple(Vec<Value>),
-    List(Vec<Value>),
+    Tuple(Vec<PickleValue>),
+    List(Vec<PickleValue>),
     /// Insertion order kept (an `OrderedDict` is a dict here).
-    Dict(Vec<(Value, Value)>),
+    Dict(Vec<(PickleValue, PickleValue)>),
     /// A global the caller allowed, not yet called.
     Global(String, String),
     /// What `Globals::call` made of calling an allowed global.
@@ -34,31 +34,31 @@ pub enum Value {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     /// `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`.
-    Tensor { storage: Box<Value>, offset: i64, size: Vec<i64>, stride: Vec<i64> },
+    Tensor { storage: Box<PickleValue>, offset: i64, size: Vec<i64>, stride: Vec<i64> },
     /// A persistent id, as `torch.save` writes a storage: ('storage', type, key, location, numel).
-    Persistent(Box<Value>),
+    Persistent(Box<PickleValue>),
 }
 
-impl Value {
+impl PickleValue {
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Str(s) => Some(s),
+            PickleValue::Str(s) => Some(s),
             _ => None,
         }
     }
 
     pub fn as_int(&self) -> Option<i64> {
         match self {
-            Value::Int(i) => Some(*i),
-            Value::Bool(b) => Some(i64::from(*b)),
+            PickleValue::Int(i) => Some(*i),
+            PickleValue::Bool(b) => Some(i64::from(*b)),
             _ => None,
         }
     }
 
     /// The items of a tuple or list.
-    pub fn items(&self) -> Option<&[Value]> {
+    pub fn items(&self) -> Option<&[PickleValue]> {
         match self {
-            Value::Tuple(v) | Value::List(v) => Some(v),
+            PickleValue::Tuple(v) | PickleValue::List(v) => Some(v),
             _ => None,
         }
     }
@@ -81,20 +81,20 @@ const ALLOWED: &[(&str, &str)] = &[
     ("torch", "BoolStorage"),
 ];
 
-fn call(func: &Value, args: Vec<Value>) -> Result<Value> {
-    let Value::Global(module, name) = func else { bail!("the pickle calls something that is not a global ({func:?})") };
+fn call(func: &PickleValue, args: Vec<PickleValue>) -> Result<PickleValue> {
+    let PickleValue::Global(module, name) = func else { bail!("the pickle calls something that is not a global ({func:?})") };
     match (module.as_str(), name.as_str()) {
-        ("collections", "OrderedDict") if args.is_empty() => Ok(Value::Dict(Vec::new())),
+        ("collections", "OrderedDict") if args.is_empty() => Ok(PickleValue::Dict(Vec::new())),
         ("torch._utils", "_rebuild_tensor_v2") => {
             let [storage, offset, size, stride, ..] = args.as_slice() else { bail!("_rebuild_tensor_v2 with {} arguments", args.len()) };
-            let ints = |v: &Value, what: &str| -> Result<Vec<i64>> {
+            let ints = |v: &PickleValue, what: &str| -> Result<Vec<i64>> {
                 v.items()
                     .ok_or_else(|| eyre!("tensor {what} is not a tuple"))?
                     .iter()
                     .map(|x| x.as_int().ok_or_else(|| eyre!("tensor {what} holds a non-integer")))
                     .collect()
             };
-            Ok(Value::Object(Box::new(Object::Tensor {
+            Ok(PickleValue::Object(Box::new(Object::Tensor {
                 storage: Box::new(storage.clone()),
                 offset: offset.as_int().ok_or_else(|| eyre!("tensor offset is not an integer"))?,
                 size: ints(size, "size")?,
@@ -110,9 +110,9 @@ fn call(func: &Value, args: Vec<Value>) -> Result<Value> {
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
-    stack: Vec<Value>,
+    stack: Vec<PickleValue>,
     marks: Vec<usize>,
-    memo: std::collections::HashMap<u32, Value>,
+    memo: std::collections::HashMap<u32, PickleValue>,
 }
 
 impl Machine<'_> {
@@ -141,35 +141,35 @@ impl Machine<'_> {
         self.pos += n + 1;
         Ok(s)
     }
-    fn pop(&mut self) -> Result<Value> {
+    fn pop(&mut self) -> Result<PickleValue> {
         self.stack.pop().ok_or_else(|| eyre!("the pickle pops an empty stack"))
     }
-    fn top(&mut self) -> Result<&mut Value> {
+    fn top(&mut self) -> Result<&mut PickleValue> {
         self.stack.last_mut().ok_or_else(|| eyre!("the pickle reads an empty stack"))
     }
-    fn pop_mark(&mut self) -> Result<Vec<Value>> {
+    fn pop_mark(&mut self) -> Result<Vec<PickleValue>> {
         let m = self.marks.pop().ok_or_else(|| eyre!("the pickle has no mark to return to"))?;
         if m > self.stack.len() {
             bail!("the pickle's mark is past its stack");
         }
         Ok(self.stack.split_off(m))
     }
-    fn string(&mut self, n: usize) -> Result<Value> {
+    fn string(&mut self, n: usize) -> Result<PickleValue> {
         let b = self.take(n)?.to_vec();
-        Ok(Value::Str(String::from_utf8(b).map_err(|_| eyre!("a string in the pickle is not UTF-8"))?))
+        Ok(PickleValue::Str(String::from_utf8(b).map_err(|_| eyre!("a string in the pickle is not UTF-8"))?))
     }
     fn global(&mut self, module: String, name: String) -> Result<()> {
         if !ALLOWED.iter().any(|(m, n)| *m == module && *n == name) {
             bail!("the pickle asks for {module}.{name}, which a weight file has no need of; refused (saescope never runs code from a weight file)");
         }
-        self.stack.push(Value::Global(module, name));
+        self.stack.push(PickleValue::Global(module, name));
         Ok(())
     }
 }
 
 /// Reads the pickle in `data` and returns the value it leaves, refusing any global not in
 /// the allow-list above.
-pub fn load(data: &[u8]) -> Result<Value> {
+pub fn load(data: &[u8]) -> Result<PickleValue> {
     let mut m = Machine { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: Default::default() };
     loop {
         let op = m.u8()?;
@@ -185,23 +185,23 @@ pub fn load(data: &[u8]) -> Result<Value> {
             }
             b'.' => return m.pop(),
             b'(' => m.marks.push(m.stack.len()),
-            b'}' => m.stack.push(Value::Dict(Vec::new())),
-            b']' => m.stack.push(Value::List(Vec::new())),
-            b')' => m.stack.push(Value::Tuple(Vec::new())),
-            b'N' => m.stack.push(Value::None),
-            0x88 => m.stack.push(Value::Bool(true)),
-            0x89 => m.stack.push(Value::Bool(false)),
+            b'}' => m.stack.push(PickleValue::Dict(Vec::new())),
+            b']' => m.stack.push(PickleValue::List(Vec::new())),
+            b')' => m.stack.push(PickleValue::Tuple(Vec::new())),
+            b'N' => m.stack.push(PickleValue::None),
+            0x88 => m.stack.push(PickleValue::Bool(true)),
+            0x89 => m.stack.push(PickleValue::Bool(false)),
             b'J' => {
                 let v = i32::from_le_bytes(m.le::<4>()?);
-                m.stack.push(Value::Int(i64::from(v)));
+                m.stack.push(PickleValue::Int(i64::from(v)));
             }
             b'K' => {
                 let v = m.u8()?;
-                m.stack.push(Value::Int(i64::from(v)));
+                m.stack.push(PickleValue::Int(i64::from(v)));
             }
             b'M' => {
                 let v = u16::from_le_bytes(m.le::<2>()?);
-                m.stack.push(Value::Int(i64::from(v)));
+                m.stack.push(PickleValue::Int(i64::from(v)));
             }
             0x8a => {
                 let n = m.u8()? as usize;
@@ -211,11 +211,11 @@ pub fn load(data: &[u8]) -> Result<Value> {
                 }
                 let mut buf = [if b.last().is_some_and(|&x| x & 0x80 != 0) { 0xff } else { 0 }; 8];
                 buf[..n].copy_from_slice(b);
-                m.stack.push(Value::Int(i64::from_le_bytes(buf)));
+                m.stack.push(PickleValue::Int(i64::from_le_bytes(buf)));
             }
             b'G' => {
                 let v = f64::from_be_bytes(m.le::<8>()?);
-                m.stack.push(Value::Float(v));
+                m.stack.push(PickleValue::Float(v));
             }
             b'X' => {
                 let n = u32::from_le_bytes(m.le::<4>()?) as usize;
@@ -235,12 +235,12 @@ pub fn load(data: &[u8]) -> Result<Value> {
             b'U' | b'C' => {
                 let n = m.u8()? as usize;
                 let b = m.take(n)?.to_vec();
-                m.stack.push(if op == b'U' { Value::Str(String::from_utf8_lossy(&b).into_owned()) } else { Value::Bytes(b) });
+                m.stack.push(if op == b'U' { PickleValue::Str(String::from_utf8_lossy(&b).into_owned()) } else { PickleValue::Bytes(b) });
             }
             b'T' | b'B' => {
                 let n = u32::from_le_bytes(m.le::<4>()?) as usize;
                 let b = m.take(n)?.to_vec();
-                m.stack.push(if op == b'T' { Value::Str(String::from_utf8_lossy(&b).into_owned()) } else { Value::Bytes(b) });
+                m.stack.push(if op == b'T' { PickleValue::Str(String::from_utf8_lossy(&b).into_owned()) } else { PickleValue::Bytes(b) });
             }
             b'q' => {
                 let k = u32::from(m.u8()?);
@@ -269,16 +269,16 @@ pub fn load(data: &[u8]) -> Result<Value> {
             0x93 => {
                 let name = m.pop()?;
                 let module = m.pop()?;
-                let (Value::Str(module), Value::Str(name)) = (module, name) else { bail!("STACK_GLOBAL without two strings") };
+                let (PickleValue::Str(module), PickleValue::Str(name)) = (module, name) else { bail!("STACK_GLOBAL without two strings") };
                 m.global(module, name)?;
             }
             b'Q' => {
                 let id = m.pop()?;
-                m.stack.push(Value::Object(Box::new(Object::Persistent(Box::new(id)))));
+                m.stack.push(PickleValue::Object(Box::new(Object::Persistent(Box::new(id)))));
             }
             b't' => {
                 let items = m.pop_mark()?;
-                m.stack.push(Value::Tuple(items));
+                m.stack.push(PickleValue::Tuple(items));
             }
             0x85..=0x87 => {
                 let n = usize::from(op - 0x84);
@@ -286,12 +286,12 @@ pub fn load(data: &[u8]) -> Result<Value> {
                     bail!("the pickle builds a tuple of {n} from a shorter stack");
                 }
                 let items = m.stack.split_off(m.stack.len() - n);
-                m.stack.push(Value::Tuple(items));
+                m.stack.push(PickleValue::Tuple(items));
             }
             b'R' => {
                 let args = m.pop()?;
                 let func = m.pop()?;
-                let Value::Tuple(args) = args else { bail!("the pickle calls with arguments that are not a tuple") };
+                let PickleValue::Tuple(args) = args else { bail!("the pickle calls with arguments that are not a tuple") };
                 let v = call(&func, args)?;
                 m.stack.push(v);
             }
@@ -303,7 +303,7 @@ pub fn load(data: &[u8]) -> Result<Value> {
                 let v = m.pop()?;
                 let k = m.pop()?;
                 match m.top()? {
-                    Value::Dict(d) => d.push((k, v)),
+                    PickleValue::Dict(d) => d.push((k, v)),
                     other => bail!("the pickle sets an item on {other:?}"),
                 }
             }
@@ -318,21 +318,21 @@ pub fn load(data: &[u8]) -> Result<Value> {
                     pairs.push((k, v));
                 }
                 match m.top()? {
-                    Value::Dict(d) => d.extend(pairs),
+                    PickleValue::Dict(d) => d.extend(pairs),
                     other => bail!("the pickle sets items on {other:?}"),
                 }
             }
             b'a' => {
                 let v = m.pop()?;
                 match m.top()? {
-                    Value::List(l) => l.push(v),
+                    PickleValue::List(l) => l.push(v),
                     other => bail!("the pickle appends to {other:?}"),
                 }
             }
             b'e' => {
                 let items = m.pop_mark()?;
                 match m.top()? {
-                    Value::List(l) => l.extend(items),
+                    PickleValue::List(l) => l.extend(items),
                     other => bail!("the pickle appends to {other:?}"),
                 }
             }
@@ -350,9 +350,12 @@ mod tests {
     fn plain_data_is_rebuilt() {
         let bytes: &[u8] = b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01]q\x02(K\x01J\xfe\xff\xff\xffG@\x0c\x00\x00\x00\x00\x00\x00X\x01\x00\x00\x00xq\x03eX\x01\x00\x00\x00bq\x04\x88N\x86q\x05u.";
         let v = load(bytes).expect("loads");
-        let want = Value::Dict(vec![
-            (Value::Str("a".into()), Value::List(vec![Value::Int(1), Value::Int(-2), Value::Float(3.5), Value::Str("x".into())])),
-            (Value::Str("b".into()), Value::Tuple(vec![Value::Bool(true), Value::None])),
+        let want = PickleValue::Dict(vec![
+            (
+                PickleValue::Str("a".into()),
+                PickleValue::List(vec![PickleValue::Int(1), PickleValue::Int(-2), PickleValue::Float(3.5), PickleValue::Str("x".into())]),
+            ),
+            (PickleValue::Str("b".into()), PickleValue::Tuple(vec![PickleValue::Bool(true), PickleValue::None])),
         ]);
         assert_eq!(v, want);
     }

@@ -3,7 +3,7 @@
 //! in pickle.rs: no code from the file ever runs) and `NAME/data/KEY` (each storage's raw
 //! little-endian bytes, stored uncompressed). The tensors are read into memory once.
 
-use crate::pickle::{Object, Value};
+use crate::weights::pickle::{Object, PickleValue};
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ pub struct PtFile {
 }
 
 /// One entry of the zip's central directory.
-struct Entry {
+struct ZipEntry {
     name: String,
     method: u16,
     size: u64,
@@ -36,7 +36,7 @@ fn u64_at(b: &[u8], at: usize) -> Result<u64> {
 }
 
 /// The central directory of a zip (zip64 too, which torch writes for large files).
-fn entries(b: &[u8]) -> Result<Vec<Entry>> {
+fn entries(b: &[u8]) -> Result<Vec<ZipEntry>> {
     const EOCD: u32 = 0x0605_4b50;
     let from = b.len().saturating_sub(22 + 65_535);
     let eocd = (from..b.len().saturating_sub(21)).rev().find(|&i| u32_at(b, i).ok() == Some(EOCD)).ok_or_else(|| {
@@ -92,14 +92,14 @@ fn entries(b: &[u8]) -> Result<Vec<Entry>> {
             }
             x += 4 + len;
         }
-        out.push(Entry { name, method, size, local_offset });
+        out.push(ZipEntry { name, method, size, local_offset });
         at = extra_end + comment_len;
     }
     Ok(out)
 }
 
 /// An entry's bytes, found through its local header.
-fn contents<'a>(b: &'a [u8], e: &Entry) -> Result<&'a [u8]> {
+fn contents<'a>(b: &'a [u8], e: &ZipEntry) -> Result<&'a [u8]> {
     if e.method != 0 {
         bail!("{} is compressed (method {}); torch stores checkpoint entries uncompressed", e.name, e.method);
     }
@@ -112,8 +112,8 @@ fn contents<'a>(b: &'a [u8], e: &Entry) -> Result<&'a [u8]> {
 }
 
 /// The element kind and size of a torch storage type (`torch.FloatStorage`...).
-fn storage_kind(v: &Value) -> Result<(Kind, usize)> {
-    let Value::Global(_, name) = v else { bail!("a storage without a type") };
+fn storage_kind(v: &PickleValue) -> Result<(Kind, usize)> {
+    let PickleValue::Global(_, name) = v else { bail!("a storage without a type") };
     Ok(match name.as_str() {
         "FloatStorage" => (Kind::Float, 4),
         "DoubleStorage" => (Kind::Double, 8),
@@ -148,13 +148,15 @@ impl PtFile {
                 bail!("a big-endian checkpoint");
             }
         }
-        let Value::Dict(items) = crate::pickle::load(contents(b, pkl)?)? else { bail!("the checkpoint holds no dict of tensors (a whole pickled model?)") };
+        let PickleValue::Dict(items) = crate::weights::pickle::load(contents(b, pkl)?)? else {
+            bail!("the checkpoint holds no dict of tensors (a whole pickled model?)")
+        };
         let mut out = BTreeMap::new();
         for (k, v) in items {
             let name = k.as_str().ok_or_else(|| eyre!("a state-dict key that is not a string"))?.to_string();
-            let Value::Object(obj) = v else { continue };
+            let PickleValue::Object(obj) = v else { continue };
             let Object::Tensor { storage, offset, size, stride } = *obj else { continue };
-            let Value::Object(p) = *storage else { bail!("{name}: a tensor without a storage") };
+            let PickleValue::Object(p) = *storage else { bail!("{name}: a tensor without a storage") };
             let Object::Persistent(id) = *p else { bail!("{name}: a tensor without a storage") };
             // ('storage', type, key, location, numel)
             let id = id.items().ok_or_else(|| eyre!("{name}: a storage id that is not a tuple"))?.to_vec();
@@ -214,7 +216,7 @@ pub fn write(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Result<()
         files.push((format!("archive/data/{i}"), values.iter().flat_map(|v| v.to_le_bytes()).collect()));
     }
     files.push(("archive/version".into(), b"3\n".to_vec()));
-    crate::fsio::write_atomic(path, &stored_zip(&files))
+    crate::runtime::fsio::write_atomic(path, &stored_zip(&files))
 }
 
 /// The pickle `torch.save` writes for a dict of f32 tensors.

@@ -1,9 +1,9 @@
-//! Each metric of the README's "Method" on hand-computed cases (pure Rust, no model).
+//! Each metric of docs/method.md's "Method" on hand-computed cases (pure Rust, no model).
 
 use saescope::activations::{top_k, ActivationSet, Keep, SparseVec, Value};
 use saescope::analysis::{analyze, gini, AboveCounts, Params};
-use saescope::hooks::{HookPoint, Site};
-use saescope::sae_key::SaeKey;
+use saescope::model::hooks::{HookPoint, Site};
+use saescope::sae::key::SaeKey;
 
 fn approx(a: f32, b: f32) {
     assert!((a - b).abs() < 1e-5, "{a} vs {b}");

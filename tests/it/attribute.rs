@@ -3,7 +3,7 @@
 //! layer's top features by |activation x gradient| with their scores (TL autograd through
 //! `run_with_hooks`), and the change when each is ablated everywhere.
 
-mod common;
+use crate::common;
 
 use common::{close, fixture, full_engine, saescope, tiny_args};
 
@@ -11,7 +11,7 @@ use common::{close, fixture, full_engine, saescope, tiny_args};
 fn attribution_and_ablation_equal_transformer_lens() {
     let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("attribute_tiny.json")).expect("fixture")).expect("json");
     let e = full_engine(&[6, 8]);
-    let got = saescope::attribute::attribute(&e, fx["prompt"].as_str().expect("prompt"), None, 20).expect("attribute");
+    let got = saescope::interp::attribute::attribute(&e, fx["prompt"].as_str().expect("prompt"), None, 20).expect("attribute");
     assert_eq!(got.target_id as u64, fx["target_id"].as_u64().expect("t"));
     assert!(close(got.logit, fx["logit"].as_f64().expect("l"), 1e-4) && close(got.prob, fx["prob"].as_f64().expect("p"), 1e-4), "{} {}", got.logit, got.prob);
     let want = fx["layers"].as_array().expect("layers");

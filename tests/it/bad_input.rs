@@ -1,16 +1,16 @@
 //! Bad input gets one clear error that says what to do; nothing panics.
 
-mod common;
+use crate::common;
 
 use common::tiny;
+use saescope::corpus::samples::Samples;
 use saescope::pipeline::Engine;
-use saescope::progress::ProgressSink;
-use saescope::samples::Samples;
+use saescope::runtime::progress::ProgressSink;
 use saescope::source::Source;
 use std::path::Path;
 
 fn load(model: &Path, saes: &Path, layers: &[usize]) -> color_eyre::Result<Engine> {
-    let saes = saescope::selection::Selection::from_args(saescope::source::DEFAULT_SAE_RELEASE, &[], layers, Some(saes), None)?;
+    let saes = saescope::sae::selection::Selection::from_args(saescope::source::DEFAULT_SAE_RELEASE, &[], layers, Some(saes), None)?;
     let run = saescope::pipeline::Run { model: Source::Dir(model.to_owned()), saes, device: tch::Device::Cpu, opts: Default::default() };
     Engine::load(&run, &ProgressSink::none())
 }
@@ -125,7 +125,7 @@ fn pickles_are_never_loaded() {
     let d = tempfile::tempdir().expect("tmp");
     let p = d.path().join("weights.pt");
     std::fs::write(&p, b"not really").expect("write");
-    assert!(err(saescope::tensors::SafeFile::open(&p)).contains("pickle"));
+    assert!(err(saescope::weights::tensors::SafeFile::open(&p)).contains("pickle"));
 }
 
 #[test]
@@ -152,7 +152,10 @@ fn hf_prefixed_tensor_names_load_the_same() {
     let b = load(&d.path().join("model"), &d.path().join("saes"), &[10]).expect("prefixed");
     let s = Samples::parse("[[category]]\nname = \"A\"\ntexts = [\"hello there\"]\n", "t").expect("samples");
     let o = saescope::pipeline::RunOptions::default();
-    assert_eq!(saescope::compute::run(&a, &s, &o, &ProgressSink::none()).expect("a"), saescope::compute::run(&b, &s, &o, &ProgressSink::none()).expect("b"));
+    assert_eq!(
+        saescope::pipeline::compute::run(&a, &s, &o, &ProgressSink::none()).expect("a"),
+        saescope::pipeline::compute::run(&b, &s, &o, &ProgressSink::none()).expect("b")
+    );
 }
 
 /// A model whose vocabulary is smaller than the tokenizer's (a folder without its own

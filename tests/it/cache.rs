@@ -2,7 +2,7 @@
 //! recomputes only itself, damage is ignored and rebuilt, an unwritable folder only warns,
 //! and changed weights are never served stale numbers.
 
-mod common;
+use crate::common;
 
 use common::{saescope, tiny_args};
 use std::path::Path;

@@ -1,24 +1,24 @@
 //! Feature cards: the data-only parts on hand-built sets, and `saescope feature` end to end
 //! on the tiny weights.
 
-mod common;
+use crate::common;
 
 /// The one SAE of these sets: 4 features at layer 8's residual.
-fn k8() -> saescope::sae_key::SaeKey {
-    saescope::sae_key::SaeKey::new(saescope::hooks::HookPoint::new(8, saescope::hooks::Site::ResidPre), 4)
+fn k8() -> saescope::sae::key::SaeKey {
+    saescope::sae::key::SaeKey::new(saescope::model::hooks::HookPoint::new(8, saescope::model::hooks::Site::ResidPre), 4)
 }
 
 use common::{saescope, tiny_args};
 use saescope::activations::{ActivationSet, Keep, SparseVec};
-use saescope::card::{histogram, Card};
-use saescope::labels::Labels;
+use saescope::interp::card::{histogram, Card};
+use saescope::neuronpedia::labels::Labels;
 
 fn set(keep: Keep, budget: usize) -> ActivationSet {
     let mut s = ActivationSet::new(vec![k8()], false, vec!["A".into(), "B".into()], keep).with_whole_budget(budget);
     for (c, text, v) in [(0, "a one", [6.0, 1.0, 0.0, 0.0]), (0, "a two", [8.0, 0.0, 2.0, 0.0]), (1, "b one", [0.0, 3.0, 7.0, 1.0])] {
         s.push(c, text.into(), 3, vec![SparseVec::from_dense(&v)]);
     }
-    s.neuronpedia = saescope::neuronpedia::Ids::from_pairs([(k8(), "gpt2-small/8-res-jb")]);
+    s.neuronpedia = saescope::sae::neuronpedia_id::Ids::from_pairs([(k8(), "gpt2-small/8-res-jb")]);
     s
 }
 
@@ -40,7 +40,7 @@ fn card_lists_every_text_and_the_top_texts() {
     assert_eq!(c.top_texts.iter().map(|t| (t.content.as_str(), t.activation)).collect::<Vec<_>>(), vec![("b one", 3.0), ("a one", 1.0)]);
     assert_eq!(c.histogram.counts.iter().sum::<u32>(), 3);
     assert!(
-        Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), saescope::sae_key::SaeKey { width: 4, ..common::key(6) }, 1).is_err(),
+        Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), saescope::sae::key::SaeKey { width: 4, ..common::key(6) }, 1).is_err(),
         "SAE not loaded"
     );
     assert!(Card::from_set(&set(Keep::ALL, usize::MAX), &Labels::default(), k8(), 4).is_err(), "feature past d_sae");

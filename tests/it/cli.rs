@@ -1,6 +1,6 @@
 //! The binary as scripts use it.
 
-mod common;
+use crate::common;
 
 use common::{saescope, tiny, tiny_args};
 use std::process::Command;
@@ -197,7 +197,7 @@ fn json_report_reads_its_quality_back_from_the_result_cache() {
     assert_eq!(kept.len(), 1, "{kept:?}");
     // A CRC-32 of the rest, then postcard.
     let bytes = std::fs::read(&kept[0]).expect("read");
-    let mut q: Vec<saescope::eval::Quality> = postcard::from_bytes(&bytes[4..]).expect("postcard");
+    let mut q: Vec<saescope::analysis::eval::Quality> = postcard::from_bytes(&bytes[4..]).expect("postcard");
     assert_eq!(q.len(), 1);
     assert!((q[0].l0 - first[0]["l0"].as_f64().expect("l0")).abs() < 1e-9 && q[0].sae == first[0]["sae"], "{q:?}");
     q[0].l0 = 12345.0;

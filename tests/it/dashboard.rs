@@ -1,15 +1,15 @@
 //! Feature dashboards (`saescope index`): meaning (the synthetic SAEs' features are found
 //! on the tokens they were built for), resuming, storage and bad corpora.
 
-mod common;
+use crate::common;
 
+use saescope::corpus::samples::Samples;
 use saescope::corpus::Corpus;
 use saescope::dashboard::build::{open_or_build, IndexRequest};
 use saescope::dashboard::store::Store;
 use saescope::pipeline::RunOptions;
-use saescope::progress::ProgressSink;
-use saescope::samples::Samples;
-use saescope::source::synth::{Anchor, ANCHORS};
+use saescope::runtime::progress::ProgressSink;
+use saescope::synth::gpt2::{Anchor, ANCHORS};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -44,7 +44,7 @@ fn top_contexts_peak_on_the_token_each_feature_was_built_for() {
     let corpus = Corpus::open(corpus_dir.path(), "text").expect("corpus");
     let out = index(&corpus, &Store::beside(cache.path()), &RunOptions::default(), None);
     for layer in LAYERS {
-        let hook = saescope::hooks::hook_name(layer, 12);
+        let hook = saescope::model::hooks::hook_name(layer, 12);
         let path = common::tiny().join("saes").join(hook).join(ANCHORS);
         let anchors: Anchors = serde_json::from_slice(&std::fs::read(path).expect("anchors.json")).expect("anchors json");
         let stats = out.index.of(common::key(layer)).expect("layer indexed");
@@ -346,7 +346,7 @@ fn the_bf16_screen_misses_nothing_at_full_size() {
         let sae = saescope::sae::Sae::load(
             &files,
             d_in as usize,
-            saescope::hooks::HookPoint::new(0, saescope::hooks::Site::ResidPre),
+            saescope::model::hooks::HookPoint::new(0, saescope::model::hooks::Site::ResidPre),
             &saescope::sae::Overrides::default(),
             false,
             tch::Device::Cpu,

@@ -2,7 +2,7 @@
 //! then an offline re-run, stalls, server errors, resets, lying sizes and hashes, a missing
 //! optional file, and a signal mid-download. Nothing leaves 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use common::hub::{Fault, Hub, COMMIT};
 use common::{saescope, tiny, tiny_args};

@@ -6,13 +6,13 @@
 //! within 1e-4 relative; the CE score, a ratio whose denominator is tiny on random weights,
 //! within what the losses' agreement allows.
 
-mod common;
+use crate::common;
 
 use common::releases::{all, KK, MIXED};
-use saescope::eval::EvalOptions;
+use saescope::analysis::eval::EvalOptions;
+use saescope::corpus::samples::Samples;
 use saescope::pipeline::{Engine, RunOptions};
-use saescope::progress::ProgressSink;
-use saescope::samples::Samples;
+use saescope::runtime::progress::ProgressSink;
 use serde_json::Value;
 
 /// The fixture's texts, BOS first, as the reference tokenised them.
@@ -53,7 +53,7 @@ fn near_zero(e: &Engine, texts: &[Vec<u32>], si: usize) -> Vec<u64> {
 
 fn check(e: &Engine, fixture: &str, opts: &EvalOptions) {
     let fx: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture(fixture)).expect("fixture")).expect("json");
-    let got = saescope::eval::evaluate(e, &texts(e), "fixture".into(), opts, &ProgressSink::none()).expect("eval");
+    let got = saescope::analysis::eval::evaluate(e, &texts(e), "fixture".into(), opts, &ProgressSink::none()).expect("eval");
     let want = fx["saes"].as_array().expect("saes");
     assert_eq!(got.saes.len(), want.len(), "{fixture}: SAEs");
     for (si, (q, w)) in got.saes.iter().zip(want).enumerate() {
@@ -116,7 +116,7 @@ fn attn_out_mlp_out_and_hook_z_saes_equal_saelens_run_evals() {
 #[test]
 fn batched_spliced_forwards_equal_one_text_at_a_time() {
     let e = common::full_engine(&[6]);
-    common::check_batched_logits(&e, &texts(&e), saescope::hooks::HookPoint::new(6, saescope::hooks::Site::ResidPre));
+    common::check_batched_logits(&e, &texts(&e), saescope::model::hooks::HookPoint::new(6, saescope::model::hooks::Site::ResidPre));
 }
 
 /// `saescope eval` as a script runs it: JSON to a file equal to the library's figures, the

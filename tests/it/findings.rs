@@ -1,9 +1,9 @@
-//! The seed's four findings on hand-built analyses where each holds and where it fails.
+//! The study's four findings on hand-built analyses where each holds and where it fails.
 
+use crate::common;
 use saescope::analysis::{AboveCounts, Analysis, CategoryLayer, Params, SaeAnalysis, TopFeature};
-mod common;
 
-use saescope::findings::findings;
+use saescope::analysis::findings::findings;
 
 fn m(top: u32, peak: f32, gini: f32, sum: f32, share: f32, spec: i64) -> CategoryLayer {
     let t = TopFeature { feature: top, activation: peak, specialist: spec, n_above: 0, share: 0.0 };
@@ -21,7 +21,7 @@ fn names() -> Vec<String> {
     vec!["Python".into(), "Formal".into()]
 }
 
-/// Like the seed's Figure 2b: new top features each layer, Peak and Sum ~2x, flat Gini,
+/// Like the study's Figure 2b: new top features each layer, Peak and Sum ~2x, flat Gini,
 /// Top5 share 4-9%, Python specialised from layer 8.
 fn seed_like() -> Analysis {
     analysis(vec![
@@ -74,11 +74,11 @@ fn one_layer_or_zero_values_are_stated_not_divided_by() {
 fn findings_command_matches_the_analysis() {
     use saescope::analysis::analyze;
     let engine = common::engine(&[6, 8, 10, 11]);
-    let set = saescope::compute::run(
+    let set = saescope::pipeline::compute::run(
         &engine,
-        &saescope::samples::Samples::bundled().expect("samples"),
+        &saescope::corpus::samples::Samples::bundled().expect("samples"),
         &common::opts(false, 256),
-        &saescope::progress::ProgressSink::none(),
+        &saescope::runtime::progress::ProgressSink::none(),
     )
     .expect("run");
     let want = findings(&analyze(&set, Params::default()), &set.categories);

@@ -7,7 +7,7 @@
 //! SAELens's (`SAE.load_from_disk(folder)`, or its gemma_3 loader) on the same inputs
 //! (1e-4 relative).
 
-mod common;
+use crate::common;
 
 use saescope::sae::Sae;
 use saescope::source::SaeFiles;
@@ -35,7 +35,7 @@ fn every_format_encodes_as_saelens_does() {
         let sae = Sae::load(
             &files,
             48,
-            saescope::hooks::HookPoint::parse(hook).expect("hook"),
+            saescope::model::hooks::HookPoint::parse(hook).expect("hook"),
             &saescope::sae::Overrides::default(),
             false,
             Device::Cpu,

@@ -2,10 +2,10 @@
 //! ends in Ok or a clear error, never a panic.
 
 use proptest::prelude::*;
-use saescope::cache::{decode, text_key, Cache, Entry, ReadOutcome};
+use saescope::activations::cache::{decode, text_key, Cache, CacheEntry, ReadOutcome};
+use saescope::corpus::samples::Samples;
 use saescope::sae::SaeConfig;
-use saescope::samples::Samples;
-use saescope::tensors::SafeFile;
+use saescope::weights::tensors::SafeFile;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -75,7 +75,7 @@ proptest! {
         let cache = Cache::at(dir.path());
         let id = text_key("weights");
         let idx: Vec<u32> = (0..vals.len() as u32).map(|i| i * 3).collect();
-        let entry = Entry { key: text_key("a text"), n_tokens: 7, vectors: vec![saescope::activations::SparseVec { idx, val: vals }] };
+        let entry = CacheEntry { key: text_key("a text"), n_tokens: 7, vectors: vec![saescope::activations::SparseVec { idx, val: vals }] };
         let mut w = cache.writer(&id).unwrap();
         w.entry(&entry).unwrap();
         w.commit().unwrap();

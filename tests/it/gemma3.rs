@@ -9,12 +9,12 @@
 //! agree within 1e-4 relative (f32 on all sides; the sums run in another order, so not bit
 //! for bit).
 
-mod common;
+use crate::common;
 
-use saescope::checkpoint::Checkpoint;
-use saescope::family::{Family, HookEdit, KvCache};
-use saescope::gemma3::{Gemma3, Gemma3Config};
-use saescope::hooks::{HookPoint, Processing, Site};
+use saescope::model::gemma3::{Gemma3, Gemma3Config};
+use saescope::model::hooks::{HookPoint, Processing, Site};
+use saescope::model::{Family, HookEdit, KvCache};
+use saescope::weights::checkpoint::Checkpoint;
 use tch::{Device, Kind, Tensor};
 
 fn rows(v: &serde_json::Value) -> Vec<Vec<f64>> {

@@ -2,18 +2,18 @@
 //! tests/fixtures/gemma_run/ from scripts/reference_gemma.py): a tiny Gemma 3 in the hub's
 //! layout with a tokenizer.json of Gemma's kind, and JumpReLU SAEs in Gemma Scope 2's layout
 //! at resid_post, mlp_out and attn_out (the heads' z) of layers 5 and 9, named as SAELens's
-//! registry names them. The tokens, every SAE's per-text means, the seed's report, greedy
+//! registry names them. The tokens, every SAE's per-text means, the study's report, greedy
 //! generation with and without steering over 20 tokens (past the sliding window of 8) and
 //! attribution agree.
 
-mod common;
+use crate::common;
 
 use common::{close, fixture, ids_of as ids, saescope};
+use saescope::interp::steer::{greedy, Edit};
 use saescope::pipeline::{Engine, Resolved, Run, RunOptions};
-use saescope::progress::ProgressSink;
-use saescope::selection::Selection;
+use saescope::runtime::progress::ProgressSink;
+use saescope::sae::selection::Selection;
 use saescope::source::Source;
-use saescope::steer::{greedy, Edit};
 use serde_json::Value;
 
 const RELEASES: &str = "gemma-scope-2-270m-pt-res,gemma-scope-2-270m-pt-mlp,gemma-scope-2-270m-pt-att";
@@ -138,7 +138,7 @@ fn greedy_generation_with_and_without_steering_equals_transformers() {
 fn attribution_equals_autograd_through_transformers() {
     let r = reference();
     let want = &r["attribution"];
-    let got = saescope::attribute::attribute(&full_engine(), want["prompt"].as_str().expect("prompt"), None, 8).expect("attribute");
+    let got = saescope::interp::attribute::attribute(&full_engine(), want["prompt"].as_str().expect("prompt"), None, 8).expect("attribute");
     common::check_attribution(&got, want);
 }
 
@@ -179,7 +179,7 @@ fn gemma_from_a_gated_hub_defaults_to_gemma_scope_2() {
     assert!(fetched.contains("resid_post/layer_5_width_16k_l0_medium/params.safetensors"), "the 16k medium SAE Neuronpedia hosts\n{fetched}");
 }
 
-/// The seed's question on two models: `findings --versus-model-dir` sets a GPT-2 run and a
+/// The study's question on two models: `findings --versus-model-dir` sets a GPT-2 run and a
 /// Gemma run side by side, finding by finding, each run's numbers those it gives alone.
 #[test]
 fn findings_set_gpt2_and_gemma_side_by_side() {
@@ -238,7 +238,7 @@ fn synthetic_gemma_in_the_hub_layout_runs_every_view() {
     assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
     let v: Value = serde_json::from_slice(&report.stdout).expect("json");
     assert!(v["categories"][0]["layers"].as_array().expect("l").iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "the SAEs fire");
-    let tok = saescope::tokenizer::Tokenizer::load(Some(&tmp.path().join("model/tokenizer.json")), "<bos>").expect("tokenizer");
+    let tok = saescope::model::tokenizer::Tokenizer::load(Some(&tmp.path().join("model/tokenizer.json")), "<bos>").expect("tokenizer");
     let ids = tok.encode_with_bos("naïve café, 東京").expect("encode");
     assert_eq!(ids[0], 2, "<bos> is 2");
     assert!(ids.iter().all(|&i| i != 3), "no <unk>: bytes fall back");
@@ -326,9 +326,9 @@ fn a_sharded_checkpoint_gives_the_single_files_report() {
 #[test]
 fn batched_spliced_forwards_equal_one_text_at_a_time() {
     let e = full_engine();
-    let samples = saescope::samples::Samples::load(&fixture("reference_samples.toml")).expect("samples");
+    let samples = saescope::corpus::samples::Samples::load(&fixture("reference_samples.toml")).expect("samples");
     let texts = e.tokenize(&samples, &RunOptions::default(), &ProgressSink::none()).expect("tokenize");
     // Texts past the sliding window of 8 and shorter ones, padded in one batch.
     assert!(texts.iter().any(|t| t.len() > 8) && texts.iter().any(|t| t.len() < 8));
-    common::check_batched_logits(&e, &texts, saescope::hooks::HookPoint::new(5, saescope::hooks::Site::ResidPost));
+    common::check_batched_logits(&e, &texts, saescope::model::hooks::HookPoint::new(5, saescope::model::hooks::Site::ResidPost));
 }

@@ -5,12 +5,12 @@
 //! and with none, on the tiny synthetic GPT-2 and on a GPT-2 of another shape (3 layers, 3
 //! heads of 16, tests/fixtures/gpt2_other/). 1e-5 absolute, as the issue asks of f32.
 
-mod common;
+use crate::common;
 
-use saescope::checkpoint::Checkpoint;
-use saescope::gpt2::Gpt2;
-use saescope::gpt2::Gpt2Config;
-use saescope::hooks::{HookPoint, Processing};
+use saescope::model::gpt2::Gpt2;
+use saescope::model::gpt2::Gpt2Config;
+use saescope::model::hooks::{HookPoint, Processing};
+use saescope::weights::checkpoint::Checkpoint;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 

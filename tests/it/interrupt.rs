@@ -1,7 +1,7 @@
 //! SIGINT in the middle of computing: the run stops between batches, says so, exits 130,
 //! and leaves neither a partial output nor a partial cache file.
 
-mod common;
+use crate::common;
 
 use common::{saescope, tiny_args};
 use std::io::{BufRead, BufReader};

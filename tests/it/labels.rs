@@ -1,17 +1,17 @@
 //! The Neuronpedia label importer on a sample export: accepted shapes, malformed rows named
 //! (nothing dropped silently), rows of other layers reported, search.
 
-mod common;
+use crate::common;
 
-use saescope::labels::{Labels, Scope};
-use saescope::neuronpedia::Ids;
+use saescope::neuronpedia::labels::{Labels, Scope};
+use saescope::sae::neuronpedia_id::Ids;
 use std::io::Write;
 
 const LAYERS: [usize; 3] = [6, 8, 10];
 
 /// The tiny SAEs at LAYERS.
-fn loaded() -> &'static [saescope::sae_key::SaeKey] {
-    static KEYS: std::sync::OnceLock<Vec<saescope::sae_key::SaeKey>> = std::sync::OnceLock::new();
+fn loaded() -> &'static [saescope::sae::key::SaeKey] {
+    static KEYS: std::sync::OnceLock<Vec<saescope::sae::key::SaeKey>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| common::keys(&LAYERS))
 }
 
@@ -21,7 +21,7 @@ fn scope() -> Scope<'static> {
     Scope::new(loaded(), IDS.get_or_init(Ids::default))
 }
 
-fn sample() -> (Labels, saescope::labels::ImportSummary) {
+fn sample() -> (Labels, saescope::neuronpedia::labels::ImportSummary) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/labels_sample.jsonl");
     Labels::load(&path, &scope()).expect("sample export imports")
 }
@@ -170,9 +170,9 @@ fn a_whole_release_of_rows_streams() {
             }
         }
     }
-    let selection = saescope::selection::Selection::from_args("jbloom/GPT2-Small-SAEs-Reformatted", &[], &layers, None, None).expect("selection");
+    let selection = saescope::sae::selection::Selection::from_args("jbloom/GPT2-Small-SAEs-Reformatted", &[], &layers, None, None).expect("selection");
     let (planned, ids) = selection.planned();
-    let keys: Vec<saescope::sae_key::SaeKey> = planned.iter().map(|k| saescope::sae_key::SaeKey { width: 24_576, ..*k }).collect();
+    let keys: Vec<saescope::sae::key::SaeKey> = planned.iter().map(|k| saescope::sae::key::SaeKey { width: 24_576, ..*k }).collect();
     let ids = Ids::from_found(planned.iter().zip(&keys).map(|(p, k)| (*k, ids.sae(*p).cloned())));
     let t = std::time::Instant::now();
     let (l, s) = Labels::load(dir.path(), &Scope::new(&keys, &ids)).expect("release imports");

@@ -2,7 +2,7 @@
 //! from scripts/reference_card.py on the tiny weights): the logit lens through TL's processed
 //! W_U, decoder-cosine neighbours in the adjacent loaded layers, per-token activations.
 
-mod common;
+use crate::common;
 
 use common::{close, engine, fixture};
 use serde_json::Value;
@@ -31,20 +31,20 @@ fn logit_lens_neighbours_and_token_activations_match_the_reference() {
     let layers: Vec<usize> = reference["layers"].as_array().expect("layers").iter().map(|v| v.as_u64().expect("int") as usize).collect();
     let eng = engine(&layers);
     let text = reference["text"].as_str().expect("text");
-    let tokens = saescope::lens::token_activations(&eng, text, false).expect("tokens");
+    let tokens = saescope::interp::lens::token_activations(&eng, text, false).expect("tokens");
     assert_eq!(tokens.truncated, 0);
     let cards = reference["cards"].as_array().expect("cards");
     assert_eq!(cards.len(), 5);
     for card in cards {
         let (layer, feature) = (card["layer"].as_u64().expect("l") as usize, card["feature"].as_u64().expect("f") as u32);
         let what = format!("layer {layer} feature {feature}");
-        let lens = saescope::lens::logit_lens(&eng, common::key(layer), feature, 10).expect("lens");
-        let ours = |v: &[saescope::lens::TokenLogit]| v.iter().map(|t| (t.token_id, t.logit as f64)).collect::<Vec<_>>();
+        let lens = saescope::interp::lens::logit_lens(&eng, common::key(layer), feature, 10).expect("lens");
+        let ours = |v: &[saescope::interp::lens::TokenLogit]| v.iter().map(|t| (t.token_id, t.logit as f64)).collect::<Vec<_>>();
         same_ranking(&format!("{what} promoted"), &pairs(&card["promoted"]), &ours(&lens.promoted));
         same_ranking(&format!("{what} suppressed"), &pairs(&card["suppressed"]), &ours(&lens.suppressed));
         assert!(lens.promoted.iter().all(|t| !t.token.is_empty()));
 
-        let near = saescope::lens::neighbours(&eng, common::key(layer), feature, 5).expect("neighbours");
+        let near = saescope::interp::lens::neighbours(&eng, common::key(layer), feature, 5).expect("neighbours");
         let expected = card["neighbours"].as_array().expect("n");
         assert_eq!(near.len(), expected.len(), "{what}: first and last layers have one neighbour layer");
         for (n, e) in near.iter().zip(expected) {
@@ -68,9 +68,9 @@ fn logit_lens_neighbours_and_token_activations_match_the_reference() {
 #[test]
 fn unknown_feature_and_layer_are_errors_not_panics() {
     let eng = engine(&[6, 8]);
-    let e = saescope::lens::logit_lens(&eng, common::key(6), 100_000, 10).expect_err("no such feature").to_string();
+    let e = saescope::interp::lens::logit_lens(&eng, common::key(6), 100_000, 10).expect_err("no such feature").to_string();
     assert!(e.contains("feature 100000 does not exist"), "{e}");
-    let e = saescope::lens::neighbours(&eng, common::key(7), 0, 5).expect_err("no such layer").to_string();
+    let e = saescope::interp::lens::neighbours(&eng, common::key(7), 0, 5).expect_err("no such layer").to_string();
     assert!(e.contains("SAE 7 res 512 is not loaded (loaded: 6 res 512, 8 res 512)"), "{e}");
 }
 
@@ -78,7 +78,7 @@ fn unknown_feature_and_layer_are_errors_not_panics() {
 fn a_text_longer_than_n_ctx_is_cut_and_says_so() {
     let eng = engine(&[6]);
     let long = "word ".repeat(2000);
-    let t = saescope::lens::token_activations(&eng, &long, false).expect("long text");
+    let t = saescope::interp::lens::token_activations(&eng, &long, false).expect("long text");
     let n_ctx = eng.model.n_ctx();
     assert_eq!(t.tokens.len(), n_ctx - 1, "n_ctx with BOS, BOS not shown");
     assert!(t.truncated > 0);
@@ -91,7 +91,7 @@ fn a_text_longer_than_n_ctx_is_cut_and_says_so() {
 fn tokens_command_matches_the_engine() {
     use std::io::Write;
     let text = "def f(x):\n    return x + 1";
-    let want = saescope::lens::token_activations(&engine(&[8]), text, false).expect("tokens");
+    let want = saescope::interp::lens::token_activations(&engine(&[8]), text, false).expect("tokens");
     let f = (0..512).max_by(|&a, &b| want.feature(0, a).iter().sum::<f32>().total_cmp(&want.feature(0, b).iter().sum::<f32>())).expect("f");
     let out = common::tiny_args(&mut common::saescope())
         .args(["tokens", "--layer", "8", "--id", &f.to_string(), "--format", "json", "--text", text])

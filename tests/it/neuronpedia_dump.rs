@@ -6,7 +6,7 @@
 //! contexts and where they peak), they agree; rows of another source and a malformed line
 //! are set aside and named.
 
-mod common;
+use crate::common;
 
 use common::{fixture, saescope, tiny_args};
 use serde_json::Value;

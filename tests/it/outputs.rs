@@ -2,7 +2,7 @@
 //! files and `-`; new files' modes; stale partial cache files; impossible option values;
 //! reproducible JSON; control characters in user text.
 
-mod common;
+use crate::common;
 
 use common::{saescope, tiny, tiny_args};
 use std::os::unix::fs::PermissionsExt;

@@ -1,10 +1,10 @@
-//! Invariants of inputs -> activations that the seed's author learnt the hard way.
+//! Invariants of inputs -> activations that the study's author learnt the hard way.
 
-mod common;
+use crate::common;
 
 use common::{engine, opts};
 use saescope::pipeline::pack;
-use saescope::progress::ProgressSink;
+use saescope::runtime::progress::ProgressSink;
 
 const TEXTS: [&str; 4] = [
     "Rain.",
@@ -96,12 +96,12 @@ fn residual_is_centred_like_transformerlens() {
 fn text_longer_than_n_ctx_is_an_error_or_truncated_on_request() {
     let e = engine(&[6]);
     let long = "word ".repeat(1100);
-    let samples = saescope::samples::Samples::parse(&format!("[[category]]\nname = \"Long\"\ntexts = [\"{long}\"]\n"), "t").expect("parse");
-    let err = saescope::compute::run(&e, &samples, &opts(false, 4096), &ProgressSink::none()).expect_err("too long").to_string();
+    let samples = saescope::corpus::samples::Samples::parse(&format!("[[category]]\nname = \"Long\"\ntexts = [\"{long}\"]\n"), "t").expect("parse");
+    let err = saescope::pipeline::compute::run(&e, &samples, &opts(false, 4096), &ProgressSink::none()).expect_err("too long").to_string();
     assert!(err.contains("n_ctx 1024") && err.contains("--truncate") && err.contains("\"Long\""), "{err}");
     let mut o = opts(false, 4096);
     o.truncate = true;
-    let set = saescope::compute::run(&e, &samples, &o, &ProgressSink::none()).expect("truncated run");
+    let set = saescope::pipeline::compute::run(&e, &samples, &o, &ProgressSink::none()).expect("truncated run");
     assert_eq!(set.texts[0].n_tokens, 1023);
 }
 
@@ -117,15 +117,15 @@ fn bf16_stays_close_to_f32_and_f16_is_refused_on_cpu() {
     let tiny = common::run_of(&d.join("saes"), &layers);
     let (model, saes) = (tiny.model.clone(), tiny.saes.clone());
     let none = ProgressSink::none();
-    let samples = saescope::samples::Samples::bundled().expect("samples");
+    let samples = saescope::corpus::samples::Samples::bundled().expect("samples");
     let run = |dtype| {
         let o = RunOptions { dtype, ..Default::default() };
         let r = Resolved::new(&model, &saes, &none).expect("resolve");
         let id = r.identity(&o).expect("identity");
         let e = r.load(tch::Device::Cpu, true, &o, &none).expect("load");
         assert_eq!(e.model.kind(), dtype.kind());
-        let lens = saescope::lens::logit_lens(&e, common::key(8), 3, 10).expect("lens in this dtype");
-        let set = saescope::compute::run(&e, &samples, &o, &none).expect("run");
+        let lens = saescope::interp::lens::logit_lens(&e, common::key(8), 3, 10).expect("lens in this dtype");
+        let set = saescope::pipeline::compute::run(&e, &samples, &o, &none).expect("run");
         (id, analyze(&set, Params::default()), lens)
     };
     let (id32, a32, lens32) = run(Precision::F32);

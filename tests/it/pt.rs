@@ -4,11 +4,11 @@
 //! their values; a pickle that calls os.system is refused, naming the file and the call;
 //! damaged files give an error, never a panic.
 
-mod common;
+use crate::common;
 
 use saescope::sae::Sae;
 use saescope::source::SaeFiles;
-use saescope::torch_pt::PtFile;
+use saescope::weights::torch_pt::PtFile;
 use tch::{Device, Kind, Tensor};
 
 /// An error as the command line prints it: every cause, outermost first.
@@ -30,7 +30,7 @@ fn a_kk_attention_sae_encodes_as_saelens_does() {
     let sae = Sae::load(
         &files,
         48,
-        saescope::hooks::HookPoint::parse("blocks.1.attn.hook_z").expect("hook"),
+        saescope::model::hooks::HookPoint::parse("blocks.1.attn.hook_z").expect("hook"),
         &saescope::sae::Overrides::default(),
         true,
         Device::Cpu,
@@ -75,7 +75,7 @@ fn a_checkpoint_that_would_run_code_is_refused() {
     let e = Sae::load(
         &files,
         48,
-        saescope::hooks::HookPoint::parse("blocks.1.attn.hook_z").expect("hook"),
+        saescope::model::hooks::HookPoint::parse("blocks.1.attn.hook_z").expect("hook"),
         &saescope::sae::Overrides::default(),
         false,
         Device::Cpu,

@@ -2,15 +2,15 @@
 //! known, and the probes on the tiny weights checked against the run's own numbers (the
 //! category vectors, the encode of a window computed directly).
 
-mod common;
+use crate::common;
 
+use saescope::analysis::questions::dips::{dips, level, Cause};
+use saescope::analysis::questions::probe::{self, shuffled, Probe, CONTEXTS};
+use saescope::analysis::questions::syntax::{reads, Reads};
+use saescope::analysis::questions::tail::tail;
 use saescope::analysis::{analyze, Params};
-use saescope::progress::ProgressSink;
-use saescope::questions::dips::{dips, level, Cause};
-use saescope::questions::probe::{self, shuffled, Probe, CONTEXTS};
-use saescope::questions::syntax::{reads, Reads};
-use saescope::questions::tail::tail;
-use saescope::samples::Samples;
+use saescope::corpus::samples::Samples;
+use saescope::runtime::progress::ProgressSink;
 
 #[test]
 fn a_feature_reads_the_shortest_context_that_gives_half_its_activation() {
@@ -79,9 +79,9 @@ fn probes_agree_with_the_run_and_with_a_direct_encode() {
     let engine = common::engine(&layers);
     let samples = Samples::bundled().expect("samples");
     let opts = common::opts(false, 256);
-    let set = saescope::compute::run(&engine, &samples, &opts, &ProgressSink::none()).expect("run");
+    let set = saescope::pipeline::compute::run(&engine, &samples, &opts, &ProgressSink::none()).expect("run");
     let analysis = analyze(&set, Params::default());
-    let texts = saescope::questions::texts(&engine, &samples, &opts, &ProgressSink::none()).expect("texts");
+    let texts = saescope::analysis::questions::texts(&engine, &samples, &opts, &ProgressSink::none()).expect("texts");
     let probes: Vec<Probe> = analysis
         .saes
         .iter()

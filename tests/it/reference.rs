@@ -2,12 +2,12 @@
 //! weight processing + SAELens encode), whose outputs on the tiny synthetic weights are
 //! committed in tests/fixtures (regenerate: `bash scripts/gen-fixtures`).
 
-mod common;
+use crate::common;
 
 use common::{close, engine, fixture, opts};
 use saescope::analysis::{analyze, Params};
-use saescope::report::Report;
-use saescope::samples::Samples;
+use saescope::corpus::samples::Samples;
+use saescope::output::report::Report;
 use serde_json::Value;
 
 const REL: f64 = 1e-4;
@@ -18,7 +18,7 @@ fn check_against(fixture_name: &str, include_bos: bool) {
     let samples = Samples::load(&fixture("reference_samples.toml")).expect("samples");
     let eng = engine(&layers);
     // A small batch budget forces several batches with heavy padding.
-    let set = saescope::compute::run(&eng, &samples, &opts(include_bos, 64), &saescope::progress::ProgressSink::none()).expect("run");
+    let set = saescope::pipeline::compute::run(&eng, &samples, &opts(include_bos, 64), &saescope::runtime::progress::ProgressSink::none()).expect("run");
     let report = Report::new(String::new(), String::new(), &set, &analyze(&set, Params::default()));
     let ours: Value = serde_json::from_str(&report.json().expect("json")).expect("parse");
 

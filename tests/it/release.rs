@@ -6,7 +6,7 @@
 //! must equal TransformerLens + SAELens (tests/fixtures/mixed_tiny.json, from
 //! scripts/gen-fixtures).
 
-mod common;
+use crate::common;
 
 use common::hub::Hub;
 use common::releases::{hub, FS, FS_IDS, KK, MIXED, V5};

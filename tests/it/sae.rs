@@ -1,5 +1,5 @@
 //! SAE encode for every supported architecture and normalisation, against the formulas of
-//! the README's "Method" computed independently in plain Rust.
+//! docs/method.md's "Method" computed independently in plain Rust.
 
 use saescope::sae::Sae;
 use saescope::source::SaeFiles;
@@ -64,7 +64,7 @@ fn load(files: &SaeFiles) -> Sae {
     Sae::load(
         files,
         D,
-        saescope::hooks::HookPoint::new(3, saescope::hooks::Site::ResidPre),
+        saescope::model::hooks::HookPoint::new(3, saescope::model::hooks::Site::ResidPre),
         &saescope::sae::Overrides::default(),
         false,
         tch::Device::Cpu,
@@ -125,7 +125,7 @@ fn every_architecture_matches_its_formula() {
     let err = Sae::load(
         &write(dir.path(), old, &w),
         D,
-        saescope::hooks::HookPoint::new(3, saescope::hooks::Site::ResidPre),
+        saescope::model::hooks::HookPoint::new(3, saescope::model::hooks::Site::ResidPre),
         &saescope::sae::Overrides::default(),
         false,
         tch::Device::Cpu,

@@ -1,7 +1,7 @@
 //! Scale: a generated 5,000-text corpus, all 13 hook points at once, and the memory check
 //! that refuses a load the machine cannot hold.
 
-mod common;
+use crate::common;
 
 use common::{saescope, tiny_args};
 
@@ -11,7 +11,7 @@ fn five_thousand_generated_texts_run_with_progress() {
     let samples = tmp.path().join("big.toml");
     let ok = saescope().args(["synth-samples", "--texts", "5000", "--out"]).arg(&samples).status().expect("gen");
     assert!(ok.success());
-    let parsed = saescope::samples::Samples::load(&samples).expect("generated file parses");
+    let parsed = saescope::corpus::samples::Samples::load(&samples).expect("generated file parses");
     assert_eq!(parsed.n_texts(), 5000);
     assert_eq!(parsed.categories.len(), 7);
     let again = tmp.path().join("again.toml");

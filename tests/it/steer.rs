@@ -3,10 +3,10 @@
 //! mode; the KV cache gives what recomputing every step gives; the command checks what it
 //! is given; TransformerLens agrees on one and two features, at one and two layers.
 
-mod common;
+use crate::common;
 
 use common::{saescope, tiny_args};
-use saescope::steer::{check_cache, steer, Edit, Sampling, Steer};
+use saescope::interp::steer::{check_cache, steer, Edit, Sampling, Steer};
 
 const PROMPT: &str = "def factorial(n):\n    return 1 if n == 0 else";
 
@@ -25,14 +25,14 @@ fn strength_zero_and_clamping_a_silent_feature_change_nothing() {
     // A feature silent at every position of prompt and continuation: clamping it to 0 is
     // clamping it to its own activation.
     let all = format!("{PROMPT}{}", zero.default.text);
-    let acts = saescope::lens::token_activations(&e, &all, true).expect("acts");
+    let acts = saescope::interp::lens::token_activations(&e, &all, true).expect("acts");
     let silent = (0..512_u32).find(|&f| acts.feature(0, f).iter().all(|&v| v == 0.0)).expect("a silent feature");
     let clamp = steer(&e, PROMPT, &[Steer::new(common::key(6), silent, 0.0)], Edit::Clamp, GREEDY).expect("clamp");
     assert_eq!(clamp.default.ids, clamp.steered.ids);
     assert!(clamp.steps.iter().all(|s| s.kl < 1e-6));
     // The prompt's strongest feature: adding 0 leaves it, clamping it to 0 takes it out of
     // every position, which an `add` could not do.
-    let prompt_acts = saescope::lens::token_activations(&e, PROMPT, true).expect("acts");
+    let prompt_acts = saescope::interp::lens::token_activations(&e, PROMPT, true).expect("acts");
     let strongest = (0..512_u32)
         .max_by(|&a, &b| prompt_acts.feature(0, a).iter().sum::<f32>().total_cmp(&prompt_acts.feature(0, b).iter().sum::<f32>()))
         .expect("a feature");
@@ -123,7 +123,7 @@ fn greedy_steering_equals_transformer_lens() {
     assert_eq!(e.tokenizer.encode_with_bos(fx["prompt"].as_str().expect("prompt")).expect("tok"), prompt, "same prompt tokens");
     let n = fx["tokens"].as_u64().expect("n") as usize;
     let check = common::check_greedy;
-    let plain = saescope::steer::greedy(&e, &prompt, &[], Edit::Add, n).expect("greedy");
+    let plain = saescope::interp::steer::greedy(&e, &prompt, &[], Edit::Add, n).expect("greedy");
     check(&plain, &fx["default"], "unsteered");
     assert_eq!(plain.0, ids(&fx["default"]["generate_cached"]), "TL generate, KV cache on");
     assert_eq!(plain.0, ids(&fx["default"]["generate_uncached"]), "TL generate, KV cache off");
@@ -132,7 +132,7 @@ fn greedy_steering_equals_transformer_lens() {
         let steers = common::steers_of(case, "layer");
         let name = case["name"].as_str().expect("name");
         // The run's mode is the other one: each feature's own mode must win.
-        let got = saescope::steer::greedy(&e, &prompt, &steers, Edit::Add, n).expect("steered");
+        let got = saescope::interp::steer::greedy(&e, &prompt, &steers, Edit::Add, n).expect("steered");
         check(&got, case, name);
         by_case.insert(name.to_string(), got.0);
     }

@@ -6,12 +6,12 @@
 //! edit is a hook on the SAE's own hook point, each SAE reading its hook under its own
 //! processing; every case moves the continuation away from the unsteered one.
 
-mod common;
+use crate::common;
 
 use common::ids_of as ids;
 use common::releases::{all, KK, MIXED};
+use saescope::interp::steer::{greedy, Edit};
 use saescope::pipeline::Engine;
-use saescope::steer::{greedy, Edit};
 use serde_json::Value;
 
 fn check(e: &Engine, fx: &Value, run: &Value) {
@@ -25,7 +25,7 @@ fn check(e: &Engine, fx: &Value, run: &Value) {
         common::check_greedy(&got, case, what);
         assert_ne!(got.0, plain, "{what}: the case moves the continuation");
     }
-    let got = saescope::attribute::attribute(e, fx["prompt"].as_str().expect("prompt"), None, 8).expect("attribute");
+    let got = saescope::interp::attribute::attribute(e, fx["prompt"].as_str().expect("prompt"), None, 8).expect("attribute");
     common::check_attribution(&got, &run["attribution"]);
 }
 

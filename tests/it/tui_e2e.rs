@@ -2,7 +2,7 @@
 //! step a layer, mark two categories, export, quit; then check the screen, the CSV and
 //! that the terminal was restored.
 
-mod common;
+use crate::common;
 
 use common::{cache_dir, tiny};
 use std::path::Path;
@@ -290,7 +290,7 @@ fn quit_while_computing_leaves_no_partial_cache_file() {
     assert_eq!(partials(), 0, "no partial cache file is left behind");
 }
 
-/// Beyond the seed, as a new user would try it: a feature's card (logit lens, neighbours),
+/// Beyond the study, as a new user would try it: a feature's card (logit lens, neighbours),
 /// its token view, the findings, label search, and a text of one's own.
 #[test]
 fn card_tokens_findings_search_and_own_text_in_tmux() {
@@ -319,7 +319,7 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     assert!(s.contains("saescope-tokens-8res512-"), "{s}");
     t.escape();
     t.keys(&["f"]);
-    let s = t.wait_for("Findings of the seed analysis", 5);
+    let s = t.wait_for("Findings of the GPT-2 small SAE study", 5);
     assert!(s.contains("HOLD"), "{s}");
     t.escape();
     t.keys(&["/"]);

@@ -1,7 +1,7 @@
 //! The explorer without a terminal: panes rendered into ratatui's TestBackend, and key
 //! sequences applied to the state, on data from the tiny synthetic weights.
 
-mod common;
+use crate::common;
 
 use common::{engine, opts};
 use ratatui::backend::TestBackend;
@@ -9,8 +9,8 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::Terminal;
 use saescope::analysis::{analyze, Params};
-use saescope::progress::{Progress, ProgressSink};
-use saescope::samples::Samples;
+use saescope::corpus::samples::Samples;
+use saescope::runtime::progress::{Progress, ProgressSink};
 use saescope::ui::app::{Action, App, Pane, Results, RunInfo};
 use saescope::ui::{keymap, panes, view};
 use std::sync::OnceLock;
@@ -19,8 +19,8 @@ use std::time::Duration;
 const LAYERS: [usize; 4] = [6, 8, 10, 11];
 
 /// The tiny weights stand in for gpt2-small-res-jb, whose Neuronpedia ids are known.
-fn ids() -> saescope::neuronpedia::Ids {
-    saescope::neuronpedia::Ids::from_pairs([
+fn ids() -> saescope::sae::neuronpedia_id::Ids {
+    saescope::sae::neuronpedia_id::Ids::from_pairs([
         (common::key(6), "gpt2-small/6-res-jb"),
         (common::key(8), "gpt2-small/8-res-jb"),
         (common::key(10), "gpt2-small/10-res-jb"),
@@ -31,7 +31,8 @@ fn ids() -> saescope::neuronpedia::Ids {
 fn results() -> &'static (saescope::activations::ActivationSet, saescope::analysis::Analysis) {
     static R: OnceLock<(saescope::activations::ActivationSet, saescope::analysis::Analysis)> = OnceLock::new();
     R.get_or_init(|| {
-        let mut set = saescope::compute::run(&engine(&LAYERS), &Samples::bundled().expect("samples"), &opts(false, 2048), &ProgressSink::none()).expect("run");
+        let mut set =
+            saescope::pipeline::compute::run(&engine(&LAYERS), &Samples::bundled().expect("samples"), &opts(false, 2048), &ProgressSink::none()).expect("run");
         set.neuronpedia = ids();
         let a = analyze(&set, Params::default());
         (set, a)
@@ -161,7 +162,7 @@ fn categories_pane_shows_counts_marks_and_focus() {
 #[test]
 fn features_pane_shows_long_neuronpedia_ids_whole_or_not_at_all() {
     let mut a = app(true);
-    a.info.ids = saescope::neuronpedia::Ids::from_pairs([
+    a.info.ids = saescope::sae::neuronpedia_id::Ids::from_pairs([
         (common::key(6), "gemma-3-270m/6-gemmascope-2-res-16k"),
         (common::key(8), "gemma-3-270m/8-gemmascope-2-res-16k"),
         (common::key(10), "gemma-3-270m/10-gemmascope-2-res-16k"),
@@ -565,7 +566,7 @@ fn export_to_an_unwritable_folder_is_a_message() {
 
 // ---- Views beyond the main panes: card, tokens, findings, search, your own text ----
 
-use saescope::labels::Labels;
+use saescope::neuronpedia::labels::Labels;
 use saescope::ui::app::{Mode, Reply, WorkerRequest};
 use saescope::ui::worker;
 use std::collections::BTreeSet;
@@ -603,7 +604,7 @@ fn sample_labels(a: &App) -> Labels {
     let src = format!(
         r#"[{{"layer":"6-res-jb","index":"{top}","description":"Python keywords"}},{{"layer":"8-res-jb","index":"3","description":"python imports"}},{{"layer":"10-res-jb","index":"4","description":"dates"}}]"#
     );
-    Labels::parse(&src, "test", &saescope::labels::Scope::new(&common::keys(&LAYERS), &ids())).expect("labels").0
+    Labels::parse(&src, "test", &saescope::neuronpedia::labels::Scope::new(&common::keys(&LAYERS), &ids())).expect("labels").0
 }
 
 #[test]
@@ -783,7 +784,7 @@ fn worker_reports_a_failure_as_a_message() {
         &worker::Knows::default(),
         false,
         WorkerRequest::Card(Box::new({
-            let mut c = saescope::card::Card::from_set(&results().0, &Labels::default(), common::key(6), 1).expect("card");
+            let mut c = saescope::interp::card::Card::from_set(&results().0, &Labels::default(), common::key(6), 1).expect("card");
             c.sae = common::key(7);
             c
         })),
@@ -846,7 +847,7 @@ fn each_view_exports_its_own_table() {
 #[test]
 fn token_view_keeps_recent_texts_only() {
     let mut a = app(true);
-    let none = || saescope::lens::TokenActivations { tokens: vec![], saes: vec![], truncated: 0 };
+    let none = || saescope::interp::lens::TokenActivations { tokens: vec![], saes: vec![], truncated: 0 };
     for i in 0..200 {
         a.receive(Reply::Tokens(format!("text {i}"), none()));
     }
@@ -863,7 +864,7 @@ fn with_versus(arrived: bool) -> App {
     if arrived {
         let (set, _) = results();
         let other = saescope::analysis::analyze(set, saescope::analysis::Params { top_k: 1, threshold: 0.0 });
-        a.set_versus(Ok(saescope::findings::findings(&other, &set.categories)));
+        a.set_versus(Ok(saescope::analysis::findings::findings(&other, &set.categories)));
     }
     press(&mut a, Action::Findings);
     a
@@ -1158,7 +1159,7 @@ fn steer_view_from_a_card_runs_both_continuations() {
     assert_eq!(a.steering[0].strength, 25.0);
     press(&mut a, Action::ToggleMode);
     press(&mut a, Action::ToggleMode);
-    assert_eq!(a.steer_mode, saescope::steer::Edit::Add);
+    assert_eq!(a.steer_mode, saescope::interp::steer::Edit::Add);
     press(&mut a, Action::FocusCategory);
     assert!(a.input.as_ref().is_some_and(|i| i.kind == saescope::ui::action::InputKind::SteerPrompt), "Enter without a prompt asks for one");
     typed(&mut a, "def f(x):");

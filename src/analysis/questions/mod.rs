@@ -1,4 +1,4 @@
-//! The seed analysis's open questions (its section V), measured on the current data, each
+//! The study's open questions (its section V), measured on the current data, each
 //! answered in a line with the numbers behind it, beside the four findings:
 //! 1. syntax or semantics (`syntax`): do the named features read their token or a context?
 //! 2. the long tail (`tail`): what carries the mass beyond the top 5?
@@ -14,12 +14,12 @@ pub mod syntax;
 pub mod tail;
 
 use crate::activations::ActivationSet;
+use crate::analysis::eval::{EvalOptions, Quality};
+use crate::analysis::findings::Finding;
 use crate::analysis::Analysis;
 use crate::dashboard::text::levels;
-use crate::eval::{EvalOptions, Quality};
-use crate::findings::Finding;
 use crate::pipeline::Engine;
-use crate::progress::ProgressSink;
+use crate::runtime::progress::ProgressSink;
 use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
 use syntax::{Reading, Reads, Role};
@@ -74,7 +74,7 @@ pub fn measure(
 ) -> Result<OpenQuestions> {
     let ids: Vec<Vec<u32>> = texts.iter().map(|t| t.ids.clone()).collect();
     let opts = EvalOptions::reconstruction(batch_tokens);
-    let quality = crate::eval::evaluate(engine, &ids, "the samples".into(), &opts, progress)?.saes;
+    let quality = crate::analysis::eval::evaluate(engine, &ids, "the samples".into(), &opts, progress)?.saes;
     let probes = probes(engine, set, analysis)?;
     let only: Vec<probe::Probe> = probes.iter().map(|p| p.0).collect();
     let measured = probe::measure(engine, &texts, &only, set.include_bos, batch_tokens, progress)?;
@@ -376,7 +376,7 @@ impl OpenQuestions {
     /// Token strips of each category's best-read feature at `sae` (its top feature): the
     /// strongest text as it is and shuffled, as plain text with each firing token's value.
     pub fn strips_text(&self, sae: &str) -> String {
-        let p = crate::printable::printable;
+        let p = crate::runtime::printable::printable;
         let mut s = String::new();
         for (c, name) in self.categories.iter().enumerate() {
             let Some(r) = self.readings.iter().find(|r| r.category == c && r.sae == sae && r.role == Role::Top(1)) else { continue };
@@ -399,7 +399,12 @@ impl OpenQuestions {
 }
 
 /// The samples' texts as token ids with their categories, in the samples' order.
-pub fn texts(engine: &Engine, samples: &crate::samples::Samples, opts: &crate::pipeline::RunOptions, progress: &ProgressSink) -> Result<Vec<probe::Text>> {
+pub fn texts(
+    engine: &Engine,
+    samples: &crate::corpus::samples::Samples,
+    opts: &crate::pipeline::RunOptions,
+    progress: &ProgressSink,
+) -> Result<Vec<probe::Text>> {
     let ids = engine.tokenize(samples, opts, progress)?;
     Ok(samples.texts().zip(ids).map(|((category, _, _), ids)| probe::Text { category, ids }).collect())
 }

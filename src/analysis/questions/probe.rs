@@ -8,7 +8,7 @@
 //! costs forwards, not SAE widths.
 
 use crate::pipeline::{pack, plan, Engine};
-use crate::progress::{Progress, ProgressSink};
+use crate::runtime::progress::{Progress, ProgressSink};
 use color_eyre::eyre::Result;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -69,7 +69,7 @@ type Values = Vec<Vec<Vec<f32>>>;
 fn values(engine: &Engine, texts: &[&[u32]], features: &[Vec<u32>], batch_tokens: usize) -> Result<Values> {
     let mut out: Values = vec![Vec::new(); texts.len()];
     for batch in plan(texts, batch_tokens) {
-        crate::interrupt::check()?;
+        crate::runtime::interrupt::check()?;
         let p = pack(batch.iter().map(|&i| texts[i]), true, engine.tokenizer.bos);
         let inputs = engine.inputs(&p)?;
         let per_sae: Vec<Option<(Vec<f32>, usize)>> = inputs

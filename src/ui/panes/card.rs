@@ -6,7 +6,7 @@
 //! the contexts' shading show once the model thread has filled them in.
 
 use super::num;
-use crate::card::excerpt;
+use crate::interp::card::excerpt;
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::screens::CardScreen;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -30,7 +30,7 @@ pub fn draw(f: &mut Frame, view: &CardScreen, area: Rect, hits: &HitMap) {
         Some(label) => Line::from(vec![Span::styled("label: ", Style::new().add_modifier(Modifier::BOLD)), Span::raw(label.clone())]),
         None => Line::raw("label: none (load Neuronpedia explanations with --labels FILE)"),
     };
-    f.render_widget(Paragraph::new(vec![Line::raw(c.neuronpedia_url.clone().unwrap_or_else(|| crate::card::NO_PAGE.into())), label]), head);
+    f.render_widget(Paragraph::new(vec![Line::raw(c.neuronpedia_url.clone().unwrap_or_else(|| crate::interp::card::NO_PAGE.into())), label]), head);
     let [left, right] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).spacing(1).areas(body);
     let mut r = weight_lines(view, right.width);
     if let Some(np) = &c.neuronpedia {
@@ -64,7 +64,7 @@ pub fn draw(f: &mut Frame, view: &CardScreen, area: Rect, hits: &HitMap) {
 
 /// The sample texts' sections: the feature's mean activation in every text as a histogram,
 /// and the texts where it fires most.
-fn sample_lines(c: &crate::card::Card, width: usize) -> Vec<Line<'static>> {
+fn sample_lines(c: &crate::interp::card::Card, width: usize) -> Vec<Line<'static>> {
     let w = width.saturating_sub(2);
     let mut l: Vec<Line> = Vec::new();
     let fired = c.texts.iter().filter(|t| t.exact && t.activation > 0.0).count();
@@ -107,7 +107,7 @@ fn weight_lines(view: &CardScreen, width: u16) -> Vec<Line<'static>> {
         Some(lg) => {
             // Promoted and suppressed side by side, so both neighbour lists fit below from 100x30 (smaller terminals scroll with ↑/↓).
             let tw = (width as usize).saturating_sub(17) / 2;
-            let token = |t: &crate::lens::TokenLogit| excerpt(&format!("{:?}", t.token), tw);
+            let token = |t: &crate::interp::lens::TokenLogit| excerpt(&format!("{:?}", t.token), tw);
             r.push(bold(format!("{:<w$}  suppresses", "Logit lens: promotes", w = tw + 7)));
             for (p, s) in lg.promoted.iter().zip(&lg.suppressed) {
                 r.push(Line::raw(format!("{:+6.2} {:<tw$}  {:+6.2} {}", p.logit, token(p), s.logit, token(s))));
@@ -126,7 +126,7 @@ fn weight_lines(view: &CardScreen, width: u16) -> Vec<Line<'static>> {
 
 /// Neuronpedia's numbers and top activations for the feature (`--neuronpedia`), headed
 /// with where they come from, so they are never read as saescope's own.
-fn neuronpedia_lines(np: &crate::neuronpedia_dump::FeatureDump, width: usize) -> Vec<Line<'static>> {
+fn neuronpedia_lines(np: &crate::neuronpedia::dump::FeatureDump, width: usize) -> Vec<Line<'static>> {
     let mut l = vec![bold(format!("Neuronpedia: {}", np.source))];
     if !np.data_sources.is_empty() {
         l.push(Line::styled(format!("data: {}", excerpt(&np.data_sources.join(", "), width.saturating_sub(6))), Style::new().add_modifier(Modifier::DIM)));

@@ -1,4 +1,4 @@
-//! The seed's Figure 2a as charts: Peak and Sum of each charted category across the loaded
+//! The study's Figure 2a as charts: Peak and Sum of each charted category across the loaded
 //! layers (a line chart: x the layers, y the value, one line per category and metric), and
 //! the current layer's top-k activations as bars labelled with their feature ids.
 //! Lines differ by marker as well as colour (Peak dots, Sum braille), so NO_COLOR loses
@@ -130,8 +130,8 @@ impl TrendLayout {
 /// SAEs are one per layer at one site (spacing then follows depth), else its place in the
 /// run's order and its tab label, with a compact form (`5z`, `9p`) for when those labels
 /// do not all fit under their ticks.
-fn ticks(keys: &[crate::sae_key::SaeKey]) -> Vec<(f64, String, String)> {
-    let (site, labels) = crate::sae_key::tabs(keys);
+fn ticks(keys: &[crate::sae::key::SaeKey]) -> Vec<(f64, String, String)> {
+    let (site, labels) = crate::sae::key::tabs(keys);
     match site {
         Some(_) => keys.iter().zip(labels).map(|(k, l)| (k.hook.layer as f64, l.clone(), l)).collect(),
         None => keys
@@ -255,9 +255,9 @@ mod tests {
     /// is wide enough for all of them, else every one in its compact form, never some cut.
     #[test]
     fn labels_that_do_not_all_fit_turn_compact_together() {
-        let keys: Vec<crate::sae_key::SaeKey> = ["blocks.5.attn.hook_z", "blocks.5.hook_resid_post", "blocks.9.attn.hook_z", "blocks.9.hook_resid_post"]
+        let keys: Vec<crate::sae::key::SaeKey> = ["blocks.5.attn.hook_z", "blocks.5.hook_resid_post", "blocks.9.attn.hook_z", "blocks.9.hook_resid_post"]
             .iter()
-            .map(|h| crate::sae_key::SaeKey::new(crate::hooks::HookPoint::parse(h).expect("hook"), 128))
+            .map(|h| crate::sae::key::SaeKey::new(crate::model::hooks::HookPoint::parse(h).expect("hook"), 128))
             .collect();
         let ticks = ticks(&keys);
         let row = |width: u16| {

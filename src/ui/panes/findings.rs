@@ -1,10 +1,10 @@
-//! The findings view: the seed's four findings checked on the current data, each marked
+//! The findings view: the study's four findings checked on the current data, each marked
 //! HOLDS or DOES NOT HOLD (in words, so it reads without colour) with its numbers, then its
 //! open questions, each with its measured answer, charts as block characters in the rows,
 //! and token strips of the SAE on view (its strongest text as it is and shuffled); with a
 //! second run (`--versus-model`), each claim on both runs, one under the other.
 
-use crate::findings::{verdict, RunFinding, SideBySide};
+use crate::analysis::findings::{verdict, RunFinding, SideBySide};
 use crate::ui::context::{Asked, Context, Versus};
 use crate::ui::screens::FindingsScreen;
 use ratatui::layout::Rect;
@@ -14,7 +14,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &FindingsScreen, app: &Context, area: Rect) {
-    let head = if app.versus.is_some() { "Findings of the seed analysis, on two runs" } else { "Findings of the seed analysis, on this data" };
+    let head = if app.versus.is_some() { "The GPT-2 small SAE study on two runs" } else { "Findings of the GPT-2 small SAE study" };
     let block = super::view_frame_hinted(head.into(), crate::ui::action::Mode::Findings, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -33,15 +33,15 @@ pub fn draw(f: &mut Frame, view: &FindingsScreen, app: &Context, area: Rect) {
     }
     let bold = Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
     for (i, x) in list.iter().enumerate() {
-        if i == crate::findings::FINDINGS {
-            lines.push(Line::styled("Open questions of the seed analysis, measured on these texts", bold));
+        if i == crate::analysis::findings::FINDINGS {
+            lines.push(Line::styled("The study's open questions, measured on these texts", bold));
             lines.push(Line::raw(""));
         }
         lines.extend(finding_lines(i, x, inner.width as usize));
         lines.push(Line::raw(""));
     }
-    if list.len() <= crate::findings::FINDINGS {
-        lines.push(Line::styled("Open questions of the seed analysis", bold));
+    if list.len() <= crate::analysis::findings::FINDINGS {
+        lines.push(Line::styled("The study's open questions", bold));
         lines.push(Line::raw(match &app.questions {
             Some(Asked::Failed(why)) => format!("could not be measured: {why}"),
             Some(Asked::Ready(_)) => "measured; they show when the second run has them too".into(),
@@ -67,8 +67,8 @@ fn verdict_span(r: &RunFinding) -> Span<'static> {
 
 /// Each category's top feature at `sae`: its strongest text as it is and shuffled, token
 /// by token, shaded as the token view shades them, on one scale per feature.
-fn strips(q: &crate::questions::OpenQuestions, sae: &str) -> Vec<Line<'static>> {
-    use crate::questions::syntax::Role;
+fn strips(q: &crate::analysis::questions::OpenQuestions, sae: &str) -> Vec<Line<'static>> {
+    use crate::analysis::questions::syntax::Role;
     let mut lines = vec![Line::styled(
         format!("Token strips at {sae}: each category's top feature, its strongest text as it is and shuffled"),
         Style::new().add_modifier(Modifier::BOLD),

@@ -3,8 +3,8 @@
 //! context peaks on.
 
 use super::{num, selected};
-use crate::card::excerpt;
 use crate::dashboard::{DENSITY_BINS, DENSITY_BINS_PER_DECADE, DENSITY_FROM};
+use crate::interp::card::excerpt;
 use crate::ui::context::{Asked, Context};
 use crate::ui::hits::{HitMap, Target};
 use crate::ui::screens::OverviewScreen;
@@ -45,9 +45,7 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
     f.render_widget(Paragraph::new(head), top);
     let Some(index) = ctx.index.as_ref() else {
         let why = match (&ctx.corpus, &ctx.index_note) {
-            (None, _) => {
-                "No corpus. Start saescope with --corpus PATH (a text file, a folder, or JSON Lines) to index one (README, \"Feature dashboards\").".into()
-            }
+            (None, _) => "No corpus. Start saescope with --corpus PATH (a text file, a folder, or JSON Lines) to index one (docs/dashboards.md).".into(),
             (Some(_), Some(note)) => note.clone(),
             (Some(c), None) => format!("{c} is not indexed yet."),
         };

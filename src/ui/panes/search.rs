@@ -18,7 +18,7 @@ pub fn draw(f: &mut Frame, view: &SearchScreen, app: &Context, drawn: &HitMap, a
     if app.labels.is_empty() && app.index.is_none() {
         let why = match &app.index_note {
             Some(note) => format!("No labels loaded, and the corpus is not indexed yet ({note})."),
-            None => "No labels loaded. Start saescope with --labels FILE, a Neuronpedia explanations export (README, \"Labels\"), or with --corpus PATH to find features by the token they peak on.".into(),
+            None => "No labels loaded. Start saescope with --labels FILE, a Neuronpedia explanations export (docs/formats.md, \"Labels\"), or with --corpus PATH to find features by the token they peak on.".into(),
         };
         f.render_widget(Paragraph::new(why).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;

@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
-    let mode = if ctx.steer_mode == crate::steer::Edit::Add { "adding" } else { "clamping" };
+    let mode = if ctx.steer_mode == crate::interp::steer::Edit::Add { "adding" } else { "clamping" };
     let block = super::view_frame_hinted(format!("Steer · {mode}"), Mode::Steer, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -21,8 +21,8 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
     let [set, prompt, texts, steps] =
         Layout::vertical([Constraint::Length(set_h), Constraint::Length(1), Constraint::Percentage(40), Constraint::Min(3)]).areas(inner);
     let rows = ctx.steering.iter().enumerate().map(|(i, s)| {
-        let label = crate::sae_key::pick(&ctx.saes, &s.sae).ok().and_then(|k| ctx.labels.get(k, s.feature)).unwrap_or("").to_string();
-        let how = if s.mode_or(ctx.steer_mode) == crate::steer::Edit::Clamp { "=" } else { "" };
+        let label = crate::sae::key::pick(&ctx.saes, &s.sae).ok().and_then(|k| ctx.labels.get(k, s.feature)).unwrap_or("").to_string();
+        let how = if s.mode_or(ctx.steer_mode) == crate::interp::steer::Edit::Clamp { "=" } else { "" };
         let row = Row::new([s.sae.clone(), format!("#{}", s.feature), format!("{how}{:+}", s.strength), label]);
         if i == view.row {
             row.style(selected())
@@ -60,7 +60,7 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
     let widths = [Constraint::Length(5), Constraint::Fill(1), Constraint::Fill(1), Constraint::Length(8)];
     // The top tokens of each step, as many of the five as the column holds whole.
     let [_, col, _, _] = Layout::horizontal(widths).spacing(1).areas(steps);
-    let top = |t: &[crate::steer::TokenProb]| fit_tokens(t, col.width as usize);
+    let top = |t: &[crate::interp::steer::TokenProb]| fit_tokens(t, col.width as usize);
     let rows = r.steps.iter().enumerate().map(|(i, s)| Row::new([format!("{}", i + 1), top(&s.default_top), top(&s.steered_top), format!("{:.4}", s.kl)]));
     f.render_widget(
         Table::new(rows, widths)
@@ -71,10 +71,10 @@ pub fn draw(f: &mut Frame, view: &SteerScreen, ctx: &Context, area: Rect) {
 }
 
 /// `"tok" 0.123` for as many of a step's top tokens as fit in `width` columns, best first.
-fn fit_tokens(top: &[crate::steer::TokenProb], width: usize) -> String {
+fn fit_tokens(top: &[crate::interp::steer::TokenProb], width: usize) -> String {
     let mut out = String::new();
     for t in top {
-        let item = format!("{:?} {}", t.token, crate::steer::prob_text(t.prob));
+        let item = format!("{:?} {}", t.token, crate::interp::steer::prob_text(t.prob));
         let sep = if out.is_empty() { "" } else { "  " };
         if out.chars().count() + sep.len() + item.chars().count() > width && !out.is_empty() {
             break;

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let (site, labels) = crate::sae_key::tabs(&app.saes);
+    let (site, labels) = crate::sae::key::tabs(&app.saes);
     let prefix = match site {
         Some(s) => format!(" saescope  layer ({s}) "),
         None => " saescope  SAE ".to_string(),

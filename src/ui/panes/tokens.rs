@@ -4,7 +4,7 @@
 //! the strongest bold; `v` prints every value.
 
 use super::{num, selected, view_frame};
-use crate::card::excerpt;
+use crate::interp::card::excerpt;
 use crate::ui::context::Context;
 use crate::ui::hits::HitMap;
 use crate::ui::screens::TokensScreen;

@@ -1,8 +1,8 @@
 //! A prompt's next token attributed to features: every loaded SAE's top features by
 //! activation x gradient with their ablation effects, in one list; Enter opens a card.
 
-use super::{distance, step, Step};
-use crate::attribute::Attribution;
+use super::{distance, step, ScreenStep};
+use crate::interp::attribute::Attribution;
 use crate::ui::action::{Action, Effect, InputKind, WorkerRequest};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
@@ -43,23 +43,23 @@ impl AttributeScreen {
     }
 
     /// (SAE, feature) of each row, in the order drawn.
-    pub fn rows(&self) -> Vec<(crate::sae_key::SaeKey, u32)> {
+    pub fn rows(&self) -> Vec<(crate::sae::key::SaeKey, u32)> {
         self.result.as_ref().map_or_else(Vec::new, |r| r.saes.iter().flat_map(|l| l.features.iter().map(move |f| (l.sae, f.feature))).collect())
     }
 
-    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
+    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> ScreenStep {
         if let Some(by) = distance(action) {
             self.row = step(self.row, by, self.rows().len());
-            return Step::Done;
+            return ScreenStep::Done;
         }
         match action {
             Action::OpenCard | Action::FocusCategory => match self.rows().get(self.row) {
                 Some(&(layer, f)) => super::card::open(ctx, layer, f, out),
-                None => Step::Done,
+                None => ScreenStep::Done,
             },
-            Action::InputText | Action::Attribute => Step::Input(InputKind::AttributePrompt, self.prompt.clone()),
-            Action::Target => Step::Input(InputKind::AttributeTarget, self.target.clone().unwrap_or_default()),
-            _ => Step::Pass,
+            Action::InputText | Action::Attribute => ScreenStep::Input(InputKind::AttributePrompt, self.prompt.clone()),
+            Action::Target => ScreenStep::Input(InputKind::AttributeTarget, self.target.clone().unwrap_or_default()),
+            _ => ScreenStep::Pass,
         }
     }
 

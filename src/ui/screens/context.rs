@@ -3,7 +3,7 @@
 //! the card's (the model thread shades a card's contexts); until then the tokens show
 //! unshaded with the max from the index.
 
-use super::Step;
+use super::ScreenStep;
 use crate::dashboard::ContextWindow as CorpusContext;
 use crate::ui::action::{Action, Effect};
 use crate::ui::context::Context;
@@ -13,7 +13,7 @@ use ratatui::Frame;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContextScreen {
-    pub sae: crate::sae_key::SaeKey,
+    pub sae: crate::sae::key::SaeKey,
     pub feature: u32,
     pub context: CorpusContext,
     pub values: bool,
@@ -21,17 +21,17 @@ pub struct ContextScreen {
 }
 
 impl ContextScreen {
-    pub fn update(&mut self, action: &Action, _ctx: &mut Context, _out: &mut [Effect]) -> Step {
+    pub fn update(&mut self, action: &Action, _ctx: &mut Context, _out: &mut [Effect]) -> ScreenStep {
         if super::scroll(&mut self.scroll, action) {
-            return Step::Done;
+            return ScreenStep::Done;
         }
         match action {
             Action::ToggleValues => self.values = !self.values,
             // A context is of one SAE: the tab keys do nothing here.
             Action::NextLayer | Action::PrevLayer | Action::Layer(_) => {}
-            _ => return Step::Pass,
+            _ => return ScreenStep::Pass,
         }
-        Step::Done
+        ScreenStep::Done
     }
 
     pub fn draw(&self, f: &mut Frame, area: Rect) {

@@ -1,7 +1,7 @@
-//! The seed's findings checked on the current data, and its open questions; it scrolls, no
+//! The study's findings checked on the current data, and its open questions; it scrolls, no
 //! further than its last line.
 
-use super::Step;
+use super::ScreenStep;
 use crate::ui::action::Action;
 use crate::ui::context::Context;
 use crate::ui::panes;
@@ -17,17 +17,17 @@ pub struct FindingsScreen {
 }
 
 impl FindingsScreen {
-    pub fn update(&mut self, action: &Action) -> Step {
+    pub fn update(&mut self, action: &Action) -> ScreenStep {
         let last = self.last.get().unwrap_or(usize::MAX);
         if *action == Action::End {
             self.scroll = self.last.get().unwrap_or(self.scroll);
-            return Step::Done;
+            return ScreenStep::Done;
         }
         if super::scroll(&mut self.scroll, action) {
             self.scroll = self.scroll.min(last);
-            Step::Done
+            ScreenStep::Done
         } else {
-            Step::Pass
+            ScreenStep::Pass
         }
     }
 

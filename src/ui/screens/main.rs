@@ -1,7 +1,7 @@
 //! The main screen: categories, feature tables, charts and the specialist matrix, with the
 //! pane that has focus and each pane's selection.
 
-use super::{distance, step, Screen, Step};
+use super::{distance, step, Screen, ScreenStep};
 use crate::ui::action::{Action, Effect, Pane};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
@@ -40,7 +40,7 @@ impl MainScreen {
         ctx.metrics(c)?.ranked.get(self.row).map(|t| t.feature)
     }
 
-    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
+    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> ScreenStep {
         if let Some(by) = distance(action) {
             match self.pane {
                 Pane::Categories => self.cursor = step(self.cursor, by, ctx.categories.len()),
@@ -48,7 +48,7 @@ impl MainScreen {
                 Pane::Matrix => self.matrix_row = step(self.matrix_row, by, ctx.matrix_features().len()),
                 Pane::Charts => {}
             }
-            return Step::Done;
+            return ScreenStep::Done;
         }
         match action {
             Action::OpenCard | Action::FocusCategory if *action == Action::OpenCard || matches!(self.pane, Pane::Features | Pane::Matrix) => {
@@ -67,14 +67,14 @@ impl MainScreen {
                 }
             }
             Action::Tokens => match self.selected_feature(ctx) {
-                Some(f) if ctx.results.is_some() => return Step::Open(Screen::Tokens(super::TokensScreen::open(f, ctx, out))),
+                Some(f) if ctx.results.is_some() => return ScreenStep::Open(Screen::Tokens(super::TokensScreen::open(f, ctx, out))),
                 _ => ctx.message = Some("no feature selected yet".into()),
             },
             Action::NextPane => self.pane = self.pane.step(1),
             Action::PrevPane => self.pane = self.pane.step(-1),
-            _ => return Step::Pass,
+            _ => return ScreenStep::Pass,
         }
-        Step::Done
+        ScreenStep::Done
     }
 
     /// Rows stay put across layers and marks, but never point past the end.

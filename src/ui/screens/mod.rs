@@ -31,7 +31,7 @@ pub use steer::SteerScreen;
 pub use tokens::TokensScreen;
 
 /// What a screen made of an action.
-pub enum Step {
+pub enum ScreenStep {
     /// Done here.
     Done,
     /// Not this screen's: the app's global keys apply (layers, help, quit...).
@@ -70,7 +70,7 @@ impl Screen {
         }
     }
 
-    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
+    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> ScreenStep {
         match self {
             Screen::Main(s) => s.update(action, ctx, out),
             Screen::Card(s) => s.update(action, ctx, out),

@@ -2,7 +2,7 @@
 //! feature in a table sortable by max activation, firing rate or label, to browse and open
 //! cards from. The tab keys switch SAEs; the rows are the index's, never recomputed.
 
-use super::{distance, step, Step};
+use super::{distance, step, ScreenStep};
 use crate::dashboard::Index;
 use crate::ui::action::{Action, Effect};
 use crate::ui::context::Context;
@@ -92,10 +92,10 @@ impl OverviewScreen {
         ctx.index.as_ref().and_then(|i| i.of(ctx.sae())).map_or(0, |s| s.d_sae)
     }
 
-    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
+    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> ScreenStep {
         if let Some(by) = distance(action) {
             self.row = step(self.row, by, self.len(ctx));
-            return Step::Done;
+            return ScreenStep::Done;
         }
         match action {
             Action::Sort => {
@@ -103,14 +103,14 @@ impl OverviewScreen {
                 self.row = 0;
             }
             Action::OpenCard | Action::FocusCategory => {
-                let Some(index) = ctx.index.clone() else { return Step::Done };
+                let Some(index) = ctx.index.clone() else { return ScreenStep::Done };
                 if let Some(r) = self.rows(ctx, &index).get(self.row) {
                     return super::card::open(ctx, ctx.sae(), r.feature, out);
                 }
             }
-            _ => return Step::Pass,
+            _ => return ScreenStep::Pass,
         }
-        Step::Done
+        ScreenStep::Done
     }
 
     pub fn click(&mut self, target: Target) {

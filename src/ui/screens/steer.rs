@@ -2,8 +2,8 @@
 //! with its strength), the prompt, and once the model thread has run them, the default and
 //! steered continuations side by side with each step's top token and KL.
 
-use super::{distance, step, Step};
-use crate::steer::{Edit, Steered};
+use super::{distance, step, ScreenStep};
+use crate::interp::steer::{Edit, Steered};
 use crate::ui::action::{Action, Effect, InputKind, WorkerRequest};
 use crate::ui::context::Context;
 use crate::ui::panes;
@@ -39,10 +39,10 @@ impl SteerScreen {
         out.push(Effect::Worker(WorkerRequest::Steer { prompt: self.prompt.clone(), features: ctx.steering.clone(), mode: ctx.steer_mode, tokens: TOKENS }));
     }
 
-    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
+    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> ScreenStep {
         if let Some(by) = distance(action) {
             self.row = step(self.row, by, ctx.steering.len());
-            return Step::Done;
+            return ScreenStep::Done;
         }
         let strength = |ctx: &mut Context, row: usize, by: f64| {
             if let Some(f) = ctx.steering.get_mut(row) {
@@ -57,12 +57,12 @@ impl SteerScreen {
                 self.row = self.row.min(ctx.steering.len().saturating_sub(1));
             }
             Action::ToggleMode => ctx.steer_mode = if ctx.steer_mode == Edit::Add { Edit::Clamp } else { Edit::Add },
-            Action::InputText => return Step::Input(InputKind::SteerPrompt, self.prompt.clone()),
-            Action::OpenCard | Action::FocusCategory if self.prompt.trim().is_empty() => return Step::Input(InputKind::SteerPrompt, String::new()),
+            Action::InputText => return ScreenStep::Input(InputKind::SteerPrompt, self.prompt.clone()),
+            Action::OpenCard | Action::FocusCategory if self.prompt.trim().is_empty() => return ScreenStep::Input(InputKind::SteerPrompt, String::new()),
             Action::OpenCard | Action::FocusCategory => self.run(ctx, out),
-            _ => return Step::Pass,
+            _ => return ScreenStep::Pass,
         }
-        Step::Done
+        ScreenStep::Done
     }
 
     pub fn draw(&self, f: &mut Frame, area: Rect, ctx: &Context) {

@@ -2,7 +2,7 @@
 //! the selected text token by token; it steps texts and features and asks the model thread
 //! for the per-token activations it does not have yet.
 
-use super::{distance, step, Step};
+use super::{distance, step, ScreenStep};
 use crate::ui::action::{Action, Effect, WorkerRequest};
 use crate::ui::context::Context;
 use crate::ui::hits::{HitMap, Target};
@@ -51,11 +51,11 @@ impl TokensScreen {
         }
     }
 
-    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> Step {
+    pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> ScreenStep {
         if let Some(by) = distance(action) {
             self.row = step(self.row, by, ctx.focused_texts().len());
             self.want(ctx, out);
-            return Step::Done;
+            return ScreenStep::Done;
         }
         match action {
             Action::NextFeature => self.step_feature(1, ctx),
@@ -67,12 +67,12 @@ impl TokensScreen {
             // Why this next token? The text on view, attributed.
             Action::Attribute => {
                 if let Some(t) = self.text(ctx).map(String::from) {
-                    return Step::Open(super::Screen::Attribute(super::AttributeScreen::open(t, out)));
+                    return ScreenStep::Open(super::Screen::Attribute(super::AttributeScreen::open(t, out)));
                 }
             }
-            _ => return Step::Pass,
+            _ => return ScreenStep::Pass,
         }
-        Step::Done
+        ScreenStep::Done
     }
 
     pub fn click(&mut self, target: Target, ctx: &mut Context, out: &mut Vec<Effect>) {

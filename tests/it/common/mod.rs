@@ -5,10 +5,10 @@ pub mod hub;
 pub mod releases;
 
 use saescope::pipeline::{Engine, Run, RunOptions};
-use saescope::progress::ProgressSink;
-use saescope::selection::Selection;
-use saescope::source::synth::{self, Size};
+use saescope::runtime::progress::ProgressSink;
+use saescope::sae::selection::Selection;
 use saescope::source::Source;
+use saescope::synth::gpt2::{self as synth, Size};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -193,13 +193,13 @@ pub fn engine_with(saes: &Path, layers: &[usize]) -> Engine {
 }
 
 /// The tiny synthetic SAE of `layer`: its resid_pre (12: the final resid_post), 512 features.
-pub fn key(layer: usize) -> saescope::sae_key::SaeKey {
-    let hook = saescope::hooks::HookPoint::parse(&saescope::hooks::hook_name(layer, 12)).expect("hook");
-    saescope::sae_key::SaeKey::new(hook, 512)
+pub fn key(layer: usize) -> saescope::sae::key::SaeKey {
+    let hook = saescope::model::hooks::HookPoint::parse(&saescope::model::hooks::hook_name(layer, 12)).expect("hook");
+    saescope::sae::key::SaeKey::new(hook, 512)
 }
 
 /// `key` for several layers.
-pub fn keys(layers: &[usize]) -> Vec<saescope::sae_key::SaeKey> {
+pub fn keys(layers: &[usize]) -> Vec<saescope::sae::key::SaeKey> {
     layers.iter().map(|&l| key(l)).collect()
 }
 
@@ -223,8 +223,8 @@ pub fn ids_of(v: &serde_json::Value) -> Vec<u32> {
 
 /// A reference case's steering features (`{mode, <sae_field>, feature, strength}`, the SAE
 /// named by `sae_field`: a layer number, a hook or a label) as saescope's, each in its mode.
-pub fn steers_of(case: &serde_json::Value, sae_field: &str) -> Vec<saescope::steer::Steer> {
-    use saescope::steer::{Edit, Steer};
+pub fn steers_of(case: &serde_json::Value, sae_field: &str) -> Vec<saescope::interp::steer::Steer> {
+    use saescope::interp::steer::{Edit, Steer};
     case["features"]
         .as_array()
         .expect("features")
@@ -254,7 +254,7 @@ pub fn check_greedy(got: &(Vec<u32>, Vec<Vec<f64>>), want: &serde_json::Value, w
 /// matched by hook): the target, its centred logit, every SAE attributed, each SAE's top
 /// features in the same order with their scores (1e-3 relative) and ablation effects (1e-4
 /// of the logit's scale).
-pub fn check_attribution(got: &saescope::attribute::Attribution, want: &serde_json::Value) {
+pub fn check_attribution(got: &saescope::interp::attribute::Attribution, want: &serde_json::Value) {
     assert_eq!(got.target_id as u64, want["target_id"].as_u64().expect("t"));
     assert!(close(got.logit, want["logit"].as_f64().expect("l"), 1e-4), "{} vs {}", got.logit, want["logit"]);
     let saes = want["saes"].as_array().expect("saes");
@@ -278,8 +278,8 @@ pub fn check_attribution(got: &saescope::attribute::Attribution, want: &serde_js
 /// `Family::logits_each` on `texts` in one right-padded batch, with `hook`'s value halved,
 /// equals `forward_cached` on each text alone with the same edit, at every real position:
 /// padding changes nothing and the batched path edits as generation does.
-pub fn check_batched_logits(e: &Engine, texts: &[Vec<u32>], hook: saescope::hooks::HookPoint) {
-    use saescope::family::{HookEdit, KvCache};
+pub fn check_batched_logits(e: &Engine, texts: &[Vec<u32>], hook: saescope::model::hooks::HookPoint) {
+    use saescope::model::{HookEdit, KvCache};
     let _guard = tch::no_grad_guard();
     let halve = || HookEdit::new(vec![hook], |_, h: tch::Tensor| Ok(h * 0.5));
     let p = saescope::pipeline::pack(texts.iter().map(Vec::as_slice), true, e.tokenizer.bos);

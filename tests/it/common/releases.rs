@@ -2,9 +2,9 @@
 //! written once per test binary, and a loopback hub serving them under their repo names.
 
 use super::hub::Hub;
-use saescope::progress::ProgressSink;
-use saescope::selection::Selection;
-use saescope::source::synth::{write_release, Size};
+use saescope::runtime::progress::ProgressSink;
+use saescope::sae::selection::Selection;
+use saescope::synth::gpt2::{write_release, Size};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -42,7 +42,7 @@ pub fn all() -> &'static [(PathBuf, &'static str)] {
 /// The hub: the tiny model as `org/tiny`, and each release's repo as SAELens names it.
 pub fn hub() -> Hub {
     let h = Hub::start();
-    let registry = saescope::registry::Registry::bundled().expect("registry");
+    let registry = saescope::sae::registry::Registry::bundled().expect("registry");
     h.repo("org/tiny", &all()[0].0.join("model"), &[]);
     for (dir, releases) in all() {
         let names: Vec<&str> = releases.split(',').collect();

@@ -1,0 +1,30 @@
+//! `saescope synth` and `synth-samples`: synthetic weights and texts in the real layouts.
+
+use crate::commands::cli::{Common, FamilyArg};
+use color_eyre::eyre::Result;
+use saescope::runtime::progress::ProgressSink;
+use saescope::sae::selection::Selection;
+use saescope::synth::gpt2::Size;
+use std::path::Path;
+
+/// A SAELens release name: that release's layout; else GPT-2-small-res-jb's.
+pub fn synth(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Result<()> {
+    match family {
+        FamilyArg::Gemma3 => {
+            let release = c.sae_release_arg.clone().unwrap_or_else(|| "gemma-scope-2-270m-pt-res".into());
+            let wide = size == Size::M270;
+            let layers = c.layers_arg.clone().unwrap_or_else(|| if wide { vec![5, 9, 12, 15] } else { vec![5, 9] });
+            let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
+            saescope::synth::gemma3::write(out, size, seed, &selection, &ProgressSink::stderr())
+        }
+        _ if !c.sae_release().contains('/') => {
+            let selection = Selection::from_args(&c.sae_release(), &c.sae, &c.layers(), Some(&out.join("saes")), c.sae_registry.as_deref())?;
+            saescope::synth::gpt2::write_release(out, size, seed, &selection, &ProgressSink::stderr())
+        }
+        _ => saescope::synth::gpt2::write(out, size, seed, &ProgressSink::stderr()),
+    }
+}
+
+pub fn samples(out: &Path, texts: usize, categories: usize, seed: u64) -> Result<()> {
+    saescope::runtime::fsio::write_atomic(out, saescope::synth::samples::generate(texts, categories, seed).as_bytes())
+}

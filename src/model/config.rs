@@ -1,0 +1,129 @@
+//! A model's config.json, read as the family its `model_type` names: the only file that
+//! names every family, so adding one is a file beside gpt2.rs and gemma3.rs and an arm here.
+
+use super::Family;
+use color_eyre::eyre::Result;
+use tch::{Device, Kind};
+
+/// A model's config.json, read as the family its `model_type` names: what a run needs to
+/// know of the model before loading it (the SAEs' layers, the memory plan, the tokenizer).
+#[derive(Debug, Clone)]
+pub enum ModelConfig {
+    Gpt2(super::gpt2::Gpt2Config),
+    Gemma3(super::gemma3::Gemma3Config),
+}
+
+/// What a checkpoint tensor is to a run that needs `n` blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorUse {
+    /// Loaded whatever the depth (embeddings, final norm).
+    Always,
+    /// Part of this block: loaded when the run reaches it.
+    Block(usize),
+    /// Never loaded (GPT-2's causal-mask buffers, a multimodal checkpoint's vision tower).
+    Never,
+}
+
+impl ModelConfig {
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        use color_eyre::eyre::WrapErr;
+        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read model config {}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).wrap_err_with(|| format!("{} is not valid JSON", path.display()))?;
+        match v.get("model_type").and_then(serde_json::Value::as_str) {
+            None | Some("gpt2") => Ok(Self::Gpt2(super::gpt2::Gpt2Config::from_file(path)?)),
+            Some("gemma3_text" | "gemma3") => Ok(Self::Gemma3(super::gemma3::Gemma3Config::from_json(&v).wrap_err_with(|| format!("in {}", path.display()))?)),
+            Some(other) => {
+                color_eyre::eyre::bail!("{}: model_type {other:?} is not a family saescope runs (GPT-2: gpt2; Gemma 3: gemma3_text)", path.display())
+            }
+        }
+    }
+
+    pub fn family(&self) -> &'static str {
+        match self {
+            Self::Gpt2(_) => "GPT-2",
+            Self::Gemma3(_) => "Gemma 3",
+        }
+    }
+
+    pub fn n_layer(&self) -> usize {
+        match self {
+            Self::Gpt2(c) => c.n_layer,
+            Self::Gemma3(c) => c.num_hidden_layers,
+        }
+    }
+
+    pub fn d_model(&self) -> usize {
+        match self {
+            Self::Gpt2(c) => c.n_embd,
+            Self::Gemma3(c) => c.hidden_size,
+        }
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        match self {
+            Self::Gpt2(c) => c.n_positions,
+            Self::Gemma3(c) => c.n_ctx,
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Self::Gpt2(c) => c.vocab_size,
+            Self::Gemma3(c) => c.vocab_size,
+        }
+    }
+
+    /// The token every text starts with: GPT-2's `<|endoftext|>` (whatever its id in the
+    /// tokenizer), Gemma's `<bos>`.
+    pub fn bos_token(&self) -> &'static str {
+        match self {
+            Self::Gpt2(_) => super::tokenizer::GPT2_BOS,
+            Self::Gemma3(_) => "<bos>",
+        }
+    }
+
+    /// The width of the value at `hook`: the residual's, or for `attn.hook_z` the heads'
+    /// outputs side by side (Gemma's heads are not d_model / n_heads wide).
+    pub fn d_in(&self, hook: super::hooks::HookPoint) -> usize {
+        match (self, hook.site) {
+            (Self::Gemma3(c), super::hooks::Site::AttnZ) => c.num_attention_heads * c.head_dim,
+            _ => self.d_model(),
+        }
+    }
+
+    /// Whether the bundled GPT-2 tokenizer may stand in when the model has no tokenizer.json.
+    pub fn bundled_tokenizer_fits(&self) -> bool {
+        matches!(self, Self::Gpt2(_))
+    }
+
+    /// What checkpoint tensor `name` is to a run (the memory plan counts what it loads).
+    pub fn tensor_use(&self, name: &str) -> TensorUse {
+        let block = |rest: Option<&str>| rest.and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok());
+        match self {
+            Self::Gpt2(_) => {
+                let n = name.strip_prefix("transformer.").unwrap_or(name);
+                // The hub's checkpoints carry a causal-mask buffer per block (`h.N.attn.bias`,
+                // [1, 1, n_ctx, n_ctx]: 4 MiB each), which the model builds itself.
+                if n.ends_with(".attn.bias") || n.ends_with(".attn.masked_bias") || n.starts_with("lm_head.") {
+                    return TensorUse::Never;
+                }
+                block(n.strip_prefix("h.")).map_or(TensorUse::Always, TensorUse::Block)
+            }
+            Self::Gemma3(_) => {
+                let n = ["model.language_model.", "language_model.model.", "model."].iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name);
+                if n.starts_with("vision_tower.") || n.starts_with("multi_modal_projector.") || name.starts_with("lm_head.") {
+                    return TensorUse::Never;
+                }
+                block(n.strip_prefix("layers.")).map_or(TensorUse::Always, TensorUse::Block)
+            }
+        }
+    }
+
+    /// The model with its first `n_blocks` blocks, from its weights `file`.
+    pub fn load(&self, file: std::sync::Arc<crate::weights::checkpoint::Checkpoint>, n_blocks: usize, device: Device, kind: Kind) -> Result<Box<dyn Family>> {
+        Ok(match self {
+            Self::Gpt2(c) => Box::new(super::gpt2::Gpt2::load(c.clone(), file, n_blocks, device, kind)?),
+            Self::Gemma3(c) => Box::new(super::gemma3::Gemma3::load(c.clone(), file, n_blocks, device, kind)?),
+        })
+    }
+}

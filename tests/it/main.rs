@@ -1,0 +1,38 @@
+//! Every integration test in one binary: each libtorch-linked test binary cost a link and
+//! ~120 MB, and `common`'s tiny weights and releases were built once per binary.
+
+mod common;
+
+mod analysis;
+mod architecture;
+mod attribute;
+mod bad_input;
+mod cache;
+mod card;
+mod cli;
+mod dashboard;
+mod docs;
+mod download;
+mod eval;
+mod findings;
+mod formats;
+mod fuzz;
+mod gemma3;
+mod gemma_run;
+mod hooks;
+mod interrupt;
+mod labels;
+mod lens;
+mod neuronpedia_dump;
+mod outputs;
+mod pipeline;
+mod pt;
+mod questions;
+mod reference;
+mod release;
+mod sae;
+mod scale;
+mod steer;
+mod steer_hooks;
+mod tui_e2e;
+mod ui;

@@ -342,13 +342,15 @@ fn splice<'a>(engine: &'a Engine, hook: HookPoint, sae: &'a Sae, keep: Option<&'
     HookEdit::new(vec![hook], move |point: HookPoint, h: Tensor| -> Result<Tensor> {
         let v = engine.model.view(point, &h, sae.cfg.processing)?;
         let new = match keep {
-            Some(keep) => {
-                let xh = sae.decode(&sae.encode(&v), &v)?.to_kind(v.kind());
-                xh.where_self(&keep.unsqueeze(-1), &v)
-            }
+            Some(_) => sae.decode(&sae.encode(&v), &v)?.to_kind(v.kind()),
             None => v.zeros_like(),
         };
-        Ok(h + (new - v))
+        let spliced = engine.model.unview(point, &h, &new, sae.cfg.processing)?;
+        // Positions left out (padding, BOS where SAELens skips it) keep their value exactly.
+        Ok(match keep {
+            Some(keep) => spliced.where_self(&keep.unsqueeze(-1), &h),
+            None => spliced,
+        })
     })
 }
 

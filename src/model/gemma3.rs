@@ -382,6 +382,10 @@ impl Family for Gemma3 {
         Ok(value.shallow_clone())
     }
 
+    fn unview(&self, _hook: HookPoint, _value: &Tensor, new: &Tensor, _processing: Processing) -> Result<Tensor> {
+        Ok(new.shallow_clone())
+    }
+
     /// Keys and values are cached per layer for every position, sliding layers included
     /// (their mask, not the cache, keeps them to the window), [kv_heads, positions, head_dim].
     fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {

@@ -341,6 +341,17 @@ impl Family for Gpt2 {
         })
     }
 
+    /// The inverse of `view`: the folded value bias added back to z; a centred value gets
+    /// the replaced value's own mean, so a zero stays exactly that token's constant vector.
+    fn unview(&self, hook: HookPoint, value: &Tensor, new: &Tensor, processing: Processing) -> Result<Tensor> {
+        Ok(match hook.site {
+            Site::AttnZ if processing.fold_value_biases => new.f_add(&self.value_bias(self.block(hook.layer)?))?,
+            Site::AttnZ | Site::Ln2Normalized => new.shallow_clone(),
+            _ if processing.center_writing_weights => new + value.mean_dim(-1, true, value.kind()),
+            _ => new.shallow_clone(),
+        })
+    }
+
     /// GPT-2's tied unembedding: ln_f, then `wte^T`.
     fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {
         let n_layer = self.cfg.n_layer;

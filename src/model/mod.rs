@@ -107,6 +107,13 @@ pub trait Family: Send {
     /// `processing` (what `hooks_each` returns, for a value met while generating).
     fn view(&self, hook: HookPoint, value: &Tensor, processing: Processing) -> Result<Tensor>;
 
+    /// The model's own value at `hook` whose `view` is `new`, nearest the `value` it
+    /// replaces: what a splice writes back. Computed from `new` directly, not as
+    /// `value + (new - view(value))`: for a centred residual that sum leaves the mean plus
+    /// the rounding of subtracting two large vectors, and the next LayerNorm scales that
+    /// rounding up (eval's zero ablation then read as far from uniform logits).
+    fn unview(&self, hook: HookPoint, value: &Tensor, new: &Tensor, processing: Processing) -> Result<Tensor>;
+
     /// Next-token logits [new positions, vocab] (f32) for `tokens`, which continue the
     /// positions in `cache` (a fresh cache: a whole prompt), every hook point passing
     /// through `edit` on the way. Needs every block loaded.

@@ -153,3 +153,62 @@ fn the_eval_command_writes_json_text_and_reads_a_corpus() {
         assert!(!o.status.success() && err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// The tiny model as `GPT2LMHeadModel(GPT2Config())` starts: every bias zero, every
+/// LayerNorm weight one, the weights at about its std of 0.02 (the synthetic ones, 0.1,
+/// scaled by 0.2).
+fn zero_bias_model() -> std::path::PathBuf {
+    use safetensors::tensor::{Dtype, TensorView};
+    let src = common::tiny().join("model");
+    let dir = common::kept_dir();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).expect("copy");
+    }
+    let bytes = std::fs::read(src.join("model.safetensors")).expect("read");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let mut out: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        assert_eq!(view.dtype(), Dtype::F32, "{name}");
+        let mut v: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        if name.ends_with(".bias") {
+            v.iter_mut().for_each(|x| *x = 0.0);
+        } else if name.contains("ln_") {
+            v.iter_mut().for_each(|x| *x = 1.0);
+        } else {
+            v.iter_mut().for_each(|x| *x *= 0.2);
+        }
+        out.push((name, view.shape().to_vec(), v.iter().flat_map(|x| x.to_le_bytes()).collect()));
+    }
+    let views: Vec<(String, TensorView)> = out.iter().map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("view"))).collect();
+    safetensors::serialize_to_file(views, &None, &dir.join("model.safetensors")).expect("write");
+    dir
+}
+
+/// Zero-ablating `resid_pre` of a zero-bias GPT-2 leaves nothing for later blocks to write:
+/// the logits are uniform, so CE with ablation is ln(vocab) at every layer and KL with
+/// ablation is the same at every layer, exactly as SAELens measures them. A splice written
+/// as `h + (0 - view(h))` left the residual's mean plus the rounding of that subtraction,
+/// which the next LayerNorm scaled up: CE with ablation read 10.852 here (10.95 on a
+/// full-size model), not ln(50257) = 10.825.
+#[test]
+fn zero_ablation_of_a_zero_bias_model_gives_uniform_logits() {
+    let mut run = common::tiny_run(&[2, 6, 10]);
+    run.model = saescope::source::Source::Dir(zero_bias_model().to_path_buf());
+    let e = saescope::pipeline::Resolved::new(&run.model, &run.saes, &ProgressSink::none())
+        .expect("resolve")
+        .load_full(tch::Device::Cpu, &RunOptions::default(), &ProgressSink::none())
+        .expect("load");
+    let got = saescope::analysis::eval::evaluate(&e, &texts(&e), "zero-bias".into(), &EvalOptions::all(256), &ProgressSink::none()).expect("eval");
+    let uniform = (50257f64).ln();
+    let kl: Vec<f64> = got.saes.iter().map(|q| q.kl_div_with_ablation).collect();
+    for q in &got.saes {
+        assert!(common::close(q.ce_loss_with_ablation, uniform, 1e-4), "{}: CE with ablation {} against ln(50257) = {uniform}", q.sae, q.ce_loss_with_ablation);
+        assert!(
+            common::close(q.kl_div_with_ablation, kl[0], 1e-4),
+            "{}: KL with ablation {} against {} at the first SAE",
+            q.sae,
+            q.kl_div_with_ablation,
+            kl[0]
+        );
+    }
+}

@@ -430,6 +430,21 @@ pub struct Common {
     pub export_dir: PathBuf,
 }
 
+/// The layers a run reads when none are named: the residual SAEs the GPT-2 small SAE study
+/// analysed.
+const DEFAULT_LAYERS: [usize; 4] = [6, 8, 10, 11];
+
+/// For a folder of SAELens folders named for their hooks (`blocks.L.hook_resid_pre`), the
+/// default layers it holds, else every layer it holds; None for any other folder.
+fn layers_in_folder(dir: &std::path::Path) -> Option<Vec<usize>> {
+    let held: Vec<usize> = (0..=256).filter(|&l| saescope::model::hooks::layer_folders(l).iter().any(|f| dir.join(f).is_dir())).collect();
+    if held.is_empty() {
+        return None;
+    }
+    let defaults: Vec<usize> = DEFAULT_LAYERS.iter().copied().filter(|l| held.contains(l)).collect();
+    Some(if defaults.is_empty() { held } else { defaults })
+}
+
 /// A finite number at least 0 (NaN and inf would silently zero every score).
 fn non_negative_f32(s: &str) -> Result<f32, String> {
     match s.trim().parse::<f32>() {
@@ -470,7 +485,8 @@ impl Common {
         }
         match (&self.sae_release_arg, self.model_default()) {
             (None, Some((_, layers))) => layers,
-            _ => vec![6, 8, 10, 11],
+            (None, None) => self.sae_dir.as_deref().and_then(layers_in_folder).unwrap_or_else(|| DEFAULT_LAYERS.to_vec()),
+            _ => DEFAULT_LAYERS.to_vec(),
         }
     }
 
@@ -479,11 +495,20 @@ impl Common {
     /// layers Neuronpedia hosts it (Gemma 3 270M: gemma-scope-2-270m-pt-res at 5, 9, 12,
     /// 15, about 25/50/65/85% of its depth).
     fn model_default(&self) -> Option<(String, Vec<usize>)> {
-        if self.model_dir.is_some() {
-            return None;
-        }
         let registry = saescope::sae::registry::Registry::load(self.sae_registry.as_deref()).ok()?;
-        registry.residual_default(&self.model)
+        // The hub model whose releases fit: a local model's by its family and width.
+        let model = match &self.model_dir {
+            Some(dir) => saescope::model::config::ModelConfig::from_file(&dir.join("config.json")).ok().and_then(|c| c.hub_model()).map(str::to_string),
+            None => Some(self.model.clone()),
+        };
+        // A folder of SAEs in a release's own layout (Gemma Scope's `resid_post/layer_L_...`)
+        // says which release it is; one of SAELens folders named for hooks is read by layer.
+        if let Some(dir) = self.sae_dir.as_deref().filter(|d| layers_in_folder(d).is_none()) {
+            if let Some(found) = registry.release_in_folder(dir, model.as_deref()) {
+                return Some(found);
+            }
+        }
+        registry.residual_default(&model?)
     }
 
     /// A run as a side-by-side names it: its model and its SAEs.

@@ -7,8 +7,17 @@ use saescope::sae::selection::Selection;
 use saescope::synth::gpt2::Size;
 use std::path::Path;
 
-/// A SAELens release name: that release's layout; else GPT-2-small-res-jb's.
+/// A SAELens release name: that release's layout; else GPT-2-small-res-jb's. Ends by
+/// saying how to open what it wrote.
 pub fn synth(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Result<()> {
+    write(c, out, family, size, seed)?;
+    let release = c.sae_release_arg.as_deref().map_or_else(String::new, |r| format!(" --sae-release {r}"));
+    let (model, saes) = (out.join("model"), out.join("saes"));
+    eprintln!("synth: wrote {}; open it with:\n  saescope --model-dir {} --sae-dir {}{release}", out.display(), model.display(), saes.display());
+    Ok(())
+}
+
+fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Result<()> {
     match family {
         FamilyArg::Gemma3 => {
             let release = c.sae_release_arg.clone().unwrap_or_else(|| "gemma-scope-2-270m-pt-res".into());

@@ -91,6 +91,18 @@ impl ModelConfig {
         }
     }
 
+    /// The hub model whose SAE releases fit a local checkpoint of this family, so
+    /// `--model-dir` alone takes that family's default SAEs (SAELens's registry names
+    /// releases by hub model). None for GPT-2, whose default release is saescope's own
+    /// default; Gemma 3 by width, the smallest for a shape the hub does not ship.
+    pub fn hub_model(&self) -> Option<&'static str> {
+        match self {
+            Self::Gpt2(_) => None,
+            Self::Gemma3(c) if c.hidden_size == 1152 => Some("google/gemma-3-1b-pt"),
+            Self::Gemma3(_) => Some("google/gemma-3-270m"),
+        }
+    }
+
     /// Whether the bundled GPT-2 tokenizer may stand in when the model has no tokenizer.json.
     pub fn bundled_tokenizer_fits(&self) -> bool {
         matches!(self, Self::Gpt2(_))

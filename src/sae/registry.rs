@@ -103,6 +103,28 @@ impl Registry {
         self.releases.iter().filter(|(_, r)| r.model == model).map(|(n, r)| (n.clone(), hosted(r))).find(|(_, layers)| !layers.is_empty())
     }
 
+    /// The release whose SAEs a local folder holds (a copy of its repo, as `saescope synth`
+    /// writes one), and the layers of the residual SAEs in it (of every SAE in it where none
+    /// is residual): how `--sae-dir` alone opens a Gemma Scope folder. The release with the
+    /// most SAEs present wins, then one for `model` (releases of a model's pt and it
+    /// checkpoints share their folders' names), then the first by name.
+    pub fn release_in_folder(&self, dir: &std::path::Path, model: Option<&str>) -> Option<(String, Vec<usize>)> {
+        let (name, _, present) = self
+            .releases
+            .iter()
+            .map(|(n, r)| (n, r, r.saes.iter().filter(|e| !e.path.is_empty() && dir.join(&e.path).exists()).filter_map(SaeEntry::hook).collect::<Vec<_>>()))
+            .filter(|(_, _, p)| !p.is_empty())
+            .min_by(|(n1, r1, p1), (n2, r2, p2)| {
+                let other = |r: &Release| Some(r.model.as_str()) != model;
+                p2.len().cmp(&p1.len()).then(other(r1).cmp(&other(r2))).then(n1.cmp(n2))
+            })?;
+        let residual: Vec<usize> = present.iter().filter(|h| h.site.is_residual()).map(|h| h.layer).collect();
+        let mut layers = if residual.is_empty() { present.iter().map(|h| h.layer).collect() } else { residual };
+        layers.sort_unstable();
+        layers.dedup();
+        Some((name.clone(), layers))
+    }
+
     /// The release and entry of the SAE at `path` in `repo`, if the registry names one.
     pub fn by_repo_path(&self, repo: &str, path: &str) -> Option<(&str, &Release, &SaeEntry)> {
         self.releases.iter().filter(|(_, r)| r.repo_id == repo).find_map(|(n, r)| r.saes.iter().find(|e| e.path == path).map(|e| (n.as_str(), r, e)))

@@ -228,16 +228,19 @@ fn synthetic_gemma_in_the_hub_layout_runs_every_view() {
     for f in ["model/config.json", "model/model.safetensors", "model/tokenizer.json", "saes/resid_post/layer_9_width_16k_l0_medium/params.safetensors"] {
         assert!(tmp.path().join(f).is_file(), "{f}");
     }
-    let report = saescope()
-        .args(["report", "--format", "json", "--no-cache", "--sae-release", "gemma-scope-2-270m-pt-res", "--layers", "5,9", "--model-dir"])
-        .arg(tmp.path().join("model"))
-        .arg("--sae-dir")
-        .arg(tmp.path().join("saes"))
-        .output()
-        .expect("report");
+    // synth says how to open what it wrote, and that command needs no more flags: the
+    // folder's layout names its release (Gemma Scope 2's) and the layers it holds.
+    let said = String::from_utf8_lossy(&out.stderr);
+    let (model, saes) = (tmp.path().join("model"), tmp.path().join("saes"));
+    let command = format!("saescope --model-dir {} --sae-dir {}", model.display(), saes.display());
+    assert!(said.lines().any(|l| l.trim() == command), "synth prints `{command}`:\n{said}");
+    let report = saescope().args(["report", "--format", "json", "--no-cache", "--model-dir"]).arg(&model).arg("--sae-dir").arg(&saes).output().expect("report");
     assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
     let v: Value = serde_json::from_slice(&report.stdout).expect("json");
-    assert!(v["categories"][0]["layers"].as_array().expect("l").iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "the SAEs fire");
+    let layers = v["categories"][0]["layers"].as_array().expect("l");
+    assert_eq!(layers.len(), 2, "the two SAEs the folder holds (5 and 9)");
+    assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "the SAEs fire");
+    assert_eq!(v["sae_release"], "gemma-scope-2-270m-pt-res", "{}", v["sae_release"]);
     let tok = saescope::model::tokenizer::Tokenizer::load(Some(&tmp.path().join("model/tokenizer.json")), "<bos>").expect("tokenizer");
     let ids = tok.encode_with_bos("naïve café, 東京").expect("encode");
     assert_eq!(ids[0], 2, "<bos> is 2");

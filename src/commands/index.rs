@@ -16,6 +16,19 @@ pub fn index_request<'a>(
     saescope::dashboard::build::IndexRequest { run, corpus, context: c.context, max_tokens: c.max_tokens, store }
 }
 
+/// The stored index of `--corpus`, if one is stored (nothing is built): what `findings`
+/// takes its firing rates from.
+pub fn stored_index(c: &Common) -> Result<Option<saescope::dashboard::Index>> {
+    if c.corpus.is_none() {
+        return Ok(None);
+    }
+    let (corpus, run, store) = inputs(c)?;
+    let req = index_request(c, &corpus, &run, &store);
+    let progress = ProgressSink::stderr();
+    let at = saescope::dashboard::build::locate(&req, &progress)?;
+    Ok(saescope::dashboard::build::stored(&req, &at, &progress))
+}
+
 /// What every form of `index` starts from: the corpus, the run and the store.
 fn inputs(c: &Common) -> Result<(saescope::corpus::Corpus, saescope::pipeline::Run, saescope::dashboard::store::Store)> {
     let corpus = c.corpus()?.ok_or_else(|| color_eyre::eyre::eyre!("index needs --corpus PATH: a text file, a folder of text files, or JSON Lines"))?;
@@ -25,6 +38,9 @@ fn inputs(c: &Common) -> Result<(saescope::corpus::Corpus, saescope::pipeline::R
 }
 
 fn print(out: &saescope::dashboard::build::Outcome, format: CardFormat, merged_shards: Option<u32>) -> Result<()> {
+    if let Some(note) = &out.note {
+        eprintln!("note: {note}");
+    }
     let summary =
         saescope::dashboard::Summary { merged_shards, ..saescope::dashboard::Summary::new(&out.index, &out.path, out.timings.as_ref(), out.resumed_tokens) };
     super::emit(&summary, format, |x| x.text(), None)

@@ -58,6 +58,9 @@ pub struct Outcome {
     pub timings: Option<Timings>,
     /// Tokens computed by an earlier, interrupted run.
     pub resumed_tokens: u64,
+    /// What the result guarantees where that is less than usual (a merge of shards made
+    /// on different kinds of machine: `shard::mixed`).
+    pub note: Option<String>,
 }
 
 /// `context_size` from an SAE's cfg.json (top level or SAELens 6's metadata); for a Gemma
@@ -126,12 +129,12 @@ pub fn stored(req: &IndexRequest, at: &Located, progress: &ProgressSink) -> Opti
 pub fn open_or_build(req: &IndexRequest, engine: Option<&Engine>, progress: &ProgressSink) -> Result<Outcome> {
     let at = locate(req, progress)?;
     if let Some(index) = stored(req, &at, progress) {
-        return Ok(Outcome { index, path: req.store.path(&at.id), timings: None, resumed_tokens: 0 });
+        return Ok(Outcome { index, path: req.store.path(&at.id), timings: None, resumed_tokens: 0, note: None });
     }
     let id = at.id;
     let (index, timings, resumed_tokens) = compute(req, at, id, None, engine, progress)?;
     let path = req.store.write(&id, &index)?;
-    Ok(Outcome { index, path, timings: Some(timings), resumed_tokens })
+    Ok(Outcome { index, path, timings: Some(timings), resumed_tokens, note: None })
 }
 
 /// `index --shard K/N -o FILE`: the statistics of the slice's windows into `output`,
@@ -141,10 +144,12 @@ pub fn build_shard(req: &IndexRequest, slice: Slice, output: &std::path::Path, p
     let id = portable(req, &at, progress)?;
     let key = shard::resume_key(&at.id, slice);
     let (index, timings, resumed_tokens) = compute(req, at, key, Some(slice), None, progress)?;
-    let file = shard::ShardFile { id, slice, seconds: index.seconds, index };
+    let machine = if req.run.device.is_cuda() { format!("{:?}", req.run.device) } else { crate::runtime::cpu::kind() };
+    let made_by = shard::MadeBy { encode: format!("{:?}", Encode::from_env()).to_lowercase(), machine };
+    let file = shard::ShardFile { id, slice, seconds: index.seconds, index, made_by };
     shard::write(output, &file)?;
     let _ = std::fs::remove_file(req.store.resume_path(&key));
-    Ok(Outcome { index: file.index, path: output.to_owned(), timings: Some(timings), resumed_tokens })
+    Ok(Outcome { index: file.index, path: output.to_owned(), timings: Some(timings), resumed_tokens, note: None })
 }
 
 /// `index merge FILE...`: the shards' statistics added into the index this request names,
@@ -155,9 +160,10 @@ pub fn merge_shards(req: &IndexRequest, files: &[PathBuf], progress: &ProgressSi
     progress.stage(format!("merging {} shards", files.len()));
     let read = files.iter().map(|p| Ok((p.clone(), shard::read(p)?))).collect::<Result<Vec<_>>>()?;
     let names = shard::Names { corpus: req.corpus.label(), model: at.resolved.model_label.clone(), sae: at.resolved.sae_label.clone() };
+    let note = shard::mixed(&read);
     let index = shard::merge(&portable(req, &at, progress)?, read, &names)?;
     let path = req.store.write(&at.id, &index)?;
-    Ok(Outcome { index, path, timings: None, resumed_tokens: 0 })
+    Ok(Outcome { index, path, timings: None, resumed_tokens: 0, note })
 }
 
 /// Builds the statistics of `slice`'s windows (all of them for None), resuming from the

@@ -53,9 +53,27 @@ pub struct ShardFile {
     pub index: Index,
     /// The shard's compute time (the index keeps its own outside its bytes).
     pub seconds: f64,
+    pub made_by: MadeBy,
 }
 
-const SHARD_MAGIC: &[u8; 8] = b"SAESSHD1";
+/// What can change a shard's last float bits: the SAE encode it ran (the bf16 screen or
+/// the plain f32 one, chosen per machine unless `SAESCOPE_EXACT_ENCODE` says) and the
+/// device and kind of CPU that ran it. Shards that agree on both merge into the single
+/// run's index byte for byte; others into one whose values agree to float rounding.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MadeBy {
+    pub encode: String,
+    pub machine: String,
+}
+
+impl std::fmt::Display for MadeBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} encode on {}", self.encode, self.machine)
+    }
+}
+
+/// Version 2 records `made_by`.
+const SHARD_MAGIC: &[u8; 8] = b"SAESSHD2";
 
 /// The key a shard's unfinished state is kept under beside the stored indexes, so a killed
 /// shard resumes when the same command runs again.
@@ -92,6 +110,21 @@ fn rename(index: &mut Index, names: &Names) {
         }
     }
     (index.corpus, index.model, index.sae) = (names.corpus.clone(), names.model.clone(), names.sae.clone());
+}
+
+/// Where the shards were made in more than one way (`MadeBy`), what the merged index then
+/// guarantees; None when they agree (the merge then equals one run byte for byte).
+pub fn mixed(files: &[(PathBuf, ShardFile)]) -> Option<String> {
+    let kinds: BTreeSet<&MadeBy> = files.iter().map(|(_, s)| &s.made_by).collect();
+    if kinds.len() < 2 {
+        return None;
+    }
+    let list: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+    Some(format!(
+        "the shards were indexed in {} ways ({}): counts, firing rates and top contexts equal one run's except where two values tie exactly, histograms and interval samples up to a value on an edge, and activations agree to float rounding (within 1e-5 of the largest), not byte for byte; set SAESCOPE_EXACT_ENCODE=1 on every machine of one kind for byte-equal merges",
+        kinds.len(),
+        list.join("; ")
+    ))
 }
 
 /// The index of the whole corpus from its shards (`files`, each path with its content),

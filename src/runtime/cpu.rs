@@ -90,3 +90,22 @@ pub fn passive_beside_another() {
     use std::os::unix::process::CommandExt;
     let _ = std::process::Command::new(exe).arg0(arg0).args(args).env("OMP_WAIT_POLICY", "PASSIVE").exec();
 }
+
+/// What kind of CPU this is, as far as float results go: its model and the vector kernels
+/// libtorch's ATen picks on it (`ATEN_CPU_CAPABILITY` where set, else the widest the CPU
+/// has), since AVX2 and AVX-512 kernels round sums differently in the last bit.
+pub fn kind() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| info.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string());
+    let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let flags = field("flags").unwrap_or_default();
+    let widest = if flags.split_whitespace().any(|f| f == "avx512f") {
+        "avx512"
+    } else if flags.split_whitespace().any(|f| f == "avx2") {
+        "avx2"
+    } else {
+        "default"
+    };
+    let kernels = std::env::var("ATEN_CPU_CAPABILITY").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| widest.to_string());
+    format!("{model}, {kernels} kernels")
+}

@@ -540,3 +540,70 @@ fn four_shards_merge_into_the_single_runs_index() {
     let err = refused(&[&all[..3], &[other]].concat());
     assert!(err.contains("other.shard was indexed with other weights, corpus or index options"), "{err}");
 }
+
+/// Shards made with different encodes (the bf16 screen on one machine, the plain f32 encode
+/// on another) merge into an index that says so, and equals the single run's up to float
+/// rounding: the same counts, firings, histograms, windows and positions of every top
+/// context (but at exact ties) and nearly every sample, values within 1e-5 of the SAE's
+/// largest activation (docs/dashboards.md states this).
+#[test]
+fn shards_of_mixed_encodes_merge_within_float_rounding() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let corpus = tmp.path().join("corpus.txt");
+    assert!(common::saescope().args(["synth-samples", "--texts", "400", "--out"]).arg(&corpus).status().expect("gen").success());
+    let (one, merged) = (tmp.path().join("one"), tmp.path().join("merged"));
+    let whole = index_cmd(&corpus, &one).env("SAESCOPE_EXACT_ENCODE", "1").output().expect("single run");
+    assert!(whole.status.success(), "{}", String::from_utf8_lossy(&whole.stderr));
+    let shard = |k: usize| tmp.path().join(format!("s{k}.shard"));
+    for (k, exact) in [(0, "0"), (1, "1")] {
+        let out = index_cmd(&corpus, &tmp.path().join("work"))
+            .env("SAESCOPE_EXACT_ENCODE", exact)
+            .args(["--shard", &format!("{k}/2"), "-o"])
+            .arg(shard(k))
+            .output()
+            .expect("shard");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = index_cmd(&corpus, &merged).arg("merge").arg(shard(0)).arg(shard(1)).output().expect("merge");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("note: the shards were indexed in 2 ways") && said.contains("screened encode") && said.contains("plain encode"), "{said}");
+    let (a, b) = (stored(&one), stored(&merged));
+    assert_eq!((a.tokens, a.windows, a.layers.len()), (b.tokens, b.windows, b.layers.len()));
+    for (la, lb) in a.layers.iter().zip(&b.layers) {
+        // Within 1e-5 of the SAE's largest activation: a dot product's rounding scales with
+        // its inputs, not its result, so a small activation carries the same absolute error.
+        let scale = la.max.iter().copied().fold(1.0f32, f32::max);
+        let near = |x: f32, y: f32| (x - y).abs() <= 1e-5 * scale;
+        assert_eq!((la.firings, &la.count), (lb.firings, &lb.count), "{}: counts", la.hook);
+        // A value on a histogram bin's edge may round into the next bin: the same number of
+        // values per feature, a handful moved.
+        let per_feature = |h: &[u32]| h.chunks(h.len() / la.d_sae).map(|c| c.iter().map(|&x| u64::from(x)).sum::<u64>()).collect::<Vec<_>>();
+        assert_eq!(per_feature(&la.hist), per_feature(&lb.hist), "{}: histogram totals", la.hook);
+        let moved: u64 = la.hist.iter().zip(&lb.hist).map(|(&x, &y)| u64::from(x.abs_diff(y))).sum();
+        assert!(moved <= 4.max(la.firings / 10_000), "{}: {moved} histogram entries differ of {}", la.hook, la.firings);
+        assert!(la.max.iter().zip(&lb.max).all(|(x, y)| near(*x, *y)), "{}: maxima", la.hook);
+        for (ta, tb) in la.top.iter().zip(&lb.top) {
+            assert_eq!(ta.len(), tb.len(), "{}: top contexts", la.hook);
+            let worst = ta.iter().zip(tb).map(|(x, y)| (x.value, y.value)).max_by(|a, b| (a.0 - a.1).abs().total_cmp(&(b.0 - b.1).abs()));
+            assert!(ta.iter().zip(tb).all(|(x, y)| near(x.value, y.value)), "{}: top values in order, the farthest {worst:?}", la.hook);
+            // The same contexts, except which of several tied at the list's end got in (the
+            // order among exact ties is the windows' and may differ).
+            let last = ta.last().map_or(f32::MIN, |h| h.value);
+            let clear = |l: &[saescope::dashboard::stats::Hit]| {
+                l.iter().filter(|h| !near(h.value, last)).map(|h| (h.window, h.position)).collect::<std::collections::BTreeSet<_>>()
+            };
+            assert_eq!(clear(ta), clear(tb), "{}: top contexts", la.hook);
+        }
+        // Interval samples: a value on an interval's edge may fall in the next one, so the
+        // same number, nearly all the same contexts.
+        let (mut same, mut all) = (0usize, 0usize);
+        for (sa, sb) in la.samples.iter().zip(&lb.samples) {
+            assert_eq!(sa.len(), sb.len(), "{}: samples", la.hook);
+            let b: std::collections::BTreeSet<_> = sb.iter().map(|s| (s.interval, s.hit.window, s.hit.position)).collect();
+            same += sa.iter().filter(|s| b.contains(&(s.interval, s.hit.window, s.hit.position))).count();
+            all += sa.len();
+        }
+        assert!(same * 100 >= all * 99, "{}: {same} of {all} interval samples the same", la.hook);
+    }
+}

@@ -11,6 +11,7 @@ mod cache;
 mod card;
 mod cli;
 mod dashboard;
+mod deploy;
 mod docs;
 mod download;
 mod eval;

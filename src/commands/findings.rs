@@ -30,7 +30,8 @@ pub fn run_findings(c: &Common) -> Result<(Vec<Finding>, OpenQuestions)> {
     let samples = super::samples(c)?;
     let texts = saescope::analysis::questions::texts(&engine, &samples, &run.opts, &progress)?;
     progress.stage("measuring the open questions");
-    let questions = saescope::analysis::questions::measure(&engine, &done.set, &analysis, texts, c.text_batch_tokens(), &progress)?;
+    let corpus = super::index::stored_index(c)?;
+    let questions = saescope::analysis::questions::measure(&engine, &done.set, &analysis, texts, corpus.as_ref(), c.text_batch_tokens(), &progress)?;
     let mut list = saescope::analysis::findings::findings(&analysis, &done.set.categories);
     list.extend(questions.answers());
     Ok((list, questions))

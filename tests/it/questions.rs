@@ -120,3 +120,49 @@ fn probes_agree_with_the_run_and_with_a_direct_encode() {
     }
     assert!(checked_full > 10, "enough strongest tokens within 16 of the start: {checked_full}");
 }
+
+/// With `--corpus` indexed, the long tail's dense share is about the corpus: `findings`
+/// takes the index's firing rates (each feature's firing count over its tokens) and says
+/// so; without an index it uses the samples' rates and says that.
+#[test]
+fn the_dense_share_takes_the_corpus_index_rates_when_there_is_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let corpus = common::fixture("corpus");
+    let cache = tmp.path().join("cache");
+    let run = |args: &[&str]| {
+        let mut c = common::saescope();
+        common::tiny_args(&mut c).args(["--layers", "6,8", "--cache-dir"]).arg(&cache).args(args).output().expect("run")
+    };
+    let json = |o: std::process::Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).expect("json")
+    };
+    let corpus_arg = corpus.to_str().expect("path");
+    let before = json(run(&["findings", "--format", "json", "--corpus", corpus_arg]));
+    assert_eq!(before["open_questions"][0]["density_source"], "firing rates on these texts", "no index stored yet, and none is built");
+    assert!(run(&["index", "--corpus", corpus_arg]).status.success());
+    let after = json(run(&["findings", "--format", "json", "--corpus", corpus_arg]));
+    let q = &after["open_questions"][0];
+    assert!(q["density_source"].as_str().is_some_and(|s| s.starts_with("firing rates over the corpus index")), "{}", q["density_source"]);
+    // The figure is the tail computed with the index's rates.
+    let index = saescope::dashboard::store::decode_index(
+        &std::fs::read(
+            std::fs::read_dir(cache.join("index"))
+                .expect("index dir")
+                .map(|e| e.expect("e").path())
+                .find(|p| p.extension().is_some_and(|x| x == "bin"))
+                .expect("stored"),
+        )
+        .expect("read"),
+    )
+    .expect("decode");
+    let layer = &index.layers[0];
+    let rates: Vec<f64> = layer.count.iter().map(|&n| n as f64 / layer.tokens as f64).collect();
+    let samples = Samples::bundled().expect("samples");
+    let set = saescope::pipeline::compute::run(&common::engine(&[6, 8]), &samples, &common::opts(false, 256), &ProgressSink::none()).expect("run");
+    let a = analyze(&set, Params { top_k: 5, threshold: 5.0 });
+    let want = tail(a.saes[0].sae.to_string(), 0, &set.category_mean(0, 0), 5, Some(&rates)).dense_tail.expect("dense");
+    let got: Vec<f64> = q["tails"][0][0]["dense_tail"].as_array().expect("dense_tail").iter().map(|v| v.as_f64().expect("f")).collect();
+    assert!(common::close(got[0], want[0], 1e-6) && common::close(got[1], want[1], 1e-6), "{got:?} against {want:?}");
+    assert_ne!(before["open_questions"][0]["tails"][0][0]["dense_tail"], q["tails"][0][0]["dense_tail"], "the corpus's rates are not the samples'");
+}

@@ -69,6 +69,7 @@ pub fn measure(
     set: &ActivationSet,
     analysis: &Analysis,
     texts: Vec<probe::Text>,
+    corpus: Option<&crate::dashboard::Index>,
     batch_tokens: usize,
     progress: &ProgressSink,
 ) -> Result<OpenQuestions> {
@@ -83,9 +84,20 @@ pub fn measure(
     let n_categories = set.categories.len();
     let mut tails = Vec::new();
     let mut levels = Vec::new();
+    let mut from_corpus = 0;
     for (li, a) in analysis.saes.iter().enumerate() {
         let q = quality.iter().find(|q| q.sae == a.sae.to_string()).ok_or_else(|| eyre!("internal: no quality for {}", a.sae))?;
-        tails.push((0..n_categories).map(|c| tail::tail(a.sae.to_string(), c, &set.category_mean(li, c), analysis.params.top_k, Some(&q.density))).collect());
+        // The open question is about the corpus: its index's firing rates where it has
+        // this SAE, else the rates on the samples.
+        let indexed = corpus.and_then(|i| i.layers.iter().find(|l| l.key() == Some(a.sae)).filter(|l| l.tokens > 0));
+        let density: Vec<f64> = match indexed {
+            Some(l) => {
+                from_corpus += 1;
+                l.count.iter().map(|&n| n as f64 / l.tokens as f64).collect()
+            }
+            None => q.density.clone(),
+        };
+        tails.push((0..n_categories).map(|c| tail::tail(a.sae.to_string(), c, &set.category_mean(li, c), analysis.params.top_k, Some(&density))).collect());
         levels.push(
             (0..n_categories)
                 .map(|c| {
@@ -104,11 +116,22 @@ pub fn measure(
         saes: analysis.saes.iter().map(|a| a.sae.to_string()).collect(),
         readings,
         tails,
-        density_source: "firing rates on these texts".into(),
+        density_source: density_source(corpus, from_corpus, analysis.saes.len()),
         levels,
         dips,
         quality,
     })
+}
+
+/// Which firing rates the long tail's dense share used, as its answer says it.
+fn density_source(corpus: Option<&crate::dashboard::Index>, from_corpus: usize, saes: usize) -> String {
+    match corpus {
+        Some(i) if from_corpus == saes => format!("firing rates over the corpus index, {} tokens of {}", i.tokens, i.corpus),
+        Some(i) if from_corpus > 0 => {
+            format!("firing rates over the corpus index ({} tokens of {}) where it has the SAE, else on these texts", i.tokens, i.corpus)
+        }
+        _ => "firing rates on these texts".into(),
+    }
 }
 
 /// A share as a whole percentage ("-0%" never: an empty f64 sum is -0.0).

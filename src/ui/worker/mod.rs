@@ -149,7 +149,9 @@ pub fn spawn(job: WorkerJob, progress: ProgressSink, events: Sender<Event>) -> S
         }
         if let Some(ij) = &job.index {
             let outcome = guarded("indexing the corpus", || index::index(&job, ij, &mut engine, &progress)).and_then(|r| r.map_err(|e| one_line(&e)));
-            if !tx(Msg::Index(outcome.map(std::sync::Arc::new))) || crate::runtime::interrupt::stopping() {
+            let outcome = outcome.map(std::sync::Arc::new);
+            knows.corpus = outcome.as_ref().ok().cloned();
+            if !tx(Msg::Index(outcome)) || crate::runtime::interrupt::stopping() {
                 return;
             }
         }

@@ -18,6 +18,8 @@ pub struct Knows {
     /// The samples and their final results, for the open questions and the SAE quality.
     pub samples: Option<Samples>,
     pub computed: Option<(crate::activations::ActivationSet, crate::analysis::Analysis)>,
+    /// The corpus index once built or found: the open questions take its firing rates.
+    pub corpus: Option<std::sync::Arc<crate::dashboard::Index>>,
     pub opts: RunOptions,
     pub progress: ProgressSink,
 }
@@ -55,7 +57,8 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
         WorkerRequest::Questions => knows.samples().and_then(|samples| {
             let (set, analysis) = knows.computed.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("the results are not in yet"))?;
             let texts = crate::analysis::questions::texts(engine, samples, &knows.opts, &knows.progress)?;
-            crate::analysis::questions::measure(engine, set, analysis, texts, knows.opts.batch_tokens, &knows.progress).map(|q| Reply::Questions(Box::new(q)))
+            crate::analysis::questions::measure(engine, set, analysis, texts, knows.corpus.as_deref(), knows.opts.batch_tokens, &knows.progress)
+                .map(|q| Reply::Questions(Box::new(q)))
         }),
         WorkerRequest::Quality(key) => knows.samples().and_then(|samples| {
             let ids = engine.tokenize(samples, &knows.opts, &knows.progress)?;

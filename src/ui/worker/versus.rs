@@ -28,6 +28,6 @@ pub(super) fn versus(job: &WorkerJob, v: &VersusJob, progress: &ProgressSink) ->
     };
     progress.stage(format!("the second run's open questions: {}", v.run.model.label()));
     let texts = crate::analysis::questions::texts(&engine, &job.samples, &v.run.opts, progress)?;
-    list.extend(crate::analysis::questions::measure(&engine, &done.set, &analysis, texts, v.run.opts.batch_tokens, progress)?.answers());
+    list.extend(crate::analysis::questions::measure(&engine, &done.set, &analysis, texts, None, v.run.opts.batch_tokens, progress)?.answers());
     Ok(list)
 }

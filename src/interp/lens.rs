@@ -80,19 +80,12 @@ fn space(site: Site) -> u8 {
 /// unembedding for SAEs that write the residual stream, and for an `attn.hook_z` SAE
 /// first through the block's W_O (what its heads' output adds to the residual).
 pub fn logit_lens(engine: &Engine, key: SaeKey, feature: u32, k: usize) -> Result<Logits> {
-    let _guard = tch::no_grad_guard();
-    let dir = engine.sae(key)?.direction(feature)?;
-    let dir = engine.model.to_residual(key.hook, &dir)?;
-    let logits = engine.model.logit_lens(&dir.unsqueeze(0))?.squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float);
-    let k = k.min(logits.size()[0] as usize) as i64;
-    let pick = |largest: bool| -> Result<Vec<TokenLogit>> {
-        let (vals, idx) = logits.topk(k, 0, largest, true);
-        let vals = Vec::<f32>::try_from(vals)?;
-        let ids: Vec<u32> = Vec::<i64>::try_from(idx)?.into_iter().map(|i| i as u32).collect();
-        let names = engine.tokenizer.token_strings(&ids);
-        Ok(ids.into_iter().zip(names).zip(vals).map(|((token_id, token), logit)| TokenLogit { token_id, token, logit }).collect())
+    let [promoted, suppressed] = engine.logit_lens(key, &[feature], k)?.pop().ok_or_else(|| eyre!("internal: no logit lens"))?;
+    let named = |list: Vec<(u32, f32)>| {
+        let ids: Vec<u32> = list.iter().map(|x| x.0).collect();
+        list.into_iter().zip(engine.tokenizer.token_strings(&ids)).map(|((token_id, logit), token)| TokenLogit { token_id, token, logit }).collect()
     };
-    Ok(Logits { promoted: pick(true)?, suppressed: pick(false)? })
+    Ok(Logits { promoted: named(promoted), suppressed: named(suppressed) })
 }
 
 /// Nearest features of `feature` of SAE `key`: in every other SAE at the same hook

@@ -35,6 +35,9 @@ pub struct FeatureStats {
     /// The decoder's top and bottom logits (token, value).
     pub positive_logits: Vec<(String, f64)>,
     pub negative_logits: Vec<(String, f64)>,
+    /// The features of the same SAE whose decoder rows are nearest by cosine (feature,
+    /// similarity), the feature itself first.
+    pub nearest: Vec<(u32, f64)>,
 }
 
 /// Everything a dump says of one feature: the card's Neuronpedia section.
@@ -150,6 +153,10 @@ struct DumpFeatureRow {
     neg_str: Vec<String>,
     #[serde(default)]
     neg_values: Vec<f64>,
+    #[serde(default, rename = "topkCosSimIndices")]
+    topk_cos_sim_indices: Vec<i64>,
+    #[serde(default, rename = "topkCosSimValues")]
+    topk_cos_sim_values: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -317,6 +324,7 @@ impl Dump {
             hist_heights: row.freq_hist_data_bar_heights,
             positive_logits: pairs(row.pos_str, row.pos_values),
             negative_logits: pairs(row.neg_str, row.neg_values),
+            nearest: row.topk_cos_sim_indices.into_iter().zip(row.topk_cos_sim_values).filter_map(|(f, v)| u32::try_from(f).ok().map(|f| (f, v))).collect(),
         };
         self.summary.feature_rows += 1;
         if let Some(s) = self.by_sae.get_mut(&key) {
@@ -490,6 +498,10 @@ impl FeatureDump {
                         printable(&logits(&st.positive_logits)),
                         printable(&logits(&st.negative_logits))
                     ));
+                }
+                if st.nearest.len() > 1 {
+                    let near: Vec<String> = st.nearest.iter().skip(1).take(5).map(|(f, v)| format!("#{f} {v:.2}")).collect();
+                    s.push_str(&format!("  nearest features by decoder cosine: {}\n", near.join(", ")));
                 }
             }
             None => s.push_str("  no features row for it\n"),

@@ -9,9 +9,12 @@
 //! and source ids are the SAE's Neuronpedia id where known, else `local` and
 //! `{layer}-saescope-{width}`. Every token's value in each context is computed here (the
 //! index keeps each context's max only): each referenced window once, through the model
-//! and every SAE, batch by batch. Neuronpedia's histogram is 50 linear bins; the index's
-//! quarter-octave bins are written instead (bar values are each bin's geometric centre),
-//! and the logit lists are left empty (the card computes its own logit lens).
+//! and every SAE, batch by batch. The logit lists (`pos_str`/`neg_str` and their values)
+//! are the logit lens of the decoder row, 10 each way, and `topkCosSimIndices`/`Values` the
+//! 10 decoder rows of the same SAE nearest by cosine (the feature itself first), as
+//! Neuronpedia fills them. Neuronpedia's histogram is 50 linear bins of the activations,
+//! which the index does not keep; the index's quarter-octave bins are written instead (bar
+//! values are each bin's geometric centre).
 
 use crate::dashboard::stats::{HIST_BINS, HIST_ZERO};
 use crate::dashboard::{ContextWindow, Index};
@@ -29,6 +32,11 @@ use tch::{Device, Kind};
 const BATCH: usize = 1024;
 /// Windows per model batch while computing the contexts' values.
 const WINDOWS_PER_BATCH: usize = 8;
+/// Tokens each way in `pos_str`/`neg_str`, and features in `topkCosSimIndices`.
+const TOP: usize = 10;
+/// The logit lens's [features, vocab] block stays near this many floats.
+const LENS_FLOATS: usize = 1 << 24;
+
 /// The creator id Neuronpedia's public exports carry.
 const CREATOR: &str = "clkht01d40000jv08hvalcvly";
 
@@ -129,6 +137,34 @@ fn activation_row(model: &str, source: &str, feature: u32, corpus: &str, c: &Con
     })
 }
 
+/// A token and its logit.
+type Named = (String, f32);
+
+/// Every feature's logit lens (promoted, suppressed; named tokens) and nearest decoder rows
+/// in its own SAE, computed a block of features at a time.
+#[allow(clippy::type_complexity)]
+fn lens_and_nearest(engine: &Engine, key: SaeKey, d_sae: usize, progress: &ProgressSink) -> Result<(Vec<(Vec<Named>, Vec<Named>)>, Vec<Vec<(u32, f32)>>)> {
+    let _guard = tch::no_grad_guard();
+    let sae = engine.sae(key)?;
+    let block = (LENS_FLOATS / engine.model.vocab_size().max(1)).clamp(1, 1024);
+    let (mut lens, mut nearest) = (Vec::with_capacity(d_sae), Vec::with_capacity(d_sae));
+    progress.stage(format!("logit lens and nearest features of {key}"));
+    for start in (0..d_sae).step_by(block) {
+        crate::runtime::interrupt::check()?;
+        let features: Vec<u32> = (start as u32..(start + block).min(d_sae) as u32).collect();
+        for [pos, neg] in engine.logit_lens(key, &features, TOP)? {
+            let named = |list: Vec<(u32, f32)>| {
+                let ids: Vec<u32> = list.iter().map(|x| x.0).collect();
+                engine.tokenizer.token_strings(&ids).into_iter().zip(list).map(|(t, (_, v))| (t, v)).collect::<Vec<_>>()
+            };
+            lens.push((named(pos), named(neg)));
+        }
+        let rows = sae.decoder()?.narrow(0, start as i64, features.len() as i64);
+        nearest.extend(sae.nearest_each(&rows, TOP)?);
+    }
+    Ok((lens, nearest))
+}
+
 /// Writes `index`'s SAEs under `dir` in Neuronpedia's layout; returns each SAE's folder.
 pub fn write(index: &Index, engine: &Engine, dir: &Path, progress: &ProgressSink) -> Result<Vec<PathBuf>> {
     let keys: Vec<SaeKey> = index.layers.iter().filter_map(|l| l.key()).collect();
@@ -139,6 +175,7 @@ pub fn write(index: &Index, engine: &Engine, dir: &Path, progress: &ProgressSink
         let (model, source) = names(engine, key);
         let folder = dir.join("v1").join(&model).join(&source);
         progress.stage(format!("writing {}", folder.display()));
+        let (lens, nearest) = lens_and_nearest(engine, key, s.d_sae, progress)?;
         let mut features: Vec<u32> = (0..s.d_sae as u32).collect();
         // Neuronpedia selects features ORDER BY index, a text column: "0", "1", "10", ...
         features.sort_by_key(|f| f.to_string());
@@ -160,8 +197,12 @@ pub fn write(index: &Index, engine: &Engine, dir: &Path, progress: &ProgressSink
                         "freq_hist_data_bar_values": (0..HIST_BINS).map(centre).collect::<Vec<_>>(),
                         "logits_hist_data_bar_heights": [],
                         "logits_hist_data_bar_values": [],
-                        "neg_str": [], "neg_values": [], "pos_str": [], "pos_values": [],
-                        "topkCosSimIndices": [], "topkCosSimValues": [],
+                        "neg_str": lens[fi].1.iter().map(|x| &x.0).collect::<Vec<_>>(),
+                        "neg_values": lens[fi].1.iter().map(|x| x.1).collect::<Vec<_>>(),
+                        "pos_str": lens[fi].0.iter().map(|x| &x.0).collect::<Vec<_>>(),
+                        "pos_values": lens[fi].0.iter().map(|x| x.1).collect::<Vec<_>>(),
+                        "topkCosSimIndices": nearest[fi].iter().map(|x| x.0).collect::<Vec<_>>(),
+                        "topkCosSimValues": nearest[fi].iter().map(|x| x.1).collect::<Vec<_>>(),
                         "vector": [], "vectorLabel": null, "hookName": key.hook.to_string(), "hasVector": false,
                     })
                 })

@@ -12,6 +12,9 @@ use crate::sae::Sae;
 use color_eyre::eyre::{bail, eyre, Result};
 use tch::{Device, Kind, Tensor};
 
+/// Token ids with their logits, as a logit lens lists them.
+pub type TokenLogits = Vec<(u32, f32)>;
+
 pub struct Engine {
     pub model: Box<dyn Family>,
     pub tokenizer: Tokenizer,
@@ -35,6 +38,30 @@ impl Engine {
     }
 
     /// The loaded SAE `key` names.
+    /// The logit lens of `features` of SAE `key`, each as its `k` most promoted and `k`
+    /// most suppressed token ids with their logits, descending and ascending: the decoder
+    /// rows as what they add to the residual, through the final norm's scale and the
+    /// unembedding (TransformerLens's `W_dec @ W_U`). In one matmul for all of them.
+    pub fn logit_lens(&self, key: SaeKey, features: &[u32], k: usize) -> Result<Vec<[TokenLogits; 2]>> {
+        let _guard = tch::no_grad_guard();
+        let sae = self.sae(key)?;
+        if let Some(&f) = features.iter().find(|&&f| f as usize >= sae.d_sae) {
+            bail!("feature {f} does not exist: this SAE has features 0..{}", sae.d_sae);
+        }
+        let w = sae.decoder()?;
+        let idx = Tensor::from_slice(&features.iter().map(|&f| i64::from(f)).collect::<Vec<_>>()).to_device(w.device());
+        let dirs = self.model.to_residual(key.hook, &w.index_select(0, &idx))?;
+        let logits = self.model.logit_lens(&dirs)?.to_device(Device::Cpu).to_kind(Kind::Float);
+        let k = k.min(logits.size()[1] as usize) as i64;
+        let pick = |largest: bool| -> Result<Vec<TokenLogits>> {
+            let (vals, ids) = logits.topk(k, 1, largest, true);
+            let vals = Vec::<f32>::try_from(vals.contiguous().view([-1]))?;
+            let ids = Vec::<i64>::try_from(ids.contiguous().view([-1]))?;
+            Ok(ids.chunks(k as usize).zip(vals.chunks(k as usize)).map(|(i, v)| i.iter().map(|&i| i as u32).zip(v.iter().copied()).collect()).collect())
+        };
+        Ok(pick(true)?.into_iter().zip(pick(false)?).map(|(p, n)| [p, n]).collect())
+    }
+
     pub fn sae(&self, key: SaeKey) -> Result<&Sae> {
         self.saes
             .iter()

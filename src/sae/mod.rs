@@ -476,17 +476,24 @@ impl Sae {
     /// The `k` features whose decoder directions are closest to `dir` by cosine similarity,
     /// descending: how a feature of one layer is followed into this one.
     pub fn nearest(&self, dir: &Tensor, k: usize) -> Result<Vec<(u32, f32)>> {
+        self.nearest_each(&dir.unsqueeze(0), k)?.pop().ok_or_else(|| eyre!("internal: no neighbours"))
+    }
+
+    /// `nearest` for each row of `dirs` [n, d], in one matmul.
+    pub fn nearest_each(&self, dirs: &Tensor, k: usize) -> Result<Vec<Vec<(u32, f32)>>> {
         let w = self.decoder()?;
         if self.w_dec_norms.get().is_none() {
             let n = w.norm_scalaropt_dim(2, [1i64].as_slice(), false).clamp_min(1e-12);
             let _ = self.w_dec_norms.set(n);
         }
         let norms = self.w_dec_norms.get().ok_or_else(|| eyre!("internal: decoder norms missing"))?;
-        let dir = dir.to_device(self.device);
-        let cos = w.mv(&dir) / norms / dir.norm().clamp_min(1e-12);
-        let (vals, idx) = cos.topk(k.min(self.d_sae) as i64, 0, true, true);
-        let vals = Vec::<f32>::try_from(vals.to_device(Device::Cpu).to_kind(Kind::Float))?;
-        let idx = Vec::<i64>::try_from(idx.to_device(Device::Cpu))?;
-        Ok(idx.into_iter().zip(vals).map(|(i, v)| (i as u32, v)).collect())
+        let dirs = dirs.to_device(self.device);
+        let dir_norms = dirs.norm_scalaropt_dim(2, [1i64].as_slice(), true).clamp_min(1e-12);
+        let cos = dirs.matmul(&w.tr()) / norms.unsqueeze(0) / dir_norms;
+        let k = k.min(self.d_sae);
+        let (vals, idx) = cos.topk(k as i64, 1, true, true);
+        let vals = Vec::<f32>::try_from(vals.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]))?;
+        let idx = Vec::<i64>::try_from(idx.to_device(Device::Cpu).contiguous().view([-1]))?;
+        Ok(idx.chunks(k.max(1)).zip(vals.chunks(k.max(1))).map(|(i, v)| i.iter().map(|&i| i as u32).zip(v.iter().copied()).collect()).collect())
     }
 }

@@ -125,6 +125,24 @@ fn the_index_exported_in_neuronpedias_layout_reads_back_as_the_same_card() {
         let card: Value = serde_json::from_slice(&out.stdout).expect("json");
         let (np, own) = (&card["neuronpedia"], &card["corpus"]);
         assert_eq!(np["stats"]["frac_nonzero"], own["frac_nonzero"], "{layer}/{id}");
+        // pos_str/neg_str are the card's own logit lens, as Neuronpedia fills them.
+        for (theirs, ours) in [("positive_logits", "promoted"), ("negative_logits", "suppressed")] {
+            let theirs = np["stats"][theirs].as_array().expect("logits");
+            let ours = card["logits"][ours].as_array().expect("lens");
+            assert_eq!(theirs.len(), 10, "{layer}/{id}: {theirs:?}");
+            for (t, o) in theirs.iter().zip(ours) {
+                assert_eq!(t[0], o["token"], "{layer}/{id}");
+                let (a, b) = (t[1].as_f64().expect("v"), o["logit"].as_f64().expect("v"));
+                assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{layer}/{id}: logit {a} read back, {b} in the card");
+            }
+        }
+        // topkCosSim: the feature itself first, then its nearest decoder rows, descending.
+        let near = np["stats"]["nearest"].as_array().expect("nearest");
+        assert_eq!(near.len(), 10, "{layer}/{id}");
+        assert_eq!(near[0][0].as_u64(), Some(id), "{layer}/{id}: itself first");
+        assert!((near[0][1].as_f64().expect("cos") - 1.0).abs() < 1e-5);
+        let sims: Vec<f64> = near.iter().map(|p| p[1].as_f64().expect("cos")).collect();
+        assert!(sims.windows(2).all(|w| w[0] >= w[1]) && sims[1] < 1.0, "{layer}/{id}: {sims:?}");
         let f32_of = |v: &Value| v.as_f64().expect("number") as f32;
         assert_eq!(f32_of(&np["stats"]["max_act_approx"]), f32_of(&own["max"]), "{layer}/{id}");
         let own_intervals: Vec<&Value> = own["intervals"].as_array().expect("intervals").iter().flat_map(|i| i["contexts"].as_array().expect("c")).collect();
@@ -154,4 +172,19 @@ fn the_index_exported_in_neuronpedias_layout_reads_back_as_the_same_card() {
         }
     }
     assert!(checked > 40, "{checked} contexts compared");
+    // The other forms --neuronpedia takes: one source's folder, and a single file.
+    let card_with = |path: &std::path::Path| -> Value {
+        let mut c = saescope();
+        base(&mut c);
+        let out = c.args(["feature", "--format", "json", "--layer", "6", "--id", "3", "--neuronpedia"]).arg(path).output().expect("feature");
+        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let whole = card_with(&dump);
+    let folder = card_with(&dump.join("v1/gpt2-small/6-res-jb"));
+    assert_eq!(folder["neuronpedia"]["stats"], whole["neuronpedia"]["stats"], "a source's folder reads as the whole dump does");
+    assert_eq!(folder["neuronpedia"]["top"], whole["neuronpedia"]["top"]);
+    let file = card_with(&dump.join("v1/gpt2-small/6-res-jb/features/batch-0.jsonl.gz"));
+    assert_eq!(file["neuronpedia"]["stats"], whole["neuronpedia"]["stats"], "one features file gives the feature's numbers");
+    assert_eq!(file["neuronpedia"]["top"].as_array().map(Vec::len), Some(0), "and no activations: {}", file["neuronpedia"]["top"]);
 }

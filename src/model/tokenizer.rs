@@ -57,12 +57,17 @@ impl Tokenizer {
         ids
     }
 
-    /// The text of each token, for token-level views. A byte-fallback token (Gemma's
-    /// `<0xD0>`), a part of one character, shows as itself rather than as U+FFFD.
+    /// The text of each token, for token-level views. A token holding part of a character
+    /// shows its bytes rather than U+FFFD: GPT-2's byte-level BPE symbols (`ĠðŁ`) are turned
+    /// back into the bytes they stand for (` <F0 9F>`), and a byte-fallback token (Gemma's
+    /// `<0xD0>`) shows as itself.
     pub fn token_strings(&self, ids: &[u32]) -> Vec<String> {
         ids.iter()
             .map(|&id| match self.inner.decode(&[id], false) {
-                Ok(s) if s.contains('\u{fffd}') => self.inner.id_to_token(id).unwrap_or(s),
+                Ok(s) if s.contains('\u{fffd}') => {
+                    let symbols = self.inner.id_to_token(id);
+                    symbols.as_deref().and_then(byte_level_bytes).map_or_else(|| symbols.unwrap_or(s), |b| show_bytes(&b))
+                }
                 Ok(s) => s,
                 Err(_) => format!("<{id}>"),
             })
@@ -70,7 +75,53 @@ impl Tokenizer {
     }
 }
 
+/// The bytes a byte-level BPE token's symbols stand for (GPT-2's alphabet: the printable
+/// bytes as themselves, the other 68 as U+0100 upwards, in byte order); None for a token
+/// that is not written in that alphabet.
+fn byte_level_bytes(symbols: &str) -> Option<Vec<u8>> {
+    let printable = |b: u8| (33..=126).contains(&b) || (161..=172).contains(&b) || b >= 174;
+    let others: Vec<u8> = (0..=255u8).filter(|&b| !printable(b)).collect();
+    symbols
+        .chars()
+        .map(|c| match u32::from(c) {
+            n @ 0..=255 if printable(n as u8) => Some(n as u8),
+            n @ 256..=323 => others.get((n - 256) as usize).copied(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Bytes as text where they are UTF-8, and the rest as hex in angle brackets (`<F0 9F>`).
+fn show_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            let hex: Vec<String> = chunk.invalid().iter().map(|b| format!("{b:02X}")).collect();
+            out.push_str(&format!("<{}>", hex.join(" ")));
+        }
+    }
+    out
+}
+
 /// The bundled tokenizer.json, for writers of model folders (synth).
 pub fn bundled_json() -> &'static [u8] {
     BUNDLED
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_of_a_character_shows_as_its_bytes() {
+        let tok = Tokenizer::gpt2().expect("bundled");
+        let ids = tok.encode_with_bos(" 🏃 ok").expect("encode");
+        let shown = tok.token_strings(&ids[1..]);
+        assert!(shown.iter().all(|t| !t.contains('\u{fffd}') && !t.contains('Ġ') && !t.contains('ð')), "{shown:?}");
+        assert!(shown.iter().any(|t| t.contains("<F0")), "the emoji's first bytes as hex: {shown:?}");
+        assert_eq!(shown.last().map(String::as_str), Some(" ok"));
+        assert_eq!(show_bytes(&[0x20, 0xF0, 0x9F]), " <F0 9F>");
+        assert_eq!(byte_level_bytes("Ġð"), Some(vec![0x20, 0xF0]));
+    }
 }

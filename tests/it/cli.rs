@@ -4,16 +4,20 @@ use crate::common;
 
 use common::{saescope, tiny, tiny_args};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 #[test]
 fn unreachable_hub_fails_fast_with_advice() {
     let home = tempfile::tempdir().expect("tmp");
-    let t = Instant::now();
     // Loopback port 9 (discard) is closed here: a refused connection, never outside traffic.
-    let out =
-        saescope().args(["report"]).env("HF_HOME", home.path()).env("HF_ENDPOINT", "http://127.0.0.1:9").env_remove("HF_HUB_OFFLINE").output().expect("run");
-    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    // A refusal is not a stall: the run gives up on it rather than waiting out the stall
+    // timeout, set here past the test harness's patience.
+    let out = saescope()
+        .args(["report", "--download-timeout", "3600"])
+        .env("HF_HOME", home.path())
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env_remove("HF_HUB_OFFLINE")
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("openai-community/gpt2") && err.contains("--model-dir") && err.contains("127.0.0.1:9"), "{err}");

@@ -242,7 +242,8 @@ fn sigterm_during_a_stalled_download_in_the_explorer_restores_the_terminal() {
     let ok = Command::new("pkill").args(["-TERM", "-P", shell.trim(), "saescope"]).status().expect("pkill");
     assert!(ok.success(), "signal sent");
     assert_restored(&t, 143);
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    // The signal ends the stalled transfer at once, not after its 60 s stall timeout.
+    assert!(started.elapsed() < Duration::from_secs(30), "waited {:?}, as for the stall timeout", started.elapsed());
     let blobs = tmp.path().join("hf/models--openai-community--gpt2/blobs");
     let kept = std::fs::read_dir(blobs).expect("blobs").filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().ends_with(".incomplete"));
     assert!(kept, "the partial download is kept for the next run");

@@ -382,17 +382,30 @@ fn help_shows_every_key_at_80x24_by_scrolling() {
         render(&mut a, w, h);
         press(&mut a, Action::ToggleHelp);
         let (first, _) = render(&mut a, w, h);
-        let mut seen = first.clone();
+        let mut seen_screens = vec![first.clone()];
         for _ in 0..60 {
             press(&mut a, Action::Down);
-            seen.push_str(&render(&mut a, w, h).0);
+            seen_screens.push(render(&mut a, w, h).0);
         }
-        // Inside the overlay's frame, a description wraps onto the lines under its key.
-        let words: Vec<&str> = seen.split(|c: char| c.is_whitespace() || c == '│').filter(|x| !x.is_empty()).collect();
+        // Each binding whole, on some scroll position: its keys at the start of a line of the
+        // overlay, its description from there and on the lines under it, word for word.
+        let overlay_rows = |screen: &str| -> Vec<String> {
+            let x = usize::from(w - w.min(96)) / 2;
+            screen.lines().map(|l| l.chars().skip(x + 1).take(usize::from(w.min(96)) - 3).collect::<String>()).collect()
+        };
+        let screens: Vec<Vec<String>> = seen_screens.iter().map(|s| overlay_rows(s)).collect();
         for b in saescope::ui::keys::KEYS {
-            for k in b.label.split_whitespace().chain(b.help.split_whitespace()) {
-                assert!(words.contains(&k), "{w}x{h}: {k:?} of {:?} never shown in the help\n{first}", b.label);
-            }
+            let head = format!(" {:<17} ", b.label);
+            let whole = screens.iter().any(|rows| {
+                rows.iter().enumerate().any(|(i, r)| {
+                    let Some(rest) = r.strip_prefix(&head) else { return false };
+                    let mut words: Vec<&str> = rest.split_whitespace().collect();
+                    words
+                        .extend(rows[i + 1..].iter().take_while(|c| c.starts_with(&" ".repeat(19)) && !c.trim().is_empty()).flat_map(|c| c.split_whitespace()));
+                    words == b.help.split_whitespace().collect::<Vec<_>>()
+                })
+            });
+            assert!(whole, "{w}x{h}: the help never shows {:?} with its whole description {:?}\n{first}", b.label, b.help);
         }
         assert_eq!(a.main().cursor, 0, "the panes behind did not move");
         if (w, h) == (80, 24) {
@@ -571,9 +584,14 @@ use saescope::ui::app::{Mode, Reply, WorkerRequest};
 use saescope::ui::worker;
 use std::collections::BTreeSet;
 
-fn tiny_engine() -> &'static std::sync::Mutex<saescope::pipeline::Engine> {
-    static E: OnceLock<std::sync::Mutex<saescope::pipeline::Engine>> = OnceLock::new();
-    E.get_or_init(|| std::sync::Mutex::new(common::full_engine(&LAYERS)))
+thread_local! {
+    /// The whole tiny model, one per test thread: tests that serve requests run side by
+    /// side instead of queuing on one lock (it loads in a fraction of a second).
+    static ENGINE: saescope::pipeline::Engine = common::full_engine(&LAYERS);
+}
+
+fn with_engine<T>(f: impl FnOnce(&saescope::pipeline::Engine) -> T) -> T {
+    ENGINE.with(f)
 }
 
 /// Answers the app's queued requests with the tiny engine, as the model thread does.
@@ -589,7 +607,7 @@ fn serve(a: &mut App) -> usize {
             opts: opts(false, 2048),
             ..Default::default()
         };
-        let reply = worker::handle(&tiny_engine().lock().expect("engine"), &knows, false, r, &mut |p| progress.push(p));
+        let reply = with_engine(|e| worker::handle(e, &knows, false, r, &mut |p| progress.push(p)));
         STEPS.with(|n| *n.borrow_mut() += progress.len());
         for p in progress {
             a.receive(p);
@@ -779,17 +797,19 @@ fn worker_reports_a_failure_as_a_message() {
     assert_eq!(a.message.as_deref(), Some("cannot load the model: no network"));
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("failed: cannot load the model: no network"), "the card says why, not 'computing' forever\n{s}");
-    let bad = worker::handle(
-        &tiny_engine().lock().expect("engine"),
-        &worker::Knows::default(),
-        false,
-        WorkerRequest::Card(Box::new({
-            let mut c = saescope::interp::card::Card::from_set(&results().0, &Labels::default(), common::key(6), 1).expect("card");
-            c.sae = common::key(7);
-            c
-        })),
-        &mut |_| {},
-    );
+    let bad = with_engine(|e| {
+        worker::handle(
+            e,
+            &worker::Knows::default(),
+            false,
+            WorkerRequest::Card(Box::new({
+                let mut c = saescope::interp::card::Card::from_set(&results().0, &Labels::default(), common::key(6), 1).expect("card");
+                c.sae = common::key(7);
+                c
+            })),
+            &mut |_| {},
+        )
+    });
     assert!(matches!(bad, Reply::Failed { ref why, .. } if why.contains('7')), "a layer that is not loaded is named");
 }
 
@@ -905,6 +925,18 @@ fn findings_view_says_why_when_the_run_failed() {
     a.error = Some("cannot download openai-community/gpt2/config.json".into());
     let (s, _) = render(&mut a, 100, 30);
     assert!(s.contains("failed: cannot download openai-community/gpt2/config.json") && !s.contains("computing…"), "{s}");
+}
+
+/// Offline, a failed run leaves every pane of the main screen saying why it is empty, the
+/// specialist pane too (it kept saying "waiting for results").
+#[test]
+fn every_main_pane_says_why_when_the_run_failed() {
+    let mut a = app(false);
+    a.error = Some("cannot download openai-community/gpt2/config.json".into());
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(!s.contains("waiting for results") && !s.contains("computing…"), "{s}");
+    // The feature table, the trend and the specialist pane each say it (wrapped in their frames).
+    assert_eq!(s.matches("failed: cannot").count(), 3, "{s}");
 }
 
 // ---- Snapshots: every screen at 80x24 and 120x40, reviewed by eye when they change ----
@@ -1226,18 +1258,19 @@ fn attribute_view_lists_features_and_opens_their_cards() {
 fn corpus_index() -> &'static std::sync::Arc<saescope::dashboard::Index> {
     static I: OnceLock<std::sync::Arc<saescope::dashboard::Index>> = OnceLock::new();
     I.get_or_init(|| {
-        let engine = tiny_engine().lock().expect("engine");
-        let corpus = saescope::corpus::Corpus::open(std::path::Path::new("tests/fixtures/corpus"), "text").expect("corpus");
-        let job = saescope::dashboard::build::Job {
-            engine: &engine,
-            corpus: &corpus,
-            context: 128,
-            max_tokens: None,
-            batch_tokens: 1024,
-            encode: saescope::dashboard::build::Encode::Screened,
-            slice: None,
-        };
-        std::sync::Arc::new(job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0)
+        with_engine(|engine| {
+            let corpus = saescope::corpus::Corpus::open(std::path::Path::new("tests/fixtures/corpus"), "text").expect("corpus");
+            let job = saescope::dashboard::build::Job {
+                engine,
+                corpus: &corpus,
+                context: 128,
+                max_tokens: None,
+                batch_tokens: 1024,
+                encode: saescope::dashboard::build::Encode::Screened,
+                slice: None,
+            };
+            std::sync::Arc::new(job.run(None, &mut |_| Ok(()), &ProgressSink::none()).expect("index").0)
+        })
     })
 }
 

@@ -34,7 +34,7 @@ pub fn draw(f: &mut Frame, app: &Context, main: &MainScreen, hits: &HitMap, area
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(la) = app.sae_analysis() else {
-        f.render_widget(Paragraph::new("waiting for results"), inner);
+        f.render_widget(Paragraph::new(super::not_ready(app)).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;
     };
     let features = app.matrix_features();

@@ -10,7 +10,8 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     if let Some(e) = &app.error {
-        f.render_widget(Line::styled(format!(" error: {e} (q quits)"), Style::new().add_modifier(Modifier::BOLD)), area);
+        let line = keep_ends(&format!("error: {e} (q quits)"), (area.width as usize).saturating_sub(1));
+        f.render_widget(Line::styled(format!(" {line}"), Style::new().add_modifier(Modifier::BOLD)), area);
         return;
     }
     if app.results.as_ref().is_some_and(|r| !r.partial) && !app.indexing() {
@@ -54,6 +55,20 @@ fn info(app: &App, width: u16) -> String {
     format!(" {message}model {model} · SAEs {sae}{tail}")
 }
 
+/// `s` in at most `room` characters, its middle given up: an error's first words say what
+/// failed and its last words what to do, and both stay on a narrow screen.
+fn keep_ends(s: &str, room: usize) -> String {
+    let n = s.chars().count();
+    if n <= room || room < 8 {
+        return s.to_string();
+    }
+    let head = (room - 1) * 2 / 5;
+    let tail = room - 1 - head;
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
+}
+
 /// `s` in at most `room` characters (at least 24, which a repo name such as
 /// google/gemma-3-270m fits whole): its end, after an ellipsis, since a path's last
 /// folders say the most.
@@ -69,7 +84,16 @@ fn keep_end(s: &str, room: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_end;
+    use super::{keep_end, keep_ends};
+
+    #[test]
+    fn a_long_error_keeps_what_failed_and_what_to_do() {
+        let e = "error: cannot download openai-community/gpt2/config.json from http://127.0.0.1:9: connection refused; pass --model-dir DIR to run offline (q quits)";
+        let s = keep_ends(e, 79);
+        assert_eq!(s.chars().count(), 79);
+        assert!(s.starts_with("error: cannot download") && s.ends_with("pass --model-dir DIR to run offline (q quits)"), "{s}");
+        assert_eq!(keep_ends("short", 79), "short");
+    }
 
     #[test]
     fn long_labels_keep_their_end() {

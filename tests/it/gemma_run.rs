@@ -335,3 +335,90 @@ fn batched_spliced_forwards_equal_one_text_at_a_time() {
     assert!(texts.iter().any(|t| t.len() > 8) && texts.iter().any(|t| t.len() < 8));
     common::check_batched_logits(&e, &texts, saescope::model::hooks::HookPoint::new(5, saescope::model::hooks::Site::ResidPost));
 }
+
+/// `model.safetensors` of `from` rewritten into `to`: every tensor as bf16 (rounded to
+/// nearest even, as `torch.bfloat16` rounds) when `bf16`, else as the f32 values those bf16
+/// hold, so the two checkpoints hold the very same numbers in the two dtypes.
+fn rewrite_as_bf16(from: &std::path::Path, to: &std::path::Path, bf16: bool) {
+    use safetensors::tensor::{Dtype, TensorView};
+    std::fs::create_dir_all(to).expect("mkdir");
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(from.join(f), to.join(f)).expect("copy");
+    }
+    let bytes = std::fs::read(from.join("model.safetensors")).expect("weights");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let round = |x: f32| -> u16 {
+        let b = x.to_bits();
+        ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    };
+    let mut out: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        assert_eq!(view.dtype(), Dtype::F32, "{name}");
+        let half: Vec<u16> = view.data().chunks_exact(4).map(|b| round(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect();
+        let data: Vec<u8> = if bf16 {
+            half.iter().flat_map(|h| h.to_le_bytes()).collect()
+        } else {
+            half.iter().flat_map(|&h| f32::from_bits(u32::from(h) << 16).to_le_bytes()).collect()
+        };
+        out.push((name, view.shape().to_vec(), if bf16 { Dtype::BF16 } else { Dtype::F32 }, data));
+    }
+    let views: Vec<(String, TensorView)> = out.iter().map(|(n, s, d, b)| (n.clone(), TensorView::new(*d, s.clone(), b).expect("view"))).collect();
+    safetensors::serialize_to_file(views, &None, &to.join("model.safetensors")).expect("write");
+}
+
+/// Gemma ships its weights in bf16 (google/gemma-3-270m and -1b): a bf16 checkpoint loads
+/// into the f32 compute exactly as the same numbers stored in f32 do, and the headless
+/// views that had only run on GPT-2 (`tokens`, `feature` with its logit lens, `attribute`)
+/// run on it.
+#[test]
+fn gemma_as_it_ships_in_bf16_runs_every_headless_view() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = saescope().args(["synth", "--family", "gemma3", "--out"]).arg(tmp.path()).output().expect("synth");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (bf16, f32s) = (tmp.path().join("bf16"), tmp.path().join("f32"));
+    rewrite_as_bf16(&tmp.path().join("model"), &bf16, true);
+    rewrite_as_bf16(&tmp.path().join("model"), &f32s, false);
+    let saes = tmp.path().join("saes");
+    let run = |model: &std::path::Path, args: &[&str]| {
+        let out = saescope().arg("--model-dir").arg(model).arg("--sae-dir").arg(&saes).args(["--no-cache"]).args(args).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let report = |model: &std::path::Path| -> Value { serde_json::from_slice(&run(model, &["report", "--format", "json"])).expect("json") };
+    let (a, b) = (report(&bf16), report(&f32s));
+    assert_eq!(a["categories"], b["categories"], "bf16 weights are the same numbers as their f32 copy");
+    let top = a["categories"][0]["layers"][0]["top"][0]["feature"].as_u64().expect("a top feature").to_string();
+    let tokens: Value =
+        serde_json::from_slice(&run(&bf16, &["tokens", "--layer", "5", "--id", &top, "--text", "naïve café, 東京", "--format", "json"])).expect("json");
+    let toks = tokens["tokens"].as_array().expect("tokens");
+    assert!(toks.len() >= 10 && toks.iter().any(|t| t["activation"].as_f64().is_some_and(|a| a > 0.0)), "{tokens}");
+    let card: Value = serde_json::from_slice(&run(&bf16, &["feature", "--layer", "5", "--id", &top, "--format", "json"])).expect("json");
+    assert_eq!(card["logits"]["promoted"].as_array().map(Vec::len), Some(10), "{}", card["logits"]);
+    let attributed = String::from_utf8(run(&bf16, &["attribute", "--prompt", "The capital of France is"])).expect("utf-8");
+    assert!(attributed.contains("5 post 512") && attributed.contains("9 post 512"), "{attributed}");
+}
+
+/// Gemma 3 1B's config.json as the hub ships it (google/gemma-3-1b-pt) reads as the
+/// family with its shape, and names its own SAE releases' model.
+#[test]
+fn gemma_3_1b_config_reads_with_its_shape() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let path = tmp.path().join("config.json");
+    let layer_types: Vec<&str> = (0..26).map(|i| if (i + 1) % 6 == 0 { "full_attention" } else { "sliding_attention" }).collect();
+    let cfg = serde_json::json!({
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "torch_dtype": "bfloat16",
+        "vocab_size": 262144, "hidden_size": 1152, "intermediate_size": 6912, "num_hidden_layers": 26,
+        "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256, "rms_norm_eps": 1e-6,
+        "query_pre_attn_scalar": 256, "sliding_window": 512, "max_position_embeddings": 32768,
+        "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "rope_scaling": null,
+        "hidden_activation": "gelu_pytorch_tanh", "layer_types": layer_types,
+        "final_logit_softcapping": null, "attn_logit_softcapping": null, "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&cfg).expect("json")).expect("write");
+    let c = saescope::model::config::ModelConfig::from_file(&path).expect("a Gemma 3 1B config");
+    assert_eq!((c.family(), c.n_layer(), c.d_model(), c.n_ctx(), c.vocab_size()), ("Gemma 3", 26, 1152, 32768, 262144));
+    let z = saescope::model::hooks::HookPoint::new(13, saescope::model::hooks::Site::AttnZ);
+    assert_eq!(c.d_in(z), 4 * 256, "hook_z is the heads side by side, not d_model wide");
+    assert_eq!(c.hub_model(), Some("google/gemma-3-1b-pt"), "its SAE releases are Gemma Scope 2's for 1B");
+    assert_eq!(c.bos_token(), "<bos>");
+}

@@ -521,6 +521,39 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
     assert!(s.contains("default") && s.contains("The cat sat on the mat because"), "{s}");
     t.escape();
     t.escape();
+    // The token view, your own text, attribution and the SAE overview, on Gemma too.
+    t.wait_for("Categories", 5);
+    t.keys(&["t"]);
+    t.wait_all(&["Tokens · feature #", "max "], 30);
+    t.escape();
+    t.keys(&["i"]);
+    t.wait_for("your text:", 5);
+    t.keys(&["-l", "Gemma reads this sentence, naïve café included."]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Your text", 60);
+    assert!(s.contains("tokens"), "{s}");
+    t.escape();
+    t.wait_for("Categories", 5);
+    t.keys(&["a"]);
+    t.wait_for("explain the next token after:", 5);
+    t.keys(&["-l", "The capital of France is"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("ablated Δlogit", 60);
+    assert!(
+        s.contains("5 post 128") && s.contains('#'),
+        "Gemma Scope's SAEs attribute the prediction
+{s}"
+    );
+    t.escape();
+    t.wait_for("Categories", 5);
+    t.keys(&["O"]);
+    let s = t.wait_all(&["SAE overview · 5 post 128", "On the samples: L0", "CE score"], 60);
+    assert!(
+        s.contains("dead"),
+        "the corpus's side of the overview
+{s}"
+    );
+    t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }

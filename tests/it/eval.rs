@@ -158,29 +158,20 @@ fn the_eval_command_writes_json_text_and_reads_a_corpus() {
 /// LayerNorm weight one, the weights at about its std of 0.02 (the synthetic ones, 0.1,
 /// scaled by 0.2).
 fn zero_bias_model() -> std::path::PathBuf {
-    use safetensors::tensor::{Dtype, TensorView};
-    let src = common::tiny().join("model");
     let dir = common::kept_dir();
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(src.join(f), dir.join(f)).expect("copy");
-    }
-    let bytes = std::fs::read(src.join("model.safetensors")).expect("read");
-    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
-    let mut out: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, view) in st.tensors() {
-        assert_eq!(view.dtype(), Dtype::F32, "{name}");
-        let mut v: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        if name.ends_with(".bias") {
-            v.iter_mut().for_each(|x| *x = 0.0);
-        } else if name.contains("ln_") {
-            v.iter_mut().for_each(|x| *x = 1.0);
-        } else {
-            v.iter_mut().for_each(|x| *x *= 0.2);
-        }
-        out.push((name, view.shape().to_vec(), v.iter().flat_map(|x| x.to_le_bytes()).collect()));
-    }
-    let views: Vec<(String, TensorView)> = out.iter().map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("view"))).collect();
-    safetensors::serialize_to_file(views, &None, &dir.join("model.safetensors")).expect("write");
+    common::rewrite_model(&common::tiny().join("model"), &dir, |name, mut v| {
+        let value = |x: f32| {
+            if name.ends_with(".bias") {
+                0.0
+            } else if name.contains("ln_") {
+                1.0
+            } else {
+                x * 0.2
+            }
+        };
+        v.iter_mut().for_each(|x| *x = value(*x));
+        (safetensors::tensor::Dtype::F32, common::f32_bytes(&v))
+    });
     dir
 }
 

@@ -336,34 +336,22 @@ fn batched_spliced_forwards_equal_one_text_at_a_time() {
     common::check_batched_logits(&e, &texts, saescope::model::hooks::HookPoint::new(5, saescope::model::hooks::Site::ResidPost));
 }
 
-/// `model.safetensors` of `from` rewritten into `to`: every tensor as bf16 (rounded to
-/// nearest even, as `torch.bfloat16` rounds) when `bf16`, else as the f32 values those bf16
-/// hold, so the two checkpoints hold the very same numbers in the two dtypes.
+/// The model folder `from` as `to` with every tensor rounded to bf16 (to nearest even, as
+/// `torch.bfloat16` rounds), stored as bf16 when `bf16`, else as the f32 values those bf16
+/// hold: two checkpoints of the very same numbers in the two dtypes.
 fn rewrite_as_bf16(from: &std::path::Path, to: &std::path::Path, bf16: bool) {
-    use safetensors::tensor::{Dtype, TensorView};
-    std::fs::create_dir_all(to).expect("mkdir");
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(from.join(f), to.join(f)).expect("copy");
-    }
-    let bytes = std::fs::read(from.join("model.safetensors")).expect("weights");
-    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
     let round = |x: f32| -> u16 {
         let b = x.to_bits();
         ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
     };
-    let mut out: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
-    for (name, view) in st.tensors() {
-        assert_eq!(view.dtype(), Dtype::F32, "{name}");
-        let half: Vec<u16> = view.data().chunks_exact(4).map(|b| round(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect();
-        let data: Vec<u8> = if bf16 {
-            half.iter().flat_map(|h| h.to_le_bytes()).collect()
+    common::rewrite_model(from, to, |_, v| {
+        let half: Vec<u16> = v.into_iter().map(round).collect();
+        if bf16 {
+            (safetensors::tensor::Dtype::BF16, half.iter().flat_map(|h| h.to_le_bytes()).collect())
         } else {
-            half.iter().flat_map(|&h| f32::from_bits(u32::from(h) << 16).to_le_bytes()).collect()
-        };
-        out.push((name, view.shape().to_vec(), if bf16 { Dtype::BF16 } else { Dtype::F32 }, data));
-    }
-    let views: Vec<(String, TensorView)> = out.iter().map(|(n, s, d, b)| (n.clone(), TensorView::new(*d, s.clone(), b).expect("view"))).collect();
-    safetensors::serialize_to_file(views, &None, &to.join("model.safetensors")).expect("write");
+            (safetensors::tensor::Dtype::F32, common::f32_bytes(&half.iter().map(|&h| f32::from_bits(u32::from(h) << 16)).collect::<Vec<_>>()))
+        }
+    });
 }
 
 /// Gemma ships its weights in bf16 (google/gemma-3-270m and -1b): a bf16 checkpoint loads

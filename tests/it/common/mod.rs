@@ -292,3 +292,33 @@ pub fn check_batched_logits(e: &Engine, texts: &[Vec<u32>], hook: saescope::mode
         assert!(diff <= 1e-4 * scale.max(1.0), "text {r} ({} tokens): batched logits differ by {diff} (scale {scale})", ids.len());
     }
 }
+
+/// The model folder `from` copied into `to` (config and tokenizer as they are) with every
+/// tensor of its `model.safetensors` (all f32) rewritten by `each(name, values)` into a
+/// dtype and its little-endian bytes: how tests make the checkpoints synth does not write.
+pub fn rewrite_model(from: &Path, to: &Path, each: impl Fn(&str, Vec<f32>) -> (safetensors::tensor::Dtype, Vec<u8>)) {
+    use safetensors::tensor::{Dtype, TensorView};
+    std::fs::create_dir_all(to).expect("mkdir");
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(from.join(f), to.join(f)).expect("copy");
+    }
+    let bytes = std::fs::read(from.join("model.safetensors")).expect("weights");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let out: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            assert_eq!(view.dtype(), Dtype::F32, "{name}");
+            let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let (dtype, data) = each(&name, values);
+            (name, view.shape().to_vec(), dtype, data)
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = out.iter().map(|(n, s, d, b)| (n.clone(), TensorView::new(*d, s.clone(), b).expect("view"))).collect();
+    safetensors::serialize_to_file(views, &None, &to.join("model.safetensors")).expect("write");
+}
+
+/// f32 values as little-endian bytes.
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|x| x.to_le_bytes()).collect()
+}

@@ -239,6 +239,23 @@ fn partial_results_fill_the_panes_until_the_final_ones() {
     assert!(!s.contains("so far") && s.contains("model tiny-model"), "final results stay\n{s}");
 }
 
+/// A gauge label longer than the status line at 80 columns (a long release name while
+/// indexing) keeps what is being done and the counts at its end; an error keeps what failed
+/// and what to do.
+#[test]
+fn the_status_line_keeps_both_ends_of_a_long_line() {
+    let mut a = app(false);
+    let label = "indexing tokens (gemma-scope-2-270m-pt-res, gemma-scope-2-270m-pt-mlp, gemma-scope-2-270m-pt-att)";
+    a.progress = Some(Progress::Fraction { label: label.into(), done: 5000, total: 20000 });
+    let (s, _) = render(&mut a, 80, 24);
+    let bottom = s.lines().last().expect("status line");
+    assert!(bottom.contains("indexing tokens (gemma") && bottom.contains("5000 of 20000") && bottom.contains('…'), "{bottom}");
+    a.error = Some("cannot download openai-community/gpt2/config.json from https://huggingface.co (cannot resolve huggingface.co:443); point saescope at local folders with --model-dir DIR".into());
+    let (s, _) = render(&mut a, 80, 24);
+    let bottom = s.lines().last().expect("status line");
+    assert!(bottom.contains("error: cannot download") && bottom.ends_with("--model-dir DIR (q quits)"), "{bottom}");
+}
+
 #[test]
 fn charts_pane_draws_topk_and_trend() {
     let mut a = app(true);

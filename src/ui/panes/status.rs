@@ -25,6 +25,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     // The gauge is as wide as its line needs (a download's bytes, rate and ETA), up to
     // four fifths of the width, and at least half; the run's details take the rest.
     let want = (label.chars().count() as u16 + 2).clamp(area.width / 2, area.width * 4 / 5);
+    // A label longer than the gauge (a long release name while indexing) keeps its start
+    // and its end, where the counts and the ETA are.
+    let label = keep_ends(&label, want.saturating_sub(2) as usize);
     let [gauge, rest] = Layout::horizontal([Constraint::Length(want), Constraint::Min(0)]).areas(area);
     f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(Style::new().add_modifier(Modifier::REVERSED)), gauge);
     f.render_widget(Line::raw(info(app, rest.width)), rest);

@@ -40,6 +40,11 @@ pub struct SaeAttribution {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attribution {
     pub prompt: String,
+    /// The prompt's first tokens the prediction follows (BOS not counted); None: all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upto: Option<usize>,
+    /// The text of the tokens the prediction follows: the prompt, or its first `upto`.
+    pub context: String,
     pub target: String,
     pub target_id: u32,
     /// The target's logit (minus the mean logit) and probability at the last position.
@@ -67,10 +72,23 @@ fn target_id(engine: &Engine, target: &str) -> Result<u32> {
 
 /// Attribution of every loaded layer's features to the prediction after `prompt`.
 pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize) -> Result<Attribution> {
+    attribute_at(engine, prompt, None, target, top)
+}
+
+/// `attribute` of the prediction after the prompt's first `upto` tokens (the token view's
+/// cursor), cut from the whole prompt's tokens so they are the very tokens on view.
+pub fn attribute_at(engine: &Engine, prompt: &str, upto: Option<usize>, target: Option<&str>, top: usize) -> Result<Attribution> {
     if prompt.trim().is_empty() {
         bail!("--prompt is empty: give the text whose next token to explain, or - to read it from standard input");
     }
-    let ids = engine.tokenizer.encode_with_bos(prompt)?;
+    let mut ids = engine.tokenizer.encode_with_bos(prompt)?;
+    if let Some(u) = upto {
+        if u == 0 || u + 1 > ids.len() {
+            bail!("the prompt has {} tokens; attribute after 1 to {} of them", ids.len() - 1, ids.len() - 1);
+        }
+        ids.truncate(u + 1);
+    }
+    let context = if upto.is_some() { engine.tokenizer.token_strings(&ids[1..]).concat() } else { prompt.to_string() };
     if ids.len() > engine.model.n_ctx() {
         bail!("the prompt has {} tokens with BOS, over n_ctx {}; shorten it", ids.len(), engine.model.n_ctx());
     }
@@ -128,7 +146,7 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
         out.push(SaeAttribution { sae: *key, features });
     }
     let target = engine.tokenizer.token_strings(&[t as u32]).concat();
-    Ok(Attribution { prompt: prompt.to_string(), target, target_id: t as u32, logit: base_logit, prob: base_prob, saes: out })
+    Ok(Attribution { prompt: prompt.to_string(), upto, context, target, target_id: t as u32, logit: base_logit, prob: base_prob, saes: out })
 }
 
 impl Attribution {
@@ -137,7 +155,7 @@ impl Attribution {
         let p = crate::runtime::printable::printable;
         let mut s = format!(
             "prompt: {}\ntarget: {:?} (id {}), logit {:.4} (minus the mean logit), probability {:.4}\n",
-            p(&self.prompt),
+            p(&self.context),
             self.target,
             self.target_id,
             self.logit,

@@ -80,7 +80,7 @@ pub enum WorkerRequest {
     /// Generate with and without the steering set.
     Steer { prompt: String, features: Vec<crate::interp::steer::Steer>, mode: crate::interp::steer::Edit, tokens: usize },
     /// Attribute the next token after a prompt (the model's top one, or `target`) to features.
-    Attribute { prompt: String, target: Option<String> },
+    Attribute { prompt: String, target: Option<String>, upto: Option<usize> },
     /// Measure the open questions on the samples (questions/).
     Questions,
     /// One SAE's quality on the samples, CE and KL included (eval.rs).
@@ -165,6 +165,9 @@ pub enum Action {
     /// `n` / `p`: next / previous feature of the focused category (token view).
     NextFeature,
     PrevFeature,
+    /// `<` / `>`: the token view's cursor one token left / right.
+    TokenLeft,
+    TokenRight,
     /// Typing on the input line.
     Type(char),
     Paste(String),

@@ -213,7 +213,7 @@ impl App {
                 for s in &mut self.screens {
                     if let Screen::Attribute(v) = s {
                         // A late answer for a target since changed is not this view's.
-                        if v.prompt == r.prompt && v.target.as_ref().is_none_or(|t| *t == r.target) {
+                        if v.prompt == r.prompt && v.upto == r.upto && v.target.as_ref().is_none_or(|t| *t == r.target) {
                             v.result = Some(r.clone());
                         }
                     }
@@ -251,10 +251,10 @@ impl App {
                             }
                         }
                     }
-                    WorkerRequest::Attribute { prompt, .. } => {
+                    WorkerRequest::Attribute { prompt, upto, .. } => {
                         for s in &mut self.screens {
                             if let Screen::Attribute(v) = s {
-                                if &v.prompt == prompt {
+                                if &v.prompt == prompt && v.upto == *upto {
                                     v.failed = Some(why.clone());
                                 }
                             }

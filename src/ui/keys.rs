@@ -81,6 +81,14 @@ pub static KEYS: &[Binding] = &[
     Binding { keys: Keys::Codes(&[Char('n')]), label: "n", action: Action::NextFeature, help: "token view: next feature", hints: &[(Tokens, "n/p feature")] },
     Binding { keys: Keys::Codes(&[Char('p')]), label: "p", action: Action::PrevFeature, help: "token view: previous feature", hints: &[] },
     Binding {
+        keys: Keys::Codes(&[Char('<')]),
+        label: "<",
+        action: Action::TokenLeft,
+        help: "token view: the token cursor left (a explains the token after it)",
+        hints: &[(Tokens, "</> token")],
+    },
+    Binding { keys: Keys::Codes(&[Char('>')]), label: ">", action: Action::TokenRight, help: "token view: the token cursor right", hints: &[] },
+    Binding {
         keys: Keys::Codes(&[Char('v')]),
         label: "v",
         action: Action::ToggleValues,
@@ -140,7 +148,7 @@ pub static KEYS: &[Binding] = &[
         keys: Keys::Codes(&[Char('a')]),
         label: "a",
         action: Action::Attribute,
-        help: "why the next token? (token view: after its text)",
+        help: "why the next token? (token view: after the cursor, or the text)",
         hints: &[(Main, "a attribute"), (Tokens, "a why next")],
     },
     Binding {

@@ -58,3 +58,20 @@ fn the_command_explains_a_given_target_and_refuses_a_multi_token_one() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("give one token"), "{err}");
 }
+
+/// The token view's `a` at its cursor: the prediction after the prompt's first tokens, cut
+/// from the whole prompt's tokens, is the prediction after those tokens alone, and its
+/// context names them.
+#[test]
+fn attribution_after_the_first_tokens_is_the_prefix_attributed() {
+    let e = full_engine(&[6, 8]);
+    let whole = "The cat sat on the mat and purred";
+    let at = saescope::interp::attribute::attribute_at(&e, whole, Some(3), None, 5).expect("attribute at 3");
+    let prefix = saescope::interp::attribute::attribute(&e, "The cat sat", None, 5).expect("attribute the prefix");
+    assert_eq!(at.context, "The cat sat");
+    assert_eq!((at.target_id, at.upto), (prefix.target_id, Some(3)));
+    assert!(close(at.logit, prefix.logit, 1e-5) && close(at.prob, prefix.prob, 1e-5), "{} {} / {} {}", at.logit, at.prob, prefix.logit, prefix.prob);
+    assert_eq!(at.saes, prefix.saes);
+    let past = saescope::interp::attribute::attribute_at(&e, whole, Some(99), None, 5).expect_err("past the prompt");
+    assert!(past.to_string().contains("attribute after 1 to"), "{past}");
+}

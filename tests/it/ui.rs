@@ -239,6 +239,35 @@ fn partial_results_fill_the_panes_until_the_final_ones() {
     assert!(!s.contains("so far") && s.contains("model tiny-model"), "final results stay\n{s}");
 }
 
+/// In the token view `<`/`>` move a token cursor over the text on view (reversed), and `a`
+/// explains the prediction after the cursor's token rather than after the whole text.
+#[test]
+fn the_token_view_attributes_the_prediction_at_its_cursor() {
+    let mut a = app(true);
+    press(&mut a, Action::Tokens);
+    serve(&mut a);
+    press(&mut a, Action::TokenLeft);
+    press(&mut a, Action::TokenLeft);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("a: why the token after"), "the cursor says what `a` explains\n{s}");
+    let Some(saescope::ui::screens::Screen::Tokens(view)) = Some(a.screen()) else { panic!("token view") };
+    let n = a.ctx.token_cache.get(view.text(&a.ctx).expect("a text")).expect("tokens").tokens.len();
+    assert_eq!(view.cursor, Some(n - 2), "from the end: the last token, then the one before");
+    PENDING.with(|p| p.borrow_mut().clear());
+    press(&mut a, Action::Attribute);
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Attribute { upto: Some(u), .. }] if *u == n - 1), "{:?}", pending());
+    serve(&mut a);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("next token") && s.contains("ablated Δlogit"), "{s}");
+    press(&mut a, Action::Back);
+    // Off the last token to the right: the whole text again.
+    press(&mut a, Action::TokenRight);
+    press(&mut a, Action::TokenRight);
+    PENDING.with(|p| p.borrow_mut().clear());
+    press(&mut a, Action::Attribute);
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Attribute { upto: None, .. }]), "{:?}", pending());
+}
+
 /// A gauge label longer than the status line at 80 columns (a long release name while
 /// indexing) keeps what is being done and the counts at its end; an error keeps what failed
 /// and what to do.

@@ -19,12 +19,13 @@ pub fn draw(f: &mut Frame, view: &AttributeScreen, ctx: &Context, hits: &HitMap,
     let [head, list] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(inner);
     let Some(r) = &view.result else {
         let why = view.failed.as_ref().map_or_else(|| "attributing… (one backward pass, then an ablation per feature)".to_string(), |w| format!("failed: {w}"));
-        f.render_widget(Paragraph::new(format!("prompt: {}\n{why}", view.prompt.replace('\n', "↵"))).wrap(Wrap { trim: true }), inner);
+        let upto = view.upto.map_or_else(String::new, |u| format!(" (its first {u} tokens)"));
+        f.render_widget(Paragraph::new(format!("prompt: {}{upto}\n{why}", view.prompt.replace('\n', "↵"))).wrap(Wrap { trim: true }), inner);
         return;
     };
     f.render_widget(
         Paragraph::new(vec![
-            Line::raw(format!("prompt: {}", r.prompt.replace('\n', "↵"))),
+            Line::raw(format!("prompt: {}", r.context.replace('\n', "↵"))),
             Line::styled(
                 format!("next token {:?}: p {:.4}, logit {:.3} (minus the mean logit)", r.target, r.prob, r.logit),
                 Style::new().add_modifier(Modifier::BOLD),

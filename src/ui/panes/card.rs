@@ -226,7 +226,7 @@ fn strip_line(c: &crate::dashboard::ContextWindow, width: usize, show_values: bo
         to += 1;
     }
     let mut spans = vec![Span::raw(format!("{:>6} {}", num(c.max_value), if from > 0 { "…" } else { "" }))];
-    for line in super::tokens::token_lines(&shown[from..to], &values[from..to], max, show_values, Some(c.max_index - from)) {
+    for line in super::tokens::token_lines(&shown[from..to], &values[from..to], max, show_values, Some(c.max_index - from), None) {
         spans.extend(line.spans);
     }
     let line = Line::from(spans);

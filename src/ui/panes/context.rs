@@ -31,6 +31,6 @@ pub fn draw(f: &mut Frame, view: &ContextScreen, area: Rect) {
     let zeros = vec![0.0; c.tokens.len()];
     let values = c.values.as_deref().unwrap_or(&zeros);
     let max = values.iter().copied().fold(c.max_value, f32::max);
-    let lines = token_lines(&c.tokens, values, max, view.values, Some(c.max_index));
+    let lines = token_lines(&c.tokens, values, max, view.values, Some(c.max_index), None);
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((view.scroll as u16, 0)), body);
 }

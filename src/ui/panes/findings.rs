@@ -82,8 +82,14 @@ fn strips(q: &crate::analysis::questions::OpenQuestions, sae: &str) -> Vec<Line<
             Style::new().add_modifier(Modifier::DIM),
         ));
         for (head, strip) in [("    as it is: ", o), ("    shuffled: ", sh)] {
-            let mut row =
-                crate::ui::panes::tokens::token_lines(strip.tokens.get(1..).unwrap_or_default(), strip.values.get(1..).unwrap_or_default(), max, false, None);
+            let mut row = crate::ui::panes::tokens::token_lines(
+                strip.tokens.get(1..).unwrap_or_default(),
+                strip.values.get(1..).unwrap_or_default(),
+                max,
+                false,
+                None,
+                None,
+            );
             if let Some(first) = row.first_mut() {
                 first.spans.insert(0, Span::raw(head));
             }

@@ -30,13 +30,14 @@ pub fn shade(a: f32, max: f32) -> Style {
 
 /// Tokens as lines of shaded spans: each token's background as bright as its value over
 /// `max`, `[value]` after it when `show_values`, and the token at `mark` (a context's max)
-/// in `[[ ]]` so it reads without colour. A newline inside a token shows as ↵ and breaks
-/// the line; a token that ends in one carries its value before the break.
-pub fn token_lines(tokens: &[String], values: &[f32], max: f32, show_values: bool, mark: Option<usize>) -> Vec<Line<'static>> {
+/// in `[[ ]]` so it reads without colour, the token at `cursor` reversed. A newline inside
+/// a token shows as ↵ and breaks the line; a token that ends in one carries its value before
+/// the break.
+pub fn token_lines(tokens: &[String], values: &[f32], max: f32, show_values: bool, mark: Option<usize>, cursor: Option<usize>) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let mut spans: Vec<Span<'static>> = Vec::new();
     for (k, (tok, &v)) in tokens.iter().zip(values.iter().chain(std::iter::repeat(&0.0))).enumerate() {
-        let style = shade(v, max);
+        let style = if cursor == Some(k) { shade(v, max).add_modifier(Modifier::REVERSED) } else { shade(v, max) };
         let marked = mark == Some(k);
         if marked {
             spans.push(Span::styled("[[", style.add_modifier(Modifier::BOLD)));
@@ -108,11 +109,16 @@ pub fn draw(f: &mut Frame, view: &TokensScreen, app: &Context, hits: &HitMap, ar
     };
     let values = acts.feature(li, feature);
     let max = values.iter().copied().fold(0f32, f32::max);
+    let at_cursor = view.cursor.and_then(|c| acts.tokens.get(c)).map_or_else(String::new, |t| format!(" · a: why the token after {t:?}"));
     let mut lines = vec![Line::styled(
-        format!("max {} at token {}", num(max), values.iter().position(|&v| v == max && max > 0.0).map_or("-".into(), |p| format!("{:?}", acts.tokens[p]))),
+        format!(
+            "max {} at token {}{at_cursor}",
+            num(max),
+            values.iter().position(|&v| v == max && max > 0.0).map_or("-".into(), |p| format!("{:?}", acts.tokens[p]))
+        ),
         Style::new().add_modifier(Modifier::BOLD),
     )];
-    lines.extend(token_lines(&acts.tokens, &values, max, view.values, None));
+    lines.extend(token_lines(&acts.tokens, &values, max, view.values, None, view.cursor));
     if acts.truncated > 0 {
         lines.push(Line::raw(format!("({} tokens past n_ctx not shown)", acts.truncated)));
     }

@@ -13,6 +13,9 @@ use ratatui::Frame;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AttributeScreen {
     pub prompt: String,
+    /// The prediction after the prompt's first `upto` tokens (the token view's cursor);
+    /// None: after all of it.
+    pub upto: Option<usize>,
     /// The token to explain; None: the model's top one.
     pub target: Option<String>,
     pub result: Option<Box<Attribution>>,
@@ -24,13 +27,18 @@ pub struct AttributeScreen {
 impl AttributeScreen {
     /// The screen for `prompt`, asking the model thread for its attribution.
     pub fn open(prompt: String, out: &mut Vec<Effect>) -> Self {
-        let s = Self { prompt, ..Default::default() };
+        Self::open_at(prompt, None, out)
+    }
+
+    /// The screen for the prediction after `prompt`'s first `upto` tokens.
+    pub fn open_at(prompt: String, upto: Option<usize>, out: &mut Vec<Effect>) -> Self {
+        let s = Self { prompt, upto, ..Default::default() };
         s.ask(out);
         s
     }
 
     fn ask(&self, out: &mut Vec<Effect>) {
-        out.push(Effect::Worker(WorkerRequest::Attribute { prompt: self.prompt.clone(), target: self.target.clone() }));
+        out.push(Effect::Worker(WorkerRequest::Attribute { prompt: self.prompt.clone(), target: self.target.clone(), upto: self.upto }));
     }
 
     /// Explains `target` (a token) instead; empty: the model's top token again.

@@ -17,13 +17,15 @@ pub struct TokensScreen {
     pub feature: u32,
     /// Show each token's value next to it.
     pub values: bool,
+    /// The token `a` explains the prediction after (`<`/`>`); None: the text's end.
+    pub cursor: Option<usize>,
     pub scroll: crate::ui::offset::Offset,
 }
 
 impl TokensScreen {
     /// The view of `feature`, on the focused category's first text, asking for its tokens.
     pub fn open(feature: u32, ctx: &mut Context, out: &mut Vec<Effect>) -> Self {
-        let s = Self { row: 0, feature, values: false, scroll: Default::default() };
+        let s = Self { row: 0, feature, values: false, cursor: None, scroll: Default::default() };
         s.want(ctx, out);
         s
     }
@@ -54,6 +56,7 @@ impl TokensScreen {
     pub fn update(&mut self, action: &Action, ctx: &mut Context, out: &mut Vec<Effect>) -> ScreenStep {
         if let Some(by) = distance(action) {
             self.row = step(self.row, by, ctx.focused_texts().len());
+            self.cursor = None;
             self.want(ctx, out);
             return ScreenStep::Done;
         }
@@ -61,13 +64,16 @@ impl TokensScreen {
             Action::NextFeature => self.step_feature(1, ctx),
             Action::PrevFeature => self.step_feature(-1, ctx),
             Action::ToggleValues => self.values = !self.values,
+            Action::TokenLeft | Action::TokenRight => self.move_cursor(action == &Action::TokenRight, ctx),
             Action::OpenCard | Action::FocusCategory => {
                 return super::card::open(ctx, ctx.sae(), self.feature, out);
             }
-            // Why this next token? The text on view, attributed.
+            // Why this next token? The text on view, attributed after its last token, or
+            // after the cursor's.
             Action::Attribute => {
                 if let Some(t) = self.text(ctx).map(String::from) {
-                    return ScreenStep::Open(super::Screen::Attribute(super::AttributeScreen::open(t, out)));
+                    let upto = self.cursor.map(|c| c + 1);
+                    return ScreenStep::Open(super::Screen::Attribute(super::AttributeScreen::open_at(t, upto, out)));
                 }
             }
             _ => return ScreenStep::Pass,
@@ -78,8 +84,22 @@ impl TokensScreen {
     pub fn click(&mut self, target: Target, ctx: &mut Context, out: &mut Vec<Effect>) {
         if let Target::TokenText(i) = target {
             self.row = i;
+            self.cursor = None;
             self.want(ctx, out);
         }
+    }
+
+    /// The cursor one token right (off the last token: the text's end, None) or left (from
+    /// the end: the last token), over the tokens on view once they are in.
+    fn move_cursor(&mut self, right: bool, ctx: &Context) {
+        let Some(n) = self.text(ctx).and_then(|t| ctx.token_cache.get(t)).map(|a| a.tokens.len()).filter(|&n| n > 0) else { return };
+        self.cursor = match (self.cursor, right) {
+            (None, false) => Some(n - 1),
+            (None, true) => None,
+            (Some(c), false) => Some(c.saturating_sub(1)),
+            (Some(c), true) if c + 1 >= n => None,
+            (Some(c), true) => Some(c + 1),
+        };
     }
 
     pub fn draw(&self, f: &mut Frame, area: Rect, ctx: &Context, hits: &HitMap) {

@@ -51,8 +51,8 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
             let mut tell = |so_far: &crate::interp::steer::Steered| partial(Reply::SteerProgress(Box::new(so_far.clone())));
             crate::interp::steer::steer_streaming(engine, &prompt, &features, mode, s, &mut tell).map(|r| Reply::Steered(Box::new(r)))
         }
-        WorkerRequest::Attribute { prompt, target } => {
-            crate::interp::attribute::attribute(engine, &prompt, target.as_deref(), ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r)))
+        WorkerRequest::Attribute { prompt, target, upto } => {
+            crate::interp::attribute::attribute_at(engine, &prompt, upto, target.as_deref(), ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r)))
         }
         WorkerRequest::Questions => knows.samples().and_then(|samples| {
             let (set, analysis) = knows.computed.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("the results are not in yet"))?;

@@ -203,3 +203,48 @@ fn zero_ablation_of_a_zero_bias_model_gives_uniform_logits() {
         );
     }
 }
+
+/// SAEs that reconstruct: PCA SAEs (scripts/make_pca_saes.py) built from the tiny model's
+/// own resid_pre activations at layers 7 and 11, the top-16 principal directions and their
+/// negatives over the mean (d_sae 32, explained variance 0.83), on a model whose biases are
+/// not zero. The losses with the splice sit between the clean and the ablated ones, and at
+/// these layers ablating costs the most (0.28 and 0.18 nats), so the CE and KL scores are
+/// well-conditioned ratios: every figure, the scores and both ablated losses included, is
+/// within 1e-4 relative of SAELens (eval_pca.json), and so is the mean input norm, from
+/// the per-text norms.
+#[test]
+fn pca_saes_with_positive_explained_variance_equal_saelens_on_every_figure() {
+    let run = common::run_of(&common::fixture("eval_pca"), &[7, 11]);
+    let e = saescope::pipeline::Resolved::new(&run.model, &run.saes, &ProgressSink::none())
+        .expect("resolve")
+        .load_full(tch::Device::Cpu, &RunOptions::default(), &ProgressSink::none())
+        .expect("load");
+    let opts = EvalOptions::all(64);
+    check(&e, "eval_pca.json", &opts);
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("eval_pca.json")).expect("fixture")).expect("json");
+    let want = fx["saes"].as_array().expect("saes");
+    let texts = texts(&e);
+    let got = saescope::analysis::eval::evaluate(&e, &texts, "fixture".into(), &opts, &ProgressSink::none()).expect("eval");
+    // Counted tokens per text: all but BOS (GPT-2's only special token, wherever it stands).
+    let counted: Vec<f64> = texts.iter().map(|t| t.iter().filter(|&&id| id != e.tokenizer.bos).count() as f64).collect();
+    for (q, w) in got.saes.iter().zip(want) {
+        let hook = w["hook"].as_str().expect("hook");
+        let ev = w["explained_variance"].as_f64().expect("explained_variance");
+        assert!(ev > 0.3, "{hook}: the fixture's explained variance {ev} is no longer clearly positive");
+        let mean_norm = q.text_norms.iter().zip(&counted).filter(|(_, &n)| n > 0.0).map(|(m, n)| m * n).sum::<f64>() / counted.iter().sum::<f64>();
+        for (name, a) in [
+            ("l0", q.l0),
+            ("ce_loss_with_ablation", q.ce_loss_with_ablation),
+            ("kl_div_with_ablation", q.kl_div_with_ablation),
+            ("ce_loss_score", q.ce_loss_score),
+            ("kl_div_score", q.kl_div_score),
+            ("mean_norm", mean_norm),
+        ] {
+            let b = w[name].as_f64().expect(name);
+            assert!(common::close(a, b, REL), "eval_pca.json {hook} {name}: saescope {a} vs SAELens {b}");
+        }
+        for name in ["dead", "dense_1pct", "dense_10pct"] {
+            assert_eq!(serde_json::to_value(q).expect("serialize")[name], w[name], "eval_pca.json {hook} {name}");
+        }
+    }
+}

@@ -81,10 +81,7 @@ fn space(site: Site) -> u8 {
 /// first through the block's W_O (what its heads' output adds to the residual).
 pub fn logit_lens(engine: &Engine, key: SaeKey, feature: u32, k: usize) -> Result<Logits> {
     let [promoted, suppressed] = engine.logit_lens(key, &[feature], k)?.pop().ok_or_else(|| eyre!("internal: no logit lens"))?;
-    let named = |list: Vec<(u32, f32)>| {
-        let ids: Vec<u32> = list.iter().map(|x| x.0).collect();
-        list.into_iter().zip(engine.tokenizer.token_strings(&ids)).map(|((token_id, logit), token)| TokenLogit { token_id, token, logit }).collect()
-    };
+    let named = |list: crate::pipeline::TokenLogits| list.into_iter().map(|(token_id, token, logit)| TokenLogit { token_id, token, logit }).collect();
     Ok(Logits { promoted: named(promoted), suppressed: named(suppressed) })
 }
 

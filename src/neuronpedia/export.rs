@@ -153,10 +153,7 @@ fn lens_and_nearest(engine: &Engine, key: SaeKey, d_sae: usize, progress: &Progr
         crate::runtime::interrupt::check()?;
         let features: Vec<u32> = (start as u32..(start + block).min(d_sae) as u32).collect();
         for [pos, neg] in engine.logit_lens(key, &features, TOP)? {
-            let named = |list: Vec<(u32, f32)>| {
-                let ids: Vec<u32> = list.iter().map(|x| x.0).collect();
-                engine.tokenizer.token_strings(&ids).into_iter().zip(list).map(|(t, (_, v))| (t, v)).collect::<Vec<_>>()
-            };
+            let named = |list: crate::pipeline::TokenLogits| list.into_iter().map(|(_, token, logit)| (token, logit)).collect::<Vec<_>>();
             lens.push((named(pos), named(neg)));
         }
         let rows = sae.decoder()?.narrow(0, start as i64, features.len() as i64);

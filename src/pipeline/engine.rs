@@ -12,8 +12,8 @@ use crate::sae::Sae;
 use color_eyre::eyre::{bail, eyre, Result};
 use tch::{Device, Kind, Tensor};
 
-/// Token ids with their logits, as a logit lens lists them.
-pub type TokenLogits = Vec<(u32, f32)>;
+/// Token ids with their text and logits, as a logit lens lists them.
+pub type TokenLogits = Vec<(u32, String, f32)>;
 
 pub struct Engine {
     pub model: Box<dyn Family>,
@@ -39,7 +39,7 @@ impl Engine {
 
     /// The loaded SAE `key` names.
     /// The logit lens of `features` of SAE `key`, each as its `k` most promoted and `k`
-    /// most suppressed token ids with their logits, descending and ascending: the decoder
+    /// most suppressed tokens (id, text, logit), descending and ascending: the decoder
     /// rows as what they add to the residual, through the final norm's scale and the
     /// unembedding (TransformerLens's `W_dec @ W_U`). In one matmul for all of them.
     pub fn logit_lens(&self, key: SaeKey, features: &[u32], k: usize) -> Result<Vec<[TokenLogits; 2]>> {
@@ -57,7 +57,15 @@ impl Engine {
             let (vals, ids) = logits.topk(k, 1, largest, true);
             let vals = Vec::<f32>::try_from(vals.contiguous().view([-1]))?;
             let ids = Vec::<i64>::try_from(ids.contiguous().view([-1]))?;
-            Ok(ids.chunks(k as usize).zip(vals.chunks(k as usize)).map(|(i, v)| i.iter().map(|&i| i as u32).zip(v.iter().copied()).collect()).collect())
+            Ok(ids
+                .chunks(k as usize)
+                .zip(vals.chunks(k as usize))
+                .map(|(i, v)| {
+                    let ids: Vec<u32> = i.iter().map(|&i| i as u32).collect();
+                    let names = self.tokenizer.token_strings(&ids);
+                    ids.into_iter().zip(names).zip(v.iter().copied()).map(|((id, name), logit)| (id, name, logit)).collect()
+                })
+                .collect())
         };
         Ok(pick(true)?.into_iter().zip(pick(false)?).map(|(p, n)| [p, n]).collect())
     }

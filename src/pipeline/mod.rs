@@ -12,6 +12,6 @@ mod options;
 mod resolve;
 
 pub use batching::{pack, pack_to, plan, Packed};
-pub use engine::Engine;
+pub use engine::{Engine, TokenLogits};
 pub use options::{parse_device, Precision, Run, RunOptions};
 pub use resolve::{available_memory, gib, FoundSae, MemoryNeed, Resolved};

@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod neuronpedia;
 pub mod analysis;
 pub mod interp;
+pub mod graph;
 pub mod output;
 pub mod synth;
 pub mod ui;

@@ -159,6 +159,11 @@ pub enum Command {
         size: Size,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Also write a transcoder at every layer, for `saescope graph`: `plain` to
+        /// DIR/transcoders, `skip` (with an affine skip term) to DIR/transcoders-skip; in
+        /// SAELens's layout for GPT-2, Gemma Scope 2's for Gemma 3.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        transcoders: Vec<TranscoderArg>,
     },
     /// Write a samples file of N generated texts (for scale tests and benchmarks).
     SynthSamples {
@@ -316,6 +321,13 @@ impl VersusArgs {
         c.layers_arg = self.versus_layers.clone();
         Some(c)
     }
+}
+
+/// Which transcoders `synth` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TranscoderArg {
+    Plain,
+    Skip,
 }
 
 /// A model family `synth` writes.

@@ -83,7 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Some(Command::Saes { of, release, format }) => saes::saes(c, of.as_deref(), release.as_deref(), format),
-        Some(Command::Synth { out, family, size, seed }) => synth::synth(c, &out, family, size, seed),
+        Some(Command::Synth { out, family, size, seed, transcoders }) => synth::synth(c, &out, family, size, seed, &transcoders),
         Some(Command::SynthSamples { out, texts, categories, seed }) => synth::samples(&out, texts, categories, seed),
         Some(Command::Bench { repeat }) => bench::bench(c, repeat),
         Some(Command::OptionsTable) => write_output(&cli::options_markdown(), None),

@@ -1,6 +1,6 @@
 //! `saescope synth` and `synth-samples`: synthetic weights and texts in the real layouts.
 
-use crate::commands::cli::{Common, FamilyArg};
+use crate::commands::cli::{Common, FamilyArg, TranscoderArg};
 use color_eyre::eyre::Result;
 use saescope::runtime::progress::ProgressSink;
 use saescope::sae::selection::Selection;
@@ -9,12 +9,42 @@ use std::path::Path;
 
 /// A SAELens release name: that release's layout; else GPT-2-small-res-jb's. Ends by
 /// saying how to open what it wrote.
-pub fn synth(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Result<()> {
+pub fn synth(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64, transcoders: &[TranscoderArg]) -> Result<()> {
     write(c, out, family, size, seed)?;
     let release = c.sae_release_arg.as_deref().map_or_else(String::new, |r| format!(" --sae-release {r}"));
     let (model, saes) = (out.join("model"), out.join("saes"));
     eprintln!("synth: wrote {}; open it with:\n  saescope --model-dir {} --sae-dir {}{release}", out.display(), model.display(), saes.display());
+    for &kind in transcoders {
+        let dir = write_transcoders(out, family, size, seed, kind)?;
+        eprintln!(
+            "synth: wrote transcoders to {}; draw a graph with:\n  saescope graph --model-dir {} --transcoders {} --prompt 'The cat sat on the'",
+            dir.display(),
+            model.display(),
+            dir.display()
+        );
+    }
     Ok(())
+}
+
+/// A transcoder at every layer of the model just written, fitted to its MLPs.
+fn write_transcoders(out: &Path, family: FamilyArg, size: Size, seed: u64, kind: TranscoderArg) -> Result<std::path::PathBuf> {
+    let progress = ProgressSink::stderr();
+    let engine = saescope::pipeline::Resolved::model_only(&saescope::source::Source::Dir(out.join("model")), &progress)?.load_full(
+        tch::Device::Cpu,
+        &saescope::pipeline::RunOptions::default(),
+        &progress,
+    )?;
+    let (layout, width) = match family {
+        FamilyArg::Gpt2 => (saescope::synth::transcoders::Layout::SaeLens, if size == Size::Tiny { 256 } else { 24_576 }),
+        FamilyArg::Gemma3 => (saescope::synth::transcoders::Layout::GemmaScope, if size == Size::Tiny { 256 } else { 16_384 }),
+    };
+    let (dir, skip) = match kind {
+        TranscoderArg::Plain => (out.join("transcoders"), false),
+        TranscoderArg::Skip => (out.join("transcoders-skip"), true),
+    };
+    let spec = saescope::synth::transcoders::Spec { width, skip, layout, seed: seed.wrapping_add(1) };
+    saescope::synth::transcoders::write(engine.model.as_ref(), &engine.tokenizer, &dir, spec, &progress)?;
+    Ok(dir)
 }
 
 fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Result<()> {

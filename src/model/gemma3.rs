@@ -11,7 +11,7 @@
 //! embeddings; optional logit soft-caps.
 
 use crate::model::hooks::{HookPoint, Processing, Site};
-use crate::model::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
+use crate::model::{blocks_for, check_generation, collect_hooks, Family, Freeze, HookEdit, KvCache};
 use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
@@ -184,8 +184,17 @@ impl Gemma3 {
     /// `(x / rms(x)) * (1 + w)` in f32, back in x's kind, as Gemma3RMSNorm.
     fn rms(&self, x: &Tensor, w: &Tensor) -> Tensor {
         let xf = x.to_kind(Kind::Float);
-        let normed = &xf * (xf.square().mean_dim(-1, true, Kind::Float) + self.cfg.rms_norm_eps).rsqrt();
-        (normed * (w.to_kind(Kind::Float) + 1.0)).to_kind(x.kind())
+        let inv = (xf.square().mean_dim(-1, true, Kind::Float) + self.cfg.rms_norm_eps).rsqrt();
+        (&xf * inv * (w.to_kind(Kind::Float) + 1.0)).to_kind(x.kind())
+    }
+
+    /// `rms`, or where `frozen` with `1 / rms(x)` taken from the freeze: the replacement
+    /// model's norm, linear in `x` (graph/).
+    fn rms_as(&self, x: &Tensor, w: &Tensor, frozen: Option<&Freeze>) -> Result<Tensor> {
+        let Some(f) = frozen else { return Ok(self.rms(x, w)) };
+        let xf = x.to_kind(Kind::Float);
+        let inv = f.take(|| (xf.square().mean_dim(-1, true, Kind::Float) + self.cfg.rms_norm_eps).rsqrt())?;
+        Ok((&xf * inv * (w.to_kind(Kind::Float) + 1.0)).to_kind(x.kind()))
     }
 
     /// cos and sin [positions, head_dim] of RoPE with `base` at `positions` (f32).
@@ -228,6 +237,12 @@ impl Gemma3 {
     /// The residual after the first `blocks` layers of a right-padded batch, every hook
     /// point on the way through `edit`: what `hooks_each` and `logits_each` share.
     fn batch_forward(&self, tokens: &Tensor, mask: &Tensor, blocks: usize, edit: &mut HookEdit) -> Result<Tensor> {
+        self.batch_forward_as(tokens, mask, blocks, None, edit)
+    }
+
+    /// `batch_forward`, or where `frozen` the replacement model's: every norm's scale and
+    /// every attention pattern detached (graph/).
+    fn batch_forward_as(&self, tokens: &Tensor, mask: &Tensor, blocks: usize, frozen: Option<&Freeze>, edit: &mut HookEdit) -> Result<Tensor> {
         let (b, t) = tokens.size2()?;
         let tokens = tokens.to_device(self.device);
         if tokens.max().int64_value(&[]) >= self.cfg.vocab_size as i64 {
@@ -245,7 +260,7 @@ impl Gemma3 {
         for i in 0..blocks {
             h = edit.apply(HookPoint::new(i, Site::ResidPre), h)?;
             let allowed = if self.cfg.sliding[i] { &local } else { &global };
-            h = self.layer_forward(i, h, &rope, &mut |q, k, v| attention(&self.cfg, &q, &k, &v, allowed), edit)?;
+            h = self.layer_forward(i, h, &rope, &mut |q, k, v| attention(&self.cfg, &q, &k, &v, allowed, frozen), frozen, edit)?;
         }
         Ok(h)
     }
@@ -257,7 +272,15 @@ impl Gemma3 {
     /// Layer `i` over `h` [.., t, hidden], every hook inside it passing through `edit`.
     /// `attend(q, k, v)` gets the heads after their norms and RoPE ([.., heads, t,
     /// head_dim]) and returns the weighted values in q's layout.
-    fn layer_forward(&self, i: usize, h: Tensor, rope: &Rope, attend: &mut dyn FnMut(Tensor, Tensor, Tensor) -> Tensor, edit: &mut HookEdit) -> Result<Tensor> {
+    fn layer_forward(
+        &self,
+        i: usize,
+        h: Tensor,
+        rope: &Rope,
+        attend: &mut dyn FnMut(Tensor, Tensor, Tensor) -> Result<Tensor>,
+        frozen: Option<&Freeze>,
+        edit: &mut HookEdit,
+    ) -> Result<Tensor> {
         let (l, c) = (self.layer(i)?, &self.cfg);
         let at = |site| HookPoint::new(i, site);
         if edit.wants(at(Site::Ln2Normalized)) {
@@ -266,7 +289,7 @@ impl Gemma3 {
         let shape = h.size();
         let lead = &shape[..shape.len() - 1];
         let heads = |n: usize| -> Vec<i64> { lead.iter().copied().chain([n as i64, c.head_dim as i64]).collect() };
-        let x = self.rms(&h, &l.input_norm);
+        let x = self.rms_as(&h, &l.input_norm, frozen)?;
         let q = x.matmul(&l.q.tr()).view(&heads(c.num_attention_heads)[..]);
         let k = x.matmul(&l.k.tr()).view(&heads(c.num_key_value_heads)[..]);
         let v = x.matmul(&l.v.tr()).view(&heads(c.num_key_value_heads)[..]).transpose(-3, -2);
@@ -278,12 +301,12 @@ impl Gemma3 {
         };
         let q = rotate(&self.rms(&q, &l.q_norm).transpose(-3, -2));
         let k = rotate(&self.rms(&k, &l.k_norm).transpose(-3, -2));
-        let a = attend(q, k, v);
+        let a = attend(q, k, v)?;
         let z_shape: Vec<i64> = lead.iter().copied().chain([(c.num_attention_heads * c.head_dim) as i64]).collect();
         let z = edit.apply(at(Site::AttnZ), a.transpose(-3, -2).contiguous().view(&z_shape[..]))?;
-        let attn_out = edit.apply(at(Site::AttnOut), self.rms(&z.matmul(&l.o.tr()), &l.post_attn_norm))?;
+        let attn_out = edit.apply(at(Site::AttnOut), self.rms_as(&z.matmul(&l.o.tr()), &l.post_attn_norm, frozen)?)?;
         let mid = edit.apply(at(Site::ResidMid), h.f_add(&attn_out)?)?;
-        let x = self.rms(&mid, &l.pre_ff_norm);
+        let x = edit.apply(at(Site::MlpIn), self.rms_as(&mid, &l.pre_ff_norm, frozen)?)?;
         let m = (x.matmul(&l.gate.tr()).gelu("tanh") * x.matmul(&l.up.tr())).matmul(&l.down.tr());
         let mlp_out = edit.apply(at(Site::MlpOut), self.rms(&m, &l.post_ff_norm))?;
         edit.apply(at(Site::ResidPost), mid.f_add(&mlp_out)?)
@@ -303,12 +326,13 @@ impl Gemma3 {
 /// Grouped-query attention as HF's eager path computes it: q [.., n_heads, queries,
 /// head_dim], k and v [.., kv_heads, keys, head_dim], `allowed` broadcasting to
 /// [.., n_heads, queries, keys]; scores scaled by `query_pre_attn_scalar^-0.5`, soft-capped
-/// where the config says, softmax in f32.
-fn attention(c: &Gemma3Config, q: &Tensor, k: &Tensor, v: &Tensor, allowed: &Tensor) -> Tensor {
+/// where the config says, softmax in f32. Where `frozen`, the pattern is the freeze's (the
+/// replacement model's, graph/).
+fn attention(c: &Gemma3Config, q: &Tensor, k: &Tensor, v: &Tensor, allowed: &Tensor, frozen: Option<&Freeze>) -> Result<Tensor> {
     let scale = c.query_pre_attn_scalar.powf(-0.5);
-    if c.attn_logit_softcapping.is_none() {
+    if c.attn_logit_softcapping.is_none() && frozen.is_none() {
         // libtorch's fused kernel, sharing each key-value head among its query heads.
-        return Tensor::scaled_dot_product_attention(q, k, v, Some(allowed), 0.0, false, Some(scale), true);
+        return Ok(Tensor::scaled_dot_product_attention(q, k, v, Some(allowed), 0.0, false, Some(scale), true));
     }
     let group = (c.num_attention_heads / c.num_key_value_heads) as i64;
     let (k, v) = (k.repeat_interleave_self_int(group, Some(-3), None), v.repeat_interleave_self_int(group, Some(-3), None));
@@ -317,7 +341,12 @@ fn attention(c: &Gemma3Config, q: &Tensor, k: &Tensor, v: &Tensor, allowed: &Ten
         scores = (scores / cap).tanh() * cap;
     }
     let scores = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
-    scores.softmax(-1, Kind::Float).to_kind(v.kind()).matmul(&v)
+    let pattern = || scores.softmax(-1, Kind::Float).to_kind(v.kind());
+    Ok(match frozen {
+        Some(f) => f.take(pattern)?,
+        None => pattern(),
+    }
+    .matmul(&v))
 }
 
 impl Family for Gemma3 {
@@ -409,16 +438,34 @@ impl Family for Gemma3 {
                     k = Tensor::cat(&[kp, &k], -2);
                     v = Tensor::cat(&[vp, &v], -2);
                 }
-                let a = attention(&self.cfg, &q, &k, &v, allowed);
+                let a = attention(&self.cfg, &q, &k, &v, allowed, None)?;
                 stored = Some((k, v));
-                a
+                Ok(a)
             };
-            h = self.layer_forward(i, h, &rope, &mut attend, edit)?;
+            h = self.layer_forward(i, h, &rope, &mut attend, None, edit)?;
             let (k, v) = stored.ok_or_else(|| eyre!("internal: layer {i} did not attend"))?;
             cache.store(i, k, v);
         }
         cache.len = p0 + n;
         Ok(self.unembed(&h))
+    }
+
+    fn frozen_forward(&self, tokens: &Tensor, freeze: &Freeze, edit: &mut HookEdit) -> Result<Tensor> {
+        check_generation(self, tokens.size2()?.1 as usize)?;
+        freeze.begin();
+        let mask = tokens.ones_like().to_kind(Kind::Bool);
+        let h = self.batch_forward_as(tokens, &mask, self.cfg.num_hidden_layers, Some(freeze), edit)?;
+        self.rms_as(&h, &self.norm, Some(freeze))
+    }
+
+    fn unembedding(&self) -> Result<Tensor> {
+        Ok(self.embed.shallow_clone())
+    }
+
+    /// The embedding row times sqrt(d_model), as Gemma's embedding applies it: what the
+    /// token puts into the residual stream.
+    fn token_embedding(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(self.embed(&ids.to_device(self.device)))
     }
 
     /// TransformerLens's reading for Gemma: the final norm's `(1 + w)` folded into the tied
@@ -440,6 +487,7 @@ impl Family for Gemma3 {
                 Ok(dirs.matmul(&l.o.tr()) * (l.post_attn_norm.to_kind(dirs.kind()) + 1.0))
             }
             Site::Ln2Normalized => bail!("{hook} is not a Gemma 3 hook point"),
+            Site::MlpIn => bail!("{hook} is the MLP's normalised input, which the residual stream does not receive: no logit lens"),
             _ => Ok(dirs.shallow_clone()),
         }
     }
@@ -464,7 +512,10 @@ mod tests {
             Tensor::randn([2, 2, 5, 16], (Kind::Float, Device::Cpu)),
         );
         let allowed = Tensor::ones([5, 5], (Kind::Bool, Device::Cpu)).tril(0).view([1, 1, 5, 5]);
-        let diff = (attention(&fused, &q, &k, &v, &allowed) - attention(&eager, &q, &k, &v, &allowed)).abs().max().double_value(&[]);
+        let diff = (attention(&fused, &q, &k, &v, &allowed, None).expect("fused") - attention(&eager, &q, &k, &v, &allowed, None).expect("eager"))
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(diff < 1e-5, "{diff}");
     }
 }

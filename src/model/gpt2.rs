@@ -11,7 +11,7 @@
 //! value at each hook (`view`), which is exact up to float rounding (docs/method.md, "Method").
 
 use crate::model::hooks::{HookPoint, Processing, Site};
-use crate::model::{blocks_for, check_generation, collect_hooks, Family, HookEdit, KvCache};
+use crate::model::{blocks_for, check_generation, collect_hooks, Family, Freeze, HookEdit, KvCache};
 use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde::{Deserialize, Serialize};
@@ -219,6 +219,13 @@ impl Gpt2 {
     /// The residual after the first `blocks` blocks of a right-padded batch, every hook
     /// point on the way through `edit`: what `hooks_each` and `logits_each` share.
     fn batch_forward(&self, tokens: &Tensor, mask: &Tensor, blocks: usize, edit: &mut HookEdit) -> Result<Tensor> {
+        self.batch_forward_as(tokens, mask, blocks, None, edit)
+    }
+
+    /// `batch_forward`, or where `frozen` the replacement model's: every LayerNorm's scale
+    /// and every attention pattern detached from the graph, so gradients see the model
+    /// as linear in the residual (graph.rs).
+    fn batch_forward_as(&self, tokens: &Tensor, mask: &Tensor, blocks: usize, frozen: Option<&Freeze>, edit: &mut HookEdit) -> Result<Tensor> {
         let (b, t) = tokens.size2()?;
         let tokens = tokens.to_device(self.device);
         // Causal and key-padding masks in one boolean [b, 1, t, t]; query rows of padding
@@ -226,16 +233,42 @@ impl Gpt2 {
         let causal = Tensor::ones([t, t], (Kind::Bool, self.device)).tril(0);
         let keys = mask.to_device(self.device).view([b, 1, 1, t]);
         let attn_mask = causal.view([1, 1, t, t]).logical_and(&keys);
-        let mut attend = |q: Tensor, k: Tensor, v: Tensor| Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&attn_mask), 0.0, false, None, false);
+        let scale = (self.cfg.d_head() as f64).powf(-0.5);
+        let mut attend = |q: Tensor, k: Tensor, v: Tensor| -> Result<Tensor> {
+            Ok(match frozen {
+                Some(f) => {
+                    let pattern =
+                        f.take(|| (q.matmul(&k.transpose(-1, -2)) * scale).masked_fill(&attn_mask.logical_not(), f64::NEG_INFINITY).softmax(-1, q.kind()))?;
+                    pattern.matmul(&v)
+                }
+                None => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&attn_mask), 0.0, false, None, false),
+            })
+        };
         let mut h = self.wte.index_select(0, &tokens.view([-1])).view([b, t, -1]) + self.wpe.narrow(0, 0, t);
         for i in 0..blocks {
             h = edit.apply(HookPoint::new(i, Site::ResidPre), h)?;
-            h = self.block_forward(i, h, &mut attend, edit)?;
+            h = self.block_forward(i, h, &mut attend, frozen, edit)?;
         }
         Ok(h)
     }
 
-    fn block_forward(&self, layer: usize, h: Tensor, attend: &mut dyn FnMut(Tensor, Tensor, Tensor) -> Tensor, edit: &mut HookEdit) -> Result<Tensor> {
+    /// LayerNorm with weight `w` and bias `b`; where `frozen`, its scale taken from the freeze.
+    fn ln(&self, x: &Tensor, w: &Tensor, b: &Tensor, frozen: Option<&Freeze>) -> Result<Tensor> {
+        let eps = self.cfg.layer_norm_epsilon;
+        Ok(match frozen {
+            Some(f) => frozen_ln(x, eps, f)? * w + b,
+            None => x.layer_norm([self.cfg.n_embd as i64], Some(w), Some(b), eps, false),
+        })
+    }
+
+    fn block_forward(
+        &self,
+        layer: usize,
+        h: Tensor,
+        attend: &mut dyn FnMut(Tensor, Tensor, Tensor) -> Result<Tensor>,
+        frozen: Option<&Freeze>,
+        edit: &mut HookEdit,
+    ) -> Result<Tensor> {
         let blk = self.block(layer)?;
         let at = |site| HookPoint::new(layer, site);
         let shape = h.size();
@@ -243,26 +276,30 @@ impl Gpt2 {
         let (d, nh, dh) = (self.cfg.n_embd as i64, self.cfg.n_head as i64, self.cfg.d_head() as i64);
         let eps = self.cfg.layer_norm_epsilon;
         let heads_shape: Vec<i64> = lead.iter().copied().chain([nh, dh]).collect();
-        let x = h.layer_norm([d], Some(&blk.ln_1.w), Some(&blk.ln_1.b), eps, false);
+        let x = self.ln(&h, &blk.ln_1.w, &blk.ln_1.b, frozen)?;
         let qkv = blk.c_attn.forward(&x);
         let last = qkv.dim() as i64 - 1;
         let heads = |i: i64| qkv.narrow(last, i * d, d).view(&heads_shape[..]).transpose(-3, -2);
-        let a = attend(heads(0), heads(1), heads(2));
+        let a = attend(heads(0), heads(1), heads(2))?;
         let z = edit.apply(at(Site::AttnZ), a.transpose(-3, -2).contiguous().view(&shape[..]))?;
         let attn_out = edit.apply(at(Site::AttnOut), blk.c_proj.forward(&z))?;
         let mid = edit.apply(at(Site::ResidMid), h.f_add(&attn_out)?)?;
         // TransformerLens's hook_normalized is before LayerNorm's affine map; only an edit
         // there takes the LayerNorm apart.
         let ln2 = at(Site::Ln2Normalized);
-        let normalized = || mid.layer_norm([d], None::<&Tensor>, None::<&Tensor>, eps, false);
+        let normalized = || match frozen {
+            Some(f) => frozen_ln(&mid, eps, f),
+            None => Ok(mid.layer_norm([d], None::<&Tensor>, None::<&Tensor>, eps, false)),
+        };
         let x = if edit.changes(ln2) {
-            edit.apply(ln2, normalized())?.f_mul(&blk.ln_2.w)?.f_add(&blk.ln_2.b)?
+            edit.apply(ln2, normalized()?)?.f_mul(&blk.ln_2.w)?.f_add(&blk.ln_2.b)?
         } else {
             if edit.wants(ln2) {
-                edit.apply(ln2, normalized()).map(drop)?;
+                edit.apply(ln2, normalized()?).map(drop)?;
             }
-            mid.layer_norm([d], Some(&blk.ln_2.w), Some(&blk.ln_2.b), eps, false)
+            self.ln(&mid, &blk.ln_2.w, &blk.ln_2.b, frozen)?
         };
+        let x = edit.apply(at(Site::MlpIn), x)?;
         let mlp_out = edit.apply(at(Site::MlpOut), blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh")))?;
         edit.apply(at(Site::ResidPost), mid.f_add(&mlp_out)?)
     }
@@ -336,7 +373,7 @@ impl Family for Gpt2 {
     fn view(&self, hook: HookPoint, value: &Tensor, processing: Processing) -> Result<Tensor> {
         Ok(match hook.site {
             Site::AttnZ if processing.fold_value_biases => value.f_sub(&self.value_bias(self.block(hook.layer)?))?,
-            Site::AttnZ | Site::Ln2Normalized => value.shallow_clone(),
+            Site::AttnZ | Site::Ln2Normalized | Site::MlpIn => value.shallow_clone(),
             _ => as_written(value, processing),
         })
     }
@@ -346,7 +383,7 @@ impl Family for Gpt2 {
     fn unview(&self, hook: HookPoint, value: &Tensor, new: &Tensor, processing: Processing) -> Result<Tensor> {
         Ok(match hook.site {
             Site::AttnZ if processing.fold_value_biases => new.f_add(&self.value_bias(self.block(hook.layer)?))?,
-            Site::AttnZ | Site::Ln2Normalized => new.shallow_clone(),
+            Site::AttnZ | Site::Ln2Normalized | Site::MlpIn => new.shallow_clone(),
             _ if processing.center_writing_weights => new + value.mean_dim(-1, true, value.kind()),
             _ => new.shallow_clone(),
         })
@@ -374,9 +411,9 @@ impl Family for Gpt2 {
                 }
                 let a = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&mask), 0.0, false, None, false);
                 stored = Some((k, v));
-                a.squeeze_dim(0)
+                Ok(a.squeeze_dim(0))
             };
-            h = self.block_forward(i, h, &mut attend, edit)?;
+            h = self.block_forward(i, h, &mut attend, None, edit)?;
             let (k, v) = stored.ok_or_else(|| eyre!("internal: block {i} did not attend"))?;
             cache.store(i, k, v);
         }
@@ -384,6 +421,25 @@ impl Family for Gpt2 {
         let (w, b) = self.ln_f()?;
         let x = h.layer_norm([self.cfg.n_embd as i64], Some(&w), Some(&b), self.cfg.layer_norm_epsilon, false);
         Ok(x.matmul(&self.wte.tr()).to_kind(Kind::Float))
+    }
+
+    fn frozen_forward(&self, tokens: &Tensor, freeze: &Freeze, edit: &mut HookEdit) -> Result<Tensor> {
+        check_generation(self, tokens.size2()?.1 as usize)?;
+        freeze.begin();
+        let mask = tokens.ones_like().to_kind(Kind::Bool);
+        let h = self.batch_forward_as(tokens, &mask, self.cfg.n_layer, Some(freeze), edit)?;
+        let (w, b) = self.ln_f()?;
+        self.ln(&h, &w, &b, Some(freeze))
+    }
+
+    fn unembedding(&self) -> Result<Tensor> {
+        Ok(self.wte.shallow_clone())
+    }
+
+    /// The token's wte row; the position's wpe row is a constant of the position, as a
+    /// bias is, and belongs to no token node (TransformerLens's `hook_embed`).
+    fn token_embedding(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(self.wte.index_select(0, &ids.to_device(self.device)))
     }
 
     /// As Neuronpedia's "top logits" and TransformerLens's `W_dec[f] @ model.W_U` compute
@@ -403,7 +459,7 @@ impl Family for Gpt2 {
     fn to_residual(&self, hook: HookPoint, dirs: &Tensor) -> Result<Tensor> {
         match hook.site {
             Site::AttnZ => Ok(dirs.matmul(&self.block(hook.layer)?.c_proj.w)),
-            Site::Ln2Normalized => bail!("{hook} is the MLP's normalised input, which the residual stream does not receive: no logit lens"),
+            Site::Ln2Normalized | Site::MlpIn => bail!("{hook} is the MLP's normalised input, which the residual stream does not receive: no logit lens"),
             _ => Ok(dirs.shallow_clone()),
         }
     }
@@ -417,6 +473,14 @@ pub fn as_written(x: &Tensor, p: Processing) -> Tensor {
     } else {
         x.shallow_clone()
     }
+}
+
+/// `(x - mean) / sqrt(var + eps)` with the scale frozen: the replacement model's LayerNorm,
+/// linear in `x` (TransformerLens's `hook_scale`, which circuit-tracer detaches).
+fn frozen_ln(x: &Tensor, eps: f64, freeze: &Freeze) -> Result<Tensor> {
+    let c = x - x.mean_dim(-1, true, x.kind());
+    let scale = freeze.take(|| (c.square().mean_dim(-1, true, x.kind()) + eps).sqrt())?;
+    Ok(c / scale)
 }
 
 /// TransformerLens's residual under center_writing_weights: the HF stream minus its mean over d_model.

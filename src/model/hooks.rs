@@ -19,6 +19,11 @@ pub enum Site {
     AttnOut,
     /// The residual between attention and MLP.
     ResidMid,
+    /// What the MLP reads: its norm's output, weights included (GPT-2's `ln_2`, Gemma's
+    /// `pre_feedforward_layernorm`). SAELens names Gemma Scope 2 transcoders' input so
+    /// (its gemma_3 loader, `hf_hook_point_in`), although TransformerLens's own
+    /// `hook_mlp_in` is the residual before that norm.
+    MlpIn,
     /// The MLP's input LayerNorm output (what transcoders read).
     Ln2Normalized,
     /// What the MLP writes to the residual.
@@ -28,11 +33,12 @@ pub enum Site {
 }
 
 impl Site {
-    const ALL: [(Site, &'static str); 7] = [
+    const ALL: [(Site, &'static str); 8] = [
         (Site::ResidPre, "hook_resid_pre"),
         (Site::AttnZ, "attn.hook_z"),
         (Site::AttnOut, "hook_attn_out"),
         (Site::ResidMid, "hook_resid_mid"),
+        (Site::MlpIn, "hook_mlp_in"),
         (Site::Ln2Normalized, "ln2.hook_normalized"),
         (Site::MlpOut, "hook_mlp_out"),
         (Site::ResidPost, "hook_resid_post"),
@@ -62,6 +68,7 @@ impl Site {
             Site::AttnZ => "z",
             Site::AttnOut => "att",
             Site::ResidMid => "mid",
+            Site::MlpIn => "in",
             Site::Ln2Normalized => "ln2",
             Site::MlpOut => "mlp",
             Site::ResidPost => "post",
@@ -93,7 +100,8 @@ impl HookPoint {
 
     /// Gemma Scope's folder layout, `SITE/layer_L_...` (`resid_post/layer_12_width_16k_l0_medium`),
     /// as SAELens's gemma_3 loader maps it: `resid_post`, `mlp_out`, and `attn_out` on the
-    /// heads' z. None for other folders (transcoders among them).
+    /// heads' z; a transcoder (`transcoder`, `transcoder_all`, `..._affine`) reads the MLP's
+    /// input (`MlpIn`). None for other folders.
     pub fn from_scope_folder(path: &str) -> Option<Self> {
         let mut parts = path.trim_end_matches('/').rsplit('/');
         let (folder, site) = (parts.next()?, parts.next()?);
@@ -102,6 +110,7 @@ impl HookPoint {
             "resid_post" => Site::ResidPost,
             "mlp_out" => Site::MlpOut,
             "attn_out" => Site::AttnZ,
+            s if s.starts_with("transcoder") => Site::MlpIn,
             _ => return None,
         };
         Some(Self { layer, site })
@@ -192,6 +201,7 @@ mod tests {
             "blocks.8.hook_attn_out",
             "blocks.8.hook_resid_mid",
             "blocks.8.ln2.hook_normalized",
+            "blocks.8.hook_mlp_in",
             "blocks.11.hook_mlp_out",
             "blocks.11.hook_resid_post",
         ] {
@@ -199,7 +209,8 @@ mod tests {
         }
         assert_eq!(HookPoint::parse("blocks.3.hook_z"), Some(HookPoint::new(3, Site::AttnZ)));
         assert_eq!(HookPoint::from_scope_folder("x/y/attn_out/layer_5_width_262k_l0_small"), Some(HookPoint::new(5, Site::AttnZ)));
-        assert_eq!(HookPoint::from_scope_folder("transcoder/layer_5_width_16k_l0_big"), None);
+        assert_eq!(HookPoint::from_scope_folder("transcoder/layer_5_width_16k_l0_big"), Some(HookPoint::new(5, Site::MlpIn)));
+        assert_eq!(HookPoint::from_scope_folder("clt/width_262k_l0_big"), None);
         for bad in ["blocks.x.hook_resid_pre", "blocks.8.hook_nothing", "hook_resid_pre", "blocks.8"] {
             assert_eq!(HookPoint::parse(bad), None, "{bad}");
         }

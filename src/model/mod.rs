@@ -119,6 +119,24 @@ pub trait Family: Send {
     /// through `edit` on the way. Needs every block loaded.
     fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor>;
 
+    /// The replacement model's forward, for attribution graphs (graph/): every block over
+    /// `tokens` [b, t] (one prompt, no padding), every norm's scale and every attention
+    /// pattern detached from autograd, so what reaches the unembedding is linear in what
+    /// is added to the residual; every hook point passes through `edit` (where a graph
+    /// puts its transcoders in place of the MLPs). Returns the final norm's output
+    /// [b, t, d_model], what `unembedding` reads.
+    /// `freeze` holds those scales and patterns: the first run through it records them,
+    /// later runs (a perturbed source, an intervention) replay them.
+    fn frozen_forward(&self, tokens: &Tensor, freeze: &Freeze, edit: &mut HookEdit) -> Result<Tensor>;
+
+    /// The unembedding [vocab, d_model]: logits are the final norm's output times its
+    /// transpose, before any soft-cap.
+    fn unembedding(&self) -> Result<Tensor>;
+
+    /// What tokens `ids` [t] themselves put into the residual stream, [t, d_model]: a
+    /// graph's token nodes.
+    fn token_embedding(&self, ids: &Tensor) -> Result<Tensor>;
+
     /// Logits that residual directions `dirs` [n, d_model] write directly, through the
     /// final norm's scale and the unembedding, as TransformerLens's `W_dec @ W_U` reads a
     /// feature (a card's top logits). [n, vocab].
@@ -128,6 +146,49 @@ pub trait Family: Send {
     /// head-concatenated z through the block's output projection; the residual and what
     /// attention and the MLP write as they are).
     fn to_residual(&self, hook: HookPoint, dirs: &Tensor) -> Result<Tensor>;
+}
+
+/// The attention patterns and norm scales of one run of the replacement model, kept so that
+/// later runs use them instead of their own: in the replacement model they are constants of
+/// the prompt, so a perturbed run must see the clean run's (graph/). The first run through
+/// a `Freeze` records each value (detached) in the order the forward meets them; every
+/// later run replays them in that order, broadcasting over its batch.
+#[derive(Default)]
+pub struct Freeze {
+    values: std::cell::RefCell<Vec<Tensor>>,
+    cursor: std::cell::Cell<usize>,
+    recorded: std::cell::Cell<bool>,
+}
+
+impl Freeze {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a run; `frozen_forward` calls it.
+    pub(crate) fn begin(&self) {
+        if self.cursor.get() > 0 || !self.values.borrow().is_empty() {
+            self.recorded.set(true);
+        }
+        self.cursor.set(0);
+    }
+
+    /// `computed()`, detached, on the recording run; the value recorded at this point on later runs.
+    pub(crate) fn take(&self, computed: impl FnOnce() -> Tensor) -> Result<Tensor> {
+        let i = self.cursor.get();
+        self.cursor.set(i + 1);
+        if self.recorded.get() {
+            return self
+                .values
+                .borrow()
+                .get(i)
+                .map(Tensor::shallow_clone)
+                .ok_or_else(|| color_eyre::eyre::eyre!("internal: the frozen run met more norms and patterns than the recorded one"));
+        }
+        let v = computed().detach();
+        self.values.borrow_mut().push(v.shallow_clone());
+        Ok(v)
+    }
 }
 
 /// What every family's `hooks_each` checks first: that the blocks `requested` needs are

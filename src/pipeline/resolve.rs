@@ -43,20 +43,27 @@ impl Resolved {
         if selection.wanted.is_empty() {
             bail!("no SAEs requested; pass --layers (e.g. --layers 6,8,10,11) or --sae IDs of --sae-release");
         }
+        let mut run = Self::model_only(model, progress)?;
+        for wanted in &selection.wanted {
+            crate::runtime::interrupt::check()?;
+            let sae = find(&selection.source, wanted, run.cfg.n_layer(), progress)?;
+            if let Some(same) = run.saes.iter().find(|f| f.key == sae.key) {
+                bail!("{} and {} both read {} with {} features; load one of them", same.id, sae.id, sae.key.hook, sae.key.width);
+            }
+            run.saes.push(sae);
+        }
+        run.saes.sort_by_key(|f| f.key);
+        run.sae_label = selection.label();
+        Ok(run)
+    }
+
+    /// The model alone, for a run that brings its own weights besides (a graph's
+    /// transcoders, graph/).
+    pub fn model_only(model: &Source, progress: &ProgressSink) -> Result<Self> {
         progress.stage(format!("resolving model {}", model.label()));
         let files = model.model_files(progress)?;
         let cfg = ModelConfig::from_file(&files.config)?;
-        let mut found: Vec<FoundSae> = Vec::new();
-        for wanted in &selection.wanted {
-            crate::runtime::interrupt::check()?;
-            let sae = find(&selection.source, wanted, cfg.n_layer(), progress)?;
-            if let Some(same) = found.iter().find(|f| f.key == sae.key) {
-                bail!("{} and {} both read {} with {} features; load one of them", same.id, sae.id, sae.key.hook, sae.key.width);
-            }
-            found.push(sae);
-        }
-        found.sort_by_key(|f| f.key);
-        Ok(Self { cfg, model: files, saes: found, model_label: model.label(), sae_label: selection.label() })
+        Ok(Self { cfg, model: files, saes: Vec::new(), model_label: model.label(), sae_label: String::new() })
     }
 
     pub fn keys(&self) -> Vec<SaeKey> {

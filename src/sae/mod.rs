@@ -49,6 +49,10 @@ pub struct SaeConfig {
     /// The TransformerLens processing the SAE was trained under
     /// (`model_from_pretrained_kwargs`), which decides what its hook holds.
     pub processing: Processing,
+    /// A transcoder's output hook (SAELens's `hook_name_out`; Gemma Scope 2's
+    /// `hf_hook_point_out`): it reads `hook_name` and writes here. None for an SAE, which
+    /// reconstructs what it reads.
+    pub hook_name_out: Option<String>,
 }
 
 impl SaeConfig {
@@ -60,6 +64,12 @@ impl SaeConfig {
         if cfg.hook_name.is_none() {
             let folder = path.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
             cfg.hook_name = crate::model::hooks::HookPoint::from_scope_folder(&folder).map(|h| h.to_string());
+        }
+        if cfg.hook_name_out.as_deref() == Some("") {
+            let read = cfg.hook_name.as_deref().and_then(HookPoint::parse);
+            cfg.hook_name_out = Some(read.map(|h| HookPoint::new(h.layer, crate::model::hooks::Site::MlpOut).to_string()).ok_or_else(|| {
+                eyre!("{}: a transcoder whose config names neither its input nor its output hook; put it in a folder named as Gemma Scope 2 names them (transcoder/layer_L_...)", path.display())
+            })?);
         }
         Ok(cfg)
     }
@@ -79,16 +89,19 @@ impl SaeConfig {
         };
         let d_sae = uint("d_sae").or_else(|| uint("dict_size")).or_else(|| uint("expansion_factor").map(|e| e * d_in));
         let arch = get("architecture").and_then(Value::as_str).unwrap_or("standard");
+        // SAELens's transcoder classes (saes/transcoder.py) by their architecture names;
+        // a Gemma Scope 2 config says `jump_relu` and names an output hook.
+        let transcoder = arch.ends_with("transcoder") || (scope && get("hf_hook_point_out").is_some() && get("hf_hook_point_out") != get("hf_hook_point_in"));
         let architecture = match arch {
-            "standard" => Architecture::Standard,
-            "jumprelu" | "jump_relu" => Architecture::JumpRelu,
+            "standard" | "transcoder" | "skip_transcoder" => Architecture::Standard,
+            "jumprelu" | "jump_relu" | "jumprelu_transcoder" | "jumprelu_skip_transcoder" => Architecture::JumpRelu,
             "topk" => {
                 let k = uint("k")
                     .or_else(|| get("activation_fn_kwargs").and_then(|a| a.get("k")).and_then(Value::as_u64).map(|n| n as usize))
                     .ok_or_else(|| eyre!("topk SAE without k"))?;
                 Architecture::TopK(k)
             }
-            other => bail!("architecture {other:?} is not supported (standard, jumprelu, topk are)"),
+            other => bail!("architecture {other:?} is not supported (standard, jumprelu, topk and their transcoders are)"),
         };
         let normalize = match get("normalize_activations").and_then(Value::as_str).unwrap_or("none") {
             "none" => Normalize::None,
@@ -119,11 +132,19 @@ impl SaeConfig {
             d_sae,
             architecture,
             processing,
-            // Gemma Scope subtracts no b_dec from the input (SAELens's gemma_3 loader).
-            apply_b_dec_to_input: get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(!scope),
+            // Gemma Scope subtracts no b_dec from the input (SAELens's gemma_3 loader), and
+            // no transcoder can: its b_dec is in the output's space.
+            apply_b_dec_to_input: !transcoder && get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(!scope),
             normalize,
             scaled_inputs: get("normalize_activations").and_then(Value::as_str) == Some("expected_average_only_in"),
             hook_name: get("hook_name").or_else(|| get("hook_point")).or_else(|| get("act_name")).and_then(Value::as_str).map(String::from),
+            hook_name_out: match get("hook_name_out").and_then(Value::as_str) {
+                Some(h) => Some(h.to_string()),
+                // Gemma Scope 2's own config names HF modules, not hooks: the MLP's output
+                // of the layer it reads (`from_file` fills it once the folder names the layer).
+                None if transcoder => Some(String::new()),
+                None => None,
+            },
         })
     }
 }
@@ -215,6 +236,12 @@ pub struct Overrides {
 pub struct Sae {
     pub cfg: SaeConfig,
     pub d_sae: usize,
+    /// Width of what the decoder writes: d_in for an SAE, the output hook's for a transcoder.
+    pub d_out: usize,
+    /// A transcoder's affine skip term [d_in, d_out], applied as `x @ w_skip` (what
+    /// SAELens's SkipTranscoder computes, `x @ W_skip.T` of its transposed copy of Gemma
+    /// Scope 2's `affine_skip_connection`).
+    w_skip: Option<Tensor>,
     w_enc: Tensor,
     b_enc: Tensor,
     b_dec: Tensor,
@@ -265,6 +292,17 @@ impl Sae {
             Architecture::JumpRelu => Some(get("threshold", &[d_sae])?),
             _ => None,
         };
+        let d_out = match (&cfg.hook_name_out, file.shape("W_dec").as_deref()) {
+            (Some(_), Some([_, d])) => *d,
+            _ => cfg.d_in,
+        };
+        let w_skip = if file.shape("affine_skip_connection").is_some() {
+            Some(get("affine_skip_connection", &[cfg.d_in, d_out])?)
+        } else if file.shape("W_skip").is_some() {
+            Some(get("W_skip", &[d_out, cfg.d_in])?.tr().contiguous())
+        } else {
+            None
+        };
         if let Architecture::TopK(k) = cfg.architecture {
             if k == 0 || k > d_sae {
                 bail!("{}: topk k={k} must be within 1..={d_sae}", files.cfg.display());
@@ -273,7 +311,9 @@ impl Sae {
         Ok(Self {
             w_enc: get("W_enc", &[d_in, d_sae])?,
             b_enc: get("b_enc", &[d_sae])?,
-            b_dec: get("b_dec", &[d_in])?,
+            b_dec: get("b_dec", &[d_out])?,
+            d_out,
+            w_skip,
             w_dec: Default::default(),
             w_dec_norms: Default::default(),
             device,
@@ -450,12 +490,36 @@ impl Sae {
         })
     }
 
-    /// W_dec [d_sae, d_in], loaded (and checked) on first call.
+    /// The output hook a transcoder writes; None for an SAE.
+    pub fn writes(&self) -> Option<HookPoint> {
+        self.cfg.hook_name_out.as_deref().and_then(HookPoint::parse)
+    }
+
+    /// A transcoder's skip term for inputs `x` [.., d_in] -> [.., d_out]; None without one.
+    pub fn skip(&self, x: &Tensor) -> Option<Tensor> {
+        self.w_skip.as_ref().map(|w| x.matmul(w))
+    }
+
+    /// The encoder's column of `feature` [d_in]: the direction whose dot product with the
+    /// (normalised) input is the feature's pre-activation, less its bias.
+    pub fn encoder_column(&self, feature: u32) -> Result<Tensor> {
+        if feature as usize >= self.d_sae {
+            bail!("feature {feature} does not exist: this SAE has features 0..{}", self.d_sae);
+        }
+        Ok(self.w_enc.select(1, i64::from(feature)))
+    }
+
+    /// The decoder's bias [d_out].
+    pub fn b_dec(&self) -> &Tensor {
+        &self.b_dec
+    }
+
+    /// W_dec [d_sae, d_out], loaded (and checked) on first call.
     pub fn decoder(&self) -> Result<&Tensor> {
         if let Some(w) = self.w_dec.get() {
             return Ok(w);
         }
-        let mut w = self.file.tensor("W_dec", &[self.d_sae, self.cfg.d_in])?.to_device(self.device).to_kind(self.kind);
+        let mut w = self.file.tensor("W_dec", &[self.d_sae, self.d_out])?.to_device(self.device).to_kind(self.kind);
         // SAELens folds an input scale into the weights (W_dec / s): directions are in the
         // hook's own units.
         if let Normalize::Scale(s) = self.cfg.normalize {

@@ -4,3 +4,4 @@
 pub mod gemma3;
 pub mod gpt2;
 pub mod samples;
+pub mod transcoders;

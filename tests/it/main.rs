@@ -20,6 +20,7 @@ mod formats;
 mod fuzz;
 mod gemma3;
 mod gemma_run;
+mod graph;
 mod hooks;
 mod interrupt;
 mod labels;

@@ -322,3 +322,25 @@ pub fn rewrite_model(from: &Path, to: &Path, each: impl Fn(&str, Vec<f32>) -> (s
 pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
+
+/// Transcoders at every layer of the tiny model (`synth --transcoders plain` or `skip`),
+/// written once per test binary.
+pub fn tiny_transcoders(skip: bool) -> &'static Path {
+    static PLAIN: OnceLock<PathBuf> = OnceLock::new();
+    static SKIP: OnceLock<PathBuf> = OnceLock::new();
+    (if skip { &SKIP } else { &PLAIN }).get_or_init(|| {
+        let dir = kept_dir();
+        let e = model_engine();
+        let spec = saescope::synth::transcoders::Spec { width: 256, skip, layout: saescope::synth::transcoders::Layout::SaeLens, seed: 1 };
+        saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &dir, spec, &ProgressSink::none()).expect("synth transcoders");
+        dir
+    })
+}
+
+/// Every block of the tiny model, no SAEs.
+pub fn model_engine() -> Engine {
+    saescope::pipeline::Resolved::model_only(&Source::Dir(tiny().join("model")), &ProgressSink::none())
+        .expect("resolve tiny")
+        .load_full(tch::Device::Cpu, &RunOptions::default(), &ProgressSink::none())
+        .expect("load tiny whole")
+}

@@ -1,0 +1,411 @@
+//! The replacement model of one prompt, as circuit-tracer builds it: every MLP replaced by
+//! its layer's transcoder plus an error term (what the transcoder misses, a constant), every
+//! attention pattern and norm scale frozen at the prompt's values. That model computes the
+//! same numbers as the original on this prompt, and is linear in what is added to the
+//! residual stream, so the effect of one node on another is a vector-Jacobian product:
+//! inject a target's reading direction, run backward once, and dot each source's vector
+//! with the gradient where the source writes.
+//!
+//! Rows are computed for many targets at once: the prompt is repeated as a batch, each copy
+//! carrying one target's injection, and the frozen forward is built once and kept for every
+//! backward pass.
+
+use crate::model::hooks::{HookPoint, Site};
+use crate::model::{Family, Freeze, HookEdit};
+use crate::sae::Sae;
+use color_eyre::eyre::{bail, eyre, Result};
+use std::cell::RefCell;
+use tch::{Device, Kind, Tensor};
+
+/// One active transcoder feature: its layer, position, index and activation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Active {
+    pub layer: usize,
+    pub pos: usize,
+    pub feature: u32,
+    pub activation: f32,
+}
+
+/// What a row reads: a feature's pre-activation (its encoder column at its layer's
+/// transcoder input) or a logit's demeaned unembedding row at the last position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    Feature(usize),
+    Logit(u32),
+}
+
+/// The prompt through the model and its transcoders, and everything a row needs.
+pub struct Replacement<'a> {
+    model: &'a dyn Family,
+    /// One transcoder per layer, in layer order.
+    transcoders: &'a [Sae],
+    tokens: Vec<i64>,
+    /// Every active feature at every position but the skipped first ones, ordered by
+    /// layer, position, feature (circuit-tracer's sparse order).
+    pub active: Vec<Active>,
+    /// Per layer: the positions and source vectors (activation x decoder row) of its
+    /// active features, and where they start in `active`.
+    by_layer: Vec<(Tensor, Tensor, usize)>,
+    /// Per layer [t, d]: the MLP's output minus the transcoder's reconstruction.
+    errors: Vec<Tensor>,
+    /// Per layer [t, d]: the MLP's output minus the skip term, what the replacement model
+    /// adds besides the skip (features' writes, `b_dec` and the error).
+    constants: Vec<Tensor>,
+    /// [t, d]: what each token puts into the residual stream.
+    embeddings: Tensor,
+    /// The model's logits at the last position, f32 [vocab].
+    pub last_logits: Tensor,
+    /// [vocab, d], the unembedding.
+    unembedding: Tensor,
+    /// The clean run's attention patterns and norm scales.
+    freeze: Freeze,
+}
+
+impl<'a> Replacement<'a> {
+    /// Runs the prompt once: the transcoders' activations at each layer's MLP input
+    /// (positions before `skip` left out: BOS, as circuit-tracer does), the error terms and
+    /// the logits. `transcoders[l]` must read layer l's `hook_mlp_in` or
+    /// `ln2.hook_normalized` and write its `hook_mlp_out`.
+    pub fn new(model: &'a dyn Family, transcoders: &'a [Sae], tokens: &[u32], skip: usize) -> Result<Self> {
+        let n_layers = model.n_layers();
+        if transcoders.len() != n_layers {
+            bail!("an attribution graph needs a transcoder at every one of the model's {n_layers} layers; {} were given", transcoders.len());
+        }
+        for (l, tc) in transcoders.iter().enumerate() {
+            let reads = tc.cfg.hook_name.as_deref().and_then(HookPoint::parse);
+            let ok_in = matches!(reads, Some(h) if h.layer == l && matches!(h.site, Site::MlpIn | Site::Ln2Normalized));
+            if !ok_in || tc.writes() != Some(HookPoint::new(l, Site::MlpOut)) {
+                bail!(
+                    "transcoder {l} reads {} and writes {}: a graph needs each layer's transcoder to read that layer's MLP input and write its MLP output",
+                    tc.cfg.hook_name.as_deref().unwrap_or("?"),
+                    tc.cfg.hook_name_out.as_deref().unwrap_or("nothing")
+                );
+            }
+        }
+        if tokens.is_empty() {
+            bail!("the prompt has no tokens");
+        }
+        let _guard = tch::no_grad_guard();
+        let device = model.device();
+        let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
+        let t = ids.len() as i64;
+        let input = Tensor::from_slice(&ids).view([1, t]).to_device(device);
+        let points: Vec<HookPoint> = (0..n_layers).flat_map(|l| [reads_at(&transcoders[l], l), HookPoint::new(l, Site::MlpOut)]).collect();
+        let seen: RefCell<Vec<Option<Tensor>>> = RefCell::new((0..points.len()).map(|_| None).collect());
+        let freeze = Freeze::new();
+        let last = {
+            let mut take = HookEdit::observe(points.clone(), |p, v| {
+                if let Some(i) = points.iter().position(|q| *q == p) {
+                    seen.borrow_mut()[i] = Some(v.squeeze_dim(0));
+                }
+                Ok(())
+            });
+            model.frozen_forward(&input, &freeze, &mut take)?
+        };
+        let unembedding = model.unembedding()?.to_kind(Kind::Float);
+        let seen: Vec<Tensor> = seen.into_inner().into_iter().map(|v| v.ok_or_else(|| eyre!("internal: a hook was not reached"))).collect::<Result<_>>()?;
+        let mut active = Vec::new();
+        let mut by_layer = Vec::with_capacity(n_layers);
+        let mut errors = Vec::with_capacity(n_layers);
+        let mut constants = Vec::with_capacity(n_layers);
+        for (l, tc) in transcoders.iter().enumerate() {
+            let (x, y) = (&seen[2 * l], &seen[2 * l + 1]);
+            let acts = tc.encode(x);
+            if skip > 0 {
+                let _ = acts.narrow(0, 0, (skip as i64).min(t)).zero_();
+            }
+            let mut recon = acts.matmul(tc.decoder()?) + tc.b_dec();
+            if let Some(s) = tc.skip(x) {
+                recon += s;
+            }
+            errors.push((y - &recon).to_kind(Kind::Float));
+            constants.push(match tc.skip(x) {
+                Some(k) => y - k,
+                None => y.shallow_clone(),
+            });
+            // Nonzero entries in row-major order: by position, then feature.
+            let nz = acts.nonzero();
+            let n = nz.size()[0];
+            let pos = nz.select(1, 0).contiguous();
+            let feat = nz.select(1, 1).contiguous();
+            let values = acts.index(&[Some(&pos), Some(&feat)]).to_kind(Kind::Float);
+            let start = active.len();
+            let (pv, fv, av) = (vec_i64(&pos)?, vec_i64(&feat)?, Vec::<f32>::try_from(values.to_device(Device::Cpu))?);
+            for i in 0..n as usize {
+                active.push(Active { layer: l, pos: pv[i] as usize, feature: fv[i] as u32, activation: av[i] });
+            }
+            let vectors = tc.decoder()?.index_select(0, &feat).to_kind(Kind::Float) * values.unsqueeze(1);
+            by_layer.push((pos, vectors, start));
+        }
+        let embeddings = model.token_embedding(&Tensor::from_slice(&ids))?.to_kind(Kind::Float);
+        let last_logits = last.get(0).get(t - 1).to_kind(Kind::Float).matmul(&unembedding.tr()).to_device(Device::Cpu);
+        Ok(Self { model, transcoders, tokens: ids, active, by_layer, errors, constants, embeddings, last_logits, unembedding, freeze })
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.transcoders.len()
+    }
+
+    pub fn n_pos(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Sources a row spans: every active feature, then errors (layer-major), then tokens.
+    pub fn n_sources(&self) -> usize {
+        self.active.len() + self.n_layers() * self.n_pos() + self.n_pos()
+    }
+
+    /// The demeaned unembedding row of `token`: what a logit node's row injects (the
+    /// logit minus the mean logit, before any soft-cap).
+    fn logit_direction(&self, token: u32) -> Tensor {
+        self.unembedding.get(i64::from(token)) - self.unembedding.mean_dim(0, false, Kind::Float)
+    }
+
+    /// Each target's row over every source (`n_sources` entries: the direct effect of each
+    /// source on the target's pre-activation or logit in the frozen model), computed
+    /// `batch` targets per backward pass.
+    pub fn rows(&self, targets: &[Target], batch: usize) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(targets.len());
+        if targets.is_empty() {
+            return Ok(out);
+        }
+        let batch = batch.clamp(1, targets.len());
+        let frozen = Frozen::build(self, batch)?;
+        for chunk in targets.chunks(batch) {
+            crate::runtime::interrupt::check()?;
+            out.extend(frozen.rows(self, chunk)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A node that writes to the residual stream, as a graph's columns name them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Source {
+    /// An index into `Replacement::active`.
+    Feature(usize),
+    Error {
+        layer: usize,
+        pos: usize,
+    },
+    Token(usize),
+}
+
+impl Replacement<'_> {
+    /// The column of `source` in `rows`.
+    pub fn column(&self, source: Source) -> usize {
+        match source {
+            Source::Feature(i) => i,
+            Source::Error { layer, pos } => self.active.len() + layer * self.n_pos() + pos,
+            Source::Token(pos) => self.active.len() + self.n_layers() * self.n_pos() + pos,
+        }
+    }
+
+    /// What `source` writes and where: its layer's MLP output (or the embedding, for a
+    /// token: layer None), its position, its vector [d].
+    fn written(&self, source: Source) -> Result<(Option<usize>, usize, Tensor)> {
+        Ok(match source {
+            Source::Feature(i) => {
+                let a = self.active.get(i).ok_or_else(|| eyre!("no active feature {i}"))?;
+                let v = self.transcoders[a.layer].decoder()?.get(i64::from(a.feature)).to_kind(Kind::Float) * f64::from(a.activation);
+                (Some(a.layer), a.pos, v)
+            }
+            Source::Error { layer, pos } => (Some(layer), pos, self.errors[layer].get(pos as i64)),
+            Source::Token(pos) => (None, pos, self.embeddings.get(pos as i64)),
+        })
+    }
+
+    /// The targets' values in the frozen replacement model (the clean run's patterns and
+    /// scales, features held at their activations) with `scale` times `source`'s vector
+    /// added where it writes: pre-activations less the encoder bias, and demeaned logits.
+    /// The replacement model is linear there, so each value moves by `scale` times the
+    /// target's row entry for the source: the check circuit-tracer's own tests make.
+    pub fn perturbed(&self, source: Option<(Source, f64)>, targets: &[Target]) -> Result<Vec<f64>> {
+        let _guard = tch::no_grad_guard();
+        let device = self.model.device();
+        let t = self.tokens.len() as i64;
+        let input = Tensor::from_slice(&self.tokens).view([1, t]).to_device(device);
+        let add = match source {
+            Some((s, scale)) => {
+                let (layer, pos, v) = self.written(s)?;
+                Some((layer, pos as i64, v * scale))
+            }
+            None => None,
+        };
+        let n = self.n_layers();
+        let mut points = vec![HookPoint::new(0, Site::ResidPre)];
+        for l in 0..n {
+            points.push(reads_at(&self.transcoders[l], l));
+            points.push(HookPoint::new(l, Site::MlpOut));
+        }
+        let inputs: RefCell<Vec<Tensor>> = RefCell::new(Vec::new());
+        let last = {
+            let mut edit = HookEdit::new(points, |p: HookPoint, v: Tensor| -> Result<Tensor> {
+                let plus = |v: Tensor, at: Option<usize>| match &add {
+                    Some((layer, pos, d)) if *layer == at => {
+                        let v = v.copy();
+                        let mut row = v.get(0).get(*pos);
+                        row += d.to_kind(row.kind());
+                        v
+                    }
+                    _ => v,
+                };
+                Ok(match p.site {
+                    Site::ResidPre => plus(v, None),
+                    Site::MlpOut => {
+                        let x = inputs.borrow().last().map(Tensor::shallow_clone).ok_or_else(|| eyre!("internal: MLP output before its input"))?;
+                        let out = match self.transcoders[p.layer].skip(&x) {
+                            Some(k) => k + self.constants[p.layer].unsqueeze(0),
+                            None => self.constants[p.layer].unsqueeze(0),
+                        };
+                        plus(out, Some(p.layer))
+                    }
+                    _ => {
+                        inputs.borrow_mut().push(v.shallow_clone());
+                        v
+                    }
+                })
+            });
+            self.model.frozen_forward(&input, &self.freeze, &mut edit)?
+        };
+        let inputs = inputs.into_inner();
+        targets
+            .iter()
+            .map(|target| {
+                let v = match *target {
+                    Target::Feature(i) => {
+                        let a = self.active.get(i).ok_or_else(|| eyre!("no active feature {i}"))?;
+                        let x = inputs[a.layer].get(0).get(a.pos as i64).to_kind(Kind::Float);
+                        x.dot(&self.transcoders[a.layer].encoder_column(a.feature)?.to_kind(Kind::Float))
+                    }
+                    Target::Logit(token) => last.get(0).get(t - 1).to_kind(Kind::Float).dot(&self.logit_direction(token)),
+                };
+                Ok(v.double_value(&[]))
+            })
+            .collect()
+    }
+}
+
+/// The hook a transcoder reads at layer `l`.
+fn reads_at(tc: &Sae, l: usize) -> HookPoint {
+    tc.cfg.hook_name.as_deref().and_then(HookPoint::parse).unwrap_or(HookPoint::new(l, Site::MlpIn))
+}
+
+fn vec_i64(t: &Tensor) -> Result<Vec<i64>> {
+    Ok(Vec::<i64>::try_from(t.to_device(Device::Cpu).contiguous().view([-1]))?)
+}
+
+/// The frozen forward over `batch` copies of the prompt, with leaves where sources write:
+/// the embedding (the residual entering block 0) and, per layer, the constant part of the
+/// MLP's output (its output minus the skip term), whose gradients give every row.
+struct Frozen {
+    batch: i64,
+    embed: Tensor,
+    writes: Vec<Tensor>,
+    /// Per layer, the transcoder's input [batch, t, d_in] (where feature targets read).
+    inputs: Vec<Tensor>,
+    /// The final norm's output [batch, t, d] (where logit targets read).
+    last: Tensor,
+}
+
+impl Frozen {
+    fn build(r: &Replacement, batch: usize) -> Result<Self> {
+        let device = r.model.device();
+        let b = batch as i64;
+        let t = r.tokens.len() as i64;
+        let input = Tensor::from_slice(&r.tokens).view([1, t]).repeat([b, 1]).to_device(device);
+        let n = r.n_layers();
+        let mut points = vec![HookPoint::new(0, Site::ResidPre)];
+        for l in 0..n {
+            points.push(reads_at(&r.transcoders[l], l));
+            points.push(HookPoint::new(l, Site::MlpOut));
+        }
+        let state = RefCell::new((None::<Tensor>, Vec::<Tensor>::new(), Vec::<Tensor>::new()));
+        let last = {
+            let mut edit = HookEdit::new(points, |p: HookPoint, v: Tensor| -> Result<Tensor> {
+                let mut s = state.borrow_mut();
+                Ok(match p.site {
+                    Site::ResidPre => {
+                        let leaf = v.detach().set_requires_grad(true);
+                        s.0 = Some(leaf.shallow_clone());
+                        leaf
+                    }
+                    Site::MlpOut => {
+                        let x = s.1.last().ok_or_else(|| eyre!("internal: MLP output before its input"))?.shallow_clone();
+                        let skip = r.transcoders[p.layer].skip(&x);
+                        let constant = match &skip {
+                            Some(k) => (&v - k).detach(),
+                            None => v.detach(),
+                        };
+                        let leaf = constant.set_requires_grad(true);
+                        s.2.push(leaf.shallow_clone());
+                        match skip {
+                            Some(k) => k + leaf,
+                            None => leaf,
+                        }
+                    }
+                    _ => {
+                        s.1.push(v.shallow_clone());
+                        v
+                    }
+                })
+            });
+            tch::with_grad(|| r.model.frozen_forward(&input, &r.freeze, &mut edit))?
+        };
+        let (embed, inputs, writes) = state.into_inner();
+        let embed = embed.ok_or_else(|| eyre!("internal: the embedding was not reached"))?;
+        Ok(Self { batch: b, embed, writes, inputs, last })
+    }
+
+    /// Rows of up to `batch` targets from one backward pass.
+    fn rows(&self, r: &Replacement, targets: &[Target]) -> Result<Vec<Vec<f32>>> {
+        let kind = self.last.kind();
+        let device = self.last.device();
+        let t = r.tokens.len() as i64;
+        // One injection per copy of the prompt; copies past the targets inject nothing.
+        let mut inject_in: Vec<Option<Tensor>> = (0..r.n_layers()).map(|_| None).collect();
+        let inject_last = Tensor::zeros(self.last.size(), (kind, device));
+        for (b, target) in targets.iter().enumerate() {
+            let b = b as i64;
+            match *target {
+                Target::Feature(i) => {
+                    let a = r.active.get(i).ok_or_else(|| eyre!("internal: no active feature {i}"))?;
+                    let x = &self.inputs[a.layer];
+                    let g = inject_in[a.layer].get_or_insert_with(|| Tensor::zeros(x.size(), (x.kind(), device)));
+                    let column = r.transcoders[a.layer].encoder_column(a.feature)?;
+                    g.get(b).get(a.pos as i64).copy_(&column.to_kind(x.kind()));
+                }
+                Target::Logit(token) => {
+                    inject_last.get(b).get(t - 1).copy_(&r.logit_direction(token).to_kind(kind));
+                }
+            }
+        }
+        let mut objective = (&self.last * &inject_last).sum(Kind::Float);
+        for (x, g) in self.inputs.iter().zip(&inject_in) {
+            if let Some(g) = g {
+                objective += (x * g).sum(Kind::Float);
+            }
+        }
+        let mut leaves = vec![self.embed.shallow_clone()];
+        leaves.extend(self.writes.iter().map(Tensor::shallow_clone));
+        let grads = Tensor::run_backward(&[objective], &leaves, true, false);
+        let _guard = tch::no_grad_guard();
+        let n = targets.len() as i64;
+        let mut parts: Vec<Tensor> = Vec::new();
+        for (l, (pos, vectors, _)) in r.by_layer.iter().enumerate() {
+            if vectors.size()[0] > 0 {
+                let g = grads[l + 1].narrow(0, 0, n).to_kind(Kind::Float).index_select(1, pos);
+                parts.push((g * vectors.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
+            }
+        }
+        for (l, err) in r.errors.iter().enumerate() {
+            parts.push((grads[l + 1].narrow(0, 0, n).to_kind(Kind::Float) * err.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
+        }
+        parts.push((grads[0].narrow(0, 0, n).to_kind(Kind::Float) * r.embeddings.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
+        let rows = Tensor::cat(&parts, 1).to_device(Device::Cpu).contiguous();
+        let width = rows.size()[1] as usize;
+        let flat = Vec::<f32>::try_from(rows.view([-1]))?;
+        debug_assert!(self.batch >= n);
+        Ok(flat.chunks(width.max(1)).map(<[f32]>::to_vec).collect())
+    }
+}

@@ -1,0 +1,174 @@
+//! Synthetic transcoders at every layer of a model, in SAELens's folder layout or in Gemma
+//! Scope 2's, calibrated on the model's own MLPs: the encoder as `build_sae` makes an SAE's
+//! (features leaning toward real inputs, JumpReLU), the decoder (and the skip term, where
+//! asked) fitted by ridge regression to what the MLP writes. A fitted decoder keeps the
+//! error nodes of a graph small, as a trained transcoder's are, so the graph has real
+//! paths through features to test.
+
+use super::gpt2::{build_sae, owned, write_json, write_safetensors, Owned};
+use crate::model::hooks::{HookPoint, Processing, Site};
+use crate::model::tokenizer::Tokenizer;
+use crate::model::Family;
+use crate::runtime::progress::ProgressSink;
+use color_eyre::eyre::{eyre, Result, WrapErr};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+/// How the files are laid out: what a release of that kind ships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `blocks.L.hook_mlp_in/` with `cfg.json` (`jumprelu_transcoder` or
+    /// `jumprelu_skip_transcoder`) and `sae_weights.safetensors` (`W_skip` [d_out, d_in]).
+    SaeLens,
+    /// `transcoder_all/layer_L_width_W_l0_small[_affine]/` with `config.json` and
+    /// `params.safetensors` (`affine_skip_connection` [d_in, d_out]).
+    GemmaScope,
+}
+
+/// JumpReLU threshold of every synthetic transcoder feature.
+const THRESHOLD: f32 = 0.3;
+/// Features firing per token the calibration aims at.
+const L0: f64 = 12.0;
+
+/// What `write` makes: features per transcoder, whether each has a skip term, the layout.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub width: usize,
+    pub skip: bool,
+    pub layout: Layout,
+    pub seed: u64,
+}
+
+/// Writes a transcoder for every layer of `model` under `out`; returns the folders written.
+pub fn write(model: &dyn Family, tok: &Tokenizer, out: &Path, spec: Spec, progress: &ProgressSink) -> Result<Vec<String>> {
+    let Spec { width, skip, layout, seed } = spec;
+    let _guard = tch::no_grad_guard();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let samples = crate::corpus::samples::Samples::bundled()?;
+    let seqs: Vec<Vec<u32>> = samples.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
+    let n_layers = model.n_layers();
+    let points: Vec<(HookPoint, Processing)> =
+        (0..n_layers).flat_map(|l| [HookPoint::new(l, Site::MlpIn), HookPoint::new(l, Site::MlpOut)]).map(|p| (p, Processing::NONE)).collect();
+    // Per hook point, every real token's value (BOS included), stacked [tokens, d].
+    let mut rows: Vec<Vec<Tensor>> = (0..points.len()).map(|_| Vec::new()).collect();
+    for s in &seqs {
+        let t = s.len() as i64;
+        let ids = Tensor::from_slice(&s.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]);
+        let values = model.hooks_each(&ids, &Tensor::ones([1, t], (Kind::Bool, Device::Cpu)), &points)?;
+        for (slot, v) in rows.iter_mut().zip(values) {
+            slot.push(v.squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float));
+        }
+    }
+    let mut folders = Vec::new();
+    for layer in 0..n_layers {
+        let x = Tensor::cat(&rows[2 * layer], 0);
+        let y = Tensor::cat(&rows[2 * layer + 1], 0);
+        let folder = match layout {
+            Layout::SaeLens => HookPoint::new(layer, Site::MlpIn).to_string(),
+            Layout::GemmaScope => {
+                format!("transcoder_all/layer_{layer}_width_{}_l0_small{}", crate::sae::key::width_label(width), if skip { "_affine" } else { "" })
+            }
+        };
+        progress.stage(format!("writing synthetic transcoder {folder}"));
+        let dir = out.join(&folder);
+        std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+        let tc = fit(&x, &y, width, skip, &mut rng)?;
+        match layout {
+            Layout::SaeLens => write_saelens(&dir, &tc, layer)?,
+            Layout::GemmaScope => write_scope(&dir, &tc, layer, width)?,
+        }
+        folders.push(folder);
+    }
+    Ok(folders)
+}
+
+/// One fitted transcoder's tensors, in SAELens's orientation except `skip` [d_in, d_out].
+struct Fitted {
+    w_enc: Tensor,
+    b_enc: Tensor,
+    threshold: Tensor,
+    w_dec: Tensor,
+    b_dec: Tensor,
+    skip: Option<Tensor>,
+}
+
+/// The encoder from `build_sae` on the inputs `x` (its `b_dec` folded into `b_enc`: a
+/// transcoder subtracts nothing from its input), then `[acts, 1, x] @ [W_dec; b_dec;
+/// W_skip] ≈ y` by ridge regression in its dual form, which solves a tokens x tokens
+/// system however wide the transcoder is.
+fn fit(x: &Tensor, y: &Tensor, width: usize, skip: bool, rng: &mut ChaCha8Rng) -> Result<Fitted> {
+    let sae = build_sae(x, width, L0, rng)?;
+    let tensor = |n: &str| -> Result<Tensor> {
+        let (_, shape, v) = sae.tensors.iter().find(|(k, ..)| *k == n).ok_or_else(|| eyre!("internal: no {n}"))?;
+        Ok(Tensor::from_slice(v).view(shape.iter().map(|&s| s as i64).collect::<Vec<_>>().as_slice()))
+    };
+    let (w_enc, b_dec_in) = (tensor("W_enc")?, tensor("b_dec")?);
+    let b_enc = tensor("b_enc")? - b_dec_in.matmul(&w_enc);
+    let threshold = Tensor::full([width as i64], f64::from(THRESHOLD), (Kind::Float, Device::Cpu));
+    let pre = x.matmul(&w_enc) + &b_enc;
+    let acts = &pre * pre.gt_tensor(&threshold);
+    let n = x.size()[0];
+    let mut parts = vec![acts, Tensor::ones([n, 1], (Kind::Float, Device::Cpu))];
+    if skip {
+        parts.push(x.shallow_clone());
+    }
+    let a = Tensor::cat(&parts, 1).to_kind(Kind::Double);
+    let gram = a.matmul(&a.tr());
+    let ridge = gram.trace().double_value(&[]) / n as f64 * 1e-3 + 1e-9;
+    let dual = Tensor::linalg_solve(&(gram + Tensor::eye(n, (Kind::Double, Device::Cpu)) * ridge), &y.to_kind(Kind::Double), true);
+    let w = a.tr().matmul(&dual).to_kind(Kind::Float);
+    let w_dec = w.narrow(0, 0, width as i64).contiguous();
+    let b_dec = w.get(width as i64);
+    let skip = skip.then(|| w.narrow(0, width as i64 + 1, x.size()[1]).contiguous());
+    Ok(Fitted { w_enc, b_enc, threshold, w_dec, b_dec, skip })
+}
+
+fn to_owned(t: &Tensor) -> Result<Owned> {
+    let shape: Vec<usize> = t.size().iter().map(|&s| s as usize).collect();
+    Ok(owned(&shape, &Vec::<f32>::try_from(t.contiguous().view([-1]))?))
+}
+
+fn write_saelens(dir: &Path, tc: &Fitted, layer: usize) -> Result<()> {
+    let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+    for (name, v) in [("W_enc", &tc.w_enc), ("b_enc", &tc.b_enc), ("threshold", &tc.threshold), ("W_dec", &tc.w_dec), ("b_dec", &tc.b_dec)] {
+        t.insert(name.into(), to_owned(v)?);
+    }
+    if let Some(s) = &tc.skip {
+        t.insert("W_skip".into(), to_owned(&s.tr())?);
+    }
+    write_safetensors(&dir.join("sae_weights.safetensors"), &t)?;
+    let (d_in, d_sae) = (tc.w_enc.size()[0], tc.w_enc.size()[1]);
+    let hook = HookPoint::new(layer, Site::MlpIn).to_string();
+    let hook_out = HookPoint::new(layer, Site::MlpOut).to_string();
+    write_json(
+        &dir.join("cfg.json"),
+        &serde_json::json!({
+            "architecture": if tc.skip.is_some() { "jumprelu_skip_transcoder" } else { "jumprelu_transcoder" },
+            "d_in": d_in, "d_sae": d_sae, "d_out": tc.b_dec.size()[0], "dtype": "float32", "device": "cpu",
+            "apply_b_dec_to_input": false, "normalize_activations": "none",
+            "hook_name": hook, "hook_name_out": hook_out, "hook_layer": layer,
+            "metadata": {"hook_name": hook, "hook_name_out": hook_out, "prepend_bos": true, "context_size": 128, "dataset_path": "synthetic"},
+        }),
+    )
+}
+
+fn write_scope(dir: &Path, tc: &Fitted, layer: usize, width: usize) -> Result<()> {
+    let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+    for (name, v) in [("w_enc", &tc.w_enc), ("b_enc", &tc.b_enc), ("threshold", &tc.threshold), ("w_dec", &tc.w_dec), ("b_dec", &tc.b_dec)] {
+        t.insert(name.into(), to_owned(v)?);
+    }
+    if let Some(s) = &tc.skip {
+        t.insert("affine_skip_connection".into(), to_owned(s)?);
+    }
+    write_safetensors(&dir.join("params.safetensors"), &t)?;
+    write_json(
+        &dir.join("config.json"),
+        &serde_json::json!({"architecture": "jump_relu", "model_name": "gemma-v3-270m-pt",
+                            "hf_hook_point_in": format!("model.layers.{layer}.pre_feedforward_layernorm.output"),
+                            "hf_hook_point_out": format!("model.layers.{layer}.post_feedforward_layernorm.output"),
+                            "width": width, "l0": L0, "affine_connection": tc.skip.is_some(), "type": "transcoder"}),
+    )
+}

@@ -132,6 +132,44 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// An attribution graph of the prediction after a prompt, over a transcoder at every
+    /// layer, as circuit-tracer computes it: written in its JSON (Neuronpedia's graph
+    /// viewer opens it), with its replacement and completeness scores. `--graph FILE`
+    /// reads one back (saescope's or circuit-tracer's) and summarises it.
+    Graph {
+        /// The prompt; `-` reads it from standard input.
+        #[arg(long, required_unless_present = "graph")]
+        prompt: Option<String>,
+        /// A folder with a transcoder per layer (SAELens's layout or Gemma Scope 2's).
+        #[arg(long, value_name = "DIR", required_unless_present = "graph")]
+        transcoders: Option<PathBuf>,
+        /// A logit to explain (one token, e.g. " the"); repeat for several. Default: the
+        /// most probable tokens until their probabilities sum to 0.95, at most 10.
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Feature rows to compute, the most influential first; default: every active feature.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+        max_features: Option<usize>,
+        /// Rows per backward pass.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096).map(|n| n as usize))]
+        batch: usize,
+        /// Keep the nodes holding this share of the influence on the logits.
+        #[arg(long, default_value_t = 0.8, value_parser = fraction)]
+        node_threshold: f64,
+        /// Keep the edges holding this share of the kept graph's influence.
+        #[arg(long, default_value_t = 0.98, value_parser = fraction)]
+        edge_threshold: f64,
+        /// The graph's name in its metadata (Neuronpedia's slug).
+        #[arg(long, default_value = "saescope-graph")]
+        slug: String,
+        /// Read this graph file instead of computing one.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "transcoders"])]
+        graph: Option<PathBuf>,
+        /// Write the graph's JSON to FILE (atomically); the summary goes to standard error.
+        /// Without it, the summary goes to standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// SAELens's SAE releases (its pretrained_saes.yaml; --sae-registry for a newer one):
     /// every release of a model, or one release's SAEs with hook, width, L0, Neuronpedia id
     /// and whether the hub cache holds it.
@@ -320,6 +358,14 @@ impl VersusArgs {
         c.sae_dir = self.versus_sae_dir.clone();
         c.layers_arg = self.versus_layers.clone();
         Some(c)
+    }
+}
+
+/// A share between 0 and 1.
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a number from 0 to 1")),
     }
 }
 

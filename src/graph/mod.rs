@@ -1,5 +1,181 @@
 //! Attribution graphs: how the features of per-layer transcoders compose into one
-//! prediction, as circuit-tracer computes them.
+//! prediction, as circuit-tracer 0.5 computes them (its `attribution/attribute.py`, whose
+//! phases `attribute` follows step for step so the same prompt gives the same graph).
+//!
+//! The graph's nodes, in circuit-tracer's order: the selected active features (by layer,
+//! position, feature), an error node per layer and position (layer-major), a token node
+//! per position, and the logit nodes. Its adjacency has a row per target and a column per
+//! source; only features and logits have rows.
 
+pub mod json;
+pub mod prune;
 pub mod replacement;
 pub mod transcoders;
+
+use color_eyre::eyre::{bail, Result};
+use replacement::{Active, Replacement, Target};
+
+/// How a graph is computed.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The logits to explain: None picks circuit-tracer's salient set (the most probable
+    /// tokens until their probabilities sum to `desired_logit_prob`, at most `max_logits`).
+    pub targets: Option<Vec<u32>>,
+    pub max_logits: usize,
+    pub desired_logit_prob: f32,
+    /// Feature rows to compute; None computes every active feature's.
+    pub max_features: Option<usize>,
+    /// Rows per backward pass.
+    pub batch: usize,
+    /// Batches between re-rankings of the features still to compute.
+    pub update_interval: usize,
+    /// Leading positions whose features are not nodes (BOS).
+    pub skip_positions: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { targets: None, max_logits: 10, desired_logit_prob: 0.95, max_features: None, batch: 64, update_interval: 4, skip_positions: 1 }
+    }
+}
+
+/// A logit node: the token, its text and its probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logit {
+    pub token: u32,
+    pub text: String,
+    pub prob: f32,
+}
+
+/// An attribution graph, unpruned, as plain data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graph {
+    /// The prompt's tokens (BOS first) and each one's text.
+    pub tokens: Vec<u32>,
+    pub token_texts: Vec<String>,
+    pub n_layers: usize,
+    /// Every active feature; `selected` indexes the ones that are nodes, ascending.
+    pub active: Vec<Active>,
+    pub selected: Vec<usize>,
+    pub logits: Vec<Logit>,
+    /// `n * n`, row-major, rows targets and columns sources, in node order.
+    pub adjacency: Vec<f32>,
+    /// Which transcoders made it (circuit-tracer's `scan`).
+    pub scan: String,
+}
+
+impl Graph {
+    pub fn layout(&self) -> prune::Layout {
+        prune::Layout { features: self.selected.len(), errors: self.n_layers * self.tokens.len(), tokens: self.tokens.len(), logits: self.logits.len() }
+    }
+
+    pub fn n_nodes(&self) -> usize {
+        self.layout().nodes()
+    }
+
+    pub fn probs(&self) -> Vec<f32> {
+        self.logits.iter().map(|l| l.prob).collect()
+    }
+}
+
+/// circuit-tracer's salient logits: by probability, the fewest whose probabilities reach
+/// `desired` (the first that does included), at most `max`.
+pub fn salient_logits(probs: &[f32], max: usize, desired: f32) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+    order.truncate(max);
+    let mut running = 0f32;
+    let mut cut = order.len();
+    for (i, &t) in order.iter().enumerate() {
+        running += probs[t];
+        if running >= desired {
+            cut = i + 1;
+            break;
+        }
+    }
+    order[..cut].iter().map(|&t| t as u32).collect()
+}
+
+/// The graph of `r`'s prompt: logit rows first, then feature rows in order of estimated
+/// influence, as circuit-tracer's `attribute` computes them.
+pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> String, scan: &str, token_texts: Vec<String>) -> Result<Graph> {
+    let logits = Vec::<f32>::try_from(&r.last_logits)?;
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let exp: Vec<f64> = logits.iter().map(|&x| f64::from(x - max).exp()).collect();
+    let z: f64 = exp.iter().sum();
+    let probs: Vec<f32> = exp.iter().map(|e| (e / z) as f32).collect();
+    let chosen = match &opts.targets {
+        Some(t) if t.is_empty() => bail!("no target token given"),
+        Some(t) => t.clone(),
+        None => salient_logits(&probs, opts.max_logits.max(1), opts.desired_logit_prob),
+    };
+    if let Some(&bad) = chosen.iter().find(|&&t| t as usize >= probs.len()) {
+        bail!("target token {bad} is past the vocabulary of {}", probs.len());
+    }
+    let logit_nodes: Vec<Logit> = chosen.iter().map(|&t| Logit { token: t, text: text_of(t), prob: probs[t as usize] }).collect();
+    let total = r.active.len();
+    let n_sources = r.n_sources();
+    let n_logits = logit_nodes.len();
+    let n_all = n_sources + n_logits;
+    let max_features = opts.max_features.unwrap_or(total).min(total);
+    let batch = opts.batch.max(1);
+    // Rows as computed, each over every source, and the node each is the row of.
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(max_features + n_logits);
+    let mut row_node: Vec<usize> = Vec::with_capacity(max_features + n_logits);
+    let logit_targets: Vec<Target> = chosen.iter().map(|&t| Target::Logit(t)).collect();
+    for (i, row) in r.rows(&logit_targets, batch)?.into_iter().enumerate() {
+        rows.push(row);
+        row_node.push(n_sources + i);
+    }
+    let probs_chosen: Vec<f32> = logit_nodes.iter().map(|l| l.prob).collect();
+    let mut visited = vec![false; total];
+    let mut n_visited = 0;
+    while n_visited < max_features {
+        let pending: Vec<usize> = if max_features == total {
+            (0..total).collect()
+        } else {
+            let infl = prune::partial_influence(&rows, &row_node, n_all, &probs_chosen);
+            let mut rank: Vec<usize> = (0..total).collect();
+            rank.sort_by(|&a, &b| infl[b].total_cmp(&infl[a]).then(a.cmp(&b)));
+            let queue = (opts.update_interval.max(1) * batch).min(max_features - n_visited);
+            rank.into_iter().filter(|&f| !visited[f]).take(queue).collect()
+        };
+        for chunk in pending.chunks(batch) {
+            let targets: Vec<Target> = chunk.iter().map(|&f| Target::Feature(f)).collect();
+            for (row, &f) in r.rows(&targets, batch)?.into_iter().zip(chunk) {
+                rows.push(row);
+                row_node.push(f);
+                visited[f] = true;
+            }
+            n_visited += chunk.len();
+        }
+    }
+    // The adjacency over the selected features: their columns and every non-feature one.
+    let selected: Vec<usize> = (0..total).filter(|&f| visited[f]).collect();
+    let columns: Vec<usize> = selected.iter().copied().chain(total..n_sources).collect();
+    let n = columns.len() + n_logits;
+    let mut position = vec![usize::MAX; n_all];
+    for (i, &f) in selected.iter().enumerate() {
+        position[f] = i;
+    }
+    for i in 0..n_logits {
+        position[n_sources + i] = n - n_logits + i;
+    }
+    let mut adjacency = vec![0f32; n * n];
+    for (row, &node) in rows.iter().zip(&row_node) {
+        let at = position[node] * n;
+        for (j, &c) in columns.iter().enumerate() {
+            adjacency[at + j] = row[c];
+        }
+    }
+    Ok(Graph {
+        tokens: r.tokens(),
+        token_texts,
+        n_layers: r.n_layers(),
+        active: r.active.clone(),
+        selected,
+        logits: logit_nodes,
+        adjacency,
+        scan: scan.to_string(),
+    })
+}

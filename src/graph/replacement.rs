@@ -118,7 +118,13 @@ impl<'a> Replacement<'a> {
             if let Some(s) = tc.skip(x) {
                 recon += s;
             }
-            errors.push((y - &recon).to_kind(Kind::Float));
+            // Positions without feature nodes have no error node either (circuit-tracer
+            // zeroes both there); what the MLP writes there stays in the forward.
+            let error = (y - &recon).to_kind(Kind::Float);
+            if skip > 0 {
+                let _ = error.narrow(0, 0, (skip as i64).min(t)).zero_();
+            }
+            errors.push(error);
             constants.push(match tc.skip(x) {
                 Some(k) => y - k,
                 None => y.shallow_clone(),
@@ -140,6 +146,11 @@ impl<'a> Replacement<'a> {
         let embeddings = model.token_embedding(&Tensor::from_slice(&ids))?.to_kind(Kind::Float);
         let last_logits = last.get(0).get(t - 1).to_kind(Kind::Float).matmul(&unembedding.tr()).to_device(Device::Cpu);
         Ok(Self { model, transcoders, tokens: ids, active, by_layer, errors, constants, embeddings, last_logits, unembedding, freeze })
+    }
+
+    /// The prompt's tokens.
+    pub fn tokens(&self) -> Vec<u32> {
+        self.tokens.iter().map(|&t| t as u32).collect()
     }
 
     pub fn n_layers(&self) -> usize {

@@ -61,8 +61,8 @@ fn metric(last: &Tensor, target: i64) -> (Tensor, Tensor) {
     (m, p)
 }
 
-/// The token id of `target`, which must be one token.
-fn target_id(engine: &Engine, target: &str) -> Result<u32> {
+/// The token id of `target`, which must be one token (what `--target` names here and in graph/).
+pub fn target_id(engine: &Engine, target: &str) -> Result<u32> {
     let ids = engine.tokenizer.encode_with_bos(target)?;
     match ids.as_slice() {
         [_, one] => Ok(*one),

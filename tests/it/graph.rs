@@ -50,3 +50,127 @@ fn every_row_is_what_perturbing_its_source_does() {
         assert!(checked > 50, "only {checked} nonzero edges checked");
     }
 }
+
+/// A fixture of scripts/gen-graph-fixtures: circuit-tracer 0.5.0 on the same weights.
+fn reference(name: &str) -> serde_json::Value {
+    let path = crate::common::fixture(&format!("graph_tiny_{name}.json.gz"));
+    let file = std::fs::File::open(&path).expect("graph fixture");
+    serde_json::from_reader(flate2::read::GzDecoder::new(file)).expect("graph fixture JSON")
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+}
+
+/// The graph saescope computes where the fixture `name` was made, with its settings.
+fn ours(name: &str, skip: bool, opts: saescope::graph::Options) -> (saescope::graph::Graph, serde_json::Value) {
+    let want = reference(name);
+    let e = model_engine();
+    let tcs = load_dir(tiny_transcoders(skip), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
+    let prompt = want["prompt"].as_str().expect("prompt");
+    let tokens = e.tokenizer.encode_with_bos(prompt).expect("tokens");
+    let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
+    let g =
+        saescope::graph::attribute(&r, &opts, |t| e.tokenizer.token_strings(&[t]).concat(), "transcoders", e.tokenizer.token_strings(&tokens)).expect("graph");
+    (g, want)
+}
+
+/// circuit-tracer and saescope agree on one graph: tokens, logits, active features and
+/// activations, the adjacency's rows (to 1e-4 of each row's largest entry), the pruned
+/// node and edge sets, the cumulative scores and both graph scores, and the JSON.
+fn check_against(g: &saescope::graph::Graph, want: &serde_json::Value) {
+    let ids: Vec<u64> = g.tokens.iter().map(|&t| u64::from(t)).collect();
+    assert_eq!(serde_json::json!(ids), want["input_tokens"]);
+    let logits: Vec<u32> = g.logits.iter().map(|l| l.token).collect();
+    assert_eq!(serde_json::json!(logits), want["logit_tokens"], "the logit nodes");
+    for (l, p) in g.logits.iter().zip(floats(&want["logit_probabilities"])) {
+        assert!((f64::from(l.prob) - p).abs() <= 1e-4 * p, "probability of {}: {} vs {p}", l.token, l.prob);
+    }
+    let active: Vec<[u64; 3]> = g.active.iter().map(|a| [a.layer as u64, a.pos as u64, u64::from(a.feature)]).collect();
+    assert_eq!(serde_json::json!(active), want["active_features"], "the active features");
+    for (a, v) in g.active.iter().zip(floats(&want["activation_values"])) {
+        assert!((f64::from(a.activation) - v).abs() <= 1e-4 * v.abs().max(1.0), "{a:?} vs {v}");
+    }
+    let selected: Vec<u64> = g.selected.iter().map(|&s| s as u64).collect();
+    assert_eq!(serde_json::json!(selected), want["selected_features"], "the selected features");
+    let n = g.n_nodes();
+    assert_eq!(want["adjacency"]["shape"], serde_json::json!([n, n]));
+    let mut reference = vec![0f64; n * n];
+    for e in want["adjacency"]["entries"].as_array().expect("entries") {
+        let (r, c, v) = (e[0].as_u64().expect("row") as usize, e[1].as_u64().expect("col") as usize, e[2].as_f64().expect("value"));
+        reference[r * n + c] = v;
+    }
+    let rows: Vec<usize> = want["adjacency"]["rows"].as_array().expect("rows").iter().map(|r| r.as_u64().expect("row") as usize).collect();
+    assert!(rows.len() > 20);
+    for r in rows {
+        let theirs = &reference[r * n..(r + 1) * n];
+        let scale = theirs.iter().fold(0f64, |m, v| m.max(v.abs()));
+        for (c, &v) in theirs.iter().enumerate() {
+            let got = f64::from(g.adjacency[r * n + c]);
+            assert!((got - v).abs() <= 1e-4 * scale.max(1e-6), "edge {c} -> {r}: {got} vs circuit-tracer's {v} (row scale {scale})");
+        }
+    }
+    let (layout, probs) = (g.layout(), g.probs());
+    let pruned = saescope::graph::prune::prune(&g.adjacency, &layout, &probs, 0.8, 0.98);
+    let kept: Vec<u64> = (0..n).filter(|&i| pruned.nodes[i]).map(|i| i as u64).collect();
+    assert_eq!(serde_json::json!(kept), want["node_mask"], "the pruned nodes");
+    let edges: std::collections::BTreeSet<[u64; 2]> = (0..n * n).filter(|&i| pruned.edges[i]).map(|i| [(i / n) as u64, (i % n) as u64]).collect();
+    let theirs: std::collections::BTreeSet<[u64; 2]> =
+        want["edge_mask"].as_array().expect("edges").iter().map(|e| [e[0].as_u64().expect("row"), e[1].as_u64().expect("col")]).collect();
+    // An edge whose score ties the cut within float rounding may go either way.
+    let at_cut = |e: &[u64; 2]| (pruned.edge_scores[e[0] as usize * n + e[1] as usize] - pruned.edge_cut).abs() <= 1e-5 * pruned.edge_cut;
+    let differ: Vec<&[u64; 2]> = edges.symmetric_difference(&theirs).collect();
+    assert!(
+        differ.len() <= 3 && differ.iter().all(|e| at_cut(e)),
+        "pruned edges: {} vs {}; differing away from the cut: {differ:?}",
+        edges.len(),
+        theirs.len()
+    );
+    // Nodes of equal influence take their cumulative scores in whichever order a sort
+    // leaves them: compare the scores as a sorted list.
+    let mut ours_c: Vec<f64> = pruned.cumulative.iter().map(|&x| f64::from(x)).collect();
+    let mut theirs_c = floats(&want["cumulative_scores"]);
+    ours_c.sort_by(f64::total_cmp);
+    theirs_c.sort_by(f64::total_cmp);
+    for (i, (got, v)) in ours_c.iter().zip(&theirs_c).enumerate() {
+        assert!((got - v).abs() <= 1e-4, "the {i}th cumulative score {got} vs {v}");
+    }
+    let (replacement, completeness) = saescope::graph::prune::scores(&g.adjacency, &layout, &probs);
+    assert!((f64::from(replacement) - want["replacement_score"].as_f64().expect("score")).abs() <= 1e-4, "replacement {replacement}");
+    assert!((f64::from(completeness) - want["completeness_score"].as_f64().expect("score")).abs() <= 1e-4, "completeness {completeness}");
+    // The JSON: the same nodes, in order, with the same fields, and the same links.
+    let file = saescope::graph::json::file(g, &pruned, "graph", 0.8);
+    let theirs: saescope::graph::json::File = serde_json::from_value(want["graph_json"].clone()).expect("circuit-tracer's JSON reads back");
+    let ids = |f: &saescope::graph::json::File| f.nodes.iter().map(|n| n.node_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&file), ids(&theirs));
+    for (a, b) in file.nodes.iter().zip(&theirs.nodes) {
+        assert_eq!(
+            (a.feature, &a.layer, a.ctx_idx, &a.feature_type, a.is_target_logit, &a.jsNodeId),
+            (b.feature, &b.layer, b.ctx_idx, &b.feature_type, b.is_target_logit, &b.jsNodeId)
+        );
+        let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+            (x, y) => x.is_none() && y.is_none(),
+        };
+        assert!(close(a.influence, b.influence) && close(a.activation, b.activation) && (a.token_prob - b.token_prob).abs() <= 1e-6, "{a:?} vs {b:?}");
+    }
+    let links = |f: &saescope::graph::json::File| f.links.iter().map(|l| (l.source.clone(), l.target.clone())).collect::<std::collections::BTreeSet<_>>();
+    assert!(links(&file).symmetric_difference(&links(&theirs)).count() <= differ.len(), "the JSON's links differ beyond the edges at the cut");
+    assert_eq!(file.metadata.prompt_tokens, theirs.metadata.prompt_tokens);
+}
+
+#[test]
+fn the_graph_is_circuit_tracers() {
+    for (name, skip) in [("plain", false), ("skip", true)] {
+        let (g, want) = ours(name, skip, saescope::graph::Options { batch: 37, ..Default::default() });
+        check_against(&g, &want);
+    }
+}
+
+/// With fewer feature rows than active features, the rows computed are the ones
+/// circuit-tracer's influence estimate picks, batch by batch.
+#[test]
+fn a_capped_graph_picks_circuit_tracers_features() {
+    let (g, want) = ours("capped", true, saescope::graph::Options { max_features: Some(120), batch: 16, ..Default::default() });
+    check_against(&g, &want);
+}

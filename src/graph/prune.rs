@@ -1,0 +1,271 @@
+//! What a graph keeps and how much of the model it explains: circuit-tracer's influence,
+//! pruning and scores (its `graph.py`), as pure functions on a dense adjacency (rows are
+//! targets, columns sources) in its node order: features, errors, tokens, logits.
+//!
+//! A node's influence is what it contributes to the logits, weighted by their
+//! probabilities, through every path: with `N` the adjacency's absolute values normalised
+//! to sum to 1 per row, `w (N + N^2 + ...)`. The graph is acyclic, so the series ends.
+
+/// The shape of a graph's node list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub features: usize,
+    pub errors: usize,
+    pub tokens: usize,
+    pub logits: usize,
+}
+
+impl Layout {
+    pub fn nodes(&self) -> usize {
+        self.features + self.errors + self.tokens + self.logits
+    }
+}
+
+/// What pruning keeps: nodes, edges (`n * n`, row-major like the adjacency) and each
+/// node's cumulative influence (the share of all influence held by the nodes at least as
+/// influential as it: lower is more important).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pruned {
+    pub nodes: Vec<bool>,
+    pub edges: Vec<bool>,
+    pub cumulative: Vec<f32>,
+    /// Each edge's influence in the graph of the kept nodes, and the score an edge needed:
+    /// an edge within float rounding of the cut may go either way between two
+    /// implementations of the same sums.
+    pub edge_scores: Vec<f32>,
+    pub edge_cut: f32,
+}
+
+/// `|a|` with each row divided by its sum (at least 1e-10).
+pub fn normalize(a: &[f32], n: usize) -> Vec<f32> {
+    let mut out: Vec<f32> = a.iter().map(|x| x.abs()).collect();
+    for row in out.chunks_mut(n.max(1)) {
+        let sum: f32 = row.iter().sum::<f32>().max(1e-10);
+        row.iter_mut().for_each(|x| *x /= sum);
+    }
+    out
+}
+
+/// `w N + w N^2 + ...` for a row-normalised `m` (`n * n`) and weights `w` (`n`).
+pub fn influence(m: &[f32], n: usize, w: &[f32]) -> Vec<f32> {
+    let step = |v: &[f32]| -> Vec<f32> {
+        let mut out = vec![0f32; n];
+        for (r, &vr) in v.iter().enumerate() {
+            if vr != 0.0 {
+                let row = &m[r * n..(r + 1) * n];
+                out.iter_mut().zip(row).for_each(|(o, &x)| *o += vr * x);
+            }
+        }
+        out
+    };
+    let mut current = step(w);
+    let mut total = current.clone();
+    // An acyclic graph of n nodes has no path longer than n.
+    for _ in 0..=n {
+        if current.iter().all(|&x| x == 0.0) {
+            break;
+        }
+        current = step(&current);
+        total.iter_mut().zip(&current).for_each(|(t, c)| *t += c);
+    }
+    total
+}
+
+/// The score that keeps `threshold` of the total: the largest score whose running share,
+/// from the top, reaches it (the last score when none does).
+pub fn find_threshold(scores: &[f32], threshold: f32) -> f32 {
+    // Zeros add nothing to the running share: sort only the rest.
+    let mut sorted: Vec<f32> = scores.iter().copied().filter(|&s| s != 0.0).collect();
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let total: f32 = sorted.iter().sum();
+    let mut running = 0f32;
+    for &s in &sorted {
+        running += s;
+        if running / total >= threshold {
+            return s;
+        }
+    }
+    if sorted.len() < scores.len() {
+        0.0
+    } else {
+        sorted[sorted.len() - 1]
+    }
+}
+
+/// Each logit's weight (its probability) over all `n` nodes, zero elsewhere.
+fn logit_weights(layout: &Layout, probs: &[f32]) -> Vec<f32> {
+    let mut w = vec![0f32; layout.nodes()];
+    let first = layout.nodes() - layout.logits;
+    w[first..].copy_from_slice(&probs[..layout.logits]);
+    w
+}
+
+/// Every node's influence on the logits.
+pub fn node_influence(a: &[f32], layout: &Layout, probs: &[f32]) -> Vec<f32> {
+    let n = layout.nodes();
+    influence(&normalize(a, n), n, &logit_weights(layout, probs))
+}
+
+/// Keeps the nodes holding `node_threshold` of all influence (tokens and logits always),
+/// then the edges holding `edge_threshold` of the kept graph's edge influence, then drops,
+/// until none is left, every feature or error without an edge out and every feature
+/// without an edge in.
+pub fn prune(a: &[f32], layout: &Layout, probs: &[f32], node_threshold: f32, edge_threshold: f32) -> Pruned {
+    let n = layout.nodes();
+    let w = logit_weights(layout, probs);
+    let infl = influence(&normalize(a, n), n, &w);
+    let cut = find_threshold(&infl, node_threshold);
+    let mut nodes: Vec<bool> = infl.iter().map(|&x| x >= cut).collect();
+    let always = n - layout.logits - layout.tokens;
+    nodes[always..].iter_mut().for_each(|k| *k = true);
+    let mut kept = a.to_vec();
+    for r in 0..n {
+        for c in 0..n {
+            if !nodes[r] || !nodes[c] {
+                kept[r * n + c] = 0.0;
+            }
+        }
+    }
+    let m = normalize(&kept, n);
+    let mut through = influence(&m, n, &w);
+    through.iter_mut().zip(&w).for_each(|(t, x)| *t += x);
+    let scores: Vec<f32> = m.iter().enumerate().map(|(i, &x)| x * through[i / n]).collect();
+    let edge_cut = find_threshold(&scores, edge_threshold);
+    let mut edges: Vec<bool> = scores.iter().map(|&s| s >= edge_cut).collect();
+    let drop_unconnected = |nodes: &mut Vec<bool>, edges: &[bool]| {
+        for c in 0..always {
+            nodes[c] &= (0..n).any(|r| edges[r * n + c]);
+        }
+        for r in 0..layout.features {
+            nodes[r] &= edges[r * n..(r + 1) * n].iter().any(|&e| e);
+        }
+    };
+    let mut before = nodes.clone();
+    drop_unconnected(&mut nodes, &edges);
+    while nodes != before {
+        before.clone_from(&nodes);
+        for r in 0..n {
+            for c in 0..n {
+                if !nodes[r] || !nodes[c] {
+                    edges[r * n + c] = false;
+                }
+            }
+        }
+        drop_unconnected(&mut nodes, &edges);
+    }
+    Pruned { nodes, edges, cumulative: cumulative_share(&infl), edge_scores: scores, edge_cut }
+}
+
+/// Each score's cumulative share of the total, from the largest down.
+fn cumulative_share(scores: &[f32]) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let total: f32 = scores.iter().sum();
+    let mut out = vec![0f32; scores.len()];
+    let mut running = 0f32;
+    for i in order {
+        running += scores[i];
+        out[i] = if total > 0.0 { running / total } else { 0.0 };
+    }
+    out
+}
+
+/// circuit-tracer's two scores: the replacement score (of the influence tokens and errors
+/// have on the logits, the tokens' share: 1 when every path runs through features) and
+/// the completeness score (each node's inputs' share from features and tokens rather than
+/// errors, weighted by the node's influence).
+pub fn scores(a: &[f32], layout: &Layout, probs: &[f32]) -> (f32, f32) {
+    let n = layout.nodes();
+    let w = logit_weights(layout, probs);
+    let m = normalize(a, n);
+    let infl = influence(&m, n, &w);
+    let errors = layout.features..layout.features + layout.errors;
+    let tokens = errors.end..errors.end + layout.tokens;
+    let token_infl: f32 = infl[tokens].iter().sum();
+    let error_infl: f32 = infl[errors.clone()].iter().sum();
+    let replacement = token_infl / (token_infl + error_infl);
+    let mut weighted = 0f32;
+    let mut total = 0f32;
+    for r in 0..n {
+        let from_errors: f32 = m[r * n + errors.start..r * n + errors.end].iter().sum();
+        let out = infl[r] + w[r];
+        weighted += (1.0 - from_errors) * out;
+        total += out;
+    }
+    (replacement, weighted / total)
+}
+
+/// circuit-tracer's estimate of each node's influence from the rows computed so far
+/// (`rows`, over the first columns of the `n` nodes, the node each is the row of in
+/// `row_node`; logits have no columns), by power iteration
+/// from the logits: which features to compute next (`compute_partial_influences`).
+pub fn partial_influence(rows: &[Vec<f32>], row_node: &[usize], n: usize, probs: &[f32]) -> Vec<f32> {
+    let normalized: Vec<Vec<f32>> = rows
+        .iter()
+        .map(|row| {
+            let sum: f32 = row.iter().map(|x| x.abs()).sum::<f32>().max(1e-8);
+            row.iter().map(|x| x.abs() / sum).collect()
+        })
+        .collect();
+    let mut prod = vec![0f32; n];
+    prod[n - probs.len()..].copy_from_slice(probs);
+    let mut total = vec![0f32; n];
+    for _ in 0..128 {
+        let mut next = vec![0f32; n];
+        for (row, &node) in normalized.iter().zip(row_node) {
+            let p = prod[node];
+            if p != 0.0 {
+                next.iter_mut().zip(row).for_each(|(o, &x)| *o += p * x);
+            }
+        }
+        if next.iter().all(|&x| x == 0.0) {
+            break;
+        }
+        total.iter_mut().zip(&next).for_each(|(t, x)| *t += x);
+        prod = next;
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// token -> feature -> logit, and token -> error -> logit, with known weights.
+    fn chain() -> (Vec<f32>, Layout) {
+        let layout = Layout { features: 1, errors: 1, tokens: 1, logits: 1 };
+        let n = layout.nodes();
+        let mut a = vec![0f32; n * n];
+        let set = |a: &mut Vec<f32>, t: usize, s: usize, w: f32| a[t * n + s] = w;
+        set(&mut a, 0, 2, 2.0); // token -> feature
+        set(&mut a, 3, 0, 3.0); // feature -> logit
+        set(&mut a, 3, 1, -1.0); // error -> logit
+        set(&mut a, 3, 2, 0.0);
+        (a, layout)
+    }
+
+    #[test]
+    fn influence_follows_every_path() {
+        let (a, layout) = chain();
+        let infl = node_influence(&a, &layout, &[1.0]);
+        // The logit's row normalises to feature 0.75, error 0.25; the feature's row to token 1.
+        assert_eq!(infl, vec![0.75, 0.25, 0.75, 0.0]);
+        let (replacement, completeness) = scores(&a, &layout, &[1.0]);
+        assert!((replacement - 0.75).abs() < 1e-6, "{replacement}");
+        // Inputs' non-error shares: feature 1, error 1, token 1, logit 0.75; weights 0.75, 0.25, 0.75, 1.
+        assert!((completeness - (0.75 + 0.25 + 0.75 + 0.75) / 2.75).abs() < 1e-6, "{completeness}");
+    }
+
+    #[test]
+    fn pruning_keeps_tokens_and_logits_and_drops_the_weak() {
+        let (a, layout) = chain();
+        let p = prune(&a, &layout, &[1.0], 0.5, 0.98);
+        assert_eq!(p.nodes, vec![true, false, true, true]);
+        assert!(p.edges[3 * 4] && p.edges[2] && !p.edges[3 * 4 + 1]);
+        assert_eq!(find_threshold(&[3.0, 1.0, 0.0, 2.0], 0.5), 2.0);
+        assert_eq!(find_threshold(&[3.0, 1.0, 0.0, 2.0], 1.0), 1.0);
+    }
+}

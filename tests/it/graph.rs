@@ -7,48 +7,74 @@ use saescope::graph::transcoders::load_dir;
 
 const PROMPT: &str = "The cat sat on the mat because it was";
 
+/// Every sampled row of the graph of `prompt` equals what perturbing its sources does in
+/// the frozen replacement model: features, tokens and errors into features and the top logit.
+fn check_rows(model: &dyn saescope::model::Family, tcs: &[saescope::sae::Sae], tokens: &[u32], what: &str) {
+    let r = Replacement::new(model, tcs, tokens, 1).expect("replacement");
+    assert!(r.active.len() > 40, "{what}: {} active features", r.active.len());
+    assert!(r.active.iter().all(|a| a.pos > 0), "BOS carries no feature node");
+    // The replacement model computes the model's own logits.
+    let logits = Vec::<f32>::try_from(&r.last_logits).expect("logits");
+    let top = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).expect("a logit") as u32;
+    let mean = logits.iter().map(|&x| f64::from(x)).sum::<f64>() / logits.len() as f64;
+    let clean_logit = r.perturbed(None, &[Target::Logit(top)]).expect("clean")[0];
+    let want_logit = f64::from(logits[top as usize]) - mean;
+    assert!((clean_logit - want_logit).abs() < 1e-4 * want_logit.abs().max(1.0), "{what}: {clean_logit} vs {want_logit}");
+    let mut targets: Vec<Target> = (0..r.active.len()).step_by(9).map(Target::Feature).collect();
+    targets.push(Target::Logit(top));
+    let rows = r.rows(&targets, 5).expect("rows");
+    let base = r.perturbed(None, &targets).expect("base");
+    let mut sources: Vec<Source> = (0..r.active.len()).step_by(11).map(Source::Feature).collect();
+    sources.extend((0..r.n_pos()).map(Source::Token));
+    let last = r.n_layers() - 1;
+    sources.extend([Source::Error { layer: 0, pos: 2 }, Source::Error { layer: last / 2, pos: r.n_pos() - 1 }, Source::Error { layer: last, pos: 3 }]);
+    let scale = rows.iter().flatten().fold(0f64, |m, &v| m.max(f64::from(v).abs()));
+    let mut checked = 0;
+    // A large push, so the change stands well above the f32 rounding of the values it
+    // is the difference of; the model is linear there, so any size is exact.
+    const PUSH: f64 = 64.0;
+    for s in sources {
+        let moved = r.perturbed(Some((s, PUSH)), &targets).expect("perturbed");
+        for (j, row) in rows.iter().enumerate() {
+            let want = f64::from(row[r.column(s)]);
+            let got = (moved[j] - base[j]) / PUSH;
+            assert!((got - want).abs() <= 1e-4 * want.abs().max(scale * 1e-2), "{what}: source {s:?} target {:?}: moved {got}, row says {want}", targets[j]);
+            checked += usize::from(want.abs() > 1e-6);
+        }
+    }
+    assert!(checked > 50, "{what}: only {checked} nonzero edges checked");
+}
+
 #[test]
 fn every_row_is_what_perturbing_its_source_does() {
     let e = model_engine();
+    let tokens = e.tokenizer.encode_with_bos(PROMPT).expect("tokens");
     for skip in [false, true] {
         let tcs = load_dir(tiny_transcoders(skip), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
-        let tokens = e.tokenizer.encode_with_bos(PROMPT).expect("tokens");
-        let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
-        assert!(r.active.len() > 40, "{} active features", r.active.len());
-        assert!(r.active.iter().all(|a| a.pos > 0), "BOS carries no feature node");
-        // The replacement model computes the model's own logits.
-        let logits = Vec::<f32>::try_from(&r.last_logits).expect("logits");
-        let top = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).expect("a logit") as u32;
-        let mean = logits.iter().map(|&x| f64::from(x)).sum::<f64>() / logits.len() as f64;
-        let clean_logit = r.perturbed(None, &[Target::Logit(top)]).expect("clean")[0];
-        assert!((clean_logit - (f64::from(logits[top as usize]) - mean)).abs() < 1e-4, "{clean_logit} vs {}", f64::from(logits[top as usize]) - mean);
-        let mut targets: Vec<Target> = (0..r.active.len()).step_by(9).map(Target::Feature).collect();
-        targets.push(Target::Logit(top));
-        let rows = r.rows(&targets, 5).expect("rows");
-        let base = r.perturbed(None, &targets).expect("base");
-        let mut sources: Vec<Source> = (0..r.active.len()).step_by(11).map(Source::Feature).collect();
-        sources.extend((0..r.n_pos()).map(Source::Token));
-        sources.extend([Source::Error { layer: 0, pos: 2 }, Source::Error { layer: 5, pos: r.n_pos() - 1 }, Source::Error { layer: 10, pos: 3 }]);
-        let scale = rows.iter().flatten().fold(0f64, |m, &v| m.max(f64::from(v).abs()));
-        let mut checked = 0;
-        // A large push, so the change stands well above the f32 rounding of the values it
-        // is the difference of; the model is linear there, so any size is exact.
-        const PUSH: f64 = 64.0;
-        for s in sources {
-            let moved = r.perturbed(Some((s, PUSH)), &targets).expect("perturbed");
-            for (j, row) in rows.iter().enumerate() {
-                let want = f64::from(row[r.column(s)]);
-                let got = (moved[j] - base[j]) / PUSH;
-                assert!(
-                    (got - want).abs() <= 1e-4 * want.abs().max(scale * 1e-2),
-                    "skip={skip} source {s:?} target {:?}: moved {got}, row says {want}",
-                    targets[j]
-                );
-                checked += usize::from(want.abs() > 1e-6);
-            }
-        }
-        assert!(checked > 50, "only {checked} nonzero edges checked");
+        check_rows(e.model.as_ref(), &tcs, &tokens, &format!("GPT-2, skip {skip}"));
     }
+}
+
+/// Gemma 3 as Gemma Scope 2 lays its transcoders out (`transcoder_all/layer_L_..._affine`):
+/// the token nodes are the embedding as Gemma adds it, times sqrt(d_model), which the
+/// perturbation confirms (circuit-tracer's own token vector lacks that scale).
+#[test]
+fn gemma_rows_are_what_perturbing_their_sources_does() {
+    let dir = crate::common::kept_dir();
+    let progress = saescope::runtime::progress::ProgressSink::none();
+    let selection = saescope::sae::selection::Selection::from_args("gemma-scope-2-270m-pt-res", &[], &[5], Some(&dir.join("saes")), None).expect("selection");
+    saescope::synth::gemma3::write(&dir, saescope::synth::gpt2::Size::Tiny, 0, &selection, &progress).expect("synth gemma");
+    let e = saescope::pipeline::Resolved::model_only(&saescope::source::Source::Dir(dir.join("model")), &progress)
+        .expect("resolve")
+        .load_full(tch::Device::Cpu, &Default::default(), &progress)
+        .expect("load");
+    let spec = saescope::synth::transcoders::Spec { width: 256, skip: true, layout: saescope::synth::transcoders::Layout::GemmaScope, seed: 3 };
+    saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &dir.join("tc"), spec, &progress).expect("transcoders");
+    let tcs = load_dir(&dir.join("tc"), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("load transcoders");
+    let x = tch::Tensor::zeros([1, e.model.d_model() as i64], (tch::Kind::Float, tch::Device::Cpu));
+    assert!(tcs.iter().all(|t| t.skip(&x).is_some()), "the affine skip is read");
+    let tokens = e.tokenizer.encode_with_bos("The cat sat").expect("tokens");
+    check_rows(e.model.as_ref(), &tcs, &tokens, "Gemma 3");
 }
 
 /// A fixture of scripts/gen-graph-fixtures: circuit-tracer 0.5.0 on the same weights.

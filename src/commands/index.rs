@@ -54,7 +54,16 @@ pub fn index(c: &Common, format: CardFormat, export: Option<&std::path::Path>) -
     let out = saescope::dashboard::build::open_or_build(&req, None, &progress)?;
     if let Some(dir) = export {
         let engine = saescope::pipeline::Engine::load(&run, &progress)?;
-        for folder in saescope::neuronpedia::export::write(&out.index, &engine, dir, &progress)? {
+        let job = saescope::dashboard::build::Job {
+            engine: &engine,
+            corpus: &corpus,
+            context: out.index.context,
+            max_tokens: c.max_tokens,
+            batch_tokens: run.opts.batch_tokens,
+            encode: saescope::dashboard::screen::Encode::Plain,
+            slice: None,
+        };
+        for folder in saescope::neuronpedia::export::write(&out.index, &job, dir, &progress)? {
             eprintln!("wrote {} (read it back with --neuronpedia {})", folder.display(), dir.display());
         }
     }

@@ -357,6 +357,13 @@ impl Job<'_> {
 
     /// One batch of windows through the model and every SAE, into the statistics.
     fn batch(&self, rows: &[(u32, Window)], layers: &mut [LayerStats], scratch: &mut [Scratch], screens: &[Option<Prefilter>], t: &mut Timings) -> Result<()> {
+        self.encoded(rows, screens, t, &mut |si, number, n_counted, entries| layers[si].add_window(number, n_counted, entries, &mut scratch[si]))
+    }
+
+    /// One batch of windows through the model and every SAE: `visit(sae, window, tokens
+    /// counted, its positive activations (position, feature, value))` for each window
+    /// and SAE, BOS left out.
+    fn encoded(&self, rows: &[(u32, Window)], screens: &[Option<Prefilter>], t: &mut Timings, visit: &mut Visit) -> Result<()> {
         // Every batch has the same shape (rows padded to `context`, missing rows filled
         // with BOS), so the kernels and their summation order are the same for every
         // window: a token's activation is then bit for bit the same wherever its window
@@ -373,7 +380,7 @@ impl Job<'_> {
         let resid = self.engine.inputs(&packed)?;
         t.forward += clock.elapsed().as_secs_f64();
         let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
-        for ((((r, (_, sae)), stats), scratch), screen) in resid.iter().zip(&self.engine.saes).zip(layers.iter_mut()).zip(scratch.iter_mut()).zip(screens) {
+        for (si, ((r, (_, sae)), screen)) in resid.iter().zip(&self.engine.saes).zip(screens).enumerate() {
             let d = sae.d_sae;
             let per_row = len as usize * d;
             let clock = Instant::now();
@@ -394,16 +401,48 @@ impl Job<'_> {
                 let base = row * per_row;
                 let end = start + idx[start..].partition_point(|&i| (i as usize) < base + per_row);
                 let n = w.tokens.len();
-                let entries = idx[start..end].iter().zip(&vals[start..end]).filter_map(|(&i, &v)| {
+                let mut entries = idx[start..end].iter().zip(&vals[start..end]).filter_map(|(&i, &v)| {
                     let i = i as usize - base;
                     let pos = i / d;
                     (pos >= 1 && pos < n && v > 0.0).then_some((pos as u16, (i % d) as u32, v))
                 });
-                stats.add_window(*number, w.n_counted(), entries, scratch);
+                visit(si, *number, w.n_counted(), &mut entries);
                 start = end;
             }
             t.stats += clock.elapsed().as_secs_f64();
         }
         Ok(())
     }
+
+    /// Every positive activation of every SAE over the whole corpus, as `run` computes
+    /// them with the plain encode: `visit(sae, feature, value)`. For what the index does
+    /// not keep (the export's linear histograms, neuronpedia/export.rs).
+    /// `total` is the tokens the progress counts toward (the index's).
+    pub fn scan(&self, label: &str, total: u64, progress: &ProgressSink, visit: &mut dyn FnMut(usize, u32, f32)) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        let screens: Vec<Option<Prefilter>> = self.engine.saes.iter().map(|_| None).collect();
+        let mut timings = Timings::default();
+        let per_batch = self.per_batch();
+        let mut batch: Vec<(u32, Window)> = Vec::with_capacity(per_batch);
+        let mut done = 0u64;
+        let mut flush = |batch: &mut Vec<(u32, Window)>| -> Result<()> {
+            self.encoded(batch, &screens, &mut timings, &mut |si, _, _, entries| entries.for_each(|(_, f, v)| visit(si, f, v)))?;
+            done += batch.iter().map(|(_, w)| w.n_counted() as u64).sum::<u64>();
+            progress.send(Progress::Fraction { label: label.to_string(), done, total });
+            batch.clear();
+            Ok(())
+        };
+        self.windows().each(|n, w| {
+            crate::runtime::interrupt::check()?;
+            batch.push((n, w));
+            if batch.len() == per_batch {
+                flush(&mut batch)?;
+            }
+            Ok(true)
+        })?;
+        flush(&mut batch)
+    }
 }
+
+/// What `Job::encoded` hands each window's activations to.
+type Visit<'v> = dyn FnMut(usize, u32, usize, &mut dyn Iterator<Item = (u16, u32, f32)>) + 'v;

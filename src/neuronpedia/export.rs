@@ -12,12 +12,16 @@
 //! and every SAE, batch by batch. The logit lists (`pos_str`/`neg_str` and their values)
 //! are the logit lens of the decoder row, 10 each way, and `topkCosSimIndices`/`Values` the
 //! 10 decoder rows of the same SAE nearest by cosine (the feature itself first), as
-//! Neuronpedia fills them. Neuronpedia's histogram is 50 linear bins of the activations,
-//! which the index does not keep; the index's quarter-octave bins are written instead (bar
-//! values are each bin's geometric centre).
+//! Neuronpedia fills them. The histograms are Neuronpedia's (histogram.rs): the
+//! activations' over every positive activation in the corpus but BOS, which the index does
+//! not keep, so two more passes over the corpus find each feature's range and then count
+//! it; the logits' over the whole vocabulary's logit-lens row. Values are the SAE's own
+//! activations: sae_dashboard first scales each feature by its decoder row's norm, which
+//! changes nothing for the unit-norm decoders of most releases.
 
-use crate::dashboard::stats::{HIST_BINS, HIST_ZERO};
+use crate::dashboard::build::Job;
 use crate::dashboard::{ContextWindow, Index};
+use crate::neuronpedia::histogram::{self, Histogram, Range};
 use crate::pipeline::{pack_to, Engine};
 use crate::runtime::progress::{Progress, ProgressSink};
 use crate::sae::key::SaeKey;
@@ -140,39 +144,83 @@ fn activation_row(model: &str, source: &str, feature: u32, corpus: &str, c: &Con
 /// A token and its logit.
 type Named = (String, f32);
 
-/// Every feature's logit lens (promoted, suppressed; named tokens) and nearest decoder rows
-/// in its own SAE, computed a block of features at a time.
-#[allow(clippy::type_complexity)]
-fn lens_and_nearest(engine: &Engine, key: SaeKey, d_sae: usize, progress: &ProgressSink) -> Result<(Vec<(Vec<Named>, Vec<Named>)>, Vec<Vec<(u32, f32)>>)> {
+/// What the weights say of each feature: its logit lens (promoted, suppressed; named
+/// tokens), the histogram of its whole logit-lens row, and its nearest decoder rows in its
+/// own SAE.
+struct FromWeights {
+    lens: Vec<(Vec<Named>, Vec<Named>)>,
+    logit_hist: Vec<Histogram>,
+    nearest: Vec<Vec<(u32, f32)>>,
+}
+
+/// `FromWeights` of every feature of `key`, a block of features at a time.
+fn from_weights(engine: &Engine, key: SaeKey, d_sae: usize, progress: &ProgressSink) -> Result<FromWeights> {
     let _guard = tch::no_grad_guard();
     let sae = engine.sae(key)?;
     let block = (LENS_FLOATS / engine.model.vocab_size().max(1)).clamp(1, 1024);
-    let (mut lens, mut nearest) = (Vec::with_capacity(d_sae), Vec::with_capacity(d_sae));
+    let mut out = FromWeights { lens: Vec::with_capacity(d_sae), logit_hist: Vec::with_capacity(d_sae), nearest: Vec::with_capacity(d_sae) };
     progress.stage(format!("logit lens and nearest features of {key}"));
     for start in (0..d_sae).step_by(block) {
         crate::runtime::interrupt::check()?;
         let features: Vec<u32> = (start as u32..(start + block).min(d_sae) as u32).collect();
         for [pos, neg] in engine.logit_lens(key, &features, TOP)? {
             let named = |list: crate::pipeline::TokenLogits| list.into_iter().map(|(_, token, logit)| (token, logit)).collect::<Vec<_>>();
-            lens.push((named(pos), named(neg)));
+            out.lens.push((named(pos), named(neg)));
         }
+        let rows = engine.logit_lens_rows(key, &features)?.contiguous();
+        let vocab = rows.size()[1] as usize;
+        let flat = Vec::<f32>::try_from(rows.view([-1]))?;
+        out.logit_hist.extend(flat.chunks(vocab.max(1)).map(histogram::of));
         let rows = sae.decoder()?.narrow(0, start as i64, features.len() as i64);
-        nearest.extend(sae.nearest_each(&rows, TOP)?);
+        out.nearest.extend(sae.nearest_each(&rows, TOP)?);
     }
-    Ok((lens, nearest))
+    Ok(out)
+}
+
+/// Each feature's activation histogram, per SAE of `job`'s engine: one pass over the
+/// corpus for each feature's range, one to count.
+fn activation_histograms(job: &Job, tokens: u64, progress: &ProgressSink) -> Result<Vec<Vec<Histogram>>> {
+    let widths: Vec<usize> = job.engine.saes.iter().map(|(_, s)| s.d_sae).collect();
+    let mut ranges: Vec<Vec<Option<Range>>> = widths.iter().map(|&d| vec![None; d]).collect();
+    job.scan("activation histograms: each feature's range", tokens, progress, &mut |si, f, v| {
+        let r = &mut ranges[si][f as usize];
+        *r = Some(r.map_or(Range { lo: v, hi: v }, |r| Range { lo: r.lo.min(v), hi: r.hi.max(v) }));
+    })?;
+    let mut counts: Vec<Vec<u64>> = widths.iter().map(|&d| vec![0; d * histogram::BINS]).collect();
+    job.scan("activation histograms: counting", tokens, progress, &mut |si, f, v| {
+        if let Some(r) = ranges[si][f as usize] {
+            counts[si][f as usize * histogram::BINS + r.bin(v)] += 1;
+        }
+    })?;
+    Ok(ranges
+        .iter()
+        .zip(&counts)
+        .map(|(rs, cs)| {
+            rs.iter()
+                .zip(cs.chunks(histogram::BINS))
+                .map(|(r, c)| r.map_or_else(Histogram::default, |r| Histogram { heights: c.to_vec(), values: r.centres() }))
+                .collect()
+        })
+        .collect())
 }
 
 /// Writes `index`'s SAEs under `dir` in Neuronpedia's layout; returns each SAE's folder.
-pub fn write(index: &Index, engine: &Engine, dir: &Path, progress: &ProgressSink) -> Result<Vec<PathBuf>> {
+/// `job` walks the corpus the index was built from, with the same engine.
+pub fn write(index: &Index, job: &Job, dir: &Path, progress: &ProgressSink) -> Result<Vec<PathBuf>> {
+    let engine = job.engine;
     let keys: Vec<SaeKey> = index.layers.iter().filter_map(|l| l.key()).collect();
+    if keys != engine.keys() {
+        return Err(eyre!("internal: the export's engine holds other SAEs than the index"));
+    }
     let values = context_values(index, engine, &keys, progress)?;
+    let act_hist = activation_histograms(job, index.tokens, progress)?;
     let mut folders = Vec::new();
     for (si, &key) in keys.iter().enumerate() {
         let s = index.of(key).ok_or_else(|| eyre!("the index has no SAE {key}"))?;
         let (model, source) = names(engine, key);
         let folder = dir.join("v1").join(&model).join(&source);
         progress.stage(format!("writing {}", folder.display()));
-        let (lens, nearest) = lens_and_nearest(engine, key, s.d_sae, progress)?;
+        let FromWeights { lens, logit_hist, nearest } = from_weights(engine, key, s.d_sae, progress)?;
         let mut features: Vec<u32> = (0..s.d_sae as u32).collect();
         // Neuronpedia selects features ORDER BY index, a text column: "0", "1", "10", ...
         features.sort_by_key(|f| f.to_string());
@@ -181,8 +229,7 @@ pub fn write(index: &Index, engine: &Engine, dir: &Path, progress: &ProgressSink
                 .iter()
                 .map(|&f| {
                     let fi = f as usize;
-                    let hist = s.histogram(fi);
-                    let centre = |b: usize| 2f64.powf((b as f64 - HIST_ZERO as f64 + 0.5) / 4.0);
+                    let (acts, logits) = (&act_hist[si][fi], &logit_hist[fi]);
                     json!({
                         "modelId": model,
                         "layer": source,
@@ -190,10 +237,10 @@ pub fn write(index: &Index, engine: &Engine, dir: &Path, progress: &ProgressSink
                         "maxActApprox": s.max[fi],
                         "creatorId": CREATOR,
                         "frac_nonzero": s.frac_nonzero(fi),
-                        "freq_hist_data_bar_heights": hist.iter().map(|&h| h as f64).collect::<Vec<_>>(),
-                        "freq_hist_data_bar_values": (0..HIST_BINS).map(centre).collect::<Vec<_>>(),
-                        "logits_hist_data_bar_heights": [],
-                        "logits_hist_data_bar_values": [],
+                        "freq_hist_data_bar_heights": acts.heights,
+                        "freq_hist_data_bar_values": acts.values,
+                        "logits_hist_data_bar_heights": logits.heights,
+                        "logits_hist_data_bar_values": logits.values,
                         "neg_str": lens[fi].1.iter().map(|x| &x.0).collect::<Vec<_>>(),
                         "neg_values": lens[fi].1.iter().map(|x| x.1).collect::<Vec<_>>(),
                         "pos_str": lens[fi].0.iter().map(|x| &x.0).collect::<Vec<_>>(),

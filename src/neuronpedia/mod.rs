@@ -3,4 +3,5 @@
 
 pub mod dump;
 pub mod export;
+pub mod histogram;
 pub mod labels;

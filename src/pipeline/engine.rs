@@ -43,15 +43,7 @@ impl Engine {
     /// rows as what they add to the residual, through the final norm's scale and the
     /// unembedding (TransformerLens's `W_dec @ W_U`). In one matmul for all of them.
     pub fn logit_lens(&self, key: SaeKey, features: &[u32], k: usize) -> Result<Vec<[TokenLogits; 2]>> {
-        let _guard = tch::no_grad_guard();
-        let sae = self.sae(key)?;
-        if let Some(&f) = features.iter().find(|&&f| f as usize >= sae.d_sae) {
-            bail!("feature {f} does not exist: this SAE has features 0..{}", sae.d_sae);
-        }
-        let w = sae.decoder()?;
-        let idx = Tensor::from_slice(&features.iter().map(|&f| i64::from(f)).collect::<Vec<_>>()).to_device(w.device());
-        let dirs = self.model.to_residual(key.hook, &w.index_select(0, &idx))?;
-        let logits = self.model.logit_lens(&dirs)?.to_device(Device::Cpu).to_kind(Kind::Float);
+        let logits = self.logit_lens_rows(key, features)?;
         let k = k.min(logits.size()[1] as usize) as i64;
         let pick = |largest: bool| -> Result<Vec<TokenLogits>> {
             let (vals, ids) = logits.topk(k, 1, largest, true);
@@ -68,6 +60,21 @@ impl Engine {
                 .collect())
         };
         Ok(pick(true)?.into_iter().zip(pick(false)?).map(|(p, n)| [p, n]).collect())
+    }
+
+    /// The whole logit-lens rows of `features` of SAE `key`, [features, vocab] f32 on the
+    /// CPU (what `logit_lens` ranks; the Neuronpedia export's logit histogram). A
+    /// transcoder's decoder writes its output hook, so its rows are read from there.
+    pub fn logit_lens_rows(&self, key: SaeKey, features: &[u32]) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let sae = self.sae(key)?;
+        if let Some(&f) = features.iter().find(|&&f| f as usize >= sae.d_sae) {
+            bail!("feature {f} does not exist: this SAE has features 0..{}", sae.d_sae);
+        }
+        let w = sae.decoder()?;
+        let idx = Tensor::from_slice(&features.iter().map(|&f| i64::from(f)).collect::<Vec<_>>()).to_device(w.device());
+        let dirs = self.model.to_residual(sae.writes().unwrap_or(key.hook), &w.index_select(0, &idx))?;
+        Ok(self.model.logit_lens(&dirs)?.to_device(Device::Cpu).to_kind(Kind::Float))
     }
 
     pub fn sae(&self, key: SaeKey) -> Result<&Sae> {

@@ -116,6 +116,41 @@ fn the_index_exported_in_neuronpedias_layout_reads_back_as_the_same_card() {
     for sub in ["features/batch-0.jsonl.gz", "activations/batch-0.jsonl.gz"] {
         assert!(dump.join("v1/gpt2-small/6-res-jb").join(sub).is_file(), "{sub}");
     }
+    // The histograms are Neuronpedia's: 50 linear bins from each feature's least positive
+    // activation to its greatest (maxActApprox), counting every one in the corpus, so the
+    // counts over the firing rate give the corpus's tokens alike for every feature; the
+    // logits' 50 bins count the whole vocabulary.
+    let rows: Vec<Value> = {
+        let file = std::fs::File::open(dump.join("v1/gpt2-small/6-res-jb/features/batch-0.jsonl.gz")).expect("features");
+        std::io::BufRead::lines(std::io::BufReader::new(flate2::read::GzDecoder::new(file)))
+            .map(|l| serde_json::from_str(&l.expect("line")).expect("row"))
+            .collect()
+    };
+    let mut tokens_seen = Vec::new();
+    for row in &rows {
+        let nums = |k: &str| -> Vec<f64> { row[k].as_array().expect(k).iter().map(|x| x.as_f64().expect("number")).collect() };
+        let (heights, values, logit_heights) = (nums("freq_hist_data_bar_heights"), nums("freq_hist_data_bar_values"), nums("logits_hist_data_bar_heights"));
+        assert_eq!(logit_heights.len(), 50);
+        assert_eq!(logit_heights.iter().sum::<f64>(), 50257.0, "the logits histogram counts the vocabulary");
+        let frac = row["frac_nonzero"].as_f64().expect("frac");
+        if frac == 0.0 {
+            assert!(heights.is_empty() && values.is_empty(), "a dead feature has an empty histogram");
+            continue;
+        }
+        assert_eq!((heights.len(), values.len()), (50, 50));
+        tokens_seen.push(heights.iter().sum::<f64>() / frac);
+        let width = (values[49] - values[0]) / 49.0;
+        let max = row["maxActApprox"].as_f64().expect("max");
+        assert!((values[49] + width / 2.0 - max).abs() <= 2e-3 + 1e-4 * max, "the last bin ends at the greatest activation: {values:?} vs {max}");
+        if values[0] == values[49] {
+            // One value, however often: torch.histc counts it in the middle bin.
+            assert_eq!(heights.iter().position(|&h| h > 0.0), Some(25), "{heights:?}");
+        } else {
+            assert!(heights[49] >= 1.0 && heights[0] >= 1.0, "the least and greatest activations are counted: {heights:?}");
+        }
+    }
+    assert!(tokens_seen.len() > 100, "{} features fired", tokens_seen.len());
+    assert!(tokens_seen.iter().all(|n| (n - tokens_seen[0]).abs() <= 1e-3 * tokens_seen[0]), "counts over firing rates: {tokens_seen:?}");
     let mut checked = 0;
     for (layer, id) in [("6", 3), ("11", 7), ("6", 100), ("11", 250)] {
         let mut c = saescope();

@@ -130,6 +130,10 @@ def main() -> None:
     ap.add_argument("--edge-threshold", type=float, default=0.98)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    # circuit-tracer's feature_intervention on the same prompt, for interventions' test:
+    # three active features (the first, middle and last in its order) set to 0, 0 and twice
+    # their activation, with attention frozen and free.
+    ap.add_argument("--intervene", action="store_true")
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
 
@@ -239,6 +243,19 @@ def main() -> None:
         },
         "timing": {"import_s": t_load - T0, "load_s": t_attr - t_load, "attribute_s": t_prune - t_attr, "prune_score_write_s": t_done - t_prune},
     }
+    if a.intervene:
+        af, av = graph.active_features.cpu(), graph.activation_values.cpu()
+        picks = [0, len(af) // 2, len(af) - 1]
+        ivs = [(int(af[i][0]), int(af[i][1]), int(af[i][2]), v) for i, v in zip(picks, [0.0, 0.0, 2.0 * float(av[picks[2]])])]
+        tokens = graph.input_tokens.to(device)
+        with torch.no_grad():
+            clean = model(tokens.unsqueeze(0))[0, -1].float().cpu()
+        top = torch.topk(clean, 20).indices
+        result = {"interventions": [list(i) for i in ivs], "token_ids": top.tolist(), "clean": clean[top].tolist()}
+        for name, freeze in [("frozen", True), ("free", False)]:
+            logits, _ = model.feature_intervention(tokens, ivs, freeze_attention=freeze, return_activations=False)
+            result[name] = logits.reshape(-1, logits.shape[-1])[-1].float().cpu()[top].tolist()
+        out["intervention"] = result
     with open(a.output, "w") as f:
         json.dump(out, f)
     print(

@@ -165,6 +165,15 @@ pub enum Command {
         /// Read this graph file instead of computing one.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "transcoders"])]
         graph: Option<PathBuf>,
+        /// Instead of a graph, test one: set this feature (LAYER:FEATURE@POSITION, as the
+        /// graph's node ids read `L_F_POS`) to `--scale` times its activation and show the top
+        /// logits before and after, with attention frozen as in the graph and free (as
+        /// circuit-tracer's feature_intervention). Repeat for several.
+        #[arg(long = "ablate", value_name = "L:F@POS")]
+        ablate: Vec<String>,
+        /// What `--ablate` multiplies each feature's activation by: 0 switches it off.
+        #[arg(long, default_value_t = 0.0, requires = "ablate")]
+        scale: f64,
         /// Write the graph's JSON to FILE (atomically); the summary goes to standard error.
         /// Without it, the summary goes to standard output.
         #[arg(short = 'o', long = "output", value_name = "FILE")]

@@ -16,15 +16,20 @@ pub struct Prune {
     pub edge_threshold: f64,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn graph(c: &Common, prompt: &str, transcoders: &Path, targets: &[String], mut opts: Options, p: Prune, slug: &str, output: Option<PathBuf>) -> Result<()> {
+/// The model, its transcoders and the prompt's tokens: what a graph and an intervention start from.
+struct Loaded {
+    engine: saescope::pipeline::Engine,
+    transcoders: Vec<saescope::sae::Sae>,
+    ids: Vec<u32>,
+}
+
+fn load(c: &Common, prompt: &str, transcoders: &Path, progress: &ProgressSink) -> Result<Loaded> {
     let prompt = text_arg(prompt, "the prompt")?;
     if prompt.trim().is_empty() {
         bail!("--prompt is empty: give the text whose next token the graph explains, or - to read it from standard input");
     }
     let (run, _) = setup_layers(c, &[])?;
-    let progress = ProgressSink::stderr();
-    let engine = saescope::pipeline::Resolved::model_only(&run.model, &progress)?.load_full(run.device, &run.opts, &progress)?;
+    let engine = saescope::pipeline::Resolved::model_only(&run.model, progress)?.load_full(run.device, &run.opts, progress)?;
     progress.stage(format!("loading transcoders from {}", transcoders.display()));
     let model = engine.model.as_ref();
     let tcs = saescope::graph::transcoders::load_dir(transcoders, model.n_layers(), model.d_model(), model.device(), model.kind())?;
@@ -32,6 +37,14 @@ pub fn graph(c: &Common, prompt: &str, transcoders: &Path, targets: &[String], m
     if ids.len() > model.n_ctx() {
         bail!("the prompt has {} tokens with BOS, over n_ctx {}; shorten it", ids.len(), model.n_ctx());
     }
+    Ok(Loaded { engine, transcoders: tcs, ids })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn graph(c: &Common, prompt: &str, transcoders: &Path, targets: &[String], mut opts: Options, p: Prune, slug: &str, output: Option<PathBuf>) -> Result<()> {
+    let progress = ProgressSink::stderr();
+    let Loaded { engine, transcoders: tcs, ids } = load(c, prompt, transcoders, &progress)?;
+    let model = engine.model.as_ref();
     if !targets.is_empty() {
         opts.targets = Some(targets.iter().map(|t| saescope::interp::attribute::target_id(&engine, t)).collect::<Result<_>>()?);
     }
@@ -97,4 +110,80 @@ fn summary(file: &File) -> String {
         }
     }
     out
+}
+
+/// One row of `intervene`'s table: a token's probability and logit before and after.
+#[derive(serde::Serialize)]
+struct Moved {
+    token: u32,
+    text: String,
+    clean: [f32; 2],
+    frozen_attention: [f32; 2],
+    free_attention: [f32; 2],
+}
+
+/// `saescope graph --ablate L:F@POS... [--scale S]`: the top logits before and after.
+pub fn intervene(c: &Common, prompt: &str, transcoders: &Path, ablate: &[String], scale: f64, output: Option<PathBuf>) -> Result<()> {
+    use saescope::graph::intervene::{logits, Intervention};
+    let progress = ProgressSink::stderr();
+    let Loaded { engine, transcoders: tcs, ids } = load(c, prompt, transcoders, &progress)?;
+    let model = engine.model.as_ref();
+    let mut wanted: Vec<Intervention> = ablate.iter().map(|s| Intervention::parse(s)).collect::<Result<_>>()?;
+    // Each feature's activation on the clean prompt, which --scale multiplies.
+    let r = saescope::graph::replacement::Replacement::new(model, &tcs, &ids, 0)?;
+    let mut text = String::new();
+    for i in &mut wanted {
+        let a = r.active.iter().find(|a| (a.layer, a.pos, a.feature) == (i.layer, i.pos, i.feature)).map_or(0.0, |a| a.activation);
+        i.value = (f64::from(a) * scale) as f32;
+        text.push_str(&format!(
+            "{}:{}@{} ({:?}): {a:.4} -> {:.4}\n",
+            i.layer,
+            i.feature,
+            i.pos,
+            engine.tokenizer.token_strings(&ids[i.pos..=i.pos]).concat(),
+            i.value
+        ));
+    }
+    let run = |wanted: &[Intervention], frozen: bool| -> Result<(Vec<f32>, Vec<f32>)> {
+        let l = logits(model, &tcs, &ids, wanted, frozen)?;
+        Ok((Vec::<f32>::try_from(l.softmax(-1, tch::Kind::Float))?, Vec::<f32>::try_from(&l)?))
+    };
+    let (clean, frozen, free) = (run(&[], false)?, run(&wanted, true)?, run(&wanted, false)?);
+    // The top tokens before and after, each once.
+    let top = |p: &[f32]| -> Vec<usize> {
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+        order.truncate(5);
+        order
+    };
+    let mut tokens: Vec<usize> = Vec::new();
+    for t in top(&clean.0).into_iter().chain(top(&frozen.0)).chain(top(&free.0)) {
+        if !tokens.contains(&t) {
+            tokens.push(t);
+        }
+    }
+    let rows: Vec<Moved> = tokens
+        .iter()
+        .map(|&t| Moved {
+            token: t as u32,
+            text: engine.tokenizer.token_strings(&[t as u32]).concat(),
+            clean: [clean.0[t], clean.1[t]],
+            frozen_attention: [frozen.0[t], frozen.1[t]],
+            free_attention: [free.0[t], free.1[t]],
+        })
+        .collect();
+    text.push_str(&format!("{:<20} {:>20} {:>20} {:>20}\n", "probability (logit)", "clean", "frozen attention", "free attention"));
+    let cell = |[p, l]: [f32; 2]| format!("{p:.4} ({l:+.3})");
+    for m in &rows {
+        text.push_str(&format!("{:<20} {:>20} {:>20} {:>20}\n", format!("{:?}", m.text), cell(m.clean), cell(m.frozen_attention), cell(m.free_attention)));
+    }
+    match output {
+        Some(path) => {
+            let json = serde_json::json!({"interventions": wanted.iter().map(|i| serde_json::json!({"layer": i.layer, "feature": i.feature, "position": i.pos, "value": i.value})).collect::<Vec<_>>(), "tokens": rows});
+            write_output(&(serde_json::to_string_pretty(&json)? + "\n"), Some(path))?;
+            eprint!("{text}");
+            Ok(())
+        }
+        None => write_output(&text, None),
+    }
 }

@@ -100,23 +100,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Eval { format, output }) => eval::eval(c, format, output),
         Some(Command::Search { query, format }) => search::search(c, &query, format),
         Some(Command::Tokens { layer, id, text, format, output }) => tokens::tokens(c, &layer, id, &text, format, output),
-        Some(Command::Graph { prompt, transcoders, targets, max_features, batch, node_threshold, edge_threshold, slug, graph, output }) => match graph {
-            Some(file) => graph::summarise(&file),
-            None => {
-                let opts = saescope::graph::Options { max_features, batch, ..Default::default() };
-                let prune = graph::Prune { node_threshold, edge_threshold };
-                graph::graph(
-                    c,
-                    prompt.as_deref().unwrap_or_default(),
-                    transcoders.as_deref().unwrap_or(std::path::Path::new(".")),
-                    &targets,
-                    opts,
-                    prune,
-                    &slug,
-                    output,
-                )
+        Some(Command::Graph { prompt, transcoders, targets, max_features, batch, node_threshold, edge_threshold, slug, graph, ablate, scale, output }) => {
+            let prompt = prompt.unwrap_or_default();
+            let transcoders = transcoders.unwrap_or_default();
+            match graph {
+                Some(file) => graph::summarise(&file),
+                None if !ablate.is_empty() => graph::intervene(c, &prompt, &transcoders, &ablate, scale, output),
+                None => {
+                    let opts = saescope::graph::Options { max_features, batch, ..Default::default() };
+                    let prune = graph::Prune { node_threshold, edge_threshold };
+                    graph::graph(c, &prompt, &transcoders, &targets, opts, prune, &slug, output)
+                }
             }
-        },
+        }
         Some(Command::Attribute { prompt, target, top, format, output }) => attribute::attribute(c, &prompt, target.as_deref(), top, format, output),
         Some(Command::Steer { prompt, features, tokens, temperature, seed, mode, format, output }) => {
             steer::steer(c, &prompt, &features, saescope::interp::steer::Sampling { tokens, temperature, seed }, mode, format, output)

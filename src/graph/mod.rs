@@ -7,6 +7,7 @@
 //! per position, and the logit nodes. Its adjacency has a row per target and a column per
 //! source; only features and logits have rows.
 
+pub mod intervene;
 pub mod json;
 pub mod prune;
 pub mod replacement;

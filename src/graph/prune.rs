@@ -265,7 +265,9 @@ mod tests {
         let p = prune(&a, &layout, &[1.0], 0.5, 0.98);
         assert_eq!(p.nodes, vec![true, false, true, true]);
         assert!(p.edges[3 * 4] && p.edges[2] && !p.edges[3 * 4 + 1]);
-        assert_eq!(find_threshold(&[3.0, 1.0, 0.0, 2.0], 0.5), 2.0);
+        // Shares from the top: 3/6 = 0.5, then 5/6; the first to reach the threshold sets it.
+        assert_eq!(find_threshold(&[3.0, 1.0, 0.0, 2.0], 0.5), 3.0);
+        assert_eq!(find_threshold(&[3.0, 1.0, 0.0, 2.0], 0.6), 2.0);
         assert_eq!(find_threshold(&[3.0, 1.0, 0.0, 2.0], 1.0), 1.0);
     }
 }

@@ -298,7 +298,7 @@ impl Replacement<'_> {
 }
 
 /// The hook a transcoder reads at layer `l`.
-fn reads_at(tc: &Sae, l: usize) -> HookPoint {
+pub(crate) fn reads_at(tc: &Sae, l: usize) -> HookPoint {
     tc.cfg.hook_name.as_deref().and_then(HookPoint::parse).unwrap_or(HookPoint::new(l, Site::MlpIn))
 }
 

@@ -193,7 +193,7 @@ impl Gemma3 {
     fn rms_as(&self, x: &Tensor, w: &Tensor, frozen: Option<&Freeze>) -> Result<Tensor> {
         let Some(f) = frozen else { return Ok(self.rms(x, w)) };
         let xf = x.to_kind(Kind::Float);
-        let inv = f.take(|| (xf.square().mean_dim(-1, true, Kind::Float) + self.cfg.rms_norm_eps).rsqrt())?;
+        let inv = f.scale(|| (xf.square().mean_dim(-1, true, Kind::Float) + self.cfg.rms_norm_eps).rsqrt())?;
         Ok((&xf * inv * (w.to_kind(Kind::Float) + 1.0)).to_kind(x.kind()))
     }
 
@@ -343,7 +343,7 @@ fn attention(c: &Gemma3Config, q: &Tensor, k: &Tensor, v: &Tensor, allowed: &Ten
     let scores = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
     let pattern = || scores.softmax(-1, Kind::Float).to_kind(v.kind());
     Ok(match frozen {
-        Some(f) => f.take(pattern)?,
+        Some(f) => f.pattern(pattern)?,
         None => pattern(),
     }
     .matmul(&v))

@@ -238,7 +238,7 @@ impl Gpt2 {
             Ok(match frozen {
                 Some(f) => {
                     let pattern =
-                        f.take(|| (q.matmul(&k.transpose(-1, -2)) * scale).masked_fill(&attn_mask.logical_not(), f64::NEG_INFINITY).softmax(-1, q.kind()))?;
+                        f.pattern(|| (q.matmul(&k.transpose(-1, -2)) * scale).masked_fill(&attn_mask.logical_not(), f64::NEG_INFINITY).softmax(-1, q.kind()))?;
                     pattern.matmul(&v)
                 }
                 None => Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&attn_mask), 0.0, false, None, false),
@@ -479,7 +479,7 @@ pub fn as_written(x: &Tensor, p: Processing) -> Tensor {
 /// linear in `x` (TransformerLens's `hook_scale`, which circuit-tracer detaches).
 fn frozen_ln(x: &Tensor, eps: f64, freeze: &Freeze) -> Result<Tensor> {
     let c = x - x.mean_dim(-1, true, x.kind());
-    let scale = freeze.take(|| (c.square().mean_dim(-1, true, x.kind()) + eps).sqrt())?;
+    let scale = freeze.scale(|| (c.square().mean_dim(-1, true, x.kind()) + eps).sqrt())?;
     Ok(c / scale)
 }
 

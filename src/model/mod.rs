@@ -148,21 +148,40 @@ pub trait Family: Send {
     fn to_residual(&self, hook: HookPoint, dirs: &Tensor) -> Result<Tensor>;
 }
 
-/// The attention patterns and norm scales of one run of the replacement model, kept so that
-/// later runs use them instead of their own: in the replacement model they are constants of
-/// the prompt, so a perturbed run must see the clean run's (graph/). The first run through
-/// a `Freeze` records each value (detached) in the order the forward meets them; every
-/// later run replays them in that order, broadcasting over its batch.
+/// What a `Freeze` holds still.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Frozen {
+    /// Attention patterns and every norm's scale: the replacement model of a graph.
+    #[default]
+    PatternsAndScales,
+    /// Attention patterns alone: circuit-tracer's interventions with frozen attention.
+    Patterns,
+    /// Nothing: the model as it runs.
+    Nothing,
+}
+
+/// The attention patterns and norm scales of one run, kept so that later runs use them
+/// instead of their own: in the replacement model they are constants of the prompt, so a
+/// perturbed run must see the clean run's (graph/). The first run through a `Freeze`
+/// records each frozen value (detached) in the order the forward meets them; every later
+/// run replays them in that order, broadcasting over its batch. What is not frozen is
+/// computed each run, with its gradient.
 #[derive(Default)]
 pub struct Freeze {
+    what: Frozen,
     values: std::cell::RefCell<Vec<Tensor>>,
     cursor: std::cell::Cell<usize>,
     recorded: std::cell::Cell<bool>,
 }
 
 impl Freeze {
+    /// Patterns and scales frozen.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub fn of(what: Frozen) -> Self {
+        Self { what, ..Self::default() }
     }
 
     /// Starts a run; `frozen_forward` calls it.
@@ -173,8 +192,20 @@ impl Freeze {
         self.cursor.set(0);
     }
 
-    /// `computed()`, detached, on the recording run; the value recorded at this point on later runs.
-    pub(crate) fn take(&self, computed: impl FnOnce() -> Tensor) -> Result<Tensor> {
+    /// A norm's scale: `computed()`, or the recorded one where scales are frozen.
+    pub(crate) fn scale(&self, computed: impl FnOnce() -> Tensor) -> Result<Tensor> {
+        self.take(self.what == Frozen::PatternsAndScales, computed)
+    }
+
+    /// An attention pattern: `computed()`, or the recorded one where patterns are frozen.
+    pub(crate) fn pattern(&self, computed: impl FnOnce() -> Tensor) -> Result<Tensor> {
+        self.take(self.what != Frozen::Nothing, computed)
+    }
+
+    fn take(&self, frozen: bool, computed: impl FnOnce() -> Tensor) -> Result<Tensor> {
+        if !frozen {
+            return Ok(computed());
+        }
         let i = self.cursor.get();
         self.cursor.set(i + 1);
         if self.recorded.get() {

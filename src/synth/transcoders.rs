@@ -30,8 +30,15 @@ pub enum Layout {
 
 /// JumpReLU threshold of every synthetic transcoder feature.
 const THRESHOLD: f32 = 0.3;
-/// Features firing per token the calibration aims at.
-const L0: f64 = 12.0;
+/// Features firing per token the calibration aims at: a few for tests' tiny widths, and
+/// about Gemma Scope 2's "l0_small" (~20) at real widths.
+fn l0(width: usize) -> f64 {
+    if width <= 4096 {
+        12.0
+    } else {
+        20.0
+    }
+}
 
 /// What `write` makes: features per transcoder, whether each has a skip term, the layout.
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +107,7 @@ struct Fitted {
 /// W_skip] ≈ y` by ridge regression in its dual form, which solves a tokens x tokens
 /// system however wide the transcoder is.
 fn fit(x: &Tensor, y: &Tensor, width: usize, skip: bool, rng: &mut ChaCha8Rng) -> Result<Fitted> {
-    let sae = build_sae(x, width, L0, rng)?;
+    let sae = build_sae(x, width, l0(width), rng)?;
     let tensor = |n: &str| -> Result<Tensor> {
         let (_, shape, v) = sae.tensors.iter().find(|(k, ..)| *k == n).ok_or_else(|| eyre!("internal: no {n}"))?;
         Ok(Tensor::from_slice(v).view(shape.iter().map(|&s| s as i64).collect::<Vec<_>>().as_slice()))
@@ -169,6 +176,6 @@ fn write_scope(dir: &Path, tc: &Fitted, layer: usize, width: usize) -> Result<()
         &serde_json::json!({"architecture": "jump_relu", "model_name": "gemma-v3-270m-pt",
                             "hf_hook_point_in": format!("model.layers.{layer}.pre_feedforward_layernorm.output"),
                             "hf_hook_point_out": format!("model.layers.{layer}.post_feedforward_layernorm.output"),
-                            "width": width, "l0": L0, "affine_connection": tc.skip.is_some(), "type": "transcoder"}),
+                            "width": width, "l0": l0(width), "affine_connection": tc.skip.is_some(), "type": "transcoder"}),
     )
 }

@@ -1,0 +1,83 @@
+//! Testing what a graph claims: set chosen features to new values and see the prediction
+//! move, as circuit-tracer's `feature_intervention` does. The model itself runs (its MLPs,
+//! its norms); at each layer with an intervention the MLP's output moves by
+//! (new value - the feature's activation in this run) times the feature's decoder row, so
+//! earlier interventions reach later layers' activations. Attention patterns are frozen at
+//! the clean run's, as in the graph, or left free.
+
+use crate::graph::replacement::reads_at;
+use crate::model::hooks::{HookPoint, Site};
+use crate::model::{Family, Freeze, Frozen, HookEdit};
+use crate::sae::Sae;
+use color_eyre::eyre::{bail, eyre, Result};
+use std::cell::RefCell;
+use tch::{Device, Kind, Tensor};
+
+/// One feature set to a value at one position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Intervention {
+    pub layer: usize,
+    pub pos: usize,
+    pub feature: u32,
+    pub value: f32,
+}
+
+impl Intervention {
+    /// `L:F@POS` (layer, feature, position), the form `--ablate` takes; value 0.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || eyre!("{s:?} is not LAYER:FEATURE@POSITION (e.g. 3:120@5)");
+        let (lf, pos) = s.split_once('@').ok_or_else(bad)?;
+        let (layer, feature) = lf.split_once(':').ok_or_else(bad)?;
+        Ok(Self {
+            layer: layer.trim().parse().map_err(|_| bad())?,
+            feature: feature.trim().parse().map_err(|_| bad())?,
+            pos: pos.trim().parse().map_err(|_| bad())?,
+            value: 0.0,
+        })
+    }
+}
+
+/// The logits at the last position [vocab] (f32, CPU) with `interventions` made;
+/// `freeze_attention` keeps the clean run's attention patterns. None made: the model's own.
+pub fn logits(model: &dyn Family, transcoders: &[Sae], tokens: &[u32], interventions: &[Intervention], freeze_attention: bool) -> Result<Tensor> {
+    let _guard = tch::no_grad_guard();
+    let n_layers = model.n_layers();
+    for i in interventions {
+        if i.layer >= n_layers || i.pos >= tokens.len() || i.feature as usize >= transcoders.get(i.layer).map_or(0, |t| t.d_sae) {
+            bail!("no feature {}:{} at position {} here ({} layers, {} positions)", i.layer, i.feature, i.pos, n_layers, tokens.len());
+        }
+    }
+    let t = tokens.len() as i64;
+    let input = Tensor::from_slice(&tokens.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]).to_device(model.device());
+    let freeze = Freeze::of(if freeze_attention { Frozen::Patterns } else { Frozen::Nothing });
+    if freeze_attention {
+        // The clean run, whose patterns the intervened run replays.
+        let _clean = model.frozen_forward(&input, &freeze, &mut HookEdit::observe(Vec::new(), |_, _| Ok(())))?;
+    }
+    let mut layers: Vec<usize> = interventions.iter().map(|i| i.layer).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    let points: Vec<HookPoint> = layers.iter().flat_map(|&l| [reads_at(&transcoders[l], l), HookPoint::new(l, Site::MlpOut)]).collect();
+    let input_of: RefCell<Option<Tensor>> = RefCell::new(None);
+    let last = {
+        let mut edit = HookEdit::new(points, |p: HookPoint, v: Tensor| -> Result<Tensor> {
+            if p.site != Site::MlpOut {
+                *input_of.borrow_mut() = Some(v.shallow_clone());
+                return Ok(v);
+            }
+            let tc = &transcoders[p.layer];
+            let x = input_of.borrow_mut().take().ok_or_else(|| eyre!("internal: MLP output before its input"))?;
+            let acts = tc.encode(&x.get(0));
+            let out = v.copy();
+            for i in interventions.iter().filter(|i| i.layer == p.layer) {
+                let now = acts.get(i.pos as i64).get(i64::from(i.feature));
+                let mut row = out.get(0).get(i.pos as i64);
+                row += tc.direction(i.feature)?.to_kind(out.kind()) * (f64::from(i.value) - now.double_value(&[]));
+            }
+            Ok(out)
+        });
+        model.frozen_forward(&input, &freeze, &mut edit)?
+    };
+    let unembedding = model.unembedding()?.to_kind(Kind::Float);
+    Ok(last.get(0).get(t - 1).to_kind(Kind::Float).matmul(&unembedding.tr()).to_device(Device::Cpu))
+}

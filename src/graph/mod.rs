@@ -139,11 +139,16 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
             let mut rank: Vec<usize> = (0..total).collect();
             rank.sort_by(|&a, &b| infl[b].total_cmp(&infl[a]).then(a.cmp(&b)));
             let queue = (opts.update_interval.max(1) * batch).min(max_features - n_visited);
-            rank.into_iter().filter(|&f| !visited[f]).take(queue).collect()
+            let mut next: Vec<usize> = rank.into_iter().filter(|&f| !visited[f]).take(queue).collect();
+            // In layer order within the queue (a row does not depend on its batch): a batch
+            // of low layers runs backward through low layers only.
+            next.sort_unstable();
+            next
         };
         for chunk in pending.chunks(batch) {
             let targets: Vec<Target> = chunk.iter().map(|&f| Target::Feature(f)).collect();
-            for (row, &f) in r.rows(&targets, batch)?.into_iter().zip(chunk) {
+            let got = r.rows(&targets, batch)?;
+            for (row, &f) in got.into_iter().zip(chunk) {
                 rows.push(row);
                 row_node.push(f);
                 visited[f] = true;

@@ -55,8 +55,12 @@ pub struct Replacement<'a> {
     embeddings: Tensor,
     /// The model's logits at the last position, f32 [vocab].
     pub last_logits: Tensor,
-    /// [vocab, d], the unembedding.
+    /// [vocab, d], the unembedding, and its mean row [d].
     unembedding: Tensor,
+    unembedding_mean: Tensor,
+    /// The frozen forward over a batch of copies, built on the first `rows` and kept: its
+    /// batch size and itself.
+    batched: RefCell<Option<(usize, Frozen)>>,
     /// The clean run's attention patterns and norm scales.
     freeze: Freeze,
 }
@@ -145,7 +149,22 @@ impl<'a> Replacement<'a> {
         }
         let embeddings = model.token_embedding(&Tensor::from_slice(&ids))?.to_kind(Kind::Float);
         let last_logits = last.get(0).get(t - 1).to_kind(Kind::Float).matmul(&unembedding.tr()).to_device(Device::Cpu);
-        Ok(Self { model, transcoders, tokens: ids, active, by_layer, errors, constants, embeddings, last_logits, unembedding, freeze })
+        let unembedding_mean = unembedding.mean_dim(0, false, Kind::Float);
+        Ok(Self {
+            model,
+            transcoders,
+            tokens: ids,
+            active,
+            by_layer,
+            errors,
+            constants,
+            embeddings,
+            last_logits,
+            unembedding,
+            unembedding_mean,
+            batched: RefCell::new(None),
+            freeze,
+        })
     }
 
     /// The prompt's tokens.
@@ -169,19 +188,24 @@ impl<'a> Replacement<'a> {
     /// The demeaned unembedding row of `token`: what a logit node's row injects (the
     /// logit minus the mean logit, before any soft-cap).
     fn logit_direction(&self, token: u32) -> Tensor {
-        self.unembedding.get(i64::from(token)) - self.unembedding.mean_dim(0, false, Kind::Float)
+        self.unembedding.get(i64::from(token)) - &self.unembedding_mean
     }
 
     /// Each target's row over every source (`n_sources` entries: the direct effect of each
     /// source on the target's pre-activation or logit in the frozen model), computed
-    /// `batch` targets per backward pass.
+    /// `batch` targets per backward pass. The batched forward is built once, on the first
+    /// call, and serves every later call with the same `batch`.
     pub fn rows(&self, targets: &[Target], batch: usize) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(targets.len());
         if targets.is_empty() {
             return Ok(out);
         }
-        let batch = batch.clamp(1, targets.len());
-        let frozen = Frozen::build(self, batch)?;
+        let batch = batch.max(1);
+        let mut slot = self.batched.borrow_mut();
+        if slot.as_ref().is_none_or(|(b, _)| *b != batch) {
+            *slot = Some((batch, Frozen::build(self, batch)?));
+        }
+        let (_, frozen) = slot.as_ref().ok_or_else(|| eyre!("internal: no batched forward"))?;
         for chunk in targets.chunks(batch) {
             crate::runtime::interrupt::check()?;
             out.extend(frozen.rows(self, chunk)?);
@@ -306,6 +330,30 @@ fn vec_i64(t: &Tensor) -> Result<Vec<i64>> {
     Ok(Vec::<i64>::try_from(t.to_device(Device::Cpu).contiguous().view([-1]))?)
 }
 
+/// Each feature's entry `g[b, pos_i] . v_i` for gradients `g` [b, t, d] at its layer's
+/// writes, its positions `pos` [n] (ascending) and source vectors `v` [n, d]: as matmuls of
+/// a block of positions against the features there, then the diagonal picked out, instead
+/// of gathering a [b, n, d] copy of the gradients.
+fn feature_entries(g: &Tensor, pos: &Tensor, v: &Tensor) -> Result<Tensor> {
+    /// Positions per block: the [b, block, features] product stays small on long prompts.
+    const BLOCK: i64 = 64;
+    let positions = vec_i64(pos)?;
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    while start < positions.len() {
+        let first = positions[start];
+        let end = start + positions[start..].partition_point(|&p| p < first + BLOCK);
+        let last = positions[end - 1];
+        let block = g.narrow(1, first, last - first + 1);
+        let seg = v.narrow(0, start as i64, (end - start) as i64);
+        let m = block.matmul(&seg.tr()); // [b, positions, features]
+        let at = (pos.narrow(0, start as i64, (end - start) as i64) - first).view([1, 1, -1]).expand([m.size()[0], 1, -1], false);
+        out.push(m.gather(1, &at, false).squeeze_dim(1));
+        start = end;
+    }
+    Ok(Tensor::cat(&out, 1))
+}
+
 /// The frozen forward over `batch` copies of the prompt, with leaves where sources write:
 /// the embedding (the residual entering block 0) and, per layer, the constant part of the
 /// MLP's output (its output minus the skip term), whose gradients give every row.
@@ -391,28 +439,41 @@ impl Frozen {
                 }
             }
         }
-        let mut objective = (&self.last * &inject_last).sum(Kind::Float);
+        // Only the reads a target injects at join the objective: a batch of features below
+        // layer L then runs backward through layers below L alone.
+        let mut terms: Vec<Tensor> = Vec::new();
+        if targets.iter().any(|t| matches!(t, Target::Logit(_))) {
+            terms.push((&self.last * &inject_last).sum(Kind::Float));
+        }
         for (x, g) in self.inputs.iter().zip(&inject_in) {
             if let Some(g) = g {
-                objective += (x * g).sum(Kind::Float);
+                terms.push((x * g).sum(Kind::Float));
             }
         }
+        let objective = terms.into_iter().reduce(|a, b| a + b).ok_or_else(|| eyre!("internal: no target in a batch"))?;
         let mut leaves = vec![self.embed.shallow_clone()];
         leaves.extend(self.writes.iter().map(Tensor::shallow_clone));
         let grads = Tensor::run_backward(&[objective], &leaves, true, false);
         let _guard = tch::no_grad_guard();
         let n = targets.len() as i64;
+        // A leaf the batch's targets do not reach (a layer above all of them) has no
+        // gradient: its entries are zero.
+        let grad = |i: usize, like: &Tensor| -> Tensor {
+            match grads.get(i).filter(|g| g.defined() && g.numel() > 0) {
+                Some(g) => g.narrow(0, 0, n).to_kind(Kind::Float),
+                None => Tensor::zeros([n, like.size()[0], like.size()[1]], (Kind::Float, like.device())),
+            }
+        };
         let mut parts: Vec<Tensor> = Vec::new();
         for (l, (pos, vectors, _)) in r.by_layer.iter().enumerate() {
             if vectors.size()[0] > 0 {
-                let g = grads[l + 1].narrow(0, 0, n).to_kind(Kind::Float).index_select(1, pos);
-                parts.push((g * vectors.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
+                parts.push(feature_entries(&grad(l + 1, &r.errors[l]), pos, vectors)?);
             }
         }
         for (l, err) in r.errors.iter().enumerate() {
-            parts.push((grads[l + 1].narrow(0, 0, n).to_kind(Kind::Float) * err.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
+            parts.push((grad(l + 1, err) * err.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
         }
-        parts.push((grads[0].narrow(0, 0, n).to_kind(Kind::Float) * r.embeddings.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
+        parts.push((grad(0, &r.embeddings) * r.embeddings.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
         let rows = Tensor::cat(&parts, 1).to_device(Device::Cpu).contiguous();
         let width = rows.size()[1] as usize;
         let flat = Vec::<f32>::try_from(rows.view([-1]))?;

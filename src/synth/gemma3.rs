@@ -10,7 +10,7 @@
 use super::gpt2::{build_sae, normal, owned, write_json, write_safetensors, Owned, Size};
 use crate::corpus::samples::Samples;
 use crate::model::gemma3::{Gemma3, Gemma3Config};
-use crate::model::hooks::{HookPoint, Processing};
+use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::Family;
 use crate::runtime::progress::ProgressSink;
@@ -109,7 +109,13 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
         let width = n.width.unwrap_or(16_384);
         let width = if size == Size::Tiny { width.min(TINY_WIDTH) } else { width };
         progress.stage(format!("writing synthetic SAE {} ({width} features)", n.path));
-        write_scope_folder(&base.join(&n.path), &x, width, n.hook, &mut rng)?;
+        if n.hook.site == Site::MlpIn {
+            // A transcoder: fitted to the MLP it stands in for.
+            let y = calibration_at(&model, &seqs, HookPoint::new(n.hook.layer, Site::MlpOut))?;
+            super::transcoders::write_scope_one(&base.join(&n.path), &x, &y, n.hook.layer, width, n.path.ends_with("_affine"), &mut rng)?;
+        } else {
+            write_scope_folder(&base.join(&n.path), &x, width, n.hook, &mut rng)?;
+        }
     }
     Ok(())
 }

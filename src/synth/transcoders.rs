@@ -92,6 +92,16 @@ pub fn write(model: &dyn Family, tok: &Tokenizer, out: &Path, spec: Spec, progre
     Ok(folders)
 }
 
+/// One transcoder in Gemma Scope 2's folder `dir`, fitted to layer `layer`'s MLP on the
+/// calibration inputs `x` (the MLP's input) and outputs `y`: what `synth --family gemma3`
+/// writes for a transcoder a release names (`transcoder/layer_9_width_16k_l0_small_affine`;
+/// `_affine`: with the skip term).
+pub fn write_scope_one(dir: &Path, x: &Tensor, y: &Tensor, layer: usize, width: usize, skip: bool, rng: &mut ChaCha8Rng) -> Result<()> {
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    let tc = fit(x, y, width, skip, rng)?;
+    write_scope(dir, &tc, layer, width)
+}
+
 /// One fitted transcoder's tensors, in SAELens's orientation except `skip` [d_in, d_out].
 struct Fitted {
     w_enc: Tensor,

@@ -237,3 +237,44 @@ fn interventions_move_the_logits_as_circuit_tracers_do() {
         }
     }
 }
+
+/// `synth --family gemma3 --sae-release gemma-scope-2-270m-pt-transcoders` writes the
+/// release's transcoder in Gemma Scope 2's folder, fitted to the MLP, and it opens as the
+/// SAE it is: a feature card with activations and a logit lens read where it writes.
+#[test]
+fn a_gemma_scope_transcoder_opens_as_an_sae() {
+    let dir = crate::common::kept_dir();
+    let out = crate::common::saescope()
+        .args(["synth", "--family", "gemma3", "--sae-release", "gemma-scope-2-270m-pt-transcoders", "--layers", "9", "--out"])
+        .arg(&dir)
+        .output()
+        .expect("synth");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let folder = dir.join("saes/transcoder/layer_9_width_16k_l0_small_affine");
+    let w = saescope::weights::tensors::SafeFile::open(&folder.join("params.safetensors")).expect("params");
+    assert_eq!(w.shape("affine_skip_connection"), Some(vec![64, 64]), "the affine folder has its skip term");
+    let out = crate::common::saescope()
+        .args([
+            "feature",
+            "--format",
+            "json",
+            "--sae-release",
+            "gemma-scope-2-270m-pt-transcoders",
+            "--layers",
+            "9",
+            "--layer",
+            "9",
+            "--id",
+            "3",
+            "--model-dir",
+        ])
+        .arg(dir.join("model"))
+        .arg("--sae-dir")
+        .arg(dir.join("saes"))
+        .output()
+        .expect("feature");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let card: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(card["sae"]["hook"], "blocks.9.hook_mlp_in", "{}", card["sae"]);
+    assert_eq!(card["logits"]["promoted"].as_array().map(Vec::len), Some(10), "the logit lens reads the transcoder's output: {}", card["logits"]);
+}

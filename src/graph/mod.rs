@@ -120,12 +120,13 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
     let n_all = n_sources + n_logits;
     let max_features = opts.max_features.unwrap_or(total).min(total);
     let batch = opts.batch.max(1);
-    // Rows as computed, each over every source, and the node each is the row of.
-    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(max_features + n_logits);
+    // Rows as computed, each over every source (its nonzero entries), and the node each is
+    // the row of.
+    let mut rows: Vec<prune::Row> = Vec::with_capacity(max_features + n_logits);
     let mut row_node: Vec<usize> = Vec::with_capacity(max_features + n_logits);
     let logit_targets: Vec<Target> = chosen.iter().map(|&t| Target::Logit(t)).collect();
-    for (i, row) in r.rows(&logit_targets, batch)?.into_iter().enumerate() {
-        rows.push(row);
+    for (i, row) in r.rows(&logit_targets, batch)?.iter().enumerate() {
+        rows.push(prune::Row::from_dense(row));
         row_node.push(n_sources + i);
     }
     let probs_chosen: Vec<f32> = logit_nodes.iter().map(|l| l.prob).collect();
@@ -148,8 +149,8 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
         for chunk in pending.chunks(batch) {
             let targets: Vec<Target> = chunk.iter().map(|&f| Target::Feature(f)).collect();
             let got = r.rows(&targets, batch)?;
-            for (row, &f) in got.into_iter().zip(chunk) {
-                rows.push(row);
+            for (row, &f) in got.iter().zip(chunk) {
+                rows.push(prune::Row::from_dense(row));
                 row_node.push(f);
                 visited[f] = true;
             }
@@ -167,11 +168,18 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
     for i in 0..n_logits {
         position[n_sources + i] = n - n_logits + i;
     }
+    // Where each source's column lands (unselected features' nowhere).
+    let mut column_at = vec![usize::MAX; n_sources];
+    for (j, &c) in columns.iter().enumerate() {
+        column_at[c] = j;
+    }
     let mut adjacency = vec![0f32; n * n];
     for (row, &node) in rows.iter().zip(&row_node) {
         let at = position[node] * n;
-        for (j, &c) in columns.iter().enumerate() {
-            adjacency[at + j] = row[c];
+        for (&c, &v) in row.columns.iter().zip(&row.values) {
+            if let Some(&j) = column_at.get(c as usize).filter(|&&j| j != usize::MAX) {
+                adjacency[at + j] = v;
+            }
         }
     }
     Ok(Graph {

@@ -198,27 +198,47 @@ pub fn scores(a: &[f32], layout: &Layout, probs: &[f32]) -> (f32, f32) {
     (replacement, weighted / total)
 }
 
-/// circuit-tracer's estimate of each node's influence from the rows computed so far
-/// (`rows`, over the first columns of the `n` nodes, the node each is the row of in
-/// `row_node`; logits have no columns), by power iteration
-/// from the logits: which features to compute next (`compute_partial_influences`).
-pub fn partial_influence(rows: &[Vec<f32>], row_node: &[usize], n: usize, probs: &[f32]) -> Vec<f32> {
-    let normalized: Vec<Vec<f32>> = rows
-        .iter()
-        .map(|row| {
-            let sum: f32 = row.iter().map(|x| x.abs()).sum::<f32>().max(1e-8);
-            row.iter().map(|x| x.abs() / sum).collect()
-        })
-        .collect();
+/// One computed row of the adjacency, its nonzero entries only: a feature's row is zero for
+/// every source at or above its layer and after its position (most of them, on a long
+/// prompt), and `partial_influence` walks every row again at each re-ranking.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Row {
+    pub columns: Vec<u32>,
+    pub values: Vec<f32>,
+    /// The sum of the values' magnitudes, what the row is normalised by.
+    pub magnitude: f32,
+}
+
+impl Row {
+    pub fn from_dense(dense: &[f32]) -> Self {
+        let (mut columns, mut values) = (Vec::new(), Vec::new());
+        for (c, &v) in dense.iter().enumerate() {
+            if v != 0.0 {
+                columns.push(c as u32);
+                values.push(v);
+            }
+        }
+        let magnitude = values.iter().map(|v| v.abs()).sum();
+        Self { columns, values, magnitude }
+    }
+}
+
+/// circuit-tracer's estimate of each node's influence from the rows computed so far (the
+/// node each is the row of in `row_node`, of `n` nodes; logits have no columns), by power
+/// iteration from the logits: which features to compute next (`compute_partial_influences`).
+pub fn partial_influence(rows: &[Row], row_node: &[usize], n: usize, probs: &[f32]) -> Vec<f32> {
     let mut prod = vec![0f32; n];
     prod[n - probs.len()..].copy_from_slice(probs);
     let mut total = vec![0f32; n];
     for _ in 0..128 {
         let mut next = vec![0f32; n];
-        for (row, &node) in normalized.iter().zip(row_node) {
+        for (row, &node) in rows.iter().zip(row_node) {
             let p = prod[node];
             if p != 0.0 {
-                next.iter_mut().zip(row).for_each(|(o, &x)| *o += p * x);
+                let scale = p / row.magnitude.max(1e-8);
+                for (&c, &v) in row.columns.iter().zip(&row.values) {
+                    next[c as usize] += scale * v.abs();
+                }
             }
         }
         if next.iter().all(|&x| x == 0.0) {

@@ -278,3 +278,45 @@ fn a_gemma_scope_transcoder_opens_as_an_sae() {
     assert_eq!(card["sae"]["hook"], "blocks.9.hook_mlp_in", "{}", card["sae"]);
     assert_eq!(card["logits"]["promoted"].as_array().map(Vec::len), Some(10), "the logit lens reads the transcoder's output: {}", card["logits"]);
 }
+
+/// The command as a user runs it: a graph written and read back, an intervention, and bad
+/// input refused with a line that says what to do.
+#[test]
+fn the_graph_command_writes_reads_back_and_refuses_bad_input() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let model = crate::common::tiny().join("model");
+    let tcs = tiny_transcoders(true);
+    let run = |args: &[&str]| {
+        let out = crate::common::saescope().arg("graph").arg("--model-dir").arg(&model).args(args).output().expect("graph");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let file = tmp.path().join("g.json");
+    let tc = tcs.to_str().expect("utf-8 path");
+    let (ok, _, err) = run(&["--transcoders", tc, "--prompt", PROMPT, "-o", file.to_str().expect("path")]);
+    assert!(ok, "{err}");
+    assert!(err.contains("replacement score") && err.contains("completeness score"), "{err}");
+    let (ok, out, err) = run(&["--graph", file.to_str().expect("path")]);
+    assert!(ok, "{err}");
+    assert!(out.contains("feature,") && out.contains("strongest inputs of Output"), "{out}");
+    let (ok, out, err) = run(&["--transcoders", tc, "--prompt", PROMPT, "--ablate", "0:1@1", "--scale", "2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("frozen attention") && out.contains("free attention"), "{out}");
+    // A layer without its transcoder, a malformed intervention, a file that is no graph.
+    let partial = tmp.path().join("partial");
+    std::fs::create_dir_all(&partial).expect("dir");
+    for l in [0, 1, 2] {
+        let name = format!("blocks.{l}.hook_mlp_in");
+        let to = partial.join(&name);
+        std::fs::create_dir_all(&to).expect("dir");
+        for f in ["cfg.json", "sae_weights.safetensors"] {
+            std::fs::copy(tcs.join(&name).join(f), to.join(f)).expect("copy");
+        }
+    }
+    let (ok, _, err) = run(&["--transcoders", partial.to_str().expect("path"), "--prompt", PROMPT]);
+    assert!(!ok && err.contains("no transcoder for layer(s) 3, 4"), "{err}");
+    let (ok, _, err) = run(&["--transcoders", tc, "--prompt", PROMPT, "--ablate", "3:x@1"]);
+    assert!(!ok && err.contains("is not LAYER:FEATURE@POSITION"), "{err}");
+    std::fs::write(tmp.path().join("no.json"), "{\"nodes\": 3}").expect("write");
+    let (ok, _, err) = run(&["--graph", tmp.path().join("no.json").to_str().expect("path")]);
+    assert!(!ok && err.contains("is not a graph in circuit-tracer's JSON"), "{err}");
+}

@@ -1,10 +1,11 @@
 //! A graph's transcoders: one per layer, found in a folder as SAELens or Gemma Scope 2 lay
-//! them out, and loaded as the SAEs they are (sae/mod.rs reads both formats).
+//! them out, or as circuit-tracer keeps a transcoder set (`config.yaml` and
+//! `layer_L.safetensors`), and loaded as the SAEs they are (sae/mod.rs reads each format).
 
-use crate::model::hooks::HookPoint;
+use crate::model::hooks::{HookPoint, Site};
 use crate::sae::{Overrides, Sae, SaeConfig};
 use crate::source::SaeFiles;
-use color_eyre::eyre::{bail, Result, WrapErr};
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind};
 
@@ -38,6 +39,9 @@ pub fn load_dir(dir: &Path, n_layers: usize, d_model: usize, device: Device, kin
     if !dir.is_dir() {
         bail!("{} is not a folder: --transcoders takes a folder with a transcoder per layer (saescope synth --transcoders plain writes one)", dir.display());
     }
+    if dir.join("config.yaml").is_file() {
+        return load_circuit_tracer(dir, n_layers, d_model, device, kind);
+    }
     let mut by_layer: Vec<Option<(SaeFiles, HookPoint)>> = (0..n_layers).map(|_| None).collect();
     for files in folders(dir)? {
         let cfg = SaeConfig::from_file(&files.cfg)?;
@@ -60,4 +64,38 @@ pub fn load_dir(dir: &Path, n_layers: usize, d_model: usize, device: Device, kin
         bail!("{} has no transcoder for layer(s) {}: a graph needs one at every layer", dir.display(), missing.join(", "));
     }
     by_layer.into_iter().flatten().map(|(files, hook)| Sae::load(&files, d_model, hook, &Overrides::default(), true, device, kind)).collect()
+}
+
+/// circuit-tracer's transcoder set: `config.yaml` (`model_kind: transcoder_set`, the input
+/// and output hooks relative to `blocks.L`) and `layer_L.safetensors` for every layer.
+fn load_circuit_tracer(dir: &Path, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Vec<Sae>> {
+    let path = dir.join("config.yaml");
+    let text = std::fs::read_to_string(&path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| eyre!("{}: not YAML ({e})", path.display()))?;
+    let doc = docs.first().ok_or_else(|| eyre!("{} is empty", path.display()))?;
+    let key = |k: &str| doc[k].as_str().map(str::to_string);
+    match key("model_kind").as_deref() {
+        Some("transcoder_set") => {}
+        Some("cross_layer_transcoder") => bail!("{}: cross-layer transcoders are not read yet; give a per-layer transcoder set", path.display()),
+        other => bail!("{}: model_kind {other:?} is not circuit-tracer's transcoder_set", path.display()),
+    }
+    // circuit-tracer's hook names, relative to blocks.L.
+    let reads = match key("feature_input_hook").as_deref() {
+        Some("mlp.hook_in") => Site::MlpIn,
+        Some("ln2.hook_normalized") => Site::Ln2Normalized,
+        other => bail!("{}: feature_input_hook {other:?} is not an MLP input saescope knows (mlp.hook_in, ln2.hook_normalized)", path.display()),
+    };
+    match key("feature_output_hook").as_deref() {
+        Some("hook_mlp_out" | "mlp.hook_out") => {}
+        other => bail!("{}: feature_output_hook {other:?} is not the MLP's output (hook_mlp_out, mlp.hook_out)", path.display()),
+    }
+    (0..n_layers)
+        .map(|l| {
+            let file = dir.join(format!("layer_{l}.safetensors"));
+            if !file.is_file() {
+                bail!("{} has no layer_{l}.safetensors: a graph needs a transcoder at every layer", dir.display());
+            }
+            Sae::load_circuit_tracer(&file, HookPoint::new(l, reads), HookPoint::new(l, Site::MlpOut), d_model, device, kind)
+        })
+        .collect()
 }

@@ -332,6 +332,55 @@ impl Sae {
         })
     }
 
+    /// A per-layer transcoder in circuit-tracer's own layout (`layer_L.safetensors` of a set
+    /// whose `config.yaml` names the hooks): `W_enc` and `W_dec` both [d_tc, d] (its
+    /// encoder is applied as `F.linear`, so transposed here), `activation_function.threshold`
+    /// where JumpReLU, `W_skip` [d_out, d_in] applied as `x @ W_skip.T`.
+    pub fn load_circuit_tracer(weights: &Path, reads: HookPoint, writes: HookPoint, d_in: usize, device: Device, kind: Kind) -> Result<Self> {
+        let file = Weights::open(weights)?;
+        let (d_sae, d_out) = match file.shape("W_dec").as_deref() {
+            Some([s, o]) => (*s, *o),
+            _ => bail!("{}: no 2-D tensor W_dec (circuit-tracer's [d_transcoder, d_model])", weights.display()),
+        };
+        let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device).to_kind(kind)) };
+        let threshold = match file.shape("activation_function.threshold") {
+            Some(_) => Some(get("activation_function.threshold", &[d_sae])?),
+            None => None,
+        };
+        let w_skip = match file.shape("W_skip") {
+            Some(_) => Some(get("W_skip", &[d_out, d_in])?.tr().contiguous()),
+            None => None,
+        };
+        let cfg = SaeConfig {
+            d_in,
+            d_sae: Some(d_sae),
+            architecture: if threshold.is_some() { Architecture::JumpRelu } else { Architecture::Standard },
+            apply_b_dec_to_input: false,
+            normalize: Normalize::None,
+            scaled_inputs: false,
+            hook_name: Some(reads.to_string()),
+            processing: Processing::NONE,
+            hook_name_out: Some(writes.to_string()),
+        };
+        let sae = Self {
+            w_enc: get("W_enc", &[d_sae, d_in])?.tr().contiguous(),
+            b_enc: get("b_enc", &[d_sae])?,
+            b_dec: get("b_dec", &[d_out])?,
+            d_out,
+            w_skip,
+            w_dec: Default::default(),
+            w_dec_norms: Default::default(),
+            device,
+            kind,
+            threshold,
+            d_sae,
+            cfg,
+            file,
+        };
+        sae.decoder()?;
+        Ok(sae)
+    }
+
     /// The SAE's feature count without loading it (reads cfg.json and the file header).
     pub fn width(files: &SaeFiles) -> Result<usize> {
         width_of(&SaeConfig::from_file(&files.cfg)?, &Weights::open(&files.weights)?)

@@ -320,3 +320,48 @@ fn the_graph_command_writes_reads_back_and_refuses_bad_input() {
     let (ok, _, err) = run(&["--graph", tmp.path().join("no.json").to_str().expect("path")]);
     assert!(!ok && err.contains("is not a graph in circuit-tracer's JSON"), "{err}");
 }
+
+/// A transcoder set in circuit-tracer's own layout (`config.yaml`, `layer_L.safetensors`
+/// with W_enc [d_tc, d], the threshold as `activation_function.threshold`, W_skip [d_out,
+/// d_in]) gives the graph its SAELens folders give.
+#[test]
+fn circuit_tracers_own_layout_gives_the_same_graph() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let src = tiny_transcoders(true);
+    let dir = crate::common::kept_dir().join("ct");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("config.yaml"), "model_kind: transcoder_set\nfeature_input_hook: mlp.hook_in\nfeature_output_hook: hook_mlp_out\nscan: tiny\n")
+        .expect("config");
+    let e = model_engine();
+    for l in 0..e.model.n_layers() {
+        let bytes = std::fs::read(src.join(format!("blocks.{l}.hook_mlp_in/sae_weights.safetensors"))).expect("weights");
+        let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+        let floats = |name: &str| -> (Vec<usize>, Vec<f32>) {
+            let t = st.tensor(name).expect(name);
+            (t.shape().to_vec(), t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        };
+        let mut out: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+        let (shape, w_enc) = floats("W_enc");
+        let (d, k) = (shape[0], shape[1]);
+        let transposed: Vec<f32> = (0..k).flat_map(|f| (0..d).map(move |i| (i, f))).map(|(i, f)| w_enc[i * k + f]).collect();
+        out.push(("W_enc".into(), vec![k, d], transposed));
+        for (from, to) in [("W_dec", "W_dec"), ("b_enc", "b_enc"), ("b_dec", "b_dec"), ("threshold", "activation_function.threshold"), ("W_skip", "W_skip")] {
+            let (shape, v) = floats(from);
+            out.push((to.into(), shape, v));
+        }
+        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = out.into_iter().map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
+        let views: Vec<(String, TensorView)> = raw.iter().map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("view"))).collect();
+        safetensors::serialize_to_file(views, &None, &dir.join(format!("layer_{l}.safetensors"))).expect("write");
+    }
+    let tokens = e.tokenizer.encode_with_bos(PROMPT).expect("tokens");
+    let graph_of = |d: &std::path::Path| {
+        let tcs = load_dir(d, e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
+        let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
+        saescope::graph::attribute(&r, &Default::default(), |t| t.to_string(), "t", Vec::new()).expect("graph")
+    };
+    let (ours, theirs) = (graph_of(src), graph_of(&dir));
+    assert_eq!(ours.active, theirs.active);
+    assert_eq!(ours.adjacency.len(), theirs.adjacency.len());
+    let worst = ours.adjacency.iter().zip(&theirs.adjacency).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst <= 1e-5, "the two layouts' graphs differ by {worst}");
+}

@@ -140,7 +140,8 @@ pub enum Command {
         /// The prompt; `-` reads it from standard input.
         #[arg(long, required_unless_present = "graph")]
         prompt: Option<String>,
-        /// A folder with a transcoder per layer (SAELens's layout or Gemma Scope 2's).
+        /// A folder with a transcoder per layer: SAELens folders, Gemma Scope 2's, or a set in
+        /// circuit-tracer's own layout (config.yaml, layer_L.safetensors).
         #[arg(long, value_name = "DIR", required_unless_present = "graph")]
         transcoders: Option<PathBuf>,
         /// A logit to explain (one token, e.g. " the"); repeat for several. Default: the

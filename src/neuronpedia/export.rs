@@ -184,7 +184,7 @@ fn activation_histograms(job: &Job, tokens: u64, progress: &ProgressSink) -> Res
     let mut ranges: Vec<Vec<Option<Range>>> = widths.iter().map(|&d| vec![None; d]).collect();
     job.scan("activation histograms: each feature's range", tokens, progress, &mut |si, f, v| {
         let r = &mut ranges[si][f as usize];
-        *r = Some(r.map_or(Range { lo: v, hi: v }, |r| Range { lo: r.lo.min(v), hi: r.hi.max(v) }));
+        *r = Some(Range::widened(*r, v));
     })?;
     let mut counts: Vec<Vec<u64>> = widths.iter().map(|&d| vec![0; d * histogram::BINS]).collect();
     job.scan("activation histograms: counting", tokens, progress, &mut |si, f, v| {

@@ -40,7 +40,12 @@ impl Range {
 
     /// The range of `values`; None for none.
     pub fn of(values: impl IntoIterator<Item = f32>) -> Option<Self> {
-        values.into_iter().fold(None, |r: Option<Range>, v| Some(r.map_or(Range { lo: v, hi: v }, |r| Range { lo: r.lo.min(v), hi: r.hi.max(v) })))
+        values.into_iter().fold(None, |r, v| Some(Self::widened(r, v)))
+    }
+
+    /// `range` (None: no values yet) widened to hold `v`: a range built one value at a time.
+    pub fn widened(range: Option<Self>, v: f32) -> Self {
+        range.map_or(Range { lo: v, hi: v }, |r| Range { lo: r.lo.min(v), hi: r.hi.max(v) })
     }
 }
 

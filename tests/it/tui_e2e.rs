@@ -92,7 +92,7 @@ fn run_in_tmux(name: &str, cmd: &str) -> Tmux {
 }
 
 fn assert_restored(t: &Tmux, code: i32) {
-    let s = t.wait_for("SAESCOPE-EXIT", 10);
+    let s = t.wait_all(&["SAESCOPE-EXIT", &format!("SAESCOPE-EXIT {code}")], 10);
     assert!(s.contains(&format!("SAESCOPE-EXIT {code}")), "{s}");
     assert!(!s.contains("Specialist scores"), "the alternate screen was left:\n{s}");
     let modes = t.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"]);
@@ -104,16 +104,16 @@ fn explore_step_mark_export_quit_in_tmux() {
     let export = tempfile::tempdir().expect("tmp");
     let t = launch("e2e", cache_dir(), &format!("--export-dir {}", quote(export.path())));
 
-    let s = t.wait_for("Peak", 60);
+    let s = t.wait_all(&["Peak", "Features · 6 res 512 · Python", "Specialist scores · 6 res 512"], 60);
     assert!(s.contains("Features · 6 res 512 · Python") && s.contains("Specialist scores · 6 res 512"), "{s}");
     t.keys(&["Right"]);
-    let s = t.wait_for("Features · 8 res 512", 5);
+    let s = t.wait_all(&["Features · 8 res 512", "Specialist scores · 8 res 512"], 5);
     assert!(s.contains("Specialist scores · 8 res 512"), "{s}");
     t.keys(&["Space", "j", "Space"]);
-    let s = t.wait_for("2 categories side by side", 5);
+    let s = t.wait_all(&["2 categories side by side", "[x] Python", "[x] Math"], 5);
     assert!(s.contains("[x] Python") && s.contains("[x] Math"), "{s}");
     t.keys(&["e"]);
-    let s = t.wait_for("exported", 5);
+    let s = t.wait_all(&["exported", "saescope-8res512-"], 5);
     assert!(s.contains("saescope-8res512-"), "{s}");
     let files: Vec<_> = std::fs::read_dir(export.path()).expect("dir").map(|e| e.expect("entry").path()).collect();
     assert_eq!(files.len(), 1, "one export, no temporary files left: {files:?}");
@@ -143,7 +143,7 @@ fn second_launch_is_served_from_the_cache() {
     assert_restored(&t, 0);
     drop(t);
     let t = launch("second", cache.path(), "");
-    let s = t.wait_for("Peak", 10);
+    let s = t.wait_all(&["Peak", "70 texts from cache"], 10);
     assert!(s.contains("70 texts from cache"), "{s}");
     t.keys(&["q"]);
     assert_restored(&t, 0);
@@ -180,7 +180,7 @@ fn scroll_then_click_opens_the_card_of_the_row_clicked() {
     t.keys(&["-l", &format!("\x1b[<0;{col};{row}M\x1b[<0;{col};{row}m")]);
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["Enter"]);
-    let s = t.wait_for("Feature #", 10);
+    let s = t.wait_all(&["Feature #", &format!("Feature #{feature} · 6 res 512")], 10);
     assert!(s.contains(&format!("Feature #{feature} · 6 res 512")), "clicked rank {rank}, #{feature}:\n{s}");
     t.escape();
     t.keys(&["q"]);
@@ -193,11 +193,11 @@ fn scroll_then_click_opens_the_card_of_the_row_clicked() {
 fn a_worker_panic_is_shown_and_q_still_quits() {
     let tmp = tempfile::tempdir().expect("tmp");
     let t = launch_with("panic", &tmp.path().join("cache"), "SAESCOPE_FAULT=panic-computing", "");
-    let s = t.wait_for("injected fault", 30);
+    let s = t.wait_all(&["injected fault", "error: the model thread failed while computing: injected fault (panic-computing)"], 30);
     assert!(s.contains("error: the model thread failed while computing: injected fault (panic-computing)"), "{s}");
     assert!(!s.contains("panicked at"), "the panic is not printed over the UI:\n{s}");
     t.keys(&["f"]);
-    let s = t.wait_for("Findings", 5);
+    let s = t.wait_all(&["Findings", "failed"], 5);
     assert!(s.contains("failed"), "the panes say why\n{s}");
     t.escape();
     t.keys(&["q"]);
@@ -212,7 +212,7 @@ fn a_worker_panic_while_serving_shows_in_the_view() {
     let t = launch_with("panic2", &tmp.path().join("cache"), "SAESCOPE_FAULT=panic-serving", "");
     t.wait_for("Peak", 60);
     t.keys(&["Tab", "Enter"]);
-    let s = t.wait_for("failed: the model thread failed while", 30);
+    let s = t.wait_all(&["failed: the model thread failed while", "(panic-serving)"], 30);
     assert!(s.contains("(panic-serving)") && !s.contains("panicked at"), "{s}");
     t.escape();
     t.keys(&["q"]);
@@ -235,7 +235,7 @@ fn sigterm_during_a_stalled_download_in_the_explorer_restores_the_terminal() {
         env!("CARGO_BIN_EXE_saescope"),
     );
     let t = run_in_tmux("download", &cmd);
-    let s = t.wait_for("downloading model.safetensors: 2.0 MB of 15.5 MB", 30);
+    let s = t.wait_all(&["downloading model.safetensors: 2.0 MB of 15.5 MB", "B/s"], 30);
     assert!(s.contains("B/s"), "the gauge shows the rate\n{s}");
     let shell = t.cmd(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
     let started = Instant::now();
@@ -280,7 +280,7 @@ fn quit_while_computing_leaves_no_partial_cache_file() {
     let t = launch("quit", &cache, &format!("--batch-tokens 32 --samples {}", quote(&samples)));
     t.wait_for("encoding texts", 30);
     // The panes fill in while the rest computes.
-    let s = t.wait_for("texts so far", 30);
+    let s = t.wait_all(&["texts so far", "#   feature"], 30);
     assert!(s.contains("#   feature"), "{s}");
     let partials = || {
         std::fs::read_dir(&cache).map(|r| r.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".partial-")).count()).unwrap_or(0)
@@ -300,7 +300,7 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     let rows: String = (0..512).map(|i| format!("{{\"layer\":\"8-res-jb\",\"index\":\"{i}\",\"description\":\"label number {i}\"}}\n")).collect();
     std::fs::write(&labels, rows).expect("labels");
     let t = launch("views", cache_dir(), &format!("--labels {} --export-dir {}", quote(&labels), quote(tmp.path())));
-    let s = t.wait_for("Peak", 60);
+    let s = t.wait_all(&["Peak", "labels: 512"], 60);
     assert!(s.contains("labels: 512"), "import summary on the status line\n{s}");
     t.keys(&["Right", "Tab", "Enter"]);
     let s = t.wait_for("Logit lens: promotes", 30);
@@ -313,22 +313,21 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
         "{s}"
     );
     t.keys(&["t"]);
-    let s = t.wait_for("max ", 30);
+    let s = t.wait_all(&["max ", "Tokens · feature #", "Python"], 30);
     assert!(s.contains("Tokens · feature #") && s.contains("Python"), "{s}");
     t.keys(&["j", "v", "e"]);
-    let s = t.wait_for("exported", 10);
+    let s = t.wait_all(&["exported", "saescope-tokens-8res512-"], 10);
     assert!(s.contains("saescope-tokens-8res512-"), "{s}");
     t.escape();
     t.keys(&["f"]);
-    let s = t.wait_for("Findings of the GPT-2 small SAE study", 5);
+    let s = t.wait_all(&["Findings of the GPT-2 small SAE study", "HOLD"], 5);
     assert!(s.contains("HOLD"), "{s}");
     t.escape();
     t.keys(&["/"]);
     t.keys(&["-l", "number 42"]);
-    let s = t.wait_for("label number 420", 5);
-    assert!(s.contains("search (label, #id, token): number 42"), "{s}");
+    t.wait_all(&["label number 420", "search (label, #id, token): number 42"], 5);
     t.keys(&["Enter", "Enter"]);
-    let s = t.wait_for("Logit lens", 30);
+    let s = t.wait_all(&["Logit lens", "Feature #42 · 8 res 512"], 30);
     assert!(s.contains("Feature #42 · 8 res 512"), "first hit, #42\n{s}");
     t.escape();
     t.escape();
@@ -336,10 +335,10 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     t.wait_for("your text:", 5);
     t.keys(&["-l", "def quick(x): return x + 1  # my own text"]);
     t.keys(&["Enter"]);
-    let s = t.wait_for("Your text", 30);
+    let s = t.wait_all(&["Your text", "tokens"], 30);
     assert!(s.contains("tokens"), "{s}");
     t.escape();
-    let s = t.wait_for("Categories", 5);
+    let s = t.wait_all(&["Categories", "Your text"], 5);
     assert!(s.contains("Your text"), "{s}");
     t.keys(&["q"]);
     assert_restored(&t, 0);
@@ -361,7 +360,7 @@ fn steer_from_a_card_and_attribute_a_prompt_in_tmux() {
     t.wait_for("prompt to steer:", 5);
     t.keys(&["-l", "The weather today is"]);
     t.keys(&["Enter"]);
-    let s = t.wait_for("steered: top token", 60);
+    let s = t.wait_all(&["steered: top token", "default", "The weather today is"], 60);
     assert!(s.contains("default") && s.contains("The weather today is"), "{s}");
     t.escape();
     t.wait_for("Logit lens: promotes", 5);
@@ -375,7 +374,7 @@ fn steer_from_a_card_and_attribute_a_prompt_in_tmux() {
     let row = s.lines().find(|l| l.contains("6 res 512") && l.contains('#')).expect("a layer 6 row");
     let feature: String = row[row.find('#').expect("#") + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
     t.keys(&["Enter"]);
-    let s = t.wait_for("Feature #", 30);
+    let s = t.wait_all(&["Feature #", &format!("Feature #{feature} · 6 res 512")], 30);
     assert!(s.contains(&format!("Feature #{feature} · 6 res 512")), "the first row's card, #{feature}\n{s}");
     t.escape();
     t.escape();
@@ -441,13 +440,13 @@ fn releases_by_name_in_the_explorer_in_tmux() {
     };
 
     let t = launch("fs", &format!("--sae-release {FS} --sae {FS_IDS}"));
-    let s = t.wait_for("Peak", 60);
+    let s = t.wait_all(&["Peak", " saescope  SAE  8 res 768 │ 8 res 1.5k │ 8 res 3k │"], 60);
     assert!(s.contains(" saescope  SAE  8 res 768 │ 8 res 1.5k │ 8 res 3k │"), "one tab per SAE, by width\n{s}");
     assert!(s.contains("Features · 8 res 768 · Python"), "{s}");
     t.keys(&["Right"]);
     t.wait_for("Features · 8 res 1.5k · Python", 5);
     t.keys(&["Tab", "Enter"]);
-    let s = t.wait_for("Logit lens", 30);
+    let s = t.wait_all(&["Logit lens", "Feature #", "· 8 res 1.5k ·"], 30);
     assert!(s.contains("Feature #") && s.contains("· 8 res 1.5k ·"), "{s}");
     t.wait_all(&["8 res 768: nearest (cosine)", "8 res 3k: nearest (cosine)"], 10);
     t.escape();
@@ -455,13 +454,13 @@ fn releases_by_name_in_the_explorer_in_tmux() {
     assert_restored(&t, 0);
 
     let t = launch("v5", &format!("--sae-release {V5} --layers 6,8,10,11"));
-    let s = t.wait_for("Peak", 60);
+    let s = t.wait_all(&["Peak", " saescope  layer (post)  6 │ 8 │ 10 │ 11 │", "Features · 6 post 4k · Python"], 60);
     assert!(s.contains(" saescope  layer (post)  6 │ 8 │ 10 │ 11 │") && s.contains("Features · 6 post 4k · Python"), "{s}");
     t.keys(&["q"]);
     assert_restored(&t, 0);
 
     let t = launch("kk", &format!("--sae-release {KK} --layers 5,8"));
-    let s = t.wait_for("Peak", 60);
+    let s = t.wait_all(&["Peak", " saescope  layer (z)  5 │ 8 │", "Features · 5 z 4k · Python"], 60);
     assert!(s.contains(" saescope  layer (z)  5 │ 8 │") && s.contains("Features · 5 z 4k · Python"), "{s}");
     t.keys(&["Tab", "Enter"]);
     t.wait_all(&["Logit lens: promotes", "8 z 4k: nearest (cosine)"], 30);
@@ -496,7 +495,7 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
         quote(&tiny().join("saes")),
     );
     let t = run_in_tmux("gemma", &cmd);
-    let s = t.wait_for("Peak", 60);
+    let s = t.wait_all(&["Peak", " saescope  layer (post)  5 │ 9 │", "Features · 5 post 128 · Python"], 60);
     assert!(s.contains(" saescope  layer (post)  5 │ 9 │") && s.contains("Features · 5 post 128 · Python"), "Gemma Scope 2 tabs\n{s}");
     assert!(s.contains("model google/gemma-3-270m"), "{s}");
     t.wait_for("corpus indexed:", 60);
@@ -505,8 +504,7 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
     let s = t.wait_all(&["on two runs", "1. The top feature changes at every layer", "gemma-3-270m · gemma-scope-2-270m-pt-res"], 10);
     assert!(!s.contains("is computing"), "{s}");
     t.keys(&["-l", &"j".repeat(9)]);
-    let s = t.wait_for("jbloom/GPT2-Small-SAEs-Reformatted", 10);
-    assert!(s.contains("[HOLDS]") || s.contains("[DOES NOT HOLD]"), "{s}");
+    t.wait_until("a verdict", 10, |s| s.contains("jbloom/GPT2-Small-SAEs-Reformatted") && (s.contains("[HOLDS]") || s.contains("[DOES NOT HOLD]")));
     t.escape();
     t.keys(&["Tab", "Enter"]);
     let s = t.wait_all(&["Logit lens: promotes", "Top contexts", "9 post 128: nearest (cosine)"], 30);
@@ -517,7 +515,7 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
     t.wait_for("prompt to steer:", 5);
     t.keys(&["-l", "The cat sat on the mat because"]);
     t.keys(&["Enter"]);
-    let s = t.wait_for("steered: top token", 60);
+    let s = t.wait_all(&["steered: top token", "default", "The cat sat on the mat because"], 60);
     assert!(s.contains("default") && s.contains("The cat sat on the mat because"), "{s}");
     t.escape();
     t.escape();
@@ -530,7 +528,7 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
     t.wait_for("your text:", 5);
     t.keys(&["-l", "Gemma reads this sentence, naïve café included."]);
     t.keys(&["Enter"]);
-    let s = t.wait_for("Your text", 60);
+    let s = t.wait_all(&["Your text", "tokens"], 60);
     assert!(s.contains("tokens"), "{s}");
     t.escape();
     t.wait_for("Categories", 5);
@@ -569,7 +567,7 @@ fn a_neuronpedia_dump_in_the_card_in_tmux() {
     let extra =
         format!("--sae-release gpt2-small-res-jb --layers 6,11 --neuronpedia {} --labels {}", quote(&dump), quote(&dump.join("v1/gpt2-small/6-res-jb")));
     let t = launch("neuronpedia", cache.path(), &extra);
-    let s = t.wait_for("Peak", 60);
+    let s = t.wait_all(&["Peak", "neuronpedia: 12 features from 4 files"], 60);
     assert!(s.contains("neuronpedia: 12 features from 4 files"), "{s}");
     t.keys(&["/"]);
     t.keys(&["-l", "#3"]);
@@ -582,7 +580,7 @@ fn a_neuronpedia_dump_in_the_card_in_tmux() {
     t.escape();
     // The SAE overview: Neuronpedia's numbers for the SAE, without a corpus index.
     t.keys(&["O"]);
-    let s = t.wait_for("Neuronpedia gpt2-small/6-res-jb: 12 features · 0 dead · density", 10);
+    let s = t.wait_all(&["Neuronpedia gpt2-small/6-res-jb: 12 features · 0 dead · density", "No corpus."], 10);
     assert!(s.contains("No corpus."), "saescope's own overview still asks for a corpus\n{s}");
     t.escape();
     t.keys(&["q"]);
@@ -610,8 +608,7 @@ fn open_questions_and_sae_quality_in_tmux() {
     for _ in 0..2 {
         t.keys(&["PageUp"]);
     }
-    let s = t.wait_for("7. The late-layer dips", 10);
-    assert!(s.contains("most dips follow") || s.contains("no dips on this data"), "{s}");
+    t.wait_until("question 7's answer", 10, |s| s.contains("7. The late-layer dips") && (s.contains("most dips follow") || s.contains("no dips on this data")));
     t.keys(&["End"]);
     t.keys(&["Right"]);
     t.wait_for("Token strips at 11 res 512", 10);
@@ -622,7 +619,7 @@ fn open_questions_and_sae_quality_in_tmux() {
         t.keys(&["PageUp"]);
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    let s = t.wait_for("5. Syntax or semantics", 5);
+    let s = t.wait_all(&["5. Syntax or semantics", "features (each category's top 5 and best specialist per SAE)"], 5);
     assert!(s.contains("features (each category's top 5 and best specialist per SAE)"), "{s}");
     t.keys(&["PageDown"]);
     t.wait_all(&["6. The long tail", "Lorenz"], 5);

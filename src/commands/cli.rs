@@ -16,12 +16,17 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub versus: VersusArgs,
+    #[command(flatten)]
+    pub graphs: GraphViewArgs,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Open the explorer (the default when no subcommand is given).
-    Explore,
+    Explore {
+        #[command(flatten)]
+        graphs: GraphViewArgs,
+    },
     /// Print the per-category, per-layer figures (the study's Figure 2b) for scripts.
     Report {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
@@ -322,6 +327,25 @@ pub enum CardFormat {
 /// its model and SAEs, named as the first run's are (its defaults follow its model:
 /// `--versus-model google/gemma-3-270m` takes Gemma Scope 2). Samples and every other
 /// option are the first run's.
+/// The explorer's graph view. Not global: `graph` and `synth` have a `--transcoders` of their own.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GraphViewArgs {
+    /// A folder with a transcoder per layer (as `saescope graph --transcoders` takes): `g`
+    /// then draws the attribution graph of a prompt.
+    #[arg(long, value_name = "DIR")]
+    pub transcoders: Option<PathBuf>,
+    /// Open this graph file (saescope's or circuit-tracer's JSON) in the graph view.
+    #[arg(long, value_name = "FILE")]
+    pub graph: Option<PathBuf>,
+}
+
+impl GraphViewArgs {
+    /// The explorer's options and the subcommand's, whichever were given.
+    pub fn or(&self, other: &GraphViewArgs) -> GraphViewArgs {
+        GraphViewArgs { transcoders: self.transcoders.clone().or_else(|| other.transcoders.clone()), graph: self.graph.clone().or_else(|| other.graph.clone()) }
+    }
+}
+
 #[derive(Args, Debug, Clone, Default)]
 pub struct VersusArgs {
     /// Hugging Face model repo of the second run.

@@ -1,10 +1,10 @@
 //! The explorer: its first state from the options, then the event loop (src/ui/).
 
 use super::{labels, samples, setup};
-use crate::commands::cli::{Common, VersusArgs};
+use crate::commands::cli::{Common, GraphViewArgs, VersusArgs};
 use color_eyre::eyre::Result;
 
-pub fn explore(c: &Common, versus: &VersusArgs) -> Result<()> {
+pub fn explore(c: &Common, versus: &VersusArgs, graphs: &GraphViewArgs) -> Result<()> {
     use saescope::ui::{
         app::{App, RunInfo},
         worker::{VersusJob, WorkerJob},
@@ -20,7 +20,16 @@ pub fn explore(c: &Common, versus: &VersusArgs) -> Result<()> {
     let (planned, ids) = run.saes.planned();
     let (labels, summary) = labels(c, &saescope::neuronpedia::labels::Scope::new(&planned, &ids))?;
     let info = RunInfo { model: run.model.label(), sae: run.saes.short_label(), device: format!("{:?}", run.device).to_lowercase(), ids };
+    if let Some(dir) = graphs.transcoders.as_ref().filter(|d| !d.is_dir()) {
+        color_eyre::eyre::bail!("--transcoders {}: not a folder; give the folder with a transcoder per layer", dir.display());
+    }
+    // A graph file is read now, so a bad one fails before the screen opens.
+    let graph = graphs.graph.as_ref().map(|p| saescope::graph::json::read(p).map(|f| (f, p))).transpose()?;
     let mut app = App::new(categories, planned.clone(), info, c.export_dir.clone());
+    app.transcoders = graphs.transcoders.as_ref().map(|d| super::graph::scan_name(d));
+    if let Some((file, path)) = graph {
+        app.open_graph(file, format!("read from {}", path.display()))?;
+    }
     app.labels = labels.clone();
     app.message = summary;
     let index = match c.corpus()? {
@@ -46,5 +55,5 @@ pub fn explore(c: &Common, versus: &VersusArgs) -> Result<()> {
         }
         None => None,
     };
-    saescope::ui::run(app, WorkerJob { run, samples, params, cache: c.cache(), labels, planned, index, versus, neuronpedia: c.neuronpedia.clone() })
+    saescope::ui::run(app, WorkerJob { run, samples, params, cache: c.cache(), labels, planned, index, versus, neuronpedia: c.neuronpedia.clone(), transcoders: graphs.transcoders.clone() })
 }

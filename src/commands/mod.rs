@@ -76,7 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         retries: c.download_retries,
     });
     let versus = &cli.versus;
-    if versus.given() && !matches!(cli.command, None | Some(Command::Explore | Command::Findings { .. })) {
+    if versus.given() && !matches!(cli.command, None | Some(Command::Explore { .. } | Command::Findings { .. })) {
         color_eyre::eyre::bail!("--versus-* options name a second run for `findings` and the explorer's findings view; drop them from this command");
     }
     if versus.given() && versus.versus_model.is_none() && versus.versus_model_dir.is_none() {
@@ -117,7 +117,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Steer { prompt, features, tokens, temperature, seed, mode, format, output }) => {
             steer::steer(c, &prompt, &features, saescope::interp::steer::Sampling { tokens, temperature, seed }, mode, format, output)
         }
-        None | Some(Command::Explore) => explore::explore(c, versus),
+        None => explore::explore(c, versus, &cli.graphs),
+        Some(Command::Explore { graphs }) => explore::explore(c, versus, &graphs.or(&cli.graphs)),
     }
 }
 

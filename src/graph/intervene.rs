@@ -81,3 +81,64 @@ pub fn logits(model: &dyn Family, transcoders: &[Sae], tokens: &[u32], intervent
     let unembedding = model.unembedding()?.to_kind(Kind::Float);
     Ok(last.get(0).get(t - 1).to_kind(Kind::Float).matmul(&unembedding.tr()).to_device(Device::Cpu))
 }
+
+/// One token's probability and logit before and after, `[probability, logit]` each.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Moved {
+    pub token: u32,
+    pub text: String,
+    pub clean: [f32; 2],
+    pub frozen_attention: [f32; 2],
+    pub free_attention: [f32; 2],
+}
+
+/// What an intervention did: each feature's clean activation and the value it was set to,
+/// and the top tokens of the clean run and of both intervened runs, each once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compared {
+    pub set: Vec<(Intervention, f32)>,
+    pub tokens: Vec<Moved>,
+}
+
+/// Sets each feature in `wanted` to `scale` times its clean activation and compares the
+/// top logits: clean, with attention frozen (as in the graph) and free.
+pub fn compare(engine: &crate::pipeline::Engine, transcoders: &[Sae], ids: &[u32], wanted: &[Intervention], scale: f64) -> Result<Compared> {
+    let model = engine.model.as_ref();
+    let r = crate::graph::replacement::Replacement::new(model, transcoders, ids, 0)?;
+    let set: Vec<(Intervention, f32)> = wanted
+        .iter()
+        .map(|i| {
+            let a = r.active.iter().find(|a| (a.layer, a.pos, a.feature) == (i.layer, i.pos, i.feature)).map_or(0.0, |a| a.activation);
+            (Intervention { value: (f64::from(a) * scale) as f32, ..*i }, a)
+        })
+        .collect();
+    let applied: Vec<Intervention> = set.iter().map(|s| s.0).collect();
+    let run = |wanted: &[Intervention], frozen: bool| -> Result<(Vec<f32>, Vec<f32>)> {
+        let l = logits(model, transcoders, ids, wanted, frozen)?;
+        Ok((Vec::<f32>::try_from(l.softmax(-1, Kind::Float))?, Vec::<f32>::try_from(&l)?))
+    };
+    let (clean, frozen, free) = (run(&[], false)?, run(&applied, true)?, run(&applied, false)?);
+    let top = |p: &[f32]| -> Vec<usize> {
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+        order.truncate(5);
+        order
+    };
+    let mut tokens: Vec<usize> = Vec::new();
+    for t in top(&clean.0).into_iter().chain(top(&frozen.0)).chain(top(&free.0)) {
+        if !tokens.contains(&t) {
+            tokens.push(t);
+        }
+    }
+    let tokens = tokens
+        .iter()
+        .map(|&t| Moved {
+            token: t as u32,
+            text: engine.tokenizer.token_strings(&[t as u32]).concat(),
+            clean: [clean.0[t], clean.1[t]],
+            frozen_attention: [frozen.0[t], frozen.1[t]],
+            free_attention: [free.0[t], free.1[t]],
+        })
+        .collect();
+    Ok(Compared { set, tokens })
+}

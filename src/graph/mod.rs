@@ -7,9 +7,11 @@
 //! per position, and the logit nodes. Its adjacency has a row per target and a column per
 //! source; only features and logits have rows.
 
+pub mod build;
 pub mod intervene;
 pub mod json;
 pub mod prune;
+pub mod reading;
 pub mod replacement;
 pub mod transcoders;
 

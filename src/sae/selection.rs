@@ -1,6 +1,7 @@
 //! Which SAEs a run loads and where they live, decided from the command line before any
 //! file is read: SAELens's names (`--sae-release NAME --sae ID`, or the release's SAEs at
-//! `--layers`), or a repo or folder of SAELens folders named for their hooks, by layer.
+//! `--layers`), or a repo or folder of SAELens folders named for their hooks, by layer or
+//! by hook (`--sae blocks.3.hook_mlp_in`).
 //! `pipeline::Resolved` turns a selection into files and keys.
 
 use crate::model::hooks::{HookPoint, Processing};
@@ -105,11 +106,20 @@ impl Selection {
         let by_layer = || crate::model::hooks::normalize_layers(layers).into_iter().map(Wanted::Layer).collect::<Vec<_>>();
         // A repo (with its slash) or a folder of SAELens folders named for hooks, by layer.
         if release.contains('/') {
-            if !ids.is_empty() {
-                bail!("--sae names SAEs of a SAELens release (--sae-release NAME, `saescope saes` lists them); with a repo or --sae-dir alone use --layers");
-            }
             let source = dir.map_or_else(|| Source::Hub(release.to_string()), |d| Source::Dir(d.to_path_buf()));
-            return Ok(Self { source, wanted: by_layer(), release: None });
+            if ids.is_empty() {
+                return Ok(Self { source, wanted: by_layer(), release: None });
+            }
+            // `--sae` there names the folders themselves, by hook: any site, transcoders too.
+            let wanted = ids
+                .iter()
+                .map(|id| {
+                    Named::in_folder(&source, id).map(Wanted::Named).ok_or_else(|| {
+                        eyre!("--sae {id:?}: in a repo or --sae-dir, --sae names a folder by its hook (blocks.3.hook_mlp_in), or name a SAELens release with --sae-release")
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Self { source, wanted, release: None });
         }
         // Release names (a comma list mixes releases): their SAEs at --layers, or the --sae
         // ids each names, from the hub or from local copies of their repos (--sae-dir: the

@@ -46,6 +46,8 @@ pub enum Mode {
     Overview,
     /// One corpus context whole, token by token (Enter on a card's context).
     Context,
+    /// A prompt's attribution graph over the transcoders (`g`, or `--graph FILE`).
+    Graph,
 }
 
 /// The input line: what the typed text is for.
@@ -59,6 +61,8 @@ pub enum InputKind {
     AttributePrompt,
     /// The token to attribute instead of the model's top one.
     AttributeTarget,
+    /// A prompt whose attribution graph to compute.
+    GraphPrompt,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +89,10 @@ pub enum WorkerRequest {
     Questions,
     /// One SAE's quality on the samples, CE and KL included (eval.rs).
     Quality(crate::sae::key::SaeKey),
+    /// The attribution graph of the prediction after a prompt (src/graph/).
+    Graph(String),
+    /// The prompt's top logits with these transcoder features set (graph/intervene.rs).
+    Intervene { prompt: String, features: Vec<crate::graph::intervene::Intervention>, scale: f64 },
 }
 
 /// What an action asks of the world outside the state; the event loop carries it out.
@@ -110,6 +118,9 @@ pub enum Reply {
     Attributed(Box<crate::interp::attribute::Attribution>),
     Questions(Box<crate::analysis::questions::OpenQuestions>),
     Quality(crate::sae::key::SaeKey, Box<crate::analysis::eval::Quality>),
+    /// A prompt's graph, pruned, and the line that says what it took and its scores.
+    Graph { prompt: String, file: Box<crate::graph::json::File>, line: String },
+    Intervened { prompt: String, compared: Box<crate::graph::intervene::Compared> },
     /// The request could not be answered, and why: the views waiting on it say so.
     Failed {
         request: WorkerRequest,
@@ -190,6 +201,8 @@ pub enum Action {
     Overview,
     /// `S`: the overview's next sort order.
     Sort,
+    /// `g`: the attribution graph of a prompt (the token view's text, the attribute view's prompt).
+    Graph,
 }
 
 /// What the background worker hands over when it is done.

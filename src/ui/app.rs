@@ -11,7 +11,7 @@ pub use crate::ui::action::{Action, Effect, Input, InputKind, Mode, Pane, Reply,
 use crate::ui::context::Asked;
 use crate::ui::context::Context;
 use crate::ui::hits::HitMap;
-use crate::ui::screens::{AttributeScreen, CardScreen, FindingsScreen, MainScreen, Screen, ScreenStep, SearchScreen, TokensScreen};
+use crate::ui::screens::{AttributeScreen, CardScreen, FindingsScreen, GraphScreen, MainScreen, Screen, ScreenStep, SearchScreen, TokensScreen};
 use std::path::PathBuf;
 
 pub struct App {
@@ -219,6 +219,22 @@ impl App {
                     }
                 }
             }
+            Reply::Graph { prompt, file, line } => {
+                for v in self.graphs(&prompt) {
+                    if v.reading.is_none() {
+                        v.set((*file).clone(), line.clone());
+                    }
+                }
+            }
+            Reply::Intervened { prompt, compared } => {
+                for v in self.graphs(&prompt) {
+                    if let Some((features, asked @ Asked::Pending)) = v.ablation.as_mut() {
+                        if compared.set.iter().map(|s| (s.0.layer, s.0.feature, s.0.pos)).eq(features.iter().map(|f| (f.layer, f.feature, f.pos))) {
+                            *asked = Asked::Ready(compared.clone());
+                        }
+                    }
+                }
+            }
             Reply::Questions(q) => self.ctx.questions = Some(Asked::Ready(q)),
             Reply::Quality(key, q) => {
                 self.ctx.quality.insert(key, Asked::Ready(q));
@@ -251,6 +267,20 @@ impl App {
                             }
                         }
                     }
+                    WorkerRequest::Graph(prompt) => {
+                        for v in self.graphs(prompt) {
+                            if v.reading.is_none() {
+                                v.failed = Some(why.clone());
+                            }
+                        }
+                    }
+                    WorkerRequest::Intervene { prompt, .. } => {
+                        for v in self.graphs(prompt) {
+                            if let Some((_, asked @ Asked::Pending)) = v.ablation.as_mut() {
+                                *asked = Asked::Failed(why.clone());
+                            }
+                        }
+                    }
                     WorkerRequest::Attribute { prompt, upto, .. } => {
                         for s in &mut self.screens {
                             if let Screen::Attribute(v) = s {
@@ -262,6 +292,52 @@ impl App {
                     }
                 }
                 self.ctx.message = Some(why);
+            }
+        }
+    }
+
+    /// The open graph views of `prompt`, wherever they are on the stack.
+    fn graphs<'a>(&'a mut self, prompt: &'a str) -> impl Iterator<Item = &'a mut GraphScreen> + 'a {
+        self.screens.iter_mut().filter_map(move |s| match s {
+            Screen::Graph(v) if v.prompt == prompt => Some(v.as_mut()),
+            _ => None,
+        })
+    }
+
+    /// Opens a graph already made (`--graph FILE`) on top; refused when it does not read as one.
+    pub fn open_graph(&mut self, file: crate::graph::json::File, line: String) -> color_eyre::Result<()> {
+        let view = GraphScreen::of_file(file, line);
+        if let Some(why) = &view.failed {
+            color_eyre::eyre::bail!("the graph does not read: {why}");
+        }
+        self.screens.push(Screen::Graph(Box::new(view)));
+        Ok(())
+    }
+
+    /// `g`: a graph of what the view on top shows (the token view's text to its cursor, the
+    /// attribute view's prompt), else of a prompt typed on the input line (a card offers its
+    /// top text to edit).
+    fn graph(&mut self) {
+        if self.ctx.transcoders.is_none() {
+            self.ctx.message = Some("graphs need transcoders: start saescope with --transcoders DIR (saescope synth --transcoders plain writes a set)".into());
+            return;
+        }
+        let prompt = match self.screen() {
+            Screen::Tokens(t) => t.text(&self.ctx).map(|text| match (t.cursor, self.ctx.token_cache.get(text)) {
+                (Some(c), Some(a)) => a.tokens.iter().take(c + 1).cloned().collect(),
+                _ => text.to_string(),
+            }),
+            Screen::Attribute(a) => Some(a.result.as_ref().map_or_else(|| a.prompt.clone(), |r| r.context.clone())),
+            _ => None,
+        };
+        match prompt {
+            Some(p) => {
+                let view = GraphScreen::open(p, &mut self.out);
+                self.screens.push(Screen::Graph(Box::new(view)));
+            }
+            None => {
+                let text = self.card().and_then(|c| c.top_texts.first()).map_or_else(String::new, |t| t.content.clone());
+                self.input = Some(Input { kind: InputKind::GraphPrompt, text });
             }
         }
     }
@@ -428,6 +504,7 @@ impl App {
             }
             Action::InputText => self.input = Some(Input { kind: InputKind::Text, text: String::new() }),
             Action::Attribute => self.input = Some(Input { kind: InputKind::AttributePrompt, text: String::new() }),
+            Action::Graph => self.graph(),
             Action::ToggleHelp => {
                 self.help = !self.help;
                 self.help_scroll = 0;
@@ -477,6 +554,13 @@ impl App {
                             s.prompt = input.text;
                             s.run(&mut self.ctx, &mut self.out);
                         }
+                    }
+                    InputKind::GraphPrompt => {
+                        let view = GraphScreen::open(input.text, &mut self.out);
+                        if let Some(Screen::Graph(_)) = self.screens.last() {
+                            self.screens.pop();
+                        }
+                        self.screens.push(Screen::Graph(Box::new(view)));
                     }
                     InputKind::AttributePrompt => {
                         let view = AttributeScreen::open(input.text, &mut self.out);

@@ -65,6 +65,8 @@ pub struct Context {
     pub questions: Option<Asked<Box<crate::analysis::questions::OpenQuestions>>>,
     /// Each SAE's quality on the samples, asked for when the overview shows it.
     pub quality: BTreeMap<SaeKey, Asked<Box<crate::analysis::eval::Quality>>>,
+    /// The transcoders graphs are made over (`--transcoders`), by folder name; None: no graphs.
+    pub transcoders: Option<String>,
 }
 
 /// Something asked of the model thread: on its way, in, or failed and why.
@@ -114,6 +116,7 @@ impl Context {
             neuronpedia: Default::default(),
             questions: None,
             quality: BTreeMap::new(),
+            transcoders: None,
         }
     }
 

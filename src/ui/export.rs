@@ -1,7 +1,7 @@
 //! `e`: the current view as CSV, written atomically with a timestamped name. Each view
 //! has its own columns: the main panes' feature tables and matrix, a card's sections, the
 //! token view's texts and tokens, the findings, the search hits, the SAE overview's
-//! features, a corpus context's tokens.
+//! features, a corpus context's tokens, a graph's nodes and edges.
 
 use crate::ui::action::Mode;
 use crate::ui::app::App;
@@ -14,6 +14,8 @@ pub const HEADER: [&str; 10] = ["section", "category", "sae", "rank", "feature",
 pub const ITEM_HEADER: [&str; 8] = ["section", "sae", "feature", "rank", "item", "value", "category", "text"];
 pub const FINDINGS_HEADER: [&str; 6] = ["finding", "claim", "verdict", "summary", "subject", "detail"];
 pub const SEARCH_HEADER: [&str; 4] = ["sae", "feature", "label", "neuronpedia"];
+/// The graph view: a row per node shown, then a row per edge between shown nodes.
+pub const GRAPH_HEADER: [&str; 12] = ["section", "node", "kind", "layer", "position", "token", "feature", "value", "influence", "group", "target", "text"];
 pub const OVERVIEW_HEADER: [&str; 9] = ["sae", "feature", "max", "frac_nonzero", "mean_when_firing", "count", "peaks_on", "label", "neuronpedia"];
 
 type Rows = Vec<Vec<String>>;
@@ -279,6 +281,51 @@ fn overview_rows(app: &App) -> Result<Rows> {
         .collect())
 }
 
+/// The graph view's nodes (value: activation, or a logit's probability) and edges (node:
+/// source, value: weight) at the view's threshold.
+fn graph_rows(app: &App) -> Result<Rows> {
+    let Some(crate::ui::screens::Screen::Graph(view)) = Some(app.screen()) else { return Err(eyre!("no graph open")) };
+    let r = view.reading.as_deref().ok_or_else(|| eyre!("nothing to export yet: the graph is still computing"))?;
+    use crate::graph::reading::Kind;
+    let opt = |x: Option<String>| x.unwrap_or_default();
+    let mut rows = Rows::new();
+    for i in (0..r.len()).filter(|&i| r.shown(i, view.threshold)) {
+        let n = &r.file.nodes[i];
+        let kind = match r.kinds[i] {
+            Kind::Feature => "feature",
+            Kind::Error => "error",
+            Kind::Token => "token",
+            Kind::Logit => "logit",
+        };
+        let value = if r.kinds[i] == Kind::Logit { Some(n.token_prob.to_string()) } else { n.activation.map(|a| a.to_string()) };
+        let group = view.groups.iter().position(|g| g.contains(&i)).map(|g| format!("group {}", g + 1));
+        rows.push(vec![
+            "node".into(),
+            n.node_id.clone(),
+            kind.into(),
+            opt(r.layer[i].map(|l| l.to_string())),
+            r.places[i].pos.to_string(),
+            r.token(r.places[i].pos).to_string(),
+            opt(r.feature[i].map(|f| f.to_string())),
+            opt(value),
+            opt(n.influence.map(|x| x.to_string())),
+            opt(group),
+            String::new(),
+            n.clerp.clone(),
+        ]);
+    }
+    for (s, t, w) in r.edges(view.threshold) {
+        let (src, dst) = (&r.file.nodes[s], &r.file.nodes[t]);
+        let mut row = vec![String::new(); GRAPH_HEADER.len()];
+        row[0] = "edge".into();
+        row[1] = src.node_id.clone();
+        row[7] = w.to_string();
+        row[10] = dst.node_id.clone();
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
 /// A context's tokens and their activations (empty values until computed).
 fn context_rows(app: &App) -> Result<Rows> {
     let Some(crate::ui::screens::Screen::Context(view)) = Some(app.screen()) else { return Err(eyre!("no context open")) };
@@ -313,6 +360,7 @@ pub fn view_csv(app: &App) -> Result<(String, &'static str)> {
         Mode::Attribute => ("attribute", &ATTRIBUTE_HEADER, attribute_rows(app)?),
         Mode::Overview => ("overview", &OVERVIEW_HEADER, overview_rows(app)?),
         Mode::Context => ("context", &ITEM_HEADER, context_rows(app)?),
+        Mode::Graph => ("graph", &GRAPH_HEADER, graph_rows(app)?),
     };
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header)?;
@@ -331,6 +379,11 @@ pub fn export(app: &App) -> Result<PathBuf> {
     let layer = match (app.screen(), app.card()) {
         (_, Some(c)) => format!("{}-{}", tag(c.sae), c.feature),
         (crate::ui::screens::Screen::Context(v), _) => format!("{}-{}-w{}", tag(v.sae), v.feature, v.context.window),
+        // A graph is of its transcoders, named by its slug.
+        (crate::ui::screens::Screen::Graph(v), _) => {
+            let slug = v.reading.as_ref().map_or("graph", |r| r.file.metadata.slug.as_str());
+            slug.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+        }
         _ => tag(app.sae()),
     };
     let prefix = if name == "view" { String::new() } else { format!("{name}-") };

@@ -27,6 +27,8 @@ pub enum Target {
     OverviewRow(usize),
     /// This context of a card's corpus section (top contexts, then interval samples).
     ContextRow(usize),
+    /// This node of the graph view (its index in the graph file).
+    GraphNode(usize),
 }
 
 impl Target {

@@ -28,7 +28,7 @@ pub struct Binding {
 }
 
 use KeyCode::*;
-use Mode::{Attribute, Card, Context, Findings, Main, Overview, Search, Steer, Tokens};
+use Mode::{Attribute, Card, Context, Findings, Graph, Main, Overview, Search, Steer, Tokens};
 
 pub static KEYS: &[Binding] = &[
     Binding { keys: Keys::Codes(&[Char('?')]), label: "?", action: Action::ToggleHelp, help: "this help", hints: &[(Main, "? help")] },
@@ -36,8 +36,8 @@ pub static KEYS: &[Binding] = &[
         keys: Keys::Codes(&[Right, Char('l'), Char(']')]),
         label: "→  l  ]",
         action: Action::NextLayer,
-        help: "next SAE (tab)",
-        hints: &[(Main, "←/→ SAE"), (Tokens, "←/→ SAE"), (Overview, "←/→ SAE")],
+        help: "next SAE (tab); graph: the next node of the layer",
+        hints: &[(Main, "←/→ SAE"), (Tokens, "←/→ SAE"), (Overview, "←/→ SAE"), (Graph, "←/→ node")],
     },
     Binding { keys: Keys::Codes(&[Left, Char('h'), Char('[')]), label: "←  h  [", action: Action::PrevLayer, help: "previous SAE (tab)", hints: &[] },
     Binding { keys: Keys::Digits, label: "1-9", action: Action::Layer(0), help: "jump to the n-th SAE tab", hints: &[] },
@@ -45,17 +45,17 @@ pub static KEYS: &[Binding] = &[
         keys: Keys::Codes(&[Up, Char('k')]),
         label: "↑  k",
         action: Action::Up,
-        help: "move up in the focused pane; scroll a view",
-        hints: &[(Card, "↑/↓ move"), (Tokens, "↑/↓ text"), (Findings, "↑/↓ scroll"), (Overview, "↑/↓ feature")],
+        help: "move up in the focused pane; scroll a view; graph: the layer above",
+        hints: &[(Card, "↑/↓ move"), (Tokens, "↑/↓ text"), (Findings, "↑/↓ scroll"), (Overview, "↑/↓ feature"), (Graph, "↑/↓ layer")],
     },
     Binding { keys: Keys::Codes(&[Down, Char('j')]), label: "↓  j", action: Action::Down, help: "move down; scroll a view", hints: &[] },
     Binding { keys: Keys::Codes(&[PageUp]), label: "PgUp", action: Action::PageUp, help: "a page up", hints: &[] },
     Binding { keys: Keys::Codes(&[PageDown]), label: "PgDn", action: Action::PageDown, help: "a page down", hints: &[] },
-    Binding { keys: Keys::Codes(&[Home, Char('g')]), label: "Home  g", action: Action::Home, help: "first row", hints: &[] },
+    Binding { keys: Keys::Codes(&[Home]), label: "Home", action: Action::Home, help: "first row", hints: &[] },
     Binding { keys: Keys::Codes(&[End, Char('G')]), label: "End  G", action: Action::End, help: "last row", hints: &[] },
     Binding { keys: Keys::Codes(&[Tab]), label: "Tab", action: Action::NextPane, help: "focus the next pane", hints: &[] },
     Binding { keys: Keys::Codes(&[BackTab]), label: "Shift-Tab", action: Action::PrevPane, help: "focus the previous pane", hints: &[] },
-    Binding { keys: Keys::Codes(&[Char(' ')]), label: "Space", action: Action::ToggleMark, help: "mark a category for side-by-side comparison", hints: &[] },
+    Binding { keys: Keys::Codes(&[Char(' ')]), label: "Space", action: Action::ToggleMark, help: "mark a category for side-by-side comparison; graph: the node into or out of the group", hints: &[(Graph, "Space group")] },
     Binding {
         keys: Keys::Codes(&[Enter]),
         label: "Enter",
@@ -69,6 +69,7 @@ pub static KEYS: &[Binding] = &[
             (Attribute, "Enter card"),
             (Overview, "Enter card"),
             (Card, "Enter context"),
+            (Graph, "Enter card"),
         ],
     },
     Binding {
@@ -78,16 +79,16 @@ pub static KEYS: &[Binding] = &[
         help: "token view: the feature in each text, token by token",
         hints: &[(Main, "t tokens"), (Card, "t tokens")],
     },
-    Binding { keys: Keys::Codes(&[Char('n')]), label: "n", action: Action::NextFeature, help: "token view: next feature", hints: &[(Tokens, "n/p feature")] },
-    Binding { keys: Keys::Codes(&[Char('p')]), label: "p", action: Action::PrevFeature, help: "token view: previous feature", hints: &[] },
+    Binding { keys: Keys::Codes(&[Char('n')]), label: "n", action: Action::NextFeature, help: "token view: next feature; graph: along the strongest edge out", hints: &[(Tokens, "n/p feature"), (Graph, "n/p path")] },
+    Binding { keys: Keys::Codes(&[Char('p')]), label: "p", action: Action::PrevFeature, help: "token view: previous feature; graph: along the strongest edge in", hints: &[] },
     Binding {
         keys: Keys::Codes(&[Char('<')]),
         label: "<",
         action: Action::TokenLeft,
-        help: "token view: the token cursor left (a explains the token after it)",
-        hints: &[(Tokens, "</> token")],
+        help: "token view: the token cursor left (a explains the token after it); graph: lower the node threshold",
+        hints: &[(Tokens, "</> token"), (Graph, "</> threshold")],
     },
-    Binding { keys: Keys::Codes(&[Char('>')]), label: ">", action: Action::TokenRight, help: "token view: the token cursor right", hints: &[] },
+    Binding { keys: Keys::Codes(&[Char('>')]), label: ">", action: Action::TokenRight, help: "token view: the token cursor right; graph: raise the node threshold", hints: &[] },
     Binding {
         keys: Keys::Codes(&[Char('v')]),
         label: "v",
@@ -106,8 +107,8 @@ pub static KEYS: &[Binding] = &[
         keys: Keys::Codes(&[Char('i')]),
         label: "i",
         action: Action::InputText,
-        help: "your text as a category; steer/attribute: the prompt",
-        hints: &[(Main, "i text"), (Steer, "i prompt"), (Attribute, "i prompt")],
+        help: "your text as a category; steer/attribute/graph: the prompt",
+        hints: &[(Main, "i text"), (Steer, "i prompt"), (Attribute, "i prompt"), (Graph, "i prompt")],
     },
     Binding {
         keys: Keys::Codes(&[Char('/')]),
@@ -159,14 +160,21 @@ pub static KEYS: &[Binding] = &[
         hints: &[(Attribute, "T target")],
     },
     Binding {
+        keys: Keys::Codes(&[Char('g')]),
+        label: "g",
+        action: Action::Graph,
+        help: "attribution graph of a prompt over the transcoders (--transcoders); token view: its text to the cursor",
+        hints: &[(Card, "g graph"), (Tokens, "g graph"), (Attribute, "g graph")],
+    },
+    Binding {
         keys: Keys::Codes(&[Char('+'), Char('=')]),
         label: "+",
         action: Action::StrengthUp,
-        help: "steer: raise the selected feature's strength by 5",
-        hints: &[(Steer, "+/- strength")],
+        help: "steer: raise the selected feature's strength by 5; graph: start a new group",
+        hints: &[(Steer, "+/- strength"), (Graph, "+ new group")],
     },
     Binding { keys: Keys::Codes(&[Char('-')]), label: "-", action: Action::StrengthDown, help: "steer: lower it by 5", hints: &[] },
-    Binding { keys: Keys::Codes(&[Char('x')]), label: "x", action: Action::Remove, help: "steer: drop the selected feature", hints: &[(Steer, "x drop")] },
+    Binding { keys: Keys::Codes(&[Char('x')]), label: "x", action: Action::Remove, help: "steer: drop the selected feature; graph: switch the group's features (or the node) off", hints: &[(Steer, "x drop"), (Graph, "x ablate")] },
     Binding {
         keys: Keys::Codes(&[Char('m')]),
         label: "m",
@@ -188,6 +196,7 @@ pub static KEYS: &[Binding] = &[
             (Attribute, "e export"),
             (Overview, "e export"),
             (Context, "e export"),
+            (Graph, "e export"),
         ],
     },
     Binding {
@@ -211,6 +220,7 @@ pub static KEYS: &[Binding] = &[
             (Attribute, "Esc back"),
             (Overview, "Esc back"),
             (Context, "Esc back"),
+            (Graph, "Esc back"),
         ],
     },
     Binding { keys: Keys::Codes(&[Char('q')]), label: "q", action: Action::Quit, help: "quit", hints: &[(Main, "q quit")] },

@@ -122,7 +122,7 @@ fn saelens_release_names_resolve_through_the_registry() {
         (vec!["report", "--sae-release", "gpt2-small-res-jbb"], "no SAELens release named \"gpt2-small-res-jbb\""),
         (vec!["report", "--sae-release", "gpt2-small-res-jb-feature-splitting", "--layers", "6"], "has no SAE at layer 6 (its layers: 8)"),
         (vec!["report", "--sae-release", "gpt2-small-res-jb", "--sae", "blocks.99.hook_resid_pre"], "has no SAE \"blocks.99.hook_resid_pre\""),
-        (vec!["report", "--sae-dir", "/nonexistent", "--sae", "blocks.8.hook_resid_pre"], "--sae names SAEs of a SAELens release"),
+        (vec!["report", "--sae-dir", "/nonexistent", "--sae", "layer8"], "--sae names a folder by its hook"),
     ] {
         let out = run(&args);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -12,6 +12,7 @@ pub fn draw(f: &mut Frame, input: &Input, area: Rect) {
         InputKind::Text => ("your text: ", "  Enter runs it · Esc cancels"),
         InputKind::SteerPrompt => ("prompt to steer: ", "  Enter generates · Esc cancels"),
         InputKind::AttributePrompt => ("explain the next token after: ", "  Enter runs it · Esc cancels"),
+        InputKind::GraphPrompt => ("graph the next token after: ", "  Enter runs it · Esc cancels"),
         InputKind::AttributeTarget => ("target token (with its leading space; empty: the top one): ", "  Enter runs it · Esc cancels"),
     };
     // Newlines from a paste show as ↵; a long text shows its end, where the cursor is.

@@ -7,6 +7,7 @@ pub mod charts;
 pub mod context;
 pub mod features;
 pub mod findings;
+pub mod graph;
 pub mod help;
 pub mod input;
 pub mod matrix;

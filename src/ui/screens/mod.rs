@@ -8,6 +8,7 @@ pub mod attribute;
 pub mod card;
 pub mod context;
 pub mod findings;
+pub mod graph;
 pub mod main;
 pub mod overview;
 pub mod search;
@@ -24,6 +25,7 @@ pub use attribute::AttributeScreen;
 pub use card::CardScreen;
 pub use context::ContextScreen;
 pub use findings::FindingsScreen;
+pub use graph::GraphScreen;
 pub use main::MainScreen;
 pub use overview::OverviewScreen;
 pub use search::SearchScreen;
@@ -53,6 +55,7 @@ pub enum Screen {
     Attribute(AttributeScreen),
     Overview(OverviewScreen),
     Context(Box<ContextScreen>),
+    Graph(Box<GraphScreen>),
 }
 
 impl Screen {
@@ -67,6 +70,7 @@ impl Screen {
             Screen::Attribute(_) => Mode::Attribute,
             Screen::Overview(_) => Mode::Overview,
             Screen::Context(_) => Mode::Context,
+            Screen::Graph(_) => Mode::Graph,
         }
     }
 
@@ -81,6 +85,7 @@ impl Screen {
             Screen::Attribute(s) => s.update(action, ctx, out),
             Screen::Overview(s) => s.update(action, ctx, out),
             Screen::Context(s) => s.update(action, ctx, out),
+            Screen::Graph(s) => s.update(action, ctx, out),
         }
     }
 
@@ -95,6 +100,7 @@ impl Screen {
             Screen::Attribute(s) => s.draw(f, area, ctx, hits),
             Screen::Overview(s) => s.draw(f, area, ctx, hits),
             Screen::Context(s) => s.draw(f, area),
+            Screen::Graph(s) => s.draw(f, area, ctx, hits),
         }
     }
 
@@ -106,6 +112,7 @@ impl Screen {
             Screen::Attribute(s) => s.click(target),
             Screen::Overview(s) => s.click(target),
             Screen::Card(s) => s.click(target),
+            Screen::Graph(s) => s.click(target),
             Screen::Findings(_) | Screen::Steer(_) | Screen::Context(_) => {}
         }
     }

@@ -52,6 +52,8 @@ pub struct WorkerJob {
     pub versus: Option<VersusJob>,
     /// `--neuronpedia`: read once the results name the SAEs; cards then show its data.
     pub neuronpedia: Option<std::path::PathBuf>,
+    /// `--transcoders`: the folder the graph view's graphs are made over.
+    pub transcoders: Option<std::path::PathBuf>,
 }
 
 fn one_line(e: &color_eyre::Report) -> String {
@@ -106,6 +108,7 @@ pub fn spawn(job: WorkerJob, progress: ProgressSink, events: Sender<Event>) -> S
             samples: Some(job.samples.clone()),
             opts: job.run.opts.clone(),
             progress: progress.clone(),
+            transcoders: job.transcoders.clone(),
             ..Default::default()
         };
         let req = SamplesRequest { run: &job.run, samples: &job.samples, cache: job.cache.as_ref(), partial: Some(&partial) };

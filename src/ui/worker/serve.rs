@@ -22,9 +22,24 @@ pub struct Knows {
     pub corpus: Option<std::sync::Arc<crate::dashboard::Index>>,
     pub opts: RunOptions,
     pub progress: ProgressSink,
+    /// `--transcoders`: the folder graphs are made over, read on the first graph asked for.
+    pub transcoders: Option<std::path::PathBuf>,
+    pub loaded_transcoders: std::cell::OnceCell<Vec<crate::sae::Sae>>,
 }
 
 impl Knows {
+    /// The transcoders, read the first time a graph needs them.
+    fn transcoders(&self, engine: &Engine) -> color_eyre::Result<&[crate::sae::Sae]> {
+        if let Some(t) = self.loaded_transcoders.get() {
+            return Ok(t);
+        }
+        let dir = self.transcoders.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("graphs need transcoders: start saescope with --transcoders DIR"))?;
+        self.progress.stage(format!("loading transcoders from {}", dir.display()));
+        let m = engine.model.as_ref();
+        let t = crate::graph::transcoders::load_dir(dir, m.n_layers(), m.d_model(), m.device(), m.kind())?;
+        Ok(self.loaded_transcoders.get_or_init(|| t))
+    }
+
     fn samples(&self) -> color_eyre::Result<&Samples> {
         self.samples.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("the samples are not known to the model thread"))
     }
@@ -54,6 +69,19 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
         WorkerRequest::Attribute { prompt, target, upto } => {
             crate::interp::attribute::attribute_at(engine, &prompt, upto, target.as_deref(), ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r)))
         }
+        WorkerRequest::Graph(prompt) => knows.transcoders(engine).and_then(|tcs| {
+            let ids = crate::graph::build::tokens(engine, &prompt)?;
+            knows.progress.stage(format!("attributing {} tokens", ids.len()));
+            let scan = knows.transcoders.as_ref().and_then(|d| d.file_name()).map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let opts = crate::graph::Options::default();
+            let built = crate::graph::build::build(engine, tcs, &ids, &opts, crate::graph::build::Prune::default(), "saescope-graph", &scan)?;
+            Ok(Reply::Graph { prompt, line: built.short_line(), file: Box::new(built.file) })
+        }),
+        WorkerRequest::Intervene { prompt, features, scale } => knows.transcoders(engine).and_then(|tcs| {
+            let ids = crate::graph::build::tokens(engine, &prompt)?;
+            let compared = crate::graph::intervene::compare(engine, tcs, &ids, &features, scale)?;
+            Ok(Reply::Intervened { prompt, compared: Box::new(compared) })
+        }),
         WorkerRequest::Questions => knows.samples().and_then(|samples| {
             let (set, analysis) = knows.computed.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("the results are not in yet"))?;
             let texts = crate::analysis::questions::texts(engine, samples, &knows.opts, &knows.progress)?;
@@ -97,7 +125,10 @@ pub(super) fn serve(
         }
         // Generation and gradients need the whole model; the explorer loaded only the
         // blocks its layers read. Reload once, with every block.
-        let whole = matches!(request, WorkerRequest::Steer { .. } | WorkerRequest::Attribute { .. } | WorkerRequest::Quality(_));
+        let whole = matches!(
+            request,
+            WorkerRequest::Steer { .. } | WorkerRequest::Attribute { .. } | WorkerRequest::Quality(_) | WorkerRequest::Graph(_) | WorkerRequest::Intervene { .. }
+        );
         if whole && engine.as_ref().is_some_and(|e| e.model.n_blocks() < e.model.n_layers()) {
             progress.stage("loading the whole model for generation");
             engine = None;

@@ -55,5 +55,19 @@ pub fn explore(c: &Common, versus: &VersusArgs, graphs: &GraphViewArgs) -> Resul
         }
         None => None,
     };
-    saescope::ui::run(app, WorkerJob { run, samples, params, cache: c.cache(), labels, planned, index, versus, neuronpedia: c.neuronpedia.clone(), transcoders: graphs.transcoders.clone() })
+    saescope::ui::run(
+        app,
+        WorkerJob {
+            run,
+            samples,
+            params,
+            cache: c.cache(),
+            labels,
+            planned,
+            index,
+            versus,
+            neuronpedia: c.neuronpedia.clone(),
+            transcoders: graphs.transcoders.clone(),
+        },
+    )
 }

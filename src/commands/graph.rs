@@ -4,8 +4,8 @@
 use super::{setup_layers, text_arg, write_output};
 use crate::commands::cli::Common;
 use color_eyre::eyre::{bail, Result};
-pub use saescope::graph::build::Prune;
 use saescope::graph::build::build;
+pub use saescope::graph::build::Prune;
 use saescope::graph::json::{self, File};
 use saescope::graph::Options;
 use saescope::runtime::progress::ProgressSink;

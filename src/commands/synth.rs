@@ -17,9 +17,12 @@ pub fn synth(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64, t
     for &kind in transcoders {
         let dir = write_transcoders(out, family, size, seed, kind)?;
         eprintln!(
-            "synth: wrote transcoders to {}; draw a graph with:\n  saescope graph --model-dir {} --transcoders {} --prompt 'The cat sat on the'",
+            "synth: wrote transcoders to {}; draw a graph with:\n  saescope graph --model-dir {} --transcoders {} --prompt 'The cat sat on the'\nor in the explorer (g):\n  saescope --model-dir {} --sae-dir {}{release} --transcoders {}",
             dir.display(),
             model.display(),
+            dir.display(),
+            model.display(),
+            saes.display(),
             dir.display()
         );
     }

@@ -78,7 +78,14 @@ impl Reading {
             }
         }
         let n_layers = layer.iter().flatten().max().map_or_else(
-            || file.nodes.iter().filter(|d| d.feature_type == json::LOGIT).filter_map(|d| d.layer.parse::<usize>().ok()).max().map_or(0, |l| l.saturating_sub(1)),
+            || {
+                file.nodes
+                    .iter()
+                    .filter(|d| d.feature_type == json::LOGIT)
+                    .filter_map(|d| d.layer.parse::<usize>().ok())
+                    .max()
+                    .map_or(0, |l| l.saturating_sub(1))
+            },
             |&l| l + 1,
         );
         let places = (0..n)

@@ -119,8 +119,15 @@ pub enum Reply {
     Questions(Box<crate::analysis::questions::OpenQuestions>),
     Quality(crate::sae::key::SaeKey, Box<crate::analysis::eval::Quality>),
     /// A prompt's graph, pruned, and the line that says what it took and its scores.
-    Graph { prompt: String, file: Box<crate::graph::json::File>, line: String },
-    Intervened { prompt: String, compared: Box<crate::graph::intervene::Compared> },
+    Graph {
+        prompt: String,
+        file: Box<crate::graph::json::File>,
+        line: String,
+    },
+    Intervened {
+        prompt: String,
+        compared: Box<crate::graph::intervene::Compared>,
+    },
     /// The request could not be answered, and why: the views waiting on it say so.
     Failed {
         request: WorkerRequest,

@@ -55,7 +55,13 @@ pub static KEYS: &[Binding] = &[
     Binding { keys: Keys::Codes(&[End, Char('G')]), label: "End  G", action: Action::End, help: "last row", hints: &[] },
     Binding { keys: Keys::Codes(&[Tab]), label: "Tab", action: Action::NextPane, help: "focus the next pane", hints: &[] },
     Binding { keys: Keys::Codes(&[BackTab]), label: "Shift-Tab", action: Action::PrevPane, help: "focus the previous pane", hints: &[] },
-    Binding { keys: Keys::Codes(&[Char(' ')]), label: "Space", action: Action::ToggleMark, help: "mark a category for side-by-side comparison; graph: the node into or out of the group", hints: &[(Graph, "Space group")] },
+    Binding {
+        keys: Keys::Codes(&[Char(' ')]),
+        label: "Space",
+        action: Action::ToggleMark,
+        help: "mark a category for side-by-side comparison; graph: the node into or out of the group",
+        hints: &[(Graph, "Space group")],
+    },
     Binding {
         keys: Keys::Codes(&[Enter]),
         label: "Enter",
@@ -79,8 +85,20 @@ pub static KEYS: &[Binding] = &[
         help: "token view: the feature in each text, token by token",
         hints: &[(Main, "t tokens"), (Card, "t tokens")],
     },
-    Binding { keys: Keys::Codes(&[Char('n')]), label: "n", action: Action::NextFeature, help: "token view: next feature; graph: along the strongest edge out", hints: &[(Tokens, "n/p feature"), (Graph, "n/p path")] },
-    Binding { keys: Keys::Codes(&[Char('p')]), label: "p", action: Action::PrevFeature, help: "token view: previous feature; graph: along the strongest edge in", hints: &[] },
+    Binding {
+        keys: Keys::Codes(&[Char('n')]),
+        label: "n",
+        action: Action::NextFeature,
+        help: "token view: next feature; graph: along the strongest edge out",
+        hints: &[(Tokens, "n/p feature"), (Graph, "n/p path")],
+    },
+    Binding {
+        keys: Keys::Codes(&[Char('p')]),
+        label: "p",
+        action: Action::PrevFeature,
+        help: "token view: previous feature; graph: along the strongest edge in",
+        hints: &[],
+    },
     Binding {
         keys: Keys::Codes(&[Char('<')]),
         label: "<",
@@ -88,7 +106,13 @@ pub static KEYS: &[Binding] = &[
         help: "token view: the token cursor left (a explains the token after it); graph: lower the node threshold",
         hints: &[(Tokens, "</> token"), (Graph, "</> threshold")],
     },
-    Binding { keys: Keys::Codes(&[Char('>')]), label: ">", action: Action::TokenRight, help: "token view: the token cursor right; graph: raise the node threshold", hints: &[] },
+    Binding {
+        keys: Keys::Codes(&[Char('>')]),
+        label: ">",
+        action: Action::TokenRight,
+        help: "token view: the token cursor right; graph: raise the node threshold",
+        hints: &[],
+    },
     Binding {
         keys: Keys::Codes(&[Char('v')]),
         label: "v",
@@ -164,7 +188,7 @@ pub static KEYS: &[Binding] = &[
         label: "g",
         action: Action::Graph,
         help: "attribution graph of a prompt over the transcoders (--transcoders); token view: its text to the cursor",
-        hints: &[(Card, "g graph"), (Tokens, "g graph"), (Attribute, "g graph")],
+        hints: &[(Tokens, "g graph"), (Attribute, "g graph")],
     },
     Binding {
         keys: Keys::Codes(&[Char('+'), Char('=')]),
@@ -174,7 +198,13 @@ pub static KEYS: &[Binding] = &[
         hints: &[(Steer, "+/- strength"), (Graph, "+ new group")],
     },
     Binding { keys: Keys::Codes(&[Char('-')]), label: "-", action: Action::StrengthDown, help: "steer: lower it by 5", hints: &[] },
-    Binding { keys: Keys::Codes(&[Char('x')]), label: "x", action: Action::Remove, help: "steer: drop the selected feature; graph: switch the group's features (or the node) off", hints: &[(Steer, "x drop"), (Graph, "x ablate")] },
+    Binding {
+        keys: Keys::Codes(&[Char('x')]),
+        label: "x",
+        action: Action::Remove,
+        help: "steer: drop the selected feature; graph: switch the group's features (or the node) off",
+        hints: &[(Steer, "x drop"), (Graph, "x ablate")],
+    },
     Binding {
         keys: Keys::Codes(&[Char('m')]),
         label: "m",

@@ -631,3 +631,85 @@ fn open_questions_and_sae_quality_in_tmux() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// The graph view as a user drives it: transcoders loaded as SAEs and given for graphs, `g`
+/// with a prompt, a walk down the strongest edges, a click on the target logit, an ablation,
+/// a feature's card, the export; then the same graph opened from its file.
+#[test]
+fn graph_view_in_tmux() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tc = common::tiny_transcoders(false);
+    let cmd = format!(
+        "env {NO_HF} {} --model-dir {} --sae-dir {} --sae blocks.3.hook_mlp_in,blocks.11.hook_mlp_in --transcoders {} --no-cache --export-dir {}; echo SAESCOPE-EXIT $?; sleep 30",
+        env!("CARGO_BIN_EXE_saescope"),
+        quote(&tiny().join("model")),
+        quote(tc),
+        quote(tc),
+        quote(tmp.path()),
+    );
+    let t = run_in_tmux("graph", &cmd);
+    t.wait_all(&["Peak", " saescope  layer (in)  3 │ 11 │"], 60);
+    t.keys(&["g"]);
+    t.wait_for("graph the next token after:", 5);
+    t.keys(&["-l", "The cat sat on the mat because it was"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_all(&["in, strongest first", "logits│", "L11   │", "▶ logit"], 60);
+    assert!(s.contains("replacement 0.") && s.contains("completeness 0."), "{s}");
+    // Down the strongest edge into the logit, then a click on a feature's glyph selects it.
+    t.keys(&["p"]);
+    t.wait_until("a node other than the logit", 5, |s| s.contains("▶ ") && !s.contains("▶ logit"));
+    let s = t.screen();
+    let (y, line) = s.lines().enumerate().find(|(_, l)| l.starts_with("┃L") && l.contains('●')).expect("a layer row with a feature");
+    let lane = line.trim_start_matches('┃').split_whitespace().next().expect("lane").to_string();
+    let x = line.chars().position(|c| c == '●').expect("a feature glyph");
+    let (col, row) = (x + 1, y + 1);
+    t.keys(&["-l", &format!("\x1b[<0;{col};{row}M\x1b[<0;{col};{row}m")]);
+    t.wait_for(&format!("▶ {lane} #"), 5);
+    t.keys(&["Home"]);
+    t.wait_for("▶ logit", 5);
+    // To a feature of the last layer, then ablate it.
+    t.keys(&["Down"]);
+    for _ in 0..10 {
+        if t.screen().contains("▶ L11 #") {
+            break;
+        }
+        t.keys(&["Right"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.keys(&["x"]);
+    let s = t.wait_all(&["ablated 11:", "frozen attention", "free"], 30);
+    assert!(s.contains("▶ L11 #"), "{s}");
+    // Its card: layer 11's transcoder is loaded as an SAE.
+    t.keys(&["Enter"]);
+    let s = t.wait_all(&["Feature #", "· 11 in 256", "Logit lens"], 30);
+    assert!(!s.contains("has no card here"), "{s}");
+    t.escape();
+    t.keys(&["e"]);
+    let s = t.wait_all(&["exported", "saescope-graph-saescope-graph-"], 10);
+    assert!(s.contains("Graph ·"), "back on the graph\n{s}");
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+    let exported = std::fs::read_dir(tmp.path()).expect("dir").filter_map(|e| e.ok()).find(|e| e.file_name().to_string_lossy().starts_with("saescope-graph-"));
+    let csv = std::fs::read_to_string(exported.expect("csv written").path()).expect("csv");
+    assert!(csv.lines().any(|l| l.starts_with("edge,")) && csv.lines().any(|l| l.starts_with("node,")), "{csv}");
+
+    // The same prompt's graph file, written by `saescope graph`, opens in the view at start.
+    let file = tmp.path().join("g.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_saescope"))
+        .args(["graph", "--model-dir"])
+        .arg(tiny().join("model"))
+        .arg("--transcoders")
+        .arg(tc)
+        .args(["--prompt", "The cat sat on the mat because it was", "-o"])
+        .arg(&file)
+        .output()
+        .expect("graph");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = launch("graphfile", &tmp.path().join("cache"), &format!("--graph {}", quote(&file)));
+    let s = t.wait_all(&["Graph · The cat sat", "read from", "logits│"], 60);
+    assert!(s.contains("▶ logit"), "{s}");
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

@@ -651,6 +651,7 @@ fn serve(a: &mut App) -> usize {
             samples: Some(Samples::bundled().expect("samples")),
             computed: Some(results().clone()),
             opts: opts(false, 2048),
+            transcoders: Some(common::tiny_transcoders(false).to_path_buf()),
             ..Default::default()
         };
         let reply = with_engine(|e| worker::handle(e, &knows, false, r, &mut |p| progress.push(p)));
@@ -1134,6 +1135,28 @@ fn every_screen_at_80x24_and_120x40() {
                 a
             }),
         ),
+        ("graph", Box::new(with_graph)),
+        (
+            "graph_groups_ablated",
+            Box::new(|| {
+                // Two features of the last layers in group 1, the target logit in group 2,
+                // group 1 ablated.
+                let mut a = with_graph();
+                for step in [Action::Down, Action::NextLayer, Action::ToggleMark, Action::Down, Action::NextLayer, Action::ToggleMark, Action::StrengthUp] {
+                    press(&mut a, step);
+                }
+                press(&mut a, Action::Home);
+                press(&mut a, Action::ToggleMark);
+                // Group 1 is the one ablated: the last group is the logit's, so start anew.
+                press(&mut a, Action::Down);
+                press(&mut a, Action::NextLayer);
+                press(&mut a, Action::StrengthUp);
+                press(&mut a, Action::ToggleMark);
+                press(&mut a, Action::Remove);
+                serve(&mut a);
+                a
+            }),
+        ),
         (
             "your_text",
             Box::new(|| {
@@ -1150,7 +1173,7 @@ fn every_screen_at_80x24_and_120x40() {
             // Draw twice: the first frame records where things are, as the event loop does.
             render(&mut a, w, h);
             let (s, _) = render(&mut a, w, h);
-            insta::assert_snapshot!(format!("{name}_{w}x{h}"), s);
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), steady(&s));
         }
     }
     let (s, _) = render(&mut app(true), 70, 20);
@@ -1487,4 +1510,149 @@ fn findings_view_scrolls_to_its_last_line_and_no_further() {
     press(&mut a, Action::Up);
     let (up, _) = render(&mut a, 80, 24);
     assert_ne!(up, end, "one Up from the end moves at once");
+}
+
+/// A screen without the figures that change from run to run: how long a graph took.
+fn steady(screen: &str) -> String {
+    let mut out = String::new();
+    let mut rest = screen;
+    while let Some(i) = rest.find("rows in ") {
+        let (head, tail) = rest.split_at(i + "rows in ".len());
+        out.push_str(head);
+        let end = tail.find(" s").unwrap_or(0);
+        let figure = &tail[..end];
+        // Digits masked, width kept: the frame around stays whole.
+        out.extend(figure.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+const GRAPH_PROMPT: &str = "The cat sat on the mat because it was";
+
+/// `g` with the tiny transcoders, a prompt typed, the graph served.
+fn with_graph() -> App {
+    let mut a = app(true);
+    a.transcoders = Some("transcoders".into());
+    press(&mut a, Action::Graph);
+    typed(&mut a, GRAPH_PROMPT);
+    press(&mut a, Action::Submit);
+    serve(&mut a);
+    a
+}
+
+fn graph_view(a: &App) -> &saescope::ui::screens::GraphScreen {
+    match a.screen() {
+        saescope::ui::screens::Screen::Graph(g) => g,
+        _ => panic!("no graph view on top"),
+    }
+}
+
+/// The graph view as a user walks it: from the target logit down the strongest edges, a
+/// group gathered, the threshold lowered, a feature ablated, the view exported.
+#[test]
+fn the_graph_view_walks_groups_thresholds_ablates_and_exports() {
+    let mut a = app(true);
+    press(&mut a, Action::Graph);
+    assert!(a.input.is_none() && a.message.as_deref().is_some_and(|m| m.contains("--transcoders DIR")), "{:?}", a.message);
+    a.transcoders = Some("transcoders".into());
+    press(&mut a, Action::Graph);
+    typed(&mut a, GRAPH_PROMPT);
+    press(&mut a, Action::Submit);
+    assert_eq!(a.mode(), Mode::Graph);
+    assert_eq!(pending(), vec![WorkerRequest::Graph(GRAPH_PROMPT.into())]);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("computing the graph"), "{s}");
+    serve(&mut a);
+    let (s, _) = render(&mut a, 120, 40);
+    for want in ["logits│", "L11   │", "emb   │", "replacement 0.", "in, strongest first", "threshold 0.80", "▶ logit"] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+    let g = graph_view(&a).clone();
+    let r = g.reading.as_deref().expect("read");
+    let start = r.start();
+    assert!(r.file.nodes[start].is_target_logit);
+    // p: along the strongest edge into the logit.
+    press(&mut a, Action::PrevFeature);
+    let first = graph_view(&a).selected;
+    assert_eq!(first, r.incoming(start, 0.8)[0].0);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains(&format!("▶ {}", r.name(first))), "{s}");
+    // A click on a glyph selects that node.
+    let (x, y) = (0..40u16)
+        .flat_map(|y| (0..120u16).map(move |x| (x, y)))
+        .find(|&(x, y)| a.hits.at(x, y) == Some(saescope::ui::hits::Target::GraphNode(start)))
+        .expect("logit drawn");
+    press(&mut a, Action::Click { column: x, row: y });
+    assert_eq!(graph_view(&a).selected, start);
+    // Two groups: the logit, and its strongest input.
+    press(&mut a, Action::ToggleMark);
+    press(&mut a, Action::StrengthUp);
+    press(&mut a, Action::PrevFeature);
+    press(&mut a, Action::ToggleMark);
+    assert_eq!(graph_view(&a).groups, vec![vec![start], vec![first]]);
+    let w = r.incoming(start, 0.8)[0].1;
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains("[1] 1 node, [2] 1 node") && s.contains(&format!("[2]→[1] {w:+.3}")), "{s}");
+    // The threshold hides nodes, as Neuronpedia's slider does; tokens and logits stay.
+    for _ in 0..4 {
+        press(&mut a, Action::TokenLeft);
+    }
+    let g2 = graph_view(&a);
+    assert!((g2.threshold - 0.6).abs() < 1e-9);
+    let shown = |t: f64| (0..r.len()).filter(|&i| r.shown(i, t)).count();
+    assert!(shown(0.6) < shown(0.8), "{} vs {}", shown(0.6), shown(0.8));
+    // Ablating the second group (one feature, or the error its strongest input may be).
+    press(&mut a, Action::Remove);
+    let asked = pending();
+    if r.kinds[first] == saescope::graph::reading::Kind::Feature {
+        assert!(matches!(&asked[..], [WorkerRequest::Intervene { features, .. }] if features.len() == 1), "{asked:?}");
+        serve(&mut a);
+        let (s, _) = render(&mut a, 120, 40);
+        assert!(s.contains("ablated ") && s.contains("frozen attention"), "{s}");
+    } else {
+        assert!(asked.is_empty() && a.message.as_deref().is_some_and(|m| m.contains("nothing to ablate")));
+    }
+    // The export: every node shown and every edge between shown nodes.
+    let (csv, name) = saescope::ui::export::view_csv(&a).expect("csv");
+    assert_eq!(name, "graph");
+    let t = graph_view(&a).threshold;
+    assert_eq!(csv.lines().filter(|l| l.starts_with("node,")).count(), shown(t));
+    assert_eq!(csv.lines().filter(|l| l.starts_with("edge,")).count(), r.edges(t).len());
+    assert!(csv.starts_with("section,node,kind,layer,position,token,feature,value,influence,group,target,text"), "{csv}");
+    // Enter on a feature whose transcoder is not loaded as an SAE says how to load it.
+    press(&mut a, Action::Home);
+    while graph_view(&a).reading.as_deref().is_some_and(|r| r.kinds[graph_view(&a).selected] != saescope::graph::reading::Kind::Feature) {
+        let before = graph_view(&a).selected;
+        press(&mut a, Action::Down);
+        if graph_view(&a).selected == before {
+            press(&mut a, Action::NextLayer);
+        }
+    }
+    press(&mut a, Action::FocusCategory);
+    assert_eq!(a.mode(), Mode::Graph);
+    assert!(a.message.as_deref().is_some_and(|m| m.contains("has no card here")), "{:?}", a.message);
+    press(&mut a, Action::Back);
+    assert_eq!(a.mode(), Mode::Main);
+}
+
+/// A graph file opens in the view (as `--graph FILE` does), and one whose links name nodes
+/// it lacks is refused with why.
+#[test]
+fn a_graph_file_opens_in_the_view_and_a_broken_one_is_refused() {
+    let made = with_graph();
+    let file = graph_view(&made).reading.as_deref().expect("read").file.clone();
+    let mut a = app(true);
+    a.open_graph(file.clone(), "read from test".into()).expect("opens");
+    assert_eq!(a.mode(), Mode::Graph);
+    let (s, _) = render(&mut a, 80, 24);
+    assert!(s.contains("read from test") && s.contains("logits│"), "{s}");
+    // Its prompt is the one the graph was made of (the file's tokens after BOS), so an
+    // ablation runs on the very positions the file names.
+    assert_eq!(graph_view(&a).prompt, GRAPH_PROMPT);
+    let mut broken = file;
+    broken.links[0].source = "99_1_1".into();
+    let e = app(true).open_graph(broken, String::new()).expect_err("refused");
+    assert!(e.to_string().contains("99_1_1"), "{e}");
 }

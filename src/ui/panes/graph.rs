@@ -191,11 +191,12 @@ fn draw_details(f: &mut Frame, view: &GraphScreen, r: &Reading, ctx: &Context, a
         head.push_str(&format!(" · influence {x:.3}"));
     }
     if r.kinds[i] == Kind::Logit {
-        head.push_str(&format!(" · p {:.3}", node.token_prob));
+        head.push_str(&format!(" · p {}", prob(node.token_prob as f32)));
     }
     let mut tail = Vec::new();
     if !view.groups.is_empty() {
-        let sizes: Vec<String> = view.groups.iter().enumerate().map(|(k, g)| format!("[{}] {} node{}", k + 1, g.len(), if g.len() == 1 { "" } else { "s" })).collect();
+        let sizes: Vec<String> =
+            view.groups.iter().enumerate().map(|(k, g)| format!("[{}] {} node{}", k + 1, g.len(), if g.len() == 1 { "" } else { "s" })).collect();
         tail.push(format!("groups: {} (Space adds to [{}])", sizes.join(", "), view.groups.len()));
         let e = r.group_edges(&view.groups, view.threshold);
         if !e.is_empty() {
@@ -234,7 +235,7 @@ fn draw_details(f: &mut Frame, view: &GraphScreen, r: &Reading, ctx: &Context, a
     } else {
         let rows = room.saturating_sub(2).max(2);
         let n_out = outs.len().max(1).min(rows / 2).max(1);
-        let n_in = (rows - n_out).min(EDGES).max(1);
+        let n_in = (rows - n_out).clamp(1, EDGES);
         (n_in, rows.saturating_sub(ins.len().max(1).min(n_in)).clamp(1, EDGES))
     };
     let side = |title: &str, e: &[(usize, f64)], each: usize| -> Vec<String> {

@@ -42,7 +42,10 @@ impl GraphScreen {
 
     /// A graph already made (a file, or the model thread's answer).
     pub fn of_file(file: File, line: String) -> Self {
-        let mut s = Self { prompt: file.metadata.prompt.clone(), ..Default::default() };
+        // The prompt as the model thread takes it to ablate: the file's tokens after BOS,
+        // which it adds again (the file's own `prompt` starts with BOS's text).
+        let after_bos = file.metadata.prompt_tokens.get(1..).map(|t| t.concat()).filter(|p| !p.is_empty());
+        let mut s = Self { prompt: after_bos.unwrap_or_else(|| file.metadata.prompt.clone()), ..Default::default() };
         s.set(file, line);
         s
     }
@@ -98,7 +101,14 @@ impl GraphScreen {
             return ScreenStep::Done;
         }
         match action {
-            Action::PrevLayer | Action::NextLayer | Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::NextFeature | Action::PrevFeature => {}
+            Action::PrevLayer
+            | Action::NextLayer
+            | Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::NextFeature
+            | Action::PrevFeature => {}
             Action::TokenLeft | Action::TokenRight => {
                 let by = if *action == Action::TokenRight { THRESHOLD_STEP } else { -THRESHOLD_STEP };
                 self.threshold = ((self.threshold + by) * 100.0).round().clamp(0.0, 100.0) / 100.0;
@@ -148,7 +158,11 @@ impl GraphScreen {
             return ScreenStep::Done;
         };
         use crate::model::hooks::Site;
-        let sae = ctx.saes.iter().copied().find(|k| k.hook.layer == layer && matches!(k.hook.site, Site::MlpIn | Site::Ln2Normalized) && (feature as usize) < k.width);
+        let sae = ctx
+            .saes
+            .iter()
+            .copied()
+            .find(|k| k.hook.layer == layer && matches!(k.hook.site, Site::MlpIn | Site::Ln2Normalized) && (feature as usize) < k.width);
         match sae {
             Some(sae) => super::card::open(ctx, sae, feature, out),
             None => {

@@ -127,7 +127,11 @@ pub(super) fn serve(
         // blocks its layers read. Reload once, with every block.
         let whole = matches!(
             request,
-            WorkerRequest::Steer { .. } | WorkerRequest::Attribute { .. } | WorkerRequest::Quality(_) | WorkerRequest::Graph(_) | WorkerRequest::Intervene { .. }
+            WorkerRequest::Steer { .. }
+                | WorkerRequest::Attribute { .. }
+                | WorkerRequest::Quality(_)
+                | WorkerRequest::Graph(_)
+                | WorkerRequest::Intervene { .. }
         );
         if whole && engine.as_ref().is_some_and(|e| e.model.n_blocks() < e.model.n_layers()) {
             progress.stage("loading the whole model for generation");

@@ -145,10 +145,16 @@ pub enum Command {
         /// The prompt; `-` reads it from standard input.
         #[arg(long, required_unless_present = "graph")]
         prompt: Option<String>,
-        /// A folder with a transcoder per layer: SAELens folders, Gemma Scope 2's, or a set in
-        /// circuit-tracer's own layout (config.yaml, layer_L.safetensors).
-        #[arg(long, value_name = "DIR", required_unless_present = "graph")]
-        transcoders: Option<PathBuf>,
+        /// A folder with a transcoder per layer (SAELens folders, Gemma Scope 2's, or a set in
+        /// circuit-tracer's own layout: config.yaml, layer_L.safetensors), or a SAELens
+        /// release with one at every layer (gemma-scope-2-270m-pt-transcoders-all), fetched
+        /// from the hub.
+        #[arg(long, value_name = "DIR|RELEASE", required_unless_present = "graph")]
+        transcoders: Option<String>,
+        /// Which transcoder to take where a layer has several (the end of its name:
+        /// width_262k_l0_big_affine); default width_16k_l0_small_affine.
+        #[arg(long, value_name = "NAME")]
+        transcoder_variant: Option<String>,
         /// A logit to explain (one token, e.g. " the"); repeat for several. Default: the
         /// most probable tokens until their probabilities sum to 0.95, at most 10.
         #[arg(long = "target")]
@@ -330,10 +336,13 @@ pub enum CardFormat {
 /// The explorer's graph view. Not global: `graph` and `synth` have a `--transcoders` of their own.
 #[derive(Args, Debug, Clone, Default)]
 pub struct GraphViewArgs {
-    /// A folder with a transcoder per layer (as `saescope graph --transcoders` takes): `g`
-    /// then draws the attribution graph of a prompt.
-    #[arg(long, value_name = "DIR")]
-    pub transcoders: Option<PathBuf>,
+    /// A folder with a transcoder per layer, or a SAELens release with one at every layer
+    /// (as `saescope graph --transcoders` takes): `g` then draws the attribution graph of a prompt.
+    #[arg(long, value_name = "DIR|RELEASE")]
+    pub transcoders: Option<String>,
+    /// Which transcoder to take where a layer has several (as `saescope graph` takes it).
+    #[arg(long, value_name = "NAME")]
+    pub transcoder_variant: Option<String>,
     /// Open this graph file (saescope's or circuit-tracer's JSON) in the graph view.
     #[arg(long, value_name = "FILE")]
     pub graph: Option<PathBuf>,
@@ -342,7 +351,11 @@ pub struct GraphViewArgs {
 impl GraphViewArgs {
     /// The explorer's options and the subcommand's, whichever were given.
     pub fn or(&self, other: &GraphViewArgs) -> GraphViewArgs {
-        GraphViewArgs { transcoders: self.transcoders.clone().or_else(|| other.transcoders.clone()), graph: self.graph.clone().or_else(|| other.graph.clone()) }
+        GraphViewArgs {
+            transcoders: self.transcoders.clone().or_else(|| other.transcoders.clone()),
+            transcoder_variant: self.transcoder_variant.clone().or_else(|| other.transcoder_variant.clone()),
+            graph: self.graph.clone().or_else(|| other.graph.clone()),
+        }
     }
 }
 

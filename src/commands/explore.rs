@@ -20,13 +20,15 @@ pub fn explore(c: &Common, versus: &VersusArgs, graphs: &GraphViewArgs) -> Resul
     let (planned, ids) = run.saes.planned();
     let (labels, summary) = labels(c, &saescope::neuronpedia::labels::Scope::new(&planned, &ids))?;
     let info = RunInfo { model: run.model.label(), sae: run.saes.short_label(), device: format!("{:?}", run.device).to_lowercase(), ids };
-    if let Some(dir) = graphs.transcoders.as_ref().filter(|d| !d.is_dir()) {
-        color_eyre::eyre::bail!("--transcoders {}: not a folder; give the folder with a transcoder per layer", dir.display());
-    }
+    let transcoders = graphs
+        .transcoders
+        .as_deref()
+        .map(|t| saescope::graph::transcoders::Set::parse(t, graphs.transcoder_variant.as_deref(), c.sae_registry.as_deref()))
+        .transpose()?;
     // A graph file is read now, so a bad one fails before the screen opens.
     let graph = graphs.graph.as_ref().map(|p| saescope::graph::json::read(p).map(|f| (f, p))).transpose()?;
     let mut app = App::new(categories, planned.clone(), info, c.export_dir.clone());
-    app.transcoders = graphs.transcoders.as_ref().map(|d| super::graph::scan_name(d));
+    app.transcoders = transcoders.as_ref().map(saescope::graph::transcoders::Set::label);
     if let Some((file, path)) = graph {
         app.open_graph(file, format!("read from {}", path.display()))?;
     }
@@ -57,17 +59,6 @@ pub fn explore(c: &Common, versus: &VersusArgs, graphs: &GraphViewArgs) -> Resul
     };
     saescope::ui::run(
         app,
-        WorkerJob {
-            run,
-            samples,
-            params,
-            cache: c.cache(),
-            labels,
-            planned,
-            index,
-            versus,
-            neuronpedia: c.neuronpedia.clone(),
-            transcoders: graphs.transcoders.clone(),
-        },
+        WorkerJob { run, samples, params, cache: c.cache(), labels, planned, index, versus, neuronpedia: c.neuronpedia.clone(), transcoders },
     )
 }

@@ -7,6 +7,7 @@ use color_eyre::eyre::{bail, Result};
 use saescope::graph::build::build;
 pub use saescope::graph::build::Prune;
 use saescope::graph::json::{self, File};
+use saescope::graph::transcoders::Set;
 use saescope::graph::Options;
 use saescope::runtime::progress::ProgressSink;
 use std::path::{Path, PathBuf};
@@ -18,29 +19,29 @@ struct Loaded {
     ids: Vec<u32>,
 }
 
-fn load(c: &Common, prompt: &str, transcoders: &Path, progress: &ProgressSink) -> Result<Loaded> {
+fn load(c: &Common, prompt: &str, transcoders: &Set, progress: &ProgressSink) -> Result<Loaded> {
     let prompt = text_arg(prompt, "the prompt")?;
     if prompt.trim().is_empty() {
         bail!("--prompt is empty: give the text whose next token the graph explains, or - to read it from standard input");
     }
     let (run, _) = setup_layers(c, &[])?;
     let engine = saescope::pipeline::Resolved::model_only(&run.model, progress)?.load_full(run.device, &run.opts, progress)?;
-    progress.stage(format!("loading transcoders from {}", transcoders.display()));
+    progress.stage(format!("loading transcoders {}", transcoders.label()));
     let model = engine.model.as_ref();
-    let tcs = saescope::graph::transcoders::load_dir(transcoders, model.n_layers(), model.d_model(), model.device(), model.kind())?;
+    let tcs = transcoders.load(model.n_layers(), model.d_model(), model.device(), model.kind(), progress)?;
     let ids = saescope::graph::build::tokens(&engine, &prompt)?;
     Ok(Loaded { engine, transcoders: tcs, ids })
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn graph(c: &Common, prompt: &str, transcoders: &Path, targets: &[String], mut opts: Options, p: Prune, slug: &str, output: Option<PathBuf>) -> Result<()> {
+pub fn graph(c: &Common, prompt: &str, transcoders: &Set, targets: &[String], mut opts: Options, p: Prune, slug: &str, output: Option<PathBuf>) -> Result<()> {
     let progress = ProgressSink::stderr();
     let Loaded { engine, transcoders: tcs, ids } = load(c, prompt, transcoders, &progress)?;
     if !targets.is_empty() {
         opts.targets = Some(targets.iter().map(|t| saescope::interp::attribute::target_id(&engine, t)).collect::<Result<_>>()?);
     }
     progress.stage(format!("attributing {} tokens", ids.len()));
-    let built = build(&engine, &tcs, &ids, &opts, p, slug, &scan_name(transcoders))?;
+    let built = build(&engine, &tcs, &ids, &opts, p, slug, &transcoders.label())?;
     let text = format!("{}\n{}", built.line(), summary(&built.file));
     match output {
         Some(path) => {
@@ -51,11 +52,6 @@ pub fn graph(c: &Common, prompt: &str, transcoders: &Path, targets: &[String], m
         }
         None => write_output(&text, None),
     }
-}
-
-/// The transcoders' name in a graph's metadata: their folder's.
-pub fn scan_name(transcoders: &Path) -> String {
-    transcoders.file_name().map_or_else(|| transcoders.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// `saescope graph --graph FILE`.
@@ -95,7 +91,7 @@ fn summary(file: &File) -> String {
 }
 
 /// `saescope graph --ablate L:F@POS... [--scale S]`: the top logits before and after.
-pub fn intervene(c: &Common, prompt: &str, transcoders: &Path, ablate: &[String], scale: f64, output: Option<PathBuf>) -> Result<()> {
+pub fn intervene(c: &Common, prompt: &str, transcoders: &Set, ablate: &[String], scale: f64, output: Option<PathBuf>) -> Result<()> {
     use saescope::graph::intervene::{compare, Intervention};
     let progress = ProgressSink::stderr();
     let Loaded { engine, transcoders: tcs, ids } = load(c, prompt, transcoders, &progress)?;

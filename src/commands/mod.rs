@@ -100,16 +100,31 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Eval { format, output }) => eval::eval(c, format, output),
         Some(Command::Search { query, format }) => search::search(c, &query, format),
         Some(Command::Tokens { layer, id, text, format, output }) => tokens::tokens(c, &layer, id, &text, format, output),
-        Some(Command::Graph { prompt, transcoders, targets, max_features, batch, node_threshold, edge_threshold, slug, graph, ablate, scale, output }) => {
+        Some(Command::Graph {
+            prompt,
+            transcoders,
+            transcoder_variant,
+            targets,
+            max_features,
+            batch,
+            node_threshold,
+            edge_threshold,
+            slug,
+            graph,
+            ablate,
+            scale,
+            output,
+        }) => {
             let prompt = prompt.unwrap_or_default();
-            let transcoders = transcoders.unwrap_or_default();
+            let transcoders =
+                || saescope::graph::transcoders::Set::parse(&transcoders.unwrap_or_default(), transcoder_variant.as_deref(), c.sae_registry.as_deref());
             match graph {
                 Some(file) => graph::summarise(&file),
-                None if !ablate.is_empty() => graph::intervene(c, &prompt, &transcoders, &ablate, scale, output),
+                None if !ablate.is_empty() => graph::intervene(c, &prompt, &transcoders()?, &ablate, scale, output),
                 None => {
                     let opts = saescope::graph::Options { max_features, batch, ..Default::default() };
                     let prune = graph::Prune { node_threshold, edge_threshold };
-                    graph::graph(c, &prompt, &transcoders, &targets, opts, prune, &slug, output)
+                    graph::graph(c, &prompt, &transcoders()?, &targets, opts, prune, &slug, output)
                 }
             }
         }

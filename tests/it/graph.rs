@@ -365,3 +365,67 @@ fn circuit_tracers_own_layout_gives_the_same_graph() {
     let worst = ours.adjacency.iter().zip(&theirs.adjacency).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(worst <= 1e-5, "the two layouts' graphs differ by {worst}");
 }
+
+/// `--transcoders RELEASE`: the release's transcoder at every layer (by default the 16k,
+/// small-L0 ones with their skip term), fetched from a stand-in hub into an empty hub
+/// cache, gives the graph the same files give from a folder; a variant the release lacks
+/// is refused with what it has.
+#[test]
+fn transcoders_by_release_name_through_the_stand_in_hub() {
+    let dir = crate::common::kept_dir();
+    let out = crate::common::saescope().args(["synth", "--family", "gemma3", "--transcoders", "skip", "--out"]).arg(&dir).output().expect("synth");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The hub repo in the release's layout: transcoder_all/layer_L_width_16k_l0_small_affine.
+    let repo = tempfile::tempdir().expect("repo");
+    let written = dir.join("transcoders-skip/transcoder_all");
+    let mut layers = 0;
+    for e in std::fs::read_dir(&written).expect("synth folders") {
+        let from = e.expect("entry").path();
+        let name = from.file_name().expect("name").to_string_lossy().replace("width_256", "width_16k");
+        let to = repo.path().join("transcoder_all").join(name);
+        std::fs::create_dir_all(&to).expect("dir");
+        for f in ["config.json", "params.safetensors"] {
+            std::fs::copy(from.join(f), to.join(f)).expect("copy");
+        }
+        layers += 1;
+    }
+    assert_eq!(layers, 10, "a transcoder at each of the tiny Gemma's layers");
+    let hub = crate::common::hub::Hub::start();
+    hub.repo("google/gemma-scope-2-270m-pt", repo.path(), &[]);
+    let hf = tempfile::tempdir().expect("hf");
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    let graph = |mut c: std::process::Command, transcoders: &std::ffi::OsStr, file: &std::path::Path, extra: &[&str]| {
+        c.arg("graph")
+            .arg("--model-dir")
+            .arg(dir.join("model"))
+            .arg("--transcoders")
+            .arg(transcoders)
+            .args(["--prompt", PROMPT])
+            .args(extra)
+            .arg("-o")
+            .arg(file);
+        c.output().expect("graph")
+    };
+    let out = graph(crate::common::via_hub(&hub, hf.path()), "gemma-scope-2-270m-pt-transcoders-all".as_ref(), &a, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = graph(crate::common::saescope(), dir.join("transcoders-skip").as_os_str(), &b, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (saescope::graph::json::read(&a).expect("a"), saescope::graph::json::read(&b).expect("b"));
+    assert_eq!(a.metadata.scan, "gemma-scope-2-270m-pt-transcoders-all");
+    assert!(!a.nodes.is_empty() && a.nodes == b.nodes && a.links == b.links, "{} vs {} nodes", a.nodes.len(), b.nodes.len());
+    let fetched = hub.log().join("\n");
+    assert!(fetched.contains("transcoder_all/layer_9_width_16k_l0_small_affine/params.safetensors"), "{fetched}");
+    let out = graph(
+        crate::common::via_hub(&hub, hf.path()),
+        "gemma-scope-2-270m-pt-transcoders-all".as_ref(),
+        &dir.join("c.json"),
+        &["--transcoder-variant", "l0_medium"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("layer 0: none is --transcoder-variant \"l0_medium\"") && err.contains("layer_0_width_16k_l0_small_affine"),
+        "{err}"
+    );
+    let out = graph(crate::common::saescope(), "no-such-release".as_ref(), &dir.join("c.json"), &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is neither a folder nor a SAELens release"));
+}

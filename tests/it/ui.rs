@@ -651,7 +651,7 @@ fn serve(a: &mut App) -> usize {
             samples: Some(Samples::bundled().expect("samples")),
             computed: Some(results().clone()),
             opts: opts(false, 2048),
-            transcoders: Some(common::tiny_transcoders(false).to_path_buf()),
+            transcoders: Some(saescope::graph::transcoders::Set::Dir { dir: common::tiny_transcoders(false).to_path_buf(), variant: None }),
             ..Default::default()
         };
         let reply = with_engine(|e| worker::handle(e, &knows, false, r, &mut |p| progress.push(p)));

@@ -52,8 +52,8 @@ pub struct WorkerJob {
     pub versus: Option<VersusJob>,
     /// `--neuronpedia`: read once the results name the SAEs; cards then show its data.
     pub neuronpedia: Option<std::path::PathBuf>,
-    /// `--transcoders`: the folder the graph view's graphs are made over.
-    pub transcoders: Option<std::path::PathBuf>,
+    /// `--transcoders`: what the graph view's graphs are made over.
+    pub transcoders: Option<crate::graph::transcoders::Set>,
 }
 
 fn one_line(e: &color_eyre::Report) -> String {

@@ -22,8 +22,8 @@ pub struct Knows {
     pub corpus: Option<std::sync::Arc<crate::dashboard::Index>>,
     pub opts: RunOptions,
     pub progress: ProgressSink,
-    /// `--transcoders`: the folder graphs are made over, read on the first graph asked for.
-    pub transcoders: Option<std::path::PathBuf>,
+    /// `--transcoders`: what graphs are made over, read on the first graph asked for.
+    pub transcoders: Option<crate::graph::transcoders::Set>,
     pub loaded_transcoders: std::cell::OnceCell<Vec<crate::sae::Sae>>,
 }
 
@@ -33,10 +33,10 @@ impl Knows {
         if let Some(t) = self.loaded_transcoders.get() {
             return Ok(t);
         }
-        let dir = self.transcoders.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("graphs need transcoders: start saescope with --transcoders DIR"))?;
-        self.progress.stage(format!("loading transcoders from {}", dir.display()));
+        let set = self.transcoders.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("graphs need transcoders: start saescope with --transcoders DIR"))?;
+        self.progress.stage(format!("loading transcoders {}", set.label()));
         let m = engine.model.as_ref();
-        let t = crate::graph::transcoders::load_dir(dir, m.n_layers(), m.d_model(), m.device(), m.kind())?;
+        let t = set.load(m.n_layers(), m.d_model(), m.device(), m.kind(), &self.progress)?;
         Ok(self.loaded_transcoders.get_or_init(|| t))
     }
 
@@ -72,7 +72,7 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
         WorkerRequest::Graph(prompt) => knows.transcoders(engine).and_then(|tcs| {
             let ids = crate::graph::build::tokens(engine, &prompt)?;
             knows.progress.stage(format!("attributing {} tokens", ids.len()));
-            let scan = knows.transcoders.as_ref().and_then(|d| d.file_name()).map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let scan = knows.transcoders.as_ref().map_or_else(String::new, crate::graph::transcoders::Set::label);
             let opts = crate::graph::Options::default();
             let built = crate::graph::build::build(engine, tcs, &ids, &opts, crate::graph::build::Prune::default(), "saescope-graph", &scan)?;
             Ok(Reply::Graph { prompt, line: built.short_line(), file: Box::new(built.file) })

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// The model, its transcoders and the prompt's tokens: what a graph and an intervention start from.
 struct Loaded {
     engine: saescope::pipeline::Engine,
-    transcoders: Vec<saescope::sae::Sae>,
+    transcoders: saescope::graph::transcoders::Transcoders,
     ids: Vec<u32>,
 }
 

@@ -6,7 +6,7 @@ use super::json::{self, File};
 use super::replacement::Replacement;
 use super::{attribute, prune, Graph, Options};
 use crate::pipeline::Engine;
-use crate::sae::Sae;
+use super::transcoders::Transcoders;
 use color_eyre::eyre::{bail, Result};
 
 /// What pruning keeps (`--node-threshold`, `--edge-threshold`).
@@ -72,7 +72,7 @@ pub fn tokens(engine: &Engine, prompt: &str) -> Result<Vec<u32>> {
 
 /// The graph of the prediction after `ids` over `transcoders` (one per layer); `scan` names
 /// the transcoders in the file.
-pub fn build(engine: &Engine, transcoders: &[Sae], ids: &[u32], opts: &Options, p: Prune, slug: &str, scan: &str) -> Result<Built> {
+pub fn build(engine: &Engine, transcoders: &Transcoders, ids: &[u32], opts: &Options, p: Prune, slug: &str, scan: &str) -> Result<Built> {
     let start = std::time::Instant::now();
     let r = Replacement::new(engine.model.as_ref(), transcoders, ids, opts.skip_positions)?;
     let text_of = |t: u32| engine.tokenizer.token_strings(&[t]).concat();

@@ -1,14 +1,15 @@
 //! Testing what a graph claims: set chosen features to new values and see the prediction
 //! move, as circuit-tracer's `feature_intervention` does. The model itself runs (its MLPs,
 //! its norms); at each layer with an intervention the MLP's output moves by
-//! (new value - the feature's activation in this run) times the feature's decoder row, so
-//! earlier interventions reach later layers' activations. Attention patterns are frozen at
+//! (new value - the feature's activation in this run) times the feature's decoder row (a
+//! cross-layer transcoder's feature: each later layer's by its row there), so earlier
+//! interventions reach later layers' activations. Attention patterns are frozen at
 //! the clean run's, as in the graph, or left free.
 
 use crate::graph::replacement::reads_at;
 use crate::model::hooks::{HookPoint, Site};
 use crate::model::{Family, Freeze, Frozen, HookEdit};
-use crate::sae::Sae;
+use crate::graph::transcoders::Transcoders;
 use color_eyre::eyre::{bail, eyre, Result};
 use std::cell::RefCell;
 use tch::{Device, Kind, Tensor};
@@ -39,11 +40,11 @@ impl Intervention {
 
 /// The logits at the last position [vocab] (f32, CPU) with `interventions` made;
 /// `freeze_attention` keeps the clean run's attention patterns. None made: the model's own.
-pub fn logits(model: &dyn Family, transcoders: &[Sae], tokens: &[u32], interventions: &[Intervention], freeze_attention: bool) -> Result<Tensor> {
+pub fn logits(model: &dyn Family, transcoders: &Transcoders, tokens: &[u32], interventions: &[Intervention], freeze_attention: bool) -> Result<Tensor> {
     let _guard = tch::no_grad_guard();
     let n_layers = model.n_layers();
     for i in interventions {
-        if i.layer >= n_layers || i.pos >= tokens.len() || i.feature as usize >= transcoders.get(i.layer).map_or(0, |t| t.d_sae) {
+        if i.layer >= n_layers || i.pos >= tokens.len() || i.feature as usize >= transcoders.layers.get(i.layer).map_or(0, |t| t.d_sae) {
             bail!("no feature {}:{} at position {} here ({} layers, {} positions)", i.layer, i.feature, i.pos, n_layers, tokens.len());
         }
     }
@@ -57,22 +58,36 @@ pub fn logits(model: &dyn Family, transcoders: &[Sae], tokens: &[u32], intervent
     let mut layers: Vec<usize> = interventions.iter().map(|i| i.layer).collect();
     layers.sort_unstable();
     layers.dedup();
-    let points: Vec<HookPoint> = layers.iter().flat_map(|&l| [reads_at(&transcoders[l], l), HookPoint::new(l, Site::MlpOut)]).collect();
+    // A cross-layer transcoder's feature writes every layer from its own on.
+    if let (Some(&first), Some(_)) = (layers.first(), &transcoders.cross) {
+        layers = (first..n_layers).collect();
+    }
+    let points: Vec<HookPoint> = layers.iter().flat_map(|&l| [reads_at(&transcoders.layers[l], l), HookPoint::new(l, Site::MlpOut)]).collect();
     let input_of: RefCell<Option<Tensor>> = RefCell::new(None);
+    // Each intervention made so far: its position, its decoder rows by layer, and how far
+    // it moves the feature (its new value less its activation in this run).
+    let made: RefCell<Vec<(i64, Vec<(usize, Tensor)>, f64)>> = RefCell::new(Vec::new());
     let last = {
         let mut edit = HookEdit::new(points, |p: HookPoint, v: Tensor| -> Result<Tensor> {
             if p.site != Site::MlpOut {
                 *input_of.borrow_mut() = Some(v.shallow_clone());
                 return Ok(v);
             }
-            let tc = &transcoders[p.layer];
             let x = input_of.borrow_mut().take().ok_or_else(|| eyre!("internal: MLP output before its input"))?;
-            let acts = tc.encode(&x.get(0));
+            let here: Vec<&Intervention> = interventions.iter().filter(|i| i.layer == p.layer).collect();
+            if !here.is_empty() {
+                let acts = transcoders.layers[p.layer].encode(&x.get(0));
+                for i in here {
+                    let now = acts.get(i.pos as i64).get(i64::from(i.feature)).double_value(&[]);
+                    made.borrow_mut().push((i.pos as i64, transcoders.directions(i.layer, i.feature)?, f64::from(i.value) - now));
+                }
+            }
             let out = v.copy();
-            for i in interventions.iter().filter(|i| i.layer == p.layer) {
-                let now = acts.get(i.pos as i64).get(i64::from(i.feature));
-                let mut row = out.get(0).get(i.pos as i64);
-                row += tc.direction(i.feature)?.to_kind(out.kind()) * (f64::from(i.value) - now.double_value(&[]));
+            for (pos, rows, delta) in made.borrow().iter() {
+                for (_, d) in rows.iter().filter(|(j, _)| *j == p.layer) {
+                    let mut row = out.get(0).get(*pos);
+                    row += d.to_kind(out.kind()) * *delta;
+                }
             }
             Ok(out)
         });
@@ -102,7 +117,7 @@ pub struct Compared {
 
 /// Sets each feature in `wanted` to `scale` times its clean activation and compares the
 /// top logits: clean, with attention frozen (as in the graph) and free.
-pub fn compare(engine: &crate::pipeline::Engine, transcoders: &[Sae], ids: &[u32], wanted: &[Intervention], scale: f64) -> Result<Compared> {
+pub fn compare(engine: &crate::pipeline::Engine, transcoders: &Transcoders, ids: &[u32], wanted: &[Intervention], scale: f64) -> Result<Compared> {
     let model = engine.model.as_ref();
     let r = crate::graph::replacement::Replacement::new(model, transcoders, ids, 0)?;
     let set: Vec<(Intervention, f32)> = wanted

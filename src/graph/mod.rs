@@ -8,6 +8,7 @@
 //! source; only features and logits have rows.
 
 pub mod build;
+pub mod cross;
 pub mod intervene;
 pub mod json;
 pub mod prune;

@@ -12,6 +12,7 @@
 
 use crate::model::hooks::{HookPoint, Site};
 use crate::model::{Family, Freeze, HookEdit};
+use super::transcoders::Transcoders;
 use crate::sae::Sae;
 use color_eyre::eyre::{bail, eyre, Result};
 use std::cell::RefCell;
@@ -37,15 +38,16 @@ pub enum Target {
 /// The prompt through the model and its transcoders, and everything a row needs.
 pub struct Replacement<'a> {
     model: &'a dyn Family,
-    /// One transcoder per layer, in layer order.
-    transcoders: &'a [Sae],
+    /// One transcoder per layer, in layer order (or a cross-layer transcoder's layers).
+    transcoders: &'a Transcoders,
     tokens: Vec<i64>,
     /// Every active feature at every position but the skipped first ones, ordered by
     /// layer, position, feature (circuit-tracer's sparse order).
     pub active: Vec<Active>,
-    /// Per layer: the positions and source vectors (activation x decoder row) of its
-    /// active features, and where they start in `active`.
-    by_layer: Vec<(Tensor, Tensor, usize)>,
+    /// Per layer: the positions of its active features, and what they write (activation x
+    /// decoder row) to each layer they write to: their own only, or with a cross-layer
+    /// transcoder every layer from theirs on.
+    by_layer: Vec<(Tensor, Vec<(usize, Tensor)>)>,
     /// Per layer [t, d]: the MLP's output minus the transcoder's reconstruction.
     errors: Vec<Tensor>,
     /// Per layer [t, d]: the MLP's output minus the skip term, what the replacement model
@@ -70,12 +72,12 @@ impl<'a> Replacement<'a> {
     /// (positions before `skip` left out: BOS, as circuit-tracer does), the error terms and
     /// the logits. `transcoders[l]` must read layer l's `hook_mlp_in` or
     /// `ln2.hook_normalized` and write its `hook_mlp_out`.
-    pub fn new(model: &'a dyn Family, transcoders: &'a [Sae], tokens: &[u32], skip: usize) -> Result<Self> {
+    pub fn new(model: &'a dyn Family, transcoders: &'a Transcoders, tokens: &[u32], skip: usize) -> Result<Self> {
         let n_layers = model.n_layers();
         if transcoders.len() != n_layers {
             bail!("an attribution graph needs a transcoder at every one of the model's {n_layers} layers; {} were given", transcoders.len());
         }
-        for (l, tc) in transcoders.iter().enumerate() {
+        for (l, tc) in transcoders.layers.iter().enumerate() {
             let reads = tc.cfg.hook_name.as_deref().and_then(HookPoint::parse);
             let ok_in = matches!(reads, Some(h) if h.layer == l && matches!(h.site, Site::MlpIn | Site::Ln2Normalized));
             if !ok_in || tc.writes() != Some(HookPoint::new(l, Site::MlpOut)) {
@@ -94,7 +96,7 @@ impl<'a> Replacement<'a> {
         let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
         let t = ids.len() as i64;
         let input = Tensor::from_slice(&ids).view([1, t]).to_device(device);
-        let points: Vec<HookPoint> = (0..n_layers).flat_map(|l| [reads_at(&transcoders[l], l), HookPoint::new(l, Site::MlpOut)]).collect();
+        let points: Vec<HookPoint> = (0..n_layers).flat_map(|l| [reads_at(&transcoders.layers[l], l), HookPoint::new(l, Site::MlpOut)]).collect();
         let seen: RefCell<Vec<Option<Tensor>>> = RefCell::new((0..points.len()).map(|_| None).collect());
         let freeze = Freeze::new();
         let last = {
@@ -110,21 +112,45 @@ impl<'a> Replacement<'a> {
         let seen: Vec<Tensor> = seen.into_inner().into_iter().map(|v| v.ok_or_else(|| eyre!("internal: a hook was not reached"))).collect::<Result<_>>()?;
         let mut active = Vec::new();
         let mut by_layer = Vec::with_capacity(n_layers);
-        let mut errors = Vec::with_capacity(n_layers);
-        let mut constants = Vec::with_capacity(n_layers);
-        for (l, tc) in transcoders.iter().enumerate() {
-            let (x, y) = (&seen[2 * l], &seen[2 * l + 1]);
-            let acts = tc.encode(x);
+        let f32_zeros = |like: &Tensor| Tensor::zeros(like.size(), (Kind::Float, like.device()));
+        // Each layer's reconstruction: its b_dec and skip term, then every feature's write.
+        let mut recon: Vec<Tensor> = Vec::with_capacity(n_layers);
+        for (l, tc) in transcoders.layers.iter().enumerate() {
+            let x = &seen[2 * l];
+            let mut r = f32_zeros(&seen[2 * l + 1]) + tc.b_dec().to_kind(Kind::Float);
+            if let Some(s) = tc.skip(x) {
+                r += s.to_kind(Kind::Float);
+            }
+            recon.push(r);
+        }
+        for (l, tc) in transcoders.layers.iter().enumerate() {
+            let acts = tc.encode(&seen[2 * l]);
             if skip > 0 {
                 let _ = acts.narrow(0, 0, (skip as i64).min(t)).zero_();
             }
-            let mut recon = acts.matmul(tc.decoder()?) + tc.b_dec();
-            if let Some(s) = tc.skip(x) {
-                recon += s;
+            // Nonzero entries in row-major order: by position, then feature.
+            let nz = acts.nonzero();
+            let n = nz.size()[0];
+            let pos = nz.select(1, 0).contiguous();
+            let feat = nz.select(1, 1).contiguous();
+            let values = acts.index(&[Some(&pos), Some(&feat)]).to_kind(Kind::Float);
+            let (pv, fv, av) = (vec_i64(&pos)?, vec_i64(&feat)?, Vec::<f32>::try_from(values.to_device(Device::Cpu))?);
+            for i in 0..n as usize {
+                active.push(Active { layer: l, pos: pv[i] as usize, feature: fv[i] as u32, activation: av[i] });
             }
+            let writes = transcoders.writes(l, &feat, &values)?;
+            for (j, v) in &writes {
+                let _ = recon[*j].index_add_(0, &pos, v);
+            }
+            by_layer.push((pos, writes));
+        }
+        let mut errors = Vec::with_capacity(n_layers);
+        let mut constants = Vec::with_capacity(n_layers);
+        for (l, tc) in transcoders.layers.iter().enumerate() {
+            let (x, y) = (&seen[2 * l], &seen[2 * l + 1]);
             // Positions without feature nodes have no error node either (circuit-tracer
             // zeroes both there); what the MLP writes there stays in the forward.
-            let error = (y - &recon).to_kind(Kind::Float);
+            let error = y.to_kind(Kind::Float) - &recon[l];
             if skip > 0 {
                 let _ = error.narrow(0, 0, (skip as i64).min(t)).zero_();
             }
@@ -133,19 +159,6 @@ impl<'a> Replacement<'a> {
                 Some(k) => y - k,
                 None => y.shallow_clone(),
             });
-            // Nonzero entries in row-major order: by position, then feature.
-            let nz = acts.nonzero();
-            let n = nz.size()[0];
-            let pos = nz.select(1, 0).contiguous();
-            let feat = nz.select(1, 1).contiguous();
-            let values = acts.index(&[Some(&pos), Some(&feat)]).to_kind(Kind::Float);
-            let start = active.len();
-            let (pv, fv, av) = (vec_i64(&pos)?, vec_i64(&feat)?, Vec::<f32>::try_from(values.to_device(Device::Cpu))?);
-            for i in 0..n as usize {
-                active.push(Active { layer: l, pos: pv[i] as usize, feature: fv[i] as u32, activation: av[i] });
-            }
-            let vectors = tc.decoder()?.index_select(0, &feat).to_kind(Kind::Float) * values.unsqueeze(1);
-            by_layer.push((pos, vectors, start));
         }
         let embeddings = model.token_embedding(&Tensor::from_slice(&ids))?.to_kind(Kind::Float);
         let last_logits = last.get(0).get(t - 1).to_kind(Kind::Float).matmul(&unembedding.tr()).to_device(Device::Cpu);
@@ -236,17 +249,17 @@ impl Replacement<'_> {
         }
     }
 
-    /// What `source` writes and where: its layer's MLP output (or the embedding, for a
-    /// token: layer None), its position, its vector [d].
-    fn written(&self, source: Source) -> Result<(Option<usize>, usize, Tensor)> {
+    /// What `source` writes and where: each layer's MLP output it writes to (or the
+    /// embedding, for a token: layer None), its position, its vector [d].
+    fn written(&self, source: Source) -> Result<Vec<(Option<usize>, usize, Tensor)>> {
         Ok(match source {
             Source::Feature(i) => {
                 let a = self.active.get(i).ok_or_else(|| eyre!("no active feature {i}"))?;
-                let v = self.transcoders[a.layer].decoder()?.get(i64::from(a.feature)).to_kind(Kind::Float) * f64::from(a.activation);
-                (Some(a.layer), a.pos, v)
+                let rows = self.transcoders.directions(a.layer, a.feature)?;
+                rows.into_iter().map(|(j, v)| (Some(j), a.pos, v.to_kind(Kind::Float) * f64::from(a.activation))).collect()
             }
-            Source::Error { layer, pos } => (Some(layer), pos, self.errors[layer].get(pos as i64)),
-            Source::Token(pos) => (None, pos, self.embeddings.get(pos as i64)),
+            Source::Error { layer, pos } => vec![(Some(layer), pos, self.errors[layer].get(pos as i64))],
+            Source::Token(pos) => vec![(None, pos, self.embeddings.get(pos as i64))],
         })
     }
 
@@ -260,36 +273,36 @@ impl Replacement<'_> {
         let device = self.model.device();
         let t = self.tokens.len() as i64;
         let input = Tensor::from_slice(&self.tokens).view([1, t]).to_device(device);
-        let add = match source {
-            Some((s, scale)) => {
-                let (layer, pos, v) = self.written(s)?;
-                Some((layer, pos as i64, v * scale))
-            }
-            None => None,
+        let add: Vec<(Option<usize>, i64, Tensor)> = match source {
+            Some((s, scale)) => self.written(s)?.into_iter().map(|(layer, pos, v)| (layer, pos as i64, v * scale)).collect(),
+            None => Vec::new(),
         };
         let n = self.n_layers();
         let mut points = vec![HookPoint::new(0, Site::ResidPre)];
         for l in 0..n {
-            points.push(reads_at(&self.transcoders[l], l));
+            points.push(reads_at(&self.transcoders.layers[l], l));
             points.push(HookPoint::new(l, Site::MlpOut));
         }
         let inputs: RefCell<Vec<Tensor>> = RefCell::new(Vec::new());
         let last = {
             let mut edit = HookEdit::new(points, |p: HookPoint, v: Tensor| -> Result<Tensor> {
-                let plus = |v: Tensor, at: Option<usize>| match &add {
-                    Some((layer, pos, d)) if *layer == at => {
-                        let v = v.copy();
+                let plus = |v: Tensor, at: Option<usize>| {
+                    let mut here = add.iter().filter(|(layer, ..)| *layer == at).peekable();
+                    if here.peek().is_none() {
+                        return v;
+                    }
+                    let v = v.copy();
+                    for (_, pos, d) in here {
                         let mut row = v.get(0).get(*pos);
                         row += d.to_kind(row.kind());
-                        v
                     }
-                    _ => v,
+                    v
                 };
                 Ok(match p.site {
                     Site::ResidPre => plus(v, None),
                     Site::MlpOut => {
                         let x = inputs.borrow().last().map(Tensor::shallow_clone).ok_or_else(|| eyre!("internal: MLP output before its input"))?;
-                        let out = match self.transcoders[p.layer].skip(&x) {
+                        let out = match self.transcoders.layers[p.layer].skip(&x) {
                             Some(k) => k + self.constants[p.layer].unsqueeze(0),
                             None => self.constants[p.layer].unsqueeze(0),
                         };
@@ -311,7 +324,7 @@ impl Replacement<'_> {
                     Target::Feature(i) => {
                         let a = self.active.get(i).ok_or_else(|| eyre!("no active feature {i}"))?;
                         let x = inputs[a.layer].get(0).get(a.pos as i64).to_kind(Kind::Float);
-                        x.dot(&self.transcoders[a.layer].encoder_column(a.feature)?.to_kind(Kind::Float))
+                        x.dot(&self.transcoders.layers[a.layer].encoder_column(a.feature)?.to_kind(Kind::Float))
                     }
                     Target::Logit(token) => last.get(0).get(t - 1).to_kind(Kind::Float).dot(&self.logit_direction(token)),
                 };
@@ -376,7 +389,7 @@ impl Frozen {
         let n = r.n_layers();
         let mut points = vec![HookPoint::new(0, Site::ResidPre)];
         for l in 0..n {
-            points.push(reads_at(&r.transcoders[l], l));
+            points.push(reads_at(&r.transcoders.layers[l], l));
             points.push(HookPoint::new(l, Site::MlpOut));
         }
         let state = RefCell::new((None::<Tensor>, Vec::<Tensor>::new(), Vec::<Tensor>::new()));
@@ -391,7 +404,7 @@ impl Frozen {
                     }
                     Site::MlpOut => {
                         let x = s.1.last().ok_or_else(|| eyre!("internal: MLP output before its input"))?.shallow_clone();
-                        let skip = r.transcoders[p.layer].skip(&x);
+                        let skip = r.transcoders.layers[p.layer].skip(&x);
                         let constant = match &skip {
                             Some(k) => (&v - k).detach(),
                             None => v.detach(),
@@ -431,7 +444,7 @@ impl Frozen {
                     let a = r.active.get(i).ok_or_else(|| eyre!("internal: no active feature {i}"))?;
                     let x = &self.inputs[a.layer];
                     let g = inject_in[a.layer].get_or_insert_with(|| Tensor::zeros(x.size(), (x.kind(), device)));
-                    let column = r.transcoders[a.layer].encoder_column(a.feature)?;
+                    let column = r.transcoders.layers[a.layer].encoder_column(a.feature)?;
                     g.get(b).get(a.pos as i64).copy_(&column.to_kind(x.kind()));
                 }
                 Target::Logit(token) => {
@@ -465,10 +478,20 @@ impl Frozen {
             }
         };
         let mut parts: Vec<Tensor> = Vec::new();
-        for (l, (pos, vectors, _)) in r.by_layer.iter().enumerate() {
-            if vectors.size()[0] > 0 {
-                parts.push(feature_entries(&grad(l + 1, &r.errors[l]), pos, vectors)?);
+        for (pos, writes) in &r.by_layer {
+            if pos.size()[0] == 0 {
+                continue;
             }
+            // A feature's entry sums what it writes to every layer it writes to.
+            let mut sum: Option<Tensor> = None;
+            for (j, vectors) in writes {
+                let e = feature_entries(&grad(j + 1, &r.errors[*j]), pos, vectors)?;
+                sum = Some(match sum {
+                    Some(s) => s + e,
+                    None => e,
+                });
+            }
+            parts.extend(sum);
         }
         for (l, err) in r.errors.iter().enumerate() {
             parts.push((grad(l + 1, err) * err.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));

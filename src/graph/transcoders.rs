@@ -1,14 +1,16 @@
 //! A graph's transcoders: one per layer, found in a folder as SAELens or Gemma Scope 2 lay
 //! them out, as circuit-tracer keeps a transcoder set (`config.yaml` and
 //! `layer_L.safetensors`), or named by a SAELens release (fetched as its SAEs are), and
-//! loaded as the SAEs they are (sae/mod.rs reads each format).
+//! loaded as the SAEs they are (sae/mod.rs reads each format); or a cross-layer
+//! transcoder, circuit-tracer's (`W_enc_L`/`W_dec_L`) or Gemma Scope 2's
+//! (`params_layer_L`), its decoders read lazily (graph/cross.rs).
 
 use crate::model::hooks::{HookPoint, Site};
 use crate::sae::{Overrides, Sae, SaeConfig};
 use crate::source::SaeFiles;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use std::path::{Path, PathBuf};
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 /// The (config, weights) file names of the layouts a transcoder folder may have.
 const LAYOUTS: [(&str, &str); 2] = [("cfg.json", "sae_weights.safetensors"), ("config.json", "params.safetensors")];
@@ -32,6 +34,54 @@ fn folders(dir: &Path) -> Result<Vec<SaeFiles>> {
     }
     out.sort_by(|a, b| a.cfg.cmp(&b.cfg));
     Ok(out)
+}
+
+/// A graph's transcoders: an encoder per layer, and their decoders: each layer's own (a
+/// per-layer transcoder's W_dec, writing its own layer's MLP output) or a cross-layer
+/// transcoder's, writing every layer from its own on (graph/cross.rs).
+pub struct Transcoders {
+    pub layers: Vec<Sae>,
+    pub cross: Option<super::cross::Cross>,
+}
+
+impl Transcoders {
+    pub fn per_layer(layers: Vec<Sae>) -> Self {
+        Self { layers, cross: None }
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// What layer `i`'s `features` [n] (i64) with activations `acts` [n] write: for each
+    /// layer they write to, the vectors [n, d] (f32).
+    pub fn writes(&self, i: usize, features: &Tensor, acts: &Tensor) -> Result<Vec<(usize, Tensor)>> {
+        let acts = acts.to_kind(Kind::Float).unsqueeze(1);
+        match &self.cross {
+            None => Ok(vec![(i, self.layers[i].decoder()?.index_select(0, features).to_kind(Kind::Float) * acts)]),
+            Some(c) => {
+                let ids = Vec::<i64>::try_from(features.to_device(Device::Cpu).contiguous().view([-1]))?;
+                let rows = c.rows(i, &ids)?.to_kind(Kind::Float);
+                Ok((i..self.len()).map(|j| (j, rows.select(1, (j - i) as i64) * &acts)).collect())
+            }
+        }
+    }
+
+    /// One feature's decoder rows, by the layer each is written to.
+    pub fn directions(&self, i: usize, feature: u32) -> Result<Vec<(usize, Tensor)>> {
+        let sae = self.layers.get(i).ok_or_else(|| eyre!("no transcoder at layer {i}"))?;
+        if feature as usize >= sae.d_sae {
+            bail!("feature {feature} does not exist: layer {i}'s transcoder has features 0..{}", sae.d_sae);
+        }
+        let device = sae.b_dec().device();
+        let f = Tensor::from_slice(&[i64::from(feature)]).to_device(device);
+        let one = Tensor::ones([1], (Kind::Float, device));
+        Ok(self.writes(i, &f, &one)?.into_iter().map(|(j, v)| (j, v.squeeze_dim(0))).collect())
+    }
 }
 
 /// Which of several transcoders per layer a release or folder holds a graph takes, unless
@@ -73,7 +123,7 @@ impl Set {
 
     /// One transcoder per layer of a model with `n_layers` layers of width `d_model`, in
     /// layer order, decoders loaded; a release's files are fetched first.
-    pub fn load(&self, n_layers: usize, d_model: usize, device: Device, kind: Kind, progress: &crate::runtime::progress::ProgressSink) -> Result<Vec<Sae>> {
+    pub fn load(&self, n_layers: usize, d_model: usize, device: Device, kind: Kind, progress: &crate::runtime::progress::ProgressSink) -> Result<Transcoders> {
         match self {
             Set::Dir { dir, variant } => load_dir_variant(dir, variant.as_deref(), n_layers, d_model, device, kind),
             Set::Release { name, variant, registry } => {
@@ -87,7 +137,7 @@ impl Set {
                     let files = n.source.sae_files(&n.path, n.layout, progress)?;
                     out.push(Sae::load(&files, d_model, n.hook, &Overrides::default(), true, device, kind)?);
                 }
-                Ok(out)
+                Ok(Transcoders::per_layer(out))
             }
         }
     }
@@ -132,17 +182,20 @@ fn pick(names: &[&str], variant: Option<&str>) -> std::result::Result<usize, Str
 
 /// The transcoders in `dir`, one per layer of a model with `n_layers` layers of width
 /// `d_model`, in layer order, decoders loaded.
-pub fn load_dir(dir: &Path, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Vec<Sae>> {
+pub fn load_dir(dir: &Path, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Transcoders> {
     load_dir_variant(dir, None, n_layers, d_model, device, kind)
 }
 
 /// `load_dir`, where a layer with several transcoders takes `variant`'s (as `pick` picks).
-fn load_dir_variant(dir: &Path, variant: Option<&str>, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Vec<Sae>> {
+fn load_dir_variant(dir: &Path, variant: Option<&str>, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Transcoders> {
     if !dir.is_dir() {
         bail!("{} is not a folder: --transcoders takes a folder with a transcoder per layer (saescope synth --transcoders plain writes one)", dir.display());
     }
     if dir.join("config.yaml").is_file() {
         return load_circuit_tracer(dir, n_layers, d_model, device, kind);
+    }
+    if dir.join("params_layer_0.safetensors").is_file() {
+        return load_scope_clt(dir, n_layers, d_model, device, kind);
     }
     let mut by_layer: Vec<Vec<(SaeFiles, HookPoint)>> = (0..n_layers).map(|_| Vec::new()).collect();
     for files in folders(dir)? {
@@ -173,22 +226,25 @@ fn load_dir_variant(dir: &Path, variant: Option<&str>, n_layers: usize, d_model:
             let (files, hook) = found.swap_remove(i);
             Sae::load(&files, d_model, hook, &Overrides::default(), true, device, kind)
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()
+        .map(Transcoders::per_layer)
 }
 
-/// circuit-tracer's transcoder set: `config.yaml` (`model_kind: transcoder_set`, the input
-/// and output hooks relative to `blocks.L`) and `layer_L.safetensors` for every layer.
-fn load_circuit_tracer(dir: &Path, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Vec<Sae>> {
+/// circuit-tracer's transcoder set or cross-layer transcoder: `config.yaml` (`model_kind:
+/// transcoder_set` or `cross_layer_transcoder`, the input and output hooks relative to
+/// `blocks.L`) and `layer_L.safetensors` for every layer, or `W_enc_L.safetensors` and
+/// `W_dec_L.safetensors` (its `CrossLayerTranscoder.to_safetensors`).
+fn load_circuit_tracer(dir: &Path, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Transcoders> {
     let path = dir.join("config.yaml");
     let text = std::fs::read_to_string(&path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
     let docs = yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| eyre!("{}: not YAML ({e})", path.display()))?;
     let doc = docs.first().ok_or_else(|| eyre!("{} is empty", path.display()))?;
     let key = |k: &str| doc[k].as_str().map(str::to_string);
-    match key("model_kind").as_deref() {
-        Some("transcoder_set") => {}
-        Some("cross_layer_transcoder") => bail!("{}: cross-layer transcoders are not read yet; give a per-layer transcoder set", path.display()),
-        other => bail!("{}: model_kind {other:?} is not circuit-tracer's transcoder_set", path.display()),
-    }
+    let cross = match key("model_kind").as_deref() {
+        Some("transcoder_set") => false,
+        Some("cross_layer_transcoder") => true,
+        other => bail!("{}: model_kind {other:?} is neither circuit-tracer's transcoder_set nor cross_layer_transcoder", path.display()),
+    };
     // circuit-tracer's hook names, relative to blocks.L.
     let reads = match key("feature_input_hook").as_deref() {
         Some("mlp.hook_in") => Site::MlpIn,
@@ -199,30 +255,65 @@ fn load_circuit_tracer(dir: &Path, n_layers: usize, d_model: usize, device: Devi
         Some("hook_mlp_out" | "mlp.hook_out") => {}
         other => bail!("{}: feature_output_hook {other:?} is not the MLP's output (hook_mlp_out, mlp.hook_out)", path.display()),
     }
-    (0..n_layers)
-        .map(|l| {
-            let file = dir.join(format!("layer_{l}.safetensors"));
-            if !file.is_file() {
-                bail!("{} has no layer_{l}.safetensors: a graph needs a transcoder at every layer", dir.display());
-            }
-            Sae::load_circuit_tracer(&file, HookPoint::new(l, reads), HookPoint::new(l, Site::MlpOut), d_model, device, kind)
-        })
-        .collect()
+    let need = |name: String| -> Result<PathBuf> {
+        let file = dir.join(&name);
+        if !file.is_file() {
+            bail!("{} has no {name}: a graph needs a transcoder at every layer", dir.display());
+        }
+        Ok(file)
+    };
+    if !cross {
+        let layers = (0..n_layers)
+            .map(|l| Sae::load_circuit_tracer(&need(format!("layer_{l}.safetensors"))?, HookPoint::new(l, reads), HookPoint::new(l, Site::MlpOut), d_model, device, kind))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(Transcoders::per_layer(layers));
+    }
+    cross_layer(
+        n_layers,
+        |l| need(format!("W_enc_{l}.safetensors")),
+        |l| Ok((need(format!("W_dec_{l}.safetensors"))?, format!("W_dec_{l}"), l)),
+        reads,
+        d_model,
+        device,
+        kind,
+    )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::pick;
+/// Gemma Scope 2's cross-layer transcoder: `params_layer_L.safetensors` per layer, each
+/// with its encoder and `w_dec` [d_sae, n_layers, d] (rows to every layer; those from L on
+/// are read), as circuit-tracer's `load_gemma_scope_2_clt` reads them.
+fn load_scope_clt(dir: &Path, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Transcoders> {
+    let file = |l: usize| -> Result<PathBuf> {
+        let f = dir.join(format!("params_layer_{l}.safetensors"));
+        if !f.is_file() {
+            bail!("{} has no params_layer_{l}.safetensors: a cross-layer transcoder needs every layer's", dir.display());
+        }
+        Ok(f)
+    };
+    cross_layer(n_layers, file, |l| Ok((file(l)?, "w_dec".to_string(), 0)), Site::MlpIn, d_model, device, kind)
+}
 
-    #[test]
-    fn a_variant_picks_one_transcoder_per_layer() {
-        let names = ["layer_3_width_16k_l0_small", "layer_3_width_16k_l0_small_affine", "layer_3_width_262k_l0_big_affine"];
-        assert_eq!(pick(&names, None), Ok(1), "the default: 16k, small L0, with skip");
-        assert_eq!(pick(&names, Some("width_16k_l0_small")), Ok(0), "a suffix matches whole words only");
-        assert_eq!(pick(&names, Some("width_262k_l0_big_affine")), Ok(2));
-        assert!(pick(&names, Some("l0_medium")).is_err_and(|e| e.contains("none is --transcoder-variant")));
-        assert!(pick(&names[..1], None) == Ok(0));
-        assert!(pick(&["a", "b"], None).is_err_and(|e| e.contains("choose one with --transcoder-variant")));
-        assert!(pick(&[], None).is_err_and(|e| e.contains("needs one at every layer")));
+/// A cross-layer transcoder from each layer's encoder file and decoder (file, tensor, first
+/// layer its rows hold).
+fn cross_layer(
+    n_layers: usize,
+    encoder: impl Fn(usize) -> Result<PathBuf>,
+    decoder: impl Fn(usize) -> Result<(PathBuf, String, usize)>,
+    reads: Site,
+    d_model: usize,
+    device: Device,
+    kind: Kind,
+) -> Result<Transcoders> {
+    let mut layers = Vec::with_capacity(n_layers);
+    let mut decoders = Vec::with_capacity(n_layers);
+    for l in 0..n_layers {
+        layers.push(Sae::load_cross_layer_encoder(&encoder(l)?, l, HookPoint::new(l, reads), HookPoint::new(l, Site::MlpOut), d_model, device, kind)?);
+        let (path, name, first) = decoder(l)?;
+        let file = crate::weights::tensors::SafeFile::open(&path)?;
+        let shape = file.shape(&name).ok_or_else(|| eyre!("{} has no tensor {name}", path.display()))?;
+        decoders.push(super::cross::LayerDecoder { file, name, shape, first });
     }
+    let widths: Vec<usize> = layers.iter().map(|s| s.d_sae).collect();
+    let cross = super::cross::Cross::new(decoders, &widths, d_model, device, kind)?;
+    Ok(Transcoders { layers, cross: Some(cross) })
 }

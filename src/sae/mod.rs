@@ -233,6 +233,15 @@ pub struct Overrides {
     pub processing: Option<Processing>,
 }
 
+/// A transcoder's tensors as `Sae::transcoder` takes them.
+struct Parts {
+    w_enc: Tensor,
+    b_enc: Tensor,
+    b_dec: Tensor,
+    threshold: Option<Tensor>,
+    w_skip: Option<Tensor>,
+}
+
 pub struct Sae {
     pub cfg: SaeConfig,
     pub d_sae: usize,
@@ -343,18 +352,52 @@ impl Sae {
             _ => bail!("{}: no 2-D tensor W_dec (circuit-tracer's [d_transcoder, d_model])", weights.display()),
         };
         let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device).to_kind(kind)) };
-        let threshold = match file.shape("activation_function.threshold") {
-            Some(_) => Some(get("activation_function.threshold", &[d_sae])?),
-            None => None,
+        let threshold = file.shape("activation_function.threshold").map(|_| get("activation_function.threshold", &[d_sae])).transpose()?;
+        let w_skip = file.shape("W_skip").map(|_| get("W_skip", &[d_out, d_in]).map(|w| w.tr().contiguous())).transpose()?;
+        let parts = Parts { w_enc: get("W_enc", &[d_sae, d_in])?.tr().contiguous(), b_enc: get("b_enc", &[d_sae])?, b_dec: get("b_dec", &[d_out])?, threshold, w_skip };
+        let sae = Self::transcoder(file, parts, reads, writes, device, kind);
+        sae.decoder()?;
+        Ok(sae)
+    }
+
+    /// Layer `layer`'s encoder of a cross-layer transcoder, as an SAE whose decoder lives
+    /// elsewhere (graph/cross.rs): circuit-tracer's `W_enc_{layer}.safetensors` (`W_enc_L`
+    /// [d_tc, d], `b_enc_L`, `b_dec_L`, `threshold_L`), or Gemma Scope 2's
+    /// `params_layer_{layer}.safetensors` (`w_enc` [d, d_sae], `b_enc`, `b_dec`, `threshold`,
+    /// `affine_skip_connection` [d, d] applied as `x @ A`, as circuit-tracer's
+    /// `load_gemma_scope_2_clt` reads it).
+    pub fn load_cross_layer_encoder(weights: &Path, layer: usize, reads: HookPoint, writes: HookPoint, d_in: usize, device: Device, kind: Kind) -> Result<Self> {
+        let file = Weights::open(weights)?;
+        let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device).to_kind(kind)) };
+        let ct = format!("W_enc_{layer}");
+        let parts = if let Some([d_sae, d]) = file.shape(&ct).as_deref() {
+            let (d_sae, d) = (*d_sae, *d);
+            if d != d_in {
+                bail!("{}: {ct} reads width {d}, the model's is {d_in}", weights.display());
+            }
+            let threshold = file.shape(&format!("threshold_{layer}")).map(|_| get(&format!("threshold_{layer}"), &[d_sae])).transpose()?;
+            Parts { w_enc: get(&ct, &[d_sae, d])?.tr().contiguous(), b_enc: get(&format!("b_enc_{layer}"), &[d_sae])?, b_dec: get(&format!("b_dec_{layer}"), &[d])?, threshold, w_skip: None }
+        } else if let Some([d, d_sae]) = file.shape("w_enc").as_deref() {
+            let (d, d_sae) = (*d, *d_sae);
+            if d != d_in {
+                bail!("{}: w_enc reads width {d}, the model's is {d_in}", weights.display());
+            }
+            let w_skip = file.shape("affine_skip_connection").map(|_| get("affine_skip_connection", &[d, d])).transpose()?;
+            Parts { w_enc: get("w_enc", &[d, d_sae])?, b_enc: get("b_enc", &[d_sae])?, b_dec: get("b_dec", &[d])?, threshold: Some(get("threshold", &[d_sae])?), w_skip }
+        } else {
+            bail!("{}: neither circuit-tracer's {ct} nor Gemma Scope 2's w_enc: not a cross-layer transcoder's layer {layer}", weights.display());
         };
-        let w_skip = match file.shape("W_skip") {
-            Some(_) => Some(get("W_skip", &[d_out, d_in])?.tr().contiguous()),
-            None => None,
-        };
+        Ok(Self::transcoder(file, parts, reads, writes, device, kind))
+    }
+
+    /// A transcoder from its tensors (`w_enc` [d_in, d_sae], `w_skip` [d_in, d_out]).
+    fn transcoder(file: Weights, p: Parts, reads: HookPoint, writes: HookPoint, device: Device, kind: Kind) -> Self {
+        let (d_in, d_sae) = (p.w_enc.size()[0] as usize, p.w_enc.size()[1] as usize);
+        let d_out = p.b_dec.size()[0] as usize;
         let cfg = SaeConfig {
             d_in,
             d_sae: Some(d_sae),
-            architecture: if threshold.is_some() { Architecture::JumpRelu } else { Architecture::Standard },
+            architecture: if p.threshold.is_some() { Architecture::JumpRelu } else { Architecture::Standard },
             apply_b_dec_to_input: false,
             normalize: Normalize::None,
             scaled_inputs: false,
@@ -362,23 +405,21 @@ impl Sae {
             processing: Processing::NONE,
             hook_name_out: Some(writes.to_string()),
         };
-        let sae = Self {
-            w_enc: get("W_enc", &[d_sae, d_in])?.tr().contiguous(),
-            b_enc: get("b_enc", &[d_sae])?,
-            b_dec: get("b_dec", &[d_out])?,
+        Self {
+            w_enc: p.w_enc,
+            b_enc: p.b_enc,
+            b_dec: p.b_dec,
             d_out,
-            w_skip,
+            w_skip: p.w_skip,
             w_dec: Default::default(),
             w_dec_norms: Default::default(),
             device,
             kind,
-            threshold,
+            threshold: p.threshold,
             d_sae,
             cfg,
             file,
-        };
-        sae.decoder()?;
-        Ok(sae)
+        }
     }
 
     /// The SAE's feature count without loading it (reads cfg.json and the file header).

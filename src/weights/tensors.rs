@@ -114,6 +114,42 @@ impl SafeFile {
     }
 }
 
+impl SafeFile {
+    /// Rows `rows` of the named tensor (along its first axis) as f32 on CPU [rows, rest...],
+    /// read alone: a cross-layer transcoder's decoders are tens of GB, and a graph touches
+    /// only its active features' rows. Checked against `shape` and for NaN/Inf.
+    pub fn rows(&self, name: &str, shape: &[usize], rows: &[i64]) -> Result<Tensor> {
+        let info = self.info(name)?;
+        if info.shape != shape || shape.is_empty() {
+            bail!("{}: tensor {name} has shape {:?}, expected {:?} (the files disagree)", self.path.display(), info.shape, shape);
+        }
+        let (kind, width) = match info.dtype {
+            Dtype::F32 => (Kind::Float, 4),
+            Dtype::F16 => (Kind::Half, 2),
+            Dtype::BF16 => (Kind::BFloat16, 2),
+            other => bail!("{}: tensor {name} has dtype {other:?}; expected a float type", self.path.display()),
+        };
+        let row_len: usize = shape[1..].iter().product();
+        let row_bytes = row_len * width;
+        let base = self.header_len + 8 + info.data_offsets.0;
+        let mut buf = Vec::with_capacity(rows.len() * row_bytes);
+        for &r in rows {
+            if r < 0 || r as usize >= shape[0] {
+                bail!("{}: row {r} of {name} is past its {} rows", self.path.display(), shape[0]);
+            }
+            let at = base + r as usize * row_bytes;
+            buf.extend_from_slice(&self.mmap[at..at + row_bytes]);
+        }
+        let mut size = vec![rows.len() as i64];
+        size.extend(shape[1..].iter().map(|&d| d as i64));
+        let t = Tensor::f_from_data_size(&buf, &size, kind)?.f_to_kind(Kind::Float)?;
+        if !all_finite(&t)? {
+            bail!("{}: tensor {name} contains NaN or Inf; the file is corrupt or from a diverged run", self.path.display());
+        }
+        Ok(t)
+    }
+}
+
 /// Elements checked at once by `all_finite`: its temporaries (libtorch's isfinite makes an
 /// absolute-value copy and two masks) stay at about 6 bytes per element of a chunk, not of
 /// the tensor (Gemma's 262k-token embedding would take 1 GB at once).

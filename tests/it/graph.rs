@@ -9,7 +9,7 @@ const PROMPT: &str = "The cat sat on the mat because it was";
 
 /// Every sampled row of the graph of `prompt` equals what perturbing its sources does in
 /// the frozen replacement model: features, tokens and errors into features and the top logit.
-fn check_rows(model: &dyn saescope::model::Family, tcs: &[saescope::sae::Sae], tokens: &[u32], what: &str) {
+fn check_rows(model: &dyn saescope::model::Family, tcs: &saescope::graph::transcoders::Transcoders, tokens: &[u32], what: &str) {
     let r = Replacement::new(model, tcs, tokens, 1).expect("replacement");
     assert!(r.active.len() > 40, "{what}: {} active features", r.active.len());
     assert!(r.active.iter().all(|a| a.pos > 0), "BOS carries no feature node");
@@ -72,7 +72,7 @@ fn gemma_rows_are_what_perturbing_their_sources_does() {
     saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &dir.join("tc"), spec, &progress).expect("transcoders");
     let tcs = load_dir(&dir.join("tc"), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("load transcoders");
     let x = tch::Tensor::zeros([1, e.model.d_model() as i64], (tch::Kind::Float, tch::Device::Cpu));
-    assert!(tcs.iter().all(|t| t.skip(&x).is_some()), "the affine skip is read");
+    assert!(tcs.layers.iter().all(|t| t.skip(&x).is_some()), "the affine skip is read");
     let tokens = e.tokenizer.encode_with_bos("The cat sat").expect("tokens");
     check_rows(e.model.as_ref(), &tcs, &tokens, "Gemma 3");
 }

@@ -24,12 +24,12 @@ pub struct Knows {
     pub progress: ProgressSink,
     /// `--transcoders`: what graphs are made over, read on the first graph asked for.
     pub transcoders: Option<crate::graph::transcoders::Set>,
-    pub loaded_transcoders: std::cell::OnceCell<Vec<crate::sae::Sae>>,
+    pub loaded_transcoders: std::cell::OnceCell<crate::graph::transcoders::Transcoders>,
 }
 
 impl Knows {
     /// The transcoders, read the first time a graph needs them.
-    fn transcoders(&self, engine: &Engine) -> color_eyre::Result<&[crate::sae::Sae]> {
+    fn transcoders(&self, engine: &Engine) -> color_eyre::Result<&crate::graph::transcoders::Transcoders> {
         if let Some(t) = self.loaded_transcoders.get() {
             return Ok(t);
         }

@@ -421,6 +421,8 @@ fn fraction(s: &str) -> Result<f64, String> {
 pub enum TranscoderArg {
     Plain,
     Skip,
+    /// One cross-layer transcoder: circuit-tracer's layout for GPT-2, Gemma Scope 2's for Gemma.
+    Clt,
 }
 
 /// A model family `synth` writes.

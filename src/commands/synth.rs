@@ -41,11 +41,12 @@ fn write_transcoders(out: &Path, family: FamilyArg, size: Size, seed: u64, kind:
         FamilyArg::Gpt2 => (saescope::synth::transcoders::Layout::SaeLens, if size == Size::Tiny { 256 } else { 24_576 }),
         FamilyArg::Gemma3 => (saescope::synth::transcoders::Layout::GemmaScope, if size == Size::Tiny { 256 } else { 16_384 }),
     };
-    let (dir, skip) = match kind {
-        TranscoderArg::Plain => (out.join("transcoders"), false),
-        TranscoderArg::Skip => (out.join("transcoders-skip"), true),
+    let (dir, skip, cross) = match kind {
+        TranscoderArg::Plain => (out.join("transcoders"), false, false),
+        TranscoderArg::Skip => (out.join("transcoders-skip"), true, false),
+        TranscoderArg::Clt => (out.join("transcoders-clt"), false, true),
     };
-    let spec = saescope::synth::transcoders::Spec { width, skip, layout, seed: seed.wrapping_add(1) };
+    let spec = saescope::synth::transcoders::Spec { width, skip, cross, layout, seed: seed.wrapping_add(1) };
     saescope::synth::transcoders::write(engine.model.as_ref(), &engine.tokenizer, &dir, spec, &progress)?;
     Ok(dir)
 }

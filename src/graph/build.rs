@@ -4,9 +4,9 @@
 
 use super::json::{self, File};
 use super::replacement::Replacement;
+use super::transcoders::Transcoders;
 use super::{attribute, prune, Graph, Options};
 use crate::pipeline::Engine;
-use super::transcoders::Transcoders;
 use color_eyre::eyre::{bail, Result};
 
 /// What pruning keeps (`--node-threshold`, `--edge-threshold`).

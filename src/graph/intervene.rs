@@ -7,9 +7,9 @@
 //! the clean run's, as in the graph, or left free.
 
 use crate::graph::replacement::reads_at;
+use crate::graph::transcoders::Transcoders;
 use crate::model::hooks::{HookPoint, Site};
 use crate::model::{Family, Freeze, Frozen, HookEdit};
-use crate::graph::transcoders::Transcoders;
 use color_eyre::eyre::{bail, eyre, Result};
 use std::cell::RefCell;
 use tch::{Device, Kind, Tensor};

@@ -10,9 +10,9 @@
 //! carrying one target's injection, and the frozen forward is built once and kept for every
 //! backward pass.
 
+use super::transcoders::Transcoders;
 use crate::model::hooks::{HookPoint, Site};
 use crate::model::{Family, Freeze, HookEdit};
-use super::transcoders::Transcoders;
 use crate::sae::Sae;
 use color_eyre::eyre::{bail, eyre, Result};
 use std::cell::RefCell;

@@ -264,7 +264,16 @@ fn load_circuit_tracer(dir: &Path, n_layers: usize, d_model: usize, device: Devi
     };
     if !cross {
         let layers = (0..n_layers)
-            .map(|l| Sae::load_circuit_tracer(&need(format!("layer_{l}.safetensors"))?, HookPoint::new(l, reads), HookPoint::new(l, Site::MlpOut), d_model, device, kind))
+            .map(|l| {
+                Sae::load_circuit_tracer(
+                    &need(format!("layer_{l}.safetensors"))?,
+                    HookPoint::new(l, reads),
+                    HookPoint::new(l, Site::MlpOut),
+                    d_model,
+                    device,
+                    kind,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         return Ok(Transcoders::per_layer(layers));
     }

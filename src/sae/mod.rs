@@ -354,7 +354,8 @@ impl Sae {
         let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device).to_kind(kind)) };
         let threshold = file.shape("activation_function.threshold").map(|_| get("activation_function.threshold", &[d_sae])).transpose()?;
         let w_skip = file.shape("W_skip").map(|_| get("W_skip", &[d_out, d_in]).map(|w| w.tr().contiguous())).transpose()?;
-        let parts = Parts { w_enc: get("W_enc", &[d_sae, d_in])?.tr().contiguous(), b_enc: get("b_enc", &[d_sae])?, b_dec: get("b_dec", &[d_out])?, threshold, w_skip };
+        let parts =
+            Parts { w_enc: get("W_enc", &[d_sae, d_in])?.tr().contiguous(), b_enc: get("b_enc", &[d_sae])?, b_dec: get("b_dec", &[d_out])?, threshold, w_skip };
         let sae = Self::transcoder(file, parts, reads, writes, device, kind);
         sae.decoder()?;
         Ok(sae)
@@ -366,7 +367,15 @@ impl Sae {
     /// `params_layer_{layer}.safetensors` (`w_enc` [d, d_sae], `b_enc`, `b_dec`, `threshold`,
     /// `affine_skip_connection` [d, d] applied as `x @ A`, as circuit-tracer's
     /// `load_gemma_scope_2_clt` reads it).
-    pub fn load_cross_layer_encoder(weights: &Path, layer: usize, reads: HookPoint, writes: HookPoint, d_in: usize, device: Device, kind: Kind) -> Result<Self> {
+    pub fn load_cross_layer_encoder(
+        weights: &Path,
+        layer: usize,
+        reads: HookPoint,
+        writes: HookPoint,
+        d_in: usize,
+        device: Device,
+        kind: Kind,
+    ) -> Result<Self> {
         let file = Weights::open(weights)?;
         let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_device(device).to_kind(kind)) };
         let ct = format!("W_enc_{layer}");
@@ -376,14 +385,26 @@ impl Sae {
                 bail!("{}: {ct} reads width {d}, the model's is {d_in}", weights.display());
             }
             let threshold = file.shape(&format!("threshold_{layer}")).map(|_| get(&format!("threshold_{layer}"), &[d_sae])).transpose()?;
-            Parts { w_enc: get(&ct, &[d_sae, d])?.tr().contiguous(), b_enc: get(&format!("b_enc_{layer}"), &[d_sae])?, b_dec: get(&format!("b_dec_{layer}"), &[d])?, threshold, w_skip: None }
+            Parts {
+                w_enc: get(&ct, &[d_sae, d])?.tr().contiguous(),
+                b_enc: get(&format!("b_enc_{layer}"), &[d_sae])?,
+                b_dec: get(&format!("b_dec_{layer}"), &[d])?,
+                threshold,
+                w_skip: None,
+            }
         } else if let Some([d, d_sae]) = file.shape("w_enc").as_deref() {
             let (d, d_sae) = (*d, *d_sae);
             if d != d_in {
                 bail!("{}: w_enc reads width {d}, the model's is {d_in}", weights.display());
             }
             let w_skip = file.shape("affine_skip_connection").map(|_| get("affine_skip_connection", &[d, d])).transpose()?;
-            Parts { w_enc: get("w_enc", &[d, d_sae])?, b_enc: get("b_enc", &[d_sae])?, b_dec: get("b_dec", &[d])?, threshold: Some(get("threshold", &[d_sae])?), w_skip }
+            Parts {
+                w_enc: get("w_enc", &[d, d_sae])?,
+                b_enc: get("b_enc", &[d_sae])?,
+                b_dec: get("b_dec", &[d])?,
+                threshold: Some(get("threshold", &[d_sae])?),
+                w_skip,
+            }
         } else {
             bail!("{}: neither circuit-tracer's {ct} nor Gemma Scope 2's w_enc: not a cross-layer transcoder's layer {layer}", weights.display());
         };

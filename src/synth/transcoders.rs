@@ -40,18 +40,22 @@ fn l0(width: usize) -> f64 {
     }
 }
 
-/// What `write` makes: features per transcoder, whether each has a skip term, the layout.
+/// What `write` makes: features per transcoder (per layer, for a cross-layer one), whether
+/// each has a skip term, whether it is one cross-layer transcoder, the layout.
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
     pub width: usize,
     pub skip: bool,
+    /// One cross-layer transcoder (circuit-tracer's layout for GPT-2, Gemma Scope 2's
+    /// `params_layer_L` for Gemma) instead of a transcoder per layer.
+    pub cross: bool,
     pub layout: Layout,
     pub seed: u64,
 }
 
 /// Writes a transcoder for every layer of `model` under `out`; returns the folders written.
 pub fn write(model: &dyn Family, tok: &Tokenizer, out: &Path, spec: Spec, progress: &ProgressSink) -> Result<Vec<String>> {
-    let Spec { width, skip, layout, seed } = spec;
+    let Spec { width, skip, cross, layout, seed } = spec;
     let _guard = tch::no_grad_guard();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let samples = crate::corpus::samples::Samples::bundled()?;
@@ -68,6 +72,17 @@ pub fn write(model: &dyn Family, tok: &Tokenizer, out: &Path, spec: Spec, progre
         for (slot, v) in rows.iter_mut().zip(values) {
             slot.push(v.squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float));
         }
+    }
+    if cross {
+        let xs: Vec<Tensor> = (0..n_layers).map(|l| Tensor::cat(&rows[2 * l], 0)).collect();
+        let ys: Vec<Tensor> = (0..n_layers).map(|l| Tensor::cat(&rows[2 * l + 1], 0)).collect();
+        progress.stage("writing a synthetic cross-layer transcoder");
+        std::fs::create_dir_all(out).wrap_err_with(|| format!("cannot create {}", out.display()))?;
+        let clt = fit_cross(&xs, &ys, width, &mut rng)?;
+        return match layout {
+            Layout::SaeLens => write_cross_circuit_tracer(out, &clt),
+            Layout::GemmaScope => write_cross_scope(out, &clt, width),
+        };
     }
     let mut folders = Vec::new();
     for layer in 0..n_layers {
@@ -117,16 +132,7 @@ struct Fitted {
 /// W_skip] ≈ y` by ridge regression in its dual form, which solves a tokens x tokens
 /// system however wide the transcoder is.
 fn fit(x: &Tensor, y: &Tensor, width: usize, skip: bool, rng: &mut ChaCha8Rng) -> Result<Fitted> {
-    let sae = build_sae(x, width, l0(width), rng)?;
-    let tensor = |n: &str| -> Result<Tensor> {
-        let (_, shape, v) = sae.tensors.iter().find(|(k, ..)| *k == n).ok_or_else(|| eyre!("internal: no {n}"))?;
-        Ok(Tensor::from_slice(v).view(shape.iter().map(|&s| s as i64).collect::<Vec<_>>().as_slice()))
-    };
-    let (w_enc, b_dec_in) = (tensor("W_enc")?, tensor("b_dec")?);
-    let b_enc = tensor("b_enc")? - b_dec_in.matmul(&w_enc);
-    let threshold = Tensor::full([width as i64], f64::from(THRESHOLD), (Kind::Float, Device::Cpu));
-    let pre = x.matmul(&w_enc) + &b_enc;
-    let acts = &pre * pre.gt_tensor(&threshold);
+    let (w_enc, b_enc, threshold, acts) = encoder(x, width, rng)?;
     let n = x.size()[0];
     let mut parts = vec![acts, Tensor::ones([n, 1], (Kind::Float, Device::Cpu))];
     if skip {
@@ -141,6 +147,105 @@ fn fit(x: &Tensor, y: &Tensor, width: usize, skip: bool, rng: &mut ChaCha8Rng) -
     let b_dec = w.get(width as i64);
     let skip = skip.then(|| w.narrow(0, width as i64 + 1, x.size()[1]).contiguous());
     Ok(Fitted { w_enc, b_enc, threshold, w_dec, b_dec, skip })
+}
+
+/// The encoder from `build_sae` on the inputs `x`, its `b_dec` folded into `b_enc`, the
+/// threshold, and the activations on `x`.
+fn encoder(x: &Tensor, width: usize, rng: &mut ChaCha8Rng) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+    let sae = build_sae(x, width, l0(width), rng)?;
+    let tensor = |n: &str| -> Result<Tensor> {
+        let (_, shape, v) = sae.tensors.iter().find(|(k, ..)| *k == n).ok_or_else(|| eyre!("internal: no {n}"))?;
+        Ok(Tensor::from_slice(v).view(shape.iter().map(|&s| s as i64).collect::<Vec<_>>().as_slice()))
+    };
+    let (w_enc, b_dec_in) = (tensor("W_enc")?, tensor("b_dec")?);
+    let b_enc = tensor("b_enc")? - b_dec_in.matmul(&w_enc);
+    let threshold = Tensor::full([width as i64], f64::from(THRESHOLD), (Kind::Float, Device::Cpu));
+    let pre = x.matmul(&w_enc) + &b_enc;
+    let acts = &pre * pre.gt_tensor(&threshold);
+    Ok((w_enc, b_enc, threshold, acts))
+}
+
+/// A fitted cross-layer transcoder: per layer its encoder (`w_enc` [d, width]), `b_enc`,
+/// `threshold` and `b_dec`, and `w_dec[i]` [width, n_layers - i, d], its rows to layers i...
+struct Cross {
+    w_enc: Vec<Tensor>,
+    b_enc: Vec<Tensor>,
+    threshold: Tensor,
+    b_dec: Vec<Tensor>,
+    w_dec: Vec<Tensor>,
+}
+
+/// Each layer's encoder as `fit` makes a transcoder's; then each layer j's MLP output fitted
+/// by ridge regression (dual form) on the activations of every layer up to j and a bias,
+/// so a feature's rows to later layers carry what it predicts there.
+fn fit_cross(xs: &[Tensor], ys: &[Tensor], width: usize, rng: &mut ChaCha8Rng) -> Result<Cross> {
+    let n_layers = xs.len();
+    let (mut w_enc, mut b_enc, mut acts) = (Vec::new(), Vec::new(), Vec::new());
+    let mut threshold = Tensor::zeros([width as i64], (Kind::Float, Device::Cpu));
+    for x in xs {
+        let (w, b, t, a) = encoder(x, width, rng)?;
+        acts.push(a.to_kind(Kind::Double));
+        w_enc.push(w);
+        b_enc.push(b);
+        threshold = t;
+    }
+    let n = xs[0].size()[0];
+    let mut gram = Tensor::ones([n, n], (Kind::Double, Device::Cpu));
+    let (mut b_dec, mut blocks): (Vec<Tensor>, Vec<Vec<Tensor>>) = (Vec::new(), (0..n_layers).map(|_| Vec::new()).collect());
+    for j in 0..n_layers {
+        gram += acts[j].matmul(&acts[j].tr());
+        let ridge = gram.trace().double_value(&[]) / n as f64 * 1e-3 + 1e-9;
+        let dual = Tensor::linalg_solve(&(&gram + Tensor::eye(n, (Kind::Double, Device::Cpu)) * ridge), &ys[j].to_kind(Kind::Double), true);
+        for (i, a) in acts.iter().enumerate().take(j + 1) {
+            blocks[i].push(a.tr().matmul(&dual).to_kind(Kind::Float));
+        }
+        b_dec.push(dual.sum_dim_intlist([0i64].as_slice(), false, Kind::Double).to_kind(Kind::Float));
+    }
+    let w_dec = blocks.into_iter().map(|b| Tensor::stack(&b, 1).contiguous()).collect();
+    Ok(Cross { w_enc, b_enc, threshold, b_dec, w_dec })
+}
+
+/// circuit-tracer's layout (`CrossLayerTranscoder.to_safetensors`, read by its `load_clt`):
+/// `W_enc_L.safetensors` (`W_enc_L` [width, d], `b_enc_L`, `b_dec_L`, `threshold_L`),
+/// `W_dec_L.safetensors` (`W_dec_L` [width, n_layers - L, d]) and `config.yaml`.
+fn write_cross_circuit_tracer(dir: &Path, c: &Cross) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    for l in 0..c.w_enc.len() {
+        let mut enc: BTreeMap<String, Owned> = BTreeMap::new();
+        enc.insert(format!("W_enc_{l}"), to_owned(&c.w_enc[l].tr())?);
+        enc.insert(format!("b_enc_{l}"), to_owned(&c.b_enc[l])?);
+        enc.insert(format!("b_dec_{l}"), to_owned(&c.b_dec[l])?);
+        enc.insert(format!("threshold_{l}"), to_owned(&c.threshold)?);
+        write_safetensors(&dir.join(format!("W_enc_{l}.safetensors")), &enc)?;
+        let dec: BTreeMap<String, Owned> = [(format!("W_dec_{l}"), to_owned(&c.w_dec[l])?)].into();
+        write_safetensors(&dir.join(format!("W_dec_{l}.safetensors")), &dec)?;
+        written.push(format!("W_enc_{l}.safetensors"));
+    }
+    let yaml =
+        "model_kind: cross_layer_transcoder\nmodel_name: gpt2\nfeature_input_hook: mlp.hook_in\nfeature_output_hook: hook_mlp_out\nscan: synthetic-clt\n";
+    std::fs::write(dir.join("config.yaml"), yaml).wrap_err_with(|| format!("cannot write {}", dir.join("config.yaml").display()))?;
+    Ok(written)
+}
+
+/// Gemma Scope 2's layout, as circuit-tracer's `load_gemma_scope_2_clt` reads it:
+/// `params_layer_L.safetensors` with `w_enc` [d, width], `b_enc`, `b_dec`, `threshold` and
+/// `w_dec` [width, n_layers, d] (zero for the layers before L).
+fn write_cross_scope(dir: &Path, c: &Cross, width: usize) -> Result<Vec<String>> {
+    let n_layers = c.w_enc.len();
+    let mut written = Vec::new();
+    for l in 0..n_layers {
+        let d = c.b_dec[l].size()[0];
+        let before = Tensor::zeros([width as i64, l as i64, d], (Kind::Float, Device::Cpu));
+        let w_dec = Tensor::cat(&[before, c.w_dec[l].shallow_clone()], 1);
+        let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+        for (name, v) in [("w_enc", &c.w_enc[l]), ("b_enc", &c.b_enc[l]), ("b_dec", &c.b_dec[l]), ("threshold", &c.threshold), ("w_dec", &w_dec)] {
+            t.insert(name.into(), to_owned(v)?);
+        }
+        let name = format!("params_layer_{l}.safetensors");
+        write_safetensors(&dir.join(&name), &t)?;
+        written.push(name);
+    }
+    Ok(written)
 }
 
 fn to_owned(t: &Tensor) -> Result<Owned> {

@@ -1,7 +1,7 @@
 //! Attribution graphs (src/graph/): the rows are what perturbing each source does in the
 //! frozen replacement model, the check circuit-tracer's own tests make.
 
-use crate::common::{model_engine, tiny_transcoders};
+use crate::common::{model_engine, tiny_clt, tiny_transcoders};
 use saescope::graph::replacement::{Replacement, Source, Target};
 use saescope::graph::transcoders::load_dir;
 
@@ -49,9 +49,10 @@ fn check_rows(model: &dyn saescope::model::Family, tcs: &saescope::graph::transc
 fn every_row_is_what_perturbing_its_source_does() {
     let e = model_engine();
     let tokens = e.tokenizer.encode_with_bos(PROMPT).expect("tokens");
-    for skip in [false, true] {
-        let tcs = load_dir(tiny_transcoders(skip), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
-        check_rows(e.model.as_ref(), &tcs, &tokens, &format!("GPT-2, skip {skip}"));
+    for kind in ["plain", "skip", "clt"] {
+        let tcs = load_dir(fixture_transcoders(kind), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
+        assert_eq!(tcs.cross.is_some(), kind == "clt");
+        check_rows(e.model.as_ref(), &tcs, &tokens, &format!("GPT-2, {kind}"));
     }
 }
 
@@ -68,13 +69,20 @@ fn gemma_rows_are_what_perturbing_their_sources_does() {
         .expect("resolve")
         .load_full(tch::Device::Cpu, &Default::default(), &progress)
         .expect("load");
-    let spec = saescope::synth::transcoders::Spec { width: 256, skip: true, layout: saescope::synth::transcoders::Layout::GemmaScope, seed: 3 };
+    let spec = saescope::synth::transcoders::Spec { width: 256, skip: true, cross: false, layout: saescope::synth::transcoders::Layout::GemmaScope, seed: 3 };
     saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &dir.join("tc"), spec, &progress).expect("transcoders");
     let tcs = load_dir(&dir.join("tc"), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("load transcoders");
     let x = tch::Tensor::zeros([1, e.model.d_model() as i64], (tch::Kind::Float, tch::Device::Cpu));
     assert!(tcs.layers.iter().all(|t| t.skip(&x).is_some()), "the affine skip is read");
     let tokens = e.tokenizer.encode_with_bos("The cat sat").expect("tokens");
     check_rows(e.model.as_ref(), &tcs, &tokens, "Gemma 3");
+    // A cross-layer transcoder in Gemma Scope 2's layout (params_layer_L, w_dec [d_sae,
+    // n_layers, d]), read as circuit-tracer's load_gemma_scope_2_clt reads it.
+    let spec = saescope::synth::transcoders::Spec { width: 256, skip: false, cross: true, layout: saescope::synth::transcoders::Layout::GemmaScope, seed: 4 };
+    saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &dir.join("clt"), spec, &progress).expect("clt");
+    let clt = load_dir(&dir.join("clt"), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("load clt");
+    assert!(clt.cross.is_some());
+    check_rows(e.model.as_ref(), &clt, &tokens, "Gemma 3, cross-layer");
 }
 
 /// A fixture of scripts/gen-graph-fixtures: circuit-tracer 0.5.0 on the same weights.
@@ -88,11 +96,21 @@ fn floats(v: &serde_json::Value) -> Vec<f64> {
     v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
 }
 
-/// The graph saescope computes where the fixture `name` was made, with its settings.
-fn ours(name: &str, skip: bool, opts: saescope::graph::Options) -> (saescope::graph::Graph, serde_json::Value) {
+/// The transcoders a fixture was made with: `plain`, `skip`, or the cross-layer `clt`.
+fn fixture_transcoders(kind: &str) -> &'static std::path::Path {
+    match kind {
+        "clt" => tiny_clt(),
+        "skip" => tiny_transcoders(true),
+        _ => tiny_transcoders(false),
+    }
+}
+
+/// The graph saescope computes where the fixture `name` was made, with its settings, over
+/// the transcoders `kind` (as `fixture_transcoders` names them).
+fn ours(name: &str, kind: &str, opts: saescope::graph::Options) -> (saescope::graph::Graph, serde_json::Value) {
     let want = reference(name);
     let e = model_engine();
-    let tcs = load_dir(tiny_transcoders(skip), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
+    let tcs = load_dir(fixture_transcoders(kind), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
     let prompt = want["prompt"].as_str().expect("prompt");
     let tokens = e.tokenizer.encode_with_bos(prompt).expect("tokens");
     let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
@@ -187,8 +205,9 @@ fn check_against(g: &saescope::graph::Graph, want: &serde_json::Value) {
 
 #[test]
 fn the_graph_is_circuit_tracers() {
-    for (name, skip) in [("plain", false), ("skip", true)] {
-        let (g, want) = ours(name, skip, saescope::graph::Options { batch: 37, ..Default::default() });
+    for name in ["plain", "skip", "clt"] {
+        let (g, want) = ours(name, name, saescope::graph::Options { batch: 37, ..Default::default() });
+        assert!(name != "clt" || g.active.len() > 500, "the cross-layer transcoder's graph has features to check: {}", g.active.len());
         check_against(&g, &want);
     }
 }
@@ -197,7 +216,7 @@ fn the_graph_is_circuit_tracers() {
 /// circuit-tracer's influence estimate picks, batch by batch.
 #[test]
 fn a_capped_graph_picks_circuit_tracers_features() {
-    let (g, want) = ours("capped", true, saescope::graph::Options { max_features: Some(120), batch: 16, ..Default::default() });
+    let (g, want) = ours("capped", "skip", saescope::graph::Options { max_features: Some(120), batch: 16, ..Default::default() });
     check_against(&g, &want);
 }
 
@@ -206,11 +225,19 @@ fn a_capped_graph_picks_circuit_tracers_features() {
 /// of the clean run's top 20 tokens agree to 1e-4 of their scale.
 #[test]
 fn interventions_move_the_logits_as_circuit_tracers_do() {
+    // Per-layer transcoders with skip, and a cross-layer transcoder, whose features write
+    // every later layer.
+    for name in ["skip", "clt"] {
+        interventions_against(name);
+    }
+}
+
+fn interventions_against(name: &str) {
     use saescope::graph::intervene::{logits, Intervention};
-    let want = reference("skip");
+    let want = reference(name);
     let iv = &want["intervention"];
     let e = model_engine();
-    let tcs = load_dir(tiny_transcoders(true), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
+    let tcs = load_dir(fixture_transcoders(name), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
     let tokens = e.tokenizer.encode_with_bos(want["prompt"].as_str().expect("prompt")).expect("tokens");
     let wanted: Vec<Intervention> = iv["interventions"]
         .as_array()
@@ -224,14 +251,15 @@ fn interventions_move_the_logits_as_circuit_tracers_do() {
         })
         .collect();
     let ids: Vec<usize> = iv["token_ids"].as_array().expect("ids").iter().map(|t| t.as_u64().expect("id") as usize).collect();
-    for (name, list, frozen) in [("clean", &[][..], false), ("frozen", &wanted[..], true), ("free", &wanted[..], false)] {
+    for (run, list, frozen) in [("clean", &[][..], false), ("frozen", &wanted[..], true), ("free", &wanted[..], false)] {
         let got = Vec::<f32>::try_from(logits(e.model.as_ref(), &tcs, &tokens, list, frozen).expect("logits")).expect("vec");
-        let theirs = floats(&iv[name]);
+        let theirs = floats(&iv[run]);
+        let name = format!("{name}, {run}");
         let scale = theirs.iter().fold(0f64, |m, v| m.max(v.abs()));
         for (&t, v) in ids.iter().zip(&theirs) {
             assert!((f64::from(got[t]) - v).abs() <= 1e-4 * scale, "{name}: token {t}'s logit {} vs circuit-tracer's {v}", got[t]);
         }
-        if name != "clean" {
+        if run != "clean" {
             let clean = floats(&iv["clean"]);
             assert!(theirs.iter().zip(&clean).any(|(a, b)| (a - b).abs() > 1e-3), "{name}: the interventions move the logits");
         }

@@ -331,8 +331,21 @@ pub fn tiny_transcoders(skip: bool) -> &'static Path {
     (if skip { &SKIP } else { &PLAIN }).get_or_init(|| {
         let dir = kept_dir();
         let e = model_engine();
-        let spec = saescope::synth::transcoders::Spec { width: 256, skip, layout: saescope::synth::transcoders::Layout::SaeLens, seed: 1 };
+        let spec = saescope::synth::transcoders::Spec { width: 256, skip, cross: false, layout: saescope::synth::transcoders::Layout::SaeLens, seed: 1 };
         saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &dir, spec, &ProgressSink::none()).expect("synth transcoders");
+        dir
+    })
+}
+
+/// `saescope synth --size tiny --seed 0 --transcoders clt`: one cross-layer transcoder over
+/// the tiny model, in circuit-tracer's own layout.
+pub fn tiny_clt() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = kept_dir();
+        let e = model_engine();
+        let spec = saescope::synth::transcoders::Spec { width: 256, skip: false, cross: true, layout: saescope::synth::transcoders::Layout::SaeLens, seed: 1 };
+        saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &dir, spec, &ProgressSink::none()).expect("synth clt");
         dir
     })
 }

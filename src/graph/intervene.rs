@@ -38,6 +38,10 @@ impl Intervention {
     }
 }
 
+/// An intervention made so far: its position, its decoder rows by the layer each is written
+/// to, and how far it moves the feature (its new value less its activation in this run).
+type Made = (i64, Vec<(usize, Tensor)>, f64);
+
 /// The logits at the last position [vocab] (f32, CPU) with `interventions` made;
 /// `freeze_attention` keeps the clean run's attention patterns. None made: the model's own.
 pub fn logits(model: &dyn Family, transcoders: &Transcoders, tokens: &[u32], interventions: &[Intervention], freeze_attention: bool) -> Result<Tensor> {
@@ -64,9 +68,7 @@ pub fn logits(model: &dyn Family, transcoders: &Transcoders, tokens: &[u32], int
     }
     let points: Vec<HookPoint> = layers.iter().flat_map(|&l| [reads_at(&transcoders.layers[l], l), HookPoint::new(l, Site::MlpOut)]).collect();
     let input_of: RefCell<Option<Tensor>> = RefCell::new(None);
-    // Each intervention made so far: its position, its decoder rows by layer, and how far
-    // it moves the feature (its new value less its activation in this run).
-    let made: RefCell<Vec<(i64, Vec<(usize, Tensor)>, f64)>> = RefCell::new(Vec::new());
+    let made: RefCell<Vec<Made>> = RefCell::new(Vec::new());
     let last = {
         let mut edit = HookEdit::new(points, |p: HookPoint, v: Tensor| -> Result<Tensor> {
             if p.site != Site::MlpOut {

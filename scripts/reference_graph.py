@@ -112,12 +112,48 @@ def convert_saelens(src: str, dst: str) -> None:
                         "feature_output_hook": "hook_mlp_out", "scan": os.path.basename(os.path.normpath(src))}, f, sort_keys=False)
 
 
+def convert_scope(src: str, dst: str) -> None:
+    """Gemma Scope 2 transcoder folders (`transcoder_all/layer_L_.../params.safetensors`, as
+    `saescope synth --family gemma3 --transcoders` writes them: w_enc [d_in, d_sae], w_dec
+    [d_sae, d], affine_skip_connection [d_in, d] applied as x @ A) as circuit-tracer's native
+    set, read at mlp.hook_in (pre_feedforward_layernorm's output) and written at
+    hook_mlp_out (post_feedforward_layernorm's output), its nnsight mapping for Gemma 3."""
+    import glob
+    import re
+    import torch
+    import yaml
+    from safetensors.torch import load_file, save_file
+
+    found = {}
+    for f in glob.glob(os.path.join(src, "**", "params.safetensors"), recursive=True):
+        m = re.search(r"layer_(\d+)_", os.path.basename(os.path.dirname(f)))
+        if m:
+            found[int(m.group(1))] = f
+    if not found or sorted(found) != list(range(len(found))):
+        sys.exit(f"reference_graph: {src} lacks a Gemma Scope 2 transcoder at some layer ({sorted(found)})")
+    os.makedirs(dst, exist_ok=True)
+    for layer, f in found.items():
+        w = load_file(f)
+        out = {"W_enc": w["w_enc"].T.contiguous(), "b_enc": w["b_enc"], "W_dec": w["w_dec"].contiguous(), "b_dec": w["b_dec"],
+               "activation_function.threshold": w["threshold"]}
+        if "affine_skip_connection" in w:
+            out["W_skip"] = w["affine_skip_connection"].T.contiguous()  # circuit-tracer applies x @ W_skip.T
+        save_file({k: v.to(torch.float32) for k, v in out.items()}, os.path.join(dst, f"layer_{layer}.safetensors"))
+    with open(os.path.join(dst, "config.yaml"), "w") as fh:
+        yaml.safe_dump({"model_kind": "transcoder_set", "model_name": "gemma-3-tiny", "feature_input_hook": "mlp.hook_in",
+                        "feature_output_hook": "hook_mlp_out", "scan": os.path.basename(os.path.normpath(src))}, fh, sort_keys=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model-dir", required=True)
     which = ap.add_mutually_exclusive_group(required=True)
     which.add_argument("--transcoders")
     which.add_argument("--saelens-transcoders")
+    # Gemma 3 through circuit-tracer's nnsight backend (its TransformerLens backend gives
+    # every Gemma 3 layer the global layers' RoPE base): the model folder as
+    # `saescope synth --family gemma3` writes it, transcoders in Gemma Scope 2's layout.
+    which.add_argument("--scope-transcoders")
     ap.add_argument("--prompt", required=True)
     # None is circuit-tracer's own "every active feature" (attribute() takes min(None or nnz, nnz)).
     ap.add_argument("--max-feature-nodes", type=int, default=None)
@@ -137,10 +173,15 @@ def main() -> None:
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
 
+    gemma = bool(a.scope_transcoders)
     if a.saelens_transcoders:
         scratch = tempfile.mkdtemp(prefix="saescope-ct-")
         a.transcoders = os.path.join(scratch, os.path.basename(os.path.normpath(a.saelens_transcoders)))
         convert_saelens(a.saelens_transcoders, a.transcoders)
+    if gemma:
+        scratch = tempfile.mkdtemp(prefix="saescope-ct-")
+        a.transcoders = os.path.join(scratch, os.path.basename(os.path.normpath(a.scope_transcoders)))
+        convert_scope(a.scope_transcoders, a.transcoders)
     tc_dir = os.path.abspath(a.transcoders)
     if not os.path.isfile(os.path.join(tc_dir, "config.yaml")):
         sys.exit(f"reference_graph: {tc_dir} has no config.yaml (circuit-tracer's transcoder layout)")
@@ -153,18 +194,19 @@ def main() -> None:
         # circuit-tracer picks CUDA by itself wherever it is visible (create_graph_files,
         # compute_partial_influences); hiding it keeps every step on the CPU, as asked.
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    go_offline(a.model_dir)
+    if gemma:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    else:
+        go_offline(a.model_dir)
     # circuit-tracer's cache is its local transcoder store: pointing it at the folder's
     # parent makes the hub reference `name` resolve to the folder, with no download, through
     # the same load_transcoder_from_hub -> load_transcoders_from_cache path the hub uses.
     os.environ["CIRCUIT_TRACER_CACHE_DIR"] = os.path.dirname(tc_dir)
 
     import torch
-    from circuit_tracer import ReplacementModel, attribute
-    from circuit_tracer.graph import compute_graph_scores, prune_graph
+    from circuit_tracer import attribute
     from circuit_tracer.utils.caching import is_cached
-    from circuit_tracer.utils.create_graph_files import create_graph_files
-    from transformers import GPT2LMHeadModel, GPT2TokenizerFast
 
     # circuit-tracer's attribution seeds backward() at module outputs whose inputs carry no
     # grad, by design; torch warns about it on every run, and the warning means nothing here.
@@ -176,6 +218,46 @@ def main() -> None:
     assert is_cached(name), f"circuit-tracer does not see {tc_dir} as a cached transcoder set"
 
     t_load = time.time()
+    if gemma:
+        model, tokens = gemma_model(a, name, device)
+    else:
+        model, tokens = gpt2_model(a, name, device)
+    t_attr = time.time()
+    graph = attribute(
+        tokens if gemma else a.prompt,
+        model,
+        max_n_logits=a.max_n_logits,
+        desired_logit_prob=a.desired_logit_prob,
+        batch_size=a.batch_size,
+        max_feature_nodes=a.max_feature_nodes,
+    )
+    finish(a, model, graph, name, device, tc_dir, gemma, t_load, t_attr)
+
+
+def gemma_model(a, name, device):
+    """circuit-tracer's nnsight ReplacementModel on a local Gemma 3 folder, and the prompt's
+    tokens with BOS (the folder has tokenizer.json alone, which transformers' auto classes
+    do not open: its tokenizer is built from that file, BOS id from config.json)."""
+    import torch
+    from circuit_tracer.replacement_model.replacement_model_nnsight import NNSightReplacementModel
+    from circuit_tracer.utils.hf_utils import load_transcoder_from_hub
+    from transformers import PreTrainedTokenizerFast
+
+    with open(os.path.join(a.model_dir, "config.json")) as f:
+        bos = json.load(f)["bos_token_id"]
+    tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(a.model_dir, "tokenizer.json"))
+    transcoders, _ = load_transcoder_from_hub(name, device=device, dtype=torch.float32)
+    model = NNSightReplacementModel.from_pretrained_and_transcoders(a.model_dir, transcoders, device=device, dtype=torch.float32)
+    tokens = torch.tensor([bos] + tok(a.prompt, add_special_tokens=False).input_ids)
+    return model, tokens
+
+
+def gpt2_model(a, name, device):
+    """circuit-tracer's TransformerLens ReplacementModel on a local GPT-2 folder."""
+    import torch
+    from circuit_tracer import ReplacementModel
+    from transformers import GPT2LMHeadModel, GPT2TokenizerFast
+
     hf = GPT2LMHeadModel.from_pretrained(a.model_dir, local_files_only=True)
     # By name, from the fake cache (as TL would reload it). The folder has no
     # tokenizer_config.json, so GPT2TokenizerFast's own defaults make <|endoftext|> (50256)
@@ -189,25 +271,29 @@ def main() -> None:
     model = ReplacementModel.from_pretrained(
         "gpt2", name, backend="transformerlens", device=device, dtype=torch.float32, hf_model=hf, tokenizer=tok
     )
-    t_attr = time.time()
-    graph = attribute(
-        a.prompt,
-        model,
-        max_n_logits=a.max_n_logits,
-        desired_logit_prob=a.desired_logit_prob,
-        batch_size=a.batch_size,
-        max_feature_nodes=a.max_feature_nodes,
-    )
+    return model, None
+
+
+def finish(a, model, graph, name, device, tc_dir, gemma, t_load, t_attr) -> None:
+    """Prunes, scores and writes the graph (and the interventions, when asked)."""
+    import torch
+    from circuit_tracer.graph import compute_graph_scores, prune_graph
+    from circuit_tracer.utils.create_graph_files import create_graph_files
+
     t_prune = time.time()
     graph.to("cpu")
     node_mask, edge_mask, cumulative_scores = prune_graph(graph, a.node_threshold, a.edge_threshold)
     replacement_score, completeness_score = compute_graph_scores(graph)
     # create_graph_files prunes again (same function, same thresholds) and writes
     # <slug>.json plus graph-metadata.json into a folder; we keep the former verbatim.
-    with tempfile.TemporaryDirectory(prefix="saescope-graph-") as d:
-        create_graph_files(graph, slug="graph", output_path=d, node_threshold=a.node_threshold, edge_threshold=a.edge_threshold)
-        with open(os.path.join(d, "graph.json")) as f:
-            graph_json = json.load(f)
+    graph_json = None
+    if not gemma:
+        # create_graph_files decodes tokens with AutoTokenizer by the model's name, which a
+        # local Gemma folder of tokenizer.json alone does not give.
+        with tempfile.TemporaryDirectory(prefix="saescope-graph-") as d:
+            create_graph_files(graph, slug="graph", output_path=d, node_threshold=a.node_threshold, edge_threshold=a.edge_threshold)
+            with open(os.path.join(d, "graph.json")) as f:
+                graph_json = json.load(f)
     t_done = time.time()
 
     adj = graph.adjacency_matrix.cpu()
@@ -236,8 +322,11 @@ def main() -> None:
         "reference": versions(),
         "settings": {
             "model_dir": a.model_dir, "transcoders": tc_dir, "scan": graph.scan,
-            "feature_input_hook": model.feature_input_hook, "feature_output_hook": model.original_feature_output_hook,
-            "skip_connection": bool(model.skip_transcoder), "max_feature_nodes": a.max_feature_nodes,
+            # The nnsight model names its hooks by HF module (feature_input_locs) instead.
+            "feature_input_hook": getattr(model, "feature_input_hook", "mlp.hook_in"),
+            "feature_output_hook": getattr(model, "original_feature_output_hook", "hook_mlp_out"),
+            "skip_connection": bool(getattr(model, "skip_transcoder", False)),
+            "backend": "nnsight" if gemma else "transformerlens", "max_feature_nodes": a.max_feature_nodes,
             "batch_size": a.batch_size, "max_n_logits": a.max_n_logits, "desired_logit_prob": a.desired_logit_prob,
             "node_threshold": a.node_threshold, "edge_threshold": a.edge_threshold, "device": a.device,
         },

@@ -58,12 +58,20 @@ impl Built {
     }
 }
 
-/// The prompt's tokens with BOS, refused when empty or longer than the model reads.
-pub fn tokens(engine: &Engine, prompt: &str) -> Result<Vec<u32>> {
+/// The prompt's tokens with BOS (its first `upto` after BOS, where given: the token view's
+/// cursor, cut from the whole text's tokens as the attribution cuts them), refused when
+/// empty or longer than the model reads.
+pub fn tokens(engine: &Engine, prompt: &str, upto: Option<usize>) -> Result<Vec<u32>> {
     if prompt.trim().is_empty() {
         bail!("the prompt is empty: give the text whose next token the graph explains");
     }
-    let ids = engine.tokenizer.encode_with_bos(prompt)?;
+    let mut ids = engine.tokenizer.encode_with_bos(prompt)?;
+    if let Some(u) = upto {
+        if u == 0 || u + 1 > ids.len() {
+            bail!("the prompt has {} tokens; graph the prediction after 1 to {} of them", ids.len() - 1, ids.len() - 1);
+        }
+        ids.truncate(u + 1);
+    }
     if ids.len() > engine.model.n_ctx() {
         bail!("the prompt has {} tokens with BOS, over n_ctx {}; shorten it", ids.len(), engine.model.n_ctx());
     }

@@ -89,10 +89,11 @@ pub enum WorkerRequest {
     Questions,
     /// One SAE's quality on the samples, CE and KL included (eval.rs).
     Quality(crate::sae::key::SaeKey),
-    /// The attribution graph of the prediction after a prompt (src/graph/).
-    Graph(String),
+    /// The attribution graph of the prediction after a prompt, or after its first `upto`
+    /// tokens (src/graph/).
+    Graph { prompt: String, upto: Option<usize> },
     /// The prompt's top logits with these transcoder features set (graph/intervene.rs).
-    Intervene { prompt: String, features: Vec<crate::graph::intervene::Intervention>, scale: f64 },
+    Intervene { prompt: String, upto: Option<usize>, features: Vec<crate::graph::intervene::Intervention>, scale: f64 },
 }
 
 /// What an action asks of the world outside the state; the event loop carries it out.
@@ -121,11 +122,13 @@ pub enum Reply {
     /// A prompt's graph, pruned, and the line that says what it took and its scores.
     Graph {
         prompt: String,
+        upto: Option<usize>,
         file: Box<crate::graph::json::File>,
         line: String,
     },
     Intervened {
         prompt: String,
+        upto: Option<usize>,
         compared: Box<crate::graph::intervene::Compared>,
     },
     /// The request could not be answered, and why: the views waiting on it say so.

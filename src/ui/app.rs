@@ -219,15 +219,15 @@ impl App {
                     }
                 }
             }
-            Reply::Graph { prompt, file, line } => {
-                for v in self.graphs(&prompt) {
+            Reply::Graph { prompt, upto, file, line } => {
+                for v in self.graphs(&prompt, upto) {
                     if v.reading.is_none() {
                         v.set((*file).clone(), line.clone());
                     }
                 }
             }
-            Reply::Intervened { prompt, compared } => {
-                for v in self.graphs(&prompt) {
+            Reply::Intervened { prompt, upto, compared } => {
+                for v in self.graphs(&prompt, upto) {
                     if let Some((features, asked @ Asked::Pending)) = v.ablation.as_mut() {
                         if compared.set.iter().map(|s| (s.0.layer, s.0.feature, s.0.pos)).eq(features.iter().map(|f| (f.layer, f.feature, f.pos))) {
                             *asked = Asked::Ready(compared.clone());
@@ -267,15 +267,15 @@ impl App {
                             }
                         }
                     }
-                    WorkerRequest::Graph(prompt) => {
-                        for v in self.graphs(prompt) {
+                    WorkerRequest::Graph { prompt, upto } => {
+                        for v in self.graphs(prompt, *upto) {
                             if v.reading.is_none() {
                                 v.failed = Some(why.clone());
                             }
                         }
                     }
-                    WorkerRequest::Intervene { prompt, .. } => {
-                        for v in self.graphs(prompt) {
+                    WorkerRequest::Intervene { prompt, upto, .. } => {
+                        for v in self.graphs(prompt, *upto) {
                             if let Some((_, asked @ Asked::Pending)) = v.ablation.as_mut() {
                                 *asked = Asked::Failed(why.clone());
                             }
@@ -296,10 +296,10 @@ impl App {
         }
     }
 
-    /// The open graph views of `prompt`, wherever they are on the stack.
-    fn graphs<'a>(&'a mut self, prompt: &'a str) -> impl Iterator<Item = &'a mut GraphScreen> + 'a {
+    /// The open graph views of `prompt` (its first `upto` tokens), wherever they are on the stack.
+    fn graphs<'a>(&'a mut self, prompt: &'a str, upto: Option<usize>) -> impl Iterator<Item = &'a mut GraphScreen> + 'a {
         self.screens.iter_mut().filter_map(move |s| match s {
-            Screen::Graph(v) if v.prompt == prompt => Some(v.as_mut()),
+            Screen::Graph(v) if v.prompt == prompt && v.upto == upto => Some(v.as_mut()),
             _ => None,
         })
     }
@@ -322,17 +322,15 @@ impl App {
             self.ctx.message = Some("graphs need transcoders: start saescope with --transcoders DIR (saescope synth --transcoders plain writes a set)".into());
             return;
         }
+        // The token view's cursor as the attribution takes it: the prediction after it.
         let prompt = match self.screen() {
-            Screen::Tokens(t) => t.text(&self.ctx).map(|text| match (t.cursor, self.ctx.token_cache.get(text)) {
-                (Some(c), Some(a)) => a.tokens.iter().take(c + 1).cloned().collect(),
-                _ => text.to_string(),
-            }),
-            Screen::Attribute(a) => Some(a.result.as_ref().map_or_else(|| a.prompt.clone(), |r| r.context.clone())),
+            Screen::Tokens(t) => t.text(&self.ctx).map(|text| (text.to_string(), t.cursor.map(|c| c + 1))),
+            Screen::Attribute(a) => Some((a.prompt.clone(), a.upto)),
             _ => None,
         };
         match prompt {
-            Some(p) => {
-                let view = GraphScreen::open(p, &mut self.out);
+            Some((p, upto)) => {
+                let view = GraphScreen::open(p, upto, &mut self.out);
                 self.screens.push(Screen::Graph(Box::new(view)));
             }
             None => {
@@ -556,7 +554,7 @@ impl App {
                         }
                     }
                     InputKind::GraphPrompt => {
-                        let view = GraphScreen::open(input.text, &mut self.out);
+                        let view = GraphScreen::open(input.text, None, &mut self.out);
                         if let Some(Screen::Graph(_)) = self.screens.last() {
                             self.screens.pop();
                         }

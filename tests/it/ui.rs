@@ -259,6 +259,19 @@ fn the_token_view_attributes_the_prediction_at_its_cursor() {
     serve(&mut a);
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("next token") && s.contains("ablated Δlogit"), "{s}");
+    // `g` there graphs the very same prediction (with transcoders given).
+    a.transcoders = Some("transcoders".into());
+    press(&mut a, Action::Graph);
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Graph { upto: Some(u), .. }] if *u == n - 1), "{:?}", pending());
+    serve(&mut a);
+    let (s, _) = render(&mut a, 120, 40);
+    assert!(s.contains(&format!("(first {} tokens)", n - 1)) && s.contains("logits│"), "{s}");
+    press(&mut a, Action::Back);
+    press(&mut a, Action::Back);
+    // And from the token view itself.
+    press(&mut a, Action::Graph);
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Graph { upto: Some(u), .. }] if *u == n - 1), "{:?}", pending());
+    PENDING.with(|p| p.borrow_mut().clear());
     press(&mut a, Action::Back);
     // Off the last token to the right: the whole text again.
     press(&mut a, Action::TokenRight);
@@ -1561,7 +1574,7 @@ fn the_graph_view_walks_groups_thresholds_ablates_and_exports() {
     typed(&mut a, GRAPH_PROMPT);
     press(&mut a, Action::Submit);
     assert_eq!(a.mode(), Mode::Graph);
-    assert_eq!(pending(), vec![WorkerRequest::Graph(GRAPH_PROMPT.into())]);
+    assert_eq!(pending(), vec![WorkerRequest::Graph { prompt: GRAPH_PROMPT.into(), upto: None }]);
     let (s, _) = render(&mut a, 120, 40);
     assert!(s.contains("computing the graph"), "{s}");
     serve(&mut a);

@@ -21,7 +21,8 @@ const LANE_NAME: u16 = 7;
 const EDGES: usize = 12;
 
 pub fn draw(f: &mut Frame, view: &GraphScreen, ctx: &Context, hits: &HitMap, area: Rect) {
-    let head = format!("Graph · {}", one_line(&view.prompt, 40));
+    let upto = view.upto.map_or_else(String::new, |u| format!(" (first {u} tokens)"));
+    let head = format!("Graph · {}{upto}", one_line(&view.prompt, 40));
     let block = super::view_frame_hinted(head, Mode::Graph, area.width);
     let inner = block.inner(area);
     f.render_widget(block, area);

@@ -20,6 +20,9 @@ const THRESHOLD_STEP: f64 = 0.05;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GraphScreen {
     pub prompt: String,
+    /// The prediction after the prompt's first `upto` tokens (the token view's cursor);
+    /// None: after all of it.
+    pub upto: Option<usize>,
     pub reading: Option<Box<Reading>>,
     /// How the graph was made (rows, seconds, scores), or the file it was read from.
     pub line: String,
@@ -34,10 +37,10 @@ pub struct GraphScreen {
 }
 
 impl GraphScreen {
-    /// The screen for `prompt`, asking the model thread for its graph.
-    pub fn open(prompt: String, out: &mut Vec<Effect>) -> Self {
-        out.push(Effect::Worker(WorkerRequest::Graph(prompt.clone())));
-        Self { prompt, ..Default::default() }
+    /// The screen for `prompt` (its first `upto` tokens), asking the model thread for its graph.
+    pub fn open(prompt: String, upto: Option<usize>, out: &mut Vec<Effect>) -> Self {
+        out.push(Effect::Worker(WorkerRequest::Graph { prompt: prompt.clone(), upto }));
+        Self { prompt, upto, ..Default::default() }
     }
 
     /// A graph already made (a file, or the model thread's answer).
@@ -140,7 +143,7 @@ impl GraphScreen {
                 if features.is_empty() {
                     ctx.message = Some("nothing to ablate: select a feature (●), or group features with Space".into());
                 } else {
-                    out.push(Effect::Worker(WorkerRequest::Intervene { prompt: self.prompt.clone(), features: features.clone(), scale: 0.0 }));
+                    out.push(Effect::Worker(WorkerRequest::Intervene { prompt: self.prompt.clone(), upto: self.upto, features: features.clone(), scale: 0.0 }));
                     self.ablation = Some((features, Asked::Pending));
                 }
             }

@@ -69,18 +69,18 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
         WorkerRequest::Attribute { prompt, target, upto } => {
             crate::interp::attribute::attribute_at(engine, &prompt, upto, target.as_deref(), ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r)))
         }
-        WorkerRequest::Graph(prompt) => knows.transcoders(engine).and_then(|tcs| {
-            let ids = crate::graph::build::tokens(engine, &prompt)?;
+        WorkerRequest::Graph { prompt, upto } => knows.transcoders(engine).and_then(|tcs| {
+            let ids = crate::graph::build::tokens(engine, &prompt, upto)?;
             knows.progress.stage(format!("attributing {} tokens", ids.len()));
             let scan = knows.transcoders.as_ref().map_or_else(String::new, crate::graph::transcoders::Set::label);
             let opts = crate::graph::Options::default();
             let built = crate::graph::build::build(engine, tcs, &ids, &opts, crate::graph::build::Prune::default(), "saescope-graph", &scan)?;
-            Ok(Reply::Graph { prompt, line: built.short_line(), file: Box::new(built.file) })
+            Ok(Reply::Graph { prompt, upto, line: built.short_line(), file: Box::new(built.file) })
         }),
-        WorkerRequest::Intervene { prompt, features, scale } => knows.transcoders(engine).and_then(|tcs| {
-            let ids = crate::graph::build::tokens(engine, &prompt)?;
+        WorkerRequest::Intervene { prompt, upto, features, scale } => knows.transcoders(engine).and_then(|tcs| {
+            let ids = crate::graph::build::tokens(engine, &prompt, upto)?;
             let compared = crate::graph::intervene::compare(engine, tcs, &ids, &features, scale)?;
-            Ok(Reply::Intervened { prompt, compared: Box::new(compared) })
+            Ok(Reply::Intervened { prompt, upto, compared: Box::new(compared) })
         }),
         WorkerRequest::Questions => knows.samples().and_then(|samples| {
             let (set, analysis) = knows.computed.as_ref().ok_or_else(|| color_eyre::eyre::eyre!("the results are not in yet"))?;
@@ -130,7 +130,7 @@ pub(super) fn serve(
             WorkerRequest::Steer { .. }
                 | WorkerRequest::Attribute { .. }
                 | WorkerRequest::Quality(_)
-                | WorkerRequest::Graph(_)
+                | WorkerRequest::Graph { .. }
                 | WorkerRequest::Intervene { .. }
         );
         if whole && engine.as_ref().is_some_and(|e| e.model.n_blocks() < e.model.n_layers()) {

@@ -100,6 +100,13 @@ pub fn salient_logits(probs: &[f32], max: usize, desired: f32) -> Vec<u32> {
     order[..cut].iter().map(|&t| t as u32).collect()
 }
 
+/// Prompt copies times tokens one backward pass takes at most. The batched frozen forward
+/// holds every copy's activations for the backward; past about this many, passes get slower
+/// as well as larger (BENCHMARKS.md, "Attribution graphs": at 251 tokens, 64 rows a pass
+/// took 101 s and 7.1 GB where 4 took 26 s and 3.8 GB; 600 copy-tokens were the fastest
+/// measured at 17 and 251 tokens).
+const ROW_TOKENS: usize = 600;
+
 /// The graph of `r`'s prompt: logit rows first, then feature rows in order of estimated
 /// influence, as circuit-tracer's `attribute` computes them.
 pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> String, scan: &str, token_texts: Vec<String>) -> Result<Graph> {
@@ -123,12 +130,16 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
     let n_all = n_sources + n_logits;
     let max_features = opts.max_features.unwrap_or(total).min(total);
     let batch = opts.batch.max(1);
+    // Rows per backward pass: `batch`, fewer on long prompts. The ranking still refreshes
+    // every `update_interval` batches of `batch` rows, as circuit-tracer's, so the same
+    // features are chosen; only the passes are smaller.
+    let pass = batch.min((ROW_TOKENS / r.n_pos().max(1)).max(1));
     // Rows as computed, each over every source (its nonzero entries), and the node each is
     // the row of.
     let mut rows: Vec<prune::Row> = Vec::with_capacity(max_features + n_logits);
     let mut row_node: Vec<usize> = Vec::with_capacity(max_features + n_logits);
     let logit_targets: Vec<Target> = chosen.iter().map(|&t| Target::Logit(t)).collect();
-    for (i, row) in r.rows(&logit_targets, batch)?.iter().enumerate() {
+    for (i, row) in r.rows(&logit_targets, pass)?.iter().enumerate() {
         rows.push(prune::Row::from_dense(row));
         row_node.push(n_sources + i);
     }
@@ -151,7 +162,7 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
         };
         for chunk in pending.chunks(batch) {
             let targets: Vec<Target> = chunk.iter().map(|&f| Target::Feature(f)).collect();
-            let got = r.rows(&targets, batch)?;
+            let got = r.rows(&targets, pass)?;
             for (row, &f) in got.iter().zip(chunk) {
                 rows.push(prune::Row::from_dense(row));
                 row_node.push(f);

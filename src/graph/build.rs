@@ -86,9 +86,9 @@ pub fn build(engine: &Engine, transcoders: &Transcoders, ids: &[u32], opts: &Opt
     let text_of = |t: u32| engine.tokenizer.token_strings(&[t]).concat();
     let graph = attribute(&r, opts, text_of, scan, engine.tokenizer.token_strings(ids))?;
     let seconds = start.elapsed().as_secs_f64();
-    let (layout, probs) = (graph.layout(), graph.probs());
-    let pruned = prune::prune(&graph.adjacency, &layout, &probs, p.node_threshold as f32, p.edge_threshold as f32);
-    let (replacement_score, completeness_score) = prune::scores(&graph.adjacency, &layout, &probs);
+    let probs = graph.probs();
+    let pruned = prune::prune(&graph.adjacency, &probs, p.node_threshold as f32, p.edge_threshold as f32);
+    let (replacement_score, completeness_score) = prune::scores(&graph.adjacency, &probs);
     let file = json::file(&graph, &pruned, slug, p.node_threshold);
     Ok(Built { graph, file, replacement_score, completeness_score, seconds })
 }

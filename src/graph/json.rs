@@ -154,15 +154,11 @@ pub fn file(graph: &Graph, pruned: &Pruned, slug: &str, node_threshold: f64) -> 
     let nodes: Vec<Option<Node>> = (0..n).map(|i| pruned.nodes[i].then(|| node(graph, i, pruned.cumulative[i]))).collect();
     let mut links = Vec::new();
     let mut connected = vec![false; n];
-    for dst in 0..n {
-        for src in 0..n {
-            if pruned.edges[dst * n + src] {
-                if let (Some(s), Some(d)) = (&nodes[src], &nodes[dst]) {
-                    links.push(Link { source: s.node_id.clone(), target: d.node_id.clone(), weight: f64::from(graph.adjacency[dst * n + src]) });
-                    connected[src] = true;
-                    connected[dst] = true;
-                }
-            }
+    for (dst, src) in pruned.edge_list() {
+        if let (Some(s), Some(d)) = (&nodes[src], &nodes[dst]) {
+            links.push(Link { source: s.node_id.clone(), target: d.node_id.clone(), weight: f64::from(graph.adjacency.get(dst, src)) });
+            connected[src] = true;
+            connected[dst] = true;
         }
     }
     let used =

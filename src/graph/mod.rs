@@ -62,8 +62,8 @@ pub struct Graph {
     pub active: Vec<Active>,
     pub selected: Vec<usize>,
     pub logits: Vec<Logit>,
-    /// `n * n`, row-major, rows targets and columns sources, in node order.
-    pub adjacency: Vec<f32>,
+    /// Rows targets (features and logits), columns sources, in node order.
+    pub adjacency: prune::Adjacency,
     /// Which transcoders made it (circuit-tracer's `scan`).
     pub scan: String,
 }
@@ -187,12 +187,15 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
     for (j, &c) in columns.iter().enumerate() {
         column_at[c] = j;
     }
-    let mut adjacency = vec![0f32; n * n];
+    let layout = prune::Layout { features: selected.len(), errors: r.n_layers() * r.n_pos(), tokens: r.n_pos(), logits: n_logits };
+    debug_assert_eq!(layout.nodes(), n);
+    let mut adjacency = prune::Adjacency::zeros(layout);
     for (row, &node) in rows.iter().zip(&row_node) {
-        let at = position[node] * n;
+        let Some(i) = layout.row_of_node(position[node]) else { continue };
+        let at = i * n;
         for (&c, &v) in row.columns.iter().zip(&row.values) {
             if let Some(&j) = column_at.get(c as usize).filter(|&&j| j != usize::MAX) {
-                adjacency[at + j] = v;
+                adjacency.data[at + j] = v;
             }
         }
     }

@@ -1,10 +1,14 @@
 //! What a graph keeps and how much of the model it explains: circuit-tracer's influence,
-//! pruning and scores (its `graph.py`), as pure functions on a dense adjacency (rows are
+//! pruning and scores (its `graph.py`), as pure functions on the adjacency (rows are
 //! targets, columns sources) in its node order: features, errors, tokens, logits.
 //!
 //! A node's influence is what it contributes to the logits, weighted by their
 //! probabilities, through every path: with `N` the adjacency's absolute values normalised
 //! to sum to 1 per row, `w (N + N^2 + ...)`. The graph is acyclic, so the series ends.
+//!
+//! Only features and logits have inputs, so only their rows are kept (`Adjacency`): on a
+//! long prompt the error and token nodes outnumber the features many times (18,432 errors
+//! at 1,024 tokens on Gemma 3 270M), and their rows are all zeros.
 
 /// The shape of a graph's node list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,40 +23,136 @@ impl Layout {
     pub fn nodes(&self) -> usize {
         self.features + self.errors + self.tokens + self.logits
     }
+
+    /// Nodes with a row: the features, then the logits.
+    pub fn rows(&self) -> usize {
+        self.features + self.logits
+    }
+
+    /// The node of row `i`.
+    pub fn node_of_row(&self, i: usize) -> usize {
+        if i < self.features {
+            i
+        } else {
+            self.nodes() - self.logits + (i - self.features)
+        }
+    }
+
+    /// The row of `node`; None for errors and tokens, which have no inputs.
+    pub fn row_of_node(&self, node: usize) -> Option<usize> {
+        let first_logit = self.nodes() - self.logits;
+        if node < self.features {
+            Some(node)
+        } else if node >= first_logit && node < self.nodes() {
+            Some(self.features + node - first_logit)
+        } else {
+            None
+        }
+    }
 }
 
-/// What pruning keeps: nodes, edges (`n * n`, row-major like the adjacency) and each
-/// node's cumulative influence (the share of all influence held by the nodes at least as
+/// A graph's adjacency: a row per feature and logit (targets) over every node (sources),
+/// row-major; the rows of errors and tokens, all zero, are not stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adjacency {
+    pub layout: Layout,
+    pub data: Vec<f32>,
+}
+
+impl Adjacency {
+    pub fn zeros(layout: Layout) -> Self {
+        Self { layout, data: vec![0f32; layout.rows() * layout.nodes()] }
+    }
+
+    /// From a full `n * n` matrix whose error and token rows are zero.
+    pub fn from_dense(dense: &[f32], layout: Layout) -> Self {
+        let n = layout.nodes();
+        let mut a = Self::zeros(layout);
+        for i in 0..layout.rows() {
+            let node = layout.node_of_row(i);
+            a.data[i * n..(i + 1) * n].copy_from_slice(&dense[node * n..(node + 1) * n]);
+        }
+        a
+    }
+
+    pub fn n(&self) -> usize {
+        self.layout.nodes()
+    }
+
+    /// The edge `source -> target`'s weight (0 into an error or token).
+    pub fn get(&self, target: usize, source: usize) -> f32 {
+        self.row(target).map_or(0.0, |r| r[source])
+    }
+
+    /// The row of `node`, if it has one.
+    pub fn row(&self, node: usize) -> Option<&[f32]> {
+        let n = self.n();
+        self.layout.row_of_node(node).map(|i| &self.data[i * n..(i + 1) * n])
+    }
+
+    pub fn row_mut(&mut self, node: usize) -> Option<&mut [f32]> {
+        let n = self.n();
+        self.layout.row_of_node(node).map(move |i| &mut self.data[i * n..(i + 1) * n])
+    }
+
+    /// Every stored row with its node.
+    pub fn rows(&self) -> impl Iterator<Item = (usize, &[f32])> {
+        let n = self.n().max(1);
+        self.data.chunks(n).enumerate().map(|(i, r)| (self.layout.node_of_row(i), r))
+    }
+}
+
+/// What pruning keeps: nodes, edges (a flag per stored adjacency entry) and each node's
+/// cumulative influence (the share of all influence held by the nodes at least as
 /// influential as it: lower is more important).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pruned {
+    pub layout: Layout,
     pub nodes: Vec<bool>,
-    pub edges: Vec<bool>,
+    edges: Vec<bool>,
     pub cumulative: Vec<f32>,
     /// Each edge's influence in the graph of the kept nodes, and the score an edge needed:
     /// an edge within float rounding of the cut may go either way between two
     /// implementations of the same sums.
-    pub edge_scores: Vec<f32>,
+    edge_scores: Vec<f32>,
     pub edge_cut: f32,
 }
 
+impl Pruned {
+    /// Whether the edge `source -> target` is kept.
+    pub fn edge(&self, target: usize, source: usize) -> bool {
+        self.layout.row_of_node(target).is_some_and(|i| self.edges[i * self.layout.nodes() + source])
+    }
+
+    pub fn edge_score(&self, target: usize, source: usize) -> f32 {
+        self.layout.row_of_node(target).map_or(0.0, |i| self.edge_scores[i * self.layout.nodes() + source])
+    }
+
+    /// Every kept edge as (target, source), by target then source.
+    pub fn edge_list(&self) -> Vec<(usize, usize)> {
+        let n = self.layout.nodes();
+        (0..self.edges.len()).filter(|&k| self.edges[k]).map(|k| (self.layout.node_of_row(k / n), k % n)).collect()
+    }
+}
+
 /// `|a|` with each row divided by its sum (at least 1e-10).
-pub fn normalize(a: &[f32], n: usize) -> Vec<f32> {
-    let mut out: Vec<f32> = a.iter().map(|x| x.abs()).collect();
-    for row in out.chunks_mut(n.max(1)) {
+pub fn normalize(a: &Adjacency) -> Adjacency {
+    let mut out = Adjacency { layout: a.layout, data: a.data.iter().map(|x| x.abs()).collect() };
+    for row in out.data.chunks_mut(a.n().max(1)) {
         let sum: f32 = row.iter().sum::<f32>().max(1e-10);
         row.iter_mut().for_each(|x| *x /= sum);
     }
     out
 }
 
-/// `w N + w N^2 + ...` for a row-normalised `m` (`n * n`) and weights `w` (`n`).
-pub fn influence(m: &[f32], n: usize, w: &[f32]) -> Vec<f32> {
+/// `w N + w N^2 + ...` for a row-normalised `m` and weights `w` (a node each).
+pub fn influence(m: &Adjacency, w: &[f32]) -> Vec<f32> {
+    let n = m.n();
     let step = |v: &[f32]| -> Vec<f32> {
         let mut out = vec![0f32; n];
-        for (r, &vr) in v.iter().enumerate() {
+        for (node, row) in m.rows() {
+            let vr = v[node];
             if vr != 0.0 {
-                let row = &m[r * n..(r + 1) * n];
                 out.iter_mut().zip(row).for_each(|(o, &x)| *o += vr * x);
             }
         }
@@ -74,6 +174,12 @@ pub fn influence(m: &[f32], n: usize, w: &[f32]) -> Vec<f32> {
 /// The score that keeps `threshold` of the total: the largest score whose running share,
 /// from the top, reaches it (the last score when none does).
 pub fn find_threshold(scores: &[f32], threshold: f32) -> f32 {
+    find_threshold_among(scores, threshold, false)
+}
+
+/// `find_threshold` over `scores` and, where `more_zeros`, zeros besides them (the rows an
+/// `Adjacency` does not store): a zero score is then the answer where none reaches it.
+fn find_threshold_among(scores: &[f32], threshold: f32, more_zeros: bool) -> f32 {
     // Zeros add nothing to the running share: sort only the rest.
     let mut sorted: Vec<f32> = scores.iter().copied().filter(|&s| s != 0.0).collect();
     if sorted.is_empty() {
@@ -88,7 +194,7 @@ pub fn find_threshold(scores: &[f32], threshold: f32) -> f32 {
             return s;
         }
     }
-    if sorted.len() < scores.len() {
+    if more_zeros || sorted.len() < scores.len() {
         0.0
     } else {
         sorted[sorted.len() - 1]
@@ -104,40 +210,49 @@ fn logit_weights(layout: &Layout, probs: &[f32]) -> Vec<f32> {
 }
 
 /// Every node's influence on the logits.
-pub fn node_influence(a: &[f32], layout: &Layout, probs: &[f32]) -> Vec<f32> {
-    let n = layout.nodes();
-    influence(&normalize(a, n), n, &logit_weights(layout, probs))
+pub fn node_influence(a: &Adjacency, probs: &[f32]) -> Vec<f32> {
+    influence(&normalize(a), &logit_weights(&a.layout, probs))
 }
 
 /// Keeps the nodes holding `node_threshold` of all influence (tokens and logits always),
 /// then the edges holding `edge_threshold` of the kept graph's edge influence, then drops,
 /// until none is left, every feature or error without an edge out and every feature
 /// without an edge in.
-pub fn prune(a: &[f32], layout: &Layout, probs: &[f32], node_threshold: f32, edge_threshold: f32) -> Pruned {
+pub fn prune(a: &Adjacency, probs: &[f32], node_threshold: f32, edge_threshold: f32) -> Pruned {
+    let layout = a.layout;
     let n = layout.nodes();
-    let w = logit_weights(layout, probs);
-    let infl = influence(&normalize(a, n), n, &w);
+    let w = logit_weights(&layout, probs);
+    let infl = influence(&normalize(a), &w);
     let cut = find_threshold(&infl, node_threshold);
     let mut nodes: Vec<bool> = infl.iter().map(|&x| x >= cut).collect();
     let always = n - layout.logits - layout.tokens;
     nodes[always..].iter_mut().for_each(|k| *k = true);
-    let mut kept = a.to_vec();
-    for r in 0..n {
+    let mut kept = a.clone();
+    for i in 0..layout.rows() {
+        let r = layout.node_of_row(i);
         for c in 0..n {
             if !nodes[r] || !nodes[c] {
-                kept[r * n + c] = 0.0;
+                kept.data[i * n + c] = 0.0;
             }
         }
     }
-    let m = normalize(&kept, n);
-    let mut through = influence(&m, n, &w);
+    let m = normalize(&kept);
+    drop(kept);
+    let mut through = influence(&m, &w);
     through.iter_mut().zip(&w).for_each(|(t, x)| *t += x);
-    let scores: Vec<f32> = m.iter().enumerate().map(|(i, &x)| x * through[i / n]).collect();
-    let edge_cut = find_threshold(&scores, edge_threshold);
+    let scores: Vec<f32> = m.data.iter().enumerate().map(|(k, &x)| x * through[layout.node_of_row(k / n)]).collect();
+    drop(m);
+    let edge_cut = find_threshold_among(&scores, edge_threshold, layout.errors + layout.tokens > 0);
     let mut edges: Vec<bool> = scores.iter().map(|&s| s >= edge_cut).collect();
     let drop_unconnected = |nodes: &mut Vec<bool>, edges: &[bool]| {
+        let mut has_out = vec![false; n];
+        for (k, &e) in edges.iter().enumerate() {
+            if e {
+                has_out[k % n] = true;
+            }
+        }
         for c in 0..always {
-            nodes[c] &= (0..n).any(|r| edges[r * n + c]);
+            nodes[c] &= has_out[c];
         }
         for r in 0..layout.features {
             nodes[r] &= edges[r * n..(r + 1) * n].iter().any(|&e| e);
@@ -147,16 +262,17 @@ pub fn prune(a: &[f32], layout: &Layout, probs: &[f32], node_threshold: f32, edg
     drop_unconnected(&mut nodes, &edges);
     while nodes != before {
         before.clone_from(&nodes);
-        for r in 0..n {
+        for i in 0..layout.rows() {
+            let r = layout.node_of_row(i);
             for c in 0..n {
                 if !nodes[r] || !nodes[c] {
-                    edges[r * n + c] = false;
+                    edges[i * n + c] = false;
                 }
             }
         }
         drop_unconnected(&mut nodes, &edges);
     }
-    Pruned { nodes, edges, cumulative: cumulative_share(&infl), edge_scores: scores, edge_cut }
+    Pruned { layout, nodes, edges, cumulative: cumulative_share(&infl), edge_scores: scores, edge_cut }
 }
 
 /// Each score's cumulative share of the total, from the largest down.
@@ -177,11 +293,12 @@ fn cumulative_share(scores: &[f32]) -> Vec<f32> {
 /// have on the logits, the tokens' share: 1 when every path runs through features) and
 /// the completeness score (each node's inputs' share from features and tokens rather than
 /// errors, weighted by the node's influence).
-pub fn scores(a: &[f32], layout: &Layout, probs: &[f32]) -> (f32, f32) {
+pub fn scores(a: &Adjacency, probs: &[f32]) -> (f32, f32) {
+    let layout = a.layout;
     let n = layout.nodes();
-    let w = logit_weights(layout, probs);
-    let m = normalize(a, n);
-    let infl = influence(&m, n, &w);
+    let w = logit_weights(&layout, probs);
+    let m = normalize(a);
+    let infl = influence(&m, &w);
     let errors = layout.features..layout.features + layout.errors;
     let tokens = errors.end..errors.end + layout.tokens;
     let token_infl: f32 = infl[tokens].iter().sum();
@@ -190,7 +307,7 @@ pub fn scores(a: &[f32], layout: &Layout, probs: &[f32]) -> (f32, f32) {
     let mut weighted = 0f32;
     let mut total = 0f32;
     for r in 0..n {
-        let from_errors: f32 = m[r * n + errors.start..r * n + errors.end].iter().sum();
+        let from_errors: f32 = m.row(r).map_or(0.0, |row| row[errors.clone()].iter().sum());
         let out = infl[r] + w[r];
         weighted += (1.0 - from_errors) * out;
         total += out;
@@ -255,7 +372,7 @@ mod tests {
     use super::*;
 
     /// token -> feature -> logit, and token -> error -> logit, with known weights.
-    fn chain() -> (Vec<f32>, Layout) {
+    fn chain() -> (Adjacency, Layout) {
         let layout = Layout { features: 1, errors: 1, tokens: 1, logits: 1 };
         let n = layout.nodes();
         let mut a = vec![0f32; n * n];
@@ -264,16 +381,16 @@ mod tests {
         set(&mut a, 3, 0, 3.0); // feature -> logit
         set(&mut a, 3, 1, -1.0); // error -> logit
         set(&mut a, 3, 2, 0.0);
-        (a, layout)
+        (Adjacency::from_dense(&a, layout), layout)
     }
 
     #[test]
     fn influence_follows_every_path() {
-        let (a, layout) = chain();
-        let infl = node_influence(&a, &layout, &[1.0]);
+        let (a, _) = chain();
+        let infl = node_influence(&a, &[1.0]);
         // The logit's row normalises to feature 0.75, error 0.25; the feature's row to token 1.
         assert_eq!(infl, vec![0.75, 0.25, 0.75, 0.0]);
-        let (replacement, completeness) = scores(&a, &layout, &[1.0]);
+        let (replacement, completeness) = scores(&a, &[1.0]);
         assert!((replacement - 0.75).abs() < 1e-6, "{replacement}");
         // Inputs' non-error shares: feature 1, error 1, token 1, logit 0.75; weights 0.75, 0.25, 0.75, 1.
         assert!((completeness - (0.75 + 0.25 + 0.75 + 0.75) / 2.75).abs() < 1e-6, "{completeness}");
@@ -281,10 +398,11 @@ mod tests {
 
     #[test]
     fn pruning_keeps_tokens_and_logits_and_drops_the_weak() {
-        let (a, layout) = chain();
-        let p = prune(&a, &layout, &[1.0], 0.5, 0.98);
+        let (a, _) = chain();
+        let p = prune(&a, &[1.0], 0.5, 0.98);
         assert_eq!(p.nodes, vec![true, false, true, true]);
-        assert!(p.edges[3 * 4] && p.edges[2] && !p.edges[3 * 4 + 1]);
+        assert!(p.edge(3, 0) && p.edge(0, 2) && !p.edge(3, 1));
+        assert_eq!(p.edge_list(), vec![(0, 2), (3, 0)]);
         // Shares from the top: 3/6 = 0.5, then 5/6; the first to reach the threshold sets it.
         assert_eq!(find_threshold(&[3.0, 1.0, 0.0, 2.0], 0.5), 3.0);
         assert_eq!(find_threshold(&[3.0, 1.0, 0.0, 2.0], 0.6), 2.0);

@@ -99,6 +99,39 @@ pub fn logits(model: &dyn Family, transcoders: &Transcoders, tokens: &[u32], int
     Ok(last.get(0).get(t - 1).to_kind(Kind::Float).matmul(&unembedding.tr()).to_device(Device::Cpu))
 }
 
+/// Each wanted feature's activation on the clean prompt: one forward, read at the layers
+/// the features are at (checked as `logits` checks them).
+fn activations(model: &dyn Family, transcoders: &Transcoders, tokens: &[u32], wanted: &[Intervention]) -> Result<Vec<f32>> {
+    let _guard = tch::no_grad_guard();
+    let mut layers: Vec<usize> = wanted.iter().map(|i| i.layer).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    let points: Vec<HookPoint> = layers.iter().filter_map(|&l| transcoders.layers.get(l).map(|tc| reads_at(tc, l))).collect();
+    let t = tokens.len() as i64;
+    let input = Tensor::from_slice(&tokens.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]).to_device(model.device());
+    let seen: RefCell<Vec<(usize, Tensor)>> = RefCell::new(Vec::new());
+    let _logits = model.frozen_forward(
+        &input,
+        &Freeze::of(Frozen::Nothing),
+        &mut HookEdit::observe(points, |p, v| {
+            seen.borrow_mut().push((p.layer, v.get(0)));
+            Ok(())
+        }),
+    )?;
+    let seen = seen.into_inner();
+    wanted
+        .iter()
+        .map(|i| {
+            let (_, x) = seen.iter().find(|(l, _)| *l == i.layer).ok_or_else(|| eyre!("no transcoder at layer {}", i.layer))?;
+            let sae = &transcoders.layers[i.layer];
+            if i.pos >= tokens.len() || i.feature as usize >= sae.d_sae {
+                bail!("no feature {}:{} at position {} here ({} positions)", i.layer, i.feature, i.pos, tokens.len());
+            }
+            Ok(sae.encode(&x.get(i.pos as i64)).get(i64::from(i.feature)).double_value(&[]) as f32)
+        })
+        .collect()
+}
+
 /// One token's probability and logit before and after, `[probability, logit]` each.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Moved {
@@ -121,14 +154,8 @@ pub struct Compared {
 /// top logits: clean, with attention frozen (as in the graph) and free.
 pub fn compare(engine: &crate::pipeline::Engine, transcoders: &Transcoders, ids: &[u32], wanted: &[Intervention], scale: f64) -> Result<Compared> {
     let model = engine.model.as_ref();
-    let r = crate::graph::replacement::Replacement::new(model, transcoders, ids, 0)?;
-    let set: Vec<(Intervention, f32)> = wanted
-        .iter()
-        .map(|i| {
-            let a = r.active.iter().find(|a| (a.layer, a.pos, a.feature) == (i.layer, i.pos, i.feature)).map_or(0.0, |a| a.activation);
-            (Intervention { value: (f64::from(a) * scale) as f32, ..*i }, a)
-        })
-        .collect();
+    let clean = activations(model, transcoders, ids, wanted)?;
+    let set: Vec<(Intervention, f32)> = wanted.iter().zip(clean).map(|(i, a)| (Intervention { value: (f64::from(a) * scale) as f32, ..*i }, a)).collect();
     let applied: Vec<Intervention> = set.iter().map(|s| s.0).collect();
     let run = |wanted: &[Intervention], frozen: bool| -> Result<(Vec<f32>, Vec<f32>)> {
         let l = logits(model, transcoders, ids, wanted, frozen)?;

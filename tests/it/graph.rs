@@ -499,3 +499,21 @@ fn transcoders_by_release_name_through_the_stand_in_hub() {
     let out = graph(crate::common::saescope(), "no-such-release".as_ref(), &dir.join("c.json"), &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is neither a folder nor a SAELens release"));
 }
+
+/// `--ablate ... --scale S` sets a feature to S times its activation on the clean prompt:
+/// the activation `compare` reads is the one the graph's replacement model has.
+#[test]
+fn an_intervention_scales_the_clean_activation() {
+    use saescope::graph::intervene::{compare, Intervention};
+    let e = model_engine();
+    let tcs = load_dir(tiny_transcoders(true), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
+    let tokens = e.tokenizer.encode_with_bos(PROMPT).expect("tokens");
+    let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
+    let a = r.active[r.active.len() / 2];
+    let wanted = [Intervention { layer: a.layer, pos: a.pos, feature: a.feature, value: 0.0 }];
+    let c = compare(&e, &tcs, &tokens, &wanted, 2.0).expect("compare");
+    let (set, clean) = c.set[0];
+    assert!((clean - a.activation).abs() <= 1e-5 * a.activation.abs().max(1.0), "{clean} vs {}", a.activation);
+    assert!((set.value - 2.0 * a.activation).abs() <= 1e-5 * a.activation.abs().max(1.0), "{set:?}");
+    assert!(c.tokens.iter().any(|m| (m.frozen_attention[1] - m.clean[1]).abs() > 1e-6), "doubling it moves a logit");
+}

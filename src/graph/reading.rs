@@ -41,6 +41,9 @@ pub struct Reading {
     /// Per node, its edges as (other node, weight), strongest first.
     ins: Vec<Vec<(usize, f64)>>,
     outs: Vec<Vec<(usize, f64)>>,
+    /// Per lane and position (`lane * n_pos + pos`), its nodes, the most influential first:
+    /// drawing a long prompt's grid asks for every cell of every frame.
+    cells: Vec<Vec<usize>>,
 }
 
 /// A direction to move the selection in.
@@ -110,7 +113,17 @@ impl Reading {
         for e in ins.iter_mut().chain(outs.iter_mut()) {
             e.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
         }
-        Ok(Self { file, kinds, places, layer, feature, n_layers, ins, outs })
+        let mut r = Self { file, kinds, places, layer, feature, n_layers, ins, outs, cells: Vec::new() };
+        let n_pos = r.n_pos();
+        let mut cells = vec![Vec::new(); r.lanes() * n_pos];
+        for i in 0..n {
+            cells[r.places[i].lane * n_pos + r.places[i].pos].push(i);
+        }
+        for c in &mut cells {
+            c.sort_by(|&a, &b| r.rank(a).total_cmp(&r.rank(b)).then(a.cmp(&b)));
+        }
+        r.cells = cells;
+        Ok(r)
     }
 
     pub fn len(&self) -> usize {
@@ -150,9 +163,11 @@ impl Reading {
 
     /// The nodes shown at one lane and position, the most influential (or probable) first.
     pub fn cell(&self, lane: usize, pos: usize, threshold: f64) -> Vec<usize> {
-        let mut v: Vec<usize> = (0..self.len()).filter(|&i| self.places[i] == Place { lane, pos } && self.shown(i, threshold)).collect();
-        v.sort_by(|&a, &b| self.rank(a).total_cmp(&self.rank(b)).then(a.cmp(&b)));
-        v
+        let n_pos = self.n_pos();
+        if lane >= self.lanes() || pos >= n_pos {
+            return Vec::new();
+        }
+        self.cells[lane * n_pos + pos].iter().copied().filter(|&i| self.shown(i, threshold)).collect()
     }
 
     /// Lower first: cumulative influence, or minus the probability of a logit.

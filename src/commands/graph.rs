@@ -99,8 +99,11 @@ pub fn intervene(c: &Common, prompt: &str, transcoders: &Set, ablate: &[String],
     let compared = compare(&engine, &tcs, &ids, &wanted, scale)?;
     let mut text = String::new();
     for (i, a) in &compared.set {
+        // A feature that does not fire there scales to nothing: say so rather than show a
+        // table that did not move.
+        let idle = if *a == 0.0 { " (not active here, so scaling it changes nothing: pick one of the graph's feature nodes)" } else { "" };
         text.push_str(&format!(
-            "{}:{}@{} ({:?}): {a:.4} -> {:.4}\n",
+            "{}:{}@{} ({:?}): {a:.4} -> {:.4}{idle}\n",
             i.layer,
             i.feature,
             i.pos,

@@ -371,6 +371,21 @@ fn the_graph_command_writes_reads_back_and_refuses_bad_input() {
     let (ok, out, err) = run(&["--transcoders", tc, "--prompt", PROMPT, "--ablate", "0:1@1", "--scale", "2"]);
     assert!(ok, "{err}");
     assert!(out.contains("frozen attention") && out.contains("free attention"), "{out}");
+    // A cross-layer transcoder, as the command takes it; a feature that does not fire there
+    // is said to change nothing.
+    let clt = tiny_clt().to_str().expect("utf-8 path");
+    let clt_file = tmp.path().join("clt.json");
+    let (ok, _, err) = run(&["--transcoders", clt, "--prompt", PROMPT, "-o", clt_file.to_str().expect("path")]);
+    assert!(ok && err.contains("replacement score"), "{err}");
+    assert!(saescope::graph::json::read(&clt_file).expect("clt graph").nodes.iter().any(|n| n.feature_type == "cross layer transcoder"));
+    let e = model_engine();
+    let clt_set = load_dir(tiny_clt(), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("clt");
+    let tokens = e.tokenizer.encode_with_bos(PROMPT).expect("tokens");
+    let r = Replacement::new(e.model.as_ref(), &clt_set, &tokens, 0).expect("replacement");
+    let idle = (0..256u32).find(|&f| !r.active.iter().any(|a| (a.layer, a.pos, a.feature) == (3, 1, f))).expect("a feature silent at 3@1");
+    let (ok, out, err) = run(&["--transcoders", clt, "--prompt", PROMPT, "--ablate", &format!("3:{idle}@1")]);
+    assert!(ok, "{err}");
+    assert!(out.contains("not active here"), "{out}");
     // A layer without its transcoder, a malformed intervention, a file that is no graph.
     let partial = tmp.path().join("partial");
     std::fs::create_dir_all(&partial).expect("dir");

@@ -33,7 +33,7 @@ pub struct Options {
     pub batch: usize,
     /// Batches between re-rankings of the features still to compute.
     pub update_interval: usize,
-    /// Leading positions whose features are not nodes (BOS).
+    /// Leading positions whose features are not nodes: BOS, or `leading_positions`'.
     pub skip_positions: usize,
 }
 
@@ -79,6 +79,19 @@ impl Graph {
 
     pub fn probs(&self) -> Vec<f32> {
         self.logits.iter().map(|l| l.prob).collect()
+    }
+}
+
+/// The leading positions a graph of `model`'s (its hub name or folder) has no feature or
+/// error nodes at: BOS, and for an instruction-tuned Gemma 3 the chat prefix after it
+/// (`<bos><start_of_turn>user\n`, 4 tokens), as circuit-tracer decides it by the model's
+/// name (its `replacement_model/common.py`: "gemma-3" in the name, ending in "-it").
+pub fn leading_positions(model: &str) -> usize {
+    let name = model.trim_end_matches('/');
+    if name.contains("gemma-3") && name.ends_with("-it") {
+        4
+    } else {
+        1
     }
 }
 
@@ -209,4 +222,15 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
         adjacency,
         scan: scan.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_instruction_tuned_gemma_3_skips_its_chat_prefix() {
+        assert_eq!(super::leading_positions("google/gemma-3-270m-it"), 4);
+        assert_eq!(super::leading_positions("/models/gemma-3-1b-it/"), 4);
+        assert_eq!(super::leading_positions("google/gemma-3-270m"), 1);
+        assert_eq!(super::leading_positions("gpt2"), 1);
+    }
 }

@@ -7,7 +7,7 @@ use super::replacement::Replacement;
 use super::transcoders::Transcoders;
 use super::{attribute, prune, Graph, Options};
 use crate::pipeline::Engine;
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::Result;
 
 /// What pruning keeps (`--node-threshold`, `--edge-threshold`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,24 +58,10 @@ impl Built {
     }
 }
 
-/// The prompt's tokens with BOS (its first `upto` after BOS, where given: the token view's
-/// cursor, cut from the whole text's tokens as the attribution cuts them), refused when
-/// empty or longer than the model reads.
+/// The prompt's tokens with BOS, or its first `upto` after BOS, as the attribution takes
+/// them (interp/attribute.rs `prompt_tokens`).
 pub fn tokens(engine: &Engine, prompt: &str, upto: Option<usize>) -> Result<Vec<u32>> {
-    if prompt.trim().is_empty() {
-        bail!("the prompt is empty: give the text whose next token the graph explains");
-    }
-    let mut ids = engine.tokenizer.encode_with_bos(prompt)?;
-    if let Some(u) = upto {
-        if u == 0 || u + 1 > ids.len() {
-            bail!("the prompt has {} tokens; graph the prediction after 1 to {} of them", ids.len() - 1, ids.len() - 1);
-        }
-        ids.truncate(u + 1);
-    }
-    if ids.len() > engine.model.n_ctx() {
-        bail!("the prompt has {} tokens with BOS, over n_ctx {}; shorten it", ids.len(), engine.model.n_ctx());
-    }
-    Ok(ids)
+    crate::interp::attribute::prompt_tokens(engine, prompt, upto)
 }
 
 /// The graph of the prediction after `ids` over `transcoders` (one per layer); `scan` names

@@ -75,9 +75,11 @@ pub fn attribute(engine: &Engine, prompt: &str, target: Option<&str>, top: usize
     attribute_at(engine, prompt, None, target, top)
 }
 
-/// `attribute` of the prediction after the prompt's first `upto` tokens (the token view's
-/// cursor), cut from the whole prompt's tokens so they are the very tokens on view.
-pub fn attribute_at(engine: &Engine, prompt: &str, upto: Option<usize>, target: Option<&str>, top: usize) -> Result<Attribution> {
+/// A prompt's tokens with BOS, or its first `upto` after BOS (the token view's cursor, cut
+/// from the whole text's tokens so they are the very tokens on view): what the attribution
+/// and the graphs (graph/build.rs) explain the next token of. Refused when empty or longer
+/// than the model reads.
+pub fn prompt_tokens(engine: &Engine, prompt: &str, upto: Option<usize>) -> Result<Vec<u32>> {
     if prompt.trim().is_empty() {
         bail!("--prompt is empty: give the text whose next token to explain, or - to read it from standard input");
     }
@@ -88,10 +90,17 @@ pub fn attribute_at(engine: &Engine, prompt: &str, upto: Option<usize>, target: 
         }
         ids.truncate(u + 1);
     }
-    let context = if upto.is_some() { engine.tokenizer.token_strings(&ids[1..]).concat() } else { prompt.to_string() };
     if ids.len() > engine.model.n_ctx() {
         bail!("the prompt has {} tokens with BOS, over n_ctx {}; shorten it", ids.len(), engine.model.n_ctx());
     }
+    Ok(ids)
+}
+
+/// `attribute` of the prediction after the prompt's first `upto` tokens (the token view's
+/// cursor), cut from the whole prompt's tokens so they are the very tokens on view.
+pub fn attribute_at(engine: &Engine, prompt: &str, upto: Option<usize>, target: Option<&str>, top: usize) -> Result<Attribution> {
+    let ids = prompt_tokens(engine, prompt, upto)?;
+    let context = if upto.is_some() { engine.tokenizer.token_strings(&ids[1..]).concat() } else { prompt.to_string() };
     let n = ids.len() as i64;
     let opts = (engine.model.kind(), engine.model.device());
     // A zero "delta" added at each SAE's hook: its gradient is the gradient with respect to

@@ -290,6 +290,8 @@ impl Gemma3 {
         let lead = &shape[..shape.len() - 1];
         let heads = |n: usize| -> Vec<i64> { lead.iter().copied().chain([n as i64, c.head_dim as i64]).collect() };
         let x = self.rms_as(&h, &l.input_norm, frozen)?;
+        let q = x.matmul(&l.q.tr()).view(&heads(c.num_attention_heads)[..]);
+        let k = x.matmul(&l.k.tr()).view(&heads(c.num_key_value_heads)[..]);
         let v = x.matmul(&l.v.tr()).view(&heads(c.num_key_value_heads)[..]).transpose(-3, -2);
         let (cos, sin) = if c.sliding[i] { &rope.local } else { &rope.global };
         let half = c.head_dim as i64 / 2;
@@ -297,24 +299,16 @@ impl Gemma3 {
             let rot = Tensor::cat(&[x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
             x * cos + rot * sin
         };
-        // The replacement model (`frozen`, graph/) takes its attention pattern from the
-        // freeze, so no gradient flows through queries and keys: kept out of autograd.
-        let qk = || {
-            let q = x.matmul(&l.q.tr()).view(&heads(c.num_attention_heads)[..]);
-            let k = x.matmul(&l.k.tr()).view(&heads(c.num_key_value_heads)[..]);
-            (rotate(&self.rms(&q, &l.q_norm).transpose(-3, -2)), rotate(&self.rms(&k, &l.k_norm).transpose(-3, -2)))
-        };
-        let (q, k) = if frozen.is_some() { tch::no_grad(qk) } else { qk() };
+        let q = rotate(&self.rms(&q, &l.q_norm).transpose(-3, -2));
+        let k = rotate(&self.rms(&k, &l.k_norm).transpose(-3, -2));
         let a = attend(q, k, v)?;
         let z_shape: Vec<i64> = lead.iter().copied().chain([(c.num_attention_heads * c.head_dim) as i64]).collect();
         let z = edit.apply(at(Site::AttnZ), a.transpose(-3, -2).contiguous().view(&z_shape[..]))?;
         let attn_out = edit.apply(at(Site::AttnOut), self.rms_as(&z.matmul(&l.o.tr()), &l.post_attn_norm, frozen)?)?;
         let mid = edit.apply(at(Site::ResidMid), h.f_add(&attn_out)?)?;
         let x = edit.apply(at(Site::MlpIn), self.rms_as(&mid, &l.pre_ff_norm, frozen)?)?;
-        // Nor through the MLP, whose output the replacement model replaces.
-        let mlp = || self.rms(&(x.matmul(&l.gate.tr()).gelu("tanh") * x.matmul(&l.up.tr())).matmul(&l.down.tr()), &l.post_ff_norm);
-        let m = if frozen.is_some() { tch::no_grad(mlp) } else { mlp() };
-        let mlp_out = edit.apply(at(Site::MlpOut), m)?;
+        let m = (x.matmul(&l.gate.tr()).gelu("tanh") * x.matmul(&l.up.tr())).matmul(&l.down.tr());
+        let mlp_out = edit.apply(at(Site::MlpOut), self.rms(&m, &l.post_ff_norm))?;
         edit.apply(at(Site::ResidPost), mid.f_add(&mlp_out)?)
     }
 

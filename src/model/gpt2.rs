@@ -300,12 +300,7 @@ impl Gpt2 {
             self.ln(&mid, &blk.ln_2.w, &blk.ln_2.b, frozen)?
         };
         let x = edit.apply(at(Site::MlpIn), x)?;
-        let mlp = || blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh"));
-        // The replacement model (`frozen`, graph/) replaces what the MLP writes, so no
-        // gradient ever flows through it: kept out of autograd, a batch of long prompts'
-        // MLP intermediates are not held for a backward pass that never visits them.
-        let m = if frozen.is_some() { tch::no_grad(mlp) } else { mlp() };
-        let mlp_out = edit.apply(at(Site::MlpOut), m)?;
+        let mlp_out = edit.apply(at(Site::MlpOut), blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh")))?;
         edit.apply(at(Site::ResidPost), mid.f_add(&mlp_out)?)
     }
 

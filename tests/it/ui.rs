@@ -1645,7 +1645,9 @@ fn the_graph_view_walks_groups_thresholds_ablates_and_exports() {
     }
     press(&mut a, Action::FocusCategory);
     assert_eq!(a.mode(), Mode::Graph);
-    assert!(a.message.as_deref().is_some_and(|m| m.contains("has no card here")), "{:?}", a.message);
+    assert!(a.message.as_deref().is_some_and(|m| m.contains("has no card here") && m.contains(".hook_mlp_in")), "{:?}", a.message);
+    // Nor a label: the residual SAE at that layer is not the feature's transcoder.
+    assert_eq!(saescope::ui::screens::graph::transcoder_sae(&a.ctx, 8, 3), None);
     press(&mut a, Action::Back);
     assert_eq!(a.mode(), Mode::Main);
 }

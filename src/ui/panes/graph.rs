@@ -54,7 +54,7 @@ pub fn draw(f: &mut Frame, view: &GraphScreen, ctx: &Context, hits: &HitMap, are
 
 /// A text on one line, cut to `max` characters with an ellipsis.
 fn one_line(s: &str, max: usize) -> String {
-    let s = s.replace('\n', "⏎");
+    let s = s.replace('\n', "↵");
     if s.chars().count() <= max {
         s
     } else {
@@ -175,7 +175,8 @@ fn label(r: &Reading, i: usize, ctx: &Context) -> Option<String> {
         return Some(clerp.clone());
     }
     let (layer, feature) = (r.layer[i]?, r.feature[i]?);
-    ctx.saes.iter().filter(|k| k.hook.layer == layer).find_map(|&k| ctx.labels.get(k, feature)).map(String::from)
+    let sae = crate::ui::screens::graph::transcoder_sae(ctx, layer, feature)?;
+    ctx.labels.get(sae, feature).map(String::from)
 }
 
 fn draw_details(f: &mut Frame, view: &GraphScreen, r: &Reading, ctx: &Context, area: Rect) {

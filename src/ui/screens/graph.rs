@@ -17,6 +17,13 @@ use ratatui::Frame;
 /// What `<` and `>` move the node threshold by.
 const THRESHOLD_STEP: f64 = 0.05;
 
+/// The loaded SAE that is the transcoder of a graph's feature `layer:feature`: one reading
+/// that layer's MLP input, wide enough. Its card and its label are that feature's.
+pub fn transcoder_sae(ctx: &Context, layer: usize, feature: u32) -> Option<crate::sae::key::SaeKey> {
+    use crate::model::hooks::Site;
+    ctx.saes.iter().copied().find(|k| k.hook.layer == layer && matches!(k.hook.site, Site::MlpIn | Site::Ln2Normalized) && (feature as usize) < k.width)
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GraphScreen {
     pub prompt: String,
@@ -160,17 +167,11 @@ impl GraphScreen {
             ctx.message = Some("a card is a feature's: select a feature node (●)".into());
             return ScreenStep::Done;
         };
-        use crate::model::hooks::Site;
-        let sae = ctx
-            .saes
-            .iter()
-            .copied()
-            .find(|k| k.hook.layer == layer && matches!(k.hook.site, Site::MlpIn | Site::Ln2Normalized) && (feature as usize) < k.width);
-        match sae {
+        match transcoder_sae(ctx, layer, feature) {
             Some(sae) => super::card::open(ctx, sae, feature, out),
             None => {
                 ctx.message = Some(format!(
-                    "feature {layer}:{feature} has no card here: load its transcoder as an SAE (--sae-dir with the transcoders, --layers {layer}) to open one"
+                    "feature {layer}:{feature} has no card here: load its transcoder as an SAE (--sae-dir DIR --sae blocks.{layer}.hook_mlp_in) to open one"
                 ));
                 ScreenStep::Done
             }

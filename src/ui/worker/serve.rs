@@ -70,7 +70,7 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
             crate::interp::attribute::attribute_at(engine, &prompt, upto, target.as_deref(), ATTRIBUTE_TOP).map(|r| Reply::Attributed(Box::new(r)))
         }
         WorkerRequest::Graph { prompt, upto } => knows.transcoders(engine).and_then(|tcs| {
-            let ids = crate::graph::build::tokens(engine, &prompt, upto)?;
+            let ids = crate::interp::attribute::prompt_tokens(engine, &prompt, upto)?;
             knows.progress.stage(format!("attributing {} tokens", ids.len()));
             let scan = knows.transcoders.as_ref().map_or_else(String::new, crate::graph::transcoders::Set::label);
             let opts = crate::graph::Options { skip_positions: crate::graph::leading_positions(&engine.model_label), ..Default::default() };
@@ -78,7 +78,7 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
             Ok(Reply::Graph { prompt, upto, line: built.short_line(), file: Box::new(built.file) })
         }),
         WorkerRequest::Intervene { prompt, upto, features, scale } => knows.transcoders(engine).and_then(|tcs| {
-            let ids = crate::graph::build::tokens(engine, &prompt, upto)?;
+            let ids = crate::interp::attribute::prompt_tokens(engine, &prompt, upto)?;
             let compared = crate::graph::intervene::compare(engine, tcs, &ids, &features, scale)?;
             Ok(Reply::Intervened { prompt, upto, compared: Box::new(compared) })
         }),

@@ -29,7 +29,7 @@ fn load(c: &Common, prompt: &str, transcoders: &Set, progress: &ProgressSink) ->
     progress.stage(format!("loading transcoders {}", transcoders.label()));
     let model = engine.model.as_ref();
     let tcs = transcoders.load(model.n_layers(), model.d_model(), model.device(), model.kind(), progress)?;
-    let ids = saescope::graph::build::tokens(&engine, &prompt, None)?;
+    let ids = saescope::interp::attribute::prompt_tokens(&engine, &prompt, None)?;
     Ok(Loaded { engine, transcoders: tcs, ids })
 }
 

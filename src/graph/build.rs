@@ -58,12 +58,6 @@ impl Built {
     }
 }
 
-/// The prompt's tokens with BOS, or its first `upto` after BOS, as the attribution takes
-/// them (interp/attribute.rs `prompt_tokens`).
-pub fn tokens(engine: &Engine, prompt: &str, upto: Option<usize>) -> Result<Vec<u32>> {
-    crate::interp::attribute::prompt_tokens(engine, prompt, upto)
-}
-
 /// The graph of the prediction after `ids` over `transcoders` (one per layer); `scan` names
 /// the transcoders in the file.
 pub fn build(engine: &Engine, transcoders: &Transcoders, ids: &[u32], opts: &Options, p: Prune, slug: &str, scan: &str) -> Result<Built> {

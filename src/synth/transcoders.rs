@@ -181,14 +181,13 @@ struct Cross {
 fn fit_cross(xs: &[Tensor], ys: &[Tensor], width: usize, rng: &mut ChaCha8Rng) -> Result<Cross> {
     let n_layers = xs.len();
     let (mut w_enc, mut b_enc, mut acts) = (Vec::new(), Vec::new(), Vec::new());
-    let mut threshold = Tensor::zeros([width as i64], (Kind::Float, Device::Cpu));
     for x in xs {
-        let (w, b, t, a) = encoder(x, width, rng)?;
+        let (w, b, _, a) = encoder(x, width, rng)?;
         acts.push(a.to_kind(Kind::Double));
         w_enc.push(w);
         b_enc.push(b);
-        threshold = t;
     }
+    let threshold = Tensor::full([width as i64], f64::from(THRESHOLD), (Kind::Float, Device::Cpu));
     let n = xs[0].size()[0];
     let mut gram = Tensor::ones([n, n], (Kind::Double, Device::Cpu));
     let (mut b_dec, mut blocks): (Vec<Tensor>, Vec<Vec<Tensor>>) = (Vec::new(), (0..n_layers).map(|_| Vec::new()).collect());

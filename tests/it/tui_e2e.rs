@@ -92,7 +92,7 @@ fn run_in_tmux(name: &str, cmd: &str) -> Tmux {
 }
 
 fn assert_restored(t: &Tmux, code: i32) {
-    let s = t.wait_all(&["SAESCOPE-EXIT", &format!("SAESCOPE-EXIT {code}")], 10);
+    let s = t.wait_all(&["SAESCOPE-EXIT", &format!("SAESCOPE-EXIT {code}")], 30);
     assert!(s.contains(&format!("SAESCOPE-EXIT {code}")), "{s}");
     assert!(!s.contains("Specialist scores"), "the alternate screen was left:\n{s}");
     let modes = t.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"]);
@@ -107,13 +107,13 @@ fn explore_step_mark_export_quit_in_tmux() {
     let s = t.wait_all(&["Peak", "Features · 6 res 512 · Python", "Specialist scores · 6 res 512"], 60);
     assert!(s.contains("Features · 6 res 512 · Python") && s.contains("Specialist scores · 6 res 512"), "{s}");
     t.keys(&["Right"]);
-    let s = t.wait_all(&["Features · 8 res 512", "Specialist scores · 8 res 512"], 5);
+    let s = t.wait_all(&["Features · 8 res 512", "Specialist scores · 8 res 512"], 30);
     assert!(s.contains("Specialist scores · 8 res 512"), "{s}");
     t.keys(&["Space", "j", "Space"]);
-    let s = t.wait_all(&["2 categories side by side", "[x] Python", "[x] Math"], 5);
+    let s = t.wait_all(&["2 categories side by side", "[x] Python", "[x] Math"], 30);
     assert!(s.contains("[x] Python") && s.contains("[x] Math"), "{s}");
     t.keys(&["e"]);
-    let s = t.wait_all(&["exported", "saescope-8res512-"], 5);
+    let s = t.wait_all(&["exported", "saescope-8res512-"], 30);
     assert!(s.contains("saescope-8res512-"), "{s}");
     let files: Vec<_> = std::fs::read_dir(export.path()).expect("dir").map(|e| e.expect("entry").path()).collect();
     assert_eq!(files.len(), 1, "one export, no temporary files left: {files:?}");
@@ -123,10 +123,10 @@ fn explore_step_mark_export_quit_in_tmux() {
 
     // The help at 100x30 is taller than the screen: it says so, and End scrolls to the last key.
     t.keys(&["?"]);
-    let s = t.wait_for("↑/↓ PgUp/PgDn scroll", 5);
+    let s = t.wait_for("↑/↓ PgUp/PgDn scroll", 30);
     assert!(!s.contains("quit, also while typing"), "the last key is below the edge at first\n{s}");
     t.keys(&["End"]);
-    t.wait_for("quit, also while typing", 5);
+    t.wait_for("quit, also while typing", 30);
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);
@@ -143,7 +143,7 @@ fn second_launch_is_served_from_the_cache() {
     assert_restored(&t, 0);
     drop(t);
     let t = launch("second", cache.path(), "");
-    let s = t.wait_all(&["Peak", "70 texts from cache"], 10);
+    let s = t.wait_all(&["Peak", "70 texts from cache"], 30);
     assert!(s.contains("70 texts from cache"), "{s}");
     t.keys(&["q"]);
     assert_restored(&t, 0);
@@ -160,7 +160,7 @@ fn scroll_then_click_opens_the_card_of_the_row_clicked() {
     for _ in 0..20 {
         t.keys(&["j"]);
     }
-    let s = t.wait_for("20  #", 5);
+    let s = t.wait_for("20  #", 30);
     // The table has scrolled: click a row in the middle of what it shows now.
     let rows: Vec<(usize, &str)> = s
         .lines()
@@ -180,7 +180,7 @@ fn scroll_then_click_opens_the_card_of_the_row_clicked() {
     t.keys(&["-l", &format!("\x1b[<0;{col};{row}M\x1b[<0;{col};{row}m")]);
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["Enter"]);
-    let s = t.wait_all(&["Feature #", &format!("Feature #{feature} · 6 res 512")], 10);
+    let s = t.wait_all(&["Feature #", &format!("Feature #{feature} · 6 res 512")], 30);
     assert!(s.contains(&format!("Feature #{feature} · 6 res 512")), "clicked rank {rank}, #{feature}:\n{s}");
     t.escape();
     t.keys(&["q"]);
@@ -197,7 +197,7 @@ fn a_worker_panic_is_shown_and_q_still_quits() {
     assert!(s.contains("error: the model thread failed while computing: injected fault (panic-computing)"), "{s}");
     assert!(!s.contains("panicked at"), "the panic is not printed over the UI:\n{s}");
     t.keys(&["f"]);
-    let s = t.wait_all(&["Findings", "failed"], 5);
+    let s = t.wait_all(&["Findings", "failed"], 30);
     assert!(s.contains("failed"), "the panes say why\n{s}");
     t.escape();
     t.keys(&["q"]);
@@ -316,29 +316,29 @@ fn card_tokens_findings_search_and_own_text_in_tmux() {
     let s = t.wait_all(&["max ", "Tokens · feature #", "Python"], 30);
     assert!(s.contains("Tokens · feature #") && s.contains("Python"), "{s}");
     t.keys(&["j", "v", "e"]);
-    let s = t.wait_all(&["exported", "saescope-tokens-8res512-"], 10);
+    let s = t.wait_all(&["exported", "saescope-tokens-8res512-"], 30);
     assert!(s.contains("saescope-tokens-8res512-"), "{s}");
     t.escape();
     t.keys(&["f"]);
-    let s = t.wait_all(&["Findings of the GPT-2 small SAE study", "HOLD"], 5);
+    let s = t.wait_all(&["Findings of the GPT-2 small SAE study", "HOLD"], 30);
     assert!(s.contains("HOLD"), "{s}");
     t.escape();
     t.keys(&["/"]);
     t.keys(&["-l", "number 42"]);
-    t.wait_all(&["label number 420", "search (label, #id, token): number 42"], 5);
+    t.wait_all(&["label number 420", "search (label, #id, token): number 42"], 30);
     t.keys(&["Enter", "Enter"]);
     let s = t.wait_all(&["Logit lens", "Feature #42 · 8 res 512"], 30);
     assert!(s.contains("Feature #42 · 8 res 512"), "first hit, #42\n{s}");
     t.escape();
     t.escape();
     t.keys(&["i"]);
-    t.wait_for("your text:", 5);
+    t.wait_for("your text:", 30);
     t.keys(&["-l", "def quick(x): return x + 1  # my own text"]);
     t.keys(&["Enter"]);
     let s = t.wait_all(&["Your text", "tokens"], 30);
     assert!(s.contains("tokens"), "{s}");
     t.escape();
-    let s = t.wait_all(&["Categories", "Your text"], 5);
+    let s = t.wait_all(&["Categories", "Your text"], 30);
     assert!(s.contains("Your text"), "{s}");
     t.keys(&["q"]);
     assert_restored(&t, 0);
@@ -355,19 +355,19 @@ fn steer_from_a_card_and_attribute_a_prompt_in_tmux() {
     t.keys(&["Tab", "Enter"]);
     t.wait_for("Logit lens: promotes", 30);
     t.keys(&["s"]);
-    t.wait_for("Steer", 5);
+    t.wait_for("Steer", 30);
     t.keys(&["Enter"]);
-    t.wait_for("prompt to steer:", 5);
+    t.wait_for("prompt to steer:", 30);
     t.keys(&["-l", "The weather today is"]);
     t.keys(&["Enter"]);
     let s = t.wait_all(&["steered: top token", "default", "The weather today is"], 60);
     assert!(s.contains("default") && s.contains("The weather today is"), "{s}");
     t.escape();
-    t.wait_for("Logit lens: promotes", 5);
+    t.wait_for("Logit lens: promotes", 30);
     t.escape();
-    t.wait_for("Categories", 5);
+    t.wait_for("Categories", 30);
     t.keys(&["a"]);
-    t.wait_for("explain the next token after:", 5);
+    t.wait_for("explain the next token after:", 30);
     t.keys(&["-l", "The cat sat on the"]);
     t.keys(&["Enter"]);
     let s = t.wait_for("ablated Δlogit", 60);
@@ -394,28 +394,28 @@ fn corpus_index_card_context_and_overview_in_tmux() {
     t.wait_for("Peak", 60);
     t.wait_all(&["corpus indexed:", "5141 tokens in 247 windows"], 60);
     t.keys(&["Tab", "Enter"]);
-    t.wait_all(&["Top contexts", "Corpus: fires on", "[["], 10);
+    t.wait_all(&["Top contexts", "Corpus: fires on", "[["], 30);
     // The model thread fills in the lens and the contexts' shading together.
-    t.wait_until("the lens and the shading", 20, |s| s.contains("Logit lens") && s.contains("Top contexts") && !s.contains("shading…"));
+    t.wait_until("the lens and the shading", 30, |s| s.contains("Logit lens") && s.contains("Top contexts") && !s.contains("shading…"));
     t.keys(&["j", "Enter"]);
-    t.wait_all(&["Context · feature #", "tests/fixtures/corpus/", "max ", "[[", "shaded by its activation"], 10);
+    t.wait_all(&["Context · feature #", "tests/fixtures/corpus/", "max ", "[[", "shaded by its activation"], 30);
     t.keys(&["v"]);
     std::thread::sleep(Duration::from_millis(300));
     t.escape();
     t.escape();
     t.keys(&["O"]);
-    t.wait_all(&["SAE overview · 6 res 512", "dead", "L0", "peaks on"], 10);
+    t.wait_all(&["SAE overview · 6 res 512", "dead", "L0", "peaks on"], 30);
     t.keys(&["S"]);
-    t.wait_for("by frac_nonzero", 5);
+    t.wait_for("by frac_nonzero", 30);
     t.keys(&["Enter"]);
-    t.wait_for("Corpus: fires on", 10);
+    t.wait_for("Corpus: fires on", 30);
     t.escape();
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);
     drop(t);
     let t = launch("corpus2", cache.path(), &format!("--corpus {}", quote(&corpus)));
-    t.wait_all(&["corpus indexed:", "5141 tokens"], 20);
+    t.wait_all(&["corpus indexed:", "5141 tokens"], 30);
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
@@ -444,11 +444,11 @@ fn releases_by_name_in_the_explorer_in_tmux() {
     assert!(s.contains(" saescope  SAE  8 res 768 │ 8 res 1.5k │ 8 res 3k │"), "one tab per SAE, by width\n{s}");
     assert!(s.contains("Features · 8 res 768 · Python"), "{s}");
     t.keys(&["Right"]);
-    t.wait_for("Features · 8 res 1.5k · Python", 5);
+    t.wait_for("Features · 8 res 1.5k · Python", 30);
     t.keys(&["Tab", "Enter"]);
     let s = t.wait_all(&["Logit lens", "Feature #", "· 8 res 1.5k ·"], 30);
     assert!(s.contains("Feature #") && s.contains("· 8 res 1.5k ·"), "{s}");
-    t.wait_all(&["8 res 768: nearest (cosine)", "8 res 3k: nearest (cosine)"], 10);
+    t.wait_all(&["8 res 768: nearest (cosine)", "8 res 3k: nearest (cosine)"], 30);
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);
@@ -501,18 +501,18 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
     t.wait_for("corpus indexed:", 60);
     // The second run (tiny GPT-2, computed before the index) beside this one, claim by claim.
     t.keys(&["f"]);
-    let s = t.wait_all(&["on two runs", "1. The top feature changes at every layer", "gemma-3-270m · gemma-scope-2-270m-pt-res"], 10);
+    let s = t.wait_all(&["on two runs", "1. The top feature changes at every layer", "gemma-3-270m · gemma-scope-2-270m-pt-res"], 30);
     assert!(!s.contains("is computing"), "{s}");
     t.keys(&["-l", &"j".repeat(9)]);
-    t.wait_until("a verdict", 10, |s| s.contains("jbloom/GPT2-Small-SAEs-Reformatted") && (s.contains("[HOLDS]") || s.contains("[DOES NOT HOLD]")));
+    t.wait_until("a verdict", 30, |s| s.contains("jbloom/GPT2-Small-SAEs-Reformatted") && (s.contains("[HOLDS]") || s.contains("[DOES NOT HOLD]")));
     t.escape();
     t.keys(&["Tab", "Enter"]);
     let s = t.wait_all(&["Logit lens: promotes", "Top contexts", "9 post 128: nearest (cosine)"], 30);
     assert!(s.contains("neuronpedia.org/gemma-3-270m/5-gemmascope-2-res-16k/"), "its Neuronpedia link\n{s}");
     t.keys(&["s"]);
-    t.wait_for("Steer", 5);
+    t.wait_for("Steer", 30);
     t.keys(&["Enter"]);
-    t.wait_for("prompt to steer:", 5);
+    t.wait_for("prompt to steer:", 30);
     t.keys(&["-l", "The cat sat on the mat because"]);
     t.keys(&["Enter"]);
     let s = t.wait_all(&["steered: top token", "default", "The cat sat on the mat because"], 60);
@@ -520,20 +520,20 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
     t.escape();
     t.escape();
     // The token view, your own text, attribution and the SAE overview, on Gemma too.
-    t.wait_for("Categories", 5);
+    t.wait_for("Categories", 30);
     t.keys(&["t"]);
     t.wait_all(&["Tokens · feature #", "max "], 30);
     t.escape();
     t.keys(&["i"]);
-    t.wait_for("your text:", 5);
+    t.wait_for("your text:", 30);
     t.keys(&["-l", "Gemma reads this sentence, naïve café included."]);
     t.keys(&["Enter"]);
     let s = t.wait_all(&["Your text", "tokens"], 60);
     assert!(s.contains("tokens"), "{s}");
     t.escape();
-    t.wait_for("Categories", 5);
+    t.wait_for("Categories", 30);
     t.keys(&["a"]);
-    t.wait_for("explain the next token after:", 5);
+    t.wait_for("explain the next token after:", 30);
     t.keys(&["-l", "The capital of France is"]);
     t.keys(&["Enter"]);
     let s = t.wait_for("ablated Δlogit", 60);
@@ -543,7 +543,7 @@ fn gemma_with_gemma_scope_in_the_explorer_in_tmux() {
 {s}"
     );
     t.escape();
-    t.wait_for("Categories", 5);
+    t.wait_for("Categories", 30);
     t.keys(&["O"]);
     let s = t.wait_all(&["SAE overview · 5 post 128", "On the samples: L0", "CE score"], 60);
     assert!(
@@ -572,7 +572,7 @@ fn a_neuronpedia_dump_in_the_card_in_tmux() {
     t.keys(&["/"]);
     t.keys(&["-l", "#3"]);
     t.keys(&["Enter"]);
-    t.wait_for("#3", 5);
+    t.wait_for("#3", 30);
     t.keys(&["Enter"]);
     let s = t.wait_all(&["Feature #3 · 6 res 512", "Neuronpedia: gpt2-small/6-res-jb", "Top activations (20)", "[[ dug]]"], 30);
     assert!(s.contains("label: made-up: the token ' dug' (feature 3)") && s.contains("Logit lens: promotes"), "{s}");
@@ -580,7 +580,7 @@ fn a_neuronpedia_dump_in_the_card_in_tmux() {
     t.escape();
     // The SAE overview: Neuronpedia's numbers for the SAE, without a corpus index.
     t.keys(&["O"]);
-    let s = t.wait_all(&["Neuronpedia gpt2-small/6-res-jb: 12 features · 0 dead · density", "No corpus."], 10);
+    let s = t.wait_all(&["Neuronpedia gpt2-small/6-res-jb: 12 features · 0 dead · density", "No corpus."], 30);
     assert!(s.contains("No corpus."), "saescope's own overview still asks for a corpus\n{s}");
     t.escape();
     t.keys(&["q"]);
@@ -597,21 +597,21 @@ fn open_questions_and_sae_quality_in_tmux() {
     let t = launch("questions", cache.path(), "--layers 6,11");
     t.wait_for("Peak", 60);
     t.keys(&["f"]);
-    t.wait_for("1. The top feature changes at every layer", 10);
+    t.wait_for("1. The top feature changes at every layer", 30);
     // The view scrolls no further than its last line: End, until the answers are in.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !t.screen().contains("Token strips at 6 res 512") && std::time::Instant::now() < deadline {
         t.keys(&["End"]);
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    t.wait_all(&["Token strips at 6 res 512", "as it is:", "shuffled:"], 1);
+    t.wait_all(&["Token strips at 6 res 512", "as it is:", "shuffled:"], 30);
     for _ in 0..2 {
         t.keys(&["PageUp"]);
     }
-    t.wait_until("question 7's answer", 10, |s| s.contains("7. The late-layer dips") && (s.contains("most dips follow") || s.contains("no dips on this data")));
+    t.wait_until("question 7's answer", 30, |s| s.contains("7. The late-layer dips") && (s.contains("most dips follow") || s.contains("no dips on this data")));
     t.keys(&["End"]);
     t.keys(&["Right"]);
-    t.wait_for("Token strips at 11 res 512", 10);
+    t.wait_for("Token strips at 11 res 512", 30);
     for _ in 0..20 {
         if t.screen().contains("5. Syntax or semantics") {
             break;
@@ -619,10 +619,10 @@ fn open_questions_and_sae_quality_in_tmux() {
         t.keys(&["PageUp"]);
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    let s = t.wait_all(&["5. Syntax or semantics", "features (each category's top 5 and best specialist per SAE)"], 5);
+    let s = t.wait_all(&["5. Syntax or semantics", "features (each category's top 5 and best specialist per SAE)"], 30);
     assert!(s.contains("features (each category's top 5 and best specialist per SAE)"), "{s}");
     t.keys(&["PageDown"]);
-    t.wait_all(&["6. The long tail", "Lorenz"], 5);
+    t.wait_all(&["6. The long tail", "Lorenz"], 30);
     t.escape();
     t.keys(&["O"]);
     let s = t.wait_all(&["On the samples: L0", "CE score", "KL score"], 60);
@@ -650,22 +650,22 @@ fn graph_view_in_tmux() {
     let t = run_in_tmux("graph", &cmd);
     t.wait_all(&["Peak", " saescope  layer (in)  3 │ 11 │"], 60);
     t.keys(&["g"]);
-    t.wait_for("graph the next token after:", 5);
+    t.wait_for("graph the next token after:", 30);
     t.keys(&["-l", "The cat sat on the mat because it was"]);
     t.keys(&["Enter"]);
     t.wait_all(&["in, strongest first", "logits│", "L11   │", "▶ logit", "replacement 0.", "completeness 0."], 60);
     // Down the strongest edge into the logit, then a click on a feature's glyph selects it.
     t.keys(&["p"]);
-    t.wait_until("a node other than the logit", 5, |s| s.contains("▶ ") && !s.contains("▶ logit"));
+    t.wait_until("a node other than the logit", 30, |s| s.contains("▶ ") && !s.contains("▶ logit"));
     let s = t.screen();
     let (y, line) = s.lines().enumerate().find(|(_, l)| l.starts_with("┃L") && l.contains('●')).expect("a layer row with a feature");
     let lane = line.trim_start_matches('┃').split_whitespace().next().expect("lane").to_string();
     let x = line.chars().position(|c| c == '●').expect("a feature glyph");
     let (col, row) = (x + 1, y + 1);
     t.keys(&["-l", &format!("\x1b[<0;{col};{row}M\x1b[<0;{col};{row}m")]);
-    t.wait_for(&format!("▶ {lane} #"), 5);
+    t.wait_for(&format!("▶ {lane} #"), 30);
     t.keys(&["Home"]);
-    t.wait_for("▶ logit", 5);
+    t.wait_for("▶ logit", 30);
     // To a feature of the last layer, then ablate it.
     t.keys(&["Down"]);
     for _ in 0..10 {
@@ -683,7 +683,7 @@ fn graph_view_in_tmux() {
     assert!(!s.contains("has no card here"), "{s}");
     t.escape();
     t.keys(&["e"]);
-    t.wait_all(&["exported", "saescope-graph-saescope-graph-", "Graph ·"], 10);
+    t.wait_all(&["exported", "saescope-graph-saescope-graph-", "Graph ·"], 30);
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);

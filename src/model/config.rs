@@ -1,5 +1,6 @@
 //! A model's config.json, read as the family its `model_type` names: the only file that
-//! names every family, so adding one is a file beside gpt2.rs and gemma3.rs and an arm here.
+//! names every family, so adding one is a file beside gpt2.rs, gemma3.rs and llama.rs and an
+//! arm here.
 
 use super::Family;
 use color_eyre::eyre::Result;
@@ -11,6 +12,8 @@ use tch::{Device, Kind};
 pub enum ModelConfig {
     Gpt2(super::gpt2::Gpt2Config),
     Gemma3(super::gemma3::Gemma3Config),
+    /// Llama 3 and Qwen 3 (llama.rs).
+    Llama(super::llama::LlamaConfig),
 }
 
 /// What a checkpoint tensor is to a run that needs `n` blocks.
@@ -32,8 +35,12 @@ impl ModelConfig {
         match v.get("model_type").and_then(serde_json::Value::as_str) {
             None | Some("gpt2") => Ok(Self::Gpt2(super::gpt2::Gpt2Config::from_file(path)?)),
             Some("gemma3_text" | "gemma3") => Ok(Self::Gemma3(super::gemma3::Gemma3Config::from_json(&v).wrap_err_with(|| format!("in {}", path.display()))?)),
+            Some("llama" | "qwen3") => Ok(Self::Llama(super::llama::LlamaConfig::from_json(&v).wrap_err_with(|| format!("in {}", path.display()))?)),
             Some(other) => {
-                color_eyre::eyre::bail!("{}: model_type {other:?} is not a family saescope runs (GPT-2: gpt2; Gemma 3: gemma3_text)", path.display())
+                color_eyre::eyre::bail!(
+                    "{}: model_type {other:?} is not a family saescope runs (GPT-2: gpt2; Gemma 3: gemma3_text; Llama 3: llama; Qwen 3: qwen3)",
+                    path.display()
+                )
             }
         }
     }
@@ -42,6 +49,7 @@ impl ModelConfig {
         match self {
             Self::Gpt2(_) => "GPT-2",
             Self::Gemma3(_) => "Gemma 3",
+            Self::Llama(c) => c.family(),
         }
     }
 
@@ -49,6 +57,7 @@ impl ModelConfig {
         match self {
             Self::Gpt2(c) => c.n_layer,
             Self::Gemma3(c) => c.num_hidden_layers,
+            Self::Llama(c) => c.num_hidden_layers,
         }
     }
 
@@ -56,6 +65,7 @@ impl ModelConfig {
         match self {
             Self::Gpt2(c) => c.n_embd,
             Self::Gemma3(c) => c.hidden_size,
+            Self::Llama(c) => c.hidden_size,
         }
     }
 
@@ -63,6 +73,7 @@ impl ModelConfig {
         match self {
             Self::Gpt2(c) => c.n_positions,
             Self::Gemma3(c) => c.n_ctx,
+            Self::Llama(c) => c.n_ctx,
         }
     }
 
@@ -70,15 +81,20 @@ impl ModelConfig {
         match self {
             Self::Gpt2(c) => c.vocab_size,
             Self::Gemma3(c) => c.vocab_size,
+            Self::Llama(c) => c.vocab_size,
         }
     }
 
     /// The token every text starts with: GPT-2's `<|endoftext|>` (whatever its id in the
-    /// tokenizer), Gemma's `<bos>`.
+    /// tokenizer), Gemma's `<bos>`, Llama 3's `<|begin_of_text|>`. Qwen's tokenizer has no
+    /// BOS; TransformerLens then prepends its EOS, `<|endoftext|>`, and SAEs trained through
+    /// it saw that first.
     pub fn bos_token(&self) -> &'static str {
         match self {
             Self::Gpt2(_) => super::tokenizer::GPT2_BOS,
             Self::Gemma3(_) => "<bos>",
+            Self::Llama(c) if c.variant == super::llama::Variant::Qwen3 => "<|endoftext|>",
+            Self::Llama(_) => "<|begin_of_text|>",
         }
     }
 
@@ -87,6 +103,7 @@ impl ModelConfig {
     pub fn d_in(&self, hook: super::hooks::HookPoint) -> usize {
         match (self, hook.site) {
             (Self::Gemma3(c), super::hooks::Site::AttnZ) => c.num_attention_heads * c.head_dim,
+            (Self::Llama(c), super::hooks::Site::AttnZ) => c.num_attention_heads * c.head_dim,
             _ => self.d_model(),
         }
     }
@@ -100,6 +117,12 @@ impl ModelConfig {
             Self::Gpt2(_) => None,
             Self::Gemma3(c) if c.hidden_size == 1152 => Some("google/gemma-3-1b-pt"),
             Self::Gemma3(_) => Some("google/gemma-3-270m"),
+            Self::Llama(c) => Some(match (c.variant, c.hidden_size) {
+                (super::llama::Variant::Llama, 4096) => "meta-llama/Llama-3.1-8B",
+                (super::llama::Variant::Llama, _) => "meta-llama/Llama-3.2-1B",
+                (super::llama::Variant::Qwen3, 2048) => "Qwen/Qwen3-1.7B",
+                (super::llama::Variant::Qwen3, _) => "Qwen/Qwen3-0.6B",
+            }),
         }
     }
 
@@ -128,6 +151,12 @@ impl ModelConfig {
                 }
                 block(n.strip_prefix("layers.")).map_or(TensorUse::Always, TensorUse::Block)
             }
+            Self::Llama(c) => {
+                if name.starts_with("lm_head.") && c.tie_word_embeddings {
+                    return TensorUse::Never;
+                }
+                block(name.strip_prefix("model.").unwrap_or(name).strip_prefix("layers.")).map_or(TensorUse::Always, TensorUse::Block)
+            }
         }
     }
 
@@ -136,6 +165,7 @@ impl ModelConfig {
         Ok(match self {
             Self::Gpt2(c) => Box::new(super::gpt2::Gpt2::load(c.clone(), file, n_blocks, device, kind)?),
             Self::Gemma3(c) => Box::new(super::gemma3::Gemma3::load(c.clone(), file, n_blocks, device, kind)?),
+            Self::Llama(c) => Box::new(super::llama::Llama::load(c.clone(), file, n_blocks, device, kind)?),
         })
     }
 }

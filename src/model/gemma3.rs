@@ -11,6 +11,7 @@
 //! embeddings; optional logit soft-caps.
 
 use crate::model::hooks::{HookPoint, Processing, Site};
+use crate::model::rope::{self, Blocks, RopeScaling, Scores};
 use crate::model::{blocks_for, check_generation, collect_hooks, Family, Freeze, HookEdit, KvCache};
 use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
@@ -137,7 +138,7 @@ pub struct Gemma3 {
 }
 
 /// RoPE's cos and sin [positions, head_dim] for the sliding-window layers and the global ones.
-struct Rope {
+pub(crate) struct Rope {
     local: (Tensor, Tensor),
     global: (Tensor, Tensor),
 }
@@ -197,34 +198,47 @@ impl Gemma3 {
         Ok((&xf * inv * (w.to_kind(Kind::Float) + 1.0)).to_kind(x.kind()))
     }
 
-    /// cos and sin [positions, head_dim] of RoPE with `base` at `positions` (f32).
-    fn rope_at(&self, positions: &Tensor, base: f64) -> (Tensor, Tensor) {
-        let hd = self.cfg.head_dim as i64;
-        let inv = Tensor::arange_start_step(0, hd, 2, (Kind::Float, self.device)).to_kind(Kind::Double) / hd as f64;
-        let inv_freq = (inv * base.ln()).exp().reciprocal().to_kind(Kind::Float);
-        let freqs = positions.unsqueeze(1) * inv_freq.unsqueeze(0);
-        let emb = Tensor::cat(&[&freqs, &freqs], -1);
-        (emb.cos().to_kind(self.kind), emb.sin().to_kind(self.kind))
+    fn layer(&self, i: usize) -> Result<&Layer> {
+        self.layers.get(i).ok_or_else(|| eyre!("internal: layer {i} is not loaded"))
+    }
+
+    /// The final norm and the tied unembedding, soft-capped where the config says: logits
+    /// [.., vocab] in f32.
+    fn unembed(&self, h: &Tensor) -> Tensor {
+        let mut logits = self.rms(h, &self.norm).matmul(&self.embed.tr()).to_kind(Kind::Float);
+        if let Some(cap) = self.cfg.final_logit_softcapping {
+            logits = (logits / cap).tanh() * cap;
+        }
+        logits
+    }
+}
+
+/// Gemma 3's block: norms before and after attention and the MLP, q and k RMS-normed per
+/// head, scaled embeddings.
+impl rope::Blocks for Gemma3 {
+    type Rope = Rope;
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.cfg.vocab_size
     }
 
     /// RoPE for positions `from..from + n`.
     fn rope(&self, from: i64, n: i64) -> Rope {
         let positions = Tensor::arange_start(from, from + n, (Kind::Float, self.device));
-        Rope { local: self.rope_at(&positions, self.cfg.rope_local), global: self.rope_at(&positions, self.cfg.rope_global) }
+        let at = |base| rope::cos_sin(&positions, &RopeScaling::Default.inv_freq(self.cfg.head_dim, base), self.kind);
+        Rope { local: at(self.cfg.rope_local), global: at(self.cfg.rope_global) }
     }
 
-    /// Which keys each query may see: [queries, keys] bool for queries at positions
-    /// `from..from + n` and keys at `0..from + n`, causal, and within the window on a
-    /// sliding layer (query i sees keys j with i - window < j <= i).
-    fn allowed(&self, from: i64, n: i64, sliding: bool) -> Tensor {
-        let q = Tensor::arange_start(from, from + n, (Kind::Int64, self.device)).unsqueeze(1);
-        let k = Tensor::arange(from + n, (Kind::Int64, self.device)).unsqueeze(0);
-        let causal = k.le_tensor(&q);
-        if sliding {
-            causal.logical_and(&k.gt_tensor(&(&q - self.cfg.sliding_window as i64)))
-        } else {
-            causal
-        }
+    fn window(&self, i: usize) -> Option<usize> {
+        self.cfg.sliding.get(i).copied().unwrap_or(false).then_some(self.cfg.sliding_window)
+    }
+
+    fn scores(&self) -> Scores {
+        Scores { scale: self.cfg.query_pre_attn_scalar.powf(-0.5), softcap: self.cfg.attn_logit_softcapping }
     }
 
     /// The scaled embeddings of `ids` (any shape), [.., hidden].
@@ -234,44 +248,6 @@ impl Gemma3 {
         self.embed.index_select(0, &ids.view([-1])).view(&shape[..]) * scale
     }
 
-    /// The residual after the first `blocks` layers of a right-padded batch, every hook
-    /// point on the way through `edit`: what `hooks_each` and `logits_each` share.
-    fn batch_forward(&self, tokens: &Tensor, mask: &Tensor, blocks: usize, edit: &mut HookEdit) -> Result<Tensor> {
-        self.batch_forward_as(tokens, mask, blocks, None, edit)
-    }
-
-    /// `batch_forward`, or where `frozen` the replacement model's: every norm's scale and
-    /// every attention pattern detached (graph/).
-    fn batch_forward_as(&self, tokens: &Tensor, mask: &Tensor, blocks: usize, frozen: Option<&Freeze>, edit: &mut HookEdit) -> Result<Tensor> {
-        let (b, t) = tokens.size2()?;
-        let tokens = tokens.to_device(self.device);
-        if tokens.max().int64_value(&[]) >= self.cfg.vocab_size as i64 {
-            bail!("a token id is past the vocabulary of {}", self.cfg.vocab_size);
-        }
-        // Causal (and windowed) masks with key padding, [b, 1, t, t]. Each position also
-        // sees itself, so a padding query whose window holds only padding has a row to
-        // attend to, and no NaN reaches a real token through the values.
-        let keys = mask.to_device(self.device).view([b, 1, 1, t]);
-        let itself = Tensor::eye(t, (Kind::Bool, self.device)).view([1, 1, t, t]);
-        let masked = |sliding: bool| self.allowed(0, t, sliding).view([1, 1, t, t]).logical_and(&keys).logical_or(&itself);
-        let (local, global) = (masked(true), masked(false));
-        let rope = self.rope(0, t);
-        let mut h = self.embed(&tokens);
-        for i in 0..blocks {
-            h = edit.apply(HookPoint::new(i, Site::ResidPre), h)?;
-            let allowed = if self.cfg.sliding[i] { &local } else { &global };
-            h = self.layer_forward(i, h, &rope, &mut |q, k, v| attention(&self.cfg, &q, &k, &v, allowed, frozen), frozen, edit)?;
-        }
-        Ok(h)
-    }
-
-    fn layer(&self, i: usize) -> Result<&Layer> {
-        self.layers.get(i).ok_or_else(|| eyre!("internal: layer {i} is not loaded"))
-    }
-
-    /// Layer `i` over `h` [.., t, hidden], every hook inside it passing through `edit`.
-    /// `attend(q, k, v)` gets the heads after their norms and RoPE ([.., heads, t,
-    /// head_dim]) and returns the weighted values in q's layout.
     fn layer_forward(
         &self,
         i: usize,
@@ -286,24 +262,15 @@ impl Gemma3 {
         if edit.wants(at(Site::Ln2Normalized)) {
             bail!("{} is not a Gemma 3 hook point (its MLP's input is RMS-normalised, not LayerNormed)", at(Site::Ln2Normalized));
         }
-        let shape = h.size();
-        let lead = &shape[..shape.len() - 1];
-        let heads = |n: usize| -> Vec<i64> { lead.iter().copied().chain([n as i64, c.head_dim as i64]).collect() };
         let x = self.rms_as(&h, &l.input_norm, frozen)?;
-        let q = x.matmul(&l.q.tr()).view(&heads(c.num_attention_heads)[..]);
-        let k = x.matmul(&l.k.tr()).view(&heads(c.num_key_value_heads)[..]);
-        let v = x.matmul(&l.v.tr()).view(&heads(c.num_key_value_heads)[..]).transpose(-3, -2);
+        let q = rope::split_heads(&x.matmul(&l.q.tr()), c.head_dim);
+        let k = rope::split_heads(&x.matmul(&l.k.tr()), c.head_dim);
+        let v = rope::split_heads(&x.matmul(&l.v.tr()), c.head_dim).transpose(-3, -2);
         let (cos, sin) = if c.sliding[i] { &rope.local } else { &rope.global };
-        let half = c.head_dim as i64 / 2;
-        let rotate = |x: &Tensor| {
-            let rot = Tensor::cat(&[x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
-            x * cos + rot * sin
-        };
-        let q = rotate(&self.rms(&q, &l.q_norm).transpose(-3, -2));
-        let k = rotate(&self.rms(&k, &l.k_norm).transpose(-3, -2));
+        let q = rope::rotate(&self.rms(&q, &l.q_norm).transpose(-3, -2), cos, sin);
+        let k = rope::rotate(&self.rms(&k, &l.k_norm).transpose(-3, -2), cos, sin);
         let a = attend(q, k, v)?;
-        let z_shape: Vec<i64> = lead.iter().copied().chain([(c.num_attention_heads * c.head_dim) as i64]).collect();
-        let z = edit.apply(at(Site::AttnZ), a.transpose(-3, -2).contiguous().view(&z_shape[..]))?;
+        let z = edit.apply(at(Site::AttnZ), rope::merge_heads(&a))?;
         let attn_out = edit.apply(at(Site::AttnOut), self.rms_as(&z.matmul(&l.o.tr()), &l.post_attn_norm, frozen)?)?;
         let mid = edit.apply(at(Site::ResidMid), h.f_add(&attn_out)?)?;
         let x = edit.apply(at(Site::MlpIn), self.rms_as(&mid, &l.pre_ff_norm, frozen)?)?;
@@ -311,42 +278,6 @@ impl Gemma3 {
         let mlp_out = edit.apply(at(Site::MlpOut), self.rms(&m, &l.post_ff_norm))?;
         edit.apply(at(Site::ResidPost), mid.f_add(&mlp_out)?)
     }
-
-    /// The final norm and the tied unembedding, soft-capped where the config says: logits
-    /// [.., vocab] in f32.
-    fn unembed(&self, h: &Tensor) -> Tensor {
-        let mut logits = self.rms(h, &self.norm).matmul(&self.embed.tr()).to_kind(Kind::Float);
-        if let Some(cap) = self.cfg.final_logit_softcapping {
-            logits = (logits / cap).tanh() * cap;
-        }
-        logits
-    }
-}
-
-/// Grouped-query attention as HF's eager path computes it: q [.., n_heads, queries,
-/// head_dim], k and v [.., kv_heads, keys, head_dim], `allowed` broadcasting to
-/// [.., n_heads, queries, keys]; scores scaled by `query_pre_attn_scalar^-0.5`, soft-capped
-/// where the config says, softmax in f32. Where `frozen`, the pattern is the freeze's (the
-/// replacement model's, graph/).
-fn attention(c: &Gemma3Config, q: &Tensor, k: &Tensor, v: &Tensor, allowed: &Tensor, frozen: Option<&Freeze>) -> Result<Tensor> {
-    let scale = c.query_pre_attn_scalar.powf(-0.5);
-    if c.attn_logit_softcapping.is_none() && frozen.is_none() {
-        // libtorch's fused kernel, sharing each key-value head among its query heads.
-        return Ok(Tensor::scaled_dot_product_attention(q, k, v, Some(allowed), 0.0, false, Some(scale), true));
-    }
-    let group = (c.num_attention_heads / c.num_key_value_heads) as i64;
-    let (k, v) = (k.repeat_interleave_self_int(group, Some(-3), None), v.repeat_interleave_self_int(group, Some(-3), None));
-    let mut scores = q.matmul(&k.transpose(-1, -2)) * scale;
-    if let Some(cap) = c.attn_logit_softcapping {
-        scores = (scores / cap).tanh() * cap;
-    }
-    let scores = scores.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
-    let pattern = || scores.softmax(-1, Kind::Float).to_kind(v.kind());
-    Ok(match frozen {
-        Some(f) => f.pattern(pattern)?,
-        None => pattern(),
-    }
-    .matmul(&v))
 }
 
 impl Family for Gemma3 {
@@ -393,14 +324,14 @@ impl Family for Gemma3 {
     fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
         let needed = blocks_for(requested, self.layers.len(), tokens.size2()?.1 as usize, self.cfg.n_ctx)?;
         collect_hooks(self, requested, |take| {
-            let h = self.batch_forward(tokens, mask, needed, take)?;
+            let h = rope::batch_forward(self, tokens, mask, needed, None, take)?;
             take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)
         })
     }
 
     fn logits_each(&self, tokens: &Tensor, mask: &Tensor, edit: &mut HookEdit) -> Result<Tensor> {
         check_generation(self, tokens.size2()?.1 as usize)?;
-        let h = self.batch_forward(tokens, mask, self.cfg.num_hidden_layers, edit)?;
+        let h = rope::batch_forward(self, tokens, mask, self.cfg.num_hidden_layers, None, edit)?;
         Ok(self.unembed(&h))
     }
 
@@ -415,38 +346,9 @@ impl Family for Gemma3 {
         Ok(new.shallow_clone())
     }
 
-    /// Keys and values are cached per layer for every position, sliding layers included
-    /// (their mask, not the cache, keeps them to the window), [kv_heads, positions, head_dim].
     fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {
-        let n_layer = self.cfg.num_hidden_layers;
-        let (p0, n) = (cache.len, tokens.len() as i64);
-        check_generation(self, (p0 + n) as usize)?;
-        if tokens.iter().any(|&t| t as usize >= self.cfg.vocab_size) {
-            bail!("a token id is past the vocabulary of {}", self.cfg.vocab_size);
-        }
-        let ids = Tensor::from_slice(&tokens.iter().map(|&t| i64::from(t)).collect::<Vec<_>>()).to_device(self.device);
-        let mut h = self.embed(&ids);
-        let rope = self.rope(p0, n);
-        let (local, global) = (self.allowed(p0, n, true), self.allowed(p0, n, false));
-        for i in 0..n_layer {
-            h = edit.apply(HookPoint::new(i, Site::ResidPre), h)?;
-            let past = cache.past(i).map(|(k, v)| (k.shallow_clone(), v.shallow_clone()));
-            let allowed = if self.cfg.sliding[i] { &local } else { &global };
-            let mut stored = None;
-            let mut attend = |q: Tensor, mut k: Tensor, mut v: Tensor| {
-                if let Some((kp, vp)) = &past {
-                    k = Tensor::cat(&[kp, &k], -2);
-                    v = Tensor::cat(&[vp, &v], -2);
-                }
-                let a = attention(&self.cfg, &q, &k, &v, allowed, None)?;
-                stored = Some((k, v));
-                Ok(a)
-            };
-            h = self.layer_forward(i, h, &rope, &mut attend, None, edit)?;
-            let (k, v) = stored.ok_or_else(|| eyre!("internal: layer {i} did not attend"))?;
-            cache.store(i, k, v);
-        }
-        cache.len = p0 + n;
+        check_generation(self, cache.len() + tokens.len())?;
+        let h = rope::cached_forward(self, self.cfg.num_hidden_layers, tokens, cache, edit)?;
         Ok(self.unembed(&h))
     }
 
@@ -454,7 +356,7 @@ impl Family for Gemma3 {
         check_generation(self, tokens.size2()?.1 as usize)?;
         freeze.begin();
         let mask = tokens.ones_like().to_kind(Kind::Bool);
-        let h = self.batch_forward_as(tokens, &mask, self.cfg.num_hidden_layers, Some(freeze), edit)?;
+        let h = rope::batch_forward(self, tokens, &mask, self.cfg.num_hidden_layers, Some(freeze), edit)?;
         self.rms_as(&h, &self.norm, Some(freeze))
     }
 
@@ -490,32 +392,5 @@ impl Family for Gemma3 {
             Site::MlpIn => bail!("{hook} is the MLP's normalised input, which the residual stream does not receive: no logit lens"),
             _ => Ok(dirs.shallow_clone()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The fused kernel (no soft-cap, Gemma 3) and the eager path (soft-capped, as older
-    /// configs set) agree where a cap this large changes nothing.
-    #[test]
-    fn fused_and_eager_attention_agree() {
-        let cfg = serde_json::json!({"model_type": "gemma3_text", "vocab_size": 8, "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "query_pre_attn_scalar": 12, "sliding_window": 3, "max_position_embeddings": 16});
-        let fused = Gemma3Config::from_json(&cfg).expect("config");
-        let eager = Gemma3Config { attn_logit_softcapping: Some(1e9), ..fused.clone() };
-        tch::manual_seed(0);
-        let (q, k, v) = (
-            Tensor::randn([2, 4, 5, 16], (Kind::Float, Device::Cpu)),
-            Tensor::randn([2, 2, 5, 16], (Kind::Float, Device::Cpu)),
-            Tensor::randn([2, 2, 5, 16], (Kind::Float, Device::Cpu)),
-        );
-        let allowed = Tensor::ones([5, 5], (Kind::Bool, Device::Cpu)).tril(0).view([1, 1, 5, 5]);
-        let diff = (attention(&fused, &q, &k, &v, &allowed, None).expect("fused") - attention(&eager, &q, &k, &v, &allowed, None).expect("eager"))
-            .abs()
-            .max()
-            .double_value(&[]);
-        assert!(diff < 1e-5, "{diff}");
     }
 }

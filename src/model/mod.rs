@@ -15,6 +15,8 @@ pub mod config;
 pub mod gemma3;
 pub mod gpt2;
 pub mod hooks;
+pub mod llama;
+pub mod rope;
 pub mod tokenizer;
 
 use crate::model::hooks::{HookPoint, Processing};

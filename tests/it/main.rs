@@ -19,6 +19,7 @@ mod findings;
 mod formats;
 mod fuzz;
 mod gemma3;
+mod llama;
 mod gemma_run;
 mod graph;
 mod hooks;

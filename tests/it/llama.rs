@@ -1,0 +1,149 @@
+//! Llama 3 and Qwen 3 against HF transformers' LlamaForCausalLM and Qwen3ForCausalLM
+//! (fixtures tests/fixtures/llama_tiny/ and qwen3_tiny/ from scripts/reference_llama.py):
+//! tiny models in the hub's layout, Llama's with Llama 3's RoPE scaling past its original
+//! context, grouped-query attention and an untied lm_head, Qwen's with per-head q/k norms,
+//! a head size other than hidden/heads and tied embeddings. Every hidden state, hook point
+//! and the logits agree within 1e-4 of the values' scale (f32 on both sides; the sums run in
+//! another order, so not bit for bit).
+
+use crate::common;
+
+use saescope::model::config::ModelConfig;
+use saescope::model::hooks::{HookPoint, Processing, Site};
+use saescope::model::llama::{Llama, LlamaConfig};
+use saescope::model::{Family, Freeze, HookEdit, KvCache};
+use saescope::weights::checkpoint::Checkpoint;
+use tch::{Device, Kind, Tensor};
+
+/// `got` [rows, d] equals the first rows of `want` within 1e-4 of the values' scale.
+fn compare(got: &Tensor, want: &serde_json::Value, what: &str) {
+    let got: Vec<Vec<f32>> = Vec::try_from(got.to_kind(Kind::Float)).expect("rows");
+    let want: Vec<Vec<f64>> = serde_json::from_value(want.clone()).expect("rows");
+    assert_eq!(got[0].len(), want[0].len(), "{what}: width");
+    assert!(got.len() <= want.len(), "{what}: rows");
+    let scale = want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1e-4 * scale.max(1.0), "{what}: off by {worst:e} (values up to {scale})");
+}
+
+fn load(name: &str, kind: Kind) -> (Llama, serde_json::Value) {
+    let dir = common::fixture(name);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("fixture")).expect("json");
+    let ModelConfig::Llama(cfg) = ModelConfig::from_file(&dir.join("config.json")).expect("config") else { panic!("{name} is not read as Llama's family") };
+    let n = cfg.num_hidden_layers;
+    let model = Llama::load(cfg, Checkpoint::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, kind).expect("model");
+    (model, r)
+}
+
+fn tokens(r: &serde_json::Value) -> Vec<u32> {
+    r["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("id") as u32).collect()
+}
+
+/// Every hook point, in one batch of the reference sequence and a shorter one padded to its
+/// length: each layer's input (HF's hidden states), resid_post, and per layer attn.hook_z,
+/// hook_attn_out, hook_mlp_in and hook_mlp_out.
+fn every_hook_point(name: &str) {
+    let (model, r) = load(name, Kind::Float);
+    let toks = tokens(&r);
+    let (t, short) = (toks.len() as i64, 7);
+    let row = |n: usize| -> Vec<i64> { (0..t as usize).map(|i| if i < n { i64::from(toks[i]) } else { 0 }).collect() };
+    let ids = Tensor::from_slice(&[row(t as usize), row(short)].concat()).view([2, t]);
+    let mask = Tensor::from_slice(&[vec![true; t as usize], (0..t).map(|i| i < short as i64).collect()].concat()).view([2, t]);
+    let hidden = r["hidden_states"].as_array().expect("hidden");
+    let n = model.n_layers();
+    let hooks = r["hooks"].as_object().expect("hooks");
+    assert_eq!(hooks.len(), n * 4);
+    let mut points: Vec<HookPoint> = (0..n).map(|l| HookPoint::new(l, Site::ResidPre)).collect();
+    points.extend(hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")));
+    points.push(HookPoint::new(n - 2, Site::ResidPost));
+    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
+    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
+    for (point, value) in points.iter().zip(&got) {
+        let want = match point.site {
+            Site::ResidPre => &hidden[point.layer],
+            Site::ResidPost => &hidden[point.layer + 1],
+            _ => &hooks[&point.to_string()],
+        };
+        compare(&value.get(0), want, &format!("{name} {point}"));
+        compare(&value.get(1).narrow(0, 0, short as i64), want, &format!("{name} {point}, padded row"));
+    }
+    assert!(got.iter().all(|v| v.isnan().any().int64_value(&[]) == 0), "no NaN anywhere, padding included");
+}
+
+#[test]
+fn llama_every_hook_point_in_a_padded_batch_equals_transformers() {
+    every_hook_point("llama_tiny");
+}
+
+#[test]
+fn qwen3_every_hook_point_in_a_padded_batch_equals_transformers() {
+    every_hook_point("qwen3_tiny");
+}
+
+/// Logits over the whole sequence at once and a token at a time through the KV cache; the
+/// replacement model's forward (graph/) gives the same final norm on the clean run.
+fn logits(name: &str) {
+    let (model, r) = load(name, Kind::Float);
+    let toks = tokens(&r);
+    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+    let whole = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
+    compare(&whole, &r["logits"], &format!("{name} logits"));
+    let mut cache = KvCache::default();
+    let mut rows = vec![model.forward_cached(&toks[..3], &mut cache, &mut none).expect("prompt")];
+    for &t in &toks[3..] {
+        rows.push(model.forward_cached(&[t], &mut cache, &mut none).expect("step"));
+    }
+    assert_eq!(cache.len(), toks.len());
+    compare(&Tensor::cat(&rows, 0), &r["logits"], &format!("{name} logits, a token at a time"));
+    let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, -1]);
+    let normed = model.frozen_forward(&ids, &Freeze::new(), &mut none).expect("frozen");
+    let frozen_logits = normed.get(0).matmul(&model.unembedding().expect("unembedding").tr());
+    compare(&frozen_logits, &r["logits"], &format!("{name} logits through the replacement model's forward"));
+}
+
+#[test]
+fn llama_logits_at_once_through_the_kv_cache_and_frozen_equal_transformers() {
+    logits("llama_tiny");
+}
+
+#[test]
+fn qwen3_logits_at_once_through_the_kv_cache_and_frozen_equal_transformers() {
+    logits("qwen3_tiny");
+}
+
+/// The checkpoint as bf16 (as the hub ships Llama 3 and Qwen 3) loads into f32 compute with
+/// the same numbers as the f32 one holding those bf16 values, and into bf16 compute near
+/// HF's f32 logits (bf16's 8 bits of mantissa).
+#[test]
+fn bf16_compute_stays_near_the_f32_logits() {
+    let (model, r) = load("qwen3_tiny", Kind::BFloat16);
+    assert_eq!(model.kind(), Kind::BFloat16);
+    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+    let got = model.forward_cached(&tokens(&r), &mut KvCache::default(), &mut none).expect("forward");
+    let want = Tensor::from_slice(&serde_json::from_value::<Vec<Vec<f32>>>(r["logits"].clone()).expect("logits").concat()).view_as(&got);
+    let rel = ((&got - &want).norm() / want.norm()).double_value(&[]);
+    assert!(rel < 0.05, "bf16 logits {rel} off f32's");
+}
+
+#[test]
+fn configs_it_cannot_run_are_refused_with_the_reason() {
+    let base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("llama_tiny/config.json")).expect("cfg")).expect("json");
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = base.clone();
+        c[k] = v;
+        LlamaConfig::from_json(&c).err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    assert!(with("hidden_act", "gelu".into()).contains("not supported"));
+    assert!(with("attention_bias", true.into()).contains("attention_bias"));
+    assert!(with("rope_parameters", serde_json::json!({"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0})).contains("yarn"));
+    assert!(with("use_sliding_window", true.into()).contains("sliding"));
+    assert!(with("num_key_value_heads", 3.into()).contains("evenly"));
+    // The older keys: rope_theta and rope_scaling beside the config's other keys.
+    let mut old = base.clone();
+    let rope = old.as_object_mut().expect("object").remove("rope_parameters").expect("rope");
+    old["rope_theta"] = rope["rope_theta"].clone();
+    old["rope_scaling"] = rope;
+    assert_eq!(LlamaConfig::from_json(&old).expect("old keys"), LlamaConfig::from_json(&base).expect("new keys"));
+    let model = ModelConfig::from_file(&common::fixture("qwen3_tiny/config.json")).expect("qwen");
+    assert_eq!((model.family(), model.bos_token(), model.d_in(HookPoint::new(0, Site::AttnZ))), ("Qwen 3", "<|endoftext|>", 64));
+}

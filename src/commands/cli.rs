@@ -204,13 +204,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = CardFormat::Text)]
         format: CardFormat,
     },
-    /// Write a synthetic GPT-2 (DIR/model) and SAEs (DIR/saes) in the real layouts.
+    /// Write a synthetic model (DIR/model) and SAEs (DIR/saes) in the real layouts.
     Synth {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// The model family: GPT-2 (with SAELens's GPT-2 releases) or Gemma 3 (with Gemma
+        /// The model family: GPT-2 (with SAELens's GPT-2 releases), Gemma 3 (with Gemma
         /// Scope 2's; default gemma-scope-2-270m-pt-res at layers 5 and 9, or at 5, 9, 12
-        /// and 15 for --size 270m).
+        /// and 15 for --size 270m), Llama 3 or Qwen 3 (tiny, with SAELens-folder SAEs at
+        /// blocks.2 and blocks.4.hook_resid_pre).
         #[arg(long, value_enum, default_value_t = FamilyArg::Gpt2)]
         family: FamilyArg,
         /// tiny (tests), small (GPT-2 small's shape) or 270m (Gemma 3 270M's).
@@ -430,6 +431,8 @@ pub enum TranscoderArg {
 pub enum FamilyArg {
     Gpt2,
     Gemma3,
+    Llama,
+    Qwen3,
 }
 
 #[derive(Args, Debug, Clone)]

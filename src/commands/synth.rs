@@ -40,6 +40,7 @@ fn write_transcoders(out: &Path, family: FamilyArg, size: Size, seed: u64, kind:
     let (layout, width) = match family {
         FamilyArg::Gpt2 => (saescope::synth::transcoders::Layout::SaeLens, if size == Size::Tiny { 256 } else { 24_576 }),
         FamilyArg::Gemma3 => (saescope::synth::transcoders::Layout::GemmaScope, if size == Size::Tiny { 256 } else { 16_384 }),
+        FamilyArg::Llama | FamilyArg::Qwen3 => (saescope::synth::transcoders::Layout::SaeLens, 256),
     };
     let (dir, skip, cross) = match kind {
         TranscoderArg::Plain => (out.join("transcoders"), false, false),
@@ -60,6 +61,8 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
             let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
             saescope::synth::gemma3::write(out, size, seed, &selection, &ProgressSink::stderr())
         }
+        FamilyArg::Llama => saescope::synth::llama::write(out, saescope::model::llama::Variant::Llama, size, seed, &ProgressSink::stderr()),
+        FamilyArg::Qwen3 => saescope::synth::llama::write(out, saescope::model::llama::Variant::Qwen3, size, seed, &ProgressSink::stderr()),
         _ if !c.sae_release().contains('/') => {
             let selection = Selection::from_args(&c.sae_release(), &c.sae, &c.layers(), Some(&out.join("saes")), c.sae_registry.as_deref())?;
             saescope::synth::gpt2::write_release(out, size, seed, &selection, &ProgressSink::stderr())

@@ -3,16 +3,13 @@
 //! synthetic model's own activations as synth.rs calibrates GPT-2's: for tests (tiny) and
 //! for benchmarks in Gemma 3 270M's exact shape (262,144-token embedding, 18 layers).
 //!
-//! The tokenizer is a BPE with byte fallback over text whose spaces are U+2581, as Gemma's
-//! is, with `<pad>` 0, `<eos>` 1, `<bos>` 2 and `<unk>` 3, the 256 byte tokens, and one token
-//! per printable ASCII character (no merges): every text tokenises, ids stay small.
+//! The tokenizer is synth/tokenizer.rs's with `<pad>` 0, `<eos>` 1, `<bos>` 2 and `<unk>` 3.
 
-use super::gpt2::{build_sae, normal, owned, write_json, write_safetensors, Owned, Size};
+use super::gpt2::{build_sae, calibration_at, normal, owned, write_json, write_safetensors, Owned, Size};
 use crate::corpus::samples::Samples;
 use crate::model::gemma3::{Gemma3, Gemma3Config};
 use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::model::tokenizer::Tokenizer;
-use crate::model::Family;
 use crate::runtime::progress::ProgressSink;
 use crate::sae::selection::{Selection, Wanted};
 use crate::weights::checkpoint::Checkpoint;
@@ -49,39 +46,6 @@ fn config(size: Size, vocab: usize) -> Result<serde_json::Value> {
     }))
 }
 
-/// tokenizer.json of Gemma's kind (see the module's doc); its vocabulary size.
-fn tokenizer_json() -> (serde_json::Value, usize) {
-    let mut vocab = serde_json::Map::new();
-    let mut add = |t: String| {
-        let id = vocab.len();
-        vocab.insert(t, id.into());
-    };
-    for s in ["<pad>", "<eos>", "<bos>", "<unk>"] {
-        add(s.to_string());
-    }
-    for b in 0..=255u8 {
-        add(format!("<0x{b:02X}>"));
-    }
-    add("\u{2581}".to_string());
-    for c in '!'..='~' {
-        add(c.to_string());
-    }
-    let n = vocab.len();
-    let special = |id: usize, content: &str| serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true});
-    let json = serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null,
-        "added_tokens": [special(0, "<pad>"), special(1, "<eos>"), special(2, "<bos>"), special(3, "<unk>")],
-        "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"},
-        "pre_tokenizer": null, "post_processor": null,
-        "decoder": {"type": "Sequence", "decoders": [
-            {"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "},
-            {"type": "ByteFallback"}, {"type": "Fuse"}]},
-        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
-                  "fuse_unk": false, "byte_fallback": true, "ignore_merges": false, "vocab": vocab, "merges": []},
-    });
-    (json, n)
-}
-
 /// Writes DIR/model and DIR/saes: the SAEs `selection` names (Gemma Scope 2 releases), each
 /// in its folder and calibrated at its hook.
 pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress: &ProgressSink) -> Result<()> {
@@ -89,7 +53,7 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
     let _guard = tch::no_grad_guard();
     let model_dir = out.join("model");
     std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
-    let (tok_json, tok_vocab) = tokenizer_json();
+    let (tok_json, tok_vocab) = super::tokenizer::json(&["<pad>", "<eos>", "<bos>", "<unk>"]);
     write_json(&model_dir.join("tokenizer.json"), &tok_json)?;
     let cfg_json = config(size, tok_vocab)?;
     write_json(&model_dir.join("config.json"), &cfg_json)?;
@@ -105,13 +69,13 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
             bail!("{} is not a Gemma Scope release: synth --family gemma3 writes Gemma Scope 2's layout", n.id);
         }
         let crate::source::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
-        let x = calibration_at(&model, &seqs, n.hook)?;
+        let x = calibration_at(&model, &seqs, n.hook, Processing::NONE)?;
         let width = n.width.unwrap_or(16_384);
         let width = if size == Size::Tiny { width.min(TINY_WIDTH) } else { width };
         progress.stage(format!("writing synthetic SAE {} ({width} features)", n.path));
         if n.hook.site == Site::MlpIn {
             // A transcoder: fitted to the MLP it stands in for.
-            let y = calibration_at(&model, &seqs, HookPoint::new(n.hook.layer, Site::MlpOut))?;
+            let y = calibration_at(&model, &seqs, HookPoint::new(n.hook.layer, Site::MlpOut), Processing::NONE)?;
             super::transcoders::write_scope_one(&base.join(&n.path), &x, &y, n.hook.layer, width, n.path.ends_with("_affine"), &mut rng)?;
         } else {
             write_scope_folder(&base.join(&n.path), &x, width, n.hook, &mut rng)?;
@@ -152,18 +116,6 @@ fn write_weights(path: &Path, c: &Gemma3Config, rng: &mut ChaCha8Rng) -> Result<
         o.shape.remove(0);
     }
     write_safetensors(path, &t)
-}
-
-/// Every real token's value (BOS included) at `hook`, stacked [tokens, d].
-fn calibration_at(model: &Gemma3, seqs: &[Vec<u32>], hook: HookPoint) -> Result<Tensor> {
-    let mut rows = Vec::with_capacity(seqs.len());
-    for s in seqs {
-        let ids: Vec<i64> = s.iter().map(|&x| i64::from(x)).collect();
-        let t = ids.len() as i64;
-        let mut x = model.hooks_each(&Tensor::from_slice(&ids).view([1, t]), &Tensor::ones([1, t], (Kind::Bool, Device::Cpu)), &[(hook, Processing::NONE)])?;
-        rows.push(x.remove(0).squeeze_dim(0));
-    }
-    Ok(Tensor::cat(&rows, 0))
 }
 
 /// A JumpReLU SAE in Gemma Scope's folder: `params.safetensors` (w_enc, w_dec, b_enc, b_dec,

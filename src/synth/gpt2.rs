@@ -11,7 +11,6 @@ use crate::model::gpt2::Gpt2;
 use crate::model::gpt2::Gpt2Config;
 use crate::model::hooks::hook_name;
 use crate::model::tokenizer::Tokenizer;
-use crate::model::Family;
 use crate::runtime::progress::ProgressSink;
 use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{Result, WrapErr};
@@ -116,7 +115,7 @@ pub fn write(out: &Path, size: Size, seed: u64, progress: &ProgressSink) -> Resu
         progress.stage(format!("writing synthetic SAE {hook}"));
         let dir = out.join("saes").join(&hook);
         std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-        let anchors = write_sae(&dir, &hook, &x, d_sae, l0, &mut rng)?;
+        let anchors = write_sae(&dir, &hook, &x, d_sae, l0, "gpt2-small", &mut rng)?;
         let features: Vec<&Anchor> = anchors.iter().map(|&r| &rows[r as usize]).collect();
         write_json(
             &dir.join(ANCHORS),
@@ -202,7 +201,12 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::sae::
 }
 
 /// Every real token's activation (BOS included) at `hook` under `processing`, stacked [tokens, d].
-fn calibration_at(model: &Gpt2, seqs: &[Vec<u32>], hook: crate::model::hooks::HookPoint, processing: crate::model::hooks::Processing) -> Result<Tensor> {
+pub(super) fn calibration_at(
+    model: &dyn crate::model::Family,
+    seqs: &[Vec<u32>],
+    hook: crate::model::hooks::HookPoint,
+    processing: crate::model::hooks::Processing,
+) -> Result<Tensor> {
     let mut rows = Vec::with_capacity(seqs.len());
     for s in seqs {
         let ids: Vec<i64> = s.iter().map(|&x| x as i64).collect();
@@ -340,7 +344,8 @@ fn write_folder(dir: &Path, sae: &Built, cfg: &serde_json::Value) -> Result<()> 
 }
 
 /// Writes one SAE; returns each feature's anchor (a row of `x`).
-fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mut ChaCha8Rng) -> Result<Vec<i64>> {
+/// `model_name`: the model as SAELens's cfg names it.
+pub(super) fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, model_name: &str, rng: &mut ChaCha8Rng) -> Result<Vec<i64>> {
     let sae = build_sae(x, d_sae, l0, rng)?;
     let layer: usize = hook.split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     write_folder(
@@ -349,8 +354,8 @@ fn write_sae(dir: &Path, hook: &str, x: &Tensor, d_sae: usize, l0: f64, rng: &mu
         &serde_json::json!({
             "architecture": "standard", "d_in": sae.d, "d_sae": sae.d_sae, "dtype": "float32", "device": "cpu",
             "apply_b_dec_to_input": true, "normalize_activations": "none",
-            "hook_name": hook, "hook_layer": layer, "model_name": "gpt2-small",
-            "metadata": {"model_name": "gpt2-small", "hook_name": hook, "hook_head_index": null, "prepend_bos": true,
+            "hook_name": hook, "hook_layer": layer, "model_name": model_name,
+            "metadata": {"model_name": model_name, "hook_name": hook, "hook_head_index": null, "prepend_bos": true,
                           "context_size": 128, "dataset_path": "synthetic", "neuronpedia_id": null},
         }),
     )?;

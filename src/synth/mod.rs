@@ -3,5 +3,7 @@
 
 pub mod gemma3;
 pub mod gpt2;
+pub mod llama;
 pub mod samples;
+pub mod tokenizer;
 pub mod transcoders;

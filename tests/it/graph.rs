@@ -85,6 +85,28 @@ fn gemma_rows_are_what_perturbing_their_sources_does() {
     check_rows(e.model.as_ref(), &clt, &tokens, "Gemma 3, cross-layer");
 }
 
+/// Llama 3 and Qwen 3 (their per-head q/k norms meet only the frozen patterns), with
+/// skip transcoders and a cross-layer one in SAELens's and circuit-tracer's layouts.
+#[test]
+fn llama_and_qwen_rows_are_what_perturbing_their_sources_does() {
+    let progress = saescope::runtime::progress::ProgressSink::none();
+    for variant in [saescope::model::llama::Variant::Llama, saescope::model::llama::Variant::Qwen3] {
+        let dir = crate::common::kept_dir();
+        saescope::synth::llama::write(&dir, variant, saescope::synth::gpt2::Size::Tiny, 0, &progress).expect("synth");
+        let e = saescope::pipeline::Resolved::model_only(&saescope::source::Source::Dir(dir.join("model")), &progress)
+            .expect("resolve")
+            .load_full(tch::Device::Cpu, &Default::default(), &progress)
+            .expect("load");
+        let tokens = e.tokenizer.encode_with_bos("The cat sat").expect("tokens");
+        for (name, skip, cross) in [("skip", true, false), ("clt", false, true)] {
+            let spec = saescope::synth::transcoders::Spec { width: 256, skip, cross, layout: saescope::synth::transcoders::Layout::SaeLens, seed: 5 };
+            saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &dir.join(name), spec, &progress).expect("transcoders");
+            let tcs = load_dir(&dir.join(name), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("load transcoders");
+            check_rows(e.model.as_ref(), &tcs, &tokens, &format!("{variant:?}, {name}"));
+        }
+    }
+}
+
 /// A fixture of scripts/gen-graph-fixtures: circuit-tracer 0.5.0 on the same weights.
 fn reference(name: &str) -> serde_json::Value {
     let path = crate::common::fixture(&format!("graph_tiny_{name}.json.gz"));

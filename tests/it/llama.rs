@@ -147,3 +147,48 @@ fn configs_it_cannot_run_are_refused_with_the_reason() {
     let model = ModelConfig::from_file(&common::fixture("qwen3_tiny/config.json")).expect("qwen");
     assert_eq!((model.family(), model.bos_token(), model.d_in(HookPoint::new(0, Site::AttnZ))), ("Qwen 3", "<|endoftext|>", 64));
 }
+
+/// `synth --family llama` and `--family qwen3` write a model in the hub's layout with
+/// SAELens-folder SAEs that the command synth prints opens with no more flags: the family
+/// comes from config.json, the layers from the folder.
+#[test]
+fn synthetic_llama_and_qwen_open_with_the_command_synth_prints() {
+    for (family, name) in [("llama", "Llama 3"), ("qwen3", "Qwen 3")] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let out = common::saescope().args(["synth", "--family", family, "--out"]).arg(tmp.path()).output().expect("synth");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{said}");
+        let (model, saes) = (tmp.path().join("model"), tmp.path().join("saes"));
+        let command = format!("saescope --model-dir {} --sae-dir {}", model.display(), saes.display());
+        assert!(said.lines().any(|l| l.trim() == command), "synth prints `{command}`:\n{said}");
+        let report = common::saescope()
+            .args(["report", "--format", "json", "--no-cache", "--model-dir"])
+            .arg(&model)
+            .arg("--sae-dir")
+            .arg(&saes)
+            .output()
+            .expect("report");
+        let err = String::from_utf8_lossy(&report.stderr);
+        assert!(report.status.success(), "{err}");
+        assert!(err.contains(&format!("loading {name}")), "{err}");
+        let v: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+        let layers = v["categories"][0]["layers"].as_array().expect("layers");
+        assert_eq!(layers.len(), 2, "the two SAEs the folder holds");
+        assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "the SAEs fire: {layers:?}");
+        let tokens = common::saescope()
+            .args(["tokens", "--no-cache", "--model-dir"])
+            .arg(&model)
+            .arg("--sae-dir")
+            .arg(&saes)
+            .args(["--layer", "4", "--id", "1", "--text", "def f(x): return x"])
+            .output()
+            .expect("tokens");
+        assert!(tokens.status.success(), "{}", String::from_utf8_lossy(&tokens.stderr));
+    }
+    let out = common::saescope()
+        .args(["synth", "--family", "llama", "--size", "small", "--out"])
+        .arg(tempfile::tempdir().expect("tmp").path())
+        .output()
+        .expect("synth");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--size tiny"));
+}

@@ -1,0 +1,117 @@
+//! Synthetic Llama 3 and Qwen 3 in the hub's layout (config.json `llama` or `qwen3`,
+//! model.safetensors, a tokenizer.json from synth/tokenizer.rs with the family's special
+//! tokens) with residual SAEs in SAELens's folder layout, one folder per hook, calibrated on
+//! the synthetic model's own activations as synth/gpt2.rs calibrates GPT-2's. Tiny shapes,
+//! for tests and trials: Llama's with Llama 3's RoPE scaling and its own lm_head, Qwen's with
+//! per-head q/k norms, a head size apart from hidden/heads and tied embeddings, as the real
+//! checkpoints have.
+
+use super::gpt2::{calibration_at, normal, owned, write_json, write_sae, write_safetensors, Owned, Size};
+use crate::corpus::samples::Samples;
+use crate::model::config::ModelConfig;
+use crate::model::hooks::{HookPoint, Processing, Site};
+use crate::model::llama::{Llama, LlamaConfig, Variant};
+use crate::model::tokenizer::Tokenizer;
+use crate::runtime::progress::ProgressSink;
+use crate::weights::checkpoint::Checkpoint;
+use color_eyre::eyre::{bail, Result, WrapErr};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{Device, Kind};
+
+/// Features per synthetic SAE.
+const WIDTH: usize = 512;
+/// The residual SAEs' layers (`blocks.L.hook_resid_pre`), a third and two thirds down.
+pub const SAE_LAYERS: [usize; 2] = [2, 4];
+
+/// The tiny config.json of `variant`: 6 layers, 4 query heads sharing 2 key-value heads.
+fn config(variant: Variant, vocab: usize, bos: usize, eos: usize) -> serde_json::Value {
+    match variant {
+        Variant::Llama => serde_json::json!({
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": vocab, "hidden_size": 64,
+            "intermediate_size": 128, "num_hidden_layers": 6, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+            "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "hidden_act": "silu", "tie_word_embeddings": false,
+            "attention_bias": false, "mlp_bias": false, "bos_token_id": bos, "eos_token_id": eos,
+            "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
+        }),
+        Variant::Qwen3 => serde_json::json!({
+            "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": vocab, "hidden_size": 64,
+            "intermediate_size": 128, "num_hidden_layers": 6, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
+            "max_position_embeddings": 512, "rms_norm_eps": 1e-6, "hidden_act": "silu", "tie_word_embeddings": true,
+            "attention_bias": false, "use_sliding_window": false, "bos_token_id": null, "eos_token_id": eos,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0},
+        }),
+    }
+}
+
+/// Writes DIR/model and DIR/saes (`blocks.L.hook_resid_pre` for `SAE_LAYERS`).
+pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, progress: &ProgressSink) -> Result<()> {
+    if size != Size::Tiny {
+        bail!("synth writes Llama 3 and Qwen 3 at --size tiny only");
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let _guard = tch::no_grad_guard();
+    let model_dir = out.join("model");
+    std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
+    let specials: &[&str] = match variant {
+        Variant::Llama => &["<|begin_of_text|>", "<|end_of_text|>"],
+        Variant::Qwen3 => &["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+    };
+    let (tok_json, tok_vocab) = super::tokenizer::json(specials);
+    write_json(&model_dir.join("tokenizer.json"), &tok_json)?;
+    let cfg_json = config(variant, tok_vocab, 0, if variant == Variant::Llama { 1 } else { 0 });
+    write_json(&model_dir.join("config.json"), &cfg_json)?;
+    let cfg = LlamaConfig::from_json(&cfg_json)?;
+    progress.stage(format!("writing synthetic {} ({} layers) to {}", cfg.family(), cfg.num_hidden_layers, model_dir.display()));
+    write_weights(&model_dir.join("model.safetensors"), &cfg, &mut rng)?;
+    let family = ModelConfig::Llama(cfg.clone());
+    let model = Llama::load(cfg.clone(), Checkpoint::open(&model_dir.join("model.safetensors"))?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
+    let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), family.bos_token())?;
+    let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
+    let model_name = family.hub_model().unwrap_or("llama");
+    for layer in SAE_LAYERS {
+        let hook = HookPoint::new(layer, Site::ResidPre);
+        progress.stage(format!("writing synthetic SAE {hook} ({WIDTH} features)"));
+        let x = calibration_at(&model, &seqs, hook, Processing::NONE)?;
+        write_sae(&out.join("saes").join(hook.to_string()), &hook.to_string(), &x, WIDTH, 30.0, model_name, &mut rng)?;
+    }
+    Ok(())
+}
+
+/// Random weights in the hub's names: projections scaled by 1/sqrt(fan-in), norm weights
+/// near 1 (these norms multiply by `w`).
+fn write_weights(path: &Path, c: &LlamaConfig, rng: &mut ChaCha8Rng) -> Result<()> {
+    let (d, ff, hd) = (c.hidden_size, c.intermediate_size, c.head_dim);
+    let (q, kv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
+    let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+    let mut put = |name: String, shape: &[usize], mean: f32, std: f32, rng: &mut ChaCha8Rng| {
+        t.insert(name, owned(shape, &normal(rng, shape.iter().product(), mean, std)));
+    };
+    let inv = |n: usize| (1.0 / (n as f64).sqrt()) as f32;
+    put("model.embed_tokens.weight".into(), &[c.vocab_size, d], 0.0, 1.0, rng);
+    if !c.tie_word_embeddings {
+        put("lm_head.weight".into(), &[c.vocab_size, d], 0.0, inv(d), rng);
+    }
+    put("model.norm.weight".into(), &[d], 1.0, 0.1, rng);
+    for i in 0..c.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        for n in ["input_layernorm", "post_attention_layernorm"] {
+            put(format!("{p}.{n}.weight"), &[d], 1.0, 0.1, rng);
+        }
+        if c.variant == Variant::Qwen3 {
+            put(format!("{p}.self_attn.q_norm.weight"), &[hd], 1.0, 0.1, rng);
+            put(format!("{p}.self_attn.k_norm.weight"), &[hd], 1.0, 0.1, rng);
+        }
+        put(format!("{p}.self_attn.q_proj.weight"), &[q, d], 0.0, inv(d), rng);
+        put(format!("{p}.self_attn.k_proj.weight"), &[kv, d], 0.0, inv(d), rng);
+        put(format!("{p}.self_attn.v_proj.weight"), &[kv, d], 0.0, inv(d), rng);
+        put(format!("{p}.self_attn.o_proj.weight"), &[d, q], 0.0, inv(q), rng);
+        put(format!("{p}.mlp.gate_proj.weight"), &[ff, d], 0.0, inv(d), rng);
+        put(format!("{p}.mlp.up_proj.weight"), &[ff, d], 0.0, inv(d), rng);
+        put(format!("{p}.mlp.down_proj.weight"), &[d, ff], 0.0, inv(ff), rng);
+    }
+    write_safetensors(path, &t)
+}

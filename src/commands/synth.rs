@@ -40,7 +40,9 @@ fn write_transcoders(out: &Path, family: FamilyArg, size: Size, seed: u64, kind:
     let (layout, width) = match family {
         FamilyArg::Gpt2 => (saescope::synth::transcoders::Layout::SaeLens, if size == Size::Tiny { 256 } else { 24_576 }),
         FamilyArg::Gemma3 => (saescope::synth::transcoders::Layout::GemmaScope, if size == Size::Tiny { 256 } else { 16_384 }),
-        FamilyArg::Llama | FamilyArg::Qwen3 => (saescope::synth::transcoders::Layout::SaeLens, 256),
+        FamilyArg::Llama => (saescope::synth::transcoders::Layout::SaeLens, 256),
+        // As circuit-tracer's Qwen 3 transcoders ship (mwhanna-qwen3-*-transcoders).
+        FamilyArg::Qwen3 => (saescope::synth::transcoders::Layout::CircuitTracer, 256),
     };
     let (dir, skip, cross) = match kind {
         TranscoderArg::Plain => (out.join("transcoders"), false, false),

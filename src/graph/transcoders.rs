@@ -235,26 +235,7 @@ fn load_dir_variant(dir: &Path, variant: Option<&str>, n_layers: usize, d_model:
 /// `blocks.L`) and `layer_L.safetensors` for every layer, or `W_enc_L.safetensors` and
 /// `W_dec_L.safetensors` (its `CrossLayerTranscoder.to_safetensors`).
 fn load_circuit_tracer(dir: &Path, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Transcoders> {
-    let path = dir.join("config.yaml");
-    let text = std::fs::read_to_string(&path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
-    let docs = yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| eyre!("{}: not YAML ({e})", path.display()))?;
-    let doc = docs.first().ok_or_else(|| eyre!("{} is empty", path.display()))?;
-    let key = |k: &str| doc[k].as_str().map(str::to_string);
-    let cross = match key("model_kind").as_deref() {
-        Some("transcoder_set") => false,
-        Some("cross_layer_transcoder") => true,
-        other => bail!("{}: model_kind {other:?} is neither circuit-tracer's transcoder_set nor cross_layer_transcoder", path.display()),
-    };
-    // circuit-tracer's hook names, relative to blocks.L.
-    let reads = match key("feature_input_hook").as_deref() {
-        Some("mlp.hook_in") => Site::MlpIn,
-        Some("ln2.hook_normalized") => Site::Ln2Normalized,
-        other => bail!("{}: feature_input_hook {other:?} is not an MLP input saescope knows (mlp.hook_in, ln2.hook_normalized)", path.display()),
-    };
-    match key("feature_output_hook").as_deref() {
-        Some("hook_mlp_out" | "mlp.hook_out") => {}
-        other => bail!("{}: feature_output_hook {other:?} is not the MLP's output (hook_mlp_out, mlp.hook_out)", path.display()),
-    }
+    let crate::sae::CircuitTracerConfig { cross, reads } = crate::sae::CircuitTracerConfig::from_file(&dir.join("config.yaml"))?;
     let need = |name: String| -> Result<PathBuf> {
         let file = dir.join(&name);
         if !file.is_file() {

@@ -104,7 +104,7 @@ impl LlamaConfig {
         if rope.and_then(|p| p.get("partial_rotary_factor")).and_then(Value::as_f64).is_some_and(|f| f != 1.0) {
             bail!("partial_rotary_factor is not supported (Llama 3 and Qwen 3 rotate every dimension)");
         }
-        if cfg.head_dim == 0 || cfg.head_dim % 2 != 0 {
+        if cfg.head_dim == 0 || !cfg.head_dim.is_multiple_of(2) {
             bail!("head_dim {} is not a positive even number (RoPE rotates pairs)", cfg.head_dim);
         }
         Ok(cfg)

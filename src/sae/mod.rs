@@ -7,7 +7,7 @@ pub mod neuronpedia_id;
 pub mod registry;
 pub mod selection;
 
-use crate::model::hooks::{HookPoint, Processing};
+use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::source::SaeFiles;
 use crate::weights::tensors::SafeFile;
 use crate::weights::torch_pt::PtFile;
@@ -53,6 +53,37 @@ pub struct SaeConfig {
     /// `hf_hook_point_out`): it reads `hook_name` and writes here. None for an SAE, which
     /// reconstructs what it reads.
     pub hook_name_out: Option<String>,
+}
+
+/// circuit-tracer's `config.yaml` beside its transcoder files (its own sets and SAELens's
+/// `mwhanna_transcoder` releases): whether it is one cross-layer transcoder, and which MLP
+/// input its features read (circuit-tracer names hooks relative to `blocks.L`).
+pub struct CircuitTracerConfig {
+    pub cross: bool,
+    pub reads: Site,
+}
+
+impl CircuitTracerConfig {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+        let docs = yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| eyre!("{}: not YAML ({e})", path.display()))?;
+        let doc = docs.first().ok_or_else(|| eyre!("{} is empty", path.display()))?;
+        let key = |k: &str| doc[k].as_str().map(str::to_string);
+        let cross = match key("model_kind").as_deref() {
+            Some("transcoder_set") => false,
+            Some("cross_layer_transcoder") => true,
+            other => bail!("{}: model_kind {other:?} is neither circuit-tracer's transcoder_set nor cross_layer_transcoder", path.display()),
+        };
+        let reads = match key("feature_input_hook").as_deref() {
+            Some("mlp.hook_in") => Site::MlpIn,
+            Some("ln2.hook_normalized") => Site::Ln2Normalized,
+            other => bail!("{}: feature_input_hook {other:?} is not an MLP input saescope knows (mlp.hook_in, ln2.hook_normalized)", path.display()),
+        };
+        match key("feature_output_hook").as_deref() {
+            Some("hook_mlp_out" | "mlp.hook_out") => Ok(Self { cross, reads }),
+            other => bail!("{}: feature_output_hook {other:?} is not the MLP's output (hook_mlp_out, mlp.hook_out)", path.display()),
+        }
+    }
 }
 
 impl SaeConfig {
@@ -218,6 +249,11 @@ fn block_width(rows: usize, d_sae: usize) -> usize {
 }
 
 /// d_sae from the cfg when given, else from W_enc itself (old cfgs omit it).
+/// Whether `files` are one layer of circuit-tracer's transcoder set (`config.yaml` beside).
+fn is_circuit_tracer(files: &SaeFiles) -> bool {
+    files.cfg.file_name().is_some_and(|n| n == "config.yaml")
+}
+
 fn width_of(cfg: &SaeConfig, file: &Weights) -> Result<usize> {
     match (cfg.d_sae, file.shape("W_enc").as_deref()) {
         (Some(d), _) => Ok(d),
@@ -271,6 +307,21 @@ impl Sae {
     /// and the cfg's hook, when it names one, must be `hook`.
     /// `overrides` are what the release's registry entry lays over the cfg.
     pub fn load(files: &SaeFiles, d_in: usize, hook: HookPoint, overrides: &Overrides, with_decoder: bool, device: Device, kind: Kind) -> Result<Self> {
+        if is_circuit_tracer(files) {
+            // One transcoder of circuit-tracer's set (SAELens's mwhanna_transcoder releases).
+            let ct = CircuitTracerConfig::from_file(&files.cfg)?;
+            if ct.cross {
+                bail!("{}: a cross-layer transcoder, which opens whole with --transcoders, not as one SAE", files.cfg.display());
+            }
+            return Self::load_circuit_tracer(
+                &files.weights,
+                HookPoint::new(hook.layer, ct.reads),
+                HookPoint::new(hook.layer, Site::MlpOut),
+                d_in,
+                device,
+                kind,
+            );
+        }
         let mut cfg = SaeConfig::from_file(&files.cfg)?;
         if let Some(p) = overrides.processing {
             cfg.processing = p;
@@ -445,14 +496,23 @@ impl Sae {
 
     /// The SAE's feature count without loading it (reads cfg.json and the file header).
     pub fn width(files: &SaeFiles) -> Result<usize> {
-        width_of(&SaeConfig::from_file(&files.cfg)?, &Weights::open(&files.weights)?)
+        let file = Weights::open(&files.weights)?;
+        if is_circuit_tracer(files) {
+            // circuit-tracer's W_dec is [d_transcoder, d_model].
+            return file.shape("W_dec").and_then(|s| s.first().copied()).ok_or_else(|| eyre!("{}: no 2-D tensor W_dec", files.weights.display()));
+        }
+        width_of(&SaeConfig::from_file(&files.cfg)?, &file)
     }
 
     /// Bytes the SAE's tensors take in f32 once loaded (the decoder only `with_decoder`): the
     /// memory planner's figure, from the file's header.
     pub fn bytes(files: &SaeFiles, with_decoder: bool) -> Result<u64> {
         let file = Weights::open(&files.weights)?;
-        let names: &[&str] = if with_decoder { &["W_enc", "b_enc", "b_dec", "threshold", "W_dec"] } else { &["W_enc", "b_enc", "b_dec", "threshold"] };
+        let names: &[&str] = if with_decoder {
+            &["W_enc", "b_enc", "b_dec", "threshold", "W_dec", "W_skip", "activation_function.threshold"]
+        } else {
+            &["W_enc", "b_enc", "b_dec", "threshold", "activation_function.threshold"]
+        };
         Ok(names.iter().filter_map(|n| file.shape(n)).map(|s| 4 * s.iter().product::<usize>() as u64).sum())
     }
 

@@ -146,10 +146,18 @@ pub struct Listed {
     pub cached: bool,
 }
 
+/// Whether the registry's model name `listed` is hub model `asked`: the same, or the same
+/// name after the organisation, in any case (SAELens names Qwen 3 by TransformerLens's
+/// `qwen3-0.6b`, the hub by `Qwen/Qwen3-0.6B`).
+fn same_model(listed: &str, asked: &str) -> bool {
+    let name = |s: &str| s.rsplit('/').next().unwrap_or(s).to_ascii_lowercase();
+    listed == asked || name(listed) == name(asked)
+}
+
 impl Registry {
     /// The releases of `model` (all when None): name, model, repo, SAE count.
     pub fn releases_of(&self, model: Option<&str>) -> Vec<(&str, &Release)> {
-        self.releases.iter().filter(|(_, r)| model.is_none_or(|m| r.model == m || r.model.ends_with(&format!("/{m}")))).map(|(n, r)| (n.as_str(), r)).collect()
+        self.releases.iter().filter(|(_, r)| model.is_none_or(|m| same_model(&r.model, m))).map(|(n, r)| (n.as_str(), r)).collect()
     }
 
     /// Every SAE of `release`, with what its names say and whether the hub cache holds it.
@@ -240,6 +248,11 @@ impl SaeEntry {
                     return Some(h);
                 }
             }
+        }
+        // circuit-tracer's sets (mwhanna_transcoder): `layer_L` at `layer_L.safetensors`,
+        // reading the MLP's input.
+        if let Some(l) = self.id.strip_prefix("layer_").and_then(|l| l.parse().ok()).filter(|_| self.path.ends_with(".safetensors")) {
+            return Some(HookPoint::new(l, crate::model::hooks::Site::MlpIn));
         }
         HookPoint::from_scope_folder(&self.path)
     }

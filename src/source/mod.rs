@@ -80,6 +80,9 @@ pub enum SaeLayout {
     SinglePt,
     /// A Gemma Scope folder: `config.json` and `params.safetensors` (`gemma_3`).
     GemmaScope,
+    /// circuit-tracer's transcoder set: `layer_L.safetensors` with the repo's `config.yaml`
+    /// beside it (`mwhanna_transcoder`: the Qwen 3 transcoders circuit-tracer reads).
+    CircuitTracer,
 }
 
 impl SaeLayout {
@@ -90,6 +93,7 @@ impl SaeLayout {
             None => Some(Self::Folder),
             Some("connor_rob_hook_z") => Some(Self::SinglePt),
             Some("gemma_3") => Some(Self::GemmaScope),
+            Some("mwhanna_transcoder") => Some(Self::CircuitTracer),
             Some(_) => None,
         }
     }
@@ -105,6 +109,10 @@ pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
             [format!("{stem}_cfg.json"), path.to_string()]
         }
         SaeLayout::GemmaScope => [format!("{folder}/config.json"), format!("{folder}/params.safetensors")],
+        SaeLayout::CircuitTracer => {
+            let config = path.rsplit_once('/').map_or_else(|| "config.yaml".to_string(), |(dir, _)| format!("{dir}/config.yaml"));
+            [config, path.to_string()]
+        }
     }
 }
 

@@ -26,6 +26,10 @@ pub enum Layout {
     /// `transcoder_all/layer_L_width_W_l0_small[_affine]/` with `config.json` and
     /// `params.safetensors` (`affine_skip_connection` [d_in, d_out]).
     GemmaScope,
+    /// circuit-tracer's transcoder set, as the Qwen 3 transcoders ship: `config.yaml` and
+    /// `layer_L.safetensors` (`W_enc` [width, d_in], `W_dec`, `b_enc`, `b_dec`,
+    /// `activation_function.threshold`, `W_skip` [d_out, d_in]).
+    CircuitTracer,
 }
 
 /// JumpReLU threshold of every synthetic transcoder feature.
@@ -80,27 +84,39 @@ pub fn write(model: &dyn Family, tok: &Tokenizer, out: &Path, spec: Spec, progre
         std::fs::create_dir_all(out).wrap_err_with(|| format!("cannot create {}", out.display()))?;
         let clt = fit_cross(&xs, &ys, width, &mut rng)?;
         return match layout {
-            Layout::SaeLens => write_cross_circuit_tracer(out, &clt),
+            Layout::SaeLens | Layout::CircuitTracer => write_cross_circuit_tracer(out, &clt),
             Layout::GemmaScope => write_cross_scope(out, &clt, width),
         };
     }
     let mut folders = Vec::new();
+    if layout == Layout::CircuitTracer {
+        std::fs::create_dir_all(out).wrap_err_with(|| format!("cannot create {}", out.display()))?;
+        let yaml = "model_kind: transcoder_set\nfeature_input_hook: mlp.hook_in\nfeature_output_hook: mlp.hook_out\nscan: synthetic-transcoders\n";
+        std::fs::write(out.join("config.yaml"), yaml).wrap_err_with(|| format!("cannot write {}", out.join("config.yaml").display()))?;
+    }
     for layer in 0..n_layers {
         let x = Tensor::cat(&rows[2 * layer], 0);
         let y = Tensor::cat(&rows[2 * layer + 1], 0);
         let folder = match layout {
             Layout::SaeLens => HookPoint::new(layer, Site::MlpIn).to_string(),
+            Layout::CircuitTracer => format!("layer_{layer}.safetensors"),
             Layout::GemmaScope => {
                 format!("transcoder_all/layer_{layer}_width_{}_l0_small{}", crate::sae::key::width_label(width), if skip { "_affine" } else { "" })
             }
         };
         progress.stage(format!("writing synthetic transcoder {folder}"));
         let dir = out.join(&folder);
-        std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
         let tc = fit(&x, &y, width, skip, &mut rng)?;
+        if layout == Layout::CircuitTracer {
+            write_circuit_tracer(&dir, &tc)?;
+            folders.push(folder);
+            continue;
+        }
+        std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
         match layout {
             Layout::SaeLens => write_saelens(&dir, &tc, layer)?,
             Layout::GemmaScope => write_scope(&dir, &tc, layer, width)?,
+            Layout::CircuitTracer => {}
         }
         folders.push(folder);
     }
@@ -274,6 +290,21 @@ fn write_saelens(dir: &Path, tc: &Fitted, layer: usize) -> Result<()> {
             "metadata": {"hook_name": hook, "hook_name_out": hook_out, "prepend_bos": true, "context_size": 128, "dataset_path": "synthetic"},
         }),
     )
+}
+
+/// One layer of circuit-tracer's transcoder set at `file` (its `load_transcoder_set` reads
+/// it; SAELens's mwhanna_transcoder loader too).
+fn write_circuit_tracer(file: &Path, tc: &Fitted) -> Result<()> {
+    let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+    for (name, v) in
+        [("W_enc", &tc.w_enc.tr()), ("b_enc", &tc.b_enc), ("activation_function.threshold", &tc.threshold), ("W_dec", &tc.w_dec), ("b_dec", &tc.b_dec)]
+    {
+        t.insert(name.into(), to_owned(v)?);
+    }
+    if let Some(s) = &tc.skip {
+        t.insert("W_skip".into(), to_owned(&s.tr())?);
+    }
+    write_safetensors(file, &t)
 }
 
 fn write_scope(dir: &Path, tc: &Fitted, layer: usize, width: usize) -> Result<()> {

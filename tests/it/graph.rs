@@ -107,6 +107,66 @@ fn llama_and_qwen_rows_are_what_perturbing_their_sources_does() {
     }
 }
 
+/// Qwen 3's transcoders by their SAELens release (`mwhanna-qwen3-0.6b-transcoders-lowl0`,
+/// circuit-tracer's set: `config.yaml` and `layer_L.safetensors` at the repo's root),
+/// fetched from a stand-in hub: the same graph as the folder synth wrote; `saes --of` the
+/// hub's model name lists the release SAELens files under TransformerLens's name; a layer
+/// opens as an SAE in the other views.
+#[test]
+fn qwen_transcoders_by_release_name_through_the_stand_in_hub() {
+    let dir = crate::common::kept_dir();
+    let out = crate::common::saescope().args(["synth", "--family", "qwen3", "--transcoders", "plain", "--out"]).arg(&dir).output().expect("synth");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = dir.join("transcoders");
+    assert!(written.join("config.yaml").is_file() && written.join("layer_5.safetensors").is_file(), "circuit-tracer's layout");
+    let hub = crate::common::hub::Hub::start();
+    hub.repo("mwhanna/qwen3-0.6b-transcoders-lowl0", &written, &[]);
+    let hf = tempfile::tempdir().expect("hf");
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    let graph = |mut c: std::process::Command, transcoders: &std::ffi::OsStr, file: &std::path::Path| {
+        c.arg("graph")
+            .arg("--model-dir")
+            .arg(dir.join("model"))
+            .arg("--transcoders")
+            .arg(transcoders)
+            .args(["--prompt", "The cat sat on the"])
+            .arg("-o")
+            .arg(file);
+        c.output().expect("graph")
+    };
+    let out = graph(crate::common::via_hub(&hub, hf.path()), "mwhanna-qwen3-0.6b-transcoders-lowl0".as_ref(), &a);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = graph(crate::common::saescope(), written.as_os_str(), &b);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (saescope::graph::json::read(&a).expect("a"), saescope::graph::json::read(&b).expect("b"));
+    assert!(!a.nodes.is_empty() && a.nodes == b.nodes && a.links == b.links, "{} vs {} nodes", a.nodes.len(), b.nodes.len());
+    let fetched = hub.log().join("\n");
+    assert!(fetched.contains("layer_5.safetensors") && fetched.contains("config.yaml"), "{fetched}");
+    let listed = crate::common::saescope().args(["saes", "--of", "Qwen/Qwen3-0.6B"]).output().expect("saes");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("mwhanna-qwen3-0.6b-transcoders-lowl0"), "{}", String::from_utf8_lossy(&listed.stdout));
+    // One layer of the set as an SAE (its card, token view and dashboards read it so).
+    let tokens = crate::common::saescope()
+        .args(["tokens", "--no-cache", "--model-dir"])
+        .arg(dir.join("model"))
+        .args(["--sae-dir"])
+        .arg(&written)
+        .args([
+            "--sae-release",
+            "mwhanna-qwen3-0.6b-transcoders-lowl0",
+            "--sae",
+            "layer_3",
+            "--layer",
+            "blocks.3.hook_mlp_in",
+            "--id",
+            "1",
+            "--text",
+            "The cat sat",
+        ])
+        .output()
+        .expect("tokens");
+    assert!(tokens.status.success(), "{}", String::from_utf8_lossy(&tokens.stderr));
+}
+
 /// A fixture of scripts/gen-graph-fixtures: circuit-tracer 0.5.0 on the same weights.
 fn reference(name: &str) -> serde_json::Value {
     let path = crate::common::fixture(&format!("graph_tiny_{name}.json.gz"));

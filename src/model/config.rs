@@ -1,5 +1,5 @@
 //! A model's config.json, read as the family its `model_type` names: the only file that
-//! names every family, so adding one is a file beside gpt2.rs, gemma3.rs and llama.rs and an
+//! names every family, so adding one is a file beside gpt2.rs, gemma.rs and llama.rs and an
 //! arm here.
 
 use super::Family;
@@ -11,7 +11,8 @@ use tch::{Device, Kind};
 #[derive(Debug, Clone)]
 pub enum ModelConfig {
     Gpt2(super::gpt2::Gpt2Config),
-    Gemma3(super::gemma3::Gemma3Config),
+    /// Gemma 2 and Gemma 3 (gemma.rs).
+    Gemma(super::gemma::GemmaConfig),
     /// Llama 3 and Qwen 3 (llama.rs).
     Llama(super::llama::LlamaConfig),
 }
@@ -34,11 +35,13 @@ impl ModelConfig {
         let v: serde_json::Value = serde_json::from_str(&text).wrap_err_with(|| format!("{} is not valid JSON", path.display()))?;
         match v.get("model_type").and_then(serde_json::Value::as_str) {
             None | Some("gpt2") => Ok(Self::Gpt2(super::gpt2::Gpt2Config::from_file(path)?)),
-            Some("gemma3_text" | "gemma3") => Ok(Self::Gemma3(super::gemma3::Gemma3Config::from_json(&v).wrap_err_with(|| format!("in {}", path.display()))?)),
+            Some("gemma2" | "gemma3_text" | "gemma3") => {
+                Ok(Self::Gemma(super::gemma::GemmaConfig::from_json(&v).wrap_err_with(|| format!("in {}", path.display()))?))
+            }
             Some("llama" | "qwen3") => Ok(Self::Llama(super::llama::LlamaConfig::from_json(&v).wrap_err_with(|| format!("in {}", path.display()))?)),
             Some(other) => {
                 color_eyre::eyre::bail!(
-                    "{}: model_type {other:?} is not a family saescope runs (GPT-2: gpt2; Gemma 3: gemma3_text; Llama 3: llama; Qwen 3: qwen3)",
+                    "{}: model_type {other:?} is not a family saescope runs (GPT-2: gpt2; Gemma 2: gemma2; Gemma 3: gemma3_text; Llama 3: llama; Qwen 3: qwen3)",
                     path.display()
                 )
             }
@@ -48,7 +51,7 @@ impl ModelConfig {
     pub fn family(&self) -> &'static str {
         match self {
             Self::Gpt2(_) => "GPT-2",
-            Self::Gemma3(_) => "Gemma 3",
+            Self::Gemma(c) => c.family(),
             Self::Llama(c) => c.family(),
         }
     }
@@ -56,7 +59,7 @@ impl ModelConfig {
     pub fn n_layer(&self) -> usize {
         match self {
             Self::Gpt2(c) => c.n_layer,
-            Self::Gemma3(c) => c.num_hidden_layers,
+            Self::Gemma(c) => c.num_hidden_layers,
             Self::Llama(c) => c.num_hidden_layers,
         }
     }
@@ -64,7 +67,7 @@ impl ModelConfig {
     pub fn d_model(&self) -> usize {
         match self {
             Self::Gpt2(c) => c.n_embd,
-            Self::Gemma3(c) => c.hidden_size,
+            Self::Gemma(c) => c.hidden_size,
             Self::Llama(c) => c.hidden_size,
         }
     }
@@ -72,7 +75,7 @@ impl ModelConfig {
     pub fn n_ctx(&self) -> usize {
         match self {
             Self::Gpt2(c) => c.n_positions,
-            Self::Gemma3(c) => c.n_ctx,
+            Self::Gemma(c) => c.n_ctx,
             Self::Llama(c) => c.n_ctx,
         }
     }
@@ -80,7 +83,7 @@ impl ModelConfig {
     pub fn vocab_size(&self) -> usize {
         match self {
             Self::Gpt2(c) => c.vocab_size,
-            Self::Gemma3(c) => c.vocab_size,
+            Self::Gemma(c) => c.vocab_size,
             Self::Llama(c) => c.vocab_size,
         }
     }
@@ -92,7 +95,7 @@ impl ModelConfig {
     pub fn bos_token(&self) -> &'static str {
         match self {
             Self::Gpt2(_) => super::tokenizer::GPT2_BOS,
-            Self::Gemma3(_) => "<bos>",
+            Self::Gemma(_) => "<bos>",
             Self::Llama(c) if c.variant == super::llama::Variant::Qwen3 => "<|endoftext|>",
             Self::Llama(_) => "<|begin_of_text|>",
         }
@@ -102,7 +105,7 @@ impl ModelConfig {
     /// outputs side by side (Gemma's heads are not d_model / n_heads wide).
     pub fn d_in(&self, hook: super::hooks::HookPoint) -> usize {
         match (self, hook.site) {
-            (Self::Gemma3(c), super::hooks::Site::AttnZ) => c.num_attention_heads * c.head_dim,
+            (Self::Gemma(c), super::hooks::Site::AttnZ) => c.num_attention_heads * c.head_dim,
             (Self::Llama(c), super::hooks::Site::AttnZ) => c.num_attention_heads * c.head_dim,
             _ => self.d_model(),
         }
@@ -115,8 +118,11 @@ impl ModelConfig {
     pub fn hub_model(&self) -> Option<&'static str> {
         match self {
             Self::Gpt2(_) => None,
-            Self::Gemma3(c) if c.hidden_size == 1152 => Some("google/gemma-3-1b-pt"),
-            Self::Gemma3(_) => Some("google/gemma-3-270m"),
+            Self::Gemma(c) if c.generation == super::gemma::Generation::Gemma2 => {
+                Some(if c.hidden_size == 3584 { "google/gemma-2-9b" } else { "google/gemma-2-2b" })
+            }
+            Self::Gemma(c) if c.hidden_size == 1152 => Some("google/gemma-3-1b-pt"),
+            Self::Gemma(_) => Some("google/gemma-3-270m"),
             Self::Llama(c) => Some(match (c.variant, c.hidden_size) {
                 (super::llama::Variant::Llama, 4096) => "meta-llama/Llama-3.1-8B",
                 (super::llama::Variant::Llama, _) => "meta-llama/Llama-3.2-1B",
@@ -144,7 +150,7 @@ impl ModelConfig {
                 }
                 block(n.strip_prefix("h.")).map_or(TensorUse::Always, TensorUse::Block)
             }
-            Self::Gemma3(_) => {
+            Self::Gemma(_) => {
                 let n = ["model.language_model.", "language_model.model.", "model."].iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name);
                 if n.starts_with("vision_tower.") || n.starts_with("multi_modal_projector.") || name.starts_with("lm_head.") {
                     return TensorUse::Never;
@@ -164,7 +170,7 @@ impl ModelConfig {
     pub fn load(&self, file: std::sync::Arc<crate::weights::checkpoint::Checkpoint>, n_blocks: usize, device: Device, kind: Kind) -> Result<Box<dyn Family>> {
         Ok(match self {
             Self::Gpt2(c) => Box::new(super::gpt2::Gpt2::load(c.clone(), file, n_blocks, device, kind)?),
-            Self::Gemma3(c) => Box::new(super::gemma3::Gemma3::load(c.clone(), file, n_blocks, device, kind)?),
+            Self::Gemma(c) => Box::new(super::gemma::Gemma::load(c.clone(), file, n_blocks, device, kind)?),
             Self::Llama(c) => Box::new(super::llama::Llama::load(c.clone(), file, n_blocks, device, kind)?),
         })
     }

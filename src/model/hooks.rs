@@ -1,7 +1,7 @@
 //! The points in a transformer's forward pass that an SAE reads, named as TransformerLens
 //! names them (`blocks.8.hook_resid_pre`, `blocks.8.attn.hook_z`, ...), and the weight
 //! processing a release was trained under. Plain data: a model family computes them
-//! (gpt2.rs, gemma3.rs behind family.rs), SAEs name them in their cfg.json, and nothing else needs to know
+//! (gpt2.rs, gemma.rs, llama.rs behind mod.rs), SAEs name them in their cfg.json, and nothing else needs to know
 //! how they are computed.
 
 use std::fmt;

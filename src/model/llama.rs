@@ -5,7 +5,7 @@
 //! addition, an RMSNorm on each head's q and k before RoPE (HF writes modeling_qwen3.py from
 //! Llama's through its modular files); a second file would repeat every other line.
 //!
-//! What differs from Gemma 3 (gemma3.rs): RMSNorm multiplies by `w` (not `1 + w`) after
+//! What differs from Gemma 3 (gemma.rs): RMSNorm multiplies by `w` (not `1 + w`) after
 //! casting back to the input's dtype; no embedding scale; one norm before attention and one
 //! before the MLP (HF names it `post_attention_layernorm`), none after; a SiLU-gated MLP;
 //! scores scaled by head_dim^-0.5; one RoPE base, with Llama 3.1's frequency scaling where

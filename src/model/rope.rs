@@ -1,4 +1,4 @@
-//! What the rotary decoders (gemma3.rs, llama.rs) compute alike, as HF transformers computes
+//! What the rotary decoders (gemma.rs, llama.rs) compute alike, as HF transformers computes
 //! it for each: RoPE's frequencies (the default and Llama 3's scaling) and rotation, causal
 //! and sliding-window masks, and grouped-query attention with the replacement model's frozen
 //! patterns (graph/). Each family composes these in its own order with its own norms; none

@@ -7,7 +7,7 @@
 
 use super::gpt2::{build_sae, calibration_at, normal, owned, write_json, write_safetensors, Owned, Size};
 use crate::corpus::samples::Samples;
-use crate::model::gemma3::{Gemma3, Gemma3Config};
+use crate::model::gemma::{Gemma, GemmaConfig};
 use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::model::tokenizer::Tokenizer;
 use crate::runtime::progress::ProgressSink;
@@ -57,10 +57,10 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
     write_json(&model_dir.join("tokenizer.json"), &tok_json)?;
     let cfg_json = config(size, tok_vocab)?;
     write_json(&model_dir.join("config.json"), &cfg_json)?;
-    let cfg = Gemma3Config::from_json(&cfg_json)?;
+    let cfg = GemmaConfig::from_json(&cfg_json)?;
     progress.stage(format!("writing synthetic Gemma 3 ({} layers) to {}", cfg.num_hidden_layers, model_dir.display()));
     write_weights(&model_dir.join("model.safetensors"), &cfg, &mut rng)?;
-    let model = Gemma3::load(cfg.clone(), Checkpoint::open(&model_dir.join("model.safetensors"))?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
+    let model = Gemma::load(cfg.clone(), Checkpoint::open(&model_dir.join("model.safetensors"))?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), "<bos>")?;
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for wanted in &selection.wanted {
@@ -86,7 +86,7 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
 
 /// Random weights in the hub's names: projections scaled by 1/sqrt(fan-in), norm weights
 /// near 0 (Gemma's norms multiply by `1 + w`).
-fn write_weights(path: &Path, c: &Gemma3Config, rng: &mut ChaCha8Rng) -> Result<()> {
+fn write_weights(path: &Path, c: &GemmaConfig, rng: &mut ChaCha8Rng) -> Result<()> {
     let (d, ff, hd) = (c.hidden_size, c.intermediate_size, c.head_dim);
     let (q, kv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
     let mut t: BTreeMap<String, Owned> = BTreeMap::new();

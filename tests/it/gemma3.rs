@@ -11,7 +11,7 @@
 
 use crate::common;
 
-use saescope::model::gemma3::{Gemma3, Gemma3Config};
+use saescope::model::gemma::{Gemma, GemmaConfig};
 use saescope::model::hooks::{HookPoint, Processing, Site};
 use saescope::model::{Family, HookEdit, KvCache};
 use saescope::weights::checkpoint::Checkpoint;
@@ -32,14 +32,14 @@ fn compare(got: &Tensor, want: &serde_json::Value, what: &str) {
     assert!(worst <= 1e-4 * scale.max(1.0), "{what}: off by {worst:e} (values up to {scale})");
 }
 
-fn tiny() -> (Gemma3, serde_json::Value) {
+fn tiny() -> (Gemma, serde_json::Value) {
     let dir = common::fixture("gemma3_tiny");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("fixture")).expect("json");
-    let cfg = Gemma3Config::from_file(&dir.join("config.json")).expect("config");
+    let cfg = GemmaConfig::from_file(&dir.join("config.json")).expect("config");
     assert_eq!(cfg.sliding, vec![true, true, true, true, true, false, true]);
     assert_eq!((cfg.rope_local, cfg.rope_global, cfg.sliding_window), (10_000.0, 1_000_000.0, 4));
     let n = cfg.num_hidden_layers;
-    let model = Gemma3::load(cfg, Checkpoint::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model");
+    let model = Gemma::load(cfg, Checkpoint::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model");
     (model, r)
 }
 
@@ -132,7 +132,7 @@ fn configs_it_cannot_run_are_refused_with_the_reason() {
     let with = |k: &str, v: serde_json::Value| {
         let mut c = base.clone();
         c[k] = v;
-        Gemma3Config::from_json(&c).err().map(|e| e.to_string()).unwrap_or_default()
+        GemmaConfig::from_json(&c).err().map(|e| e.to_string()).unwrap_or_default()
     };
     assert!(with("model_type", "gemma3".into()).contains("multimodal"));
     assert!(with("hidden_activation", "relu".into()).contains("not supported"));
@@ -142,7 +142,7 @@ fn configs_it_cannot_run_are_refused_with_the_reason() {
     old.as_object_mut().expect("object").remove("rope_parameters");
     old["rope_theta"] = 1_000_000.0.into();
     old["rope_local_base_freq"] = 10_000.0.into();
-    let cfg = Gemma3Config::from_json(&old).expect("old keys");
+    let cfg = GemmaConfig::from_json(&old).expect("old keys");
     assert_eq!(cfg.sliding, vec![true, true, true, true, true, false, true]);
     assert_eq!((cfg.rope_local, cfg.rope_global), (10_000.0, 1_000_000.0));
 }

@@ -18,6 +18,7 @@ mod eval;
 mod findings;
 mod formats;
 mod fuzz;
+mod gemma2;
 mod gemma3;
 mod llama;
 mod gemma_run;

@@ -1,14 +1,18 @@
-//! Gemma 3 text models (`model_type: gemma3_text`, google/gemma-3-270m, -1b-pt and their
-//! -it): config, weight loading and the forward, as HF transformers' `modeling_gemma3.py`
-//! computes it (tests/gemma3.rs holds it to that on a tiny model). The second model family
-//! behind the seam in family.rs, beside gpt2.rs.
+//! Gemma 2 and Gemma 3 text models (`model_type: gemma2`, google/gemma-2-2b, -9b and their
+//! -it; `gemma3_text`, google/gemma-3-270m, -1b-pt and their -it): config, weight loading and
+//! the forward, as HF transformers' `modeling_gemma2.py` and `modeling_gemma3.py` compute
+//! them (tests/it/gemma2.rs and tests/it/gemma3.rs hold them to that on tiny models). One
+//! file for both because Gemma 3's block is Gemma 2's with RMSNorm on each head's q and k
+//! and a second RoPE base for its sliding-window layers (HF writes modeling_gemma3.py from
+//! Gemma 2's through its modular files).
 //!
 //! What differs from GPT-2: RMSNorm with `(1 + w)`, computed in f32; embeddings scaled by
-//! sqrt(hidden); grouped-query attention with RMSNorm on each head's q and k; RoPE with a
-//! local base on sliding-window layers and a global base on full-attention layers; scores
-//! scaled by `query_pre_attn_scalar^-0.5` (not head_dim's); norms before and after both
-//! attention and MLP; a gated MLP with tanh-GELU; a final norm; the unembedding tied to the
-//! embeddings; optional logit soft-caps.
+//! sqrt(hidden); grouped-query attention (Gemma 3: with RMSNorm on each head's q and k);
+//! RoPE (Gemma 3: a local base on sliding-window layers and a global base on full-attention
+//! layers); sliding-window layers alternating with global ones; scores scaled by
+//! `query_pre_attn_scalar^-0.5` (not head_dim's); norms before and after both attention and
+//! MLP; a gated MLP with tanh-GELU; a final norm; the unembedding tied to the embeddings;
+//! logit soft-caps on the scores and the output where the config says (Gemma 2's 50 and 30).
 
 use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::model::rope::{self, Blocks, RopeScaling, Scores};
@@ -20,9 +24,19 @@ use std::path::Path;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-/// What the forward needs of HF's Gemma3TextConfig.
+/// Which Gemma a checkpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// No head norms, one RoPE base, soft-capped scores and logits.
+    Gemma2,
+    /// Head norms, a RoPE base for each kind of layer.
+    Gemma3,
+}
+
+/// What the forward needs of HF's Gemma2Config and Gemma3TextConfig.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Gemma3Config {
+pub struct GemmaConfig {
+    pub generation: Generation,
     pub vocab_size: usize,
     pub hidden_size: usize,
     pub intermediate_size: usize,
@@ -43,7 +57,7 @@ pub struct Gemma3Config {
     pub attn_logit_softcapping: Option<f64>,
 }
 
-impl Gemma3Config {
+impl GemmaConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read model config {}", path.display()))?;
         let v: Value = serde_json::from_str(&text).wrap_err_with(|| format!("{} is not valid JSON", path.display()))?;
@@ -53,18 +67,21 @@ impl Gemma3Config {
     /// The hub's config.json: today's keys (`layer_types`, `rope_parameters`) or the older
     /// ones (`sliding_window_pattern`, `rope_theta`, `rope_local_base_freq`).
     pub fn from_json(v: &Value) -> Result<Self> {
-        match v.get("model_type").and_then(Value::as_str) {
-            Some("gemma3_text") => {}
+        let generation = match v.get("model_type").and_then(Value::as_str) {
+            Some("gemma3_text") => Generation::Gemma3,
+            Some("gemma2") => Generation::Gemma2,
             Some("gemma3") => bail!("a multimodal Gemma 3 checkpoint (Gemma3ForConditionalGeneration, 4B and up): only the text models (270M, 1B) load"),
-            other => bail!("model_type {other:?} is not gemma3_text"),
-        }
+            other => bail!("model_type {other:?} is neither gemma2 nor gemma3_text"),
+        };
+        let gemma2 = generation == Generation::Gemma2;
         let uint = |k: &str| v.get(k).and_then(Value::as_u64).map(|n| n as usize).ok_or_else(|| eyre!("missing {k}"));
         let float = |k: &str| v.get(k).and_then(Value::as_f64);
         let n_layers = uint("num_hidden_layers")?;
         let sliding = match v.get("layer_types").and_then(Value::as_array) {
             Some(types) => types.iter().map(|t| t.as_str() == Some("sliding_attention")).collect(),
             None => {
-                let pattern = v.get("sliding_window_pattern").and_then(Value::as_u64).unwrap_or(6) as usize;
+                // Gemma 2 alternates, sliding first; Gemma 3 has five sliding then a global.
+                let pattern = v.get("sliding_window_pattern").and_then(Value::as_u64).unwrap_or(if gemma2 { 2 } else { 6 }) as usize;
                 (0..n_layers).map(|i| (i + 1) % pattern.max(1) != 0).collect()
             }
         };
@@ -80,7 +97,26 @@ impl Gemma3Config {
             }
             Ok(float(old_key).unwrap_or(default))
         };
+        // Gemma 2 has one base for every layer (`rope_parameters.rope_theta`, or `rope_theta`).
+        let single = || -> Result<f64> {
+            let p = v.get("rope_parameters").filter(|p| !p.is_null());
+            if crate::model::rope::RopeScaling::from_json(p)? != RopeScaling::Default {
+                bail!("only default RoPE is supported for Gemma 2");
+            }
+            Ok(p.and_then(|p| p.get("rope_theta")).or_else(|| v.get("rope_theta")).and_then(Value::as_f64).unwrap_or(10_000.0))
+        };
+        let (rope_local, rope_global) = if gemma2 {
+            (single()?, single()?)
+        } else {
+            (rope("sliding_attention", "rope_local_base_freq", 10_000.0)?, rope("full_attention", "rope_theta", 1_000_000.0)?)
+        };
+        // An absent cap takes HF's default (Gemma 2's 50 and 30); a null one is none.
+        let cap = |k: &str, gemma2_default: f64| match v.get(k) {
+            None => gemma2.then_some(gemma2_default),
+            Some(x) => x.as_f64(),
+        };
         let cfg = Self {
+            generation,
             vocab_size: uint("vocab_size")?,
             hidden_size: uint("hidden_size")?,
             intermediate_size: uint("intermediate_size")?,
@@ -89,14 +125,14 @@ impl Gemma3Config {
             num_key_value_heads: uint("num_key_value_heads")?,
             head_dim: uint("head_dim")?,
             rms_norm_eps: float("rms_norm_eps").unwrap_or(1e-6),
-            query_pre_attn_scalar: float("query_pre_attn_scalar").ok_or_else(|| eyre!("missing query_pre_attn_scalar"))?,
+            query_pre_attn_scalar: float("query_pre_attn_scalar").or(gemma2.then_some(256.0)).ok_or_else(|| eyre!("missing query_pre_attn_scalar"))?,
             sliding_window: uint("sliding_window")?,
             n_ctx: uint("max_position_embeddings")?,
             sliding,
-            rope_local: rope("sliding_attention", "rope_local_base_freq", 10_000.0)?,
-            rope_global: rope("full_attention", "rope_theta", 1_000_000.0)?,
-            final_logit_softcapping: float("final_logit_softcapping"),
-            attn_logit_softcapping: float("attn_logit_softcapping"),
+            rope_local,
+            rope_global,
+            final_logit_softcapping: cap("final_logit_softcapping", 30.0),
+            attn_logit_softcapping: cap("attn_logit_softcapping", 50.0),
         };
         if cfg.sliding.len() != n_layers {
             bail!("layer_types has {} entries for {n_layers} layers", cfg.sliding.len());
@@ -105,9 +141,17 @@ impl Gemma3Config {
             bail!("{} query heads do not share {} key-value heads evenly", cfg.num_attention_heads, cfg.num_key_value_heads);
         }
         if let Some(act) = v.get("hidden_activation").and_then(Value::as_str).filter(|a| *a != "gelu_pytorch_tanh") {
-            bail!("hidden_activation {act:?} is not supported (Gemma 3 uses gelu_pytorch_tanh)");
+            bail!("hidden_activation {act:?} is not supported (Gemma uses gelu_pytorch_tanh)");
         }
         Ok(cfg)
+    }
+
+    /// The family's name in messages.
+    pub fn family(&self) -> &'static str {
+        match self.generation {
+            Generation::Gemma2 => "Gemma 2",
+            Generation::Gemma3 => "Gemma 3",
+        }
     }
 }
 
@@ -117,8 +161,8 @@ struct Layer {
     k: Tensor,
     v: Tensor,
     o: Tensor,
-    q_norm: Tensor,
-    k_norm: Tensor,
+    /// Gemma 3's per-head norms on q and k.
+    qk_norm: Option<(Tensor, Tensor)>,
     post_attn_norm: Tensor,
     pre_ff_norm: Tensor,
     gate: Tensor,
@@ -127,8 +171,8 @@ struct Layer {
     post_ff_norm: Tensor,
 }
 
-pub struct Gemma3 {
-    pub cfg: Gemma3Config,
+pub struct Gemma {
+    pub cfg: GemmaConfig,
     embed: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
@@ -143,17 +187,18 @@ pub(crate) struct Rope {
     global: (Tensor, Tensor),
 }
 
-impl Gemma3 {
+impl Gemma {
     /// Loads the embeddings, the final norm and the first `n_blocks` layers, as HF's
     /// Gemma3ForCausalLM saves them (`model.` prefix; the text part of a multimodal
     /// checkpoint under `language_model.model.` too).
-    pub fn load(cfg: Gemma3Config, file: Arc<Checkpoint>, n_blocks: usize, device: Device, kind: Kind) -> Result<Self> {
+    pub fn load(cfg: GemmaConfig, file: Arc<Checkpoint>, n_blocks: usize, device: Device, kind: Kind) -> Result<Self> {
         if n_blocks > cfg.num_hidden_layers {
             bail!("asked for {n_blocks} blocks but the model has {}", cfg.num_hidden_layers);
         }
         let get = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let candidates = [format!("model.{name}"), name.to_string(), format!("language_model.model.{name}"), format!("model.language_model.{name}")];
-            let found = file.find(&candidates).ok_or_else(|| eyre!("{} has no tensor model.{name}; is it a Gemma 3 checkpoint?", file.path().display()))?;
+            let found =
+                file.find(&candidates).ok_or_else(|| eyre!("{} has no tensor model.{name}; is it a {} checkpoint?", file.path().display(), cfg.family()))?;
             Ok(file.tensor(&found, shape)?.to_device(device).to_kind(kind))
         };
         let (d, hd, nh, nkv, ff) = (cfg.hidden_size, cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.intermediate_size);
@@ -166,8 +211,12 @@ impl Gemma3 {
                     k: get(&format!("{p}.self_attn.k_proj.weight"), &[nkv * hd, d])?,
                     v: get(&format!("{p}.self_attn.v_proj.weight"), &[nkv * hd, d])?,
                     o: get(&format!("{p}.self_attn.o_proj.weight"), &[d, nh * hd])?,
-                    q_norm: get(&format!("{p}.self_attn.q_norm.weight"), &[hd])?,
-                    k_norm: get(&format!("{p}.self_attn.k_norm.weight"), &[hd])?,
+                    qk_norm: match cfg.generation {
+                        Generation::Gemma3 => {
+                            Some((get(&format!("{p}.self_attn.q_norm.weight"), &[hd])?, get(&format!("{p}.self_attn.k_norm.weight"), &[hd])?))
+                        }
+                        Generation::Gemma2 => None,
+                    },
                     post_attn_norm: get(&format!("{p}.post_attention_layernorm.weight"), &[d])?,
                     pre_ff_norm: get(&format!("{p}.pre_feedforward_layernorm.weight"), &[d])?,
                     gate: get(&format!("{p}.mlp.gate_proj.weight"), &[ff, d])?,
@@ -215,7 +264,7 @@ impl Gemma3 {
 
 /// Gemma 3's block: norms before and after attention and the MLP, q and k RMS-normed per
 /// head, scaled embeddings.
-impl rope::Blocks for Gemma3 {
+impl rope::Blocks for Gemma {
     type Rope = Rope;
 
     fn device(&self) -> Device {
@@ -260,15 +309,18 @@ impl rope::Blocks for Gemma3 {
         let (l, c) = (self.layer(i)?, &self.cfg);
         let at = |site| HookPoint::new(i, site);
         if edit.wants(at(Site::Ln2Normalized)) {
-            bail!("{} is not a Gemma 3 hook point (its MLP's input is RMS-normalised, not LayerNormed)", at(Site::Ln2Normalized));
+            bail!("{} is not a {} hook point (its MLP's input is RMS-normalised, not LayerNormed)", at(Site::Ln2Normalized), c.family());
         }
         let x = self.rms_as(&h, &l.input_norm, frozen)?;
         let q = rope::split_heads(&x.matmul(&l.q.tr()), c.head_dim);
         let k = rope::split_heads(&x.matmul(&l.k.tr()), c.head_dim);
         let v = rope::split_heads(&x.matmul(&l.v.tr()), c.head_dim).transpose(-3, -2);
         let (cos, sin) = if c.sliding[i] { &rope.local } else { &rope.global };
-        let q = rope::rotate(&self.rms(&q, &l.q_norm).transpose(-3, -2), cos, sin);
-        let k = rope::rotate(&self.rms(&k, &l.k_norm).transpose(-3, -2), cos, sin);
+        let (q, k) = match &l.qk_norm {
+            Some((qn, kn)) => (self.rms(&q, qn), self.rms(&k, kn)),
+            None => (q, k),
+        };
+        let (q, k) = (rope::rotate(&q.transpose(-3, -2), cos, sin), rope::rotate(&k.transpose(-3, -2), cos, sin));
         let a = attend(q, k, v)?;
         let z = edit.apply(at(Site::AttnZ), rope::merge_heads(&a))?;
         let attn_out = edit.apply(at(Site::AttnOut), self.rms_as(&z.matmul(&l.o.tr()), &l.post_attn_norm, frozen)?)?;
@@ -280,9 +332,9 @@ impl rope::Blocks for Gemma3 {
     }
 }
 
-impl Family for Gemma3 {
+impl Family for Gemma {
     fn name(&self) -> &'static str {
-        "Gemma 3"
+        self.cfg.family()
     }
 
     fn n_layers(&self) -> usize {
@@ -388,7 +440,7 @@ impl Family for Gemma3 {
                 let l = self.layer(hook.layer)?;
                 Ok(dirs.matmul(&l.o.tr()) * (l.post_attn_norm.to_kind(dirs.kind()) + 1.0))
             }
-            Site::Ln2Normalized => bail!("{hook} is not a Gemma 3 hook point"),
+            Site::Ln2Normalized => bail!("{hook} is not a {} hook point", self.cfg.family()),
             Site::MlpIn => bail!("{hook} is the MLP's normalised input, which the residual stream does not receive: no logit lens"),
             _ => Ok(dirs.shallow_clone()),
         }

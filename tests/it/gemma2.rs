@@ -1,0 +1,114 @@
+//! Gemma 2 against HF transformers' Gemma2ForCausalLM (fixture tests/fixtures/gemma2_tiny/
+//! from scripts/reference_gemma2.py): a tiny model of the hub's layout alternating
+//! sliding-window and global layers, with soft-caps small enough to bend the scores and the
+//! logits; every hidden state, hook point and the logits, at once, padded and through the KV
+//! cache, agree within 1e-4 of the values' scale.
+
+use crate::common;
+
+use saescope::model::config::ModelConfig;
+use saescope::model::gemma::{Gemma, GemmaConfig, Generation};
+use saescope::model::hooks::{HookPoint, Processing, Site};
+use saescope::model::{Family, HookEdit, KvCache};
+use saescope::weights::checkpoint::Checkpoint;
+use tch::{Device, Kind, Tensor};
+
+fn compare(got: &Tensor, want: &serde_json::Value, what: &str) {
+    let got: Vec<Vec<f32>> = Vec::try_from(got.to_kind(Kind::Float)).expect("rows");
+    let want: Vec<Vec<f64>> = serde_json::from_value(want.clone()).expect("rows");
+    assert_eq!(got[0].len(), want[0].len(), "{what}: width");
+    let scale = want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1e-4 * scale.max(1.0), "{what}: off by {worst:e} (values up to {scale})");
+}
+
+fn tiny() -> (Gemma, serde_json::Value) {
+    let dir = common::fixture("gemma2_tiny");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("fixture")).expect("json");
+    let ModelConfig::Gemma(cfg) = ModelConfig::from_file(&dir.join("config.json")).expect("config") else { panic!("not read as Gemma") };
+    assert_eq!(cfg.generation, Generation::Gemma2);
+    assert_eq!(cfg.sliding, vec![true, false, true, false, true]);
+    assert_eq!((cfg.attn_logit_softcapping, cfg.final_logit_softcapping), (Some(4.0), Some(3.0)));
+    let n = cfg.num_hidden_layers;
+    let model = Gemma::load(cfg, Checkpoint::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model");
+    assert_eq!(model.name(), "Gemma 2");
+    (model, r)
+}
+
+fn tokens(r: &serde_json::Value) -> Vec<u32> {
+    r["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("id") as u32).collect()
+}
+
+#[test]
+fn every_hook_point_in_a_padded_batch_equals_transformers() {
+    let (model, r) = tiny();
+    let toks = tokens(&r);
+    let (t, short) = (toks.len() as i64, 9);
+    let row = |n: usize| -> Vec<i64> { (0..t as usize).map(|i| if i < n { i64::from(toks[i]) } else { 0 }).collect() };
+    let ids = Tensor::from_slice(&[row(t as usize), row(short)].concat()).view([2, t]);
+    let mask = Tensor::from_slice(&[vec![true; t as usize], (0..t).map(|i| i < short as i64).collect()].concat()).view([2, t]);
+    let hidden = r["hidden_states"].as_array().expect("hidden");
+    let n = model.n_layers();
+    let hooks = r["hooks"].as_object().expect("hooks");
+    assert_eq!(hooks.len(), n * 4);
+    let mut points: Vec<HookPoint> = (0..n).map(|l| HookPoint::new(l, Site::ResidPre)).collect();
+    points.extend(hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")));
+    points.push(HookPoint::new(n - 2, Site::ResidPost));
+    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
+    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
+    for (point, value) in points.iter().zip(&got) {
+        let want = match point.site {
+            Site::ResidPre => &hidden[point.layer],
+            Site::ResidPost => &hidden[point.layer + 1],
+            _ => &hooks[&point.to_string()],
+        };
+        compare(&value.get(0), want, &point.to_string());
+        compare(&value.get(1).narrow(0, 0, short as i64), want, &format!("{point}, padded row"));
+    }
+}
+
+#[test]
+fn soft_capped_logits_at_once_and_through_the_kv_cache_equal_transformers() {
+    let (model, r) = tiny();
+    let toks = tokens(&r);
+    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+    let whole = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
+    compare(&whole, &r["logits"], "logits");
+    assert!(whole.abs().max().double_value(&[]) < 3.0, "the final cap holds the logits under 3");
+    let mut cache = KvCache::default();
+    let mut rows = vec![model.forward_cached(&toks[..3], &mut cache, &mut none).expect("prompt")];
+    for &t in &toks[3..] {
+        rows.push(model.forward_cached(&[t], &mut cache, &mut none).expect("step"));
+    }
+    compare(&Tensor::cat(&rows, 0), &r["logits"], "logits, a token at a time");
+    // The caps are in play: without the one on the scores, the logits move.
+    let dir = common::fixture("gemma2_tiny");
+    let ModelConfig::Gemma(cfg) = ModelConfig::from_file(&dir.join("config.json")).expect("config") else { panic!("not Gemma") };
+    let uncapped = GemmaConfig { attn_logit_softcapping: None, ..cfg };
+    let n = uncapped.num_hidden_layers;
+    let uncapped = Gemma::load(uncapped, Checkpoint::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model");
+    let moved = uncapped.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
+    assert!((moved - &whole).abs().max().double_value(&[]) > 1e-2, "the score cap changes the logits");
+}
+
+/// The hub's Gemma 2 2B config.json as it ships (older keys: no layer_types, rope_theta,
+/// caps given) and one without the caps, which take HF's defaults.
+#[test]
+fn the_hubs_gemma_2_config_reads_with_its_defaults() {
+    let hub = serde_json::json!({"architectures": ["Gemma2ForCausalLM"], "attention_bias": false, "attn_logit_softcapping": 50.0,
+        "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": 1, "final_logit_softcapping": 30.0, "head_dim": 256,
+        "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304, "intermediate_size": 9216,
+        "max_position_embeddings": 8192, "model_type": "gemma2", "num_attention_heads": 8, "num_hidden_layers": 26,
+        "num_key_value_heads": 4, "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
+        "sliding_window": 4096, "vocab_size": 256000});
+    let c = GemmaConfig::from_json(&hub).expect("gemma 2 2b");
+    assert_eq!((c.generation, c.rope_local, c.rope_global, c.sliding_window), (Generation::Gemma2, 10_000.0, 10_000.0, 4096));
+    assert_eq!(c.sliding.iter().filter(|s| **s).count(), 13, "every other layer, from the first");
+    assert!(c.sliding[0] && !c.sliding[1]);
+    let mut bare = hub.clone();
+    for k in ["attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar"] {
+        bare.as_object_mut().expect("object").remove(k);
+    }
+    let c = GemmaConfig::from_json(&bare).expect("defaults");
+    assert_eq!((c.attn_logit_softcapping, c.final_logit_softcapping, c.query_pre_attn_scalar), (Some(50.0), Some(30.0), 256.0));
+}

@@ -2,8 +2,9 @@
 folders as SAELens 6.54 writes them (`SAE.save_model`) for a standard SAE, a JumpReLU SAE,
 a TopK SAE with per-token `layer_norm` input normalisation (the OpenAI v5 releases'
 processing), a standard SAE with `constant_norm_rescale` and one without `b_dec` applied
-to its input; and a folder in the old mats_sae_training layout of gpt2-small-res-jb
-(`hook_point`, `hook_point_layer`, no architecture key). `reference.json` holds seeded
+to its input; a folder in the old mats_sae_training layout of gpt2-small-res-jb
+(`hook_point`, `hook_point_layer`, no architecture key); Gemma Scope 2's folder and the
+first Gemma Scope's `params.npz`. `reference.json` holds seeded
 inputs and SAELens's `SAE.load_from_disk(folder).encode(x)` for each.
 
     python scripts/reference_formats.py tests/fixtures/formats
@@ -77,6 +78,28 @@ def main() -> None:
     sae, cfg_dict = gemma_scope_sae(scope, folder_name)
     ref["encode"]["gemma_scope/" + folder_name] = sae.encode(x).tolist()
     ref["gemma_scope_hook"] = cfg_dict["hook_name"]
+
+    # The first Gemma Scope's (Gemma 2) layout: `params.npz` alone, through SAELens's gemma_2
+    # loader with the hub replaced by this file (sizes overridden: the loader takes Gemma 2
+    # 2B's width from the repo's name).
+    import numpy as np
+    import sae_lens.loading.pretrained_sae_loaders as loaders
+
+    npz_root = os.path.join(out, "gemma_scope_npz")
+    shutil.rmtree(npz_root, ignore_errors=True)
+    npz_folder = "layer_3/width_16k/average_l0_60"
+    os.makedirs(os.path.join(npz_root, npz_folder))
+    arrays = {"W_enc": torch.randn(d_in, d_sae) * 0.3, "W_dec": torch.randn(d_sae, d_in) * 0.3, "b_enc": torch.randn(d_sae) * 0.3, "b_dec": torch.randn(d_in) * 0.3, "threshold": torch.rand(d_sae) * 0.8}
+    np.savez(os.path.join(npz_root, npz_folder, "params.npz"), **{k: v.numpy() for k, v in arrays.items()})
+    loaders.hf_hub_download = lambda repo_id, filename, subfolder=None, **kw: os.path.join(npz_root, subfolder, filename)
+    cfg, state, _ = loaders.gemma_2_sae_huggingface_loader("google/gemma-scope-2b-pt-res", npz_folder, cfg_overrides={"d_in": d_in, "d_sae": d_sae})
+    # As SAE.from_pretrained finishes a loader's config (None normalisation -> "none").
+    hook_name = cfg["hook_name"]
+    cfg = loaders.handle_config_defaulting(cfg)
+    sae = SAE.from_dict(cfg)
+    sae.load_state_dict(state)
+    ref["encode"]["gemma_scope_npz/" + npz_folder] = sae.encode(x).tolist()
+    ref["gemma_scope_npz_hook"] = hook_name
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(ref, f)
 

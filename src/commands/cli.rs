@@ -210,8 +210,9 @@ pub enum Command {
         out: PathBuf,
         /// The model family: GPT-2 (with SAELens's GPT-2 releases), Gemma 3 (with Gemma
         /// Scope 2's; default gemma-scope-2-270m-pt-res at layers 5 and 9, or at 5, 9, 12
-        /// and 15 for --size 270m), Llama 3 or Qwen 3 (tiny, with SAELens-folder SAEs at
-        /// blocks.2 and blocks.4.hook_resid_pre).
+        /// and 15 for --size 270m), Gemma 2 (tiny, with Gemma Scope's
+        /// gemma-scope-2b-pt-res-canonical at 6, 13, 16 and 21), Llama 3 or Qwen 3 (tiny,
+        /// with SAELens-folder SAEs at blocks.2 and blocks.4.hook_resid_pre).
         #[arg(long, value_enum, default_value_t = FamilyArg::Gpt2)]
         family: FamilyArg,
         /// tiny (tests), small (GPT-2 small's shape) or 270m (Gemma 3 270M's).
@@ -430,6 +431,7 @@ pub enum TranscoderArg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FamilyArg {
     Gpt2,
+    Gemma2,
     Gemma3,
     Llama,
     Qwen3,

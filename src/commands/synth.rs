@@ -2,6 +2,7 @@
 
 use crate::commands::cli::{Common, FamilyArg, TranscoderArg};
 use color_eyre::eyre::Result;
+use saescope::model::gemma::Generation;
 use saescope::runtime::progress::ProgressSink;
 use saescope::sae::selection::Selection;
 use saescope::synth::gpt2::Size;
@@ -40,6 +41,7 @@ fn write_transcoders(out: &Path, family: FamilyArg, size: Size, seed: u64, kind:
     let (layout, width) = match family {
         FamilyArg::Gpt2 => (saescope::synth::transcoders::Layout::SaeLens, if size == Size::Tiny { 256 } else { 24_576 }),
         FamilyArg::Gemma3 => (saescope::synth::transcoders::Layout::GemmaScope, if size == Size::Tiny { 256 } else { 16_384 }),
+        FamilyArg::Gemma2 => (saescope::synth::transcoders::Layout::SaeLens, 256),
         FamilyArg::Llama => (saescope::synth::transcoders::Layout::SaeLens, 256),
         // As circuit-tracer's Qwen 3 transcoders ship (mwhanna-qwen3-*-transcoders).
         FamilyArg::Qwen3 => (saescope::synth::transcoders::Layout::CircuitTracer, 256),
@@ -61,7 +63,14 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
             let wide = size == Size::M270;
             let layers = c.layers_arg.clone().unwrap_or_else(|| if wide { vec![5, 9, 12, 15] } else { vec![5, 9] });
             let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
-            saescope::synth::gemma3::write(out, size, seed, &selection, &ProgressSink::stderr())
+            saescope::synth::gemma::write(out, Generation::Gemma3, size, seed, &selection, &ProgressSink::stderr())
+        }
+        FamilyArg::Gemma2 => {
+            // The layers `--model-dir` alone opens a Gemma 2 2B at (Registry::residual_default).
+            let release = c.sae_release_arg.clone().unwrap_or_else(|| "gemma-scope-2b-pt-res-canonical".into());
+            let layers = c.layers_arg.clone().unwrap_or_else(|| vec![6, 13, 16, 21]);
+            let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
+            saescope::synth::gemma::write(out, Generation::Gemma2, size, seed, &selection, &ProgressSink::stderr())
         }
         FamilyArg::Llama => saescope::synth::llama::write(out, saescope::model::llama::Variant::Llama, size, seed, &ProgressSink::stderr()),
         FamilyArg::Qwen3 => saescope::synth::llama::write(out, saescope::model::llama::Variant::Qwen3, size, seed, &ProgressSink::stderr()),

@@ -184,6 +184,7 @@ impl SaeConfig {
 enum Weights {
     Safe(std::sync::Arc<SafeFile>),
     Pt(PtFile),
+    Npz(crate::weights::npz::NpzFile),
 }
 
 impl Weights {
@@ -191,6 +192,7 @@ impl Weights {
     fn open(path: &Path) -> Result<Self> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("pt" | "pth") => Ok(Self::Pt(PtFile::open(path)?)),
+            Some("npz") => Ok(Self::Npz(crate::weights::npz::NpzFile::open(path)?)),
             _ => Ok(Self::Safe(SafeFile::open(path)?)),
         }
     }
@@ -200,6 +202,7 @@ impl Weights {
         match self {
             Self::Safe(f) => f.tensor(&name, shape),
             Self::Pt(f) => f.tensor(&name, shape),
+            Self::Npz(f) => f.tensor(&name, shape),
         }
     }
 
@@ -208,6 +211,7 @@ impl Weights {
         match self {
             Self::Safe(f) => f.shape(&name),
             Self::Pt(f) => f.shape(&name),
+            Self::Npz(f) => f.shape(&name),
         }
     }
 
@@ -216,6 +220,7 @@ impl Weights {
         let has = |n: &str| match self {
             Self::Safe(f) => f.shape(n).is_some(),
             Self::Pt(f) => f.shape(n).is_some(),
+            Self::Npz(f) => f.shape(n).is_some(),
         };
         let lower = name.to_lowercase();
         if !has(name) && has(&lower) {
@@ -229,6 +234,7 @@ impl Weights {
         match self {
             Self::Safe(f) => f.path(),
             Self::Pt(f) => f.path(),
+            Self::Npz(f) => f.path(),
         }
     }
 
@@ -249,6 +255,16 @@ fn block_width(rows: usize, d_sae: usize) -> usize {
 }
 
 /// d_sae from the cfg when given, else from W_enc itself (old cfgs omit it).
+/// The SAE's config: its file's, or for Gemma Scope's `params.npz` (which ships none) what
+/// SAELens's gemma_2 loader makes: JumpReLU, nothing subtracted from the input, sizes from
+/// the arrays, the hook its release names (`hook`).
+fn config_of(files: &SaeFiles, hook: Option<HookPoint>) -> Result<SaeConfig> {
+    if files.weights.extension().is_some_and(|e| e == "npz") {
+        return SaeConfig::from_json(&serde_json::json!({"architecture": "jump_relu", "hook_name": hook.map(|h| h.to_string())}));
+    }
+    SaeConfig::from_file(&files.cfg)
+}
+
 /// Whether `files` are one layer of circuit-tracer's transcoder set (`config.yaml` beside).
 fn is_circuit_tracer(files: &SaeFiles) -> bool {
     files.cfg.file_name().is_some_and(|n| n == "config.yaml")
@@ -322,7 +338,7 @@ impl Sae {
                 kind,
             );
         }
-        let mut cfg = SaeConfig::from_file(&files.cfg)?;
+        let mut cfg = config_of(files, Some(hook))?;
         if let Some(p) = overrides.processing {
             cfg.processing = p;
         }
@@ -501,7 +517,7 @@ impl Sae {
             // circuit-tracer's W_dec is [d_transcoder, d_model].
             return file.shape("W_dec").and_then(|s| s.first().copied()).ok_or_else(|| eyre!("{}: no 2-D tensor W_dec", files.weights.display()));
         }
-        width_of(&SaeConfig::from_file(&files.cfg)?, &file)
+        width_of(&config_of(files, None)?, &file)
     }
 
     /// Bytes the SAE's tensors take in f32 once loaded (the decoder only `with_decoder`): the

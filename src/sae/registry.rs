@@ -30,7 +30,9 @@ pub struct Release {
 /// One SAE of a release.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct SaeEntry {
+    #[serde(deserialize_with = "text")]
     pub id: String,
+    #[serde(deserialize_with = "text")]
     pub path: String,
     #[serde(default)]
     pub neuronpedia: Option<String>,
@@ -40,6 +42,20 @@ pub struct SaeEntry {
     pub variance_explained: Option<f64>,
     #[serde(default)]
     pub norm_scaling_factor: Option<f64>,
+    /// The hook site its release reads where the id does not say it (Gemma Scope's
+    /// `layer_L/width_16k/...` ids; SAELens's gemma_2 loader takes it from the repo's name).
+    #[serde(skip)]
+    pub site: Option<crate::model::hooks::Site>,
+}
+
+/// A string, or a number as its text: SAELens's YAML gives some paths as bare numbers (the
+/// mntss CLT release's `path: 0`).
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected a string, found {other}"))),
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,7 +76,7 @@ impl Registry {
             releases: BTreeMap<String, Release>,
         }
         let f: File = serde_json::from_str(BUNDLED).wrap_err("the bundled SAELens registry is damaged")?;
-        Ok(Self { releases: f.releases, origin: format!("SAELens {} (bundled)", f.saelens_version) })
+        Ok(Self { releases: f.releases, origin: format!("SAELens {} (bundled)", f.saelens_version) }.with_sites())
     }
 
     /// SAELens's `pretrained_saes.yaml` as it ships (every release, of every model).
@@ -74,7 +90,21 @@ impl Registry {
             let r: Release = serde_json::from_value(v).map_err(|e| eyre!("{}: release {name}: {e}", path.display()))?;
             releases.insert(name, r);
         }
-        Ok(Self { releases, origin: path.display().to_string() })
+        Ok(Self { releases, origin: path.display().to_string() }.with_sites())
+    }
+
+    /// Each Gemma Scope (gemma_2) SAE's site, as SAELens's loader takes it from the repo's
+    /// name: `-res` the residual after the block, `-mlp` the MLP's output, `-att` the heads.
+    fn with_sites(mut self) -> Self {
+        use crate::model::hooks::Site;
+        for r in self.releases.values_mut().filter(|r| r.conversion_func.as_deref() == Some("gemma_2")) {
+            let site =
+                [("-res", Site::ResidPost), ("-mlp", Site::MlpOut), ("-att", Site::AttnZ)].into_iter().find(|(k, _)| r.repo_id.contains(k)).map(|(_, s)| s);
+            for e in &mut r.saes {
+                e.site = site;
+            }
+        }
+        self
     }
 
     /// `--sae-registry FILE`, else the bundled one.
@@ -91,7 +121,7 @@ impl Registry {
 
     /// The release of residual SAEs with Neuronpedia dashboards for hub model `model`
     /// (releases name their model by repo, e.g. google/gemma-3-270m), and the layers it has
-    /// such SAEs at; None where the registry has none.
+    /// such SAEs at (four of them at most); None where the registry has none.
     pub fn residual_default(&self, model: &str) -> Option<(String, Vec<usize>)> {
         let hosted = |r: &Release| -> Vec<usize> {
             let mut layers: Vec<usize> =
@@ -100,24 +130,44 @@ impl Registry {
             layers.dedup();
             layers
         };
-        self.releases.iter().filter(|(_, r)| r.model == model).map(|(n, r)| (n.clone(), hosted(r))).find(|(_, layers)| !layers.is_empty())
+        // The model's main suite: the release Neuronpedia hosts at the most layers (Gemma
+        // Scope's canonical one before the Matryoshka ones for Gemma 2), then by name.
+        let (name, mut layers) = self
+            .releases
+            .iter()
+            .filter(|(_, r)| same_model(&r.model, model))
+            .map(|(n, r)| (n.clone(), hosted(r)))
+            .filter(|(_, layers)| !layers.is_empty())
+            .min_by(|(n1, l1), (n2, l2)| l2.len().cmp(&l1.len()).then(n1.cmp(n2)))?;
+        // A suite hosted at every layer opens at four, about where Neuronpedia's picks for
+        // Gemma 3 sit (25, 50, 65, 85% of the depth).
+        if layers.len() > 4 {
+            let last = (layers.len() - 1) as f64;
+            layers = [0.25, 0.5, 0.65, 0.85].iter().map(|f| layers[(f * last).round() as usize]).collect();
+        }
+        Some((name, layers))
     }
 
     /// The release whose SAEs a local folder holds (a copy of its repo, as `saescope synth`
     /// writes one), and the layers of the residual SAEs in it (of every SAE in it where none
     /// is residual): how `--sae-dir` alone opens a Gemma Scope folder. The release with the
     /// most SAEs present wins, then one for `model` (releases of a model's pt and it
-    /// checkpoints share their folders' names), then the first by name.
+    /// checkpoints share their folders' names), then the one with Neuronpedia ids, then the
+    /// first by name.
     pub fn release_in_folder(&self, dir: &std::path::Path, model: Option<&str>) -> Option<(String, Vec<usize>)> {
         let (name, _, present) = self
             .releases
             .iter()
-            .map(|(n, r)| (n, r, r.saes.iter().filter(|e| !e.path.is_empty() && dir.join(&e.path).exists()).filter_map(SaeEntry::hook).collect::<Vec<_>>()))
+            .map(|(n, r)| (n, r, r.saes.iter().filter(|e| !e.path.is_empty() && dir.join(&e.path).exists() && e.hook().is_some()).collect::<Vec<_>>()))
             .filter(|(_, _, p)| !p.is_empty())
             .min_by(|(n1, r1, p1), (n2, r2, p2)| {
-                let other = |r: &Release| Some(r.model.as_str()) != model;
-                p2.len().cmp(&p1.len()).then(other(r1).cmp(&other(r2))).then(n1.cmp(n2))
+                let other = |r: &Release| !model.is_some_and(|m| same_model(&r.model, m));
+                // Releases sharing folders (Gemma Scope's and its -canonical): the one that
+                // names their Neuronpedia pages.
+                let hosted = |p: &[&SaeEntry]| p.iter().filter(|e| e.neuronpedia.is_some()).count();
+                p2.len().cmp(&p1.len()).then(other(r1).cmp(&other(r2))).then(hosted(p2).cmp(&hosted(p1))).then(n1.cmp(n2))
             })?;
+        let present: Vec<HookPoint> = present.iter().filter_map(|e| e.hook()).collect();
         let residual: Vec<usize> = present.iter().filter(|h| h.site.is_residual()).map(|h| h.layer).collect();
         let mut layers = if residual.is_empty() { present.iter().map(|h| h.layer).collect() } else { residual };
         layers.sort_unstable();
@@ -239,6 +289,11 @@ impl SaeEntry {
     /// with a width suffix (`blocks.8.hook_resid_pre_24576`, feature splitting), or Gemma
     /// Scope's `SITE/layer_L_...` path.
     pub fn hook(&self) -> Option<HookPoint> {
+        if let Some(site) = self.site {
+            // `layer_L/...`; embedding SAEs (hook_embed) are not a hook point saescope has.
+            let layer = self.path.strip_prefix("layer_")?.split('/').next()?.parse().ok()?;
+            return Some(HookPoint::new(layer, site));
+        }
         if let Some(h) = HookPoint::parse(&self.id) {
             return Some(h);
         }
@@ -321,7 +376,7 @@ mod tests {
     use super::*;
 
     fn entry(id: &str, path: &str) -> SaeEntry {
-        SaeEntry { id: id.into(), path: path.into(), neuronpedia: None, l0: None, variance_explained: None, norm_scaling_factor: None }
+        SaeEntry { id: id.into(), path: path.into(), neuronpedia: None, l0: None, variance_explained: None, norm_scaling_factor: None, site: None }
     }
 
     #[test]
@@ -341,6 +396,40 @@ mod tests {
             assert_eq!(e.width(), width, "{id} {path}");
         }
         assert_eq!(entry("something", "else").hook(), None);
+    }
+
+    /// Gemma Scope's (for Gemma 2) ids say no site: the repo's name does, as SAELens's gemma_2
+    /// loader reads it; circuit-tracer's sets (Qwen 3) name layers; the model's main suite
+    /// opens at four of its hosted layers.
+    #[test]
+    fn gemma_scope_and_qwen_transcoders_by_their_releases() {
+        let r = Registry::bundled().expect("bundled");
+        let hook = |release: &str, id: &str| -> Option<String> {
+            r.release(release).and_then(|rel| rel.saes.iter().find(|e| e.id == id)).and_then(SaeEntry::hook).map(|h| h.to_string())
+        };
+        assert_eq!(hook("gemma-scope-2b-pt-res-canonical", "layer_12/width_16k/canonical").as_deref(), Some("blocks.12.hook_resid_post"));
+        assert_eq!(hook("gemma-scope-2b-pt-mlp-canonical", "layer_3/width_16k/canonical").as_deref(), Some("blocks.3.hook_mlp_out"));
+        assert_eq!(hook("gemma-scope-2b-pt-att-canonical", "layer_3/width_16k/canonical").as_deref(), Some("blocks.3.attn.hook_z"));
+        assert_eq!(hook("gemma-scope-2b-pt-res", "embedding/width_4k/average_l0_6"), None, "hook_embed is not a hook point saescope has");
+        assert_eq!(hook("mwhanna-qwen3-0.6b-transcoders-lowl0", "layer_3").as_deref(), Some("blocks.3.hook_mlp_in"));
+        assert_eq!(r.residual_default("google/gemma-2-2b"), Some(("gemma-scope-2b-pt-res-canonical".to_string(), vec![6, 13, 16, 21])));
+        assert_eq!(r.residual_default("google/gemma-3-270m"), Some(("gemma-scope-2-270m-pt-res".to_string(), vec![5, 9, 12, 15])));
+        assert!(r.releases_of(Some("Qwen/Qwen3-0.6B")).iter().any(|(n, _)| *n == "mwhanna-qwen3-0.6b-transcoders-lowl0"));
+    }
+
+    /// SAELens's YAML gives the mntss CLT's paths as bare numbers (`path: 0`); the whole file
+    /// was refused for it.
+    #[test]
+    fn a_number_where_a_path_is_expected_reads_as_its_text() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let yaml = dir.path().join("pretrained_saes.yaml");
+        std::fs::write(
+            &yaml,
+            "mntss-clt:\n  conversion_func: mntss_clt_layer_transcoder\n  model: gemma-2-2b\n  repo_id: mntss/clt\n  saes:\n  - id: layer_0\n    path: 0\n",
+        )
+        .expect("yaml");
+        let r = Registry::from_yaml(&yaml).expect("read");
+        assert_eq!(r.release("mntss-clt").expect("release").saes[0].path, "0");
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub enum SaeLayout {
     SinglePt,
     /// A Gemma Scope folder: `config.json` and `params.safetensors` (`gemma_3`).
     GemmaScope,
+    /// Gemma Scope's folder for Gemma 2: `params.npz` alone (`gemma_2`; SAELens makes the
+    /// config from the release).
+    GemmaScopeNpz,
     /// circuit-tracer's transcoder set: `layer_L.safetensors` with the repo's `config.yaml`
     /// beside it (`mwhanna_transcoder`: the Qwen 3 transcoders circuit-tracer reads).
     CircuitTracer,
@@ -94,6 +97,7 @@ impl SaeLayout {
             Some("connor_rob_hook_z") => Some(Self::SinglePt),
             Some("gemma_3") => Some(Self::GemmaScope),
             Some("mwhanna_transcoder") => Some(Self::CircuitTracer),
+            Some("gemma_2") => Some(Self::GemmaScopeNpz),
             Some(_) => None,
         }
     }
@@ -109,6 +113,8 @@ pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
             [format!("{stem}_cfg.json"), path.to_string()]
         }
         SaeLayout::GemmaScope => [format!("{folder}/config.json"), format!("{folder}/params.safetensors")],
+        // No config file: the weights stand in its place (sae::config_of makes the config).
+        SaeLayout::GemmaScopeNpz => [format!("{folder}/params.npz"), format!("{folder}/params.npz")],
         SaeLayout::CircuitTracer => {
             let config = path.rsplit_once('/').map_or_else(|| "config.yaml".to_string(), |(dir, _)| format!("{dir}/config.yaml"));
             [config, path.to_string()]

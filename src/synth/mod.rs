@@ -1,7 +1,7 @@
 //! Synthetic checkpoints, SAEs and sample texts in the real layouts, for tests and
 //! benchmarks where the real weights cannot be downloaded.
 
-pub mod gemma3;
+pub mod gemma;
 pub mod gpt2;
 pub mod llama;
 pub mod samples;

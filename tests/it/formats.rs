@@ -3,8 +3,9 @@
 //! TopK with per-token layer_norm input normalisation as the OpenAI v5 releases use,
 //! constant_norm_rescale, b_dec not applied to the input), the old mats_sae_training layout
 //! of gpt2-small-res-jb, and Gemma Scope 2's (config.json, lowercase params.safetensors, no
-//! b_dec on the input, the hook in the folder's name) load, and their encode equals
-//! SAELens's (`SAE.load_from_disk(folder)`, or its gemma_3 loader) on the same inputs
+//! b_dec on the input, the hook in the folder's name) and the first Gemma Scope's
+//! (`params.npz` as NumPy writes it) load, and their encode equals SAELens's
+//! (`SAE.load_from_disk(folder)`, or its gemma_3 and gemma_2 loaders) on the same inputs
 //! (1e-4 relative).
 
 use crate::common;
@@ -21,7 +22,7 @@ fn every_format_encodes_as_saelens_does() {
     let n = x.len() as i64;
     let x = Tensor::from_slice(&x.concat()).view([n, -1]);
     let cases = r["encode"].as_object().expect("cases");
-    assert_eq!(cases.len(), 7);
+    assert_eq!(cases.len(), 8);
     for (name, want) in cases {
         let folder = dir.join(name);
         let (files, hook) = match name.as_str() {
@@ -29,6 +30,10 @@ fn every_format_encodes_as_saelens_does() {
             // Gemma Scope: its config names no hook or size; the folder and weights do.
             n if n.starts_with("gemma_scope/") => {
                 (SaeFiles { cfg: folder.join("config.json"), weights: folder.join("params.safetensors") }, r["gemma_scope_hook"].as_str().expect("hook"))
+            }
+            // The first Gemma Scope's: params.npz alone, the hook from the release.
+            n if n.starts_with("gemma_scope_npz/") => {
+                (SaeFiles { cfg: folder.join("params.npz"), weights: folder.join("params.npz") }, r["gemma_scope_npz_hook"].as_str().expect("hook"))
             }
             _ => (SaeFiles { cfg: folder.join("cfg.json"), weights: folder.join("sae_weights.safetensors") }, "blocks.4.hook_mlp_out"),
         };

@@ -112,3 +112,40 @@ fn the_hubs_gemma_2_config_reads_with_its_defaults() {
     let c = GemmaConfig::from_json(&bare).expect("defaults");
     assert_eq!((c.attn_logit_softcapping, c.final_logit_softcapping, c.query_pre_attn_scalar), (Some(50.0), Some(30.0), 256.0));
 }
+
+/// `synth --family gemma2` writes a Gemma 2 with the first Gemma Scope's `params.npz` SAEs
+/// at the canonical release's folders; the command it prints opens them with no more flags
+/// (the folder names its release, the one with Neuronpedia ids, and the four layers it
+/// holds); and the same SAEs fetched by release name from a stand-in hub give the same
+/// report, the hub model alone defaulting to that release at those layers.
+#[test]
+fn synthetic_gemma_2_with_gemma_scope_opens_from_its_folder_and_the_hub() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = common::saescope().args(["synth", "--family", "gemma2", "--out"]).arg(tmp.path()).output().expect("synth");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let (model, saes) = (tmp.path().join("model"), tmp.path().join("saes"));
+    let held: Vec<std::path::PathBuf> =
+        std::fs::read_dir(saes.join("layer_13/width_16k")).expect("layer 13").map(|e| e.expect("entry").path().join("params.npz")).collect();
+    assert!(held.len() == 1 && held[0].is_file(), "one params.npz in Gemma Scope's folder: {held:?}");
+    let command = format!("saescope --model-dir {} --sae-dir {}", model.display(), saes.display());
+    assert!(said.lines().any(|l| l.trim() == command), "synth prints `{command}`:\n{said}");
+    let report = |c: &mut std::process::Command| -> serde_json::Value {
+        let out = c.output().expect("report");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let local = report(common::saescope().args(["report", "--format", "json", "--no-cache", "--model-dir"]).arg(&model).arg("--sae-dir").arg(&saes));
+    assert_eq!(local["sae_release"], "gemma-scope-2b-pt-res-canonical");
+    let labels: Vec<&str> = local["saes"].as_array().expect("saes").iter().map(|s| s["label"].as_str().expect("label")).collect();
+    assert_eq!(labels, ["6 post 512", "13 post 512", "16 post 512", "21 post 512"]);
+    let layers = local["categories"][0]["layers"].as_array().expect("layers");
+    assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "the SAEs fire: {layers:?}");
+    let hub = common::hub::Hub::start();
+    hub.repo("google/gemma-2-2b", &model, &[]).repo("google/gemma-scope-2b-pt-res", &saes, &[]);
+    let hf = tempfile::tempdir().expect("hf");
+    let fetched = report(common::via_hub(&hub, hf.path()).args(["report", "--format", "json", "--no-cache", "--model", "google/gemma-2-2b"]));
+    assert_eq!(fetched["sae_release"], "gemma-scope-2b-pt-res-canonical");
+    assert_eq!(fetched["categories"], local["categories"], "the hub's copy gives the folder's report");
+    assert!(hub.log().join("\n").contains("layer_21/width_16k/average_l0_"), "{}", hub.log().join("\n"));
+}

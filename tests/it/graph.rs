@@ -64,7 +64,8 @@ fn gemma_rows_are_what_perturbing_their_sources_does() {
     let dir = crate::common::kept_dir();
     let progress = saescope::runtime::progress::ProgressSink::none();
     let selection = saescope::sae::selection::Selection::from_args("gemma-scope-2-270m-pt-res", &[], &[5], Some(&dir.join("saes")), None).expect("selection");
-    saescope::synth::gemma3::write(&dir, saescope::synth::gpt2::Size::Tiny, 0, &selection, &progress).expect("synth gemma");
+    saescope::synth::gemma::write(&dir, saescope::model::gemma::Generation::Gemma3, saescope::synth::gpt2::Size::Tiny, 0, &selection, &progress)
+        .expect("synth gemma");
     let e = saescope::pipeline::Resolved::model_only(&saescope::source::Source::Dir(dir.join("model")), &progress)
         .expect("resolve")
         .load_full(tch::Device::Cpu, &Default::default(), &progress)

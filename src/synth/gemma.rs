@@ -1,13 +1,15 @@
-//! Synthetic Gemma 3 in the hub's layout (config.json `gemma3_text`, model.safetensors and a
-//! tokenizer.json of Gemma's kind) with SAEs in Gemma Scope 2's layout, calibrated on the
-//! synthetic model's own activations as synth.rs calibrates GPT-2's: for tests (tiny) and
-//! for benchmarks in Gemma 3 270M's exact shape (262,144-token embedding, 18 layers).
+//! Synthetic Gemma 3 and Gemma 2 in the hub's layout (config.json `gemma3_text` or `gemma2`,
+//! model.safetensors and a tokenizer.json of Gemma's kind) with SAEs in Gemma Scope's
+//! layouts (Gemma Scope 2's `params.safetensors` folders; the first Gemma Scope's
+//! `params.npz`), calibrated on the synthetic model's own activations as synth/gpt2.rs
+//! calibrates GPT-2's: for tests (tiny) and for benchmarks in Gemma 3 270M's exact shape
+//! (262,144-token embedding, 18 layers).
 //!
 //! The tokenizer is synth/tokenizer.rs's with `<pad>` 0, `<eos>` 1, `<bos>` 2 and `<unk>` 3.
 
 use super::gpt2::{build_sae, calibration_at, normal, owned, write_json, write_safetensors, Owned, Size};
 use crate::corpus::samples::Samples;
-use crate::model::gemma::{Gemma, GemmaConfig};
+use crate::model::gemma::{Gemma, GemmaConfig, Generation};
 use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::model::tokenizer::Tokenizer;
 use crate::runtime::progress::ProgressSink;
@@ -24,6 +26,24 @@ use tch::{Device, Kind, Tensor};
 const TINY_WIDTH: usize = 512;
 /// JumpReLU's threshold on the calibrated pre-activations (which fire from about 0.5 up).
 const THRESHOLD: f32 = 0.3;
+
+/// Gemma 2's tiny config.json, in the keys the hub's google/gemma-2-2b ships (rope_theta, no
+/// layer_types: every other layer slides, from the first; the soft-caps of 50 and 30): 26
+/// layers as the 2B has, so Gemma Scope's canonical layers exist, a window of 16 that the
+/// samples cross.
+fn config_gemma2(size: Size, vocab: usize) -> Result<serde_json::Value> {
+    if size != Size::Tiny {
+        bail!("synth writes Gemma 2 at --size tiny only");
+    }
+    Ok(serde_json::json!({
+        "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "vocab_size": vocab, "hidden_size": 64,
+        "intermediate_size": 128, "num_hidden_layers": 26, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "head_dim": 32, "query_pre_attn_scalar": 32, "sliding_window": 16, "max_position_embeddings": 512,
+        "rms_norm_eps": 1e-6, "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh", "rope_theta": 10000.0,
+        "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "cache_implementation": "hybrid",
+        "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0,
+    }))
+}
 
 /// The config.json of each size: `Tiny` has 10 layers so Gemma Scope's layers 5 and 9 exist,
 /// a sliding window of 16 that the samples cross; `M270` is google/gemma-3-270m's.
@@ -46,27 +66,30 @@ fn config(size: Size, vocab: usize) -> Result<serde_json::Value> {
     }))
 }
 
-/// Writes DIR/model and DIR/saes: the SAEs `selection` names (Gemma Scope 2 releases), each
-/// in its folder and calibrated at its hook.
-pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress: &ProgressSink) -> Result<()> {
+/// Writes DIR/model and DIR/saes: the SAEs `selection` names (Gemma Scope releases of the
+/// generation's layout), each in its folder and calibrated at its hook.
+pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selection: &Selection, progress: &ProgressSink) -> Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _guard = tch::no_grad_guard();
     let model_dir = out.join("model");
     std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
     let (tok_json, tok_vocab) = super::tokenizer::json(&["<pad>", "<eos>", "<bos>", "<unk>"]);
     write_json(&model_dir.join("tokenizer.json"), &tok_json)?;
-    let cfg_json = config(size, tok_vocab)?;
+    let (cfg_json, layout) = match generation {
+        Generation::Gemma3 => (config(size, tok_vocab)?, crate::source::SaeLayout::GemmaScope),
+        Generation::Gemma2 => (config_gemma2(size, tok_vocab)?, crate::source::SaeLayout::GemmaScopeNpz),
+    };
     write_json(&model_dir.join("config.json"), &cfg_json)?;
     let cfg = GemmaConfig::from_json(&cfg_json)?;
-    progress.stage(format!("writing synthetic Gemma 3 ({} layers) to {}", cfg.num_hidden_layers, model_dir.display()));
+    progress.stage(format!("writing synthetic {} ({} layers) to {}", cfg.family(), cfg.num_hidden_layers, model_dir.display()));
     write_weights(&model_dir.join("model.safetensors"), &cfg, &mut rng)?;
     let model = Gemma::load(cfg.clone(), Checkpoint::open(&model_dir.join("model.safetensors"))?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), "<bos>")?;
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for wanted in &selection.wanted {
-        let Wanted::Named(n) = wanted else { bail!("synth --family gemma3 takes a Gemma Scope 2 release name (`saescope saes --of google/gemma-3-270m`)") };
-        if n.layout != crate::source::SaeLayout::GemmaScope {
-            bail!("{} is not a Gemma Scope release: synth --family gemma3 writes Gemma Scope 2's layout", n.id);
+        let Wanted::Named(n) = wanted else { bail!("synth --family gemma2|gemma3 takes a Gemma Scope release name (`saescope saes --of google/gemma-2-2b`)") };
+        if n.layout != layout {
+            bail!("{} is not a release in {}'s Gemma Scope layout", n.id, cfg.family());
         }
         let crate::source::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
         let x = calibration_at(&model, &seqs, n.hook, Processing::NONE)?;
@@ -77,6 +100,8 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
             // A transcoder: fitted to the MLP it stands in for.
             let y = calibration_at(&model, &seqs, HookPoint::new(n.hook.layer, Site::MlpOut), Processing::NONE)?;
             super::transcoders::write_scope_one(&base.join(&n.path), &x, &y, n.hook.layer, width, n.path.ends_with("_affine"), &mut rng)?;
+        } else if layout == crate::source::SaeLayout::GemmaScopeNpz {
+            write_npz_folder(&base.join(&n.path), &x, width, &mut rng)?;
         } else {
             write_scope_folder(&base.join(&n.path), &x, width, n.hook, &mut rng)?;
         }
@@ -101,8 +126,10 @@ fn write_weights(path: &Path, c: &GemmaConfig, rng: &mut ChaCha8Rng) -> Result<(
         for n in ["input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"] {
             put(format!("{p}.{n}.weight"), [1, d], 0.1, rng);
         }
-        put(format!("{p}.self_attn.q_norm.weight"), [1, hd], 0.1, rng);
-        put(format!("{p}.self_attn.k_norm.weight"), [1, hd], 0.1, rng);
+        if c.generation == Generation::Gemma3 {
+            put(format!("{p}.self_attn.q_norm.weight"), [1, hd], 0.1, rng);
+            put(format!("{p}.self_attn.k_norm.weight"), [1, hd], 0.1, rng);
+        }
         put(format!("{p}.self_attn.q_proj.weight"), [q, d], inv(d), rng);
         put(format!("{p}.self_attn.k_proj.weight"), [kv, d], inv(d), rng);
         put(format!("{p}.self_attn.v_proj.weight"), [kv, d], inv(d), rng);
@@ -116,6 +143,33 @@ fn write_weights(path: &Path, c: &GemmaConfig, rng: &mut ChaCha8Rng) -> Result<(
         o.shape.remove(0);
     }
     write_safetensors(path, &t)
+}
+
+/// A JumpReLU SAE as the first Gemma Scope ships it: `params.npz` alone (`W_enc`, `W_dec`,
+/// `b_enc`, `b_dec`, `threshold`), nothing subtracted from the input, so the calibrated SAE's
+/// `b_dec @ W_enc` moves into b_enc.
+fn write_npz_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8Rng) -> Result<()> {
+    let sae = build_sae(x, width, 40.0, rng)?;
+    let mut arrays: Vec<(&str, Vec<usize>, Vec<f32>)> = Vec::new();
+    let (mut w_enc, mut b_enc, mut b_dec) = (None, None, None);
+    for (name, shape, v) in &sae.tensors {
+        let t = Tensor::from_slice(v).view(shape.iter().map(|&s| s as i64).collect::<Vec<_>>().as_slice());
+        match *name {
+            "W_enc" => w_enc = Some(t),
+            "b_enc" => b_enc = Some(t),
+            "b_dec" => b_dec = Some(t),
+            _ => {}
+        }
+        if *name != "b_enc" {
+            arrays.push((name, shape.clone(), v.clone()));
+        }
+    }
+    let (Some(w_enc), Some(b_enc), Some(b_dec)) = (w_enc, b_enc, b_dec) else { bail!("internal: the built SAE lacks a tensor") };
+    let folded = Vec::<f32>::try_from((b_enc - b_dec.matmul(&w_enc)).contiguous().view([-1]))?;
+    arrays.push(("b_enc", vec![width], folded));
+    arrays.push(("threshold", vec![width], vec![THRESHOLD; width]));
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    crate::weights::npz::write(&dir.join("params.npz"), &arrays)
 }
 
 /// A JumpReLU SAE in Gemma Scope's folder: `params.safetensors` (w_enc, w_dec, b_enc, b_dec,

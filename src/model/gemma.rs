@@ -16,7 +16,7 @@
 
 use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::model::rope::{self, Blocks, RopeScaling, Scores};
-use crate::model::{blocks_for, check_generation, collect_hooks, Family, Freeze, HookEdit, KvCache};
+use crate::model::{Family, Freeze, HookEdit, KvCache};
 use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
@@ -267,14 +267,6 @@ impl Gemma {
 impl rope::Blocks for Gemma {
     type Rope = Rope;
 
-    fn device(&self) -> Device {
-        self.device
-    }
-
-    fn vocab_size(&self) -> usize {
-        self.cfg.vocab_size
-    }
-
     /// RoPE for positions `from..from + n`.
     fn rope(&self, from: i64, n: i64) -> Rope {
         let positions = Tensor::arange_start(from, from + n, (Kind::Float, self.device));
@@ -355,10 +347,7 @@ impl Family for Gemma {
 
     fn block_flops(&self, t: usize) -> f64 {
         let c = &self.cfg;
-        let (d, q, kv) = (c.hidden_size as f64, (c.num_attention_heads * c.head_dim) as f64, (c.num_key_value_heads * c.head_dim) as f64);
-        // Q and the output projection, K and V on the shared heads, the gated MLP's three.
-        let weights = 2.0 * d * q + 2.0 * d * kv + 3.0 * d * c.intermediate_size as f64;
-        2.0 * weights + 4.0 * t as f64 * q
+        rope::block_flops(c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.intermediate_size, t)
     }
 
     fn vocab_size(&self) -> usize {
@@ -374,16 +363,11 @@ impl Family for Gemma {
     }
 
     fn hooks_each(&self, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
-        let needed = blocks_for(requested, self.layers.len(), tokens.size2()?.1 as usize, self.cfg.n_ctx)?;
-        collect_hooks(self, requested, |take| {
-            let h = rope::batch_forward(self, tokens, mask, needed, None, take)?;
-            take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)
-        })
+        rope::hooks_each(self, tokens, mask, requested)
     }
 
     fn logits_each(&self, tokens: &Tensor, mask: &Tensor, edit: &mut HookEdit) -> Result<Tensor> {
-        check_generation(self, tokens.size2()?.1 as usize)?;
-        let h = rope::batch_forward(self, tokens, mask, self.cfg.num_hidden_layers, None, edit)?;
+        let h = rope::all_blocks(self, tokens, mask, edit)?;
         Ok(self.unembed(&h))
     }
 
@@ -399,16 +383,12 @@ impl Family for Gemma {
     }
 
     fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {
-        check_generation(self, cache.len() + tokens.len())?;
-        let h = rope::cached_forward(self, self.cfg.num_hidden_layers, tokens, cache, edit)?;
+        let h = rope::cached_forward(self, tokens, cache, edit)?;
         Ok(self.unembed(&h))
     }
 
     fn frozen_forward(&self, tokens: &Tensor, freeze: &Freeze, edit: &mut HookEdit) -> Result<Tensor> {
-        check_generation(self, tokens.size2()?.1 as usize)?;
-        freeze.begin();
-        let mask = tokens.ones_like().to_kind(Kind::Bool);
-        let h = rope::batch_forward(self, tokens, &mask, self.cfg.num_hidden_layers, Some(freeze), edit)?;
+        let h = rope::frozen_blocks(self, tokens, freeze, edit)?;
         self.rms_as(&h, &self.norm, Some(freeze))
     }
 

@@ -4,17 +4,15 @@
 //! patterns (graph/). Each family composes these in its own order with its own norms; none
 //! of them knows which family called.
 
-use crate::model::hooks::{HookPoint, Site};
-use crate::model::{Freeze, HookEdit, KvCache};
+use crate::model::hooks::{HookPoint, Processing, Site};
+use crate::model::{blocks_for, check_generation, collect_hooks, Family, Freeze, HookEdit, KvCache};
 use color_eyre::eyre::{bail, eyre, Result};
 use tch::{Device, Kind, Tensor};
 
-/// What the forward loops below ask of a rotary decoder family.
-pub(crate) trait Blocks {
+/// What the forward loops below ask of a rotary decoder family beyond the seam's `Family`.
+pub(crate) trait Blocks: Family {
     /// The RoPE tables of a run (one per base the family uses).
     type Rope;
-    fn device(&self) -> Device;
-    fn vocab_size(&self) -> usize;
     /// Layer `i`'s sliding window; None where it attends to every earlier position.
     fn window(&self, i: usize) -> Option<usize>;
     fn scores(&self) -> Scores;
@@ -77,11 +75,47 @@ pub(crate) fn batch_forward<M: Blocks>(m: &M, tokens: &Tensor, mask: &Tensor, bl
     Ok(h)
 }
 
-/// The residual after all `n_layers` layers for `tokens`, which continue the positions in
-/// `cache`. Keys and values are cached per layer for every position, sliding layers
-/// included (their mask, not the cache, keeps them to the window), [kv_heads, positions,
-/// head_dim].
-pub(crate) fn cached_forward<M: Blocks>(m: &M, n_layers: usize, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {
+/// `Family::hooks_each` of a rotary decoder: one pass to the deepest block `requested` needs.
+pub(crate) fn hooks_each<M: Blocks>(m: &M, tokens: &Tensor, mask: &Tensor, requested: &[(HookPoint, Processing)]) -> Result<Vec<Tensor>> {
+    let needed = blocks_for(requested, m.n_blocks(), tokens.size2()?.1 as usize, m.n_ctx())?;
+    collect_hooks(m, requested, |take| {
+        let h = batch_forward(m, tokens, mask, needed, None, take)?;
+        take.apply(HookPoint::new(needed, Site::ResidPre), h).map(drop)
+    })
+}
+
+/// The residual after every block of a right-padded batch (`Family::logits_each`'s, before
+/// the family's final norm and unembedding).
+pub(crate) fn all_blocks<M: Blocks>(m: &M, tokens: &Tensor, mask: &Tensor, edit: &mut HookEdit) -> Result<Tensor> {
+    check_generation(m, tokens.size2()?.1 as usize)?;
+    batch_forward(m, tokens, mask, m.n_layers(), None, edit)
+}
+
+/// The replacement model's residual after every block (`Family::frozen_forward`'s, before
+/// the family's frozen final norm).
+pub(crate) fn frozen_blocks<M: Blocks>(m: &M, tokens: &Tensor, freeze: &Freeze, edit: &mut HookEdit) -> Result<Tensor> {
+    check_generation(m, tokens.size2()?.1 as usize)?;
+    freeze.begin();
+    let mask = tokens.ones_like().to_kind(Kind::Bool);
+    batch_forward(m, tokens, &mask, m.n_layers(), Some(freeze), edit)
+}
+
+/// FLOPs a grouped-query block with a gated MLP spends on one token of a `t`-token
+/// sequence (`Family::block_flops`): 2 per weight of Q and the output projection, K and V
+/// on the shared heads and the MLP's three, and 4 t per query dimension for attention's
+/// scores and mix.
+pub(crate) fn block_flops(d: usize, heads: usize, kv_heads: usize, head_dim: usize, ff: usize, t: usize) -> f64 {
+    let (d, q, kv) = (d as f64, (heads * head_dim) as f64, (kv_heads * head_dim) as f64);
+    let weights = 2.0 * d * q + 2.0 * d * kv + 3.0 * d * ff as f64;
+    2.0 * weights + 4.0 * t as f64 * q
+}
+
+/// The residual after every layer for `tokens`, which continue the positions in `cache`.
+/// Keys and values are cached per layer for every position, sliding layers included (their
+/// mask, not the cache, keeps them to the window), [kv_heads, positions, head_dim].
+pub(crate) fn cached_forward<M: Blocks>(m: &M, tokens: &[u32], cache: &mut KvCache, edit: &mut HookEdit) -> Result<Tensor> {
+    check_generation(m, cache.len() + tokens.len())?;
+    let n_layers = m.n_layers();
     let (p0, n) = (cache.len, tokens.len() as i64);
     if tokens.iter().any(|&t| t as usize >= m.vocab_size()) {
         bail!("a token id is past the vocabulary of {}", m.vocab_size());

@@ -9,8 +9,8 @@ pub mod selection;
 
 use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::source::SaeFiles;
+use crate::weights::arrays::Arrays;
 use crate::weights::tensors::SafeFile;
-use crate::weights::torch_pt::PtFile;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use serde_json::Value;
 use std::path::Path;
@@ -183,16 +183,16 @@ impl SaeConfig {
 /// Where an SAE's tensors come from.
 enum Weights {
     Safe(std::sync::Arc<SafeFile>),
-    Pt(PtFile),
-    Npz(crate::weights::npz::NpzFile),
+    /// A `.pt` state dict or an `.npz`, read whole.
+    Memory(Arrays),
 }
 
 impl Weights {
     /// A `.pt`/`.pth` checkpoint or a safetensors file, by its name.
     fn open(path: &Path) -> Result<Self> {
         match path.extension().and_then(|e| e.to_str()) {
-            Some("pt" | "pth") => Ok(Self::Pt(PtFile::open(path)?)),
-            Some("npz") => Ok(Self::Npz(crate::weights::npz::NpzFile::open(path)?)),
+            Some("pt" | "pth") => Ok(Self::Memory(crate::weights::torch_pt::open(path)?)),
+            Some("npz") => Ok(Self::Memory(crate::weights::npz::open(path)?)),
             _ => Ok(Self::Safe(SafeFile::open(path)?)),
         }
     }
@@ -201,8 +201,7 @@ impl Weights {
         let name = self.name(name);
         match self {
             Self::Safe(f) => f.tensor(&name, shape),
-            Self::Pt(f) => f.tensor(&name, shape),
-            Self::Npz(f) => f.tensor(&name, shape),
+            Self::Memory(f) => f.tensor(&name, shape),
         }
     }
 
@@ -210,8 +209,7 @@ impl Weights {
         let name = self.name(name);
         match self {
             Self::Safe(f) => f.shape(&name),
-            Self::Pt(f) => f.shape(&name),
-            Self::Npz(f) => f.shape(&name),
+            Self::Memory(f) => f.shape(&name),
         }
     }
 
@@ -219,8 +217,7 @@ impl Weights {
     fn name(&self, name: &str) -> String {
         let has = |n: &str| match self {
             Self::Safe(f) => f.shape(n).is_some(),
-            Self::Pt(f) => f.shape(n).is_some(),
-            Self::Npz(f) => f.shape(n).is_some(),
+            Self::Memory(f) => f.shape(n).is_some(),
         };
         let lower = name.to_lowercase();
         if !has(name) && has(&lower) {
@@ -233,8 +230,7 @@ impl Weights {
     fn path(&self) -> &Path {
         match self {
             Self::Safe(f) => f.path(),
-            Self::Pt(f) => f.path(),
-            Self::Npz(f) => f.path(),
+            Self::Memory(f) => f.path(),
         }
     }
 

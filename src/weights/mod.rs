@@ -2,6 +2,7 @@
 //! `torch.save` archives read through a restricted unpickler that never runs their code, and
 //! NumPy's `.npz` (Gemma Scope's).
 
+pub mod arrays;
 pub mod checkpoint;
 pub mod npz;
 pub mod pickle;

@@ -4,60 +4,33 @@
 //! the shape) and the raw values; the header is parsed as text, never evaluated. The
 //! arrays are read into memory once.
 
+use crate::weights::arrays::Arrays;
 use crate::weights::zip::{contents, entries, stored_zip};
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::{Kind, Tensor};
-
-pub struct NpzFile {
-    path: PathBuf,
-    tensors: BTreeMap<String, Tensor>,
-}
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
-impl NpzFile {
-    pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
-        let tensors = Self::parse(&bytes).wrap_err_with(|| format!("{} is not a NumPy .npz of arrays", path.display()))?;
-        Ok(Self { path: path.to_owned(), tensors })
-    }
+/// The arrays in the `.npz` at `path`.
+pub fn open(path: &Path) -> Result<Arrays> {
+    let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    let tensors = parse(&bytes).wrap_err_with(|| format!("{} is not a NumPy .npz of arrays", path.display()))?;
+    Ok(Arrays::new(path, tensors))
+}
 
-    fn parse(b: &[u8]) -> Result<BTreeMap<String, Tensor>> {
-        let mut out = BTreeMap::new();
-        for e in entries(b)? {
-            let Some(name) = e.name.strip_suffix(".npy") else { continue };
-            let t = npy(&contents(b, &e)?).wrap_err_with(|| format!("array {name}"))?;
-            out.insert(name.to_string(), t);
-        }
-        if out.is_empty() {
-            bail!("it holds no .npy arrays");
-        }
-        Ok(out)
+fn parse(b: &[u8]) -> Result<BTreeMap<String, Tensor>> {
+    let mut out = BTreeMap::new();
+    for e in entries(b)? {
+        let Some(name) = e.name.strip_suffix(".npy") else { continue };
+        let t = npy(&contents(b, &e)?).wrap_err_with(|| format!("array {name}"))?;
+        out.insert(name.to_string(), t);
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+    if out.is_empty() {
+        bail!("it holds no .npy arrays");
     }
-
-    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.tensors.get(name).map(|t| t.size().iter().map(|&d| d as usize).collect())
-    }
-
-    /// The array `name`, checked to have `shape`.
-    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let t = self.tensors.get(name).ok_or_else(|| eyre!("{} has no array {name} (it has {})", self.path.display(), self.names().join(", ")))?;
-        let got = self.shape(name).unwrap_or_default();
-        if got != shape {
-            bail!("{}: {name} has shape {got:?}, {shape:?} expected", self.path.display());
-        }
-        Ok(t.shallow_clone())
-    }
-
-    pub fn names(&self) -> Vec<String> {
-        self.tensors.keys().cloned().collect()
-    }
+    Ok(out)
 }
 
 /// One `.npy`: little-endian floats of 2, 4 or 8 bytes, in C order.
@@ -132,13 +105,13 @@ mod tests {
         let path = dir.path().join("params.npz");
         let a: Vec<f32> = (0..6).map(|i| i as f32 * 0.5).collect();
         super::write(&path, &[("W_enc", vec![2, 3], a.clone()), ("b_enc", vec![3], vec![1.0, -2.0, 3.5])]).expect("write");
-        let f = super::NpzFile::open(&path).expect("read");
+        let f = super::open(&path).expect("read");
         assert_eq!(f.names(), ["W_enc", "b_enc"]);
         assert_eq!(Vec::<f32>::try_from(f.tensor("W_enc", &[2, 3]).expect("W_enc").view([-1])).expect("v"), a);
         assert_eq!(Vec::<f32>::try_from(f.tensor("b_enc", &[3]).expect("b")).expect("v"), [1.0, -2.0, 3.5]);
         assert!(f.tensor("W_enc", &[3, 2]).is_err());
         let bytes = std::fs::read(&path).expect("bytes");
         std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("cut");
-        assert!(super::NpzFile::open(&path).is_err(), "a truncated file is refused");
+        assert!(super::open(&path).is_err(), "a truncated file is refused");
     }
 }

@@ -4,17 +4,13 @@
 //! little-endian bytes, stored uncompressed; zip.rs reads the archive). The tensors are read
 //! into memory once.
 
+use crate::weights::arrays::Arrays;
 use crate::weights::pickle::{Object, PickleValue};
 use crate::weights::zip::{contents, entries, stored_zip};
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::{Kind, Tensor};
-
-pub struct PtFile {
-    path: PathBuf,
-    tensors: BTreeMap<String, Tensor>,
-}
 
 /// The element kind and size of a torch storage type (`torch.FloatStorage`...).
 fn storage_kind(v: &PickleValue) -> Result<(Kind, usize)> {
@@ -34,79 +30,54 @@ fn storage_kind(v: &PickleValue) -> Result<(Kind, usize)> {
     })
 }
 
-impl PtFile {
-    pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
-        let tensors = Self::parse(&bytes).wrap_err_with(|| format!("{}", path.display()))?;
-        Ok(Self { path: path.to_owned(), tensors })
-    }
+/// The state dict in the checkpoint at `path`.
+pub fn open(path: &Path) -> Result<Arrays> {
+    let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    let tensors = parse(&bytes).wrap_err_with(|| format!("{}", path.display()))?;
+    Ok(Arrays::new(path, tensors))
+}
 
-    fn parse(b: &[u8]) -> Result<BTreeMap<String, Tensor>> {
-        let entries = entries(b)?;
-        let pkl = entries
-            .iter()
-            .find(|e| e.name.ends_with("/data.pkl") || e.name == "data.pkl")
-            .ok_or_else(|| eyre!("no data.pkl inside: not a torch checkpoint"))?;
-        let prefix = pkl.name.strip_suffix("data.pkl").unwrap_or_default().to_string();
-        if let Some(order) = entries.iter().find(|e| e.name == format!("{prefix}byteorder")) {
-            if contents(b, order)?.as_ref() != b"little" {
-                bail!("a big-endian checkpoint");
-            }
+fn parse(b: &[u8]) -> Result<BTreeMap<String, Tensor>> {
+    let entries = entries(b)?;
+    let pkl =
+        entries.iter().find(|e| e.name.ends_with("/data.pkl") || e.name == "data.pkl").ok_or_else(|| eyre!("no data.pkl inside: not a torch checkpoint"))?;
+    let prefix = pkl.name.strip_suffix("data.pkl").unwrap_or_default().to_string();
+    if let Some(order) = entries.iter().find(|e| e.name == format!("{prefix}byteorder")) {
+        if contents(b, order)?.as_ref() != b"little" {
+            bail!("a big-endian checkpoint");
         }
-        let PickleValue::Dict(items) = crate::weights::pickle::load(&contents(b, pkl)?)? else {
-            bail!("the checkpoint holds no dict of tensors (a whole pickled model?)")
-        };
-        let mut out = BTreeMap::new();
-        for (k, v) in items {
-            let name = k.as_str().ok_or_else(|| eyre!("a state-dict key that is not a string"))?.to_string();
-            let PickleValue::Object(obj) = v else { continue };
-            let Object::Tensor { storage, offset, size, stride } = *obj else { continue };
-            let PickleValue::Object(p) = *storage else { bail!("{name}: a tensor without a storage") };
-            let Object::Persistent(id) = *p else { bail!("{name}: a tensor without a storage") };
-            // ('storage', type, key, location, numel)
-            let id = id.items().ok_or_else(|| eyre!("{name}: a storage id that is not a tuple"))?.to_vec();
-            let [_, ty, key, _, numel] = id.as_slice() else { bail!("{name}: a storage id of {} items", id.len()) };
-            let (kind, elem) = storage_kind(ty)?;
-            let key = key.as_str().ok_or_else(|| eyre!("{name}: a storage key that is not a string"))?;
-            let numel = numel.as_int().ok_or_else(|| eyre!("{name}: a storage size that is not an integer"))?;
-            let entry =
-                entries.iter().find(|e| e.name == format!("{prefix}data/{key}")).ok_or_else(|| eyre!("{name}: storage {key} is missing from the archive"))?;
-            let raw = contents(b, entry)?;
-            if raw.len() as i64 != numel * elem as i64 {
-                bail!("{name}: storage {key} has {} bytes, {numel} elements of {elem} bytes expected", raw.len());
-            }
-            // The last element any index reaches must be inside the storage.
-            let reach = offset + size.iter().zip(&stride).map(|(n, s)| (n - 1).max(0) * s).sum::<i64>();
-            if size.len() != stride.len() || offset < 0 || stride.iter().any(|&s| s < 0) || (size.iter().all(|&n| n > 0) && reach >= numel) {
-                bail!("{name}: shape {size:?} with strides {stride:?} from {offset} does not fit its storage of {numel}");
-            }
-            let storage = Tensor::f_from_data_size(&raw, &[numel], kind)?;
-            out.insert(name, storage.as_strided(size.as_slice(), stride.as_slice(), Some(offset)).contiguous());
+    }
+    let PickleValue::Dict(items) = crate::weights::pickle::load(&contents(b, pkl)?)? else {
+        bail!("the checkpoint holds no dict of tensors (a whole pickled model?)")
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in items {
+        let name = k.as_str().ok_or_else(|| eyre!("a state-dict key that is not a string"))?.to_string();
+        let PickleValue::Object(obj) = v else { continue };
+        let Object::Tensor { storage, offset, size, stride } = *obj else { continue };
+        let PickleValue::Object(p) = *storage else { bail!("{name}: a tensor without a storage") };
+        let Object::Persistent(id) = *p else { bail!("{name}: a tensor without a storage") };
+        // ('storage', type, key, location, numel)
+        let id = id.items().ok_or_else(|| eyre!("{name}: a storage id that is not a tuple"))?.to_vec();
+        let [_, ty, key, _, numel] = id.as_slice() else { bail!("{name}: a storage id of {} items", id.len()) };
+        let (kind, elem) = storage_kind(ty)?;
+        let key = key.as_str().ok_or_else(|| eyre!("{name}: a storage key that is not a string"))?;
+        let numel = numel.as_int().ok_or_else(|| eyre!("{name}: a storage size that is not an integer"))?;
+        let entry =
+            entries.iter().find(|e| e.name == format!("{prefix}data/{key}")).ok_or_else(|| eyre!("{name}: storage {key} is missing from the archive"))?;
+        let raw = contents(b, entry)?;
+        if raw.len() as i64 != numel * elem as i64 {
+            bail!("{name}: storage {key} has {} bytes, {numel} elements of {elem} bytes expected", raw.len());
         }
-        Ok(out)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.tensors.get(name).map(|t| t.size().iter().map(|&d| d as usize).collect())
-    }
-
-    /// The tensor `name`, checked to have `shape`.
-    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let t = self.tensors.get(name).ok_or_else(|| eyre!("{} has no tensor {name} (it has {})", self.path.display(), self.names().join(", ")))?;
-        let got = self.shape(name).unwrap_or_default();
-        if got != shape {
-            bail!("{}: {name} has shape {got:?}, {shape:?} expected", self.path.display());
+        // The last element any index reaches must be inside the storage.
+        let reach = offset + size.iter().zip(&stride).map(|(n, s)| (n - 1).max(0) * s).sum::<i64>();
+        if size.len() != stride.len() || offset < 0 || stride.iter().any(|&s| s < 0) || (size.iter().all(|&n| n > 0) && reach >= numel) {
+            bail!("{name}: shape {size:?} with strides {stride:?} from {offset} does not fit its storage of {numel}");
         }
-        Ok(t.shallow_clone())
+        let storage = Tensor::f_from_data_size(&raw, &[numel], kind)?;
+        out.insert(name, storage.as_strided(size.as_slice(), stride.as_slice(), Some(offset)).contiguous());
     }
-
-    pub fn names(&self) -> Vec<String> {
-        self.tensors.keys().cloned().collect()
-    }
+    Ok(out)
 }
 
 /// Writes `tensors` (f32, row-major, `(name, shape, values)`) as `torch.save` writes a
@@ -172,7 +143,7 @@ mod tests {
         let path = dir.path().join("x.pt");
         let a: Vec<f32> = (0..6).map(|i| i as f32 * 0.5).collect();
         super::write(&path, &[("W_enc", vec![2, 3], a.clone()), ("b_enc", vec![3], vec![1.0, -2.0, 3.5])]).expect("write");
-        let f = super::PtFile::open(&path).expect("read");
+        let f = super::open(&path).expect("read");
         assert_eq!(f.names(), ["W_enc", "b_enc"]);
         let w = f.tensor("W_enc", &[2, 3]).expect("W_enc");
         assert_eq!(Vec::<f32>::try_from(w.view([-1])).expect("v"), a);

@@ -8,7 +8,6 @@ use crate::common;
 
 use saescope::sae::Sae;
 use saescope::source::SaeFiles;
-use saescope::weights::torch_pt::PtFile;
 use tch::{Device, Kind, Tensor};
 
 /// An error as the command line prints it: every cause, outermost first.
@@ -54,7 +53,7 @@ fn a_kk_attention_sae_encodes_as_saelens_does() {
 
 #[test]
 fn views_offsets_and_kinds_come_back_with_their_values() {
-    let pt = PtFile::open(&common::fixture("pt/views.pt")).expect("views");
+    let pt = saescope::weights::torch_pt::open(&common::fixture("pt/views.pt")).expect("views");
     let r = reference();
     for name in ["transposed", "sliced", "whole", "bf16", "ints"] {
         let want = rows(&r["views"][name]);
@@ -98,16 +97,16 @@ fn damaged_checkpoints_are_errors_not_panics() {
     let cuts: Vec<usize> = (0..bytes.len()).step_by(997).chain(bytes.len().saturating_sub(300)..bytes.len()).collect();
     for cut in cuts {
         std::fs::write(&path, &bytes[..cut]).expect("write");
-        assert!(PtFile::open(&path).is_err(), "cut at {cut} of {}", bytes.len());
+        assert!(saescope::weights::torch_pt::open(&path).is_err(), "cut at {cut} of {}", bytes.len());
     }
     std::fs::write(&path, b"\x80\x02}q\x00.").expect("write");
-    let e = said(&PtFile::open(&path).err().expect("legacy"));
+    let e = said(&saescope::weights::torch_pt::open(&path).err().expect("legacy"));
     assert!(e.contains("legacy"), "{e}");
     let pkl = bytes.windows(8).position(|w| w == b"data.pkl").expect("data.pkl");
     for flip in (pkl..bytes.len()).step_by(131).take(200) {
         let mut b = bytes.clone();
         b[flip] ^= 0x5a;
         std::fs::write(&path, &b).expect("write");
-        let _ = PtFile::open(&path);
+        let _ = saescope::weights::torch_pt::open(&path);
     }
 }

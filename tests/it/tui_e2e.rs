@@ -86,8 +86,13 @@ fn launch_with(name: &str, cache: &Path, env: &str, extra: &str) -> Tmux {
 
 /// `cmd` (a shell command line) in a 100x30 tmux session.
 fn run_in_tmux(name: &str, cmd: &str) -> Tmux {
+    run_in_tmux_at(name, cmd, 100, 30)
+}
+
+/// `cmd` in a tmux session of `width` x `height`.
+fn run_in_tmux_at(name: &str, cmd: &str, width: u16, height: u16) -> Tmux {
     let t = Tmux { socket: format!("saescope-{name}-{}", std::process::id()) };
-    t.cmd(&["new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", cmd]);
+    t.cmd(&["new-session", "-d", "-s", "e2e", "-x", &width.to_string(), "-y", &height.to_string(), cmd]);
     t
 }
 
@@ -708,4 +713,53 @@ fn graph_view_in_tmux() {
     t.escape();
     t.keys(&["q"]);
     assert_restored(&t, 0);
+}
+
+/// Gemma 2 (the first Gemma Scope's npz SAEs), Llama 3 and Qwen 3 as `synth --family` writes
+/// them, each opened with the command synth prints, at 80x24 beside the tiny GPT-2: their
+/// tabs, a card, steering, the findings on both runs, and the terminal restored.
+#[test]
+fn gemma_2_llama_and_qwen_in_the_explorer_at_80x24_in_tmux() {
+    for (family, tabs, card) in [
+        ("gemma2", "layer (post)  6 │ 13 │ 16 │ 21", "Feature #"),
+        ("llama", "layer (res)  2 │ 4 │", "Feature #"),
+        ("qwen3", "layer (res)  2 │ 4 │", "Feature #"),
+    ] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let out = common::saescope().args(["synth", "--family", family, "--out"]).arg(tmp.path()).output().expect("synth");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let cmd = format!(
+            "env {NO_HF} {} --model-dir {} --sae-dir {} --cache-dir {} --versus-model-dir {} --versus-sae-dir {} --versus-layers 6,8; echo SAESCOPE-EXIT $?; sleep 30",
+            env!("CARGO_BIN_EXE_saescope"),
+            quote(&tmp.path().join("model")),
+            quote(&tmp.path().join("saes")),
+            quote(&tmp.path().join("cache")),
+            quote(&tiny().join("model")),
+            quote(&tiny().join("saes")),
+        );
+        let t = run_in_tmux_at(family, &cmd, 80, 24);
+        let s = t.wait_all(&["Peak", tabs], 90);
+        assert!(s.contains(tabs), "{family}: its SAEs' tabs\n{s}");
+        t.keys(&["Tab", "Enter"]);
+        let s = t.wait_all(&[card, "Logit lens: promotes"], 30);
+        assert!(s.contains("Logit lens: promotes"), "{family}: a card\n{s}");
+        t.keys(&["s"]);
+        t.wait_for("Steer", 30);
+        t.keys(&["Enter"]);
+        t.wait_for("prompt to steer:", 30);
+        t.keys(&["-l", "The cat sat on"]);
+        t.keys(&["Enter"]);
+        let s = t.wait_all(&["steered: top tokens", "default", "The cat sat on"], 60);
+        assert!(s.contains("steered: top tokens"), "{family}: steering\n{s}");
+        t.escape();
+        t.escape();
+        t.wait_for("Categories", 30);
+        t.keys(&["f"]);
+        let s = t.wait_all(&["on two runs", "1. The top feature changes at every layer"], 60);
+        assert!(s.contains("on two runs"), "{family}: findings beside GPT-2\n{s}");
+        t.escape();
+        t.wait_for("Categories", 30);
+        t.keys(&["q"]);
+        assert_restored(&t, 0);
+    }
 }

@@ -4,7 +4,7 @@ a TopK SAE with per-token `layer_norm` input normalisation (the OpenAI v5 releas
 processing), a standard SAE with `constant_norm_rescale` and one without `b_dec` applied
 to its input; a folder in the old mats_sae_training layout of gpt2-small-res-jb
 (`hook_point`, `hook_point_layer`, no architecture key); Gemma Scope 2's folder and the
-first Gemma Scope's `params.npz`. `reference.json` holds seeded
+first Gemma Scope's `params.npz`; Llama Scope's folder. `reference.json` holds seeded
 inputs and SAELens's `SAE.load_from_disk(folder).encode(x)` for each.
 
     python scripts/reference_formats.py tests/fixtures/formats
@@ -100,6 +100,33 @@ def main() -> None:
     sae.load_state_dict(state)
     ref["encode"]["gemma_scope_npz/" + npz_folder] = sae.encode(x).tolist()
     ref["gemma_scope_npz_hook"] = hook_name
+
+    # Llama Scope's layout (hyperparams.json, checkpoints/final.safetensors with encoder and
+    # decoder in nn.Linear's orientation, one scalar threshold), through SAELens's
+    # llama_scope loader, then folded as SAE.from_pretrained folds the registry's
+    # norm_scaling_factor; computed in f32 (the loader's default dtype is bf16).
+    ls_root = os.path.join(out, "llama_scope")
+    shutil.rmtree(ls_root, ignore_errors=True)
+    ls_folder = "Llama3_1-8B-Base-L3R-8x"
+    os.makedirs(os.path.join(ls_root, ls_folder, "checkpoints"))
+    avg_in = 9.0
+    with open(os.path.join(ls_root, ls_folder, "hyperparams.json"), "w") as f:
+        json.dump({"d_model": d_in, "d_sae": d_sae, "hook_point_in": "blocks.3.hook_resid_post", "hook_point_out": "blocks.3.hook_resid_post",
+                   "jump_relu_threshold": 0.4, "dataset_average_activation_norm": {"in": avg_in, "out": avg_in}, "top_k": 50}, f, indent=1)
+    save_file({"encoder.weight": torch.randn(d_sae, d_in) * 0.1, "encoder.bias": torch.randn(d_sae) * 0.1,
+               "decoder.weight": torch.randn(d_in, d_sae) * 0.1, "decoder.bias": torch.randn(d_in) * 0.1},
+              os.path.join(ls_root, ls_folder, "checkpoints", "final.safetensors"))
+    loaders.hf_hub_download = lambda repo_id, filename, subfolder=None, **kw: os.path.join(ls_root, subfolder, filename) if subfolder else os.path.join(ls_root, filename)
+    cfg, state, _ = loaders.llama_scope_sae_huggingface_loader("fnlp/Llama3_1-8B-Base-LXR-8x", ls_folder, cfg_overrides={"dtype": "float32"})
+    hook_name = cfg["hook_name"]
+    cfg = loaders.handle_config_defaulting(cfg)
+    sae = SAE.from_dict(cfg)
+    sae.load_state_dict(state)
+    norm_scaling_factor = d_in ** 0.5 / avg_in
+    sae.fold_activation_norm_scaling_factor(norm_scaling_factor)
+    ref["encode"]["llama_scope/" + ls_folder] = sae.encode(x).tolist()
+    ref["llama_scope_hook"] = hook_name
+    ref["llama_scope_norm_scaling_factor"] = norm_scaling_factor
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(ref, f)
 

@@ -3,6 +3,7 @@
 //! `torch.save` checkpoint (`.pt`, read without running code: torch_pt.rs), and encoding.
 
 pub mod key;
+pub mod llama_scope;
 pub mod neuronpedia_id;
 pub mod registry;
 pub mod selection;
@@ -255,6 +256,9 @@ fn block_width(rows: usize, d_sae: usize) -> usize {
 /// SAELens's gemma_2 loader makes: JumpReLU, nothing subtracted from the input, sizes from
 /// the arrays, the hook its release names (`hook`).
 fn config_of(files: &SaeFiles, hook: Option<HookPoint>) -> Result<SaeConfig> {
+    if llama_scope::is(files) {
+        return llama_scope::config(&files.cfg);
+    }
     if files.weights.extension().is_some_and(|e| e == "npz") {
         return SaeConfig::from_json(&serde_json::json!({"architecture": "jump_relu", "hook_name": hook.map(|h| h.to_string())}));
     }
@@ -349,7 +353,7 @@ impl Sae {
                 bail!("{}: this SAE reads {h}, but it was loaded for {hook}", files.cfg.display());
             }
         }
-        let file = Weights::open(&files.weights)?;
+        let file = if llama_scope::is(files) { Weights::Memory(llama_scope::arrays(files)?) } else { Weights::open(&files.weights)? };
         let d_sae = width_of(&cfg, &file)?;
         if cfg.d_in == 0 {
             // Sizes from the weights (Gemma Scope's configs give none).
@@ -508,6 +512,9 @@ impl Sae {
 
     /// The SAE's feature count without loading it (reads cfg.json and the file header).
     pub fn width(files: &SaeFiles) -> Result<usize> {
+        if llama_scope::is(files) {
+            return llama_scope::config(&files.cfg)?.d_sae.ok_or_else(|| eyre!("{}: no d_sae", files.cfg.display()));
+        }
         let file = Weights::open(&files.weights)?;
         if is_circuit_tracer(files) {
             // circuit-tracer's W_dec is [d_transcoder, d_model].
@@ -519,6 +526,9 @@ impl Sae {
     /// Bytes the SAE's tensors take in f32 once loaded (the decoder only `with_decoder`): the
     /// memory planner's figure, from the file's header.
     pub fn bytes(files: &SaeFiles, with_decoder: bool) -> Result<u64> {
+        if llama_scope::is(files) {
+            return llama_scope::bytes(files, with_decoder);
+        }
         let file = Weights::open(&files.weights)?;
         let names: &[&str] = if with_decoder {
             &["W_enc", "b_enc", "b_dec", "threshold", "W_dec", "W_skip", "activation_function.threshold"]

@@ -131,14 +131,16 @@ impl Registry {
             layers
         };
         // The model's main suite: the release Neuronpedia hosts at the most layers (Gemma
-        // Scope's canonical one before the Matryoshka ones for Gemma 2), then by name.
-        let (name, mut layers) = self
+        // Scope's canonical one before the Matryoshka ones for Gemma 2), then the narrower
+        // (Llama Scope's 8x before its 32x), then by name.
+        let widest = |r: &Release| r.saes.iter().filter_map(SaeEntry::width).max().unwrap_or(0);
+        let (name, _, mut layers) = self
             .releases
             .iter()
             .filter(|(_, r)| same_model(&r.model, model))
-            .map(|(n, r)| (n.clone(), hosted(r)))
-            .filter(|(_, layers)| !layers.is_empty())
-            .min_by(|(n1, l1), (n2, l2)| l2.len().cmp(&l1.len()).then(n1.cmp(n2)))?;
+            .map(|(n, r)| (n.clone(), widest(r), hosted(r)))
+            .filter(|(_, _, layers)| !layers.is_empty())
+            .min_by(|(n1, w1, l1), (n2, w2, l2)| l2.len().cmp(&l1.len()).then(w1.cmp(w2)).then(n1.cmp(n2)))?;
         // A suite hosted at every layer opens at four, about where Neuronpedia's picks for
         // Gemma 3 sit (25, 50, 65, 85% of the depth).
         if layers.len() > 4 {
@@ -304,6 +306,18 @@ impl SaeEntry {
                 }
             }
         }
+        // Llama Scope's folders: `Llama3_1-8B-Base-L{layer}{R,A,M}-{8,32}x`, the residual after
+        // the block, attention's output or the MLP's.
+        if let Some(rest) = self.path.strip_prefix("Llama3_1-8B-Base-L") {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let site = match rest[digits.len()..].chars().next() {
+                Some('R') => crate::model::hooks::Site::ResidPost,
+                Some('A') => crate::model::hooks::Site::AttnOut,
+                Some('M') => crate::model::hooks::Site::MlpOut,
+                _ => return None,
+            };
+            return digits.parse().ok().map(|l| HookPoint::new(l, site));
+        }
         // circuit-tracer's sets (mwhanna_transcoder): `layer_L` at `layer_L.safetensors`,
         // reading the MLP's input.
         if let Some(l) = self.id.strip_prefix("layer_").and_then(|l| l.parse().ok()).filter(|_| self.path.ends_with(".safetensors")) {
@@ -333,6 +347,10 @@ impl SaeEntry {
         }
         if let Some(i) = text.find("v5_") {
             return scaled(&text[i + 3..]);
+        }
+        // Llama Scope's expansion of Llama 3.1 8B's 4,096 (`Llama3_1-8B-Base-L3R-8x`).
+        if let Some(x) = self.path.strip_prefix("Llama3_1-8B-Base-L").and_then(|p| p.rsplit_once('-')).and_then(|(_, x)| x.strip_suffix('x')) {
+            return x.parse::<usize>().ok().map(|n| n * 4096);
         }
         // The number after the hook's name (`hook_resid_pre_768`, `hook_mlp_out_24576:v1`),
         // or after `_ds` in the kk release's file names.
@@ -415,6 +433,13 @@ mod tests {
         assert_eq!(r.residual_default("google/gemma-2-2b"), Some(("gemma-scope-2b-pt-res-canonical".to_string(), vec![6, 13, 16, 21])));
         assert_eq!(r.residual_default("google/gemma-3-270m"), Some(("gemma-scope-2-270m-pt-res".to_string(), vec![5, 9, 12, 15])));
         assert!(r.releases_of(Some("Qwen/Qwen3-0.6B")).iter().any(|(n, _)| *n == "mwhanna-qwen3-0.6b-transcoders-lowl0"));
+        // Llama Scope: the site and the width from the folder's name.
+        assert_eq!(hook("llama_scope_lxr_8x", "l3r_8x").as_deref(), Some("blocks.3.hook_resid_post"));
+        assert_eq!(hook("llama_scope_lxa_32x", "l3a_32x").as_deref(), Some("blocks.3.hook_attn_out"));
+        assert_eq!(hook("llama_scope_lxm_8x", "l31m_8x").as_deref(), Some("blocks.31.hook_mlp_out"));
+        let lxr = r.release("llama_scope_lxr_32x").expect("lxr 32x");
+        assert_eq!(lxr.saes[0].width(), Some(131_072));
+        assert_eq!(r.residual_default("meta-llama/Llama-3.1-8B"), Some(("llama_scope_lxr_8x".to_string(), vec![8, 16, 20, 26])));
     }
 
     /// SAELens's YAML gives the mntss CLT's paths as bare numbers (`path: 0`); the whole file

@@ -83,6 +83,9 @@ pub enum SaeLayout {
     /// Gemma Scope's folder for Gemma 2: `params.npz` alone (`gemma_2`; SAELens makes the
     /// config from the release).
     GemmaScopeNpz,
+    /// Llama Scope's folder: `hyperparams.json` and `checkpoints/final.safetensors`
+    /// (`llama_scope`).
+    LlamaScope,
     /// circuit-tracer's transcoder set: `layer_L.safetensors` with the repo's `config.yaml`
     /// beside it (`mwhanna_transcoder`: the Qwen 3 transcoders circuit-tracer reads).
     CircuitTracer,
@@ -98,6 +101,7 @@ impl SaeLayout {
             Some("gemma_3") => Some(Self::GemmaScope),
             Some("mwhanna_transcoder") => Some(Self::CircuitTracer),
             Some("gemma_2") => Some(Self::GemmaScopeNpz),
+            Some("llama_scope") => Some(Self::LlamaScope),
             Some(_) => None,
         }
     }
@@ -115,6 +119,7 @@ pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
         SaeLayout::GemmaScope => [format!("{folder}/config.json"), format!("{folder}/params.safetensors")],
         // No config file: the weights stand in its place (sae::config_of makes the config).
         SaeLayout::GemmaScopeNpz => [format!("{folder}/params.npz"), format!("{folder}/params.npz")],
+        SaeLayout::LlamaScope => [format!("{folder}/hyperparams.json"), format!("{folder}/checkpoints/final.safetensors")],
         SaeLayout::CircuitTracer => {
             let config = path.rsplit_once('/').map_or_else(|| "config.yaml".to_string(), |(dir, _)| format!("{dir}/config.yaml"));
             [config, path.to_string()]

@@ -4,9 +4,10 @@
 //! constant_norm_rescale, b_dec not applied to the input), the old mats_sae_training layout
 //! of gpt2-small-res-jb, and Gemma Scope 2's (config.json, lowercase params.safetensors, no
 //! b_dec on the input, the hook in the folder's name) and the first Gemma Scope's
-//! (`params.npz` as NumPy writes it) load, and their encode equals SAELens's
-//! (`SAE.load_from_disk(folder)`, or its gemma_3 and gemma_2 loaders) on the same inputs
-//! (1e-4 relative).
+//! (`params.npz` as NumPy writes it) and Llama Scope's (hyperparams.json, nn.Linear's
+//! orientation, one threshold, inputs scaled by the registry's factor) load, and their encode
+//! equals SAELens's (`SAE.load_from_disk(folder)`, or its gemma_3, gemma_2 and llama_scope
+//! loaders) on the same inputs (1e-4 relative).
 
 use crate::common;
 
@@ -22,7 +23,7 @@ fn every_format_encodes_as_saelens_does() {
     let n = x.len() as i64;
     let x = Tensor::from_slice(&x.concat()).view([n, -1]);
     let cases = r["encode"].as_object().expect("cases");
-    assert_eq!(cases.len(), 8);
+    assert_eq!(cases.len(), 9);
     for (name, want) in cases {
         let folder = dir.join(name);
         let (files, hook) = match name.as_str() {
@@ -35,18 +36,20 @@ fn every_format_encodes_as_saelens_does() {
             n if n.starts_with("gemma_scope_npz/") => {
                 (SaeFiles { cfg: folder.join("params.npz"), weights: folder.join("params.npz") }, r["gemma_scope_npz_hook"].as_str().expect("hook"))
             }
+            // Llama Scope's: hyperparams.json and checkpoints/final.safetensors.
+            n if n.starts_with("llama_scope/") => (
+                SaeFiles { cfg: folder.join("hyperparams.json"), weights: folder.join("checkpoints/final.safetensors") },
+                r["llama_scope_hook"].as_str().expect("hook"),
+            ),
             _ => (SaeFiles { cfg: folder.join("cfg.json"), weights: folder.join("sae_weights.safetensors") }, "blocks.4.hook_mlp_out"),
         };
-        let sae = Sae::load(
-            &files,
-            48,
-            saescope::model::hooks::HookPoint::parse(hook).expect("hook"),
-            &saescope::sae::Overrides::default(),
-            false,
-            Device::Cpu,
-            Kind::Float,
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        // What the registry lays over Llama Scope's config: its norm_scaling_factor.
+        let overrides = saescope::sae::Overrides {
+            norm_scaling_factor: name.starts_with("llama_scope/").then(|| r["llama_scope_norm_scaling_factor"].as_f64().expect("factor")),
+            ..Default::default()
+        };
+        let sae = Sae::load(&files, 48, saescope::model::hooks::HookPoint::parse(hook).expect("hook"), &overrides, false, Device::Cpu, Kind::Float)
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let got: Vec<Vec<f32>> = Vec::try_from(sae.encode(&x)).expect("rows");
         let want: Vec<Vec<f64>> = serde_json::from_value(want.clone()).expect("rows");
         let mut firing = 0;

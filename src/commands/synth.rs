@@ -41,7 +41,8 @@ fn write_transcoders(out: &Path, family: FamilyArg, size: Size, seed: u64, kind:
     let (layout, width) = match family {
         FamilyArg::Gpt2 => (saescope::synth::transcoders::Layout::SaeLens, if size == Size::Tiny { 256 } else { 24_576 }),
         FamilyArg::Gemma3 => (saescope::synth::transcoders::Layout::GemmaScope, if size == Size::Tiny { 256 } else { 16_384 }),
-        FamilyArg::Gemma2 => (saescope::synth::transcoders::Layout::SaeLens, 256),
+        // As Gemma Scope's gemma-scope-2b-pt-transcoders ship.
+        FamilyArg::Gemma2 => (saescope::synth::transcoders::Layout::GemmaScopeNpz, 256),
         FamilyArg::Llama => (saescope::synth::transcoders::Layout::SaeLens, 256),
         // As circuit-tracer's Qwen 3 transcoders ship (mwhanna-qwen3-*-transcoders).
         FamilyArg::Qwen3 => (saescope::synth::transcoders::Layout::CircuitTracer, 256),

@@ -12,8 +12,9 @@ use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
-/// The (config, weights) file names of the layouts a transcoder folder may have.
-const LAYOUTS: [(&str, &str); 2] = [("cfg.json", "sae_weights.safetensors"), ("config.json", "params.safetensors")];
+/// The (config, weights) file names of the layouts a transcoder folder may have: SAELens's,
+/// Gemma Scope 2's, and the first Gemma Scope's `params.npz` alone.
+const LAYOUTS: [(&str, &str); 3] = [("cfg.json", "sae_weights.safetensors"), ("config.json", "params.safetensors"), ("params.npz", "params.npz")];
 
 /// Every transcoder folder under `dir` (itself, its folders and theirs), sorted by path.
 fn folders(dir: &Path) -> Result<Vec<SaeFiles>> {
@@ -25,7 +26,8 @@ fn folders(dir: &Path) -> Result<Vec<SaeFiles>> {
                 out.push(SaeFiles { cfg: d.join(cfg), weights: d.join(weights) });
             }
         }
-        if depth < 2 {
+        // Gemma Scope's folders are three deep (layer_L/width_16k/average_l0_N).
+        if depth < 3 {
             let entries = std::fs::read_dir(&d).wrap_err_with(|| format!("cannot read the transcoder folder {}", d.display()))?;
             let mut subs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
             subs.sort();
@@ -199,12 +201,22 @@ fn load_dir_variant(dir: &Path, variant: Option<&str>, n_layers: usize, d_model:
     }
     let mut by_layer: Vec<Vec<(SaeFiles, HookPoint)>> = (0..n_layers).map(|_| Vec::new()).collect();
     for files in folders(dir)? {
-        let cfg = SaeConfig::from_file(&files.cfg)?;
-        if cfg.hook_name_out.is_none() {
-            continue;
-        }
-        let Some(hook) = cfg.hook_name.as_deref().and_then(HookPoint::parse) else {
-            bail!("{}: a transcoder whose input hook saescope does not know ({:?})", files.cfg.display(), cfg.hook_name);
+        let hook = if files.cfg == files.weights {
+            // The first Gemma Scope's transcoders (`layer_L/width_16k/average_l0_N/params.npz`)
+            // read ln2.hook_normalized, as SAELens's gemma_2_transcoder loader says.
+            let rel = files.cfg.strip_prefix(dir).unwrap_or(&files.cfg).to_string_lossy().into_owned();
+            let layer = rel.split('/').find_map(|part| part.strip_prefix("layer_")?.parse::<usize>().ok());
+            let Some(layer) = layer else { bail!("{}: a params.npz outside Gemma Scope's layer_L/ folders", files.cfg.display()) };
+            HookPoint::new(layer, Site::Ln2Normalized)
+        } else {
+            let cfg = SaeConfig::from_file(&files.cfg)?;
+            if cfg.hook_name_out.is_none() {
+                continue;
+            }
+            let Some(hook) = cfg.hook_name.as_deref().and_then(HookPoint::parse) else {
+                bail!("{}: a transcoder whose input hook saescope does not know ({:?})", files.cfg.display(), cfg.hook_name);
+            };
+            hook
         };
         let Some(slot) = by_layer.get_mut(hook.layer) else {
             bail!("{}: reads layer {} but the model has layers 0..{n_layers}", files.cfg.display(), hook.layer);

@@ -243,8 +243,24 @@ impl Gemma {
     fn rms_as(&self, x: &Tensor, w: &Tensor, frozen: Option<&Freeze>) -> Result<Tensor> {
         let Some(f) = frozen else { return Ok(self.rms(x, w)) };
         let xf = x.to_kind(Kind::Float);
-        let inv = f.scale(|| (xf.square().mean_dim(-1, true, Kind::Float) + self.cfg.rms_norm_eps).rsqrt())?;
+        let inv = self.inv_rms(&xf, Some(f))?;
         Ok((&xf * inv * (w.to_kind(Kind::Float) + 1.0)).to_kind(x.kind()))
+    }
+
+    /// `x / rms(x)` in f32 (the scale frozen where `frozen`), back in x's kind: the norm
+    /// before its weight.
+    fn normalized(&self, x: &Tensor, frozen: Option<&Freeze>) -> Result<Tensor> {
+        let xf = x.to_kind(Kind::Float);
+        Ok((&xf * self.inv_rms(&xf, frozen)?).to_kind(x.kind()))
+    }
+
+    /// `1 / rms(xf)` of f32 values, or the freeze's where `frozen`.
+    fn inv_rms(&self, xf: &Tensor, frozen: Option<&Freeze>) -> Result<Tensor> {
+        let inv = || (xf.square().mean_dim(-1, true, Kind::Float) + self.cfg.rms_norm_eps).rsqrt();
+        match frozen {
+            Some(f) => f.scale(inv),
+            None => Ok(inv()),
+        }
     }
 
     fn layer(&self, i: usize) -> Result<&Layer> {
@@ -300,9 +316,6 @@ impl rope::Blocks for Gemma {
     ) -> Result<Tensor> {
         let (l, c) = (self.layer(i)?, &self.cfg);
         let at = |site| HookPoint::new(i, site);
-        if edit.wants(at(Site::Ln2Normalized)) {
-            bail!("{} is not a {} hook point (its MLP's input is RMS-normalised, not LayerNormed)", at(Site::Ln2Normalized), c.family());
-        }
         let x = self.rms_as(&h, &l.input_norm, frozen)?;
         let q = rope::split_heads(&x.matmul(&l.q.tr()), c.head_dim);
         let k = rope::split_heads(&x.matmul(&l.k.tr()), c.head_dim);
@@ -317,7 +330,15 @@ impl rope::Blocks for Gemma {
         let z = edit.apply(at(Site::AttnZ), rope::merge_heads(&a))?;
         let attn_out = edit.apply(at(Site::AttnOut), self.rms_as(&z.matmul(&l.o.tr()), &l.post_attn_norm, frozen)?)?;
         let mid = edit.apply(at(Site::ResidMid), h.f_add(&attn_out)?)?;
-        let x = edit.apply(at(Site::MlpIn), self.rms_as(&mid, &l.pre_ff_norm, frozen)?)?;
+        let x = if edit.wants(at(Site::Ln2Normalized)) {
+            // TransformerLens's ln2.hook_normalized: x / rms(x), before the norm's `1 + w`
+            // (what the first Gemma Scope's transcoders read).
+            let n = edit.apply(at(Site::Ln2Normalized), self.normalized(&mid, frozen)?)?;
+            (n.to_kind(Kind::Float) * (l.pre_ff_norm.to_kind(Kind::Float) + 1.0)).to_kind(mid.kind())
+        } else {
+            self.rms_as(&mid, &l.pre_ff_norm, frozen)?
+        };
+        let x = edit.apply(at(Site::MlpIn), x)?;
         let m = (x.matmul(&l.gate.tr()).gelu("tanh") * x.matmul(&l.up.tr())).matmul(&l.down.tr());
         let mlp_out = edit.apply(at(Site::MlpOut), self.rms(&m, &l.post_ff_norm))?;
         edit.apply(at(Site::ResidPost), mid.f_add(&mlp_out)?)
@@ -420,8 +441,7 @@ impl Family for Gemma {
                 let l = self.layer(hook.layer)?;
                 Ok(dirs.matmul(&l.o.tr()) * (l.post_attn_norm.to_kind(dirs.kind()) + 1.0))
             }
-            Site::Ln2Normalized => bail!("{hook} is not a {} hook point", self.cfg.family()),
-            Site::MlpIn => bail!("{hook} is the MLP's normalised input, which the residual stream does not receive: no logit lens"),
+            Site::Ln2Normalized | Site::MlpIn => bail!("{hook} is the MLP's normalised input, which the residual stream does not receive: no logit lens"),
             _ => Ok(dirs.shallow_clone()),
         }
     }

@@ -260,7 +260,15 @@ fn config_of(files: &SaeFiles, hook: Option<HookPoint>) -> Result<SaeConfig> {
         return llama_scope::config(&files.cfg);
     }
     if files.weights.extension().is_some_and(|e| e == "npz") {
-        return SaeConfig::from_json(&serde_json::json!({"architecture": "jump_relu", "hook_name": hook.map(|h| h.to_string())}));
+        // Its transcoders (gemma_2_transcoder) read the MLP's input and write its output.
+        let transcoder = hook.filter(|h| matches!(h.site, Site::Ln2Normalized | Site::MlpIn));
+        return SaeConfig::from_json(&serde_json::json!({
+            "architecture": if transcoder.is_some() { "jumprelu_transcoder" } else { "jump_relu" },
+            // Sizes from the arrays (Sae::load reads a d_in of 0 so).
+            "d_in": 0,
+            "hook_name": hook.map(|h| h.to_string()),
+            "hook_name_out": transcoder.map(|h| HookPoint::new(h.layer, Site::MlpOut).to_string()),
+        }));
     }
     SaeConfig::from_file(&files.cfg)
 }

@@ -94,12 +94,19 @@ impl Registry {
     }
 
     /// Each Gemma Scope (gemma_2) SAE's site, as SAELens's loader takes it from the repo's
-    /// name: `-res` the residual after the block, `-mlp` the MLP's output, `-att` the heads.
+    /// name: `-res` the residual after the block, `-mlp` the MLP's output, `-att` the heads;
+    /// its transcoders' (gemma_2_transcoder), the MLP's normalised input.
     fn with_sites(mut self) -> Self {
         use crate::model::hooks::Site;
-        for r in self.releases.values_mut().filter(|r| r.conversion_func.as_deref() == Some("gemma_2")) {
-            let site =
-                [("-res", Site::ResidPost), ("-mlp", Site::MlpOut), ("-att", Site::AttnZ)].into_iter().find(|(k, _)| r.repo_id.contains(k)).map(|(_, s)| s);
+        for r in self.releases.values_mut() {
+            let site = match r.conversion_func.as_deref() {
+                Some("gemma_2") => {
+                    [("-res", Site::ResidPost), ("-mlp", Site::MlpOut), ("-att", Site::AttnZ)].into_iter().find(|(k, _)| r.repo_id.contains(k)).map(|(_, s)| s)
+                }
+                // Its transcoders read ln2.hook_normalized and write the MLP's output.
+                Some("gemma_2_transcoder") => Some(Site::Ln2Normalized),
+                _ => continue,
+            };
             for e in &mut r.saes {
                 e.site = site;
             }

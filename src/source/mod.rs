@@ -100,7 +100,7 @@ impl SaeLayout {
             Some("connor_rob_hook_z") => Some(Self::SinglePt),
             Some("gemma_3") => Some(Self::GemmaScope),
             Some("mwhanna_transcoder") => Some(Self::CircuitTracer),
-            Some("gemma_2") => Some(Self::GemmaScopeNpz),
+            Some("gemma_2" | "gemma_2_transcoder") => Some(Self::GemmaScopeNpz),
             Some("llama_scope") => Some(Self::LlamaScope),
             Some(_) => None,
         }

@@ -26,6 +26,9 @@ pub enum Layout {
     /// `transcoder_all/layer_L_width_W_l0_small[_affine]/` with `config.json` and
     /// `params.safetensors` (`affine_skip_connection` [d_in, d_out]).
     GemmaScope,
+    /// The first Gemma Scope's (Gemma 2): `layer_L/width_W/average_l0_N/params.npz`, reading
+    /// ln2.hook_normalized (the MLP's input before its norm's weight).
+    GemmaScopeNpz,
     /// circuit-tracer's transcoder set, as the Qwen 3 transcoders ship: `config.yaml` and
     /// `layer_L.safetensors` (`W_enc` [width, d_in], `W_dec`, `b_enc`, `b_dec`,
     /// `activation_function.threshold`, `W_skip` [d_out, d_in]).
@@ -65,8 +68,9 @@ pub fn write(model: &dyn Family, tok: &Tokenizer, out: &Path, spec: Spec, progre
     let samples = crate::corpus::samples::Samples::bundled()?;
     let seqs: Vec<Vec<u32>> = samples.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     let n_layers = model.n_layers();
+    let reads = if layout == Layout::GemmaScopeNpz { Site::Ln2Normalized } else { Site::MlpIn };
     let points: Vec<(HookPoint, Processing)> =
-        (0..n_layers).flat_map(|l| [HookPoint::new(l, Site::MlpIn), HookPoint::new(l, Site::MlpOut)]).map(|p| (p, Processing::NONE)).collect();
+        (0..n_layers).flat_map(|l| [HookPoint::new(l, reads), HookPoint::new(l, Site::MlpOut)]).map(|p| (p, Processing::NONE)).collect();
     // Per hook point, every real token's value (BOS included), stacked [tokens, d].
     let mut rows: Vec<Vec<Tensor>> = (0..points.len()).map(|_| Vec::new()).collect();
     for s in &seqs {
@@ -84,7 +88,7 @@ pub fn write(model: &dyn Family, tok: &Tokenizer, out: &Path, spec: Spec, progre
         std::fs::create_dir_all(out).wrap_err_with(|| format!("cannot create {}", out.display()))?;
         let clt = fit_cross(&xs, &ys, width, &mut rng)?;
         return match layout {
-            Layout::SaeLens | Layout::CircuitTracer => write_cross_circuit_tracer(out, &clt),
+            Layout::SaeLens | Layout::CircuitTracer | Layout::GemmaScopeNpz => write_cross_circuit_tracer(out, &clt),
             Layout::GemmaScope => write_cross_scope(out, &clt, width),
         };
     }
@@ -100,6 +104,7 @@ pub fn write(model: &dyn Family, tok: &Tokenizer, out: &Path, spec: Spec, progre
         let folder = match layout {
             Layout::SaeLens => HookPoint::new(layer, Site::MlpIn).to_string(),
             Layout::CircuitTracer => format!("layer_{layer}.safetensors"),
+            Layout::GemmaScopeNpz => format!("layer_{layer}/width_{}/average_l0_{}", crate::sae::key::width_label(width), l0(width).round()),
             Layout::GemmaScope => {
                 format!("transcoder_all/layer_{layer}_width_{}_l0_small{}", crate::sae::key::width_label(width), if skip { "_affine" } else { "" })
             }
@@ -116,6 +121,7 @@ pub fn write(model: &dyn Family, tok: &Tokenizer, out: &Path, spec: Spec, progre
         match layout {
             Layout::SaeLens => write_saelens(&dir, &tc, layer)?,
             Layout::GemmaScope => write_scope(&dir, &tc, layer, width)?,
+            Layout::GemmaScopeNpz => write_npz(&dir, &tc)?,
             Layout::CircuitTracer => {}
         }
         folders.push(folder);
@@ -305,6 +311,19 @@ fn write_circuit_tracer(file: &Path, tc: &Fitted) -> Result<()> {
         t.insert("W_skip".into(), to_owned(&s.tr())?);
     }
     write_safetensors(file, &t)
+}
+
+/// One transcoder as the first Gemma Scope ships it: `params.npz` (SAELens's orientation,
+/// uppercase names) in `dir`. No skip term: Gemma Scope's transcoders have none.
+fn write_npz(dir: &Path, tc: &Fitted) -> Result<()> {
+    if tc.skip.is_some() {
+        color_eyre::eyre::bail!("the first Gemma Scope's transcoders have no skip term: write them without one");
+    }
+    let arrays = [("W_enc", &tc.w_enc), ("b_enc", &tc.b_enc), ("threshold", &tc.threshold), ("W_dec", &tc.w_dec), ("b_dec", &tc.b_dec)]
+        .into_iter()
+        .map(|(n, t)| Ok((n, t.size().iter().map(|&s| s as usize).collect(), Vec::<f32>::try_from(t.contiguous().view([-1]))?)))
+        .collect::<Result<Vec<(&str, Vec<usize>, Vec<f32>)>>>()?;
+    crate::weights::npz::write(&dir.join("params.npz"), &arrays)
 }
 
 fn write_scope(dir: &Path, tc: &Fitted, layer: usize, width: usize) -> Result<()> {

@@ -66,10 +66,7 @@ fn gemma_rows_are_what_perturbing_their_sources_does() {
     let selection = saescope::sae::selection::Selection::from_args("gemma-scope-2-270m-pt-res", &[], &[5], Some(&dir.join("saes")), None).expect("selection");
     saescope::synth::gemma::write(&dir, saescope::model::gemma::Generation::Gemma3, saescope::synth::gpt2::Size::Tiny, 0, &selection, &progress)
         .expect("synth gemma");
-    let e = saescope::pipeline::Resolved::model_only(&saescope::source::Source::Dir(dir.join("model")), &progress)
-        .expect("resolve")
-        .load_full(tch::Device::Cpu, &Default::default(), &progress)
-        .expect("load");
+    let e = engine_in(&dir);
     let spec = saescope::synth::transcoders::Spec { width: 256, skip: true, cross: false, layout: saescope::synth::transcoders::Layout::GemmaScope, seed: 3 };
     saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &dir.join("tc"), spec, &progress).expect("transcoders");
     let tcs = load_dir(&dir.join("tc"), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("load transcoders");
@@ -94,10 +91,7 @@ fn llama_and_qwen_rows_are_what_perturbing_their_sources_does() {
     for variant in [saescope::model::llama::Variant::Llama, saescope::model::llama::Variant::Qwen3] {
         let dir = crate::common::kept_dir();
         saescope::synth::llama::write(&dir, variant, saescope::synth::gpt2::Size::Tiny, 0, &progress).expect("synth");
-        let e = saescope::pipeline::Resolved::model_only(&saescope::source::Source::Dir(dir.join("model")), &progress)
-            .expect("resolve")
-            .load_full(tch::Device::Cpu, &Default::default(), &progress)
-            .expect("load");
+        let e = engine_in(&dir);
         let tokens = e.tokenizer.encode_with_bos("The cat sat").expect("tokens");
         for (name, skip, cross) in [("skip", true, false), ("clt", false, true)] {
             let spec = saescope::synth::transcoders::Spec { width: 256, skip, cross, layout: saescope::synth::transcoders::Layout::SaeLens, seed: 5 };
@@ -106,6 +100,30 @@ fn llama_and_qwen_rows_are_what_perturbing_their_sources_does() {
             check_rows(e.model.as_ref(), &tcs, &tokens, &format!("{variant:?}, {name}"));
         }
     }
+}
+
+/// `release` fetched from `hub` and the folder `written` give the same graph of the model
+/// synth wrote under `dir`.
+fn same_graph_from_hub(hub: &crate::common::hub::Hub, release: &str, dir: &std::path::Path, written: &std::path::Path) {
+    let hf = tempfile::tempdir().expect("hf");
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    let graph = |mut c: std::process::Command, transcoders: &std::ffi::OsStr, file: &std::path::Path| {
+        c.arg("graph")
+            .arg("--model-dir")
+            .arg(dir.join("model"))
+            .arg("--transcoders")
+            .arg(transcoders)
+            .args(["--prompt", "The cat sat on the"])
+            .arg("-o")
+            .arg(file);
+        c.output().expect("graph")
+    };
+    let out = graph(crate::common::via_hub(hub, hf.path()), release.as_ref(), &a);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = graph(crate::common::saescope(), written.as_os_str(), &b);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (saescope::graph::json::read(&a).expect("a"), saescope::graph::json::read(&b).expect("b"));
+    assert!(!a.nodes.is_empty() && a.nodes == b.nodes && a.links == b.links, "{} vs {} nodes", a.nodes.len(), b.nodes.len());
 }
 
 /// Qwen 3's transcoders by their SAELens release (`mwhanna-qwen3-0.6b-transcoders-lowl0`,
@@ -122,25 +140,7 @@ fn qwen_transcoders_by_release_name_through_the_stand_in_hub() {
     assert!(written.join("config.yaml").is_file() && written.join("layer_5.safetensors").is_file(), "circuit-tracer's layout");
     let hub = crate::common::hub::Hub::start();
     hub.repo("mwhanna/qwen3-0.6b-transcoders-lowl0", &written, &[]);
-    let hf = tempfile::tempdir().expect("hf");
-    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
-    let graph = |mut c: std::process::Command, transcoders: &std::ffi::OsStr, file: &std::path::Path| {
-        c.arg("graph")
-            .arg("--model-dir")
-            .arg(dir.join("model"))
-            .arg("--transcoders")
-            .arg(transcoders)
-            .args(["--prompt", "The cat sat on the"])
-            .arg("-o")
-            .arg(file);
-        c.output().expect("graph")
-    };
-    let out = graph(crate::common::via_hub(&hub, hf.path()), "mwhanna-qwen3-0.6b-transcoders-lowl0".as_ref(), &a);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = graph(crate::common::saescope(), written.as_os_str(), &b);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (a, b) = (saescope::graph::json::read(&a).expect("a"), saescope::graph::json::read(&b).expect("b"));
-    assert!(!a.nodes.is_empty() && a.nodes == b.nodes && a.links == b.links, "{} vs {} nodes", a.nodes.len(), b.nodes.len());
+    same_graph_from_hub(&hub, "mwhanna-qwen3-0.6b-transcoders-lowl0", &dir, &written);
     let fetched = hub.log().join("\n");
     assert!(fetched.contains("layer_5.safetensors") && fetched.contains("config.yaml"), "{fetched}");
     let listed = crate::common::saescope().args(["saes", "--of", "Qwen/Qwen3-0.6B"]).output().expect("saes");
@@ -166,6 +166,47 @@ fn qwen_transcoders_by_release_name_through_the_stand_in_hub() {
         .output()
         .expect("tokens");
     assert!(tokens.status.success(), "{}", String::from_utf8_lossy(&tokens.stderr));
+}
+
+/// Gemma 2 with the first Gemma Scope's transcoders (`gemma-scope-2b-pt-transcoders`:
+/// `layer_L/width_16k/average_l0_N/params.npz`, reading ln2.hook_normalized, the MLP's input
+/// before its norm's weight, as SAELens's gemma_2_transcoder loader says): the rows are what
+/// perturbing their sources does, and the release fetched from a stand-in hub gives the
+/// folder's graph.
+#[test]
+fn gemma_2_with_gemma_scope_transcoders() {
+    let dir = crate::common::kept_dir();
+    let out = crate::common::saescope().args(["synth", "--family", "gemma2", "--transcoders", "plain", "--out"]).arg(&dir).output().expect("synth");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let e = engine_in(&dir);
+    let written = dir.join("transcoders");
+    let tcs = load_dir(&written, e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("load transcoders");
+    assert!(tcs.layers.iter().all(|t| t.cfg.hook_name.as_deref().is_some_and(|h| h.ends_with("ln2.hook_normalized"))), "they read ln2.hook_normalized");
+    let tokens = e.tokenizer.encode_with_bos("The cat sat").expect("tokens");
+    check_rows(e.model.as_ref(), &tcs, &tokens, "Gemma 2, Gemma Scope transcoders");
+    // The hub repo in the release's own paths (each layer's L0 in its folder's name).
+    let registry = saescope::sae::registry::Registry::bundled().expect("registry");
+    let release = registry.release("gemma-scope-2b-pt-transcoders").expect("release");
+    let repo = tempfile::tempdir().expect("repo");
+    for entry in &release.saes {
+        let layer = entry.hook().expect("hook").layer;
+        let from = std::fs::read_dir(written.join(format!("layer_{layer}/width_256"))).expect("synth folder").next().expect("one").expect("entry").path();
+        std::fs::create_dir_all(repo.path().join(&entry.path)).expect("dir");
+        std::fs::copy(from.join("params.npz"), repo.path().join(&entry.path).join("params.npz")).expect("copy");
+    }
+    let hub = crate::common::hub::Hub::start();
+    hub.repo("google/gemma-scope-2b-pt-transcoders", repo.path(), &[]);
+    same_graph_from_hub(&hub, "gemma-scope-2b-pt-transcoders", &dir, &written);
+    assert!(hub.log().join("\n").contains("layer_25/width_16k/average_l0_"), "{}", hub.log().join("\n"));
+}
+
+/// The whole model synth wrote to `dir/model`.
+fn engine_in(dir: &std::path::Path) -> saescope::pipeline::Engine {
+    let progress = saescope::runtime::progress::ProgressSink::none();
+    saescope::pipeline::Resolved::model_only(&saescope::source::Source::Dir(dir.join("model")), &progress)
+        .expect("resolve")
+        .load_full(tch::Device::Cpu, &Default::default(), &progress)
+        .expect("load")
 }
 
 /// A fixture of scripts/gen-graph-fixtures: circuit-tracer 0.5.0 on the same weights.
@@ -322,11 +363,7 @@ fn the_gemma_graph_is_circuit_tracers_nnsight_one() {
         .output()
         .expect("synth");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let progress = saescope::runtime::progress::ProgressSink::none();
-    let e = saescope::pipeline::Resolved::model_only(&saescope::source::Source::Dir(dir.join("model")), &progress)
-        .expect("resolve")
-        .load_full(tch::Device::Cpu, &Default::default(), &progress)
-        .expect("load");
+    let e = engine_in(&dir);
     let tcs = load_dir(&dir.join("transcoders-skip"), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
     let want = reference("gemma");
     let tokens = e.tokenizer.encode_with_bos(want["prompt"].as_str().expect("prompt")).expect("tokens");

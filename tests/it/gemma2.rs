@@ -149,3 +149,29 @@ fn synthetic_gemma_2_with_gemma_scope_opens_from_its_folder_and_the_hub() {
     assert_eq!(fetched["categories"], local["categories"], "the hub's copy gives the folder's report");
     assert!(hub.log().join("\n").contains("layer_21/width_16k/average_l0_"), "{}", hub.log().join("\n"));
 }
+
+/// Every hook point TransformerLens caches for the blocks, ln2.hook_normalized among them
+/// (what Gemma Scope's transcoders read: x / rms(x), before the norm's `1 + w`), and the
+/// soft-capped logits, as its HookedTransformer computes them from the same weights (tl.json,
+/// scripts/reference_llama_tl.py).
+#[test]
+fn every_hook_point_equals_transformer_lens() {
+    let (model, _) = tiny();
+    let tl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("gemma2_tiny").join("tl.json")).expect("tl.json")).expect("json");
+    let toks = tokens(&tl);
+    let t = toks.len() as i64;
+    let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]);
+    let mask = Tensor::ones([1, t], (Kind::Bool, Device::Cpu));
+    let hooks = tl["hooks"].as_object().expect("hooks");
+    assert_eq!(hooks.len(), model.n_layers() * 6);
+    let points: Vec<HookPoint> = hooks.keys().map(|h| HookPoint::parse(h).expect("hook name")).collect();
+    assert!(points.iter().any(|p| p.site == Site::Ln2Normalized));
+    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
+    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
+    for ((hook, want), value) in hooks.iter().zip(&got) {
+        compare(&value.get(0), want, &format!("{hook} against TL"));
+    }
+    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+    let logits = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
+    compare(&logits, &tl["logits"], "logits against TL");
+}

@@ -4,7 +4,8 @@
 //! context, grouped-query attention and an untied lm_head, Qwen's with per-head q/k norms,
 //! a head size other than hidden/heads and tied embeddings. Every hidden state, hook point
 //! and the logits agree within 1e-4 of the values' scale (f32 on both sides; the sums run in
-//! another order, so not bit for bit).
+//! another order, so not bit for bit); and with TransformerLens's HookedTransformer on the
+//! same weights (tl.json, scripts/reference_llama_tl.py), whose hook names saescope uses.
 
 use crate::common;
 
@@ -191,4 +192,31 @@ fn synthetic_llama_and_qwen_open_with_the_command_synth_prints() {
         .output()
         .expect("synth");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--size tiny"));
+}
+
+/// Every hook point TransformerLens caches for the blocks (resid_pre, attn.hook_z,
+/// hook_attn_out, hook_mlp_out, resid_post) and the logits, as its HookedTransformer computes
+/// them from the same weights (tl.json, scripts/reference_llama_tl.py: TL's own config of the
+/// folder and weight conversion), so the hook names mean in saescope what they mean in TL.
+#[test]
+fn every_hook_point_equals_transformer_lens() {
+    for name in ["llama_tiny", "qwen3_tiny"] {
+        let (model, _) = load(name, Kind::Float);
+        let tl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture(name).join("tl.json")).expect("tl.json")).expect("json");
+        let toks = tokens(&tl);
+        let t = toks.len() as i64;
+        let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]);
+        let mask = Tensor::ones([1, t], (Kind::Bool, Device::Cpu));
+        let hooks = tl["hooks"].as_object().expect("hooks");
+        assert_eq!(hooks.len(), model.n_layers() * 5);
+        let points: Vec<HookPoint> = hooks.keys().map(|h| HookPoint::parse(h).expect("hook name")).collect();
+        let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
+        let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
+        for ((hook, want), value) in hooks.iter().zip(&got) {
+            compare(&value.get(0), want, &format!("{name} {hook} against TL"));
+        }
+        let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+        let logits = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
+        compare(&logits, &tl["logits"], &format!("{name} logits against TL"));
+    }
 }

@@ -1,0 +1,108 @@
+"""TransformerLens's forward on the tiny Llama 3 and Qwen 3 of tests/fixtures/llama_tiny/ and
+qwen3_tiny/ (scripts/reference_llama.py) and the tiny Gemma 2 of gemma2_tiny/
+(scripts/reference_gemma2.py), for tests/it/llama.rs and tests/it/gemma2.rs: a second
+reference beside HF transformers, in the terms saescope's hook points are named after. TL
+reads Llama's and Qwen's config from the folder (a copy whose name lacks "llama", so TL's
+name-based branch, which expects a hub model, is not taken) and knows Gemma 2 by name only
+(its google/gemma-2-2b table with this model's sizes); the weights are HF's, converted by TL's
+own convert_llama_weights / convert_qwen3_weights / convert_gemma_weights and loaded
+unprocessed (for these RMSNorm models without biases TL's default processing leaves every
+hook below as it is). Writes DIR/tl.json: the tokens, per layer hook_resid_pre,
+hook_resid_post, attn.hook_z ([seq, n_heads * d_head]), hook_attn_out and hook_mlp_out (and
+Gemma 2's ln2.hook_normalized), and the logits. Fails unless TL agrees with HF
+(reference.json's hidden states, hooks and logits) within 1e-4 of the values' scale.
+
+    python scripts/reference_llama_tl.py tests/fixtures/llama_tiny
+    python scripts/reference_llama_tl.py tests/fixtures/qwen3_tiny
+    python scripts/reference_llama_tl.py tests/fixtures/gemma2_tiny
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+
+def main() -> None:
+    out = sys.argv[1]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    from transformer_lens.loading_from_pretrained import convert_hf_model_config
+    from transformer_lens.pretrained.weight_conversions.gemma import convert_gemma_weights
+    from transformer_lens.pretrained.weight_conversions.llama import convert_llama_weights
+    from transformer_lens.pretrained.weight_conversions.qwen3 import convert_qwen3_weights
+
+    torch.set_grad_enabled(False)
+    hf = AutoModelForCausalLM.from_pretrained(out, local_files_only=True, dtype=torch.float32, attn_implementation="eager").eval()
+    with open(os.path.join(out, "reference.json")) as f:
+        ref = json.load(f)
+    with open(os.path.join(out, "config.json")) as f:
+        c = json.load(f)
+    if c["model_type"] == "gemma2":
+        # TL knows Gemma 2 by name only: its google/gemma-2-2b architecture (a table, no
+        # download) with this model's sizes, as reference.py's gemma3_tl does for Gemma 3.
+        d = convert_hf_model_config("google/gemma-2-2b")
+        layer_kind = {"sliding_attention": "local", "full_attention": "global"}
+        d.update(d_model=c["hidden_size"], d_head=c["head_dim"], n_heads=c["num_attention_heads"], n_key_value_heads=c["num_key_value_heads"],
+                 d_mlp=c["intermediate_size"], n_layers=c["num_hidden_layers"], n_ctx=c["max_position_embeddings"], d_vocab=c["vocab_size"],
+                 eps=c["rms_norm_eps"], window_size=c["sliding_window"], attn_types=[layer_kind[t] for t in c["layer_types"]],
+                 rotary_base=c["rope_parameters"]["rope_theta"], attn_scale=c["query_pre_attn_scalar"] ** 0.5,
+                 attn_scores_soft_cap=c["attn_logit_softcapping"], output_logits_soft_cap=c["final_logit_softcapping"])
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = os.path.join(tmp, "tiny_model")
+            shutil.copytree(out, copy)
+            d = convert_hf_model_config(copy)
+    arch = d["original_architecture"]
+    d.update(model_name="tiny", tokenizer_name=None, init_weights=False, dtype=torch.float32, device="cpu", n_devices=1,
+             from_checkpoint=False, default_prepend_bos=True)
+    cfg = HookedTransformerConfig.from_dict(d)
+    tl = HookedTransformer(cfg)
+    convert = {"LlamaForCausalLM": convert_llama_weights, "Qwen3ForCausalLM": convert_qwen3_weights, "Gemma2ForCausalLM": convert_gemma_weights}[arch]
+    tl.load_and_process_state_dict(convert(hf, cfg), fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False)
+    tl.eval()
+
+    tokens = ref["tokens"]
+    logits, cache = tl.run_with_cache(torch.tensor([tokens]))
+    n = cfg.n_layers
+    got = {}
+    for l in range(n):
+        got[f"blocks.{l}.hook_resid_pre"] = cache[f"blocks.{l}.hook_resid_pre"][0]
+        got[f"blocks.{l}.hook_resid_post"] = cache[f"blocks.{l}.hook_resid_post"][0]
+        z = cache[f"blocks.{l}.attn.hook_z"][0]
+        got[f"blocks.{l}.attn.hook_z"] = z.reshape(z.shape[0], -1)
+        got[f"blocks.{l}.hook_attn_out"] = cache[f"blocks.{l}.hook_attn_out"][0]
+        got[f"blocks.{l}.hook_mlp_out"] = cache[f"blocks.{l}.hook_mlp_out"][0]
+        if arch == "Gemma2ForCausalLM":
+            # What Gemma Scope's transcoders read (SAELens's name): before the norm's weight.
+            got[f"blocks.{l}.ln2.hook_normalized"] = cache[f"blocks.{l}.ln2.hook_normalized"][0]
+    want = {f"blocks.{l}.hook_resid_pre": torch.tensor(ref["hidden_states"][l]) for l in range(n)}
+    want.update({k: torch.tensor(v) for k, v in ref["hooks"].items() if k in got})
+    pairs = [(k, got[k], v) for k, v in want.items()] + [("logits", logits[0], torch.tensor(ref["logits"]))]
+    diffs = []
+    for name, a, b in pairs:
+        assert a.shape == b.shape, (name, a.shape, b.shape)
+        diffs.append((float((a.float() - b.float()).abs().max()) / max(float(b.abs().max()), 1.0), name))
+    worst, worst_name = max(diffs)
+    print(f"{arch}: TL vs HF: {len(pairs)} tensors, worst {worst:.3e} of scale ({worst_name})", file=sys.stderr)
+    if worst > 1e-4:
+        for rel, name in diffs:
+            if rel > 1e-4:
+                print(f"  {name}: {rel:.3e}", file=sys.stderr)
+        print("TL and HF disagree: tl.json would not describe HF's model", file=sys.stderr)
+        sys.exit(1)
+
+    def table(t):
+        return [[float(f"{v:.7g}") for v in row] for row in t.tolist()]
+
+    res = {"tokens": tokens, "hooks": {k: table(v) for k, v in sorted(got.items())}, "logits": table(logits[0])}
+    path = os.path.join(out, "tl.json")
+    with open(path, "w") as f:
+        json.dump(res, f, separators=(",", ":"))
+    print(f"wrote {path}, {os.path.getsize(path)} bytes", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -90,10 +90,10 @@ impl ModelConfig {
 
     /// The token every text starts with: GPT-2's `<|endoftext|>` (whatever its id in the
     /// tokenizer), Gemma's `<bos>`, Llama 3's `<|begin_of_text|>`. Qwen's tokenizer has no
-    /// BOS: TransformerLens stands its EOS, `<|endoftext|>`, in for one (`set_tokenizer`) and
-    /// prepends it where asked to (`prepend_bos=True`; its Qwen 3 default is not to), so a
-    /// Qwen text here starts with `<|endoftext|>`, as every pipeline stage expects a first
-    /// token to set aside.
+    /// BOS: circuit-tracer prepends its pad token, `<|endoftext|>`, in its place (the first of
+    /// BOS, pad, EOS its tokenizer has: `ensure_tokenized`), and TransformerLens stands the
+    /// same token in where asked to prepend a BOS (its Qwen 3 default is not to); every
+    /// pipeline stage here expects a first token to set aside.
     pub fn bos_token(&self) -> &'static str {
         match self {
             Self::Gpt2(_) => super::tokenizer::GPT2_BOS,

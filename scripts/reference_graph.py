@@ -173,12 +173,15 @@ def main() -> None:
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
 
-    gemma = bool(a.scope_transcoders)
+    with open(os.path.join(a.model_dir, "config.json")) as f:
+        model_type = json.load(f).get("model_type", "gpt2")
+    # Every family but GPT-2 through circuit-tracer's nnsight backend, on HF's own modules.
+    gemma = bool(a.scope_transcoders) or model_type != "gpt2"
     if a.saelens_transcoders:
         scratch = tempfile.mkdtemp(prefix="saescope-ct-")
         a.transcoders = os.path.join(scratch, os.path.basename(os.path.normpath(a.saelens_transcoders)))
         convert_saelens(a.saelens_transcoders, a.transcoders)
-    if gemma:
+    if a.scope_transcoders:
         scratch = tempfile.mkdtemp(prefix="saescope-ct-")
         a.transcoders = os.path.join(scratch, os.path.basename(os.path.normpath(a.scope_transcoders)))
         convert_scope(a.scope_transcoders, a.transcoders)
@@ -235,16 +238,19 @@ def main() -> None:
 
 
 def gemma_model(a, name, device):
-    """circuit-tracer's nnsight ReplacementModel on a local Gemma 3 folder, and the prompt's
-    tokens with BOS (the folder has tokenizer.json alone, which transformers' auto classes
-    do not open: its tokenizer is built from that file, BOS id from config.json)."""
+    """circuit-tracer's nnsight ReplacementModel on a local folder of a family it maps (Gemma
+    3, Qwen 3, Llama), and the prompt's tokens after a first token (the folder has
+    tokenizer.json alone, which transformers' auto classes do not open: its tokenizer is built
+    from that file; the first token is the config's BOS, else its pad, else its EOS, the
+    order of circuit-tracer's ensure_tokenized)."""
     import torch
     from circuit_tracer.replacement_model.replacement_model_nnsight import NNSightReplacementModel
     from circuit_tracer.utils.hf_utils import load_transcoder_from_hub
     from transformers import PreTrainedTokenizerFast
 
     with open(os.path.join(a.model_dir, "config.json")) as f:
-        bos = json.load(f)["bos_token_id"]
+        c = json.load(f)
+    bos = next(t for t in (c.get("bos_token_id"), c.get("pad_token_id"), c.get("eos_token_id")) if t is not None)
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(a.model_dir, "tokenizer.json"))
     transcoders, _ = load_transcoder_from_hub(name, device=device, dtype=torch.float32)
     model = NNSightReplacementModel.from_pretrained_and_transcoders(a.model_dir, transcoders, device=device, dtype=torch.float32)

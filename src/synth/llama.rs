@@ -36,13 +36,17 @@ fn config(variant: Variant, vocab: usize, bos: usize, eos: usize) -> serde_json:
             "attention_bias": false, "mlp_bias": false, "bos_token_id": bos, "eos_token_id": eos,
             "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0,
                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
+            "rope_theta": 500000.0,
+            "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
         }),
         Variant::Qwen3 => serde_json::json!({
             "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": vocab, "hidden_size": 64,
             "intermediate_size": 128, "num_hidden_layers": 6, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
             "max_position_embeddings": 512, "rms_norm_eps": 1e-6, "hidden_act": "silu", "tie_word_embeddings": true,
             "attention_bias": false, "use_sliding_window": false, "bos_token_id": null, "eos_token_id": eos,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0},
+            // Both spellings: transformers 5 reads rope_parameters, 4.x (circuit-tracer's
+            // pinned stack) rope_theta.
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}, "rope_theta": 1000000.0,
         }),
     }
 }

@@ -66,6 +66,15 @@ pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, progress: &Pro
     };
     let (tok_json, tok_vocab) = super::tokenizer::json(specials);
     write_json(&model_dir.join("tokenizer.json"), &tok_json)?;
+    // What the hub's folders carry beside tokenizer.json, so transformers' AutoTokenizer
+    // (circuit-tracer's loader) knows the special tokens instead of adding Llama's old <s>.
+    let tok_config = match variant {
+        Variant::Llama => serde_json::json!({"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>"}),
+        Variant::Qwen3 => {
+            serde_json::json!({"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": null, "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"})
+        }
+    };
+    write_json(&model_dir.join("tokenizer_config.json"), &tok_config)?;
     let cfg_json = config(variant, tok_vocab, 0, if variant == Variant::Llama { 1 } else { 0 });
     write_json(&model_dir.join("config.json"), &cfg_json)?;
     let cfg = LlamaConfig::from_json(&cfg_json)?;

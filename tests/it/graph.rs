@@ -376,27 +376,30 @@ fn the_gemma_graph_is_circuit_tracers_nnsight_one() {
 
 /// With fewer feature rows than active features, the rows computed are the ones
 /// circuit-tracer's influence estimate picks, batch by batch.
-/// Qwen 3 with its transcoders in circuit-tracer's own set (as mwhanna's ship), against
-/// circuit-tracer's nnsight backend on the same folders (HF's Qwen3ForCausalLM with the
-/// head norms; the first token `<|endoftext|>`, which its ensure_tokenized prepends as it does
-/// here): token nodes without an embedding scale, so held to circuit-tracer's as they are.
+/// Qwen 3 with its transcoders in circuit-tracer's own set (as mwhanna's ship) and Llama 3
+/// with SAELens folders (Llama 3's RoPE scaling, its own lm_head), against circuit-tracer's
+/// nnsight backend on the same folders (HF's own modules; the first token as its
+/// ensure_tokenized picks it, as here): token nodes without an embedding scale, so held to
+/// circuit-tracer's as they are.
 #[test]
-fn the_qwen_graph_is_circuit_tracers_nnsight_one() {
-    let dir = crate::common::kept_dir();
-    let out = crate::common::saescope()
-        .args(["synth", "--family", "qwen3", "--size", "tiny", "--seed", "0", "--transcoders", "plain", "--out"])
-        .arg(&dir)
-        .output()
-        .expect("synth");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let e = engine_in(&dir);
-    let tcs = load_dir(&dir.join("transcoders"), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
-    let want = reference("qwen3");
-    let tokens = e.tokenizer.encode_with_bos(want["prompt"].as_str().expect("prompt")).expect("tokens");
-    let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
-    let opts = saescope::graph::Options { batch: 37, ..Default::default() };
-    let g = saescope::graph::attribute(&r, &opts, |t| e.tokenizer.token_strings(&[t]).concat(), "tc", e.tokenizer.token_strings(&tokens)).expect("graph");
-    check_against(&g, &want, 1.0);
+fn the_qwen_and_llama_graphs_are_circuit_tracers_nnsight_ones() {
+    for family in ["qwen3", "llama"] {
+        let dir = crate::common::kept_dir();
+        let out = crate::common::saescope()
+            .args(["synth", "--family", family, "--size", "tiny", "--seed", "0", "--transcoders", "plain", "--out"])
+            .arg(&dir)
+            .output()
+            .expect("synth");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let e = engine_in(&dir);
+        let tcs = load_dir(&dir.join("transcoders"), e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
+        let want = reference(family);
+        let tokens = e.tokenizer.encode_with_bos(want["prompt"].as_str().expect("prompt")).expect("tokens");
+        let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
+        let opts = saescope::graph::Options { batch: 37, ..Default::default() };
+        let g = saescope::graph::attribute(&r, &opts, |t| e.tokenizer.token_strings(&[t]).concat(), "tc", e.tokenizer.token_strings(&tokens)).expect("graph");
+        check_against(&g, &want, 1.0);
+    }
 }
 
 #[test]

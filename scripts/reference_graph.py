@@ -144,6 +144,36 @@ def convert_scope(src: str, dst: str) -> None:
                         "feature_output_hook": "hook_mlp_out", "scan": os.path.basename(os.path.normpath(src))}, fh, sort_keys=False)
 
 
+def convert_npz(src: str, dst: str) -> None:
+    """The first Gemma Scope's transcoder folders (`layer_L/width_W/average_l0_N/params.npz`,
+    as `saescope synth --family gemma2 --transcoders` writes them: W_enc [d_in, d_sae], W_dec
+    [d_sae, d]) as circuit-tracer's native set, read at ln2.hook_normalized and written at
+    hook_mlp_out, its nnsight mapping for Gemma 2."""
+    import glob
+    import re
+    import numpy as np
+    import torch
+    import yaml
+    from safetensors.torch import save_file
+
+    found = {}
+    for f in glob.glob(os.path.join(src, "**", "params.npz"), recursive=True):
+        m = re.search(r"layer_(\d+)/", os.path.relpath(f, src))
+        if m:
+            found[int(m.group(1))] = f
+    if not found or sorted(found) != list(range(len(found))):
+        sys.exit(f"reference_graph: {src} lacks a Gemma Scope transcoder at some layer ({sorted(found)})")
+    os.makedirs(dst, exist_ok=True)
+    for layer, f in found.items():
+        w = {k: torch.tensor(v) for k, v in np.load(f).items()}
+        out = {"W_enc": w["W_enc"].T.contiguous(), "b_enc": w["b_enc"], "W_dec": w["W_dec"].contiguous(), "b_dec": w["b_dec"],
+               "activation_function.threshold": w["threshold"]}
+        save_file({k: v.to(torch.float32) for k, v in out.items()}, os.path.join(dst, f"layer_{layer}.safetensors"))
+    with open(os.path.join(dst, "config.yaml"), "w") as fh:
+        yaml.safe_dump({"model_kind": "transcoder_set", "model_name": "gemma-2-tiny", "feature_input_hook": "ln2.hook_normalized",
+                        "feature_output_hook": "hook_mlp_out", "scan": os.path.basename(os.path.normpath(src))}, fh, sort_keys=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model-dir", required=True)
@@ -154,6 +184,8 @@ def main() -> None:
     # every Gemma 3 layer the global layers' RoPE base): the model folder as
     # `saescope synth --family gemma3` writes it, transcoders in Gemma Scope 2's layout.
     which.add_argument("--scope-transcoders")
+    # Gemma 2 through the nnsight backend, transcoders in the first Gemma Scope's layout.
+    which.add_argument("--npz-transcoders")
     ap.add_argument("--prompt", required=True)
     # None is circuit-tracer's own "every active feature" (attribute() takes min(None or nnz, nnz)).
     ap.add_argument("--max-feature-nodes", type=int, default=None)
@@ -181,6 +213,10 @@ def main() -> None:
         scratch = tempfile.mkdtemp(prefix="saescope-ct-")
         a.transcoders = os.path.join(scratch, os.path.basename(os.path.normpath(a.saelens_transcoders)))
         convert_saelens(a.saelens_transcoders, a.transcoders)
+    if a.npz_transcoders:
+        scratch = tempfile.mkdtemp(prefix="saescope-ct-")
+        a.transcoders = os.path.join(scratch, os.path.basename(os.path.normpath(a.npz_transcoders)))
+        convert_npz(a.npz_transcoders, a.transcoders)
     if a.scope_transcoders:
         scratch = tempfile.mkdtemp(prefix="saescope-ct-")
         a.transcoders = os.path.join(scratch, os.path.basename(os.path.normpath(a.scope_transcoders)))

@@ -123,11 +123,7 @@ const ROW_TOKENS: usize = 600;
 /// The graph of `r`'s prompt: logit rows first, then feature rows in order of estimated
 /// influence, as circuit-tracer's `attribute` computes them.
 pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> String, scan: &str, token_texts: Vec<String>) -> Result<Graph> {
-    let logits = Vec::<f32>::try_from(&r.last_logits)?;
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    let exp: Vec<f64> = logits.iter().map(|&x| f64::from(x - max).exp()).collect();
-    let z: f64 = exp.iter().sum();
-    let probs: Vec<f32> = exp.iter().map(|e| (e / z) as f32).collect();
+    let probs = r.probabilities()?;
     let chosen = match &opts.targets {
         Some(t) if t.is_empty() => bail!("no target token given"),
         Some(t) => t.clone(),

@@ -55,7 +55,8 @@ pub struct Replacement<'a> {
     constants: Vec<Tensor>,
     /// [t, d]: what each token puts into the residual stream.
     embeddings: Tensor,
-    /// The model's logits at the last position, f32 [vocab].
+    /// The model's logits at the last position before any soft-cap, f32 [vocab]: what the
+    /// logit nodes are made of.
     pub last_logits: Tensor,
     /// [vocab, d], the unembedding, and its mean row [d].
     unembedding: Tensor,
@@ -240,6 +241,16 @@ pub enum Source {
 }
 
 impl Replacement<'_> {
+    /// The model's next-token probabilities at the last position, of its logits as it
+    /// outputs them (soft-capped where the family caps them).
+    pub fn probabilities(&self) -> Result<Vec<f32>> {
+        let logits = match self.model.final_softcap() {
+            Some(c) => (&self.last_logits / c).tanh() * c,
+            None => self.last_logits.shallow_clone(),
+        };
+        Ok(Vec::<f32>::try_from(logits.softmax(-1, Kind::Double).to_kind(Kind::Float))?)
+    }
+
     /// The column of `source` in `rows`.
     pub fn column(&self, source: Source) -> usize {
         match source {

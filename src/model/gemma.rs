@@ -413,6 +413,10 @@ impl Family for Gemma {
         self.rms_as(&h, &self.norm, Some(freeze))
     }
 
+    fn final_softcap(&self) -> Option<f64> {
+        self.cfg.final_logit_softcapping
+    }
+
     fn unembedding(&self) -> Result<Tensor> {
         Ok(self.embed.shallow_clone())
     }

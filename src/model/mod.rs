@@ -135,6 +135,13 @@ pub trait Family: Send {
     /// transpose, before any soft-cap.
     fn unembedding(&self) -> Result<Tensor>;
 
+    /// The soft-cap `tanh(l / c) * c` on the output logits, where the family has one (Gemma
+    /// 2's 30): the model's probabilities are of capped logits, while a graph's logit nodes
+    /// read them before it.
+    fn final_softcap(&self) -> Option<f64> {
+        None
+    }
+
     /// What tokens `ids` [t] themselves put into the residual stream, [t, d_model]: a
     /// graph's token nodes.
     fn token_embedding(&self, ids: &Tensor) -> Result<Tensor>;

@@ -295,14 +295,21 @@ fn check_against(g: &saescope::graph::Graph, want: &serde_json::Value, token_sca
     let edges: std::collections::BTreeSet<[u64; 2]> = pruned.edge_list().into_iter().map(|(r, c)| [r as u64, c as u64]).collect();
     let theirs: std::collections::BTreeSet<[u64; 2]> =
         want["edge_mask"].as_array().expect("edges").iter().map(|e| [e[0].as_u64().expect("row"), e[1].as_u64().expect("col")]).collect();
-    // An edge whose score ties the cut within float rounding may go either way.
-    let at_cut = |e: &[u64; 2]| (pruned.edge_score(e[0] as usize, e[1] as usize) - pruned.edge_cut).abs() <= 1e-5 * pruned.edge_cut;
+    // An edge whose score ties the cut within float rounding may go either way. circuit-tracer
+    // finds the cut by a float32 cumulative sum over every edge, whose rounding grows with
+    // their number: on a graph of millions of edges (Gemma 2's 26 layers) the cut moves by up
+    // to ~1e-3 of itself, and the edges within that band of it may differ.
+    let nnz = (0..n).map(|r| (0..n).filter(|&c| adjacency.get(r, c) != 0.0).count()).sum::<usize>();
+    let band = 1e-5f64.max(nnz as f64 * 2e-10);
+    let at_cut =
+        |e: &[u64; 2]| (f64::from(pruned.edge_score(e[0] as usize, e[1] as usize)) - f64::from(pruned.edge_cut)).abs() <= band * f64::from(pruned.edge_cut);
     let differ: Vec<&[u64; 2]> = edges.symmetric_difference(&theirs).collect();
     assert!(
-        differ.len() <= 3 && differ.iter().all(|e| at_cut(e)),
-        "pruned edges: {} vs {}; differing away from the cut: {differ:?}",
+        differ.len() <= 3 + nnz / 100_000 && differ.iter().all(|e| at_cut(e)),
+        "pruned edges: {} vs {} of {nnz}; differing away from the cut (band {band:e}): {differ:?}; scores relative to the cut {:?}",
         edges.len(),
-        theirs.len()
+        theirs.len(),
+        differ.iter().map(|e| pruned.edge_score(e[0] as usize, e[1] as usize) / pruned.edge_cut - 1.0).collect::<Vec<_>>()
     );
     // Nodes of equal influence take their cumulative scores in whichever order a sort
     // leaves them: compare the scores as a sorted list.
@@ -376,14 +383,17 @@ fn the_gemma_graph_is_circuit_tracers_nnsight_one() {
 
 /// With fewer feature rows than active features, the rows computed are the ones
 /// circuit-tracer's influence estimate picks, batch by batch.
-/// Qwen 3 with its transcoders in circuit-tracer's own set (as mwhanna's ship) and Llama 3
-/// with SAELens folders (Llama 3's RoPE scaling, its own lm_head), against circuit-tracer's
-/// nnsight backend on the same folders (HF's own modules; the first token as its
-/// ensure_tokenized picks it, as here): token nodes without an embedding scale, so held to
-/// circuit-tracer's as they are.
+/// Qwen 3 with its transcoders in circuit-tracer's own set (as mwhanna's ship), Llama 3 with
+/// SAELens folders (Llama 3's RoPE scaling, its own lm_head) and Gemma 2 with the first Gemma
+/// Scope's (reading ln2.hook_normalized, which circuit-tracer's nnsight mapping for Gemma 2
+/// also names: the norm before its weight; probabilities of the soft-capped logits), against
+/// circuit-tracer's nnsight backend on the same folders (HF's own modules; the first token as
+/// its ensure_tokenized picks it, as here). Token edges compare as they are: Qwen and Llama
+/// scale no embedding, and circuit-tracer's Gemma 2 token vectors, unlike its Gemma 3 ones,
+/// carry the sqrt(d_model) scale.
 #[test]
-fn the_qwen_and_llama_graphs_are_circuit_tracers_nnsight_ones() {
-    for family in ["qwen3", "llama"] {
+fn the_qwen_llama_and_gemma_2_graphs_are_circuit_tracers_nnsight_ones() {
+    for family in ["qwen3", "llama", "gemma2"] {
         let dir = crate::common::kept_dir();
         let out = crate::common::saescope()
             .args(["synth", "--family", family, "--size", "tiny", "--seed", "0", "--transcoders", "plain", "--out"])

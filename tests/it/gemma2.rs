@@ -5,22 +5,13 @@
 //! cache, agree within 1e-4 of the values' scale.
 
 use crate::common;
+use common::families::{self, compare};
 
 use saescope::model::config::ModelConfig;
 use saescope::model::gemma::{Gemma, GemmaConfig, Generation};
-use saescope::model::hooks::{HookPoint, Processing, Site};
 use saescope::model::{Family, HookEdit, KvCache};
 use saescope::weights::checkpoint::Checkpoint;
 use tch::{Device, Kind, Tensor};
-
-fn compare(got: &Tensor, want: &serde_json::Value, what: &str) {
-    let got: Vec<Vec<f32>> = Vec::try_from(got.to_kind(Kind::Float)).expect("rows");
-    let want: Vec<Vec<f64>> = serde_json::from_value(want.clone()).expect("rows");
-    assert_eq!(got[0].len(), want[0].len(), "{what}: width");
-    let scale = want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
-    let worst = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
-    assert!(worst <= 1e-4 * scale.max(1.0), "{what}: off by {worst:e} (values up to {scale})");
-}
 
 fn tiny() -> (Gemma, serde_json::Value) {
     let dir = common::fixture("gemma2_tiny");
@@ -35,42 +26,16 @@ fn tiny() -> (Gemma, serde_json::Value) {
     (model, r)
 }
 
-fn tokens(r: &serde_json::Value) -> Vec<u32> {
-    r["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("id") as u32).collect()
-}
-
 #[test]
 fn every_hook_point_in_a_padded_batch_equals_transformers() {
     let (model, r) = tiny();
-    let toks = tokens(&r);
-    let (t, short) = (toks.len() as i64, 9);
-    let row = |n: usize| -> Vec<i64> { (0..t as usize).map(|i| if i < n { i64::from(toks[i]) } else { 0 }).collect() };
-    let ids = Tensor::from_slice(&[row(t as usize), row(short)].concat()).view([2, t]);
-    let mask = Tensor::from_slice(&[vec![true; t as usize], (0..t).map(|i| i < short as i64).collect()].concat()).view([2, t]);
-    let hidden = r["hidden_states"].as_array().expect("hidden");
-    let n = model.n_layers();
-    let hooks = r["hooks"].as_object().expect("hooks");
-    assert_eq!(hooks.len(), n * 4);
-    let mut points: Vec<HookPoint> = (0..n).map(|l| HookPoint::new(l, Site::ResidPre)).collect();
-    points.extend(hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")));
-    points.push(HookPoint::new(n - 2, Site::ResidPost));
-    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
-    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
-    for (point, value) in points.iter().zip(&got) {
-        let want = match point.site {
-            Site::ResidPre => &hidden[point.layer],
-            Site::ResidPost => &hidden[point.layer + 1],
-            _ => &hooks[&point.to_string()],
-        };
-        compare(&value.get(0), want, &point.to_string());
-        compare(&value.get(1).narrow(0, 0, short as i64), want, &format!("{point}, padded row"));
-    }
+    families::every_hook_in_a_padded_batch(&model, &r, 9, 4, "Gemma 2");
 }
 
 #[test]
 fn soft_capped_logits_at_once_and_through_the_kv_cache_equal_transformers() {
     let (model, r) = tiny();
-    let toks = tokens(&r);
+    let toks = common::ids_of(&r["tokens"]);
     let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
     let whole = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
     compare(&whole, &r["logits"], "logits");
@@ -158,20 +123,5 @@ fn synthetic_gemma_2_with_gemma_scope_opens_from_its_folder_and_the_hub() {
 fn every_hook_point_equals_transformer_lens() {
     let (model, _) = tiny();
     let tl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("gemma2_tiny").join("tl.json")).expect("tl.json")).expect("json");
-    let toks = tokens(&tl);
-    let t = toks.len() as i64;
-    let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]);
-    let mask = Tensor::ones([1, t], (Kind::Bool, Device::Cpu));
-    let hooks = tl["hooks"].as_object().expect("hooks");
-    assert_eq!(hooks.len(), model.n_layers() * 6);
-    let points: Vec<HookPoint> = hooks.keys().map(|h| HookPoint::parse(h).expect("hook name")).collect();
-    assert!(points.iter().any(|p| p.site == Site::Ln2Normalized));
-    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
-    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
-    for ((hook, want), value) in hooks.iter().zip(&got) {
-        compare(&value.get(0), want, &format!("{hook} against TL"));
-    }
-    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
-    let logits = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
-    compare(&logits, &tl["logits"], "logits against TL");
+    families::every_hook_against_tl(&model, &tl, 6, "Gemma 2");
 }

@@ -10,27 +10,12 @@
 //! for bit).
 
 use crate::common;
+use common::families::{self, compare};
 
 use saescope::model::gemma::{Gemma, GemmaConfig};
-use saescope::model::hooks::{HookPoint, Processing, Site};
 use saescope::model::{Family, HookEdit, KvCache};
 use saescope::weights::checkpoint::Checkpoint;
 use tch::{Device, Kind, Tensor};
-
-fn rows(v: &serde_json::Value) -> Vec<Vec<f64>> {
-    serde_json::from_value(v.clone()).expect("rows")
-}
-
-/// `got` [rows, d] equals the first rows of `want` within 1e-4 of the values' scale.
-fn compare(got: &Tensor, want: &serde_json::Value, what: &str) {
-    let got: Vec<Vec<f32>> = Vec::try_from(got.to_kind(Kind::Float)).expect("rows");
-    let want = rows(want);
-    assert_eq!(got[0].len(), want[0].len(), "{what}: width");
-    assert!(got.len() <= want.len(), "{what}: rows");
-    let scale = want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
-    let worst = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
-    assert!(worst <= 1e-4 * scale.max(1.0), "{what}: off by {worst:e} (values up to {scale})");
-}
 
 fn tiny() -> (Gemma, serde_json::Value) {
     let dir = common::fixture("gemma3_tiny");
@@ -43,10 +28,6 @@ fn tiny() -> (Gemma, serde_json::Value) {
     (model, r)
 }
 
-fn tokens(r: &serde_json::Value) -> Vec<u32> {
-    r["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("id") as u32).collect()
-}
-
 /// Every hook point, in one batch of the reference sequence and a shorter one padded to its
 /// length: each layer's input (HF's hidden states), and per layer TransformerLens's
 /// attn.hook_z, hook_attn_out and hook_mlp_out (Gemma Scope 2 reads resid_post, z and
@@ -54,30 +35,7 @@ fn tokens(r: &serde_json::Value) -> Vec<u32> {
 #[test]
 fn every_hook_point_in_a_padded_batch_equals_transformers() {
     let (model, r) = tiny();
-    let toks = tokens(&r);
-    let (t, short) = (toks.len() as i64, 9);
-    let row = |n: usize| -> Vec<i64> { (0..t as usize).map(|i| if i < n { i64::from(toks[i]) } else { 0 }).collect() };
-    let ids = Tensor::from_slice(&[row(t as usize), row(short)].concat()).view([2, t]);
-    let mask = Tensor::from_slice(&[vec![true; t as usize], (0..t).map(|i| i < short as i64).collect()].concat()).view([2, t]);
-    let hidden = r["hidden_states"].as_array().expect("hidden");
-    let n = model.n_layers();
-    let mut points: Vec<HookPoint> = (0..n).map(|l| HookPoint::new(l, Site::ResidPre)).collect();
-    let hooks = r["hooks"].as_object().expect("hooks");
-    assert_eq!(hooks.len(), 7 * 3);
-    points.extend(hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")));
-    points.push(HookPoint::new(n - 2, Site::ResidPost));
-    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
-    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
-    for (point, value) in points.iter().zip(&got) {
-        let want = match point.site {
-            Site::ResidPre => &hidden[point.layer],
-            Site::ResidPost => &hidden[point.layer + 1],
-            _ => &hooks[&point.to_string()],
-        };
-        compare(&value.get(0), want, &point.to_string());
-        compare(&value.get(1).narrow(0, 0, short as i64), want, &format!("{point}, padded row"));
-    }
-    assert!(got.iter().all(|v| v.isnan().any().int64_value(&[]) == 0), "no NaN anywhere, padding included");
+    families::every_hook_in_a_padded_batch(&model, &r, 9, 3, "Gemma 3");
 }
 
 /// Every hook point TransformerLens caches for the blocks (resid_pre, attn.hook_z,
@@ -87,23 +45,8 @@ fn every_hook_point_in_a_padded_batch_equals_transformers() {
 #[test]
 fn every_hook_point_equals_transformer_lens() {
     let (model, _) = tiny();
-    let path = common::fixture("gemma3_tiny").join("tl.json");
-    let tl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("tl.json")).expect("json");
-    let toks = tokens(&tl);
-    let t = toks.len() as i64;
-    let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]);
-    let mask = Tensor::ones([1, t], (Kind::Bool, Device::Cpu));
-    let hooks = tl["hooks"].as_object().expect("hooks");
-    assert_eq!(hooks.len(), model.n_layers() * 5);
-    let points: Vec<HookPoint> = hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")).collect();
-    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
-    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
-    for ((name, want), value) in hooks.iter().zip(&got) {
-        compare(&value.get(0), want, &format!("{name} against TL"));
-    }
-    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
-    let logits = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
-    compare(&logits, &tl["logits"], "logits against TL");
+    let tl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("gemma3_tiny").join("tl.json")).expect("tl.json")).expect("json");
+    families::every_hook_against_tl(&model, &tl, 5, "Gemma 3");
 }
 
 /// Logits over the whole sequence at once, and a token at a time through the KV cache
@@ -111,7 +54,7 @@ fn every_hook_point_equals_transformer_lens() {
 #[test]
 fn logits_at_once_and_through_the_kv_cache_equal_transformers() {
     let (model, r) = tiny();
-    let toks = tokens(&r);
+    let toks = common::ids_of(&r["tokens"]);
     let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
     let whole = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
     compare(&whole, &r["logits"], "logits");

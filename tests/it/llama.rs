@@ -8,24 +8,14 @@
 //! same weights (tl.json, scripts/reference_llama_tl.py), whose hook names saescope uses.
 
 use crate::common;
+use common::families::{self, compare};
 
 use saescope::model::config::ModelConfig;
-use saescope::model::hooks::{HookPoint, Processing, Site};
+use saescope::model::hooks::{HookPoint, Site};
 use saescope::model::llama::{Llama, LlamaConfig};
 use saescope::model::{Family, Freeze, HookEdit, KvCache};
 use saescope::weights::checkpoint::Checkpoint;
 use tch::{Device, Kind, Tensor};
-
-/// `got` [rows, d] equals the first rows of `want` within 1e-4 of the values' scale.
-fn compare(got: &Tensor, want: &serde_json::Value, what: &str) {
-    let got: Vec<Vec<f32>> = Vec::try_from(got.to_kind(Kind::Float)).expect("rows");
-    let want: Vec<Vec<f64>> = serde_json::from_value(want.clone()).expect("rows");
-    assert_eq!(got[0].len(), want[0].len(), "{what}: width");
-    assert!(got.len() <= want.len(), "{what}: rows");
-    let scale = want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
-    let worst = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
-    assert!(worst <= 1e-4 * scale.max(1.0), "{what}: off by {worst:e} (values up to {scale})");
-}
 
 fn load(name: &str, kind: Kind) -> (Llama, serde_json::Value) {
     let dir = common::fixture(name);
@@ -36,56 +26,23 @@ fn load(name: &str, kind: Kind) -> (Llama, serde_json::Value) {
     (model, r)
 }
 
-fn tokens(r: &serde_json::Value) -> Vec<u32> {
-    r["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("id") as u32).collect()
-}
-
-/// Every hook point, in one batch of the reference sequence and a shorter one padded to its
-/// length: each layer's input (HF's hidden states), resid_post, and per layer attn.hook_z,
-/// hook_attn_out, hook_mlp_in and hook_mlp_out.
-fn every_hook_point(name: &str) {
-    let (model, r) = load(name, Kind::Float);
-    let toks = tokens(&r);
-    let (t, short) = (toks.len() as i64, 7);
-    let row = |n: usize| -> Vec<i64> { (0..t as usize).map(|i| if i < n { i64::from(toks[i]) } else { 0 }).collect() };
-    let ids = Tensor::from_slice(&[row(t as usize), row(short)].concat()).view([2, t]);
-    let mask = Tensor::from_slice(&[vec![true; t as usize], (0..t).map(|i| i < short as i64).collect()].concat()).view([2, t]);
-    let hidden = r["hidden_states"].as_array().expect("hidden");
-    let n = model.n_layers();
-    let hooks = r["hooks"].as_object().expect("hooks");
-    assert_eq!(hooks.len(), n * 4);
-    let mut points: Vec<HookPoint> = (0..n).map(|l| HookPoint::new(l, Site::ResidPre)).collect();
-    points.extend(hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")));
-    points.push(HookPoint::new(n - 2, Site::ResidPost));
-    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
-    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
-    for (point, value) in points.iter().zip(&got) {
-        let want = match point.site {
-            Site::ResidPre => &hidden[point.layer],
-            Site::ResidPost => &hidden[point.layer + 1],
-            _ => &hooks[&point.to_string()],
-        };
-        compare(&value.get(0), want, &format!("{name} {point}"));
-        compare(&value.get(1).narrow(0, 0, short as i64), want, &format!("{name} {point}, padded row"));
-    }
-    assert!(got.iter().all(|v| v.isnan().any().int64_value(&[]) == 0), "no NaN anywhere, padding included");
-}
-
 #[test]
 fn llama_every_hook_point_in_a_padded_batch_equals_transformers() {
-    every_hook_point("llama_tiny");
+    let (model, r) = load("llama_tiny", Kind::Float);
+    families::every_hook_in_a_padded_batch(&model, &r, 7, 4, "llama_tiny");
 }
 
 #[test]
 fn qwen3_every_hook_point_in_a_padded_batch_equals_transformers() {
-    every_hook_point("qwen3_tiny");
+    let (model, r) = load("qwen3_tiny", Kind::Float);
+    families::every_hook_in_a_padded_batch(&model, &r, 7, 4, "qwen3_tiny");
 }
 
 /// Logits over the whole sequence at once and a token at a time through the KV cache; the
 /// replacement model's forward (graph/) gives the same final norm on the clean run.
 fn logits(name: &str) {
     let (model, r) = load(name, Kind::Float);
-    let toks = tokens(&r);
+    let toks = common::ids_of(&r["tokens"]);
     let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
     let whole = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
     compare(&whole, &r["logits"], &format!("{name} logits"));
@@ -120,7 +77,7 @@ fn bf16_compute_stays_near_the_f32_logits() {
     let (model, r) = load("qwen3_tiny", Kind::BFloat16);
     assert_eq!(model.kind(), Kind::BFloat16);
     let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
-    let got = model.forward_cached(&tokens(&r), &mut KvCache::default(), &mut none).expect("forward");
+    let got = model.forward_cached(&common::ids_of(&r["tokens"]), &mut KvCache::default(), &mut none).expect("forward");
     let want = Tensor::from_slice(&serde_json::from_value::<Vec<Vec<f32>>>(r["logits"].clone()).expect("logits").concat()).view_as(&got);
     let rel = ((&got - &want).norm() / want.norm()).double_value(&[]);
     assert!(rel < 0.05, "bf16 logits {rel} off f32's");
@@ -203,20 +160,6 @@ fn every_hook_point_equals_transformer_lens() {
     for name in ["llama_tiny", "qwen3_tiny"] {
         let (model, _) = load(name, Kind::Float);
         let tl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture(name).join("tl.json")).expect("tl.json")).expect("json");
-        let toks = tokens(&tl);
-        let t = toks.len() as i64;
-        let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]);
-        let mask = Tensor::ones([1, t], (Kind::Bool, Device::Cpu));
-        let hooks = tl["hooks"].as_object().expect("hooks");
-        assert_eq!(hooks.len(), model.n_layers() * 5);
-        let points: Vec<HookPoint> = hooks.keys().map(|h| HookPoint::parse(h).expect("hook name")).collect();
-        let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
-        let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
-        for ((hook, want), value) in hooks.iter().zip(&got) {
-            compare(&value.get(0), want, &format!("{name} {hook} against TL"));
-        }
-        let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
-        let logits = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
-        compare(&logits, &tl["logits"], &format!("{name} logits against TL"));
+        families::every_hook_against_tl(&model, &tl, 5, name);
     }
 }

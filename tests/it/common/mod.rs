@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the tiny synthetic weights, written once per test binary.
 #![allow(dead_code)]
 
+pub mod families;
 pub mod hub;
 pub mod releases;
 

@@ -1,0 +1,70 @@
+//! What the model-family tests (gemma2.rs, gemma3.rs, llama.rs) check alike against the
+//! fixtures HF transformers and TransformerLens wrote on the same tiny weights.
+
+use saescope::model::hooks::{HookPoint, Processing, Site};
+use saescope::model::{Family, HookEdit, KvCache};
+use serde_json::Value;
+use tch::{Device, Kind, Tensor};
+
+/// `got` [rows, d] equals the first rows of `want` within 1e-4 of the values' scale.
+pub fn compare(got: &Tensor, want: &Value, what: &str) {
+    let got: Vec<Vec<f32>> = Vec::try_from(got.to_kind(Kind::Float)).expect("rows");
+    let want: Vec<Vec<f64>> = serde_json::from_value(want.clone()).expect("rows");
+    assert_eq!(got[0].len(), want[0].len(), "{what}: width");
+    assert!(got.len() <= want.len(), "{what}: rows");
+    let scale = want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1e-4 * scale.max(1.0), "{what}: off by {worst:e} (values up to {scale})");
+}
+
+/// Every hook point of HF's reference (`r`: tokens, hidden states, `per_layer` hooks a
+/// layer), in one batch of the reference sequence and its first `short` tokens padded to
+/// its length: each layer's input (HF's hidden states), a resid_post, and the hooks. The
+/// padded row equals the reference's prefix; no NaN anywhere, padding included.
+pub fn every_hook_in_a_padded_batch(model: &dyn Family, r: &Value, short: usize, per_layer: usize, what: &str) {
+    let toks = crate::common::ids_of(&r["tokens"]);
+    let t = toks.len();
+    let row = |n: usize| -> Vec<i64> { (0..t).map(|i| if i < n { i64::from(toks[i]) } else { 0 }).collect() };
+    let ids = Tensor::from_slice(&[row(t), row(short)].concat()).view([2, t as i64]);
+    let mask = Tensor::from_slice(&[vec![true; t], (0..t).map(|i| i < short).collect()].concat()).view([2, t as i64]);
+    let hidden = r["hidden_states"].as_array().expect("hidden");
+    let n = model.n_layers();
+    let hooks = r["hooks"].as_object().expect("hooks");
+    assert_eq!(hooks.len(), n * per_layer, "{what}: hooks a layer");
+    let mut points: Vec<HookPoint> = (0..n).map(|l| HookPoint::new(l, Site::ResidPre)).collect();
+    points.extend(hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")));
+    points.push(HookPoint::new(n - 2, Site::ResidPost));
+    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
+    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
+    for (point, value) in points.iter().zip(&got) {
+        let want = match point.site {
+            Site::ResidPre => &hidden[point.layer],
+            Site::ResidPost => &hidden[point.layer + 1],
+            _ => &hooks[&point.to_string()],
+        };
+        compare(&value.get(0), want, &format!("{what} {point}"));
+        compare(&value.get(1).narrow(0, 0, short as i64), want, &format!("{what} {point}, padded row"));
+    }
+    assert!(got.iter().all(|v| v.isnan().any().int64_value(&[]) == 0), "{what}: no NaN anywhere, padding included");
+}
+
+/// Every hook point TransformerLens cached (`tl`: tokens, `per_layer` hooks a layer, logits)
+/// and the logits, as its HookedTransformer computed them from the same weights, so the hook
+/// names mean in saescope what they mean in TL.
+pub fn every_hook_against_tl(model: &dyn Family, tl: &Value, per_layer: usize, what: &str) {
+    let toks = crate::common::ids_of(&tl["tokens"]);
+    let t = toks.len() as i64;
+    let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, t]);
+    let mask = Tensor::ones([1, t], (Kind::Bool, Device::Cpu));
+    let hooks = tl["hooks"].as_object().expect("hooks");
+    assert_eq!(hooks.len(), model.n_layers() * per_layer, "{what}: hooks a layer");
+    let points: Vec<HookPoint> = hooks.keys().map(|h| HookPoint::parse(h).expect("hook name")).collect();
+    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
+    let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
+    for ((hook, want), value) in hooks.iter().zip(&got) {
+        compare(&value.get(0), want, &format!("{what} {hook} against TL"));
+    }
+    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+    let logits = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
+    compare(&logits, &tl["logits"], &format!("{what} logits against TL"));
+}

@@ -68,6 +68,73 @@ def gemma_scope_sae(root: str, folder: str):
     return sae, cfg
 
 
+def table(t, digits: int = 8):
+    """A 2-D tensor as rows of floats rounded to `digits` significant digits (fixtures)."""
+    return [[float(f"{v:.{digits}g}") for v in row] for row in t.tolist()]
+
+
+def hf_reference(out: str, model, tokens, catches, **extra) -> None:
+    """HF `model`'s forward on `tokens` as out/reference.json: the tokens, every hidden state
+    (`output_hidden_states`), the logits and, per layer, the values `catches` names: (the
+    layer's module by attribute path, "input" or "output", TL's hook name after
+    `blocks.L.`), caught with forward hooks; `extra` keys beside them."""
+    import torch
+
+    caught = {}
+    for i, layer in enumerate(model.model.layers):
+        for path, side, hook in catches:
+            module = layer
+            for part in path.split("."):
+                module = getattr(module, part)
+            name = f"blocks.{i}.{hook}"
+            if side == "input":
+                module.register_forward_pre_hook(lambda m, a, name=name: caught.__setitem__(name, a[0][0]))
+            else:
+                module.register_forward_hook(lambda m, a, o, name=name: caught.__setitem__(name, o[0]))
+    o = model(torch.tensor([tokens]), output_hidden_states=True)
+    ref = {"tokens": tokens, **extra, "hidden_states": [table(h[0]) for h in o.hidden_states], "logits": table(o.logits[0]),
+           "hooks": {k: table(t) for k, t in sorted(caught.items())}}
+    with open(os.path.join(out, "reference.json"), "w") as f:
+        json.dump(ref, f)
+
+
+def write_tl_reference(out: str, arch: str, tokens, got: dict, logits, pairs) -> None:
+    """Exits unless every (name, TL's, HF's) of `pairs` agrees within 1e-4 of HF's scale, so
+    tl.json is known to describe HF's model; then writes out/tl.json: the tokens, TL's hooks
+    `got` and its `logits`."""
+    diffs = []
+    for name, a, b in pairs:
+        assert a.shape == b.shape, (name, a.shape, b.shape)
+        diffs.append((float((a.float() - b.float()).abs().max()) / max(float(b.abs().max()), 1.0), name))
+    worst, worst_name = max(diffs)
+    print(f"{arch}: TL vs HF: {len(pairs)} tensors, worst {worst:.3e} of scale ({worst_name})", file=sys.stderr)
+    if worst > 1e-4:
+        for rel, name in diffs:
+            if rel > 1e-4:
+                print(f"  {name}: {rel:.3e}", file=sys.stderr)
+        print("TL and HF disagree: tl.json would not describe HF's model", file=sys.stderr)
+        sys.exit(1)
+    res = {"tokens": tokens, "hooks": {k: table(v, 7) for k, v in sorted(got.items())}, "logits": table(logits, 7)}
+    path = os.path.join(out, "tl.json")
+    with open(path, "w") as f:
+        json.dump(res, f, separators=(",", ":"))
+    print(f"wrote {path}, {os.path.getsize(path)} bytes", file=sys.stderr)
+
+
+def tl_block_hooks(cache, n: int) -> dict:
+    """TL's cached block hooks of layers 0..n as fixtures hold them: resid_pre, resid_post,
+    attn.hook_z with the heads side by side, hook_attn_out and hook_mlp_out."""
+    got = {}
+    for l in range(n):
+        got[f"blocks.{l}.hook_resid_pre"] = cache[f"blocks.{l}.hook_resid_pre"][0]
+        got[f"blocks.{l}.hook_resid_post"] = cache[f"blocks.{l}.hook_resid_post"][0]
+        z = cache[f"blocks.{l}.attn.hook_z"][0]
+        got[f"blocks.{l}.attn.hook_z"] = z.reshape(z.shape[0], -1)
+        got[f"blocks.{l}.hook_attn_out"] = cache[f"blocks.{l}.hook_attn_out"][0]
+        got[f"blocks.{l}.hook_mlp_out"] = cache[f"blocks.{l}.hook_mlp_out"][0]
+    return got
+
+
 def gemma3_tl(model_dir: str, hf, c: dict):
     """TransformerLens's HookedTransformer of the Gemma 3 in `model_dir` (config dict `c`),
     built without the hub: the config is TL's own for google/gemma-3-270m (the dict that

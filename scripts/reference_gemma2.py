@@ -10,9 +10,10 @@ hook_mlp_out.
 
     python scripts/reference_gemma2.py tests/fixtures/gemma2_tiny
 """
-import json
 import os
 import sys
+
+from reference import hf_reference
 
 
 def main() -> None:
@@ -36,23 +37,9 @@ def main() -> None:
     if os.path.exists(os.path.join(out, "generation_config.json")):
         os.remove(os.path.join(out, "generation_config.json"))
     tokens = [2, 17, 200, 5, 5, 90, 131, 3, 255, 64, 128, 9]
-    caught = {}
-    for i, layer in enumerate(model.model.layers):
-        layer.self_attn.o_proj.register_forward_pre_hook(lambda m, a, i=i: caught.__setitem__(f"blocks.{i}.attn.hook_z", a[0][0]))
-        layer.post_attention_layernorm.register_forward_hook(lambda m, a, o, i=i: caught.__setitem__(f"blocks.{i}.hook_attn_out", o[0]))
-        layer.pre_feedforward_layernorm.register_forward_hook(lambda m, a, o, i=i: caught.__setitem__(f"blocks.{i}.hook_mlp_in", o[0]))
-        layer.post_feedforward_layernorm.register_forward_hook(lambda m, a, o, i=i: caught.__setitem__(f"blocks.{i}.hook_mlp_out", o[0]))
-    o = model(torch.tensor([tokens]), output_hidden_states=True)
-    fmt = lambda t: [[float(f"{v:.8g}") for v in row] for row in t.tolist()]
-    ref = {
-        "tokens": tokens,
-        "layer_types": cfg.layer_types,
-        "hidden_states": [fmt(h[0]) for h in o.hidden_states],
-        "logits": fmt(o.logits[0]),
-        "hooks": {k: fmt(t) for k, t in sorted(caught.items())},
-    }
-    with open(os.path.join(out, "reference.json"), "w") as f:
-        json.dump(ref, f)
+    catches = [("self_attn.o_proj", "input", "attn.hook_z"), ("post_attention_layernorm", "output", "hook_attn_out"),
+               ("pre_feedforward_layernorm", "output", "hook_mlp_in"), ("post_feedforward_layernorm", "output", "hook_mlp_out")]
+    hf_reference(out, model, tokens, catches, layer_types=cfg.layer_types)
     print("layer types", cfg.layer_types, file=sys.stderr)
 
 

@@ -11,9 +11,10 @@ attn.hook_z, hook_attn_out and hook_mlp_out (caught with forward hooks).
 
     python scripts/reference_gemma3.py tests/fixtures/gemma3_tiny
 """
-import json
 import os
 import sys
+
+from reference import hf_reference
 
 
 def main() -> None:
@@ -44,21 +45,9 @@ def main() -> None:
     tokens = [2, 17, 200, 5, 5, 90, 131, 3, 255, 64, 128, 9]
     # TransformerLens's hook names for Gemma's blocks: attn.hook_z (the heads' output before
     # o_proj), hook_attn_out and hook_mlp_out (after the post-attention and post-MLP norms).
-    caught = {}
-    for i, layer in enumerate(model.model.layers):
-        layer.self_attn.o_proj.register_forward_pre_hook(lambda m, a, i=i: caught.__setitem__(f"blocks.{i}.attn.hook_z", a[0][0]))
-        layer.post_attention_layernorm.register_forward_hook(lambda m, a, o, i=i: caught.__setitem__(f"blocks.{i}.hook_attn_out", o[0]))
-        layer.post_feedforward_layernorm.register_forward_hook(lambda m, a, o, i=i: caught.__setitem__(f"blocks.{i}.hook_mlp_out", o[0]))
-    o = model(torch.tensor([tokens]), output_hidden_states=True)
-    ref = {
-        "tokens": tokens,
-        "layer_types": cfg.layer_types,
-        "hidden_states": [[[float(f"{v:.8g}") for v in row] for row in h[0].tolist()] for h in o.hidden_states],
-        "logits": [[float(f"{v:.8g}") for v in row] for row in o.logits[0].tolist()],
-        "hooks": {k: [[float(f"{v:.8g}") for v in row] for row in t.tolist()] for k, t in sorted(caught.items())},
-    }
-    with open(os.path.join(out, "reference.json"), "w") as f:
-        json.dump(ref, f)
+    catches = [("self_attn.o_proj", "input", "attn.hook_z"), ("post_attention_layernorm", "output", "hook_attn_out"),
+               ("post_feedforward_layernorm", "output", "hook_mlp_out")]
+    hf_reference(out, model, tokens, catches, layer_types=cfg.layer_types)
     print("layer types", cfg.layer_types, file=sys.stderr)
 
 

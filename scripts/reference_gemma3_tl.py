@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-from reference import gemma3_tl
+from reference import gemma3_tl, tl_block_hooks, write_tl_reference
 
 
 def main() -> None:
@@ -44,14 +44,7 @@ def main() -> None:
     o = hf(ids, output_hidden_states=True)
 
     n = cfg.n_layers
-    got = {}
-    for l in range(n):
-        got[f"blocks.{l}.hook_resid_pre"] = cache[f"blocks.{l}.hook_resid_pre"][0]
-        got[f"blocks.{l}.hook_resid_post"] = cache[f"blocks.{l}.hook_resid_post"][0]
-        z = cache[f"blocks.{l}.attn.hook_z"][0]
-        got[f"blocks.{l}.attn.hook_z"] = z.reshape(z.shape[0], -1)
-        got[f"blocks.{l}.hook_attn_out"] = cache[f"blocks.{l}.hook_attn_out"][0]
-        got[f"blocks.{l}.hook_mlp_out"] = cache[f"blocks.{l}.hook_mlp_out"][0]
+    got = tl_block_hooks(cache, n)
 
     # TL against HF: this run of HF, and reference.json (what tests/gemma3.rs holds).
     want = {}
@@ -66,27 +59,7 @@ def main() -> None:
     pairs.append(("logits", logits[0], o.logits[0]))
     pairs.append(("logits (reference.json)", logits[0], torch.tensor(ref["logits"])))
     pairs += [(f"hidden_states[{i}] (reference.json)", o.hidden_states[i][0], torch.tensor(h)) for i, h in enumerate(ref["hidden_states"])]
-    diffs = []
-    for name, a, b in pairs:
-        assert a.shape == b.shape, (name, a.shape, b.shape)
-        diffs.append((float((a.float() - b.float()).abs().max()) / max(float(b.abs().max()), 1.0), name))
-    worst, worst_name = max(diffs)
-    print(f"TL vs HF: {len(pairs)} tensors, worst {worst:.3e} of scale ({worst_name})", file=sys.stderr)
-    if worst > 1e-4:
-        for rel, name in diffs:
-            if rel > 1e-4:
-                print(f"  {name}: {rel:.3e}", file=sys.stderr)
-        print("TL and HF disagree: tl.json would not describe HF's model", file=sys.stderr)
-        sys.exit(1)
-
-    def table(t):
-        return [[float(f"{v:.7g}") for v in row] for row in t.tolist()]
-
-    res = {"tokens": tokens, "hooks": {k: table(v) for k, v in sorted(got.items())}, "logits": table(logits[0])}
-    path = os.path.join(out, "tl.json")
-    with open(path, "w") as f:
-        json.dump(res, f, separators=(",", ":"))
-    print(f"wrote {path}, {os.path.getsize(path)} bytes", file=sys.stderr)
+    write_tl_reference(out, "Gemma3ForCausalLM", tokens, got, logits[0], pairs)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ hook_attn_out, mlp.hook_in (what transcoders read) and hook_mlp_out (forward hoo
     python scripts/reference_llama.py llama tests/fixtures/llama_tiny
     python scripts/reference_llama.py qwen3 tests/fixtures/qwen3_tiny
 """
-import json
 import os
 import sys
+
+from reference import hf_reference
 
 
 def main() -> None:
@@ -58,22 +59,9 @@ def main() -> None:
         if os.path.exists(os.path.join(out, extra)):
             os.remove(os.path.join(out, extra))
     tokens = [1, 17, 200, 5, 5, 90, 131, 3, 255, 64, 128, 9]
-    caught = {}
-    for i, layer in enumerate(model.model.layers):
-        layer.self_attn.o_proj.register_forward_pre_hook(lambda m, a, i=i: caught.__setitem__(f"blocks.{i}.attn.hook_z", a[0][0]))
-        layer.self_attn.o_proj.register_forward_hook(lambda m, a, o, i=i: caught.__setitem__(f"blocks.{i}.hook_attn_out", o[0]))
-        layer.post_attention_layernorm.register_forward_hook(lambda m, a, o, i=i: caught.__setitem__(f"blocks.{i}.hook_mlp_in", o[0]))
-        layer.mlp.register_forward_hook(lambda m, a, o, i=i: caught.__setitem__(f"blocks.{i}.hook_mlp_out", o[0]))
-    o = model(torch.tensor([tokens]), output_hidden_states=True)
-    fmt = lambda t: [[float(f"{v:.8g}") for v in row] for row in t.tolist()]
-    ref = {
-        "tokens": tokens,
-        "hidden_states": [fmt(h[0]) for h in o.hidden_states],
-        "logits": fmt(o.logits[0]),
-        "hooks": {k: fmt(t) for k, t in sorted(caught.items())},
-    }
-    with open(os.path.join(out, "reference.json"), "w") as f:
-        json.dump(ref, f)
+    catches = [("self_attn.o_proj", "input", "attn.hook_z"), ("self_attn.o_proj", "output", "hook_attn_out"),
+               ("post_attention_layernorm", "output", "hook_mlp_in"), ("mlp", "output", "hook_mlp_out")]
+    hf_reference(out, model, tokens, catches)
     print(which, "written to", out, file=sys.stderr)
 
 

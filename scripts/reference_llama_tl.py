@@ -22,6 +22,8 @@ import shutil
 import sys
 import tempfile
 
+from reference import tl_block_hooks, write_tl_reference
+
 
 def main() -> None:
     out = sys.argv[1]
@@ -67,42 +69,15 @@ def main() -> None:
     tokens = ref["tokens"]
     logits, cache = tl.run_with_cache(torch.tensor([tokens]))
     n = cfg.n_layers
-    got = {}
-    for l in range(n):
-        got[f"blocks.{l}.hook_resid_pre"] = cache[f"blocks.{l}.hook_resid_pre"][0]
-        got[f"blocks.{l}.hook_resid_post"] = cache[f"blocks.{l}.hook_resid_post"][0]
-        z = cache[f"blocks.{l}.attn.hook_z"][0]
-        got[f"blocks.{l}.attn.hook_z"] = z.reshape(z.shape[0], -1)
-        got[f"blocks.{l}.hook_attn_out"] = cache[f"blocks.{l}.hook_attn_out"][0]
-        got[f"blocks.{l}.hook_mlp_out"] = cache[f"blocks.{l}.hook_mlp_out"][0]
-        if arch == "Gemma2ForCausalLM":
-            # What Gemma Scope's transcoders read (SAELens's name): before the norm's weight.
+    got = tl_block_hooks(cache, n)
+    if arch == "Gemma2ForCausalLM":
+        # What Gemma Scope's transcoders read (SAELens's name): before the norm's weight.
+        for l in range(n):
             got[f"blocks.{l}.ln2.hook_normalized"] = cache[f"blocks.{l}.ln2.hook_normalized"][0]
     want = {f"blocks.{l}.hook_resid_pre": torch.tensor(ref["hidden_states"][l]) for l in range(n)}
     want.update({k: torch.tensor(v) for k, v in ref["hooks"].items() if k in got})
     pairs = [(k, got[k], v) for k, v in want.items()] + [("logits", logits[0], torch.tensor(ref["logits"]))]
-    diffs = []
-    for name, a, b in pairs:
-        assert a.shape == b.shape, (name, a.shape, b.shape)
-        diffs.append((float((a.float() - b.float()).abs().max()) / max(float(b.abs().max()), 1.0), name))
-    worst, worst_name = max(diffs)
-    print(f"{arch}: TL vs HF: {len(pairs)} tensors, worst {worst:.3e} of scale ({worst_name})", file=sys.stderr)
-    if worst > 1e-4:
-        for rel, name in diffs:
-            if rel > 1e-4:
-                print(f"  {name}: {rel:.3e}", file=sys.stderr)
-        print("TL and HF disagree: tl.json would not describe HF's model", file=sys.stderr)
-        sys.exit(1)
-
-    def table(t):
-        return [[float(f"{v:.7g}") for v in row] for row in t.tolist()]
-
-    res = {"tokens": tokens, "hooks": {k: table(v) for k, v in sorted(got.items())}, "logits": table(logits[0])}
-    path = os.path.join(out, "tl.json")
-    with open(path, "w") as f:
-        json.dump(res, f, separators=(",", ":"))
-    print(f"wrote {path}, {os.path.getsize(path)} bytes", file=sys.stderr)
-
+    write_tl_reference(out, arch, tokens, got, logits[0], pairs)
 
 if __name__ == "__main__":
     main()

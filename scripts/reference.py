@@ -81,7 +81,9 @@ def hf_reference(out: str, model, tokens, catches, **extra) -> None:
     import torch
 
     caught = {}
-    for i, layer in enumerate(model.model.layers):
+    # Most families keep their blocks at model.model.layers; GPT-NeoX at model.gpt_neox.layers.
+    body = model.model if hasattr(model, "model") else model.gpt_neox
+    for i, layer in enumerate(body.layers):
         for path, side, hook in catches:
             module = layer
             for part in path.split("."):

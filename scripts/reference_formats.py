@@ -4,7 +4,9 @@ a TopK SAE with per-token `layer_norm` input normalisation (the OpenAI v5 releas
 processing), a standard SAE with `constant_norm_rescale` and one without `b_dec` applied
 to its input; a folder in the old mats_sae_training layout of gpt2-small-res-jb
 (`hook_point`, `hook_point_layer`, no architecture key); Gemma Scope 2's folder and the
-first Gemma Scope's `params.npz`; Llama Scope's folder. `reference.json` holds seeded
+first Gemma Scope's `params.npz`; Llama Scope's folder; dictionary_learning's trainer folders
+(config.json and ae.pt) of every class SAELens's dictionary_learning_1 loader reads; a gated
+SAE in SAELens's own folder. `reference.json` holds seeded
 inputs and SAELens's `SAE.load_from_disk(folder).encode(x)` for each.
 
     python scripts/reference_formats.py tests/fixtures/formats
@@ -127,6 +129,55 @@ def main() -> None:
     ref["encode"]["llama_scope/" + ls_folder] = sae.encode(x).tolist()
     ref["llama_scope_hook"] = hook_name
     ref["llama_scope_norm_scaling_factor"] = norm_scaling_factor
+
+    # dictionary_learning's trainer folders (config.json, ae.pt as torch.save writes the
+    # module's state dict), one per dict_class, each in the tensor names its class saves,
+    # through SAELens's dictionary_learning_1 loader (SAEBench's sweeps, andyrdt's SAEs).
+    dl_root = os.path.join(out, "dictionary_learning")
+    shutil.rmtree(dl_root, ignore_errors=True)
+
+    def rnd(*shape, scale=0.3):
+        return torch.randn(*shape) * scale
+
+    linear = lambda: {"encoder.weight": rnd(d_sae, d_in), "encoder.bias": rnd(d_sae), "decoder.weight": rnd(d_in, d_sae)}
+    direct = lambda: {"W_enc": rnd(d_in, d_sae), "b_enc": rnd(d_sae), "W_dec": rnd(d_sae, d_in), "b_dec": rnd(d_in)}
+    classes = {
+        "AutoEncoder": {**linear(), "bias": rnd(d_in)},
+        "AutoEncoderTopK": {**linear(), "b_dec": rnd(d_in), "k": torch.tensor(8), "threshold": torch.tensor(0.5)},
+        "BatchTopKSAE": {**linear(), "b_dec": rnd(d_in), "k": torch.tensor(8), "threshold": torch.tensor(0.6)},
+        "MatryoshkaBatchTopKSAE": {**direct(), "k": torch.tensor(8), "threshold": torch.tensor(0.6), "group_sizes": torch.tensor([32, 64])},
+        "JumpReluAutoEncoder": {**direct(), "threshold": torch.rand(d_sae) * 0.8},
+        "GatedAutoEncoder": {"encoder.weight": rnd(d_sae, d_in), "decoder.weight": rnd(d_in, d_sae), "decoder_bias": rnd(d_in),
+                             "r_mag": rnd(d_sae), "gate_bias": rnd(d_sae), "mag_bias": rnd(d_sae)},
+    }
+    for dict_class, state in classes.items():
+        folder = os.path.join(dl_root, dict_class)
+        os.makedirs(folder)
+        torch.save(state, os.path.join(folder, "ae.pt"))
+        trainer = {"dict_class": dict_class, "activation_dim": d_in, "dict_size": d_sae, "layer": 3,
+                   "lm_name": "EleutherAI/pythia-70m-deduped", "k": 8, "submodule_name": "resid_post_layer_3"}
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            json.dump({"trainer": trainer, "buffer": {"ctx_len": 128, "d_submodule": d_in}}, f, indent=1)
+    loaders.hf_hub_download = lambda repo_id, filename, subfolder=None, **kw: os.path.join(dl_root, subfolder, filename) if subfolder else os.path.join(dl_root, filename)
+    for dict_class in classes:
+        cfg, state, _ = loaders.dictionary_learning_sae_huggingface_loader_1("canrager/lm_sae", dict_class)
+        ref["dictionary_learning_hook"] = cfg["hook_name"]
+        sae = SAE.from_dict(loaders.handle_config_defaulting(cfg))
+        sae.load_state_dict(state)
+        ref["encode"]["dictionary_learning/" + dict_class] = sae.encode(x).tolist()
+
+    # A gated SAE as SAELens saves one (architecture "gated": W_enc, b_gate, r_mag, b_mag).
+    from sae_lens import GatedSAEConfig
+
+    gated = GatedSAEConfig(d_in=d_in, d_sae=d_sae)
+    gated.metadata.hook_name = hook
+    sae = SAE.from_dict(gated.to_dict())
+    for p in sae.parameters():
+        p.copy_(torch.randn_like(p) * 0.3)
+    folder = os.path.join(out, "gated")
+    shutil.rmtree(folder, ignore_errors=True)
+    sae.save_model(folder)
+    ref["encode"]["gated"] = SAE.load_from_disk(folder, device="cpu").encode(x).tolist()
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(ref, f)
 

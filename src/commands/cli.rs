@@ -212,7 +212,8 @@ pub enum Command {
         /// Scope 2's; default gemma-scope-2-270m-pt-res at layers 5 and 9, or at 5, 9, 12
         /// and 15 for --size 270m), Gemma 2 (tiny, with Gemma Scope's
         /// gemma-scope-2b-pt-res-canonical at 6, 13, 16 and 21), Llama 3 or Qwen 3 (tiny,
-        /// with SAELens-folder SAEs at blocks.2 and blocks.4.hook_resid_pre).
+        /// with SAELens-folder SAEs at blocks.2 and blocks.4.hook_resid_pre), Pythia (tiny,
+        /// with pythia-70m-deduped-res-sm's folders at layers 1, 3, 4 and 5).
         #[arg(long, value_enum, default_value_t = FamilyArg::Gpt2)]
         family: FamilyArg,
         /// tiny (tests), small (GPT-2 small's shape) or 270m (Gemma 3 270M's).
@@ -435,6 +436,8 @@ pub enum FamilyArg {
     Gemma3,
     Llama,
     Qwen3,
+    /// GPT-NeoX, as Pythia 70M.
+    Pythia,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -46,6 +46,7 @@ fn write_transcoders(out: &Path, family: FamilyArg, size: Size, seed: u64, kind:
         FamilyArg::Llama => (saescope::synth::transcoders::Layout::SaeLens, 256),
         // As circuit-tracer's Qwen 3 transcoders ship (mwhanna-qwen3-*-transcoders).
         FamilyArg::Qwen3 => (saescope::synth::transcoders::Layout::CircuitTracer, 256),
+        FamilyArg::Pythia => (saescope::synth::transcoders::Layout::SaeLens, 256),
     };
     let (dir, skip, cross) = match kind {
         TranscoderArg::Plain => (out.join("transcoders"), false, false),
@@ -75,6 +76,13 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
         }
         FamilyArg::Llama => saescope::synth::llama::write(out, saescope::model::llama::Variant::Llama, size, seed, &ProgressSink::stderr()),
         FamilyArg::Qwen3 => saescope::synth::llama::write(out, saescope::model::llama::Variant::Qwen3, size, seed, &ProgressSink::stderr()),
+        FamilyArg::Pythia => {
+            use saescope::synth::neox::{LAYERS, RELEASE};
+            let release = c.sae_release_arg.clone().unwrap_or_else(|| RELEASE.into());
+            let layers = c.layers_arg.clone().unwrap_or_else(|| LAYERS.to_vec());
+            let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
+            saescope::synth::neox::write(out, size, seed, &selection, &ProgressSink::stderr())
+        }
         _ if !c.sae_release().contains('/') => {
             let selection = Selection::from_args(&c.sae_release(), &c.sae, &c.layers(), Some(&out.join("saes")), c.sae_registry.as_deref())?;
             saescope::synth::gpt2::write_release(out, size, seed, &selection, &ProgressSink::stderr())

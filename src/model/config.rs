@@ -1,5 +1,5 @@
 //! A model's config.json, read as the family its `model_type` names: the only file that
-//! names every family, so adding one is a file beside gpt2.rs, gemma.rs and llama.rs and an
+//! names every family, so adding one is a file beside gpt2.rs, gemma.rs, llama.rs and neox.rs and an
 //! arm here.
 
 use super::Family;
@@ -15,6 +15,8 @@ pub enum ModelConfig {
     Gemma(super::gemma::GemmaConfig),
     /// Llama 3 and Qwen 3 (llama.rs).
     Llama(super::llama::LlamaConfig),
+    /// GPT-NeoX: Pythia (neox.rs).
+    Neox(super::neox::NeoxConfig),
 }
 
 /// What a checkpoint tensor is to a run that needs `n` blocks.
@@ -39,9 +41,10 @@ impl ModelConfig {
                 Ok(Self::Gemma(super::gemma::GemmaConfig::from_json(&v).wrap_err_with(|| format!("in {}", path.display()))?))
             }
             Some("llama" | "qwen3") => Ok(Self::Llama(super::llama::LlamaConfig::from_json(&v).wrap_err_with(|| format!("in {}", path.display()))?)),
+            Some("gpt_neox") => Ok(Self::Neox(super::neox::NeoxConfig::from_json(&v).wrap_err_with(|| format!("in {}", path.display()))?)),
             Some(other) => {
                 color_eyre::eyre::bail!(
-                    "{}: model_type {other:?} is not a family saescope runs (GPT-2: gpt2; Gemma 2: gemma2; Gemma 3: gemma3_text; Llama 3: llama; Qwen 3: qwen3)",
+                    "{}: model_type {other:?} is not a family saescope runs (GPT-2: gpt2; Gemma 2: gemma2; Gemma 3: gemma3_text; Llama 3: llama; Qwen 3: qwen3; Pythia: gpt_neox)",
                     path.display()
                 )
             }
@@ -53,6 +56,7 @@ impl ModelConfig {
             Self::Gpt2(_) => "GPT-2",
             Self::Gemma(c) => c.family(),
             Self::Llama(c) => c.family(),
+            Self::Neox(_) => "Pythia",
         }
     }
 
@@ -61,6 +65,7 @@ impl ModelConfig {
             Self::Gpt2(c) => c.n_layer,
             Self::Gemma(c) => c.num_hidden_layers,
             Self::Llama(c) => c.num_hidden_layers,
+            Self::Neox(c) => c.num_hidden_layers,
         }
     }
 
@@ -69,6 +74,7 @@ impl ModelConfig {
             Self::Gpt2(c) => c.n_embd,
             Self::Gemma(c) => c.hidden_size,
             Self::Llama(c) => c.hidden_size,
+            Self::Neox(c) => c.hidden_size,
         }
     }
 
@@ -77,6 +83,7 @@ impl ModelConfig {
             Self::Gpt2(c) => c.n_positions,
             Self::Gemma(c) => c.n_ctx,
             Self::Llama(c) => c.n_ctx,
+            Self::Neox(c) => c.n_ctx,
         }
     }
 
@@ -85,6 +92,7 @@ impl ModelConfig {
             Self::Gpt2(c) => c.vocab_size,
             Self::Gemma(c) => c.vocab_size,
             Self::Llama(c) => c.vocab_size,
+            Self::Neox(c) => c.vocab_size,
         }
     }
 
@@ -93,13 +101,15 @@ impl ModelConfig {
     /// BOS: circuit-tracer prepends its pad token, `<|endoftext|>`, in its place (the first of
     /// BOS, pad, EOS its tokenizer has: `ensure_tokenized`), and TransformerLens stands the
     /// same token in where asked to prepend a BOS (its Qwen 3 default is not to); every
-    /// pipeline stage here expects a first token to set aside.
+    /// pipeline stage here expects a first token to set aside. Pythia's BOS is its
+    /// `<|endoftext|>` (id 0), which SAELens's `prepend_bos: true` has TL put first.
     pub fn bos_token(&self) -> &'static str {
         match self {
             Self::Gpt2(_) => super::tokenizer::GPT2_BOS,
             Self::Gemma(_) => "<bos>",
             Self::Llama(c) if c.variant == super::llama::Variant::Qwen3 => "<|endoftext|>",
             Self::Llama(_) => "<|begin_of_text|>",
+            Self::Neox(_) => "<|endoftext|>",
         }
     }
 
@@ -131,6 +141,8 @@ impl ModelConfig {
                 (super::llama::Variant::Qwen3, 2048) => "Qwen/Qwen3-1.7B",
                 (super::llama::Variant::Qwen3, _) => "Qwen/Qwen3-0.6B",
             }),
+            // The one Pythia SAELens's registry has SAEs for.
+            Self::Neox(_) => Some("EleutherAI/pythia-70m-deduped"),
         }
     }
 
@@ -165,6 +177,14 @@ impl ModelConfig {
                 }
                 block(name.strip_prefix("model.").unwrap_or(name).strip_prefix("layers.")).map_or(TensorUse::Always, TensorUse::Block)
             }
+            Self::Neox(c) => {
+                // Older checkpoints carry each layer's causal-mask buffers and RoPE table.
+                let buffer = [".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq"].iter().any(|b| name.ends_with(b));
+                if buffer || ((name.starts_with("embed_out.") || name.starts_with("lm_head.")) && c.tie_word_embeddings) {
+                    return TensorUse::Never;
+                }
+                block(name.strip_prefix("gpt_neox.").unwrap_or(name).strip_prefix("layers.")).map_or(TensorUse::Always, TensorUse::Block)
+            }
         }
     }
 
@@ -174,6 +194,7 @@ impl ModelConfig {
             Self::Gpt2(c) => Box::new(super::gpt2::Gpt2::load(c.clone(), file, n_blocks, device, kind)?),
             Self::Gemma(c) => Box::new(super::gemma::Gemma::load(c.clone(), file, n_blocks, device, kind)?),
             Self::Llama(c) => Box::new(super::llama::Llama::load(c.clone(), file, n_blocks, device, kind)?),
+            Self::Neox(c) => Box::new(super::neox::Neox::load(c.clone(), file, n_blocks, device, kind)?),
         })
     }
 }

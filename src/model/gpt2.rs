@@ -11,6 +11,7 @@
 //! value at each hook (`view`), which is exact up to float rounding (docs/method.md, "Method").
 
 use crate::model::hooks::{HookPoint, Processing, Site};
+use crate::model::layer_norm;
 use crate::model::{blocks_for, check_generation, collect_hooks, Family, Freeze, HookEdit, KvCache};
 use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
@@ -252,13 +253,8 @@ impl Gpt2 {
         Ok(h)
     }
 
-    /// LayerNorm with weight `w` and bias `b`; where `frozen`, its scale taken from the freeze.
     fn ln(&self, x: &Tensor, w: &Tensor, b: &Tensor, frozen: Option<&Freeze>) -> Result<Tensor> {
-        let eps = self.cfg.layer_norm_epsilon;
-        Ok(match frozen {
-            Some(f) => frozen_ln(x, eps, f)? * w + b,
-            None => x.layer_norm([self.cfg.n_embd as i64], Some(w), Some(b), eps, false),
-        })
+        layer_norm::apply(x, w, b, self.cfg.layer_norm_epsilon, frozen)
     }
 
     fn block_forward(
@@ -284,21 +280,7 @@ impl Gpt2 {
         let z = edit.apply(at(Site::AttnZ), a.transpose(-3, -2).contiguous().view(&shape[..]))?;
         let attn_out = edit.apply(at(Site::AttnOut), blk.c_proj.forward(&z))?;
         let mid = edit.apply(at(Site::ResidMid), h.f_add(&attn_out)?)?;
-        // TransformerLens's hook_normalized is before LayerNorm's affine map; only an edit
-        // there takes the LayerNorm apart.
-        let ln2 = at(Site::Ln2Normalized);
-        let normalized = || match frozen {
-            Some(f) => frozen_ln(&mid, eps, f),
-            None => Ok(mid.layer_norm([d], None::<&Tensor>, None::<&Tensor>, eps, false)),
-        };
-        let x = if edit.changes(ln2) {
-            edit.apply(ln2, normalized()?)?.f_mul(&blk.ln_2.w)?.f_add(&blk.ln_2.b)?
-        } else {
-            if edit.wants(ln2) {
-                edit.apply(ln2, normalized()?).map(drop)?;
-            }
-            self.ln(&mid, &blk.ln_2.w, &blk.ln_2.b, frozen)?
-        };
+        let x = layer_norm::with_normalized_hook(&mid, &blk.ln_2.w, &blk.ln_2.b, eps, frozen, at(Site::Ln2Normalized), edit)?;
         let x = edit.apply(at(Site::MlpIn), x)?;
         let mlp_out = edit.apply(at(Site::MlpOut), blk.mlp_proj.forward(&blk.c_fc.forward(&x).gelu("tanh")))?;
         edit.apply(at(Site::ResidPost), mid.f_add(&mlp_out)?)
@@ -368,25 +350,13 @@ impl Family for Gpt2 {
         Ok(x.matmul(&self.wte.tr()).to_kind(Kind::Float))
     }
 
-    /// TransformerLens under `processing`: writes to the residual (and the residual) minus
-    /// their mean where writing weights were centred; z minus the folded value bias.
+    /// TransformerLens under `processing` (layer_norm.rs).
     fn view(&self, hook: HookPoint, value: &Tensor, processing: Processing) -> Result<Tensor> {
-        Ok(match hook.site {
-            Site::AttnZ if processing.fold_value_biases => value.f_sub(&self.value_bias(self.block(hook.layer)?))?,
-            Site::AttnZ | Site::Ln2Normalized | Site::MlpIn => value.shallow_clone(),
-            _ => as_written(value, processing),
-        })
+        layer_norm::view(hook, value, processing, || Ok(self.value_bias(self.block(hook.layer)?)))
     }
 
-    /// The inverse of `view`: the folded value bias added back to z; a centred value gets
-    /// the replaced value's own mean, so a zero stays exactly that token's constant vector.
     fn unview(&self, hook: HookPoint, value: &Tensor, new: &Tensor, processing: Processing) -> Result<Tensor> {
-        Ok(match hook.site {
-            Site::AttnZ if processing.fold_value_biases => new.f_add(&self.value_bias(self.block(hook.layer)?))?,
-            Site::AttnZ | Site::Ln2Normalized | Site::MlpIn => new.shallow_clone(),
-            _ if processing.center_writing_weights => new + value.mean_dim(-1, true, value.kind()),
-            _ => new.shallow_clone(),
-        })
+        layer_norm::unview(hook, value, new, processing, || Ok(self.value_bias(self.block(hook.layer)?)))
     }
 
     /// GPT-2's tied unembedding: ln_f, then `wte^T`.
@@ -442,16 +412,10 @@ impl Family for Gpt2 {
         Ok(self.wte.index_select(0, &ids.to_device(self.device)))
     }
 
-    /// As Neuronpedia's "top logits" and TransformerLens's `W_dec[f] @ model.W_U` compute
-    /// them. TL's default processing builds W_U as `ln_f.w[:, None] * wte^T` (`fold_ln`),
-    /// minus its mean over d_model (fold_ln's centring, LayerNorm output being zero-mean),
-    /// minus its mean over the vocabulary (`center_unembed`). The d_model centring is the
-    /// same as centring `dir`, so: `((dir - mean(dir)) * ln_f.w) @ wte^T`, minus its mean
-    /// over the vocabulary.
+    /// TransformerLens's `W_dec[f] @ model.W_U` through GPT-2's tied unembedding (layer_norm.rs).
     fn logit_lens(&self, dirs: &Tensor) -> Result<Tensor> {
         let (ln_f, _) = self.ln_f()?;
-        let logits = (centre(&dirs.to_device(self.device)) * ln_f).matmul(&self.wte.tr());
-        Ok(&logits - logits.mean_dim(-1, true, Kind::Float))
+        Ok(layer_norm::logit_lens(&dirs.to_device(self.device), &ln_f, &self.wte))
     }
 
     /// For `attn.hook_z` through the block's W_O, as TransformerLens reads an attention
@@ -463,27 +427,4 @@ impl Family for Gpt2 {
             _ => Ok(dirs.shallow_clone()),
         }
     }
-}
-
-/// A residual-stream value (or a write to it) as TransformerLens holds it under `p`: the HF
-/// value, minus its mean over d_model where writing weights were centred.
-pub fn as_written(x: &Tensor, p: Processing) -> Tensor {
-    if p.center_writing_weights {
-        centre(x)
-    } else {
-        x.shallow_clone()
-    }
-}
-
-/// `(x - mean) / sqrt(var + eps)` with the scale frozen: the replacement model's LayerNorm,
-/// linear in `x` (TransformerLens's `hook_scale`, which circuit-tracer detaches).
-fn frozen_ln(x: &Tensor, eps: f64, freeze: &Freeze) -> Result<Tensor> {
-    let c = x - x.mean_dim(-1, true, x.kind());
-    let scale = freeze.scale(|| (c.square().mean_dim(-1, true, x.kind()) + eps).sqrt())?;
-    Ok(c / scale)
-}
-
-/// TransformerLens's residual under center_writing_weights: the HF stream minus its mean over d_model.
-pub fn centre(h: &Tensor) -> Tensor {
-    h - h.mean_dim(-1, true, h.kind())
 }

@@ -1,4 +1,4 @@
-//! The seam between a model family and everything else. A family (gpt2.rs, gemma.rs, llama.rs) is
+//! The seam between a model family and everything else. A family (gpt2.rs, gemma.rs, llama.rs, neox.rs) is
 //! one file holding its config, its weight loading and its forward; the engine holds one as
 //! `Box<dyn Family>`, and SAEs, analysis and views see only hook points (hooks.rs) and
 //! tensors in the shapes below, never which family ran.
@@ -15,7 +15,9 @@ pub mod config;
 pub mod gemma;
 pub mod gpt2;
 pub mod hooks;
+pub mod layer_norm;
 pub mod llama;
+pub mod neox;
 pub mod rope;
 pub mod tokenizer;
 

@@ -2,6 +2,8 @@
 //! alike, and the kk attention SAEs' `*_cfg.json`), loading `sae_weights.safetensors` or a
 //! `torch.save` checkpoint (`.pt`, read without running code: torch_pt.rs), and encoding.
 
+pub mod dictionary_learning;
+pub mod gated;
 pub mod key;
 pub mod llama_scope;
 pub mod neuronpedia_id;
@@ -126,14 +128,15 @@ impl SaeConfig {
         let transcoder = arch.ends_with("transcoder") || (scope && get("hf_hook_point_out").is_some() && get("hf_hook_point_out") != get("hf_hook_point_in"));
         let architecture = match arch {
             "standard" | "transcoder" | "skip_transcoder" => Architecture::Standard,
-            "jumprelu" | "jump_relu" | "jumprelu_transcoder" | "jumprelu_skip_transcoder" => Architecture::JumpRelu,
+            // A gated SAE loads as the JumpReLU it equals (gated.rs).
+            "jumprelu" | "jump_relu" | "jumprelu_transcoder" | "jumprelu_skip_transcoder" | "gated" => Architecture::JumpRelu,
             "topk" => {
                 let k = uint("k")
                     .or_else(|| get("activation_fn_kwargs").and_then(|a| a.get("k")).and_then(Value::as_u64).map(|n| n as usize))
                     .ok_or_else(|| eyre!("topk SAE without k"))?;
                 Architecture::TopK(k)
             }
-            other => bail!("architecture {other:?} is not supported (standard, jumprelu, topk and their transcoders are)"),
+            other => bail!("architecture {other:?} is not supported (standard, jumprelu, topk, gated and the transcoders are)"),
         };
         let normalize = match get("normalize_activations").and_then(Value::as_str).unwrap_or("none") {
             "none" => Normalize::None,
@@ -259,6 +262,9 @@ fn config_of(files: &SaeFiles, hook: Option<HookPoint>) -> Result<SaeConfig> {
     if llama_scope::is(files) {
         return llama_scope::config(&files.cfg);
     }
+    if dictionary_learning::is(files) {
+        return dictionary_learning::config(&files.cfg);
+    }
     if files.weights.extension().is_some_and(|e| e == "npz") {
         // Its transcoders (gemma_2_transcoder) read the MLP's input and write its output.
         let transcoder = hook.filter(|h| matches!(h.site, Site::Ln2Normalized | Site::MlpIn));
@@ -271,6 +277,14 @@ fn config_of(files: &SaeFiles, hook: Option<HookPoint>) -> Result<SaeConfig> {
         }));
     }
     SaeConfig::from_file(&files.cfg)
+}
+
+/// SAELens's gated SAE (W_enc, b_gate, r_mag, b_mag, W_dec, b_dec) as its JumpReLU (gated.rs).
+fn gated_as_jumprelu(file: &Weights, d_in: usize, d_sae: usize) -> Result<Weights> {
+    let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(file.tensor(n, shape)?.to_kind(Kind::Float).copy()) };
+    let (w, b, threshold) = gated::as_jumprelu(&get("W_enc", &[d_in, d_sae])?, &get("b_gate", &[d_sae])?, &get("r_mag", &[d_sae])?, &get("b_mag", &[d_sae])?);
+    let tensors = [("W_enc", w), ("b_enc", b), ("threshold", threshold), ("W_dec", get("W_dec", &[d_sae, d_in])?), ("b_dec", get("b_dec", &[d_in])?)];
+    Ok(Weights::Memory(Arrays::new(file.path(), tensors.into_iter().map(|(n, t)| (n.to_string(), t)).collect())))
 }
 
 /// Whether `files` are one layer of circuit-tracer's transcoder set (`config.yaml` beside).
@@ -361,8 +375,15 @@ impl Sae {
                 bail!("{}: this SAE reads {h}, but it was loaded for {hook}", files.cfg.display());
             }
         }
-        let file = if llama_scope::is(files) { Weights::Memory(llama_scope::arrays(files)?) } else { Weights::open(&files.weights)? };
+        let file = if llama_scope::is(files) {
+            Weights::Memory(llama_scope::arrays(files)?)
+        } else if dictionary_learning::is(files) {
+            Weights::Memory(dictionary_learning::arrays(files)?)
+        } else {
+            Weights::open(&files.weights)?
+        };
         let d_sae = width_of(&cfg, &file)?;
+        let file = if file.shape("r_mag").is_some() { gated_as_jumprelu(&file, cfg.d_in, d_sae)? } else { file };
         if cfg.d_in == 0 {
             // Sizes from the weights (Gemma Scope's configs give none).
             cfg.d_in = file.shape("W_enc").and_then(|s| s.first().copied()).ok_or_else(|| eyre!("{}: no 2-D tensor W_enc", file.path().display()))?;
@@ -520,8 +541,8 @@ impl Sae {
 
     /// The SAE's feature count without loading it (reads cfg.json and the file header).
     pub fn width(files: &SaeFiles) -> Result<usize> {
-        if llama_scope::is(files) {
-            return llama_scope::config(&files.cfg)?.d_sae.ok_or_else(|| eyre!("{}: no d_sae", files.cfg.display()));
+        if llama_scope::is(files) || dictionary_learning::is(files) {
+            return config_of(files, None)?.d_sae.ok_or_else(|| eyre!("{}: no d_sae", files.cfg.display()));
         }
         let file = Weights::open(&files.weights)?;
         if is_circuit_tracer(files) {
@@ -536,6 +557,9 @@ impl Sae {
     pub fn bytes(files: &SaeFiles, with_decoder: bool) -> Result<u64> {
         if llama_scope::is(files) {
             return llama_scope::bytes(files, with_decoder);
+        }
+        if dictionary_learning::is(files) {
+            return dictionary_learning::bytes(files, with_decoder);
         }
         let file = Weights::open(&files.weights)?;
         let names: &[&str] = if with_decoder {

@@ -150,9 +150,18 @@ impl Registry {
             .min_by(|(n1, w1, l1), (n2, w2, l2)| l2.len().cmp(&l1.len()).then(w1.cmp(w2)).then(n1.cmp(n2)))?;
         // A suite hosted at every layer opens at four, about where Neuronpedia's picks for
         // Gemma 3 sit (25, 50, 65, 85% of the depth).
+        // Each pick past the one before, so a shallow suite (Pythia's six) still opens at four.
         if layers.len() > 4 {
-            let last = (layers.len() - 1) as f64;
-            layers = [0.25, 0.5, 0.65, 0.85].iter().map(|f| layers[(f * last).round() as usize]).collect();
+            let last = layers.len() - 1;
+            let mut at = 0;
+            layers = [0.25, 0.5, 0.65, 0.85]
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    at = ((f * last as f64).round() as usize).max(if i == 0 { 0 } else { at + 1 }).min(last);
+                    layers[at]
+                })
+                .collect();
         }
         Some((name, layers))
     }
@@ -306,6 +315,14 @@ impl SaeEntry {
         if let Some(h) = HookPoint::parse(&self.id) {
             return Some(h);
         }
+        // SAEBench's sweeps: `blocks.L.hook_resid_post__trainer_N`.
+        if let Some(h) = self.id.split_once("__").and_then(|(head, _)| HookPoint::parse(head)) {
+            return Some(h);
+        }
+        // dictionary_learning's folders: `.../resid_post_layer_L/trainer_N` (andyrdt's).
+        if let Some(l) = self.path.split('/').find_map(|seg| seg.strip_prefix("resid_post_layer_")).and_then(|l| l.parse().ok()) {
+            return Some(HookPoint::new(l, crate::model::hooks::Site::ResidPost));
+        }
         if let Some((head, tail)) = self.id.rsplit_once('_') {
             if tail.bytes().all(|b| b.is_ascii_digit()) {
                 if let Some(h) = HookPoint::parse(head) {
@@ -447,6 +464,12 @@ mod tests {
         let lxr = r.release("llama_scope_lxr_32x").expect("lxr 32x");
         assert_eq!(lxr.saes[0].width(), Some(131_072));
         assert_eq!(r.residual_default("meta-llama/Llama-3.1-8B"), Some(("llama_scope_lxr_8x".to_string(), vec![8, 16, 20, 26])));
+        // dictionary_learning's releases (SAEBench's, andyrdt's): the hook from the id or the path.
+        assert_eq!(hook("sae_bench_pythia70m_sweep_topk_ctx128_0730", "blocks.3.hook_resid_post__trainer_0").as_deref(), Some("blocks.3.hook_resid_post"));
+        assert_eq!(hook("llama-3.1-8b-instruct-andyrdt", "resid_post_layer_7_trainer_1").as_deref(), Some("blocks.7.hook_resid_post"));
+        assert!(r.release("saebench_gemma-2-2b_width-2pow14_date-0107").and_then(Release::layout) == Some(crate::source::SaeLayout::DictionaryLearning));
+        // Six layers: distinct picks, one the rounding would have repeated moved down a layer.
+        assert_eq!(r.residual_default("EleutherAI/pythia-70m-deduped"), Some(("pythia-70m-deduped-res-sm".to_string(), vec![1, 3, 4, 5])));
     }
 
     /// SAELens's YAML gives the mntss CLT's paths as bare numbers (`path: 0`); the whole file

@@ -89,6 +89,9 @@ pub enum SaeLayout {
     /// circuit-tracer's transcoder set: `layer_L.safetensors` with the repo's `config.yaml`
     /// beside it (`mwhanna_transcoder`: the Qwen 3 transcoders circuit-tracer reads).
     CircuitTracer,
+    /// A dictionary_learning trainer's folder: `config.json` and `ae.pt`
+    /// (`dictionary_learning_1`: SAEBench's sweeps, andyrdt's SAEs).
+    DictionaryLearning,
 }
 
 impl SaeLayout {
@@ -102,6 +105,7 @@ impl SaeLayout {
             Some("mwhanna_transcoder") => Some(Self::CircuitTracer),
             Some("gemma_2" | "gemma_2_transcoder") => Some(Self::GemmaScopeNpz),
             Some("llama_scope") => Some(Self::LlamaScope),
+            Some("dictionary_learning_1") => Some(Self::DictionaryLearning),
             Some(_) => None,
         }
     }
@@ -120,6 +124,7 @@ pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
         // No config file: the weights stand in its place (sae::config_of makes the config).
         SaeLayout::GemmaScopeNpz => [format!("{folder}/params.npz"), format!("{folder}/params.npz")],
         SaeLayout::LlamaScope => [format!("{folder}/hyperparams.json"), format!("{folder}/checkpoints/final.safetensors")],
+        SaeLayout::DictionaryLearning => [format!("{folder}/config.json"), format!("{folder}/ae.pt")],
         SaeLayout::CircuitTracer => {
             let config = path.rsplit_once('/').map_or_else(|| "config.yaml".to_string(), |(dir, _)| format!("{dir}/config.yaml"));
             [config, path.to_string()]

@@ -141,20 +141,43 @@ const TINY_MAX_WIDTH: usize = 4096;
 /// their `{stem}_cfg.json`, and for an entry with a `norm_scaling_factor` an SAE trained on
 /// inputs scaled by it. What the loopback stand-in hub serves in tests (tests/release.rs).
 pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::sae::selection::Selection, progress: &ProgressSink) -> Result<()> {
-    use crate::sae::selection::Wanted;
     let Shape { cfg, d_sae, l0 } = shape(size)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _guard = tch::no_grad_guard();
     let (model, tok) = model_in(out, &cfg, &mut rng, progress)?;
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
+    let widths = Widths { default: d_sae, max: if size == Size::Tiny { Some(TINY_MAX_WIDTH) } else { None } };
+    write_named(&model, &seqs, selection, widths, l0, "gpt2-small", &mut rng, progress)
+}
 
+/// How wide `write_named` builds an SAE: the registry's width, else `default`; at most `max`.
+pub(super) struct Widths {
+    pub default: usize,
+    pub max: Option<usize>,
+}
+
+/// The SAEs of `selection` (SAELens release entries) in their repo layouts and formats, each
+/// calibrated on `model` over `seqs` at its hook under its processing (`write_release`'s doc).
+/// `model_name`: the model as the SAEs' cfgs name it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn write_named(
+    model: &dyn crate::model::Family,
+    seqs: &[Vec<u32>],
+    selection: &crate::sae::selection::Selection,
+    widths: Widths,
+    l0: f64,
+    model_name: &str,
+    rng: &mut ChaCha8Rng,
+    progress: &ProgressSink,
+) -> Result<()> {
+    use crate::sae::selection::Wanted;
     for wanted in &selection.wanted {
         let Wanted::Named(n) = wanted else { color_eyre::eyre::bail!("synth --sae-release takes a SAELens release name (`saescope saes` lists them)") };
         // Where the selection puts it: OUT/saes, or OUT/saes/ORG/NAME for several releases.
         let crate::source::Source::Dir(base) = &n.source else { color_eyre::eyre::bail!("internal: synth writes to a folder") };
         let v5 = n.path.starts_with("v5_");
         let processing = n.processing.unwrap_or(if v5 { crate::model::hooks::Processing::NONE } else { crate::model::hooks::Processing::DEFAULT });
-        let mut x = calibration_at(&model, &seqs, n.hook, processing)?;
+        let mut x = calibration_at(model, seqs, n.hook, processing)?;
         if let Some(s) = n.norm_scaling_factor {
             x = x.f_mul_scalar(s)?;
         }
@@ -163,10 +186,10 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::sae::
             let c = &x - x.mean_dim(-1, true, Kind::Float);
             x = &c / (c.std_dim(-1, true, true) + 1e-5);
         }
-        let width = n.width.unwrap_or(d_sae);
-        let width = if size == Size::Tiny { width.min(TINY_MAX_WIDTH) } else { width };
+        let width = n.width.unwrap_or(widths.default);
+        let width = widths.max.map_or(width, |m| width.min(m));
         progress.stage(format!("writing synthetic SAE {} ({} features)", n.path, width));
-        let sae = build_sae(&x, width, l0, &mut rng)?;
+        let sae = build_sae(&x, width, l0, rng)?;
         let hook = n.hook.to_string();
         let kwargs = serde_json::json!({"center_writing_weights": processing.center_writing_weights, "fold_value_biases": processing.fold_value_biases});
         if n.layout == crate::source::SaeLayout::SinglePt {
@@ -175,7 +198,7 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::sae::
             crate::weights::torch_pt::write(&base.join(&weights), &sae.tensors)?;
             write_json(
                 &base.join(cfg_name),
-                &serde_json::json!({"act_size": sae.d, "dict_size": sae.d_sae, "act_name": hook, "layer": n.hook.layer, "site": "z", "l1_coeff": 1.0, "seed": seed}),
+                &serde_json::json!({"act_size": sae.d, "dict_size": sae.d_sae, "act_name": hook, "layer": n.hook.layer, "site": "z", "l1_coeff": 1.0, "seed": 0}),
             )?;
         } else {
             let (arch, normalize) = match (v5, n.norm_scaling_factor) {
@@ -187,8 +210,8 @@ pub fn write_release(out: &Path, size: Size, seed: u64, selection: &crate::sae::
             let mut cfg = serde_json::json!({
                     "architecture": arch, "d_in": sae.d, "d_sae": sae.d_sae, "dtype": "float32", "device": "cpu",
                     "apply_b_dec_to_input": true, "normalize_activations": normalize,
-                    "hook_name": hook, "hook_layer": n.hook.layer, "model_name": "gpt2-small", "model_from_pretrained_kwargs": kwargs,
-                    "metadata": {"model_name": "gpt2-small", "hook_name": hook, "prepend_bos": true, "context_size": 64,
+                    "hook_name": hook, "hook_layer": n.hook.layer, "model_name": model_name, "model_from_pretrained_kwargs": kwargs,
+                    "metadata": {"model_name": model_name, "hook_name": hook, "prepend_bos": true, "context_size": 64,
                                   "dataset_path": "synthetic", "neuronpedia_id": n.neuronpedia},
             });
             if v5 {

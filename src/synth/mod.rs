@@ -4,6 +4,7 @@
 pub mod gemma;
 pub mod gpt2;
 pub mod llama;
+pub mod neox;
 pub mod samples;
 pub mod tokenizer;
 pub mod transcoders;

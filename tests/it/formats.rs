@@ -5,9 +5,11 @@
 //! of gpt2-small-res-jb, and Gemma Scope 2's (config.json, lowercase params.safetensors, no
 //! b_dec on the input, the hook in the folder's name) and the first Gemma Scope's
 //! (`params.npz` as NumPy writes it) and Llama Scope's (hyperparams.json, nn.Linear's
-//! orientation, one threshold, inputs scaled by the registry's factor) load, and their encode
-//! equals SAELens's (`SAE.load_from_disk(folder)`, or its gemma_3, gemma_2 and llama_scope
-//! loaders) on the same inputs (1e-4 relative).
+//! orientation, one threshold, inputs scaled by the registry's factor) load, as do a gated
+//! SAE and dictionary_learning's trainer folders of every class (SAEBench's, andyrdt's: its
+//! standard, TopK, BatchTopK, Matryoshka, JumpReLU and gated SAEs in their own tensor names),
+//! and their encode equals SAELens's (`SAE.load_from_disk(folder)`, or its gemma_3, gemma_2,
+//! llama_scope and dictionary_learning_1 loaders) on the same inputs (1e-4 relative).
 
 use crate::common;
 
@@ -23,7 +25,7 @@ fn every_format_encodes_as_saelens_does() {
     let n = x.len() as i64;
     let x = Tensor::from_slice(&x.concat()).view([n, -1]);
     let cases = r["encode"].as_object().expect("cases");
-    assert_eq!(cases.len(), 9);
+    assert_eq!(cases.len(), 16);
     for (name, want) in cases {
         let folder = dir.join(name);
         let (files, hook) = match name.as_str() {
@@ -41,6 +43,10 @@ fn every_format_encodes_as_saelens_does() {
                 SaeFiles { cfg: folder.join("hyperparams.json"), weights: folder.join("checkpoints/final.safetensors") },
                 r["llama_scope_hook"].as_str().expect("hook"),
             ),
+            // dictionary_learning's: config.json (the trainer's) and ae.pt.
+            n if n.starts_with("dictionary_learning/") => {
+                (SaeFiles { cfg: folder.join("config.json"), weights: folder.join("ae.pt") }, r["dictionary_learning_hook"].as_str().expect("hook"))
+            }
             _ => (SaeFiles { cfg: folder.join("cfg.json"), weights: folder.join("sae_weights.safetensors") }, "blocks.4.hook_mlp_out"),
         };
         // What the registry lays over Llama Scope's config: its norm_scaling_factor.
@@ -58,7 +64,7 @@ fn every_format_encodes_as_saelens_does() {
             firing += usize::from(*w > 0.0);
         }
         assert!(firing >= 6, "{name}: the inputs fire it ({firing})");
-        if name == "topk_layer_norm" {
+        if matches!(name.as_str(), "topk_layer_norm" | "dictionary_learning/AutoEncoderTopK") {
             assert_eq!(firing, 6 * 8, "TopK keeps k = 8 per token");
         }
     }

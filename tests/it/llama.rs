@@ -8,12 +8,12 @@
 //! same weights (tl.json, scripts/reference_llama_tl.py), whose hook names saescope uses.
 
 use crate::common;
-use common::families::{self, compare};
+use common::families;
 
 use saescope::model::config::ModelConfig;
 use saescope::model::hooks::{HookPoint, Site};
 use saescope::model::llama::{Llama, LlamaConfig};
-use saescope::model::{Family, Freeze, HookEdit, KvCache};
+use saescope::model::{Family, HookEdit, KvCache};
 use saescope::weights::checkpoint::Checkpoint;
 use tch::{Device, Kind, Tensor};
 
@@ -38,35 +38,16 @@ fn qwen3_every_hook_point_in_a_padded_batch_equals_transformers() {
     families::every_hook_in_a_padded_batch(&model, &r, 7, 4, "qwen3_tiny");
 }
 
-/// Logits over the whole sequence at once and a token at a time through the KV cache; the
-/// replacement model's forward (graph/) gives the same final norm on the clean run.
-fn logits(name: &str) {
-    let (model, r) = load(name, Kind::Float);
-    let toks = common::ids_of(&r["tokens"]);
-    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
-    let whole = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
-    compare(&whole, &r["logits"], &format!("{name} logits"));
-    let mut cache = KvCache::default();
-    let mut rows = vec![model.forward_cached(&toks[..3], &mut cache, &mut none).expect("prompt")];
-    for &t in &toks[3..] {
-        rows.push(model.forward_cached(&[t], &mut cache, &mut none).expect("step"));
-    }
-    assert_eq!(cache.len(), toks.len());
-    compare(&Tensor::cat(&rows, 0), &r["logits"], &format!("{name} logits, a token at a time"));
-    let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, -1]);
-    let normed = model.frozen_forward(&ids, &Freeze::new(), &mut none).expect("frozen");
-    let frozen_logits = normed.get(0).matmul(&model.unembedding().expect("unembedding").tr());
-    compare(&frozen_logits, &r["logits"], &format!("{name} logits through the replacement model's forward"));
-}
-
 #[test]
 fn llama_logits_at_once_through_the_kv_cache_and_frozen_equal_transformers() {
-    logits("llama_tiny");
+    let (model, r) = load("llama_tiny", Kind::Float);
+    families::logits_three_ways(&model, &r, "llama_tiny");
 }
 
 #[test]
 fn qwen3_logits_at_once_through_the_kv_cache_and_frozen_equal_transformers() {
-    logits("qwen3_tiny");
+    let (model, r) = load("qwen3_tiny", Kind::Float);
+    families::logits_three_ways(&model, &r, "qwen3_tiny");
 }
 
 /// The checkpoint as bf16 (as the hub ships Llama 3 and Qwen 3) loads into f32 compute with
@@ -112,36 +93,7 @@ fn configs_it_cannot_run_are_refused_with_the_reason() {
 #[test]
 fn synthetic_llama_and_qwen_open_with_the_command_synth_prints() {
     for (family, name) in [("llama", "Llama 3"), ("qwen3", "Qwen 3")] {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let out = common::saescope().args(["synth", "--family", family, "--out"]).arg(tmp.path()).output().expect("synth");
-        let said = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{said}");
-        let (model, saes) = (tmp.path().join("model"), tmp.path().join("saes"));
-        let command = format!("saescope --model-dir {} --sae-dir {}", model.display(), saes.display());
-        assert!(said.lines().any(|l| l.trim() == command), "synth prints `{command}`:\n{said}");
-        let report = common::saescope()
-            .args(["report", "--format", "json", "--no-cache", "--model-dir"])
-            .arg(&model)
-            .arg("--sae-dir")
-            .arg(&saes)
-            .output()
-            .expect("report");
-        let err = String::from_utf8_lossy(&report.stderr);
-        assert!(report.status.success(), "{err}");
-        assert!(err.contains(&format!("loading {name}")), "{err}");
-        let v: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
-        let layers = v["categories"][0]["layers"].as_array().expect("layers");
-        assert_eq!(layers.len(), 2, "the two SAEs the folder holds");
-        assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "the SAEs fire: {layers:?}");
-        let tokens = common::saescope()
-            .args(["tokens", "--no-cache", "--model-dir"])
-            .arg(&model)
-            .arg("--sae-dir")
-            .arg(&saes)
-            .args(["--layer", "4", "--id", "1", "--text", "def f(x): return x"])
-            .output()
-            .expect("tokens");
-        assert!(tokens.status.success(), "{}", String::from_utf8_lossy(&tokens.stderr));
+        families::synthetic_opens_with_the_command_synth_prints(family, name, &[], 4);
     }
     let out = common::saescope()
         .args(["synth", "--family", "llama", "--size", "small", "--out"])

@@ -21,6 +21,7 @@ mod fuzz;
 mod gemma2;
 mod gemma3;
 mod llama;
+mod neox;
 mod gemma_run;
 mod graph;
 mod hooks;

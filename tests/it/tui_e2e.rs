@@ -715,15 +715,17 @@ fn graph_view_in_tmux() {
     assert_restored(&t, 0);
 }
 
-/// Gemma 2 (the first Gemma Scope's npz SAEs), Llama 3 and Qwen 3 as `synth --family` writes
-/// them, each opened with the command synth prints, at 80x24 beside the tiny GPT-2: their
-/// tabs, a card, steering, the findings on both runs, and the terminal restored.
+/// Gemma 2 (the first Gemma Scope's npz SAEs), Llama 3, Qwen 3 and Pythia (its res-sm
+/// folders) as `synth --family` writes them, each opened with the command synth prints, at
+/// 80x24 beside the tiny GPT-2: their tabs, a card, steering, the findings on both runs, and
+/// the terminal restored.
 #[test]
-fn gemma_2_llama_and_qwen_in_the_explorer_at_80x24_in_tmux() {
+fn gemma_2_llama_qwen_and_pythia_in_the_explorer_at_80x24_in_tmux() {
     for (family, tabs, card) in [
         ("gemma2", "layer (post)  6 │ 13 │ 16 │ 21", "Feature #"),
         ("llama", "layer (res)  2 │ 4 │", "Feature #"),
         ("qwen3", "layer (res)  2 │ 4 │", "Feature #"),
+        ("pythia", "layer (post)  1 │ 3 │ 4 │ 5", "Feature #"),
     ] {
         let tmp = tempfile::tempdir().expect("tmp");
         let out = common::saescope().args(["synth", "--family", family, "--out"]).arg(tmp.path()).output().expect("synth");

@@ -2,7 +2,7 @@
 //! fixtures HF transformers and TransformerLens wrote on the same tiny weights.
 
 use saescope::model::hooks::{HookPoint, Processing, Site};
-use saescope::model::{Family, HookEdit, KvCache};
+use saescope::model::{Family, Freeze, HookEdit, KvCache};
 use serde_json::Value;
 use tch::{Device, Kind, Tensor};
 
@@ -34,7 +34,8 @@ pub fn every_hook_in_a_padded_batch(model: &dyn Family, r: &Value, short: usize,
     let mut points: Vec<HookPoint> = (0..n).map(|l| HookPoint::new(l, Site::ResidPre)).collect();
     points.extend(hooks.keys().map(|name| HookPoint::parse(name).expect("hook name")));
     points.push(HookPoint::new(n - 2, Site::ResidPost));
-    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::DEFAULT)).collect();
+    // HF's own values: no TransformerLens processing.
+    let requested: Vec<(HookPoint, Processing)> = points.iter().map(|&p| (p, Processing::NONE)).collect();
     let got = model.hooks_each(&ids, &mask, &requested).expect("hooks");
     for (point, value) in points.iter().zip(&got) {
         let want = match point.site {
@@ -49,8 +50,10 @@ pub fn every_hook_in_a_padded_batch(model: &dyn Family, r: &Value, short: usize,
 }
 
 /// Every hook point TransformerLens cached (`tl`: tokens, `per_layer` hooks a layer, logits)
-/// and the logits, as its HookedTransformer computed them from the same weights, so the hook
-/// names mean in saescope what they mean in TL.
+/// and the logits, as its HookedTransformer computed them from the same weights under
+/// `from_pretrained`'s default processing (where the family has any), so the hook names mean
+/// in saescope what they mean in TL. Logits are compared less their mean over the vocabulary,
+/// which TL's `center_unembed` removes (softmax does not see it).
 pub fn every_hook_against_tl(model: &dyn Family, tl: &Value, per_layer: usize, what: &str) {
     let toks = crate::common::ids_of(&tl["tokens"]);
     let t = toks.len() as i64;
@@ -66,5 +69,68 @@ pub fn every_hook_against_tl(model: &dyn Family, tl: &Value, per_layer: usize, w
     }
     let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
     let logits = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
-    compare(&logits, &tl["logits"], &format!("{what} logits against TL"));
+    let centred = |t: &Tensor| t - t.mean_dim(-1, true, Kind::Float);
+    let want = Tensor::from_slice(&serde_json::from_value::<Vec<Vec<f32>>>(tl["logits"].clone()).expect("logits").concat()).view_as(&logits);
+    let table = |t: Tensor| serde_json::to_value(Vec::<Vec<f32>>::try_from(t).expect("rows")).expect("json");
+    compare(&centred(&logits), &table(centred(&want)), &format!("{what} logits against TL"));
+}
+
+/// Logits over the whole sequence at once and a token at a time through the KV cache; the
+/// replacement model's forward (graph/) gives the same final norm on the clean run.
+pub fn logits_three_ways(model: &dyn Family, r: &Value, name: &str) {
+    let toks = crate::common::ids_of(&r["tokens"]);
+    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+    let whole = model.forward_cached(&toks, &mut KvCache::default(), &mut none).expect("forward");
+    compare(&whole, &r["logits"], &format!("{name} logits"));
+    let mut cache = KvCache::default();
+    let mut rows = vec![model.forward_cached(&toks[..3], &mut cache, &mut none).expect("prompt")];
+    for &t in &toks[3..] {
+        rows.push(model.forward_cached(&[t], &mut cache, &mut none).expect("step"));
+    }
+    assert_eq!(cache.len(), toks.len());
+    compare(&Tensor::cat(&rows, 0), &r["logits"], &format!("{name} logits, a token at a time"));
+    let ids = Tensor::from_slice(&toks.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).view([1, -1]);
+    let normed = model.frozen_forward(&ids, &Freeze::new(), &mut none).expect("frozen");
+    let frozen_logits = normed.get(0).matmul(&model.unembedding().expect("unembedding").tr());
+    compare(&frozen_logits, &r["logits"], &format!("{name} logits through the replacement model's forward"));
+}
+
+/// `synth --family FAMILY` writes a model in the hub's layout with SAEs the command synth
+/// prints opens with no more flags: the family from config.json (`loading NAME`), the layers
+/// from the folder (`folders` among them, two SAEs where none are named); `report` finds
+/// every SAE firing and `tokens` reads the one at `layer`.
+pub fn synthetic_opens_with_the_command_synth_prints(family: &str, name: &str, folders: &[&str], layer: usize) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = crate::common::saescope().args(["synth", "--family", family, "--out"]).arg(tmp.path()).output().expect("synth");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let (model, saes) = (tmp.path().join("model"), tmp.path().join("saes"));
+    let command = format!("saescope --model-dir {} --sae-dir {}", model.display(), saes.display());
+    assert!(said.lines().any(|l| l.trim() == command), "synth prints `{command}`:\n{said}");
+    for folder in folders {
+        assert!(saes.join(folder).join("cfg.json").exists(), "{family}: {folder}");
+    }
+    let report = crate::common::saescope()
+        .args(["report", "--format", "json", "--no-cache", "--model-dir"])
+        .arg(&model)
+        .arg("--sae-dir")
+        .arg(&saes)
+        .output()
+        .expect("report");
+    let err = String::from_utf8_lossy(&report.stderr);
+    assert!(report.status.success(), "{err}");
+    assert!(err.contains(&format!("loading {name}")), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+    let layers = v["categories"][0]["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), folders.len().max(2), "{family}: the SAEs the folder holds");
+    assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "{family}: the SAEs fire: {layers:?}");
+    let tokens = crate::common::saescope()
+        .args(["tokens", "--no-cache", "--model-dir"])
+        .arg(&model)
+        .arg("--sae-dir")
+        .arg(&saes)
+        .args(["--layer", &layer.to_string(), "--id", "1", "--text", "def f(x): return x"])
+        .output()
+        .expect("tokens");
+    assert!(tokens.status.success(), "{family}: {}", String::from_utf8_lossy(&tokens.stderr));
 }

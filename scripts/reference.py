@@ -195,6 +195,37 @@ def gemma3_tl(model_dir: str, hf, c: dict):
     return tl, cfg
 
 
+def folder_tl(hf, processed: bool = True):
+    """TransformerLens's HookedTransformer of the HF model `hf` loaded from a local folder
+    (GPT-NeoX, Llama or Qwen 3): TL's own config of that folder and its weight conversion,
+    under from_pretrained's default processing (fold_ln, center_writing_weights,
+    center_unembed, fold_value_biases) unless `processed` is False. For the RMSNorm families
+    without biases that processing changes no hook saescope reads. Returns (model, cfg)."""
+    import torch
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    from transformer_lens.loading_from_pretrained import convert_hf_model_config
+    from transformer_lens.pretrained.weight_conversions.llama import convert_llama_weights
+    from transformer_lens.pretrained.weight_conversions.neox import convert_neox_weights
+    from transformer_lens.pretrained.weight_conversions.qwen3 import convert_qwen3_weights
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # A copy whose name TL's name-based branches do not take for a hub model.
+        copy = os.path.join(tmp, "tiny_model")
+        os.makedirs(copy)
+        hf.config.save_pretrained(copy)
+        d = convert_hf_model_config(copy)
+    d.update(model_name="tiny", tokenizer_name=None, init_weights=False, dtype=torch.float32, device="cpu", n_devices=1,
+             from_checkpoint=False, default_prepend_bos=True)
+    cfg = HookedTransformerConfig.from_dict(d)
+    tl = HookedTransformer(cfg)
+    convert = {"GPTNeoXForCausalLM": convert_neox_weights, "LlamaForCausalLM": convert_llama_weights,
+               "Qwen3ForCausalLM": convert_qwen3_weights}[d["original_architecture"]]
+    tl.load_and_process_state_dict(convert(hf, cfg), fold_ln=processed, center_writing_weights=processed,
+                                   center_unembed=processed, fold_value_biases=processed)
+    tl.eval()
+    return tl, cfg
+
+
 def go_offline(model_dir: str) -> None:
     """Before transformers is imported: it reads these at import time."""
     os.environ["HF_HOME"] = offline_gpt2_cache(model_dir)
@@ -244,6 +275,33 @@ def load_mixed(model_dir: str, sae_dir: str, spec):
 def topk(v, k):
     vals, idx = v.topk(min(k, int((v > 0).sum())))
     return [(int(i), float(x)) for i, x in zip(idx, vals)]
+
+
+def report_args(ap, sae_dir_help: str):
+    """The options every report script takes (reference_gemma_report.py,
+    reference_family_report.py): the model, the SAE folders, the samples, the report's
+    top-k and threshold, the thread count and the output."""
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--sae-dir", required=True, help=sae_dir_help)
+    ap.add_argument("--samples", required=True)
+    ap.add_argument("--saes", required=True, help="comma list of SAE folders in --sae-dir")
+    ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--threshold", type=float, default=5.0)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("-o", "--output", required=True)
+
+
+def report_setup(a):
+    """What every report script does first: offline, the thread count, no gradients; returns
+    the samples' categories."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import torch
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.set_grad_enabled(False)
+    with open(a.samples, "rb") as f:
+        return tomllib.load(f)["category"]
 
 
 def report_categories(cats, texts, keys, layers, top_k, threshold):

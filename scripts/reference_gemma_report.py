@@ -21,36 +21,23 @@ import json
 import os
 import sys
 import time
-import tomllib
 
 T0 = time.time()
 
-from reference import gemma3_tl, gemma_scope_sae, report_categories  # noqa: E402
+from reference import gemma3_tl, gemma_scope_sae, report_args, report_categories, report_setup  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model-dir", required=True)
-    ap.add_argument("--sae-dir", required=True, help="the Gemma Scope repo's folder (resid_post/, mlp_out/, attn_out/)")
-    ap.add_argument("--samples", required=True)
-    ap.add_argument("--saes", required=True, help="comma list of SAE folders in --sae-dir")
-    ap.add_argument("--top-k", type=int, default=5)
-    ap.add_argument("--threshold", type=float, default=5.0)
-    ap.add_argument("--threads", type=int, default=0)
+    report_args(ap, "the Gemma Scope repo's folder (resid_post/, mlp_out/, attn_out/)")
     ap.add_argument("--stack", choices=["tl", "hf"], default="tl")
     ap.add_argument("--stop-early", action="store_true", help="no layer past the deepest hooked one, no logits")
-    ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    cats = report_setup(a)
     import torch
     from tokenizers import Tokenizer
     from transformers import Gemma3ForCausalLM
 
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    torch.set_grad_enabled(False)
-    with open(a.samples, "rb") as f:
-        cats = tomllib.load(f)["category"]
     t_load = time.time()
     model = Gemma3ForCausalLM.from_pretrained(a.model_dir, torch_dtype=torch.float32).eval()
     if a.stack == "tl":

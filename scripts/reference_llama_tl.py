@@ -18,11 +18,9 @@ Gemma 2's ln2.hook_normalized), and the logits. Fails unless TL agrees with HF
 """
 import json
 import os
-import shutil
 import sys
-import tempfile
 
-from reference import tl_block_hooks, write_tl_reference
+from reference import folder_tl, tl_block_hooks, write_tl_reference
 
 
 def main() -> None:
@@ -33,8 +31,6 @@ def main() -> None:
     from transformer_lens import HookedTransformer, HookedTransformerConfig
     from transformer_lens.loading_from_pretrained import convert_hf_model_config
     from transformer_lens.pretrained.weight_conversions.gemma import convert_gemma_weights
-    from transformer_lens.pretrained.weight_conversions.llama import convert_llama_weights
-    from transformer_lens.pretrained.weight_conversions.qwen3 import convert_qwen3_weights
 
     torch.set_grad_enabled(False)
     hf = AutoModelForCausalLM.from_pretrained(out, local_files_only=True, dtype=torch.float32, attn_implementation="eager").eval()
@@ -52,19 +48,15 @@ def main() -> None:
                  eps=c["rms_norm_eps"], window_size=c["sliding_window"], attn_types=[layer_kind[t] for t in c["layer_types"]],
                  rotary_base=c["rope_parameters"]["rope_theta"], attn_scale=c["query_pre_attn_scalar"] ** 0.5,
                  attn_scores_soft_cap=c["attn_logit_softcapping"], output_logits_soft_cap=c["final_logit_softcapping"])
+        d.update(model_name="tiny", tokenizer_name=None, init_weights=False, dtype=torch.float32, device="cpu", n_devices=1,
+                 from_checkpoint=False, default_prepend_bos=True)
+        cfg = HookedTransformerConfig.from_dict(d)
+        tl = HookedTransformer(cfg)
+        tl.load_and_process_state_dict(convert_gemma_weights(hf, cfg), fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False)
+        tl.eval()
     else:
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = os.path.join(tmp, "tiny_model")
-            shutil.copytree(out, copy)
-            d = convert_hf_model_config(copy)
-    arch = d["original_architecture"]
-    d.update(model_name="tiny", tokenizer_name=None, init_weights=False, dtype=torch.float32, device="cpu", n_devices=1,
-             from_checkpoint=False, default_prepend_bos=True)
-    cfg = HookedTransformerConfig.from_dict(d)
-    tl = HookedTransformer(cfg)
-    convert = {"LlamaForCausalLM": convert_llama_weights, "Qwen3ForCausalLM": convert_qwen3_weights, "Gemma2ForCausalLM": convert_gemma_weights}[arch]
-    tl.load_and_process_state_dict(convert(hf, cfg), fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False)
-    tl.eval()
+        tl, cfg = folder_tl(hf, processed=False)
+    arch = cfg.original_architecture
 
     tokens = ref["tokens"]
     logits, cache = tl.run_with_cache(torch.tensor([tokens]))

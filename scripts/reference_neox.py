@@ -21,11 +21,9 @@ every term matters. Saved as transformers saves it (config.json, model.safetenso
     python scripts/reference_neox.py sequential tests/fixtures/neox_seq_tiny
 """
 import os
-import shutil
 import sys
-import tempfile
 
-from reference import hf_reference, tl_block_hooks, write_tl_reference
+from reference import folder_tl, hf_reference, tl_block_hooks, write_tl_reference
 
 
 def main() -> None:
@@ -61,22 +59,8 @@ def main() -> None:
     with open(os.path.join(out, "reference.json")) as f:
         ref = json.load(f)
 
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
-    from transformer_lens.loading_from_pretrained import convert_hf_model_config
-    from transformer_lens.pretrained.weight_conversions.neox import convert_neox_weights
-
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = os.path.join(tmp, "tiny_model")
-        shutil.copytree(out, copy)
-        d = convert_hf_model_config(copy)
-    d.update(model_name="tiny", tokenizer_name=None, init_weights=False, dtype=torch.float32, device="cpu", n_devices=1,
-             from_checkpoint=False, default_prepend_bos=True)
-    tl_cfg = HookedTransformerConfig.from_dict(d)
+    tl, tl_cfg = folder_tl(model)
     assert tl_cfg.rotary_dim == 4 and tl_cfg.parallel_attn_mlp == (which == "parallel"), (tl_cfg.rotary_dim, tl_cfg.parallel_attn_mlp)
-    tl = HookedTransformer(tl_cfg)
-    # from_pretrained's defaults.
-    tl.load_and_process_state_dict(convert_neox_weights(model, tl_cfg), fold_ln=True, center_writing_weights=True, center_unembed=True, fold_value_biases=True)
-    tl.eval()
     logits, cache = tl.run_with_cache(torch.tensor([tokens]))
     got = tl_block_hooks(cache, n_layers)
     for l in range(n_layers):

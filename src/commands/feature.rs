@@ -44,8 +44,9 @@ pub fn feature(c: &Common, sae: &str, id: u32, format: CardFormat, output: Optio
             ),
         }
     }
-    if let Some(dump) = super::neuronpedia(c, &done.set.saes, &done.set.neuronpedia)? {
-        eprintln!("{}", dump.summary.line());
+    let resolved = saescope::pipeline::Resolved::new(&run.model, &run.saes, &progress)?;
+    if let Some(dump) = super::neuronpedia(c, &resolved, &done.set.saes, &done.set.neuronpedia)? {
+        eprintln!("{}", dump.line());
         card.neuronpedia = dump.feature(key, id)?;
         if card.neuronpedia.is_none() {
             eprintln!("note: the Neuronpedia dump has nothing of {key} feature {id}");

@@ -72,6 +72,8 @@ pub struct Activation {
 /// One SAE at a glance by Neuronpedia's numbers: the SAE overview's Neuronpedia line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DumpOverview {
+    /// Whose numbers: `Neuronpedia`, or `Gemma Scope 2's examples` (FeatureDump::origin).
+    pub origin: &'static str,
     pub source: String,
     /// Features with a row in the dump.
     pub features: usize,
@@ -122,6 +124,9 @@ pub struct Dump {
     pub label: String,
     by_sae: BTreeMap<SaeKey, DumpSource>,
     pub summary: DumpSummary,
+    /// Gemma Scope 2's examples files of loaded SAEs (scope_examples.rs), with the source
+    /// each names: what a card shows where the dump has nothing of its SAE.
+    examples: BTreeMap<SaeKey, (String, std::sync::Arc<super::scope_examples::ScopeExamples>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -266,6 +271,26 @@ fn lines(path: &Path, mut each: impl FnMut(usize, &[u8]) -> bool) -> Result<()> 
 }
 
 impl Dump {
+    /// Adds `examples` as SAE `sae`'s dashboard, named `source`.
+    pub fn add_examples(&mut self, sae: SaeKey, source: String, examples: super::scope_examples::ScopeExamples) {
+        if self.label.is_empty() {
+            self.label = super::scope_examples::FILE.to_string();
+        }
+        self.examples.insert(sae, (source, std::sync::Arc::new(examples)));
+    }
+
+    /// What was read, for stderr and the status line: the dump's rows, and the SAEs with an
+    /// examples file.
+    pub fn line(&self) -> String {
+        let n = self.examples.len();
+        let examples = format!("{n} SAE{} with Gemma Scope 2's {}", if n == 1 { "" } else { "s" }, super::scope_examples::FILE);
+        match (self.summary.files, n) {
+            (0, 0) | (_, 0) => self.summary.line(),
+            (0, _) => format!("dashboards: {examples}"),
+            _ => format!("{}; {examples}", self.summary.line()),
+        }
+    }
+
     /// Reads the dump at `path` for the SAEs of `saes` whose Neuronpedia id `ids` knows.
     pub fn load(path: &Path, saes: &[SaeKey], ids: &Ids) -> Result<Self> {
         let wanted: BTreeMap<String, SaeKey> = saes.iter().filter_map(|&k| Some((ids.sae(k).map(|i| format!("{}/{}", i.model, i.source))?, k))).collect();
@@ -358,30 +383,37 @@ impl Dump {
 
     /// Neuronpedia's numbers for SAE `sae` at a glance, when the dump has its features rows.
     pub fn overview(&self, sae: SaeKey) -> Option<DumpOverview> {
-        let s = self.by_sae.get(&sae).filter(|s| !s.features.is_empty())?;
+        let Some(s) = self.by_sae.get(&sae).filter(|s| !s.features.is_empty()) else {
+            return self.examples.get(&sae).map(|(source, ex)| ex.overview(source));
+        };
         let mut counts = vec![0u32; crate::dashboard::DENSITY_BINS];
         for st in s.features.values().filter(|st| st.frac_nonzero > 0.0) {
             counts[crate::dashboard::density_bin(st.frac_nonzero)] += 1;
         }
         let dead = s.features.values().filter(|st| st.frac_nonzero <= 0.0).count();
-        Some(DumpOverview { source: s.id.clone(), features: s.features.len(), dead, density_counts: counts })
+        Some(DumpOverview { origin: "Neuronpedia", source: s.id.clone(), features: s.features.len(), dead, density_counts: counts })
     }
 
     /// Every loaded SAE's `overview` that the dump has.
     pub fn overviews(&self) -> BTreeMap<SaeKey, DumpOverview> {
-        self.by_sae.keys().filter_map(|&k| Some((k, self.overview(k)?))).collect()
+        self.by_sae.keys().chain(self.examples.keys()).filter_map(|&k| Some((k, self.overview(k)?))).collect()
     }
 
     /// Whether the dump holds anything of `sae`.
     pub fn has(&self, sae: SaeKey) -> bool {
-        self.by_sae.get(&sae).is_some_and(|s| !s.features.is_empty() || !s.activations.is_empty())
+        self.by_sae.get(&sae).is_some_and(|s| !s.features.is_empty() || !s.activations.is_empty()) || self.examples.contains_key(&sae)
     }
 
     /// Everything the dump says of one feature, reading its activations now: the files of
     /// its source nearest its number first, until one holds its rows. Rows of other
     /// sources and malformed rows met on the way are counted in `set_aside`.
     pub fn feature(&self, sae: SaeKey, feature: u32) -> Result<Option<FeatureDump>> {
-        let Some(s) = self.by_sae.get(&sae) else { return Ok(None) };
+        let Some(s) = self.by_sae.get(&sae).filter(|s| !s.features.is_empty() || !s.activations.is_empty()) else {
+            return match self.examples.get(&sae) {
+                Some((source, ex)) => ex.feature(feature, source),
+                None => Ok(None),
+            };
+        };
         let mut files: Vec<&(u32, PathBuf)> = s.activations.iter().collect();
         files.sort_by_key(|(first, _)| if *first <= feature { (0, feature - first) } else { (1, first - feature) });
         let mut rows = Vec::new();
@@ -470,11 +502,21 @@ fn activation(r: ActivationRow) -> Activation {
 }
 
 impl FeatureDump {
+    /// Where the section's numbers come from, for its heading: a Neuronpedia dump, or a
+    /// Gemma Scope 2 folder's own examples (scope_examples.rs).
+    pub fn origin(&self) -> &'static str {
+        if self.dump.ends_with(super::scope_examples::FILE) {
+            "Gemma Scope 2's examples"
+        } else {
+            "Neuronpedia"
+        }
+    }
+
     /// The card's Neuronpedia section as text.
     pub fn text(&self) -> String {
         use crate::runtime::printable::printable;
         let from = if self.data_sources.is_empty() { String::new() } else { format!(", data: {}", self.data_sources.join(", ")) };
-        let mut s = format!("\nfrom Neuronpedia ({}, dump {}{from}):\n", self.source, printable(&self.dump));
+        let mut s = format!("\nfrom {} ({}, dump {}{from}):\n", self.origin(), self.source, printable(&self.dump));
         let a = &self.set_aside;
         if a.other_source_rows > 0 || !a.malformed.is_empty() {
             s.push_str(&format!("  set aside while reading its activations: {} row(s) of other sources", a.other_source_rows));

@@ -5,3 +5,4 @@ pub mod dump;
 pub mod export;
 pub mod histogram;
 pub mod labels;
+pub mod scope_examples;

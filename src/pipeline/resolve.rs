@@ -66,6 +66,46 @@ impl Resolved {
         Ok(Self { cfg, model: files, saes: Vec::new(), model_label: model.label(), sae_label: String::new() })
     }
 
+    /// The model's tokenizer (GPT-2's bundled one where the folder has none and it fits).
+    pub fn tokenizer(&self) -> Result<Tokenizer> {
+        match (&self.model.tokenizer, self.cfg.bundled_tokenizer_fits()) {
+            (Some(path), _) => Tokenizer::load(Some(path), self.cfg.bos_token()),
+            (None, true) => Tokenizer::load(None, self.cfg.bos_token()),
+            (None, false) => bail!(
+                "{} has no tokenizer.json beside {}: a {} model needs its own (download the model's repo whole)",
+                self.model_label,
+                self.model.config.display(),
+                self.cfg.family()
+            ),
+        }
+    }
+
+    /// The dashboards the cards of `saes` show beside saescope's own: `--neuronpedia`'s dump
+    /// (`path`), and Gemma Scope 2's examples files found beside any of the SAEs' weights
+    /// (neuronpedia/scope_examples.rs). None where there is neither.
+    pub fn dashboards(
+        &self,
+        path: Option<&std::path::Path>,
+        saes: &[SaeKey],
+        ids: &crate::sae::neuronpedia_id::Ids,
+    ) -> Result<Option<crate::neuronpedia::dump::Dump>> {
+        use crate::neuronpedia::scope_examples;
+        let mut dump = match path {
+            Some(p) => crate::neuronpedia::dump::Dump::load(p, saes, ids)?,
+            None => Default::default(),
+        };
+        let with: Vec<(SaeKey, std::path::PathBuf, String)> = self
+            .saes
+            .iter()
+            .filter(|f| saes.contains(&f.key) && scope_examples::beside(&f.files.weights).is_some())
+            .map(|f| (f.key, f.files.weights.clone(), ids.sae(f.key).map_or_else(|| f.id.clone(), |i| format!("{}/{}", i.model, i.source))))
+            .collect();
+        if !with.is_empty() {
+            scope_examples::add_beside(&mut dump, &with, &std::sync::Arc::new(self.tokenizer()?))?;
+        }
+        Ok((path.is_some() || !with.is_empty()).then_some(dump))
+    }
+
     pub fn keys(&self) -> Vec<SaeKey> {
         self.saes.iter().map(|f| f.key).collect()
     }
@@ -182,16 +222,7 @@ impl Resolved {
         }
         let n_layer = self.cfg.n_layer();
         let ids = self.neuronpedia();
-        let tokenizer = match (&self.model.tokenizer, self.cfg.bundled_tokenizer_fits()) {
-            (Some(path), _) => Tokenizer::load(Some(path), self.cfg.bos_token())?,
-            (None, true) => Tokenizer::load(None, self.cfg.bos_token())?,
-            (None, false) => bail!(
-                "{} has no tokenizer.json beside {}: a {} model needs its own (download the model's repo whole)",
-                self.model_label,
-                self.model.config.display(),
-                self.cfg.family()
-            ),
-        };
+        let tokenizer = self.tokenizer()?;
         // A token id past the embedding would fail deep in libtorch, mid-run.
         if tokenizer.vocab_size() > self.cfg.vocab_size() {
             let which = self.model.tokenizer.as_ref().map_or_else(|| "the bundled GPT-2 tokenizer".to_string(), |p| p.display().to_string());

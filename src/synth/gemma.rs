@@ -103,7 +103,11 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
         } else if layout == crate::source::SaeLayout::GemmaScopeNpz {
             write_npz_folder(&base.join(&n.path), &x, width, &mut rng)?;
         } else {
-            write_scope_folder(&base.join(&n.path), &x, width, n.hook, &mut rng)?;
+            let dir = base.join(&n.path);
+            write_scope_folder(&dir, &x, width, n.hook, &mut rng)?;
+            // Gemma Scope 2's folders ship their own dashboards beside the weights.
+            let files = crate::source::SaeFiles { cfg: dir.join("config.json"), weights: dir.join("params.safetensors") };
+            super::scope_examples::write(&dir, &files, n.hook, &model, &seqs, &x)?;
         }
     }
     Ok(())

@@ -26,7 +26,7 @@ use tch::{Device, Kind, Tensor};
 pub enum Size {
     /// 12 layers of width 64, 512-feature SAEs: seconds to build, for tests.
     Tiny,
-    /// GPT-2 small's shape with 24576-feature SAEs: for benchmarks.
+    /// GPT-2 small's shape with 24576-feature SAEs (Pythia 70M's with `--family pythia`): for benchmarks.
     Small,
     /// Gemma 3 270M's shape (`--family gemma3`) with Gemma Scope's widths: for benchmarks.
     #[value(name = "270m")]

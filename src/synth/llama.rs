@@ -21,10 +21,45 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{Device, Kind};
 
-/// Features per synthetic SAE.
+/// Features per synthetic SAE at `--size tiny`.
 const WIDTH: usize = 512;
-/// The residual SAEs' layers (`blocks.L.hook_resid_pre`), a third and two thirds down.
+/// The residual SAEs' layers (`blocks.L.hook_resid_pre`) at `--size tiny`, a third and two
+/// thirds down.
 pub const SAE_LAYERS: [usize; 2] = [2, 4];
+
+/// The real shapes `--size small` writes: Llama 3.2 1B's and Qwen 3 0.6B's config.json,
+/// with the hub's vocabulary and RoPE (the synthetic tokenizer uses its first ids), 16k-wide
+/// SAEs at about 25, 50, 65 and 85% of the depth (as Registry::residual_default opens a
+/// suite). For benchmarks.
+fn small(variant: Variant, bos: usize, eos: usize) -> (serde_json::Value, Vec<usize>, usize) {
+    match variant {
+        Variant::Llama => (
+            serde_json::json!({
+                "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128_256, "hidden_size": 2048,
+                "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64,
+                "max_position_embeddings": 131_072, "rms_norm_eps": 1e-5, "hidden_act": "silu", "tie_word_embeddings": true,
+                "attention_bias": false, "mlp_bias": false, "bos_token_id": bos, "eos_token_id": eos,
+                "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0,
+                                    "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+                "rope_theta": 500000.0,
+                "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+            }),
+            vec![4, 8, 10, 14],
+            16_384,
+        ),
+        Variant::Qwen3 => (
+            serde_json::json!({
+                "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 151_936, "hidden_size": 1024,
+                "intermediate_size": 3072, "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
+                "max_position_embeddings": 40_960, "rms_norm_eps": 1e-6, "hidden_act": "silu", "tie_word_embeddings": true,
+                "attention_bias": false, "use_sliding_window": false, "bos_token_id": null, "eos_token_id": eos,
+                "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}, "rope_theta": 1000000.0,
+            }),
+            vec![7, 14, 18, 24],
+            16_384,
+        ),
+    }
+}
 
 /// The tiny config.json of `variant`: 6 layers, 4 query heads sharing 2 key-value heads.
 fn config(variant: Variant, vocab: usize, bos: usize, eos: usize) -> serde_json::Value {
@@ -51,10 +86,11 @@ fn config(variant: Variant, vocab: usize, bos: usize, eos: usize) -> serde_json:
     }
 }
 
-/// Writes DIR/model and DIR/saes (`blocks.L.hook_resid_pre` for `SAE_LAYERS`).
+/// Writes DIR/model and DIR/saes (`blocks.L.hook_resid_pre` for `SAE_LAYERS`; at `--size
+/// small` the real shape's, see `small`).
 pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, progress: &ProgressSink) -> Result<()> {
-    if size != Size::Tiny {
-        bail!("synth writes Llama 3 and Qwen 3 at --size tiny only");
+    if size == Size::M270 {
+        bail!("--size 270m is Gemma 3's shape; Llama 3 and Qwen 3 take tiny or small (Llama 3.2 1B's, Qwen 3 0.6B's)");
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _guard = tch::no_grad_guard();
@@ -75,7 +111,11 @@ pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, progress: &Pro
         }
     };
     write_json(&model_dir.join("tokenizer_config.json"), &tok_config)?;
-    let cfg_json = config(variant, tok_vocab, 0, if variant == Variant::Llama { 1 } else { 0 });
+    let eos = if variant == Variant::Llama { 1 } else { 0 };
+    let (cfg_json, sae_layers, width) = match size {
+        Size::Small => small(variant, 0, eos),
+        _ => (config(variant, tok_vocab, 0, eos), SAE_LAYERS.to_vec(), WIDTH),
+    };
     write_json(&model_dir.join("config.json"), &cfg_json)?;
     let cfg = LlamaConfig::from_json(&cfg_json)?;
     progress.stage(format!("writing synthetic {} ({} layers) to {}", cfg.family(), cfg.num_hidden_layers, model_dir.display()));
@@ -85,11 +125,11 @@ pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, progress: &Pro
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), family.bos_token())?;
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     let model_name = family.hub_model().unwrap_or("llama");
-    for layer in SAE_LAYERS {
+    for layer in sae_layers {
         let hook = HookPoint::new(layer, Site::ResidPre);
-        progress.stage(format!("writing synthetic SAE {hook} ({WIDTH} features)"));
+        progress.stage(format!("writing synthetic SAE {hook} ({width} features)"));
         let x = calibration_at(&model, &seqs, hook, Processing::NONE)?;
-        write_sae(&out.join("saes").join(hook.to_string()), &hook.to_string(), &x, WIDTH, 30.0, model_name, &mut rng)?;
+        write_sae(&out.join("saes").join(hook.to_string()), &hook.to_string(), &x, width, 30.0, model_name, &mut rng)?;
     }
     Ok(())
 }

@@ -6,5 +6,6 @@ pub mod gpt2;
 pub mod llama;
 pub mod neox;
 pub mod samples;
+pub mod scope_examples;
 pub mod tokenizer;
 pub mod transcoders;

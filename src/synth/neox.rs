@@ -3,7 +3,8 @@
 //! from synth/tokenizer.rs with Pythia's two special tokens first) and SAEs of a SAELens
 //! release in its repo layout (`pythia-70m-deduped-res-sm`'s folders by default), calibrated
 //! on the model's own activations under TransformerLens's default processing, as Pythia's
-//! SAEs were trained. Tiny: Pythia 70M's depth and quarter-turned heads at width 64.
+//! SAEs were trained. Tiny: Pythia 70M's depth and quarter-turned heads at width 64; small:
+//! Pythia 70M's shape.
 
 use super::gpt2::{normal, owned, write_json, write_named, write_safetensors, Owned, Size, Widths};
 use crate::corpus::samples::Samples;
@@ -25,11 +26,14 @@ use tch::{Device, Kind};
 pub const RELEASE: &str = "pythia-70m-deduped-res-sm";
 pub const LAYERS: [usize; 4] = [1, 3, 4, 5];
 
-/// Writes DIR/model and DIR/saes (the SAEs of `selection`, 512 features each at most).
+/// Writes DIR/model and DIR/saes (the SAEs of `selection`): tiny, 512 features each; or at
+/// `--size small` Pythia 70M's own shape with res-sm's 32,768 features (for benchmarks).
 pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress: &ProgressSink) -> Result<()> {
-    if size != Size::Tiny {
-        bail!("synth writes Pythia at --size tiny only");
-    }
+    let (d, layers, heads, ff, vocab_rows, n_ctx, width) = match size {
+        Size::Tiny => (64, 6, 4, 256, None, 512, 512),
+        Size::Small => (512, 6, 8, 2048, Some(50_304), 2048, 32_768),
+        Size::M270 => bail!("--size 270m is Gemma 3's shape; Pythia takes tiny or small (Pythia 70M's)"),
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _guard = tch::no_grad_guard();
     let model_dir = out.join("model");
@@ -40,9 +44,11 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
         &model_dir.join("tokenizer_config.json"),
         &serde_json::json!({"tokenizer_class": "GPTNeoXTokenizer", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "add_bos_token": false}),
     )?;
+    // Pythia's embedding has rows past its tokenizer's ids (50,304 against 50,277); so does
+    // the full-shape synthetic one.
     let cfg_json = serde_json::json!({
-        "architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "vocab_size": vocab, "hidden_size": 64,
-        "intermediate_size": 256, "num_hidden_layers": 6, "num_attention_heads": 4, "max_position_embeddings": 512,
+        "architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "vocab_size": vocab_rows.unwrap_or(vocab), "hidden_size": d,
+        "intermediate_size": ff, "num_hidden_layers": layers, "num_attention_heads": heads, "max_position_embeddings": n_ctx,
         "layer_norm_eps": 1e-5, "hidden_act": "gelu", "rotary_pct": 0.25, "rotary_emb_base": 10000,
         "use_parallel_residual": true, "tie_word_embeddings": false, "bos_token_id": 0, "eos_token_id": 0,
     });
@@ -54,7 +60,7 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
     let model = Neox::load(cfg.clone(), Checkpoint::open(&model_dir.join("model.safetensors"))?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), family.bos_token())?;
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
-    write_named(&model, &seqs, selection, Widths { default: 512, max: Some(512) }, 24.0, "pythia-70m-deduped", &mut rng, progress)
+    write_named(&model, &seqs, selection, Widths { default: width, max: Some(width) }, 24.0, "pythia-70m-deduped", &mut rng, progress)
 }
 
 /// Random weights in the hub's names: projections scaled by 1/sqrt(fan-in), LayerNorm

@@ -150,6 +150,68 @@ impl SafeFile {
     }
 }
 
+impl SafeFile {
+    /// Row `row` of the named tensor (along its first axis; a 1-D tensor's element `row`)
+    /// as f64, whatever its numeric dtype: Gemma Scope 2's examples.safetensors keeps token
+    /// ids, sequence numbers and positions as integers beside its activations
+    /// (neuronpedia/scope_examples.rs), a few rows of which a card reads.
+    pub fn row_values(&self, name: &str, row: usize) -> Result<Vec<f64>> {
+        let info = self.info(name)?;
+        let Some(&rows) = info.shape.first() else { bail!("{}: tensor {name} is a scalar, not rows", self.path.display()) };
+        if row >= rows {
+            bail!("{}: row {row} of {name} is past its {rows} rows", self.path.display());
+        }
+        let width = match info.dtype {
+            Dtype::F64 | Dtype::I64 | Dtype::U64 => 8,
+            Dtype::F32 | Dtype::I32 | Dtype::U32 => 4,
+            Dtype::F16 | Dtype::BF16 | Dtype::I16 | Dtype::U16 => 2,
+            Dtype::I8 | Dtype::U8 => 1,
+            other => bail!("{}: tensor {name} has dtype {other:?}; expected a number type", self.path.display()),
+        };
+        let row_len: usize = info.shape[1..].iter().product();
+        let at = self.header_len + 8 + info.data_offsets.0 + row * row_len * width;
+        let bytes = &self.mmap[at..at + row_len * width];
+        Ok(bytes
+            .chunks_exact(width)
+            .map(|b| match info.dtype {
+                Dtype::F64 => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+                Dtype::I64 => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f64,
+                Dtype::U64 => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f64,
+                Dtype::F32 => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                Dtype::I32 => f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                Dtype::U32 => f64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                Dtype::F16 => f64::from(half_to_f32(u16::from_le_bytes([b[0], b[1]]))),
+                Dtype::BF16 => f64::from(f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)),
+                Dtype::I16 => f64::from(i16::from_le_bytes([b[0], b[1]])),
+                Dtype::U16 => f64::from(u16::from_le_bytes([b[0], b[1]])),
+                Dtype::I8 => f64::from(b[0] as i8),
+                _ => f64::from(b[0]),
+            })
+            .collect())
+    }
+}
+
+/// IEEE half precision to f32 (the bits widened; subnormals scaled).
+fn half_to_f32(h: u16) -> f32 {
+    let (sign, exp, frac) = (u32::from(h >> 15), u32::from((h >> 10) & 0x1f), u32::from(h & 0x3ff));
+    let v = match exp {
+        0 => frac as f32 * 2f32.powi(-24),
+        31 => {
+            if frac == 0 {
+                f32::INFINITY
+            } else {
+                f32::NAN
+            }
+        }
+        e => f32::from_bits(((e + 112) << 23) | (frac << 13)),
+    };
+    if sign == 1 {
+        -v
+    } else {
+        v
+    }
+}
+
 /// Elements checked at once by `all_finite`: its temporaries (libtorch's isfinite makes an
 /// absolute-value copy and two masks) stay at about 6 bytes per element of a chunk, not of
 /// the tensor (Gemma's 262k-token embedding would take 1 GB at once).

@@ -35,6 +35,7 @@ mod pt;
 mod questions;
 mod reference;
 mod release;
+mod scope_examples;
 mod sae;
 mod scale;
 mod steer;

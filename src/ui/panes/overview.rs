@@ -21,7 +21,7 @@ pub fn draw(f: &mut Frame, view: &OverviewScreen, ctx: &Context, hits: &HitMap, 
     f.render_widget(block, area);
     // Neuronpedia's numbers (`--neuronpedia`), labelled as theirs, above saescope's own.
     let np = ctx.neuronpedia.get(&layer).map(|o| {
-        let head = format!("Neuronpedia {}: {} features · {} dead", o.source, o.features, o.dead);
+        let head = format!("{} {}: {} features · {} dead", o.origin, o.source, o.features, o.dead);
         // The density as a sparkline where it fits, neighbouring bins summed to make it fit.
         let room = (inner.width as usize).saturating_sub(head.chars().count() + " · density ".len());
         let mut counts = o.density_counts.clone();

@@ -121,11 +121,19 @@ pub fn spawn(job: WorkerJob, progress: ProgressSink, events: Sender<Event>) -> S
                 progress.stage("analysing");
                 let analysis = analyze(&done.set, job.params);
                 knows.labels.settle(&job.planned, &done.set.saes);
-                if let Some(path) = &job.neuronpedia {
-                    let read = crate::neuronpedia::dump::Dump::load(path, &done.set.saes, &done.set.neuronpedia).map_err(|e| one_line(&e));
-                    let said = read.as_ref().map(|d| (d.summary.line(), d.overviews())).map_err(Clone::clone);
-                    knows.neuronpedia = read.ok();
-                    tx(Msg::Neuronpedia(said));
+                // `--neuronpedia`'s dump, and Gemma Scope 2's examples beside the SAEs.
+                let read = crate::pipeline::Resolved::new(&job.run.model, &job.run.saes, &progress)
+                    .and_then(|r| r.dashboards(job.neuronpedia.as_deref(), &done.set.saes, &done.set.neuronpedia))
+                    .map_err(|e| one_line(&e));
+                match read {
+                    Ok(Some(d)) => {
+                        tx(Msg::Neuronpedia(Ok((d.line(), d.overviews()))));
+                        knows.neuronpedia = Some(d);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tx(Msg::Neuronpedia(Err(e)));
+                    }
                 }
                 knows.computed = Some((done.set.clone(), analysis.clone()));
                 let results = Results { set: done.set, analysis, elapsed: start.elapsed(), from_cache: done.from_cache, partial: false };

@@ -81,8 +81,10 @@ def hf_reference(out: str, model, tokens, catches, **extra) -> None:
     import torch
 
     caught = {}
-    # Most families keep their blocks at model.model.layers; GPT-NeoX at model.gpt_neox.layers.
+    # Most families keep their blocks at model.model.layers; GPT-NeoX at model.gpt_neox.layers,
+    # a multimodal Gemma 3 at model.model.language_model.layers.
     body = model.model if hasattr(model, "model") else model.gpt_neox
+    body = getattr(body, "language_model", body)
     for i, layer in enumerate(body.layers):
         for path, side, hook in catches:
             module = layer

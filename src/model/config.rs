@@ -134,6 +134,9 @@ impl ModelConfig {
                 Some(if c.hidden_size == 3584 { "google/gemma-2-9b" } else { "google/gemma-2-2b" })
             }
             Self::Gemma(c) if c.hidden_size == 1152 => Some("google/gemma-3-1b-pt"),
+            Self::Gemma(c) if c.hidden_size == 2560 => Some("google/gemma-3-4b-pt"),
+            Self::Gemma(c) if c.hidden_size == 3840 => Some("google/gemma-3-12b-pt"),
+            Self::Gemma(c) if c.hidden_size == 5376 => Some("google/gemma-3-27b-pt"),
             Self::Gemma(_) => Some("google/gemma-3-270m"),
             Self::Llama(c) => Some(match (c.variant, c.hidden_size) {
                 (super::llama::Variant::Llama, 4096) => "meta-llama/Llama-3.1-8B",

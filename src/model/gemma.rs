@@ -53,6 +53,8 @@ pub struct GemmaConfig {
     pub sliding: Vec<bool>,
     pub rope_local: f64,
     pub rope_global: f64,
+    /// The global layers' frequency scaling (Gemma 3 4B and larger: linear by 8).
+    pub rope_global_scaling: RopeScaling,
     pub final_logit_softcapping: Option<f64>,
     pub attn_logit_softcapping: Option<f64>,
 }
@@ -70,7 +72,7 @@ impl GemmaConfig {
         let generation = match v.get("model_type").and_then(Value::as_str) {
             Some("gemma3_text") => Generation::Gemma3,
             Some("gemma2") => Generation::Gemma2,
-            Some("gemma3") => bail!("a multimodal Gemma 3 checkpoint (Gemma3ForConditionalGeneration, 4B and up): only the text models (270M, 1B) load"),
+            Some("gemma3") => return Self::from_json(&multimodal_text_config(v)?),
             other => bail!("model_type {other:?} is neither gemma2 nor gemma3_text"),
         };
         let gemma2 = generation == Generation::Gemma2;
@@ -85,17 +87,21 @@ impl GemmaConfig {
                 (0..n_layers).map(|i| (i + 1) % pattern.max(1) != 0).collect()
             }
         };
-        let rope = |layer_type: &str, old_key: &str, default: f64| -> Result<f64> {
-            if let Some(p) = v.get("rope_parameters").and_then(|r| r.get(layer_type)) {
-                if let Some(kind) = p.get("rope_type").and_then(Value::as_str).filter(|k| *k != "default") {
-                    bail!("rope_type {kind:?} for {layer_type} layers is not supported (the 270M and 1B models use the default)");
-                }
-                return p.get("rope_theta").and_then(Value::as_f64).ok_or_else(|| eyre!("rope_parameters.{layer_type} without rope_theta"));
+        // A layer type's base and scaling: Gemma 3's global layers scale linearly from 4B up
+        // (`rope_parameters.full_attention`, or the older `rope_scaling`).
+        let rope = |layer_type: &str, old_key: &str, default: f64| -> Result<(f64, RopeScaling)> {
+            let (theta, scaling) = match v.get("rope_parameters").and_then(|r| r.get(layer_type)) {
+                Some(p) => (
+                    p.get("rope_theta").and_then(Value::as_f64).ok_or_else(|| eyre!("rope_parameters.{layer_type} without rope_theta"))?,
+                    RopeScaling::from_json(Some(p))?,
+                ),
+                None if layer_type == "full_attention" => (float(old_key).unwrap_or(default), RopeScaling::from_json(v.get("rope_scaling"))?),
+                None => (float(old_key).unwrap_or(default), RopeScaling::Default),
+            };
+            if !matches!(scaling, RopeScaling::Default | RopeScaling::Linear { .. }) {
+                bail!("{scaling:?} RoPE for {layer_type} layers is not supported (Gemma 3 uses the default, or linear scaling on its global layers)");
             }
-            if v.get("rope_scaling").is_some_and(|s| !s.is_null()) && layer_type == "full_attention" {
-                bail!("rope_scaling is not supported (the 270M and 1B models have none)");
-            }
-            Ok(float(old_key).unwrap_or(default))
+            Ok((theta, scaling))
         };
         // Gemma 2 has one base for every layer (`rope_parameters.rope_theta`, or `rope_theta`).
         let single = || -> Result<f64> {
@@ -105,11 +111,14 @@ impl GemmaConfig {
             }
             Ok(p.and_then(|p| p.get("rope_theta")).or_else(|| v.get("rope_theta")).and_then(Value::as_f64).unwrap_or(10_000.0))
         };
-        let (rope_local, rope_global) = if gemma2 {
-            (single()?, single()?)
+        let ((rope_local, local_scaling), (rope_global, rope_global_scaling)) = if gemma2 {
+            ((single()?, RopeScaling::Default), (single()?, RopeScaling::Default))
         } else {
             (rope("sliding_attention", "rope_local_base_freq", 10_000.0)?, rope("full_attention", "rope_theta", 1_000_000.0)?)
         };
+        if local_scaling != RopeScaling::Default {
+            bail!("scaled RoPE on the sliding-window layers is not supported (Gemma 3 scales its global layers only)");
+        }
         // An absent cap takes HF's default (Gemma 2's 50 and 30); a null one is none.
         let cap = |k: &str, gemma2_default: f64| match v.get(k) {
             None => gemma2.then_some(gemma2_default),
@@ -131,6 +140,7 @@ impl GemmaConfig {
             sliding,
             rope_local,
             rope_global,
+            rope_global_scaling,
             final_logit_softcapping: cap("final_logit_softcapping", 30.0),
             attn_logit_softcapping: cap("attn_logit_softcapping", 50.0),
         };
@@ -153,6 +163,30 @@ impl GemmaConfig {
             Generation::Gemma3 => "Gemma 3",
         }
     }
+}
+
+/// The language model's config of a multimodal Gemma 3 checkpoint (Gemma3ForConditionalGeneration:
+/// 4B, 12B, 27B), whose `text_config` the hub writes sparse: what it leaves out takes
+/// transformers' Gemma3TextConfig defaults, filled in here (the vision tower is never read).
+fn multimodal_text_config(v: &Value) -> Result<Value> {
+    let Some(Value::Object(text)) = v.get("text_config") else {
+        bail!("a multimodal Gemma 3 config (model_type gemma3) without its text_config");
+    };
+    let mut text = text.clone();
+    let defaults = serde_json::json!({
+        "model_type": "gemma3_text", "vocab_size": 262_208, "hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 26,
+        "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+        "max_position_embeddings": 131_072, "rms_norm_eps": 1e-6, "query_pre_attn_scalar": 256, "sliding_window": 4096,
+    });
+    if let Value::Object(d) = defaults {
+        for (k, x) in d {
+            text.entry(k).or_insert(x);
+        }
+    }
+    if text.get("model_type").and_then(Value::as_str) != Some("gemma3_text") {
+        bail!("text_config's model_type is {:?}, not gemma3_text", text.get("model_type"));
+    }
+    Ok(Value::Object(text))
 }
 
 struct Layer {
@@ -286,8 +320,8 @@ impl rope::Blocks for Gemma {
     /// RoPE for positions `from..from + n`.
     fn rope(&self, from: i64, n: i64) -> Rope {
         let positions = Tensor::arange_start(from, from + n, (Kind::Float, self.device));
-        let at = |base| rope::cos_sin(&positions, &RopeScaling::Default.inv_freq(self.cfg.head_dim, base), self.kind);
-        Rope { local: at(self.cfg.rope_local), global: at(self.cfg.rope_global) }
+        let at = |scaling: &RopeScaling, base| rope::cos_sin(&positions, &scaling.inv_freq(self.cfg.head_dim, base), self.kind);
+        Rope { local: at(&RopeScaling::Default, self.cfg.rope_local), global: at(&self.cfg.rope_global_scaling, self.cfg.rope_global) }
     }
 
     fn window(&self, i: usize) -> Option<usize> {

@@ -154,6 +154,9 @@ pub enum RopeScaling {
     /// `rope_type: llama3` (Llama 3.1 and 3.2): long wavelengths divided by `factor`, short
     /// ones kept, the band between blended (HF's `_compute_llama3_parameters`).
     Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+    /// `rope_type: linear` (Gemma 3 4B and larger, on their global layers): every frequency
+    /// divided by `factor`.
+    Linear { factor: f64 },
 }
 
 impl RopeScaling {
@@ -166,13 +169,14 @@ impl RopeScaling {
         let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).ok_or_else(|| color_eyre::eyre::eyre!("rope scaling {kind} without {k}"));
         match kind {
             "default" => Ok(Self::Default),
+            "linear" => Ok(Self::Linear { factor: num("factor")? }),
             "llama3" => Ok(Self::Llama3 {
                 factor: num("factor")?,
                 low_freq_factor: num("low_freq_factor")?,
                 high_freq_factor: num("high_freq_factor")?,
                 original_max_position_embeddings: num("original_max_position_embeddings")?,
             }),
-            other => bail!("rope_type {other:?} is not supported (saescope runs default and llama3 RoPE)"),
+            other => bail!("rope_type {other:?} is not supported (saescope runs default, linear and llama3 RoPE)"),
         }
     }
 
@@ -181,6 +185,7 @@ impl RopeScaling {
         let plain = (0..head_dim / 2).map(|i| (-((2 * i) as f64) / head_dim as f64 * base.ln()).exp());
         match *self {
             Self::Default => plain.collect(),
+            Self::Linear { factor } => plain.map(|f| f / factor).collect(),
             Self::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings: old } => {
                 let (low_wavelen, high_wavelen) = (old / low_freq_factor, old / high_freq_factor);
                 plain

@@ -468,6 +468,9 @@ mod tests {
         assert_eq!(hook("sae_bench_pythia70m_sweep_topk_ctx128_0730", "blocks.3.hook_resid_post__trainer_0").as_deref(), Some("blocks.3.hook_resid_post"));
         assert_eq!(hook("llama-3.1-8b-instruct-andyrdt", "resid_post_layer_7_trainer_1").as_deref(), Some("blocks.7.hook_resid_post"));
         assert!(r.release("saebench_gemma-2-2b_width-2pow14_date-0107").and_then(Release::layout) == Some(crate::source::SaeLayout::DictionaryLearning));
+        // Gemma 3 4B and 12B (multimodal checkpoints) by their Gemma Scope 2 suites.
+        assert_eq!(r.residual_default("google/gemma-3-4b-pt"), Some(("gemma-scope-2-4b-pt-res".to_string(), vec![9, 17, 22, 29])));
+        assert_eq!(r.residual_default("google/gemma-3-12b-pt"), Some(("gemma-scope-2-12b-pt-res".to_string(), vec![12, 24, 31, 41])));
         // Six layers: distinct picks, one the rounding would have repeated moved down a layer.
         assert_eq!(r.residual_default("EleutherAI/pythia-70m-deduped"), Some(("pythia-70m-deduped-res-sm".to_string(), vec![1, 3, 4, 5])));
     }

@@ -12,6 +12,7 @@
 use crate::common;
 use common::families::{self, compare};
 
+use saescope::model::config::ModelConfig;
 use saescope::model::gemma::{Gemma, GemmaConfig};
 use saescope::model::{Family, HookEdit, KvCache};
 use saescope::weights::checkpoint::Checkpoint;
@@ -77,7 +78,7 @@ fn configs_it_cannot_run_are_refused_with_the_reason() {
         c[k] = v;
         GemmaConfig::from_json(&c).err().map(|e| e.to_string()).unwrap_or_default()
     };
-    assert!(with("model_type", "gemma3".into()).contains("multimodal"));
+    assert!(with("model_type", "gemma3".into()).contains("text_config"), "a multimodal config reads its text_config");
     assert!(with("hidden_activation", "relu".into()).contains("not supported"));
     let mut old = base.clone();
     // The older hub keys: a pattern and two bases instead of layer_types and rope_parameters.
@@ -88,4 +89,25 @@ fn configs_it_cannot_run_are_refused_with_the_reason() {
     let cfg = GemmaConfig::from_json(&old).expect("old keys");
     assert_eq!(cfg.sliding, vec![true, true, true, true, true, false, true]);
     assert_eq!((cfg.rope_local, cfg.rope_global), (10_000.0, 1_000_000.0));
+}
+
+/// The layout of Gemma 3 4B, 12B and 27B (Gemma3ForConditionalGeneration: the language model
+/// under `model.language_model.` beside a vision tower, config.json `model_type: gemma3` with
+/// a sparse `text_config`, the global layers' RoPE scaled linearly by 8), on a tiny model
+/// (fixture tests/fixtures/gemma3_mm_tiny/ from scripts/reference_gemma3_mm.py): its text
+/// equals HF's forward at every hook and in the logits, and the vision tower is never read.
+#[test]
+fn a_multimodal_checkpoint_with_scaled_global_rope_equals_transformers() {
+    let dir = common::fixture("gemma3_mm_tiny");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("fixture")).expect("json");
+    let config = ModelConfig::from_file(&dir.join("config.json")).expect("config");
+    assert_eq!(config.tensor_use("model.vision_tower.vision_model.post_layernorm.weight"), saescope::model::config::TensorUse::Never);
+    assert_eq!(config.tensor_use("model.language_model.layers.3.mlp.up_proj.weight"), saescope::model::config::TensorUse::Block(3));
+    let ModelConfig::Gemma(cfg) = config else { panic!("read as Gemma") };
+    assert_eq!(cfg.rope_global_scaling, saescope::model::rope::RopeScaling::Linear { factor: 8.0 });
+    assert_eq!((cfg.vocab_size, cfg.rms_norm_eps), (300, 1e-6), "the text_config's own size, a default where it says none");
+    let n = cfg.num_hidden_layers;
+    let model = Gemma::load(cfg, Checkpoint::open(&dir.join("model.safetensors")).expect("weights"), n, Device::Cpu, Kind::Float).expect("model");
+    families::every_hook_in_a_padded_batch(&model, &r, 9, 3, "Gemma 3 (multimodal layout)");
+    families::logits_three_ways(&model, &r, "gemma3_mm_tiny");
 }

@@ -551,12 +551,14 @@ const DEFAULT_LAYERS: [usize; 4] = [6, 8, 10, 11];
 
 /// For a folder of SAELens folders named for their hooks (`blocks.L.hook_resid_pre`), the
 /// default layers it holds, else every layer it holds; None for any other folder.
-fn layers_in_folder(dir: &std::path::Path) -> Option<Vec<usize>> {
+fn layers_in_folder(dir: &std::path::Path, gpt2: bool) -> Option<Vec<usize>> {
     let held: Vec<usize> = (0..=256).filter(|&l| saescope::model::hooks::layer_folders(l).iter().any(|f| dir.join(f).is_dir())).collect();
     if held.is_empty() {
         return None;
     }
-    let defaults: Vec<usize> = DEFAULT_LAYERS.iter().copied().filter(|l| held.contains(l)).collect();
+    // The study's layers for GPT-2 where the folder has them; another family's folder whole
+    // (its layers are not GPT-2's: Llama 3.2 1B's at 4, 8, 10, 14 opened at 8 and 10 only).
+    let defaults: Vec<usize> = DEFAULT_LAYERS.iter().copied().filter(|l| gpt2 && held.contains(l)).collect();
     Some(if defaults.is_empty() { held } else { defaults })
 }
 
@@ -600,8 +602,16 @@ impl Common {
         }
         match (&self.sae_release_arg, self.model_default()) {
             (None, Some((_, layers))) => layers,
-            (None, None) => self.sae_dir.as_deref().and_then(layers_in_folder).unwrap_or_else(|| DEFAULT_LAYERS.to_vec()),
+            (None, None) => self.sae_dir.as_deref().and_then(|d| layers_in_folder(d, self.is_gpt2())).unwrap_or_else(|| DEFAULT_LAYERS.to_vec()),
             _ => DEFAULT_LAYERS.to_vec(),
+        }
+    }
+
+    /// Whether the model is a GPT-2 (a `--model-dir` by its config; a hub model by name).
+    fn is_gpt2(&self) -> bool {
+        match &self.model_dir {
+            Some(dir) => saescope::model::config::ModelConfig::from_file(&dir.join("config.json")).map_or(true, |c| c.family() == "GPT-2"),
+            None => self.model.to_lowercase().contains("gpt2"),
         }
     }
 
@@ -618,7 +628,7 @@ impl Common {
         };
         // A folder of SAEs in a release's own layout (Gemma Scope's `resid_post/layer_L_...`)
         // says which release it is; one of SAELens folders named for hooks is read by layer.
-        if let Some(dir) = self.sae_dir.as_deref().filter(|d| layers_in_folder(d).is_none()) {
+        if let Some(dir) = self.sae_dir.as_deref().filter(|d| layers_in_folder(d, true).is_none()) {
             if let Some(found) = registry.release_in_folder(dir, model.as_deref()) {
                 return Some(found);
             }
@@ -665,5 +675,23 @@ impl Common {
             return None;
         }
         self.cache_dir.clone().or_else(saescope::activations::cache::Cache::default_dir).map(saescope::activations::cache::Cache::at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layers_in_folder;
+
+    /// A folder of SAELens SAEs named by hook opens at the study's layers for GPT-2, and
+    /// whole for another family (Llama 3.2 1B's at 4, 8, 10, 14 opened at 8 and 10 alone).
+    #[test]
+    fn a_folder_of_hooks_opens_whole_unless_the_model_is_gpt2() {
+        let dir = tempfile::tempdir().expect("tmp");
+        for l in [4, 8, 10, 14] {
+            std::fs::create_dir(dir.path().join(format!("blocks.{l}.hook_resid_pre"))).expect("folder");
+        }
+        assert_eq!(layers_in_folder(dir.path(), true), Some(vec![8, 10]));
+        assert_eq!(layers_in_folder(dir.path(), false), Some(vec![4, 8, 10, 14]));
+        assert_eq!(layers_in_folder(&dir.path().join("none"), false), None);
     }
 }

@@ -74,8 +74,21 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
             let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
             saescope::synth::gemma::write(out, Generation::Gemma2, size, seed, &selection, &ProgressSink::stderr())
         }
-        FamilyArg::Llama => saescope::synth::llama::write(out, saescope::model::llama::Variant::Llama, size, seed, &ProgressSink::stderr()),
-        FamilyArg::Qwen3 => saescope::synth::llama::write(out, saescope::model::llama::Variant::Qwen3, size, seed, &ProgressSink::stderr()),
+        FamilyArg::Llama => {
+            // A release name: its SAEs in Llama Scope's layout (llama_scope_*).
+            let selection = match &c.sae_release_arg {
+                Some(release) => Some(Selection::from_args(
+                    release,
+                    &c.sae,
+                    &c.layers_arg.clone().unwrap_or_else(|| vec![2, 4]),
+                    Some(&out.join("saes")),
+                    c.sae_registry.as_deref(),
+                )?),
+                None => None,
+            };
+            saescope::synth::llama::write(out, saescope::model::llama::Variant::Llama, size, seed, selection.as_ref(), &ProgressSink::stderr())
+        }
+        FamilyArg::Qwen3 => saescope::synth::llama::write(out, saescope::model::llama::Variant::Qwen3, size, seed, None, &ProgressSink::stderr()),
         FamilyArg::Pythia => {
             use saescope::synth::neox::{LAYERS, RELEASE};
             let release = c.sae_release_arg.clone().unwrap_or_else(|| RELEASE.into());

@@ -13,13 +13,14 @@ use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::model::llama::{Llama, LlamaConfig, Variant};
 use crate::model::tokenizer::Tokenizer;
 use crate::runtime::progress::ProgressSink;
+use crate::sae::selection::Selection;
 use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, Result, WrapErr};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 /// Features per synthetic SAE at `--size tiny`.
 const WIDTH: usize = 512;
@@ -87,8 +88,9 @@ fn config(variant: Variant, vocab: usize, bos: usize, eos: usize) -> serde_json:
 }
 
 /// Writes DIR/model and DIR/saes (`blocks.L.hook_resid_pre` for `SAE_LAYERS`; at `--size
-/// small` the real shape's, see `small`).
-pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, progress: &ProgressSink) -> Result<()> {
+/// small` the real shape's, see `small`; or the Llama Scope SAEs `llama_scope` names, in
+/// their release's layout).
+pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, llama_scope: Option<&Selection>, progress: &ProgressSink) -> Result<()> {
     if size == Size::M270 {
         bail!("--size 270m is Gemma 3's shape; Llama 3 and Qwen 3 take tiny or small (Llama 3.2 1B's, Qwen 3 0.6B's)");
     }
@@ -125,11 +127,62 @@ pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, progress: &Pro
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), family.bos_token())?;
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     let model_name = family.hub_model().unwrap_or("llama");
+    if let Some(selection) = llama_scope {
+        return write_llama_scope(&model, &seqs, selection, width, &mut rng, progress);
+    }
     for layer in sae_layers {
         let hook = HookPoint::new(layer, Site::ResidPre);
         progress.stage(format!("writing synthetic SAE {hook} ({width} features)"));
         let x = calibration_at(&model, &seqs, hook, Processing::NONE)?;
         write_sae(&out.join("saes").join(hook.to_string()), &hook.to_string(), &x, width, 30.0, model_name, &mut rng)?;
+    }
+    Ok(())
+}
+
+/// Llama Scope's SAEs (`llama_scope_lx{r,a,m}_{8,32}x` entries of `selection`) as its repos
+/// ship them and sae/llama_scope.rs reads them: `hyperparams.json` and
+/// `checkpoints/final.safetensors` in nn.Linear's orientation, JumpReLU with one threshold in
+/// units of sqrt(d) / the dataset's average input norm, nothing subtracted from the input,
+/// which SAELens scales by the registry's `norm_scaling_factor`; so each is calibrated on its
+/// hook's values scaled by that factor, and the average norm written is the factor's.
+fn write_llama_scope(model: &Llama, seqs: &[Vec<u32>], selection: &Selection, width: usize, rng: &mut ChaCha8Rng, progress: &ProgressSink) -> Result<()> {
+    use crate::sae::selection::Wanted;
+    const THRESHOLD: f64 = 0.05;
+    for wanted in &selection.wanted {
+        let Wanted::Named(n) = wanted else { bail!("synth --family llama takes a Llama Scope release name (`saescope saes --of meta-llama/Llama-3.1-8B`)") };
+        if n.layout != crate::source::SaeLayout::LlamaScope {
+            bail!("{} is not a Llama Scope release; synth --family llama writes llama_scope_* releases (or SAELens folders without --sae-release)", n.id);
+        }
+        let crate::source::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
+        let factor = n.norm_scaling_factor.ok_or_else(|| color_eyre::eyre::eyre!("{}: the registry gives no norm_scaling_factor", n.id))?;
+        let x = calibration_at(model, seqs, n.hook, Processing::NONE)?.f_mul_scalar(factor)?;
+        progress.stage(format!("writing synthetic Llama Scope SAE {} ({width} features)", n.path));
+        let sae = super::gpt2::build_sae(&x, width, 30.0, rng)?;
+        let get = |name: &str| -> Result<Tensor> {
+            let (_, shape, v) = sae.tensors.iter().find(|(k, ..)| *k == name).ok_or_else(|| color_eyre::eyre::eyre!("internal: no {name}"))?;
+            Ok(Tensor::from_slice(v).view(shape.iter().map(|&s| s as i64).collect::<Vec<_>>().as_slice()))
+        };
+        let (w_enc, b_enc, w_dec, b_dec) = (get("W_enc")?, get("b_enc")?, get("W_dec")?, get("b_dec")?);
+        // Nothing is subtracted from Llama Scope's input: b_dec @ W_enc moves into the bias,
+        // and the threshold sits just above 0 in the loader's units.
+        let folded = &b_enc - b_dec.matmul(&w_enc);
+        let d = model.cfg.hidden_size;
+        let avg_in = (d as f64).sqrt() / factor;
+        let to_vec = |t: &Tensor| -> Result<Vec<f32>> { Ok(Vec::<f32>::try_from(t.contiguous().view([-1]))?) };
+        let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+        t.insert("encoder.weight".into(), owned(&[width, d], &to_vec(&w_enc.tr())?));
+        t.insert("encoder.bias".into(), owned(&[width], &to_vec(&folded)?));
+        t.insert("decoder.weight".into(), owned(&[d, width], &to_vec(&w_dec.tr())?));
+        t.insert("decoder.bias".into(), owned(&[d], &to_vec(&b_dec)?));
+        let dir = base.join(&n.path);
+        std::fs::create_dir_all(dir.join("checkpoints")).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+        write_safetensors(&dir.join("checkpoints/final.safetensors"), &t)?;
+        let hook = n.hook.to_string();
+        write_json(
+            &dir.join("hyperparams.json"),
+            &serde_json::json!({"d_model": d, "d_sae": width, "hook_point_in": hook, "hook_point_out": hook, "jump_relu_threshold": THRESHOLD,
+                                "dataset_average_activation_norm": {"in": avg_in, "out": avg_in}, "top_k": 50, "act_fn": "jumprelu"}),
+        )?;
     }
     Ok(())
 }

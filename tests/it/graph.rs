@@ -90,7 +90,7 @@ fn llama_and_qwen_rows_are_what_perturbing_their_sources_does() {
     let progress = saescope::runtime::progress::ProgressSink::none();
     for variant in [saescope::model::llama::Variant::Llama, saescope::model::llama::Variant::Qwen3] {
         let dir = crate::common::kept_dir();
-        saescope::synth::llama::write(&dir, variant, saescope::synth::gpt2::Size::Tiny, 0, &progress).expect("synth");
+        saescope::synth::llama::write(&dir, variant, saescope::synth::gpt2::Size::Tiny, 0, None, &progress).expect("synth");
         let e = engine_in(&dir);
         let tokens = e.tokenizer.encode_with_bos("The cat sat").expect("tokens");
         for (name, skip, cross) in [("skip", true, false), ("clt", false, true)] {

@@ -103,6 +103,38 @@ fn synthetic_llama_and_qwen_open_with_the_command_synth_prints() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("tiny or small"));
 }
 
+/// `synth --family llama --sae-release llama_scope_lxr_8x` writes Llama Scope's own layout
+/// (hyperparams.json, checkpoints/final.safetensors) at the layers asked, calibrated on
+/// inputs scaled by the registry's norm_scaling_factor; the folder opens as that release with
+/// no more flags, and its SAEs fire.
+#[test]
+fn synthetic_llama_scope_folders_open_as_their_release() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = common::saescope()
+        .args(["synth", "--family", "llama", "--sae-release", "llama_scope_lxr_8x", "--layers", "2,4", "--out"])
+        .arg(tmp.path())
+        .output()
+        .expect("synth");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for l in [2, 4] {
+        let folder = tmp.path().join(format!("saes/Llama3_1-8B-Base-L{l}R-8x"));
+        assert!(folder.join("hyperparams.json").is_file() && folder.join("checkpoints/final.safetensors").is_file(), "{}", folder.display());
+    }
+    let report = common::saescope()
+        .args(["report", "--format", "json", "--no-cache", "--model-dir"])
+        .arg(tmp.path().join("model"))
+        .arg("--sae-dir")
+        .arg(tmp.path().join("saes"))
+        .output()
+        .expect("report");
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+    assert_eq!(v["sae_release"], "llama_scope_lxr_8x");
+    let layers = v["categories"][0]["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 2);
+    assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "the SAEs fire: {layers:?}");
+}
+
 /// Every hook point TransformerLens caches for the blocks (resid_pre, attn.hook_z,
 /// hook_attn_out, hook_mlp_out, resid_post) and the logits, as its HookedTransformer computes
 /// them from the same weights (tl.json, scripts/reference_llama_tl.py: TL's own config of the

@@ -24,9 +24,22 @@ fn main() {
     if let Ok(mut p) = commands::CPU_PROBE.lock() {
         *p = Some(saescope::runtime::cpu::CoreProbe::start());
     }
-    let outcome = color_eyre::install().and_then(|_| saescope::runtime::interrupt::install()).and_then(|_| commands::run(Cli::parse()));
+    let cli = Cli::parse();
+    let explorer = matches!(cli.command, None | Some(commands::cli::Command::Explore { .. }));
+    let outcome = color_eyre::install().and_then(|_| saescope::runtime::interrupt::install()).and_then(|_| commands::run(cli));
     // A worker thread may still be writing a cache file; the process ends without its destructors.
     saescope::activations::cache::remove_partials();
+    if explorer && outcome.is_ok() {
+        // The explorer's worker threads may still be inside libtorch (loading, a card's
+        // forward) when the user quits: running libtorch's static destructors under them
+        // crashed the process after the terminal was restored (exit 139, seen in
+        // tests/it/tui_e2e.rs). Everything the explorer writes is written; end without them.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        // SAFETY: _exit ends the process at once; nothing after it runs.
+        unsafe { libc::_exit(0) };
+    }
     if let Err(e) = outcome {
         // One line per cause, no backtrace noise: these are user-facing errors.
         let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();

@@ -147,14 +147,14 @@ pub fn labels(c: &Common, scope: &saescope::neuronpedia::labels::Scope) -> Resul
 }
 
 /// `--neuronpedia`, read for the loaded SAEs of `run`, with Gemma Scope 2's examples files
-/// beside any of them (`Resolved::dashboards`).
+/// beside any of them (`scope_examples::dashboards`).
 pub fn neuronpedia(
     c: &Common,
     run: &saescope::pipeline::Resolved,
     saes: &[saescope::sae::key::SaeKey],
     ids: &saescope::sae::neuronpedia_id::Ids,
 ) -> Result<Option<saescope::neuronpedia::dump::Dump>> {
-    let Some(dump) = run.dashboards(c.neuronpedia.as_deref(), saes, ids)? else { return Ok(None) };
+    let Some(dump) = saescope::neuronpedia::scope_examples::dashboards(run, c.neuronpedia.as_deref(), saes, ids)? else { return Ok(None) };
     let Some(path) = &c.neuronpedia else { return Ok(Some(dump)) };
     if !saes.iter().any(|&k| dump.has(k)) {
         let names: Vec<String> = saes.iter().filter_map(|&k| ids.sae(k).map(|i| format!("{}/{}", i.model, i.source))).collect();

@@ -35,6 +35,31 @@ pub fn beside(weights: &Path) -> Option<PathBuf> {
     weights.parent().map(|d| d.join(FILE)).filter(|p| p.is_file())
 }
 
+/// The dashboards the cards of `saes` show beside saescope's own, for the SAEs of `run`:
+/// `--neuronpedia`'s dump (`path`), and Gemma Scope 2's examples files found beside any of the
+/// SAEs' weights. None where there is neither.
+pub fn dashboards(
+    run: &crate::pipeline::Resolved,
+    path: Option<&Path>,
+    saes: &[crate::sae::key::SaeKey],
+    ids: &crate::sae::neuronpedia_id::Ids,
+) -> Result<Option<crate::neuronpedia::dump::Dump>> {
+    let mut dump = match path {
+        Some(p) => crate::neuronpedia::dump::Dump::load(p, saes, ids)?,
+        None => Default::default(),
+    };
+    let with: Vec<(crate::sae::key::SaeKey, PathBuf, String)> = run
+        .saes
+        .iter()
+        .filter(|f| saes.contains(&f.key) && beside(&f.files.weights).is_some())
+        .map(|f| (f.key, f.files.weights.clone(), ids.sae(f.key).map_or_else(|| f.id.clone(), |i| format!("{}/{}", i.model, i.source))))
+        .collect();
+    if !with.is_empty() {
+        add_beside(&mut dump, &with, &Arc::new(run.tokenizer()?))?;
+    }
+    Ok((path.is_some() || !with.is_empty()).then_some(dump))
+}
+
 /// Adds to `dump` the examples file beside each of `saes` (key, weights file, the source's
 /// name) that has one; returns how many did.
 pub fn add_beside(dump: &mut crate::neuronpedia::dump::Dump, saes: &[(crate::sae::key::SaeKey, PathBuf, String)], tokenizer: &Arc<Tokenizer>) -> Result<usize> {

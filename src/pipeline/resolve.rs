@@ -80,32 +80,6 @@ impl Resolved {
         }
     }
 
-    /// The dashboards the cards of `saes` show beside saescope's own: `--neuronpedia`'s dump
-    /// (`path`), and Gemma Scope 2's examples files found beside any of the SAEs' weights
-    /// (neuronpedia/scope_examples.rs). None where there is neither.
-    pub fn dashboards(
-        &self,
-        path: Option<&std::path::Path>,
-        saes: &[SaeKey],
-        ids: &crate::sae::neuronpedia_id::Ids,
-    ) -> Result<Option<crate::neuronpedia::dump::Dump>> {
-        use crate::neuronpedia::scope_examples;
-        let mut dump = match path {
-            Some(p) => crate::neuronpedia::dump::Dump::load(p, saes, ids)?,
-            None => Default::default(),
-        };
-        let with: Vec<(SaeKey, std::path::PathBuf, String)> = self
-            .saes
-            .iter()
-            .filter(|f| saes.contains(&f.key) && scope_examples::beside(&f.files.weights).is_some())
-            .map(|f| (f.key, f.files.weights.clone(), ids.sae(f.key).map_or_else(|| f.id.clone(), |i| format!("{}/{}", i.model, i.source))))
-            .collect();
-        if !with.is_empty() {
-            scope_examples::add_beside(&mut dump, &with, &std::sync::Arc::new(self.tokenizer()?))?;
-        }
-        Ok((path.is_some() || !with.is_empty()).then_some(dump))
-    }
-
     pub fn keys(&self) -> Vec<SaeKey> {
         self.saes.iter().map(|f| f.key).collect()
     }

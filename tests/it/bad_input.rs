@@ -91,8 +91,8 @@ fn unknown_architecture_and_wrong_hook_are_refused() {
     let d = copy();
     let cfg = d.path().join("saes/blocks.6.hook_resid_pre/cfg.json");
     let orig = std::fs::read_to_string(&cfg).expect("read");
-    std::fs::write(&cfg, orig.replace("\"architecture\": \"standard\"", "\"architecture\": \"gated\"")).expect("write");
-    assert!(err(load(&d.path().join("model"), &d.path().join("saes"), &[6])).contains("architecture \"gated\" is not supported"));
+    std::fs::write(&cfg, orig.replace("\"architecture\": \"standard\"", "\"architecture\": \"matching_pursuit\"")).expect("write");
+    assert!(err(load(&d.path().join("model"), &d.path().join("saes"), &[6])).contains("architecture \"matching_pursuit\" is not supported"));
     std::fs::write(&cfg, orig.replace("blocks.6.hook_resid_pre", "blocks.7.hook_resid_pre")).expect("write");
     assert!(err(load(&d.path().join("model"), &d.path().join("saes"), &[6])).contains("reads blocks.7.hook_resid_pre"));
 }

@@ -123,7 +123,7 @@ pub fn spawn(job: WorkerJob, progress: ProgressSink, events: Sender<Event>) -> S
                 knows.labels.settle(&job.planned, &done.set.saes);
                 // `--neuronpedia`'s dump, and Gemma Scope 2's examples beside the SAEs.
                 let read = crate::pipeline::Resolved::new(&job.run.model, &job.run.saes, &progress)
-                    .and_then(|r| r.dashboards(job.neuronpedia.as_deref(), &done.set.saes, &done.set.neuronpedia))
+                    .and_then(|r| crate::neuronpedia::scope_examples::dashboards(&r, job.neuronpedia.as_deref(), &done.set.saes, &done.set.neuronpedia))
                     .map_err(|e| one_line(&e));
                 match read {
                     Ok(Some(d)) => {

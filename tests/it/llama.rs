@@ -13,9 +13,8 @@ use common::families;
 use saescope::model::config::ModelConfig;
 use saescope::model::hooks::{HookPoint, Site};
 use saescope::model::llama::{Llama, LlamaConfig};
-use saescope::model::{Family, HookEdit, KvCache};
 use saescope::weights::checkpoint::Checkpoint;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 fn load(name: &str, kind: Kind) -> (Llama, serde_json::Value) {
     let dir = common::fixture(name);
@@ -56,12 +55,7 @@ fn qwen3_logits_at_once_through_the_kv_cache_and_frozen_equal_transformers() {
 #[test]
 fn bf16_compute_stays_near_the_f32_logits() {
     let (model, r) = load("qwen3_tiny", Kind::BFloat16);
-    assert_eq!(model.kind(), Kind::BFloat16);
-    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
-    let got = model.forward_cached(&common::ids_of(&r["tokens"]), &mut KvCache::default(), &mut none).expect("forward");
-    let want = Tensor::from_slice(&serde_json::from_value::<Vec<Vec<f32>>>(r["logits"].clone()).expect("logits").concat()).view_as(&got);
-    let rel = ((&got - &want).norm() / want.norm()).double_value(&[]);
-    assert!(rel < 0.05, "bf16 logits {rel} off f32's");
+    families::bf16_logits_near_f32(&model, &r);
 }
 
 #[test]

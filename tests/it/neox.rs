@@ -12,7 +12,7 @@ use common::families;
 use saescope::model::config::ModelConfig;
 use saescope::model::hooks::{HookPoint, Processing, Site};
 use saescope::model::neox::{Neox, NeoxConfig};
-use saescope::model::{Family, HookEdit, KvCache};
+use saescope::model::Family;
 use saescope::weights::checkpoint::Checkpoint;
 use tch::{Device, Kind, Tensor};
 
@@ -80,11 +80,7 @@ fn unview_undoes_view() {
 #[test]
 fn bf16_compute_stays_near_the_f32_logits() {
     let (model, r) = load("pythia_tiny", Kind::BFloat16);
-    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
-    let got = model.forward_cached(&common::ids_of(&r["tokens"]), &mut KvCache::default(), &mut none).expect("forward");
-    let want = Tensor::from_slice(&serde_json::from_value::<Vec<Vec<f32>>>(r["logits"].clone()).expect("logits").concat()).view_as(&got);
-    let rel = ((&got - &want).norm() / want.norm()).double_value(&[]);
-    assert!(rel < 0.05, "bf16 logits {rel} off f32's");
+    families::bf16_logits_near_f32(&model, &r);
 }
 
 /// The hub's config keys (`rotary_pct`, `rotary_emb_base`) read as transformers 5's; what it

@@ -134,3 +134,14 @@ pub fn synthetic_opens_with_the_command_synth_prints(family: &str, name: &str, f
         .expect("tokens");
     assert!(tokens.status.success(), "{family}: {}", String::from_utf8_lossy(&tokens.stderr));
 }
+
+/// A model loaded in bf16 compute (`model`) stays near HF's f32 logits of the reference `r`:
+/// within 5% relative, bf16's 8 bits of mantissa.
+pub fn bf16_logits_near_f32(model: &dyn Family, r: &Value) {
+    assert_eq!(model.kind(), Kind::BFloat16);
+    let mut none = HookEdit::observe(Vec::new(), |_, _| Ok(()));
+    let got = model.forward_cached(&crate::common::ids_of(&r["tokens"]), &mut KvCache::default(), &mut none).expect("forward");
+    let want = Tensor::from_slice(&serde_json::from_value::<Vec<Vec<f32>>>(r["logits"].clone()).expect("logits").concat()).view_as(&got);
+    let rel = ((&got - &want).norm() / want.norm()).double_value(&[]);
+    assert!(rel < 0.05, "bf16 logits {rel} off f32's");
+}

@@ -306,6 +306,21 @@ def report_setup(a):
         return tomllib.load(f)["category"]
 
 
+def write_report(a, cats, texts, layers, times, **extra) -> None:
+    """A report script's output (`a.output`): the per-category report of `texts` (one vector
+    per SAE, in `layers`' order), `extra` keys, and `times` (start, load start, compute start,
+    compute end) as its timing."""
+    t0, t_load, t_compute, t_done = times
+    out = {
+        "categories": report_categories(cats, texts, list(range(len(layers))), layers, a.top_k, a.threshold),
+        **extra,
+        "timing": {"import_and_load_s": t_compute - t0, "load_s": t_compute - t_load, "compute_s": t_done - t_compute},
+    }
+    with open(a.output, "w") as f:
+        json.dump(out, f)
+    print(f"wrote {a.output}: {len(texts)} texts, compute {t_done - t_compute:.2f} s", file=sys.stderr)
+
+
 def report_categories(cats, texts, keys, layers, top_k, threshold):
     """The study's per-category report from per-text mean vectors: texts are (category
     index, text, tokens, {key: vector}), `keys` index the vectors and `layers` name them."""

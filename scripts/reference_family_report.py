@@ -13,12 +13,11 @@ each other and compares the answers.
 import argparse
 import json
 import os
-import sys
 import time
 
 T0 = time.time()
 
-from reference import folder_tl, report_args, report_categories, report_setup  # noqa: E402
+from reference import folder_tl, report_args, report_setup, write_report  # noqa: E402
 
 BOS = {"gpt_neox": "<|endoftext|>", "qwen3": "<|endoftext|>", "llama": "<|begin_of_text|>"}
 
@@ -51,14 +50,7 @@ def main() -> None:
             _, cache = model.run_with_cache(torch.tensor([ids]), names_filter=names)
             vecs = {i: sae.encode(cache[name][0])[1:].mean(0) for i, (sae, name) in enumerate(zip(saes, names))}
             texts.append((ci, text, ids, vecs))
-    t_done = time.time()
-    out = {
-        "categories": report_categories(cats, texts, list(range(len(saes))), layers, a.top_k, a.threshold),
-        "timing": {"import_and_load_s": t_compute - T0, "load_s": t_compute - t_load, "compute_s": t_done - t_compute},
-    }
-    with open(a.output, "w") as f:
-        json.dump(out, f)
-    print(f"wrote {a.output}: {len(texts)} texts, compute {t_done - t_compute:.2f} s", file=sys.stderr)
+    write_report(a, cats, texts, layers, (T0, t_load, t_compute, time.time()))
 
 
 if __name__ == "__main__":

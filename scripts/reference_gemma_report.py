@@ -19,12 +19,11 @@ saescope runs: Python's best case.
 import argparse
 import json
 import os
-import sys
 import time
 
 T0 = time.time()
 
-from reference import gemma3_tl, gemma_scope_sae, report_args, report_categories, report_setup  # noqa: E402
+from reference import gemma3_tl, gemma_scope_sae, report_args, report_setup, write_report  # noqa: E402
 
 
 def main() -> None:
@@ -87,16 +86,7 @@ def main() -> None:
                 acts = [caught[(site, l)] for _, site, l in saes]
             vecs = {i: sae.encode(x)[1:].mean(0) for i, ((sae, _, _), x) in enumerate(zip(saes, acts))}
             texts.append((ci, text, ids, vecs))
-    t_done = time.time()
-    out = {
-        "categories": report_categories(cats, texts, list(range(len(saes))), [l for _, _, l in saes], a.top_k, a.threshold),
-        "stack": a.stack,
-        "stop_early": a.stop_early,
-        "timing": {"import_and_load_s": t_compute - T0, "load_s": t_compute - t_load, "compute_s": t_done - t_compute},
-    }
-    with open(a.output, "w") as f:
-        json.dump(out, f)
-    print(f"wrote {a.output}: {len(texts)} texts, compute {t_done - t_compute:.2f} s", file=sys.stderr)
+    write_report(a, cats, texts, [l for _, _, l in saes], (T0, t_load, t_compute, time.time()), stack=a.stack, stop_early=a.stop_early)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,11 @@ impl Tokenizer {
         Ok(Self { inner, bos: bos_id })
     }
 
+    /// The id of token `token`, where the vocabulary has it.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// The bundled GPT-2 tokenizer.
     pub fn gpt2() -> Result<Self> {
         Self::load(None, GPT2_BOS)

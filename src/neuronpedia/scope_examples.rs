@@ -12,7 +12,7 @@
 //! strongest logits. A file that lacks one of these or disagrees in shape is refused by name.
 //!
 //! Only each example's peak activation is in the file (not the window's other tokens), so a
-//! window shows its peak token's value alone.
+//! window shows its peak token's value alone; a row's trailing `<pad>` tokens are left out.
 
 use crate::dashboard::ContextWindow;
 use crate::model::tokenizer::Tokenizer;
@@ -181,7 +181,12 @@ impl ScopeExamples {
 
     /// The window of sequence `seq` around `pos`, its peak `act` there.
     fn window(&self, seq: usize, pos: usize, act: f64) -> Result<Activation> {
-        let row = self.file.row_values("tokens", seq)?;
+        let mut row = self.file.row_values("tokens", seq)?;
+        // A shorter text's row ends in padding: not part of any window.
+        let pad = self.tokenizer.token_id("<pad>").map(f64::from);
+        while row.len() > pos + 1 && pad.is_some_and(|p| row.last() == Some(&p)) {
+            row.pop();
+        }
         let pos = pos.min(row.len().saturating_sub(1));
         let (from, to) = (pos.saturating_sub(BEFORE), (pos + AFTER + 1).min(row.len()));
         let ids: Vec<u32> = row[from..to].iter().map(|&t| t as u32).collect();

@@ -101,6 +101,9 @@ fn synthetic_gemma_scope_folders_carry_examples_the_card_reads() {
     assert!(np["data_sources"][0].as_str().is_some_and(|s| s.contains("examples.safetensors")), "{np}");
     let top = np["top"].as_array().expect("top");
     assert!(!top.is_empty(), "feature 7 fires on the samples");
+    // The synthetic corpus pads short texts to its longest, as fixed-length rows: no window
+    // shows that padding.
+    assert!(top.iter().all(|a| a["context"]["tokens"].as_array().and_then(|t| t.last()).and_then(|t| t.as_str()) != Some("<pad>")), "{top:?}");
     // The strongest example: sample text `seq` (synth's calibration texts are the bundled
     // samples in order), token `pos`; `tokens` computes that token's activation afresh.
     let file = top[0]["context"]["max_value"].as_f64().expect("max");

@@ -127,7 +127,9 @@ fn weight_lines(view: &CardScreen, width: u16) -> Vec<Line<'static>> {
 /// Neuronpedia's numbers and top activations for the feature (`--neuronpedia`), headed
 /// with where they come from, so they are never read as saescope's own.
 fn neuronpedia_lines(np: &crate::neuronpedia::dump::FeatureDump, width: usize) -> Vec<Line<'static>> {
-    let mut l = vec![bold(format!("{}: {}", np.origin(), np.source))];
+    // Origin and source on one line where they fit, else the source under its origin.
+    let head = format!("{}: {}", np.origin(), np.source);
+    let mut l = if head.chars().count() <= width { vec![bold(head)] } else { vec![bold(format!("{}:", np.origin())), Line::raw(excerpt(&np.source, width))] };
     if !np.data_sources.is_empty() {
         l.push(Line::styled(format!("data: {}", excerpt(&np.data_sources.join(", "), width.saturating_sub(6))), Style::new().add_modifier(Modifier::DIM)));
     }

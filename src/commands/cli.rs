@@ -620,6 +620,11 @@ impl Common {
     /// layers Neuronpedia hosts it (Gemma 3 270M: gemma-scope-2-270m-pt-res at 5, 9, 12,
     /// 15, about 25/50/65/85% of its depth).
     fn model_default(&self) -> Option<(String, Vec<usize>)> {
+        // A cross-layer transcoder's folder is opened by hook (`--sae blocks.L.hook_mlp_in`),
+        // not as a release: SAELens has none for Gemma Scope 2's.
+        if self.sae_dir.as_deref().is_some_and(saescope::sae::cross_layer::is_dir) {
+            return None;
+        }
         let registry = saescope::sae::registry::Registry::load(self.sae_registry.as_deref()).ok()?;
         // The hub model whose releases fit: a local model's by its family and width.
         let model = match &self.model_dir {

@@ -2,6 +2,7 @@
 //! alike, and the kk attention SAEs' `*_cfg.json`), loading `sae_weights.safetensors` or a
 //! `torch.save` checkpoint (`.pt`, read without running code: torch_pt.rs), and encoding.
 
+pub mod cross_layer;
 pub mod dictionary_learning;
 pub mod gated;
 pub mod key;
@@ -333,6 +334,8 @@ pub struct Sae {
     w_dec: std::cell::OnceCell<Tensor>,
     /// Row norms of W_dec, for cosine similarities.
     w_dec_norms: std::cell::OnceCell<Tensor>,
+    /// For a cross-layer transcoder's layer, where W_dec is summed from instead of `file`.
+    summed_decoder: Option<cross_layer::Decoder>,
     device: Device,
     /// The compute dtype (`--dtype`).
     kind: Kind,
@@ -345,6 +348,9 @@ impl Sae {
     /// and the cfg's hook, when it names one, must be `hook`.
     /// `overrides` are what the release's registry entry lays over the cfg.
     pub fn load(files: &SaeFiles, d_in: usize, hook: HookPoint, overrides: &Overrides, with_decoder: bool, device: Device, kind: Kind) -> Result<Self> {
+        if cross_layer::is(files) {
+            return cross_layer::load(files, hook, d_in, with_decoder, device, kind);
+        }
         if is_circuit_tracer(files) {
             // One transcoder of circuit-tracer's set (SAELens's mwhanna_transcoder releases).
             let ct = CircuitTracerConfig::from_file(&files.cfg)?;
@@ -421,6 +427,7 @@ impl Sae {
             w_skip,
             w_dec: Default::default(),
             w_dec_norms: Default::default(),
+            summed_decoder: None,
             device,
             kind,
             threshold,
@@ -507,6 +514,12 @@ impl Sae {
         Ok(Self::transcoder(file, parts, reads, writes, device, kind))
     }
 
+    /// This SAE with its decoder summed from a cross-layer transcoder's, on first use.
+    pub(crate) fn with_summed_decoder(mut self, d: cross_layer::Decoder) -> Self {
+        self.summed_decoder = Some(d);
+        self
+    }
+
     /// A transcoder from its tensors (`w_enc` [d_in, d_sae], `w_skip` [d_in, d_out]).
     fn transcoder(file: Weights, p: Parts, reads: HookPoint, writes: HookPoint, device: Device, kind: Kind) -> Self {
         let (d_in, d_sae) = (p.w_enc.size()[0] as usize, p.w_enc.size()[1] as usize);
@@ -530,6 +543,7 @@ impl Sae {
             w_skip: p.w_skip,
             w_dec: Default::default(),
             w_dec_norms: Default::default(),
+            summed_decoder: None,
             device,
             kind,
             threshold: p.threshold,
@@ -541,6 +555,9 @@ impl Sae {
 
     /// The SAE's feature count without loading it (reads cfg.json and the file header).
     pub fn width(files: &SaeFiles) -> Result<usize> {
+        if cross_layer::is(files) {
+            return cross_layer::width(files);
+        }
         if llama_scope::is(files) || dictionary_learning::is(files) {
             return config_of(files, None)?.d_sae.ok_or_else(|| eyre!("{}: no d_sae", files.cfg.display()));
         }
@@ -555,6 +572,9 @@ impl Sae {
     /// Bytes the SAE's tensors take in f32 once loaded (the decoder only `with_decoder`): the
     /// memory planner's figure, from the file's header.
     pub fn bytes(files: &SaeFiles, with_decoder: bool) -> Result<u64> {
+        if cross_layer::is(files) {
+            return cross_layer::bytes(files, with_decoder);
+        }
         if llama_scope::is(files) {
             return llama_scope::bytes(files, with_decoder);
         }
@@ -744,7 +764,12 @@ impl Sae {
         if let Some(w) = self.w_dec.get() {
             return Ok(w);
         }
-        let mut w = self.file.tensor("W_dec", &[self.d_sae, self.d_out])?.to_device(self.device).to_kind(self.kind);
+        let mut w = match &self.summed_decoder {
+            Some(d) => d.read(self.d_sae, self.d_out)?,
+            None => self.file.tensor("W_dec", &[self.d_sae, self.d_out])?,
+        }
+        .to_device(self.device)
+        .to_kind(self.kind);
         // SAELens folds an input scale into the weights (W_dec / s): directions are in the
         // hook's own units.
         if let Normalize::Scale(s) = self.cfg.normalize {

@@ -60,17 +60,15 @@ impl Named {
             Source::Hub(repo) => Registry::bundled().ok().and_then(|r| r.by_repo_path(repo, folder).and_then(|(_, _, e)| e.neuronpedia.clone())),
             Source::Dir(_) => None,
         };
-        Some(Self {
-            id: folder.to_string(),
-            source: source.clone(),
-            hook: HookPoint::parse(folder)?,
-            path: folder.to_string(),
-            layout: SaeLayout::Folder,
-            neuronpedia,
-            width: None,
-            norm_scaling_factor: None,
-            processing: None,
-        })
+        let hook = HookPoint::parse(folder)?;
+        // A cross-layer transcoder's folder: the hook names the layer whose encoder to open.
+        let (path, layout) = match source {
+            Source::Dir(d) if crate::sae::cross_layer::is_dir(d) => {
+                (hook.layer.to_string(), if d.join("config.yaml").is_file() { SaeLayout::CrossLayer } else { SaeLayout::ScopeCrossLayer })
+            }
+            _ => (folder.to_string(), SaeLayout::Folder),
+        };
+        Some(Self { id: folder.to_string(), source: source.clone(), hook, path, layout, neuronpedia, width: None, norm_scaling_factor: None, processing: None })
     }
 
     fn of(release_name: &str, release: &Release, e: &SaeEntry, source: Source) -> Result<Self> {

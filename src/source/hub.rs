@@ -64,7 +64,7 @@ impl RepoCache {
 }
 
 /// Paths of `files` inside `repo`, downloading what the cache lacks.
-fn fetch(repo: &str, files: &[String], progress: &ProgressSink) -> Result<Vec<PathBuf>> {
+pub(crate) fn fetch(repo: &str, files: &[String], progress: &ProgressSink) -> Result<Vec<PathBuf>> {
     let dir = cache_dir();
     let cached = RepoCache::new(&dir, repo);
     let missing: Vec<&String> = files.iter().filter(|f| cached.get(f).is_none()).collect();

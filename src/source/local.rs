@@ -5,7 +5,7 @@ use crate::weights::checkpoint::WEIGHT_FILES;
 use color_eyre::eyre::{bail, Result};
 use std::path::{Path, PathBuf};
 
-fn require(dir: &Path, name: &str, what: &str) -> Result<PathBuf> {
+pub(crate) fn require(dir: &Path, name: &str, what: &str) -> Result<PathBuf> {
     let p = dir.join(name);
     match std::fs::metadata(&p) {
         Ok(m) if m.is_file() => Ok(p),

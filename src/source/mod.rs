@@ -63,10 +63,19 @@ impl Source {
     /// The SAE at `path` in this repo or folder (see `sae_names`), downloaded if need be.
     pub fn sae_files(&self, path: &str, layout: SaeLayout, progress: &ProgressSink) -> Result<SaeFiles> {
         let names = sae_names(path, layout);
-        match self {
-            Source::Hub(repo) => hub::sae_files(repo, &names, progress),
-            Source::Dir(dir) => local::sae_files(dir, &names),
+        let files = match self {
+            Source::Hub(repo) => hub::sae_files(repo, &names, progress)?,
+            Source::Dir(dir) => local::sae_files(dir, &names)?,
+        };
+        // A CLT layer's decoder is a third file, beside the encoder.
+        if layout == SaeLayout::CrossLayer {
+            let decoder = [format!("W_dec_{}.safetensors", path.trim_end_matches('/'))];
+            match self {
+                Source::Hub(repo) => drop(hub::fetch(repo, &decoder, progress)?),
+                Source::Dir(dir) => drop(local::require(dir, &decoder[0], "--sae-dir")?),
+            }
         }
+        Ok(files)
     }
 }
 
@@ -92,6 +101,13 @@ pub enum SaeLayout {
     /// A dictionary_learning trainer's folder: `config.json` and `ae.pt`
     /// (`dictionary_learning_1`: SAEBench's sweeps, andyrdt's SAEs).
     DictionaryLearning,
+    /// One layer of circuit-tracer's cross-layer transcoder as a per-layer SAE, `path` its
+    /// layer: `config.yaml` and `W_enc_L.safetensors`, with `W_dec_L.safetensors` beside
+    /// (`mntss_clt_layer_transcoder`; sae/cross_layer.rs).
+    CrossLayer,
+    /// One layer of Gemma Scope 2's cross-layer transcoder, `path` its layer:
+    /// `params_layer_L.safetensors` alone (sae/cross_layer.rs).
+    ScopeCrossLayer,
 }
 
 impl SaeLayout {
@@ -106,6 +122,7 @@ impl SaeLayout {
             Some("gemma_2" | "gemma_2_transcoder") => Some(Self::GemmaScopeNpz),
             Some("llama_scope") => Some(Self::LlamaScope),
             Some("dictionary_learning_1") => Some(Self::DictionaryLearning),
+            Some("mntss_clt_layer_transcoder") => Some(Self::CrossLayer),
             Some(_) => None,
         }
     }
@@ -125,6 +142,8 @@ pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
         SaeLayout::GemmaScopeNpz => [format!("{folder}/params.npz"), format!("{folder}/params.npz")],
         SaeLayout::LlamaScope => [format!("{folder}/hyperparams.json"), format!("{folder}/checkpoints/final.safetensors")],
         SaeLayout::DictionaryLearning => [format!("{folder}/config.json"), format!("{folder}/ae.pt")],
+        SaeLayout::CrossLayer => ["config.yaml".to_string(), format!("W_enc_{folder}.safetensors")],
+        SaeLayout::ScopeCrossLayer => [0; 2].map(|_| format!("params_layer_{folder}.safetensors")),
         SaeLayout::CircuitTracer => {
             let config = path.rsplit_once('/').map_or_else(|| "config.yaml".to_string(), |(dir, _)| format!("{dir}/config.yaml"));
             [config, path.to_string()]

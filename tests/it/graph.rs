@@ -688,3 +688,42 @@ fn an_intervention_scales_the_clean_activation() {
     assert!((set.value - 2.0 * a.activation).abs() <= 1e-5 * a.activation.abs().max(1.0), "{set:?}");
     assert!(c.tokens.iter().any(|m| (m.frozen_attention[1] - m.clean[1]).abs() > 1e-6), "doubling it moves a logit");
 }
+
+/// A cross-layer transcoder's layer opens as a per-layer SAE (SAELens's
+/// mntss_clt_layer_transcoder: its encoder, its decoders to every later layer summed), so
+/// a CLT feature of a graph has a card: the same activations as the graph's transcoder, a
+/// decoder row that is the sum of what the feature writes, and `feature` prints its card.
+#[test]
+fn a_cross_layer_transcoders_layer_opens_as_an_sae() {
+    use saescope::model::hooks::{HookPoint, Site};
+    let e = model_engine();
+    let clt = tiny_clt();
+    let set = load_dir(clt, e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("clt");
+    let files = saescope::source::SaeFiles { cfg: clt.join("config.yaml"), weights: clt.join("W_enc_3.safetensors") };
+    let load = |hook: HookPoint| saescope::sae::Sae::load(&files, e.model.d_model(), hook, &Default::default(), true, tch::Device::Cpu, tch::Kind::Float);
+    let sae = load(HookPoint::new(3, Site::MlpIn)).expect("layer 3 as an SAE");
+    assert_eq!(saescope::sae::Sae::width(&files).expect("width"), 256);
+    let x = tch::Tensor::randn([7, e.model.d_model() as i64], (tch::Kind::Float, tch::Device::Cpu));
+    let (a, b) = (sae.encode(&x), set.layers[3].encode(&x));
+    assert!(a.count_nonzero(None).int64_value(&[]) > 0);
+    assert!(a.allclose(&b, 1e-6, 1e-6, false), "the encoder is the graph's");
+    for f in [0u32, 17, 255] {
+        let want = set.directions(3, f).expect("directions").into_iter().map(|(_, v)| v).reduce(|a, b| a + b).expect("rows");
+        assert_eq!(set.directions(3, f).expect("directions").len(), e.model.n_layers() - 3, "writes to layers 3..");
+        assert!(sae.direction(f).expect("row").allclose(&want, 1e-5, 1e-5, false), "feature {f}: the decoders summed");
+    }
+    let err = load(HookPoint::new(4, Site::MlpIn)).err().expect("layer 3's file for layer 4");
+    assert!(err.to_string().contains("loaded for blocks.4.hook_mlp_in"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_saescope"))
+        .args(["feature", "--no-cache", "--model-dir"])
+        .arg(crate::common::tiny().join("model"))
+        .arg("--sae-dir")
+        .arg(clt)
+        .args(["--sae", "blocks.3.hook_mlp_in", "--layer", "blocks.3.hook_mlp_in", "--id", "17"])
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .expect("feature");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("blocks.3.hook_mlp_in) feature 17") && text.contains("logit lens, promoted"), "{text}");
+}

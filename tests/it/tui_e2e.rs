@@ -715,6 +715,44 @@ fn graph_view_in_tmux() {
     assert_restored(&t, 0);
 }
 
+/// A cross-layer transcoder's feature in the graph view opens its card when the CLT's
+/// layer is loaded as an SAE from the same folder (sae/cross_layer.rs).
+#[test]
+fn graph_view_opens_a_cross_layer_transcoders_card() {
+    let clt = common::tiny_clt();
+    let cmd = format!(
+        "env {NO_HF} {} --model-dir {} --sae-dir {} --sae blocks.11.hook_mlp_in --transcoders {} --no-cache; echo SAESCOPE-EXIT $?; sleep 30",
+        env!("CARGO_BIN_EXE_saescope"),
+        quote(&tiny().join("model")),
+        quote(clt),
+        quote(clt),
+    );
+    let t = run_in_tmux("cltgraph", &cmd);
+    t.wait_all(&["Peak", " saescope  layer (in)  11 │"], 60);
+    t.keys(&["g"]);
+    t.wait_for("graph the next token after:", 30);
+    t.keys(&["-l", "The cat sat on the mat because it was"]);
+    t.keys(&["Enter"]);
+    t.wait_all(&["in, strongest first", "logits│", "▶ logit"], 60);
+    t.keys(&["Down"]);
+    for _ in 0..12 {
+        if t.screen().contains("▶ L11 #") {
+            break;
+        }
+        t.keys(&["Right"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = t.wait_for("▶ L11 #", 30);
+    let feature: String = s.split("▶ L11 #").nth(1).expect("selected").chars().take_while(char::is_ascii_digit).collect();
+    t.keys(&["Enter"]);
+    let s = t.wait_all(&[&format!("Feature #{feature} · 11 in 256"), "Logit lens"], 30);
+    assert!(!s.contains("has no card here"), "{s}");
+    t.escape();
+    t.escape();
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}
+
 /// Gemma 2 (the first Gemma Scope's npz SAEs), Llama 3, Qwen 3 and Pythia (its res-sm
 /// folders) as `synth --family` writes them, each opened with the command synth prints, at
 /// 80x24 beside the tiny GPT-2: their tabs, a card, steering, the findings on both runs, and

@@ -12,7 +12,15 @@ use std::path::Path;
 /// saying how to open what it wrote.
 pub fn synth(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64, transcoders: &[TranscoderArg]) -> Result<()> {
     write(c, out, family, size, seed)?;
-    let release = c.sae_release_arg.as_deref().map_or_else(String::new, |r| format!(" --sae-release {r}"));
+    // The selection as given, so the printed command opens what was written (a release's
+    // SAEs at other layers than its defaults, or named ones).
+    let mut release = c.sae_release_arg.as_deref().map_or_else(String::new, |r| format!(" --sae-release {r}"));
+    if let Some(layers) = c.layers_arg.as_deref().filter(|_| c.sae_release_arg.is_some() && c.sae.is_empty()) {
+        release += &format!(" --layers {}", layers.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+    }
+    if !c.sae.is_empty() {
+        release += &format!(" --sae {}", c.sae.join(","));
+    }
     let (model, saes) = (out.join("model"), out.join("saes"));
     eprintln!("synth: wrote {}; open it with:\n  saescope --model-dir {} --sae-dir {}{release}", out.display(), model.display(), saes.display());
     for &kind in transcoders {

@@ -106,7 +106,9 @@ impl HookPoint {
         let mut parts = path.trim_end_matches('/').rsplit('/');
         let (folder, site) = (parts.next()?, parts.next()?);
         let layer = folder.strip_prefix("layer_")?.split('_').next()?.parse().ok()?;
-        let site = match site {
+        // SAELens's gemma_3 loader matches these within the folder's name, so the
+        // every-layer suites' `resid_post_all/` and the like read the same hooks.
+        let site = match site.strip_suffix("_all").unwrap_or(site) {
             "resid_post" => Site::ResidPost,
             "mlp_out" => Site::MlpOut,
             "attn_out" => Site::AttnZ,
@@ -210,6 +212,8 @@ mod tests {
         assert_eq!(HookPoint::parse("blocks.3.hook_z"), Some(HookPoint::new(3, Site::AttnZ)));
         assert_eq!(HookPoint::from_scope_folder("x/y/attn_out/layer_5_width_262k_l0_small"), Some(HookPoint::new(5, Site::AttnZ)));
         assert_eq!(HookPoint::from_scope_folder("transcoder/layer_5_width_16k_l0_big"), Some(HookPoint::new(5, Site::MlpIn)));
+        assert_eq!(HookPoint::from_scope_folder("resid_post_all/layer_0_width_16k_l0_big"), Some(HookPoint::new(0, Site::ResidPost)));
+        assert_eq!(HookPoint::from_scope_folder("mlp_out_all/layer_17_width_262k_l0_small"), Some(HookPoint::new(17, Site::MlpOut)));
         assert_eq!(HookPoint::from_scope_folder("clt/width_262k_l0_big"), None);
         for bad in ["blocks.x.hook_resid_pre", "blocks.8.hook_nothing", "hook_resid_pre", "blocks.8"] {
             assert_eq!(HookPoint::parse(bad), None, "{bad}");

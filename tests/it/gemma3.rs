@@ -111,3 +111,30 @@ fn a_multimodal_checkpoint_with_scaled_global_rope_equals_transformers() {
     families::every_hook_in_a_padded_batch(&model, &r, 9, 3, "Gemma 3 (multimodal layout)");
     families::logits_three_ways(&model, &r, "gemma3_mm_tiny");
 }
+
+/// Gemma Scope 2's every-layer suites (`-res-all` and the like, folders `resid_post_all/`)
+/// are in the bundled registry with their hooks; synth writes one at chosen layers and the
+/// command it prints (release and layers) opens exactly those.
+#[test]
+fn an_every_layer_suite_opens_at_the_layers_synth_wrote() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let release = "gemma-scope-2-270m-pt-res-all";
+    let out =
+        common::saescope().args(["synth", "--family", "gemma3", "--sae-release", release, "--layers", "3,7", "--out"]).arg(tmp.path()).output().expect("synth");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains(&format!("--sae-release {release} --layers 3,7")), "{said}");
+    assert!(tmp.path().join("saes/resid_post_all/layer_7_width_16k_l0_big/params.safetensors").is_file(), "{said}");
+    let report = common::saescope()
+        .args(["report", "--format", "json", "--no-cache", "--sae-release", release, "--layers", "3,7", "--model-dir"])
+        .arg(tmp.path().join("model"))
+        .arg("--sae-dir")
+        .arg(tmp.path().join("saes"))
+        .output()
+        .expect("report");
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+    let layers = v["categories"][0]["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 2, "{layers:?}");
+    assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "{layers:?}");
+}

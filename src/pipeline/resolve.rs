@@ -209,12 +209,16 @@ impl Resolved {
         progress.stage(format!("loading {} ({n_blocks} of {n_layer} blocks)", self.cfg.family()));
         let kind = opts.dtype.kind();
         let model = self.cfg.load(Checkpoint::open(&self.model.weights)?, n_blocks, device, kind)?;
+        // Loading's temporaries (each tensor's finiteness check, dtype copies) leave freed
+        // heap that glibc keeps resident: 200+ MB on Qwen 3 0.6B (runtime/memory.rs).
+        crate::runtime::memory::trim();
         let mut loaded = Vec::with_capacity(self.saes.len());
         for f in &self.saes {
             crate::runtime::interrupt::check()?;
             progress.stage(format!("loading SAE {} ({})", f.key, f.id));
             loaded.push((f.key, Sae::load(&f.files, self.cfg.d_in(f.key.hook), f.key.hook, &f.overrides, with_decoder, device, kind)?));
         }
+        crate::runtime::memory::trim();
         Ok(Engine { model, tokenizer, saes: loaded, neuronpedia: ids, model_label: self.model_label, sae_label: self.sae_label })
     }
 }

@@ -180,6 +180,8 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
             n_visited += chunk.len();
         }
     }
+    // The batched frozen forward is not needed past here.
+    r.release_rows();
     // The adjacency over the selected features: their columns and every non-feature one.
     let selected: Vec<usize> = (0..total).filter(|&f| visited[f]).collect();
     let columns: Vec<usize> = selected.iter().copied().chain(total..n_sources).collect();
@@ -199,7 +201,8 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
     let layout = prune::Layout { features: selected.len(), errors: r.n_layers() * r.n_pos(), tokens: r.n_pos(), logits: n_logits };
     debug_assert_eq!(layout.nodes(), n);
     let mut adjacency = prune::Adjacency::zeros(layout);
-    for (row, &node) in rows.iter().zip(&row_node) {
+    // Each row is freed once copied: the two together are most of a long prompt's memory.
+    for (row, &node) in rows.into_iter().zip(&row_node) {
         let Some(i) = layout.row_of_node(position[node]) else { continue };
         let at = i * n;
         for (&c, &v) in row.columns.iter().zip(&row.values) {

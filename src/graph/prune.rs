@@ -138,11 +138,17 @@ impl Pruned {
 /// `|a|` with each row divided by its sum (at least 1e-10).
 pub fn normalize(a: &Adjacency) -> Adjacency {
     let mut out = Adjacency { layout: a.layout, data: a.data.iter().map(|x| x.abs()).collect() };
-    for row in out.data.chunks_mut(a.n().max(1)) {
+    divide_rows_by_sums(&mut out);
+    out
+}
+
+/// Each row of `m` divided by its sum (at least 1e-10).
+fn divide_rows_by_sums(m: &mut Adjacency) {
+    let n = m.n().max(1);
+    for row in m.data.chunks_mut(n) {
         let sum: f32 = row.iter().sum::<f32>().max(1e-10);
         row.iter_mut().for_each(|x| *x /= sum);
     }
-    out
 }
 
 /// `w N + w N^2 + ...` for a row-normalised `m` and weights `w` (a node each).
@@ -227,21 +233,24 @@ pub fn prune(a: &Adjacency, probs: &[f32], node_threshold: f32, edge_threshold: 
     let mut nodes: Vec<bool> = infl.iter().map(|&x| x >= cut).collect();
     let always = n - layout.logits - layout.tokens;
     nodes[always..].iter_mut().for_each(|k| *k = true);
-    let mut kept = a.clone();
+    // The kept graph normalised, in one copy of the adjacency (on a long prompt each copy is
+    // most of a graph's memory); then each entry scaled in place into its edge's score.
+    let mut m = Adjacency { layout, data: a.data.iter().map(|x| x.abs()).collect() };
     for i in 0..layout.rows() {
         let r = layout.node_of_row(i);
         for c in 0..n {
             if !nodes[r] || !nodes[c] {
-                kept.data[i * n + c] = 0.0;
+                m.data[i * n + c] = 0.0;
             }
         }
     }
-    let m = normalize(&kept);
-    drop(kept);
+    divide_rows_by_sums(&mut m);
     let mut through = influence(&m, &w);
     through.iter_mut().zip(&w).for_each(|(t, x)| *t += x);
-    let scores: Vec<f32> = m.data.iter().enumerate().map(|(k, &x)| x * through[layout.node_of_row(k / n)]).collect();
-    drop(m);
+    for (k, x) in m.data.iter_mut().enumerate() {
+        *x *= through[layout.node_of_row(k / n)];
+    }
+    let scores = m.data;
     let edge_cut = find_threshold_among(&scores, edge_threshold, layout.errors + layout.tokens > 0);
     let mut edges: Vec<bool> = scores.iter().map(|&s| s >= edge_cut).collect();
     let drop_unconnected = |nodes: &mut Vec<bool>, edges: &[bool]| {

@@ -125,15 +125,7 @@ fn an_every_layer_suite_opens_at_the_layers_synth_wrote() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains(&format!("--sae-release {release} --layers 3,7")), "{said}");
     assert!(tmp.path().join("saes/resid_post_all/layer_7_width_16k_l0_big/params.safetensors").is_file(), "{said}");
-    let report = common::saescope()
-        .args(["report", "--format", "json", "--no-cache", "--sae-release", release, "--layers", "3,7", "--model-dir"])
-        .arg(tmp.path().join("model"))
-        .arg("--sae-dir")
-        .arg(tmp.path().join("saes"))
-        .output()
-        .expect("report");
-    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+    let v = common::synth_report(tmp.path(), &["--sae-release", release, "--layers", "3,7"]);
     let layers = v["categories"][0]["layers"].as_array().expect("layers");
     assert_eq!(layers.len(), 2, "{layers:?}");
     assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "{layers:?}");

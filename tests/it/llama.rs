@@ -114,15 +114,7 @@ fn synthetic_llama_scope_folders_open_as_their_release() {
         let folder = tmp.path().join(format!("saes/Llama3_1-8B-Base-L{l}R-8x"));
         assert!(folder.join("hyperparams.json").is_file() && folder.join("checkpoints/final.safetensors").is_file(), "{}", folder.display());
     }
-    let report = common::saescope()
-        .args(["report", "--format", "json", "--no-cache", "--model-dir"])
-        .arg(tmp.path().join("model"))
-        .arg("--sae-dir")
-        .arg(tmp.path().join("saes"))
-        .output()
-        .expect("report");
-    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+    let v = common::synth_report(tmp.path(), &[]);
     assert_eq!(v["sae_release"], "llama_scope_lxr_8x");
     let layers = v["categories"][0]["layers"].as_array().expect("layers");
     assert_eq!(layers.len(), 2);

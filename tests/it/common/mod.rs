@@ -104,6 +104,21 @@ pub fn cache_dir() -> &'static Path {
 /// The binary with none of the caller's Hugging Face settings: a machine whose HF cache is
 /// filled, or that sets an endpoint or a token, must not change a test's outcome. A test
 /// sets what it needs on top.
+/// `saescope report --format json --no-cache` over what `synth --out dir` wrote (DIR/model,
+/// DIR/saes) with `extra` flags; the report, after checking the run succeeded.
+pub fn synth_report(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let report = saescope()
+        .args(["report", "--format", "json", "--no-cache", "--model-dir"])
+        .arg(dir.join("model"))
+        .arg("--sae-dir")
+        .arg(dir.join("saes"))
+        .args(extra)
+        .output()
+        .expect("report");
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    serde_json::from_slice(&report.stdout).expect("json")
+}
+
 pub fn saescope() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_saescope"));
     c.env("SAESCOPE_CACHE_DIR", cache_dir());

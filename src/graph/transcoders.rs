@@ -311,9 +311,7 @@ fn cross_layer(
     for l in 0..n_layers {
         layers.push(Sae::load_cross_layer_encoder(&encoder(l)?, l, HookPoint::new(l, reads), HookPoint::new(l, Site::MlpOut), d_model, device, kind)?);
         let (path, name, first) = decoder(l)?;
-        let file = crate::weights::tensors::SafeFile::open(&path)?;
-        let shape = file.shape(&name).ok_or_else(|| eyre!("{} has no tensor {name}", path.display()))?;
-        decoders.push(super::cross::LayerDecoder { file, name, shape, first });
+        decoders.push(super::cross::LayerDecoder::open(&path, &name, first)?);
     }
     let widths: Vec<usize> = layers.iter().map(|s| s.d_sae).collect();
     let cross = super::cross::Cross::new(decoders, &widths, d_model, device, kind)?;

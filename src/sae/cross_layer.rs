@@ -14,7 +14,8 @@ use crate::model::hooks::{HookPoint, Site};
 use crate::source::SaeFiles;
 use crate::weights::tensors::SafeFile;
 use color_eyre::eyre::{bail, eyre, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
 /// Features whose decoder rows are read at once while summing (bounds the memory a real
@@ -38,12 +39,44 @@ pub fn is_dir(dir: &Path) -> bool {
 }
 
 /// Where layer `layer`'s decoder is: its file, tensor, and the first layer its rows hold.
-fn decoder_of(files: &SaeFiles, layer: usize) -> (PathBuf, String, usize) {
-    let dir = files.weights.parent().unwrap_or(Path::new("."));
+fn decoder_of(files: &SaeFiles, layer: usize) -> Result<LayerDecoder> {
     if files.weights.file_name().is_some_and(|n| n.to_string_lossy().starts_with("params_layer_")) {
-        (files.weights.clone(), "w_dec".to_string(), 0)
+        LayerDecoder::open(&files.weights, "w_dec", 0)
     } else {
-        (dir.join(format!("W_dec_{layer}.safetensors")), format!("W_dec_{layer}"), layer)
+        let dir = files.weights.parent().unwrap_or(Path::new("."));
+        LayerDecoder::open(&dir.join(format!("W_dec_{layer}.safetensors")), &format!("W_dec_{layer}"), layer)
+    }
+}
+
+/// A CLT layer's decoder in its file: feature f's rows to layers `first..` (circuit-tracer's
+/// `W_dec_i` [d_tc, n - i, d] starts at layer i; Gemma Scope 2's `w_dec` [d_sae, n, d] at 0).
+/// Read row by row: a real one is tens of GB. The graph (graph/cross.rs) reads the rows of
+/// the features a prompt activates; a layer opened as an SAE sums them all.
+pub struct LayerDecoder {
+    pub file: Arc<SafeFile>,
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub first: usize,
+}
+
+impl LayerDecoder {
+    pub fn open(path: &Path, name: &str, first: usize) -> Result<Self> {
+        let file = SafeFile::open(path)?;
+        let shape = file.shape(name).ok_or_else(|| eyre!("{} has no tensor {name}: a cross-layer transcoder's decoder", path.display()))?;
+        Ok(Self { file, name: name.to_string(), shape, first })
+    }
+
+    /// Whether this can be layer `layer`'s decoder of `d_sae` features into width `d_model`.
+    pub fn fits(&self, layer: usize, d_sae: usize, d_model: usize) -> bool {
+        let s = &self.shape;
+        s.len() == 3 && s[0] == d_sae && s[2] == d_model && self.first <= layer && layer - self.first < s[1]
+    }
+
+    /// The rows of `features` to layers `layer`.. [n, layers, d], f32 on CPU.
+    pub fn rows_from(&self, layer: usize, features: &[i64]) -> Result<Tensor> {
+        let rows = self.file.rows(&self.name, &self.shape, features)?;
+        let from = (layer - self.first) as i64;
+        Ok(rows.narrow(1, from, self.shape[1] as i64 - from))
     }
 }
 
@@ -78,41 +111,39 @@ pub fn load(files: &SaeFiles, hook: HookPoint, d_in: usize, with_decoder: bool, 
         bail!("{}: this cross-layer transcoder reads {}, but it was loaded for {hook}", files.weights.display(), HookPoint::new(layer, reads));
     }
     let sae = Sae::load_cross_layer_encoder(&files.weights, layer, hook, HookPoint::new(layer, Site::MlpOut), d_in, device, kind)?;
-    let (path, name, first) = decoder_of(files, layer);
-    let sae = sae.with_summed_decoder(Decoder { path, name, first, layer });
+    let decoder = decoder_of(files, layer)?;
+    if !decoder.fits(layer, sae.d_sae, sae.d_out) {
+        bail!(
+            "{}: {} has shape {:?}; layer {layer}'s decoder should be [{}, layers, {}]",
+            decoder.file.path().display(),
+            decoder.name,
+            decoder.shape,
+            sae.d_sae,
+            sae.d_out
+        );
+    }
+    let sae = sae.with_summed_decoder(Decoder { decoder, layer });
     if with_decoder {
         sae.decoder()?;
     }
     Ok(sae)
 }
 
-/// Where a CLT layer's decoder is read from when first needed: its file, tensor, the first
-/// layer its rows hold, and the layer whose rows from there on are summed.
-#[derive(Debug, Clone)]
+/// A CLT layer's decoder as an SAE's: the rows from `layer` on of each feature, summed when
+/// first needed.
 pub struct Decoder {
-    path: PathBuf,
-    name: String,
-    first: usize,
+    decoder: LayerDecoder,
     layer: usize,
 }
 
 impl Decoder {
     /// The summed decoder [d_sae, d_out] in f32 on CPU, read `CHUNK` features at a time.
-    pub fn read(&self, d_sae: usize, d_out: usize) -> Result<Tensor> {
-        let Self { path, name, first, layer } = self;
-        let (first, layer) = (*first, *layer);
-        let file = SafeFile::open(path)?;
-        let shape = file.shape(name).ok_or_else(|| eyre!("{} has no tensor {name}: a cross-layer transcoder's decoder", path.display()))?;
-        if shape.len() != 3 || shape[0] != d_sae || shape[2] != d_out || first > layer || layer - first >= shape[1] {
-            bail!("{}: {name} has shape {shape:?}; layer {layer}'s decoder should be [{d_sae}, layers, {d_out}]", path.display());
-        }
-        let from = (layer - first) as i64;
+    pub fn read(&self, d_sae: usize) -> Result<Tensor> {
         let all: Vec<i64> = (0..d_sae as i64).collect();
         let mut parts = Vec::with_capacity(d_sae.div_ceil(CHUNK));
         for chunk in all.chunks(CHUNK) {
             crate::runtime::interrupt::check()?;
-            let rows = file.rows(name, &shape, chunk)?;
-            parts.push(rows.narrow(1, from, shape[1] as i64 - from).sum_dim_intlist([1i64].as_slice(), false, Kind::Float));
+            parts.push(self.decoder.rows_from(self.layer, chunk)?.sum_dim_intlist([1i64].as_slice(), false, Kind::Float));
         }
         Ok(Tensor::cat(&parts, 0))
     }

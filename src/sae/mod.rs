@@ -765,7 +765,7 @@ impl Sae {
             return Ok(w);
         }
         let mut w = match &self.summed_decoder {
-            Some(d) => d.read(self.d_sae, self.d_out)?,
+            Some(d) => d.read(self.d_sae)?,
             None => self.file.tensor("W_dec", &[self.d_sae, self.d_out])?,
         }
         .to_device(self.device)

@@ -171,7 +171,7 @@ impl GraphScreen {
             Some(sae) => super::card::open(ctx, sae, feature, out),
             None => {
                 ctx.message = Some(format!(
-                    "feature {layer}:{feature} has no card here: load its transcoder, or cross-layer transcoder, as an SAE (--sae-dir DIR --sae blocks.{layer}.hook_mlp_in) to open one"
+                    "feature {layer}:{feature} has no card here: load its transcoder or CLT as an SAE (--sae-dir DIR --sae blocks.{layer}.hook_mlp_in)"
                 ));
                 ScreenStep::Done
             }

@@ -70,8 +70,14 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
     match family {
         FamilyArg::Gemma3 => {
             let release = c.sae_release_arg.clone().unwrap_or_else(|| "gemma-scope-2-270m-pt-res".into());
-            let wide = size == Size::M270;
-            let layers = c.layers_arg.clone().unwrap_or_else(|| if wide { vec![5, 9, 12, 15] } else { vec![5, 9] });
+            let release = if size == Size::B4 && c.sae_release_arg.is_none() { "gemma-scope-2-4b-pt-res".into() } else { release };
+            // Gemma Scope 2's resid_post layers of each shape (the 4B's first two: its
+            // checkpoint alone is 7.8 GB).
+            let layers = c.layers_arg.clone().unwrap_or_else(|| match size {
+                Size::M270 => vec![5, 9, 12, 15],
+                Size::B4 => vec![9, 17],
+                _ => vec![5, 9],
+            });
             let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
             saescope::synth::gemma::write(out, Generation::Gemma3, size, seed, &selection, &ProgressSink::stderr())
         }

@@ -233,7 +233,7 @@ impl Gemma {
             let candidates = [format!("model.{name}"), name.to_string(), format!("language_model.model.{name}"), format!("model.language_model.{name}")];
             let found =
                 file.find(&candidates).ok_or_else(|| eyre!("{} has no tensor model.{name}; is it a {} checkpoint?", file.path().display(), cfg.family()))?;
-            Ok(file.tensor(&found, shape)?.to_device(device).to_kind(kind))
+            Ok(file.tensor_as(&found, shape, kind)?.to_device(device))
         };
         let (d, hd, nh, nkv, ff) = (cfg.hidden_size, cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.intermediate_size);
         let layers = (0..n_blocks)
@@ -261,7 +261,7 @@ impl Gemma {
             })
             .collect::<Result<Vec<_>>>()?;
         let (embed, norm) = (get("embed_tokens.weight", &[cfg.vocab_size, d])?, get("norm.weight", &[d])?);
-        file.release_if_copied(device, kind);
+        file.release_if_copied(device);
         Ok(Self { embed, norm, layers, cfg, device, kind, _file: file })
     }
 

@@ -148,7 +148,7 @@ impl Loader<'_> {
             bail!("{} has no tensor {name} (nor transformer.{name}); is it a GPT-2 checkpoint?", self.file.path().display());
         };
         // f32 on CPU stays the zero-copy view of the mapped file (to_kind of the same kind is a no-op).
-        Ok(self.file.tensor(&found, shape)?.to_device(self.device).to_kind(self.kind))
+        Ok(self.file.tensor_as(&found, shape, self.kind)?.to_device(self.device))
     }
     fn linear(&self, prefix: &str, n_in: usize, n_out: usize) -> Result<Linear> {
         Ok(Linear { w: self.get(&format!("{prefix}.weight"), &[n_in, n_out])?, b: self.get(&format!("{prefix}.bias"), &[n_out])? })
@@ -182,7 +182,7 @@ impl Gpt2 {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        file.release_if_copied(device, kind);
+        file.release_if_copied(device);
         Ok(Self { cfg, wte, wpe, blocks, device, kind, _file: file })
     }
 

@@ -173,7 +173,7 @@ impl Llama {
         let get = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let candidates = [format!("model.{name}"), name.to_string()];
             let found = file.find(&candidates).ok_or_else(|| eyre!("{} has no tensor model.{name}; is it a {family} checkpoint?", file.path().display()))?;
-            Ok(file.tensor(&found, shape)?.to_device(device).to_kind(kind))
+            Ok(file.tensor_as(&found, shape, kind)?.to_device(device))
         };
         let (d, hd, nh, nkv, ff) = (cfg.hidden_size, cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.intermediate_size);
         let linear = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
@@ -202,12 +202,12 @@ impl Llama {
             .collect::<Result<Vec<_>>>()?;
         let embed = get("embed_tokens.weight", &[cfg.vocab_size, d])?;
         let unembed = match file.find(&["lm_head.weight".to_string()]) {
-            Some(name) if !cfg.tie_word_embeddings => file.tensor(&name, &[cfg.vocab_size, d])?.to_device(device).to_kind(kind),
+            Some(name) if !cfg.tie_word_embeddings => file.tensor_as(&name, &[cfg.vocab_size, d], kind)?.to_device(device),
             None if !cfg.tie_word_embeddings => bail!("{} has no lm_head.weight, and its config does not tie the embeddings", file.path().display()),
             _ => embed.shallow_clone(),
         };
         let norm = get("norm.weight", &[d])?;
-        file.release_if_copied(device, kind);
+        file.release_if_copied(device);
         let inv_freq = cfg.rope_scaling.inv_freq(hd, cfg.rope_theta);
         Ok(Self { embed, unembed, norm, layers, inv_freq, cfg, device, kind, _file: file })
     }

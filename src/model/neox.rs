@@ -141,7 +141,7 @@ impl Neox {
         let get = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let candidates = [format!("gpt_neox.{name}"), name.to_string()];
             let found = file.find(&candidates).ok_or_else(|| eyre!("{} has no tensor gpt_neox.{name}; is it a GPT-NeoX checkpoint?", file.path().display()))?;
-            Ok(file.tensor(&found, shape)?.to_device(device).to_kind(kind))
+            Ok(file.tensor_as(&found, shape, kind)?.to_device(device))
         };
         let (d, ff, nh, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, cfg.head_dim());
         let linear = |name: &str, out: usize, inp: usize| -> Result<Linear> {
@@ -169,14 +169,14 @@ impl Neox {
         let embed = get("embed_in.weight", &[cfg.vocab_size, d])?;
         // The hub's checkpoints name it embed_out; transformers 5.14 and later save lm_head.
         let unembed = match file.find(&["embed_out.weight".to_string(), "lm_head.weight".to_string()]) {
-            Some(name) if !cfg.tie_word_embeddings => file.tensor(&name, &[cfg.vocab_size, d])?.to_device(device).to_kind(kind),
+            Some(name) if !cfg.tie_word_embeddings => file.tensor_as(&name, &[cfg.vocab_size, d], kind)?.to_device(device),
             None if !cfg.tie_word_embeddings => {
                 bail!("{} has no embed_out.weight (nor lm_head.weight), and its config does not tie the embeddings", file.path().display())
             }
             _ => embed.shallow_clone(),
         };
         let final_norm = ln("final_layer_norm")?;
-        file.release_if_copied(device, kind);
+        file.release_if_copied(device);
         let inv_freq = RopeScaling::Default.inv_freq(cfg.rotary_dim, cfg.rope_theta);
         Ok(Self { embed, unembed, layers, final_norm, inv_freq, cfg, device, kind, _file: file })
     }

@@ -239,9 +239,13 @@ impl Weights {
         }
     }
 
+    /// SAEs are read as f32 and converted: the pages are copies' sources once the kind or
+    /// device differs from the f32 map's.
     fn release_if_copied(&self, device: Device, kind: Kind) {
         if let Self::Safe(f) = self {
-            f.release_if_copied(device, kind);
+            if device != Device::Cpu || kind != Kind::Float {
+                f.release_pages();
+            }
         }
     }
 }

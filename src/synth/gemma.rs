@@ -3,10 +3,11 @@
 //! layouts (Gemma Scope 2's `params.safetensors` folders; the first Gemma Scope's
 //! `params.npz`), calibrated on the synthetic model's own activations as synth/gpt2.rs
 //! calibrates GPT-2's: for tests (tiny) and for benchmarks in Gemma 3 270M's exact shape
-//! (262,144-token embedding, 18 layers).
+//! (262,144-token embedding, 18 layers) and 4B's (bf16 shards, synth/shards.rs).
 //!
 //! The tokenizer is synth/tokenizer.rs's with `<pad>` 0, `<eos>` 1, `<bos>` 2 and `<unk>` 3.
 
+use super::shards::Planned;
 use super::gpt2::{build_sae, calibration_at, normal, owned, write_json, write_safetensors, Owned, Size};
 use crate::corpus::samples::Samples;
 use crate::model::gemma::{Gemma, GemmaConfig, Generation};
@@ -51,7 +52,8 @@ fn config(size: Size, vocab: usize) -> Result<serde_json::Value> {
     let (vocab, d, ff, layers, heads, kv, hd, window, ctx) = match size {
         Size::Tiny => (vocab, 64, 128, 10, 2, 1, 32, 16, 512),
         Size::M270 => (262_144, 640, 2048, 18, 4, 1, 256, 512, 32_768),
-        Size::Small => bail!("--size small is GPT-2 small's shape; for Gemma 3 use --size tiny or 270m"),
+        Size::Small => bail!("--size small is GPT-2 small's shape; for Gemma 3 use --size tiny, 270m or 4b"),
+        Size::B4 => return Ok(config_4b()),
     };
     let types: Vec<&str> = (0..layers).map(|i| if (i + 1) % 6 == 0 { "full_attention" } else { "sliding_attention" }).collect();
     Ok(serde_json::json!({
@@ -64,6 +66,19 @@ fn config(size: Size, vocab: usize) -> Result<serde_json::Value> {
         "final_logit_softcapping": null, "attn_logit_softcapping": null, "tie_word_embeddings": true,
         "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0,
     }))
+}
+
+/// google/gemma-3-4b-pt's config.json as the hub ships it: multimodal, its `text_config`
+/// sparse (the 4B's own keys; the rest are transformers' Gemma3TextConfig defaults, which
+/// src/model/gemma.rs fills in), the vision tower's config left out as saescope never reads it.
+fn config_4b() -> serde_json::Value {
+    serde_json::json!({
+        "architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+        "boi_token_index": 255_999, "eoi_token_index": 256_000, "image_token_index": 262_144, "mm_tokens_per_image": 256,
+        "eos_token_id": [1, 106], "torch_dtype": "bfloat16",
+        "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text", "num_hidden_layers": 34,
+                        "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "sliding_window": 1024},
+    })
 }
 
 /// Writes DIR/model and DIR/saes: the SAEs `selection` names (Gemma Scope releases of the
@@ -82,10 +97,20 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
     write_json(&model_dir.join("config.json"), &cfg_json)?;
     let cfg = GemmaConfig::from_json(&cfg_json)?;
     progress.stage(format!("writing synthetic {} ({} layers) to {}", cfg.family(), cfg.num_hidden_layers, model_dir.display()));
-    write_weights(&model_dir.join("model.safetensors"), &cfg, &mut rng)?;
-    let model = Gemma::load(cfg.clone(), Checkpoint::open(&model_dir.join("model.safetensors"))?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
+    let weights = if size == Size::B4 {
+        // The multimodal checkpoint's text weights, under its `language_model.model.` names
+        // (its vision tower is left out: never read).
+        super::shards::write(&model_dir, &planned(&cfg, "language_model.model."), &mut rng)?;
+        model_dir.join("model.safetensors.index.json")
+    } else {
+        write_weights(&model_dir.join("model.safetensors"), &cfg, &mut rng)?;
+        model_dir.join("model.safetensors")
+    };
+    let model = Gemma::load(cfg.clone(), Checkpoint::open(&weights)?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), "<bos>")?;
-    let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
+    // The 4B calibrates on every fifth text: an f32 forward of all of them would take minutes per SAE here.
+    let step = if size == Size::B4 { 5 } else { 1 };
+    let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().step_by(step).map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for wanted in &selection.wanted {
         let Wanted::Named(n) = wanted else { bail!("synth --family gemma2|gemma3 takes a Gemma Scope release name (`saescope saes --of google/gemma-2-2b`)") };
         if n.layout != layout {
@@ -113,39 +138,40 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
     Ok(())
 }
 
-/// Random weights in the hub's names: projections scaled by 1/sqrt(fan-in), norm weights
-/// near 0 (Gemma's norms multiply by `1 + w`).
-fn write_weights(path: &Path, c: &GemmaConfig, rng: &mut ChaCha8Rng) -> Result<()> {
+/// Random weights in the hub's names under `prefix`: projections scaled by 1/sqrt(fan-in),
+/// norm weights near 0 (Gemma's norms multiply by `1 + w`).
+fn planned(c: &GemmaConfig, prefix: &str) -> Vec<Planned> {
     let (d, ff, hd) = (c.hidden_size, c.intermediate_size, c.head_dim);
     let (q, kv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
-    let mut t: BTreeMap<String, Owned> = BTreeMap::new();
-    let mut put = |name: String, shape: [usize; 2], std: f32, rng: &mut ChaCha8Rng| {
-        t.insert(name, owned(&shape, &normal(rng, shape[0] * shape[1], 0.0, std)));
-    };
     let inv = |n: usize| (1.0 / (n as f64).sqrt()) as f32;
-    put("model.embed_tokens.weight".into(), [c.vocab_size, d], inv(d), rng);
-    put("model.norm.weight".into(), [1, d], 0.1, rng);
+    let mut t = Vec::new();
+    let mut put = |name: String, shape: Vec<usize>, std: f32| t.push(Planned { name: format!("{prefix}{name}"), shape, std });
+    put("embed_tokens.weight".into(), vec![c.vocab_size, d], inv(d));
+    put("norm.weight".into(), vec![d], 0.1);
     for i in 0..c.num_hidden_layers {
-        let p = format!("model.layers.{i}");
+        let p = format!("layers.{i}");
         for n in ["input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"] {
-            put(format!("{p}.{n}.weight"), [1, d], 0.1, rng);
+            put(format!("{p}.{n}.weight"), vec![d], 0.1);
         }
         if c.generation == Generation::Gemma3 {
-            put(format!("{p}.self_attn.q_norm.weight"), [1, hd], 0.1, rng);
-            put(format!("{p}.self_attn.k_norm.weight"), [1, hd], 0.1, rng);
+            put(format!("{p}.self_attn.q_norm.weight"), vec![hd], 0.1);
+            put(format!("{p}.self_attn.k_norm.weight"), vec![hd], 0.1);
         }
-        put(format!("{p}.self_attn.q_proj.weight"), [q, d], inv(d), rng);
-        put(format!("{p}.self_attn.k_proj.weight"), [kv, d], inv(d), rng);
-        put(format!("{p}.self_attn.v_proj.weight"), [kv, d], inv(d), rng);
-        put(format!("{p}.self_attn.o_proj.weight"), [d, q], inv(q), rng);
-        put(format!("{p}.mlp.gate_proj.weight"), [ff, d], inv(d), rng);
-        put(format!("{p}.mlp.up_proj.weight"), [ff, d], inv(d), rng);
-        put(format!("{p}.mlp.down_proj.weight"), [d, ff], inv(ff), rng);
+        put(format!("{p}.self_attn.q_proj.weight"), vec![q, d], inv(d));
+        put(format!("{p}.self_attn.k_proj.weight"), vec![kv, d], inv(d));
+        put(format!("{p}.self_attn.v_proj.weight"), vec![kv, d], inv(d));
+        put(format!("{p}.self_attn.o_proj.weight"), vec![d, q], inv(q));
+        put(format!("{p}.mlp.gate_proj.weight"), vec![ff, d], inv(d));
+        put(format!("{p}.mlp.up_proj.weight"), vec![ff, d], inv(d));
+        put(format!("{p}.mlp.down_proj.weight"), vec![d, ff], inv(ff));
     }
-    // One-row norms are vectors in the checkpoint.
-    for o in t.values_mut().filter(|o| o.shape[0] == 1) {
-        o.shape.remove(0);
-    }
+    t
+}
+
+/// The text model's weights in f32, one file.
+fn write_weights(path: &Path, c: &GemmaConfig, rng: &mut ChaCha8Rng) -> Result<()> {
+    let t: BTreeMap<String, Owned> =
+        planned(c, "model.").into_iter().map(|p| (p.name, owned(&p.shape, &normal(rng, p.shape.iter().product(), 0.0, p.std)))).collect();
     write_safetensors(path, &t)
 }
 

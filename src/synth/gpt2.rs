@@ -31,6 +31,10 @@ pub enum Size {
     /// Gemma 3 270M's shape (`--family gemma3`) with Gemma Scope's widths: for benchmarks.
     #[value(name = "270m")]
     M270,
+    /// Gemma 3 4B's shape (`--family gemma3`), its multimodal checkpoint's text weights in
+    /// bf16 shards as the hub ships them: for the bf16 memory benchmark.
+    #[value(name = "4b")]
+    B4,
 }
 
 struct Shape {
@@ -44,7 +48,7 @@ fn shape(size: Size) -> Result<Shape> {
     Ok(match size {
         Size::Tiny => Shape { cfg: Gpt2Config { n_embd: 64, n_head: 4, ..Gpt2Config::gpt2_small() }, d_sae: 512, l0: 24.0 },
         Size::Small => Shape { cfg: Gpt2Config::gpt2_small(), d_sae: 24576, l0: 40.0 },
-        Size::M270 => color_eyre::eyre::bail!("--size 270m is Gemma 3 270M's shape: pass --family gemma3 (GPT-2 takes tiny or small)"),
+        Size::M270 | Size::B4 => color_eyre::eyre::bail!("--size 270m and 4b are Gemma 3's shapes: pass --family gemma3 (GPT-2 takes tiny or small)"),
     })
 }
 

@@ -91,8 +91,8 @@ fn config(variant: Variant, vocab: usize, bos: usize, eos: usize) -> serde_json:
 /// small` the real shape's, see `small`; or the Llama Scope SAEs `llama_scope` names, in
 /// their release's layout).
 pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, llama_scope: Option<&Selection>, progress: &ProgressSink) -> Result<()> {
-    if size == Size::M270 {
-        bail!("--size 270m is Gemma 3's shape; Llama 3 and Qwen 3 take tiny or small (Llama 3.2 1B's, Qwen 3 0.6B's)");
+    if matches!(size, Size::M270 | Size::B4) {
+        bail!("--size 270m and 4b are Gemma 3's shapes; Llama 3 and Qwen 3 take tiny or small (Llama 3.2 1B's, Qwen 3 0.6B's)");
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _guard = tch::no_grad_guard();

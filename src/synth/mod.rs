@@ -7,5 +7,6 @@ pub mod llama;
 pub mod neox;
 pub mod samples;
 pub mod scope_examples;
+pub mod shards;
 pub mod tokenizer;
 pub mod transcoders;

@@ -100,8 +100,14 @@ impl Checkpoint {
     /// The named tensor as f32 on CPU, checked against `shape` and for NaN/Inf
     /// (`SafeFile::tensor`).
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.tensor_as(name, shape, Kind::Float)
+    }
+
+    /// The named tensor as `kind` on CPU (`SafeFile::tensor_as`: a view of the map where
+    /// the file holds `kind`).
+    pub fn tensor_as(&self, name: &str, shape: &[usize], kind: Kind) -> Result<Tensor> {
         let shard = self.shard_of(name).ok_or_else(|| eyre!("{} has no tensor named {name}", self.path.display()))?;
-        shard.tensor(name, shape)
+        shard.tensor_as(name, shape, kind)
     }
 
     /// Bytes the tensors whose names pass `keep` take once loaded as f32.
@@ -123,9 +129,9 @@ impl Checkpoint {
     }
 
     /// `SafeFile::release_if_copied` for every shard.
-    pub fn release_if_copied(&self, device: Device, kind: Kind) {
+    pub fn release_if_copied(&self, device: Device) {
         for s in &self.shards {
-            s.release_if_copied(device, kind);
+            s.release_if_copied(device);
         }
     }
 }

@@ -6,6 +6,7 @@ use memmap2::Mmap;
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
 
@@ -16,6 +17,9 @@ pub struct SafeFile {
     mmap: Mmap,
     header_len: usize,
     metadata: Metadata,
+    /// Whether a tensor handed out on CPU is a view of the map (its dtype the file's):
+    /// then the pages are the weights and must not be released.
+    viewed: AtomicBool,
 }
 
 impl SafeFile {
@@ -30,7 +34,7 @@ impl SafeFile {
         let (header_len, metadata) = SafeTensors::read_metadata(&mmap).map_err(|e| {
             eyre!("{} is not a valid safetensors file ({e:?}); it may be truncated: delete it and download or generate it again", path.display())
         })?;
-        Ok(Arc::new(Self { path: path.to_owned(), mmap, header_len, metadata }))
+        Ok(Arc::new(Self { path: path.to_owned(), mmap, header_len, metadata, viewed: AtomicBool::new(false) }))
     }
 
     /// Drops the file's pages from this process's memory once the weights have been
@@ -47,10 +51,10 @@ impl SafeFile {
         }
     }
 
-    /// Releases the pages when tensors placed on `device` as `kind` are copies, not views
-    /// of the map.
-    pub fn release_if_copied(&self, device: tch::Device, kind: Kind) {
-        if device != tch::Device::Cpu || kind != Kind::Float {
+    /// Releases the pages when the tensors placed on `device` are copies, not views of the
+    /// map (a bf16 checkpoint read as bf16 on CPU is used in place, as an f32 one as f32).
+    pub fn release_if_copied(&self, device: tch::Device) {
+        if device != tch::Device::Cpu || !self.viewed.load(Ordering::Relaxed) {
             self.release_pages();
         }
     }
@@ -86,6 +90,14 @@ impl SafeFile {
     /// The named tensor as f32 on CPU, checked against `shape` and for NaN/Inf.
     /// Zero-copy when the data is f32 and 4-byte aligned (the usual case).
     pub fn tensor(self: &Arc<Self>, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.tensor_as(name, shape, Kind::Float)
+    }
+
+    /// The named tensor as `kind` on CPU, checked against `shape` and for NaN/Inf: a view
+    /// of the map when the file holds `kind` (aligned, as safetensors aligns), else one
+    /// conversion from the file's dtype, so a bf16 checkpoint read as bf16 costs no memory
+    /// beyond its pages and is never widened to f32 on the way.
+    pub fn tensor_as(self: &Arc<Self>, name: &str, shape: &[usize], kind: Kind) -> Result<Tensor> {
         let info = self.info(name)?;
         if info.shape != shape {
             bail!("{}: tensor {name} has shape {:?}, expected {:?} (the config and weights disagree)", self.path.display(), info.shape, shape);
@@ -93,20 +105,26 @@ impl SafeFile {
         let (start, end) = info.data_offsets;
         let bytes = &self.mmap[self.header_len + 8 + start..self.header_len + 8 + end];
         let size: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-        let kind = match info.dtype {
-            Dtype::F32 => Kind::Float,
-            Dtype::F16 => Kind::Half,
-            Dtype::BF16 => Kind::BFloat16,
-            Dtype::F64 => Kind::Double,
+        let (stored, width) = match info.dtype {
+            Dtype::F32 => (Kind::Float, 4),
+            Dtype::F16 => (Kind::Half, 2),
+            Dtype::BF16 => (Kind::BFloat16, 2),
+            Dtype::F64 => (Kind::Double, 8),
             other => bail!("{}: tensor {name} has dtype {other:?}; expected a float type", self.path.display()),
         };
-        let t = if kind == Kind::Float && (bytes.as_ptr() as usize).is_multiple_of(4) {
+        let aligned = (bytes.as_ptr() as usize).is_multiple_of(width);
+        let raw = if aligned {
             // SAFETY: the bytes lie inside the map, which every holder of this tensor keeps
             // alive through the Arc; the tensor is never resized or written in place.
-            unsafe { Tensor::f_from_blob(bytes.as_ptr(), &size, &[], Kind::Float, tch::Device::Cpu)? }
+            unsafe { Tensor::f_from_blob(bytes.as_ptr(), &size, &[], stored, tch::Device::Cpu)? }
         } else {
-            Tensor::f_from_data_size(bytes, &size, kind)?.f_to_kind(Kind::Float)?
+            Tensor::f_from_data_size(bytes, &size, stored)?
         };
+        if aligned && stored == kind {
+            self.viewed.store(true, Ordering::Relaxed);
+        }
+        // The same kind gives back `raw` itself.
+        let t = raw.f_to_kind(kind)?;
         if !all_finite(&t)? {
             bail!("{}: tensor {name} contains NaN or Inf; the file is corrupt or from a diverged run", self.path.display());
         }

@@ -248,7 +248,7 @@ fn synthetic_gemma_in_the_hub_layout_runs_every_view() {
     let out = saescope().args(["synth", "--size", "270m", "--out"]).arg(tmp.path().join("x")).output().expect("synth");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--family gemma3"));
     let out = saescope().args(["synth", "--family", "gemma3", "--size", "small", "--out"]).arg(tmp.path().join("y")).output().expect("synth");
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("tiny or 270m"));
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("tiny, 270m or 4b"));
 }
 
 /// `dir` gets `model`'s config and tokenizer and its weights cut into two shards with the
@@ -384,6 +384,18 @@ fn gemma_as_it_ships_in_bf16_runs_every_headless_view() {
     assert_eq!(card["logits"]["promoted"].as_array().map(Vec::len), Some(10), "{}", card["logits"]);
     let attributed = String::from_utf8(run(&bf16, &["attribute", "--prompt", "The capital of France is"])).expect("utf-8");
     assert!(attributed.contains("5 post 512") && attributed.contains("9 post 512"), "{attributed}");
+    // Under --dtype bf16 the bf16 checkpoint is used in place (views of its map) and the
+    // f32 one converted: the same bf16 numbers, so the same figures to the bit.
+    let in_bf16 = |model: &std::path::Path| -> Value { serde_json::from_slice(&run(model, &["report", "--format", "json", "--dtype", "bf16"])).expect("json") };
+    assert_eq!(in_bf16(&bf16)["categories"], in_bf16(&f32s)["categories"], "a bf16 view computes as a converted copy");
+    let file = saescope::weights::tensors::SafeFile::open(&bf16.join("model.safetensors")).expect("open");
+    let name = "model.layers.0.mlp.up_proj.weight";
+    let shape = file.shape(name).expect("up_proj");
+    let twice = |kind| [0, 1].map(|_| file.tensor_as(name, &shape, kind).expect("tensor"));
+    let [a, b] = twice(tch::Kind::BFloat16);
+    assert_eq!(a.data_ptr(), b.data_ptr(), "bf16 as bf16 is the map itself, not a copy");
+    let [a, b] = twice(tch::Kind::Float);
+    assert_ne!(a.data_ptr(), b.data_ptr(), "bf16 as f32 is a conversion");
 }
 
 /// Gemma 3 1B's config.json as the hub ships it (google/gemma-3-1b-pt) reads as the

@@ -482,6 +482,11 @@ pub struct Common {
     /// Count the BOS token in each text's mean (excluded by default: its norm is huge).
     #[arg(long, global = true)]
     pub include_bos: bool,
+    /// Read each text (sample, prompt, the token view's) as a user turn in the model's chat
+    /// template, as instruction-tuned models and their SAEs expect; figures count the text's
+    /// own tokens, not the template's.
+    #[arg(long, global = true)]
+    pub chat: bool,
     /// auto picks CUDA when present.
     #[arg(long, global = true, default_value = "auto")]
     pub device: String,
@@ -603,6 +608,13 @@ impl Common {
         match (&self.sae_release_arg, self.model_default()) {
             (None, Some((_, layers))) => layers,
             (None, None) => self.sae_dir.as_deref().and_then(|d| layers_in_folder(d, self.is_gpt2())).unwrap_or_else(|| DEFAULT_LAYERS.to_vec()),
+            // A named release in a folder of another model (what synth writes for
+            // `--sae-release gemma-scope-2-270m-it-res`): the layers the folder holds.
+            (Some(release), _) if !self.is_gpt2() => self
+                .sae_dir
+                .as_deref()
+                .and_then(|d| saescope::sae::registry::Registry::load(self.sae_registry.as_deref()).ok()?.release_layers_in_folder(release, d))
+                .unwrap_or_else(|| DEFAULT_LAYERS.to_vec()),
             _ => DEFAULT_LAYERS.to_vec(),
         }
     }

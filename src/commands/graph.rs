@@ -40,7 +40,7 @@ pub fn graph(c: &Common, prompt: &str, transcoders: &Set, targets: &[String], mu
     if !targets.is_empty() {
         opts.targets = Some(targets.iter().map(|t| saescope::interp::attribute::target_id(&engine, t)).collect::<Result<_>>()?);
     }
-    opts.skip_positions = saescope::graph::leading_positions(&engine.model_label);
+    opts.skip_positions = saescope::graph::skip_positions(&engine);
     progress.stage(format!("attributing {} tokens", ids.len()));
     let built = build(&engine, &tcs, &ids, &opts, p, slug, &transcoders.label())?;
     let text = format!("{}\n{}", built.line(), summary(&built.file));

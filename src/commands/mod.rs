@@ -60,6 +60,7 @@ pub fn setup_layers(c: &Common, layers: &[usize]) -> Result<(Run, Params)> {
         keep: saescope::activations::Keep::for_threshold(c.threshold),
         max_memory: c.max_memory.map(|g| (g * (1u64 << 30) as f64) as u64),
         dtype: c.dtype,
+        chat: c.chat,
     };
     Ok((Run { model: c.model_source(), saes, device: parse_device(&c.device)?, opts }, Params { top_k: c.top_k, threshold: c.threshold }))
 }

@@ -372,7 +372,7 @@ impl Job<'_> {
         let filler = vec![bos; self.context];
         let mut refs: Vec<&[u32]> = rows.iter().map(|(_, w)| w.tokens.as_slice()).collect();
         refs.resize(self.per_batch().max(rows.len()), &filler);
-        let packed = pack_to(refs.into_iter(), self.context, true, bos);
+        let packed = pack_to(refs.into_iter(), self.context, crate::pipeline::Frame::default(), bos);
         let (b, len) = packed.ids.size2()?;
         t.batches += 1;
         t.padded_tokens += (b * len) as u64;

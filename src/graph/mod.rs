@@ -82,6 +82,16 @@ impl Graph {
     }
 }
 
+/// Under `--chat` the model's template opens the prompt: its opening tokens are skipped,
+/// whatever the model's name (circuit-tracer's 4 for Gemma 3 `-it` are those tokens).
+pub fn skip_positions(engine: &crate::pipeline::Engine) -> usize {
+    if engine.tokenizer.is_chat() {
+        engine.tokenizer.frame(false).lead
+    } else {
+        leading_positions(&engine.model_label)
+    }
+}
+
 /// The leading positions a graph of `model`'s (its hub name or folder) has no feature or
 /// error nodes at: BOS, and for an instruction-tuned Gemma 3 the chat prefix after it
 /// (`<bos><start_of_turn>user\n`, 4 tokens), as circuit-tracer decides it by the model's

@@ -83,12 +83,15 @@ pub fn prompt_tokens(engine: &Engine, prompt: &str, upto: Option<usize>) -> Resu
     if prompt.trim().is_empty() {
         bail!("--prompt is empty: give the text whose next token to explain, or - to read it from standard input");
     }
-    let mut ids = engine.tokenizer.encode_with_bos(prompt)?;
+    let mut ids = engine.tokenizer.encode_text(prompt)?;
     if let Some(u) = upto {
-        if u == 0 || u + 1 > ids.len() {
-            bail!("the prompt has {} tokens; attribute after 1 to {} of them", ids.len() - 1, ids.len() - 1);
+        // Counted from the prompt's first own token (after BOS, or the chat template's opening).
+        let frame = engine.tokenizer.frame(false);
+        let own = frame.counted(ids.len()).len();
+        if u == 0 || u > own {
+            bail!("the prompt has {own} tokens; attribute after 1 to {own} of them");
         }
-        ids.truncate(u + 1);
+        ids.truncate(frame.lead + u);
     }
     if ids.len() > engine.model.n_ctx() {
         bail!("the prompt has {} tokens with BOS, over n_ctx {}; shorten it", ids.len(), engine.model.n_ctx());

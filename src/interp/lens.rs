@@ -4,7 +4,7 @@
 
 use crate::activations::SparseVec;
 use crate::model::hooks::Site;
-use crate::pipeline::{pack, Engine};
+use crate::pipeline::{pack_framed, Engine};
 use crate::sae::key::SaeKey;
 use color_eyre::eyre::{eyre, Result};
 use serde::Serialize;
@@ -106,17 +106,18 @@ pub fn neighbours(engine: &Engine, key: SaeKey, feature: u32, k: usize) -> Resul
 /// Per-token activations of `text` for every loaded SAE (cut to n_ctx if longer).
 pub fn token_activations(engine: &Engine, text: &str, include_bos: bool) -> Result<TokenActivations> {
     let _guard = tch::no_grad_guard();
-    let mut ids = engine.tokenizer.encode_with_bos(text)?;
+    let mut ids = engine.tokenizer.encode_text(text)?;
     let n_ctx = engine.model.n_ctx();
     let truncated = ids.len().saturating_sub(n_ctx);
-    ids.truncate(n_ctx);
-    let first = usize::from(!include_bos);
-    let packed = pack(std::iter::once(ids.as_slice()), include_bos, engine.tokenizer.bos);
+    engine.tokenizer.truncate(&mut ids, n_ctx);
+    let frame = engine.tokenizer.frame(include_bos);
+    let own = frame.counted(ids.len());
+    let packed = pack_framed(std::iter::once(ids.as_slice()), frame, engine.tokenizer.bos);
     let mut saes = Vec::with_capacity(engine.saes.len());
     for (r, (_, sae)) in engine.inputs(&packed)?.iter().zip(&engine.saes) {
         let acts = sae.encode(r).squeeze_dim(0).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
         let flat = Vec::<f32>::try_from(acts.view([-1]))?;
-        saes.push(flat.chunks(sae.d_sae).skip(first).map(SparseVec::from_dense).collect());
+        saes.push(flat.chunks(sae.d_sae).skip(own.start).take(own.len()).map(SparseVec::from_dense).collect());
     }
-    Ok(TokenActivations { tokens: engine.tokenizer.token_strings(&ids[first.min(ids.len())..]), saes, truncated })
+    Ok(TokenActivations { tokens: engine.tokenizer.token_strings(&ids[own]), saes, truncated })
 }

@@ -302,7 +302,7 @@ pub fn steer_streaming(engine: &Engine, prompt: &str, steers: &[Steer], mode: Ed
             bail!("feature {} does not exist: SAE {} has features 0..{}", st.feature, st.sae, sae.d_sae);
         }
     }
-    let ids = engine.tokenizer.encode_with_bos(prompt)?;
+    let ids = engine.tokenizer.encode_text(prompt)?;
     let n_ctx = engine.model.n_ctx();
     if ids.len() + s.tokens > n_ctx {
         bail!("the prompt's {} tokens with BOS plus {} to generate exceed n_ctx {n_ctx}: shorten the prompt or ask for fewer --tokens", ids.len(), s.tokens);
@@ -353,7 +353,7 @@ pub fn greedy(engine: &Engine, prompt: &[u32], steers: &[Steer], mode: Edit, tok
 /// The continuation token ids with the KV cache and without it (every step recomputed),
 /// and their last-step logits: for checking the cache.
 pub fn check_cache(engine: &Engine, prompt: &str, tokens: usize) -> Result<(Vec<u32>, Vec<u32>, f64)> {
-    let ids = engine.tokenizer.encode_with_bos(prompt)?;
+    let ids = engine.tokenizer.encode_text(prompt)?;
     let s = Sampling { tokens, temperature: 0.0, seed: 0 };
     let a = generate(engine, &ids, &[], Edit::Add, s, true)?;
     let b = generate(engine, &ids, &[], Edit::Add, s, false)?;

@@ -11,6 +11,7 @@
 //! config.rs is the one file that names every family; the rest of the crate asks it, never
 //! a family, what a checkpoint is.
 
+pub mod chat;
 pub mod config;
 pub mod gemma;
 pub mod gpt2;

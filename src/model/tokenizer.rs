@@ -3,7 +3,7 @@
 //! inside the binary (assets/, built from its own vocab and merges) so tokenising a GPT-2
 //! model never needs the network.
 
-use color_eyre::eyre::{eyre, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 use std::path::Path;
 
 static BUNDLED: &[u8] = include_bytes!("../../assets/gpt2-tokenizer.json");
@@ -13,6 +13,37 @@ pub const GPT2_BOS: &str = "<|endoftext|>";
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     pub bos: u32,
+    /// `--chat`: texts are read as a user turn in the model's template.
+    chat: Option<Chat>,
+}
+
+/// The chat template and the tokens it puts around every text: the same for every text,
+/// since they are its own tokens (the text's first and last ones are checked not to merge
+/// into them).
+struct Chat {
+    template: crate::model::chat::ChatTemplate,
+    prefix: Vec<u32>,
+    suffix: Vec<u32>,
+}
+
+/// The positions of a tokenised text that are not the text's own (BOS, a chat template's
+/// tokens), which figures leave out unless `--include-bos`: `lead` first, `trail` last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Frame {
+    pub lead: usize,
+    pub trail: usize,
+}
+
+impl Frame {
+    /// BOS alone, left out unless `include_bos`.
+    pub fn bos(include_bos: bool) -> Self {
+        Self { lead: usize::from(!include_bos), trail: 0 }
+    }
+
+    /// Positions of a `len`-token text that count.
+    pub fn counted(self, len: usize) -> std::ops::Range<usize> {
+        self.lead.min(len)..len.saturating_sub(self.trail).max(self.lead.min(len))
+    }
 }
 
 impl Tokenizer {
@@ -25,7 +56,64 @@ impl Tokenizer {
         };
         let which = path.map_or_else(|| "the bundled tokenizer".to_string(), |p| p.display().to_string());
         let bos_id = inner.token_to_id(bos).ok_or_else(|| eyre!("{which} has no {bos} token: is it the model's own tokenizer.json?"))?;
-        Ok(Self { inner, bos: bos_id })
+        Ok(Self { inner, bos: bos_id, chat: None })
+    }
+
+    /// The same tokenizer reading texts as a user turn in `template`.
+    pub fn with_chat(mut self, template: crate::model::chat::ChatTemplate) -> Result<Self> {
+        // A marker with no whitespace (templates trim the text) splits the template's own text.
+        const MARKER: &str = "\u{e000}saescope\u{e000}";
+        let rendered = template.render_user(MARKER)?;
+        let (before, after) =
+            rendered.split_once(MARKER).ok_or_else(|| eyre!("{}: the chat template does not contain the user's text as given", template.source.display()))?;
+        let ids =
+            |s: &str| -> Result<Vec<u32>> { Ok(self.inner.encode(s, false).map_err(|e| eyre!("cannot tokenise the chat template: {e}"))?.get_ids().to_vec()) };
+        let (prefix, suffix) = (ids(before)?, ids(after)?);
+        self.chat = Some(Chat { template, prefix, suffix });
+        Ok(self)
+    }
+
+    /// Whether texts are read in a chat template.
+    pub fn is_chat(&self) -> bool {
+        self.chat.is_some()
+    }
+
+    /// Which positions of a text's tokens are not its own: BOS, or the chat template's.
+    pub fn frame(&self, include_bos: bool) -> Frame {
+        match &self.chat {
+            Some(_) if include_bos => Frame::default(),
+            Some(c) => Frame { lead: c.prefix.len(), trail: c.suffix.len() },
+            None => Frame::bos(include_bos),
+        }
+    }
+
+    /// Token ids of `text` as the model reads it: with BOS first, or under `--chat` as
+    /// the user's turn in the model's template (`apply_chat_template` with the generation
+    /// prompt; the template writes BOS where the model wants it).
+    pub fn encode_text(&self, text: &str) -> Result<Vec<u32>> {
+        let Some(chat) = &self.chat else { return self.encode_with_bos(text) };
+        let rendered = chat.template.render_user(text)?;
+        let ids = self.inner.encode(rendered.as_str(), false).map_err(|e| eyre!("cannot tokenise {text:?}: {e}"))?.get_ids().to_vec();
+        let (p, s) = (chat.prefix.len(), chat.suffix.len());
+        if ids.len() <= p + s {
+            bail!("{text:?} has no tokens of its own in the chat template (an empty text?)");
+        }
+        if ids[..p] != chat.prefix[..] || ids[ids.len() - s..] != chat.suffix[..] {
+            bail!("{text:?}: its first or last characters merge with the chat template's tokens, so its own tokens cannot be told apart from the template's; read it without --chat");
+        }
+        Ok(ids)
+    }
+
+    /// `ids` (of `encode_text`) cut to `n`: the text's end goes, the chat template's closing
+    /// tokens stay.
+    pub fn truncate(&self, ids: &mut Vec<u32>, n: usize) {
+        match &self.chat {
+            Some(c) if ids.len() > n && n > c.prefix.len() + c.suffix.len() => {
+                ids.truncate(n - c.suffix.len());
+                ids.extend_from_slice(&c.suffix);
+            }
+            _ => ids.truncate(n),
+        }
     }
 
     /// The id of token `token`, where the vocabulary has it.

@@ -83,7 +83,7 @@ fn context_values(index: &Index, engine: &Engine, keys: &[SaeKey], progress: &Pr
             .iter()
             .map(|(w, _)| index.contexts.get(w).map(|c| c.tokens.as_slice()).ok_or_else(|| eyre!("the index lacks window {w}")))
             .collect::<Result<_>>()?;
-        let packed = pack_to(rows.iter().copied(), index.context, true, engine.tokenizer.bos);
+        let packed = pack_to(rows.iter().copied(), index.context, crate::pipeline::Frame::default(), engine.tokenizer.bos);
         let resid = engine.inputs(&packed)?;
         for (si, &p) in positions.iter().enumerate() {
             let acts = engine.saes[p].1.encode(&resid[p]).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();

@@ -1,6 +1,7 @@
 //! Batches: which texts go together (longest first, bounded padded tokens), and the padded
 //! tensors with the mask and averaging weights the model and the mean need.
 
+pub use crate::model::tokenizer::Frame;
 use tch::Tensor;
 
 /// Groups text indices into batches of at most `batch_tokens` padded tokens, longest
@@ -34,11 +35,17 @@ pub struct Packed {
 }
 
 pub fn pack<'a>(rows: impl Iterator<Item = &'a [u32]>, include_bos: bool, pad: u32) -> Packed {
-    pack_to(rows, 1, include_bos, pad)
+    pack_to(rows, 1, Frame::bos(include_bos), pad)
+}
+
+/// `pack`, averaging over each text's own tokens (`Tokenizer::frame`: without BOS, or a
+/// chat template's tokens).
+pub fn pack_framed<'a>(rows: impl Iterator<Item = &'a [u32]>, frame: Frame, pad: u32) -> Packed {
+    pack_to(rows, 1, frame, pad)
 }
 
 /// `pack`, padded to at least `min_len` tokens per row.
-pub fn pack_to<'a>(rows: impl Iterator<Item = &'a [u32]>, min_len: usize, include_bos: bool, pad: u32) -> Packed {
+pub fn pack_to<'a>(rows: impl Iterator<Item = &'a [u32]>, min_len: usize, frame: Frame, pad: u32) -> Packed {
     let rows: Vec<&[u32]> = rows.collect();
     let t = rows.iter().map(|r| r.len()).max().unwrap_or(1).max(min_len).max(1);
     let b = rows.len();
@@ -46,14 +53,14 @@ pub fn pack_to<'a>(rows: impl Iterator<Item = &'a [u32]>, min_len: usize, includ
     let mut real = vec![false; b * t];
     let mut weights = vec![0f32; b * t];
     let mut n_tokens = Vec::with_capacity(b);
-    let first = usize::from(!include_bos);
     for (r, row) in rows.iter().enumerate() {
-        let n = row.len().saturating_sub(first);
+        let own = frame.counted(row.len());
+        let n = own.len();
         n_tokens.push(n);
         for (p, &id) in row.iter().enumerate() {
             ids[r * t + p] = id as i64;
             real[r * t + p] = true;
-            if p >= first {
+            if own.contains(&p) {
                 weights[r * t + p] = 1.0 / n as f32;
             }
         }

@@ -1,6 +1,6 @@
 //! The loaded model and SAEs, and the loop that streams texts through them batch by batch.
 
-use super::{pack, plan, Packed, Resolved, Run, RunOptions};
+use super::{pack_framed, plan, Packed, Resolved, Run, RunOptions};
 use crate::activations::SparseVec;
 use crate::corpus::samples::Samples;
 use crate::model::hooks::HookPoint;
@@ -105,7 +105,7 @@ impl Engine {
         for &(ci, i) in which {
             let c = &samples.categories[ci];
             let text = &c.texts[i];
-            let mut ids = self.tokenizer.encode_with_bos(text)?;
+            let mut ids = self.tokenizer.encode_text(text)?;
             if ids.len() > n_ctx {
                 let snippet: String = text.chars().take(40).collect();
                 if !opts.truncate {
@@ -117,7 +117,7 @@ impl Engine {
                     );
                 }
                 progress.stage(format!("warning: truncated text {} of {:?} from {} to {n_ctx} tokens", i + 1, c.name, ids.len()));
-                ids.truncate(n_ctx);
+                self.tokenizer.truncate(&mut ids, n_ctx);
             }
             out.push(ids);
         }
@@ -147,7 +147,7 @@ impl Engine {
         let (mut done, total) = (0u64, tokens.len() as u64);
         for batch in plan(tokens, opts.batch_tokens) {
             crate::runtime::interrupt::check()?;
-            let packed = pack(batch.iter().map(|&i| tokens[i].as_slice()), opts.include_bos, self.tokenizer.bos);
+            let packed = pack_framed(batch.iter().map(|&i| tokens[i].as_slice()), self.tokenizer.frame(opts.include_bos), self.tokenizer.bos);
             for (&i, (n, v)) in batch.iter().zip(self.encode_packed(&packed)?) {
                 each(i, n, v)?;
             }

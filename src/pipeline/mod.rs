@@ -11,7 +11,7 @@ mod engine;
 mod options;
 mod resolve;
 
-pub use batching::{pack, pack_to, plan, Packed};
+pub use batching::{pack, pack_framed, pack_to, plan, Frame, Packed};
 pub use engine::{Engine, TokenLogits};
 pub use options::{parse_device, Precision, Run, RunOptions};
 pub use resolve::{available_memory, gib, FoundSae, MemoryNeed, Resolved};

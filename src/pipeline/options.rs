@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub max_memory: Option<u64>,
     /// Weights and compute in this dtype.
     pub dtype: Precision,
+    /// Read each text as a user turn in the model's chat template (model/chat.rs).
+    pub chat: bool,
 }
 
 /// `--dtype`: f32 matches the Python reference to the number; bf16 halves the weights'
@@ -62,7 +64,7 @@ impl Precision {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { include_bos: false, truncate: false, batch_tokens: 256, keep: Keep::ALL, max_memory: None, dtype: Precision::F32 }
+        Self { include_bos: false, truncate: false, batch_tokens: 256, keep: Keep::ALL, max_memory: None, dtype: Precision::F32, chat: false }
     }
 }
 

@@ -32,6 +32,8 @@ pub struct FoundSae {
 pub struct Resolved {
     pub cfg: ModelConfig,
     pub model: ModelFiles,
+    /// Where the model came from: its chat template is fetched only under `--chat`.
+    pub source: Source,
     /// Sorted by key: by depth, then width.
     pub saes: Vec<FoundSae>,
     pub model_label: String,
@@ -63,7 +65,7 @@ impl Resolved {
         progress.stage(format!("resolving model {}", model.label()));
         let files = model.model_files(progress)?;
         let cfg = ModelConfig::from_file(&files.config)?;
-        Ok(Self { cfg, model: files, saes: Vec::new(), model_label: model.label(), sae_label: String::new() })
+        Ok(Self { cfg, model: files, source: model.clone(), saes: Vec::new(), model_label: model.label(), sae_label: String::new() })
     }
 
     /// The model's tokenizer (GPT-2's bundled one where the folder has none and it fits).
@@ -107,7 +109,7 @@ impl Resolved {
     /// Names these weights and the options that change the numbers, for the result cache.
     pub fn identity(&self, opts: &RunOptions) -> Result<crate::activations::cache::HashKey> {
         let id = self.weights(crate::activations::cache::IdentityBuilder::default().part("saescope activations"))?;
-        Ok(id.part([u8::from(opts.include_bos), u8::from(opts.truncate), opts.dtype as u8]).finish())
+        Ok(id.part([u8::from(opts.include_bos), u8::from(opts.truncate), opts.dtype as u8, u8::from(opts.chat)]).finish())
     }
 
     /// Adds the files that decide the numbers (model, tokenizer, each layer's SAE) and
@@ -196,7 +198,17 @@ impl Resolved {
         }
         let n_layer = self.cfg.n_layer();
         let ids = self.neuronpedia();
-        let tokenizer = self.tokenizer()?;
+        let mut tokenizer = self.tokenizer()?;
+        if opts.chat {
+            let files = self.source.chat_files(progress);
+            let template = crate::model::chat::ChatTemplate::from_files(&files)?.ok_or_else(|| {
+                eyre!(
+                    "{} has no chat template (chat_template.jinja, or chat_template in tokenizer_config.json); --chat is for instruction-tuned models such as google/gemma-3-270m-it",
+                    self.model_label
+                )
+            })?;
+            tokenizer = tokenizer.with_chat(template)?;
+        }
         // A token id past the embedding would fail deep in libtorch, mid-run.
         if tokenizer.vocab_size() > self.cfg.vocab_size() {
             let which = self.model.tokenizer.as_ref().map_or_else(|| "the bundled GPT-2 tokenizer".to_string(), |p| p.display().to_string());

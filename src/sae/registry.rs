@@ -173,30 +173,43 @@ impl Registry {
     /// checkpoints share their folders' names), then the one with Neuronpedia ids, then the
     /// first by name.
     pub fn release_in_folder(&self, dir: &std::path::Path, model: Option<&str>) -> Option<(String, Vec<usize>)> {
-        let (name, _, present) = self
-            .releases
-            .iter()
-            .map(|(n, r)| (n, r, r.saes.iter().filter(|e| !e.path.is_empty() && dir.join(&e.path).exists() && e.hook().is_some()).collect::<Vec<_>>()))
-            .filter(|(_, _, p)| !p.is_empty())
-            .min_by(|(n1, r1, p1), (n2, r2, p2)| {
+        let (name, _, present) =
+            self.releases.iter().map(|(n, r)| (n, r, present_in(r, dir))).filter(|(_, _, p)| !p.is_empty()).min_by(|(n1, r1, p1), (n2, r2, p2)| {
                 let other = |r: &Release| !model.is_some_and(|m| same_model(&r.model, m));
                 // Releases sharing folders (Gemma Scope's and its -canonical): the one that
                 // names their Neuronpedia pages.
                 let hosted = |p: &[&SaeEntry]| p.iter().filter(|e| e.neuronpedia.is_some()).count();
                 p2.len().cmp(&p1.len()).then(other(r1).cmp(&other(r2))).then(hosted(p2).cmp(&hosted(p1))).then(n1.cmp(n2))
             })?;
-        let present: Vec<HookPoint> = present.iter().filter_map(|e| e.hook()).collect();
-        let residual: Vec<usize> = present.iter().filter(|h| h.site.is_residual()).map(|h| h.layer).collect();
-        let mut layers = if residual.is_empty() { present.iter().map(|h| h.layer).collect() } else { residual };
-        layers.sort_unstable();
-        layers.dedup();
-        Some((name.clone(), layers))
+        Some((name.clone(), layers_of(&present)))
+    }
+
+    /// The layers of `release`'s SAEs that `dir` holds, as `release_in_folder` gives them:
+    /// how `--sae-dir` with `--sae-release` opens a folder of that release.
+    pub fn release_layers_in_folder(&self, release: &str, dir: &std::path::Path) -> Option<Vec<usize>> {
+        let present = present_in(self.releases.iter().find(|(n, _)| n.as_str() == release)?.1, dir);
+        (!present.is_empty()).then(|| layers_of(&present))
     }
 
     /// The release and entry of the SAE at `path` in `repo`, if the registry names one.
     pub fn by_repo_path(&self, repo: &str, path: &str) -> Option<(&str, &Release, &SaeEntry)> {
         self.releases.iter().filter(|(_, r)| r.repo_id == repo).find_map(|(n, r)| r.saes.iter().find(|e| e.path == path).map(|e| (n.as_str(), r, e)))
     }
+}
+
+/// The SAEs of `r` that `dir` holds.
+fn present_in<'r>(r: &'r Release, dir: &std::path::Path) -> Vec<&'r SaeEntry> {
+    r.saes.iter().filter(|e| !e.path.is_empty() && dir.join(&e.path).exists() && e.hook().is_some()).collect()
+}
+
+/// The residual SAEs' layers of `present` (every SAE's where none is residual), sorted.
+fn layers_of(present: &[&SaeEntry]) -> Vec<usize> {
+    let hooks: Vec<HookPoint> = present.iter().filter_map(|e| e.hook()).collect();
+    let residual: Vec<usize> = hooks.iter().filter(|h| h.site.is_residual()).map(|h| h.layer).collect();
+    let mut layers = if residual.is_empty() { hooks.iter().map(|h| h.layer).collect() } else { residual };
+    layers.sort_unstable();
+    layers.dedup();
+    layers
 }
 
 /// What `saescope saes` prints for one SAE.

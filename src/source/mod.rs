@@ -42,6 +42,18 @@ impl Source {
         }
     }
 
+    /// The files the model's chat template may be in (model/chat.rs), those it has: a
+    /// folder's, or the hub repo's, fetched now (only `--chat` asks; most models have no
+    /// `chat_template.jinja`, so a missing one is no error).
+    pub fn chat_files(&self, progress: &ProgressSink) -> Vec<PathBuf> {
+        match self {
+            Source::Dir(dir) => crate::model::chat::files_in(dir),
+            Source::Hub(repo) => {
+                crate::model::chat::TEMPLATE_FILES.iter().filter_map(|f| hub::fetch(repo, &[f.to_string()], progress).ok().and_then(|mut v| v.pop())).collect()
+            }
+        }
+    }
+
     pub fn model_files(&self, progress: &ProgressSink) -> Result<ModelFiles> {
         match self {
             Source::Hub(repo) => hub::model_files(repo, progress),

@@ -7,8 +7,8 @@
 //!
 //! The tokenizer is synth/tokenizer.rs's with `<pad>` 0, `<eos>` 1, `<bos>` 2 and `<unk>` 3.
 
-use super::shards::Planned;
 use super::gpt2::{build_sae, calibration_at, normal, owned, write_json, write_safetensors, Owned, Size};
+use super::shards::Planned;
 use crate::corpus::samples::Samples;
 use crate::model::gemma::{Gemma, GemmaConfig, Generation};
 use crate::model::hooks::{HookPoint, Processing, Site};
@@ -22,6 +22,49 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
+
+/// google/gemma-3-270m-it's chat template (its tokenizer_config.json's `chat_template`).
+pub const GEMMA3_CHAT_TEMPLATE: &str = "{{ bos_token }}
+{%- if messages[0]['role'] == 'system' -%}
+    {%- if messages[0]['content'] is string -%}
+        {%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}
+    {%- else -%}
+        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}
+    {%- endif -%}
+    {%- set loop_messages = messages[1:] -%}
+{%- else -%}
+    {%- set first_user_prefix = \"\" -%}
+    {%- set loop_messages = messages -%}
+{%- endif -%}
+{%- for message in loop_messages -%}
+    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}
+        {{ raise_exception(\"Conversation roles must alternate user/assistant/user/assistant/...\") }}
+    {%- endif -%}
+    {%- if (message['role'] == 'assistant') -%}
+        {%- set role = \"model\" -%}
+    {%- else -%}
+        {%- set role = message['role'] -%}
+    {%- endif -%}
+    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}
+    {%- if message['content'] is string -%}
+        {{ message['content'] | trim }}
+    {%- elif message['content'] is iterable -%}
+        {%- for item in message['content'] -%}
+            {%- if item['type'] == 'image' -%}
+                {{ '<start_of_image>' }}
+            {%- elif item['type'] == 'text' -%}
+                {{ item['text'] | trim }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- else -%}
+        {{ raise_exception(\"Invalid content type\") }}
+    {%- endif -%}
+    {{ '<end_of_turn>\n' }}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    {{'<start_of_turn>model\n'}}
+{%- endif -%}
+";
 
 /// The SAEs' width at `Size::Tiny` (their names say 16k or more; tests want seconds).
 const TINY_WIDTH: usize = 512;
@@ -88,8 +131,17 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
     let _guard = tch::no_grad_guard();
     let model_dir = out.join("model");
     std::fs::create_dir_all(&model_dir).wrap_err_with(|| format!("cannot create {}", model_dir.display()))?;
-    let (tok_json, tok_vocab) = super::tokenizer::json(&["<pad>", "<eos>", "<bos>", "<unk>"]);
+    // An instruction-tuned release's model (`gemma-scope-2-270m-it-res`) reads chat: its
+    // turn tokens and template, as google/gemma-3-270m-it ships them.
+    let it = generation == Generation::Gemma3 && selection.release.as_deref().is_some_and(|r| r.split(',').any(|r| r.contains("-it-")));
+    let turns: &[&str] = if it { &["<start_of_turn>", "<end_of_turn>"] } else { &[] };
+    let (tok_json, tok_vocab) = super::tokenizer::json_with(&["<pad>", "<eos>", "<bos>", "<unk>"], turns);
     write_json(&model_dir.join("tokenizer.json"), &tok_json)?;
+    if it {
+        let config = serde_json::json!({"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>",
+                                        "unk_token": "<unk>", "chat_template": GEMMA3_CHAT_TEMPLATE});
+        write_json(&model_dir.join("tokenizer_config.json"), &config)?;
+    }
     let (cfg_json, layout) = match generation {
         Generation::Gemma3 => (config(size, tok_vocab)?, crate::source::SaeLayout::GemmaScope),
         Generation::Gemma2 => (config_gemma2(size, tok_vocab)?, crate::source::SaeLayout::GemmaScopeNpz),

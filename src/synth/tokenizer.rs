@@ -7,6 +7,12 @@
 /// tokenizer.json with `specials` first (ids 0, 1...), then the byte and character tokens;
 /// its vocabulary size.
 pub fn json(specials: &[&str]) -> (serde_json::Value, usize) {
+    json_with(specials, &[])
+}
+
+/// `json` with `trailing` special tokens after the character tokens (an instruction-tuned
+/// model's turn markers), so the other tokens keep the ids they have without them.
+pub fn json_with(specials: &[&str], trailing: &[&str]) -> (serde_json::Value, usize) {
     let mut vocab = serde_json::Map::new();
     let mut add = |t: String| {
         let id = vocab.len();
@@ -22,11 +28,15 @@ pub fn json(specials: &[&str]) -> (serde_json::Value, usize) {
     for c in '!'..='~' {
         add(c.to_string());
     }
+    let first_trailing = specials.len() + 256 + 1 + ('!'..='~').count();
+    for s in trailing {
+        add(s.to_string());
+    }
     let n = vocab.len();
     let special = |id: usize, content: &str| serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true});
     let json = serde_json::json!({
         "version": "1.0", "truncation": null, "padding": null,
-        "added_tokens": specials.iter().enumerate().map(|(i, s)| special(i, s)).collect::<Vec<_>>(),
+        "added_tokens": specials.iter().enumerate().chain(trailing.iter().enumerate().map(|(i, s)| (first_trailing + i, s))).map(|(i, s)| special(i, s)).collect::<Vec<_>>(),
         "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"},
         "pre_tokenizer": null, "post_processor": null,
         "decoder": {"type": "Sequence", "decoders": [

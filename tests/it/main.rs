@@ -9,6 +9,7 @@ mod attribute;
 mod bad_input;
 mod cache;
 mod card;
+mod chat;
 mod cli;
 mod dashboard;
 mod deploy;

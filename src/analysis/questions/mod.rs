@@ -20,7 +20,7 @@ use crate::analysis::Analysis;
 use crate::dashboard::text::levels;
 use crate::pipeline::Engine;
 use crate::runtime::progress::ProgressSink;
-use color_eyre::eyre::{eyre, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 use serde::Serialize;
 use syntax::{Reading, Reads, Role};
 
@@ -73,6 +73,11 @@ pub fn measure(
     batch_tokens: usize,
     progress: &ProgressSink,
 ) -> Result<OpenQuestions> {
+    if engine.tokenizer.is_chat() {
+        // The probes shuffle a text's tokens and cut windows from it, which would scatter
+        // and cut the template's own tokens.
+        bail!("the open questions read texts without a chat template: run findings without --chat");
+    }
     let ids: Vec<Vec<u32>> = texts.iter().map(|t| t.ids.clone()).collect();
     let opts = EvalOptions::reconstruction(batch_tokens);
     let quality = crate::analysis::eval::evaluate(engine, &ids, "the samples".into(), &opts, progress)?.saes;

@@ -73,7 +73,7 @@ pub fn handle(engine: &Engine, knows: &Knows, include_bos: bool, request: Worker
             let ids = crate::interp::attribute::prompt_tokens(engine, &prompt, upto)?;
             knows.progress.stage(format!("attributing {} tokens", ids.len()));
             let scan = knows.transcoders.as_ref().map_or_else(String::new, crate::graph::transcoders::Set::label);
-            let opts = crate::graph::Options { skip_positions: crate::graph::leading_positions(&engine.model_label), ..Default::default() };
+            let opts = crate::graph::Options { skip_positions: crate::graph::skip_positions(engine), ..Default::default() };
             let built = crate::graph::build::build(engine, tcs, &ids, &opts, crate::graph::build::Prune::default(), "saescope-graph", &scan)?;
             Ok(Reply::Graph { prompt, upto, line: built.short_line(), file: Box::new(built.file) })
         }),

@@ -44,6 +44,9 @@ pub struct SaeConfig {
     pub d_in: usize,
     pub d_sae: Option<usize>,
     pub architecture: Architecture,
+    /// The cfg names a gated SAE, which loads as its JumpReLU (gated.rs) from `b_gate`,
+    /// `r_mag` and `b_mag`.
+    pub gated: bool,
     pub apply_b_dec_to_input: bool,
     pub normalize: Normalize,
     /// The cfg says `expected_average_only_in`: inputs are scaled by a factor SAELens's
@@ -167,6 +170,7 @@ impl SaeConfig {
             d_in,
             d_sae,
             architecture,
+            gated: arch == "gated",
             processing,
             // Gemma Scope subtracts no b_dec from the input (SAELens's gemma_3 loader), and
             // no transcoder can: its b_dec is in the output's space.
@@ -393,7 +397,16 @@ impl Sae {
             Weights::open(&files.weights)?
         };
         let d_sae = width_of(&cfg, &file)?;
-        let file = if file.shape("r_mag").is_some() { gated_as_jumprelu(&file, cfg.d_in, d_sae)? } else { file };
+        let file = match (file.shape("r_mag").is_some(), cfg.gated) {
+            (true, _) => gated_as_jumprelu(&file, cfg.d_in, d_sae)?,
+            // Without this the JumpReLU it loads as would ask for a `threshold` it never had.
+            (false, true) => bail!(
+                "{}: {} says the SAE is gated, but these weights have no r_mag (a gated SAE's b_gate, r_mag and b_mag): they are another SAE's or incomplete; download the SAE again",
+                files.weights.display(),
+                files.cfg.display()
+            ),
+            (false, false) => file,
+        };
         if cfg.d_in == 0 {
             // Sizes from the weights (Gemma Scope's configs give none).
             cfg.d_in = file.shape("W_enc").and_then(|s| s.first().copied()).ok_or_else(|| eyre!("{}: no 2-D tensor W_enc", file.path().display()))?;
@@ -532,6 +545,7 @@ impl Sae {
             d_in,
             d_sae: Some(d_sae),
             architecture: if p.threshold.is_some() { Architecture::JumpRelu } else { Architecture::Standard },
+            gated: false,
             apply_b_dec_to_input: false,
             normalize: Normalize::None,
             scaled_inputs: false,

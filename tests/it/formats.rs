@@ -69,3 +69,26 @@ fn every_format_encodes_as_saelens_does() {
         }
     }
 }
+
+/// A gated SAE's cfg with weights that lack its gate (another SAE's, or a file cut short)
+/// says so, instead of asking for a JumpReLU threshold it never had.
+#[test]
+fn a_gated_cfg_without_its_gate_says_so() {
+    use safetensors::SafeTensors;
+    let from = common::fixture("formats").join("gated");
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::copy(from.join("cfg.json"), tmp.path().join("cfg.json")).expect("copy");
+    let bytes = std::fs::read(from.join("sae_weights.safetensors")).expect("read");
+    let st = SafeTensors::deserialize(&bytes).expect("safetensors");
+    let kept: Vec<(String, safetensors::tensor::TensorView)> = st.tensors().into_iter().filter(|(n, _)| n != "r_mag").collect();
+    assert!(kept.len() + 1 == st.names().len(), "the fixture has r_mag");
+    let weights = tmp.path().join("sae_weights.safetensors");
+    safetensors::serialize_to_file(kept, &None, &weights).expect("write");
+    let files = SaeFiles { cfg: tmp.path().join("cfg.json"), weights };
+    let hook = saescope::model::hooks::HookPoint::parse("blocks.4.hook_mlp_out").expect("hook");
+    let err = match Sae::load(&files, 48, hook, &Default::default(), false, Device::Cpu, Kind::Float) {
+        Ok(_) => panic!("loaded a gated SAE without r_mag"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("gated") && err.contains("no r_mag") && err.contains("download the SAE again"), "{err}");
+}

@@ -13,6 +13,7 @@ pub fn report(c: &Common, format: ReportFormat, output: Option<std::path::PathBu
     }
     let (done, analysis) = analysed(c)?;
     let mut report = Report::new(done.model_label, done.sae_label, &done.set, &analysis);
+    report.chat = c.chat;
     let text = match format {
         ReportFormat::Table => report.table(),
         ReportFormat::Csv => report.csv()?,

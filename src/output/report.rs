@@ -25,6 +25,8 @@ pub struct Report {
     /// The SAEs, in the order of every `layers` array below: label, hook, block, width.
     pub saes: Vec<SaeKey>,
     pub include_bos: bool,
+    /// The texts were read in the model's chat template (`--chat`).
+    pub chat: bool,
     pub top_k: usize,
     pub threshold: f64,
     pub categories: Vec<CategoryOut>,
@@ -145,6 +147,7 @@ impl Report {
             layers: set.saes.iter().map(SaeKey::layer).collect(),
             saes: set.saes.clone(),
             include_bos: set.include_bos,
+            chat: false,
             top_k: analysis.params.top_k,
             threshold: num(analysis.params.threshold),
             categories,
@@ -168,7 +171,12 @@ impl Report {
             crate::runtime::printable::printable(&self.sae_release),
             self.top_k,
             self.threshold,
-            if self.include_bos { "  (BOS included)" } else { "" }
+            match (self.include_bos, self.chat) {
+                (false, false) => "",
+                (true, false) => "  (BOS included)",
+                (false, true) => "  (in the chat template)",
+                (true, true) => "  (in the chat template, its tokens included)",
+            }
         );
         let w = self.saes.iter().map(|k| k.to_string().len()).max().unwrap_or(3).max(3);
         let _ = writeln!(s, "{:<20} {:>w$} {:>8} {:>8} {:>6} {:>8} {:>6} {:>5}", "category", "sae", "top", "peak", "gini", "sum", "top5", "spec");

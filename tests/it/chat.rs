@@ -81,6 +81,7 @@ fn figures_under_chat_count_the_texts_own_tokens() {
     let layers = a["categories"][0]["layers"].as_array().expect("layers");
     assert_eq!(layers.len(), 2, "layers 5 and 9, as the folder holds");
     assert_ne!(a["categories"], b["categories"], "the template changes what the model reads");
+    assert_eq!((&a["chat"], &b["chat"]), (&Value::Bool(true), &Value::Bool(false)), "the report says how it read the texts");
     // Through the stand-in hub: the template comes with the model, fetched under --chat.
     let hub = crate::common::hub::Hub::start();
     hub.repo("google/gemma-3-270m-it", &model, &[]).repo("google/gemma-scope-2-270m-it", &saes, &[]);

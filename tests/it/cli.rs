@@ -158,7 +158,7 @@ fn json_report_follows_the_schema() {
     let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
     let mut top = keys(&v);
     top.sort();
-    assert_eq!(top, ["categories", "include_bos", "layers", "model", "quality", "sae_release", "saes", "texts", "threshold", "top_k"]);
+    assert_eq!(top, ["categories", "chat", "include_bos", "layers", "model", "quality", "sae_release", "saes", "texts", "threshold", "top_k"]);
     // Each SAE's reconstruction on the samples; CE and KL are `saescope eval`'s.
     let q = &v["quality"][1];
     assert_eq!((&q["sae"], &q["hook"]), (&serde_json::json!("11 post 512"), &serde_json::json!("blocks.11.hook_resid_post")));

@@ -199,9 +199,14 @@ enum Weights {
 impl Weights {
     /// A `.pt`/`.pth` checkpoint or a safetensors file, by its name.
     fn open(path: &Path) -> Result<Self> {
+        Self::open_for(path, true)
+    }
+
+    /// `open`, leaving an `.npz`'s decoder in the file when `with_decoder` is false.
+    fn open_for(path: &Path, with_decoder: bool) -> Result<Self> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("pt" | "pth") => Ok(Self::Memory(crate::weights::torch_pt::open(path)?)),
-            Some("npz") => Ok(Self::Memory(crate::weights::npz::open(path)?)),
+            Some("npz") => Ok(Self::Memory(crate::weights::npz::open_but(path, if with_decoder { &[] } else { &["W_dec"] })?)),
             _ => Ok(Self::Safe(SafeFile::open(path)?)),
         }
     }
@@ -394,7 +399,7 @@ impl Sae {
         } else if dictionary_learning::is(files) {
             Weights::Memory(dictionary_learning::arrays(files)?)
         } else {
-            Weights::open(&files.weights)?
+            Weights::open_for(&files.weights, with_decoder)?
         };
         let d_sae = width_of(&cfg, &file)?;
         let file = match (file.shape("r_mag").is_some(), cfg.gated) {
@@ -420,8 +425,9 @@ impl Sae {
             Architecture::JumpRelu => Some(get("threshold", &[d_sae])?),
             _ => None,
         };
-        let d_out = match (&cfg.hook_name_out, file.shape("W_dec").as_deref()) {
-            (Some(_), Some([_, d])) => *d,
+        // Only a transcoder's decoder is another width (and an SAE's may not be read yet).
+        let d_out = match cfg.hook_name_out.as_ref().and_then(|_| file.shape("W_dec")).as_deref() {
+            Some([_, d]) => *d,
             _ => cfg.d_in,
         };
         let w_skip = if file.shape("affine_skip_connection").is_some() {
@@ -452,9 +458,11 @@ impl Sae {
             cfg,
             file,
         })
-        .and_then(|sae| {
+        .and_then(|mut sae| {
             if with_decoder {
                 sae.decoder()?;
+            } else if let Weights::Memory(a) = &mut sae.file {
+                a.forget("W_dec");
             }
             sae.file.release_if_copied(device, kind);
             Ok(sae)

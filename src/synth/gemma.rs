@@ -8,7 +8,7 @@
 //! The tokenizer is synth/tokenizer.rs's with `<pad>` 0, `<eos>` 1, `<bos>` 2 and `<unk>` 3.
 
 use super::gpt2::{build_sae, calibration_at, normal, owned, write_json, write_safetensors, Owned, Size};
-use super::shards::Planned;
+use super::shards::{Planned, Stored};
 use crate::corpus::samples::Samples;
 use crate::model::gemma::{Gemma, GemmaConfig, Generation};
 use crate::model::hooks::{HookPoint, Processing, Site};
@@ -76,8 +76,10 @@ const THRESHOLD: f32 = 0.3;
 /// layers as the 2B has, so Gemma Scope's canonical layers exist, a window of 16 that the
 /// samples cross.
 fn config_gemma2(size: Size, vocab: usize) -> Result<serde_json::Value> {
-    if size != Size::Tiny {
-        bail!("synth writes Gemma 2 at --size tiny only");
+    match size {
+        Size::Tiny => {}
+        Size::Small => return Ok(config_gemma2_2b()),
+        _ => bail!("synth writes Gemma 2 at --size tiny or small (Gemma 2 2B's shape)"),
     }
     Ok(serde_json::json!({
         "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "vocab_size": vocab, "hidden_size": 64,
@@ -87,6 +89,18 @@ fn config_gemma2(size: Size, vocab: usize) -> Result<serde_json::Value> {
         "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "cache_implementation": "hybrid",
         "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0,
     }))
+}
+
+/// google/gemma-2-2b's config.json as the hub ships it.
+fn config_gemma2_2b() -> serde_json::Value {
+    serde_json::json!({
+        "architectures": ["Gemma2ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "attn_logit_softcapping": 50.0,
+        "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": 1, "final_logit_softcapping": 30.0, "head_dim": 256,
+        "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304, "initializer_range": 0.02,
+        "intermediate_size": 9216, "max_position_embeddings": 8192, "model_type": "gemma2", "num_attention_heads": 8,
+        "num_hidden_layers": 26, "num_key_value_heads": 4, "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0, "sliding_window": 4096, "torch_dtype": "float32", "use_cache": true, "vocab_size": 256000,
+    })
 }
 
 /// The config.json of each size: `Tiny` has 10 layers so Gemma Scope's layers 5 and 9 exist,
@@ -149,10 +163,13 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
     write_json(&model_dir.join("config.json"), &cfg_json)?;
     let cfg = GemmaConfig::from_json(&cfg_json)?;
     progress.stage(format!("writing synthetic {} ({} layers) to {}", cfg.family(), cfg.num_hidden_layers, model_dir.display()));
-    let weights = if size == Size::B4 {
-        // The multimodal checkpoint's text weights, under its `language_model.model.` names
-        // (its vision tower is left out: never read).
-        super::shards::write(&model_dir, &planned(&cfg, "language_model.model."), &mut rng)?;
+    // The real shapes, as the hub ships them: Gemma 3 4B's multimodal checkpoint's text
+    // weights in bf16 under its `language_model.model.` names (its vision tower is left out:
+    // never read); Gemma 2 2B's in f32, three shards.
+    let big = size == Size::B4 || (size == Size::Small && generation == Generation::Gemma2);
+    let weights = if big {
+        let (prefix, stored) = if size == Size::B4 { ("language_model.model.", Stored::Bf16) } else { ("model.", Stored::F32) };
+        super::shards::write(&model_dir, &planned(&cfg, prefix), stored, &mut rng)?;
         model_dir.join("model.safetensors.index.json")
     } else {
         write_weights(&model_dir.join("model.safetensors"), &cfg, &mut rng)?;
@@ -160,8 +177,9 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
     };
     let model = Gemma::load(cfg.clone(), Checkpoint::open(&weights)?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), "<bos>")?;
-    // The 4B calibrates on every fifth text: an f32 forward of all of them would take minutes per SAE here.
-    let step = if size == Size::B4 { 5 } else { 1 };
+    // The billion-parameter shapes calibrate on every fifth text: an f32 forward of all of
+    // them would take minutes per SAE here.
+    let step = if big { 5 } else { 1 };
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().step_by(step).map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for wanted in &selection.wanted {
         let Wanted::Named(n) = wanted else { bail!("synth --family gemma2|gemma3 takes a Gemma Scope release name (`saescope saes --of google/gemma-2-2b`)") };

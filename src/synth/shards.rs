@@ -1,5 +1,5 @@
-//! Checkpoints too large to build in memory, written as the hub ships them: bf16 tensors in
-//! shards of at most 5 GB (transformers' `save_pretrained` default) with
+//! Checkpoints too large to build in memory, written as the hub ships them: bf16 or f32
+//! tensors in shards of at most 5 GB (transformers' `save_pretrained` default) with
 //! `model.safetensors.index.json`, one tensor at a time. Gemma 3 4B's 7.8 GB of bf16 would
 //! need 23 GB as the f32 map plus bytes that synth/gpt2.rs's `write_safetensors` builds.
 
@@ -29,12 +29,29 @@ fn bf16_bits(x: f32) -> u16 {
 
 /// Writes `tensors` into DIR/model-0000K-of-0000N.safetensors and the index beside them,
 /// in the order given (shard boundaries fall between tensors).
-pub fn write(dir: &Path, tensors: &[Planned], rng: &mut ChaCha8Rng) -> Result<()> {
-    write_in(dir, tensors, SHARD_BYTES, rng)
+/// The dtype the tensors are stored in: Gemma 3 ships bf16, Gemma 2 f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Bf16,
+    F32,
 }
 
-fn write_in(dir: &Path, tensors: &[Planned], shard_bytes: usize, rng: &mut ChaCha8Rng) -> Result<()> {
-    let bytes = |p: &Planned| p.shape.iter().product::<usize>() * 2;
+impl Stored {
+    fn width(self) -> usize {
+        match self {
+            Stored::Bf16 => 2,
+            Stored::F32 => 4,
+        }
+    }
+}
+
+pub fn write(dir: &Path, tensors: &[Planned], stored: Stored, rng: &mut ChaCha8Rng) -> Result<()> {
+    write_in(dir, tensors, stored, SHARD_BYTES, rng)
+}
+
+fn write_in(dir: &Path, tensors: &[Planned], stored: Stored, shard_bytes: usize, rng: &mut ChaCha8Rng) -> Result<()> {
+    let bytes = |p: &Planned| p.shape.iter().product::<usize>() * stored.width();
+    let dtype = if stored == Stored::Bf16 { "BF16" } else { "F32" };
     let mut shards: Vec<Vec<&Planned>> = vec![Vec::new()];
     let mut filled = 0;
     for p in tensors {
@@ -54,7 +71,7 @@ fn write_in(dir: &Path, tensors: &[Planned], shard_bytes: usize, rng: &mut ChaCh
         header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
         let mut at = 0usize;
         for p in shard {
-            header.insert(p.name.clone(), serde_json::json!({"dtype": "BF16", "shape": p.shape, "data_offsets": [at, at + bytes(p)]}));
+            header.insert(p.name.clone(), serde_json::json!({"dtype": dtype, "shape": p.shape, "data_offsets": [at, at + bytes(p)]}));
             at += bytes(p);
             weight_map.insert(p.name.clone(), file.clone());
         }
@@ -66,14 +83,17 @@ fn write_in(dir: &Path, tensors: &[Planned], shard_bytes: usize, rng: &mut ChaCh
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path).wrap_err_with(|| format!("cannot create {}", path.display()))?);
         out.write_all(&(json.len() as u64).to_le_bytes())?;
         out.write_all(json.as_bytes())?;
-        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * stored.width());
         for p in shard {
             let dist = Normal::new(0.0f32, p.std).map_err(|e| eyre!("std {} of {}: {e}", p.std, p.name))?;
-            let mut left = bytes(p) / 2;
+            let mut left = bytes(p) / stored.width();
             while left > 0 {
                 let now = left.min(CHUNK);
                 buf.clear();
-                buf.extend((0..now).flat_map(|_| bf16_bits(dist.sample(rng)).to_le_bytes()));
+                match stored {
+                    Stored::Bf16 => buf.extend((0..now).flat_map(|_| bf16_bits(dist.sample(rng)).to_le_bytes())),
+                    Stored::F32 => buf.extend((0..now).flat_map(|_| dist.sample(rng).to_le_bytes())),
+                }
                 out.write_all(&buf).wrap_err_with(|| format!("cannot write {}", path.display()))?;
                 left -= now;
             }
@@ -98,7 +118,7 @@ mod tests {
         let tensors = [plan("a.weight", vec![64, 32], 1.0), plan("b.weight", vec![32], 0.1), plan("c.weight", vec![16, 64], 2.0)];
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         // 4 KB shards: a's 4,096 bytes fill the first; b and c share the second.
-        super::write_in(tmp.path(), &tensors, 4096, &mut rng).expect("write");
+        super::write_in(tmp.path(), &tensors, super::Stored::Bf16, 4096, &mut rng).expect("write");
         assert!(tmp.path().join("model-00002-of-00002.safetensors").is_file());
         let ck = crate::weights::checkpoint::Checkpoint::open(&tmp.path().join("model.safetensors.index.json")).expect("open");
         for p in &tensors {
@@ -107,6 +127,10 @@ mod tests {
             let std = t.to_kind(tch::Kind::Float).std(true).double_value(&[]) as f32;
             assert!((std / p.std - 1.0).abs() < 0.25, "{}: std {std}, drawn at {}", p.name, p.std);
         }
+        let f32s = tempfile::tempdir().expect("tmp");
+        super::write_in(f32s.path(), &tensors, super::Stored::F32, 1 << 20, &mut rng).expect("write");
+        let ck = crate::weights::checkpoint::Checkpoint::open(&f32s.path().join("model.safetensors.index.json")).expect("open");
+        assert_eq!(ck.tensor("c.weight", &[16, 64]).expect("f32").kind(), tch::Kind::Float);
     }
 
     #[test]

@@ -9,11 +9,36 @@ use tch::Tensor;
 pub struct Arrays {
     path: PathBuf,
     tensors: BTreeMap<String, Tensor>,
+    /// Reads the file again, for tensors `forget` let go of.
+    reopen: Option<fn(&Path) -> Result<Arrays>>,
+    forgotten: Vec<String>,
 }
 
 impl Arrays {
     pub fn new(path: &Path, tensors: BTreeMap<String, Tensor>) -> Self {
-        Self { path: path.to_owned(), tensors }
+        Self { path: path.to_owned(), tensors, reopen: None, forgotten: Vec::new() }
+    }
+
+    /// Arrays that `reopen(path)` reads again: what `forget` lets go of comes back from
+    /// the file when asked for.
+    pub fn reopenable(mut self, reopen: fn(&Path) -> Result<Arrays>) -> Self {
+        self.reopen = Some(reopen);
+        self
+    }
+
+    /// Lets go of tensor `name` where the file can give it back (a report never reads an
+    /// SAE's decoder: Gemma 2's four W_dec are 0.6 GB); else keeps it.
+    pub fn forget(&mut self, name: &str) {
+        if self.reopen.is_some() && self.tensors.remove(name).is_some() {
+            self.forgotten.push(name.to_string());
+        }
+    }
+
+    /// `forget` of a tensor never read (npz.rs's `open_but`).
+    pub fn forget_unread(&mut self, name: &str) {
+        if self.reopen.is_some() && !self.tensors.contains_key(name) {
+            self.forgotten.push(name.to_string());
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -21,11 +46,18 @@ impl Arrays {
     }
 
     pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.tensors.get(name).map(|t| t.size().iter().map(|&d| d as usize).collect())
+        match self.tensors.get(name) {
+            Some(t) => Some(t.size().iter().map(|&d| d as usize).collect()),
+            None if self.forgotten.iter().any(|f| f == name) => self.reopen.and_then(|r| r(&self.path).ok()).and_then(|a| a.shape(name)),
+            None => None,
+        }
     }
 
     /// The tensor `name`, checked to have `shape`.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        if let (Some(reopen), true) = (self.reopen, self.forgotten.iter().any(|f| f == name)) {
+            return reopen(&self.path)?.tensor(name, shape);
+        }
         let t = self.tensors.get(name).ok_or_else(|| eyre!("{} has no tensor {name} (it has {})", self.path.display(), self.names().join(", ")))?;
         let got = self.shape(name).unwrap_or_default();
         if got != shape {

@@ -15,15 +15,31 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// The arrays in the `.npz` at `path`.
 pub fn open(path: &Path) -> Result<Arrays> {
-    let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
-    let tensors = parse(&bytes).wrap_err_with(|| format!("{} is not a NumPy .npz of arrays", path.display()))?;
-    Ok(Arrays::new(path, tensors))
+    open_but(path, &[])
 }
 
-fn parse(b: &[u8]) -> Result<BTreeMap<String, Tensor>> {
+/// The arrays in the `.npz` at `path` but those named in `skip`, which are read again from
+/// the file if asked for (`Arrays::forget`): a report reads no SAE's decoder, and a mapped
+/// file's untouched arrays never come into memory.
+pub fn open_but(path: &Path, skip: &[&str]) -> Result<Arrays> {
+    let file = std::fs::File::open(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    // SAFETY: read-only, and the map lives only while the arrays are copied out of it.
+    let map = unsafe { memmap2::Mmap::map(&file) }.wrap_err_with(|| format!("cannot map {}", path.display()))?;
+    let tensors = parse(&map, skip).wrap_err_with(|| format!("{} is not a NumPy .npz of arrays", path.display()))?;
+    let mut arrays = Arrays::new(path, tensors).reopenable(open);
+    for name in skip {
+        arrays.forget_unread(name);
+    }
+    Ok(arrays)
+}
+
+fn parse(b: &[u8], skip: &[&str]) -> Result<BTreeMap<String, Tensor>> {
     let mut out = BTreeMap::new();
     for e in entries(b)? {
         let Some(name) = e.name.strip_suffix(".npy") else { continue };
+        if skip.contains(&name) {
+            continue;
+        }
         let t = npy(&contents(b, &e)?).wrap_err_with(|| format!("array {name}"))?;
         out.insert(name.to_string(), t);
     }

@@ -92,3 +92,27 @@ fn a_gated_cfg_without_its_gate_says_so() {
     };
     assert!(err.contains("gated") && err.contains("no r_mag") && err.contains("download the SAE again"), "{err}");
 }
+
+/// An `.npz` SAE loaded for a report leaves its decoder in the file (Gemma 2's four 16k
+/// decoders are 0.6 GB) and reads it when a card asks: the same decoder as one loaded whole.
+#[test]
+fn an_npz_decoder_is_read_when_asked_for() {
+    let dir = common::fixture("formats").join("gemma_scope_npz");
+    let npz = std::fs::read_dir(&dir).expect("dir").flatten().map(|e| e.path()).find(|p| p.is_dir()).expect("a layer folder");
+    let npz = walk_to_npz(&npz);
+    let files = SaeFiles { cfg: npz.clone(), weights: npz };
+    let hook = saescope::model::hooks::HookPoint::parse("blocks.3.hook_resid_post").expect("hook");
+    let load = |with_decoder| Sae::load(&files, 48, hook, &Default::default(), with_decoder, Device::Cpu, Kind::Float).expect("load");
+    let (lazy, whole) = (load(false), load(true));
+    let (a, b) = (lazy.decoder().expect("read from the file"), whole.decoder().expect("decoder"));
+    assert_eq!(a.size(), b.size());
+    assert_eq!((a - b).abs().max().double_value(&[]), 0.0);
+}
+
+fn walk_to_npz(dir: &std::path::Path) -> std::path::PathBuf {
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir).expect("dir").flatten().map(|e| e.path()).collect();
+    match entries.iter().find(|p| p.extension().is_some_and(|e| e == "npz")) {
+        Some(p) => p.clone(),
+        None => walk_to_npz(entries.iter().find(|p| p.is_dir()).expect("a folder")),
+    }
+}

@@ -19,7 +19,7 @@ pub fn explore(c: &Common, versus: &VersusArgs, graphs: &GraphViewArgs) -> Resul
     // tabs and labels settle on the SAEs found once results arrive (App::set_results).
     let (planned, ids) = run.saes.planned();
     let (labels, summary) = labels(c, &saescope::neuronpedia::labels::Scope::new(&planned, &ids))?;
-    let info = RunInfo { model: run.model.label(), sae: run.saes.short_label(), device: format!("{:?}", run.device).to_lowercase(), ids };
+    let info = RunInfo { model: run.model.label(), sae: run.saes.short_label(), device: format!("{:?}", run.device).to_lowercase(), chat: run.opts.chat, ids };
     let transcoders = graphs
         .transcoders
         .as_deref()

@@ -230,6 +230,9 @@ pub struct RunInfo {
     pub model: String,
     pub sae: String,
     pub device: String,
+    /// Texts are read in the model's chat template (`--chat`): said in the status line,
+    /// since every figure on screen depends on it.
+    pub chat: bool,
     /// The loaded SAEs' Neuronpedia ids, for links and the tables' column.
     pub ids: crate::sae::neuronpedia_id::Ids,
 }

@@ -42,7 +42,7 @@ fn results() -> &'static (saescope::activations::ActivationSet, saescope::analys
 fn app(loaded: bool) -> App {
     let s = Samples::bundled().expect("samples");
     let cats = s.categories.iter().map(|c| (c.name.clone(), c.texts.len())).collect();
-    let labels = RunInfo { model: "tiny-model".into(), sae: "tiny-saes".into(), device: "cpu".into(), ids: ids() };
+    let labels = RunInfo { model: "tiny-model".into(), sae: "tiny-saes".into(), device: "cpu".into(), chat: false, ids: ids() };
     let mut app = App::new(cats, common::keys(&LAYERS), labels, std::env::temp_dir());
     if loaded {
         let (set, analysis) = results().clone();
@@ -284,6 +284,20 @@ fn the_token_view_attributes_the_prediction_at_its_cursor() {
 /// A gauge label longer than the status line at 80 columns (a long release name while
 /// indexing) keeps what is being done and the counts at its end; an error keeps what failed
 /// and what to do.
+/// Under --chat every figure on screen is of texts in the chat template: the status line
+/// says so at the end of the model's label, which keeps its end when cut.
+#[test]
+fn the_status_line_marks_a_chat_run() {
+    let mut a = app(true);
+    a.info.chat = true;
+    a.info.model = "/home/someone/models/google--gemma-3-270m-it/snapshots/0123456789abcdef".into();
+    for w in [80, 120] {
+        let (s, _) = render(&mut a, w, 24);
+        let bottom = s.lines().last().expect("status line");
+        assert!(bottom.contains("0123456789abcdef (chat) · SAEs"), "{w} columns: {bottom}");
+    }
+}
+
 #[test]
 fn the_status_line_keeps_both_ends_of_a_long_line() {
     let mut a = app(false);

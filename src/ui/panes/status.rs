@@ -44,7 +44,9 @@ fn info(app: &App, width: u16) -> String {
         app.elapsed().map(|d| format!(" · {:.1} s", d.as_secs_f64())).unwrap_or_default(),
         app.results.as_ref().filter(|r| r.from_cache > 0).map(|r| format!(" · {} texts from cache", r.from_cache)).unwrap_or_default(),
     );
-    let (model, sae) = (app.info.model.as_str(), app.info.sae.as_str());
+    // The chat mark ends the model's label, which gives up its beginning first.
+    let model = if app.info.chat { format!("{} (chat)", app.info.model) } else { app.info.model.clone() };
+    let (model, sae) = (model.as_str(), app.info.sae.as_str());
     let fixed = [" ", &message, "model ", " · SAEs ", &tail].iter().map(|s| s.chars().count()).sum::<usize>();
     let budget = (width as usize).saturating_sub(fixed);
     let (m, s) = (model.chars().count(), sae.chars().count());

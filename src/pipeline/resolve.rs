@@ -200,7 +200,7 @@ impl Resolved {
         let ids = self.neuronpedia();
         let mut tokenizer = self.tokenizer()?;
         if opts.chat {
-            let files = self.source.chat_files(progress);
+            let files = self.source.chat_files(progress)?;
             let template = crate::model::chat::ChatTemplate::from_files(&files)?.ok_or_else(|| {
                 eyre!(
                     "{} has no chat template (chat_template.jinja, or chat_template in tokenizer_config.json); --chat is for instruction-tuned models such as google/gemma-3-270m-it",

@@ -44,13 +44,26 @@ impl Source {
 
     /// The files the model's chat template may be in (model/chat.rs), those it has: a
     /// folder's, or the hub repo's, fetched now (only `--chat` asks; most models have no
-    /// `chat_template.jinja`, so a missing one is no error).
-    pub fn chat_files(&self, progress: &ProgressSink) -> Vec<PathBuf> {
-        match self {
-            Source::Dir(dir) => crate::model::chat::files_in(dir),
-            Source::Hub(repo) => {
-                crate::model::chat::TEMPLATE_FILES.iter().filter_map(|f| hub::fetch(repo, &[f.to_string()], progress).ok().and_then(|mut v| v.pop())).collect()
+    /// `chat_template.jinja`, so a missing one is no error). Where none could be had and a
+    /// download failed for another reason than the file's absence (offline, unreachable),
+    /// that failure is the error, not "no template".
+    pub fn chat_files(&self, progress: &ProgressSink) -> Result<Vec<PathBuf>> {
+        let repo = match self {
+            Source::Dir(dir) => return Ok(crate::model::chat::files_in(dir)),
+            Source::Hub(repo) => repo,
+        };
+        let mut found = Vec::new();
+        let mut failed = None;
+        for f in crate::model::chat::TEMPLATE_FILES {
+            match hub::fetch(repo, &[f.to_string()], progress) {
+                Ok(mut v) => found.extend(v.pop()),
+                Err(e) if e.downcast_ref::<download::NotOnHub>().is_some() => {}
+                Err(e) => failed = failed.or(Some(e)),
             }
+        }
+        match failed {
+            Some(e) if found.is_empty() => Err(e),
+            _ => Ok(found),
         }
     }
 

@@ -22,7 +22,7 @@ const SHARD_BYTES: usize = 5_000_000_000;
 const CHUNK: usize = 1 << 22;
 
 /// f32 to bf16 with round-to-nearest-even, as torch's `.to(torch.bfloat16)` rounds.
-fn bf16_bits(x: f32) -> u16 {
+pub fn bf16_bits(x: f32) -> u16 {
     let b = x.to_bits();
     ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
 }

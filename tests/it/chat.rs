@@ -95,6 +95,20 @@ fn figures_under_chat_count_the_texts_own_tokens() {
     let fetched: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(fetched["categories"], a["categories"], "the hub's copy reads the samples in the same frame");
     assert!(hub.log().join("\n").contains("tokenizer_config.json"), "{}", hub.log().join("\n"));
+    // A model cached without its template, offline: the download's own error, not "no template".
+    let cold = tempfile::tempdir().expect("hf");
+    let via = |chat: bool| {
+        let mut c = crate::common::via_hub(&hub, cold.path());
+        c.args(["--model", "google/gemma-3-270m-it", "--sae-release", "gemma-scope-2-270m-it-res", "--layers", "5,9", "--no-cache"]);
+        if chat {
+            c.arg("--chat").env("HF_HUB_OFFLINE", "1");
+        }
+        c.args(["report", "--format", "json"]).output().expect("run")
+    };
+    assert!(via(false).status.success());
+    let out = via(true);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("HF_HUB_OFFLINE") && !err.contains("has no chat template"), "{err}");
     // A model without a template says what --chat is for.
     let pt = tempfile::tempdir().expect("tmp");
     let out = saescope().args(["synth", "--family", "gemma3", "--out"]).arg(pt.path()).output().expect("synth");

@@ -340,10 +340,7 @@ fn batched_spliced_forwards_equal_one_text_at_a_time() {
 /// `torch.bfloat16` rounds), stored as bf16 when `bf16`, else as the f32 values those bf16
 /// hold: two checkpoints of the very same numbers in the two dtypes.
 fn rewrite_as_bf16(from: &std::path::Path, to: &std::path::Path, bf16: bool) {
-    let round = |x: f32| -> u16 {
-        let b = x.to_bits();
-        ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
-    };
+    let round = saescope::synth::shards::bf16_bits;
     common::rewrite_model(from, to, |_, v| {
         let half: Vec<u16> = v.into_iter().map(round).collect();
         if bf16 {

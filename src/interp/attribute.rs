@@ -103,7 +103,9 @@ pub fn prompt_tokens(engine: &Engine, prompt: &str, upto: Option<usize>) -> Resu
 /// cursor), cut from the whole prompt's tokens so they are the very tokens on view.
 pub fn attribute_at(engine: &Engine, prompt: &str, upto: Option<usize>, target: Option<&str>, top: usize) -> Result<Attribution> {
     let ids = prompt_tokens(engine, prompt, upto)?;
-    let context = if upto.is_some() { engine.tokenizer.token_strings(&ids[1..]).concat() } else { prompt.to_string() };
+    // The prompt's own tokens as on view: after BOS, or after the chat template's opening.
+    let own = engine.tokenizer.frame(false).lead.min(ids.len());
+    let context = if upto.is_some() { engine.tokenizer.token_strings(&ids[own..]).concat() } else { prompt.to_string() };
     let n = ids.len() as i64;
     let opts = (engine.model.kind(), engine.model.device());
     // A zero "delta" added at each SAE's hook: its gradient is the gradient with respect to

@@ -75,6 +75,14 @@ fn figures_under_chat_count_the_texts_own_tokens() {
     let shown = |v: &Value| v["tokens"].as_array().expect("tokens").iter().map(|t| t["token"].as_str().unwrap_or_default().to_string()).collect::<String>();
     assert_eq!(shown(&chat), "Hello there", "trimmed by the template, its own tokens only");
     assert_eq!(shown(&plain), text);
+    // The token view's "why next" at a cursor explains what follows the text's own first
+    // tokens, and names them without the template's opening.
+    let selection = saescope::sae::selection::Selection::from_args("gemma-scope-2-270m-it-res", &[], &[5, 9], Some(&saes), None).expect("selection");
+    let opts = saescope::pipeline::RunOptions { chat: true, ..Default::default() };
+    let chat_run = saescope::pipeline::Run { model: saescope::source::Source::Dir(model.clone()), saes: selection, device: tch::Device::Cpu, opts };
+    let engine = saescope::pipeline::Engine::load(&chat_run, &saescope::runtime::progress::ProgressSink::none()).expect("engine");
+    let at = saescope::interp::attribute::attribute_at(&engine, text, Some(3), None, 3).expect("attribute");
+    assert_eq!(at.context, "Hel", "{}", at.context);
     // The report reads the samples in the frame (its layers from the folder, as synth prints
     // the command), and its figures move with it.
     let (a, b) = (run(&["--chat", "report", "--format", "json"]), run(&["report", "--format", "json"]));

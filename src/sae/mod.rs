@@ -458,11 +458,9 @@ impl Sae {
             cfg,
             file,
         })
-        .and_then(|mut sae| {
+        .and_then(|sae| {
             if with_decoder {
                 sae.decoder()?;
-            } else if let Weights::Memory(a) = &mut sae.file {
-                a.forget("W_dec");
             }
             sae.file.release_if_copied(device, kind);
             Ok(sae)

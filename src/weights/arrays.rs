@@ -9,7 +9,7 @@ use tch::Tensor;
 pub struct Arrays {
     path: PathBuf,
     tensors: BTreeMap<String, Tensor>,
-    /// Reads the file again, for tensors `forget` let go of.
+    /// Reads the file again, for the tensors `forget` marks.
     reopen: Option<fn(&Path) -> Result<Arrays>>,
     forgotten: Vec<String>,
 }
@@ -19,23 +19,16 @@ impl Arrays {
         Self { path: path.to_owned(), tensors, reopen: None, forgotten: Vec::new() }
     }
 
-    /// Arrays that `reopen(path)` reads again: what `forget` lets go of comes back from
-    /// the file when asked for.
+    /// Arrays that `reopen(path)` reads again: what `forget` marks comes back from the
+    /// file when asked for.
     pub fn reopenable(mut self, reopen: fn(&Path) -> Result<Arrays>) -> Self {
         self.reopen = Some(reopen);
         self
     }
 
-    /// Lets go of tensor `name` where the file can give it back (a report never reads an
-    /// SAE's decoder: Gemma 2's four W_dec are 0.6 GB); else keeps it.
+    /// Marks tensor `name` as left in the file, read from it when asked for (npz.rs's
+    /// `open_but`: a report never reads an SAE's decoder, and Gemma 2's four W_dec are 0.6 GB).
     pub fn forget(&mut self, name: &str) {
-        if self.reopen.is_some() && self.tensors.remove(name).is_some() {
-            self.forgotten.push(name.to_string());
-        }
-    }
-
-    /// `forget` of a tensor never read (npz.rs's `open_but`).
-    pub fn forget_unread(&mut self, name: &str) {
         if self.reopen.is_some() && !self.tensors.contains_key(name) {
             self.forgotten.push(name.to_string());
         }

@@ -28,7 +28,7 @@ pub fn open_but(path: &Path, skip: &[&str]) -> Result<Arrays> {
     let tensors = parse(&map, skip).wrap_err_with(|| format!("{} is not a NumPy .npz of arrays", path.display()))?;
     let mut arrays = Arrays::new(path, tensors).reopenable(open);
     for name in skip {
-        arrays.forget_unread(name);
+        arrays.forget(name);
     }
     Ok(arrays)
 }

@@ -63,17 +63,17 @@ impl Built {
 pub fn build(engine: &Engine, transcoders: &Transcoders, ids: &[u32], opts: &Options, p: Prune, slug: &str, scan: &str) -> Result<Built> {
     let start = std::time::Instant::now();
     let text_of = |t: u32| engine.tokenizer.token_strings(&[t]).concat();
-    // The replacement model (its frozen forward, every active feature's write: 1.3 GB over
-    // the weights at 1,024 tokens on Gemma 3 270M) is dropped before pruning, which needs
-    // copies of the adjacency.
-    let graph = {
-        let r = Replacement::new(engine.model.as_ref(), transcoders, ids, opts.skip_positions)?;
-        attribute(&r, opts, text_of, scan, engine.tokenizer.token_strings(ids))?
-    };
+    // `attribute` drops the replacement model (its frozen forward, every active feature's
+    // write: 1.3 GB over the weights at 1,024 tokens on Gemma 3 270M) before it assembles
+    // the adjacency.
+    let r = Replacement::new(engine.model.as_ref(), transcoders, ids, opts.skip_positions)?;
+    let graph = attribute(r, opts, text_of, scan, engine.tokenizer.token_strings(ids))?;
     let seconds = start.elapsed().as_secs_f64();
     let probs = graph.probs();
-    let pruned = prune::prune(&graph.adjacency, &probs, p.node_threshold as f32, p.edge_threshold as f32);
+    // Scores before pruning: each needs a copy of the adjacency besides the graph's own, and
+    // on a long prompt three at once would be past the memory a graph is allowed.
     let (replacement_score, completeness_score) = prune::scores(&graph.adjacency, &probs);
+    let pruned = prune::prune(&graph.adjacency, &probs, p.node_threshold as f32, p.edge_threshold as f32);
     let file = json::file(&graph, &pruned, slug, p.node_threshold);
     Ok(Built { graph, file, replacement_score, completeness_score, seconds })
 }

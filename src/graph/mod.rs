@@ -14,6 +14,7 @@ pub mod json;
 pub mod prune;
 pub mod reading;
 pub mod replacement;
+pub mod rows;
 pub mod transcoders;
 
 use color_eyre::eyre::{bail, Result};
@@ -131,8 +132,10 @@ pub fn salient_logits(probs: &[f32], max: usize, desired: f32) -> Vec<u32> {
 const ROW_TOKENS: usize = 600;
 
 /// The graph of `r`'s prompt: logit rows first, then feature rows in order of estimated
-/// influence, as circuit-tracer's `attribute` computes them.
-pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> String, scan: &str, token_texts: Vec<String>) -> Result<Graph> {
+/// influence, as circuit-tracer's `attribute` computes them. `r` is dropped once the rows
+/// are computed, before the adjacency is assembled: on a long prompt the two are most of a
+/// graph's memory.
+pub fn attribute(mut r: Replacement, opts: &Options, text_of: impl Fn(u32) -> String, scan: &str, token_texts: Vec<String>) -> Result<Graph> {
     let probs = r.probabilities()?;
     let chosen = match &opts.targets {
         Some(t) if t.is_empty() => bail!("no target token given"),
@@ -153,14 +156,10 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
     // every `update_interval` batches of `batch` rows, as circuit-tracer's, so the same
     // features are chosen; only the passes are smaller.
     let pass = batch.min((ROW_TOKENS / r.n_pos().max(1)).max(1));
-    // Rows as computed, each over every source (its nonzero entries), and the node each is
-    // the row of.
-    let mut rows: Vec<prune::Row> = Vec::with_capacity(max_features + n_logits);
-    let mut row_node: Vec<usize> = Vec::with_capacity(max_features + n_logits);
+    let mut rows = rows::Rows::new()?;
     let logit_targets: Vec<Target> = chosen.iter().map(|&t| Target::Logit(t)).collect();
     for (i, row) in r.rows(&logit_targets, pass)?.iter().enumerate() {
-        rows.push(prune::Row::from_dense(row));
-        row_node.push(n_sources + i);
+        rows.push(n_sources + i, row)?;
     }
     let probs_chosen: Vec<f32> = logit_nodes.iter().map(|l| l.prob).collect();
     let mut visited = vec![false; total];
@@ -169,7 +168,7 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
         let pending: Vec<usize> = if max_features == total {
             (0..total).collect()
         } else {
-            let infl = prune::partial_influence(&rows, &row_node, n_all, &probs_chosen);
+            let infl = rows.partial_influence(n_all, &probs_chosen)?;
             let mut rank: Vec<usize> = (0..total).collect();
             rank.sort_by(|&a, &b| infl[b].total_cmp(&infl[a]).then(a.cmp(&b)));
             let queue = (opts.update_interval.max(1) * batch).min(max_features - n_visited);
@@ -181,17 +180,16 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
         };
         for chunk in pending.chunks(batch) {
             let targets: Vec<Target> = chunk.iter().map(|&f| Target::Feature(f)).collect();
-            let got = r.rows(&targets, pass)?;
-            for (row, &f) in got.iter().zip(chunk) {
-                rows.push(prune::Row::from_dense(row));
-                row_node.push(f);
+            for (row, &f) in r.rows(&targets, pass)?.iter().zip(chunk) {
+                rows.push(f, row)?;
                 visited[f] = true;
             }
             n_visited += chunk.len();
         }
     }
-    // The batched frozen forward is not needed past here.
-    r.release_rows();
+    let (tokens, n_layers, n_pos) = (r.tokens(), r.n_layers(), r.n_pos());
+    let active = std::mem::take(&mut r.active);
+    drop(r);
     // The adjacency over the selected features: their columns and every non-feature one.
     let selected: Vec<usize> = (0..total).filter(|&f| visited[f]).collect();
     let columns: Vec<usize> = selected.iter().copied().chain(total..n_sources).collect();
@@ -208,29 +206,19 @@ pub fn attribute(r: &Replacement, opts: &Options, text_of: impl Fn(u32) -> Strin
     for (j, &c) in columns.iter().enumerate() {
         column_at[c] = j;
     }
-    let layout = prune::Layout { features: selected.len(), errors: r.n_layers() * r.n_pos(), tokens: r.n_pos(), logits: n_logits };
+    let layout = prune::Layout { features: selected.len(), errors: n_layers * n_pos, tokens: n_pos, logits: n_logits };
     debug_assert_eq!(layout.nodes(), n);
     let mut adjacency = prune::Adjacency::zeros(layout);
-    // Each row is freed once copied: the two together are most of a long prompt's memory.
-    for (row, &node) in rows.into_iter().zip(&row_node) {
-        let Some(i) = layout.row_of_node(position[node]) else { continue };
+    rows.for_each(|_, node, cols, values| {
+        let Some(i) = layout.row_of_node(position[node]) else { return };
         let at = i * n;
-        for (&c, &v) in row.columns.iter().zip(&row.values) {
+        for (&c, &v) in cols.iter().zip(values) {
             if let Some(&j) = column_at.get(c as usize).filter(|&&j| j != usize::MAX) {
                 adjacency.data[at + j] = v;
             }
         }
-    }
-    Ok(Graph {
-        tokens: r.tokens(),
-        token_texts,
-        n_layers: r.n_layers(),
-        active: r.active.clone(),
-        selected,
-        logits: logit_nodes,
-        adjacency,
-        scan: scan.to_string(),
-    })
+    })?;
+    Ok(Graph { tokens, token_texts, n_layers, active, selected, logits: logit_nodes, adjacency, scan: scan.to_string() })
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! long prompt the error and token nodes outnumber the features many times (18,432 errors
 //! at 1,024 tokens on Gemma 3 270M), and their rows are all zeros.
 
+use fixedbitset::FixedBitSet;
+
 /// The shape of a graph's node list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
@@ -109,7 +111,8 @@ impl Adjacency {
 pub struct Pruned {
     pub layout: Layout,
     pub nodes: Vec<bool>,
-    edges: Vec<bool>,
+    /// A bit per stored adjacency entry: a long prompt's adjacency has hundreds of millions.
+    edges: FixedBitSet,
     pub cumulative: Vec<f32>,
     /// Each edge's influence in the graph of the kept nodes, and the score an edge needed:
     /// an edge within float rounding of the cut may go either way between two
@@ -121,7 +124,7 @@ pub struct Pruned {
 impl Pruned {
     /// Whether the edge `source -> target` is kept.
     pub fn edge(&self, target: usize, source: usize) -> bool {
-        self.layout.row_of_node(target).is_some_and(|i| self.edges[i * self.layout.nodes() + source])
+        self.layout.row_of_node(target).is_some_and(|i| self.edges.contains(i * self.layout.nodes() + source))
     }
 
     pub fn edge_score(&self, target: usize, source: usize) -> f32 {
@@ -131,7 +134,7 @@ impl Pruned {
     /// Every kept edge as (target, source), by target then source.
     pub fn edge_list(&self) -> Vec<(usize, usize)> {
         let n = self.layout.nodes();
-        (0..self.edges.len()).filter(|&k| self.edges[k]).map(|k| (self.layout.node_of_row(k / n), k % n)).collect()
+        self.edges.ones().map(|k| (self.layout.node_of_row(k / n), k % n)).collect()
     }
 }
 
@@ -252,33 +255,28 @@ pub fn prune(a: &Adjacency, probs: &[f32], node_threshold: f32, edge_threshold: 
     }
     let scores = m.data;
     let edge_cut = find_threshold_among(&scores, edge_threshold, layout.errors + layout.tokens > 0);
-    let mut edges: Vec<bool> = scores.iter().map(|&s| s >= edge_cut).collect();
-    let drop_unconnected = |nodes: &mut Vec<bool>, edges: &[bool]| {
+    let mut edges = FixedBitSet::with_capacity(scores.len());
+    scores.iter().enumerate().filter(|(_, &s)| s >= edge_cut).for_each(|(k, _)| edges.insert(k));
+    let drop_unconnected = |nodes: &mut Vec<bool>, edges: &FixedBitSet| {
         let mut has_out = vec![false; n];
-        for (k, &e) in edges.iter().enumerate() {
-            if e {
-                has_out[k % n] = true;
-            }
+        let mut has_in = vec![false; layout.rows()];
+        for k in edges.ones() {
+            has_out[k % n] = true;
+            has_in[k / n] = true;
         }
         for c in 0..always {
             nodes[c] &= has_out[c];
         }
         for r in 0..layout.features {
-            nodes[r] &= edges[r * n..(r + 1) * n].iter().any(|&e| e);
+            nodes[r] &= has_in[r];
         }
     };
     let mut before = nodes.clone();
     drop_unconnected(&mut nodes, &edges);
     while nodes != before {
         before.clone_from(&nodes);
-        for i in 0..layout.rows() {
-            let r = layout.node_of_row(i);
-            for c in 0..n {
-                if !nodes[r] || !nodes[c] {
-                    edges[i * n + c] = false;
-                }
-            }
-        }
+        let gone: Vec<usize> = edges.ones().filter(|&k| !nodes[layout.node_of_row(k / n)] || !nodes[k % n]).collect();
+        gone.into_iter().for_each(|k| edges.set(k, false));
         drop_unconnected(&mut nodes, &edges);
     }
     Pruned { layout, nodes, edges, cumulative: cumulative_share(&infl), edge_scores: scores, edge_cut }
@@ -322,58 +320,6 @@ pub fn scores(a: &Adjacency, probs: &[f32]) -> (f32, f32) {
         total += out;
     }
     (replacement, weighted / total)
-}
-
-/// One computed row of the adjacency, its nonzero entries only: a feature's row is zero for
-/// every source at or above its layer and after its position (most of them, on a long
-/// prompt), and `partial_influence` walks every row again at each re-ranking.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Row {
-    pub columns: Vec<u32>,
-    pub values: Vec<f32>,
-    /// The sum of the values' magnitudes, what the row is normalised by.
-    pub magnitude: f32,
-}
-
-impl Row {
-    pub fn from_dense(dense: &[f32]) -> Self {
-        let (mut columns, mut values) = (Vec::new(), Vec::new());
-        for (c, &v) in dense.iter().enumerate() {
-            if v != 0.0 {
-                columns.push(c as u32);
-                values.push(v);
-            }
-        }
-        let magnitude = values.iter().map(|v| v.abs()).sum();
-        Self { columns, values, magnitude }
-    }
-}
-
-/// circuit-tracer's estimate of each node's influence from the rows computed so far (the
-/// node each is the row of in `row_node`, of `n` nodes; logits have no columns), by power
-/// iteration from the logits: which features to compute next (`compute_partial_influences`).
-pub fn partial_influence(rows: &[Row], row_node: &[usize], n: usize, probs: &[f32]) -> Vec<f32> {
-    let mut prod = vec![0f32; n];
-    prod[n - probs.len()..].copy_from_slice(probs);
-    let mut total = vec![0f32; n];
-    for _ in 0..128 {
-        let mut next = vec![0f32; n];
-        for (row, &node) in rows.iter().zip(row_node) {
-            let p = prod[node];
-            if p != 0.0 {
-                let scale = p / row.magnitude.max(1e-8);
-                for (&c, &v) in row.columns.iter().zip(&row.values) {
-                    next[c as usize] += scale * v.abs();
-                }
-            }
-        }
-        if next.iter().all(|&x| x == 0.0) {
-            break;
-        }
-        total.iter_mut().zip(&next).for_each(|(t, x)| *t += x);
-        prod = next;
-    }
-    total
 }
 
 #[cfg(test)]

@@ -228,13 +228,6 @@ impl<'a> Replacement<'a> {
     }
 }
 
-impl Replacement<'_> {
-    /// Frees the batched frozen forward `rows` keeps (rebuilt if `rows` is called again).
-    pub fn release_rows(&self) {
-        self.batched.borrow_mut().take();
-    }
-}
-
 /// A node that writes to the residual stream, as a graph's columns name them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Source {

@@ -239,7 +239,7 @@ fn ours(name: &str, kind: &str, opts: saescope::graph::Options) -> (saescope::gr
     let tokens = e.tokenizer.encode_with_bos(prompt).expect("tokens");
     let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
     let g =
-        saescope::graph::attribute(&r, &opts, |t| e.tokenizer.token_strings(&[t]).concat(), "transcoders", e.tokenizer.token_strings(&tokens)).expect("graph");
+        saescope::graph::attribute(r, &opts, |t| e.tokenizer.token_strings(&[t]).concat(), "transcoders", e.tokenizer.token_strings(&tokens)).expect("graph");
     (g, want)
 }
 
@@ -377,7 +377,7 @@ fn the_gemma_graph_is_circuit_tracers_nnsight_one() {
     assert!(tokens.len() > 16, "past the sliding window of 16: {} tokens", tokens.len());
     let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
     let opts = saescope::graph::Options { batch: 37, ..Default::default() };
-    let g = saescope::graph::attribute(&r, &opts, |t| e.tokenizer.token_strings(&[t]).concat(), "tc", e.tokenizer.token_strings(&tokens)).expect("graph");
+    let g = saescope::graph::attribute(r, &opts, |t| e.tokenizer.token_strings(&[t]).concat(), "tc", e.tokenizer.token_strings(&tokens)).expect("graph");
     check_against(&g, &want, (e.model.d_model() as f64).sqrt());
 }
 
@@ -407,7 +407,7 @@ fn the_qwen_llama_and_gemma_2_graphs_are_circuit_tracers_nnsight_ones() {
         let tokens = e.tokenizer.encode_with_bos(want["prompt"].as_str().expect("prompt")).expect("tokens");
         let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
         let opts = saescope::graph::Options { batch: 37, ..Default::default() };
-        let g = saescope::graph::attribute(&r, &opts, |t| e.tokenizer.token_strings(&[t]).concat(), "tc", e.tokenizer.token_strings(&tokens)).expect("graph");
+        let g = saescope::graph::attribute(r, &opts, |t| e.tokenizer.token_strings(&[t]).concat(), "tc", e.tokenizer.token_strings(&tokens)).expect("graph");
         check_against(&g, &want, 1.0);
     }
 }
@@ -598,7 +598,7 @@ fn circuit_tracers_own_layout_gives_the_same_graph() {
     let graph_of = |d: &std::path::Path| {
         let tcs = load_dir(d, e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("transcoders");
         let r = Replacement::new(e.model.as_ref(), &tcs, &tokens, 1).expect("replacement");
-        saescope::graph::attribute(&r, &Default::default(), |t| t.to_string(), "t", Vec::new()).expect("graph")
+        saescope::graph::attribute(r, &Default::default(), |t| t.to_string(), "t", Vec::new()).expect("graph")
     };
     let (ours, theirs) = (graph_of(src), graph_of(&dir));
     assert_eq!(ours.active, theirs.active);

@@ -124,13 +124,6 @@ pub fn salient_logits(probs: &[f32], max: usize, desired: f32) -> Vec<u32> {
     order[..cut].iter().map(|&t| t as u32).collect()
 }
 
-/// Prompt copies times tokens one backward pass takes at most. The batched frozen forward
-/// holds every copy's activations for the backward; past about this many, passes get slower
-/// as well as larger (BENCHMARKS.md, "Attribution graphs": at 251 tokens, 64 rows a pass
-/// took 101 s and 7.1 GB where 4 took 26 s and 3.8 GB; 600 copy-tokens were the fastest
-/// measured at 17 and 251 tokens).
-const ROW_TOKENS: usize = 600;
-
 /// The graph of `r`'s prompt: logit rows first, then feature rows in order of estimated
 /// influence, as circuit-tracer's `attribute` computes them. `r` is dropped once the rows
 /// are computed, before the adjacency is assembled: on a long prompt the two are most of a
@@ -152,35 +145,33 @@ pub fn attribute(mut r: Replacement, opts: &Options, text_of: impl Fn(u32) -> St
     let n_all = n_sources + n_logits;
     let max_features = opts.max_features.unwrap_or(total).min(total);
     let batch = opts.batch.max(1);
-    // Rows per backward pass: `batch`, fewer on long prompts. The ranking still refreshes
-    // every `update_interval` batches of `batch` rows, as circuit-tracer's, so the same
-    // features are chosen; only the passes are smaller.
-    let pass = batch.min((ROW_TOKENS / r.n_pos().max(1)).max(1));
     let mut rows = rows::Rows::new()?;
     let logit_targets: Vec<Target> = chosen.iter().map(|&t| Target::Logit(t)).collect();
-    for (i, row) in r.rows(&logit_targets, pass)?.iter().enumerate() {
+    for (i, row) in r.rows(&logit_targets, batch)?.iter().enumerate() {
         rows.push(n_sources + i, row)?;
     }
     let probs_chosen: Vec<f32> = logit_nodes.iter().map(|l| l.prob).collect();
     let mut visited = vec![false; total];
     let mut n_visited = 0;
     while n_visited < max_features {
-        let pending: Vec<usize> = if max_features == total {
+        // Rows go in passes of at most `batch` (fewer on long prompts: `Replacement::rows`);
+        // the ranking still refreshes every `update_interval` batches of `batch` rows, as
+        // circuit-tracer's, so the same features are chosen. A row does not depend on its
+        // pass, so each queue goes by the prompt length its rows need, then in layer order:
+        // a pass of low layers runs backward through low layers only.
+        let mut pending: Vec<usize> = if max_features == total {
             (0..total).collect()
         } else {
             let infl = rows.partial_influence(n_all, &probs_chosen)?;
             let mut rank: Vec<usize> = (0..total).collect();
             rank.sort_by(|&a, &b| infl[b].total_cmp(&infl[a]).then(a.cmp(&b)));
             let queue = (opts.update_interval.max(1) * batch).min(max_features - n_visited);
-            let mut next: Vec<usize> = rank.into_iter().filter(|&f| !visited[f]).take(queue).collect();
-            // In layer order within the queue (a row does not depend on its batch): a batch
-            // of low layers runs backward through low layers only.
-            next.sort_unstable();
-            next
+            rank.into_iter().filter(|&f| !visited[f]).take(queue).collect()
         };
+        pending.sort_unstable_by_key(|&f| (r.prefix_len(Target::Feature(f)), f));
         for chunk in pending.chunks(batch) {
             let targets: Vec<Target> = chunk.iter().map(|&f| Target::Feature(f)).collect();
-            for (row, &f) in r.rows(&targets, pass)?.iter().zip(chunk) {
+            for (row, &f) in r.rows(&targets, batch)?.iter().zip(chunk) {
                 rows.push(f, row)?;
                 visited[f] = true;
             }

@@ -61,9 +61,12 @@ pub struct Replacement<'a> {
     /// [vocab, d], the unembedding, and its mean row [d].
     unembedding: Tensor,
     unembedding_mean: Tensor,
-    /// The frozen forward over a batch of copies, built on the first `rows` and kept: its
-    /// batch size and itself.
-    batched: RefCell<Option<(usize, Frozen)>>,
+    /// The frozen forward over a batch of copies of the prompt's first positions, built by
+    /// `rows` and kept while the next targets need the same: its copies, its length and
+    /// itself.
+    batched: RefCell<Option<(usize, usize, Frozen)>>,
+    /// Positions a pass's prompt is cut to a multiple of (`rows`).
+    bucket: usize,
     /// The clean run's attention patterns and norm scales.
     freeze: Freeze,
 }
@@ -177,6 +180,7 @@ impl<'a> Replacement<'a> {
             unembedding,
             unembedding_mean,
             batched: RefCell::new(None),
+            bucket: PREFIX_BUCKET,
             freeze,
         })
     }
@@ -206,27 +210,71 @@ impl<'a> Replacement<'a> {
     }
 
     /// Each target's row over every source (`n_sources` entries: the direct effect of each
-    /// source on the target's pre-activation or logit in the frozen model), computed
-    /// `batch` targets per backward pass. The batched forward is built once, on the first
-    /// call, and serves every later call with the same `batch`.
+    /// source on the target's pre-activation or logit in the frozen model), at most `batch`
+    /// targets per backward pass, in the order given.
+    ///
+    /// A target at position p depends on positions up to p alone (attention is causal), so a
+    /// pass runs over the prompt's first positions only: those its targets need, rounded up
+    /// to a multiple of `PREFIX_BUCKET` (a logit needs them all). On a long prompt that
+    /// halves a feature row's cost on average. Each length's frozen forward is built when
+    /// first needed and kept until targets need another, so callers give targets grouped
+    /// by `prefix_len` (`attribute` does).
     pub fn rows(&self, targets: &[Target], batch: usize) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(targets.len());
-        if targets.is_empty() {
-            return Ok(out);
-        }
-        let batch = batch.max(1);
+        let mut out: Vec<Option<Vec<f32>>> = (0..targets.len()).map(|_| None).collect();
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        order.sort_by_key(|&i| self.prefix_len(targets[i]));
         let mut slot = self.batched.borrow_mut();
-        if slot.as_ref().is_none_or(|(b, _)| *b != batch) {
-            *slot = Some((batch, Frozen::build(self, batch)?));
+        for group in order.chunk_by(|&a, &b| self.prefix_len(targets[a]) == self.prefix_len(targets[b])) {
+            let len = self.prefix_len(targets[group[0]]);
+            // Prompt copies times tokens a pass takes at most (ROW_TOKENS).
+            let copies = batch.max(1).min((ROW_TOKENS / len).max(1));
+            if slot.as_ref().is_none_or(|(c, l, _)| (*c, *l) != (copies, len)) {
+                // The old one first: two at once are twice the memory.
+                *slot = None;
+                *slot = Some((copies, len, Frozen::build(self, copies, len)?));
+            }
+            let (_, _, frozen) = slot.as_ref().ok_or_else(|| eyre!("internal: no batched forward"))?;
+            for chunk in group.chunks(copies) {
+                crate::runtime::interrupt::check()?;
+                let chosen: Vec<Target> = chunk.iter().map(|&i| targets[i]).collect();
+                for (row, &i) in frozen.rows(self, &chosen)?.into_iter().zip(chunk) {
+                    out[i] = Some(row);
+                }
+            }
         }
-        let (_, frozen) = slot.as_ref().ok_or_else(|| eyre!("internal: no batched forward"))?;
-        for chunk in targets.chunks(batch) {
-            crate::runtime::interrupt::check()?;
-            out.extend(frozen.rows(self, chunk)?);
-        }
-        Ok(out)
+        out.into_iter().map(|r| r.ok_or_else(|| eyre!("internal: a target got no row"))).collect()
+    }
+
+    /// The prompt positions `target`'s row needs, rounded up to a multiple of the bucket:
+    /// the length of the pass it goes in.
+    pub fn prefix_len(&self, target: Target) -> usize {
+        let t = self.n_pos();
+        let need = match target {
+            Target::Feature(i) => self.active.get(i).map_or(t, |a| a.pos + 1),
+            Target::Logit(_) => t,
+        };
+        need.div_ceil(self.bucket.max(1)).saturating_mul(self.bucket.max(1)).min(t)
+    }
+
+    /// Cuts passes to multiples of `positions` instead of `PREFIX_BUCKET`: lets a test on a
+    /// short prompt run rows through several prefix lengths.
+    pub fn set_prefix_bucket(&mut self, positions: usize) {
+        self.bucket = positions.max(1);
+        self.batched.borrow_mut().take();
     }
 }
+
+/// Positions a pass's prompt is cut to a multiple of. Each length costs a frozen forward
+/// (with the MLPs, which the replacement then overrides), so on a long prompt a handful of
+/// lengths: 8 at 1,024 tokens, none below 128.
+const PREFIX_BUCKET: usize = 128;
+
+/// Prompt copies times tokens one backward pass takes at most. The batched frozen forward
+/// holds every copy's activations for the backward; past about this many, passes get slower
+/// as well as larger (BENCHMARKS.md, "Attribution graphs": at 251 tokens, 64 rows a pass
+/// took 101 s and 7.1 GB where 4 took 26 s and 3.8 GB; 600 copy-tokens were the fastest
+/// measured at 17 and 251 tokens).
+const ROW_TOKENS: usize = 600;
 
 /// A node that writes to the residual stream, as a graph's columns name them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -359,8 +407,10 @@ fn vec_i64(t: &Tensor) -> Result<Vec<i64>> {
 /// a block of positions against the features there, then the diagonal picked out, instead
 /// of gathering a [b, n, d] copy of the gradients.
 fn feature_entries(g: &Tensor, pos: &Tensor, v: &Tensor) -> Result<Tensor> {
-    /// Positions per block: the [b, block, features] product stays small on long prompts.
-    const BLOCK: i64 = 64;
+    /// Positions per block. The product computes every feature in the block against every
+    /// position there, `BLOCK` times the entries wanted, so small blocks; too small and the
+    /// matmuls are too many. At 1,024 tokens, 1,000 rows: 64 took 148 s, 16 126 s, 8 119 s.
+    const BLOCK: i64 = 8;
     let positions = vec_i64(pos)?;
     let mut out = Vec::new();
     let mut start = 0usize;
@@ -378,11 +428,13 @@ fn feature_entries(g: &Tensor, pos: &Tensor, v: &Tensor) -> Result<Tensor> {
     Ok(Tensor::cat(&out, 1))
 }
 
-/// The frozen forward over `batch` copies of the prompt, with leaves where sources write:
-/// the embedding (the residual entering block 0) and, per layer, the constant part of the
-/// MLP's output (its output minus the skip term), whose gradients give every row.
+/// The frozen forward over `batch` copies of the prompt's first `len` positions, with leaves
+/// where sources write: the embedding (the residual entering block 0) and, per layer, the
+/// constant part of the MLP's output (its output minus the skip term), whose gradients give
+/// every row.
 struct Frozen {
     batch: i64,
+    len: i64,
     embed: Tensor,
     writes: Vec<Tensor>,
     /// Per layer, the transcoder's input [batch, t, d_in] (where feature targets read).
@@ -392,11 +444,18 @@ struct Frozen {
 }
 
 impl Frozen {
-    fn build(r: &Replacement, batch: usize) -> Result<Self> {
+    fn build(r: &Replacement, batch: usize, len: usize) -> Result<Self> {
         let device = r.model.device();
         let b = batch as i64;
-        let t = r.tokens.len() as i64;
-        let input = Tensor::from_slice(&r.tokens).view([1, t]).repeat([b, 1]).to_device(device);
+        let t = len.min(r.tokens.len()) as i64;
+        let input = Tensor::from_slice(&r.tokens[..t as usize]).view([1, t]).repeat([b, 1]).to_device(device);
+        let cut;
+        let freeze = if t < r.tokens.len() as i64 {
+            cut = r.freeze.prefix(t);
+            &cut
+        } else {
+            &r.freeze
+        };
         let n = r.n_layers();
         let mut points = vec![HookPoint::new(0, Site::ResidPre)];
         for l in 0..n {
@@ -433,18 +492,20 @@ impl Frozen {
                     }
                 })
             });
-            tch::with_grad(|| r.model.frozen_forward(&input, &r.freeze, &mut edit))?
+            tch::with_grad(|| r.model.frozen_forward(&input, freeze, &mut edit))?
         };
         let (embed, inputs, writes) = state.into_inner();
         let embed = embed.ok_or_else(|| eyre!("internal: the embedding was not reached"))?;
-        Ok(Self { batch: b, embed, writes, inputs, last })
+        Ok(Self { batch: b, len: t, embed, writes, inputs, last })
     }
 
-    /// Rows of up to `batch` targets from one backward pass.
+    /// Rows of up to `batch` targets, each within the first `len` positions, from one
+    /// backward pass; entries at later positions are zero.
     fn rows(&self, r: &Replacement, targets: &[Target]) -> Result<Vec<Vec<f32>>> {
         let kind = self.last.kind();
         let device = self.last.device();
-        let t = r.tokens.len() as i64;
+        let t = self.len;
+        let full = r.tokens.len() as i64;
         // One injection per copy of the prompt; copies past the targets inject nothing.
         let mut inject_in: Vec<Option<Tensor>> = (0..r.n_layers()).map(|_| None).collect();
         let inject_last = Tensor::zeros(self.last.size(), (kind, device));
@@ -453,12 +514,18 @@ impl Frozen {
             match *target {
                 Target::Feature(i) => {
                     let a = r.active.get(i).ok_or_else(|| eyre!("internal: no active feature {i}"))?;
+                    if a.pos as i64 >= t {
+                        bail!("internal: a target at position {} in a pass of {t} positions", a.pos);
+                    }
                     let x = &self.inputs[a.layer];
                     let g = inject_in[a.layer].get_or_insert_with(|| Tensor::zeros(x.size(), (x.kind(), device)));
                     let column = r.transcoders.layers[a.layer].encoder_column(a.feature)?;
                     g.get(b).get(a.pos as i64).copy_(&column.to_kind(x.kind()));
                 }
                 Target::Logit(token) => {
+                    if t < full {
+                        bail!("internal: a logit target in a pass of {t} of the prompt's {full} positions");
+                    }
                     inject_last.get(b).get(t - 1).copy_(&r.logit_direction(token).to_kind(kind));
                 }
             }
@@ -485,29 +552,47 @@ impl Frozen {
         let grad = |i: usize, like: &Tensor| -> Tensor {
             match grads.get(i).filter(|g| g.defined() && g.numel() > 0) {
                 Some(g) => g.narrow(0, 0, n).to_kind(Kind::Float),
-                None => Tensor::zeros([n, like.size()[0], like.size()[1]], (Kind::Float, like.device())),
+                None => Tensor::zeros([n, t, like.size()[1]], (Kind::Float, like.device())),
+            }
+        };
+        // Sources past the pass's positions: zero entries, to keep every row's columns.
+        let zeros = |width: i64| Tensor::zeros([n, width], (Kind::Float, device));
+        let per_position = |g: Tensor, v: &Tensor| -> Tensor {
+            let e = (g * v.narrow(0, 0, t).unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float);
+            if t < full {
+                Tensor::cat(&[e, zeros(full - t)], 1)
+            } else {
+                e
             }
         };
         let mut parts: Vec<Tensor> = Vec::new();
         for (pos, writes) in &r.by_layer {
-            if pos.size()[0] == 0 {
+            let all = pos.size()[0];
+            if all == 0 {
                 continue;
             }
-            // A feature's entry sums what it writes to every layer it writes to.
-            let mut sum: Option<Tensor> = None;
-            for (j, vectors) in writes {
-                let e = feature_entries(&grad(j + 1, &r.errors[*j]), pos, vectors)?;
-                sum = Some(match sum {
-                    Some(s) => s + e,
-                    None => e,
-                });
+            // Features are by position: the first `inside` are within the pass.
+            let inside = vec_i64(pos)?.partition_point(|&p| p < t) as i64;
+            if inside > 0 {
+                // A feature's entry sums what it writes to every layer it writes to.
+                let mut sum: Option<Tensor> = None;
+                for (j, vectors) in writes {
+                    let e = feature_entries(&grad(j + 1, &r.errors[*j]), &pos.narrow(0, 0, inside), &vectors.narrow(0, 0, inside))?;
+                    sum = Some(match sum {
+                        Some(s) => s + e,
+                        None => e,
+                    });
+                }
+                parts.extend(sum);
             }
-            parts.extend(sum);
+            if inside < all {
+                parts.push(zeros(all - inside));
+            }
         }
         for (l, err) in r.errors.iter().enumerate() {
-            parts.push((grad(l + 1, err) * err.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
+            parts.push(per_position(grad(l + 1, err), err));
         }
-        parts.push((grad(0, &r.embeddings) * r.embeddings.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float));
+        parts.push(per_position(grad(0, &r.embeddings), &r.embeddings));
         let rows = Tensor::cat(&parts, 1).to_device(Device::Cpu).contiguous();
         let width = rows.size()[1] as usize;
         let flat = Vec::<f32>::try_from(rows.view([-1]))?;

@@ -181,7 +181,9 @@ pub enum Frozen {
 #[derive(Default)]
 pub struct Freeze {
     what: Frozen,
-    values: std::cell::RefCell<Vec<Tensor>>,
+    /// Each recorded value, and whether it is a pattern ([.., query, key]) rather than a
+    /// scale ([.., position, 1]).
+    values: std::cell::RefCell<Vec<(Tensor, bool)>>,
     cursor: std::cell::Cell<usize>,
     recorded: std::cell::Cell<bool>,
 }
@@ -204,17 +206,34 @@ impl Freeze {
         self.cursor.set(0);
     }
 
+    /// What a run of the recorded run's first `len` positions replays: its values cut to
+    /// those positions (views, no copies). Attention is causal, so they are the patterns and
+    /// scales that shorter run has: a graph's row for a target at position p needs only
+    /// positions up to p (graph/replacement.rs).
+    pub fn prefix(&self, len: i64) -> Self {
+        let values = self
+            .values
+            .borrow()
+            .iter()
+            .map(|(v, pattern)| {
+                let cut = v.narrow(-2, 0, len.min(v.size()[v.dim() - 2]));
+                (if *pattern { cut.narrow(-1, 0, len.min(v.size()[v.dim() - 1])) } else { cut }, *pattern)
+            })
+            .collect();
+        Self { what: self.what, values: std::cell::RefCell::new(values), cursor: std::cell::Cell::new(0), recorded: std::cell::Cell::new(true) }
+    }
+
     /// A norm's scale: `computed()`, or the recorded one where scales are frozen.
     pub(crate) fn scale(&self, computed: impl FnOnce() -> Tensor) -> Result<Tensor> {
-        self.take(self.what == Frozen::PatternsAndScales, computed)
+        self.take(self.what == Frozen::PatternsAndScales, false, computed)
     }
 
     /// An attention pattern: `computed()`, or the recorded one where patterns are frozen.
     pub(crate) fn pattern(&self, computed: impl FnOnce() -> Tensor) -> Result<Tensor> {
-        self.take(self.what != Frozen::Nothing, computed)
+        self.take(self.what != Frozen::Nothing, true, computed)
     }
 
-    fn take(&self, frozen: bool, computed: impl FnOnce() -> Tensor) -> Result<Tensor> {
+    fn take(&self, frozen: bool, pattern: bool, computed: impl FnOnce() -> Tensor) -> Result<Tensor> {
         if !frozen {
             return Ok(computed());
         }
@@ -225,11 +244,11 @@ impl Freeze {
                 .values
                 .borrow()
                 .get(i)
-                .map(Tensor::shallow_clone)
+                .map(|(v, _)| v.shallow_clone())
                 .ok_or_else(|| color_eyre::eyre::eyre!("internal: the frozen run met more norms and patterns than the recorded one"));
         }
         let v = computed().detach();
-        self.values.borrow_mut().push(v.shallow_clone());
+        self.values.borrow_mut().push((v.shallow_clone(), pattern));
         Ok(v)
     }
 }

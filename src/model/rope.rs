@@ -286,13 +286,16 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, allowed: &Tensor, scores: S
         bail!("{heads} query heads do not share {kv_heads} key-value heads evenly");
     }
     let group = heads / kv_heads;
-    let (k, v) = (k.repeat_interleave_self_int(group, Some(-3), None), v.repeat_interleave_self_int(group, Some(-3), None));
-    let mut s = q.matmul(&k.transpose(-1, -2)) * scores.scale;
-    if let Some(cap) = scores.softcap {
-        s = (s / cap).tanh() * cap;
-    }
-    let s = s.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
-    let pattern = || s.softmax(-1, Kind::Float).to_kind(v.kind());
+    let v = v.repeat_interleave_self_int(group, Some(-3), None);
+    // The scores only where the pattern is computed: a frozen run replays it.
+    let pattern = || {
+        let k = k.repeat_interleave_self_int(group, Some(-3), None);
+        let mut s = q.matmul(&k.transpose(-1, -2)) * scores.scale;
+        if let Some(cap) = scores.softcap {
+            s = (s / cap).tanh() * cap;
+        }
+        s.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY).softmax(-1, Kind::Float).to_kind(v.kind())
+    };
     Ok(match frozen {
         Some(f) => f.pattern(pattern)?,
         None => pattern(),

@@ -10,7 +10,7 @@ const PROMPT: &str = "The cat sat on the mat because it was";
 /// Every sampled row of the graph of `prompt` equals what perturbing its sources does in
 /// the frozen replacement model: features, tokens and errors into features and the top logit.
 fn check_rows(model: &dyn saescope::model::Family, tcs: &saescope::graph::transcoders::Transcoders, tokens: &[u32], what: &str) {
-    let r = Replacement::new(model, tcs, tokens, 1).expect("replacement");
+    let mut r = Replacement::new(model, tcs, tokens, 1).expect("replacement");
     assert!(r.active.len() > 40, "{what}: {} active features", r.active.len());
     assert!(r.active.iter().all(|a| a.pos > 0), "BOS carries no feature node");
     // The replacement model computes the model's own logits.
@@ -23,6 +23,15 @@ fn check_rows(model: &dyn saescope::model::Family, tcs: &saescope::graph::transc
     let mut targets: Vec<Target> = (0..r.active.len()).step_by(9).map(Target::Feature).collect();
     targets.push(Target::Logit(top));
     let rows = r.rows(&targets, 5).expect("rows");
+    // Passes over the prompt's first positions only, as a long prompt's go: the same rows.
+    r.set_prefix_bucket(2);
+    assert!(targets.iter().any(|&t| r.prefix_len(t) < r.n_pos() / 2), "{what}: some passes are cut short");
+    let cut = r.rows(&targets, 5).expect("rows over prefixes");
+    for (j, (a, b)) in rows.iter().zip(&cut).enumerate() {
+        let top = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst <= 1e-5 * top.max(1e-3), "{what}: target {:?}'s row over a prefix differs by {worst} (largest entry {top})", targets[j]);
+    }
     let base = r.perturbed(None, &targets).expect("base");
     let mut sources: Vec<Source> = (0..r.active.len()).step_by(11).map(Source::Feature).collect();
     sources.extend((0..r.n_pos()).map(Source::Token));

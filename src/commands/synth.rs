@@ -88,8 +88,8 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
             let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
             saescope::synth::gemma::write(out, Generation::Gemma2, size, seed, &selection, &ProgressSink::stderr())
         }
-        FamilyArg::Llama => {
-            // A release name: its SAEs in Llama Scope's layout (llama_scope_*).
+        FamilyArg::Llama | FamilyArg::Qwen3 => {
+            // A release name: its SAEs in its layout (Llama Scope's, Goodfire's, Qwen Scope's).
             let selection = match &c.sae_release_arg {
                 Some(release) => Some(Selection::from_args(
                     release,
@@ -100,9 +100,9 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
                 )?),
                 None => None,
             };
-            saescope::synth::llama::write(out, saescope::model::llama::Variant::Llama, size, seed, selection.as_ref(), &ProgressSink::stderr())
+            let variant = if matches!(family, FamilyArg::Qwen3) { saescope::model::llama::Variant::Qwen3 } else { saescope::model::llama::Variant::Llama };
+            saescope::synth::llama::write(out, variant, size, seed, selection.as_ref(), &ProgressSink::stderr())
         }
-        FamilyArg::Qwen3 => saescope::synth::llama::write(out, saescope::model::llama::Variant::Qwen3, size, seed, None, &ProgressSink::stderr()),
         FamilyArg::Pythia => {
             use saescope::synth::neox::{LAYERS, RELEASE};
             let release = c.sae_release_arg.clone().unwrap_or_else(|| RELEASE.into());

@@ -260,7 +260,7 @@ fn find(source: &Source, wanted: &Wanted, n_layer: usize, progress: &ProgressSin
         files,
         id: named.id,
         neuronpedia,
-        overrides: Overrides { norm_scaling_factor: named.norm_scaling_factor, processing: named.processing },
+        overrides: Overrides { norm_scaling_factor: named.norm_scaling_factor, k: named.k, processing: named.processing },
     })
 }
 

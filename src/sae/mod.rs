@@ -10,6 +10,7 @@ pub mod llama_scope;
 pub mod neuronpedia_id;
 pub mod registry;
 pub mod selection;
+pub mod state_dict;
 
 use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::source::SaeFiles;
@@ -318,6 +319,8 @@ fn width_of(cfg: &SaeConfig, file: &Weights) -> Result<usize> {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Overrides {
     pub norm_scaling_factor: Option<f64>,
+    /// TopK's k where the release's name gives it and the files do not (Qwen Scope's).
+    pub k: Option<usize>,
     pub processing: Option<Processing>,
 }
 
@@ -379,7 +382,7 @@ impl Sae {
                 kind,
             );
         }
-        let mut cfg = config_of(files, Some(hook))?;
+        let mut cfg = if state_dict::is(files) { state_dict::config(files, overrides.k)? } else { config_of(files, Some(hook))? };
         if let Some(p) = overrides.processing {
             cfg.processing = p;
         }
@@ -398,6 +401,8 @@ impl Sae {
             Weights::Memory(llama_scope::arrays(files)?)
         } else if dictionary_learning::is(files) {
             Weights::Memory(dictionary_learning::arrays(files)?)
+        } else if state_dict::is(files) {
+            Weights::Memory(state_dict::arrays(files)?)
         } else {
             Weights::open_for(&files.weights, with_decoder)?
         };
@@ -585,6 +590,9 @@ impl Sae {
         if llama_scope::is(files) || dictionary_learning::is(files) {
             return config_of(files, None)?.d_sae.ok_or_else(|| eyre!("{}: no d_sae", files.cfg.display()));
         }
+        if state_dict::is(files) {
+            return state_dict::width(files);
+        }
         let file = Weights::open(&files.weights)?;
         if is_circuit_tracer(files) {
             // circuit-tracer's W_dec is [d_transcoder, d_model].
@@ -604,6 +612,9 @@ impl Sae {
         }
         if dictionary_learning::is(files) {
             return dictionary_learning::bytes(files, with_decoder);
+        }
+        if state_dict::is(files) {
+            return state_dict::bytes(files, with_decoder);
         }
         let file = Weights::open(&files.weights)?;
         let names: &[&str] = if with_decoder {

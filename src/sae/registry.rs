@@ -173,14 +173,21 @@ impl Registry {
     /// checkpoints share their folders' names), then the one with Neuronpedia ids, then the
     /// first by name.
     pub fn release_in_folder(&self, dir: &std::path::Path, model: Option<&str>) -> Option<(String, Vec<usize>)> {
+        // Qwen Scope's releases share their files' names (`layer{L}.sae.pt`) and differ in the
+        // k only their repos' names give: a folder is one of them where its path names it.
+        let named = |r: &Release| {
+            r.conversion_func.as_deref() != Some("qwen_scope") || r.repo_id.rsplit('/').next().is_some_and(|repo| dir.to_string_lossy().contains(repo))
+        };
         let (name, _, present) =
-            self.releases.iter().map(|(n, r)| (n, r, present_in(r, dir))).filter(|(_, _, p)| !p.is_empty()).min_by(|(n1, r1, p1), (n2, r2, p2)| {
-                let other = |r: &Release| !model.is_some_and(|m| same_model(&r.model, m));
-                // Releases sharing folders (Gemma Scope's and its -canonical): the one that
-                // names their Neuronpedia pages.
-                let hosted = |p: &[&SaeEntry]| p.iter().filter(|e| e.neuronpedia.is_some()).count();
-                p2.len().cmp(&p1.len()).then(other(r1).cmp(&other(r2))).then(hosted(p2).cmp(&hosted(p1))).then(n1.cmp(n2))
-            })?;
+            self.releases.iter().filter(|(_, r)| named(r)).map(|(n, r)| (n, r, present_in(r, dir))).filter(|(_, _, p)| !p.is_empty()).min_by(
+                |(n1, r1, p1), (n2, r2, p2)| {
+                    let other = |r: &Release| !model.is_some_and(|m| same_model(&r.model, m));
+                    // Releases sharing folders (Gemma Scope's and its -canonical): the one that
+                    // names their Neuronpedia pages.
+                    let hosted = |p: &[&SaeEntry]| p.iter().filter(|e| e.neuronpedia.is_some()).count();
+                    p2.len().cmp(&p1.len()).then(other(r1).cmp(&other(r2))).then(hosted(p2).cmp(&hosted(p1))).then(n1.cmp(n2))
+                },
+            )?;
         Some((name.clone(), layers_of(&present)))
     }
 
@@ -355,6 +362,12 @@ impl SaeEntry {
             };
             return digits.parse().ok().map(|l| HookPoint::new(l, site));
         }
+        // Qwen Scope's `layer{L}.sae.pt` and Goodfire's `{model}-SAE-l{L}.pt(h)`: the residual
+        // after the block (sae/state_dict.rs).
+        let file = |name: &str| crate::source::SaeFiles { cfg: name.into(), weights: name.into() };
+        if let Some(h) = crate::sae::state_dict::reads(&file(&self.path)) {
+            return Some(h);
+        }
         // circuit-tracer's sets (mwhanna_transcoder): `layer_L` at `layer_L.safetensors`,
         // reading the MLP's input.
         if let Some(l) = self.id.strip_prefix("layer_").and_then(|l| l.parse().ok()).filter(|_| self.path.ends_with(".safetensors")) {
@@ -444,6 +457,9 @@ mod tests {
             ("blocks.1.hook_mlp_out", "sae_group_gpt2_blocks.1.hook_mlp_out_24576:v0", "blocks.1.hook_mlp_out", Some(24_576)),
             ("layer_12_width_16k_l0_medium", "resid_post/layer_12_width_16k_l0_medium", "blocks.12.hook_resid_post", Some(16_384)),
             ("layer_5_width_262k_l0_small", "attn_out/layer_5_width_262k_l0_small", "blocks.5.attn.hook_z", Some(262_144)),
+            // Qwen Scope's and Goodfire's: widths from the file (sae/state_dict.rs).
+            ("layer7", "layer7.sae.pt", "blocks.7.hook_resid_post", None),
+            ("layer_19", "Llama-3.1-8B-Instruct-SAE-l19.pth", "blocks.19.hook_resid_post", None),
         ];
         for (id, path, hook, width) in cases {
             let e = entry(id, path);

@@ -49,6 +49,8 @@ pub struct Named {
     /// The release's `config_overrides.model_from_pretrained_kwargs`, which SAELens lays
     /// over the SAE's own cfg.
     pub processing: Option<Processing>,
+    /// TopK's k in the release's repo name, where its files give none (Qwen Scope's).
+    pub k: Option<usize>,
 }
 
 impl Named {
@@ -68,7 +70,18 @@ impl Named {
             }
             _ => (folder.to_string(), SaeLayout::Folder),
         };
-        Some(Self { id: folder.to_string(), source: source.clone(), hook, path, layout, neuronpedia, width: None, norm_scaling_factor: None, processing: None })
+        Some(Self {
+            id: folder.to_string(),
+            source: source.clone(),
+            hook,
+            path,
+            layout,
+            neuronpedia,
+            width: None,
+            norm_scaling_factor: None,
+            processing: None,
+            k: None,
+        })
     }
 
     fn of(release_name: &str, release: &Release, e: &SaeEntry, source: Source) -> Result<Self> {
@@ -94,6 +107,7 @@ impl Named {
             width: e.width(),
             norm_scaling_factor: e.norm_scaling_factor,
             processing,
+            k: (release.conversion_func.as_deref() == Some("qwen_scope")).then(|| crate::sae::state_dict::qwen_scope_k(&release.repo_id)).flatten(),
         })
     }
 }

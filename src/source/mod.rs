@@ -133,6 +133,9 @@ pub enum SaeLayout {
     /// One layer of Gemma Scope 2's cross-layer transcoder, `path` its layer:
     /// `params_layer_L.safetensors` alone (sae/cross_layer.rs).
     ScopeCrossLayer,
+    /// One torch state dict, its config made from its names (`qwen_scope`, `goodfire`;
+    /// sae/state_dict.rs).
+    StateDict,
 }
 
 impl SaeLayout {
@@ -148,6 +151,7 @@ impl SaeLayout {
             Some("llama_scope") => Some(Self::LlamaScope),
             Some("dictionary_learning_1") => Some(Self::DictionaryLearning),
             Some("mntss_clt_layer_transcoder") => Some(Self::CrossLayer),
+            Some("qwen_scope" | "goodfire") => Some(Self::StateDict),
             Some(_) => None,
         }
     }
@@ -165,6 +169,7 @@ pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
         SaeLayout::GemmaScope => [format!("{folder}/config.json"), format!("{folder}/params.safetensors")],
         // No config file: the weights stand in its place (sae::config_of makes the config).
         SaeLayout::GemmaScopeNpz => [format!("{folder}/params.npz"), format!("{folder}/params.npz")],
+        SaeLayout::StateDict => [path.to_string(), path.to_string()],
         SaeLayout::LlamaScope => [format!("{folder}/hyperparams.json"), format!("{folder}/checkpoints/final.safetensors")],
         SaeLayout::DictionaryLearning => [format!("{folder}/config.json"), format!("{folder}/ae.pt")],
         SaeLayout::CrossLayer => ["config.yaml".to_string(), format!("W_enc_{folder}.safetensors")],

@@ -88,9 +88,9 @@ fn config(variant: Variant, vocab: usize, bos: usize, eos: usize) -> serde_json:
 }
 
 /// Writes DIR/model and DIR/saes (`blocks.L.hook_resid_pre` for `SAE_LAYERS`; at `--size
-/// small` the real shape's, see `small`; or the Llama Scope SAEs `llama_scope` names, in
-/// their release's layout).
-pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, llama_scope: Option<&Selection>, progress: &ProgressSink) -> Result<()> {
+/// small` the real shape's, see `small`; or the SAEs `release` names, in their release's
+/// layout: Llama Scope's, Goodfire's for Llama, Qwen Scope's for Qwen 3).
+pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, release: Option<&Selection>, progress: &ProgressSink) -> Result<()> {
     if matches!(size, Size::M270 | Size::B4) {
         bail!("--size 270m and 4b are Gemma 3's shapes; Llama 3 and Qwen 3 take tiny or small (Llama 3.2 1B's, Qwen 3 0.6B's)");
     }
@@ -127,8 +127,8 @@ pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, llama_scope: O
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), family.bos_token())?;
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     let model_name = family.hub_model().unwrap_or("llama");
-    if let Some(selection) = llama_scope {
-        return write_llama_scope(&model, &seqs, selection, width, &mut rng, progress);
+    if let Some(selection) = release {
+        return write_release(&model, variant, &seqs, selection, width, &mut rng, progress);
     }
     for layer in sae_layers {
         let hook = HookPoint::new(layer, Site::ResidPre);
@@ -139,52 +139,127 @@ pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, llama_scope: O
     Ok(())
 }
 
-/// Llama Scope's SAEs (`llama_scope_lx{r,a,m}_{8,32}x` entries of `selection`) as its repos
-/// ship them and sae/llama_scope.rs reads them: `hyperparams.json` and
-/// `checkpoints/final.safetensors` in nn.Linear's orientation, JumpReLU with one threshold in
-/// units of sqrt(d) / the dataset's average input norm, nothing subtracted from the input,
-/// which SAELens scales by the registry's `norm_scaling_factor`; so each is calibrated on its
-/// hook's values scaled by that factor, and the average norm written is the factor's.
-fn write_llama_scope(model: &Llama, seqs: &[Vec<u32>], selection: &Selection, width: usize, rng: &mut ChaCha8Rng, progress: &ProgressSink) -> Result<()> {
+/// The SAEs `selection` names (a release's), each in its release's layout.
+fn write_release(
+    model: &Llama,
+    variant: Variant,
+    seqs: &[Vec<u32>],
+    selection: &Selection,
+    width: usize,
+    rng: &mut ChaCha8Rng,
+    progress: &ProgressSink,
+) -> Result<()> {
     use crate::sae::selection::Wanted;
-    const THRESHOLD: f64 = 0.05;
+    use crate::source::SaeLayout;
+    let family = model.cfg.family();
     for wanted in &selection.wanted {
-        let Wanted::Named(n) = wanted else { bail!("synth --family llama takes a Llama Scope release name (`saescope saes --of meta-llama/Llama-3.1-8B`)") };
-        if n.layout != crate::source::SaeLayout::LlamaScope {
-            bail!("{} is not a Llama Scope release; synth --family llama writes llama_scope_* releases (or SAELens folders without --sae-release)", n.id);
-        }
+        let Wanted::Named(n) = wanted else { bail!("synth --family llama or qwen3 takes a release name (`saescope saes --of meta-llama/Llama-3.1-8B`)") };
         let crate::source::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
-        let factor = n.norm_scaling_factor.ok_or_else(|| color_eyre::eyre::eyre!("{}: the registry gives no norm_scaling_factor", n.id))?;
-        let x = calibration_at(model, seqs, n.hook, Processing::NONE)?.f_mul_scalar(factor)?;
-        progress.stage(format!("writing synthetic Llama Scope SAE {} ({width} features)", n.path));
-        let sae = super::gpt2::build_sae(&x, width, 30.0, rng)?;
-        let get = |name: &str| -> Result<Tensor> {
-            let (_, shape, v) = sae.tensors.iter().find(|(k, ..)| *k == name).ok_or_else(|| color_eyre::eyre::eyre!("internal: no {name}"))?;
-            Ok(Tensor::from_slice(v).view(shape.iter().map(|&s| s as i64).collect::<Vec<_>>().as_slice()))
-        };
-        let (w_enc, b_enc, w_dec, b_dec) = (get("W_enc")?, get("b_enc")?, get("W_dec")?, get("b_dec")?);
-        // Nothing is subtracted from Llama Scope's input: b_dec @ W_enc moves into the bias,
-        // and the threshold sits just above 0 in the loader's units.
-        let folded = &b_enc - b_dec.matmul(&w_enc);
-        let d = model.cfg.hidden_size;
-        let avg_in = (d as f64).sqrt() / factor;
-        let to_vec = |t: &Tensor| -> Result<Vec<f32>> { Ok(Vec::<f32>::try_from(t.contiguous().view([-1]))?) };
-        let mut t: BTreeMap<String, Owned> = BTreeMap::new();
-        t.insert("encoder.weight".into(), owned(&[width, d], &to_vec(&w_enc.tr())?));
-        t.insert("encoder.bias".into(), owned(&[width], &to_vec(&folded)?));
-        t.insert("decoder.weight".into(), owned(&[d, width], &to_vec(&w_dec.tr())?));
-        t.insert("decoder.bias".into(), owned(&[d], &to_vec(&b_dec)?));
-        let dir = base.join(&n.path);
-        std::fs::create_dir_all(dir.join("checkpoints")).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-        write_safetensors(&dir.join("checkpoints/final.safetensors"), &t)?;
-        let hook = n.hook.to_string();
-        write_json(
-            &dir.join("hyperparams.json"),
-            &serde_json::json!({"d_model": d, "d_sae": width, "hook_point_in": hook, "hook_point_out": hook, "jump_relu_threshold": THRESHOLD,
-                                "dataset_average_activation_norm": {"in": avg_in, "out": avg_in}, "top_k": 50, "act_fn": "jumprelu"}),
-        )?;
+        let qwen_scope = n.path.ends_with(".sae.pt");
+        match n.layout {
+            SaeLayout::LlamaScope if variant == Variant::Llama => write_llama_scope(model, seqs, n, base, width, rng, progress)?,
+            SaeLayout::StateDict if qwen_scope == (variant == Variant::Qwen3) => write_state_dict(model, seqs, n, base, width, rng, progress)?,
+            _ => bail!(
+                "{} is not a release synth writes for {family}: Llama 3 takes llama_scope_* and goodfire-* releases, Qwen 3 qwen-scope-* ones (or SAELens folders without --sae-release)",
+                n.id
+            ),
+        }
     }
     Ok(())
+}
+
+/// An SAE for `hook` calibrated on `x`, with nothing subtracted from its input (b_dec @ W_enc
+/// moved into the encoder's bias, as the Llama Scope, Qwen Scope and Goodfire files have
+/// it): W_enc [d, width], b_enc, W_dec [width, d], b_dec.
+fn without_input_bias(x: &Tensor, width: usize, rng: &mut ChaCha8Rng) -> Result<[Tensor; 4]> {
+    let sae = super::gpt2::build_sae(x, width, 30.0, rng)?;
+    let get = |name: &str| -> Result<Tensor> {
+        let (_, shape, v) = sae.tensors.iter().find(|(k, ..)| *k == name).ok_or_else(|| color_eyre::eyre::eyre!("internal: no {name}"))?;
+        Ok(Tensor::from_slice(v).view(shape.iter().map(|&s| s as i64).collect::<Vec<_>>().as_slice()))
+    };
+    let (w_enc, b_enc, w_dec, b_dec) = (get("W_enc")?, get("b_enc")?, get("W_dec")?, get("b_dec")?);
+    let folded = &b_enc - b_dec.matmul(&w_enc);
+    Ok([w_enc, folded, w_dec, b_dec])
+}
+
+fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(Vec::<f32>::try_from(t.contiguous().view([-1]))?)
+}
+
+/// One Llama Scope SAE (a `llama_scope_lx{r,a,m}_{8,32}x` entry) as its repos ship it and
+/// sae/llama_scope.rs reads it: `hyperparams.json` and `checkpoints/final.safetensors` in
+/// nn.Linear's orientation, JumpReLU with one threshold in units of sqrt(d) / the dataset's
+/// average input norm, nothing subtracted from the input, which SAELens scales by the
+/// registry's `norm_scaling_factor`; so it is calibrated on its hook's values scaled by that
+/// factor, and the average norm written is the factor's.
+fn write_llama_scope(
+    model: &Llama,
+    seqs: &[Vec<u32>],
+    n: &crate::sae::selection::Named,
+    base: &Path,
+    width: usize,
+    rng: &mut ChaCha8Rng,
+    progress: &ProgressSink,
+) -> Result<()> {
+    const THRESHOLD: f64 = 0.05;
+    let factor = n.norm_scaling_factor.ok_or_else(|| color_eyre::eyre::eyre!("{}: the registry gives no norm_scaling_factor", n.id))?;
+    let x = calibration_at(model, seqs, n.hook, Processing::NONE)?.f_mul_scalar(factor)?;
+    progress.stage(format!("writing synthetic Llama Scope SAE {} ({width} features)", n.path));
+    // The threshold sits just above 0 in the loader's units.
+    let [w_enc, b_enc, w_dec, b_dec] = without_input_bias(&x, width, rng)?;
+    let d = model.cfg.hidden_size;
+    let avg_in = (d as f64).sqrt() / factor;
+    let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+    t.insert("encoder.weight".into(), owned(&[width, d], &to_vec(&w_enc.tr())?));
+    t.insert("encoder.bias".into(), owned(&[width], &to_vec(&b_enc)?));
+    t.insert("decoder.weight".into(), owned(&[d, width], &to_vec(&w_dec.tr())?));
+    t.insert("decoder.bias".into(), owned(&[d], &to_vec(&b_dec)?));
+    let dir = base.join(&n.path);
+    std::fs::create_dir_all(dir.join("checkpoints")).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    write_safetensors(&dir.join("checkpoints/final.safetensors"), &t)?;
+    let hook = n.hook.to_string();
+    write_json(
+        &dir.join("hyperparams.json"),
+        &serde_json::json!({"d_model": d, "d_sae": width, "hook_point_in": hook, "hook_point_out": hook, "jump_relu_threshold": THRESHOLD,
+                            "dataset_average_activation_norm": {"in": avg_in, "out": avg_in}, "top_k": 50, "act_fn": "jumprelu"}),
+    )
+}
+
+/// One Qwen Scope (`layer{L}.sae.pt`: W_enc [width, d], W_dec [d, width]) or Goodfire
+/// (`{model}-SAE-l{L}.pth`: an nn.Linear pair) state dict, as their repos ship them and
+/// sae/state_dict.rs reads them; Qwen Scope's TopK takes its release's k when opened.
+fn write_state_dict(
+    model: &Llama,
+    seqs: &[Vec<u32>],
+    n: &crate::sae::selection::Named,
+    base: &Path,
+    width: usize,
+    rng: &mut ChaCha8Rng,
+    progress: &ProgressSink,
+) -> Result<()> {
+    if let Some(k) = n.k.filter(|&k| k > width) {
+        bail!("{}: k = {k} is past the synthetic width of {width}", n.id);
+    }
+    let x = calibration_at(model, seqs, n.hook, Processing::NONE)?;
+    progress.stage(format!("writing synthetic SAE {} ({width} features)", n.path));
+    let [w_enc, b_enc, w_dec, b_dec] = without_input_bias(&x, width, rng)?;
+    let d = model.cfg.hidden_size;
+    let names = if n.path.ends_with(".sae.pt") {
+        ["W_enc", "W_dec", "b_enc", "b_dec"]
+    } else {
+        ["encoder_linear.weight", "decoder_linear.weight", "encoder_linear.bias", "decoder_linear.bias"]
+    };
+    let tensors = [
+        (names[0], vec![width, d], to_vec(&w_enc.tr())?),
+        (names[1], vec![d, width], to_vec(&w_dec.tr())?),
+        (names[2], vec![width], to_vec(&b_enc)?),
+        (names[3], vec![d], to_vec(&b_dec)?),
+    ];
+    let path = base.join(&n.path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    }
+    crate::weights::torch_pt::write(&path, &tensors)
 }
 
 /// Random weights in the hub's names: projections scaled by 1/sqrt(fan-in), norm weights

@@ -70,6 +70,55 @@ fn every_format_encodes_as_saelens_does() {
     }
 }
 
+/// Qwen Scope's `layer{L}.sae.pt` (TopK, k from its repo's name) and Goodfire's
+/// `{model}-SAE-l{L}.pth` (an nn.Linear pair), each a state dict with no config beside it:
+/// encode and decode equal SAELens's qwen_scope and goodfire loaders' SAEs (fixtures from
+/// scripts/reference_state_dicts.py); the hook comes from the file's name; a Qwen Scope
+/// file away from its repo's name says where its k is.
+#[test]
+fn state_dicts_named_as_released_load_as_saelens_loads_them() {
+    let dir = common::fixture("formats/state_dict");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("fixture")).expect("json");
+    let x: Vec<Vec<f32>> = serde_json::from_value(r["x"].clone()).expect("x");
+    let n = x.len() as i64;
+    let x = Tensor::from_slice(&x.concat()).view([n, -1]);
+    let cases = r["saes"].as_object().expect("cases");
+    assert_eq!(cases.len(), 2);
+    let rows = |v: &serde_json::Value| -> Vec<f64> { serde_json::from_value::<Vec<Vec<f64>>>(v.clone()).expect("rows").concat() };
+    for (name, want) in cases {
+        let path = dir.join(name);
+        let files = SaeFiles { cfg: path.clone(), weights: path.clone() };
+        let hook = saescope::model::hooks::HookPoint::parse(want["hook"].as_str().expect("hook")).expect("hook");
+        assert_eq!(saescope::sae::state_dict::reads(&files), Some(hook), "{name}: the hook from the name");
+        assert_eq!(Sae::width(&files).expect("width"), 96);
+        let sae = Sae::load(&files, 48, hook, &Default::default(), true, Device::Cpu, Kind::Float).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let z = sae.encode(&x);
+        let got = Vec::<f32>::try_from(z.view([-1])).expect("encode");
+        let mut firing = 0;
+        for (g, w) in got.iter().zip(rows(&want["encode"])) {
+            assert!(common::close(f64::from(*g), w, 1e-4), "{name}: {g} vs SAELens {w}");
+            firing += usize::from(w > 0.0);
+        }
+        if want["architecture"] == "topk" {
+            assert_eq!(firing, 6 * 8, "{name}: TopK keeps the k = 8 of its repo's name");
+        } else {
+            assert!(firing > 6 * 8, "{name}: a ReLU SAE fires more than k ({firing})");
+        }
+        let back = Vec::<f32>::try_from(sae.decode(&z, &x).expect("decode").view([-1])).expect("decode");
+        for (g, w) in back.iter().zip(rows(&want["decode"])) {
+            assert!(common::close(f64::from(*g), w, 1e-4), "{name}: decode {g} vs SAELens {w}");
+        }
+    }
+    // Away from its repo's name, a Qwen Scope file cannot know its k: it says what to do.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let moved = tmp.path().join("layer3.sae.pt");
+    std::fs::copy(dir.join("SAE-Res-Qwen3-1.7B-Base-W32K-L0_8/layer3.sae.pt"), &moved).expect("copy");
+    let files = SaeFiles { cfg: moved.clone(), weights: moved };
+    let hook = saescope::model::hooks::HookPoint::parse("blocks.3.hook_resid_post").expect("hook");
+    let err = Sae::load(&files, 48, hook, &Default::default(), false, Device::Cpu, Kind::Float).err().expect("no k");
+    assert!(format!("{err:#}").contains("--sae-release qwen-scope"), "{err:#}");
+}
+
 /// A gated SAE's cfg with weights that lack its gate (another SAE's, or a file cut short)
 /// says so, instead of asking for a JumpReLU threshold it never had.
 #[test]

@@ -121,6 +121,57 @@ fn synthetic_llama_scope_folders_open_as_their_release() {
     assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.5)), "the SAEs fire: {layers:?}");
 }
 
+/// `synth --family qwen3 --sae-release qwen-scope-3-1.7b-base-w32k-l50` writes Qwen Scope's
+/// `layer{L}.sae.pt` state dicts; named by their release they open as TopK SAEs at the k of
+/// its repo's name and fire; without the release, a folder that does not name the repo is
+/// not taken for one of Qwen Scope's releases (they differ only in k).
+#[test]
+fn synthetic_qwen_scope_saes_open_by_their_release() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let release = "qwen-scope-3-1.7b-base-w32k-l50";
+    let out =
+        common::saescope().args(["synth", "--family", "qwen3", "--sae-release", release, "--layers", "2,4", "--out"]).arg(tmp.path()).output().expect("synth");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("--sae-release {release}")), "the printed command names the release: {stderr}");
+    for l in [2, 4] {
+        assert!(tmp.path().join(format!("saes/layer{l}.sae.pt")).is_file());
+    }
+    let v = common::synth_report(tmp.path(), &["--sae-release", release]);
+    assert_eq!(v["sae_release"], release);
+    let layers = v["categories"][0]["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 2);
+    assert!(layers.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.0)), "the SAEs fire: {layers:?}");
+    // TopK at the release's k: 50 of the 512 features a token.
+    let selection = saescope::sae::selection::Selection::from_args(release, &[], &[2], Some(&tmp.path().join("saes")), None).expect("selection");
+    let saescope::sae::selection::Wanted::Named(n) = &selection.wanted[0] else { panic!("a named SAE") };
+    assert_eq!(n.k, Some(50));
+    let file = tmp.path().join("saes/layer2.sae.pt");
+    let files = saescope::source::SaeFiles { cfg: file.clone(), weights: file };
+    let d = ModelConfig::from_file(&tmp.path().join("model/config.json")).expect("config").d_model();
+    let overrides = saescope::sae::Overrides { k: n.k, ..Default::default() };
+    let sae = saescope::sae::Sae::load(&files, d, n.hook, &overrides, false, tch::Device::Cpu, Kind::Float).expect("load");
+    let x = tch::Tensor::randn([3, d as i64], (Kind::Float, tch::Device::Cpu));
+    assert_eq!(sae.cfg.architecture, saescope::sae::Architecture::TopK(50));
+    let per_token = Vec::<i64>::try_from(sae.encode(&(x * 4.0)).gt(0.0).sum_dim_intlist([-1i64].as_slice(), false, Kind::Int64)).expect("counts");
+    assert!(per_token.iter().all(|&n| n > 0 && n <= 50), "at most k = 50 fire a token: {per_token:?}");
+    // The folder alone is not taken for a Qwen Scope release: which k would be a guess.
+    let reg = saescope::sae::registry::Registry::bundled().expect("registry");
+    assert!(reg.release_in_folder(&tmp.path().join("saes"), None).is_none_or(|(r, _)| !r.starts_with("qwen-scope")));
+    // Through the stand-in hub, by the release's and the model's names: the same report.
+    let hub = common::hub::Hub::start();
+    hub.repo("Qwen/Qwen3-1.7B-Base", &tmp.path().join("model"), &[]).repo("Qwen/SAE-Res-Qwen3-1.7B-Base-W32K-L0_50", &tmp.path().join("saes"), &[]);
+    let hf = tempfile::tempdir().expect("hf");
+    let out = common::via_hub(&hub, hf.path())
+        .args(["report", "--format", "json", "--no-cache", "--model", "Qwen/Qwen3-1.7B-Base", "--sae-release", release, "--layers", "2,4"])
+        .output()
+        .expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fetched: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(fetched["categories"], v["categories"], "the hub's copy gives the folder's report");
+    assert!(hub.log().join("\n").contains("layer4.sae.pt"), "{}", hub.log().join("\n"));
+}
+
 /// Every hook point TransformerLens caches for the blocks (resid_pre, attn.hook_z,
 /// hook_attn_out, hook_mlp_out, resid_post) and the logits, as its HookedTransformer computes
 /// them from the same weights (tl.json, scripts/reference_llama_tl.py: TL's own config of the

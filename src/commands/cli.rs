@@ -146,10 +146,10 @@ pub enum Command {
         #[arg(long, required_unless_present = "graph")]
         prompt: Option<String>,
         /// A folder with a transcoder per layer (SAELens folders, Gemma Scope 2's, or a set in
-        /// circuit-tracer's own layout: config.yaml, layer_L.safetensors), or a SAELens
-        /// release with one at every layer (gemma-scope-2-270m-pt-transcoders-all), fetched
-        /// from the hub.
-        #[arg(long, value_name = "DIR|RELEASE", required_unless_present = "graph")]
+        /// circuit-tracer's own layout: config.yaml, layer_L.safetensors), a SAELens release
+        /// with one at every layer (gemma-scope-2-270m-pt-transcoders-all), or circuit-tracer's
+        /// set on the hub (org/repo[/folder], llama, gemma), fetched from the hub.
+        #[arg(long, value_name = "DIR|RELEASE|HUB-SET", required_unless_present = "graph")]
         transcoders: Option<String>,
         /// Which transcoder to take where a layer has several (the end of its name:
         /// width_262k_l0_big_affine); default width_16k_l0_small_affine.
@@ -339,9 +339,10 @@ pub enum CardFormat {
 /// The explorer's graph view. Not global: `graph` and `synth` have a `--transcoders` of their own.
 #[derive(Args, Debug, Clone, Default)]
 pub struct GraphViewArgs {
-    /// A folder with a transcoder per layer, or a SAELens release with one at every layer
-    /// (as `saescope graph --transcoders` takes): `g` then draws the attribution graph of a prompt.
-    #[arg(long, value_name = "DIR|RELEASE")]
+    /// A folder with a transcoder per layer, a SAELens release with one at every layer, or
+    /// circuit-tracer's hub set (as `saescope graph --transcoders` takes): `g` then draws the
+    /// attribution graph of a prompt.
+    #[arg(long, value_name = "DIR|RELEASE|HUB-SET")]
     pub transcoders: Option<String>,
     /// Which transcoder to take where a layer has several (as `saescope graph` takes it).
     #[arg(long, value_name = "NAME")]

@@ -90,16 +90,23 @@ impl Transcoders {
 /// `--transcoder-variant` says: Gemma Scope 2's 16k, small-L0 ones with their skip term.
 pub const DEFAULT_VARIANT: &str = "width_16k_l0_small_affine";
 
-/// Where a graph's transcoders are: a folder, or a SAELens release by name (its SAE at
-/// every layer, downloaded into the hub cache; a local copy of its repo is a folder).
+/// Where a graph's transcoders are: a folder, a SAELens release by name (its SAE at every
+/// layer, downloaded into the hub cache; a local copy of its repo is a folder), or a
+/// transcoder set as circuit-tracer names one on the hub (`config.yaml` in a repo or its
+/// folder; its `gemma` and `llama` are Gemma 2 2B's and Llama 3.2 1B's).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Set {
     Dir { dir: PathBuf, variant: Option<String> },
     Release { name: String, variant: Option<String>, registry: Option<PathBuf> },
+    Hub { repo: String, folder: Option<String> },
 }
 
+/// circuit-tracer's names for its own sets (its `utils/hf_utils.py`).
+const CIRCUIT_TRACER_SETS: [(&str, &str); 2] = [("gemma", "mwhanna/gemma-scope-transcoders"), ("llama", "mntss/transcoder-Llama-3.2-1B")];
+
 impl Set {
-    /// `--transcoders`: an existing folder, else a release the registry names.
+    /// `--transcoders`: an existing folder, else a release the registry names, else
+    /// circuit-tracer's hub reference (`org/repo`, `org/repo/folder`, `gemma`, `llama`).
     pub fn parse(arg: &str, variant: Option<&str>, registry: Option<&Path>) -> Result<Self> {
         let variant = variant.map(str::to_string);
         let path = Path::new(arg);
@@ -107,19 +114,31 @@ impl Set {
             return Ok(Set::Dir { dir: path.to_path_buf(), variant });
         }
         let reg = crate::sae::registry::Registry::load(registry)?;
-        if reg.release(arg).is_none() {
+        if reg.release(arg).is_some() {
+            return Ok(Set::Release { name: arg.to_string(), variant, registry: registry.map(Path::to_path_buf) });
+        }
+        let reference = CIRCUIT_TRACER_SETS.iter().find(|(name, _)| *name == arg).map_or(arg, |(_, repo)| repo);
+        if reference.contains('@') {
+            bail!("--transcoders {arg:?}: a revision after @ is not something saescope fetches; download the repo at that revision into a folder and give the folder");
+        }
+        let parts: Vec<&str> = reference.split('/').collect();
+        if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) || arg.starts_with('.') || path.is_absolute() {
             bail!(
-                "--transcoders {arg:?} is neither a folder nor a SAELens release; give a folder with a transcoder per layer, or a release such as gemma-scope-2-270m-pt-transcoders-all (`saescope saes` lists them)"
+                "--transcoders {arg:?} is neither a folder, a SAELens release, nor a hub repo; give a folder with a transcoder per layer, a release such as gemma-scope-2-270m-pt-transcoders-all (`saescope saes` lists them), or a circuit-tracer set on the hub (org/repo, gemma, llama)"
             );
         }
-        Ok(Set::Release { name: arg.to_string(), variant, registry: registry.map(Path::to_path_buf) })
+        let folder = (parts.len() > 2).then(|| parts[2..].join("/"));
+        Ok(Set::Hub { repo: parts[..2].join("/"), folder })
     }
 
-    /// What a graph's metadata calls them (circuit-tracer's `scan`): the folder's or release's name.
+    /// What a graph's metadata calls them (circuit-tracer's `scan`): the folder's or release's
+    /// name, or the hub reference as circuit-tracer writes it (`repo`, `repo//folder`).
     pub fn label(&self) -> String {
         match self {
             Set::Dir { dir, .. } => dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
             Set::Release { name, .. } => name.clone(),
+            Set::Hub { repo, folder: None } => repo.clone(),
+            Set::Hub { repo, folder: Some(f) } => format!("{repo}//{f}"),
         }
     }
 
@@ -141,8 +160,52 @@ impl Set {
                 }
                 Ok(Transcoders::per_layer(out))
             }
+            Set::Hub { repo, folder } => {
+                let in_repo = |name: String| folder.as_ref().map_or_else(|| name.clone(), |f| format!("{f}/{name}"));
+                progress.stage(format!("transcoders {}", self.label()));
+                let config = crate::source::hub::fetch(repo, &[in_repo("config.yaml".into())], progress)
+                    .wrap_err_with(|| format!("--transcoders {}: circuit-tracer's config.yaml", self.label()))?;
+                let config = config.first().ok_or_else(|| eyre!("internal: no config.yaml fetched"))?;
+                let dir = config.parent().ok_or_else(|| eyre!("internal: {} has no folder", config.display()))?;
+                // A set naming its files (`transcoders:`) has them fetched as it is read;
+                // otherwise the files circuit-tracer's loaders look for, layer by layer.
+                if listed(config)?.is_none() {
+                    let names: Vec<String> = if crate::sae::CircuitTracerConfig::from_file(config)?.cross {
+                        (0..n_layers).flat_map(|l| [format!("W_enc_{l}.safetensors"), format!("W_dec_{l}.safetensors")]).map(in_repo).collect()
+                    } else {
+                        (0..n_layers).map(|l| in_repo(format!("layer_{l}.safetensors"))).collect()
+                    };
+                    crate::source::hub::fetch(repo, &names, progress)?;
+                }
+                load_circuit_tracer(dir, n_layers, d_model, device, kind, progress)
+            }
         }
     }
+}
+
+/// The files a circuit-tracer `config.yaml` lists (`transcoders:`, one per layer in order:
+/// `hf://org/repo/path` or a path), if it lists them.
+fn listed(config: &Path) -> Result<Option<Vec<String>>> {
+    let text = std::fs::read_to_string(config).wrap_err_with(|| format!("cannot read {}", config.display()))?;
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| eyre!("{}: not YAML ({e})", config.display()))?;
+    let Some(list) = docs.first().and_then(|d| d["transcoders"].as_vec()) else { return Ok(None) };
+    list.iter()
+        .map(|v| v.as_str().map(str::to_string).ok_or_else(|| eyre!("{}: transcoders lists something that is not a path", config.display())))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// A listed transcoder's file: an `hf://org/repo/path[?revision=..]` fetched into the hub
+/// cache, else a path (relative to the config's folder).
+fn listed_file(entry: &str, dir: &Path, progress: &crate::runtime::progress::ProgressSink) -> Result<PathBuf> {
+    let Some(uri) = entry.strip_prefix("hf://") else { return Ok(dir.join(entry)) };
+    if uri.contains('?') {
+        bail!("{entry}: a revision is not something saescope fetches; download that revision into a folder and give the folder");
+    }
+    let mut parts = uri.splitn(3, '/');
+    let (Some(org), Some(name), Some(path)) = (parts.next(), parts.next(), parts.next()) else { bail!("{entry} is not an hf://org/repo/path reference") };
+    let got = crate::source::hub::fetch(&format!("{org}/{name}"), &[path.to_string()], progress)?;
+    got.into_iter().next().ok_or_else(|| eyre!("internal: {entry} was not fetched"))
 }
 
 /// The release's transcoder at each layer: the only one there, or the one whose id ends
@@ -194,7 +257,7 @@ fn load_dir_variant(dir: &Path, variant: Option<&str>, n_layers: usize, d_model:
         bail!("{} is not a folder: --transcoders takes a folder with a transcoder per layer (saescope synth --transcoders plain writes one)", dir.display());
     }
     if dir.join("config.yaml").is_file() {
-        return load_circuit_tracer(dir, n_layers, d_model, device, kind);
+        return load_circuit_tracer(dir, n_layers, d_model, device, kind, &crate::runtime::progress::ProgressSink::none());
     }
     if dir.join("params_layer_0.safetensors").is_file() {
         return load_scope_clt(dir, n_layers, d_model, device, kind);
@@ -245,9 +308,42 @@ fn load_dir_variant(dir: &Path, variant: Option<&str>, n_layers: usize, d_model:
 /// circuit-tracer's transcoder set or cross-layer transcoder: `config.yaml` (`model_kind:
 /// transcoder_set` or `cross_layer_transcoder`, the input and output hooks relative to
 /// `blocks.L`) and `layer_L.safetensors` for every layer, or `W_enc_L.safetensors` and
-/// `W_dec_L.safetensors` (its `CrossLayerTranscoder.to_safetensors`).
-fn load_circuit_tracer(dir: &Path, n_layers: usize, d_model: usize, device: Device, kind: Kind) -> Result<Transcoders> {
-    let crate::sae::CircuitTracerConfig { cross, reads } = crate::sae::CircuitTracerConfig::from_file(&dir.join("config.yaml"))?;
+/// `W_dec_L.safetensors` (its `CrossLayerTranscoder.to_safetensors`); or a set whose config
+/// lists its files (`transcoders:`), its own layout's or the first Gemma Scope's `params.npz`
+/// (its `gemma` set), fetched from the hub where they are `hf://` references.
+fn load_circuit_tracer(
+    dir: &Path,
+    n_layers: usize,
+    d_model: usize,
+    device: Device,
+    kind: Kind,
+    progress: &crate::runtime::progress::ProgressSink,
+) -> Result<Transcoders> {
+    let config = dir.join("config.yaml");
+    let crate::sae::CircuitTracerConfig { cross, reads } = crate::sae::CircuitTracerConfig::from_file(&config)?;
+    if let Some(files) = listed(&config)? {
+        if cross {
+            bail!("{}: a cross-layer transcoder listed file by file is not a layout saescope reads", config.display());
+        }
+        if files.len() != n_layers {
+            bail!("{} lists {} transcoders; the model has {n_layers} layers and a graph needs one at each", config.display(), files.len());
+        }
+        let layers = files
+            .iter()
+            .enumerate()
+            .map(|(l, entry)| {
+                let file = listed_file(entry, dir, progress)?;
+                let (reads, writes) = (HookPoint::new(l, reads), HookPoint::new(l, Site::MlpOut));
+                if file.extension().is_some_and(|e| e == "npz") {
+                    // The first Gemma Scope's, read as SAELens's gemma_2_transcoder reads it.
+                    Sae::load(&SaeFiles { cfg: file.clone(), weights: file }, d_model, reads, &Overrides::default(), true, device, kind)
+                } else {
+                    Sae::load_circuit_tracer(&file, reads, writes, d_model, device, kind)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(Transcoders::per_layer(layers));
+    }
     let need = |name: String| -> Result<PathBuf> {
         let file = dir.join(&name);
         if !file.is_file() {

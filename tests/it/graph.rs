@@ -203,10 +203,19 @@ fn gemma_2_with_gemma_scope_transcoders() {
         std::fs::create_dir_all(repo.path().join(&entry.path)).expect("dir");
         std::fs::copy(from.join("params.npz"), repo.path().join(&entry.path).join("params.npz")).expect("copy");
     }
+    // circuit-tracer's `gemma` set: a config.yaml listing those files by hf:// reference.
+    let set = tempfile::tempdir().expect("set");
+    let mut by_layer: Vec<(usize, &str)> = release.saes.iter().map(|e| (e.hook().expect("hook").layer, e.path.as_str())).collect();
+    by_layer.sort_unstable();
+    let listed: String = by_layer.iter().map(|(_, p)| format!("  - hf://google/gemma-scope-2b-pt-transcoders/{p}/params.npz\n")).collect();
+    let config = format!("model_kind: transcoder_set\nfeature_input_hook: ln2.hook_normalized\nfeature_output_hook: hook_mlp_out\ntranscoders:\n{listed}");
+    std::fs::write(set.path().join("config.yaml"), config).expect("config");
     let hub = crate::common::hub::Hub::start();
-    hub.repo("google/gemma-scope-2b-pt-transcoders", repo.path(), &[]);
+    hub.repo("google/gemma-scope-2b-pt-transcoders", repo.path(), &[]).repo("mwhanna/gemma-scope-transcoders", set.path(), &[]);
     same_graph_from_hub(&hub, "gemma-scope-2b-pt-transcoders", &dir, &written);
     assert!(hub.log().join("\n").contains("layer_25/width_16k/average_l0_"), "{}", hub.log().join("\n"));
+    same_graph_from_hub(&hub, "gemma", &dir, &written);
+    assert!(hub.log().join("\n").contains("mwhanna/gemma-scope-transcoders"), "{}", hub.log().join("\n"));
 }
 
 /// The whole model synth wrote to `dir/model`.
@@ -677,7 +686,57 @@ fn transcoders_by_release_name_through_the_stand_in_hub() {
         "{err}"
     );
     let out = graph(crate::common::saescope(), "no-such-release".as_ref(), &dir.join("c.json"), &[]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is neither a folder nor a SAELens release"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is neither a folder, a SAELens release, nor a hub repo"));
+}
+
+/// circuit-tracer's sets by its own hub names: `--transcoders llama` fetches its Llama 3.2
+/// 1B set (mntss/transcoder-Llama-3.2-1B: config.yaml and layer_L.safetensors), and
+/// `org/repo/folder` a set whose config.yaml lists its files as hf:// references into another
+/// repo (as its `gemma` set lists Gemma Scope's); each gives the graph of the same files in a
+/// folder, and names itself as circuit-tracer's scan does.
+#[test]
+fn circuit_tracer_sets_by_their_hub_names() {
+    let progress = saescope::runtime::progress::ProgressSink::none();
+    let dir = crate::common::kept_dir();
+    saescope::synth::llama::write(&dir, saescope::model::llama::Variant::Llama, saescope::synth::gpt2::Size::Tiny, 0, None, &progress).expect("synth");
+    let e = engine_in(&dir);
+    let spec =
+        saescope::synth::transcoders::Spec { width: 256, skip: true, cross: false, layout: saescope::synth::transcoders::Layout::CircuitTracer, seed: 5 };
+    let set = dir.join("set");
+    saescope::synth::transcoders::write(e.model.as_ref(), &e.tokenizer, &set, spec, &progress).expect("transcoders");
+    // A second repo whose folder's config names the first repo's files.
+    let sets = dir.join("sets");
+    std::fs::create_dir_all(sets.join("tiny")).expect("mkdir");
+    let listed: String = (0..e.model.n_layers()).map(|l| format!("  - hf://mntss/transcoder-Llama-3.2-1B/layer_{l}.safetensors\n")).collect();
+    let config = std::fs::read_to_string(set.join("config.yaml")).expect("config");
+    std::fs::write(sets.join("tiny/config.yaml"), format!("{config}\ntranscoders:\n{listed}")).expect("write");
+    let hub = crate::common::hub::Hub::start();
+    hub.repo("meta-llama/Llama-3.2-1B", &dir.join("model"), &[]).repo("mntss/transcoder-Llama-3.2-1B", &set, &[]).repo("someone/sets", &sets, &[]);
+    let hf = tempfile::tempdir().expect("hf");
+    let graph = |mut c: std::process::Command, model: &[&std::ffi::OsStr], transcoders: &std::ffi::OsStr, file: &std::path::Path| {
+        let out = c.arg("graph").args(model).arg("--transcoders").arg(transcoders).args(["--prompt", PROMPT]).arg("-o").arg(file).output().expect("graph");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        saescope::graph::json::read(file).expect("graph file")
+    };
+    let local = graph(crate::common::saescope(), &["--model-dir".as_ref(), dir.join("model").as_os_str()], set.as_os_str(), &dir.join("a.json"));
+    let by_hub = ["--model".as_ref(), "meta-llama/Llama-3.2-1B".as_ref()];
+    let llama = graph(crate::common::via_hub(&hub, hf.path()), &by_hub, "llama".as_ref(), &dir.join("b.json"));
+    assert_eq!(llama.metadata.scan, "mntss/transcoder-Llama-3.2-1B");
+    assert!(!local.nodes.is_empty() && llama.nodes == local.nodes && llama.links == local.links, "{} vs {} nodes", llama.nodes.len(), local.nodes.len());
+    let listed = graph(crate::common::via_hub(&hub, hf.path()), &by_hub, "someone/sets/tiny".as_ref(), &dir.join("c.json"));
+    assert_eq!(listed.metadata.scan, "someone/sets//tiny");
+    assert!(listed.nodes == local.nodes && listed.links == local.links);
+    let log = hub.log().join("\n");
+    assert!(log.contains("someone/sets") && log.contains("tiny/config.yaml") && log.contains("layer_5.safetensors"), "{log}");
+    // A revision is refused with what to do instead.
+    let out = crate::common::saescope()
+        .args(["graph", "--model-dir"])
+        .arg(dir.join("model"))
+        .args(["--transcoders", "org/repo@v2", "--prompt", "x", "-o"])
+        .arg(dir.join("d.json"))
+        .output()
+        .expect("graph");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("into a folder"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// `--ablate ... --scale S` sets a feature to S times its activation on the clean prompt:

@@ -74,8 +74,9 @@ pub struct Replacement<'a> {
 impl<'a> Replacement<'a> {
     /// Runs the prompt once: the transcoders' activations at each layer's MLP input
     /// (positions before `skip` left out: BOS, as circuit-tracer does), the error terms and
-    /// the logits. `transcoders[l]` must read layer l's `hook_mlp_in` or
-    /// `ln2.hook_normalized` and write its `hook_mlp_out`.
+    /// the logits. `transcoders[l]` must read layer l's `hook_mlp_in`, `ln2.hook_normalized`
+    /// or `hook_resid_mid` (the MLP's input, its norm's, or the residual it normalises) and
+    /// write its `hook_mlp_out`.
     pub fn new(model: &'a dyn Family, transcoders: &'a Transcoders, tokens: &[u32], skip: usize) -> Result<Self> {
         let n_layers = model.n_layers();
         if transcoders.len() != n_layers {
@@ -83,7 +84,7 @@ impl<'a> Replacement<'a> {
         }
         for (l, tc) in transcoders.layers.iter().enumerate() {
             let reads = tc.cfg.hook_name.as_deref().and_then(HookPoint::parse);
-            let ok_in = matches!(reads, Some(h) if h.layer == l && matches!(h.site, Site::MlpIn | Site::Ln2Normalized));
+            let ok_in = matches!(reads, Some(h) if h.layer == l && matches!(h.site, Site::MlpIn | Site::Ln2Normalized | Site::ResidMid));
             if !ok_in || tc.writes() != Some(HookPoint::new(l, Site::MlpOut)) {
                 bail!(
                     "transcoder {l} reads {} and writes {}: a graph needs each layer's transcoder to read that layer's MLP input and write its MLP output",

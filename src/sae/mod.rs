@@ -82,10 +82,16 @@ impl CircuitTracerConfig {
             Some("cross_layer_transcoder") => true,
             other => bail!("{}: model_kind {other:?} is neither circuit-tracer's transcoder_set nor cross_layer_transcoder", path.display()),
         };
+        // mntss's cross-layer transcoders for Gemma 2 read the residual before the MLP's norm
+        // (`hook_resid_mid`: SAELens's tests of its mntss_clt_layer_transcoder loader
+        // fetch mntss/clt-gemma-2-2b-426k's config.yaml and expect blocks.L.hook_resid_mid).
         let reads = match key("feature_input_hook").as_deref() {
             Some("mlp.hook_in") => Site::MlpIn,
             Some("ln2.hook_normalized") => Site::Ln2Normalized,
-            other => bail!("{}: feature_input_hook {other:?} is not an MLP input saescope knows (mlp.hook_in, ln2.hook_normalized)", path.display()),
+            Some("hook_resid_mid") => Site::ResidMid,
+            other => {
+                bail!("{}: feature_input_hook {other:?} is not an MLP input saescope knows (mlp.hook_in, ln2.hook_normalized, hook_resid_mid)", path.display())
+            }
         };
         match key("feature_output_hook").as_deref() {
             Some("hook_mlp_out" | "mlp.hook_out") => Ok(Self { cross, reads }),

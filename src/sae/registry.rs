@@ -105,6 +105,10 @@ impl Registry {
                 }
                 // Its transcoders read ln2.hook_normalized and write the MLP's output.
                 Some("gemma_2_transcoder") => Some(Site::Ln2Normalized),
+                // mntss's cross-layer transcoders: each layer's encoder reads the residual
+                // before the MLP (sae/mod.rs, CircuitTracerConfig; the repo's config.yaml,
+                // checked when the layer loads).
+                Some("mntss_clt_layer_transcoder") => Some(Site::ResidMid),
                 _ => continue,
             };
             for e in &mut r.saes {
@@ -144,7 +148,8 @@ impl Registry {
         let (name, _, mut layers) = self
             .releases
             .iter()
-            .filter(|(_, r)| same_model(&r.model, model))
+            // mntss's cross-layer transcoders read the residual too, but are not its SAEs.
+            .filter(|(_, r)| same_model(&r.model, model) && r.conversion_func.as_deref() != Some("mntss_clt_layer_transcoder"))
             .map(|(n, r)| (n.clone(), widest(r), hosted(r)))
             .filter(|(_, _, layers)| !layers.is_empty())
             .min_by(|(n1, w1, l1), (n2, w2, l2)| l2.len().cmp(&l1.len()).then(w1.cmp(w2)).then(n1.cmp(n2)))?;
@@ -328,8 +333,9 @@ impl SaeEntry {
     /// Scope's `SITE/layer_L_...` path.
     pub fn hook(&self) -> Option<HookPoint> {
         if let Some(site) = self.site {
-            // `layer_L/...`; embedding SAEs (hook_embed) are not a hook point saescope has.
-            let layer = self.path.strip_prefix("layer_")?.split('/').next()?.parse().ok()?;
+            // `layer_L/...`, or the layer alone (mntss's `path: 0`); embedding SAEs
+            // (hook_embed) are not a hook point saescope has.
+            let layer = self.path.parse().ok().or_else(|| self.path.strip_prefix("layer_")?.split('/').next()?.parse().ok())?;
             return Some(HookPoint::new(layer, site));
         }
         if let Some(h) = HookPoint::parse(&self.id) {
@@ -517,6 +523,7 @@ mod tests {
         .expect("yaml");
         let r = Registry::from_yaml(&yaml).expect("read");
         assert_eq!(r.release("mntss-clt").expect("release").saes[0].path, "0");
+        assert_eq!(r.release("mntss-clt").expect("release").saes[0].hook().map(|h| h.to_string()).as_deref(), Some("blocks.0.hook_resid_mid"));
     }
 
     #[test]

@@ -65,6 +65,47 @@ fn every_row_is_what_perturbing_its_source_does() {
     }
 }
 
+/// A cross-layer transcoder reading the residual before the MLP (`feature_input_hook:
+/// hook_resid_mid`, as mntss's for Gemma 2 do): its rows are what perturbing their sources
+/// does, and each layer opens as an SAE at `blocks.L.hook_resid_mid`.
+#[test]
+fn a_cross_layer_transcoder_reading_resid_mid() {
+    let e = model_engine();
+    let dir = crate::common::kept_dir();
+    for f in std::fs::read_dir(tiny_clt()).expect("clt") {
+        let f = f.expect("entry").path();
+        std::fs::copy(&f, dir.join(f.file_name().expect("name"))).expect("copy");
+    }
+    let config =
+        std::fs::read_to_string(dir.join("config.yaml")).expect("config").replace("feature_input_hook: mlp.hook_in", "feature_input_hook: hook_resid_mid");
+    assert!(config.contains("hook_resid_mid"));
+    std::fs::write(dir.join("config.yaml"), config).expect("write");
+    let tcs = load_dir(&dir, e.model.n_layers(), e.model.d_model(), tch::Device::Cpu, tch::Kind::Float).expect("clt");
+    assert!(tcs.layers.iter().all(|t| t.cfg.hook_name.as_deref().is_some_and(|h| h.ends_with("hook_resid_mid"))), "they read hook_resid_mid");
+    let tokens = e.tokenizer.encode_with_bos(PROMPT).expect("tokens");
+    check_rows(e.model.as_ref(), &tcs, &tokens, "GPT-2, CLT at resid_mid");
+    let files = saescope::source::SaeFiles { cfg: dir.join("config.yaml"), weights: dir.join("W_enc_2.safetensors") };
+    let hook = saescope::model::hooks::HookPoint::parse("blocks.2.hook_resid_mid").expect("hook");
+    saescope::sae::Sae::load(&files, e.model.d_model(), hook, &Default::default(), false, tch::Device::Cpu, tch::Kind::Float).expect("layer 2 as an SAE");
+    // By its SAELens release's name (mntss_clt_layer_transcoder: `path: 2`), through the
+    // stand-in hub: each layer read at blocks.L.hook_resid_mid, its decoder fetched beside.
+    let hub = crate::common::hub::Hub::start();
+    hub.repo("mntss/clt-gemma-2-2b-2.5M", &dir, &[]);
+    let hf = tempfile::tempdir().expect("hf");
+    let out = crate::common::via_hub(&hub, hf.path())
+        .args(["report", "--format", "json", "--no-cache", "--model-dir"])
+        .arg(crate::common::tiny().join("model"))
+        .args(["--sae-release", "mntss-gemma-2-2b-2.5m-clt-as-per-layer", "--layers", "2,3"])
+        .output()
+        .expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let hooks: Vec<&str> = v["saes"].as_array().expect("saes").iter().filter_map(|s| s["hook"].as_str()).collect();
+    assert_eq!(hooks, ["blocks.2.hook_resid_mid", "blocks.3.hook_resid_mid"], "{v}");
+    let log = hub.log().join("\n");
+    assert!(log.contains("W_dec_3.safetensors") && log.contains("config.yaml"), "{log}");
+}
+
 /// Gemma 3 as Gemma Scope 2 lays its transcoders out (`transcoder_all/layer_L_..._affine`):
 /// the token nodes are the embedding as Gemma adds it, times sqrt(d_model), which the
 /// perturbation confirms (circuit-tracer's own token vector lacks that scale).

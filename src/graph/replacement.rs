@@ -267,7 +267,7 @@ impl<'a> Replacement<'a> {
 
 /// Positions a pass's prompt is cut to a multiple of. Each length costs a frozen forward
 /// (with the MLPs, which the replacement then overrides), so on a long prompt a handful of
-/// lengths: 8 at 1,024 tokens, none below 128.
+/// lengths (9 at 1,025 tokens: 128, 256, ..., 1,024 and the whole), one below 128.
 const PREFIX_BUCKET: usize = 128;
 
 /// Prompt copies times tokens one backward pass takes at most. The batched frozen forward

@@ -33,8 +33,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Line::raw(info(app, rest.width)), rest);
 }
 
-/// The run's line in `width` columns.
+/// The run's line in `width` columns. The latest message comes first so a narrow screen
+/// never cuts it off; model and SAE labels (often long paths) give up their beginnings
+/// before the device, time and cache figures after them are pushed off the edge.
 fn info(app: &App, width: u16) -> String {
+    let message = app.message.as_deref().map(|m| format!("{m} · ")).unwrap_or_default();
     let tail = format!(
         " · {}{}{}",
         app.info.device,
@@ -43,18 +46,9 @@ fn info(app: &App, width: u16) -> String {
     );
     // The chat mark ends the model's label, which gives up its beginning first.
     let model = if app.info.chat { format!("{} (chat)", app.info.model) } else { app.info.model.clone() };
-    compose(app.message.as_deref(), &model, &app.info.sae, &tail, width as usize)
-}
-
-/// The latest message comes first so a narrow screen never cuts it off, in at most what
-/// leaves the model's label its last 24 characters (a long message gives up its middle);
-/// model and SAE labels (often long paths) give up their beginnings before the device,
-/// time and cache figures in `tail` are pushed off the edge.
-fn compose(message: Option<&str>, model: &str, sae: &str, tail: &str, width: usize) -> String {
-    const MODEL_ROOM: usize = " model ".len() + 24;
-    let message = message.map(|m| format!("{} · ", keep_ends(m, width.saturating_sub(MODEL_ROOM + 3).max(width / 2)))).unwrap_or_default();
-    let fixed = [" ", &message, "model ", " · SAEs ", tail].iter().map(|s| s.chars().count()).sum::<usize>();
-    let budget = width.saturating_sub(fixed);
+    let (model, sae) = (model.as_str(), app.info.sae.as_str());
+    let fixed = [" ", &message, "model ", " · SAEs ", &tail].iter().map(|s| s.chars().count()).sum::<usize>();
+    let budget = (width as usize).saturating_sub(fixed);
     let (m, s) = (model.chars().count(), sae.chars().count());
     let (model, sae) = if m + s <= budget {
         (model.to_string(), sae.to_string())
@@ -95,19 +89,7 @@ fn keep_end(s: &str, room: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{compose, keep_end, keep_ends};
-
-    #[test]
-    fn a_long_message_leaves_the_model_in_sight() {
-        let message = "Gemma Scope 2 ships examples.safetensors beside each SAE: press O for the overview, or index a corpus for full dashboards";
-        let line = compose(Some(message), "/tmp/run/model (chat)", "5 res 262k, 9 res 262k", " · cpu · 1.2 s", 80);
-        let shown: String = line.chars().take(80).collect();
-        assert!(shown.contains("model ") && shown.contains("model (chat)"), "{shown}");
-        assert!(shown.starts_with(" Gemma Scope 2 ship") && shown.contains("dashboards · model"), "the message keeps both ends: {shown}");
-        // Wide enough, nothing is cut.
-        let wide = compose(Some("saved"), "gpt2", "8 res", " · cpu", 120);
-        assert_eq!(wide, " saved · model gpt2 · SAEs 8 res · cpu");
-    }
+    use super::{keep_end, keep_ends};
 
     #[test]
     fn a_long_error_keeps_what_failed_and_what_to_do() {

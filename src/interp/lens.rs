@@ -39,6 +39,9 @@ pub struct TokenActivations {
     pub saes: Vec<Vec<SparseVec>>,
     /// Tokens cut off because the text was longer than n_ctx.
     pub truncated: usize,
+    /// How many of `tokens` come before the text's own: BOS where the run counts it (or the
+    /// chat template's opening), which a cursor counting the text's tokens skips.
+    pub framing: usize,
 }
 
 impl TokenActivations {
@@ -119,5 +122,6 @@ pub fn token_activations(engine: &Engine, text: &str, include_bos: bool) -> Resu
         let flat = Vec::<f32>::try_from(acts.view([-1]))?;
         saes.push(flat.chunks(sae.d_sae).skip(own.start).take(own.len()).map(SparseVec::from_dense).collect());
     }
-    Ok(TokenActivations { tokens: engine.tokenizer.token_strings(&ids[own]), saes, truncated })
+    let framing = engine.tokenizer.frame(false).lead.saturating_sub(frame.lead);
+    Ok(TokenActivations { tokens: engine.tokenizer.token_strings(&ids[own]), saes, truncated, framing })
 }

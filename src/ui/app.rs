@@ -324,7 +324,13 @@ impl App {
         }
         // The token view's cursor as the attribution takes it: the prediction after it.
         let prompt = match self.screen() {
-            Screen::Tokens(t) => t.text(&self.ctx).map(|text| (text.to_string(), t.cursor.map(|c| c + 1))),
+            Screen::Tokens(t) => match t.upto(&self.ctx) {
+                Ok(upto) => t.text(&self.ctx).map(|text| (text.to_string(), upto)),
+                Err(why) => {
+                    self.ctx.message = Some(why.into());
+                    return;
+                }
+            },
             Screen::Attribute(a) => Some((a.prompt.clone(), a.upto)),
             _ => None,
         };

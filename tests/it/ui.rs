@@ -281,6 +281,41 @@ fn the_token_view_attributes_the_prediction_at_its_cursor() {
     assert!(matches!(pending().as_slice(), [WorkerRequest::Attribute { upto: None, .. }]), "{:?}", pending());
 }
 
+/// With BOS on view (--include-bos; under --chat the template's opening) the cursor still
+/// asks about the text's own tokens: on BOS it says to move, one right of it is the text's
+/// first token, for the attribution and the graph alike.
+#[test]
+fn the_token_cursor_counts_the_texts_own_tokens_when_bos_is_shown() {
+    let mut a = app(true);
+    a.transcoders = Some("transcoders".into());
+    press(&mut a, Action::Tokens);
+    serve(&mut a);
+    let text = {
+        let Some(saescope::ui::screens::Screen::Tokens(view)) = Some(a.screen()) else { panic!("token view") };
+        view.text(&a.ctx).expect("a text").to_string()
+    };
+    let n = {
+        let acts = a.ctx.token_cache.get_mut(&text).expect("tokens");
+        acts.framing = 1;
+        acts.tokens.len()
+    };
+    for _ in 0..n {
+        press(&mut a, Action::TokenLeft);
+    }
+    PENDING.with(|p| p.borrow_mut().clear());
+    press(&mut a, Action::Attribute);
+    press(&mut a, Action::Graph);
+    assert!(pending().is_empty(), "nothing asked from BOS: {:?}", pending());
+    assert!(a.ctx.message.as_deref().is_some_and(|m| m.contains("cursor is on BOS")), "{:?}", a.ctx.message);
+    press(&mut a, Action::TokenRight);
+    press(&mut a, Action::Attribute);
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Attribute { upto: Some(1), .. }]), "{:?}", pending());
+    PENDING.with(|p| p.borrow_mut().clear());
+    press(&mut a, Action::Back);
+    press(&mut a, Action::Graph);
+    assert!(matches!(pending().as_slice(), [WorkerRequest::Graph { upto: Some(1), .. }]), "{:?}", pending());
+}
+
 /// A gauge label longer than the status line at 80 columns (a long release name while
 /// indexing) keeps what is being done and the counts at its end; an error keeps what failed
 /// and what to do.
@@ -941,7 +976,7 @@ fn each_view_exports_its_own_table() {
 #[test]
 fn token_view_keeps_recent_texts_only() {
     let mut a = app(true);
-    let none = || saescope::interp::lens::TokenActivations { tokens: vec![], saes: vec![], truncated: 0 };
+    let none = || saescope::interp::lens::TokenActivations { tokens: vec![], saes: vec![], truncated: 0, framing: 0 };
     for i in 0..200 {
         a.receive(Reply::Tokens(format!("text {i}"), none()));
     }

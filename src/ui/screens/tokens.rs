@@ -72,8 +72,10 @@ impl TokensScreen {
             // after the cursor's.
             Action::Attribute => {
                 if let Some(t) = self.text(ctx).map(String::from) {
-                    let upto = self.cursor.map(|c| c + 1);
-                    return ScreenStep::Open(super::Screen::Attribute(super::AttributeScreen::open_at(t, upto, out)));
+                    match self.upto(ctx) {
+                        Ok(upto) => return ScreenStep::Open(super::Screen::Attribute(super::AttributeScreen::open_at(t, upto, out))),
+                        Err(why) => ctx.message = Some(why.into()),
+                    }
                 }
             }
             _ => return ScreenStep::Pass,
@@ -86,6 +88,19 @@ impl TokensScreen {
             self.row = i;
             self.cursor = None;
             self.want(ctx, out);
+        }
+    }
+
+    /// The prediction the cursor asks about, as the count of the text's own tokens up to
+    /// it (None: after the whole text), which is how the attribution and the graph count:
+    /// the cursor counts the tokens on view, BOS among them with --include-bos (and under
+    /// --chat the template's opening), which are not the text's.
+    pub fn upto(&self, ctx: &Context) -> Result<Option<usize>, &'static str> {
+        let framing = self.text(ctx).and_then(|t| ctx.token_cache.get(t)).map_or(0, |a| a.framing);
+        match self.cursor {
+            Some(c) if c < framing => Err("the cursor is on BOS, before the text: > moves it onto the text"),
+            Some(c) => Ok(Some(c + 1 - framing)),
+            None => Ok(None),
         }
     }
 

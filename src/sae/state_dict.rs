@@ -25,9 +25,31 @@ use tch::{Kind, Tensor};
 
 /// Which of the two a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Made {
+pub enum Made {
     QwenScope,
     Goodfire,
+}
+
+impl Made {
+    /// Which one a file of this name is (`layer12.sae.pt`, `...-SAE-l19.pth`), if either.
+    pub fn of(path: &Path) -> Option<Self> {
+        if qwen_scope_layer(path).is_some() {
+            Some(Self::QwenScope)
+        } else if goodfire_layer(path).is_some() {
+            Some(Self::Goodfire)
+        } else {
+            None
+        }
+    }
+
+    /// Its tensors' names in the file: encoder, decoder, their biases (synth/llama.rs
+    /// writes them so).
+    pub fn names(self) -> [&'static str; 4] {
+        match self {
+            Self::QwenScope => ["W_enc", "W_dec", "b_enc", "b_dec"],
+            Self::Goodfire => ["encoder_linear.weight", "decoder_linear.weight", "encoder_linear.bias", "decoder_linear.bias"],
+        }
+    }
 }
 
 /// The layer in a Qwen Scope file's name (`layer12.sae.pt`).
@@ -43,16 +65,12 @@ fn goodfire_layer(path: &Path) -> Option<usize> {
 }
 
 fn made(files: &SaeFiles) -> Option<Made> {
-    if files.cfg != files.weights {
-        return None;
-    }
-    if qwen_scope_layer(&files.weights).is_some() {
-        Some(Made::QwenScope)
-    } else if goodfire_layer(&files.weights).is_some() {
-        Some(Made::Goodfire)
-    } else {
-        None
-    }
+    (files.cfg == files.weights).then(|| Made::of(&files.weights)).flatten()
+}
+
+/// `made`, where the caller has checked `is`.
+fn made_checked(files: &SaeFiles) -> Result<Made> {
+    made(files).ok_or_else(|| eyre!("internal: {} is neither a Qwen Scope nor a Goodfire SAE", files.weights.display()))
 }
 
 /// Whether `files` are one of these (a `.pt` standing in for its own config, named so).
@@ -89,8 +107,8 @@ pub fn qwen_scope_k(text: &str) -> Option<usize> {
 /// A Qwen Scope SAE's k is `k` (its release's, by name), else the one in its path.
 pub fn config(files: &SaeFiles, k: Option<usize>) -> Result<SaeConfig> {
     let path = &files.weights;
-    let (architecture, k) = match made(files) {
-        Some(Made::QwenScope) => {
+    let (architecture, k) = match made_checked(files)? {
+        Made::QwenScope => {
             let k = k.or_else(|| qwen_scope_k(&path.to_string_lossy())).ok_or_else(|| {
                 eyre!(
                     "{}: a Qwen Scope SAE's k is in its repository's name (Qwen/SAE-Res-<model>-W<N>K-L0_<k>); open it by release name (--sae-release qwen-scope-...) or keep it in a folder named as its repository",
@@ -99,8 +117,7 @@ pub fn config(files: &SaeFiles, k: Option<usize>) -> Result<SaeConfig> {
             })?;
             ("topk", Some(k))
         }
-        Some(Made::Goodfire) => ("standard", None),
-        None => bail!("internal: {} is neither a Qwen Scope nor a Goodfire SAE", path.display()),
+        Made::Goodfire => ("standard", None),
     };
     let hook = reads(files).ok_or_else(|| eyre!("internal: no layer in {}", path.display()))?;
     let mut cfg = SaeConfig::from_json(&serde_json::json!({
@@ -114,17 +131,9 @@ pub fn config(files: &SaeFiles, k: Option<usize>) -> Result<SaeConfig> {
     Ok(cfg)
 }
 
-/// The file's tensors' names in it: encoder, decoder, their biases.
-fn names(m: Made) -> [&'static str; 4] {
-    match m {
-        Made::QwenScope => ["W_enc", "W_dec", "b_enc", "b_dec"],
-        Made::Goodfire => ["encoder_linear.weight", "decoder_linear.weight", "encoder_linear.bias", "decoder_linear.bias"],
-    }
-}
-
 /// `[d_sae, d_in]` of the encoder as the file holds it.
 fn sizes(sd: &Arrays, m: Made) -> Result<(usize, usize)> {
-    let [enc, ..] = names(m);
+    let [enc, ..] = m.names();
     match sd.shape(enc).as_deref() {
         Some(&[d_sae, d_in]) => Ok((d_sae, d_in)),
         _ => bail!("{}: no 2-D tensor {enc} (it has {}); is it a {m:?} SAE?", sd.path().display(), sd.names().join(", ")),
@@ -133,10 +142,10 @@ fn sizes(sd: &Arrays, m: Made) -> Result<(usize, usize)> {
 
 /// The weights in SAELens's names and orientation (W_enc [d_in, d_sae], W_dec [d_sae, d_in]), f32.
 pub fn arrays(files: &SaeFiles) -> Result<Arrays> {
-    let m = made(files).ok_or_else(|| eyre!("internal: {} is neither a Qwen Scope nor a Goodfire SAE", files.weights.display()))?;
+    let m = made_checked(files)?;
     let sd = crate::weights::torch_pt::open(&files.weights)?;
     let (d_sae, d_in) = sizes(&sd, m)?;
-    let [enc, dec, b_enc, b_dec] = names(m);
+    let [enc, dec, b_enc, b_dec] = m.names();
     let get = |n: &str, shape: &[usize]| -> Result<Tensor> { Ok(sd.tensor(n, shape)?.to_kind(Kind::Float)) };
     let tensors = [
         ("W_enc", get(enc, &[d_sae, d_in])?.tr().contiguous()),
@@ -149,13 +158,13 @@ pub fn arrays(files: &SaeFiles) -> Result<Arrays> {
 
 /// Its feature count, from the file.
 pub fn width(files: &SaeFiles) -> Result<usize> {
-    let m = made(files).ok_or_else(|| eyre!("internal: {} is neither a Qwen Scope nor a Goodfire SAE", files.weights.display()))?;
+    let m = made_checked(files)?;
     Ok(sizes(&crate::weights::torch_pt::open(&files.weights)?, m)?.0)
 }
 
 /// Bytes its tensors take in f32 (the memory planner's figure).
 pub fn bytes(files: &SaeFiles, with_decoder: bool) -> Result<u64> {
-    let m = made(files).ok_or_else(|| eyre!("internal: {} is neither a Qwen Scope nor a Goodfire SAE", files.weights.display()))?;
+    let m = made_checked(files)?;
     let (d_sae, d_in) = sizes(&crate::weights::torch_pt::open(&files.weights)?, m)?;
     let (d_sae, d_in) = (d_sae as u64, d_in as u64);
     Ok(4 * (d_in * d_sae * if with_decoder { 2 } else { 1 } + d_sae + d_in))

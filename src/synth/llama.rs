@@ -155,7 +155,7 @@ fn write_release(
     for wanted in &selection.wanted {
         let Wanted::Named(n) = wanted else { bail!("synth --family llama or qwen3 takes a release name (`saescope saes --of meta-llama/Llama-3.1-8B`)") };
         let crate::source::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
-        let qwen_scope = n.path.ends_with(".sae.pt");
+        let qwen_scope = crate::sae::state_dict::Made::of(Path::new(&n.path)) == Some(crate::sae::state_dict::Made::QwenScope);
         match n.layout {
             SaeLayout::LlamaScope if variant == Variant::Llama => write_llama_scope(model, seqs, n, base, width, rng, progress)?,
             SaeLayout::StateDict if qwen_scope == (variant == Variant::Qwen3) => write_state_dict(model, seqs, n, base, width, rng, progress)?,
@@ -201,11 +201,11 @@ fn write_llama_scope(
     rng: &mut ChaCha8Rng,
     progress: &ProgressSink,
 ) -> Result<()> {
+    // The threshold sits just above 0 in the loader's units.
     const THRESHOLD: f64 = 0.05;
     let factor = n.norm_scaling_factor.ok_or_else(|| color_eyre::eyre::eyre!("{}: the registry gives no norm_scaling_factor", n.id))?;
     let x = calibration_at(model, seqs, n.hook, Processing::NONE)?.f_mul_scalar(factor)?;
     progress.stage(format!("writing synthetic Llama Scope SAE {} ({width} features)", n.path));
-    // The threshold sits just above 0 in the loader's units.
     let [w_enc, b_enc, w_dec, b_dec] = without_input_bias(&x, width, rng)?;
     let d = model.cfg.hidden_size;
     let avg_in = (d as f64).sqrt() / factor;
@@ -244,11 +244,9 @@ fn write_state_dict(
     progress.stage(format!("writing synthetic SAE {} ({width} features)", n.path));
     let [w_enc, b_enc, w_dec, b_dec] = without_input_bias(&x, width, rng)?;
     let d = model.cfg.hidden_size;
-    let names = if n.path.ends_with(".sae.pt") {
-        ["W_enc", "W_dec", "b_enc", "b_dec"]
-    } else {
-        ["encoder_linear.weight", "decoder_linear.weight", "encoder_linear.bias", "decoder_linear.bias"]
-    };
+    let made = crate::sae::state_dict::Made::of(Path::new(&n.path))
+        .ok_or_else(|| color_eyre::eyre::eyre!("{}: {} is named as neither Qwen Scope's nor Goodfire's files are", n.id, n.path))?;
+    let names = made.names();
     let tensors = [
         (names[0], vec![width, d], to_vec(&w_enc.tr())?),
         (names[1], vec![d, width], to_vec(&w_dec.tr())?),

@@ -169,8 +169,9 @@ impl Set {
                 let dir = config.parent().ok_or_else(|| eyre!("internal: {} has no folder", config.display()))?;
                 // A set naming its files (`transcoders:`) has them fetched as it is read;
                 // otherwise the files circuit-tracer's loaders look for, layer by layer.
-                if listed(config)?.is_none() {
-                    let names: Vec<String> = if crate::sae::CircuitTracerConfig::from_file(config)?.cross {
+                let set = crate::sae::CircuitTracerConfig::from_file(config)?;
+                if set.listed.is_none() {
+                    let names: Vec<String> = if set.cross {
                         (0..n_layers).flat_map(|l| [format!("W_enc_{l}.safetensors"), format!("W_dec_{l}.safetensors")]).map(in_repo).collect()
                     } else {
                         (0..n_layers).map(|l| in_repo(format!("layer_{l}.safetensors"))).collect()
@@ -181,18 +182,6 @@ impl Set {
             }
         }
     }
-}
-
-/// The files a circuit-tracer `config.yaml` lists (`transcoders:`, one per layer in order:
-/// `hf://org/repo/path` or a path), if it lists them.
-fn listed(config: &Path) -> Result<Option<Vec<String>>> {
-    let text = std::fs::read_to_string(config).wrap_err_with(|| format!("cannot read {}", config.display()))?;
-    let docs = yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| eyre!("{}: not YAML ({e})", config.display()))?;
-    let Some(list) = docs.first().and_then(|d| d["transcoders"].as_vec()) else { return Ok(None) };
-    list.iter()
-        .map(|v| v.as_str().map(str::to_string).ok_or_else(|| eyre!("{}: transcoders lists something that is not a path", config.display())))
-        .collect::<Result<Vec<_>>>()
-        .map(Some)
 }
 
 /// A listed transcoder's file: an `hf://org/repo/path[?revision=..]` fetched into the hub
@@ -320,8 +309,8 @@ fn load_circuit_tracer(
     progress: &crate::runtime::progress::ProgressSink,
 ) -> Result<Transcoders> {
     let config = dir.join("config.yaml");
-    let crate::sae::CircuitTracerConfig { cross, reads } = crate::sae::CircuitTracerConfig::from_file(&config)?;
-    if let Some(files) = listed(&config)? {
+    let crate::sae::CircuitTracerConfig { cross, reads, listed } = crate::sae::CircuitTracerConfig::from_file(&config)?;
+    if let Some(files) = listed {
         if cross {
             bail!("{}: a cross-layer transcoder listed file by file is not a layout saescope reads", config.display());
         }

@@ -69,6 +69,9 @@ pub struct SaeConfig {
 pub struct CircuitTracerConfig {
     pub cross: bool,
     pub reads: Site,
+    /// The files of a set that lists them (`transcoders:`, one per layer in order:
+    /// `hf://org/repo/path` or a path), as circuit-tracer's `gemma` set does.
+    pub listed: Option<Vec<String>>,
 }
 
 impl CircuitTracerConfig {
@@ -93,8 +96,16 @@ impl CircuitTracerConfig {
                 bail!("{}: feature_input_hook {other:?} is not an MLP input saescope knows (mlp.hook_in, ln2.hook_normalized, hook_resid_mid)", path.display())
             }
         };
+        let listed = match doc["transcoders"].as_vec() {
+            Some(list) => Some(
+                list.iter()
+                    .map(|v| v.as_str().map(str::to_string).ok_or_else(|| eyre!("{}: transcoders lists something that is not a path", path.display())))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            None => None,
+        };
         match key("feature_output_hook").as_deref() {
-            Some("hook_mlp_out" | "mlp.hook_out") => Ok(Self { cross, reads }),
+            Some("hook_mlp_out" | "mlp.hook_out") => Ok(Self { cross, reads, listed }),
             other => bail!("{}: feature_output_hook {other:?} is not the MLP's output (hook_mlp_out, mlp.hook_out)", path.display()),
         }
     }

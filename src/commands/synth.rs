@@ -89,15 +89,16 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
             saescope::synth::gemma::write(out, Generation::Gemma2, size, seed, &selection, &ProgressSink::stderr())
         }
         FamilyArg::Llama | FamilyArg::Qwen3 => {
-            // A release name: its SAEs in its layout (Llama Scope's, Goodfire's, Qwen Scope's).
+            // A release name: its SAEs in its layout (Llama Scope's, Goodfire's, Qwen Scope's,
+            // qresearch's), at 2 and 4 where it has SAEs there, else at its own layers.
             let selection = match &c.sae_release_arg {
-                Some(release) => Some(Selection::from_args(
-                    release,
-                    &c.sae,
-                    &c.layers_arg.clone().unwrap_or_else(|| vec![2, 4]),
-                    Some(&out.join("saes")),
-                    c.sae_registry.as_deref(),
-                )?),
+                Some(release) => {
+                    let layers = match &c.layers_arg {
+                        Some(l) => l.clone(),
+                        None => release_layers(release, c.sae_registry.as_deref())?,
+                    };
+                    Some(Selection::from_args(release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?)
+                }
                 None => None,
             };
             let variant = if matches!(family, FamilyArg::Qwen3) { saescope::model::llama::Variant::Qwen3 } else { saescope::model::llama::Variant::Llama };
@@ -116,6 +117,19 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
         }
         _ => saescope::synth::gpt2::write(out, size, seed, &ProgressSink::stderr()),
     }
+}
+
+/// Layers 2 and 4 where `release` has SAEs at both, else the layers of its SAEs (Goodfire's
+/// and qresearch's one at 19; the tiny model is written as deep as they need).
+fn release_layers(release: &str, registry: Option<&Path>) -> Result<Vec<usize>> {
+    let reg = saescope::sae::registry::Registry::load(registry)?;
+    let mut layers: Vec<usize> =
+        release.split(',').filter_map(|r| reg.release(r.trim())).flat_map(|r| &r.saes).filter_map(|e| e.hook()).map(|h| h.layer).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    let at_two_and_four = layers.contains(&2) && layers.contains(&4);
+    // Otherwise [2, 4], whose error lists the layers the release has.
+    Ok(if !at_two_and_four && (1..=2).contains(&layers.len()) { layers } else { vec![2, 4] })
 }
 
 pub fn samples(out: &Path, texts: usize, categories: usize, seed: u64) -> Result<()> {

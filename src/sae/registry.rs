@@ -357,8 +357,9 @@ impl SaeEntry {
             }
         }
         // Llama Scope's folders: `Llama3_1-8B-Base-L{layer}{R,A,M}-{8,32}x`, the residual after
-        // the block, attention's output or the MLP's.
-        if let Some(rest) = self.path.strip_prefix("Llama3_1-8B-Base-L") {
+        // the block, attention's output or the MLP's; its R1 distill ones end `/L{layer}R`.
+        let r1 = self.path.rsplit_once('/').map(|(_, last)| last).filter(|last| last.starts_with('L') && last.ends_with(['R', 'A', 'M']));
+        if let Some(rest) = self.path.strip_prefix("Llama3_1-8B-Base-L").or_else(|| r1.map(|last| &last[1..])) {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             let site = match rest[digits.len()..].chars().next() {
                 Some('R') => crate::model::hooks::Site::ResidPost,
@@ -466,6 +467,10 @@ mod tests {
             // Qwen Scope's and Goodfire's: widths from the file (sae/state_dict.rs).
             ("layer7", "layer7.sae.pt", "blocks.7.hook_resid_post", None),
             ("layer_19", "Llama-3.1-8B-Instruct-SAE-l19.pth", "blocks.19.hook_resid_post", None),
+            // DeepSeek R1's distilled Llama 8B: Llama Scope's R1 folders, qresearch's one file.
+            ("l3r_800m_slimpajama", "800M-Slimpajama-0-OpenR1-Math-220k/L3R", "blocks.3.hook_resid_post", None),
+            ("l31r_800m_openr1_math", "0-Slimpajama-800M-OpenR1-Math-220k/L31R", "blocks.31.hook_resid_post", None),
+            ("layer19", "DeepSeek-R1-Distill-Llama-8B-SAE-l19.pt", "blocks.19.hook_resid_post", None),
         ];
         for (id, path, hook, width) in cases {
             let e = entry(id, path);

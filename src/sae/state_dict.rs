@@ -10,8 +10,10 @@
 //!   `{model}-SAE-l{L}.pt(h)`, an `nn.Linear` pair (`encoder_linear.weight` [d_sae, d_in],
 //!   `decoder_linear.weight` [d_in, d_sae] and their biases); a standard ReLU SAE reading
 //!   `blocks.L.hook_resid_post`, nothing subtracted from the input.
+//! - qresearch's for DeepSeek R1's distilled Llama 8B (`deepseek_r1`): one
+//!   `DeepSeek-R1-...-SAE-l{L}.pt`, as Goodfire's but its pair named `encoder.*`, `decoder.*`.
 //!
-//! Both are read without running code (weights/torch_pt.rs) and turned into SAELens's
+//! All are read without running code (weights/torch_pt.rs) and turned into SAELens's
 //! names and orientation. Sizes come from the arrays (SAELens takes Qwen's d_in from a
 //! table of its models and d_sae from the repo's name; the arrays are those numbers).
 
@@ -23,20 +25,23 @@ use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use std::path::Path;
 use tch::{Kind, Tensor};
 
-/// Which of the two a file is.
+/// Which of them a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Made {
     QwenScope,
     Goodfire,
+    DeepSeekR1,
 }
 
 impl Made {
-    /// Which one a file of this name is (`layer12.sae.pt`, `...-SAE-l19.pth`), if either.
+    /// Which one a file of this name is (`layer12.sae.pt`, `...-SAE-l19.pth`,
+    /// `DeepSeek-R1-...-SAE-l19.pt`), if any.
     pub fn of(path: &Path) -> Option<Self> {
         if qwen_scope_layer(path).is_some() {
             Some(Self::QwenScope)
         } else if goodfire_layer(path).is_some() {
-            Some(Self::Goodfire)
+            let deepseek = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("DeepSeek-R1"));
+            Some(if deepseek { Self::DeepSeekR1 } else { Self::Goodfire })
         } else {
             None
         }
@@ -48,6 +53,7 @@ impl Made {
         match self {
             Self::QwenScope => ["W_enc", "W_dec", "b_enc", "b_dec"],
             Self::Goodfire => ["encoder_linear.weight", "decoder_linear.weight", "encoder_linear.bias", "decoder_linear.bias"],
+            Self::DeepSeekR1 => ["encoder.weight", "decoder.weight", "encoder.bias", "decoder.bias"],
         }
     }
 }
@@ -57,7 +63,7 @@ fn qwen_scope_layer(path: &Path) -> Option<usize> {
     path.file_name()?.to_str()?.strip_suffix(".sae.pt")?.strip_prefix("layer")?.parse().ok()
 }
 
-/// The layer in a Goodfire file's name (`Llama-3.1-8B-Instruct-SAE-l19.pth`).
+/// The layer in a Goodfire or qresearch file's name (`Llama-3.1-8B-Instruct-SAE-l19.pth`).
 fn goodfire_layer(path: &Path) -> Option<usize> {
     let name = path.file_name()?.to_str()?;
     let stem = name.strip_suffix(".pth").or_else(|| name.strip_suffix(".pt"))?;
@@ -70,7 +76,7 @@ fn made(files: &SaeFiles) -> Option<Made> {
 
 /// `made`, where the caller has checked `is`.
 fn made_checked(files: &SaeFiles) -> Result<Made> {
-    made(files).ok_or_else(|| eyre!("internal: {} is neither a Qwen Scope nor a Goodfire SAE", files.weights.display()))
+    made(files).ok_or_else(|| eyre!("internal: {} is not a Qwen Scope, Goodfire or DeepSeek R1 SAE", files.weights.display()))
 }
 
 /// Whether `files` are one of these (a `.pt` standing in for its own config, named so).
@@ -78,7 +84,7 @@ pub fn is(files: &SaeFiles) -> bool {
     made(files).is_some()
 }
 
-/// The hook a file of either kind reads, from its name: the residual after its layer.
+/// The hook a file of any of these kinds reads, from its name: the residual after its layer.
 pub fn reads(files: &SaeFiles) -> Option<HookPoint> {
     made(files)?;
     let layer = qwen_scope_layer(&files.weights).or_else(|| goodfire_layer(&files.weights))?;
@@ -117,7 +123,7 @@ pub fn config(files: &SaeFiles, k: Option<usize>) -> Result<SaeConfig> {
             })?;
             ("topk", Some(k))
         }
-        Made::Goodfire => ("standard", None),
+        Made::Goodfire | Made::DeepSeekR1 => ("standard", None),
     };
     let hook = reads(files).ok_or_else(|| eyre!("internal: no layer in {}", path.display()))?;
     let mut cfg = SaeConfig::from_json(&serde_json::json!({

@@ -120,6 +120,9 @@ pub enum SaeLayout {
     /// Llama Scope's folder: `hyperparams.json` and `checkpoints/final.safetensors`
     /// (`llama_scope`).
     LlamaScope,
+    /// Llama Scope's later folders (`llama_scope_r1_distill`: DeepSeek R1's distilled
+    /// Llama 8B): `config.json` and `sae_weights.safetensors` (sae/llama_scope.rs).
+    LlamaScopeR1,
     /// circuit-tracer's transcoder set: `layer_L.safetensors` with the repo's `config.yaml`
     /// beside it (`mwhanna_transcoder`: the Qwen 3 transcoders circuit-tracer reads).
     CircuitTracer,
@@ -133,8 +136,8 @@ pub enum SaeLayout {
     /// One layer of Gemma Scope 2's cross-layer transcoder, `path` its layer:
     /// `params_layer_L.safetensors` alone (sae/cross_layer.rs).
     ScopeCrossLayer,
-    /// One torch state dict, its config made from its names (`qwen_scope`, `goodfire`;
-    /// sae/state_dict.rs).
+    /// One torch state dict, its config made from its names (`qwen_scope`, `goodfire`,
+    /// `deepseek_r1`; sae/state_dict.rs).
     StateDict,
 }
 
@@ -149,9 +152,10 @@ impl SaeLayout {
             Some("mwhanna_transcoder") => Some(Self::CircuitTracer),
             Some("gemma_2" | "gemma_2_transcoder") => Some(Self::GemmaScopeNpz),
             Some("llama_scope") => Some(Self::LlamaScope),
+            Some("llama_scope_r1_distill") => Some(Self::LlamaScopeR1),
             Some("dictionary_learning_1") => Some(Self::DictionaryLearning),
             Some("mntss_clt_layer_transcoder") => Some(Self::CrossLayer),
-            Some("qwen_scope" | "goodfire") => Some(Self::StateDict),
+            Some("qwen_scope" | "goodfire" | "deepseek_r1") => Some(Self::StateDict),
             Some(_) => None,
         }
     }
@@ -171,6 +175,7 @@ pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
         SaeLayout::GemmaScopeNpz => [format!("{folder}/params.npz"), format!("{folder}/params.npz")],
         SaeLayout::StateDict => [path.to_string(), path.to_string()],
         SaeLayout::LlamaScope => [format!("{folder}/hyperparams.json"), format!("{folder}/checkpoints/final.safetensors")],
+        SaeLayout::LlamaScopeR1 => [format!("{folder}/config.json"), format!("{folder}/{}", SAE_FILES[1])],
         SaeLayout::DictionaryLearning => [format!("{folder}/config.json"), format!("{folder}/ae.pt")],
         SaeLayout::CrossLayer => ["config.yaml".to_string(), format!("W_enc_{folder}.safetensors")],
         SaeLayout::ScopeCrossLayer => [0; 2].map(|_| format!("params_layer_{folder}.safetensors")),

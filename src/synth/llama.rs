@@ -13,7 +13,7 @@ use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::model::llama::{Llama, LlamaConfig, Variant};
 use crate::model::tokenizer::Tokenizer;
 use crate::runtime::progress::ProgressSink;
-use crate::sae::selection::Selection;
+use crate::sae::selection::{Selection, Wanted};
 use crate::weights::checkpoint::Checkpoint;
 use color_eyre::eyre::{bail, Result, WrapErr};
 use rand::SeedableRng;
@@ -89,7 +89,7 @@ fn config(variant: Variant, vocab: usize, bos: usize, eos: usize) -> serde_json:
 
 /// Writes DIR/model and DIR/saes (`blocks.L.hook_resid_pre` for `SAE_LAYERS`; at `--size
 /// small` the real shape's, see `small`; or the SAEs `release` names, in their release's
-/// layout: Llama Scope's, Goodfire's for Llama, Qwen Scope's for Qwen 3).
+/// layout: Llama Scope's, Goodfire's and qresearch's for Llama, Qwen Scope's for Qwen 3).
 pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, release: Option<&Selection>, progress: &ProgressSink) -> Result<()> {
     if matches!(size, Size::M270 | Size::B4) {
         bail!("--size 270m and 4b are Gemma 3's shapes; Llama 3 and Qwen 3 take tiny or small (Llama 3.2 1B's, Qwen 3 0.6B's)");
@@ -114,10 +114,16 @@ pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, release: Optio
     };
     write_json(&model_dir.join("tokenizer_config.json"), &tok_config)?;
     let eos = if variant == Variant::Llama { 1 } else { 0 };
-    let (cfg_json, sae_layers, width) = match size {
+    let (mut cfg_json, sae_layers, width) = match size {
         Size::Small => small(variant, 0, eos),
         _ => (config(variant, tok_vocab, 0, eos), SAE_LAYERS.to_vec(), WIDTH),
     };
+    // Deep enough for the release's SAEs (Goodfire's and qresearch's one SAE reads layer 19),
+    // a block past the deepest.
+    let deepest = release.into_iter().flat_map(|s| &s.wanted).filter_map(|w| if let Wanted::Named(n) = w { Some(n.hook.layer + 2) } else { None }).max();
+    if let Some(n) = deepest.filter(|&n| cfg_json["num_hidden_layers"].as_u64().is_some_and(|have| (have as usize) < n)) {
+        cfg_json["num_hidden_layers"] = n.into();
+    }
     write_json(&model_dir.join("config.json"), &cfg_json)?;
     let cfg = LlamaConfig::from_json(&cfg_json)?;
     progress.stage(format!("writing synthetic {} ({} layers) to {}", cfg.family(), cfg.num_hidden_layers, model_dir.display()));
@@ -149,7 +155,6 @@ fn write_release(
     rng: &mut ChaCha8Rng,
     progress: &ProgressSink,
 ) -> Result<()> {
-    use crate::sae::selection::Wanted;
     use crate::source::SaeLayout;
     let family = model.cfg.family();
     for wanted in &selection.wanted {
@@ -157,10 +162,10 @@ fn write_release(
         let crate::source::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
         let qwen_scope = crate::sae::state_dict::Made::of(Path::new(&n.path)) == Some(crate::sae::state_dict::Made::QwenScope);
         match n.layout {
-            SaeLayout::LlamaScope if variant == Variant::Llama => write_llama_scope(model, seqs, n, base, width, rng, progress)?,
+            SaeLayout::LlamaScope | SaeLayout::LlamaScopeR1 if variant == Variant::Llama => write_llama_scope(model, seqs, n, base, width, rng, progress)?,
             SaeLayout::StateDict if qwen_scope == (variant == Variant::Qwen3) => write_state_dict(model, seqs, n, base, width, rng, progress)?,
             _ => bail!(
-                "{} is not a release synth writes for {family}: Llama 3 takes llama_scope_* and goodfire-* releases, Qwen 3 qwen-scope-* ones (or SAELens folders without --sae-release)",
+                "{} is not a release synth writes for {family}: Llama 3 takes llama_scope_*, goodfire-* and deepseek-r1-* releases, Qwen 3 qwen-scope-* ones (or SAELens folders without --sae-release)",
                 n.id
             ),
         }
@@ -186,10 +191,12 @@ fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
     Ok(Vec::<f32>::try_from(t.contiguous().view([-1]))?)
 }
 
-/// One Llama Scope SAE (a `llama_scope_lx{r,a,m}_{8,32}x` entry) as its repos ship it and
-/// sae/llama_scope.rs reads it: `hyperparams.json` and `checkpoints/final.safetensors` in
-/// nn.Linear's orientation, JumpReLU with one threshold in units of sqrt(d) / the dataset's
-/// average input norm, nothing subtracted from the input, which SAELens scales by the
+/// One Llama Scope SAE as its repos ship it and sae/llama_scope.rs reads it: a
+/// `llama_scope_lx{r,a,m}_{8,32}x` entry's `hyperparams.json` and
+/// `checkpoints/final.safetensors` with one threshold in units of sqrt(d) / the dataset's
+/// average input norm, or a `llama_scope_r1_distill` entry's `config.json` and
+/// `sae_weights.safetensors` with a log threshold per feature; both in nn.Linear's
+/// orientation, JumpReLU, nothing subtracted from the input, which SAELens scales by the
 /// registry's `norm_scaling_factor`; so it is calibrated on its hook's values scaled by that
 /// factor, and the average norm written is the factor's.
 fn write_llama_scope(
@@ -215,18 +222,31 @@ fn write_llama_scope(
     t.insert("decoder.weight".into(), owned(&[d, width], &to_vec(&w_dec.tr())?));
     t.insert("decoder.bias".into(), owned(&[d], &to_vec(&b_dec)?));
     let dir = base.join(&n.path);
-    std::fs::create_dir_all(dir.join("checkpoints")).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-    write_safetensors(&dir.join("checkpoints/final.safetensors"), &t)?;
     let hook = n.hook.to_string();
-    write_json(
-        &dir.join("hyperparams.json"),
-        &serde_json::json!({"d_model": d, "d_sae": width, "hook_point_in": hook, "hook_point_out": hook, "jump_relu_threshold": THRESHOLD,
-                            "dataset_average_activation_norm": {"in": avg_in, "out": avg_in}, "top_k": 50, "act_fn": "jumprelu"}),
-    )
+    let [cfg_name, weights_name] = crate::source::sae_names(&n.path, n.layout);
+    let (cfg, weights) = (base.join(cfg_name), base.join(weights_name));
+    let config = if n.layout == crate::source::SaeLayout::LlamaScopeR1 {
+        if !width.is_multiple_of(d) {
+            bail!("{}: the synthetic width {width} is not a multiple of d_model {d}, as this release's expansion_factor needs", n.id);
+        }
+        t.insert("log_jumprelu_threshold".into(), owned(&[width], &vec![THRESHOLD.ln() as f32; width]));
+        serde_json::json!({"d_model": d, "expansion_factor": width / d, "hook_point_in": hook, "hook_point_out": hook, "act_fn": "jumprelu",
+                           "norm_activation": "dataset-wise", "dataset_average_activation_norm": {"in": avg_in, "out": avg_in}})
+    } else {
+        serde_json::json!({"d_model": d, "d_sae": width, "hook_point_in": hook, "hook_point_out": hook, "jump_relu_threshold": THRESHOLD,
+                           "dataset_average_activation_norm": {"in": avg_in, "out": avg_in}, "top_k": 50, "act_fn": "jumprelu"})
+    };
+    for f in [&cfg, &weights] {
+        let parent = f.parent().unwrap_or(&dir);
+        std::fs::create_dir_all(parent).wrap_err_with(|| format!("cannot create {}", parent.display()))?;
+    }
+    write_safetensors(&weights, &t)?;
+    write_json(&cfg, &config)
 }
 
-/// One Qwen Scope (`layer{L}.sae.pt`: W_enc [width, d], W_dec [d, width]) or Goodfire
-/// (`{model}-SAE-l{L}.pth`: an nn.Linear pair) state dict, as their repos ship them and
+/// One Qwen Scope (`layer{L}.sae.pt`: W_enc [width, d], W_dec [d, width]), Goodfire
+/// (`{model}-SAE-l{L}.pth`: an nn.Linear pair) or qresearch (`DeepSeek-R1-...-SAE-l{L}.pt`)
+/// state dict, as their repos ship them and
 /// sae/state_dict.rs reads them; Qwen Scope's TopK takes its release's k when opened.
 fn write_state_dict(
     model: &Llama,
@@ -245,7 +265,7 @@ fn write_state_dict(
     let [w_enc, b_enc, w_dec, b_dec] = without_input_bias(&x, width, rng)?;
     let d = model.cfg.hidden_size;
     let made = crate::sae::state_dict::Made::of(Path::new(&n.path))
-        .ok_or_else(|| color_eyre::eyre::eyre!("{}: {} is named as neither Qwen Scope's nor Goodfire's files are", n.id, n.path))?;
+        .ok_or_else(|| color_eyre::eyre::eyre!("{}: {} is named as none of Qwen Scope's, Goodfire's or qresearch's files are", n.id, n.path))?;
     let names = made.names();
     let tensors = [
         (names[0], vec![width, d], to_vec(&w_enc.tr())?),

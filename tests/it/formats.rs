@@ -70,11 +70,14 @@ fn every_format_encodes_as_saelens_does() {
     }
 }
 
-/// Qwen Scope's `layer{L}.sae.pt` (TopK, k from its repo's name) and Goodfire's
-/// `{model}-SAE-l{L}.pth` (an nn.Linear pair), each a state dict with no config beside it:
-/// encode and decode equal SAELens's qwen_scope and goodfire loaders' SAEs (fixtures from
-/// scripts/reference_state_dicts.py); the hook comes from the file's name; a Qwen Scope
-/// file away from its repo's name says where its k is.
+/// Qwen Scope's `layer{L}.sae.pt` (TopK, k from its repo's name), Goodfire's
+/// `{model}-SAE-l{L}.pth` and qresearch's `DeepSeek-R1-...-SAE-l{L}.pt` (nn.Linear pairs),
+/// each a state dict with no config beside it, and Llama Scope's R1 distill folder
+/// (`config.json`, `sae_weights.safetensors`, a log threshold per feature, inputs scaled by
+/// the registry's factor): encode and decode equal SAELens's qwen_scope, goodfire,
+/// deepseek_r1 and llama_scope_r1_distill loaders' SAEs (fixtures from
+/// scripts/reference_state_dicts.py); the hook comes from the file's name or config; a Qwen
+/// Scope file away from its repo's name says where its k is.
 #[test]
 fn state_dicts_named_as_released_load_as_saelens_loads_them() {
     let dir = common::fixture("formats/state_dict");
@@ -83,15 +86,24 @@ fn state_dicts_named_as_released_load_as_saelens_loads_them() {
     let n = x.len() as i64;
     let x = Tensor::from_slice(&x.concat()).view([n, -1]);
     let cases = r["saes"].as_object().expect("cases");
-    assert_eq!(cases.len(), 2);
+    assert_eq!(cases.len(), 4);
     let rows = |v: &serde_json::Value| -> Vec<f64> { serde_json::from_value::<Vec<Vec<f64>>>(v.clone()).expect("rows").concat() };
     for (name, want) in cases {
         let path = dir.join(name);
-        let files = SaeFiles { cfg: path.clone(), weights: path.clone() };
         let hook = saescope::model::hooks::HookPoint::parse(want["hook"].as_str().expect("hook")).expect("hook");
-        assert_eq!(saescope::sae::state_dict::reads(&files), Some(hook), "{name}: the hook from the name");
+        let folder = path.is_dir();
+        let files = match folder {
+            true => SaeFiles { cfg: path.join("config.json"), weights: path.join("sae_weights.safetensors") },
+            false => SaeFiles { cfg: path.clone(), weights: path.clone() },
+        };
+        if !folder {
+            assert_eq!(saescope::sae::state_dict::reads(&files), Some(hook), "{name}: the hook from the name");
+        }
         assert_eq!(Sae::width(&files).expect("width"), 96);
-        let sae = Sae::load(&files, 48, hook, &Default::default(), true, Device::Cpu, Kind::Float).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        // What the registry lays over Llama Scope's config: its norm_scaling_factor.
+        let overrides =
+            saescope::sae::Overrides { norm_scaling_factor: folder.then(|| r["norm_scaling_factor"].as_f64().expect("factor")), ..Default::default() };
+        let sae = Sae::load(&files, 48, hook, &overrides, true, Device::Cpu, Kind::Float).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let z = sae.encode(&x);
         let got = Vec::<f32>::try_from(z.view([-1])).expect("encode");
         let mut firing = 0;
@@ -101,6 +113,8 @@ fn state_dicts_named_as_released_load_as_saelens_loads_them() {
         }
         if want["architecture"] == "topk" {
             assert_eq!(firing, 6 * 8, "{name}: TopK keeps the k = 8 of its repo's name");
+        } else if want["architecture"] == "jumprelu" {
+            assert!((6..6 * 96).contains(&firing), "{name}: its thresholds keep some features off ({firing})");
         } else {
             assert!(firing > 6 * 8, "{name}: a ReLU SAE fires more than k ({firing})");
         }

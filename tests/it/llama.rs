@@ -172,6 +172,69 @@ fn synthetic_qwen_scope_saes_open_by_their_release() {
     assert!(hub.log().join("\n").contains("layer4.sae.pt"), "{}", hub.log().join("\n"));
 }
 
+/// DeepSeek R1's Llama 8B distillation runs as the Llama 3.1 8B it is built as. `synth
+/// --sae-release llama_scope_r1_distill` writes Llama Scope's R1 folders (`config.json`,
+/// `sae_weights.safetensors` with a log threshold per feature), `deepseek-r1-...-qresearch`
+/// qresearch's one state dict at layer 19 and Goodfire's release its one at 19 (the tiny model
+/// then written 21 blocks deep); each folder opens alone as its release, with its Neuronpedia
+/// ids, and the R1 folders through the stand-in hub by the model's and release's names.
+#[test]
+fn deepseek_r1_distill_saes_and_single_file_releases_open_by_name() {
+    for (release, file, layers) in [
+        ("llama_scope_r1_distill", "800M-Slimpajama-0-OpenR1-Math-220k/L4R/sae_weights.safetensors", 2),
+        ("deepseek-r1-distill-llama-8b-qresearch", "DeepSeek-R1-Distill-Llama-8B-SAE-l19.pt", 1),
+        ("goodfire-llama-3.1-8b-instruct", "Llama-3.1-8B-Instruct-SAE-l19.pth", 1),
+    ] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let out = common::saescope().args(["synth", "--family", "llama", "--sae-release", release, "--out"]).arg(tmp.path()).output().expect("synth");
+        assert!(out.status.success(), "{release}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(tmp.path().join("saes").join(file).is_file(), "{release}: {file}");
+        let v = common::synth_report(tmp.path(), &[]);
+        assert_eq!(v["sae_release"], release, "the folder alone opens as its release");
+        let got = v["categories"][0]["layers"].as_array().expect("layers");
+        assert_eq!(got.len(), layers, "{release}: {got:?}");
+        assert!(got.iter().all(|l| l["peak"].as_f64().is_some_and(|p| p > 0.0)), "{release}: the SAEs fire: {got:?}");
+        let csv = common::saescope()
+            .args(["report", "--format", "csv", "--no-cache", "--model-dir"])
+            .arg(tmp.path().join("model"))
+            .arg("--sae-dir")
+            .arg(tmp.path().join("saes"))
+            .output()
+            .expect("csv");
+        let csv = String::from_utf8_lossy(&csv.stdout);
+        let page = if release.starts_with("goodfire") { "llama3.1-8b-it/19-resid-post-gf" } else { "deepseek-r1-distill-llama-8b/" };
+        assert!(csv.lines().nth(1).is_some_and(|row| row.contains(page)), "{release}: Neuronpedia's pages: {csv}");
+        if release == "llama_scope_r1_distill" {
+            let hub = common::hub::Hub::start();
+            hub.repo("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", &tmp.path().join("model"), &[]).repo(
+                "fnlp/Llama-Scope-R1-Distill",
+                &tmp.path().join("saes"),
+                &[],
+            );
+            let hf = tempfile::tempdir().expect("hf");
+            let out = common::via_hub(&hub, hf.path())
+                .args([
+                    "report",
+                    "--format",
+                    "json",
+                    "--no-cache",
+                    "--model",
+                    "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
+                    "--sae-release",
+                    release,
+                    "--layers",
+                    "2,4",
+                ])
+                .output()
+                .expect("report");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let fetched: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            assert_eq!(fetched["categories"], v["categories"], "the hub's copy gives the folder's report");
+            assert!(hub.log().join("\n").contains("L4R/sae_weights.safetensors"), "{}", hub.log().join("\n"));
+        }
+    }
+}
+
 /// Every hook point TransformerLens caches for the blocks (resid_pre, attn.hook_z,
 /// hook_attn_out, hook_mlp_out, resid_post) and the logits, as its HookedTransformer computes
 /// them from the same weights (tl.json, scripts/reference_llama_tl.py: TL's own config of the

@@ -282,8 +282,8 @@ fn the_token_view_attributes_the_prediction_at_its_cursor() {
 }
 
 /// With BOS on view (--include-bos; under --chat the template's opening) the cursor still
-/// asks about the text's own tokens: on BOS it says to move, one right of it is the text's
-/// first token, for the attribution and the graph alike.
+/// asks about the text's own tokens: on BOS (or the template) it says to move, one right of
+/// it is the text's first token, for the attribution and the graph alike.
 #[test]
 fn the_token_cursor_counts_the_texts_own_tokens_when_bos_is_shown() {
     let mut a = app(true);
@@ -307,6 +307,12 @@ fn the_token_cursor_counts_the_texts_own_tokens_when_bos_is_shown() {
     press(&mut a, Action::Graph);
     assert!(pending().is_empty(), "nothing asked from BOS: {:?}", pending());
     assert!(a.ctx.message.as_deref().is_some_and(|m| m.contains("cursor is on BOS")), "{:?}", a.ctx.message);
+    // Under --chat more than BOS comes before the text: the message says what.
+    a.ctx.token_cache.get_mut(&text).expect("tokens").framing = 3;
+    press(&mut a, Action::Attribute);
+    assert!(a.ctx.message.as_deref().is_some_and(|m| m.contains("chat template's opening")), "{:?}", a.ctx.message);
+    assert!(pending().is_empty(), "nothing asked from the template: {:?}", pending());
+    a.ctx.token_cache.get_mut(&text).expect("tokens").framing = 1;
     press(&mut a, Action::TokenRight);
     press(&mut a, Action::Attribute);
     assert!(matches!(pending().as_slice(), [WorkerRequest::Attribute { upto: Some(1), .. }]), "{:?}", pending());

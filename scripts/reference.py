@@ -228,6 +228,44 @@ def folder_tl(hf, processed: bool = True):
     return tl, cfg
 
 
+def gemma2_tl_state(hf):
+    """TransformerLens's config and converted weights of the HF Gemma 2 `hf`: TL knows
+    Gemma 2 by name only, so its google/gemma-2-2b architecture (a table, no download) with
+    this model's sizes (from transformers' config, which fills in what the hub's config.json
+    leaves out, such as layer_types), as gemma3_tl does for Gemma 3; the weights by TL's own
+    convert_gemma_weights (views of hf's). Returns (cfg, state); `tl_from_state` loads them."""
+    import torch
+    from transformer_lens import HookedTransformerConfig
+    from transformer_lens.loading_from_pretrained import convert_hf_model_config
+    from transformer_lens.pretrained.weight_conversions.gemma import convert_gemma_weights
+
+    c = hf.config
+    d = convert_hf_model_config("google/gemma-2-2b")
+    layer_kind = {"sliding_attention": "local", "full_attention": "global"}
+    d.update(d_model=c.hidden_size, d_head=c.head_dim, n_heads=c.num_attention_heads, n_key_value_heads=c.num_key_value_heads,
+             d_mlp=c.intermediate_size, n_layers=c.num_hidden_layers, n_ctx=c.max_position_embeddings, d_vocab=c.vocab_size,
+             eps=c.rms_norm_eps, window_size=c.sliding_window, attn_types=[layer_kind[t] for t in c.layer_types],
+             rotary_base=c.rope_parameters["rope_theta"], attn_scale=c.query_pre_attn_scalar ** 0.5,
+             attn_scores_soft_cap=c.attn_logit_softcapping, output_logits_soft_cap=c.final_logit_softcapping)
+    d.update(model_name="tiny", tokenizer_name=None, init_weights=False, dtype=torch.float32, device="cpu", n_devices=1,
+             from_checkpoint=False, default_prepend_bos=True)
+    cfg = HookedTransformerConfig.from_dict(d)
+    return cfg, convert_gemma_weights(hf, cfg)
+
+
+def tl_from_state(cfg, state):
+    """A HookedTransformer of `cfg` with TL-format weights `state`, unprocessed (what
+    `from_pretrained_no_processing` gives). TL loads and drops one key at a time, so a caller
+    that holds no other reference to the HF model frees it as TL's copy fills: the peak is
+    about one copy of the weights, not two (Gemma 2 2B's 10.5 GB in f32)."""
+    from transformer_lens import HookedTransformer
+
+    tl = HookedTransformer(cfg)
+    tl.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False)
+    tl.eval()
+    return tl
+
+
 def go_offline(model_dir: str) -> None:
     """Before transformers is imported: it reads these at import time."""
     os.environ["HF_HOME"] = offline_gpt2_cache(model_dir)

@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from reference import folder_tl, tl_block_hooks, write_tl_reference
+from reference import folder_tl, gemma2_tl_state, tl_block_hooks, tl_from_state, write_tl_reference
 
 
 def main() -> None:
@@ -28,9 +28,6 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
-    from transformer_lens.loading_from_pretrained import convert_hf_model_config
-    from transformer_lens.pretrained.weight_conversions.gemma import convert_gemma_weights
 
     torch.set_grad_enabled(False)
     hf = AutoModelForCausalLM.from_pretrained(out, local_files_only=True, dtype=torch.float32, attn_implementation="eager").eval()
@@ -39,21 +36,8 @@ def main() -> None:
     with open(os.path.join(out, "config.json")) as f:
         c = json.load(f)
     if c["model_type"] == "gemma2":
-        # TL knows Gemma 2 by name only: its google/gemma-2-2b architecture (a table, no
-        # download) with this model's sizes, as reference.py's gemma3_tl does for Gemma 3.
-        d = convert_hf_model_config("google/gemma-2-2b")
-        layer_kind = {"sliding_attention": "local", "full_attention": "global"}
-        d.update(d_model=c["hidden_size"], d_head=c["head_dim"], n_heads=c["num_attention_heads"], n_key_value_heads=c["num_key_value_heads"],
-                 d_mlp=c["intermediate_size"], n_layers=c["num_hidden_layers"], n_ctx=c["max_position_embeddings"], d_vocab=c["vocab_size"],
-                 eps=c["rms_norm_eps"], window_size=c["sliding_window"], attn_types=[layer_kind[t] for t in c["layer_types"]],
-                 rotary_base=c["rope_parameters"]["rope_theta"], attn_scale=c["query_pre_attn_scalar"] ** 0.5,
-                 attn_scores_soft_cap=c["attn_logit_softcapping"], output_logits_soft_cap=c["final_logit_softcapping"])
-        d.update(model_name="tiny", tokenizer_name=None, init_weights=False, dtype=torch.float32, device="cpu", n_devices=1,
-                 from_checkpoint=False, default_prepend_bos=True)
-        cfg = HookedTransformerConfig.from_dict(d)
-        tl = HookedTransformer(cfg)
-        tl.load_and_process_state_dict(convert_gemma_weights(hf, cfg), fold_ln=False, center_writing_weights=False, center_unembed=False, fold_value_biases=False)
-        tl.eval()
+        cfg, state = gemma2_tl_state(hf)
+        tl = tl_from_state(cfg, state)
     else:
         tl, cfg = folder_tl(hf, processed=False)
     arch = cfg.original_architecture

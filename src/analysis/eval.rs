@@ -183,13 +183,16 @@ impl EvalOptions {
 
 pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, opts: &EvalOptions, progress: &ProgressSink) -> Result<Eval> {
     let _guard = tch::no_grad_guard();
+    // The measures read positions of several texts side by side and splice a reconstruction
+    // of the features alone; a temporal SAE's rebuilds each position from the ones before,
+    // so it is left out (`Eval::unmeasured` names it).
+    let measured = |si: usize| opts.only.is_none_or(|k| engine.saes[si].0 == k) && !engine.saes[si].1.sequential();
     let special = engine.tokenizer.special_ids();
     let mut sums: Vec<Sums> = engine
         .saes
         .iter()
         .map(|(_, sae)| Sums { sum_x: vec![0.0; sae.cfg.d_in], fired: vec![0.0; sae.d_sae], text_norm: vec![(0.0, 0); texts.len()], ..Default::default() })
         .collect();
-    let measured = |si: usize| opts.only.is_none_or(|k| engine.saes[si].0 == k);
     let batches = plan(texts, opts.batch_tokens);
     let total = texts.len() as u64 * 2;
     let mut done = 0u64;
@@ -317,7 +320,7 @@ fn downstream(engine: &Engine, texts: &[Vec<u32>], special: &[u32], opts: &EvalO
             scalar(&per.masked_select(&keep).sum(Kind::Double))
         };
         let ce_clean = ce(&clean);
-        for ((key, sae), s) in engine.saes.iter().zip(sums.iter_mut()).filter(|((k, _), _)| opts.only.is_none_or(|o| o == *k)) {
+        for ((key, sae), s) in engine.saes.iter().zip(sums.iter_mut()).filter(|((k, sae), _)| opts.only.is_none_or(|o| o == *k) && !sae.sequential()) {
             let spliced = run(&mut splice(engine, key.hook, sae, Some(&keep)))?;
             let (ce_sae, kl_sae) = (ce(&spliced), kl(&spliced));
             drop(spliced);

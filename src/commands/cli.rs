@@ -610,12 +610,17 @@ impl Common {
             (None, Some((_, layers))) => layers,
             (None, None) => self.sae_dir.as_deref().and_then(|d| layers_in_folder(d, self.is_gpt2())).unwrap_or_else(|| DEFAULT_LAYERS.to_vec()),
             // A named release in a folder of another model (what synth writes for
-            // `--sae-release gemma-scope-2-270m-it-res`): the layers the folder holds.
-            (Some(release), _) if !self.is_gpt2() => self
-                .sae_dir
-                .as_deref()
-                .and_then(|d| saescope::sae::registry::Registry::load(self.sae_registry.as_deref()).ok()?.release_layers_in_folder(release, d))
-                .unwrap_or_else(|| DEFAULT_LAYERS.to_vec()),
+            // `--sae-release gemma-scope-2-270m-it-res`): the layers the folder holds; from
+            // the hub, a release of four layers or fewer at all of them (Goodfire's one,
+            // the temporal ones).
+            (Some(release), _) if !self.is_gpt2() => {
+                let reg = saescope::sae::registry::Registry::load(self.sae_registry.as_deref()).ok();
+                match self.sae_dir.as_deref() {
+                    Some(d) => reg.as_ref().and_then(|r| r.release_layers_in_folder(release, d)),
+                    None => reg.as_ref().and_then(|r| r.release_layers(release)).filter(|l| (1..=4).contains(&l.len())),
+                }
+                .unwrap_or_else(|| DEFAULT_LAYERS.to_vec())
+            }
             _ => DEFAULT_LAYERS.to_vec(),
         }
     }

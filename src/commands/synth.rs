@@ -84,7 +84,10 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
         FamilyArg::Gemma2 => {
             // The layers `--model-dir` alone opens a Gemma 2 2B at (Registry::residual_default).
             let release = c.sae_release_arg.clone().unwrap_or_else(|| "gemma-scope-2b-pt-res-canonical".into());
-            let layers = c.layers_arg.clone().unwrap_or_else(|| vec![6, 13, 16, 21]);
+            let layers = match &c.layers_arg {
+                Some(l) => l.clone(),
+                None => release_layers(&release, c.sae_registry.as_deref(), &[6, 13, 16, 21])?,
+            };
             let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;
             saescope::synth::gemma::write(out, Generation::Gemma2, size, seed, &selection, &ProgressSink::stderr())
         }
@@ -95,7 +98,7 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
                 Some(release) => {
                     let layers = match &c.layers_arg {
                         Some(l) => l.clone(),
-                        None => release_layers(release, c.sae_registry.as_deref())?,
+                        None => release_layers(release, c.sae_registry.as_deref(), &[2, 4])?,
                     };
                     Some(Selection::from_args(release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?)
                 }
@@ -119,17 +122,17 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
     }
 }
 
-/// Layers 2 and 4 where `release` has SAEs at both, else the layers of its SAEs (Goodfire's
-/// and qresearch's one at 19; the tiny model is written as deep as they need).
-fn release_layers(release: &str, registry: Option<&Path>) -> Result<Vec<usize>> {
+/// The `default` layers where `release` has SAEs at each, else the layers of its SAEs where
+/// it has one or two (Goodfire's and qresearch's one at 19, the temporal ones'; the tiny
+/// model is written as deep as they need).
+fn release_layers(release: &str, registry: Option<&Path>, default: &[usize]) -> Result<Vec<usize>> {
     let reg = saescope::sae::registry::Registry::load(registry)?;
-    let mut layers: Vec<usize> =
-        release.split(',').filter_map(|r| reg.release(r.trim())).flat_map(|r| &r.saes).filter_map(|e| e.hook()).map(|h| h.layer).collect();
+    let mut layers: Vec<usize> = release.split(',').filter_map(|r| reg.release_layers(r.trim())).flatten().collect();
     layers.sort_unstable();
     layers.dedup();
-    let at_two_and_four = layers.contains(&2) && layers.contains(&4);
-    // Otherwise [2, 4], whose error lists the layers the release has.
-    Ok(if !at_two_and_four && (1..=2).contains(&layers.len()) { layers } else { vec![2, 4] })
+    let at_default = default.iter().all(|l| layers.contains(l));
+    // Otherwise the default, whose error lists the layers the release has.
+    Ok(if !at_default && (1..=2).contains(&layers.len()) { layers } else { default.to_vec() })
 }
 
 pub fn samples(out: &Path, texts: usize, categories: usize, seed: u64) -> Result<()> {

@@ -230,6 +230,12 @@ fn hook<'a>(engine: &'a Engine, steers: &'a [Steer], mode: Edit) -> Result<HookE
     let mut dirs = Vec::new();
     for st in steers {
         let (key, sae) = engine.pick(&st.sae)?;
+        if sae.sequential() && st.mode_or(mode) == Edit::Clamp {
+            bail!(
+                "{key} is a temporal SAE: its feature {} depends on the text before it, which a clamp sees only a token at a time while generating; steer it by adding its direction (a strength without =)",
+                st.feature
+            );
+        }
         let dir = sae.direction(st.feature)?;
         let dir_mean = dir.mean(dir.kind());
         dirs.push((st, key.hook, st.mode_or(mode), sae, dir, dir_mean));

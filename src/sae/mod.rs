@@ -11,6 +11,7 @@ pub mod neuronpedia_id;
 pub mod registry;
 pub mod selection;
 pub mod state_dict;
+pub mod temporal;
 
 use crate::model::hooks::{HookPoint, Processing, Site};
 use crate::source::SaeFiles;
@@ -26,6 +27,8 @@ pub enum Architecture {
     Standard,
     JumpRelu,
     TopK(usize),
+    /// A temporal SAE: codes that depend on the positions before (temporal.rs).
+    Temporal,
 }
 
 /// Input normalisation applied before `- b_dec`, as SAELens does at run time.
@@ -158,6 +161,7 @@ impl SaeConfig {
                     .ok_or_else(|| eyre!("topk SAE without k"))?;
                 Architecture::TopK(k)
             }
+            "temporal" => Architecture::Temporal,
             other => bail!("architecture {other:?} is not supported (standard, jumprelu, topk, gated and the transcoders are)"),
         };
         let normalize = match get("normalize_activations").and_then(Value::as_str).unwrap_or("none") {
@@ -294,6 +298,9 @@ fn config_of(files: &SaeFiles, hook: Option<HookPoint>) -> Result<SaeConfig> {
     if llama_scope::is(files) {
         return llama_scope::config(&files.cfg);
     }
+    if temporal::is(files) {
+        return temporal::config(&files.cfg);
+    }
     if dictionary_learning::is(files) {
         return dictionary_learning::config(&files.cfg);
     }
@@ -369,6 +376,8 @@ pub struct Sae {
     w_dec_norms: std::cell::OnceCell<Tensor>,
     /// For a cross-layer transcoder's layer, where W_dec is summed from instead of `file`.
     summed_decoder: Option<cross_layer::Decoder>,
+    /// A temporal SAE's attention over earlier positions, which its encode runs.
+    temporal: Option<temporal::Temporal>,
     device: Device,
     /// The compute dtype (`--dtype`).
     kind: Kind,
@@ -416,6 +425,8 @@ impl Sae {
         }
         let file = if llama_scope::is(files) {
             Weights::Memory(llama_scope::arrays(files)?)
+        } else if temporal::is(files) {
+            Weights::Memory(temporal::arrays(files)?)
         } else if dictionary_learning::is(files) {
             Weights::Memory(dictionary_learning::arrays(files)?)
         } else if state_dict::is(files) {
@@ -464,7 +475,9 @@ impl Sae {
                 bail!("{}: topk k={k} must be within 1..={d_sae}", files.cfg.display());
             }
         }
+        let temporal = if temporal::is(files) { Some(temporal::Temporal::load(files, device, kind)?) } else { None };
         Ok(Self {
+            temporal,
             w_enc: get("W_enc", &[d_in, d_sae])?,
             b_enc: get("b_enc", &[d_sae])?,
             b_dec: get("b_dec", &[d_out])?,
@@ -582,6 +595,7 @@ impl Sae {
             hook_name_out: Some(writes.to_string()),
         };
         Self {
+            temporal: None,
             w_enc: p.w_enc,
             b_enc: p.b_enc,
             b_dec: p.b_dec,
@@ -604,7 +618,7 @@ impl Sae {
         if cross_layer::is(files) {
             return cross_layer::width(files);
         }
-        if llama_scope::is(files) || dictionary_learning::is(files) {
+        if llama_scope::is(files) || dictionary_learning::is(files) || temporal::is(files) {
             return config_of(files, None)?.d_sae.ok_or_else(|| eyre!("{}: no d_sae", files.cfg.display()));
         }
         if state_dict::is(files) {
@@ -627,6 +641,9 @@ impl Sae {
         if llama_scope::is(files) {
             return llama_scope::bytes(files, with_decoder);
         }
+        if temporal::is(files) {
+            return temporal::bytes(files);
+        }
         if dictionary_learning::is(files) {
             return dictionary_learning::bytes(files, with_decoder);
         }
@@ -642,8 +659,19 @@ impl Sae {
         Ok(names.iter().filter_map(|n| file.shape(n)).map(|s| 4 * s.iter().product::<usize>() as u64).sum())
     }
 
-    /// Feature activations for residual vectors `x` [.., d_in] -> [.., d_sae].
+    /// Whether a feature's value at a position depends on the positions before it (a
+    /// temporal SAE): its inputs must be whole sequences `[.., t, d_in]` from their first
+    /// position, never positions of several texts side by side or one position alone.
+    pub fn sequential(&self) -> bool {
+        self.temporal.is_some()
+    }
+
+    /// Feature activations for residual vectors `x` [.., d_in] -> [.., d_sae] (for a
+    /// `sequential` SAE, `x` [.., t, d_in] holds sequences).
     pub fn encode(&self, x: &Tensor) -> Tensor {
+        if let Some(t) = &self.temporal {
+            return t.encode(&self.normalized(x), &self.w_enc);
+        }
         let mut z = self.pre_activations(x);
         match self.cfg.architecture {
             Architecture::TopK(k) => {
@@ -668,7 +696,7 @@ impl Sae {
     pub fn encode_blocks(&self, x: &Tensor, mut each: impl FnMut(usize, Tensor) -> Result<()>) -> Result<()> {
         let rows = x.numel() / self.cfg.d_in.max(1);
         let block = match self.cfg.architecture {
-            Architecture::TopK(_) => self.d_sae,
+            Architecture::TopK(_) | Architecture::Temporal => self.d_sae,
             _ if self.device != Device::Cpu => self.d_sae,
             _ => block_width(rows, self.d_sae),
         };
@@ -718,7 +746,7 @@ impl Sae {
     /// None for TopK, whose survivors depend on every feature.
     pub fn linear_parts(&self) -> Option<(&Tensor, &Tensor, Tensor)> {
         let cut = match (self.cfg.architecture, &self.threshold) {
-            (Architecture::TopK(_), _) => return None,
+            (Architecture::TopK(_) | Architecture::Temporal, _) => return None,
             (_, Some(th)) => th.clamp_min(0.0),
             (_, None) => Tensor::zeros([self.d_sae as i64], (self.kind, self.device)),
         };
@@ -756,7 +784,7 @@ impl Sae {
     pub fn encode_some(&self, x: &Tensor, features: &[u32]) -> Tensor {
         let idx = Tensor::from_slice(&features.iter().map(|&f| i64::from(f)).collect::<Vec<_>>()).to_device(self.device);
         match self.cfg.architecture {
-            Architecture::TopK(_) => self.encode(x).index_select(-1, &idx),
+            Architecture::TopK(_) | Architecture::Temporal => self.encode(x).index_select(-1, &idx),
             _ => {
                 let x = self.normalized(x);
                 let mut z = x.matmul(&self.w_enc.index_select(1, &idx)) + self.b_enc.index_select(0, &idx);

@@ -203,6 +203,12 @@ impl Registry {
         (!present.is_empty()).then(|| layers_of(&present))
     }
 
+    /// The layers of `release`'s SAEs (of its residual ones where it has any), sorted.
+    pub fn release_layers(&self, release: &str) -> Option<Vec<usize>> {
+        let r = self.release(release)?;
+        Some(layers_of(&r.saes.iter().filter(|e| e.hook().is_some()).collect::<Vec<_>>()))
+    }
+
     /// The release and entry of the SAE at `path` in `repo`, if the registry names one.
     pub fn by_repo_path(&self, repo: &str, path: &str) -> Option<(&str, &Release, &SaeEntry)> {
         self.releases.iter().filter(|(_, r)| r.repo_id == repo).find_map(|(n, r)| r.saes.iter().find(|e| e.path == path).map(|e| (n.as_str(), r, e)))

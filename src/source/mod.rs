@@ -136,6 +136,9 @@ pub enum SaeLayout {
     /// One layer of Gemma Scope 2's cross-layer transcoder, `path` its layer:
     /// `params_layer_L.safetensors` alone (sae/cross_layer.rs).
     ScopeCrossLayer,
+    /// A temporal SAE's folder: `conf.yaml` and `latest_ckpt.safetensors` (`temporal`;
+    /// sae/temporal.rs).
+    Temporal,
     /// One torch state dict, its config made from its names (`qwen_scope`, `goodfire`,
     /// `deepseek_r1`; sae/state_dict.rs).
     StateDict,
@@ -153,6 +156,7 @@ impl SaeLayout {
             Some("gemma_2" | "gemma_2_transcoder") => Some(Self::GemmaScopeNpz),
             Some("llama_scope") => Some(Self::LlamaScope),
             Some("llama_scope_r1_distill") => Some(Self::LlamaScopeR1),
+            Some("temporal") => Some(Self::Temporal),
             Some("dictionary_learning_1") => Some(Self::DictionaryLearning),
             Some("mntss_clt_layer_transcoder") => Some(Self::CrossLayer),
             Some("qwen_scope" | "goodfire" | "deepseek_r1") => Some(Self::StateDict),
@@ -175,6 +179,7 @@ pub fn sae_names(path: &str, layout: SaeLayout) -> [String; 2] {
         SaeLayout::GemmaScopeNpz => [format!("{folder}/params.npz"), format!("{folder}/params.npz")],
         SaeLayout::StateDict => [path.to_string(), path.to_string()],
         SaeLayout::LlamaScope => [format!("{folder}/hyperparams.json"), format!("{folder}/checkpoints/final.safetensors")],
+        SaeLayout::Temporal => [format!("{folder}/conf.yaml"), format!("{folder}/latest_ckpt.safetensors")],
         SaeLayout::LlamaScopeR1 => [format!("{folder}/config.json"), format!("{folder}/{}", SAE_FILES[1])],
         SaeLayout::DictionaryLearning => [format!("{folder}/config.json"), format!("{folder}/ae.pt")],
         SaeLayout::CrossLayer => ["config.yaml".to_string(), format!("W_enc_{folder}.safetensors")],

@@ -183,7 +183,9 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
     let seqs: Vec<Vec<u32>> = Samples::bundled()?.texts().step_by(step).map(|(_, _, t)| tok.encode_with_bos(t)).collect::<Result<_>>()?;
     for wanted in &selection.wanted {
         let Wanted::Named(n) = wanted else { bail!("synth --family gemma2|gemma3 takes a Gemma Scope release name (`saescope saes --of google/gemma-2-2b`)") };
-        if n.layout != layout {
+        // Gemma 2's temporal SAEs (temporal-sae-gemma-2-2b) too.
+        let temporal = n.layout == crate::source::SaeLayout::Temporal && generation == Generation::Gemma2;
+        if n.layout != layout && !temporal {
             bail!("{} is not a release in {}'s Gemma Scope layout", n.id, cfg.family());
         }
         let crate::source::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
@@ -191,7 +193,9 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
         let width = n.width.unwrap_or(16_384);
         let width = if size == Size::Tiny { width.min(TINY_WIDTH) } else { width };
         progress.stage(format!("writing synthetic SAE {} ({width} features)", n.path));
-        if n.hook.site == Site::MlpIn {
+        if temporal {
+            write_temporal_folder(&base.join(&n.path), &x, width, &mut rng)?;
+        } else if n.hook.site == Site::MlpIn {
             // A transcoder: fitted to the MLP it stands in for.
             let y = calibration_at(&model, &seqs, HookPoint::new(n.hook.layer, Site::MlpOut), Processing::NONE)?;
             super::transcoders::write_scope_one(&base.join(&n.path), &x, &y, n.hook.layer, width, n.path.ends_with("_affine"), &mut rng)?;
@@ -270,6 +274,44 @@ fn write_npz_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8Rng) 
     arrays.push(("threshold", vec![width], vec![THRESHOLD; width]));
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     crate::weights::npz::write(&dir.join("params.npz"), &arrays)
+}
+
+/// A temporal SAE as canrager/temporalSAEs ships one and sae/temporal.rs reads it:
+/// `conf.yaml` and `latest_ckpt.safetensors`, untied, TopK novel codes (k 16), one attention
+/// layer of 4 heads. The encoder is the calibrated SAE's in the codes' units (times
+/// 4 d_in, the inverse of the codes' input scale), inputs scaled to norm sqrt(d_in) on
+/// average; the attention's weights are random and small, so predictions take a part of
+/// each input without taking it all.
+fn write_temporal_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8Rng) -> Result<()> {
+    const HEADS: usize = 4;
+    const BOTTLENECK: usize = 4;
+    let (_, d) = x.size2()?;
+    let d = d as usize;
+    if !width.is_multiple_of(HEADS * BOTTLENECK) || !width.is_multiple_of(d) {
+        bail!("a temporal SAE's width {width} must split into {HEADS} heads at bottleneck {BOTTLENECK} and be a multiple of d_in {d}");
+    }
+    let mean_norm = x.norm_scalaropt_dim(2, [-1i64].as_slice(), false).mean(Kind::Float).double_value(&[]);
+    let scale = (d as f64).sqrt() / mean_norm.max(1e-6);
+    let sae = build_sae(&(x * scale), width, 40.0, rng)?;
+    let get = |n: &str| sae.tensors.iter().find(|(k, ..)| *k == n).map(|(_, _, v)| v.clone()).ok_or_else(|| eyre!("internal: no {n}"));
+    let codes_scale = (4 * d) as f32;
+    let mut t: BTreeMap<String, Owned> = BTreeMap::new();
+    t.insert("E".into(), owned(&[d, width], &get("W_enc")?.iter().map(|v| v * codes_scale).collect::<Vec<_>>()));
+    t.insert("D".into(), owned(&[width, d], &get("W_dec")?));
+    t.insert("b".into(), owned(&[d], &get("b_dec")?));
+    let e = width / BOTTLENECK;
+    let std = (0.5 / (width as f64).sqrt()) as f32;
+    for (name, rows) in [("k_ctx", e), ("q_target", e), ("v_ctx", width), ("c_proj", width)] {
+        t.insert(format!("attn_layers.0.{name}.weight"), owned(&[rows, width], &normal(rng, rows * width, 0.0, std)));
+        t.insert(format!("attn_layers.0.{name}.bias"), owned(&[rows], &normal(rng, rows, 0.0, 0.01)));
+    }
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    write_safetensors(&dir.join("latest_ckpt.safetensors"), &t)?;
+    let conf = format!(
+        "llm:\n  dimin: {d}\ndata:\n  dtype: float32\nsae:\n  exp_factor: {}\n  n_heads: {HEADS}\n  n_attn_layers: 1\n  bottleneck_factor: {BOTTLENECK}\n  sae_diff_type: topk\n  kval_topk: 16\n  tied_weights: false\n  scaling_factor: {scale}\n",
+        width / d
+    );
+    crate::runtime::fsio::write_atomic(&dir.join("conf.yaml"), conf.as_bytes())
 }
 
 /// A JumpReLU SAE in Gemma Scope's folder: `params.safetensors` (w_enc, w_dec, b_enc, b_dec,

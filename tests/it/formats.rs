@@ -179,3 +179,46 @@ fn walk_to_npz(dir: &std::path::Path) -> std::path::PathBuf {
         None => walk_to_npz(entries.iter().find(|p| p.is_dir()).expect("a folder")),
     }
 }
+
+/// Temporal SAEs (canrager/temporalSAEs' folders: conf.yaml, latest_ckpt.safetensors), tied
+/// with TopK codes and untied with ReLU codes over two attention layers: the novel codes of
+/// two sequences and their decoding equal SAELens's temporal loader's SAE (fixtures from
+/// scripts/reference_temporal.py). A position's codes depend on the ones before it: encoded
+/// alone, every position but the first differs.
+#[test]
+fn temporal_saes_encode_sequences_as_saelens_does() {
+    let dir = common::fixture("formats/temporal");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("fixture")).expect("json");
+    let x: Vec<Vec<Vec<f32>>> = serde_json::from_value(r["x"].clone()).expect("x");
+    let flat: Vec<f32> = x.iter().flatten().flatten().copied().collect();
+    let x = Tensor::from_slice(&flat).view([2, 7, -1]);
+    let cases = r["saes"].as_object().expect("cases");
+    assert_eq!(cases.len(), 2);
+    let rows = |v: &serde_json::Value| -> Vec<f64> { serde_json::from_value::<Vec<Vec<Vec<f64>>>>(v.clone()).expect("rows").concat().concat() };
+    for (name, want) in cases {
+        let folder = dir.join(name);
+        let files = SaeFiles { cfg: folder.join("conf.yaml"), weights: folder.join("latest_ckpt.safetensors") };
+        let hook = saescope::model::hooks::HookPoint::parse(want["hook"].as_str().expect("hook")).expect("hook");
+        assert_eq!(Sae::width(&files).expect("width"), 64);
+        let sae = Sae::load(&files, 32, hook, &Default::default(), true, Device::Cpu, Kind::Float).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert!(sae.sequential());
+        let z = sae.encode(&x);
+        let got = Vec::<f32>::try_from(z.view([-1])).expect("encode");
+        for (g, w) in got.iter().zip(rows(&want["encode"])) {
+            assert!(common::close(f64::from(*g), w, 1e-4), "{name}: {g} vs SAELens {w}");
+        }
+        if let Some(k) = want["k"].as_i64() {
+            let firing = got.iter().filter(|v| **v > 0.0).count() as i64;
+            assert_eq!(firing, 2 * 7 * k, "{name}: TopK keeps k = {k} a position");
+        }
+        let back = Vec::<f32>::try_from(sae.decode(&z, &x).expect("decode").view([-1])).expect("decode");
+        for (g, w) in back.iter().zip(rows(&want["decode"])) {
+            assert!(common::close(f64::from(*g), w, 1e-4), "{name}: decode {g} vs SAELens {w}");
+        }
+        // Each position alone, a sequence of one: only the first keeps its codes.
+        let alone = sae.encode(&x.get(0).unsqueeze(1)).squeeze_dim(1);
+        let same = |p: i64| alone.get(p).allclose(&z.get(0).get(p), 1e-5, 1e-6, false);
+        assert!(same(0), "{name}: the first position has no context either way");
+        assert!((1..7).all(|p| !same(p)), "{name}: later positions read the ones before");
+    }
+}

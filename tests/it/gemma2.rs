@@ -125,3 +125,48 @@ fn every_hook_point_equals_transformer_lens() {
     let tl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("gemma2_tiny").join("tl.json")).expect("tl.json")).expect("json");
     families::every_hook_against_tl(&model, &tl, 6, "Gemma 2");
 }
+
+/// `synth --family gemma2 --sae-release temporal-sae-gemma-2-2b` writes a temporal SAE as
+/// canrager/temporalSAEs ships it (`gemma-2-2B/layer_12/temporal/`); the folder alone opens as
+/// that release and its features fire; the report is the same whatever the texts are batched
+/// with (right padding never reaches a text's own positions, whose codes read only the ones
+/// before); through the stand-in hub by the model's and release's names it is the same
+/// report; `eval` says it does not measure it yet.
+#[test]
+fn a_synthetic_temporal_sae_reports_as_its_release() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let release = "temporal-sae-gemma-2-2b";
+    let out = common::saescope().args(["synth", "--family", "gemma2", "--sae-release", release, "--out"]).arg(tmp.path()).output().expect("synth");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let folder = tmp.path().join("saes/gemma-2-2B/layer_12/temporal");
+    assert!(folder.join("conf.yaml").is_file() && folder.join("latest_ckpt.safetensors").is_file(), "{}", folder.display());
+    let v = common::synth_report(tmp.path(), &[]);
+    assert_eq!(v["sae_release"], release);
+    let layers = v["categories"][0]["layers"].as_array().expect("layers");
+    assert!(layers.len() == 1 && layers[0]["hook"] == "blocks.12.hook_resid_post", "{layers:?}");
+    assert!(layers[0]["peak"].as_f64().is_some_and(|p| p > 0.0), "the SAE fires: {layers:?}");
+    let alone = common::synth_report(tmp.path(), &["--batch-tokens", "1"]);
+    let close = |a: &serde_json::Value, b: &serde_json::Value| {
+        let (a, b) = (a.as_f64().expect("number"), b.as_f64().expect("number"));
+        (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-3)
+    };
+    for (c1, c2) in v["categories"].as_array().expect("cats").iter().zip(alone["categories"].as_array().expect("cats")) {
+        let (l1, l2) = (&c1["layers"][0], &c2["layers"][0]);
+        assert!(close(&l1["peak"], &l2["peak"]) && close(&l1["top_sum"], &l2["top_sum"]), "batched {l1} vs one text a batch {l2}");
+    }
+    let hub = common::hub::Hub::start();
+    hub.repo("google/gemma-2-2b", &tmp.path().join("model"), &[]).repo("canrager/temporalSAEs", &tmp.path().join("saes"), &[]);
+    let hf = tempfile::tempdir().expect("hf");
+    let out = common::via_hub(&hub, hf.path())
+        .args(["report", "--format", "json", "--no-cache", "--model", "google/gemma-2-2b", "--sae-release", release])
+        .output()
+        .expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fetched: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(fetched["categories"], v["categories"], "the hub's copy gives the folder's report");
+    assert!(hub.log().join("\n").contains("layer_12/temporal/latest_ckpt.safetensors"), "{}", hub.log().join("\n"));
+    let out =
+        common::saescope().args(["eval", "--model-dir"]).arg(tmp.path().join("model")).arg("--sae-dir").arg(tmp.path().join("saes")).output().expect("eval");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("temporal SAE"), "{said}");
+}

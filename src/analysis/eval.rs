@@ -185,7 +185,7 @@ pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, opts: &EvalO
     let _guard = tch::no_grad_guard();
     // The measures read positions of several texts side by side and splice a reconstruction
     // of the features alone; a temporal SAE's rebuilds each position from the ones before,
-    // so it is left out (`Eval::unmeasured` names it).
+    // so it is left out (the eval command says so: commands/eval.rs).
     let measured = |si: usize| opts.only.is_none_or(|k| engine.saes[si].0 == k) && !engine.saes[si].1.sequential();
     let special = engine.tokenizer.special_ids();
     let mut sums: Vec<Sums> = engine

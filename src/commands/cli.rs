@@ -617,7 +617,7 @@ impl Common {
                 let reg = saescope::sae::registry::Registry::load(self.sae_registry.as_deref()).ok();
                 match self.sae_dir.as_deref() {
                     Some(d) => reg.as_ref().and_then(|r| r.release_layers_in_folder(release, d)),
-                    None => reg.as_ref().and_then(|r| r.release_layers(release)).filter(|l| (1..=4).contains(&l.len())),
+                    None => reg.as_ref().and_then(|r| r.layers_for(release, &DEFAULT_LAYERS)),
                 }
                 .unwrap_or_else(|| DEFAULT_LAYERS.to_vec())
             }

@@ -93,7 +93,7 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
         }
         FamilyArg::Llama | FamilyArg::Qwen3 => {
             // A release name: its SAEs in its layout (Llama Scope's, Goodfire's, Qwen Scope's,
-            // qresearch's), at 2 and 4 where it has SAEs there, else at its own layers.
+            // qresearch's), at 2 and 4 where it has SAEs there, else at its own few layers.
             let selection = match &c.sae_release_arg {
                 Some(release) => {
                     let layers = match &c.layers_arg {
@@ -122,17 +122,11 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
     }
 }
 
-/// The `default` layers where `release` has SAEs at each, else the layers of its SAEs where
-/// it has one or two (Goodfire's and qresearch's one at 19, the temporal ones'; the tiny
-/// model is written as deep as they need).
+/// `default` where `release` has SAEs at each, else its own layers where it has four or
+/// fewer (`Registry::layers_for`; the tiny model is written as deep as they need); else
+/// `default`, whose error lists the layers the release has.
 fn release_layers(release: &str, registry: Option<&Path>, default: &[usize]) -> Result<Vec<usize>> {
-    let reg = saescope::sae::registry::Registry::load(registry)?;
-    let mut layers: Vec<usize> = release.split(',').filter_map(|r| reg.release_layers(r.trim())).flatten().collect();
-    layers.sort_unstable();
-    layers.dedup();
-    let at_default = default.iter().all(|l| layers.contains(l));
-    // Otherwise the default, whose error lists the layers the release has.
-    Ok(if !at_default && (1..=2).contains(&layers.len()) { layers } else { default.to_vec() })
+    Ok(saescope::sae::registry::Registry::load(registry)?.layers_for(release, default).unwrap_or_else(|| default.to_vec()))
 }
 
 pub fn samples(out: &Path, texts: usize, categories: usize, seed: u64) -> Result<()> {

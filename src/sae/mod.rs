@@ -475,7 +475,15 @@ impl Sae {
                 bail!("{}: topk k={k} must be within 1..={d_sae}", files.cfg.display());
             }
         }
-        let temporal = if temporal::is(files) { Some(temporal::Temporal::load(files, device, kind)?) } else { None };
+        let temporal = match (temporal::is(files), cfg.architecture) {
+            (true, _) => Some(temporal::Temporal::load(files, device, kind)?),
+            // SAELens's own save of one (cfg.json) keeps its attention under names not read here.
+            (false, Architecture::Temporal) => bail!(
+                "{}: a temporal SAE saved by SAELens is not read yet; open it from canrager/temporalSAEs' folder (conf.yaml, latest_ckpt.safetensors), --sae-release temporal-sae-...",
+                files.cfg.display()
+            ),
+            (false, _) => None,
+        };
         Ok(Self {
             temporal,
             w_enc: get("W_enc", &[d_in, d_sae])?,

@@ -203,10 +203,18 @@ impl Registry {
         (!present.is_empty()).then(|| layers_of(&present))
     }
 
-    /// The layers of `release`'s SAEs (of its residual ones where it has any), sorted.
-    pub fn release_layers(&self, release: &str) -> Option<Vec<usize>> {
-        let r = self.release(release)?;
-        Some(layers_of(&r.saes.iter().filter(|e| e.hook().is_some()).collect::<Vec<_>>()))
+    /// The layers to open the releases of `names` (a comma list) at when none are asked
+    /// for: `preferred` where they have SAEs at each, else the layers of their SAEs (their
+    /// residual ones where they have any) where those are four or fewer (Goodfire's one at
+    /// 19, the temporal ones'); None otherwise.
+    pub fn layers_for(&self, names: &str, preferred: &[usize]) -> Option<Vec<usize>> {
+        let entries: Vec<&SaeEntry> = names.split(',').filter_map(|n| self.release(n.trim())).flat_map(|r| &r.saes).filter(|e| e.hook().is_some()).collect();
+        let layers = layers_of(&entries);
+        if preferred.iter().all(|l| layers.contains(l)) {
+            Some(preferred.to_vec())
+        } else {
+            Some(layers).filter(|l| (1..=4).contains(&l.len()))
+        }
     }
 
     /// The release and entry of the SAE at `path` in `repo`, if the registry names one.

@@ -131,7 +131,8 @@ fn every_hook_point_equals_transformer_lens() {
 /// that release and its features fire; the report is the same whatever the texts are batched
 /// with (right padding never reaches a text's own positions, whose codes read only the ones
 /// before); through the stand-in hub by the model's and release's names it is the same
-/// report; `eval` says it does not measure it yet.
+/// report; `eval` says it does not measure it yet; steering adds its direction and refuses a
+/// clamp.
 #[test]
 fn a_synthetic_temporal_sae_reports_as_its_release() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -169,4 +170,19 @@ fn a_synthetic_temporal_sae_reports_as_its_release() {
         common::saescope().args(["eval", "--model-dir"]).arg(tmp.path().join("model")).arg("--sae-dir").arg(tmp.path().join("saes")).output().expect("eval");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("temporal SAE"), "{said}");
+    // Adding its direction steers; a clamp, which would see a token at a time, is refused.
+    let steer = |feature: &str| {
+        common::saescope()
+            .args(["steer", "--prompt", "def f(x):", "--tokens", "3", "--feature", feature, "--model-dir"])
+            .arg(tmp.path().join("model"))
+            .arg("--sae-dir")
+            .arg(tmp.path().join("saes"))
+            .output()
+            .expect("steer")
+    };
+    let added = steer("12:89:4");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let clamped = steer("12:89:=4");
+    let said = String::from_utf8_lossy(&clamped.stderr);
+    assert!(!clamped.status.success() && said.contains("temporal SAE") && said.contains("without ="), "{said}");
 }

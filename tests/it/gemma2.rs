@@ -155,17 +155,12 @@ fn a_synthetic_temporal_sae_reports_as_its_release() {
         let (l1, l2) = (&c1["layers"][0], &c2["layers"][0]);
         assert!(close(&l1["peak"], &l2["peak"]) && close(&l1["top_sum"], &l2["top_sum"]), "batched {l1} vs one text a batch {l2}");
     }
-    let hub = common::hub::Hub::start();
-    hub.repo("google/gemma-2-2b", &tmp.path().join("model"), &[]).repo("canrager/temporalSAEs", &tmp.path().join("saes"), &[]);
-    let hf = tempfile::tempdir().expect("hf");
-    let out = common::via_hub(&hub, hf.path())
-        .args(["report", "--format", "json", "--no-cache", "--model", "google/gemma-2-2b", "--sae-release", release])
-        .output()
-        .expect("report");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let fetched: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let (fetched, log) = common::report_via_hub(
+        &[("google/gemma-2-2b", &tmp.path().join("model")), ("canrager/temporalSAEs", &tmp.path().join("saes"))],
+        &["--model", "google/gemma-2-2b", "--sae-release", release],
+    );
     assert_eq!(fetched["categories"], v["categories"], "the hub's copy gives the folder's report");
-    assert!(hub.log().join("\n").contains("layer_12/temporal/latest_ckpt.safetensors"), "{}", hub.log().join("\n"));
+    assert!(log.contains("layer_12/temporal/latest_ckpt.safetensors"), "{log}");
     let out =
         common::saescope().args(["eval", "--model-dir"]).arg(tmp.path().join("model")).arg("--sae-dir").arg(tmp.path().join("saes")).output().expect("eval");
     let said = String::from_utf8_lossy(&out.stderr);

@@ -159,17 +159,12 @@ fn synthetic_qwen_scope_saes_open_by_their_release() {
     let reg = saescope::sae::registry::Registry::bundled().expect("registry");
     assert!(reg.release_in_folder(&tmp.path().join("saes"), None).is_none_or(|(r, _)| !r.starts_with("qwen-scope")));
     // Through the stand-in hub, by the release's and the model's names: the same report.
-    let hub = common::hub::Hub::start();
-    hub.repo("Qwen/Qwen3-1.7B-Base", &tmp.path().join("model"), &[]).repo("Qwen/SAE-Res-Qwen3-1.7B-Base-W32K-L0_50", &tmp.path().join("saes"), &[]);
-    let hf = tempfile::tempdir().expect("hf");
-    let out = common::via_hub(&hub, hf.path())
-        .args(["report", "--format", "json", "--no-cache", "--model", "Qwen/Qwen3-1.7B-Base", "--sae-release", release, "--layers", "2,4"])
-        .output()
-        .expect("report");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let fetched: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let (fetched, log) = common::report_via_hub(
+        &[("Qwen/Qwen3-1.7B-Base", &tmp.path().join("model")), ("Qwen/SAE-Res-Qwen3-1.7B-Base-W32K-L0_50", &tmp.path().join("saes"))],
+        &["--model", "Qwen/Qwen3-1.7B-Base", "--sae-release", release, "--layers", "2,4"],
+    );
     assert_eq!(fetched["categories"], v["categories"], "the hub's copy gives the folder's report");
-    assert!(hub.log().join("\n").contains("layer4.sae.pt"), "{}", hub.log().join("\n"));
+    assert!(log.contains("layer4.sae.pt"), "{log}");
 }
 
 /// DeepSeek R1's Llama 8B distillation runs as the Llama 3.1 8B it is built as. `synth
@@ -205,32 +200,12 @@ fn deepseek_r1_distill_saes_and_single_file_releases_open_by_name() {
         let page = if release.starts_with("goodfire") { "llama3.1-8b-it/19-resid-post-gf" } else { "deepseek-r1-distill-llama-8b/" };
         assert!(csv.lines().nth(1).is_some_and(|row| row.contains(page)), "{release}: Neuronpedia's pages: {csv}");
         if release == "llama_scope_r1_distill" {
-            let hub = common::hub::Hub::start();
-            hub.repo("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", &tmp.path().join("model"), &[]).repo(
-                "fnlp/Llama-Scope-R1-Distill",
-                &tmp.path().join("saes"),
-                &[],
+            let (fetched, log) = common::report_via_hub(
+                &[("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", &tmp.path().join("model")), ("fnlp/Llama-Scope-R1-Distill", &tmp.path().join("saes"))],
+                &["--model", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "--sae-release", release, "--layers", "2,4"],
             );
-            let hf = tempfile::tempdir().expect("hf");
-            let out = common::via_hub(&hub, hf.path())
-                .args([
-                    "report",
-                    "--format",
-                    "json",
-                    "--no-cache",
-                    "--model",
-                    "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
-                    "--sae-release",
-                    release,
-                    "--layers",
-                    "2,4",
-                ])
-                .output()
-                .expect("report");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            let fetched: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
             assert_eq!(fetched["categories"], v["categories"], "the hub's copy gives the folder's report");
-            assert!(hub.log().join("\n").contains("L4R/sae_weights.safetensors"), "{}", hub.log().join("\n"));
+            assert!(log.contains("L4R/sae_weights.safetensors"), "{log}");
         }
     }
 }

@@ -232,6 +232,19 @@ pub fn via_hub(hub: &hub::Hub, hf: &Path) -> std::process::Command {
     c
 }
 
+/// `saescope report --format json --no-cache ARGS` through a stand-in hub serving `repos`
+/// (repo name, folder) and an empty HF cache: its JSON, and the hub's request log.
+pub fn report_via_hub(repos: &[(&str, &Path)], args: &[&str]) -> (serde_json::Value, String) {
+    let hub = hub::Hub::start();
+    for (name, dir) in repos {
+        hub.repo(name, dir, &[]);
+    }
+    let hf = tempfile::tempdir().expect("hf");
+    let out = via_hub(&hub, hf.path()).args(["report", "--format", "json", "--no-cache"]).args(args).output().expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (serde_json::from_slice(&out.stdout).expect("json"), hub.log().join("\n"))
+}
+
 /// Token ids of a reference fixture.
 pub fn ids_of(v: &serde_json::Value) -> Vec<u32> {
     v.as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect()

@@ -98,9 +98,10 @@ impl TokensScreen {
     pub fn upto(&self, ctx: &Context) -> Result<Option<usize>, &'static str> {
         let framing = self.text(ctx).and_then(|t| ctx.token_cache.get(t)).map_or(0, |a| a.framing);
         match self.cursor {
-            // One token before the text is BOS; more are a chat template's opening (--chat).
+            // One token before the text is BOS; more are a chat template's opening (--chat). Each
+            // message fits an 80-column status line whole.
             Some(c) if c < framing && framing == 1 => Err("the cursor is on BOS, before the text: > moves it onto the text"),
-            Some(c) if c < framing => Err("the cursor is on the chat template's opening, before the text: > moves it onto the text"),
+            Some(c) if c < framing => Err("the cursor is on the chat template's opening: > moves it onto the text"),
             Some(c) => Ok(Some(c + 1 - framing)),
             None => Ok(None),
         }

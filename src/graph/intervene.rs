@@ -95,8 +95,7 @@ pub fn logits(model: &dyn Family, transcoders: &Transcoders, tokens: &[u32], int
         });
         model.frozen_forward(&input, &freeze, &mut edit)?
     };
-    let unembedding = model.unembedding()?.to_kind(Kind::Float);
-    Ok(last.get(0).get(t - 1).to_kind(Kind::Float).matmul(&unembedding.tr()).to_device(Device::Cpu))
+    Ok(crate::model::unembed_f32(&last.get(0).get(t - 1).to_kind(Kind::Float), &model.unembedding()?).to_device(Device::Cpu))
 }
 
 /// Each wanted feature's activation on the clean prompt: one forward, read at the layers

@@ -466,7 +466,7 @@ impl Family for Gemma {
     /// no soft-cap (the lens is linear).
     fn logit_lens(&self, dirs: &Tensor) -> Result<Tensor> {
         let scale = self.norm.to_kind(Kind::Float) + 1.0;
-        let logits = (dirs.to_device(self.device).to_kind(Kind::Float) * scale).matmul(&self.embed.to_kind(Kind::Float).tr());
+        let logits = super::unembed_f32(&(dirs.to_device(self.device).to_kind(Kind::Float) * scale), &self.embed);
         Ok(&logits - logits.mean_dim(-1, true, Kind::Float))
     }
 

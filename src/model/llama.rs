@@ -367,7 +367,7 @@ impl Family for Llama {
     /// (`fold_ln`), then the mean over the vocabulary removed (`center_unembed`).
     fn logit_lens(&self, dirs: &Tensor) -> Result<Tensor> {
         let scaled = dirs.to_device(self.device).to_kind(Kind::Float) * self.norm.to_kind(Kind::Float);
-        let logits = scaled.matmul(&self.unembed.to_kind(Kind::Float).tr());
+        let logits = super::unembed_f32(&scaled, &self.unembed);
         Ok(&logits - logits.mean_dim(-1, true, Kind::Float))
     }
 

@@ -151,6 +151,10 @@ impl Resolved {
         for f in &self.saes {
             weights += crate::sae::Sae::bytes(&f.files, with_decoder)?;
         }
+        // Counted as f32 above; under --dtype bf16 they are held at half that (a bf16
+        // checkpoint as views of its map), so Gemma 3 12B's report is not refused for the
+        // 26 GB its blocks would take widened.
+        let weights = weights / 4 * opts.dtype.kind().elt_size_in_bytes() as u64;
         let s = self.saes.iter().map(|f| f.key.width as u64).max().unwrap_or(0);
         let (t, d) = (opts.batch_tokens as u64, self.cfg.d_model() as u64);
         // Per batch: residuals kept for every hook, one block's activations (the MLP's 4d

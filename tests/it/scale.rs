@@ -118,16 +118,19 @@ fn the_memory_planner_sizes_gpt2_medium_large_and_xl() {
         )
         .expect("sae");
         let sae_bytes = 4 * (d * 8 * d + 8 * d + d) as u64;
-        let out = saescope()
-            .args(["report", "--no-cache", "--layers", &n_layer.to_string(), "--max-memory", "0.5", "--model-dir"])
-            .arg(&model)
-            .arg("--sae-dir")
-            .arg(tmp.path().join("saes"))
-            .output()
-            .expect("run");
-        let err = String::from_utf8_lossy(&out.stderr);
-        let want = format!("(weights {:.2} GiB", (loaded + sae_bytes) as f64 / (1u64 << 30) as f64);
-        assert!(!out.status.success() && err.contains(&want) && err.contains("is available"), "{name}: {want} in\n{err}");
+        // Under --dtype bf16 the weights are held at 2 bytes each, and planned so.
+        for (dtype, bytes) in [("f32", loaded + sae_bytes), ("bf16", (loaded + sae_bytes) / 2)] {
+            let out = saescope()
+                .args(["report", "--no-cache", "--layers", &n_layer.to_string(), "--max-memory", "0.5", "--dtype", dtype, "--model-dir"])
+                .arg(&model)
+                .arg("--sae-dir")
+                .arg(tmp.path().join("saes"))
+                .output()
+                .expect("run");
+            let err = String::from_utf8_lossy(&out.stderr);
+            let want = format!("(weights {:.2} GiB", bytes as f64 / (1u64 << 30) as f64);
+            assert!(!out.status.success() && err.contains(&want) && err.contains("is available"), "{name} {dtype}: {want} in\n{err}");
+        }
     }
 }
 

@@ -210,13 +210,15 @@ pub enum Command {
         out: PathBuf,
         /// The model family: GPT-2 (with SAELens's GPT-2 releases), Gemma 3 (with Gemma
         /// Scope 2's; default gemma-scope-2-270m-pt-res at layers 5 and 9, or at 5, 9, 12
-        /// and 15 for --size 270m), Gemma 2 (tiny, with Gemma Scope's
+        /// and 15 for --size 270m, gemma-scope-2-4b-pt-res at 9 and 17 for 4b,
+        /// gemma-scope-2-12b-pt-res at 12 and 24 for 12b), Gemma 2 (tiny, with Gemma Scope's
         /// gemma-scope-2b-pt-res-canonical at 6, 13, 16 and 21), Llama 3 or Qwen 3 (tiny,
         /// with SAELens-folder SAEs at blocks.2 and blocks.4.hook_resid_pre), Pythia (tiny,
         /// with pythia-70m-deduped-res-sm's folders at layers 1, 3, 4 and 5).
         #[arg(long, value_enum, default_value_t = FamilyArg::Gpt2)]
         family: FamilyArg,
-        /// tiny (tests), small (GPT-2 small's shape) or 270m (Gemma 3 270M's).
+        /// tiny (tests), small (GPT-2 small's, Gemma 2 2B's, Pythia 70M's, Llama 3.2 1B's
+        /// or Qwen 3 0.6B's shape), 270m, 4b or 12b (Gemma 3's).
         #[arg(long, value_enum, default_value_t = Size::Tiny)]
         size: Size,
         #[arg(long, default_value_t = 0)]

@@ -70,12 +70,18 @@ fn write(c: &Common, out: &Path, family: FamilyArg, size: Size, seed: u64) -> Re
     match family {
         FamilyArg::Gemma3 => {
             let release = c.sae_release_arg.clone().unwrap_or_else(|| "gemma-scope-2-270m-pt-res".into());
-            let release = if size == Size::B4 && c.sae_release_arg.is_none() { "gemma-scope-2-4b-pt-res".into() } else { release };
-            // Gemma Scope 2's resid_post layers of each shape (the 4B's first two: its
-            // checkpoint alone is 7.8 GB).
+            let release = match size {
+                _ if c.sae_release_arg.is_some() => release,
+                Size::B4 => "gemma-scope-2-4b-pt-res".into(),
+                Size::B12 => "gemma-scope-2-12b-pt-res".into(),
+                _ => release,
+            };
+            // Gemma Scope 2's resid_post layers of each shape (the 4B's and 12B's first two:
+            // their checkpoints alone are 7.8 and 23.5 GB).
             let layers = c.layers_arg.clone().unwrap_or_else(|| match size {
                 Size::M270 => vec![5, 9, 12, 15],
                 Size::B4 => vec![9, 17],
+                Size::B12 => vec![12, 24],
                 _ => vec![5, 9],
             });
             let selection = Selection::from_args(&release, &c.sae, &layers, Some(&out.join("saes")), c.sae_registry.as_deref())?;

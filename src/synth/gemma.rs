@@ -3,7 +3,7 @@
 //! layouts (Gemma Scope 2's `params.safetensors` folders; the first Gemma Scope's
 //! `params.npz`), calibrated on the synthetic model's own activations as synth/gpt2.rs
 //! calibrates GPT-2's: for tests (tiny) and for benchmarks in Gemma 3 270M's exact shape
-//! (262,144-token embedding, 18 layers) and 4B's (bf16 shards, synth/shards.rs).
+//! (262,144-token embedding, 18 layers), 4B's and 12B's (bf16 shards, synth/shards.rs).
 //!
 //! The tokenizer is synth/tokenizer.rs's with `<pad>` 0, `<eos>` 1, `<bos>` 2 and `<unk>` 3.
 
@@ -109,8 +109,12 @@ fn config(size: Size, vocab: usize) -> Result<serde_json::Value> {
     let (vocab, d, ff, layers, heads, kv, hd, window, ctx) = match size {
         Size::Tiny => (vocab, 64, 128, 10, 2, 1, 32, 16, 512),
         Size::M270 => (262_144, 640, 2048, 18, 4, 1, 256, 512, 32_768),
-        Size::Small => bail!("--size small is GPT-2 small's shape; for Gemma 3 use --size tiny, 270m or 4b"),
-        Size::B4 => return Ok(config_4b()),
+        Size::Small => bail!("--size small is GPT-2 small's shape; for Gemma 3 use --size tiny, 270m, 4b or 12b"),
+        Size::B4 => return Ok(config_multimodal(serde_json::json!({"hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 34}))),
+        Size::B12 => {
+            return Ok(config_multimodal(serde_json::json!({"hidden_size": 3840, "intermediate_size": 15360, "num_hidden_layers": 48,
+                                                           "num_attention_heads": 16, "num_key_value_heads": 8})))
+        }
     };
     let types: Vec<&str> = (0..layers).map(|i| if (i + 1) % 6 == 0 { "full_attention" } else { "sliding_attention" }).collect();
     Ok(serde_json::json!({
@@ -125,16 +129,19 @@ fn config(size: Size, vocab: usize) -> Result<serde_json::Value> {
     }))
 }
 
-/// google/gemma-3-4b-pt's config.json as the hub ships it: multimodal, its `text_config`
-/// sparse (the 4B's own keys; the rest are transformers' Gemma3TextConfig defaults, which
-/// src/model/gemma.rs fills in), the vision tower's config left out as saescope never reads it.
-fn config_4b() -> serde_json::Value {
+/// google/gemma-3-4b-pt's and -12b-pt's config.json as the hub ships them: multimodal, the
+/// `text_config` sparse (each size's own keys, `sized`; the rest are transformers'
+/// Gemma3TextConfig defaults, which src/model/gemma.rs fills in), the vision tower's config
+/// left out as saescope never reads it.
+fn config_multimodal(sized: serde_json::Value) -> serde_json::Value {
+    let mut text = serde_json::json!({"model_type": "gemma3_text", "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "sliding_window": 1024});
+    if let (Some(text), serde_json::Value::Object(sized)) = (text.as_object_mut(), sized) {
+        text.extend(sized);
+    }
     serde_json::json!({
         "architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
         "boi_token_index": 255_999, "eoi_token_index": 256_000, "image_token_index": 262_144, "mm_tokens_per_image": 256,
-        "eos_token_id": [1, 106], "torch_dtype": "bfloat16",
-        "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text", "num_hidden_layers": 34,
-                        "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "sliding_window": 1024},
+        "eos_token_id": [1, 106], "torch_dtype": "bfloat16", "text_config": text,
     })
 }
 
@@ -163,19 +170,24 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
     write_json(&model_dir.join("config.json"), &cfg_json)?;
     let cfg = GemmaConfig::from_json(&cfg_json)?;
     progress.stage(format!("writing synthetic {} ({} layers) to {}", cfg.family(), cfg.num_hidden_layers, model_dir.display()));
-    // The real shapes, as the hub ships them: Gemma 3 4B's multimodal checkpoint's text
-    // weights in bf16 under its `language_model.model.` names (its vision tower is left out:
-    // never read); Gemma 2 2B's in f32, three shards.
-    let big = size == Size::B4 || (size == Size::Small && generation == Generation::Gemma2);
+    // The real shapes, as the hub ships them: Gemma 3 4B's and 12B's multimodal checkpoints'
+    // text weights in bf16 under their `language_model.model.` names (the vision tower is
+    // left out: never read); Gemma 2 2B's in f32, three shards.
+    let multimodal = matches!(size, Size::B4 | Size::B12);
+    let big = multimodal || (size == Size::Small && generation == Generation::Gemma2);
     let weights = if big {
-        let (prefix, stored) = if size == Size::B4 { ("language_model.model.", Stored::Bf16) } else { ("model.", Stored::F32) };
+        let (prefix, stored) = if multimodal { ("language_model.model.", Stored::Bf16) } else { ("model.", Stored::F32) };
         super::shards::write(&model_dir, &planned(&cfg, prefix), stored, &mut rng)?;
         model_dir.join("model.safetensors.index.json")
     } else {
         write_weights(&model_dir.join("model.safetensors"), &cfg, &mut rng)?;
         model_dir.join("model.safetensors")
     };
-    let model = Gemma::load(cfg.clone(), Checkpoint::open(&weights)?, cfg.num_hidden_layers, Device::Cpu, Kind::Float)?;
+    // Calibration runs the blocks up to the deepest SAE only, and a bf16 checkpoint in bf16
+    // (views of the mapped file): 12B widened to f32 would need 47 GB.
+    let deepest = selection.wanted.iter().filter_map(|w| if let Wanted::Named(n) = w { Some(n.hook.layer) } else { None }).max().unwrap_or(0);
+    let kind = if multimodal { Kind::BFloat16 } else { Kind::Float };
+    let model = Gemma::load(cfg.clone(), Checkpoint::open(&weights)?, (deepest + 1).min(cfg.num_hidden_layers), Device::Cpu, kind)?;
     let tok = Tokenizer::load(Some(&model_dir.join("tokenizer.json")), "<bos>")?;
     // The billion-parameter shapes calibrate on every fifth text: an f32 forward of all of
     // them would take minutes per SAE here.
@@ -189,7 +201,7 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
             bail!("{} is not a release in {}'s Gemma Scope layout", n.id, cfg.family());
         }
         let crate::source::Source::Dir(base) = &n.source else { bail!("internal: synth writes to a folder") };
-        let x = calibration_at(&model, &seqs, n.hook, Processing::NONE)?;
+        let x = calibration_at(&model, &seqs, n.hook, Processing::NONE)?.to_kind(Kind::Float);
         let width = n.width.unwrap_or(16_384);
         let width = if size == Size::Tiny { width.min(TINY_WIDTH) } else { width };
         progress.stage(format!("writing synthetic SAE {} ({width} features)", n.path));
@@ -197,7 +209,7 @@ pub fn write(out: &Path, generation: Generation, size: Size, seed: u64, selectio
             write_temporal_folder(&base.join(&n.path), &x, width, &mut rng)?;
         } else if n.hook.site == Site::MlpIn {
             // A transcoder: fitted to the MLP it stands in for.
-            let y = calibration_at(&model, &seqs, HookPoint::new(n.hook.layer, Site::MlpOut), Processing::NONE)?;
+            let y = calibration_at(&model, &seqs, HookPoint::new(n.hook.layer, Site::MlpOut), Processing::NONE)?.to_kind(Kind::Float);
             super::transcoders::write_scope_one(&base.join(&n.path), &x, &y, n.hook.layer, width, n.path.ends_with("_affine"), &mut rng)?;
         } else if layout == crate::source::SaeLayout::GemmaScopeNpz {
             write_npz_folder(&base.join(&n.path), &x, width, &mut rng)?;

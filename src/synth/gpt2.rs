@@ -35,6 +35,9 @@ pub enum Size {
     /// bf16 shards as the hub ships them: for the bf16 memory benchmark.
     #[value(name = "4b")]
     B4,
+    /// Gemma 3 12B's shape, as `4b` (23.5 GB of bf16 text weights), for the same benchmark.
+    #[value(name = "12b")]
+    B12,
 }
 
 struct Shape {
@@ -48,7 +51,9 @@ fn shape(size: Size) -> Result<Shape> {
     Ok(match size {
         Size::Tiny => Shape { cfg: Gpt2Config { n_embd: 64, n_head: 4, ..Gpt2Config::gpt2_small() }, d_sae: 512, l0: 24.0 },
         Size::Small => Shape { cfg: Gpt2Config::gpt2_small(), d_sae: 24576, l0: 40.0 },
-        Size::M270 | Size::B4 => color_eyre::eyre::bail!("--size 270m and 4b are Gemma 3's shapes: pass --family gemma3 (GPT-2 takes tiny or small)"),
+        Size::M270 | Size::B4 | Size::B12 => {
+            color_eyre::eyre::bail!("--size 270m, 4b and 12b are Gemma 3's shapes: pass --family gemma3 (GPT-2 takes tiny or small)")
+        }
     })
 }
 

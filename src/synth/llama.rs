@@ -91,8 +91,8 @@ fn config(variant: Variant, vocab: usize, bos: usize, eos: usize) -> serde_json:
 /// small` the real shape's, see `small`; or the SAEs `release` names, in their release's
 /// layout: Llama Scope's, Goodfire's and qresearch's for Llama, Qwen Scope's for Qwen 3).
 pub fn write(out: &Path, variant: Variant, size: Size, seed: u64, release: Option<&Selection>, progress: &ProgressSink) -> Result<()> {
-    if matches!(size, Size::M270 | Size::B4) {
-        bail!("--size 270m and 4b are Gemma 3's shapes; Llama 3 and Qwen 3 take tiny or small (Llama 3.2 1B's, Qwen 3 0.6B's)");
+    if matches!(size, Size::M270 | Size::B4 | Size::B12) {
+        bail!("--size 270m, 4b and 12b are Gemma 3's shapes; Llama 3 and Qwen 3 take tiny or small (Llama 3.2 1B's, Qwen 3 0.6B's)");
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _guard = tch::no_grad_guard();

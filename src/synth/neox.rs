@@ -32,7 +32,7 @@ pub fn write(out: &Path, size: Size, seed: u64, selection: &Selection, progress:
     let (d, layers, heads, ff, vocab_rows, n_ctx, width) = match size {
         Size::Tiny => (64, 6, 4, 256, None, 512, 512),
         Size::Small => (512, 6, 8, 2048, Some(50_304), 2048, 32_768),
-        Size::M270 | Size::B4 => bail!("--size 270m and 4b are Gemma 3's shapes; Pythia takes tiny or small (Pythia 70M's)"),
+        Size::M270 | Size::B4 | Size::B12 => bail!("--size 270m, 4b and 12b are Gemma 3's shapes; Pythia takes tiny or small (Pythia 70M's)"),
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let _guard = tch::no_grad_guard();

@@ -15,8 +15,9 @@ use tch::{Device, Kind, Tensor};
 /// Examples kept per feature (the real files keep 1,000), and logits per side (10).
 const EXAMPLES: usize = 32;
 const LOGITS: usize = 10;
-/// Features whose logits are computed at once (a [chunk, vocab] product).
-const CHUNK: i64 = 64;
+/// Features whose logits are computed at once (a [chunk, vocab] product: 0.5 GB of f32 at
+/// a 262k vocabulary; fewer, larger products widen a bf16 unembedding fewer times).
+const CHUNK: i64 = 512;
 
 /// Writes `dir/examples.safetensors` for the SAE in `dir` (`files`) at `hook`, over `seqs`
 /// (token ids, BOS first) whose activations at `hook` are `x` [tokens, d], stacked in order.
@@ -47,7 +48,8 @@ pub fn write(dir: &Path, files: &SaeFiles, hook: HookPoint, model: &dyn Family, 
     let (mut top_tokens, mut top_logits, mut bottom_tokens, mut bottom_logits) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let w_dec = sae.decoder()?.shallow_clone();
     for first in (0..width as i64).step_by(CHUNK as usize) {
-        let dirs = model.to_residual(hook, &w_dec.narrow(0, first, CHUNK.min(width as i64 - first)))?;
+        // In the model's dtype (a bf16 12B's o_proj maps hook_z rows); the lens reads in f32.
+        let dirs = model.to_residual(hook, &w_dec.narrow(0, first, CHUNK.min(width as i64 - first)).to_kind(model.kind()))?;
         let logits = model.logit_lens(&dirs)?.to_kind(Kind::Float);
         for (largest, (ids, vals)) in [(true, (&mut top_tokens, &mut top_logits)), (false, (&mut bottom_tokens, &mut bottom_logits))] {
             let (v, i) = logits.topk(LOGITS as i64, -1, largest, true);

@@ -5,7 +5,8 @@ tests/fixtures/formats/temporal/): two folders as canrager/temporalSAEs ships th
 ReLU codes and two layers, every weight seeded at random. Each goes through SAELens's own
 `temporal_sae_huggingface_loader` (its hub downloads answered by the files here; computed in
 f32), then `SAE.from_dict`; `reference.json` holds seeded sequences [2, 7, d_in] and, per
-folder, the hook, `encode(x)` (the novel codes) and `decode(encode(x))`.
+folder, the hook, `encode(x)` (the novel codes), `decode(encode(x))` (the novel codes'
+decoding alone) and `forward(x)` (the reconstruction: novel plus predicted codes decoded).
 
     .venv-ref/bin/python scripts/reference_temporal.py tests/fixtures/formats/temporal
 """
@@ -53,7 +54,8 @@ def main() -> None:
         sae = SAE.from_dict(loaders.handle_config_defaulting(cfg))
         sae.load_state_dict(sd)
         z = sae.encode(x)
-        ref["saes"][folder] = {"hook": cfg["hook_name"], "encode": z.tolist(), "decode": sae.decode(z).tolist(), "k": conf["sae"]["kval_topk"]}
+        ref["saes"][folder] = {"hook": cfg["hook_name"], "encode": z.tolist(), "decode": sae.decode(z).tolist(), "forward": sae(x).tolist(),
+                               "k": conf["sae"]["kval_topk"]}
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(ref, f)
 

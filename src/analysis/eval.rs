@@ -12,6 +12,13 @@
 //!   whose target is padding is left out, as a text run alone has no target there);
 //! - feature density over the same tokens: dead (never fired), dense (> 1%, > 10%).
 //!
+//! A temporal SAE's reconstruction is what SAELens's `TemporalSAE.forward` returns: the
+//! novel codes and those predicted from earlier positions, decoded together
+//! (`Sae::reconstruct`). SAELens's `run_evals` calls `decode(encode(x))`, which for it
+//! decodes the novel codes alone and warns that the prediction is missing; saescope
+//! measures the SAE's whole reconstruction instead. L0, L1 and density count the novel
+//! codes, the features it reports.
+//!
 //! A splice acts on the model's own value `h` through the hook's view `v = view(h)`: the
 //! new value is `h + (v' - v)`, which TransformerLens sees as `v'` up to a per-token
 //! constant that every reader of the residual (a LayerNorm) removes (family.rs).
@@ -183,10 +190,7 @@ impl EvalOptions {
 
 pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, opts: &EvalOptions, progress: &ProgressSink) -> Result<Eval> {
     let _guard = tch::no_grad_guard();
-    // The measures read positions of several texts side by side and splice a reconstruction
-    // of the features alone; a temporal SAE's rebuilds each position from the ones before,
-    // so it is left out (the eval command says so: commands/eval.rs).
-    let measured = |si: usize| opts.only.is_none_or(|k| engine.saes[si].0 == k) && !engine.saes[si].1.sequential();
+    let measured = |si: usize| opts.only.is_none_or(|k| engine.saes[si].0 == k);
     let special = engine.tokenizer.special_ids();
     let mut sums: Vec<Sums> = engine
         .saes
@@ -235,8 +239,17 @@ pub fn evaluate(engine: &Engine, texts: &[Vec<u32>], label: String, opts: &EvalO
                 if let Some(kept) = kept.as_mut() {
                     kept[si].push((xd.to_device(Device::Cpu), at));
                 }
-                let f = sae.encode(&x);
-                let xh = sae.decode(&f, &x)?.to_kind(Kind::Double);
+                // A temporal SAE reads each text whole from its first position (its codes
+                // depend on the positions before): encoded as [texts, t, d], then the
+                // counted rows taken, as the others' are.
+                let (f, xh) = if sae.sequential() {
+                    let (f, xh) = sae.reconstruct(input)?;
+                    let rows = rows.to_device(f.device());
+                    (f.view([-1, sae.d_sae as i64]).index_select(0, &rows), xh.view([-1, d]).index_select(0, &rows))
+                } else {
+                    sae.reconstruct(&x)?
+                };
+                let xh = xh.to_kind(Kind::Double);
                 // Per-feature firing counts first: L0 is their sum, so the [tokens, d_sae]
                 // activations are read twice (counts, L1), not four times.
                 let fired = to_f64s(&f.ne(0.0).sum_dim_intlist(0, false, Kind::Int64))?;
@@ -320,7 +333,7 @@ fn downstream(engine: &Engine, texts: &[Vec<u32>], special: &[u32], opts: &EvalO
             scalar(&per.masked_select(&keep).sum(Kind::Double))
         };
         let ce_clean = ce(&clean);
-        for ((key, sae), s) in engine.saes.iter().zip(sums.iter_mut()).filter(|((k, sae), _)| opts.only.is_none_or(|o| o == *k) && !sae.sequential()) {
+        for ((key, sae), s) in engine.saes.iter().zip(sums.iter_mut()).filter(|((k, _), _)| opts.only.is_none_or(|o| o == *k)) {
             let spliced = run(&mut splice(engine, key.hook, sae, Some(&keep)))?;
             let (ce_sae, kl_sae) = (ce(&spliced), kl(&spliced));
             drop(spliced);
@@ -344,8 +357,9 @@ fn downstream(engine: &Engine, texts: &[Vec<u32>], special: &[u32], opts: &EvalO
 fn splice<'a>(engine: &'a Engine, hook: HookPoint, sae: &'a Sae, keep: Option<&'a Tensor>) -> HookEdit<'a> {
     HookEdit::new(vec![hook], move |point: HookPoint, h: Tensor| -> Result<Tensor> {
         let v = engine.model.view(point, &h, sae.cfg.processing)?;
+        // The hook's value is [texts, t, d]: whole sequences, as a temporal SAE needs.
         let new = match keep {
-            Some(_) => sae.decode(&sae.encode(&v), &v)?.to_kind(v.kind()),
+            Some(_) => sae.reconstruct(&v)?.1.to_kind(v.kind()),
             None => v.zeros_like(),
         };
         let spliced = engine.model.unview(point, &h, &new, sae.cfg.processing)?;

@@ -20,18 +20,6 @@ pub fn eval(c: &Common, format: CardFormat, output: Option<std::path::PathBuf>) 
     let cfg_context = resolved.saes.first().and_then(|f| saescope::dashboard::build::context_size(&f.files.cfg));
     let n_ctx = resolved.cfg.n_ctx();
     let engine = resolved.load_full(run.device, &run.opts, &progress)?;
-    // A temporal SAE rebuilds each position from the ones before; these measures splice the
-    // features' reconstruction alone (analysis/eval.rs leaves it out).
-    let temporal: Vec<String> = engine.saes.iter().filter(|(_, sae)| sae.sequential()).map(|(k, _)| k.to_string()).collect();
-    if temporal.len() == engine.saes.len() {
-        bail!(
-            "eval: {} is a temporal SAE, whose reconstruction adds what it predicts from earlier positions, which these measures do not cover yet",
-            temporal.join(", ")
-        );
-    }
-    if !temporal.is_empty() {
-        progress.stage(format!("eval: leaving out {} (temporal SAEs, which these measures do not cover yet)", temporal.join(", ")));
-    }
     let (texts, label) = texts(c, corpus, &engine, cfg_context.unwrap_or(saescope::dashboard::build::DEFAULT_CONTEXT).min(n_ctx), &progress)?;
     let result = saescope::analysis::eval::evaluate(&engine, &texts, label, &saescope::analysis::eval::EvalOptions::all(c.text_batch_tokens()), &progress)?;
     super::emit(&result, format, saescope::analysis::eval::Eval::text, output)

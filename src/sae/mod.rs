@@ -694,6 +694,21 @@ impl Sae {
         }
     }
 
+    /// The activations of `x` and the SAE's reconstruction of it: `decode(encode(x))`, but
+    /// for a temporal SAE the novel codes plus those it predicts from earlier positions,
+    /// decoded together (SAELens's `TemporalSAE.forward`; its `decode` of the novel codes
+    /// alone leaves the predicted part out and says so).
+    pub fn reconstruct(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        if let Some(t) = &self.temporal {
+            let (novel, predicted) = t.encode_with_predictions(&self.normalized(x), &self.w_enc);
+            let back = self.decode(&(&novel + predicted), x)?;
+            return Ok((novel, back));
+        }
+        let f = self.encode(x);
+        let back = self.decode(&f, x)?;
+        Ok((f, back))
+    }
+
     /// The same activations a block of features at a time: `each(first feature, [.., n])`
     /// for consecutive blocks that cover every feature. The whole [tokens, d_sae] product
     /// is a run's largest buffer: written at once it leaves the CPU's cache, and the bias,

@@ -159,6 +159,13 @@ impl Temporal {
     /// The novel codes of inputs already normalised (scaled, `b` subtracted) `x` [.., t,
     /// d_in], each row a sequence from its first position; W_enc [d_in, d_sae].
     pub fn encode(&self, x: &Tensor, w_enc: &Tensor) -> Tensor {
+        self.encode_with_predictions(x, w_enc).0
+    }
+
+    /// The novel codes and the codes predicted from earlier positions (SAELens's
+    /// `encode_with_predictions`), both shaped as `encode`'s: the reconstruction decodes
+    /// their sum (SAELens's `forward`).
+    pub fn encode_with_predictions(&self, x: &Tensor, w_enc: &Tensor) -> (Tensor, Tensor) {
         let shape = x.size();
         let (t, d) = match shape.as_slice() {
             [.., t, d] => (*t, *d),
@@ -169,6 +176,7 @@ impl Temporal {
         let b = x.size()[0];
         let s = w_enc.size()[1];
         let mut res = x.shallow_clone();
+        let mut predicted = Tensor::zeros([b, t, s], (x.kind(), x.device()));
         for l in &self.layers {
             let codes = (&res * self.lam).matmul(w_enc).relu();
             let ctx = Tensor::cat(&[codes.zeros_like().narrow(1, 0, 1.min(t)), codes.narrow(1, 0, (t - 1).max(0))], 1);
@@ -184,6 +192,7 @@ impl Temporal {
             let dz = pred.matmul(&self.w_dec);
             let norm = dz.norm_scalaropt_dim(2, [-1i64].as_slice(), true) + 1e-6;
             let scale = (&dz * &res).sum_dim_intlist([-1i64].as_slice(), true, dz.kind()) / norm.square();
+            predicted += &pred * &scale;
             // Not in place: `res` starts as a view of the caller's input.
             res = res.g_sub(&(scale * dz));
         }
@@ -198,6 +207,6 @@ impl Temporal {
         } else {
             out.push(s);
         }
-        z.view(out.as_slice())
+        (z.view(out.as_slice()), predicted.view(out.as_slice()))
     }
 }

@@ -292,7 +292,7 @@ fn write_npz_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8Rng) 
 /// `conf.yaml` and `latest_ckpt.safetensors`, untied, TopK novel codes (k 16), one attention
 /// layer of 4 heads. The encoder is the calibrated SAE's in the codes' units (times
 /// 4 d_in, the inverse of the codes' input scale), inputs scaled to norm sqrt(d_in) on
-/// average; the attention's weights are random and small, so predictions take a part of
+/// average, the decoder fitted to its codes; the attention's weights are random and small, so predictions take a part of
 /// each input without taking it all.
 fn write_temporal_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8Rng) -> Result<()> {
     const HEADS: usize = 4;
@@ -307,10 +307,21 @@ fn write_temporal_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8
     let sae = build_sae(&(x * scale), width, 40.0, rng)?;
     let get = |n: &str| sae.tensors.iter().find(|(k, ..)| *k == n).map(|(_, _, v)| v.clone()).ok_or_else(|| eyre!("internal: no {n}"));
     let codes_scale = (4 * d) as f32;
+    // The codes have no bias (the calibrated SAE's b_enc is dropped) and keep the top 16,
+    // so the decoder is fitted to them by least squares on the calibration rows: the novel
+    // codes then rebuild the inputs (an eval's explained variance means something).
+    let w_enc = get("W_enc")?;
+    let b_dec = get("b_dec")?;
+    let centred = x.shallow_clone() * scale - Tensor::from_slice(&b_dec);
+    let pre = centred.matmul(&Tensor::from_slice(&w_enc).view([d as i64, width as i64])).relu();
+    let (vals, idx) = pre.topk(16, -1, true, false);
+    let codes = pre.zeros_like().scatter(-1, &idx, &vals);
+    let (fitted, ..) = codes.f_linalg_lstsq(&centred, None::<f64>, "gelsd")?;
+    let w_dec = Vec::<f32>::try_from(fitted.contiguous().view([-1]))?;
     let mut t: BTreeMap<String, Owned> = BTreeMap::new();
-    t.insert("E".into(), owned(&[d, width], &get("W_enc")?.iter().map(|v| v * codes_scale).collect::<Vec<_>>()));
-    t.insert("D".into(), owned(&[width, d], &get("W_dec")?));
-    t.insert("b".into(), owned(&[d], &get("b_dec")?));
+    t.insert("E".into(), owned(&[d, width], &w_enc.iter().map(|v| v * codes_scale).collect::<Vec<_>>()));
+    t.insert("D".into(), owned(&[width, d], &w_dec));
+    t.insert("b".into(), owned(&[d], &b_dec));
     let e = width / BOTTLENECK;
     let std = (0.5 / (width as f64).sqrt()) as f32;
     for (name, rows) in [("k_ctx", e), ("q_target", e), ("v_ctx", width), ("c_proj", width)] {

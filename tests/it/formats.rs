@@ -215,6 +215,17 @@ fn temporal_saes_encode_sequences_as_saelens_does() {
         for (g, w) in back.iter().zip(rows(&want["decode"])) {
             assert!(common::close(f64::from(*g), w, 1e-4), "{name}: decode {g} vs SAELens {w}");
         }
+        // The reconstruction decodes the novel and the predicted codes together, as
+        // SAELens's forward does (its decode of the novel codes alone leaves a part out).
+        let (codes, recon) = sae.reconstruct(&x).expect("reconstruct");
+        assert!(codes.equal(&z), "{name}: reconstruct's codes are encode's");
+        let recon = Vec::<f32>::try_from(recon.view([-1])).expect("forward");
+        let mut apart = 0.0f64;
+        for ((g, w), novel) in recon.iter().zip(rows(&want["forward"])).zip(&back) {
+            assert!(common::close(f64::from(*g), w, 1e-4), "{name}: reconstruction {g} vs SAELens forward {w}");
+            apart = apart.max((f64::from(*novel) - w).abs());
+        }
+        assert!(apart > 1e-2, "{name}: the predicted codes add to the reconstruction ({apart})");
         // Each position alone, a sequence of one: only the first keeps its codes.
         let alone = sae.encode(&x.get(0).unsqueeze(1)).squeeze_dim(1);
         let same = |p: i64| alone.get(p).allclose(&z.get(0).get(p), 1e-5, 1e-6, false);

@@ -248,7 +248,7 @@ fn synthetic_gemma_in_the_hub_layout_runs_every_view() {
     let out = saescope().args(["synth", "--size", "270m", "--out"]).arg(tmp.path().join("x")).output().expect("synth");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--family gemma3"));
     let out = saescope().args(["synth", "--family", "gemma3", "--size", "small", "--out"]).arg(tmp.path().join("y")).output().expect("synth");
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("tiny, 270m or 4b"));
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("tiny, 270m, 4b or 12b"));
 }
 
 /// `dir` gets `model`'s config and tokenizer and its weights cut into two shards with the

@@ -292,11 +292,12 @@ fn write_npz_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8Rng) 
 /// `conf.yaml` and `latest_ckpt.safetensors`, untied, TopK novel codes (k 16), one attention
 /// layer of 4 heads. The encoder is the calibrated SAE's in the codes' units (times
 /// 4 d_in, the inverse of the codes' input scale), inputs scaled to norm sqrt(d_in) on
-/// average, the decoder fitted to its codes; the attention's weights are random and small, so predictions take a part of
-/// each input without taking it all.
+/// average, the decoder fitted to its codes; the attention's weights are random and small,
+/// so predictions take a part of each input without taking it all.
 fn write_temporal_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8Rng) -> Result<()> {
     const HEADS: usize = 4;
     const BOTTLENECK: usize = 4;
+    const K: i64 = 16;
     let (_, d) = x.size2()?;
     let d = d as usize;
     if !width.is_multiple_of(HEADS * BOTTLENECK) || !width.is_multiple_of(d) {
@@ -307,14 +308,14 @@ fn write_temporal_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8
     let sae = build_sae(&(x * scale), width, 40.0, rng)?;
     let get = |n: &str| sae.tensors.iter().find(|(k, ..)| *k == n).map(|(_, _, v)| v.clone()).ok_or_else(|| eyre!("internal: no {n}"));
     let codes_scale = (4 * d) as f32;
-    // The codes have no bias (the calibrated SAE's b_enc is dropped) and keep the top 16,
+    // The codes have no bias (the calibrated SAE's b_enc is dropped) and keep the top K,
     // so the decoder is fitted to them by least squares on the calibration rows: the novel
     // codes then rebuild the inputs (an eval's explained variance means something).
     let w_enc = get("W_enc")?;
     let b_dec = get("b_dec")?;
     let centred = x.shallow_clone() * scale - Tensor::from_slice(&b_dec);
     let pre = centred.matmul(&Tensor::from_slice(&w_enc).view([d as i64, width as i64])).relu();
-    let (vals, idx) = pre.topk(16, -1, true, false);
+    let (vals, idx) = pre.topk(K, -1, true, false);
     let codes = pre.zeros_like().scatter(-1, &idx, &vals);
     let (fitted, ..) = codes.f_linalg_lstsq(&centred, None::<f64>, "gelsd")?;
     let w_dec = Vec::<f32>::try_from(fitted.contiguous().view([-1]))?;
@@ -331,7 +332,7 @@ fn write_temporal_folder(dir: &Path, x: &Tensor, width: usize, rng: &mut ChaCha8
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     write_safetensors(&dir.join("latest_ckpt.safetensors"), &t)?;
     let conf = format!(
-        "llm:\n  dimin: {d}\ndata:\n  dtype: float32\nsae:\n  exp_factor: {}\n  n_heads: {HEADS}\n  n_attn_layers: 1\n  bottleneck_factor: {BOTTLENECK}\n  sae_diff_type: topk\n  kval_topk: 16\n  tied_weights: false\n  scaling_factor: {scale}\n",
+        "llm:\n  dimin: {d}\ndata:\n  dtype: float32\nsae:\n  exp_factor: {}\n  n_heads: {HEADS}\n  n_attn_layers: 1\n  bottleneck_factor: {BOTTLENECK}\n  sae_diff_type: topk\n  kval_topk: {K}\n  tied_weights: false\n  scaling_factor: {scale}\n",
         width / d
     );
     crate::runtime::fsio::write_atomic(&dir.join("conf.yaml"), conf.as_bytes())
